@@ -1,0 +1,230 @@
+//! Command-line interface: clap types and one function per subcommand.
+//!
+//! Nothing here runs git or spawns processes itself; each subcommand gathers its inputs, calls
+//! into the library, and returns an [`ExitCode`].
+
+mod clean;
+mod control;
+mod demo;
+pub mod load;
+mod plan;
+mod run;
+mod status;
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::error::{ExitCode, Result};
+use crate::report::Ui;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "streams",
+    version,
+    about = "Run many coding agents in parallel on one git repository and merge their work safely",
+    long_about = None,
+    after_help = "Run `streams demo` to see a whole run on a throwaway repository."
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// Run as if started in DIR (like `git -C`)
+    #[arg(short = 'C', global = true, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+
+    /// Print only errors and the final result
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+
+    /// Print more about what is happening (repeat for debug logs)
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+
+    /// When to use colours (NO_COLOR is honoured under `auto`)
+    #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto, value_name = "WHEN")]
+    pub color: ColorChoice,
+
+    /// Never draw progress bars, even on a terminal
+    #[arg(long, global = true)]
+    pub no_progress: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ColorChoice {
+    Auto,
+    Always,
+    Never,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Validate a plan and show what a run would do: waves, ownership, critical path, makespan
+    Plan(PlanArgs),
+    /// Execute a plan: worktrees, agents, commits, integration
+    Run(RunArgs),
+    /// Show the current or last run, per stream (works while a run is going)
+    Status(StatusArgs),
+    /// After resolving a halted merge: record the resolution and resume the run
+    Continue,
+    /// Leave a stream's unintegrated work out of a halted run (its branch is kept) and resume
+    Skip(SkipArgs),
+    /// Stop the run: the integration branch goes back to where the run found it; nothing is lost
+    Abort,
+    /// Pick up a run that was interrupted (crash, kill -9, Ctrl-C, reboot)
+    Resume(ResumeArgs),
+    /// Remove the worktrees and branches of finished or aborted runs
+    Clean(CleanArgs),
+    /// Run a built-in example end to end on a throwaway repository
+    Demo(DemoArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    /// The plan file (default: streams.toml at the repository root)
+    pub plan: Option<PathBuf>,
+    /// Simulate the schedule with this many agents at once (default: the plan's `jobs`)
+    #[arg(long, short)]
+    pub jobs: Option<usize>,
+    /// Print the analysis as JSON on stdout (versioned schema, see README)
+    #[arg(long, conflicts_with_all = ["dot", "mermaid"])]
+    pub json: bool,
+    /// Print the dependency graph in Graphviz dot format
+    #[arg(long, conflicts_with = "mermaid")]
+    pub dot: bool,
+    /// Print the dependency graph as a Mermaid flowchart
+    #[arg(long)]
+    pub mermaid: bool,
+    /// Predict merge conflicts between existing stream branches and the integration tip
+    #[arg(long)]
+    pub predict: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The plan file (default: streams.toml at the repository root)
+    pub plan: Option<PathBuf>,
+    /// Agents running at once (default: the plan's `jobs`, else the number of CPUs)
+    #[arg(long, short)]
+    pub jobs: Option<usize>,
+    /// Print events as NDJSON on stdout (versioned schema, see README)
+    #[arg(long)]
+    pub json: bool,
+    /// Show each stream's worktree, branch, agent command and prompt; change nothing
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Start no new work after the first failure
+    #[arg(long)]
+    pub fail_fast: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// Print the status as JSON on stdout
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct SkipArgs {
+    /// The stream to leave out
+    pub stream: String,
+    /// Print events as NDJSON on stdout while the run goes on
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ResumeArgs {
+    /// Print events as NDJSON on stdout
+    #[arg(long)]
+    pub json: bool,
+    /// Agents running at once (default: what the interrupted run used)
+    #[arg(long, short)]
+    pub jobs: Option<usize>,
+}
+
+#[derive(Debug, Args)]
+pub struct CleanArgs {
+    /// Also delete work that was never integrated (it is listed first)
+    #[arg(long)]
+    pub force: bool,
+    /// Say what would be removed, remove nothing
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Where to create the example repository (default: a new temporary directory)
+    pub dir: Option<PathBuf>,
+    /// Agents running at once
+    #[arg(long, short, default_value_t = 2)]
+    pub jobs: usize,
+}
+
+/// What every subcommand receives: where to work and how to talk to the user.
+pub struct Context {
+    /// The directory given with `-C`, or the current directory.
+    pub cwd: PathBuf,
+    pub ui: Ui,
+}
+
+pub fn init_logging(global: &GlobalArgs) {
+    // Logs are for debugging streams itself: off unless -vv or STREAMS_LOG asks for them.
+    let default = match global.verbose {
+        0 | 1 => "off",
+        2 => "streams=debug",
+        _ => "streams=trace",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("STREAMS_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .try_init();
+}
+
+pub fn run(cli: Cli) -> Result<ExitCode> {
+    let cwd = match &cli.global.dir {
+        Some(dir) => {
+            let base = std::env::current_dir().unwrap_or_default();
+            let dir = base.join(dir);
+            if !dir.is_dir() {
+                return Err(crate::error::Error::usage(format!(
+                    "cannot change to {}: no such directory",
+                    dir.display()
+                )));
+            }
+            dir
+        }
+        None => std::env::current_dir()
+            .map_err(|e| crate::error::Error::io("cannot read the current directory", e))?,
+    };
+    let ui = Ui::new(
+        cli.global.quiet,
+        cli.global.verbose,
+        cli.global.color,
+        cli.global.no_progress,
+    );
+    let ctx = Context { cwd, ui };
+    match cli.command {
+        Command::Plan(args) => plan::plan(&ctx, args),
+        Command::Run(args) => run::run(&ctx, args),
+        Command::Status(args) => status::status(&ctx, args),
+        Command::Continue => control::continue_run(&ctx),
+        Command::Skip(args) => control::skip(&ctx, args),
+        Command::Abort => control::abort(&ctx),
+        Command::Resume(args) => control::resume(&ctx, args),
+        Command::Clean(args) => clean::clean(&ctx, args),
+        Command::Demo(args) => demo::demo(&ctx, args),
+    }
+}

@@ -1,0 +1,1 @@
+//! Sync points: integrate a stream's commits onto the integration branch.

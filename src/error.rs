@@ -1,0 +1,185 @@
+//! Errors that end a command, and the one place that maps outcomes to exit codes.
+//!
+//! Expected outcomes of a run (a failed agent, a merge conflict) are not errors: they are
+//! values the engine returns and [`ExitCode`] classifies. What lands here is what stops a command
+//! from doing its job at all: an invalid plan, a held lock, git missing, a full disk. Each variant
+//! carries enough context to say what was being done and, where there is one, what to do next.
+
+use std::fmt;
+use std::path::PathBuf;
+
+/// Every exit code `streams` can return, documented in one place (README "Exit codes").
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum ExitCode {
+    /// Every stream done and integrated (or, for other commands, the command did its job).
+    Success = 0,
+    /// A bug, or an environment failure such as a full disk or an unreadable repository.
+    Internal = 1,
+    /// Usage error or invalid plan; nothing was changed.
+    Usage = 2,
+    /// Halted on a merge conflict that waits for a person (`continue` / `skip` / `abort`).
+    Halted = 3,
+    /// The run finished, but one or more streams failed.
+    StreamsFailed = 4,
+    /// Another run holds the lock, or there is no run to continue / resume.
+    State = 5,
+    /// Interrupted by SIGINT; state saved, `streams resume` goes on.
+    Interrupted = 130,
+    /// Interrupted by SIGTERM; state saved, `streams resume` goes on.
+    Terminated = 143,
+}
+
+impl ExitCode {
+    pub fn code(self) -> u8 {
+        self as u8
+    }
+}
+
+impl From<ExitCode> for std::process::ExitCode {
+    fn from(code: ExitCode) -> Self {
+        std::process::ExitCode::from(code.code())
+    }
+}
+
+/// An error that ends a command. `Display` is the one-line message; [`Error::hint`] says what to
+/// do about it.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The plan could not be read or is invalid. The diagnostics were already rendered into
+    /// `rendered` (with file:line:column and carets), so the message is printed as is.
+    #[error("{rendered}")]
+    InvalidPlan { rendered: String, errors: usize },
+
+    #[error("could not read plan {}: {source}", path.display())]
+    PlanUnreadable {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+
+    #[error("{message}")]
+    Usage {
+        message: String,
+        hint: Option<String>,
+    },
+
+    /// Lock held, nothing to resume, a run already interrupted, and the like.
+    #[error("{message}")]
+    State {
+        message: String,
+        hint: Option<String>,
+    },
+
+    #[error(transparent)]
+    Git(#[from] crate::git::GitError),
+
+    #[error("{context}: {source}")]
+    Io {
+        context: String,
+        #[source]
+        source: std::io::Error,
+    },
+
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl Error {
+    pub fn usage(message: impl Into<String>) -> Self {
+        Error::Usage {
+            message: message.into(),
+            hint: None,
+        }
+    }
+
+    pub fn usage_with_hint(message: impl Into<String>, hint: impl Into<String>) -> Self {
+        Error::Usage {
+            message: message.into(),
+            hint: Some(hint.into()),
+        }
+    }
+
+    pub fn state(message: impl Into<String>, hint: impl Into<String>) -> Self {
+        Error::State {
+            message: message.into(),
+            hint: Some(hint.into()),
+        }
+    }
+
+    pub fn io(context: impl Into<String>, source: std::io::Error) -> Self {
+        Error::Io {
+            context: context.into(),
+            source,
+        }
+    }
+
+    /// What to do about it, when there is something to say.
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            Error::Usage { hint, .. } | Error::State { hint, .. } => hint.clone(),
+            Error::Io { source, .. } => io_hint(source),
+            Error::Git(err) => err.hint(),
+            _ => None,
+        }
+    }
+
+    pub fn exit_code(&self) -> ExitCode {
+        match self {
+            Error::InvalidPlan { .. } | Error::PlanUnreadable { .. } | Error::Usage { .. } => {
+                ExitCode::Usage
+            }
+            Error::State { .. } => ExitCode::State,
+            Error::Git(err) if err.is_usage() => ExitCode::Usage,
+            Error::Git(_) | Error::Io { .. } | Error::Internal(_) => ExitCode::Internal,
+        }
+    }
+}
+
+/// Hints for the environment failures users actually meet.
+pub fn io_hint(err: &std::io::Error) -> Option<String> {
+    use std::io::ErrorKind;
+    match err.kind() {
+        ErrorKind::StorageFull => Some(
+            "the disk is full: free some space, then `streams resume` picks up where this stopped"
+                .into(),
+        ),
+        ErrorKind::PermissionDenied | ErrorKind::ReadOnlyFilesystem => {
+            Some("check that you can write to the repository's .git directory".into())
+        }
+        _ => None,
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Adds a "while doing X" context to I/O results.
+pub trait IoContext<T> {
+    fn context(self, context: impl FnOnce() -> String) -> Result<T>;
+}
+
+impl<T> IoContext<T> for std::io::Result<T> {
+    fn context(self, context: impl FnOnce() -> String) -> Result<T> {
+        self.map_err(|source| Error::Io {
+            context: context(),
+            source,
+        })
+    }
+}
+
+/// Renders an error the way every command prints it: `error: message` then `hint: ...`.
+pub struct Rendered<'a>(pub &'a Error);
+
+impl fmt::Display for Rendered<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            // Already rendered with `error:` prefixes and carets.
+            Error::InvalidPlan { rendered, .. } => write!(f, "{}", rendered.trim_end())?,
+            err => write!(f, "error: {err}")?,
+        }
+        if let Some(hint) = self.0.hint() {
+            write!(f, "\nhint: {hint}")?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,255 @@
+//! Running the `git` program.
+//!
+//! Every invocation goes through [`Git`], so the environment is cleaned the same way everywhere:
+//! variables that would redirect git to another repository or index (set when streams itself is
+//! run from a git hook, say) are removed, and the directory is always explicit.
+
+use std::ffi::OsStr;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use super::{GitError, GitResult};
+
+/// `git merge-tree --write-tree` appeared in 2.38; `--merge-base` with it in 2.40.
+pub const MIN_GIT_VERSION: &str = "2.40";
+
+/// Variables that point git somewhere other than the directory we give it.
+const REDIRECTING_VARS: &[&str] = &[
+    "GIT_DIR",
+    "GIT_WORK_TREE",
+    "GIT_INDEX_FILE",
+    "GIT_COMMON_DIR",
+    "GIT_OBJECT_DIRECTORY",
+    "GIT_ALTERNATE_OBJECT_DIRECTORIES",
+    "GIT_PREFIX",
+    "GIT_NAMESPACE",
+];
+
+/// The environment variables an agent must not inherit either, for the same reason.
+pub fn redirecting_vars() -> &'static [&'static str] {
+    REDIRECTING_VARS
+}
+
+/// A `git` program bound to a directory (a worktree, or the common dir for bare operations).
+#[derive(Clone, Debug)]
+pub struct Git {
+    dir: PathBuf,
+    envs: Vec<(String, String)>,
+}
+
+#[derive(Debug)]
+pub struct GitOutput {
+    pub status: std::process::ExitStatus,
+    pub stdout: Vec<u8>,
+    pub stderr: Vec<u8>,
+}
+
+impl GitOutput {
+    pub fn stdout_str(&self) -> String {
+        String::from_utf8_lossy(&self.stdout).into_owned()
+    }
+
+    pub fn stderr_str(&self) -> String {
+        String::from_utf8_lossy(&self.stderr).trim().to_string()
+    }
+}
+
+impl Git {
+    pub fn new(dir: impl Into<PathBuf>) -> Self {
+        Git {
+            dir: dir.into(),
+            envs: Vec::new(),
+        }
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// A copy that sets an extra environment variable on every command.
+    pub fn with_env(&self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        let mut git = self.clone();
+        git.envs.push((key.into(), value.into()));
+        git
+    }
+
+    fn command<I, S>(&self, args: I) -> Command
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        let mut cmd = Command::new("git");
+        cmd.arg("-C").arg(&self.dir).args(args);
+        for var in REDIRECTING_VARS {
+            cmd.env_remove(var);
+        }
+        // Never prompt (credentials, editors): streams runs unattended.
+        cmd.env("GIT_TERMINAL_PROMPT", "0");
+        cmd.env("GIT_EDITOR", "true");
+        for (k, v) in &self.envs {
+            cmd.env(k, v);
+        }
+        cmd
+    }
+
+    /// Runs git and returns its output whatever the exit status.
+    pub fn output<I, S>(&self, args: I, stdin: Option<&[u8]>) -> GitResult<GitOutput>
+    where
+        I: IntoIterator<Item = S> + Clone,
+        S: AsRef<OsStr>,
+    {
+        let describe = || describe_args(args.clone());
+        let mut cmd = self.command(args.clone());
+        cmd.stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+        let mut child = cmd.spawn().map_err(|source| {
+            if source.kind() == std::io::ErrorKind::NotFound {
+                GitError::GitMissing
+            } else {
+                GitError::Spawn {
+                    args: describe(),
+                    source,
+                }
+            }
+        })?;
+        if let Some(input) = stdin {
+            let mut pipe = child.stdin.take().expect("stdin was piped");
+            // Write on a thread: git may fill its stdout pipe before reading all of stdin.
+            let input = input.to_vec();
+            let writer = std::thread::spawn(move || pipe.write_all(&input));
+            let out = child.wait_with_output().map_err(|source| GitError::Spawn {
+                args: describe(),
+                source,
+            })?;
+            // A write error after git exited (broken pipe) shows in git's own status.
+            let _ = writer.join();
+            return Ok(GitOutput {
+                status: out.status,
+                stdout: out.stdout,
+                stderr: out.stderr,
+            });
+        }
+        let out = child.wait_with_output().map_err(|source| GitError::Spawn {
+            args: describe(),
+            source,
+        })?;
+        Ok(GitOutput {
+            status: out.status,
+            stdout: out.stdout,
+            stderr: out.stderr,
+        })
+    }
+
+    /// Runs git and fails unless it exits 0.
+    pub fn run<I, S>(&self, args: I) -> GitResult<GitOutput>
+    where
+        I: IntoIterator<Item = S> + Clone,
+        S: AsRef<OsStr>,
+    {
+        self.run_with_stdin(args, None)
+    }
+
+    pub fn run_with_stdin<I, S>(&self, args: I, stdin: Option<&[u8]>) -> GitResult<GitOutput>
+    where
+        I: IntoIterator<Item = S> + Clone,
+        S: AsRef<OsStr>,
+    {
+        let out = self.output(args.clone(), stdin)?;
+        if out.status.success() {
+            Ok(out)
+        } else {
+            Err(GitError::Command {
+                args: describe_args(args),
+                dir: self.dir.clone(),
+                stderr: out.stderr_str(),
+            })
+        }
+    }
+
+    /// Runs git and returns stdout, trimmed of the trailing newline.
+    pub fn read<I, S>(&self, args: I) -> GitResult<String>
+    where
+        I: IntoIterator<Item = S> + Clone,
+        S: AsRef<OsStr>,
+    {
+        Ok(self.run(args)?.stdout_str().trim_end().to_string())
+    }
+}
+
+fn describe_args<I, S>(args: I) -> String
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<OsStr>,
+{
+    args.into_iter()
+        .map(|a| a.as_ref().to_string_lossy().into_owned())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Checks that the `git` on PATH is recent enough; returns its version.
+pub fn check_git_version() -> GitResult<String> {
+    let out = Git::new(".").output(["--version"], None)?;
+    let text = out.stdout_str();
+    let version = parse_version(&text).ok_or_else(|| GitError::GitTooOld {
+        found: text.trim().to_string(),
+    })?;
+    let (found, min) = (version_tuple(&version), version_tuple(MIN_GIT_VERSION));
+    if found < min {
+        return Err(GitError::GitTooOld { found: version });
+    }
+    Ok(version)
+}
+
+/// "git version 2.47.3" (or "git version 2.39.5.windows.1") -> "2.47.3".
+fn parse_version(text: &str) -> Option<String> {
+    let rest = text.trim().strip_prefix("git version ")?;
+    let version: String = rest
+        .split(|c: char| c.is_whitespace())
+        .next()?
+        .split('.')
+        .take_while(|part| part.chars().all(|c| c.is_ascii_digit()) && !part.is_empty())
+        .collect::<Vec<_>>()
+        .join(".");
+    (!version.is_empty()).then_some(version)
+}
+
+fn version_tuple(version: &str) -> (u32, u32, u32) {
+    let mut parts = version.split('.').map(|p| p.parse::<u32>().unwrap_or(0));
+    (
+        parts.next().unwrap_or(0),
+        parts.next().unwrap_or(0),
+        parts.next().unwrap_or(0),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_versions() {
+        assert_eq!(
+            parse_version("git version 2.47.3\n").as_deref(),
+            Some("2.47.3")
+        );
+        assert_eq!(
+            parse_version("git version 2.39.5.windows.1").as_deref(),
+            Some("2.39.5")
+        );
+        assert_eq!(
+            parse_version("git version 2.40.0 (Apple Git-143)").as_deref(),
+            Some("2.40.0")
+        );
+        assert_eq!(parse_version("nonsense"), None);
+        assert!(version_tuple("2.39.5") < version_tuple("2.40"));
+        assert!(version_tuple("2.40.0") >= version_tuple("2.40"));
+        assert!(version_tuple("3.0") >= version_tuple("2.40"));
+    }
+}

@@ -1,0 +1,176 @@
+//! The repository a command works on: where it lives, and the reads every layer needs.
+//!
+//! `Repo` holds paths only and is cheap to clone and share between threads; each method that
+//! needs libgit2 opens its own handle (libgit2 handles must not be shared across threads).
+
+use std::path::{Path, PathBuf};
+
+use super::{Git, GitError, GitResult, Oid};
+
+#[derive(Clone, Debug)]
+pub struct Repo {
+    /// The user's working tree (None for a bare repository).
+    workdir: Option<PathBuf>,
+    /// The common git dir: shared by every worktree; where streams keeps its state.
+    common_dir: PathBuf,
+}
+
+/// What a report or the coordinator needs to know of a commit.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CommitInfo {
+    pub id: Oid,
+    pub tree: Oid,
+    pub parents: Vec<Oid>,
+    pub author_name: String,
+    pub author_email: String,
+    /// Seconds since the epoch and offset in minutes, as git stores them.
+    pub author_time: (i64, i32),
+    pub message: String,
+}
+
+impl CommitInfo {
+    pub fn subject(&self) -> &str {
+        self.message.lines().next().unwrap_or("")
+    }
+
+    /// The `git commit-tree` environment that keeps this commit's author.
+    pub fn author_env(&self) -> Vec<(String, String)> {
+        let (secs, offset) = self.author_time;
+        let sign = if offset < 0 { '-' } else { '+' };
+        let offset = offset.abs();
+        vec![
+            ("GIT_AUTHOR_NAME".into(), self.author_name.clone()),
+            ("GIT_AUTHOR_EMAIL".into(), self.author_email.clone()),
+            (
+                "GIT_AUTHOR_DATE".into(),
+                format!("@{secs} {sign}{:02}{:02}", offset / 60, offset % 60),
+            ),
+        ]
+    }
+}
+
+impl Repo {
+    /// Finds the repository containing `dir`, the way git does.
+    pub fn discover(dir: &Path) -> GitResult<Repo> {
+        let repo = git2::Repository::discover(dir).map_err(|err| match err.code() {
+            git2::ErrorCode::NotFound => GitError::NotARepository {
+                dir: dir.to_path_buf(),
+            },
+            _ => GitError::Unreadable {
+                dir: dir.to_path_buf(),
+                message: err.message().into(),
+            },
+        })?;
+        let common_dir = absolute(repo.commondir());
+        let workdir = repo.workdir().map(absolute);
+        Ok(Repo {
+            workdir,
+            common_dir,
+        })
+    }
+
+    /// Opens the repository by its common dir (used by code that only has a path from state).
+    pub fn at_common_dir(common_dir: &Path, workdir: Option<PathBuf>) -> Repo {
+        Repo {
+            workdir,
+            common_dir: common_dir.to_path_buf(),
+        }
+    }
+
+    pub fn workdir(&self) -> Option<&Path> {
+        self.workdir.as_deref()
+    }
+
+    /// The user's checkout, or the common dir for a bare repository.
+    pub fn root(&self) -> &Path {
+        self.workdir.as_deref().unwrap_or(&self.common_dir)
+    }
+
+    pub fn common_dir(&self) -> &Path {
+        &self.common_dir
+    }
+
+    /// A `git` bound to the common dir: for operations that touch no working tree.
+    pub fn git(&self) -> Git {
+        // `git -C <common dir>` works for bare and non-bare repositories alike and never
+        // looks at (or locks) the user's index.
+        Git::new(&self.common_dir)
+    }
+
+    /// A fresh libgit2 handle for this thread.
+    pub fn open(&self) -> GitResult<git2::Repository> {
+        git2::Repository::open(&self.common_dir).map_err(|err| GitError::Unreadable {
+            dir: self.common_dir.clone(),
+            message: err.message().into(),
+        })
+    }
+
+    /// Resolves a revision to a commit id.
+    pub fn resolve_commit(&self, rev: &str) -> GitResult<Oid> {
+        let repo = self.open()?;
+        let object = repo
+            .revparse_single(rev)
+            .map_err(|_| GitError::BadRevision {
+                rev: rev.to_string(),
+            })?;
+        let commit = object.peel_to_commit().map_err(|_| GitError::BadRevision {
+            rev: rev.to_string(),
+        })?;
+        Ok(commit.id().to_string())
+    }
+
+    /// Every file tracked at `commit`, as paths relative to the repository root.
+    pub fn tracked_files(&self, commit: &str) -> GitResult<Vec<String>> {
+        let out = self
+            .git()
+            .run(["ls-tree", "-r", "-z", "--name-only", "--full-tree", commit])?;
+        Ok(out
+            .stdout
+            .split(|b| *b == 0)
+            .filter(|p| !p.is_empty())
+            .map(|p| String::from_utf8_lossy(p).into_owned())
+            .collect())
+    }
+
+    /// The commit a ref points at, if the ref exists.
+    pub fn ref_target(&self, name: &str) -> GitResult<Option<Oid>> {
+        let repo = self.open()?;
+        match repo.find_reference(name) {
+            Ok(r) => Ok(r
+                .resolve()
+                .ok()
+                .and_then(|r| r.target())
+                .map(|oid| oid.to_string())),
+            Err(err) if err.code() == git2::ErrorCode::NotFound => Ok(None),
+            Err(err) => Err(GitError::library(format!("could not read ref {name}"), err)),
+        }
+    }
+
+    pub fn commit_info(&self, id: &str) -> GitResult<CommitInfo> {
+        let repo = self.open()?;
+        commit_info(&repo, id)
+    }
+}
+
+pub(crate) fn commit_info(repo: &git2::Repository, id: &str) -> GitResult<CommitInfo> {
+    let oid = git2::Oid::from_str(id).map_err(|_| GitError::BadRevision { rev: id.into() })?;
+    let commit = repo
+        .find_commit(oid)
+        .map_err(|err| GitError::library(format!("could not read commit {id}"), err))?;
+    let author = commit.author();
+    Ok(CommitInfo {
+        id: id.to_string(),
+        tree: commit.tree_id().to_string(),
+        parents: commit.parent_ids().map(|p| p.to_string()).collect(),
+        author_name: String::from_utf8_lossy(author.name_bytes()).into_owned(),
+        author_email: String::from_utf8_lossy(author.email_bytes()).into_owned(),
+        author_time: (author.when().seconds(), author.when().offset_minutes()),
+        message: String::from_utf8_lossy(commit.message_bytes()).into_owned(),
+    })
+}
+
+fn absolute(path: &Path) -> PathBuf {
+    let path = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+    // libgit2 reports directories with a trailing slash; strip it for tidy messages.
+    PathBuf::from(path.to_string_lossy().trim_end_matches('/'))
+}

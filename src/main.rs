@@ -1,0 +1,16 @@
+//! The `streams` binary: parse arguments, set up logging, call the library, map to an exit code.
+
+use clap::Parser;
+
+fn main() -> std::process::ExitCode {
+    let cli = streams::cli::Cli::parse();
+    streams::cli::init_logging(&cli.global);
+    let code = match streams::cli::run(cli) {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("{}", streams::error::Rendered(&err));
+            err.exit_code()
+        }
+    };
+    code.into()
+}

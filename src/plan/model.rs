@@ -1,0 +1,194 @@
+//! The validated plan: what the rest of `streams` works from.
+//!
+//! A `Plan` only exists once every rule in `validate` held, so code that receives one never
+//! re-checks names, cycles or ownership. Defaults are already applied; per-task settings are
+//! resolved through the `*_for` accessors (task, then stream, then plan).
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::Serialize;
+
+/// How a stream's commits land on the integration branch at a sync point.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MergeStrategy {
+    /// Each commit is replayed onto the integration tip (linear history).
+    #[default]
+    Rebase,
+    /// One merge commit per sync point; the stream's own commits stay in history.
+    Merge,
+    /// One commit per sync point whose message lists the tasks.
+    Squash,
+}
+
+impl MergeStrategy {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MergeStrategy::Rebase => "rebase",
+            MergeStrategy::Merge => "merge",
+            MergeStrategy::Squash => "squash",
+        }
+    }
+}
+
+/// When a stream's work is integrated.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SyncPoint {
+    /// After every task: the stream's next task starts from the new integration tip.
+    Task,
+    /// Once, when the stream's last task is done.
+    #[default]
+    Stream,
+}
+
+impl SyncPoint {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SyncPoint::Task => "task",
+            SyncPoint::Stream => "stream",
+        }
+    }
+}
+
+/// An `owns` or `shared` pattern. `text` is what the user wrote (for messages); `glob` is the
+/// normalised form that is compiled (leading `/` removed).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Pattern {
+    pub text: String,
+    pub glob: String,
+}
+
+/// A planning estimate: seconds when written as a duration ("10m"), abstract units when written
+/// as a plain number. The default is one unit per task.
+pub type Estimate = f64;
+
+pub const DEFAULT_ESTIMATE: Estimate = 1.0;
+pub const DEFAULT_GRACE: Duration = Duration::from_secs(10);
+pub const DEFAULT_RETRY_BACKOFF: Duration = Duration::from_secs(1);
+pub const DEFAULT_BASE: &str = "HEAD";
+
+/// The name every plan reserves for the integration branch.
+pub const RESERVED_STREAM_NAME: &str = "integration";
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Plan {
+    /// Used in ref names: `refs/heads/streams/<name>/<stream>`.
+    pub name: String,
+    /// The revision as written; a run pins it to a commit once.
+    pub base: String,
+    /// Agents running at once; `None` means the number of CPUs.
+    pub jobs: Option<usize>,
+    /// The default agent argv (no shell), with placeholders.
+    pub agent: Option<Vec<String>>,
+    pub merge: MergeStrategy,
+    pub sync: SyncPoint,
+    /// Paths any stream may edit; conflicts there halt the run.
+    pub shared: Vec<Pattern>,
+    /// Per task, wall clock.
+    pub timeout: Option<Duration>,
+    /// Per task, no output for that long.
+    pub idle_timeout: Option<Duration>,
+    /// Between SIGTERM and SIGKILL when a task is stopped.
+    pub grace: Duration,
+    pub retries: u32,
+    /// Exit codes worth retrying; empty means any failure (non-zero exit or timeout).
+    pub retry_on: Vec<i32>,
+    /// The first retry waits this long; each further one twice as long (capped at a minute).
+    pub retry_backoff: Duration,
+    /// Where stream worktrees go (relative paths are relative to the repository root);
+    /// `None` means under the git common dir.
+    pub worktree_root: Option<PathBuf>,
+    /// Environment for every agent; a stream's `env` adds to and overrides it.
+    pub env: BTreeMap<String, String>,
+    pub streams: Vec<Stream>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Stream {
+    pub name: String,
+    pub owns: Vec<Pattern>,
+    pub depends_on: Vec<String>,
+    pub tasks: Vec<Task>,
+    pub agent: Option<Vec<String>>,
+    pub timeout: Option<Duration>,
+    pub idle_timeout: Option<Duration>,
+    pub retries: Option<u32>,
+    pub env: BTreeMap<String, String>,
+    /// Higher starts first among ready streams; default 0.
+    pub priority: i64,
+    /// Estimate of each task of this stream, unless the task sets its own.
+    pub estimate: Option<Estimate>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Task {
+    pub prompt: Prompt,
+    pub agent: Option<Vec<String>>,
+    pub timeout: Option<Duration>,
+    pub estimate: Option<Estimate>,
+}
+
+/// What a task asks of its agent.
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Prompt {
+    Text(String),
+    /// Read at run time; relative paths are relative to the plan file's directory.
+    File(PathBuf),
+}
+
+impl Prompt {
+    /// A one-line summary for progress lines and commit subjects.
+    pub fn summary(&self) -> String {
+        match self {
+            Prompt::Text(text) => text.lines().next().unwrap_or("").trim().to_string(),
+            Prompt::File(path) => format!("prompt from {}", path.display()),
+        }
+    }
+}
+
+impl Plan {
+    pub fn stream(&self, name: &str) -> Option<&Stream> {
+        self.streams.iter().find(|s| s.name == name)
+    }
+
+    pub fn stream_index(&self, name: &str) -> Option<usize> {
+        self.streams.iter().position(|s| s.name == name)
+    }
+
+    /// The agent argv for a task: the task's, else the stream's, else the plan's.
+    pub fn agent_for<'a>(&'a self, stream: &'a Stream, task: &'a Task) -> Option<&'a [String]> {
+        task.agent
+            .as_deref()
+            .or(stream.agent.as_deref())
+            .or(self.agent.as_deref())
+    }
+
+    pub fn timeout_for(&self, stream: &Stream, task: &Task) -> Option<Duration> {
+        task.timeout.or(stream.timeout).or(self.timeout)
+    }
+
+    pub fn idle_timeout_for(&self, stream: &Stream) -> Option<Duration> {
+        stream.idle_timeout.or(self.idle_timeout)
+    }
+
+    pub fn retries_for(&self, stream: &Stream) -> u32 {
+        stream.retries.unwrap_or(self.retries)
+    }
+
+    pub fn estimate_for(&self, stream: &Stream, task: &Task) -> Estimate {
+        task.estimate
+            .or(stream.estimate)
+            .unwrap_or(DEFAULT_ESTIMATE)
+    }
+
+    /// The environment an agent of this stream gets on top of the user's.
+    pub fn env_for(&self, stream: &Stream) -> BTreeMap<String, String> {
+        let mut env = self.env.clone();
+        env.extend(stream.env.iter().map(|(k, v)| (k.clone(), v.clone())));
+        env
+    }
+}

@@ -1,0 +1,5 @@
+//! What the user sees.
+
+mod ui;
+
+pub use ui::Ui;

@@ -1,0 +1,309 @@
+//! Hermetic repositories and the real `streams` binary.
+//!
+//! Every repository lives in its own temporary directory with its own HOME; global and system git
+//! config point at nothing; author, committer, dates, timezone and locale are pinned, so commit ids
+//! are the same on every machine and whole outputs can be snapshotted.
+
+#![allow(dead_code)]
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+pub const DATE: &str = "2026-01-01T00:00:00+00:00";
+
+/// The scripted agents in `fixtures/agents/`.
+pub fn agents_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/agents")
+}
+
+pub fn fixtures_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures")
+}
+
+pub fn streams_bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_streams"))
+}
+
+/// A temporary git repository with a pinned environment.
+pub struct TestRepo {
+    // Held for its Drop: removes everything.
+    _tmp: tempfile::TempDir,
+    /// The repository's working tree.
+    pub root: PathBuf,
+    /// HOME for every command run here (holds the only gitconfig they see).
+    pub home: PathBuf,
+    /// Extra environment for `streams` invocations.
+    pub env: Vec<(String, String)>,
+}
+
+impl TestRepo {
+    /// An empty repository on branch `main` with no commits.
+    pub fn empty() -> TestRepo {
+        let tmp = tempfile::Builder::new()
+            .prefix("streams-test-")
+            .tempdir()
+            .unwrap();
+        // Canonical path: macOS /var -> /private/var, and git prints canonical paths.
+        let base = tmp.path().canonicalize().unwrap();
+        let root = base.join("repo");
+        let home = base.join("home");
+        std::fs::create_dir_all(&root).unwrap();
+        std::fs::create_dir_all(&home).unwrap();
+        std::fs::write(
+            home.join(".gitconfig"),
+            "[user]\n\tname = Test User\n\temail = test@example.com\n[init]\n\tdefaultBranch = main\n[advice]\n\tdetachedHead = false\n",
+        )
+        .unwrap();
+        let repo = TestRepo {
+            _tmp: tmp,
+            root,
+            home,
+            env: Vec::new(),
+        };
+        repo.git(&["init", "-q", "-b", "main"]);
+        repo
+    }
+
+    /// A repository with files committed as one initial commit.
+    pub fn with_files(files: &[(&str, &str)]) -> TestRepo {
+        let repo = TestRepo::empty();
+        for (path, contents) in files {
+            repo.write(path, contents);
+        }
+        repo.commit_all("initial");
+        repo
+    }
+
+    pub fn path(&self, rel: &str) -> PathBuf {
+        self.root.join(rel)
+    }
+
+    pub fn write(&self, rel: &str, contents: &str) {
+        let path = self.root.join(rel);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, contents).unwrap();
+    }
+
+    pub fn read(&self, rel: &str) -> String {
+        std::fs::read_to_string(self.root.join(rel)).unwrap()
+    }
+
+    /// Applies the hermetic environment to any command.
+    pub fn hermetic(&self, cmd: &mut Command) {
+        for var in [
+            "GIT_DIR",
+            "GIT_WORK_TREE",
+            "GIT_INDEX_FILE",
+            "GIT_COMMON_DIR",
+            "GIT_OBJECT_DIRECTORY",
+            "GIT_ALTERNATE_OBJECT_DIRECTORIES",
+            "GITHUB_STEP_SUMMARY",
+            "GITHUB_ACTIONS",
+            "STREAMS_LOG",
+            "STREAMS_FAILPOINT",
+            "NO_COLOR",
+        ] {
+            cmd.env_remove(var);
+        }
+        cmd.env("HOME", &self.home)
+            .env("XDG_CONFIG_HOME", self.home.join(".config"))
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .env("GIT_CONFIG_GLOBAL", self.home.join(".gitconfig"))
+            .env("GIT_AUTHOR_NAME", "Test User")
+            .env("GIT_AUTHOR_EMAIL", "test@example.com")
+            .env("GIT_COMMITTER_NAME", "Test User")
+            .env("GIT_COMMITTER_EMAIL", "test@example.com")
+            .env("GIT_AUTHOR_DATE", DATE)
+            .env("GIT_COMMITTER_DATE", DATE)
+            .env("TZ", "UTC")
+            .env("LC_ALL", "C")
+            .env("TERM", "dumb")
+            .env("COLUMNS", "100");
+        let path = std::env::var("PATH").unwrap_or_default();
+        cmd.env("PATH", format!("{}:{path}", agents_dir().display()));
+    }
+
+    /// Runs git in the repository and returns stdout; panics on failure.
+    pub fn git(&self, args: &[&str]) -> String {
+        self.git_in(&self.root, args)
+    }
+
+    pub fn git_in(&self, dir: &Path, args: &[&str]) -> String {
+        let out = self.git_output_in(dir, args);
+        assert!(
+            out.status.success(),
+            "git {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .trim_end()
+            .to_string()
+    }
+
+    pub fn git_output_in(&self, dir: &Path, args: &[&str]) -> Output {
+        let mut cmd = Command::new("git");
+        cmd.current_dir(dir).args(args);
+        self.hermetic(&mut cmd);
+        cmd.output().unwrap()
+    }
+
+    pub fn commit_all(&self, message: &str) -> String {
+        self.git(&["add", "-A"]);
+        self.git(&["commit", "-q", "--allow-empty", "-m", message]);
+        self.git(&["rev-parse", "HEAD"])
+    }
+
+    /// A `streams` command in the repository, hermetic, not yet run.
+    pub fn streams_cmd(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(streams_bin());
+        cmd.current_dir(&self.root).args(args).stdin(Stdio::null());
+        self.hermetic(&mut cmd);
+        for (k, v) in &self.env {
+            cmd.env(k, v);
+        }
+        cmd
+    }
+
+    /// Runs `streams` to completion.
+    pub fn streams(&self, args: &[&str]) -> CmdOutput {
+        let out = self.streams_cmd(args).output().unwrap();
+        CmdOutput::new(out, self)
+    }
+
+    /// Every ref and what it points at, for before/after comparisons.
+    pub fn refs(&self) -> String {
+        self.git(&["for-each-ref", "--format=%(refname) %(objectname)"])
+    }
+
+    /// The file list and contents of a commit's tree, for comparing results.
+    pub fn tree_listing(&self, rev: &str) -> String {
+        self.git(&["ls-tree", "-r", rev])
+    }
+
+    pub fn common_dir(&self) -> PathBuf {
+        let dir = self.git(&["rev-parse", "--git-common-dir"]);
+        self.root.join(dir).canonicalize().unwrap()
+    }
+}
+
+/// A finished command: exit code, stdout and stderr, printable as one value for snapshots with
+/// temporary paths, durations and run ids redacted.
+pub struct CmdOutput {
+    pub code: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+    redactions: Vec<(String, String)>,
+}
+
+impl CmdOutput {
+    pub fn new(out: Output, repo: &TestRepo) -> Self {
+        let tmp_base = repo.root.parent().unwrap().to_string_lossy().into_owned();
+        CmdOutput {
+            code: out.status.code(),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+            redactions: vec![
+                (format!("{tmp_base}/repo"), "[REPO]".into()),
+                (format!("{tmp_base}/home"), "[HOME]".into()),
+                (tmp_base, "[TMP]".into()),
+                (
+                    agents_dir().to_string_lossy().into_owned(),
+                    "[AGENTS]".into(),
+                ),
+            ],
+        }
+    }
+
+    pub fn success(&self) -> bool {
+        self.code == Some(0)
+    }
+
+    /// Stdout with paths redacted (for JSON output checks).
+    pub fn stdout_redacted(&self) -> String {
+        redact(&self.stdout, &self.redactions)
+    }
+
+    pub fn stderr_redacted(&self) -> String {
+        redact(&self.stderr, &self.redactions)
+    }
+
+    #[track_caller]
+    pub fn assert_code(&self, code: i32) -> &Self {
+        assert_eq!(self.code, Some(code), "unexpected exit code:\n{self}");
+        self
+    }
+}
+
+fn redact(text: &str, redactions: &[(String, String)]) -> String {
+    let mut text = text.to_string();
+    for (from, to) in redactions {
+        text = text.replace(from.as_str(), to);
+    }
+    redact_volatile(&text)
+}
+
+/// Durations, run ids and pids vary between runs; replace them with stable markers.
+pub fn redact_volatile(text: &str) -> String {
+    use std::sync::OnceLock;
+    static FILTERS: OnceLock<Vec<(regex_lite::Regex, &'static str)>> = OnceLock::new();
+    let filters = FILTERS.get_or_init(|| {
+        [
+            // Run ids: 20260101-000000-1a2b
+            (r"\b\d{8}-\d{6}-[0-9a-f]{4}\b", "[RUN]"),
+            // Durations: 12.3s, 0.1s, 1m02s, 250ms
+            (r"\b\d+m\d{2}s\b", "[TIME]"),
+            (r"\b\d+(\.\d+)?m?s\b", "[TIME]"),
+            // Speedup factors: 1.9x
+            (r"\b\d+\.\d+x\b", "[N]x"),
+            (r"\bpid \d+\b", "pid [PID]"),
+        ]
+        .into_iter()
+        .map(|(re, to)| (regex_lite::Regex::new(re).unwrap(), to))
+        .collect()
+    });
+    let mut text = text.to_string();
+    for (re, to) in filters {
+        text = re.replace_all(&text, *to).into_owned();
+    }
+    text
+}
+
+impl fmt::Display for CmdOutput {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.code {
+            Some(code) => writeln!(f, "exit code: {code}")?,
+            None => writeln!(f, "exit code: (killed by a signal)")?,
+        }
+        let stdout = redact(&self.stdout, &self.redactions);
+        let stderr = redact(&self.stderr, &self.redactions);
+        if !stdout.is_empty() {
+            writeln!(f, "----- stdout -----\n{}", stdout.trim_end())?;
+        }
+        if !stderr.is_empty() {
+            writeln!(f, "----- stderr -----\n{}", stderr.trim_end())?;
+        }
+        Ok(())
+    }
+}
+
+/// Polls `check` until it returns Some or the deadline passes. Not a sleep: the condition is
+/// what we wait for; the deadline only turns a hang into a failure.
+#[track_caller]
+pub fn wait_for<T>(what: &str, timeout: Duration, mut check: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(value) = check() {
+            return value;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Whether a process exists (signal 0).
+pub fn process_alive(pid: i32) -> bool {
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None).is_ok()
+}

@@ -1,0 +1,4 @@
+//! The one integration-test binary: every test drives the real `streams` binary against a
+//! temporary, hermetic git repository (see `common`).
+
+mod common;
