@@ -17,6 +17,7 @@
 
 pub mod cli;
 pub mod coordinator;
+pub mod demo;
 pub mod error;
 pub mod exec;
 pub mod git;

@@ -1,5 +1,83 @@
-use super::{CleanArgs, Context};
+//! `streams clean`: remove the worktrees and branches of a finished or aborted run. Work that
+//! was never integrated is listed and kept unless `--force` says otherwise.
+
 use crate::error::{Error, ExitCode, Result};
-pub fn clean(_ctx: &Context, _args: CleanArgs) -> Result<ExitCode> {
-    Err(Error::Internal("clean: not built yet".into()))
+use crate::exec::control;
+use crate::state::{RunLock, StateDir};
+
+use super::{CleanArgs, Context, load};
+
+pub fn clean(ctx: &Context, args: CleanArgs) -> Result<ExitCode> {
+    let repo = load::open_repo(ctx)?;
+    let state_dir = StateDir::new(repo.common_dir());
+    let _lock = RunLock::acquire(&state_dir, "clean")?;
+    let Some((_, state)) = state_dir.current()? else {
+        ctx.ui
+            .info("nothing to clean: no streams run in this repository");
+        return Ok(ExitCode::Success);
+    };
+    if !state.phase.is_over() {
+        return Err(Error::state(
+            format!(
+                "run {} of plan `{}` is {}, not finished",
+                state.run_id,
+                state.plan_name,
+                state.phase.name()
+            ),
+            "finish it (`streams resume` / `streams continue`) or stop it with `streams abort` first",
+        ));
+    }
+    let mut items = control::clean_plan(&repo, &state)?;
+    items.extend(control::old_run_dirs(&state_dir, &state.run_id));
+    let (safe, risky): (Vec<_>, Vec<_>) = items.into_iter().partition(|i| i.loses.is_none());
+    let ui = &ctx.ui;
+    if args.dry_run {
+        if safe.is_empty() && risky.is_empty() {
+            ui.info("nothing to clean");
+        }
+        for item in &safe {
+            ui.info(format!("would remove {}", item.what));
+        }
+        for item in &risky {
+            let verb = if args.force {
+                "would remove"
+            } else {
+                "would keep"
+            };
+            ui.info(format!(
+                "{verb} {} ({})",
+                item.what,
+                item.loses.as_deref().unwrap_or("")
+            ));
+        }
+        return Ok(ExitCode::Success);
+    }
+    for item in &safe {
+        control::clean_remove(&repo, item)?;
+        ui.info(format!("removed {}", item.what));
+    }
+    if args.force {
+        for item in &risky {
+            control::clean_remove(&repo, item)?;
+            ui.info(format!(
+                "removed {} (lost: {})",
+                item.what,
+                item.loses.as_deref().unwrap_or("")
+            ));
+        }
+    } else if !risky.is_empty() {
+        ui.always("kept, because deleting them would lose work:");
+        for item in &risky {
+            ui.always(format!(
+                "  {}: {}",
+                item.what,
+                item.loses.as_deref().unwrap_or("")
+            ));
+        }
+        ui.hint("`streams clean --force` deletes these too");
+    }
+    if safe.is_empty() && risky.is_empty() {
+        ui.info("nothing to clean");
+    }
+    Ok(ExitCode::Success)
 }

@@ -1,5 +1,55 @@
-use super::{Context, DemoArgs};
+//! `streams demo`: a whole run on a throwaway repository, no setup needed.
+
 use crate::error::{Error, ExitCode, Result};
-pub fn demo(_ctx: &Context, _args: DemoArgs) -> Result<ExitCode> {
-    Err(Error::Internal("demo: not built yet".into()))
+
+use super::{Context, DemoArgs, RunArgs};
+
+pub fn demo(ctx: &Context, args: DemoArgs) -> Result<ExitCode> {
+    let dir = match args.dir {
+        Some(dir) => {
+            let dir = ctx.cwd.join(dir);
+            if dir.exists()
+                && std::fs::read_dir(&dir)
+                    .map(|mut d| d.next().is_some())
+                    .unwrap_or(true)
+            {
+                return Err(Error::usage(format!(
+                    "{} exists and is not empty; give an empty or new directory",
+                    dir.display()
+                )));
+            }
+            dir
+        }
+        None => tempfile::Builder::new()
+            .prefix("streams-demo-")
+            .tempdir()
+            .map_err(|e| Error::io("could not create a temporary directory", e))?
+            // Kept after the demo, so the result can be looked at.
+            .keep(),
+    };
+    crate::git::check_git_version()?;
+    crate::demo::create(&dir)?;
+    ctx.ui.info(format!("demo repository: {}", dir.display()));
+    ctx.ui.info(
+        "plan: streams.toml (db -> api -> docs, and ui beside them); agent: scripts/agent.sh\n",
+    );
+    let demo_ctx = Context {
+        cwd: dir.clone(),
+        ui: ctx.ui.clone(),
+    };
+    let code = super::run::run(
+        &demo_ctx,
+        RunArgs {
+            plan: None,
+            jobs: Some(args.jobs),
+            json: false,
+            dry_run: false,
+            fail_fast: false,
+        },
+    )?;
+    ctx.ui.info(format!(
+        "\nlook around: cd {} && git log --oneline --graph streams/demo/integration",
+        dir.display()
+    ));
+    Ok(code)
 }

@@ -47,3 +47,17 @@ pub fn load_plan(ctx: &Context, repo: &Repo, arg: Option<&Path>) -> Result<Loade
         base_commit,
     })
 }
+
+/// The plan a run started with (its copy in the run directory): what `resume`, `continue` and
+/// `skip` go on with, even if `streams.toml` changed since.
+pub fn plan_from_copy(run_dir: &crate::state::RunDir) -> Result<Plan> {
+    let path = run_dir.plan_copy_path();
+    let text = std::fs::read_to_string(&path).map_err(|source| Error::PlanUnreadable {
+        path: path.clone(),
+        source,
+    })?;
+    crate::plan::parse_simple(&text).map_err(|message| Error::InvalidPlan {
+        rendered: format!("error: {message}"),
+        errors: 1,
+    })
+}

@@ -9,6 +9,7 @@ mod demo;
 pub mod load;
 mod plan;
 mod run;
+mod session;
 mod status;
 
 use std::path::PathBuf;
@@ -38,7 +39,7 @@ pub struct Cli {
 pub struct GlobalArgs {
     /// Run as if started in DIR (like `git -C`)
     #[arg(short = 'C', global = true, value_name = "DIR")]
-    pub dir: Option<PathBuf>,
+    pub change_dir: Option<PathBuf>,
 
     /// Print only errors and the final result
     #[arg(short, long, global = true, conflicts_with = "verbose")]
@@ -194,7 +195,7 @@ pub fn init_logging(global: &GlobalArgs) {
 }
 
 pub fn run(cli: Cli) -> Result<ExitCode> {
-    let cwd = match &cli.global.dir {
+    let cwd = match &cli.global.change_dir {
         Some(dir) => {
             let base = std::env::current_dir().unwrap_or_default();
             let dir = base.join(dir);

@@ -1,5 +1,183 @@
+//! `streams run`: execute a plan (or, with `--dry-run`, show what would run).
+
+use std::fmt::Write as _;
+
+use crate::error::{ExitCode, IoContext, Result};
+use crate::exec::control::{self, NewRun};
+use crate::exec::dispatcher::worktrees_dir;
+use crate::exec::prompt::{self, DependencyWork, Placeholders};
+use crate::state::{RunLock, StateDir};
+
+use super::load::{self, LoadedPlan};
+use super::session::{self, EngineParts};
 use super::{Context, RunArgs};
-use crate::error::{Error, ExitCode, Result};
-pub fn run(_ctx: &Context, _args: RunArgs) -> Result<ExitCode> {
-    Err(Error::Internal("run: not built yet".into()))
+
+pub fn default_jobs() -> usize {
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(2)
+}
+
+pub fn run(ctx: &Context, args: RunArgs) -> Result<ExitCode> {
+    let repo = load::open_repo(ctx)?;
+    let loaded = load::load_plan(ctx, &repo, args.plan.as_deref())?;
+    let jobs = args
+        .jobs
+        .or(loaded.plan.jobs)
+        .unwrap_or_else(default_jobs)
+        .max(1);
+    if args.dry_run {
+        return dry_run(ctx, &repo, &loaded, jobs);
+    }
+    let state_dir = StateDir::new(repo.common_dir());
+    let mut lock = RunLock::acquire(&state_dir, "run")?;
+    control::check_no_active_run(&state_dir)?;
+    let text = std::fs::read_to_string(&loaded.path)
+        .context(|| format!("could not read {}", loaded.path.display()))?;
+    let (run_dir, state, journal) = control::start_run(&NewRun {
+        repo: &repo,
+        plan: &loaded.plan,
+        plan_path: &loaded.path,
+        plan_text: &text,
+        base: &loaded.base_commit,
+        jobs,
+        fail_fast: args.fail_fast,
+    })?;
+    lock.set_run(&state.run_id, "run");
+    let parts = EngineParts {
+        repo,
+        plan: loaded.plan,
+        run_dir: run_dir.clone(),
+        state,
+        journal,
+    };
+    let engine = session::engine(ctx, parts, "run", args.json);
+    let finished = session::runtime()?.block_on(engine.run())?;
+    session::conclude(ctx, &run_dir, finished)
+}
+
+/// Shows each stream's worktree, branch, agent command and prompt. Writes nothing.
+fn dry_run(
+    ctx: &Context,
+    repo: &crate::git::Repo,
+    loaded: &LoadedPlan,
+    jobs: usize,
+) -> Result<ExitCode> {
+    let plan = &loaded.plan;
+    let plan_dir = loaded
+        .path
+        .parent()
+        .map(|p| p.to_path_buf())
+        .unwrap_or_default();
+    let wt_dir = worktrees_dir(repo, plan);
+    let runs = StateDir::new(repo.common_dir()).runs_dir();
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "dry run of plan `{}`: base {} ({}), {} at a time, merge = {}, sync = {}; nothing is changed",
+        plan.name,
+        plan.base,
+        crate::coordinator::short(&loaded.base_commit),
+        jobs,
+        plan.merge.as_str(),
+        plan.sync.as_str()
+    );
+    let order = crate::exec::dispatcher::remaining_path(plan);
+    let mut streams: Vec<usize> = (0..plan.streams.len()).collect();
+    // The order a run considers them in (dependencies permitting).
+    streams.sort_by(|&a, &b| {
+        plan.streams[b]
+            .priority
+            .cmp(&plan.streams[a].priority)
+            .then(order[b].total_cmp(&order[a]))
+            .then(a.cmp(&b))
+    });
+    for s in streams {
+        let stream = &plan.streams[s];
+        let worktree = wt_dir.join(&stream.name);
+        let _ = writeln!(out, "\nstream {}", stream.name);
+        let _ = writeln!(out, "  branch:     streams/{}/{}", plan.name, stream.name);
+        let _ = writeln!(out, "  worktree:   {}", worktree.display());
+        if !stream.depends_on.is_empty() {
+            let _ = writeln!(out, "  depends on: {}", stream.depends_on.join(", "));
+        }
+        let deps: Vec<DependencyWork> = stream
+            .depends_on
+            .iter()
+            .filter_map(|d| plan.stream(d))
+            .map(|d| DependencyWork {
+                stream: d.name.clone(),
+                tasks: d.tasks.iter().map(|t| t.prompt.summary()).collect(),
+                files: Vec::new(),
+                total_files: 0,
+            })
+            .collect();
+        for (t, task) in stream.tasks.iter().enumerate() {
+            let text =
+                prompt::task_text(&plan_dir, &task.prompt).unwrap_or_else(|e| format!("<{e}>"));
+            let rendered = prompt::render(plan, s, t, &text, &deps);
+            let prompt_file = runs
+                .join("<run-id>/prompts")
+                .join(&stream.name)
+                .join(format!("{}.md", t + 1));
+            let _ = writeln!(
+                out,
+                "  task {}/{}: {}",
+                t + 1,
+                stream.tasks.len(),
+                task.prompt.summary()
+            );
+            match plan.agent_for(stream, task) {
+                Some(agent) => {
+                    let argv = prompt::expand(
+                        agent,
+                        &Placeholders {
+                            prompt: "\u{0}PROMPT\u{0}",
+                            prompt_file: &prompt_file.display().to_string(),
+                            stream: &stream.name,
+                            task: &text,
+                            task_index: t + 1,
+                            worktree: &worktree.display().to_string(),
+                        },
+                    );
+                    let shown: Vec<String> = argv
+                        .iter()
+                        .map(|a| shell_quote(a).replace("\u{0}PROMPT\u{0}", "{prompt}"))
+                        .collect();
+                    let _ = writeln!(out, "    argv: {}", shown.join(" "));
+                    if let Some(timeout) = plan.timeout_for(stream, task) {
+                        let _ =
+                            writeln!(out, "    timeout: {}", humantime::format_duration(timeout));
+                    }
+                }
+                None => {
+                    let _ = writeln!(
+                        out,
+                        "    argv: (none: no `agent` is set for this task; it would fail)"
+                    );
+                }
+            }
+            let _ = writeln!(out, "    prompt ({{prompt}}):");
+            for line in rendered.lines() {
+                let _ = writeln!(out, "      | {line}");
+            }
+        }
+    }
+    print!("{out}");
+    ctx.ui
+        .detail("dry run: no worktree, branch, ref or file was written");
+    Ok(ExitCode::Success)
+}
+
+/// Quotes an argument for display the way a POSIX shell would need it.
+fn shell_quote(arg: &str) -> String {
+    if !arg.is_empty()
+        && arg
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./=:,@%+{}\u{0}".contains(c))
+    {
+        arg.to_string()
+    } else {
+        format!("'{}'", arg.replace('\'', r"'\''"))
+    }
 }

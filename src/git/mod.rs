@@ -7,9 +7,12 @@
 //! `exec/` stay free of git.
 
 mod cmd;
+pub mod integrate;
 mod repo;
+pub mod work;
+pub mod worktree;
 
-pub use cmd::{Git, GitOutput, MIN_GIT_VERSION, check_git_version};
+pub use cmd::{Git, GitOutput, MIN_GIT_VERSION, check_git_version, redirecting_vars};
 pub use repo::{CommitInfo, Repo};
 
 use std::path::PathBuf;

@@ -1,5 +1,98 @@
-//! What the user sees.
+//! What the user sees: progress, event lines, NDJSON events, the final report.
+//!
+//! This layer sees plain data (run state, events), never git2 types or processes.
 
+mod events;
+pub mod reporter;
+pub mod summary;
 mod ui;
 
+pub use events::{EVENTS_SCHEMA, Event};
+pub use reporter::Reporter;
 pub use ui::Ui;
+
+/// Agent output is arbitrary bytes: keep printable text and tabs, drop escape sequences and
+/// other control characters before anything reaches a terminal.
+pub fn sanitize(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\u{1b}' => {
+                // CSI sequences: ESC [ ... final byte in @..~
+                if chars.peek() == Some(&'[') {
+                    chars.next();
+                    for c in chars.by_ref() {
+                        if ('@'..='~').contains(&c) {
+                            break;
+                        }
+                    }
+                }
+            }
+            '\t' => out.push(' '),
+            c if c.is_control() => {}
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// The last `n` non-empty lines of a log, sanitised, each cut to a sensible width.
+pub fn log_tail(path: &std::path::Path, n: usize) -> Vec<String> {
+    use std::io::{Read, Seek, SeekFrom};
+    let Ok(mut file) = std::fs::File::open(path) else {
+        return Vec::new();
+    };
+    let len = file.metadata().map(|m| m.len()).unwrap_or(0);
+    // Only the end matters; a flooded log can be huge.
+    let from = len.saturating_sub(16 * 1024);
+    let _ = file.seek(SeekFrom::Start(from));
+    let mut bytes = Vec::new();
+    let _ = file.take(16 * 1024).read_to_end(&mut bytes);
+    let text = String::from_utf8_lossy(&bytes);
+    let lines: Vec<String> = text
+        .lines()
+        .filter(|l| !l.starts_with("=== streams:") && !l.starts_with("=== argv:"))
+        .map(sanitize)
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| {
+            if l.chars().count() > 160 {
+                format!("{}...", l.chars().take(157).collect::<String>())
+            } else {
+                l
+            }
+        })
+        .collect();
+    lines[lines.len().saturating_sub(n)..].to_vec()
+}
+
+/// A duration for humans: `850ms`, `12.3s`, `4m05s`, `1h02m`.
+pub fn fmt_duration_ms(ms: u64) -> String {
+    if ms < 1000 {
+        format!("{ms}ms")
+    } else if ms < 60_000 {
+        format!("{:.1}s", ms as f64 / 1000.0)
+    } else if ms < 3_600_000 {
+        format!("{}m{:02}s", ms / 60_000, (ms / 1000) % 60)
+    } else {
+        format!("{}h{:02}m", ms / 3_600_000, (ms / 60_000) % 60)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sanitizes_escapes() {
+        assert_eq!(sanitize("\u{1b}[31mred\u{1b}[0m\tok\u{7}"), "red ok");
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(fmt_duration_ms(850), "850ms");
+        assert_eq!(fmt_duration_ms(12_340), "12.3s");
+        assert_eq!(fmt_duration_ms(245_000), "4m05s");
+        assert_eq!(fmt_duration_ms(3_720_000), "1h02m");
+    }
+}

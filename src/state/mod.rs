@@ -1,1 +1,12 @@
-//! Run state.
+//! Run state: the types, the atomic store, the lock, the journal, and failpoints for crash tests.
+
+pub mod failpoint;
+pub mod journal;
+pub mod lock;
+mod model;
+pub mod store;
+
+pub use journal::{Entry, Journal};
+pub use lock::RunLock;
+pub use model::*;
+pub use store::{RunDir, StateDir, new_run_id, now_ms};

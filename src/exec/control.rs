@@ -1,0 +1,551 @@
+//! Starting a run, and the housekeeping around runs: finding an agent left running by a dead
+//! coordinator, clearing git lock files a crash left behind, aborting, cleaning up.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use super::dispatcher::worktrees_dir;
+use super::executor::{RefNames, keep_work};
+use crate::coordinator::short;
+use crate::error::{Error, IoContext, Result};
+use crate::git::{self, Oid, Repo, integrate, worktree};
+use crate::plan::Plan;
+use crate::state::{
+    Entry, Journal, RunDir, RunPhase, RunState, STATE_VERSION, StateDir, StreamRecord, StreamState,
+    TaskRecord, TaskState, failpoint, new_run_id, now_ms,
+};
+
+/// What a new run starts from.
+pub struct NewRun<'a> {
+    pub repo: &'a Repo,
+    pub plan: &'a Plan,
+    pub plan_path: &'a Path,
+    pub plan_text: &'a str,
+    pub base: &'a str,
+    pub jobs: usize,
+    pub fail_fast: bool,
+}
+
+/// Refuses to start over a run that is not over, saying what to do with it.
+pub fn check_no_active_run(state_dir: &StateDir) -> Result<()> {
+    let Some((_, state)) = state_dir.current()? else {
+        return Ok(());
+    };
+    match &state.phase {
+        RunPhase::Running | RunPhase::Interrupted { .. } => Err(Error::state(
+            format!(
+                "run {} of plan `{}` was interrupted and has not finished",
+                state.run_id, state.plan_name
+            ),
+            "run `streams resume` to finish it, or `streams abort` to stop it (nothing is lost either way)",
+        )),
+        RunPhase::Halted(halt) => Err(Error::state(
+            format!(
+                "run {} of plan `{}` is halted on a conflict in stream `{}`",
+                state.run_id, state.plan_name, state.streams[halt.unit.stream].name
+            ),
+            format!(
+                "resolve it in {} and run `streams continue`, or `streams skip {}`, or `streams abort`",
+                halt.resolution_worktree.display(),
+                state.streams[halt.unit.stream].name
+            ),
+        )),
+        RunPhase::Finished | RunPhase::Aborted { .. } => Ok(()),
+    }
+}
+
+/// Creates the run: its directory, state, journal, and the integration branch at `base`.
+/// Whatever earlier runs left on this plan's branches that `base` does not contain is kept under
+/// `refs/streams/<plan>/previous/<run-id>/`.
+pub fn start_run(new: &NewRun) -> Result<(RunDir, RunState, Journal)> {
+    let (repo, plan) = (new.repo, new.plan);
+    let state_dir = StateDir::new(repo.common_dir());
+    let run_id = new_run_id();
+    let run_dir = state_dir.run_dir(&run_id);
+    run_dir.create()?;
+    std::fs::write(run_dir.plan_copy_path(), new.plan_text)
+        .context(|| format!("could not write {}", run_dir.plan_copy_path().display()))?;
+    let journal = Journal::open(&run_dir.journal_path()).context(|| {
+        format!(
+            "could not open the journal {}",
+            run_dir.journal_path().display()
+        )
+    })?;
+    let _ = journal.append(Entry::RunStarted {
+        run_id: run_id.clone(),
+        base: new.base.to_string(),
+    });
+
+    let refs = RefNames {
+        plan: plan.name.clone(),
+    };
+    let prefix = format!("refs/heads/streams/{}/", plan.name);
+    for (name, oid) in integrate::refs_under(repo, &prefix)? {
+        if !git::work::is_ancestor(repo, &oid, new.base)? {
+            let short_name = name.trim_start_matches(&prefix);
+            integrate::set_ref(
+                repo,
+                &refs.previous(&run_id, short_name),
+                &oid,
+                "streams: kept from an earlier run",
+            )?;
+        }
+    }
+    let integration_ref = format!("refs/heads/streams/{}/integration", plan.name);
+    let integration_before = repo.ref_target(&integration_ref)?;
+    let wt_dir = worktrees_dir(repo, plan);
+    let now = now_ms();
+    let state = RunState {
+        version: STATE_VERSION,
+        run_id: run_id.clone(),
+        plan_name: plan.name.clone(),
+        plan_path: new.plan_path.to_path_buf(),
+        repo_root: repo.root().to_path_buf(),
+        base_rev: plan.base.clone(),
+        base: new.base.to_string(),
+        integration_ref: integration_ref.clone(),
+        integration_before: integration_before.clone(),
+        integration_tip: new.base.to_string(),
+        jobs: new.jobs,
+        fail_fast: new.fail_fast,
+        started_at: now,
+        updated_at: now,
+        previous_wall_ms: 0,
+        session_started_at: now,
+        phase: RunPhase::Running,
+        streams: plan
+            .streams
+            .iter()
+            .map(|s| StreamRecord {
+                name: s.name.clone(),
+                branch: format!("refs/heads/streams/{}/{}", plan.name, s.name),
+                worktree: wt_dir.join(&s.name),
+                state: StreamState::Pending,
+                tasks: s
+                    .tasks
+                    .iter()
+                    .map(|t| TaskRecord {
+                        summary: t.prompt.summary(),
+                        state: TaskState::Pending,
+                        attempts: 0,
+                        agent_ms: 0,
+                    })
+                    .collect(),
+            })
+            .collect(),
+        queue: Vec::new(),
+    };
+    // State first, then the ref: a crash in between is repaired by `resume`.
+    run_dir.save(&state)?;
+    state_dir.set_current(&run_id)?;
+    failpoint::hit("run-saved");
+    integrate::update_ref(
+        repo,
+        &integration_ref,
+        new.base,
+        integration_before.as_deref(),
+        "streams: start run",
+    )?;
+    failpoint::hit("integration-created");
+    Ok((run_dir, state, journal))
+}
+
+/// Processes whose environment says they belong to this run (agents and everything they
+/// started, even those that left the agent's process group). Linux only; elsewhere, empty.
+pub fn processes_of_run(run_id: &str) -> Vec<i32> {
+    let needle = format!("STREAMS_RUN_ID={run_id}");
+    let me = std::process::id() as i32;
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(|e| e.ok())
+        .filter_map(|e| e.file_name().to_str().and_then(|n| n.parse::<i32>().ok()))
+        .filter(|&pid| pid != me)
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/environ"))
+                .map(|env| env.split(|b| *b == 0).any(|var| var == needle.as_bytes()))
+                .unwrap_or(false)
+        })
+        .collect()
+}
+
+/// SIGTERM, up to `grace` to exit, then SIGKILL.
+pub async fn kill_processes(pids: &[i32], grace: Duration) {
+    use nix::sys::signal::{Signal, kill};
+    use nix::unistd::Pid;
+    if pids.is_empty() {
+        return;
+    }
+    for &pid in pids {
+        let _ = kill(Pid::from_raw(pid), Signal::SIGTERM);
+    }
+    let alive = |pid: i32| {
+        // A zombie is already dead; only its parent can reap it.
+        kill(Pid::from_raw(pid), None).is_ok()
+            && !std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                .is_ok_and(|s| s.contains(") Z "))
+    };
+    let deadline = tokio::time::Instant::now() + grace;
+    // These are not our children: there is nothing to wait on but their disappearance.
+    while pids.iter().any(|&p| alive(p)) && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    for &pid in pids {
+        let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+    }
+}
+
+/// Removes git lock files that a killed git left in this run's worktrees and on this plan's
+/// refs (streams holds the repository lock, so no other streams process is using them). Lock
+/// files anywhere else belong to someone else's git: they are reported, never deleted.
+pub fn clear_stale_locks(repo: &Repo, state: &RunState) -> Result<Vec<String>> {
+    let mut notes = Vec::new();
+    let common = repo.common_dir();
+    let ours_wt: BTreeSet<PathBuf> = state.streams.iter().map(|s| s.worktree.clone()).collect();
+    // Each worktree's private git dir: <common>/worktrees/<id>, whose `gitdir` file names it.
+    if let Ok(entries) = std::fs::read_dir(common.join("worktrees")) {
+        for entry in entries.filter_map(|e| e.ok()) {
+            let admin = entry.path();
+            let target = std::fs::read_to_string(admin.join("gitdir")).unwrap_or_default();
+            let wt = Path::new(target.trim())
+                .parent()
+                .map(Path::to_path_buf)
+                .unwrap_or_default();
+            let ours = ours_wt.contains(&wt) || wt.file_name().is_some_and(|n| n == ".integration");
+            for lock in ["index.lock", "HEAD.lock", "ORIG_HEAD.lock"] {
+                let path = admin.join(lock);
+                if path.exists() {
+                    if ours {
+                        std::fs::remove_file(&path)
+                            .context(|| format!("could not remove {}", path.display()))?;
+                        notes.push(format!(
+                            "removed a stale git lock file left by the crash: {}",
+                            path.display()
+                        ));
+                    } else {
+                        notes.push(format!(
+                            "warning: {} exists; if no git command is running there, remove it",
+                            path.display()
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    let our_refs = [
+        common.join("refs/heads/streams").join(&state.plan_name),
+        common.join("refs/streams").join(&state.plan_name),
+    ];
+    for dir in &our_refs {
+        for path in find_locks(dir) {
+            std::fs::remove_file(&path)
+                .context(|| format!("could not remove {}", path.display()))?;
+            notes.push(format!(
+                "removed a stale git lock file left by the crash: {}",
+                path.display()
+            ));
+        }
+    }
+    for name in ["index.lock", "HEAD.lock", "packed-refs.lock", "config.lock"] {
+        let path = common.join(name);
+        if path.exists() {
+            notes.push(format!(
+                "warning: {} exists (not streams'); if no git command is running, remove it",
+                path.display()
+            ));
+        }
+    }
+    Ok(notes)
+}
+
+fn find_locks(dir: &Path) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in entries.filter_map(|e| e.ok()) {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if path.extension().is_some_and(|e| e == "lock") {
+                found.push(path);
+            }
+        }
+    }
+    found
+}
+
+/// What `abort` kept, for its message.
+pub struct Aborted {
+    pub kept: Vec<(String, Oid)>,
+    pub integration_restored: Option<Oid>,
+}
+
+/// Stops a run for good: the integration ref goes back to where the run found it, every stream
+/// branch and every piece of unintegrated work stays reachable under
+/// `refs/streams/<plan>/aborted/<run-id>/`, and the run's worktrees are unlocked.
+pub async fn abort(
+    repo: &Repo,
+    run_dir: &RunDir,
+    state: &mut RunState,
+    journal: &Journal,
+) -> Result<Aborted> {
+    let refs = RefNames {
+        plan: state.plan_name.clone(),
+    };
+    let run_id = state.run_id.clone();
+    let mut kept = Vec::new();
+
+    // Nothing of the run may keep running.
+    let mut groups = BTreeSet::new();
+    for s in &state.streams {
+        for t in &s.tasks {
+            if let TaskState::Running {
+                pgid: Some(pgid), ..
+            } = t.state
+            {
+                groups.insert(pgid);
+            }
+        }
+    }
+    super::dispatcher::reap_groups(&groups, Duration::from_secs(5)).await;
+    kill_processes(&processes_of_run(&run_id), Duration::from_secs(5)).await;
+
+    for s in &state.streams {
+        if let Some(tip) = repo.ref_target(&s.branch)?
+            && tip != state.base
+        {
+            let name = refs.aborted(&run_id, &s.name);
+            integrate::set_ref(repo, &name, &tip, "streams abort: stream branch")?;
+            kept.push((name, tip));
+        }
+        if s.worktree.join(".git").exists() {
+            let head = git::Git::new(&s.worktree)
+                .read(["rev-parse", "HEAD"])
+                .unwrap_or_default();
+            let name = refs.aborted(&run_id, &format!("wip/{}", s.name));
+            if !head.is_empty()
+                && let Ok(Some(commit)) =
+                    keep_work(&s.worktree, &head, &name, "streams abort: uncommitted work")
+                && commit != head
+            {
+                kept.push((name, commit));
+            }
+            let _ = worktree::unlock(repo, &s.worktree);
+        }
+    }
+    if let RunPhase::Halted(halt) = &state.phase {
+        let name = refs.aborted(&run_id, "resolution");
+        if halt.resolution_worktree.join(".git").exists() {
+            if let Ok(Some(commit)) = keep_work(
+                &halt.resolution_worktree,
+                &halt.ours,
+                &name,
+                "streams abort: resolution",
+            ) {
+                kept.push((name, commit));
+            }
+            worktree::remove(repo, &halt.resolution_worktree)?;
+        }
+    }
+    let current = repo.ref_target(&state.integration_ref)?;
+    if let Some(current) = &current
+        && Some(current) != state.integration_before.as_ref()
+        && current != &state.base
+    {
+        let name = refs.aborted(&run_id, "integration");
+        integrate::set_ref(repo, &name, current, "streams abort: integration branch")?;
+        kept.push((name, current.clone()));
+    }
+    match (&current, &state.integration_before) {
+        (Some(cur), Some(before)) if cur != before => {
+            integrate::update_ref(
+                repo,
+                &state.integration_ref,
+                before,
+                Some(cur),
+                "streams abort",
+            )?;
+        }
+        (Some(_), None) => integrate::delete_ref(repo, &state.integration_ref)?,
+        _ => {}
+    }
+    state.phase = RunPhase::Aborted { at: now_ms() };
+    let _ = journal.append(Entry::Aborted);
+    run_dir.save(state)?;
+    Ok(Aborted {
+        kept,
+        integration_restored: state.integration_before.clone(),
+    })
+}
+
+/// One thing `clean` looked at.
+#[derive(Debug)]
+pub struct CleanItem {
+    pub what: String,
+    /// Why it would lose work, if it would.
+    pub loses: Option<String>,
+    action: CleanAction,
+}
+
+#[derive(Debug)]
+enum CleanAction {
+    Worktree(PathBuf),
+    Ref(String),
+    RunDir(PathBuf),
+}
+
+/// What `clean` would remove for the last run (and older runs' leftovers of its plan).
+pub fn clean_plan(repo: &Repo, state: &RunState) -> Result<Vec<CleanItem>> {
+    let mut items = Vec::new();
+    let plan = &state.plan_name;
+    let integration_tip = repo.ref_target(&state.integration_ref)?;
+    let integrated_streams: BTreeSet<&str> = state
+        .streams
+        .iter()
+        .filter(|s| matches!(s.state, StreamState::Done { .. }))
+        .map(|s| s.name.as_str())
+        .collect();
+
+    // Worktrees of this plan: the streams', and a leftover resolution worktree.
+    let mut worktrees: Vec<PathBuf> = state.streams.iter().map(|s| s.worktree.clone()).collect();
+    if let Some(parent) = state.streams.first().and_then(|s| s.worktree.parent()) {
+        worktrees.push(parent.join(".integration"));
+    }
+    let registered = worktree::list(repo)?;
+    let mut dirty_streams = BTreeSet::new();
+    for path in worktrees {
+        if !registered.iter().any(|w| w.path == path) && !path.exists() {
+            continue;
+        }
+        let dirty = path.exists()
+            && worktree::status_porcelain(&git::Git::new(&path))
+                .map(|d| !d.is_empty())
+                .unwrap_or(false);
+        if dirty && let Some(name) = path.file_name() {
+            dirty_streams.insert(name.to_string_lossy().into_owned());
+        }
+        items.push(CleanItem {
+            what: format!("worktree {}", path.display()),
+            loses: dirty.then(|| "uncommitted changes in it".to_string()),
+            action: CleanAction::Worktree(path),
+        });
+    }
+
+    for (name, oid) in integrate::refs_under(repo, &format!("refs/heads/streams/{plan}/"))? {
+        let short_name = name
+            .trim_start_matches(&format!("refs/heads/streams/{plan}/"))
+            .to_string();
+        let loses = if name == state.integration_ref {
+            let merged = merged_elsewhere(repo, &oid, plan)?;
+            (!merged && oid != state.base)
+                .then(|| "the run's result, not merged into any other branch".to_string())
+        } else if dirty_streams.contains(&short_name) {
+            Some("its worktree has uncommitted changes".to_string())
+        } else if integrated_streams.contains(short_name.as_str())
+            || oid == state.base
+            || integration_tip
+                .as_deref()
+                .is_some_and(|tip| git::work::is_ancestor(repo, &oid, tip).unwrap_or(false))
+        {
+            None
+        } else {
+            Some(format!(
+                "commits not on the integration branch ({})",
+                short(&oid)
+            ))
+        };
+        items.push(CleanItem {
+            what: format!("branch {}", name.trim_start_matches("refs/heads/")),
+            loses,
+            action: CleanAction::Ref(name),
+        });
+    }
+    for (name, oid) in integrate::refs_under(repo, &format!("refs/streams/{plan}/"))? {
+        let kind = name
+            .trim_start_matches(&format!("refs/streams/{plan}/"))
+            .split('/')
+            .next()
+            .unwrap_or("")
+            .to_string();
+        let loses = match kind.as_str() {
+            // Copies of work that was integrated.
+            "tasks" => None,
+            "rejected" => Some(format!(
+                "work rejected for touching paths it does not own ({})",
+                short(&oid)
+            )),
+            "failed" | "attempts" => Some(format!("work of a failed task ({})", short(&oid))),
+            "wip" => Some(format!(
+                "unfinished work of an interrupted task ({})",
+                short(&oid)
+            )),
+            "previous" => Some(format!(
+                "what an earlier run left on a branch ({})",
+                short(&oid)
+            )),
+            "aborted" => Some(format!(
+                "work kept when a run was aborted ({})",
+                short(&oid)
+            )),
+            _ => Some(format!("kept work ({})", short(&oid))),
+        };
+        items.push(CleanItem {
+            what: format!("ref {name}"),
+            loses,
+            action: CleanAction::Ref(name),
+        });
+    }
+    Ok(items)
+}
+
+/// Older run directories (logs, state) of runs that are over; the last run's is kept.
+pub fn old_run_dirs(state_dir: &StateDir, keep: &str) -> Vec<CleanItem> {
+    let Ok(entries) = std::fs::read_dir(state_dir.runs_dir()) else {
+        return Vec::new();
+    };
+    let mut items: Vec<CleanItem> = entries
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name() != keep)
+        .filter(|e| {
+            RunDir::at(e.path())
+                .load()
+                .map(|s| s.phase.is_over())
+                .unwrap_or(true)
+        })
+        .map(|e| CleanItem {
+            what: format!("run directory {}", e.path().display()),
+            loses: None,
+            action: CleanAction::RunDir(e.path()),
+        })
+        .collect();
+    items.sort_by(|a, b| a.what.cmp(&b.what));
+    items
+}
+
+/// Whether `oid` is reachable from a branch outside `streams/<plan>/` (it was merged).
+fn merged_elsewhere(repo: &Repo, oid: &str, plan: &str) -> Result<bool> {
+    let out = repo.git().run([
+        "for-each-ref",
+        "--format=%(refname)",
+        "--contains",
+        oid,
+        "refs/heads/",
+    ])?;
+    let own = format!("refs/heads/streams/{plan}/");
+    Ok(out.stdout_str().lines().any(|r| !r.starts_with(&own)))
+}
+
+pub fn clean_remove(repo: &Repo, item: &CleanItem) -> Result<()> {
+    match &item.action {
+        CleanAction::Worktree(path) => worktree::remove(repo, path)?,
+        CleanAction::Ref(name) => integrate::delete_ref(repo, name)?,
+        CleanAction::RunDir(path) => std::fs::remove_dir_all(path)
+            .context(|| format!("could not remove {}", path.display()))?,
+    }
+    Ok(())
+}

@@ -1,0 +1,527 @@
+//! Running one task: prepare the worktree, run the agent (with retries), check what it changed
+//! against the stream's ownership, and commit what it left.
+//!
+//! An executor owns nothing but its task: it reports to the dispatcher through events and never
+//! touches the run state. Before anything it does could lose work (a retry resets the worktree,
+//! a rejected task is rolled back), it keeps that work on a ref under `refs/streams/<plan>/`.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{mpsc, watch};
+
+use super::process::{self, AgentCommand, AgentExit, Cancel, Limits};
+use crate::git::{self, Oid, Repo, work, worktree};
+use crate::ownership::{Owner, Ownership};
+use crate::state::{FailReason, Journal, OwnershipViolation, WorkStats, failpoint};
+
+/// Names of the refs that keep work out of the way.
+#[derive(Clone, Debug)]
+pub struct RefNames {
+    pub plan: String,
+}
+
+impl RefNames {
+    fn base(&self) -> String {
+        format!("refs/streams/{}", self.plan)
+    }
+    pub fn rejected(&self, stream: &str, task: usize) -> String {
+        format!("{}/rejected/{stream}/{}", self.base(), task + 1)
+    }
+    pub fn wip(&self, stream: &str, task: usize) -> String {
+        format!("{}/wip/{stream}/{}", self.base(), task + 1)
+    }
+    pub fn failed(&self, stream: &str, task: usize) -> String {
+        format!("{}/failed/{stream}/{}", self.base(), task + 1)
+    }
+    pub fn attempt(&self, stream: &str, task: usize, attempt: u32) -> String {
+        format!("{}/attempts/{stream}/{}/{attempt}", self.base(), task + 1)
+    }
+    /// A task's own end commit, kept when the stream branch moves on (sync = "task").
+    pub fn task_end(&self, stream: &str, task: usize) -> String {
+        format!("{}/tasks/{stream}/{}", self.base(), task + 1)
+    }
+    pub fn previous(&self, run_id: &str, name: &str) -> String {
+        format!("{}/previous/{run_id}/{name}", self.base())
+    }
+    pub fn aborted(&self, run_id: &str, name: &str) -> String {
+        format!("{}/aborted/{run_id}/{name}", self.base())
+    }
+}
+
+/// Everything one task needs. Built by the dispatcher, which owns the plan and the state.
+pub struct TaskJob {
+    pub stream_index: usize,
+    pub task_index: usize,
+    pub stream: String,
+    pub branch: String,
+    pub worktree: PathBuf,
+    pub start: Oid,
+    pub argv: Vec<String>,
+    pub env: Vec<(String, String)>,
+    pub log_path: PathBuf,
+    pub limits: Limits,
+    pub retries: u32,
+    pub retry_on: Vec<i32>,
+    pub retry_backoff: Duration,
+    pub commit_message: String,
+    pub identity_env: Vec<(String, String)>,
+    pub refs: RefNames,
+    pub lock_reason: String,
+    /// Attempts already used before this executor (a resumed task keeps counting).
+    pub previous_attempts: u32,
+}
+
+/// Shared, read-only context for all executors of a run.
+pub struct Shared {
+    pub repo: Repo,
+    pub ownership: Ownership,
+    pub stream_names: Vec<String>,
+    pub journal: Arc<Journal>,
+}
+
+#[derive(Debug)]
+pub enum ExecEvent {
+    Note {
+        stream: usize,
+        message: String,
+    },
+    Spawned {
+        stream: usize,
+        task: usize,
+        attempt: u32,
+        pgid: i32,
+    },
+    Retrying {
+        stream: usize,
+        task: usize,
+        attempt: u32,
+        reason: FailReason,
+        delay: Duration,
+    },
+    Finished {
+        stream: usize,
+        task: usize,
+        outcome: TaskOutcome,
+    },
+}
+
+#[derive(Debug)]
+pub enum TaskOutcome {
+    Committed {
+        end: Oid,
+        stats: WorkStats,
+        agent: Duration,
+        attempts: u32,
+    },
+    Failed {
+        reason: FailReason,
+        agent: Duration,
+        attempts: u32,
+    },
+    /// The run was interrupted while the agent ran; the worktree is left as it was.
+    Interrupted { agent: Duration, attempts: u32 },
+}
+
+pub async fn run_task(
+    shared: Arc<Shared>,
+    job: TaskJob,
+    events: mpsc::UnboundedSender<ExecEvent>,
+    cancel: watch::Receiver<Cancel>,
+) {
+    let (stream, task) = (job.stream_index, job.task_index);
+    let outcome = run_task_inner(&shared, &job, &events, cancel).await;
+    let _ = events.send(ExecEvent::Finished {
+        stream,
+        task,
+        outcome,
+    });
+}
+
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    tokio::task::spawn_blocking(f)
+        .await
+        .expect("blocking git work panicked")
+}
+
+async fn run_task_inner(
+    shared: &Arc<Shared>,
+    job: &TaskJob,
+    events: &mpsc::UnboundedSender<ExecEvent>,
+    mut cancel: watch::Receiver<Cancel>,
+) -> TaskOutcome {
+    let internal = |message: String, attempts: u32| TaskOutcome::Failed {
+        reason: FailReason::Internal { message },
+        agent: Duration::ZERO,
+        attempts,
+    };
+
+    // 1. The worktree, on the stream branch at the task's start.
+    let prepared = {
+        let (repo, path, branch, start) = (
+            shared.repo.clone(),
+            job.worktree.clone(),
+            job.branch.clone(),
+            job.start.clone(),
+        );
+        let (reason, wip) = (
+            job.lock_reason.clone(),
+            job.refs.wip(&job.stream, job.task_index),
+        );
+        blocking(move || {
+            worktree::prepare(
+                &repo,
+                &worktree::WorktreeSpec {
+                    path: &path,
+                    branch: &branch,
+                    commit: &start,
+                    lock_reason: &reason,
+                    wip_ref: &wip,
+                },
+            )
+        })
+        .await
+    };
+    match prepared {
+        Ok(report) => {
+            if let Some(saved) = &report.saved {
+                let _ = events.send(ExecEvent::Note {
+                    stream: job.stream_index,
+                    message: format!(
+                        "uncommitted work found in its worktree was kept on {} ({})",
+                        job.refs.wip(&job.stream, job.task_index),
+                        &saved[..10]
+                    ),
+                });
+            }
+            if report.repaired {
+                let _ = events.send(ExecEvent::Note {
+                    stream: job.stream_index,
+                    message: "a half-created worktree was removed and created again".into(),
+                });
+            }
+        }
+        Err(e) => {
+            return internal(
+                format!(
+                    "could not prepare the worktree {}: {e}",
+                    job.worktree.display()
+                ),
+                job.previous_attempts,
+            );
+        }
+    }
+    failpoint::hit("before-agent");
+
+    // 2. The agent, with retries.
+    let mut attempt = job.previous_attempts;
+    let mut agent_time = Duration::ZERO;
+    let max_attempts = job.previous_attempts.max(1) + job.retries;
+    loop {
+        attempt += 1;
+        let header = format!(
+            "=== streams: {} task {} attempt {attempt} ===\n=== argv: {:?}\n",
+            job.stream,
+            job.task_index + 1,
+            job.argv
+        );
+        let cmd = AgentCommand {
+            argv: job.argv.clone(),
+            cwd: job.worktree.clone(),
+            env: job.env.clone(),
+            env_remove: git::redirecting_vars()
+                .iter()
+                .map(|s| s.to_string())
+                .collect(),
+            log_path: job.log_path.clone(),
+            log_header: header,
+        };
+        let (stream, task) = (job.stream_index, job.task_index);
+        let journal = shared.journal.clone();
+        let stream_name = job.stream.clone();
+        let spawned_events = events.clone();
+        let (exit, took) = process::run_agent(cmd, job.limits, cancel.clone(), move |pgid| {
+            // Journal first: if we die right after, `resume` still finds the group to stop.
+            let _ = journal.append(crate::state::Entry::AgentSpawned {
+                stream: stream_name,
+                task,
+                pgid,
+            });
+            let _ = spawned_events.send(ExecEvent::Spawned {
+                stream,
+                task,
+                attempt,
+                pgid,
+            });
+            failpoint::hit("after-agent-spawn");
+        })
+        .await;
+        agent_time += took;
+        failpoint::hit("after-agent-exit");
+
+        let failure = match exit {
+            AgentExit::Exited(0) => None,
+            AgentExit::Cancelled => {
+                return TaskOutcome::Interrupted {
+                    agent: agent_time,
+                    attempts: attempt,
+                };
+            }
+            AgentExit::Exited(code) => Some(FailReason::Exit { code }),
+            AgentExit::Signaled(signal) => Some(FailReason::Signal { signal }),
+            AgentExit::TimedOut(after) => Some(FailReason::TimedOut {
+                after_ms: after.as_millis() as u64,
+            }),
+            AgentExit::Idle(after) => Some(FailReason::Idle {
+                after_ms: after.as_millis() as u64,
+            }),
+            AgentExit::SpawnFailed(message) => {
+                // Retrying cannot make a missing program appear.
+                return TaskOutcome::Failed {
+                    reason: FailReason::Spawn { message },
+                    agent: agent_time,
+                    attempts: attempt,
+                };
+            }
+        };
+        let Some(reason) = failure else { break };
+        if attempt < max_attempts && retryable(&reason, &job.retry_on) {
+            // Keep this attempt's work, then start the next one from the task's start.
+            let kept = keep_and_reset(
+                shared,
+                job,
+                job.refs.attempt(&job.stream, job.task_index, attempt),
+                true,
+            )
+            .await;
+            if let Err(e) = kept {
+                return internal(
+                    format!("could not reset the worktree for a retry: {e}"),
+                    attempt,
+                );
+            }
+            let delay = backoff(job.retry_backoff, attempt - job.previous_attempts);
+            let _ = events.send(ExecEvent::Retrying {
+                stream: job.stream_index,
+                task: job.task_index,
+                attempt: attempt + 1,
+                reason,
+                delay,
+            });
+            tokio::select! {
+                _ = tokio::time::sleep(delay) => {}
+                _ = cancel.changed() => {
+                    if *cancel.borrow() != Cancel::None {
+                        return TaskOutcome::Interrupted { agent: agent_time, attempts: attempt };
+                    }
+                }
+            }
+            continue;
+        }
+        // Out of attempts: keep what it did for a person to look at; leave the worktree as is.
+        let _ = keep_and_reset(
+            shared,
+            job,
+            job.refs.failed(&job.stream, job.task_index),
+            false,
+        )
+        .await;
+        return TaskOutcome::Failed {
+            reason,
+            agent: agent_time,
+            attempts: attempt,
+        };
+    }
+
+    // 3. What did it change, and was it allowed to?
+    let checked = {
+        let (shared, start, worktree) = (shared.clone(), job.start.clone(), job.worktree.clone());
+        let (stream_index, branch) = (job.stream_index, job.branch.clone());
+        blocking(move || -> git::GitResult<Result<(), FailKind>> {
+            let changes = work::task_changes(&shared.repo, &worktree, &start)?;
+            if changes.rewritten || changes.branch.as_deref() != Some(branch.as_str()) {
+                return Ok(Err(FailKind::History));
+            }
+            let violations = shared
+                .ownership
+                .check(stream_index, changes.paths.iter().map(String::as_str));
+            if !violations.is_empty() {
+                let list = violations
+                    .into_iter()
+                    .map(|v| OwnershipViolation {
+                        path: v.path,
+                        owner: match v.owner {
+                            Owner::Stream(i) => Some(shared.stream_names[i].clone()),
+                            _ => None,
+                        },
+                    })
+                    .collect();
+                return Ok(Err(FailKind::Ownership(list)));
+            }
+            Ok(Ok(()))
+        })
+        .await
+    };
+    match checked {
+        Err(e) => {
+            return internal(
+                format!("could not inspect the agent's changes: {e}"),
+                attempt,
+            );
+        }
+        Ok(Err(kind)) => {
+            let kept = job.refs.rejected(&job.stream, job.task_index);
+            if let Err(e) = keep_and_reset(shared, job, kept.clone(), true).await {
+                return internal(
+                    format!("could not set the rejected work aside: {e}"),
+                    attempt,
+                );
+            }
+            let reason = match kind {
+                FailKind::History => FailReason::HistoryRewritten { kept },
+                FailKind::Ownership(violations) => FailReason::Ownership { violations, kept },
+            };
+            return TaskOutcome::Failed {
+                reason,
+                agent: agent_time,
+                attempts: attempt,
+            };
+        }
+        Ok(Ok(())) => {}
+    }
+
+    // 4. Commit what it left; measure the work.
+    failpoint::hit("before-commit");
+    let committed = {
+        let (repo, worktree, start) =
+            (shared.repo.clone(), job.worktree.clone(), job.start.clone());
+        let (message, identity) = (job.commit_message.clone(), job.identity_env.clone());
+        let journal = shared.journal.clone();
+        let (stream_name, task) = (job.stream.clone(), job.task_index);
+        blocking(move || -> git::GitResult<(Oid, WorkStats)> {
+            let git = git::Git::new(&worktree);
+            let end = if worktree::status_porcelain(&git)?.is_empty() {
+                git.read(["rev-parse", "HEAD"])?
+            } else {
+                work::commit_all(&worktree, &message, &identity)?
+            };
+            failpoint::hit("after-commit");
+            let _ = journal.append(crate::state::Entry::TaskCommitted {
+                stream: stream_name,
+                task,
+                start: start.clone(),
+                end: end.clone(),
+            });
+            let stats = work::work_stats(&repo, &start, &end)?;
+            Ok((end, stats))
+        })
+        .await
+    };
+    match committed {
+        Ok((end, stats)) => TaskOutcome::Committed {
+            end,
+            stats,
+            agent: agent_time,
+            attempts: attempt,
+        },
+        Err(e) => internal(format!("could not commit the agent's work: {e}"), attempt),
+    }
+}
+
+enum FailKind {
+    History,
+    Ownership(Vec<OwnershipViolation>),
+}
+
+fn retryable(reason: &FailReason, retry_on: &[i32]) -> bool {
+    match reason {
+        FailReason::Exit { code } => retry_on.is_empty() || retry_on.contains(code),
+        FailReason::TimedOut { .. } | FailReason::Idle { .. } | FailReason::Signal { .. } => {
+            retry_on.is_empty()
+        }
+        _ => false,
+    }
+}
+
+/// 1x, 2x, 4x ... the base delay, capped at a minute.
+fn backoff(base: Duration, retry: u32) -> Duration {
+    let factor = 1u32 << retry.saturating_sub(1).min(16);
+    (base * factor).min(Duration::from_secs(60))
+}
+
+/// Keeps everything the task did (its commits and what it left in the worktree) on `ref_name`,
+/// if it did anything; then, when `reset`, puts the worktree and branch back at the task's start.
+async fn keep_and_reset(
+    shared: &Arc<Shared>,
+    job: &TaskJob,
+    ref_name: String,
+    reset: bool,
+) -> git::GitResult<Option<Oid>> {
+    let (worktree, start) = (job.worktree.clone(), job.start.clone());
+    let message = format!(
+        "streams: work of {} task {} set aside",
+        job.stream,
+        job.task_index + 1
+    );
+    let repo = shared.repo.clone();
+    let _ = repo;
+    blocking(move || -> git::GitResult<Option<Oid>> {
+        let kept = keep_work(&worktree, &start, &ref_name, &message)?;
+        if reset {
+            worktree::reset_to(&worktree, &start)?;
+        }
+        Ok(kept)
+    })
+    .await
+}
+
+/// Points `ref_name` at a commit holding everything in the worktree beyond `start` (its commits
+/// plus anything uncommitted). Returns `None` when there is nothing beyond `start`.
+pub fn keep_work(
+    worktree_path: &std::path::Path,
+    start: &str,
+    ref_name: &str,
+    message: &str,
+) -> git::GitResult<Option<Oid>> {
+    let git = git::Git::new(worktree_path);
+    let head = git.read(["rev-parse", "--verify", "HEAD"])?;
+    let dirty = !worktree::status_porcelain(&git)?.is_empty();
+    let kept = if dirty {
+        worktree::snapshot(&git, Some(&head), message)?
+    } else if head != start {
+        head
+    } else {
+        return Ok(None);
+    };
+    git.run(["update-ref", "-m", message, ref_name, &kept])?;
+    Ok(Some(kept))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_and_caps() {
+        let base = Duration::from_millis(500);
+        assert_eq!(backoff(base, 1), Duration::from_millis(500));
+        assert_eq!(backoff(base, 2), Duration::from_millis(1000));
+        assert_eq!(backoff(base, 3), Duration::from_millis(2000));
+        assert_eq!(backoff(base, 30), Duration::from_secs(60));
+    }
+
+    #[test]
+    fn retry_on_limits_exit_codes() {
+        assert!(retryable(&FailReason::Exit { code: 3 }, &[]));
+        assert!(retryable(&FailReason::Exit { code: 3 }, &[3, 4]));
+        assert!(!retryable(&FailReason::Exit { code: 1 }, &[3, 4]));
+        assert!(!retryable(&FailReason::TimedOut { after_ms: 1 }, &[3]));
+        assert!(!retryable(
+            &FailReason::Spawn {
+                message: String::new()
+            },
+            &[]
+        ));
+    }
+}

@@ -1,0 +1,290 @@
+//! Running one agent process: its own process group, stdin closed, output to a log file, wall
+//! clock and idle timeouts, and a stop that always reaches grandchildren.
+//!
+//! Stopping is SIGTERM to the whole group, a grace period, then SIGKILL. When the agent exits on
+//! its own, whatever it left running in its group is stopped the same way: the task is over, and
+//! nothing may keep writing to the worktree while streams commits it.
+
+use std::os::unix::process::ExitStatusExt;
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{Signal, killpg};
+use nix::unistd::Pid;
+use tokio::io::AsyncReadExt;
+use tokio::sync::watch;
+
+/// Above this much output, a log keeps only a note that it was cut (the agent keeps running and
+/// its output keeps being drained, so it never blocks on a full pipe).
+const LOG_LIMIT: u64 = 64 * 1024 * 1024;
+
+/// How the coordinator asks running agents to stop.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Cancel {
+    None,
+    /// Forward this signal to the group, wait the grace period, then SIGKILL.
+    Graceful(Signal),
+    /// SIGKILL now (a second Ctrl-C).
+    Kill,
+}
+
+pub struct AgentCommand {
+    pub argv: Vec<String>,
+    pub cwd: PathBuf,
+    pub env: Vec<(String, String)>,
+    pub env_remove: Vec<String>,
+    pub log_path: PathBuf,
+    /// Written at the top of the log (which attempt, which command).
+    pub log_header: String,
+}
+
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    pub timeout: Option<Duration>,
+    pub idle: Option<Duration>,
+    pub grace: Duration,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum AgentExit {
+    Exited(i32),
+    /// Killed by a signal that did not come from streams.
+    Signaled(i32),
+    TimedOut(Duration),
+    Idle(Duration),
+    /// Stopped because the run was interrupted.
+    Cancelled,
+    SpawnFailed(String),
+}
+
+/// Runs the agent to its end. `on_spawn` receives the process group id as soon as it exists.
+pub async fn run_agent(
+    cmd: AgentCommand,
+    limits: Limits,
+    mut cancel: watch::Receiver<Cancel>,
+    on_spawn: impl FnOnce(i32),
+) -> (AgentExit, Duration) {
+    let started = Instant::now();
+    let Some(program) = cmd.argv.first() else {
+        return (
+            AgentExit::SpawnFailed("the agent command is empty".into()),
+            Duration::ZERO,
+        );
+    };
+    let log = match open_log(&cmd) {
+        Ok(log) => log,
+        Err(e) => {
+            return (
+                AgentExit::SpawnFailed(format!(
+                    "could not open the log {}: {e}",
+                    cmd.log_path.display()
+                )),
+                Duration::ZERO,
+            );
+        }
+    };
+    let mut command = tokio::process::Command::new(program);
+    command
+        .args(&cmd.argv[1..])
+        .current_dir(&cmd.cwd)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        // Its own group: terminal signals do not reach it, and we can signal all of it at once.
+        .process_group(0);
+    for var in &cmd.env_remove {
+        command.env_remove(var);
+    }
+    for (k, v) in &cmd.env {
+        command.env(k, v);
+    }
+    let mut child = match command.spawn() {
+        Ok(child) => child,
+        Err(e) => {
+            let message = match e.kind() {
+                std::io::ErrorKind::NotFound => format!("`{program}` was not found"),
+                std::io::ErrorKind::PermissionDenied => format!("`{program}` is not executable"),
+                _ => format!("`{program}`: {e}"),
+            };
+            let _ = append(
+                &log,
+                format!("streams: could not start the agent: {message}\n").as_bytes(),
+            );
+            return (AgentExit::SpawnFailed(message), started.elapsed());
+        }
+    };
+    let pgid = child.id().map(|p| p as i32).unwrap_or(0);
+    on_spawn(pgid);
+
+    let last_output = Arc::new(AtomicU64::new(0));
+    let readers =
+        [
+            child.stdout.take().map(|out| {
+                tokio::spawn(copy_to_log(out, log.clone(), last_output.clone(), started))
+            }),
+            child.stderr.take().map(|err| {
+                tokio::spawn(copy_to_log(err, log.clone(), last_output.clone(), started))
+            }),
+        ];
+
+    let wall_deadline = limits
+        .timeout
+        .map(|t| tokio::time::Instant::from_std(started + t));
+    let exit = loop {
+        let idle_deadline = limits.idle.map(|idle| {
+            let last = Duration::from_millis(last_output.load(Ordering::Relaxed));
+            tokio::time::Instant::from_std(started + last + idle)
+        });
+        tokio::select! {
+            status = child.wait() => {
+                break match status {
+                    Ok(status) => match (status.code(), status.signal()) {
+                        (Some(code), _) => AgentExit::Exited(code),
+                        (None, Some(signal)) => AgentExit::Signaled(signal),
+                        _ => AgentExit::Exited(-1),
+                    },
+                    Err(e) => AgentExit::SpawnFailed(format!("could not wait for the agent: {e}")),
+                };
+            }
+            _ = sleep_until(wall_deadline) => {
+                stop_group(pgid, Signal::SIGTERM, limits.grace, &mut child).await;
+                break AgentExit::TimedOut(limits.timeout.unwrap_or_default());
+            }
+            _ = sleep_until(idle_deadline) => {
+                // Output may have arrived since the deadline was computed: re-arm if so.
+                let last = Duration::from_millis(last_output.load(Ordering::Relaxed));
+                let idle = limits.idle.unwrap_or_default();
+                if started.elapsed() >= last + idle {
+                    stop_group(pgid, Signal::SIGTERM, limits.grace, &mut child).await;
+                    break AgentExit::Idle(idle);
+                }
+            }
+            changed = cancel.changed() => {
+                let level = if changed.is_ok() { *cancel.borrow() } else { Cancel::Kill };
+                match level {
+                    Cancel::None => continue,
+                    Cancel::Graceful(signal) => {
+                        // A second Ctrl-C during the grace period turns into SIGKILL.
+                        tokio::select! {
+                            _ = stop_group(pgid, signal, limits.grace, &mut child) => {}
+                            _ = cancel.changed() => { kill_group(pgid); let _ = child.wait().await; }
+                        }
+                    }
+                    Cancel::Kill => {
+                        kill_group(pgid);
+                        let _ = child.wait().await;
+                    }
+                }
+                break AgentExit::Cancelled;
+            }
+        }
+    };
+
+    // The leader is gone; anything left in its group (a backgrounded grandchild) goes too.
+    // Readers end when the last holder of the pipes exits.
+    let _ = killpg(Pid::from_raw(pgid), Signal::SIGTERM);
+    let drain = async {
+        for reader in readers.into_iter().flatten() {
+            let _ = reader.await;
+        }
+    };
+    tokio::pin!(drain);
+    if tokio::time::timeout(limits.grace, &mut drain)
+        .await
+        .is_err()
+    {
+        kill_group(pgid);
+        drain.await;
+    } else {
+        // Processes that closed their pipes but ignore SIGTERM.
+        kill_group(pgid);
+    }
+    (exit, started.elapsed())
+}
+
+async fn sleep_until(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(deadline) => tokio::time::sleep_until(deadline).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Signal the group, give it `grace` to exit, then SIGKILL it.
+async fn stop_group(pgid: i32, signal: Signal, grace: Duration, child: &mut tokio::process::Child) {
+    let _ = killpg(Pid::from_raw(pgid), signal);
+    if tokio::time::timeout(grace, child.wait()).await.is_err() {
+        kill_group(pgid);
+        let _ = child.wait().await;
+    }
+}
+
+pub fn kill_group(pgid: i32) {
+    if pgid > 0 {
+        let _ = killpg(Pid::from_raw(pgid), Signal::SIGKILL);
+    }
+}
+
+/// Whether any process of the group is still alive.
+pub fn group_alive(pgid: i32) -> bool {
+    pgid > 0 && killpg(Pid::from_raw(pgid), None).is_ok()
+}
+
+type SharedLog = Arc<std::fs::File>;
+
+fn open_log(cmd: &AgentCommand) -> std::io::Result<SharedLog> {
+    if let Some(dir) = cmd.log_path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&cmd.log_path)?;
+    let log = Arc::new(file);
+    append(&log, cmd.log_header.as_bytes())?;
+    Ok(log)
+}
+
+fn append(log: &SharedLog, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    // O_APPEND: each write lands whole at the end, so stdout and stderr chunks never overwrite
+    // each other.
+    (&**log).write_all(bytes)
+}
+
+async fn copy_to_log(
+    mut pipe: impl tokio::io::AsyncRead + Unpin,
+    log: SharedLog,
+    last_output: Arc<AtomicU64>,
+    started: Instant,
+) {
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut written: u64 = 0;
+    let mut truncated = false;
+    loop {
+        let n = match pipe.read(&mut buf).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => n,
+        };
+        last_output.store(started.elapsed().as_millis() as u64, Ordering::Relaxed);
+        if written + n as u64 <= LOG_LIMIT {
+            let log = log.clone();
+            let chunk = buf[..n].to_vec();
+            // File writes block; keep them off the async workers.
+            let _ = tokio::task::spawn_blocking(move || append(&log, &chunk)).await;
+            written += n as u64;
+        } else if !truncated {
+            truncated = true;
+            let _ = append(
+                &log,
+                format!(
+                    "\n[streams: log cut here after {} MiB of output]\n",
+                    LOG_LIMIT >> 20
+                )
+                .as_bytes(),
+            );
+        }
+    }
+}

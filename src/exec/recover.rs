@@ -1,0 +1,402 @@
+//! Picking a run up again: after a crash (`resume`), after a person resolved a conflict
+//! (`continue`), or after they chose to leave a stream out (`skip`).
+//!
+//! Recovery trusts refs over the state file: the state says what was intended; the journal says
+//! what was under way; the refs say what actually happened. Every step here checks before it
+//! acts, so recovering twice (a crash during `resume`) is the same as recovering once.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use super::dispatcher::Engine;
+use super::executor::keep_work;
+use crate::coordinator::{self, UnitInput};
+use crate::error::{Error, Result};
+use crate::git::{self, integrate, worktree};
+use crate::plan::SyncPoint;
+use crate::state::{Entry, RunPhase, StreamState, SyncUnit, TaskState, journal};
+
+impl Engine {
+    /// Reconciles the state with the refs and the journal after the coordinator died, so that
+    /// `run` can go on: stops its orphaned agents, finishes or forgets the integration that was
+    /// in flight, and sets every interrupted task back to its start (its work kept on a ref).
+    pub async fn recover(&mut self) -> Result<()> {
+        let entries = journal::read(self.journal.path());
+        let _ = self.journal.append(Entry::Resumed {
+            pid: std::process::id(),
+        });
+
+        // 1. Agents of the dead coordinator must not keep writing into worktrees.
+        let mut groups: BTreeSet<i32> = BTreeSet::new();
+        for stream in &self.state.streams {
+            for task in &stream.tasks {
+                if let TaskState::Running {
+                    pgid: Some(pgid), ..
+                } = task.state
+                {
+                    groups.insert(pgid);
+                }
+            }
+        }
+        for entry in &entries {
+            if let Entry::AgentSpawned { pgid, .. } = entry {
+                groups.insert(*pgid);
+            }
+        }
+        let stray = super::control::processes_of_run(&self.state.run_id);
+        let grace = self.plan.grace.min(Duration::from_secs(5));
+        let alive: BTreeSet<i32> = groups
+            .into_iter()
+            .filter(|&g| super::process::group_alive(g))
+            .collect();
+        if !alive.is_empty() || !stray.is_empty() {
+            self.reporter.message(&format!(
+                "stopping {} agent process(es) left running by the interrupted run",
+                alive.len() + stray.len()
+            ));
+        }
+        super::dispatcher::reap_groups(&alive, grace).await;
+        super::control::kill_processes(&stray, grace).await;
+
+        // 2. Lock files a killed git left in the run's own worktrees and refs.
+        for note in super::control::clear_stale_locks(&self.repo, &self.state)? {
+            self.reporter.message(&note);
+        }
+
+        // 3. The integration ref: finish or forget the move that was in flight.
+        self.reconcile_integration(&entries)?;
+
+        // 4. Interrupted tasks: committed ones are recognised, the others go back to their start.
+        self.reconcile_tasks(&entries)?;
+
+        self.state.phase = RunPhase::Running;
+        self.save()
+    }
+
+    fn reconcile_integration(&mut self, entries: &[Entry]) -> Result<()> {
+        let name = self.state.integration_ref.clone();
+        let actual = self.repo.ref_target(&name)?;
+        if actual.as_deref() == Some(self.state.integration_tip.as_str()) {
+            return self.recognise_trailers();
+        }
+        // Killed between saving the new run and creating its integration ref.
+        if self.state.integration_tip == self.state.base && actual == self.state.integration_before
+        {
+            integrate::update_ref(
+                &self.repo,
+                &name,
+                &self.state.base,
+                self.state.integration_before.as_deref(),
+                "streams: start run",
+            )?;
+            return Ok(());
+        }
+        // Killed between moving the ref and saving the state: the journal says which unit.
+        let Some(actual) = actual else {
+            return Err(moved_outside(&name, &self.state.integration_tip, None));
+        };
+        let mut tip = self.state.integration_tip.clone();
+        for entry in entries {
+            if let Entry::IntegrateIntent {
+                stream,
+                first,
+                last,
+                old,
+                new,
+            } = entry
+                && *old == tip
+                && is_ancestor_or_equal(&self.repo, new, &actual)
+            {
+                let Some((s, _)) = self.state.stream_by_name(stream) else {
+                    continue;
+                };
+                let unit = self
+                    .state
+                    .queue
+                    .iter()
+                    .find(|u| u.stream == s && u.first == *first && u.last == *last)
+                    .cloned();
+                let unit = unit.unwrap_or_else(|| SyncUnit {
+                    stream: s,
+                    first: *first,
+                    last: *last,
+                    from: String::new(),
+                    to: String::new(),
+                });
+                if self.unit_integrated(&unit, new.clone()) {
+                    self.finish_stream(s);
+                }
+                tip = new.clone();
+                if tip == actual {
+                    break;
+                }
+            }
+        }
+        if tip != actual {
+            return Err(moved_outside(
+                &name,
+                &self.state.integration_tip,
+                Some(&actual),
+            ));
+        }
+        self.recognise_trailers()
+    }
+
+    /// Tasks whose trailers are on the integration branch are integrated, whatever the state
+    /// says: their work is never applied twice.
+    fn recognise_trailers(&mut self) -> Result<()> {
+        let found =
+            integrate::integrated_tasks(&self.repo, &self.state.base, &self.state.integration_tip)?;
+        let found: BTreeSet<(String, usize)> = found.into_iter().collect();
+        let units: Vec<SyncUnit> = self.state.queue.clone();
+        for unit in units {
+            let name = self.state.streams[unit.stream].name.clone();
+            let all = (unit.first..=unit.last).all(|t| {
+                found.contains(&(name.clone(), t + 1))
+                    || matches!(
+                        self.state.streams[unit.stream].tasks[t].state,
+                        TaskState::Integrated { .. }
+                    )
+            });
+            if all {
+                let tip = self.state.integration_tip.clone();
+                if self.unit_integrated(&unit, tip) {
+                    self.finish_stream(unit.stream);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn reconcile_tasks(&mut self, entries: &[Entry]) -> Result<()> {
+        for s in 0..self.state.streams.len() {
+            for t in 0..self.state.streams[s].tasks.len() {
+                let TaskState::Running { start, .. } = self.state.streams[s].tasks[t].state.clone()
+                else {
+                    continue;
+                };
+                let name = self.state.streams[s].name.clone();
+                let branch = self.state.streams[s].branch.clone();
+                let worktree_path = self.state.streams[s].worktree.clone();
+                let branch_tip = self.repo.ref_target(&branch)?;
+                // Committed before the crash, recorded only in the journal?
+                let committed = entries.iter().rev().find_map(|e| match e {
+                    Entry::TaskCommitted {
+                        stream,
+                        task,
+                        start: st,
+                        end,
+                    } if *stream == name && *task == t && *st == start => Some(end.clone()),
+                    _ => None,
+                });
+                let clean = worktree_path.exists()
+                    && git::worktree::status_porcelain(&git::Git::new(&worktree_path))
+                        .is_ok_and(|d| d.is_empty());
+                if let Some(end) = committed
+                    && branch_tip.as_deref() == Some(end.as_str())
+                    && clean
+                {
+                    let stats = git::work::work_stats(&self.repo, &start, &end)?;
+                    self.state.streams[s].tasks[t].state = TaskState::Committed {
+                        start,
+                        end,
+                        stats,
+                        finished_at: crate::state::now_ms(),
+                    };
+                    self.after_commit(s, t);
+                    self.reporter.message(&format!(
+                        "{name} task {}: its work was committed before the interruption",
+                        t + 1
+                    ));
+                    continue;
+                }
+                // Interrupted: keep whatever it did, then start it over.
+                let wip = self.refs.wip(&name, t);
+                let message = format!(
+                    "streams: work of {name} task {} when the run was interrupted",
+                    t + 1
+                );
+                let kept = if worktree_path.join(".git").exists() {
+                    let kept = keep_work(&worktree_path, &start, &wip, &message)
+                        .ok()
+                        .flatten();
+                    if worktree::reset_to(&worktree_path, &start).is_err() {
+                        // prepare() repairs a worktree that cannot even be reset.
+                    }
+                    kept
+                } else {
+                    None
+                };
+                let kept = match (kept, branch_tip) {
+                    (Some(k), _) => Some(k),
+                    // No usable worktree: the branch itself may hold commits beyond the start.
+                    (None, Some(tip))
+                        if tip != start && !is_ancestor_or_equal(&self.repo, &tip, &start) =>
+                    {
+                        integrate::set_ref(&self.repo, &wip, &tip, &message)?;
+                        Some(tip)
+                    }
+                    _ => None,
+                };
+                if let Some(kept) = kept {
+                    self.reporter.message(&format!(
+                        "{name} task {}: its unfinished work is kept on {wip} ({}); the task runs again from its start",
+                        t + 1,
+                        coordinator::short(&kept)
+                    ));
+                }
+                let record = &mut self.state.streams[s].tasks[t];
+                // The interrupted attempt does not count against its retries.
+                record.attempts = record.attempts.saturating_sub(1);
+                record.state = TaskState::Pending;
+            }
+        }
+        // Streams whose every task is integrated by now are done.
+        for s in 0..self.state.streams.len() {
+            let record = &self.state.streams[s];
+            if matches!(record.state, StreamState::Active { .. })
+                && record
+                    .tasks
+                    .iter()
+                    .all(|t| matches!(t.state, TaskState::Integrated { .. }))
+            {
+                self.finish_stream(s);
+            }
+        }
+        Ok(())
+    }
+
+    /// `continue`: records the person's resolution of the halted unit and clears the halt.
+    pub fn resolve(&mut self) -> Result<Option<coordinator::Unresolved>> {
+        let RunPhase::Halted(halt) = self.state.phase.clone() else {
+            return Err(Error::state(
+                "the run is not halted on a conflict",
+                "`streams status` shows where it stands",
+            ));
+        };
+        let tree = match coordinator::check_resolution(&halt.resolution_worktree, &halt.files)? {
+            Ok(tree) => tree,
+            Err(unresolved) => return Ok(Some(unresolved)),
+        };
+        let tasks = self.unit_tasks(&halt.unit);
+        let name = self.state.streams[halt.unit.stream].name.clone();
+        let input = UnitInput {
+            stream: &name,
+            integration_ref: &self.state.integration_ref,
+            tip: &halt.ours,
+            from: &halt.unit.from,
+            to: &halt.unit.to,
+            tasks: &tasks,
+            strategy: self.plan.merge,
+            identity_env: &self.identity_env,
+        };
+        let commit =
+            coordinator::record_resolution(&self.repo, Some(&self.journal), &input, &tree)?;
+        let _ = self.journal.append(Entry::Resolved {
+            stream: name.clone(),
+            commit: commit.clone(),
+        });
+        if self.unit_integrated(&halt.unit, commit.clone()) {
+            self.finish_stream(halt.unit.stream);
+        }
+        self.state.phase = RunPhase::Running;
+        self.save()?;
+        worktree::remove(&self.repo, &halt.resolution_worktree)?;
+        self.reporter.message(&format!(
+            "recorded the resolution of {name} as {} on {}",
+            coordinator::short(&commit),
+            self.state.integration_ref.trim_start_matches("refs/heads/")
+        ));
+        Ok(None)
+    }
+
+    /// `skip`: leaves a stream's unintegrated work out of the run. Returns whether the run is
+    /// still halted (on another stream's conflict).
+    pub fn skip(&mut self, stream: &str) -> Result<bool> {
+        let RunPhase::Halted(halt) = self.state.phase.clone() else {
+            return Err(Error::state(
+                "`streams skip` works on a run halted on a conflict, and this run is not halted",
+                "`streams status` shows where it stands",
+            ));
+        };
+        let Some((s, record)) = self.state.stream_by_name(stream) else {
+            let names: Vec<&str> = self.state.streams.iter().map(|s| s.name.as_str()).collect();
+            return Err(Error::usage_with_hint(
+                format!("there is no stream `{stream}` in this run"),
+                format!("the streams are: {}", names.join(", ")),
+            ));
+        };
+        if matches!(record.state, StreamState::Done { .. }) {
+            return Err(Error::usage(format!(
+                "stream `{stream}` is already integrated; there is nothing to skip"
+            )));
+        }
+        let halted_here = halt.unit.stream == s;
+        if halted_here {
+            self.drop_resolution(&halt)?;
+        }
+        self.state.queue.retain(|u| u.stream != s);
+        self.skip_stream(s, "left out with `streams skip`".into());
+        if halted_here {
+            self.state.phase = RunPhase::Running;
+        }
+        self.save()?;
+        Ok(!halted_here)
+    }
+
+    /// Removes the resolution worktree of a halt that will not be resolved, keeping anything the
+    /// person did there, and puts the integration ref back at the halt's tip.
+    pub(super) fn drop_resolution(&mut self, halt: &crate::state::Halt) -> Result<()> {
+        let name = self.state.streams[halt.unit.stream].name.clone();
+        let keep = format!("refs/streams/{}/resolution/{name}", self.plan.name);
+        if halt.resolution_worktree.join(".git").exists() {
+            if let Ok(Some(kept)) = keep_work(
+                &halt.resolution_worktree,
+                &halt.ours,
+                &keep,
+                "streams: unfinished resolution",
+            ) {
+                self.reporter.message(&format!(
+                    "the unfinished resolution is kept on {keep} ({})",
+                    coordinator::short(&kept)
+                ));
+            }
+        }
+        let current = self.repo.ref_target(&self.state.integration_ref)?;
+        if let Some(current) = current
+            && current != halt.ours
+        {
+            integrate::update_ref(
+                &self.repo,
+                &self.state.integration_ref,
+                &halt.ours,
+                Some(&current),
+                "streams: drop resolution",
+            )?;
+        }
+        worktree::remove(&self.repo, &halt.resolution_worktree)?;
+        Ok(())
+    }
+
+    pub fn sync_point(&self) -> SyncPoint {
+        self.plan.sync
+    }
+}
+
+fn is_ancestor_or_equal(repo: &git::Repo, a: &str, b: &str) -> bool {
+    a == b || git::work::is_ancestor(repo, a, b).unwrap_or(false)
+}
+
+fn moved_outside(name: &str, expected: &str, found: Option<&str>) -> Error {
+    Error::state(
+        format!(
+            "the integration branch {} moved outside streams (the run left it at {}, it is now at {})",
+            name.trim_start_matches("refs/heads/"),
+            coordinator::short(expected),
+            found.map(coordinator::short).unwrap_or("nothing")
+        ),
+        format!(
+            "put it back with `git update-ref {name} {expected}` and run `streams resume`, or `streams abort`"
+        ),
+    )
+}

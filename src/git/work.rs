@@ -1,0 +1,195 @@
+//! What an agent did in its worktree: the paths it changed, committing what it left, and the
+//! size of its work.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use super::{Git, GitError, GitResult, Oid, Repo, worktree};
+
+/// Everything an agent changed since its task began.
+#[derive(Debug)]
+pub struct TaskChanges {
+    /// The worktree's HEAD now.
+    pub head: Oid,
+    /// The branch HEAD is on (`None` when detached).
+    pub branch: Option<String>,
+    /// HEAD no longer descends from the task's start: history below it was rewritten.
+    pub rewritten: bool,
+    /// Every path changed by its commits or left changed in the worktree (untracked files
+    /// included, ignored files excluded; a rename counts as both its old and new path).
+    pub paths: BTreeSet<String>,
+    /// Whether anything is left uncommitted.
+    pub dirty: bool,
+}
+
+pub fn task_changes(repo: &Repo, worktree: &Path, start: &str) -> GitResult<TaskChanges> {
+    let git = Git::new(worktree);
+    let head = git.read(["rev-parse", "--verify", "HEAD^{commit}"])?;
+    let branch = git
+        .output(["symbolic-ref", "-q", "HEAD"], None)?
+        .stdout_str()
+        .trim()
+        .to_string();
+    let branch = (!branch.is_empty()).then_some(branch);
+    let rewritten = head != start && !is_ancestor(repo, start, &head)?;
+    let mut paths = BTreeSet::new();
+    if head != start {
+        let out = git.run(["diff", "--name-only", "-z", "--no-renames", start, &head])?;
+        paths.extend(split_z(&out.stdout));
+    }
+    let uncommitted = worktree::status_porcelain(&git)?;
+    let dirty = !uncommitted.is_empty();
+    paths.extend(uncommitted);
+    Ok(TaskChanges {
+        head,
+        branch,
+        rewritten,
+        paths,
+        dirty,
+    })
+}
+
+/// Commits everything left in the worktree (respecting .gitignore), without running hooks.
+pub fn commit_all(worktree: &Path, message: &str, env: &[(String, String)]) -> GitResult<Oid> {
+    let mut git = Git::new(worktree);
+    for (k, v) in env {
+        git = git.with_env(k, v);
+    }
+    git.run(["add", "-A"])?;
+    git.run_with_stdin(
+        [
+            "-c",
+            "commit.gpgsign=false",
+            "commit",
+            "--no-verify",
+            "--quiet",
+            "--allow-empty",
+            "-F",
+            "-",
+        ],
+        Some(message.as_bytes()),
+    )?;
+    git.read(["rev-parse", "HEAD"])
+}
+
+pub fn is_ancestor(repo: &Repo, ancestor: &str, descendant: &str) -> GitResult<bool> {
+    if ancestor == descendant {
+        return Ok(true);
+    }
+    let r = repo.open()?;
+    let (a, d) = (parse_oid(ancestor)?, parse_oid(descendant)?);
+    r.graph_descendant_of(d, a)
+        .map_err(|e| GitError::library(format!("could not compare {ancestor} and {descendant}"), e))
+}
+
+/// Commits in `from..to` (count), and files / lines changed between the two trees.
+pub fn work_stats(repo: &Repo, from: &str, to: &str) -> GitResult<crate::state::WorkStats> {
+    let r = repo.open()?;
+    let (from_oid, to_oid) = (parse_oid(from)?, parse_oid(to)?);
+    let mut walk = r.revwalk().map_err(|e| GitError::library("revwalk", e))?;
+    walk.push(to_oid)
+        .map_err(|e| GitError::library("revwalk", e))?;
+    walk.hide(from_oid)
+        .map_err(|e| GitError::library("revwalk", e))?;
+    let commits = walk.count();
+    let from_tree = r
+        .find_commit(from_oid)
+        .and_then(|c| c.tree())
+        .map_err(|e| GitError::library(format!("could not read {from}"), e))?;
+    let to_tree = r
+        .find_commit(to_oid)
+        .and_then(|c| c.tree())
+        .map_err(|e| GitError::library(format!("could not read {to}"), e))?;
+    let diff = r
+        .diff_tree_to_tree(Some(&from_tree), Some(&to_tree), None)
+        .map_err(|e| GitError::library("could not diff", e))?;
+    let stats = diff
+        .stats()
+        .map_err(|e| GitError::library("could not diff", e))?;
+    Ok(crate::state::WorkStats {
+        commits,
+        files: stats.files_changed(),
+        insertions: stats.insertions(),
+        deletions: stats.deletions(),
+    })
+}
+
+/// Paths changed between two commits: the first `limit` of them, and how many there are.
+pub fn changed_files(
+    repo: &Repo,
+    from: &str,
+    to: &str,
+    limit: usize,
+) -> GitResult<(Vec<String>, usize)> {
+    let r = repo.open()?;
+    let tree = |id: &str| -> GitResult<git2::Tree<'_>> {
+        r.find_commit(parse_oid(id)?)
+            .and_then(|c| c.tree())
+            .map_err(|e| GitError::library(format!("could not read {id}"), e))
+    };
+    let (a, b) = (tree(from)?, tree(to)?);
+    let diff = r
+        .diff_tree_to_tree(Some(&a), Some(&b), None)
+        .map_err(|e| GitError::library("could not diff", e))?;
+    let total = diff.deltas().len();
+    let files = diff
+        .deltas()
+        .take(limit)
+        .filter_map(|d| {
+            d.new_file()
+                .path()
+                .or(d.old_file().path())
+                .map(|p| p.to_string_lossy().into_owned())
+        })
+        .collect();
+    Ok((files, total))
+}
+
+/// How many commits are in `from..to`.
+pub fn count_commits(repo: &Repo, from: &str, to: &str) -> GitResult<usize> {
+    if from == to {
+        return Ok(0);
+    }
+    let r = repo.open()?;
+    let mut walk = r.revwalk().map_err(|e| GitError::library("revwalk", e))?;
+    walk.push(parse_oid(to)?)
+        .map_err(|e| GitError::library("revwalk", e))?;
+    walk.hide(parse_oid(from)?)
+        .map_err(|e| GitError::library("revwalk", e))?;
+    Ok(walk.count())
+}
+
+pub(crate) fn parse_oid(id: &str) -> GitResult<git2::Oid> {
+    git2::Oid::from_str(id).map_err(|_| GitError::BadRevision {
+        rev: id.to_string(),
+    })
+}
+
+pub(crate) fn split_z(bytes: &[u8]) -> impl Iterator<Item = String> + '_ {
+    bytes
+        .split(|b| *b == 0)
+        .filter(|p| !p.is_empty())
+        .map(|p| String::from_utf8_lossy(p).into_owned())
+}
+
+/// Identity to fall back on when the user's git has none configured, so that streams' own
+/// commits (and agents' commits) do not fail with "Please tell me who you are".
+pub fn identity_env(repo: &Repo) -> Vec<(String, String)> {
+    let has_ident = repo
+        .git()
+        .output(["var", "GIT_COMMITTER_IDENT"], None)
+        .map(|o| o.status.success())
+        .unwrap_or(false);
+    if has_ident {
+        return Vec::new();
+    }
+    [
+        ("GIT_AUTHOR_NAME", "streams"),
+        ("GIT_AUTHOR_EMAIL", "streams@localhost"),
+        ("GIT_COMMITTER_NAME", "streams"),
+        ("GIT_COMMITTER_EMAIL", "streams@localhost"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect()
+}

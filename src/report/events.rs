@@ -1,0 +1,123 @@
+//! Events of a run: what the engine tells the user, as plain data.
+//!
+//! The same values drive the live view, the event lines (CI, pipes) and the NDJSON stream of
+//! `--json`. NDJSON lines are `{"v":1,"at":<unix ms>,"event":"<name>",...fields}`; the schema
+//! version `v` changes only when a field changes meaning or disappears (adding fields does not).
+
+use serde::Serialize;
+
+/// The NDJSON schema version.
+pub const EVENTS_SCHEMA: u32 = 1;
+
+#[derive(Clone, Debug, Serialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum Event {
+    RunStarted {
+        run_id: String,
+        plan: String,
+        base: String,
+        streams: usize,
+        jobs: usize,
+        /// `run`, `resume`, `continue` or `skip`.
+        command: String,
+    },
+    StreamStarted {
+        stream: String,
+        tasks: usize,
+        branch: String,
+        worktree: String,
+    },
+    TaskStarted {
+        stream: String,
+        /// 1-based.
+        task: usize,
+        tasks: usize,
+        attempt: u32,
+        summary: String,
+    },
+    /// Something worth knowing about a worktree (reused, repaired, uncommitted work saved).
+    Note {
+        stream: String,
+        message: String,
+    },
+    TaskRetrying {
+        stream: String,
+        task: usize,
+        attempt: u32,
+        reason: String,
+        delay_ms: u64,
+    },
+    TaskCommitted {
+        stream: String,
+        task: usize,
+        tasks: usize,
+        commits: usize,
+        files: usize,
+        insertions: usize,
+        deletions: usize,
+        duration_ms: u64,
+    },
+    TaskFailed {
+        stream: String,
+        task: usize,
+        reason: String,
+        log: String,
+        /// The last lines of the agent's output, control characters removed.
+        log_tail: Vec<String>,
+    },
+    Integrated {
+        stream: String,
+        tasks: Vec<usize>,
+        commits: usize,
+        tip: String,
+    },
+    StreamDone {
+        stream: String,
+        duration_ms: u64,
+        commits: usize,
+        files: usize,
+    },
+    StreamFailed {
+        stream: String,
+        reason: String,
+    },
+    StreamSkipped {
+        stream: String,
+        reason: String,
+    },
+    Conflict {
+        stream: String,
+        files: Vec<String>,
+        bundle: String,
+        worktree: String,
+    },
+    Interrupted {
+        signal: String,
+    },
+    RunFinished {
+        /// `integrated`, `failed`, `halted` or `interrupted`.
+        status: String,
+        exit_code: u8,
+        wall_ms: u64,
+        agent_ms: u64,
+    },
+}
+
+#[derive(Serialize)]
+struct Line<'a> {
+    v: u32,
+    at: u64,
+    #[serde(flatten)]
+    event: &'a Event,
+}
+
+impl Event {
+    pub fn to_ndjson(&self, at: u64) -> String {
+        serde_json::to_string(&Line {
+            v: EVENTS_SCHEMA,
+            at,
+            event: self,
+        })
+        .unwrap_or_default()
+    }
+}

@@ -1,0 +1,266 @@
+//! The report at the end of a run: a table for people, `report.json` and `report.md` in the run
+//! directory, and the GitHub Actions step summary.
+
+use std::fmt::Write as _;
+
+use serde::Serialize;
+
+use super::{Ui, fmt_duration_ms};
+use crate::state::{RunPhase, RunState, StreamState, TaskState, WorkStats};
+
+/// Version of the `report.json` schema.
+pub const REPORT_SCHEMA: u32 = 1;
+
+#[derive(Clone, Debug, Serialize)]
+pub struct RunReport {
+    pub schema: u32,
+    pub run_id: String,
+    pub plan: String,
+    pub base: String,
+    pub integration_branch: String,
+    pub integration_tip: String,
+    /// `integrated`, `failed`, `halted`, `interrupted`, `aborted` or `running`.
+    pub status: String,
+    pub wall_ms: u64,
+    /// Agent time summed over every task.
+    pub agent_ms: u64,
+    /// `agent_ms / wall_ms`: how much faster than running the tasks one after another.
+    pub speedup: f64,
+    pub streams: Vec<StreamReport>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct StreamReport {
+    pub name: String,
+    /// `integrated`, `failed`, `skipped`, `running`, `pending`.
+    pub status: String,
+    pub reason: Option<String>,
+    pub tasks_done: usize,
+    pub tasks_total: usize,
+    pub commits: usize,
+    pub files: usize,
+    pub insertions: usize,
+    pub deletions: usize,
+    pub time_ms: u64,
+    pub retries: u32,
+    pub branch: String,
+    pub worktree: String,
+}
+
+pub fn build(state: &RunState, status: &str) -> RunReport {
+    let wall_ms = state.previous_wall_ms;
+    let streams: Vec<StreamReport> = state
+        .streams
+        .iter()
+        .map(|s| {
+            let mut stats = WorkStats::default();
+            let mut done = 0;
+            let mut time_ms = 0;
+            let mut retries = 0;
+            for t in &s.tasks {
+                if let Some(st) = t.state.stats() {
+                    stats.add(st);
+                }
+                if matches!(
+                    t.state,
+                    TaskState::Integrated { .. } | TaskState::Committed { .. }
+                ) {
+                    done += 1;
+                }
+                time_ms += t.agent_ms;
+                retries += t.attempts.saturating_sub(1);
+            }
+            let (status, reason) = match &s.state {
+                StreamState::Done { .. } => ("integrated", None),
+                StreamState::Failed { reason, .. } => ("failed", Some(reason.clone())),
+                StreamState::Skipped { reason } => ("skipped", Some(reason.clone())),
+                StreamState::Active { .. } => ("active", None),
+                StreamState::Pending => ("pending", None),
+            };
+            StreamReport {
+                name: s.name.clone(),
+                status: status.to_string(),
+                reason,
+                tasks_done: done,
+                tasks_total: s.tasks.len(),
+                commits: stats.commits,
+                files: stats.files,
+                insertions: stats.insertions,
+                deletions: stats.deletions,
+                time_ms,
+                retries,
+                branch: s.branch.trim_start_matches("refs/heads/").to_string(),
+                worktree: s.worktree.display().to_string(),
+            }
+        })
+        .collect();
+    let agent_ms: u64 = streams.iter().map(|s| s.time_ms).sum();
+    let speedup = if wall_ms > 0 {
+        agent_ms as f64 / wall_ms as f64
+    } else {
+        0.0
+    };
+    RunReport {
+        schema: REPORT_SCHEMA,
+        run_id: state.run_id.clone(),
+        plan: state.plan_name.clone(),
+        base: state.base.clone(),
+        integration_branch: state
+            .integration_ref
+            .trim_start_matches("refs/heads/")
+            .to_string(),
+        integration_tip: state.integration_tip.clone(),
+        status: status.to_string(),
+        wall_ms,
+        agent_ms,
+        speedup,
+        streams,
+    }
+}
+
+/// The status word for a state's phase.
+pub fn status_of(state: &RunState) -> &'static str {
+    match &state.phase {
+        RunPhase::Finished if state.any_failed() => "failed",
+        RunPhase::Finished => "integrated",
+        RunPhase::Halted(_) => "halted",
+        RunPhase::Interrupted { .. } => "interrupted",
+        RunPhase::Aborted { .. } => "aborted",
+        RunPhase::Running => "running",
+    }
+}
+
+fn rows(report: &RunReport) -> Vec<[String; 8]> {
+    report
+        .streams
+        .iter()
+        .map(|s| {
+            [
+                s.name.clone(),
+                s.status.clone(),
+                format!("{}/{}", s.tasks_done, s.tasks_total),
+                s.commits.to_string(),
+                s.files.to_string(),
+                format!("+{}/-{}", s.insertions, s.deletions),
+                fmt_duration_ms(s.time_ms),
+                s.retries.to_string(),
+            ]
+        })
+        .collect()
+}
+
+const HEADERS: [&str; 8] = [
+    "stream", "status", "tasks", "commits", "files", "+/-", "time", "retries",
+];
+
+/// The table for a terminal or a log.
+pub fn render_table(report: &RunReport, ui: &Ui) -> String {
+    let rows = rows(report);
+    let mut widths = HEADERS.map(str::len);
+    for row in &rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let mut out = String::new();
+    let line = |cells: &[String; 8]| {
+        let mut l = String::new();
+        for (i, (cell, w)) in cells.iter().zip(widths).enumerate() {
+            if i > 0 {
+                l.push_str("  ");
+            }
+            // Names and words left, numbers right.
+            if i < 2 {
+                let _ = write!(l, "{cell:<w$}");
+            } else {
+                let _ = write!(l, "{cell:>w$}");
+            }
+        }
+        l.trim_end().to_string()
+    };
+    let _ = writeln!(out, "{}", ui.bold(line(&HEADERS.map(String::from))));
+    for (row, s) in rows.iter().zip(&report.streams) {
+        let text = line(row);
+        let text = match s.status.as_str() {
+            "failed" => ui.red(text),
+            "skipped" => ui.yellow(text),
+            _ => text,
+        };
+        let _ = writeln!(out, "{text}");
+    }
+    let _ = writeln!(
+        out,
+        "\nwall time {} for {} of agent work ({:.1}x speedup)",
+        fmt_duration_ms(report.wall_ms),
+        fmt_duration_ms(report.agent_ms),
+        report.speedup
+    );
+    for s in report.streams.iter().filter(|s| s.reason.is_some()) {
+        let _ = writeln!(
+            out,
+            "  {} {}: {}",
+            s.status,
+            s.name,
+            s.reason.as_deref().unwrap_or("")
+        );
+    }
+    out
+}
+
+/// `report.md` and the GitHub step summary.
+pub fn render_markdown(report: &RunReport) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "## streams run `{}` of plan `{}`: {}\n",
+        report.run_id, report.plan, report.status
+    );
+    let _ = writeln!(out, "| {} |", HEADERS.join(" | "));
+    let _ = writeln!(out, "|{}|", HEADERS.map(|_| " --- ").join("|"));
+    for row in rows(report) {
+        let _ = writeln!(out, "| {} |", row.join(" | ").replace("+/-", "+/&minus;"));
+    }
+    let _ = writeln!(
+        out,
+        "\nWall time {} for {} of agent work ({:.1}x speedup). Integration branch `{}` at `{}`.",
+        fmt_duration_ms(report.wall_ms),
+        fmt_duration_ms(report.agent_ms),
+        report.speedup,
+        report.integration_branch,
+        &report.integration_tip[..report.integration_tip.len().min(10)]
+    );
+    let failed: Vec<&StreamReport> = report
+        .streams
+        .iter()
+        .filter(|s| s.reason.is_some())
+        .collect();
+    if !failed.is_empty() {
+        let _ = writeln!(out);
+        for s in failed {
+            let _ = writeln!(
+                out,
+                "- **{}** {}: {}",
+                s.name,
+                s.status,
+                s.reason.as_deref().unwrap_or("")
+            );
+        }
+    }
+    out
+}
+
+/// Writes `report.json` and `report.md`, and appends to `$GITHUB_STEP_SUMMARY` when set.
+pub fn write_files(report: &RunReport, dir: &crate::state::RunDir) -> std::io::Result<()> {
+    let json = serde_json::to_vec_pretty(report).map_err(std::io::Error::other)?;
+    crate::state::store::write_atomic(&dir.report_json_path(), &json)?;
+    let md = render_markdown(report);
+    crate::state::store::write_atomic(&dir.report_md_path(), md.as_bytes())?;
+    if let Some(path) = std::env::var_os("GITHUB_STEP_SUMMARY").filter(|p| !p.is_empty()) {
+        let mut file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)?;
+        std::io::Write::write_all(&mut file, md.as_bytes())?;
+    }
+    Ok(())
+}

@@ -1,0 +1,162 @@
+//! One coordinator per repository.
+//!
+//! The lock is an `flock` on `<common dir>/streams/lock`, held for the coordinator's lifetime.
+//! The kernel drops it when the holder dies, however it dies, so a lock whose holder is gone is
+//! simply free again: `resume` takes it over, and a live holder can never be overridden. The file
+//! also records who holds it (pid, start time, host, run, command) so that a refused command can
+//! say who is in the way. The descriptor is close-on-exec, so agents never inherit it.
+
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Seek, Write};
+use std::path::Path;
+
+use nix::fcntl::{Flock, FlockArg};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+
+use super::store::{StateDir, now_ms};
+
+/// Who holds (or last held) the lock.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Holder {
+    pub pid: u32,
+    pub started_at: u64,
+    pub host: String,
+    pub command: String,
+    #[serde(default)]
+    pub run_id: Option<String>,
+}
+
+impl Holder {
+    fn describe(&self) -> String {
+        let since = humantime::format_rfc3339_seconds(
+            std::time::UNIX_EPOCH + std::time::Duration::from_millis(self.started_at),
+        );
+        format!(
+            "`streams {}` (pid {} on {}, since {since})",
+            self.command, self.pid, self.host
+        )
+    }
+}
+
+/// The held lock; released on drop.
+pub struct RunLock {
+    file: Flock<File>,
+}
+
+impl RunLock {
+    /// Takes the lock or says who holds it (exit 5).
+    pub fn acquire(dir: &StateDir, command: &str) -> Result<RunLock> {
+        let path = dir.lock_path();
+        std::fs::create_dir_all(dir.root())
+            .map_err(|e| Error::io(format!("could not create {}", dir.root().display()), e))?;
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .map_err(|e| {
+                Error::io(
+                    format!("could not open the lock file {}", path.display()),
+                    e,
+                )
+            })?;
+        let mut file = match lock_with_retries(file) {
+            Ok(locked) => locked,
+            Err((_, nix::errno::Errno::EWOULDBLOCK)) => {
+                let who = read_holder(&path)
+                    .map(|h| h.describe())
+                    .unwrap_or_else(|| "another streams process".into());
+                return Err(Error::state(
+                    format!("another streams run holds this repository: {who}"),
+                    "wait for it to finish, follow it with `streams status`, or stop it with `streams abort`",
+                ));
+            }
+            Err((_, errno)) => {
+                return Err(Error::io(
+                    format!("could not lock {}", path.display()),
+                    std::io::Error::from(errno),
+                ));
+            }
+        };
+        let holder = Holder {
+            pid: std::process::id(),
+            started_at: now_ms(),
+            host: hostname(),
+            command: command.to_string(),
+            run_id: None,
+        };
+        write_holder(&mut file, &holder).map_err(|e| {
+            Error::io(
+                format!("could not write the lock file {}", path.display()),
+                e,
+            )
+        })?;
+        Ok(RunLock { file })
+    }
+
+    /// Records which run the holder works on (shown to whoever is refused).
+    pub fn set_run(&mut self, run_id: &str, command: &str) {
+        let holder = Holder {
+            pid: std::process::id(),
+            started_at: now_ms(),
+            host: hostname(),
+            command: command.to_string(),
+            run_id: Some(run_id.to_string()),
+        };
+        let _ = write_holder(&mut self.file, &holder);
+    }
+}
+
+/// `status` probes the lock by taking it for an instant; a few quick retries keep such a probe
+/// from refusing a real coordinator that starts at the same moment.
+fn lock_with_retries(
+    mut file: File,
+) -> std::result::Result<Flock<File>, (File, nix::errno::Errno)> {
+    for _ in 0..5 {
+        match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
+            Err((f, nix::errno::Errno::EWOULDBLOCK)) => {
+                file = f;
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            other => return other,
+        }
+    }
+    Flock::lock(file, FlockArg::LockExclusiveNonblock)
+}
+
+fn write_holder(file: &mut File, holder: &Holder) -> std::io::Result<()> {
+    let json = serde_json::to_vec(holder).map_err(std::io::Error::other)?;
+    file.set_len(0)?;
+    file.rewind()?;
+    file.write_all(&json)?;
+    file.write_all(b"\n")?;
+    file.sync_data()
+}
+
+/// Who holds the lock, if someone does right now (a live holder).
+pub fn current_holder(dir: &StateDir) -> Option<Holder> {
+    let path = dir.lock_path();
+    let file = OpenOptions::new().read(true).write(true).open(&path).ok()?;
+    match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
+        // We could take it: nobody holds it. Dropping releases it again at once.
+        Ok(_) => None,
+        Err((_, nix::errno::Errno::EWOULDBLOCK)) => read_holder(&path),
+        Err(_) => None,
+    }
+}
+
+fn read_holder(path: &Path) -> Option<Holder> {
+    let mut text = String::new();
+    File::open(path).ok()?.read_to_string(&mut text).ok()?;
+    serde_json::from_str(text.trim()).ok()
+}
+
+pub fn hostname() -> String {
+    nix::unistd::gethostname()
+        .ok()
+        .and_then(|h| h.into_string().ok())
+        .unwrap_or_else(|| "unknown-host".into())
+}

@@ -1,0 +1,368 @@
+//! The run state: what a run intends and has done, persisted as `state.json`.
+//!
+//! Refs are the source of truth for work (commits live on branches and `refs/streams/...`); this
+//! records intent and progress so that `status` can show it and `resume` can pick up after a crash.
+//! Stream and task states are enums whose variants carry their data, so an impossible state (a
+//! running task without a start commit, an integrated task without an end commit) cannot be
+//! written.
+//!
+//! Compatibility: `version` is bumped on any change that an older reader could misread, and
+//! `store::load` upgrades every older version it knows. Fields added later must be optional
+//! (`#[serde(default)]`) so older files keep loading.
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use crate::git::Oid;
+
+/// The format version written by this build.
+pub const STATE_VERSION: u32 = 1;
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct RunState {
+    pub version: u32,
+    pub run_id: String,
+    pub plan_name: String,
+    /// The plan file the run was started from (a copy is kept as `plan.toml` in the run dir, and
+    /// that copy is what `resume` and `continue` read).
+    pub plan_path: PathBuf,
+    /// The user's checkout (or the common dir for a bare repository).
+    pub repo_root: PathBuf,
+    /// `base` as written in the plan, and the commit it was pinned to.
+    pub base_rev: String,
+    pub base: Oid,
+    /// `refs/heads/streams/<plan>/integration`.
+    pub integration_ref: String,
+    /// Where the integration ref pointed before this run; `None` if it did not exist. `abort`
+    /// puts it back there.
+    pub integration_before: Option<Oid>,
+    /// The integration tip as of the last save.
+    pub integration_tip: Oid,
+    pub jobs: usize,
+    pub fail_fast: bool,
+    /// Milliseconds since the Unix epoch.
+    pub started_at: u64,
+    pub updated_at: u64,
+    /// Wall time spent by earlier sessions of this run (before a halt or crash), so the report's
+    /// wall time covers the whole run.
+    #[serde(default)]
+    pub previous_wall_ms: u64,
+    /// When the current session (run, resume or continue) began.
+    #[serde(default)]
+    pub session_started_at: u64,
+    pub phase: RunPhase,
+    pub streams: Vec<StreamRecord>,
+    /// Units of work finished by their agents but not yet integrated, in arrival order.
+    #[serde(default)]
+    pub queue: Vec<SyncUnit>,
+}
+
+/// Where the run as a whole stands.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "phase", rename_all = "snake_case")]
+pub enum RunPhase {
+    /// A coordinator is (or was, if it crashed) working on it.
+    Running,
+    /// A merge conflict waits for a person.
+    Halted(Halt),
+    /// Stopped by a signal with its state saved; `resume` goes on.
+    Interrupted { signal: String },
+    /// Every stream reached an end.
+    Finished,
+    /// `streams abort` stopped it.
+    Aborted { at: u64 },
+}
+
+impl RunPhase {
+    pub fn name(&self) -> &'static str {
+        match self {
+            RunPhase::Running => "running",
+            RunPhase::Halted(_) => "halted",
+            RunPhase::Interrupted { .. } => "interrupted",
+            RunPhase::Finished => "finished",
+            RunPhase::Aborted { .. } => "aborted",
+        }
+    }
+
+    /// Finished or aborted: nothing more will happen to this run.
+    pub fn is_over(&self) -> bool {
+        matches!(self, RunPhase::Finished | RunPhase::Aborted { .. })
+    }
+}
+
+/// A merge conflict the run stopped on.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Halt {
+    pub unit: SyncUnit,
+    /// The conflicted paths.
+    pub files: Vec<String>,
+    /// The three sides of the merge: the stream's starting point, the integration tip, and the
+    /// stream's work.
+    pub base: Oid,
+    pub ours: Oid,
+    pub theirs: Oid,
+    /// `conflicts/<stream>/` in the run dir.
+    pub bundle: PathBuf,
+    /// The worktree on the integration branch where the person resolves.
+    pub resolution_worktree: PathBuf,
+}
+
+/// A stream's work ready to be integrated: tasks `first..=last`, whose commits are the
+/// first-parent chain from `from` (exclusive) to `to` (inclusive).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SyncUnit {
+    pub stream: usize,
+    /// Zero-based task indices, inclusive.
+    pub first: usize,
+    pub last: usize,
+    pub from: Oid,
+    pub to: Oid,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct StreamRecord {
+    pub name: String,
+    /// `refs/heads/streams/<plan>/<stream>`.
+    pub branch: String,
+    pub worktree: PathBuf,
+    pub state: StreamState,
+    pub tasks: Vec<TaskRecord>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum StreamState {
+    /// Waiting for its dependencies or for a free slot.
+    Pending,
+    /// Holds a slot: a task is running, or its work waits for integration before the next task.
+    Active { started_at: u64 },
+    /// Every task done and integrated.
+    Done { started_at: u64, finished_at: u64 },
+    /// A task failed; the stream stopped there.
+    Failed { reason: String, at: u64 },
+    /// Never ran (a dependency failed, `--fail-fast`, or `streams skip`).
+    Skipped { reason: String },
+}
+
+impl StreamState {
+    pub fn name(&self) -> &'static str {
+        match self {
+            StreamState::Pending => "pending",
+            StreamState::Active { .. } => "active",
+            StreamState::Done { .. } => "done",
+            StreamState::Failed { .. } => "failed",
+            StreamState::Skipped { .. } => "skipped",
+        }
+    }
+
+    pub fn is_terminal(&self) -> bool {
+        matches!(
+            self,
+            StreamState::Done { .. } | StreamState::Failed { .. } | StreamState::Skipped { .. }
+        )
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct TaskRecord {
+    /// One line, for progress and commit subjects.
+    pub summary: String,
+    pub state: TaskState,
+    /// Attempts started so far (1 + retries used).
+    #[serde(default)]
+    pub attempts: u32,
+    /// Agent time summed over attempts, in milliseconds.
+    #[serde(default)]
+    pub agent_ms: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum TaskState {
+    Pending,
+    /// The agent runs (or ran, if the coordinator crashed) from `start`.
+    Running {
+        start: Oid,
+        started_at: u64,
+        /// The agent's process group, once spawned.
+        #[serde(default)]
+        pgid: Option<i32>,
+    },
+    /// Its work is committed on the stream branch, waiting for its sync point.
+    Committed {
+        start: Oid,
+        end: Oid,
+        stats: WorkStats,
+        finished_at: u64,
+    },
+    /// Its work is on the integration branch.
+    Integrated {
+        start: Oid,
+        end: Oid,
+        stats: WorkStats,
+        finished_at: u64,
+    },
+    Failed {
+        reason: FailReason,
+        at: u64,
+    },
+    /// Will not run (its stream failed or was skipped).
+    Skipped,
+}
+
+impl TaskState {
+    pub fn name(&self) -> &'static str {
+        match self {
+            TaskState::Pending => "pending",
+            TaskState::Running { .. } => "running",
+            TaskState::Committed { .. } => "committed",
+            TaskState::Integrated { .. } => "integrated",
+            TaskState::Failed { .. } => "failed",
+            TaskState::Skipped => "skipped",
+        }
+    }
+
+    pub fn stats(&self) -> Option<&WorkStats> {
+        match self {
+            TaskState::Committed { stats, .. } | TaskState::Integrated { stats, .. } => Some(stats),
+            _ => None,
+        }
+    }
+
+    pub fn end(&self) -> Option<&Oid> {
+        match self {
+            TaskState::Committed { end, .. } | TaskState::Integrated { end, .. } => Some(end),
+            _ => None,
+        }
+    }
+}
+
+/// What a task's work amounts to.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WorkStats {
+    pub commits: usize,
+    pub files: usize,
+    pub insertions: usize,
+    pub deletions: usize,
+}
+
+impl WorkStats {
+    pub fn add(&mut self, other: &WorkStats) {
+        self.commits += other.commits;
+        self.files += other.files;
+        self.insertions += other.insertions;
+        self.deletions += other.deletions;
+    }
+}
+
+/// Why a task failed. Carried in state, events and the report.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum FailReason {
+    /// The agent exited with a non-zero code.
+    Exit {
+        code: i32,
+    },
+    /// The agent was killed by a signal it did not get from us.
+    Signal {
+        signal: i32,
+    },
+    TimedOut {
+        after_ms: u64,
+    },
+    Idle {
+        after_ms: u64,
+    },
+    /// The agent could not be started (not found, not executable, no agent configured).
+    Spawn {
+        message: String,
+    },
+    /// It changed paths its stream does not own; its work is kept on `kept`.
+    Ownership {
+        violations: Vec<OwnershipViolation>,
+        kept: String,
+    },
+    /// It rewrote history below the task's start; its work is kept on `kept`.
+    HistoryRewritten {
+        kept: String,
+    },
+    /// streams itself could not finish the task (git failed, disk full).
+    Internal {
+        message: String,
+    },
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OwnershipViolation {
+    pub path: String,
+    /// The owning stream, `None` when nobody owns it (read-only).
+    pub owner: Option<String>,
+}
+
+impl std::fmt::Display for FailReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            FailReason::Exit { code } => write!(f, "agent exited with code {code}"),
+            FailReason::Signal { signal } => write!(f, "agent was killed by signal {signal}"),
+            FailReason::TimedOut { after_ms } => {
+                write!(
+                    f,
+                    "timed out after {}",
+                    crate::report::fmt_duration_ms(*after_ms)
+                )
+            }
+            FailReason::Idle { after_ms } => write!(
+                f,
+                "no output for {} (idle timeout)",
+                crate::report::fmt_duration_ms(*after_ms)
+            ),
+            FailReason::Spawn { message } => write!(f, "could not start the agent: {message}"),
+            FailReason::Ownership { violations, kept } => {
+                write!(f, "changed paths it does not own: ")?;
+                for (i, v) in violations.iter().enumerate() {
+                    if i > 0 {
+                        write!(f, ", ")?;
+                    }
+                    if i == 5 {
+                        write!(f, "and {} more", violations.len() - 5)?;
+                        break;
+                    }
+                    match &v.owner {
+                        Some(owner) => write!(f, "{} (owned by {owner})", v.path)?,
+                        None => write!(f, "{} (owned by no stream)", v.path)?,
+                    }
+                }
+                write!(f, "; its work is kept on {kept}")
+            }
+            FailReason::HistoryRewritten { kept } => write!(
+                f,
+                "rewrote history below the task's start; its work is kept on {kept}"
+            ),
+            FailReason::Internal { message } => write!(f, "{message}"),
+        }
+    }
+}
+
+impl RunState {
+    pub fn stream_by_name(&self, name: &str) -> Option<(usize, &StreamRecord)> {
+        self.streams
+            .iter()
+            .enumerate()
+            .find(|(_, s)| s.name == name)
+    }
+
+    /// Every stream has reached an end and nothing waits for integration.
+    pub fn all_terminal(&self) -> bool {
+        self.queue.is_empty() && self.streams.iter().all(|s| s.state.is_terminal())
+    }
+
+    pub fn any_failed(&self) -> bool {
+        self.streams.iter().any(|s| {
+            matches!(
+                s.state,
+                StreamState::Failed { .. } | StreamState::Skipped { .. }
+            )
+        })
+    }
+}

@@ -1,0 +1,248 @@
+//! Where run state lives on disk, and how it is written so that a crash never leaves it corrupt.
+//!
+//! Layout, under the git common dir:
+//!
+//! ```text
+//! streams/
+//!   lock                      flock'd by the one coordinator; holds who that is
+//!   current                   the id of the current (or last) run
+//!   runs/<run-id>/
+//!     state.json              replaced atomically: temp file, fsync, rename, fsync dir
+//!     journal.ndjson          append-only: each step's intent, then its completion
+//!     plan.toml               the plan as the run started with it
+//!     logs/<stream>/<n>.log   each task's agent output
+//!     prompts/<stream>/<n>.md each task's rendered prompt
+//!     conflicts/<stream>/     the conflict bundle of a halt
+//!     report.json, report.md  the final report
+//!   worktrees/<plan>/<stream> stream worktrees (unless the plan sets worktree_root)
+//! ```
+
+use std::fs::File;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use super::failpoint;
+use super::model::{RunState, STATE_VERSION};
+use crate::error::{Error, Result};
+
+/// `<git common dir>/streams`.
+#[derive(Clone, Debug)]
+pub struct StateDir {
+    root: PathBuf,
+}
+
+impl StateDir {
+    pub fn new(common_dir: &Path) -> StateDir {
+        StateDir {
+            root: common_dir.join("streams"),
+        }
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    pub fn lock_path(&self) -> PathBuf {
+        self.root.join("lock")
+    }
+
+    pub fn runs_dir(&self) -> PathBuf {
+        self.root.join("runs")
+    }
+
+    pub fn run_dir(&self, run_id: &str) -> RunDir {
+        RunDir {
+            path: self.runs_dir().join(run_id),
+        }
+    }
+
+    /// The default home of a plan's worktrees.
+    pub fn worktrees_dir(&self, plan: &str) -> PathBuf {
+        self.root.join("worktrees").join(plan)
+    }
+
+    /// The id of the current (or last) run, if any run ever started here.
+    pub fn current_run_id(&self) -> Option<String> {
+        let text = std::fs::read_to_string(self.root.join("current")).ok()?;
+        let id = text.trim();
+        (!id.is_empty()).then(|| id.to_string())
+    }
+
+    pub fn set_current(&self, run_id: &str) -> Result<()> {
+        write_atomic(&self.root.join("current"), format!("{run_id}\n").as_bytes()).map_err(|e| {
+            Error::io(
+                format!(
+                    "could not record the current run in {}",
+                    self.root.display()
+                ),
+                e,
+            )
+        })
+    }
+
+    /// The current run's directory and state, if there is one.
+    pub fn current(&self) -> Result<Option<(RunDir, RunState)>> {
+        let Some(id) = self.current_run_id() else {
+            return Ok(None);
+        };
+        let dir = self.run_dir(&id);
+        if !dir.state_path().exists() {
+            return Ok(None);
+        }
+        let state = dir.load()?;
+        Ok(Some((dir, state)))
+    }
+}
+
+/// One run's directory.
+#[derive(Clone, Debug)]
+pub struct RunDir {
+    path: PathBuf,
+}
+
+impl RunDir {
+    pub fn at(path: PathBuf) -> RunDir {
+        RunDir { path }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn state_path(&self) -> PathBuf {
+        self.path.join("state.json")
+    }
+
+    pub fn journal_path(&self) -> PathBuf {
+        self.path.join("journal.ndjson")
+    }
+
+    pub fn plan_copy_path(&self) -> PathBuf {
+        self.path.join("plan.toml")
+    }
+
+    pub fn log_path(&self, stream: &str, task: usize) -> PathBuf {
+        self.path
+            .join("logs")
+            .join(stream)
+            .join(format!("{}.log", task + 1))
+    }
+
+    pub fn prompt_path(&self, stream: &str, task: usize) -> PathBuf {
+        self.path
+            .join("prompts")
+            .join(stream)
+            .join(format!("{}.md", task + 1))
+    }
+
+    pub fn conflicts_dir(&self, stream: &str) -> PathBuf {
+        self.path.join("conflicts").join(stream)
+    }
+
+    pub fn report_json_path(&self) -> PathBuf {
+        self.path.join("report.json")
+    }
+
+    pub fn report_md_path(&self) -> PathBuf {
+        self.path.join("report.md")
+    }
+
+    pub fn create(&self) -> Result<()> {
+        std::fs::create_dir_all(&self.path).map_err(|e| {
+            Error::io(
+                format!("could not create the run directory {}", self.path.display()),
+                e,
+            )
+        })
+    }
+
+    /// Replaces `state.json` atomically. On any failure the previous file is intact.
+    pub fn save(&self, state: &RunState) -> Result<()> {
+        let json = serde_json::to_vec_pretty(state)
+            .map_err(|e| Error::Internal(format!("could not serialise the run state: {e}")))?;
+        failpoint::io("state-save")
+            .and_then(|()| write_atomic(&self.state_path(), &json))
+            .map_err(|e| {
+                Error::io(
+                    format!(
+                        "could not save the run state to {}",
+                        self.state_path().display()
+                    ),
+                    e,
+                )
+            })?;
+        failpoint::hit("after-state-save");
+        Ok(())
+    }
+
+    /// Loads `state.json`, upgrading older format versions.
+    pub fn load(&self) -> Result<RunState> {
+        let path = self.state_path();
+        let text = std::fs::read(&path).map_err(|e| {
+            Error::io(
+                format!("could not read the run state {}", path.display()),
+                e,
+            )
+        })?;
+        parse_state(&text).map_err(|message| {
+            Error::state(
+                format!("the run state {} is unreadable: {message}", path.display()),
+                "the refs under refs/streams/ and the stream branches still hold every commit; \
+                 `streams abort` can reset the run",
+            )
+        })
+    }
+}
+
+/// Parses any known version of the state format.
+pub fn parse_state(text: &[u8]) -> std::result::Result<RunState, String> {
+    let value: serde_json::Value = serde_json::from_slice(text).map_err(|e| e.to_string())?;
+    let version = value
+        .get("version")
+        .and_then(|v| v.as_u64())
+        .ok_or("no `version` field")?;
+    if version > u64::from(STATE_VERSION) {
+        return Err(format!(
+            "it was written by a newer streams (format {version}; this one reads up to {STATE_VERSION})"
+        ));
+    }
+    // Version 1 is the first format; upgrades from later versions' predecessors go here,
+    // each a function from the older `Value` to the next.
+    serde_json::from_value(value).map_err(|e| e.to_string())
+}
+
+/// Writes a file so that readers see either the old or the new contents, never a mix, and the
+/// new contents survive a crash once this returns.
+pub fn write_atomic(path: &Path, contents: &[u8]) -> std::io::Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir)?;
+    let mut tmp = tempfile::Builder::new().prefix(".tmp-").tempfile_in(dir)?;
+    tmp.write_all(contents)?;
+    tmp.as_file().sync_all()?;
+    tmp.persist(path).map_err(|e| e.error)?;
+    // The rename is only durable once the directory entry is.
+    File::open(dir)?.sync_all()?;
+    Ok(())
+}
+
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// A new run id: the UTC start time plus four hex digits, e.g. `20261121-140405-a3f9`.
+pub fn new_run_id() -> String {
+    let now = std::time::SystemTime::now();
+    let stamp = humantime::format_rfc3339_seconds(now).to_string();
+    // 2026-11-21T14:04:05Z -> 20261121-140405
+    let digits: String = stamp.chars().filter(|c| c.is_ascii_digit()).collect();
+    let nanos = now
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    let salt = (nanos ^ std::process::id().rotate_left(16)) & 0xffff;
+    format!("{}-{}-{salt:04x}", &digits[..8], &digits[8..14])
+}
