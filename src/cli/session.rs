@@ -140,7 +140,7 @@ pub fn conclude(ctx: &Context, run_dir: &RunDir, session: Session) -> Result<Exi
             ui.info("next:");
             ui.info(format!(
                 "  git log --stat {}..{branch}    # review what was integrated",
-                state.base_rev
+                crate::coordinator::short(&state.base)
             ));
             ui.info(format!(
                 "  git merge {branch}    # take it into your branch"

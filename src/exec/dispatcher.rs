@@ -862,10 +862,13 @@ impl Engine {
                 failpoint::hit("after-integrate-saved");
             }
             UnitOutcome::Conflict(conflict) => {
-                self.reporter.message(&format!(
-                    "conflict integrating {name}: {} (waiting for running tasks before halting)",
-                    conflict.merge.conflicted_paths().join(", ")
-                ));
+                if self.running > 0 {
+                    self.reporter.message(&format!(
+                        "conflict integrating {name} in {}: starting nothing new; halting once {} running task(s) finish",
+                        conflict.merge.conflicted_paths().join(", "),
+                        self.running
+                    ));
+                }
                 self.halting = Some((unit, conflict));
             }
         }

@@ -296,17 +296,17 @@ impl Engine {
             stream: name.clone(),
             commit: commit.clone(),
         });
+        self.reporter.message(&format!(
+            "recorded the resolution of {name} as {} on {}",
+            coordinator::short(&commit),
+            self.state.integration_ref.trim_start_matches("refs/heads/")
+        ));
         if self.unit_integrated(&halt.unit, commit.clone()) {
             self.finish_stream(halt.unit.stream);
         }
         self.state.phase = RunPhase::Running;
         self.save()?;
         worktree::remove(&self.repo, &halt.resolution_worktree)?;
-        self.reporter.message(&format!(
-            "recorded the resolution of {name} as {} on {}",
-            coordinator::short(&commit),
-            self.state.integration_ref.trim_start_matches("refs/heads/")
-        ));
         Ok(None)
     }
 
