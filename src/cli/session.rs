@@ -119,10 +119,13 @@ pub fn conclude(ctx: &Context, run_dir: &RunDir, session: Session) -> Result<Exi
                 .filter(|s| s.status == "integrated")
                 .count();
             if finish == Finish::Integrated {
+                let all = match report.streams.len() {
+                    1 => "the stream".to_string(),
+                    n => format!("all {n} streams"),
+                };
                 ui.always(format!(
-                    "{} all {} streams integrated on {branch} ({})",
+                    "{} {all} integrated on {branch} ({})",
                     ui.green("ok:"),
-                    report.streams.len(),
                     crate::coordinator::short(&state.integration_tip)
                 ));
             } else {

@@ -108,6 +108,18 @@ pub fn event_line(event: &Event, ui: &Ui) -> Option<String> {
             stream,
             task,
             tasks,
+            commits: 0,
+            files: 0,
+            duration_ms,
+            ..
+        } => format!(
+            "finished {stream} task {task}/{tasks} in {} (no changes)",
+            fmt_duration_ms(*duration_ms)
+        ),
+        Event::TaskCommitted {
+            stream,
+            task,
+            tasks,
             commits,
             files,
             insertions,

@@ -1,0 +1,843 @@
+//! `streams run`: worktrees, agents, commits, ownership, timeouts, what the user sees.
+
+use std::time::Duration;
+
+use crate::common::{TestRepo, process_alive, wait_for};
+
+/// A repository with an `api`, a `db` and a `ui` directory and a shared file.
+pub fn app_repo() -> TestRepo {
+    TestRepo::with_files(&[
+        ("README.md", "# app\n"),
+        ("CHANGELOG.md", "# changes\n"),
+        ("src/api/mod.rs", "// api\n"),
+        ("src/db/mod.rs", "// db\n"),
+        ("src/ui/index.html", "<p>ui</p>\n"),
+    ])
+}
+
+/// Writes `streams.toml` (untracked: the plan need not be committed).
+pub fn plan(repo: &TestRepo, text: &str) {
+    repo.write("streams.toml", text);
+}
+
+/// A plan with one stream `api` owning `src/api/**` whose agent is `agent` (a TOML array).
+fn one_stream(repo: &TestRepo, agent: &str, extra_plan: &str) {
+    plan(
+        repo,
+        &format!(
+            r#"
+[plan]
+name = "p"
+jobs = 1
+{extra_plan}
+
+[[stream]]
+name = "api"
+owns = ["src/api/**"]
+agent = {agent}
+tasks = ["Do the api work"]
+"#
+        ),
+    );
+}
+
+fn show(repo: &TestRepo, rev: &str) -> String {
+    repo.git(&["show", "-s", "--format=%B", rev])
+}
+
+#[test]
+fn an_agent_that_commits_its_own_work() {
+    let repo = app_repo();
+    one_stream(
+        &repo,
+        r#"["act", "write", "src/api/login.rs", "fn login() {}", "commit", "Add login"]"#,
+        "",
+    );
+    let out = repo.streams(&["run"]);
+    out.assert_code(0);
+    // Its commit is on the stream branch as it made it...
+    assert_eq!(
+        repo.git(&["log", "-1", "--format=%s", "streams/p/api"]),
+        "Add login"
+    );
+    // ...and on the integration branch with the trailers that say whose work it is.
+    let msg = show(&repo, "streams/p/integration");
+    assert!(msg.starts_with("Add login"), "{msg}");
+    assert!(
+        msg.contains("Streams-Stream: api\nStreams-Task: 1"),
+        "{msg}"
+    );
+    assert_eq!(
+        repo.git(&["show", "streams/p/integration:src/api/login.rs"]),
+        "fn login() {}"
+    );
+    // Exactly one commit on top of the base.
+    assert_eq!(
+        repo.git(&["rev-list", "--count", "main..streams/p/integration"]),
+        "1"
+    );
+}
+
+#[test]
+fn work_left_uncommitted_is_committed_with_the_task_as_message() {
+    let repo = app_repo();
+    one_stream(
+        &repo,
+        r#"["act", "write", "src/api/new.rs", "new", "append", "src/api/mod.rs", "more"]"#,
+        "",
+    );
+    repo.streams(&["run"]).assert_code(0);
+    let msg = show(&repo, "streams/p/api");
+    assert_eq!(
+        msg,
+        "Do the api work\n\nStreams-Stream: api\nStreams-Task: 1"
+    );
+    assert_eq!(
+        repo.git(&["show", "streams/p/integration:src/api/new.rs"]),
+        "new"
+    );
+    assert_eq!(
+        repo.git(&["show", "streams/p/integration:src/api/mod.rs"]),
+        "// api\nmore"
+    );
+}
+
+#[test]
+fn deletes_renames_and_binary_files_inside_ownership_are_fine() {
+    let repo = TestRepo::with_files(&[
+        ("src/api/old.rs", "old\n"),
+        ("src/api/gone.rs", "gone\n"),
+        ("README.md", "r\n"),
+    ]);
+    one_stream(
+        &repo,
+        r#"["act", "mv", "src/api/old.rs", "src/api/new.rs", "rm", "src/api/gone.rs", "binary", "src/api/logo.bin"]"#,
+        "",
+    );
+    repo.streams(&["run"]).assert_code(0);
+    let files = repo.git(&["ls-tree", "-r", "--name-only", "streams/p/integration"]);
+    assert_eq!(files, "README.md\nsrc/api/logo.bin\nsrc/api/new.rs");
+    // The binary file arrives byte for byte.
+    let blob = std::process::Command::new("git")
+        .current_dir(&repo.root)
+        .args(["cat-file", "blob", "streams/p/integration:src/api/logo.bin"])
+        .output()
+        .unwrap()
+        .stdout;
+    assert_eq!(blob, b"\x00\x01\x02\xff\xfebinary\x00");
+}
+
+#[test]
+fn writing_outside_ownership_fails_the_task_and_keeps_its_work() {
+    let repo = app_repo();
+    plan(
+        &repo,
+        r#"
+[plan]
+name = "p"
+jobs = 1
+
+[[stream]]
+name = "api"
+owns = ["src/api/**"]
+agent = ["act", "write", "src/api/ok.rs", "ok", "write", "src/db/mod.rs", "hijacked", "write", "notes.txt", "n"]
+tasks = ["Do the api work"]
+
+[[stream]]
+name = "db"
+owns = ["src/db/**"]
+agent = ["act", "write", "src/db/schema.sql", "create table t;"]
+tasks = ["Schema"]
+
+[[stream]]
+name = "web"
+owns = ["src/ui/**"]
+depends_on = ["api"]
+agent = ["act", "write", "src/ui/x.html", "x"]
+tasks = ["Page"]
+"#,
+    );
+    let out = repo.streams(&["run"]);
+    out.assert_code(4);
+    let stderr = out.stderr_redacted();
+    assert!(
+        stderr.contains("failed api (task 1): changed paths it does not own: notes.txt (owned by no stream), src/db/mod.rs (owned by db); its work is kept on refs/streams/p/rejected/api/1"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("skipped web: its dependency `api` did not finish"),
+        "{stderr}"
+    );
+    // The rejected work is all there, on its ref.
+    assert_eq!(
+        repo.git(&["show", "refs/streams/p/rejected/api/1:src/db/mod.rs"]),
+        "hijacked"
+    );
+    assert_eq!(
+        repo.git(&["show", "refs/streams/p/rejected/api/1:src/api/ok.rs"]),
+        "ok"
+    );
+    // The worktree went back to where the task began; the branch did not move.
+    let wt = repo.common_dir().join("streams/worktrees/p/api");
+    assert_eq!(repo.git_in(&wt, &["status", "--porcelain"]), "");
+    assert_eq!(
+        repo.git(&["rev-parse", "streams/p/api"]),
+        repo.git(&["rev-parse", "main"])
+    );
+    // The other stream went on and was integrated; nothing of api's was.
+    assert_eq!(
+        repo.git(&["show", "streams/p/integration:src/db/schema.sql"]),
+        "create table t;"
+    );
+    assert_eq!(
+        repo.git(&["show", "streams/p/integration:src/db/mod.rs"]),
+        "// db"
+    );
+}
+
+#[test]
+fn renaming_a_file_out_of_ownership_names_both_sides() {
+    let repo = app_repo();
+    one_stream(
+        &repo,
+        r#"["act", "mv", "src/api/mod.rs", "src/db/api.rs"]"#,
+        "",
+    );
+    let out = repo.streams(&["run"]);
+    out.assert_code(4);
+    // The new path is the violation; the old one (owned) is fine.
+    assert!(
+        out.stderr.contains("src/db/api.rs (owned by no stream)")
+            || out.stderr.contains("src/db/api.rs"),
+        "{out}"
+    );
+    assert!(!out.stderr.contains("src/api/mod.rs (owned"), "{out}");
+}
+
+#[test]
+fn rewriting_history_below_the_task_start_fails() {
+    let repo = app_repo();
+    repo.write("src/api/second.rs", "2\n");
+    repo.commit_all("second commit");
+    one_stream(
+        &repo,
+        r#"["act", "reset-hard", "HEAD~1", "write", "src/api/x.rs", "x"]"#,
+        "",
+    );
+    let out = repo.streams(&["run"]);
+    out.assert_code(4);
+    assert!(out.stderr.contains("rewrote history below the task's start; its work is kept on refs/streams/p/rejected/api/1"), "{out}");
+    assert_eq!(
+        repo.git(&["rev-parse", "streams/p/api"]),
+        repo.git(&["rev-parse", "main"])
+    );
+}
+
+#[test]
+fn leaving_the_stream_branch_fails_like_a_rewrite() {
+    let repo = app_repo();
+    one_stream(
+        &repo,
+        r#"["act", "checkout", "--detach", "write", "src/api/x.rs", "x"]"#,
+        "",
+    );
+    let out = repo.streams(&["run"]);
+    out.assert_code(4);
+    assert!(
+        out.stderr.contains("refs/streams/p/rejected/api/1"),
+        "{out}"
+    );
+}
+
+#[test]
+fn a_failing_agent_is_reported_with_its_log() {
+    let repo = app_repo();
+    one_stream(
+        &repo,
+        r#"["act", "write", "src/api/half.rs", "half", "say", "compiling...", "say", "error: it broke", "exit", "3"]"#,
+        "",
+    );
+    let out = repo.streams(&["run"]);
+    out.assert_code(4);
+    let stderr = out.stderr_redacted();
+    assert!(
+        stderr.contains("failed api (task 1): agent exited with code 3"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("  | error: it broke"), "{stderr}");
+    assert!(stderr.contains("/logs/api/1.log"), "{stderr}");
+    // What it did before failing is kept.
+    assert_eq!(
+        repo.git(&["show", "refs/streams/p/failed/api/1:src/api/half.rs"]),
+        "half"
+    );
+    // The table says so too.
+    assert!(stderr.contains("api     failed"), "{stderr}");
+}
+
+#[test]
+fn a_missing_agent_program_is_a_clear_failure() {
+    let repo = app_repo();
+    one_stream(&repo, r#"["no-such-agent-program", "{prompt}"]"#, "");
+    let out = repo.streams(&["run"]);
+    out.assert_code(4);
+    assert!(
+        out.stderr
+            .contains("could not start the agent: `no-such-agent-program` was not found"),
+        "{out}"
+    );
+}
+
+#[test]
+fn a_hanging_agent_times_out() {
+    let repo = app_repo();
+    one_stream(
+        &repo,
+        r#"["act", "hang"]"#,
+        "timeout = \"1s\"\ngrace = \"500ms\"",
+    );
+    let out = repo.streams(&["run"]);
+    out.assert_code(4);
+    assert!(
+        out.stderr
+            .contains("failed api (task 1): timed out after 1.0s"),
+        "{out}"
+    );
+}
+
+#[test]
+fn an_agent_silent_for_too_long_hits_the_idle_timeout() {
+    let repo = app_repo();
+    one_stream(
+        &repo,
+        r#"["act", "say", "thinking", "hang"]"#,
+        "idle_timeout = \"1s\"\ngrace = \"500ms\"",
+    );
+    let out = repo.streams(&["run"]);
+    out.assert_code(4);
+    assert!(
+        out.stderr
+            .contains("failed api (task 1): no output for 1.0s (idle timeout)"),
+        "{out}"
+    );
+}
+
+#[test]
+fn an_agent_ignoring_sigterm_is_killed_after_the_grace_period() {
+    let repo = app_repo();
+    let pidfile = repo.root.parent().unwrap().join("agent.pid");
+    let agent = format!(r#"["act", "ignore-term", "{}", "hang"]"#, pidfile.display());
+    one_stream(&repo, &agent, "timeout = \"1s\"\ngrace = \"500ms\"");
+    let out = repo.streams(&["run"]);
+    out.assert_code(4);
+    assert!(out.stderr.contains("timed out after 1.0s"), "{out}");
+    let pid: i32 = std::fs::read_to_string(&pidfile)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(
+        !process_alive(pid),
+        "the agent that ignored SIGTERM is still alive"
+    );
+}
+
+#[test]
+fn a_grandchild_left_running_is_stopped_with_its_agent() {
+    let repo = app_repo();
+    let pidfile = repo.root.parent().unwrap().join("grandchild.pid");
+    let agent = format!(
+        r#"["act", "grandchild", "{}", "write", "src/api/x.rs", "x"]"#,
+        pidfile.display()
+    );
+    one_stream(&repo, &agent, "grace = \"500ms\"");
+    repo.streams(&["run"]).assert_code(0);
+    let pid: i32 = std::fs::read_to_string(&pidfile)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    // Killed (and reaped by init): poll briefly rather than assume instant reaping.
+    wait_for("the grandchild to die", Duration::from_secs(5), || {
+        (!process_alive(pid) || is_zombie(pid)).then_some(())
+    });
+}
+
+fn is_zombie(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| s.contains(") Z "))
+}
+
+#[test]
+fn an_agent_flooding_stdout_is_logged_and_does_not_block() {
+    let repo = app_repo();
+    one_stream(
+        &repo,
+        r#"["act", "flood", "8", "write", "src/api/x.rs", "x"]"#,
+        "",
+    );
+    let out = repo.streams(&["run"]);
+    out.assert_code(0);
+    let logs = repo.common_dir().join("streams/runs");
+    let run = std::fs::read_dir(&logs)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let size = std::fs::metadata(run.join("logs/api/1.log")).unwrap().len();
+    assert!(size >= 8 * 1024 * 1024, "log holds {size} bytes");
+    // The flood never reaches the user's terminal.
+    assert!(
+        out.stderr.len() < 10_000,
+        "stderr has {} bytes",
+        out.stderr.len()
+    );
+}
+
+#[test]
+fn a_dependent_stream_starts_from_its_dependencys_work() {
+    let repo = app_repo();
+    plan(
+        &repo,
+        r#"
+[plan]
+name = "p"
+jobs = 2
+
+[[stream]]
+name = "api"
+owns = ["src/api/**"]
+depends_on = ["db"]
+agent = ["act", "require", "src/db/schema.sql", "write", "src/api/users.rs", "uses schema"]
+tasks = ["Use the schema"]
+
+[[stream]]
+name = "db"
+owns = ["src/db/**"]
+agent = ["act", "sleep", "0.3", "write", "src/db/schema.sql", "create table users;"]
+tasks = ["Write the schema"]
+"#,
+    );
+    let out = repo.streams(&["run"]);
+    out.assert_code(0);
+    let stderr = out.stderr;
+    let db_done = stderr.find("done db").expect("db done");
+    let api_started = stderr.find("started api").expect("api started");
+    assert!(db_done < api_started, "{stderr}");
+    // The prompt told api what db did.
+    let run = std::fs::read_dir(repo.common_dir().join("streams/runs"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let prompt = std::fs::read_to_string(run.join("prompts/api/1.md")).unwrap();
+    assert!(
+        prompt.contains("- db:\n  - Write the schema\n  changed: src/db/schema.sql"),
+        "{prompt}"
+    );
+}
+
+#[test]
+fn never_more_agents_at_once_than_jobs() {
+    let repo = TestRepo::with_files(&[("README.md", "r\n")]);
+    let dir = repo.root.parent().unwrap().join("concurrency");
+    let mut text = String::from("[plan]\nname = \"p\"\njobs = 2\n");
+    for i in 0..6 {
+        text.push_str(&format!(
+            "\n[[stream]]\nname = \"s{i}\"\nowns = [\"s{i}/**\"]\nagent = [\"act\", \"count\", \"{}\", \"write\", \"s{i}/f\", \"{i}\"]\ntasks = [\"t\"]\n",
+            dir.display()
+        ));
+    }
+    plan(&repo, &text);
+    repo.streams(&["run"]).assert_code(0);
+    let seen = std::fs::read_to_string(dir.join("seen")).unwrap();
+    let max = seen
+        .lines()
+        .map(|l| l.trim().parse::<u32>().unwrap())
+        .max()
+        .unwrap();
+    assert!(max <= 2, "saw {max} agents at once: {seen}");
+    assert_eq!(seen.lines().count(), 6);
+}
+
+#[test]
+fn the_users_checkout_is_never_touched() {
+    let repo = app_repo();
+    // A dirty checkout: staged, modified and untracked changes.
+    repo.write("src/api/mod.rs", "// staged change\n");
+    repo.git(&["add", "src/api/mod.rs"]);
+    repo.write("README.md", "# locally modified\n");
+    repo.write("scratch.txt", "untracked\n");
+    one_stream(
+        &repo,
+        r#"["act", "write", "src/api/mod.rs", "agent version", "commit", "agent"]"#,
+        "",
+    );
+    let before = (
+        repo.git(&["status", "--porcelain"]),
+        repo.git(&["rev-parse", "HEAD"]),
+        repo.git(&["symbolic-ref", "HEAD"]),
+        repo.git(&["ls-files", "-s"]),
+        repo.read("src/api/mod.rs"),
+        repo.read("README.md"),
+    );
+    repo.streams(&["run"]).assert_code(0);
+    let after = (
+        repo.git(&["status", "--porcelain"]),
+        repo.git(&["rev-parse", "HEAD"]),
+        repo.git(&["symbolic-ref", "HEAD"]),
+        repo.git(&["ls-files", "-s"]),
+        repo.read("src/api/mod.rs"),
+        repo.read("README.md"),
+    );
+    assert_eq!(before, after);
+}
+
+#[test]
+fn fifty_streams() {
+    let repo = TestRepo::with_files(&[("README.md", "r\n")]);
+    let mut text = String::from(
+        "[plan]\nname = \"many\"\njobs = 4\nagent = [\"act\", \"write\", \"{stream}/out.txt\", \"{stream} {task_index}\"]\n",
+    );
+    for i in 0..50 {
+        text.push_str(&format!(
+            "\n[[stream]]\nname = \"s{i:02}\"\nowns = [\"s{i:02}/**\"]\ntasks = [\"t\"]\n"
+        ));
+    }
+    plan(&repo, &text);
+    let out = repo.streams(&["run", "-q"]);
+    out.assert_code(0);
+    let files = repo.git(&["ls-tree", "-r", "--name-only", "streams/many/integration"]);
+    assert_eq!(files.lines().count(), 51);
+    assert_eq!(
+        repo.git(&["show", "streams/many/integration:s37/out.txt"]),
+        "s37 1"
+    );
+    assert_eq!(
+        repo.git(&["rev-list", "--count", "main..streams/many/integration"]),
+        "50"
+    );
+}
+
+#[test]
+fn a_second_run_is_refused_while_one_holds_the_lock() {
+    let repo = app_repo();
+    let release = repo.root.parent().unwrap().join("release");
+    let agent = format!(
+        r#"["act", "wait-for", "{}", "write", "src/api/x.rs", "x"]"#,
+        release.display()
+    );
+    one_stream(&repo, &agent, "");
+    let mut first = repo
+        .streams_cmd(&["run"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let common = repo.common_dir();
+    wait_for(
+        "the first run to start its agent",
+        Duration::from_secs(20),
+        || {
+            common
+                .join("streams/worktrees/p/api/.git")
+                .exists()
+                .then_some(())
+        },
+    );
+    let second = repo.streams(&["run"]);
+    second.assert_code(5);
+    assert!(
+        second
+            .stderr
+            .contains("another streams run holds this repository: `streams run` (pid"),
+        "{second}"
+    );
+    assert!(
+        second.stderr.contains("hint: wait for it to finish"),
+        "{second}"
+    );
+    std::fs::write(&release, "").unwrap();
+    assert!(first.wait().unwrap().success());
+}
+
+#[test]
+fn dry_run_shows_everything_and_writes_nothing() {
+    let repo = app_repo();
+    plan(
+        &repo,
+        r#"
+[plan]
+name = "p"
+agent = ["claude", "-p", "{prompt}", "--cwd", "{worktree}"]
+shared = ["CHANGELOG.md"]
+
+[[stream]]
+name = "db"
+owns = ["src/db/**"]
+tasks = ["Create the users table"]
+
+[[stream]]
+name = "api"
+owns = ["src/api/**"]
+depends_on = ["db"]
+tasks = ["Add /login"]
+"#,
+    );
+    let refs = repo.refs();
+    let out = repo.streams(&["run", "--dry-run"]);
+    out.assert_code(0);
+    assert_eq!(repo.refs(), refs);
+    assert!(!repo.common_dir().join("streams").exists());
+    let stdout = out.stdout_redacted();
+    assert!(stdout.contains("stream api\n  branch:     streams/p/api\n  worktree:   [REPO]/.git/streams/worktrees/p/api\n  depends on: db"), "{stdout}");
+    assert!(
+        stdout.contains("argv: claude -p {prompt} --cwd [REPO]/.git/streams/worktrees/p/api"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("      | Add /login"), "{stdout}");
+    assert!(stdout.contains("      | - src/api/**"), "{stdout}");
+    assert!(stdout.contains("      | - CHANGELOG.md"), "{stdout}");
+}
+
+#[test]
+fn json_events_are_one_object_per_line() {
+    let repo = app_repo();
+    one_stream(&repo, r#"["act", "write", "src/api/x.rs", "x"]"#, "");
+    let out = repo.streams(&["run", "--json"]);
+    out.assert_code(0);
+    let events: Vec<serde_json::Value> = out
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    let names: Vec<&str> = events
+        .iter()
+        .map(|e| e["event"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "run_started",
+            "stream_started",
+            "task_started",
+            "task_committed",
+            "integrated",
+            "stream_done",
+            "run_finished"
+        ]
+    );
+    assert!(events.iter().all(|e| e["v"] == 1 && e["at"].is_u64()));
+    assert_eq!(events[3]["stream"], "api");
+    assert_eq!(events[3]["files"], 1);
+    assert_eq!(events.last().unwrap()["status"], "integrated");
+    assert_eq!(events.last().unwrap()["exit_code"], 0);
+}
+
+#[test]
+fn retries_with_backoff_then_success() {
+    let repo = app_repo();
+    let counter = repo.root.parent().unwrap().join("runs");
+    let agent = format!(
+        r#"["act", "write", "src/api/try.rs", "attempt", "fail-first", "2", "{}", "75", "write", "src/api/ok.rs", "ok"]"#,
+        counter.display()
+    );
+    one_stream(
+        &repo,
+        &agent,
+        "retries = 2\nretry_on = [75]\nretry_backoff = \"10ms\"",
+    );
+    let out = repo.streams(&["run"]);
+    out.assert_code(0);
+    let stderr = out.stderr_redacted();
+    assert!(
+        stderr.contains("retrying api task 1 in [TIME] (attempt 2): agent exited with code 75"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("retrying api task 1 in [TIME] (attempt 3)"),
+        "{stderr}"
+    );
+    // Each failed attempt's work was kept before the retry started over.
+    assert_eq!(
+        repo.git(&["show", "refs/streams/p/attempts/api/1/1:src/api/try.rs"]),
+        "attempt"
+    );
+    assert_eq!(
+        repo.git(&["show", "streams/p/integration:src/api/ok.rs"]),
+        "ok"
+    );
+    // retries column of the table
+    assert!(
+        stderr
+            .lines()
+            .any(|l| l.starts_with("api ") && l.trim_end().ends_with('2')),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn exit_codes_outside_retry_on_are_not_retried() {
+    let repo = app_repo();
+    one_stream(
+        &repo,
+        r#"["act", "exit", "3"]"#,
+        "retries = 2\nretry_on = [75]",
+    );
+    let out = repo.streams(&["run"]);
+    out.assert_code(4);
+    assert!(!out.stderr.contains("retrying"), "{out}");
+}
+
+#[test]
+fn agents_get_the_streams_environment_and_placeholders() {
+    let repo = app_repo();
+    one_stream(
+        &repo,
+        r#"["act", "env", "src/api/env.txt", "write", "src/api/args.txt", "{stream}|{task_index}|{prompt_file}|{worktree}"]"#,
+        "",
+    );
+    repo.streams(&["run"]).assert_code(0);
+    let env = repo.git(&["show", "streams/p/integration:src/api/env.txt"]);
+    let common = repo.common_dir();
+    let wt = common.join("streams/worktrees/p/api");
+    assert!(env.contains("STREAMS_PLAN=p\n"), "{env}");
+    assert!(env.contains("STREAMS_STREAM=api\n"), "{env}");
+    assert!(env.contains("STREAMS_TASK_INDEX=1\n"), "{env}");
+    assert!(
+        env.contains(&format!("STREAMS_WORKTREE={}\n", wt.display())),
+        "{env}"
+    );
+    assert!(
+        env.contains("STREAMS_INTEGRATION=streams/p/integration\n"),
+        "{env}"
+    );
+    assert!(
+        env.contains(&format!(
+            "STREAMS_BASE={}\n",
+            repo.git(&["rev-parse", "main"])
+        )),
+        "{env}"
+    );
+    assert!(env.contains("STREAMS_RUN_ID="), "{env}");
+    let prompt_file = env
+        .lines()
+        .find_map(|l| l.strip_prefix("STREAMS_PROMPT_FILE="))
+        .unwrap();
+    let args = repo.git(&["show", "streams/p/integration:src/api/args.txt"]);
+    assert_eq!(args, format!("api|1|{prompt_file}|{}", wt.display()));
+    let prompt = std::fs::read_to_string(prompt_file).unwrap();
+    assert!(prompt.starts_with("Do the api work\n"), "{prompt}");
+}
+
+#[test]
+fn fail_fast_starts_nothing_new_after_a_failure() {
+    let repo = app_repo();
+    plan(
+        &repo,
+        r#"
+[plan]
+name = "p"
+jobs = 1
+
+[[stream]]
+name = "api"
+owns = ["src/api/**"]
+priority = 10
+agent = ["act", "exit", "1"]
+tasks = ["fails"]
+
+[[stream]]
+name = "db"
+owns = ["src/db/**"]
+agent = ["act", "write", "src/db/x", "x"]
+tasks = ["never runs"]
+"#,
+    );
+    let out = repo.streams(&["run", "--fail-fast"]);
+    out.assert_code(4);
+    assert!(
+        out.stderr
+            .contains("skipped db: not started: --fail-fast stopped the run after a failure"),
+        "{out}"
+    );
+    assert!(!out.stderr.contains("started db"), "{out}");
+}
+
+#[test]
+fn the_report_is_written_and_appended_to_the_github_step_summary() {
+    let mut repo = app_repo();
+    let summary = repo.root.parent().unwrap().join("summary.md");
+    repo.env
+        .push(("GITHUB_STEP_SUMMARY".into(), summary.display().to_string()));
+    one_stream(&repo, r#"["act", "write", "src/api/x.rs", "x"]"#, "");
+    repo.streams(&["run"]).assert_code(0);
+    let run = std::fs::read_dir(repo.common_dir().join("streams/runs"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(run.join("report.json")).unwrap()).unwrap();
+    assert_eq!(report["schema"], 1);
+    assert_eq!(report["status"], "integrated");
+    assert_eq!(report["streams"][0]["name"], "api");
+    assert_eq!(report["streams"][0]["commits"], 1);
+    let md = std::fs::read_to_string(run.join("report.md")).unwrap();
+    assert!(md.contains("| api | integrated | 1/1 | 1 | 1 |"), "{md}");
+    assert_eq!(std::fs::read_to_string(summary).unwrap(), md);
+}
+
+#[test]
+fn running_the_same_plan_again_reuses_the_worktrees() {
+    let repo = app_repo();
+    one_stream(&repo, r#"["act", "write", "src/api/x.rs", "x"]"#, "");
+    repo.streams(&["run"]).assert_code(0);
+    let wt = repo.common_dir().join("streams/worktrees/p/api");
+    // An ignored build cache in the worktree survives reuse: proof it was not recreated.
+    std::fs::write(repo.common_dir().join("info/exclude"), "build-cache/\n").unwrap();
+    std::fs::create_dir_all(wt.join("build-cache")).unwrap();
+    let marker = wt.join("build-cache/marker");
+    std::fs::write(&marker, "cache").unwrap();
+    let out = repo.streams(&["run"]);
+    out.assert_code(0);
+    assert!(
+        marker.exists(),
+        "the worktree was recreated instead of reused"
+    );
+    // The second run kept nothing of the first: it started again from main.
+    assert_eq!(
+        repo.git(&["rev-list", "--count", "main..streams/p/integration"]),
+        "1"
+    );
+}
+
+#[test]
+fn the_whole_output_of_a_simple_run() {
+    let repo = app_repo();
+    plan(
+        &repo,
+        r#"
+[plan]
+name = "p"
+jobs = 1
+
+[[stream]]
+name = "db"
+owns = ["src/db/**"]
+agent = ["act", "write", "src/db/schema.sql", "create table users;", "commit", "Add the users table"]
+tasks = ["Create the users table"]
+
+[[stream]]
+name = "api"
+owns = ["src/api/**"]
+depends_on = ["db"]
+agent = ["act", "write", "src/api/login.rs", "fn login() {}"]
+tasks = ["Add /login", "Test /login"]
+"#,
+    );
+    let out = repo.streams(&["run"]);
+    insta::assert_snapshot!(out.to_string());
+}
