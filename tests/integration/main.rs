@@ -2,4 +2,5 @@
 //! temporary, hermetic git repository (see `common`).
 
 mod common;
+mod coordinator;
 mod run;

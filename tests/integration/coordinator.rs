@@ -1,0 +1,675 @@
+//! The merge coordinator: sync points, conflict halts, continue / skip / abort, status, clean.
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use crate::common::{TestRepo, wait_for};
+use crate::run::plan;
+
+fn repo_with_shared() -> TestRepo {
+    TestRepo::with_files(&[
+        ("a/x", "a\n"),
+        ("b/x", "b\n"),
+        ("c/x", "c\n"),
+        ("shared.txt", "line 1\nline 2\nline 3\n"),
+        ("docs/guide.md", "# guide\nfirst\nsecond\n"),
+    ])
+}
+
+/// Streams `a` and `b` running side by side from the same base, with the actions of their
+/// agents (comma-separated TOML strings). `a` always writes `a/y` and lands first: `b` starts
+/// its actions only once `a`'s work is on the integration branch, so `b` is integrated onto a
+/// moved tip, deterministically.
+fn two_streams(repo: &TestRepo, a: &str, b: &str, extra: &str) {
+    plan(
+        repo,
+        &format!(
+            r#"
+[plan]
+name = "p"
+jobs = 2
+shared = ["shared.txt", "docs/*.md", "assets/*"]
+{extra}
+
+[[stream]]
+name = "a"
+owns = ["a/**"]
+agent = ["act", "write", "a/y", "ya", {a}]
+tasks = ["Task of a"]
+
+[[stream]]
+name = "b"
+owns = ["b/**"]
+agent = ["act", "wait-rev", "streams/p/integration:a/y", {b}]
+tasks = ["Task of b"]
+"#
+        ),
+    );
+}
+
+fn run_dir(repo: &TestRepo) -> std::path::PathBuf {
+    let id = std::fs::read_to_string(repo.common_dir().join("streams/current")).unwrap();
+    repo.common_dir().join("streams/runs").join(id.trim())
+}
+
+fn resolution(repo: &TestRepo) -> std::path::PathBuf {
+    repo.common_dir().join("streams/worktrees/p/.integration")
+}
+
+/// Two streams that both rewrite the middle line of the shared file: a conflict.
+fn conflicting(repo: &TestRepo) {
+    two_streams(
+        repo,
+        r#""write", "shared.txt", "from a""#,
+        r#""write", "shared.txt", "from b", "write", "b/y", "yb""#,
+        "",
+    );
+}
+
+#[test]
+fn a_conflict_in_a_shared_file_halts_with_a_bundle_and_a_resolution_worktree() {
+    let repo = repo_with_shared();
+    conflicting(&repo);
+    let out = repo.streams(&["run"]);
+    out.assert_code(3);
+    insta::assert_snapshot!(out.to_string());
+
+    // The bundle: a README, both diffs against the base, the file with markers.
+    let bundle = run_dir(&repo).join("conflicts/b");
+    let readme = std::fs::read_to_string(bundle.join("README.md")).unwrap();
+    assert!(
+        readme.contains("# Conflict: stream `b` (task 1)"),
+        "{readme}"
+    );
+    assert!(readme.contains("streams continue"), "{readme}");
+    assert!(readme.contains("streams skip b"), "{readme}");
+    assert!(readme.contains("streams abort"), "{readme}");
+    for id in [
+        repo.git(&["rev-parse", "main"]),
+        repo.git(&["rev-parse", "streams/p/integration"]),
+    ] {
+        assert!(readme.contains(&id), "{readme} lacks {id}");
+    }
+    let ours = std::fs::read_to_string(bundle.join("files/shared.txt.integration.diff")).unwrap();
+    assert!(
+        ours.contains("+from a") && ours.contains("-line 2"),
+        "{ours}"
+    );
+    let theirs = std::fs::read_to_string(bundle.join("files/shared.txt.stream.diff")).unwrap();
+    assert!(theirs.contains("+from b"), "{theirs}");
+    let marked = std::fs::read_to_string(bundle.join("files/shared.txt.conflicted")).unwrap();
+    assert_eq!(
+        marked,
+        "<<<<<<< integration\nfrom a\n=======\nfrom b\n>>>>>>> b (task 1)\n"
+    );
+
+    // The resolution worktree: on the integration branch, the file with markers, unmerged.
+    let wt = resolution(&repo);
+    assert_eq!(
+        repo.git_in(&wt, &["symbolic-ref", "HEAD"]),
+        "refs/heads/streams/p/integration"
+    );
+    assert_eq!(
+        std::fs::read_to_string(wt.join("shared.txt")).unwrap(),
+        marked
+    );
+    assert_eq!(
+        repo.git_in(&wt, &["status", "--porcelain"]),
+        "A  b/y\nUU shared.txt"
+    );
+    // Nothing of b reached the integration branch.
+    assert_eq!(
+        repo.git(&["show", "streams/p/integration:shared.txt"]),
+        "from a"
+    );
+}
+
+#[test]
+fn continue_records_the_resolution_and_finishes_the_run() {
+    let repo = repo_with_shared();
+    conflicting(&repo);
+    repo.streams(&["run"]).assert_code(3);
+    let wt = resolution(&repo);
+    std::fs::write(wt.join("shared.txt"), "from a and b\n").unwrap();
+    repo.git_in(&wt, &["add", "shared.txt"]);
+    let out = repo.streams(&["continue"]);
+    out.assert_code(0);
+    assert!(
+        out.stderr.contains("recorded the resolution of b as"),
+        "{out}"
+    );
+    assert_eq!(
+        repo.git(&["show", "streams/p/integration:shared.txt"]),
+        "from a and b"
+    );
+    assert_eq!(repo.git(&["show", "streams/p/integration:b/y"]), "yb");
+    assert_eq!(repo.git(&["show", "streams/p/integration:a/y"]), "ya");
+    let msg = repo.git(&["log", "-1", "--format=%B", "streams/p/integration"]);
+    assert!(msg.starts_with("b: Task of b (conflict resolved)"), "{msg}");
+    assert!(msg.contains("Streams-Stream: b\nStreams-Task: 1"), "{msg}");
+    assert_eq!(
+        repo.git(&["rev-list", "--count", "main..streams/p/integration"]),
+        "2"
+    );
+    // The resolution worktree is gone; the run is over.
+    assert!(!wt.exists());
+    assert!(
+        repo.streams(&["status"])
+            .stdout
+            .contains("finished: integrated")
+    );
+}
+
+#[test]
+fn a_resolution_the_person_committed_is_recorded_too() {
+    let repo = repo_with_shared();
+    conflicting(&repo);
+    repo.streams(&["run"]).assert_code(3);
+    let wt = resolution(&repo);
+    std::fs::write(wt.join("shared.txt"), "merged by hand\n").unwrap();
+    repo.git_in(&wt, &["add", "shared.txt"]);
+    repo.git_in(&wt, &["commit", "-q", "-m", "my resolution"]);
+    repo.streams(&["continue"]).assert_code(0);
+    assert_eq!(
+        repo.git(&["show", "streams/p/integration:shared.txt"]),
+        "merged by hand"
+    );
+    assert_eq!(
+        repo.git(&["rev-list", "--count", "main..streams/p/integration"]),
+        "2"
+    );
+}
+
+#[test]
+fn continue_refuses_while_the_conflict_is_unresolved() {
+    let repo = repo_with_shared();
+    conflicting(&repo);
+    repo.streams(&["run"]).assert_code(3);
+    let wt = resolution(&repo);
+    let tip = repo.git(&["rev-parse", "streams/p/integration"]);
+
+    // Unmerged entries: says which file and how to mark it resolved.
+    let out = repo.streams(&["continue"]);
+    out.assert_code(3);
+    assert!(
+        out.stderr
+            .contains("error: not resolved yet: shared.txt still unmerged"),
+        "{out}"
+    );
+    assert!(out.stderr.contains("add shared.txt"), "{out}");
+
+    // Marked resolved but the markers are still in the file: says where.
+    repo.git_in(&wt, &["add", "shared.txt"]);
+    let out = repo.streams(&["continue"]);
+    out.assert_code(3);
+    assert!(
+        out.stderr
+            .contains("error: not resolved yet: shared.txt still has conflict markers (line 1)"),
+        "{out}"
+    );
+    assert_eq!(repo.git(&["rev-parse", "streams/p/integration"]), tip);
+}
+
+#[test]
+fn skip_leaves_the_stream_out_and_keeps_its_branch() {
+    let repo = repo_with_shared();
+    conflicting(&repo);
+    repo.streams(&["run"]).assert_code(3);
+    let b_branch = repo.git(&["rev-parse", "streams/p/b"]);
+    let out = repo.streams(&["skip", "b"]);
+    out.assert_code(4);
+    assert!(
+        out.stderr
+            .contains("left `b` out of the run (its branch is kept)"),
+        "{out}"
+    );
+    assert!(
+        out.stderr
+            .contains("skipped b: left out with `streams skip`"),
+        "{out}"
+    );
+    assert_eq!(
+        repo.git(&["show", "streams/p/integration:shared.txt"]),
+        "from a"
+    );
+    assert!(
+        repo.git_output_in(&repo.root, &["cat-file", "-e", "streams/p/integration:b/y"])
+            .status
+            .code()
+            != Some(0)
+    );
+    assert_eq!(repo.git(&["rev-parse", "streams/p/b"]), b_branch);
+    assert!(!resolution(&repo).exists());
+}
+
+#[test]
+fn skip_of_an_unknown_stream_says_which_exist() {
+    let repo = repo_with_shared();
+    conflicting(&repo);
+    repo.streams(&["run"]).assert_code(3);
+    let out = repo.streams(&["skip", "nope"]);
+    out.assert_code(2);
+    assert!(
+        out.stderr.contains("there is no stream `nope` in this run"),
+        "{out}"
+    );
+    assert!(out.stderr.contains("hint: the streams are: a, b"), "{out}");
+}
+
+#[test]
+fn abort_puts_every_ref_back_and_keeps_the_work() {
+    let repo = repo_with_shared();
+    // The integration branch exists from before, at an older commit: abort must restore it.
+    repo.git(&["branch", "streams/p/integration", "main"]);
+    repo.write("other.txt", "later\n");
+    repo.commit_all("a later commit on main");
+    conflicting(&repo);
+    let before = repo.refs();
+    repo.streams(&["run"]).assert_code(3);
+    let out = repo.streams(&["abort"]);
+    out.assert_code(0);
+    let after = repo.refs();
+    // Every ref that existed before is exactly as it was...
+    for line in before.lines() {
+        assert!(after.lines().any(|l| l == line), "{line} changed:\n{after}");
+    }
+    // ...and what the run made is kept: stream branches and the work under refs/streams.
+    let kept: Vec<&str> = after
+        .lines()
+        .filter(|l| !before.lines().any(|b| b == *l))
+        .collect();
+    let names: Vec<&str> = kept.iter().map(|l| l.split(' ').next().unwrap()).collect();
+    let run_id = std::fs::read_to_string(repo.common_dir().join("streams/current")).unwrap();
+    let run_id = run_id.trim();
+    for expected in [
+        "refs/heads/streams/p/a".to_string(),
+        "refs/heads/streams/p/b".to_string(),
+        format!("refs/streams/p/aborted/{run_id}/a"),
+        format!("refs/streams/p/aborted/{run_id}/b"),
+        format!("refs/streams/p/aborted/{run_id}/integration"),
+    ] {
+        assert!(
+            names.contains(&expected.as_str()),
+            "{expected} missing from {names:?}"
+        );
+    }
+    assert!(out.stderr.contains("aborted run"), "{out}");
+    assert!(out.stderr.contains("kept (nothing is lost):"), "{out}");
+    assert!(!resolution(&repo).exists());
+    // Worktrees are unlocked; the run is over.
+    let list = repo.git(&["worktree", "list", "--porcelain"]);
+    assert!(!list.contains("locked"), "{list}");
+    repo.streams(&["abort"]).assert_code(5);
+    // A new run may start.
+    repo.streams(&["run"]).assert_code(3);
+}
+
+#[test]
+fn status_while_running_and_while_halted() {
+    let repo = repo_with_shared();
+    let release = repo.root.parent().unwrap().join("release");
+    two_streams(
+        &repo,
+        &format!(
+            r#""commit", "a wrote y", "wait-for", "{}", "write", "shared.txt", "from a""#,
+            release.display()
+        ),
+        r#""write", "shared.txt", "from b""#,
+        "",
+    );
+    let mut child = repo
+        .streams_cmd(&["run"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let wt = repo.common_dir().join("streams/worktrees/p/a");
+    wait_for("a's first commit", Duration::from_secs(20), || {
+        repo.git_output_in(&repo.root, &["log", "-1", "--format=%s", "streams/p/a"])
+            .stdout
+            .starts_with(b"a wrote y")
+            .then_some(())
+    });
+    assert!(wt.exists());
+    let status = repo.streams(&["status"]);
+    status.assert_code(0);
+    let text = status.stdout_redacted();
+    assert!(
+        text.contains("plan `p`: running (`streams run`, pid [PID] on"),
+        "{text}"
+    );
+    assert!(
+        text.lines().any(|l| l.starts_with("a ")
+            && l.contains("running")
+            && l.contains("1/1")
+            && l.contains("a wrote y")),
+        "{text}"
+    );
+    // b runs too, waiting for a's work to land.
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("b ") && l.contains("running") && l.contains(" 0")),
+        "{text}"
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(&repo.streams(&["status", "--json"]).stdout).unwrap();
+    assert_eq!(json["schema"], 1);
+    assert_eq!(json["run"]["phase"], "running");
+    assert_eq!(json["run"]["streams"][0]["state"], "running");
+    assert_eq!(json["run"]["streams"][0]["commits"], 1);
+
+    std::fs::write(&release, "").unwrap();
+    assert_eq!(child.wait().unwrap().code(), Some(3));
+    let halted = repo.streams(&["status"]);
+    let text = halted.stdout_redacted();
+    assert!(text.contains(": halted"), "{text}");
+    assert!(
+        text.contains("halted: integrating stream `b` conflicts in shared.txt"),
+        "{text}"
+    );
+    assert!(
+        text.contains("next: resolve there, `git add` the files, then `streams continue`"),
+        "{text}"
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(&repo.streams(&["status", "--json"]).stdout).unwrap();
+    assert_eq!(json["run"]["halt"]["stream"], "b");
+    assert_eq!(json["run"]["halt"]["files"][0], "shared.txt");
+}
+
+#[test]
+fn clean_keeps_unintegrated_work_unless_forced() {
+    let repo = repo_with_shared();
+    two_streams(
+        &repo,
+        r#""say", "nothing more""#,
+        r#""write", "b/y", "yb", "write", "c/x", "not b's""#,
+        "",
+    );
+    repo.streams(&["run"]).assert_code(4);
+    // Refused while a run is not over? This one is finished; clean goes ahead.
+    let out = repo.streams(&["clean"]);
+    out.assert_code(0);
+    let text = out.stderr_redacted();
+    assert!(
+        text.contains("removed worktree [REPO]/.git/streams/worktrees/p/a"),
+        "{text}"
+    );
+    assert!(text.contains("removed branch streams/p/a"), "{text}");
+    assert!(
+        text.contains("kept, because deleting them would lose work:"),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            "ref refs/streams/p/rejected/b/1: work rejected for touching paths it does not own"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            "branch streams/p/integration: the run's result, not merged into any other branch"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains("hint: `streams clean --force` deletes these too"),
+        "{text}"
+    );
+    assert!(
+        repo.git_output_in(
+            &repo.root,
+            &["rev-parse", "--verify", "refs/streams/p/rejected/b/1"]
+        )
+        .status
+        .success()
+    );
+    let worktrees = repo.git(&["worktree", "list"]);
+    assert_eq!(worktrees.lines().count(), 1, "{worktrees}");
+
+    let out = repo.streams(&["clean", "--force"]);
+    out.assert_code(0);
+    assert!(
+        out.stderr
+            .contains("removed ref refs/streams/p/rejected/b/1 (lost: work rejected"),
+        "{out}"
+    );
+    let refs = repo.refs();
+    assert!(!refs.contains("streams/p/"), "{refs}");
+}
+
+#[test]
+fn clean_refuses_while_a_run_is_not_over() {
+    let repo = repo_with_shared();
+    conflicting(&repo);
+    repo.streams(&["run"]).assert_code(3);
+    let out = repo.streams(&["clean"]);
+    out.assert_code(5);
+    assert!(out.stderr.contains("is halted, not finished"), "{out}");
+}
+
+#[test]
+fn a_stream_whose_base_moved_is_rebased_cleanly() {
+    let repo = repo_with_shared();
+    // Both start from main; a integrates first, so b's base has moved by the time b lands.
+    two_streams(
+        &repo,
+        r#""commit", "a: y", "append", "shared.txt", "line from a""#,
+        r#""write", "b/y", "yb", "commit", "b: y", "write", "b/z", "zb", "commit", "b: z""#,
+        "",
+    );
+    repo.streams(&["run"]).assert_code(0);
+    let log = repo.git(&["log", "--format=%s", "main..streams/p/integration"]);
+    let subjects: Vec<&str> = log.lines().collect();
+    assert_eq!(subjects.len(), 4, "{log}");
+    assert_eq!(repo.git(&["show", "streams/p/integration:b/z"]), "zb");
+    assert_eq!(
+        repo.git(&["show", "streams/p/integration:shared.txt"]),
+        "line 1\nline 2\nline 3\nline from a"
+    );
+    // Linear history: every integration commit has one parent.
+    assert_eq!(
+        repo.git(&["rev-list", "--merges", "main..streams/p/integration"]),
+        ""
+    );
+}
+
+#[test]
+fn a_dependency_integrated_meanwhile_moves_the_next_tasks_base() {
+    let repo = repo_with_shared();
+    plan(
+        &repo,
+        r#"
+[plan]
+name = "p"
+jobs = 2
+sync = "task"
+shared = ["shared.txt"]
+
+[[stream]]
+name = "a"
+owns = ["a/**"]
+agent = ["act", "write", "a/{task_index}", "a{task_index}", "append", "shared.txt", "a task {task_index}"]
+tasks = ["first", "second"]
+
+[[stream]]
+name = "b"
+owns = ["b/**"]
+agent = ["act", "write", "b/{task_index}", "b{task_index}"]
+tasks = ["first", "second"]
+"#,
+    );
+    repo.streams(&["run"]).assert_code(0);
+    // Each task was its own sync point; after each, the stream went on from the new tip, so
+    // the second task of b sees the first task of a.
+    let tree = repo.git(&["ls-tree", "-r", "--name-only", "streams/p/integration"]);
+    for f in ["a/1", "a/2", "b/1", "b/2"] {
+        assert!(tree.lines().any(|l| l == f), "{f} missing: {tree}");
+    }
+    assert_eq!(
+        repo.git(&["show", "streams/p/integration:shared.txt"]),
+        "line 1\nline 2\nline 3\na task 1\na task 2"
+    );
+    // The original end of each task is kept under refs/streams/p/tasks/.
+    assert!(
+        repo.git(&["for-each-ref", "refs/streams/p/tasks/"])
+            .contains("refs/streams/p/tasks/a/1")
+    );
+}
+
+#[test]
+fn renaming_a_shared_file_merges_with_an_edit_of_it() {
+    let repo = repo_with_shared();
+    two_streams(
+        &repo,
+        r#""mv", "docs/guide.md", "docs/manual.md""#,
+        r##""write", "docs/guide.md", "# guide\nfirst\nsecond, edited by b""##,
+        "",
+    );
+    repo.streams(&["run"]).assert_code(0);
+    let tree = repo.git(&[
+        "ls-tree",
+        "-r",
+        "--name-only",
+        "streams/p/integration",
+        "docs",
+    ]);
+    assert_eq!(tree, "docs/manual.md");
+    assert_eq!(
+        repo.git(&["show", "streams/p/integration:docs/manual.md"]),
+        "# guide\nfirst\nsecond, edited by b"
+    );
+}
+
+#[test]
+fn a_binary_shared_file_changed_on_both_sides_halts() {
+    let repo = repo_with_shared();
+    two_streams(
+        &repo,
+        r#""binary", "assets/logo.bin""#,
+        r#""binary", "assets/logo.bin", "append", "assets/logo.bin", "b's version""#,
+        "",
+    );
+    let out = repo.streams(&["run"]);
+    out.assert_code(3);
+    assert!(
+        out.stderr
+            .contains("integrating stream `b` conflicts in assets/logo.bin"),
+        "{out}"
+    );
+    let diff = std::fs::read_to_string(
+        run_dir(&repo).join("conflicts/b/files/assets/logo.bin.stream.diff"),
+    )
+    .unwrap();
+    assert!(
+        diff.contains("Binary file assets/logo.bin differs"),
+        "{diff}"
+    );
+}
+
+#[test]
+fn adding_the_same_shared_file_twice_halts() {
+    let repo = repo_with_shared();
+    two_streams(
+        &repo,
+        r#""write", "docs/new.md", "a's new doc""#,
+        r#""write", "docs/new.md", "b's new doc""#,
+        "",
+    );
+    let out = repo.streams(&["run"]);
+    out.assert_code(3);
+    assert!(out.stderr.contains("conflicts in docs/new.md"), "{out}");
+}
+
+#[test]
+fn deleting_what_another_stream_edits_halts() {
+    let repo = repo_with_shared();
+    two_streams(
+        &repo,
+        r#""rm", "shared.txt""#,
+        r#""append", "shared.txt", "b was here""#,
+        "",
+    );
+    let out = repo.streams(&["run"]);
+    out.assert_code(3);
+    assert!(out.stderr.contains("conflicts in shared.txt"), "{out}");
+}
+
+fn final_tree(strategy: &str) -> (String, String) {
+    let repo = repo_with_shared();
+    plan(
+        &repo,
+        &format!(
+            r#"
+[plan]
+name = "p"
+jobs = 2
+merge = "{strategy}"
+shared = ["shared.txt"]
+
+[[stream]]
+name = "a"
+owns = ["a/**"]
+agent = ["act", "write", "a/{{task_index}}", "a", "commit", "a commit {{task_index}}", "write", "a/left{{task_index}}", "left"]
+tasks = ["first", "second"]
+
+[[stream]]
+name = "b"
+owns = ["b/**"]
+agent = ["act", "write", "b/y", "b", "append", "shared.txt", "b was here"]
+tasks = ["only"]
+"#
+        ),
+    );
+    repo.streams(&["run"]).assert_code(0);
+    let tree = repo.git(&["rev-parse", "streams/p/integration^{tree}"]);
+    let merges = repo.git(&[
+        "rev-list",
+        "--count",
+        "--merges",
+        "main..streams/p/integration",
+    ]);
+    (tree, merges)
+}
+
+#[test]
+fn all_three_merge_strategies_give_the_same_tree() {
+    let (rebase, rebase_merges) = final_tree("rebase");
+    let (merge, merge_merges) = final_tree("merge");
+    let (squash, squash_merges) = final_tree("squash");
+    assert_eq!(rebase, merge);
+    assert_eq!(rebase, squash);
+    assert_eq!(rebase_merges, "0");
+    assert_eq!(merge_merges, "2");
+    assert_eq!(squash_merges, "0");
+}
+
+#[test]
+fn squash_makes_one_commit_per_stream_listing_its_tasks() {
+    let repo = repo_with_shared();
+    plan(
+        &repo,
+        r#"
+[plan]
+name = "p"
+jobs = 1
+merge = "squash"
+
+[[stream]]
+name = "a"
+owns = ["a/**"]
+agent = ["act", "write", "a/{task_index}", "a", "commit", "a commit {task_index}"]
+tasks = ["first task", "second task"]
+"#,
+    );
+    repo.streams(&["run"]).assert_code(0);
+    assert_eq!(
+        repo.git(&["rev-list", "--count", "main..streams/p/integration"]),
+        "1"
+    );
+    let msg = repo.git(&["log", "-1", "--format=%B", "streams/p/integration"]);
+    assert_eq!(
+        msg,
+        "a: tasks 1-2\n\n- task 1: first task\n- task 2: second task\n\nStreams-Stream: a\nStreams-Task: 1\nStreams-Task: 2"
+    );
+}
