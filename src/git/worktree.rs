@@ -56,7 +56,12 @@ pub struct WorktreeInfo {
 }
 
 pub fn list(repo: &Repo) -> GitResult<Vec<WorktreeInfo>> {
-    let out = repo.git().run(["worktree", "list", "--porcelain", "-z"])?;
+    // Reading `.git/worktrees/` while another thread registers a worktree there can catch a
+    // half-written entry ("failed to read .../commondir"): read under the same lock.
+    let out = {
+        let _guard = REGISTER.lock().unwrap_or_else(|e| e.into_inner());
+        repo.git().run(["worktree", "list", "--porcelain", "-z"])?
+    };
     let mut list = Vec::new();
     let mut current: Option<WorktreeInfo> = None;
     for field in out.stdout.split(|b| *b == 0) {
@@ -103,7 +108,9 @@ pub fn prepare(repo: &Repo, spec: &WorktreeSpec) -> GitResult<PrepareReport> {
 
     if spec.path.join(".git").is_file() && registered.as_ref().is_some_and(|w| !w.prunable) {
         let git = Git::new(spec.path);
-        if let Some(head) = readable_head(&git) {
+        // No index: registered but never filled (killed mid-checkout). Its "deleted" files are
+        // not work; it is recreated below.
+        if let Some(head) = readable_head(&git).filter(|_| has_index(&git)) {
             saved = save_dirty(
                 &git,
                 spec.wip_ref,
@@ -114,7 +121,7 @@ pub fn prepare(repo: &Repo, spec: &WorktreeSpec) -> GitResult<PrepareReport> {
                 .stdout_str()
                 .trim()
                 == spec.branch;
-            if on_branch && head == spec.commit && saved.is_none() && has_index(&git) {
+            if on_branch && head == spec.commit && saved.is_none() {
                 return Ok(PrepareReport {
                     how: Prepared::Ready,
                     saved,
@@ -296,6 +303,11 @@ fn remove_broken(repo: &Repo, path: &Path) -> GitResult<()> {
             stderr: e.to_string(),
         })?;
     }
+    prune(repo)
+}
+
+fn prune(repo: &Repo) -> GitResult<()> {
+    let _guard = REGISTER.lock().unwrap_or_else(|e| e.into_inner());
     repo.git().run(["worktree", "prune"])?;
     Ok(())
 }
@@ -387,7 +399,7 @@ pub fn remove(repo: &Repo, path: &Path) -> GitResult<()> {
             stderr: e.to_string(),
         })?;
     }
-    let _ = repo.git().output(["worktree", "prune"], None);
+    let _ = prune(repo);
     Ok(())
 }
 

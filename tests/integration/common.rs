@@ -277,8 +277,15 @@ impl fmt::Display for CmdOutput {
             Some(code) => writeln!(f, "exit code: {code}")?,
             None => writeln!(f, "exit code: (killed by a signal)")?,
         }
-        let stdout = redact(&self.stdout, &self.redactions);
-        let stderr = redact(&self.stderr, &self.redactions);
+        // Column widths follow the (redacted) values: snapshots keep the columns, not the padding.
+        let collapse = |text: String| {
+            regex_lite::Regex::new("  +")
+                .unwrap()
+                .replace_all(&text, "  ")
+                .into_owned()
+        };
+        let stdout = collapse(redact(&self.stdout, &self.redactions));
+        let stderr = collapse(redact(&self.stderr, &self.redactions));
         if !stdout.is_empty() {
             writeln!(f, "----- stdout -----\n{}", stdout.trim_end())?;
         }
