@@ -136,9 +136,10 @@ pub fn start_run(new: &NewRun) -> Result<(RunDir, RunState, Journal)> {
             .collect(),
         queue: Vec::new(),
     };
-    // State first, then the ref: a crash in between is repaired by `resume`.
-    run_dir.save(&state)?;
+    // The pointer first (without a state file it names no run: nothing was touched yet), then
+    // the state, then the ref: a crash between the last two is repaired by `resume`.
     state_dir.set_current(&run_id)?;
+    run_dir.save(&state)?;
     failpoint::hit("run-saved");
     integrate::update_ref(
         repo,

@@ -3,4 +3,5 @@
 
 mod common;
 mod coordinator;
+mod crash;
 mod run;

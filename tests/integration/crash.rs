@@ -1,0 +1,521 @@
+//! Crash safety: kill -9 at any instant, `streams resume` finishes with nothing lost.
+//!
+//! Every test compares the integration branch after crash + resume with an uninterrupted run of
+//! the same plan, checks that every task's work is on it exactly once (by its trailers), and
+//! that `git fsck` finds nothing wrong.
+
+use std::collections::BTreeMap;
+use std::os::unix::process::ExitStatusExt;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use crate::common::{TestRepo, process_alive, wait_for};
+use crate::run::plan;
+
+fn crash_repo() -> TestRepo {
+    TestRepo::with_files(&[
+        ("README.md", "crash test\n"),
+        ("a/README", "a\n"),
+        ("b/README", "b\n"),
+        ("c/README", "c\n"),
+    ])
+}
+
+/// Three streams: `a` (two tasks, each an agent commit plus work left for streams to commit),
+/// `b` after `a`, and `c` beside them.
+fn crash_plan(repo: &TestRepo, sync: &str, pause: &str) {
+    plan(
+        repo,
+        &format!(
+            r#"
+[plan]
+name = "c"
+jobs = 2
+sync = "{sync}"
+grace = "1s"
+
+[[stream]]
+name = "a"
+owns = ["a/**"]
+agent = ["act", "sleep", "{pause}", "write", "a/{{task_index}}", "a{{task_index}}", "commit", "a commit {{task_index}}", "write", "a/left{{task_index}}", "left {{task_index}}"]
+tasks = ["a one", "a two"]
+
+[[stream]]
+name = "b"
+owns = ["b/**"]
+depends_on = ["a"]
+agent = ["act", "require", "a/2", "sleep", "{pause}", "write", "b/1", "b1"]
+tasks = ["b one"]
+
+[[stream]]
+name = "c"
+owns = ["c/**"]
+agent = ["act", "sleep", "{pause}", "write", "c/1", "c1", "commit", "c commit"]
+tasks = ["c one"]
+"#
+        ),
+    );
+}
+
+/// What every (stream, task) contributes: commits carrying its trailers.
+const EXPECTED: &[((&str, usize), usize)] =
+    &[(("a", 1), 2), (("a", 2), 2), (("b", 1), 1), (("c", 1), 1)];
+
+fn reference_tree(sync: &str) -> String {
+    let repo = crash_repo();
+    crash_plan(&repo, sync, "0");
+    repo.streams(&["run"]).assert_code(0);
+    repo.git(&["rev-parse", "streams/c/integration^{tree}"])
+}
+
+/// The (stream, task) trailers on the integration branch, counted.
+fn task_counts(repo: &TestRepo) -> BTreeMap<(String, usize), usize> {
+    let log = repo.git(&["log", "--format=%(trailers:key=Streams-Stream,valueonly,separator=%x2C)|%(trailers:key=Streams-Task,valueonly,separator=%x2C)", "main..streams/c/integration"]);
+    let mut counts = BTreeMap::new();
+    for line in log.lines().filter(|l| !l.is_empty()) {
+        let (stream, tasks) = line.split_once('|').unwrap();
+        for task in tasks.split(',') {
+            *counts
+                .entry((stream.to_string(), task.trim().parse().unwrap()))
+                .or_insert(0) += 1;
+        }
+    }
+    counts
+}
+
+/// The checks every crash test ends with.
+fn assert_complete(repo: &TestRepo, reference: &str, context: &str) {
+    assert_eq!(
+        repo.git(&["rev-parse", "streams/c/integration^{tree}"]),
+        reference,
+        "{context}: different result"
+    );
+    let counts = task_counts(repo);
+    let expected: BTreeMap<(String, usize), usize> = EXPECTED
+        .iter()
+        .map(|((s, t), n)| ((s.to_string(), *t), *n))
+        .collect();
+    assert_eq!(
+        counts, expected,
+        "{context}: some task's work is missing or applied twice"
+    );
+    let fsck = repo.git_output_in(&repo.root, &["fsck", "--no-dangling", "--no-progress"]);
+    assert!(
+        fsck.status.success(),
+        "{context}: git fsck: {}",
+        String::from_utf8_lossy(&fsck.stderr)
+    );
+    let status = repo.streams(&["status", "--json"]);
+    let json: serde_json::Value = serde_json::from_str(&status.stdout).unwrap();
+    assert_eq!(json["run"]["phase"], "finished", "{context}");
+    assert_eq!(json["run"]["outcome"], "integrated", "{context}");
+}
+
+/// Runs with a failpoint armed: the coordinator must die there (SIGKILL), then `resume`
+/// must finish the run.
+fn crash_at(point: &str, sync: &str) {
+    let reference = reference_tree(sync);
+    let repo = crash_repo();
+    crash_plan(&repo, sync, "0");
+    let mut cmd = repo.streams_cmd(&["run"]);
+    cmd.env("STREAMS_FAILPOINT", point);
+    let out = cmd.output().unwrap();
+    assert_eq!(
+        out.status.signal(),
+        Some(9),
+        "the failpoint {point} was never reached: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // `run` refuses to start over an interrupted run and says what to do.
+    let again = repo.streams(&["run"]);
+    again.assert_code(5);
+    assert!(
+        again
+            .stderr
+            .contains("was interrupted and has not finished"),
+        "{again}"
+    );
+    assert!(again.stderr.contains("`streams resume`"), "{again}");
+
+    let out = repo.streams(&["resume"]);
+    out.assert_code(0);
+    assert_complete(&repo, &reference, &format!("crash at {point} ({sync})"));
+}
+
+macro_rules! crash_tests {
+    ($($name:ident: $point:expr, $sync:expr;)*) => {
+        $(
+            #[test]
+            fn $name() {
+                crash_at($point, $sync);
+            }
+        )*
+    };
+}
+
+crash_tests! {
+    crash_after_the_run_is_saved: "run-saved", "stream";
+    crash_after_the_integration_branch_is_created: "integration-created", "stream";
+    crash_after_a_worktree_is_registered_before_checkout: "worktree-registered", "stream";
+    crash_after_a_task_is_recorded: "task-recorded", "stream";
+    crash_before_the_agent_starts: "before-agent", "stream";
+    crash_right_after_the_agent_is_spawned: "after-agent-spawn", "stream";
+    crash_after_the_agent_exits: "after-agent-exit", "stream";
+    crash_before_the_commit: "before-commit", "stream";
+    crash_after_the_commit: "after-commit", "stream";
+    crash_before_integrating: "before-integrate", "stream";
+    crash_before_the_integration_ref_moves: "before-integrate-ref", "stream";
+    crash_after_the_integration_ref_moves: "after-integrate-ref", "stream";
+    crash_after_an_integration_is_saved: "after-integrate-saved", "stream";
+    crash_after_the_second_integration_ref_move: "after-integrate-ref@2", "stream";
+    crash_after_the_third_commit: "after-commit@3", "stream";
+    crash_at_task_sync_after_a_ref_move: "after-integrate-ref@2", "task";
+    crash_at_task_sync_after_a_commit: "after-commit@2", "task";
+    crash_at_task_sync_before_an_agent: "before-agent@3", "task";
+}
+
+/// Every state save of a run is a step: crash after each one in turn.
+#[test]
+fn crash_after_every_state_save() {
+    let reference = reference_tree("stream");
+    let mut n = 1;
+    loop {
+        let repo = crash_repo();
+        crash_plan(&repo, "stream", "0");
+        let mut cmd = repo.streams_cmd(&["run"]);
+        cmd.env("STREAMS_FAILPOINT", format!("after-state-save@{n}"));
+        let out = cmd.output().unwrap();
+        if out.status.signal() != Some(9) {
+            // The run has fewer saves than n: every one was covered.
+            assert_eq!(
+                out.status.code(),
+                Some(0),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            assert!(n > 10, "only {n} saves in a whole run?");
+            break;
+        }
+        let resumed = repo.streams(&["resume"]);
+        // Killed after the final save: the run was already finished.
+        if !(resumed.code == Some(5) && resumed.stderr.contains("is finished")) {
+            resumed.assert_code(0);
+        }
+        assert_complete(&repo, &reference, &format!("crash after state save {n}"));
+        n += 1;
+    }
+}
+
+/// A tiny deterministic generator (xorshift), so failures can be replayed from the seed.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+/// SIGKILL the coordinator at random moments, resumes included, until the run finishes.
+#[test]
+fn random_kills_during_run_and_resume() {
+    let seed: u64 = std::env::var("STREAMS_CRASH_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0x5eed_cafe);
+    let iterations: usize = std::env::var("STREAMS_CRASH_ITERATIONS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(20);
+    let reference = reference_tree("stream");
+    let mut rng = Rng(seed);
+    for iteration in 0..iterations {
+        let repo = crash_repo();
+        crash_plan(&repo, "stream", "0.05");
+        let mut kills = 0;
+        let mut command = "run";
+        loop {
+            let mut child = repo
+                .streams_cmd(&[command])
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap();
+            // Kill at a random moment within about a run's length, at most 4 times.
+            let delay = Duration::from_millis(rng.below(500));
+            let started = Instant::now();
+            let mut finished = None;
+            while started.elapsed() < delay {
+                if let Some(status) = child.try_wait().unwrap() {
+                    finished = Some(status);
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            let status = match finished {
+                Some(status) => status,
+                None if kills < 4 => {
+                    child.kill().unwrap();
+                    kills += 1;
+                    child.wait().unwrap()
+                }
+                None => child.wait().unwrap(),
+            };
+            let mut stderr = String::new();
+            std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+            let context = format!("seed {seed:#x}, iteration {iteration}, {kills} kill(s)");
+            match status.code() {
+                Some(0) => break,
+                None => command = "resume",
+                // Killed before the run existed: a person would start it again.
+                Some(5) if stderr.contains("there is no run to resume") => command = "run",
+                Some(code) => panic!("{context}: `streams {command}` exited with {code}: {stderr}"),
+            }
+        }
+        assert_complete(
+            &repo,
+            &reference,
+            &format!("seed {seed:#x}, iteration {iteration}, {kills} kill(s)"),
+        );
+    }
+}
+
+#[test]
+fn resume_stops_agents_left_running_and_keeps_their_unfinished_work() {
+    let repo = crash_repo();
+    let pidfile = repo.root.parent().unwrap().join("agent.pid");
+    let release = repo.root.parent().unwrap().join("release");
+    plan(
+        &repo,
+        &format!(
+            r#"
+[plan]
+name = "c"
+grace = "1s"
+
+[[stream]]
+name = "a"
+owns = ["a/**"]
+agent = ["act", "write", "a/draft", "unfinished", "env", "a/env", "ignore-term", "{}", "wait-for", "{}", "write", "a/done", "done"]
+tasks = ["slow work"]
+"#,
+            pidfile.display(),
+            release.display()
+        ),
+    );
+    let mut child = repo
+        .streams_cmd(&["run"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for("the agent to start", Duration::from_secs(20), || {
+        pidfile.exists().then_some(())
+    });
+    let pid: i32 = wait_for("the agent's pid", Duration::from_secs(5), || {
+        std::fs::read_to_string(&pidfile)
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+    });
+    child.kill().unwrap();
+    child.wait().unwrap();
+    // The coordinator is gone; its agent is not (it is in its own process group).
+    assert!(process_alive(pid));
+    std::fs::remove_file(&pidfile).unwrap();
+
+    let mut resume = repo
+        .streams_cmd(&["resume"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The old agent is stopped (it ignores SIGTERM: killed after the grace period) before its
+    // task runs again; the new agent waits for the release.
+    wait_for("the task to run again", Duration::from_secs(20), || {
+        pidfile.exists().then_some(())
+    });
+    assert!(
+        !process_alive(pid) || is_zombie(pid),
+        "the agent of the dead run is still running"
+    );
+    // Its unfinished work was kept before the worktree was reset.
+    assert_eq!(
+        repo.git(&["show", "refs/streams/c/wip/a/1:a/draft"]),
+        "unfinished"
+    );
+    std::fs::write(&release, "").unwrap();
+    let out = resume.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("stopping 1 agent process(es) left running by the interrupted run")
+            || stderr.contains("left running"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("its unfinished work is kept on refs/streams/c/wip/a/1"),
+        "{stderr}"
+    );
+    assert_eq!(repo.git(&["show", "streams/c/integration:a/done"]), "done");
+}
+
+fn is_zombie(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| s.contains(") Z "))
+}
+
+#[test]
+fn resume_clears_its_own_stale_git_locks_and_reports_others() {
+    let repo = crash_repo();
+    crash_plan(&repo, "stream", "0");
+    let mut cmd = repo.streams_cmd(&["run"]);
+    cmd.env("STREAMS_FAILPOINT", "after-agent-exit");
+    assert_eq!(cmd.output().unwrap().status.signal(), Some(9));
+    // A killed git would leave these: one in a stream worktree's git dir, one in the user's.
+    let common = repo.common_dir();
+    let admin = std::fs::read_dir(common.join("worktrees"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    std::fs::write(admin.join("index.lock"), "").unwrap();
+    std::fs::write(common.join("index.lock"), "").unwrap();
+    let out = repo.streams(&["resume"]);
+    out.assert_code(0);
+    let stderr = out.stderr_redacted();
+    assert!(
+        stderr.contains("removed a stale git lock file left by the crash"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("warning: [REPO]/.git/index.lock exists (not streams'); if no git command is running, remove it"), "{stderr}");
+    assert!(!admin.join("index.lock").exists());
+    assert!(
+        common.join("index.lock").exists(),
+        "the user's lock file must never be deleted"
+    );
+}
+
+#[test]
+fn nothing_to_resume_is_a_state_error() {
+    let repo = crash_repo();
+    let out = repo.streams(&["resume"]);
+    out.assert_code(5);
+    assert!(
+        out.stderr
+            .contains("there is no run to resume in this repository"),
+        "{out}"
+    );
+    crash_plan(&repo, "stream", "0");
+    repo.streams(&["run"]).assert_code(0);
+    let out = repo.streams(&["resume"]);
+    out.assert_code(5);
+    assert!(out.stderr.contains("nothing to resume: run"), "{out}");
+    assert!(out.stderr.contains("is finished"), "{out}");
+}
+
+#[test]
+fn ctrl_c_stops_agents_saves_state_and_resume_goes_on() {
+    let repo = crash_repo();
+    let pidfile = repo.root.parent().unwrap().join("agent.pid");
+    let release = repo.root.parent().unwrap().join("release");
+    plan(
+        &repo,
+        &format!(
+            r#"
+[plan]
+name = "c"
+grace = "2s"
+
+[[stream]]
+name = "a"
+owns = ["a/**"]
+agent = ["act", "env", "{}", "wait-for", "{}", "write", "a/done", "done"]
+tasks = ["slow work"]
+"#,
+            pidfile.display(),
+            release.display()
+        ),
+    );
+    let child = repo
+        .streams_cmd(&["run"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for("the agent to start", Duration::from_secs(20), || {
+        pidfile.exists().then_some(())
+    });
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{stderr}");
+    assert!(
+        stderr.contains("SIGINT received: stopping 1 running agent(s)"),
+        "{stderr}"
+    );
+    assert!(
+        stderr
+            .contains("interrupted: the run's state is saved; `streams resume` goes on from here"),
+        "{stderr}"
+    );
+    let status = repo.streams(&["status"]);
+    assert!(status.stdout.contains(": interrupted"), "{status}");
+    std::fs::write(&release, "").unwrap();
+    repo.streams(&["resume"]).assert_code(0);
+    assert_eq!(repo.git(&["show", "streams/c/integration:a/done"]), "done");
+}
+
+#[test]
+fn a_full_disk_is_a_clear_error_and_the_state_stays_readable() {
+    let reference = reference_tree("stream");
+    let repo = crash_repo();
+    crash_plan(&repo, "stream", "0");
+    let mut cmd = repo.streams_cmd(&["run"]);
+    cmd.env("STREAMS_FAILPOINT", "state-save:enospc@4");
+    let out = cmd.output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("error: could not save the run state to "),
+        "{stderr}"
+    );
+    assert!(stderr.contains("hint: the disk is full: free some space, then `streams resume` picks up where this stopped"), "{stderr}");
+    // The state on disk is the last good one, still readable.
+    let status = repo.streams(&["status", "--json"]);
+    status.assert_code(0);
+    let json: serde_json::Value = serde_json::from_str(&status.stdout).unwrap();
+    assert_eq!(json["run"]["phase"], "interrupted");
+    repo.streams(&["resume"]).assert_code(0);
+    assert_complete(&repo, &reference, "after a full disk");
+}
+
+#[test]
+fn state_files_of_the_first_format_still_load() {
+    let repo = crash_repo();
+    let base = repo.git(&["rev-parse", "HEAD"]);
+    let run_dir = repo.common_dir().join("streams/runs/20260101-000000-0001");
+    std::fs::create_dir_all(&run_dir).unwrap();
+    let fixture =
+        std::fs::read_to_string(crate::common::fixtures_dir().join("state/v1.json")).unwrap();
+    let state = fixture
+        .replace("@BASE@", &base)
+        .replace("@ROOT@", &repo.root.display().to_string());
+    std::fs::write(run_dir.join("state.json"), state).unwrap();
+    std::fs::write(
+        repo.common_dir().join("streams/current"),
+        "20260101-000000-0001\n",
+    )
+    .unwrap();
+    let out = repo.streams(&["status"]);
+    out.assert_code(0);
+    insta::assert_snapshot!(out.to_string());
+}
