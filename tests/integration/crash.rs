@@ -328,7 +328,7 @@ tasks = ["slow work"]
     assert!(process_alive(pid));
     std::fs::remove_file(&pidfile).unwrap();
 
-    let mut resume = repo
+    let resume = repo
         .streams_cmd(&["resume"])
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
