@@ -3,6 +3,7 @@
 //! TEMPORARY: a minimal serde loader while the full validator is built on its own branch.
 
 pub mod model;
+pub mod pattern;
 
 pub use model::*;
 
