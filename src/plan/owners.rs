@@ -1,0 +1,288 @@
+//! Ownership rules against the repository: every file tracked at `base` has at most one owner,
+//! no two patterns of different owners could ever match the same path, `shared` and `owns` stay
+//! apart, and patterns that match nothing are pointed out.
+//!
+//! All patterns go into one `GlobSet` and each tracked file is classified once, so the cost is
+//! one automaton pass per file however many streams there are. Pairs of patterns are then
+//! compared with [`pattern::overlap`], which rules most pairs out on their literal prefix or
+//! suffix before any search.
+
+use std::collections::{HashMap, HashSet};
+
+use globset::{Candidate, GlobSetBuilder};
+use serde::Serialize;
+
+use super::diagnostic::{Diagnostic, Diagnostics, Span, count};
+use super::pattern::{self, Shape};
+
+/// Who a pattern gives paths to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum PatternOwner {
+    Stream(usize),
+    Shared,
+}
+
+/// A pattern that passed [`pattern::normalize`], with where it was written.
+#[derive(Clone, Debug)]
+pub struct OwnedPattern {
+    pub owner: PatternOwner,
+    pub text: String,
+    pub glob: String,
+    pub span: Span,
+}
+
+/// How the files tracked at `base` divide between the streams.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct OwnershipSummary {
+    pub tracked_files: usize,
+    /// Per stream (plan order): how many tracked files it owns.
+    pub owned_files: Vec<usize>,
+    /// Files only `shared` patterns match: any stream may edit them.
+    pub shared_files: usize,
+    /// Files no pattern matches: read-only for every agent.
+    pub unowned_files: usize,
+    /// The first few of those, in path order.
+    pub unowned_examples: Vec<String>,
+}
+
+const EXAMPLES: usize = 5;
+const CONFLICT_EXAMPLES: usize = 3;
+
+#[derive(Default)]
+struct Conflict {
+    files: usize,
+    examples: Vec<String>,
+}
+
+/// Checks `patterns` against `tracked` and against each other, adding what is wrong to `diags`.
+pub fn check(
+    patterns: &[OwnedPattern],
+    streams: &[String],
+    tracked: &[String],
+    diags: &mut Diagnostics,
+) -> OwnershipSummary {
+    let mut builder = GlobSetBuilder::new();
+    for p in patterns {
+        // Every pattern here was compiled once already by `normalize`.
+        builder.add(pattern::compile(&p.glob).expect("normalised patterns compile"));
+    }
+    let set = builder.build().expect("normalised patterns compile");
+
+    let mut summary = OwnershipSummary {
+        tracked_files: tracked.len(),
+        owned_files: vec![0; streams.len()],
+        ..OwnershipSummary::default()
+    };
+    let mut hits = vec![0usize; patterns.len()];
+    let mut conflicts: HashMap<(usize, usize), Conflict> = HashMap::new();
+    let mut matched = Vec::new();
+    let mut owners: Vec<usize> = Vec::new();
+    for path in tracked {
+        set.matches_candidate_into(&Candidate::new(path.as_str()), &mut matched);
+        if matched.is_empty() {
+            summary.unowned_files += 1;
+            if summary.unowned_examples.len() < EXAMPLES {
+                summary.unowned_examples.push(path.clone());
+            }
+            continue;
+        }
+        owners.clear();
+        let mut shared = false;
+        for &p in &matched {
+            hits[p] += 1;
+            match patterns[p].owner {
+                PatternOwner::Stream(s) if !owners.contains(&s) => owners.push(s),
+                PatternOwner::Stream(_) => {}
+                PatternOwner::Shared => shared = true,
+            }
+        }
+        if owners.is_empty() {
+            summary.shared_files += 1;
+            continue;
+        }
+        for &s in &owners {
+            summary.owned_files[s] += 1;
+        }
+        if owners.len() > 1 || shared {
+            for (i, &p) in matched.iter().enumerate() {
+                for &q in &matched[i + 1..] {
+                    if patterns[p].owner != patterns[q].owner {
+                        let conflict = conflicts.entry((p, q)).or_default();
+                        conflict.files += 1;
+                        if conflict.examples.len() < CONFLICT_EXAMPLES {
+                            conflict.examples.push(path.clone());
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    let mut pairs: Vec<_> = conflicts.into_iter().collect();
+    pairs.sort_by_key(|((p, q), _)| (*p, *q));
+    let reported: HashSet<(usize, usize)> = pairs.iter().map(|(pair, _)| *pair).collect();
+    for ((p, q), conflict) in &pairs {
+        diags.push(tracked_conflict(&patterns[*p], &patterns[*q], conflict, streams));
+    }
+
+    for (p, hits) in patterns.iter().zip(&hits) {
+        if *hits > 0 {
+            continue;
+        }
+        if pattern::looks_absolute(&p.text) {
+            diags.push(
+                Diagnostic::error(format!(
+                    "pattern `{}` looks like an absolute path outside the repository",
+                    p.text
+                ))
+                .at(p.span.clone(), "matches no file in the repository")
+                .help("patterns are relative to the repository root; a leading `/` only anchors them there"),
+            );
+            continue;
+        }
+        let whose = match p.owner {
+            PatternOwner::Stream(s) => format!("stream `{}` may still create files there", streams[s]),
+            PatternOwner::Shared => "any stream may still create files there".to_string(),
+        };
+        diags.push(
+            Diagnostic::warning(format!(
+                "pattern `{}` matches no file tracked at `base`",
+                p.text
+            ))
+            .at(p.span.clone(), "matches nothing yet")
+            .note(whose),
+        );
+    }
+
+    // Future paths: every pair of patterns with different owners that no tracked file already
+    // showed to overlap (those were reported above, with the files).
+    let shapes: Vec<Option<Shape>> = patterns.iter().map(|p| Shape::parse(&p.glob)).collect();
+    for p in 0..patterns.len() {
+        for q in p + 1..patterns.len() {
+            let (a, b) = (&patterns[p], &patterns[q]);
+            if a.owner == b.owner || reported.contains(&(p, q)) {
+                continue;
+            }
+            let (Some(sa), Some(sb)) = (&shapes[p], &shapes[q]) else {
+                continue;
+            };
+            if let Some(example) = pattern::overlap(sa, sb) {
+                diags.push(future_conflict(a, b, &example, streams));
+            }
+        }
+    }
+    summary
+}
+
+fn owner_name(p: &OwnedPattern, streams: &[String]) -> String {
+    match p.owner {
+        PatternOwner::Stream(s) => format!("stream `{}`", streams[s]),
+        PatternOwner::Shared => "`shared`".to_string(),
+    }
+}
+
+/// Orders a pair so the primary label is on the one written later (the one that broke the rule).
+fn ordered<'a>(a: &'a OwnedPattern, b: &'a OwnedPattern) -> (&'a OwnedPattern, &'a OwnedPattern) {
+    if a.span.start <= b.span.start {
+        (a, b)
+    } else {
+        (b, a)
+    }
+}
+
+fn tracked_conflict(
+    a: &OwnedPattern,
+    b: &OwnedPattern,
+    conflict: &Conflict,
+    streams: &[String],
+) -> Diagnostic {
+    let (first, second) = ordered(a, b);
+    let mut files = conflict
+        .examples
+        .iter()
+        .map(|f| format!("`{f}`"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    if conflict.files > conflict.examples.len() {
+        files.push_str(&format!(
+            " and {} more",
+            conflict.files - conflict.examples.len()
+        ));
+    }
+    let shared = a.owner == PatternOwner::Shared || b.owner == PatternOwner::Shared;
+    let message = if shared {
+        let (owned, shared) = if a.owner == PatternOwner::Shared { (b, a) } else { (a, b) };
+        let files = match conflict.files {
+            1 => "a tracked file".to_string(),
+            n => format!("{n} tracked files"),
+        };
+        format!(
+            "{} owns {files} that `shared` also lists (`{}`)",
+            owner_name(owned, streams),
+            shared.text
+        )
+    } else {
+        format!(
+            "{} and {} both own {}",
+            owner_name(first, streams),
+            owner_name(second, streams),
+            count(conflict.files, "tracked file")
+        )
+    };
+    let help = if shared {
+        "shared paths belong to no stream: take them out of `owns`, or out of `shared`"
+    } else {
+        "a file has exactly one owner: narrow one of the patterns so they no longer meet"
+    };
+    Diagnostic::error(message)
+        .at(second.span.clone(), format!("{} here", claims(second, streams)))
+        .also(first.span.clone(), format!("{} here", claims(first, streams)))
+        .note(format!("both match {files}"))
+        .help(help)
+}
+
+fn claims(p: &OwnedPattern, streams: &[String]) -> String {
+    match p.owner {
+        PatternOwner::Stream(s) => format!("owned by `{}`", streams[s]),
+        PatternOwner::Shared => "shared".to_string(),
+    }
+}
+
+fn future_conflict(
+    a: &OwnedPattern,
+    b: &OwnedPattern,
+    example: &str,
+    streams: &[String],
+) -> Diagnostic {
+    let (first, second) = ordered(a, b);
+    let shared = a.owner == PatternOwner::Shared || b.owner == PatternOwner::Shared;
+    let message = if shared {
+        let (owned, shared) = if a.owner == PatternOwner::Shared { (b, a) } else { (a, b) };
+        format!(
+            "`{}` of {} overlaps shared pattern `{}`",
+            owned.text,
+            owner_name(owned, streams),
+            shared.text
+        )
+    } else {
+        format!(
+            "`{}` ({}) and `{}` ({}) could both match the same file",
+            first.text,
+            owner_name(first, streams),
+            second.text,
+            owner_name(second, streams)
+        )
+    };
+    let help = if shared {
+        "shared paths belong to no stream: make the `owns` pattern exclude them"
+    } else {
+        "a file has exactly one owner: make the patterns disjoint, e.g. by naming directories"
+    };
+    Diagnostic::error(message)
+        .at(second.span.clone(), format!("{} here", claims(second, streams)))
+        .also(first.span.clone(), format!("{} here", claims(first, streams)))
+        .note(format!(
+            "no tracked file matches both yet, but `{example}` would"
+        ))
+        .help(help)
+}
