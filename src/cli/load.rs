@@ -63,11 +63,22 @@ pub fn load_checked(
     arg: Option<&Path>,
 ) -> Result<(LoadedPlan, Analysis)> {
     let path = plan_path(ctx, repo, arg);
-    let text = std::fs::read_to_string(&path).map_err(|source| Error::PlanUnreadable {
-        path: path.clone(),
-        source,
-    })?;
     let shown_path = shown_path(&ctx.cwd, &path);
+    let text = std::fs::read_to_string(&path).map_err(|source| {
+        if source.kind() == std::io::ErrorKind::NotFound {
+            let hint = if arg.is_none() {
+                "create streams.toml at the repository root, or name the plan file: `streams plan PATH`"
+            } else {
+                "check the path: it is relative to the current directory (or to -C DIR)"
+            };
+            Error::usage_with_hint(format!("no plan at {shown_path}"), hint)
+        } else {
+            Error::PlanUnreadable {
+                path: path.clone(),
+                source,
+            }
+        }
+    })?;
     let mut facts = GitFacts {
         repo,
         plan_dir: path.parent().map(Path::to_path_buf).unwrap_or_default(),
@@ -144,7 +155,15 @@ impl plan::Repository for GitFacts<'_> {
     }
 
     fn tracked_files(&mut self, commit: &str) -> Result<Vec<String>, GitError> {
-        self.repo.tracked_files(commit)
+        // libgit2 found the repository, but if the git program cannot list a commit libgit2 just
+        // resolved, git cannot read this repository: say that, not "a command failed".
+        self.repo.tracked_files(commit).map_err(|err| match err {
+            GitError::Command { stderr, .. } => GitError::Unreadable {
+                dir: self.repo.root().to_path_buf(),
+                message: stderr,
+            },
+            err => err,
+        })
     }
 
     fn prompt_file_exists(&mut self, path: &str) -> bool {

@@ -12,7 +12,7 @@ use crate::error::{Error, ExitCode, Result};
 use crate::plan::schedule::{self, Simulation};
 use crate::plan::{Estimate, EstimateUnit, Plan};
 
-use super::load::{self, Analysis, Located, LoadedPlan};
+use super::load::{self, Analysis, LoadedPlan, Located};
 use super::{Context, PlanArgs};
 
 /// The version of the `--json` document.
@@ -90,7 +90,11 @@ impl<'a> View<'a> {
             EstimateUnit::Seconds => format_seconds(value),
             EstimateUnit::Units => {
                 let n = format_number(value);
-                if n == "1" { "1 unit".into() } else { format!("{n} units") }
+                if n == "1" {
+                    "1 unit".into()
+                } else {
+                    format!("{n} units")
+                }
             }
         }
     }
@@ -137,8 +141,13 @@ impl<'a> View<'a> {
         for (w, wave) in self.waves.iter().enumerate() {
             for (k, &s) in wave.iter().enumerate() {
                 let stream = &plan.streams[s];
-                let number = if k == 0 { format!("{:>3}", w + 1) } else { "   ".into() };
-                let mut line = format!("{number}  {:<width$}  {:<tw$}", stream.name, task_counts[s]);
+                let number = if k == 0 {
+                    format!("{:>3}", w + 1)
+                } else {
+                    "   ".into()
+                };
+                let mut line =
+                    format!("{number}  {:<width$}  {:<tw$}", stream.name, task_counts[s]);
                 if !stream.depends_on.is_empty() {
                     let _ = write!(line, "  after {}", stream.depends_on.join(", "));
                 }
@@ -159,7 +168,10 @@ impl<'a> View<'a> {
             .owned_files
             .iter()
             .map(|n| plural(*n, "file"))
-            .chain([plural(own.shared_files, "file"), plural(own.unowned_files, "file")])
+            .chain([
+                plural(own.shared_files, "file"),
+                plural(own.unowned_files, "file"),
+            ])
             .collect();
         let cw = counts.iter().map(String::len).max().unwrap_or(0);
         for (s, stream) in plan.streams.iter().enumerate() {
@@ -216,7 +228,12 @@ impl<'a> View<'a> {
             ui.bold("schedule"),
             plural(sim.jobs, "job")
         );
-        let path: Vec<&str> = sim.critical_path.streams.iter().map(|&s| self.name(s)).collect();
+        let path: Vec<&str> = sim
+            .critical_path
+            .streams
+            .iter()
+            .map(|&s| self.name(s))
+            .collect();
         let _ = writeln!(
             out,
             "  critical path       {}: {}",
@@ -246,9 +263,8 @@ impl<'a> View<'a> {
                 wave_of[s] = w + 1;
             }
         }
-        let names = |streams: &[usize]| -> Vec<&str> {
-            streams.iter().map(|&s| self.name(s)).collect()
-        };
+        let names =
+            |streams: &[usize]| -> Vec<&str> { streams.iter().map(|&s| self.name(s)).collect() };
         PlanJson {
             version: JSON_VERSION,
             plan: PlanInfo {
@@ -363,8 +379,17 @@ impl<'a> View<'a> {
             let _ = writeln!(out, "  {} [label=\"{label}\"{bold}];", quote(self.name(s)));
         }
         for (from, to) in self.edges() {
-            let bold = if self.on_critical_path(from, to) { " [penwidth=2]" } else { "" };
-            let _ = writeln!(out, "  {} -> {}{bold};", quote(self.name(from)), quote(self.name(to)));
+            let bold = if self.on_critical_path(from, to) {
+                " [penwidth=2]"
+            } else {
+                ""
+            };
+            let _ = writeln!(
+                out,
+                "  {} -> {}{bold};",
+                quote(self.name(from)),
+                quote(self.name(to))
+            );
         }
         out.push_str("}\n");
         out
@@ -379,7 +404,11 @@ impl<'a> View<'a> {
             let _ = writeln!(out, "  s{s}[\"{label}\"]");
         }
         for (from, to) in self.edges() {
-            let arrow = if self.on_critical_path(from, to) { "==>" } else { "-->" };
+            let arrow = if self.on_critical_path(from, to) {
+                "==>"
+            } else {
+                "-->"
+            };
             let _ = writeln!(out, "  s{from} {arrow} s{to}");
         }
         if !self.sim.critical_path.streams.is_empty() {

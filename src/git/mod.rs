@@ -9,7 +9,7 @@
 mod cmd;
 mod repo;
 
-pub use cmd::{Git, GitOutput, MIN_GIT_VERSION, check_git_version};
+pub use cmd::{Git, GitOutput, MIN_GIT_VERSION, check_git_version, redirecting_vars};
 pub use repo::{CommitInfo, Repo};
 
 use std::path::PathBuf;

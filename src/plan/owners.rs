@@ -122,38 +122,19 @@ pub fn check(
     pairs.sort_by_key(|((p, q), _)| (*p, *q));
     let reported: HashSet<(usize, usize)> = pairs.iter().map(|(pair, _)| *pair).collect();
     for ((p, q), conflict) in &pairs {
-        diags.push(tracked_conflict(&patterns[*p], &patterns[*q], conflict, streams));
+        diags.push(tracked_conflict(
+            &patterns[*p],
+            &patterns[*q],
+            conflict,
+            streams,
+        ));
     }
 
-    for (p, hits) in patterns.iter().zip(&hits) {
-        if *hits > 0 {
-            continue;
-        }
-        if pattern::looks_absolute(&p.text) {
-            diags.push(
-                Diagnostic::error(format!(
-                    "pattern `{}` looks like an absolute path outside the repository",
-                    p.text
-                ))
-                .at(p.span.clone(), "matches no file in the repository")
-                .help("patterns are relative to the repository root; a leading `/` only anchors them there"),
-            );
-            continue;
-        }
-        let whose = match p.owner {
-            PatternOwner::Stream(s) => format!("stream `{}` may still create files there", streams[s]),
-            PatternOwner::Shared => "any stream may still create files there".to_string(),
-        };
-        diags.push(
-            Diagnostic::warning(format!(
-                "pattern `{}` matches no file tracked at `base`",
-                p.text
-            ))
-            .at(p.span.clone(), "matches nothing yet")
-            .note(whose),
-        );
+    let mut in_error = vec![false; patterns.len()];
+    for (p, q) in &reported {
+        in_error[*p] = true;
+        in_error[*q] = true;
     }
-
     // Future paths: every pair of patterns with different owners that no tracked file already
     // showed to overlap (those were reported above, with the files).
     let shapes: Vec<Option<Shape>> = patterns.iter().map(|p| Shape::parse(&p.glob)).collect();
@@ -168,9 +149,44 @@ pub fn check(
             };
             if let Some(example) = pattern::overlap(sa, sb) {
                 diags.push(future_conflict(a, b, &example, streams));
+                in_error[p] = true;
+                in_error[q] = true;
             }
         }
     }
+    // A pattern that matches nothing yet is worth a warning, unless an error about it was
+    // already given.
+    for ((p, hits), in_error) in patterns.iter().zip(&hits).zip(&in_error) {
+        if *hits > 0 || *in_error {
+            continue;
+        }
+        if pattern::looks_absolute(&p.text) {
+            diags.push(
+                Diagnostic::error(format!(
+                    "pattern `{}` looks like an absolute path outside the repository",
+                    p.text
+                ))
+                .at(p.span.clone(), "matches no file in the repository")
+                .help("patterns are relative to the repository root; a leading `/` only anchors them there"),
+            );
+            continue;
+        }
+        let whose = match p.owner {
+            PatternOwner::Stream(s) => {
+                format!("stream `{}` may still create files there", streams[s])
+            }
+            PatternOwner::Shared => "any stream may still create files there".to_string(),
+        };
+        diags.push(
+            Diagnostic::warning(format!(
+                "pattern `{}` matches no file tracked at `base`",
+                p.text
+            ))
+            .at(p.span.clone(), "matches nothing yet")
+            .note(whose),
+        );
+    }
+
     summary
 }
 
@@ -211,7 +227,11 @@ fn tracked_conflict(
     }
     let shared = a.owner == PatternOwner::Shared || b.owner == PatternOwner::Shared;
     let message = if shared {
-        let (owned, shared) = if a.owner == PatternOwner::Shared { (b, a) } else { (a, b) };
+        let (owned, shared) = if a.owner == PatternOwner::Shared {
+            (b, a)
+        } else {
+            (a, b)
+        };
         let files = match conflict.files {
             1 => "a tracked file".to_string(),
             n => format!("{n} tracked files"),
@@ -235,8 +255,14 @@ fn tracked_conflict(
         "a file has exactly one owner: narrow one of the patterns so they no longer meet"
     };
     Diagnostic::error(message)
-        .at(second.span.clone(), format!("{} here", claims(second, streams)))
-        .also(first.span.clone(), format!("{} here", claims(first, streams)))
+        .at(
+            second.span.clone(),
+            format!("{} here", claims(second, streams)),
+        )
+        .also(
+            first.span.clone(),
+            format!("{} here", claims(first, streams)),
+        )
         .note(format!("both match {files}"))
         .help(help)
 }
@@ -257,7 +283,11 @@ fn future_conflict(
     let (first, second) = ordered(a, b);
     let shared = a.owner == PatternOwner::Shared || b.owner == PatternOwner::Shared;
     let message = if shared {
-        let (owned, shared) = if a.owner == PatternOwner::Shared { (b, a) } else { (a, b) };
+        let (owned, shared) = if a.owner == PatternOwner::Shared {
+            (b, a)
+        } else {
+            (a, b)
+        };
         format!(
             "`{}` of {} overlaps shared pattern `{}`",
             owned.text,
@@ -279,8 +309,14 @@ fn future_conflict(
         "a file has exactly one owner: make the patterns disjoint, e.g. by naming directories"
     };
     Diagnostic::error(message)
-        .at(second.span.clone(), format!("{} here", claims(second, streams)))
-        .also(first.span.clone(), format!("{} here", claims(first, streams)))
+        .at(
+            second.span.clone(),
+            format!("{} here", claims(second, streams)),
+        )
+        .also(
+            first.span.clone(),
+            format!("{} here", claims(first, streams)),
+        )
         .note(format!(
             "no tracked file matches both yet, but `{example}` would"
         ))

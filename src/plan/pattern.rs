@@ -86,7 +86,9 @@ pub fn normalize(text: &str, root: Option<&str>) -> Result<String, PatternError>
             Some("patterns are relative to the repository root; a single leading `/` is allowed and means the root".into()),
         ));
     }
-    if let Some(root) = root.map(|r| r.trim_end_matches('/')).filter(|r| !r.is_empty())
+    if let Some(root) = root
+        .map(|r| r.trim_end_matches('/'))
+        .filter(|r| !r.is_empty())
         && let Some(rest) = text.strip_prefix(root)
         && (rest.is_empty() || rest.starts_with('/'))
     {
@@ -162,12 +164,18 @@ fn squeeze_slashes(text: &str) -> String {
 fn glob_error_message(err: &globset::Error) -> String {
     use globset::ErrorKind;
     match err.kind() {
-        ErrorKind::UnclosedClass => "invalid glob: `[` opens a character class that is never closed".into(),
+        ErrorKind::UnclosedClass => {
+            "invalid glob: `[` opens a character class that is never closed".into()
+        }
         ErrorKind::InvalidRange(a, b) => {
             format!("invalid glob: the character range `{a}-{b}` is backwards")
         }
-        ErrorKind::UnopenedAlternates => "invalid glob: `}` closes an alternation that was never opened".into(),
-        ErrorKind::UnclosedAlternates => "invalid glob: `{` opens an alternation that is never closed".into(),
+        ErrorKind::UnopenedAlternates => {
+            "invalid glob: `}` closes an alternation that was never opened".into()
+        }
+        ErrorKind::UnclosedAlternates => {
+            "invalid glob: `{` opens an alternation that is never closed".into()
+        }
         ErrorKind::DanglingEscape => "invalid glob: it ends with a lone `\\`".into(),
         other => format!("invalid glob: {other}"),
     }
@@ -232,10 +240,7 @@ pub fn overlap(a: &Shape, b: &Shape) -> Option<String> {
     let witness = intersect(&a.nfa, &b.nfa)?;
     // Overlaps are rare (each one is an error), so the second search for a nicer example,
     // where every `*` matches at least one character, costs nothing in the common case.
-    let nice = intersect(
-        &Nfa::build(&a.tokens, true),
-        &Nfa::build(&b.tokens, true),
-    );
+    let nice = intersect(&Nfa::build(&a.tokens, true), &Nfa::build(&b.tokens, true));
     Some(nice.unwrap_or(witness))
 }
 
@@ -323,7 +328,9 @@ fn tokenize(glob: &str) -> Option<Vec<Token>> {
                 }
                 return Some(());
             }
-            if prev != Some('/') && (self.branches.len() <= 1 || (prev != Some(',') && prev != Some('{'))) {
+            if prev != Some('/')
+                && (self.branches.len() <= 1 || (prev != Some(',') && prev != Some('{')))
+            {
                 self.push(Token::Star)?;
                 return self.push(Token::Star);
             }
@@ -699,7 +706,11 @@ mod tests {
     fn over(a: &str, b: &str) -> Option<String> {
         let found = overlap(&shape(a), &shape(b));
         let back = overlap(&shape(b), &shape(a));
-        assert_eq!(found.is_some(), back.is_some(), "{a} vs {b} is not symmetric");
+        assert_eq!(
+            found.is_some(),
+            back.is_some(),
+            "{a} vs {b} is not symmetric"
+        );
         if let Some(path) = &found {
             // The example really is matched by both, according to globset itself.
             for glob in [a, b] {
@@ -712,7 +723,10 @@ mod tests {
 
     #[test]
     fn overlaps_and_examples() {
-        assert_eq!(over("src/**", "src/api/*.rs").as_deref(), Some("src/api/x.rs"));
+        assert_eq!(
+            over("src/**", "src/api/*.rs").as_deref(),
+            Some("src/api/x.rs")
+        );
         assert_eq!(over("**/*.rs", "src/**").as_deref(), Some("src/x.rs"));
         assert_eq!(over("src/**", "src/**"), Some("src/x".into()));
         assert_eq!(over("*.md", "README.md").as_deref(), Some("README.md"));
@@ -757,23 +771,52 @@ mod tests {
     #[test]
     fn automaton_agrees_with_globset() {
         let globs = [
-            "src/**", "**/x", "a/**/b", "*.rs", "src/*", "**", "{a,b}/**", "a{,.txt}", "x/[a-c]?",
-            "**/{a,b/**}", "a/{b,c/**/d}/e", "\\*", "[]]x", "[!]]", "a-[--/]",
+            "src/**",
+            "**/x",
+            "a/**/b",
+            "*.rs",
+            "src/*",
+            "**",
+            "{a,b}/**",
+            "a{,.txt}",
+            "x/[a-c]?",
+            "**/{a,b/**}",
+            "a/{b,c/**/d}/e",
+            "\\*",
+            "[]]x",
+            "[!]]",
+            "a-[--/]",
         ];
         let paths = [
-            "src/a", "src/a/b", "x", "a/x", "a/b", "a/c/b", "a/c/d/b", "m.rs", "src/m.rs", "a",
-            "b/q", "a.txt", "x/b1", "*", "]x", "a", "c", "b/z", "a/b/e", "a/c/d/e", "a/c/q/d/e",
-            "a--", "a-/",
+            "src/a",
+            "src/a/b",
+            "x",
+            "a/x",
+            "a/b",
+            "a/c/b",
+            "a/c/d/b",
+            "m.rs",
+            "src/m.rs",
+            "a",
+            "b/q",
+            "a.txt",
+            "x/b1",
+            "*",
+            "]x",
+            "a",
+            "c",
+            "b/z",
+            "a/b/e",
+            "a/c/d/e",
+            "a/c/q/d/e",
+            "a--",
+            "a-/",
         ];
         for glob in globs {
             let m = compile(glob).unwrap().compile_matcher();
             let s = shape(glob);
             for path in paths {
-                assert_eq!(
-                    nfa_matches(&s, path),
-                    m.is_match(path),
-                    "{glob} on {path}"
-                );
+                assert_eq!(nfa_matches(&s, path), m.is_match(path), "{glob} on {path}");
             }
         }
     }
@@ -789,7 +832,9 @@ mod tests {
             seed ^= seed << 17;
             (seed % n as u64) as usize
         };
-        let pieces = ["a", "b", "/", "*", "**", "?", "[ab]", "[!a]", "{a,b/c}", "/**/", "**/", "/**"];
+        let pieces = [
+            "a", "b", "/", "*", "**", "?", "[ab]", "[!a]", "{a,b/c}", "/**/", "**/", "/**",
+        ];
         let mut globs = Vec::new();
         while globs.len() < 150 {
             let len = 1 + next(5);
@@ -827,7 +872,12 @@ mod tests {
                     .find(|p| matchers[i].is_match(p) && matchers[j].is_match(p));
                 let found = overlap(&shapes[i], &shapes[j]);
                 if let Some(path) = &common {
-                    assert!(found.is_some(), "{} and {} share {path}", globs[i], globs[j]);
+                    assert!(
+                        found.is_some(),
+                        "{} and {} share {path}",
+                        globs[i],
+                        globs[j]
+                    );
                 }
                 if let Some(example) = &found {
                     assert!(
@@ -850,8 +900,8 @@ mod tests {
         assert_eq!(normalize("/src/**", None).unwrap(), "src/**");
         assert_eq!(normalize("src/**", None).unwrap(), "src/**");
         for bad in [
-            "", " src", "../x", "a/../b", "src/", "a//b", "./src", "~/x", "C:/x", "//x", "/", "[z-a]",
-            "{a", "a}", "x\\",
+            "", " src", "../x", "a/../b", "src/", "a//b", "./src", "~/x", "C:/x", "//x", "/",
+            "[z-a]", "{a", "a}", "x\\",
         ] {
             assert!(normalize(bad, None).is_err(), "{bad:?} should be rejected");
         }
@@ -869,8 +919,10 @@ mod tests {
         let a = "*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*b";
         let b = "*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*c";
         assert_eq!(over(a, b), None);
-        let a = "{a,b}{a,b}{a,b}{a,b}{a,b}{a,b}{a,b}{a,b}{a,b}{a,b}{a,b}{a,b}{a,b}{a,b}{a,b}{a,b}/x";
-        let b = "{c,b}{c,b}{c,b}{c,b}{c,b}{c,b}{c,b}{c,b}{c,b}{c,b}{c,b}{c,b}{c,b}{c,b}{c,b}{c,b}/x";
+        let a =
+            "{a,b}{a,b}{a,b}{a,b}{a,b}{a,b}{a,b}{a,b}{a,b}{a,b}{a,b}{a,b}{a,b}{a,b}{a,b}{a,b}/x";
+        let b =
+            "{c,b}{c,b}{c,b}{c,b}{c,b}{c,b}{c,b}{c,b}{c,b}{c,b}{c,b}{c,b}{c,b}{c,b}{c,b}{c,b}/x";
         assert_eq!(over(a, b).as_deref(), Some("bbbbbbbbbbbbbbbb/x"));
     }
 }

@@ -196,7 +196,9 @@ fn syntax_diagnostics(
                 .min_by_key(|c| c.start)
             {
                 swallowed.push(container.clone());
-                structural = structural.min(Some(container.start)).or(Some(container.start));
+                structural = structural
+                    .min(Some(container.start))
+                    .or(Some(container.start));
                 let what = if message.starts_with("unclosed array") {
                     "this array is never closed"
                 } else {
@@ -214,7 +216,10 @@ fn syntax_diagnostics(
     let mut lines_seen = Vec::new();
     for (span, message) in errors {
         if message.starts_with("unclosed array") || message.starts_with("unclosed inline table") {
-            if swallowed.iter().any(|c| c.end == span.end || c.end == span.start) {
+            if swallowed
+                .iter()
+                .any(|c| c.end == span.end || c.end == span.start)
+            {
                 continue;
             }
         } else if !message.starts_with("invalid multi-line")
@@ -302,7 +307,10 @@ struct Walker<'t> {
     missing: Diagnostics,
 }
 
-type Entry<'a, 'i> = (&'a Spanned<std::borrow::Cow<'i, str>>, &'a Spanned<DeValue<'i>>);
+type Entry<'a, 'i> = (
+    &'a Spanned<std::borrow::Cow<'i, str>>,
+    &'a Spanned<DeValue<'i>>,
+);
 
 impl Walker<'_> {
     fn error(&mut self, diagnostic: Diagnostic) {
@@ -354,17 +362,22 @@ impl Walker<'_> {
                         .at(value.span(), "expected `[[stream]]` tables"),
                     ),
                 },
-                _ => self.unknown_key((key, value), Place::Top),
+                _ => {
+                    self.unknown_key((key, value), Place::Top);
+                }
             }
         }
         file
     }
 
-    fn unknown_key(&mut self, (key, _value): Entry<'_, '_>, place: Place) {
+    /// Reports an unknown key; returns the known key it is probably a typo of.
+    fn unknown_key(&mut self, (key, _value): Entry<'_, '_>, place: Place) -> Option<&'static str> {
         let name = key.get_ref().as_ref();
-        let mut diagnostic = Diagnostic::error(format!("unknown key `{name}` {}", place.describe()))
-            .at(key.span(), "unknown key");
-        let help = if let Some(best) = suggest(name, place.keys()) {
+        let mut diagnostic =
+            Diagnostic::error(format!("unknown key `{name}` {}", place.describe()))
+                .at(key.span(), "unknown key");
+        let best = suggest(name, place.keys());
+        let help = if let Some(best) = best {
             Some(format!("did you mean `{best}`?"))
         } else if place != Place::Plan && PLAN_KEYS.contains(&name) && place != Place::Top {
             Some(format!("`{name}` is a [plan] setting"))
@@ -386,6 +399,7 @@ impl Walker<'_> {
             diagnostic = diagnostic.help(help);
         }
         self.error(diagnostic);
+        best
     }
 
     fn plan(&mut self, table: &DeTable<'_>, header: Span) -> RawPlan {
@@ -402,13 +416,26 @@ impl Walker<'_> {
             match name {
                 "name" => plan.name = self.string(entry),
                 "base" => plan.base = self.string(entry),
-                "jobs" => plan.jobs = self.integer(entry, 1, i64::from(u16::MAX)).map(|n| n as usize),
+                "jobs" => {
+                    plan.jobs = self
+                        .integer(entry, 1, i64::from(u16::MAX))
+                        .map(|n| n as usize)
+                }
                 "agent" => plan.agent = self.agent(entry),
-                "merge" => plan.merge = self.choice(entry, &["rebase", "merge", "squash"]).map(|i| {
-                    [MergeStrategy::Rebase, MergeStrategy::Merge, MergeStrategy::Squash][i]
-                }),
-                "sync" => plan.sync = self.choice(entry, &["task", "stream"])
-                    .map(|i| [SyncPoint::Task, SyncPoint::Stream][i]),
+                "merge" => {
+                    plan.merge = self.choice(entry, &["rebase", "merge", "squash"]).map(|i| {
+                        [
+                            MergeStrategy::Rebase,
+                            MergeStrategy::Merge,
+                            MergeStrategy::Squash,
+                        ][i]
+                    })
+                }
+                "sync" => {
+                    plan.sync = self
+                        .choice(entry, &["task", "stream"])
+                        .map(|i| [SyncPoint::Task, SyncPoint::Stream][i])
+                }
                 "shared" => plan.shared = self.string_array(entry).unwrap_or_default(),
                 "timeout" => plan.timeout = self.duration(entry, false),
                 "idle_timeout" => plan.idle_timeout = self.duration(entry, false),
@@ -419,7 +446,10 @@ impl Walker<'_> {
                 "worktree_root" => {
                     plan.worktree_root = self.string(entry).and_then(|s| {
                         if s.value.is_empty() {
-                            self.error(Diagnostic::error("`worktree_root` is empty").at(s.span, "expected a directory"));
+                            self.error(
+                                Diagnostic::error("`worktree_root` is empty")
+                                    .at(s.span, "expected a directory"),
+                            );
                             None
                         } else {
                             Some(s.value)
@@ -427,7 +457,11 @@ impl Walker<'_> {
                     })
                 }
                 "env" => plan.env = self.env(entry),
-                _ => self.unknown_key(entry, Place::Plan),
+                _ => {
+                    if let Some(meant) = self.unknown_key(entry, Place::Plan) {
+                        plan.present.push(meant);
+                    }
+                }
             }
         }
         if !plan.present.contains(&"name") {
@@ -532,9 +566,15 @@ impl Walker<'_> {
                 "idle_timeout" => stream.idle_timeout = self.duration(entry, false),
                 "retries" => stream.retries = self.integer(entry, 0, 100).map(|n| n as u32),
                 "env" => stream.env = self.env(entry),
-                "priority" => stream.priority = self.integer(entry, -1_000_000, 1_000_000).unwrap_or(0),
+                "priority" => {
+                    stream.priority = self.integer(entry, -1_000_000, 1_000_000).unwrap_or(0)
+                }
                 "estimate" => stream.estimate = self.estimate(entry),
-                _ => self.unknown_key(entry, Place::Stream),
+                _ => {
+                    if let Some(meant) = self.unknown_key(entry, Place::Stream) {
+                        stream.present.push(meant);
+                    }
+                }
             }
         }
         // Tasks in the order they were written, whichever syntax was used.
@@ -549,9 +589,12 @@ impl Walker<'_> {
         }
         if missing("owns") {
             self.missing.push(
-                Diagnostic::error(format!("{} has no `owns`: a stream must own something", describe_stream(&stream)))
-                    .at(stream.header.clone(), "`owns` is required here")
-                    .help("list the paths this stream may change, e.g. `owns = [\"src/api/**\"]`"),
+                Diagnostic::error(format!(
+                    "{} has no `owns`: a stream must own something",
+                    describe_stream(&stream)
+                ))
+                .at(stream.header.clone(), "`owns` is required here")
+                .help("list the paths this stream may change, e.g. `owns = [\"src/api/**\"]`"),
             );
         }
         if missing("tasks") && missing("task") {
@@ -586,7 +629,10 @@ impl Walker<'_> {
                     if let Some(p) = &prompt
                         && p.value.trim().is_empty()
                     {
-                        self.error(Diagnostic::error("empty task").at(p.span.clone(), "this prompt is empty"));
+                        self.error(
+                            Diagnostic::error("empty task")
+                                .at(p.span.clone(), "this prompt is empty"),
+                        );
                     }
                 }
                 "prompt_file" => {
@@ -594,7 +640,10 @@ impl Walker<'_> {
                     if let Some(p) = &task.prompt_file
                         && p.value.is_empty()
                     {
-                        self.error(Diagnostic::error("`prompt_file` is empty").at(p.span.clone(), "expected a file name"));
+                        self.error(
+                            Diagnostic::error("`prompt_file` is empty")
+                                .at(p.span.clone(), "expected a file name"),
+                        );
                     }
                 }
                 "agent" => {
@@ -603,7 +652,11 @@ impl Walker<'_> {
                 }
                 "timeout" => task.timeout = self.duration(entry, false),
                 "estimate" => task.estimate = self.estimate(entry),
-                _ => self.unknown_key(entry, Place::Task),
+                _ => {
+                    if let Some(meant) = self.unknown_key(entry, Place::Task) {
+                        present.push(meant.to_string());
+                    }
+                }
             }
         }
         let has = |key: &str| present.iter().any(|k| k == key);
@@ -718,7 +771,10 @@ impl Walker<'_> {
             return None;
         }
         if items[0].value.trim().is_empty() {
-            self.error(Diagnostic::error("`agent` names no program").at(items[0].span.clone(), "expected a program name"));
+            self.error(
+                Diagnostic::error("`agent` names no program")
+                    .at(items[0].span.clone(), "expected a program name"),
+            );
         }
         for item in &items {
             for name in placeholders(&item.value) {
@@ -738,7 +794,11 @@ impl Walker<'_> {
                     Some(best) => format!("did you mean `{{{best}}}`?"),
                     None => format!(
                         "the placeholders are {}",
-                        PLACEHOLDERS.iter().map(|p| format!("{{{p}}}")).collect::<Vec<_>>().join(", ")
+                        PLACEHOLDERS
+                            .iter()
+                            .map(|p| format!("{{{p}}}"))
+                            .collect::<Vec<_>>()
+                            .join(", ")
                     ),
                 };
                 self.error(
@@ -836,7 +896,11 @@ impl Walker<'_> {
                         key.get_ref()
                     ))
                     .at(value.span(), "expected a duration string")
-                    .help(format!("durations carry a unit: write `\"{}s\"` for seconds", n.as_str())),
+                    .help(format!(
+                        "durations carry a unit: write `{} = \"{}\"`",
+                        key.get_ref(),
+                        seconds_text(n.as_str())
+                    )),
                 );
                 return None;
             }
@@ -856,10 +920,20 @@ impl Walker<'_> {
             }
             Ok(d) => Some(d),
             Err(err) => {
-                self.error(
-                    Diagnostic::error(format!("invalid duration for `{}`: {err}", key.get_ref()))
-                        .at(value.span(), "expected a duration such as \"90s\", \"10m\" or \"1h30m\""),
+                let mut diagnostic = Diagnostic::error(format!(
+                    "invalid duration for `{}`: \"{text}\"",
+                    key.get_ref()
+                ))
+                .at(
+                    value.span(),
+                    "expected a number and a unit, such as \"10m\" or \"1h30m\"",
                 );
+                if let humantime::DurationError::UnknownUnit { unit, .. } = &err {
+                    diagnostic = diagnostic.help(format!(
+                        "`{unit}` is not a unit: use s, m, h or d (or sec, min, hours, days)"
+                    ));
+                }
+                self.error(diagnostic);
                 None
             }
         }
@@ -880,8 +954,17 @@ impl Walker<'_> {
             }
         };
         let (n, is_duration) = match value.get_ref() {
-            DeValue::Integer(n) => (positive(self, i64::from_str_radix(n.as_str(), n.radix()).unwrap_or(0) as f64)?, false),
-            DeValue::Float(f) => (positive(self, f.as_str().parse::<f64>().unwrap_or(0.0))?, false),
+            DeValue::Integer(n) => (
+                positive(
+                    self,
+                    i64::from_str_radix(n.as_str(), n.radix()).unwrap_or(0) as f64,
+                )?,
+                false,
+            ),
+            DeValue::Float(f) => (
+                positive(self, f.as_str().parse::<f64>().unwrap_or(0.0))?,
+                false,
+            ),
             DeValue::String(_) => (self.duration(entry, false)?.as_secs_f64(), true),
             other => {
                 self.wrong_type(entry, "a duration (\"10m\") or a number of units", other);
@@ -909,8 +992,10 @@ impl Walker<'_> {
                 && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
             if !valid {
                 self.error(
-                    Diagnostic::error(format!("invalid environment variable name `{name}`"))
-                        .at(key.span(), "expected letters, digits and `_`, not starting with a digit"),
+                    Diagnostic::error(format!("invalid environment variable name `{name}`")).at(
+                        key.span(),
+                        "expected letters, digits and `_`, not starting with a digit",
+                    ),
                 );
                 continue;
             }
@@ -924,7 +1009,10 @@ impl Walker<'_> {
                         a_type(other)
                     ))
                     .at(value.span(), "expected a string");
-                    if matches!(other, DeValue::Integer(_) | DeValue::Float(_) | DeValue::Boolean(_)) {
+                    if matches!(
+                        other,
+                        DeValue::Integer(_) | DeValue::Float(_) | DeValue::Boolean(_)
+                    ) {
                         let text = match other {
                             DeValue::Integer(n) => n.to_string(),
                             DeValue::Float(f) => f.to_string(),
@@ -945,6 +1033,15 @@ fn describe_stream(stream: &RawStream) -> String {
     match &stream.name {
         Some(name) => format!("stream `{}`", name.value),
         None => "stream".to_string(),
+    }
+}
+
+/// A whole number of seconds as the duration one would write: 600 -> "10m", 90 -> "90s".
+fn seconds_text(n: &str) -> String {
+    match n.parse::<u64>() {
+        Ok(n) if n > 0 && n % 3600 == 0 => format!("{}h", n / 3600),
+        Ok(n) if n > 0 && n % 60 == 0 => format!("{}m", n / 60),
+        _ => format!("{n}s"),
     }
 }
 

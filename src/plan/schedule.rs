@@ -58,7 +58,9 @@ fn topological(plan: &Plan) -> Vec<usize> {
     let deps = dependencies(plan);
     let dependents = dependents(plan);
     let mut waiting: Vec<usize> = deps.iter().map(Vec::len).collect();
-    let mut ready: Vec<usize> = (0..plan.streams.len()).filter(|&i| waiting[i] == 0).collect();
+    let mut ready: Vec<usize> = (0..plan.streams.len())
+        .filter(|&i| waiting[i] == 0)
+        .collect();
     let mut order = Vec::with_capacity(plan.streams.len());
     let mut next = 0;
     while next < ready.len() {
@@ -82,10 +84,7 @@ pub fn longest_remaining_path(plan: &Plan) -> Vec<Estimate> {
     let dependents = dependents(plan);
     let mut lrp = vec![0.0; plan.streams.len()];
     for &s in topological(plan).iter().rev() {
-        let after = dependents[s]
-            .iter()
-            .map(|&d| lrp[d])
-            .fold(0.0, f64::max);
+        let after = dependents[s].iter().map(|&d| lrp[d]).fold(0.0, f64::max);
         lrp[s] = work[s] + after;
     }
     lrp
@@ -183,7 +182,9 @@ pub fn simulate(plan: &Plan, jobs: usize) -> Simulation {
     let deps = dependencies(plan);
     let dependents = dependents(plan);
     let mut waiting: Vec<usize> = deps.iter().map(Vec::len).collect();
-    let mut ready: Vec<usize> = (0..plan.streams.len()).filter(|&i| waiting[i] == 0).collect();
+    let mut ready: Vec<usize> = (0..plan.streams.len())
+        .filter(|&i| waiting[i] == 0)
+        .collect();
     let mut free: Vec<usize> = (0..jobs).rev().collect();
     let mut running: Vec<Slot> = Vec::new();
     let mut slots = Vec::with_capacity(plan.streams.len());

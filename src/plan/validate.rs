@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use super::diagnostic::{Diagnostic, Diagnostics, Span};
+use super::diagnostic::{Diagnostic, Diagnostics, Span, count};
 use super::model::{
     DEFAULT_BASE, DEFAULT_GRACE, DEFAULT_RETRY_BACKOFF, Pattern, Plan, RESERVED_STREAM_NAME,
     Stream, Task,
@@ -51,7 +51,10 @@ pub fn validate<R: Repository>(
     if file.streams.is_empty() {
         diags.push(
             Diagnostic::error("the plan has no streams")
-                .at(raw_plan.header.clone(), "no `[[stream]]` table in this plan")
+                .at(
+                    raw_plan.header.clone(),
+                    "no `[[stream]]` table in this plan",
+                )
                 .help("add a `[[stream]]` table with `name`, `owns` and `tasks`"),
         );
     }
@@ -65,8 +68,11 @@ pub fn validate<R: Repository>(
     // Patterns, then the repository.
     let root = repo.root();
     let mut owned = Vec::new();
-    let mut normalize = |text: &Sp<String>, owner: PatternOwner, diags: &mut Diagnostics| {
-        match pattern::normalize(&text.value, root.as_deref()) {
+    let mut normalize =
+        |text: &Sp<String>, owner: PatternOwner, diags: &mut Diagnostics| match pattern::normalize(
+            &text.value,
+            root.as_deref(),
+        ) {
             Ok(glob) => owned.push(OwnedPattern {
                 owner,
                 text: text.value.clone(),
@@ -80,8 +86,7 @@ pub fn validate<R: Repository>(
                         .help_opt(err.help),
                 );
             }
-        }
-    };
+        };
     for (index, stream) in file.streams.iter().enumerate() {
         for item in stream.owns.iter().flat_map(|o| &o.value) {
             normalize(item, PatternOwner::Stream(index), diags);
@@ -102,7 +107,11 @@ pub fn validate<R: Repository>(
                 let names: Vec<String> = file
                     .streams
                     .iter()
-                    .map(|s| s.name.as_ref().map_or_else(String::new, |n| n.value.clone()))
+                    .map(|s| {
+                        s.name
+                            .as_ref()
+                            .map_or_else(String::new, |n| n.value.clone())
+                    })
                     .collect();
                 facts.ownership = owners::check(&owned, &names, &tracked, diags);
                 facts.base_commit = Some(commit);
@@ -136,7 +145,11 @@ fn build(file: &RawFile) -> Option<Plan> {
     let raw = file.plan.as_ref()?;
     let pattern = |text: &Sp<String>| Pattern {
         text: text.value.clone(),
-        glob: text.value.strip_prefix('/').unwrap_or(&text.value).to_string(),
+        glob: text
+            .value
+            .strip_prefix('/')
+            .unwrap_or(&text.value)
+            .to_string(),
     };
     let mut streams = Vec::new();
     for s in &file.streams {
@@ -243,8 +256,13 @@ fn check_names(file: &RawFile, diags: &mut Diagnostics) {
     for stream in &file.streams {
         let Some(name) = &stream.name else { continue };
         if let Some(problem) = ref_component_problem(&name.value) {
+            let message = if name.value.is_empty() {
+                "stream name is empty".to_string()
+            } else {
+                format!("invalid stream name `{}`: {problem}", name.value)
+            };
             diags.push(
-                Diagnostic::error(format!("invalid stream name `{}`: {problem}", name.value))
+                Diagnostic::error(message)
                     .at(name.span.clone(), "not usable as a git branch name")
                     .help("each stream gets the branch `streams/<plan>/<stream>`: use letters, digits, `-`, `_` and `.`"),
             );
@@ -322,9 +340,12 @@ fn check_dependencies(file: &RawFile, diags: &mut Diagnostics) {
                         None => format!("the streams are: {}", others.join(", ")),
                     };
                     diags.push(
-                        Diagnostic::error(format!("unknown stream `{}` in `depends_on`", dep.value))
-                            .at(dep.span.clone(), "no stream has this name")
-                            .help(help),
+                        Diagnostic::error(format!(
+                            "unknown stream `{}` in `depends_on`",
+                            dep.value
+                        ))
+                        .at(dep.span.clone(), "no stream has this name")
+                        .help(help),
                     );
                 }
             }
@@ -477,7 +498,11 @@ fn check_agents(file: &RawFile, plan_agent: bool, diags: &mut Diagnostics) {
         diags.push(
             Diagnostic::error(format!(
                 "no agent for {} of {}",
-                if without.len() == stream.tasks.len() { "the tasks".to_string() } else { format!("{} tasks", without.len()) },
+                if without.len() == stream.tasks.len() {
+                    "the tasks".to_string()
+                } else {
+                    count(without.len(), "task")
+                },
                 describe(stream)
             ))
             .at(stream.header.clone(), "no `agent` here, nor in [plan]")
@@ -509,7 +534,11 @@ fn check_estimates(file: &RawFile, diags: &mut Diagnostics) -> EstimateUnit {
     let all: Vec<_> = file
         .streams
         .iter()
-        .flat_map(|s| s.estimate.iter().chain(s.tasks.iter().filter_map(|t| t.estimate.as_ref())))
+        .flat_map(|s| {
+            s.estimate
+                .iter()
+                .chain(s.tasks.iter().filter_map(|t| t.estimate.as_ref()))
+        })
         .collect();
     let duration = all.iter().find(|e| e.is_duration);
     let units = all.iter().find(|e| !e.is_duration);

@@ -2,3 +2,4 @@
 //! temporary, hermetic git repository (see `common`).
 
 mod common;
+mod plan;
