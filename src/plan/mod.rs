@@ -156,3 +156,119 @@ pub fn parse_simple(text: &str) -> Result<Plan, String> {
         Err(CheckError::Repository(never)) => match never {},
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    #[test]
+    fn defaults_are_applied() {
+        let plan = parse_simple(
+            "[plan]\nname = \"p\"\nagent = [\"a\", \"{prompt}\"]\n[[stream]]\nname = \"s\"\nowns = [\"/src/**\"]\ntasks = [\"t\"]\n",
+        )
+        .unwrap();
+        assert_eq!(plan.base, DEFAULT_BASE);
+        assert_eq!(plan.merge, MergeStrategy::Rebase);
+        assert_eq!(plan.sync, SyncPoint::Stream);
+        assert_eq!(plan.grace, DEFAULT_GRACE);
+        assert_eq!(plan.retry_backoff, DEFAULT_RETRY_BACKOFF);
+        assert_eq!(plan.retries, 0);
+        assert_eq!(plan.jobs, None);
+        assert_eq!(plan.timeout, None);
+        let stream = &plan.streams[0];
+        assert_eq!(stream.owns[0].text, "/src/**");
+        assert_eq!(stream.owns[0].glob, "src/**");
+        assert_eq!(stream.priority, 0);
+        assert_eq!(
+            plan.estimate_for(stream, &stream.tasks[0]),
+            DEFAULT_ESTIMATE
+        );
+    }
+
+    #[test]
+    fn every_key_is_read() {
+        let plan = parse_simple(
+            r#"
+[plan]
+name = "p"
+base = "main"
+jobs = 3
+agent = ["a", "{prompt}"]
+merge = "squash"
+sync = "task"
+shared = ["Cargo.lock"]
+timeout = "30m"
+idle_timeout = "5m"
+grace = "3s"
+retries = 2
+retry_on = [75, 124]
+retry_backoff = "2s"
+worktree_root = "../wt"
+env = { A = "1" }
+
+[[stream]]
+name = "s"
+owns = ["src/**"]
+depends_on = []
+agent = ["b"]
+timeout = "10m"
+idle_timeout = "1m"
+retries = 1
+env = { B = "2" }
+priority = 5
+estimate = "2m"
+tasks = ["first", { prompt = "second", estimate = 3 }]
+
+[[stream.task]]
+prompt_file = "third.md"
+agent = ["c"]
+timeout = "1h"
+estimate = "1h"
+"#,
+        )
+        .unwrap();
+        assert_eq!(plan.base, "main");
+        assert_eq!(plan.jobs, Some(3));
+        assert_eq!(plan.merge, MergeStrategy::Squash);
+        assert_eq!(plan.sync, SyncPoint::Task);
+        assert_eq!(plan.shared[0].glob, "Cargo.lock");
+        assert_eq!(plan.timeout, Some(Duration::from_secs(1800)));
+        assert_eq!(plan.idle_timeout, Some(Duration::from_secs(300)));
+        assert_eq!(plan.grace, Duration::from_secs(3));
+        assert_eq!(plan.retries, 2);
+        assert_eq!(plan.retry_on, vec![75, 124]);
+        assert_eq!(plan.retry_backoff, Duration::from_secs(2));
+        assert_eq!(
+            plan.worktree_root.as_deref(),
+            Some(std::path::Path::new("../wt"))
+        );
+        let s = &plan.streams[0];
+        assert_eq!(s.priority, 5);
+        assert_eq!(s.retries, Some(1));
+        assert_eq!(s.estimate, Some(120.0));
+        assert_eq!(plan.env_for(s).len(), 2);
+        // Tasks in file order, whichever way they were written.
+        let summaries: Vec<String> = s.tasks.iter().map(|t| t.prompt.summary()).collect();
+        assert_eq!(summaries, ["first", "second", "prompt from third.md"]);
+        assert_eq!(plan.estimate_for(s, &s.tasks[0]), 120.0);
+        assert_eq!(plan.estimate_for(s, &s.tasks[1]), 3.0);
+        assert_eq!(plan.estimate_for(s, &s.tasks[2]), 3600.0);
+        assert_eq!(plan.agent_for(s, &s.tasks[0]), Some(&["b".to_string()][..]));
+        assert_eq!(plan.agent_for(s, &s.tasks[2]), Some(&["c".to_string()][..]));
+        assert_eq!(
+            plan.timeout_for(s, &s.tasks[2]),
+            Some(Duration::from_secs(3600))
+        );
+        assert_eq!(plan.idle_timeout_for(s), Some(Duration::from_secs(60)));
+    }
+
+    #[test]
+    fn errors_are_rendered_with_positions() {
+        let err = parse_simple("[plan]\nname = \"p\"\njobz = 1\n").unwrap_err();
+        assert!(err.contains("--> plan:3:1"), "{err}");
+        assert!(err.contains("did you mean `jobs`?"), "{err}");
+        assert!(err.contains("the plan has no streams"), "{err}");
+    }
+}
