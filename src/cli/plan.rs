@@ -243,7 +243,7 @@ impl<'a> View<'a> {
         let _ = writeln!(out, "  total work          {}", self.amount(sim.total_work));
         let _ = writeln!(
             out,
-            "  predicted makespan  {} (critical path first, then file order)",
+            "  predicted makespan  {} (simulated: ready streams start by priority, critical path first)",
             self.amount(sim.makespan)
         );
         let _ = writeln!(
