@@ -26,6 +26,9 @@ pub struct Sp<T> {
 pub struct RawFile {
     pub plan: Option<RawPlan>,
     pub streams: Vec<RawStream>,
+    /// `plan` and `stream` were written, well-formed or not.
+    pub plan_given: bool,
+    pub streams_given: bool,
 }
 
 #[derive(Debug, Default)]
@@ -196,15 +199,12 @@ fn syntax_diagnostics(
                 .min_by_key(|c| c.start)
             {
                 swallowed.push(container.clone());
-                structural = structural
-                    .min(Some(container.start))
-                    .or(Some(container.start));
-                let what = if message.starts_with("unclosed array") {
-                    "this array is never closed"
+                structural = Some(structural.map_or(container.start, |s| s.min(container.start)));
+                let (what, closing) = if message.starts_with("unclosed array") {
+                    ("this array is never closed", ']')
                 } else {
-                    "this inline table is never closed"
+                    ("this inline table is never closed", '}')
                 };
-                let closing = if what.contains("array") { ']' } else { '}' };
                 diagnostics.push(
                     Diagnostic::error(format!("TOML syntax: {what}"))
                         .at(container.start..container.start + 1, format!("expected a `{closing}` to close this"))
@@ -320,6 +320,11 @@ impl Walker<'_> {
     fn file(&mut self, root: &DeTable<'_>) -> RawFile {
         let mut file = RawFile::default();
         for (key, value) in root.iter() {
+            match key.get_ref().as_ref() {
+                "plan" => file.plan_given = true,
+                "stream" => file.streams_given = true,
+                _ => {}
+            }
             match key.get_ref().as_ref() {
                 "plan" => match value.get_ref() {
                     DeValue::Table(table) => file.plan = Some(self.plan(table, value.span())),

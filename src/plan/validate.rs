@@ -32,14 +32,17 @@ pub fn validate<R: Repository>(
         ownership: OwnershipSummary::default(),
         estimates: EstimateUnit::Units,
     };
-    let Some(raw_plan) = &file.plan else {
+    // Without a usable [plan] the streams are still checked; only what depends on the plan's
+    // settings (its agent, `shared`, `base`) is not.
+    let raw_plan = file.plan.as_ref();
+    if raw_plan.is_none() && !file.plan_given {
         diags.push(
             Diagnostic::error("the plan has no `[plan]` table")
                 .help("start the file with `[plan]` and at least `name = \"...\"`"),
         );
-        return Ok((None, facts));
-    };
-    if let Some(name) = &raw_plan.name
+    }
+    if let Some(raw_plan) = raw_plan
+        && let Some(name) = &raw_plan.name
         && let Some(problem) = ref_component_problem(&name.value)
     {
         diags.push(
@@ -48,20 +51,22 @@ pub fn validate<R: Repository>(
                 .help("the plan name is part of every branch, `streams/<plan>/<stream>`: use letters, digits, `-`, `_` and `.`"),
         );
     }
-    if file.streams.is_empty() {
-        diags.push(
-            Diagnostic::error("the plan has no streams")
-                .at(
-                    raw_plan.header.clone(),
-                    "no `[[stream]]` table in this plan",
-                )
-                .help("add a `[[stream]]` table with `name`, `owns` and `tasks`"),
-        );
+    if file.streams.is_empty() && !file.streams_given {
+        let diagnostic = Diagnostic::error("the plan has no streams")
+            .help("add a `[[stream]]` table with `name`, `owns` and `tasks`");
+        diags.push(match raw_plan {
+            Some(p) => diagnostic.at(p.header.clone(), "no `[[stream]]` table in this plan"),
+            None => diagnostic,
+        });
     }
 
     check_names(file, diags);
     check_dependencies(file, diags);
-    check_agents(file, raw_plan.present.contains(&"agent"), diags);
+    check_agents(
+        file,
+        raw_plan.is_none_or(|p| p.present.contains(&"agent")),
+        diags,
+    );
     check_prompt_files(file, repo, diags);
     facts.estimates = check_estimates(file, diags);
 
@@ -92,10 +97,14 @@ pub fn validate<R: Repository>(
             normalize(item, PatternOwner::Stream(index), diags);
         }
     }
-    for item in &raw_plan.shared {
+    for item in raw_plan.iter().flat_map(|p| &p.shared) {
         normalize(item, PatternOwner::Shared, diags);
     }
 
+    // Without [plan] there is no knowing which `base` was meant.
+    let Some(raw_plan) = raw_plan else {
+        return Ok((None, facts));
+    };
     let base_present = raw_plan.present.contains(&"base");
     let base = raw_plan.base.as_ref();
     // A `base` of the wrong type was reported already; there is nothing to resolve.

@@ -111,6 +111,7 @@ fixture_tests! {
     invalid_empty_owns: "empty-owns.toml" => 2,
     invalid_no_streams: "no-streams.toml" => 2,
     invalid_no_plan: "no-plan.toml" => 2,
+    invalid_table_shapes: "table-shapes.toml" => 2,
     invalid_missing_keys: "missing-keys.toml" => 2,
     invalid_stream_name: "stream-name.toml" => 2,
     invalid_duplicate_stream: "duplicate-stream.toml" => 2,
