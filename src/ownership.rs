@@ -4,7 +4,7 @@
 //! (`*` stays within one directory, `**` crosses them). All patterns of a plan are compiled into
 //! one `GlobSet`, so classifying a path costs one automaton pass however many streams there are.
 
-use globset::{Glob, GlobBuilder, GlobSet, GlobSetBuilder};
+use globset::{Glob, GlobSet, GlobSetBuilder};
 
 use crate::plan::{Pattern, Plan};
 
@@ -26,12 +26,10 @@ pub struct Violation {
     pub owner: Owner,
 }
 
-/// Compiles one pattern the way every part of streams does.
+/// Compiles one pattern the way every part of streams does (the plan validator uses the same
+/// function, so what it checked is what the engine enforces).
 pub fn compile(glob: &str) -> Result<Glob, globset::Error> {
-    GlobBuilder::new(glob)
-        .literal_separator(true)
-        .backslash_escape(true)
-        .build()
+    crate::plan::pattern::compile(glob)
 }
 
 pub struct Ownership {

@@ -1,10 +1,13 @@
 //! Finding the repository and loading the plan: the first step of `plan`, `run` and `demo`.
+//!
+//! Reads only: the plan file, and from git the base commit and the files tracked there. Nothing
+//! is written, whatever the outcome.
 
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
-use crate::git::{self, Oid, Repo};
-use crate::plan::Plan;
+use crate::git::{self, GitError, Oid, Repo};
+use crate::plan::{self, CheckError, EstimateUnit, OwnershipSummary, Plan};
 
 use super::Context;
 
@@ -14,6 +17,23 @@ pub struct LoadedPlan {
     /// The plan file, absolute.
     pub path: PathBuf,
     pub base_commit: Oid,
+}
+
+/// What checking the plan learned, for `streams plan` to show.
+pub struct Analysis {
+    pub ownership: OwnershipSummary,
+    pub estimates: EstimateUnit,
+    /// The plan file as messages show it (relative to the current directory when inside it).
+    pub shown_path: String,
+    pub warnings: Vec<Located>,
+}
+
+/// A warning with its position, for `--json`.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Located {
+    pub message: String,
+    pub line: Option<usize>,
+    pub column: Option<usize>,
 }
 
 /// Checks git, finds the repository around `ctx.cwd`.
@@ -30,22 +50,144 @@ pub fn plan_path(ctx: &Context, repo: &Repo, arg: Option<&Path>) -> PathBuf {
     }
 }
 
+/// Reads and validates the plan; prints its warnings; returns `Error::InvalidPlan` with every
+/// problem rendered when it breaks a rule.
 pub fn load_plan(ctx: &Context, repo: &Repo, arg: Option<&Path>) -> Result<LoadedPlan> {
+    load_checked(ctx, repo, arg).map(|(loaded, _)| loaded)
+}
+
+/// [`load_plan`], also returning what `streams plan` shows besides the plan.
+pub fn load_checked(
+    ctx: &Context,
+    repo: &Repo,
+    arg: Option<&Path>,
+) -> Result<(LoadedPlan, Analysis)> {
     let path = plan_path(ctx, repo, arg);
-    let text = std::fs::read_to_string(&path).map_err(|source| Error::PlanUnreadable {
-        path: path.clone(),
-        source,
+    let shown_path = shown_path(&ctx.cwd, &path);
+    let text = std::fs::read_to_string(&path).map_err(|source| {
+        if source.kind() == std::io::ErrorKind::NotFound {
+            let hint = if arg.is_none() {
+                "create streams.toml at the repository root, or name the plan file: `streams plan PATH`"
+            } else {
+                "check the path: it is relative to the current directory (or to -C DIR)"
+            };
+            Error::usage_with_hint(format!("no plan at {shown_path}"), hint)
+        } else {
+            Error::PlanUnreadable {
+                path: path.clone(),
+                source,
+            }
+        }
     })?;
-    let plan = crate::plan::parse_simple(&text).map_err(|message| Error::InvalidPlan {
-        rendered: format!("error: {message}"),
-        errors: 1,
-    })?;
-    let base_commit = repo.resolve_commit(&plan.base)?;
-    Ok(LoadedPlan {
-        plan,
-        path,
-        base_commit,
-    })
+    let mut facts = GitFacts {
+        repo,
+        plan_dir: path.parent().map(Path::to_path_buf).unwrap_or_default(),
+    };
+    match plan::check(&text, &mut facts) {
+        Ok(checked) => {
+            if !checked.warnings.is_empty() {
+                let rendered = checked.warnings.render(&text, &shown_path, ctx.ui.color);
+                ctx.ui.info(rendered.trim_end());
+            }
+            let warnings = checked
+                .warnings
+                .items
+                .iter()
+                .map(|d| {
+                    let (line, column) = match d.position() {
+                        Some(at) => {
+                            let (l, c) = line_column(&text, at);
+                            (Some(l), Some(c))
+                        }
+                        None => (None, None),
+                    };
+                    Located {
+                        message: d.message.clone(),
+                        line,
+                        column,
+                    }
+                })
+                .collect();
+            Ok((
+                LoadedPlan {
+                    plan: checked.plan,
+                    path,
+                    base_commit: checked.base_commit,
+                },
+                Analysis {
+                    ownership: checked.ownership,
+                    estimates: checked.estimates,
+                    shown_path,
+                    warnings,
+                },
+            ))
+        }
+        Err(CheckError::Invalid(diags)) => Err(Error::InvalidPlan {
+            rendered: diags.render(&text, &shown_path, ctx.ui.color),
+            errors: diags.errors(),
+        }),
+        Err(CheckError::Repository(err)) => Err(err.into()),
+    }
+}
+
+/// The repository as the validator sees it: base resolution and tracked files from git, prompt
+/// files from the file system next to the plan.
+struct GitFacts<'a> {
+    repo: &'a Repo,
+    plan_dir: PathBuf,
+}
+
+impl plan::Repository for GitFacts<'_> {
+    type Error = GitError;
+
+    fn root(&self) -> Option<String> {
+        self.repo
+            .workdir()
+            .map(|dir| dir.to_string_lossy().into_owned())
+    }
+
+    fn resolve(&mut self, rev: &str) -> Result<Option<String>, GitError> {
+        match self.repo.resolve_commit(rev) {
+            Ok(id) => Ok(Some(id)),
+            Err(GitError::BadRevision { .. }) => Ok(None),
+            Err(err) => Err(err),
+        }
+    }
+
+    fn tracked_files(&mut self, commit: &str) -> Result<Vec<String>, GitError> {
+        // libgit2 found the repository, but if the git program cannot list a commit libgit2 just
+        // resolved, git cannot read this repository: say that, not "a command failed".
+        self.repo.tracked_files(commit).map_err(|err| match err {
+            GitError::Command { stderr, .. } => GitError::Unreadable {
+                dir: self.repo.root().to_path_buf(),
+                message: stderr,
+            },
+            err => err,
+        })
+    }
+
+    fn prompt_file_exists(&mut self, path: &str) -> bool {
+        self.plan_dir.join(path).is_file()
+    }
+}
+
+/// `path` relative to `cwd` when it is inside it, else as is (absolute).
+pub fn shown_path(cwd: &Path, path: &Path) -> String {
+    let canonical = |p: &Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
+    let (cwd, full) = (canonical(cwd), canonical(path));
+    match full.strip_prefix(&cwd) {
+        Ok(rel) if !rel.as_os_str().is_empty() => rel.display().to_string(),
+        _ => full.display().to_string(),
+    }
+}
+
+/// 1-based line and column (in characters) of a byte offset.
+fn line_column(text: &str, at: usize) -> (usize, usize) {
+    let at = at.min(text.len());
+    let before = &text[..at];
+    let line = before.matches('\n').count() + 1;
+    let start = before.rfind('\n').map_or(0, |i| i + 1);
+    (line, before[start..].chars().count() + 1)
 }
 
 /// The plan a run started with (its copy in the run directory): what `resume`, `continue` and
@@ -56,8 +198,10 @@ pub fn plan_from_copy(run_dir: &crate::state::RunDir) -> Result<Plan> {
         path: path.clone(),
         source,
     })?;
-    crate::plan::parse_simple(&text).map_err(|message| Error::InvalidPlan {
-        rendered: format!("error: {message}"),
+    // It was validated against the repository when the run started; only the rules that need
+    // no repository are checked again (a newer streams may be stricter).
+    crate::plan::parse_simple(&text).map_err(|rendered| Error::InvalidPlan {
+        rendered,
         errors: 1,
     })
 }

@@ -82,16 +82,10 @@ fn dry_run(
         plan.merge.as_str(),
         plan.sync.as_str()
     );
-    let order = crate::exec::dispatcher::remaining_path(plan);
+    let lrp = crate::plan::schedule::longest_remaining_path(plan);
     let mut streams: Vec<usize> = (0..plan.streams.len()).collect();
     // The order a run considers them in (dependencies permitting).
-    streams.sort_by(|&a, &b| {
-        plan.streams[b]
-            .priority
-            .cmp(&plan.streams[a].priority)
-            .then(order[b].total_cmp(&order[a]))
-            .then(a.cmp(&b))
-    });
+    streams.sort_by(|&a, &b| crate::plan::schedule::start_order(plan, &lrp, a, b));
     for s in streams {
         let stream = &plan.streams[s];
         let worktree = wt_dir.join(&stream.name);

@@ -97,7 +97,7 @@ impl Engine {
             stream_names,
             journal: input.journal.clone(),
         });
-        let remaining = remaining_path(&input.plan);
+        let remaining = crate::plan::schedule::longest_remaining_path(&input.plan);
         let refs = RefNames {
             plan: input.plan.name.clone(),
         };
@@ -306,10 +306,7 @@ impl Engine {
                 break;
             }
             ready.sort_by(|&a, &b| {
-                let (pa, pb) = (self.plan.streams[a].priority, self.plan.streams[b].priority);
-                pb.cmp(&pa)
-                    .then(self.remaining[b].total_cmp(&self.remaining[a]))
-                    .then(a.cmp(&b))
+                crate::plan::schedule::start_order(&self.plan, &self.remaining, a, b)
             });
             let s = ready[0];
             self.state.streams[s].state = StreamState::Active {
@@ -1013,35 +1010,6 @@ fn commit_message(stream: &str, task: usize, text: &str) -> String {
         &format!("{subject}\n{body}"),
         &coordinator::trailers(stream, &[task]),
     )
-}
-
-/// Per stream: its own estimated work plus the longest chain of streams that depend on it.
-pub fn remaining_path(plan: &Plan) -> Vec<f64> {
-    let n = plan.streams.len();
-    let own: Vec<f64> = plan
-        .streams
-        .iter()
-        .map(|s| s.tasks.iter().map(|t| plan.estimate_for(s, t)).sum::<f64>())
-        .collect();
-    let mut memo: Vec<Option<f64>> = vec![None; n];
-    fn visit(plan: &Plan, own: &[f64], memo: &mut Vec<Option<f64>>, s: usize, depth: usize) -> f64 {
-        if let Some(v) = memo[s] {
-            return v;
-        }
-        let name = &plan.streams[s].name;
-        let mut best = 0.0f64;
-        if depth < plan.streams.len() {
-            for (i, other) in plan.streams.iter().enumerate() {
-                if other.depends_on.iter().any(|d| d == name) {
-                    best = best.max(visit(plan, own, memo, i, depth + 1));
-                }
-            }
-        }
-        let v = own[s] + best;
-        memo[s] = Some(v);
-        v
-    }
-    (0..n).map(|s| visit(plan, &own, &mut memo, s, 0)).collect()
 }
 
 pub fn signal_name(sig: Signal) -> &'static str {

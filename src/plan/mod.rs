@@ -1,153 +1,274 @@
-//! Plans: TOML text in, validated [`Plan`] out.
+//! Plans: TOML text in, validated [`Plan`] out, plus the schedule analysis behind `streams plan`.
 //!
-//! TEMPORARY: a minimal serde loader while the full validator is built on its own branch.
+//! The layers, each in its module:
+//!
+//! - [`raw`]: syntax, unknown keys, types and value formats, by walking the spanned TOML by hand
+//!   so that every problem is collected (serde would stop at the first);
+//! - [`validate`]: the rules between values (names, dependencies and cycles, agents, patterns)
+//!   and against the repository (base, ownership of the tracked files);
+//! - [`owners`] and [`pattern`]: the ownership rules and glob semantics;
+//! - [`schedule`]: waves, critical path, the longest-remaining-path order, the makespan
+//!   simulation;
+//! - [`diagnostic`]: problems with spans, rendered with file:line:column and carets.
+//!
+//! This module is pure: it does no I/O. What it needs to know about the repository (does `base`
+//! resolve, which files are tracked there, does a prompt file exist) it asks through the
+//! [`Repository`] trait, which `cli::load` implements with `git`.
 
+pub mod diagnostic;
 pub mod model;
+pub mod owners;
+pub mod pattern;
+pub mod raw;
+pub mod schedule;
+pub mod validate;
 
+pub use diagnostic::{Diagnostic, Diagnostics, Severity};
 pub use model::*;
+pub use owners::OwnershipSummary;
 
-use std::collections::BTreeMap;
+use serde::Serialize;
 
-use serde::Deserialize;
+/// What validation needs to know about the repository and the file system.
+pub trait Repository {
+    /// An environment failure (git broke, the repository cannot be read): it ends the check.
+    type Error;
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawFile {
-    plan: RawPlan,
-    #[serde(default)]
-    stream: Vec<RawStream>,
+    /// The repository's root as an absolute path, to recognise absolute patterns into it.
+    fn root(&self) -> Option<String>;
+
+    /// The commit `rev` names, or `None` if it names none.
+    fn resolve(&mut self, rev: &str) -> Result<Option<String>, Self::Error>;
+
+    /// Every file tracked at `commit`, relative to the root, `/`-separated.
+    fn tracked_files(&mut self, commit: &str) -> Result<Vec<String>, Self::Error>;
+
+    /// Whether a task's `prompt_file` (as written: relative to the plan's directory) exists.
+    fn prompt_file_exists(&mut self, path: &str) -> bool;
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawPlan {
-    name: String,
-    base: Option<String>,
-    jobs: Option<usize>,
-    agent: Option<Vec<String>>,
-    merge: Option<String>,
-    sync: Option<String>,
-    #[serde(default)]
-    shared: Vec<String>,
-    timeout: Option<String>,
-    idle_timeout: Option<String>,
-    grace: Option<String>,
-    retries: Option<u32>,
-    #[serde(default)]
-    retry_on: Vec<i32>,
-    retry_backoff: Option<String>,
-    worktree_root: Option<String>,
-    #[serde(default)]
-    env: BTreeMap<String, String>,
+/// How estimates are to be read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EstimateUnit {
+    /// Some estimate was a duration: every number is seconds.
+    Seconds,
+    /// Plain numbers only (or none: one unit per task).
+    Units,
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawStream {
-    name: String,
-    owns: Vec<String>,
-    #[serde(default)]
-    depends_on: Vec<String>,
-    #[serde(default)]
-    tasks: Vec<String>,
-    #[serde(default)]
-    task: Vec<RawTask>,
-    agent: Option<Vec<String>>,
-    timeout: Option<String>,
-    idle_timeout: Option<String>,
-    retries: Option<u32>,
-    #[serde(default)]
-    env: BTreeMap<String, String>,
-    #[serde(default)]
-    priority: i64,
+/// A plan that passed every rule, with what checking it learned.
+#[derive(Debug)]
+pub struct Checked {
+    pub plan: Plan,
+    /// `base`, resolved.
+    pub base_commit: String,
+    pub ownership: OwnershipSummary,
+    pub estimates: EstimateUnit,
+    /// Problems that do not stop a run (a pattern that matches nothing yet, ...).
+    pub warnings: Diagnostics,
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawTask {
-    prompt: Option<String>,
-    prompt_file: Option<String>,
-    agent: Option<Vec<String>>,
-    timeout: Option<String>,
+#[derive(Debug)]
+pub enum CheckError<E> {
+    /// The plan breaks at least one rule; every problem found, warnings included, in file order.
+    Invalid(Diagnostics),
+    /// The repository could not answer.
+    Repository(E),
 }
 
-fn dur(s: &Option<String>) -> Result<Option<std::time::Duration>, String> {
-    s.as_ref()
-        .map(|s| humantime::parse_duration(s).map_err(|e| e.to_string()))
-        .transpose()
-}
-
-fn pattern(text: &str) -> Pattern {
-    Pattern {
-        text: text.to_string(),
-        glob: text.trim_start_matches('/').to_string(),
-    }
-}
-
-pub fn parse_simple(text: &str) -> Result<Plan, String> {
-    let raw: RawFile = toml::from_str(text).map_err(|e| e.to_string())?;
-    let p = raw.plan;
-    let mut streams = Vec::new();
-    for s in raw.stream {
-        let mut tasks: Vec<Task> = s
-            .tasks
-            .iter()
-            .map(|t| Task {
-                prompt: Prompt::Text(t.clone()),
-                agent: None,
-                timeout: None,
-                estimate: None,
-            })
-            .collect();
-        for t in s.task {
-            tasks.push(Task {
-                prompt: match (t.prompt, t.prompt_file) {
-                    (Some(p), _) => Prompt::Text(p),
-                    (None, Some(f)) => Prompt::File(f.into()),
-                    _ => return Err("task needs prompt".into()),
-                },
-                agent: t.agent,
-                timeout: dur(&t.timeout)?,
-                estimate: None,
-            });
+/// Validates a plan's text against a repository.
+pub fn check<R: Repository>(text: &str, repo: &mut R) -> Result<Checked, CheckError<R::Error>> {
+    let parsed = raw::parse(text);
+    let mut diags = Diagnostics::default();
+    diags.items.extend(parsed.local.items);
+    let mut facts = None;
+    match parsed.structural {
+        None => {
+            diags.items.extend(parsed.missing.items);
+            facts = Some(
+                validate::validate(&parsed.file, repo, &mut diags)
+                    .map_err(CheckError::Repository)?,
+            );
         }
-        streams.push(Stream {
-            name: s.name,
-            owns: s.owns.iter().map(|o| pattern(o)).collect(),
-            depends_on: s.depends_on,
-            tasks,
-            agent: s.agent,
-            timeout: dur(&s.timeout)?,
-            idle_timeout: dur(&s.idle_timeout)?,
-            retries: s.retries,
-            env: s.env,
-            priority: s.priority,
-            estimate: None,
-        });
+        // Past an unclosed array or header the recovered document is a guess: keep what was
+        // found before it, which is real, and skip the rules that need the whole plan.
+        Some(cutoff) => diags
+            .items
+            .retain(|d| d.position().is_some_and(|p| p < cutoff)),
     }
-    Ok(Plan {
-        name: p.name,
-        base: p.base.unwrap_or_else(|| DEFAULT_BASE.into()),
-        jobs: p.jobs,
-        agent: p.agent,
-        merge: match p.merge.as_deref() {
-            Some("merge") => MergeStrategy::Merge,
-            Some("squash") => MergeStrategy::Squash,
-            _ => MergeStrategy::Rebase,
-        },
-        sync: match p.sync.as_deref() {
-            Some("task") => SyncPoint::Task,
-            _ => SyncPoint::Stream,
-        },
-        shared: p.shared.iter().map(|s| pattern(s)).collect(),
-        timeout: dur(&p.timeout)?,
-        idle_timeout: dur(&p.idle_timeout)?,
-        grace: dur(&p.grace)?.unwrap_or(DEFAULT_GRACE),
-        retries: p.retries.unwrap_or(0),
-        retry_on: p.retry_on,
-        retry_backoff: dur(&p.retry_backoff)?.unwrap_or(DEFAULT_RETRY_BACKOFF),
-        worktree_root: p.worktree_root.map(Into::into),
-        env: p.env,
-        streams,
-    })
+    // A value with a syntax error was recovered as something; what else is said about its line
+    // would only repeat the syntax error, or be wrong.
+    let line = |at: usize| text[..at.min(text.len())].matches('\n').count();
+    let broken: Vec<usize> = parsed
+        .syntax
+        .items
+        .iter()
+        .filter_map(|d| d.position().map(line))
+        .collect();
+    diags
+        .items
+        .retain(|d| d.position().is_none_or(|p| !broken.contains(&line(p))));
+    diags.items.extend(parsed.syntax.items);
+    diags.sort();
+    match facts {
+        Some((Some(plan), facts)) if !diags.has_errors() => Ok(Checked {
+            plan,
+            base_commit: facts.base_commit.unwrap_or_default(),
+            ownership: facts.ownership,
+            estimates: facts.estimates,
+            warnings: diags,
+        }),
+        _ => Err(CheckError::Invalid(diags)),
+    }
+}
+
+/// A repository with no files, where every revision resolves and every prompt file exists: for
+/// checking a plan's own rules without one (tests, tools).
+pub struct NoRepository;
+
+impl Repository for NoRepository {
+    type Error = std::convert::Infallible;
+
+    fn root(&self) -> Option<String> {
+        None
+    }
+
+    fn resolve(&mut self, _rev: &str) -> Result<Option<String>, Self::Error> {
+        Ok(Some("0".repeat(40)))
+    }
+
+    fn tracked_files(&mut self, _commit: &str) -> Result<Vec<String>, Self::Error> {
+        Ok(Vec::new())
+    }
+
+    fn prompt_file_exists(&mut self, _path: &str) -> bool {
+        true
+    }
+}
+
+/// Parses and validates a plan without a repository (every rule except those about tracked
+/// files and `base`). The error is the rendered diagnostics, for tests and tools.
+pub fn parse_simple(text: &str) -> Result<Plan, String> {
+    match check(text, &mut NoRepository) {
+        Ok(checked) => Ok(checked.plan),
+        Err(CheckError::Invalid(diags)) => Err(diags.render(text, "plan", false)),
+        Err(CheckError::Repository(never)) => match never {},
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    #[test]
+    fn defaults_are_applied() {
+        let plan = parse_simple(
+            "[plan]\nname = \"p\"\nagent = [\"a\", \"{prompt}\"]\n[[stream]]\nname = \"s\"\nowns = [\"/src/**\"]\ntasks = [\"t\"]\n",
+        )
+        .unwrap();
+        assert_eq!(plan.base, DEFAULT_BASE);
+        assert_eq!(plan.merge, MergeStrategy::Rebase);
+        assert_eq!(plan.sync, SyncPoint::Stream);
+        assert_eq!(plan.grace, DEFAULT_GRACE);
+        assert_eq!(plan.retry_backoff, DEFAULT_RETRY_BACKOFF);
+        assert_eq!(plan.retries, 0);
+        assert_eq!(plan.jobs, None);
+        assert_eq!(plan.timeout, None);
+        let stream = &plan.streams[0];
+        assert_eq!(stream.owns[0].text, "/src/**");
+        assert_eq!(stream.owns[0].glob, "src/**");
+        assert_eq!(stream.priority, 0);
+        assert_eq!(
+            plan.estimate_for(stream, &stream.tasks[0]),
+            DEFAULT_ESTIMATE
+        );
+    }
+
+    #[test]
+    fn every_key_is_read() {
+        let plan = parse_simple(
+            r#"
+[plan]
+name = "p"
+base = "main"
+jobs = 3
+agent = ["a", "{prompt}"]
+merge = "squash"
+sync = "task"
+shared = ["Cargo.lock"]
+timeout = "30m"
+idle_timeout = "5m"
+grace = "3s"
+retries = 2
+retry_on = [75, 124]
+retry_backoff = "2s"
+worktree_root = "../wt"
+env = { A = "1" }
+
+[[stream]]
+name = "s"
+owns = ["src/**"]
+depends_on = []
+agent = ["b"]
+timeout = "10m"
+idle_timeout = "1m"
+retries = 1
+env = { B = "2" }
+priority = 5
+estimate = "2m"
+tasks = ["first", { prompt = "second", estimate = 3 }]
+
+[[stream.task]]
+prompt_file = "third.md"
+agent = ["c"]
+timeout = "1h"
+estimate = "1h"
+"#,
+        )
+        .unwrap();
+        assert_eq!(plan.base, "main");
+        assert_eq!(plan.jobs, Some(3));
+        assert_eq!(plan.merge, MergeStrategy::Squash);
+        assert_eq!(plan.sync, SyncPoint::Task);
+        assert_eq!(plan.shared[0].glob, "Cargo.lock");
+        assert_eq!(plan.timeout, Some(Duration::from_secs(1800)));
+        assert_eq!(plan.idle_timeout, Some(Duration::from_secs(300)));
+        assert_eq!(plan.grace, Duration::from_secs(3));
+        assert_eq!(plan.retries, 2);
+        assert_eq!(plan.retry_on, vec![75, 124]);
+        assert_eq!(plan.retry_backoff, Duration::from_secs(2));
+        assert_eq!(
+            plan.worktree_root.as_deref(),
+            Some(std::path::Path::new("../wt"))
+        );
+        let s = &plan.streams[0];
+        assert_eq!(s.priority, 5);
+        assert_eq!(s.retries, Some(1));
+        assert_eq!(s.estimate, Some(120.0));
+        assert_eq!(plan.env_for(s).len(), 2);
+        // Tasks in file order, whichever way they were written.
+        let summaries: Vec<String> = s.tasks.iter().map(|t| t.prompt.summary()).collect();
+        assert_eq!(summaries, ["first", "second", "prompt from third.md"]);
+        assert_eq!(plan.estimate_for(s, &s.tasks[0]), 120.0);
+        assert_eq!(plan.estimate_for(s, &s.tasks[1]), 3.0);
+        assert_eq!(plan.estimate_for(s, &s.tasks[2]), 3600.0);
+        assert_eq!(plan.agent_for(s, &s.tasks[0]), Some(&["b".to_string()][..]));
+        assert_eq!(plan.agent_for(s, &s.tasks[2]), Some(&["c".to_string()][..]));
+        assert_eq!(
+            plan.timeout_for(s, &s.tasks[2]),
+            Some(Duration::from_secs(3600))
+        );
+        assert_eq!(plan.idle_timeout_for(s), Some(Duration::from_secs(60)));
+    }
+
+    #[test]
+    fn errors_are_rendered_with_positions() {
+        let err = parse_simple("[plan]\nname = \"p\"\njobz = 1\n").unwrap_err();
+        assert!(err.contains("--> plan:3:1"), "{err}");
+        assert!(err.contains("did you mean `jobs`?"), "{err}");
+        assert!(err.contains("the plan has no streams"), "{err}");
+    }
 }

@@ -157,6 +157,8 @@ const HEADERS: [&str; 8] = [
 pub fn render_table(report: &RunReport, ui: &Ui) -> String {
     let rows = rows(report);
     let mut widths = HEADERS.map(str::len);
+    // Durations are up to six characters ("59m59s"): a steady column whatever the values.
+    widths[6] = widths[6].max(6);
     for row in &rows {
         for (w, cell) in widths.iter_mut().zip(row) {
             *w = (*w).max(cell.chars().count());

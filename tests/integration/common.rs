@@ -253,7 +253,10 @@ pub fn redact_volatile(text: &str) -> String {
         [
             // Run ids: 20260101-000000-1a2b
             (r"\b\d{8}-\d{6}-[0-9a-f]{4}\b", "[RUN]"),
-            // Durations: 12.3s, 0.1s, 1m02s, 250ms
+            // Durations: 12.3s, 0.1s, 1m02s, 250ms. In a right-aligned column the padding before
+            // one depends on its length: it goes too (the column's two-space gap stays).
+            (r"  +\d+m\d{2}s\b", "  [TIME]"),
+            (r"  +\d+(\.\d+)?m?s\b", "  [TIME]"),
             (r"\b\d+m\d{2}s\b", "[TIME]"),
             (r"\b\d+(\.\d+)?m?s\b", "[TIME]"),
             // Speedup factors: 1.9x
@@ -277,15 +280,8 @@ impl fmt::Display for CmdOutput {
             Some(code) => writeln!(f, "exit code: {code}")?,
             None => writeln!(f, "exit code: (killed by a signal)")?,
         }
-        // Column widths follow the (redacted) values: snapshots keep the columns, not the padding.
-        let collapse = |text: String| {
-            regex_lite::Regex::new("  +")
-                .unwrap()
-                .replace_all(&text, "  ")
-                .into_owned()
-        };
-        let stdout = collapse(redact(&self.stdout, &self.redactions));
-        let stderr = collapse(redact(&self.stderr, &self.redactions));
+        let stdout = redact(&self.stdout, &self.redactions);
+        let stderr = redact(&self.stderr, &self.redactions);
         if !stdout.is_empty() {
             writeln!(f, "----- stdout -----\n{}", stdout.trim_end())?;
         }

@@ -4,4 +4,5 @@
 mod common;
 mod coordinator;
 mod crash;
+mod plan;
 mod run;

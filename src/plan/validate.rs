@@ -1,0 +1,574 @@
+//! Raw values to a validated [`Plan`]: the rules that relate values to each other and to the
+//! repository (names, dependencies, agents, prompt files, base, ownership).
+
+use std::collections::HashMap;
+
+use super::diagnostic::{Diagnostic, Diagnostics, Span, count};
+use super::model::{
+    DEFAULT_BASE, DEFAULT_GRACE, DEFAULT_RETRY_BACKOFF, Pattern, Plan, RESERVED_STREAM_NAME,
+    Stream, Task,
+};
+use super::owners::{self, OwnedPattern, OwnershipSummary, PatternOwner};
+use super::pattern;
+use super::raw::{RawFile, RawStream, Sp, suggest};
+use super::{EstimateUnit, Repository};
+
+/// What validation learned besides the plan itself.
+pub struct Facts {
+    pub base_commit: Option<String>,
+    pub ownership: OwnershipSummary,
+    pub estimates: EstimateUnit,
+}
+
+/// Runs every rule, adding problems to `diags`. Returns the plan when nothing was wrong (the
+/// caller also checks `diags` for errors found before this step).
+pub fn validate<R: Repository>(
+    file: &RawFile,
+    repo: &mut R,
+    diags: &mut Diagnostics,
+) -> Result<(Option<Plan>, Facts), R::Error> {
+    let mut facts = Facts {
+        base_commit: None,
+        ownership: OwnershipSummary::default(),
+        estimates: EstimateUnit::Units,
+    };
+    // Without a usable [plan] the streams are still checked; only what depends on the plan's
+    // settings (its agent, `shared`, `base`) is not.
+    let raw_plan = file.plan.as_ref();
+    if raw_plan.is_none() && !file.plan_given {
+        diags.push(
+            Diagnostic::error("the plan has no `[plan]` table")
+                .help("start the file with `[plan]` and at least `name = \"...\"`"),
+        );
+    }
+    if let Some(raw_plan) = raw_plan
+        && let Some(name) = &raw_plan.name
+        && let Some(problem) = ref_component_problem(&name.value)
+    {
+        diags.push(
+            Diagnostic::error(format!("invalid plan name `{}`: {problem}", name.value))
+                .at(name.span.clone(), "not usable in a git branch name")
+                .help("the plan name is part of every branch, `streams/<plan>/<stream>`: use letters, digits, `-`, `_` and `.`"),
+        );
+    }
+    if file.streams.is_empty() && !file.streams_given {
+        let diagnostic = Diagnostic::error("the plan has no streams")
+            .help("add a `[[stream]]` table with `name`, `owns` and `tasks`");
+        diags.push(match raw_plan {
+            Some(p) => diagnostic.at(p.header.clone(), "no `[[stream]]` table in this plan"),
+            None => diagnostic,
+        });
+    }
+
+    check_names(file, diags);
+    check_dependencies(file, diags);
+    check_agents(
+        file,
+        raw_plan.is_none_or(|p| p.present.contains(&"agent")),
+        diags,
+    );
+    check_prompt_files(file, repo, diags);
+    facts.estimates = check_estimates(file, diags);
+
+    // Patterns, then the repository.
+    let root = repo.root();
+    let mut owned = Vec::new();
+    let mut normalize =
+        |text: &Sp<String>, owner: PatternOwner, diags: &mut Diagnostics| match pattern::normalize(
+            &text.value,
+            root.as_deref(),
+        ) {
+            Ok(glob) => owned.push(OwnedPattern {
+                owner,
+                text: text.value.clone(),
+                glob,
+                span: text.span.clone(),
+            }),
+            Err(err) => {
+                diags.push(
+                    Diagnostic::error(format!("invalid pattern `{}`: {}", text.value, err.message))
+                        .at(text.span.clone(), "not a usable pattern")
+                        .help_opt(err.help),
+                );
+            }
+        };
+    for (index, stream) in file.streams.iter().enumerate() {
+        for item in stream.owns.iter().flat_map(|o| &o.value) {
+            normalize(item, PatternOwner::Stream(index), diags);
+        }
+    }
+    for item in raw_plan.iter().flat_map(|p| &p.shared) {
+        normalize(item, PatternOwner::Shared, diags);
+    }
+
+    // Without [plan] there is no knowing which `base` was meant.
+    let Some(raw_plan) = raw_plan else {
+        return Ok((None, facts));
+    };
+    let base_present = raw_plan.present.contains(&"base");
+    let base = raw_plan.base.as_ref();
+    // A `base` of the wrong type was reported already; there is nothing to resolve.
+    if base.is_some() || !base_present {
+        let rev = base.map_or(DEFAULT_BASE, |b| b.value.as_str());
+        match repo.resolve(rev)? {
+            Some(commit) => {
+                let tracked = repo.tracked_files(&commit)?;
+                let names: Vec<String> = file
+                    .streams
+                    .iter()
+                    .map(|s| {
+                        s.name
+                            .as_ref()
+                            .map_or_else(String::new, |n| n.value.clone())
+                    })
+                    .collect();
+                facts.ownership = owners::check(&owned, &names, &tracked, diags);
+                facts.base_commit = Some(commit);
+            }
+            None => {
+                let diagnostic = match base {
+                    Some(base) => Diagnostic::error(format!(
+                        "`base` does not resolve: `{}` names no commit in this repository",
+                        base.value
+                    ))
+                    .at(base.span.clone(), "no such commit"),
+                    None => Diagnostic::error(format!(
+                        "`base` is not set and `{DEFAULT_BASE}` names no commit: the repository has no commits yet"
+                    ))
+                    .at(raw_plan.header.clone(), "no `base` in this table")
+                    .help("commit something first, or set `base` to a branch, tag or commit"),
+                };
+                diags.push(diagnostic);
+            }
+        }
+    }
+
+    if diags.has_errors() {
+        return Ok((None, facts));
+    }
+    Ok((build(file), facts))
+}
+
+/// Builds the model from raw values that passed every rule.
+fn build(file: &RawFile) -> Option<Plan> {
+    let raw = file.plan.as_ref()?;
+    let pattern = |text: &Sp<String>| Pattern {
+        text: text.value.clone(),
+        glob: text
+            .value
+            .strip_prefix('/')
+            .unwrap_or(&text.value)
+            .to_string(),
+    };
+    let mut streams = Vec::new();
+    for s in &file.streams {
+        let tasks = s
+            .tasks
+            .iter()
+            .map(|t| {
+                Some(Task {
+                    prompt: t.prompt.clone()?,
+                    agent: t.agent.clone(),
+                    timeout: t.timeout,
+                    estimate: t.estimate.as_ref().map(|e| e.value),
+                })
+            })
+            .collect::<Option<Vec<_>>>()?;
+        streams.push(Stream {
+            name: s.name.as_ref()?.value.clone(),
+            owns: s.owns.as_ref()?.value.iter().map(pattern).collect(),
+            depends_on: dedup(s.depends_on.iter().map(|d| d.value.clone())),
+            tasks,
+            agent: s.agent.clone(),
+            timeout: s.timeout,
+            idle_timeout: s.idle_timeout,
+            retries: s.retries,
+            env: s.env.clone(),
+            priority: s.priority,
+            estimate: s.estimate.as_ref().map(|e| e.value),
+        });
+    }
+    Some(Plan {
+        name: raw.name.as_ref()?.value.clone(),
+        base: raw
+            .base
+            .as_ref()
+            .map_or_else(|| DEFAULT_BASE.to_string(), |b| b.value.clone()),
+        jobs: raw.jobs,
+        agent: raw.agent.clone(),
+        merge: raw.merge.unwrap_or_default(),
+        sync: raw.sync.unwrap_or_default(),
+        shared: raw.shared.iter().map(pattern).collect(),
+        timeout: raw.timeout,
+        idle_timeout: raw.idle_timeout,
+        grace: raw.grace.unwrap_or(DEFAULT_GRACE),
+        retries: raw.retries.unwrap_or(0),
+        retry_on: raw.retry_on.clone(),
+        retry_backoff: raw.retry_backoff.unwrap_or(DEFAULT_RETRY_BACKOFF),
+        worktree_root: raw.worktree_root.as_ref().map(Into::into),
+        env: raw.env.clone(),
+        streams,
+    })
+}
+
+fn dedup(items: impl Iterator<Item = String>) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for item in items {
+        if !out.contains(&item) {
+            out.push(item);
+        }
+    }
+    out
+}
+
+/// Why `name` cannot be one component of a git ref (`git check-ref-format` rules, plus a
+/// leading `-`, which git allows in refs but not in branch names given on a command line).
+pub fn ref_component_problem(name: &str) -> Option<String> {
+    if name.is_empty() {
+        return Some("it is empty".into());
+    }
+    if name.starts_with('.') {
+        return Some("it starts with `.`".into());
+    }
+    if name.starts_with('-') {
+        return Some("it starts with `-`".into());
+    }
+    if name.ends_with(".lock") {
+        return Some("it ends with `.lock`".into());
+    }
+    if name.ends_with('.') {
+        return Some("it ends with `.`".into());
+    }
+    if name.contains("..") {
+        return Some("it contains `..`".into());
+    }
+    if name.contains("@{") {
+        return Some("it contains `@{`".into());
+    }
+    if name == "@" {
+        return Some("`@` alone means HEAD to git".into());
+    }
+    for c in name.chars() {
+        let what = match c {
+            ' ' => "a space".to_string(),
+            c if c.is_control() => "a control character".to_string(),
+            '~' | '^' | ':' | '?' | '*' | '[' | '\\' | '/' => format!("`{c}`"),
+            _ => continue,
+        };
+        return Some(format!("it contains {what}"));
+    }
+    None
+}
+
+fn check_names(file: &RawFile, diags: &mut Diagnostics) {
+    let mut seen: HashMap<String, &Sp<String>> = HashMap::new();
+    for stream in &file.streams {
+        let Some(name) = &stream.name else { continue };
+        if let Some(problem) = ref_component_problem(&name.value) {
+            let message = if name.value.is_empty() {
+                "stream name is empty".to_string()
+            } else {
+                format!("invalid stream name `{}`: {problem}", name.value)
+            };
+            diags.push(
+                Diagnostic::error(message)
+                    .at(name.span.clone(), "not usable as a git branch name")
+                    .help("each stream gets the branch `streams/<plan>/<stream>`: use letters, digits, `-`, `_` and `.`"),
+            );
+            continue;
+        }
+        if name.value.eq_ignore_ascii_case(RESERVED_STREAM_NAME) {
+            diags.push(
+                Diagnostic::error(format!(
+                    "stream name `{}` is reserved",
+                    name.value
+                ))
+                .at(name.span.clone(), "reserved")
+                .help(format!("`streams/<plan>/{RESERVED_STREAM_NAME}` is the branch every stream's work is integrated on: pick another name")),
+            );
+            continue;
+        }
+        // Case-insensitively: on macOS and Windows, branches `api` and `API` are one file.
+        match seen.get(&name.value.to_lowercase()) {
+            Some(first) => {
+                let message = if first.value == name.value {
+                    format!("two streams are named `{}`", name.value)
+                } else {
+                    format!(
+                        "streams `{}` and `{}` differ only in case",
+                        first.value, name.value
+                    )
+                };
+                diags.push(
+                    Diagnostic::error(message)
+                        .at(name.span.clone(), "second stream with this name")
+                        .also(first.span.clone(), "first one here")
+                        .help("stream names must be unique (ignoring case): each names a branch"),
+                );
+            }
+            None => {
+                seen.insert(name.value.to_lowercase(), name);
+            }
+        }
+    }
+}
+
+fn check_dependencies(file: &RawFile, diags: &mut Diagnostics) {
+    let names: Vec<Option<&str>> = file
+        .streams
+        .iter()
+        .map(|s| s.name.as_ref().map(|n| n.value.as_str()))
+        .collect();
+    let known: Vec<&str> = names.iter().flatten().copied().collect();
+    let index_of = |name: &str| names.iter().position(|n| *n == Some(name));
+
+    // Edges: stream -> the streams it depends on, each with the span of the entry.
+    let mut edges: Vec<Vec<(usize, Span)>> = vec![Vec::new(); file.streams.len()];
+    for (i, stream) in file.streams.iter().enumerate() {
+        let mut listed: Vec<&str> = Vec::new();
+        for dep in &stream.depends_on {
+            if listed.contains(&dep.value.as_str()) {
+                diags.push(
+                    Diagnostic::warning(format!("`{}` is listed twice in `depends_on`", dep.value))
+                        .at(dep.span.clone(), "listed again here"),
+                );
+                continue;
+            }
+            listed.push(&dep.value);
+            match index_of(&dep.value) {
+                Some(j) => edges[i].push((j, dep.span.clone())),
+                None => {
+                    let others: Vec<&str> = known
+                        .iter()
+                        .copied()
+                        .filter(|k| Some(*k) != names[i])
+                        .collect();
+                    let help = match suggest(&dep.value, &others) {
+                        Some(best) => format!("did you mean `{best}`?"),
+                        None if others.is_empty() => "this plan has no other stream".to_string(),
+                        None => format!("the streams are: {}", others.join(", ")),
+                    };
+                    diags.push(
+                        Diagnostic::error(format!(
+                            "unknown stream `{}` in `depends_on`",
+                            dep.value
+                        ))
+                        .at(dep.span.clone(), "no stream has this name")
+                        .help(help),
+                    );
+                }
+            }
+        }
+    }
+
+    for cycle in cycles(&edges) {
+        let name = |i: usize| names[i].unwrap_or("?");
+        let path: Vec<&str> = cycle
+            .iter()
+            .map(|&i| name(i))
+            .chain(std::iter::once(name(cycle[0])))
+            .collect();
+        let edge_span = |from: usize, to: usize| {
+            edges[from]
+                .iter()
+                .find(|(t, _)| *t == to)
+                .map(|(_, span)| span.clone())
+                .expect("cycle edges exist")
+        };
+        let mut diagnostic = if cycle.len() == 1 {
+            Diagnostic::error(format!("stream `{}` depends on itself", name(cycle[0])))
+        } else {
+            Diagnostic::error(format!("dependency cycle: {}", path.join(" -> ")))
+        };
+        for k in 0..cycle.len() {
+            let (from, to) = (cycle[k], cycle[(k + 1) % cycle.len()]);
+            let label = format!("`{}` depends on `{}`", name(from), name(to));
+            diagnostic = if k == 0 {
+                diagnostic.at(edge_span(from, to), label)
+            } else {
+                diagnostic.also(edge_span(from, to), label)
+            };
+        }
+        diags.push(diagnostic.help("streams must form a DAG: remove one of these dependencies"));
+    }
+}
+
+/// One cycle per strongly connected component that has one, each starting at its first stream
+/// in file order (Tarjan's algorithm, then a breadth-first search inside the component).
+fn cycles(edges: &[Vec<(usize, Span)>]) -> Vec<Vec<usize>> {
+    struct Tarjan<'a> {
+        edges: &'a [Vec<(usize, Span)>],
+        index: Vec<Option<usize>>,
+        low: Vec<usize>,
+        on_stack: Vec<bool>,
+        stack: Vec<usize>,
+        next: usize,
+        components: Vec<Vec<usize>>,
+    }
+    impl Tarjan<'_> {
+        fn visit(&mut self, v: usize) {
+            self.index[v] = Some(self.next);
+            self.low[v] = self.next;
+            self.next += 1;
+            self.stack.push(v);
+            self.on_stack[v] = true;
+            for &(w, _) in &self.edges[v] {
+                match self.index[w] {
+                    None => {
+                        self.visit(w);
+                        self.low[v] = self.low[v].min(self.low[w]);
+                    }
+                    Some(iw) if self.on_stack[w] => self.low[v] = self.low[v].min(iw),
+                    Some(_) => {}
+                }
+            }
+            if Some(self.low[v]) == self.index[v] {
+                let mut component = Vec::new();
+                while let Some(w) = self.stack.pop() {
+                    self.on_stack[w] = false;
+                    component.push(w);
+                    if w == v {
+                        break;
+                    }
+                }
+                self.components.push(component);
+            }
+        }
+    }
+    let n = edges.len();
+    let mut t = Tarjan {
+        edges,
+        index: vec![None; n],
+        low: vec![0; n],
+        on_stack: vec![false; n],
+        stack: Vec::new(),
+        next: 0,
+        components: Vec::new(),
+    };
+    for v in 0..n {
+        if t.index[v].is_none() {
+            t.visit(v);
+        }
+    }
+    let mut found = Vec::new();
+    for component in t.components {
+        let start = *component.iter().min().expect("components are not empty");
+        let self_loop = edges[start].iter().any(|(w, _)| *w == start);
+        if component.len() == 1 && !self_loop {
+            continue;
+        }
+        if self_loop {
+            found.push(vec![start]);
+            continue;
+        }
+        // Shortest way back to `start` within the component.
+        let mut parent: HashMap<usize, usize> = HashMap::new();
+        let mut queue = std::collections::VecDeque::from([start]);
+        let mut last = None;
+        'search: while let Some(v) = queue.pop_front() {
+            for &(w, _) in &edges[v] {
+                if w == start {
+                    last = Some(v);
+                    break 'search;
+                }
+                if component.contains(&w) && !parent.contains_key(&w) {
+                    parent.insert(w, v);
+                    queue.push_back(w);
+                }
+            }
+        }
+        let mut cycle = Vec::new();
+        let mut at = last.expect("a strongly connected component has a cycle");
+        while at != start {
+            cycle.push(at);
+            at = parent[&at];
+        }
+        cycle.push(start);
+        cycle.reverse();
+        found.push(cycle);
+    }
+    found.sort_by_key(|c| c[0]);
+    found
+}
+
+fn check_agents(file: &RawFile, plan_agent: bool, diags: &mut Diagnostics) {
+    if plan_agent {
+        return;
+    }
+    for stream in &file.streams {
+        // Present but malformed was reported already.
+        if stream.present.contains(&"agent") {
+            continue;
+        }
+        let without: Vec<_> = stream.tasks.iter().filter(|t| !t.agent_given).collect();
+        if without.is_empty() {
+            continue;
+        }
+        diags.push(
+            Diagnostic::error(format!(
+                "no agent for {} of {}",
+                if without.len() == stream.tasks.len() {
+                    "the tasks".to_string()
+                } else {
+                    count(without.len(), "task")
+                },
+                describe(stream)
+            ))
+            .at(stream.header.clone(), "no `agent` here, nor in [plan]")
+            .help("set `agent = [\"program\", \"{prompt}\"]` in [plan] for every stream, or in this stream or its tasks"),
+        );
+    }
+}
+
+fn check_prompt_files<R: Repository>(file: &RawFile, repo: &mut R, diags: &mut Diagnostics) {
+    for stream in &file.streams {
+        for task in &stream.tasks {
+            if let Some(path) = &task.prompt_file
+                && !path.value.is_empty()
+                && !repo.prompt_file_exists(&path.value)
+            {
+                diags.push(
+                    Diagnostic::error(format!("prompt file `{}` does not exist", path.value))
+                        .at(path.span.clone(), "no such file")
+                        .help("`prompt_file` is relative to the directory of the plan file"),
+                );
+            }
+        }
+    }
+}
+
+/// Estimates are durations (seconds) or plain units; mixing the two makes the schedule
+/// meaningless, so say so.
+fn check_estimates(file: &RawFile, diags: &mut Diagnostics) -> EstimateUnit {
+    let all: Vec<_> = file
+        .streams
+        .iter()
+        .flat_map(|s| {
+            s.estimate
+                .iter()
+                .chain(s.tasks.iter().filter_map(|t| t.estimate.as_ref()))
+        })
+        .collect();
+    let duration = all.iter().find(|e| e.is_duration);
+    let units = all.iter().find(|e| !e.is_duration);
+    if let (Some(d), Some(u)) = (duration, units) {
+        diags.push(
+            Diagnostic::warning("estimates mix durations and plain numbers")
+                .at(u.span.clone(), "a plain number, counted as seconds")
+                .also(d.span.clone(), "a duration")
+                .help("write every `estimate` the same way: all durations (\"10m\") or all plain numbers"),
+        );
+    }
+    if duration.is_some() {
+        EstimateUnit::Seconds
+    } else {
+        EstimateUnit::Units
+    }
+}
+
+fn describe(stream: &RawStream) -> String {
+    match &stream.name {
+        Some(name) => format!("stream `{}`", name.value),
+        None => "this stream".to_string(),
+    }
+}
