@@ -32,8 +32,15 @@ pub fn plan(ctx: &Context, args: PlanArgs) -> Result<ExitCode> {
         .or(loaded.plan.jobs)
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     let view = View::new(&loaded, &analysis, jobs);
+    let predicted = if args.predict {
+        Some(predict(&repo, &loaded)?)
+    } else {
+        None
+    };
     if args.json {
-        let json = serde_json::to_string_pretty(&view.json())
+        let mut json = view.json();
+        json.predicted_conflicts = predicted.as_ref();
+        let json = serde_json::to_string_pretty(&json)
             .map_err(|e| Error::Internal(format!("could not write JSON: {e}")))?;
         println!("{json}");
     } else if args.dot {
@@ -42,8 +49,76 @@ pub fn plan(ctx: &Context, args: PlanArgs) -> Result<ExitCode> {
         print!("{}", view.mermaid());
     } else {
         ctx.ui.info(view.human(ctx));
+        if let Some(predicted) = &predicted {
+            ctx.ui.info(format!("\n{}", predicted.human()));
+        }
     }
     Ok(ExitCode::Success)
+}
+
+/// Conflicts ahead: every pair of this plan's stream branches, and each against the
+/// integration tip, merged in memory (nothing is written).
+#[derive(Serialize)]
+struct Predicted {
+    branches: Vec<String>,
+    integration: Option<String>,
+    pairs_checked: usize,
+    conflicts: Vec<crate::coordinator::Prediction>,
+}
+
+impl Predicted {
+    fn human(&self) -> String {
+        let mut out = String::new();
+        if self.branches.is_empty() {
+            out.push_str("conflict prediction: no stream branch has work yet (they appear once `streams run` starts)");
+            return out;
+        }
+        let _ = writeln!(
+            out,
+            "conflict prediction: {} stream branch{}{}, {} pair{} merged in memory",
+            self.branches.len(),
+            if self.branches.len() == 1 { "" } else { "es" },
+            if self.integration.is_some() {
+                " and the integration tip"
+            } else {
+                ""
+            },
+            self.pairs_checked,
+            if self.pairs_checked == 1 { "" } else { "s" },
+        );
+        if self.conflicts.is_empty() {
+            out.push_str("  no conflicts predicted");
+        }
+        for c in &self.conflicts {
+            let _ = writeln!(out, "  {} <-> {}: {}", c.left, c.right, c.files.join(", "));
+        }
+        out.trim_end().to_string()
+    }
+}
+
+fn predict(repo: &crate::git::Repo, loaded: &LoadedPlan) -> Result<Predicted> {
+    let plan = &loaded.plan;
+    let mut branches = Vec::new();
+    for stream in &plan.streams {
+        let name = format!("refs/heads/streams/{}/{}", plan.name, stream.name);
+        if let Some(tip) = repo.ref_target(&name)?
+            && tip != loaded.base_commit
+        {
+            branches.push((stream.name.clone(), tip));
+        }
+    }
+    let integration_ref = format!("refs/heads/streams/{}/integration", plan.name);
+    let integration = repo
+        .ref_target(&integration_ref)?
+        .map(|tip| ("integration".to_string(), tip));
+    let (conflicts, pairs_checked) =
+        crate::coordinator::predict(repo, &branches, integration.as_ref())?;
+    Ok(Predicted {
+        branches: branches.into_iter().map(|(n, _)| n).collect(),
+        integration: integration.map(|(_, tip)| tip),
+        pairs_checked,
+        conflicts,
+    })
 }
 
 /// Everything the outputs show, computed once.
@@ -328,6 +403,7 @@ impl<'a> View<'a> {
                     .collect(),
             },
             warnings: &self.analysis.warnings,
+            predicted_conflicts: None,
         }
     }
 
@@ -435,6 +511,9 @@ struct PlanJson<'a> {
     ownership: OwnershipJson<'a>,
     schedule: ScheduleJson<'a>,
     warnings: &'a [Located],
+    /// With `--predict` only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    predicted_conflicts: Option<&'a Predicted>,
 }
 
 #[derive(Serialize)]

@@ -673,3 +673,39 @@ tasks = ["first task", "second task"]
         "a: tasks 1-2\n\n- task 1: first task\n- task 2: second task\n\nStreams-Stream: a\nStreams-Task: 1\nStreams-Task: 2"
     );
 }
+
+#[test]
+fn plan_predict_names_the_conflicts_ahead() {
+    let repo = repo_with_shared();
+    conflicting(&repo);
+    let before = repo.streams(&["plan", "--predict"]);
+    before.assert_code(0);
+    assert!(
+        before
+            .stderr
+            .contains("conflict prediction: no stream branch has work yet"),
+        "{before}"
+    );
+
+    repo.streams(&["run"]).assert_code(3);
+    let refs = repo.refs();
+    let out = repo.streams(&["plan", "--predict"]);
+    out.assert_code(0);
+    assert!(out.stderr.contains("conflict prediction: 2 stream branches and the integration tip, 2 pairs merged in memory"), "{out}");
+    assert!(out.stderr.contains("  a <-> b: shared.txt"), "{out}");
+    assert!(
+        out.stderr.contains("  b <-> integration: shared.txt"),
+        "{out}"
+    );
+    // Predicting writes nothing.
+    assert_eq!(repo.refs(), refs);
+    let json: serde_json::Value =
+        serde_json::from_str(&repo.streams(&["plan", "--predict", "--json"]).stdout).unwrap();
+    let conflicts = json["predicted_conflicts"]["conflicts"].as_array().unwrap();
+    assert_eq!(conflicts.len(), 2);
+    assert_eq!(conflicts[0]["files"][0], "shared.txt");
+    // Without --predict the JSON has no such field.
+    let json: serde_json::Value =
+        serde_json::from_str(&repo.streams(&["plan", "--json"]).stdout).unwrap();
+    assert!(json.get("predicted_conflicts").is_none());
+}
