@@ -100,6 +100,28 @@ impl Git {
         S: AsRef<OsStr>,
     {
         let describe = || describe_args(args.clone());
+        let started = std::time::Instant::now();
+        let out = self.output_inner(args.clone(), stdin, &describe);
+        // Every git process costs milliseconds: `STREAMS_LOG=streams::git=debug` lists them.
+        tracing::debug!(
+            "git {} in {}: {:.1} ms",
+            describe(),
+            self.dir.display(),
+            started.elapsed().as_secs_f64() * 1000.0
+        );
+        out
+    }
+
+    fn output_inner<I, S>(
+        &self,
+        args: I,
+        stdin: Option<&[u8]>,
+        describe: &dyn Fn() -> String,
+    ) -> GitResult<GitOutput>
+    where
+        I: IntoIterator<Item = S> + Clone,
+        S: AsRef<OsStr>,
+    {
         let mut cmd = self.command(args.clone());
         cmd.stdin(if stdin.is_some() {
             Stdio::piped()
