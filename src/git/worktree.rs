@@ -104,9 +104,18 @@ pub fn list(repo: &Repo) -> GitResult<Vec<WorktreeInfo>> {
 pub fn prepare(repo: &Repo, spec: &WorktreeSpec) -> GitResult<PrepareReport> {
     let mut repaired = false;
     let mut saved = None;
-    let registered = find_registered(repo, spec.path)?;
+    // The common case (a worktree of an earlier run, whole) is read from two small files;
+    // `git worktree list` costs a process and reads every worktree of the repository.
+    let linked = is_linked(repo, spec.path);
+    let registered = if linked {
+        None
+    } else {
+        find_registered(repo, spec.path)?
+    };
 
-    if spec.path.join(".git").is_file() && registered.as_ref().is_some_and(|w| !w.prunable) {
+    if linked
+        || (spec.path.join(".git").is_file() && registered.as_ref().is_some_and(|w| !w.prunable))
+    {
         let git = Git::new(spec.path);
         // No index: registered but never filled (killed mid-checkout). Its "deleted" files are
         // not work; it is recreated below.
@@ -229,6 +238,38 @@ fn verify(git: &Git, spec: &WorktreeSpec) -> GitResult<()> {
 fn find_registered(repo: &Repo, path: &Path) -> GitResult<Option<WorktreeInfo>> {
     let want = canonical(path);
     Ok(list(repo)?.into_iter().find(|w| canonical(&w.path) == want))
+}
+
+/// Whether `path` is a whole worktree of `repo`: its `.git` file names a registration under the
+/// common dir's `worktrees/`, and that registration (with its `HEAD` and `commondir`) names this
+/// `.git` file back. Read without running git; anything less (half-created, moved, pointing at
+/// another repository) is `false`, and the caller asks `git worktree list`.
+fn is_linked(repo: &Repo, path: &Path) -> bool {
+    let dot_git = path.join(".git");
+    let Ok(text) = std::fs::read_to_string(&dot_git) else {
+        return false;
+    };
+    let Some(admin) = text.trim_end().strip_prefix("gitdir: ") else {
+        return false;
+    };
+    // Relative links (`worktree.useRelativePaths`) are relative to the file holding them.
+    let admin = path.join(admin);
+    let (Ok(admin), Ok(worktrees)) = (
+        std::fs::canonicalize(&admin),
+        std::fs::canonicalize(repo.common_dir().join("worktrees")),
+    ) else {
+        return false;
+    };
+    if admin.parent() != Some(worktrees.as_path())
+        || !admin.join("HEAD").is_file()
+        || !admin.join("commondir").is_file()
+    {
+        return false;
+    }
+    let Ok(back) = std::fs::read_to_string(admin.join("gitdir")) else {
+        return false;
+    };
+    canonical(&admin.join(back.trim_end())) == canonical(&dot_git)
 }
 
 fn canonical(path: &Path) -> PathBuf {
