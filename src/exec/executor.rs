@@ -338,7 +338,7 @@ async fn run_task_inner(
     let checked = {
         let (shared, start, worktree) = (shared.clone(), job.start.clone(), job.worktree.clone());
         let (stream_index, branch) = (job.stream_index, job.branch.clone());
-        blocking(move || -> git::GitResult<Result<(), FailKind>> {
+        blocking(move || -> git::GitResult<Result<Option<Oid>, FailKind>> {
             let changes = work::task_changes(&shared.repo, &worktree, &start)?;
             if changes.rewritten || changes.branch.as_deref() != Some(branch.as_str()) {
                 return Ok(Err(FailKind::History));
@@ -359,11 +359,12 @@ async fn run_task_inner(
                     .collect();
                 return Ok(Err(FailKind::Ownership(list)));
             }
-            Ok(Ok(()))
+            // Nothing left uncommitted: HEAD is the task's end, no need to ask git again.
+            Ok(Ok((!changes.dirty).then_some(changes.head)))
         })
         .await
     };
-    match checked {
+    let clean_head = match checked {
         Err(e) => {
             return internal(
                 format!("could not inspect the agent's changes: {e}"),
@@ -388,8 +389,8 @@ async fn run_task_inner(
                 attempts: attempt,
             };
         }
-        Ok(Ok(())) => {}
-    }
+        Ok(Ok(clean_head)) => clean_head,
+    };
 
     // 4. Commit what it left; measure the work.
     failpoint::hit("before-commit");
@@ -400,11 +401,9 @@ async fn run_task_inner(
         let journal = shared.journal.clone();
         let (stream_name, task) = (job.stream.clone(), job.task_index);
         blocking(move || -> git::GitResult<(Oid, WorkStats)> {
-            let git = git::Git::new(&worktree);
-            let end = if worktree::status_porcelain(&git)?.is_empty() {
-                git.read(["rev-parse", "HEAD"])?
-            } else {
-                work::commit_all(&worktree, &message, &identity)?
+            let end = match clean_head {
+                Some(head) => head,
+                None => work::commit_all(&worktree, &message, &identity)?,
             };
             failpoint::hit("after-commit");
             let _ = journal.append(crate::state::Entry::TaskCommitted {

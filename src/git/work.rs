@@ -24,22 +24,22 @@ pub struct TaskChanges {
 
 pub fn task_changes(repo: &Repo, worktree: &Path, start: &str) -> GitResult<TaskChanges> {
     let git = Git::new(worktree);
-    let head = git.read(["rev-parse", "--verify", "HEAD^{commit}"])?;
-    let branch = git
-        .output(["symbolic-ref", "-q", "HEAD"], None)?
-        .stdout_str()
-        .trim()
-        .to_string();
-    let branch = (!branch.is_empty()).then_some(branch);
+    // HEAD, its branch and what is uncommitted, from one git process.
+    let now = worktree::status(&git)?;
+    let head = match now.head {
+        Some(head) => head,
+        // No commit at all: the same error `rev-parse` gives.
+        None => git.read(["rev-parse", "--verify", "HEAD^{commit}"])?,
+    };
+    let branch = now.branch;
     let rewritten = head != start && !is_ancestor(repo, start, &head)?;
     let mut paths = BTreeSet::new();
     if head != start {
         let out = git.run(["diff", "--name-only", "-z", "--no-renames", start, &head])?;
         paths.extend(split_z(&out.stdout));
     }
-    let uncommitted = worktree::status_porcelain(&git)?;
-    let dirty = !uncommitted.is_empty();
-    paths.extend(uncommitted);
+    let dirty = !now.paths.is_empty();
+    paths.extend(now.paths);
     Ok(TaskChanges {
         head,
         branch,

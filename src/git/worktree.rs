@@ -118,18 +118,24 @@ pub fn prepare(repo: &Repo, spec: &WorktreeSpec) -> GitResult<PrepareReport> {
     {
         let git = Git::new(spec.path);
         // No index: registered but never filled (killed mid-checkout). Its "deleted" files are
-        // not work; it is recreated below.
-        if let Some(head) = readable_head(&git).filter(|_| has_index(&git)) {
-            saved = save_dirty(
-                &git,
-                spec.wip_ref,
-                &format!("uncommitted work found in {}", spec.path.display()),
-            )?;
-            let on_branch = git
-                .output(["symbolic-ref", "-q", "HEAD"], None)?
-                .stdout_str()
-                .trim()
-                == spec.branch;
+        // not work; it is recreated below. Otherwise one `git status` tells where HEAD is, on
+        // which branch, and what is uncommitted.
+        let found = match has_index(&git).then(|| status(&git)) {
+            None => None,
+            Some(Ok(found)) => found.head.clone().map(|head| (head, found)),
+            // Status cannot read it: a half-made checkout (recreated below) if HEAD is
+            // unreadable too; anything else is an error, as it would be for any git command.
+            Some(Err(e)) if readable_head(&git).is_some() => return Err(e),
+            Some(Err(_)) => None,
+        };
+        if let Some((head, found)) = found {
+            if !found.paths.is_empty() {
+                let message = format!("uncommitted work found in {}", spec.path.display());
+                let commit = snapshot(&git, Some(&head), &message)?;
+                git.run(["update-ref", "-m", &message, spec.wip_ref, &commit])?;
+                saved = Some(commit);
+            }
+            let on_branch = found.branch.as_deref() == Some(spec.branch);
             if on_branch && head == spec.commit && saved.is_none() {
                 return Ok(PrepareReport {
                     how: Prepared::Ready,
@@ -202,17 +208,17 @@ fn create(repo: &Repo, spec: &WorktreeSpec) -> GitResult<()> {
 /// A worktree handed to an agent must be on its branch, at its commit, with an index, and
 /// clean (which also rules out a checkout that lost files).
 fn verify(git: &Git, spec: &WorktreeSpec) -> GitResult<()> {
-    let head = readable_head(git);
-    let branch = git
-        .output(["symbolic-ref", "-q", "HEAD"], None)?
-        .stdout_str();
-    let dirty = status_porcelain(git)?;
+    let Status {
+        head,
+        branch,
+        paths: dirty,
+    } = status(git)?;
     let problem = if head.as_deref() != Some(spec.commit) {
         Some(format!("HEAD is {head:?}, expected {}", spec.commit))
-    } else if branch.trim() != spec.branch {
+    } else if branch.as_deref() != Some(spec.branch) {
         Some(format!(
             "HEAD is on {}, expected {}",
-            branch.trim(),
+            branch.as_deref().unwrap_or("no branch"),
             spec.branch
         ))
     } else if !has_index(git) {
@@ -295,6 +301,12 @@ fn readable_head(git: &Git) -> Option<Oid> {
 }
 
 fn has_index(git: &Git) -> bool {
+    // A linked worktree's index is in its registration directory, named by its `.git` file.
+    if let Ok(text) = std::fs::read_to_string(git.dir().join(".git"))
+        && let Some(admin) = text.trim_end().strip_prefix("gitdir: ")
+    {
+        return git.dir().join(admin).join("index").exists();
+    }
     git.output(["rev-parse", "--git-path", "index"], None)
         .ok()
         .map(|out| {
@@ -351,6 +363,66 @@ fn prune(repo: &Repo) -> GitResult<()> {
     let _guard = REGISTER.lock().unwrap_or_else(|e| e.into_inner());
     repo.git().run(["worktree", "prune"])?;
     Ok(())
+}
+
+/// A worktree as one `git status --porcelain=v2 --branch` sees it.
+#[derive(Debug, Default)]
+pub struct Status {
+    /// HEAD's commit (`None` on an unborn branch).
+    pub head: Option<Oid>,
+    /// The full name of the branch HEAD is on (`None` when detached).
+    pub branch: Option<String>,
+    /// Every path that differs from HEAD: changed, added, deleted (both sides of a rename),
+    /// unmerged, untracked; ignored files excluded. The same paths as [`status_porcelain`].
+    pub paths: Vec<String>,
+}
+
+/// HEAD, its branch and the uncommitted paths of a worktree, from one git process (instead of
+/// `rev-parse`, `symbolic-ref` and `status`: each git process costs milliseconds).
+pub fn status(git: &Git) -> GitResult<Status> {
+    let out = git.run([
+        "status",
+        "--porcelain=v2",
+        "--branch",
+        "-z",
+        "--untracked-files=all",
+        "--no-renames",
+    ])?;
+    let mut found = Status::default();
+    let mut fields = out.stdout.split(|b| *b == 0);
+    while let Some(field) = fields.next() {
+        let line = String::from_utf8_lossy(field);
+        if let Some(oid) = line.strip_prefix("# branch.oid ") {
+            found.head = (oid != "(initial)").then(|| oid.to_string());
+        } else if let Some(name) = line.strip_prefix("# branch.head ") {
+            // Git shortens `refs/heads/<name>` to `<name>` and prints other refs in full.
+            found.branch = match name {
+                "(detached)" => None,
+                _ if name.starts_with("refs/") => Some(name.to_string()),
+                _ => Some(format!("refs/heads/{name}")),
+            };
+        } else if line.starts_with('#') || line.is_empty() {
+            continue;
+        } else {
+            // `1 XY sub mH mI mW hH hI path`, `u XY sub m1 m2 m3 mW h1 h2 h3 path`,
+            // `2 XY sub mH mI mW hH hI Xscore path` NUL `origPath`, `? path`.
+            let (kind, skip) = match line.as_bytes()[0] {
+                b'1' => (1, 8),
+                b'2' => (2, 9),
+                b'u' => (1, 10),
+                _ => (1, 1),
+            };
+            if let Some(path) = line.splitn(skip + 1, ' ').nth(skip) {
+                found.paths.push(path.to_string());
+            }
+            if kind == 2
+                && let Some(orig) = fields.next()
+            {
+                found.paths.push(String::from_utf8_lossy(orig).into_owned());
+            }
+        }
+    }
+    Ok(found)
 }
 
 /// `git status --porcelain` entries (untracked included, ignored excluded).
