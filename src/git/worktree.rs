@@ -243,7 +243,32 @@ fn verify(git: &Git, spec: &WorktreeSpec) -> GitResult<()> {
 
 fn find_registered(repo: &Repo, path: &Path) -> GitResult<Option<WorktreeInfo>> {
     let want = canonical(path);
+    if !path.exists() && !any_registration_names(repo, &want) {
+        // A new worktree (the common case on a first run): no need for `git worktree list`,
+        // a process that reads every worktree of the repository (linear in the streams).
+        return Ok(None);
+    }
     Ok(list(repo)?.into_iter().find(|w| canonical(&w.path) == want))
+}
+
+/// Whether any registration under the common dir's `worktrees/` (whole or half-written) names
+/// `path` (canonical) as its worktree: the `gitdir` files, read without running git. An entry
+/// without a readable `gitdir` counts as naming it, so the caller asks git.
+fn any_registration_names(repo: &Repo, path: &Path) -> bool {
+    let Ok(entries) = std::fs::read_dir(repo.common_dir().join("worktrees")) else {
+        return false;
+    };
+    let _guard = REGISTER.lock().unwrap_or_else(|e| e.into_inner());
+    entries.filter_map(|e| e.ok()).any(|entry| {
+        let admin = entry.path();
+        match std::fs::read_to_string(admin.join("gitdir")) {
+            Ok(target) => {
+                let dot_git = admin.join(target.trim_end());
+                dot_git.parent().is_some_and(|wt| canonical(wt) == path)
+            }
+            Err(_) => true,
+        }
+    })
 }
 
 /// Whether `path` is a whole worktree of `repo`: its `.git` file names a registration under the
