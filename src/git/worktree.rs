@@ -149,7 +149,11 @@ pub fn prepare(repo: &Repo, spec: &WorktreeSpec) -> GitResult<PrepareReport> {
                 let short = spec.branch.trim_start_matches("refs/heads/");
                 git.run(["checkout", "-q", "-f", "-B", short, spec.commit])?;
             }
-            git.run(["clean", "-q", "-f", "-d"])?;
+            // A worktree that was clean has no untracked files for `clean` to remove: the
+            // reset rewrote exactly the tracked files (ignored files stay either way).
+            if !found.paths.is_empty() {
+                git.run(["clean", "-q", "-f", "-d"])?;
+            }
             verify(&git, spec)?;
             return Ok(PrepareReport {
                 how: Prepared::Reused,
