@@ -312,6 +312,23 @@ pub fn set_ref(repo: &Repo, name: &str, new: &str, message: &str) -> GitResult<(
     Ok(())
 }
 
+/// Points each `(name, new)` at its commit whatever it was, in one `git update-ref --stdin`
+/// transaction (all or none): one git process for the batch instead of one per ref.
+pub fn set_refs(repo: &Repo, refs: &[(String, Oid)], message: &str) -> GitResult<()> {
+    if refs.is_empty() {
+        return Ok(());
+    }
+    let input: String = refs
+        .iter()
+        .map(|(name, new)| format!("update {name} {new}\n"))
+        .collect();
+    repo.git().run_with_stdin(
+        ["update-ref", "-m", message, "--stdin"],
+        Some(input.as_bytes()),
+    )?;
+    Ok(())
+}
+
 pub fn delete_ref(repo: &Repo, name: &str) -> GitResult<()> {
     repo.git().run(["update-ref", "-d", name])?;
     Ok(())
