@@ -229,6 +229,20 @@ pub fn check_git_version() -> GitResult<String> {
     Ok(version)
 }
 
+/// The version of the `git` on PATH as (major, minor, patch), asked once per process; (0, 0, 0)
+/// when it cannot be read (callers then take the path every supported git allows).
+pub fn git_version() -> (u32, u32, u32) {
+    static VERSION: std::sync::OnceLock<(u32, u32, u32)> = std::sync::OnceLock::new();
+    *VERSION.get_or_init(|| {
+        Git::new(".")
+            .output(["--version"], None)
+            .ok()
+            .and_then(|out| parse_version(&out.stdout_str()))
+            .map(|v| version_tuple(&v))
+            .unwrap_or((0, 0, 0))
+    })
+}
+
 /// "git version 2.47.3" (or "git version 2.39.5.windows.1") -> "2.47.3".
 fn parse_version(text: &str) -> Option<String> {
     let rest = text.trim().strip_prefix("git version ")?;
