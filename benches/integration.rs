@@ -98,7 +98,9 @@ fn measure(sb: &Sandbox, report: &Report, files: usize, streams: &[String], comm
     settle();
     let started = Instant::now();
     for s in &streams[..sample] {
-        sb.git(&wt, &["cherry-pick", &format!("main..streams/bench/{s}")]);
+        // The stream's own commits (its branch starts from the integration tip of its time).
+        let branch = format!("streams/bench/{s}");
+        sb.git(&wt, &["cherry-pick", &format!("{branch}~{commits}..{branch}")]);
     }
     let baseline = secs(started.elapsed()) / (sample * commits) as f64;
     check_picked(sb, &wt, sample * commits);
