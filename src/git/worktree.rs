@@ -151,10 +151,15 @@ pub fn prepare(repo: &Repo, spec: &WorktreeSpec) -> GitResult<PrepareReport> {
             }
             // A worktree that was clean has no untracked files for `clean` to remove: the
             // reset rewrote exactly the tracked files (ignored files stay either way).
-            if !found.paths.is_empty() {
+            if found.paths.is_empty() {
+                // Clean before, and the reset rewrote every tracked file that differed: the
+                // files are as the commit has them. Check HEAD, branch and index in-process
+                // instead of another `git status` over every file.
+                verify_head(&git, spec)?;
+            } else {
                 git.run(["clean", "-q", "-f", "-d"])?;
+                verify(&git, spec)?;
             }
-            verify(&git, spec)?;
             return Ok(PrepareReport {
                 how: Prepared::Reused,
                 saved,
@@ -234,6 +239,43 @@ fn verify(git: &Git, spec: &WorktreeSpec) -> GitResult<()> {
         ))
     } else {
         None
+    };
+    match problem {
+        None => Ok(()),
+        Some(problem) => Err(GitError::Command {
+            args: "worktree verify".into(),
+            dir: git.dir().to_path_buf(),
+            stderr: format!("the worktree is not as expected: {problem}"),
+        }),
+    }
+}
+
+/// [`verify`] for a worktree whose files git just set from a clean state: HEAD on the branch at
+/// the commit, and an index; read with libgit2, without a `git status` over every file.
+fn verify_head(git: &Git, spec: &WorktreeSpec) -> GitResult<()> {
+    let problem = match git2::Repository::open(git.dir()) {
+        Err(e) => Some(format!("it cannot be opened: {}", e.message())),
+        Ok(r) => {
+            let head = r.head().ok();
+            let name = head.as_ref().and_then(|h| h.name().map(str::to_string));
+            let commit = head
+                .as_ref()
+                .and_then(|h| h.peel_to_commit().ok())
+                .map(|c| c.id().to_string());
+            if commit.as_deref() != Some(spec.commit) {
+                Some(format!("HEAD is {commit:?}, expected {}", spec.commit))
+            } else if name.as_deref() != Some(spec.branch) {
+                Some(format!(
+                    "HEAD is on {}, expected {}",
+                    name.as_deref().unwrap_or("no branch"),
+                    spec.branch
+                ))
+            } else if !has_index(git) {
+                Some("it has no index".to_string())
+            } else {
+                None
+            }
+        }
     };
     match problem {
         None => Ok(()),
