@@ -338,7 +338,7 @@ async fn run_task_inner(
     let checked = {
         let (shared, start, worktree) = (shared.clone(), job.start.clone(), job.worktree.clone());
         let (stream_index, branch) = (job.stream_index, job.branch.clone());
-        blocking(move || -> git::GitResult<Result<Option<Oid>, FailKind>> {
+        blocking(move || -> git::GitResult<Result<Leftover, FailKind>> {
             let changes = work::task_changes(&shared.repo, &worktree, &start)?;
             if changes.rewritten || changes.branch.as_deref() != Some(branch.as_str()) {
                 return Ok(Err(FailKind::History));
@@ -360,11 +360,15 @@ async fn run_task_inner(
                 return Ok(Err(FailKind::Ownership(list)));
             }
             // Nothing left uncommitted: HEAD is the task's end, no need to ask git again.
-            Ok(Ok((!changes.dirty).then_some(changes.head)))
+            Ok(Ok(if changes.dirty {
+                Leftover::Uncommitted(changes.unstaged)
+            } else {
+                Leftover::Clean(changes.head)
+            }))
         })
         .await
     };
-    let clean_head = match checked {
+    let leftover = match checked {
         Err(e) => {
             return internal(
                 format!("could not inspect the agent's changes: {e}"),
@@ -389,7 +393,7 @@ async fn run_task_inner(
                 attempts: attempt,
             };
         }
-        Ok(Ok(clean_head)) => clean_head,
+        Ok(Ok(leftover)) => leftover,
     };
 
     // 4. Commit what it left; measure the work.
@@ -401,9 +405,11 @@ async fn run_task_inner(
         let journal = shared.journal.clone();
         let (stream_name, task) = (job.stream.clone(), job.task_index);
         blocking(move || -> git::GitResult<(Oid, WorkStats)> {
-            let end = match clean_head {
-                Some(head) => head,
-                None => work::commit_all(&worktree, &message, &identity)?,
+            let end = match leftover {
+                Leftover::Clean(head) => head,
+                Leftover::Uncommitted(paths) => {
+                    work::commit_paths(&worktree, &paths, &message, &identity)?
+                }
             };
             failpoint::hit("after-commit");
             let _ = journal.append(crate::state::Entry::TaskCommitted {
@@ -426,6 +432,14 @@ async fn run_task_inner(
         },
         Err(e) => internal(format!("could not commit the agent's work: {e}"), attempt),
     }
+}
+
+/// What a task left in its worktree once its check passed.
+enum Leftover {
+    /// Nothing: HEAD is the task's end.
+    Clean(Oid),
+    /// Uncommitted work: these paths to stage, then the index to commit.
+    Uncommitted(Vec<String>),
 }
 
 enum FailKind {

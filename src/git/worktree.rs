@@ -221,6 +221,7 @@ fn verify(git: &Git, spec: &WorktreeSpec) -> GitResult<()> {
         head,
         branch,
         paths: dirty,
+        ..
     } = status(git)?;
     let problem = if head.as_deref() != Some(spec.commit) {
         Some(format!("HEAD is {head:?}, expected {}", spec.commit))
@@ -446,6 +447,9 @@ pub struct Status {
     /// Every path that differs from HEAD: changed, added, deleted (both sides of a rename),
     /// unmerged, untracked; ignored files excluded. The same paths as [`status_porcelain`].
     pub paths: Vec<String>,
+    /// The paths among them whose file differs from the index (to stage before committing):
+    /// everything but changes already staged, such as a `git mv` or `git rm` by the agent.
+    pub unstaged: Vec<String>,
 }
 
 /// HEAD, its branch and the uncommitted paths of a worktree, from one git process (instead of
@@ -483,8 +487,14 @@ pub fn status(git: &Git) -> GitResult<Status> {
                 b'u' => (1, 10),
                 _ => (1, 1),
             };
+            // XY: index and worktree status; `.` in Y means the file matches the index.
+            let staged_only = matches!(line.as_bytes()[0], b'1' | b'2')
+                && line.as_bytes().get(3) == Some(&b'.');
             if let Some(path) = line.splitn(skip + 1, ' ').nth(skip) {
                 found.paths.push(path.to_string());
+                if !staged_only {
+                    found.unstaged.push(path.to_string());
+                }
             }
             if kind == 2
                 && let Some(orig) = fields.next()
