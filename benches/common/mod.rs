@@ -36,8 +36,11 @@ pub fn trials(default: usize) -> usize {
         .max(1)
 }
 
+/// The release binary built with the benchmarks, or `STREAMS_BENCH_BIN` (to compare builds).
 pub fn streams_bin() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_streams"))
+    std::env::var_os("STREAMS_BENCH_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_streams")))
 }
 
 pub fn agents_dir() -> PathBuf {
