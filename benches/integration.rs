@@ -51,7 +51,14 @@ fn plan_text(streams: &[String], commits: usize) -> String {
     plan
 }
 
-fn measure(sb: &Sandbox, report: &Report, files: usize, streams: &[String], commits: usize, sample: usize) -> Size {
+fn measure(
+    sb: &Sandbox,
+    report: &Report,
+    files: usize,
+    streams: &[String],
+    commits: usize,
+    sample: usize,
+) -> Size {
     let repo = sb.path().join(format!("repo-{files}"));
     let started = Instant::now();
     build_repo(sb, &repo, files, Contents::Empty, streams);
@@ -94,13 +101,27 @@ fn measure(sb: &Sandbox, report: &Report, files: usize, streams: &[String], comm
 
     // Baseline: cherry-pick a sample of the branches in an integration worktree.
     let wt = sb.path().join(format!("plain-{files}"));
-    sb.git(&repo, &["worktree", "add", "-q", "-b", "plain/integration", wt.to_str().unwrap(), "main"]);
+    sb.git(
+        &repo,
+        &[
+            "worktree",
+            "add",
+            "-q",
+            "-b",
+            "plain/integration",
+            wt.to_str().unwrap(),
+            "main",
+        ],
+    );
     settle();
     let started = Instant::now();
     for s in &streams[..sample] {
         // The stream's own commits (its branch starts from the integration tip of its time).
         let branch = format!("streams/bench/{s}");
-        sb.git(&wt, &["cherry-pick", &format!("{branch}~{commits}..{branch}")]);
+        sb.git(
+            &wt,
+            &["cherry-pick", &format!("{branch}~{commits}..{branch}")],
+        );
     }
     let baseline = secs(started.elapsed()) / (sample * commits) as f64;
     check_picked(sb, &wt, sample * commits);
@@ -121,7 +142,11 @@ fn measure(sb: &Sandbox, report: &Report, files: usize, streams: &[String], comm
 
 fn check_picked(sb: &Sandbox, wt: &Path, commits: usize) {
     let count = sb.git(wt, &["rev-list", "--count", "main..HEAD"]);
-    assert_eq!(count, commits.to_string(), "cherry-pick picked every commit");
+    assert_eq!(
+        count,
+        commits.to_string(),
+        "cherry-pick picked every commit"
+    );
 }
 
 fn main() {

@@ -168,5 +168,9 @@ fn run_plain(sb: &Sandbox, scripts: &Path, streams: &[String], files: usize, tri
 /// The script must have done the whole job too, or it is not a baseline.
 fn check_plain(sb: &Sandbox, integration: &Path, streams: usize) {
     let merges = sb.git(integration, &["rev-list", "--merges", "--count", "HEAD"]);
-    assert_eq!(merges, streams.to_string(), "the script merged every branch");
+    assert_eq!(
+        merges,
+        streams.to_string(),
+        "the script merged every branch"
+    );
 }

@@ -152,7 +152,9 @@ fn simulate(case: &Case, key: &dyn Fn(usize) -> (i64, f64, usize)) -> f64 {
                 .collect();
             ready.sort_by(|&a, &b| {
                 let (ka, kb) = (key(a), key(b));
-                ka.0.cmp(&kb.0).then(ka.1.total_cmp(&kb.1)).then(ka.2.cmp(&kb.2))
+                ka.0.cmp(&kb.0)
+                    .then(ka.1.total_cmp(&kb.1))
+                    .then(ka.2.cmp(&kb.2))
             });
             let Some(&s) = ready.first() else { break };
             started[s] = true;

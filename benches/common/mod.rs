@@ -173,7 +173,11 @@ pub fn build_repo(sb: &Sandbox, root: &Path, files: usize, contents: Contents, s
             }
             Contents::Distinct => {
                 let text = format!("file {i}\n");
-                let _ = write!(data, "M 100644 inline {path}\ndata {}\n{text}\n", text.len());
+                let _ = write!(
+                    data,
+                    "M 100644 inline {path}\ndata {}\n{text}\n",
+                    text.len()
+                );
             }
         }
     }
@@ -424,7 +428,11 @@ impl Report {
             w(&|r| r.value.len(), 5),
             w(&|r| r.baseline.len(), 8),
         );
-        println!("\n{}{}", self.title, if quick() { " (quick mode)" } else { "" });
+        println!(
+            "\n{}{}",
+            self.title,
+            if quick() { " (quick mode)" } else { "" }
+        );
         println!(
             "  {:wf$}  {:>wv$}  {:wb$}  {:>6}  target",
             "figure", "value", "baseline", "ratio"

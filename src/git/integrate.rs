@@ -169,7 +169,13 @@ pub fn merge_trees(repo: &Repo, merges: &[(Oid, Oid, Oid)]) -> GitResult<Vec<Opt
         .map(|(base, ours, theirs)| format!("{base} -- {ours} {theirs}\n"))
         .collect();
     let out = repo.git().run_with_stdin(
-        ["merge-tree", "--stdin", "-z", "--name-only", "--no-messages"],
+        [
+            "merge-tree",
+            "--stdin",
+            "-z",
+            "--name-only",
+            "--no-messages",
+        ],
         Some(input.as_bytes()),
     )?;
     // Per merge: `<1 clean | 0 conflicted>\0<tree>\0[<path>\0...]\0`.
@@ -177,7 +183,9 @@ pub fn merge_trees(repo: &Repo, merges: &[(Oid, Oid, Oid)]) -> GitResult<Vec<Opt
     let mut results = Vec::with_capacity(merges.len());
     for _ in merges {
         let status = fields.next().unwrap_or_default();
-        let tree = fields.next().map(|t| String::from_utf8_lossy(t).into_owned());
+        let tree = fields
+            .next()
+            .map(|t| String::from_utf8_lossy(t).into_owned());
         for field in fields.by_ref() {
             if field.is_empty() {
                 break;

@@ -488,8 +488,8 @@ pub fn status(git: &Git) -> GitResult<Status> {
                 _ => (1, 1),
             };
             // XY: index and worktree status; `.` in Y means the file matches the index.
-            let staged_only = matches!(line.as_bytes()[0], b'1' | b'2')
-                && line.as_bytes().get(3) == Some(&b'.');
+            let staged_only =
+                matches!(line.as_bytes()[0], b'1' | b'2') && line.as_bytes().get(3) == Some(&b'.');
             if let Some(path) = line.splitn(skip + 1, ' ').nth(skip) {
                 found.paths.push(path.to_string());
                 if !staged_only {
