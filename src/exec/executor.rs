@@ -241,6 +241,8 @@ async fn run_task_inner(
         let journal = shared.journal.clone();
         let stream_name = job.stream.clone();
         let spawned_events = events.clone();
+        let group = Arc::new(std::sync::atomic::AtomicI32::new(0));
+        let spawned_group = group.clone();
         let (exit, took) = process::run_agent(cmd, job.limits, cancel.clone(), move |pgid| {
             // Journal first: if we die right after, `resume` still finds the group to stop.
             let _ = journal.append(crate::state::Entry::AgentSpawned {
@@ -248,6 +250,7 @@ async fn run_task_inner(
                 task,
                 pgid,
             });
+            spawned_group.store(pgid, std::sync::atomic::Ordering::SeqCst);
             let _ = spawned_events.send(ExecEvent::Spawned {
                 stream,
                 task,
@@ -258,6 +261,15 @@ async fn run_task_inner(
         })
         .await;
         agent_time += took;
+        let pgid = group.load(std::sync::atomic::Ordering::SeqCst);
+        if pgid > 0 {
+            // run_agent stopped the whole group: nothing of it is left for `resume` to stop.
+            let _ = shared.journal.append(crate::state::Entry::AgentExited {
+                stream: job.stream.clone(),
+                task,
+                pgid,
+            });
+        }
         failpoint::hit("after-agent-exit");
 
         let failure = match exit {

@@ -39,8 +39,15 @@ impl Engine {
             }
         }
         for entry in &entries {
-            if let Entry::AgentSpawned { pgid, .. } = entry {
-                groups.insert(*pgid);
+            match entry {
+                Entry::AgentSpawned { pgid, .. } => {
+                    groups.insert(*pgid);
+                }
+                // Its whole group was stopped when it exited (a reused pgid is not ours).
+                Entry::AgentExited { pgid, .. } => {
+                    groups.remove(pgid);
+                }
+                _ => {}
             }
         }
         let stray = super::control::processes_of_run(&self.state.run_id);

@@ -709,3 +709,73 @@ fn plan_predict_names_the_conflicts_ahead() {
         serde_json::from_str(&repo.streams(&["plan", "--json"]).stdout).unwrap();
     assert!(json.get("predicted_conflicts").is_none());
 }
+
+#[test]
+fn with_sync_per_task_the_next_task_goes_on_after_a_resolved_conflict() {
+    let repo = repo_with_shared();
+    plan(
+        &repo,
+        r#"
+[plan]
+name = "p"
+jobs = 2
+sync = "task"
+shared = ["shared.txt"]
+
+[[stream]]
+name = "a"
+owns = ["a/**"]
+agent = ["act", "write", "a/y", "ya", "write", "shared.txt", "from a"]
+tasks = ["a's only task"]
+
+[[stream]]
+name = "b"
+owns = ["b/**"]
+agent = ["act", "wait-rev", "streams/p/integration:a/y", "write", "b/{task_index}", "b{task_index}", "write", "shared.txt", "from b {task_index}"]
+tasks = ["b first", "b second"]
+"#,
+    );
+    repo.streams(&["run"]).assert_code(3);
+    let wt = resolution(&repo);
+    std::fs::write(wt.join("shared.txt"), "from a, then b\n").unwrap();
+    repo.git_in(&wt, &["add", "shared.txt"]);
+    let out = repo.streams(&["continue"]);
+    out.assert_code(0);
+    // b's second task started from the resolved tip: it saw the resolution and built on it.
+    assert!(out.stderr.contains("started b (task 2/2)"), "{out}");
+    assert_eq!(
+        repo.git(&["show", "streams/p/integration:shared.txt"]),
+        "from b 2"
+    );
+    assert_eq!(repo.git(&["show", "streams/p/integration:b/1"]), "b1");
+    assert_eq!(repo.git(&["show", "streams/p/integration:b/2"]), "b2");
+    let subjects = repo.git(&["log", "--format=%s", "main..streams/p/integration"]);
+    assert_eq!(
+        subjects,
+        "b second\nb: b first (conflict resolved)\na's only task"
+    );
+}
+
+#[test]
+fn worktree_root_moves_the_worktrees() {
+    let repo = repo_with_shared();
+    plan(
+        &repo,
+        r#"
+[plan]
+name = "p"
+worktree_root = "../wt"
+
+[[stream]]
+name = "a"
+owns = ["a/**"]
+agent = ["act", "write", "a/y", "y"]
+tasks = ["t"]
+"#,
+    );
+    repo.streams(&["run"]).assert_code(0);
+    let wt = repo.root.parent().unwrap().join("wt/p/a");
+    assert!(wt.join(".git").is_file(), "no worktree at {}", wt.display());
+    let list = repo.git(&["worktree", "list"]);
+    assert!(list.contains(&wt.display().to_string()), "{list}");
+}

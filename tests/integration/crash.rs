@@ -519,3 +519,93 @@ fn state_files_of_the_first_format_still_load() {
     out.assert_code(0);
     insta::assert_snapshot!(out.to_string());
 }
+
+#[test]
+fn a_second_ctrl_c_kills_at_once() {
+    use std::io::BufRead;
+    let repo = crash_repo();
+    let pidfile = repo.root.parent().unwrap().join("agent.pid");
+    plan(
+        &repo,
+        &format!(
+            r#"
+[plan]
+name = "c"
+grace = "60s"
+
+[[stream]]
+name = "a"
+owns = ["a/**"]
+agent = ["act", "ignore-term", "{}", "hang"]
+tasks = ["stubborn"]
+"#,
+            pidfile.display()
+        ),
+    );
+    let mut child = repo
+        .streams_cmd(&["run"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid: i32 = wait_for("the agent's pid", Duration::from_secs(20), || {
+        std::fs::read_to_string(&pidfile)
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+    });
+    let coordinator = nix::unistd::Pid::from_raw(child.id() as i32);
+    nix::sys::signal::kill(coordinator, nix::sys::signal::Signal::SIGINT).unwrap();
+    // Wait until the first signal was taken in (the agent ignores it; the grace is a minute).
+    let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+    let mut seen = String::new();
+    while !seen.contains("SIGINT received") {
+        let mut line = String::new();
+        assert!(
+            stderr.read_line(&mut line).unwrap() > 0,
+            "streams exited early: {seen}"
+        );
+        seen.push_str(&line);
+    }
+    let second = Instant::now();
+    nix::sys::signal::kill(coordinator, nix::sys::signal::Signal::SIGINT).unwrap();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(130));
+    // Well within the minute of grace the first signal gave.
+    assert!(
+        second.elapsed() < Duration::from_secs(30),
+        "took {:?}",
+        second.elapsed()
+    );
+    assert!(!process_alive(pid) || is_zombie(pid));
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut stderr, &mut rest).unwrap();
+    assert!(
+        rest.contains("stopping now (second signal): killing every agent"),
+        "{seen}{rest}"
+    );
+}
+
+#[test]
+fn a_read_only_run_directory_is_a_clear_error() {
+    let repo = crash_repo();
+    crash_plan(&repo, "stream", "0");
+    let mut cmd = repo.streams_cmd(&["run"]);
+    cmd.env("STREAMS_FAILPOINT", "state-save:erofs@3");
+    let out = cmd.output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("error: could not save the run state to "),
+        "{stderr}"
+    );
+    assert!(stderr.contains("Read-only file system"), "{stderr}");
+    assert!(
+        stderr.contains("hint: check that you can write to the repository's .git directory"),
+        "{stderr}"
+    );
+    // Readable, resumable.
+    let json: serde_json::Value =
+        serde_json::from_str(&repo.streams(&["status", "--json"]).stdout).unwrap();
+    assert_eq!(json["run"]["phase"], "interrupted");
+    repo.streams(&["resume"]).assert_code(0);
+}
