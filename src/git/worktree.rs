@@ -121,6 +121,14 @@ pub fn prepare(repo: &Repo, spec: &WorktreeSpec) -> GitResult<PrepareReport> {
                 .stdout_str()
                 .trim()
                 == spec.branch;
+            if registered.as_ref().is_some_and(|w| !w.locked) {
+                // Locked again (an abort unlocks), so `git worktree prune` leaves it alone.
+                let path = spec.path.to_string_lossy().into_owned();
+                let _ = repo.git().output(
+                    ["worktree", "lock", "--reason", spec.lock_reason, &path],
+                    None,
+                );
+            }
             if on_branch && head == spec.commit && saved.is_none() {
                 return Ok(PrepareReport {
                     how: Prepared::Ready,
