@@ -630,6 +630,18 @@ impl Engine {
                 self.emit(event);
                 self.drain_queue().await;
             }
+            // A failure of streams' own steps while stopping is the stop, not the task: it stays
+            // `Running`, and `resume` runs it again.
+            TaskOutcome::Failed {
+                reason: FailReason::Internal { .. },
+                agent,
+                attempts,
+            } if self.stopping.is_some() => {
+                let record = &mut self.state.streams[s].tasks[t];
+                record.attempts = attempts;
+                record.agent_ms += agent.as_millis() as u64;
+                self.save()?;
+            }
             TaskOutcome::Failed {
                 reason,
                 agent,

@@ -81,6 +81,9 @@ impl Git {
     {
         let mut cmd = Command::new("git");
         cmd.arg("-C").arg(&self.dir).args(args);
+        // Its own process group: a Ctrl-C at the terminal is for streams to handle (stop agents,
+        // save state), not to kill a `git commit` or `worktree add` half way.
+        std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
         for var in REDIRECTING_VARS {
             cmd.env_remove(var);
         }
