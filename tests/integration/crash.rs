@@ -609,3 +609,83 @@ fn a_read_only_run_directory_is_a_clear_error() {
     assert_eq!(json["run"]["phase"], "interrupted");
     repo.streams(&["resume"]).assert_code(0);
 }
+
+#[test]
+fn ctrl_c_at_the_terminal_does_not_kill_streams_own_git_commands() {
+    use std::os::unix::process::CommandExt;
+    let mut repo = crash_repo();
+    // A git that pauses inside `git commit`, long enough for a Ctrl-C to land there.
+    let real_git = String::from_utf8(
+        std::process::Command::new("sh")
+            .args(["-c", "command -v git"])
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap();
+    let bin = repo.root.parent().unwrap().join("slow-git");
+    let marker = repo.root.parent().unwrap().join("committing");
+    std::fs::create_dir_all(&bin).unwrap();
+    std::fs::write(
+        bin.join("git"),
+        format!(
+            "#!/bin/sh\nfor a in \"$@\"; do if [ \"$a\" = --no-verify ]; then touch '{}'; sleep 1; fi; done\nexec '{}' \"$@\"\n",
+            marker.display(),
+            real_git.trim()
+        ),
+    )
+    .unwrap();
+    std::process::Command::new("chmod")
+        .arg("+x")
+        .arg(bin.join("git"))
+        .status()
+        .unwrap();
+    let path = format!(
+        "{}:{}:{}",
+        bin.display(),
+        crate::common::agents_dir().display(),
+        std::env::var("PATH").unwrap()
+    );
+    repo.env.push(("PATH".into(), path));
+    plan(
+        &repo,
+        r#"
+[plan]
+name = "c"
+
+[[stream]]
+name = "a"
+owns = ["a/**"]
+agent = ["act", "write", "a/y", "left for streams to commit"]
+tasks = ["a task"]
+"#,
+    );
+    // Its own process group, as a shell gives a foreground job; the terminal's Ctrl-C goes to
+    // the whole group.
+    let mut cmd = repo.streams_cmd(&["run"]);
+    cmd.process_group(0)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    let child = cmd.spawn().unwrap();
+    wait_for("streams to be committing", Duration::from_secs(20), || {
+        marker.exists().then_some(())
+    });
+    nix::sys::signal::killpg(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{stderr}");
+    assert!(!stderr.contains("could not commit"), "{stderr}");
+    repo.streams(&["resume"]).assert_code(0);
+    assert_eq!(
+        repo.git(&["show", "streams/c/integration:a/y"]),
+        "left for streams to commit"
+    );
+    assert_eq!(
+        repo.git(&["rev-list", "--count", "main..streams/c/integration"]),
+        "1"
+    );
+}
