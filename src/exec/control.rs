@@ -84,8 +84,8 @@ pub fn start_run(new: &NewRun) -> Result<(RunDir, RunState, Journal)> {
     for (name, oid) in integrate::refs_under(repo, &prefix)? {
         if !git::work::is_ancestor(repo, &oid, new.base)? {
             let short_name = name.trim_start_matches(&prefix);
-            integrate::set_ref(
-                repo,
+            integrate::keep_ref(
+                &repo.git(),
                 &refs.previous(&run_id, short_name),
                 &oid,
                 "streams: kept from an earlier run",
@@ -320,19 +320,19 @@ pub async fn abort(
         if let Some(tip) = repo.ref_target(&s.branch)?
             && tip != state.base
         {
-            let name = refs.aborted(&run_id, &s.name);
-            integrate::set_ref(repo, &name, &tip, "streams abort: stream branch")?;
+            let name = refs.aborted(&run_id, &format!("branches/{}", s.name));
+            let name =
+                integrate::keep_ref(&repo.git(), &name, &tip, "streams abort: stream branch")?;
             kept.push((name, tip));
         }
         if s.worktree.join(".git").exists() {
             let head = git::Git::new(&s.worktree)
                 .read(["rev-parse", "HEAD"])
                 .unwrap_or_default();
-            let name = refs.aborted(&run_id, &format!("wip/{}", s.name));
+            let name = refs.aborted(&run_id, &format!("uncommitted/{}", s.name));
             if !head.is_empty()
-                && let Ok(Some(commit)) =
+                && let Ok(Some((name, commit))) =
                     keep_work(&s.worktree, &head, &name, "streams abort: uncommitted work")
-                && commit != head
             {
                 kept.push((name, commit));
             }
@@ -342,7 +342,7 @@ pub async fn abort(
     if let RunPhase::Halted(halt) = &state.phase {
         let name = refs.aborted(&run_id, "resolution");
         if halt.resolution_worktree.join(".git").exists() {
-            if let Ok(Some(commit)) = keep_work(
+            if let Ok(Some((name, commit))) = keep_work(
                 &halt.resolution_worktree,
                 &halt.ours,
                 &name,
@@ -359,7 +359,12 @@ pub async fn abort(
         && current != &state.base
     {
         let name = refs.aborted(&run_id, "integration");
-        integrate::set_ref(repo, &name, current, "streams abort: integration branch")?;
+        let name = integrate::keep_ref(
+            &repo.git(),
+            &name,
+            current,
+            "streams abort: integration branch",
+        )?;
         kept.push((name, current.clone()));
     }
     match (&current, &state.integration_before) {

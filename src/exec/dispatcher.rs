@@ -239,6 +239,7 @@ impl Engine {
                 self.skip_stream(i, reason);
             }
         }
+        self.guard_integration_ref()?;
         self.state.phase = RunPhase::Finished;
         let _ = self.journal.append(Entry::Finished);
         self.save()?;
@@ -582,6 +583,7 @@ impl Engine {
                 outcome,
             } => {
                 self.running -= 1;
+                self.guard_integration_ref()?;
                 self.task_finished(stream, task, outcome).await?;
             }
         }
@@ -819,8 +821,45 @@ impl Engine {
             .collect()
     }
 
+    /// The integration branch is moved by this dispatcher alone. Found anywhere else (an agent
+    /// checked it out and committed, or someone reset it), it is put back where the run left it;
+    /// what was there is kept on a ref.
+    pub(super) fn guard_integration_ref(&mut self) -> Result<()> {
+        let name = self.state.integration_ref.clone();
+        let actual = self.repo.ref_target(&name)?;
+        if actual.as_deref() == Some(self.state.integration_tip.as_str()) {
+            return Ok(());
+        }
+        let kept = match &actual {
+            Some(found) => Some(git::integrate::keep_ref(
+                &self.repo.git(),
+                &format!("refs/streams/{}/moved-integration", self.plan.name),
+                found,
+                "streams: the integration branch was moved outside streams",
+            )?),
+            None => None,
+        };
+        let tip = self.state.integration_tip.clone();
+        git::integrate::update_ref(
+            &self.repo,
+            &name,
+            &tip,
+            actual.as_deref(),
+            "streams: put back",
+        )?;
+        let short = name.trim_start_matches("refs/heads/");
+        self.reporter.message(&format!(
+            "warning: {short} was moved outside streams; it is put back at {}{}",
+            coordinator::short(&tip),
+            kept.map(|k| format!(", and what was there is kept on {k}"))
+                .unwrap_or_default()
+        ));
+        Ok(())
+    }
+
     async fn integrate_unit(&mut self, unit: SyncUnit) -> Result<()> {
         failpoint::hit("before-integrate");
+        self.guard_integration_ref()?;
         let tasks = self.unit_tasks(&unit);
         let name = self.state.streams[unit.stream].name.clone();
         let (repo, journal) = (self.repo.clone(), self.journal.clone());
@@ -916,7 +955,8 @@ impl Engine {
             // The branch will move to the new tip for the next task; keep this task's own end.
             if let Some(end) = last_end {
                 let name = self.refs.task_end(&stream_name, unit.last);
-                let _ = git::integrate::set_ref(&self.repo, &name, &end, "streams: task end");
+                let _ =
+                    git::integrate::keep_ref(&self.repo.git(), &name, &end, "streams: task end");
             }
         }
         // A failed stream whose earlier work just landed stays failed.

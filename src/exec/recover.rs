@@ -100,7 +100,8 @@ impl Engine {
         }
         // Killed between moving the ref and saving the state: the journal says which unit.
         let Some(actual) = actual else {
-            return Err(moved_outside(&name, &self.state.integration_tip, None));
+            self.guard_integration_ref()?;
+            return self.recognise_trailers();
         };
         let mut tip = self.state.integration_tip.clone();
         for entry in entries {
@@ -139,13 +140,8 @@ impl Engine {
                 }
             }
         }
-        if tip != actual {
-            return Err(moved_outside(
-                &name,
-                &self.state.integration_tip,
-                Some(&actual),
-            ));
-        }
+        // Whatever else moved it was not this run: put it back (keeping what was there).
+        self.guard_integration_ref()?;
         self.recognise_trailers()
     }
 
@@ -227,9 +223,8 @@ impl Engine {
                     let kept = keep_work(&worktree_path, &start, &wip, &message)
                         .ok()
                         .flatten();
-                    if worktree::reset_to(&worktree_path, &start).is_err() {
-                        // prepare() repairs a worktree that cannot even be reset.
-                    }
+                    // A worktree that cannot even be reset is repaired by prepare() later.
+                    let _ = worktree::reset_to(&worktree_path, &branch, &start);
                     kept
                 } else {
                     None
@@ -240,12 +235,12 @@ impl Engine {
                     (None, Some(tip))
                         if tip != start && !is_ancestor_or_equal(&self.repo, &tip, &start) =>
                     {
-                        integrate::set_ref(&self.repo, &wip, &tip, &message)?;
-                        Some(tip)
+                        let name = integrate::keep_ref(&self.repo.git(), &wip, &tip, &message)?;
+                        Some((name, tip))
                     }
                     _ => None,
                 };
-                if let Some(kept) = kept {
+                if let Some((wip, kept)) = kept {
                     self.reporter.message(&format!(
                         "{name} task {}: its unfinished work is kept on {wip} ({}); the task runs again from its start",
                         t + 1,
@@ -357,7 +352,7 @@ impl Engine {
         let name = self.state.streams[halt.unit.stream].name.clone();
         let keep = format!("refs/streams/{}/resolution/{name}", self.plan.name);
         if halt.resolution_worktree.join(".git").exists() {
-            if let Ok(Some(kept)) = keep_work(
+            if let Ok(Some((keep, kept))) = keep_work(
                 &halt.resolution_worktree,
                 &halt.ours,
                 &keep,
@@ -392,18 +387,4 @@ impl Engine {
 
 fn is_ancestor_or_equal(repo: &git::Repo, a: &str, b: &str) -> bool {
     a == b || git::work::is_ancestor(repo, a, b).unwrap_or(false)
-}
-
-fn moved_outside(name: &str, expected: &str, found: Option<&str>) -> Error {
-    Error::state(
-        format!(
-            "the integration branch {} moved outside streams (the run left it at {}, it is now at {})",
-            name.trim_start_matches("refs/heads/"),
-            coordinator::short(expected),
-            found.map(coordinator::short).unwrap_or("nothing")
-        ),
-        format!(
-            "put it back with `git update-ref {name} {expected}` and run `streams resume`, or `streams abort`"
-        ),
-    )
 }

@@ -11,7 +11,7 @@
 
 use super::repo::commit_info;
 use super::work::parse_oid;
-use super::{CommitInfo, GitError, GitResult, Oid, Repo, ZERO_OID};
+use super::{CommitInfo, Git, GitError, GitResult, Oid, Repo, ZERO_OID};
 
 pub const TRAILER_STREAM: &str = "Streams-Stream";
 pub const TRAILER_TASK: &str = "Streams-Task";
@@ -306,10 +306,49 @@ pub fn update_ref(
     Ok(())
 }
 
-/// Points `name` at `new` whatever it was (for refs that only keep work reachable).
-pub fn set_ref(repo: &Repo, name: &str, new: &str, message: &str) -> GitResult<()> {
-    repo.git().run(["update-ref", "-m", message, name, new])?;
-    Ok(())
+/// Keeps `oid` reachable under `name`, never overwriting what another ref keeps: when `name`
+/// already holds something else, `name-2`, `name-3`, ... is used. Returns the name used.
+pub fn keep_ref(git: &Git, name: &str, oid: &str, message: &str) -> GitResult<String> {
+    for n in 1..=1000 {
+        let candidate = if n == 1 {
+            name.to_string()
+        } else {
+            format!("{name}-{n}")
+        };
+        // Create-only: the all-zero old value means "must not exist yet".
+        let out = git.output(
+            ["update-ref", "-m", message, &candidate, oid, ZERO_OID],
+            None,
+        )?;
+        if out.status.success() {
+            return Ok(candidate);
+        }
+        let existing = git.output(
+            [
+                "rev-parse",
+                "-q",
+                "--verify",
+                &format!("{candidate}^{{object}}"),
+            ],
+            None,
+        )?;
+        if existing.status.success() && existing.stdout_str().trim() == oid {
+            return Ok(candidate);
+        }
+        if !existing.status.success() {
+            // Not a name clash: the update itself failed.
+            return Err(GitError::Command {
+                args: format!("update-ref {candidate}"),
+                dir: git.dir().to_path_buf(),
+                stderr: out.stderr_str(),
+            });
+        }
+    }
+    Err(GitError::Command {
+        args: format!("update-ref {name}"),
+        dir: git.dir().to_path_buf(),
+        stderr: "a thousand refs of that name exist already".into(),
+    })
 }
 
 pub fn delete_ref(repo: &Repo, name: &str) -> GitResult<()> {

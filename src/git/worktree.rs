@@ -39,8 +39,8 @@ pub enum Prepared {
 #[derive(Debug)]
 pub struct PrepareReport {
     pub how: Prepared,
-    /// Uncommitted work found there, kept on `wip_ref` at this commit.
-    pub saved: Option<Oid>,
+    /// Uncommitted work found there: the ref (`wip_ref` or a free variant of it) and commit.
+    pub saved: Option<(String, Oid)>,
     /// A half-created worktree (killed mid-checkout) that was removed first.
     pub repaired: bool,
 }
@@ -339,14 +339,14 @@ pub fn status_porcelain(git: &Git) -> GitResult<Vec<String>> {
 
 /// If the worktree has uncommitted changes (untracked files included), records them as a commit
 /// on top of HEAD, points `ref_name` at it and returns it. The worktree itself is untouched.
-pub fn save_dirty(git: &Git, ref_name: &str, message: &str) -> GitResult<Option<Oid>> {
+pub fn save_dirty(git: &Git, ref_name: &str, message: &str) -> GitResult<Option<(String, Oid)>> {
     if status_porcelain(git)?.is_empty() {
         return Ok(None);
     }
     let head = readable_head(git);
     let commit = snapshot(git, head.as_deref(), message)?;
-    git.run(["update-ref", "-m", message, ref_name, &commit])?;
-    Ok(Some(commit))
+    let name = super::integrate::keep_ref(git, ref_name, &commit, message)?;
+    Ok(Some((name, commit)))
 }
 
 /// A commit of everything in the worktree as it is (tracked and untracked files, not ignored
@@ -383,11 +383,14 @@ pub fn snapshot(git: &Git, parent: Option<&str>, message: &str) -> GitResult<Oid
         .read(args)
 }
 
-/// Resets the worktree (and its branch) to `commit` and removes untracked files (ignored ones,
-/// such as build caches, stay).
-pub fn reset_to(path: &Path, commit: &str) -> GitResult<()> {
+/// Puts the worktree back on `branch` (a full ref name) at `commit`, moving that branch there,
+/// and removes untracked files (ignored ones, such as build caches, stay). Whatever branch HEAD
+/// was on is left alone: an agent that switched branches must not make streams reset someone
+/// else's branch.
+pub fn reset_to(path: &Path, branch: &str, commit: &str) -> GitResult<()> {
     let git = Git::new(path);
-    git.run(["reset", "-q", "--hard", commit])?;
+    let short = branch.trim_start_matches("refs/heads/");
+    git.run(["checkout", "-q", "-f", "-B", short, commit])?;
     git.run(["clean", "-q", "-f", "-d"])?;
     Ok(())
 }

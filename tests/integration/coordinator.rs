@@ -284,8 +284,8 @@ fn abort_puts_every_ref_back_and_keeps_the_work() {
     for expected in [
         "refs/heads/streams/p/a".to_string(),
         "refs/heads/streams/p/b".to_string(),
-        format!("refs/streams/p/aborted/{run_id}/a"),
-        format!("refs/streams/p/aborted/{run_id}/b"),
+        format!("refs/streams/p/aborted/{run_id}/branches/a"),
+        format!("refs/streams/p/aborted/{run_id}/branches/b"),
         format!("refs/streams/p/aborted/{run_id}/integration"),
     ] {
         assert!(

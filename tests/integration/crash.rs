@@ -680,7 +680,10 @@ tasks = ["a task"]
     assert_eq!(out.status.code(), Some(130), "{stderr}");
     assert!(!stderr.contains("could not commit"), "{stderr}");
     // The commit went through although the Ctrl-C arrived while it ran.
-    assert_eq!(repo.git(&["log", "-1", "--format=%s", "streams/c/a"]), "a task");
+    assert_eq!(
+        repo.git(&["log", "-1", "--format=%s", "streams/c/a"]),
+        "a task"
+    );
     repo.streams(&["resume"]).assert_code(0);
     assert_eq!(
         repo.git(&["show", "streams/c/integration:a/y"]),

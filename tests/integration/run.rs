@@ -846,3 +846,127 @@ tasks = ["Add /login", "Test /login"]
     let out = repo.streams(&["run"]);
     insta::assert_snapshot!(out.to_string());
 }
+
+#[test]
+fn an_agent_that_moves_someone_elses_branch_has_it_put_back() {
+    let repo = app_repo();
+    repo.git(&["switch", "-q", "-c", "feature"]);
+    repo.write("feature.txt", "the user's work\n");
+    let users = repo.commit_all("the user's feature work");
+    repo.git(&["switch", "-q", "main"]);
+    one_stream(
+        &repo,
+        r#"["act", "write", "src/api/x.rs", "x", "commit", "api work", "checkout", "feature", "write", "src/api/y.rs", "y", "commit", "agent on feature"]"#,
+        "",
+    );
+    let out = repo.streams(&["run"]);
+    out.assert_code(4);
+    let stderr = out.stderr_redacted();
+    assert!(
+        stderr.contains("moved branches that are not its own: feature (put back; what it left there is kept on refs/streams/p/rejected/api/1-branches/feature)"),
+        "{stderr}"
+    );
+    // The user's branch is exactly where it was; the agent's commit is kept.
+    assert_eq!(repo.git(&["rev-parse", "feature"]), users);
+    assert_eq!(
+        repo.git(&[
+            "log",
+            "-1",
+            "--format=%s",
+            "refs/streams/p/rejected/api/1-branches/feature"
+        ]),
+        "agent on feature"
+    );
+    // The stream's worktree no longer holds the user's branch: the user can check it out.
+    repo.git(&["switch", "-q", "feature"]);
+    assert_eq!(repo.read("feature.txt"), "the user's work\n");
+}
+
+#[test]
+fn an_agent_that_commits_on_the_integration_branch_has_it_put_back() {
+    let repo = app_repo();
+    plan(
+        &repo,
+        r#"
+[plan]
+name = "p"
+jobs = 2
+
+[[stream]]
+name = "a"
+owns = ["src/api/**"]
+agent = ["act", "wait-rev", "streams/p/integration:src/db/b.txt", "checkout", "streams/p/integration", "write", "src/api/sneaky.rs", "sneaky", "commit", "straight onto integration"]
+tasks = ["misbehave"]
+
+[[stream]]
+name = "b"
+owns = ["src/db/**"]
+agent = ["act", "write", "src/db/b.txt", "b"]
+tasks = ["behave"]
+"#,
+    );
+    let out = repo.streams(&["run"]);
+    out.assert_code(4);
+    let stderr = out.stderr_redacted();
+    assert!(
+        stderr.contains("failed a (task 1): left its branch for streams/p/integration"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(
+            "warning: streams/p/integration was moved outside streams; it is put back at"
+        ),
+        "{stderr}"
+    );
+    // The integration branch holds b's work and nothing of a's.
+    let files = repo.git(&["ls-tree", "-r", "--name-only", "streams/p/integration"]);
+    assert!(
+        files.contains("src/db/b.txt") && !files.contains("sneaky"),
+        "{files}"
+    );
+    assert_eq!(
+        repo.git(&[
+            "log",
+            "-1",
+            "--format=%s",
+            "refs/streams/p/moved-integration"
+        ]),
+        "straight onto integration"
+    );
+    assert_eq!(
+        repo.git(&["log", "-1", "--format=%s", "refs/streams/p/rejected/a/1"]),
+        "straight onto integration"
+    );
+}
+
+#[test]
+fn work_kept_on_a_ref_is_never_overwritten_by_a_later_run() {
+    let repo = app_repo();
+    let counter = repo.root.parent().unwrap().join("n");
+    // Each run writes something different outside its ownership.
+    one_stream(
+        &repo,
+        &format!(
+            r#"["act", "fail-first", "0", "{}", "0", "env", "src/db/stolen-{{task_index}}.txt"]"#,
+            counter.display()
+        ),
+        "",
+    );
+    repo.streams(&["run"]).assert_code(4);
+    let first = repo.git(&["rev-parse", "refs/streams/p/rejected/api/1"]);
+    let out = repo.streams(&["run"]);
+    out.assert_code(4);
+    assert!(
+        out.stderr
+            .contains("its work is kept on refs/streams/p/rejected/api/1-2"),
+        "{out}"
+    );
+    assert_eq!(
+        repo.git(&["rev-parse", "refs/streams/p/rejected/api/1"]),
+        first
+    );
+    assert_ne!(
+        repo.git(&["rev-parse", "refs/streams/p/rejected/api/1-2"]),
+        first
+    );
+}
