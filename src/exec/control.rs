@@ -155,21 +155,7 @@ pub fn start_run(new: &NewRun) -> Result<(RunDir, RunState, Journal)> {
 /// Processes whose environment says they belong to this run (agents and everything they
 /// started, even those that left the agent's process group). Linux only; elsewhere, empty.
 pub fn processes_of_run(run_id: &str) -> Vec<i32> {
-    let needle = format!("STREAMS_RUN_ID={run_id}");
-    let me = std::process::id() as i32;
-    let Ok(entries) = std::fs::read_dir("/proc") else {
-        return Vec::new();
-    };
-    entries
-        .filter_map(|e| e.ok())
-        .filter_map(|e| e.file_name().to_str().and_then(|n| n.parse::<i32>().ok()))
-        .filter(|&pid| pid != me)
-        .filter(|pid| {
-            std::fs::read(format!("/proc/{pid}/environ"))
-                .map(|env| env.split(|b| *b == 0).any(|var| var == needle.as_bytes()))
-                .unwrap_or(false)
-        })
-        .collect()
+    super::process::processes_with_env(&[format!("STREAMS_RUN_ID={run_id}")])
 }
 
 /// SIGTERM, up to `grace` to exit, then SIGKILL.
