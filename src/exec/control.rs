@@ -152,36 +152,71 @@ pub fn start_run(new: &NewRun) -> Result<(RunDir, RunState, Journal)> {
     Ok((run_dir, state, journal))
 }
 
-/// Processes whose environment says they belong to this run (agents and everything they
-/// started, even those that left the agent's process group). Linux only; elsewhere, empty.
-pub fn processes_of_run(run_id: &str) -> Vec<i32> {
-    super::process::processes_with_env(&[format!("STREAMS_RUN_ID={run_id}")])
+/// What is left running of a run, to stop before touching its worktrees.
+pub enum RunProcesses {
+    /// Processes whose environment says they belong to the run: agents and everything they
+    /// started, those that left their agent's process group included.
+    Verified(Vec<i32>),
+    /// Without /proc (not Linux) nothing can be checked: the process groups the run recorded,
+    /// those still alive.
+    Groups(BTreeSet<i32>),
+}
+
+impl RunProcesses {
+    pub fn len(&self) -> usize {
+        match self {
+            RunProcesses::Verified(pids) => pids.len(),
+            RunProcesses::Groups(groups) => groups.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// Finds what is left of a run. A recorded process group is never trusted on its own where it
+/// can be checked: after a reboot, or once process ids wrap, it may be anyone's.
+pub fn run_processes(run_id: &str, recorded_groups: &BTreeSet<i32>) -> RunProcesses {
+    if Path::new("/proc/self/environ").exists() {
+        RunProcesses::Verified(super::process::processes_with_env(&[format!("STREAMS_RUN_ID={run_id}")]))
+    } else {
+        RunProcesses::Groups(
+            recorded_groups.iter().copied().filter(|&g| super::process::group_alive(g)).collect(),
+        )
+    }
 }
 
 /// SIGTERM, up to `grace` to exit, then SIGKILL.
-pub async fn kill_processes(pids: &[i32], grace: Duration) {
-    use nix::sys::signal::{Signal, kill};
+pub async fn stop_run_processes(processes: &RunProcesses, grace: Duration) {
+    use nix::sys::signal::{Signal, kill, killpg};
     use nix::unistd::Pid;
-    if pids.is_empty() {
+    let signal_all = |signal: Signal| match processes {
+        RunProcesses::Verified(pids) => pids.iter().for_each(|&p| {
+            let _ = kill(Pid::from_raw(p), signal);
+        }),
+        RunProcesses::Groups(groups) => groups.iter().for_each(|&g| {
+            let _ = killpg(Pid::from_raw(g), signal);
+        }),
+    };
+    let alive = || match processes {
+        // A zombie is already dead; only its parent can reap it.
+        RunProcesses::Verified(pids) => pids.iter().any(|&p| {
+            kill(Pid::from_raw(p), None).is_ok()
+                && !std::fs::read_to_string(format!("/proc/{p}/stat")).is_ok_and(|s| s.contains(") Z "))
+        }),
+        RunProcesses::Groups(groups) => groups.iter().any(|&g| super::process::group_alive(g)),
+    };
+    if processes.is_empty() {
         return;
     }
-    for &pid in pids {
-        let _ = kill(Pid::from_raw(pid), Signal::SIGTERM);
-    }
-    let alive = |pid: i32| {
-        // A zombie is already dead; only its parent can reap it.
-        kill(Pid::from_raw(pid), None).is_ok()
-            && !std::fs::read_to_string(format!("/proc/{pid}/stat"))
-                .is_ok_and(|s| s.contains(") Z "))
-    };
+    signal_all(Signal::SIGTERM);
     let deadline = tokio::time::Instant::now() + grace;
     // These are not our children: there is nothing to wait on but their disappearance.
-    while pids.iter().any(|&p| alive(p)) && tokio::time::Instant::now() < deadline {
+    while alive() && tokio::time::Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    for &pid in pids {
-        let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
-    }
+    signal_all(Signal::SIGKILL);
 }
 
 /// Removes git lock files that a killed git left in this run's worktrees and on this plan's
@@ -299,8 +334,8 @@ pub async fn abort(
             }
         }
     }
-    super::dispatcher::reap_groups(&groups, Duration::from_secs(5)).await;
-    kill_processes(&processes_of_run(&run_id), Duration::from_secs(5)).await;
+    let processes = run_processes(&run_id, &groups);
+    stop_run_processes(&processes, Duration::from_secs(5)).await;
 
     for s in &state.streams {
         if let Some(tip) = repo.ref_target(&s.branch)?

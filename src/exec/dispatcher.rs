@@ -5,10 +5,8 @@
 //! that depends on it happens (a task is recorded as running before its agent is spawned), so a
 //! crash at any instant leaves a state that `resume` can reconcile with the refs.
 
-use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
 
 use nix::sys::signal::Signal;
 use tokio::signal::unix::{SignalKind, signal};
@@ -1069,22 +1067,5 @@ pub fn signal_name(sig: Signal) -> &'static str {
         Signal::SIGINT => "SIGINT",
         Signal::SIGTERM => "SIGTERM",
         _ => "signal",
-    }
-}
-
-/// Waits up to `grace` for process groups to disappear, then kills what is left.
-pub async fn reap_groups(pgids: &BTreeSet<i32>, grace: Duration) {
-    use super::process::{group_alive, kill_group};
-    for &pgid in pgids {
-        if group_alive(pgid) {
-            let _ = nix::sys::signal::killpg(nix::unistd::Pid::from_raw(pgid), Signal::SIGTERM);
-        }
-    }
-    let deadline = tokio::time::Instant::now() + grace;
-    while pgids.iter().any(|&p| group_alive(p)) && tokio::time::Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    for &pgid in pgids {
-        kill_group(pgid);
     }
 }

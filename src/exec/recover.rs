@@ -50,20 +50,15 @@ impl Engine {
                 _ => {}
             }
         }
-        let stray = super::control::processes_of_run(&self.state.run_id);
         let grace = self.plan.grace.min(Duration::from_secs(5));
-        let alive: BTreeSet<i32> = groups
-            .into_iter()
-            .filter(|&g| super::process::group_alive(g))
-            .collect();
-        if !alive.is_empty() || !stray.is_empty() {
+        let stopping = super::control::run_processes(&self.state.run_id, &groups);
+        if !stopping.is_empty() {
             self.reporter.message(&format!(
                 "stopping {} agent process(es) left running by the interrupted run",
-                alive.len() + stray.len()
+                stopping.len()
             ));
         }
-        super::dispatcher::reap_groups(&alive, grace).await;
-        super::control::kill_processes(&stray, grace).await;
+        super::control::stop_run_processes(&stopping, grace).await;
 
         // 2. Lock files a killed git left in the run's own worktrees and refs.
         for note in super::control::clear_stale_locks(&self.repo, &self.state)? {
