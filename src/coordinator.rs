@@ -660,13 +660,20 @@ fn create_resolution_worktree(
 pub enum Unresolved {
     Unmerged(Vec<String>),
     Markers(Vec<(String, usize)>),
+    /// The resolved tree is the integration tip's: every bit of the stream's work is gone.
+    DropsStream,
+    /// Files that merged cleanly differ from the merge: the resolution undoes (or rewrites)
+    /// some of the stream's work outside the conflict.
+    ChangesCleanFiles(Vec<String>),
 }
 
 /// Checks the resolution worktree: no unmerged entries, no conflict markers left in the files
 /// that conflicted. Returns the resolved tree.
 pub fn check_resolution(
+    repo: &Repo,
     worktree_path: &Path,
-    files: &[String],
+    halt: &crate::state::Halt,
+    force: bool,
 ) -> GitResult<Result<Oid, Unresolved>> {
     let git = Git::new(worktree_path);
     let unmerged = git.run(["ls-files", "-u", "-z"])?;
@@ -683,7 +690,7 @@ pub fn check_resolution(
         return Ok(Err(Unresolved::Unmerged(paths)));
     }
     let mut markers = Vec::new();
-    for file in files {
+    for file in &halt.files {
         let Ok(bytes) = std::fs::read(worktree_path.join(file)) else {
             continue;
         };
@@ -701,7 +708,26 @@ pub fn check_resolution(
         return Ok(Err(Unresolved::Markers(markers)));
     }
     git.run(["add", "-A"])?;
-    Ok(Ok(git.read(["write-tree"])?))
+    let resolved = git.read(["write-tree"])?;
+    if force {
+        return Ok(Ok(resolved));
+    }
+    // A resolution decides the conflicted files; the rest of the merge is the stream's work,
+    // and a resolution that loses it (a `git reset --hard` to start over, say) is refused.
+    if resolved == integrate::tree_of(repo, &halt.ours)? {
+        return Ok(Err(Unresolved::DropsStream));
+    }
+    let merged = match integrate::merge_tree(repo, Some(&halt.base), &halt.ours, &halt.theirs)? {
+        MergeOutcome::Clean { tree } | MergeOutcome::Conflict { tree, .. } => tree,
+    };
+    let changed: Vec<String> = crate::git::work::tree_diff_paths(repo, &merged, &resolved)?
+        .into_iter()
+        .filter(|p| !halt.files.contains(p))
+        .collect();
+    if !changed.is_empty() {
+        return Ok(Err(Unresolved::ChangesCleanFiles(changed)));
+    }
+    Ok(Ok(resolved))
 }
 
 /// Records a resolved tree as the unit's integration: one commit (a merge commit for the merge

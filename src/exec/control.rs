@@ -179,10 +179,16 @@ impl RunProcesses {
 /// can be checked: after a reboot, or once process ids wrap, it may be anyone's.
 pub fn run_processes(run_id: &str, recorded_groups: &BTreeSet<i32>) -> RunProcesses {
     if Path::new("/proc/self/environ").exists() {
-        RunProcesses::Verified(super::process::processes_with_env(&[format!("STREAMS_RUN_ID={run_id}")]))
+        RunProcesses::Verified(super::process::processes_with_env(&[format!(
+            "STREAMS_RUN_ID={run_id}"
+        )]))
     } else {
         RunProcesses::Groups(
-            recorded_groups.iter().copied().filter(|&g| super::process::group_alive(g)).collect(),
+            recorded_groups
+                .iter()
+                .copied()
+                .filter(|&g| super::process::group_alive(g))
+                .collect(),
         )
     }
 }
@@ -203,7 +209,8 @@ pub async fn stop_run_processes(processes: &RunProcesses, grace: Duration) {
         // A zombie is already dead; only its parent can reap it.
         RunProcesses::Verified(pids) => pids.iter().any(|&p| {
             kill(Pid::from_raw(p), None).is_ok()
-                && !std::fs::read_to_string(format!("/proc/{p}/stat")).is_ok_and(|s| s.contains(") Z "))
+                && !std::fs::read_to_string(format!("/proc/{p}/stat"))
+                    .is_ok_and(|s| s.contains(") Z "))
         }),
         RunProcesses::Groups(groups) => groups.iter().any(|&g| super::process::group_alive(g)),
     };

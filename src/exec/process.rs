@@ -199,7 +199,10 @@ pub async fn run_agent(
         }
     };
     tokio::pin!(drain);
-    if tokio::time::timeout(limits.grace, &mut drain).await.is_err() {
+    if tokio::time::timeout(limits.grace, &mut drain)
+        .await
+        .is_err()
+    {
         kill_group(pgid);
         // A process that left the group (setsid) but still holds the pipes: it carries the
         // agent's environment, which says whose it is.

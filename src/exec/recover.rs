@@ -264,14 +264,19 @@ impl Engine {
     }
 
     /// `continue`: records the person's resolution of the halted unit and clears the halt.
-    pub fn resolve(&mut self) -> Result<Option<coordinator::Unresolved>> {
+    pub fn resolve(&mut self, force: bool) -> Result<Option<coordinator::Unresolved>> {
         let RunPhase::Halted(halt) = self.state.phase.clone() else {
             return Err(Error::state(
                 "the run is not halted on a conflict",
                 "`streams status` shows where it stands",
             ));
         };
-        let tree = match coordinator::check_resolution(&halt.resolution_worktree, &halt.files)? {
+        let tree = match coordinator::check_resolution(
+            &self.repo,
+            &halt.resolution_worktree,
+            &halt,
+            force,
+        )? {
             Ok(tree) => tree,
             Err(unresolved) => return Ok(Some(unresolved)),
         };

@@ -145,6 +145,28 @@ pub fn changed_files(
     Ok((files, total))
 }
 
+/// The paths whose contents differ between two trees.
+pub fn tree_diff_paths(repo: &Repo, a: &str, b: &str) -> GitResult<Vec<String>> {
+    let r = repo.open()?;
+    let tree = |id: &str| -> GitResult<git2::Tree<'_>> {
+        r.find_tree(parse_oid(id)?)
+            .map_err(|e| GitError::library(format!("could not read tree {id}"), e))
+    };
+    let (a, b) = (tree(a)?, tree(b)?);
+    let diff = r
+        .diff_tree_to_tree(Some(&a), Some(&b), None)
+        .map_err(|e| GitError::library("could not diff", e))?;
+    let mut paths: Vec<String> = diff
+        .deltas()
+        .flat_map(|d| [d.old_file().path(), d.new_file().path()])
+        .flatten()
+        .map(|p| p.to_string_lossy().into_owned())
+        .collect();
+    paths.sort();
+    paths.dedup();
+    Ok(paths)
+}
+
 /// How many commits are in `from..to`.
 pub fn count_commits(repo: &Repo, from: &str, to: &str) -> GitResult<usize> {
     if from == to {

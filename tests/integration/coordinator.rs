@@ -781,3 +781,47 @@ tasks = ["t"]
     let list = repo.git(&["worktree", "list"]);
     assert!(list.contains(&wt.display().to_string()), "{list}");
 }
+
+#[test]
+fn continue_refuses_a_resolution_that_drops_the_streams_work() {
+    let repo = repo_with_shared();
+    conflicting(&repo);
+    repo.streams(&["run"]).assert_code(3);
+    let wt = resolution(&repo);
+    let tip = repo.git(&["rev-parse", "streams/p/integration"]);
+    // Starting over the natural way throws away b's clean changes (b/y) as well.
+    repo.git_in(&wt, &["reset", "-q", "--hard"]);
+    let out = repo.streams(&["continue"]);
+    out.assert_code(3);
+    assert!(
+        out.stderr
+            .contains("error: the resolution drops all of stream `b`'s work"),
+        "{out}"
+    );
+    assert!(out.stderr.contains("streams skip b"), "{out}");
+    assert_eq!(repo.git(&["rev-parse", "streams/p/integration"]), tip);
+
+    // Resolving the conflict but losing b's clean change is refused too.
+    std::fs::write(wt.join("shared.txt"), "from a and b\n").unwrap();
+    let out = repo.streams(&["continue"]);
+    out.assert_code(3);
+    assert!(
+        out.stderr
+            .contains("error: the resolution changes files that merged cleanly: b/y"),
+        "{out}"
+    );
+
+    // Unless the person says so.
+    let out = repo.streams(&["continue", "--force"]);
+    out.assert_code(0);
+    assert_eq!(
+        repo.git(&["show", "streams/p/integration:shared.txt"]),
+        "from a and b"
+    );
+    assert!(
+        repo.git_output_in(&repo.root, &["cat-file", "-e", "streams/p/integration:b/y"])
+            .status
+            .code()
+            != Some(0)
+    );
+}

@@ -704,15 +704,27 @@ fn resume_never_kills_a_process_that_is_not_the_runs() {
     assert_eq!(cmd.output().unwrap().status.signal(), Some(9));
     // A process of someone else's whose group id the journal happens to name (after a reboot,
     // or once pids wrap, a recorded id can be anyone's).
-    let mut stranger = std::process::Command::new("setsid").args(["sleep", "300"]).spawn().unwrap();
+    let mut stranger = std::process::Command::new("setsid")
+        .args(["sleep", "300"])
+        .spawn()
+        .unwrap();
     let pgid = stranger.id();
     let run = std::fs::read_to_string(repo.common_dir().join("streams/current")).unwrap();
-    let journal = repo.common_dir().join("streams/runs").join(run.trim()).join("journal.ndjson");
+    let journal = repo
+        .common_dir()
+        .join("streams/runs")
+        .join(run.trim())
+        .join("journal.ndjson");
     let mut text = std::fs::read_to_string(&journal).unwrap();
-    text.push_str(&format!("{{\"at\":1,\"step\":\"agent_spawned\",\"stream\":\"c\",\"task\":0,\"pgid\":{pgid}}}\n"));
+    text.push_str(&format!(
+        "{{\"at\":1,\"step\":\"agent_spawned\",\"stream\":\"c\",\"task\":0,\"pgid\":{pgid}}}\n"
+    ));
     std::fs::write(&journal, text).unwrap();
     repo.streams(&["resume"]).assert_code(0);
-    assert!(process_alive(pgid as i32), "resume killed a process that was not the run's");
+    assert!(
+        process_alive(pgid as i32),
+        "resume killed a process that was not the run's"
+    );
     stranger.kill().unwrap();
     stranger.wait().unwrap();
 }

@@ -975,12 +975,28 @@ fn work_kept_on_a_ref_is_never_overwritten_by_a_later_run() {
 fn a_process_escaping_the_agents_group_with_its_output_open_does_not_hang_the_task() {
     let repo = app_repo();
     let pidfile = repo.root.parent().unwrap().join("escaped.pid");
-    let agent = format!(r#"["act", "escape", "{}", "write", "src/api/x.rs", "x"]"#, pidfile.display());
+    let agent = format!(
+        r#"["act", "escape", "{}", "write", "src/api/x.rs", "x"]"#,
+        pidfile.display()
+    );
     one_stream(&repo, &agent, "grace = \"500ms\"");
-    let mut child = repo.streams_cmd(&["run"]).stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null()).spawn().unwrap();
+    let mut child = repo
+        .streams_cmd(&["run"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
     // The escaped process sleeps for an hour: a run that waited for it would never end.
-    let status = wait_for("the run to end", Duration::from_secs(60), || child.try_wait().unwrap());
+    let status = wait_for("the run to end", Duration::from_secs(60), || {
+        child.try_wait().unwrap()
+    });
     assert_eq!(status.code(), Some(0));
-    let pid: i32 = std::fs::read_to_string(&pidfile).unwrap().trim().parse().unwrap();
-    wait_for("the escaped process to die", Duration::from_secs(5), || (!process_alive(pid) || is_zombie(pid)).then_some(()));
+    let pid: i32 = std::fs::read_to_string(&pidfile)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    wait_for("the escaped process to die", Duration::from_secs(5), || {
+        (!process_alive(pid) || is_zombie(pid)).then_some(())
+    });
 }
