@@ -438,13 +438,6 @@ pub fn clean_plan(repo: &Repo, state: &RunState) -> Result<Vec<CleanItem>> {
     let mut items = Vec::new();
     let plan = &state.plan_name;
     let integration_tip = repo.ref_target(&state.integration_ref)?;
-    let integrated_streams: BTreeSet<&str> = state
-        .streams
-        .iter()
-        .filter(|s| matches!(s.state, StreamState::Done { .. }))
-        .map(|s| s.name.as_str())
-        .collect();
-
     // Worktrees of this plan: the streams', and a leftover resolution worktree.
     let mut worktrees: Vec<PathBuf> = state.streams.iter().map(|s| s.worktree.clone()).collect();
     if let Some(parent) = state.streams.first().and_then(|s| s.worktree.parent()) {
@@ -470,68 +463,95 @@ pub fn clean_plan(repo: &Repo, state: &RunState) -> Result<Vec<CleanItem>> {
         });
     }
 
-    for (name, oid) in integrate::refs_under(repo, &format!("refs/heads/streams/{plan}/"))? {
+    let branches = integrate::refs_under(repo, &format!("refs/heads/streams/{plan}/"))?;
+    let kept = integrate::refs_under(repo, &format!("refs/streams/{plan}/"))?;
+    // Whether a ref's work is on the integration branch is decided by content, not by what the
+    // run recorded: a commit made in a worktree after the run is work too. It is if merging it
+    // into the integration branch would change nothing.
+    let candidates: Vec<&(String, Oid)> = branches
+        .iter()
+        .filter(|(name, _)| *name != state.integration_ref)
+        .chain(
+            kept.iter()
+                .filter(|(name, _)| name.starts_with(&format!("refs/streams/{plan}/tasks/"))),
+        )
+        .collect();
+    let integrated: BTreeSet<&str> = match &integration_tip {
+        Some(tip) => {
+            let tree = integrate::tree_of(repo, tip)?;
+            let pairs: Vec<(Oid, Oid)> = candidates
+                .iter()
+                .map(|(_, oid)| (tip.clone(), oid.clone()))
+                .collect();
+            let merges = integrate::merge_batch(repo, &pairs)?;
+            candidates
+                .iter()
+                .zip(merges)
+                .filter(|(_, m)| m.conflicts.is_empty() && m.tree == tree)
+                .map(|((name, _), _)| name.as_str())
+                .collect()
+        }
+        None => BTreeSet::new(),
+    };
+    let base = state.base.as_str();
+
+    for (name, oid) in &branches {
         let short_name = name
             .trim_start_matches(&format!("refs/heads/streams/{plan}/"))
             .to_string();
-        let loses = if name == state.integration_ref {
-            let merged = merged_elsewhere(repo, &oid, plan)?;
-            (!merged && oid != state.base)
+        let loses = if *name == state.integration_ref {
+            let merged = merged_elsewhere(repo, oid, plan)?;
+            (!merged && oid != base)
                 .then(|| "the run's result, not merged into any other branch".to_string())
         } else if dirty_streams.contains(&short_name) {
             Some("its worktree has uncommitted changes".to_string())
-        } else if integrated_streams.contains(short_name.as_str())
-            || oid == state.base
-            || integration_tip
-                .as_deref()
-                .is_some_and(|tip| git::work::is_ancestor(repo, &oid, tip).unwrap_or(false))
-        {
+        } else if oid == base || integrated.contains(name.as_str()) {
             None
         } else {
             Some(format!(
                 "commits not on the integration branch ({})",
-                short(&oid)
+                short(oid)
             ))
         };
         items.push(CleanItem {
             what: format!("branch {}", name.trim_start_matches("refs/heads/")),
             loses,
-            action: CleanAction::Ref(name),
+            action: CleanAction::Ref(name.clone()),
         });
     }
-    for (name, oid) in integrate::refs_under(repo, &format!("refs/streams/{plan}/"))? {
+    for (name, oid) in &kept {
         let kind = name
             .trim_start_matches(&format!("refs/streams/{plan}/"))
             .split('/')
             .next()
-            .unwrap_or("")
-            .to_string();
-        let loses = match kind.as_str() {
-            // Copies of work that was integrated.
-            "tasks" => None,
-            "rejected" => Some(format!(
-                "work rejected for touching paths it does not own ({})",
-                short(&oid)
+            .unwrap_or("");
+        let loses = match kind {
+            // A task's own commits, kept when its branch moved on: safe once they are integrated.
+            "tasks" if integrated.contains(name.as_str()) => None,
+            "tasks" => Some(format!(
+                "a task's commits not on the integration branch ({})",
+                short(oid)
             )),
-            "failed" | "attempts" => Some(format!("work of a failed task ({})", short(&oid))),
+            "rejected" => Some(format!(
+                "work an agent did outside its lane, set aside ({})",
+                short(oid)
+            )),
+            "failed" | "attempts" => Some(format!("work of a failed task ({})", short(oid))),
             "wip" => Some(format!(
                 "unfinished work of an interrupted task ({})",
-                short(&oid)
+                short(oid)
             )),
             "previous" => Some(format!(
                 "what an earlier run left on a branch ({})",
-                short(&oid)
+                short(oid)
             )),
-            "aborted" => Some(format!(
-                "work kept when a run was aborted ({})",
-                short(&oid)
-            )),
-            _ => Some(format!("kept work ({})", short(&oid))),
+            "aborted" => Some(format!("work kept when a run was aborted ({})", short(oid))),
+            _ => Some(format!("kept work ({})", short(oid))),
         };
         items.push(CleanItem {
             what: format!("ref {name}"),
             loses,
-            action: CleanAction::Ref(name),
+            action: CleanAction::Ref(name.clone()),
         });
     }
     Ok(items)

@@ -147,10 +147,16 @@ pub fn merge_tree(
     })
 }
 
-/// Checks many pairs of commits for merge conflicts with one `git merge-tree --stdin` process
-/// (each pair merged with its own merge base). Returns the conflicted paths of each pair, in
-/// order; an empty list means the pair merges cleanly.
-pub fn conflicts_batch(repo: &Repo, pairs: &[(Oid, Oid)]) -> GitResult<Vec<Vec<String>>> {
+/// One merge of a batch: the tree it gives and the conflicted paths (empty when clean).
+#[derive(Clone, Debug)]
+pub struct BatchMerge {
+    pub tree: Oid,
+    pub conflicts: Vec<String>,
+}
+
+/// Merges many pairs of commits with one `git merge-tree --stdin` process (each pair with its
+/// own merge base), in memory.
+pub fn merge_batch(repo: &Repo, pairs: &[(Oid, Oid)]) -> GitResult<Vec<BatchMerge>> {
     if pairs.is_empty() {
         return Ok(Vec::new());
     }
@@ -170,20 +176,29 @@ pub fn conflicts_batch(repo: &Repo, pairs: &[(Oid, Oid)]) -> GitResult<Vec<Vec<S
     let mut results = Vec::with_capacity(pairs.len());
     for _ in pairs {
         let status = fields.next().unwrap_or_default();
-        let _tree = fields.next();
-        let mut paths = Vec::new();
+        let tree = String::from_utf8_lossy(fields.next().unwrap_or_default()).into_owned();
+        let mut conflicts = Vec::new();
         for field in fields.by_ref() {
             if field.is_empty() {
                 break;
             }
-            paths.push(String::from_utf8_lossy(field).into_owned());
+            conflicts.push(String::from_utf8_lossy(field).into_owned());
         }
         if status == b"1" {
-            paths.clear();
+            conflicts.clear();
         }
-        results.push(paths);
+        results.push(BatchMerge { tree, conflicts });
     }
     Ok(results)
+}
+
+/// The conflicted paths of each pair (see [`merge_batch`]); an empty list means it merges
+/// cleanly.
+pub fn conflicts_batch(repo: &Repo, pairs: &[(Oid, Oid)]) -> GitResult<Vec<Vec<String>>> {
+    Ok(merge_batch(repo, pairs)?
+        .into_iter()
+        .map(|m| m.conflicts)
+        .collect())
 }
 
 /// `<tree>\0` then, on conflict, `<mode> <oid> <stage>\t<path>\0`..., `\0`, then messages as

@@ -404,7 +404,7 @@ fn clean_keeps_unintegrated_work_unless_forced() {
     );
     assert!(
         text.contains(
-            "ref refs/streams/p/rejected/b/1: work rejected for touching paths it does not own"
+            "ref refs/streams/p/rejected/b/1: work an agent did outside its lane, set aside"
         ),
         "{text}"
     );
@@ -432,8 +432,9 @@ fn clean_keeps_unintegrated_work_unless_forced() {
     let out = repo.streams(&["clean", "--force"]);
     out.assert_code(0);
     assert!(
-        out.stderr
-            .contains("removed ref refs/streams/p/rejected/b/1 (lost: work rejected"),
+        out.stderr.contains(
+            "removed ref refs/streams/p/rejected/b/1 (lost: work an agent did outside its lane"
+        ),
         "{out}"
     );
     let refs = repo.refs();
@@ -824,4 +825,25 @@ fn continue_refuses_a_resolution_that_drops_the_streams_work() {
             .code()
             != Some(0)
     );
+}
+
+#[test]
+fn clean_keeps_a_branch_with_commits_made_after_the_run() {
+    let repo = repo_with_shared();
+    two_streams(&repo, r#""say", "done""#, r#""write", "b/y", "yb""#, "");
+    repo.streams(&["run"]).assert_code(0);
+    // A person fixes something in b's worktree after the run, and commits it there.
+    let wt = repo.common_dir().join("streams/worktrees/p/b");
+    std::fs::write(wt.join("b/y"), "fixed by hand\n").unwrap();
+    repo.git_in(&wt, &["commit", "-q", "-am", "a fix made after the run"]);
+    let fix = repo.git(&["rev-parse", "streams/p/b"]);
+    let out = repo.streams(&["clean"]);
+    out.assert_code(0);
+    assert!(out.stderr.contains("removed branch streams/p/a"), "{out}");
+    assert!(
+        out.stderr
+            .contains("branch streams/p/b: commits not on the integration branch"),
+        "{out}"
+    );
+    assert_eq!(repo.git(&["rev-parse", "streams/p/b"]), fix);
 }
