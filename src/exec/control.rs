@@ -66,6 +66,19 @@ pub fn start_run(new: &NewRun) -> Result<(RunDir, RunState, Journal)> {
     run_dir.create()?;
     std::fs::write(run_dir.plan_copy_path(), new.plan_text)
         .context(|| format!("could not write {}", run_dir.plan_copy_path().display()))?;
+    // Prompt files are copied now: the run must not depend on the checkout staying as it is.
+    let plan_dir = new.plan_path.parent().unwrap_or(Path::new("."));
+    for stream in &plan.streams {
+        for (t, task) in stream.tasks.iter().enumerate() {
+            if let crate::plan::Prompt::File(file) = &task.prompt {
+                let from = plan_dir.join(file);
+                let to = run_dir.prompt_source_path(&stream.name, t);
+                std::fs::create_dir_all(to.parent().unwrap_or(run_dir.path()))
+                    .and_then(|()| std::fs::copy(&from, &to).map(|_| ()))
+                    .context(|| format!("could not copy the prompt file {}", from.display()))?;
+            }
+        }
+    }
     let journal = Journal::open(&run_dir.journal_path()).context(|| {
         format!(
             "could not open the journal {}",

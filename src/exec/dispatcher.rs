@@ -375,7 +375,13 @@ impl Engine {
             );
             return Ok(());
         };
-        let text = match prompt::task_text(&self.plan_dir, &task.prompt) {
+        // A prompt file is read from the copy taken when the run started, so a checkout
+        // switching branches (or an edit) mid-run changes nothing.
+        let copy = self.run_dir.prompt_source_path(&name, t);
+        let text = match std::fs::read_to_string(&copy)
+            .map_err(|_| ())
+            .or_else(|()| prompt::task_text(&self.plan_dir, &task.prompt))
+        {
             Ok(text) => text,
             Err(message) => {
                 self.task_failed(s, t, FailReason::Spawn { message });
@@ -483,7 +489,12 @@ impl Engine {
                 ("STREAMS_PLAN", plan.name.clone()),
                 ("STREAMS_STREAM", stream.name.clone()),
                 ("STREAMS_TASK_INDEX", (t + 1).to_string()),
-                ("STREAMS_TASK", text.to_string()),
+                // The kernel limits one environment string to 128 KiB; a long task is cut here
+                // (the whole of it is in the prompt file).
+                (
+                    "STREAMS_TASK",
+                    truncate_utf8(text, STREAMS_TASK_LIMIT).to_string(),
+                ),
                 ("STREAMS_PROMPT_FILE", prompt_file.to_string()),
                 ("STREAMS_OWNS", owns.join("\n")),
                 ("STREAMS_SHARED", shared.join("\n")),
@@ -1021,6 +1032,21 @@ impl Engine {
         });
         Ok(())
     }
+}
+
+/// How much of a task's text goes into `STREAMS_TASK`.
+const STREAMS_TASK_LIMIT: usize = 32 * 1024;
+
+/// The longest prefix of `text` of at most `max` bytes that ends on a character boundary.
+fn truncate_utf8(text: &str, max: usize) -> &str {
+    if text.len() <= max {
+        return text;
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
 }
 
 /// Where the resolution worktree of a halted run goes: beside the stream worktrees, under a

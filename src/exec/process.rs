@@ -107,6 +107,14 @@ pub async fn run_agent(
             let message = match e.kind() {
                 std::io::ErrorKind::NotFound => format!("`{program}` was not found"),
                 std::io::ErrorKind::PermissionDenied => format!("`{program}` is not executable"),
+                _ if e.raw_os_error() == Some(nix::errno::Errno::E2BIG as i32) => {
+                    let size: usize = cmd.argv.iter().map(|a| a.len()).sum();
+                    format!(
+                        "its command line is too long for the system ({} KiB): pass the prompt with \
+                         {{prompt_file}} (a file) rather than {{prompt}} (the text itself)",
+                        size / 1024
+                    )
+                }
                 _ => format!("`{program}`: {e}"),
             };
             let _ = append(

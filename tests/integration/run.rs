@@ -1000,3 +1000,94 @@ fn a_process_escaping_the_agents_group_with_its_output_open_does_not_hang_the_ta
         (!process_alive(pid) || is_zombie(pid)).then_some(())
     });
 }
+
+#[test]
+fn a_very_long_task_works_through_the_prompt_file_and_says_why_it_cannot_be_an_argument() {
+    let repo = app_repo();
+    // 140 KiB: over the kernel's limit for one argument or environment string.
+    let long = format!("Do this long thing.\n{}\n", "word ".repeat(28 * 1024));
+    repo.write("prompts/long.md", &long);
+    plan(
+        &repo,
+        r#"
+[plan]
+name = "p"
+jobs = 1
+
+[[stream]]
+name = "api"
+owns = ["src/api/**"]
+[[stream.task]]
+prompt_file = "prompts/long.md"
+agent = ["act", "require", "{prompt_file}", "write", "src/api/done", "read it from the file"]
+
+[[stream]]
+name = "db"
+owns = ["src/db/**"]
+[[stream.task]]
+prompt_file = "prompts/long.md"
+agent = ["act", "say", "{prompt}"]
+"#,
+    );
+    let out = repo.streams(&["run"]);
+    out.assert_code(4);
+    assert_eq!(
+        repo.git(&["show", "streams/p/integration:src/api/done"]),
+        "read it from the file"
+    );
+    assert!(
+        out.stderr.contains("failed db (task 1): could not start the agent: its command line is too long for the system"),
+        "{out}"
+    );
+    assert!(
+        out.stderr.contains("pass the prompt with {prompt_file}"),
+        "{out}"
+    );
+}
+
+#[test]
+fn prompt_files_are_read_as_they_were_when_the_run_started() {
+    let repo = app_repo();
+    repo.write("prompts/db.md", "Write the schema\n");
+    let prompt = repo.path("prompts/db.md");
+    // api runs first and, like a person switching branches meanwhile, makes the file vanish.
+    plan(
+        &repo,
+        &format!(
+            r#"
+[plan]
+name = "p"
+jobs = 1
+
+[[stream]]
+name = "api"
+owns = ["src/api/**"]
+priority = 1
+agent = ["act", "rm", "{}", "write", "src/api/x", "x"]
+tasks = ["first"]
+
+[[stream]]
+name = "db"
+owns = ["src/db/**"]
+agent = ["act", "write", "src/db/schema.sql", "schema"]
+[[stream.task]]
+prompt_file = "prompts/db.md"
+"#,
+            prompt.display()
+        ),
+    );
+    let out = repo.streams(&["run"]);
+    out.assert_code(0);
+    assert!(!prompt.exists());
+    let run = std::fs::read_dir(repo.common_dir().join("streams/runs"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    assert!(
+        std::fs::read_to_string(run.join("prompts/db/1.md"))
+            .unwrap()
+            .starts_with("Write the schema\n")
+    );
+}
