@@ -535,9 +535,17 @@ fn write_bundle(
         "The resolution worktree `{wt}` is on the integration branch with the conflicted files \
          holding conflict markers. Resolve them there with your usual tools, then:\n"
     );
-    let _ = writeln!(readme, "    cd {wt}");
+    let quoted: Vec<String> = files
+        .iter()
+        .map(|f| crate::report::shell_quote(f))
+        .collect();
+    let _ = writeln!(
+        readme,
+        "    cd {}",
+        crate::report::shell_quote(&input.resolution_worktree.display().to_string())
+    );
     let _ = writeln!(readme, "    # edit the files, then mark them resolved:");
-    let _ = writeln!(readme, "    git add {}", files.join(" "));
+    let _ = writeln!(readme, "    git add {}", quoted.join(" "));
     let _ = writeln!(
         readme,
         "    streams continue      # records the resolution and resumes the run\n"

@@ -124,7 +124,7 @@ pub fn continue_run(ctx: &Context, args: ContinueArgs) -> Result<ExitCode> {
         let RunPhase::Halted(halt) = &engine.state().phase else {
             unreachable!("checked above")
         };
-        let wt = halt.resolution_worktree.display();
+        let wt = crate::report::shell_quote(&halt.resolution_worktree.display().to_string());
         match unresolved {
             Unresolved::Unmerged(paths) => {
                 ctx.ui.error(format!(
@@ -133,7 +133,7 @@ pub fn continue_run(ctx: &Context, args: ContinueArgs) -> Result<ExitCode> {
                 ));
                 ctx.ui.hint(format!(
                     "resolve them in {wt}, then mark them resolved with `git -C {wt} add {}` and run `streams continue`",
-                    paths.join(" ")
+                    paths.iter().map(|p| crate::report::shell_quote(p)).collect::<Vec<_>>().join(" ")
                 ));
             }
             Unresolved::Markers(found) => {

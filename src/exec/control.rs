@@ -60,6 +60,26 @@ pub fn check_no_active_run(state_dir: &StateDir) -> Result<()> {
 /// `refs/streams/<plan>/previous/<run-id>/`.
 pub fn start_run(new: &NewRun) -> Result<(RunDir, RunState, Journal)> {
     let (repo, plan) = (new.repo, new.plan);
+    // A run moves the plan's branches: none may be checked out where a person works on it.
+    let own_prefix = format!("refs/heads/streams/{}/", plan.name);
+    for checkout in worktree::list(repo)? {
+        if let Some(branch) = &checkout.branch
+            && branch.starts_with(&own_prefix)
+            && !checkout.is_streams(repo.common_dir())
+        {
+            let short_branch = branch.trim_start_matches("refs/heads/");
+            return Err(Error::usage_with_hint(
+                format!(
+                    "{short_branch} is checked out in {}; a run moves that branch, so it would change under you",
+                    checkout.path.display()
+                ),
+                format!(
+                    "switch that checkout to another branch first (`git -C {} switch -`)",
+                    crate::report::shell_quote(&checkout.path.display().to_string())
+                ),
+            ));
+        }
+    }
     let state_dir = StateDir::new(repo.common_dir());
     let run_id = new_run_id();
     let run_dir = state_dir.run_dir(&run_id);

@@ -87,6 +87,7 @@ pub struct EngineInput {
 
 impl Engine {
     pub fn new(input: EngineInput) -> Engine {
+        git::mark_run(&input.state.run_id);
         let ownership = Ownership::new(&input.plan);
         let stream_names = input.plan.streams.iter().map(|s| s.name.clone()).collect();
         let shared = Arc::new(Shared {

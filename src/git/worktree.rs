@@ -52,7 +52,24 @@ pub struct WorktreeInfo {
     pub head: Option<Oid>,
     pub branch: Option<String>,
     pub locked: bool,
+    /// Why it is locked, when a reason was given.
+    pub lock_reason: Option<String>,
     pub prunable: bool,
+}
+
+/// The lock reason every worktree streams creates starts with this.
+pub const LOCK_REASON_PREFIX: &str = "streams run";
+
+impl WorktreeInfo {
+    /// A worktree streams made (for a stream or a conflict resolution), as opposed to the
+    /// user's own checkouts: under `<common dir>/streams/`, or locked by a streams run.
+    pub fn is_streams(&self, common_dir: &Path) -> bool {
+        self.path.starts_with(common_dir.join("streams"))
+            || self
+                .lock_reason
+                .as_deref()
+                .is_some_and(|r| r.starts_with(LOCK_REASON_PREFIX))
+    }
 }
 
 pub fn list(repo: &Repo) -> GitResult<Vec<WorktreeInfo>> {
@@ -89,7 +106,10 @@ pub fn list(repo: &Repo) -> GitResult<Vec<WorktreeInfo>> {
             "branch" => current
                 .iter_mut()
                 .for_each(|i| i.branch = Some(value.to_string())),
-            "locked" => current.iter_mut().for_each(|i| i.locked = true),
+            "locked" => current.iter_mut().for_each(|i| {
+                i.locked = true;
+                i.lock_reason = (!value.is_empty()).then(|| value.to_string());
+            }),
             "prunable" => current.iter_mut().for_each(|i| i.prunable = true),
             _ => {}
         }
@@ -104,7 +124,39 @@ pub fn list(repo: &Repo) -> GitResult<Vec<WorktreeInfo>> {
 pub fn prepare(repo: &Repo, spec: &WorktreeSpec) -> GitResult<PrepareReport> {
     let mut repaired = false;
     let mut saved = None;
-    let registered = find_registered(repo, spec.path)?;
+    // The branch checked out in another worktree of streams' (an earlier run's, before
+    // `worktree_root` moved): keep what is there, then free the branch by removing it.
+    let want = canonical(spec.path);
+    let mut listed = list(repo)?;
+    let mut removed_any = false;
+    for other in &listed {
+        if other.branch.as_deref() == Some(spec.branch) && canonical(&other.path) != want {
+            if !other.is_streams(repo.common_dir()) {
+                return Err(GitError::Command {
+                    args: "worktree add".into(),
+                    dir: other.path.clone(),
+                    stderr: format!(
+                        "{} is checked out in {}, which is not a streams worktree; switch it to another branch",
+                        spec.branch.trim_start_matches("refs/heads/"),
+                        other.path.display()
+                    ),
+                });
+            }
+            if other.path.join(".git").is_file() {
+                saved = save_dirty(
+                    &Git::new(&other.path),
+                    spec.wip_ref,
+                    &format!("uncommitted work found in {}", other.path.display()),
+                )?;
+            }
+            remove(repo, &other.path)?;
+            removed_any = true;
+        }
+    }
+    if removed_any {
+        listed = list(repo)?;
+    }
+    let registered = listed.into_iter().find(|w| canonical(&w.path) == want);
 
     if spec.path.join(".git").is_file() && registered.as_ref().is_some_and(|w| !w.prunable) {
         let git = Git::new(spec.path);

@@ -847,3 +847,49 @@ fn clean_keeps_a_branch_with_commits_made_after_the_run() {
     );
     assert_eq!(repo.git(&["rev-parse", "streams/p/b"]), fix);
 }
+
+#[test]
+fn a_run_refuses_to_move_a_branch_checked_out_where_a_person_works() {
+    let repo = repo_with_shared();
+    two_streams(&repo, r#""say", "a""#, r#""write", "b/y", "yb""#, "");
+    repo.streams(&["run"]).assert_code(0);
+    // The person looks at the result in their own checkout, then runs the plan again.
+    repo.git(&["switch", "-q", "streams/p/integration"]);
+    let refs = repo.refs();
+    let out = repo.streams(&["run"]);
+    out.assert_code(2);
+    assert!(
+        out.stderr.contains(
+            "error: streams/p/integration is checked out in [REPO]; a run moves that branch"
+                .replace("[REPO]", &repo.root.display().to_string())
+                .as_str()
+        ),
+        "{out}"
+    );
+    assert!(
+        out.stderr
+            .contains("hint: switch that checkout to another branch first"),
+        "{out}"
+    );
+    assert_eq!(repo.refs(), refs);
+    assert_eq!(repo.git(&["status", "--porcelain"]), "?? streams.toml");
+}
+
+#[test]
+fn moving_worktree_root_between_runs_moves_the_worktrees() {
+    let repo = repo_with_shared();
+    two_streams(&repo, r#""say", "a""#, r#""write", "b/y", "yb""#, "");
+    repo.streams(&["run"]).assert_code(0);
+    // The same plan with its worktrees somewhere else.
+    let text = repo
+        .read("streams.toml")
+        .replace("jobs = 2", "jobs = 2\nworktree_root = \"../elsewhere\"");
+    plan(&repo, &text);
+    repo.streams(&["run"]).assert_code(0);
+    let list = repo.git(&["worktree", "list"]);
+    assert!(
+        list.contains("elsewhere/p/a") && list.contains("elsewhere/p/b"),
+        "{list}"
+    );
+    assert!(!list.contains(".git/streams/worktrees/p/a"), "{list}");
+}

@@ -375,6 +375,24 @@ fn resume_clears_its_own_stale_git_locks_and_reports_others() {
     let mut cmd = repo.streams_cmd(&["run"]);
     cmd.env("STREAMS_FAILPOINT", "after-agent-exit");
     assert_eq!(cmd.output().unwrap().status.signal(), Some(9));
+    // Whatever the dead coordinator had started (its agents, a git it ran) ends on its own here;
+    // wait for that, so the lock files below are the only ones.
+    let run = std::fs::read_to_string(repo.common_dir().join("streams/current")).unwrap();
+    let mark = format!("STREAMS_RUN_ID={}", run.trim());
+    wait_for(
+        "the dead run's processes to end",
+        Duration::from_secs(20),
+        || {
+            let busy = std::fs::read_dir("/proc")
+                .unwrap()
+                .filter_map(|e| e.ok())
+                .any(|e| {
+                    std::fs::read(e.path().join("environ"))
+                        .is_ok_and(|env| env.split(|b| *b == 0).any(|v| v == mark.as_bytes()))
+                });
+            (!busy).then_some(())
+        },
+    );
     // A killed git would leave these: one in a stream worktree's git dir, one in the user's.
     let common = repo.common_dir();
     let admin = std::fs::read_dir(common.join("worktrees"))
