@@ -727,42 +727,39 @@ impl Engine {
     }
 
     fn fail_stream(&mut self, s: usize, reason: String) {
-        let record = &mut self.state.streams[s];
-        for task in &mut record.tasks {
-            if task.state == TaskState::Pending {
-                task.state = TaskState::Skipped;
-            }
-        }
-        record.state = StreamState::Failed {
+        let stream = self.state.streams[s].name.clone();
+        let state = StreamState::Failed {
             reason: reason.clone(),
             at: now_ms(),
         };
-        let name = record.name.clone();
-        self.emit(Event::StreamFailed {
-            stream: name.clone(),
-            reason,
-        });
-        self.skip_dependents(&name);
+        self.end_stream(s, state, Event::StreamFailed { stream, reason });
         if self.state.fail_fast {
             self.no_new_work = true;
         }
     }
 
     pub(super) fn skip_stream(&mut self, s: usize, reason: String) {
-        let record = &mut self.state.streams[s];
-        for task in &mut record.tasks {
-            if task.state == TaskState::Pending {
-                task.state = TaskState::Skipped;
-            }
-        }
-        record.state = StreamState::Skipped {
+        let stream = self.state.streams[s].name.clone();
+        let state = StreamState::Skipped {
             reason: reason.clone(),
         };
+        self.end_stream(s, state, Event::StreamSkipped { stream, reason });
+    }
+
+    /// Ends a stream that will not finish: its pending tasks will not run, and every stream
+    /// waiting on it is skipped.
+    fn end_stream(&mut self, s: usize, state: StreamState, event: Event) {
+        let record = &mut self.state.streams[s];
+        for task in record
+            .tasks
+            .iter_mut()
+            .filter(|t| t.state == TaskState::Pending)
+        {
+            task.state = TaskState::Skipped;
+        }
+        record.state = state;
         let name = record.name.clone();
-        self.emit(Event::StreamSkipped {
-            stream: name.clone(),
-            reason,
-        });
+        self.emit(event);
         self.skip_dependents(&name);
     }
 
