@@ -72,6 +72,9 @@ fn over(state: &RunState, command: &str) -> Error {
 }
 
 pub fn resume(ctx: &Context, args: ResumeArgs) -> Result<ExitCode> {
+    if args.jobs == Some(0) {
+        return Err(Error::usage("--jobs must be at least 1"));
+    }
     let mut current = current(ctx, "resume")?;
     match &current.state.phase {
         RunPhase::Running | RunPhase::Interrupted { .. } => {}

@@ -20,6 +20,9 @@ pub fn default_jobs() -> usize {
 }
 
 pub fn run(ctx: &Context, args: RunArgs) -> Result<ExitCode> {
+    if args.jobs == Some(0) {
+        return Err(crate::error::Error::usage("--jobs must be at least 1"));
+    }
     let repo = load::open_repo(ctx)?;
     let loaded = load::load_plan(ctx, &repo, args.plan.as_deref())?;
     let jobs = args
