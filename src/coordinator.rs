@@ -182,46 +182,66 @@ fn whole_unit(
 }
 
 fn rebase(repo: &Repo, input: &UnitInput, committer: &Ident) -> GitResult<Built> {
-    let whole = match whole_unit(repo, input, Some(input.from))? {
-        Ok(tree) => tree,
-        Err(found) => return Ok(Built::Conflict(found)),
-    };
-    let mut tip = input.tip.to_string();
-    let mut count = 0;
+    // The unit's commits, oldest first, with the task each belongs to.
+    let mut commits = Vec::new();
     for task in input.tasks {
         if task.start == task.end {
             continue;
         }
         for commit in integrate::first_parent_range(repo, &task.start, &task.end)? {
-            let parent = commit.parents.first().cloned().unwrap_or_default();
-            let tree = if parent == tip {
-                // Nothing happened in between: the commit's own tree is the result.
-                commit.tree.clone()
-            } else {
-                match integrate::merge_tree(repo, Some(&parent), &tip, &commit.id)? {
-                    MergeOutcome::Clean { tree } => tree,
-                    MergeOutcome::Conflict { .. } => {
-                        // The unit as a whole merges cleanly but one of its commits does not
-                        // (a later commit undoes what conflicts). Land the unit as one commit
-                        // rather than stop on a conflict that is not in the result.
-                        let tree = whole.clone().expect("a moved tip was merged as a whole");
-                        return squash_with_tree(repo, input, committer, &tree);
-                    }
-                }
-            };
-            let message =
-                integrate::with_trailers(&commit.message, &trailers(input.stream, &[task.index]));
-            let author = Ident::of_author(&commit);
-            tip = integrate::write_commit(
-                repo,
-                &tree,
-                std::slice::from_ref(&tip),
-                &message,
-                &author,
-                committer,
-            )?;
-            count += 1;
+            commits.push((task.index, commit));
         }
+    }
+    // Each replayed commit holds the integration tip plus the stream's work up to that commit:
+    // the merge of the commit onto the tip with the unit's start as base. When the tip has not
+    // moved since the stream started, that is the commit's own tree. Otherwise every merge is
+    // independent of the others, so they all go through one `git merge-tree --stdin` process,
+    // with the unit as a whole first (a conflict there halts the run).
+    let trees: Vec<Option<Oid>> = if input.tip == input.from {
+        commits.iter().map(|(_, c)| Some(c.tree.clone())).collect()
+    } else {
+        let mut merges = vec![(
+            input.from.to_string(),
+            input.tip.to_string(),
+            input.to.to_string(),
+        )];
+        merges.extend(
+            commits
+                .iter()
+                .map(|(_, c)| (input.from.to_string(), input.tip.to_string(), c.id.clone())),
+        );
+        let mut merged = integrate::merge_trees(repo, &merges)?;
+        let whole = match merged.remove(0) {
+            Some(tree) => tree,
+            // Conflicted: merge it again alone for the details a person needs.
+            None => match whole_unit(repo, input, Some(input.from))? {
+                Ok(tree) => tree.expect("a moved tip was merged as a whole"),
+                Err(found) => return Ok(Built::Conflict(found)),
+            },
+        };
+        if merged.iter().any(Option::is_none) {
+            // The unit as a whole merges cleanly but one of its commits does not (a later
+            // commit undoes what conflicts). Land the unit as one commit rather than stop on a
+            // conflict that is not in the result.
+            return squash_with_tree(repo, input, committer, &whole);
+        }
+        merged
+    };
+    let mut tip = input.tip.to_string();
+    let mut count = 0;
+    for ((task, commit), tree) in commits.iter().zip(trees) {
+        let tree = tree.expect("conflicted commits were squashed above");
+        let message = integrate::with_trailers(&commit.message, &trailers(input.stream, &[*task]));
+        let author = Ident::of_author(commit);
+        tip = integrate::write_commit(
+            repo,
+            &tree,
+            std::slice::from_ref(&tip),
+            &message,
+            &author,
+            committer,
+        )?;
+        count += 1;
     }
     Ok(Built::Commits { tip, count })
 }

@@ -114,17 +114,14 @@ pub fn start_run(new: &NewRun) -> Result<(RunDir, RunState, Journal)> {
         plan: plan.name.clone(),
     };
     let prefix = format!("refs/heads/streams/{}/", plan.name);
+    let mut kept = Vec::new();
     for (name, oid) in integrate::refs_under(repo, &prefix)? {
         if !git::work::is_ancestor(repo, &oid, new.base)? {
             let short_name = name.trim_start_matches(&prefix);
-            integrate::keep_ref(
-                &repo.git(),
-                &refs.previous(&run_id, short_name),
-                &oid,
-                "streams: kept from an earlier run",
-            )?;
+            kept.push((refs.previous(&run_id, short_name), oid));
         }
     }
+    integrate::set_refs(repo, &kept, "streams: kept from an earlier run")?;
     let integration_ref = format!("refs/heads/streams/{}/integration", plan.name);
     let integration_before = repo.ref_target(&integration_ref)?;
     let wt_dir = worktrees_dir(repo, plan);

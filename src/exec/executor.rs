@@ -393,7 +393,7 @@ async fn run_task_inner(
     let checked = {
         let (shared, start, worktree) = (shared.clone(), job.start.clone(), job.worktree.clone());
         let (stream_index, branch) = (job.stream_index, job.branch.clone());
-        blocking(move || -> git::GitResult<Result<(), FailKind>> {
+        blocking(move || -> git::GitResult<Result<Leftover, FailKind>> {
             let changes = work::task_changes(&shared.repo, &worktree, &start)?;
             if changes.branch.as_deref() != Some(branch.as_str()) {
                 let on = match &changes.branch {
@@ -421,11 +421,16 @@ async fn run_task_inner(
                     .collect();
                 return Ok(Err(FailKind::Ownership(list)));
             }
-            Ok(Ok(()))
+            // Nothing left uncommitted: HEAD is the task's end, no need to ask git again.
+            Ok(Ok(if changes.dirty {
+                Leftover::Uncommitted(changes.unstaged)
+            } else {
+                Leftover::Clean(changes.head)
+            }))
         })
         .await
     };
-    match checked {
+    let leftover = match checked {
         Err(e) => {
             return internal(
                 format!("could not inspect the agent's changes: {e}"),
@@ -457,8 +462,8 @@ async fn run_task_inner(
                 attempts: attempt,
             };
         }
-        Ok(Ok(())) => {}
-    }
+        Ok(Ok(leftover)) => leftover,
+    };
 
     // 4. Commit what it left; measure the work.
     failpoint::hit("before-commit");
@@ -469,11 +474,11 @@ async fn run_task_inner(
         let journal = shared.journal.clone();
         let (stream_name, task) = (job.stream.clone(), job.task_index);
         blocking(move || -> git::GitResult<(Oid, WorkStats)> {
-            let git = git::Git::new(&worktree);
-            let end = if worktree::status_porcelain(&git)?.is_empty() {
-                git.read(["rev-parse", "HEAD"])?
-            } else {
-                work::commit_all(&worktree, &message, &identity)?
+            let end = match leftover {
+                Leftover::Clean(head) => head,
+                Leftover::Uncommitted(paths) => {
+                    work::commit_paths(&worktree, &paths, &message, &identity)?
+                }
             };
             failpoint::hit("after-commit");
             let _ = journal.append(crate::state::Entry::TaskCommitted {
@@ -496,6 +501,14 @@ async fn run_task_inner(
         },
         Err(e) => internal(format!("could not commit the agent's work: {e}"), attempt),
     }
+}
+
+/// What a task left in its worktree once its check passed.
+enum Leftover {
+    /// Nothing: HEAD is the task's end.
+    Clean(Oid),
+    /// Uncommitted work: these paths to stage, then the index to commit.
+    Uncommitted(Vec<String>),
 }
 
 enum FailKind {

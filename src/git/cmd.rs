@@ -116,6 +116,28 @@ impl Git {
         S: AsRef<OsStr>,
     {
         let describe = || describe_args(args.clone());
+        let started = std::time::Instant::now();
+        let out = self.output_inner(args.clone(), stdin, &describe);
+        // Every git process costs milliseconds: `STREAMS_LOG=streams::git=debug` lists them.
+        tracing::debug!(
+            "git {} in {}: {:.1} ms",
+            describe(),
+            self.dir.display(),
+            started.elapsed().as_secs_f64() * 1000.0
+        );
+        out
+    }
+
+    fn output_inner<I, S>(
+        &self,
+        args: I,
+        stdin: Option<&[u8]>,
+        describe: &dyn Fn() -> String,
+    ) -> GitResult<GitOutput>
+    where
+        I: IntoIterator<Item = S> + Clone,
+        S: AsRef<OsStr>,
+    {
         let mut cmd = self.command(args.clone());
         cmd.stdin(if stdin.is_some() {
             Stdio::piped()
@@ -221,6 +243,20 @@ pub fn check_git_version() -> GitResult<String> {
         return Err(GitError::GitTooOld { found: version });
     }
     Ok(version)
+}
+
+/// The version of the `git` on PATH as (major, minor, patch), asked once per process; (0, 0, 0)
+/// when it cannot be read (callers then take the path every supported git allows).
+pub fn git_version() -> (u32, u32, u32) {
+    static VERSION: std::sync::OnceLock<(u32, u32, u32)> = std::sync::OnceLock::new();
+    *VERSION.get_or_init(|| {
+        Git::new(".")
+            .output(["--version"], None)
+            .ok()
+            .and_then(|out| parse_version(&out.stdout_str()))
+            .map(|v| version_tuple(&v))
+            .unwrap_or((0, 0, 0))
+    })
 }
 
 /// "git version 2.47.3" (or "git version 2.39.5.windows.1") -> "2.47.3".

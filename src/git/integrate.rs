@@ -147,6 +147,65 @@ pub fn merge_tree(
     })
 }
 
+/// Three-way merges of `(base, ours, theirs)` commits without a working tree, like
+/// [`merge_tree`] with an explicit base: the tree of each merge that is clean, `None` for each
+/// that conflicts (ask [`merge_tree`] for the details). With git 2.45 or newer, which reads a
+/// merge base on each line of `git merge-tree --stdin`, the whole batch is one git process;
+/// older git runs one process per merge.
+pub fn merge_trees(repo: &Repo, merges: &[(Oid, Oid, Oid)]) -> GitResult<Vec<Option<Oid>>> {
+    if merges.len() < 2 || super::git_version() < (2, 45, 0) {
+        return merges
+            .iter()
+            .map(|(base, ours, theirs)| {
+                Ok(match merge_tree(repo, Some(base), ours, theirs)? {
+                    MergeOutcome::Clean { tree } => Some(tree),
+                    MergeOutcome::Conflict { .. } => None,
+                })
+            })
+            .collect();
+    }
+    let input: String = merges
+        .iter()
+        .map(|(base, ours, theirs)| format!("{base} -- {ours} {theirs}\n"))
+        .collect();
+    let out = repo.git().run_with_stdin(
+        [
+            "merge-tree",
+            "--stdin",
+            "-z",
+            "--name-only",
+            "--no-messages",
+        ],
+        Some(input.as_bytes()),
+    )?;
+    // Per merge: `<1 clean | 0 conflicted>\0<tree>\0[<path>\0...]\0`.
+    let mut fields = out.stdout.split(|b| *b == 0);
+    let mut results = Vec::with_capacity(merges.len());
+    for _ in merges {
+        let status = fields.next().unwrap_or_default();
+        let tree = fields
+            .next()
+            .map(|t| String::from_utf8_lossy(t).into_owned());
+        for field in fields.by_ref() {
+            if field.is_empty() {
+                break;
+            }
+        }
+        match (status, tree) {
+            (b"1", Some(tree)) if !tree.is_empty() => results.push(Some(tree)),
+            (b"0", Some(_)) => results.push(None),
+            _ => {
+                return Err(GitError::Command {
+                    args: "merge-tree --stdin".into(),
+                    dir: repo.common_dir().to_path_buf(),
+                    stderr: "could not read the output of git merge-tree --stdin".into(),
+                });
+            }
+        }
+    }
+    Ok(results)
+}
+
 /// One merge of a batch: the tree it gives and the conflicted paths (empty when clean).
 #[derive(Clone, Debug)]
 pub struct BatchMerge {
@@ -364,6 +423,23 @@ pub fn keep_ref(git: &Git, name: &str, oid: &str, message: &str) -> GitResult<St
         dir: git.dir().to_path_buf(),
         stderr: "a thousand refs of that name exist already".into(),
     })
+}
+
+/// Points each `(name, new)` at its commit whatever it was, in one `git update-ref --stdin`
+/// transaction (all or none): one git process for the batch instead of one per ref.
+pub fn set_refs(repo: &Repo, refs: &[(String, Oid)], message: &str) -> GitResult<()> {
+    if refs.is_empty() {
+        return Ok(());
+    }
+    let input: String = refs
+        .iter()
+        .map(|(name, new)| format!("update {name} {new}\n"))
+        .collect();
+    repo.git().run_with_stdin(
+        ["update-ref", "-m", message, "--stdin"],
+        Some(input.as_bytes()),
+    )?;
+    Ok(())
 }
 
 pub fn delete_ref(repo: &Repo, name: &str) -> GitResult<()> {

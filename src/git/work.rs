@@ -20,32 +20,36 @@ pub struct TaskChanges {
     pub paths: BTreeSet<String>,
     /// Whether anything is left uncommitted.
     pub dirty: bool,
+    /// What is left to stage before committing: changed, deleted, untracked (not ignored)
+    /// files that differ from the index (changes the agent staged itself are in the index).
+    pub unstaged: Vec<String>,
 }
 
 pub fn task_changes(repo: &Repo, worktree: &Path, start: &str) -> GitResult<TaskChanges> {
     let git = Git::new(worktree);
-    let head = git.read(["rev-parse", "--verify", "HEAD^{commit}"])?;
-    let branch = git
-        .output(["symbolic-ref", "-q", "HEAD"], None)?
-        .stdout_str()
-        .trim()
-        .to_string();
-    let branch = (!branch.is_empty()).then_some(branch);
+    // HEAD, its branch and what is uncommitted, from one git process.
+    let now = worktree::status(&git)?;
+    let head = match now.head {
+        Some(head) => head,
+        // No commit at all: the same error `rev-parse` gives.
+        None => git.read(["rev-parse", "--verify", "HEAD^{commit}"])?,
+    };
+    let branch = now.branch;
     let rewritten = head != start && !is_ancestor(repo, start, &head)?;
     let mut paths = BTreeSet::new();
     if head != start {
         let out = git.run(["diff", "--name-only", "-z", "--no-renames", start, &head])?;
         paths.extend(split_z(&out.stdout));
     }
-    let uncommitted = worktree::status_porcelain(&git)?;
-    let dirty = !uncommitted.is_empty();
-    paths.extend(uncommitted);
+    let dirty = !now.paths.is_empty();
+    paths.extend(now.paths.iter().cloned());
     Ok(TaskChanges {
         head,
         branch,
         rewritten,
         paths,
         dirty,
+        unstaged: now.unstaged,
     })
 }
 
@@ -56,6 +60,53 @@ pub fn commit_all(worktree: &Path, message: &str, env: &[(String, String)]) -> G
         git = git.with_env(k, v);
     }
     git.run(["add", "-A"])?;
+    git.run_with_stdin(
+        [
+            "-c",
+            "commit.gpgsign=false",
+            "commit",
+            "--no-verify",
+            "--quiet",
+            "--allow-empty",
+            "-F",
+            "-",
+        ],
+        Some(message.as_bytes()),
+    )?;
+    git.read(["rev-parse", "HEAD"])
+}
+
+/// Commits what the task left uncommitted, as its check listed it: the index as the agent
+/// left it plus `unstaged` paths, staged first; without running hooks. Naming the paths spares
+/// `git add` a walk of every file and directory of the worktree, and nothing the check did not
+/// see can slip into the commit.
+pub fn commit_paths(
+    worktree: &Path,
+    paths: &[String],
+    message: &str,
+    env: &[(String, String)],
+) -> GitResult<Oid> {
+    let mut git = Git::new(worktree);
+    for (k, v) in env {
+        git = git.with_env(k, v);
+    }
+    // An empty list would mean "everything" to `git add`.
+    if !paths.is_empty() {
+        let list: Vec<u8> = paths
+            .iter()
+            .flat_map(|p| p.as_bytes().iter().copied().chain([0]))
+            .collect();
+        git.run_with_stdin(
+            [
+                "--literal-pathspecs",
+                "add",
+                "-A",
+                "--pathspec-from-file=-",
+                "--pathspec-file-nul",
+            ],
+            Some(&list),
+        )?;
+    }
     git.run_with_stdin(
         [
             "-c",

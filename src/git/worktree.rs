@@ -124,56 +124,39 @@ pub fn list(repo: &Repo) -> GitResult<Vec<WorktreeInfo>> {
 pub fn prepare(repo: &Repo, spec: &WorktreeSpec) -> GitResult<PrepareReport> {
     let mut repaired = false;
     let mut saved = None;
-    // The branch checked out in another worktree of streams' (an earlier run's, before
-    // `worktree_root` moved): keep what is there, then free the branch by removing it.
-    let want = canonical(spec.path);
-    let mut listed = list(repo)?;
-    let mut removed_any = false;
-    for other in &listed {
-        if other.branch.as_deref() == Some(spec.branch) && canonical(&other.path) != want {
-            if !other.is_streams(repo.common_dir()) {
-                return Err(GitError::Command {
-                    args: "worktree add".into(),
-                    dir: other.path.clone(),
-                    stderr: format!(
-                        "{} is checked out in {}, which is not a streams worktree; switch it to another branch",
-                        spec.branch.trim_start_matches("refs/heads/"),
-                        other.path.display()
-                    ),
-                });
-            }
-            if other.path.join(".git").is_file() {
-                saved = save_dirty(
-                    &Git::new(&other.path),
-                    spec.wip_ref,
-                    &format!("uncommitted work found in {}", other.path.display()),
-                )?;
-            }
-            remove(repo, &other.path)?;
-            removed_any = true;
-        }
-    }
-    if removed_any {
-        listed = list(repo)?;
-    }
-    let registered = listed.into_iter().find(|w| canonical(&w.path) == want);
+    // The common case (a worktree of an earlier run, whole) is read from two small files;
+    // `git worktree list` costs a process and reads every worktree of the repository.
+    let linked = is_linked(repo, spec.path);
+    let registered = if linked {
+        None
+    } else {
+        find_registered(repo, spec.path)?
+    };
 
-    if spec.path.join(".git").is_file() && registered.as_ref().is_some_and(|w| !w.prunable) {
+    if linked
+        || (spec.path.join(".git").is_file() && registered.as_ref().is_some_and(|w| !w.prunable))
+    {
         let git = Git::new(spec.path);
         // No index: registered but never filled (killed mid-checkout). Its "deleted" files are
-        // not work; it is recreated below.
-        if let Some(head) = readable_head(&git).filter(|_| has_index(&git)) {
-            saved = save_dirty(
-                &git,
-                spec.wip_ref,
-                &format!("uncommitted work found in {}", spec.path.display()),
-            )?;
-            let on_branch = git
-                .output(["symbolic-ref", "-q", "HEAD"], None)?
-                .stdout_str()
-                .trim()
-                == spec.branch;
-            if registered.as_ref().is_some_and(|w| !w.locked) {
+        // not work; it is recreated below. Otherwise one `git status` tells where HEAD is, on
+        // which branch, and what is uncommitted.
+        let found = match has_index(&git).then(|| status(&git)) {
+            None => None,
+            Some(Ok(found)) => found.head.clone().map(|head| (head, found)),
+            // Status cannot read it: a half-made checkout (recreated below) if HEAD is
+            // unreadable too; anything else is an error, as it would be for any git command.
+            Some(Err(e)) if readable_head(&git).is_some() => return Err(e),
+            Some(Err(_)) => None,
+        };
+        if let Some((head, found)) = found {
+            if !found.paths.is_empty() {
+                let message = format!("uncommitted work found in {}", spec.path.display());
+                let commit = snapshot(&git, Some(&head), &message)?;
+                let kept = super::integrate::keep_ref(&git, spec.wip_ref, &commit, &message)?;
+                saved = Some((kept, commit));
+            }
+            let on_branch = found.branch.as_deref() == Some(spec.branch);
+            if admin_dir(spec.path).is_some_and(|admin| !admin.join("locked").exists()) {
                 // Locked again (an abort unlocks), so `git worktree prune` leaves it alone.
                 let path = spec.path.to_string_lossy().into_owned();
                 let _ = repo.git().output(
@@ -192,10 +175,25 @@ pub fn prepare(repo: &Repo, spec: &WorktreeSpec) -> GitResult<PrepareReport> {
                 git.run(["reset", "-q", "--hard", spec.commit])?;
             } else {
                 let short = spec.branch.trim_start_matches("refs/heads/");
-                git.run(["checkout", "-q", "-f", "-B", short, spec.commit])?;
+                let args = ["checkout", "-q", "-f", "-B", short, spec.commit];
+                if let Err(e) = git.run(args) {
+                    if !free_branch(repo, spec, &e, &mut saved)? {
+                        return Err(e);
+                    }
+                    git.run(args)?;
+                }
             }
-            git.run(["clean", "-q", "-f", "-d"])?;
-            verify(&git, spec)?;
+            // A worktree that was clean has no untracked files for `clean` to remove: the
+            // reset rewrote exactly the tracked files (ignored files stay either way).
+            if found.paths.is_empty() {
+                // Clean before, and the reset rewrote every tracked file that differed: the
+                // files are as the commit has them. Check HEAD, branch and index in-process
+                // instead of another `git status` over every file.
+                verify_head(&git, spec)?;
+            } else {
+                git.run(["clean", "-q", "-f", "-d"])?;
+                verify(&git, spec)?;
+            }
             return Ok(PrepareReport {
                 how: Prepared::Reused,
                 saved,
@@ -209,12 +207,73 @@ pub fn prepare(repo: &Repo, spec: &WorktreeSpec) -> GitResult<PrepareReport> {
         remove_broken(repo, spec.path)?;
         repaired = true;
     }
-    create(repo, spec)?;
+    if let Err(e) = create(repo, spec) {
+        if !free_branch(repo, spec, &e, &mut saved)? {
+            return Err(e);
+        }
+        remove_broken(repo, spec.path)?;
+        create(repo, spec)?;
+    }
     Ok(PrepareReport {
         how: Prepared::Created,
         saved,
         repaired,
     })
+}
+
+/// The worktree's private git dir (`<common>/worktrees/<id>`), from its `.git` file.
+fn admin_dir(path: &Path) -> Option<PathBuf> {
+    let text = std::fs::read_to_string(path.join(".git")).ok()?;
+    let admin = text.trim_end().strip_prefix("gitdir: ")?;
+    Some(path.join(admin))
+}
+
+/// When git refused because the branch is checked out in another worktree: if that one is
+/// streams' own (an earlier run's, from before `worktree_root` moved), keep what is uncommitted
+/// there and remove it, freeing the branch; returns whether it did. A checkout of the user's is
+/// an error that says so.
+fn free_branch(
+    repo: &Repo,
+    spec: &WorktreeSpec,
+    error: &GitError,
+    saved: &mut Option<(String, Oid)>,
+) -> GitResult<bool> {
+    let GitError::Command { stderr, .. } = error else {
+        return Ok(false);
+    };
+    if !stderr.contains("already used by worktree") && !stderr.contains("already checked out") {
+        return Ok(false);
+    }
+    let want = canonical(spec.path);
+    let mut freed = false;
+    for other in list(repo)? {
+        if other.branch.as_deref() != Some(spec.branch) || canonical(&other.path) == want {
+            continue;
+        }
+        if !other.is_streams(repo.common_dir()) {
+            return Err(GitError::Command {
+                args: "worktree add".into(),
+                dir: other.path.clone(),
+                stderr: format!(
+                    "{} is checked out in {}, which is not a streams worktree; switch it to another branch",
+                    spec.branch.trim_start_matches("refs/heads/"),
+                    other.path.display()
+                ),
+            });
+        }
+        if other.path.join(".git").is_file()
+            && let Some(kept) = save_dirty(
+                &Git::new(&other.path),
+                spec.wip_ref,
+                &format!("uncommitted work found in {}", other.path.display()),
+            )?
+        {
+            *saved = Some(kept);
+        }
+        remove(repo, &other.path)?;
+        freed = true;
+    }
+    Ok(freed)
 }
 
 fn create(repo: &Repo, spec: &WorktreeSpec) -> GitResult<()> {
@@ -253,17 +312,18 @@ fn create(repo: &Repo, spec: &WorktreeSpec) -> GitResult<()> {
 /// A worktree handed to an agent must be on its branch, at its commit, with an index, and
 /// clean (which also rules out a checkout that lost files).
 fn verify(git: &Git, spec: &WorktreeSpec) -> GitResult<()> {
-    let head = readable_head(git);
-    let branch = git
-        .output(["symbolic-ref", "-q", "HEAD"], None)?
-        .stdout_str();
-    let dirty = status_porcelain(git)?;
+    let Status {
+        head,
+        branch,
+        paths: dirty,
+        ..
+    } = status(git)?;
     let problem = if head.as_deref() != Some(spec.commit) {
         Some(format!("HEAD is {head:?}, expected {}", spec.commit))
-    } else if branch.trim() != spec.branch {
+    } else if branch.as_deref() != Some(spec.branch) {
         Some(format!(
             "HEAD is on {}, expected {}",
-            branch.trim(),
+            branch.as_deref().unwrap_or("no branch"),
             spec.branch
         ))
     } else if !has_index(git) {
@@ -286,9 +346,103 @@ fn verify(git: &Git, spec: &WorktreeSpec) -> GitResult<()> {
     }
 }
 
+/// [`verify`] for a worktree whose files git just set from a clean state: HEAD on the branch at
+/// the commit, and an index; read with libgit2, without a `git status` over every file.
+fn verify_head(git: &Git, spec: &WorktreeSpec) -> GitResult<()> {
+    let problem = match git2::Repository::open(git.dir()) {
+        Err(e) => Some(format!("it cannot be opened: {}", e.message())),
+        Ok(r) => {
+            let head = r.head().ok();
+            let name = head.as_ref().and_then(|h| h.name().map(str::to_string));
+            let commit = head
+                .as_ref()
+                .and_then(|h| h.peel_to_commit().ok())
+                .map(|c| c.id().to_string());
+            if commit.as_deref() != Some(spec.commit) {
+                Some(format!("HEAD is {commit:?}, expected {}", spec.commit))
+            } else if name.as_deref() != Some(spec.branch) {
+                Some(format!(
+                    "HEAD is on {}, expected {}",
+                    name.as_deref().unwrap_or("no branch"),
+                    spec.branch
+                ))
+            } else if !has_index(git) {
+                Some("it has no index".to_string())
+            } else {
+                None
+            }
+        }
+    };
+    match problem {
+        None => Ok(()),
+        Some(problem) => Err(GitError::Command {
+            args: "worktree verify".into(),
+            dir: git.dir().to_path_buf(),
+            stderr: format!("the worktree is not as expected: {problem}"),
+        }),
+    }
+}
+
 fn find_registered(repo: &Repo, path: &Path) -> GitResult<Option<WorktreeInfo>> {
     let want = canonical(path);
+    if !path.exists() && !any_registration_names(repo, &want) {
+        // A new worktree (the common case on a first run): no need for `git worktree list`,
+        // a process that reads every worktree of the repository (linear in the streams).
+        return Ok(None);
+    }
     Ok(list(repo)?.into_iter().find(|w| canonical(&w.path) == want))
+}
+
+/// Whether any registration under the common dir's `worktrees/` (whole or half-written) names
+/// `path` (canonical) as its worktree: the `gitdir` files, read without running git. An entry
+/// without a readable `gitdir` counts as naming it, so the caller asks git.
+fn any_registration_names(repo: &Repo, path: &Path) -> bool {
+    let Ok(entries) = std::fs::read_dir(repo.common_dir().join("worktrees")) else {
+        return false;
+    };
+    let _guard = REGISTER.lock().unwrap_or_else(|e| e.into_inner());
+    entries.filter_map(|e| e.ok()).any(|entry| {
+        let admin = entry.path();
+        match std::fs::read_to_string(admin.join("gitdir")) {
+            Ok(target) => {
+                let dot_git = admin.join(target.trim_end());
+                dot_git.parent().is_some_and(|wt| canonical(wt) == path)
+            }
+            Err(_) => true,
+        }
+    })
+}
+
+/// Whether `path` is a whole worktree of `repo`: its `.git` file names a registration under the
+/// common dir's `worktrees/`, and that registration (with its `HEAD` and `commondir`) names this
+/// `.git` file back. Read without running git; anything less (half-created, moved, pointing at
+/// another repository) is `false`, and the caller asks `git worktree list`.
+fn is_linked(repo: &Repo, path: &Path) -> bool {
+    let dot_git = path.join(".git");
+    let Ok(text) = std::fs::read_to_string(&dot_git) else {
+        return false;
+    };
+    let Some(admin) = text.trim_end().strip_prefix("gitdir: ") else {
+        return false;
+    };
+    // Relative links (`worktree.useRelativePaths`) are relative to the file holding them.
+    let admin = path.join(admin);
+    let (Ok(admin), Ok(worktrees)) = (
+        std::fs::canonicalize(&admin),
+        std::fs::canonicalize(repo.common_dir().join("worktrees")),
+    ) else {
+        return false;
+    };
+    if admin.parent() != Some(worktrees.as_path())
+        || !admin.join("HEAD").is_file()
+        || !admin.join("commondir").is_file()
+    {
+        return false;
+    }
+    let Ok(back) = std::fs::read_to_string(admin.join("gitdir")) else {
+        return false;
+    };
+    canonical(&admin.join(back.trim_end())) == canonical(&dot_git)
 }
 
 fn canonical(path: &Path) -> PathBuf {
@@ -314,6 +468,12 @@ fn readable_head(git: &Git) -> Option<Oid> {
 }
 
 fn has_index(git: &Git) -> bool {
+    // A linked worktree's index is in its registration directory, named by its `.git` file.
+    if let Ok(text) = std::fs::read_to_string(git.dir().join(".git"))
+        && let Some(admin) = text.trim_end().strip_prefix("gitdir: ")
+    {
+        return git.dir().join(admin).join("index").exists();
+    }
     git.output(["rev-parse", "--git-path", "index"], None)
         .ok()
         .map(|out| {
@@ -370,6 +530,75 @@ fn prune(repo: &Repo) -> GitResult<()> {
     let _guard = REGISTER.lock().unwrap_or_else(|e| e.into_inner());
     repo.git().run(["worktree", "prune"])?;
     Ok(())
+}
+
+/// A worktree as one `git status --porcelain=v2 --branch` sees it.
+#[derive(Debug, Default)]
+pub struct Status {
+    /// HEAD's commit (`None` on an unborn branch).
+    pub head: Option<Oid>,
+    /// The full name of the branch HEAD is on (`None` when detached).
+    pub branch: Option<String>,
+    /// Every path that differs from HEAD: changed, added, deleted (both sides of a rename),
+    /// unmerged, untracked; ignored files excluded. The same paths as [`status_porcelain`].
+    pub paths: Vec<String>,
+    /// The paths among them whose file differs from the index (to stage before committing):
+    /// everything but changes already staged, such as a `git mv` or `git rm` by the agent.
+    pub unstaged: Vec<String>,
+}
+
+/// HEAD, its branch and the uncommitted paths of a worktree, from one git process (instead of
+/// `rev-parse`, `symbolic-ref` and `status`: each git process costs milliseconds).
+pub fn status(git: &Git) -> GitResult<Status> {
+    let out = git.run([
+        "status",
+        "--porcelain=v2",
+        "--branch",
+        "-z",
+        "--untracked-files=all",
+        "--no-renames",
+    ])?;
+    let mut found = Status::default();
+    let mut fields = out.stdout.split(|b| *b == 0);
+    while let Some(field) = fields.next() {
+        let line = String::from_utf8_lossy(field);
+        if let Some(oid) = line.strip_prefix("# branch.oid ") {
+            found.head = (oid != "(initial)").then(|| oid.to_string());
+        } else if let Some(name) = line.strip_prefix("# branch.head ") {
+            // Git shortens `refs/heads/<name>` to `<name>` and prints other refs in full.
+            found.branch = match name {
+                "(detached)" => None,
+                _ if name.starts_with("refs/") => Some(name.to_string()),
+                _ => Some(format!("refs/heads/{name}")),
+            };
+        } else if line.starts_with('#') || line.is_empty() {
+            continue;
+        } else {
+            // `1 XY sub mH mI mW hH hI path`, `u XY sub m1 m2 m3 mW h1 h2 h3 path`,
+            // `2 XY sub mH mI mW hH hI Xscore path` NUL `origPath`, `? path`.
+            let (kind, skip) = match line.as_bytes()[0] {
+                b'1' => (1, 8),
+                b'2' => (2, 9),
+                b'u' => (1, 10),
+                _ => (1, 1),
+            };
+            // XY: index and worktree status; `.` in Y means the file matches the index.
+            let staged_only =
+                matches!(line.as_bytes()[0], b'1' | b'2') && line.as_bytes().get(3) == Some(&b'.');
+            if let Some(path) = line.splitn(skip + 1, ' ').nth(skip) {
+                found.paths.push(path.to_string());
+                if !staged_only {
+                    found.unstaged.push(path.to_string());
+                }
+            }
+            if kind == 2
+                && let Some(orig) = fields.next()
+            {
+                found.paths.push(String::from_utf8_lossy(orig).into_owned());
+            }
+        }
+    }
+    Ok(found)
 }
 
 /// `git status --porcelain` entries (untracked included, ignored excluded).

@@ -274,6 +274,8 @@ fn random_kills_during_run_and_resume() {
                 None => command = "resume",
                 // Killed before the run existed: a person would start it again.
                 Some(5) if stderr.contains("there is no run to resume") => command = "run",
+                // Killed after the run was saved as finished (while it wrote its report): done.
+                Some(5) if command == "resume" && stderr.contains("is finished") => break,
                 Some(code) => panic!("{context}: `streams {command}` exited with {code}: {stderr}"),
             }
         }
