@@ -555,9 +555,17 @@ fn write_bundle(
         "The resolution worktree `{wt}` is on the integration branch with the conflicted files \
          holding conflict markers. Resolve them there with your usual tools, then:\n"
     );
-    let _ = writeln!(readme, "    cd {wt}");
+    let quoted: Vec<String> = files
+        .iter()
+        .map(|f| crate::report::shell_quote(f))
+        .collect();
+    let _ = writeln!(
+        readme,
+        "    cd {}",
+        crate::report::shell_quote(&input.resolution_worktree.display().to_string())
+    );
     let _ = writeln!(readme, "    # edit the files, then mark them resolved:");
-    let _ = writeln!(readme, "    git add {}", files.join(" "));
+    let _ = writeln!(readme, "    git add {}", quoted.join(" "));
     let _ = writeln!(
         readme,
         "    streams continue      # records the resolution and resumes the run\n"
@@ -680,13 +688,20 @@ fn create_resolution_worktree(
 pub enum Unresolved {
     Unmerged(Vec<String>),
     Markers(Vec<(String, usize)>),
+    /// The resolved tree is the integration tip's: every bit of the stream's work is gone.
+    DropsStream,
+    /// Files that merged cleanly differ from the merge: the resolution undoes (or rewrites)
+    /// some of the stream's work outside the conflict.
+    ChangesCleanFiles(Vec<String>),
 }
 
 /// Checks the resolution worktree: no unmerged entries, no conflict markers left in the files
 /// that conflicted. Returns the resolved tree.
 pub fn check_resolution(
+    repo: &Repo,
     worktree_path: &Path,
-    files: &[String],
+    halt: &crate::state::Halt,
+    force: bool,
 ) -> GitResult<Result<Oid, Unresolved>> {
     let git = Git::new(worktree_path);
     let unmerged = git.run(["ls-files", "-u", "-z"])?;
@@ -703,7 +718,7 @@ pub fn check_resolution(
         return Ok(Err(Unresolved::Unmerged(paths)));
     }
     let mut markers = Vec::new();
-    for file in files {
+    for file in &halt.files {
         let Ok(bytes) = std::fs::read(worktree_path.join(file)) else {
             continue;
         };
@@ -721,7 +736,26 @@ pub fn check_resolution(
         return Ok(Err(Unresolved::Markers(markers)));
     }
     git.run(["add", "-A"])?;
-    Ok(Ok(git.read(["write-tree"])?))
+    let resolved = git.read(["write-tree"])?;
+    if force {
+        return Ok(Ok(resolved));
+    }
+    // A resolution decides the conflicted files; the rest of the merge is the stream's work,
+    // and a resolution that loses it (a `git reset --hard` to start over, say) is refused.
+    if resolved == integrate::tree_of(repo, &halt.ours)? {
+        return Ok(Err(Unresolved::DropsStream));
+    }
+    let merged = match integrate::merge_tree(repo, Some(&halt.base), &halt.ours, &halt.theirs)? {
+        MergeOutcome::Clean { tree } | MergeOutcome::Conflict { tree, .. } => tree,
+    };
+    let changed: Vec<String> = crate::git::work::tree_diff_paths(repo, &merged, &resolved)?
+        .into_iter()
+        .filter(|p| !halt.files.contains(p))
+        .collect();
+    if !changed.is_empty() {
+        return Ok(Err(Unresolved::ChangesCleanFiles(changed)));
+    }
+    Ok(Ok(resolved))
 }
 
 /// Records a resolved tree as the unit's integration: one commit (a merge commit for the merge

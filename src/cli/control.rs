@@ -10,7 +10,7 @@ use crate::state::{Journal, RunDir, RunLock, RunPhase, RunState, StateDir, lock}
 
 use super::load;
 use super::session::{self, EngineParts};
-use super::{Context, ResumeArgs, SkipArgs};
+use super::{Context, ContinueArgs, ResumeArgs, SkipArgs};
 
 /// The repository's current run, under the lock.
 struct Current {
@@ -72,6 +72,9 @@ fn over(state: &RunState, command: &str) -> Error {
 }
 
 pub fn resume(ctx: &Context, args: ResumeArgs) -> Result<ExitCode> {
+    if args.jobs == Some(0) {
+        return Err(Error::usage("--jobs must be at least 1"));
+    }
     let mut current = current(ctx, "resume")?;
     match &current.state.phase {
         RunPhase::Running | RunPhase::Interrupted { .. } => {}
@@ -102,7 +105,7 @@ pub fn resume(ctx: &Context, args: ResumeArgs) -> Result<ExitCode> {
     session::conclude(ctx, &run_dir, finished)
 }
 
-pub fn continue_run(ctx: &Context) -> Result<ExitCode> {
+pub fn continue_run(ctx: &Context, args: ContinueArgs) -> Result<ExitCode> {
     let current = current(ctx, "continue")?;
     match &current.state.phase {
         RunPhase::Halted(_) => {}
@@ -119,12 +122,12 @@ pub fn continue_run(ctx: &Context) -> Result<ExitCode> {
     }
     let run_dir = current.run_dir.clone();
     let (parts, _lock) = parts(current)?;
-    let mut engine = session::engine(ctx, parts, "continue", false);
-    if let Some(unresolved) = engine.resolve()? {
+    let mut engine = session::engine(ctx, parts, "continue", args.json);
+    if let Some(unresolved) = engine.resolve(args.force)? {
         let RunPhase::Halted(halt) = &engine.state().phase else {
             unreachable!("checked above")
         };
-        let wt = halt.resolution_worktree.display();
+        let wt = crate::report::shell_quote(&halt.resolution_worktree.display().to_string());
         match unresolved {
             Unresolved::Unmerged(paths) => {
                 ctx.ui.error(format!(
@@ -133,7 +136,7 @@ pub fn continue_run(ctx: &Context) -> Result<ExitCode> {
                 ));
                 ctx.ui.hint(format!(
                     "resolve them in {wt}, then mark them resolved with `git -C {wt} add {}` and run `streams continue`",
-                    paths.join(" ")
+                    paths.iter().map(|p| crate::report::shell_quote(p)).collect::<Vec<_>>().join(" ")
                 ));
             }
             Unresolved::Markers(found) => {
@@ -145,6 +148,25 @@ pub fn continue_run(ctx: &Context) -> Result<ExitCode> {
                 ctx.ui.hint(format!(
                     "edit the files in {wt}, remove the markers, then run `streams continue`"
                 ));
+            }
+            Unresolved::DropsStream => {
+                let name = &engine.state().streams[halt.unit.stream].name;
+                ctx.ui.error(format!(
+                    "the resolution drops all of stream `{name}`'s work: {wt} holds the integration tip unchanged"
+                ));
+                ctx.ui.hint(format!(
+                    "its work is on branch streams/{}/{name} (and in the conflict bundle's diffs); \
+                     to leave it out, run `streams skip {name}`; to record this anyway, `streams continue --force`",
+                    engine.state().plan_name
+                ));
+            }
+            Unresolved::ChangesCleanFiles(paths) => {
+                let name = &engine.state().streams[halt.unit.stream].name;
+                ctx.ui.error(format!(
+                    "the resolution changes files that merged cleanly: {} (they no longer hold what the merge of `{name}` gave them)",
+                    paths.join(", ")
+                ));
+                ctx.ui.hint("if that is what you mean, run `streams continue --force`; the merged versions are in the conflict bundle's diffs");
             }
         }
         return Ok(ExitCode::Halted);

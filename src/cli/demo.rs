@@ -49,7 +49,7 @@ pub fn demo(ctx: &Context, args: DemoArgs) -> Result<ExitCode> {
     )?;
     ctx.ui.info(format!(
         "\nlook around: cd {} && git log --oneline --graph streams/demo/integration",
-        dir.display()
+        crate::report::shell_quote(&dir.display().to_string())
     ));
     Ok(code)
 }

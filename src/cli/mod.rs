@@ -74,7 +74,7 @@ pub enum Command {
     /// Show the current or last run, per stream (works while a run is going)
     Status(StatusArgs),
     /// After resolving a halted merge: record the resolution and resume the run
-    Continue,
+    Continue(ContinueArgs),
     /// Leave a stream's unintegrated work out of a halted run (its branch is kept) and resume
     Skip(SkipArgs),
     /// Stop the run: the integration branch goes back to where the run found it; nothing is lost
@@ -129,6 +129,17 @@ pub struct RunArgs {
 #[derive(Debug, Args)]
 pub struct StatusArgs {
     /// Print the status as JSON on stdout
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ContinueArgs {
+    /// Record the resolution even if it drops or rewrites the stream's work outside the
+    /// conflicted files
+    #[arg(long)]
+    pub force: bool,
+    /// Print events as NDJSON on stdout while the run goes on
     #[arg(long)]
     pub json: bool,
 }
@@ -221,7 +232,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Plan(args) => plan::plan(&ctx, args),
         Command::Run(args) => run::run(&ctx, args),
         Command::Status(args) => status::status(&ctx, args),
-        Command::Continue => control::continue_run(&ctx),
+        Command::Continue(args) => control::continue_run(&ctx, args),
         Command::Skip(args) => control::skip(&ctx, args),
         Command::Abort => control::abort(&ctx),
         Command::Resume(args) => control::resume(&ctx, args),

@@ -6,6 +6,7 @@ use crate::error::{ExitCode, IoContext, Result};
 use crate::exec::control::{self, NewRun};
 use crate::exec::dispatcher::worktrees_dir;
 use crate::exec::prompt::{self, DependencyWork, Placeholders};
+use crate::report::shell_quote;
 use crate::state::{RunLock, StateDir};
 
 use super::load::{self, LoadedPlan};
@@ -19,6 +20,9 @@ pub fn default_jobs() -> usize {
 }
 
 pub fn run(ctx: &Context, args: RunArgs) -> Result<ExitCode> {
+    if args.jobs == Some(0) {
+        return Err(crate::error::Error::usage("--jobs must be at least 1"));
+    }
     let repo = load::open_repo(ctx)?;
     let loaded = load::load_plan(ctx, &repo, args.plan.as_deref())?;
     let jobs = args
@@ -136,7 +140,7 @@ fn dry_run(
                     );
                     let shown: Vec<String> = argv
                         .iter()
-                        .map(|a| shell_quote(a).replace("\u{0}PROMPT\u{0}", "{prompt}"))
+                        .map(|a| shell_quote(&a.replace("\u{0}PROMPT\u{0}", "{prompt}")))
                         .collect();
                     let _ = writeln!(out, "    argv: {}", shown.join(" "));
                     if let Some(timeout) = plan.timeout_for(stream, task) {
@@ -161,17 +165,4 @@ fn dry_run(
     ctx.ui
         .detail("dry run: no worktree, branch, ref or file was written");
     Ok(ExitCode::Success)
-}
-
-/// Quotes an argument for display the way a POSIX shell would need it.
-fn shell_quote(arg: &str) -> String {
-    if !arg.is_empty()
-        && arg
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "-_./=:,@%+{}\u{0}".contains(c))
-    {
-        arg.to_string()
-    } else {
-        format!("'{}'", arg.replace('\'', r"'\''"))
-    }
 }

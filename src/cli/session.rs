@@ -150,8 +150,12 @@ pub fn conclude(ctx: &Context, run_dir: &RunDir, session: Session) -> Result<Exi
             ));
             if finish == Finish::Failed {
                 ui.info(format!(
-                    "  fix what failed (logs in {}), then `streams run` again",
+                    "  fix what failed (logs in {}); `streams run` then runs the whole plan again from its base",
                     run_dir.path().join("logs").display()
+                ));
+                ui.info(format!(
+                    "    (this run's branches are kept under refs/streams/{}/previous/ when it starts)",
+                    state.plan_name
                 ));
             }
             ui.info("  streams clean    # remove the worktrees and stream branches");
@@ -174,10 +178,17 @@ pub fn conclude(ctx: &Context, run_dir: &RunDir, session: Session) -> Result<Exi
                     halt.resolution_worktree.display()
                 ));
                 ui.always("next:");
-                ui.always(format!("  cd {}", halt.resolution_worktree.display()));
+                ui.always(format!(
+                    "  cd {}",
+                    crate::report::shell_quote(&halt.resolution_worktree.display().to_string())
+                ));
                 ui.always(format!(
                     "  # edit the conflicted files, then: git add {}",
-                    halt.files.join(" ")
+                    halt.files
+                        .iter()
+                        .map(|f| crate::report::shell_quote(f))
+                        .collect::<Vec<_>>()
+                        .join(" ")
                 ));
                 ui.always("  streams continue");
                 ui.always(format!(

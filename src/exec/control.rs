@@ -60,12 +60,45 @@ pub fn check_no_active_run(state_dir: &StateDir) -> Result<()> {
 /// `refs/streams/<plan>/previous/<run-id>/`.
 pub fn start_run(new: &NewRun) -> Result<(RunDir, RunState, Journal)> {
     let (repo, plan) = (new.repo, new.plan);
+    // A run moves the plan's branches: none may be checked out where a person works on it.
+    let own_prefix = format!("refs/heads/streams/{}/", plan.name);
+    for checkout in worktree::list(repo)? {
+        if let Some(branch) = &checkout.branch
+            && branch.starts_with(&own_prefix)
+            && !checkout.is_streams(repo.common_dir())
+        {
+            let short_branch = branch.trim_start_matches("refs/heads/");
+            return Err(Error::usage_with_hint(
+                format!(
+                    "{short_branch} is checked out in {}; a run moves that branch, so it would change under you",
+                    checkout.path.display()
+                ),
+                format!(
+                    "switch that checkout to another branch first (`git -C {} switch -`)",
+                    crate::report::shell_quote(&checkout.path.display().to_string())
+                ),
+            ));
+        }
+    }
     let state_dir = StateDir::new(repo.common_dir());
     let run_id = new_run_id();
     let run_dir = state_dir.run_dir(&run_id);
     run_dir.create()?;
     std::fs::write(run_dir.plan_copy_path(), new.plan_text)
         .context(|| format!("could not write {}", run_dir.plan_copy_path().display()))?;
+    // Prompt files are copied now: the run must not depend on the checkout staying as it is.
+    let plan_dir = new.plan_path.parent().unwrap_or(Path::new("."));
+    for stream in &plan.streams {
+        for (t, task) in stream.tasks.iter().enumerate() {
+            if let crate::plan::Prompt::File(file) = &task.prompt {
+                let from = plan_dir.join(file);
+                let to = run_dir.prompt_source_path(&stream.name, t);
+                std::fs::create_dir_all(to.parent().unwrap_or(run_dir.path()))
+                    .and_then(|()| std::fs::copy(&from, &to).map(|_| ()))
+                    .context(|| format!("could not copy the prompt file {}", from.display()))?;
+            }
+        }
+    }
     let journal = Journal::open(&run_dir.journal_path()).context(|| {
         format!(
             "could not open the journal {}",
@@ -149,50 +182,78 @@ pub fn start_run(new: &NewRun) -> Result<(RunDir, RunState, Journal)> {
     Ok((run_dir, state, journal))
 }
 
-/// Processes whose environment says they belong to this run (agents and everything they
-/// started, even those that left the agent's process group). Linux only; elsewhere, empty.
-pub fn processes_of_run(run_id: &str) -> Vec<i32> {
-    let needle = format!("STREAMS_RUN_ID={run_id}");
-    let me = std::process::id() as i32;
-    let Ok(entries) = std::fs::read_dir("/proc") else {
-        return Vec::new();
-    };
-    entries
-        .filter_map(|e| e.ok())
-        .filter_map(|e| e.file_name().to_str().and_then(|n| n.parse::<i32>().ok()))
-        .filter(|&pid| pid != me)
-        .filter(|pid| {
-            std::fs::read(format!("/proc/{pid}/environ"))
-                .map(|env| env.split(|b| *b == 0).any(|var| var == needle.as_bytes()))
-                .unwrap_or(false)
-        })
-        .collect()
+/// What is left running of a run, to stop before touching its worktrees.
+pub enum RunProcesses {
+    /// Processes whose environment says they belong to the run: agents and everything they
+    /// started, those that left their agent's process group included.
+    Verified(Vec<i32>),
+    /// Without /proc (not Linux) nothing can be checked: the process groups the run recorded,
+    /// those still alive.
+    Groups(BTreeSet<i32>),
+}
+
+impl RunProcesses {
+    pub fn len(&self) -> usize {
+        match self {
+            RunProcesses::Verified(pids) => pids.len(),
+            RunProcesses::Groups(groups) => groups.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// Finds what is left of a run. A recorded process group is never trusted on its own where it
+/// can be checked: after a reboot, or once process ids wrap, it may be anyone's.
+pub fn run_processes(run_id: &str, recorded_groups: &BTreeSet<i32>) -> RunProcesses {
+    if Path::new("/proc/self/environ").exists() {
+        RunProcesses::Verified(super::process::processes_with_env(&[format!(
+            "STREAMS_RUN_ID={run_id}"
+        )]))
+    } else {
+        RunProcesses::Groups(
+            recorded_groups
+                .iter()
+                .copied()
+                .filter(|&g| super::process::group_alive(g))
+                .collect(),
+        )
+    }
 }
 
 /// SIGTERM, up to `grace` to exit, then SIGKILL.
-pub async fn kill_processes(pids: &[i32], grace: Duration) {
-    use nix::sys::signal::{Signal, kill};
+pub async fn stop_run_processes(processes: &RunProcesses, grace: Duration) {
+    use nix::sys::signal::{Signal, kill, killpg};
     use nix::unistd::Pid;
-    if pids.is_empty() {
+    let signal_all = |signal: Signal| match processes {
+        RunProcesses::Verified(pids) => pids.iter().for_each(|&p| {
+            let _ = kill(Pid::from_raw(p), signal);
+        }),
+        RunProcesses::Groups(groups) => groups.iter().for_each(|&g| {
+            let _ = killpg(Pid::from_raw(g), signal);
+        }),
+    };
+    let alive = || match processes {
+        // A zombie is already dead; only its parent can reap it.
+        RunProcesses::Verified(pids) => pids.iter().any(|&p| {
+            kill(Pid::from_raw(p), None).is_ok()
+                && !std::fs::read_to_string(format!("/proc/{p}/stat"))
+                    .is_ok_and(|s| s.contains(") Z "))
+        }),
+        RunProcesses::Groups(groups) => groups.iter().any(|&g| super::process::group_alive(g)),
+    };
+    if processes.is_empty() {
         return;
     }
-    for &pid in pids {
-        let _ = kill(Pid::from_raw(pid), Signal::SIGTERM);
-    }
-    let alive = |pid: i32| {
-        // A zombie is already dead; only its parent can reap it.
-        kill(Pid::from_raw(pid), None).is_ok()
-            && !std::fs::read_to_string(format!("/proc/{pid}/stat"))
-                .is_ok_and(|s| s.contains(") Z "))
-    };
+    signal_all(Signal::SIGTERM);
     let deadline = tokio::time::Instant::now() + grace;
     // These are not our children: there is nothing to wait on but their disappearance.
-    while pids.iter().any(|&p| alive(p)) && tokio::time::Instant::now() < deadline {
+    while alive() && tokio::time::Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    for &pid in pids {
-        let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
-    }
+    signal_all(Signal::SIGKILL);
 }
 
 /// Removes git lock files that a killed git left in this run's worktrees and on this plan's
@@ -310,26 +371,26 @@ pub async fn abort(
             }
         }
     }
-    super::dispatcher::reap_groups(&groups, Duration::from_secs(5)).await;
-    kill_processes(&processes_of_run(&run_id), Duration::from_secs(5)).await;
+    let processes = run_processes(&run_id, &groups);
+    stop_run_processes(&processes, Duration::from_secs(5)).await;
 
     for s in &state.streams {
         if let Some(tip) = repo.ref_target(&s.branch)?
             && tip != state.base
         {
-            let name = refs.aborted(&run_id, &s.name);
-            integrate::set_ref(repo, &name, &tip, "streams abort: stream branch")?;
+            let name = refs.aborted(&run_id, &format!("branches/{}", s.name));
+            let name =
+                integrate::keep_ref(&repo.git(), &name, &tip, "streams abort: stream branch")?;
             kept.push((name, tip));
         }
         if s.worktree.join(".git").exists() {
             let head = git::Git::new(&s.worktree)
                 .read(["rev-parse", "HEAD"])
                 .unwrap_or_default();
-            let name = refs.aborted(&run_id, &format!("wip/{}", s.name));
+            let name = refs.aborted(&run_id, &format!("uncommitted/{}", s.name));
             if !head.is_empty()
-                && let Ok(Some(commit)) =
+                && let Ok(Some((name, commit))) =
                     keep_work(&s.worktree, &head, &name, "streams abort: uncommitted work")
-                && commit != head
             {
                 kept.push((name, commit));
             }
@@ -339,7 +400,7 @@ pub async fn abort(
     if let RunPhase::Halted(halt) = &state.phase {
         let name = refs.aborted(&run_id, "resolution");
         if halt.resolution_worktree.join(".git").exists() {
-            if let Ok(Some(commit)) = keep_work(
+            if let Ok(Some((name, commit))) = keep_work(
                 &halt.resolution_worktree,
                 &halt.ours,
                 &name,
@@ -356,7 +417,12 @@ pub async fn abort(
         && current != &state.base
     {
         let name = refs.aborted(&run_id, "integration");
-        integrate::set_ref(repo, &name, current, "streams abort: integration branch")?;
+        let name = integrate::keep_ref(
+            &repo.git(),
+            &name,
+            current,
+            "streams abort: integration branch",
+        )?;
         kept.push((name, current.clone()));
     }
     match (&current, &state.integration_before) {
@@ -402,13 +468,6 @@ pub fn clean_plan(repo: &Repo, state: &RunState) -> Result<Vec<CleanItem>> {
     let mut items = Vec::new();
     let plan = &state.plan_name;
     let integration_tip = repo.ref_target(&state.integration_ref)?;
-    let integrated_streams: BTreeSet<&str> = state
-        .streams
-        .iter()
-        .filter(|s| matches!(s.state, StreamState::Done { .. }))
-        .map(|s| s.name.as_str())
-        .collect();
-
     // Worktrees of this plan: the streams', and a leftover resolution worktree.
     let mut worktrees: Vec<PathBuf> = state.streams.iter().map(|s| s.worktree.clone()).collect();
     if let Some(parent) = state.streams.first().and_then(|s| s.worktree.parent()) {
@@ -434,68 +493,95 @@ pub fn clean_plan(repo: &Repo, state: &RunState) -> Result<Vec<CleanItem>> {
         });
     }
 
-    for (name, oid) in integrate::refs_under(repo, &format!("refs/heads/streams/{plan}/"))? {
+    let branches = integrate::refs_under(repo, &format!("refs/heads/streams/{plan}/"))?;
+    let kept = integrate::refs_under(repo, &format!("refs/streams/{plan}/"))?;
+    // Whether a ref's work is on the integration branch is decided by content, not by what the
+    // run recorded: a commit made in a worktree after the run is work too. It is if merging it
+    // into the integration branch would change nothing.
+    let candidates: Vec<&(String, Oid)> = branches
+        .iter()
+        .filter(|(name, _)| *name != state.integration_ref)
+        .chain(
+            kept.iter()
+                .filter(|(name, _)| name.starts_with(&format!("refs/streams/{plan}/tasks/"))),
+        )
+        .collect();
+    let integrated: BTreeSet<&str> = match &integration_tip {
+        Some(tip) => {
+            let tree = integrate::tree_of(repo, tip)?;
+            let pairs: Vec<(Oid, Oid)> = candidates
+                .iter()
+                .map(|(_, oid)| (tip.clone(), oid.clone()))
+                .collect();
+            let merges = integrate::merge_batch(repo, &pairs)?;
+            candidates
+                .iter()
+                .zip(merges)
+                .filter(|(_, m)| m.conflicts.is_empty() && m.tree == tree)
+                .map(|((name, _), _)| name.as_str())
+                .collect()
+        }
+        None => BTreeSet::new(),
+    };
+    let base = state.base.as_str();
+
+    for (name, oid) in &branches {
         let short_name = name
             .trim_start_matches(&format!("refs/heads/streams/{plan}/"))
             .to_string();
-        let loses = if name == state.integration_ref {
-            let merged = merged_elsewhere(repo, &oid, plan)?;
-            (!merged && oid != state.base)
+        let loses = if *name == state.integration_ref {
+            let merged = merged_elsewhere(repo, oid, plan)?;
+            (!merged && oid != base)
                 .then(|| "the run's result, not merged into any other branch".to_string())
         } else if dirty_streams.contains(&short_name) {
             Some("its worktree has uncommitted changes".to_string())
-        } else if integrated_streams.contains(short_name.as_str())
-            || oid == state.base
-            || integration_tip
-                .as_deref()
-                .is_some_and(|tip| git::work::is_ancestor(repo, &oid, tip).unwrap_or(false))
-        {
+        } else if oid == base || integrated.contains(name.as_str()) {
             None
         } else {
             Some(format!(
                 "commits not on the integration branch ({})",
-                short(&oid)
+                short(oid)
             ))
         };
         items.push(CleanItem {
             what: format!("branch {}", name.trim_start_matches("refs/heads/")),
             loses,
-            action: CleanAction::Ref(name),
+            action: CleanAction::Ref(name.clone()),
         });
     }
-    for (name, oid) in integrate::refs_under(repo, &format!("refs/streams/{plan}/"))? {
+    for (name, oid) in &kept {
         let kind = name
             .trim_start_matches(&format!("refs/streams/{plan}/"))
             .split('/')
             .next()
-            .unwrap_or("")
-            .to_string();
-        let loses = match kind.as_str() {
-            // Copies of work that was integrated.
-            "tasks" => None,
-            "rejected" => Some(format!(
-                "work rejected for touching paths it does not own ({})",
-                short(&oid)
+            .unwrap_or("");
+        let loses = match kind {
+            // A task's own commits, kept when its branch moved on: safe once they are integrated.
+            "tasks" if integrated.contains(name.as_str()) => None,
+            "tasks" => Some(format!(
+                "a task's commits not on the integration branch ({})",
+                short(oid)
             )),
-            "failed" | "attempts" => Some(format!("work of a failed task ({})", short(&oid))),
+            "rejected" => Some(format!(
+                "work an agent did outside its lane, set aside ({})",
+                short(oid)
+            )),
+            "failed" | "attempts" => Some(format!("work of a failed task ({})", short(oid))),
             "wip" => Some(format!(
                 "unfinished work of an interrupted task ({})",
-                short(&oid)
+                short(oid)
             )),
             "previous" => Some(format!(
                 "what an earlier run left on a branch ({})",
-                short(&oid)
+                short(oid)
             )),
-            "aborted" => Some(format!(
-                "work kept when a run was aborted ({})",
-                short(&oid)
-            )),
-            _ => Some(format!("kept work ({})", short(&oid))),
+            "aborted" => Some(format!("work kept when a run was aborted ({})", short(oid))),
+            _ => Some(format!("kept work ({})", short(oid))),
         };
         items.push(CleanItem {
             what: format!("ref {name}"),
             loses,
-            action: CleanAction::Ref(name),
+            action: CleanAction::Ref(name.clone()),
         });
     }
     Ok(items)

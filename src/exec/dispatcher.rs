@@ -5,10 +5,8 @@
 //! that depends on it happens (a task is recorded as running before its agent is spawned), so a
 //! crash at any instant leaves a state that `resume` can reconcile with the refs.
 
-use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
 
 use nix::sys::signal::Signal;
 use tokio::signal::unix::{SignalKind, signal};
@@ -89,6 +87,7 @@ pub struct EngineInput {
 
 impl Engine {
     pub fn new(input: EngineInput) -> Engine {
+        git::mark_run(&input.state.run_id);
         let ownership = Ownership::new(&input.plan);
         let stream_names = input.plan.streams.iter().map(|s| s.name.clone()).collect();
         let shared = Arc::new(Shared {
@@ -239,6 +238,7 @@ impl Engine {
                 self.skip_stream(i, reason);
             }
         }
+        self.guard_integration_ref()?;
         self.state.phase = RunPhase::Finished;
         let _ = self.journal.append(Entry::Finished);
         self.save()?;
@@ -376,7 +376,13 @@ impl Engine {
             );
             return Ok(());
         };
-        let text = match prompt::task_text(&self.plan_dir, &task.prompt) {
+        // A prompt file is read from the copy taken when the run started, so a checkout
+        // switching branches (or an edit) mid-run changes nothing.
+        let copy = self.run_dir.prompt_source_path(&name, t);
+        let text = match std::fs::read_to_string(&copy)
+            .map_err(|_| ())
+            .or_else(|()| prompt::task_text(&self.plan_dir, &task.prompt))
+        {
             Ok(text) => text,
             Err(message) => {
                 self.task_failed(s, t, FailReason::Spawn { message });
@@ -484,7 +490,12 @@ impl Engine {
                 ("STREAMS_PLAN", plan.name.clone()),
                 ("STREAMS_STREAM", stream.name.clone()),
                 ("STREAMS_TASK_INDEX", (t + 1).to_string()),
-                ("STREAMS_TASK", text.to_string()),
+                // The kernel limits one environment string to 128 KiB; a long task is cut here
+                // (the whole of it is in the prompt file).
+                (
+                    "STREAMS_TASK",
+                    truncate_utf8(text, STREAMS_TASK_LIMIT).to_string(),
+                ),
                 ("STREAMS_PROMPT_FILE", prompt_file.to_string()),
                 ("STREAMS_OWNS", owns.join("\n")),
                 ("STREAMS_SHARED", shared.join("\n")),
@@ -582,6 +593,7 @@ impl Engine {
                 outcome,
             } => {
                 self.running -= 1;
+                self.guard_integration_ref()?;
                 self.task_finished(stream, task, outcome).await?;
             }
         }
@@ -629,6 +641,18 @@ impl Engine {
                 };
                 self.emit(event);
                 self.drain_queue().await;
+            }
+            // A failure of streams' own steps while stopping is the stop, not the task: it stays
+            // `Running`, and `resume` runs it again.
+            TaskOutcome::Failed {
+                reason: FailReason::Internal { .. },
+                agent,
+                attempts,
+            } if self.stopping.is_some() => {
+                let record = &mut self.state.streams[s].tasks[t];
+                record.attempts = attempts;
+                record.agent_ms += agent.as_millis() as u64;
+                self.save()?;
             }
             TaskOutcome::Failed {
                 reason,
@@ -703,42 +727,39 @@ impl Engine {
     }
 
     fn fail_stream(&mut self, s: usize, reason: String) {
-        let record = &mut self.state.streams[s];
-        for task in &mut record.tasks {
-            if task.state == TaskState::Pending {
-                task.state = TaskState::Skipped;
-            }
-        }
-        record.state = StreamState::Failed {
+        let stream = self.state.streams[s].name.clone();
+        let state = StreamState::Failed {
             reason: reason.clone(),
             at: now_ms(),
         };
-        let name = record.name.clone();
-        self.emit(Event::StreamFailed {
-            stream: name.clone(),
-            reason,
-        });
-        self.skip_dependents(&name);
+        self.end_stream(s, state, Event::StreamFailed { stream, reason });
         if self.state.fail_fast {
             self.no_new_work = true;
         }
     }
 
     pub(super) fn skip_stream(&mut self, s: usize, reason: String) {
-        let record = &mut self.state.streams[s];
-        for task in &mut record.tasks {
-            if task.state == TaskState::Pending {
-                task.state = TaskState::Skipped;
-            }
-        }
-        record.state = StreamState::Skipped {
+        let stream = self.state.streams[s].name.clone();
+        let state = StreamState::Skipped {
             reason: reason.clone(),
         };
+        self.end_stream(s, state, Event::StreamSkipped { stream, reason });
+    }
+
+    /// Ends a stream that will not finish: its pending tasks will not run, and every stream
+    /// waiting on it is skipped.
+    fn end_stream(&mut self, s: usize, state: StreamState, event: Event) {
+        let record = &mut self.state.streams[s];
+        for task in record
+            .tasks
+            .iter_mut()
+            .filter(|t| t.state == TaskState::Pending)
+        {
+            task.state = TaskState::Skipped;
+        }
+        record.state = state;
         let name = record.name.clone();
-        self.emit(Event::StreamSkipped {
-            stream: name.clone(),
-            reason,
-        });
+        self.emit(event);
         self.skip_dependents(&name);
     }
 
@@ -807,8 +828,45 @@ impl Engine {
             .collect()
     }
 
+    /// The integration branch is moved by this dispatcher alone. Found anywhere else (an agent
+    /// checked it out and committed, or someone reset it), it is put back where the run left it;
+    /// what was there is kept on a ref.
+    pub(super) fn guard_integration_ref(&mut self) -> Result<()> {
+        let name = self.state.integration_ref.clone();
+        let actual = self.repo.ref_target(&name)?;
+        if actual.as_deref() == Some(self.state.integration_tip.as_str()) {
+            return Ok(());
+        }
+        let kept = match &actual {
+            Some(found) => Some(git::integrate::keep_ref(
+                &self.repo.git(),
+                &format!("refs/streams/{}/moved-integration", self.plan.name),
+                found,
+                "streams: the integration branch was moved outside streams",
+            )?),
+            None => None,
+        };
+        let tip = self.state.integration_tip.clone();
+        git::integrate::update_ref(
+            &self.repo,
+            &name,
+            &tip,
+            actual.as_deref(),
+            "streams: put back",
+        )?;
+        let short = name.trim_start_matches("refs/heads/");
+        self.reporter.message(&format!(
+            "warning: {short} was moved outside streams; it is put back at {}{}",
+            coordinator::short(&tip),
+            kept.map(|k| format!(", and what was there is kept on {k}"))
+                .unwrap_or_default()
+        ));
+        Ok(())
+    }
+
     async fn integrate_unit(&mut self, unit: SyncUnit) -> Result<()> {
         failpoint::hit("before-integrate");
+        self.guard_integration_ref()?;
         let tasks = self.unit_tasks(&unit);
         let name = self.state.streams[unit.stream].name.clone();
         let (repo, journal) = (self.repo.clone(), self.journal.clone());
@@ -904,7 +962,8 @@ impl Engine {
             // The branch will move to the new tip for the next task; keep this task's own end.
             if let Some(end) = last_end {
                 let name = self.refs.task_end(&stream_name, unit.last);
-                let _ = git::integrate::set_ref(&self.repo, &name, &end, "streams: task end");
+                let _ =
+                    git::integrate::keep_ref(&self.repo.git(), &name, &end, "streams: task end");
             }
         }
         // A failed stream whose earlier work just landed stays failed.
@@ -973,6 +1032,21 @@ impl Engine {
     }
 }
 
+/// How much of a task's text goes into `STREAMS_TASK`.
+const STREAMS_TASK_LIMIT: usize = 32 * 1024;
+
+/// The longest prefix of `text` of at most `max` bytes that ends on a character boundary.
+fn truncate_utf8(text: &str, max: usize) -> &str {
+    if text.len() <= max {
+        return text;
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
+}
+
 /// Where the resolution worktree of a halted run goes: beside the stream worktrees, under a
 /// name no stream can have (stream names cannot start with a dot).
 pub fn resolution_worktree_path(repo: &Repo, plan: &Plan) -> PathBuf {
@@ -1017,22 +1091,5 @@ pub fn signal_name(sig: Signal) -> &'static str {
         Signal::SIGINT => "SIGINT",
         Signal::SIGTERM => "SIGTERM",
         _ => "signal",
-    }
-}
-
-/// Waits up to `grace` for process groups to disappear, then kills what is left.
-pub async fn reap_groups(pgids: &BTreeSet<i32>, grace: Duration) {
-    use super::process::{group_alive, kill_group};
-    for &pgid in pgids {
-        if group_alive(pgid) {
-            let _ = nix::sys::signal::killpg(nix::unistd::Pid::from_raw(pgid), Signal::SIGTERM);
-        }
-    }
-    let deadline = tokio::time::Instant::now() + grace;
-    while pgids.iter().any(|&p| group_alive(p)) && tokio::time::Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    for &pgid in pgids {
-        kill_group(pgid);
     }
 }

@@ -35,6 +35,15 @@ impl RefNames {
     pub fn failed(&self, stream: &str, task: usize) -> String {
         format!("{}/failed/{stream}/{}", self.base(), task + 1)
     }
+    /// The prefix of the plan's own branches (streams and integration), which the dispatcher
+    /// moves and guards; an agent's moves there are caught by it, not the branch guard.
+    pub fn plan_branches(&self) -> String {
+        format!("refs/heads/streams/{}/", self.plan)
+    }
+    /// Where branches an agent moved keep what it left on them.
+    pub fn moved_branches(&self, stream: &str, task: usize) -> String {
+        format!("{}/rejected/{stream}/{}-branches", self.base(), task + 1)
+    }
     pub fn attempt(&self, stream: &str, task: usize, attempt: u32) -> String {
         format!("{}/attempts/{stream}/{}/{attempt}", self.base(), task + 1)
     }
@@ -185,12 +194,11 @@ async fn run_task_inner(
     };
     match prepared {
         Ok(report) => {
-            if let Some(saved) = &report.saved {
+            if let Some((kept, saved)) = &report.saved {
                 let _ = events.send(ExecEvent::Note {
                     stream: job.stream_index,
                     message: format!(
-                        "uncommitted work found in its worktree was kept on {} ({})",
-                        job.refs.wip(&job.stream, job.task_index),
+                        "uncommitted work found in its worktree was kept on {kept} ({})",
                         &saved[..10]
                     ),
                 });
@@ -212,6 +220,24 @@ async fn run_task_inner(
             );
         }
     }
+    // Which branches exist before the agent runs, to catch an agent moving someone else's.
+    let guard = {
+        let (repo, worktree) = (shared.repo.clone(), job.worktree.clone());
+        let except = job.refs.plan_branches();
+        blocking(move || {
+            work::branches(&repo, &except).map(|before| (before, work::head_reflog_len(&worktree)))
+        })
+        .await
+    };
+    let guard = match guard {
+        Ok(guard) => Arc::new(guard),
+        Err(e) => {
+            return internal(
+                format!("could not list the branches: {e}"),
+                job.previous_attempts,
+            );
+        }
+    };
     failpoint::hit("before-agent");
 
     // 2. The agent, with retries.
@@ -241,6 +267,8 @@ async fn run_task_inner(
         let journal = shared.journal.clone();
         let stream_name = job.stream.clone();
         let spawned_events = events.clone();
+        let group = Arc::new(std::sync::atomic::AtomicI32::new(0));
+        let spawned_group = group.clone();
         let (exit, took) = process::run_agent(cmd, job.limits, cancel.clone(), move |pgid| {
             // Journal first: if we die right after, `resume` still finds the group to stop.
             let _ = journal.append(crate::state::Entry::AgentSpawned {
@@ -248,6 +276,7 @@ async fn run_task_inner(
                 task,
                 pgid,
             });
+            spawned_group.store(pgid, std::sync::atomic::Ordering::SeqCst);
             let _ = spawned_events.send(ExecEvent::Spawned {
                 stream,
                 task,
@@ -258,7 +287,30 @@ async fn run_task_inner(
         })
         .await;
         agent_time += took;
+        let pgid = group.load(std::sync::atomic::Ordering::SeqCst);
+        if pgid > 0 {
+            // run_agent stopped the whole group: nothing of it is left for `resume` to stop.
+            let _ = shared.journal.append(crate::state::Entry::AgentExited {
+                stream: job.stream.clone(),
+                task,
+                pgid,
+            });
+        }
         failpoint::hit("after-agent-exit");
+
+        let moved = match restore_moved(shared, job, &guard).await {
+            Ok(moved) => moved,
+            Err(e) => return internal(format!("could not check the branches: {e}"), attempt),
+        };
+        for m in &moved {
+            let _ = events.send(ExecEvent::Note {
+                stream: job.stream_index,
+                message: format!(
+                    "its agent moved branch {}; it is put back, and what the agent left there is kept on {}",
+                    m.name, m.kept
+                ),
+            });
+        }
 
         let failure = match exit {
             AgentExit::Exited(0) => None,
@@ -285,11 +337,20 @@ async fn run_task_inner(
                 };
             }
         };
+        let failure = failure.or_else(|| {
+            (!moved.is_empty()).then(|| FailReason::MovedBranches {
+                branches: moved.iter().map(|m| m.name.clone()).collect(),
+                kept: moved
+                    .iter()
+                    .map(|m| m.kept.clone())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            })
+        });
         let Some(reason) = failure else { break };
         if attempt < max_attempts && retryable(&reason, &job.retry_on) {
             // Keep this attempt's work, then start the next one from the task's start.
             let kept = keep_and_reset(
-                shared,
                 job,
                 job.refs.attempt(&job.stream, job.task_index, attempt),
                 true,
@@ -320,13 +381,7 @@ async fn run_task_inner(
             continue;
         }
         // Out of attempts: keep what it did for a person to look at; leave the worktree as is.
-        let _ = keep_and_reset(
-            shared,
-            job,
-            job.refs.failed(&job.stream, job.task_index),
-            false,
-        )
-        .await;
+        let _ = keep_and_reset(job, job.refs.failed(&job.stream, job.task_index), false).await;
         return TaskOutcome::Failed {
             reason,
             agent: agent_time,
@@ -340,7 +395,14 @@ async fn run_task_inner(
         let (stream_index, branch) = (job.stream_index, job.branch.clone());
         blocking(move || -> git::GitResult<Result<Leftover, FailKind>> {
             let changes = work::task_changes(&shared.repo, &worktree, &start)?;
-            if changes.rewritten || changes.branch.as_deref() != Some(branch.as_str()) {
+            if changes.branch.as_deref() != Some(branch.as_str()) {
+                let on = match &changes.branch {
+                    Some(other) => other.trim_start_matches("refs/heads/").to_string(),
+                    None => "a detached HEAD".to_string(),
+                };
+                return Ok(Err(FailKind::LeftBranch(on)));
+            }
+            if changes.rewritten {
                 return Ok(Err(FailKind::History));
             }
             let violations = shared
@@ -376,15 +438,22 @@ async fn run_task_inner(
             );
         }
         Ok(Err(kind)) => {
-            let kept = job.refs.rejected(&job.stream, job.task_index);
-            if let Err(e) = keep_and_reset(shared, job, kept.clone(), true).await {
-                return internal(
-                    format!("could not set the rejected work aside: {e}"),
-                    attempt,
-                );
-            }
+            let kept =
+                match keep_and_reset(job, job.refs.rejected(&job.stream, job.task_index), true)
+                    .await
+                {
+                    Ok(Some((name, _))) => name,
+                    Ok(None) => "nothing (it changed nothing)".to_string(),
+                    Err(e) => {
+                        return internal(
+                            format!("could not set the rejected work aside: {e}"),
+                            attempt,
+                        );
+                    }
+                };
             let reason = match kind {
                 FailKind::History => FailReason::HistoryRewritten { kept },
+                FailKind::LeftBranch(on) => FailReason::LeftBranch { on, kept },
                 FailKind::Ownership(violations) => FailReason::Ownership { violations, kept },
             };
             return TaskOutcome::Failed {
@@ -444,6 +513,7 @@ enum Leftover {
 
 enum FailKind {
     History,
+    LeftBranch(String),
     Ownership(Vec<OwnershipViolation>),
 }
 
@@ -465,38 +535,66 @@ fn backoff(base: Duration, retry: u32) -> Duration {
 
 /// Keeps everything the task did (its commits and what it left in the worktree) on `ref_name`,
 /// if it did anything; then, when `reset`, puts the worktree and branch back at the task's start.
-async fn keep_and_reset(
+/// Puts back the branches this task's agent moved (see `work::restore_moved_branches`).
+async fn restore_moved(
     shared: &Arc<Shared>,
+    job: &TaskJob,
+    guard: &Arc<(std::collections::BTreeMap<String, Oid>, usize)>,
+) -> git::GitResult<Vec<work::MovedBranch>> {
+    let (repo, worktree, guard) = (shared.repo.clone(), job.worktree.clone(), guard.clone());
+    let except = job.refs.plan_branches();
+    let keep = job.refs.moved_branches(&job.stream, job.task_index);
+    blocking(move || {
+        work::restore_moved_branches(&repo, &worktree, &guard.0, guard.1, &except, &keep)
+    })
+    .await
+}
+
+async fn keep_and_reset(
     job: &TaskJob,
     ref_name: String,
     reset: bool,
-) -> git::GitResult<Option<Oid>> {
-    let (worktree, start) = (job.worktree.clone(), job.start.clone());
+) -> git::GitResult<Option<(String, Oid)>> {
+    let (worktree, start, branch) = (job.worktree.clone(), job.start.clone(), job.branch.clone());
     let message = format!(
         "streams: work of {} task {} set aside",
         job.stream,
         job.task_index + 1
     );
-    let repo = shared.repo.clone();
-    let _ = repo;
-    blocking(move || -> git::GitResult<Option<Oid>> {
+    blocking(move || -> git::GitResult<Option<(String, Oid)>> {
         let kept = keep_work(&worktree, &start, &ref_name, &message)?;
         if reset {
-            worktree::reset_to(&worktree, &start)?;
+            worktree::reset_to(&worktree, &branch, &start)?;
+        } else {
+            // Left for a person to look at, but on its own branch: a worktree must never keep
+            // someone else's branch checked out (git would refuse it to its owner).
+            let git = git::Git::new(&worktree);
+            let head = git
+                .output(["symbolic-ref", "-q", "HEAD"], None)?
+                .stdout_str();
+            if head.trim() != branch {
+                git.run([
+                    "checkout",
+                    "-q",
+                    "-f",
+                    branch.trim_start_matches("refs/heads/"),
+                ])?;
+            }
         }
         Ok(kept)
     })
     .await
 }
 
-/// Points `ref_name` at a commit holding everything in the worktree beyond `start` (its commits
-/// plus anything uncommitted). Returns `None` when there is nothing beyond `start`.
+/// Keeps everything in the worktree beyond `start` (its commits plus anything uncommitted)
+/// reachable from a ref named after `ref_name` (a free variant of it: nothing kept earlier is
+/// overwritten). Returns the ref and commit, or `None` when there is nothing beyond `start`.
 pub fn keep_work(
     worktree_path: &std::path::Path,
     start: &str,
     ref_name: &str,
     message: &str,
-) -> git::GitResult<Option<Oid>> {
+) -> git::GitResult<Option<(String, Oid)>> {
     let git = git::Git::new(worktree_path);
     let head = git.read(["rev-parse", "--verify", "HEAD"])?;
     let dirty = !worktree::status_porcelain(&git)?.is_empty();
@@ -507,8 +605,8 @@ pub fn keep_work(
     } else {
         return Ok(None);
     };
-    git.run(["update-ref", "-m", message, ref_name, &kept])?;
-    Ok(Some(kept))
+    let name = git::integrate::keep_ref(&git, ref_name, &kept, message)?;
+    Ok(Some((name, kept)))
 }
 
 #[cfg(test)]

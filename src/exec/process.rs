@@ -107,6 +107,14 @@ pub async fn run_agent(
             let message = match e.kind() {
                 std::io::ErrorKind::NotFound => format!("`{program}` was not found"),
                 std::io::ErrorKind::PermissionDenied => format!("`{program}` is not executable"),
+                _ if e.raw_os_error() == Some(nix::errno::Errno::E2BIG as i32) => {
+                    let size: usize = cmd.argv.iter().map(|a| a.len()).sum();
+                    format!(
+                        "its command line is too long for the system ({} KiB): pass the prompt with \
+                         {{prompt_file}} (a file) rather than {{prompt}} (the text itself)",
+                        size / 1024
+                    )
+                }
                 _ => format!("`{program}`: {e}"),
             };
             let _ = append(
@@ -118,6 +126,13 @@ pub async fn run_agent(
     };
     let pgid = child.id().map(|p| p as i32).unwrap_or(0);
     on_spawn(pgid);
+    // What marks this agent's processes, even those that leave its group.
+    let cmd_marker: Vec<String> = cmd
+        .env
+        .iter()
+        .filter(|(k, _)| k == "STREAMS_RUN_ID" || k == "STREAMS_STREAM")
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect();
 
     let last_output = Arc::new(AtomicU64::new(0));
     let readers =
@@ -197,7 +212,14 @@ pub async fn run_agent(
         .is_err()
     {
         kill_group(pgid);
-        drain.await;
+        // A process that left the group (setsid) but still holds the pipes: it carries the
+        // agent's environment, which says whose it is.
+        for pid in processes_with_env(&cmd_marker) {
+            let _ = nix::sys::signal::kill(Pid::from_raw(pid), Signal::SIGKILL);
+        }
+        // Whatever still holds the pipes after that is out of reach: stop waiting for it (the
+        // readers finish on their own when it goes).
+        let _ = tokio::time::timeout(Duration::from_secs(1), &mut drain).await;
     } else {
         // Processes that closed their pipes but ignore SIGTERM.
         kill_group(pgid);
@@ -287,4 +309,27 @@ async fn copy_to_log(
             );
         }
     }
+}
+
+/// Processes (other than this one) whose environment holds every one of `vars` (`NAME=value`).
+/// Linux only (it reads /proc); elsewhere, and for an empty list, none.
+pub fn processes_with_env(vars: &[String]) -> Vec<i32> {
+    if vars.is_empty() {
+        return Vec::new();
+    }
+    let me = std::process::id() as i32;
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(|e| e.ok())
+        .filter_map(|e| e.file_name().to_str().and_then(|n| n.parse::<i32>().ok()))
+        .filter(|&pid| pid != me)
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/environ")).is_ok_and(|env| {
+                let vars_of: Vec<&[u8]> = env.split(|b| *b == 0).collect();
+                vars.iter().all(|v| vars_of.contains(&v.as_bytes()))
+            })
+        })
+        .collect()
 }

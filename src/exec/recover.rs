@@ -39,24 +39,26 @@ impl Engine {
             }
         }
         for entry in &entries {
-            if let Entry::AgentSpawned { pgid, .. } = entry {
-                groups.insert(*pgid);
+            match entry {
+                Entry::AgentSpawned { pgid, .. } => {
+                    groups.insert(*pgid);
+                }
+                // Its whole group was stopped when it exited (a reused pgid is not ours).
+                Entry::AgentExited { pgid, .. } => {
+                    groups.remove(pgid);
+                }
+                _ => {}
             }
         }
-        let stray = super::control::processes_of_run(&self.state.run_id);
         let grace = self.plan.grace.min(Duration::from_secs(5));
-        let alive: BTreeSet<i32> = groups
-            .into_iter()
-            .filter(|&g| super::process::group_alive(g))
-            .collect();
-        if !alive.is_empty() || !stray.is_empty() {
+        let stopping = super::control::run_processes(&self.state.run_id, &groups);
+        if !stopping.is_empty() {
             self.reporter.message(&format!(
                 "stopping {} agent process(es) left running by the interrupted run",
-                alive.len() + stray.len()
+                stopping.len()
             ));
         }
-        super::dispatcher::reap_groups(&alive, grace).await;
-        super::control::kill_processes(&stray, grace).await;
+        super::control::stop_run_processes(&stopping, grace).await;
 
         // 2. Lock files a killed git left in the run's own worktrees and refs.
         for note in super::control::clear_stale_locks(&self.repo, &self.state)? {
@@ -93,7 +95,8 @@ impl Engine {
         }
         // Killed between moving the ref and saving the state: the journal says which unit.
         let Some(actual) = actual else {
-            return Err(moved_outside(&name, &self.state.integration_tip, None));
+            self.guard_integration_ref()?;
+            return self.recognise_trailers();
         };
         let mut tip = self.state.integration_tip.clone();
         for entry in entries {
@@ -132,13 +135,8 @@ impl Engine {
                 }
             }
         }
-        if tip != actual {
-            return Err(moved_outside(
-                &name,
-                &self.state.integration_tip,
-                Some(&actual),
-            ));
-        }
+        // Whatever else moved it was not this run: put it back (keeping what was there).
+        self.guard_integration_ref()?;
         self.recognise_trailers()
     }
 
@@ -220,9 +218,8 @@ impl Engine {
                     let kept = keep_work(&worktree_path, &start, &wip, &message)
                         .ok()
                         .flatten();
-                    if worktree::reset_to(&worktree_path, &start).is_err() {
-                        // prepare() repairs a worktree that cannot even be reset.
-                    }
+                    // A worktree that cannot even be reset is repaired by prepare() later.
+                    let _ = worktree::reset_to(&worktree_path, &branch, &start);
                     kept
                 } else {
                     None
@@ -233,12 +230,12 @@ impl Engine {
                     (None, Some(tip))
                         if tip != start && !is_ancestor_or_equal(&self.repo, &tip, &start) =>
                     {
-                        integrate::set_ref(&self.repo, &wip, &tip, &message)?;
-                        Some(tip)
+                        let name = integrate::keep_ref(&self.repo.git(), &wip, &tip, &message)?;
+                        Some((name, tip))
                     }
                     _ => None,
                 };
-                if let Some(kept) = kept {
+                if let Some((wip, kept)) = kept {
                     self.reporter.message(&format!(
                         "{name} task {}: its unfinished work is kept on {wip} ({}); the task runs again from its start",
                         t + 1,
@@ -267,14 +264,19 @@ impl Engine {
     }
 
     /// `continue`: records the person's resolution of the halted unit and clears the halt.
-    pub fn resolve(&mut self) -> Result<Option<coordinator::Unresolved>> {
+    pub fn resolve(&mut self, force: bool) -> Result<Option<coordinator::Unresolved>> {
         let RunPhase::Halted(halt) = self.state.phase.clone() else {
             return Err(Error::state(
                 "the run is not halted on a conflict",
                 "`streams status` shows where it stands",
             ));
         };
-        let tree = match coordinator::check_resolution(&halt.resolution_worktree, &halt.files)? {
+        let tree = match coordinator::check_resolution(
+            &self.repo,
+            &halt.resolution_worktree,
+            &halt,
+            force,
+        )? {
             Ok(tree) => tree,
             Err(unresolved) => return Ok(Some(unresolved)),
         };
@@ -350,7 +352,7 @@ impl Engine {
         let name = self.state.streams[halt.unit.stream].name.clone();
         let keep = format!("refs/streams/{}/resolution/{name}", self.plan.name);
         if halt.resolution_worktree.join(".git").exists() {
-            if let Ok(Some(kept)) = keep_work(
+            if let Ok(Some((keep, kept))) = keep_work(
                 &halt.resolution_worktree,
                 &halt.ours,
                 &keep,
@@ -385,18 +387,4 @@ impl Engine {
 
 fn is_ancestor_or_equal(repo: &git::Repo, a: &str, b: &str) -> bool {
     a == b || git::work::is_ancestor(repo, a, b).unwrap_or(false)
-}
-
-fn moved_outside(name: &str, expected: &str, found: Option<&str>) -> Error {
-    Error::state(
-        format!(
-            "the integration branch {} moved outside streams (the run left it at {}, it is now at {})",
-            name.trim_start_matches("refs/heads/"),
-            coordinator::short(expected),
-            found.map(coordinator::short).unwrap_or("nothing")
-        ),
-        format!(
-            "put it back with `git update-ref {name} {expected}` and run `streams resume`, or `streams abort`"
-        ),
-    )
 }

@@ -26,6 +26,14 @@ const REDIRECTING_VARS: &[&str] = &[
     "GIT_NAMESPACE",
 ];
 
+/// The run every git this process starts belongs to (see [`mark_run`]).
+static RUN_MARK: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+/// From now on, every git this process runs carries `STREAMS_RUN_ID=<run_id>`.
+pub fn mark_run(run_id: &str) {
+    let _ = RUN_MARK.set(run_id.to_string());
+}
+
 /// The environment variables an agent must not inherit either, for the same reason.
 pub fn redirecting_vars() -> &'static [&'static str] {
     REDIRECTING_VARS
@@ -81,11 +89,19 @@ impl Git {
     {
         let mut cmd = Command::new("git");
         cmd.arg("-C").arg(&self.dir).args(args);
+        // Its own process group: a Ctrl-C at the terminal is for streams to handle (stop agents,
+        // save state), not to kill a `git commit` or `worktree add` half way.
+        std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
         for var in REDIRECTING_VARS {
             cmd.env_remove(var);
         }
         // Never prompt (credentials, editors): streams runs unattended.
         cmd.env("GIT_TERMINAL_PROMPT", "0");
+        // Marked as the run's, like its agents: a git left running by a killed coordinator is
+        // found and stopped by `resume` before it touches the same worktree.
+        if let Some(run_id) = RUN_MARK.get() {
+            cmd.env("STREAMS_RUN_ID", run_id);
+        }
         cmd.env("GIT_EDITOR", "true");
         for (k, v) in &self.envs {
             cmd.env(k, v);

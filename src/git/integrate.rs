@@ -11,7 +11,7 @@
 
 use super::repo::commit_info;
 use super::work::parse_oid;
-use super::{CommitInfo, GitError, GitResult, Oid, Repo, ZERO_OID};
+use super::{CommitInfo, Git, GitError, GitResult, Oid, Repo, ZERO_OID};
 
 pub const TRAILER_STREAM: &str = "Streams-Stream";
 pub const TRAILER_TASK: &str = "Streams-Task";
@@ -206,10 +206,16 @@ pub fn merge_trees(repo: &Repo, merges: &[(Oid, Oid, Oid)]) -> GitResult<Vec<Opt
     Ok(results)
 }
 
-/// Checks many pairs of commits for merge conflicts with one `git merge-tree --stdin` process
-/// (each pair merged with its own merge base). Returns the conflicted paths of each pair, in
-/// order; an empty list means the pair merges cleanly.
-pub fn conflicts_batch(repo: &Repo, pairs: &[(Oid, Oid)]) -> GitResult<Vec<Vec<String>>> {
+/// One merge of a batch: the tree it gives and the conflicted paths (empty when clean).
+#[derive(Clone, Debug)]
+pub struct BatchMerge {
+    pub tree: Oid,
+    pub conflicts: Vec<String>,
+}
+
+/// Merges many pairs of commits with one `git merge-tree --stdin` process (each pair with its
+/// own merge base), in memory.
+pub fn merge_batch(repo: &Repo, pairs: &[(Oid, Oid)]) -> GitResult<Vec<BatchMerge>> {
     if pairs.is_empty() {
         return Ok(Vec::new());
     }
@@ -229,20 +235,29 @@ pub fn conflicts_batch(repo: &Repo, pairs: &[(Oid, Oid)]) -> GitResult<Vec<Vec<S
     let mut results = Vec::with_capacity(pairs.len());
     for _ in pairs {
         let status = fields.next().unwrap_or_default();
-        let _tree = fields.next();
-        let mut paths = Vec::new();
+        let tree = String::from_utf8_lossy(fields.next().unwrap_or_default()).into_owned();
+        let mut conflicts = Vec::new();
         for field in fields.by_ref() {
             if field.is_empty() {
                 break;
             }
-            paths.push(String::from_utf8_lossy(field).into_owned());
+            conflicts.push(String::from_utf8_lossy(field).into_owned());
         }
         if status == b"1" {
-            paths.clear();
+            conflicts.clear();
         }
-        results.push(paths);
+        results.push(BatchMerge { tree, conflicts });
     }
     Ok(results)
+}
+
+/// The conflicted paths of each pair (see [`merge_batch`]); an empty list means it merges
+/// cleanly.
+pub fn conflicts_batch(repo: &Repo, pairs: &[(Oid, Oid)]) -> GitResult<Vec<Vec<String>>> {
+    Ok(merge_batch(repo, pairs)?
+        .into_iter()
+        .map(|m| m.conflicts)
+        .collect())
 }
 
 /// `<tree>\0` then, on conflict, `<mode> <oid> <stage>\t<path>\0`..., `\0`, then messages as
@@ -365,10 +380,49 @@ pub fn update_ref(
     Ok(())
 }
 
-/// Points `name` at `new` whatever it was (for refs that only keep work reachable).
-pub fn set_ref(repo: &Repo, name: &str, new: &str, message: &str) -> GitResult<()> {
-    repo.git().run(["update-ref", "-m", message, name, new])?;
-    Ok(())
+/// Keeps `oid` reachable under `name`, never overwriting what another ref keeps: when `name`
+/// already holds something else, `name-2`, `name-3`, ... is used. Returns the name used.
+pub fn keep_ref(git: &Git, name: &str, oid: &str, message: &str) -> GitResult<String> {
+    for n in 1..=1000 {
+        let candidate = if n == 1 {
+            name.to_string()
+        } else {
+            format!("{name}-{n}")
+        };
+        // Create-only: the all-zero old value means "must not exist yet".
+        let out = git.output(
+            ["update-ref", "-m", message, &candidate, oid, ZERO_OID],
+            None,
+        )?;
+        if out.status.success() {
+            return Ok(candidate);
+        }
+        let existing = git.output(
+            [
+                "rev-parse",
+                "-q",
+                "--verify",
+                &format!("{candidate}^{{object}}"),
+            ],
+            None,
+        )?;
+        if existing.status.success() && existing.stdout_str().trim() == oid {
+            return Ok(candidate);
+        }
+        if !existing.status.success() {
+            // Not a name clash: the update itself failed.
+            return Err(GitError::Command {
+                args: format!("update-ref {candidate}"),
+                dir: git.dir().to_path_buf(),
+                stderr: out.stderr_str(),
+            });
+        }
+    }
+    Err(GitError::Command {
+        args: format!("update-ref {name}"),
+        dir: git.dir().to_path_buf(),
+        stderr: "a thousand refs of that name exist already".into(),
+    })
 }
 
 /// Points each `(name, new)` at its commit whatever it was, in one `git update-ref --stdin`

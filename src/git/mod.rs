@@ -12,7 +12,9 @@ mod repo;
 pub mod work;
 pub mod worktree;
 
-pub use cmd::{Git, GitOutput, MIN_GIT_VERSION, check_git_version, git_version, redirecting_vars};
+pub use cmd::{
+    Git, GitOutput, MIN_GIT_VERSION, check_git_version, git_version, mark_run, redirecting_vars,
+};
 pub use repo::{CommitInfo, Repo};
 
 use std::path::PathBuf;

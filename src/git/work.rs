@@ -196,6 +196,28 @@ pub fn changed_files(
     Ok((files, total))
 }
 
+/// The paths whose contents differ between two trees.
+pub fn tree_diff_paths(repo: &Repo, a: &str, b: &str) -> GitResult<Vec<String>> {
+    let r = repo.open()?;
+    let tree = |id: &str| -> GitResult<git2::Tree<'_>> {
+        r.find_tree(parse_oid(id)?)
+            .map_err(|e| GitError::library(format!("could not read tree {id}"), e))
+    };
+    let (a, b) = (tree(a)?, tree(b)?);
+    let diff = r
+        .diff_tree_to_tree(Some(&a), Some(&b), None)
+        .map_err(|e| GitError::library("could not diff", e))?;
+    let mut paths: Vec<String> = diff
+        .deltas()
+        .flat_map(|d| [d.old_file().path(), d.new_file().path()])
+        .flatten()
+        .map(|p| p.to_string_lossy().into_owned())
+        .collect();
+    paths.sort();
+    paths.dedup();
+    Ok(paths)
+}
+
 /// How many commits are in `from..to`.
 pub fn count_commits(repo: &Repo, from: &str, to: &str) -> GitResult<usize> {
     if from == to {
@@ -243,4 +265,122 @@ pub fn identity_env(repo: &Repo) -> Vec<(String, String)> {
     .into_iter()
     .map(|(k, v)| (k.to_string(), v.to_string()))
     .collect()
+}
+
+/// Every local branch and its tip, except those under `except_prefix` (a ref name prefix).
+pub fn branches(
+    repo: &Repo,
+    except_prefix: &str,
+) -> GitResult<std::collections::BTreeMap<String, Oid>> {
+    let r = repo.open()?;
+    let refs = r
+        .references_glob("refs/heads/*")
+        .map_err(|e| GitError::library("could not list branches", e))?;
+    let mut map = std::collections::BTreeMap::new();
+    for reference in refs.flatten() {
+        if let (Some(name), Some(target)) = (reference.name(), reference.target())
+            && !name.starts_with(except_prefix)
+        {
+            map.insert(name.to_string(), target.to_string());
+        }
+    }
+    Ok(map)
+}
+
+/// The worktree's HEAD reflog file (`<common>/worktrees/<id>/logs/HEAD`), found from its `.git`
+/// file without running git.
+fn head_reflog_path(worktree: &Path) -> Option<std::path::PathBuf> {
+    let text = std::fs::read_to_string(worktree.join(".git")).ok()?;
+    let gitdir = text.trim().strip_prefix("gitdir: ")?;
+    let gitdir = std::path::Path::new(gitdir);
+    let gitdir = if gitdir.is_absolute() {
+        gitdir.to_path_buf()
+    } else {
+        worktree.join(gitdir)
+    };
+    Some(gitdir.join("logs/HEAD"))
+}
+
+/// How many entries the worktree's HEAD reflog has now (a mark to read from later).
+pub fn head_reflog_len(worktree: &Path) -> usize {
+    head_reflog_path(worktree)
+        .and_then(|p| std::fs::read_to_string(p).ok())
+        .map(|t| t.lines().count())
+        .unwrap_or(0)
+}
+
+/// The commits made in this worktree since the reflog had `since` entries: what HEAD moved to
+/// by committing, merging, rebasing and the like. Mere checkouts and resets are left out: they
+/// visit commits that already existed, possibly someone else's.
+pub fn commits_made_since(worktree: &Path, since: usize) -> std::collections::BTreeSet<Oid> {
+    head_reflog_path(worktree)
+        .and_then(|p| std::fs::read_to_string(p).ok())
+        .map(|t| {
+            t.lines()
+                .skip(since)
+                .filter(|l| {
+                    let message = l.split_once('\t').map_or("", |(_, m)| m);
+                    !message.starts_with("checkout:") && !message.starts_with("reset:")
+                })
+                .filter_map(|l| l.split(' ').nth(1).map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// A branch an agent moved (or created) outside its own, found and put back.
+#[derive(Clone, Debug)]
+pub struct MovedBranch {
+    pub name: String,
+    /// Where the agent left it, now kept on `kept`.
+    pub agent_tip: Oid,
+    pub kept: String,
+}
+
+/// Puts back every branch (outside `except_prefix`) that changed since `before` to a commit
+/// made in the agent's worktree since `reflog_mark`: those moves are the agent's own (a commit
+/// the user made in their own checkout meanwhile is not in that reflog, and is left alone).
+/// What the agent left there is kept under `keep_prefix/<branch>`.
+pub fn restore_moved_branches(
+    repo: &Repo,
+    worktree: &Path,
+    before: &std::collections::BTreeMap<String, Oid>,
+    reflog_mark: usize,
+    except_prefix: &str,
+    keep_prefix: &str,
+) -> GitResult<Vec<MovedBranch>> {
+    let made = commits_made_since(worktree, reflog_mark);
+    if made.is_empty() {
+        return Ok(Vec::new());
+    }
+    let after = branches(repo, except_prefix)?;
+    let git = repo.git();
+    let mut moved = Vec::new();
+    for (name, tip) in &after {
+        let old = before.get(name);
+        if old == Some(tip) || !made.contains(tip) {
+            continue;
+        }
+        let short = name.trim_start_matches("refs/heads/");
+        let kept = super::integrate::keep_ref(
+            &git,
+            &format!("{keep_prefix}/{short}"),
+            tip,
+            "streams: an agent moved this branch",
+        )?;
+        match old {
+            Some(old) => {
+                super::integrate::update_ref(repo, name, old, Some(tip), "streams: put back")?
+            }
+            None => {
+                git.run(["update-ref", "-d", name, tip])?;
+            }
+        }
+        moved.push(MovedBranch {
+            name: short.to_string(),
+            agent_tip: tip.clone(),
+            kept,
+        });
+    }
+    Ok(moved)
 }

@@ -39,8 +39,8 @@ pub enum Prepared {
 #[derive(Debug)]
 pub struct PrepareReport {
     pub how: Prepared,
-    /// Uncommitted work found there, kept on `wip_ref` at this commit.
-    pub saved: Option<Oid>,
+    /// Uncommitted work found there: the ref (`wip_ref` or a free variant of it) and commit.
+    pub saved: Option<(String, Oid)>,
     /// A half-created worktree (killed mid-checkout) that was removed first.
     pub repaired: bool,
 }
@@ -52,7 +52,24 @@ pub struct WorktreeInfo {
     pub head: Option<Oid>,
     pub branch: Option<String>,
     pub locked: bool,
+    /// Why it is locked, when a reason was given.
+    pub lock_reason: Option<String>,
     pub prunable: bool,
+}
+
+/// The lock reason every worktree streams creates starts with this.
+pub const LOCK_REASON_PREFIX: &str = "streams run";
+
+impl WorktreeInfo {
+    /// A worktree streams made (for a stream or a conflict resolution), as opposed to the
+    /// user's own checkouts: under `<common dir>/streams/`, or locked by a streams run.
+    pub fn is_streams(&self, common_dir: &Path) -> bool {
+        self.path.starts_with(common_dir.join("streams"))
+            || self
+                .lock_reason
+                .as_deref()
+                .is_some_and(|r| r.starts_with(LOCK_REASON_PREFIX))
+    }
 }
 
 pub fn list(repo: &Repo) -> GitResult<Vec<WorktreeInfo>> {
@@ -89,7 +106,10 @@ pub fn list(repo: &Repo) -> GitResult<Vec<WorktreeInfo>> {
             "branch" => current
                 .iter_mut()
                 .for_each(|i| i.branch = Some(value.to_string())),
-            "locked" => current.iter_mut().for_each(|i| i.locked = true),
+            "locked" => current.iter_mut().for_each(|i| {
+                i.locked = true;
+                i.lock_reason = (!value.is_empty()).then(|| value.to_string());
+            }),
             "prunable" => current.iter_mut().for_each(|i| i.prunable = true),
             _ => {}
         }
@@ -132,10 +152,18 @@ pub fn prepare(repo: &Repo, spec: &WorktreeSpec) -> GitResult<PrepareReport> {
             if !found.paths.is_empty() {
                 let message = format!("uncommitted work found in {}", spec.path.display());
                 let commit = snapshot(&git, Some(&head), &message)?;
-                git.run(["update-ref", "-m", &message, spec.wip_ref, &commit])?;
-                saved = Some(commit);
+                let kept = super::integrate::keep_ref(&git, spec.wip_ref, &commit, &message)?;
+                saved = Some((kept, commit));
             }
             let on_branch = found.branch.as_deref() == Some(spec.branch);
+            if admin_dir(spec.path).is_some_and(|admin| !admin.join("locked").exists()) {
+                // Locked again (an abort unlocks), so `git worktree prune` leaves it alone.
+                let path = spec.path.to_string_lossy().into_owned();
+                let _ = repo.git().output(
+                    ["worktree", "lock", "--reason", spec.lock_reason, &path],
+                    None,
+                );
+            }
             if on_branch && head == spec.commit && saved.is_none() {
                 return Ok(PrepareReport {
                     how: Prepared::Ready,
@@ -147,7 +175,13 @@ pub fn prepare(repo: &Repo, spec: &WorktreeSpec) -> GitResult<PrepareReport> {
                 git.run(["reset", "-q", "--hard", spec.commit])?;
             } else {
                 let short = spec.branch.trim_start_matches("refs/heads/");
-                git.run(["checkout", "-q", "-f", "-B", short, spec.commit])?;
+                let args = ["checkout", "-q", "-f", "-B", short, spec.commit];
+                if let Err(e) = git.run(args) {
+                    if !free_branch(repo, spec, &e, &mut saved)? {
+                        return Err(e);
+                    }
+                    git.run(args)?;
+                }
             }
             // A worktree that was clean has no untracked files for `clean` to remove: the
             // reset rewrote exactly the tracked files (ignored files stay either way).
@@ -173,12 +207,73 @@ pub fn prepare(repo: &Repo, spec: &WorktreeSpec) -> GitResult<PrepareReport> {
         remove_broken(repo, spec.path)?;
         repaired = true;
     }
-    create(repo, spec)?;
+    if let Err(e) = create(repo, spec) {
+        if !free_branch(repo, spec, &e, &mut saved)? {
+            return Err(e);
+        }
+        remove_broken(repo, spec.path)?;
+        create(repo, spec)?;
+    }
     Ok(PrepareReport {
         how: Prepared::Created,
         saved,
         repaired,
     })
+}
+
+/// The worktree's private git dir (`<common>/worktrees/<id>`), from its `.git` file.
+fn admin_dir(path: &Path) -> Option<PathBuf> {
+    let text = std::fs::read_to_string(path.join(".git")).ok()?;
+    let admin = text.trim_end().strip_prefix("gitdir: ")?;
+    Some(path.join(admin))
+}
+
+/// When git refused because the branch is checked out in another worktree: if that one is
+/// streams' own (an earlier run's, from before `worktree_root` moved), keep what is uncommitted
+/// there and remove it, freeing the branch; returns whether it did. A checkout of the user's is
+/// an error that says so.
+fn free_branch(
+    repo: &Repo,
+    spec: &WorktreeSpec,
+    error: &GitError,
+    saved: &mut Option<(String, Oid)>,
+) -> GitResult<bool> {
+    let GitError::Command { stderr, .. } = error else {
+        return Ok(false);
+    };
+    if !stderr.contains("already used by worktree") && !stderr.contains("already checked out") {
+        return Ok(false);
+    }
+    let want = canonical(spec.path);
+    let mut freed = false;
+    for other in list(repo)? {
+        if other.branch.as_deref() != Some(spec.branch) || canonical(&other.path) == want {
+            continue;
+        }
+        if !other.is_streams(repo.common_dir()) {
+            return Err(GitError::Command {
+                args: "worktree add".into(),
+                dir: other.path.clone(),
+                stderr: format!(
+                    "{} is checked out in {}, which is not a streams worktree; switch it to another branch",
+                    spec.branch.trim_start_matches("refs/heads/"),
+                    other.path.display()
+                ),
+            });
+        }
+        if other.path.join(".git").is_file()
+            && let Some(kept) = save_dirty(
+                &Git::new(&other.path),
+                spec.wip_ref,
+                &format!("uncommitted work found in {}", other.path.display()),
+            )?
+        {
+            *saved = Some(kept);
+        }
+        remove(repo, &other.path)?;
+        freed = true;
+    }
+    Ok(freed)
 }
 
 fn create(repo: &Repo, spec: &WorktreeSpec) -> GitResult<()> {
@@ -525,14 +620,14 @@ pub fn status_porcelain(git: &Git) -> GitResult<Vec<String>> {
 
 /// If the worktree has uncommitted changes (untracked files included), records them as a commit
 /// on top of HEAD, points `ref_name` at it and returns it. The worktree itself is untouched.
-pub fn save_dirty(git: &Git, ref_name: &str, message: &str) -> GitResult<Option<Oid>> {
+pub fn save_dirty(git: &Git, ref_name: &str, message: &str) -> GitResult<Option<(String, Oid)>> {
     if status_porcelain(git)?.is_empty() {
         return Ok(None);
     }
     let head = readable_head(git);
     let commit = snapshot(git, head.as_deref(), message)?;
-    git.run(["update-ref", "-m", message, ref_name, &commit])?;
-    Ok(Some(commit))
+    let name = super::integrate::keep_ref(git, ref_name, &commit, message)?;
+    Ok(Some((name, commit)))
 }
 
 /// A commit of everything in the worktree as it is (tracked and untracked files, not ignored
@@ -569,11 +664,14 @@ pub fn snapshot(git: &Git, parent: Option<&str>, message: &str) -> GitResult<Oid
         .read(args)
 }
 
-/// Resets the worktree (and its branch) to `commit` and removes untracked files (ignored ones,
-/// such as build caches, stay).
-pub fn reset_to(path: &Path, commit: &str) -> GitResult<()> {
+/// Puts the worktree back on `branch` (a full ref name) at `commit`, moving that branch there,
+/// and removes untracked files (ignored ones, such as build caches, stay). Whatever branch HEAD
+/// was on is left alone: an agent that switched branches must not make streams reset someone
+/// else's branch.
+pub fn reset_to(path: &Path, branch: &str, commit: &str) -> GitResult<()> {
     let git = Git::new(path);
-    git.run(["reset", "-q", "--hard", commit])?;
+    let short = branch.trim_start_matches("refs/heads/");
+    git.run(["checkout", "-q", "-f", "-B", short, commit])?;
     git.run(["clean", "-q", "-f", "-d"])?;
     Ok(())
 }

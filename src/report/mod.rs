@@ -11,6 +11,20 @@ pub use events::{EVENTS_SCHEMA, Event};
 pub use reporter::Reporter;
 pub use ui::Ui;
 
+/// Quotes a word for a POSIX shell when it needs it, for commands shown to people (a path with
+/// a space in a printed `cd` must still work when pasted).
+pub fn shell_quote(word: &str) -> String {
+    if !word.is_empty()
+        && word
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./=:,@%+{}".contains(c))
+    {
+        word.to_string()
+    } else {
+        format!("'{}'", word.replace('\'', r"'\''"))
+    }
+}
+
 /// Agent output is arbitrary bytes: keep printable text and tabs, drop escape sequences and
 /// other control characters before anything reaches a terminal.
 pub fn sanitize(text: &str) -> String {

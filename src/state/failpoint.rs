@@ -3,8 +3,8 @@
 //!
 //! `STREAMS_FAILPOINT=<name>[@<n>]` makes the n-th (default first) pass through `hit(name)` kill
 //! this process with SIGKILL, exactly as `kill -9` would: no destructors, no flushing.
-//! `STREAMS_FAILPOINT=<name>:enospc` makes `io(name)` fail as a full disk does. Several can be
-//! given, separated by commas. Without the variable every call is a cheap no-op.
+//! `STREAMS_FAILPOINT=<name>:enospc` makes `io(name)` fail as a full disk does, `:erofs` as a
+//! read-only file system does. Several can be given, separated by commas. Without the variable every call is a cheap no-op.
 
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -20,6 +20,7 @@ struct Point {
 enum Action {
     Kill,
     NoSpace,
+    ReadOnly,
 }
 
 fn points() -> &'static [Point] {
@@ -37,6 +38,7 @@ fn points() -> &'static [Point] {
                 };
                 let (name, action) = match rest.split_once(':') {
                     Some((name, "enospc")) => (name, Action::NoSpace),
+                    Some((name, "erofs")) => (name, Action::ReadOnly),
                     Some((name, _)) => (name, Action::Kill),
                     None => (rest, Action::Kill),
                 };
@@ -70,10 +72,21 @@ pub fn hit(name: &str) {
     }
 }
 
-/// Fails like a full disk here, when the failpoint is armed.
+/// Fails like a full disk (or a read-only file system) here, when the failpoint is armed.
 pub fn io(name: &str) -> std::io::Result<()> {
-    if !points().is_empty() && triggered(name, Action::NoSpace) {
-        return Err(std::io::Error::from(std::io::ErrorKind::StorageFull));
+    if points().is_empty() {
+        return Ok(());
+    }
+    // The errors the kernel gives, so messages read exactly as they would for real.
+    if triggered(name, Action::NoSpace) {
+        return Err(std::io::Error::from_raw_os_error(
+            nix::errno::Errno::ENOSPC as i32,
+        ));
+    }
+    if triggered(name, Action::ReadOnly) {
+        return Err(std::io::Error::from_raw_os_error(
+            nix::errno::Errno::EROFS as i32,
+        ));
     }
     Ok(())
 }

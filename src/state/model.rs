@@ -287,6 +287,16 @@ pub enum FailReason {
     HistoryRewritten {
         kept: String,
     },
+    /// It left the stream's branch (checked out another one, or detached HEAD).
+    LeftBranch {
+        on: String,
+        kept: String,
+    },
+    /// It moved branches other than its own; they were put back.
+    MovedBranches {
+        branches: Vec<String>,
+        kept: String,
+    },
     /// streams itself could not finish the task (git failed, disk full).
     Internal {
         message: String,
@@ -338,6 +348,14 @@ impl std::fmt::Display for FailReason {
             FailReason::HistoryRewritten { kept } => write!(
                 f,
                 "rewrote history below the task's start; its work is kept on {kept}"
+            ),
+            FailReason::LeftBranch { on, kept } => {
+                write!(f, "left its branch for {on}; its work is kept on {kept}")
+            }
+            FailReason::MovedBranches { branches, kept } => write!(
+                f,
+                "moved branches that are not its own: {} (put back; what it left there is kept on {kept})",
+                branches.join(", ")
             ),
             FailReason::Internal { message } => write!(f, "{message}"),
         }

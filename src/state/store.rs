@@ -12,6 +12,7 @@
 //!     plan.toml               the plan as the run started with it
 //!     logs/<stream>/<n>.log   each task's agent output
 //!     prompts/<stream>/<n>.md each task's rendered prompt
+//!     prompt-files/<stream>/<n>.md  copies of `prompt_file`s, taken at the start
 //!     conflicts/<stream>/     the conflict bundle of a halt
 //!     report.json, report.md  the final report
 //!   worktrees/<plan>/<stream> stream worktrees (unless the plan sets worktree_root)
@@ -131,6 +132,14 @@ impl RunDir {
     pub fn prompt_path(&self, stream: &str, task: usize) -> PathBuf {
         self.path
             .join("prompts")
+            .join(stream)
+            .join(format!("{}.md", task + 1))
+    }
+
+    /// The copy of a task's `prompt_file`, taken when the run started.
+    pub fn prompt_source_path(&self, stream: &str, task: usize) -> PathBuf {
+        self.path
+            .join("prompt-files")
             .join(stream)
             .join(format!("{}.md", task + 1))
     }

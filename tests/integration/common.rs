@@ -189,6 +189,35 @@ impl TestRepo {
     }
 }
 
+impl Drop for TestRepo {
+    /// A test that fails half way may leave `streams` or an agent running (waiting for a file
+    /// that will never come): every process started here carries this repository's HOME, so
+    /// none of them outlives the test.
+    fn drop(&mut self) {
+        let mark = format!("HOME={}", self.home.display());
+        let Ok(entries) = std::fs::read_dir("/proc") else {
+            return;
+        };
+        for entry in entries.filter_map(|e| e.ok()) {
+            let Some(pid) = entry
+                .file_name()
+                .to_str()
+                .and_then(|n| n.parse::<i32>().ok())
+            else {
+                continue;
+            };
+            let ours = std::fs::read(entry.path().join("environ"))
+                .is_ok_and(|env| env.split(|b| *b == 0).any(|v| v == mark.as_bytes()));
+            if ours {
+                let _ = nix::sys::signal::kill(
+                    nix::unistd::Pid::from_raw(pid),
+                    nix::sys::signal::Signal::SIGKILL,
+                );
+            }
+        }
+    }
+}
+
 /// A finished command: exit code, stdout and stderr, printable as one value for snapshots with
 /// temporary paths, durations and run ids redacted.
 pub struct CmdOutput {

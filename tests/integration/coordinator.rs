@@ -284,8 +284,8 @@ fn abort_puts_every_ref_back_and_keeps_the_work() {
     for expected in [
         "refs/heads/streams/p/a".to_string(),
         "refs/heads/streams/p/b".to_string(),
-        format!("refs/streams/p/aborted/{run_id}/a"),
-        format!("refs/streams/p/aborted/{run_id}/b"),
+        format!("refs/streams/p/aborted/{run_id}/branches/a"),
+        format!("refs/streams/p/aborted/{run_id}/branches/b"),
         format!("refs/streams/p/aborted/{run_id}/integration"),
     ] {
         assert!(
@@ -300,8 +300,10 @@ fn abort_puts_every_ref_back_and_keeps_the_work() {
     let list = repo.git(&["worktree", "list", "--porcelain"]);
     assert!(!list.contains("locked"), "{list}");
     repo.streams(&["abort"]).assert_code(5);
-    // A new run may start.
+    // A new run may start; it locks the worktrees it reuses again.
     repo.streams(&["run"]).assert_code(3);
+    let list = repo.git(&["worktree", "list", "--porcelain"]);
+    assert_eq!(list.matches("\nlocked").count(), 3, "{list}");
 }
 
 #[test]
@@ -402,7 +404,7 @@ fn clean_keeps_unintegrated_work_unless_forced() {
     );
     assert!(
         text.contains(
-            "ref refs/streams/p/rejected/b/1: work rejected for touching paths it does not own"
+            "ref refs/streams/p/rejected/b/1: work an agent did outside its lane, set aside"
         ),
         "{text}"
     );
@@ -430,8 +432,9 @@ fn clean_keeps_unintegrated_work_unless_forced() {
     let out = repo.streams(&["clean", "--force"]);
     out.assert_code(0);
     assert!(
-        out.stderr
-            .contains("removed ref refs/streams/p/rejected/b/1 (lost: work rejected"),
+        out.stderr.contains(
+            "removed ref refs/streams/p/rejected/b/1 (lost: work an agent did outside its lane"
+        ),
         "{out}"
     );
     let refs = repo.refs();
@@ -708,4 +711,185 @@ fn plan_predict_names_the_conflicts_ahead() {
     let json: serde_json::Value =
         serde_json::from_str(&repo.streams(&["plan", "--json"]).stdout).unwrap();
     assert!(json.get("predicted_conflicts").is_none());
+}
+
+#[test]
+fn with_sync_per_task_the_next_task_goes_on_after_a_resolved_conflict() {
+    let repo = repo_with_shared();
+    plan(
+        &repo,
+        r#"
+[plan]
+name = "p"
+jobs = 2
+sync = "task"
+shared = ["shared.txt"]
+
+[[stream]]
+name = "a"
+owns = ["a/**"]
+agent = ["act", "write", "a/y", "ya", "write", "shared.txt", "from a"]
+tasks = ["a's only task"]
+
+[[stream]]
+name = "b"
+owns = ["b/**"]
+agent = ["act", "wait-rev", "streams/p/integration:a/y", "write", "b/{task_index}", "b{task_index}", "write", "shared.txt", "from b {task_index}"]
+tasks = ["b first", "b second"]
+"#,
+    );
+    repo.streams(&["run"]).assert_code(3);
+    let wt = resolution(&repo);
+    std::fs::write(wt.join("shared.txt"), "from a, then b\n").unwrap();
+    repo.git_in(&wt, &["add", "shared.txt"]);
+    let out = repo.streams(&["continue"]);
+    out.assert_code(0);
+    // b's second task started from the resolved tip: it saw the resolution and built on it.
+    assert!(out.stderr.contains("started b (task 2/2)"), "{out}");
+    assert_eq!(
+        repo.git(&["show", "streams/p/integration:shared.txt"]),
+        "from b 2"
+    );
+    assert_eq!(repo.git(&["show", "streams/p/integration:b/1"]), "b1");
+    assert_eq!(repo.git(&["show", "streams/p/integration:b/2"]), "b2");
+    let subjects = repo.git(&["log", "--format=%s", "main..streams/p/integration"]);
+    assert_eq!(
+        subjects,
+        "b second\nb: b first (conflict resolved)\na's only task"
+    );
+}
+
+#[test]
+fn worktree_root_moves_the_worktrees() {
+    let repo = repo_with_shared();
+    plan(
+        &repo,
+        r#"
+[plan]
+name = "p"
+worktree_root = "../wt"
+
+[[stream]]
+name = "a"
+owns = ["a/**"]
+agent = ["act", "write", "a/y", "y"]
+tasks = ["t"]
+"#,
+    );
+    repo.streams(&["run"]).assert_code(0);
+    let wt = repo.root.parent().unwrap().join("wt/p/a");
+    assert!(wt.join(".git").is_file(), "no worktree at {}", wt.display());
+    let list = repo.git(&["worktree", "list"]);
+    assert!(list.contains(&wt.display().to_string()), "{list}");
+}
+
+#[test]
+fn continue_refuses_a_resolution_that_drops_the_streams_work() {
+    let repo = repo_with_shared();
+    conflicting(&repo);
+    repo.streams(&["run"]).assert_code(3);
+    let wt = resolution(&repo);
+    let tip = repo.git(&["rev-parse", "streams/p/integration"]);
+    // Starting over the natural way throws away b's clean changes (b/y) as well.
+    repo.git_in(&wt, &["reset", "-q", "--hard"]);
+    let out = repo.streams(&["continue"]);
+    out.assert_code(3);
+    assert!(
+        out.stderr
+            .contains("error: the resolution drops all of stream `b`'s work"),
+        "{out}"
+    );
+    assert!(out.stderr.contains("streams skip b"), "{out}");
+    assert_eq!(repo.git(&["rev-parse", "streams/p/integration"]), tip);
+
+    // Resolving the conflict but losing b's clean change is refused too.
+    std::fs::write(wt.join("shared.txt"), "from a and b\n").unwrap();
+    let out = repo.streams(&["continue"]);
+    out.assert_code(3);
+    assert!(
+        out.stderr
+            .contains("error: the resolution changes files that merged cleanly: b/y"),
+        "{out}"
+    );
+
+    // Unless the person says so.
+    let out = repo.streams(&["continue", "--force"]);
+    out.assert_code(0);
+    assert_eq!(
+        repo.git(&["show", "streams/p/integration:shared.txt"]),
+        "from a and b"
+    );
+    assert!(
+        repo.git_output_in(&repo.root, &["cat-file", "-e", "streams/p/integration:b/y"])
+            .status
+            .code()
+            != Some(0)
+    );
+}
+
+#[test]
+fn clean_keeps_a_branch_with_commits_made_after_the_run() {
+    let repo = repo_with_shared();
+    two_streams(&repo, r#""say", "done""#, r#""write", "b/y", "yb""#, "");
+    repo.streams(&["run"]).assert_code(0);
+    // A person fixes something in b's worktree after the run, and commits it there.
+    let wt = repo.common_dir().join("streams/worktrees/p/b");
+    std::fs::write(wt.join("b/y"), "fixed by hand\n").unwrap();
+    repo.git_in(&wt, &["commit", "-q", "-am", "a fix made after the run"]);
+    let fix = repo.git(&["rev-parse", "streams/p/b"]);
+    let out = repo.streams(&["clean"]);
+    out.assert_code(0);
+    assert!(out.stderr.contains("removed branch streams/p/a"), "{out}");
+    assert!(
+        out.stderr
+            .contains("branch streams/p/b: commits not on the integration branch"),
+        "{out}"
+    );
+    assert_eq!(repo.git(&["rev-parse", "streams/p/b"]), fix);
+}
+
+#[test]
+fn a_run_refuses_to_move_a_branch_checked_out_where_a_person_works() {
+    let repo = repo_with_shared();
+    two_streams(&repo, r#""say", "a""#, r#""write", "b/y", "yb""#, "");
+    repo.streams(&["run"]).assert_code(0);
+    // The person looks at the result in their own checkout, then runs the plan again.
+    repo.git(&["switch", "-q", "streams/p/integration"]);
+    let refs = repo.refs();
+    let out = repo.streams(&["run"]);
+    out.assert_code(2);
+    assert!(
+        out.stderr.contains(
+            "error: streams/p/integration is checked out in [REPO]; a run moves that branch"
+                .replace("[REPO]", &repo.root.display().to_string())
+                .as_str()
+        ),
+        "{out}"
+    );
+    assert!(
+        out.stderr
+            .contains("hint: switch that checkout to another branch first"),
+        "{out}"
+    );
+    assert_eq!(repo.refs(), refs);
+    assert_eq!(repo.git(&["status", "--porcelain"]), "?? streams.toml");
+}
+
+#[test]
+fn moving_worktree_root_between_runs_moves_the_worktrees() {
+    let repo = repo_with_shared();
+    two_streams(&repo, r#""say", "a""#, r#""write", "b/y", "yb""#, "");
+    repo.streams(&["run"]).assert_code(0);
+    // The same plan with its worktrees somewhere else.
+    let text = repo
+        .read("streams.toml")
+        .replace("jobs = 2", "jobs = 2\nworktree_root = \"../elsewhere\"");
+    plan(&repo, &text);
+    repo.streams(&["run"]).assert_code(0);
+    let list = repo.git(&["worktree", "list"]);
+    assert!(
+        list.contains("elsewhere/p/a") && list.contains("elsewhere/p/b"),
+        "{list}"
+    );
+    assert!(!list.contains(".git/streams/worktrees/p/a"), "{list}");
 }

@@ -377,6 +377,24 @@ fn resume_clears_its_own_stale_git_locks_and_reports_others() {
     let mut cmd = repo.streams_cmd(&["run"]);
     cmd.env("STREAMS_FAILPOINT", "after-agent-exit");
     assert_eq!(cmd.output().unwrap().status.signal(), Some(9));
+    // Whatever the dead coordinator had started (its agents, a git it ran) ends on its own here;
+    // wait for that, so the lock files below are the only ones.
+    let run = std::fs::read_to_string(repo.common_dir().join("streams/current")).unwrap();
+    let mark = format!("STREAMS_RUN_ID={}", run.trim());
+    wait_for(
+        "the dead run's processes to end",
+        Duration::from_secs(20),
+        || {
+            let busy = std::fs::read_dir("/proc")
+                .unwrap()
+                .filter_map(|e| e.ok())
+                .any(|e| {
+                    std::fs::read(e.path().join("environ"))
+                        .is_ok_and(|env| env.split(|b| *b == 0).any(|v| v == mark.as_bytes()))
+                });
+            (!busy).then_some(())
+        },
+    );
     // A killed git would leave these: one in a stream worktree's git dir, one in the user's.
     let common = repo.common_dir();
     let admin = std::fs::read_dir(common.join("worktrees"))
@@ -520,4 +538,213 @@ fn state_files_of_the_first_format_still_load() {
     let out = repo.streams(&["status"]);
     out.assert_code(0);
     insta::assert_snapshot!(out.to_string());
+}
+
+#[test]
+fn a_second_ctrl_c_kills_at_once() {
+    use std::io::BufRead;
+    let repo = crash_repo();
+    let pidfile = repo.root.parent().unwrap().join("agent.pid");
+    plan(
+        &repo,
+        &format!(
+            r#"
+[plan]
+name = "c"
+grace = "60s"
+
+[[stream]]
+name = "a"
+owns = ["a/**"]
+agent = ["act", "ignore-term", "{}", "hang"]
+tasks = ["stubborn"]
+"#,
+            pidfile.display()
+        ),
+    );
+    let mut child = repo
+        .streams_cmd(&["run"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid: i32 = wait_for("the agent's pid", Duration::from_secs(20), || {
+        std::fs::read_to_string(&pidfile)
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+    });
+    let coordinator = nix::unistd::Pid::from_raw(child.id() as i32);
+    nix::sys::signal::kill(coordinator, nix::sys::signal::Signal::SIGINT).unwrap();
+    // Wait until the first signal was taken in (the agent ignores it; the grace is a minute).
+    let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+    let mut seen = String::new();
+    while !seen.contains("SIGINT received") {
+        let mut line = String::new();
+        assert!(
+            stderr.read_line(&mut line).unwrap() > 0,
+            "streams exited early: {seen}"
+        );
+        seen.push_str(&line);
+    }
+    let second = Instant::now();
+    nix::sys::signal::kill(coordinator, nix::sys::signal::Signal::SIGINT).unwrap();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(130));
+    // Well within the minute of grace the first signal gave.
+    assert!(
+        second.elapsed() < Duration::from_secs(30),
+        "took {:?}",
+        second.elapsed()
+    );
+    assert!(!process_alive(pid) || is_zombie(pid));
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut stderr, &mut rest).unwrap();
+    assert!(
+        rest.contains("stopping now (second signal): killing every agent"),
+        "{seen}{rest}"
+    );
+}
+
+#[test]
+fn a_read_only_run_directory_is_a_clear_error() {
+    let repo = crash_repo();
+    crash_plan(&repo, "stream", "0");
+    let mut cmd = repo.streams_cmd(&["run"]);
+    cmd.env("STREAMS_FAILPOINT", "state-save:erofs@3");
+    let out = cmd.output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("error: could not save the run state to "),
+        "{stderr}"
+    );
+    assert!(stderr.contains("Read-only file system"), "{stderr}");
+    assert!(
+        stderr.contains("hint: check that you can write to the repository's .git directory"),
+        "{stderr}"
+    );
+    // Readable, resumable.
+    let json: serde_json::Value =
+        serde_json::from_str(&repo.streams(&["status", "--json"]).stdout).unwrap();
+    assert_eq!(json["run"]["phase"], "interrupted");
+    repo.streams(&["resume"]).assert_code(0);
+}
+
+#[test]
+fn ctrl_c_at_the_terminal_does_not_kill_streams_own_git_commands() {
+    use std::os::unix::process::CommandExt;
+    let mut repo = crash_repo();
+    // A git that pauses inside `git commit`, long enough for a Ctrl-C to land there.
+    let real_git = String::from_utf8(
+        std::process::Command::new("sh")
+            .args(["-c", "command -v git"])
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap();
+    let bin = repo.root.parent().unwrap().join("slow-git");
+    let marker = repo.root.parent().unwrap().join("committing");
+    std::fs::create_dir_all(&bin).unwrap();
+    std::fs::write(
+        bin.join("git"),
+        format!(
+            "#!/bin/sh\nfor a in \"$@\"; do if [ \"$a\" = --no-verify ]; then touch '{}'; sleep 1; fi; done\nexec '{}' \"$@\"\n",
+            marker.display(),
+            real_git.trim()
+        ),
+    )
+    .unwrap();
+    std::process::Command::new("chmod")
+        .arg("+x")
+        .arg(bin.join("git"))
+        .status()
+        .unwrap();
+    let path = format!(
+        "{}:{}:{}",
+        bin.display(),
+        crate::common::agents_dir().display(),
+        std::env::var("PATH").unwrap()
+    );
+    repo.env.push(("PATH".into(), path));
+    plan(
+        &repo,
+        r#"
+[plan]
+name = "c"
+
+[[stream]]
+name = "a"
+owns = ["a/**"]
+agent = ["act", "write", "a/y", "left for streams to commit"]
+tasks = ["a task"]
+"#,
+    );
+    // Its own process group, as a shell gives a foreground job; the terminal's Ctrl-C goes to
+    // the whole group.
+    let mut cmd = repo.streams_cmd(&["run"]);
+    cmd.process_group(0)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    let child = cmd.spawn().unwrap();
+    wait_for("streams to be committing", Duration::from_secs(20), || {
+        marker.exists().then_some(())
+    });
+    nix::sys::signal::killpg(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{stderr}");
+    assert!(!stderr.contains("could not commit"), "{stderr}");
+    // The commit went through although the Ctrl-C arrived while it ran.
+    assert_eq!(
+        repo.git(&["log", "-1", "--format=%s", "streams/c/a"]),
+        "a task"
+    );
+    repo.streams(&["resume"]).assert_code(0);
+    assert_eq!(
+        repo.git(&["show", "streams/c/integration:a/y"]),
+        "left for streams to commit"
+    );
+    assert_eq!(
+        repo.git(&["rev-list", "--count", "main..streams/c/integration"]),
+        "1"
+    );
+}
+
+#[test]
+fn resume_never_kills_a_process_that_is_not_the_runs() {
+    let repo = crash_repo();
+    crash_plan(&repo, "stream", "0");
+    let mut cmd = repo.streams_cmd(&["run"]);
+    cmd.env("STREAMS_FAILPOINT", "after-agent-exit");
+    assert_eq!(cmd.output().unwrap().status.signal(), Some(9));
+    // A process of someone else's whose group id the journal happens to name (after a reboot,
+    // or once pids wrap, a recorded id can be anyone's).
+    let mut stranger = std::process::Command::new("setsid")
+        .args(["sleep", "300"])
+        .spawn()
+        .unwrap();
+    let pgid = stranger.id();
+    let run = std::fs::read_to_string(repo.common_dir().join("streams/current")).unwrap();
+    let journal = repo
+        .common_dir()
+        .join("streams/runs")
+        .join(run.trim())
+        .join("journal.ndjson");
+    let mut text = std::fs::read_to_string(&journal).unwrap();
+    text.push_str(&format!(
+        "{{\"at\":1,\"step\":\"agent_spawned\",\"stream\":\"c\",\"task\":0,\"pgid\":{pgid}}}\n"
+    ));
+    std::fs::write(&journal, text).unwrap();
+    repo.streams(&["resume"]).assert_code(0);
+    assert!(
+        process_alive(pgid as i32),
+        "resume killed a process that was not the run's"
+    );
+    stranger.kill().unwrap();
+    stranger.wait().unwrap();
 }

@@ -846,3 +846,248 @@ tasks = ["Add /login", "Test /login"]
     let out = repo.streams(&["run"]);
     insta::assert_snapshot!(out.to_string());
 }
+
+#[test]
+fn an_agent_that_moves_someone_elses_branch_has_it_put_back() {
+    let repo = app_repo();
+    repo.git(&["switch", "-q", "-c", "feature"]);
+    repo.write("feature.txt", "the user's work\n");
+    let users = repo.commit_all("the user's feature work");
+    repo.git(&["switch", "-q", "main"]);
+    one_stream(
+        &repo,
+        r#"["act", "write", "src/api/x.rs", "x", "commit", "api work", "checkout", "feature", "write", "src/api/y.rs", "y", "commit", "agent on feature"]"#,
+        "",
+    );
+    let out = repo.streams(&["run"]);
+    out.assert_code(4);
+    let stderr = out.stderr_redacted();
+    assert!(
+        stderr.contains("moved branches that are not its own: feature (put back; what it left there is kept on refs/streams/p/rejected/api/1-branches/feature)"),
+        "{stderr}"
+    );
+    // The user's branch is exactly where it was; the agent's commit is kept.
+    assert_eq!(repo.git(&["rev-parse", "feature"]), users);
+    assert_eq!(
+        repo.git(&[
+            "log",
+            "-1",
+            "--format=%s",
+            "refs/streams/p/rejected/api/1-branches/feature"
+        ]),
+        "agent on feature"
+    );
+    // The stream's worktree no longer holds the user's branch: the user can check it out.
+    repo.git(&["switch", "-q", "feature"]);
+    assert_eq!(repo.read("feature.txt"), "the user's work\n");
+}
+
+#[test]
+fn an_agent_that_commits_on_the_integration_branch_has_it_put_back() {
+    let repo = app_repo();
+    plan(
+        &repo,
+        r#"
+[plan]
+name = "p"
+jobs = 2
+
+[[stream]]
+name = "a"
+owns = ["src/api/**"]
+agent = ["act", "wait-rev", "streams/p/integration:src/db/b.txt", "checkout", "streams/p/integration", "write", "src/api/sneaky.rs", "sneaky", "commit", "straight onto integration"]
+tasks = ["misbehave"]
+
+[[stream]]
+name = "b"
+owns = ["src/db/**"]
+agent = ["act", "write", "src/db/b.txt", "b"]
+tasks = ["behave"]
+"#,
+    );
+    let out = repo.streams(&["run"]);
+    out.assert_code(4);
+    let stderr = out.stderr_redacted();
+    assert!(
+        stderr.contains("failed a (task 1): left its branch for streams/p/integration"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(
+            "warning: streams/p/integration was moved outside streams; it is put back at"
+        ),
+        "{stderr}"
+    );
+    // The integration branch holds b's work and nothing of a's.
+    let files = repo.git(&["ls-tree", "-r", "--name-only", "streams/p/integration"]);
+    assert!(
+        files.contains("src/db/b.txt") && !files.contains("sneaky"),
+        "{files}"
+    );
+    assert_eq!(
+        repo.git(&[
+            "log",
+            "-1",
+            "--format=%s",
+            "refs/streams/p/moved-integration"
+        ]),
+        "straight onto integration"
+    );
+    assert_eq!(
+        repo.git(&["log", "-1", "--format=%s", "refs/streams/p/rejected/a/1"]),
+        "straight onto integration"
+    );
+}
+
+#[test]
+fn work_kept_on_a_ref_is_never_overwritten_by_a_later_run() {
+    let repo = app_repo();
+    let counter = repo.root.parent().unwrap().join("n");
+    // Each run writes something different outside its ownership.
+    one_stream(
+        &repo,
+        &format!(
+            r#"["act", "fail-first", "0", "{}", "0", "env", "src/db/stolen-{{task_index}}.txt"]"#,
+            counter.display()
+        ),
+        "",
+    );
+    repo.streams(&["run"]).assert_code(4);
+    let first = repo.git(&["rev-parse", "refs/streams/p/rejected/api/1"]);
+    let out = repo.streams(&["run"]);
+    out.assert_code(4);
+    assert!(
+        out.stderr
+            .contains("its work is kept on refs/streams/p/rejected/api/1-2"),
+        "{out}"
+    );
+    assert_eq!(
+        repo.git(&["rev-parse", "refs/streams/p/rejected/api/1"]),
+        first
+    );
+    assert_ne!(
+        repo.git(&["rev-parse", "refs/streams/p/rejected/api/1-2"]),
+        first
+    );
+}
+
+#[test]
+fn a_process_escaping_the_agents_group_with_its_output_open_does_not_hang_the_task() {
+    let repo = app_repo();
+    let pidfile = repo.root.parent().unwrap().join("escaped.pid");
+    let agent = format!(
+        r#"["act", "escape", "{}", "write", "src/api/x.rs", "x"]"#,
+        pidfile.display()
+    );
+    one_stream(&repo, &agent, "grace = \"500ms\"");
+    let mut child = repo
+        .streams_cmd(&["run"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // The escaped process sleeps for an hour: a run that waited for it would never end.
+    let status = wait_for("the run to end", Duration::from_secs(60), || {
+        child.try_wait().unwrap()
+    });
+    assert_eq!(status.code(), Some(0));
+    let pid: i32 = std::fs::read_to_string(&pidfile)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    wait_for("the escaped process to die", Duration::from_secs(5), || {
+        (!process_alive(pid) || is_zombie(pid)).then_some(())
+    });
+}
+
+#[test]
+fn a_very_long_task_works_through_the_prompt_file_and_says_why_it_cannot_be_an_argument() {
+    let repo = app_repo();
+    // 140 KiB: over the kernel's limit for one argument or environment string.
+    let long = format!("Do this long thing.\n{}\n", "word ".repeat(28 * 1024));
+    repo.write("prompts/long.md", &long);
+    plan(
+        &repo,
+        r#"
+[plan]
+name = "p"
+jobs = 1
+
+[[stream]]
+name = "api"
+owns = ["src/api/**"]
+[[stream.task]]
+prompt_file = "prompts/long.md"
+agent = ["act", "require", "{prompt_file}", "write", "src/api/done", "read it from the file"]
+
+[[stream]]
+name = "db"
+owns = ["src/db/**"]
+[[stream.task]]
+prompt_file = "prompts/long.md"
+agent = ["act", "say", "{prompt}"]
+"#,
+    );
+    let out = repo.streams(&["run"]);
+    out.assert_code(4);
+    assert_eq!(
+        repo.git(&["show", "streams/p/integration:src/api/done"]),
+        "read it from the file"
+    );
+    assert!(
+        out.stderr.contains("failed db (task 1): could not start the agent: its command line is too long for the system"),
+        "{out}"
+    );
+    assert!(
+        out.stderr.contains("pass the prompt with {prompt_file}"),
+        "{out}"
+    );
+}
+
+#[test]
+fn prompt_files_are_read_as_they_were_when_the_run_started() {
+    let repo = app_repo();
+    repo.write("prompts/db.md", "Write the schema\n");
+    let prompt = repo.path("prompts/db.md");
+    // api runs first and, like a person switching branches meanwhile, makes the file vanish.
+    plan(
+        &repo,
+        &format!(
+            r#"
+[plan]
+name = "p"
+jobs = 1
+
+[[stream]]
+name = "api"
+owns = ["src/api/**"]
+priority = 1
+agent = ["act", "rm", "{}", "write", "src/api/x", "x"]
+tasks = ["first"]
+
+[[stream]]
+name = "db"
+owns = ["src/db/**"]
+agent = ["act", "write", "src/db/schema.sql", "schema"]
+[[stream.task]]
+prompt_file = "prompts/db.md"
+"#,
+            prompt.display()
+        ),
+    );
+    let out = repo.streams(&["run"]);
+    out.assert_code(0);
+    assert!(!prompt.exists());
+    let run = std::fs::read_dir(repo.common_dir().join("streams/runs"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    assert!(
+        std::fs::read_to_string(run.join("prompts/db/1.md"))
+            .unwrap()
+            .starts_with("Write the schema\n")
+    );
+}
