@@ -53,29 +53,6 @@ pub fn task_changes(repo: &Repo, worktree: &Path, start: &str) -> GitResult<Task
     })
 }
 
-/// Commits everything left in the worktree (respecting .gitignore), without running hooks.
-pub fn commit_all(worktree: &Path, message: &str, env: &[(String, String)]) -> GitResult<Oid> {
-    let mut git = Git::new(worktree);
-    for (k, v) in env {
-        git = git.with_env(k, v);
-    }
-    git.run(["add", "-A"])?;
-    git.run_with_stdin(
-        [
-            "-c",
-            "commit.gpgsign=false",
-            "commit",
-            "--no-verify",
-            "--quiet",
-            "--allow-empty",
-            "-F",
-            "-",
-        ],
-        Some(message.as_bytes()),
-    )?;
-    git.read(["rev-parse", "HEAD"])
-}
-
 /// Commits what the task left uncommitted, as its check listed it: the index as the agent
 /// left it plus `unstaged` paths, staged first; without running hooks. Naming the paths spares
 /// `git add` a walk of every file and directory of the worktree, and nothing the check did not
