@@ -306,7 +306,10 @@ fn create(repo: &Repo, spec: &WorktreeSpec) -> GitResult<()> {
     // Filling the worktree is the slow part, and safe to run beside other registrations.
     let git = Git::new(spec.path);
     git.run(["reset", "-q", "--hard", spec.commit])?;
-    verify(&git, spec)
+    // A checkout that exited 0 wrote every file of the commit: checking HEAD, branch and index
+    // in-process is enough. (One killed half way never gets here; `resume` finds it through the
+    // full check of an existing worktree.) A second `git status` would read every file again.
+    verify_head(&git, spec)
 }
 
 /// A worktree handed to an agent must be on its branch, at its commit, with an index, and
