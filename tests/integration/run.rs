@@ -1091,3 +1091,80 @@ prompt_file = "prompts/db.md"
             .starts_with("Write the schema\n")
     );
 }
+
+/// On a terminal the run draws its live view (a line per stream, an overall bar) and still ends
+/// with the summary; the person's terminal gets every stream's outcome.
+#[test]
+fn on_a_terminal_the_run_draws_a_live_view() {
+    use std::io::Read;
+    use std::os::fd::OwnedFd;
+
+    let repo = app_repo();
+    plan(
+        &repo,
+        r#"
+[plan]
+name = "p"
+jobs = 2
+
+[[stream]]
+name = "api"
+owns = ["src/api/**"]
+agent = ["act", "write", "src/api/a.rs", "a", "sleep", "0.3"]
+tasks = ["Write a", "Write b"]
+
+[[stream]]
+name = "db"
+owns = ["src/db/**"]
+agent = ["act", "write", "src/db/d.rs", "d"]
+tasks = ["Write d"]
+"#,
+    );
+    let size = nix::pty::Winsize {
+        ws_row: 24,
+        ws_col: 100,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    let pty = nix::pty::openpty(Some(&size), None).unwrap();
+    let mut cmd = repo.streams_cmd(&["run"]);
+    cmd.env("TERM", "xterm")
+        .stdout(OwnedFd::try_clone(&pty.slave).unwrap())
+        .stderr(pty.slave);
+    let mut child = cmd.spawn().unwrap();
+    // `cmd` holds the last copies of the terminal's slave side: once it and the child are gone,
+    // reading the master side ends.
+    drop(cmd);
+    let mut master = std::fs::File::from(pty.master);
+    let mut screen = Vec::new();
+    let mut buf = [0u8; 8192];
+    loop {
+        match master.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => screen.extend_from_slice(&buf[..n]),
+            // Linux reports EIO once the slave side is closed.
+            Err(_) => break,
+        }
+    }
+    let status = child.wait().unwrap();
+    let screen = String::from_utf8_lossy(&screen);
+    assert_eq!(status.code(), Some(0), "{screen}");
+    // The overall bar and the per-stream lines were drawn...
+    assert!(screen.contains("tasks"), "no overall bar:\n{screen}");
+    assert!(
+        screen.contains("task 1/2: Write a"),
+        "no line for api:\n{screen}"
+    );
+    // ...with cursor movement (redrawn in place, not printed line by line)...
+    assert!(screen.contains("\x1b["), "no redraws:\n{screen}");
+    // ...and the run still ends with the summary a person reads.
+    assert!(screen.contains("integrated"), "{screen}");
+    assert!(
+        screen.contains("git log --stat"),
+        "no next steps in:\n{screen}"
+    );
+    assert_eq!(
+        repo.git(&["show", "streams/p/integration:src/db/d.rs"]),
+        "d"
+    );
+}
