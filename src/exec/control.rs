@@ -566,6 +566,10 @@ pub fn clean_plan(repo: &Repo, state: &RunState) -> Result<Vec<CleanItem>> {
                 "work an agent did outside its lane, set aside ({})",
                 short(oid)
             )),
+            "deleted" => Some(format!(
+                "the tip of a branch deleted while a task ran ({})",
+                short(oid)
+            )),
             "failed" | "attempts" => Some(format!("work of a failed task ({})", short(oid))),
             "wip" => Some(format!(
                 "unfinished work of an interrupted task ({})",

@@ -40,6 +40,10 @@ impl RefNames {
     pub fn plan_branches(&self) -> String {
         format!("refs/heads/streams/{}/", self.plan)
     }
+    /// Where the tip of a branch deleted while a task ran is kept.
+    pub fn deleted_branches(&self) -> String {
+        format!("{}/deleted", self.base())
+    }
     /// Where branches an agent moved keep what it left on them.
     pub fn moved_branches(&self, stream: &str, task: usize) -> String {
         format!("{}/rejected/{stream}/{}-branches", self.base(), task + 1)
@@ -299,7 +303,22 @@ async fn run_task_inner(
         failpoint::hit("after-agent-exit");
 
         let moved = match restore_moved(shared, job, &guard).await {
-            Ok(moved) => moved,
+            Ok(changes) => {
+                for d in &changes.deleted {
+                    let _ = events.send(ExecEvent::Note {
+                        stream: job.stream_index,
+                        message: format!(
+                            "branch {} was deleted while this task ran (by its agent or by someone else); its tip {} is kept on {} (`git branch {} {}` brings it back)",
+                            d.name,
+                            crate::coordinator::short(&d.agent_tip),
+                            d.kept,
+                            d.name,
+                            d.kept
+                        ),
+                    });
+                }
+                changes.moved
+            }
             Err(e) => return internal(format!("could not check the branches: {e}"), attempt),
         };
         for m in &moved {
@@ -533,23 +552,26 @@ fn backoff(base: Duration, retry: u32) -> Duration {
     (base * factor).min(Duration::from_secs(60))
 }
 
-/// Keeps everything the task did (its commits and what it left in the worktree) on `ref_name`,
-/// if it did anything; then, when `reset`, puts the worktree and branch back at the task's start.
 /// Puts back the branches this task's agent moved (see `work::restore_moved_branches`).
 async fn restore_moved(
     shared: &Arc<Shared>,
     job: &TaskJob,
     guard: &Arc<(std::collections::BTreeMap<String, Oid>, usize)>,
-) -> git::GitResult<Vec<work::MovedBranch>> {
+) -> git::GitResult<work::BranchChanges> {
     let (repo, worktree, guard) = (shared.repo.clone(), job.worktree.clone(), guard.clone());
     let except = job.refs.plan_branches();
     let keep = job.refs.moved_branches(&job.stream, job.task_index);
+    let deleted = job.refs.deleted_branches();
     blocking(move || {
-        work::restore_moved_branches(&repo, &worktree, &guard.0, guard.1, &except, &keep)
+        work::restore_moved_branches(
+            &repo, &worktree, &guard.0, guard.1, &except, &keep, &deleted,
+        )
     })
     .await
 }
 
+/// Keeps everything the task did (its commits and what it left in the worktree) on `ref_name`,
+/// if it did anything; then, when `reset`, puts the worktree and branch back at the task's start.
 async fn keep_and_reset(
     job: &TaskJob,
     ref_name: String,

@@ -314,10 +314,23 @@ pub struct MovedBranch {
     pub kept: String,
 }
 
+/// What happened to branches outside the plan's own while a task ran.
+#[derive(Clone, Debug, Default)]
+pub struct BranchChanges {
+    /// Moved (or created) by the agent: put back, the agent's tip kept.
+    pub moved: Vec<MovedBranch>,
+    /// Gone since the task started: `agent_tip` is the tip it had, kept on `kept`.
+    pub deleted: Vec<MovedBranch>,
+}
+
 /// Puts back every branch (outside `except_prefix`) that changed since `before` to a commit
 /// made in the agent's worktree since `reflog_mark`: those moves are the agent's own (a commit
 /// the user made in their own checkout meanwhile is not in that reflog, and is left alone).
 /// What the agent left there is kept under `keep_prefix/<branch>`.
+///
+/// A branch deleted meanwhile cannot be told apart from one the user deleted (a deletion leaves
+/// no reflog), so it is not recreated; its tip is kept under `deleted_prefix/<branch>` so that
+/// no commit becomes unreachable, and the caller says so.
 pub fn restore_moved_branches(
     repo: &Repo,
     worktree: &Path,
@@ -325,14 +338,34 @@ pub fn restore_moved_branches(
     reflog_mark: usize,
     except_prefix: &str,
     keep_prefix: &str,
-) -> GitResult<Vec<MovedBranch>> {
+    deleted_prefix: &str,
+) -> GitResult<BranchChanges> {
     let made = commits_made_since(worktree, reflog_mark);
-    if made.is_empty() {
-        return Ok(Vec::new());
-    }
     let after = branches(repo, except_prefix)?;
     let git = repo.git();
-    let mut moved = Vec::new();
+    let mut changes = BranchChanges::default();
+    for (name, old) in before {
+        if after.contains_key(name) {
+            continue;
+        }
+        let short = name.trim_start_matches("refs/heads/");
+        // Keyed by branch, not task: tasks running side by side all see the same deletion,
+        // and `keep_ref` reuses a ref that already holds the same commit.
+        let kept = super::integrate::keep_ref(
+            &git,
+            &format!("{deleted_prefix}/{short}"),
+            old,
+            "streams: a branch deleted while a task ran",
+        )?;
+        changes.deleted.push(MovedBranch {
+            name: short.to_string(),
+            agent_tip: old.clone(),
+            kept,
+        });
+    }
+    if made.is_empty() {
+        return Ok(changes);
+    }
     for (name, tip) in &after {
         let old = before.get(name);
         if old == Some(tip) || !made.contains(tip) {
@@ -353,11 +386,11 @@ pub fn restore_moved_branches(
                 git.run(["update-ref", "-d", name, tip])?;
             }
         }
-        moved.push(MovedBranch {
+        changes.moved.push(MovedBranch {
             name: short.to_string(),
             agent_tip: tip.clone(),
             kept,
         });
     }
-    Ok(moved)
+    Ok(changes)
 }

@@ -848,6 +848,48 @@ tasks = ["Add /login", "Test /login"]
 }
 
 #[test]
+fn a_branch_deleted_while_a_task_runs_keeps_its_commits_reachable() {
+    let repo = app_repo();
+    repo.git(&["switch", "-q", "-c", "feature"]);
+    repo.write("feature.txt", "the user's work\n");
+    let users = repo.commit_all("the user's feature work");
+    repo.git(&["switch", "-q", "main"]);
+    one_stream(
+        &repo,
+        r#"["act", "write", "src/api/x.rs", "x", "delete-branch", "feature"]"#,
+        "",
+    );
+    let out = repo.streams(&["run"]);
+    // Who deleted it cannot be known (a deletion leaves no reflog), so the task is not failed
+    // and the branch is not recreated behind a person's back; but nothing is lost, and it says so.
+    out.assert_code(0);
+    let stderr = out.stderr_redacted();
+    assert!(
+        stderr.contains(&format!(
+            "branch feature was deleted while this task ran (by its agent or by someone else); its tip {} is kept on refs/streams/p/deleted/feature (`git branch feature refs/streams/p/deleted/feature` brings it back)",
+            &users[..10]
+        )),
+        "{stderr}"
+    );
+    assert_eq!(
+        repo.git(&["rev-parse", "refs/streams/p/deleted/feature"]),
+        users
+    );
+    // `clean` names it for what it is and keeps it without --force.
+    let clean = repo.streams(&["clean"]);
+    assert!(
+        clean
+            .stderr
+            .contains("the tip of a branch deleted while a task ran"),
+        "{clean}"
+    );
+    assert_eq!(
+        repo.git(&["rev-parse", "refs/streams/p/deleted/feature"]),
+        users
+    );
+}
+
+#[test]
 fn an_agent_that_moves_someone_elses_branch_has_it_put_back() {
     let repo = app_repo();
     repo.git(&["switch", "-q", "-c", "feature"]);
