@@ -442,7 +442,10 @@ async fn run_task_inner(
             }
             // Nothing left uncommitted: HEAD is the task's end, no need to ask git again.
             Ok(Ok(if changes.dirty {
-                Leftover::Uncommitted(changes.unstaged)
+                Leftover::Uncommitted {
+                    head: changes.head,
+                    paths: changes.unstaged,
+                }
             } else {
                 Leftover::Clean(changes.head)
             }))
@@ -495,8 +498,8 @@ async fn run_task_inner(
         blocking(move || -> git::GitResult<(Oid, WorkStats)> {
             let end = match leftover {
                 Leftover::Clean(head) => head,
-                Leftover::Uncommitted(paths) => {
-                    work::commit_paths(&worktree, &paths, &message, &identity)?
+                Leftover::Uncommitted { head, paths } => {
+                    work::commit_paths(&worktree, &head, &paths, &message, &identity)?
                 }
             };
             failpoint::hit("after-commit");
@@ -526,8 +529,8 @@ async fn run_task_inner(
 enum Leftover {
     /// Nothing: HEAD is the task's end.
     Clean(Oid),
-    /// Uncommitted work: these paths to stage, then the index to commit.
-    Uncommitted(Vec<String>),
+    /// Uncommitted work on top of `head`: these paths to stage, then the index to commit.
+    Uncommitted { head: Oid, paths: Vec<String> },
 }
 
 enum FailKind {

@@ -54,11 +54,18 @@ pub fn task_changes(repo: &Repo, worktree: &Path, start: &str) -> GitResult<Task
 }
 
 /// Commits what the task left uncommitted, as its check listed it: the index as the agent
-/// left it plus `unstaged` paths, staged first; without running hooks. Naming the paths spares
-/// `git add` a walk of every file and directory of the worktree, and nothing the check did not
-/// see can slip into the commit.
+/// left it plus `unstaged` paths, staged first, on top of `head` (where the check found HEAD).
+/// Naming the paths spares `git add` a walk of every file and directory of the worktree, and
+/// nothing the check did not see can slip into the commit.
+///
+/// The commit is plumbing (`write-tree`, `commit-tree`, then HEAD moved by compare-and-swap)
+/// rather than `git commit`, which would refresh the whole index once more, look for hooks and
+/// start `git maintenance --auto` in the background, which packs refs while streams moves them.
+/// Identity and dates come from the same environment and config as `git commit`'s; no hook runs
+/// and nothing is signed, as before.
 pub fn commit_paths(
     worktree: &Path,
+    head: &str,
     paths: &[String],
     message: &str,
     env: &[(String, String)],
@@ -84,20 +91,48 @@ pub fn commit_paths(
             Some(&list),
         )?;
     }
-    git.run_with_stdin(
-        [
-            "-c",
-            "commit.gpgsign=false",
-            "commit",
-            "--no-verify",
-            "--quiet",
-            "--allow-empty",
-            "-F",
-            "-",
-        ],
-        Some(message.as_bytes()),
-    )?;
-    git.read(["rev-parse", "HEAD"])
+    let tree = git.read(["write-tree"])?;
+    let message = clean_message(message);
+    let commit = git
+        .run_with_stdin(
+            ["commit-tree", &tree, "-p", head, "-F", "-"],
+            Some(message.as_bytes()),
+        )?
+        .stdout_str()
+        .trim()
+        .to_string();
+    // Through HEAD, so that the branch and HEAD reflogs both record it, as `git commit` would.
+    let subject = message.lines().next().unwrap_or("");
+    git.run([
+        "update-ref",
+        "-m",
+        &format!("commit: {subject}"),
+        "HEAD",
+        &commit,
+        head,
+    ])?;
+    Ok(commit)
+}
+
+/// The message as `git commit -F` stores it (its default `whitespace` cleanup): trailing
+/// whitespace cut from every line, runs of blank lines made one, blank lines at either end
+/// dropped, one final newline.
+pub fn clean_message(message: &str) -> String {
+    let mut out = String::new();
+    let mut blank_run = false;
+    for line in message.lines().map(str::trim_end) {
+        if line.is_empty() {
+            blank_run = !out.is_empty();
+            continue;
+        }
+        if blank_run {
+            out.push('\n');
+            blank_run = false;
+        }
+        out.push_str(line);
+        out.push('\n');
+    }
+    out
 }
 
 pub fn is_ancestor(repo: &Repo, ancestor: &str, descendant: &str) -> GitResult<bool> {
@@ -393,4 +428,37 @@ pub fn restore_moved_branches(
         });
     }
     Ok(changes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::clean_message;
+
+    /// `git stripspace` is the cleanup `git commit -F` applies; ours must agree with it.
+    #[test]
+    fn messages_are_cleaned_as_git_commit_cleans_them() {
+        for message in [
+            "Add login",
+            "Add login\n",
+            "\n\n  Add login  \n\n\n\nBody line \t\n\n\nStreams-Stream: api\nStreams-Task: 1\n\n",
+            "one\r\ntwo\r\n",
+            "   \n\t\n",
+            "a\n \nb",
+        ] {
+            let mut git = std::process::Command::new("git")
+                .arg("stripspace")
+                .stdin(std::process::Stdio::piped())
+                .stdout(std::process::Stdio::piped())
+                .spawn()
+                .unwrap();
+            use std::io::Write;
+            git.stdin
+                .take()
+                .unwrap()
+                .write_all(message.as_bytes())
+                .unwrap();
+            let expected = String::from_utf8(git.wait_with_output().unwrap().stdout).unwrap();
+            assert_eq!(clean_message(message), expected, "for {message:?}");
+        }
+    }
 }

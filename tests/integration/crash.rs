@@ -634,7 +634,7 @@ fn a_read_only_run_directory_is_a_clear_error() {
 fn ctrl_c_at_the_terminal_does_not_kill_streams_own_git_commands() {
     use std::os::unix::process::CommandExt;
     let mut repo = crash_repo();
-    // A git that pauses inside `git commit`, long enough for a Ctrl-C to land there.
+    // A git that pauses inside its commit (`git commit-tree`), long enough for a Ctrl-C to land there.
     let real_git = String::from_utf8(
         std::process::Command::new("sh")
             .args(["-c", "command -v git"])
@@ -649,7 +649,7 @@ fn ctrl_c_at_the_terminal_does_not_kill_streams_own_git_commands() {
     std::fs::write(
         bin.join("git"),
         format!(
-            "#!/bin/sh\nfor a in \"$@\"; do if [ \"$a\" = --no-verify ]; then touch '{}'; sleep 1; fi; done\nexec '{}' \"$@\"\n",
+            "#!/bin/sh\nfor a in \"$@\"; do if [ \"$a\" = commit-tree ]; then touch '{}'; sleep 1; fi; done\nexec '{}' \"$@\"\n",
             marker.display(),
             real_git.trim()
         ),
