@@ -424,6 +424,9 @@ async fn run_task_inner(
             if changes.rewritten {
                 return Ok(Err(FailKind::History));
             }
+            if let Some(what) = changes.unfinished {
+                return Ok(Err(FailKind::Unfinished(what)));
+            }
             let violations = shared
                 .ownership
                 .check(stream_index, changes.paths.iter().map(String::as_str));
@@ -476,6 +479,7 @@ async fn run_task_inner(
             let reason = match kind {
                 FailKind::History => FailReason::HistoryRewritten { kept },
                 FailKind::LeftBranch(on) => FailReason::LeftBranch { on, kept },
+                FailKind::Unfinished(what) => FailReason::Unfinished { what, kept },
                 FailKind::Ownership(violations) => FailReason::Ownership { violations, kept },
             };
             return TaskOutcome::Failed {
@@ -536,6 +540,7 @@ enum Leftover {
 enum FailKind {
     History,
     LeftBranch(String),
+    Unfinished(String),
     Ownership(Vec<OwnershipViolation>),
 }
 

@@ -23,6 +23,9 @@ pub struct TaskChanges {
     /// What is left to stage before committing: changed, deleted, untracked (not ignored)
     /// files that differ from the index (changes the agent staged itself are in the index).
     pub unstaged: Vec<String>,
+    /// A git operation the agent started and did not finish (a merge stopped for conflicts,
+    /// say), described for a person; committing over it would record half a merge.
+    pub unfinished: Option<String>,
 }
 
 pub fn task_changes(repo: &Repo, worktree: &Path, start: &str) -> GitResult<TaskChanges> {
@@ -42,6 +45,21 @@ pub fn task_changes(repo: &Repo, worktree: &Path, start: &str) -> GitResult<Task
         paths.extend(split_z(&out.stdout));
     }
     let dirty = !now.paths.is_empty();
+    let unfinished = match (
+        worktree::operation_in_progress(worktree),
+        now.unmerged.first(),
+    ) {
+        (Some(what), _) => Some(what.to_string()),
+        (None, Some(path)) => Some(format!(
+            "unresolved conflicts ({path}{})",
+            if now.unmerged.len() > 1 {
+                format!(" and {} more", now.unmerged.len() - 1)
+            } else {
+                String::new()
+            }
+        )),
+        (None, None) => None,
+    };
     paths.extend(now.paths.iter().cloned());
     Ok(TaskChanges {
         head,
@@ -50,6 +68,7 @@ pub fn task_changes(repo: &Repo, worktree: &Path, start: &str) -> GitResult<Task
         paths,
         dirty,
         unstaged: now.unstaged,
+        unfinished,
     })
 }
 

@@ -164,7 +164,10 @@ pub fn prepare(repo: &Repo, spec: &WorktreeSpec) -> GitResult<PrepareReport> {
                     None,
                 );
             }
-            if on_branch && head == spec.commit && saved.is_none() {
+            // A merge or rebase left half done (by a killed agent, say) would be taken for the
+            // next agent's; the reset below clears it.
+            let settled = operation_in_progress(spec.path).is_none();
+            if on_branch && head == spec.commit && saved.is_none() && settled {
                 return Ok(PrepareReport {
                     how: Prepared::Ready,
                     saved,
@@ -183,6 +186,7 @@ pub fn prepare(repo: &Repo, spec: &WorktreeSpec) -> GitResult<PrepareReport> {
                     git.run(args)?;
                 }
             }
+            forget_rebase(&git, spec.path)?;
             // A worktree that was clean has no untracked files for `clean` to remove: the
             // reset rewrote exactly the tracked files (ignored files stay either way).
             if found.paths.is_empty() {
@@ -222,10 +226,37 @@ pub fn prepare(repo: &Repo, spec: &WorktreeSpec) -> GitResult<PrepareReport> {
 }
 
 /// The worktree's private git dir (`<common>/worktrees/<id>`), from its `.git` file.
-fn admin_dir(path: &Path) -> Option<PathBuf> {
+pub fn admin_dir(path: &Path) -> Option<PathBuf> {
     let text = std::fs::read_to_string(path.join(".git")).ok()?;
     let admin = text.trim_end().strip_prefix("gitdir: ")?;
     Some(path.join(admin))
+}
+
+/// The git operation a worktree is in the middle of (a merge, cherry-pick, revert or rebase
+/// that stopped for conflicts or was never concluded), from the state files git keeps in the
+/// worktree's admin directory.
+pub fn operation_in_progress(path: &Path) -> Option<&'static str> {
+    let admin = admin_dir(path)?;
+    [
+        ("MERGE_HEAD", "a merge"),
+        ("CHERRY_PICK_HEAD", "a cherry-pick"),
+        ("REVERT_HEAD", "a revert"),
+        ("rebase-merge", "a rebase"),
+        ("rebase-apply", "a rebase"),
+    ]
+    .into_iter()
+    .find(|(file, _)| admin.join(file).exists())
+    .map(|(_, what)| what)
+}
+
+/// Forgets a rebase left half done (its state outlives `reset --hard` and `checkout -f`, which
+/// already drop a merge's, cherry-pick's or revert's): the files and HEAD are as the caller
+/// just set them, and the rebase's commits, if any, were kept by the caller before.
+fn forget_rebase(git: &Git, path: &Path) -> GitResult<()> {
+    if operation_in_progress(path) == Some("a rebase") {
+        git.run(["rebase", "--quit"])?;
+    }
+    Ok(())
 }
 
 /// When git refused because the branch is checked out in another worktree: if that one is
@@ -548,6 +579,8 @@ pub struct Status {
     /// The paths among them whose file differs from the index (to stage before committing):
     /// everything but changes already staged, such as a `git mv` or `git rm` by the agent.
     pub unstaged: Vec<String>,
+    /// Paths with unresolved merge conflicts in the index.
+    pub unmerged: Vec<String>,
 }
 
 /// HEAD, its branch and the uncommitted paths of a worktree, from one git process (instead of
@@ -589,6 +622,9 @@ pub fn status(git: &Git) -> GitResult<Status> {
             let staged_only =
                 matches!(line.as_bytes()[0], b'1' | b'2') && line.as_bytes().get(3) == Some(&b'.');
             if let Some(path) = line.splitn(skip + 1, ' ').nth(skip) {
+                if line.as_bytes()[0] == b'u' {
+                    found.unmerged.push(path.to_string());
+                }
                 found.paths.push(path.to_string());
                 if !staged_only {
                     found.unstaged.push(path.to_string());
@@ -676,7 +712,7 @@ pub fn reset_to(path: &Path, branch: &str, commit: &str) -> GitResult<()> {
     let short = branch.trim_start_matches("refs/heads/");
     git.run(["checkout", "-q", "-f", "-B", short, commit])?;
     git.run(["clean", "-q", "-f", "-d"])?;
-    Ok(())
+    forget_rebase(&git, path)
 }
 
 /// Unlocks and removes a worktree (forcefully: callers saved what mattered first).

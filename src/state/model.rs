@@ -292,6 +292,11 @@ pub enum FailReason {
         on: String,
         kept: String,
     },
+    /// It left a git operation half done (a merge with conflicts, a rebase).
+    Unfinished {
+        what: String,
+        kept: String,
+    },
     /// It moved branches other than its own; they were put back.
     MovedBranches {
         branches: Vec<String>,
@@ -351,6 +356,9 @@ impl std::fmt::Display for FailReason {
             ),
             FailReason::LeftBranch { on, kept } => {
                 write!(f, "left its branch for {on}; its work is kept on {kept}")
+            }
+            FailReason::Unfinished { what, kept } => {
+                write!(f, "left {what} unfinished; its work is kept on {kept}")
             }
             FailReason::MovedBranches { branches, kept } => write!(
                 f,

@@ -847,6 +847,81 @@ tasks = ["Add /login", "Test /login"]
     insta::assert_snapshot!(out.to_string());
 }
 
+/// A merge stopped for conflicts (or a `stash pop` that conflicted) is not finished work:
+/// committing over it would record half a merge, conflict markers included.
+#[test]
+fn an_agent_that_leaves_conflicts_unresolved_fails_and_its_work_is_kept() {
+    for (action, what) in [
+        ("merge-conflict", "a merge"),
+        ("stash-conflict", "unresolved conflicts (src/api/c.rs)"),
+    ] {
+        let repo = app_repo();
+        let start = repo.git(&["rev-parse", "HEAD"]);
+        one_stream(
+            &repo,
+            &format!(r#"["act", "{action}", "src/api/c.rs"]"#),
+            "",
+        );
+        let out = repo.streams(&["run"]);
+        out.assert_code(4);
+        let stderr = out.stderr_redacted();
+        assert!(
+            stderr.contains(&format!(
+                "failed api: left {what} unfinished; its work is kept on refs/streams/p/rejected/api/1"
+            )),
+            "{action}: {stderr}"
+        );
+        // Nothing of it reached the integration branch; everything is on the kept ref: the
+        // agent's commit and the file as it left it.
+        assert_eq!(repo.git(&["rev-parse", "streams/p/integration"]), start);
+        let kept = "refs/streams/p/rejected/api/1";
+        assert!(
+            repo.git(&["log", "--format=%s", kept]).contains("our side"),
+            "{action}"
+        );
+        assert!(
+            repo.git(&["show", &format!("{kept}:src/api/c.rs")])
+                .contains("ours"),
+            "{action}"
+        );
+        // The worktree is back at the task's start, with no merge left half done in it.
+        let worktree = repo.common_dir().join("streams/worktrees/p/api");
+        assert_eq!(repo.git_in(&worktree, &["status", "--porcelain"]), "");
+        assert_eq!(repo.git_in(&worktree, &["rev-parse", "HEAD"]), start);
+        assert!(
+            repo.git_output_in(&worktree, &["rev-parse", "-q", "--verify", "MERGE_HEAD"])
+                .stdout
+                .is_empty(),
+            "{action}"
+        );
+    }
+}
+
+/// A rebase stopped for conflicts leaves state that outlives a reset; it must not follow the
+/// worktree into the next run and be taken for the next agent's.
+#[test]
+fn a_rebase_left_half_done_does_not_follow_the_worktree_into_the_next_run() {
+    let repo = app_repo();
+    one_stream(&repo, r#"["act", "rebase-conflict", "src/api/c.rs"]"#, "");
+    let out = repo.streams(&["run"]);
+    out.assert_code(4);
+    assert!(
+        out.stderr
+            .contains("failed api: left its branch for a detached HEAD; its work is kept on refs/streams/p/rejected/api/1"),
+        "{out}"
+    );
+    let worktree = repo.common_dir().join("streams/worktrees/p/api");
+    assert_eq!(repo.git_in(&worktree, &["status", "--porcelain"]), "");
+    // The same worktree, a well-behaved agent: the run succeeds.
+    one_stream(&repo, r#"["act", "write", "src/api/ok.rs", "ok"]"#, "");
+    let again = repo.streams(&["run"]);
+    again.assert_code(0);
+    assert_eq!(
+        repo.git(&["show", "streams/p/integration:src/api/ok.rs"]),
+        "ok"
+    );
+}
+
 #[test]
 fn a_branch_deleted_while_a_task_runs_keeps_its_commits_reachable() {
     let repo = app_repo();
