@@ -305,15 +305,22 @@ async fn run_task_inner(
         let moved = match restore_moved(shared, job, &guard).await {
             Ok(changes) => {
                 for d in &changes.deleted {
+                    let kept = match &d.kept {
+                        Ok(kept) => format!(
+                            "its tip {} is kept on {kept} (`git branch {} {kept}` brings it back)",
+                            crate::coordinator::short(&d.tip),
+                            d.name
+                        ),
+                        Err(e) => format!(
+                            "its tip was {} (`git branch {} {}` brings it back while git keeps the commit; keeping it on a ref failed: {e})",
+                            d.tip, d.name, d.tip
+                        ),
+                    };
                     let _ = events.send(ExecEvent::Note {
                         stream: job.stream_index,
                         message: format!(
-                            "branch {} was deleted while this task ran (by its agent or by someone else); its tip {} is kept on {} (`git branch {} {}` brings it back)",
-                            d.name,
-                            crate::coordinator::short(&d.agent_tip),
-                            d.kept,
-                            d.name,
-                            d.kept
+                            "branch {} was deleted while this task ran (by its agent or by someone else); {kept}",
+                            d.name
                         ),
                     });
                 }
@@ -567,13 +574,20 @@ async fn restore_moved(
     guard: &Arc<(std::collections::BTreeMap<String, Oid>, usize)>,
 ) -> git::GitResult<work::BranchChanges> {
     let (repo, worktree, guard) = (shared.repo.clone(), job.worktree.clone(), guard.clone());
-    let except = job.refs.plan_branches();
-    let keep = job.refs.moved_branches(&job.stream, job.task_index);
-    let deleted = job.refs.deleted_branches();
+    let (plan_branches, moved, deleted, kept_namespace) = (
+        job.refs.plan_branches(),
+        job.refs.moved_branches(&job.stream, job.task_index),
+        job.refs.deleted_branches(),
+        format!("{}/", job.refs.base()),
+    );
     blocking(move || {
-        work::restore_moved_branches(
-            &repo, &worktree, &guard.0, guard.1, &except, &keep, &deleted,
-        )
+        let refs = work::GuardRefs {
+            plan_branches: &plan_branches,
+            moved: &moved,
+            deleted: &deleted,
+            kept_namespace: &kept_namespace,
+        };
+        work::restore_moved_branches(&repo, &worktree, &guard.0, guard.1, &refs)
     })
     .await
 }

@@ -80,8 +80,9 @@ pub fn task_changes(repo: &Repo, worktree: &Path, start: &str) -> GitResult<Task
 /// The commit is plumbing (`write-tree`, `commit-tree`, then HEAD moved by compare-and-swap)
 /// rather than `git commit`, which would refresh the whole index once more, look for hooks and
 /// start `git maintenance --auto` in the background, which packs refs while streams moves them.
-/// Identity and dates come from the same environment and config as `git commit`'s; no hook runs
-/// and nothing is signed, as before.
+/// Identity and dates come from the same environment and config as `git commit`'s; nothing is
+/// signed, as before, and no hook runs at all (`git commit --no-verify` still ran
+/// `prepare-commit-msg` and `post-commit`): a commit streams makes for an agent is plumbing.
 pub fn commit_paths(
     worktree: &Path,
     head: &str,
@@ -130,6 +131,11 @@ pub fn commit_paths(
         &commit,
         head,
     ])?;
+    // What `git commit` clears after committing: a `merge --squash` leaves its message for the
+    // next commit to pick up, which would otherwise be the next task's.
+    if let Some(admin) = worktree::admin_dir(worktree) {
+        let _ = std::fs::remove_file(admin.join("SQUASH_MSG"));
+    }
     Ok(commit)
 }
 
@@ -139,7 +145,11 @@ pub fn commit_paths(
 pub fn clean_message(message: &str) -> String {
     let mut out = String::new();
     let mut blank_run = false;
-    for line in message.lines().map(str::trim_end) {
+    // Git's own idea of whitespace: not Unicode's (a title may end in an ideographic space).
+    for line in message
+        .lines()
+        .map(|l| l.trim_end_matches([' ', '\t', '\r']))
+    {
         if line.is_empty() {
             blank_run = !out.is_empty();
             continue;
@@ -373,49 +383,76 @@ pub struct MovedBranch {
 pub struct BranchChanges {
     /// Moved (or created) by the agent: put back, the agent's tip kept.
     pub moved: Vec<MovedBranch>,
-    /// Gone since the task started: `agent_tip` is the tip it had, kept on `kept`.
-    pub deleted: Vec<MovedBranch>,
+    /// Gone since the task started, and not set aside by streams itself.
+    pub deleted: Vec<DeletedBranch>,
 }
 
-/// Puts back every branch (outside `except_prefix`) that changed since `before` to a commit
-/// made in the agent's worktree since `reflog_mark`: those moves are the agent's own (a commit
-/// the user made in their own checkout meanwhile is not in that reflog, and is left alone).
-/// What the agent left there is kept under `keep_prefix/<branch>`.
+/// A branch that disappeared while a task ran.
+#[derive(Clone, Debug)]
+pub struct DeletedBranch {
+    pub name: String,
+    /// The commit it pointed at.
+    pub tip: Oid,
+    /// The ref now keeping that commit, or why none could be made.
+    pub kept: Result<String, String>,
+}
+
+/// Where the branch guard keeps things (full ref names and prefixes).
+pub struct GuardRefs<'a> {
+    /// The plan's own branches, which the dispatcher guards itself.
+    pub plan_branches: &'a str,
+    /// Where what an agent left on a branch it moved is kept.
+    pub moved: &'a str,
+    /// Where the tip of a deleted branch is kept.
+    pub deleted: &'a str,
+    /// Every ref streams keeps work on for this plan: a deleted branch whose tip one of these
+    /// already holds needs no keeping and no word (streams set it aside itself, or an earlier
+    /// task reported it).
+    pub kept_namespace: &'a str,
+}
+
+/// Puts back every branch (outside the plan's) that changed since `before` to a commit made
+/// in the agent's worktree since `reflog_mark`: those moves are the agent's own (a commit the
+/// user made in their own checkout meanwhile is not in that reflog, and is left alone). What
+/// the agent left there is kept under `refs.moved/<branch>`.
 ///
 /// A branch deleted meanwhile cannot be told apart from one the user deleted (a deletion leaves
-/// no reflog), so it is not recreated; its tip is kept under `deleted_prefix/<branch>` so that
-/// no commit becomes unreachable, and the caller says so.
+/// no reflog), so it is not recreated; its tip is kept under `refs.deleted/<branch>` so that no
+/// commit becomes unreachable, and the caller says so. Keeping it is best effort: a failure is
+/// reported, not a reason to fail the task.
 pub fn restore_moved_branches(
     repo: &Repo,
     worktree: &Path,
     before: &std::collections::BTreeMap<String, Oid>,
     reflog_mark: usize,
-    except_prefix: &str,
-    keep_prefix: &str,
-    deleted_prefix: &str,
+    refs: &GuardRefs,
 ) -> GitResult<BranchChanges> {
     let made = commits_made_since(worktree, reflog_mark);
-    let after = branches(repo, except_prefix)?;
+    let after = branches(repo, refs.plan_branches)?;
     let git = repo.git();
     let mut changes = BranchChanges::default();
-    for (name, old) in before {
-        if after.contains_key(name) {
-            continue;
+    let gone: Vec<(&String, &Oid)> = before
+        .iter()
+        .filter(|(name, _)| !after.contains_key(*name))
+        // libgit2 can miss a branch that `pack-refs` moves while it lists them: ask git.
+        .filter(|(name, _)| {
+            git.output(["rev-parse", "-q", "--verify", name.as_str()], None)
+                .is_ok_and(|o| !o.status.success())
+        })
+        .collect();
+    if !gone.is_empty() {
+        let already_kept = ref_targets(repo, refs.kept_namespace)?;
+        for (name, old) in gone {
+            if already_kept.contains(old) {
+                continue;
+            }
+            let short = name.trim_start_matches("refs/heads/");
+            changes.deleted.push(DeletedBranch {
+                name: short.to_string(),
+                tip: old.clone(),
+                kept: keep_deleted(&git, refs.deleted, short, old),
+            });
         }
-        let short = name.trim_start_matches("refs/heads/");
-        // Keyed by branch, not task: tasks running side by side all see the same deletion,
-        // and `keep_ref` reuses a ref that already holds the same commit.
-        let kept = super::integrate::keep_ref(
-            &git,
-            &format!("{deleted_prefix}/{short}"),
-            old,
-            "streams: a branch deleted while a task ran",
-        )?;
-        changes.deleted.push(MovedBranch {
-            name: short.to_string(),
-            agent_tip: old.clone(),
-            kept,
-        });
     }
     if made.is_empty() {
         return Ok(changes);
@@ -428,7 +465,7 @@ pub fn restore_moved_branches(
         let short = name.trim_start_matches("refs/heads/");
         let kept = super::integrate::keep_ref(
             &git,
-            &format!("{keep_prefix}/{short}"),
+            &format!("{}/{short}", refs.moved),
             tip,
             "streams: an agent moved this branch",
         )?;
@@ -449,6 +486,28 @@ pub fn restore_moved_branches(
     Ok(changes)
 }
 
+/// The commits refs under `prefix` point at.
+fn ref_targets(repo: &Repo, prefix: &str) -> GitResult<BTreeSet<Oid>> {
+    let r = repo.open()?;
+    let refs = r
+        .references_glob(&format!("{prefix}*"))
+        .map_err(|e| GitError::library("could not list refs", e))?;
+    Ok(refs
+        .flatten()
+        .filter_map(|reference| reference.target().map(|t| t.to_string()))
+        .collect())
+}
+
+/// Keeps a deleted branch's tip on `prefix/<branch>`; when that name cannot be made (a ref
+/// `prefix/a` blocks `prefix/a/b`; another task is writing the same ref at this instant), on
+/// `prefix/<commit id>`.
+fn keep_deleted(git: &Git, prefix: &str, branch: &str, tip: &str) -> Result<String, String> {
+    let message = format!("streams: the tip of branch {branch}, deleted while a task ran");
+    super::integrate::keep_ref(git, &format!("{prefix}/{branch}"), tip, &message)
+        .or_else(|_| super::integrate::keep_ref(git, &format!("{prefix}/{tip}"), tip, &message))
+        .map_err(|e| e.to_string())
+}
+
 #[cfg(test)]
 mod tests {
     use super::clean_message;
@@ -463,6 +522,7 @@ mod tests {
             "one\r\ntwo\r\n",
             "   \n\t\n",
             "a\n \nb",
+            "\u{3000}title\u{3000}\n\u{a0}\nbody\u{b}\u{c}\n",
         ] {
             let mut git = std::process::Command::new("git")
                 .arg("stripspace")

@@ -337,10 +337,19 @@ fn create(repo: &Repo, spec: &WorktreeSpec) -> GitResult<()> {
     // Filling the worktree is the slow part, and safe to run beside other registrations.
     let git = Git::new(spec.path);
     git.run(["reset", "-q", "--hard", spec.commit])?;
-    // A checkout that exited 0 wrote every file of the commit: checking HEAD, branch and index
-    // in-process is enough. (One killed half way never gets here; `resume` finds it through the
-    // full check of an existing worktree.) A second `git status` would read every file again.
-    verify_head(&git, spec)
+    // A full check, once per new worktree: a checkout can exit 0 and still leave files git
+    // sees as changed (a file committed with CRLF under a `text` attribute, an LFS file that
+    // should have been a pointer), and the agent would be blamed for them.
+    verify(&git, spec)
+}
+
+/// Up to three paths, and how many more.
+fn examples(paths: &[String]) -> String {
+    let mut text = paths.iter().take(3).cloned().collect::<Vec<_>>().join(", ");
+    if paths.len() > 3 {
+        text.push_str(&format!(" and {} more", paths.len() - 3));
+    }
+    text
 }
 
 /// A worktree handed to an agent must be on its branch, at its commit, with an index, and
@@ -364,18 +373,23 @@ fn verify(git: &Git, spec: &WorktreeSpec) -> GitResult<()> {
         Some("it has no index".to_string())
     } else if !dirty.is_empty() {
         Some(format!(
-            "{} paths differ from the commit after checkout",
-            dirty.len()
+            "git shows {} right after checking it out ({}); usually line-ending rules \
+             (.gitattributes) or an LFS filter that do not match what is committed: \
+             `git add --renormalize .` and a commit fix it",
+            match dirty.len() {
+                1 => "1 file as changed".to_string(),
+                n => format!("{n} files as changed"),
+            },
+            examples(&dirty)
         ))
     } else {
         None
     };
     match problem {
         None => Ok(()),
-        Some(problem) => Err(GitError::Command {
-            args: "worktree verify".into(),
-            dir: git.dir().to_path_buf(),
-            stderr: format!("the worktree is not as expected: {problem}"),
+        Some(problem) => Err(GitError::Library {
+            context: "it is not as expected".into(),
+            message: problem,
         }),
     }
 }
@@ -409,10 +423,9 @@ fn verify_head(git: &Git, spec: &WorktreeSpec) -> GitResult<()> {
     };
     match problem {
         None => Ok(()),
-        Some(problem) => Err(GitError::Command {
-            args: "worktree verify".into(),
-            dir: git.dir().to_path_buf(),
-            stderr: format!("the worktree is not as expected: {problem}"),
+        Some(problem) => Err(GitError::Library {
+            context: "it is not as expected".into(),
+            message: problem,
         }),
     }
 }

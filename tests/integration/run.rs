@@ -897,6 +897,22 @@ fn an_agent_that_leaves_conflicts_unresolved_fails_and_its_work_is_kept() {
     }
 }
 
+/// A `merge --squash` the agent did not commit is its work, committed like any other; the
+/// message git keeps for the next commit is cleared as `git commit` would clear it.
+#[test]
+fn a_squash_merge_left_uncommitted_is_committed_and_its_message_cleared() {
+    let repo = app_repo();
+    one_stream(&repo, r#"["act", "squash-merge", "src/api/s.rs"]"#, "");
+    repo.streams(&["run"]).assert_code(0);
+    assert_eq!(
+        repo.git(&["show", "streams/p/integration:src/api/s.rs"]),
+        "squashed"
+    );
+    let admin = repo.common_dir().join("worktrees/api");
+    assert!(admin.join("HEAD").exists(), "not the admin dir: {admin:?}");
+    assert!(!admin.join("SQUASH_MSG").exists());
+}
+
 /// A rebase stopped for conflicts leaves state that outlives a reset; it must not follow the
 /// worktree into the next run and be taken for the next agent's.
 #[test]
@@ -919,6 +935,42 @@ fn a_rebase_left_half_done_does_not_follow_the_worktree_into_the_next_run() {
     assert_eq!(
         repo.git(&["show", "streams/p/integration:src/api/ok.rs"]),
         "ok"
+    );
+}
+
+/// A file git itself shows as changed right after a checkout (committed with CRLF, then put
+/// under a `text` rule) must not be blamed on the agent: the stream stops before its agent runs,
+/// saying why and how to fix the repository.
+#[test]
+fn files_that_change_on_checkout_stop_the_stream_before_its_agent_runs() {
+    let repo = app_repo();
+    repo.write("src/db/win.txt", "a\r\nb\r\n");
+    repo.commit_all("a CRLF file");
+    repo.write(".gitattributes", "*.txt text\n");
+    // Only the rule: `add -A` would renormalise the file too.
+    repo.git(&["add", ".gitattributes"]);
+    repo.git(&["commit", "-q", "-m", "line-ending rules"]);
+    let ran = repo.root.parent().unwrap().join("agent-ran");
+    one_stream(
+        &repo,
+        &format!(
+            r#"["act", "write", "{}", "yes", "write", "src/api/y.rs", "y"]"#,
+            ran.display()
+        ),
+        "",
+    );
+    let out = repo.streams(&["run"]);
+    out.assert_code(4);
+    assert!(
+        out.stderr.contains(
+            "/.git/streams/worktrees/p/api: it is not as expected: git shows 1 file as changed right after checking it out (src/db/win.txt); usually line-ending rules (.gitattributes) or an LFS filter that do not match what is committed: `git add --renormalize .` and a commit fix it"
+        ),
+        "{out}"
+    );
+    assert!(!out.stderr.contains("does not own"), "{out}");
+    assert!(
+        !ran.exists(),
+        "the agent ran in a worktree that was not clean"
     );
 }
 
@@ -961,6 +1013,112 @@ fn a_branch_deleted_while_a_task_runs_keeps_its_commits_reachable() {
     assert_eq!(
         repo.git(&["rev-parse", "refs/streams/p/deleted/feature"]),
         users
+    );
+}
+
+/// A deletion is reported once, by the task that saw it first: not again by a retry.
+#[test]
+fn a_deleted_branch_is_reported_once_across_retries() {
+    let repo = app_repo();
+    repo.git(&["branch", "feature"]);
+    let counter = repo.root.parent().unwrap().join("runs");
+    one_stream(
+        &repo,
+        &format!(
+            r#"["act", "write", "src/api/x.rs", "x", "delete-branch", "feature", "fail-first", "1", "{}", "75"]"#,
+            counter.display()
+        ),
+        "retries = 1\nretry_on = [75]\nretry_backoff = \"10ms\"",
+    );
+    let out = repo.streams(&["run"]);
+    out.assert_code(0);
+    assert_eq!(
+        out.stderr.matches("branch feature was deleted").count(),
+        1,
+        "{out}"
+    );
+}
+
+/// A name already taken under `deleted/` (here `deleted/feature`, which blocks
+/// `deleted/feature/x`) does not fail the task: the tip is kept under its commit id.
+#[test]
+fn a_deleted_branch_is_kept_even_when_its_name_is_blocked() {
+    let repo = app_repo();
+    let first = repo.git(&["rev-parse", "HEAD"]);
+    repo.git(&["update-ref", "refs/streams/p/deleted/feature", &first]);
+    repo.git(&["switch", "-q", "-c", "feature/x"]);
+    repo.write("x.txt", "x\n");
+    let tip = repo.commit_all("work on feature/x");
+    repo.git(&["switch", "-q", "main"]);
+    one_stream(
+        &repo,
+        r#"["act", "write", "src/api/x.rs", "x", "delete-branch", "feature/x"]"#,
+        "",
+    );
+    let out = repo.streams(&["run"]);
+    out.assert_code(0);
+    let kept = format!("refs/streams/p/deleted/{tip}");
+    assert!(
+        out.stderr.contains(&format!(
+            "branch feature/x was deleted while this task ran (by its agent or by someone else); its tip {} is kept on {kept}",
+            &tip[..10]
+        )),
+        "{out}"
+    );
+    assert_eq!(repo.git(&["rev-parse", &kept]), tip);
+}
+
+/// A branch an agent created is removed by streams (its tip set aside); a task running beside
+/// it must not report that as a deletion of someone's branch.
+#[test]
+fn streams_own_clean_up_of_a_branch_is_not_reported_as_a_deletion() {
+    let repo = app_repo();
+    let marker = repo.root.parent().unwrap().join("db-started");
+    plan(
+        &repo,
+        &format!(
+            r#"
+[plan]
+name = "p"
+jobs = 2
+
+[[stream]]
+name = "api"
+owns = ["src/api/**"]
+agent = ["act", "write", "src/api/x.rs", "x", "commit", "api work", "branch", "tmp", "wait-for", "{marker}"]
+tasks = ["Make a branch"]
+
+[[stream]]
+name = "db"
+owns = ["src/db/**"]
+
+[[stream.task]]
+prompt = "Wait for api's branch"
+agent = ["act", "wait-rev", "refs/heads/tmp"]
+
+[[stream.task]]
+prompt = "Outlive it"
+agent = ["act", "write", "{marker}", "go", "wait-rev", "refs/streams/p/rejected/api/1-branches/tmp", "sleep", "0.3", "write", "src/db/y.rs", "y"]
+"#,
+            marker = marker.display()
+        ),
+    );
+    let out = repo.streams(&["run"]);
+    out.assert_code(4);
+    assert!(
+        out.stderr
+            .contains("failed api: moved branches that are not its own: tmp"),
+        "{out}"
+    );
+    assert!(!out.stderr.contains("was deleted"), "{out}");
+    assert!(
+        repo.git(&["for-each-ref", "refs/streams/p/deleted/"])
+            .is_empty(),
+        "{out}"
+    );
+    assert_eq!(
+        repo.git(&["show", "streams/p/integration:src/db/y.rs"]),
+        "y"
     );
 }
 
