@@ -152,6 +152,7 @@ pub fn start_run(new: &NewRun) -> Result<(RunDir, RunState, Journal)> {
                 branch: format!("refs/heads/streams/{}/{}", plan.name, s.name),
                 worktree: wt_dir.join(&s.name),
                 state: StreamState::Pending,
+                notes: Vec::new(),
                 tasks: s
                     .tasks
                     .iter()

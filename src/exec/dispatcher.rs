@@ -552,6 +552,7 @@ impl Engine {
     async fn handle(&mut self, event: ExecEvent) -> Result<()> {
         match event {
             ExecEvent::Note { stream, message } => {
+                self.state.streams[stream].notes.push(message.clone());
                 let name = self.state.streams[stream].name.clone();
                 self.emit(Event::Note {
                     stream: name,

@@ -45,6 +45,9 @@ pub struct StreamReport {
     pub retries: u32,
     pub branch: String,
     pub worktree: String,
+    /// Notes from the run (see `StreamRecord::notes`); left out when there are none.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
 }
 
 pub fn build(state: &RunState, status: &str) -> RunReport {
@@ -91,6 +94,7 @@ pub fn build(state: &RunState, status: &str) -> RunReport {
                 retries,
                 branch: s.branch.trim_start_matches("refs/heads/").to_string(),
                 worktree: s.worktree.display().to_string(),
+                notes: s.notes.clone(),
             }
         })
         .collect();
@@ -246,6 +250,17 @@ pub fn render_markdown(report: &RunReport) -> String {
                 s.status,
                 s.reason.as_deref().unwrap_or("")
             );
+        }
+    }
+    let notes: Vec<(&str, &String)> = report
+        .streams
+        .iter()
+        .flat_map(|s| s.notes.iter().map(|n| (s.name.as_str(), n)))
+        .collect();
+    if !notes.is_empty() {
+        let _ = writeln!(out, "\nNotes:\n");
+        for (stream, note) in notes {
+            let _ = writeln!(out, "- **{stream}**: {note}");
         }
     }
     out

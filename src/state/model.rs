@@ -128,6 +128,10 @@ pub struct StreamRecord {
     pub worktree: PathBuf,
     pub state: StreamState,
     pub tasks: Vec<TaskRecord>,
+    /// What a person should know that is not a failure (a branch deleted while a task ran, and
+    /// where its tip is kept), in the order it happened. Absent from older state files.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -1002,6 +1002,28 @@ fn a_branch_deleted_while_a_task_runs_keeps_its_commits_reachable() {
         repo.git(&["rev-parse", "refs/streams/p/deleted/feature"]),
         users
     );
+    // The report keeps the note for whoever reads it after the terminal is gone (CI).
+    let runs = repo.common_dir().join("streams/runs");
+    let run = std::fs::read_dir(&runs)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let md = std::fs::read_to_string(run.join("report.md")).unwrap();
+    assert!(
+        md.contains("Notes:\n\n- **api**: branch feature was deleted while this task ran"),
+        "{md}"
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("report.json")).unwrap()).unwrap();
+    assert!(
+        json["streams"][0]["notes"][0]
+            .as_str()
+            .unwrap()
+            .contains("refs/streams/p/deleted/feature"),
+        "{json}"
+    );
     // `clean` names it for what it is and keeps it without --force.
     let clean = repo.streams(&["clean"]);
     assert!(
