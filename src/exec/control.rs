@@ -390,8 +390,13 @@ pub async fn abort(
                 .unwrap_or_default();
             let name = refs.aborted(&run_id, &format!("uncommitted/{}", s.name));
             if !head.is_empty()
-                && let Ok(Some((name, commit))) =
-                    keep_work(&s.worktree, &head, &name, "streams abort: uncommitted work")
+                && let Ok(Some((name, commit))) = keep_work(
+                    &s.worktree,
+                    &head,
+                    None,
+                    &name,
+                    "streams abort: uncommitted work",
+                )
             {
                 kept.push((name, commit));
             }
@@ -404,6 +409,7 @@ pub async fn abort(
             if let Ok(Some((name, commit))) = keep_work(
                 &halt.resolution_worktree,
                 &halt.ours,
+                None,
                 &name,
                 "streams abort: resolution",
             ) {

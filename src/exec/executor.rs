@@ -328,15 +328,6 @@ async fn run_task_inner(
             }
             Err(e) => return internal(format!("could not check the branches: {e}"), attempt),
         };
-        for m in &moved {
-            let _ = events.send(ExecEvent::Note {
-                stream: job.stream_index,
-                message: format!(
-                    "its agent moved branch {}; it is put back, and what the agent left there is kept on {}",
-                    m.name, m.kept
-                ),
-            });
-        }
 
         let failure = match exit {
             AgentExit::Exited(0) => None,
@@ -363,6 +354,18 @@ async fn run_task_inner(
                 };
             }
         };
+        if failure.is_some() {
+            // Another failure is the reason given; the moved branches would go unmentioned.
+            for m in &moved {
+                let _ = events.send(ExecEvent::Note {
+                    stream: job.stream_index,
+                    message: format!(
+                        "its agent moved branch {}; it is put back, and what the agent left there is kept on {}",
+                        m.name, m.kept
+                    ),
+                });
+            }
+        }
         let failure = failure.or_else(|| {
             (!moved.is_empty()).then(|| FailReason::MovedBranches {
                 branches: moved.iter().map(|m| m.name.clone()).collect(),
@@ -421,6 +424,11 @@ async fn run_task_inner(
         let (stream_index, branch) = (job.stream_index, job.branch.clone());
         blocking(move || -> git::GitResult<Result<Leftover, FailKind>> {
             let changes = work::task_changes(&shared.repo, &worktree, &start)?;
+            // Before the branch check: a rebase stopped half way detaches HEAD, and "left its
+            // branch" would hide what happened.
+            if let Some(what) = changes.unfinished.clone() {
+                return Ok(Err(FailKind::Unfinished(what)));
+            }
             if changes.branch.as_deref() != Some(branch.as_str()) {
                 let on = match &changes.branch {
                     Some(other) => other.trim_start_matches("refs/heads/").to_string(),
@@ -430,9 +438,6 @@ async fn run_task_inner(
             }
             if changes.rewritten {
                 return Ok(Err(FailKind::History));
-            }
-            if let Some(what) = changes.unfinished {
-                return Ok(Err(FailKind::Unfinished(what)));
             }
             let violations = shared
                 .ownership
@@ -574,18 +579,18 @@ async fn restore_moved(
     guard: &Arc<(std::collections::BTreeMap<String, Oid>, usize)>,
 ) -> git::GitResult<work::BranchChanges> {
     let (repo, worktree, guard) = (shared.repo.clone(), job.worktree.clone(), guard.clone());
-    let (plan_branches, moved, deleted, kept_namespace) = (
+    let (plan_branches, moved, deleted, rejected) = (
         job.refs.plan_branches(),
         job.refs.moved_branches(&job.stream, job.task_index),
         job.refs.deleted_branches(),
-        format!("{}/", job.refs.base()),
+        format!("{}/rejected/", job.refs.base()),
     );
     blocking(move || {
         let refs = work::GuardRefs {
             plan_branches: &plan_branches,
             moved: &moved,
             deleted: &deleted,
-            kept_namespace: &kept_namespace,
+            rejected: &rejected,
         };
         work::restore_moved_branches(&repo, &worktree, &guard.0, guard.1, &refs)
     })
@@ -606,7 +611,7 @@ async fn keep_and_reset(
         job.task_index + 1
     );
     blocking(move || -> git::GitResult<Option<(String, Oid)>> {
-        let kept = keep_work(&worktree, &start, &ref_name, &message)?;
+        let kept = keep_work(&worktree, &start, Some(&branch), &ref_name, &message)?;
         if reset {
             worktree::reset_to(&worktree, &branch, &start)?;
         } else {
@@ -633,17 +638,46 @@ async fn keep_and_reset(
 /// Keeps everything in the worktree beyond `start` (its commits plus anything uncommitted)
 /// reachable from a ref named after `ref_name` (a free variant of it: nothing kept earlier is
 /// overwritten). Returns the ref and commit, or `None` when there is nothing beyond `start`.
+///
+/// `branch` is the stream's branch: when HEAD has left it (a rebase stopped half way detaches
+/// HEAD; an agent checked out something else), the commits the agent made on it are kept too,
+/// as a second parent of the kept commit, since the caller is about to move that branch back.
 pub fn keep_work(
     worktree_path: &std::path::Path,
     start: &str,
+    branch: Option<&str>,
     ref_name: &str,
     message: &str,
 ) -> git::GitResult<Option<(String, Oid)>> {
     let git = git::Git::new(worktree_path);
     let head = git.read(["rev-parse", "--verify", "HEAD"])?;
     let dirty = !worktree::status_porcelain(&git)?.is_empty();
-    let kept = if dirty {
-        worktree::snapshot(&git, Some(&head), message)?
+    let branch_tip = match branch {
+        Some(branch) => git
+            .output(["rev-parse", "-q", "--verify", branch], None)?
+            .status
+            .success()
+            .then(|| git.read(["rev-parse", "--verify", branch]))
+            .transpose()?,
+        None => None,
+    };
+    // The branch holds work of its own when it moved past the start and HEAD does not contain it.
+    let branch_work = match &branch_tip {
+        Some(tip) if tip != start && tip != &head => {
+            let covered = git
+                .output(["merge-base", "--is-ancestor", tip, &head], None)?
+                .status
+                .success();
+            let at_or_below_start = git
+                .output(["merge-base", "--is-ancestor", tip, start], None)?
+                .status
+                .success();
+            (!covered && !at_or_below_start).then(|| tip.clone())
+        }
+        _ => None,
+    };
+    let kept = if dirty || branch_work.is_some() {
+        worktree::snapshot(&git, Some(&head), branch_work.as_deref(), message)?
     } else if head != start {
         head
     } else {

@@ -215,7 +215,7 @@ impl Engine {
                     t + 1
                 );
                 let kept = if worktree_path.join(".git").exists() {
-                    let kept = keep_work(&worktree_path, &start, &wip, &message)
+                    let kept = keep_work(&worktree_path, &start, Some(&branch), &wip, &message)
                         .ok()
                         .flatten();
                     // A worktree that cannot even be reset is repaired by prepare() later.
@@ -355,6 +355,7 @@ impl Engine {
             if let Ok(Some((keep, kept))) = keep_work(
                 &halt.resolution_worktree,
                 &halt.ours,
+                None,
                 &keep,
                 "streams: unfinished resolution",
             ) {

@@ -405,10 +405,9 @@ pub struct GuardRefs<'a> {
     pub moved: &'a str,
     /// Where the tip of a deleted branch is kept.
     pub deleted: &'a str,
-    /// Every ref streams keeps work on for this plan: a deleted branch whose tip one of these
-    /// already holds needs no keeping and no word (streams set it aside itself, or an earlier
-    /// task reported it).
-    pub kept_namespace: &'a str,
+    /// The prefix of every task's rejected work, under which the tips of branches an agent
+    /// moved or created are kept (`<stream>/<task>-branches/<branch>`).
+    pub rejected: &'a str,
 }
 
 /// Puts back every branch (outside the plan's) that changed since `before` to a commit made
@@ -441,12 +440,17 @@ pub fn restore_moved_branches(
         })
         .collect();
     if !gone.is_empty() {
-        let already_kept = ref_targets(repo, refs.kept_namespace)?;
+        let kept_by_guard = guard_kept(repo, refs)?;
         for (name, old) in gone {
-            if already_kept.contains(old) {
+            let short = name.trim_start_matches("refs/heads/");
+            // Set aside by the guard already: a branch an agent created, which streams removed
+            // after keeping it, or a deletion an earlier task (or attempt) reported.
+            if kept_by_guard
+                .iter()
+                .any(|(branch, tip)| tip == old && (branch == short || branch == old))
+            {
                 continue;
             }
-            let short = name.trim_start_matches("refs/heads/");
             changes.deleted.push(DeletedBranch {
                 name: short.to_string(),
                 tip: old.clone(),
@@ -486,16 +490,44 @@ pub fn restore_moved_branches(
     Ok(changes)
 }
 
-/// The commits refs under `prefix` point at.
-fn ref_targets(repo: &Repo, prefix: &str) -> GitResult<BTreeSet<Oid>> {
+/// The branches the guard itself has kept tips of, as (branch name or commit id, tip): under
+/// `refs.deleted/` and `refs.rejected<stream>/<task>-branches/`, without `keep_ref`'s `-N`
+/// suffix. Other kept refs (a task's work, an earlier run's branches) say nothing of a branch.
+fn guard_kept(repo: &Repo, refs: &GuardRefs) -> GitResult<Vec<(String, Oid)>> {
     let r = repo.open()?;
-    let refs = r
-        .references_glob(&format!("{prefix}*"))
-        .map_err(|e| GitError::library("could not list refs", e))?;
-    Ok(refs
-        .flatten()
-        .filter_map(|reference| reference.target().map(|t| t.to_string()))
-        .collect())
+    let mut kept = Vec::new();
+    for (prefix, whole) in [
+        (format!("{}/", refs.deleted), true),
+        (refs.rejected.to_string(), false),
+    ] {
+        let list = r
+            .references_glob(&format!("{prefix}*"))
+            .map_err(|e| GitError::library("could not list refs", e))?;
+        for reference in list.flatten() {
+            let (Some(name), Some(target)) = (reference.name(), reference.target()) else {
+                continue;
+            };
+            let rest = &name[prefix.len()..];
+            let branch = if whole {
+                Some(rest)
+            } else {
+                rest.split_once("-branches/").map(|(_, branch)| branch)
+            };
+            if let Some(branch) = branch {
+                kept.push((strip_suffix(branch).to_string(), target.to_string()));
+                kept.push((branch.to_string(), target.to_string()));
+            }
+        }
+    }
+    Ok(kept)
+}
+
+/// `name` without the `-2`, `-3`... `keep_ref` adds when a name is taken.
+fn strip_suffix(name: &str) -> &str {
+    match name.rsplit_once('-') {
+        Some((base, n)) if !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()) => base,
+        _ => name,
+    }
 }
 
 /// Keeps a deleted branch's tip on `prefix/<branch>`; when that name cannot be made (a ref

@@ -151,7 +151,7 @@ pub fn prepare(repo: &Repo, spec: &WorktreeSpec) -> GitResult<PrepareReport> {
         if let Some((head, found)) = found {
             if !found.paths.is_empty() {
                 let message = format!("uncommitted work found in {}", spec.path.display());
-                let commit = snapshot(&git, Some(&head), &message)?;
+                let commit = snapshot(&git, Some(&head), None, &message)?;
                 let kept = super::integrate::keep_ref(&git, spec.wip_ref, &commit, &message)?;
                 saved = Some((kept, commit));
             }
@@ -186,7 +186,7 @@ pub fn prepare(repo: &Repo, spec: &WorktreeSpec) -> GitResult<PrepareReport> {
                     git.run(args)?;
                 }
             }
-            forget_rebase(&git, spec.path)?;
+            forget_unfinished(&git, spec.path)?;
             // A worktree that was clean has no untracked files for `clean` to remove: the
             // reset rewrote exactly the tracked files (ignored files stay either way).
             if found.paths.is_empty() {
@@ -232,29 +232,96 @@ pub fn admin_dir(path: &Path) -> Option<PathBuf> {
     Some(path.join(admin))
 }
 
-/// The git operation a worktree is in the middle of (a merge, cherry-pick, revert or rebase
-/// that stopped for conflicts or was never concluded), from the state files git keeps in the
-/// worktree's admin directory.
-pub fn operation_in_progress(path: &Path) -> Option<&'static str> {
-    let admin = admin_dir(path)?;
-    [
-        ("MERGE_HEAD", "a merge"),
-        ("CHERRY_PICK_HEAD", "a cherry-pick"),
-        ("REVERT_HEAD", "a revert"),
-        ("rebase-merge", "a rebase"),
-        ("rebase-apply", "a rebase"),
-    ]
-    .into_iter()
-    .find(|(file, _)| admin.join(file).exists())
-    .map(|(_, what)| what)
+/// A git operation a worktree can be left in the middle of: where git keeps its state (in the
+/// worktree's admin directory), how to say it, and how to forget it without touching files.
+#[derive(PartialEq)]
+struct Operation {
+    state: &'static str,
+    what: &'static str,
+    /// What clears the state when a reset does not: `None` when `reset --hard` and
+    /// `checkout -f` already drop it.
+    quit: Option<&'static [&'static str]>,
 }
 
-/// Forgets a rebase left half done (its state outlives `reset --hard` and `checkout -f`, which
-/// already drop a merge's, cherry-pick's or revert's): the files and HEAD are as the caller
-/// just set them, and the rebase's commits, if any, were kept by the caller before.
-fn forget_rebase(git: &Git, path: &Path) -> GitResult<()> {
-    if operation_in_progress(path) == Some("a rebase") {
-        git.run(["rebase", "--quit"])?;
+/// In the order they are looked for: `git am` keeps its state in `rebase-apply` too, with a
+/// marker file, so it comes before the rebases.
+const OPERATIONS: [Operation; 7] = [
+    Operation {
+        state: "MERGE_HEAD",
+        what: "a merge",
+        quit: None,
+    },
+    Operation {
+        state: "CHERRY_PICK_HEAD",
+        what: "a cherry-pick",
+        quit: None,
+    },
+    Operation {
+        state: "REVERT_HEAD",
+        what: "a revert",
+        quit: None,
+    },
+    Operation {
+        state: "rebase-apply/applying",
+        what: "a patch application (git am)",
+        quit: Some(&["am", "--quit"]),
+    },
+    Operation {
+        state: "rebase-merge",
+        what: "a rebase",
+        quit: Some(&["rebase", "--quit"]),
+    },
+    Operation {
+        state: "rebase-apply",
+        what: "a rebase",
+        quit: Some(&["rebase", "--quit"]),
+    },
+    // A cherry-pick or revert of several commits keeps this until `--continue` or `--quit`.
+    Operation {
+        state: "sequencer",
+        what: "a cherry-pick or revert of several commits",
+        quit: Some(&["cherry-pick", "--quit"]),
+    },
+];
+
+fn operation(path: &Path) -> Option<&'static Operation> {
+    let admin = admin_dir(path)?;
+    OPERATIONS.iter().find(|op| admin.join(op.state).exists())
+}
+
+/// The git operation a worktree is in the middle of (a merge, cherry-pick, revert, rebase or
+/// `git am` that stopped for conflicts or was never concluded), from the state files git keeps
+/// in the worktree's admin directory.
+pub fn operation_in_progress(path: &Path) -> Option<&'static str> {
+    operation(path).map(|op| op.what)
+}
+
+/// Forgets an operation left half done whose state outlives `reset --hard` and `checkout -f`
+/// (a rebase, `git am`, a cherry-pick sequence): the files and HEAD are as the caller just set
+/// them, and the caller kept the work before. Git's own `--quit` goes first (for a rebase it
+/// also saves the autostash to the stash list); if git refuses, the state directory is
+/// removed, which is what `--quit` does besides.
+fn forget_unfinished(git: &Git, path: &Path) -> GitResult<()> {
+    // Each pass clears one; a worktree cannot hold more than a few at once.
+    for _ in 0..OPERATIONS.len() {
+        let Some(op) = operation(path) else {
+            return Ok(());
+        };
+        let Some(quit) = op.quit else {
+            return Ok(());
+        };
+        let quitted = git.output(quit.iter().copied(), None)?.status.success();
+        if quitted && operation(path) != Some(op) {
+            continue;
+        }
+        if let Some(admin) = admin_dir(path) {
+            let dir = op.state.split('/').next().unwrap_or(op.state);
+            std::fs::remove_dir_all(admin.join(dir)).map_err(|e| GitError::Command {
+                args: quit.join(" "),
+                dir: path.to_path_buf(),
+                stderr: format!("could not remove {dir}: {e}"),
+            })?;
+        }
     }
     Ok(())
 }
@@ -677,14 +744,20 @@ pub fn save_dirty(git: &Git, ref_name: &str, message: &str) -> GitResult<Option<
         return Ok(None);
     }
     let head = readable_head(git);
-    let commit = snapshot(git, head.as_deref(), message)?;
+    let commit = snapshot(git, head.as_deref(), None, message)?;
     let name = super::integrate::keep_ref(git, ref_name, &commit, message)?;
     Ok(Some((name, commit)))
 }
 
 /// A commit of everything in the worktree as it is (tracked and untracked files, not ignored
-/// ones), with `parent` as parent, built in a temporary index so the real one is untouched.
-pub fn snapshot(git: &Git, parent: Option<&str>, message: &str) -> GitResult<Oid> {
+/// ones), with `parent` as parent (and `also` as a second one, to keep it reachable), built in a
+/// temporary index so the real one is untouched.
+pub fn snapshot(
+    git: &Git,
+    parent: Option<&str>,
+    also: Option<&str>,
+    message: &str,
+) -> GitResult<Oid> {
     let tmp = tempfile::Builder::new()
         .prefix("streams-index-")
         .tempfile()
@@ -707,7 +780,7 @@ pub fn snapshot(git: &Git, parent: Option<&str>, message: &str) -> GitResult<Oid
         "-m".into(),
         message.to_string(),
     ];
-    if let Some(parent) = parent {
+    for parent in parent.into_iter().chain(also) {
         args.push("-p".into());
         args.push(parent.to_string());
     }
@@ -725,7 +798,7 @@ pub fn reset_to(path: &Path, branch: &str, commit: &str) -> GitResult<()> {
     let short = branch.trim_start_matches("refs/heads/");
     git.run(["checkout", "-q", "-f", "-B", short, commit])?;
     git.run(["clean", "-q", "-f", "-d"])?;
-    forget_rebase(&git, path)
+    forget_unfinished(&git, path)
 }
 
 /// Unlocks and removes a worktree (forcefully: callers saved what mattered first).

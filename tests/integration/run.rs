@@ -913,28 +913,74 @@ fn a_squash_merge_left_uncommitted_is_committed_and_its_message_cleared() {
     assert!(!admin.join("SQUASH_MSG").exists());
 }
 
-/// A rebase stopped for conflicts leaves state that outlives a reset; it must not follow the
-/// worktree into the next run and be taken for the next agent's.
+/// A rebase, `git am` or cherry-pick sequence stopped half way leaves state that outlives a
+/// reset. The task fails saying so, with every commit the agent made kept (a rebase detaches
+/// HEAD, so its own commits are only on the stream branch, which goes back to the start), and
+/// the state must not follow the worktree into the next run.
 #[test]
-fn a_rebase_left_half_done_does_not_follow_the_worktree_into_the_next_run() {
+fn an_operation_left_half_done_is_reported_kept_and_cleared() {
+    for (action, what) in [
+        ("rebase-conflict", "a rebase"),
+        ("am-conflict", "a patch application (git am)"),
+        (
+            "pick-conflict",
+            "a cherry-pick or revert of several commits",
+        ),
+    ] {
+        let repo = app_repo();
+        one_stream(
+            &repo,
+            &format!(r#"["act", "{action}", "src/api/c.rs"]"#),
+            "",
+        );
+        let out = repo.streams(&["run"]);
+        out.assert_code(4);
+        assert!(
+            out.stderr.contains(&format!(
+                "failed api: left {what} unfinished; its work is kept on refs/streams/p/rejected/api/1"
+            )),
+            "{action}: {out}"
+        );
+        let kept = repo.git(&["log", "--format=%s", "refs/streams/p/rejected/api/1"]);
+        assert!(kept.contains("our side"), "{action}: {kept}");
+        let worktree = repo.common_dir().join("streams/worktrees/p/api");
+        assert_eq!(repo.git_in(&worktree, &["status", "--porcelain"]), "");
+        // The same worktree, a well-behaved agent: the run succeeds.
+        one_stream(&repo, r#"["act", "write", "src/api/ok.rs", "ok"]"#, "");
+        let again = repo.streams(&["run"]);
+        again.assert_code(0);
+        assert_eq!(
+            repo.git(&["show", "streams/p/integration:src/api/ok.rs"]),
+            "ok",
+            "{action}"
+        );
+    }
+}
+
+/// A user's branch deleted during a run is reported even when an earlier run's kept refs hold
+/// the same commit (those say nothing of the branch, and `clean --force` removes them).
+#[test]
+fn a_deleted_branch_at_an_earlier_runs_tip_is_still_reported() {
     let repo = app_repo();
-    one_stream(&repo, r#"["act", "rebase-conflict", "src/api/c.rs"]"#, "");
+    one_stream(&repo, r#"["act", "write", "src/api/x.rs", "x"]"#, "");
+    repo.streams(&["run"]).assert_code(0);
+    repo.git(&["branch", "review", "streams/p/integration"]);
+    let tip = repo.git(&["rev-parse", "review"]);
+    one_stream(
+        &repo,
+        r#"["act", "write", "src/api/y.rs", "y", "delete-branch", "review"]"#,
+        "",
+    );
     let out = repo.streams(&["run"]);
-    out.assert_code(4);
+    out.assert_code(0);
     assert!(
         out.stderr
-            .contains("failed api: left its branch for a detached HEAD; its work is kept on refs/streams/p/rejected/api/1"),
+            .contains("branch review was deleted while this task ran"),
         "{out}"
     );
-    let worktree = repo.common_dir().join("streams/worktrees/p/api");
-    assert_eq!(repo.git_in(&worktree, &["status", "--porcelain"]), "");
-    // The same worktree, a well-behaved agent: the run succeeds.
-    one_stream(&repo, r#"["act", "write", "src/api/ok.rs", "ok"]"#, "");
-    let again = repo.streams(&["run"]);
-    again.assert_code(0);
     assert_eq!(
-        repo.git(&["show", "streams/p/integration:src/api/ok.rs"]),
-        "ok"
+        repo.git(&["rev-parse", "refs/streams/p/deleted/review"]),
+        tip
     );
 }
 
