@@ -233,6 +233,35 @@ fn rewriting_history_below_the_task_start_fails() {
     );
 }
 
+/// An agent that commits on its branch and then leaves it: the branch goes back to the task's
+/// start, so its commits must be kept with the rest.
+#[test]
+fn commits_made_before_leaving_the_branch_are_kept() {
+    let repo = app_repo();
+    let start = repo.git(&["rev-parse", "HEAD"]);
+    one_stream(
+        &repo,
+        &format!(
+            r#"["act", "write", "src/api/a.rs", "a", "commit", "api work", "checkout", "{start}"]"#
+        ),
+        "",
+    );
+    let out = repo.streams(&["run"]);
+    out.assert_code(4);
+    assert!(
+        out.stderr.contains(
+            "failed api: left its branch for a detached HEAD; its work is kept on refs/streams/p/rejected/api/1"
+        ),
+        "{out}"
+    );
+    assert!(
+        repo.git(&["log", "--format=%s", "refs/streams/p/rejected/api/1"])
+            .contains("api work"),
+        "{out}"
+    );
+    assert_eq!(repo.git(&["rev-parse", "streams/p/api"]), start);
+}
+
 #[test]
 fn leaving_the_stream_branch_fails_like_a_rewrite() {
     let repo = app_repo();
