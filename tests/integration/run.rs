@@ -41,6 +41,15 @@ tasks = ["Do the api work"]
     );
 }
 
+/// A branch `feature` with a commit of the user's, not checked out; returns its tip.
+fn users_feature_branch(repo: &TestRepo) -> String {
+    repo.git(&["switch", "-q", "-c", "feature"]);
+    repo.write("feature.txt", "the user's work\n");
+    let users = repo.commit_all("the user's feature work");
+    repo.git(&["switch", "-q", "main"]);
+    users
+}
+
 fn show(repo: &TestRepo, rev: &str) -> String {
     repo.git(&["show", "-s", "--format=%B", rev])
 }
@@ -1052,10 +1061,7 @@ fn files_that_change_on_checkout_stop_the_stream_before_its_agent_runs() {
 #[test]
 fn a_branch_deleted_while_a_task_runs_keeps_its_commits_reachable() {
     let repo = app_repo();
-    repo.git(&["switch", "-q", "-c", "feature"]);
-    repo.write("feature.txt", "the user's work\n");
-    let users = repo.commit_all("the user's feature work");
-    repo.git(&["switch", "-q", "main"]);
+    let users = users_feature_branch(&repo);
     one_stream(
         &repo,
         r#"["act", "write", "src/api/x.rs", "x", "delete-branch", "feature"]"#,
@@ -1222,10 +1228,7 @@ agent = ["act", "write", "{marker}", "go", "wait-rev", "refs/streams/p/rejected/
 #[test]
 fn an_agent_that_moves_someone_elses_branch_has_it_put_back() {
     let repo = app_repo();
-    repo.git(&["switch", "-q", "-c", "feature"]);
-    repo.write("feature.txt", "the user's work\n");
-    let users = repo.commit_all("the user's feature work");
-    repo.git(&["switch", "-q", "main"]);
+    let users = users_feature_branch(&repo);
     one_stream(
         &repo,
         r#"["act", "write", "src/api/x.rs", "x", "commit", "api work", "checkout", "feature", "write", "src/api/y.rs", "y", "commit", "agent on feature"]"#,
