@@ -524,7 +524,7 @@ pub fn clean_plan(repo: &Repo, state: &RunState) -> Result<Vec<CleanItem>> {
             candidates
                 .iter()
                 .zip(merges)
-                .filter(|(_, m)| m.conflicts.is_empty() && m.tree == tree)
+                .filter(|(_, m)| m.clean && m.tree == tree)
                 .map(|((name, _), _)| name.as_str())
                 .collect()
         }

@@ -168,48 +168,17 @@ pub fn merge_trees(repo: &Repo, merges: &[(Oid, Oid, Oid)]) -> GitResult<Vec<Opt
         .iter()
         .map(|(base, ours, theirs)| format!("{base} -- {ours} {theirs}\n"))
         .collect();
-    let out = repo.git().run_with_stdin(
-        [
-            "merge-tree",
-            "--stdin",
-            "-z",
-            "--name-only",
-            "--no-messages",
-        ],
-        Some(input.as_bytes()),
-    )?;
-    // Per merge: `<1 clean | 0 conflicted>\0<tree>\0[<path>\0...]\0`.
-    let mut fields = out.stdout.split(|b| *b == 0);
-    let mut results = Vec::with_capacity(merges.len());
-    for _ in merges {
-        let status = fields.next().unwrap_or_default();
-        let tree = fields
-            .next()
-            .map(|t| String::from_utf8_lossy(t).into_owned());
-        for field in fields.by_ref() {
-            if field.is_empty() {
-                break;
-            }
-        }
-        match (status, tree) {
-            (b"1", Some(tree)) if !tree.is_empty() => results.push(Some(tree)),
-            (b"0", Some(_)) => results.push(None),
-            _ => {
-                return Err(GitError::Command {
-                    args: "merge-tree --stdin".into(),
-                    dir: repo.common_dir().to_path_buf(),
-                    stderr: "could not read the output of git merge-tree --stdin".into(),
-                });
-            }
-        }
-    }
-    Ok(results)
+    Ok(merge_tree_stdin(repo, &input, merges.len())?
+        .into_iter()
+        .map(|m| m.clean.then_some(m.tree))
+        .collect())
 }
 
 /// One merge of a batch: the tree it gives and the conflicted paths (empty when clean).
 #[derive(Clone, Debug)]
 pub struct BatchMerge {
     pub tree: Oid,
+    pub clean: bool,
     pub conflicts: Vec<String>,
 }
 
@@ -220,6 +189,11 @@ pub fn merge_batch(repo: &Repo, pairs: &[(Oid, Oid)]) -> GitResult<Vec<BatchMerg
         return Ok(Vec::new());
     }
     let input: String = pairs.iter().map(|(a, b)| format!("{a} {b}\n")).collect();
+    merge_tree_stdin(repo, &input, pairs.len())
+}
+
+/// Runs `count` merges, one per line of `input`, in one `git merge-tree --stdin` process.
+fn merge_tree_stdin(repo: &Repo, input: &str, count: usize) -> GitResult<Vec<BatchMerge>> {
     let out = repo.git().run_with_stdin(
         [
             "merge-tree",
@@ -230,12 +204,17 @@ pub fn merge_batch(repo: &Repo, pairs: &[(Oid, Oid)]) -> GitResult<Vec<BatchMerg
         ],
         Some(input.as_bytes()),
     )?;
+    let unreadable = || GitError::Command {
+        args: "merge-tree --stdin".into(),
+        dir: repo.common_dir().to_path_buf(),
+        stderr: "could not read the output of git merge-tree --stdin".into(),
+    };
     // Per merge: `<1 clean | 0 conflicted>\0<tree>\0[<path>\0...]\0`.
     let mut fields = out.stdout.split(|b| *b == 0);
-    let mut results = Vec::with_capacity(pairs.len());
-    for _ in pairs {
-        let status = fields.next().unwrap_or_default();
-        let tree = String::from_utf8_lossy(fields.next().unwrap_or_default()).into_owned();
+    let mut results = Vec::with_capacity(count);
+    for _ in 0..count {
+        let status = fields.next().ok_or_else(unreadable)?;
+        let tree = String::from_utf8_lossy(fields.next().ok_or_else(unreadable)?).into_owned();
         let mut conflicts = Vec::new();
         for field in fields.by_ref() {
             if field.is_empty() {
@@ -243,10 +222,20 @@ pub fn merge_batch(repo: &Repo, pairs: &[(Oid, Oid)]) -> GitResult<Vec<BatchMerg
             }
             conflicts.push(String::from_utf8_lossy(field).into_owned());
         }
-        if status == b"1" {
+        let clean = match status {
+            _ if tree.is_empty() => return Err(unreadable()),
+            b"1" => true,
+            b"0" => false,
+            _ => return Err(unreadable()),
+        };
+        if clean {
             conflicts.clear();
         }
-        results.push(BatchMerge { tree, conflicts });
+        results.push(BatchMerge {
+            tree,
+            clean,
+            conflicts,
+        });
     }
     Ok(results)
 }
