@@ -43,24 +43,6 @@ for s in "$@"; do
 done
 "#;
 
-fn plan_text(streams: &[String], jobs: usize) -> String {
-    let mut plan = format!("[plan]\nname = \"bench\"\nbase = \"main\"\njobs = {jobs}\n");
-    for s in streams {
-        plan.push_str(&format!(
-            "\n[[stream]]\nname = {}\nowns = [{}]\ntasks = [\"Write out.txt\"]\nagent = {}\n",
-            q(s),
-            q(&format!("streams/{s}/**")),
-            arr(&[
-                "act".into(),
-                "write".into(),
-                format!("streams/{s}/out.txt"),
-                format!("done by {s}"),
-            ])
-        ));
-    }
-    plan
-}
-
 fn main() {
     let (files, n_streams) = if quick() { (500, 6) } else { (5_000, 20) };
     let jobs = 2;
@@ -72,7 +54,7 @@ fn main() {
     let sb = Sandbox::new("overhead");
     let streams = stream_names(n_streams);
     let plan = sb.path().join("plan.toml");
-    std::fs::write(&plan, plan_text(&streams, jobs)).unwrap();
+    std::fs::write(&plan, one_file_plan("bench", &streams, jobs)).unwrap();
     let scripts = sb.dir("scripts");
     std::fs::write(scripts.join("task.sh"), TASK_SCRIPT).unwrap();
     std::fs::write(scripts.join("plain.sh"), PLAIN_SCRIPT).unwrap();

@@ -11,24 +11,6 @@ mod common;
 
 use common::*;
 
-fn plan_text(streams: &[String]) -> String {
-    let mut plan = "[plan]\nname = \"scale\"\nbase = \"main\"\njobs = 2\n".to_string();
-    for s in streams {
-        plan.push_str(&format!(
-            "\n[[stream]]\nname = {}\nowns = [{}]\ntasks = [\"Write out.txt\"]\nagent = {}\n",
-            q(s),
-            q(&format!("streams/{s}/**")),
-            arr(&[
-                "act".into(),
-                "write".into(),
-                format!("streams/{s}/out.txt"),
-                format!("done by {s}"),
-            ])
-        ));
-    }
-    plan
-}
-
 struct Point {
     streams: usize,
     per_stream: f64,
@@ -53,7 +35,7 @@ fn main() {
         let repo = sb.path().join(format!("repo-{n}"));
         build_repo(&sb, &repo, files, Contents::Distinct, &streams);
         let plan = sb.path().join(format!("plan-{n}.toml"));
-        std::fs::write(&plan, plan_text(&streams)).unwrap();
+        std::fs::write(&plan, one_file_plan("scale", &streams, 2)).unwrap();
         let out = run_streams(&sb, &repo, &plan, &[]);
         out.assert_integrated(n);
         let p = Point {

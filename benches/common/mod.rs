@@ -209,6 +209,29 @@ pub fn stream_names(n: usize) -> Vec<String> {
 }
 
 /// TOML string.
+/// A plan named `name` where each stream owns `streams/<stream>/**` and has one trivial task:
+/// the `act` agent writes `streams/<stream>/out.txt`.
+pub fn one_file_plan(name: &str, streams: &[String], jobs: usize) -> String {
+    let mut plan = format!(
+        "[plan]\nname = {}\nbase = \"main\"\njobs = {jobs}\n",
+        q(name)
+    );
+    for s in streams {
+        plan.push_str(&format!(
+            "\n[[stream]]\nname = {}\nowns = [{}]\ntasks = [\"Write out.txt\"]\nagent = {}\n",
+            q(s),
+            q(&format!("streams/{s}/**")),
+            arr(&[
+                "act".into(),
+                "write".into(),
+                format!("streams/{s}/out.txt"),
+                format!("done by {s}"),
+            ])
+        ));
+    }
+    plan
+}
+
 pub fn q(s: &str) -> String {
     format!("{s:?}")
 }
