@@ -6,9 +6,10 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::dispatcher::worktrees_dir;
-use super::executor::{RefNames, keep_work};
+use super::executor::RefNames;
 use crate::coordinator::short;
 use crate::error::{Error, IoContext, Result};
+use crate::git::work::keep_work;
 use crate::git::{self, Oid, Repo, integrate, worktree};
 use crate::plan::Plan;
 use crate::state::{

@@ -611,7 +611,7 @@ async fn keep_and_reset(
         job.task_index + 1
     );
     blocking(move || -> git::GitResult<Option<(String, Oid)>> {
-        let kept = keep_work(&worktree, &start, Some(&branch), &ref_name, &message)?;
+        let kept = work::keep_work(&worktree, &start, Some(&branch), &ref_name, &message)?;
         if reset {
             worktree::reset_to(&worktree, &branch, &start)?;
         } else {
@@ -633,58 +633,6 @@ async fn keep_and_reset(
         Ok(kept)
     })
     .await
-}
-
-/// Keeps everything in the worktree beyond `start` (its commits plus anything uncommitted)
-/// reachable from a ref named after `ref_name` (a free variant of it: nothing kept earlier is
-/// overwritten). Returns the ref and commit, or `None` when there is nothing beyond `start`.
-///
-/// `branch` is the stream's branch: when HEAD has left it (a rebase stopped half way detaches
-/// HEAD; an agent checked out something else), the commits the agent made on it are kept too,
-/// as a second parent of the kept commit, since the caller is about to move that branch back.
-pub fn keep_work(
-    worktree_path: &std::path::Path,
-    start: &str,
-    branch: Option<&str>,
-    ref_name: &str,
-    message: &str,
-) -> git::GitResult<Option<(String, Oid)>> {
-    let git = git::Git::new(worktree_path);
-    let head = git.read(["rev-parse", "--verify", "HEAD"])?;
-    let dirty = !worktree::status_porcelain(&git)?.is_empty();
-    let branch_tip = match branch {
-        Some(branch) => git
-            .output(["rev-parse", "-q", "--verify", branch], None)?
-            .status
-            .success()
-            .then(|| git.read(["rev-parse", "--verify", branch]))
-            .transpose()?,
-        None => None,
-    };
-    // The branch holds work of its own when it moved past the start and HEAD does not contain it.
-    let branch_work = match &branch_tip {
-        Some(tip) if tip != start && tip != &head => {
-            let covered = git
-                .output(["merge-base", "--is-ancestor", tip, &head], None)?
-                .status
-                .success();
-            let at_or_below_start = git
-                .output(["merge-base", "--is-ancestor", tip, start], None)?
-                .status
-                .success();
-            (!covered && !at_or_below_start).then(|| tip.clone())
-        }
-        _ => None,
-    };
-    let kept = if dirty || branch_work.is_some() {
-        worktree::snapshot(&git, Some(&head), branch_work.as_deref(), message)?
-    } else if head != start {
-        head
-    } else {
-        return Ok(None);
-    };
-    let name = git::integrate::keep_ref(&git, ref_name, &kept, message)?;
-    Ok(Some((name, kept)))
 }
 
 #[cfg(test)]

@@ -9,9 +9,9 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use super::dispatcher::Engine;
-use super::executor::keep_work;
 use crate::coordinator::{self, UnitInput};
 use crate::error::{Error, Result};
+use crate::git::work::keep_work;
 use crate::git::{self, integrate, worktree};
 use crate::plan::SyncPoint;
 use crate::state::{Entry, RunPhase, StreamState, SyncUnit, TaskState, journal};

@@ -540,6 +540,58 @@ fn keep_deleted(git: &Git, prefix: &str, branch: &str, tip: &str) -> Result<Stri
         .map_err(|e| e.to_string())
 }
 
+/// Keeps everything in the worktree beyond `start` (its commits plus anything uncommitted)
+/// reachable from a ref named after `ref_name` (a free variant of it: nothing kept earlier is
+/// overwritten). Returns the ref and commit, or `None` when there is nothing beyond `start`.
+///
+/// `branch` is the stream's branch: when HEAD has left it (a rebase stopped half way detaches
+/// HEAD; an agent checked out something else), the commits the agent made on it are kept too,
+/// as a second parent of the kept commit, since the caller is about to move that branch back.
+pub fn keep_work(
+    worktree_path: &Path,
+    start: &str,
+    branch: Option<&str>,
+    ref_name: &str,
+    message: &str,
+) -> GitResult<Option<(String, Oid)>> {
+    let git = Git::new(worktree_path);
+    let head = git.read(["rev-parse", "--verify", "HEAD"])?;
+    let dirty = !worktree::status_porcelain(&git)?.is_empty();
+    let branch_tip = match branch {
+        Some(branch) => git
+            .output(["rev-parse", "-q", "--verify", branch], None)?
+            .status
+            .success()
+            .then(|| git.read(["rev-parse", "--verify", branch]))
+            .transpose()?,
+        None => None,
+    };
+    // The branch holds work of its own when it moved past the start and HEAD does not contain it.
+    let branch_work = match &branch_tip {
+        Some(tip) if tip != start && tip != &head => {
+            let covered = git
+                .output(["merge-base", "--is-ancestor", tip, &head], None)?
+                .status
+                .success();
+            let at_or_below_start = git
+                .output(["merge-base", "--is-ancestor", tip, start], None)?
+                .status
+                .success();
+            (!covered && !at_or_below_start).then(|| tip.clone())
+        }
+        _ => None,
+    };
+    let kept = if dirty || branch_work.is_some() {
+        worktree::snapshot(&git, Some(&head), branch_work.as_deref(), message)?
+    } else if head != start {
+        head
+    } else {
+        return Ok(None);
+    };
+    let name = super::integrate::keep_ref(&git, ref_name, &kept, message)?;
+    Ok(Some((name, kept)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::clean_message;
