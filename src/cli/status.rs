@@ -227,10 +227,7 @@ fn build(repo: &Repo, state: &RunState, holder: Option<lock::Holder>) -> RunJson
         outcome,
         holder,
         base: state.base.clone(),
-        integration_branch: state
-            .integration_ref
-            .trim_start_matches("refs/heads/")
-            .to_string(),
+        integration_branch: crate::layout::short_branch(&state.integration_ref).to_string(),
         integration_tip: state.integration_tip.clone(),
         started_at: state.started_at,
         streams,

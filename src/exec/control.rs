@@ -6,11 +6,11 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::dispatcher::worktrees_dir;
-use super::executor::RefNames;
 use crate::coordinator::short;
 use crate::error::{Error, IoContext, Result};
 use crate::git::work::keep_work;
 use crate::git::{self, Oid, Repo, integrate, worktree};
+use crate::layout::{self, KeptKind, RefNames};
 use crate::plan::Plan;
 use crate::state::{
     Entry, Journal, RunDir, RunPhase, RunState, STATE_VERSION, StateDir, StreamRecord, StreamState,
@@ -58,17 +58,17 @@ pub fn check_no_active_run(state_dir: &StateDir) -> Result<()> {
 
 /// Creates the run: its directory, state, journal, and the integration branch at `base`.
 /// Whatever earlier runs left on this plan's branches that `base` does not contain is kept under
-/// `refs/streams/<plan>/previous/<run-id>/`.
+/// `RefNames::previous`.
 pub fn start_run(new: &NewRun) -> Result<(RunDir, RunState, Journal)> {
     let (repo, plan) = (new.repo, new.plan);
     // A run moves the plan's branches: none may be checked out where a person works on it.
-    let own_prefix = format!("refs/heads/streams/{}/", plan.name);
+    let own_prefix = layout::plan_branches(&plan.name);
     for checkout in worktree::list(repo)? {
         if let Some(branch) = &checkout.branch
             && branch.starts_with(&own_prefix)
             && !checkout.is_streams(repo.common_dir())
         {
-            let short_branch = branch.trim_start_matches("refs/heads/");
+            let short_branch = crate::layout::short_branch(&branch);
             return Err(Error::usage_with_hint(
                 format!(
                     "{short_branch} is checked out in {}; a run moves that branch, so it would change under you",
@@ -111,19 +111,16 @@ pub fn start_run(new: &NewRun) -> Result<(RunDir, RunState, Journal)> {
         base: new.base.to_string(),
     });
 
-    let refs = RefNames {
-        plan: plan.name.clone(),
-    };
-    let prefix = format!("refs/heads/streams/{}/", plan.name);
+    let refs = RefNames::new(&plan.name);
     let mut kept = Vec::new();
-    for (name, oid) in integrate::refs_under(repo, &prefix)? {
+    for (name, oid) in integrate::refs_under(repo, &layout::plan_branches(&plan.name))? {
         if !git::work::is_ancestor(repo, &oid, new.base)? {
-            let short_name = name.trim_start_matches(&prefix);
+            let short_name = layout::plan_branch_name(&plan.name, &name).unwrap_or(&name);
             kept.push((refs.previous(&run_id, short_name), oid));
         }
     }
     integrate::set_refs(repo, &kept, "streams: kept from an earlier run")?;
-    let integration_ref = format!("refs/heads/streams/{}/integration", plan.name);
+    let integration_ref = layout::integration_ref(&plan.name);
     let integration_before = repo.ref_target(&integration_ref)?;
     let wt_dir = worktrees_dir(repo, plan);
     let now = now_ms();
@@ -150,7 +147,7 @@ pub fn start_run(new: &NewRun) -> Result<(RunDir, RunState, Journal)> {
             .iter()
             .map(|s| StreamRecord {
                 name: s.name.clone(),
-                branch: format!("refs/heads/streams/{}/{}", plan.name, s.name),
+                branch: layout::stream_branch(&plan.name, &s.name),
                 worktree: wt_dir.join(&s.name),
                 state: StreamState::Pending,
                 notes: Vec::new(),
@@ -274,7 +271,7 @@ pub fn clear_stale_locks(repo: &Repo, state: &RunState) -> Result<Vec<String>> {
                 .parent()
                 .map(Path::to_path_buf)
                 .unwrap_or_default();
-            let ours = ours_wt.contains(&wt) || wt.file_name().is_some_and(|n| n == ".integration");
+            let ours = ours_wt.contains(&wt) || layout::is_resolution_worktree(&wt);
             for lock in ["index.lock", "HEAD.lock", "ORIG_HEAD.lock"] {
                 let path = admin.join(lock);
                 if path.exists() {
@@ -295,11 +292,7 @@ pub fn clear_stale_locks(repo: &Repo, state: &RunState) -> Result<Vec<String>> {
             }
         }
     }
-    let our_refs = [
-        common.join("refs/heads/streams").join(&state.plan_name),
-        common.join("refs/streams").join(&state.plan_name),
-    ];
-    for dir in &our_refs {
+    for dir in &layout::loose_ref_dirs(common, &state.plan_name) {
         for path in find_locks(dir) {
             std::fs::remove_file(&path)
                 .context(|| format!("could not remove {}", path.display()))?;
@@ -348,16 +341,14 @@ pub struct Aborted {
 
 /// Stops a run for good: the integration ref goes back to where the run found it, every stream
 /// branch and every piece of unintegrated work stays reachable under
-/// `refs/streams/<plan>/aborted/<run-id>/`, and the run's worktrees are unlocked.
+/// `RefNames::aborted`, and the run's worktrees are unlocked.
 pub async fn abort(
     repo: &Repo,
     run_dir: &RunDir,
     state: &mut RunState,
     journal: &Journal,
 ) -> Result<Aborted> {
-    let refs = RefNames {
-        plan: state.plan_name.clone(),
-    };
+    let refs = RefNames::new(&state.plan_name);
     let run_id = state.run_id.clone();
     let mut kept = Vec::new();
 
@@ -479,7 +470,7 @@ pub fn clean_plan(repo: &Repo, state: &RunState) -> Result<Vec<CleanItem>> {
     // Worktrees of this plan: the streams', and a leftover resolution worktree.
     let mut worktrees: Vec<PathBuf> = state.streams.iter().map(|s| s.worktree.clone()).collect();
     if let Some(parent) = state.streams.first().and_then(|s| s.worktree.parent()) {
-        worktrees.push(parent.join(".integration"));
+        worktrees.push(layout::resolution_worktree(parent));
     }
     let registered = worktree::list(repo)?;
     let mut dirty_streams = BTreeSet::new();
@@ -501,8 +492,8 @@ pub fn clean_plan(repo: &Repo, state: &RunState) -> Result<Vec<CleanItem>> {
         });
     }
 
-    let branches = integrate::refs_under(repo, &format!("refs/heads/streams/{plan}/"))?;
-    let kept = integrate::refs_under(repo, &format!("refs/streams/{plan}/"))?;
+    let branches = integrate::refs_under(repo, &layout::plan_branches(plan))?;
+    let kept = integrate::refs_under(repo, &layout::kept_refs(plan))?;
     // Whether a ref's work is on the integration branch is decided by content, not by what the
     // run recorded: a commit made in a worktree after the run is work too. It is if merging it
     // into the integration branch would change nothing.
@@ -511,7 +502,7 @@ pub fn clean_plan(repo: &Repo, state: &RunState) -> Result<Vec<CleanItem>> {
         .filter(|(name, _)| *name != state.integration_ref)
         .chain(
             kept.iter()
-                .filter(|(name, _)| name.starts_with(&format!("refs/streams/{plan}/tasks/"))),
+                .filter(|(name, _)| layout::parse_kept(plan, name) == Some(KeptKind::Tasks)),
         )
         .collect();
     let integrated: BTreeSet<&str> = match &integration_tip {
@@ -534,8 +525,8 @@ pub fn clean_plan(repo: &Repo, state: &RunState) -> Result<Vec<CleanItem>> {
     let base = state.base.as_str();
 
     for (name, oid) in &branches {
-        let short_name = name
-            .trim_start_matches(&format!("refs/heads/streams/{plan}/"))
+        let short_name = layout::plan_branch_name(plan, name)
+            .unwrap_or(name)
             .to_string();
         let loses = if *name == state.integration_ref {
             let merged = merged_elsewhere(repo, oid, plan)?;
@@ -552,43 +543,43 @@ pub fn clean_plan(repo: &Repo, state: &RunState) -> Result<Vec<CleanItem>> {
             ))
         };
         items.push(CleanItem {
-            what: format!("branch {}", name.trim_start_matches("refs/heads/")),
+            what: format!("branch {}", crate::layout::short_branch(&name)),
             loses,
             action: CleanAction::Ref(name.clone()),
         });
     }
     for (name, oid) in &kept {
-        let kind = name
-            .trim_start_matches(&format!("refs/streams/{plan}/"))
-            .split('/')
-            .next()
-            .unwrap_or("");
+        let kind = layout::parse_kept(plan, name).unwrap_or(KeptKind::Other);
         let loses = match kind {
             // A task's own commits, kept when its branch moved on: safe once they are integrated.
-            "tasks" if integrated.contains(name.as_str()) => None,
-            "tasks" => Some(format!(
+            KeptKind::Tasks if integrated.contains(name.as_str()) => None,
+            KeptKind::Tasks => Some(format!(
                 "a task's commits not on the integration branch ({})",
                 short(oid)
             )),
-            "rejected" => Some(format!(
+            KeptKind::Rejected => Some(format!(
                 "work an agent did outside its lane, set aside ({})",
                 short(oid)
             )),
-            "deleted" => Some(format!(
+            KeptKind::Deleted => Some(format!(
                 "the tip of a branch deleted while a task ran ({})",
                 short(oid)
             )),
-            "failed" | "attempts" => Some(format!("work of a failed task ({})", short(oid))),
-            "wip" => Some(format!(
+            KeptKind::Failed | KeptKind::Attempts => {
+                Some(format!("work of a failed task ({})", short(oid)))
+            }
+            KeptKind::Wip => Some(format!(
                 "unfinished work of an interrupted task ({})",
                 short(oid)
             )),
-            "previous" => Some(format!(
+            KeptKind::Previous => Some(format!(
                 "what an earlier run left on a branch ({})",
                 short(oid)
             )),
-            "aborted" => Some(format!("work kept when a run was aborted ({})", short(oid))),
-            _ => Some(format!("kept work ({})", short(oid))),
+            KeptKind::Aborted => Some(format!("work kept when a run was aborted ({})", short(oid))),
+            KeptKind::Resolution | KeptKind::MovedIntegration | KeptKind::Other => {
+                Some(format!("kept work ({})", short(oid)))
+            }
         };
         items.push(CleanItem {
             what: format!("ref {name}"),
@@ -630,9 +621,9 @@ fn merged_elsewhere(repo: &Repo, oid: &str, plan: &str) -> Result<bool> {
         "--format=%(refname)",
         "--contains",
         oid,
-        "refs/heads/",
+        layout::branches_prefix(),
     ])?;
-    let own = format!("refs/heads/streams/{plan}/");
+    let own = layout::plan_branches(plan);
     Ok(out.stdout_str().lines().any(|r| !r.starts_with(&own)))
 }
 

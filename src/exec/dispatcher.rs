@@ -12,12 +12,13 @@ use nix::sys::signal::Signal;
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::{mpsc, watch};
 
-use super::executor::{self, ExecEvent, RefNames, Shared, TaskJob, TaskOutcome};
+use super::executor::{self, ExecEvent, Shared, TaskJob, TaskOutcome};
 use super::process::{Cancel, Limits};
 use super::prompt::{self, DependencyWork, Placeholders};
 use crate::coordinator::{self, ConflictFound, TaskRange, UnitInput, UnitOutcome};
 use crate::error::{Error, Result};
 use crate::git::{self, Repo};
+use crate::layout::{self, RefNames};
 use crate::ownership::Ownership;
 use crate::plan::{Plan, SyncPoint};
 use crate::report::{Event, Reporter};
@@ -97,9 +98,7 @@ impl Engine {
             journal: input.journal.clone(),
         });
         let remaining = crate::plan::schedule::longest_remaining_path(&input.plan);
-        let refs = RefNames {
-            plan: input.plan.name.clone(),
-        };
+        let refs = RefNames::new(&input.plan.name);
         let (cancel, _) = watch::channel(Cancel::None);
         let (events_tx, events_rx) = mpsc::unbounded_channel();
         Engine {
@@ -320,7 +319,7 @@ impl Engine {
             let event = Event::StreamStarted {
                 stream: record.name.clone(),
                 tasks: record.tasks.len(),
-                branch: record.branch.trim_start_matches("refs/heads/").to_string(),
+                branch: crate::layout::short_branch(&record.branch).to_string(),
                 worktree: record.worktree.display().to_string(),
             };
             self.emit(event);
@@ -503,10 +502,7 @@ impl Engine {
                 ("STREAMS_BASE", self.state.base.clone()),
                 (
                     "STREAMS_INTEGRATION",
-                    self.state
-                        .integration_ref
-                        .trim_start_matches("refs/heads/")
-                        .to_string(),
+                    crate::layout::short_branch(&self.state.integration_ref).to_string(),
                 ),
             ]
             .into_iter()
@@ -841,7 +837,7 @@ impl Engine {
         let kept = match &actual {
             Some(found) => Some(git::integrate::keep_ref(
                 &self.repo.git(),
-                &format!("refs/streams/{}/moved-integration", self.plan.name),
+                &self.refs.moved_integration(),
                 found,
                 "streams: the integration branch was moved outside streams",
             )?),
@@ -855,7 +851,7 @@ impl Engine {
             actual.as_deref(),
             "streams: put back",
         )?;
-        let short = name.trim_start_matches("refs/heads/");
+        let short = crate::layout::short_branch(&name);
         self.reporter.message(&format!(
             "warning: {short} was moved outside streams; it is put back at {}{}",
             coordinator::short(&tip),
@@ -1048,19 +1044,19 @@ fn truncate_utf8(text: &str, max: usize) -> &str {
     &text[..end]
 }
 
-/// Where the resolution worktree of a halted run goes: beside the stream worktrees, under a
-/// name no stream can have (stream names cannot start with a dot).
+/// Where the resolution worktree of a halted run goes (see `layout::resolution_worktree`).
 pub fn resolution_worktree_path(repo: &Repo, plan: &Plan) -> PathBuf {
-    worktrees_dir(repo, plan).join(".integration")
+    layout::resolution_worktree(&worktrees_dir(repo, plan))
 }
 
-/// The directory holding a plan's worktrees.
+/// The directory holding a plan's worktrees (see `layout::worktrees_dir`).
 pub fn worktrees_dir(repo: &Repo, plan: &Plan) -> PathBuf {
-    match &plan.worktree_root {
-        Some(root) if root.is_absolute() => root.join(&plan.name),
-        Some(root) => repo.root().join(root).join(&plan.name),
-        None => crate::state::StateDir::new(repo.common_dir()).worktrees_dir(&plan.name),
-    }
+    layout::worktrees_dir(
+        repo.root(),
+        repo.common_dir(),
+        &plan.name,
+        plan.worktree_root.as_deref(),
+    )
 }
 
 /// The commit message for what an agent left uncommitted.

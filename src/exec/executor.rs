@@ -3,7 +3,7 @@
 //!
 //! An executor owns nothing but its task: it reports to the dispatcher through events and never
 //! touches the run state. Before anything it does could lose work (a retry resets the worktree,
-//! a rejected task is rolled back), it keeps that work on a ref under `refs/streams/<plan>/`.
+//! a rejected task is rolled back), it keeps that work on a ref (`layout::RefNames`).
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -13,55 +13,9 @@ use tokio::sync::{mpsc, watch};
 
 use super::process::{self, AgentCommand, AgentExit, Cancel, Limits};
 use crate::git::{self, Oid, Repo, work, worktree};
+use crate::layout::RefNames;
 use crate::ownership::{Owner, Ownership};
 use crate::state::{FailReason, Journal, OwnershipViolation, WorkStats, failpoint};
-
-/// Names of the refs that keep work out of the way.
-#[derive(Clone, Debug)]
-pub struct RefNames {
-    pub plan: String,
-}
-
-impl RefNames {
-    fn base(&self) -> String {
-        format!("refs/streams/{}", self.plan)
-    }
-    pub fn rejected(&self, stream: &str, task: usize) -> String {
-        format!("{}/rejected/{stream}/{}", self.base(), task + 1)
-    }
-    pub fn wip(&self, stream: &str, task: usize) -> String {
-        format!("{}/wip/{stream}/{}", self.base(), task + 1)
-    }
-    pub fn failed(&self, stream: &str, task: usize) -> String {
-        format!("{}/failed/{stream}/{}", self.base(), task + 1)
-    }
-    /// The prefix of the plan's own branches (streams and integration), which the dispatcher
-    /// moves and guards; an agent's moves there are caught by it, not the branch guard.
-    pub fn plan_branches(&self) -> String {
-        format!("refs/heads/streams/{}/", self.plan)
-    }
-    /// Where the tip of a branch deleted while a task ran is kept.
-    pub fn deleted_branches(&self) -> String {
-        format!("{}/deleted", self.base())
-    }
-    /// Where branches an agent moved keep what it left on them.
-    pub fn moved_branches(&self, stream: &str, task: usize) -> String {
-        format!("{}/rejected/{stream}/{}-branches", self.base(), task + 1)
-    }
-    pub fn attempt(&self, stream: &str, task: usize, attempt: u32) -> String {
-        format!("{}/attempts/{stream}/{}/{attempt}", self.base(), task + 1)
-    }
-    /// A task's own end commit, kept when the stream branch moves on (sync = "task").
-    pub fn task_end(&self, stream: &str, task: usize) -> String {
-        format!("{}/tasks/{stream}/{}", self.base(), task + 1)
-    }
-    pub fn previous(&self, run_id: &str, name: &str) -> String {
-        format!("{}/previous/{run_id}/{name}", self.base())
-    }
-    pub fn aborted(&self, run_id: &str, name: &str) -> String {
-        format!("{}/aborted/{run_id}/{name}", self.base())
-    }
-}
 
 /// Everything one task needs. Built by the dispatcher, which owns the plan and the state.
 pub struct TaskJob {
@@ -431,7 +385,7 @@ async fn run_task_inner(
             }
             if changes.branch.as_deref() != Some(branch.as_str()) {
                 let on = match &changes.branch {
-                    Some(other) => other.trim_start_matches("refs/heads/").to_string(),
+                    Some(other) => crate::layout::short_branch(&other).to_string(),
                     None => "a detached HEAD".to_string(),
                 };
                 return Ok(Err(FailKind::LeftBranch(on)));
@@ -583,7 +537,7 @@ async fn restore_moved(
         job.refs.plan_branches(),
         job.refs.moved_branches(&job.stream, job.task_index),
         job.refs.deleted_branches(),
-        format!("{}/rejected/", job.refs.base()),
+        job.refs.rejected_prefix(),
     );
     blocking(move || {
         let refs = work::GuardRefs {
@@ -622,12 +576,7 @@ async fn keep_and_reset(
                 .output(["symbolic-ref", "-q", "HEAD"], None)?
                 .stdout_str();
             if head.trim() != branch {
-                git.run([
-                    "checkout",
-                    "-q",
-                    "-f",
-                    branch.trim_start_matches("refs/heads/"),
-                ])?;
+                git.run(["checkout", "-q", "-f", crate::layout::short_branch(&branch)])?;
             }
         }
         Ok(kept)

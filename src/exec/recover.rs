@@ -301,7 +301,7 @@ impl Engine {
         self.reporter.message(&format!(
             "recorded the resolution of {name} as {} on {}",
             coordinator::short(&commit),
-            self.state.integration_ref.trim_start_matches("refs/heads/")
+            crate::layout::short_branch(&self.state.integration_ref)
         ));
         if self.unit_integrated(&halt.unit, commit.clone()) {
             self.finish_stream(halt.unit.stream);
@@ -350,7 +350,7 @@ impl Engine {
     /// person did there, and puts the integration ref back at the halt's tip.
     pub(super) fn drop_resolution(&mut self, halt: &crate::state::Halt) -> Result<()> {
         let name = self.state.streams[halt.unit.stream].name.clone();
-        let keep = format!("refs/streams/{}/resolution/{name}", self.plan.name);
+        let keep = self.refs.resolution(&name);
         if halt.resolution_worktree.join(".git").exists() {
             if let Ok(Some((keep, kept))) = keep_work(
                 &halt.resolution_worktree,

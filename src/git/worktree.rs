@@ -17,7 +17,7 @@ static REGISTER: Mutex<()> = Mutex::new(());
 /// What `prepare` is asked for.
 pub struct WorktreeSpec<'a> {
     pub path: &'a Path,
-    /// Full ref name: `refs/heads/streams/<plan>/<stream>`.
+    /// Full ref name (`layout::stream_branch`).
     pub branch: &'a str,
     pub commit: &'a str,
     /// Shown by `git worktree list` so people know why it is locked.
@@ -177,7 +177,7 @@ pub fn prepare(repo: &Repo, spec: &WorktreeSpec) -> GitResult<PrepareReport> {
             if on_branch {
                 git.run(["reset", "-q", "--hard", spec.commit])?;
             } else {
-                let short = spec.branch.trim_start_matches("refs/heads/");
+                let short = crate::layout::short_branch(&spec.branch);
                 let args = ["checkout", "-q", "-f", "-B", short, spec.commit];
                 if let Err(e) = git.run(args) {
                     if !free_branch(repo, spec, &e, &mut saved)? {
@@ -354,7 +354,7 @@ fn free_branch(
                 dir: other.path.clone(),
                 stderr: format!(
                     "{} is checked out in {}, which is not a streams worktree; switch it to another branch",
-                    spec.branch.trim_start_matches("refs/heads/"),
+                    crate::layout::short_branch(&spec.branch),
                     other.path.display()
                 ),
             });
@@ -382,7 +382,7 @@ fn create(repo: &Repo, spec: &WorktreeSpec) -> GitResult<()> {
             stderr: e.to_string(),
         })?;
     }
-    let short = spec.branch.trim_start_matches("refs/heads/");
+    let short = crate::layout::short_branch(&spec.branch);
     let path = spec.path.to_string_lossy().into_owned();
     {
         let _guard = REGISTER.lock().unwrap_or_else(|e| e.into_inner());
@@ -685,7 +685,7 @@ pub fn status(git: &Git) -> GitResult<Status> {
             found.branch = match name {
                 "(detached)" => None,
                 _ if name.starts_with("refs/") => Some(name.to_string()),
-                _ => Some(format!("refs/heads/{name}")),
+                _ => Some(crate::layout::branch_ref(name)),
             };
         } else if line.starts_with('#') || line.is_empty() {
             continue;
@@ -795,7 +795,7 @@ pub fn snapshot(
 /// else's branch.
 pub fn reset_to(path: &Path, branch: &str, commit: &str) -> GitResult<()> {
     let git = Git::new(path);
-    let short = branch.trim_start_matches("refs/heads/");
+    let short = crate::layout::short_branch(&branch);
     git.run(["checkout", "-q", "-f", "-B", short, commit])?;
     git.run(["clean", "-q", "-f", "-d"])?;
     forget_unfinished(&git, path)
