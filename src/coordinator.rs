@@ -517,7 +517,7 @@ fn write_bundle(
         "Integrating stream `{}` onto `{}` conflicts in {} file(s). The run is halted: no new \
          task starts until this is resolved, skipped, or the run is aborted.\n",
         input.stream,
-        crate::layout::short_branch(&input.integration_ref),
+        crate::layout::short_branch(input.integration_ref),
         files.len()
     );
     let _ = writeln!(readme, "## Tasks\n");
@@ -636,7 +636,7 @@ fn create_resolution_worktree(
         let _ = std::fs::create_dir_all(parent);
     }
     let path_str = path.to_string_lossy().into_owned();
-    let branch = crate::layout::short_branch(&input.integration_ref);
+    let branch = crate::layout::short_branch(input.integration_ref);
     let reason = format!("streams run {}: conflict resolution", input.run_id);
     let on_branch = repo.git().output(
         [

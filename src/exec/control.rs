@@ -68,7 +68,7 @@ pub fn start_run(new: &NewRun) -> Result<(RunDir, RunState, Journal)> {
             && branch.starts_with(&own_prefix)
             && !checkout.is_streams(repo.common_dir())
         {
-            let short_branch = crate::layout::short_branch(&branch);
+            let short_branch = crate::layout::short_branch(branch);
             return Err(Error::usage_with_hint(
                 format!(
                     "{short_branch} is checked out in {}; a run moves that branch, so it would change under you",
@@ -543,7 +543,7 @@ pub fn clean_plan(repo: &Repo, state: &RunState) -> Result<Vec<CleanItem>> {
             ))
         };
         items.push(CleanItem {
-            what: format!("branch {}", crate::layout::short_branch(&name)),
+            what: format!("branch {}", crate::layout::short_branch(name)),
             loses,
             action: CleanAction::Ref(name.clone()),
         });

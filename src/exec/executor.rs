@@ -385,7 +385,7 @@ async fn run_task_inner(
             }
             if changes.branch.as_deref() != Some(branch.as_str()) {
                 let on = match &changes.branch {
-                    Some(other) => crate::layout::short_branch(&other).to_string(),
+                    Some(other) => crate::layout::short_branch(other).to_string(),
                     None => "a detached HEAD".to_string(),
                 };
                 return Ok(Err(FailKind::LeftBranch(on)));

@@ -442,7 +442,7 @@ pub fn restore_moved_branches(
     if !gone.is_empty() {
         let kept_by_guard = guard_kept(repo, refs)?;
         for (name, old) in gone {
-            let short = crate::layout::short_branch(&name);
+            let short = crate::layout::short_branch(name);
             // Set aside by the guard already: a branch an agent created, which streams removed
             // after keeping it, or a deletion an earlier task (or attempt) reported.
             if kept_by_guard
@@ -466,7 +466,7 @@ pub fn restore_moved_branches(
         if old == Some(tip) || !made.contains(tip) {
             continue;
         }
-        let short = crate::layout::short_branch(&name);
+        let short = crate::layout::short_branch(name);
         let kept = super::integrate::keep_ref(
             &git,
             &format!("{}/{short}", refs.moved),

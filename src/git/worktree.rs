@@ -177,7 +177,7 @@ pub fn prepare(repo: &Repo, spec: &WorktreeSpec) -> GitResult<PrepareReport> {
             if on_branch {
                 git.run(["reset", "-q", "--hard", spec.commit])?;
             } else {
-                let short = crate::layout::short_branch(&spec.branch);
+                let short = crate::layout::short_branch(spec.branch);
                 let args = ["checkout", "-q", "-f", "-B", short, spec.commit];
                 if let Err(e) = git.run(args) {
                     if !free_branch(repo, spec, &e, &mut saved)? {
@@ -354,7 +354,7 @@ fn free_branch(
                 dir: other.path.clone(),
                 stderr: format!(
                     "{} is checked out in {}, which is not a streams worktree; switch it to another branch",
-                    crate::layout::short_branch(&spec.branch),
+                    crate::layout::short_branch(spec.branch),
                     other.path.display()
                 ),
             });
@@ -382,7 +382,7 @@ fn create(repo: &Repo, spec: &WorktreeSpec) -> GitResult<()> {
             stderr: e.to_string(),
         })?;
     }
-    let short = crate::layout::short_branch(&spec.branch);
+    let short = crate::layout::short_branch(spec.branch);
     let path = spec.path.to_string_lossy().into_owned();
     {
         let _guard = REGISTER.lock().unwrap_or_else(|e| e.into_inner());
@@ -795,7 +795,7 @@ pub fn snapshot(
 /// else's branch.
 pub fn reset_to(path: &Path, branch: &str, commit: &str) -> GitResult<()> {
     let git = Git::new(path);
-    let short = crate::layout::short_branch(&branch);
+    let short = crate::layout::short_branch(branch);
     git.run(["checkout", "-q", "-f", "-B", short, commit])?;
     git.run(["clean", "-q", "-f", "-d"])?;
     forget_unfinished(&git, path)
