@@ -16,10 +16,11 @@ use std::path::{Path, PathBuf};
 
 use similar::TextDiff;
 
+use crate::failpoint;
 use crate::git::integrate::{self, Ident, MergeOutcome, TRAILER_STREAM, TRAILER_TASK};
 use crate::git::{Git, GitError, GitResult, Oid, Repo, worktree};
 use crate::plan::MergeStrategy;
-use crate::state::{Entry, Journal, failpoint};
+use crate::state::{Entry, Journal};
 
 /// One task's share of a unit: its number and the commits it made (`start..end`).
 #[derive(Clone, Debug)]

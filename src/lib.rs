@@ -18,8 +18,10 @@
 pub mod cli;
 pub mod coordinator;
 pub mod demo;
+pub mod duration;
 pub mod error;
 pub mod exec;
+pub mod failpoint;
 pub mod git;
 pub mod layout;
 pub mod ownership;

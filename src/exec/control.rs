@@ -8,13 +8,14 @@ use std::time::Duration;
 use super::dispatcher::worktrees_dir;
 use crate::coordinator::short;
 use crate::error::{Error, IoContext, Result};
+use crate::failpoint;
 use crate::git::work::keep_work;
 use crate::git::{self, Oid, Repo, integrate, worktree};
 use crate::layout::{self, KeptKind, RefNames};
 use crate::plan::Plan;
 use crate::state::{
     Entry, Journal, RunDir, RunPhase, RunState, STATE_VERSION, StateDir, StreamRecord, StreamState,
-    TaskRecord, TaskState, failpoint, new_run_id, now_ms,
+    TaskRecord, TaskState, new_run_id, now_ms,
 };
 
 /// What a new run starts from.

@@ -17,6 +17,7 @@ use super::process::{Cancel, Limits};
 use super::prompt::{self, DependencyWork, Placeholders};
 use crate::coordinator::{self, ConflictFound, TaskRange, UnitInput, UnitOutcome};
 use crate::error::{Error, Result};
+use crate::failpoint;
 use crate::git::{self, Repo};
 use crate::layout::{self, RefNames};
 use crate::ownership::Ownership;
@@ -24,7 +25,7 @@ use crate::plan::{Plan, SyncPoint};
 use crate::report::{Event, Reporter};
 use crate::state::{
     Entry, FailReason, Halt, Journal, RunDir, RunPhase, RunState, StreamState, SyncUnit, TaskState,
-    failpoint, now_ms,
+    now_ms,
 };
 
 /// How a session of the engine ended.

@@ -12,10 +12,11 @@ use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 
 use super::process::{self, AgentCommand, AgentExit, Cancel, Limits};
+use crate::failpoint;
 use crate::git::{self, Oid, Repo, work, worktree};
 use crate::layout::RefNames;
 use crate::ownership::{Owner, Ownership};
-use crate::state::{FailReason, Journal, OwnershipViolation, WorkStats, failpoint};
+use crate::state::{FailReason, Journal, OwnershipViolation, WorkStats};
 
 /// Everything one task needs. Built by the dispatcher, which owns the plan and the state.
 pub struct TaskJob {

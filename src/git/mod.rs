@@ -16,6 +16,7 @@ pub use cmd::{
     Git, GitOutput, MIN_GIT_VERSION, check_git_version, git_version, mark_run, redirecting_vars,
 };
 pub use repo::{CommitInfo, Repo};
+pub use work::WorkStats;
 
 use std::path::PathBuf;
 

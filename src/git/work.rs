@@ -4,6 +4,8 @@
 use std::collections::BTreeSet;
 use std::path::Path;
 
+use serde::{Deserialize, Serialize};
+
 use super::{Git, GitError, GitResult, Oid, Repo, worktree};
 
 /// Everything an agent changed since its task began.
@@ -174,8 +176,26 @@ pub fn is_ancestor(repo: &Repo, ancestor: &str, descendant: &str) -> GitResult<b
         .map_err(|e| GitError::library(format!("could not compare {ancestor} and {descendant}"), e))
 }
 
+/// What a task's work amounts to.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WorkStats {
+    pub commits: usize,
+    pub files: usize,
+    pub insertions: usize,
+    pub deletions: usize,
+}
+
+impl WorkStats {
+    pub fn add(&mut self, other: &WorkStats) {
+        self.commits += other.commits;
+        self.files += other.files;
+        self.insertions += other.insertions;
+        self.deletions += other.deletions;
+    }
+}
+
 /// Commits in `from..to` (count), and files / lines changed between the two trees.
-pub fn work_stats(repo: &Repo, from: &str, to: &str) -> GitResult<crate::state::WorkStats> {
+pub fn work_stats(repo: &Repo, from: &str, to: &str) -> GitResult<WorkStats> {
     let r = repo.open()?;
     let (from_oid, to_oid) = (parse_oid(from)?, parse_oid(to)?);
     let mut walk = r.revwalk().map_err(|e| GitError::library("revwalk", e))?;
@@ -198,7 +218,7 @@ pub fn work_stats(repo: &Repo, from: &str, to: &str) -> GitResult<crate::state::
     let stats = diff
         .stats()
         .map_err(|e| GitError::library("could not diff", e))?;
-    Ok(crate::state::WorkStats {
+    Ok(WorkStats {
         commits,
         files: stats.files_changed(),
         insertions: stats.insertions(),

@@ -400,7 +400,7 @@ fn create(repo: &Repo, spec: &WorktreeSpec) -> GitResult<()> {
             spec.commit,
         ])?;
     }
-    crate::state::failpoint::hit("worktree-registered");
+    crate::failpoint::hit("worktree-registered");
     // Filling the worktree is the slow part, and safe to run beside other registrations.
     let git = Git::new(spec.path);
     git.run(["reset", "-q", "--hard", spec.commit])?;

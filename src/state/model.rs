@@ -242,23 +242,8 @@ impl TaskState {
     }
 }
 
-/// What a task's work amounts to.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct WorkStats {
-    pub commits: usize,
-    pub files: usize,
-    pub insertions: usize,
-    pub deletions: usize,
-}
-
-impl WorkStats {
-    pub fn add(&mut self, other: &WorkStats) {
-        self.commits += other.commits;
-        self.files += other.files;
-        self.insertions += other.insertions;
-        self.deletions += other.deletions;
-    }
-}
+/// What a task's work amounts to: computed by git, kept in state.
+pub use crate::git::WorkStats;
 
 /// Why a task failed. Carried in state, events and the report.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -328,13 +313,13 @@ impl std::fmt::Display for FailReason {
                 write!(
                     f,
                     "timed out after {}",
-                    crate::report::fmt_duration_ms(*after_ms)
+                    crate::duration::fmt_duration_ms(*after_ms)
                 )
             }
             FailReason::Idle { after_ms } => write!(
                 f,
                 "no output for {} (idle timeout)",
-                crate::report::fmt_duration_ms(*after_ms)
+                crate::duration::fmt_duration_ms(*after_ms)
             ),
             FailReason::Spawn { message } => write!(f, "could not start the agent: {message}"),
             FailReason::Ownership { violations, kept } => {

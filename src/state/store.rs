@@ -22,9 +22,9 @@ use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use super::failpoint;
 use super::model::{RunState, STATE_VERSION};
 use crate::error::{Error, Result};
+use crate::failpoint;
 
 /// `<git common dir>/streams`.
 #[derive(Clone, Debug)]
