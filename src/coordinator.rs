@@ -16,9 +16,12 @@ use std::path::{Path, PathBuf};
 
 use similar::TextDiff;
 
+use crate::error::IoContext;
 use crate::failpoint;
-use crate::git::integrate::{self, Ident, MergeOutcome, TRAILER_STREAM, TRAILER_TASK};
-use crate::git::{Git, GitError, GitResult, Oid, Repo, worktree};
+use crate::git::commit::{self, Ident};
+use crate::git::merge::{self, ConflictEntry, MergeOutcome};
+use crate::git::trailers::{TRAILER_STREAM, TRAILER_TASK, with_trailers};
+use crate::git::{GitError, GitResult, Oid, Repo, conflict, refs, worktree};
 use crate::plan::MergeStrategy;
 use crate::state::{Entry, Journal};
 
@@ -73,10 +76,10 @@ pub fn integrate(
 ) -> GitResult<UnitOutcome> {
     let actual = repo.ref_target(input.integration_ref)?;
     if actual.as_deref() != Some(input.tip) {
-        return Err(GitError::Command {
-            args: format!("update-ref {}", input.integration_ref),
+        return Err(GitError::RefMoved {
+            name: input.integration_ref.to_string(),
             dir: repo.common_dir().to_path_buf(),
-            stderr: format!(
+            message: format!(
                 "the integration branch moved outside streams (expected {}, found {}); streams will not overwrite it",
                 short(input.tip),
                 actual.as_deref().map(short).unwrap_or("nothing")
@@ -90,7 +93,7 @@ pub fn integrate(
             commits: 0,
         });
     }
-    let committer = integrate::committer_ident(repo, input.identity_env)?;
+    let committer = commit::committer_ident(repo, input.identity_env)?;
     let built = match input.strategy {
         MergeStrategy::Rebase => rebase(repo, input, &committer)?,
         MergeStrategy::Merge => merge(repo, input, &committer)?,
@@ -126,7 +129,7 @@ pub fn move_integration_ref(
         });
     }
     failpoint::hit("before-integrate-ref");
-    integrate::update_ref(
+    refs::update_ref(
         repo,
         input.integration_ref,
         new_tip,
@@ -171,7 +174,7 @@ fn whole_unit(
     if input.tip == input.from {
         return Ok(Ok(None));
     }
-    match integrate::merge_tree(repo, base, input.tip, input.to)? {
+    match merge::merge_tree(repo, base, input.tip, input.to)? {
         MergeOutcome::Clean { tree } => Ok(Ok(Some(tree))),
         merge @ MergeOutcome::Conflict { .. } => Ok(Err(ConflictFound {
             base: input.from.to_string(),
@@ -189,7 +192,7 @@ fn rebase(repo: &Repo, input: &UnitInput, committer: &Ident) -> GitResult<Built>
         if task.start == task.end {
             continue;
         }
-        for commit in integrate::first_parent_range(repo, &task.start, &task.end)? {
+        for commit in commit::first_parent_range(repo, &task.start, &task.end)? {
             commits.push((task.index, commit));
         }
     }
@@ -211,7 +214,7 @@ fn rebase(repo: &Repo, input: &UnitInput, committer: &Ident) -> GitResult<Built>
                 .iter()
                 .map(|(_, c)| (input.from.to_string(), input.tip.to_string(), c.id.clone())),
         );
-        let mut merged = integrate::merge_trees(repo, &merges)?;
+        let mut merged = merge::merge_trees(repo, &merges)?;
         let whole = match merged.remove(0) {
             Some(tree) => tree,
             // Conflicted: merge it again alone for the details a person needs.
@@ -232,9 +235,9 @@ fn rebase(repo: &Repo, input: &UnitInput, committer: &Ident) -> GitResult<Built>
     let mut count = 0;
     for ((task, commit), tree) in commits.iter().zip(trees) {
         let tree = tree.expect("conflicted commits were squashed above");
-        let message = integrate::with_trailers(&commit.message, &trailers(input.stream, &[*task]));
+        let message = with_trailers(&commit.message, &trailers(input.stream, &[*task]));
         let author = Ident::of_author(commit);
-        tip = integrate::write_commit(
+        tip = commit::write_commit(
             repo,
             &tree,
             std::slice::from_ref(&tip),
@@ -248,7 +251,7 @@ fn rebase(repo: &Repo, input: &UnitInput, committer: &Ident) -> GitResult<Built>
 }
 
 fn merge(repo: &Repo, input: &UnitInput, committer: &Ident) -> GitResult<Built> {
-    let tree = match integrate::merge_tree(repo, None, input.tip, input.to)? {
+    let tree = match merge::merge_tree(repo, None, input.tip, input.to)? {
         MergeOutcome::Clean { tree } => tree,
         merge @ MergeOutcome::Conflict { .. } => {
             return Ok(Built::Conflict(ConflictFound {
@@ -260,7 +263,7 @@ fn merge(repo: &Repo, input: &UnitInput, committer: &Ident) -> GitResult<Built> 
         }
     };
     let message = unit_message(input, MergeStrategy::Merge);
-    let tip = integrate::write_commit(
+    let tip = commit::write_commit(
         repo,
         &tree,
         &[input.tip.to_string(), input.to.to_string()],
@@ -274,7 +277,7 @@ fn merge(repo: &Repo, input: &UnitInput, committer: &Ident) -> GitResult<Built> 
 fn squash(repo: &Repo, input: &UnitInput, committer: &Ident) -> GitResult<Built> {
     let tree = match whole_unit(repo, input, Some(input.from))? {
         Ok(Some(tree)) => tree,
-        Ok(None) => integrate::tree_of(repo, input.to)?,
+        Ok(None) => commit::tree_of(repo, input.to)?,
         Err(found) => return Ok(Built::Conflict(found)),
     };
     squash_with_tree(repo, input, committer, &tree)
@@ -287,7 +290,7 @@ fn squash_with_tree(
     tree: &str,
 ) -> GitResult<Built> {
     let message = unit_message(input, MergeStrategy::Squash);
-    let tip = integrate::write_commit(
+    let tip = commit::write_commit(
         repo,
         tree,
         &[input.tip.to_string()],
@@ -325,7 +328,7 @@ pub fn unit_message(input: &UnitInput, strategy: MergeStrategy) -> String {
         );
     }
     let indices: Vec<usize> = input.tasks.iter().map(|t| t.index).collect();
-    integrate::with_trailers(
+    with_trailers(
         &format!("{subject}\n\n{body}"),
         &trailers(input.stream, &indices),
     )
@@ -375,7 +378,7 @@ pub struct HaltInput<'a> {
 }
 
 /// Writes the bundle and creates the resolution worktree. Returns the conflicted paths.
-pub fn write_halt(repo: &Repo, input: &HaltInput) -> GitResult<Vec<String>> {
+pub fn write_halt(repo: &Repo, input: &HaltInput) -> crate::error::Result<Vec<String>> {
     let MergeOutcome::Conflict {
         tree,
         entries,
@@ -386,12 +389,12 @@ pub fn write_halt(repo: &Repo, input: &HaltInput) -> GitResult<Vec<String>> {
     };
     let files = input.conflict.merge.conflicted_paths();
     let labels = Labels::new(input);
-    write_bundle(repo, input, tree, entries, messages, &files, &labels).map_err(|e| {
-        GitError::Command {
-            args: "write conflict bundle".into(),
-            dir: input.bundle_dir.to_path_buf(),
-            stderr: e.to_string(),
-        }
+    // Worded as it always was, though no git command is involved.
+    write_bundle(repo, input, tree, entries, messages, &files, &labels).context(|| {
+        format!(
+            "`git write conflict bundle` failed in {}",
+            input.bundle_dir.display()
+        )
     })?;
     create_resolution_worktree(repo, input, tree, entries, &files, &labels)?;
     Ok(files)
@@ -436,29 +439,11 @@ impl Labels {
     }
 }
 
-fn blob(repo: &Repo, oid: &str) -> Vec<u8> {
-    repo.open()
-        .ok()
-        .and_then(|r| {
-            let oid = git2::Oid::from_str(oid).ok()?;
-            r.find_blob(oid).ok().map(|b| b.content().to_vec())
-        })
-        .unwrap_or_default()
-}
-
-/// The blob at `path` in the tree of `commit`, if there is one.
-fn blob_at(repo: &Repo, tree: &str, path: &str) -> Option<Vec<u8>> {
-    let r = repo.open().ok()?;
-    let tree = r.find_tree(git2::Oid::from_str(tree).ok()?).ok()?;
-    let entry = tree.get_path(Path::new(path)).ok()?;
-    r.find_blob(entry.id()).ok().map(|b| b.content().to_vec())
-}
-
 fn write_bundle(
     repo: &Repo,
     input: &HaltInput,
     tree: &str,
-    entries: &[integrate::ConflictEntry],
+    entries: &[ConflictEntry],
     messages: &[String],
     files: &[String],
     labels: &Labels,
@@ -474,7 +459,7 @@ fn write_bundle(
             entries
                 .iter()
                 .find(|e| &e.path == path && e.stage == n)
-                .map(|e| blob(repo, &e.oid))
+                .map(|e| repo.blob(&e.oid))
         };
         let (base, ours, theirs) = (stage(1), stage(2), stage(3));
         let target = dir.join("files").join(path);
@@ -501,7 +486,8 @@ fn write_bundle(
                 input.stream,
             ),
         )?;
-        let merged = blob_at(repo, tree, path)
+        let merged = repo
+            .blob_at(tree, path)
             .map(|b| labels.apply(&b))
             .unwrap_or_default();
         std::fs::write(with_suffix(&target, ".conflicted"), merged)?;
@@ -625,7 +611,7 @@ fn create_resolution_worktree(
     repo: &Repo,
     input: &HaltInput,
     tree: &str,
-    entries: &[integrate::ConflictEntry],
+    entries: &[ConflictEntry],
     files: &[String],
     labels: &Labels,
 ) -> GitResult<()> {
@@ -636,42 +622,12 @@ fn create_resolution_worktree(
     if let Some(parent) = path.parent() {
         let _ = std::fs::create_dir_all(parent);
     }
-    let path_str = path.to_string_lossy().into_owned();
     let branch = crate::layout::short_branch(input.integration_ref);
     let reason = format!("streams run {}: conflict resolution", input.run_id);
-    let on_branch = repo.git().output(
-        [
-            "worktree", "add", "--quiet", "--lock", "--reason", &reason, &path_str, branch,
-        ],
-        None,
-    )?;
-    if !on_branch.status.success() {
-        // The branch is checked out elsewhere (the user is looking at it): resolve on a
-        // detached HEAD at the same commit instead; `continue` records the result either way.
-        repo.git().run([
-            "worktree",
-            "add",
-            "--quiet",
-            "--lock",
-            "--reason",
-            &reason,
-            "--detach",
-            &path_str,
-            &input.conflict.ours,
-        ])?;
-    }
-    let git = Git::new(path);
-    // The whole merge result (clean parts applied, conflicted files with markers)...
-    git.run(["read-tree", "--reset", "-u", tree])?;
-    // ...then the conflicted paths as unmerged index entries, as `git merge` leaves them.
-    let mut info = String::new();
-    for path in files {
-        let _ = writeln!(info, "0 {}\t{path}", crate::git::ZERO_OID);
-    }
-    for e in entries {
-        let _ = writeln!(info, "{} {} {}\t{}", e.mode, e.oid, e.stage, e.path);
-    }
-    git.run_with_stdin(["update-index", "--index-info"], Some(info.as_bytes()))?;
+    // When the branch is checked out elsewhere (the user is looking at it), the resolution
+    // happens on a detached HEAD at the same commit; `continue` records it either way.
+    conflict::add_worktree(repo, path, branch, &input.conflict.ours, &reason)?;
+    conflict::lay_out(path, tree, files, entries)?;
     for file in files {
         let target = path.join(file);
         if let Ok(bytes) = std::fs::read(&target) {
@@ -704,17 +660,7 @@ pub fn check_resolution(
     halt: &crate::state::Halt,
     force: bool,
 ) -> GitResult<Result<Oid, Unresolved>> {
-    let git = Git::new(worktree_path);
-    let unmerged = git.run(["ls-files", "-u", "-z"])?;
-    let mut paths: Vec<String> = unmerged
-        .stdout
-        .split(|b| *b == 0)
-        .filter_map(|e| {
-            let e = String::from_utf8_lossy(e);
-            e.split_once('\t').map(|(_, p)| p.to_string())
-        })
-        .collect();
-    paths.dedup();
+    let paths = conflict::unmerged_paths(worktree_path)?;
     if !paths.is_empty() {
         return Ok(Err(Unresolved::Unmerged(paths)));
     }
@@ -736,20 +682,19 @@ pub fn check_resolution(
     if !markers.is_empty() {
         return Ok(Err(Unresolved::Markers(markers)));
     }
-    git.run(["add", "-A"])?;
-    let resolved = git.read(["write-tree"])?;
+    let resolved = conflict::stage_all(worktree_path)?;
     if force {
         return Ok(Ok(resolved));
     }
     // A resolution decides the conflicted files; the rest of the merge is the stream's work,
     // and a resolution that loses it (a `git reset --hard` to start over, say) is refused.
-    if resolved == integrate::tree_of(repo, &halt.ours)? {
+    if resolved == commit::tree_of(repo, &halt.ours)? {
         return Ok(Err(Unresolved::DropsStream));
     }
-    let merged = match integrate::merge_tree(repo, Some(&halt.base), &halt.ours, &halt.theirs)? {
+    let merged = match merge::merge_tree(repo, Some(&halt.base), &halt.ours, &halt.theirs)? {
         MergeOutcome::Clean { tree } | MergeOutcome::Conflict { tree, .. } => tree,
     };
-    let changed: Vec<String> = crate::git::work::tree_diff_paths(repo, &merged, &resolved)?
+    let changed: Vec<String> = crate::git::changes::tree_diff_paths(repo, &merged, &resolved)?
         .into_iter()
         .filter(|p| !halt.files.contains(p))
         .collect();
@@ -767,7 +712,7 @@ pub fn record_resolution(
     input: &UnitInput,
     tree: &str,
 ) -> GitResult<Oid> {
-    let committer = integrate::committer_ident(repo, input.identity_env)?;
+    let committer = commit::committer_ident(repo, input.identity_env)?;
     let parents = match input.strategy {
         MergeStrategy::Merge => vec![input.tip.to_string(), input.to.to_string()],
         _ => vec![input.tip.to_string()],
@@ -779,19 +724,17 @@ pub fn record_resolution(
     };
     let message = unit_message(input, strategy);
     let message = message.replacen('\n', " (conflict resolved)\n", 1);
-    let commit = integrate::write_commit(repo, tree, &parents, &message, &committer, &committer)?;
+    let commit = commit::write_commit(repo, tree, &parents, &message, &committer, &committer)?;
     // The person may have committed in the resolution worktree, moving the branch; the resolved
     // tree already carries their work, so the ref goes from wherever they left it.
     let current = repo.ref_target(input.integration_ref)?;
     let from = match current {
-        Some(cur) if cur == input.tip || crate::git::work::is_ancestor(repo, input.tip, &cur)? => {
-            cur
-        }
+        Some(cur) if cur == input.tip || refs::is_ancestor(repo, input.tip, &cur)? => cur,
         other => {
-            return Err(GitError::Command {
-                args: format!("update-ref {}", input.integration_ref),
+            return Err(GitError::RefMoved {
+                name: input.integration_ref.to_string(),
                 dir: repo.common_dir().to_path_buf(),
-                stderr: format!(
+                message: format!(
                     "the integration branch moved away from the conflict's tip {} (now {})",
                     short(input.tip),
                     other.as_deref().map(short).unwrap_or("deleted")
@@ -841,7 +784,7 @@ pub fn predict(
             names.push((a_name.clone(), tip_name.clone()));
         }
     }
-    let results = integrate::conflicts_batch(repo, &pairs)?;
+    let results = merge::conflicts_batch(repo, &pairs)?;
     let predictions = names
         .into_iter()
         .zip(results)

@@ -61,7 +61,7 @@ pub fn engine(ctx: &Context, parts: EngineParts, command: &str, json: bool) -> E
         .parent()
         .map(Path::to_path_buf)
         .unwrap_or_default();
-    let identity_env = crate::git::work::identity_env(&parts.repo);
+    let identity_env = crate::git::commit::identity_env(&parts.repo);
     Engine::new(EngineInput {
         repo: parts.repo,
         plan: parts.plan,

@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use crate::coordinator::{self, Prediction};
 use crate::error::{ExitCode, Result};
-use crate::git::{Repo, work};
+use crate::git::{Repo, refs};
 use crate::report::fmt_duration_ms;
 use crate::state::{RunPhase, RunState, StateDir, StreamState, TaskState, lock, now_ms};
 
@@ -158,7 +158,7 @@ fn build(repo: &Repo, state: &RunState, holder: Option<lock::Holder>) -> RunJson
             let live = match (&running, &tip) {
                 (Some(t), Some(tip)) => match &s.tasks[*t].state {
                     TaskState::Running { start, .. } => {
-                        work::count_commits(repo, start, tip).unwrap_or(0)
+                        refs::count_commits(repo, start, tip).unwrap_or(0)
                     }
                     _ => 0,
                 },

@@ -9,8 +9,9 @@ use super::dispatcher::worktrees_dir;
 use crate::coordinator::short;
 use crate::error::{Error, IoContext, Result};
 use crate::failpoint;
-use crate::git::work::keep_work;
-use crate::git::{self, Oid, Repo, integrate, worktree};
+use crate::git::changes::keep_work;
+use crate::git::locks::LockPlace;
+use crate::git::{self, Oid, Repo, commit, merge, refs, worktree};
 use crate::layout::{self, KeptKind, RefNames};
 use crate::plan::Plan;
 use crate::state::{
@@ -114,13 +115,13 @@ pub fn start_run(new: &NewRun) -> Result<(RunDir, RunState, Journal)> {
 
     let refs = RefNames::new(&plan.name);
     let mut kept = Vec::new();
-    for (name, oid) in integrate::refs_under(repo, &layout::plan_branches(&plan.name))? {
-        if !git::work::is_ancestor(repo, &oid, new.base)? {
+    for (name, oid) in refs::refs_under(repo, &layout::plan_branches(&plan.name))? {
+        if !git::refs::is_ancestor(repo, &oid, new.base)? {
             let short_name = layout::plan_branch_name(&plan.name, &name).unwrap_or(&name);
             kept.push((refs.previous(&run_id, short_name), oid));
         }
     }
-    integrate::set_refs(repo, &kept, "streams: kept from an earlier run")?;
+    refs::set_refs(repo, &kept, "streams: kept from an earlier run")?;
     let integration_ref = layout::integration_ref(&plan.name);
     let integration_before = repo.ref_target(&integration_ref)?;
     let wt_dir = worktrees_dir(repo, plan);
@@ -171,7 +172,7 @@ pub fn start_run(new: &NewRun) -> Result<(RunDir, RunState, Journal)> {
     state_dir.set_current(&run_id)?;
     run_dir.save(&state)?;
     failpoint::hit("run-saved");
-    integrate::update_ref(
+    refs::update_ref(
         repo,
         &integration_ref,
         new.base,
@@ -261,77 +262,31 @@ pub async fn stop_run_processes(processes: &RunProcesses, grace: Duration) {
 /// files anywhere else belong to someone else's git: they are reported, never deleted.
 pub fn clear_stale_locks(repo: &Repo, state: &RunState) -> Result<Vec<String>> {
     let mut notes = Vec::new();
-    let common = repo.common_dir();
     let ours_wt: BTreeSet<PathBuf> = state.streams.iter().map(|s| s.worktree.clone()).collect();
-    // Each worktree's private git dir: <common>/worktrees/<id>, whose `gitdir` file names it.
-    if let Ok(entries) = std::fs::read_dir(common.join("worktrees")) {
-        for entry in entries.filter_map(|e| e.ok()) {
-            let admin = entry.path();
-            let target = std::fs::read_to_string(admin.join("gitdir")).unwrap_or_default();
-            let wt = Path::new(target.trim())
-                .parent()
-                .map(Path::to_path_buf)
-                .unwrap_or_default();
-            let ours = ours_wt.contains(&wt) || layout::is_resolution_worktree(&wt);
-            for lock in ["index.lock", "HEAD.lock", "ORIG_HEAD.lock"] {
-                let path = admin.join(lock);
-                if path.exists() {
-                    if ours {
-                        std::fs::remove_file(&path)
-                            .context(|| format!("could not remove {}", path.display()))?;
-                        notes.push(format!(
-                            "removed a stale git lock file left by the crash: {}",
-                            path.display()
-                        ));
-                    } else {
-                        notes.push(format!(
-                            "warning: {} exists; if no git command is running there, remove it",
-                            path.display()
-                        ));
-                    }
-                }
-            }
-        }
-    }
-    for dir in &layout::loose_ref_dirs(common, &state.plan_name) {
-        for path in find_locks(dir) {
-            std::fs::remove_file(&path)
+    let is_ours = |wt: &Path| ours_wt.contains(wt) || layout::is_resolution_worktree(wt);
+    let ref_dirs = layout::loose_ref_dirs(repo.common_dir(), &state.plan_name);
+    for lock in git::locks::find(repo.common_dir(), is_ours, &ref_dirs) {
+        let path = &lock.path;
+        if lock.ours {
+            std::fs::remove_file(path)
                 .context(|| format!("could not remove {}", path.display()))?;
             notes.push(format!(
                 "removed a stale git lock file left by the crash: {}",
                 path.display()
             ));
-        }
-    }
-    for name in ["index.lock", "HEAD.lock", "packed-refs.lock", "config.lock"] {
-        let path = common.join(name);
-        if path.exists() {
+        } else if lock.place == LockPlace::Common {
             notes.push(format!(
                 "warning: {} exists (not streams'); if no git command is running, remove it",
+                path.display()
+            ));
+        } else {
+            notes.push(format!(
+                "warning: {} exists; if no git command is running there, remove it",
                 path.display()
             ));
         }
     }
     Ok(notes)
-}
-
-fn find_locks(dir: &Path) -> Vec<PathBuf> {
-    let mut found = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(dir) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(&dir) else {
-            continue;
-        };
-        for entry in entries.filter_map(|e| e.ok()) {
-            let path = entry.path();
-            if path.is_dir() {
-                stack.push(path);
-            } else if path.extension().is_some_and(|e| e == "lock") {
-                found.push(path);
-            }
-        }
-    }
-    found
 }
 
 /// What `abort` kept, for its message.
@@ -373,14 +328,11 @@ pub async fn abort(
             && tip != state.base
         {
             let name = refs.aborted(&run_id, &format!("branches/{}", s.name));
-            let name =
-                integrate::keep_ref(&repo.git(), &name, &tip, "streams abort: stream branch")?;
+            let name = refs::keep_ref(repo, &name, &tip, "streams abort: stream branch")?;
             kept.push((name, tip));
         }
         if s.worktree.join(".git").exists() {
-            let head = git::Git::new(&s.worktree)
-                .read(["rev-parse", "HEAD"])
-                .unwrap_or_default();
+            let head = git::changes::head_of(&s.worktree).unwrap_or_default();
             let name = refs.aborted(&run_id, &format!("uncommitted/{}", s.name));
             if !head.is_empty()
                 && let Ok(Some((name, commit))) = keep_work(
@@ -417,17 +369,12 @@ pub async fn abort(
         && current != &state.base
     {
         let name = refs.aborted(&run_id, "integration");
-        let name = integrate::keep_ref(
-            &repo.git(),
-            &name,
-            current,
-            "streams abort: integration branch",
-        )?;
+        let name = refs::keep_ref(repo, &name, current, "streams abort: integration branch")?;
         kept.push((name, current.clone()));
     }
     match (&current, &state.integration_before) {
         (Some(cur), Some(before)) if cur != before => {
-            integrate::update_ref(
+            refs::update_ref(
                 repo,
                 &state.integration_ref,
                 before,
@@ -435,7 +382,7 @@ pub async fn abort(
                 "streams abort",
             )?;
         }
-        (Some(_), None) => integrate::delete_ref(repo, &state.integration_ref)?,
+        (Some(_), None) => refs::delete_ref(repo, &state.integration_ref)?,
         _ => {}
     }
     state.phase = RunPhase::Aborted { at: now_ms() };
@@ -480,7 +427,7 @@ pub fn clean_plan(repo: &Repo, state: &RunState) -> Result<Vec<CleanItem>> {
             continue;
         }
         let dirty = path.exists()
-            && worktree::status_porcelain(&git::Git::new(&path))
+            && git::changes::dirty_paths(&path)
                 .map(|d| !d.is_empty())
                 .unwrap_or(false);
         if dirty && let Some(name) = path.file_name() {
@@ -493,8 +440,8 @@ pub fn clean_plan(repo: &Repo, state: &RunState) -> Result<Vec<CleanItem>> {
         });
     }
 
-    let branches = integrate::refs_under(repo, &layout::plan_branches(plan))?;
-    let kept = integrate::refs_under(repo, &layout::kept_refs(plan))?;
+    let branches = refs::refs_under(repo, &layout::plan_branches(plan))?;
+    let kept = refs::refs_under(repo, &layout::kept_refs(plan))?;
     // Whether a ref's work is on the integration branch is decided by content, not by what the
     // run recorded: a commit made in a worktree after the run is work too. It is if merging it
     // into the integration branch would change nothing.
@@ -508,12 +455,12 @@ pub fn clean_plan(repo: &Repo, state: &RunState) -> Result<Vec<CleanItem>> {
         .collect();
     let integrated: BTreeSet<&str> = match &integration_tip {
         Some(tip) => {
-            let tree = integrate::tree_of(repo, tip)?;
+            let tree = commit::tree_of(repo, tip)?;
             let pairs: Vec<(Oid, Oid)> = candidates
                 .iter()
                 .map(|(_, oid)| (tip.clone(), oid.clone()))
                 .collect();
-            let merges = integrate::merge_batch(repo, &pairs)?;
+            let merges = merge::merge_batch(repo, &pairs)?;
             candidates
                 .iter()
                 .zip(merges)
@@ -617,21 +564,16 @@ pub fn old_run_dirs(state_dir: &StateDir, keep: &str) -> Vec<CleanItem> {
 
 /// Whether `oid` is reachable from a branch outside `streams/<plan>/` (it was merged).
 fn merged_elsewhere(repo: &Repo, oid: &str, plan: &str) -> Result<bool> {
-    let out = repo.git().run([
-        "for-each-ref",
-        "--format=%(refname)",
-        "--contains",
-        oid,
-        layout::branches_prefix(),
-    ])?;
     let own = layout::plan_branches(plan);
-    Ok(out.stdout_str().lines().any(|r| !r.starts_with(&own)))
+    Ok(refs::branches_containing(repo, oid)?
+        .iter()
+        .any(|r| !r.starts_with(&own)))
 }
 
 pub fn clean_remove(repo: &Repo, item: &CleanItem) -> Result<()> {
     match &item.action {
         CleanAction::Worktree(path) => worktree::remove(repo, path)?,
-        CleanAction::Ref(name) => integrate::delete_ref(repo, name)?,
+        CleanAction::Ref(name) => refs::delete_ref(repo, name)?,
         CleanAction::RunDir(path) => std::fs::remove_dir_all(path)
             .context(|| format!("could not remove {}", path.display()))?,
     }

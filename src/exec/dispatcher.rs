@@ -529,7 +529,7 @@ impl Engine {
                 let last = record.tasks.last().and_then(|t| t.state.end().cloned());
                 let (files, total_files) = match (first, last) {
                     (Some(from), Some(to)) => {
-                        git::work::changed_files(&self.repo, &from, &to, 20).unwrap_or_default()
+                        git::changes::changed_files(&self.repo, &from, &to, 20).unwrap_or_default()
                     }
                     _ => (Vec::new(), 0),
                 };
@@ -836,8 +836,8 @@ impl Engine {
             return Ok(());
         }
         let kept = match &actual {
-            Some(found) => Some(git::integrate::keep_ref(
-                &self.repo.git(),
+            Some(found) => Some(git::refs::keep_ref(
+                &self.repo,
                 &self.refs.moved_integration(),
                 found,
                 "streams: the integration branch was moved outside streams",
@@ -845,7 +845,7 @@ impl Engine {
             None => None,
         };
         let tip = self.state.integration_tip.clone();
-        git::integrate::update_ref(
+        git::refs::update_ref(
             &self.repo,
             &name,
             &tip,
@@ -960,8 +960,7 @@ impl Engine {
             // The branch will move to the new tip for the next task; keep this task's own end.
             if let Some(end) = last_end {
                 let name = self.refs.task_end(&stream_name, unit.last);
-                let _ =
-                    git::integrate::keep_ref(&self.repo.git(), &name, &end, "streams: task end");
+                let _ = git::refs::keep_ref(&self.repo, &name, &end, "streams: task end");
             }
         }
         // A failed stream whose earlier work just landed stays failed.
@@ -1078,7 +1077,7 @@ fn commit_message(stream: &str, task: usize, text: &str) -> String {
     } else {
         String::new()
     };
-    git::integrate::with_trailers(
+    git::trailers::with_trailers(
         &format!("{subject}\n{body}"),
         &coordinator::trailers(stream, &[task]),
     )

@@ -13,7 +13,7 @@ use tokio::sync::{mpsc, watch};
 
 use super::process::{self, AgentCommand, AgentExit, Cancel, Limits};
 use crate::failpoint;
-use crate::git::{self, Oid, Repo, work, worktree};
+use crate::git::{self, Oid, Repo, changes, commit, guard, refs, worktree};
 use crate::layout::RefNames;
 use crate::ownership::{Owner, Ownership};
 use crate::state::{FailReason, Journal, OwnershipViolation, WorkStats};
@@ -184,7 +184,7 @@ async fn run_task_inner(
         let (repo, worktree) = (shared.repo.clone(), job.worktree.clone());
         let except = job.refs.plan_branches();
         blocking(move || {
-            work::branches(&repo, &except).map(|before| (before, work::head_reflog_len(&worktree)))
+            refs::branches(&repo, &except).map(|before| (before, guard::head_reflog_len(&worktree)))
         })
         .await
     };
@@ -378,7 +378,7 @@ async fn run_task_inner(
         let (shared, start, worktree) = (shared.clone(), job.start.clone(), job.worktree.clone());
         let (stream_index, branch) = (job.stream_index, job.branch.clone());
         blocking(move || -> git::GitResult<Result<Leftover, FailKind>> {
-            let changes = work::task_changes(&shared.repo, &worktree, &start)?;
+            let changes = changes::task_changes(&shared.repo, &worktree, &start)?;
             // Before the branch check: a rebase stopped half way detaches HEAD, and "left its
             // branch" would hide what happened.
             if let Some(what) = changes.unfinished.clone() {
@@ -470,7 +470,7 @@ async fn run_task_inner(
             let end = match leftover {
                 Leftover::Clean(head) => head,
                 Leftover::Uncommitted { head, paths } => {
-                    work::commit_paths(&worktree, &head, &paths, &message, &identity)?
+                    commit::commit_paths(&worktree, &head, &paths, &message, &identity)?
                 }
             };
             failpoint::hit("after-commit");
@@ -480,7 +480,7 @@ async fn run_task_inner(
                 start: start.clone(),
                 end: end.clone(),
             });
-            let stats = work::work_stats(&repo, &start, &end)?;
+            let stats = changes::work_stats(&repo, &start, &end)?;
             Ok((end, stats))
         })
         .await
@@ -527,12 +527,12 @@ fn backoff(base: Duration, retry: u32) -> Duration {
     (base * factor).min(Duration::from_secs(60))
 }
 
-/// Puts back the branches this task's agent moved (see `work::restore_moved_branches`).
+/// Puts back the branches this task's agent moved (see `guard::restore_moved_branches`).
 async fn restore_moved(
     shared: &Arc<Shared>,
     job: &TaskJob,
     guard: &Arc<(std::collections::BTreeMap<String, Oid>, usize)>,
-) -> git::GitResult<work::BranchChanges> {
+) -> git::GitResult<guard::BranchChanges> {
     let (repo, worktree, guard) = (shared.repo.clone(), job.worktree.clone(), guard.clone());
     let (plan_branches, moved, deleted, rejected) = (
         job.refs.plan_branches(),
@@ -541,13 +541,13 @@ async fn restore_moved(
         job.refs.rejected_prefix(),
     );
     blocking(move || {
-        let refs = work::GuardRefs {
+        let refs = guard::GuardRefs {
             plan_branches: &plan_branches,
             moved: &moved,
             deleted: &deleted,
             rejected: &rejected,
         };
-        work::restore_moved_branches(&repo, &worktree, &guard.0, guard.1, &refs)
+        guard::restore_moved_branches(&repo, &worktree, &guard.0, guard.1, &refs)
     })
     .await
 }
@@ -566,19 +566,13 @@ async fn keep_and_reset(
         job.task_index + 1
     );
     blocking(move || -> git::GitResult<Option<(String, Oid)>> {
-        let kept = work::keep_work(&worktree, &start, Some(&branch), &ref_name, &message)?;
+        let kept = changes::keep_work(&worktree, &start, Some(&branch), &ref_name, &message)?;
         if reset {
             worktree::reset_to(&worktree, &branch, &start)?;
         } else {
             // Left for a person to look at, but on its own branch: a worktree must never keep
             // someone else's branch checked out (git would refuse it to its owner).
-            let git = git::Git::new(&worktree);
-            let head = git
-                .output(["symbolic-ref", "-q", "HEAD"], None)?
-                .stdout_str();
-            if head.trim() != branch {
-                git.run(["checkout", "-q", "-f", crate::layout::short_branch(&branch)])?;
-            }
+            changes::return_to_branch(&worktree, &branch)?;
         }
         Ok(kept)
     })

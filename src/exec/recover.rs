@@ -11,8 +11,8 @@ use std::time::Duration;
 use super::dispatcher::Engine;
 use crate::coordinator::{self, UnitInput};
 use crate::error::{Error, Result};
-use crate::git::work::keep_work;
-use crate::git::{self, integrate, worktree};
+use crate::git::changes::keep_work;
+use crate::git::{self, refs, trailers, worktree};
 use crate::plan::SyncPoint;
 use crate::state::{Entry, RunPhase, StreamState, SyncUnit, TaskState, journal};
 
@@ -84,7 +84,7 @@ impl Engine {
         // Killed between saving the new run and creating its integration ref.
         if self.state.integration_tip == self.state.base && actual == self.state.integration_before
         {
-            integrate::update_ref(
+            refs::update_ref(
                 &self.repo,
                 &name,
                 &self.state.base,
@@ -144,7 +144,7 @@ impl Engine {
     /// says: their work is never applied twice.
     fn recognise_trailers(&mut self) -> Result<()> {
         let found =
-            integrate::integrated_tasks(&self.repo, &self.state.base, &self.state.integration_tip)?;
+            trailers::integrated_tasks(&self.repo, &self.state.base, &self.state.integration_tip)?;
         let found: BTreeSet<(String, usize)> = found.into_iter().collect();
         let units: Vec<SyncUnit> = self.state.queue.clone();
         for unit in units {
@@ -188,13 +188,12 @@ impl Engine {
                     _ => None,
                 });
                 let clean = worktree_path.exists()
-                    && git::worktree::status_porcelain(&git::Git::new(&worktree_path))
-                        .is_ok_and(|d| d.is_empty());
+                    && git::changes::dirty_paths(&worktree_path).is_ok_and(|d| d.is_empty());
                 if let Some(end) = committed
                     && branch_tip.as_deref() == Some(end.as_str())
                     && clean
                 {
-                    let stats = git::work::work_stats(&self.repo, &start, &end)?;
+                    let stats = git::changes::work_stats(&self.repo, &start, &end)?;
                     self.state.streams[s].tasks[t].state = TaskState::Committed {
                         start,
                         end,
@@ -230,7 +229,7 @@ impl Engine {
                     (None, Some(tip))
                         if tip != start && !is_ancestor_or_equal(&self.repo, &tip, &start) =>
                     {
-                        let name = integrate::keep_ref(&self.repo.git(), &wip, &tip, &message)?;
+                        let name = refs::keep_ref(&self.repo, &wip, &tip, &message)?;
                         Some((name, tip))
                     }
                     _ => None,
@@ -369,7 +368,7 @@ impl Engine {
         if let Some(current) = current
             && current != halt.ours
         {
-            integrate::update_ref(
+            refs::update_ref(
                 &self.repo,
                 &self.state.integration_ref,
                 &halt.ours,
@@ -387,5 +386,5 @@ impl Engine {
 }
 
 fn is_ancestor_or_equal(repo: &git::Repo, a: &str, b: &str) -> bool {
-    a == b || git::work::is_ancestor(repo, a, b).unwrap_or(false)
+    a == b || git::refs::is_ancestor(repo, a, b).unwrap_or(false)
 }

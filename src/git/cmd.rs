@@ -41,13 +41,13 @@ pub fn redirecting_vars() -> &'static [&'static str] {
 
 /// A `git` program bound to a directory (a worktree, or the common dir for bare operations).
 #[derive(Clone, Debug)]
-pub struct Git {
+pub(in crate::git) struct Git {
     dir: PathBuf,
     envs: Vec<(String, String)>,
 }
 
 #[derive(Debug)]
-pub struct GitOutput {
+pub(in crate::git) struct GitOutput {
     pub status: std::process::ExitStatus,
     pub stdout: Vec<u8>,
     pub stderr: Vec<u8>,

@@ -3,20 +3,36 @@
 //! `git2` does reads (resolving refs, rev walks, tree diffs, object lookups) and writes commit
 //! objects; the `git` program does everything that writes a working tree or must behave exactly
 //! like the user's git: worktrees, `merge-tree --write-tree`, ref transactions, status. Callers see
-//! plain data (`Oid`s as hex strings, paths as `String`s), never git2 types, so `report/` and
-//! `exec/` stay free of git.
+//! plain data ([`Oid`]s, paths as `String`s), never git2 types or git argv: the runner (`cmd`)
+//! is private to this module, so every git operation has a name here.
+//!
+//! - `repo`: the [`Repo`] handle and its reads (revisions, commits, blobs, files).
+//! - `refs`: compare-and-swap ref moves, kept refs, listings, ancestry.
+//! - `merge`: three-way merges without a working tree, single and batched.
+//! - `commit`: identities and commit objects.
+//! - `trailers`: the `Streams-*` trailers on commits.
+//! - `changes`: what an agent changed in its worktree, its size, keeping it.
+//! - `guard`: branches an agent moved or deleted, put back.
+//! - `conflict`: a conflicted merge laid out in a worktree for a person, and read back.
+//! - `locks`: lock files a killed git left behind.
+//! - `worktree`: creating, checking and removing worktrees.
 
+pub mod changes;
 mod cmd;
-pub mod integrate;
+pub mod commit;
+pub mod conflict;
+pub mod guard;
+pub mod locks;
+pub mod merge;
+pub mod refs;
 mod repo;
-pub mod work;
+pub mod trailers;
 pub mod worktree;
 
-pub use cmd::{
-    Git, GitOutput, MIN_GIT_VERSION, check_git_version, git_version, mark_run, redirecting_vars,
-};
+pub use changes::WorkStats;
+use cmd::Git;
+pub use cmd::{MIN_GIT_VERSION, check_git_version, git_version, mark_run, redirecting_vars};
 pub use repo::{CommitInfo, Repo};
-pub use work::WorkStats;
 
 use std::path::PathBuf;
 
@@ -49,6 +65,15 @@ pub enum GitError {
         args: String,
         dir: PathBuf,
         stderr: String,
+    },
+
+    /// A ref is not where a compare-and-swap move expects it (someone else moved it). Worded
+    /// like the failed `update-ref` it stands for.
+    #[error("`git update-ref {name}` failed in {}: {message}", dir.display())]
+    RefMoved {
+        name: String,
+        dir: PathBuf,
+        message: String,
     },
 
     #[error("could not run `git {args}`: {source}")]

@@ -152,7 +152,7 @@ pub fn prepare(repo: &Repo, spec: &WorktreeSpec) -> GitResult<PrepareReport> {
             if !found.paths.is_empty() {
                 let message = format!("uncommitted work found in {}", spec.path.display());
                 let commit = snapshot(&git, Some(&head), None, &message)?;
-                let kept = super::integrate::keep_ref(&git, spec.wip_ref, &commit, &message)?;
+                let kept = super::refs::keep_ref_in(&git, spec.wip_ref, &commit, &message)?;
                 saved = Some((kept, commit));
             }
             let on_branch = found.branch.as_deref() == Some(spec.branch);
@@ -665,7 +665,7 @@ pub struct Status {
 
 /// HEAD, its branch and the uncommitted paths of a worktree, from one git process (instead of
 /// `rev-parse`, `symbolic-ref` and `status`: each git process costs milliseconds).
-pub fn status(git: &Git) -> GitResult<Status> {
+pub(in crate::git) fn status(git: &Git) -> GitResult<Status> {
     let out = git.run([
         "status",
         "--porcelain=v2",
@@ -721,7 +721,7 @@ pub fn status(git: &Git) -> GitResult<Status> {
 }
 
 /// `git status --porcelain` entries (untracked included, ignored excluded).
-pub fn status_porcelain(git: &Git) -> GitResult<Vec<String>> {
+pub(in crate::git) fn status_porcelain(git: &Git) -> GitResult<Vec<String>> {
     let out = git.run([
         "status",
         "--porcelain=v1",
@@ -739,20 +739,24 @@ pub fn status_porcelain(git: &Git) -> GitResult<Vec<String>> {
 
 /// If the worktree has uncommitted changes (untracked files included), records them as a commit
 /// on top of HEAD, points `ref_name` at it and returns it. The worktree itself is untouched.
-pub fn save_dirty(git: &Git, ref_name: &str, message: &str) -> GitResult<Option<(String, Oid)>> {
+pub(in crate::git) fn save_dirty(
+    git: &Git,
+    ref_name: &str,
+    message: &str,
+) -> GitResult<Option<(String, Oid)>> {
     if status_porcelain(git)?.is_empty() {
         return Ok(None);
     }
     let head = readable_head(git);
     let commit = snapshot(git, head.as_deref(), None, message)?;
-    let name = super::integrate::keep_ref(git, ref_name, &commit, message)?;
+    let name = super::refs::keep_ref_in(git, ref_name, &commit, message)?;
     Ok(Some((name, commit)))
 }
 
 /// A commit of everything in the worktree as it is (tracked and untracked files, not ignored
 /// ones), with `parent` as parent (and `also` as a second one, to keep it reachable), built in a
 /// temporary index so the real one is untouched.
-pub fn snapshot(
+pub(in crate::git) fn snapshot(
     git: &Git,
     parent: Option<&str>,
     also: Option<&str>,
