@@ -89,7 +89,7 @@ pub fn integrate(
     if input.from == input.to {
         // The tasks changed nothing: nothing to integrate.
         return Ok(UnitOutcome::Integrated {
-            tip: input.tip.to_string(),
+            tip: input.tip.into(),
             commits: 0,
         });
     }
@@ -177,9 +177,9 @@ fn whole_unit(
     match merge::merge_tree(repo, base, input.tip, input.to)? {
         MergeOutcome::Clean { tree } => Ok(Ok(Some(tree))),
         merge @ MergeOutcome::Conflict { .. } => Ok(Err(ConflictFound {
-            base: input.from.to_string(),
-            ours: input.tip.to_string(),
-            theirs: input.to.to_string(),
+            base: input.from.into(),
+            ours: input.tip.into(),
+            theirs: input.to.into(),
             merge,
         })),
     }
@@ -204,15 +204,12 @@ fn rebase(repo: &Repo, input: &UnitInput, committer: &Ident) -> GitResult<Built>
     let trees: Vec<Option<Oid>> = if input.tip == input.from {
         commits.iter().map(|(_, c)| Some(c.tree.clone())).collect()
     } else {
-        let mut merges = vec![(
-            input.from.to_string(),
-            input.tip.to_string(),
-            input.to.to_string(),
-        )];
+        let mut merges: Vec<(Oid, Oid, Oid)> =
+            vec![(input.from.into(), input.tip.into(), input.to.into())];
         merges.extend(
             commits
                 .iter()
-                .map(|(_, c)| (input.from.to_string(), input.tip.to_string(), c.id.clone())),
+                .map(|(_, c)| (input.from.into(), input.tip.into(), c.id.clone())),
         );
         let mut merged = merge::merge_trees(repo, &merges)?;
         let whole = match merged.remove(0) {
@@ -231,7 +228,7 @@ fn rebase(repo: &Repo, input: &UnitInput, committer: &Ident) -> GitResult<Built>
         }
         merged
     };
-    let mut tip = input.tip.to_string();
+    let mut tip = Oid::from(input.tip);
     let mut count = 0;
     for ((task, commit), tree) in commits.iter().zip(trees) {
         let tree = tree.expect("conflicted commits were squashed above");
@@ -255,9 +252,9 @@ fn merge(repo: &Repo, input: &UnitInput, committer: &Ident) -> GitResult<Built> 
         MergeOutcome::Clean { tree } => tree,
         merge @ MergeOutcome::Conflict { .. } => {
             return Ok(Built::Conflict(ConflictFound {
-                base: input.from.to_string(),
-                ours: input.tip.to_string(),
-                theirs: input.to.to_string(),
+                base: input.from.into(),
+                ours: input.tip.into(),
+                theirs: input.to.into(),
                 merge,
             }));
         }
@@ -266,7 +263,7 @@ fn merge(repo: &Repo, input: &UnitInput, committer: &Ident) -> GitResult<Built> 
     let tip = commit::write_commit(
         repo,
         &tree,
-        &[input.tip.to_string(), input.to.to_string()],
+        &[input.tip.into(), input.to.into()],
         &message,
         committer,
         committer,
@@ -293,7 +290,7 @@ fn squash_with_tree(
     let tip = commit::write_commit(
         repo,
         tree,
-        &[input.tip.to_string()],
+        &[input.tip.into()],
         &message,
         committer,
         committer,
@@ -714,8 +711,8 @@ pub fn record_resolution(
 ) -> GitResult<Oid> {
     let committer = commit::committer_ident(repo, input.identity_env)?;
     let parents = match input.strategy {
-        MergeStrategy::Merge => vec![input.tip.to_string(), input.to.to_string()],
-        _ => vec![input.tip.to_string()],
+        MergeStrategy::Merge => vec![input.tip.into(), input.to.into()],
+        _ => vec![input.tip.into()],
     };
     let strategy = if input.strategy == MergeStrategy::Merge {
         MergeStrategy::Merge

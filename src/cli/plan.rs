@@ -115,7 +115,7 @@ fn predict(repo: &crate::git::Repo, loaded: &LoadedPlan) -> Result<Predicted> {
         crate::coordinator::predict(repo, &branches, integration.as_ref())?;
     Ok(Predicted {
         branches: branches.into_iter().map(|(n, _)| n).collect(),
-        integration: integration.map(|(_, tip)| tip),
+        integration: integration.map(|(_, tip)| tip.to_string()),
         pairs_checked,
         conflicts,
     })

@@ -48,7 +48,7 @@ pub fn engine(ctx: &Context, parts: EngineParts, command: &str, json: bool) -> E
         &Event::RunStarted {
             run_id: parts.state.run_id.clone(),
             plan: parts.state.plan_name.clone(),
-            base: parts.state.base.clone(),
+            base: parts.state.base.to_string(),
             streams: parts.state.streams.len(),
             jobs: parts.state.jobs,
             command: command.to_string(),

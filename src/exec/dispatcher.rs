@@ -500,7 +500,7 @@ impl Engine {
                 ("STREAMS_OWNS", owns.join("\n")),
                 ("STREAMS_SHARED", shared.join("\n")),
                 ("STREAMS_WORKTREE", worktree.to_string()),
-                ("STREAMS_BASE", self.state.base.clone()),
+                ("STREAMS_BASE", self.state.base.to_string()),
                 (
                     "STREAMS_INTEGRATION",
                     crate::layout::short_branch(&self.state.integration_ref).to_string(),
@@ -906,7 +906,7 @@ impl Engine {
                     stream: name,
                     tasks: tasks.iter().map(|t| t.index + 1).collect(),
                     commits,
-                    tip,
+                    tip: tip.to_string(),
                 });
                 if stream_done {
                     self.finish_stream(unit.stream);

@@ -477,8 +477,8 @@ async fn run_task_inner(
             let _ = journal.append(crate::state::Entry::TaskCommitted {
                 stream: stream_name,
                 task,
-                start: start.clone(),
-                end: end.clone(),
+                start: start.to_string(),
+                end: end.to_string(),
             });
             let stats = changes::work_stats(&repo, &start, &end)?;
             Ok((end, stats))

@@ -12,7 +12,7 @@ use super::dispatcher::Engine;
 use crate::coordinator::{self, UnitInput};
 use crate::error::{Error, Result};
 use crate::git::changes::keep_work;
-use crate::git::{self, refs, trailers, worktree};
+use crate::git::{self, Oid, refs, trailers, worktree};
 use crate::plan::SyncPoint;
 use crate::state::{Entry, RunPhase, StreamState, SyncUnit, TaskState, journal};
 
@@ -123,13 +123,13 @@ impl Engine {
                     stream: s,
                     first: *first,
                     last: *last,
-                    from: String::new(),
-                    to: String::new(),
+                    from: Oid::default(),
+                    to: Oid::default(),
                 });
-                if self.unit_integrated(&unit, new.clone()) {
+                if self.unit_integrated(&unit, new.as_str().into()) {
                     self.finish_stream(s);
                 }
-                tip = new.clone();
+                tip = new.as_str().into();
                 if tip == actual {
                     break;
                 }
@@ -184,7 +184,9 @@ impl Engine {
                         task,
                         start: st,
                         end,
-                    } if *stream == name && *task == t && *st == start => Some(end.clone()),
+                    } if *stream == name && *task == t && *st == start => {
+                        Some(Oid::from(end.as_str()))
+                    }
                     _ => None,
                 });
                 let clean = worktree_path.exists()
@@ -295,7 +297,7 @@ impl Engine {
             coordinator::record_resolution(&self.repo, Some(&self.journal), &input, &tree)?;
         let _ = self.journal.append(Entry::Resolved {
             stream: name.clone(),
-            commit: commit.clone(),
+            commit: commit.to_string(),
         });
         self.reporter.message(&format!(
             "recorded the resolution of {name} as {} on {}",

@@ -39,7 +39,7 @@ pub fn task_changes(repo: &Repo, worktree: &Path, start: &str) -> GitResult<Task
     let head = match now.head {
         Some(head) => head,
         // No commit at all: the same error `rev-parse` gives.
-        None => git.read(["rev-parse", "--verify", "HEAD^{commit}"])?,
+        None => git.read_oid(["rev-parse", "--verify", "HEAD^{commit}"])?,
     };
     let branch = now.branch;
     let rewritten = head != start && !is_ancestor(repo, start, &head)?;
@@ -201,14 +201,14 @@ pub fn keep_work(
     message: &str,
 ) -> GitResult<Option<(String, Oid)>> {
     let git = Git::new(worktree_path);
-    let head = git.read(["rev-parse", "--verify", "HEAD"])?;
+    let head = git.read_oid(["rev-parse", "--verify", "HEAD"])?;
     let dirty = !worktree::status_porcelain(&git)?.is_empty();
     let branch_tip = match branch {
         Some(branch) => git
             .output(["rev-parse", "-q", "--verify", branch], None)?
             .status
             .success()
-            .then(|| git.read(["rev-parse", "--verify", branch]))
+            .then(|| git.read_oid(["rev-parse", "--verify", branch]))
             .transpose()?,
         None => None,
     };
@@ -240,7 +240,7 @@ pub fn keep_work(
 
 /// The commit checked out in the worktree at `path`.
 pub fn head_of(path: &Path) -> GitResult<Oid> {
-    Git::new(path).read(["rev-parse", "HEAD"])
+    Git::new(path).read_oid(["rev-parse", "HEAD"])
 }
 
 /// The paths with uncommitted changes in the worktree at `path` (`git status --porcelain`).

@@ -9,7 +9,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use super::{GitError, GitResult};
+use super::{GitError, GitResult, Oid};
 
 /// `git merge-tree --write-tree` appeared in 2.38; `--merge-base` with it in 2.40.
 pub const MIN_GIT_VERSION: &str = "2.40";
@@ -208,6 +208,15 @@ impl Git {
                 stderr: out.stderr_str(),
             })
         }
+    }
+
+    /// Runs git and returns the object id it prints.
+    pub fn read_oid<I, S>(&self, args: I) -> GitResult<Oid>
+    where
+        I: IntoIterator<Item = S> + Clone,
+        S: AsRef<OsStr>,
+    {
+        self.read(args).map(Oid::from)
     }
 
     /// Runs git and returns stdout, trimmed of the trailing newline.

@@ -78,7 +78,7 @@ fn parse_ident(line: &str) -> Option<Ident> {
 pub fn first_parent_range(repo: &Repo, from: &str, to: &str) -> GitResult<Vec<CommitInfo>> {
     let r = repo.open()?;
     let mut chain = Vec::new();
-    let mut current = to.to_string();
+    let mut current = Oid::from(to);
     while current != from {
         let info = commit_info(&r, &current)?;
         let parent = info.parents.first().cloned();
@@ -125,7 +125,7 @@ pub fn write_commit(
             &parent_refs,
         )
         .map_err(|e| GitError::library("could not write a commit", e))?;
-    Ok(oid.to_string())
+    Ok(oid.into())
 }
 
 pub fn tree_of(repo: &Repo, commit: &str) -> GitResult<Oid> {
@@ -196,7 +196,7 @@ pub fn commit_paths(
     if let Some(admin) = worktree::admin_dir(worktree) {
         let _ = std::fs::remove_file(admin.join("SQUASH_MSG"));
     }
-    Ok(commit)
+    Ok(commit.into())
 }
 
 /// The message as `git commit -F` stores it (its default `whitespace` cleanup): trailing

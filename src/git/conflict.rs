@@ -72,5 +72,5 @@ pub fn unmerged_paths(path: &Path) -> GitResult<Vec<String>> {
 pub fn stage_all(path: &Path) -> GitResult<Oid> {
     let git = Git::new(path);
     git.run(["add", "-A"])?;
-    git.read(["write-tree"])
+    git.read_oid(["write-tree"])
 }

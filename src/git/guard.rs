@@ -41,7 +41,7 @@ pub fn commits_made_since(worktree: &Path, since: usize) -> std::collections::BT
                     let message = l.split_once('\t').map_or("", |(_, m)| m);
                     !message.starts_with("checkout:") && !message.starts_with("reset:")
                 })
-                .filter_map(|l| l.split(' ').nth(1).map(str::to_string))
+                .filter_map(|l| l.split(' ').nth(1).map(Oid::from))
                 .collect()
         })
         .unwrap_or_default()
@@ -190,8 +190,8 @@ fn guard_kept(repo: &Repo, refs: &GuardRefs) -> GitResult<Vec<(String, Oid)>> {
                 rest.split_once("-branches/").map(|(_, branch)| branch)
             };
             if let Some(branch) = branch {
-                kept.push((strip_suffix(branch).to_string(), target.to_string()));
-                kept.push((branch.to_string(), target.to_string()));
+                kept.push((strip_suffix(branch).to_string(), target.into()));
+                kept.push((branch.to_string(), target.into()));
             }
         }
     }

@@ -140,7 +140,9 @@ fn merge_tree_stdin(repo: &Repo, input: &str, count: usize) -> GitResult<Vec<Bat
     let mut results = Vec::with_capacity(count);
     for _ in 0..count {
         let status = fields.next().ok_or_else(unreadable)?;
-        let tree = String::from_utf8_lossy(fields.next().ok_or_else(unreadable)?).into_owned();
+        let tree: Oid = String::from_utf8_lossy(fields.next().ok_or_else(unreadable)?)
+            .into_owned()
+            .into();
         let mut conflicts = Vec::new();
         for field in fields.by_ref() {
             if field.is_empty() {
@@ -179,7 +181,7 @@ pub fn conflicts_batch(repo: &Repo, pairs: &[(Oid, Oid)]) -> GitResult<Vec<Vec<S
 /// `<n paths>\0<path>\0...<type>\0<message>\0`.
 fn parse_merge_tree(stdout: &[u8], conflicted: bool) -> Option<MergeOutcome> {
     let mut fields = stdout.split(|b| *b == 0);
-    let tree = String::from_utf8_lossy(fields.next()?).trim().to_string();
+    let tree = Oid::from(String::from_utf8_lossy(fields.next()?).trim());
     if !conflicted {
         return Some(MergeOutcome::Clean { tree });
     }
@@ -193,7 +195,7 @@ fn parse_merge_tree(stdout: &[u8], conflicted: bool) -> Option<MergeOutcome> {
         let mut meta = meta.split(' ');
         entries.push(ConflictEntry {
             mode: meta.next()?.to_string(),
-            oid: meta.next()?.to_string(),
+            oid: meta.next()?.into(),
             stage: meta.next()?.parse().ok()?,
             path: path.to_string(),
         });

@@ -105,10 +105,7 @@ pub fn refs_under(repo: &Repo, prefix: &str) -> GitResult<Vec<(String, Oid)>> {
     Ok(out
         .stdout_str()
         .lines()
-        .filter_map(|l| {
-            l.split_once(' ')
-                .map(|(n, o)| (n.to_string(), o.to_string()))
-        })
+        .filter_map(|l| l.split_once(' ').map(|(n, o)| (n.to_string(), o.into())))
         .collect())
 }
 
@@ -126,7 +123,7 @@ pub fn branches(
         if let (Some(name), Some(target)) = (reference.name(), reference.target())
             && !name.starts_with(except_prefix)
         {
-            map.insert(name.to_string(), target.to_string());
+            map.insert(name.to_string(), target.into());
         }
     }
     Ok(map)

@@ -116,7 +116,7 @@ impl Repo {
         let commit = object.peel_to_commit().map_err(|_| GitError::BadRevision {
             rev: rev.to_string(),
         })?;
-        Ok(commit.id().to_string())
+        Ok(commit.id().into())
     }
 
     /// Every file tracked at `commit`, as paths relative to the repository root.
@@ -136,11 +136,7 @@ impl Repo {
     pub fn ref_target(&self, name: &str) -> GitResult<Option<Oid>> {
         let repo = self.open()?;
         match repo.find_reference(name) {
-            Ok(r) => Ok(r
-                .resolve()
-                .ok()
-                .and_then(|r| r.target())
-                .map(|oid| oid.to_string())),
+            Ok(r) => Ok(r.resolve().ok().and_then(|r| r.target()).map(Oid::from)),
             Err(err) if err.code() == git2::ErrorCode::NotFound => Ok(None),
             Err(err) => Err(GitError::library(format!("could not read ref {name}"), err)),
         }
@@ -195,9 +191,9 @@ pub(crate) fn commit_info(repo: &git2::Repository, id: &str) -> GitResult<Commit
         .map_err(|err| GitError::library(format!("could not read commit {id}"), err))?;
     let author = commit.author();
     Ok(CommitInfo {
-        id: id.to_string(),
-        tree: commit.tree_id().to_string(),
-        parents: commit.parent_ids().map(|p| p.to_string()).collect(),
+        id: id.into(),
+        tree: commit.tree_id().into(),
+        parents: commit.parent_ids().map(Oid::from).collect(),
         author_name: String::from_utf8_lossy(author.name_bytes()).into_owned(),
         author_email: String::from_utf8_lossy(author.email_bytes()).into_owned(),
         author_time: (author.when().seconds(), author.when().offset_minutes()),

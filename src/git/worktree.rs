@@ -100,9 +100,7 @@ pub fn list(repo: &Repo) -> GitResult<Vec<WorktreeInfo>> {
                     ..Default::default()
                 });
             }
-            "HEAD" => current
-                .iter_mut()
-                .for_each(|i| i.head = Some(value.to_string())),
+            "HEAD" => current.iter_mut().for_each(|i| i.head = Some(value.into())),
             "branch" => current
                 .iter_mut()
                 .for_each(|i| i.branch = Some(value.to_string())),
@@ -576,9 +574,7 @@ fn readable_head(git: &Git) -> Option<Oid> {
     let out = git
         .output(["rev-parse", "--verify", "-q", "HEAD^{commit}"], None)
         .ok()?;
-    out.status
-        .success()
-        .then(|| out.stdout_str().trim().to_string())
+    out.status.success().then(|| out.stdout_str().trim().into())
 }
 
 fn has_index(git: &Git) -> bool {
@@ -679,7 +675,7 @@ pub(in crate::git) fn status(git: &Git) -> GitResult<Status> {
     while let Some(field) = fields.next() {
         let line = String::from_utf8_lossy(field);
         if let Some(oid) = line.strip_prefix("# branch.oid ") {
-            found.head = (oid != "(initial)").then(|| oid.to_string());
+            found.head = (oid != "(initial)").then(|| oid.into());
         } else if let Some(name) = line.strip_prefix("# branch.head ") {
             // Git shortens `refs/heads/<name>` to `<name>` and prints other refs in full.
             found.branch = match name {
@@ -790,7 +786,7 @@ pub(in crate::git) fn snapshot(
     }
     git.with_env("GIT_AUTHOR_NAME", "streams")
         .with_env("GIT_AUTHOR_EMAIL", "streams@localhost")
-        .read(args)
+        .read_oid(args)
 }
 
 /// Puts the worktree back on `branch` (a full ref name) at `commit`, moving that branch there,
