@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::dispatcher::worktrees_dir;
-use crate::coordinator::short;
+use crate::coordinator::{IntegrationMove, move_integration_ref, short};
 use crate::error::{Error, IoContext, Result};
 use crate::failpoint;
 use crate::git::changes::keep_work;
@@ -172,12 +172,13 @@ pub fn start_run(new: &NewRun) -> Result<(RunDir, RunState, Journal)> {
     state_dir.set_current(&run_id)?;
     run_dir.save(&state)?;
     failpoint::hit("run-saved");
-    refs::update_ref(
+    move_integration_ref(
         repo,
+        None,
         &integration_ref,
-        new.base,
         integration_before.as_deref(),
-        "streams: start run",
+        Some(new.base),
+        IntegrationMove::Other("streams: start run"),
     )?;
     failpoint::hit("integration-created");
     Ok((run_dir, state, journal))
@@ -372,18 +373,18 @@ pub async fn abort(
         let name = refs::keep_ref(repo, &name, current, "streams abort: integration branch")?;
         kept.push((name, current.clone()));
     }
-    match (&current, &state.integration_before) {
-        (Some(cur), Some(before)) if cur != before => {
-            refs::update_ref(
-                repo,
-                &state.integration_ref,
-                before,
-                Some(cur),
-                "streams abort",
-            )?;
-        }
-        (Some(_), None) => refs::delete_ref(repo, &state.integration_ref)?,
-        _ => {}
+    let back_to = state.integration_before.as_deref();
+    if let Some(cur) = &current
+        && Some(cur.as_str()) != back_to
+    {
+        move_integration_ref(
+            repo,
+            None,
+            &state.integration_ref,
+            Some(cur),
+            back_to,
+            IntegrationMove::Other("streams abort"),
+        )?;
     }
     state.phase = RunPhase::Aborted { at: now_ms() };
     let _ = journal.append(Entry::Aborted);

@@ -845,12 +845,13 @@ impl Engine {
             None => None,
         };
         let tip = self.state.integration_tip.clone();
-        git::refs::update_ref(
+        coordinator::move_integration_ref(
             &self.repo,
+            None,
             &name,
-            &tip,
             actual.as_deref(),
-            "streams: put back",
+            Some(&tip),
+            coordinator::IntegrationMove::Other("streams: put back"),
         )?;
         let short = crate::layout::short_branch(&name);
         self.reporter.message(&format!(

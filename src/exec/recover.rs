@@ -9,7 +9,7 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use super::dispatcher::Engine;
-use crate::coordinator::{self, UnitInput};
+use crate::coordinator::{self, IntegrationMove, UnitInput};
 use crate::error::{Error, Result};
 use crate::git::changes::keep_work;
 use crate::git::{self, Oid, refs, trailers, worktree};
@@ -84,12 +84,13 @@ impl Engine {
         // Killed between saving the new run and creating its integration ref.
         if self.state.integration_tip == self.state.base && actual == self.state.integration_before
         {
-            refs::update_ref(
+            coordinator::move_integration_ref(
                 &self.repo,
+                None,
                 &name,
-                &self.state.base,
                 self.state.integration_before.as_deref(),
-                "streams: start run",
+                Some(&self.state.base),
+                IntegrationMove::Other("streams: start run"),
             )?;
             return Ok(());
         }
@@ -370,12 +371,13 @@ impl Engine {
         if let Some(current) = current
             && current != halt.ours
         {
-            refs::update_ref(
+            coordinator::move_integration_ref(
                 &self.repo,
+                None,
                 &self.state.integration_ref,
-                &halt.ours,
                 Some(&current),
-                "streams: drop resolution",
+                Some(&halt.ours),
+                IntegrationMove::Other("streams: drop resolution"),
             )?;
         }
         worktree::remove(&self.repo, &halt.resolution_worktree)?;

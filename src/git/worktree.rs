@@ -650,7 +650,7 @@ pub struct Status {
     /// The full name of the branch HEAD is on (`None` when detached).
     pub branch: Option<String>,
     /// Every path that differs from HEAD: changed, added, deleted (both sides of a rename),
-    /// unmerged, untracked; ignored files excluded. The same paths as [`status_porcelain`].
+    /// unmerged, untracked; ignored files excluded. The same paths as `status_porcelain`.
     pub paths: Vec<String>,
     /// The paths among them whose file differs from the index (to stage before committing):
     /// everything but changes already staged, such as a `git mv` or `git rm` by the agent.

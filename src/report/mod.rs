@@ -2,6 +2,7 @@
 //!
 //! This layer sees plain data (run state, events), never git2 types or processes.
 
+pub mod conflict;
 mod events;
 pub mod reporter;
 pub mod summary;
