@@ -1,8 +1,8 @@
 //! Hermetic repositories and the real `streams` binary.
 //!
-//! Every repository lives in its own temporary directory with its own HOME; global and system git
-//! config point at nothing; author, committer, dates, timezone and locale are pinned, so commit ids
-//! are the same on every machine and whole outputs can be snapshotted.
+//! Every repository lives in its own temporary directory with its own HOME, under the hermetic
+//! git environment of `tests/support/hermetic.rs` (shared with the benchmarks): commit ids are the
+//! same on every machine and whole outputs can be snapshotted.
 
 #![allow(dead_code)]
 
@@ -11,12 +11,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-pub const DATE: &str = "2026-01-01T00:00:00+00:00";
-
-/// The scripted agents in `fixtures/agents/`.
-pub fn agents_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/agents")
-}
+// The environment itself is shared with the benchmarks.
+#[path = "../support/hermetic.rs"]
+mod hermetic;
+pub use hermetic::agents_dir;
 
 pub fn fixtures_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures")
@@ -50,12 +48,7 @@ impl TestRepo {
         let root = base.join("repo");
         let home = base.join("home");
         std::fs::create_dir_all(&root).unwrap();
-        std::fs::create_dir_all(&home).unwrap();
-        std::fs::write(
-            home.join(".gitconfig"),
-            "[user]\n\tname = Test User\n\temail = test@example.com\n[init]\n\tdefaultBranch = main\n[advice]\n\tdetachedHead = false\n",
-        )
-        .unwrap();
+        hermetic::init_home(&home);
         let repo = TestRepo {
             _tmp: tmp,
             root,
@@ -92,37 +85,7 @@ impl TestRepo {
 
     /// Applies the hermetic environment to any command.
     pub fn hermetic(&self, cmd: &mut Command) {
-        for var in [
-            "GIT_DIR",
-            "GIT_WORK_TREE",
-            "GIT_INDEX_FILE",
-            "GIT_COMMON_DIR",
-            "GIT_OBJECT_DIRECTORY",
-            "GIT_ALTERNATE_OBJECT_DIRECTORIES",
-            "GITHUB_STEP_SUMMARY",
-            "GITHUB_ACTIONS",
-            "STREAMS_LOG",
-            "STREAMS_FAILPOINT",
-            "NO_COLOR",
-        ] {
-            cmd.env_remove(var);
-        }
-        cmd.env("HOME", &self.home)
-            .env("XDG_CONFIG_HOME", self.home.join(".config"))
-            .env("GIT_CONFIG_NOSYSTEM", "1")
-            .env("GIT_CONFIG_GLOBAL", self.home.join(".gitconfig"))
-            .env("GIT_AUTHOR_NAME", "Test User")
-            .env("GIT_AUTHOR_EMAIL", "test@example.com")
-            .env("GIT_COMMITTER_NAME", "Test User")
-            .env("GIT_COMMITTER_EMAIL", "test@example.com")
-            .env("GIT_AUTHOR_DATE", DATE)
-            .env("GIT_COMMITTER_DATE", DATE)
-            .env("TZ", "UTC")
-            .env("LC_ALL", "C")
-            .env("TERM", "dumb")
-            .env("COLUMNS", "100");
-        let path = std::env::var("PATH").unwrap_or_default();
-        cmd.env("PATH", format!("{}:{path}", agents_dir().display()));
+        hermetic::apply(cmd, &self.home);
     }
 
     /// Runs git in the repository and returns stdout; panics on failure.
