@@ -6,3 +6,4 @@ mod coordinator;
 mod crash;
 mod plan;
 mod run;
+mod scenarios;
