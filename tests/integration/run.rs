@@ -204,23 +204,50 @@ tasks = ["Page"]
     );
 }
 
+/// A rename counts as both its paths: each side is checked against the stream's lane and each
+/// side outside it is named, with its owner.
 #[test]
 fn renaming_a_file_out_of_ownership_names_both_sides() {
     let repo = app_repo();
-    one_stream(
+    plan(
         &repo,
-        r#"["act", "mv", "src/api/mod.rs", "src/db/api.rs"]"#,
-        "",
+        r#"
+[plan]
+name = "p"
+jobs = 1
+
+[[stream]]
+name = "api"
+owns = ["src/api/**"]
+agent = ["act", "mv", "src/db/mod.rs", "db.rs", "mv", "src/api/mod.rs", "src/ui/api.rs"]
+tasks = ["Do the api work"]
+
+[[stream]]
+name = "db"
+owns = ["src/db/**"]
+agent = ["act", "say", "nothing to do"]
+tasks = ["Nothing"]
+
+[[stream]]
+name = "ui"
+owns = ["src/ui/**"]
+agent = ["act", "say", "nothing to do"]
+tasks = ["Nothing"]
+"#,
     );
     let out = repo.streams(&["run"]);
     out.assert_code(4);
-    // The new path is the violation; the old one (owned) is fine.
+    // db's file renamed to a path nobody owns: both sides are named. api's own file moved
+    // into ui's lane: only the new side is a violation (the old one is api's to change).
     assert!(
-        out.stderr.contains("src/db/api.rs (owned by no stream)")
-            || out.stderr.contains("src/db/api.rs"),
+        out.stderr.contains(
+            "failed api (task 1): changed paths it does not own: \
+             db.rs (owned by no stream), src/db/mod.rs (owned by db), \
+             src/ui/api.rs (owned by ui); its work is kept on refs/streams/p/rejected/api/1"
+        ),
         "{out}"
     );
-    assert!(!out.stderr.contains("src/api/mod.rs (owned"), "{out}");
+    assert!(!out.stderr.contains("src/api/mod.rs"), "{out}");
 }
 
 #[test]
