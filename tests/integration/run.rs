@@ -308,9 +308,21 @@ fn leaving_the_stream_branch_fails_like_a_rewrite() {
     );
     let out = repo.streams(&["run"]);
     out.assert_code(4);
+    // Like a rewrite: the task fails saying why, its work is set aside, the branch stays.
     assert!(
-        out.stderr.contains("refs/streams/p/rejected/api/1"),
+        out.stderr.contains(
+            "failed api (task 1): left its branch for a detached HEAD; \
+             its work is kept on refs/streams/p/rejected/api/1"
+        ),
         "{out}"
+    );
+    assert_eq!(
+        repo.git(&["show", "refs/streams/p/rejected/api/1:src/api/x.rs"]),
+        "x"
+    );
+    assert_eq!(
+        repo.git(&["rev-parse", "streams/p/api"]),
+        repo.git(&["rev-parse", "main"])
     );
 }
 
@@ -750,14 +762,25 @@ fn retries_with_backoff_then_success() {
 #[test]
 fn exit_codes_outside_retry_on_are_not_retried() {
     let repo = app_repo();
+    let counter = repo.root.parent().unwrap().join("runs");
     one_stream(
         &repo,
-        r#"["act", "exit", "3"]"#,
-        "retries = 2\nretry_on = [75]",
+        &format!(
+            r#"["act", "fail-first", "5", "{}", "3"]"#,
+            counter.display()
+        ),
+        "retries = 2\nretry_on = [75]\nretry_backoff = \"10ms\"",
     );
     let out = repo.streams(&["run"]);
     out.assert_code(4);
+    assert!(
+        out.stderr
+            .contains("failed api (task 1): agent exited with code 3"),
+        "{out}"
+    );
     assert!(!out.stderr.contains("retrying"), "{out}");
+    // The agent ran once.
+    assert_eq!(std::fs::read_to_string(&counter).unwrap(), "1\n");
 }
 
 #[test]
