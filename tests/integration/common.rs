@@ -152,31 +152,37 @@ impl TestRepo {
     }
 }
 
+impl TestRepo {
+    /// Every live process started here: they all carry this repository's HOME (zombies, whose
+    /// environment is gone, are not counted: they are dead).
+    pub fn live_processes(&self) -> Vec<i32> {
+        let mark = format!("HOME={}", self.home.display());
+        let Ok(entries) = std::fs::read_dir("/proc") else {
+            return Vec::new();
+        };
+        entries
+            .filter_map(|e| e.ok())
+            .filter_map(|entry| {
+                let pid = entry.file_name().to_str()?.parse::<i32>().ok()?;
+                let env = std::fs::read(entry.path().join("environ")).ok()?;
+                env.split(|b| *b == 0)
+                    .any(|v| v == mark.as_bytes())
+                    .then_some(pid)
+            })
+            .collect()
+    }
+}
+
 impl Drop for TestRepo {
     /// A test that fails half way may leave `streams` or an agent running (waiting for a file
     /// that will never come): every process started here carries this repository's HOME, so
     /// none of them outlives the test.
     fn drop(&mut self) {
-        let mark = format!("HOME={}", self.home.display());
-        let Ok(entries) = std::fs::read_dir("/proc") else {
-            return;
-        };
-        for entry in entries.filter_map(|e| e.ok()) {
-            let Some(pid) = entry
-                .file_name()
-                .to_str()
-                .and_then(|n| n.parse::<i32>().ok())
-            else {
-                continue;
-            };
-            let ours = std::fs::read(entry.path().join("environ"))
-                .is_ok_and(|env| env.split(|b| *b == 0).any(|v| v == mark.as_bytes()));
-            if ours {
-                let _ = nix::sys::signal::kill(
-                    nix::unistd::Pid::from_raw(pid),
-                    nix::sys::signal::Signal::SIGKILL,
-                );
-            }
+        for pid in self.live_processes() {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid),
+                nix::sys::signal::Signal::SIGKILL,
+            );
         }
     }
 }

@@ -471,6 +471,8 @@ tasks = ["slow work"]
     wait_for("the agent to start", Duration::from_secs(20), || {
         pidfile.exists().then_some(())
     });
+    // streams and its agent (at least).
+    assert!(repo.live_processes().len() >= 2);
     nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(child.id() as i32),
         nix::sys::signal::Signal::SIGINT,
@@ -488,6 +490,10 @@ tasks = ["slow work"]
             .contains("interrupted: the run's state is saved; `streams resume` goes on from here"),
         "{stderr}"
     );
+    // The agent (waiting for a release that has not come) is stopped, not left behind.
+    wait_for("the agent to be stopped", Duration::from_secs(5), || {
+        repo.live_processes().is_empty().then_some(())
+    });
     let status = repo.streams(&["status"]);
     assert!(status.stdout.contains(": interrupted"), "{status}");
     std::fs::write(&release, "").unwrap();
