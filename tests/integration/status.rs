@@ -47,11 +47,17 @@ fn status_while_running_and_while_halted() {
             && l.contains("a wrote y")),
         "{text}"
     );
-    // b runs too, waiting for a's work to land.
-    assert!(
-        text.lines()
-            .any(|l| l.starts_with("b ") && l.contains("running") && l.contains(" 0")),
-        "{text}"
+    // b runs too, waiting for a's work to land: task 1 of 1, no commit yet.
+    let b: Vec<&str> = text
+        .lines()
+        .find(|l| l.starts_with("b "))
+        .unwrap_or_else(|| panic!("no row for b:\n{text}"))
+        .split_whitespace()
+        .collect();
+    assert_eq!(
+        (b[1], b[2], b[4]),
+        ("running", "1/1", "0"),
+        "stream, state, task, elapsed, commits:\n{text}"
     );
     let json: serde_json::Value =
         serde_json::from_str(&repo.streams(&["status", "--json"]).stdout).unwrap();
