@@ -132,8 +132,8 @@ pub enum IntegrationMove<'a> {
 }
 
 /// The one place the integration ref `name` moves: by compare-and-swap from `old` (`None`: it
-/// must not exist yet) to `new` (`None`: it is deleted, as an abort does when the run created
-/// it).
+/// must not exist yet) to `new`. With `new` = `None` it is deleted (an abort of the run that
+/// created it, `clean`), whatever it points at: `old` is not checked then.
 pub fn move_integration_ref(
     repo: &Repo,
     journal: Option<&Journal>,

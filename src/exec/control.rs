@@ -408,6 +408,8 @@ pub struct CleanItem {
 enum CleanAction {
     Worktree(PathBuf),
     Ref(String),
+    /// The integration branch: it moves (here, goes) only through the coordinator.
+    IntegrationRef(String),
     RunDir(PathBuf),
 }
 
@@ -494,7 +496,11 @@ pub fn clean_plan(repo: &Repo, state: &RunState) -> Result<Vec<CleanItem>> {
         items.push(CleanItem {
             what: format!("branch {}", crate::layout::short_branch(name)),
             loses,
-            action: CleanAction::Ref(name.clone()),
+            action: if *name == state.integration_ref {
+                CleanAction::IntegrationRef(name.clone())
+            } else {
+                CleanAction::Ref(name.clone())
+            },
         });
     }
     for (name, oid) in &kept {
@@ -575,6 +581,14 @@ pub fn clean_remove(repo: &Repo, item: &CleanItem) -> Result<()> {
     match &item.action {
         CleanAction::Worktree(path) => worktree::remove(repo, path)?,
         CleanAction::Ref(name) => refs::delete_ref(repo, name)?,
+        CleanAction::IntegrationRef(name) => move_integration_ref(
+            repo,
+            None,
+            name,
+            None,
+            None,
+            IntegrationMove::Other("streams clean"),
+        )?,
         CleanAction::RunDir(path) => std::fs::remove_dir_all(path)
             .context(|| format!("could not remove {}", path.display()))?,
     }
