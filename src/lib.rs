@@ -8,6 +8,7 @@
 //!   the schedule analysis behind `streams plan`.
 //! - [`ownership`]: compiled globsets; who owns a path; checking an agent's changed paths.
 //! - [`git`]: the only place that uses git2 or runs the `git` program.
+//! - [`git_env`]: the environment variables that redirect git (a leaf shared by `git` and `plan`).
 //! - [`exec`]: tokio: the dispatcher (sole owner of run state), task executors, process groups,
 //!   signals.
 //! - [`coordinator`]: sync points: integrate a stream's commits, detect conflicts, halt.
@@ -21,6 +22,7 @@ pub mod demo;
 pub mod error;
 pub mod exec;
 pub mod git;
+pub mod git_env;
 pub mod ownership;
 pub mod plan;
 pub mod report;

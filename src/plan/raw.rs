@@ -1011,6 +1011,14 @@ impl Walker<'_> {
                 );
                 continue;
             }
+            if let Some(why) = crate::git_env::refused_in_plan(name) {
+                self.error(
+                    Diagnostic::error(format!("`env` may not set `{name}`: {why}"))
+                        .at(key.span(), "not allowed in a plan")
+                        .help("streams gives every agent its own workspace and repository: remove this variable"),
+                );
+                continue;
+            }
             match value.get_ref() {
                 DeValue::String(s) => {
                     env.insert(name.to_string(), s.to_string());
