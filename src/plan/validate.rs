@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use super::diagnostic::{Diagnostic, Diagnostics, Span, count};
 use super::model::{
-    DEFAULT_BASE, DEFAULT_GRACE, DEFAULT_RETRY_BACKOFF, Pattern, Plan, RESERVED_STREAM_NAME,
+    DEFAULT_BASE, DEFAULT_GRACE, DEFAULT_RETRY_BACKOFF, MAX_NAME_BYTES, Pattern, Plan, RESERVED_STREAM_NAME,
     Stream, Task,
 };
 use super::owners::{self, OwnedPattern, OwnershipSummary, PatternOwner};
@@ -49,6 +49,16 @@ pub fn validate<R: Repository>(
             Diagnostic::error(format!("invalid plan name `{}`: {problem}", name.value))
                 .at(name.span.clone(), "not usable in a git branch name")
                 .help("the plan name is part of every branch, `streams/<plan>/<stream>`: use letters, digits, `-`, `_` and `.`"),
+        );
+    }
+    if let Some(raw_plan) = raw_plan
+        && let Some(name) = &raw_plan.name
+        && let Some(problem) = too_long(&name.value)
+    {
+        diags.push(
+            Diagnostic::error(format!("plan name is too long: {problem}"))
+                .at(name.span.clone(), "too long for a git ref")
+                .help(LONG_NAME_HELP),
         );
     }
     if file.streams.is_empty() && !file.streams_given {
@@ -260,6 +270,18 @@ pub fn ref_component_problem(name: &str) -> Option<String> {
     None
 }
 
+const LONG_NAME_HELP: &str = "each name is one part of refs such as `refs/streams/<plan>/<kind>/<stream>/<n>.lock`, which git stores as files (255 bytes at most per name on most file systems): use a shorter name";
+
+/// Why a plan or stream name is too long to be part of the refs and paths a run makes.
+fn too_long(name: &str) -> Option<String> {
+    (name.len() > MAX_NAME_BYTES).then(|| {
+        format!(
+            "{} bytes, more than the {MAX_NAME_BYTES} a name may have",
+            name.len()
+        )
+    })
+}
+
 fn check_names(file: &RawFile, diags: &mut Diagnostics) {
     let mut seen: HashMap<String, &Sp<String>> = HashMap::new();
     for stream in &file.streams {
@@ -274,6 +296,14 @@ fn check_names(file: &RawFile, diags: &mut Diagnostics) {
                 Diagnostic::error(message)
                     .at(name.span.clone(), "not usable as a git branch name")
                     .help("each stream gets the branch `streams/<plan>/<stream>`: use letters, digits, `-`, `_` and `.`"),
+            );
+            continue;
+        }
+        if let Some(problem) = too_long(&name.value) {
+            diags.push(
+                Diagnostic::error(format!("stream name is too long: {problem}"))
+                    .at(name.span.clone(), "too long for a git ref")
+                    .help(LONG_NAME_HELP),
             );
             continue;
         }

@@ -129,6 +129,7 @@ fixture_tests! {
     invalid_task_prompt: "task-prompt.toml" => 2,
     invalid_many_problems: "many-problems.toml" => 2,
     invalid_git_env: "git-env.toml" => 2,
+    invalid_name_too_long: "name-too-long.toml" => 2,
 }
 
 #[test]
