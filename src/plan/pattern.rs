@@ -63,6 +63,16 @@ pub fn normalize(text: &str, root: Option<&str>) -> Result<String, PatternError>
             Some(format!("did you mean `{}`?", text.trim())),
         ));
     }
+    if let Some(rest) = text.strip_prefix('!') {
+        // gitignore and CODEOWNERS readers expect `!` to take paths back out; globset would read
+        // it as a literal `!` and the pattern would silently match nothing.
+        return Err(PatternError::new(
+            "negated patterns (`!...`) are not supported",
+            Some(format!(
+                "patterns only add paths: instead of taking `{rest}` out, list the paths you mean (e.g. `src/api/**` rather than `src/**` and `!src/db/**`)"
+            )),
+        ));
+    }
     if text.starts_with('~') {
         return Err(PatternError::new(
             "pattern starts with `~`, which is not expanded",
@@ -900,7 +910,7 @@ mod tests {
         assert_eq!(normalize("/src/**", None).unwrap(), "src/**");
         assert_eq!(normalize("src/**", None).unwrap(), "src/**");
         for bad in [
-            "", " src", "../x", "a/../b", "src/", "a//b", "./src", "~/x", "C:/x", "//x", "/",
+            "", " src", "!a/**", "../x", "a/../b", "src/", "a//b", "./src", "~/x", "C:/x", "//x", "/",
             "[z-a]", "{a", "a}", "x\\",
         ] {
             assert!(normalize(bad, None).is_err(), "{bad:?} should be rejected");

@@ -130,6 +130,7 @@ fixture_tests! {
     invalid_many_problems: "many-problems.toml" => 2,
     invalid_git_env: "git-env.toml" => 2,
     invalid_name_too_long: "name-too-long.toml" => 2,
+    invalid_negated_pattern: "negated-pattern.toml" => 2,
 }
 
 #[test]
