@@ -491,6 +491,8 @@ impl Walker<'_> {
             header,
             ..RawStream::default()
         };
+        // Where `tasks = [...]` was written, to point at it when the stream ends up with none.
+        let mut tasks_span = None;
         for entry in table.iter() {
             let (key, value) = entry;
             let name = key.get_ref().as_ref();
@@ -517,6 +519,7 @@ impl Walker<'_> {
                 "depends_on" => stream.depends_on = self.string_array(entry).unwrap_or_default(),
                 "tasks" => match value.get_ref() {
                     DeValue::Array(items) => {
+                        tasks_span = Some(value.span());
                         for item in items.iter() {
                             match item.get_ref() {
                                 DeValue::String(text) => {
@@ -607,6 +610,15 @@ impl Walker<'_> {
                 ))
                 .at(stream.header.clone(), "`owns` is required here")
                 .help("list the paths this stream may change, e.g. `owns = [\"src/api/**\"]`"),
+            );
+        }
+        if let (Some(span), true) = (tasks_span, stream.tasks.is_empty()) {
+            // An empty stream would be integrated without doing anything, and the schedule
+            // would count it as negative work.
+            self.error(
+                Diagnostic::error(format!("{} has no tasks", describe_stream(&stream)))
+                    .at(span, "no tasks in this list")
+                    .help("add at least one prompt, e.g. `tasks = [\"...\"]`, or remove the stream"),
             );
         }
         if missing("tasks") && missing("task") {

@@ -131,6 +131,7 @@ fixture_tests! {
     invalid_git_env: "git-env.toml" => 2,
     invalid_name_too_long: "name-too-long.toml" => 2,
     invalid_negated_pattern: "negated-pattern.toml" => 2,
+    invalid_empty_tasks: "empty-tasks.toml" => 2,
 }
 
 #[test]
