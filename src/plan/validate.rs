@@ -376,7 +376,9 @@ fn check_dependencies(file: &RawFile, diags: &mut Diagnostics) {
                     let help = match suggest(&dep.value, &others) {
                         Some(best) => format!("did you mean `{best}`?"),
                         None if others.is_empty() => "this plan has no other stream".to_string(),
-                        None => format!("the streams are: {}", others.join(", ")),
+                        // Every stream, this one too: a list without it reads as if it were
+                        // missing from the plan.
+                        None => format!("the streams are: {}", known.join(", ")),
                     };
                     diags.push(
                         Diagnostic::error(format!(
