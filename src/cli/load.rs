@@ -64,7 +64,7 @@ pub fn load_checked(
 ) -> Result<(LoadedPlan, Analysis)> {
     let path = plan_path(ctx, repo, arg);
     let shown_path = shown_path(&ctx.cwd, &path);
-    let text = std::fs::read_to_string(&path).map_err(|source| {
+    let text = read_plan_text(&path).map_err(|source| {
         if source.kind() == std::io::ErrorKind::NotFound {
             let hint = if arg.is_none() {
                 "create streams.toml at the repository root, or name the plan file: `streams plan PATH`"
@@ -72,6 +72,11 @@ pub fn load_checked(
                 "check the path: it is relative to the current directory (or to -C DIR)"
             };
             Error::usage_with_hint(format!("no plan at {shown_path}"), hint)
+        } else if source.kind() == std::io::ErrorKind::FileTooLarge {
+            Error::usage_with_hint(
+                format!("{shown_path} is larger than 1 MiB, the most a plan may be"),
+                "a plan is a short TOML file: check that this is the file you meant",
+            )
         } else {
             Error::PlanUnreadable {
                 path: path.clone(),
@@ -128,6 +133,20 @@ pub fn load_checked(
         }),
         Err(CheckError::Repository(err)) => Err(err.into()),
     }
+}
+
+/// Reads a plan file, refusing one larger than [`plan::MAX_PLAN_BYTES`] (with
+/// `ErrorKind::FileTooLarge`) without reading more than that: `/dev/zero` never ends.
+pub fn read_plan_text(path: &Path) -> std::io::Result<String> {
+    use std::io::Read;
+    let mut text = String::new();
+    std::fs::File::open(path)?
+        .take(plan::MAX_PLAN_BYTES + 1)
+        .read_to_string(&mut text)?;
+    if text.len() as u64 > plan::MAX_PLAN_BYTES {
+        return Err(std::io::ErrorKind::FileTooLarge.into());
+    }
+    Ok(text)
 }
 
 /// The repository as the validator sees it: base resolution and tracked files from git, prompt

@@ -416,6 +416,22 @@ fn missing_plan_file() {
 }
 
 #[test]
+fn a_plan_larger_than_a_mebibyte_is_refused() {
+    let repo = webapp_repo();
+    // Reading /dev/zero never ends: the size cap has to stop it.
+    let out = plan_unchanged(&repo, &["/dev/zero"]);
+    out.assert_code(2);
+    insta::assert_snapshot!(out.to_string());
+
+    // A regular file just over the limit, valid TOML throughout (comments).
+    let comments = "# padding padding padding padding padding padding padding\n".repeat(20_000);
+    repo.write("big.toml", &format!("{SMALL_PLAN}{comments}"));
+    let out = plan_unchanged(&repo, &["big.toml"]);
+    out.assert_code(2);
+    assert!(out.stderr.contains("big.toml is larger than 1 MiB"), "{out}");
+}
+
+#[test]
 fn quiet_prints_nothing_for_a_valid_plan() {
     let repo = webapp_example();
     let out = repo.streams(&["-q", "plan"]);
