@@ -96,7 +96,7 @@ pub fn validate<R: Repository>(
             }),
             Err(err) => {
                 diags.push(
-                    Diagnostic::error(format!("invalid pattern `{}`: {}", text.value, err.message))
+                    Diagnostic::error(format!("invalid pattern `{}`: {}", shorten(&text.value), err.message))
                         .at(text.span.clone(), "not a usable pattern")
                         .help_opt(err.help),
                 );
@@ -219,6 +219,18 @@ fn build(file: &RawFile) -> Option<Plan> {
         env: raw.env.clone(),
         streams,
     })
+}
+
+/// A pattern as a message quotes it: long ones cut in the middle (the source line under the
+/// message shows where it is).
+fn shorten(text: &str) -> String {
+    const KEEP: usize = 24;
+    if text.chars().count() <= 3 * KEEP {
+        return text.to_string();
+    }
+    let head: String = text.chars().take(KEEP).collect();
+    let tail: String = text.chars().skip(text.chars().count() - KEEP).collect();
+    format!("{head}...{tail}")
 }
 
 fn dedup(items: impl Iterator<Item = String>) -> Vec<String> {

@@ -133,6 +133,7 @@ fixture_tests! {
     invalid_negated_pattern: "negated-pattern.toml" => 2,
     invalid_empty_tasks: "empty-tasks.toml" => 2,
     invalid_file_dir_conflict: "file-dir-conflict.toml" => 2,
+    invalid_huge_pattern: "huge-pattern.toml" => 2,
 }
 
 #[test]
