@@ -260,9 +260,7 @@ fn file_under_file<'a>(
     file: &'a OwnedPattern,
     dir: &'a OwnedPattern,
 ) -> Option<(&'a OwnedPattern, &'a OwnedPattern)> {
-    let literal = !file
-        .glob
-        .contains(['*', '?', '[', ']', '{', '}', '\\']);
+    let literal = !file.glob.contains(['*', '?', '[', ']', '{', '}', '\\']);
     let below = literal_dirs(&dir.glob);
     let under = below == file.glob
         || below

@@ -987,8 +987,8 @@ mod tests {
         assert_eq!(normalize("/src/**", None).unwrap(), "src/**");
         assert_eq!(normalize("src/**", None).unwrap(), "src/**");
         for bad in [
-            "", " src", "!a/**", "../x", "a/../b", "src/", "a//b", "./src", "~/x", "C:/x", "//x", "/",
-            "[z-a]", "{a", "a}", "x\\",
+            "", " src", "!a/**", "../x", "a/../b", "src/", "a//b", "./src", "~/x", "C:/x", "//x",
+            "/", "[z-a]", "{a", "a}", "x\\",
         ] {
             assert!(normalize(bad, None).is_err(), "{bad:?} should be rejected");
         }
@@ -1019,7 +1019,8 @@ mod tests {
     fn the_largest_patterns_compare() {
         let stars = |end: &str| format!("{}{end}", "*a".repeat(MAX_WILDCARDS));
         assert_eq!(over(&stars("b"), &stars("c")), None);
-        let alternatives = |c: &str| format!("{}/x", format!("{{{c},b}}").repeat(MAX_WILDCARDS / 2));
+        let alternatives =
+            |c: &str| format!("{}/x", format!("{{{c},b}}").repeat(MAX_WILDCARDS / 2));
         assert!(over(&alternatives("a"), &alternatives("c")).is_some());
     }
 

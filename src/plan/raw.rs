@@ -48,7 +48,7 @@ pub struct RawPlan {
     pub retries: Option<u32>,
     pub retry_on: Vec<i32>,
     pub retry_backoff: Option<Duration>,
-    pub worktree_root: Option<String>,
+    pub worktree_root: Option<Sp<String>>,
     pub env: BTreeMap<String, String>,
     /// Keys that were present (whatever their value), to tell "missing" from "wrong".
     pub present: Vec<&'static str>,
@@ -464,7 +464,7 @@ impl Walker<'_> {
                             );
                             None
                         } else {
-                            Some(s.value)
+                            Some(s)
                         }
                     })
                 }
@@ -618,7 +618,9 @@ impl Walker<'_> {
             self.error(
                 Diagnostic::error(format!("{} has no tasks", describe_stream(&stream)))
                     .at(span, "no tasks in this list")
-                    .help("add at least one prompt, e.g. `tasks = [\"...\"]`, or remove the stream"),
+                    .help(
+                        "add at least one prompt, e.g. `tasks = [\"...\"]`, or remove the stream",
+                    ),
             );
         }
         if missing("tasks") && missing("task") {

@@ -5,8 +5,8 @@ use std::collections::HashMap;
 
 use super::diagnostic::{Diagnostic, Diagnostics, Span, count};
 use super::model::{
-    DEFAULT_BASE, DEFAULT_GRACE, DEFAULT_RETRY_BACKOFF, MAX_NAME_BYTES, Pattern, Plan, RESERVED_STREAM_NAME,
-    Stream, Task,
+    DEFAULT_BASE, DEFAULT_GRACE, DEFAULT_RETRY_BACKOFF, MAX_NAME_BYTES, Pattern, Plan,
+    RESERVED_STREAM_NAME, Stream, Task,
 };
 use super::owners::{self, OwnedPattern, OwnershipSummary, PatternOwner};
 use super::pattern;
@@ -96,9 +96,13 @@ pub fn validate<R: Repository>(
             }),
             Err(err) => {
                 diags.push(
-                    Diagnostic::error(format!("invalid pattern `{}`: {}", shorten(&text.value), err.message))
-                        .at(text.span.clone(), "not a usable pattern")
-                        .help_opt(err.help),
+                    Diagnostic::error(format!(
+                        "invalid pattern `{}`: {}",
+                        shorten(&text.value),
+                        err.message
+                    ))
+                    .at(text.span.clone(), "not a usable pattern")
+                    .help_opt(err.help),
                 );
             }
         };
@@ -109,6 +113,10 @@ pub fn validate<R: Repository>(
     }
     for item in raw_plan.iter().flat_map(|p| &p.shared) {
         normalize(item, PatternOwner::Shared, diags);
+    }
+
+    if let Some(dir) = raw_plan.and_then(|p| p.worktree_root.as_ref()) {
+        check_worktree_root(dir, root.as_deref(), diags);
     }
 
     // Without [plan] there is no knowing which `base` was meant.
@@ -215,7 +223,7 @@ fn build(file: &RawFile) -> Option<Plan> {
         retries: raw.retries.unwrap_or(0),
         retry_on: raw.retry_on.clone(),
         retry_backoff: raw.retry_backoff.unwrap_or(DEFAULT_RETRY_BACKOFF),
-        worktree_root: raw.worktree_root.as_ref().map(Into::into),
+        worktree_root: raw.worktree_root.as_ref().map(|w| w.value.clone().into()),
         env: raw.env.clone(),
         streams,
     })
@@ -292,6 +300,62 @@ fn too_long(name: &str) -> Option<String> {
             name.len()
         )
     })
+}
+
+/// `worktree_root` must be outside the user's checkout: workspaces inside it would show up in
+/// the user's `git status`, be picked up by their builds and tools, and be walked into by every
+/// agent's searches. `~` is refused rather than expanded: a plan is shared, and a literal `~`
+/// directory was created instead (issue 11).
+fn check_worktree_root(dir: &Sp<String>, root: Option<&str>, diags: &mut Diagnostics) {
+    use std::path::{Component, Path, PathBuf};
+    let help = "write a directory outside the repository, such as `../<repo>-streams` (relative to the repository root) or an absolute path, or leave `worktree_root` out to keep workspaces in the git directory";
+    if dir.value.starts_with('~') {
+        diags.push(
+            Diagnostic::error(format!(
+                "`worktree_root` starts with `~`, which is not expanded: `{}`",
+                dir.value
+            ))
+            .at(dir.span.clone(), "a directory named `~` would be created")
+            .help(help),
+        );
+        return;
+    }
+    // Lexically, as the run joins it: relative to the repository root.
+    let path = Path::new(&dir.value);
+    let joined = match root {
+        Some(root) => Path::new(root).join(path),
+        None if path.is_absolute() => return,
+        None => Path::new("/repository").join(path),
+    };
+    let mut normal = PathBuf::new();
+    for part in joined.components() {
+        match part {
+            Component::ParentDir => {
+                normal.pop();
+            }
+            Component::CurDir => {}
+            other => normal.push(other),
+        }
+    }
+    let root = Path::new(root.unwrap_or("/repository"));
+    if normal.starts_with(root) {
+        let where_ = if normal == root {
+            "the repository's root".to_string()
+        } else {
+            format!(
+                "`{}`, inside the repository",
+                normal.strip_prefix(root).unwrap_or(&normal).display()
+            )
+        };
+        diags.push(
+            Diagnostic::error(format!(
+                "`worktree_root` puts the workspaces inside your checkout ({where_})"
+            ))
+            .at(dir.span.clone(), "inside the repository")
+            .note("they would show up in your `git status`, builds and searches")
+            .help(help),
+        );
+    }
 }
 
 fn check_names(file: &RawFile, diags: &mut Diagnostics) {

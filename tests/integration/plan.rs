@@ -134,6 +134,7 @@ fixture_tests! {
     invalid_empty_tasks: "empty-tasks.toml" => 2,
     invalid_file_dir_conflict: "file-dir-conflict.toml" => 2,
     invalid_huge_pattern: "huge-pattern.toml" => 2,
+    invalid_worktree_root: "worktree-root.toml" => 2,
 }
 
 #[test]
@@ -429,7 +430,49 @@ fn a_plan_larger_than_a_mebibyte_is_refused() {
     repo.write("big.toml", &format!("{SMALL_PLAN}{comments}"));
     let out = plan_unchanged(&repo, &["big.toml"]);
     out.assert_code(2);
-    assert!(out.stderr.contains("big.toml is larger than 1 MiB"), "{out}");
+    assert!(
+        out.stderr.contains("big.toml is larger than 1 MiB"),
+        "{out}"
+    );
+}
+
+#[test]
+fn worktree_root_outside_the_checkout_only() {
+    let repo = webapp_repo();
+    let root = repo.root.display().to_string();
+    let with_root = |dir: &str| {
+        repo.write(
+            "streams.toml",
+            &SMALL_PLAN.replace("[plan]\n", &format!("[plan]\nworktree_root = {dir:?}\n")),
+        );
+        plan_unchanged(&repo, &[])
+    };
+    for inside in [
+        "wt",
+        "./wt",
+        "src/../wt",
+        "../repo/wt",
+        &format!("{root}/wt"),
+        &root,
+    ] {
+        let out = with_root(inside);
+        out.assert_code(2);
+        assert!(
+            out.stderr
+                .contains("puts the workspaces inside your checkout"),
+            "{inside}: {out}"
+        );
+    }
+    let out = with_root("~/wt");
+    out.assert_code(2);
+    assert!(
+        out.stderr
+            .contains("starts with `~`, which is not expanded"),
+        "{out}"
+    );
+    for outside in ["../wt", "../repo-wt", "/tmp/streams-wt"] {
+        with_root(outside).assert_code(0);
+    }
 }
 
 #[test]
