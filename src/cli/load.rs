@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
 use crate::git::{self, GitError, Oid, Repo};
-use crate::plan::{self, CheckError, EstimateUnit, OwnershipSummary, Plan};
+use crate::plan::{self, CheckError, EstimateUnit, OwnershipSummary, Plan, ProgramCheck};
 
 use super::Context;
 
@@ -187,6 +187,60 @@ impl plan::Repository for GitFacts<'_> {
 
     fn prompt_file_exists(&mut self, path: &str) -> bool {
         self.plan_dir.join(path).is_file()
+    }
+
+    fn agent_program(&mut self, program: &str, commit: &str) -> Result<ProgramCheck, GitError> {
+        use std::os::unix::fs::PermissionsExt;
+        let executable = |path: &Path| {
+            std::fs::metadata(path)
+                .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        };
+        let path = Path::new(program);
+        if path.is_absolute() {
+            return Ok(if executable(path) {
+                ProgramCheck::Found
+            } else if path.exists() {
+                ProgramCheck::NotExecutable
+            } else {
+                ProgramCheck::Missing
+            });
+        }
+        if !program.contains('/') {
+            // As the agent's spawn looks it up: on this process's PATH.
+            let found = std::env::var_os("PATH").is_some_and(|dirs| {
+                std::env::split_paths(&dirs).any(|dir| executable(&dir.join(program)))
+            });
+            return Ok(if found {
+                ProgramCheck::Found
+            } else {
+                ProgramCheck::NotOnPath
+            });
+        }
+        // Relative to the workspace root, which holds what is committed at `commit`.
+        let mut parts: Vec<&str> = Vec::new();
+        for part in program.split('/') {
+            match part {
+                "" | "." => {}
+                ".." => {
+                    if parts.pop().is_none() {
+                        return Ok(ProgramCheck::NotCommitted { in_checkout: false });
+                    }
+                }
+                part => parts.push(part),
+            }
+        }
+        let relative = parts.join("/");
+        let in_checkout = self.repo.root().join(&relative).is_file();
+        let listing =
+            self.repo
+                .git()
+                .read(["ls-tree", "--full-tree", commit, "--", relative.as_str()])?;
+        // `<mode> <type> <oid>\t<path>`: 100755 is an executable file, 120000 a symbolic link.
+        Ok(match listing.split_whitespace().next() {
+            Some("100755") | Some("120000") => ProgramCheck::Found,
+            Some("100644") => ProgramCheck::CommittedNotExecutable,
+            _ => ProgramCheck::NotCommitted { in_checkout },
+        })
     }
 }
 

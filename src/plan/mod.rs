@@ -45,6 +45,31 @@ pub trait Repository {
 
     /// Whether a task's `prompt_file` (as written: relative to the plan's directory) exists.
     fn prompt_file_exists(&mut self, path: &str) -> bool;
+
+    /// Whether an agent's program (`agent[0]` as written, no placeholders) can be started in a
+    /// stream's workspace, a checkout of `commit`: a bare name is looked up on PATH, an absolute
+    /// path on this machine, a relative path among the files committed at `commit` (the only
+    /// files a fresh workspace has).
+    fn agent_program(&mut self, program: &str, commit: &str) -> Result<ProgramCheck, Self::Error>;
+}
+
+/// What [`Repository::agent_program`] found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ProgramCheck {
+    Found,
+    /// A bare name that no directory on PATH holds as an executable file.
+    NotOnPath,
+    /// An absolute path to nothing.
+    Missing,
+    /// An absolute path to something that is not an executable file.
+    NotExecutable,
+    /// A relative path with no file at `base`. `in_checkout`: the user's checkout has it
+    /// (untracked, or added since `base`).
+    NotCommitted {
+        in_checkout: bool,
+    },
+    /// A relative path committed without the executable bit.
+    CommittedNotExecutable,
 }
 
 /// How estimates are to be read.
@@ -144,6 +169,14 @@ impl Repository for NoRepository {
 
     fn prompt_file_exists(&mut self, _path: &str) -> bool {
         true
+    }
+
+    fn agent_program(
+        &mut self,
+        _program: &str,
+        _commit: &str,
+    ) -> Result<ProgramCheck, Self::Error> {
+        Ok(ProgramCheck::Found)
     }
 }
 

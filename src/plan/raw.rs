@@ -39,6 +39,8 @@ pub struct RawPlan {
     pub base: Option<Sp<String>>,
     pub jobs: Option<usize>,
     pub agent: Option<Vec<String>>,
+    /// The agent's program (`agent[0]`) and where it was written.
+    pub agent_program: Option<Sp<String>>,
     pub merge: Option<MergeStrategy>,
     pub sync: Option<SyncPoint>,
     pub shared: Vec<Sp<String>>,
@@ -64,6 +66,7 @@ pub struct RawStream {
     pub depends_on: Vec<Sp<String>>,
     pub tasks: Vec<RawTask>,
     pub agent: Option<Vec<String>>,
+    pub agent_program: Option<Sp<String>>,
     pub timeout: Option<Duration>,
     pub idle_timeout: Option<Duration>,
     pub retries: Option<u32>,
@@ -81,6 +84,7 @@ pub struct RawTask {
     /// `prompt_file` as written, for checking it exists.
     pub prompt_file: Option<Sp<String>>,
     pub agent: Option<Vec<String>>,
+    pub agent_program: Option<Sp<String>>,
     /// `agent` was written, well-formed or not.
     pub agent_given: bool,
     pub timeout: Option<Duration>,
@@ -433,7 +437,7 @@ impl Walker<'_> {
                         .integer(entry, 1, i64::from(u16::MAX))
                         .map(|n| n as usize)
                 }
-                "agent" => plan.agent = self.agent(entry),
+                "agent" => (plan.agent, plan.agent_program) = self.agent(entry).unzip(),
                 "merge" => {
                     plan.merge = self.choice(entry, &["rebase", "merge", "squash"]).map(|i| {
                         [
@@ -531,6 +535,7 @@ impl Walker<'_> {
                                         prompt: Some(Prompt::Text(text.to_string())),
                                         prompt_file: None,
                                         agent: None,
+                                        agent_program: None,
                                         agent_given: false,
                                         timeout: None,
                                         estimate: None,
@@ -576,7 +581,7 @@ impl Walker<'_> {
                     ),
                     other => self.wrong_type(entry, "`[[stream.task]]` tables", other),
                 },
-                "agent" => stream.agent = self.agent(entry),
+                "agent" => (stream.agent, stream.agent_program) = self.agent(entry).unzip(),
                 "timeout" => stream.timeout = self.duration(entry, false),
                 "idle_timeout" => stream.idle_timeout = self.duration(entry, false),
                 "retries" => stream.retries = self.integer(entry, 0, 100).map(|n| n as u32),
@@ -639,6 +644,7 @@ impl Walker<'_> {
             prompt: None,
             prompt_file: None,
             agent: None,
+            agent_program: None,
             agent_given: false,
             timeout: None,
             estimate: None,
@@ -674,7 +680,7 @@ impl Walker<'_> {
                 }
                 "agent" => {
                     task.agent_given = true;
-                    task.agent = self.agent(entry);
+                    (task.agent, task.agent_program) = self.agent(entry).unzip();
                 }
                 "timeout" => task.timeout = self.duration(entry, false),
                 "estimate" => task.estimate = self.estimate(entry),
@@ -766,8 +772,9 @@ impl Walker<'_> {
         out
     }
 
-    /// An agent argv: a non-empty array of strings, placeholders known.
-    fn agent(&mut self, entry: Entry<'_, '_>) -> Option<Vec<String>> {
+    /// An agent argv: a non-empty array of strings, placeholders known. Also returns the
+    /// program, with its span.
+    fn agent(&mut self, entry: Entry<'_, '_>) -> Option<(Vec<String>, Sp<String>)> {
         let (_, value) = entry;
         let items = match value.get_ref() {
             DeValue::Array(items) => self.strings_in("agent", items),
@@ -834,7 +841,8 @@ impl Walker<'_> {
                 );
             }
         }
-        Some(items.into_iter().map(|s| s.value).collect())
+        let program = items[0].clone();
+        Some((items.into_iter().map(|s| s.value).collect(), program))
     }
 
     fn integer(&mut self, entry: Entry<'_, '_>, min: i64, max: i64) -> Option<i64> {

@@ -11,7 +11,7 @@ use super::model::{
 use super::owners::{self, OwnedPattern, OwnershipSummary, PatternOwner};
 use super::pattern;
 use super::raw::{RawFile, RawStream, Sp, suggest};
-use super::{EstimateUnit, Repository};
+use super::{EstimateUnit, ProgramCheck, Repository};
 
 /// What validation learned besides the plan itself.
 pub struct Facts {
@@ -141,6 +141,7 @@ pub fn validate<R: Repository>(
                     })
                     .collect();
                 facts.ownership = owners::check(&owned, &names, &tracked, diags);
+                check_agent_programs(file, repo, &commit, diags)?;
                 facts.base_commit = Some(commit);
             }
             None => {
@@ -626,6 +627,72 @@ fn check_agents(file: &RawFile, plan_agent: bool, diags: &mut Diagnostics) {
             .help("set `agent = [\"program\", \"{prompt}\"]` in [plan] for every stream, or in this stream or its tasks"),
         );
     }
+}
+
+/// Every agent program can be started: an untracked `./agent.sh` passed `plan` and then failed
+/// every task with "not found", because a workspace holds only what is committed (issue 16).
+/// Each program is checked once, at the first place it is written.
+fn check_agent_programs<R: Repository>(
+    file: &RawFile,
+    repo: &mut R,
+    commit: &str,
+    diags: &mut Diagnostics,
+) -> Result<(), R::Error> {
+    let programs = file
+        .plan
+        .iter()
+        .filter_map(|p| p.agent_program.as_ref())
+        .chain(file.streams.iter().flat_map(|s| {
+            s.agent_program
+                .iter()
+                .chain(s.tasks.iter().filter_map(|t| t.agent_program.as_ref()))
+        }));
+    let mut seen: Vec<&str> = Vec::new();
+    for program in programs {
+        let name = program.value.as_str();
+        // A placeholder is only known at run time; an empty name was reported already.
+        if name.trim().is_empty() || name.contains('{') || seen.contains(&name) {
+            continue;
+        }
+        seen.push(name);
+        let workspace_note = "each stream's agent runs in its own workspace, checked out from `base`: only committed files are there, and relative paths are resolved in it";
+        let diagnostic = match repo.agent_program(name, commit)? {
+            ProgramCheck::Found => continue,
+            ProgramCheck::NotOnPath => Diagnostic::error(format!(
+                "agent program `{name}` was not found on PATH"
+            ))
+            .at(program.span.clone(), "not found")
+            .help("install it, or write its absolute path"),
+            ProgramCheck::Missing => Diagnostic::error(format!(
+                "agent program `{name}` does not exist"
+            ))
+            .at(program.span.clone(), "no such file")
+            .help("check the path, or write a program name found on PATH"),
+            ProgramCheck::NotExecutable => Diagnostic::error(format!(
+                "agent program `{name}` is not an executable file"
+            ))
+            .at(program.span.clone(), "not executable")
+            .help(format!("make it executable (`chmod +x {name}`), or run it through its interpreter: `agent = [\"sh\", \"{name}\", ...]`")),
+            ProgramCheck::NotCommitted { in_checkout } => Diagnostic::error(if in_checkout {
+                format!("agent program `{name}` is not committed at `base`")
+            } else {
+                format!("agent program `{name}` does not exist at `base`")
+            })
+            .at(program.span.clone(), "not in the workspace")
+            .note(workspace_note)
+            .help("commit it, or use an absolute path"),
+            ProgramCheck::CommittedNotExecutable => Diagnostic::error(format!(
+                "agent program `{name}` is committed without the executable bit"
+            ))
+            .at(program.span.clone(), "not executable")
+            .help(format!(
+                "run `git update-index --chmod=+x {}` and commit, or run it through its interpreter: `agent = [\"sh\", \"{name}\", ...]`",
+                name.trim_start_matches("./")
+            )),
+        };
+        diags.push(diagnostic);
+    }
+    Ok(())
 }
 
 fn check_prompt_files<R: Repository>(file: &RawFile, repo: &mut R, diags: &mut Diagnostics) {

@@ -23,8 +23,9 @@ const WEBAPP_FILES: &[(&str, &str)] = &[
     ("tests/api/login.rs", "#[test] fn login() {}\n"),
 ];
 
+/// The web app, with stand-ins for `claude`, `codex` and `aider` on PATH (the plans name them).
 fn webapp_repo() -> TestRepo {
-    TestRepo::with_files(WEBAPP_FILES)
+    TestRepo::with_files(WEBAPP_FILES).with_agent_stubs()
 }
 
 fn repo_with_plan(plan: &str) -> TestRepo {
@@ -135,6 +136,7 @@ fixture_tests! {
     invalid_file_dir_conflict: "file-dir-conflict.toml" => 2,
     invalid_huge_pattern: "huge-pattern.toml" => 2,
     invalid_worktree_root: "worktree-root.toml" => 2,
+    invalid_agent_program: "agent-program.toml" => 2,
 }
 
 #[test]
@@ -187,6 +189,15 @@ fn every_example_plan_is_valid() {
             continue;
         }
         let repo = webapp_repo();
+        // script.toml runs a committed script, as its comment says it must be.
+        repo.write(
+            "scripts/codemod.sh",
+            "#!/bin/sh\nset -eu\ngit ls-files -- \"src/$1\" | xargs sed -i 's/\\bget_user\\b/find_user/g'\n",
+        );
+        use std::os::unix::fs::PermissionsExt;
+        let script = repo.path("scripts/codemod.sh");
+        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+        repo.commit_all("add the codemod script");
         let out = plan_unchanged(&repo, &[path.to_str().unwrap()]);
         assert!(
             out.success(),
@@ -473,6 +484,46 @@ fn worktree_root_outside_the_checkout_only() {
     for outside in ["../wt", "../repo-wt", "/tmp/streams-wt"] {
         with_root(outside).assert_code(0);
     }
+}
+
+/// Issue 16 #10: an agent script that is not committed passed `plan`, then every task failed
+/// with "not found": the workspaces hold only what is committed at `base`.
+#[test]
+fn an_uncommitted_agent_script_is_refused_until_committed() {
+    use std::os::unix::fs::PermissionsExt;
+    let repo = webapp_repo();
+    repo.write(
+        "agent.sh",
+        "#!/bin/sh\necho done > \"$STREAMS_WORKTREE/src/api/done\"\n",
+    );
+    std::fs::set_permissions(
+        repo.path("agent.sh"),
+        std::fs::Permissions::from_mode(0o755),
+    )
+    .unwrap();
+    repo.write(
+        "streams.toml",
+        &SMALL_PLAN.replace("agent = [\"true\"]", "agent = [\"./agent.sh\"]"),
+    );
+    let out = plan_unchanged(&repo, &[]);
+    out.assert_code(2);
+    insta::assert_snapshot!(out.to_string());
+
+    // An absolute path to the same script works from anywhere.
+    let absolute = repo.path("agent.sh").display().to_string();
+    repo.write(
+        "streams.toml",
+        &SMALL_PLAN.replace("agent = [\"true\"]", &format!("agent = [{absolute:?}]")),
+    );
+    plan_unchanged(&repo, &[]).assert_code(0);
+
+    // Committed (with its executable bit), the relative path is found in the workspace.
+    repo.write(
+        "streams.toml",
+        &SMALL_PLAN.replace("agent = [\"true\"]", "agent = [\"./agent.sh\"]"),
+    );
+    repo.commit_all("add the agent");
+    plan_unchanged(&repo, &[]).assert_code(0);
 }
 
 #[test]
