@@ -604,6 +604,20 @@ fn check_agents(file: &RawFile, plan_agent: bool, diags: &mut Diagnostics) {
     if plan_agent {
         return;
     }
+    // No agent anywhere: one problem, at [plan], rather than one per stream.
+    let any_agent = file
+        .streams
+        .iter()
+        .any(|s| s.present.contains(&"agent") || s.tasks.iter().any(|t| t.agent_given));
+    if !any_agent && file.streams.len() > 1 {
+        let mut diagnostic = Diagnostic::error("no agent: the plan sets no `agent`, nor does any stream")
+            .help("set `agent = [\"program\", \"{prompt}\"]` in [plan], e.g. `agent = [\"claude\", \"-p\", \"{prompt}\"]`");
+        if let Some(plan) = &file.plan {
+            diagnostic = diagnostic.at(plan.header.clone(), "no `agent` in this table");
+        }
+        diags.push(diagnostic);
+        return;
+    }
     for stream in &file.streams {
         // Present but malformed was reported already.
         if stream.present.contains(&"agent") {
