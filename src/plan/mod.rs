@@ -16,6 +16,7 @@
 //! [`Repository`] trait, which `cli::load` implements with `git`.
 
 pub mod diagnostic;
+pub mod init;
 pub mod model;
 pub mod owners;
 pub mod pattern;

@@ -1,8 +1,10 @@
 //! The one integration-test binary: every test drives the real `streams` binary against a
 //! temporary, hermetic git repository (see `common`).
 
+mod cli;
 mod common;
 mod coordinator;
 mod crash;
+mod init;
 mod plan;
 mod run;
