@@ -1,6 +1,8 @@
 //! The one integration-test binary: every test drives the real `streams` binary against a
 //! temporary, hermetic git repository (see `common`).
 
+mod abort;
+mod clean;
 mod cli;
 mod common;
 mod coordinator;
@@ -8,3 +10,5 @@ mod crash;
 mod init;
 mod plan;
 mod run;
+mod scenarios;
+mod status;
