@@ -132,6 +132,7 @@ impl Repository for Facts {
         &mut self,
         _program: &str,
         _commit: &str,
+        _path: Option<&str>,
     ) -> Result<streams::plan::ProgramCheck, Self::Error> {
         Ok(streams::plan::ProgramCheck::Found)
     }

@@ -189,7 +189,12 @@ impl plan::Repository for GitFacts<'_> {
         self.plan_dir.join(path).is_file()
     }
 
-    fn agent_program(&mut self, program: &str, commit: &str) -> Result<ProgramCheck, GitError> {
+    fn agent_program(
+        &mut self,
+        program: &str,
+        commit: &str,
+        search_path: Option<&str>,
+    ) -> Result<ProgramCheck, GitError> {
         use std::os::unix::fs::PermissionsExt;
         let executable = |path: &Path| {
             std::fs::metadata(path)
@@ -206,10 +211,13 @@ impl plan::Repository for GitFacts<'_> {
             });
         }
         if !program.contains('/') {
-            // As the agent's spawn looks it up: on this process's PATH.
-            let found = std::env::var_os("PATH").is_some_and(|dirs| {
-                std::env::split_paths(&dirs).any(|dir| executable(&dir.join(program)))
-            });
+            // As the agent's spawn looks it up: on the PATH its environment will have.
+            let found = search_path
+                .map(std::ffi::OsString::from)
+                .or_else(|| std::env::var_os("PATH"))
+                .is_some_and(|dirs| {
+                    std::env::split_paths(&dirs).any(|dir| executable(&dir.join(program)))
+                });
             return Ok(if found {
                 ProgramCheck::Found
             } else {

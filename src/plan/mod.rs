@@ -48,10 +48,16 @@ pub trait Repository {
     fn prompt_file_exists(&mut self, path: &str) -> bool;
 
     /// Whether an agent's program (`agent[0]` as written, no placeholders) can be started in a
-    /// stream's workspace, a checkout of `commit`: a bare name is looked up on PATH, an absolute
-    /// path on this machine, a relative path among the files committed at `commit` (the only
-    /// files a fresh workspace has).
-    fn agent_program(&mut self, program: &str, commit: &str) -> Result<ProgramCheck, Self::Error>;
+    /// stream's workspace, a checkout of `commit`: a bare name is looked up on PATH (`path`
+    /// when the plan's `env` sets one, else this process's), an absolute path on this machine,
+    /// a relative path among the files committed at `commit` (the only files a fresh workspace
+    /// has).
+    fn agent_program(
+        &mut self,
+        program: &str,
+        commit: &str,
+        path: Option<&str>,
+    ) -> Result<ProgramCheck, Self::Error>;
 }
 
 /// What [`Repository::agent_program`] found.
@@ -176,6 +182,7 @@ impl Repository for NoRepository {
         &mut self,
         _program: &str,
         _commit: &str,
+        _path: Option<&str>,
     ) -> Result<ProgramCheck, Self::Error> {
         Ok(ProgramCheck::Found)
     }

@@ -645,32 +645,35 @@ fn check_agents(file: &RawFile, plan_agent: bool, diags: &mut Diagnostics) {
 
 /// Every agent program can be started: an untracked `./agent.sh` passed `plan` and then failed
 /// every task with "not found", because a workspace holds only what is committed (issue 16).
-/// Each program is checked once, at the first place it is written.
+/// Each program is checked once per PATH it is looked up with (the `env` of its stream or the
+/// plan may set one), and reported at the place it is written.
 fn check_agent_programs<R: Repository>(
     file: &RawFile,
     repo: &mut R,
     commit: &str,
     diags: &mut Diagnostics,
 ) -> Result<(), R::Error> {
-    let programs = file
-        .plan
-        .iter()
-        .filter_map(|p| p.agent_program.as_ref())
-        .chain(file.streams.iter().flat_map(|s| {
-            s.agent_program
-                .iter()
-                .chain(s.tasks.iter().filter_map(|t| t.agent_program.as_ref()))
-        }));
-    let mut seen: Vec<&str> = Vec::new();
-    for program in programs {
+    let plan_program = file.plan.as_ref().and_then(|p| p.agent_program.as_ref());
+    let plan_path = file.plan.as_ref().and_then(|p| p.env.get("PATH"));
+    // What each task runs, and the PATH its agent gets (as `Plan::agent_for` and `env_for`).
+    let programs = file.streams.iter().flat_map(|s| {
+        let stream_program = s.agent_program.as_ref().or(plan_program);
+        let path = s.env.get("PATH").or(plan_path).map(String::as_str);
+        s.tasks
+            .iter()
+            .filter_map(move |t| t.agent_program.as_ref().or(stream_program))
+            .map(move |program| (program, path))
+    });
+    let mut seen: Vec<(&str, Option<&str>)> = Vec::new();
+    for (program, path) in programs {
         let name = program.value.as_str();
         // A placeholder is only known at run time; an empty name was reported already.
-        if name.trim().is_empty() || name.contains('{') || seen.contains(&name) {
+        if name.trim().is_empty() || name.contains('{') || seen.contains(&(name, path)) {
             continue;
         }
-        seen.push(name);
+        seen.push((name, path));
         let workspace_note = "each stream's agent runs in its own workspace, checked out from `base`: only committed files are there, and relative paths are resolved in it";
-        let diagnostic = match repo.agent_program(name, commit)? {
+        let diagnostic = match repo.agent_program(name, commit, path)? {
             ProgramCheck::Found => continue,
             ProgramCheck::NotOnPath => Diagnostic::error(format!(
                 "agent program `{name}` was not found on PATH"

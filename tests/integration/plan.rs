@@ -541,6 +541,40 @@ fn an_uncommitted_agent_script_is_refused_until_committed() {
     plan_unchanged(&repo, &[]).assert_code(0);
 }
 
+/// A bare program name is looked up on the PATH the agent will get: the plan's or its stream's
+/// `env` may set one.
+#[test]
+fn agent_programs_are_looked_up_on_the_path_the_agent_gets() {
+    use std::os::unix::fs::PermissionsExt;
+    let repo = webapp_repo();
+    let bin = repo.home.join("tools");
+    std::fs::create_dir_all(&bin).unwrap();
+    std::fs::write(bin.join("my-agent"), "#!/bin/sh\n").unwrap();
+    std::fs::set_permissions(bin.join("my-agent"), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let with = |env: &str| {
+        repo.write(
+            "streams.toml",
+            &SMALL_PLAN.replace(
+                "agent = [\"true\"]",
+                &format!("agent = [\"my-agent\"]\n{env}"),
+            ),
+        );
+        plan_unchanged(&repo, &[])
+    };
+    let out = with("");
+    out.assert_code(2);
+    assert!(
+        out.stderr
+            .contains("agent program `my-agent` was not found on PATH"),
+        "{out}"
+    );
+    with(&format!(
+        "env = {{ PATH = {:?} }}",
+        bin.display().to_string()
+    ))
+    .assert_code(0);
+}
+
 #[test]
 fn quiet_prints_nothing_for_a_valid_plan() {
     let repo = webapp_example();
