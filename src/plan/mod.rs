@@ -9,11 +9,12 @@
 //! - [`owners`] and [`pattern`]: the ownership rules and glob semantics;
 //! - [`schedule`]: waves, critical path, the longest-remaining-path order, the makespan
 //!   simulation;
-//! - [`diagnostic`]: problems with spans, rendered with file:line:column and carets.
+//! - [`diagnostic`]: problems with spans, rendered with file:line:column and carets;
+//! - [`init`]: the plan `streams init` writes, and the example plans built into the binary.
 //!
 //! This module is pure: it does no I/O. What it needs to know about the repository (does `base`
-//! resolve, which files are tracked there, does a prompt file exist) it asks through the
-//! [`Repository`] trait, which `cli::load` implements with `git`.
+//! resolve, which files are tracked there, does a prompt file exist, can an agent program be
+//! started) it asks through the [`Repository`] trait, which `cli::load` implements with `git`.
 
 pub mod diagnostic;
 pub mod init;
