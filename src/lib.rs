@@ -18,7 +18,8 @@
 //! - [`plan`]: pure: TOML text in, validated [`plan::Plan`] out (raw -> model -> validate), plus
 //!   the schedule analysis behind `streams plan`.
 //! - Leaves, usable from any layer: [`layout`] (every ref and directory name a run uses, built
-//!   and parsed), [`failpoint`] (crash tests), [`duration`] (durations for people).
+//!   and parsed), [`failpoint`] (crash tests), [`duration`] (durations for people),
+//!   [`git_env`] (the environment variables that redirect git, shared by `git` and `plan`).
 //! - [`error`]: error kinds and the exit codes, in one place (it wraps [`git::GitError`], so it
 //!   sits beside git rather than below it).
 //! - [`demo`]: the example repository behind `streams demo`.
@@ -31,6 +32,7 @@ pub mod error;
 pub mod exec;
 pub mod failpoint;
 pub mod git;
+pub mod git_env;
 pub mod layout;
 pub mod ownership;
 pub mod plan;
