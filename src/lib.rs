@@ -21,6 +21,7 @@ pub mod demo;
 pub mod error;
 pub mod exec;
 pub mod git;
+pub mod ops;
 pub mod ownership;
 pub mod plan;
 pub mod report;

@@ -1,104 +1,32 @@
 //! `resume`, `continue`, `skip` and `abort`: steering a run that already exists.
 
-use std::time::{Duration, Instant};
-
 use crate::coordinator::Unresolved;
-use crate::error::{Error, ExitCode, IoContext, Result};
-use crate::exec::control;
-use crate::git::Repo;
-use crate::state::{Journal, RunDir, RunLock, RunPhase, RunState, StateDir, lock};
+use crate::error::{Error, ExitCode, Result};
+use crate::ops::{self, session::Current};
+use crate::state::{RunPhase, StateDir};
 
 use super::load;
-use super::session::{self, EngineParts};
+use super::session;
 use super::{Context, ContinueArgs, ResumeArgs, SkipArgs};
 
-/// The repository's current run, under the lock.
-struct Current {
-    repo: Repo,
-    _lock: RunLock,
-    run_dir: RunDir,
-    state: RunState,
-}
-
 fn current(ctx: &Context, command: &str) -> Result<Current> {
-    let repo = load::open_repo(ctx)?;
-    let state_dir = StateDir::new(repo.common_dir());
-    let mut lock = RunLock::acquire(&state_dir, command)?;
-    let Some((run_dir, state)) = state_dir.current()? else {
-        return Err(Error::state(
-            format!("there is no run to {command} in this repository"),
-            "start one with `streams run`",
-        ));
-    };
-    lock.set_run(&state.run_id, command);
-    Ok(Current {
-        repo,
-        _lock: lock,
-        run_dir,
-        state,
-    })
-}
-
-fn parts(current: Current) -> Result<(EngineParts, RunLock)> {
-    let plan = load::plan_from_copy(&current.run_dir)?;
-    let journal = Journal::open(&current.run_dir.journal_path()).context(|| {
-        format!(
-            "could not open the journal {}",
-            current.run_dir.journal_path().display()
-        )
-    })?;
-    Ok((
-        EngineParts {
-            repo: current.repo,
-            plan,
-            run_dir: current.run_dir,
-            state: current.state,
-            journal,
-        },
-        current._lock,
-    ))
-}
-
-fn over(state: &RunState, command: &str) -> Error {
-    Error::state(
-        format!(
-            "nothing to {command}: run {} of plan `{}` is {}",
-            state.run_id,
-            state.plan_name,
-            state.phase.name()
-        ),
-        "start a new run with `streams run`",
-    )
+    ops::session::current(load::open_repo(ctx)?, command)
 }
 
 pub fn resume(ctx: &Context, args: ResumeArgs) -> Result<ExitCode> {
     if args.jobs == Some(0) {
         return Err(Error::usage("--jobs must be at least 1"));
     }
-    let mut current = current(ctx, "resume")?;
-    match &current.state.phase {
-        RunPhase::Running | RunPhase::Interrupted { .. } => {}
-        RunPhase::Halted(halt) => {
-            let name = &current.state.streams[halt.unit.stream].name;
-            return Err(Error::state(
-                format!(
-                    "run {} is halted on a conflict in stream `{name}`, not interrupted",
-                    current.state.run_id
-                ),
-                format!(
-                    "resolve it and run `streams continue`, or `streams skip {name}`, or `streams abort`"
-                ),
-            ));
-        }
-        _ => return Err(over(&current.state, "resume")),
-    }
+    let current = current(ctx, "resume")?;
+    ops::session::check_resumable(&current.state)?;
+    let mut current = current;
     if let Some(jobs) = args.jobs {
         current.state.jobs = jobs.max(1);
     }
     let run_dir = current.run_dir.clone();
-    let (parts, _lock) = parts(current)?;
+    let (parts, _lock) = ops::session::engine_parts(current)?;
     let mut engine = session::engine(ctx, parts, "resume", args.json);
-    let finished = session::runtime()?.block_on(async {
+    let finished = ops::session::runtime()?.block_on(async {
         engine.recover().await?;
         engine.run().await
     })?;
@@ -107,21 +35,9 @@ pub fn resume(ctx: &Context, args: ResumeArgs) -> Result<ExitCode> {
 
 pub fn continue_run(ctx: &Context, args: ContinueArgs) -> Result<ExitCode> {
     let current = current(ctx, "continue")?;
-    match &current.state.phase {
-        RunPhase::Halted(_) => {}
-        RunPhase::Running | RunPhase::Interrupted { .. } => {
-            return Err(Error::state(
-                format!(
-                    "run {} is not halted on a conflict: it was interrupted",
-                    current.state.run_id
-                ),
-                "run `streams resume` to go on",
-            ));
-        }
-        _ => return Err(over(&current.state, "continue")),
-    }
+    ops::session::check_continuable(&current.state)?;
     let run_dir = current.run_dir.clone();
-    let (parts, _lock) = parts(current)?;
+    let (parts, _lock) = ops::session::engine_parts(current)?;
     let mut engine = session::engine(ctx, parts, "continue", args.json);
     if let Some(unresolved) = engine.resolve(args.force)? {
         let RunPhase::Halted(halt) = &engine.state().phase else {
@@ -171,17 +87,15 @@ pub fn continue_run(ctx: &Context, args: ContinueArgs) -> Result<ExitCode> {
         }
         return Ok(ExitCode::Halted);
     }
-    let finished = session::runtime()?.block_on(engine.run())?;
+    let finished = ops::session::runtime()?.block_on(engine.run())?;
     session::conclude(ctx, &run_dir, finished)
 }
 
 pub fn skip(ctx: &Context, args: SkipArgs) -> Result<ExitCode> {
     let current = current(ctx, "skip")?;
-    if current.state.phase.is_over() {
-        return Err(over(&current.state, "skip"));
-    }
+    ops::session::check_not_over(&current.state, "skip")?;
     let run_dir = current.run_dir.clone();
-    let (parts, _lock) = parts(current)?;
+    let (parts, _lock) = ops::session::engine_parts(current)?;
     let mut engine = session::engine(ctx, parts, "skip", args.json);
     let still_halted = engine.skip(&args.stream)?;
     if still_halted {
@@ -202,7 +116,7 @@ pub fn skip(ctx: &Context, args: SkipArgs) -> Result<ExitCode> {
         "left `{}` out of the run (its branch is kept); going on",
         args.stream
     ));
-    let finished = session::runtime()?.block_on(engine.run())?;
+    let finished = ops::session::runtime()?.block_on(engine.run())?;
     session::conclude(ctx, &run_dir, finished)
 }
 
@@ -210,40 +124,14 @@ pub fn abort(ctx: &Context) -> Result<ExitCode> {
     let repo = load::open_repo(ctx)?;
     let state_dir = StateDir::new(repo.common_dir());
     // A run in progress elsewhere is asked to stop first (it saves its state and exits).
-    if let Some(holder) = lock::current_holder(&state_dir) {
-        if holder.host == lock::hostname() {
-            ctx.ui.info(format!(
-                "stopping the running `streams {}` (pid {})",
-                holder.command, holder.pid
-            ));
-            let _ = nix::sys::signal::kill(
-                nix::unistd::Pid::from_raw(holder.pid as i32),
-                nix::sys::signal::Signal::SIGTERM,
-            );
-            let deadline = Instant::now() + Duration::from_secs(60);
-            while lock::current_holder(&state_dir).is_some() && Instant::now() < deadline {
-                std::thread::sleep(Duration::from_millis(50));
-            }
-        }
+    if let Some(holder) = ops::abort::running_here(&state_dir) {
+        ctx.ui.info(format!(
+            "stopping the running `streams {}` (pid {})",
+            holder.command, holder.pid
+        ));
+        ops::abort::stop_holder(&state_dir, &holder);
     }
-    let current = current(ctx, "abort")?;
-    let Current {
-        repo,
-        _lock,
-        run_dir,
-        mut state,
-    } = current;
-    if state.phase.is_over() {
-        return Err(over(&state, "abort"));
-    }
-    let journal = Journal::open(&run_dir.journal_path()).context(|| {
-        format!(
-            "could not open the journal {}",
-            run_dir.journal_path().display()
-        )
-    })?;
-    let aborted =
-        session::runtime()?.block_on(control::abort(&repo, &run_dir, &mut state, &journal))?;
+    let (aborted, state) = ops::abort::abort_current(ops::session::current(repo, "abort")?)?;
     let branch = state.integration_ref.trim_start_matches("refs/heads/");
     ctx.ui.always(format!(
         "aborted run {} of plan `{}`",

@@ -189,19 +189,3 @@ fn line_column(text: &str, at: usize) -> (usize, usize) {
     let start = before.rfind('\n').map_or(0, |i| i + 1);
     (line, before[start..].chars().count() + 1)
 }
-
-/// The plan a run started with (its copy in the run directory): what `resume`, `continue` and
-/// `skip` go on with, even if `streams.toml` changed since.
-pub fn plan_from_copy(run_dir: &crate::state::RunDir) -> Result<Plan> {
-    let path = run_dir.plan_copy_path();
-    let text = std::fs::read_to_string(&path).map_err(|source| Error::PlanUnreadable {
-        path: path.clone(),
-        source,
-    })?;
-    // It was validated against the repository when the run started; only the rules that need
-    // no repository are checked again (a newer streams may be stricter).
-    crate::plan::parse_simple(&text).map_err(|rendered| Error::InvalidPlan {
-        rendered,
-        errors: 1,
-    })
-}

@@ -9,6 +9,7 @@ use std::fmt::Write as _;
 use serde::Serialize;
 
 use crate::error::{Error, ExitCode, Result};
+use crate::ops::{self, plan::Predicted};
 use crate::plan::schedule::{self, Simulation};
 use crate::plan::{Estimate, EstimateUnit, Plan};
 
@@ -33,7 +34,11 @@ pub fn plan(ctx: &Context, args: PlanArgs) -> Result<ExitCode> {
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     let view = View::new(&loaded, &analysis, jobs);
     let predicted = if args.predict {
-        Some(predict(&repo, &loaded)?)
+        Some(ops::plan::predict(
+            &repo,
+            &loaded.plan,
+            &loaded.base_commit,
+        )?)
     } else {
         None
     };
@@ -50,75 +55,10 @@ pub fn plan(ctx: &Context, args: PlanArgs) -> Result<ExitCode> {
     } else {
         ctx.ui.info(view.human(ctx));
         if let Some(predicted) = &predicted {
-            ctx.ui.info(format!("\n{}", predicted.human()));
+            ctx.ui.info(format!("\n{}", predicted_human(predicted)));
         }
     }
     Ok(ExitCode::Success)
-}
-
-/// Conflicts ahead: every pair of this plan's stream branches, and each against the
-/// integration tip, merged in memory (nothing is written).
-#[derive(Serialize)]
-struct Predicted {
-    branches: Vec<String>,
-    integration: Option<String>,
-    pairs_checked: usize,
-    conflicts: Vec<crate::coordinator::Prediction>,
-}
-
-impl Predicted {
-    fn human(&self) -> String {
-        let mut out = String::new();
-        if self.branches.is_empty() {
-            out.push_str("conflict prediction: no stream branch has work yet (they appear once `streams run` starts)");
-            return out;
-        }
-        let _ = writeln!(
-            out,
-            "conflict prediction: {} stream branch{}{}, {} pair{} merged in memory",
-            self.branches.len(),
-            if self.branches.len() == 1 { "" } else { "es" },
-            if self.integration.is_some() {
-                " and the integration tip"
-            } else {
-                ""
-            },
-            self.pairs_checked,
-            if self.pairs_checked == 1 { "" } else { "s" },
-        );
-        if self.conflicts.is_empty() {
-            out.push_str("  no conflicts predicted");
-        }
-        for c in &self.conflicts {
-            let _ = writeln!(out, "  {} <-> {}: {}", c.left, c.right, c.files.join(", "));
-        }
-        out.trim_end().to_string()
-    }
-}
-
-fn predict(repo: &crate::git::Repo, loaded: &LoadedPlan) -> Result<Predicted> {
-    let plan = &loaded.plan;
-    let mut branches = Vec::new();
-    for stream in &plan.streams {
-        let name = format!("refs/heads/streams/{}/{}", plan.name, stream.name);
-        if let Some(tip) = repo.ref_target(&name)?
-            && tip != loaded.base_commit
-        {
-            branches.push((stream.name.clone(), tip));
-        }
-    }
-    let integration_ref = format!("refs/heads/streams/{}/integration", plan.name);
-    let integration = repo
-        .ref_target(&integration_ref)?
-        .map(|tip| ("integration".to_string(), tip));
-    let (conflicts, pairs_checked) =
-        crate::coordinator::predict(repo, &branches, integration.as_ref())?;
-    Ok(Predicted {
-        branches: branches.into_iter().map(|(n, _)| n).collect(),
-        integration: integration.map(|(_, tip)| tip),
-        pairs_checked,
-        conflicts,
-    })
 }
 
 /// Everything the outputs show, computed once.
@@ -600,4 +540,35 @@ fn format_seconds(value: f64) -> String {
         let _ = write!(out, "{s}s");
     }
     out
+}
+
+fn predicted_human(predicted: &Predicted) -> String {
+    let this = predicted;
+    {
+        let mut out = String::new();
+        if this.branches.is_empty() {
+            out.push_str("conflict prediction: no stream branch has work yet (they appear once `streams run` starts)");
+            return out;
+        }
+        let _ = writeln!(
+            out,
+            "conflict prediction: {} stream branch{}{}, {} pair{} merged in memory",
+            this.branches.len(),
+            if this.branches.len() == 1 { "" } else { "es" },
+            if this.integration.is_some() {
+                " and the integration tip"
+            } else {
+                ""
+            },
+            this.pairs_checked,
+            if this.pairs_checked == 1 { "" } else { "s" },
+        );
+        if this.conflicts.is_empty() {
+            out.push_str("  no conflicts predicted");
+        }
+        for c in &this.conflicts {
+            let _ = writeln!(out, "  {} <-> {}: {}", c.left, c.right, c.files.join(", "));
+        }
+        out.trim_end().to_string()
+    }
 }

@@ -3,14 +3,14 @@
 use std::fmt::Write as _;
 
 use crate::error::{ExitCode, IoContext, Result};
-use crate::exec::control::{self, NewRun};
 use crate::exec::dispatcher::worktrees_dir;
 use crate::exec::prompt::{self, DependencyWork, Placeholders};
+use crate::ops::{self, session::EngineParts, start::NewRun};
 use crate::report::shell_quote;
 use crate::state::{RunLock, StateDir};
 
 use super::load::{self, LoadedPlan};
-use super::session::{self, EngineParts};
+use super::session;
 use super::{Context, RunArgs};
 
 pub fn default_jobs() -> usize {
@@ -35,10 +35,10 @@ pub fn run(ctx: &Context, args: RunArgs) -> Result<ExitCode> {
     }
     let state_dir = StateDir::new(repo.common_dir());
     let mut lock = RunLock::acquire(&state_dir, "run")?;
-    control::check_no_active_run(&state_dir)?;
+    ops::start::check_no_active_run(&state_dir)?;
     let text = std::fs::read_to_string(&loaded.path)
         .context(|| format!("could not read {}", loaded.path.display()))?;
-    let (run_dir, state, journal) = control::start_run(&NewRun {
+    let (run_dir, state, journal) = ops::start::start_run(&NewRun {
         repo: &repo,
         plan: &loaded.plan,
         plan_path: &loaded.path,
@@ -56,7 +56,7 @@ pub fn run(ctx: &Context, args: RunArgs) -> Result<ExitCode> {
         journal,
     };
     let engine = session::engine(ctx, parts, "run", args.json);
-    let finished = session::runtime()?.block_on(engine.run())?;
+    let finished = ops::session::runtime()?.block_on(engine.run())?;
     session::conclude(ctx, &run_dir, finished)
 }
 

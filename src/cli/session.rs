@@ -1,25 +1,14 @@
 //! What `run`, `resume`, `continue` and `skip` share: building the engine with the right
 //! reporters, running it, and telling the user how it ended and what to do next.
 
-use std::path::Path;
-use std::sync::Arc;
-
-use crate::error::{Error, ExitCode, Result};
-use crate::exec::{Engine, EngineInput, Finish, Session};
-use crate::git::Repo;
-use crate::plan::Plan;
+use crate::error::{ExitCode, Result};
+use crate::exec::{Engine, Finish, Session};
+use crate::ops::{self, session::EngineParts};
 use crate::report::reporter::{Json, Lines, Live, Many};
 use crate::report::{Event, Reporter, summary};
-use crate::state::{Journal, RunDir, RunPhase, RunState};
+use crate::state::{RunDir, RunPhase, RunState};
 
 use super::Context;
-
-pub fn runtime() -> Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| Error::io("could not start the async runtime", e))
-}
 
 pub fn reporter(ctx: &Context, state: &RunState, json: bool) -> Box<dyn Reporter> {
     let mut list: Vec<Box<dyn Reporter>> = Vec::new();
@@ -34,14 +23,8 @@ pub fn reporter(ctx: &Context, state: &RunState, json: bool) -> Box<dyn Reporter
     Box::new(Many(list))
 }
 
-pub struct EngineParts {
-    pub repo: Repo,
-    pub plan: Plan,
-    pub run_dir: RunDir,
-    pub state: RunState,
-    pub journal: Journal,
-}
-
+/// The engine for a session over `parts`, with the reporters this command asked for; the live
+/// view or event lines start with the run's first event.
 pub fn engine(ctx: &Context, parts: EngineParts, command: &str, json: bool) -> Engine {
     let mut reporter = reporter(ctx, &parts.state, json);
     reporter.event(
@@ -55,23 +38,7 @@ pub fn engine(ctx: &Context, parts: EngineParts, command: &str, json: bool) -> E
         },
         &parts.state,
     );
-    let plan_dir = parts
-        .state
-        .plan_path
-        .parent()
-        .map(Path::to_path_buf)
-        .unwrap_or_default();
-    let identity_env = crate::git::work::identity_env(&parts.repo);
-    Engine::new(EngineInput {
-        repo: parts.repo,
-        plan: parts.plan,
-        plan_dir,
-        run_dir: parts.run_dir,
-        state: parts.state,
-        journal: Arc::new(parts.journal),
-        reporter,
-        identity_env,
-    })
+    ops::session::engine(parts, reporter)
 }
 
 /// Reports how a session ended; returns the exit code.
@@ -89,18 +56,17 @@ pub fn conclude(ctx: &Context, run_dir: &RunDir, session: Session) -> Result<Exi
         Finish::Interrupted(nix::sys::signal::Signal::SIGINT) => ExitCode::Interrupted,
         Finish::Interrupted(_) => ExitCode::Terminated,
     };
-    let status = summary::status_of(&state);
-    let report = summary::build(&state, status);
+    let (report, written) = ops::session::write_report(&state, run_dir);
     reporter.event(
         &Event::RunFinished {
-            status: status.to_string(),
+            status: report.status.to_string(),
             exit_code: code.code(),
             wall_ms: report.wall_ms,
             agent_ms: report.agent_ms,
         },
         &state,
     );
-    if let Err(e) = summary::write_files(&report, run_dir) {
+    if let Err(e) = written {
         ctx.ui.warn(format!(
             "could not write the report in {}: {e}",
             run_dir.path().display()

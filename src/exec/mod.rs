@@ -6,6 +6,6 @@ pub mod dispatcher;
 pub mod executor;
 pub mod process;
 pub mod prompt;
-mod recover;
+pub mod recover;
 
 pub use dispatcher::{Engine, EngineInput, Finish, Session};

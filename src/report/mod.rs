@@ -3,6 +3,7 @@
 //! This layer sees plain data (run state, events), never git2 types or processes.
 
 mod events;
+pub mod hints;
 pub mod reporter;
 pub mod summary;
 mod ui;

@@ -1,0 +1,43 @@
+//! Plan analysis that needs the repository: conflicts predicted between the plan's existing
+//! stream branches and the integration tip. (The pure analysis, waves and schedule, is in
+//! [`crate::plan::schedule`].)
+
+use serde::Serialize;
+
+use crate::error::Result;
+use crate::git::Repo;
+use crate::plan::Plan;
+
+/// Conflicts ahead: every pair of this plan's stream branches, and each against the
+/// integration tip, merged in memory (nothing is written).
+#[derive(Serialize)]
+pub struct Predicted {
+    pub branches: Vec<String>,
+    pub integration: Option<String>,
+    pub pairs_checked: usize,
+    pub conflicts: Vec<crate::coordinator::Prediction>,
+}
+
+pub fn predict(repo: &Repo, plan: &Plan, base_commit: &str) -> Result<Predicted> {
+    let mut branches = Vec::new();
+    for stream in &plan.streams {
+        let name = format!("refs/heads/streams/{}/{}", plan.name, stream.name);
+        if let Some(tip) = repo.ref_target(&name)?
+            && tip != base_commit
+        {
+            branches.push((stream.name.clone(), tip));
+        }
+    }
+    let integration_ref = format!("refs/heads/streams/{}/integration", plan.name);
+    let integration = repo
+        .ref_target(&integration_ref)?
+        .map(|tip| ("integration".to_string(), tip));
+    let (conflicts, pairs_checked) =
+        crate::coordinator::predict(repo, &branches, integration.as_ref())?;
+    Ok(Predicted {
+        branches: branches.into_iter().map(|(n, _)| n).collect(),
+        integration: integration.map(|(_, tip)| tip),
+        pairs_checked,
+        conflicts,
+    })
+}

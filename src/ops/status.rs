@@ -1,0 +1,214 @@
+//! `status`: where the current or last run stands, per stream, read from its state and the
+//! refs (live while a run is going: the agents' commits show up as they make them).
+
+use serde::Serialize;
+
+use crate::coordinator::{self, Prediction};
+use crate::error::Result;
+use crate::git::{Repo, work};
+use crate::state::{RunPhase, RunState, StateDir, StreamState, TaskState, lock, now_ms};
+
+/// Version of the `status --json` schema.
+pub const STATUS_SCHEMA: u32 = 1;
+
+#[derive(Serialize)]
+pub struct Status {
+    pub schema: u32,
+    pub run: Option<RunStatus>,
+}
+
+#[derive(Serialize)]
+pub struct RunStatus {
+    pub id: String,
+    pub plan: String,
+    /// `running`, `interrupted`, `halted`, `finished`, `aborted`.
+    pub phase: String,
+    /// For a finished run: `integrated` or `failed`.
+    pub outcome: Option<String>,
+    pub holder: Option<lock::Holder>,
+    pub base: String,
+    pub integration_branch: String,
+    pub integration_tip: String,
+    pub started_at: u64,
+    pub streams: Vec<StreamStatus>,
+    pub halt: Option<HaltStatus>,
+    pub predicted_conflicts: Vec<Prediction>,
+}
+
+#[derive(Serialize)]
+pub struct StreamStatus {
+    pub name: String,
+    /// `pending`, `running`, `waiting`, `integrated`, `failed`, `skipped`.
+    pub state: String,
+    /// The task running now (1-based), if any.
+    pub task: Option<usize>,
+    pub tasks: usize,
+    pub elapsed_ms: Option<u64>,
+    pub commits: usize,
+    pub last_message: Option<String>,
+    pub reason: Option<String>,
+}
+
+#[derive(Serialize)]
+pub struct HaltStatus {
+    pub stream: String,
+    pub files: Vec<String>,
+    pub base: String,
+    pub ours: String,
+    pub theirs: String,
+    pub bundle: String,
+    pub resolution_worktree: String,
+}
+
+/// The repository's current or last run (none if no run ever started here). Reads only: no
+/// lock is taken, so this works while a run is going.
+pub fn status(repo: &Repo) -> Result<Status> {
+    let state_dir = StateDir::new(repo.common_dir());
+    let run = state_dir
+        .current()?
+        .map(|(_, state)| build(repo, &state, lock::current_holder(&state_dir)));
+    Ok(Status {
+        schema: STATUS_SCHEMA,
+        run,
+    })
+}
+
+/// Reads the state's view of the run and completes it from the refs. Nothing here fails: a ref
+/// that cannot be read shows as no commits.
+pub fn build(repo: &Repo, state: &RunState, holder: Option<lock::Holder>) -> RunStatus {
+    let now = now_ms();
+    let phase = match (&state.phase, &holder) {
+        // Saved as running but nobody holds the lock: the coordinator died.
+        (RunPhase::Running, None) => "interrupted".to_string(),
+        (phase, _) => phase.name().to_string(),
+    };
+    let outcome = matches!(state.phase, RunPhase::Finished)
+        .then(|| crate::report::summary::status_of(state).to_string());
+    let streams = state
+        .streams
+        .iter()
+        .map(|s| {
+            let running = s
+                .tasks
+                .iter()
+                .position(|t| matches!(t.state, TaskState::Running { .. }));
+            let (word, elapsed, reason) = match &s.state {
+                StreamState::Pending => ("pending", None, None),
+                StreamState::Active { started_at } => (
+                    if running.is_some() {
+                        "running"
+                    } else {
+                        "waiting"
+                    },
+                    Some(now.saturating_sub(*started_at)),
+                    None,
+                ),
+                StreamState::Done {
+                    started_at,
+                    finished_at,
+                } => (
+                    "integrated",
+                    Some(finished_at.saturating_sub(*started_at)),
+                    None,
+                ),
+                StreamState::Failed { reason, .. } => ("failed", None, Some(reason.clone())),
+                StreamState::Skipped { reason } => ("skipped", None, Some(reason.clone())),
+            };
+            // Commits so far: from where the stream started to its branch now (live while a
+            // task runs; the agent's own commits show up as it makes them).
+            let start = s.tasks.iter().find_map(|t| match &t.state {
+                TaskState::Running { start, .. }
+                | TaskState::Committed { start, .. }
+                | TaskState::Integrated { start, .. } => Some(start.clone()),
+                _ => None,
+            });
+            let tip = repo.ref_target(&s.branch).ok().flatten();
+            let recorded: usize = s
+                .tasks
+                .iter()
+                .filter_map(|t| t.state.stats())
+                .map(|st| st.commits)
+                .sum();
+            let live = match (&running, &tip) {
+                (Some(t), Some(tip)) => match &s.tasks[*t].state {
+                    TaskState::Running { start, .. } => {
+                        work::count_commits(repo, start, tip).unwrap_or(0)
+                    }
+                    _ => 0,
+                },
+                _ => 0,
+            };
+            let last_message = match (&start, &tip) {
+                (Some(_), Some(tip)) if *tip != state.base => {
+                    repo.commit_info(tip).ok().map(|c| c.subject().to_string())
+                }
+                _ => None,
+            };
+            StreamStatus {
+                name: s.name.clone(),
+                state: word.to_string(),
+                task: running.map(|t| t + 1),
+                tasks: s.tasks.len(),
+                elapsed_ms: elapsed,
+                commits: recorded + live,
+                last_message,
+                reason,
+            }
+        })
+        .collect();
+    let halt = match &state.phase {
+        RunPhase::Halted(h) => Some(HaltStatus {
+            stream: state.streams[h.unit.stream].name.clone(),
+            files: h.files.clone(),
+            base: h.base.clone(),
+            ours: h.ours.clone(),
+            theirs: h.theirs.clone(),
+            bundle: h.bundle.display().to_string(),
+            resolution_worktree: h.resolution_worktree.display().to_string(),
+        }),
+        _ => None,
+    };
+    // Conflicts ahead: streams whose work is not integrated yet, against each other and the tip.
+    let predicted = if state.phase.is_over() {
+        Vec::new()
+    } else {
+        let branches: Vec<(String, String)> = state
+            .streams
+            .iter()
+            .filter(|s| {
+                matches!(
+                    s.state,
+                    StreamState::Active { .. } | StreamState::Failed { .. }
+                )
+            })
+            .filter_map(|s| {
+                repo.ref_target(&s.branch)
+                    .ok()
+                    .flatten()
+                    .map(|tip| (s.name.clone(), tip))
+            })
+            .filter(|(_, tip)| *tip != state.integration_tip)
+            .collect();
+        let tip = ("integration".to_string(), state.integration_tip.clone());
+        coordinator::predict(repo, &branches, Some(&tip))
+            .map(|(p, _)| p)
+            .unwrap_or_default()
+    };
+    RunStatus {
+        id: state.run_id.clone(),
+        plan: state.plan_name.clone(),
+        phase,
+        outcome,
+        holder,
+        base: state.base.clone(),
+        integration_branch: state
+            .integration_ref
+            .trim_start_matches("refs/heads/")
+            .to_string(),
+        integration_tip: state.integration_tip.clone(),
+        started_at: state.started_at,
+        streams,
+        halt,
+        predicted_conflicts: predicted,
+    }
+}
