@@ -49,13 +49,7 @@ pub fn conclude(ctx: &Context, run_dir: &RunDir, session: Session) -> Result<Exi
         mut reporter,
     } = session;
     reporter.finish();
-    let code = match finish {
-        Finish::Integrated => ExitCode::Success,
-        Finish::Failed => ExitCode::StreamsFailed,
-        Finish::Halted => ExitCode::Halted,
-        Finish::Interrupted(nix::sys::signal::Signal::SIGINT) => ExitCode::Interrupted,
-        Finish::Interrupted(_) => ExitCode::Terminated,
-    };
+    let code = ExitCode::of_run(finish);
     let (report, written) = ops::session::write_report(&state, run_dir);
     reporter.event(
         &Event::RunFinished {

@@ -26,17 +26,7 @@ use crate::state::{
     failpoint, now_ms,
 };
 
-/// How a session of the engine ended.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Finish {
-    /// Every stream done and integrated.
-    Integrated,
-    /// Finished, but some streams failed or were skipped.
-    Failed,
-    /// Waiting for a person to resolve a conflict.
-    Halted,
-    Interrupted(Signal),
-}
+pub use crate::error::Finish;
 
 pub struct Engine {
     pub(super) repo: Repo,
