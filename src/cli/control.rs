@@ -19,13 +19,9 @@ pub fn resume(ctx: &Context, args: ResumeArgs) -> Result<ExitCode> {
     }
     let current = current(ctx, "resume")?;
     ops::session::check_resumable(&current.state)?;
-    let mut current = current;
-    if let Some(jobs) = args.jobs {
-        current.state.jobs = jobs.max(1);
-    }
     let run_dir = current.run_dir.clone();
     let (parts, _lock) = ops::session::engine_parts(current)?;
-    let mut engine = session::engine(ctx, parts, "resume", args.json);
+    let mut engine = session::engine(ctx, parts, "resume", args.json, args.jobs);
     let finished = ops::session::runtime()?.block_on(async {
         engine.recover().await?;
         engine.run().await
@@ -38,7 +34,7 @@ pub fn continue_run(ctx: &Context, args: ContinueArgs) -> Result<ExitCode> {
     ops::session::check_continuable(&current.state)?;
     let run_dir = current.run_dir.clone();
     let (parts, _lock) = ops::session::engine_parts(current)?;
-    let mut engine = session::engine(ctx, parts, "continue", args.json);
+    let mut engine = session::engine(ctx, parts, "continue", args.json, None);
     if let Some(unresolved) = engine.resolve(args.force)? {
         let RunPhase::Halted(halt) = &engine.state().phase else {
             unreachable!("checked above")
@@ -96,7 +92,7 @@ pub fn skip(ctx: &Context, args: SkipArgs) -> Result<ExitCode> {
     ops::session::check_not_over(&current.state, "skip")?;
     let run_dir = current.run_dir.clone();
     let (parts, _lock) = ops::session::engine_parts(current)?;
-    let mut engine = session::engine(ctx, parts, "skip", args.json);
+    let mut engine = session::engine(ctx, parts, "skip", args.json, None);
     let still_halted = engine.skip(&args.stream)?;
     if still_halted {
         if let RunPhase::Halted(halt) = &engine.state().phase {

@@ -55,7 +55,7 @@ pub fn run(ctx: &Context, args: RunArgs) -> Result<ExitCode> {
         state,
         journal,
     };
-    let engine = session::engine(ctx, parts, "run", args.json);
+    let engine = session::engine(ctx, parts, "run", args.json, None);
     let finished = ops::session::runtime()?.block_on(engine.run())?;
     session::conclude(ctx, &run_dir, finished)
 }

@@ -23,22 +23,23 @@ pub fn reporter(ctx: &Context, state: &RunState, json: bool) -> Box<dyn Reporter
     Box::new(Many(list))
 }
 
-/// The engine for a session over `parts`, with the reporters this command asked for; the live
-/// view or event lines start with the run's first event.
-pub fn engine(ctx: &Context, parts: EngineParts, command: &str, json: bool) -> Engine {
-    let mut reporter = reporter(ctx, &parts.state, json);
-    reporter.event(
-        &Event::RunStarted {
-            run_id: parts.state.run_id.clone(),
-            plan: parts.state.plan_name.clone(),
-            base: parts.state.base.clone(),
-            streams: parts.state.streams.len(),
-            jobs: parts.state.jobs,
-            command: command.to_string(),
-        },
-        &parts.state,
-    );
-    ops::session::engine(parts, reporter)
+/// The engine for a session over `parts`, with the reporters this command asked for (`jobs`
+/// overrides the run's agents at once, for `resume --jobs`). The live view or event lines start
+/// with the run's first event.
+pub fn engine(
+    ctx: &Context,
+    parts: EngineParts,
+    command: &str,
+    json: bool,
+    jobs: Option<usize>,
+) -> Engine {
+    let reporter = reporter(ctx, &parts.state, json);
+    let mut engine = ops::session::engine(parts, reporter);
+    if let Some(jobs) = jobs {
+        engine.set_jobs(jobs);
+    }
+    engine.announce(command);
+    engine
 }
 
 /// Reports how a session ended; returns the exit code.

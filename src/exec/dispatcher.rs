@@ -22,8 +22,8 @@ use crate::ownership::Ownership;
 use crate::plan::{Plan, SyncPoint};
 use crate::report::{Event, Reporter};
 use crate::state::{
-    Entry, FailReason, Halt, Journal, RunDir, RunPhase, RunState, StreamState, SyncUnit, TaskState,
-    failpoint, now_ms,
+    Entry, FailReason, Halt, Journal, RunDir, RunPhase, RunState, StateStore, StreamState,
+    SyncUnit, TaskState, failpoint, now_ms,
 };
 
 pub use crate::error::Finish;
@@ -33,6 +33,7 @@ pub struct Engine {
     pub(super) plan: Arc<Plan>,
     pub(super) plan_dir: PathBuf,
     pub(super) run_dir: RunDir,
+    pub(super) store: StateStore,
     pub(super) state: RunState,
     pub(super) journal: Arc<Journal>,
     pub(super) reporter: Box<dyn Reporter>,
@@ -96,6 +97,7 @@ impl Engine {
             repo: input.repo,
             plan: Arc::new(input.plan),
             plan_dir: input.plan_dir,
+            store: StateStore::new(input.run_dir.clone()),
             run_dir: input.run_dir,
             state: input.state,
             journal: input.journal,
@@ -119,9 +121,26 @@ impl Engine {
         &self.state
     }
 
+    /// Saves the state: the engine's only way to write it (see [`StateStore`]).
     pub(super) fn save(&mut self) -> Result<()> {
-        self.state.updated_at = now_ms();
-        self.run_dir.save(&self.state)
+        self.store.save(&mut self.state)
+    }
+
+    /// Tells the reporters a session of `command` begins (the first event they see).
+    pub fn announce(&mut self, command: &str) {
+        self.emit(Event::RunStarted {
+            run_id: self.state.run_id.clone(),
+            plan: self.state.plan_name.clone(),
+            base: self.state.base.clone(),
+            streams: self.state.streams.len(),
+            jobs: self.state.jobs,
+            command: command.to_string(),
+        });
+    }
+
+    /// Agents running at once from now on (`resume --jobs`); saved with the next change.
+    pub fn set_jobs(&mut self, jobs: usize) {
+        self.state.jobs = jobs.max(1);
     }
 
     pub(super) fn emit(&mut self, event: Event) {

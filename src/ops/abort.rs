@@ -9,7 +9,7 @@ use crate::exec::recover::{run_processes, stop_run_processes};
 use crate::git::work::keep_work;
 use crate::git::{self, Oid, Repo, integrate, worktree};
 use crate::ops::session::{self, Current};
-use crate::state::{Entry, Journal, RunDir, RunPhase, RunState, TaskState, now_ms};
+use crate::state::{Entry, Journal, RunDir, RunPhase, RunState, StateStore, TaskState, now_ms};
 use crate::state::{StateDir, lock};
 
 /// A `streams` process on this machine that holds the lock: `abort` asks it to stop first.
@@ -152,7 +152,7 @@ pub async fn abort(
     }
     state.phase = RunPhase::Aborted { at: now_ms() };
     let _ = journal.append(Entry::Aborted);
-    run_dir.save(state)?;
+    StateStore::new(run_dir.clone()).save(state)?;
     Ok(Aborted {
         kept,
         integration_restored: state.integration_before.clone(),

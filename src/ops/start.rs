@@ -9,8 +9,8 @@ use crate::exec::executor::RefNames;
 use crate::git::{self, Repo, integrate, worktree};
 use crate::plan::Plan;
 use crate::state::{
-    Entry, Journal, RunDir, RunPhase, RunState, STATE_VERSION, StateDir, StreamRecord, StreamState,
-    TaskRecord, TaskState, failpoint, new_run_id, now_ms,
+    Entry, Journal, RunDir, RunPhase, RunState, STATE_VERSION, StateDir, StateStore, StreamRecord,
+    StreamState, TaskRecord, TaskState, failpoint, new_run_id, now_ms,
 };
 
 /// What a new run starts from.
@@ -167,7 +167,7 @@ pub fn start_run(new: &NewRun) -> Result<(RunDir, RunState, Journal)> {
     // The pointer first (without a state file it names no run: nothing was touched yet), then
     // the state, then the ref: a crash between the last two is repaired by `resume`.
     state_dir.set_current(&run_id)?;
-    run_dir.save(&state)?;
+    StateStore::new(run_dir.clone()).create(&state)?;
     failpoint::hit("run-saved");
     integrate::update_ref(
         repo,

@@ -77,11 +77,7 @@ pub fn status(repo: &Repo) -> Result<Status> {
 /// that cannot be read shows as no commits.
 pub fn build(repo: &Repo, state: &RunState, holder: Option<lock::Holder>) -> RunStatus {
     let now = now_ms();
-    let phase = match (&state.phase, &holder) {
-        // Saved as running but nobody holds the lock: the coordinator died.
-        (RunPhase::Running, None) => "interrupted".to_string(),
-        (phase, _) => phase.name().to_string(),
-    };
+    let phase = state.phase.seen(holder.is_some()).to_string();
     let outcome = matches!(state.phase, RunPhase::Finished)
         .then(|| crate::report::summary::status_of(state).to_string());
     let streams = state
