@@ -4,7 +4,8 @@ use std::fmt::Write as _;
 
 use crate::error::{ExitCode, IoContext, Result};
 use crate::exec::dispatcher::worktrees_dir;
-use crate::exec::prompt::{self, DependencyWork, Placeholders};
+use crate::exec::prompt::{self, DependencyWork};
+use crate::exec::task_spec::TaskSpec;
 use crate::ops::{self, session::EngineParts, start::NewRun};
 use crate::report::shell_quote;
 use crate::state::{RunLock, StateDir};
@@ -113,11 +114,11 @@ fn dry_run(
         for (t, task) in stream.tasks.iter().enumerate() {
             let text =
                 prompt::task_text(&plan_dir, &task.prompt).unwrap_or_else(|e| format!("<{e}>"));
-            let rendered = prompt::render(plan, s, t, &text, &deps);
             let prompt_file = runs
                 .join("<run-id>/prompts")
                 .join(&stream.name)
                 .join(format!("{}.md", t + 1));
+            let spec = TaskSpec::new(plan, s, t, text, &deps, &prompt_file, &worktree);
             let _ = writeln!(
                 out,
                 "  task {}/{}: {}",
@@ -127,20 +128,10 @@ fn dry_run(
             );
             match plan.agent_for(stream, task) {
                 Some(agent) => {
-                    let argv = prompt::expand(
-                        agent,
-                        &Placeholders {
-                            prompt: "\u{0}PROMPT\u{0}",
-                            prompt_file: &prompt_file.display().to_string(),
-                            stream: &stream.name,
-                            task: &text,
-                            task_index: t + 1,
-                            worktree: &worktree.display().to_string(),
-                        },
-                    );
-                    let shown: Vec<String> = argv
+                    let shown: Vec<String> = spec
+                        .argv_shown(agent)
                         .iter()
-                        .map(|a| shell_quote(&a.replace("\u{0}PROMPT\u{0}", "{prompt}")))
+                        .map(|a| shell_quote(a))
                         .collect();
                     let _ = writeln!(out, "    argv: {}", shown.join(" "));
                     if let Some(timeout) = plan.timeout_for(stream, task) {
@@ -156,7 +147,7 @@ fn dry_run(
                 }
             }
             let _ = writeln!(out, "    prompt ({{prompt}}):");
-            for line in rendered.lines() {
+            for line in spec.prompt.lines() {
                 let _ = writeln!(out, "      | {line}");
             }
         }

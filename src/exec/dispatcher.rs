@@ -14,7 +14,8 @@ use tokio::sync::{mpsc, watch};
 
 use super::executor::{self, ExecEvent, RefNames, Shared, TaskJob, TaskOutcome};
 use super::process::{Cancel, Limits};
-use super::prompt::{self, DependencyWork, Placeholders};
+use super::prompt::{self, DependencyWork};
+use super::task_spec::TaskSpec;
 use crate::coordinator::{self, ConflictFound, TaskRange, UnitInput, UnitOutcome};
 use crate::error::{Error, Result};
 use crate::git::{self, Repo};
@@ -399,39 +400,27 @@ impl Engine {
             }
         };
         let deps = self.dependency_work(s);
-        let rendered = prompt::render(&plan, s, t, &text, &deps);
         let prompt_path = self.run_dir.prompt_path(&name, t);
+        let spec = TaskSpec::new(&plan, s, t, text, &deps, &prompt_path, &worktree);
         if let Some(dir) = prompt_path.parent() {
             std::fs::create_dir_all(dir)
                 .map_err(|e| Error::io(format!("could not create {}", dir.display()), e))?;
         }
-        std::fs::write(&prompt_path, &rendered).map_err(|e| {
+        std::fs::write(&prompt_path, &spec.prompt).map_err(|e| {
             Error::io(
                 format!("could not write the prompt {}", prompt_path.display()),
                 e,
             )
         })?;
 
-        let worktree_str = worktree.display().to_string();
-        let prompt_file = prompt_path.display().to_string();
-        let argv = prompt::expand(
-            agent,
-            &Placeholders {
-                prompt: &rendered,
-                prompt_file: &prompt_file,
-                stream: &name,
-                task: &text,
-                task_index: t + 1,
-                worktree: &worktree_str,
-            },
-        );
-        let env = self.agent_env(s, t, &text, &prompt_file, &worktree_str);
+        let argv = spec.argv(agent);
+        let env = self.agent_env(s, t, &spec.text, &spec.prompt_file, &spec.worktree);
         let limits = Limits {
             timeout: plan.timeout_for(stream, task),
             idle: plan.idle_timeout_for(stream),
             grace: plan.grace,
         };
-        let commit_message = commit_message(&name, t, &text);
+        let commit_message = commit_message(&name, t, &spec.text);
         let job = TaskJob {
             stream_index: s,
             task_index: t,

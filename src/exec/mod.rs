@@ -7,5 +7,6 @@ pub mod executor;
 pub mod process;
 pub mod prompt;
 pub mod recover;
+pub mod task_spec;
 
 pub use dispatcher::{Engine, EngineInput, Finish, Session};
