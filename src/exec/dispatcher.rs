@@ -12,6 +12,7 @@ use nix::sys::signal::Signal;
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::{mpsc, watch};
 
+use super::decide::{self, SessionEnd};
 use super::executor::{self, ExecEvent, RefNames, Shared, TaskJob, TaskOutcome};
 use super::process::{Cancel, Limits};
 use super::prompt::{self, DependencyWork};
@@ -210,55 +211,54 @@ impl Engine {
         let session = now_ms().saturating_sub(self.state.session_started_at);
         self.state.previous_wall_ms += session;
         self.state.session_started_at = now_ms();
-        if let Some(error) = self.fatal.take() {
-            // Leave the phase as Running: `resume` picks it up once the cause is fixed.
-            let _ = self.save();
-            return Err(error);
-        }
-        if let Some(sig) = self.stopping {
-            self.state.phase = RunPhase::Interrupted {
-                signal: signal_name(sig).into(),
-            };
-            self.save()?;
-            self.emit(Event::Interrupted {
-                signal: signal_name(sig).into(),
-            });
-            return Ok(Session {
-                finish: Finish::Interrupted(sig),
-                state: self.state,
-                reporter: self.reporter,
-            });
-        }
-        if let Some((unit, conflict)) = self.halting.take() {
-            self.write_halt(unit, conflict).await?;
-            return Ok(Session {
-                finish: Finish::Halted,
-                state: self.state,
-                reporter: self.reporter,
-            });
+        let end = decide::session_end(self.fatal.is_some(), self.stopping, self.halting.is_some());
+        match end {
+            SessionEnd::Fatal => {
+                // Leave the phase as Running: `resume` picks it up once the cause is fixed.
+                let _ = self.save();
+                return Err(self
+                    .fatal
+                    .take()
+                    .unwrap_or_else(|| Error::Internal("no error to end on".into())));
+            }
+            SessionEnd::Interrupted(sig) => {
+                self.state.phase = RunPhase::Interrupted {
+                    signal: signal_name(sig).into(),
+                };
+                self.save()?;
+                self.emit(Event::Interrupted {
+                    signal: signal_name(sig).into(),
+                });
+                return Ok(Session {
+                    finish: Finish::Interrupted(sig),
+                    state: self.state,
+                    reporter: self.reporter,
+                });
+            }
+            SessionEnd::Halt => {
+                if let Some((unit, conflict)) = self.halting.take() {
+                    self.write_halt(unit, conflict).await?;
+                }
+                return Ok(Session {
+                    finish: Finish::Halted,
+                    state: self.state,
+                    reporter: self.reporter,
+                });
+            }
+            SessionEnd::Finished => {}
         }
         // Streams that never started: why.
         for i in 0..self.state.streams.len() {
             if self.state.streams[i].state == StreamState::Pending {
-                let reason = if self.no_new_work {
-                    "not started: --fail-fast stopped the run after a failure".to_string()
-                } else {
-                    "not started: its dependencies did not finish".to_string()
-                };
-                self.skip_stream(i, reason);
+                self.skip_stream(i, decide::never_started(self.no_new_work).to_string());
             }
         }
         self.guard_integration_ref()?;
         self.state.phase = RunPhase::Finished;
         let _ = self.journal.append(Entry::Finished);
         self.save()?;
-        let finish = if self.state.any_failed() {
-            Finish::Failed
-        } else {
-            Finish::Integrated
-        };
         Ok(Session {
-            finish,
+            finish: decide::finished(&self.state),
             state: self.state,
             reporter: self.reporter,
         })
@@ -271,29 +271,18 @@ impl Engine {
         self.plan.sync
     }
 
-    fn active_streams(&self) -> usize {
-        self.state
-            .streams
-            .iter()
-            .filter(|s| matches!(s.state, StreamState::Active { .. }))
-            .count()
-    }
-
-    fn deps_done(&self, stream: usize) -> bool {
-        self.plan.streams[stream].depends_on.iter().all(|d| {
-            self.state
-                .stream_by_name(d)
-                .is_some_and(|(_, r)| matches!(r.state, StreamState::Done { .. }))
-        })
+    fn brakes(&self) -> decide::Brakes {
+        decide::Brakes {
+            halting: self.halting.is_some(),
+            stopping: self.stopping.is_some(),
+            no_new_work: self.no_new_work,
+            fatal: self.fatal.is_some(),
+        }
     }
 
     /// Starts every task that may start now.
     fn start_ready(&mut self) -> Result<()> {
-        if self.halting.is_some()
-            || self.stopping.is_some()
-            || self.no_new_work
-            || self.fatal.is_some()
-        {
+        if !self.brakes().may_start_work() {
             return Ok(());
         }
         // Streams already holding a slot go on with their next task first.
@@ -301,24 +290,16 @@ impl Engine {
             if !matches!(self.state.streams[s].state, StreamState::Active { .. }) {
                 continue;
             }
-            if let Some((task, start)) = self.next_task(s) {
+            if let Some((task, start)) = decide::next_task(&self.state, self.sync(), s) {
                 self.start_task(s, task, start)?;
             }
         }
         // Then new streams, while slots are free: highest priority, then longest remaining path.
-        while self.active_streams() < self.state.jobs.max(1) {
-            let mut ready: Vec<usize> = (0..self.state.streams.len())
-                .filter(|&s| {
-                    self.state.streams[s].state == StreamState::Pending && self.deps_done(s)
-                })
-                .collect();
-            if ready.is_empty() {
+        while decide::slot_free(&self.state) {
+            let Some(&s) = decide::ready_streams(&self.plan, &self.state, &self.remaining).first()
+            else {
                 break;
-            }
-            ready.sort_by(|&a, &b| {
-                crate::plan::schedule::start_order(&self.plan, &self.remaining, a, b)
-            });
-            let s = ready[0];
+            };
             self.state.streams[s].state = StreamState::Active {
                 started_at: now_ms(),
             };
@@ -334,35 +315,11 @@ impl Engine {
                 worktree: record.worktree.display().to_string(),
             };
             self.emit(event);
-            if let Some((task, start)) = self.next_task(s) {
+            if let Some((task, start)) = decide::next_task(&self.state, self.sync(), s) {
                 self.start_task(s, task, start)?;
             }
         }
         Ok(())
-    }
-
-    /// The next task of an active stream and the commit it starts from, if it can start now.
-    fn next_task(&self, s: usize) -> Option<(usize, git::Oid)> {
-        let tasks = &self.state.streams[s].tasks;
-        if tasks
-            .iter()
-            .any(|t| matches!(t.state, TaskState::Running { .. }))
-        {
-            return None;
-        }
-        let next = tasks.iter().position(|t| t.state == TaskState::Pending)?;
-        if next == 0 {
-            return Some((0, self.state.integration_tip.clone()));
-        }
-        match (&tasks[next - 1].state, self.sync()) {
-            (TaskState::Committed { end, .. }, SyncPoint::Stream) => Some((next, end.clone())),
-            (TaskState::Integrated { end, .. }, SyncPoint::Stream) => Some((next, end.clone())),
-            // After its sync point the stream goes on from the new integration tip.
-            (TaskState::Integrated { .. }, SyncPoint::Task) => {
-                Some((next, self.state.integration_tip.clone()))
-            }
-            _ => None,
-        }
     }
 
     fn start_task(&mut self, s: usize, t: usize, start: git::Oid) -> Result<()> {
@@ -677,32 +634,9 @@ impl Engine {
 
     /// A task's work is committed: queue it for integration if this is a sync point.
     pub(crate) fn after_commit(&mut self, s: usize, t: usize) {
-        let last = self.state.streams[s].tasks.len() - 1;
-        let first = match self.sync() {
-            SyncPoint::Task => t,
-            SyncPoint::Stream if t == last => 0,
-            SyncPoint::Stream => return,
-        };
-        // A unit covers the tasks since the last sync point that are not integrated yet.
-        let tasks = &self.state.streams[s].tasks;
-        let first = (first..=t)
-            .find(|&i| matches!(tasks[i].state, TaskState::Committed { .. }))
-            .unwrap_or(t);
-        let from = match &tasks[first].state {
-            TaskState::Committed { start, .. } => start.clone(),
-            _ => return,
-        };
-        let Some(to) = tasks[t].state.end().cloned() else {
-            return;
-        };
-        let unit = SyncUnit {
-            stream: s,
-            first,
-            last: t,
-            from,
-            to,
-        };
-        if !self.state.queue.contains(&unit) {
+        if let Some(unit) = decide::sync_unit(&self.state, self.sync(), s, t)
+            && !self.state.queue.contains(&unit)
+        {
             self.state.queue.push(unit);
         }
     }
@@ -764,11 +698,7 @@ impl Engine {
 
     /// Every stream that depends on `name`, directly or not, and has not started, is skipped.
     fn skip_dependents(&mut self, name: &str) {
-        let dependents: Vec<usize> = (0..self.plan.streams.len())
-            .filter(|&i| self.plan.streams[i].depends_on.iter().any(|d| d == name))
-            .filter(|&i| self.state.streams[i].state == StreamState::Pending)
-            .collect();
-        for i in dependents {
+        for i in decide::stranded_by(&self.plan, &self.state, name) {
             self.skip_stream(i, format!("its dependency `{name}` did not finish"));
         }
     }

@@ -2,6 +2,7 @@
 //! processes, prompts, and the commands that steer a run (start, resume, continue, skip, abort).
 
 pub mod control;
+mod decide;
 pub mod dispatcher;
 pub mod executor;
 pub mod process;
