@@ -3,6 +3,7 @@
 use crate::coordinator::Unresolved;
 use crate::error::{Error, ExitCode, Result};
 use crate::ops::{self, session::Current};
+use crate::report::hints;
 use crate::state::{RunPhase, StateDir};
 
 use super::load;
@@ -101,10 +102,8 @@ pub fn skip(ctx: &Context, args: SkipArgs) -> Result<ExitCode> {
                 "left `{}` out; the run is still halted on a conflict in `{name}`",
                 args.stream
             ));
-            ctx.ui.hint(format!(
-                "resolve it in {} and run `streams continue`, or `streams skip {name}`",
-                halt.resolution_worktree.display()
-            ));
+            ctx.ui
+                .hint(hints::halted(name, Some(&halt.resolution_worktree), false));
         }
         return Ok(ExitCode::Halted);
     }

@@ -7,7 +7,9 @@ use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
 use crate::git::{self, GitError, Oid, Repo};
-use crate::plan::{self, CheckError, EstimateUnit, OwnershipSummary, Plan};
+use crate::plan::{self, CheckError, Plan};
+
+pub use crate::report::plan_view::{Analysis, Located};
 
 use super::Context;
 
@@ -17,23 +19,6 @@ pub struct LoadedPlan {
     /// The plan file, absolute.
     pub path: PathBuf,
     pub base_commit: Oid,
-}
-
-/// What checking the plan learned, for `streams plan` to show.
-pub struct Analysis {
-    pub ownership: OwnershipSummary,
-    pub estimates: EstimateUnit,
-    /// The plan file as messages show it (relative to the current directory when inside it).
-    pub shown_path: String,
-    pub warnings: Vec<Located>,
-}
-
-/// A warning with its position, for `--json`.
-#[derive(Clone, Debug, serde::Serialize)]
-pub struct Located {
-    pub message: String,
-    pub line: Option<usize>,
-    pub column: Option<usize>,
 }
 
 /// Checks git, finds the repository around `ctx.cwd`.

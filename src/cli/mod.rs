@@ -14,9 +14,10 @@ mod status;
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand};
 
 use crate::error::{ExitCode, Result};
+pub use crate::report::ColorChoice;
 use crate::report::Ui;
 
 #[derive(Debug, Parser)]
@@ -56,13 +57,6 @@ pub struct GlobalArgs {
     /// Never draw progress bars, even on a terminal
     #[arg(long, global = true)]
     pub no_progress: bool,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum ColorChoice {
-    Auto,
-    Always,
-    Never,
 }
 
 #[derive(Debug, Subcommand)]

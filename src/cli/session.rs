@@ -5,7 +5,7 @@ use crate::error::{ExitCode, Result};
 use crate::exec::{Engine, Finish, Session};
 use crate::ops::{self, session::EngineParts};
 use crate::report::reporter::{Json, Lines, Live, Many};
-use crate::report::{Event, Reporter, summary};
+use crate::report::{Event, Reporter, hints, summary};
 use crate::state::{RunDir, RunPhase, RunState};
 
 use super::Context;
@@ -138,27 +138,13 @@ pub fn conclude(ctx: &Context, run_dir: &RunDir, session: Session) -> Result<Exi
                     "resolve in:      {}",
                     halt.resolution_worktree.display()
                 ));
-                ui.always("next:");
-                ui.always(format!(
-                    "  cd {}",
-                    crate::report::shell_quote(&halt.resolution_worktree.display().to_string())
-                ));
-                ui.always(format!(
-                    "  # edit the conflicted files, then: git add {}",
-                    halt.files
-                        .iter()
-                        .map(|f| crate::report::shell_quote(f))
-                        .collect::<Vec<_>>()
-                        .join(" ")
-                ));
-                ui.always("  streams continue");
-                ui.always(format!(
-                    "or leave the stream out: streams skip {name}    or stop: streams abort"
-                ));
+                for line in hints::halted_steps(name, &halt.resolution_worktree, &halt.files) {
+                    ui.always(line);
+                }
             }
         }
         Finish::Interrupted(_) => {
-            ui.always("interrupted: the run's state is saved; `streams resume` goes on from here (or `streams abort`)");
+            ui.always(hints::INTERRUPTED_NOW);
         }
     }
     Ok(code)

@@ -2,21 +2,11 @@
 //! stream branches and the integration tip. (The pure analysis, waves and schedule, is in
 //! [`crate::plan::schedule`].)
 
-use serde::Serialize;
-
 use crate::error::Result;
 use crate::git::Repo;
 use crate::plan::Plan;
-
-/// Conflicts ahead: every pair of this plan's stream branches, and each against the
-/// integration tip, merged in memory (nothing is written).
-#[derive(Serialize)]
-pub struct Predicted {
-    pub branches: Vec<String>,
-    pub integration: Option<String>,
-    pub pairs_checked: usize,
-    pub conflicts: Vec<crate::coordinator::Prediction>,
-}
+use crate::report::plan_view::Predicted;
+use crate::report::status_view::PredictedConflict;
 
 pub fn predict(repo: &Repo, plan: &Plan, base_commit: &str) -> Result<Predicted> {
     let mut branches = Vec::new();
@@ -38,6 +28,13 @@ pub fn predict(repo: &Repo, plan: &Plan, base_commit: &str) -> Result<Predicted>
         branches: branches.into_iter().map(|(n, _)| n).collect(),
         integration: integration.map(|(_, tip)| tip),
         pairs_checked,
-        conflicts,
+        conflicts: conflicts
+            .into_iter()
+            .map(|p| PredictedConflict {
+                left: p.left,
+                right: p.right,
+                files: p.files,
+            })
+            .collect(),
     })
 }

@@ -63,7 +63,7 @@ pub fn check_resumable(state: &RunState) -> Result<()> {
                     "run {} is halted on a conflict in stream `{name}`, not interrupted",
                     state.run_id
                 ),
-                crate::report::hints::resume_while_halted(name),
+                crate::report::hints::halted(name, None, true),
             ))
         }
         _ => Err(over(state, "resume")),

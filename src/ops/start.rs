@@ -35,17 +35,17 @@ pub fn check_no_active_run(state_dir: &StateDir) -> Result<()> {
                 "run {} of plan `{}` was interrupted and has not finished",
                 state.run_id, state.plan_name
             ),
-            "run `streams resume` to finish it, or `streams abort` to stop it (nothing is lost either way)",
+            crate::report::hints::INTERRUPTED_BEFORE_RUN,
         )),
         RunPhase::Halted(halt) => Err(Error::state(
             format!(
                 "run {} of plan `{}` is halted on a conflict in stream `{}`",
                 state.run_id, state.plan_name, state.streams[halt.unit.stream].name
             ),
-            format!(
-                "resolve it in {} and run `streams continue`, or `streams skip {}`, or `streams abort`",
-                halt.resolution_worktree.display(),
-                state.streams[halt.unit.stream].name
+            crate::report::hints::halted(
+                &state.streams[halt.unit.stream].name,
+                Some(&halt.resolution_worktree),
+                true,
             ),
         )),
         RunPhase::Finished | RunPhase::Aborted { .. } => Ok(()),

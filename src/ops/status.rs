@@ -1,64 +1,14 @@
 //! `status`: where the current or last run stands, per stream, read from its state and the
 //! refs (live while a run is going: the agents' commits show up as they make them).
 
-use serde::Serialize;
-
-use crate::coordinator::{self, Prediction};
+use crate::coordinator;
 use crate::error::Result;
 use crate::git::{Repo, work};
+use crate::report::status_view::{
+    HaltStatus, PredictedConflict, RunStatus, STATUS_SCHEMA, Status, StreamStatus,
+};
+use crate::report::stream_word;
 use crate::state::{RunPhase, RunState, StateDir, StreamState, TaskState, lock, now_ms};
-
-/// Version of the `status --json` schema.
-pub const STATUS_SCHEMA: u32 = 1;
-
-#[derive(Serialize)]
-pub struct Status {
-    pub schema: u32,
-    pub run: Option<RunStatus>,
-}
-
-#[derive(Serialize)]
-pub struct RunStatus {
-    pub id: String,
-    pub plan: String,
-    /// `running`, `interrupted`, `halted`, `finished`, `aborted`.
-    pub phase: String,
-    /// For a finished run: `integrated` or `failed`.
-    pub outcome: Option<String>,
-    pub holder: Option<lock::Holder>,
-    pub base: String,
-    pub integration_branch: String,
-    pub integration_tip: String,
-    pub started_at: u64,
-    pub streams: Vec<StreamStatus>,
-    pub halt: Option<HaltStatus>,
-    pub predicted_conflicts: Vec<Prediction>,
-}
-
-#[derive(Serialize)]
-pub struct StreamStatus {
-    pub name: String,
-    /// `pending`, `running`, `waiting`, `integrated`, `failed`, `skipped`.
-    pub state: String,
-    /// The task running now (1-based), if any.
-    pub task: Option<usize>,
-    pub tasks: usize,
-    pub elapsed_ms: Option<u64>,
-    pub commits: usize,
-    pub last_message: Option<String>,
-    pub reason: Option<String>,
-}
-
-#[derive(Serialize)]
-pub struct HaltStatus {
-    pub stream: String,
-    pub files: Vec<String>,
-    pub base: String,
-    pub ours: String,
-    pub theirs: String,
-    pub bundle: String,
-    pub resolution_worktree: String,
-}
 
 /// The repository's current or last run (none if no run ever started here). Reads only: no
 /// lock is taken, so this works while a run is going.
@@ -88,27 +38,17 @@ pub fn build(repo: &Repo, state: &RunState, holder: Option<lock::Holder>) -> Run
                 .tasks
                 .iter()
                 .position(|t| matches!(t.state, TaskState::Running { .. }));
-            let (word, elapsed, reason) = match &s.state {
-                StreamState::Pending => ("pending", None, None),
-                StreamState::Active { started_at } => (
-                    if running.is_some() {
-                        "running"
-                    } else {
-                        "waiting"
-                    },
-                    Some(now.saturating_sub(*started_at)),
-                    None,
-                ),
+            let word = stream_word(&s.state, Some(running.is_some()));
+            let (elapsed, reason) = match &s.state {
+                StreamState::Pending => (None, None),
+                StreamState::Active { started_at } => (Some(now.saturating_sub(*started_at)), None),
                 StreamState::Done {
                     started_at,
                     finished_at,
-                } => (
-                    "integrated",
-                    Some(finished_at.saturating_sub(*started_at)),
-                    None,
-                ),
-                StreamState::Failed { reason, .. } => ("failed", None, Some(reason.clone())),
-                StreamState::Skipped { reason } => ("skipped", None, Some(reason.clone())),
+                } => (Some(finished_at.saturating_sub(*started_at)), None),
+                StreamState::Failed { reason, .. } | StreamState::Skipped { reason } => {
+                    (None, Some(reason.clone()))
+                }
             };
             // Commits so far: from where the stream started to its branch now (live while a
             // task runs; the agent's own commits show up as it makes them).
@@ -187,7 +127,16 @@ pub fn build(repo: &Repo, state: &RunState, holder: Option<lock::Holder>) -> Run
             .collect();
         let tip = ("integration".to_string(), state.integration_tip.clone());
         coordinator::predict(repo, &branches, Some(&tip))
-            .map(|(p, _)| p)
+            .map(|(predicted, _)| {
+                predicted
+                    .into_iter()
+                    .map(|p| PredictedConflict {
+                        left: p.left,
+                        right: p.right,
+                        files: p.files,
+                    })
+                    .collect()
+            })
             .unwrap_or_default()
     };
     RunStatus {
