@@ -3,7 +3,7 @@
 use crate::coordinator::Unresolved;
 use crate::error::{Error, ExitCode, Result};
 use crate::ops::{self, session::Current};
-use crate::report::hints;
+use crate::report::{hints, session_view};
 use crate::state::{RunPhase, StateDir};
 
 use super::load;
@@ -127,32 +127,11 @@ pub fn abort(ctx: &Context) -> Result<ExitCode> {
         ops::abort::stop_holder(&state_dir, &holder);
     }
     let (aborted, state) = ops::abort::abort_current(ops::session::current(repo, "abort")?)?;
-    let branch = state.integration_ref.trim_start_matches("refs/heads/");
-    ctx.ui.always(format!(
-        "aborted run {} of plan `{}`",
-        state.run_id, state.plan_name
-    ));
-    match &aborted.integration_restored {
-        Some(before) => ctx.ui.info(format!(
-            "{branch} is back at {}",
-            crate::coordinator::short(before)
-        )),
-        None => ctx.ui.info(format!(
-            "{branch} is removed (it did not exist before the run)"
-        )),
-    }
-    if aborted.kept.is_empty() {
-        ctx.ui.info("no work was lost: nothing had been done yet");
-    } else {
-        ctx.ui.info("kept (nothing is lost):");
-        for (name, oid) in &aborted.kept {
-            ctx.ui
-                .info(format!("  {name}  {}", crate::coordinator::short(oid)));
-        }
-    }
-    ctx.ui.info(format!(
-        "stream branches stay as they are: streams/{}/<stream>; `streams clean` removes worktrees",
-        state.plan_name
-    ));
+    session_view::aborted(
+        &ctx.ui,
+        &state,
+        &aborted.kept,
+        aborted.integration_restored.as_deref(),
+    );
     Ok(ExitCode::Success)
 }

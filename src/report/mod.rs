@@ -6,6 +6,7 @@ mod events;
 pub mod hints;
 pub mod plan_view;
 pub mod reporter;
+pub mod session_view;
 pub mod status_view;
 pub mod summary;
 mod ui;
