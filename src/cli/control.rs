@@ -130,7 +130,11 @@ pub fn abort(ctx: &Context) -> Result<ExitCode> {
     session_view::aborted(
         &ctx.ui,
         &state,
-        &aborted.kept,
+        &aborted
+            .kept
+            .iter()
+            .map(|(name, oid)| (name.clone(), oid.to_string()))
+            .collect::<Vec<_>>(),
         aborted.integration_restored.as_deref(),
     );
     Ok(ExitCode::Success)

@@ -13,11 +13,12 @@ use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::{mpsc, watch};
 
 use super::decide::{self, SessionEnd};
-use super::executor::{ExecEvent, RefNames, Shared, TaskOutcome};
+use super::executor::{ExecEvent, Shared, TaskOutcome};
 use super::process::Cancel;
 use crate::coordinator::ConflictFound;
 use crate::error::{Error, Result};
 use crate::git::{self, Repo};
+use crate::layout::{self, RefNames};
 use crate::ownership::Ownership;
 use crate::plan::{Plan, SyncPoint};
 use crate::report::{Event, Reporter};
@@ -88,9 +89,7 @@ impl Engine {
             journal: input.journal.clone(),
         });
         let remaining = crate::plan::schedule::longest_remaining_path(&input.plan);
-        let refs = RefNames {
-            plan: input.plan.name.clone(),
-        };
+        let refs = RefNames::new(&input.plan.name);
         let (cancel, _) = watch::channel(Cancel::None);
         let (events_tx, events_rx) = mpsc::unbounded_channel();
         Engine {
@@ -131,7 +130,7 @@ impl Engine {
         self.emit(Event::RunStarted {
             run_id: self.state.run_id.clone(),
             plan: self.state.plan_name.clone(),
-            base: self.state.base.clone(),
+            base: self.state.base.to_string(),
             streams: self.state.streams.len(),
             jobs: self.state.jobs,
             command: command.to_string(),
@@ -309,7 +308,7 @@ impl Engine {
             let event = Event::StreamStarted {
                 stream: record.name.clone(),
                 tasks: record.tasks.len(),
-                branch: record.branch.trim_start_matches("refs/heads/").to_string(),
+                branch: crate::layout::short_branch(&record.branch).to_string(),
                 worktree: record.worktree.display().to_string(),
             };
             self.emit(event);
@@ -553,19 +552,19 @@ impl Engine {
     }
 }
 
-/// Where the resolution worktree of a halted run goes: beside the stream worktrees, under a
-/// name no stream can have (stream names cannot start with a dot).
+/// Where the resolution worktree of a halted run goes (see `layout::resolution_worktree`).
 pub fn resolution_worktree_path(repo: &Repo, plan: &Plan) -> PathBuf {
-    worktrees_dir(repo, plan).join(".integration")
+    layout::resolution_worktree(&worktrees_dir(repo, plan))
 }
 
-/// The directory holding a plan's worktrees.
+/// The directory holding a plan's worktrees (see `layout::worktrees_dir`).
 pub fn worktrees_dir(repo: &Repo, plan: &Plan) -> PathBuf {
-    match &plan.worktree_root {
-        Some(root) if root.is_absolute() => root.join(&plan.name),
-        Some(root) => repo.root().join(root).join(&plan.name),
-        None => crate::state::StateDir::new(repo.common_dir()).worktrees_dir(&plan.name),
-    }
+    layout::worktrees_dir(
+        repo.root(),
+        repo.common_dir(),
+        &plan.name,
+        plan.worktree_root.as_deref(),
+    )
 }
 
 pub fn signal_name(sig: Signal) -> &'static str {

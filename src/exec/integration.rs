@@ -4,10 +4,11 @@
 use super::dispatcher::{Engine, resolution_worktree_path};
 use crate::coordinator::{self, ConflictFound, TaskRange, UnitInput, UnitOutcome};
 use crate::error::{Error, Result};
+use crate::failpoint;
 use crate::git;
 use crate::plan::SyncPoint;
 use crate::report::Event;
-use crate::state::{Entry, Halt, RunPhase, StreamState, SyncUnit, TaskState, failpoint};
+use crate::state::{Entry, Halt, RunPhase, StreamState, SyncUnit, TaskState};
 
 impl Engine {
     /// Integrates queued units in order until the queue is empty or a conflict halts.
@@ -46,23 +47,24 @@ impl Engine {
             return Ok(());
         }
         let kept = match &actual {
-            Some(found) => Some(git::integrate::keep_ref(
-                &self.repo.git(),
-                &format!("refs/streams/{}/moved-integration", self.plan.name),
+            Some(found) => Some(git::refs::keep_ref(
+                &self.repo,
+                &self.refs.moved_integration(),
                 found,
                 "streams: the integration branch was moved outside streams",
             )?),
             None => None,
         };
         let tip = self.state.integration_tip.clone();
-        git::integrate::update_ref(
+        coordinator::move_integration_ref(
             &self.repo,
+            None,
             &name,
-            &tip,
             actual.as_deref(),
-            "streams: put back",
+            Some(&tip),
+            coordinator::IntegrationMove::Other("streams: put back"),
         )?;
-        let short = name.trim_start_matches("refs/heads/");
+        let short = crate::layout::short_branch(&name);
         self.reporter.message(&format!(
             "warning: {short} was moved outside streams; it is put back at {}{}",
             coordinator::short(&tip),
@@ -116,7 +118,7 @@ impl Engine {
                     stream: name,
                     tasks: tasks.iter().map(|t| t.index + 1).collect(),
                     commits,
-                    tip,
+                    tip: tip.to_string(),
                 });
                 if stream_done {
                     self.finish_stream(unit.stream);
@@ -170,8 +172,7 @@ impl Engine {
             // The branch will move to the new tip for the next task; keep this task's own end.
             if let Some(end) = last_end {
                 let name = self.refs.task_end(&stream_name, unit.last);
-                let _ =
-                    git::integrate::keep_ref(&self.repo.git(), &name, &end, "streams: task end");
+                let _ = git::refs::keep_ref(&self.repo, &name, &end, "streams: task end");
             }
         }
         // A failed stream whose earlier work just landed stays failed.

@@ -8,9 +8,10 @@ use super::prompt::{self, DependencyWork};
 use super::task_spec::TaskSpec;
 use crate::coordinator;
 use crate::error::{Error, Result};
+use crate::failpoint;
 use crate::git;
 use crate::report::Event;
-use crate::state::{FailReason, TaskState, failpoint, now_ms};
+use crate::state::{FailReason, TaskState, now_ms};
 
 impl Engine {
     pub(super) fn start_task(&mut self, s: usize, t: usize, start: git::Oid) -> Result<()> {
@@ -146,13 +147,10 @@ impl Engine {
                 ("STREAMS_OWNS", owns.join("\n")),
                 ("STREAMS_SHARED", shared.join("\n")),
                 ("STREAMS_WORKTREE", worktree.to_string()),
-                ("STREAMS_BASE", self.state.base.clone()),
+                ("STREAMS_BASE", self.state.base.to_string()),
                 (
                     "STREAMS_INTEGRATION",
-                    self.state
-                        .integration_ref
-                        .trim_start_matches("refs/heads/")
-                        .to_string(),
+                    crate::layout::short_branch(&self.state.integration_ref).to_string(),
                 ),
             ]
             .into_iter()
@@ -178,7 +176,7 @@ impl Engine {
                 let last = record.tasks.last().and_then(|t| t.state.end().cloned());
                 let (files, total_files) = match (first, last) {
                     (Some(from), Some(to)) => {
-                        git::work::changed_files(&self.repo, &from, &to, 20).unwrap_or_default()
+                        git::changes::changed_files(&self.repo, &from, &to, 20).unwrap_or_default()
                     }
                     _ => (Vec::new(), 0),
                 };
@@ -226,7 +224,7 @@ fn commit_message(stream: &str, task: usize, text: &str) -> String {
     } else {
         String::new()
     };
-    git::integrate::with_trailers(
+    git::trailers::with_trailers(
         &format!("{subject}\n{body}"),
         &coordinator::trailers(stream, &[task]),
     )

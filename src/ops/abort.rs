@@ -3,11 +3,12 @@
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
+use crate::coordinator::{IntegrationMove, move_integration_ref};
 use crate::error::Result;
-use crate::exec::executor::RefNames;
 use crate::exec::recover::{run_processes, stop_run_processes};
-use crate::git::work::keep_work;
-use crate::git::{self, Oid, Repo, integrate, worktree};
+use crate::git::changes::keep_work;
+use crate::git::{self, Oid, Repo, refs, worktree};
+use crate::layout::RefNames;
 use crate::ops::session::{self, Current};
 use crate::state::{Entry, Journal, RunDir, RunPhase, RunState, StateStore, TaskState, now_ms};
 use crate::state::{StateDir, lock};
@@ -52,16 +53,14 @@ pub struct Aborted {
 
 /// Stops a run for good: the integration ref goes back to where the run found it, every stream
 /// branch and every piece of unintegrated work stays reachable under
-/// `refs/streams/<plan>/aborted/<run-id>/`, and the run's worktrees are unlocked.
+/// `RefNames::aborted`, and the run's worktrees are unlocked.
 pub async fn abort(
     repo: &Repo,
     run_dir: &RunDir,
     state: &mut RunState,
     journal: &Journal,
 ) -> Result<Aborted> {
-    let refs = RefNames {
-        plan: state.plan_name.clone(),
-    };
+    let refs = RefNames::new(&state.plan_name);
     let run_id = state.run_id.clone();
     let mut kept = Vec::new();
 
@@ -85,14 +84,11 @@ pub async fn abort(
             && tip != state.base
         {
             let name = refs.aborted(&run_id, &format!("branches/{}", s.name));
-            let name =
-                integrate::keep_ref(&repo.git(), &name, &tip, "streams abort: stream branch")?;
+            let name = refs::keep_ref(repo, &name, &tip, "streams abort: stream branch")?;
             kept.push((name, tip));
         }
         if s.worktree.join(".git").exists() {
-            let head = git::Git::new(&s.worktree)
-                .read(["rev-parse", "HEAD"])
-                .unwrap_or_default();
+            let head = git::changes::head_of(&s.worktree).unwrap_or_default();
             let name = refs.aborted(&run_id, &format!("uncommitted/{}", s.name));
             if !head.is_empty()
                 && let Ok(Some((name, commit))) = keep_work(
@@ -129,26 +125,21 @@ pub async fn abort(
         && current != &state.base
     {
         let name = refs.aborted(&run_id, "integration");
-        let name = integrate::keep_ref(
-            &repo.git(),
-            &name,
-            current,
-            "streams abort: integration branch",
-        )?;
+        let name = refs::keep_ref(repo, &name, current, "streams abort: integration branch")?;
         kept.push((name, current.clone()));
     }
-    match (&current, &state.integration_before) {
-        (Some(cur), Some(before)) if cur != before => {
-            integrate::update_ref(
-                repo,
-                &state.integration_ref,
-                before,
-                Some(cur),
-                "streams abort",
-            )?;
-        }
-        (Some(_), None) => integrate::delete_ref(repo, &state.integration_ref)?,
-        _ => {}
+    let back_to = state.integration_before.as_deref();
+    if let Some(cur) = &current
+        && Some(cur.as_str()) != back_to
+    {
+        move_integration_ref(
+            repo,
+            None,
+            &state.integration_ref,
+            Some(cur),
+            back_to,
+            IntegrationMove::Other("streams abort"),
+        )?;
     }
     state.phase = RunPhase::Aborted { at: now_ms() };
     let _ = journal.append(Entry::Aborted);

@@ -4,9 +4,10 @@
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 
-use crate::coordinator::short;
+use crate::coordinator::{IntegrationMove, move_integration_ref, short};
 use crate::error::{IoContext, Result};
-use crate::git::{self, Oid, Repo, integrate, worktree};
+use crate::git::{self, Oid, Repo, commit, merge, refs, worktree};
+use crate::layout::{self, KeptKind};
 use crate::state::{RunDir, RunState, StateDir};
 
 /// One thing `clean` looked at.
@@ -22,6 +23,8 @@ pub struct CleanItem {
 enum CleanAction {
     Worktree(PathBuf),
     Ref(String),
+    /// The integration branch: it moves (here, goes) only through the coordinator.
+    IntegrationRef(String),
     RunDir(PathBuf),
 }
 
@@ -33,7 +36,7 @@ pub fn clean_plan(repo: &Repo, state: &RunState) -> Result<Vec<CleanItem>> {
     // Worktrees of this plan: the streams', and a leftover resolution worktree.
     let mut worktrees: Vec<PathBuf> = state.streams.iter().map(|s| s.worktree.clone()).collect();
     if let Some(parent) = state.streams.first().and_then(|s| s.worktree.parent()) {
-        worktrees.push(parent.join(".integration"));
+        worktrees.push(layout::resolution_worktree(parent));
     }
     let registered = worktree::list(repo)?;
     let mut dirty_streams = BTreeSet::new();
@@ -42,7 +45,7 @@ pub fn clean_plan(repo: &Repo, state: &RunState) -> Result<Vec<CleanItem>> {
             continue;
         }
         let dirty = path.exists()
-            && worktree::status_porcelain(&git::Git::new(&path))
+            && git::changes::dirty_paths(&path)
                 .map(|d| !d.is_empty())
                 .unwrap_or(false);
         if dirty && let Some(name) = path.file_name() {
@@ -55,8 +58,8 @@ pub fn clean_plan(repo: &Repo, state: &RunState) -> Result<Vec<CleanItem>> {
         });
     }
 
-    let branches = integrate::refs_under(repo, &format!("refs/heads/streams/{plan}/"))?;
-    let kept = integrate::refs_under(repo, &format!("refs/streams/{plan}/"))?;
+    let branches = refs::refs_under(repo, &layout::plan_branches(plan))?;
+    let kept = refs::refs_under(repo, &layout::kept_refs(plan))?;
     // Whether a ref's work is on the integration branch is decided by content, not by what the
     // run recorded: a commit made in a worktree after the run is work too. It is if merging it
     // into the integration branch would change nothing.
@@ -65,17 +68,17 @@ pub fn clean_plan(repo: &Repo, state: &RunState) -> Result<Vec<CleanItem>> {
         .filter(|(name, _)| *name != state.integration_ref)
         .chain(
             kept.iter()
-                .filter(|(name, _)| name.starts_with(&format!("refs/streams/{plan}/tasks/"))),
+                .filter(|(name, _)| layout::parse_kept(plan, name) == Some(KeptKind::Tasks)),
         )
         .collect();
     let integrated: BTreeSet<&str> = match &integration_tip {
         Some(tip) => {
-            let tree = integrate::tree_of(repo, tip)?;
+            let tree = commit::tree_of(repo, tip)?;
             let pairs: Vec<(Oid, Oid)> = candidates
                 .iter()
                 .map(|(_, oid)| (tip.clone(), oid.clone()))
                 .collect();
-            let merges = integrate::merge_batch(repo, &pairs)?;
+            let merges = merge::merge_batch(repo, &pairs)?;
             candidates
                 .iter()
                 .zip(merges)
@@ -88,8 +91,8 @@ pub fn clean_plan(repo: &Repo, state: &RunState) -> Result<Vec<CleanItem>> {
     let base = state.base.as_str();
 
     for (name, oid) in &branches {
-        let short_name = name
-            .trim_start_matches(&format!("refs/heads/streams/{plan}/"))
+        let short_name = layout::plan_branch_name(plan, name)
+            .unwrap_or(name)
             .to_string();
         let loses = if *name == state.integration_ref {
             let merged = merged_elsewhere(repo, oid, plan)?;
@@ -106,43 +109,47 @@ pub fn clean_plan(repo: &Repo, state: &RunState) -> Result<Vec<CleanItem>> {
             ))
         };
         items.push(CleanItem {
-            what: format!("branch {}", name.trim_start_matches("refs/heads/")),
+            what: format!("branch {}", crate::layout::short_branch(name)),
             loses,
-            action: CleanAction::Ref(name.clone()),
+            action: if *name == state.integration_ref {
+                CleanAction::IntegrationRef(name.clone())
+            } else {
+                CleanAction::Ref(name.clone())
+            },
         });
     }
     for (name, oid) in &kept {
-        let kind = name
-            .trim_start_matches(&format!("refs/streams/{plan}/"))
-            .split('/')
-            .next()
-            .unwrap_or("");
+        let kind = layout::parse_kept(plan, name).unwrap_or(KeptKind::Other);
         let loses = match kind {
             // A task's own commits, kept when its branch moved on: safe once they are integrated.
-            "tasks" if integrated.contains(name.as_str()) => None,
-            "tasks" => Some(format!(
+            KeptKind::Tasks if integrated.contains(name.as_str()) => None,
+            KeptKind::Tasks => Some(format!(
                 "a task's commits not on the integration branch ({})",
                 short(oid)
             )),
-            "rejected" => Some(format!(
+            KeptKind::Rejected => Some(format!(
                 "work an agent did outside its lane, set aside ({})",
                 short(oid)
             )),
-            "deleted" => Some(format!(
+            KeptKind::Deleted => Some(format!(
                 "the tip of a branch deleted while a task ran ({})",
                 short(oid)
             )),
-            "failed" | "attempts" => Some(format!("work of a failed task ({})", short(oid))),
-            "wip" => Some(format!(
+            KeptKind::Failed | KeptKind::Attempts => {
+                Some(format!("work of a failed task ({})", short(oid)))
+            }
+            KeptKind::Wip => Some(format!(
                 "unfinished work of an interrupted task ({})",
                 short(oid)
             )),
-            "previous" => Some(format!(
+            KeptKind::Previous => Some(format!(
                 "what an earlier run left on a branch ({})",
                 short(oid)
             )),
-            "aborted" => Some(format!("work kept when a run was aborted ({})", short(oid))),
-            _ => Some(format!("kept work ({})", short(oid))),
+            KeptKind::Aborted => Some(format!("work kept when a run was aborted ({})", short(oid))),
+            KeptKind::Resolution | KeptKind::MovedIntegration | KeptKind::Other => {
+                Some(format!("kept work ({})", short(oid)))
+            }
         };
         items.push(CleanItem {
             what: format!("ref {name}"),
@@ -179,21 +186,24 @@ pub fn old_run_dirs(state_dir: &StateDir, keep: &str) -> Vec<CleanItem> {
 
 /// Whether `oid` is reachable from a branch outside `streams/<plan>/` (it was merged).
 fn merged_elsewhere(repo: &Repo, oid: &str, plan: &str) -> Result<bool> {
-    let out = repo.git().run([
-        "for-each-ref",
-        "--format=%(refname)",
-        "--contains",
-        oid,
-        "refs/heads/",
-    ])?;
-    let own = format!("refs/heads/streams/{plan}/");
-    Ok(out.stdout_str().lines().any(|r| !r.starts_with(&own)))
+    let own = layout::plan_branches(plan);
+    Ok(refs::branches_containing(repo, oid)?
+        .iter()
+        .any(|r| !r.starts_with(&own)))
 }
 
 pub fn clean_remove(repo: &Repo, item: &CleanItem) -> Result<()> {
     match &item.action {
         CleanAction::Worktree(path) => worktree::remove(repo, path)?,
-        CleanAction::Ref(name) => integrate::delete_ref(repo, name)?,
+        CleanAction::Ref(name) => refs::delete_ref(repo, name)?,
+        CleanAction::IntegrationRef(name) => move_integration_ref(
+            repo,
+            None,
+            name,
+            None,
+            None,
+            IntegrationMove::Other("streams clean"),
+        )?,
         CleanAction::RunDir(path) => std::fs::remove_dir_all(path)
             .context(|| format!("could not remove {}", path.display()))?,
     }

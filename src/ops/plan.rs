@@ -11,14 +11,14 @@ use crate::report::status_view::PredictedConflict;
 pub fn predict(repo: &Repo, plan: &Plan, base_commit: &str) -> Result<Predicted> {
     let mut branches = Vec::new();
     for stream in &plan.streams {
-        let name = format!("refs/heads/streams/{}/{}", plan.name, stream.name);
+        let name = crate::layout::stream_branch(&plan.name, &stream.name);
         if let Some(tip) = repo.ref_target(&name)?
             && tip != base_commit
         {
             branches.push((stream.name.clone(), tip));
         }
     }
-    let integration_ref = format!("refs/heads/streams/{}/integration", plan.name);
+    let integration_ref = crate::layout::integration_ref(&plan.name);
     let integration = repo
         .ref_target(&integration_ref)?
         .map(|tip| ("integration".to_string(), tip));
@@ -26,7 +26,7 @@ pub fn predict(repo: &Repo, plan: &Plan, base_commit: &str) -> Result<Predicted>
         crate::coordinator::predict(repo, &branches, integration.as_ref())?;
     Ok(Predicted {
         branches: branches.into_iter().map(|(n, _)| n).collect(),
-        integration: integration.map(|(_, tip)| tip),
+        integration: integration.map(|(_, tip)| tip.to_string()),
         pairs_checked,
         conflicts: conflicts
             .into_iter()

@@ -151,7 +151,7 @@ pub fn engine(parts: EngineParts, reporter: Box<dyn Reporter>) -> Engine {
         .parent()
         .map(Path::to_path_buf)
         .unwrap_or_default();
-    let identity_env = crate::git::work::identity_env(&parts.repo);
+    let identity_env = crate::git::commit::identity_env(&parts.repo);
     Engine::new(EngineInput {
         repo: parts.repo,
         plan: parts.plan,

@@ -3,14 +3,16 @@
 
 use std::path::Path;
 
+use crate::coordinator::{IntegrationMove, move_integration_ref};
 use crate::error::{Error, IoContext, Result};
 use crate::exec::dispatcher::worktrees_dir;
-use crate::exec::executor::RefNames;
-use crate::git::{self, Repo, integrate, worktree};
+use crate::failpoint;
+use crate::git::{self, Repo, refs, worktree};
+use crate::layout::{self, RefNames};
 use crate::plan::Plan;
 use crate::state::{
     Entry, Journal, RunDir, RunPhase, RunState, STATE_VERSION, StateDir, StateStore, StreamRecord,
-    StreamState, TaskRecord, TaskState, failpoint, new_run_id, now_ms,
+    StreamState, TaskRecord, TaskState, new_run_id, now_ms,
 };
 
 /// What a new run starts from.
@@ -54,17 +56,17 @@ pub fn check_no_active_run(state_dir: &StateDir) -> Result<()> {
 
 /// Creates the run: its directory, state, journal, and the integration branch at `base`.
 /// Whatever earlier runs left on this plan's branches that `base` does not contain is kept under
-/// `refs/streams/<plan>/previous/<run-id>/`.
+/// `RefNames::previous`.
 pub fn start_run(new: &NewRun) -> Result<(RunDir, RunState, Journal)> {
     let (repo, plan) = (new.repo, new.plan);
     // A run moves the plan's branches: none may be checked out where a person works on it.
-    let own_prefix = format!("refs/heads/streams/{}/", plan.name);
+    let own_prefix = layout::plan_branches(&plan.name);
     for checkout in worktree::list(repo)? {
         if let Some(branch) = &checkout.branch
             && branch.starts_with(&own_prefix)
             && !checkout.is_streams(repo.common_dir())
         {
-            let short_branch = branch.trim_start_matches("refs/heads/");
+            let short_branch = crate::layout::short_branch(branch);
             return Err(Error::usage_with_hint(
                 format!(
                     "{short_branch} is checked out in {}; a run moves that branch, so it would change under you",
@@ -107,19 +109,16 @@ pub fn start_run(new: &NewRun) -> Result<(RunDir, RunState, Journal)> {
         base: new.base.to_string(),
     });
 
-    let refs = RefNames {
-        plan: plan.name.clone(),
-    };
-    let prefix = format!("refs/heads/streams/{}/", plan.name);
+    let refs = RefNames::new(&plan.name);
     let mut kept = Vec::new();
-    for (name, oid) in integrate::refs_under(repo, &prefix)? {
-        if !git::work::is_ancestor(repo, &oid, new.base)? {
-            let short_name = name.trim_start_matches(&prefix);
+    for (name, oid) in refs::refs_under(repo, &layout::plan_branches(&plan.name))? {
+        if !git::refs::is_ancestor(repo, &oid, new.base)? {
+            let short_name = layout::plan_branch_name(&plan.name, &name).unwrap_or(&name);
             kept.push((refs.previous(&run_id, short_name), oid));
         }
     }
-    integrate::set_refs(repo, &kept, "streams: kept from an earlier run")?;
-    let integration_ref = format!("refs/heads/streams/{}/integration", plan.name);
+    refs::set_refs(repo, &kept, "streams: kept from an earlier run")?;
+    let integration_ref = layout::integration_ref(&plan.name);
     let integration_before = repo.ref_target(&integration_ref)?;
     let wt_dir = worktrees_dir(repo, plan);
     let now = now_ms();
@@ -130,10 +129,10 @@ pub fn start_run(new: &NewRun) -> Result<(RunDir, RunState, Journal)> {
         plan_path: new.plan_path.to_path_buf(),
         repo_root: repo.root().to_path_buf(),
         base_rev: plan.base.clone(),
-        base: new.base.to_string(),
+        base: new.base.into(),
         integration_ref: integration_ref.clone(),
         integration_before: integration_before.clone(),
-        integration_tip: new.base.to_string(),
+        integration_tip: new.base.into(),
         jobs: new.jobs,
         fail_fast: new.fail_fast,
         started_at: now,
@@ -146,7 +145,7 @@ pub fn start_run(new: &NewRun) -> Result<(RunDir, RunState, Journal)> {
             .iter()
             .map(|s| StreamRecord {
                 name: s.name.clone(),
-                branch: format!("refs/heads/streams/{}/{}", plan.name, s.name),
+                branch: layout::stream_branch(&plan.name, &s.name),
                 worktree: wt_dir.join(&s.name),
                 state: StreamState::Pending,
                 notes: Vec::new(),
@@ -169,12 +168,13 @@ pub fn start_run(new: &NewRun) -> Result<(RunDir, RunState, Journal)> {
     state_dir.set_current(&run_id)?;
     StateStore::new(run_dir.clone()).create(&state)?;
     failpoint::hit("run-saved");
-    integrate::update_ref(
+    move_integration_ref(
         repo,
+        None,
         &integration_ref,
-        new.base,
         integration_before.as_deref(),
-        "streams: start run",
+        Some(new.base),
+        IntegrationMove::Other("streams: start run"),
     )?;
     failpoint::hit("integration-created");
     Ok((run_dir, state, journal))

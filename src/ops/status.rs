@@ -3,7 +3,7 @@
 
 use crate::coordinator;
 use crate::error::Result;
-use crate::git::{Repo, work};
+use crate::git::{Repo, refs};
 use crate::report::status_view::{
     HaltStatus, PredictedConflict, RunStatus, STATUS_SCHEMA, Status, StreamStatus,
 };
@@ -68,7 +68,7 @@ pub fn build(repo: &Repo, state: &RunState, holder: Option<lock::Holder>) -> Run
             let live = match (&running, &tip) {
                 (Some(t), Some(tip)) => match &s.tasks[*t].state {
                     TaskState::Running { start, .. } => {
-                        work::count_commits(repo, start, tip).unwrap_or(0)
+                        refs::count_commits(repo, start, tip).unwrap_or(0)
                     }
                     _ => 0,
                 },
@@ -96,9 +96,9 @@ pub fn build(repo: &Repo, state: &RunState, holder: Option<lock::Holder>) -> Run
         RunPhase::Halted(h) => Some(HaltStatus {
             stream: state.streams[h.unit.stream].name.clone(),
             files: h.files.clone(),
-            base: h.base.clone(),
-            ours: h.ours.clone(),
-            theirs: h.theirs.clone(),
+            base: h.base.to_string(),
+            ours: h.ours.to_string(),
+            theirs: h.theirs.to_string(),
             bundle: h.bundle.display().to_string(),
             resolution_worktree: h.resolution_worktree.display().to_string(),
         }),
@@ -108,7 +108,7 @@ pub fn build(repo: &Repo, state: &RunState, holder: Option<lock::Holder>) -> Run
     let predicted = if state.phase.is_over() {
         Vec::new()
     } else {
-        let branches: Vec<(String, String)> = state
+        let branches: Vec<(String, crate::git::Oid)> = state
             .streams
             .iter()
             .filter(|s| {
@@ -145,12 +145,9 @@ pub fn build(repo: &Repo, state: &RunState, holder: Option<lock::Holder>) -> Run
         phase,
         outcome,
         holder,
-        base: state.base.clone(),
-        integration_branch: state
-            .integration_ref
-            .trim_start_matches("refs/heads/")
-            .to_string(),
-        integration_tip: state.integration_tip.clone(),
+        base: state.base.to_string(),
+        integration_branch: crate::layout::short_branch(&state.integration_ref).to_string(),
+        integration_tip: state.integration_tip.to_string(),
         started_at: state.started_at,
         streams,
         halt,

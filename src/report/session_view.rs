@@ -8,7 +8,7 @@ use crate::state::{RunDir, RunPhase, RunState};
 
 /// Prints how the session ended and what to do next.
 pub fn ended(ui: &Ui, finish: Finish, state: &RunState, report: &RunReport, run_dir: &RunDir) {
-    let branch = state.integration_ref.trim_start_matches("refs/heads/");
+    let branch = crate::layout::short_branch(&state.integration_ref);
     match finish {
         Finish::Integrated | Finish::Failed => {
             ui.info("");
@@ -55,8 +55,8 @@ pub fn ended(ui: &Ui, finish: Finish, state: &RunState, report: &RunReport, run_
                     run_dir.path().join("logs").display()
                 ));
                 ui.info(format!(
-                    "    (this run's branches are kept under refs/streams/{}/previous/ when it starts)",
-                    state.plan_name
+                    "    (this run's branches are kept under {} when it starts)",
+                    crate::layout::RefNames::new(&state.plan_name).previous_prefix()
                 ));
             }
             ui.info("  streams clean    # remove the worktrees and stream branches");
@@ -91,7 +91,7 @@ pub fn ended(ui: &Ui, finish: Finish, state: &RunState, report: &RunReport, run_
 
 /// Prints what `abort` did: where the integration branch is, and every ref that keeps work.
 pub fn aborted(ui: &Ui, state: &RunState, kept: &[(String, String)], restored: Option<&str>) {
-    let branch = state.integration_ref.trim_start_matches("refs/heads/");
+    let branch = crate::layout::short_branch(&state.integration_ref);
     ui.always(format!(
         "aborted run {} of plan `{}`",
         state.run_id, state.plan_name
