@@ -7,7 +7,9 @@ use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
 use crate::git::{self, GitError, Oid, Repo};
-use crate::plan::{self, CheckError, EstimateUnit, OwnershipSummary, Plan, ProgramCheck};
+use crate::plan::{self, CheckError, Plan, ProgramCheck};
+
+pub use crate::report::plan_view::{Analysis, Located};
 
 use super::Context;
 
@@ -17,23 +19,6 @@ pub struct LoadedPlan {
     /// The plan file, absolute.
     pub path: PathBuf,
     pub base_commit: Oid,
-}
-
-/// What checking the plan learned, for `streams plan` to show.
-pub struct Analysis {
-    pub ownership: OwnershipSummary,
-    pub estimates: EstimateUnit,
-    /// The plan file as messages show it (relative to the current directory when inside it).
-    pub shown_path: String,
-    pub warnings: Vec<Located>,
-}
-
-/// A warning with its position, for `--json`.
-#[derive(Clone, Debug, serde::Serialize)]
-pub struct Located {
-    pub message: String,
-    pub line: Option<usize>,
-    pub column: Option<usize>,
 }
 
 /// Checks git, finds the repository around `ctx.cwd`.
@@ -265,20 +250,4 @@ fn line_column(text: &str, at: usize) -> (usize, usize) {
     let line = before.matches('\n').count() + 1;
     let start = before.rfind('\n').map_or(0, |i| i + 1);
     (line, before[start..].chars().count() + 1)
-}
-
-/// The plan a run started with (its copy in the run directory): what `resume`, `continue` and
-/// `skip` go on with, even if `streams.toml` changed since.
-pub fn plan_from_copy(run_dir: &crate::state::RunDir) -> Result<Plan> {
-    let path = run_dir.plan_copy_path();
-    let text = std::fs::read_to_string(&path).map_err(|source| Error::PlanUnreadable {
-        path: path.clone(),
-        source,
-    })?;
-    // It was validated against the repository when the run started; only the rules that need
-    // no repository are checked again (a newer streams may be stricter).
-    crate::plan::parse_simple(&text).map_err(|rendered| Error::InvalidPlan {
-        rendered,
-        errors: 1,
-    })
 }

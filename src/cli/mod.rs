@@ -19,6 +19,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::error::{ExitCode, Result};
+pub use crate::report::ColorChoice;
 use crate::report::Ui;
 
 #[derive(Debug, Parser)]
@@ -60,13 +61,6 @@ pub struct GlobalArgs {
     /// Never draw progress bars, even on a terminal
     #[arg(long, global = true)]
     pub no_progress: bool,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum ColorChoice {
-    Auto,
-    Always,
-    Never,
 }
 
 #[derive(Debug, Subcommand)]
