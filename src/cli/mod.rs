@@ -11,6 +11,7 @@ mod init;
 pub mod load;
 mod plan;
 mod run;
+mod review;
 mod session;
 mod status;
 
@@ -81,6 +82,8 @@ pub enum Command {
     Resume(ResumeArgs),
     /// Remove the worktrees and branches of finished or aborted runs
     Clean(CleanArgs),
+    /// What each stream of a run did: tasks, commits, files, rejections, conflicts, log tails
+    Show(ShowArgs),
     /// Run a built-in example end to end on a throwaway repository
     Demo(DemoArgs),
     /// Write a commented streams.toml for this repository, or one of the example plans
@@ -166,6 +169,18 @@ pub struct RunArgs {
 #[derive(Debug, Args)]
 pub struct StatusArgs {
     /// Print the status as JSON on stdout
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ShowArgs {
+    /// The stream to show (default: every stream of the run)
+    pub stream: Option<String>,
+    /// The run to show (default: the current or last run)
+    #[arg(long, value_name = "ID")]
+    pub run: Option<String>,
+    /// Print it as JSON on stdout (versioned schema, see README)
     #[arg(long)]
     pub json: bool,
 }
@@ -274,6 +289,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Abort => control::abort(&ctx),
         Command::Resume(args) => control::resume(&ctx, args),
         Command::Clean(args) => clean::clean(&ctx, args),
+        Command::Show(args) => review::show(&ctx, args),
         Command::Demo(args) => demo::demo(&ctx, args),
         Command::Init(args) => init::init(&ctx, args),
         Command::Completions(args) => completions::completions(args),

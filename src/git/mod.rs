@@ -16,6 +16,7 @@
 //! - `conflict`: a conflicted merge laid out in a worktree for a person, and read back.
 //! - `locks`: lock files a killed git left behind.
 //! - `worktree`: creating, checking and removing worktrees.
+//! - `review`: a stream's commits and diffstat, `git diff` through the user's pager, pushes.
 
 pub mod changes;
 mod cmd;
@@ -26,6 +27,7 @@ pub mod locks;
 pub mod merge;
 pub mod refs;
 mod repo;
+pub mod review;
 pub mod trailers;
 pub mod worktree;
 

@@ -9,5 +9,6 @@ pub mod abort;
 pub mod clean;
 pub mod plan;
 pub mod session;
+pub mod show;
 pub mod start;
 pub mod status;

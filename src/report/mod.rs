@@ -8,6 +8,7 @@ pub mod hints;
 pub mod plan_view;
 pub mod reporter;
 pub mod session_view;
+pub mod show_view;
 pub mod status_view;
 pub mod summary;
 mod ui;

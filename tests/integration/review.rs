@@ -1,0 +1,197 @@
+//! Reviewing a run: `show`, `diff`, `logs`, `status --watch` and `pr`, against real runs of
+//! scripted agents in temporary repositories.
+
+use crate::common::{Redactor, TestRepo};
+use crate::run::plan;
+
+/// A small application with three owned areas and a shared file.
+fn app() -> TestRepo {
+    TestRepo::with_files(&[
+        ("README.md", "# app\n"),
+        ("CHANGES.md", "line 1\n"),
+        ("src/api/mod.rs", "// api\n"),
+        ("src/db/mod.rs", "// db\nold line\n"),
+        ("src/ui/index.html", "<p>ui</p>\n"),
+    ])
+}
+
+/// `db` (two tasks, one committed by the agent, one left for streams to commit), `api`
+/// depending on it, which also writes outside its lane and is rejected, and `ui`, which runs
+/// on its own. `jobs = 1`, so the order is fixed.
+fn reviewed_run(repo: &TestRepo) {
+    plan(
+        repo,
+        r#"
+[plan]
+name = "app"
+jobs = 1
+shared = ["CHANGES.md"]
+
+[[stream]]
+name = "db"
+owns = ["src/db/**"]
+agent = ["act", "say", "working on {task}", "write", "src/db/schema.sql", "create table users;", "write", "src/db/mod.rs", "// db", "append", "CHANGES.md", "db: {task}", "say", "done"]
+tasks = ["Create the users table", "Index the users table"]
+
+[[stream]]
+name = "api"
+owns = ["src/api/**"]
+depends_on = ["db"]
+agent = ["act", "write", "src/api/login.rs", "fn login() {}", "write", "src/ui/login.html", "<form></form>", "say", "wrote the login page too"]
+tasks = ["Add /login"]
+
+[[stream]]
+name = "ui"
+owns = ["src/ui/**"]
+agent = ["act", "binary", "src/ui/logo.png", "write", "src/ui/index.html", "<p>login</p>", "commit", "Link the login page", "say", "ui done"]
+tasks = ["Link the login page"]
+"#,
+    );
+}
+
+#[test]
+fn show_every_stream_of_a_finished_run() {
+    let repo = app();
+    reviewed_run(&repo);
+    repo.streams(&["run"]).assert_code(4);
+    let mut redact = Redactor::new();
+    let out = repo.streams(&["show"]);
+    out.assert_code(0);
+    insta::assert_snapshot!("show_all", redact.output(&out));
+}
+
+#[test]
+fn show_one_stream_as_json() {
+    let repo = app();
+    reviewed_run(&repo);
+    repo.streams(&["run"]).assert_code(4);
+    let out = repo.streams(&["show", "db", "--json"]);
+    out.assert_code(0);
+    let json: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(json["schema"], 1);
+    let streams = json["streams"].as_array().unwrap();
+    assert_eq!(streams.len(), 1);
+    let db = &streams[0];
+    assert_eq!(db["name"], "db");
+    assert_eq!(db["state"], "integrated");
+    // Both tasks' commits, from the base of the run.
+    let base = repo.git(&["rev-parse", "main"]);
+    assert_eq!(db["started_from"], base.as_str());
+    let subjects: Vec<&str> = db["commits"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["subject"].as_str().unwrap())
+        .collect();
+    assert_eq!(subjects, ["Create the users table", "Index the users table"]);
+    let files: Vec<(&str, u64, u64)> = db["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            (
+                f["path"].as_str().unwrap(),
+                f["insertions"].as_u64().unwrap(),
+                f["deletions"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        files,
+        [
+            ("CHANGES.md", 2, 0),
+            ("src/db/mod.rs", 0, 1),
+            ("src/db/schema.sql", 1, 0)
+        ]
+    );
+    let task = &db["tasks"][1];
+    assert_eq!(task["number"], 2);
+    assert_eq!(task["status"], "integrated");
+    assert_eq!(task["attempts"], 1);
+    assert_eq!(task["log_tail"][0], "working on Index the users table");
+    assert!(
+        task["log"].as_str().unwrap().ends_with("logs/db/2.log"),
+        "{task}"
+    );
+
+    // The rejected stream says what it touched and where its work is kept; that ref exists.
+    let out = repo.streams(&["show", "api", "--json"]);
+    let json: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    let api = &json["streams"][0];
+    assert_eq!(api["state"], "failed");
+    let rejection = &api["rejections"][0];
+    assert_eq!(rejection["paths"][0]["path"], "src/ui/login.html");
+    assert_eq!(rejection["paths"][0]["owner"], "ui");
+    let kept = rejection["kept"].as_str().unwrap();
+    repo.git(&["rev-parse", "--verify", kept]);
+    assert_eq!(api["kept"][0]["name"], kept);
+}
+
+#[test]
+fn show_names_the_streams_and_runs_it_knows() {
+    let repo = app();
+    let out = repo.streams(&["show"]);
+    out.assert_code(5);
+    reviewed_run(&repo);
+    repo.streams(&["run"]).assert_code(4);
+    let mut redact = Redactor::new();
+    let mut text = redact.output(&repo.streams(&["show", "nope"]));
+    text.push_str(&redact.output(&repo.streams(&["show", "--run", "20200101-000000-abcd"])));
+    text.insert_str(0, &redact.output(&out));
+    insta::assert_snapshot!("show_errors", text);
+}
+
+/// `a` and `b` both rewrite the shared file; `b` waits for `a`'s integration, then conflicts.
+fn conflicting(repo: &TestRepo) {
+    plan(
+        repo,
+        r#"
+[plan]
+name = "app"
+jobs = 2
+shared = ["CHANGES.md"]
+
+[[stream]]
+name = "a"
+owns = ["src/api/**"]
+agent = ["act", "write", "src/api/a.rs", "a", "write", "CHANGES.md", "from a"]
+tasks = ["Task of a"]
+
+[[stream]]
+name = "b"
+owns = ["src/db/**"]
+agent = ["act", "wait-rev", "streams/app/integration:src/api/a.rs", "write", "src/db/b.rs", "b", "write", "CHANGES.md", "from b"]
+tasks = ["Task of b"]
+"#,
+    );
+}
+
+#[test]
+fn show_a_conflict_while_halted_and_once_resolved() {
+    let repo = app();
+    conflicting(&repo);
+    repo.streams(&["run"]).assert_code(3);
+    let mut redact = Redactor::new();
+    let halted = repo.streams(&["show", "b"]);
+    halted.assert_code(0);
+    let wt = repo.common_dir().join("streams/worktrees/app/.integration");
+    std::fs::write(wt.join("CHANGES.md"), "from a and b\n").unwrap();
+    repo.git_in(&wt, &["add", "CHANGES.md"]);
+    repo.streams(&["continue"]).assert_code(0);
+    let resolved = repo.streams(&["show", "b"]);
+    resolved.assert_code(0);
+    let text = format!(
+        "{}\n{}",
+        redact.output(&halted),
+        redact.output(&resolved)
+    );
+    insta::assert_snapshot!("show_conflict", text);
+    let json: serde_json::Value =
+        serde_json::from_str(&repo.streams(&["show", "b", "--json"]).stdout).unwrap();
+    let resolution = json["streams"][0]["conflict"]["resolution"].as_str().unwrap();
+    assert_eq!(
+        repo.git(&["log", "-1", "--format=%H", "streams/app/integration"]),
+        resolution
+    );
+    assert_eq!(json["streams"][0]["conflict"]["files"][0], "CHANGES.md");
+}
