@@ -36,6 +36,7 @@ pub fn demo(ctx: &Context, args: DemoArgs) -> Result<ExitCode> {
     let demo_ctx = Context {
         cwd: dir.clone(),
         ui: ctx.ui.clone(),
+        color: ctx.color,
     };
     let code = super::run::run(
         &demo_ctx,

@@ -10,8 +10,8 @@ mod demo;
 mod init;
 pub mod load;
 mod plan;
-mod run;
 mod review;
+mod run;
 mod session;
 mod status;
 
@@ -84,6 +84,9 @@ pub enum Command {
     Clean(CleanArgs),
     /// What each stream of a run did: tasks, commits, files, rejections, conflicts, log tails
     Show(ShowArgs),
+    /// A stream's whole change (from where it started to its tip) through `git diff`; without
+    /// a stream, the integration branch against the run's base
+    Diff(DiffArgs),
     /// Run a built-in example end to end on a throwaway repository
     Demo(DemoArgs),
     /// Write a commented streams.toml for this repository, or one of the example plans
@@ -186,6 +189,21 @@ pub struct ShowArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct DiffArgs {
+    /// The stream (default: the integration branch against the base)
+    pub stream: Option<String>,
+    /// Only the files changed and how much (`git diff --stat`)
+    #[arg(long)]
+    pub stat: bool,
+    /// The run (default: the current or last run)
+    #[arg(long, value_name = "ID")]
+    pub run: Option<String>,
+    /// Limit the diff to these paths
+    #[arg(last = true, value_name = "PATHS")]
+    pub paths: Vec<String>,
+}
+
+#[derive(Debug, Args)]
 pub struct ContinueArgs {
     /// Record the resolution even if it drops or rewrites the stream's work outside the
     /// conflicted files
@@ -239,6 +257,8 @@ pub struct Context {
     /// The directory given with `-C`, or the current directory.
     pub cwd: PathBuf,
     pub ui: Ui,
+    /// `--color` as given: commands that hand output to git pass it on.
+    pub color: ColorChoice,
 }
 
 pub fn init_logging(global: &GlobalArgs) {
@@ -279,7 +299,11 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         cli.global.color,
         cli.global.no_progress,
     );
-    let ctx = Context { cwd, ui };
+    let ctx = Context {
+        cwd,
+        ui,
+        color: cli.global.color,
+    };
     match cli.command {
         Command::Plan(args) => plan::plan(&ctx, args),
         Command::Run(args) => run::run(&ctx, args),
@@ -290,6 +314,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Resume(args) => control::resume(&ctx, args),
         Command::Clean(args) => clean::clean(&ctx, args),
         Command::Show(args) => review::show(&ctx, args),
+        Command::Diff(args) => review::diff(&ctx, args),
         Command::Demo(args) => demo::demo(&ctx, args),
         Command::Init(args) => init::init(&ctx, args),
         Command::Completions(args) => completions::completions(args),

@@ -22,9 +22,16 @@ pub struct FileChange {
 
 /// Every file changed from `from` to `to`, renames detected, in git's (path) order.
 pub fn diffstat(repo: &Repo, from: &str, to: &str) -> GitResult<Vec<FileChange>> {
-    let out = repo
-        .git()
-        .run(["diff", "--numstat", "-z", "-M", "--no-color", from, to, "--"])?;
+    let out = repo.git().run([
+        "diff",
+        "--numstat",
+        "-z",
+        "-M",
+        "--no-color",
+        from,
+        to,
+        "--",
+    ])?;
     Ok(parse_numstat_z(&out.stdout_str()))
 }
 
@@ -88,6 +95,9 @@ pub fn merge_base(repo: &Repo, a: &str, b: &str) -> GitResult<Option<Oid>> {
 
 /// What `show_diff` shows.
 pub struct DiffRequest<'a> {
+    /// Where to run git: the user's current directory, so relative paths mean what they mean
+    /// to `git diff` there.
+    pub dir: &'a Path,
     pub from: &'a str,
     pub to: &'a str,
     /// `--stat` instead of the patch.
@@ -100,9 +110,9 @@ pub struct DiffRequest<'a> {
 }
 
 /// Runs `git diff` for a person: in the user's checkout (their config: pager, colours, diff
-/// drivers), with stdin, stdout and stderr inherited and in streams' own process group, so the
+/// drivers; `dir` inside it), with stdin, stdout and stderr inherited and in streams' own process group, so the
 /// pager can read the terminal. Returns git's exit code.
-pub fn show_diff(repo: &Repo, request: &DiffRequest<'_>) -> GitResult<i32> {
+pub fn show_diff(request: &DiffRequest<'_>) -> GitResult<i32> {
     let mut args: Vec<String> = vec!["diff".into()];
     match request.color {
         Some(true) => args.push("--color=always".into()),
@@ -116,7 +126,7 @@ pub fn show_diff(repo: &Repo, request: &DiffRequest<'_>) -> GitResult<i32> {
     args.push(request.to.to_string());
     args.push("--".into());
     args.extend(request.paths.iter().cloned());
-    interactive(repo.root(), &args)
+    interactive(request.dir, &args)
 }
 
 /// Pushes `refspecs` to `remote` (a remote's name or URL). Asks nothing: credentials come from

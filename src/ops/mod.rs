@@ -7,6 +7,7 @@
 
 pub mod abort;
 pub mod clean;
+pub mod diff;
 pub mod plan;
 pub mod session;
 pub mod show;

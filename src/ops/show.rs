@@ -105,10 +105,13 @@ pub fn start_point(repo: &Repo, state: &RunState, stream: &StreamRecord) -> Opti
 /// Where a stream's work ends: its branch, or (once `clean` removed the branch) the end of its
 /// last committed task.
 pub fn end_point(repo: &Repo, stream: &StreamRecord) -> Option<Oid> {
-    repo.ref_target(&stream.branch)
-        .ok()
-        .flatten()
-        .or_else(|| stream.tasks.iter().rev().find_map(|t| t.state.end().cloned()))
+    repo.ref_target(&stream.branch).ok().flatten().or_else(|| {
+        stream
+            .tasks
+            .iter()
+            .rev()
+            .find_map(|t| t.state.end().cloned())
+    })
 }
 
 /// Every stream of the run (or only `only`), with everything `show` tells about it.

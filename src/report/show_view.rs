@@ -216,7 +216,12 @@ fn render_stream(out: &mut String, s: &StreamShow) {
             s.insertions,
             s.deletions
         );
-        let width = s.files.iter().map(|f| shown_path(f).len()).max().unwrap_or(0);
+        let width = s
+            .files
+            .iter()
+            .map(|f| shown_path(f).len())
+            .max()
+            .unwrap_or(0);
         for f in &s.files {
             let counts = match (f.insertions, f.deletions) {
                 (Some(i), Some(d)) => format!("+{i} -{d}"),

@@ -83,7 +83,10 @@ fn show_one_stream_as_json() {
         .iter()
         .map(|c| c["subject"].as_str().unwrap())
         .collect();
-    assert_eq!(subjects, ["Create the users table", "Index the users table"]);
+    assert_eq!(
+        subjects,
+        ["Create the users table", "Index the users table"]
+    );
     let files: Vec<(&str, u64, u64)> = db["files"]
         .as_array()
         .unwrap()
@@ -180,18 +183,79 @@ fn show_a_conflict_while_halted_and_once_resolved() {
     repo.streams(&["continue"]).assert_code(0);
     let resolved = repo.streams(&["show", "b"]);
     resolved.assert_code(0);
-    let text = format!(
-        "{}\n{}",
-        redact.output(&halted),
-        redact.output(&resolved)
-    );
+    let text = format!("{}\n{}", redact.output(&halted), redact.output(&resolved));
     insta::assert_snapshot!("show_conflict", text);
     let json: serde_json::Value =
         serde_json::from_str(&repo.streams(&["show", "b", "--json"]).stdout).unwrap();
-    let resolution = json["streams"][0]["conflict"]["resolution"].as_str().unwrap();
+    let resolution = json["streams"][0]["conflict"]["resolution"]
+        .as_str()
+        .unwrap();
     assert_eq!(
         repo.git(&["log", "-1", "--format=%H", "streams/app/integration"]),
         resolution
     );
     assert_eq!(json["streams"][0]["conflict"]["files"][0], "CHANGES.md");
+}
+
+#[test]
+fn diff_shows_a_stream_and_the_integration_branch() {
+    let repo = app();
+    reviewed_run(&repo);
+    repo.streams(&["run"]).assert_code(4);
+    let mut redact = Redactor::new();
+    let stat = repo.streams(&["diff", "db", "--stat"]);
+    stat.assert_code(0);
+    let patch = repo.streams(&["diff", "db", "--", "src/db/schema.sql"]);
+    patch.assert_code(0);
+    let whole = repo.streams(&["diff", "--stat"]);
+    whole.assert_code(0);
+    let text = format!(
+        "{}\n{}\n{}",
+        redact.output(&stat),
+        redact.output(&patch),
+        redact.output(&whole)
+    );
+    insta::assert_snapshot!("diff", text);
+    // The same as git's own diff of the range, byte for byte: from where ui started (after
+    // db was integrated) to its tip.
+    let show: serde_json::Value =
+        serde_json::from_str(&repo.streams(&["show", "ui", "--json"]).stdout).unwrap();
+    let from = show["streams"][0]["started_from"].as_str().unwrap();
+    assert_eq!(
+        repo.streams(&["diff", "ui"]).stdout.trim_end(),
+        repo.git(&["diff", &format!("{from}..streams/app/ui")])
+    );
+    // --color is passed on to git.
+    let coloured = repo.streams(&["--color", "always", "diff", "ui"]);
+    assert!(coloured.stdout.contains("\u{1b}["), "{}", coloured.stdout);
+    assert!(!repo.streams(&["diff", "ui"]).stdout.contains('\u{1b}'));
+}
+
+#[test]
+fn diff_through_the_users_pager() {
+    use std::os::unix::fs::PermissionsExt;
+    let repo = app();
+    reviewed_run(&repo);
+    repo.streams(&["run"]).assert_code(4);
+    // The user's pager (core.pager in their config) records what it was given.
+    let pager = repo.home.join("pager.sh");
+    let seen = repo.home.join("paged.txt");
+    std::fs::write(&pager, format!("#!/bin/sh\ncat > {}\n", seen.display())).unwrap();
+    std::fs::set_permissions(&pager, std::fs::Permissions::from_mode(0o755)).unwrap();
+    repo.git(&["config", "core.pager", &pager.display().to_string()]);
+    // git pages only to a terminal: `script` gives the command one.
+    let command = format!(
+        "{} --color never diff ui --stat",
+        crate::common::streams_bin().display()
+    );
+    let mut cmd = std::process::Command::new("script");
+    cmd.current_dir(&repo.root)
+        .args(["-qec", &command, "/dev/null"])
+        .stdin(std::process::Stdio::null());
+    repo.hermetic(&mut cmd);
+    let out = cmd.output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let paged = std::fs::read_to_string(&seen).unwrap_or_default();
+    assert!(paged.contains("src/ui/logo.png"), "{paged:?}");
+    assert!(!paged.contains('\u{1b}'), "--color never reaches git: {paged:?}");
 }
