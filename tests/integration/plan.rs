@@ -128,6 +128,7 @@ fixture_tests! {
     invalid_no_agent: "no-agent.toml" => 2,
     invalid_task_prompt: "task-prompt.toml" => 2,
     invalid_many_problems: "many-problems.toml" => 2,
+    invalid_sandbox: "sandbox.toml" => 2,
 }
 
 #[test]
