@@ -25,6 +25,9 @@ pub fn run(ctx: &Context, args: RunArgs) -> Result<ExitCode> {
     }
     let repo = load::open_repo(ctx)?;
     let loaded = load::load_plan(ctx, &repo, args.plan.as_deref())?;
+    for warning in crate::exec::sandbox::preflight(&loaded.plan)? {
+        ctx.ui.warn(warning);
+    }
     let jobs = args
         .jobs
         .or(loaded.plan.jobs)

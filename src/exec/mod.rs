@@ -7,5 +7,6 @@ pub mod executor;
 pub mod process;
 pub mod prompt;
 mod recover;
+pub mod sandbox;
 
 pub use dispatcher::{Engine, EngineInput, Finish, Session};

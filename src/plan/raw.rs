@@ -910,9 +910,8 @@ impl Walker<'_> {
     }
 
     fn sandbox(&mut self, entry: Entry<'_, '_>) -> Option<SandboxMode> {
-        self.choice(entry, &["off", "auto", "landlock"]).map(|i| {
-            [SandboxMode::Off, SandboxMode::Auto, SandboxMode::Landlock][i]
-        })
+        self.choice(entry, &["off", "auto", "landlock"])
+            .map(|i| [SandboxMode::Off, SandboxMode::Auto, SandboxMode::Landlock][i])
     }
 
     /// `sandbox_writable`: absolute paths or paths under the home directory (`~/...`). A
@@ -929,7 +928,10 @@ impl Walker<'_> {
                 continue;
             }
             let (label, help) = if path.is_empty() {
-                ("empty", "write a directory, e.g. `\"~/.cache\"`".to_string())
+                (
+                    "empty",
+                    "write a directory, e.g. `\"~/.cache\"`".to_string(),
+                )
             } else if path.starts_with('~') {
                 (
                     "another user's home",

@@ -129,6 +129,14 @@ impl RunDir {
             .join(format!("{}.log", task + 1))
     }
 
+    /// A task's private temp dir (its agent's `TMPDIR` when sandboxed).
+    pub fn tmp_path(&self, stream: &str, task: usize) -> PathBuf {
+        self.path
+            .join("tmp")
+            .join(stream)
+            .join((task + 1).to_string())
+    }
+
     pub fn prompt_path(&self, stream: &str, task: usize) -> PathBuf {
         self.path
             .join("prompts")

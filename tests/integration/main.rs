@@ -8,5 +8,6 @@ mod coordinator;
 mod crash;
 mod plan;
 mod run;
+mod sandbox;
 mod scenarios;
 mod status;
