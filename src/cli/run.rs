@@ -102,6 +102,17 @@ fn dry_run(
         if !stream.depends_on.is_empty() {
             let _ = writeln!(out, "  depends on: {}", stream.depends_on.join(", "));
         }
+        let sandbox = plan.sandbox_for(stream);
+        if sandbox != crate::plan::SandboxMode::Off {
+            let mut writes = vec!["its workspace".to_string(), "its TMPDIR".to_string()];
+            writes.extend(plan.sandbox_writable_for(stream));
+            let _ = writeln!(
+                out,
+                "  sandbox:    {} (writes only: {})",
+                sandbox.as_str(),
+                writes.join(", ")
+            );
+        }
         let deps: Vec<DependencyWork> = stream
             .depends_on
             .iter()

@@ -246,7 +246,8 @@ async fn run_task_inner(
         }
     };
     // Its git dirs and, when sandboxed, what it may write: known once the workspace exists.
-    let lane = match Lane::for_task(&job.worktree, &job.sandbox) {
+    let (worktree, spec) = (job.worktree.clone(), job.sandbox.clone());
+    let lane = match blocking(move || Lane::for_task(&worktree, &spec)).await {
         Ok(lane) => Arc::new(lane),
         Err(message) => {
             let reason = FailReason::Spawn { message };

@@ -108,8 +108,17 @@ fn api_log(repo: &TestRepo) -> String {
     std::fs::read_to_string(run.join("logs/api/1.log")).unwrap()
 }
 
-fn db_workspace(repo: &TestRepo) -> std::path::PathBuf {
-    repo.common_dir().join("streams/worktrees/p/db")
+/// Where the trespasser tried to write in the `db` stream's workspace (found beside its own).
+fn db_target(log: &str) -> std::path::PathBuf {
+    let line = log
+        .lines()
+        .find(|l| l.ends_with("/../db/src/db/evil.rs") && !l.contains("for f in"))
+        .expect("the attempt on db's workspace");
+    let path = line.split_once(' ').unwrap().1;
+    // The workspace itself must exist, or the refusal would prove nothing.
+    let workspace = Path::new(path).ancestors().nth(3).unwrap();
+    assert!(workspace.join("src/db/schema.sql").exists(), "{log}");
+    path.into()
 }
 
 #[test]
@@ -122,7 +131,7 @@ fn a_sandboxed_agent_cannot_write_outside_its_workspace() {
     out.assert_code(4);
     let log = api_log(&repo);
     let checkout_file = repo.path("src/api/evil.rs");
-    let db_file = db_workspace(&repo).join("src/db/evil.rs");
+    let db_file = db_target(&log);
     let home_file = repo.home.join("evil.txt");
     for denied in [&checkout_file, &hook, &db_file, &home_file] {
         assert!(!denied.exists(), "{} was written:\n{log}", denied.display());
@@ -170,7 +179,7 @@ fn without_the_sandbox_the_same_agent_writes_everywhere_as_before() {
     );
     assert!(repo.common_dir().join("hooks/pre-commit").exists(), "{log}");
     assert!(repo.path("src/api/evil.rs").exists(), "{log}");
-    assert!(db_workspace(&repo).join("src/db/evil.rs").exists(), "{log}");
+    assert!(db_target(&log).exists(), "{log}");
     assert!(repo.home.join("evil.txt").exists(), "{log}");
     assert!(
         out.stderr.contains("agent exited with code 3"),
@@ -342,6 +351,50 @@ tasks = ["api work"]
         out.stderr.contains(
             "agent exited with code 5 while the sandbox kept its writes inside its workspace (its output shows no refused write)"
         ),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn a_dry_run_shows_the_sandbox() {
+    let mut repo = app_repo();
+    // Whatever this kernel has: `auto` shows the plan's intent either way.
+    repo.env
+        .push(("STREAMS_FAILPOINT".into(), "landlock:absent".into()));
+    plan(
+        &repo,
+        r#"
+[plan]
+name = "p"
+sandbox = "auto"
+sandbox_writable = ["~/.cache"]
+
+[[stream]]
+name = "api"
+owns = ["src/api/**"]
+agent = ["act", "write", "src/api/x.rs", "x"]
+tasks = ["api work"]
+
+[[stream]]
+name = "db"
+owns = ["src/db/**"]
+agent = ["act", "write", "src/db/x.sql", "x"]
+tasks = ["db work"]
+sandbox = "off"
+"#,
+    );
+    let out = repo.streams(&["run", "--dry-run"]);
+    out.assert_code(0);
+    assert!(
+        out.stdout
+            .contains("  sandbox:    auto (writes only: its workspace, its TMPDIR, ~/.cache)"),
+        "{}",
+        out.stdout
+    );
+    assert_eq!(out.stdout.matches("sandbox:").count(), 1, "{}", out.stdout);
+    assert!(
+        out.stderr.contains("agents run without the sandbox"),
         "{}",
         out.stderr
     );
