@@ -112,6 +112,9 @@ pub async fn run_agent(
         Ok(child) => child,
         Err(e) => {
             let message = match e.kind() {
+                _ if lane.is_some() && e.raw_os_error() == Some(super::sandbox::NOT_CONFINED) => {
+                    super::sandbox::NOT_CONFINED_MESSAGE.to_string()
+                }
                 std::io::ErrorKind::NotFound => format!("`{program}` was not found"),
                 std::io::ErrorKind::PermissionDenied => format!("`{program}` is not executable"),
                 _ if e.raw_os_error() == Some(nix::errno::Errno::E2BIG as i32) => {

@@ -385,6 +385,14 @@ fn build_ruleset(c: &Confinement) -> std::result::Result<RulesetCreated, landloc
         .add_rules(path_beneath_rules(devices, access))
 }
 
+/// What the spawn fails with when the child could not confine itself (an errno that exec itself
+/// does not give, so the message can say what happened).
+pub const NOT_CONFINED: i32 = nix::libc::EOPNOTSUPP;
+
+/// The message for a spawn that failed with [`NOT_CONFINED`].
+pub const NOT_CONFINED_MESSAGE: &str =
+    "the kernel did not apply the sandbox to it, so it was not started";
+
 /// In the child, between fork and exec.
 fn restrict(ruleset: &mut Option<RulesetCreated>, required: bool) -> io::Result<()> {
     let Some(ruleset) = ruleset.take() else {
@@ -392,9 +400,9 @@ fn restrict(ruleset: &mut Option<RulesetCreated>, required: bool) -> io::Result<
     };
     match ruleset.restrict_self() {
         Ok(status) if status.ruleset == RulesetStatus::FullyEnforced || !required => Ok(()),
-        // `landlock` and the kernel did not enforce every rule: the agent must not run.
-        Ok(_) => Err(io::Error::from_raw_os_error(nix::libc::EOPNOTSUPP)),
-        Err(_) => Err(io::Error::from_raw_os_error(nix::libc::EPERM)),
+        // `landlock`, and the kernel did not enforce every rule (or refused): the agent must not
+        // run unconfined.
+        _ => Err(io::Error::from_raw_os_error(NOT_CONFINED)),
     }
 }
 
