@@ -43,6 +43,12 @@ pub struct EngineParts {
 }
 
 pub fn engine(ctx: &Context, parts: EngineParts, command: &str, json: bool) -> Engine {
+    // `run` checked the sandbox before starting; a resumed run says again that `auto` runs
+    // unconfined (a task asking for `landlock` fails on its own, with the reason).
+    if command != "run" {
+        let warnings = crate::exec::sandbox::preflight(&parts.plan).unwrap_or_default();
+        warnings.iter().for_each(|w| ctx.ui.warn(w));
+    }
     let mut reporter = reporter(ctx, &parts.state, json);
     reporter.event(
         &Event::RunStarted {

@@ -499,6 +499,18 @@ mod tests {
     }
 
     #[test]
+    fn the_kernel_is_asked_through_the_crate() {
+        // Informative where there is no Landlock; where there is, the ABI is a real one.
+        match kernel_support() {
+            Ok(abi) => {
+                println!("Landlock ABI {abi}");
+                assert!(*abi >= NEEDED_ABI as i32);
+            }
+            Err(why) => println!("no usable Landlock: {why}"),
+        }
+    }
+
+    #[test]
     fn home_is_expanded_only_at_the_start() {
         let home = PathBuf::from(std::env::var_os("HOME").unwrap());
         assert_eq!(expand_home("~"), home);

@@ -399,3 +399,48 @@ sandbox = "off"
         out.stderr
     );
 }
+
+#[test]
+fn a_run_resumed_where_the_kernel_lacks_landlock_fails_its_tasks_with_the_reason_or_warns() {
+    require_landlock!();
+    for (mode, code) in [("landlock", 4), ("auto", 0)] {
+        let repo = app_repo();
+        plan(
+            &repo,
+            &format!(
+                r#"
+[plan]
+name = "p"
+sandbox = "{mode}"
+
+[[stream]]
+name = "api"
+owns = ["src/api/**"]
+agent = ["act", "write", "src/api/x.rs", "x"]
+tasks = ["api work"]
+"#
+            ),
+        );
+        // The run dies after recording its task, before the agent starts...
+        let mut cmd = repo.streams_cmd(&["run"]);
+        cmd.env("STREAMS_FAILPOINT", "task-recorded");
+        let out = cmd.output().unwrap();
+        assert!(!out.status.success(), "{mode}: {out:?}");
+        // ...and is resumed on a machine without Landlock.
+        let mut cmd = repo.streams_cmd(&["resume"]);
+        cmd.env("STREAMS_FAILPOINT", "landlock:absent");
+        let out = crate::common::CmdOutput::new(cmd.output().unwrap(), &repo);
+        out.assert_code(code);
+        if mode == "landlock" {
+            assert!(
+                out.stderr.contains(
+                    "sandbox = \"landlock\", but this kernel has no Landlock (Linux 6.2 or newer built with CONFIG_SECURITY_LANDLOCK is needed); the agent was not started"
+                ),
+                "{out}"
+            );
+        } else {
+            let warning = "sandbox = \"auto\": this kernel has no Landlock";
+            assert_eq!(out.stderr.matches(warning).count(), 1, "{out}");
+        }
+    }
+}
