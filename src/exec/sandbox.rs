@@ -127,7 +127,7 @@ pub fn kernel_support() -> &'static std::result::Result<i32, String> {
     static SUPPORT: OnceLock<std::result::Result<i32, String>> = OnceLock::new();
     SUPPORT.get_or_init(|| {
         const MISSING: &str = "this kernel has no Landlock (Linux 6.2 or newer built with CONFIG_SECURITY_LANDLOCK is needed)";
-        if crate::state::failpoint::absent("landlock") {
+        if crate::failpoint::absent("landlock") {
             return Err(MISSING.into());
         }
         // Landlock binds the calling thread only: a throwaway thread restricts itself and reports
