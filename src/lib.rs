@@ -5,7 +5,7 @@
 //!
 //! - [`cli`]: clap types and one function per subcommand; no git, no processes of its own.
 //! - [`exec`]: tokio: the dispatcher (sole owner of run state), task executors, process groups,
-//!   signals, recovery after a crash.
+//!   signals, recovery after a crash, the kernel sandbox of an agent (Landlock).
 //! - [`coordinator`]: sync points: integrate a stream's commits (and [`coordinator::move_integration_ref`],
 //!   the one mover of the integration ref), halt on a conflict, the resolution worktree,
 //!   conflict prediction.

@@ -316,6 +316,15 @@ impl Lane {
     }
 }
 
+impl Drop for Lane {
+    /// The task is over (its agent's processes are gone): its temp dir goes with it.
+    fn drop(&mut self) {
+        if let Some(c) = &self.confinement {
+            let _ = std::fs::remove_dir_all(&c.tmp_dir);
+        }
+    }
+}
+
 /// In a linked worktree the git dir holds only the worktree's own files (HEAD, index); a commit
 /// also writes objects, refs and reflogs in the shared common dir. Those three are granted, not
 /// the common dir itself, whose other entries (config, hooks, other worktrees) stay read-only.

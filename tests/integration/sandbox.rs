@@ -153,6 +153,8 @@ fn a_sandboxed_agent_cannot_write_outside_its_workspace() {
         tmp_dir.starts_with(repo.common_dir().join("streams/runs")),
         "{tmp_line}"
     );
+    // ...and is gone with the task.
+    assert!(!tmp_dir.exists(), "{tmp_line}");
     // The failure says what happened and what to do.
     assert!(
         out.stderr
