@@ -22,17 +22,12 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
-use landlock::{
-    ABI, AccessFs, CompatLevel, Compatible, LandlockStatus, Ruleset, RulesetAttr, RulesetCreated,
-    RulesetCreatedAttr, RulesetStatus, path_beneath_rules,
-};
-
 use crate::error::{Error, Result};
 use crate::plan::{Plan, SandboxMode, Stream};
 use crate::state::FailReason;
 
-/// The Landlock ABI whose write rights streams handles.
-const NEEDED_ABI: ABI = ABI::V3;
+/// The Landlock ABI whose write rights streams handles (Linux 6.2).
+const NEEDED_ABI: i32 = 3;
 
 /// Device files an agent may write (not create or remove): what shells and tools open for
 /// writing as a matter of course. Other shared scratch places (`/tmp`, `/dev/shm`) are not
@@ -130,34 +125,11 @@ pub fn kernel_support() -> &'static std::result::Result<i32, String> {
         if crate::failpoint::absent("landlock") {
             return Err(MISSING.into());
         }
-        // Landlock binds the calling thread only: a throwaway thread restricts itself and reports
-        // the status the crate found, leaving the rest of streams untouched.
-        let probe = std::thread::spawn(|| {
-            Ruleset::default()
-                .handle_access(AccessFs::from_write(ABI::V1))
-                .and_then(|r| r.create())
-                .and_then(|r| r.restrict_self())
-                .map(|status| status.landlock)
-                .map_err(|e| e.to_string())
-        });
-        let status = probe
-            .join()
-            .unwrap_or_else(|_| Err("the Landlock probe panicked".into()))?;
-        let abi = match status {
-            LandlockStatus::Available {
-                effective_abi,
-                kernel_abi,
-            } => kernel_abi.unwrap_or(effective_abi as i32),
-            LandlockStatus::NotEnabled => {
-                return Err("Landlock is built into this kernel but not enabled (add `landlock` to the `lsm=` boot parameter)".into());
-            }
-            LandlockStatus::NotImplemented => return Err(MISSING.into()),
-        };
+        let abi = kernel::probe(MISSING)?;
         tracing::debug!(abi, "Landlock available");
-        if abi < NEEDED_ABI as i32 {
+        if abi < NEEDED_ABI {
             return Err(format!(
-                "this kernel's Landlock is ABI {abi}; streams needs ABI {} (Linux 6.2) so that agents can rename and truncate files in their workspace",
-                NEEDED_ABI as i32
+                "this kernel's Landlock is ABI {abi}; streams needs ABI {NEEDED_ABI} (Linux 6.2) so that agents can rename and truncate files in their workspace"
             ));
         }
         Ok(abi)
@@ -366,32 +338,21 @@ pub fn confine(
     let Some(c) = confinement else {
         return Ok(());
     };
-    let ruleset = build_ruleset(c).map_err(|e| format!("could not set up the sandbox: {e}"))?;
+    let devices: Vec<&Path> = DEVICES
+        .iter()
+        .map(Path::new)
+        .filter(|p| p.exists())
+        .collect();
+    let ruleset = kernel::build(&c.writable, &devices, c.required)
+        .map_err(|e| format!("could not set up the sandbox: {e}"))?;
     let mut ruleset = Some(ruleset);
     let required = c.required;
     // SAFETY: the closure only moves a ready ruleset out of its Option and applies it:
     // async-signal-safe system calls, no allocation (the error values built are OS error codes).
     unsafe {
-        command.pre_exec(move || restrict(&mut ruleset, required));
+        command.pre_exec(move || kernel::restrict(&mut ruleset, required));
     }
     Ok(())
-}
-
-fn build_ruleset(c: &Confinement) -> std::result::Result<RulesetCreated, landlock::RulesetError> {
-    let access = AccessFs::from_write(NEEDED_ABI);
-    let level = if c.required {
-        CompatLevel::HardRequirement
-    } else {
-        CompatLevel::BestEffort
-    };
-    let devices = DEVICES.iter().map(Path::new).filter(|p| p.exists());
-    Ruleset::default()
-        .set_compatibility(level)
-        .handle_access(access)?
-        .create()?
-        // Directories: everything below them; files (the devices): write and truncate only.
-        .add_rules(path_beneath_rules(&c.writable, access))?
-        .add_rules(path_beneath_rules(devices, access))
 }
 
 /// What the spawn fails with when the child could not confine itself (an errno that exec itself
@@ -402,16 +363,95 @@ pub const NOT_CONFINED: i32 = nix::libc::EOPNOTSUPP;
 pub const NOT_CONFINED_MESSAGE: &str =
     "the kernel did not apply the sandbox to it, so it was not started";
 
-/// In the child, between fork and exec.
-fn restrict(ruleset: &mut Option<RulesetCreated>, required: bool) -> io::Result<()> {
-    let Some(ruleset) = ruleset.take() else {
-        return Ok(());
+/// The Landlock calls, through the `landlock` crate (Linux only).
+#[cfg(target_os = "linux")]
+mod kernel {
+    use std::io;
+    use std::path::{Path, PathBuf};
+
+    use landlock::{
+        ABI, AccessFs, CompatLevel, Compatible, LandlockStatus, Ruleset, RulesetAttr,
+        RulesetCreated, RulesetCreatedAttr, RulesetError, RulesetStatus, path_beneath_rules,
     };
-    match ruleset.restrict_self() {
-        Ok(status) if status.ruleset == RulesetStatus::FullyEnforced || !required => Ok(()),
-        // `landlock`, and the kernel did not enforce every rule (or refused): the agent must not
-        // run unconfined.
-        _ => Err(io::Error::from_raw_os_error(NOT_CONFINED)),
+
+    /// The running kernel's Landlock ABI as the crate finds it, or why there is none.
+    pub fn probe(missing: &str) -> Result<i32, String> {
+        // Landlock binds the calling thread only: a throwaway thread restricts itself and reports
+        // the status the crate found, leaving the rest of streams untouched.
+        let probe = std::thread::spawn(|| {
+            Ruleset::default()
+                .handle_access(AccessFs::from_write(ABI::V1))
+                .and_then(|r| r.create())
+                .and_then(|r| r.restrict_self())
+                .map(|status| status.landlock)
+                .map_err(|e| e.to_string())
+        });
+        let status = probe
+            .join()
+            .unwrap_or_else(|_| Err("the Landlock probe panicked".into()))?;
+        match status {
+            LandlockStatus::Available {
+                effective_abi,
+                kernel_abi,
+            } => Ok(kernel_abi.unwrap_or(effective_abi as i32)),
+            LandlockStatus::NotEnabled => Err("Landlock is built into this kernel but not enabled (add `landlock` to the `lsm=` boot parameter)".into()),
+            LandlockStatus::NotImplemented => Err(missing.into()),
+        }
+    }
+
+    /// In the parent: the ruleset, every path opened and added. Only write rights are handled.
+    pub fn build(
+        writable: &[PathBuf],
+        devices: &[&Path],
+        required: bool,
+    ) -> Result<RulesetCreated, RulesetError> {
+        let access = AccessFs::from_write(ABI::V3);
+        let level = if required {
+            CompatLevel::HardRequirement
+        } else {
+            CompatLevel::BestEffort
+        };
+        Ruleset::default()
+            .set_compatibility(level)
+            .handle_access(access)?
+            .create()?
+            // Directories: everything below them; files (the devices): write and truncate only.
+            .add_rules(path_beneath_rules(writable, access))?
+            .add_rules(path_beneath_rules(devices, access))
+    }
+
+    /// In the child, between fork and exec.
+    pub fn restrict(ruleset: &mut Option<RulesetCreated>, required: bool) -> io::Result<()> {
+        let Some(ruleset) = ruleset.take() else {
+            return Ok(());
+        };
+        match ruleset.restrict_self() {
+            Ok(status) if status.ruleset == RulesetStatus::FullyEnforced || !required => Ok(()),
+            // `landlock`, and the kernel did not enforce every rule (or refused): the agent must
+            // not run unconfined.
+            _ => Err(io::Error::from_raw_os_error(super::NOT_CONFINED)),
+        }
+    }
+}
+
+/// Elsewhere there is no Landlock: `kernel_support` says so, and nothing is ever confined.
+#[cfg(not(target_os = "linux"))]
+mod kernel {
+    use std::io;
+    use std::path::{Path, PathBuf};
+
+    pub struct Never;
+
+    pub fn probe(_missing: &str) -> Result<i32, String> {
+        Err("Landlock is a Linux feature; this system has none".into())
+    }
+
+    pub fn build(_: &[PathBuf], _: &[&Path], _: bool) -> Result<Never, String> {
+        Err("Landlock is a Linux feature".into())
+    }
+
+    pub fn restrict(_: &mut Option<Never>, _: bool) -> io::Result<()> {
+        Ok(())
     }
 }
 
@@ -513,7 +553,7 @@ mod tests {
         match kernel_support() {
             Ok(abi) => {
                 println!("Landlock ABI {abi}");
-                assert!(*abi >= NEEDED_ABI as i32);
+                assert!(*abi >= NEEDED_ABI);
             }
             Err(why) => println!("no usable Landlock: {why}"),
         }
