@@ -15,8 +15,9 @@
 //!
 //! Only write rights are handled (the crate's `AccessFs::from_write(ABI::V3)`: creating, writing,
 //! truncating, removing, renaming and linking), so reads, execution, device ioctls, the network
-//! and signals are untouched. ABI 3 (Linux 6.2) is the least streams uses: below it a rename
-//! between two directories of the workspace is always refused, which breaks git.
+//! and signals are untouched. ABI 3 (Linux 6.2) is the least streams uses: ABI 2 cannot stop a
+//! file outside the workspace from being truncated, and ABI 1 refuses every rename between two
+//! directories, the workspace's included, which breaks git.
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -129,7 +130,7 @@ pub fn kernel_support() -> &'static std::result::Result<i32, String> {
         tracing::debug!(abi, "Landlock available");
         if abi < NEEDED_ABI {
             return Err(format!(
-                "this kernel's Landlock is ABI {abi}; streams needs ABI {NEEDED_ABI} (Linux 6.2) so that agents can rename and truncate files in their workspace"
+                "this kernel's Landlock is ABI {abi}; streams needs ABI {NEEDED_ABI} (Linux 6.2), which can also stop an agent from truncating files outside its workspace"
             ));
         }
         Ok(abi)
