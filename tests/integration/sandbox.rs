@@ -453,3 +453,35 @@ tasks = ["api work"]
         }
     }
 }
+
+#[test]
+fn every_agent_gets_the_git_dirs_a_commit_writes() {
+    // No sandbox: agents with a sandbox of their own need these all the same.
+    let repo = app_repo();
+    let script = r#"
+set -e
+git rev-parse --path-format=absolute --git-dir --git-common-dir > "$HOME/dirs.rev-parse"
+printf '%s\n%s\n' "$STREAMS_GIT_DIR" "$STREAMS_GIT_COMMON_DIR" > "$HOME/dirs.env"
+"#;
+    plan(
+        &repo,
+        &format!(
+            r#"
+[plan]
+name = "p"
+
+[[stream]]
+name = "api"
+owns = ["src/api/**"]
+agent = ["sh", "-c", {}]
+tasks = ["api work"]
+"#,
+            toml_string(script)
+        ),
+    );
+    repo.streams(&["run"]).assert_code(0);
+    let from_git = std::fs::read_to_string(repo.home.join("dirs.rev-parse")).unwrap();
+    let from_env = std::fs::read_to_string(repo.home.join("dirs.env")).unwrap();
+    assert_eq!(from_env, from_git);
+    assert_eq!(from_env.lines().count(), 2, "{from_env}");
+}
