@@ -326,8 +326,11 @@ fn output_shows_denial(log: &Path) -> bool {
     let _ = file.seek(SeekFrom::Start(len.saturating_sub(TAIL)));
     let mut tail = Vec::new();
     let _ = file.take(TAIL).read_to_end(&mut tail);
-    let tail = String::from_utf8_lossy(&tail);
-    tail.contains("Permission denied") || tail.contains("EACCES")
+    // The agent's own output, not the headers streams writes (they quote its argv).
+    String::from_utf8_lossy(&tail)
+        .lines()
+        .filter(|line| !line.starts_with("=== "))
+        .any(|line| line.contains("Permission denied") || line.contains("EACCES"))
 }
 
 /// Arranges for the agent to start confined. The ruleset is built here, in the parent; the hook
@@ -576,6 +579,9 @@ mod tests {
         std::fs::write(&log, "sh: 1: cannot create /x: Permission denied\n").unwrap();
         assert!(output_shows_denial(&log));
         std::fs::write(&log, "error: tests failed\n").unwrap();
+        assert!(!output_shows_denial(&log));
+        let header = "=== argv: [\"grep\", \"Permission denied\"]\nno match\n";
+        std::fs::write(&log, header).unwrap();
         assert!(!output_shows_denial(&log));
         assert!(!output_shows_denial(&tmp.path().join("missing.log")));
     }
