@@ -124,6 +124,10 @@ pub struct RunArgs {
     /// Start no new work after the first failure
     #[arg(long)]
     pub fail_fast: bool,
+    /// Also write the run's JUnit XML report to PATH (it is always in the run directory as
+    /// report.xml)
+    #[arg(long, value_name = "PATH")]
+    pub junit: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -142,6 +146,10 @@ pub struct ContinueArgs {
     /// Print events as NDJSON on stdout while the run goes on
     #[arg(long)]
     pub json: bool,
+    /// Also write the run's JUnit XML report to PATH (it is always in the run directory as
+    /// report.xml)
+    #[arg(long, value_name = "PATH")]
+    pub junit: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -151,6 +159,10 @@ pub struct SkipArgs {
     /// Print events as NDJSON on stdout while the run goes on
     #[arg(long)]
     pub json: bool,
+    /// Also write the run's JUnit XML report to PATH (it is always in the run directory as
+    /// report.xml)
+    #[arg(long, value_name = "PATH")]
+    pub junit: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -161,6 +173,10 @@ pub struct ResumeArgs {
     /// Agents running at once (default: what the interrupted run used)
     #[arg(long, short)]
     pub jobs: Option<usize>,
+    /// Also write the run's JUnit XML report to PATH (it is always in the run directory as
+    /// report.xml)
+    #[arg(long, value_name = "PATH")]
+    pub junit: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

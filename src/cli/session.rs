@@ -75,7 +75,12 @@ pub fn engine(ctx: &Context, parts: EngineParts, command: &str, json: bool) -> E
 }
 
 /// Reports how a session ended; returns the exit code.
-pub fn conclude(ctx: &Context, run_dir: &RunDir, session: Session) -> Result<ExitCode> {
+pub fn conclude(
+    ctx: &Context,
+    run_dir: &RunDir,
+    session: Session,
+    junit: Option<&Path>,
+) -> Result<ExitCode> {
     let Session {
         finish,
         state,
@@ -106,6 +111,7 @@ pub fn conclude(ctx: &Context, run_dir: &RunDir, session: Session) -> Result<Exi
             run_dir.path().display()
         ));
     }
+    write_ci_reports(ctx, run_dir, &state, junit);
     let ui = &ctx.ui;
     let branch = state.integration_ref.trim_start_matches("refs/heads/");
     match finish {
@@ -201,4 +207,35 @@ pub fn conclude(ctx: &Context, run_dir: &RunDir, session: Session) -> Result<Exi
         }
     }
     Ok(code)
+}
+
+/// What CI systems read: `report.xml` in the run directory (and a copy at `--junit PATH`).
+fn write_ci_reports(ctx: &Context, run_dir: &RunDir, state: &RunState, junit: Option<&Path>) {
+    let tail = |span: &crate::state::Span| {
+        span.log
+            .as_deref()
+            .map(|log| crate::report::log_tail(log, 20))
+            .unwrap_or_default()
+    };
+    let xml = match crate::report::junit::render(state, &tail) {
+        Ok(xml) => xml,
+        Err(e) => {
+            ctx.ui
+                .warn(format!("could not write the JUnit report: {e}"));
+            return;
+        }
+    };
+    let in_run_dir = run_dir.path().join("report.xml");
+    for path in std::iter::once(in_run_dir).chain(junit.map(|p| ctx.cwd.join(p))) {
+        let written = path
+            .parent()
+            .map_or(Ok(()), std::fs::create_dir_all)
+            .and_then(|()| crate::state::store::write_atomic(&path, xml.as_bytes()));
+        if let Err(e) = written {
+            ctx.ui.warn(format!(
+                "could not write the JUnit report {}: {e}",
+                path.display()
+            ));
+        }
+    }
 }

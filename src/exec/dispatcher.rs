@@ -22,8 +22,8 @@ use crate::ownership::Ownership;
 use crate::plan::{Plan, SyncPoint};
 use crate::report::{Event, Reporter};
 use crate::state::{
-    Entry, FailReason, Halt, Journal, RunDir, RunPhase, RunState, StreamState, SyncUnit, TaskState,
-    failpoint, now_ms,
+    Entry, FailReason, Halt, Journal, RunDir, RunPhase, RunState, Span, SpanOutcome, Step,
+    StreamState, SyncUnit, TaskState, failpoint, now_ms,
 };
 
 /// How a session of the engine ended.
@@ -602,8 +602,10 @@ impl Engine {
     }
 
     async fn task_finished(&mut self, s: usize, t: usize, outcome: TaskOutcome) -> Result<()> {
-        let start = match &self.state.streams[s].tasks[t].state {
-            TaskState::Running { start, .. } => start.clone(),
+        let (start, started_at) = match &self.state.streams[s].tasks[t].state {
+            TaskState::Running {
+                start, started_at, ..
+            } => (start.clone(), *started_at),
             other => {
                 return Err(Error::Internal(format!(
                     "task finished in state {}",
@@ -627,6 +629,7 @@ impl Engine {
                     stats: stats.clone(),
                     finished_at: now_ms(),
                 };
+                self.record_task_span(s, t, started_at, SpanOutcome::Ok);
                 self.after_commit(s, t);
                 self.save()?;
                 let record = &self.state.streams[s];
@@ -653,6 +656,7 @@ impl Engine {
                 let record = &mut self.state.streams[s].tasks[t];
                 record.attempts = attempts;
                 record.agent_ms += agent.as_millis() as u64;
+                self.record_task_span(s, t, started_at, SpanOutcome::Interrupted);
                 self.save()?;
             }
             TaskOutcome::Failed {
@@ -671,6 +675,7 @@ impl Engine {
                 let record = &mut self.state.streams[s].tasks[t];
                 record.attempts = attempts;
                 record.agent_ms += agent.as_millis() as u64;
+                self.record_task_span(s, t, started_at, SpanOutcome::Interrupted);
                 self.save()?;
             }
         }
@@ -709,9 +714,47 @@ impl Engine {
         }
     }
 
+    /// Puts a step on the run's timeline, ending now.
+    pub(super) fn record_span(
+        &mut self,
+        s: usize,
+        step: Step,
+        started_at: u64,
+        outcome: SpanOutcome,
+        log: Option<PathBuf>,
+    ) {
+        let stream = self.state.streams[s].name.clone();
+        self.state.timeline.push(Span {
+            stream,
+            step,
+            started_at,
+            finished_at: now_ms(),
+            outcome,
+            log,
+        });
+    }
+
+    fn record_task_span(&mut self, s: usize, t: usize, started_at: u64, outcome: SpanOutcome) {
+        let log = self.run_dir.log_path(&self.state.streams[s].name, t);
+        self.record_span(s, Step::Task { task: t }, started_at, outcome, Some(log));
+    }
+
     fn task_failed(&mut self, s: usize, t: usize, reason: FailReason) {
         let name = self.state.streams[s].name.clone();
         let log = self.run_dir.log_path(&name, t);
+        // A task that never started (no agent, no prompt) takes no time on the chart.
+        let started_at = match self.state.streams[s].tasks[t].state {
+            TaskState::Running { started_at, .. } => started_at,
+            _ => now_ms(),
+        };
+        self.record_task_span(
+            s,
+            t,
+            started_at,
+            SpanOutcome::Failed {
+                reason: reason.to_string(),
+            },
+        );
         self.state.streams[s].tasks[t].state = TaskState::Failed {
             reason: reason.clone(),
             at: now_ms(),
@@ -868,6 +911,7 @@ impl Engine {
     async fn integrate_unit(&mut self, unit: SyncUnit) -> Result<()> {
         failpoint::hit("before-integrate");
         self.guard_integration_ref()?;
+        let began = now_ms();
         let tasks = self.unit_tasks(&unit);
         let name = self.state.streams[unit.stream].name.clone();
         let (repo, journal) = (self.repo.clone(), self.journal.clone());
@@ -904,6 +948,7 @@ impl Engine {
         .map_err(Error::Git)?;
         match outcome {
             UnitOutcome::Integrated { tip, commits } => {
+                self.record_span(unit.stream, Step::Integration, began, SpanOutcome::Ok, None);
                 let stream_done = self.unit_integrated(&unit, tip.clone());
                 self.emit(Event::Integrated {
                     stream: name,
@@ -918,6 +963,19 @@ impl Engine {
                 failpoint::hit("after-integrate-saved");
             }
             UnitOutcome::Conflict(conflict) => {
+                let files = conflict
+                    .merge
+                    .conflicted_paths()
+                    .iter()
+                    .map(|p| p.to_string())
+                    .collect();
+                self.record_span(
+                    unit.stream,
+                    Step::Integration,
+                    began,
+                    SpanOutcome::Conflict { files },
+                    None,
+                );
                 if self.running > 0 {
                     self.reporter.message(&format!(
                         "conflict integrating {name} in {}: starting nothing new; halting once {} running task(s) finish",

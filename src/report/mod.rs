@@ -3,8 +3,12 @@
 //! This layer sees plain data (run state, events), never git2 types or processes.
 
 mod events;
+pub mod github;
+pub mod junit;
+pub mod mermaid;
 pub mod reporter;
 pub mod summary;
+mod timeline;
 mod ui;
 
 pub use events::{EVENTS_SCHEMA, Event};

@@ -1,6 +1,7 @@
 //! The one integration-test binary: every test drives the real `streams` binary against a
 //! temporary, hermetic git repository (see `common`).
 
+mod ci;
 mod common;
 mod coordinator;
 mod crash;
