@@ -105,7 +105,7 @@ pub fn conclude(
         },
         &state,
     );
-    if let Err(e) = summary::write_files(&report, run_dir) {
+    if let Err(e) = summary::write_files(&report, &state, run_dir) {
         ctx.ui.warn(format!(
             "could not write the report in {}: {e}",
             run_dir.path().display()
@@ -209,7 +209,8 @@ pub fn conclude(
     Ok(code)
 }
 
-/// What CI systems read: `report.xml` in the run directory (and a copy at `--junit PATH`).
+/// What CI systems read: `report.xml` in the run directory (and a copy at `--junit PATH`),
+/// and in GitHub Actions the annotations, on stderr.
 fn write_ci_reports(ctx: &Context, run_dir: &RunDir, state: &RunState, junit: Option<&Path>) {
     let tail = |span: &crate::state::Span| {
         span.log
@@ -217,6 +218,20 @@ fn write_ci_reports(ctx: &Context, run_dir: &RunDir, state: &RunState, junit: Op
             .map(|log| crate::report::log_tail(log, 20))
             .unwrap_or_default()
     };
+    if std::env::var("GITHUB_ACTIONS").is_ok_and(|v| v == "true") {
+        // The fence around agent output must not be guessable by an agent.
+        let token = format!(
+            "streams-{:016x}",
+            std::hash::BuildHasher::hash_one(
+                &std::collections::hash_map::RandomState::new(),
+                &state.run_id
+            )
+        );
+        eprint!(
+            "{}",
+            crate::report::github::annotations(state, &tail, &token)
+        );
+    }
     let xml = match crate::report::junit::render(state, &tail) {
         Ok(xml) => xml,
         Err(e) => {

@@ -230,3 +230,154 @@ tasks = ["Task of b"]
 "#,
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// GitHub Actions
+
+/// The workflow-command lines of an output (annotations, groups, fences).
+fn commands(text: &str) -> Vec<&str> {
+    text.lines().filter(|l| l.starts_with("::")).collect()
+}
+
+#[test]
+fn in_github_actions_failures_are_annotated_and_logs_grouped() {
+    let mut repo = app_repo();
+    let summary = repo.root.parent().unwrap().join("summary.md");
+    repo.env.extend([
+        ("GITHUB_ACTIONS".to_string(), "true".to_string()),
+        ("GITHUB_STEP_SUMMARY".into(), summary.display().to_string()),
+        ("GITHUB_SERVER_URL".into(), "https://github.example".into()),
+        ("GITHUB_REPOSITORY".into(), "octo/app".into()),
+    ]);
+    plan(
+        &repo,
+        r#"
+[plan]
+name = "p"
+jobs = 1
+
+[[stream]]
+name = "db"
+owns = ["src/db/**"]
+agent = ["act", "say", "::warning::forged by the agent", "append", "src/db/mod.rs", "x"]
+tasks = ["Add the schema"]
+
+[[stream]]
+name = "api"
+owns = ["src/api/**"]
+depends_on = ["db"]
+agent = ["act", "say", "writing, 100% sure", "write", "src/ui/index.html", "mine now", "write", "README.md", "too"]
+tasks = ["Add /login"]
+"#,
+    );
+    let out = repo.streams(&["run"]);
+    out.assert_code(4);
+    let stderr = out.stderr_redacted();
+    let lines = commands(&stderr);
+    // Every line between a fence and its end is inert, whatever an agent printed.
+    let fence = lines[1].strip_prefix("::stop-commands::").unwrap();
+    assert!(
+        fence.starts_with("streams-") && fence.len() > 16,
+        "{stderr}"
+    );
+    let end = format!("::{fence}::");
+    let shown: Vec<String> = lines
+        .iter()
+        .map(|l| l.replace(fence, "[TOKEN]").replace(&end, "::[TOKEN]::"))
+        .collect();
+    assert_eq!(
+        shown,
+        [
+            "::group::db task 1: Add the schema (ok, [TIME])",
+            "::stop-commands::[TOKEN]",
+            "::warning::forged by the agent",
+            "::[TOKEN]::",
+            "::endgroup::",
+            "::group::api task 1: Add /login (failed, [TIME])",
+            "::stop-commands::[TOKEN]",
+            "::[TOKEN]::",
+            "::endgroup::",
+            "::error file=README.md,title=streams%3A task 1 of stream api changed a path it does not own::changed paths it does not own: README.md (owned by no stream), src/ui/index.html (owned by no stream); its work is kept on refs/streams/p/rejected/api/1",
+        ],
+        "{stderr}"
+    );
+    // The agent's own lines are inside its group.
+    let api_group = stderr.split("::group::api").nth(1).unwrap();
+    assert!(api_group.contains("\nwriting, 100% sure\n"), "{stderr}");
+
+    // The step summary: the report's table, then links to the branches.
+    let summary = std::fs::read_to_string(summary).unwrap();
+    assert!(summary.contains("| db | integrated | 1/1 |"), "{summary}");
+    assert!(summary.contains("| api | failed | 0/1 |"), "{summary}");
+    assert!(
+        summary.contains(
+            "- api: [streams/p/api](https://github.example/octo/app/tree/streams/p/api) (failed)"
+        ),
+        "{summary}"
+    );
+    assert!(summary.contains(
+        "- integration: [streams/p/integration](https://github.example/octo/app/tree/streams/p/integration)"
+    ));
+    // report.md is the same report without the links (they point at GitHub).
+    let md = std::fs::read_to_string(run_dir(&repo).join("report.md")).unwrap();
+    assert!(summary.starts_with(&md));
+    assert!(!md.contains("https://github.example"));
+}
+
+#[test]
+fn a_conflict_halt_is_annotated_at_each_conflicted_file() {
+    let mut repo = TestRepo::with_files(&[
+        ("a/x", "a\n"),
+        ("b/x", "b\n"),
+        ("shared.txt", "1\n2\n3\n"),
+        ("notes.md", "1\n2\n3\n"),
+    ]);
+    repo.env.push(("GITHUB_ACTIONS".into(), "true".into()));
+    plan(
+        &repo,
+        r#"
+[plan]
+name = "p"
+jobs = 2
+shared = ["shared.txt", "notes.md"]
+
+[[stream]]
+name = "a"
+owns = ["a/**"]
+agent = ["act", "write", "a/y", "ya", "write", "shared.txt", "from a", "write", "notes.md", "from a"]
+tasks = ["Task of a"]
+
+[[stream]]
+name = "b"
+owns = ["b/**"]
+agent = ["act", "wait-rev", "streams/p/integration:a/y", "write", "shared.txt", "from b", "write", "notes.md", "from b"]
+tasks = ["Task of b"]
+"#,
+    );
+    let out = repo.streams(&["run"]);
+    out.assert_code(3);
+    let stderr = out.stderr_redacted();
+    let errors: Vec<&str> = commands(&stderr)
+        .into_iter()
+        .filter(|l| l.starts_with("::error"))
+        .collect();
+    assert_eq!(errors.len(), 2, "{stderr}");
+    for (line, file) in errors.iter().zip(["notes.md", "shared.txt"]) {
+        assert!(
+            line.starts_with(&format!(
+                "::error file={file},title=streams%3A conflict integrating stream b::b's work conflicts with the integration branch here; resolve it in "
+            )),
+            "{line}"
+        );
+        assert!(line.ends_with("and run `streams continue` (or `streams skip b`)"));
+    }
+}
+
+#[test]
+fn outside_github_actions_there_are_no_workflow_commands() {
+    let repo = app_repo();
+    mixed_plan(&repo);
+    let out = repo.streams(&["run"]);
+    out.assert_code(4);
+    assert_eq!(commands(&out.stderr), Vec::<&str>::new(), "{out}");
+}

@@ -101,6 +101,8 @@ impl TestRepo {
             "GIT_ALTERNATE_OBJECT_DIRECTORIES",
             "GITHUB_STEP_SUMMARY",
             "GITHUB_ACTIONS",
+            "GITHUB_SERVER_URL",
+            "GITHUB_REPOSITORY",
             "STREAMS_LOG",
             "STREAMS_FAILPOINT",
             "NO_COLOR",
