@@ -275,7 +275,7 @@ pub fn write_files(
 ) -> std::io::Result<()> {
     let json = serde_json::to_vec_pretty(report).map_err(std::io::Error::other)?;
     crate::state::store::write_atomic(&dir.report_json_path(), &json)?;
-    let md = render_markdown(report);
+    let md = render_markdown(report) + &super::mermaid::markdown(state);
     crate::state::store::write_atomic(&dir.report_md_path(), md.as_bytes())?;
     if let Some(path) = std::env::var_os("GITHUB_STEP_SUMMARY").filter(|p| !p.is_empty()) {
         let mut summary = md;
@@ -288,6 +288,5 @@ pub fn write_files(
             .open(path)?;
         std::io::Write::write_all(&mut file, summary.as_bytes())?;
     }
-    let _ = state;
     Ok(())
 }

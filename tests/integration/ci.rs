@@ -381,3 +381,217 @@ fn outside_github_actions_there_are_no_workflow_commands() {
     out.assert_code(4);
     assert_eq!(commands(&out.stderr), Vec::<&str>::new(), "{out}");
 }
+
+// ---------------------------------------------------------------------------------------------
+// Mermaid charts in report.md
+
+/// `tests/tools` with its npm packages installed (`npm ci` there; `.ci/run` does it), or `None`
+/// with the reason printed when node or the packages are missing. Under CI (`CI` set, as
+/// `.ci/run` does) a missing tool fails the test instead: CI must not skip silently.
+fn node_tools(package: &str) -> Option<PathBuf> {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/tools");
+    let node = std::process::Command::new("node").arg("--version").output();
+    let missing = if !node.is_ok_and(|o| o.status.success()) {
+        Some("node is not installed".to_string())
+    } else if !dir.join("node_modules").join(package).is_dir() {
+        Some(format!(
+            "the npm package `{package}` is not installed (run `npm ci` in {})",
+            dir.display()
+        ))
+    } else {
+        None
+    };
+    match missing {
+        None => Some(dir),
+        Some(reason) if std::env::var_os("CI").is_some() => {
+            panic!("{reason}; .ci/run installs it")
+        }
+        Some(reason) => {
+            eprintln!("skipped: {reason}");
+            None
+        }
+    }
+}
+
+/// What Mermaid itself reads in the ```mermaid blocks of a Markdown file (see
+/// tests/tools/mermaid-check.mjs).
+fn mermaid_read(tools: &std::path::Path, markdown: &std::path::Path) -> Vec<serde_json::Value> {
+    let out = std::process::Command::new("node")
+        .arg(tools.join("mermaid-check.mjs"))
+        .arg(markdown)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "mermaid does not accept {}:\n{}",
+        markdown.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[test]
+fn report_md_charts_parse_and_match_the_runs_events() {
+    let Some(tools) = node_tools("mermaid") else {
+        return;
+    };
+    let repo = app_repo();
+    mixed_plan(&repo);
+    let out = repo.streams(&["run", "--json"]);
+    out.assert_code(4);
+    let events: Vec<serde_json::Value> = out
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let charts = mermaid_read(&tools, &run_dir(&repo).join("report.md"));
+    assert_eq!(charts.len(), 2, "{charts:?}");
+    assert_eq!(charts[0]["type"], "gantt");
+    let bars = charts[0]["bars"].as_array().unwrap();
+    let at = |e: &serde_json::Value| e["at"].as_u64().unwrap();
+    let run_started = at(&events[0]);
+
+    // One row per stream that ran, in the plan's order; `ui` never ran.
+    let mut rows: Vec<&str> = bars
+        .iter()
+        .map(|b| b["section"].as_str().unwrap())
+        .collect();
+    rows.dedup();
+    assert_eq!(rows, ["db", "api"]);
+
+    // One bar per task that started and per integration, in the stream's order, each spanning
+    // the events: it starts before its start event and ends between that and its end event.
+    let mut expected = Vec::new();
+    for (i, event) in events.iter().enumerate() {
+        let stream = event["stream"].as_str().unwrap_or("");
+        match event["event"].as_str().unwrap() {
+            "task_started" => {
+                let task = event["task"].as_u64().unwrap();
+                let end = events[i..]
+                    .iter()
+                    .find(|e| {
+                        e["stream"] == stream
+                            && e["task"] == task
+                            && ["task_committed", "task_failed"]
+                                .contains(&e["event"].as_str().unwrap())
+                    })
+                    .unwrap();
+                let ok = end["event"] == "task_committed";
+                let text = event["summary"].as_str().unwrap();
+                expected.push((
+                    stream,
+                    format!("task {task} - {text}"),
+                    at(event),
+                    at(end),
+                    ok,
+                ));
+            }
+            "integrated" => {
+                // It began after the stream's last task was committed.
+                let before = events[..i]
+                    .iter()
+                    .rev()
+                    .find(|e| e["stream"] == stream && e["event"] == "task_committed")
+                    .unwrap();
+                expected.push((stream, "integration".into(), at(before), at(event), true));
+            }
+            _ => {}
+        }
+    }
+    for row in ["db", "api"] {
+        let ours: Vec<_> = expected.iter().filter(|e| e.0 == row).collect();
+        let drawn: Vec<_> = bars.iter().filter(|b| b["section"] == row).collect();
+        let names: Vec<&str> = drawn.iter().map(|b| b["name"].as_str().unwrap()).collect();
+        let want: Vec<&str> = ours.iter().map(|e| e.1.as_str()).collect();
+        assert_eq!(names, want, "bars of {row}");
+        for (bar, (_, name, began, ended, ok)) in drawn.iter().zip(ours) {
+            let (start, end) = (bar["start"].as_u64().unwrap(), bar["end"].as_u64().unwrap());
+            assert!(run_started <= start && start <= end, "{name}: {bar}");
+            if name == "integration" {
+                assert!(
+                    *began <= start && end <= *ended,
+                    "{name}: {bar} vs {began}..{ended}"
+                );
+            } else {
+                assert!(
+                    start <= *began && *began <= end && end <= *ended,
+                    "{name}: {bar} vs {began}..{ended}"
+                );
+            }
+            assert_eq!(bar["done"], *ok, "{name}");
+            assert_eq!(bar["crit"], !ok, "{name}");
+        }
+    }
+
+    // The plan's graph, coloured by outcome.
+    assert_eq!(charts[1]["type"], "flowchart");
+    let nodes: Vec<(String, String)> = charts[1]["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| {
+            (
+                n["label"].as_str().unwrap().to_string(),
+                n["classes"][0].as_str().unwrap_or("").to_string(),
+            )
+        })
+        .collect();
+    let nodes: Vec<(&str, &str)> = nodes
+        .iter()
+        .map(|(l, c)| (l.as_str(), c.as_str()))
+        .collect();
+    assert_eq!(
+        nodes,
+        [
+            ("db<br/>integrated", "integrated"),
+            ("api<br/>failed", "failed"),
+            ("ui<br/>skipped", "skipped")
+        ]
+    );
+    let edges: Vec<(&str, &str)> = charts[1]["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (e["from"].as_str().unwrap(), e["to"].as_str().unwrap()))
+        .collect();
+    assert_eq!(edges, [("s1", "s2")], "api --> ui");
+}
+
+#[test]
+fn a_halted_run_draws_its_conflict() {
+    let Some(tools) = node_tools("mermaid") else {
+        return;
+    };
+    let repo = TestRepo::with_files(&[("a/x", "a\n"), ("b/x", "b\n"), ("shared.txt", "1\n2\n3\n")]);
+    conflicting_plan(&repo);
+    repo.streams(&["run"]).assert_code(3);
+    let charts = mermaid_read(&tools, &run_dir(&repo).join("report.md"));
+    let bars: Vec<(&str, &str, bool)> = charts[0]["bars"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| {
+            (
+                b["section"].as_str().unwrap(),
+                b["name"].as_str().unwrap(),
+                b["crit"].as_bool().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        bars,
+        [
+            ("a", "task 1 - Task of a", false),
+            ("a", "integration", false),
+            ("b", "task 1 - Task of b", false),
+            ("b", "integration", true),
+        ]
+    );
+    let classes: Vec<&str> = charts[1]["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["classes"][0].as_str().unwrap())
+        .collect();
+    assert_eq!(classes, ["integrated", "halted"]);
+}
