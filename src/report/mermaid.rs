@@ -171,6 +171,15 @@ gantt
         );
     }
 
+    /// `report.md` as a person reads it (GitHub draws the two charts).
+    #[test]
+    fn the_whole_report_md() {
+        let state = sample_state();
+        let report = crate::report::summary::build(&state, "failed");
+        let md = crate::report::summary::render_markdown(&report) + &markdown(&state);
+        insta::assert_snapshot!(md);
+    }
+
     #[test]
     fn no_timeline_no_chart() {
         let mut state = sample_state();

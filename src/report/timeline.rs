@@ -70,9 +70,9 @@ pub fn sample_state() -> RunState {
     let oid = |c: char| c.to_string().repeat(40);
     let task = |summary: &str, state: TaskState| TaskRecord {
         summary: summary.into(),
+        attempts: u32::from(state != TaskState::Skipped),
+        agent_ms: if state == TaskState::Skipped { 0 } else { 900 },
         state,
-        attempts: 1,
-        agent_ms: 900,
     };
     let stream =
         |name: &str, deps: &[&str], state: StreamState, tasks: Vec<TaskRecord>| StreamRecord {
@@ -182,5 +182,37 @@ pub fn sample_state() -> RunState {
                 },
             ),
         ],
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A state written before the timeline and `depends_on` existed draws no Gantt chart and a
+    /// graph without edges, and still gives a complete JUnit report.
+    #[test]
+    fn a_first_format_state_still_reports() {
+        let text = include_str!("../../fixtures/state/v1.json")
+            .replace("@BASE@", &"b".repeat(40))
+            .replace("@ROOT@", "/repo");
+        let state: RunState = serde_json::from_str(&text).unwrap();
+        assert!(state.timeline.is_empty());
+        assert_eq!(super::super::mermaid::gantt(&state), None);
+        let graph = super::super::mermaid::graph(&state);
+        assert!(!graph.contains("-->"), "{graph}");
+        assert!(graph.contains("s1[\"b<br/>failed\"]"), "{graph}");
+        let xml = super::super::junit::render(&state, &|_| Vec::new()).unwrap();
+        let doc = roxmltree::Document::parse(&xml).unwrap();
+        let cases = doc.descendants().filter(|n| n.has_tag_name("testcase"));
+        assert_eq!(cases.count(), 3);
+        let failure = doc
+            .descendants()
+            .find(|n| n.has_tag_name("failure"))
+            .unwrap();
+        assert_eq!(
+            failure.attribute("message"),
+            Some("agent exited with code 3")
+        );
     }
 }
