@@ -736,3 +736,31 @@ fn the_example_workflows_run_step_reports_streams_exit_code_and_run_dir() {
         );
     }
 }
+
+#[test]
+fn a_junit_path_that_cannot_be_written_is_a_warning_and_the_run_keeps_its_result() {
+    let repo = app_repo();
+    plan(
+        &repo,
+        r#"
+[plan]
+name = "p"
+
+[[stream]]
+name = "api"
+owns = ["src/api/**"]
+agent = ["act", "write", "src/api/x.rs", "x"]
+tasks = ["Do it"]
+"#,
+    );
+    // A directory where the file should go.
+    std::fs::create_dir_all(repo.path("out.xml")).unwrap();
+    let out = repo.streams(&["run", "--junit", "out.xml"]);
+    out.assert_code(0);
+    let stderr = out.stderr_redacted();
+    assert!(
+        stderr.contains("could not write the JUnit report [REPO]/out.xml: "),
+        "{stderr}"
+    );
+    assert!(run_dir(&repo).join("report.xml").is_file());
+}
