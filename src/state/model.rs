@@ -83,7 +83,7 @@ pub struct Span {
 /// `setup`, `check` and `gate` plan keys: the report draws and lists them as soon as the
 /// dispatcher records them.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "step", rename_all = "snake_case")]
+#[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Step {
     Setup,
     /// A task's agent, all attempts included; `task` is zero-based.
@@ -98,7 +98,7 @@ pub enum Step {
 
 /// How a span ended.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "outcome", rename_all = "snake_case")]
+#[serde(tag = "kind", rename_all = "snake_case")]
 pub enum SpanOutcome {
     Ok,
     Failed {
