@@ -764,3 +764,32 @@ tasks = ["Do it"]
     );
     assert!(run_dir(&repo).join("report.xml").is_file());
 }
+
+#[test]
+fn in_github_actions_a_failed_stream_is_an_error_and_a_skipped_one_a_warning() {
+    let mut repo = app_repo();
+    repo.env.push(("GITHUB_ACTIONS".into(), "true".into()));
+    mixed_plan(&repo);
+    let out = repo.streams(&["run"]);
+    out.assert_code(4);
+    let stderr = out.stderr_redacted();
+    let annotations: Vec<&str> = commands(&stderr)
+        .into_iter()
+        .filter(|l| l.starts_with("::error") || l.starts_with("::warning"))
+        .collect();
+    assert_eq!(
+        annotations,
+        [
+            "::error title=streams%3A stream api failed::agent exited with code 3",
+            "::warning title=streams%3A stream ui skipped::its dependency `api` did not finish",
+        ],
+        "{stderr}"
+    );
+    // db's two tasks and api's one each have a group.
+    assert_eq!(stderr.matches("\n::group::").count(), 3, "{stderr}");
+    assert_eq!(stderr.matches("\n::endgroup::").count(), 3, "{stderr}");
+    assert!(
+        stderr.contains("\ncompiling...\nerror: it broke\n"),
+        "{stderr}"
+    );
+}
