@@ -793,3 +793,89 @@ fn in_github_actions_a_failed_stream_is_an_error_and_a_skipped_one_a_warning() {
         "{stderr}"
     );
 }
+
+#[test]
+fn after_a_crash_resume_reports_both_sessions() {
+    let repo = app_repo();
+    plan(
+        &repo,
+        r#"
+[plan]
+name = "p"
+jobs = 1
+
+[[stream]]
+name = "db"
+owns = ["src/db/**"]
+agent = ["act", "append", "src/db/mod.rs", "{task}"]
+tasks = ["Add the schema"]
+
+[[stream]]
+name = "api"
+owns = ["src/api/**"]
+depends_on = ["db"]
+agent = ["act", "append", "src/api/mod.rs", "{task}"]
+tasks = ["Add /login"]
+"#,
+    );
+    // Killed right after `db` is integrated and saved: `api` has not started.
+    let mut cmd = repo.streams_cmd(&["run"]);
+    cmd.env("STREAMS_FAILPOINT", "after-integrate-saved");
+    let out = cmd.output().unwrap();
+    assert_eq!(
+        std::os::unix::process::ExitStatusExt::signal(&out.status),
+        Some(9)
+    );
+    assert!(
+        !run_dir(&repo).join("report.xml").exists(),
+        "no report from a killed run"
+    );
+
+    repo.streams(&["resume", "--junit", "resumed.xml"])
+        .assert_code(0);
+    let xml = std::fs::read_to_string(repo.path("resumed.xml")).unwrap();
+    let suites = check_junit_schema(&xml);
+    let shape: Vec<(String, Vec<&str>)> = suites
+        .iter()
+        .map(|(name, cases)| {
+            (
+                name.clone(),
+                cases.iter().map(|c| c.attribute("name").unwrap()).collect(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        shape,
+        [
+            (
+                "db".to_string(),
+                vec!["task 1: Add the schema", "integration"]
+            ),
+            ("api".to_string(), vec!["task 1: Add /login", "integration"]),
+        ],
+        "what the first session did is on record"
+    );
+    assert!(
+        !xml.contains("<failure") && !xml.contains("<skipped"),
+        "{xml}"
+    );
+
+    if let Some(tools) = node_tools("mermaid") {
+        let charts = mermaid_read(&tools, &run_dir(&repo).join("report.md"));
+        let bars: Vec<(&str, &str)> = charts[0]["bars"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|b| (b["section"].as_str().unwrap(), b["name"].as_str().unwrap()))
+            .collect();
+        assert_eq!(
+            bars,
+            [
+                ("db", "task 1 - Add the schema"),
+                ("db", "integration"),
+                ("api", "task 1 - Add /login"),
+                ("api", "integration"),
+            ]
+        );
+    }
+}
