@@ -102,7 +102,7 @@ pub fn resume(ctx: &Context, args: ResumeArgs) -> Result<ExitCode> {
         engine.recover().await?;
         engine.run().await
     })?;
-    session::conclude(ctx, &run_dir, finished, args.junit.as_deref())
+    session::conclude(ctx, &run_dir, finished, args.report.junit.as_deref())
 }
 
 pub fn continue_run(ctx: &Context, args: ContinueArgs) -> Result<ExitCode> {
@@ -172,7 +172,7 @@ pub fn continue_run(ctx: &Context, args: ContinueArgs) -> Result<ExitCode> {
         return Ok(ExitCode::Halted);
     }
     let finished = session::runtime()?.block_on(engine.run())?;
-    session::conclude(ctx, &run_dir, finished, args.junit.as_deref())
+    session::conclude(ctx, &run_dir, finished, args.report.junit.as_deref())
 }
 
 pub fn skip(ctx: &Context, args: SkipArgs) -> Result<ExitCode> {
@@ -203,7 +203,7 @@ pub fn skip(ctx: &Context, args: SkipArgs) -> Result<ExitCode> {
         args.stream
     ));
     let finished = session::runtime()?.block_on(engine.run())?;
-    session::conclude(ctx, &run_dir, finished, args.junit.as_deref())
+    session::conclude(ctx, &run_dir, finished, args.report.junit.as_deref())
 }
 
 pub fn abort(ctx: &Context) -> Result<ExitCode> {
