@@ -143,6 +143,24 @@ pub fn annotations(
     out
 }
 
+/// The annotations of a session that ended, when it ran in GitHub Actions (`GITHUB_ACTIONS=true`);
+/// `None` anywhere else. Log tails come from the steps' logs, fenced by a fresh random token.
+pub fn session_annotations(state: &RunState) -> Option<String> {
+    if std::env::var("GITHUB_ACTIONS").is_ok_and(|v| v == "true") {
+        // The fence around agent output must not be guessable by an agent.
+        let token = format!(
+            "streams-{:016x}",
+            std::hash::BuildHasher::hash_one(
+                &std::collections::hash_map::RandomState::new(),
+                &state.run_id
+            )
+        );
+        Some(annotations(state, &super::span_log_tail, &token))
+    } else {
+        None
+    }
+}
+
 /// Where branches can be seen on GitHub: `GITHUB_SERVER_URL` and `GITHUB_REPOSITORY`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Links {

@@ -4,9 +4,11 @@
 mod abort;
 mod ci;
 mod clean;
+mod cli;
 mod common;
 mod coordinator;
 mod crash;
+mod init;
 mod plan;
 mod run;
 mod scenarios;
