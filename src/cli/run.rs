@@ -61,7 +61,7 @@ pub fn run(ctx: &Context, args: RunArgs) -> Result<ExitCode> {
     };
     let engine = session::engine(ctx, parts, "run", args.json, None);
     let finished = ops::session::runtime()?.block_on(engine.run())?;
-    session::conclude(ctx, &run_dir, finished)
+    session::conclude(ctx, &run_dir, finished, args.report.junit.as_deref())
 }
 
 /// Shows each stream's worktree, branch, agent command and prompt. Writes nothing.

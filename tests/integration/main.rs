@@ -2,6 +2,7 @@
 //! temporary, hermetic git repository (see `common`).
 
 mod abort;
+mod ci;
 mod clean;
 mod cli;
 mod common;
