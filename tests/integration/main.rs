@@ -2,6 +2,7 @@
 //! temporary, hermetic git repository (see `common`).
 
 mod abort;
+mod ci;
 mod clean;
 mod cli;
 mod common;
@@ -11,5 +12,6 @@ mod init;
 mod plan;
 mod review;
 mod run;
+mod sandbox;
 mod scenarios;
 mod status;
