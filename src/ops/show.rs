@@ -11,10 +11,11 @@ use crate::report::show_view::{
     CheckRun, CommitShow, ConflictShow, KeptRef, Rejection, RunHeader, SHOW_SCHEMA, Show,
     StreamShow, TaskShow,
 };
+use crate::report::timeline;
 use crate::report::{log_tail, stream_word};
 use crate::state::{
-    Entry, FailReason, RunDir, RunPhase, RunState, StateDir, StreamRecord, StreamState, TaskState,
-    journal, lock,
+    Entry, FailReason, RunDir, RunPhase, RunState, SpanOutcome, StateDir, Step, StreamRecord,
+    StreamState, TaskState, journal, lock,
 };
 
 /// Lines of each task's log that `show` includes.
@@ -193,7 +194,13 @@ fn stream_show(
         .iter()
         .enumerate()
         .map(|(i, t)| {
-            let log = dir.log_path(&s.name, i);
+            let spans: Vec<_> = timeline::task_spans(state, s, i).collect();
+            // The timeline names the log it wrote; older runs have it at its usual place.
+            let log = spans
+                .iter()
+                .rev()
+                .find_map(|span| span.log.clone())
+                .unwrap_or_else(|| dir.log_path(&s.name, i));
             let exists = log.exists();
             TaskShow {
                 number: i + 1,
@@ -211,6 +218,8 @@ fn stream_show(
                     Vec::new()
                 },
                 log: exists.then(|| log.display().to_string()),
+                started_at: spans.iter().map(|span| span.started_at).min(),
+                finished_at: spans.iter().map(|span| span.finished_at).max(),
             }
         })
         .collect();
@@ -252,7 +261,7 @@ fn stream_show(
         branch: layout::short_branch(&s.branch).to_string(),
         tip: tip.map(|t| t.to_string()),
         started_from: started_from.map(|o| o.to_string()),
-        depends_on: Vec::new(),
+        depends_on: s.depends_on.clone(),
         tasks,
         insertions: files.iter().filter_map(|f| f.insertions).sum(),
         deletions: files.iter().filter_map(|f| f.deletions).sum(),
@@ -260,10 +269,28 @@ fn stream_show(
         files,
         rejections,
         kept,
-        checks: Vec::<CheckRun>::new(),
+        checks: checks(state, s),
         conflict,
         notes: s.notes.clone(),
     })
+}
+
+/// The setup, check and gate runs of a stream, from the run's timeline, in the order they ended.
+fn checks(state: &RunState, s: &StreamRecord) -> Vec<CheckRun> {
+    timeline::named_steps(state, &s.name)
+        .into_iter()
+        .filter(|(_, span)| span.step != Step::Integration)
+        .map(|(name, span)| CheckRun {
+            kind: name,
+            outcome: timeline::outcome_word(&span.outcome).to_string(),
+            reason: match &span.outcome {
+                SpanOutcome::Failed { reason } => Some(reason.clone()),
+                _ => None,
+            },
+            time_ms: timeline::duration_ms(span),
+            log: span.log.as_ref().map(|l| l.display().to_string()),
+        })
+        .collect()
 }
 
 /// The conflict a stream halted the run on: the halt itself while the run waits, else a
@@ -290,11 +317,19 @@ fn conflict_show(
         .rev()
         .find(|(stream, _)| *stream == s.name)
         .map(|(_, commit)| commit.clone());
-    if !bundle.exists() && resolution.is_none() {
+    // The timeline records the conflicted files; older runs have only the bundle.
+    let recorded = timeline::spans_of(state, &s.name)
+        .filter(|span| span.step == Step::Integration)
+        .filter_map(|span| match &span.outcome {
+            SpanOutcome::Conflict { files } => Some(files.clone()),
+            _ => None,
+        })
+        .last();
+    if recorded.is_none() && !bundle.exists() && resolution.is_none() {
         return None;
     }
     Some(ConflictShow {
-        files: bundle_files(&bundle),
+        files: recorded.unwrap_or_else(|| bundle_files(&bundle)),
         bundle: bundle.display().to_string(),
         resolution,
         resolve_in: None,

@@ -14,7 +14,7 @@ pub mod session_view;
 pub mod show_view;
 pub mod status_view;
 pub mod summary;
-mod timeline;
+pub mod timeline;
 mod ui;
 
 pub use events::{EVENTS_SCHEMA, Event};

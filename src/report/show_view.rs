@@ -82,6 +82,10 @@ pub struct TaskShow {
     pub log: Option<String>,
     /// Its last lines, sanitised.
     pub log_tail: Vec<String>,
+    /// When its agent first started and last ended (milliseconds since the Unix epoch), from
+    /// the run's timeline; `None` for runs recorded before the timeline existed.
+    pub started_at: Option<u64>,
+    pub finished_at: Option<u64>,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -107,7 +111,7 @@ pub struct KeptRef {
 
 #[derive(Clone, Debug, Serialize)]
 pub struct CheckRun {
-    /// `setup`, `check` or `gate`.
+    /// `setup`, `check` or `gate`, numbered when it ran more than once (`check 2`).
     pub kind: String,
     /// `ok`, `failed`, `interrupted`.
     pub outcome: String,

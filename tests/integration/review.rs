@@ -116,12 +116,18 @@ fn show_one_stream_as_json() {
         task["log"].as_str().unwrap().ends_with("logs/db/2.log"),
         "{task}"
     );
+    // Times come from the run's timeline: the second task starts after the first ends.
+    let first_end = db["tasks"][0]["finished_at"].as_u64().unwrap();
+    let start = task["started_at"].as_u64().unwrap();
+    assert!(first_end <= start && start <= task["finished_at"].as_u64().unwrap());
+    assert_eq!(db["checks"], serde_json::json!([]));
 
     // The rejected stream says what it touched and where its work is kept; that ref exists.
     let out = repo.streams(&["show", "api", "--json"]);
     let json: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
     let api = &json["streams"][0];
     assert_eq!(api["state"], "failed");
+    assert_eq!(api["depends_on"], serde_json::json!(["db"]));
     let rejection = &api["rejections"][0];
     assert_eq!(rejection["paths"][0]["path"], "src/ui/login.html");
     assert_eq!(rejection["paths"][0]["owner"], "ui");
