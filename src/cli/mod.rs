@@ -87,6 +87,8 @@ pub enum Command {
     /// A stream's whole change (from where it started to its tip) through `git diff`; without
     /// a stream, the integration branch against the run's base
     Diff(DiffArgs),
+    /// An agent's log (`-f` follows a running task until it ends)
+    Logs(LogsArgs),
     /// Run a built-in example end to end on a throwaway repository
     Demo(DemoArgs),
     /// Write a commented streams.toml for this repository, or one of the example plans
@@ -215,6 +217,20 @@ pub struct DiffArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct LogsArgs {
+    /// The stream
+    pub stream: String,
+    /// The task, numbered from 1 (default: the one running, else the last that ran)
+    pub task: Option<usize>,
+    /// Follow the log while the task runs; stop when it ends
+    #[arg(short, long)]
+    pub follow: bool,
+    /// The run (default: the current or last run)
+    #[arg(long, value_name = "ID")]
+    pub run: Option<String>,
+}
+
+#[derive(Debug, Args)]
 pub struct ContinueArgs {
     /// Record the resolution even if it drops or rewrites the stream's work outside the
     /// conflicted files
@@ -332,6 +348,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Clean(args) => clean::clean(&ctx, args),
         Command::Show(args) => review::show(&ctx, args),
         Command::Diff(args) => review::diff(&ctx, args),
+        Command::Logs(args) => review::logs(&ctx, args),
         Command::Demo(args) => demo::demo(&ctx, args),
         Command::Init(args) => init::init(&ctx, args),
         Command::Completions(args) => completions::completions(args),

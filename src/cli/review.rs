@@ -4,7 +4,7 @@ use crate::error::{ExitCode, Result};
 use crate::ops;
 use crate::report::show_view;
 
-use super::{ColorChoice, Context, DiffArgs, ShowArgs, load};
+use super::{ColorChoice, Context, DiffArgs, LogsArgs, ShowArgs, load};
 
 pub fn show(ctx: &Context, args: ShowArgs) -> Result<ExitCode> {
     let repo = load::open_repo(ctx)?;
@@ -48,4 +48,55 @@ pub fn diff(ctx: &Context, args: DiffArgs) -> Result<ExitCode> {
     } else {
         ExitCode::Internal
     })
+}
+
+/// How often `logs -f` looks at the log and the run state.
+const FOLLOW_INTERVAL: std::time::Duration = std::time::Duration::from_millis(100);
+
+pub fn logs(ctx: &Context, args: LogsArgs) -> Result<ExitCode> {
+    use std::io::{IsTerminal, Write};
+    let repo = load::open_repo(ctx)?;
+    let (dir, state) = ops::show::find_run(&repo, args.run.as_deref())?;
+    let log = ops::logs::task_log(&dir, &state, &args.stream, args.task)?;
+    if !args.follow && !log.path.exists() {
+        return Err(ops::logs::no_log(&log));
+    }
+    // A log is the agent's raw output: sanitised for a terminal, passed on as is to a pipe.
+    let stdout = std::io::stdout();
+    let terminal = stdout.is_terminal();
+    let mut out = stdout.lock();
+    let mut write = |bytes: &[u8]| -> std::io::Result<()> {
+        if terminal {
+            let text = String::from_utf8_lossy(bytes);
+            let clean: Vec<String> = text.split('\n').map(crate::report::sanitize).collect();
+            out.write_all(clean.join("\n").as_bytes())?;
+        } else {
+            out.write_all(bytes)?;
+        }
+        out.flush()
+    };
+    let mut follower = ops::logs::Follower::new(&repo, dir, log);
+    if args.follow {
+        ctx.ui.detail(format!(
+            "following {} (task {} of {}) until the task ends",
+            follower.log().path.display(),
+            follower.log().task + 1,
+            follower.log().stream
+        ));
+    }
+    loop {
+        match follower.poll()? {
+            ops::logs::Poll::Data(bytes) => {
+                if let Err(e) = write(&bytes) {
+                    // The reader went away (`| head`): that is the end, not an error.
+                    if e.kind() == std::io::ErrorKind::BrokenPipe {
+                        return Ok(ExitCode::Success);
+                    }
+                    return Err(crate::error::Error::io("could not write the log", e));
+                }
+            }
+            ops::logs::Poll::Waiting if args.follow => std::thread::sleep(FOLLOW_INTERVAL),
+            ops::logs::Poll::Waiting | ops::logs::Poll::Ended => return Ok(ExitCode::Success),
+        }
+    }
 }

@@ -8,6 +8,7 @@
 pub mod abort;
 pub mod clean;
 pub mod diff;
+pub mod logs;
 pub mod plan;
 pub mod session;
 pub mod show;

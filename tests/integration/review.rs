@@ -265,3 +265,94 @@ fn diff_through_the_users_pager() {
     assert!(paged.contains("src/ui/logo.png"), "{paged:?}");
     assert!(!paged.contains('\u{1b}'), "--color never reaches git: {paged:?}");
 }
+
+#[test]
+fn logs_of_a_task_and_of_the_last_one() {
+    let repo = app();
+    reviewed_run(&repo);
+    repo.streams(&["run"]).assert_code(4);
+    let mut redact = Redactor::new();
+    let first = repo.streams(&["logs", "db", "1"]);
+    first.assert_code(0);
+    // Without a task: the last one that ran.
+    let last = repo.streams(&["logs", "db"]);
+    last.assert_code(0);
+    let missing = repo.streams(&["logs", "db", "3"]);
+    missing.assert_code(2);
+    let text = format!(
+        "{}\n{}\n{}",
+        redact.output(&first),
+        redact.output(&last),
+        redact.output(&missing)
+    );
+    insta::assert_snapshot!("logs", text);
+    // The file, byte for byte.
+    let log = repo
+        .common_dir()
+        .join("streams/runs")
+        .read_dir()
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path()
+        .join("logs/db/2.log");
+    assert_eq!(last.stdout, std::fs::read_to_string(log).unwrap());
+}
+
+#[test]
+fn logs_follow_a_running_task_until_it_ends() {
+    use std::io::{BufRead, BufReader, Read};
+    use std::process::Stdio;
+    use std::time::Duration;
+    let repo = app();
+    let release = repo.root.parent().unwrap().join("release");
+    plan(
+        &repo,
+        &format!(
+            r#"
+[plan]
+name = "app"
+
+[[stream]]
+name = "db"
+owns = ["src/db/**"]
+agent = ["act", "say", "before the wait", "wait-for", "{}", "say", "after the wait", "write", "src/db/x.sql", "x"]
+tasks = ["Wait, then write"]
+"#,
+            release.display()
+        ),
+    );
+    let mut run = repo
+        .streams_cmd(&["run"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    crate::common::wait_for("the agent's first line", Duration::from_secs(20), || {
+        repo.streams(&["logs", "db"])
+            .stdout
+            .contains("before the wait")
+            .then_some(())
+    });
+    let mut follow = repo
+        .streams_cmd(&["logs", "db", "-f"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut reader = BufReader::new(follow.stdout.take().unwrap());
+    // What is there already comes first, while the task still waits.
+    let mut seen = String::new();
+    while !seen.contains("before the wait") {
+        let mut line = String::new();
+        assert!(reader.read_line(&mut line).unwrap() > 0, "ended early: {seen}");
+        seen.push_str(&line);
+    }
+    assert!(follow.try_wait().unwrap().is_none(), "-f stopped while the task ran");
+    std::fs::write(&release, "").unwrap();
+    reader.read_to_string(&mut seen).unwrap();
+    assert_eq!(follow.wait().unwrap().code(), Some(0));
+    assert!(seen.contains("after the wait"), "{seen}");
+    assert_eq!(run.wait().unwrap().code(), Some(0));
+}
