@@ -14,6 +14,7 @@ mod review;
 mod run;
 mod session;
 mod status;
+mod watch;
 
 use std::path::PathBuf;
 
@@ -187,6 +188,10 @@ pub struct StatusArgs {
     /// Print the status as JSON on stdout
     #[arg(long)]
     pub json: bool,
+    /// Keep showing it until the run stops (finishes, halts, is aborted or interrupted):
+    /// redrawn on a terminal, one line per change otherwise; exits with the run's exit code
+    #[arg(long, short, conflicts_with = "json")]
+    pub watch: bool,
 }
 
 #[derive(Debug, Args)]

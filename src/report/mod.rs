@@ -14,6 +14,7 @@ pub mod session_view;
 pub mod show_view;
 pub mod status_view;
 pub mod summary;
+pub mod watch_view;
 pub mod timeline;
 mod ui;
 

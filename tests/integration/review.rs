@@ -356,3 +356,101 @@ tasks = ["Wait, then write"]
     assert!(seen.contains("after the wait"), "{seen}");
     assert_eq!(run.wait().unwrap().code(), Some(0));
 }
+
+#[test]
+fn status_watch_on_a_finished_run_prints_it_once_and_exits_with_its_code() {
+    let repo = app();
+    reviewed_run(&repo);
+    repo.streams(&["run"]).assert_code(4);
+    let out = repo.streams(&["status", "--watch"]);
+    out.assert_code(4);
+    insta::assert_snapshot!("status_watch_finished", Redactor::new().output(&out));
+}
+
+#[test]
+fn status_watch_prints_one_line_per_change_until_the_run_ends() {
+    use std::io::{BufRead, BufReader, Read};
+    use std::process::Stdio;
+    use std::time::Duration;
+    let repo = app();
+    let release = repo.root.parent().unwrap().join("release");
+    plan(
+        &repo,
+        &format!(
+            r#"
+[plan]
+name = "app"
+
+[[stream]]
+name = "db"
+owns = ["src/db/**"]
+agent = ["act", "write", "src/db/a.sql", "a", "commit", "First step", "wait-for", "{}", "write", "src/db/x.sql", "x"]
+tasks = ["Write the schema"]
+"#,
+            release.display()
+        ),
+    );
+    let mut run = repo
+        .streams_cmd(&["run"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    crate::common::wait_for("the agent's commit", Duration::from_secs(20), || {
+        repo.git_output_in(&repo.root, &["log", "-1", "--format=%s", "streams/app/db"])
+            .stdout
+            .starts_with(b"First step")
+            .then_some(())
+    });
+    let mut watch = repo
+        .streams_cmd(&["status", "--watch"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut reader = BufReader::new(watch.stdout.take().unwrap());
+    let mut seen = String::new();
+    while !seen.contains("db: 1 commit, last: First step") {
+        let mut line = String::new();
+        assert!(reader.read_line(&mut line).unwrap() > 0, "ended early: {seen}");
+        seen.push_str(&line);
+    }
+    assert!(seen.contains("db: running (task 1/1)\n"), "{seen}");
+    std::fs::write(&release, "").unwrap();
+    reader.read_to_string(&mut seen).unwrap();
+    assert_eq!(watch.wait().unwrap().code(), Some(0), "{seen}");
+    assert_eq!(run.wait().unwrap().code(), Some(0));
+    // Each change once, in order, and the end.
+    let lines: Vec<&str> = seen.lines().collect();
+    let at = |needle: &str| {
+        lines
+            .iter()
+            .position(|l| *l == needle)
+            .unwrap_or_else(|| panic!("no line {needle:?} in:\n{seen}"))
+    };
+    assert!(at("db: running (task 1/1)") < at("db: integrated"), "{seen}");
+    assert_eq!(lines.last(), Some(&"run: finished: integrated"), "{seen}");
+    assert_eq!(
+        lines.iter().filter(|l| l.starts_with("db: integrated")).count(),
+        1,
+        "{seen}"
+    );
+}
+
+#[test]
+fn status_watch_redraws_on_a_terminal() {
+    let repo = app();
+    reviewed_run(&repo);
+    repo.streams(&["run"]).assert_code(4);
+    let command = format!("{} status --watch", crate::common::streams_bin().display());
+    let mut cmd = std::process::Command::new("script");
+    cmd.current_dir(&repo.root)
+        .args(["-qec", &command, "/dev/null"])
+        .stdin(std::process::Stdio::null());
+    repo.hermetic(&mut cmd);
+    let out = cmd.output().unwrap();
+    assert_eq!(out.status.code(), Some(4));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.starts_with("\u{1b}[H\u{1b}[2J"), "{text:?}");
+    assert!(text.contains("stream  state"), "{text:?}");
+}
