@@ -90,6 +90,9 @@ pub enum Command {
     Diff(DiffArgs),
     /// An agent's log (`-f` follows a running task until it ends)
     Logs(LogsArgs),
+    /// Push stream branches (or the integration branch) and open or update one pull request
+    /// each through the GitHub CLI `gh`
+    Pr(PrArgs),
     /// Run a built-in example end to end on a throwaway repository
     Demo(DemoArgs),
     /// Write a commented streams.toml for this repository, or one of the example plans
@@ -236,6 +239,31 @@ pub struct LogsArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct PrArgs {
+    /// The streams to push (default: every stream with commits)
+    #[arg(value_name = "STREAM", conflicts_with = "integration")]
+    pub streams: Vec<String>,
+    /// The remote to push to (a name from `git remote`)
+    #[arg(long, value_name = "NAME")]
+    pub remote: String,
+    /// Push the integration branch and open one pull request for it instead
+    #[arg(long)]
+    pub integration: bool,
+    /// The branch the pull requests merge into (default: the plan's base)
+    #[arg(long, value_name = "BRANCH")]
+    pub base: Option<String>,
+    /// Open new pull requests as drafts
+    #[arg(long)]
+    pub draft: bool,
+    /// Print the `git push` and `gh` commands instead of running them
+    #[arg(long)]
+    pub dry_run: bool,
+    /// The run (default: the current or last run)
+    #[arg(long, value_name = "ID")]
+    pub run: Option<String>,
+}
+
+#[derive(Debug, Args)]
 pub struct ContinueArgs {
     /// Record the resolution even if it drops or rewrites the stream's work outside the
     /// conflicted files
@@ -354,6 +382,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Show(args) => review::show(&ctx, args),
         Command::Diff(args) => review::diff(&ctx, args),
         Command::Logs(args) => review::logs(&ctx, args),
+        Command::Pr(args) => review::pr(&ctx, args),
         Command::Demo(args) => demo::demo(&ctx, args),
         Command::Init(args) => init::init(&ctx, args),
         Command::Completions(args) => completions::completions(args),

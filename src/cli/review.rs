@@ -4,7 +4,7 @@ use crate::error::{ExitCode, Result};
 use crate::ops;
 use crate::report::show_view;
 
-use super::{ColorChoice, Context, DiffArgs, LogsArgs, ShowArgs, load};
+use super::{ColorChoice, Context, DiffArgs, LogsArgs, PrArgs, ShowArgs, load};
 
 pub fn show(ctx: &Context, args: ShowArgs) -> Result<ExitCode> {
     let repo = load::open_repo(ctx)?;
@@ -99,4 +99,24 @@ pub fn logs(ctx: &Context, args: LogsArgs) -> Result<ExitCode> {
             ops::logs::Poll::Waiting | ops::logs::Poll::Ended => return Ok(ExitCode::Success),
         }
     }
+}
+
+pub fn pr(ctx: &Context, args: PrArgs) -> Result<ExitCode> {
+    let repo = load::open_repo(ctx)?;
+    let (dir, state) = ops::show::find_run(&repo, args.run.as_deref())?;
+    let outcome = ops::pr::pr(
+        &repo,
+        &dir,
+        &state,
+        &ops::pr::PrRequest {
+            streams: &args.streams,
+            remote: &args.remote,
+            integration: args.integration,
+            base: args.base.as_deref(),
+            draft: args.draft,
+            dry_run: args.dry_run,
+        },
+    )?;
+    print!("{}", crate::report::pr_view::render_outcome(&outcome));
+    Ok(ExitCode::Success)
 }

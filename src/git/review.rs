@@ -132,7 +132,7 @@ pub fn show_diff(request: &DiffRequest<'_>) -> GitResult<i32> {
 /// Pushes `refspecs` to `remote` (a remote's name or URL). Asks nothing: credentials come from
 /// the user's helpers or fail with git's own message.
 pub fn push(repo: &Repo, remote: &str, refspecs: &[String], force: bool) -> GitResult<()> {
-    let mut args: Vec<String> = vec!["push".into(), "--porcelain".into()];
+    let mut args: Vec<String> = vec!["push".into()];
     if force {
         // A stream branch is rewritten when a task is retried: a plain push would be refused
         // where the remote has the old tip; with the lease, only if nobody else pushed there.

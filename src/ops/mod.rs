@@ -10,6 +10,7 @@ pub mod clean;
 pub mod diff;
 pub mod logs;
 pub mod plan;
+pub mod pr;
 pub mod session;
 pub mod show;
 pub mod start;

@@ -9,14 +9,15 @@ pub mod hints;
 pub mod junit;
 pub mod mermaid;
 pub mod plan_view;
+pub mod pr_view;
 pub mod reporter;
 pub mod session_view;
 pub mod show_view;
 pub mod status_view;
 pub mod summary;
-pub mod watch_view;
 pub mod timeline;
 mod ui;
+pub mod watch_view;
 
 pub use events::{EVENTS_SCHEMA, Event};
 pub use reporter::Reporter;

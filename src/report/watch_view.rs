@@ -8,7 +8,12 @@ pub fn changes(before: Option<&RunStatus>, now: &RunStatus) -> Vec<String> {
     let mut lines = Vec::new();
     let same_run = before.filter(|b| b.id == now.id);
     if same_run.is_none() {
-        lines.push(format!("run {} of plan `{}`: {}", now.id, now.plan, phase(now)));
+        lines.push(format!(
+            "run {} of plan `{}`: {}",
+            now.id,
+            now.plan,
+            phase(now)
+        ));
     }
     for s in &now.streams {
         let old = same_run.and_then(|b| b.streams.iter().find(|o| o.name == s.name));

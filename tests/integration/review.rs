@@ -263,7 +263,10 @@ fn diff_through_the_users_pager() {
     assert!(out.status.success(), "{out:?}");
     let paged = std::fs::read_to_string(&seen).unwrap_or_default();
     assert!(paged.contains("src/ui/logo.png"), "{paged:?}");
-    assert!(!paged.contains('\u{1b}'), "--color never reaches git: {paged:?}");
+    assert!(
+        !paged.contains('\u{1b}'),
+        "--color never reaches git: {paged:?}"
+    );
 }
 
 #[test]
@@ -346,10 +349,16 @@ tasks = ["Wait, then write"]
     let mut seen = String::new();
     while !seen.contains("before the wait") {
         let mut line = String::new();
-        assert!(reader.read_line(&mut line).unwrap() > 0, "ended early: {seen}");
+        assert!(
+            reader.read_line(&mut line).unwrap() > 0,
+            "ended early: {seen}"
+        );
         seen.push_str(&line);
     }
-    assert!(follow.try_wait().unwrap().is_none(), "-f stopped while the task ran");
+    assert!(
+        follow.try_wait().unwrap().is_none(),
+        "-f stopped while the task ran"
+    );
     std::fs::write(&release, "").unwrap();
     reader.read_to_string(&mut seen).unwrap();
     assert_eq!(follow.wait().unwrap().code(), Some(0));
@@ -412,7 +421,10 @@ tasks = ["Write the schema"]
     let mut seen = String::new();
     while !seen.contains("db: 1 commit, last: First step") {
         let mut line = String::new();
-        assert!(reader.read_line(&mut line).unwrap() > 0, "ended early: {seen}");
+        assert!(
+            reader.read_line(&mut line).unwrap() > 0,
+            "ended early: {seen}"
+        );
         seen.push_str(&line);
     }
     assert!(seen.contains("db: running (task 1/1)\n"), "{seen}");
@@ -428,10 +440,16 @@ tasks = ["Write the schema"]
             .position(|l| *l == needle)
             .unwrap_or_else(|| panic!("no line {needle:?} in:\n{seen}"))
     };
-    assert!(at("db: running (task 1/1)") < at("db: integrated"), "{seen}");
+    assert!(
+        at("db: running (task 1/1)") < at("db: integrated"),
+        "{seen}"
+    );
     assert_eq!(lines.last(), Some(&"run: finished: integrated"), "{seen}");
     assert_eq!(
-        lines.iter().filter(|l| l.starts_with("db: integrated")).count(),
+        lines
+            .iter()
+            .filter(|l| l.starts_with("db: integrated"))
+            .count(),
         1,
         "{seen}"
     );
@@ -453,4 +471,236 @@ fn status_watch_redraws_on_a_terminal() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.starts_with("\u{1b}[H\u{1b}[2J"), "{text:?}");
     assert!(text.contains("stream  state"), "{text:?}");
+}
+
+/// A stand-in for the GitHub CLI, first on PATH: records each call's argv in `$HOME/gh.log`
+/// and answers `--version`, `auth status` (logged out when `$HOME/gh-logged-out` exists),
+/// `pr list --head B` (the PR it made for B, if any), `pr create` (a new number and URL) and
+/// `pr edit`.
+const FAKE_GH: &str = r#"#!/bin/sh
+for a in "$@"; do printf '%s\037' "$a"; done >> "$HOME/gh.log"
+printf '\036' >> "$HOME/gh.log"
+mkdir -p "$HOME/gh-prs"
+case "$1 $2" in
+"--version ") echo "gh version 2.99.0 (fake)" ;;
+"auth status")
+    if [ -e "$HOME/gh-logged-out" ]; then echo "You are not logged into any GitHub hosts." >&2; exit 1; fi
+    echo "Logged in to github.com as tester" ;;
+"pr list")
+    shift 2
+    while [ $# -gt 0 ]; do [ "$1" = "--head" ] && head=$2; shift; done
+    for f in "$HOME"/gh-prs/*; do
+        [ -e "$f" ] || continue
+        if [ "$(cat "$f")" = "$head" ]; then
+            n=$(basename "$f"); printf '[{"number":%s,"url":"https://github.com/o/r/pull/%s"}]\n' "$n" "$n"; exit 0
+        fi
+    done
+    echo "[]" ;;
+"pr create")
+    shift 2
+    while [ $# -gt 0 ]; do [ "$1" = "--head" ] && head=$2; shift; done
+    n=$(( $(ls "$HOME/gh-prs" | wc -l) + 11 ))
+    printf '%s' "$head" > "$HOME/gh-prs/$n"
+    echo "Creating pull request for $head" >&2
+    echo "https://github.com/o/r/pull/$n" ;;
+"pr edit") ;;
+*) echo "fake gh: unexpected $*" >&2; exit 2 ;;
+esac
+"#;
+
+/// The repository of `reviewed_run` after its run, with a bare repository as remote `origin`
+/// and the fake `gh` on PATH.
+fn repo_with_remote() -> (TestRepo, std::path::PathBuf) {
+    use std::os::unix::fs::PermissionsExt;
+    let mut repo = app();
+    reviewed_run(&repo);
+    repo.streams(&["run"]).assert_code(4);
+    let remote = repo.root.parent().unwrap().join("remote.git");
+    repo.git(&["init", "-q", "--bare", &remote.display().to_string()]);
+    repo.git(&["remote", "add", "origin", &remote.display().to_string()]);
+    let bin = repo.home.join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    std::fs::write(bin.join("gh"), FAKE_GH).unwrap();
+    std::fs::set_permissions(bin.join("gh"), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let path = std::env::var("PATH").unwrap_or_default();
+    repo.env
+        .push(("PATH".into(), format!("{}:{path}", bin.display())));
+    (repo, remote)
+}
+
+/// Each call the fake gh got, as its argv.
+fn gh_calls(repo: &TestRepo) -> Vec<Vec<String>> {
+    std::fs::read_to_string(repo.home.join("gh.log"))
+        .unwrap_or_default()
+        .split('\u{1e}')
+        .filter(|c| !c.is_empty())
+        .map(|c| {
+            c.split('\u{1f}')
+                .filter(|a| !a.is_empty())
+                .map(str::to_string)
+                .collect()
+        })
+        .collect()
+}
+
+fn is_call(argv: &[String], command: &str, sub: &str) -> bool {
+    argv.len() >= 2 && argv[0] == command && argv[1] == sub
+}
+
+fn arg_after<'a>(argv: &'a [String], flag: &str) -> &'a str {
+    let i = argv.iter().position(|a| a == flag).unwrap();
+    &argv[i + 1]
+}
+
+#[test]
+fn pr_pushes_the_streams_and_opens_one_pull_request_each_then_updates_them() {
+    let (repo, remote) = repo_with_remote();
+    let mut redact = Redactor::new();
+    let first = repo.streams(&["pr", "--remote", "origin"]);
+    first.assert_code(0);
+    // Both streams with work are on the remote, at their local tips; the failed one is not.
+    for stream in ["db", "ui"] {
+        let branch = format!("streams/app/{stream}");
+        assert_eq!(
+            repo.git(&[
+                "--git-dir",
+                &remote.display().to_string(),
+                "rev-parse",
+                &branch
+            ]),
+            repo.git(&["rev-parse", &branch])
+        );
+    }
+    let on_remote = repo.git(&[
+        "--git-dir",
+        &remote.display().to_string(),
+        "for-each-ref",
+        "--format=%(refname)",
+    ]);
+    assert!(!on_remote.contains("api"), "{on_remote}");
+    let calls = gh_calls(&repo);
+    let creates: Vec<&Vec<String>> = calls
+        .iter()
+        .filter(|c| is_call(c, "pr", "create"))
+        .collect();
+    assert_eq!(creates.len(), 2, "{calls:?}");
+    let db = creates
+        .iter()
+        .find(|c| arg_after(c, "--head") == "streams/app/db")
+        .unwrap();
+    assert_eq!(arg_after(db, "--base"), "main");
+    assert_eq!(
+        arg_after(db, "--title"),
+        "db: Create the users table (+1 more task)"
+    );
+    let body = arg_after(db, "--body");
+    for text in [
+        "- [x] Create the users table (integrated)",
+        "- [x] Index the users table (integrated)",
+        "| `src/db/schema.sql` | 1 | 0 |",
+        "The stream may change only `src/db/**` and the shared `CHANGES.md`",
+    ] {
+        assert!(body.contains(text), "{text:?} not in:\n{body}");
+    }
+    insta::assert_snapshot!("pr_body_db", redact.text(body));
+
+    // Again: the same two pull requests are edited, none is opened.
+    let before = calls.len();
+    let second = repo.streams(&["pr", "--remote", "origin"]);
+    second.assert_code(0);
+    let calls = gh_calls(&repo);
+    let again = &calls[before..];
+    assert!(
+        again.iter().all(|c| !is_call(c, "pr", "create")),
+        "{again:?}"
+    );
+    let edits: Vec<&str> = again
+        .iter()
+        .filter(|c| is_call(c, "pr", "edit"))
+        .map(|c| c[2].as_str())
+        .collect();
+    assert_eq!(edits, ["11", "12"], "{again:?}");
+    insta::assert_snapshot!(
+        "pr",
+        format!("{}\n{}", redact.output(&first), redact.output(&second))
+    );
+}
+
+#[test]
+fn pr_links_a_stream_to_the_pull_request_it_depends_on() {
+    let (repo, _remote) = repo_with_remote();
+    // api failed; give it work to push: a commit on its branch by hand.
+    let wt = repo.common_dir().join("streams/worktrees/app/api");
+    std::fs::write(wt.join("src/api/login.rs"), "fn login() {}\n").unwrap();
+    repo.git_in(&wt, &["add", "-A"]);
+    repo.git_in(&wt, &["commit", "-q", "-m", "Add /login by hand"]);
+    repo.streams(&["pr", "--remote", "origin", "db"])
+        .assert_code(0);
+    repo.streams(&["pr", "--remote", "origin", "api", "--draft"])
+        .assert_code(0);
+    let calls = gh_calls(&repo);
+    let api = calls
+        .iter()
+        .find(|c| is_call(c, "pr", "create") && arg_after(c, "--head") == "streams/app/api")
+        .unwrap();
+    assert!(api.contains(&"--draft".to_string()), "{api:?}");
+    let body = arg_after(api, "--body");
+    assert!(
+        body.contains("Depends on #11 (stream `db`): merge that first."),
+        "{body}"
+    );
+}
+
+#[test]
+fn pr_dry_run_and_what_it_refuses() {
+    let (repo, remote) = repo_with_remote();
+    let mut redact = Redactor::new();
+    let dry = repo.streams(&["pr", "--remote", "origin", "--integration", "--dry-run"]);
+    dry.assert_code(0);
+    // Nothing pushed, gh never run.
+    assert_eq!(
+        repo.git(&["--git-dir", &remote.display().to_string(), "for-each-ref"]),
+        ""
+    );
+    assert!(gh_calls(&repo).is_empty());
+    let no_remote = repo.streams(&["pr", "--remote", "upstream"]);
+    no_remote.assert_code(2);
+    let no_work = repo.streams(&["pr", "--remote", "origin", "api"]);
+    no_work.assert_code(2);
+    std::fs::write(repo.home.join("gh-logged-out"), "").unwrap();
+    let logged_out = repo.streams(&["pr", "--remote", "origin"]);
+    logged_out.assert_code(2);
+    let mut text = String::new();
+    for out in [&dry, &no_remote, &no_work, &logged_out] {
+        text.push_str(&redact.output(out));
+        text.push('\n');
+    }
+    insta::assert_snapshot!("pr_dry_run_and_errors", text);
+    // Logged out: nothing was pushed either.
+    assert_eq!(
+        repo.git(&["--git-dir", &remote.display().to_string(), "for-each-ref"]),
+        ""
+    );
+}
+
+#[test]
+fn pr_without_gh_names_the_fix() {
+    let (mut repo, _remote) = repo_with_remote();
+    // PATH without the fake gh (and, on this machine, without a real one).
+    repo.env.retain(|(k, _)| k != "PATH");
+    let dir = repo.root.parent().unwrap().join("bin-without-gh");
+    std::fs::create_dir_all(&dir).unwrap();
+    let git = String::from_utf8(
+        std::process::Command::new("sh")
+            .args(["-c", "command -v git"])
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap();
+    std::os::unix::fs::symlink(git.trim(), dir.join("git")).unwrap();
+    repo.env.push(("PATH".into(), dir.display().to_string()));
+    let out = repo.streams(&["pr", "--remote", "origin"]);
+    out.assert_code(2);
+    insta::assert_snapshot!("pr_without_gh", Redactor::new().output(&out));
 }
