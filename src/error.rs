@@ -24,6 +24,8 @@ pub enum ExitCode {
     StreamsFailed = 4,
     /// Another run holds the lock, or there is no run to continue / resume.
     State = 5,
+    /// Interrupted by SIGHUP (the terminal closed); state saved, `streams resume` goes on.
+    HungUp = 129,
     /// Interrupted by SIGINT; state saved, `streams resume` goes on.
     Interrupted = 130,
     /// Interrupted by SIGTERM; state saved, `streams resume` goes on.

@@ -87,6 +87,7 @@ pub fn conclude(ctx: &Context, run_dir: &RunDir, session: Session) -> Result<Exi
         Finish::Failed => ExitCode::StreamsFailed,
         Finish::Halted => ExitCode::Halted,
         Finish::Interrupted(nix::sys::signal::Signal::SIGINT) => ExitCode::Interrupted,
+        Finish::Interrupted(nix::sys::signal::Signal::SIGHUP) => ExitCode::HungUp,
         Finish::Interrupted(_) => ExitCode::Terminated,
     };
     let status = summary::status_of(&state);
