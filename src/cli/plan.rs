@@ -11,6 +11,7 @@ use serde::Serialize;
 use crate::error::{Error, ExitCode, Result};
 use crate::plan::schedule::{self, Simulation};
 use crate::plan::{Estimate, EstimateUnit, Plan};
+use crate::report::print_data;
 
 use super::load::{self, Analysis, LoadedPlan, Located};
 use super::{Context, PlanArgs};
@@ -42,11 +43,11 @@ pub fn plan(ctx: &Context, args: PlanArgs) -> Result<ExitCode> {
         json.predicted_conflicts = predicted.as_ref();
         let json = serde_json::to_string_pretty(&json)
             .map_err(|e| Error::Internal(format!("could not write JSON: {e}")))?;
-        println!("{json}");
+        print_data(&format!("{json}\n"))?;
     } else if args.dot {
-        print!("{}", view.dot());
+        print_data(&view.dot())?;
     } else if args.mermaid {
-        print!("{}", view.mermaid());
+        print_data(&view.mermaid())?;
     } else {
         ctx.ui.info(view.human(ctx));
         if let Some(predicted) = &predicted {

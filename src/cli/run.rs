@@ -6,6 +6,7 @@ use crate::error::{ExitCode, IoContext, Result};
 use crate::exec::control::{self, NewRun};
 use crate::exec::dispatcher::worktrees_dir;
 use crate::exec::prompt::{self, DependencyWork, Placeholders};
+use crate::report::print_data;
 use crate::report::shell_quote;
 use crate::state::{RunLock, StateDir};
 
@@ -161,7 +162,7 @@ fn dry_run(
             }
         }
     }
-    print!("{out}");
+    print_data(&out)?;
     ctx.ui
         .detail("dry run: no worktree, branch, ref or file was written");
     Ok(ExitCode::Success)

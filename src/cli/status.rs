@@ -9,6 +9,7 @@ use crate::coordinator::{self, Prediction};
 use crate::error::{ExitCode, Result};
 use crate::git::{Repo, refs};
 use crate::report::fmt_duration_ms;
+use crate::report::print_data;
 use crate::state::{RunPhase, RunState, StateDir, StreamState, TaskState, lock, now_ms};
 
 use super::{Context, StatusArgs, load};
@@ -70,14 +71,14 @@ pub fn status(ctx: &Context, args: StatusArgs) -> Result<ExitCode> {
     let state_dir = StateDir::new(repo.common_dir());
     let Some((_, state)) = state_dir.current()? else {
         if args.json {
-            println!(
-                "{}",
+            print_data(&format!(
+                "{}\n",
                 serde_json::to_string_pretty(&StatusJson {
                     schema: STATUS_SCHEMA,
                     run: None
                 })
                 .unwrap_or_default()
-            );
+            ))?;
         } else {
             ctx.ui
                 .info("no streams run in this repository yet: start one with `streams run`");
@@ -91,12 +92,12 @@ pub fn status(ctx: &Context, args: StatusArgs) -> Result<ExitCode> {
             schema: STATUS_SCHEMA,
             run: Some(run),
         };
-        println!(
-            "{}",
+        print_data(&format!(
+            "{}\n",
             serde_json::to_string_pretty(&json).unwrap_or_default()
-        );
+        ))?;
     } else {
-        print!("{}", render(&run));
+        print_data(&render(&run))?;
     }
     Ok(ExitCode::Success)
 }

@@ -10,7 +10,7 @@ mod ui;
 
 pub use events::{EVENTS_SCHEMA, Event};
 pub use reporter::Reporter;
-pub use ui::Ui;
+pub use ui::{Ui, print_data};
 
 /// Quotes a word for a POSIX shell when it needs it, for commands shown to people (a path with
 /// a space in a printed `cd` must still work when pasted).

@@ -6,6 +6,7 @@ mod clean;
 mod common;
 mod coordinator;
 mod crash;
+mod output;
 mod plan;
 mod run;
 mod scenarios;
