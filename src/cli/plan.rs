@@ -91,7 +91,13 @@ impl Predicted {
             out.push_str("  no conflicts predicted");
         }
         for c in &self.conflicts {
-            let _ = writeln!(out, "  {} <-> {}: {}", c.left, c.right, c.files.join(", "));
+            let _ = writeln!(
+                out,
+                "  {} <-> {}: {}",
+                c.left,
+                c.right,
+                crate::report::quote_paths(&c.files)
+            );
         }
         out.trim_end().to_string()
     }
@@ -288,7 +294,7 @@ impl<'a> View<'a> {
                 "  {:<width$}  {:<cw$}  read-only for every agent: {}",
                 "nobody",
                 counts[plan.streams.len() + 1],
-                examples.join(", ")
+                crate::report::quote_paths(&examples)
             );
         }
 

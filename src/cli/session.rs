@@ -168,7 +168,7 @@ pub fn conclude(ctx: &Context, run_dir: &RunDir, session: Session) -> Result<Exi
                 ui.always(format!(
                     "{} integrating stream `{name}` conflicts in {}",
                     ui.red("halted:"),
-                    halt.files.join(", ")
+                    crate::report::quote_paths(&halt.files)
                 ));
                 ui.always(format!(
                     "conflict bundle: {}",

@@ -291,7 +291,7 @@ fn render(run: &RunJson) -> String {
             out,
             "\nhalted: integrating stream `{}` conflicts in {}",
             h.stream,
-            h.files.join(", ")
+            crate::report::quote_paths(&h.files)
         );
         let _ = writeln!(
             out,
@@ -321,7 +321,13 @@ fn render(run: &RunJson) -> String {
     if !run.predicted_conflicts.is_empty() {
         let _ = writeln!(out, "\npredicted conflicts (not integrated yet):");
         for p in &run.predicted_conflicts {
-            let _ = writeln!(out, "  {} <-> {}: {}", p.left, p.right, p.files.join(", "));
+            let _ = writeln!(
+                out,
+                "  {} <-> {}: {}",
+                p.left,
+                p.right,
+                crate::report::quote_paths(&p.files)
+            );
         }
     }
     out

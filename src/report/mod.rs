@@ -4,17 +4,22 @@
 
 pub mod conflict;
 mod events;
+pub(crate) mod quote;
 pub mod reporter;
 pub mod summary;
 mod ui;
 
 pub use events::{EVENTS_SCHEMA, Event};
+pub use quote::{quote_path, quote_paths};
 pub use reporter::Reporter;
 pub use ui::{Ui, print_data};
 
 /// Quotes a word for a POSIX shell when it needs it, for commands shown to people (a path with
 /// a space in a printed `cd` must still work when pasted).
 pub fn shell_quote(word: &str) -> String {
+    if word.chars().any(quote::is_unsafe_char) {
+        return quote::ansi_c_quote(word);
+    }
     if !word.is_empty()
         && word
             .chars()

@@ -63,3 +63,105 @@ fn data_that_cannot_be_written_is_an_error_not_a_silent_success() {
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("could not write to stdout"), "{stderr}");
 }
+
+/// An escape sequence in a file name would reach the terminal raw; one that draws a fake "ok"
+/// line is the attack the finding showed.
+const HOSTILE: &str = "\u{1b}[2K\r\u{1b}[32mok\u{1b}[0m";
+
+#[test]
+fn paths_with_control_characters_are_quoted_in_ownership_failures() {
+    let repo = repo_with_shared();
+    crate::run::plan(
+        &repo,
+        r#"
+[plan]
+name = "p"
+
+[[stream]]
+name = "a"
+owns = ["a/**"]
+agent = ["act", "write", "a/ok", "ok", "write", "c/\u001b[2K\r\u001b[32mok\u001b[0m", "x"]
+tasks = ["Task of a"]
+"#,
+    );
+    let out = repo.streams(&["run"]);
+    out.assert_code(4);
+    assert!(!out.stderr.contains('\u{1b}'), "raw escape: {out}");
+    assert!(!out.stdout.contains('\u{1b}'), "raw escape: {out}");
+    assert!(
+        out.stderr.contains(
+            r#"changed paths it does not own: "c/\033[2K\r\033[32mok\033[0m" (owned by no stream)"#
+        ),
+        "{out}"
+    );
+    let status = repo.streams(&["status"]);
+    assert!(!status.stdout.contains('\u{1b}'), "raw escape: {status}");
+    assert!(!status.stderr.contains('\u{1b}'), "raw escape: {status}");
+}
+
+#[test]
+fn paths_with_control_characters_are_quoted_in_conflicts() {
+    let repo = repo_with_shared();
+    let path = format!("assets/{HOSTILE}");
+    let toml_path = path.replace('\u{1b}', "\\u001b").replace('\r', "\\r");
+    two_streams(
+        &repo,
+        &format!(r#""write", "{toml_path}", "from a""#),
+        &format!(r#""write", "{toml_path}", "from b""#),
+        "",
+    );
+    let out = repo.streams(&["run"]);
+    out.assert_code(3);
+    let shown = r#""assets/\033[2K\r\033[32mok\033[0m""#;
+    assert!(!out.stderr.contains('\u{1b}'), "raw escape: {out}");
+    assert!(
+        out.stderr
+            .contains(&format!("conflict integrating b: {shown}")),
+        "{out}"
+    );
+    // The `git add` to paste quotes it for the shell: the same bytes, nothing raw.
+    assert!(
+        out.stderr
+            .contains(r"git add $'assets/\033[2K\r\033[32mok\033[0m'"),
+        "{out}"
+    );
+    let status = repo.streams(&["status"]);
+    assert!(!status.stdout.contains('\u{1b}'), "raw escape: {status}");
+    assert!(status.stdout.contains(shown), "{status}");
+    let run = std::fs::read_to_string(repo.common_dir().join("streams/current")).unwrap();
+    let bundle = repo
+        .common_dir()
+        .join("streams/runs")
+        .join(run.trim())
+        .join("conflicts/b/README.md");
+    let readme = std::fs::read_to_string(&bundle).unwrap();
+    assert!(
+        !readme.contains('\u{1b}'),
+        "raw escape in {}: {}",
+        bundle.display(),
+        readme.escape_debug()
+    );
+    assert!(readme.contains(shown), "{readme}");
+    let cont = repo.streams(&["continue"]);
+    assert!(!cont.stderr.contains('\u{1b}'), "raw escape: {cont}");
+    assert!(
+        cont.stderr
+            .contains(&format!("not resolved yet: {shown} still unmerged")),
+        "{cont}"
+    );
+    // The quoted name pastes back as the real file: resolving with the printed command works.
+    let wt = repo.common_dir().join("streams/worktrees/p/.integration");
+    let wt = wt.display();
+    let quoted = r"$'assets/\033[2K\r\033[32mok\033[0m'";
+    let mut bash = std::process::Command::new("bash");
+    bash.arg("-c").arg(format!(
+        "cd '{wt}' && echo resolved > {quoted} && git add {quoted}"
+    ));
+    repo.hermetic(&mut bash);
+    assert!(bash.status().unwrap().success());
+    repo.streams(&["continue"]).assert_code(0);
+    assert_eq!(
+        repo.git(&["show", &format!("streams/p/integration:{path}")]),
+        "resolved"
+    );
+}
