@@ -88,6 +88,23 @@ pub fn log_tail(path: &std::path::Path, n: usize) -> Vec<String> {
 
 pub use crate::duration::fmt_duration_ms;
 
+/// The note for files a task wrote that git ignores (see `git::ignored`).
+pub fn ignored_note(task: usize, ignored: &crate::git::ignored::IgnoredFiles) -> String {
+    let mut text = format!(
+        "task {task} wrote {} path(s) that git ignores, left out of its work: {}",
+        ignored.count,
+        quote_paths(&ignored.examples)
+    );
+    if ignored.count > ignored.examples.len() {
+        text.push_str(&format!(
+            " and {} more",
+            ignored.count - ignored.examples.len()
+        ));
+    }
+    text.push_str(" (to keep them, change the ignore rule or have the agent `git add -f` them)");
+    text
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

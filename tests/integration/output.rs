@@ -165,3 +165,49 @@ fn paths_with_control_characters_are_quoted_in_conflicts() {
         "resolved"
     );
 }
+
+#[test]
+fn files_an_agent_writes_to_ignored_paths_are_named_in_the_task_result() {
+    let repo = crate::common::TestRepo::with_files(&[
+        (".gitignore", "*.log\nbuild/\n"),
+        ("a/README", "a\n"),
+    ]);
+    // Ignored files that were there before the task are not the agent's.
+    repo.write("a/old.log", "from before\n");
+    let old = std::time::SystemTime::now() - std::time::Duration::from_secs(60);
+    std::fs::File::options()
+        .write(true)
+        .open(repo.path("a/old.log"))
+        .unwrap()
+        .set_modified(old)
+        .unwrap();
+    crate::run::plan(
+        &repo,
+        r#"
+[plan]
+name = "p"
+
+[[stream]]
+name = "a"
+owns = ["a/**"]
+agent = ["act", "write", "a/result.log", "the real result", "write", "a/build/out.bin", "x", "write", "a/build/more.bin", "y", "write", "a/z.log", "z", "write", "a/w.log", "w"]
+tasks = ["Write a report"]
+"#,
+    );
+    let out = repo.streams(&["run"]);
+    out.assert_code(0);
+    let note = "task 1 wrote 4 path(s) that git ignores, left out of its work: a/build/, a/result.log, a/w.log and 1 more";
+    assert!(out.stderr.contains(&format!("note a: {note}")), "{out}");
+    assert!(out.stderr.contains("(no changes)"), "{out}");
+    assert!(!out.stderr.contains("old.log"), "{out}");
+    // The run's report keeps it.
+    let run = std::fs::read_to_string(repo.common_dir().join("streams/current")).unwrap();
+    let report = std::fs::read_to_string(
+        repo.common_dir()
+            .join("streams/runs")
+            .join(run.trim())
+            .join("report.md"),
+    )
+    .unwrap();
+    assert!(report.contains(note), "{report}");
+}
