@@ -169,6 +169,16 @@ pub fn continue_run(ctx: &Context, args: ContinueArgs) -> Result<ExitCode> {
                 ));
                 ctx.ui.hint("if that is what you mean, run `streams continue --force`; the merged versions are in the conflict bundle's diffs");
             }
+            Unresolved::Recreated => {
+                ctx.ui.error(format!(
+                    "the resolution worktree {wt} was deleted: it is laid out again with the conflicts in {}",
+                    crate::report::quote_paths(&halt.files)
+                ));
+                ctx.ui.hint(format!(
+                    "resolve them in {wt}, mark them resolved with `git -C {wt} add {}`, then run `streams continue`",
+                    halt.files.iter().map(|p| crate::report::shell_quote(p)).collect::<Vec<_>>().join(" ")
+                ));
+            }
         }
         return Ok(ExitCode::Halted);
     }
