@@ -8,7 +8,7 @@ use crate::coordinator::{repo_with_shared, two_streams};
 /// Runs `streams` with stdout and stderr both on a pipe nobody reads any more (`... 2>&1 | head
 /// -0` once `head` has gone): every write fails with EPIPE.
 fn exit_code_with_closed_pipe(repo: &crate::common::TestRepo, args: &[&str]) -> Option<i32> {
-    let (reader, writer) = std::io::pipe().unwrap();
+    let (reader, writer) = nix::unistd::pipe().unwrap();
     drop(reader);
     repo.streams_cmd(args)
         .stdout(writer.try_clone().unwrap())
