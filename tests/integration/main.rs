@@ -3,9 +3,11 @@
 
 mod abort;
 mod clean;
+mod cli;
 mod common;
 mod coordinator;
 mod crash;
+mod init;
 mod output;
 mod plan;
 mod run;
