@@ -94,6 +94,7 @@ tasks = ["Task of a"]
         ),
         "{out}"
     );
+    insta::assert_snapshot!(out.to_string());
     let status = repo.streams(&["status"]);
     assert!(!status.stdout.contains('\u{1b}'), "raw escape: {status}");
     assert!(!status.stderr.contains('\u{1b}'), "raw escape: {status}");
@@ -200,6 +201,7 @@ tasks = ["Write a report"]
     assert!(out.stderr.contains(&format!("note a: {note}")), "{out}");
     assert!(out.stderr.contains("(no changes)"), "{out}");
     assert!(!out.stderr.contains("old.log"), "{out}");
+    insta::assert_snapshot!(out.to_string());
     // The run's report keeps it.
     let run = std::fs::read_to_string(repo.common_dir().join("streams/current")).unwrap();
     let report = std::fs::read_to_string(
