@@ -2,6 +2,7 @@
 //! temporary, hermetic git repository (see `common`).
 
 mod abort;
+mod ci;
 mod clean;
 mod cli;
 mod common;
@@ -11,5 +12,6 @@ mod init;
 mod output;
 mod plan;
 mod run;
+mod sandbox;
 mod scenarios;
 mod status;
