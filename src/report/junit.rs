@@ -144,6 +144,7 @@ fn failure(message: &str, kind: &str, tail: &[String]) -> TestCaseStatus {
 fn kind(reason: &FailReason) -> &'static str {
     match reason {
         FailReason::Exit { .. } => "exit",
+        FailReason::SandboxedExit { .. } => "sandboxed_exit",
         FailReason::Signal { .. } => "signal",
         FailReason::TimedOut { .. } => "timed_out",
         FailReason::Idle { .. } => "idle",
