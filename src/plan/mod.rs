@@ -21,6 +21,7 @@ pub mod owners;
 pub mod pattern;
 pub mod raw;
 pub mod schedule;
+pub mod tasks;
 pub mod validate;
 
 pub use diagnostic::{Diagnostic, Diagnostics, Severity};
