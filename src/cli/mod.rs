@@ -6,6 +6,7 @@
 mod clean;
 mod control;
 mod demo;
+mod init_from;
 pub mod load;
 mod plan;
 mod run;
@@ -85,6 +86,8 @@ pub enum Command {
     Clean(CleanArgs),
     /// Run a built-in example end to end on a throwaway repository
     Demo(DemoArgs),
+    /// Write a plan for this repository from a task list (spec-kit tasks.md, a checklist, JSON)
+    Init(init_from::InitArgs),
 }
 
 #[derive(Debug, Args)]
@@ -238,5 +241,6 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Resume(args) => control::resume(&ctx, args),
         Command::Clean(args) => clean::clean(&ctx, args),
         Command::Demo(args) => demo::demo(&ctx, args),
+        Command::Init(args) => init_from::init_from(&ctx, args),
     }
 }

@@ -4,5 +4,6 @@
 mod common;
 mod coordinator;
 mod crash;
+mod init;
 mod plan;
 mod run;

@@ -217,18 +217,16 @@ pub fn group(list: &TaskList, view: &RepoView) -> Result<Grouping, Vec<Problem>>
             head = format!("{head} ({phase_text})");
         }
         if stream.unassigned {
+            let (names, it) = if members.len() == 1 {
+                ("names", "it")
+            } else {
+                ("name", "they")
+            };
+            stream.notes.push(head);
             stream.notes.push(format!(
-                "{head}: REVIEW: {} no file, so streams cannot tell what {} change;",
-                if members.len() == 1 {
-                    "this task names"
-                } else {
-                    "these tasks name"
-                },
-                if members.len() == 1 { "it may" } else { "they may" },
+                "REVIEW: {names} no file, so streams cannot tell what {it} will change: replace the \
+                 placeholder in `owns` with the paths {it} may edit"
             ));
-            stream
-                .notes
-                .push("replace the placeholder in `owns` with the paths they may edit".into());
         } else {
             let mut reasons = Vec::new();
             let files: BTreeSet<&str> = members
@@ -256,7 +254,10 @@ pub fn group(list: &TaskList, view: &RepoView) -> Result<Grouping, Vec<Problem>>
                 } else {
                     Vec::new()
                 };
-                if namers.len() > 1 {
+                if namers.len() == members.len() && namers.len() > 1 {
+                    let all = if namers.len() == 2 { "both" } else { "all" };
+                    reasons.push(format!("{all} name `{path}`"));
+                } else if namers.len() > 1 {
                     reasons.push(format!("{} name `{path}`", ids(&namers)));
                 }
                 if !inside.is_empty() {
@@ -324,9 +325,8 @@ pub fn group(list: &TaskList, view: &RepoView) -> Result<Grouping, Vec<Problem>>
     for e in &edges {
         let (from, to) = (of[e.from], of[e.to]);
         if from != to {
-            deps.entry((from, to)).or_insert_with(|| {
-                format!("{} depends on {}", tasks[e.to].id, tasks[e.from].id)
-            });
+            deps.entry((from, to))
+                .or_insert_with(|| format!("{} depends on {}", tasks[e.to].id, tasks[e.from].id));
         }
     }
     let phase_range = |g: usize| -> Option<(usize, usize)> {
@@ -405,11 +405,8 @@ pub fn group(list: &TaskList, view: &RepoView) -> Result<Grouping, Vec<Problem>>
     // Leave out what other dependencies imply.
     let all: Vec<(usize, usize)> = deps.keys().copied().collect();
     for &(from, to) in &all {
-        let others: Vec<(usize, usize)> = all
-            .iter()
-            .copied()
-            .filter(|&e| e != (from, to))
-            .collect();
+        let others: Vec<(usize, usize)> =
+            all.iter().copied().filter(|&e| e != (from, to)).collect();
         if stream_reaches(g_count, &others, from, to) {
             deps.remove(&(from, to));
         }
@@ -428,9 +425,9 @@ pub fn group(list: &TaskList, view: &RepoView) -> Result<Grouping, Vec<Problem>>
                 .collect()
         })
         .collect();
-    for g in 0..g_count {
-        if !streams[g].unassigned {
-            streams[g].owns = patterns(g, &files_of, view);
+    for (g, stream) in streams.iter_mut().enumerate() {
+        if !stream.unassigned {
+            stream.owns = patterns(g, &files_of, view);
         }
     }
 
@@ -463,7 +460,14 @@ fn creates(text: &str) -> bool {
     lower.split(|c: char| !c.is_alphanumeric()).any(|w| {
         matches!(
             w,
-            "create" | "creates" | "add" | "adds" | "new" | "initialize" | "initialise" | "scaffold"
+            "create"
+                | "creates"
+                | "add"
+                | "adds"
+                | "new"
+                | "initialize"
+                | "initialise"
+                | "scaffold"
         )
     })
 }
@@ -472,7 +476,9 @@ fn creates(text: &str) -> bool {
 fn conflict(a: &[String], b: &[String]) -> bool {
     a.iter().any(|x| {
         b.iter().any(|y| {
-            x == y || (x.ends_with('/') && y.starts_with(x)) || (y.ends_with('/') && x.starts_with(y))
+            x == y
+                || (x.ends_with('/') && y.starts_with(x))
+                || (y.ends_with('/') && x.starts_with(y))
         })
     })
 }
@@ -839,6 +845,7 @@ mod tests {
     fn generated(tasks: &str) -> (Generated, Plan) {
         let options = Options {
             name: None,
+            default_name: None,
             source: "tasks.md".into(),
             agent: vec!["agent".into(), "{prompt}".into()],
         };
@@ -896,8 +903,11 @@ mod tests {
             ]
         );
         let notes = &out.grouping.streams[0].notes;
-        assert_eq!(notes[0], "T1 and T3: T1 and T3 name `src/api/login.rs`");
-        assert!(notes[1].contains("marked [P], but share files"), "{notes:?}");
+        assert_eq!(notes[0], "T1 and T3: both name `src/api/login.rs`");
+        assert!(
+            notes[1].contains("marked [P], but share files"),
+            "{notes:?}"
+        );
     }
 
     #[test]
@@ -1034,7 +1044,11 @@ mod tests {
         );
         let setup = &out.grouping.streams[0];
         assert!(setup.unassigned);
-        assert!(setup.notes[0].contains("REVIEW"), "{:?}", setup.notes);
+        assert!(
+            setup.notes.iter().any(|n| n.starts_with("REVIEW")),
+            "{:?}",
+            setup.notes
+        );
         assert_eq!(plan.streams[1].priority, 2, "P1");
         assert_eq!(plan.streams[0].priority, 0);
     }

@@ -22,7 +22,7 @@ pub mod write;
 use std::collections::BTreeSet;
 use std::fmt;
 
-pub use group::{Grouping, GroupedStream};
+pub use group::{GroupedStream, Grouping};
 pub use parse::{Format, TaskList};
 
 /// One task read from the list.
@@ -202,6 +202,8 @@ pub struct Generated {
 pub struct Options {
     /// The plan's name (a valid ref component); from the list's title when `None`.
     pub name: Option<String>,
+    /// The name when the list has no title (the repository's directory, say); else `tasks`.
+    pub default_name: Option<String>,
     /// The task list's file name as the header comment shows it.
     pub source: String,
     /// The `agent` argv.
@@ -221,6 +223,7 @@ pub fn generate(
         .name
         .clone()
         .or_else(|| list.title.as_deref().and_then(slug))
+        .or_else(|| options.default_name.clone())
         .unwrap_or_else(|| "tasks".to_string());
     let text = write::write(&list, &grouping, &name, view, options);
     Ok(Generated {

@@ -201,7 +201,7 @@ fn parse_markdown(text: &str, view: &RepoView) -> (TaskList, Vec<Problem>) {
             }
             let position = list.tasks.len() + 1;
             let mut task = Task {
-                id: id.unwrap_or_else(|| format!("#{position}")),
+                id: id.unwrap_or_else(|| format!("task {position}")),
                 at: Location::Line(number),
                 text: rest.trim().to_string(),
                 phase,
@@ -266,7 +266,8 @@ fn checkbox(line: &str) -> Option<(bool, &str)> {
         if digits == 0 {
             return None;
         }
-        rest.strip_prefix(". ").or_else(|| rest.strip_prefix(") "))?
+        rest.strip_prefix(". ")
+            .or_else(|| rest.strip_prefix(") "))?
     };
     let after_marker = after_marker.trim_start();
     let (checked, rest) = if let Some(rest) = after_marker.strip_prefix("[ ]") {
@@ -298,11 +299,8 @@ fn leading_id(rest: &str) -> (Option<String>, &str) {
     }
 }
 
-/// `T012`, `T-3`, `TASK12`, `12`, `1.2`, `#3`.
+/// `T012`, `T-3`, `TASK12`, `12`, `1.2`.
 fn is_id(word: &str) -> bool {
-    if let Some(n) = word.strip_prefix('#') {
-        return !n.is_empty() && n.chars().all(|c| c.is_ascii_digit());
-    }
     if is_numeric(word) {
         return true;
     }
@@ -427,12 +425,13 @@ fn path_in(raw: &str, quoted: bool, view: &RepoView) -> Option<String> {
     }
     let parent = path.rsplit_once('/').map(|(p, _)| p);
     if is_dir_ref {
-        return (quoted || parent.is_some_and(|p| view.is_dir(p))).then(|| format!("{path}/"));
+        return (quoted || parent.is_some_and(|p| below_a_directory(p, view)))
+            .then(|| format!("{path}/"));
     }
     let name = path.rsplit('/').next().unwrap_or(path);
     // A file that does not exist yet: only with an extension (`user.py`, not `and/or`), and
     // only in backticks or in a directory that exists (a bare `e.g` is not a file).
-    let extension = name.rsplit_once('.').map(|(stem, ext)| (stem, ext));
+    let extension = name.rsplit_once('.');
     let looks_like_file = extension.is_some_and(|(stem, ext)| {
         !stem.is_empty()
             && !ext.is_empty()
@@ -444,8 +443,23 @@ fn path_in(raw: &str, quoted: bool, view: &RepoView) -> Option<String> {
         return None;
     }
     match parent {
-        Some(parent) => (quoted || view.is_dir(parent)).then(|| path.to_string()),
+        Some(parent) => (quoted || below_a_directory(parent, view)).then(|| path.to_string()),
         None => quoted.then(|| path.to_string()),
+    }
+}
+
+/// Whether `dir` or a directory above it (not the top) exists: a task list written before
+/// the code names new directories (`src/auth/hashing.py` in a repository with only `src/`).
+fn below_a_directory(dir: &str, view: &RepoView) -> bool {
+    let mut at = dir;
+    loop {
+        if view.is_dir(at) {
+            return true;
+        }
+        match at.rsplit_once('/') {
+            Some((parent, _)) => at = parent,
+            None => return false,
+        }
     }
 }
 
@@ -555,7 +569,7 @@ fn parse_json(text: &str, view: &RepoView) -> (TaskList, Vec<Problem>) {
             continue;
         };
         let mut task = Task {
-            id: format!("#{}", k + 1),
+            id: format!("task {}", k + 1),
             at,
             text: String::new(),
             phase: None,
@@ -731,8 +745,8 @@ mod tests {
         assert!(t.parallel);
         assert_eq!(t.priority, Some(1), "from the phase heading");
         assert_eq!(t.phase, Some(0));
-        // `src/services` does not exist and the path is bare: not taken.
-        assert!(t.files.is_empty(), "{:?}", t.files);
+        // `src/services/` is new, but `src/` exists.
+        assert_eq!(t.files, ["src/services/user_service.py"]);
         assert_eq!(t.depends_on, ["T012"], "T013 is done");
         assert_eq!(list.done, ["T013"]);
     }
@@ -740,14 +754,19 @@ mod tests {
     #[test]
     fn paths_backticked_bare_and_directories() {
         let list = md(
-            "- [ ] Edit src/api/login.rs, add `src/models/user.py`, see docs/ and e.g. the README.md.\n- [ ] New src/api/logout.rs and and/or stuff in `new/dir/`\n",
+            "- [ ] Edit src/api/login.rs, add `src/models/user.py`, see docs/ and e.g. the README.md.\n- [ ] New src/api/logout.rs and and/or stuff in `new/dir/`, not new/file.rs\n",
         );
         assert_eq!(
             list.tasks[0].files,
-            ["src/api/login.rs", "src/models/user.py", "docs/", "README.md"]
+            [
+                "src/api/login.rs",
+                "src/models/user.py",
+                "docs/",
+                "README.md"
+            ]
         );
         assert_eq!(list.tasks[1].files, ["src/api/logout.rs", "new/dir/"]);
-        assert_eq!(list.tasks[0].id, "#1");
+        assert_eq!(list.tasks[0].id, "task 1");
     }
 
     #[test]

@@ -37,17 +37,22 @@ pub fn write(
     out.push_str("\n[plan]\n");
     let _ = writeln!(out, "name = {}", quote(name));
     let _ = writeln!(out, "base = {}", quote(&view.base));
-    out.push_str("# The command each task runs (argv, no shell); {prompt} is the task and its lane.\n");
+    out.push_str(
+        "# The command each task runs (argv, no shell); {prompt} is the task and its lane.\n",
+    );
     let agent: Vec<String> = options.agent.iter().map(|a| quote(a)).collect();
     let _ = writeln!(out, "agent = [{}]", agent.join(", "));
 
     for stream in &grouping.streams {
         out.push('\n');
         for note in &stream.notes {
-            let _ = writeln!(out, "# {note}");
+            comment(&mut out, note);
         }
         for (from, why) in &stream.depends_on {
-            let _ = writeln!(out, "# after `{}`: {why}", grouping.streams[*from].name);
+            comment(
+                &mut out,
+                &format!("after `{}`: {why}", grouping.streams[*from].name),
+            );
         }
         out.push_str("[[stream]]\n");
         let _ = writeln!(out, "name = {}", quote(&stream.name));
@@ -71,6 +76,21 @@ pub fn write(
         out.push_str("]\n");
     }
     out
+}
+
+/// Comment lines wrapped before column 100; continuation lines indented.
+fn comment(out: &mut String, text: &str) {
+    const WIDTH: usize = 98;
+    let mut line = String::from("#");
+    for word in text.split(' ') {
+        if line.len() + 1 + word.len() > WIDTH && line.trim_start_matches('#').trim() != "" {
+            let _ = writeln!(out, "{line}");
+            line = String::from("#  ");
+        }
+        line.push(' ');
+        line.push_str(word);
+    }
+    let _ = writeln!(out, "{line}");
 }
 
 /// A TOML basic string (multi-line text keeps its line breaks as `\n`).
@@ -108,7 +128,12 @@ mod tests {
 
     #[test]
     fn quoted_strings_read_back() {
-        for text in ["plain", "a \"quote\" and \\ back", "two\nlines\ttab", "bell\u{7}"] {
+        for text in [
+            "plain",
+            "a \"quote\" and \\ back",
+            "two\nlines\ttab",
+            "bell\u{7}",
+        ] {
             let toml_text = format!("x = {}", quote(text));
             let value: toml::Table = toml::from_str(&toml_text).unwrap();
             assert_eq!(value["x"].as_str(), Some(text));
