@@ -9,7 +9,9 @@
 //! - [`owners`] and [`pattern`]: the ownership rules and glob semantics;
 //! - [`schedule`]: waves, critical path, the longest-remaining-path order, the makespan
 //!   simulation;
-//! - [`diagnostic`]: problems with spans, rendered with file:line:column and carets.
+//! - [`diagnostic`]: problems with spans, rendered with file:line:column and carets;
+//! - [`tasks`]: the other way round, a task list (spec-kit `tasks.md`, a checklist, JSON) into a
+//!   plan's text, for `streams init --from`.
 //!
 //! This module is pure: it does no I/O. What it needs to know about the repository (does `base`
 //! resolve, which files are tracked there, does a prompt file exist) it asks through the

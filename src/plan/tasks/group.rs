@@ -635,6 +635,10 @@ fn reaches(n: usize, edges: &[Edge], from: usize, to: usize) -> bool {
 
 /// Whether `to` can be reached from `from` along `edges`.
 fn stream_reaches(n: usize, edges: &[(usize, usize)], from: usize, to: usize) -> bool {
+    let mut next = vec![Vec::new(); n];
+    for &(a, b) in edges {
+        next[a].push(b);
+    }
     let mut seen = vec![false; n];
     let mut stack = vec![from];
     while let Some(v) = stack.pop() {
@@ -644,7 +648,7 @@ fn stream_reaches(n: usize, edges: &[(usize, usize)], from: usize, to: usize) ->
         if std::mem::replace(&mut seen[v], true) {
             continue;
         }
-        stack.extend(edges.iter().filter(|e| e.0 == v).map(|e| e.1));
+        stack.extend(next[v].iter().copied());
     }
     false
 }
