@@ -18,6 +18,7 @@
 //! [`Repository`] trait, which `cli::load` implements with `git`.
 
 pub mod diagnostic;
+pub mod learn;
 pub mod model;
 pub mod owners;
 pub mod pattern;

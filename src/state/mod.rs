@@ -1,6 +1,7 @@
 //! Run state: the types, the atomic store, the lock, the journal, and failpoints for crash tests.
 
 pub mod failpoint;
+pub mod history;
 pub mod journal;
 pub mod lock;
 mod model;
