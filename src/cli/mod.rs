@@ -9,6 +9,7 @@ mod demo;
 mod init_from;
 pub mod load;
 mod plan;
+mod plan_learn;
 mod run;
 mod session;
 mod status;
@@ -94,9 +95,10 @@ pub enum Command {
 pub struct PlanArgs {
     /// The plan file (default: streams.toml at the repository root)
     pub plan: Option<PathBuf>,
-    /// Simulate the schedule with this many agents at once (default: the plan's `jobs`)
-    #[arg(long, short)]
-    pub jobs: Option<usize>,
+    /// Simulate the schedule with this many agents at once (default: the plan's `jobs`); a
+    /// list (`1,2,4,8`) also shows the predicted makespan for each
+    #[arg(long, short, value_delimiter = ',', num_args = 1)]
+    pub jobs: Vec<usize>,
     /// Print the analysis as JSON on stdout (versioned schema, see README)
     #[arg(long, conflicts_with_all = ["dot", "mermaid"])]
     pub json: bool,

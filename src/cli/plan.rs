@@ -22,13 +22,30 @@ pub const JSON_VERSION: u32 = 1;
 const UNOWNED_SHOWN: usize = 5;
 
 pub fn plan(ctx: &Context, args: PlanArgs) -> Result<ExitCode> {
-    if args.jobs == Some(0) {
+    if args.jobs.contains(&0) {
         return Err(Error::usage("--jobs must be at least 1"));
     }
     let repo = load::open_repo(ctx)?;
     let (loaded, analysis) = load::load_checked(ctx, &repo, args.plan.as_deref())?;
+    // With a history of past runs, every view below predicts from it.
+    let learned = super::plan_learn::learn(&repo, &loaded.plan, analysis.estimates)?;
+    let (loaded, analysis) = match &learned {
+        Some(learned) => (
+            LoadedPlan {
+                plan: learned.plan.clone(),
+                ..loaded
+            },
+            Analysis {
+                estimates: learned.unit,
+                ..analysis
+            },
+        ),
+        None => (loaded, analysis),
+    };
     let jobs = args
         .jobs
+        .first()
+        .copied()
         .or(loaded.plan.jobs)
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     let view = View::new(&loaded, &analysis, jobs);
@@ -49,6 +66,16 @@ pub fn plan(ctx: &Context, args: PlanArgs) -> Result<ExitCode> {
         print!("{}", view.mermaid());
     } else {
         ctx.ui.info(view.human(ctx));
+        if let Some(more) = super::plan_learn::human(
+            ctx,
+            &loaded.plan,
+            learned.as_ref(),
+            analysis.estimates,
+            &args.jobs,
+            jobs,
+        ) {
+            ctx.ui.info(format!("\n{more}"));
+        }
         if let Some(predicted) = &predicted {
             ctx.ui.info(format!("\n{}", predicted.human()));
         }
@@ -580,13 +607,13 @@ fn plural(n: usize, noun: &str) -> String {
 }
 
 /// 4 -> "4", 2.5 -> "2.5", 1/3 -> "0.33".
-fn format_number(value: f64) -> String {
+pub(super) fn format_number(value: f64) -> String {
     let text = format!("{value:.2}");
     text.trim_end_matches('0').trim_end_matches('.').to_string()
 }
 
 /// 5400 -> "1h30m", 600 -> "10m", 45 -> "45s".
-fn format_seconds(value: f64) -> String {
+pub(super) fn format_seconds(value: f64) -> String {
     let total = value.round() as u64;
     let (h, m, s) = (total / 3600, total / 60 % 60, total % 60);
     let mut out = String::new();

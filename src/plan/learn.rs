@@ -40,7 +40,7 @@ pub enum Source {
     StreamMean { runs: usize },
     /// The plan's `estimate`.
     Estimate,
-    /// Nothing known: one unit.
+    /// Nothing known: one unit (with history, a unit is the mean past task).
     Default,
 }
 
@@ -52,7 +52,7 @@ impl Source {
                 format!("mean of the stream's {}", plural(runs, "past task"))
             }
             Source::Estimate => "the plan's estimate".into(),
-            Source::Default => "no history, no estimate: 1 unit".into(),
+            Source::Default => "no history, no estimate: one unit".into(),
         }
     }
 }

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use super::model::{RunState, TaskState};
+use super::model::{RunState, StreamState, TaskState};
 use super::store::{StateDir, write_atomic};
 use crate::plan::Plan;
 use crate::plan::learn::text_hash;
@@ -41,7 +41,7 @@ pub struct Record {
     pub agent: String,
     /// `done` or `failed`.
     pub outcome: String,
-    /// Agent time, summed over its attempts.
+    /// Agent time, summed over its attempts, plus its share of its stream's overhead.
     pub seconds: f64,
 }
 
@@ -91,12 +91,25 @@ fn read_line(line: &str) -> Option<Record> {
     }
 }
 
-/// The records a finished run adds: every task that ended done or failed, with its agent time.
+/// The records a finished run adds: every task that ended done or failed, with its time.
+///
+/// A task's time is its agent's, plus its share of what its stream spent around the agents
+/// (workspace, commits, integration) when the stream finished: what a plan has to wait for.
 pub fn records_of(state: &RunState, plan: &Plan, now_ms: u64) -> Vec<Record> {
     let mut out = Vec::new();
     for record in &state.streams {
         let Some(stream) = plan.stream(&record.name) else {
             continue;
+        };
+        let agent_ms: u64 = record.tasks.iter().map(|t| t.agent_ms).sum();
+        let scale = match record.state {
+            StreamState::Done {
+                started_at,
+                finished_at,
+            } if agent_ms > 0 && finished_at > started_at => {
+                ((finished_at - started_at) as f64 / agent_ms as f64).max(1.0)
+            }
+            _ => 1.0,
         };
         for (k, task) in record.tasks.iter().enumerate() {
             let (outcome, at) = match &task.state {
@@ -122,7 +135,7 @@ pub fn records_of(state: &RunState, plan: &Plan, now_ms: u64) -> Vec<Record> {
                     .cloned()
                     .unwrap_or_default(),
                 outcome: outcome.to_string(),
-                seconds: task.agent_ms as f64 / 1000.0,
+                seconds: task.agent_ms as f64 * scale / 1000.0,
             });
         }
     }
@@ -221,7 +234,8 @@ mod tests {
     #[test]
     fn torn_and_newer_lines_are_skipped() {
         let good = serde_json::to_string(&record("r", "s", 2.0)).unwrap();
-        let text = format!("{good}\n{{\"v\": 9, \"whatever\": true}}\n{{\"v\": 1, \"run\": \"r\", \"at\"");
+        let text =
+            format!("{good}\n{{\"v\": 9, \"whatever\": true}}\n{{\"v\": 1, \"run\": \"r\", \"at\"");
         let history = parse(&text);
         assert_eq!(history.records.len(), 1);
         assert_eq!(history.skipped, 2);
@@ -237,7 +251,9 @@ mod tests {
         assert_eq!(loaded.records.len(), 2);
         assert_eq!(loaded.records[1].stream, "b");
         // Fill past the bound: the oldest half goes, the newest stay.
-        let many: Vec<Record> = (0..8000).map(|i| record(&format!("x{i}"), "c", 1.0)).collect();
+        let many: Vec<Record> = (0..8000)
+            .map(|i| record(&format!("x{i}"), "c", 1.0))
+            .collect();
         append(&path, &many).unwrap();
         let size = std::fs::metadata(&path).unwrap().len();
         assert!(size <= MAX_BYTES, "{size}");

@@ -7,6 +7,7 @@ mod common;
 mod coordinator;
 mod crash;
 mod init;
+mod learn;
 mod plan;
 mod run;
 mod scenarios;

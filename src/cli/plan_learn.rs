@@ -1,0 +1,168 @@
+//! What `streams plan` adds from experience: estimates learned from the history of past runs
+//! (with their source and a range), the makespan for several numbers of agents
+//! (`--jobs 1,2,4,8`), and the bottlenecks on the critical path.
+//!
+//! The analysis is pure ([`crate::plan::learn`]); this reads the history and renders.
+
+use std::fmt::Write as _;
+
+use crate::error::{Error, Result};
+use crate::git::Repo;
+use crate::plan::learn::{self, Learned, Observation};
+use crate::plan::{Estimate, EstimateUnit, Plan, schedule};
+use crate::state::history;
+
+use super::Context;
+use super::plan::{format_number, format_seconds};
+
+/// The plan's predictions from the history, or `None` when no finished run of a plan with this
+/// name was recorded.
+pub fn learn(repo: &Repo, plan: &Plan, unit: EstimateUnit) -> Result<Option<Learned>> {
+    let path = history::path(repo.common_dir());
+    let loaded = history::load(&path)
+        .map_err(|e| Error::io(format!("could not read the history {}", path.display()), e))?;
+    let observations: Vec<Observation> = loaded
+        .records
+        .iter()
+        .filter(|r| r.plan == plan.name && r.outcome == "done")
+        .map(|r| Observation {
+            stream: r.stream.clone(),
+            text_hash: r.text_hash.clone(),
+            seconds: r.seconds,
+            at: r.at,
+        })
+        .collect();
+    if observations.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(learn::learn(plan, unit, &observations)))
+}
+
+fn amount(unit: EstimateUnit, value: Estimate) -> String {
+    match unit {
+        EstimateUnit::Seconds => format_seconds(value),
+        EstimateUnit::Units => {
+            let n = format_number(value);
+            if n == "1" {
+                "1 unit".into()
+            } else {
+                format!("{n} units")
+            }
+        }
+    }
+}
+
+/// The sections shown after the plan's own: learned estimates (with history), the `--jobs`
+/// table (more than one number given), bottlenecks (either of those). `plan` is the plan with
+/// the predictions as its estimates.
+pub fn human(
+    ctx: &Context,
+    plan: &Plan,
+    learned: Option<&Learned>,
+    unit: EstimateUnit,
+    jobs_list: &[usize],
+    jobs: usize,
+) -> Option<String> {
+    if learned.is_none() && jobs_list.len() < 2 {
+        return None;
+    }
+    let ui = &ctx.ui;
+    let mut sections = Vec::new();
+    if let Some(learned) = learned {
+        let mut out = String::new();
+        let _ = writeln!(
+            out,
+            "{} ({} of {} from past runs)",
+            ui.bold("learned estimates"),
+            learned.from_history,
+            plural(learned.tasks.iter().map(Vec::len).sum(), "task"),
+        );
+        let width = plan.streams.iter().map(|s| s.name.len()).max().unwrap_or(0);
+        for (s, stream) in plan.streams.iter().enumerate() {
+            for (k, task) in stream.tasks.iter().enumerate() {
+                let p = &learned.tasks[s][k];
+                let name = if k == 0 { stream.name.as_str() } else { "" };
+                let summary: String = task.prompt.summary().chars().take(40).collect();
+                let _ = writeln!(
+                    out,
+                    "  {name:<width$}  {:>6}  {summary:<40}  {}",
+                    amount(unit, p.value),
+                    p.source.describe()
+                );
+            }
+        }
+        let low = schedule::simulate(&learned.low, jobs).makespan;
+        let high = schedule::simulate(&learned.high, jobs).makespan;
+        let mid = schedule::simulate(plan, jobs).makespan;
+        let _ = writeln!(
+            out,
+            "  predicted makespan with {}: {} (10th-90th percentile of past runs: {} to {})",
+            plural(jobs, "job"),
+            amount(unit, mid),
+            amount(unit, low),
+            amount(unit, high)
+        );
+        sections.push(out);
+    }
+    if jobs_list.len() > 1 {
+        let mut out = String::new();
+        let (rows, enough) = learn::what_if(plan, jobs_list);
+        let _ = writeln!(
+            out,
+            "{} (predicted makespan per number of agents)",
+            ui.bold("what if")
+        );
+        for row in &rows {
+            let mut line = format!(
+                "  {:>4} {}  {}",
+                row.jobs,
+                if row.jobs == 1 { "job " } else { "jobs" },
+                amount(unit, row.makespan)
+            );
+            if row.jobs == enough {
+                line.push_str("  <- more agents no longer help: the dependencies bind");
+            }
+            let _ = writeln!(out, "{line}");
+        }
+        if !rows.iter().any(|r| r.jobs == enough) {
+            let _ = writeln!(
+                out,
+                "  more agents stop helping at {}",
+                plural(enough, "job")
+            );
+        }
+        sections.push(out);
+    }
+    let found = learn::bottlenecks(plan, jobs);
+    if !found.is_empty() {
+        let mut out = String::new();
+        let _ = writeln!(
+            out,
+            "{} (the critical path with {}; the makespan if a stream took half as long, or were split in two)",
+            ui.bold("bottlenecks"),
+            plural(jobs, "job")
+        );
+        let width = found
+            .iter()
+            .map(|b| plan.streams[b.stream].name.len())
+            .max()
+            .unwrap_or(0);
+        for b in &found {
+            let _ = writeln!(
+                out,
+                "  {:<width$}  {} of work  halved: {}  split in two: {}",
+                plan.streams[b.stream].name,
+                amount(unit, b.work),
+                amount(unit, b.if_halved),
+                amount(unit, b.if_split),
+            );
+        }
+        sections.push(out);
+    }
+    let sections: Vec<&str> = sections.iter().map(|s| s.trim_end()).collect();
+    Some(sections.join("\n\n"))
+}
+
+fn plural(n: usize, what: &str) -> String {
+    crate::plan::diagnostic::count(n, what)
+}
