@@ -68,6 +68,7 @@ pub fn plan(ctx: &Context, args: PlanArgs) -> Result<ExitCode> {
         ctx.ui.info(view.human(ctx));
         if let Some(more) = super::plan_learn::human(
             ctx,
+            &repo,
             &loaded.plan,
             learned.as_ref(),
             analysis.estimates,

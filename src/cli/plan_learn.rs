@@ -38,6 +38,52 @@ pub fn learn(repo: &Repo, plan: &Plan, unit: EstimateUnit) -> Result<Option<Lear
     Ok(Some(learn::learn(plan, unit, &observations)))
 }
 
+/// The last recorded run of a plan: what the history before it predicted, and what it took.
+pub struct LastRun {
+    pub run: String,
+    pub jobs: usize,
+    pub predicted: Estimate,
+    pub actual: Estimate,
+}
+
+/// Replays the prediction for the last finished run of this plan with the history it had, and
+/// sets it beside the run's wall time; `None` when that run had no history to predict from (its
+/// prediction was in units, not comparable) or its state is gone (`streams clean`).
+pub fn last_run(repo: &Repo, plan: &Plan, unit: EstimateUnit) -> Option<LastRun> {
+    let loaded = history::load(&history::path(repo.common_dir())).ok()?;
+    let ours: Vec<&history::Record> = loaded
+        .records
+        .iter()
+        .filter(|r| r.plan == plan.name)
+        .collect();
+    let last = ours.iter().max_by_key(|r| r.at)?.run.clone();
+    let began = ours.iter().filter(|r| r.run == last).map(|r| r.at).min()?;
+    let before: Vec<Observation> = ours
+        .iter()
+        .filter(|r| r.run != last && r.at < began && r.outcome == "done")
+        .map(|r| Observation {
+            stream: r.stream.clone(),
+            text_hash: r.text_hash.clone(),
+            seconds: r.seconds,
+            at: r.at,
+        })
+        .collect();
+    if before.is_empty() {
+        return None;
+    }
+    let run_dir = crate::state::StateDir::new(repo.common_dir()).run_dir(&last);
+    let state = run_dir.load().ok()?;
+    let ran = super::load::plan_from_copy(&run_dir).unwrap_or_else(|_| plan.clone());
+    let predicted =
+        schedule::simulate(&learn::learn(&ran, unit, &before).plan, state.jobs).makespan;
+    Some(LastRun {
+        run: last,
+        jobs: state.jobs,
+        predicted,
+        actual: state.previous_wall_ms as f64 / 1000.0,
+    })
+}
+
 fn amount(unit: EstimateUnit, value: Estimate) -> String {
     match unit {
         EstimateUnit::Seconds => format_seconds(value),
@@ -57,6 +103,7 @@ fn amount(unit: EstimateUnit, value: Estimate) -> String {
 /// the predictions as its estimates.
 pub fn human(
     ctx: &Context,
+    repo: &Repo,
     plan: &Plan,
     learned: Option<&Learned>,
     unit: EstimateUnit,
@@ -66,6 +113,7 @@ pub fn human(
     if learned.is_none() && jobs_list.len() < 2 {
         return None;
     }
+    let last = learned.and_then(|_| last_run(repo, plan, unit));
     let ui = &ctx.ui;
     let mut sections = Vec::new();
     if let Some(learned) = learned {
@@ -102,6 +150,21 @@ pub fn human(
             amount(unit, low),
             amount(unit, high)
         );
+        if let Some(last) = last {
+            let off = if last.actual > 0.0 {
+                (last.predicted - last.actual) / last.actual * 100.0
+            } else {
+                0.0
+            };
+            let _ = writeln!(
+                out,
+                "  last run {} with {}: predicted {}, took {} ({off:+.0}%)",
+                last.run,
+                plural(last.jobs, "job"),
+                format_seconds(last.predicted),
+                format_seconds(last.actual),
+            );
+        }
         sections.push(out);
     }
     if jobs_list.len() > 1 {

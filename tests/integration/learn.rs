@@ -98,6 +98,28 @@ fn after_a_run_plan_predicts_its_wall_time() {
         "{out}"
     );
     assert!(out.stderr.contains("median of the last 1 run"), "{out}");
+    assert!(
+        !out.stderr.contains("last run"),
+        "nothing predicted the first run: {out}"
+    );
+
+    // Run it again: `plan` now says how far its prediction for that run was from its wall time.
+    repo.streams(&["clean"]).assert_code(0);
+    repo.streams(&["run"]).assert_code(0);
+    let out = repo.streams(&["plan"]);
+    out.assert_code(0);
+    let line = out
+        .stderr
+        .lines()
+        .find(|l| l.trim_start().starts_with("last run"))
+        .unwrap_or_else(|| panic!("no `last run` line: {out}"));
+    let percent: f64 = line
+        .rsplit_once('(')
+        .and_then(|(_, p)| p.strip_suffix("%)"))
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("{line}"));
+    assert!(percent.abs() <= 10.0, "{line}");
+    assert!(out.stderr.contains("median of the last 2 runs"), "{out}");
 }
 
 #[test]
