@@ -61,7 +61,36 @@ struct Edge {
 }
 
 pub fn group(list: &TaskList, view: &RepoView) -> Result<Grouping, Vec<Problem>> {
-    let tasks = &list.tasks;
+    // A new directory that one task names and others fill (`T001 Create src/app/ structure`,
+    // then `T013 ... in src/app/core/parser.py`) is scaffolding, not ownership: it would put
+    // every task into one stream. That task gives the directory up and runs first.
+    let mut scaffolds: Vec<(usize, String, Vec<usize>)> = Vec::new();
+    let mut adjusted = list.tasks.clone();
+    for (t, task) in list.tasks.iter().enumerate() {
+        for dir in task.files.iter().filter(|f| f.ends_with('/')) {
+            if view.is_dir(dir.trim_end_matches('/')) {
+                continue;
+            }
+            let fillers: Vec<usize> = list
+                .tasks
+                .iter()
+                .enumerate()
+                .filter(|(o, other)| {
+                    *o != t
+                        && other
+                            .files
+                            .iter()
+                            .any(|f| f.starts_with(dir.as_str()) && f != dir)
+                })
+                .map(|(o, _)| o)
+                .collect();
+            if !fillers.is_empty() {
+                adjusted[t].files.retain(|f| f != dir);
+                scaffolds.push((t, dir.clone(), fillers));
+            }
+        }
+    }
+    let tasks = &adjusted;
     let n = tasks.len();
     let index: HashMap<&str, usize> = tasks
         .iter()
@@ -106,6 +135,17 @@ pub fn group(list: &TaskList, view: &RepoView) -> Result<Grouping, Vec<Problem>>
                 )
             })
             .collect());
+    }
+    for (creator, dir, fillers) in &scaffolds {
+        for &other in fillers {
+            if !reaches(n, &edges, other, *creator) {
+                edges.push(Edge {
+                    from: *creator,
+                    to: other,
+                    why: Why::Creates(dir.clone()),
+                });
+            }
+        }
     }
     let mut named_by: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
     for (t, task) in tasks.iter().enumerate() {
@@ -300,6 +340,29 @@ pub fn group(list: &TaskList, view: &RepoView) -> Result<Grouping, Vec<Problem>>
                     tasks[e.from].id, tasks[e.to].id
                 ));
             }
+        }
+        let ours: Vec<&(usize, String, Vec<usize>)> = scaffolds
+            .iter()
+            .filter(|(creator, _, _)| members.contains(creator))
+            .collect();
+        if !ours.is_empty() {
+            let mut creators: Vec<usize> = ours.iter().map(|(c, _, _)| *c).collect();
+            creators.dedup();
+            let dirs: Vec<String> = ours.iter().map(|(_, d, _)| format!("`{d}`")).collect();
+            let one = creators.len() == 1;
+            stream.notes.push(format!(
+                "{} {} {} that other tasks fill ({}): {} before them and {} nothing there",
+                ids(&creators),
+                if one { "names" } else { "name" },
+                if dirs.len() == 1 {
+                    "a new directory"
+                } else {
+                    "new directories"
+                },
+                dirs.join(", "),
+                if one { "it runs" } else { "they run" },
+                if one { "owns" } else { "own" },
+            ));
         }
         let parallel: Vec<usize> = members
             .iter()
@@ -1055,6 +1118,29 @@ mod tests {
         );
         assert_eq!(plan.streams[1].priority, 2, "P1");
         assert_eq!(plan.streams[0].priority, 0);
+    }
+
+    #[test]
+    fn a_new_directory_others_fill_is_scaffolding_not_ownership() {
+        let (out, plan) = generated(
+            "- [ ] T1 Create the src/app/ package\n- [ ] T2 [P] Parser in src/app/parse.rs\n- [ ] T3 [P] Lexer in src/app/lex.rs\n",
+        );
+        assert_eq!(
+            summary(&plan),
+            [
+                "unassigned owns unassigned/unassigned/** tasks T1 after []",
+                "parse owns src/app/parse.rs tasks T2 after [unassigned]",
+                "lex owns src/app/lex.rs tasks T3 after [unassigned]",
+            ]
+        );
+        assert!(
+            out.grouping.streams[0]
+                .notes
+                .iter()
+                .any(|n| n == "T1 names a new directory that other tasks fill (`src/app/`): it runs before them and owns nothing there"),
+            "{:?}",
+            out.grouping.streams[0].notes
+        );
     }
 
     #[test]

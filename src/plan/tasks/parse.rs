@@ -420,7 +420,9 @@ fn path_in(raw: &str, quoted: bool, view: &RepoView) -> Option<String> {
     if view.is_file(path) {
         return Some(path.to_string());
     }
-    if view.is_dir(path) {
+    // A bare `tests` or `docs` is a word more often than a directory: bare, a directory needs
+    // a `/` (`docs/`, `src/api`).
+    if view.is_dir(path) && (quoted || word.contains('/')) {
         return Some(format!("{path}/"));
     }
     let parent = path.rsplit_once('/').map(|(p, _)| p);
@@ -766,6 +768,9 @@ mod tests {
             ]
         );
         assert_eq!(list.tasks[1].files, ["src/api/logout.rs", "new/dir/"]);
+        // Words that happen to name a directory are words; with a slash or backticks, paths.
+        let list = md("- [ ] Write unit tests for the src docs in src/api and `docs`\n");
+        assert_eq!(list.tasks[0].files, ["src/api/", "docs/"]);
         assert_eq!(list.tasks[0].id, "task 1");
     }
 
