@@ -57,6 +57,8 @@ pub fn plan(ctx: &Context, args: PlanArgs) -> Result<ExitCode> {
     if args.json {
         let mut json = view.json();
         json.predicted_conflicts = predicted.as_ref();
+        json.learning =
+            super::plan_learn::json(&repo, &loaded.plan, learned.as_ref(), &args.jobs, jobs);
         let json = serde_json::to_string_pretty(&json)
             .map_err(|e| Error::Internal(format!("could not write JSON: {e}")))?;
         println!("{json}");
@@ -432,6 +434,7 @@ impl<'a> View<'a> {
             },
             warnings: &self.analysis.warnings,
             predicted_conflicts: None,
+            learning: None,
         }
     }
 
@@ -542,6 +545,9 @@ struct PlanJson<'a> {
     /// With `--predict` only.
     #[serde(skip_serializing_if = "Option::is_none")]
     predicted_conflicts: Option<&'a Predicted>,
+    /// Learned estimates (with a history), `--jobs` what-if (a list), bottlenecks.
+    #[serde(flatten)]
+    learning: Option<super::plan_learn::Json>,
 }
 
 #[derive(Serialize)]

@@ -6,6 +6,8 @@
 
 use std::fmt::Write as _;
 
+use serde::Serialize;
+
 use crate::error::{Error, Result};
 use crate::git::Repo;
 use crate::plan::learn::{self, Learned, Observation};
@@ -81,6 +83,98 @@ pub fn last_run(repo: &Repo, plan: &Plan, unit: EstimateUnit) -> Option<LastRun>
         jobs: state.jobs,
         predicted,
         actual: state.previous_wall_ms as f64 / 1000.0,
+    })
+}
+
+/// The same for `streams plan --json`: fields added to the document (schema version 1; they
+/// are only present when there is something to say).
+#[derive(Serialize)]
+pub struct Json {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    learned: Option<LearnedJson>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    what_if: Option<WhatIfJson>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    bottlenecks: Vec<BottleneckJson>,
+}
+
+#[derive(Serialize)]
+struct LearnedJson {
+    /// Tasks predicted from their own or their stream's history.
+    from_history: usize,
+    /// Per stream (plan order), per task: value, low, high (seconds) and source.
+    tasks: Vec<Vec<learn::Prediction>>,
+    makespan_low: Estimate,
+    makespan_high: Estimate,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    last_run: Option<LastRunJson>,
+}
+
+#[derive(Serialize)]
+struct LastRunJson {
+    run: String,
+    jobs: usize,
+    predicted: Estimate,
+    actual: Estimate,
+}
+
+#[derive(Serialize)]
+struct WhatIfJson {
+    rows: Vec<learn::WhatIf>,
+    /// The fewest agents past which more do not shorten the makespan.
+    enough_jobs: usize,
+}
+
+#[derive(Serialize)]
+struct BottleneckJson {
+    stream: String,
+    work: Estimate,
+    makespan: Estimate,
+    if_halved: Estimate,
+    if_split: Estimate,
+}
+
+pub fn json(
+    repo: &Repo,
+    plan: &Plan,
+    learned: Option<&Learned>,
+    jobs_list: &[usize],
+    jobs: usize,
+) -> Option<Json> {
+    if learned.is_none() && jobs_list.len() < 2 {
+        return None;
+    }
+    let unit = learned.map_or(EstimateUnit::Units, |l| l.unit);
+    let learned = learned.map(|l| LearnedJson {
+        from_history: l.from_history,
+        tasks: l.tasks.clone(),
+        makespan_low: schedule::simulate(&l.low, jobs).makespan,
+        makespan_high: schedule::simulate(&l.high, jobs).makespan,
+        last_run: last_run(repo, plan, unit).map(|r| LastRunJson {
+            run: r.run,
+            jobs: r.jobs,
+            predicted: r.predicted,
+            actual: r.actual,
+        }),
+    });
+    let what_if = (jobs_list.len() > 1).then(|| {
+        let (rows, enough_jobs) = learn::what_if(plan, jobs_list);
+        WhatIfJson { rows, enough_jobs }
+    });
+    let bottlenecks = learn::bottlenecks(plan, jobs)
+        .into_iter()
+        .map(|b| BottleneckJson {
+            stream: plan.streams[b.stream].name.clone(),
+            work: b.work,
+            makespan: b.makespan,
+            if_halved: b.if_halved,
+            if_split: b.if_split,
+        })
+        .collect();
+    Some(Json {
+        learned,
+        what_if,
+        bottlenecks,
     })
 }
 

@@ -120,6 +120,18 @@ fn after_a_run_plan_predicts_its_wall_time() {
         .unwrap_or_else(|| panic!("{line}"));
     assert!(percent.abs() <= 10.0, "{line}");
     assert!(out.stderr.contains("median of the last 2 runs"), "{out}");
+
+    // The same in JSON.
+    let json = plan_json(&repo);
+    let learned = &json["learned"];
+    assert_eq!(learned["from_history"], 3);
+    assert_eq!(learned["tasks"][0][0]["source"], "history");
+    assert_eq!(learned["tasks"][0][0]["runs"], 2);
+    assert!(
+        learned["last_run"]["actual"].as_f64().unwrap() > 0.0,
+        "{json}"
+    );
+    assert_eq!(json["bottlenecks"][0]["stream"], "a");
 }
 
 #[test]
@@ -128,6 +140,18 @@ fn jobs_list_shows_the_makespan_for_each() {
     let out = repo.streams(&["plan", "--jobs", "1,2,4,8"]);
     out.assert_code(0);
     insta::assert_snapshot!(out.to_string());
+    let out = repo.streams(&["plan", "--json", "--jobs", "1,2,4,8"]);
+    out.assert_code(0);
+    let json: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    let makespans: Vec<f64> = json["what_if"]["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["makespan"].as_f64().unwrap())
+        .collect();
+    assert_eq!(makespans, [3.0, 2.0, 2.0, 2.0]);
+    assert_eq!(json["what_if"]["enough_jobs"], 2);
+    assert!(json.get("learned").is_none(), "no history: {json}");
 }
 
 #[test]
