@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use crate::coordinator::{self, Prediction};
 use crate::error::{ExitCode, Result};
-use crate::git::{Repo, work};
+use crate::git::{Repo, refs};
 use crate::report::fmt_duration_ms;
 use crate::state::{RunPhase, RunState, StateDir, StreamState, TaskState, lock, now_ms};
 
@@ -158,7 +158,7 @@ fn build(repo: &Repo, state: &RunState, holder: Option<lock::Holder>) -> RunJson
             let live = match (&running, &tip) {
                 (Some(t), Some(tip)) => match &s.tasks[*t].state {
                     TaskState::Running { start, .. } => {
-                        work::count_commits(repo, start, tip).unwrap_or(0)
+                        refs::count_commits(repo, start, tip).unwrap_or(0)
                     }
                     _ => 0,
                 },
@@ -186,9 +186,9 @@ fn build(repo: &Repo, state: &RunState, holder: Option<lock::Holder>) -> RunJson
         RunPhase::Halted(h) => Some(HaltJson {
             stream: state.streams[h.unit.stream].name.clone(),
             files: h.files.clone(),
-            base: h.base.clone(),
-            ours: h.ours.clone(),
-            theirs: h.theirs.clone(),
+            base: h.base.to_string(),
+            ours: h.ours.to_string(),
+            theirs: h.theirs.to_string(),
             bundle: h.bundle.display().to_string(),
             resolution_worktree: h.resolution_worktree.display().to_string(),
         }),
@@ -198,7 +198,7 @@ fn build(repo: &Repo, state: &RunState, holder: Option<lock::Holder>) -> RunJson
     let predicted = if state.phase.is_over() {
         Vec::new()
     } else {
-        let branches: Vec<(String, String)> = state
+        let branches: Vec<(String, crate::git::Oid)> = state
             .streams
             .iter()
             .filter(|s| {
@@ -226,12 +226,9 @@ fn build(repo: &Repo, state: &RunState, holder: Option<lock::Holder>) -> RunJson
         phase,
         outcome,
         holder,
-        base: state.base.clone(),
-        integration_branch: state
-            .integration_ref
-            .trim_start_matches("refs/heads/")
-            .to_string(),
-        integration_tip: state.integration_tip.clone(),
+        base: state.base.to_string(),
+        integration_branch: crate::layout::short_branch(&state.integration_ref).to_string(),
+        integration_tip: state.integration_tip.to_string(),
         started_at: state.started_at,
         streams,
         halt,

@@ -3,7 +3,7 @@
 //!
 //! An executor owns nothing but its task: it reports to the dispatcher through events and never
 //! touches the run state. Before anything it does could lose work (a retry resets the worktree,
-//! a rejected task is rolled back), it keeps that work on a ref under `refs/streams/<plan>/`.
+//! a rejected task is rolled back), it keeps that work on a ref (`layout::RefNames`).
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -12,56 +12,11 @@ use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 
 use super::process::{self, AgentCommand, AgentExit, Cancel, Limits};
-use crate::git::{self, Oid, Repo, work, worktree};
+use crate::failpoint;
+use crate::git::{self, Oid, Repo, changes, commit, guard, refs, worktree};
+use crate::layout::RefNames;
 use crate::ownership::{Owner, Ownership};
-use crate::state::{FailReason, Journal, OwnershipViolation, WorkStats, failpoint};
-
-/// Names of the refs that keep work out of the way.
-#[derive(Clone, Debug)]
-pub struct RefNames {
-    pub plan: String,
-}
-
-impl RefNames {
-    fn base(&self) -> String {
-        format!("refs/streams/{}", self.plan)
-    }
-    pub fn rejected(&self, stream: &str, task: usize) -> String {
-        format!("{}/rejected/{stream}/{}", self.base(), task + 1)
-    }
-    pub fn wip(&self, stream: &str, task: usize) -> String {
-        format!("{}/wip/{stream}/{}", self.base(), task + 1)
-    }
-    pub fn failed(&self, stream: &str, task: usize) -> String {
-        format!("{}/failed/{stream}/{}", self.base(), task + 1)
-    }
-    /// The prefix of the plan's own branches (streams and integration), which the dispatcher
-    /// moves and guards; an agent's moves there are caught by it, not the branch guard.
-    pub fn plan_branches(&self) -> String {
-        format!("refs/heads/streams/{}/", self.plan)
-    }
-    /// Where the tip of a branch deleted while a task ran is kept.
-    pub fn deleted_branches(&self) -> String {
-        format!("{}/deleted", self.base())
-    }
-    /// Where branches an agent moved keep what it left on them.
-    pub fn moved_branches(&self, stream: &str, task: usize) -> String {
-        format!("{}/rejected/{stream}/{}-branches", self.base(), task + 1)
-    }
-    pub fn attempt(&self, stream: &str, task: usize, attempt: u32) -> String {
-        format!("{}/attempts/{stream}/{}/{attempt}", self.base(), task + 1)
-    }
-    /// A task's own end commit, kept when the stream branch moves on (sync = "task").
-    pub fn task_end(&self, stream: &str, task: usize) -> String {
-        format!("{}/tasks/{stream}/{}", self.base(), task + 1)
-    }
-    pub fn previous(&self, run_id: &str, name: &str) -> String {
-        format!("{}/previous/{run_id}/{name}", self.base())
-    }
-    pub fn aborted(&self, run_id: &str, name: &str) -> String {
-        format!("{}/aborted/{run_id}/{name}", self.base())
-    }
-}
+use crate::state::{FailReason, Journal, OwnershipViolation, WorkStats};
 
 /// Everything one task needs. Built by the dispatcher, which owns the plan and the state.
 pub struct TaskJob {
@@ -229,7 +184,7 @@ async fn run_task_inner(
         let (repo, worktree) = (shared.repo.clone(), job.worktree.clone());
         let except = job.refs.plan_branches();
         blocking(move || {
-            work::branches(&repo, &except).map(|before| (before, work::head_reflog_len(&worktree)))
+            refs::branches(&repo, &except).map(|before| (before, guard::head_reflog_len(&worktree)))
         })
         .await
     };
@@ -423,7 +378,7 @@ async fn run_task_inner(
         let (shared, start, worktree) = (shared.clone(), job.start.clone(), job.worktree.clone());
         let (stream_index, branch) = (job.stream_index, job.branch.clone());
         blocking(move || -> git::GitResult<Result<Leftover, FailKind>> {
-            let changes = work::task_changes(&shared.repo, &worktree, &start)?;
+            let changes = changes::task_changes(&shared.repo, &worktree, &start)?;
             // Before the branch check: a rebase stopped half way detaches HEAD, and "left its
             // branch" would hide what happened.
             if let Some(what) = changes.unfinished.clone() {
@@ -431,7 +386,7 @@ async fn run_task_inner(
             }
             if changes.branch.as_deref() != Some(branch.as_str()) {
                 let on = match &changes.branch {
-                    Some(other) => other.trim_start_matches("refs/heads/").to_string(),
+                    Some(other) => crate::layout::short_branch(other).to_string(),
                     None => "a detached HEAD".to_string(),
                 };
                 return Ok(Err(FailKind::LeftBranch(on)));
@@ -515,17 +470,17 @@ async fn run_task_inner(
             let end = match leftover {
                 Leftover::Clean(head) => head,
                 Leftover::Uncommitted { head, paths } => {
-                    work::commit_paths(&worktree, &head, &paths, &message, &identity)?
+                    commit::commit_paths(&worktree, &head, &paths, &message, &identity)?
                 }
             };
             failpoint::hit("after-commit");
             let _ = journal.append(crate::state::Entry::TaskCommitted {
                 stream: stream_name,
                 task,
-                start: start.clone(),
-                end: end.clone(),
+                start: start.to_string(),
+                end: end.to_string(),
             });
-            let stats = work::work_stats(&repo, &start, &end)?;
+            let stats = changes::work_stats(&repo, &start, &end)?;
             Ok((end, stats))
         })
         .await
@@ -572,27 +527,27 @@ fn backoff(base: Duration, retry: u32) -> Duration {
     (base * factor).min(Duration::from_secs(60))
 }
 
-/// Puts back the branches this task's agent moved (see `work::restore_moved_branches`).
+/// Puts back the branches this task's agent moved (see `guard::restore_moved_branches`).
 async fn restore_moved(
     shared: &Arc<Shared>,
     job: &TaskJob,
     guard: &Arc<(std::collections::BTreeMap<String, Oid>, usize)>,
-) -> git::GitResult<work::BranchChanges> {
+) -> git::GitResult<guard::BranchChanges> {
     let (repo, worktree, guard) = (shared.repo.clone(), job.worktree.clone(), guard.clone());
     let (plan_branches, moved, deleted, rejected) = (
         job.refs.plan_branches(),
         job.refs.moved_branches(&job.stream, job.task_index),
         job.refs.deleted_branches(),
-        format!("{}/rejected/", job.refs.base()),
+        job.refs.rejected_prefix(),
     );
     blocking(move || {
-        let refs = work::GuardRefs {
+        let refs = guard::GuardRefs {
             plan_branches: &plan_branches,
             moved: &moved,
             deleted: &deleted,
             rejected: &rejected,
         };
-        work::restore_moved_branches(&repo, &worktree, &guard.0, guard.1, &refs)
+        guard::restore_moved_branches(&repo, &worktree, &guard.0, guard.1, &refs)
     })
     .await
 }
@@ -611,24 +566,13 @@ async fn keep_and_reset(
         job.task_index + 1
     );
     blocking(move || -> git::GitResult<Option<(String, Oid)>> {
-        let kept = work::keep_work(&worktree, &start, Some(&branch), &ref_name, &message)?;
+        let kept = changes::keep_work(&worktree, &start, Some(&branch), &ref_name, &message)?;
         if reset {
             worktree::reset_to(&worktree, &branch, &start)?;
         } else {
             // Left for a person to look at, but on its own branch: a worktree must never keep
             // someone else's branch checked out (git would refuse it to its owner).
-            let git = git::Git::new(&worktree);
-            let head = git
-                .output(["symbolic-ref", "-q", "HEAD"], None)?
-                .stdout_str();
-            if head.trim() != branch {
-                git.run([
-                    "checkout",
-                    "-q",
-                    "-f",
-                    branch.trim_start_matches("refs/heads/"),
-                ])?;
-            }
+            changes::return_to_branch(&worktree, &branch)?;
         }
         Ok(kept)
     })

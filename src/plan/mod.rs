@@ -10,6 +10,7 @@
 //! - [`schedule`]: waves, critical path, the longest-remaining-path order, the makespan
 //!   simulation;
 //! - [`diagnostic`]: problems with spans, rendered with file:line:column and carets;
+//! - [`learn`]: estimates from the history of past runs, what-if over `jobs`, bottlenecks;
 //! - [`tasks`]: the other way round, a task list (spec-kit `tasks.md`, a checklist, JSON) into a
 //!   plan's text, for `streams init --from`.
 //!

@@ -1,6 +1,5 @@
-//! Run state: the types, the atomic store, the lock, the journal, and failpoints for crash tests.
+//! Run state: the types, the atomic store, the lock, the journal, and the history of past runs.
 
-pub mod failpoint;
 pub mod history;
 pub mod journal;
 pub mod lock;
