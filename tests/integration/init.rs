@@ -62,6 +62,16 @@ fn generate(repo: &TestRepo, tasks_path: &str) -> CmdOutput {
     real.assert_code(0);
     assert_eq!(real.stdout, "", "the plan goes to the file, not stdout");
     assert_eq!(repo.read("streams.toml"), dry.stdout);
+    // `streams plan` accepts it as written. (The agent is the scripted one here: whether
+    // `claude` is installed on this machine is not what this checks.)
+    let written = repo.read("streams.toml");
+    repo.write(
+        "streams.toml",
+        &written.replace(
+            r#"agent = ["claude", "-p", "{prompt}"]"#,
+            r#"agent = ["act"]"#,
+        ),
+    );
     repo.streams(&["plan"]).assert_code(0);
     dry
 }
