@@ -2,46 +2,45 @@
 //! checklist, or JSON), checked like `streams plan` checks one, with the parallelism it found.
 //!
 //! The work is in [`crate::plan::tasks`] (pure); this reads the list and the files tracked at
-//! `HEAD`, writes `streams.toml` (never over an existing one) or prints it with `--dry-run`,
-//! and says on stderr what it found.
+//! `HEAD`, writes the plan (never over an existing file) or prints it with `--dry-run`, and says
+//! on stderr what it found. The agent is chosen as plain `init` chooses it.
 
 use std::io::Write as _;
-use std::path::PathBuf;
-
-use clap::Args;
+use std::path::Path;
 
 use crate::error::{Error, ExitCode, Result};
+use crate::plan::init::AgentChoice;
 use crate::plan::tasks::{self, Format, Options, RepoView};
 use crate::plan::{self, CheckError, schedule};
 
-use super::Context;
 use super::load;
-
-#[derive(Debug, Args)]
-pub struct InitArgs {
-    /// Build the plan from a task list: spec-kit's tasks.md, a Markdown checklist, or JSON
-    #[arg(long, value_name = "TASKS")]
-    pub from: PathBuf,
-    /// Print the plan on stdout instead of writing streams.toml
-    #[arg(long)]
-    pub dry_run: bool,
-    /// Predict the makespan with this many agents at once (default: the number of CPUs)
-    #[arg(long, short)]
-    pub jobs: Option<usize>,
-}
-
-/// The agent a generated plan runs; the header comment tells the user where to change it.
-const DEFAULT_AGENT: [&str; 3] = ["claude", "-p", "{prompt}"];
+use super::{Context, InitArgs};
 
 /// `HEAD`: the plan starts from whatever is checked out when the run starts.
 const BASE: &str = "HEAD";
 
 pub fn init_from(ctx: &Context, args: InitArgs) -> Result<ExitCode> {
+    let from = args
+        .from
+        .as_deref()
+        .expect("init dispatches here with --from");
     if args.jobs == Some(0) {
         return Err(Error::usage("--jobs must be at least 1"));
     }
+    let agent = super::init::agent_choice(args.agent);
+    if agent == (AgentChoice::All { active: None }) {
+        // Plain `init` writes every agent line commented out for the user to pick; a plan from
+        // a task list is meant to run as it is, so the choice is asked for here instead.
+        return Err(Error::usage_with_hint(
+            "no agent CLI (claude, codex, aider) was found on PATH: the plan needs one to run its tasks; nothing was written",
+            format!(
+                "name the one to write: `streams init --from {} --agent claude` (or codex, aider, or script for a script of your own)",
+                from.display()
+            ),
+        ));
+    }
     let repo = load::open_repo(ctx)?;
-    let path = ctx.cwd.join(&args.from);
+    let path = ctx.cwd.join(from);
     let shown = load::shown_path(&ctx.cwd, &path);
     let text = std::fs::read_to_string(&path).map_err(|source| {
         if source.kind() == std::io::ErrorKind::NotFound {
@@ -65,8 +64,8 @@ pub fn init_from(ctx: &Context, args: InitArgs) -> Result<ExitCode> {
             .root()
             .file_name()
             .and_then(|n| tasks::slug(&n.to_string_lossy())),
-        source: args.from.display().to_string(),
-        agent: DEFAULT_AGENT.iter().map(|a| a.to_string()).collect(),
+        source: from.display().to_string(),
+        agent,
     };
     let generated = tasks::generate(&text, Format::detect(&file_name, &text), &view, &options)
         .map_err(|problems| Error::InvalidPlan {
@@ -94,7 +93,7 @@ pub fn init_from(ctx: &Context, args: InitArgs) -> Result<ExitCode> {
         .filter(|d| d.message.contains("matches no file"))
         .count();
 
-    let target = repo.root().join("streams.toml");
+    let target = load::plan_path(ctx, &repo, args.plan.as_deref());
     let shown_target = load::shown_path(&ctx.cwd, &target);
     if args.dry_run {
         print!("{}", generated.text);
@@ -105,7 +104,7 @@ pub fn init_from(ctx: &Context, args: InitArgs) -> Result<ExitCode> {
                     format!("{shown_target} already exists; nothing was written"),
                     format!(
                         "move it away, or print the new plan with `streams init --from {} --dry-run`",
-                        args.from.display()
+                        from.display()
                     ),
                 )
             } else {
@@ -168,6 +167,15 @@ pub fn init_from(ctx: &Context, args: InitArgs) -> Result<ExitCode> {
     } else {
         1.0
     };
+    // An agent named with --agent need not be installed yet, but a run needs it.
+    if let AgentChoice::Only(cli) = agent
+        && let Some(program) = cli.program()
+        && !super::init::on_path(program)
+    {
+        ui.info(format!(
+            "note: `{program}` is not on PATH: install it before `streams run` (`streams plan` checks)"
+        ));
+    }
     ui.info(format!(
         "{} {}, {}; predicted makespan with {}: {}, against {} one after another ({speedup:.1}x)",
         ui.bold("parallelism"),
@@ -180,7 +188,7 @@ pub fn init_from(ctx: &Context, args: InitArgs) -> Result<ExitCode> {
     let next = if args.dry_run {
         format!(
             "next: `streams init --from {}` to write it, then `streams plan`",
-            args.from.display()
+            from.display()
         )
     } else {
         format!("next: review {shown_target}, then `streams plan` and `streams run`")
@@ -191,8 +199,9 @@ pub fn init_from(ctx: &Context, args: InitArgs) -> Result<ExitCode> {
 
 /// Writes a new file whole or not at all, and never over an existing one: the text goes to a
 /// temporary file beside it, which is then linked into place.
-fn write_new(target: &std::path::Path, text: &str) -> std::io::Result<()> {
-    let dir = target.parent().unwrap_or(std::path::Path::new("."));
+fn write_new(target: &Path, text: &str) -> std::io::Result<()> {
+    let dir = target.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir)?;
     let mut tmp = tempfile::Builder::new()
         .prefix(".streams.toml.")
         .tempfile_in(dir)?;

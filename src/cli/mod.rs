@@ -4,12 +4,13 @@
 //! into the library, and returns an [`ExitCode`].
 
 mod clean;
+mod completions;
 mod control;
 mod demo;
+mod init;
 mod init_from;
 pub mod load;
 mod plan;
-mod plan_learn;
 mod run;
 mod session;
 mod status;
@@ -19,6 +20,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::error::{ExitCode, Result};
+pub use crate::report::ColorChoice;
 use crate::report::Ui;
 
 #[derive(Debug, Parser)]
@@ -38,6 +40,8 @@ pub struct Cli {
 }
 
 #[derive(Debug, Args)]
+// Under their own heading in every subcommand's --help, apart from the command's own options.
+#[command(next_help_heading = "Global options")]
 pub struct GlobalArgs {
     /// Run as if started in DIR (like `git -C`)
     #[arg(short = 'C', global = true, value_name = "DIR")]
@@ -60,13 +64,6 @@ pub struct GlobalArgs {
     pub no_progress: bool,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum ColorChoice {
-    Auto,
-    Always,
-    Never,
-}
-
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Validate a plan and show what a run would do: waves, ownership, critical path, makespan
@@ -87,8 +84,56 @@ pub enum Command {
     Clean(CleanArgs),
     /// Run a built-in example end to end on a throwaway repository
     Demo(DemoArgs),
-    /// Write a plan for this repository from a task list (spec-kit tasks.md, a checklist, JSON)
-    Init(init_from::InitArgs),
+    /// Write a commented streams.toml for this repository, one of the example plans, or a plan
+    /// built from a task list (--from tasks.md)
+    Init(InitArgs),
+    /// Print shell completions (bash, zsh, fish, powershell) on stdout
+    Completions(CompletionsArgs),
+    /// Print the man page (roff) on stdout
+    Man,
+}
+
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// Where to write the plan (default: streams.toml at the repository root)
+    pub plan: Option<PathBuf>,
+    /// The agent CLI to write the `agent` line for (default: the first of claude, codex and
+    /// aider found on PATH, the others as comments)
+    #[arg(long, value_enum, conflicts_with = "example")]
+    pub agent: Option<InitAgent>,
+    /// Write one of the example plans instead (without a name: list them)
+    #[arg(long, value_name = "NAME", num_args = 0..=1, default_missing_value = "", conflicts_with = "from")]
+    pub example: Option<String>,
+    /// Build the plan from a task list: spec-kit's tasks.md, a Markdown checklist, or JSON
+    #[arg(long, value_name = "TASKS")]
+    pub from: Option<PathBuf>,
+    /// With --from: print the plan on stdout instead of writing it
+    #[arg(long, requires = "from")]
+    pub dry_run: bool,
+    /// With --from: predict the makespan with this many agents at once (default: the number of
+    /// CPUs)
+    #[arg(long, short, requires = "from")]
+    pub jobs: Option<usize>,
+}
+
+/// `init --agent`: the agent CLIs a generated plan can run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum InitAgent {
+    /// Claude Code (`claude -p`)
+    Claude,
+    /// OpenAI Codex CLI (`codex exec`)
+    Codex,
+    /// aider (`aider --message-file`)
+    Aider,
+    /// A script of your own, committed in the repository
+    Script,
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell to complete for
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
 }
 
 #[derive(Debug, Args)]
@@ -243,6 +288,8 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Resume(args) => control::resume(&ctx, args),
         Command::Clean(args) => clean::clean(&ctx, args),
         Command::Demo(args) => demo::demo(&ctx, args),
-        Command::Init(args) => init_from::init_from(&ctx, args),
+        Command::Init(args) => init::init(&ctx, args),
+        Command::Completions(args) => completions::completions(args),
+        Command::Man => completions::man(),
     }
 }

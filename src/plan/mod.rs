@@ -11,14 +11,16 @@
 //!   simulation;
 //! - [`diagnostic`]: problems with spans, rendered with file:line:column and carets;
 //! - [`learn`]: estimates from the history of past runs, what-if over `jobs`, bottlenecks;
+//! - [`init`]: the plan `streams init` writes, and the example plans built into the binary;
 //! - [`tasks`]: the other way round, a task list (spec-kit `tasks.md`, a checklist, JSON) into a
-//!   plan's text, for `streams init --from`.
+//!   plan's text, for `streams init --from` (with `init`'s agent lines).
 //!
 //! This module is pure: it does no I/O. What it needs to know about the repository (does `base`
-//! resolve, which files are tracked there, does a prompt file exist) it asks through the
-//! [`Repository`] trait, which `cli::load` implements with `git`.
+//! resolve, which files are tracked there, does a prompt file exist, can an agent program be
+//! started) it asks through the [`Repository`] trait, which `cli::load` implements with `git`.
 
 pub mod diagnostic;
+pub mod init;
 pub mod learn;
 pub mod model;
 pub mod owners;
@@ -50,6 +52,37 @@ pub trait Repository {
 
     /// Whether a task's `prompt_file` (as written: relative to the plan's directory) exists.
     fn prompt_file_exists(&mut self, path: &str) -> bool;
+
+    /// Whether an agent's program (`agent[0]` as written, no placeholders) can be started in a
+    /// stream's workspace, a checkout of `commit`: a bare name is looked up on PATH (`path`
+    /// when the plan's `env` sets one, else this process's), an absolute path on this machine,
+    /// a relative path among the files committed at `commit` (the only files a fresh workspace
+    /// has).
+    fn agent_program(
+        &mut self,
+        program: &str,
+        commit: &str,
+        path: Option<&str>,
+    ) -> Result<ProgramCheck, Self::Error>;
+}
+
+/// What [`Repository::agent_program`] found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ProgramCheck {
+    Found,
+    /// A bare name that no directory on PATH holds as an executable file.
+    NotOnPath,
+    /// An absolute path to nothing.
+    Missing,
+    /// An absolute path to something that is not an executable file.
+    NotExecutable,
+    /// A relative path with no file at `base`. `in_checkout`: the user's checkout has it
+    /// (untracked, or added since `base`).
+    NotCommitted {
+        in_checkout: bool,
+    },
+    /// A relative path committed without the executable bit.
+    CommittedNotExecutable,
 }
 
 /// How estimates are to be read.
@@ -149,6 +182,15 @@ impl Repository for NoRepository {
 
     fn prompt_file_exists(&mut self, _path: &str) -> bool {
         true
+    }
+
+    fn agent_program(
+        &mut self,
+        _program: &str,
+        _commit: &str,
+        _path: Option<&str>,
+    ) -> Result<ProgramCheck, Self::Error> {
+        Ok(ProgramCheck::Found)
     }
 }
 

@@ -70,6 +70,17 @@ pub const DEFAULT_GRACE: Duration = Duration::from_secs(10);
 pub const DEFAULT_RETRY_BACKOFF: Duration = Duration::from_secs(1);
 pub const DEFAULT_BASE: &str = "HEAD";
 
+/// The largest plan file read, in bytes. A plan is a short TOML file; the limit keeps a wrong
+/// path (`streams plan /dev/zero`, a log file) from being read without end.
+pub const MAX_PLAN_BYTES: u64 = 1024 * 1024;
+
+/// The longest plan or stream name, in bytes. Each is one component of refs such as
+/// `refs/streams/<plan>/<kind>/<stream>/<n>` and of workspace paths; git stores a ref as a file
+/// (plus `.lock` while it changes it), and most file systems allow 255 bytes per file name. Names
+/// longer than 250 bytes passed `plan` and then failed mid-run (issue 11); 100 leaves room for
+/// what streams adds and keeps branch names readable.
+pub const MAX_NAME_BYTES: usize = 100;
+
 /// The name every plan reserves for the integration branch.
 pub const RESERVED_STREAM_NAME: &str = "integration";
 

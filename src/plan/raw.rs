@@ -39,6 +39,8 @@ pub struct RawPlan {
     pub base: Option<Sp<String>>,
     pub jobs: Option<usize>,
     pub agent: Option<Vec<String>>,
+    /// The agent's program (`agent[0]`) and where it was written.
+    pub agent_program: Option<Sp<String>>,
     pub merge: Option<MergeStrategy>,
     pub sync: Option<SyncPoint>,
     pub shared: Vec<Sp<String>>,
@@ -48,7 +50,7 @@ pub struct RawPlan {
     pub retries: Option<u32>,
     pub retry_on: Vec<i32>,
     pub retry_backoff: Option<Duration>,
-    pub worktree_root: Option<String>,
+    pub worktree_root: Option<Sp<String>>,
     pub env: BTreeMap<String, String>,
     /// Keys that were present (whatever their value), to tell "missing" from "wrong".
     pub present: Vec<&'static str>,
@@ -64,6 +66,7 @@ pub struct RawStream {
     pub depends_on: Vec<Sp<String>>,
     pub tasks: Vec<RawTask>,
     pub agent: Option<Vec<String>>,
+    pub agent_program: Option<Sp<String>>,
     pub timeout: Option<Duration>,
     pub idle_timeout: Option<Duration>,
     pub retries: Option<u32>,
@@ -81,6 +84,7 @@ pub struct RawTask {
     /// `prompt_file` as written, for checking it exists.
     pub prompt_file: Option<Sp<String>>,
     pub agent: Option<Vec<String>>,
+    pub agent_program: Option<Sp<String>>,
     /// `agent` was written, well-formed or not.
     pub agent_given: bool,
     pub timeout: Option<Duration>,
@@ -433,7 +437,7 @@ impl Walker<'_> {
                         .integer(entry, 1, i64::from(u16::MAX))
                         .map(|n| n as usize)
                 }
-                "agent" => plan.agent = self.agent(entry),
+                "agent" => (plan.agent, plan.agent_program) = self.agent(entry).unzip(),
                 "merge" => {
                     plan.merge = self.choice(entry, &["rebase", "merge", "squash"]).map(|i| {
                         [
@@ -464,7 +468,7 @@ impl Walker<'_> {
                             );
                             None
                         } else {
-                            Some(s.value)
+                            Some(s)
                         }
                     })
                 }
@@ -491,6 +495,8 @@ impl Walker<'_> {
             header,
             ..RawStream::default()
         };
+        // Where `tasks = [...]` was written, to point at it when the stream ends up with none.
+        let mut tasks_span = None;
         for entry in table.iter() {
             let (key, value) = entry;
             let name = key.get_ref().as_ref();
@@ -517,6 +523,7 @@ impl Walker<'_> {
                 "depends_on" => stream.depends_on = self.string_array(entry).unwrap_or_default(),
                 "tasks" => match value.get_ref() {
                     DeValue::Array(items) => {
+                        tasks_span = Some(value.span());
                         for item in items.iter() {
                             match item.get_ref() {
                                 DeValue::String(text) => {
@@ -528,6 +535,7 @@ impl Walker<'_> {
                                         prompt: Some(Prompt::Text(text.to_string())),
                                         prompt_file: None,
                                         agent: None,
+                                        agent_program: None,
                                         agent_given: false,
                                         timeout: None,
                                         estimate: None,
@@ -573,7 +581,7 @@ impl Walker<'_> {
                     ),
                     other => self.wrong_type(entry, "`[[stream.task]]` tables", other),
                 },
-                "agent" => stream.agent = self.agent(entry),
+                "agent" => (stream.agent, stream.agent_program) = self.agent(entry).unzip(),
                 "timeout" => stream.timeout = self.duration(entry, false),
                 "idle_timeout" => stream.idle_timeout = self.duration(entry, false),
                 "retries" => stream.retries = self.integer(entry, 0, 100).map(|n| n as u32),
@@ -609,6 +617,17 @@ impl Walker<'_> {
                 .help("list the paths this stream may change, e.g. `owns = [\"src/api/**\"]`"),
             );
         }
+        if let (Some(span), true) = (tasks_span, stream.tasks.is_empty()) {
+            // An empty stream would be integrated without doing anything, and the schedule
+            // would count it as negative work.
+            self.error(
+                Diagnostic::error(format!("{} has no tasks", describe_stream(&stream)))
+                    .at(span, "no tasks in this list")
+                    .help(
+                        "add at least one prompt, e.g. `tasks = [\"...\"]`, or remove the stream",
+                    ),
+            );
+        }
         if missing("tasks") && missing("task") {
             self.missing.push(
                 Diagnostic::error(format!("{} has no tasks", describe_stream(&stream)))
@@ -625,6 +644,7 @@ impl Walker<'_> {
             prompt: None,
             prompt_file: None,
             agent: None,
+            agent_program: None,
             agent_given: false,
             timeout: None,
             estimate: None,
@@ -660,7 +680,7 @@ impl Walker<'_> {
                 }
                 "agent" => {
                     task.agent_given = true;
-                    task.agent = self.agent(entry);
+                    (task.agent, task.agent_program) = self.agent(entry).unzip();
                 }
                 "timeout" => task.timeout = self.duration(entry, false),
                 "estimate" => task.estimate = self.estimate(entry),
@@ -752,8 +772,9 @@ impl Walker<'_> {
         out
     }
 
-    /// An agent argv: a non-empty array of strings, placeholders known.
-    fn agent(&mut self, entry: Entry<'_, '_>) -> Option<Vec<String>> {
+    /// An agent argv: a non-empty array of strings, placeholders known. Also returns the
+    /// program, with its span.
+    fn agent(&mut self, entry: Entry<'_, '_>) -> Option<(Vec<String>, Sp<String>)> {
         let (_, value) = entry;
         let items = match value.get_ref() {
             DeValue::Array(items) => self.strings_in("agent", items),
@@ -820,7 +841,8 @@ impl Walker<'_> {
                 );
             }
         }
-        Some(items.into_iter().map(|s| s.value).collect())
+        let program = items[0].clone();
+        Some((items.into_iter().map(|s| s.value).collect(), program))
     }
 
     fn integer(&mut self, entry: Entry<'_, '_>, min: i64, max: i64) -> Option<i64> {
@@ -1008,6 +1030,14 @@ impl Walker<'_> {
                         key.span(),
                         "expected letters, digits and `_`, not starting with a digit",
                     ),
+                );
+                continue;
+            }
+            if let Some(why) = crate::git_env::refused_in_plan(name) {
+                self.error(
+                    Diagnostic::error(format!("`env` may not set `{name}`: {why}"))
+                        .at(key.span(), "not allowed in a plan")
+                        .help("streams gives every agent its own workspace and repository: remove this variable"),
                 );
                 continue;
             }

@@ -89,6 +89,15 @@ impl RunPhase {
     pub fn is_over(&self) -> bool {
         matches!(self, RunPhase::Finished | RunPhase::Aborted { .. })
     }
+
+    /// The phase as a reader sees it, given whether a `streams` process holds the run's lock:
+    /// a run saved as running that nobody holds was interrupted (its coordinator died).
+    pub fn seen(&self, lock_held: bool) -> &'static str {
+        match self {
+            RunPhase::Running if !lock_held => "interrupted",
+            phase => phase.name(),
+        }
+    }
 }
 
 /// A merge conflict the run stopped on.

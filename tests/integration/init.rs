@@ -1,185 +1,161 @@
-//! `streams init --from TASKS`: task lists (spec-kit's tasks.md, a plain checklist, JSON) into
-//! plans, each generated plan snapshotted whole and held to `streams plan`; errors in the list
-//! (a dependency cycle, ids nobody defines) reported whole, with nothing written.
+//! `streams init`: the plan it writes for a repository (snapshotted whole), the check it runs,
+//! the embedded examples, and that it never overwrites anything.
 
-use crate::common::{CmdOutput, TestRepo, fixtures_dir};
+use std::path::Path;
 
-fn fixture(name: &str) -> String {
-    std::fs::read_to_string(fixtures_dir().join("tasks").join(name)).unwrap()
+use crate::common::{TestRepo, agents_dir};
+
+/// A repository shaped like many real ones: a few source directories of different sizes, a
+/// hidden one, lock files and other files at the root.
+fn project() -> TestRepo {
+    TestRepo::with_files(&[
+        ("Cargo.toml", "[package]\nname = \"shop\"\n"),
+        ("Cargo.lock", "# lock\n"),
+        ("package-lock.json", "{}\n"),
+        ("CHANGELOG.md", "# changes\n"),
+        ("README.md", "# shop\n"),
+        ("LICENSE", "MIT\n"),
+        ("src/main.rs", "fn main() {}\n"),
+        ("src/api/mod.rs", "\n"),
+        ("src/api/login.rs", "\n"),
+        ("src/db/mod.rs", "\n"),
+        ("web/index.html", "\n"),
+        ("web/app.js", "\n"),
+        ("web/style.css", "\n"),
+        ("docs/guide.md", "\n"),
+        ("docs/api.md", "\n"),
+        ("tests/login.rs", "\n"),
+        ("migrations/001.sql", "\n"),
+        ("scripts/deploy.sh", "\n"),
+        (".github/workflows/ci.yml", "\n"),
+        ("my dir/notes.txt", "\n"),
+    ])
 }
 
-/// A Python web service, as spec-kit's example tasks assume.
-const SERVICE_FILES: &[(&str, &str)] = &[
-    ("README.md", "# accounts\n"),
-    ("pyproject.toml", "[project]\nname = \"accounts\"\n"),
-    ("src/app.py", "app = None\n"),
-    ("src/db/__init__.py", ""),
-    ("src/models/__init__.py", ""),
-    ("src/services/__init__.py", ""),
-    ("src/api/__init__.py", ""),
-    ("src/api/routes.py", "routes = []\n"),
-    ("tests/contract/__init__.py", ""),
-    ("tests/integration/__init__.py", ""),
-    ("docs/index.md", "# Accounts\n"),
-    ("docs/api.md", "# API\n"),
-];
-
-/// A Rust command-line tool and a web app, for the checklist and the JSON list.
-const TOOL_FILES: &[(&str, &str)] = &[
-    ("Cargo.toml", "[package]\nname = \"tool\"\n"),
-    ("CHANGELOG.md", "# Changes\n"),
-    ("src/main.rs", "fn main() {}\n"),
-    ("src/cli.rs", "pub fn args() {}\n"),
-    ("src/parser.rs", "pub fn parse() {}\n"),
-    ("src/db/mod.rs", "pub mod users;\n"),
-    ("src/db/users.rs", "pub struct User;\n"),
-    ("src/api/mod.rs", "pub mod users;\n"),
-    ("migrations/001_users.sql", "create table users (id int);\n"),
-    ("web/index.html", "<html></html>\n"),
-    ("docs/usage.md", "# Usage\n"),
-    ("tests/parser.rs", "#[test] fn parses() {}\n"),
-];
-
-/// A repository holding `files` and the task list at `tasks_path` (committed, as a spec-kit
-/// project keeps it).
-fn repo_with_tasks(files: &[(&str, &str)], tasks_path: &str, tasks: &str) -> TestRepo {
-    let repo = TestRepo::with_files(files);
-    repo.write(tasks_path, tasks);
-    repo.commit_all("tasks");
-    repo
-}
-
-/// Runs `init --from TASKS --dry-run`, then `init --from TASKS` for real: the file written is
-/// what the dry run printed, and `streams plan` accepts it as it is.
-fn generate(repo: &TestRepo, tasks_path: &str) -> CmdOutput {
-    let dry = repo.streams(&["init", "--from", tasks_path, "--dry-run", "--jobs", "2"]);
-    dry.assert_code(0);
-    assert!(
-        !repo.path("streams.toml").exists(),
-        "--dry-run wrote streams.toml"
-    );
-    let real = repo.streams(&["init", "--from", tasks_path, "--jobs", "2"]);
-    real.assert_code(0);
-    assert_eq!(real.stdout, "", "the plan goes to the file, not stdout");
-    assert_eq!(repo.read("streams.toml"), dry.stdout);
-    // `streams plan` accepts it as written. (The agent is the scripted one here: whether
-    // `claude` is installed on this machine is not what this checks.)
-    let written = repo.read("streams.toml");
-    repo.write(
-        "streams.toml",
-        &written.replace(
-            r#"agent = ["claude", "-p", "{prompt}"]"#,
-            r#"agent = ["act"]"#,
-        ),
-    );
-    repo.streams(&["plan"]).assert_code(0);
-    dry
+/// PATH with only the system's programs and the scripted agents: no agent CLI on it.
+fn without_agent_clis(repo: &mut TestRepo) {
+    repo.env.push((
+        "PATH".into(),
+        format!("{}:/usr/local/bin:/usr/bin:/bin", agents_dir().display()),
+    ));
 }
 
 #[test]
-fn spec_kit_tasks_with_phases_and_parallel_markers() {
-    let path = "specs/001-user-accounts/tasks.md";
-    let repo = repo_with_tasks(SERVICE_FILES, path, &fixture("spec-kit.md"));
-    let out = generate(&repo, path);
-    insta::assert_snapshot!(out.to_string());
-}
-
-#[test]
-fn a_plain_checklist() {
-    let repo = repo_with_tasks(TOOL_FILES, "TODO.md", &fixture("checklist.md"));
-    let out = generate(&repo, "TODO.md");
-    insta::assert_snapshot!(out.to_string());
-}
-
-#[test]
-fn a_json_task_list() {
-    let repo = repo_with_tasks(TOOL_FILES, "tasks.json", &fixture("billing.json"));
-    let out = generate(&repo, "tasks.json");
-    insta::assert_snapshot!(out.to_string());
-}
-
-#[test]
-fn tasks_naming_one_file_become_one_stream() {
-    // In the checklist, two tasks edit docs/usage.md: they must share a stream, in list order,
-    // and no other stream may own the file.
-    let repo = repo_with_tasks(TOOL_FILES, "TODO.md", &fixture("checklist.md"));
-    let out = repo.streams(&["init", "--from", "TODO.md", "--dry-run"]);
+fn writes_a_commented_plan_for_the_repository_and_checks_it() {
+    let repo = project().with_agent_stubs();
+    let out = repo.streams(&["init"]);
     out.assert_code(0);
-    let plan: toml::Table = toml::from_str(&out.stdout).unwrap();
-    let streams = plan["stream"].as_array().unwrap();
-    let owning: Vec<&toml::Value> = streams
-        .iter()
-        .filter(|s| {
-            s["owns"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .any(|p| p.as_str() == Some("docs/usage.md") || p.as_str() == Some("docs/**"))
-        })
-        .collect();
-    assert_eq!(owning.len(), 1, "{}", out.stdout);
-    let tasks: Vec<&str> = owning[0]["tasks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|t| t.as_str().unwrap())
-        .collect();
+    insta::assert_snapshot!("generated_plan", repo.read("streams.toml"));
+    insta::assert_snapshot!("init_output", out.to_string());
+    // What it wrote is what `plan` accepts.
+    repo.streams(&["plan"]).assert_code(0);
+    // Nothing else changed: no commit, nothing staged.
     assert_eq!(
-        tasks,
-        [
-            "Update the flag's documentation in docs/usage.md",
-            "Mention the renamed flag in CHANGELOG.md and docs/usage.md",
-        ]
+        repo.git(&["status", "--porcelain"]),
+        "?? streams.toml",
+        "init wrote more than the plan"
     );
 }
 
 #[test]
-fn a_dependency_cycle_is_an_error_naming_the_ids() {
-    let repo = repo_with_tasks(TOOL_FILES, "tasks.md", &fixture("cycle.md"));
-    let out = repo.streams(&["init", "--from", "tasks.md"]);
-    out.assert_code(2);
-    assert!(!repo.path("streams.toml").exists());
+fn with_no_agent_cli_on_path_every_agent_line_is_a_comment() {
+    let mut repo = project();
+    without_agent_clis(&mut repo);
+    let out = repo.streams(&["init"]);
+    out.assert_code(0);
+    let text = repo.read("streams.toml");
+    assert!(text.contains("No agent CLI was found on PATH"), "{text}");
+    assert!(!text.lines().any(|l| l.starts_with("agent =")), "{text}");
     insta::assert_snapshot!(out.to_string());
 }
 
 #[test]
-fn ids_referenced_but_not_defined_are_all_reported() {
-    let repo = repo_with_tasks(TOOL_FILES, "tasks.md", &fixture("undefined.md"));
-    let out = repo.streams(&["init", "--from", "tasks.md"]);
-    out.assert_code(2);
-    assert!(!repo.path("streams.toml").exists());
-    insta::assert_snapshot!(out.to_string());
+fn agent_flag_writes_that_agent_only() {
+    for (agent, line) in [
+        (
+            "claude",
+            r#"agent = ["claude", "-p", "{prompt}", "--permission-mode", "acceptEdits", "--output-format", "stream-json", "--verbose"]"#,
+        ),
+        (
+            "codex",
+            r#"agent = ["codex", "exec", "--full-auto", "{prompt}"]"#,
+        ),
+        (
+            "aider",
+            r#"agent = ["aider", "--yes-always", "--message-file", "{prompt_file}"]"#,
+        ),
+        (
+            "script",
+            r#"agent = ["sh", "scripts/agent.sh", "{prompt_file}"]"#,
+        ),
+    ] {
+        let repo = project().with_agent_stubs();
+        let out = repo.streams(&["init", "--agent", agent]);
+        out.assert_code(0);
+        let text = repo.read("streams.toml");
+        let agents: Vec<&str> = text.lines().filter(|l| l.contains("agent = [")).collect();
+        assert_eq!(agents, [line], "{agent}:\n{text}");
+        assert!(out.stderr.contains("is a valid plan"), "{agent}: {out}");
+    }
 }
 
 #[test]
-fn an_existing_plan_is_never_overwritten() {
-    let repo = repo_with_tasks(TOOL_FILES, "TODO.md", &fixture("checklist.md"));
+fn never_overwrites() {
+    let repo = project().with_agent_stubs();
     repo.write("streams.toml", "# mine\n");
-    let out = repo.streams(&["init", "--from", "TODO.md"]);
+    let out = repo.streams(&["init"]);
     out.assert_code(2);
+    insta::assert_snapshot!(out.to_string());
     assert_eq!(repo.read("streams.toml"), "# mine\n");
-    insta::assert_snapshot!(out.to_string());
-    // No temporary file is left behind either.
-    let leftovers: Vec<String> = std::fs::read_dir(&repo.root)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .filter(|n| n.starts_with(".streams.toml"))
-        .collect();
-    assert!(leftovers.is_empty(), "{leftovers:?}");
+
+    // Another path is fine, and `plan` is told to use it.
+    let out = repo.streams(&["init", "plans/next.toml"]);
+    out.assert_code(0);
+    assert!(repo.path("plans/next.toml").is_file());
+    assert!(out.stderr.contains("streams plan plans/next.toml"), "{out}");
+    // An example never overwrites the files it brings either.
+    repo.write("prompts/db-indexes.md", "mine\n");
+    let out = repo.streams(&["init", "--example", "agents", "other.toml"]);
+    out.assert_code(2);
+    assert!(
+        out.stderr.contains("prompts/db-indexes.md already exists"),
+        "{out}"
+    );
+    assert!(!repo.path("other.toml").exists());
+    assert_eq!(repo.read("prompts/db-indexes.md"), "mine\n");
 }
 
 #[test]
-fn a_missing_task_list() {
-    let repo = TestRepo::with_files(TOOL_FILES);
-    let out = repo.streams(&["init", "--from", "nope.md"]);
-    out.assert_code(2);
+fn examples_are_embedded() {
+    let repo = project().with_agent_stubs();
+    let out = repo.streams(&["init", "--example"]);
+    out.assert_code(0);
     insta::assert_snapshot!(out.to_string());
+
+    let out = repo.streams(&["init", "--example", "nope"]);
+    out.assert_code(2);
+    assert!(out.stderr.contains("no example plan named `nope`"), "{out}");
+    assert!(!repo.path("streams.toml").exists());
+
+    // The binary's copy is the file in streams/, and its prompt file comes with it.
+    let out = repo.streams(&["init", "--example", "agents"]);
+    out.assert_code(0);
+    let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("streams");
+    assert_eq!(
+        repo.read("streams.toml"),
+        std::fs::read_to_string(examples.join("agents.toml")).unwrap()
+    );
+    assert_eq!(
+        repo.read("prompts/db-indexes.md"),
+        std::fs::read_to_string(examples.join("prompts/db-indexes.md")).unwrap()
+    );
 }
 
 #[test]
-fn a_list_without_tasks() {
-    let repo = repo_with_tasks(TOOL_FILES, "notes.md", "# Notes\n\nNothing to do yet.\n");
-    let out = repo.streams(&["init", "--from", "notes.md"]);
+fn a_repository_without_commits_is_refused() {
+    let repo = TestRepo::empty();
+    let out = repo.streams(&["init"]);
     out.assert_code(2);
     insta::assert_snapshot!(out.to_string());
+    assert!(!repo.path("streams.toml").exists());
 }

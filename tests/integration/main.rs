@@ -3,10 +3,12 @@
 
 mod abort;
 mod clean;
+mod cli;
 mod common;
 mod coordinator;
 mod crash;
 mod init;
+mod init_from;
 mod learn;
 mod plan;
 mod run;

@@ -914,7 +914,7 @@ mod tests {
             name: None,
             default_name: None,
             source: "tasks.md".into(),
-            agent: vec!["agent".into(), "{prompt}".into()],
+            agent: crate::plan::init::AgentChoice::Only(crate::plan::init::AgentCli::Codex),
         };
         let out = generate(tasks, Format::Markdown, &view(), &options)
             .unwrap_or_else(|p| panic!("{p:#?}"));

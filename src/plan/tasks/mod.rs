@@ -185,6 +185,28 @@ impl crate::plan::Repository for RepoView {
         // The generated plan has no prompt files.
         false
     }
+
+    /// The view holds the files at `base`, not this machine's PATH or file system: a relative
+    /// program must be tracked at `base`; a bare name or an absolute path is taken as found
+    /// (`init --from` says itself when the agent CLI it wrote is not on PATH, and `streams plan`
+    /// checks it for real).
+    fn agent_program(
+        &mut self,
+        program: &str,
+        _commit: &str,
+        _path: Option<&str>,
+    ) -> Result<crate::plan::ProgramCheck, Self::Error> {
+        use crate::plan::ProgramCheck;
+        if !program.contains('/') || program.starts_with('/') {
+            return Ok(ProgramCheck::Found);
+        }
+        let relative = program.trim_start_matches("./");
+        Ok(if self.is_file(relative) {
+            ProgramCheck::Found
+        } else {
+            ProgramCheck::NotCommitted { in_checkout: false }
+        })
+    }
 }
 
 /// The plan generated from a task list.
@@ -206,8 +228,8 @@ pub struct Options {
     pub default_name: Option<String>,
     /// The task list's file name as the header comment shows it.
     pub source: String,
-    /// The `agent` argv.
-    pub agent: Vec<String>,
+    /// The `agent` lines to write (as `streams init` writes them).
+    pub agent: crate::plan::init::AgentChoice,
 }
 
 /// Reads a task list and writes a plan for it, or returns every problem found.
@@ -249,4 +271,30 @@ pub fn slug(text: &str) -> Option<String> {
     }
     let out = out.trim_end_matches('-').to_string();
     (!out.is_empty()).then_some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::RepoView;
+    use crate::plan::{ProgramCheck, Repository};
+
+    #[test]
+    fn agent_programs_are_judged_by_the_files_at_base() {
+        let mut view = RepoView::new(
+            "HEAD",
+            "0".repeat(40),
+            ["scripts/agent.sh".to_string(), "src/a.rs".to_string()],
+        );
+        let mut check = |program: &str| view.agent_program(program, "HEAD", None).unwrap();
+        // A relative program runs from the workspace: only what is tracked at base is there.
+        assert_eq!(check("scripts/agent.sh"), ProgramCheck::Found);
+        assert_eq!(check("./scripts/agent.sh"), ProgramCheck::Found);
+        assert_eq!(
+            check("./scripts/missing.sh"),
+            ProgramCheck::NotCommitted { in_checkout: false }
+        );
+        // PATH and the file system are not in the view: `init --from` checks its agent itself.
+        assert_eq!(check("claude"), ProgramCheck::Found);
+        assert_eq!(check("/usr/bin/env"), ProgramCheck::Found);
+    }
 }

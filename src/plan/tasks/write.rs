@@ -37,11 +37,7 @@ pub fn write(
     out.push_str("\n[plan]\n");
     let _ = writeln!(out, "name = {}", quote(name));
     let _ = writeln!(out, "base = {}", quote(&view.base));
-    out.push_str(
-        "# The command each task runs (argv, no shell); {prompt} is the task and its lane.\n",
-    );
-    let agent: Vec<String> = options.agent.iter().map(|a| quote(a)).collect();
-    let _ = writeln!(out, "agent = [{}]", agent.join(", "));
+    out.push_str(&crate::plan::init::agent_lines(options.agent));
 
     for stream in &grouping.streams {
         out.push('\n');
