@@ -185,13 +185,20 @@ pub fn init_from(ctx: &Context, args: InitArgs) -> Result<ExitCode> {
         units(sim.makespan),
         units(sim.total_work),
     ));
+    // A plan not at the default place is named to `plan` and `run`.
+    let plan_arg = match &args.plan {
+        Some(_) => format!(" {}", crate::report::shell_quote(&shown_target)),
+        None => String::new(),
+    };
     let next = if args.dry_run {
         format!(
-            "next: `streams init --from {}` to write it, then `streams plan`",
+            "next: `streams init{plan_arg} --from {}` to write it, then `streams plan{plan_arg}`",
             from.display()
         )
     } else {
-        format!("next: review {shown_target}, then `streams plan` and `streams run`")
+        format!(
+            "next: review {shown_target}, then `streams plan{plan_arg}` and `streams run{plan_arg}`"
+        )
     };
     ui.info(next);
     Ok(ExitCode::Success)

@@ -265,6 +265,12 @@ fn the_plan_path_argument_names_the_file_written() {
     out.assert_code(0);
     assert!(!repo.path("streams.toml").exists());
     assert!(repo.read("plans/todo.toml").contains("[[stream]]"));
+    assert!(
+        out.stderr
+            .contains("then `streams plan plans/todo.toml` and `streams run plans/todo.toml`"),
+        "{}",
+        out.stderr
+    );
     repo.streams(&["plan", "plans/todo.toml"]).assert_code(0);
 }
 
