@@ -27,7 +27,7 @@ pub fn resume(ctx: &Context, args: ResumeArgs) -> Result<ExitCode> {
         engine.recover().await?;
         engine.run().await
     })?;
-    session::conclude(ctx, &run_dir, finished)
+    session::conclude(ctx, &run_dir, finished, args.report.junit.as_deref())
 }
 
 pub fn continue_run(ctx: &Context, args: ContinueArgs) -> Result<ExitCode> {
@@ -85,7 +85,7 @@ pub fn continue_run(ctx: &Context, args: ContinueArgs) -> Result<ExitCode> {
         return Ok(ExitCode::Halted);
     }
     let finished = ops::session::runtime()?.block_on(engine.run())?;
-    session::conclude(ctx, &run_dir, finished)
+    session::conclude(ctx, &run_dir, finished, args.report.junit.as_deref())
 }
 
 pub fn skip(ctx: &Context, args: SkipArgs) -> Result<ExitCode> {
@@ -112,7 +112,7 @@ pub fn skip(ctx: &Context, args: SkipArgs) -> Result<ExitCode> {
         args.stream
     ));
     let finished = ops::session::runtime()?.block_on(engine.run())?;
-    session::conclude(ctx, &run_dir, finished)
+    session::conclude(ctx, &run_dir, finished, args.report.junit.as_deref())
 }
 
 pub fn abort(ctx: &Context) -> Result<ExitCode> {

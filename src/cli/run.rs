@@ -26,6 +26,9 @@ pub fn run(ctx: &Context, args: RunArgs) -> Result<ExitCode> {
     }
     let repo = load::open_repo(ctx)?;
     let loaded = load::load_plan(ctx, &repo, args.plan.as_deref())?;
+    for warning in crate::exec::sandbox::preflight(&loaded.plan)? {
+        ctx.ui.warn(warning);
+    }
     let jobs = args
         .jobs
         .or(loaded.plan.jobs)
@@ -58,7 +61,7 @@ pub fn run(ctx: &Context, args: RunArgs) -> Result<ExitCode> {
     };
     let engine = session::engine(ctx, parts, "run", args.json, None);
     let finished = ops::session::runtime()?.block_on(engine.run())?;
-    session::conclude(ctx, &run_dir, finished)
+    session::conclude(ctx, &run_dir, finished, args.report.junit.as_deref())
 }
 
 /// Shows each stream's worktree, branch, agent command and prompt. Writes nothing.
@@ -99,6 +102,17 @@ fn dry_run(
         let _ = writeln!(out, "  worktree:   {}", worktree.display());
         if !stream.depends_on.is_empty() {
             let _ = writeln!(out, "  depends on: {}", stream.depends_on.join(", "));
+        }
+        let sandbox = plan.sandbox_for(stream);
+        if sandbox != crate::plan::SandboxMode::Off {
+            let mut writes = vec!["its workspace".to_string(), "its TMPDIR".to_string()];
+            writes.extend(plan.sandbox_writable_for(stream));
+            let _ = writeln!(
+                out,
+                "  sandbox:    {} (writes only: {})",
+                sandbox.as_str(),
+                writes.join(", ")
+            );
         }
         let deps: Vec<DependencyWork> = stream
             .depends_on

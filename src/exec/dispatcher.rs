@@ -23,8 +23,8 @@ use crate::ownership::Ownership;
 use crate::plan::{Plan, SyncPoint};
 use crate::report::{Event, Reporter};
 use crate::state::{
-    Entry, FailReason, Journal, RunDir, RunPhase, RunState, StateStore, StreamState, SyncUnit,
-    TaskState, now_ms,
+    Entry, FailReason, Journal, RunDir, RunPhase, RunState, Span, SpanOutcome, StateStore, Step,
+    StreamState, SyncUnit, TaskState, now_ms,
 };
 
 pub use crate::error::Finish;
@@ -391,8 +391,10 @@ impl Engine {
         t: usize,
         outcome: TaskOutcome,
     ) -> Result<()> {
-        let start = match &self.state.streams[s].tasks[t].state {
-            TaskState::Running { start, .. } => start.clone(),
+        let (start, started_at) = match &self.state.streams[s].tasks[t].state {
+            TaskState::Running {
+                start, started_at, ..
+            } => (start.clone(), *started_at),
             other => {
                 return Err(Error::Internal(format!(
                     "task finished in state {}",
@@ -416,6 +418,7 @@ impl Engine {
                     stats: stats.clone(),
                     finished_at: now_ms(),
                 };
+                self.record_task_span(s, t, started_at, SpanOutcome::Ok);
                 self.after_commit(s, t);
                 self.save()?;
                 let record = &self.state.streams[s];
@@ -442,6 +445,7 @@ impl Engine {
                 let record = &mut self.state.streams[s].tasks[t];
                 record.attempts = attempts;
                 record.agent_ms += agent.as_millis() as u64;
+                self.record_task_span(s, t, started_at, SpanOutcome::Interrupted);
                 self.save()?;
             }
             TaskOutcome::Failed {
@@ -460,6 +464,7 @@ impl Engine {
                 let record = &mut self.state.streams[s].tasks[t];
                 record.attempts = attempts;
                 record.agent_ms += agent.as_millis() as u64;
+                self.record_task_span(s, t, started_at, SpanOutcome::Interrupted);
                 self.save()?;
             }
         }
@@ -475,9 +480,47 @@ impl Engine {
         }
     }
 
+    /// Puts a step on the run's timeline, ending now.
+    pub(super) fn record_span(
+        &mut self,
+        s: usize,
+        step: Step,
+        started_at: u64,
+        outcome: SpanOutcome,
+        log: Option<PathBuf>,
+    ) {
+        let stream = self.state.streams[s].name.clone();
+        self.state.timeline.push(Span {
+            stream,
+            step,
+            started_at,
+            finished_at: now_ms(),
+            outcome,
+            log,
+        });
+    }
+
+    fn record_task_span(&mut self, s: usize, t: usize, started_at: u64, outcome: SpanOutcome) {
+        let log = self.run_dir.log_path(&self.state.streams[s].name, t);
+        self.record_span(s, Step::Task { task: t }, started_at, outcome, Some(log));
+    }
+
     pub(super) fn task_failed(&mut self, s: usize, t: usize, reason: FailReason) {
         let name = self.state.streams[s].name.clone();
         let log = self.run_dir.log_path(&name, t);
+        // A task that never started (no agent, no prompt) takes no time on the chart.
+        let started_at = match self.state.streams[s].tasks[t].state {
+            TaskState::Running { started_at, .. } => started_at,
+            _ => now_ms(),
+        };
+        self.record_task_span(
+            s,
+            t,
+            started_at,
+            SpanOutcome::Failed {
+                reason: reason.to_string(),
+            },
+        );
         self.state.streams[s].tasks[t].state = TaskState::Failed {
             reason: reason.clone(),
             at: now_ms(),

@@ -286,6 +286,7 @@ impl Engine {
             Ok(tree) => tree,
             Err(unresolved) => return Ok(Some(unresolved)),
         };
+        let began = crate::state::now_ms();
         let tasks = self.unit_tasks(&halt.unit);
         let name = self.state.streams[halt.unit.stream].name.clone();
         let input = UnitInput {
@@ -309,6 +310,13 @@ impl Engine {
             coordinator::short(&commit),
             crate::layout::short_branch(&self.state.integration_ref)
         ));
+        self.record_span(
+            halt.unit.stream,
+            crate::state::Step::Integration,
+            began,
+            crate::state::SpanOutcome::Ok,
+            None,
+        );
         if self.unit_integrated(&halt.unit, commit.clone()) {
             self.finish_stream(halt.unit.stream);
         }

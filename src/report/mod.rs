@@ -4,13 +4,17 @@
 
 pub mod conflict;
 mod events;
+pub mod github;
 pub mod hints;
+pub mod junit;
 pub mod learn_view;
+pub mod mermaid;
 pub mod plan_view;
 pub mod reporter;
 pub mod session_view;
 pub mod status_view;
 pub mod summary;
+mod timeline;
 mod ui;
 
 pub use events::{EVENTS_SCHEMA, Event};
@@ -76,6 +80,15 @@ pub fn sanitize(text: &str) -> String {
         }
     }
     out
+}
+
+/// The last lines of a timeline step's log, for the CI reports (JUnit failure text, GitHub
+/// groups); none when the step has no log of its own.
+pub fn span_log_tail(span: &crate::state::Span) -> Vec<String> {
+    span.log
+        .as_deref()
+        .map(|log| log_tail(log, 20))
+        .unwrap_or_default()
 }
 
 /// The last `n` non-empty lines of a log, sanitised, each cut to a sensible width.

@@ -2,6 +2,7 @@
 //! temporary, hermetic git repository (see `common`).
 
 mod abort;
+mod ci;
 mod clean;
 mod cli;
 mod common;
@@ -12,5 +13,6 @@ mod init_from;
 mod learn;
 mod plan;
 mod run;
+mod sandbox;
 mod scenarios;
 mod status;
