@@ -7,6 +7,7 @@ mod events;
 pub mod github;
 pub mod hints;
 pub mod junit;
+pub mod learn_view;
 pub mod mermaid;
 pub mod plan_view;
 pub(crate) mod quote;

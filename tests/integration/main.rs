@@ -9,6 +9,8 @@ mod common;
 mod coordinator;
 mod crash;
 mod init;
+mod init_from;
+mod learn;
 mod output;
 mod plan;
 mod run;
