@@ -117,6 +117,6 @@ pub fn pr(ctx: &Context, args: PrArgs) -> Result<ExitCode> {
             dry_run: args.dry_run,
         },
     )?;
-    print!("{}", crate::report::pr_view::render_outcome(&outcome));
+    crate::report::print_data(&crate::report::pr_view::render_outcome(&outcome))?;
     Ok(ExitCode::Success)
 }

@@ -407,6 +407,7 @@ impl std::fmt::Display for FailReason {
             ),
             FailReason::Spawn { message } => write!(f, "could not start the agent: {message}"),
             FailReason::Ownership { violations, kept } => {
+                use crate::report::quote_path;
                 write!(f, "changed paths it does not own: ")?;
                 for (i, v) in violations.iter().enumerate() {
                     if i > 0 {
@@ -417,8 +418,8 @@ impl std::fmt::Display for FailReason {
                         break;
                     }
                     match &v.owner {
-                        Some(owner) => write!(f, "{} (owned by {owner})", v.path)?,
-                        None => write!(f, "{} (owned by no stream)", v.path)?,
+                        Some(owner) => write!(f, "{} (owned by {owner})", quote_path(&v.path))?,
+                        None => write!(f, "{} (owned by no stream)", quote_path(&v.path))?,
                     }
                 }
                 write!(f, "; its work is kept on {kept}")
