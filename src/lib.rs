@@ -3,6 +3,7 @@
 //!
 //! Module map (each layer only reaches down, never up):
 //!
+//! - [`children`]: the processes streams starts itself, told apart from an agent's strays.
 //! - [`cli`]: clap types and one function per subcommand; no git, no processes of its own.
 //! - [`plan`]: pure: TOML text in, validated [`plan::Plan`] out (raw -> model -> validate), plus
 //!   the schedule analysis behind `streams plan`.
@@ -15,6 +16,7 @@
 //! - [`report`]: what the user sees: progress, event lines, NDJSON, the final report.
 //! - [`error`]: error kinds and the exit codes, in one place.
 
+pub mod children;
 pub mod cli;
 pub mod coordinator;
 pub mod demo;

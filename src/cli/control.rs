@@ -40,7 +40,7 @@ fn current(ctx: &Context, command: &str) -> Result<Current> {
 }
 
 fn parts(current: Current) -> Result<(EngineParts, RunLock)> {
-    let plan = load::plan_from_copy(&current.run_dir)?;
+    let plan = load::plan_from_copy(&current.run_dir, &current.state)?;
     let journal = Journal::open(&current.run_dir.journal_path()).context(|| {
         format!(
             "could not open the journal {}",

@@ -192,12 +192,26 @@ fn line_column(text: &str, at: usize) -> (usize, usize) {
 
 /// The plan a run started with (its copy in the run directory): what `resume`, `continue` and
 /// `skip` go on with, even if `streams.toml` changed since.
-pub fn plan_from_copy(run_dir: &crate::state::RunDir) -> Result<Plan> {
+pub fn plan_from_copy(
+    run_dir: &crate::state::RunDir,
+    state: &crate::state::RunState,
+) -> Result<Plan> {
     let path = run_dir.plan_copy_path();
     let text = std::fs::read_to_string(&path).map_err(|source| Error::PlanUnreadable {
         path: path.clone(),
         source,
     })?;
+    if let Some(expected) = &state.plan_hash
+        && crate::git::text_hash(&text) != *expected
+    {
+        return Err(Error::state(
+            format!(
+                "the run's copy of its plan, {}, was changed since the run started; streams will not go on with a plan it did not check",
+                path.display()
+            ),
+            "put the copy back as it was, or `streams abort` the run (its work is kept) and start a new one",
+        ));
+    }
     // It was validated against the repository when the run started; only the rules that need
     // no repository are checked again (a newer streams may be stricter).
     crate::plan::parse_simple(&text).map_err(|rendered| Error::InvalidPlan {

@@ -132,6 +132,7 @@ pub fn start_run(new: &NewRun) -> Result<(RunDir, RunState, Journal)> {
         run_id: run_id.clone(),
         plan_name: plan.name.clone(),
         plan_path: new.plan_path.to_path_buf(),
+        plan_hash: Some(crate::git::text_hash(new.plan_text)),
         repo_root: repo.root().to_path_buf(),
         base_rev: plan.base.clone(),
         base: new.base.to_string(),
@@ -295,6 +296,34 @@ pub fn clear_stale_locks(repo: &Repo, state: &RunState) -> Result<Vec<String>> {
             }
         }
     }
+    // A stream's workspace is a repository of streams' own: every lock file in its git dir is
+    // a killed git's.
+    for wt in &ours_wt {
+        if !git::workspace::is_workspace(wt) {
+            continue;
+        }
+        let dir = git::workspace::git_dir(wt);
+        let top = [
+            "index.lock",
+            "HEAD.lock",
+            "ORIG_HEAD.lock",
+            "packed-refs.lock",
+            "config.lock",
+        ]
+        .map(|name| dir.join(name));
+        for path in top
+            .into_iter()
+            .filter(|p| p.exists())
+            .chain(find_locks(&dir.join("refs")))
+        {
+            std::fs::remove_file(&path)
+                .context(|| format!("could not remove {}", path.display()))?;
+            notes.push(format!(
+                "removed a stale git lock file left by the crash: {}",
+                path.display()
+            ));
+        }
+    }
     let our_refs = [
         common.join("refs/heads/streams").join(&state.plan_name),
         common.join("refs/streams").join(&state.plan_name),
@@ -386,12 +415,20 @@ pub async fn abort(
             kept.push((name, tip));
         }
         if s.worktree.join(".git").exists() {
-            let head = git::Git::new(&s.worktree)
-                .read(["rev-parse", "HEAD"])
-                .unwrap_or_default();
+            // A private workspace may hold commits its agent made that streams has not
+            // brought over yet: keep everything beyond the stream branch (or HEAD for an
+            // earlier version's linked worktree, whose commits are the user's already).
+            let head = if git::workspace::is_workspace(&s.worktree) {
+                repo.ref_target(&s.branch)?.unwrap_or_else(|| state.base.clone())
+            } else {
+                git::Git::new(&s.worktree)
+                    .read(["rev-parse", "HEAD"])
+                    .unwrap_or_default()
+            };
             let name = refs.aborted(&run_id, &format!("uncommitted/{}", s.name));
             if !head.is_empty()
                 && let Ok(Some((name, commit))) = keep_work(
+                    repo,
                     &s.worktree,
                     &head,
                     None,
@@ -408,6 +445,7 @@ pub async fn abort(
         let name = refs.aborted(&run_id, "resolution");
         if halt.resolution_worktree.join(".git").exists() {
             if let Ok(Some((name, commit))) = keep_work(
+                repo,
                 &halt.resolution_worktree,
                 &halt.ours,
                 None,
@@ -491,12 +529,23 @@ pub fn clean_plan(repo: &Repo, state: &RunState) -> Result<Vec<CleanItem>> {
             && worktree::status_porcelain(&git::Git::new(&path))
                 .map(|d| !d.is_empty())
                 .unwrap_or(false);
-        if dirty && let Some(name) = path.file_name() {
+        let unbrought = git::workspace::unbrought_head(repo, &path);
+        if (dirty || unbrought.is_some())
+            && let Some(name) = path.file_name()
+        {
             dirty_streams.insert(name.to_string_lossy().into_owned());
         }
+        let loses = match (dirty, unbrought) {
+            (true, _) => Some("uncommitted changes in it".to_string()),
+            (false, Some(head)) => Some(format!(
+                "commits made in it that your repository does not have ({})",
+                crate::coordinator::short(&head)
+            )),
+            (false, None) => None,
+        };
         items.push(CleanItem {
             what: format!("worktree {}", path.display()),
-            loses: dirty.then(|| "uncommitted changes in it".to_string()),
+            loses,
             action: CleanAction::Worktree(path),
         });
     }

@@ -12,7 +12,7 @@ use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 
 use super::process::{self, AgentCommand, AgentExit, Cancel, Limits};
-use crate::git::{self, Oid, Repo, work, worktree};
+use crate::git::{self, Oid, Repo, work, workspace};
 use crate::ownership::{Owner, Ownership};
 use crate::state::{FailReason, Journal, OwnershipViolation, WorkStats, failpoint};
 
@@ -170,7 +170,7 @@ async fn run_task_inner(
         attempts,
     };
 
-    // 1. The worktree, on the stream branch at the task's start.
+    // 1. The workspace, on the stream branch at the task's start.
     let prepared = {
         let (repo, path, branch, start) = (
             shared.repo.clone(),
@@ -178,18 +178,14 @@ async fn run_task_inner(
             job.branch.clone(),
             job.start.clone(),
         );
-        let (reason, wip) = (
-            job.lock_reason.clone(),
-            job.refs.wip(&job.stream, job.task_index),
-        );
+        let wip = job.refs.wip(&job.stream, job.task_index);
         blocking(move || {
-            worktree::prepare(
+            workspace::prepare(
                 &repo,
-                &worktree::WorktreeSpec {
+                &workspace::WorkspaceSpec {
                     path: &path,
                     branch: &branch,
                     commit: &start,
-                    lock_reason: &reason,
                     wip_ref: &wip,
                 },
             )
@@ -202,7 +198,7 @@ async fn run_task_inner(
                 let _ = events.send(ExecEvent::Note {
                     stream: job.stream_index,
                     message: format!(
-                        "uncommitted work found in its worktree was kept on {kept} ({})",
+                        "uncommitted work found in its workspace was kept on {kept} ({})",
                         &saved[..10]
                     ),
                 });
@@ -210,38 +206,21 @@ async fn run_task_inner(
             if report.repaired {
                 let _ = events.send(ExecEvent::Note {
                     stream: job.stream_index,
-                    message: "a half-created worktree was removed and created again".into(),
+                    message: "a damaged or outdated workspace was removed and created again"
+                        .into(),
                 });
             }
         }
         Err(e) => {
             return internal(
                 format!(
-                    "could not prepare the worktree {}: {e}",
+                    "could not prepare the workspace {}: {e}",
                     job.worktree.display()
                 ),
                 job.previous_attempts,
             );
         }
     }
-    // Which branches exist before the agent runs, to catch an agent moving someone else's.
-    let guard = {
-        let (repo, worktree) = (shared.repo.clone(), job.worktree.clone());
-        let except = job.refs.plan_branches();
-        blocking(move || {
-            work::branches(&repo, &except).map(|before| (before, work::head_reflog_len(&worktree)))
-        })
-        .await
-    };
-    let guard = match guard {
-        Ok(guard) => Arc::new(guard),
-        Err(e) => {
-            return internal(
-                format!("could not list the branches: {e}"),
-                job.previous_attempts,
-            );
-        }
-    };
     failpoint::hit("before-agent");
 
     // 2. The agent, with retries.
@@ -302,32 +281,33 @@ async fn run_task_inner(
         }
         failpoint::hit("after-agent-exit");
 
-        let moved = match restore_moved(shared, job, &guard).await {
-            Ok(changes) => {
-                for d in &changes.deleted {
-                    let kept = match &d.kept {
-                        Ok(kept) => format!(
-                            "its tip {} is kept on {kept} (`git branch {} {kept}` brings it back)",
-                            crate::coordinator::short(&d.tip),
-                            d.name
-                        ),
-                        Err(e) => format!(
-                            "its tip was {} (`git branch {} {}` brings it back while git keeps the commit; keeping it on a ref failed: {e})",
-                            d.tip, d.name, d.tip
-                        ),
-                    };
-                    let _ = events.send(ExecEvent::Note {
-                        stream: job.stream_index,
-                        message: format!(
-                            "branch {} was deleted while this task ran (by its agent or by someone else); {kept}",
-                            d.name
-                        ),
-                    });
-                }
-                changes.moved
-            }
-            Err(e) => return internal(format!("could not check the branches: {e}"), attempt),
+        // What the agent left behind (a daemon, a `setsid` writer) dies with its task, before
+        // anything of it is checked; then the workspace's git directory is streams' again.
+        let env = job.env.clone();
+        blocking(move || process::reap_strays(&env)).await;
+        let sane = {
+            let (repo, path) = (shared.repo.clone(), job.worktree.clone());
+            blocking(move || workspace::sanitize(&repo, &path)).await
         };
+        if let Err(e) = sane {
+            let kept = {
+                let (repo, path, start) = (shared.repo.clone(), job.worktree.clone(), job.start.clone());
+                let failed = job.refs.failed(&job.stream, job.task_index);
+                blocking(move || workspace::keep_files(&repo, &path, &start, &failed)).await
+            };
+            let kept = match kept {
+                Ok(Some((name, _))) => name,
+                Ok(None) => "nothing (its files were as at the task's start)".to_string(),
+                Err(e) => format!("nothing (keeping its files failed: {e})"),
+            };
+            return TaskOutcome::Failed {
+                reason: FailReason::Internal {
+                    message: format!("{e}; its files are kept on {kept}; the next task recreates the workspace"),
+                },
+                agent: agent_time,
+                attempts: attempt,
+            };
+        }
 
         let failure = match exit {
             AgentExit::Exited(0) => None,
@@ -354,32 +334,11 @@ async fn run_task_inner(
                 };
             }
         };
-        if failure.is_some() {
-            // Another failure is the reason given; the moved branches would go unmentioned.
-            for m in &moved {
-                let _ = events.send(ExecEvent::Note {
-                    stream: job.stream_index,
-                    message: format!(
-                        "its agent moved branch {}; it is put back, and what the agent left there is kept on {}",
-                        m.name, m.kept
-                    ),
-                });
-            }
-        }
-        let failure = failure.or_else(|| {
-            (!moved.is_empty()).then(|| FailReason::MovedBranches {
-                branches: moved.iter().map(|m| m.name.clone()).collect(),
-                kept: moved
-                    .iter()
-                    .map(|m| m.kept.clone())
-                    .collect::<Vec<_>>()
-                    .join(", "),
-            })
-        });
         let Some(reason) = failure else { break };
         if attempt < max_attempts && retryable(&reason, &job.retry_on) {
             // Keep this attempt's work, then start the next one from the task's start.
             let kept = keep_and_reset(
+                &shared.repo,
                 job,
                 job.refs.attempt(&job.stream, job.task_index, attempt),
                 true,
@@ -410,7 +369,7 @@ async fn run_task_inner(
             continue;
         }
         // Out of attempts: keep what it did for a person to look at; leave the worktree as is.
-        let _ = keep_and_reset(job, job.refs.failed(&job.stream, job.task_index), false).await;
+        let _ = keep_and_reset(&shared.repo, job, job.refs.failed(&job.stream, job.task_index), false).await;
         return TaskOutcome::Failed {
             reason,
             agent: agent_time,
@@ -459,7 +418,7 @@ async fn run_task_inner(
             Ok(Ok(if changes.dirty {
                 Leftover::Uncommitted {
                     head: changes.head,
-                    paths: changes.unstaged,
+                    paths: changes.uncommitted,
                 }
             } else {
                 Leftover::Clean(changes.head)
@@ -476,7 +435,7 @@ async fn run_task_inner(
         }
         Ok(Err(kind)) => {
             let kept =
-                match keep_and_reset(job, job.refs.rejected(&job.stream, job.task_index), true)
+                match keep_and_reset(&shared.repo, job, job.refs.rejected(&job.stream, job.task_index), true)
                     .await
                 {
                     Ok(Some((name, _))) => name,
@@ -511,6 +470,7 @@ async fn run_task_inner(
         let (message, identity) = (job.commit_message.clone(), job.identity_env.clone());
         let journal = shared.journal.clone();
         let (stream_name, task) = (job.stream.clone(), job.task_index);
+        let branch = job.branch.clone();
         blocking(move || -> git::GitResult<(Oid, WorkStats)> {
             let end = match leftover {
                 Leftover::Clean(head) => head,
@@ -518,6 +478,8 @@ async fn run_task_inner(
                     work::commit_paths(&worktree, &head, &paths, &message, &identity)?
                 }
             };
+            // The result enters the user's repository, on the stream's branch there.
+            workspace::bring_to(&repo, &worktree, &end, Some(&branch))?;
             failpoint::hit("after-commit");
             let _ = journal.append(crate::state::Entry::TaskCommitted {
                 stream: stream_name,
@@ -572,64 +534,32 @@ fn backoff(base: Duration, retry: u32) -> Duration {
     (base * factor).min(Duration::from_secs(60))
 }
 
-/// Puts back the branches this task's agent moved (see `work::restore_moved_branches`).
-async fn restore_moved(
-    shared: &Arc<Shared>,
-    job: &TaskJob,
-    guard: &Arc<(std::collections::BTreeMap<String, Oid>, usize)>,
-) -> git::GitResult<work::BranchChanges> {
-    let (repo, worktree, guard) = (shared.repo.clone(), job.worktree.clone(), guard.clone());
-    let (plan_branches, moved, deleted, rejected) = (
-        job.refs.plan_branches(),
-        job.refs.moved_branches(&job.stream, job.task_index),
-        job.refs.deleted_branches(),
-        format!("{}/rejected/", job.refs.base()),
-    );
-    blocking(move || {
-        let refs = work::GuardRefs {
-            plan_branches: &plan_branches,
-            moved: &moved,
-            deleted: &deleted,
-            rejected: &rejected,
-        };
-        work::restore_moved_branches(&repo, &worktree, &guard.0, guard.1, &refs)
-    })
-    .await
-}
-
 /// Keeps everything the task did (its commits and what it left in the worktree) on `ref_name`,
 /// if it did anything; then, when `reset`, puts the worktree and branch back at the task's start.
 async fn keep_and_reset(
+    repo: &Repo,
     job: &TaskJob,
     ref_name: String,
     reset: bool,
 ) -> git::GitResult<Option<(String, Oid)>> {
-    let (worktree, start, branch) = (job.worktree.clone(), job.start.clone(), job.branch.clone());
+    let (repo, worktree, start, branch) = (
+        repo.clone(),
+        job.worktree.clone(),
+        job.start.clone(),
+        job.branch.clone(),
+    );
     let message = format!(
         "streams: work of {} task {} set aside",
         job.stream,
         job.task_index + 1
     );
     blocking(move || -> git::GitResult<Option<(String, Oid)>> {
-        let kept = work::keep_work(&worktree, &start, Some(&branch), &ref_name, &message)?;
+        let kept = work::keep_work(&repo, &worktree, &start, Some(&branch), &ref_name, &message)?;
         if reset {
-            worktree::reset_to(&worktree, &branch, &start)?;
-        } else {
-            // Left for a person to look at, but on its own branch: a worktree must never keep
-            // someone else's branch checked out (git would refuse it to its owner).
-            let git = git::Git::new(&worktree);
-            let head = git
-                .output(["symbolic-ref", "-q", "HEAD"], None)?
-                .stdout_str();
-            if head.trim() != branch {
-                git.run([
-                    "checkout",
-                    "-q",
-                    "-f",
-                    branch.trim_start_matches("refs/heads/"),
-                ])?;
-            }
+            workspace::reset_to(&repo, &worktree, &branch, &start)?;
         }
+        // Otherwise left as it is for a person to look at: it is private, and what matters is
+        // kept in the user's repository.
         Ok(kept)
     })
     .await

@@ -10,6 +10,7 @@ mod cmd;
 pub mod integrate;
 mod repo;
 pub mod work;
+pub mod workspace;
 pub mod worktree;
 
 pub use cmd::{
@@ -22,6 +23,14 @@ use std::path::PathBuf;
 /// A commit or tree id as 40 hex characters. Kept as a string: it crosses into state files,
 /// events and messages far more often than into git2.
 pub type Oid = String;
+
+/// The git blob id of `text` (what `git hash-object` prints), computed in-process: a
+/// fingerprint of a file streams wrote, to tell later whether it was changed.
+pub fn text_hash(text: &str) -> String {
+    git2::Oid::hash_object(git2::ObjectType::Blob, text.as_bytes())
+        .map(|oid| oid.to_string())
+        .unwrap_or_default()
+}
 
 /// The all-zero id `update-ref` uses to say "this ref must not exist yet".
 pub const ZERO_OID: &str = "0000000000000000000000000000000000000000";

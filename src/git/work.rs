@@ -23,13 +23,26 @@ pub struct TaskChanges {
     /// What is left to stage before committing: changed, deleted, untracked (not ignored)
     /// files that differ from the index (changes the agent staged itself are in the index).
     pub unstaged: Vec<String>,
+    /// Every path left uncommitted (staged or not): what streams takes from the files when it
+    /// builds the task's commit.
+    pub uncommitted: Vec<String>,
     /// A git operation the agent started and did not finish (a merge stopped for conflicts,
     /// say), described for a person; committing over it would record half a merge.
     pub unfinished: Option<String>,
 }
 
 pub fn task_changes(repo: &Repo, worktree: &Path, start: &str) -> GitResult<TaskChanges> {
-    let git = Git::new(worktree);
+    // A private workspace is read through its own git directory (the agent's commits are
+    // there until streams brings them over), with streams' settings.
+    let (git, reader) = if super::workspace::is_workspace(worktree) {
+        (
+            super::workspace::git(worktree),
+            Repo::at_common_dir(&super::workspace::git_dir(worktree), Some(worktree.into())),
+        )
+    } else {
+        (Git::new(worktree), repo.clone())
+    };
+    let repo = &reader;
     // HEAD, its branch and what is uncommitted, from one git process.
     let now = worktree::status(&git)?;
     let head = match now.head {
@@ -68,21 +81,24 @@ pub fn task_changes(repo: &Repo, worktree: &Path, start: &str) -> GitResult<Task
         paths,
         dirty,
         unstaged: now.unstaged,
+        uncommitted: now.paths,
         unfinished,
     })
 }
 
-/// Commits what the task left uncommitted, as its check listed it: the index as the agent
-/// left it plus `unstaged` paths, staged first, on top of `head` (where the check found HEAD).
-/// Naming the paths spares `git add` a walk of every file and directory of the worktree, and
-/// nothing the check did not see can slip into the commit.
+/// Commits what the task left uncommitted: `paths` (every path the check listed as
+/// uncommitted) taken from the files, on top of `head` (where the check found HEAD).
+///
+/// The tree is built in an index of streams' own, read from `head`, never from the agent's
+/// index: what was checked is exactly what is committed, whatever the agent staged, and a
+/// process that survived it cannot slip anything in. Naming the paths spares `git add` a walk
+/// of every file and directory of the worktree.
 ///
 /// The commit is plumbing (`write-tree`, `commit-tree`, then HEAD moved by compare-and-swap)
 /// rather than `git commit`, which would refresh the whole index once more, look for hooks and
 /// start `git maintenance --auto` in the background, which packs refs while streams moves them.
 /// Identity and dates come from the same environment and config as `git commit`'s; nothing is
-/// signed, as before, and no hook runs at all (`git commit --no-verify` still ran
-/// `prepare-commit-msg` and `post-commit`): a commit streams makes for an agent is plumbing.
+/// signed, as before, and no hook runs at all: a commit streams makes for an agent is plumbing.
 pub fn commit_paths(
     worktree: &Path,
     head: &str,
@@ -90,17 +106,31 @@ pub fn commit_paths(
     message: &str,
     env: &[(String, String)],
 ) -> GitResult<Oid> {
-    let mut git = Git::new(worktree);
+    let mut git = if super::workspace::is_workspace(worktree) {
+        super::workspace::git(worktree)
+    } else {
+        Git::new(worktree)
+    };
     for (k, v) in env {
         git = git.with_env(k, v);
     }
+    let tmp = tempfile::Builder::new()
+        .prefix("streams-index-")
+        .tempfile()
+        .map_err(|e| GitError::Command {
+            args: "commit".into(),
+            dir: worktree.to_path_buf(),
+            stderr: e.to_string(),
+        })?;
+    let own_index = git.with_env("GIT_INDEX_FILE", tmp.path().to_string_lossy());
+    own_index.run(["read-tree", head])?;
     // An empty list would mean "everything" to `git add`.
     if !paths.is_empty() {
         let list: Vec<u8> = paths
             .iter()
             .flat_map(|p| p.as_bytes().iter().copied().chain([0]))
             .collect();
-        git.run_with_stdin(
+        own_index.run_with_stdin(
             [
                 "--literal-pathspecs",
                 "add",
@@ -111,7 +141,7 @@ pub fn commit_paths(
             Some(&list),
         )?;
     }
-    let tree = git.read(["write-tree"])?;
+    let tree = own_index.read(["write-tree"])?;
     let message = clean_message(message);
     let commit = git
         .run_with_stdin(
@@ -131,6 +161,9 @@ pub fn commit_paths(
         &commit,
         head,
     ])?;
+    // The worktree's own index as the commit has it (files stay; unchanged entries keep
+    // their cached stat data, so the next status does not read every file again).
+    git.run(["reset", "-q", "--no-refresh"])?;
     // What `git commit` clears after committing: a `merge --squash` leaves its message for the
     // next commit to pick up, which would otherwise be the next task's.
     if let Some(admin) = worktree::admin_dir(worktree) {
@@ -183,7 +216,7 @@ pub fn work_stats(repo: &Repo, from: &str, to: &str) -> GitResult<crate::state::
         .map_err(|e| GitError::library("revwalk", e))?;
     walk.hide(from_oid)
         .map_err(|e| GitError::library("revwalk", e))?;
-    let commits = walk.count();
+    let commits = bounded_count(walk, from, to)?;
     let from_tree = r
         .find_commit(from_oid)
         .and_then(|c| c.tree())
@@ -270,7 +303,29 @@ pub fn count_commits(repo: &Repo, from: &str, to: &str) -> GitResult<usize> {
         .map_err(|e| GitError::library("revwalk", e))?;
     walk.hide(parse_oid(from)?)
         .map_err(|e| GitError::library("revwalk", e))?;
-    Ok(walk.count())
+    bounded_count(walk, from, to)
+}
+
+/// More commits than any task makes: a walk that goes past it is over a broken history.
+const WALK_LIMIT: usize = 1_000_000;
+
+/// Counts a walk, stopping at the first error (a missing object: libgit2's walk would report
+/// it again and again, and counting the errors never ends) and at [`WALK_LIMIT`].
+fn bounded_count(walk: git2::Revwalk<'_>, from: &str, to: &str) -> GitResult<usize> {
+    let mut count = 0;
+    for step in walk {
+        step.map_err(|e| {
+            GitError::library(format!("could not walk the history {from}..{to}"), e)
+        })?;
+        count += 1;
+        if count > WALK_LIMIT {
+            return Err(GitError::Library {
+                context: format!("could not walk the history {from}..{to}"),
+                message: format!("more than {WALK_LIMIT} commits"),
+            });
+        }
+    }
+    Ok(count)
 }
 
 pub(crate) fn parse_oid(id: &str) -> GitResult<git2::Oid> {
@@ -548,13 +603,23 @@ fn keep_deleted(git: &Git, prefix: &str, branch: &str, tip: &str) -> Result<Stri
 /// HEAD; an agent checked out something else), the commits the agent made on it are kept too,
 /// as a second parent of the kept commit, since the caller is about to move that branch back.
 pub fn keep_work(
+    repo: &Repo,
     worktree_path: &Path,
     start: &str,
     branch: Option<&str>,
     ref_name: &str,
     message: &str,
 ) -> GitResult<Option<(String, Oid)>> {
-    let git = Git::new(worktree_path);
+    let private = super::workspace::is_workspace(worktree_path);
+    if private && super::workspace::sanitize(repo, worktree_path).is_err() {
+        // Its git directory is beyond use: keep its files, read through the user's repository.
+        return super::workspace::keep_files(repo, worktree_path, start, ref_name);
+    }
+    let git = if private {
+        super::workspace::git(worktree_path)
+    } else {
+        Git::new(worktree_path)
+    };
     let head = git.read(["rev-parse", "--verify", "HEAD"])?;
     let dirty = !worktree::status_porcelain(&git)?.is_empty();
     let branch_tip = match branch {
@@ -588,7 +653,11 @@ pub fn keep_work(
     } else {
         return Ok(None);
     };
-    let name = super::integrate::keep_ref(&git, ref_name, &kept, message)?;
+    // Kept in the user's repository: removing the workspace never removes the only copy.
+    if private {
+        super::workspace::bring(repo, worktree_path, &kept)?;
+    }
+    let name = super::integrate::keep_ref(&repo.git(), ref_name, &kept, message)?;
     Ok(Some((name, kept)))
 }
 

@@ -225,8 +225,12 @@ pub fn prepare(repo: &Repo, spec: &WorktreeSpec) -> GitResult<PrepareReport> {
     })
 }
 
-/// The worktree's private git dir (`<common>/worktrees/<id>`), from its `.git` file.
+/// The worktree's private git dir (`<common>/worktrees/<id>`), from its `.git` file; for a
+/// private workspace, its `.git` directory.
 pub fn admin_dir(path: &Path) -> Option<PathBuf> {
+    if super::workspace::is_workspace(path) {
+        return Some(super::workspace::git_dir(path));
+    }
     let text = std::fs::read_to_string(path.join(".git")).ok()?;
     let admin = text.trim_end().strip_prefix("gitdir: ")?;
     Some(path.join(admin))
@@ -301,7 +305,7 @@ pub fn operation_in_progress(path: &Path) -> Option<&'static str> {
 /// them, and the caller kept the work before. Git's own `--quit` goes first (for a rebase it
 /// also saves the autostash to the stash list); if git refuses, the state directory is
 /// removed, which is what `--quit` does besides.
-fn forget_unfinished(git: &Git, path: &Path) -> GitResult<()> {
+pub(super) fn forget_unfinished(git: &Git, path: &Path) -> GitResult<()> {
     // Each pass clears one; a worktree cannot hold more than a few at once.
     for _ in 0..OPERATIONS.len() {
         let Some(op) = operation(path) else {
@@ -421,7 +425,7 @@ fn examples(paths: &[String]) -> String {
 
 /// A worktree handed to an agent must be on its branch, at its commit, with an index, and
 /// clean (which also rules out a checkout that lost files).
-fn verify(git: &Git, spec: &WorktreeSpec) -> GitResult<()> {
+pub(super) fn verify(git: &Git, spec: &WorktreeSpec) -> GitResult<()> {
     let Status {
         head,
         branch,

@@ -27,6 +27,11 @@ pub struct RunState {
     /// The plan file the run was started from (a copy is kept as `plan.toml` in the run dir, and
     /// that copy is what `resume` and `continue` read).
     pub plan_path: PathBuf,
+    /// The git blob id of that copy's text, taken when the run started: `resume`, `continue` and
+    /// `skip` refuse a copy that no longer matches it (an agent could have widened its own
+    /// `owns` there). Absent in runs started by older versions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plan_hash: Option<String>,
     /// The user's checkout (or the common dir for a bare repository).
     pub repo_root: PathBuf,
     /// `base` as written in the plan, and the commit it was pinned to.

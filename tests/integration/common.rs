@@ -123,6 +123,8 @@ impl TestRepo {
             .env("COLUMNS", "100");
         let path = std::env::var("PATH").unwrap_or_default();
         cmd.env("PATH", format!("{}:{path}", agents_dir().display()));
+        // Where the scripted agent's `wait-rev` looks: a workspace sees only its own branch.
+        cmd.env("ACT_REPO", &self.root);
     }
 
     /// Runs git in the repository and returns stdout; panics on failure.

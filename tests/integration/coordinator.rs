@@ -300,10 +300,11 @@ fn abort_puts_every_ref_back_and_keeps_the_work() {
     let list = repo.git(&["worktree", "list", "--porcelain"]);
     assert!(!list.contains("locked"), "{list}");
     repo.streams(&["abort"]).assert_code(5);
-    // A new run may start; it locks the worktrees it reuses again.
+    // A new run may start; its resolution worktree is locked again (stream workspaces are
+    // private repositories, not worktrees of the user's).
     repo.streams(&["run"]).assert_code(3);
     let list = repo.git(&["worktree", "list", "--porcelain"]);
-    assert_eq!(list.matches("\nlocked").count(), 3, "{list}");
+    assert_eq!(list.matches("\nlocked").count(), 1, "{list}");
 }
 
 #[test]
@@ -326,10 +327,12 @@ fn status_while_running_and_while_halted() {
         .spawn()
         .unwrap();
     let wt = repo.common_dir().join("streams/worktrees/p/a");
+    // The agent's commit is in its workspace until its task ends.
     wait_for("a's first commit", Duration::from_secs(20), || {
-        repo.git_output_in(&repo.root, &["log", "-1", "--format=%s", "streams/p/a"])
+        (wt.join(".git/index").exists()
+            && repo.git_output_in(&wt, &["log", "-1", "--format=%s", "streams/p/a"])
             .stdout
-            .starts_with(b"a wrote y")
+            .starts_with(b"a wrote y"))
             .then_some(())
     });
     assert!(wt.exists());
@@ -778,9 +781,8 @@ tasks = ["t"]
     );
     repo.streams(&["run"]).assert_code(0);
     let wt = repo.root.parent().unwrap().join("wt/p/a");
-    assert!(wt.join(".git").is_file(), "no worktree at {}", wt.display());
-    let list = repo.git(&["worktree", "list"]);
-    assert!(list.contains(&wt.display().to_string()), "{list}");
+    assert!(wt.join(".git").is_dir(), "no workspace at {}", wt.display());
+    assert_eq!(repo.git_in(&wt, &["rev-parse", "HEAD"]), repo.git(&["rev-parse", "streams/p/a"]));
 }
 
 #[test]
@@ -832,20 +834,28 @@ fn clean_keeps_a_branch_with_commits_made_after_the_run() {
     let repo = repo_with_shared();
     two_streams(&repo, r#""say", "done""#, r#""write", "b/y", "yb""#, "");
     repo.streams(&["run"]).assert_code(0);
-    // A person fixes something in b's worktree after the run, and commits it there.
+    // A person fixes something in b's workspace after the run, and commits it there: the
+    // commit is in the workspace's own repository only.
     let wt = repo.common_dir().join("streams/worktrees/p/b");
     std::fs::write(wt.join("b/y"), "fixed by hand\n").unwrap();
     repo.git_in(&wt, &["commit", "-q", "-am", "a fix made after the run"]);
-    let fix = repo.git(&["rev-parse", "streams/p/b"]);
+    let fix = repo.git_in(&wt, &["rev-parse", "HEAD"]);
     let out = repo.streams(&["clean"]);
     out.assert_code(0);
     assert!(out.stderr.contains("removed branch streams/p/a"), "{out}");
     assert!(
-        out.stderr
-            .contains("branch streams/p/b: commits not on the integration branch"),
+        out.stderr.contains(&format!(
+            "commits made in it that your repository does not have ({})",
+            &fix[..10]
+        )),
         "{out}"
     );
-    assert_eq!(repo.git(&["rev-parse", "streams/p/b"]), fix);
+    assert!(
+        out.stderr
+            .contains("branch streams/p/b: its worktree has uncommitted changes"),
+        "{out}"
+    );
+    assert_eq!(repo.git_in(&wt, &["rev-parse", "HEAD"]), fix);
 }
 
 #[test]
@@ -886,10 +896,6 @@ fn moving_worktree_root_between_runs_moves_the_worktrees() {
         .replace("jobs = 2", "jobs = 2\nworktree_root = \"../elsewhere\"");
     plan(&repo, &text);
     repo.streams(&["run"]).assert_code(0);
-    let list = repo.git(&["worktree", "list"]);
-    assert!(
-        list.contains("elsewhere/p/a") && list.contains("elsewhere/p/b"),
-        "{list}"
-    );
-    assert!(!list.contains(".git/streams/worktrees/p/a"), "{list}");
+    let elsewhere = repo.root.parent().unwrap().join("elsewhere/p");
+    assert!(elsewhere.join("a/.git").is_dir() && elsewhere.join("b/.git").is_dir());
 }
