@@ -398,6 +398,9 @@ async fn run_task_inner(
             if changes.rewritten {
                 return Ok(Err(FailKind::History));
             }
+            if !changes.nested.is_empty() {
+                return Ok(Err(FailKind::Nested(changes.nested)));
+            }
             let violations = shared
                 .ownership
                 .check(stream_index, changes.paths.iter().map(String::as_str));
@@ -434,8 +437,12 @@ async fn run_task_inner(
             );
         }
         Ok(Err(kind)) => {
+            let nested = match &kind {
+                FailKind::Nested(paths) => paths.clone(),
+                _ => Vec::new(),
+            };
             let kept =
-                match keep_and_reset(&shared.repo, job, job.refs.rejected(&job.stream, job.task_index), true)
+                match keep_and_reset_nested(&shared.repo, job, job.refs.rejected(&job.stream, job.task_index), &nested)
                     .await
                 {
                     Ok(Some((name, _))) => name,
@@ -449,6 +456,7 @@ async fn run_task_inner(
                 };
             let reason = match kind {
                 FailKind::History => FailReason::HistoryRewritten { kept },
+                FailKind::Nested(paths) => FailReason::NestedRepository { paths, kept },
                 FailKind::LeftBranch(on) => FailReason::LeftBranch { on, kept },
                 FailKind::Unfinished(what) => FailReason::Unfinished { what, kept },
                 FailKind::Ownership(violations) => FailReason::Ownership { violations, kept },
@@ -513,6 +521,7 @@ enum Leftover {
 
 enum FailKind {
     History,
+    Nested(Vec<String>),
     LeftBranch(String),
     Unfinished(String),
     Ownership(Vec<OwnershipViolation>),
@@ -542,6 +551,27 @@ async fn keep_and_reset(
     ref_name: String,
     reset: bool,
 ) -> git::GitResult<Option<(String, Oid)>> {
+    keep_and_reset_inner(repo, job, ref_name, reset, &[]).await
+}
+
+/// [`keep_and_reset`] (with a reset), the files of these nested repositories kept as files.
+async fn keep_and_reset_nested(
+    repo: &Repo,
+    job: &TaskJob,
+    ref_name: String,
+    nested: &[String],
+) -> git::GitResult<Option<(String, Oid)>> {
+    keep_and_reset_inner(repo, job, ref_name, true, nested).await
+}
+
+async fn keep_and_reset_inner(
+    repo: &Repo,
+    job: &TaskJob,
+    ref_name: String,
+    reset: bool,
+    nested: &[String],
+) -> git::GitResult<Option<(String, Oid)>> {
+    let nested = nested.to_vec();
     let (repo, worktree, start, branch) = (
         repo.clone(),
         job.worktree.clone(),
@@ -554,7 +584,15 @@ async fn keep_and_reset(
         job.task_index + 1
     );
     blocking(move || -> git::GitResult<Option<(String, Oid)>> {
-        let kept = work::keep_work(&repo, &worktree, &start, Some(&branch), &ref_name, &message)?;
+        let mut kept =
+            work::keep_work(&repo, &worktree, &start, Some(&branch), &ref_name, &message)?;
+        if let Some((name, commit)) = &kept
+            && !nested.is_empty()
+        {
+            let with_files = workspace::inline_nested(&repo, &worktree, commit, &nested)?;
+            git::integrate::update_ref(&repo, name, &with_files, Some(commit), "streams: nested repositories kept as files")?;
+            kept = Some((name.clone(), with_files));
+        }
         if reset {
             workspace::reset_to(&repo, &worktree, &branch, &start)?;
         }

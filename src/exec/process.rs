@@ -98,7 +98,9 @@ pub async fn run_agent(
     for var in &cmd.env_remove {
         command.env_remove(var);
     }
-    for (k, v) in &cmd.env {
+    // What must not reach the agent from streams' environment must not come from the plan's
+    // `env` either (validation refuses it; this holds whatever the plan says).
+    for (k, v) in cmd.env.iter().filter(|(k, _)| !cmd.env_remove.contains(k)) {
         command.env(k, v);
     }
     crate::children::become_subreaper();

@@ -26,6 +26,10 @@ pub struct TaskChanges {
     /// Every path left uncommitted (staged or not): what streams takes from the files when it
     /// builds the task's commit.
     pub uncommitted: Vec<String>,
+    /// Nested repositories the agent made (an untracked directory with a `.git`, or a gitlink
+    /// it committed to a commit this repository lacks): committing one would record only a
+    /// gitlink to commits nobody else has.
+    pub nested: Vec<String>,
     /// A git operation the agent started and did not finish (a merge stopped for conflicts,
     /// say), described for a person; committing over it would record half a merge.
     pub unfinished: Option<String>,
@@ -74,6 +78,7 @@ pub fn task_changes(repo: &Repo, worktree: &Path, start: &str) -> GitResult<Task
         (None, None) => None,
     };
     paths.extend(now.paths.iter().cloned());
+    let nested = nested_repositories(&git, worktree, start, &head, &now.paths)?;
     Ok(TaskChanges {
         head,
         branch,
@@ -82,8 +87,48 @@ pub fn task_changes(repo: &Repo, worktree: &Path, start: &str) -> GitResult<Task
         dirty,
         unstaged: now.unstaged,
         uncommitted: now.paths,
+        nested,
         unfinished,
     })
+}
+
+/// See [`TaskChanges::nested`]: untracked directories holding a `.git` (status lists a nested
+/// repository as one directory entry), and gitlinks the agent's commits added or changed to a
+/// commit this repository cannot read.
+fn nested_repositories(
+    git: &Git,
+    worktree: &Path,
+    start: &str,
+    head: &str,
+    uncommitted: &[String],
+) -> GitResult<Vec<String>> {
+    let mut nested: Vec<String> = uncommitted
+        .iter()
+        .map(|p| p.trim_end_matches('/'))
+        .filter(|p| worktree.join(p).join(".git").exists())
+        .map(str::to_string)
+        .collect();
+    if head != start {
+        // `:old-mode new-mode old-oid new-oid status` NUL `path` NUL ...
+        let out = git.run(["diff", "--raw", "-z", "--no-renames", "--no-abbrev", start, head])?;
+        let mut fields = out.stdout.split(|b| *b == 0);
+        while let (Some(meta), Some(path)) = (fields.next(), fields.next()) {
+            let meta = String::from_utf8_lossy(meta);
+            let parts: Vec<&str> = meta.split(' ').collect();
+            if parts.get(1) == Some(&"160000")
+                && let Some(oid) = parts.get(3)
+                && !git
+                    .output(["cat-file", "-e", &format!("{oid}^{{commit}}")], None)?
+                    .status
+                    .success()
+            {
+                nested.push(String::from_utf8_lossy(path).into_owned());
+            }
+        }
+    }
+    nested.sort();
+    nested.dedup();
+    Ok(nested)
 }
 
 /// Commits what the task left uncommitted: `paths` (every path the check listed as

@@ -405,6 +405,46 @@ pub fn keep_files(
     Ok(Some((name, commit)))
 }
 
+/// A commit on top of `commit` (made in the workspace) in which each nested repository under
+/// `paths` is its files rather than a gitlink (its own `.git` left out), brought into the
+/// user's repository: so that keeping a task's work keeps what an agent wrote there.
+pub fn inline_nested(repo: &Repo, path: &Path, commit: &str, paths: &[String]) -> GitResult<Oid> {
+    let tmp = |what: &str| {
+        tempfile::Builder::new()
+            .prefix(what)
+            .tempfile()
+            .map_err(|e| io_error("keep nested repositories", path, e))
+    };
+    let index = tmp("streams-index-")?;
+    let git = git(path).with_env("GIT_INDEX_FILE", index.path().to_string_lossy());
+    git.run(["read-tree", commit])?;
+    for nested in paths {
+        let sub_index = tmp("streams-index-")?;
+        let sub = Git::new(path.join(nested))
+            .with_env("GIT_DIR", git_dir(path).to_string_lossy())
+            .with_env("GIT_WORK_TREE", path.join(nested).to_string_lossy())
+            .with_env("GIT_INDEX_FILE", sub_index.path().to_string_lossy());
+        sub.run(["read-tree", "--empty"])?;
+        sub.run(["add", "-A", "."])?;
+        let tree = sub.read(["write-tree"])?;
+        git.run(["update-index", "--force-remove", "--", nested])?;
+        git.run(["read-tree", &format!("--prefix={nested}/"), &tree])?;
+    }
+    let tree = git.read(["write-tree"])?;
+    let message = format!(
+        "streams: nested repositories kept as files: {}",
+        paths.join(", ")
+    );
+    let with_files = git
+        .with_env("GIT_AUTHOR_NAME", "streams")
+        .with_env("GIT_AUTHOR_EMAIL", "streams@localhost")
+        .with_env("GIT_COMMITTER_NAME", "streams")
+        .with_env("GIT_COMMITTER_EMAIL", "streams@localhost")
+        .read(["commit-tree", &tree, "-p", commit, "-m", &message])?;
+    bring(repo, path, &with_files)?;
+    Ok(with_files)
+}
+
 /// The workspace's HEAD when it is a commit the user's repository does not have: work made in
 /// the workspace (by a person, after the run) that removing it would lose.
 pub fn unbrought_head(repo: &Repo, path: &Path) -> Option<Oid> {

@@ -306,6 +306,12 @@ pub enum FailReason {
         what: String,
         kept: String,
     },
+    /// It made nested repositories (committing them would keep only a gitlink to commits
+    /// nobody else has); its work, their files included, is kept on `kept`.
+    NestedRepository {
+        paths: Vec<String>,
+        kept: String,
+    },
     /// It moved branches other than its own; they were put back.
     MovedBranches {
         branches: Vec<String>,
@@ -369,6 +375,11 @@ impl std::fmt::Display for FailReason {
             FailReason::Unfinished { what, kept } => {
                 write!(f, "left {what} unfinished; its work is kept on {kept}")
             }
+            FailReason::NestedRepository { paths, kept } => write!(
+                f,
+                "made a nested repository at {} (only a link to commits nobody else has would be committed); its work, with the nested repository's files, is kept on {kept}",
+                paths.join(", ")
+            ),
             FailReason::MovedBranches { branches, kept } => write!(
                 f,
                 "moved branches that are not its own: {} (put back; what it left there is kept on {kept})",

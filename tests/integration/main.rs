@@ -5,4 +5,5 @@ mod common;
 mod coordinator;
 mod crash;
 mod plan;
+mod private;
 mod run;

@@ -41,15 +41,6 @@ tasks = ["Do the api work"]
     );
 }
 
-/// A branch `feature` with a commit of the user's, not checked out; returns its tip.
-pub fn users_feature_branch(repo: &TestRepo) -> String {
-    repo.git(&["switch", "-q", "-c", "feature"]);
-    repo.write("feature.txt", "the user's work\n");
-    let users = repo.commit_all("the user's feature work");
-    repo.git(&["switch", "-q", "main"]);
-    users
-}
-
 fn show(repo: &TestRepo, rev: &str) -> String {
     repo.git(&["show", "-s", "--format=%B", rev])
 }
