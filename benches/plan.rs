@@ -14,11 +14,14 @@
 //! The repository is built without a checkout: one blob, an index written with
 //! `git update-index --index-info` pointing every path at it, then `write-tree` and `commit-tree`.
 
+mod common;
+
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::Sandbox;
 use streams::plan::{self, Repository};
 
 const STREAMS: usize = 200;
@@ -30,16 +33,12 @@ const TOOL_FILES: usize = 100_000 - STREAMS * (MODULE_FILES + TEST_FILES + 1) - 
 const RUNS: usize = 7;
 
 fn main() {
-    let tmp = tempfile::Builder::new()
-        .prefix("streams-bench-")
-        .tempdir()
-        .expect("temporary directory");
-    let root = tmp.path().join("repo");
-    std::fs::create_dir_all(&root).unwrap();
+    let sb = Sandbox::new("plan");
+    let root = sb.dir("repo");
 
     let started = Instant::now();
     let files = file_list();
-    let commit = build_repository(&root, &files);
+    let commit = build_repository(&sb, &root, &files);
     let plan_text = plan_text();
     std::fs::write(root.join("streams.toml"), &plan_text).unwrap();
     // Three `owns` patterns per stream, two `shared`.
@@ -52,7 +51,7 @@ fn main() {
     );
 
     // Warm the page cache and check that the plan is valid before timing anything.
-    let out = streams(&root).output().unwrap();
+    let out = streams(&sb, &root).output().unwrap();
     assert!(
         out.status.success(),
         "the benchmark plan is invalid:\n{}",
@@ -62,14 +61,14 @@ fn main() {
     assert_eq!(json["ownership"]["tracked_files"], files.len());
 
     let baseline = median(|| {
-        let out = git(&root)
+        let out = git(&sb, &root)
             .args(["ls-tree", "-r", "-z", "--name-only", "--full-tree", &commit])
             .output()
             .unwrap();
         assert!(out.status.success());
     });
     let end_to_end = median(|| {
-        let out = streams(&root).output().unwrap();
+        let out = streams(&sb, &root).output().unwrap();
         assert!(out.status.success());
     });
     let mut facts = Facts {
@@ -185,37 +184,13 @@ fn plan_text() -> String {
     text
 }
 
-/// Pins identity and dates and shuts out the user's git configuration.
-fn hermetic(cmd: &mut Command) {
-    cmd.env("GIT_CONFIG_NOSYSTEM", "1")
-        .env("GIT_CONFIG_GLOBAL", "/dev/null")
-        .env("GIT_AUTHOR_NAME", "Bench")
-        .env("GIT_AUTHOR_EMAIL", "bench@example.com")
-        .env("GIT_COMMITTER_NAME", "Bench")
-        .env("GIT_COMMITTER_EMAIL", "bench@example.com")
-        .env("GIT_AUTHOR_DATE", "2026-01-01T00:00:00+00:00")
-        .env("GIT_COMMITTER_DATE", "2026-01-01T00:00:00+00:00");
-    for var in [
-        "GIT_DIR",
-        "GIT_WORK_TREE",
-        "GIT_INDEX_FILE",
-        "GIT_COMMON_DIR",
-    ] {
-        cmd.env_remove(var);
-    }
+fn git(sb: &Sandbox, dir: &Path) -> Command {
+    sb.command("git", dir)
 }
 
-fn git(dir: &Path) -> Command {
-    let mut cmd = Command::new("git");
-    cmd.current_dir(dir);
-    hermetic(&mut cmd);
-    cmd
-}
-
-fn streams(root: &Path) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_streams"));
-    cmd.current_dir(root).args(["plan", "--json"]);
-    hermetic(&mut cmd);
+fn streams(sb: &Sandbox, root: &Path) -> Command {
+    let mut cmd = sb.command(common::streams_bin(), root);
+    cmd.args(["plan", "--json"]);
     cmd
 }
 
@@ -241,10 +216,10 @@ fn run(cmd: &mut Command, stdin: Option<&[u8]>) -> String {
 }
 
 /// A repository whose `main` has every path in `files`, all pointing at one blob; no checkout.
-fn build_repository(root: &Path, files: &[String]) -> String {
-    run(git(root).args(["init", "-q", "-b", "main"]), None);
+fn build_repository(sb: &Sandbox, root: &Path, files: &[String]) -> String {
+    run(git(sb, root).args(["init", "-q", "-b", "main"]), None);
     let blob = run(
-        git(root).args(["hash-object", "-w", "--stdin"]),
+        git(sb, root).args(["hash-object", "-w", "--stdin"]),
         Some(b"content\n"),
     );
     let index: PathBuf = root.join(".git/bench-index");
@@ -253,21 +228,23 @@ fn build_repository(root: &Path, files: &[String]) -> String {
         info.push_str(&format!("100644 {blob}\t{path}\n"));
     }
     run(
-        git(root)
+        git(sb, root)
             .env("GIT_INDEX_FILE", &index)
             .args(["update-index", "--index-info"]),
         Some(info.as_bytes()),
     );
     let tree = run(
-        git(root).env("GIT_INDEX_FILE", &index).args(["write-tree"]),
+        git(sb, root)
+            .env("GIT_INDEX_FILE", &index)
+            .args(["write-tree"]),
         None,
     );
     let commit = run(
-        git(root).args(["commit-tree", &tree, "-m", "100,000 files"]),
+        git(sb, root).args(["commit-tree", &tree, "-m", "100,000 files"]),
         None,
     );
     run(
-        git(root).args(["update-ref", "refs/heads/main", &commit]),
+        git(sb, root).args(["update-ref", "refs/heads/main", &commit]),
         None,
     );
     std::fs::remove_file(index).unwrap();

@@ -18,12 +18,16 @@ static OWN: Mutex<BTreeSet<i32>> = Mutex::new(BTreeSet::new());
 
 /// A process streams started for itself (a git command), until [`own_exited`].
 pub fn own_started(pid: u32) {
-    OWN.lock().unwrap_or_else(|e| e.into_inner()).insert(pid as i32);
+    OWN.lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert(pid as i32);
 }
 
 /// Called once the process was waited for.
 pub fn own_exited(pid: u32) {
-    OWN.lock().unwrap_or_else(|e| e.into_inner()).remove(&(pid as i32));
+    OWN.lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .remove(&(pid as i32));
 }
 
 /// Whether streams started `pid` itself (a git command or an agent) and has not yet waited for
@@ -48,7 +52,10 @@ pub fn agent_started(pid: i32) {
 }
 
 pub fn agent_exited(pid: i32) {
-    AGENTS.lock().unwrap_or_else(|e| e.into_inner()).remove(&pid);
+    AGENTS
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .remove(&pid);
 }
 
 pub fn is_agent(pid: i32) -> bool {

@@ -1,9 +1,9 @@
 //! What every benchmark shares: hermetic repositories built fast, the real `streams` binary run
 //! against them, and one way of printing a figure beside its baseline.
 //!
-//! Every repository lives in its own temporary directory with its own HOME and gitconfig; the
-//! system config is ignored and identity, dates, timezone and locale are pinned, so the user's git
-//! setup (hooks, fsmonitor, signing) never changes a figure. Repositories are written with
+//! Every repository lives in its own temporary directory with its own HOME, under the hermetic git
+//! environment the integration tests use (`tests/support/hermetic.rs`), so the user's git setup
+//! (hooks, fsmonitor, signing) never changes a figure. Repositories are written with
 //! `git fast-import` (no checkout), so a 100,000-file repository costs well under a second.
 //!
 //! Benchmarks print figures; they never fail on a slow figure (machines are noisy). They do fail
@@ -17,7 +17,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-pub const DATE: &str = "2026-01-01T00:00:00+00:00";
+// The hermetic environment is the integration tests' own.
+#[path = "../../tests/support/hermetic.rs"]
+mod hermetic;
 
 /// `STREAMS_BENCH_QUICK=1`: small sizes, one trial; a smoke run of the harness, not a measurement.
 pub fn quick() -> bool {
@@ -43,10 +45,6 @@ pub fn streams_bin() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_streams")))
 }
 
-pub fn agents_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/agents")
-}
-
 /// A temporary directory holding a HOME and any number of repositories.
 pub struct Sandbox {
     tmp: tempfile::TempDir,
@@ -64,14 +62,7 @@ impl Sandbox {
             .tempdir_in(parent)
             .expect("temporary directory");
         let home = tmp.path().canonicalize().unwrap().join("home");
-        std::fs::create_dir_all(&home).unwrap();
-        std::fs::write(
-            home.join(".gitconfig"),
-            "[user]\n\tname = Bench User\n\temail = bench@example.com\n\
-             [init]\n\tdefaultBranch = main\n[advice]\n\tdetachedHead = false\n\
-             [gc]\n\tauto = 0\n",
-        )
-        .unwrap();
+        hermetic::init_home(&home);
         Sandbox { tmp, home }
     }
 
@@ -88,36 +79,9 @@ impl Sandbox {
 
     /// Applies the hermetic environment to a command.
     pub fn hermetic(&self, cmd: &mut Command) {
-        for var in [
-            "GIT_DIR",
-            "GIT_WORK_TREE",
-            "GIT_INDEX_FILE",
-            "GIT_COMMON_DIR",
-            "GIT_OBJECT_DIRECTORY",
-            "GIT_ALTERNATE_OBJECT_DIRECTORIES",
-            "GITHUB_STEP_SUMMARY",
-            "GITHUB_ACTIONS",
-            "STREAMS_LOG",
-            "STREAMS_FAILPOINT",
-        ] {
-            cmd.env_remove(var);
-        }
-        cmd.env("HOME", &self.home)
-            .env("XDG_CONFIG_HOME", self.home.join(".config"))
-            .env("GIT_CONFIG_NOSYSTEM", "1")
-            .env("GIT_CONFIG_GLOBAL", self.home.join(".gitconfig"))
-            .env("GIT_AUTHOR_NAME", "Bench User")
-            .env("GIT_AUTHOR_EMAIL", "bench@example.com")
-            .env("GIT_COMMITTER_NAME", "Bench User")
-            .env("GIT_COMMITTER_EMAIL", "bench@example.com")
-            .env("GIT_AUTHOR_DATE", DATE)
-            .env("GIT_COMMITTER_DATE", DATE)
-            .env("TZ", "UTC")
-            .env("LC_ALL", "C")
-            .env("NO_COLOR", "1")
-            .env("TERM", "dumb");
-        let path = std::env::var("PATH").unwrap_or_default();
-        cmd.env("PATH", format!("{}:{path}", agents_dir().display()));
+        hermetic::apply(cmd, &self.home);
+        // Figures are read from piped output: no colour codes in it.
+        cmd.env("NO_COLOR", "1");
     }
 
     pub fn command(&self, program: impl AsRef<std::ffi::OsStr>, dir: &Path) -> Command {
@@ -160,10 +124,15 @@ pub fn build_repo(sb: &Sandbox, root: &Path, files: usize, contents: Contents, s
     if contents == Contents::Empty {
         data.extend_from_slice(b"blob\nmark :1\ndata 0\n\n");
     }
+    let who = format!(
+        "{} <{}> {} +0000",
+        hermetic::USER_NAME,
+        hermetic::USER_EMAIL,
+        hermetic::DATE_EPOCH
+    );
     let _ = write!(
         data,
-        "commit refs/heads/main\nauthor Bench User <bench@example.com> 1767225600 +0000\n\
-         committer Bench User <bench@example.com> 1767225600 +0000\ndata 15\ninitial commit\n"
+        "commit refs/heads/main\nauthor {who}\ncommitter {who}\ndata 15\ninitial commit\n"
     );
     for i in 0..files {
         let path = format!("src/m{}/d{}/f{i}.txt", i / 10_000, (i / 100) % 100);

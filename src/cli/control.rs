@@ -244,7 +244,7 @@ pub fn abort(ctx: &Context) -> Result<ExitCode> {
     })?;
     let aborted =
         session::runtime()?.block_on(control::abort(&repo, &run_dir, &mut state, &journal))?;
-    let branch = state.integration_ref.trim_start_matches("refs/heads/");
+    let branch = crate::layout::short_branch(&state.integration_ref);
     ctx.ui.always(format!(
         "aborted run {} of plan `{}`",
         state.run_id, state.plan_name

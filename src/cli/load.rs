@@ -112,7 +112,7 @@ pub fn load_checked(
                 LoadedPlan {
                     plan: checked.plan,
                     path,
-                    base_commit: checked.base_commit,
+                    base_commit: checked.base_commit.into(),
                 },
                 Analysis {
                     ownership: checked.ownership,
@@ -148,7 +148,7 @@ impl plan::Repository for GitFacts<'_> {
 
     fn resolve(&mut self, rev: &str) -> Result<Option<String>, GitError> {
         match self.repo.resolve_commit(rev) {
-            Ok(id) => Ok(Some(id)),
+            Ok(id) => Ok(Some(id.to_string())),
             Err(GitError::BadRevision { .. }) => Ok(None),
             Err(err) => Err(err),
         }

@@ -100,14 +100,14 @@ fn predict(repo: &crate::git::Repo, loaded: &LoadedPlan) -> Result<Predicted> {
     let plan = &loaded.plan;
     let mut branches = Vec::new();
     for stream in &plan.streams {
-        let name = format!("refs/heads/streams/{}/{}", plan.name, stream.name);
+        let name = crate::layout::stream_branch(&plan.name, &stream.name);
         if let Some(tip) = repo.ref_target(&name)?
             && tip != loaded.base_commit
         {
             branches.push((stream.name.clone(), tip));
         }
     }
-    let integration_ref = format!("refs/heads/streams/{}/integration", plan.name);
+    let integration_ref = crate::layout::integration_ref(&plan.name);
     let integration = repo
         .ref_target(&integration_ref)?
         .map(|tip| ("integration".to_string(), tip));
@@ -115,7 +115,7 @@ fn predict(repo: &crate::git::Repo, loaded: &LoadedPlan) -> Result<Predicted> {
         crate::coordinator::predict(repo, &branches, integration.as_ref())?;
     Ok(Predicted {
         branches: branches.into_iter().map(|(n, _)| n).collect(),
-        integration: integration.map(|(_, tip)| tip),
+        integration: integration.map(|(_, tip)| tip.to_string()),
         pairs_checked,
         conflicts,
     })

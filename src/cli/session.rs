@@ -48,7 +48,7 @@ pub fn engine(ctx: &Context, parts: EngineParts, command: &str, json: bool) -> E
         &Event::RunStarted {
             run_id: parts.state.run_id.clone(),
             plan: parts.state.plan_name.clone(),
-            base: parts.state.base.clone(),
+            base: parts.state.base.to_string(),
             streams: parts.state.streams.len(),
             jobs: parts.state.jobs,
             command: command.to_string(),
@@ -61,7 +61,7 @@ pub fn engine(ctx: &Context, parts: EngineParts, command: &str, json: bool) -> E
         .parent()
         .map(Path::to_path_buf)
         .unwrap_or_default();
-    let identity_env = crate::git::work::identity_env(&parts.repo);
+    let identity_env = crate::git::commit::identity_env(&parts.repo);
     Engine::new(EngineInput {
         repo: parts.repo,
         plan: parts.plan,
@@ -107,7 +107,7 @@ pub fn conclude(ctx: &Context, run_dir: &RunDir, session: Session) -> Result<Exi
         ));
     }
     let ui = &ctx.ui;
-    let branch = state.integration_ref.trim_start_matches("refs/heads/");
+    let branch = crate::layout::short_branch(&state.integration_ref);
     match finish {
         Finish::Integrated | Finish::Failed => {
             ui.info("");
@@ -154,8 +154,8 @@ pub fn conclude(ctx: &Context, run_dir: &RunDir, session: Session) -> Result<Exi
                     run_dir.path().join("logs").display()
                 ));
                 ui.info(format!(
-                    "    (this run's branches are kept under refs/streams/{}/previous/ when it starts)",
-                    state.plan_name
+                    "    (this run's branches are kept under {} when it starts)",
+                    crate::layout::RefNames::new(&state.plan_name).previous_prefix()
                 ));
             }
             ui.info("  streams clean    # remove the worktrees and stream branches");

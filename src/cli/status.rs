@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use crate::coordinator::{self, Prediction};
 use crate::error::{ExitCode, Result};
-use crate::git::{Repo, work};
+use crate::git::{Repo, refs};
 use crate::report::fmt_duration_ms;
 use crate::state::{RunPhase, RunState, StateDir, StreamState, TaskState, lock, now_ms};
 
@@ -150,14 +150,13 @@ fn build(repo: &Repo, state: &RunState, holder: Option<lock::Holder>) -> RunJson
             });
             // While a task runs, its agent's commits are in the stream's workspace (a private
             // repository) until the task ends: read them there.
-            let workspace = (running.is_some()
-                && crate::git::workspace::is_workspace(&s.worktree))
-            .then(|| {
-                crate::git::Repo::at_common_dir(
-                    &crate::git::workspace::git_dir(&s.worktree),
-                    Some(s.worktree.clone()),
-                )
-            });
+            let workspace = (running.is_some() && crate::git::workspace::is_workspace(&s.worktree))
+                .then(|| {
+                    crate::git::Repo::at_common_dir(
+                        &crate::git::workspace::git_dir(&s.worktree),
+                        Some(s.worktree.clone()),
+                    )
+                });
             let repo = workspace.as_ref().unwrap_or(repo);
             let tip = repo.ref_target(&s.branch).ok().flatten();
             let recorded: usize = s
@@ -169,7 +168,7 @@ fn build(repo: &Repo, state: &RunState, holder: Option<lock::Holder>) -> RunJson
             let live = match (&running, &tip) {
                 (Some(t), Some(tip)) => match &s.tasks[*t].state {
                     TaskState::Running { start, .. } => {
-                        work::count_commits(repo, start, tip).unwrap_or(0)
+                        refs::count_commits(repo, start, tip).unwrap_or(0)
                     }
                     _ => 0,
                 },
@@ -197,9 +196,9 @@ fn build(repo: &Repo, state: &RunState, holder: Option<lock::Holder>) -> RunJson
         RunPhase::Halted(h) => Some(HaltJson {
             stream: state.streams[h.unit.stream].name.clone(),
             files: h.files.clone(),
-            base: h.base.clone(),
-            ours: h.ours.clone(),
-            theirs: h.theirs.clone(),
+            base: h.base.to_string(),
+            ours: h.ours.to_string(),
+            theirs: h.theirs.to_string(),
             bundle: h.bundle.display().to_string(),
             resolution_worktree: h.resolution_worktree.display().to_string(),
         }),
@@ -209,7 +208,7 @@ fn build(repo: &Repo, state: &RunState, holder: Option<lock::Holder>) -> RunJson
     let predicted = if state.phase.is_over() {
         Vec::new()
     } else {
-        let branches: Vec<(String, String)> = state
+        let branches: Vec<(String, crate::git::Oid)> = state
             .streams
             .iter()
             .filter(|s| {
@@ -237,12 +236,9 @@ fn build(repo: &Repo, state: &RunState, holder: Option<lock::Holder>) -> RunJson
         phase,
         outcome,
         holder,
-        base: state.base.clone(),
-        integration_branch: state
-            .integration_ref
-            .trim_start_matches("refs/heads/")
-            .to_string(),
-        integration_tip: state.integration_tip.clone(),
+        base: state.base.to_string(),
+        integration_branch: crate::layout::short_branch(&state.integration_ref).to_string(),
+        integration_tip: state.integration_tip.to_string(),
         started_at: state.started_at,
         streams,
         halt,

@@ -3,7 +3,8 @@
 
 use std::path::Path;
 
-use crate::git::{Git, GitResult};
+use crate::error::{IoContext, Result};
+use crate::git::Repo;
 
 /// The plan the demo runs.
 pub const PLAN: &str = include_str!("streams.toml");
@@ -23,36 +24,28 @@ const FILES: &[(&str, &str)] = &[
 
 /// Creates the demo repository in `dir` (which must be empty or absent), with one commit on
 /// `main`.
-pub fn create(dir: &Path) -> GitResult<()> {
-    let io = |e: std::io::Error| crate::git::GitError::Command {
-        args: "demo".into(),
-        dir: dir.to_path_buf(),
-        stderr: e.to_string(),
-    };
-    std::fs::create_dir_all(dir).map_err(io)?;
+pub fn create(dir: &Path) -> Result<()> {
+    // Worded as it always was, though no git command is involved.
+    let context = || format!("`git demo` failed in {}", dir.display());
+    std::fs::create_dir_all(dir).context(context)?;
     for (path, text) in FILES
         .iter()
         .chain([&("streams.toml", PLAN), &("scripts/agent.sh", AGENT)])
     {
         let full = dir.join(path);
-        std::fs::create_dir_all(full.parent().unwrap_or(dir)).map_err(io)?;
-        std::fs::write(&full, text).map_err(io)?;
+        std::fs::create_dir_all(full.parent().unwrap_or(dir)).context(context)?;
+        std::fs::write(&full, text).context(context)?;
     }
-    let git = Git::new(dir)
-        // The demo must work on a machine where git has no identity configured.
-        .with_env("GIT_AUTHOR_NAME", "streams demo")
-        .with_env("GIT_AUTHOR_EMAIL", "demo@streams.invalid")
-        .with_env("GIT_COMMITTER_NAME", "streams demo")
-        .with_env("GIT_COMMITTER_EMAIL", "demo@streams.invalid");
-    git.run(["init", "-q", "-b", "main"])?;
-    git.run(["add", "-A"])?;
-    git.run([
-        "-c",
-        "commit.gpgsign=false",
-        "commit",
-        "-q",
-        "-m",
+    Repo::init_with_first_commit(
+        dir,
         "demo app: initial commit",
-    ])?;
+        // The demo must work on a machine where git has no identity configured.
+        &[
+            ("GIT_AUTHOR_NAME", "streams demo"),
+            ("GIT_AUTHOR_EMAIL", "demo@streams.invalid"),
+            ("GIT_COMMITTER_NAME", "streams demo"),
+            ("GIT_COMMITTER_EMAIL", "demo@streams.invalid"),
+        ],
+    )?;
     Ok(())
 }

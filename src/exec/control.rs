@@ -6,15 +6,17 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::dispatcher::worktrees_dir;
-use super::executor::RefNames;
-use crate::coordinator::short;
+use crate::coordinator::{IntegrationMove, move_integration_ref, short};
 use crate::error::{Error, IoContext, Result};
-use crate::git::work::keep_work;
-use crate::git::{self, Oid, Repo, integrate, worktree};
+use crate::failpoint;
+use crate::git::changes::keep_work;
+use crate::git::locks::LockPlace;
+use crate::git::{self, Oid, Repo, commit, merge, refs, worktree};
+use crate::layout::{self, KeptKind, RefNames};
 use crate::plan::Plan;
 use crate::state::{
     Entry, Journal, RunDir, RunPhase, RunState, STATE_VERSION, StateDir, StreamRecord, StreamState,
-    TaskRecord, TaskState, failpoint, new_run_id, now_ms,
+    TaskRecord, TaskState, new_run_id, now_ms,
 };
 
 /// What a new run starts from.
@@ -58,17 +60,17 @@ pub fn check_no_active_run(state_dir: &StateDir) -> Result<()> {
 
 /// Creates the run: its directory, state, journal, and the integration branch at `base`.
 /// Whatever earlier runs left on this plan's branches that `base` does not contain is kept under
-/// `refs/streams/<plan>/previous/<run-id>/`.
+/// `RefNames::previous`.
 pub fn start_run(new: &NewRun) -> Result<(RunDir, RunState, Journal)> {
     let (repo, plan) = (new.repo, new.plan);
     // A run moves the plan's branches: none may be checked out where a person works on it.
-    let own_prefix = format!("refs/heads/streams/{}/", plan.name);
+    let own_prefix = layout::plan_branches(&plan.name);
     for checkout in worktree::list(repo)? {
         if let Some(branch) = &checkout.branch
             && branch.starts_with(&own_prefix)
             && !checkout.is_streams(repo.common_dir())
         {
-            let short_branch = branch.trim_start_matches("refs/heads/");
+            let short_branch = crate::layout::short_branch(branch);
             return Err(Error::usage_with_hint(
                 format!(
                     "{short_branch} is checked out in {}; a run moves that branch, so it would change under you",
@@ -111,19 +113,16 @@ pub fn start_run(new: &NewRun) -> Result<(RunDir, RunState, Journal)> {
         base: new.base.to_string(),
     });
 
-    let refs = RefNames {
-        plan: plan.name.clone(),
-    };
-    let prefix = format!("refs/heads/streams/{}/", plan.name);
+    let refs = RefNames::new(&plan.name);
     let mut kept = Vec::new();
-    for (name, oid) in integrate::refs_under(repo, &prefix)? {
-        if !git::work::is_ancestor(repo, &oid, new.base)? {
-            let short_name = name.trim_start_matches(&prefix);
+    for (name, oid) in refs::refs_under(repo, &layout::plan_branches(&plan.name))? {
+        if !git::refs::is_ancestor(repo, &oid, new.base)? {
+            let short_name = layout::plan_branch_name(&plan.name, &name).unwrap_or(&name);
             kept.push((refs.previous(&run_id, short_name), oid));
         }
     }
-    integrate::set_refs(repo, &kept, "streams: kept from an earlier run")?;
-    let integration_ref = format!("refs/heads/streams/{}/integration", plan.name);
+    refs::set_refs(repo, &kept, "streams: kept from an earlier run")?;
+    let integration_ref = layout::integration_ref(&plan.name);
     let integration_before = repo.ref_target(&integration_ref)?;
     let wt_dir = worktrees_dir(repo, plan);
     let now = now_ms();
@@ -135,10 +134,10 @@ pub fn start_run(new: &NewRun) -> Result<(RunDir, RunState, Journal)> {
         plan_hash: Some(crate::git::text_hash(new.plan_text)),
         repo_root: repo.root().to_path_buf(),
         base_rev: plan.base.clone(),
-        base: new.base.to_string(),
+        base: new.base.into(),
         integration_ref: integration_ref.clone(),
         integration_before: integration_before.clone(),
-        integration_tip: new.base.to_string(),
+        integration_tip: new.base.into(),
         jobs: new.jobs,
         fail_fast: new.fail_fast,
         started_at: now,
@@ -151,7 +150,7 @@ pub fn start_run(new: &NewRun) -> Result<(RunDir, RunState, Journal)> {
             .iter()
             .map(|s| StreamRecord {
                 name: s.name.clone(),
-                branch: format!("refs/heads/streams/{}/{}", plan.name, s.name),
+                branch: layout::stream_branch(&plan.name, &s.name),
                 worktree: wt_dir.join(&s.name),
                 state: StreamState::Pending,
                 notes: Vec::new(),
@@ -174,12 +173,13 @@ pub fn start_run(new: &NewRun) -> Result<(RunDir, RunState, Journal)> {
     state_dir.set_current(&run_id)?;
     run_dir.save(&state)?;
     failpoint::hit("run-saved");
-    integrate::update_ref(
+    move_integration_ref(
         repo,
+        None,
         &integration_ref,
-        new.base,
         integration_before.as_deref(),
-        "streams: start run",
+        Some(new.base),
+        IntegrationMove::Other("streams: start run"),
     )?;
     failpoint::hit("integration-created");
     Ok((run_dir, state, journal))
@@ -264,109 +264,40 @@ pub async fn stop_run_processes(processes: &RunProcesses, grace: Duration) {
 /// files anywhere else belong to someone else's git: they are reported, never deleted.
 pub fn clear_stale_locks(repo: &Repo, state: &RunState) -> Result<Vec<String>> {
     let mut notes = Vec::new();
-    let common = repo.common_dir();
     let ours_wt: BTreeSet<PathBuf> = state.streams.iter().map(|s| s.worktree.clone()).collect();
-    // Each worktree's private git dir: <common>/worktrees/<id>, whose `gitdir` file names it.
-    if let Ok(entries) = std::fs::read_dir(common.join("worktrees")) {
-        for entry in entries.filter_map(|e| e.ok()) {
-            let admin = entry.path();
-            let target = std::fs::read_to_string(admin.join("gitdir")).unwrap_or_default();
-            let wt = Path::new(target.trim())
-                .parent()
-                .map(Path::to_path_buf)
-                .unwrap_or_default();
-            let ours = ours_wt.contains(&wt) || wt.file_name().is_some_and(|n| n == ".integration");
-            for lock in ["index.lock", "HEAD.lock", "ORIG_HEAD.lock"] {
-                let path = admin.join(lock);
-                if path.exists() {
-                    if ours {
-                        std::fs::remove_file(&path)
-                            .context(|| format!("could not remove {}", path.display()))?;
-                        notes.push(format!(
-                            "removed a stale git lock file left by the crash: {}",
-                            path.display()
-                        ));
-                    } else {
-                        notes.push(format!(
-                            "warning: {} exists; if no git command is running there, remove it",
-                            path.display()
-                        ));
-                    }
-                }
-            }
-        }
-    }
     // A stream's workspace is a repository of streams' own: every lock file in its git dir is
     // a killed git's.
-    for wt in &ours_wt {
-        if !git::workspace::is_workspace(wt) {
-            continue;
-        }
-        let dir = git::workspace::git_dir(wt);
-        let top = [
-            "index.lock",
-            "HEAD.lock",
-            "ORIG_HEAD.lock",
-            "packed-refs.lock",
-            "config.lock",
-        ]
-        .map(|name| dir.join(name));
-        for path in top
-            .into_iter()
-            .filter(|p| p.exists())
-            .chain(find_locks(&dir.join("refs")))
-        {
-            std::fs::remove_file(&path)
+    for path in ours_wt.iter().flat_map(|wt| git::locks::in_workspace(wt)) {
+        std::fs::remove_file(&path).context(|| format!("could not remove {}", path.display()))?;
+        notes.push(format!(
+            "removed a stale git lock file left by the crash: {}",
+            path.display()
+        ));
+    }
+    let is_ours = |wt: &Path| ours_wt.contains(wt) || layout::is_resolution_worktree(wt);
+    let ref_dirs = layout::loose_ref_dirs(repo.common_dir(), &state.plan_name);
+    for lock in git::locks::find(repo.common_dir(), is_ours, &ref_dirs) {
+        let path = &lock.path;
+        if lock.ours {
+            std::fs::remove_file(path)
                 .context(|| format!("could not remove {}", path.display()))?;
             notes.push(format!(
                 "removed a stale git lock file left by the crash: {}",
                 path.display()
             ));
-        }
-    }
-    let our_refs = [
-        common.join("refs/heads/streams").join(&state.plan_name),
-        common.join("refs/streams").join(&state.plan_name),
-    ];
-    for dir in &our_refs {
-        for path in find_locks(dir) {
-            std::fs::remove_file(&path)
-                .context(|| format!("could not remove {}", path.display()))?;
-            notes.push(format!(
-                "removed a stale git lock file left by the crash: {}",
-                path.display()
-            ));
-        }
-    }
-    for name in ["index.lock", "HEAD.lock", "packed-refs.lock", "config.lock"] {
-        let path = common.join(name);
-        if path.exists() {
+        } else if lock.place == LockPlace::Common {
             notes.push(format!(
                 "warning: {} exists (not streams'); if no git command is running, remove it",
+                path.display()
+            ));
+        } else {
+            notes.push(format!(
+                "warning: {} exists; if no git command is running there, remove it",
                 path.display()
             ));
         }
     }
     Ok(notes)
-}
-
-fn find_locks(dir: &Path) -> Vec<PathBuf> {
-    let mut found = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(dir) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(&dir) else {
-            continue;
-        };
-        for entry in entries.filter_map(|e| e.ok()) {
-            let path = entry.path();
-            if path.is_dir() {
-                stack.push(path);
-            } else if path.extension().is_some_and(|e| e == "lock") {
-                found.push(path);
-            }
-        }
-    }
-    found
 }
 
 /// What `abort` kept, for its message.
@@ -377,16 +308,14 @@ pub struct Aborted {
 
 /// Stops a run for good: the integration ref goes back to where the run found it, every stream
 /// branch and every piece of unintegrated work stays reachable under
-/// `refs/streams/<plan>/aborted/<run-id>/`, and the run's worktrees are unlocked.
+/// `RefNames::aborted`, and the run's worktrees are unlocked.
 pub async fn abort(
     repo: &Repo,
     run_dir: &RunDir,
     state: &mut RunState,
     journal: &Journal,
 ) -> Result<Aborted> {
-    let refs = RefNames {
-        plan: state.plan_name.clone(),
-    };
+    let refs = RefNames::new(&state.plan_name);
     let run_id = state.run_id.clone();
     let mut kept = Vec::new();
 
@@ -410,8 +339,7 @@ pub async fn abort(
             && tip != state.base
         {
             let name = refs.aborted(&run_id, &format!("branches/{}", s.name));
-            let name =
-                integrate::keep_ref(&repo.git(), &name, &tip, "streams abort: stream branch")?;
+            let name = refs::keep_ref(repo, &name, &tip, "streams abort: stream branch")?;
             kept.push((name, tip));
         }
         if s.worktree.join(".git").exists() {
@@ -419,11 +347,10 @@ pub async fn abort(
             // brought over yet: keep everything beyond the stream branch (or HEAD for an
             // earlier version's linked worktree, whose commits are the user's already).
             let head = if git::workspace::is_workspace(&s.worktree) {
-                repo.ref_target(&s.branch)?.unwrap_or_else(|| state.base.clone())
+                repo.ref_target(&s.branch)?
+                    .unwrap_or_else(|| state.base.clone())
             } else {
-                git::Git::new(&s.worktree)
-                    .read(["rev-parse", "HEAD"])
-                    .unwrap_or_default()
+                git::changes::head_of(&s.worktree).unwrap_or_default()
             };
             let name = refs.aborted(&run_id, &format!("uncommitted/{}", s.name));
             if !head.is_empty()
@@ -463,26 +390,21 @@ pub async fn abort(
         && current != &state.base
     {
         let name = refs.aborted(&run_id, "integration");
-        let name = integrate::keep_ref(
-            &repo.git(),
-            &name,
-            current,
-            "streams abort: integration branch",
-        )?;
+        let name = refs::keep_ref(repo, &name, current, "streams abort: integration branch")?;
         kept.push((name, current.clone()));
     }
-    match (&current, &state.integration_before) {
-        (Some(cur), Some(before)) if cur != before => {
-            integrate::update_ref(
-                repo,
-                &state.integration_ref,
-                before,
-                Some(cur),
-                "streams abort",
-            )?;
-        }
-        (Some(_), None) => integrate::delete_ref(repo, &state.integration_ref)?,
-        _ => {}
+    let back_to = state.integration_before.as_deref();
+    if let Some(cur) = &current
+        && Some(cur.as_str()) != back_to
+    {
+        move_integration_ref(
+            repo,
+            None,
+            &state.integration_ref,
+            Some(cur),
+            back_to,
+            IntegrationMove::Other("streams abort"),
+        )?;
     }
     state.phase = RunPhase::Aborted { at: now_ms() };
     let _ = journal.append(Entry::Aborted);
@@ -506,6 +428,8 @@ pub struct CleanItem {
 enum CleanAction {
     Worktree(PathBuf),
     Ref(String),
+    /// The integration branch: it moves (here, goes) only through the coordinator.
+    IntegrationRef(String),
     RunDir(PathBuf),
 }
 
@@ -517,7 +441,7 @@ pub fn clean_plan(repo: &Repo, state: &RunState) -> Result<Vec<CleanItem>> {
     // Worktrees of this plan: the streams', and a leftover resolution worktree.
     let mut worktrees: Vec<PathBuf> = state.streams.iter().map(|s| s.worktree.clone()).collect();
     if let Some(parent) = state.streams.first().and_then(|s| s.worktree.parent()) {
-        worktrees.push(parent.join(".integration"));
+        worktrees.push(layout::resolution_worktree(parent));
     }
     let registered = worktree::list(repo)?;
     let mut dirty_streams = BTreeSet::new();
@@ -526,7 +450,7 @@ pub fn clean_plan(repo: &Repo, state: &RunState) -> Result<Vec<CleanItem>> {
             continue;
         }
         let dirty = path.exists()
-            && worktree::status_porcelain(&git::Git::new(&path))
+            && git::changes::dirty_paths(&path)
                 .map(|d| !d.is_empty())
                 .unwrap_or(false);
         let unbrought = git::workspace::unbrought_head(repo, &path);
@@ -550,8 +474,8 @@ pub fn clean_plan(repo: &Repo, state: &RunState) -> Result<Vec<CleanItem>> {
         });
     }
 
-    let branches = integrate::refs_under(repo, &format!("refs/heads/streams/{plan}/"))?;
-    let kept = integrate::refs_under(repo, &format!("refs/streams/{plan}/"))?;
+    let branches = refs::refs_under(repo, &layout::plan_branches(plan))?;
+    let kept = refs::refs_under(repo, &layout::kept_refs(plan))?;
     // Whether a ref's work is on the integration branch is decided by content, not by what the
     // run recorded: a commit made in a worktree after the run is work too. It is if merging it
     // into the integration branch would change nothing.
@@ -560,17 +484,17 @@ pub fn clean_plan(repo: &Repo, state: &RunState) -> Result<Vec<CleanItem>> {
         .filter(|(name, _)| *name != state.integration_ref)
         .chain(
             kept.iter()
-                .filter(|(name, _)| name.starts_with(&format!("refs/streams/{plan}/tasks/"))),
+                .filter(|(name, _)| layout::parse_kept(plan, name) == Some(KeptKind::Tasks)),
         )
         .collect();
     let integrated: BTreeSet<&str> = match &integration_tip {
         Some(tip) => {
-            let tree = integrate::tree_of(repo, tip)?;
+            let tree = commit::tree_of(repo, tip)?;
             let pairs: Vec<(Oid, Oid)> = candidates
                 .iter()
                 .map(|(_, oid)| (tip.clone(), oid.clone()))
                 .collect();
-            let merges = integrate::merge_batch(repo, &pairs)?;
+            let merges = merge::merge_batch(repo, &pairs)?;
             candidates
                 .iter()
                 .zip(merges)
@@ -583,8 +507,8 @@ pub fn clean_plan(repo: &Repo, state: &RunState) -> Result<Vec<CleanItem>> {
     let base = state.base.as_str();
 
     for (name, oid) in &branches {
-        let short_name = name
-            .trim_start_matches(&format!("refs/heads/streams/{plan}/"))
+        let short_name = layout::plan_branch_name(plan, name)
+            .unwrap_or(name)
             .to_string();
         let loses = if *name == state.integration_ref {
             let merged = merged_elsewhere(repo, oid, plan)?;
@@ -601,43 +525,47 @@ pub fn clean_plan(repo: &Repo, state: &RunState) -> Result<Vec<CleanItem>> {
             ))
         };
         items.push(CleanItem {
-            what: format!("branch {}", name.trim_start_matches("refs/heads/")),
+            what: format!("branch {}", crate::layout::short_branch(name)),
             loses,
-            action: CleanAction::Ref(name.clone()),
+            action: if *name == state.integration_ref {
+                CleanAction::IntegrationRef(name.clone())
+            } else {
+                CleanAction::Ref(name.clone())
+            },
         });
     }
     for (name, oid) in &kept {
-        let kind = name
-            .trim_start_matches(&format!("refs/streams/{plan}/"))
-            .split('/')
-            .next()
-            .unwrap_or("");
+        let kind = layout::parse_kept(plan, name).unwrap_or(KeptKind::Other);
         let loses = match kind {
             // A task's own commits, kept when its branch moved on: safe once they are integrated.
-            "tasks" if integrated.contains(name.as_str()) => None,
-            "tasks" => Some(format!(
+            KeptKind::Tasks if integrated.contains(name.as_str()) => None,
+            KeptKind::Tasks => Some(format!(
                 "a task's commits not on the integration branch ({})",
                 short(oid)
             )),
-            "rejected" => Some(format!(
+            KeptKind::Rejected => Some(format!(
                 "work an agent did outside its lane, set aside ({})",
                 short(oid)
             )),
-            "deleted" => Some(format!(
+            KeptKind::Deleted => Some(format!(
                 "the tip of a branch deleted while a task ran ({})",
                 short(oid)
             )),
-            "failed" | "attempts" => Some(format!("work of a failed task ({})", short(oid))),
-            "wip" => Some(format!(
+            KeptKind::Failed | KeptKind::Attempts => {
+                Some(format!("work of a failed task ({})", short(oid)))
+            }
+            KeptKind::Wip => Some(format!(
                 "unfinished work of an interrupted task ({})",
                 short(oid)
             )),
-            "previous" => Some(format!(
+            KeptKind::Previous => Some(format!(
                 "what an earlier run left on a branch ({})",
                 short(oid)
             )),
-            "aborted" => Some(format!("work kept when a run was aborted ({})", short(oid))),
-            _ => Some(format!("kept work ({})", short(oid))),
+            KeptKind::Aborted => Some(format!("work kept when a run was aborted ({})", short(oid))),
+            KeptKind::Resolution | KeptKind::MovedIntegration | KeptKind::Other => {
+                Some(format!("kept work ({})", short(oid)))
+            }
         };
         items.push(CleanItem {
             what: format!("ref {name}"),
@@ -674,21 +602,24 @@ pub fn old_run_dirs(state_dir: &StateDir, keep: &str) -> Vec<CleanItem> {
 
 /// Whether `oid` is reachable from a branch outside `streams/<plan>/` (it was merged).
 fn merged_elsewhere(repo: &Repo, oid: &str, plan: &str) -> Result<bool> {
-    let out = repo.git().run([
-        "for-each-ref",
-        "--format=%(refname)",
-        "--contains",
-        oid,
-        "refs/heads/",
-    ])?;
-    let own = format!("refs/heads/streams/{plan}/");
-    Ok(out.stdout_str().lines().any(|r| !r.starts_with(&own)))
+    let own = layout::plan_branches(plan);
+    Ok(refs::branches_containing(repo, oid)?
+        .iter()
+        .any(|r| !r.starts_with(&own)))
 }
 
 pub fn clean_remove(repo: &Repo, item: &CleanItem) -> Result<()> {
     match &item.action {
         CleanAction::Worktree(path) => worktree::remove(repo, path)?,
-        CleanAction::Ref(name) => integrate::delete_ref(repo, name)?,
+        CleanAction::Ref(name) => refs::delete_ref(repo, name)?,
+        CleanAction::IntegrationRef(name) => move_integration_ref(
+            repo,
+            None,
+            name,
+            None,
+            None,
+            IntegrationMove::Other("streams clean"),
+        )?,
         CleanAction::RunDir(path) => std::fs::remove_dir_all(path)
             .context(|| format!("could not remove {}", path.display()))?,
     }

@@ -12,18 +12,20 @@ use nix::sys::signal::Signal;
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::{mpsc, watch};
 
-use super::executor::{self, ExecEvent, RefNames, Shared, TaskJob, TaskOutcome};
+use super::executor::{self, ExecEvent, Shared, TaskJob, TaskOutcome};
 use super::process::{Cancel, Limits};
 use super::prompt::{self, DependencyWork, Placeholders};
 use crate::coordinator::{self, ConflictFound, TaskRange, UnitInput, UnitOutcome};
 use crate::error::{Error, Result};
+use crate::failpoint;
 use crate::git::{self, Repo};
+use crate::layout::{self, RefNames};
 use crate::ownership::Ownership;
 use crate::plan::{Plan, SyncPoint};
 use crate::report::{Event, Reporter};
 use crate::state::{
     Entry, FailReason, Halt, Journal, RunDir, RunPhase, RunState, StreamState, SyncUnit, TaskState,
-    failpoint, now_ms,
+    now_ms,
 };
 
 /// How a session of the engine ended.
@@ -97,9 +99,7 @@ impl Engine {
             journal: input.journal.clone(),
         });
         let remaining = crate::plan::schedule::longest_remaining_path(&input.plan);
-        let refs = RefNames {
-            plan: input.plan.name.clone(),
-        };
+        let refs = RefNames::new(&input.plan.name);
         let (cancel, _) = watch::channel(Cancel::None);
         let (events_tx, events_rx) = mpsc::unbounded_channel();
         Engine {
@@ -320,7 +320,7 @@ impl Engine {
             let event = Event::StreamStarted {
                 stream: record.name.clone(),
                 tasks: record.tasks.len(),
-                branch: record.branch.trim_start_matches("refs/heads/").to_string(),
+                branch: crate::layout::short_branch(&record.branch).to_string(),
                 worktree: record.worktree.display().to_string(),
             };
             self.emit(event);
@@ -500,13 +500,10 @@ impl Engine {
                 ("STREAMS_OWNS", owns.join("\n")),
                 ("STREAMS_SHARED", shared.join("\n")),
                 ("STREAMS_WORKTREE", worktree.to_string()),
-                ("STREAMS_BASE", self.state.base.clone()),
+                ("STREAMS_BASE", self.state.base.to_string()),
                 (
                     "STREAMS_INTEGRATION",
-                    self.state
-                        .integration_ref
-                        .trim_start_matches("refs/heads/")
-                        .to_string(),
+                    crate::layout::short_branch(&self.state.integration_ref).to_string(),
                 ),
             ]
             .into_iter()
@@ -532,7 +529,7 @@ impl Engine {
                 let last = record.tasks.last().and_then(|t| t.state.end().cloned());
                 let (files, total_files) = match (first, last) {
                     (Some(from), Some(to)) => {
-                        git::work::changed_files(&self.repo, &from, &to, 20).unwrap_or_default()
+                        git::changes::changed_files(&self.repo, &from, &to, 20).unwrap_or_default()
                     }
                     _ => (Vec::new(), 0),
                 };
@@ -839,23 +836,24 @@ impl Engine {
             return Ok(());
         }
         let kept = match &actual {
-            Some(found) => Some(git::integrate::keep_ref(
-                &self.repo.git(),
-                &format!("refs/streams/{}/moved-integration", self.plan.name),
+            Some(found) => Some(git::refs::keep_ref(
+                &self.repo,
+                &self.refs.moved_integration(),
                 found,
                 "streams: the integration branch was moved outside streams",
             )?),
             None => None,
         };
         let tip = self.state.integration_tip.clone();
-        git::integrate::update_ref(
+        coordinator::move_integration_ref(
             &self.repo,
+            None,
             &name,
-            &tip,
             actual.as_deref(),
-            "streams: put back",
+            Some(&tip),
+            coordinator::IntegrationMove::Other("streams: put back"),
         )?;
-        let short = name.trim_start_matches("refs/heads/");
+        let short = crate::layout::short_branch(&name);
         self.reporter.message(&format!(
             "warning: {short} was moved outside streams; it is put back at {}{}",
             coordinator::short(&tip),
@@ -909,7 +907,7 @@ impl Engine {
                     stream: name,
                     tasks: tasks.iter().map(|t| t.index + 1).collect(),
                     commits,
-                    tip,
+                    tip: tip.to_string(),
                 });
                 if stream_done {
                     self.finish_stream(unit.stream);
@@ -963,8 +961,7 @@ impl Engine {
             // The branch will move to the new tip for the next task; keep this task's own end.
             if let Some(end) = last_end {
                 let name = self.refs.task_end(&stream_name, unit.last);
-                let _ =
-                    git::integrate::keep_ref(&self.repo.git(), &name, &end, "streams: task end");
+                let _ = git::refs::keep_ref(&self.repo, &name, &end, "streams: task end");
             }
         }
         // A failed stream whose earlier work just landed stays failed.
@@ -1048,19 +1045,19 @@ fn truncate_utf8(text: &str, max: usize) -> &str {
     &text[..end]
 }
 
-/// Where the resolution worktree of a halted run goes: beside the stream worktrees, under a
-/// name no stream can have (stream names cannot start with a dot).
+/// Where the resolution worktree of a halted run goes (see `layout::resolution_worktree`).
 pub fn resolution_worktree_path(repo: &Repo, plan: &Plan) -> PathBuf {
-    worktrees_dir(repo, plan).join(".integration")
+    layout::resolution_worktree(&worktrees_dir(repo, plan))
 }
 
-/// The directory holding a plan's worktrees.
+/// The directory holding a plan's worktrees (see `layout::worktrees_dir`).
 pub fn worktrees_dir(repo: &Repo, plan: &Plan) -> PathBuf {
-    match &plan.worktree_root {
-        Some(root) if root.is_absolute() => root.join(&plan.name),
-        Some(root) => repo.root().join(root).join(&plan.name),
-        None => crate::state::StateDir::new(repo.common_dir()).worktrees_dir(&plan.name),
-    }
+    layout::worktrees_dir(
+        repo.root(),
+        repo.common_dir(),
+        &plan.name,
+        plan.worktree_root.as_deref(),
+    )
 }
 
 /// The commit message for what an agent left uncommitted.
@@ -1081,7 +1078,7 @@ fn commit_message(stream: &str, task: usize, text: &str) -> String {
     } else {
         String::new()
     };
-    git::integrate::with_trailers(
+    git::trailers::with_trailers(
         &format!("{subject}\n{body}"),
         &coordinator::trailers(stream, &[task]),
     )

@@ -3,7 +3,7 @@
 //!
 //! An executor owns nothing but its task: it reports to the dispatcher through events and never
 //! touches the run state. Before anything it does could lose work (a retry resets the worktree,
-//! a rejected task is rolled back), it keeps that work on a ref under `refs/streams/<plan>/`.
+//! a rejected task is rolled back), it keeps that work on a ref (`layout::RefNames`).
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -12,56 +12,11 @@ use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 
 use super::process::{self, AgentCommand, AgentExit, Cancel, Limits};
-use crate::git::{self, Oid, Repo, work, workspace};
+use crate::failpoint;
+use crate::git::{self, Oid, Repo, changes, commit, refs, workspace};
+use crate::layout::RefNames;
 use crate::ownership::{Owner, Ownership};
-use crate::state::{FailReason, Journal, OwnershipViolation, WorkStats, failpoint};
-
-/// Names of the refs that keep work out of the way.
-#[derive(Clone, Debug)]
-pub struct RefNames {
-    pub plan: String,
-}
-
-impl RefNames {
-    fn base(&self) -> String {
-        format!("refs/streams/{}", self.plan)
-    }
-    pub fn rejected(&self, stream: &str, task: usize) -> String {
-        format!("{}/rejected/{stream}/{}", self.base(), task + 1)
-    }
-    pub fn wip(&self, stream: &str, task: usize) -> String {
-        format!("{}/wip/{stream}/{}", self.base(), task + 1)
-    }
-    pub fn failed(&self, stream: &str, task: usize) -> String {
-        format!("{}/failed/{stream}/{}", self.base(), task + 1)
-    }
-    /// The prefix of the plan's own branches (streams and integration), which the dispatcher
-    /// moves and guards; an agent's moves there are caught by it, not the branch guard.
-    pub fn plan_branches(&self) -> String {
-        format!("refs/heads/streams/{}/", self.plan)
-    }
-    /// Where the tip of a branch deleted while a task ran is kept.
-    pub fn deleted_branches(&self) -> String {
-        format!("{}/deleted", self.base())
-    }
-    /// Where branches an agent moved keep what it left on them.
-    pub fn moved_branches(&self, stream: &str, task: usize) -> String {
-        format!("{}/rejected/{stream}/{}-branches", self.base(), task + 1)
-    }
-    pub fn attempt(&self, stream: &str, task: usize, attempt: u32) -> String {
-        format!("{}/attempts/{stream}/{}/{attempt}", self.base(), task + 1)
-    }
-    /// A task's own end commit, kept when the stream branch moves on (sync = "task").
-    pub fn task_end(&self, stream: &str, task: usize) -> String {
-        format!("{}/tasks/{stream}/{}", self.base(), task + 1)
-    }
-    pub fn previous(&self, run_id: &str, name: &str) -> String {
-        format!("{}/previous/{run_id}/{name}", self.base())
-    }
-    pub fn aborted(&self, run_id: &str, name: &str) -> String {
-        format!("{}/aborted/{run_id}/{name}", self.base())
-    }
-}
+use crate::state::{FailReason, Journal, OwnershipViolation, WorkStats};
 
 /// Everything one task needs. Built by the dispatcher, which owns the plan and the state.
 pub struct TaskJob {
@@ -206,8 +161,7 @@ async fn run_task_inner(
             if report.repaired {
                 let _ = events.send(ExecEvent::Note {
                     stream: job.stream_index,
-                    message: "a damaged or outdated workspace was removed and created again"
-                        .into(),
+                    message: "a damaged or outdated workspace was removed and created again".into(),
                 });
             }
         }
@@ -291,7 +245,8 @@ async fn run_task_inner(
         };
         if let Err(e) = sane {
             let kept = {
-                let (repo, path, start) = (shared.repo.clone(), job.worktree.clone(), job.start.clone());
+                let (repo, path, start) =
+                    (shared.repo.clone(), job.worktree.clone(), job.start.clone());
                 let failed = job.refs.failed(&job.stream, job.task_index);
                 blocking(move || workspace::keep_files(&repo, &path, &start, &failed)).await
             };
@@ -302,7 +257,9 @@ async fn run_task_inner(
             };
             return TaskOutcome::Failed {
                 reason: FailReason::Internal {
-                    message: format!("{e}; its files are kept on {kept}; the next task recreates the workspace"),
+                    message: format!(
+                        "{e}; its files are kept on {kept}; the next task recreates the workspace"
+                    ),
                 },
                 agent: agent_time,
                 attempts: attempt,
@@ -369,7 +326,13 @@ async fn run_task_inner(
             continue;
         }
         // Out of attempts: keep what it did for a person to look at; leave the worktree as is.
-        let _ = keep_and_reset(&shared.repo, job, job.refs.failed(&job.stream, job.task_index), false).await;
+        let _ = keep_and_reset(
+            &shared.repo,
+            job,
+            job.refs.failed(&job.stream, job.task_index),
+            false,
+        )
+        .await;
         return TaskOutcome::Failed {
             reason,
             agent: agent_time,
@@ -377,62 +340,76 @@ async fn run_task_inner(
         };
     }
 
-    // 3. What did it change, and was it allowed to?
-    let checked = {
-        let (shared, start, worktree) = (shared.clone(), job.start.clone(), job.worktree.clone());
-        let (stream_index, branch) = (job.stream_index, job.branch.clone());
-        blocking(move || -> git::GitResult<Result<Leftover, FailKind>> {
-            let changes = work::task_changes(&shared.repo, &worktree, &start)?;
-            // Before the branch check: a rebase stopped half way detaches HEAD, and "left its
-            // branch" would hide what happened.
-            if let Some(what) = changes.unfinished.clone() {
-                return Ok(Err(FailKind::Unfinished(what)));
-            }
-            if changes.branch.as_deref() != Some(branch.as_str()) {
-                let on = match &changes.branch {
-                    Some(other) => other.trim_start_matches("refs/heads/").to_string(),
-                    None => "a detached HEAD".to_string(),
-                };
-                return Ok(Err(FailKind::LeftBranch(on)));
-            }
-            if changes.rewritten {
-                return Ok(Err(FailKind::History));
-            }
-            if !changes.nested.is_empty() {
-                return Ok(Err(FailKind::Nested(changes.nested)));
-            }
-            let violations = shared
-                .ownership
-                .check(stream_index, changes.paths.iter().map(String::as_str));
-            if !violations.is_empty() {
-                let list = violations
-                    .into_iter()
-                    .map(|v| OwnershipViolation {
-                        path: v.path,
-                        owner: match v.owner {
-                            Owner::Stream(i) => Some(shared.stream_names[i].clone()),
-                            _ => None,
-                        },
-                    })
-                    .collect();
-                return Ok(Err(FailKind::Ownership(list)));
-            }
-            // Nothing left uncommitted: HEAD is the task's end, no need to ask git again.
-            Ok(Ok(if changes.dirty {
-                Leftover::Uncommitted {
-                    head: changes.head,
-                    paths: changes.uncommitted,
+    // 3. What did it change, and was it allowed to? Read-only: a git command that failed for a
+    // passing reason (a lock held for a moment, a temporary file that could not be made) is
+    // tried once more.
+    let mut tries = 0;
+    let checked = loop {
+        tries += 1;
+        let checked = {
+            let (shared, start, worktree) =
+                (shared.clone(), job.start.clone(), job.worktree.clone());
+            let (stream_index, branch) = (job.stream_index, job.branch.clone());
+            blocking(move || -> git::GitResult<Result<Leftover, FailKind>> {
+                let changes = changes::task_changes(&shared.repo, &worktree, &start)?;
+                // Before the branch check: a rebase stopped half way detaches HEAD, and "left its
+                // branch" would hide what happened.
+                if let Some(what) = changes.unfinished.clone() {
+                    return Ok(Err(FailKind::Unfinished(what)));
                 }
-            } else {
-                Leftover::Clean(changes.head)
-            }))
-        })
-        .await
+                if changes.branch.as_deref() != Some(branch.as_str()) {
+                    let on = match &changes.branch {
+                        Some(other) => crate::layout::short_branch(other).to_string(),
+                        None => "a detached HEAD".to_string(),
+                    };
+                    return Ok(Err(FailKind::LeftBranch(on)));
+                }
+                if changes.rewritten {
+                    return Ok(Err(FailKind::History));
+                }
+                if !changes.nested.is_empty() {
+                    return Ok(Err(FailKind::Nested(changes.nested)));
+                }
+                let violations = shared
+                    .ownership
+                    .check(stream_index, changes.paths.iter().map(String::as_str));
+                if !violations.is_empty() {
+                    let list = violations
+                        .into_iter()
+                        .map(|v| OwnershipViolation {
+                            path: v.path,
+                            owner: match v.owner {
+                                Owner::Stream(i) => Some(shared.stream_names[i].clone()),
+                                _ => None,
+                            },
+                        })
+                        .collect();
+                    return Ok(Err(FailKind::Ownership(list)));
+                }
+                // Nothing left uncommitted: HEAD is the task's end, no need to ask git again.
+                Ok(Ok(if changes.dirty {
+                    Leftover::Uncommitted {
+                        head: changes.head,
+                        paths: changes.uncommitted,
+                    }
+                } else {
+                    Leftover::Clean(changes.head)
+                }))
+            })
+            .await
+        };
+        match &checked {
+            Err(e) if tries < 2 && transient(e) => {
+                tokio::time::sleep(Duration::from_millis(250)).await;
+            }
+            _ => break checked,
+        }
     };
     let leftover = match checked {
         Err(e) => {
+            let kept = keep_failed(shared, job).await;
             return internal(
-                format!("could not inspect the agent's changes: {e}"),
+                format!("could not inspect the agent's changes: {e}; {kept}"),
                 attempt,
             );
         }
@@ -441,19 +418,23 @@ async fn run_task_inner(
                 FailKind::Nested(paths) => paths.clone(),
                 _ => Vec::new(),
             };
-            let kept =
-                match keep_and_reset_nested(&shared.repo, job, job.refs.rejected(&job.stream, job.task_index), &nested)
-                    .await
-                {
-                    Ok(Some((name, _))) => name,
-                    Ok(None) => "nothing (it changed nothing)".to_string(),
-                    Err(e) => {
-                        return internal(
-                            format!("could not set the rejected work aside: {e}"),
-                            attempt,
-                        );
-                    }
-                };
+            let kept = match keep_and_reset_nested(
+                &shared.repo,
+                job,
+                job.refs.rejected(&job.stream, job.task_index),
+                &nested,
+            )
+            .await
+            {
+                Ok(Some((name, _))) => name,
+                Ok(None) => "nothing (it changed nothing)".to_string(),
+                Err(e) => {
+                    return internal(
+                        format!("could not set the rejected work aside: {e}"),
+                        attempt,
+                    );
+                }
+            };
             let reason = match kind {
                 FailKind::History => FailReason::HistoryRewritten { kept },
                 FailKind::Nested(paths) => FailReason::NestedRepository { paths, kept },
@@ -483,7 +464,7 @@ async fn run_task_inner(
             let end = match leftover {
                 Leftover::Clean(head) => head,
                 Leftover::Uncommitted { head, paths } => {
-                    work::commit_paths(&worktree, &head, &paths, &message, &identity)?
+                    commit::commit_paths(&worktree, &head, &paths, &message, &identity)?
                 }
             };
             // The result enters the user's repository, on the stream's branch there.
@@ -492,10 +473,10 @@ async fn run_task_inner(
             let _ = journal.append(crate::state::Entry::TaskCommitted {
                 stream: stream_name,
                 task,
-                start: start.clone(),
-                end: end.clone(),
+                start: start.to_string(),
+                end: end.to_string(),
             });
-            let stats = work::work_stats(&repo, &start, &end)?;
+            let stats = changes::work_stats(&repo, &start, &end)?;
             Ok((end, stats))
         })
         .await
@@ -507,7 +488,41 @@ async fn run_task_inner(
             agent: agent_time,
             attempts: attempt,
         },
-        Err(e) => internal(format!("could not commit the agent's work: {e}"), attempt),
+        Err(e) => {
+            let kept = keep_failed(shared, job).await;
+            internal(
+                format!("could not commit the agent's work: {e}; {kept}"),
+                attempt,
+            )
+        }
+    }
+}
+
+/// Whether a git failure may pass on its own: a lock another git held for a moment, a
+/// temporary file or process that could not be made.
+fn transient(error: &git::GitError) -> bool {
+    let text = error.to_string();
+    [
+        "unable to create",
+        "Unable to create",
+        ".lock': File exists",
+        "cannot lock ref",
+        "temporarily unavailable",
+        "Too many open files",
+        "Interrupted system call",
+    ]
+    .iter()
+    .any(|needle| text.contains(needle))
+}
+
+/// Keeps the task's work on its `failed/` ref after streams' own steps failed, and says where
+/// (or why it could not).
+async fn keep_failed(shared: &Arc<Shared>, job: &TaskJob) -> String {
+    let failed = job.refs.failed(&job.stream, job.task_index);
+    match keep_and_reset(&shared.repo, job, failed, false).await {
+        Ok(Some((name, _))) => format!("its work is kept on {name}"),
+        Ok(None) => "it changed nothing".to_string(),
+        Err(e) => format!("its work is left in its workspace (keeping it failed: {e})"),
     }
 }
 
@@ -585,12 +600,18 @@ async fn keep_and_reset_inner(
     );
     blocking(move || -> git::GitResult<Option<(String, Oid)>> {
         let mut kept =
-            work::keep_work(&repo, &worktree, &start, Some(&branch), &ref_name, &message)?;
+            changes::keep_work(&repo, &worktree, &start, Some(&branch), &ref_name, &message)?;
         if let Some((name, commit)) = &kept
             && !nested.is_empty()
         {
             let with_files = workspace::inline_nested(&repo, &worktree, commit, &nested)?;
-            git::integrate::update_ref(&repo, name, &with_files, Some(commit), "streams: nested repositories kept as files")?;
+            refs::update_ref(
+                &repo,
+                name,
+                &with_files,
+                Some(commit),
+                "streams: nested repositories kept as files",
+            )?;
             kept = Some((name.clone(), with_files));
         }
         if reset {

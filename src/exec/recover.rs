@@ -9,10 +9,10 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use super::dispatcher::Engine;
-use crate::coordinator::{self, UnitInput};
+use crate::coordinator::{self, IntegrationMove, UnitInput};
 use crate::error::{Error, Result};
-use crate::git::work::keep_work;
-use crate::git::{self, integrate, worktree};
+use crate::git::changes::keep_work;
+use crate::git::{self, Oid, refs, trailers, worktree};
 use crate::plan::SyncPoint;
 use crate::state::{Entry, RunPhase, StreamState, SyncUnit, TaskState, journal};
 
@@ -84,12 +84,13 @@ impl Engine {
         // Killed between saving the new run and creating its integration ref.
         if self.state.integration_tip == self.state.base && actual == self.state.integration_before
         {
-            integrate::update_ref(
+            coordinator::move_integration_ref(
                 &self.repo,
+                None,
                 &name,
-                &self.state.base,
                 self.state.integration_before.as_deref(),
-                "streams: start run",
+                Some(&self.state.base),
+                IntegrationMove::Other("streams: start run"),
             )?;
             return Ok(());
         }
@@ -123,13 +124,13 @@ impl Engine {
                     stream: s,
                     first: *first,
                     last: *last,
-                    from: String::new(),
-                    to: String::new(),
+                    from: Oid::default(),
+                    to: Oid::default(),
                 });
-                if self.unit_integrated(&unit, new.clone()) {
+                if self.unit_integrated(&unit, new.as_str().into()) {
                     self.finish_stream(s);
                 }
-                tip = new.clone();
+                tip = new.as_str().into();
                 if tip == actual {
                     break;
                 }
@@ -144,7 +145,7 @@ impl Engine {
     /// says: their work is never applied twice.
     fn recognise_trailers(&mut self) -> Result<()> {
         let found =
-            integrate::integrated_tasks(&self.repo, &self.state.base, &self.state.integration_tip)?;
+            trailers::integrated_tasks(&self.repo, &self.state.base, &self.state.integration_tip)?;
         let found: BTreeSet<(String, usize)> = found.into_iter().collect();
         let units: Vec<SyncUnit> = self.state.queue.clone();
         for unit in units {
@@ -184,17 +185,18 @@ impl Engine {
                         task,
                         start: st,
                         end,
-                    } if *stream == name && *task == t && *st == start => Some(end.clone()),
+                    } if *stream == name && *task == t && *st == start => {
+                        Some(Oid::from(end.as_str()))
+                    }
                     _ => None,
                 });
                 let clean = worktree_path.exists()
-                    && git::worktree::status_porcelain(&git::Git::new(&worktree_path))
-                        .is_ok_and(|d| d.is_empty());
+                    && git::changes::dirty_paths(&worktree_path).is_ok_and(|d| d.is_empty());
                 if let Some(end) = committed
                     && branch_tip.as_deref() == Some(end.as_str())
                     && clean
                 {
-                    let stats = git::work::work_stats(&self.repo, &start, &end)?;
+                    let stats = git::changes::work_stats(&self.repo, &start, &end)?;
                     self.state.streams[s].tasks[t].state = TaskState::Committed {
                         start,
                         end,
@@ -241,7 +243,7 @@ impl Engine {
                     (None, Some(tip))
                         if tip != start && !is_ancestor_or_equal(&self.repo, &tip, &start) =>
                     {
-                        let name = integrate::keep_ref(&self.repo.git(), &wip, &tip, &message)?;
+                        let name = refs::keep_ref(&self.repo, &wip, &tip, &message)?;
                         Some((name, tip))
                     }
                     _ => None,
@@ -307,12 +309,12 @@ impl Engine {
             coordinator::record_resolution(&self.repo, Some(&self.journal), &input, &tree)?;
         let _ = self.journal.append(Entry::Resolved {
             stream: name.clone(),
-            commit: commit.clone(),
+            commit: commit.to_string(),
         });
         self.reporter.message(&format!(
             "recorded the resolution of {name} as {} on {}",
             coordinator::short(&commit),
-            self.state.integration_ref.trim_start_matches("refs/heads/")
+            crate::layout::short_branch(&self.state.integration_ref)
         ));
         if self.unit_integrated(&halt.unit, commit.clone()) {
             self.finish_stream(halt.unit.stream);
@@ -361,7 +363,7 @@ impl Engine {
     /// person did there, and puts the integration ref back at the halt's tip.
     pub(super) fn drop_resolution(&mut self, halt: &crate::state::Halt) -> Result<()> {
         let name = self.state.streams[halt.unit.stream].name.clone();
-        let keep = format!("refs/streams/{}/resolution/{name}", self.plan.name);
+        let keep = self.refs.resolution(&name);
         if halt.resolution_worktree.join(".git").exists() {
             if let Ok(Some((keep, kept))) = keep_work(
                 &self.repo,
@@ -381,12 +383,13 @@ impl Engine {
         if let Some(current) = current
             && current != halt.ours
         {
-            integrate::update_ref(
+            coordinator::move_integration_ref(
                 &self.repo,
+                None,
                 &self.state.integration_ref,
-                &halt.ours,
                 Some(&current),
-                "streams: drop resolution",
+                Some(&halt.ours),
+                IntegrationMove::Other("streams: drop resolution"),
             )?;
         }
         worktree::remove(&self.repo, &halt.resolution_worktree)?;
@@ -399,5 +402,5 @@ impl Engine {
 }
 
 fn is_ancestor_or_equal(repo: &git::Repo, a: &str, b: &str) -> bool {
-    a == b || git::work::is_ancestor(repo, a, b).unwrap_or(false)
+    a == b || git::refs::is_ancestor(repo, a, b).unwrap_or(false)
 }

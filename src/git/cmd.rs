@@ -9,7 +9,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use super::{GitError, GitResult};
+use super::{GitError, GitResult, Oid};
 
 /// `git merge-tree --write-tree` appeared in 2.38; `--merge-base` with it in 2.40.
 pub const MIN_GIT_VERSION: &str = "2.40";
@@ -41,13 +41,13 @@ pub fn redirecting_vars() -> &'static [&'static str] {
 
 /// A `git` program bound to a directory (a worktree, or the common dir for bare operations).
 #[derive(Clone, Debug)]
-pub struct Git {
+pub(in crate::git) struct Git {
     dir: PathBuf,
     envs: Vec<(String, String)>,
 }
 
 #[derive(Debug)]
-pub struct GitOutput {
+pub(in crate::git) struct GitOutput {
     pub status: std::process::ExitStatus,
     pub stdout: Vec<u8>,
     pub stderr: Vec<u8>,
@@ -225,6 +225,15 @@ impl Git {
                 stderr: out.stderr_str(),
             })
         }
+    }
+
+    /// Runs git and returns the object id it prints.
+    pub fn read_oid<I, S>(&self, args: I) -> GitResult<Oid>
+    where
+        I: IntoIterator<Item = S> + Clone,
+        S: AsRef<OsStr>,
+    {
+        self.read(args).map(Oid::from)
     }
 
     /// Runs git and returns stdout, trimmed of the trailing newline.

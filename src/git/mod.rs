@@ -3,26 +3,149 @@
 //! `git2` does reads (resolving refs, rev walks, tree diffs, object lookups) and writes commit
 //! objects; the `git` program does everything that writes a working tree or must behave exactly
 //! like the user's git: worktrees, `merge-tree --write-tree`, ref transactions, status. Callers see
-//! plain data (`Oid`s as hex strings, paths as `String`s), never git2 types, so `report/` and
-//! `exec/` stay free of git.
+//! plain data ([`Oid`]s, paths as `String`s), never git2 types or git argv: the runner (`cmd`)
+//! is private to this module, so every git operation has a name here.
+//!
+//! - `repo`: the [`Repo`] handle and its reads (revisions, commits, blobs, files).
+//! - `refs`: compare-and-swap ref moves, kept refs, listings, ancestry.
+//! - `merge`: three-way merges without a working tree, single and batched.
+//! - `commit`: identities and commit objects.
+//! - `trailers`: the `Streams-*` trailers on commits.
+//! - `changes`: what an agent changed in its worktree, its size, keeping it.
+//! - `conflict`: a conflicted merge laid out in a worktree for a person, and read back.
+//! - `locks`: lock files a killed git left behind.
+//! - `workspace`: stream workspaces, private repositories borrowing the user's objects.
+//! - `worktree`: creating, checking and removing worktrees (the resolution worktree), and the
+//!   status and snapshot reads workspaces share.
 
+pub mod changes;
 mod cmd;
-pub mod integrate;
+pub mod commit;
+pub mod conflict;
+pub mod locks;
+pub mod merge;
+pub mod refs;
 mod repo;
-pub mod work;
+pub mod trailers;
 pub mod workspace;
 pub mod worktree;
 
-pub use cmd::{
-    Git, GitOutput, MIN_GIT_VERSION, check_git_version, git_version, mark_run, redirecting_vars,
-};
+pub use changes::WorkStats;
+use cmd::Git;
+pub use cmd::{MIN_GIT_VERSION, check_git_version, git_version, mark_run, redirecting_vars};
 pub use repo::{CommitInfo, Repo};
 
 use std::path::PathBuf;
 
-/// A commit or tree id as 40 hex characters. Kept as a string: it crosses into state files,
-/// events and messages far more often than into git2.
-pub type Oid = String;
+/// A commit, tree or blob id as 40 hex characters. Its own type so that an id is never mixed up
+/// with a ref name or a path; kept as text inside (it crosses into state files, events and
+/// messages far more often than into git2) and serialized as a plain string, so state files
+/// are the same as when it was a `String`.
+#[derive(
+    Clone,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    serde::Serialize,
+    serde::Deserialize,
+)]
+#[serde(transparent)]
+pub struct Oid(String);
+
+impl Oid {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::ops::Deref for Oid {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl AsRef<str> for Oid {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::borrow::Borrow<str> for Oid {
+    fn borrow(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for Oid {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl From<String> for Oid {
+    fn from(text: String) -> Oid {
+        Oid(text)
+    }
+}
+
+impl From<&str> for Oid {
+    fn from(text: &str) -> Oid {
+        Oid(text.to_string())
+    }
+}
+
+impl From<git2::Oid> for Oid {
+    fn from(oid: git2::Oid) -> Oid {
+        Oid(oid.to_string())
+    }
+}
+
+impl From<Oid> for String {
+    fn from(oid: Oid) -> String {
+        oid.0
+    }
+}
+
+impl PartialEq<str> for Oid {
+    fn eq(&self, other: &str) -> bool {
+        self.0 == other
+    }
+}
+
+impl PartialEq<&str> for Oid {
+    fn eq(&self, other: &&str) -> bool {
+        self.0 == *other
+    }
+}
+
+impl PartialEq<String> for Oid {
+    fn eq(&self, other: &String) -> bool {
+        &self.0 == other
+    }
+}
+
+impl PartialEq<Oid> for str {
+    fn eq(&self, other: &Oid) -> bool {
+        self == other.0
+    }
+}
+
+impl PartialEq<Oid> for &str {
+    fn eq(&self, other: &Oid) -> bool {
+        *self == other.0
+    }
+}
+
+impl PartialEq<Oid> for String {
+    fn eq(&self, other: &Oid) -> bool {
+        *self == other.0
+    }
+}
 
 /// The git blob id of `text` (what `git hash-object` prints), computed in-process: a
 /// fingerprint of a file streams wrote, to tell later whether it was changed.
@@ -57,6 +180,15 @@ pub enum GitError {
         args: String,
         dir: PathBuf,
         stderr: String,
+    },
+
+    /// A ref is not where a compare-and-swap move expects it (someone else moved it). Worded
+    /// like the failed `update-ref` it stands for.
+    #[error("`git update-ref {name}` failed in {}: {message}", dir.display())]
+    RefMoved {
+        name: String,
+        dir: PathBuf,
+        message: String,
     },
 
     #[error("could not run `git {args}`: {source}")]

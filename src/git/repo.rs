@@ -91,14 +91,14 @@ impl Repo {
     }
 
     /// A `git` bound to the common dir: for operations that touch no working tree.
-    pub fn git(&self) -> Git {
+    pub(in crate::git) fn git(&self) -> Git {
         // `git -C <common dir>` works for bare and non-bare repositories alike and never
         // looks at (or locks) the user's index.
         Git::new(&self.common_dir)
     }
 
     /// A fresh libgit2 handle for this thread.
-    pub fn open(&self) -> GitResult<git2::Repository> {
+    pub(in crate::git) fn open(&self) -> GitResult<git2::Repository> {
         git2::Repository::open(&self.common_dir).map_err(|err| GitError::Unreadable {
             dir: self.common_dir.clone(),
             message: err.message().into(),
@@ -116,7 +116,7 @@ impl Repo {
         let commit = object.peel_to_commit().map_err(|_| GitError::BadRevision {
             rev: rev.to_string(),
         })?;
-        Ok(commit.id().to_string())
+        Ok(commit.id().into())
     }
 
     /// Every file tracked at `commit`, as paths relative to the repository root.
@@ -136,11 +136,7 @@ impl Repo {
     pub fn ref_target(&self, name: &str) -> GitResult<Option<Oid>> {
         let repo = self.open()?;
         match repo.find_reference(name) {
-            Ok(r) => Ok(r
-                .resolve()
-                .ok()
-                .and_then(|r| r.target())
-                .map(|oid| oid.to_string())),
+            Ok(r) => Ok(r.resolve().ok().and_then(|r| r.target()).map(Oid::from)),
             Err(err) if err.code() == git2::ErrorCode::NotFound => Ok(None),
             Err(err) => Err(GitError::library(format!("could not read ref {name}"), err)),
         }
@@ -149,6 +145,42 @@ impl Repo {
     pub fn commit_info(&self, id: &str) -> GitResult<CommitInfo> {
         let repo = self.open()?;
         commit_info(&repo, id)
+    }
+
+    /// The contents of a blob; empty when it cannot be read.
+    pub fn blob(&self, oid: &str) -> Vec<u8> {
+        self.open()
+            .ok()
+            .and_then(|r| {
+                let oid = git2::Oid::from_str(oid).ok()?;
+                r.find_blob(oid).ok().map(|b| b.content().to_vec())
+            })
+            .unwrap_or_default()
+    }
+
+    /// The blob at `path` in `tree`, if there is one.
+    pub fn blob_at(&self, tree: &str, path: &str) -> Option<Vec<u8>> {
+        let r = self.open().ok()?;
+        let tree = r.find_tree(git2::Oid::from_str(tree).ok()?).ok()?;
+        let entry = tree.get_path(Path::new(path)).ok()?;
+        r.find_blob(entry.id()).ok().map(|b| b.content().to_vec())
+    }
+
+    /// Creates a repository in `dir` with everything in it as the first commit on `main`, made
+    /// with the environment `env` (an identity, say). For `streams demo`.
+    pub fn init_with_first_commit(
+        dir: &Path,
+        message: &str,
+        env: &[(&str, &str)],
+    ) -> GitResult<()> {
+        let mut git = Git::new(dir);
+        for (k, v) in env {
+            git = git.with_env(*k, *v);
+        }
+        git.run(["init", "-q", "-b", "main"])?;
+        git.run(["add", "-A"])?;
+        git.run(["-c", "commit.gpgsign=false", "commit", "-q", "-m", message])?;
+        Ok(())
     }
 }
 
@@ -159,9 +191,9 @@ pub(crate) fn commit_info(repo: &git2::Repository, id: &str) -> GitResult<Commit
         .map_err(|err| GitError::library(format!("could not read commit {id}"), err))?;
     let author = commit.author();
     Ok(CommitInfo {
-        id: id.to_string(),
-        tree: commit.tree_id().to_string(),
-        parents: commit.parent_ids().map(|p| p.to_string()).collect(),
+        id: id.into(),
+        tree: commit.tree_id().into(),
+        parents: commit.parent_ids().map(Oid::from).collect(),
         author_name: String::from_utf8_lossy(author.name_bytes()).into_owned(),
         author_email: String::from_utf8_lossy(author.email_bytes()).into_owned(),
         author_time: (author.when().seconds(), author.when().offset_minutes()),

@@ -10,8 +10,8 @@
 //! Measured on a 5,000-file repository: `git init` + an alternates file + `update-ref` costs
 //! about 19 ms, `git clone --shared --no-checkout` about 37 ms (it also copies every ref and
 //! records the user's repository as `origin`, a remote an agent could push to), and `git init`
-//! + a fetch of one ref without alternates about 800 ms (it copies every object). The checkout
-//! that follows costs the same for all three.
+//! with a fetch of one ref and no alternates about 800 ms (it copies every object). The
+//! checkout that follows costs the same for all three.
 //!
 //! streams never trusts what the agent left in the git directory: before its own commands it
 //! rewrites the config (the user's repository config, included, then streams' own settings),
@@ -43,7 +43,7 @@ pub fn git_dir(path: &Path) -> PathBuf {
 
 /// A `git` for streams' own commands in a workspace: the git directory and work tree named
 /// explicitly (a `.git` file the agent wrote cannot send it elsewhere), no hooks, no fsmonitor.
-pub fn git(path: &Path) -> Git {
+pub(super) fn git(path: &Path) -> Git {
     Git::new(path)
         .with_env("GIT_DIR", git_dir(path).to_string_lossy())
         .with_env("GIT_WORK_TREE", path.to_string_lossy())
@@ -85,8 +85,10 @@ fn damaged(path: &Path, what: &str) -> GitError {
     }
 }
 
-/// Puts the workspace's git directory back under streams' control (see the module docs).
-/// An error means it is beyond repair: not a directory any more, or its HEAD is gone.
+/// Puts the workspace's git directory back under streams' control (see the module docs), and
+/// removes lock files there: called only when no process of an agent can be running (before
+/// its task, after it and its strays are dead), so any lock is a killed git's. An error means
+/// it is beyond repair: not a directory any more, or its HEAD is gone.
 pub fn sanitize(repo: &Repo, path: &Path) -> GitResult<()> {
     let dir = git_dir(path);
     if !is_workspace(path) {
@@ -109,6 +111,9 @@ pub fn sanitize(repo: &Repo, path: &Path) -> GitResult<()> {
             Ok(_) => std::fs::remove_file(&p).map_err(|e| io_error("sanitize", &p, e))?,
             Err(_) => {}
         }
+    }
+    for lock in super::locks::in_workspace(path) {
+        std::fs::remove_file(&lock).map_err(|e| io_error("sanitize", &lock, e))?;
     }
     write_control_files(repo, path)
 }
@@ -188,16 +193,14 @@ pub fn prepare(repo: &Repo, spec: &WorkspaceSpec) -> GitResult<PrepareReport> {
     }
     set_user_branch(repo, spec)?;
     if is_workspace(spec.path) {
-        match reuse(repo, spec, &mut saved) {
-            Ok(Some(how)) => {
-                return Ok(PrepareReport {
-                    how,
-                    saved,
-                    repaired,
-                });
-            }
-            // Unreadable: recreated below.
-            Ok(None) | Err(_) => {}
+        // `None`: unreadable, its files kept: recreated below. An error (a reset that failed,
+        // a full disk) is returned: what is there may not be kept yet.
+        if let Some(how) = reuse(repo, spec, &mut saved)? {
+            return Ok(PrepareReport {
+                how,
+                saved,
+                repaired,
+            });
         }
         repaired = true;
     }
@@ -251,7 +254,7 @@ fn reuse(
         let message = format!("uncommitted work found in {}", spec.path.display());
         let commit = super::worktree::snapshot(&git, Some(&head), None, &message)?;
         bring(repo, spec.path, &commit)?;
-        let kept = super::integrate::keep_ref(&repo.git(), spec.wip_ref, &commit, &message)?;
+        let kept = super::refs::keep_ref(repo, spec.wip_ref, &commit, &message)?;
         *saved = Some((kept, commit));
     }
     let on_branch = found.branch.as_deref() == Some(spec.branch);
@@ -298,7 +301,7 @@ fn create(repo: &Repo, spec: &WorkspaceSpec) -> GitResult<()> {
         &spec.path.to_string_lossy(),
     ])?;
     write_control_files(repo, spec.path)?;
-    crate::state::failpoint::hit("worktree-registered");
+    crate::failpoint::hit("worktree-registered");
     let git = git(spec.path);
     git.run(["checkout", "-q", "-f", "-B", short, spec.commit])?;
     // A checkout can leave files git shows as changed (line-ending rules, an LFS filter that
@@ -336,13 +339,9 @@ pub fn bring(repo: &Repo, path: &Path, oid: &str) -> GitResult<()> {
 
 /// [`bring`], pointing `dest` (a full ref name) at `oid` in the same step.
 pub fn bring_to(repo: &Repo, path: &Path, oid: &str, dest: Option<&str>) -> GitResult<()> {
-    if repo.open()?.find_object(super::work::parse_oid(oid)?, None).is_ok() {
-        if let Some(dest) = dest {
-            repo.git()
-                .run(["update-ref", "-m", "streams: task result", dest, oid])?;
-        }
-        return Ok(());
-    }
+    // Always a fetch, even when the commit is there already: a fetch killed half way (loose
+    // objects are written one by one) can leave the commit without all it needs, and only
+    // fetch's own connectivity check tells; when all is there, it transfers nothing.
     let refspec = match dest {
         Some(dest) => format!("+{oid}:{dest}"),
         None => oid.to_string(),
@@ -391,7 +390,7 @@ pub fn keep_files(
     // The workspace's own (damaged) git directory is not content.
     git.run(["add", "-A", "--", ".", ":(exclude).git"])?;
     let tree = git.read(["write-tree"])?;
-    if tree == super::integrate::tree_of(repo, parent)? {
+    if tree == super::commit::tree_of(repo, parent)? {
         return Ok(None);
     }
     let message = "streams: files of a workspace whose git directory was damaged";
@@ -400,8 +399,8 @@ pub fn keep_files(
         .with_env("GIT_AUTHOR_EMAIL", "streams@localhost")
         .with_env("GIT_COMMITTER_NAME", "streams")
         .with_env("GIT_COMMITTER_EMAIL", "streams@localhost")
-        .read(["commit-tree", &tree, "-p", parent, "-m", message])?;
-    let name = super::integrate::keep_ref(&repo.git(), ref_name, &commit, message)?;
+        .read_oid(["commit-tree", &tree, "-p", parent, "-m", message])?;
+    let name = super::refs::keep_ref(repo, ref_name, &commit, message)?;
     Ok(Some((name, commit)))
 }
 
@@ -440,7 +439,7 @@ pub fn inline_nested(repo: &Repo, path: &Path, commit: &str, paths: &[String]) -
         .with_env("GIT_AUTHOR_EMAIL", "streams@localhost")
         .with_env("GIT_COMMITTER_NAME", "streams")
         .with_env("GIT_COMMITTER_EMAIL", "streams@localhost")
-        .read(["commit-tree", &tree, "-p", commit, "-m", &message])?;
+        .read_oid(["commit-tree", &tree, "-p", commit, "-m", &message])?;
     bring(repo, path, &with_files)?;
     Ok(with_files)
 }
@@ -458,9 +457,9 @@ pub fn unbrought_head(repo: &Repo, path: &Path) -> Option<Oid> {
     if !out.status.success() || head.is_empty() {
         return None;
     }
-    let oid = super::work::parse_oid(&head).ok()?;
+    let oid = super::commit::parse_oid(&head).ok()?;
     let missing = repo.open().ok()?.find_object(oid, None).is_err();
-    missing.then_some(head)
+    missing.then_some(head.into())
 }
 
 /// Removes a workspace (forcefully: callers kept what mattered first).

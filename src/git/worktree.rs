@@ -17,7 +17,7 @@ static REGISTER: Mutex<()> = Mutex::new(());
 /// What `prepare` is asked for.
 pub struct WorktreeSpec<'a> {
     pub path: &'a Path,
-    /// Full ref name: `refs/heads/streams/<plan>/<stream>`.
+    /// Full ref name (`layout::stream_branch`).
     pub branch: &'a str,
     pub commit: &'a str,
     /// Shown by `git worktree list` so people know why it is locked.
@@ -100,9 +100,7 @@ pub fn list(repo: &Repo) -> GitResult<Vec<WorktreeInfo>> {
                     ..Default::default()
                 });
             }
-            "HEAD" => current
-                .iter_mut()
-                .for_each(|i| i.head = Some(value.to_string())),
+            "HEAD" => current.iter_mut().for_each(|i| i.head = Some(value.into())),
             "branch" => current
                 .iter_mut()
                 .for_each(|i| i.branch = Some(value.to_string())),
@@ -152,7 +150,7 @@ pub fn prepare(repo: &Repo, spec: &WorktreeSpec) -> GitResult<PrepareReport> {
             if !found.paths.is_empty() {
                 let message = format!("uncommitted work found in {}", spec.path.display());
                 let commit = snapshot(&git, Some(&head), None, &message)?;
-                let kept = super::integrate::keep_ref(&git, spec.wip_ref, &commit, &message)?;
+                let kept = super::refs::keep_ref_in(&git, spec.wip_ref, &commit, &message)?;
                 saved = Some((kept, commit));
             }
             let on_branch = found.branch.as_deref() == Some(spec.branch);
@@ -177,7 +175,7 @@ pub fn prepare(repo: &Repo, spec: &WorktreeSpec) -> GitResult<PrepareReport> {
             if on_branch {
                 git.run(["reset", "-q", "--hard", spec.commit])?;
             } else {
-                let short = spec.branch.trim_start_matches("refs/heads/");
+                let short = crate::layout::short_branch(spec.branch);
                 let args = ["checkout", "-q", "-f", "-B", short, spec.commit];
                 if let Err(e) = git.run(args) {
                     if !free_branch(repo, spec, &e, &mut saved)? {
@@ -358,7 +356,7 @@ fn free_branch(
                 dir: other.path.clone(),
                 stderr: format!(
                     "{} is checked out in {}, which is not a streams worktree; switch it to another branch",
-                    spec.branch.trim_start_matches("refs/heads/"),
+                    crate::layout::short_branch(spec.branch),
                     other.path.display()
                 ),
             });
@@ -386,7 +384,7 @@ fn create(repo: &Repo, spec: &WorktreeSpec) -> GitResult<()> {
             stderr: e.to_string(),
         })?;
     }
-    let short = spec.branch.trim_start_matches("refs/heads/");
+    let short = crate::layout::short_branch(spec.branch);
     let path = spec.path.to_string_lossy().into_owned();
     {
         let _guard = REGISTER.lock().unwrap_or_else(|e| e.into_inner());
@@ -404,7 +402,7 @@ fn create(repo: &Repo, spec: &WorktreeSpec) -> GitResult<()> {
             spec.commit,
         ])?;
     }
-    crate::state::failpoint::hit("worktree-registered");
+    crate::failpoint::hit("worktree-registered");
     // Filling the worktree is the slow part, and safe to run beside other registrations.
     let git = Git::new(spec.path);
     git.run(["reset", "-q", "--hard", spec.commit])?;
@@ -430,6 +428,7 @@ pub(super) fn verify(git: &Git, spec: &WorktreeSpec) -> GitResult<()> {
         head,
         branch,
         paths: dirty,
+        untracked,
         ..
     } = status(git)?;
     let problem = if head.as_deref() != Some(spec.commit) {
@@ -442,6 +441,12 @@ pub(super) fn verify(git: &Git, spec: &WorktreeSpec) -> GitResult<()> {
         ))
     } else if !has_index(git) {
         Some("it has no index".to_string())
+    } else if !dirty.is_empty() && untracked.len() == dirty.len() {
+        // New files only: nothing git itself would write. Something wrote into it meanwhile.
+        Some(format!(
+            "files appeared in it while it was being checked out ({}): another process writes              there (an agent of another stream?); an agent runs as you and can write anywhere              you can unless it runs in a sandbox",
+            examples(&dirty)
+        ))
     } else if !dirty.is_empty() {
         Some(format!(
             "git shows {} right after checking it out ({}); usually line-ending rules \
@@ -580,9 +585,7 @@ fn readable_head(git: &Git) -> Option<Oid> {
     let out = git
         .output(["rev-parse", "--verify", "-q", "HEAD^{commit}"], None)
         .ok()?;
-    out.status
-        .success()
-        .then(|| out.stdout_str().trim().to_string())
+    out.status.success().then(|| out.stdout_str().trim().into())
 }
 
 fn has_index(git: &Git) -> bool {
@@ -658,18 +661,20 @@ pub struct Status {
     /// The full name of the branch HEAD is on (`None` when detached).
     pub branch: Option<String>,
     /// Every path that differs from HEAD: changed, added, deleted (both sides of a rename),
-    /// unmerged, untracked; ignored files excluded. The same paths as [`status_porcelain`].
+    /// unmerged, untracked; ignored files excluded. The same paths as `status_porcelain`.
     pub paths: Vec<String>,
     /// The paths among them whose file differs from the index (to stage before committing):
     /// everything but changes already staged, such as a `git mv` or `git rm` by the agent.
     pub unstaged: Vec<String>,
     /// Paths with unresolved merge conflicts in the index.
     pub unmerged: Vec<String>,
+    /// Paths git does not track (not ignored).
+    pub untracked: Vec<String>,
 }
 
 /// HEAD, its branch and the uncommitted paths of a worktree, from one git process (instead of
 /// `rev-parse`, `symbolic-ref` and `status`: each git process costs milliseconds).
-pub fn status(git: &Git) -> GitResult<Status> {
+pub(in crate::git) fn status(git: &Git) -> GitResult<Status> {
     let out = git.run([
         "status",
         "--porcelain=v2",
@@ -683,13 +688,13 @@ pub fn status(git: &Git) -> GitResult<Status> {
     while let Some(field) = fields.next() {
         let line = String::from_utf8_lossy(field);
         if let Some(oid) = line.strip_prefix("# branch.oid ") {
-            found.head = (oid != "(initial)").then(|| oid.to_string());
+            found.head = (oid != "(initial)").then(|| oid.into());
         } else if let Some(name) = line.strip_prefix("# branch.head ") {
             // Git shortens `refs/heads/<name>` to `<name>` and prints other refs in full.
             found.branch = match name {
                 "(detached)" => None,
                 _ if name.starts_with("refs/") => Some(name.to_string()),
-                _ => Some(format!("refs/heads/{name}")),
+                _ => Some(crate::layout::branch_ref(name)),
             };
         } else if line.starts_with('#') || line.is_empty() {
             continue;
@@ -706,6 +711,9 @@ pub fn status(git: &Git) -> GitResult<Status> {
             let staged_only =
                 matches!(line.as_bytes()[0], b'1' | b'2') && line.as_bytes().get(3) == Some(&b'.');
             if let Some(path) = line.splitn(skip + 1, ' ').nth(skip) {
+                if line.as_bytes()[0] == b'?' {
+                    found.untracked.push(path.to_string());
+                }
                 if line.as_bytes()[0] == b'u' {
                     found.unmerged.push(path.to_string());
                 }
@@ -725,7 +733,7 @@ pub fn status(git: &Git) -> GitResult<Status> {
 }
 
 /// `git status --porcelain` entries (untracked included, ignored excluded).
-pub fn status_porcelain(git: &Git) -> GitResult<Vec<String>> {
+pub(in crate::git) fn status_porcelain(git: &Git) -> GitResult<Vec<String>> {
     let out = git.run([
         "status",
         "--porcelain=v1",
@@ -743,20 +751,24 @@ pub fn status_porcelain(git: &Git) -> GitResult<Vec<String>> {
 
 /// If the worktree has uncommitted changes (untracked files included), records them as a commit
 /// on top of HEAD, points `ref_name` at it and returns it. The worktree itself is untouched.
-pub fn save_dirty(git: &Git, ref_name: &str, message: &str) -> GitResult<Option<(String, Oid)>> {
+pub(in crate::git) fn save_dirty(
+    git: &Git,
+    ref_name: &str,
+    message: &str,
+) -> GitResult<Option<(String, Oid)>> {
     if status_porcelain(git)?.is_empty() {
         return Ok(None);
     }
     let head = readable_head(git);
     let commit = snapshot(git, head.as_deref(), None, message)?;
-    let name = super::integrate::keep_ref(git, ref_name, &commit, message)?;
+    let name = super::refs::keep_ref_in(git, ref_name, &commit, message)?;
     Ok(Some((name, commit)))
 }
 
 /// A commit of everything in the worktree as it is (tracked and untracked files, not ignored
 /// ones), with `parent` as parent (and `also` as a second one, to keep it reachable), built in a
 /// temporary index so the real one is untouched.
-pub fn snapshot(
+pub(in crate::git) fn snapshot(
     git: &Git,
     parent: Option<&str>,
     also: Option<&str>,
@@ -790,7 +802,7 @@ pub fn snapshot(
     }
     git.with_env("GIT_AUTHOR_NAME", "streams")
         .with_env("GIT_AUTHOR_EMAIL", "streams@localhost")
-        .read(args)
+        .read_oid(args)
 }
 
 /// Puts the worktree back on `branch` (a full ref name) at `commit`, moving that branch there,
@@ -799,7 +811,7 @@ pub fn snapshot(
 /// else's branch.
 pub fn reset_to(path: &Path, branch: &str, commit: &str) -> GitResult<()> {
     let git = Git::new(path);
-    let short = branch.trim_start_matches("refs/heads/");
+    let short = crate::layout::short_branch(branch);
     git.run(["checkout", "-q", "-f", "-B", short, commit])?;
     git.run(["clean", "-q", "-f", "-d"])?;
     forget_unfinished(&git, path)

@@ -75,7 +75,7 @@ pub const RESERVED_STREAM_NAME: &str = "integration";
 
 #[derive(Clone, Debug, Serialize)]
 pub struct Plan {
-    /// Used in ref names: `refs/heads/streams/<name>/<stream>`.
+    /// Used in ref names (see `layout`).
     pub name: String,
     /// The revision as written; a run pins it to a commit once.
     pub base: String,

@@ -2,6 +2,7 @@
 //!
 //! This layer sees plain data (run state, events), never git2 types or processes.
 
+pub mod conflict;
 mod events;
 pub mod reporter;
 pub mod summary;
@@ -80,18 +81,7 @@ pub fn log_tail(path: &std::path::Path, n: usize) -> Vec<String> {
     lines[lines.len().saturating_sub(n)..].to_vec()
 }
 
-/// A duration for humans: `850ms`, `12.3s`, `4m05s`, `1h02m`.
-pub fn fmt_duration_ms(ms: u64) -> String {
-    if ms < 1000 {
-        format!("{ms}ms")
-    } else if ms < 60_000 {
-        format!("{:.1}s", ms as f64 / 1000.0)
-    } else if ms < 3_600_000 {
-        format!("{}m{:02}s", ms / 60_000, (ms / 1000) % 60)
-    } else {
-        format!("{}h{:02}m", ms / 3_600_000, (ms / 60_000) % 60)
-    }
-}
+pub use crate::duration::fmt_duration_ms;
 
 #[cfg(test)]
 mod tests {
@@ -100,13 +90,5 @@ mod tests {
     #[test]
     fn sanitizes_escapes() {
         assert_eq!(sanitize("\u{1b}[31mred\u{1b}[0m\tok\u{7}"), "red ok");
-    }
-
-    #[test]
-    fn durations() {
-        assert_eq!(fmt_duration_ms(850), "850ms");
-        assert_eq!(fmt_duration_ms(12_340), "12.3s");
-        assert_eq!(fmt_duration_ms(245_000), "4m05s");
-        assert_eq!(fmt_duration_ms(3_720_000), "1h02m");
     }
 }

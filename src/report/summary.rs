@@ -92,7 +92,7 @@ pub fn build(state: &RunState, status: &str) -> RunReport {
                 deletions: stats.deletions,
                 time_ms,
                 retries,
-                branch: s.branch.trim_start_matches("refs/heads/").to_string(),
+                branch: crate::layout::short_branch(&s.branch).to_string(),
                 worktree: s.worktree.display().to_string(),
                 notes: s.notes.clone(),
             }
@@ -108,12 +108,9 @@ pub fn build(state: &RunState, status: &str) -> RunReport {
         schema: REPORT_SCHEMA,
         run_id: state.run_id.clone(),
         plan: state.plan_name.clone(),
-        base: state.base.clone(),
-        integration_branch: state
-            .integration_ref
-            .trim_start_matches("refs/heads/")
-            .to_string(),
-        integration_tip: state.integration_tip.clone(),
+        base: state.base.to_string(),
+        integration_branch: crate::layout::short_branch(&state.integration_ref).to_string(),
+        integration_tip: state.integration_tip.to_string(),
         status: status.to_string(),
         wall_ms,
         agent_ms,

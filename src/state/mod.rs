@@ -1,6 +1,5 @@
-//! Run state: the types, the atomic store, the lock, the journal, and failpoints for crash tests.
+//! Run state: the types, the atomic store, the lock, the journal.
 
-pub mod failpoint;
 pub mod journal;
 pub mod lock;
 mod model;

@@ -1,6 +1,6 @@
 //! The run state: what a run intends and has done, persisted as `state.json`.
 //!
-//! Refs are the source of truth for work (commits live on branches and `refs/streams/...`); this
+//! Refs are the source of truth for work (commits live on branches and the kept refs of `layout`); this
 //! records intent and progress so that `status` can show it and `resume` can pick up after a crash.
 //! Stream and task states are enums whose variants carry their data, so an impossible state (a
 //! running task without a start commit, an integrated task without an end commit) cannot be
@@ -37,7 +37,7 @@ pub struct RunState {
     /// `base` as written in the plan, and the commit it was pinned to.
     pub base_rev: String,
     pub base: Oid,
-    /// `refs/heads/streams/<plan>/integration`.
+    /// The full ref name (`layout::integration_ref`).
     pub integration_ref: String,
     /// Where the integration ref pointed before this run; `None` if it did not exist. `abort`
     /// puts it back there.
@@ -128,7 +128,7 @@ pub struct SyncUnit {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct StreamRecord {
     pub name: String,
-    /// `refs/heads/streams/<plan>/<stream>`.
+    /// The full ref name (`layout::stream_branch`).
     pub branch: String,
     pub worktree: PathBuf,
     pub state: StreamState,
@@ -247,23 +247,8 @@ impl TaskState {
     }
 }
 
-/// What a task's work amounts to.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct WorkStats {
-    pub commits: usize,
-    pub files: usize,
-    pub insertions: usize,
-    pub deletions: usize,
-}
-
-impl WorkStats {
-    pub fn add(&mut self, other: &WorkStats) {
-        self.commits += other.commits;
-        self.files += other.files;
-        self.insertions += other.insertions;
-        self.deletions += other.deletions;
-    }
-}
+/// What a task's work amounts to: computed by git, kept in state.
+pub use crate::git::WorkStats;
 
 /// Why a task failed. Carried in state, events and the report.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -339,13 +324,13 @@ impl std::fmt::Display for FailReason {
                 write!(
                     f,
                     "timed out after {}",
-                    crate::report::fmt_duration_ms(*after_ms)
+                    crate::duration::fmt_duration_ms(*after_ms)
                 )
             }
             FailReason::Idle { after_ms } => write!(
                 f,
                 "no output for {} (idle timeout)",
-                crate::report::fmt_duration_ms(*after_ms)
+                crate::duration::fmt_duration_ms(*after_ms)
             ),
             FailReason::Spawn { message } => write!(f, "could not start the agent: {message}"),
             FailReason::Ownership { violations, kept } => {

@@ -22,9 +22,9 @@ use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use super::failpoint;
 use super::model::{RunState, STATE_VERSION};
 use crate::error::{Error, Result};
+use crate::failpoint;
 
 /// `<git common dir>/streams`.
 #[derive(Clone, Debug)]
@@ -35,7 +35,7 @@ pub struct StateDir {
 impl StateDir {
     pub fn new(common_dir: &Path) -> StateDir {
         StateDir {
-            root: common_dir.join("streams"),
+            root: crate::layout::state_dir(common_dir),
         }
     }
 
@@ -55,11 +55,6 @@ impl StateDir {
         RunDir {
             path: self.runs_dir().join(run_id),
         }
-    }
-
-    /// The default home of a plan's worktrees.
-    pub fn worktrees_dir(&self, plan: &str) -> PathBuf {
-        self.root.join("worktrees").join(plan)
     }
 
     /// The id of the current (or last) run, if any run ever started here.
@@ -196,8 +191,11 @@ impl RunDir {
         parse_state(&text).map_err(|message| {
             Error::state(
                 format!("the run state {} is unreadable: {message}", path.display()),
-                "the refs under refs/streams/ and the stream branches still hold every commit; \
-                 `streams abort` can reset the run",
+                format!(
+                    "the refs under {} and the stream branches still hold every commit; \
+                     `streams abort` can reset the run",
+                    crate::layout::KEPT_ROOT
+                ),
             )
         })
     }

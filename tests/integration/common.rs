@@ -1,8 +1,8 @@
 //! Hermetic repositories and the real `streams` binary.
 //!
-//! Every repository lives in its own temporary directory with its own HOME; global and system git
-//! config point at nothing; author, committer, dates, timezone and locale are pinned, so commit ids
-//! are the same on every machine and whole outputs can be snapshotted.
+//! Every repository lives in its own temporary directory with its own HOME, under the hermetic
+//! git environment of `tests/support/hermetic.rs` (shared with the benchmarks): commit ids are the
+//! same on every machine and whole outputs can be snapshotted.
 
 #![allow(dead_code)]
 
@@ -11,12 +11,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-pub const DATE: &str = "2026-01-01T00:00:00+00:00";
-
-/// The scripted agents in `fixtures/agents/`.
-pub fn agents_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/agents")
-}
+// The environment itself is shared with the benchmarks.
+#[path = "../support/hermetic.rs"]
+mod hermetic;
+pub use hermetic::agents_dir;
 
 pub fn fixtures_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures")
@@ -50,12 +48,7 @@ impl TestRepo {
         let root = base.join("repo");
         let home = base.join("home");
         std::fs::create_dir_all(&root).unwrap();
-        std::fs::create_dir_all(&home).unwrap();
-        std::fs::write(
-            home.join(".gitconfig"),
-            "[user]\n\tname = Test User\n\temail = test@example.com\n[init]\n\tdefaultBranch = main\n[advice]\n\tdetachedHead = false\n",
-        )
-        .unwrap();
+        hermetic::init_home(&home);
         let repo = TestRepo {
             _tmp: tmp,
             root,
@@ -92,39 +85,7 @@ impl TestRepo {
 
     /// Applies the hermetic environment to any command.
     pub fn hermetic(&self, cmd: &mut Command) {
-        for var in [
-            "GIT_DIR",
-            "GIT_WORK_TREE",
-            "GIT_INDEX_FILE",
-            "GIT_COMMON_DIR",
-            "GIT_OBJECT_DIRECTORY",
-            "GIT_ALTERNATE_OBJECT_DIRECTORIES",
-            "GITHUB_STEP_SUMMARY",
-            "GITHUB_ACTIONS",
-            "STREAMS_LOG",
-            "STREAMS_FAILPOINT",
-            "NO_COLOR",
-        ] {
-            cmd.env_remove(var);
-        }
-        cmd.env("HOME", &self.home)
-            .env("XDG_CONFIG_HOME", self.home.join(".config"))
-            .env("GIT_CONFIG_NOSYSTEM", "1")
-            .env("GIT_CONFIG_GLOBAL", self.home.join(".gitconfig"))
-            .env("GIT_AUTHOR_NAME", "Test User")
-            .env("GIT_AUTHOR_EMAIL", "test@example.com")
-            .env("GIT_COMMITTER_NAME", "Test User")
-            .env("GIT_COMMITTER_EMAIL", "test@example.com")
-            .env("GIT_AUTHOR_DATE", DATE)
-            .env("GIT_COMMITTER_DATE", DATE)
-            .env("TZ", "UTC")
-            .env("LC_ALL", "C")
-            .env("TERM", "dumb")
-            .env("COLUMNS", "100");
-        let path = std::env::var("PATH").unwrap_or_default();
-        cmd.env("PATH", format!("{}:{path}", agents_dir().display()));
-        // Where the scripted agent's `wait-rev` looks: a workspace sees only its own branch.
-        cmd.env("ACT_REPO", &self.root);
+        hermetic::apply(cmd, &self.home);
     }
 
     /// Runs git in the repository and returns stdout; panics on failure.
@@ -163,6 +124,8 @@ impl TestRepo {
         let mut cmd = Command::new(streams_bin());
         cmd.current_dir(&self.root).args(args).stdin(Stdio::null());
         self.hermetic(&mut cmd);
+        // Where the scripted agent's `wait-rev` looks: a workspace has only its own branch.
+        cmd.env("ACT_REPO", &self.root);
         for (k, v) in &self.env {
             cmd.env(k, v);
         }
@@ -191,31 +154,37 @@ impl TestRepo {
     }
 }
 
+impl TestRepo {
+    /// Every live process started here: they all carry this repository's HOME (zombies, whose
+    /// environment is gone, are not counted: they are dead).
+    pub fn live_processes(&self) -> Vec<i32> {
+        let mark = format!("HOME={}", self.home.display());
+        let Ok(entries) = std::fs::read_dir("/proc") else {
+            return Vec::new();
+        };
+        entries
+            .filter_map(|e| e.ok())
+            .filter_map(|entry| {
+                let pid = entry.file_name().to_str()?.parse::<i32>().ok()?;
+                let env = std::fs::read(entry.path().join("environ")).ok()?;
+                env.split(|b| *b == 0)
+                    .any(|v| v == mark.as_bytes())
+                    .then_some(pid)
+            })
+            .collect()
+    }
+}
+
 impl Drop for TestRepo {
     /// A test that fails half way may leave `streams` or an agent running (waiting for a file
     /// that will never come): every process started here carries this repository's HOME, so
     /// none of them outlives the test.
     fn drop(&mut self) {
-        let mark = format!("HOME={}", self.home.display());
-        let Ok(entries) = std::fs::read_dir("/proc") else {
-            return;
-        };
-        for entry in entries.filter_map(|e| e.ok()) {
-            let Some(pid) = entry
-                .file_name()
-                .to_str()
-                .and_then(|n| n.parse::<i32>().ok())
-            else {
-                continue;
-            };
-            let ours = std::fs::read(entry.path().join("environ"))
-                .is_ok_and(|env| env.split(|b| *b == 0).any(|v| v == mark.as_bytes()));
-            if ours {
-                let _ = nix::sys::signal::kill(
-                    nix::unistd::Pid::from_raw(pid),
-                    nix::sys::signal::Signal::SIGKILL,
-                );
-            }
+        for pid in self.live_processes() {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid),
+                nix::sys::signal::Signal::SIGKILL,
+            );
         }
     }
 }
@@ -340,4 +309,59 @@ pub fn wait_for<T>(what: &str, timeout: Duration, mut check: impl FnMut() -> Opt
 /// Whether a process exists (signal 0).
 pub fn process_alive(pid: i32) -> bool {
     nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None).is_ok()
+}
+
+/// Turns the outputs of one scenario into snapshot text: paths, run ids, times and pids redacted
+/// as `CmdOutput` does, and commit ids (7 to 40 hex digits) replaced by `[OID1]`, `[OID2]`, ... in
+/// order of first appearance across every output of the scenario, so the same commit keeps its
+/// label from one command to the next (the base of a run, then in `status`, then in `clean`).
+#[derive(Default)]
+pub struct Redactor {
+    oids: Vec<String>,
+}
+
+impl Redactor {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The whole output (exit code, stdout, stderr), fully redacted.
+    pub fn output(&mut self, out: &CmdOutput) -> String {
+        self.text(&out.to_string())
+    }
+
+    /// Any text (a report file, a README), fully redacted. Paths are not known here: redact
+    /// them first (as `CmdOutput` does).
+    pub fn text(&mut self, text: &str) -> String {
+        use std::sync::OnceLock;
+        static OID: OnceLock<regex_lite::Regex> = OnceLock::new();
+        let oid = OID.get_or_init(|| regex_lite::Regex::new(r"\b[0-9a-f]{7,40}\b").unwrap());
+        let text = redact_volatile(text);
+        oid.replace_all(&text, |caps: &regex_lite::Captures<'_>| {
+            let hex = &caps[0];
+            // A number is not a commit id (an oid of only digits is rare enough to accept).
+            if hex.bytes().all(|b| b.is_ascii_digit()) {
+                return hex.to_string();
+            }
+            // A short id and the full id of the same commit share one label.
+            let index = match self
+                .oids
+                .iter()
+                .position(|known| known.starts_with(hex) || hex.starts_with(known.as_str()))
+            {
+                Some(i) => {
+                    if hex.len() > self.oids[i].len() {
+                        self.oids[i] = hex.to_string();
+                    }
+                    i
+                }
+                None => {
+                    self.oids.push(hex.to_string());
+                    self.oids.len() - 1
+                }
+            };
+            format!("[OID{}]", index + 1)
+        })
+        .into_owned()
+    }
 }

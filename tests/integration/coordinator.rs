@@ -1,12 +1,10 @@
-//! The merge coordinator: sync points, conflict halts, continue / skip / abort, status, clean.
+//! The merge coordinator: sync points, conflict halts, continue and skip. (`abort`, `status`
+//! and `clean` have their own files.)
 
-use std::process::Stdio;
-use std::time::Duration;
-
-use crate::common::{TestRepo, wait_for};
+use crate::common::TestRepo;
 use crate::run::plan;
 
-fn repo_with_shared() -> TestRepo {
+pub(crate) fn repo_with_shared() -> TestRepo {
     TestRepo::with_files(&[
         ("a/x", "a\n"),
         ("b/x", "b\n"),
@@ -20,7 +18,7 @@ fn repo_with_shared() -> TestRepo {
 /// agents (comma-separated TOML strings). `a` always writes `a/y` and lands first: `b` starts
 /// its actions only once `a`'s work is on the integration branch, so `b` is integrated onto a
 /// moved tip, deterministically.
-fn two_streams(repo: &TestRepo, a: &str, b: &str, extra: &str) {
+pub(crate) fn two_streams(repo: &TestRepo, a: &str, b: &str, extra: &str) {
     plan(
         repo,
         &format!(
@@ -47,17 +45,17 @@ tasks = ["Task of b"]
     );
 }
 
-fn run_dir(repo: &TestRepo) -> std::path::PathBuf {
+pub(crate) fn run_dir(repo: &TestRepo) -> std::path::PathBuf {
     let id = std::fs::read_to_string(repo.common_dir().join("streams/current")).unwrap();
     repo.common_dir().join("streams/runs").join(id.trim())
 }
 
-fn resolution(repo: &TestRepo) -> std::path::PathBuf {
+pub(crate) fn resolution(repo: &TestRepo) -> std::path::PathBuf {
     repo.common_dir().join("streams/worktrees/p/.integration")
 }
 
 /// Two streams that both rewrite the middle line of the shared file: a conflict.
-fn conflicting(repo: &TestRepo) {
+pub(crate) fn conflicting(repo: &TestRepo) {
     two_streams(
         repo,
         r#""write", "shared.txt", "from a""#,
@@ -254,204 +252,6 @@ fn skip_of_an_unknown_stream_says_which_exist() {
         "{out}"
     );
     assert!(out.stderr.contains("hint: the streams are: a, b"), "{out}");
-}
-
-#[test]
-fn abort_puts_every_ref_back_and_keeps_the_work() {
-    let repo = repo_with_shared();
-    // The integration branch exists from before, at an older commit: abort must restore it.
-    repo.git(&["branch", "streams/p/integration", "main"]);
-    repo.write("other.txt", "later\n");
-    repo.commit_all("a later commit on main");
-    conflicting(&repo);
-    let before = repo.refs();
-    repo.streams(&["run"]).assert_code(3);
-    let out = repo.streams(&["abort"]);
-    out.assert_code(0);
-    let after = repo.refs();
-    // Every ref that existed before is exactly as it was...
-    for line in before.lines() {
-        assert!(after.lines().any(|l| l == line), "{line} changed:\n{after}");
-    }
-    // ...and what the run made is kept: stream branches and the work under refs/streams.
-    let kept: Vec<&str> = after
-        .lines()
-        .filter(|l| !before.lines().any(|b| b == *l))
-        .collect();
-    let names: Vec<&str> = kept.iter().map(|l| l.split(' ').next().unwrap()).collect();
-    let run_id = std::fs::read_to_string(repo.common_dir().join("streams/current")).unwrap();
-    let run_id = run_id.trim();
-    for expected in [
-        "refs/heads/streams/p/a".to_string(),
-        "refs/heads/streams/p/b".to_string(),
-        format!("refs/streams/p/aborted/{run_id}/branches/a"),
-        format!("refs/streams/p/aborted/{run_id}/branches/b"),
-        format!("refs/streams/p/aborted/{run_id}/integration"),
-    ] {
-        assert!(
-            names.contains(&expected.as_str()),
-            "{expected} missing from {names:?}"
-        );
-    }
-    assert!(out.stderr.contains("aborted run"), "{out}");
-    assert!(out.stderr.contains("kept (nothing is lost):"), "{out}");
-    assert!(!resolution(&repo).exists());
-    // Worktrees are unlocked; the run is over.
-    let list = repo.git(&["worktree", "list", "--porcelain"]);
-    assert!(!list.contains("locked"), "{list}");
-    repo.streams(&["abort"]).assert_code(5);
-    // A new run may start; its resolution worktree is locked again (stream workspaces are
-    // private repositories, not worktrees of the user's).
-    repo.streams(&["run"]).assert_code(3);
-    let list = repo.git(&["worktree", "list", "--porcelain"]);
-    assert_eq!(list.matches("\nlocked").count(), 1, "{list}");
-}
-
-#[test]
-fn status_while_running_and_while_halted() {
-    let repo = repo_with_shared();
-    let release = repo.root.parent().unwrap().join("release");
-    two_streams(
-        &repo,
-        &format!(
-            r#""commit", "a wrote y", "wait-for", "{}", "write", "shared.txt", "from a""#,
-            release.display()
-        ),
-        r#""write", "shared.txt", "from b""#,
-        "",
-    );
-    let mut child = repo
-        .streams_cmd(&["run"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let wt = repo.common_dir().join("streams/worktrees/p/a");
-    // The agent's commit is in its workspace until its task ends.
-    wait_for("a's first commit", Duration::from_secs(20), || {
-        (wt.join(".git/index").exists()
-            && repo.git_output_in(&wt, &["log", "-1", "--format=%s", "streams/p/a"])
-            .stdout
-            .starts_with(b"a wrote y"))
-            .then_some(())
-    });
-    assert!(wt.exists());
-    let status = repo.streams(&["status"]);
-    status.assert_code(0);
-    let text = status.stdout_redacted();
-    assert!(
-        text.contains("plan `p`: running (`streams run`, pid [PID] on"),
-        "{text}"
-    );
-    assert!(
-        text.lines().any(|l| l.starts_with("a ")
-            && l.contains("running")
-            && l.contains("1/1")
-            && l.contains("a wrote y")),
-        "{text}"
-    );
-    // b runs too, waiting for a's work to land.
-    assert!(
-        text.lines()
-            .any(|l| l.starts_with("b ") && l.contains("running") && l.contains(" 0")),
-        "{text}"
-    );
-    let json: serde_json::Value =
-        serde_json::from_str(&repo.streams(&["status", "--json"]).stdout).unwrap();
-    assert_eq!(json["schema"], 1);
-    assert_eq!(json["run"]["phase"], "running");
-    assert_eq!(json["run"]["streams"][0]["state"], "running");
-    assert_eq!(json["run"]["streams"][0]["commits"], 1);
-
-    std::fs::write(&release, "").unwrap();
-    assert_eq!(child.wait().unwrap().code(), Some(3));
-    let halted = repo.streams(&["status"]);
-    let text = halted.stdout_redacted();
-    assert!(text.contains(": halted"), "{text}");
-    assert!(
-        text.contains("halted: integrating stream `b` conflicts in shared.txt"),
-        "{text}"
-    );
-    assert!(
-        text.contains("next: resolve there, `git add` the files, then `streams continue`"),
-        "{text}"
-    );
-    let json: serde_json::Value =
-        serde_json::from_str(&repo.streams(&["status", "--json"]).stdout).unwrap();
-    assert_eq!(json["run"]["halt"]["stream"], "b");
-    assert_eq!(json["run"]["halt"]["files"][0], "shared.txt");
-}
-
-#[test]
-fn clean_keeps_unintegrated_work_unless_forced() {
-    let repo = repo_with_shared();
-    two_streams(
-        &repo,
-        r#""say", "nothing more""#,
-        r#""write", "b/y", "yb", "write", "c/x", "not b's""#,
-        "",
-    );
-    repo.streams(&["run"]).assert_code(4);
-    // Refused while a run is not over? This one is finished; clean goes ahead.
-    let out = repo.streams(&["clean"]);
-    out.assert_code(0);
-    let text = out.stderr_redacted();
-    assert!(
-        text.contains("removed worktree [REPO]/.git/streams/worktrees/p/a"),
-        "{text}"
-    );
-    assert!(text.contains("removed branch streams/p/a"), "{text}");
-    assert!(
-        text.contains("kept, because deleting them would lose work:"),
-        "{text}"
-    );
-    assert!(
-        text.contains(
-            "ref refs/streams/p/rejected/b/1: work an agent did outside its lane, set aside"
-        ),
-        "{text}"
-    );
-    assert!(
-        text.contains(
-            "branch streams/p/integration: the run's result, not merged into any other branch"
-        ),
-        "{text}"
-    );
-    assert!(
-        text.contains("hint: `streams clean --force` deletes these too"),
-        "{text}"
-    );
-    assert!(
-        repo.git_output_in(
-            &repo.root,
-            &["rev-parse", "--verify", "refs/streams/p/rejected/b/1"]
-        )
-        .status
-        .success()
-    );
-    let worktrees = repo.git(&["worktree", "list"]);
-    assert_eq!(worktrees.lines().count(), 1, "{worktrees}");
-
-    let out = repo.streams(&["clean", "--force"]);
-    out.assert_code(0);
-    assert!(
-        out.stderr.contains(
-            "removed ref refs/streams/p/rejected/b/1 (lost: work an agent did outside its lane"
-        ),
-        "{out}"
-    );
-    let refs = repo.refs();
-    assert!(!refs.contains("streams/p/"), "{refs}");
-}
-
-#[test]
-fn clean_refuses_while_a_run_is_not_over() {
-    let repo = repo_with_shared();
-    conflicting(&repo);
-    repo.streams(&["run"]).assert_code(3);
-    let out = repo.streams(&["clean"]);
-    out.assert_code(5);
-    assert!(out.stderr.contains("is halted, not finished"), "{out}");
 }
 
 #[test]
@@ -782,7 +582,10 @@ tasks = ["t"]
     repo.streams(&["run"]).assert_code(0);
     let wt = repo.root.parent().unwrap().join("wt/p/a");
     assert!(wt.join(".git").is_dir(), "no workspace at {}", wt.display());
-    assert_eq!(repo.git_in(&wt, &["rev-parse", "HEAD"]), repo.git(&["rev-parse", "streams/p/a"]));
+    assert_eq!(
+        repo.git_in(&wt, &["rev-parse", "HEAD"]),
+        repo.git(&["rev-parse", "streams/p/a"])
+    );
 }
 
 #[test]
@@ -827,35 +630,6 @@ fn continue_refuses_a_resolution_that_drops_the_streams_work() {
             .code()
             != Some(0)
     );
-}
-
-#[test]
-fn clean_keeps_a_branch_with_commits_made_after_the_run() {
-    let repo = repo_with_shared();
-    two_streams(&repo, r#""say", "done""#, r#""write", "b/y", "yb""#, "");
-    repo.streams(&["run"]).assert_code(0);
-    // A person fixes something in b's workspace after the run, and commits it there: the
-    // commit is in the workspace's own repository only.
-    let wt = repo.common_dir().join("streams/worktrees/p/b");
-    std::fs::write(wt.join("b/y"), "fixed by hand\n").unwrap();
-    repo.git_in(&wt, &["commit", "-q", "-am", "a fix made after the run"]);
-    let fix = repo.git_in(&wt, &["rev-parse", "HEAD"]);
-    let out = repo.streams(&["clean"]);
-    out.assert_code(0);
-    assert!(out.stderr.contains("removed branch streams/p/a"), "{out}");
-    assert!(
-        out.stderr.contains(&format!(
-            "commits made in it that your repository does not have ({})",
-            &fix[..10]
-        )),
-        "{out}"
-    );
-    assert!(
-        out.stderr
-            .contains("branch streams/p/b: its worktree has uncommitted changes"),
-        "{out}"
-    );
-    assert_eq!(repo.git_in(&wt, &["rev-parse", "HEAD"]), fix);
 }
 
 #[test]

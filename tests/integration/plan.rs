@@ -364,21 +364,36 @@ estimate = "45m"
 #[test]
 fn plan_path_default_explicit_and_dash_c() {
     let repo = webapp_example();
-    repo.write("plans/other.toml", &repo.read("streams.toml"));
-    assert!(plan_unchanged(&repo, &[]).success());
-    assert!(plan_unchanged(&repo, &["plans/other.toml"]).success());
+    // The same plan under another name: the output says which file was read.
+    let other = repo
+        .read("streams.toml")
+        .replacen("name = \"webapp\"", "name = \"other\"", 1);
+    repo.write("plans/other.toml", &other);
+    let read = |out: &crate::common::CmdOutput, name: &str| {
+        out.assert_code(0);
+        assert!(
+            out.stderr.starts_with(&format!("plan `{name}` is valid")),
+            "{out}"
+        );
+    };
+    read(&plan_unchanged(&repo, &[]), "webapp");
+    read(&plan_unchanged(&repo, &["plans/other.toml"]), "other");
 
     // From a subdirectory, the default is still streams.toml at the root.
     let mut cmd = repo.streams_cmd(&["plan"]);
     cmd.current_dir(repo.path("src/api"));
-    let out = crate::common::CmdOutput::new(cmd.output().unwrap(), &repo);
-    out.assert_code(0);
+    read(
+        &crate::common::CmdOutput::new(cmd.output().unwrap(), &repo),
+        "webapp",
+    );
 
     // -C DIR, like git; a relative plan path is relative to DIR.
     let mut cmd = repo.streams_cmd(&["-C", "plans", "plan", "other.toml"]);
     cmd.current_dir(&repo.root);
-    let out = crate::common::CmdOutput::new(cmd.output().unwrap(), &repo);
-    out.assert_code(0);
+    read(
+        &crate::common::CmdOutput::new(cmd.output().unwrap(), &repo),
+        "other",
+    );
 }
 
 #[test]

@@ -8,11 +8,7 @@ use crate::common::{TestRepo, process_alive, wait_for};
 
 /// `a/f.txt`, `b/f.txt`, `c/f.txt`, and a user's branch `feature`.
 fn trial_repo() -> TestRepo {
-    let repo = TestRepo::with_files(&[
-        ("a/f.txt", "a\n"),
-        ("b/f.txt", "b\n"),
-        ("c/f.txt", "c\n"),
-    ]);
+    let repo = TestRepo::with_files(&[("a/f.txt", "a\n"), ("b/f.txt", "b\n"), ("c/f.txt", "c\n")]);
     repo.git(&["branch", "feature"]);
     repo
 }
@@ -82,8 +78,14 @@ fn gc_in_a_workspace_cannot_prune_the_users_objects() {
         "{}",
         String::from_utf8_lossy(&fsck.stderr)
     );
-    assert_eq!(show(&repo, "streams/p/integration:a/done.txt").unwrap(), "a");
-    assert_eq!(show(&repo, "streams/p/integration:b/done.txt").unwrap(), "b");
+    assert_eq!(
+        show(&repo, "streams/p/integration:a/done.txt").unwrap(),
+        "a"
+    );
+    assert_eq!(
+        show(&repo, "streams/p/integration:b/done.txt").unwrap(),
+        "b"
+    );
 }
 
 /// Finding 2: branch, tag and ref commands reach only the workspace's own refs.
@@ -111,7 +113,10 @@ fn an_agents_ref_commands_cannot_move_the_users_refs() {
         assert!(after.contains(line), "{line} changed:\n{after}");
     }
     assert_eq!(repo.git(&["symbolic-ref", "HEAD"]), head);
-    assert_eq!(show(&repo, "streams/p/integration:a/done.txt").unwrap(), "a");
+    assert_eq!(
+        show(&repo, "streams/p/integration:a/done.txt").unwrap(),
+        "a"
+    );
 }
 
 /// Finding 3: `git stash` / `git stash pop` in a clean workspace finds the workspace's stash
@@ -228,7 +233,10 @@ fn an_agent_cannot_move_another_streams_branch() {
     let out = repo.streams(&["run"]);
     out.assert_code(0);
     assert!(!out.stderr.contains("rewr"), "{out}");
-    assert_eq!(show(&repo, "streams/p/integration:b/done.txt").unwrap(), "b");
+    assert_eq!(
+        show(&repo, "streams/p/integration:b/done.txt").unwrap(),
+        "b"
+    );
 }
 
 /// Finding 9: a nested repository fails the task, naming its path; its files are kept in the
@@ -253,7 +261,10 @@ fn a_nested_repository_fails_the_task_and_its_content_is_kept() {
         .lines()
         .find(|r| r.contains("/a/1"))
         .unwrap_or_else(|| panic!("nothing kept: {kept}"));
-    assert_eq!(show(&repo, &format!("{kept}:a/sub/n.txt")).unwrap(), "nested");
+    assert_eq!(
+        show(&repo, &format!("{kept}:a/sub/n.txt")).unwrap(),
+        "nested"
+    );
 }
 
 /// Finding 10: processes an agent leaves running (even in a session of their own, with its
@@ -287,8 +298,10 @@ fn processes_an_agent_leaves_behind_die_with_its_task() {
 }
 
 fn is_zombie(pid: i32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .is_ok_and(|s| s.rsplit_once(')').is_some_and(|(_, r)| r.trim_start().starts_with('Z')))
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| {
+        s.rsplit_once(')')
+            .is_some_and(|(_, r)| r.trim_start().starts_with('Z'))
+    })
 }
 
 /// Finding 11: variables that redirect git never reach an agent, whether from streams' own
@@ -311,11 +324,19 @@ fn git_redirecting_variables_never_reach_an_agent() {
     let main = repo.git(&["rev-parse", "main"]);
     let out = repo
         .streams_cmd(&["run"])
-        .env("GIT_INDEX_FILE", repo.root.parent().unwrap().join("evil-index"))
+        .env(
+            "GIT_INDEX_FILE",
+            repo.root.parent().unwrap().join("evil-index"),
+        )
         .env("GIT_WORK_TREE", &repo.root)
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(std::fs::read_to_string(&seen).unwrap(), "");
     assert_eq!(repo.git(&["rev-parse", "main"]), main);
 
@@ -349,11 +370,31 @@ fn an_agent_that_breaks_its_git_dir_does_not_wedge_the_stream() {
     let out = repo.streams(&["run"]);
     out.assert_code(4);
     assert!(out.stderr.contains(".git is not a directory"), "{out}");
-    let kept = repo.git(&["for-each-ref", "--format=%(refname)", "refs/streams/p/failed/a/"]);
+    let kept = repo.git(&[
+        "for-each-ref",
+        "--format=%(refname)",
+        "refs/streams/p/failed/a/",
+    ]);
     assert!(!kept.is_empty(), "{out}");
     assert_eq!(show(&repo, &format!("{kept}:a/x.txt")).unwrap(), "work");
     // The user's repository is as it was; the next run works.
     assert_eq!(repo.git(&["status", "--porcelain"]), "?? streams.toml");
     trial_plan(&repo, "true", "");
     repo.streams(&["run"]).assert_code(0);
+}
+
+/// Finding 1, its second half: lock files a git of the agent's left behind (as a killed git
+/// does) make streams' own git commands fail; the agent is dead by then, so they are stale and
+/// removed, and the task's work is committed.
+#[test]
+fn lock_files_an_agent_leaves_do_not_fail_its_task() {
+    let repo = trial_repo();
+    trial_plan(
+        &repo,
+        "echo x > a/x.txt; d=$(git rev-parse --git-dir); touch \"$d/index.lock\" \"$d/HEAD.lock\"",
+        "",
+    );
+    let out = repo.streams(&["run"]);
+    out.assert_code(0);
+    assert_eq!(show(&repo, "streams/p/integration:a/x.txt").unwrap(), "x");
 }

@@ -195,23 +195,50 @@ tasks = ["Page"]
     );
 }
 
+/// A rename counts as both its paths: each side is checked against the stream's lane and each
+/// side outside it is named, with its owner.
 #[test]
 fn renaming_a_file_out_of_ownership_names_both_sides() {
     let repo = app_repo();
-    one_stream(
+    plan(
         &repo,
-        r#"["act", "mv", "src/api/mod.rs", "src/db/api.rs"]"#,
-        "",
+        r#"
+[plan]
+name = "p"
+jobs = 1
+
+[[stream]]
+name = "api"
+owns = ["src/api/**"]
+agent = ["act", "mv", "src/db/mod.rs", "db.rs", "mv", "src/api/mod.rs", "src/ui/api.rs"]
+tasks = ["Do the api work"]
+
+[[stream]]
+name = "db"
+owns = ["src/db/**"]
+agent = ["act", "say", "nothing to do"]
+tasks = ["Nothing"]
+
+[[stream]]
+name = "ui"
+owns = ["src/ui/**"]
+agent = ["act", "say", "nothing to do"]
+tasks = ["Nothing"]
+"#,
     );
     let out = repo.streams(&["run"]);
     out.assert_code(4);
-    // The new path is the violation; the old one (owned) is fine.
+    // db's file renamed to a path nobody owns: both sides are named. api's own file moved
+    // into ui's lane: only the new side is a violation (the old one is api's to change).
     assert!(
-        out.stderr.contains("src/db/api.rs (owned by no stream)")
-            || out.stderr.contains("src/db/api.rs"),
+        out.stderr.contains(
+            "failed api (task 1): changed paths it does not own: \
+             db.rs (owned by no stream), src/db/mod.rs (owned by db), \
+             src/ui/api.rs (owned by ui); its work is kept on refs/streams/p/rejected/api/1"
+        ),
         "{out}"
     );
-    assert!(!out.stderr.contains("src/api/mod.rs (owned"), "{out}");
+    assert!(!out.stderr.contains("src/api/mod.rs"), "{out}");
 }
 
 #[test]
@@ -272,9 +299,21 @@ fn leaving_the_stream_branch_fails_like_a_rewrite() {
     );
     let out = repo.streams(&["run"]);
     out.assert_code(4);
+    // Like a rewrite: the task fails saying why, its work is set aside, the branch stays.
     assert!(
-        out.stderr.contains("refs/streams/p/rejected/api/1"),
+        out.stderr.contains(
+            "failed api (task 1): left its branch for a detached HEAD; \
+             its work is kept on refs/streams/p/rejected/api/1"
+        ),
         "{out}"
+    );
+    assert_eq!(
+        repo.git(&["show", "refs/streams/p/rejected/api/1:src/api/x.rs"]),
+        "x"
+    );
+    assert_eq!(
+        repo.git(&["rev-parse", "streams/p/api"]),
+        repo.git(&["rev-parse", "main"])
     );
 }
 
@@ -714,14 +753,25 @@ fn retries_with_backoff_then_success() {
 #[test]
 fn exit_codes_outside_retry_on_are_not_retried() {
     let repo = app_repo();
+    let counter = repo.root.parent().unwrap().join("runs");
     one_stream(
         &repo,
-        r#"["act", "exit", "3"]"#,
-        "retries = 2\nretry_on = [75]",
+        &format!(
+            r#"["act", "fail-first", "5", "{}", "3"]"#,
+            counter.display()
+        ),
+        "retries = 2\nretry_on = [75]\nretry_backoff = \"10ms\"",
     );
     let out = repo.streams(&["run"]);
     out.assert_code(4);
+    assert!(
+        out.stderr
+            .contains("failed api (task 1): agent exited with code 3"),
+        "{out}"
+    );
     assert!(!out.stderr.contains("retrying"), "{out}");
+    // The agent ran once.
+    assert_eq!(std::fs::read_to_string(&counter).unwrap(), "1\n");
 }
 
 #[test]
@@ -938,7 +988,10 @@ fn a_squash_merge_left_uncommitted_is_committed_and_its_message_cleared() {
         "squashed"
     );
     let admin = repo.common_dir().join("streams/worktrees/p/api/.git");
-    assert!(admin.join("HEAD").exists(), "not the workspace's git dir: {admin:?}");
+    assert!(
+        admin.join("HEAD").exists(),
+        "not the workspace's git dir: {admin:?}"
+    );
     assert!(!admin.join("SQUASH_MSG").exists());
 }
 

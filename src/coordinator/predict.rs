@@ -1,0 +1,44 @@
+//! Predicting conflicts before they happen: every pair of branches merged in memory.
+
+use crate::git::{GitResult, Oid, Repo, merge};
+
+/// A pair of branches (or a branch and the integration tip) that would conflict.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Prediction {
+    pub left: String,
+    pub right: String,
+    pub files: Vec<String>,
+}
+
+/// Merges every pair of `branches` and each branch with the integration tip in memory; returns
+/// the pairs that conflict and how many pairs were checked.
+pub fn predict(
+    repo: &Repo,
+    branches: &[(String, Oid)],
+    integration: Option<&(String, Oid)>,
+) -> GitResult<(Vec<Prediction>, usize)> {
+    let mut pairs = Vec::new();
+    let mut names = Vec::new();
+    for (i, (a_name, a)) in branches.iter().enumerate() {
+        for (b_name, b) in &branches[i + 1..] {
+            if a != b {
+                pairs.push((a.clone(), b.clone()));
+                names.push((a_name.clone(), b_name.clone()));
+            }
+        }
+        if let Some((tip_name, tip)) = integration
+            && a != tip
+        {
+            pairs.push((tip.clone(), a.clone()));
+            names.push((a_name.clone(), tip_name.clone()));
+        }
+    }
+    let results = merge::conflicts_batch(repo, &pairs)?;
+    let predictions = names
+        .into_iter()
+        .zip(results)
+        .filter(|(_, files)| !files.is_empty())
+        .map(|((left, right), files)| Prediction { left, right, files })
+        .collect();
+    Ok((predictions, pairs.len()))
+}

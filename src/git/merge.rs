@@ -1,0 +1,259 @@
+//! Three-way merges without a working tree, one at a time or in batches.
+//!
+//! Merges use `git merge-tree --write-tree` (the user's git, its merge drivers and attributes);
+//! libgit2's merges are several times slower on big repositories and skip merge drivers.
+
+use super::{GitError, GitResult, Oid, Repo};
+
+/// One conflicted index entry of a merge: what `git ls-files -u` would show.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConflictEntry {
+    pub mode: String,
+    pub oid: Oid,
+    /// 1 = base, 2 = ours, 3 = theirs.
+    pub stage: u8,
+    pub path: String,
+}
+
+#[derive(Clone, Debug)]
+pub enum MergeOutcome {
+    Clean {
+        tree: Oid,
+    },
+    /// `tree` holds the conflicted files with conflict markers (ours for binary files).
+    Conflict {
+        tree: Oid,
+        entries: Vec<ConflictEntry>,
+        messages: Vec<String>,
+    },
+}
+
+impl MergeOutcome {
+    /// The distinct conflicted paths.
+    pub fn conflicted_paths(&self) -> Vec<String> {
+        match self {
+            MergeOutcome::Clean { .. } => Vec::new(),
+            MergeOutcome::Conflict { entries, .. } => {
+                let mut paths: Vec<String> = entries.iter().map(|e| e.path.clone()).collect();
+                paths.dedup();
+                paths
+            }
+        }
+    }
+}
+
+/// A three-way merge of commits `ours` and `theirs` without touching any working tree. With
+/// `base`, that commit is the merge base (a cherry-pick when it is the parent of `theirs`);
+/// otherwise git finds it.
+pub fn merge_tree(
+    repo: &Repo,
+    base: Option<&str>,
+    ours: &str,
+    theirs: &str,
+) -> GitResult<MergeOutcome> {
+    let mut args = vec!["merge-tree".to_string(), "--write-tree".into(), "-z".into()];
+    if let Some(base) = base {
+        args.push(format!("--merge-base={base}"));
+    }
+    args.push(ours.to_string());
+    args.push(theirs.to_string());
+    let out = repo.git().output(args.clone(), None)?;
+    let code = out.status.code();
+    if code != Some(0) && code != Some(1) {
+        return Err(GitError::Command {
+            args: args.join(" "),
+            dir: repo.common_dir().to_path_buf(),
+            stderr: out.stderr_str(),
+        });
+    }
+    parse_merge_tree(&out.stdout, code == Some(1)).ok_or_else(|| GitError::Command {
+        args: args.join(" "),
+        dir: repo.common_dir().to_path_buf(),
+        stderr: "could not read the output of git merge-tree".into(),
+    })
+}
+
+/// Three-way merges of `(base, ours, theirs)` commits without a working tree, like
+/// [`merge_tree`] with an explicit base: the tree of each merge that is clean, `None` for each
+/// that conflicts (ask [`merge_tree`] for the details). With git 2.45 or newer, which reads a
+/// merge base on each line of `git merge-tree --stdin`, the whole batch is one git process;
+/// older git runs one process per merge.
+pub fn merge_trees(repo: &Repo, merges: &[(Oid, Oid, Oid)]) -> GitResult<Vec<Option<Oid>>> {
+    if merges.len() < 2 || super::git_version() < (2, 45, 0) {
+        return merges
+            .iter()
+            .map(|(base, ours, theirs)| {
+                Ok(match merge_tree(repo, Some(base), ours, theirs)? {
+                    MergeOutcome::Clean { tree } => Some(tree),
+                    MergeOutcome::Conflict { .. } => None,
+                })
+            })
+            .collect();
+    }
+    let input: String = merges
+        .iter()
+        .map(|(base, ours, theirs)| format!("{base} -- {ours} {theirs}\n"))
+        .collect();
+    Ok(merge_tree_stdin(repo, &input, merges.len())?
+        .into_iter()
+        .map(|m| m.clean.then_some(m.tree))
+        .collect())
+}
+
+/// One merge of a batch: the tree it gives and the conflicted paths (empty when clean).
+#[derive(Clone, Debug)]
+pub struct BatchMerge {
+    pub tree: Oid,
+    pub clean: bool,
+    pub conflicts: Vec<String>,
+}
+
+/// Merges many pairs of commits with one `git merge-tree --stdin` process (each pair with its
+/// own merge base), in memory.
+pub fn merge_batch(repo: &Repo, pairs: &[(Oid, Oid)]) -> GitResult<Vec<BatchMerge>> {
+    if pairs.is_empty() {
+        return Ok(Vec::new());
+    }
+    let input: String = pairs.iter().map(|(a, b)| format!("{a} {b}\n")).collect();
+    merge_tree_stdin(repo, &input, pairs.len())
+}
+
+/// Runs `count` merges, one per line of `input`, in one `git merge-tree --stdin` process.
+fn merge_tree_stdin(repo: &Repo, input: &str, count: usize) -> GitResult<Vec<BatchMerge>> {
+    let out = repo.git().run_with_stdin(
+        [
+            "merge-tree",
+            "--stdin",
+            "-z",
+            "--name-only",
+            "--no-messages",
+        ],
+        Some(input.as_bytes()),
+    )?;
+    let unreadable = || GitError::Command {
+        args: "merge-tree --stdin".into(),
+        dir: repo.common_dir().to_path_buf(),
+        stderr: "could not read the output of git merge-tree --stdin".into(),
+    };
+    // Per merge: `<1 clean | 0 conflicted>\0<tree>\0[<path>\0...]\0`.
+    let mut fields = out.stdout.split(|b| *b == 0);
+    let mut results = Vec::with_capacity(count);
+    for _ in 0..count {
+        let status = fields.next().ok_or_else(unreadable)?;
+        let tree: Oid = String::from_utf8_lossy(fields.next().ok_or_else(unreadable)?)
+            .into_owned()
+            .into();
+        let mut conflicts = Vec::new();
+        for field in fields.by_ref() {
+            if field.is_empty() {
+                break;
+            }
+            conflicts.push(String::from_utf8_lossy(field).into_owned());
+        }
+        let clean = match status {
+            _ if tree.is_empty() => return Err(unreadable()),
+            b"1" => true,
+            b"0" => false,
+            _ => return Err(unreadable()),
+        };
+        if clean {
+            conflicts.clear();
+        }
+        results.push(BatchMerge {
+            tree,
+            clean,
+            conflicts,
+        });
+    }
+    Ok(results)
+}
+
+/// The conflicted paths of each pair (see [`merge_batch`]); an empty list means it merges
+/// cleanly.
+pub fn conflicts_batch(repo: &Repo, pairs: &[(Oid, Oid)]) -> GitResult<Vec<Vec<String>>> {
+    Ok(merge_batch(repo, pairs)?
+        .into_iter()
+        .map(|m| m.conflicts)
+        .collect())
+}
+
+/// `<tree>\0` then, on conflict, `<mode> <oid> <stage>\t<path>\0`..., `\0`, then messages as
+/// `<n paths>\0<path>\0...<type>\0<message>\0`.
+fn parse_merge_tree(stdout: &[u8], conflicted: bool) -> Option<MergeOutcome> {
+    let mut fields = stdout.split(|b| *b == 0);
+    let tree = Oid::from(String::from_utf8_lossy(fields.next()?).trim());
+    if !conflicted {
+        return Some(MergeOutcome::Clean { tree });
+    }
+    let mut entries = Vec::new();
+    for field in fields.by_ref() {
+        if field.is_empty() {
+            break;
+        }
+        let field = String::from_utf8_lossy(field);
+        let (meta, path) = field.split_once('\t')?;
+        let mut meta = meta.split(' ');
+        entries.push(ConflictEntry {
+            mode: meta.next()?.to_string(),
+            oid: meta.next()?.into(),
+            stage: meta.next()?.parse().ok()?,
+            path: path.to_string(),
+        });
+    }
+    let mut messages = Vec::new();
+    let rest: Vec<&[u8]> = fields.collect();
+    let mut i = 0;
+    while i < rest.len() {
+        let Ok(count) = String::from_utf8_lossy(rest[i]).parse::<usize>() else {
+            break;
+        };
+        let message_index = i + 1 + count + 1;
+        if let Some(message) = rest.get(message_index) {
+            messages.push(String::from_utf8_lossy(message).trim_end().to_string());
+        }
+        i = message_index + 1;
+    }
+    Some(MergeOutcome::Conflict {
+        tree,
+        entries,
+        messages,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_merge_tree_conflicts() {
+        let out: Vec<u8> = [
+            "tree1",
+            "100644 aaa 1\tf",
+            "100644 bbb 2\tf",
+            "100644 ccc 3\tf",
+            "",
+            "1",
+            "f",
+            "Auto-merging",
+            "Auto-merging f\n",
+            "1",
+            "f",
+            "CONFLICT (content)",
+            "Merge conflict in f\n",
+        ]
+        .join("\0")
+        .into_bytes();
+        let MergeOutcome::Conflict {
+            tree,
+            entries,
+            messages,
+        } = parse_merge_tree(&out, true).unwrap()
+        else {
+            panic!("expected a conflict")
+        };
+        assert_eq!(tree, "tree1");
+        assert_eq!(entries.len(), 3);
+        assert_eq!(entries[2].stage, 3);
+        assert_eq!(messages, vec!["Auto-merging f", "Merge conflict in f"]);
+    }
+}

@@ -1,0 +1,166 @@
+//! Ref moves and reads: compare-and-swap updates, keeping a commit reachable under a free name,
+//! batch transactions, listings. Ref moves go through `git update-ref` with the expected old
+//! value, so a ref is never moved from a state we did not see.
+
+use super::commit::parse_oid;
+use super::{Git, GitError, GitResult, Oid, Repo, ZERO_OID};
+
+/// Moves `name` to `new` only if it points at `old` (`None`: only if it does not exist).
+pub fn update_ref(
+    repo: &Repo,
+    name: &str,
+    new: &str,
+    old: Option<&str>,
+    message: &str,
+) -> GitResult<()> {
+    repo.git().run([
+        "update-ref",
+        "-m",
+        message,
+        name,
+        new,
+        old.unwrap_or(ZERO_OID),
+    ])?;
+    Ok(())
+}
+
+/// Keeps `oid` reachable under `name`, never overwriting what another ref keeps: when `name`
+/// already holds something else, `name-2`, `name-3`, ... is used. Returns the name used.
+pub fn keep_ref(repo: &Repo, name: &str, oid: &str, message: &str) -> GitResult<String> {
+    keep_ref_in(&repo.git(), name, oid, message)
+}
+
+/// [`keep_ref`] through a `git` bound to any directory of the repository (a worktree's, when
+/// the caller has no [`Repo`]).
+pub(super) fn keep_ref_in(git: &Git, name: &str, oid: &str, message: &str) -> GitResult<String> {
+    for n in 1..=1000 {
+        let candidate = if n == 1 {
+            name.to_string()
+        } else {
+            format!("{name}-{n}")
+        };
+        // Create-only: the all-zero old value means "must not exist yet".
+        let out = git.output(
+            ["update-ref", "-m", message, &candidate, oid, ZERO_OID],
+            None,
+        )?;
+        if out.status.success() {
+            return Ok(candidate);
+        }
+        let existing = git.output(
+            [
+                "rev-parse",
+                "-q",
+                "--verify",
+                &format!("{candidate}^{{object}}"),
+            ],
+            None,
+        )?;
+        if existing.status.success() && existing.stdout_str().trim() == oid {
+            return Ok(candidate);
+        }
+        if !existing.status.success() {
+            // Not a name clash: the update itself failed.
+            return Err(GitError::Command {
+                args: format!("update-ref {candidate}"),
+                dir: git.dir().to_path_buf(),
+                stderr: out.stderr_str(),
+            });
+        }
+    }
+    Err(GitError::Command {
+        args: format!("update-ref {name}"),
+        dir: git.dir().to_path_buf(),
+        stderr: "a thousand refs of that name exist already".into(),
+    })
+}
+
+/// Points each `(name, new)` at its commit whatever it was, in one `git update-ref --stdin`
+/// transaction (all or none): one git process for the batch instead of one per ref.
+pub fn set_refs(repo: &Repo, refs: &[(String, Oid)], message: &str) -> GitResult<()> {
+    if refs.is_empty() {
+        return Ok(());
+    }
+    let input: String = refs
+        .iter()
+        .map(|(name, new)| format!("update {name} {new}\n"))
+        .collect();
+    repo.git().run_with_stdin(
+        ["update-ref", "-m", message, "--stdin"],
+        Some(input.as_bytes()),
+    )?;
+    Ok(())
+}
+
+pub fn delete_ref(repo: &Repo, name: &str) -> GitResult<()> {
+    repo.git().run(["update-ref", "-d", name])?;
+    Ok(())
+}
+
+/// Every ref under `prefix` and its target, sorted by name.
+pub fn refs_under(repo: &Repo, prefix: &str) -> GitResult<Vec<(String, Oid)>> {
+    let out = repo
+        .git()
+        .run(["for-each-ref", "--format=%(refname) %(objectname)", prefix])?;
+    Ok(out
+        .stdout_str()
+        .lines()
+        .filter_map(|l| l.split_once(' ').map(|(n, o)| (n.to_string(), o.into())))
+        .collect())
+}
+
+/// Every local branch and its tip, except those under `except_prefix` (a ref name prefix).
+pub fn branches(
+    repo: &Repo,
+    except_prefix: &str,
+) -> GitResult<std::collections::BTreeMap<String, Oid>> {
+    let r = repo.open()?;
+    let refs = r
+        .references_glob("refs/heads/*")
+        .map_err(|e| GitError::library("could not list branches", e))?;
+    let mut map = std::collections::BTreeMap::new();
+    for reference in refs.flatten() {
+        if let (Some(name), Some(target)) = (reference.name(), reference.target())
+            && !name.starts_with(except_prefix)
+        {
+            map.insert(name.to_string(), target.into());
+        }
+    }
+    Ok(map)
+}
+
+pub fn is_ancestor(repo: &Repo, ancestor: &str, descendant: &str) -> GitResult<bool> {
+    if ancestor == descendant {
+        return Ok(true);
+    }
+    let r = repo.open()?;
+    let (a, d) = (parse_oid(ancestor)?, parse_oid(descendant)?);
+    r.graph_descendant_of(d, a)
+        .map_err(|e| GitError::library(format!("could not compare {ancestor} and {descendant}"), e))
+}
+
+/// How many commits are in `from..to`.
+pub fn count_commits(repo: &Repo, from: &str, to: &str) -> GitResult<usize> {
+    if from == to {
+        return Ok(0);
+    }
+    let r = repo.open()?;
+    let mut walk = r.revwalk().map_err(|e| GitError::library("revwalk", e))?;
+    walk.push(parse_oid(to)?)
+        .map_err(|e| GitError::library("revwalk", e))?;
+    walk.hide(parse_oid(from)?)
+        .map_err(|e| GitError::library("revwalk", e))?;
+    super::changes::bounded_count(walk, from, to)
+}
+
+/// The local branches (full names) whose history contains `oid`.
+pub fn branches_containing(repo: &Repo, oid: &str) -> GitResult<Vec<String>> {
+    let out = repo.git().run([
+        "for-each-ref",
+        "--format=%(refname)",
+        "--contains",
+        oid,
+        crate::layout::branches_prefix(),
+    ])?;
+    Ok(out.stdout_str().lines().map(str::to_string).collect())
+}

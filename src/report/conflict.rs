@@ -1,0 +1,94 @@
+//! The README of a conflict bundle: what conflicted, where the pieces are, and how to go on.
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use super::shell_quote;
+
+/// What the README says, as plain data.
+pub struct ConflictReadme<'a> {
+    pub stream: &'a str,
+    /// "task 2", "tasks 1-3".
+    pub task_list: &'a str,
+    /// Each task's number (one-based) and its summary on one line.
+    pub tasks: &'a [(usize, String)],
+    /// The integration branch's short name.
+    pub integration_branch: &'a str,
+    pub base: &'a str,
+    pub ours: &'a str,
+    pub theirs: &'a str,
+    pub files: &'a [String],
+    /// What git said about the merge.
+    pub messages: &'a [String],
+    pub resolution_worktree: &'a Path,
+}
+
+pub fn conflict_readme(r: &ConflictReadme) -> String {
+    let mut readme = String::new();
+    let _ = writeln!(
+        readme,
+        "# Conflict: stream `{}` ({})\n",
+        r.stream, r.task_list
+    );
+    let _ = writeln!(
+        readme,
+        "Integrating stream `{}` onto `{}` conflicts in {} file(s). The run is halted: no new \
+         task starts until this is resolved, skipped, or the run is aborted.\n",
+        r.stream,
+        r.integration_branch,
+        r.files.len()
+    );
+    let _ = writeln!(readme, "## Tasks\n");
+    for (number, summary) in r.tasks {
+        let _ = writeln!(readme, "- task {number}: {summary}");
+    }
+    let _ = writeln!(readme, "\n## Commits\n");
+    let _ = writeln!(readme, "- base (where the stream started): `{}`", r.base);
+    let _ = writeln!(readme, "- ours (the integration tip):      `{}`", r.ours);
+    let _ = writeln!(readme, "- theirs (the stream's work):      `{}`", r.theirs);
+    let _ = writeln!(readme, "\n## Conflicted files\n");
+    for path in r.files {
+        let _ = writeln!(
+            readme,
+            "- `{path}`: `files/{path}.integration.diff` (base -> integration), \
+             `files/{path}.stream.diff` (base -> {}), `files/{path}.conflicted` (with markers)",
+            r.stream
+        );
+    }
+    if !r.messages.is_empty() {
+        let _ = writeln!(readme, "\n## What git said\n");
+        for m in r.messages {
+            let _ = writeln!(readme, "    {m}");
+        }
+    }
+    let wt = r.resolution_worktree.display();
+    let _ = writeln!(readme, "\n## How to go on\n");
+    let _ = writeln!(
+        readme,
+        "The resolution worktree `{wt}` is on the integration branch with the conflicted files \
+         holding conflict markers. Resolve them there with your usual tools, then:\n"
+    );
+    let quoted: Vec<String> = r.files.iter().map(|f| shell_quote(f)).collect();
+    let _ = writeln!(
+        readme,
+        "    cd {}",
+        shell_quote(&r.resolution_worktree.display().to_string())
+    );
+    let _ = writeln!(readme, "    # edit the files, then mark them resolved:");
+    let _ = writeln!(readme, "    git add {}", quoted.join(" "));
+    let _ = writeln!(
+        readme,
+        "    streams continue      # records the resolution and resumes the run\n"
+    );
+    let _ = writeln!(
+        readme,
+        "Or leave this stream's work out (its branch is kept):\n"
+    );
+    let _ = writeln!(readme, "    streams skip {}\n", r.stream);
+    let _ = writeln!(
+        readme,
+        "Or stop the run and put the integration branch back where it was:\n"
+    );
+    let _ = writeln!(readme, "    streams abort");
+    readme
+}
