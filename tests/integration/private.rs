@@ -221,14 +221,33 @@ fn an_agents_git_config_stays_in_its_workspace() {
 }
 
 /// Finding 8: moving another stream's branch reaches the workspace's own ref of that name;
-/// stream `b` is not blamed and integrates.
+/// stream `b`, running meanwhile, is not blamed and integrates.
 #[test]
 fn an_agent_cannot_move_another_streams_branch() {
     let repo = trial_repo();
-    trial_plan(
-        &repo,
-        "git commit -q --allow-empty -m elsewhere; git update-ref refs/heads/streams/p/b HEAD",
-        "",
+    let moved = repo.root.parent().unwrap().join("moved");
+    repo.write(
+        "streams.toml",
+        &format!(
+            r#"
+[plan]
+name = "p"
+jobs = 2
+
+[[stream]]
+name = "a"
+owns = ["a/**"]
+agent = ["act", "wait-rev", "refs/heads/streams/p/b", "sh", "git commit -q --allow-empty -m elsewhere; git update-ref refs/heads/streams/p/b HEAD; touch {moved}", "write", "a/done.txt", "a"]
+tasks = ["Work on a"]
+
+[[stream]]
+name = "b"
+owns = ["b/**"]
+agent = ["act", "wait-for", "{moved}", "write", "b/done.txt", "b", "commit", "b's work"]
+tasks = ["Work on b"]
+"#,
+            moved = moved.display()
+        ),
     );
     let out = repo.streams(&["run"]);
     out.assert_code(0);
@@ -236,6 +255,10 @@ fn an_agent_cannot_move_another_streams_branch() {
     assert_eq!(
         show(&repo, "streams/p/integration:b/done.txt").unwrap(),
         "b"
+    );
+    assert_eq!(
+        show(&repo, "streams/p/integration:a/done.txt").unwrap(),
+        "a"
     );
 }
 
