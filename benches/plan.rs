@@ -127,6 +127,15 @@ impl Repository for Facts {
     fn prompt_file_exists(&mut self, _path: &str) -> bool {
         true
     }
+
+    fn agent_program(
+        &mut self,
+        _program: &str,
+        _commit: &str,
+        _path: Option<&str>,
+    ) -> Result<streams::plan::ProgramCheck, Self::Error> {
+        Ok(streams::plan::ProgramCheck::Found)
+    }
 }
 
 fn median(mut run: impl FnMut()) -> Duration {

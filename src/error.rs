@@ -36,6 +36,32 @@ impl ExitCode {
     }
 }
 
+/// How a session of the engine ended. An expected outcome, not an error: [`ExitCode::of_run`]
+/// classifies it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Finish {
+    /// Every stream done and integrated.
+    Integrated,
+    /// Finished, but some streams failed or were skipped.
+    Failed,
+    /// Waiting for a person to resolve a conflict.
+    Halted,
+    Interrupted(nix::sys::signal::Signal),
+}
+
+impl ExitCode {
+    /// The exit code of a command that ran the engine (`run`, `resume`, `continue`, `skip`).
+    pub fn of_run(finish: Finish) -> ExitCode {
+        match finish {
+            Finish::Integrated => ExitCode::Success,
+            Finish::Failed => ExitCode::StreamsFailed,
+            Finish::Halted => ExitCode::Halted,
+            Finish::Interrupted(nix::sys::signal::Signal::SIGINT) => ExitCode::Interrupted,
+            Finish::Interrupted(_) => ExitCode::Terminated,
+        }
+    }
+}
+
 impl From<ExitCode> for std::process::ExitCode {
     fn from(code: ExitCode) -> Self {
         std::process::ExitCode::from(code.code())
@@ -181,5 +207,26 @@ impl fmt::Display for Rendered<'_> {
             write!(f, "\nhint: {hint}")?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use nix::sys::signal::Signal;
+
+    #[test]
+    fn each_run_outcome_has_its_documented_exit_code() {
+        let codes: Vec<u8> = [
+            Finish::Integrated,
+            Finish::Failed,
+            Finish::Halted,
+            Finish::Interrupted(Signal::SIGINT),
+            Finish::Interrupted(Signal::SIGTERM),
+        ]
+        .into_iter()
+        .map(|f| ExitCode::of_run(f).code())
+        .collect();
+        assert_eq!(codes, [0, 4, 3, 130, 143]);
     }
 }

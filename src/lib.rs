@@ -3,25 +3,31 @@
 //!
 //! Module map, from the top down (each layer only reaches down, never up):
 //!
-//! - [`children`]: the processes streams starts itself, told apart from an agent's strays.
-//! - [`cli`]: clap types and one function per subcommand; no git, no processes of its own.
-//! - [`exec`]: tokio: the dispatcher (sole owner of run state), task executors, process groups,
-//!   signals, recovery after a crash.
+//! - [`cli`]: clap types and one function per subcommand (args -> ops -> report -> exit code);
+//!   no git, no processes of its own.
+//! - [`ops`]: the use cases (start, resume, continue, skip, abort, status, clean, plan
+//!   prediction): no clap, no printing; a repository and inputs in, data out.
+//! - [`exec`]: tokio: the dispatcher (sole writer of run state while it runs) and its pure
+//!   decisions, the task spec shared with `--dry-run`, task executors, process groups, signals,
+//!   recovery after a crash, the kernel sandbox of an agent (Landlock).
 //! - [`coordinator`]: sync points: integrate a stream's commits (and [`coordinator::move_integration_ref`],
 //!   the one mover of the integration ref), halt on a conflict, the resolution worktree,
 //!   conflict prediction.
-//! - [`report`]: what the user sees: progress, event lines, NDJSON, the conflict README, the
-//!   final report.
-//! - [`state`]: run state types, the atomic store, the lock, the journal.
+//! - [`report`]: all text a person reads: progress, event lines, NDJSON, the conflict README,
+//!   the final report, the plan and status views, "what next" hints. Sees plain data only.
+//! - [`state`]: run state types, the atomic store (`StateStore`: the one way state is written),
+//!   the lock, the journal.
 //! - [`git`]: the only place that uses git2 or runs the `git` program; a [`git::Repo`], an
 //!   [`git::Oid`] and named operations, the argv runner private.
 //! - [`ownership`]: compiled globsets; who owns a path; checking an agent's changed paths.
 //! - [`plan`]: pure: TOML text in, validated [`plan::Plan`] out (raw -> model -> validate), plus
 //!   the schedule analysis behind `streams plan`.
 //! - Leaves, usable from any layer: [`layout`] (every ref and directory name a run uses, built
-//!   and parsed), [`failpoint`] (crash tests), [`duration`] (durations for people).
-//! - [`error`]: error kinds and the exit codes, in one place (it wraps [`git::GitError`], so it
-//!   sits beside git rather than below it).
+//!   and parsed), [`failpoint`] (crash tests), [`duration`] (durations for people),
+//!   [`git_env`] (the environment variables that redirect git, shared by `git` and `plan`),
+//!   [`children`] (the processes streams starts itself, told apart from an agent's strays).
+//! - [`error`]: error kinds and the exit codes, in one place, with how a run's outcome maps to
+//!   one (it wraps [`git::GitError`], so it sits beside git rather than below it).
 //! - [`demo`]: the example repository behind `streams demo`.
 
 pub mod children;
@@ -33,7 +39,9 @@ pub mod error;
 pub mod exec;
 pub mod failpoint;
 pub mod git;
+pub mod git_env;
 pub mod layout;
+pub mod ops;
 pub mod ownership;
 pub mod plan;
 pub mod report;

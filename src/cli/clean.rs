@@ -2,7 +2,7 @@
 //! was never integrated is listed and kept unless `--force` says otherwise.
 
 use crate::error::{Error, ExitCode, Result};
-use crate::exec::control;
+use crate::ops::clean;
 use crate::state::{RunLock, StateDir};
 
 use super::{CleanArgs, Context, load};
@@ -27,8 +27,8 @@ pub fn clean(ctx: &Context, args: CleanArgs) -> Result<ExitCode> {
             "finish it (`streams resume` / `streams continue`) or stop it with `streams abort` first",
         ));
     }
-    let mut items = control::clean_plan(&repo, &state)?;
-    items.extend(control::old_run_dirs(&state_dir, &state.run_id));
+    let mut items = clean::clean_plan(&repo, &state)?;
+    items.extend(clean::old_run_dirs(&state_dir, &state.run_id));
     let (safe, risky): (Vec<_>, Vec<_>) = items.into_iter().partition(|i| i.loses.is_none());
     let ui = &ctx.ui;
     if args.dry_run {
@@ -53,12 +53,12 @@ pub fn clean(ctx: &Context, args: CleanArgs) -> Result<ExitCode> {
         return Ok(ExitCode::Success);
     }
     for item in &safe {
-        control::clean_remove(&repo, item)?;
+        clean::clean_remove(&repo, item)?;
         ui.info(format!("removed {}", item.what));
     }
     if args.force {
         for item in &risky {
-            control::clean_remove(&repo, item)?;
+            clean::clean_remove(&repo, item)?;
             ui.info(format!(
                 "removed {} (lost: {})",
                 item.what,

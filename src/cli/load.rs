@@ -7,7 +7,9 @@ use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
 use crate::git::{self, GitError, Oid, Repo};
-use crate::plan::{self, CheckError, EstimateUnit, OwnershipSummary, Plan};
+use crate::plan::{self, CheckError, Plan, ProgramCheck};
+
+pub use crate::report::plan_view::{Analysis, Located};
 
 use super::Context;
 
@@ -17,23 +19,6 @@ pub struct LoadedPlan {
     /// The plan file, absolute.
     pub path: PathBuf,
     pub base_commit: Oid,
-}
-
-/// What checking the plan learned, for `streams plan` to show.
-pub struct Analysis {
-    pub ownership: OwnershipSummary,
-    pub estimates: EstimateUnit,
-    /// The plan file as messages show it (relative to the current directory when inside it).
-    pub shown_path: String,
-    pub warnings: Vec<Located>,
-}
-
-/// A warning with its position, for `--json`.
-#[derive(Clone, Debug, serde::Serialize)]
-pub struct Located {
-    pub message: String,
-    pub line: Option<usize>,
-    pub column: Option<usize>,
 }
 
 /// Checks git, finds the repository around `ctx.cwd`.
@@ -64,7 +49,7 @@ pub fn load_checked(
 ) -> Result<(LoadedPlan, Analysis)> {
     let path = plan_path(ctx, repo, arg);
     let shown_path = shown_path(&ctx.cwd, &path);
-    let text = std::fs::read_to_string(&path).map_err(|source| {
+    let text = read_plan_text(&path).map_err(|source| {
         if source.kind() == std::io::ErrorKind::NotFound {
             let hint = if arg.is_none() {
                 "create streams.toml at the repository root, or name the plan file: `streams plan PATH`"
@@ -72,6 +57,11 @@ pub fn load_checked(
                 "check the path: it is relative to the current directory (or to -C DIR)"
             };
             Error::usage_with_hint(format!("no plan at {shown_path}"), hint)
+        } else if source.kind() == std::io::ErrorKind::FileTooLarge {
+            Error::usage_with_hint(
+                format!("{shown_path} is larger than 1 MiB, the most a plan may be"),
+                "a plan is a short TOML file: check that this is the file you meant",
+            )
         } else {
             Error::PlanUnreadable {
                 path: path.clone(),
@@ -130,6 +120,20 @@ pub fn load_checked(
     }
 }
 
+/// Reads a plan file, refusing one larger than [`plan::MAX_PLAN_BYTES`] (with
+/// `ErrorKind::FileTooLarge`) without reading more than that: `/dev/zero` never ends.
+pub fn read_plan_text(path: &Path) -> std::io::Result<String> {
+    use std::io::Read;
+    let mut text = String::new();
+    std::fs::File::open(path)?
+        .take(plan::MAX_PLAN_BYTES + 1)
+        .read_to_string(&mut text)?;
+    if text.len() as u64 > plan::MAX_PLAN_BYTES {
+        return Err(std::io::ErrorKind::FileTooLarge.into());
+    }
+    Ok(text)
+}
+
 /// The repository as the validator sees it: base resolution and tracked files from git, prompt
 /// files from the file system next to the plan.
 struct GitFacts<'a> {
@@ -169,6 +173,64 @@ impl plan::Repository for GitFacts<'_> {
     fn prompt_file_exists(&mut self, path: &str) -> bool {
         self.plan_dir.join(path).is_file()
     }
+
+    fn agent_program(
+        &mut self,
+        program: &str,
+        commit: &str,
+        search_path: Option<&str>,
+    ) -> Result<ProgramCheck, GitError> {
+        use std::os::unix::fs::PermissionsExt;
+        let executable = |path: &Path| {
+            std::fs::metadata(path)
+                .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        };
+        let path = Path::new(program);
+        if path.is_absolute() {
+            return Ok(if executable(path) {
+                ProgramCheck::Found
+            } else if path.exists() {
+                ProgramCheck::NotExecutable
+            } else {
+                ProgramCheck::Missing
+            });
+        }
+        if !program.contains('/') {
+            // As the agent's spawn looks it up: on the PATH its environment will have.
+            let found = search_path
+                .map(std::ffi::OsString::from)
+                .or_else(|| std::env::var_os("PATH"))
+                .is_some_and(|dirs| {
+                    std::env::split_paths(&dirs).any(|dir| executable(&dir.join(program)))
+                });
+            return Ok(if found {
+                ProgramCheck::Found
+            } else {
+                ProgramCheck::NotOnPath
+            });
+        }
+        // Relative to the workspace root, which holds what is committed at `commit`.
+        let mut parts: Vec<&str> = Vec::new();
+        for part in program.split('/') {
+            match part {
+                "" | "." => {}
+                ".." => {
+                    if parts.pop().is_none() {
+                        return Ok(ProgramCheck::NotCommitted { in_checkout: false });
+                    }
+                }
+                part => parts.push(part),
+            }
+        }
+        let relative = parts.join("/");
+        let in_checkout = self.repo.root().join(&relative).is_file();
+        // 100755 is an executable file, 120000 a symbolic link.
+        Ok(match self.repo.mode_at(commit, &relative)?.as_deref() {
+            Some("100755") | Some("120000") => ProgramCheck::Found,
+            Some("100644") => ProgramCheck::CommittedNotExecutable,
+            _ => ProgramCheck::NotCommitted { in_checkout },
+        })
+    }
 }
 
 /// `path` relative to `cwd` when it is inside it, else as is (absolute).
@@ -188,34 +250,4 @@ fn line_column(text: &str, at: usize) -> (usize, usize) {
     let line = before.matches('\n').count() + 1;
     let start = before.rfind('\n').map_or(0, |i| i + 1);
     (line, before[start..].chars().count() + 1)
-}
-
-/// The plan a run started with (its copy in the run directory): what `resume`, `continue` and
-/// `skip` go on with, even if `streams.toml` changed since.
-pub fn plan_from_copy(
-    run_dir: &crate::state::RunDir,
-    state: &crate::state::RunState,
-) -> Result<Plan> {
-    let path = run_dir.plan_copy_path();
-    let text = std::fs::read_to_string(&path).map_err(|source| Error::PlanUnreadable {
-        path: path.clone(),
-        source,
-    })?;
-    if let Some(expected) = &state.plan_hash
-        && crate::git::text_hash(&text) != *expected
-    {
-        return Err(Error::state(
-            format!(
-                "the run's copy of its plan, {}, was changed since the run started; streams will not go on with a plan it did not check",
-                path.display()
-            ),
-            "put the copy back as it was, or `streams abort` the run (its work is kept) and start a new one",
-        ));
-    }
-    // It was validated against the repository when the run started; only the rules that need
-    // no repository are checked again (a newer streams may be stricter).
-    crate::plan::parse_simple(&text).map_err(|rendered| Error::InvalidPlan {
-        rendered,
-        errors: 1,
-    })
 }

@@ -4,8 +4,10 @@
 //! into the library, and returns an [`ExitCode`].
 
 mod clean;
+mod completions;
 mod control;
 mod demo;
+mod init;
 pub mod load;
 mod plan;
 mod run;
@@ -17,6 +19,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::error::{ExitCode, Result};
+pub use crate::report::ColorChoice;
 use crate::report::Ui;
 
 #[derive(Debug, Parser)]
@@ -36,6 +39,8 @@ pub struct Cli {
 }
 
 #[derive(Debug, Args)]
+// Under their own heading in every subcommand's --help, apart from the command's own options.
+#[command(next_help_heading = "Global options")]
 pub struct GlobalArgs {
     /// Run as if started in DIR (like `git -C`)
     #[arg(short = 'C', global = true, value_name = "DIR")]
@@ -58,13 +63,6 @@ pub struct GlobalArgs {
     pub no_progress: bool,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum ColorChoice {
-    Auto,
-    Always,
-    Never,
-}
-
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Validate a plan and show what a run would do: waves, ownership, critical path, makespan
@@ -85,6 +83,45 @@ pub enum Command {
     Clean(CleanArgs),
     /// Run a built-in example end to end on a throwaway repository
     Demo(DemoArgs),
+    /// Write a commented streams.toml for this repository, or one of the example plans
+    Init(InitArgs),
+    /// Print shell completions (bash, zsh, fish, powershell) on stdout
+    Completions(CompletionsArgs),
+    /// Print the man page (roff) on stdout
+    Man,
+}
+
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// Where to write the plan (default: streams.toml at the repository root)
+    pub plan: Option<PathBuf>,
+    /// The agent CLI to write the `agent` line for (default: the first of claude, codex and
+    /// aider found on PATH, the others as comments)
+    #[arg(long, value_enum, conflicts_with = "example")]
+    pub agent: Option<InitAgent>,
+    /// Write one of the example plans instead (without a name: list them)
+    #[arg(long, value_name = "NAME", num_args = 0..=1, default_missing_value = "")]
+    pub example: Option<String>,
+}
+
+/// `init --agent`: the agent CLIs a generated plan can run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum InitAgent {
+    /// Claude Code (`claude -p`)
+    Claude,
+    /// OpenAI Codex CLI (`codex exec`)
+    Codex,
+    /// aider (`aider --message-file`)
+    Aider,
+    /// A script of your own, committed in the repository
+    Script,
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell to complete for
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
 }
 
 #[derive(Debug, Args)]
@@ -238,5 +275,8 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Resume(args) => control::resume(&ctx, args),
         Command::Clean(args) => clean::clean(&ctx, args),
         Command::Demo(args) => demo::demo(&ctx, args),
+        Command::Init(args) => init::init(&ctx, args),
+        Command::Completions(args) => completions::completions(args),
+        Command::Man => completions::man(),
     }
 }

@@ -3,14 +3,15 @@
 use std::fmt::Write as _;
 
 use crate::error::{ExitCode, IoContext, Result};
-use crate::exec::control::{self, NewRun};
 use crate::exec::dispatcher::worktrees_dir;
-use crate::exec::prompt::{self, DependencyWork, Placeholders};
+use crate::exec::prompt::{self, DependencyWork};
+use crate::exec::task_spec::TaskSpec;
+use crate::ops::{self, session::EngineParts, start::NewRun};
 use crate::report::shell_quote;
 use crate::state::{RunLock, StateDir};
 
 use super::load::{self, LoadedPlan};
-use super::session::{self, EngineParts};
+use super::session;
 use super::{Context, RunArgs};
 
 pub fn default_jobs() -> usize {
@@ -25,6 +26,9 @@ pub fn run(ctx: &Context, args: RunArgs) -> Result<ExitCode> {
     }
     let repo = load::open_repo(ctx)?;
     let loaded = load::load_plan(ctx, &repo, args.plan.as_deref())?;
+    for warning in crate::exec::sandbox::preflight(&loaded.plan)? {
+        ctx.ui.warn(warning);
+    }
     let jobs = args
         .jobs
         .or(loaded.plan.jobs)
@@ -35,10 +39,10 @@ pub fn run(ctx: &Context, args: RunArgs) -> Result<ExitCode> {
     }
     let state_dir = StateDir::new(repo.common_dir());
     let mut lock = RunLock::acquire(&state_dir, "run")?;
-    control::check_no_active_run(&state_dir)?;
+    ops::start::check_no_active_run(&state_dir)?;
     let text = std::fs::read_to_string(&loaded.path)
         .context(|| format!("could not read {}", loaded.path.display()))?;
-    let (run_dir, state, journal) = control::start_run(&NewRun {
+    let (run_dir, state, journal) = ops::start::start_run(&NewRun {
         repo: &repo,
         plan: &loaded.plan,
         plan_path: &loaded.path,
@@ -55,8 +59,8 @@ pub fn run(ctx: &Context, args: RunArgs) -> Result<ExitCode> {
         state,
         journal,
     };
-    let engine = session::engine(ctx, parts, "run", args.json);
-    let finished = session::runtime()?.block_on(engine.run())?;
+    let engine = session::engine(ctx, parts, "run", args.json, None);
+    let finished = ops::session::runtime()?.block_on(engine.run())?;
     session::conclude(ctx, &run_dir, finished)
 }
 
@@ -99,6 +103,17 @@ fn dry_run(
         if !stream.depends_on.is_empty() {
             let _ = writeln!(out, "  depends on: {}", stream.depends_on.join(", "));
         }
+        let sandbox = plan.sandbox_for(stream);
+        if sandbox != crate::plan::SandboxMode::Off {
+            let mut writes = vec!["its workspace".to_string(), "its TMPDIR".to_string()];
+            writes.extend(plan.sandbox_writable_for(stream));
+            let _ = writeln!(
+                out,
+                "  sandbox:    {} (writes only: {})",
+                sandbox.as_str(),
+                writes.join(", ")
+            );
+        }
         let deps: Vec<DependencyWork> = stream
             .depends_on
             .iter()
@@ -113,11 +128,11 @@ fn dry_run(
         for (t, task) in stream.tasks.iter().enumerate() {
             let text =
                 prompt::task_text(&plan_dir, &task.prompt).unwrap_or_else(|e| format!("<{e}>"));
-            let rendered = prompt::render(plan, s, t, &text, &deps);
             let prompt_file = runs
                 .join("<run-id>/prompts")
                 .join(&stream.name)
                 .join(format!("{}.md", t + 1));
+            let spec = TaskSpec::new(plan, s, t, text, &deps, &prompt_file, &worktree);
             let _ = writeln!(
                 out,
                 "  task {}/{}: {}",
@@ -127,20 +142,10 @@ fn dry_run(
             );
             match plan.agent_for(stream, task) {
                 Some(agent) => {
-                    let argv = prompt::expand(
-                        agent,
-                        &Placeholders {
-                            prompt: "\u{0}PROMPT\u{0}",
-                            prompt_file: &prompt_file.display().to_string(),
-                            stream: &stream.name,
-                            task: &text,
-                            task_index: t + 1,
-                            worktree: &worktree.display().to_string(),
-                        },
-                    );
-                    let shown: Vec<String> = argv
+                    let shown: Vec<String> = spec
+                        .argv_shown(agent)
                         .iter()
-                        .map(|a| shell_quote(&a.replace("\u{0}PROMPT\u{0}", "{prompt}")))
+                        .map(|a| shell_quote(a))
                         .collect();
                     let _ = writeln!(out, "    argv: {}", shown.join(" "));
                     if let Some(timeout) = plan.timeout_for(stream, task) {
@@ -156,7 +161,7 @@ fn dry_run(
                 }
             }
             let _ = writeln!(out, "    prompt ({{prompt}}):");
-            for line in rendered.lines() {
+            for line in spec.prompt.lines() {
                 let _ = writeln!(out, "      | {line}");
             }
         }

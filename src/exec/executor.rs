@@ -12,6 +12,7 @@ use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 
 use super::process::{self, AgentCommand, AgentExit, Cancel, Limits};
+use super::sandbox::{self, Lane};
 use crate::failpoint;
 use crate::git::{self, Oid, Repo, changes, commit, refs, workspace};
 use crate::layout::RefNames;
@@ -39,6 +40,8 @@ pub struct TaskJob {
     pub lock_reason: String,
     /// Attempts already used before this executor (a resumed task keeps counting).
     pub previous_attempts: u32,
+    /// The kernel confinement the plan asks for (`sandbox`).
+    pub sandbox: sandbox::Spec,
 }
 
 /// Shared, read-only context for all executors of a run.
@@ -175,6 +178,20 @@ async fn run_task_inner(
             );
         }
     }
+    // Its git dirs and, when sandboxed, what it may write: known once the workspace exists.
+    let (worktree, spec) = (job.worktree.clone(), job.sandbox.clone());
+    let lane = match blocking(move || Lane::for_task(&worktree, &spec)).await {
+        Ok(lane) => Arc::new(lane),
+        Err(message) => {
+            let reason = FailReason::Spawn { message };
+            let (agent, attempts) = (Duration::ZERO, job.previous_attempts);
+            return TaskOutcome::Failed {
+                reason,
+                agent,
+                attempts,
+            };
+        }
+    };
     failpoint::hit("before-agent");
 
     // 2. The agent, with retries.
@@ -192,13 +209,14 @@ async fn run_task_inner(
         let cmd = AgentCommand {
             argv: job.argv.clone(),
             cwd: job.worktree.clone(),
-            env: job.env.clone(),
+            env: [job.env.clone(), lane.env()].concat(),
             env_remove: git::redirecting_vars()
                 .iter()
                 .map(|s| s.to_string())
                 .collect(),
             log_path: job.log_path.clone(),
             log_header: header,
+            sandbox: Some(lane.clone()),
         };
         let (stream, task) = (job.stream_index, job.task_index);
         let journal = shared.journal.clone();
@@ -274,7 +292,7 @@ async fn run_task_inner(
                     attempts: attempt,
                 };
             }
-            AgentExit::Exited(code) => Some(FailReason::Exit { code }),
+            AgentExit::Exited(code) => Some(lane.exit_reason(code, &job.log_path)),
             AgentExit::Signaled(signal) => Some(FailReason::Signal { signal }),
             AgentExit::TimedOut(after) => Some(FailReason::TimedOut {
                 after_ms: after.as_millis() as u64,
@@ -544,7 +562,9 @@ enum FailKind {
 
 fn retryable(reason: &FailReason, retry_on: &[i32]) -> bool {
     match reason {
-        FailReason::Exit { code } => retry_on.is_empty() || retry_on.contains(code),
+        FailReason::Exit { code } | FailReason::SandboxedExit { code, .. } => {
+            retry_on.is_empty() || retry_on.contains(code)
+        }
         FailReason::TimedOut { .. } | FailReason::Idle { .. } | FailReason::Signal { .. } => {
             retry_on.is_empty()
         }

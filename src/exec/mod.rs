@@ -1,11 +1,26 @@
-//! Running a plan: the dispatcher (sole owner of run state), the task executors, agent
-//! processes, prompts, and the commands that steer a run (start, resume, continue, skip, abort).
+//! The engine: running a plan's tasks and integrating their work.
+//!
+//! - [`dispatcher`]: the [`Engine`], sole writer of run state while a session runs; its
+//!   decisions are pure functions in `decide`, starting a task is in `launch`, sync points in
+//!   `integration`.
+//! - [`task_spec`]: a task's prompt and argv, the same for a run and `run --dry-run`.
+//! - [`executor`], [`process`]: one task's steps, and agent process groups.
+//! - [`sandbox`]: the kernel confinement of an agent's writes (Landlock), applied between fork
+//!   and exec.
+//! - [`recover`]: picking a run up again (`resume`, `continue`, `skip`), and what a dead
+//!   coordinator left running.
+//! - [`control`]: stale git lock files after a crash.
 
 pub mod control;
+mod decide;
 pub mod dispatcher;
 pub mod executor;
+mod integration;
+mod launch;
 pub mod process;
 pub mod prompt;
-mod recover;
+pub mod recover;
+pub mod sandbox;
+pub mod task_spec;
 
 pub use dispatcher::{Engine, EngineInput, Finish, Session};

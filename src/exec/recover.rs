@@ -4,8 +4,12 @@
 //! Recovery trusts refs over the state file: the state says what was intended; the journal says
 //! what was under way; the refs say what actually happened. Every step here checks before it
 //! acts, so recovering twice (a crash during `resume`) is the same as recovering once.
+//!
+//! Also here: finding and stopping what a dead coordinator left running ([`run_processes`]),
+//! which `abort` needs too.
 
 use std::collections::BTreeSet;
+use std::path::Path;
 use std::time::Duration;
 
 use super::dispatcher::Engine;
@@ -51,14 +55,14 @@ impl Engine {
             }
         }
         let grace = self.plan.grace.min(Duration::from_secs(5));
-        let stopping = super::control::run_processes(&self.state.run_id, &groups);
+        let stopping = run_processes(&self.state.run_id, &groups);
         if !stopping.is_empty() {
             self.reporter.message(&format!(
                 "stopping {} agent process(es) left running by the interrupted run",
                 stopping.len()
             ));
         }
-        super::control::stop_run_processes(&stopping, grace).await;
+        stop_run_processes(&stopping, grace).await;
 
         // 2. Lock files a killed git left in the run's own worktrees and refs.
         for note in super::control::clear_stale_locks(&self.repo, &self.state)? {
@@ -403,4 +407,78 @@ impl Engine {
 
 fn is_ancestor_or_equal(repo: &git::Repo, a: &str, b: &str) -> bool {
     a == b || git::refs::is_ancestor(repo, a, b).unwrap_or(false)
+}
+
+/// What is left running of a run, to stop before touching its worktrees.
+pub enum RunProcesses {
+    /// Processes whose environment says they belong to the run: agents and everything they
+    /// started, those that left their agent's process group included.
+    Verified(Vec<i32>),
+    /// Without /proc (not Linux) nothing can be checked: the process groups the run recorded,
+    /// those still alive.
+    Groups(BTreeSet<i32>),
+}
+
+impl RunProcesses {
+    pub fn len(&self) -> usize {
+        match self {
+            RunProcesses::Verified(pids) => pids.len(),
+            RunProcesses::Groups(groups) => groups.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// Finds what is left of a run. A recorded process group is never trusted on its own where it
+/// can be checked: after a reboot, or once process ids wrap, it may be anyone's.
+pub fn run_processes(run_id: &str, recorded_groups: &BTreeSet<i32>) -> RunProcesses {
+    if Path::new("/proc/self/environ").exists() {
+        RunProcesses::Verified(super::process::processes_with_env(&[format!(
+            "STREAMS_RUN_ID={run_id}"
+        )]))
+    } else {
+        RunProcesses::Groups(
+            recorded_groups
+                .iter()
+                .copied()
+                .filter(|&g| super::process::group_alive(g))
+                .collect(),
+        )
+    }
+}
+
+/// SIGTERM, up to `grace` to exit, then SIGKILL.
+pub async fn stop_run_processes(processes: &RunProcesses, grace: Duration) {
+    use nix::sys::signal::{Signal, kill, killpg};
+    use nix::unistd::Pid;
+    let signal_all = |signal: Signal| match processes {
+        RunProcesses::Verified(pids) => pids.iter().for_each(|&p| {
+            let _ = kill(Pid::from_raw(p), signal);
+        }),
+        RunProcesses::Groups(groups) => groups.iter().for_each(|&g| {
+            let _ = killpg(Pid::from_raw(g), signal);
+        }),
+    };
+    let alive = || match processes {
+        // A zombie is already dead; only its parent can reap it.
+        RunProcesses::Verified(pids) => pids.iter().any(|&p| {
+            kill(Pid::from_raw(p), None).is_ok()
+                && !std::fs::read_to_string(format!("/proc/{p}/stat"))
+                    .is_ok_and(|s| s.contains(") Z "))
+        }),
+        RunProcesses::Groups(groups) => groups.iter().any(|&g| super::process::group_alive(g)),
+    };
+    if processes.is_empty() {
+        return;
+    }
+    signal_all(Signal::SIGTERM);
+    let deadline = tokio::time::Instant::now() + grace;
+    // These are not our children: there is nothing to wait on but their disappearance.
+    while alive() && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    signal_all(Signal::SIGKILL);
 }

@@ -10,21 +10,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use super::{GitError, GitResult, Oid};
+use crate::git_env::REDIRECTING_VARS;
 
 /// `git merge-tree --write-tree` appeared in 2.38; `--merge-base` with it in 2.40.
 pub const MIN_GIT_VERSION: &str = "2.40";
-
-/// Variables that point git somewhere other than the directory we give it.
-const REDIRECTING_VARS: &[&str] = &[
-    "GIT_DIR",
-    "GIT_WORK_TREE",
-    "GIT_INDEX_FILE",
-    "GIT_COMMON_DIR",
-    "GIT_OBJECT_DIRECTORY",
-    "GIT_ALTERNATE_OBJECT_DIRECTORIES",
-    "GIT_PREFIX",
-    "GIT_NAMESPACE",
-];
 
 /// The run every git this process starts belongs to (see [`mark_run`]).
 static RUN_MARK: std::sync::OnceLock<String> = std::sync::OnceLock::new();

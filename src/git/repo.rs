@@ -132,6 +132,24 @@ impl Repo {
             .collect())
     }
 
+    /// The mode git records for `path` at `commit` (`100644`, `100755`, `120000`, ...), if it is
+    /// tracked there.
+    pub fn mode_at(&self, commit: &str, path: &str) -> GitResult<Option<String>> {
+        let listing = self
+            .git()
+            .read(["ls-tree", "--full-tree", commit, "--", path])?;
+        Ok(listing.split_whitespace().next().map(str::to_string))
+    }
+
+    /// The short name of the branch the checkout is on; `None` on a detached HEAD.
+    pub fn current_branch(&self) -> Option<String> {
+        self.git()
+            .read(["symbolic-ref", "--short", "-q", "HEAD"])
+            .ok()
+            .map(|b| b.trim().to_string())
+            .filter(|b| !b.is_empty())
+    }
+
     /// The commit a ref points at, if the ref exists.
     pub fn ref_target(&self, name: &str) -> GitResult<Option<Oid>> {
         let repo = self.open()?;

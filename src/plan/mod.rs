@@ -9,13 +9,15 @@
 //! - [`owners`] and [`pattern`]: the ownership rules and glob semantics;
 //! - [`schedule`]: waves, critical path, the longest-remaining-path order, the makespan
 //!   simulation;
-//! - [`diagnostic`]: problems with spans, rendered with file:line:column and carets.
+//! - [`diagnostic`]: problems with spans, rendered with file:line:column and carets;
+//! - [`init`]: the plan `streams init` writes, and the example plans built into the binary.
 //!
 //! This module is pure: it does no I/O. What it needs to know about the repository (does `base`
-//! resolve, which files are tracked there, does a prompt file exist) it asks through the
-//! [`Repository`] trait, which `cli::load` implements with `git`.
+//! resolve, which files are tracked there, does a prompt file exist, can an agent program be
+//! started) it asks through the [`Repository`] trait, which `cli::load` implements with `git`.
 
 pub mod diagnostic;
+pub mod init;
 pub mod model;
 pub mod owners;
 pub mod pattern;
@@ -45,6 +47,37 @@ pub trait Repository {
 
     /// Whether a task's `prompt_file` (as written: relative to the plan's directory) exists.
     fn prompt_file_exists(&mut self, path: &str) -> bool;
+
+    /// Whether an agent's program (`agent[0]` as written, no placeholders) can be started in a
+    /// stream's workspace, a checkout of `commit`: a bare name is looked up on PATH (`path`
+    /// when the plan's `env` sets one, else this process's), an absolute path on this machine,
+    /// a relative path among the files committed at `commit` (the only files a fresh workspace
+    /// has).
+    fn agent_program(
+        &mut self,
+        program: &str,
+        commit: &str,
+        path: Option<&str>,
+    ) -> Result<ProgramCheck, Self::Error>;
+}
+
+/// What [`Repository::agent_program`] found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ProgramCheck {
+    Found,
+    /// A bare name that no directory on PATH holds as an executable file.
+    NotOnPath,
+    /// An absolute path to nothing.
+    Missing,
+    /// An absolute path to something that is not an executable file.
+    NotExecutable,
+    /// A relative path with no file at `base`. `in_checkout`: the user's checkout has it
+    /// (untracked, or added since `base`).
+    NotCommitted {
+        in_checkout: bool,
+    },
+    /// A relative path committed without the executable bit.
+    CommittedNotExecutable,
 }
 
 /// How estimates are to be read.
@@ -144,6 +177,15 @@ impl Repository for NoRepository {
 
     fn prompt_file_exists(&mut self, _path: &str) -> bool {
         true
+    }
+
+    fn agent_program(
+        &mut self,
+        _program: &str,
+        _commit: &str,
+        _path: Option<&str>,
+    ) -> Result<ProgramCheck, Self::Error> {
+        Ok(ProgramCheck::Found)
     }
 }
 
@@ -262,6 +304,45 @@ estimate = "1h"
             Some(Duration::from_secs(3600))
         );
         assert_eq!(plan.idle_timeout_for(s), Some(Duration::from_secs(60)));
+    }
+
+    #[test]
+    fn sandbox_keys_are_read_and_streams_add_to_the_plan() {
+        let plan = parse_simple(
+            r#"
+[plan]
+name = "p"
+agent = ["a"]
+sandbox = "auto"
+sandbox_writable = ["~/.cache", "/var/tmp/x"]
+
+[[stream]]
+name = "s"
+owns = ["src/**"]
+tasks = ["t"]
+sandbox = "landlock"
+sandbox_writable = ["~"]
+
+[[stream]]
+name = "u"
+owns = ["lib/**"]
+tasks = ["t"]
+"#,
+        )
+        .unwrap();
+        let (s, u) = (&plan.streams[0], &plan.streams[1]);
+        assert_eq!(plan.sandbox_for(s), SandboxMode::Landlock);
+        assert_eq!(plan.sandbox_for(u), SandboxMode::Auto);
+        assert_eq!(
+            plan.sandbox_writable_for(s),
+            ["~/.cache", "/var/tmp/x", "~"]
+        );
+        assert_eq!(plan.sandbox_writable_for(u), ["~/.cache", "/var/tmp/x"]);
+        let off = parse_simple(
+            "[plan]\nname = \"p\"\nagent = [\"a\"]\n[[stream]]\nname = \"s\"\nowns = [\"a\"]\ntasks = [\"t\"]\n",
+        )
+        .unwrap();
+        assert_eq!(off.sandbox_for(&off.streams[0]), SandboxMode::Off);
     }
 
     #[test]

@@ -150,6 +150,12 @@ pub fn check(
                 diags.push(future_conflict(a, b, &example, streams));
                 in_error[p] = true;
                 in_error[q] = true;
+            } else if let Some((file, dir)) =
+                file_under_file(a, b).or_else(|| file_under_file(b, a))
+            {
+                diags.push(file_dir_conflict(file, dir, streams));
+                in_error[p] = true;
+                in_error[q] = true;
             }
         }
     }
@@ -243,6 +249,51 @@ fn literal_dirs(glob: &str) -> &str {
         end += segment.len() + usize::from(end > 0);
     }
     &glob[..end]
+}
+
+/// `(file, dir)` when `file` is a literal path and every path `dir` matches lies below it: `x`
+/// and `x/**`. No path matches both, so [`pattern::overlap`] finds nothing, but git cannot hold
+/// a file `x` and a file `x/y` at once: the run would halt on a file/directory conflict shown
+/// as `x~<oid>` (issue 11). Only a literal `file` counts: `docs/*` beside `docs/api/**` is a
+/// normal layout, a conflict only if someone creates a file named `docs/api`.
+fn file_under_file<'a>(
+    file: &'a OwnedPattern,
+    dir: &'a OwnedPattern,
+) -> Option<(&'a OwnedPattern, &'a OwnedPattern)> {
+    let literal = !file.glob.contains(['*', '?', '[', ']', '{', '}', '\\']);
+    let below = literal_dirs(&dir.glob);
+    let under = below == file.glob
+        || below
+            .strip_prefix(file.glob.as_str())
+            .is_some_and(|rest| rest.starts_with('/'));
+    (literal && under).then_some((file, dir))
+}
+
+fn file_dir_conflict(file: &OwnedPattern, dir: &OwnedPattern, streams: &[String]) -> Diagnostic {
+    let (first, second) = ordered(file, dir);
+    Diagnostic::error(format!(
+        "`{}` ({}) is a file, but `{}` ({}) puts files below it",
+        file.text,
+        owner_name(file, streams),
+        dir.text,
+        owner_name(dir, streams)
+    ))
+    .at(
+        second.span.clone(),
+        format!("{} here", claims(second, streams)),
+    )
+    .also(
+        first.span.clone(),
+        format!("{} here", claims(first, streams)),
+    )
+    .note(format!(
+        "git cannot hold a file `{}` and files below a directory of that name: integrating both streams would conflict",
+        file.glob
+    ))
+    .help(format!(
+        "give `{}` and everything below it to one stream, e.g. `{}/**`",
+        file.glob, file.glob
+    ))
 }
 
 fn owner_name(p: &OwnedPattern, streams: &[String]) -> String {

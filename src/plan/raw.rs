@@ -13,7 +13,7 @@ use toml::Spanned;
 use toml::de::{DeArray, DeTable, DeValue};
 
 use super::diagnostic::{Diagnostic, Diagnostics, Span};
-use super::model::{MergeStrategy, Prompt, SyncPoint};
+use super::model::{MergeStrategy, Prompt, SandboxMode, SyncPoint};
 
 /// A value and where it was written.
 #[derive(Clone, Debug, PartialEq)]
@@ -39,6 +39,8 @@ pub struct RawPlan {
     pub base: Option<Sp<String>>,
     pub jobs: Option<usize>,
     pub agent: Option<Vec<String>>,
+    /// The agent's program (`agent[0]`) and where it was written.
+    pub agent_program: Option<Sp<String>>,
     pub merge: Option<MergeStrategy>,
     pub sync: Option<SyncPoint>,
     pub shared: Vec<Sp<String>>,
@@ -48,8 +50,10 @@ pub struct RawPlan {
     pub retries: Option<u32>,
     pub retry_on: Vec<i32>,
     pub retry_backoff: Option<Duration>,
-    pub worktree_root: Option<String>,
+    pub worktree_root: Option<Sp<String>>,
     pub env: BTreeMap<String, String>,
+    pub sandbox: Option<SandboxMode>,
+    pub sandbox_writable: Vec<String>,
     /// Keys that were present (whatever their value), to tell "missing" from "wrong".
     pub present: Vec<&'static str>,
 }
@@ -64,12 +68,15 @@ pub struct RawStream {
     pub depends_on: Vec<Sp<String>>,
     pub tasks: Vec<RawTask>,
     pub agent: Option<Vec<String>>,
+    pub agent_program: Option<Sp<String>>,
     pub timeout: Option<Duration>,
     pub idle_timeout: Option<Duration>,
     pub retries: Option<u32>,
     pub env: BTreeMap<String, String>,
     pub priority: i64,
     pub estimate: Option<RawEstimate>,
+    pub sandbox: Option<SandboxMode>,
+    pub sandbox_writable: Vec<String>,
     pub present: Vec<&'static str>,
 }
 
@@ -81,6 +88,7 @@ pub struct RawTask {
     /// `prompt_file` as written, for checking it exists.
     pub prompt_file: Option<Sp<String>>,
     pub agent: Option<Vec<String>>,
+    pub agent_program: Option<Sp<String>>,
     /// `agent` was written, well-formed or not.
     pub agent_given: bool,
     pub timeout: Option<Duration>,
@@ -112,6 +120,8 @@ pub const PLAN_KEYS: &[&str] = &[
     "retry_backoff",
     "worktree_root",
     "env",
+    "sandbox",
+    "sandbox_writable",
 ];
 pub const STREAM_KEYS: &[&str] = &[
     "name",
@@ -126,6 +136,8 @@ pub const STREAM_KEYS: &[&str] = &[
     "env",
     "priority",
     "estimate",
+    "sandbox",
+    "sandbox_writable",
 ];
 pub const TASK_KEYS: &[&str] = &["prompt", "prompt_file", "agent", "timeout", "estimate"];
 
@@ -433,7 +445,7 @@ impl Walker<'_> {
                         .integer(entry, 1, i64::from(u16::MAX))
                         .map(|n| n as usize)
                 }
-                "agent" => plan.agent = self.agent(entry),
+                "agent" => (plan.agent, plan.agent_program) = self.agent(entry).unzip(),
                 "merge" => {
                     plan.merge = self.choice(entry, &["rebase", "merge", "squash"]).map(|i| {
                         [
@@ -464,11 +476,13 @@ impl Walker<'_> {
                             );
                             None
                         } else {
-                            Some(s.value)
+                            Some(s)
                         }
                     })
                 }
                 "env" => plan.env = self.env(entry),
+                "sandbox" => plan.sandbox = self.sandbox(entry),
+                "sandbox_writable" => plan.sandbox_writable = self.writable_paths(entry),
                 _ => {
                     if let Some(meant) = self.unknown_key(entry, Place::Plan) {
                         plan.present.push(meant);
@@ -491,6 +505,8 @@ impl Walker<'_> {
             header,
             ..RawStream::default()
         };
+        // Where `tasks = [...]` was written, to point at it when the stream ends up with none.
+        let mut tasks_span = None;
         for entry in table.iter() {
             let (key, value) = entry;
             let name = key.get_ref().as_ref();
@@ -517,6 +533,7 @@ impl Walker<'_> {
                 "depends_on" => stream.depends_on = self.string_array(entry).unwrap_or_default(),
                 "tasks" => match value.get_ref() {
                     DeValue::Array(items) => {
+                        tasks_span = Some(value.span());
                         for item in items.iter() {
                             match item.get_ref() {
                                 DeValue::String(text) => {
@@ -528,6 +545,7 @@ impl Walker<'_> {
                                         prompt: Some(Prompt::Text(text.to_string())),
                                         prompt_file: None,
                                         agent: None,
+                                        agent_program: None,
                                         agent_given: false,
                                         timeout: None,
                                         estimate: None,
@@ -573,7 +591,7 @@ impl Walker<'_> {
                     ),
                     other => self.wrong_type(entry, "`[[stream.task]]` tables", other),
                 },
-                "agent" => stream.agent = self.agent(entry),
+                "agent" => (stream.agent, stream.agent_program) = self.agent(entry).unzip(),
                 "timeout" => stream.timeout = self.duration(entry, false),
                 "idle_timeout" => stream.idle_timeout = self.duration(entry, false),
                 "retries" => stream.retries = self.integer(entry, 0, 100).map(|n| n as u32),
@@ -582,6 +600,8 @@ impl Walker<'_> {
                     stream.priority = self.integer(entry, -1_000_000, 1_000_000).unwrap_or(0)
                 }
                 "estimate" => stream.estimate = self.estimate(entry),
+                "sandbox" => stream.sandbox = self.sandbox(entry),
+                "sandbox_writable" => stream.sandbox_writable = self.writable_paths(entry),
                 _ => {
                     if let Some(meant) = self.unknown_key(entry, Place::Stream) {
                         stream.present.push(meant);
@@ -609,6 +629,17 @@ impl Walker<'_> {
                 .help("list the paths this stream may change, e.g. `owns = [\"src/api/**\"]`"),
             );
         }
+        if let (Some(span), true) = (tasks_span, stream.tasks.is_empty()) {
+            // An empty stream would be integrated without doing anything, and the schedule
+            // would count it as negative work.
+            self.error(
+                Diagnostic::error(format!("{} has no tasks", describe_stream(&stream)))
+                    .at(span, "no tasks in this list")
+                    .help(
+                        "add at least one prompt, e.g. `tasks = [\"...\"]`, or remove the stream",
+                    ),
+            );
+        }
         if missing("tasks") && missing("task") {
             self.missing.push(
                 Diagnostic::error(format!("{} has no tasks", describe_stream(&stream)))
@@ -625,6 +656,7 @@ impl Walker<'_> {
             prompt: None,
             prompt_file: None,
             agent: None,
+            agent_program: None,
             agent_given: false,
             timeout: None,
             estimate: None,
@@ -660,7 +692,7 @@ impl Walker<'_> {
                 }
                 "agent" => {
                     task.agent_given = true;
-                    task.agent = self.agent(entry);
+                    (task.agent, task.agent_program) = self.agent(entry).unzip();
                 }
                 "timeout" => task.timeout = self.duration(entry, false),
                 "estimate" => task.estimate = self.estimate(entry),
@@ -752,8 +784,9 @@ impl Walker<'_> {
         out
     }
 
-    /// An agent argv: a non-empty array of strings, placeholders known.
-    fn agent(&mut self, entry: Entry<'_, '_>) -> Option<Vec<String>> {
+    /// An agent argv: a non-empty array of strings, placeholders known. Also returns the
+    /// program, with its span.
+    fn agent(&mut self, entry: Entry<'_, '_>) -> Option<(Vec<String>, Sp<String>)> {
         let (_, value) = entry;
         let items = match value.get_ref() {
             DeValue::Array(items) => self.strings_in("agent", items),
@@ -820,7 +853,8 @@ impl Walker<'_> {
                 );
             }
         }
-        Some(items.into_iter().map(|s| s.value).collect())
+        let program = items[0].clone();
+        Some((items.into_iter().map(|s| s.value).collect(), program))
     }
 
     fn integer(&mut self, entry: Entry<'_, '_>, min: i64, max: i64) -> Option<i64> {
@@ -895,6 +929,51 @@ impl Walker<'_> {
         }
         self.error(diagnostic);
         None
+    }
+
+    fn sandbox(&mut self, entry: Entry<'_, '_>) -> Option<SandboxMode> {
+        self.choice(entry, &["off", "auto", "landlock"])
+            .map(|i| [SandboxMode::Off, SandboxMode::Auto, SandboxMode::Landlock][i])
+    }
+
+    /// `sandbox_writable`: absolute paths or paths under the home directory (`~/...`). A
+    /// relative path would depend on where streams runs, and `~user` on another account.
+    fn writable_paths(&mut self, entry: Entry<'_, '_>) -> Vec<String> {
+        let Some(items) = self.string_array(entry) else {
+            return Vec::new();
+        };
+        let mut paths = Vec::new();
+        for item in items {
+            let path = item.value.as_str();
+            if path == "~" || path.starts_with("~/") || path.starts_with('/') {
+                paths.push(item.value);
+                continue;
+            }
+            let (label, help) = if path.is_empty() {
+                (
+                    "empty",
+                    "write a directory, e.g. `\"~/.cache\"`".to_string(),
+                )
+            } else if path.starts_with('~') {
+                (
+                    "another user's home",
+                    "only your own home is expanded: write `~/...` or an absolute path".to_string(),
+                )
+            } else {
+                (
+                    "a relative path",
+                    "write an absolute path, or `~/...` for one under your home".to_string(),
+                )
+            };
+            self.error(
+                Diagnostic::error(format!(
+                    "`sandbox_writable` needs absolute paths or `~/...`, found \"{path}\""
+                ))
+                .at(item.span, label)
+                .help(help),
+            );
+        }
+        paths
     }
 
     fn duration(&mut self, entry: Entry<'_, '_>, zero_ok: bool) -> Option<Duration> {
@@ -1008,6 +1087,14 @@ impl Walker<'_> {
                         key.span(),
                         "expected letters, digits and `_`, not starting with a digit",
                     ),
+                );
+                continue;
+            }
+            if let Some(why) = crate::git_env::refused_in_plan(name) {
+                self.error(
+                    Diagnostic::error(format!("`env` may not set `{name}`: {why}"))
+                        .at(key.span(), "not allowed in a plan")
+                        .help("streams gives every agent its own workspace and repository: remove this variable"),
                 );
                 continue;
             }

@@ -5,13 +5,13 @@ use std::collections::HashMap;
 
 use super::diagnostic::{Diagnostic, Diagnostics, Span, count};
 use super::model::{
-    DEFAULT_BASE, DEFAULT_GRACE, DEFAULT_RETRY_BACKOFF, Pattern, Plan, RESERVED_STREAM_NAME,
-    Stream, Task,
+    DEFAULT_BASE, DEFAULT_GRACE, DEFAULT_RETRY_BACKOFF, MAX_NAME_BYTES, Pattern, Plan,
+    RESERVED_STREAM_NAME, Stream, Task,
 };
 use super::owners::{self, OwnedPattern, OwnershipSummary, PatternOwner};
 use super::pattern;
 use super::raw::{RawFile, RawStream, Sp, suggest};
-use super::{EstimateUnit, Repository};
+use super::{EstimateUnit, ProgramCheck, Repository};
 
 /// What validation learned besides the plan itself.
 pub struct Facts {
@@ -51,6 +51,16 @@ pub fn validate<R: Repository>(
                 .help("the plan name is part of every branch, `streams/<plan>/<stream>`: use letters, digits, `-`, `_` and `.`"),
         );
     }
+    if let Some(raw_plan) = raw_plan
+        && let Some(name) = &raw_plan.name
+        && let Some(problem) = too_long(&name.value)
+    {
+        diags.push(
+            Diagnostic::error(format!("plan name is too long: {problem}"))
+                .at(name.span.clone(), "too long for a git ref")
+                .help(LONG_NAME_HELP),
+        );
+    }
     if file.streams.is_empty() && !file.streams_given {
         let diagnostic = Diagnostic::error("the plan has no streams")
             .help("add a `[[stream]]` table with `name`, `owns` and `tasks`");
@@ -86,9 +96,13 @@ pub fn validate<R: Repository>(
             }),
             Err(err) => {
                 diags.push(
-                    Diagnostic::error(format!("invalid pattern `{}`: {}", text.value, err.message))
-                        .at(text.span.clone(), "not a usable pattern")
-                        .help_opt(err.help),
+                    Diagnostic::error(format!(
+                        "invalid pattern `{}`: {}",
+                        shorten(&text.value),
+                        err.message
+                    ))
+                    .at(text.span.clone(), "not a usable pattern")
+                    .help_opt(err.help),
                 );
             }
         };
@@ -99,6 +113,10 @@ pub fn validate<R: Repository>(
     }
     for item in raw_plan.iter().flat_map(|p| &p.shared) {
         normalize(item, PatternOwner::Shared, diags);
+    }
+
+    if let Some(dir) = raw_plan.and_then(|p| p.worktree_root.as_ref()) {
+        check_worktree_root(dir, root.as_deref(), diags);
     }
 
     // Without [plan] there is no knowing which `base` was meant.
@@ -123,6 +141,7 @@ pub fn validate<R: Repository>(
                     })
                     .collect();
                 facts.ownership = owners::check(&owned, &names, &tracked, diags);
+                check_agent_programs(file, repo, &commit, diags)?;
                 facts.base_commit = Some(commit);
             }
             None => {
@@ -186,6 +205,8 @@ fn build(file: &RawFile) -> Option<Plan> {
             env: s.env.clone(),
             priority: s.priority,
             estimate: s.estimate.as_ref().map(|e| e.value),
+            sandbox: s.sandbox,
+            sandbox_writable: s.sandbox_writable.clone(),
         });
     }
     Some(Plan {
@@ -205,10 +226,24 @@ fn build(file: &RawFile) -> Option<Plan> {
         retries: raw.retries.unwrap_or(0),
         retry_on: raw.retry_on.clone(),
         retry_backoff: raw.retry_backoff.unwrap_or(DEFAULT_RETRY_BACKOFF),
-        worktree_root: raw.worktree_root.as_ref().map(Into::into),
+        worktree_root: raw.worktree_root.as_ref().map(|w| w.value.clone().into()),
         env: raw.env.clone(),
+        sandbox: raw.sandbox.unwrap_or_default(),
+        sandbox_writable: raw.sandbox_writable.clone(),
         streams,
     })
+}
+
+/// A pattern as a message quotes it: long ones cut in the middle (the source line under the
+/// message shows where it is).
+fn shorten(text: &str) -> String {
+    const KEEP: usize = 24;
+    if text.chars().count() <= 3 * KEEP {
+        return text.to_string();
+    }
+    let head: String = text.chars().take(KEEP).collect();
+    let tail: String = text.chars().skip(text.chars().count() - KEEP).collect();
+    format!("{head}...{tail}")
 }
 
 fn dedup(items: impl Iterator<Item = String>) -> Vec<String> {
@@ -260,6 +295,74 @@ pub fn ref_component_problem(name: &str) -> Option<String> {
     None
 }
 
+const LONG_NAME_HELP: &str = "each name is one part of refs such as `refs/streams/<plan>/<kind>/<stream>/<n>.lock`, which git stores as files (255 bytes at most per name on most file systems): use a shorter name";
+
+/// Why a plan or stream name is too long to be part of the refs and paths a run makes.
+fn too_long(name: &str) -> Option<String> {
+    (name.len() > MAX_NAME_BYTES).then(|| {
+        format!(
+            "{} bytes, more than the {MAX_NAME_BYTES} a name may have",
+            name.len()
+        )
+    })
+}
+
+/// `worktree_root` must be outside the user's checkout: workspaces inside it would show up in
+/// the user's `git status`, be picked up by their builds and tools, and be walked into by every
+/// agent's searches. `~` is refused rather than expanded: a plan is shared, and a literal `~`
+/// directory was created instead (issue 11).
+fn check_worktree_root(dir: &Sp<String>, root: Option<&str>, diags: &mut Diagnostics) {
+    use std::path::{Component, Path, PathBuf};
+    let help = "write a directory outside the repository, such as `../<repo>-streams` (relative to the repository root) or an absolute path, or leave `worktree_root` out to keep workspaces in the git directory";
+    if dir.value.starts_with('~') {
+        diags.push(
+            Diagnostic::error(format!(
+                "`worktree_root` starts with `~`, which is not expanded: `{}`",
+                dir.value
+            ))
+            .at(dir.span.clone(), "a directory named `~` would be created")
+            .help(help),
+        );
+        return;
+    }
+    // Lexically, as the run joins it: relative to the repository root.
+    let path = Path::new(&dir.value);
+    let joined = match root {
+        Some(root) => Path::new(root).join(path),
+        None if path.is_absolute() => return,
+        None => Path::new("/repository").join(path),
+    };
+    let mut normal = PathBuf::new();
+    for part in joined.components() {
+        match part {
+            Component::ParentDir => {
+                normal.pop();
+            }
+            Component::CurDir => {}
+            other => normal.push(other),
+        }
+    }
+    let root = Path::new(root.unwrap_or("/repository"));
+    if normal.starts_with(root) {
+        let where_ = if normal == root {
+            "the repository's root".to_string()
+        } else {
+            format!(
+                "`{}`, inside the repository",
+                normal.strip_prefix(root).unwrap_or(&normal).display()
+            )
+        };
+        diags.push(
+            Diagnostic::error(format!(
+                "`worktree_root` puts the workspaces inside your checkout ({where_})"
+            ))
+            .at(dir.span.clone(), "inside the repository")
+            .note("they would show up in your `git status`, builds and searches")
+            .help(help),
+        );
+    }
+}
+
 fn check_names(file: &RawFile, diags: &mut Diagnostics) {
     let mut seen: HashMap<String, &Sp<String>> = HashMap::new();
     for stream in &file.streams {
@@ -274,6 +377,14 @@ fn check_names(file: &RawFile, diags: &mut Diagnostics) {
                 Diagnostic::error(message)
                     .at(name.span.clone(), "not usable as a git branch name")
                     .help("each stream gets the branch `streams/<plan>/<stream>`: use letters, digits, `-`, `_` and `.`"),
+            );
+            continue;
+        }
+        if let Some(problem) = too_long(&name.value) {
+            diags.push(
+                Diagnostic::error(format!("stream name is too long: {problem}"))
+                    .at(name.span.clone(), "too long for a git ref")
+                    .help(LONG_NAME_HELP),
             );
             continue;
         }
@@ -346,7 +457,9 @@ fn check_dependencies(file: &RawFile, diags: &mut Diagnostics) {
                     let help = match suggest(&dep.value, &others) {
                         Some(best) => format!("did you mean `{best}`?"),
                         None if others.is_empty() => "this plan has no other stream".to_string(),
-                        None => format!("the streams are: {}", others.join(", ")),
+                        // Every stream, this one too: a list without it reads as if it were
+                        // missing from the plan.
+                        None => format!("the streams are: {}", known.join(", ")),
                     };
                     diags.push(
                         Diagnostic::error(format!(
@@ -495,6 +608,20 @@ fn check_agents(file: &RawFile, plan_agent: bool, diags: &mut Diagnostics) {
     if plan_agent {
         return;
     }
+    // No agent anywhere: one problem, at [plan], rather than one per stream.
+    let any_agent = file
+        .streams
+        .iter()
+        .any(|s| s.present.contains(&"agent") || s.tasks.iter().any(|t| t.agent_given));
+    if !any_agent && file.streams.len() > 1 {
+        let mut diagnostic = Diagnostic::error("no agent: the plan sets no `agent`, nor does any stream")
+            .help("set `agent = [\"program\", \"{prompt}\"]` in [plan], e.g. `agent = [\"claude\", \"-p\", \"{prompt}\"]`");
+        if let Some(plan) = &file.plan {
+            diagnostic = diagnostic.at(plan.header.clone(), "no `agent` in this table");
+        }
+        diags.push(diagnostic);
+        return;
+    }
     for stream in &file.streams {
         // Present but malformed was reported already.
         if stream.present.contains(&"agent") {
@@ -518,6 +645,75 @@ fn check_agents(file: &RawFile, plan_agent: bool, diags: &mut Diagnostics) {
             .help("set `agent = [\"program\", \"{prompt}\"]` in [plan] for every stream, or in this stream or its tasks"),
         );
     }
+}
+
+/// Every agent program can be started: an untracked `./agent.sh` passed `plan` and then failed
+/// every task with "not found", because a workspace holds only what is committed (issue 16).
+/// Each program is checked once per PATH it is looked up with (the `env` of its stream or the
+/// plan may set one), and reported at the place it is written.
+fn check_agent_programs<R: Repository>(
+    file: &RawFile,
+    repo: &mut R,
+    commit: &str,
+    diags: &mut Diagnostics,
+) -> Result<(), R::Error> {
+    let plan_program = file.plan.as_ref().and_then(|p| p.agent_program.as_ref());
+    let plan_path = file.plan.as_ref().and_then(|p| p.env.get("PATH"));
+    // What each task runs, and the PATH its agent gets (as `Plan::agent_for` and `env_for`).
+    let programs = file.streams.iter().flat_map(|s| {
+        let stream_program = s.agent_program.as_ref().or(plan_program);
+        let path = s.env.get("PATH").or(plan_path).map(String::as_str);
+        s.tasks
+            .iter()
+            .filter_map(move |t| t.agent_program.as_ref().or(stream_program))
+            .map(move |program| (program, path))
+    });
+    let mut seen: Vec<(&str, Option<&str>)> = Vec::new();
+    for (program, path) in programs {
+        let name = program.value.as_str();
+        // A placeholder is only known at run time; an empty name was reported already.
+        if name.trim().is_empty() || name.contains('{') || seen.contains(&(name, path)) {
+            continue;
+        }
+        seen.push((name, path));
+        let workspace_note = "each stream's agent runs in its own workspace, checked out from `base`: only committed files are there, and relative paths are resolved in it";
+        let diagnostic = match repo.agent_program(name, commit, path)? {
+            ProgramCheck::Found => continue,
+            ProgramCheck::NotOnPath => Diagnostic::error(format!(
+                "agent program `{name}` was not found on PATH"
+            ))
+            .at(program.span.clone(), "not found")
+            .help("install it, or write its absolute path"),
+            ProgramCheck::Missing => Diagnostic::error(format!(
+                "agent program `{name}` does not exist"
+            ))
+            .at(program.span.clone(), "no such file")
+            .help("check the path, or write a program name found on PATH"),
+            ProgramCheck::NotExecutable => Diagnostic::error(format!(
+                "agent program `{name}` is not an executable file"
+            ))
+            .at(program.span.clone(), "not executable")
+            .help(format!("make it executable (`chmod +x {name}`), or run it through its interpreter: `agent = [\"sh\", \"{name}\", ...]`")),
+            ProgramCheck::NotCommitted { in_checkout } => Diagnostic::error(if in_checkout {
+                format!("agent program `{name}` is not committed at `base`")
+            } else {
+                format!("agent program `{name}` does not exist at `base`")
+            })
+            .at(program.span.clone(), "not in the workspace")
+            .note(workspace_note)
+            .help("commit it, or use an absolute path"),
+            ProgramCheck::CommittedNotExecutable => Diagnostic::error(format!(
+                "agent program `{name}` is committed without the executable bit"
+            ))
+            .at(program.span.clone(), "not executable")
+            .help(format!(
+                "run `git update-index --chmod=+x {}` and commit, or run it through its interpreter: `agent = [\"sh\", \"{name}\", ...]`",
+                name.trim_start_matches("./")
+            )),
+        };
+        diags.push(diagnostic);
+    }
+    Ok(())
 }
 
 fn check_prompt_files<R: Repository>(file: &RawFile, repo: &mut R, diags: &mut Diagnostics) {

@@ -4,13 +4,38 @@
 
 pub mod conflict;
 mod events;
+pub mod hints;
+pub mod plan_view;
 pub mod reporter;
+pub mod session_view;
+pub mod status_view;
 pub mod summary;
 mod ui;
 
 pub use events::{EVENTS_SCHEMA, Event};
 pub use reporter::Reporter;
-pub use ui::Ui;
+pub use ui::{ColorChoice, Ui};
+
+/// The short form of a commit id, as messages show it.
+pub fn short(oid: &str) -> &str {
+    &oid[..oid.len().min(10)]
+}
+
+/// The word a person reads for a stream's state, the same in `status`, the live view and the
+/// final report. `running`, when known, tells a stream whose task is running from one whose work
+/// waits for integration (the final report does not make that distinction: both are `active`).
+pub fn stream_word(state: &crate::state::StreamState, running: Option<bool>) -> &'static str {
+    use crate::state::StreamState;
+    match (state, running) {
+        (StreamState::Pending, _) => "pending",
+        (StreamState::Active { .. }, Some(true)) => "running",
+        (StreamState::Active { .. }, Some(false)) => "waiting",
+        (StreamState::Active { .. }, None) => "active",
+        (StreamState::Done { .. }, _) => "integrated",
+        (StreamState::Failed { .. }, _) => "failed",
+        (StreamState::Skipped { .. }, _) => "skipped",
+    }
+}
 
 /// Quotes a word for a POSIX shell when it needs it, for commands shown to people (a path with
 /// a space in a printed `cd` must still work when pasted).

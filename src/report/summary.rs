@@ -73,12 +73,12 @@ pub fn build(state: &RunState, status: &str) -> RunReport {
                 time_ms += t.agent_ms;
                 retries += t.attempts.saturating_sub(1);
             }
-            let (status, reason) = match &s.state {
-                StreamState::Done { .. } => ("integrated", None),
-                StreamState::Failed { reason, .. } => ("failed", Some(reason.clone())),
-                StreamState::Skipped { reason } => ("skipped", Some(reason.clone())),
-                StreamState::Active { .. } => ("active", None),
-                StreamState::Pending => ("pending", None),
+            let status = super::stream_word(&s.state, None);
+            let reason = match &s.state {
+                StreamState::Failed { reason, .. } | StreamState::Skipped { reason } => {
+                    Some(reason.clone())
+                }
+                _ => None,
             };
             StreamReport {
                 name: s.name.clone(),

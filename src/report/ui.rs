@@ -7,7 +7,14 @@ use std::io::{IsTerminal, Write};
 
 use console::Style;
 
-use crate::cli::ColorChoice;
+/// When to use colours: `--color`. (clap's derive is the one thing the command line needs from
+/// it; the choice itself belongs to the output.)
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum ColorChoice {
+    Auto,
+    Always,
+    Never,
+}
 
 #[derive(Clone, Debug)]
 pub struct Ui {

@@ -8,4 +8,4 @@ pub mod store;
 pub use journal::{Entry, Journal};
 pub use lock::RunLock;
 pub use model::*;
-pub use store::{RunDir, StateDir, new_run_id, now_ms};
+pub use store::{RunDir, StateDir, StateStore, new_run_id, now_ms};

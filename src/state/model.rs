@@ -94,6 +94,15 @@ impl RunPhase {
     pub fn is_over(&self) -> bool {
         matches!(self, RunPhase::Finished | RunPhase::Aborted { .. })
     }
+
+    /// The phase as a reader sees it, given whether a `streams` process holds the run's lock:
+    /// a run saved as running that nobody holds was interrupted (its coordinator died).
+    pub fn seen(&self, lock_held: bool) -> &'static str {
+        match self {
+            RunPhase::Running if !lock_held => "interrupted",
+            phase => phase.name(),
+        }
+    }
 }
 
 /// A merge conflict the run stopped on.
@@ -258,6 +267,12 @@ pub enum FailReason {
     Exit {
         code: i32,
     },
+    /// The agent exited with a non-zero code while the sandbox confined its writes; `denied`:
+    /// its output shows a write refused by the kernel.
+    SandboxedExit {
+        code: i32,
+        denied: bool,
+    },
     /// The agent was killed by a signal it did not get from us.
     Signal {
         signal: i32,
@@ -319,6 +334,17 @@ impl std::fmt::Display for FailReason {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             FailReason::Exit { code } => write!(f, "agent exited with code {code}"),
+            FailReason::SandboxedExit { code, denied: true } => write!(
+                f,
+                "agent exited with code {code}; the sandbox denied it writes outside its workspace (its output says \"Permission denied\"): list what it must write in `sandbox_writable`"
+            ),
+            FailReason::SandboxedExit {
+                code,
+                denied: false,
+            } => write!(
+                f,
+                "agent exited with code {code} while the sandbox kept its writes inside its workspace (its output shows no refused write); if it must write elsewhere, list that in `sandbox_writable`"
+            ),
             FailReason::Signal { signal } => write!(f, "agent was killed by signal {signal}"),
             FailReason::TimedOut { after_ms } => {
                 write!(

@@ -13,6 +13,7 @@
 //!     logs/<stream>/<n>.log   each task's agent output
 //!     prompts/<stream>/<n>.md each task's rendered prompt
 //!     prompt-files/<stream>/<n>.md  copies of `prompt_file`s, taken at the start
+//!     tmp/<stream>/<n>/       a sandboxed task's TMPDIR (the only temp dir it may write)
 //!     conflicts/<stream>/     the conflict bundle of a halt
 //!     report.json, report.md  the final report
 //!   worktrees/<plan>/<stream> stream worktrees (unless the plan sets worktree_root)
@@ -124,6 +125,14 @@ impl RunDir {
             .join(format!("{}.log", task + 1))
     }
 
+    /// A task's private temp dir (its agent's `TMPDIR` when sandboxed).
+    pub fn tmp_path(&self, stream: &str, task: usize) -> PathBuf {
+        self.path
+            .join("tmp")
+            .join(stream)
+            .join((task + 1).to_string())
+    }
+
     pub fn prompt_path(&self, stream: &str, task: usize) -> PathBuf {
         self.path
             .join("prompts")
@@ -160,8 +169,9 @@ impl RunDir {
         })
     }
 
-    /// Replaces `state.json` atomically. On any failure the previous file is intact.
-    pub fn save(&self, state: &RunState) -> Result<()> {
+    /// Replaces `state.json` atomically. On any failure the previous file is intact. Only
+    /// [`StateStore`] calls this: every write of run state goes through it.
+    fn write_state(&self, state: &RunState) -> Result<()> {
         let json = serde_json::to_vec_pretty(state)
             .map_err(|e| Error::Internal(format!("could not serialise the run state: {e}")))?;
         failpoint::io("state-save")
@@ -198,6 +208,39 @@ impl RunDir {
                 ),
             )
         })
+    }
+}
+
+/// The one door through which run state reaches disk.
+///
+/// Run state has one writer at a time: the engine (`exec::dispatcher`) while a session runs, and
+/// the start and abort use cases (`ops::start`, `ops::abort`) before and after one. Each holds a
+/// `StateStore` for the run's directory and saves through it; nothing else writes `state.json`.
+/// Readers (`status`, `clean`, the commands that pick a run up) use [`StateDir::current`] and
+/// [`RunDir::load`].
+#[derive(Clone, Debug)]
+pub struct StateStore {
+    dir: RunDir,
+}
+
+impl StateStore {
+    pub fn new(dir: RunDir) -> StateStore {
+        StateStore { dir }
+    }
+
+    pub fn dir(&self) -> &RunDir {
+        &self.dir
+    }
+
+    /// Saves a new run's first state as it is (its times were just set by its creator).
+    pub fn create(&self, state: &RunState) -> Result<()> {
+        self.dir.write_state(state)
+    }
+
+    /// Stamps `updated_at` and replaces `state.json` atomically.
+    pub fn save(&self, state: &mut RunState) -> Result<()> {
+        state.updated_at = now_ms();
+        self.dir.write_state(state)
     }
 }
 
@@ -252,4 +295,39 @@ pub fn new_run_id() -> String {
         .unwrap_or(0);
     let salt = (nanos ^ std::process::id().rotate_left(16)) & 0xffff;
     format!("{}-{}-{salt:04x}", &digits[..8], &digits[8..14])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::state::RunPhase;
+
+    fn fixture() -> RunState {
+        let text = include_bytes!("../../fixtures/state/v1.json");
+        parse_state(text).expect("the v1 fixture loads")
+    }
+
+    #[test]
+    fn the_store_stamps_each_save_and_the_file_reads_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = StateStore::new(RunDir::at(dir.path().join("run")));
+        let mut state = fixture();
+        state.updated_at = 0;
+        store.create(&state).unwrap();
+        assert_eq!(
+            store.dir().load().unwrap().updated_at,
+            0,
+            "create saves as is"
+        );
+        store.save(&mut state).unwrap();
+        assert!(state.updated_at > 0);
+        assert_eq!(store.dir().load().unwrap().updated_at, state.updated_at);
+    }
+
+    #[test]
+    fn a_running_run_nobody_holds_is_seen_as_interrupted() {
+        assert_eq!(RunPhase::Running.seen(true), "running");
+        assert_eq!(RunPhase::Running.seen(false), "interrupted");
+        assert_eq!(RunPhase::Finished.seen(false), "finished");
+    }
 }

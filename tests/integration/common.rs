@@ -88,6 +88,29 @@ impl TestRepo {
         hermetic::apply(cmd, &self.home);
     }
 
+    /// Puts stand-ins for the real agent CLIs the example plans name (`claude`, `codex`,
+    /// `aider`) first on PATH, so that `plan` finds them: they fail if anything runs them.
+    pub fn with_agent_stubs(mut self) -> TestRepo {
+        use std::os::unix::fs::PermissionsExt;
+        let bin = self.home.join("agent-stubs");
+        std::fs::create_dir_all(&bin).unwrap();
+        for name in ["claude", "codex", "aider"] {
+            let path = bin.join(name);
+            std::fs::write(
+                &path,
+                format!("#!/bin/sh\necho \"{name} is a stand-in for tests\" >&2\nexit 1\n"),
+            )
+            .unwrap();
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        }
+        let path = std::env::var("PATH").unwrap_or_default();
+        self.env.push((
+            "PATH".into(),
+            format!("{}:{}:{path}", bin.display(), agents_dir().display()),
+        ));
+        self
+    }
+
     /// Runs git in the repository and returns stdout; panics on failure.
     pub fn git(&self, args: &[&str]) -> String {
         self.git_in(&self.root, args)

@@ -3,11 +3,14 @@
 
 mod abort;
 mod clean;
+mod cli;
 mod common;
 mod coordinator;
 mod crash;
+mod init;
 mod plan;
 mod private;
 mod run;
+mod sandbox;
 mod scenarios;
 mod status;

@@ -23,8 +23,9 @@ const WEBAPP_FILES: &[(&str, &str)] = &[
     ("tests/api/login.rs", "#[test] fn login() {}\n"),
 ];
 
+/// The web app, with stand-ins for `claude`, `codex` and `aider` on PATH (the plans name them).
 fn webapp_repo() -> TestRepo {
-    TestRepo::with_files(WEBAPP_FILES)
+    TestRepo::with_files(WEBAPP_FILES).with_agent_stubs()
 }
 
 fn repo_with_plan(plan: &str) -> TestRepo {
@@ -128,6 +129,15 @@ fixture_tests! {
     invalid_no_agent: "no-agent.toml" => 2,
     invalid_task_prompt: "task-prompt.toml" => 2,
     invalid_many_problems: "many-problems.toml" => 2,
+    invalid_git_env: "git-env.toml" => 2,
+    invalid_name_too_long: "name-too-long.toml" => 2,
+    invalid_negated_pattern: "negated-pattern.toml" => 2,
+    invalid_empty_tasks: "empty-tasks.toml" => 2,
+    invalid_file_dir_conflict: "file-dir-conflict.toml" => 2,
+    invalid_huge_pattern: "huge-pattern.toml" => 2,
+    invalid_worktree_root: "worktree-root.toml" => 2,
+    invalid_agent_program: "agent-program.toml" => 2,
+    invalid_sandbox: "sandbox.toml" => 2,
 }
 
 #[test]
@@ -180,6 +190,15 @@ fn every_example_plan_is_valid() {
             continue;
         }
         let repo = webapp_repo();
+        // script.toml runs a committed script, as its comment says it must be.
+        repo.write(
+            "scripts/codemod.sh",
+            "#!/bin/sh\nset -eu\ngit ls-files -- \"src/$1\" | xargs sed -i 's/\\bget_user\\b/find_user/g'\n",
+        );
+        use std::os::unix::fs::PermissionsExt;
+        let script = repo.path("scripts/codemod.sh");
+        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+        repo.commit_all("add the codemod script");
         let out = plan_unchanged(&repo, &[path.to_str().unwrap()]);
         assert!(
             out.success(),
@@ -423,6 +442,138 @@ fn missing_plan_file() {
     let out = plan_unchanged(&repo, &[]);
     out.assert_code(2);
     insta::assert_snapshot!(out.to_string());
+}
+
+#[test]
+fn a_plan_larger_than_a_mebibyte_is_refused() {
+    let repo = webapp_repo();
+    // Reading /dev/zero never ends: the size cap has to stop it.
+    let out = plan_unchanged(&repo, &["/dev/zero"]);
+    out.assert_code(2);
+    insta::assert_snapshot!(out.to_string());
+
+    // A regular file just over the limit, valid TOML throughout (comments).
+    let comments = "# padding padding padding padding padding padding padding\n".repeat(20_000);
+    repo.write("big.toml", &format!("{SMALL_PLAN}{comments}"));
+    let out = plan_unchanged(&repo, &["big.toml"]);
+    out.assert_code(2);
+    assert!(
+        out.stderr.contains("big.toml is larger than 1 MiB"),
+        "{out}"
+    );
+}
+
+#[test]
+fn worktree_root_outside_the_checkout_only() {
+    let repo = webapp_repo();
+    let root = repo.root.display().to_string();
+    let with_root = |dir: &str| {
+        repo.write(
+            "streams.toml",
+            &SMALL_PLAN.replace("[plan]\n", &format!("[plan]\nworktree_root = {dir:?}\n")),
+        );
+        plan_unchanged(&repo, &[])
+    };
+    for inside in [
+        "wt",
+        "./wt",
+        "src/../wt",
+        "../repo/wt",
+        &format!("{root}/wt"),
+        &root,
+    ] {
+        let out = with_root(inside);
+        out.assert_code(2);
+        assert!(
+            out.stderr
+                .contains("puts the workspaces inside your checkout"),
+            "{inside}: {out}"
+        );
+    }
+    let out = with_root("~/wt");
+    out.assert_code(2);
+    assert!(
+        out.stderr
+            .contains("starts with `~`, which is not expanded"),
+        "{out}"
+    );
+    for outside in ["../wt", "../repo-wt", "/tmp/streams-wt"] {
+        with_root(outside).assert_code(0);
+    }
+}
+
+/// Issue 16 #10: an agent script that is not committed passed `plan`, then every task failed
+/// with "not found": the workspaces hold only what is committed at `base`.
+#[test]
+fn an_uncommitted_agent_script_is_refused_until_committed() {
+    use std::os::unix::fs::PermissionsExt;
+    let repo = webapp_repo();
+    repo.write(
+        "agent.sh",
+        "#!/bin/sh\necho done > \"$STREAMS_WORKTREE/src/api/done\"\n",
+    );
+    std::fs::set_permissions(
+        repo.path("agent.sh"),
+        std::fs::Permissions::from_mode(0o755),
+    )
+    .unwrap();
+    repo.write(
+        "streams.toml",
+        &SMALL_PLAN.replace("agent = [\"true\"]", "agent = [\"./agent.sh\"]"),
+    );
+    let out = plan_unchanged(&repo, &[]);
+    out.assert_code(2);
+    insta::assert_snapshot!(out.to_string());
+
+    // An absolute path to the same script works from anywhere.
+    let absolute = repo.path("agent.sh").display().to_string();
+    repo.write(
+        "streams.toml",
+        &SMALL_PLAN.replace("agent = [\"true\"]", &format!("agent = [{absolute:?}]")),
+    );
+    plan_unchanged(&repo, &[]).assert_code(0);
+
+    // Committed (with its executable bit), the relative path is found in the workspace.
+    repo.write(
+        "streams.toml",
+        &SMALL_PLAN.replace("agent = [\"true\"]", "agent = [\"./agent.sh\"]"),
+    );
+    repo.commit_all("add the agent");
+    plan_unchanged(&repo, &[]).assert_code(0);
+}
+
+/// A bare program name is looked up on the PATH the agent will get: the plan's or its stream's
+/// `env` may set one.
+#[test]
+fn agent_programs_are_looked_up_on_the_path_the_agent_gets() {
+    use std::os::unix::fs::PermissionsExt;
+    let repo = webapp_repo();
+    let bin = repo.home.join("tools");
+    std::fs::create_dir_all(&bin).unwrap();
+    std::fs::write(bin.join("my-agent"), "#!/bin/sh\n").unwrap();
+    std::fs::set_permissions(bin.join("my-agent"), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let with = |env: &str| {
+        repo.write(
+            "streams.toml",
+            &SMALL_PLAN.replace(
+                "agent = [\"true\"]",
+                &format!("agent = [\"my-agent\"]\n{env}"),
+            ),
+        );
+        plan_unchanged(&repo, &[])
+    };
+    let out = with("");
+    out.assert_code(2);
+    assert!(
+        out.stderr
+            .contains("agent program `my-agent` was not found on PATH"),
+        "{out}"
+    );
+    with(&format!(
+        "env = {{ PATH = {:?} }}",
+        bin.display().to_string()
+    ))
+    .assert_code(0);
 }
 
 #[test]

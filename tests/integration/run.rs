@@ -351,12 +351,27 @@ fn a_failing_agent_is_reported_with_its_log() {
 #[test]
 fn a_missing_agent_program_is_a_clear_failure() {
     let repo = app_repo();
+    // Caught by the plan's check, before anything starts.
     one_stream(&repo, r#"["no-such-agent-program", "{prompt}"]"#, "");
+    let out = repo.streams(&["run"]);
+    out.assert_code(2);
+    assert!(
+        out.stderr
+            .contains("agent program `no-such-agent-program` was not found on PATH"),
+        "{out}"
+    );
+    // A program named through a placeholder is only known at run time: the task fails then.
+    one_stream(
+        &repo,
+        r#"["{worktree}/no-such-agent-program", "{prompt}"]"#,
+        "",
+    );
     let out = repo.streams(&["run"]);
     out.assert_code(4);
     assert!(
-        out.stderr
-            .contains("could not start the agent: `no-such-agent-program` was not found"),
+        out.stderr_redacted().contains(
+            "could not start the agent: `[REPO]/.git/streams/worktrees/p/api/no-such-agent-program` was not found"
+        ),
         "{out}"
     );
 }
@@ -637,7 +652,7 @@ fn a_second_run_is_refused_while_one_holds_the_lock() {
 
 #[test]
 fn dry_run_shows_everything_and_writes_nothing() {
-    let repo = app_repo();
+    let repo = app_repo().with_agent_stubs();
     plan(
         &repo,
         r#"

@@ -1,0 +1,429 @@
+//! The dispatcher's decisions, as pure functions of the plan and the run state: which task of a
+//! stream may start and from which commit, which streams start next, when new work may start,
+//! which streams a stream's end leaves stranded, what a committed task queues for integration,
+//! and how a session ends.
+//!
+//! No processes, no git, no clock: the engine asks, then acts (and saves). That is what lets
+//! scheduling be tested here without running anything.
+
+use nix::sys::signal::Signal;
+
+use crate::error::Finish;
+use crate::git::Oid;
+use crate::plan::{Plan, SyncPoint};
+use crate::state::{RunState, StreamState, SyncUnit, TaskState};
+
+/// Why the engine may not start anything new right now, if it may not.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Brakes {
+    /// A conflict was found: the run halts once running tasks end.
+    pub halting: bool,
+    /// A signal arrived: running agents are being stopped.
+    pub stopping: bool,
+    /// `--fail-fast` after a failure.
+    pub no_new_work: bool,
+    /// An error ends the session.
+    pub fatal: bool,
+}
+
+impl Brakes {
+    pub fn may_start_work(&self) -> bool {
+        !(self.halting || self.stopping || self.no_new_work || self.fatal)
+    }
+}
+
+/// Streams holding a slot (started, not ended).
+pub fn active_streams(state: &RunState) -> usize {
+    state
+        .streams
+        .iter()
+        .filter(|s| matches!(s.state, StreamState::Active { .. }))
+        .count()
+}
+
+/// Every dependency of stream `s` is done (integrated).
+pub fn deps_done(plan: &Plan, state: &RunState, s: usize) -> bool {
+    plan.streams[s].depends_on.iter().all(|d| {
+        state
+            .stream_by_name(d)
+            .is_some_and(|(_, r)| matches!(r.state, StreamState::Done { .. }))
+    })
+}
+
+/// Streams that may start now, best first: pending with their dependencies done, by priority,
+/// then longest remaining path (`remaining`, per stream).
+pub fn ready_streams(plan: &Plan, state: &RunState, remaining: &[f64]) -> Vec<usize> {
+    let mut ready: Vec<usize> = (0..state.streams.len())
+        .filter(|&s| state.streams[s].state == StreamState::Pending && deps_done(plan, state, s))
+        .collect();
+    ready.sort_by(|&a, &b| crate::plan::schedule::start_order(plan, remaining, a, b));
+    ready
+}
+
+/// Whether a new stream may take a slot.
+pub fn slot_free(state: &RunState) -> bool {
+    active_streams(state) < state.jobs.max(1)
+}
+
+/// The next task of an active stream and the commit it starts from, if it can start now: none
+/// while one of its tasks runs; the first starts from the integration tip; later ones from the
+/// task before (sync = stream) or, once that was integrated, from the new tip (sync = task).
+pub fn next_task(state: &RunState, sync: SyncPoint, s: usize) -> Option<(usize, Oid)> {
+    let tasks = &state.streams[s].tasks;
+    if tasks
+        .iter()
+        .any(|t| matches!(t.state, TaskState::Running { .. }))
+    {
+        return None;
+    }
+    let next = tasks.iter().position(|t| t.state == TaskState::Pending)?;
+    if next == 0 {
+        return Some((0, state.integration_tip.clone()));
+    }
+    match (&tasks[next - 1].state, sync) {
+        (TaskState::Committed { end, .. }, SyncPoint::Stream) => Some((next, end.clone())),
+        (TaskState::Integrated { end, .. }, SyncPoint::Stream) => Some((next, end.clone())),
+        // After its sync point the stream goes on from the new integration tip.
+        (TaskState::Integrated { .. }, SyncPoint::Task) => {
+            Some((next, state.integration_tip.clone()))
+        }
+        _ => None,
+    }
+}
+
+/// Streams that wait on stream `name` directly and have not started: they are skipped when it
+/// ends without finishing (and theirs in turn, as each is skipped).
+pub fn stranded_by(plan: &Plan, state: &RunState, name: &str) -> Vec<usize> {
+    (0..plan.streams.len())
+        .filter(|&i| plan.streams[i].depends_on.iter().any(|d| d == name))
+        .filter(|&i| state.streams[i].state == StreamState::Pending)
+        .collect()
+}
+
+/// What task `t` of stream `s`, just committed, queues for integration: nothing before the
+/// stream's sync point; at it, the tasks since the last sync point that are not integrated yet.
+pub fn sync_unit(state: &RunState, sync: SyncPoint, s: usize, t: usize) -> Option<SyncUnit> {
+    let tasks = &state.streams[s].tasks;
+    let first = match sync {
+        SyncPoint::Task => t,
+        SyncPoint::Stream if t == tasks.len() - 1 => 0,
+        SyncPoint::Stream => return None,
+    };
+    let first = (first..=t)
+        .find(|&i| matches!(tasks[i].state, TaskState::Committed { .. }))
+        .unwrap_or(t);
+    let from = match &tasks[first].state {
+        TaskState::Committed { start, .. } => start.clone(),
+        _ => return None,
+    };
+    let to = tasks[t].state.end().cloned()?;
+    Some(SyncUnit {
+        stream: s,
+        first,
+        last: t,
+        from,
+        to,
+    })
+}
+
+/// Why a stream still pending when the session ends never started.
+pub fn never_started(no_new_work: bool) -> &'static str {
+    if no_new_work {
+        "not started: --fail-fast stopped the run after a failure"
+    } else {
+        "not started: its dependencies did not finish"
+    }
+}
+
+/// How a session that stopped starting work ends, in order of precedence: an error, then a
+/// signal, then a conflict; otherwise the run is finished.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SessionEnd {
+    Fatal,
+    Interrupted(Signal),
+    Halt,
+    Finished,
+}
+
+pub fn session_end(fatal: bool, stopping: Option<Signal>, halting: bool) -> SessionEnd {
+    match (fatal, stopping, halting) {
+        (true, _, _) => SessionEnd::Fatal,
+        (false, Some(sig), _) => SessionEnd::Interrupted(sig),
+        (false, None, true) => SessionEnd::Halt,
+        (false, None, false) => SessionEnd::Finished,
+    }
+}
+
+/// A finished run integrated everything, or some streams failed or were skipped.
+pub fn finished(state: &RunState) -> Finish {
+    if state.any_failed() {
+        Finish::Failed
+    } else {
+        Finish::Integrated
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::state::{RunPhase, StreamRecord, TaskRecord, WorkStats};
+
+    /// `a` and `b` are independent (`b` has the higher priority); `c` waits on `a`; `d` on `c`.
+    fn plan(sync: &str) -> Plan {
+        crate::plan::parse_simple(&format!(
+            r#"
+[plan]
+name = "p"
+agent = ["agent"]
+sync = "{sync}"
+
+[[stream]]
+name = "a"
+owns = ["a/**"]
+tasks = ["a1", "a2", "a3"]
+
+[[stream]]
+name = "b"
+owns = ["b/**"]
+priority = 5
+tasks = ["b1"]
+
+[[stream]]
+name = "c"
+owns = ["c/**"]
+depends_on = ["a"]
+tasks = ["c1"]
+
+[[stream]]
+name = "d"
+owns = ["d/**"]
+depends_on = ["c"]
+tasks = ["d1"]
+"#
+        ))
+        .expect("a valid plan")
+    }
+
+    /// A run of `plan` that has not started anything, at integration tip `tip`.
+    fn state(plan: &Plan, jobs: usize) -> RunState {
+        RunState {
+            version: crate::state::STATE_VERSION,
+            run_id: "r".into(),
+            plan_name: plan.name.clone(),
+            plan_path: "streams.toml".into(),
+            repo_root: "/repo".into(),
+            base_rev: "main".into(),
+            base: "base".into(),
+            integration_ref: "integration".into(),
+            integration_before: None,
+            integration_tip: "tip".into(),
+            jobs,
+            fail_fast: false,
+            started_at: 0,
+            updated_at: 0,
+            previous_wall_ms: 0,
+            session_started_at: 0,
+            phase: RunPhase::Running,
+            streams: plan
+                .streams
+                .iter()
+                .map(|s| StreamRecord {
+                    name: s.name.clone(),
+                    branch: format!("branch/{}", s.name),
+                    worktree: s.name.clone().into(),
+                    state: StreamState::Pending,
+                    notes: Vec::new(),
+                    tasks: s
+                        .tasks
+                        .iter()
+                        .map(|t| TaskRecord {
+                            summary: t.prompt.summary(),
+                            state: TaskState::Pending,
+                            attempts: 0,
+                            agent_ms: 0,
+                        })
+                        .collect(),
+                })
+                .collect(),
+            queue: Vec::new(),
+        }
+    }
+
+    fn committed(start: &str, end: &str) -> TaskState {
+        TaskState::Committed {
+            start: start.into(),
+            end: end.into(),
+            stats: WorkStats::default(),
+            finished_at: 0,
+        }
+    }
+
+    fn integrated(start: &str, end: &str) -> TaskState {
+        TaskState::Integrated {
+            start: start.into(),
+            end: end.into(),
+            stats: WorkStats::default(),
+            finished_at: 0,
+        }
+    }
+
+    const ACTIVE: StreamState = StreamState::Active { started_at: 0 };
+    const DONE: StreamState = StreamState::Done {
+        started_at: 0,
+        finished_at: 0,
+    };
+
+    #[test]
+    fn ready_streams_wait_for_their_dependencies_and_start_by_priority() {
+        let plan = plan("stream");
+        let remaining = crate::plan::schedule::longest_remaining_path(&plan);
+        let mut state = state(&plan, 2);
+        // b has the higher priority; c and d wait.
+        assert_eq!(ready_streams(&plan, &state, &remaining), [1, 0]);
+        state.streams[0].state = ACTIVE;
+        assert_eq!(ready_streams(&plan, &state, &remaining), [1]);
+        state.streams[0].state = DONE;
+        assert_eq!(ready_streams(&plan, &state, &remaining), [1, 2]);
+    }
+
+    #[test]
+    fn no_new_stream_starts_while_every_slot_is_taken() {
+        let plan = plan("stream");
+        let mut state = state(&plan, 1);
+        assert!(slot_free(&state));
+        state.streams[1].state = ACTIVE;
+        assert!(!slot_free(&state));
+        state.jobs = 0; // read as 1
+        assert!(!slot_free(&state));
+        state.streams[1].state = DONE;
+        assert!(slot_free(&state));
+    }
+
+    #[test]
+    fn with_sync_per_stream_each_task_starts_where_the_last_one_ended() {
+        let plan = plan("stream");
+        let mut state = state(&plan, 2);
+        assert_eq!(
+            next_task(&state, SyncPoint::Stream, 0),
+            Some((0, "tip".into()))
+        );
+        state.streams[0].tasks[0].state = TaskState::Running {
+            start: "tip".into(),
+            started_at: 0,
+            pgid: None,
+        };
+        assert_eq!(
+            next_task(&state, SyncPoint::Stream, 0),
+            None,
+            "one task at a time"
+        );
+        state.streams[0].tasks[0].state = committed("tip", "e1");
+        assert_eq!(
+            next_task(&state, SyncPoint::Stream, 0),
+            Some((1, "e1".into()))
+        );
+    }
+
+    #[test]
+    fn with_sync_per_task_the_next_task_waits_for_integration_then_starts_from_the_tip() {
+        let plan = plan("task");
+        let mut state = state(&plan, 2);
+        state.streams[0].tasks[0].state = committed("tip", "e1");
+        assert_eq!(next_task(&state, SyncPoint::Task, 0), None);
+        state.streams[0].tasks[0].state = integrated("tip", "e1");
+        state.integration_tip = "tip2".into();
+        assert_eq!(
+            next_task(&state, SyncPoint::Task, 0),
+            Some((1, "tip2".into()))
+        );
+    }
+
+    #[test]
+    fn a_stream_that_ends_unfinished_strands_only_its_pending_direct_dependents() {
+        let plan = plan("stream");
+        let mut state = state(&plan, 2);
+        assert_eq!(stranded_by(&plan, &state, "a"), [2]);
+        // d is reached through c, as c is skipped in turn.
+        assert_eq!(stranded_by(&plan, &state, "c"), [3]);
+        state.streams[2].state = ACTIVE;
+        assert!(stranded_by(&plan, &state, "a").is_empty());
+        assert!(stranded_by(&plan, &state, "b").is_empty());
+    }
+
+    #[test]
+    fn sync_per_stream_queues_the_whole_stream_once_its_last_task_commits() {
+        let plan = plan("stream");
+        let mut state = state(&plan, 2);
+        state.streams[0].tasks[0].state = committed("tip", "e1");
+        assert_eq!(sync_unit(&state, SyncPoint::Stream, 0, 0), None);
+        state.streams[0].tasks[1].state = committed("e1", "e2");
+        state.streams[0].tasks[2].state = committed("e2", "e3");
+        let unit = sync_unit(&state, SyncPoint::Stream, 0, 2).expect("a unit");
+        assert_eq!(
+            (unit.first, unit.last, unit.from.as_str(), unit.to.as_str()),
+            (0, 2, "tip", "e3")
+        );
+    }
+
+    #[test]
+    fn sync_per_task_queues_each_task_alone() {
+        let plan = plan("task");
+        let mut state = state(&plan, 2);
+        state.streams[0].tasks[0].state = integrated("tip", "e1");
+        state.streams[0].tasks[1].state = committed("tip2", "e2");
+        let unit = sync_unit(&state, SyncPoint::Task, 0, 1).expect("a unit");
+        assert_eq!(
+            (unit.first, unit.last, unit.from.as_str(), unit.to.as_str()),
+            (1, 1, "tip2", "e2")
+        );
+    }
+
+    #[test]
+    fn any_brake_stops_new_work() {
+        assert!(Brakes::default().may_start_work());
+        for brakes in [
+            Brakes {
+                halting: true,
+                ..Brakes::default()
+            },
+            Brakes {
+                stopping: true,
+                ..Brakes::default()
+            },
+            Brakes {
+                no_new_work: true,
+                ..Brakes::default()
+            },
+            Brakes {
+                fatal: true,
+                ..Brakes::default()
+            },
+        ] {
+            assert!(!brakes.may_start_work(), "{brakes:?}");
+        }
+    }
+
+    #[test]
+    fn an_error_outranks_a_signal_which_outranks_a_conflict() {
+        let sig = Some(Signal::SIGINT);
+        assert_eq!(session_end(true, sig, true), SessionEnd::Fatal);
+        assert_eq!(
+            session_end(false, sig, true),
+            SessionEnd::Interrupted(Signal::SIGINT)
+        );
+        assert_eq!(session_end(false, None, true), SessionEnd::Halt);
+        assert_eq!(session_end(false, None, false), SessionEnd::Finished);
+    }
+
+    #[test]
+    fn a_finished_run_with_a_failed_or_skipped_stream_failed() {
+        let plan = plan("stream");
+        let mut state = state(&plan, 2);
+        for s in &mut state.streams {
+            s.state = DONE;
+        }
+        assert_eq!(finished(&state), Finish::Integrated);
+        state.streams[3].state = StreamState::Skipped { reason: "x".into() };
+        assert_eq!(finished(&state), Finish::Failed);
+    }
+}

@@ -1,0 +1,143 @@
+//! What an agent is given for one task: the task's text, its rendered prompt, and the argv of
+//! its command with the placeholders filled in.
+//!
+//! Built the same way for a run ([`super::Engine`] starting a task) and for `run --dry-run`, so
+//! the dry run shows exactly what a run would execute.
+
+use std::path::Path;
+
+use super::prompt::{self, DependencyWork, Placeholders};
+use crate::plan::Plan;
+
+/// Stands for the prompt in an argv shown to a person, where the whole prompt would not fit.
+const PROMPT_MARK: &str = "\u{0}PROMPT\u{0}";
+
+pub struct TaskSpec {
+    /// The task's own text (its `prompt`, or the contents of its `prompt_file`).
+    pub text: String,
+    /// The prompt the agent receives: the text with the stream's context around it.
+    pub prompt: String,
+    /// Where the prompt is written for `{prompt_file}`.
+    pub prompt_file: String,
+    pub worktree: String,
+    stream: String,
+    task_index: usize,
+}
+
+impl TaskSpec {
+    /// The spec of task `t` of stream `s`, given its text, what its dependencies did, and where
+    /// its prompt file and worktree are.
+    pub fn new(
+        plan: &Plan,
+        s: usize,
+        t: usize,
+        text: String,
+        deps: &[DependencyWork],
+        prompt_file: &Path,
+        worktree: &Path,
+    ) -> TaskSpec {
+        let prompt = prompt::render(plan, s, t, &text, deps);
+        TaskSpec {
+            text,
+            prompt,
+            prompt_file: prompt_file.display().to_string(),
+            worktree: worktree.display().to_string(),
+            stream: plan.streams[s].name.clone(),
+            task_index: t + 1,
+        }
+    }
+
+    /// The argv to run: the agent command with every placeholder filled in.
+    pub fn argv(&self, agent: &[String]) -> Vec<String> {
+        self.expand(agent, &self.prompt)
+    }
+
+    /// The argv as a person is shown it: `{prompt}` stays where the prompt would go.
+    pub fn argv_shown(&self, agent: &[String]) -> Vec<String> {
+        self.expand(agent, PROMPT_MARK)
+            .into_iter()
+            .map(|a| a.replace(PROMPT_MARK, "{prompt}"))
+            .collect()
+    }
+
+    fn expand(&self, agent: &[String], prompt: &str) -> Vec<String> {
+        prompt::expand(
+            agent,
+            &Placeholders {
+                prompt,
+                prompt_file: &self.prompt_file,
+                stream: &self.stream,
+                task: &self.text,
+                task_index: self.task_index,
+                worktree: &self.worktree,
+            },
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plan() -> Plan {
+        crate::plan::parse_simple(
+            r#"
+[plan]
+name = "p"
+agent = ["agent", "-p", "{prompt}", "--file={prompt_file}", "{stream}#{task_index}", "{worktree}"]
+
+[[stream]]
+name = "api"
+owns = ["api/**"]
+tasks = ["add the endpoint"]
+"#,
+        )
+        .expect("a valid plan")
+    }
+
+    fn spec(plan: &Plan) -> TaskSpec {
+        TaskSpec::new(
+            plan,
+            0,
+            0,
+            "add the endpoint".into(),
+            &[],
+            Path::new("/run/prompts/api/1.md"),
+            Path::new("/wt/api"),
+        )
+    }
+
+    #[test]
+    fn the_run_gets_the_rendered_prompt_and_every_placeholder() {
+        let plan = plan();
+        let spec = spec(&plan);
+        let agent = plan
+            .agent_for(&plan.streams[0], &plan.streams[0].tasks[0])
+            .unwrap();
+        assert!(spec.prompt.contains("add the endpoint"));
+        assert_eq!(
+            spec.argv(agent),
+            [
+                "agent",
+                "-p",
+                spec.prompt.as_str(),
+                "--file=/run/prompts/api/1.md",
+                "api#1",
+                "/wt/api"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_person_sees_the_same_argv_with_the_prompt_left_as_a_placeholder() {
+        let plan = plan();
+        let spec = spec(&plan);
+        let agent = plan
+            .agent_for(&plan.streams[0], &plan.streams[0].tasks[0])
+            .unwrap();
+        let (run, shown) = (spec.argv(agent), spec.argv_shown(agent));
+        assert_eq!(shown[2], "{prompt}");
+        assert_eq!(run[..2], shown[..2]);
+        assert_eq!(run[3..], shown[3..]);
+    }
+}

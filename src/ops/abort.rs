@@ -1,0 +1,161 @@
+//! Stopping a run for good: the integration branch goes back, everything the run did is kept.
+
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
+
+use crate::coordinator::{IntegrationMove, move_integration_ref};
+use crate::error::Result;
+use crate::exec::recover::{run_processes, stop_run_processes};
+use crate::git::changes::keep_work;
+use crate::git::{self, Oid, Repo, refs, worktree};
+use crate::layout::RefNames;
+use crate::ops::session::{self, Current};
+use crate::state::{Entry, Journal, RunDir, RunPhase, RunState, StateStore, TaskState, now_ms};
+use crate::state::{StateDir, lock};
+
+/// A `streams` process on this machine that holds the lock: `abort` asks it to stop first.
+pub fn running_here(state_dir: &StateDir) -> Option<lock::Holder> {
+    lock::current_holder(state_dir).filter(|holder| holder.host == lock::hostname())
+}
+
+/// Asks the holder to stop (on SIGTERM it saves its state and exits) and waits up to a minute
+/// for it to let go of the lock.
+pub fn stop_holder(state_dir: &StateDir, holder: &lock::Holder) {
+    let _ = nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(holder.pid as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    );
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while lock::current_holder(state_dir).is_some() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Aborts the current run (see [`abort`]); returns what was kept and the run's final state.
+pub fn abort_current(current: Current) -> Result<(Aborted, RunState)> {
+    let Current {
+        repo,
+        lock: _lock,
+        run_dir,
+        mut state,
+    } = current;
+    session::check_not_over(&state, "abort")?;
+    let journal = session::open_journal(&run_dir)?;
+    let aborted = session::runtime()?.block_on(abort(&repo, &run_dir, &mut state, &journal))?;
+    Ok((aborted, state))
+}
+
+/// What `abort` kept, for its message.
+pub struct Aborted {
+    pub kept: Vec<(String, Oid)>,
+    pub integration_restored: Option<Oid>,
+}
+
+/// Stops a run for good: the integration ref goes back to where the run found it, every stream
+/// branch and every piece of unintegrated work stays reachable under
+/// `RefNames::aborted`, and the run's worktrees are unlocked.
+pub async fn abort(
+    repo: &Repo,
+    run_dir: &RunDir,
+    state: &mut RunState,
+    journal: &Journal,
+) -> Result<Aborted> {
+    let refs = RefNames::new(&state.plan_name);
+    let run_id = state.run_id.clone();
+    let mut kept = Vec::new();
+
+    // Nothing of the run may keep running.
+    let mut groups = BTreeSet::new();
+    for s in &state.streams {
+        for t in &s.tasks {
+            if let TaskState::Running {
+                pgid: Some(pgid), ..
+            } = t.state
+            {
+                groups.insert(pgid);
+            }
+        }
+    }
+    let processes = run_processes(&run_id, &groups);
+    stop_run_processes(&processes, Duration::from_secs(5)).await;
+
+    for s in &state.streams {
+        if let Some(tip) = repo.ref_target(&s.branch)?
+            && tip != state.base
+        {
+            let name = refs.aborted(&run_id, &format!("branches/{}", s.name));
+            let name = refs::keep_ref(repo, &name, &tip, "streams abort: stream branch")?;
+            kept.push((name, tip));
+        }
+        if s.worktree.join(".git").exists() {
+            // A private workspace may hold commits its agent made that streams has not
+            // brought over yet: keep everything beyond the stream branch (or HEAD for an
+            // earlier version's linked worktree, whose commits are the user's already).
+            let head = if git::workspace::is_workspace(&s.worktree) {
+                repo.ref_target(&s.branch)?
+                    .unwrap_or_else(|| state.base.clone())
+            } else {
+                git::changes::head_of(&s.worktree).unwrap_or_default()
+            };
+            let name = refs.aborted(&run_id, &format!("uncommitted/{}", s.name));
+            if !head.is_empty()
+                && let Ok(Some((name, commit))) = keep_work(
+                    repo,
+                    &s.worktree,
+                    &head,
+                    None,
+                    &name,
+                    "streams abort: uncommitted work",
+                )
+            {
+                kept.push((name, commit));
+            }
+            let _ = worktree::unlock(repo, &s.worktree);
+        }
+    }
+    if let RunPhase::Halted(halt) = &state.phase {
+        let name = refs.aborted(&run_id, "resolution");
+        if halt.resolution_worktree.join(".git").exists() {
+            if let Ok(Some((name, commit))) = keep_work(
+                repo,
+                &halt.resolution_worktree,
+                &halt.ours,
+                None,
+                &name,
+                "streams abort: resolution",
+            ) {
+                kept.push((name, commit));
+            }
+            worktree::remove(repo, &halt.resolution_worktree)?;
+        }
+    }
+    let current = repo.ref_target(&state.integration_ref)?;
+    if let Some(current) = &current
+        && Some(current) != state.integration_before.as_ref()
+        && current != &state.base
+    {
+        let name = refs.aborted(&run_id, "integration");
+        let name = refs::keep_ref(repo, &name, current, "streams abort: integration branch")?;
+        kept.push((name, current.clone()));
+    }
+    let back_to = state.integration_before.as_deref();
+    if let Some(cur) = &current
+        && Some(cur.as_str()) != back_to
+    {
+        move_integration_ref(
+            repo,
+            None,
+            &state.integration_ref,
+            Some(cur),
+            back_to,
+            IntegrationMove::Other("streams abort"),
+        )?;
+    }
+    state.phase = RunPhase::Aborted { at: now_ms() };
+    let _ = journal.append(Entry::Aborted);
+    StateStore::new(run_dir.clone()).save(state)?;
+    Ok(Aborted {
+        kept,
+        integration_restored: state.integration_before.clone(),
+    })
+}

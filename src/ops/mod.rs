@@ -1,0 +1,13 @@
+//! The use cases behind the commands: start, resume, continue, skip, abort, status, clean, and
+//! the plan analysis that reads the repository.
+//!
+//! No clap and no printing here: each use case takes a repository and its inputs, does its work
+//! through the layers below (exec, coordinator, git, state), and returns data for `report` to
+//! show and `cli` to turn into an exit code.
+
+pub mod abort;
+pub mod clean;
+pub mod plan;
+pub mod session;
+pub mod start;
+pub mod status;

@@ -1,0 +1,195 @@
+//! What `run`, `resume`, `continue` and `skip` share below the command line: finding the run
+//! under the lock, checking it is in a phase the command applies to, building the engine from its
+//! parts, and writing the run's report once a session ends.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use crate::error::{Error, IoContext, Result};
+use crate::exec::{Engine, EngineInput};
+use crate::git::Repo;
+use crate::plan::Plan;
+use crate::report::{Reporter, summary};
+use crate::state::{Journal, RunDir, RunLock, RunPhase, RunState, StateDir};
+
+/// The repository's current run, under the lock.
+pub struct Current {
+    pub repo: Repo,
+    pub lock: RunLock,
+    pub run_dir: RunDir,
+    pub state: RunState,
+}
+
+/// Takes the lock and loads the current run, for `command`.
+pub fn current(repo: Repo, command: &str) -> Result<Current> {
+    let state_dir = StateDir::new(repo.common_dir());
+    let mut lock = RunLock::acquire(&state_dir, command)?;
+    let Some((run_dir, state)) = state_dir.current()? else {
+        return Err(Error::state(
+            format!("there is no run to {command} in this repository"),
+            "start one with `streams run`",
+        ));
+    };
+    lock.set_run(&state.run_id, command);
+    Ok(Current {
+        repo,
+        lock,
+        run_dir,
+        state,
+    })
+}
+
+/// The error for a command that needs a run that is not over.
+pub fn over(state: &RunState, command: &str) -> Error {
+    Error::state(
+        format!(
+            "nothing to {command}: run {} of plan `{}` is {}",
+            state.run_id,
+            state.plan_name,
+            state.phase.name()
+        ),
+        "start a new run with `streams run`",
+    )
+}
+
+/// `resume` picks up a run that was interrupted, nothing else.
+pub fn check_resumable(state: &RunState) -> Result<()> {
+    match &state.phase {
+        RunPhase::Running | RunPhase::Interrupted { .. } => Ok(()),
+        RunPhase::Halted(halt) => {
+            let name = &state.streams[halt.unit.stream].name;
+            Err(Error::state(
+                format!(
+                    "run {} is halted on a conflict in stream `{name}`, not interrupted",
+                    state.run_id
+                ),
+                crate::report::hints::halted(name, None, true),
+            ))
+        }
+        _ => Err(over(state, "resume")),
+    }
+}
+
+/// `continue` records the resolution of a halted run, nothing else.
+pub fn check_continuable(state: &RunState) -> Result<()> {
+    match &state.phase {
+        RunPhase::Halted(_) => Ok(()),
+        RunPhase::Running | RunPhase::Interrupted { .. } => Err(Error::state(
+            format!(
+                "run {} is not halted on a conflict: it was interrupted",
+                state.run_id
+            ),
+            "run `streams resume` to go on",
+        )),
+        _ => Err(over(state, "continue")),
+    }
+}
+
+/// `skip` and `abort` work on any run that is not over.
+pub fn check_not_over(state: &RunState, command: &str) -> Result<()> {
+    if state.phase.is_over() {
+        return Err(over(state, command));
+    }
+    Ok(())
+}
+
+/// Everything an engine is built from.
+pub struct EngineParts {
+    pub repo: Repo,
+    pub plan: Plan,
+    pub run_dir: RunDir,
+    pub state: RunState,
+    pub journal: Journal,
+}
+
+/// The parts of the current run: its plan (the copy taken when it started) and its journal.
+/// The lock is handed back to be held for as long as the engine runs.
+pub fn engine_parts(current: Current) -> Result<(EngineParts, RunLock)> {
+    let plan = plan_from_copy(&current.run_dir, &current.state)?;
+    let journal = open_journal(&current.run_dir)?;
+    Ok((
+        EngineParts {
+            repo: current.repo,
+            plan,
+            run_dir: current.run_dir,
+            state: current.state,
+            journal,
+        },
+        current.lock,
+    ))
+}
+
+pub fn open_journal(run_dir: &RunDir) -> Result<Journal> {
+    Journal::open(&run_dir.journal_path()).context(|| {
+        format!(
+            "could not open the journal {}",
+            run_dir.journal_path().display()
+        )
+    })
+}
+
+/// The plan a run started with, from the copy in its directory, refused when it no longer
+/// matches the hash taken when the run started (an agent could have widened its own `owns`).
+pub fn plan_from_copy(run_dir: &RunDir, state: &RunState) -> Result<Plan> {
+    let path = run_dir.plan_copy_path();
+    let text = std::fs::read_to_string(&path).map_err(|source| Error::PlanUnreadable {
+        path: path.clone(),
+        source,
+    })?;
+    if let Some(expected) = &state.plan_hash
+        && crate::git::text_hash(&text) != *expected
+    {
+        return Err(Error::state(
+            format!(
+                "the run's copy of its plan, {}, was changed since the run started; streams will not go on with a plan it did not check",
+                path.display()
+            ),
+            "put the copy back as it was, or `streams abort` the run (its work is kept) and start a new one",
+        ));
+    }
+    // It was validated against the repository when the run started; only the rules that need
+    // no repository are checked again (a newer streams may be stricter).
+    crate::plan::parse_simple(&text).map_err(|rendered| Error::InvalidPlan {
+        rendered,
+        errors: 1,
+    })
+}
+
+/// The engine for a session over `parts`, reporting to `reporter`.
+pub fn engine(parts: EngineParts, reporter: Box<dyn Reporter>) -> Engine {
+    let plan_dir = parts
+        .state
+        .plan_path
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default();
+    let identity_env = crate::git::commit::identity_env(&parts.repo);
+    Engine::new(EngineInput {
+        repo: parts.repo,
+        plan: parts.plan,
+        plan_dir,
+        run_dir: parts.run_dir,
+        state: parts.state,
+        journal: Arc::new(parts.journal),
+        reporter,
+        identity_env,
+    })
+}
+
+pub fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Error::io("could not start the async runtime", e))
+}
+
+/// The run's report as it stands, written to `report.json` and `report.md` in its directory.
+/// A report that cannot be written is not fatal: the error is returned beside it.
+pub fn write_report(
+    state: &RunState,
+    run_dir: &RunDir,
+) -> (summary::RunReport, std::io::Result<()>) {
+    let report = summary::build(state, summary::status_of(state));
+    let written = summary::write_files(&report, run_dir);
+    (report, written)
+}

@@ -1,0 +1,167 @@
+//! `status`: where the current or last run stands, per stream, read from its state and the
+//! refs (live while a run is going: the agents' commits show up as they make them).
+
+use crate::coordinator;
+use crate::error::Result;
+use crate::git::{Repo, refs};
+use crate::report::status_view::{
+    HaltStatus, PredictedConflict, RunStatus, STATUS_SCHEMA, Status, StreamStatus,
+};
+use crate::report::stream_word;
+use crate::state::{RunPhase, RunState, StateDir, StreamState, TaskState, lock, now_ms};
+
+/// The repository's current or last run (none if no run ever started here). Reads only: no
+/// lock is taken, so this works while a run is going.
+pub fn status(repo: &Repo) -> Result<Status> {
+    let state_dir = StateDir::new(repo.common_dir());
+    let run = state_dir
+        .current()?
+        .map(|(_, state)| build(repo, &state, lock::current_holder(&state_dir)));
+    Ok(Status {
+        schema: STATUS_SCHEMA,
+        run,
+    })
+}
+
+/// Reads the state's view of the run and completes it from the refs. Nothing here fails: a ref
+/// that cannot be read shows as no commits.
+pub fn build(repo: &Repo, state: &RunState, holder: Option<lock::Holder>) -> RunStatus {
+    let now = now_ms();
+    let phase = state.phase.seen(holder.is_some()).to_string();
+    let outcome = matches!(state.phase, RunPhase::Finished)
+        .then(|| crate::report::summary::status_of(state).to_string());
+    let streams = state
+        .streams
+        .iter()
+        .map(|s| {
+            let running = s
+                .tasks
+                .iter()
+                .position(|t| matches!(t.state, TaskState::Running { .. }));
+            let word = stream_word(&s.state, Some(running.is_some()));
+            let (elapsed, reason) = match &s.state {
+                StreamState::Pending => (None, None),
+                StreamState::Active { started_at } => (Some(now.saturating_sub(*started_at)), None),
+                StreamState::Done {
+                    started_at,
+                    finished_at,
+                } => (Some(finished_at.saturating_sub(*started_at)), None),
+                StreamState::Failed { reason, .. } | StreamState::Skipped { reason } => {
+                    (None, Some(reason.clone()))
+                }
+            };
+            // Commits so far: from where the stream started to its branch now (live while a
+            // task runs; the agent's own commits show up as it makes them).
+            let start = s.tasks.iter().find_map(|t| match &t.state {
+                TaskState::Running { start, .. }
+                | TaskState::Committed { start, .. }
+                | TaskState::Integrated { start, .. } => Some(start.clone()),
+                _ => None,
+            });
+            // While a task runs, its agent's commits are in the stream's workspace (a private
+            // repository) until the task ends: read them there.
+            let workspace = (running.is_some()
+                && crate::git::workspace::is_workspace(&s.worktree))
+            .then(|| {
+                crate::git::Repo::at_common_dir(
+                    &crate::git::workspace::git_dir(&s.worktree),
+                    Some(s.worktree.clone()),
+                )
+            });
+            let repo = workspace.as_ref().unwrap_or(repo);
+            let tip = repo.ref_target(&s.branch).ok().flatten();
+            let recorded: usize = s
+                .tasks
+                .iter()
+                .filter_map(|t| t.state.stats())
+                .map(|st| st.commits)
+                .sum();
+            let live = match (&running, &tip) {
+                (Some(t), Some(tip)) => match &s.tasks[*t].state {
+                    TaskState::Running { start, .. } => {
+                        refs::count_commits(repo, start, tip).unwrap_or(0)
+                    }
+                    _ => 0,
+                },
+                _ => 0,
+            };
+            let last_message = match (&start, &tip) {
+                (Some(_), Some(tip)) if *tip != state.base => {
+                    repo.commit_info(tip).ok().map(|c| c.subject().to_string())
+                }
+                _ => None,
+            };
+            StreamStatus {
+                name: s.name.clone(),
+                state: word.to_string(),
+                task: running.map(|t| t + 1),
+                tasks: s.tasks.len(),
+                elapsed_ms: elapsed,
+                commits: recorded + live,
+                last_message,
+                reason,
+            }
+        })
+        .collect();
+    let halt = match &state.phase {
+        RunPhase::Halted(h) => Some(HaltStatus {
+            stream: state.streams[h.unit.stream].name.clone(),
+            files: h.files.clone(),
+            base: h.base.to_string(),
+            ours: h.ours.to_string(),
+            theirs: h.theirs.to_string(),
+            bundle: h.bundle.display().to_string(),
+            resolution_worktree: h.resolution_worktree.display().to_string(),
+        }),
+        _ => None,
+    };
+    // Conflicts ahead: streams whose work is not integrated yet, against each other and the tip.
+    let predicted = if state.phase.is_over() {
+        Vec::new()
+    } else {
+        let branches: Vec<(String, crate::git::Oid)> = state
+            .streams
+            .iter()
+            .filter(|s| {
+                matches!(
+                    s.state,
+                    StreamState::Active { .. } | StreamState::Failed { .. }
+                )
+            })
+            .filter_map(|s| {
+                repo.ref_target(&s.branch)
+                    .ok()
+                    .flatten()
+                    .map(|tip| (s.name.clone(), tip))
+            })
+            .filter(|(_, tip)| *tip != state.integration_tip)
+            .collect();
+        let tip = ("integration".to_string(), state.integration_tip.clone());
+        coordinator::predict(repo, &branches, Some(&tip))
+            .map(|(predicted, _)| {
+                predicted
+                    .into_iter()
+                    .map(|p| PredictedConflict {
+                        left: p.left,
+                        right: p.right,
+                        files: p.files,
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    RunStatus {
+        id: state.run_id.clone(),
+        plan: state.plan_name.clone(),
+        phase,
+        outcome,
+        holder,
+        base: state.base.to_string(),
+        integration_branch: crate::layout::short_branch(&state.integration_ref).to_string(),
+        integration_tip: state.integration_tip.to_string(),
+        started_at: state.started_at,
+        streams,
+        halt,
+        predicted_conflicts: predicted,
+    }
+}

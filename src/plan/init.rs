@@ -1,0 +1,500 @@
+//! The plan `streams init` writes: pure text generation from facts about the repository, so that
+//! other sources of a plan (`init --from TASKS`, later) can reuse its pieces.
+//!
+//! The generated plan is a starting point a person edits: one stream per top-level directory
+//! that holds tracked files (the largest few; the others written out as comments), lock files
+//! and similar at the root as `shared`, an `agent` line for the chosen agent CLI, and a
+//! placeholder task per stream. Every line a newcomer may want to change carries a comment.
+
+use std::collections::BTreeMap;
+
+use super::model::{MAX_NAME_BYTES, RESERVED_STREAM_NAME};
+use super::validate::ref_component_problem;
+
+/// The agent CLIs `init` knows how to run headless.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AgentCli {
+    Claude,
+    Codex,
+    Aider,
+    Script,
+}
+
+impl AgentCli {
+    pub const ALL: [AgentCli; 4] = [
+        AgentCli::Claude,
+        AgentCli::Codex,
+        AgentCli::Aider,
+        AgentCli::Script,
+    ];
+
+    /// The program looked up on PATH to pick a default (`script` is never picked).
+    pub fn program(self) -> Option<&'static str> {
+        match self {
+            AgentCli::Claude => Some("claude"),
+            AgentCli::Codex => Some("codex"),
+            AgentCli::Aider => Some("aider"),
+            AgentCli::Script => None,
+        }
+    }
+
+    /// Why these flags, as a comment above the line.
+    fn comment(self) -> &'static str {
+        match self {
+            AgentCli::Claude => {
+                "Claude Code: `-p` runs one prompt and exits; acceptEdits lets it edit files without asking;\n\
+                 # stream-json (which needs --verbose) prints as it works, so idle_timeout sees it alive."
+            }
+            AgentCli::Codex => {
+                "OpenAI Codex CLI: `exec` runs one prompt and exits; --full-auto lets it edit files in\n\
+                 # its workspace (sandboxed there) without asking."
+            }
+            AgentCli::Aider => {
+                "aider: one message, read from a file, then exit; --yes-always answers its questions."
+            }
+            AgentCli::Script => {
+                "Your own script (commit it first): it gets the prompt file and runs in the stream's workspace."
+            }
+        }
+    }
+
+    /// The `agent = [...]` line.
+    fn line(self) -> &'static str {
+        match self {
+            AgentCli::Claude => {
+                r#"agent = ["claude", "-p", "{prompt}", "--permission-mode", "acceptEdits", "--output-format", "stream-json", "--verbose"]"#
+            }
+            AgentCli::Codex => r#"agent = ["codex", "exec", "--full-auto", "{prompt}"]"#,
+            AgentCli::Aider => {
+                r#"agent = ["aider", "--yes-always", "--message-file", "{prompt_file}"]"#
+            }
+            AgentCli::Script => r#"agent = ["sh", "scripts/agent.sh", "{prompt_file}"]"#,
+        }
+    }
+}
+
+/// Which `agent` lines to write.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AgentChoice {
+    /// Only this one (`init --agent NAME`).
+    Only(AgentCli),
+    /// All of them, each commented out except `active` (the one found on PATH), if any.
+    All { active: Option<AgentCli> },
+}
+
+/// What `init` needs to know about the repository.
+#[derive(Clone, Debug)]
+pub struct RepoShape {
+    /// The repository's directory name: the plan's name, once made a valid ref component.
+    pub dir_name: String,
+    /// The branch checked out (the plan's `base`), or `None` on a detached HEAD.
+    pub branch: Option<String>,
+    /// Every file tracked at HEAD, `/`-separated.
+    pub tracked: Vec<String>,
+}
+
+/// At most this many streams are written as streams; further directories become comments.
+pub const MAX_STREAMS: usize = 5;
+
+/// Root files that many streams change at once (lock files, changelogs): `shared` candidates.
+const SHARED_NAMES: &[&str] = &[
+    "Cargo.lock",
+    "package-lock.json",
+    "npm-shrinkwrap.json",
+    "yarn.lock",
+    "pnpm-lock.yaml",
+    "bun.lockb",
+    "bun.lock",
+    "poetry.lock",
+    "uv.lock",
+    "Pipfile.lock",
+    "pdm.lock",
+    "Gemfile.lock",
+    "composer.lock",
+    "go.sum",
+    "go.work.sum",
+    "mix.lock",
+    "flake.lock",
+    "pubspec.lock",
+    "Podfile.lock",
+    "CHANGELOG.md",
+    "CHANGELOG",
+    "CHANGES.md",
+];
+
+/// One top-level directory and the name its stream gets.
+struct Dir {
+    path: String,
+    files: usize,
+    stream: String,
+}
+
+/// The plan text `streams init` writes for a repository.
+pub fn generate(shape: &RepoShape, agent: AgentChoice) -> String {
+    let mut dirs: BTreeMap<&str, usize> = BTreeMap::new();
+    let mut root_files: Vec<&str> = Vec::new();
+    for path in &shape.tracked {
+        match path.split_once('/') {
+            Some((dir, _)) => *dirs.entry(dir).or_default() += 1,
+            None => root_files.push(path),
+        }
+    }
+    let mut used: Vec<String> = vec![RESERVED_STREAM_NAME.to_string()];
+    let mut all: Vec<Dir> = dirs
+        .into_iter()
+        .map(|(path, files)| {
+            let stream = unique_name(&ref_name(path, "stream"), &mut used);
+            Dir {
+                path: path.to_string(),
+                files,
+                stream,
+            }
+        })
+        .collect();
+    // The largest directories become streams, written in path order; hidden ones (`.github`,
+    // `.vscode`) are rarely where the work is, so they come last.
+    all.sort_by_key(|d| {
+        (
+            d.path.starts_with('.'),
+            std::cmp::Reverse(d.files),
+            d.path.clone(),
+        )
+    });
+    let rest = all.split_off(all.len().min(MAX_STREAMS));
+    let mut streams = all;
+    streams.sort_by(|a, b| a.path.cmp(&b.path));
+    let mut rest = rest;
+    rest.sort_by(|a, b| a.path.cmp(&b.path));
+
+    let shared: Vec<&str> = root_files
+        .iter()
+        .copied()
+        .filter(|f| SHARED_NAMES.contains(f))
+        .collect();
+    let unowned: Vec<&str> = root_files
+        .iter()
+        .copied()
+        .filter(|f| !shared.contains(f))
+        .collect();
+
+    let mut out = String::new();
+    let name = ref_name(&shape.dir_name, "plan");
+    out.push_str(&format!(
+        "# A streams plan for {}, written by `streams init`. Edit the tasks, then check it with\n\
+         # `streams plan` and try it with `streams run --dry-run`. Each stream gets its own workspace\n\
+         # and branch; its agent may change only what the stream owns (and `shared`).\n\
+         [plan]\n\
+         name = {}\n",
+        shape.dir_name,
+        toml_string(&name)
+    ));
+    out.push_str(&match &shape.branch {
+        Some(branch) => commented(
+            &format!("base = {}", toml_string(branch)),
+            "the branch the streams start from",
+        ),
+        None => commented("base = \"HEAD\"", "the commit the streams start from"),
+    });
+    out.push_str(&commented(
+        "# jobs = 4",
+        "agents at once (default: the number of CPUs)",
+    ));
+    out.push('\n');
+
+    match agent {
+        AgentChoice::Only(cli) => {
+            out.push_str(&format!("# {}\n{}\n", cli.comment(), cli.line()));
+        }
+        AgentChoice::All { active } => {
+            out.push_str(match active {
+                Some(_) => "# The agent every task runs (argv, no shell). One line is active: the first agent CLI\n# found on PATH. Keep one.\n",
+                None => "# The agent every task runs (argv, no shell). No agent CLI was found on PATH: uncomment\n# the line of the one you use.\n",
+            });
+            for cli in AgentCli::ALL {
+                out.push_str(&format!("# {}\n", cli.comment()));
+                if active == Some(cli) {
+                    out.push_str(&format!("{}\n", cli.line()));
+                } else {
+                    out.push_str(&format!("# {}\n", cli.line()));
+                }
+            }
+        }
+    }
+    out.push('\n');
+    out.push_str(&commented("timeout = \"45m\"", "per task, wall clock"));
+    out.push_str(&commented(
+        "idle_timeout = \"10m\"",
+        "per task, no output for that long: an agent that prints",
+    ));
+    out.push_str(&commented(
+        "",
+        "nothing until it is done needs more than its longest task",
+    ));
+    if !shared.is_empty() {
+        out.push_str(&format!(
+            "# Any stream may edit these; a conflict in one halts the run for a person to resolve.\n\
+             shared = [{}]\n",
+            shared
+                .iter()
+                .map(|f| toml_string(&escape_glob(f)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
+    if !unowned.is_empty() {
+        out.push_str(&format!(
+            "# Owned by no stream, so read-only to every agent: {}.\n\
+             # Add one to a stream's `owns` (or to `shared`) for an agent to change it.\n",
+            examples(&unowned)
+        ));
+    }
+
+    if streams.is_empty() {
+        // No directories: one stream for everything.
+        out.push_str(
+            "\n[[stream]]\n\
+             name = \"all\"\n\
+             owns = [\"**\"]\n\
+             tasks = [\"Describe the first change to make here\"]\n",
+        );
+        return out;
+    }
+    for dir in &streams {
+        out.push_str(&stream_block(dir, ""));
+    }
+    if !rest.is_empty() {
+        out.push_str(
+            "\n# The other top-level directories: uncomment a stream to give it its own agent. Until then\n\
+             # they are read-only to every agent.\n",
+        );
+        for dir in &rest {
+            out.push_str(&stream_block(dir, "# "));
+        }
+    }
+    out
+}
+
+/// A line of TOML with a comment after it, the comments of a block aligned.
+fn commented(code: &str, comment: &str) -> String {
+    format!("{code:<24} # {comment}\n")
+}
+
+fn stream_block(dir: &Dir, prefix: &str) -> String {
+    let files = if dir.files == 1 {
+        "1 tracked file".to_string()
+    } else {
+        format!("{} tracked files", dir.files)
+    };
+    format!(
+        "\n{prefix}[[stream]]\n\
+         {prefix}name = {}\n\
+         {}\
+         {prefix}tasks = [{}]\n",
+        toml_string(&dir.stream),
+        commented(
+            &format!(
+                "{prefix}owns = [{}]",
+                toml_string(&format!("{}/**", escape_glob(&dir.path)))
+            ),
+            &files
+        ),
+        toml_string(&format!(
+            "Describe the first change to make in {}/",
+            dir.path
+        )),
+    )
+}
+
+/// A few names, then how many more.
+fn examples(names: &[&str]) -> String {
+    const SHOWN: usize = 4;
+    let mut text = names
+        .iter()
+        .take(SHOWN)
+        .map(|n| format!("`{n}`"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    if names.len() > SHOWN {
+        text.push_str(&format!(" and {} more", names.len() - SHOWN));
+    }
+    text
+}
+
+/// `text` made a valid plan or stream name: characters git refuses become `-`, leading dots and
+/// dashes go, and it is cut to [`MAX_NAME_BYTES`].
+pub fn ref_name(text: &str, fallback: &str) -> String {
+    let mut name: String = text
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    while name.contains("..") {
+        name = name.replace("..", ".");
+    }
+    let mut name = name.trim_start_matches(['.', '-']).to_string();
+    name.truncate(MAX_NAME_BYTES);
+    while name.ends_with('.') || name.ends_with(".lock") {
+        name = name
+            .trim_end_matches('.')
+            .trim_end_matches(".lock")
+            .to_string();
+    }
+    if name.is_empty() || ref_component_problem(&name).is_some() {
+        fallback.to_string()
+    } else {
+        name
+    }
+}
+
+/// `name`, or `name-2`, `name-3`, ... if taken (case-insensitively, as branches are on macOS).
+fn unique_name(name: &str, used: &mut Vec<String>) -> String {
+    let taken = |n: &str, used: &[String]| used.iter().any(|u| u.eq_ignore_ascii_case(n));
+    let mut candidate = name.to_string();
+    let mut n = 2;
+    while taken(&candidate, used) {
+        candidate = format!("{name}-{n}");
+        n += 1;
+    }
+    used.push(candidate.clone());
+    candidate
+}
+
+/// A path as a glob that matches exactly it.
+fn escape_glob(path: &str) -> String {
+    let mut out = String::with_capacity(path.len());
+    for c in path.chars() {
+        if matches!(c, '*' | '?' | '[' | ']' | '{' | '}' | '\\' | '!') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// A TOML basic string.
+fn toml_string(text: &str) -> String {
+    toml::Value::String(text.to_string()).to_string()
+}
+
+/// An example plan shipped in the binary, with the files it refers to.
+pub struct Example {
+    pub name: &'static str,
+    pub text: &'static str,
+    /// Files the plan names (prompt files), relative to the plan's directory.
+    pub files: &'static [(&'static str, &'static str)],
+}
+
+impl Example {
+    /// What the example is: the first sentence of its opening comment.
+    pub fn summary(&self) -> String {
+        let comment: Vec<&str> = self
+            .text
+            .lines()
+            .map_while(|l| l.strip_prefix('#'))
+            .map(str::trim)
+            .collect();
+        let comment = comment.join(" ");
+        match comment.find(". ") {
+            Some(end) => comment[..=end].to_string(),
+            None => comment,
+        }
+    }
+}
+
+/// The plans in `streams/`, embedded so that `cargo install` users have them
+/// (`streams init --example NAME`).
+pub const EXAMPLES: &[Example] = &[
+    Example {
+        name: "agents",
+        text: include_str!("../../streams/agents.toml"),
+        files: &[(
+            "prompts/db-indexes.md",
+            include_str!("../../streams/prompts/db-indexes.md"),
+        )],
+    },
+    Example {
+        name: "script",
+        text: include_str!("../../streams/script.toml"),
+        files: &[],
+    },
+    Example {
+        name: "webapp",
+        text: include_str!("../../streams/webapp.toml"),
+        files: &[],
+    },
+];
+
+pub fn example(name: &str) -> Option<&'static Example> {
+    EXAMPLES.iter().find(|e| e.name == name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_plan_in_streams_is_embedded() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("streams");
+        let mut on_disk: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter_map(|n| n.strip_suffix(".toml").map(str::to_string))
+            .collect();
+        on_disk.sort();
+        let embedded: Vec<&str> = EXAMPLES.iter().map(|e| e.name).collect();
+        assert_eq!(on_disk, embedded);
+        for e in EXAMPLES {
+            assert!(!e.summary().is_empty(), "{} has no summary line", e.name);
+        }
+    }
+
+    #[test]
+    fn names_become_valid_refs() {
+        assert_eq!(ref_name("my repo", "plan"), "my-repo");
+        assert_eq!(ref_name(".github", "stream"), "github");
+        assert_eq!(ref_name("x.lock", "stream"), "x");
+        assert_eq!(ref_name("..", "stream"), "stream");
+        assert_eq!(ref_name("a..b", "stream"), "a.b");
+        assert_eq!(ref_name(&"x".repeat(300), "p").len(), MAX_NAME_BYTES);
+        let mut used = vec!["integration".to_string()];
+        assert_eq!(unique_name("integration", &mut used), "integration-2");
+        assert_eq!(unique_name("API", &mut used), "API");
+        assert_eq!(unique_name("api", &mut used), "api-2");
+    }
+
+    #[test]
+    fn generated_plans_parse() {
+        let shape = RepoShape {
+            dir_name: "web app".into(),
+            branch: Some("main".into()),
+            tracked: [
+                "Cargo.lock",
+                "README.md",
+                "src/a.rs",
+                "docs/x.md",
+                "we*rd/y",
+            ]
+            .iter()
+            .map(|s| s.to_string())
+            .collect(),
+        };
+        for agent in AgentCli::ALL {
+            let text = generate(&shape, AgentChoice::Only(agent));
+            let plan = super::super::parse_simple(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+            assert_eq!(plan.name, "web-app");
+            assert_eq!(plan.streams.len(), 3);
+        }
+        let text = generate(&shape, AgentChoice::All { active: None });
+        // No agent is active: the plan says so when checked.
+        assert!(
+            super::super::parse_simple(&text)
+                .unwrap_err()
+                .contains("no agent")
+        );
+    }
+}
