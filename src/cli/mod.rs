@@ -161,6 +161,17 @@ pub struct RunArgs {
     /// Start no new work after the first failure
     #[arg(long)]
     pub fail_fast: bool,
+    #[command(flatten)]
+    pub report: ReportArgs,
+}
+
+/// What the commands that can end a run write besides the run directory's reports.
+#[derive(Debug, Default, Args)]
+pub struct ReportArgs {
+    /// Also write the run's JUnit XML report to PATH (it is always in the run directory as
+    /// report.xml)
+    #[arg(long, value_name = "PATH")]
+    pub junit: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -179,6 +190,8 @@ pub struct ContinueArgs {
     /// Print events as NDJSON on stdout while the run goes on
     #[arg(long)]
     pub json: bool,
+    #[command(flatten)]
+    pub report: ReportArgs,
 }
 
 #[derive(Debug, Args)]
@@ -188,6 +201,8 @@ pub struct SkipArgs {
     /// Print events as NDJSON on stdout while the run goes on
     #[arg(long)]
     pub json: bool,
+    #[command(flatten)]
+    pub report: ReportArgs,
 }
 
 #[derive(Debug, Args)]
@@ -198,6 +213,8 @@ pub struct ResumeArgs {
     /// Agents running at once (default: what the interrupted run used)
     #[arg(long, short)]
     pub jobs: Option<usize>,
+    #[command(flatten)]
+    pub report: ReportArgs,
 }
 
 #[derive(Debug, Args)]

@@ -7,7 +7,7 @@ use crate::exec::dispatcher::worktrees_dir;
 use crate::exec::prompt::{self, DependencyWork};
 use crate::exec::task_spec::TaskSpec;
 use crate::ops::{self, session::EngineParts, start::NewRun};
-use crate::report::shell_quote;
+use crate::report::{print_data, shell_quote};
 use crate::state::{RunLock, StateDir};
 
 use super::load::{self, LoadedPlan};
@@ -61,7 +61,7 @@ pub fn run(ctx: &Context, args: RunArgs) -> Result<ExitCode> {
     };
     let engine = session::engine(ctx, parts, "run", args.json, None);
     let finished = ops::session::runtime()?.block_on(engine.run())?;
-    session::conclude(ctx, &run_dir, finished)
+    session::conclude(ctx, &run_dir, finished, args.report.junit.as_deref())
 }
 
 /// Shows each stream's worktree, branch, agent command and prompt. Writes nothing.
@@ -166,7 +166,7 @@ fn dry_run(
             }
         }
     }
-    print!("{out}");
+    print_data(&out)?;
     ctx.ui
         .detail("dry run: no worktree, branch, ref or file was written");
     Ok(ExitCode::Success)

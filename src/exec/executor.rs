@@ -193,6 +193,8 @@ async fn run_task_inner(
         }
     };
     failpoint::hit("before-agent");
+    // Files git ignores that are newer than this were written by the agent (see step 4).
+    let agent_began = std::time::SystemTime::now();
 
     // 2. The agent, with retries.
     let mut attempt = job.previous_attempts;
@@ -468,6 +470,22 @@ async fn run_task_inner(
         }
         Ok(Ok(leftover)) => leftover,
     };
+
+    // Files it wrote that git ignores stay out of its work; the note names a few, so that a
+    // task that finished with "no changes" is not a mystery. Only a note: no failure if git
+    // cannot say.
+    let ignored = {
+        let worktree = job.worktree.clone();
+        blocking(move || git::ignored::ignored_written_since(&worktree, agent_began, 3)).await
+    };
+    if let Ok(ignored) = ignored
+        && ignored.count > 0
+    {
+        let _ = events.send(ExecEvent::Note {
+            stream: job.stream_index,
+            message: crate::report::ignored_note(job.task_index + 1, &ignored),
+        });
+    }
 
     // 4. Commit what it left; measure the work.
     failpoint::hit("before-commit");

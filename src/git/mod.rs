@@ -12,6 +12,7 @@
 //! - `commit`: identities and commit objects.
 //! - `trailers`: the `Streams-*` trailers on commits.
 //! - `changes`: what an agent changed in its worktree, its size, keeping it.
+//! - `ignored`: files an agent wrote that git ignores (left out of its work, but named).
 //! - `conflict`: a conflicted merge laid out in a worktree for a person, and read back.
 //! - `locks`: lock files a killed git left behind.
 //! - `workspace`: stream workspaces, private repositories borrowing the user's objects.
@@ -22,6 +23,7 @@ pub mod changes;
 mod cmd;
 pub mod commit;
 pub mod conflict;
+pub mod ignored;
 pub mod locks;
 pub mod merge;
 pub mod refs;

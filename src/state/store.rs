@@ -160,6 +160,11 @@ impl RunDir {
         self.path.join("report.md")
     }
 
+    /// The run's JUnit XML, for CI systems.
+    pub fn report_xml_path(&self) -> PathBuf {
+        self.path.join("report.xml")
+    }
+
     pub fn create(&self) -> Result<()> {
         std::fs::create_dir_all(&self.path).map_err(|e| {
             Error::io(

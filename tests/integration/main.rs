@@ -2,12 +2,14 @@
 //! temporary, hermetic git repository (see `common`).
 
 mod abort;
+mod ci;
 mod clean;
 mod cli;
 mod common;
 mod coordinator;
 mod crash;
 mod init;
+mod output;
 mod plan;
 mod private;
 mod run;
