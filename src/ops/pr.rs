@@ -49,7 +49,7 @@ pub fn pr(repo: &Repo, dir: &RunDir, state: &RunState, req: &PrRequest<'_>) -> R
         )
     })?;
     let base = pr_base(repo, state, req.base)?;
-    let plan = super::session::plan_from_copy(dir)?;
+    let plan = super::session::plan_from_copy(dir, state)?;
     let shown = show::show(repo, dir, state, None)?;
     let planned = if req.integration {
         let head = layout::short_branch(&state.integration_ref).to_string();

@@ -103,16 +103,37 @@ pub fn start_point(repo: &Repo, state: &RunState, stream: &StreamRecord) -> Opti
     })
 }
 
-/// Where a stream's work ends: its branch, or (once `clean` removed the branch) the end of its
-/// last committed task.
-pub fn end_point(repo: &Repo, stream: &StreamRecord) -> Option<Oid> {
-    repo.ref_target(&stream.branch).ok().flatten().or_else(|| {
-        stream
-            .tasks
-            .iter()
-            .rev()
-            .find_map(|t| t.state.end().cloned())
+/// While a task runs, its agent's commits are in the stream's workspace (a private repository
+/// borrowing the user's objects) until the task ends: that is where to read the branch then.
+fn live_repo(stream: &StreamRecord) -> Option<Repo> {
+    let running = stream
+        .tasks
+        .iter()
+        .any(|t| matches!(t.state, TaskState::Running { .. }));
+    (running && crate::git::workspace::is_workspace(&stream.worktree)).then(|| {
+        Repo::at_common_dir(
+            &crate::git::workspace::git_dir(&stream.worktree),
+            Some(stream.worktree.clone()),
+        )
     })
+}
+
+/// Where a stream's work ends: its branch (in its workspace while a task runs), or (once
+/// `clean` removed the branch) the end of its last committed task.
+pub fn end_point(repo: &Repo, stream: &StreamRecord) -> Option<Oid> {
+    let live = live_repo(stream);
+    live.as_ref()
+        .unwrap_or(repo)
+        .ref_target(&stream.branch)
+        .ok()
+        .flatten()
+        .or_else(|| {
+            stream
+                .tasks
+                .iter()
+                .rev()
+                .find_map(|t| t.state.end().cloned())
+        })
 }
 
 /// Every stream of the run (or only `only`), with everything `show` tells about it.
@@ -172,9 +193,12 @@ fn stream_show(
         }
         _ => None,
     };
-    let tip = repo.ref_target(&s.branch).ok().flatten();
     let started_from = start_point(repo, state, s);
     let end = end_point(repo, s);
+    // The workspace sees the user's objects too: it can read the whole range.
+    let live = live_repo(s);
+    let repo = live.as_ref().unwrap_or(repo);
+    let tip = repo.ref_target(&s.branch).ok().flatten();
     let (commits, files) = match (&started_from, &end) {
         (Some(from), Some(to)) => (
             review::commits_between(repo, from, to)?

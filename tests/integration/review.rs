@@ -405,12 +405,22 @@ tasks = ["Write the schema"]
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
+    // The agent's commit is in its workspace until its task ends.
+    let wt = repo.common_dir().join("streams/worktrees/app/db");
     crate::common::wait_for("the agent's commit", Duration::from_secs(20), || {
-        repo.git_output_in(&repo.root, &["log", "-1", "--format=%s", "streams/app/db"])
-            .stdout
-            .starts_with(b"First step")
-            .then_some(())
+        (wt.join(".git/index").exists()
+            && repo
+                .git_output_in(&wt, &["log", "-1", "--format=%s", "streams/app/db"])
+                .stdout
+                .starts_with(b"First step"))
+        .then_some(())
     });
+    // `show` reads it there too, while the task runs.
+    let live: serde_json::Value =
+        serde_json::from_str(&repo.streams(&["show", "db", "--json"]).stdout).unwrap();
+    assert_eq!(live["streams"][0]["state"], "running");
+    assert_eq!(live["streams"][0]["commits"][0]["subject"], "First step");
+    assert_eq!(live["streams"][0]["files"][0]["path"], "src/db/a.sql");
     let mut watch = repo
         .streams_cmd(&["status", "--watch"])
         .stdout(Stdio::piped())
@@ -630,10 +640,13 @@ fn pr_pushes_the_streams_and_opens_one_pull_request_each_then_updates_them() {
 fn pr_links_a_stream_to_the_pull_request_it_depends_on() {
     let (repo, _remote) = repo_with_remote();
     // api failed; give it work to push: a commit on its branch by hand.
-    let wt = repo.common_dir().join("streams/worktrees/app/api");
+    let wt = repo.root.parent().unwrap().join("api-by-hand");
+    let wt_arg = wt.display().to_string();
+    repo.git(&["worktree", "add", "-q", &wt_arg, "streams/app/api"]);
     std::fs::write(wt.join("src/api/login.rs"), "fn login() {}\n").unwrap();
     repo.git_in(&wt, &["add", "-A"]);
     repo.git_in(&wt, &["commit", "-q", "-m", "Add /login by hand"]);
+    repo.git(&["worktree", "remove", &wt_arg]);
     repo.streams(&["pr", "--remote", "origin", "db"])
         .assert_code(0);
     repo.streams(&["pr", "--remote", "origin", "api", "--draft"])
