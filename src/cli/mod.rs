@@ -99,7 +99,7 @@ pub enum Command {
     /// Write a commented streams.toml for this repository, one of the example plans, or a plan
     /// built from a task list (--from tasks.md)
     Init(InitArgs),
-    /// Print shell completions (bash, zsh, fish, powershell) on stdout
+    /// Print shell completions (bash, zsh, fish, powershell, elvish) on stdout
     Completions(CompletionsArgs),
     /// Print the man page (roff) on stdout
     Man,
