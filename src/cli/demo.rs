@@ -45,6 +45,7 @@ pub fn demo(ctx: &Context, args: DemoArgs) -> Result<ExitCode> {
             json: false,
             dry_run: false,
             fail_fast: false,
+            restart: false,
         },
     )?;
     ctx.ui.info(format!(

@@ -161,6 +161,10 @@ pub struct RunArgs {
     /// Start no new work after the first failure
     #[arg(long)]
     pub fail_fast: bool,
+    /// Start over from the plan's base even if the last run's result is merged nowhere (it is
+    /// kept under refs/streams/<plan>/previous/)
+    #[arg(long)]
+    pub restart: bool,
 }
 
 #[derive(Debug, Args)]

@@ -39,7 +39,7 @@ pub fn run(ctx: &Context, args: RunArgs) -> Result<ExitCode> {
     ops::start::check_no_active_run(&state_dir)?;
     let text = std::fs::read_to_string(&loaded.path)
         .context(|| format!("could not read {}", loaded.path.display()))?;
-    let (run_dir, state, journal) = ops::start::start_run(&NewRun {
+    let started = ops::start::start_run(&NewRun {
         repo: &repo,
         plan: &loaded.plan,
         plan_path: &loaded.path,
@@ -47,7 +47,26 @@ pub fn run(ctx: &Context, args: RunArgs) -> Result<ExitCode> {
         base: &loaded.base_commit,
         jobs,
         fail_fast: args.fail_fast,
+        restart: args.restart,
     })?;
+    let ops::start::Started {
+        run_dir,
+        state,
+        journal,
+        last,
+    } = started;
+    let kept: Vec<(String, String)> = last
+        .kept
+        .iter()
+        .map(|(name, oid)| (name.clone(), oid.to_string()))
+        .collect();
+    if let Some(line) = crate::report::hints::last_result_line(
+        last.tip.as_deref(),
+        last.merged_into.as_deref(),
+        &kept,
+    ) {
+        ctx.ui.info(line);
+    }
     lock.set_run(&state.run_id, "run");
     let parts = EngineParts {
         repo,

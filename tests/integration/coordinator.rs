@@ -667,7 +667,7 @@ fn moving_worktree_root_between_runs_moves_the_worktrees() {
         .read("streams.toml")
         .replace("jobs = 2", "jobs = 2\nworktree_root = \"../elsewhere\"");
     plan(&repo, &text);
-    repo.streams(&["run"]).assert_code(0);
+    repo.streams(&["run", "--restart"]).assert_code(0);
     let list = repo.git(&["worktree", "list"]);
     assert!(
         list.contains("elsewhere/p/a") && list.contains("elsewhere/p/b"),

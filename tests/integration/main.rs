@@ -9,6 +9,7 @@ mod coordinator;
 mod crash;
 mod init;
 mod plan;
+mod rerun;
 mod run;
 mod scenarios;
 mod status;

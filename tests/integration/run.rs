@@ -909,7 +909,7 @@ fn running_the_same_plan_again_reuses_the_worktrees() {
     std::fs::create_dir_all(wt.join("build-cache")).unwrap();
     let marker = wt.join("build-cache/marker");
     std::fs::write(&marker, "cache").unwrap();
-    let out = repo.streams(&["run"]);
+    let out = repo.streams(&["run", "--restart"]);
     out.assert_code(0);
     assert!(
         marker.exists(),

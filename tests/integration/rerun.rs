@@ -1,0 +1,117 @@
+//! Runs that follow runs: what a new `run` does with the last run's result, `retry` of single
+//! streams, and `merge` of the result into the user's branch.
+
+use crate::common::TestRepo;
+use crate::run::{app_repo, plan};
+
+/// Two independent streams, `api` and `db`; `db`'s agent runs `db_agent` (TOML strings).
+fn two_streams(repo: &TestRepo, db_agent: &str) {
+    plan(
+        repo,
+        &format!(
+            r#"
+[plan]
+name = "p"
+jobs = 1
+
+[[stream]]
+name = "api"
+owns = ["src/api/**"]
+agent = ["act", "write", "src/api/login.rs", "fn login() {{}}"]
+tasks = ["Add login"]
+
+[[stream]]
+name = "db"
+owns = ["src/db/**"]
+agent = ["act", {db_agent}]
+tasks = ["Add the schema"]
+"#
+        ),
+    );
+}
+
+const DB_OK: &str = r#""write", "src/db/schema.sql", "create table users;""#;
+
+fn previous_refs(repo: &TestRepo) -> Vec<(String, String)> {
+    repo.git(&[
+        "for-each-ref",
+        "--format=%(refname) %(objectname)",
+        "refs/streams/p/previous/",
+    ])
+    .lines()
+    .filter_map(|l| l.split_once(' '))
+    .map(|(n, o)| (n.to_string(), o.to_string()))
+    .collect()
+}
+
+#[test]
+fn a_second_run_refuses_to_move_an_unmerged_result_aside_without_restart() {
+    let repo = app_repo();
+    two_streams(&repo, DB_OK);
+    repo.streams(&["run"]).assert_code(0);
+    let tip = repo.git(&["rev-parse", "streams/p/integration"]);
+    let before = repo.refs();
+
+    let out = repo.streams(&["run"]);
+    out.assert_code(5);
+    assert!(
+        out.stderr.contains(&tip[..7]) && out.stderr.contains("streams merge"),
+        "names the commit and how to take it:\n{out}"
+    );
+    assert!(out.stderr.contains("--restart"), "{out}");
+    assert_eq!(repo.refs(), before, "a refused run touches nothing");
+
+    // Told to, it starts over and says in one line what it kept and where.
+    let out = repo.streams(&["run", "--restart"]);
+    out.assert_code(0);
+    let kept = previous_refs(&repo);
+    assert_eq!(
+        kept.len(),
+        1,
+        "only the integration tip holds work: {kept:?}"
+    );
+    assert!(kept[0].0.ends_with("/integration") && kept[0].1 == tip);
+    let line = out
+        .stderr
+        .lines()
+        .find(|l| l.contains("kept the last run's work"))
+        .unwrap_or_else(|| panic!("no line about what was kept:\n{out}"));
+    assert!(
+        line.contains(&kept[0].0) && line.contains(&tip[..7]),
+        "{line}"
+    );
+
+    // The same result again is not kept twice: one ref per commit.
+    repo.streams(&["run", "--restart"]).assert_code(0);
+    repo.streams(&["run", "--restart"]).assert_code(0);
+    let kept = previous_refs(&repo);
+    let mut oids: Vec<&String> = kept.iter().map(|(_, o)| o).collect();
+    oids.sort();
+    oids.dedup();
+    assert_eq!(oids.len(), kept.len(), "one ref per commit: {kept:?}");
+}
+
+#[test]
+fn a_run_after_the_result_was_merged_proceeds_and_clean_prunes_what_the_users_branches_hold() {
+    let repo = app_repo();
+    two_streams(&repo, DB_OK);
+    repo.streams(&["run"]).assert_code(0);
+    let tip = repo.git(&["rev-parse", "streams/p/integration"]);
+    // A result kept from an earlier run, then merged by the user into a branch of theirs.
+    repo.git(&["update-ref", "refs/streams/p/previous/r0/integration", &tip]);
+    repo.git(&["branch", "taken", &tip]);
+
+    let out = repo.streams(&["run"]);
+    out.assert_code(0);
+    let line = out.stderr.lines().next().unwrap_or_default();
+    assert!(
+        line.contains(&tip[..7]) && line.contains("is merged into taken"),
+        "says first, in one line, where the result went:\n{out}"
+    );
+    let out = repo.streams(&["clean"]);
+    out.assert_code(0);
+    assert!(
+        previous_refs(&repo).is_empty(),
+        "a kept ref a user's branch holds is pruned:\n{out}"
+    );
+}
