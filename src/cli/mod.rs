@@ -10,6 +10,7 @@ mod demo;
 mod init;
 pub mod load;
 mod plan;
+mod retry;
 mod run;
 mod session;
 mod status;
@@ -79,6 +80,9 @@ pub enum Command {
     Abort,
     /// Pick up a run that was interrupted (crash, kill -9, Ctrl-C, reboot)
     Resume(ResumeArgs),
+    /// Run streams of a finished run again (failed or skipped ones) on top of the integration
+    /// branch as it is, keeping everything already integrated
+    Retry(RetryArgs),
     /// Remove the worktrees and branches of finished or aborted runs
     Clean(CleanArgs),
     /// Run a built-in example end to end on a throwaway repository
@@ -205,6 +209,19 @@ pub struct ResumeArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct RetryArgs {
+    /// The streams to run again
+    #[arg(required = true, value_name = "STREAM")]
+    pub streams: Vec<String>,
+    /// Also run again every stream that depends on them and did not finish
+    #[arg(long)]
+    pub with_dependents: bool,
+    /// Print events as NDJSON on stdout
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
 pub struct CleanArgs {
     /// Also delete work that was never integrated (it is listed first)
     #[arg(long)]
@@ -277,6 +294,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Skip(args) => control::skip(&ctx, args),
         Command::Abort => control::abort(&ctx),
         Command::Resume(args) => control::resume(&ctx, args),
+        Command::Retry(args) => retry::retry(&ctx, args),
         Command::Clean(args) => clean::clean(&ctx, args),
         Command::Demo(args) => demo::demo(&ctx, args),
         Command::Init(args) => init::init(&ctx, args),

@@ -149,6 +149,10 @@ pub fn clean_plan(repo: &Repo, state: &RunState) -> Result<Vec<CleanItem>> {
                 short(oid)
             )),
             KeptKind::Aborted => Some(format!("work kept when a run was aborted ({})", short(oid))),
+            KeptKind::Retried => Some(format!(
+                "what a stream held before `streams retry` ran it again ({})",
+                short(oid)
+            )),
             KeptKind::Resolution | KeptKind::MovedIntegration | KeptKind::Other => {
                 Some(format!("kept work ({})", short(oid)))
             }

@@ -1,4 +1,5 @@
-//! The use cases behind the commands: start, resume, continue, skip, abort, status, clean, and
+//! The use cases behind the commands: start, resume, continue, skip, abort, retry, status, clean,
+//! and
 //! the plan analysis that reads the repository.
 //!
 //! No clap and no printing here: each use case takes a repository and its inputs, does its work
@@ -8,6 +9,7 @@
 pub mod abort;
 pub mod clean;
 pub mod plan;
+pub mod retry;
 pub mod session;
 pub mod start;
 pub mod status;

@@ -90,6 +90,16 @@ pub fn last_result_line(
     }
 }
 
+/// After a run with failed streams: where the logs are, and how to run just those again on top
+/// of what was integrated (a new `run` would start over from the base).
+pub fn retry_failed(streams: &[&str], logs: &Path) -> String {
+    format!(
+        "  streams retry {} --with-dependents    # after fixing the cause (logs in {}): run them again on top of this result",
+        streams.join(" "),
+        shell_quote(&logs.display().to_string())
+    )
+}
+
 /// For a new `run` refused because the last run was interrupted.
 pub const INTERRUPTED_BEFORE_RUN: &str =
     "run `streams resume` to finish it, or `streams abort` to stop it (nothing is lost either way)";

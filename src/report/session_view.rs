@@ -50,13 +50,24 @@ pub fn ended(ui: &Ui, finish: Finish, state: &RunState, report: &RunReport, run_
                 "  git merge {branch}    # take it into your branch"
             ));
             if finish == Finish::Failed {
-                ui.info(format!(
-                    "  fix what failed (logs in {}); `streams run` then runs the whole plan again from its base",
-                    run_dir.path().join("logs").display()
-                ));
-                ui.info(format!(
-                    "    (this run's branches are kept under {} when it starts)",
-                    crate::layout::RefNames::new(&state.plan_name).previous_prefix()
+                // The failed ones: `--with-dependents` brings the streams they held back.
+                let mut unfinished: Vec<&str> = report
+                    .streams
+                    .iter()
+                    .filter(|s| s.status == "failed")
+                    .map(|s| s.name.as_str())
+                    .collect();
+                if unfinished.is_empty() {
+                    unfinished = report
+                        .streams
+                        .iter()
+                        .filter(|s| s.status != "integrated")
+                        .map(|s| s.name.as_str())
+                        .collect();
+                }
+                ui.info(hints::retry_failed(
+                    &unfinished,
+                    &run_dir.path().join("logs"),
                 ));
             }
             ui.info("  streams clean    # remove the worktrees and stream branches");
@@ -114,4 +125,20 @@ pub fn aborted(ui: &Ui, state: &RunState, kept: &[(String, String)], restored: O
         "stream branches stay as they are: streams/{}/<stream>; `streams clean` removes worktrees",
         state.plan_name
     ));
+}
+
+/// Prints what `retry` is about to run again, from where, and what it kept first.
+pub fn retrying(ui: &Ui, state: &RunState, streams: &[String], kept: &[(String, String)]) {
+    ui.info(format!(
+        "retrying {} on top of {} ({})",
+        streams.join(", "),
+        crate::layout::short_branch(&state.integration_ref),
+        short(&state.integration_tip)
+    ));
+    for (name, oid) in kept {
+        ui.info(format!(
+            "  kept what it held before: {name}  {}",
+            short(oid)
+        ));
+    }
 }

@@ -115,3 +115,88 @@ fn a_run_after_the_result_was_merged_proceeds_and_clean_prunes_what_the_users_br
         "a kept ref a user's branch holds is pruned:\n{out}"
     );
 }
+
+/// `api` and `db` beside each other, `ui` on top of `db`; `db`'s agent fails on its first run
+/// only (counted in a file outside the repository).
+fn db_fails_once(repo: &TestRepo) {
+    let count = repo.home.join("db-runs");
+    plan(
+        repo,
+        &format!(
+            r#"
+[plan]
+name = "p"
+jobs = 1
+
+[[stream]]
+name = "api"
+owns = ["src/api/**"]
+agent = ["act", "write", "src/api/login.rs", "fn login() {{}}"]
+tasks = ["Add login"]
+
+[[stream]]
+name = "db"
+owns = ["src/db/**"]
+agent = ["act", "fail-first", "1", "{}", "3", "write", "src/db/schema.sql", "create table users;"]
+tasks = ["Add the schema"]
+
+[[stream]]
+name = "ui"
+owns = ["src/ui/**"]
+depends_on = ["db"]
+agent = ["act", "require", "src/db/schema.sql", "write", "src/ui/login.html", "<form></form>"]
+tasks = ["Add the login page"]
+"#,
+            count.display()
+        ),
+    );
+}
+
+#[test]
+fn retry_runs_a_failed_stream_and_its_dependents_on_top_of_what_was_integrated() {
+    let repo = app_repo();
+    db_fails_once(&repo);
+    repo.streams(&["run"]).assert_code(4);
+    let first_tip = repo.git(&["rev-parse", "streams/p/integration"]);
+    assert!(repo.tree_listing(&first_tip).contains("src/api/login.rs"));
+
+    // An integrated stream has nothing to retry; a dependent cannot run without its dependency.
+    let out = repo.streams(&["retry", "api"]);
+    out.assert_code(2);
+    assert!(out.stderr.contains("integrated already"), "{out}");
+    let out = repo.streams(&["retry", "ui"]);
+    out.assert_code(2);
+    assert!(
+        out.stderr.contains("depends on `db`") && out.stderr.contains("--with-dependents"),
+        "{out}"
+    );
+    assert_eq!(
+        repo.git(&["rev-parse", "streams/p/integration"]),
+        first_tip,
+        "a refused retry changes nothing"
+    );
+
+    let out = repo.streams(&["retry", "db", "--with-dependents"]);
+    out.assert_code(0);
+    assert!(
+        out.stderr
+            .contains("retrying db, ui on top of streams/p/integration"),
+        "{out}"
+    );
+    let tip = repo.git(&["rev-parse", "streams/p/integration"]);
+    // Built on the first run's result, not started over: api's integration is kept as it was.
+    repo.git(&["merge-base", "--is-ancestor", &first_tip, &tip]);
+    let files = repo.tree_listing(&tip);
+    for file in ["src/api/login.rs", "src/db/schema.sql", "src/ui/login.html"] {
+        assert!(files.contains(file), "{file} missing:\n{files}");
+    }
+    let status = repo.streams(&["status", "--json"]);
+    let json: serde_json::Value = serde_json::from_str(&status.stdout).unwrap();
+    let states: Vec<&str> = json["run"]["streams"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["state"].as_str().unwrap())
+        .collect();
+    assert_eq!(states, ["integrated", "integrated", "integrated"]);
+}
