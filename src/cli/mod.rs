@@ -9,6 +9,7 @@ mod control;
 mod demo;
 mod init;
 pub mod load;
+mod merge;
 mod plan;
 mod retry;
 mod run;
@@ -83,6 +84,9 @@ pub enum Command {
     /// Run streams of a finished run again (failed or skipped ones) on top of the integration
     /// branch as it is, keeping everything already integrated
     Retry(RetryArgs),
+    /// Take the last run's result (its integration branch) into your branch: a fast-forward,
+    /// or with --allow-moved a merge commit
+    Merge(MergeArgs),
     /// Remove the worktrees and branches of finished or aborted runs
     Clean(CleanArgs),
     /// Run a built-in example end to end on a throwaway repository
@@ -222,6 +226,17 @@ pub struct RetryArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct MergeArgs {
+    /// The branch to merge into (default: the branch checked out here); a branch checked out
+    /// nowhere is moved without touching any checkout
+    #[arg(long, value_name = "BRANCH")]
+    pub into: Option<String>,
+    /// Make a merge commit when the branch has moved since the run's base (else refused)
+    #[arg(long)]
+    pub allow_moved: bool,
+}
+
+#[derive(Debug, Args)]
 pub struct CleanArgs {
     /// Also delete work that was never integrated (it is listed first)
     #[arg(long)]
@@ -295,6 +310,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Abort => control::abort(&ctx),
         Command::Resume(args) => control::resume(&ctx, args),
         Command::Retry(args) => retry::retry(&ctx, args),
+        Command::Merge(args) => merge::merge(&ctx, args),
         Command::Clean(args) => clean::clean(&ctx, args),
         Command::Demo(args) => demo::demo(&ctx, args),
         Command::Init(args) => init::init(&ctx, args),

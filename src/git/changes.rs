@@ -248,6 +248,18 @@ pub fn dirty_paths(path: &Path) -> GitResult<Vec<String>> {
     worktree::status_porcelain(&Git::new(path))
 }
 
+/// The tracked paths with uncommitted changes in the worktree at `path` (untracked files are
+/// left out: `git merge` refuses by itself to overwrite one).
+pub fn modified_tracked_paths(path: &Path) -> GitResult<Vec<String>> {
+    let out = Git::new(path).run(["status", "--porcelain=v1", "-z", "--untracked-files=no"])?;
+    Ok(out
+        .stdout
+        .split(|b| *b == 0)
+        .filter(|e| e.len() > 3)
+        .map(|e| String::from_utf8_lossy(&e[3..]).into_owned())
+        .collect())
+}
+
 /// Puts the worktree at `path` back on `branch` (a full ref name) if HEAD has left it, throwing
 /// away nothing the caller has not kept: a worktree must never keep someone else's branch
 /// checked out (git would refuse it to its owner).

@@ -1,6 +1,5 @@
-//! The use cases behind the commands: start, resume, continue, skip, abort, retry, status, clean,
-//! and
-//! the plan analysis that reads the repository.
+//! The use cases behind the commands: start, resume, continue, skip, abort, retry, merge, status,
+//! clean, and the plan analysis that reads the repository.
 //!
 //! No clap and no printing here: each use case takes a repository and its inputs, does its work
 //! through the layers below (exec, coordinator, git, state), and returns data for `report` to
@@ -8,6 +7,7 @@
 
 pub mod abort;
 pub mod clean;
+pub mod merge;
 pub mod plan;
 pub mod retry;
 pub mod session;

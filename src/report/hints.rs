@@ -100,6 +100,10 @@ pub fn retry_failed(streams: &[&str], logs: &Path) -> String {
     )
 }
 
+/// How to take a finished run's result.
+pub const TAKE_RESULT: &str =
+    "  streams merge    # take it into your branch (--into BRANCH for another one)";
+
 /// For a new `run` refused because the last run was interrupted.
 pub const INTERRUPTED_BEFORE_RUN: &str =
     "run `streams resume` to finish it, or `streams abort` to stop it (nothing is lost either way)";

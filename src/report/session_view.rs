@@ -46,9 +46,7 @@ pub fn ended(ui: &Ui, finish: Finish, state: &RunState, report: &RunReport, run_
                 "  git log --stat {}..{branch}    # review what was integrated",
                 short(&state.base)
             ));
-            ui.info(format!(
-                "  git merge {branch}    # take it into your branch"
-            ));
+            ui.info(hints::TAKE_RESULT);
             if finish == Finish::Failed {
                 // The failed ones: `--with-dependents` brings the streams they held back.
                 let mut unfinished: Vec<&str> = report
@@ -140,5 +138,63 @@ pub fn retrying(ui: &Ui, state: &RunState, streams: &[String], kept: &[(String, 
             "  kept what it held before: {name}  {}",
             short(oid)
         ));
+    }
+}
+
+/// What `merge` did.
+#[derive(Debug)]
+pub struct Merged {
+    /// The branch's short name.
+    pub branch: String,
+    /// The integration branch's short name and tip.
+    pub from: String,
+    pub tip: crate::git::Oid,
+    pub how: How,
+    /// The checkout that was updated, when the branch is checked out somewhere.
+    pub checkout: Option<std::path::PathBuf>,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum How {
+    /// The branch held the result already.
+    UpToDate,
+    FastForward {
+        was: crate::git::Oid,
+    },
+    MergeCommit {
+        was: crate::git::Oid,
+        commit: crate::git::Oid,
+    },
+}
+
+/// Prints what `merge` did to the user's branch.
+pub fn merged(ui: &Ui, merged: &Merged) {
+    let (branch, from) = (&merged.branch, &merged.from);
+    let line = match &merged.how {
+        How::UpToDate => format!(
+            "{branch} holds {from} ({}) already: nothing to merge",
+            short(&merged.tip)
+        ),
+        How::FastForward { was } => format!(
+            "{branch} fast-forwarded from {} to {from} ({})",
+            short(was),
+            short(&merged.tip)
+        ),
+        How::MergeCommit { was, commit } => format!(
+            "{branch} was at {}: merged {from} ({}) with merge commit {}",
+            short(was),
+            short(&merged.tip),
+            short(commit)
+        ),
+    };
+    ui.always(line);
+    if merged.how != How::UpToDate {
+        match &merged.checkout {
+            Some(path) => ui.info(format!("updated the checkout in {}", path.display())),
+            None => ui.info(format!(
+                "{branch} is checked out nowhere: no files were touched"
+            )),
+        }
+        ui.info("next: `streams clean` removes the run's worktrees and branches");
     }
 }

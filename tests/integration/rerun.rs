@@ -200,3 +200,82 @@ fn retry_runs_a_failed_stream_and_its_dependents_on_top_of_what_was_integrated()
         .collect();
     assert_eq!(states, ["integrated", "integrated", "integrated"]);
 }
+
+#[test]
+fn merge_fast_forwards_the_checked_out_branch_and_refuses_a_dirty_checkout() {
+    let repo = app_repo();
+    two_streams(&repo, DB_OK);
+    repo.streams(&["run"]).assert_code(0);
+    let tip = repo.git(&["rev-parse", "streams/p/integration"]);
+    let main_before = repo.git(&["rev-parse", "main"]);
+
+    repo.write("README.md", "# app, edited\n");
+    let out = repo.streams(&["merge"]);
+    out.assert_code(5);
+    assert!(
+        out.stderr.contains("uncommitted changes (README.md)"),
+        "{out}"
+    );
+    assert_eq!(repo.git(&["rev-parse", "main"]), main_before);
+    repo.git(&["checkout", "README.md"]);
+
+    let out = repo.streams(&["merge"]);
+    out.assert_code(0);
+    assert!(out.stderr.contains("main fast-forwarded"), "{out}");
+    assert_eq!(repo.git(&["rev-parse", "main"]), tip);
+    // The checkout is updated like `git merge` would: the result's files are there, clean.
+    assert_eq!(repo.read("src/db/schema.sql"), "create table users;\n");
+    assert_eq!(
+        repo.git(&["status", "--porcelain", "--untracked-files=no"]),
+        ""
+    );
+
+    let out = repo.streams(&["merge"]);
+    out.assert_code(0);
+    assert!(out.stderr.contains("already"), "{out}");
+}
+
+#[test]
+fn merge_into_a_branch_that_moved_needs_allow_moved_and_touches_no_checkout() {
+    let repo = app_repo();
+    two_streams(&repo, DB_OK);
+    repo.streams(&["run"]).assert_code(0);
+    let tip = repo.git(&["rev-parse", "streams/p/integration"]);
+    // `release` moved on since the run's base; it is checked out nowhere.
+    repo.git(&["switch", "-q", "-c", "release"]);
+    repo.write("RELEASE.md", "1.0\n");
+    let moved = repo.commit_all("release notes");
+    repo.git(&["switch", "-q", "main"]);
+    let head = repo.git(&["rev-parse", "HEAD"]);
+
+    let out = repo.streams(&["merge", "--into", "release"]);
+    out.assert_code(5);
+    assert!(
+        out.stderr
+            .contains("release has moved since the run's base")
+            && out.stderr.contains("--allow-moved"),
+        "{out}"
+    );
+    assert_eq!(repo.git(&["rev-parse", "release"]), moved);
+
+    let out = repo.streams(&["merge", "--into", "release", "--allow-moved"]);
+    out.assert_code(0);
+    assert!(out.stderr.contains("merge commit"), "{out}");
+    assert!(out.stderr.contains("checked out nowhere"), "{out}");
+    let parents = repo.git(&["rev-list", "--parents", "-n", "1", "release"]);
+    assert_eq!(
+        parents.split(' ').skip(1).collect::<Vec<_>>(),
+        [moved.as_str(), tip.as_str()]
+    );
+    let files = repo.tree_listing("release");
+    assert!(
+        files.contains("RELEASE.md") && files.contains("src/db/schema.sql"),
+        "{files}"
+    );
+    assert_eq!(
+        repo.git(&["rev-parse", "HEAD"]),
+        head,
+        "the checkout did not move"
+    );
+    assert!(!repo.path("src/db/schema.sql").exists());
+}
