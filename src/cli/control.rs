@@ -107,10 +107,7 @@ pub fn skip(ctx: &Context, args: SkipArgs) -> Result<ExitCode> {
         }
         return Ok(ExitCode::Halted);
     }
-    ctx.ui.info(format!(
-        "left `{}` out of the run (its branch is kept); going on",
-        args.stream
-    ));
+    // The engine's event line says the stream was left out, once.
     let finished = ops::session::runtime()?.block_on(engine.run())?;
     session::conclude(ctx, &run_dir, finished)
 }

@@ -247,7 +247,11 @@ impl Engine {
         // Streams that never started: why.
         for i in 0..self.state.streams.len() {
             if self.state.streams[i].state == StreamState::Pending {
-                self.skip_stream(i, decide::never_started(self.no_new_work).to_string());
+                self.skip_stream(
+                    i,
+                    decide::never_started(self.no_new_work).to_string(),
+                    false,
+                );
             }
         }
         self.guard_integration_ref()?;
@@ -494,10 +498,12 @@ impl Engine {
         }
     }
 
-    pub(super) fn skip_stream(&mut self, s: usize, reason: String) {
+    /// `chosen`: left out by the person (`streams skip`, or waiting on a stream so left out).
+    pub(super) fn skip_stream(&mut self, s: usize, reason: String, chosen: bool) {
         let stream = self.state.streams[s].name.clone();
         let state = StreamState::Skipped {
             reason: reason.clone(),
+            chosen,
         };
         self.end_stream(s, state, Event::StreamSkipped { stream, reason });
     }
@@ -513,16 +519,23 @@ impl Engine {
         {
             task.state = TaskState::Skipped;
         }
+        let chosen = matches!(state, StreamState::Skipped { chosen: true, .. });
         record.state = state;
         let name = record.name.clone();
         self.emit(event);
-        self.skip_dependents(&name);
+        self.skip_dependents(&name, chosen);
     }
 
     /// Every stream that depends on `name`, directly or not, and has not started, is skipped.
-    pub(super) fn skip_dependents(&mut self, name: &str) {
+    /// `chosen`: `name` was left out by the person's choice, and so are these.
+    pub(super) fn skip_dependents(&mut self, name: &str, chosen: bool) {
         for i in decide::stranded_by(&self.plan, &self.state, name) {
-            self.skip_stream(i, format!("its dependency `{name}` did not finish"));
+            let reason = if chosen {
+                format!("its dependency `{name}` was left out")
+            } else {
+                format!("its dependency `{name}` did not finish")
+            };
+            self.skip_stream(i, reason, chosen);
         }
     }
 

@@ -4,13 +4,13 @@
 use super::summary::{self, RunReport};
 use super::{Ui, hints, short};
 use crate::error::Finish;
-use crate::state::{RunDir, RunPhase, RunState};
+use crate::state::{RunDir, RunPhase, RunState, StreamState};
 
 /// Prints how the session ended and what to do next.
 pub fn ended(ui: &Ui, finish: Finish, state: &RunState, report: &RunReport, run_dir: &RunDir) {
     let branch = crate::layout::short_branch(&state.integration_ref);
     match finish {
-        Finish::Integrated | Finish::Failed => {
+        Finish::Integrated | Finish::Failed | Finish::Skipped => {
             ui.info("");
             ui.always(summary::render_table(report, ui).trim_end());
             ui.info("");
@@ -19,7 +19,22 @@ pub fn ended(ui: &Ui, finish: Finish, state: &RunState, report: &RunReport, run_
                 .iter()
                 .filter(|s| s.status == "integrated")
                 .count();
-            if finish == Finish::Integrated {
+            // Left out by the person: named, not counted as failures.
+            let left_out: Vec<&str> = state
+                .streams
+                .iter()
+                .filter(|s| matches!(s.state, StreamState::Skipped { chosen: true, .. }))
+                .map(|s| s.name.as_str())
+                .collect();
+            if finish == Finish::Skipped {
+                ui.always(format!(
+                    "{} {done} of {} streams integrated on {branch} ({}); left out as you chose: {}",
+                    ui.green("ok:"),
+                    report.streams.len(),
+                    short(&state.integration_tip),
+                    left_out.join(", ")
+                ));
+            } else if finish == Finish::Integrated {
                 let all = match report.streams.len() {
                     1 => "the stream".to_string(),
                     n => format!("all {n} streams"),
@@ -66,6 +81,12 @@ pub fn ended(ui: &Ui, finish: Finish, state: &RunState, report: &RunReport, run_
                 ui.info(hints::retry_failed(
                     &unfinished,
                     &run_dir.path().join("logs"),
+                ));
+            }
+            if finish == Finish::Skipped {
+                ui.info(format!(
+                    "  streams retry {} --with-dependents    # run what you left out after all, on top of this result",
+                    left_out.join(" ")
                 ));
             }
             ui.info("  streams clean    # remove the worktrees and stream branches");

@@ -22,12 +22,15 @@ pub struct RunStatus {
     pub plan: String,
     /// `running`, `interrupted`, `halted`, `finished`, `aborted`.
     pub phase: String,
-    /// For a finished run: `integrated` or `failed`.
+    /// For a finished run: `integrated`, `failed`, or `skipped` (integrated but for the streams
+    /// left out with `streams skip`).
     pub outcome: Option<String>,
     pub holder: Option<lock::Holder>,
     pub base: String,
     pub integration_branch: String,
-    pub integration_tip: String,
+    /// Where the integration branch is; null when it does not exist (an aborted run that
+    /// created it removed it).
+    pub integration_tip: Option<String>,
     pub started_at: u64,
     pub streams: Vec<StreamStatus>,
     pub halt: Option<HaltStatus>,
@@ -37,7 +40,8 @@ pub struct RunStatus {
 #[derive(Serialize)]
 pub struct StreamStatus {
     pub name: String,
-    /// `pending`, `running`, `waiting`, `integrated`, `failed`, `skipped`.
+    /// `pending`, `running`, `waiting`, `integrated`, `failed`, `skipped`, or `aborted` (was
+    /// integrated when the run was aborted; abort took it off the integration branch).
     pub state: String,
     /// The task running now (1-based), if any.
     pub task: Option<usize>,
@@ -76,16 +80,26 @@ pub fn render(run: &RunStatus) -> String {
             "running (`streams {}`, pid {} on {})",
             h.command, h.pid, h.host
         ),
+        ("finished", _, Some(outcome)) if outcome == "skipped" => {
+            "finished: integrated, but for the streams left out as you chose".to_string()
+        }
         ("finished", _, Some(outcome)) => format!("finished: {outcome}"),
         (phase, _, _) => phase.to_string(),
     };
     let _ = writeln!(out, "run {} of plan `{}`: {phase}", run.id, run.plan);
-    let _ = writeln!(
-        out,
-        "integration branch {} at {}",
-        run.integration_branch,
-        short(&run.integration_tip)
-    );
+    let branch = &run.integration_branch;
+    let _ = match (run.phase.as_str(), &run.integration_tip) {
+        ("aborted", Some(tip)) => writeln!(
+            out,
+            "integration branch {branch} is back at {} (where the run found it)",
+            short(tip)
+        ),
+        (_, Some(tip)) => writeln!(out, "integration branch {branch} at {}", short(tip)),
+        (_, None) => writeln!(
+            out,
+            "integration branch {branch} does not exist (abort removed it: there was none before the run)"
+        ),
+    };
     let _ = writeln!(out);
     let width = run
         .streams

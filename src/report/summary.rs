@@ -19,7 +19,8 @@ pub struct RunReport {
     pub base: String,
     pub integration_branch: String,
     pub integration_tip: String,
-    /// `integrated`, `failed`, `halted`, `interrupted`, `aborted` or `running`.
+    /// `integrated`, `failed`, `skipped` (every stream integrated but those left out with
+    /// `streams skip`), `halted`, `interrupted`, `aborted` or `running`.
     pub status: String,
     pub wall_ms: u64,
     /// Agent time summed over every task.
@@ -75,7 +76,7 @@ pub fn build(state: &RunState, status: &str) -> RunReport {
             }
             let status = super::stream_word(&s.state, None);
             let reason = match &s.state {
-                StreamState::Failed { reason, .. } | StreamState::Skipped { reason } => {
+                StreamState::Failed { reason, .. } | StreamState::Skipped { reason, .. } => {
                     Some(reason.clone())
                 }
                 _ => None,
@@ -123,6 +124,7 @@ pub fn build(state: &RunState, status: &str) -> RunReport {
 pub fn status_of(state: &RunState) -> &'static str {
     match &state.phase {
         RunPhase::Finished if state.any_failed() => "failed",
+        RunPhase::Finished if state.any_chosen_skip() => "skipped",
         RunPhase::Finished => "integrated",
         RunPhase::Halted(_) => "halted",
         RunPhase::Interrupted { .. } => "interrupted",
