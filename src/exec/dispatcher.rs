@@ -555,6 +555,15 @@ impl Engine {
                 total.add(stats);
             }
         }
+        // Files once each, however many tasks changed them (the sum is the fallback).
+        let ranges: Vec<_> = self.state.streams[s]
+            .tasks
+            .iter()
+            .filter_map(|t| t.state.range())
+            .collect();
+        if let Ok(files) = git::changes::distinct_files_changed(&self.repo, &ranges) {
+            total.files = files;
+        }
         let name = self.state.streams[s].name.clone();
         self.emit(Event::StreamDone {
             stream: name,

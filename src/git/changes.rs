@@ -126,6 +126,16 @@ pub fn work_stats(repo: &Repo, from: &str, to: &str) -> GitResult<WorkStats> {
     })
 }
 
+/// How many distinct paths the ranges `(from, to)` change between them: a file two tasks of a
+/// stream both changed counts once.
+pub fn distinct_files_changed(repo: &Repo, ranges: &[(Oid, Oid)]) -> GitResult<usize> {
+    let mut paths = std::collections::BTreeSet::new();
+    for (from, to) in ranges {
+        paths.extend(changed_files(repo, from, to, usize::MAX)?.0);
+    }
+    Ok(paths.len())
+}
+
 /// Paths changed between two commits: the first `limit` of them, and how many there are.
 pub fn changed_files(
     repo: &Repo,

@@ -177,7 +177,17 @@ pub fn write_report(
     state: &RunState,
     run_dir: &RunDir,
 ) -> (summary::RunReport, std::io::Result<()>) {
-    let report = summary::build(state, summary::status_of(state));
+    let files = Repo::discover(&state.repo_root).ok().and_then(|repo| {
+        state
+            .streams
+            .iter()
+            .map(|s| {
+                let ranges: Vec<_> = s.tasks.iter().filter_map(|t| t.state.range()).collect();
+                crate::git::changes::distinct_files_changed(&repo, &ranges).ok()
+            })
+            .collect::<Option<Vec<usize>>>()
+    });
+    let report = summary::build(state, summary::status_of(state), files.as_deref());
     let written = summary::write_files(&report, run_dir);
     (report, written)
 }

@@ -92,6 +92,7 @@ pub fn build(repo: &Repo, state: &RunState, holder: Option<lock::Holder>) -> Run
                 state: word.to_string(),
                 task: running.map(|t| t + 1),
                 tasks: s.tasks.len(),
+                tasks_done: s.tasks.iter().filter(|t| t.state.range().is_some()).count(),
                 elapsed_ms: elapsed,
                 commits: recorded + live,
                 last_message,

@@ -46,6 +46,8 @@ pub struct StreamStatus {
     /// The task running now (1-based), if any.
     pub task: Option<usize>,
     pub tasks: usize,
+    /// Tasks whose work is committed (integrated or waiting for it).
+    pub tasks_done: usize,
     pub elapsed_ms: Option<u64>,
     pub commits: usize,
     pub last_message: Option<String>,
@@ -111,13 +113,12 @@ pub fn render(run: &RunStatus) -> String {
     let _ = writeln!(
         out,
         "{:width$}  {:<10}  {:>5}  {:>7}  {:>7}  last commit",
-        "stream", "state", "task", "elapsed", "commits"
+        "stream", "state", "tasks", "elapsed", "commits"
     );
     for s in &run.streams {
-        let task = s
-            .task
-            .map(|t| format!("{t}/{}", s.tasks))
-            .unwrap_or_else(|| format!("-/{}", s.tasks));
+        // The task running now, else how many are done: `-/2` said nothing about a finished
+        // stream.
+        let task = format!("{}/{}", s.task.unwrap_or(s.tasks_done), s.tasks);
         let elapsed = s
             .elapsed_ms
             .map(fmt_duration_ms)

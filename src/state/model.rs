@@ -250,6 +250,16 @@ impl TaskState {
         }
     }
 
+    /// The commits a task's work spans, once it is committed.
+    pub fn range(&self) -> Option<(Oid, Oid)> {
+        match self {
+            TaskState::Committed { start, end, .. } | TaskState::Integrated { start, end, .. } => {
+                Some((start.clone(), end.clone()))
+            }
+            _ => None,
+        }
+    }
+
     pub fn end(&self) -> Option<&Oid> {
         match self {
             TaskState::Committed { end, .. } | TaskState::Integrated { end, .. } => Some(end),
