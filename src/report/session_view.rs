@@ -12,7 +12,8 @@ pub fn ended(ui: &Ui, finish: Finish, state: &RunState, report: &RunReport, run_
     match finish {
         Finish::Integrated | Finish::Failed | Finish::Skipped => {
             ui.info("");
-            ui.always(summary::render_table(report, ui).trim_end());
+            // The table is detail: `-q` leaves only the result line below (and errors).
+            ui.info(summary::render_table(report, ui).trim_end());
             ui.info("");
             let done = report
                 .streams

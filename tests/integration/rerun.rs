@@ -279,3 +279,15 @@ fn merge_into_a_branch_that_moved_needs_allow_moved_and_touches_no_checkout() {
     );
     assert!(!repo.path("src/db/schema.sql").exists());
 }
+
+#[test]
+fn quiet_prints_only_the_final_result() {
+    let repo = app_repo();
+    two_streams(&repo, DB_OK);
+    let out = repo.streams(&["-q", "run"]);
+    out.assert_code(0);
+    assert_eq!(out.stdout, "");
+    let lines: Vec<&str> = out.stderr.lines().collect();
+    assert_eq!(lines.len(), 1, "{out}");
+    assert!(lines[0].starts_with("ok: all 2 streams integrated on streams/p/integration"));
+}
