@@ -195,6 +195,10 @@ fn continue_refuses_while_the_conflict_is_unresolved() {
         "{out}"
     );
     assert!(out.stderr.contains("add shared.txt"), "{out}");
+    assert!(
+        out.stderr.starts_with("error: not resolved yet"),
+        "the error comes alone, not after \"continuing run ...\":\n{out}"
+    );
 
     // Marked resolved but the markers are still in the file: says where.
     repo.git_in(&wt, &["add", "shared.txt"]);
@@ -484,7 +488,7 @@ fn plan_predict_names_the_conflicts_ahead() {
     before.assert_code(0);
     assert!(
         before
-            .stderr
+            .stdout
             .contains("conflict prediction: no stream branch has work yet"),
         "{before}"
     );
@@ -493,10 +497,10 @@ fn plan_predict_names_the_conflicts_ahead() {
     let refs = repo.refs();
     let out = repo.streams(&["plan", "--predict"]);
     out.assert_code(0);
-    assert!(out.stderr.contains("conflict prediction: 2 stream branches and the integration tip, 2 pairs merged in memory"), "{out}");
-    assert!(out.stderr.contains("  a <-> b: shared.txt"), "{out}");
+    assert!(out.stdout.contains("conflict prediction: 2 stream branches and the integration tip, 2 pairs merged in memory"), "{out}");
+    assert!(out.stdout.contains("  a <-> b: shared.txt"), "{out}");
     assert!(
-        out.stderr.contains("  b <-> integration: shared.txt"),
+        out.stdout.contains("  b <-> integration: shared.txt"),
         "{out}"
     );
     // Predicting writes nothing.
