@@ -46,6 +46,7 @@ pub fn demo(ctx: &Context, args: DemoArgs) -> Result<ExitCode> {
             dry_run: false,
             fail_fast: false,
             restart: false,
+            prompts: false,
         },
     )?;
     ctx.ui.info(format!(

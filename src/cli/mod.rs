@@ -163,9 +163,13 @@ pub struct RunArgs {
     /// Print events as NDJSON on stdout (versioned schema, see README)
     #[arg(long)]
     pub json: bool,
-    /// Show each stream's worktree, branch, agent command and prompt; change nothing
+    /// Show each stream's worktree, branch, start commit, agent command and the first line of
+    /// each prompt; change nothing
     #[arg(long)]
     pub dry_run: bool,
+    /// With --dry-run: print every prompt in full
+    #[arg(long, requires = "dry_run")]
+    pub prompts: bool,
     /// Start no new work after the first failure
     #[arg(long)]
     pub fail_fast: bool,

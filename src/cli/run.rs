@@ -32,7 +32,9 @@ pub fn run(ctx: &Context, args: RunArgs) -> Result<ExitCode> {
         .unwrap_or_else(default_jobs)
         .max(1);
     if args.dry_run {
-        return dry_run(ctx, &repo, &loaded, jobs);
+        // The prompts in full with --prompts or -v; else their first lines.
+        let full = args.prompts || ctx.ui.verbose > 0;
+        return dry_run(ctx, &repo, &loaded, jobs, full);
     }
     let state_dir = StateDir::new(repo.common_dir());
     let mut lock = RunLock::acquire(&state_dir, "run")?;
@@ -80,12 +82,14 @@ pub fn run(ctx: &Context, args: RunArgs) -> Result<ExitCode> {
     session::conclude(ctx, &run_dir, finished)
 }
 
-/// Shows each stream's worktree, branch, agent command and prompt. Writes nothing.
+/// Shows each stream's worktree, branch, start commit, agent command and prompt (the first line
+/// of each, or with `full_prompts` all of it). Writes nothing.
 fn dry_run(
     ctx: &Context,
     repo: &crate::git::Repo,
     loaded: &LoadedPlan,
     jobs: usize,
+    full_prompts: bool,
 ) -> Result<ExitCode> {
     let plan = &loaded.plan;
     let plan_dir = loaded
@@ -119,6 +123,25 @@ fn dry_run(
         if !stream.depends_on.is_empty() {
             let _ = writeln!(out, "  depends on: {}", stream.depends_on.join(", "));
         }
+        // Every stream starts from the integration tip of the moment it starts: the base, plus
+        // whatever is integrated by then (its dependencies at least).
+        let base = crate::coordinator::short(&loaded.base_commit);
+        let start = if stream.depends_on.is_empty() {
+            format!(
+                "the integration tip when it starts: base {base}, plus any stream integrated by then"
+            )
+        } else {
+            format!(
+                "the integration tip once {} {} integrated (base {base} and their work)",
+                stream.depends_on.join(", "),
+                if stream.depends_on.len() == 1 {
+                    "is"
+                } else {
+                    "are"
+                }
+            )
+        };
+        let _ = writeln!(out, "  starts from: {start}");
         let deps: Vec<DependencyWork> = stream
             .depends_on
             .iter()
@@ -165,11 +188,26 @@ fn dry_run(
                     );
                 }
             }
-            let _ = writeln!(out, "    prompt ({{prompt}}):");
-            for line in spec.prompt.lines() {
-                let _ = writeln!(out, "      | {line}");
+            if full_prompts {
+                let _ = writeln!(out, "    prompt ({{prompt}}):");
+                for line in spec.prompt.lines() {
+                    let _ = writeln!(out, "      | {line}");
+                }
+            } else {
+                let first = spec
+                    .text
+                    .lines()
+                    .find(|l| !l.trim().is_empty())
+                    .unwrap_or("");
+                let _ = writeln!(out, "    prompt: {first}");
             }
         }
+    }
+    if !full_prompts {
+        let _ = writeln!(
+            out,
+            "\nprompts: first lines only; `streams run --dry-run --prompts` prints them in full"
+        );
     }
     print!("{out}");
     ctx.ui

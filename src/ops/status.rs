@@ -94,6 +94,7 @@ pub fn build(repo: &Repo, state: &RunState, holder: Option<lock::Holder>) -> Run
                 tasks: s.tasks.len(),
                 tasks_done: s.tasks.iter().filter(|t| t.state.range().is_some()).count(),
                 elapsed_ms: elapsed,
+                started_from: start.as_ref().map(|s| s.to_string()),
                 commits: recorded + live,
                 last_message,
                 reason,

@@ -49,6 +49,8 @@ pub struct StreamStatus {
     /// Tasks whose work is committed (integrated or waiting for it).
     pub tasks_done: usize,
     pub elapsed_ms: Option<u64>,
+    /// The commit its first task started from: the integration tip when the stream started.
+    pub started_from: Option<String>,
     pub commits: usize,
     pub last_message: Option<String>,
     pub reason: Option<String>,
@@ -112,8 +114,8 @@ pub fn render(run: &RunStatus) -> String {
         .max(6);
     let _ = writeln!(
         out,
-        "{:width$}  {:<10}  {:>5}  {:>7}  {:>7}  last commit",
-        "stream", "state", "tasks", "elapsed", "commits"
+        "{:width$}  {:<10}  {:>5}  {:>7}  {:<10}  {:>7}  last commit",
+        "stream", "state", "tasks", "elapsed", "from", "commits"
     );
     for s in &run.streams {
         // The task running now, else how many are done: `-/2` said nothing about a finished
@@ -124,8 +126,9 @@ pub fn render(run: &RunStatus) -> String {
             .map(fmt_duration_ms)
             .unwrap_or_else(|| "-".into());
         let message = s.last_message.clone().unwrap_or_default();
+        let from = s.started_from.as_deref().map(short).unwrap_or("-");
         let line = format!(
-            "{:width$}  {:<10}  {:>5}  {:>7}  {:>7}  {message}",
+            "{:width$}  {:<10}  {:>5}  {:>7}  {from:<10}  {:>7}  {message}",
             s.name, s.state, task, elapsed, s.commits
         );
         let _ = writeln!(out, "{}", line.trim_end());

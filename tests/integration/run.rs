@@ -693,6 +693,18 @@ tasks = ["Add /login"]
         stdout.contains("argv: claude -p {prompt} --cwd [REPO]/.git/streams/worktrees/p/api"),
         "{stdout}"
     );
+    // A summary by default: where each stream starts, the first line of each prompt.
+    assert!(
+        stdout.contains("  starts from: the integration tip once db is integrated"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("    prompt: Add /login\n"), "{stdout}");
+    assert!(!stdout.contains("      | - src/api/**"), "{stdout}");
+    // The prompts in full when asked.
+    let out = repo.streams(&["run", "--dry-run", "--prompts"]);
+    out.assert_code(0);
+    assert_eq!(repo.refs(), refs);
+    let stdout = out.stdout_redacted();
     assert!(stdout.contains("      | Add /login"), "{stdout}");
     assert!(stdout.contains("      | - src/api/**"), "{stdout}");
     assert!(stdout.contains("      | - CHANGELOG.md"), "{stdout}");
