@@ -104,6 +104,20 @@ pub fn retry_failed(streams: &[&str], logs: &Path) -> String {
 pub const TAKE_RESULT: &str =
     "  streams merge    # take it into your branch (--into BRANCH for another one)";
 
+/// The demo's last lines: commands that work from where the user is (`streams` is the command
+/// that runs this binary: its name when on PATH, else its path), and how to remove the demo.
+pub fn demo_closing(dir: &Path, streams: &str) -> Vec<String> {
+    let dir = shell_quote(&dir.display().to_string());
+    vec![
+        String::new(),
+        format!("the demo repository is {dir}; from here:"),
+        format!("  git -C {dir} log --oneline --graph streams/demo/integration    # look around"),
+        format!("  {streams} -C {dir} status"),
+        format!("  {streams} -C {dir} merge    # take the result into the demo's main"),
+        format!("  rm -rf {dir}    # remove the demo (its worktrees are inside it)"),
+    ]
+}
+
 /// For a new `run` refused because the last run was interrupted.
 pub const INTERRUPTED_BEFORE_RUN: &str =
     "run `streams resume` to finish it, or `streams abort` to stop it (nothing is lost either way)";

@@ -291,3 +291,27 @@ fn quiet_prints_only_the_final_result() {
     assert_eq!(lines.len(), 1, "{out}");
     assert!(lines[0].starts_with("ok: all 2 streams integrated on streams/p/integration"));
 }
+
+#[test]
+fn the_demo_closes_with_commands_that_work_from_where_the_user_is() {
+    let repo = TestRepo::empty();
+    let dir = repo.root.parent().unwrap().join("demo");
+    let out = repo.streams(&["demo", dir.to_str().unwrap()]);
+    out.assert_code(0);
+    // The test binary is on no PATH: the closing lines name it by its full path, with -C.
+    let bin = crate::common::streams_bin().canonicalize().unwrap();
+    let merge = format!("{} -C {} merge", bin.display(), dir.display());
+    assert!(out.stderr.contains(&merge), "{out}");
+    assert!(
+        out.stderr.contains(&format!("rm -rf {}", dir.display())),
+        "{out}"
+    );
+    // And they work: run from elsewhere, exactly as printed.
+    let mut cmd = std::process::Command::new(&bin);
+    cmd.args(["-C", dir.to_str().unwrap(), "merge"])
+        .current_dir(&repo.home);
+    repo.hermetic(&mut cmd);
+    let merged = crate::common::CmdOutput::new(cmd.output().unwrap(), &repo);
+    merged.assert_code(0);
+    assert!(merged.stderr.contains("main fast-forwarded"), "{merged}");
+}
