@@ -9,19 +9,22 @@
 //!   prediction): no clap, no printing; a repository and inputs in, data out.
 //! - [`exec`]: tokio: the dispatcher (sole writer of run state while it runs) and its pure
 //!   decisions, the task spec shared with `--dry-run`, task executors, process groups, signals,
-//!   recovery after a crash.
+//!   recovery after a crash, the kernel sandbox of an agent (Landlock).
 //! - [`coordinator`]: sync points: integrate a stream's commits (and [`coordinator::move_integration_ref`],
 //!   the one mover of the integration ref), halt on a conflict, the resolution worktree,
 //!   conflict prediction.
 //! - [`report`]: all text a person reads: progress, event lines, NDJSON, the conflict README,
-//!   the final report, the plan and status views, "what next" hints. Sees plain data only.
+//!   the final report, the plan and status views (learned estimates too), "what next" hints.
+//!   Sees plain data only.
 //! - [`state`]: run state types, the atomic store (`StateStore`: the one way state is written),
-//!   the lock, the journal.
+//!   the lock, the journal, the history of past runs (what each task took, for `streams plan`
+//!   to predict from).
 //! - [`git`]: the only place that uses git2 or runs the `git` program; a [`git::Repo`], an
 //!   [`git::Oid`] and named operations, the argv runner private.
 //! - [`ownership`]: compiled globsets; who owns a path; checking an agent's changed paths.
 //! - [`plan`]: pure: TOML text in, validated [`plan::Plan`] out (raw -> model -> validate), plus
-//!   the schedule analysis behind `streams plan`.
+//!   the schedule analysis behind `streams plan` (learning from past runs), and task lists into
+//!   plans for `streams init --from`.
 //! - Leaves, usable from any layer: [`layout`] (every ref and directory name a run uses, built
 //!   and parsed), [`failpoint`] (crash tests), [`duration`] (durations for people),
 //!   [`git_env`] (the environment variables that redirect git, shared by `git` and `plan`).

@@ -47,6 +47,7 @@ pub fn demo(ctx: &Context, args: DemoArgs) -> Result<ExitCode> {
             fail_fast: false,
             restart: false,
             prompts: false,
+            report: Default::default(),
         },
     )?;
     for line in crate::report::hints::demo_closing(&dir, &streams_command()) {

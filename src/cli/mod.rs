@@ -8,6 +8,7 @@ mod completions;
 mod control;
 mod demo;
 mod init;
+mod init_from;
 pub mod load;
 mod merge;
 mod plan;
@@ -91,7 +92,8 @@ pub enum Command {
     Clean(CleanArgs),
     /// Run a built-in example end to end on a throwaway repository
     Demo(DemoArgs),
-    /// Write a commented streams.toml for this repository, or one of the example plans
+    /// Write a commented streams.toml for this repository, one of the example plans, or a plan
+    /// built from a task list (--from tasks.md)
     Init(InitArgs),
     /// Print shell completions (bash, zsh, fish, powershell) on stdout
     Completions(CompletionsArgs),
@@ -108,8 +110,18 @@ pub struct InitArgs {
     #[arg(long, value_enum, conflicts_with = "example")]
     pub agent: Option<InitAgent>,
     /// Write one of the example plans instead (without a name: list them)
-    #[arg(long, value_name = "NAME", num_args = 0..=1, default_missing_value = "")]
+    #[arg(long, value_name = "NAME", num_args = 0..=1, default_missing_value = "", conflicts_with = "from")]
     pub example: Option<String>,
+    /// Build the plan from a task list: spec-kit's tasks.md, a Markdown checklist, or JSON
+    #[arg(long, value_name = "TASKS")]
+    pub from: Option<PathBuf>,
+    /// With --from: print the plan on stdout instead of writing it
+    #[arg(long, requires = "from")]
+    pub dry_run: bool,
+    /// With --from: predict the makespan with this many agents at once (default: the number of
+    /// CPUs)
+    #[arg(long, short, requires = "from")]
+    pub jobs: Option<usize>,
 }
 
 /// `init --agent`: the agent CLIs a generated plan can run.
@@ -136,9 +148,10 @@ pub struct CompletionsArgs {
 pub struct PlanArgs {
     /// The plan file (default: streams.toml at the repository root)
     pub plan: Option<PathBuf>,
-    /// Simulate the schedule with this many agents at once (default: the plan's `jobs`)
-    #[arg(long, short)]
-    pub jobs: Option<usize>,
+    /// Simulate the schedule with this many agents at once (default: the plan's `jobs`); a
+    /// list (`1,2,4,8`) also shows the predicted makespan for each
+    #[arg(long, short, value_delimiter = ',', num_args = 1)]
+    pub jobs: Vec<usize>,
     /// Print the analysis as JSON on stdout (versioned schema, see README)
     #[arg(long, conflicts_with_all = ["dot", "mermaid"])]
     pub json: bool,
@@ -177,6 +190,17 @@ pub struct RunArgs {
     /// kept under refs/streams/<plan>/previous/)
     #[arg(long)]
     pub restart: bool,
+    #[command(flatten)]
+    pub report: ReportArgs,
+}
+
+/// What the commands that can end a run write besides the run directory's reports.
+#[derive(Debug, Default, Args)]
+pub struct ReportArgs {
+    /// Also write the run's JUnit XML report to PATH (it is always in the run directory as
+    /// report.xml)
+    #[arg(long, value_name = "PATH")]
+    pub junit: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -195,6 +219,8 @@ pub struct ContinueArgs {
     /// Print events as NDJSON on stdout while the run goes on
     #[arg(long)]
     pub json: bool,
+    #[command(flatten)]
+    pub report: ReportArgs,
 }
 
 #[derive(Debug, Args)]
@@ -204,6 +230,8 @@ pub struct SkipArgs {
     /// Print events as NDJSON on stdout while the run goes on
     #[arg(long)]
     pub json: bool,
+    #[command(flatten)]
+    pub report: ReportArgs,
 }
 
 #[derive(Debug, Args)]
@@ -214,6 +242,8 @@ pub struct ResumeArgs {
     /// Agents running at once (default: what the interrupted run used)
     #[arg(long, short)]
     pub jobs: Option<usize>,
+    #[command(flatten)]
+    pub report: ReportArgs,
 }
 
 #[derive(Debug, Args)]
@@ -227,6 +257,8 @@ pub struct RetryArgs {
     /// Print events as NDJSON on stdout
     #[arg(long)]
     pub json: bool,
+    #[command(flatten)]
+    pub report: ReportArgs,
 }
 
 #[derive(Debug, Args)]

@@ -7,55 +7,70 @@
 use crate::error::{Error, ExitCode, Result};
 use crate::ops;
 use crate::report::plan_view::{View, predicted_human};
+use crate::report::print_data;
 
 use super::load;
 use super::{Context, PlanArgs};
 
 pub fn plan(ctx: &Context, args: PlanArgs) -> Result<ExitCode> {
-    if args.jobs == Some(0) {
+    if args.jobs.contains(&0) {
         return Err(Error::usage("--jobs must be at least 1"));
     }
     let repo = load::open_repo(ctx)?;
-    let (loaded, analysis) = load::load_checked(ctx, &repo, args.plan.as_deref())?;
+    let (loaded, mut analysis) = load::load_checked(ctx, &repo, args.plan.as_deref())?;
+    // With a history of past runs, every view below predicts from it.
+    let learned = ops::plan::learn(&repo, &loaded.plan, analysis.estimates)?;
+    let plan = match &learned {
+        Some(learned) => {
+            analysis.estimates = learned.unit;
+            &learned.plan
+        }
+        None => &loaded.plan,
+    };
     let jobs = args
         .jobs
-        .or(loaded.plan.jobs)
+        .first()
+        .copied()
+        .or(plan.jobs)
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-    let view = View::new(
-        &loaded.plan,
-        &loaded.path,
-        &loaded.base_commit,
-        &analysis,
+    let learning = ops::plan::learning(
+        &repo,
+        plan,
+        learned.as_ref(),
+        analysis.estimates,
+        &args.jobs,
         jobs,
     );
+    let view = View::new(plan, &loaded.path, &loaded.base_commit, &analysis, jobs);
     let predicted = if args.predict {
-        Some(ops::plan::predict(
-            &repo,
-            &loaded.plan,
-            &loaded.base_commit,
-        )?)
+        Some(ops::plan::predict(&repo, plan, &loaded.base_commit)?)
     } else {
         None
     };
     if args.json {
         let mut json = view.json();
         json.predicted_conflicts = predicted.as_ref();
+        json.learning = learning.as_ref().map(|l| l.json(plan));
         let json = serde_json::to_string_pretty(&json)
             .map_err(|e| Error::Internal(format!("could not write JSON: {e}")))?;
-        println!("{json}");
+        print_data(&format!("{json}\n"))?;
     } else if args.dot {
-        print!("{}", view.dot());
+        print_data(&view.dot())?;
     } else if args.mermaid {
-        print!("{}", view.mermaid());
+        print_data(&view.mermaid())?;
     } else if !ctx.ui.quiet {
         // The view is what the command is for: stdout (`streams plan | less`), coloured only
         // when stdout is a terminal. `-q plan` checks the plan and prints nothing when valid.
         let mut ui = ctx.ui.clone();
         ui.color = ui.color && std::io::IsTerminal::is_terminal(&std::io::stdout());
-        println!("{}", view.human(&ui).trim_end());
-        if let Some(predicted) = &predicted {
-            println!("\n{}", predicted_human(predicted).trim_end());
+        let mut text = format!("{}\n", view.human(&ui).trim_end());
+        if let Some(learning) = &learning {
+            text.push_str(&format!("\n{}\n", learning.human(&ui, plan).trim_end()));
         }
+        if let Some(predicted) = &predicted {
+            text.push_str(&format!("\n{}\n", predicted_human(predicted).trim_end()));
+        }
+        print_data(&text)?;
     }
     Ok(ExitCode::Success)
 }

@@ -30,5 +30,5 @@ pub fn retry(ctx: &Context, args: RetryArgs) -> Result<ExitCode> {
     );
     let engine = session::engine(ctx, parts, "retry", args.json, None);
     let finished = ops::session::runtime()?.block_on(engine.run())?;
-    session::conclude(ctx, &run_dir, finished)
+    session::conclude(ctx, &run_dir, finished, args.report.junit.as_deref())
 }

@@ -234,6 +234,7 @@ tasks = ["d1"]
                     name: s.name.clone(),
                     branch: format!("branch/{}", s.name),
                     worktree: s.name.clone().into(),
+                    depends_on: s.depends_on.clone(),
                     state: StreamState::Pending,
                     notes: Vec::new(),
                     tasks: s
@@ -249,6 +250,7 @@ tasks = ["d1"]
                 })
                 .collect(),
             queue: Vec::new(),
+            timeline: Vec::new(),
         }
     }
 

@@ -227,6 +227,7 @@ pub fn start_run(new: &NewRun) -> Result<Started> {
                 name: s.name.clone(),
                 branch: layout::stream_branch(&plan.name, &s.name),
                 worktree: wt_dir.join(&s.name),
+                depends_on: s.depends_on.clone(),
                 state: StreamState::Pending,
                 notes: Vec::new(),
                 tasks: s
@@ -242,6 +243,7 @@ pub fn start_run(new: &NewRun) -> Result<Started> {
             })
             .collect(),
         queue: Vec::new(),
+        timeline: Vec::new(),
     };
     // The pointer first (without a state file it names no run: nothing was touched yet), then
     // the state, then the ref: a crash between the last two is repaired by `resume`.

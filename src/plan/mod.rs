@@ -10,7 +10,10 @@
 //! - [`schedule`]: waves, critical path, the longest-remaining-path order, the makespan
 //!   simulation;
 //! - [`diagnostic`]: problems with spans, rendered with file:line:column and carets;
-//! - [`init`]: the plan `streams init` writes, and the example plans built into the binary.
+//! - [`learn`]: estimates from the history of past runs, what-if over `jobs`, bottlenecks;
+//! - [`init`]: the plan `streams init` writes, and the example plans built into the binary;
+//! - [`tasks`]: the other way round, a task list (spec-kit `tasks.md`, a checklist, JSON) into a
+//!   plan's text, for `streams init --from` (with `init`'s agent lines).
 //!
 //! This module is pure: it does no I/O. What it needs to know about the repository (does `base`
 //! resolve, which files are tracked there, does a prompt file exist, can an agent program be
@@ -18,11 +21,13 @@
 
 pub mod diagnostic;
 pub mod init;
+pub mod learn;
 pub mod model;
 pub mod owners;
 pub mod pattern;
 pub mod raw;
 pub mod schedule;
+pub mod tasks;
 pub mod validate;
 
 pub use diagnostic::{Diagnostic, Diagnostics, Severity};
@@ -304,6 +309,45 @@ estimate = "1h"
             Some(Duration::from_secs(3600))
         );
         assert_eq!(plan.idle_timeout_for(s), Some(Duration::from_secs(60)));
+    }
+
+    #[test]
+    fn sandbox_keys_are_read_and_streams_add_to_the_plan() {
+        let plan = parse_simple(
+            r#"
+[plan]
+name = "p"
+agent = ["a"]
+sandbox = "auto"
+sandbox_writable = ["~/.cache", "/var/tmp/x"]
+
+[[stream]]
+name = "s"
+owns = ["src/**"]
+tasks = ["t"]
+sandbox = "landlock"
+sandbox_writable = ["~"]
+
+[[stream]]
+name = "u"
+owns = ["lib/**"]
+tasks = ["t"]
+"#,
+        )
+        .unwrap();
+        let (s, u) = (&plan.streams[0], &plan.streams[1]);
+        assert_eq!(plan.sandbox_for(s), SandboxMode::Landlock);
+        assert_eq!(plan.sandbox_for(u), SandboxMode::Auto);
+        assert_eq!(
+            plan.sandbox_writable_for(s),
+            ["~/.cache", "/var/tmp/x", "~"]
+        );
+        assert_eq!(plan.sandbox_writable_for(u), ["~/.cache", "/var/tmp/x"]);
+        let off = parse_simple(
+            "[plan]\nname = \"p\"\nagent = [\"a\"]\n[[stream]]\nname = \"s\"\nowns = [\"a\"]\ntasks = [\"t\"]\n",
+        )
+        .unwrap();
+        assert_eq!(off.sandbox_for(&off.streams[0]), SandboxMode::Off);
     }
 
     #[test]

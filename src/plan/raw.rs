@@ -13,7 +13,7 @@ use toml::Spanned;
 use toml::de::{DeArray, DeTable, DeValue};
 
 use super::diagnostic::{Diagnostic, Diagnostics, Span};
-use super::model::{MergeStrategy, Prompt, SyncPoint};
+use super::model::{MergeStrategy, Prompt, SandboxMode, SyncPoint};
 
 /// A value and where it was written.
 #[derive(Clone, Debug, PartialEq)]
@@ -52,6 +52,8 @@ pub struct RawPlan {
     pub retry_backoff: Option<Duration>,
     pub worktree_root: Option<Sp<String>>,
     pub env: BTreeMap<String, String>,
+    pub sandbox: Option<SandboxMode>,
+    pub sandbox_writable: Vec<String>,
     /// Keys that were present (whatever their value), to tell "missing" from "wrong".
     pub present: Vec<&'static str>,
 }
@@ -73,6 +75,8 @@ pub struct RawStream {
     pub env: BTreeMap<String, String>,
     pub priority: i64,
     pub estimate: Option<RawEstimate>,
+    pub sandbox: Option<SandboxMode>,
+    pub sandbox_writable: Vec<String>,
     pub present: Vec<&'static str>,
 }
 
@@ -116,6 +120,8 @@ pub const PLAN_KEYS: &[&str] = &[
     "retry_backoff",
     "worktree_root",
     "env",
+    "sandbox",
+    "sandbox_writable",
 ];
 pub const STREAM_KEYS: &[&str] = &[
     "name",
@@ -130,6 +136,8 @@ pub const STREAM_KEYS: &[&str] = &[
     "env",
     "priority",
     "estimate",
+    "sandbox",
+    "sandbox_writable",
 ];
 pub const TASK_KEYS: &[&str] = &["prompt", "prompt_file", "agent", "timeout", "estimate"];
 
@@ -473,6 +481,8 @@ impl Walker<'_> {
                     })
                 }
                 "env" => plan.env = self.env(entry),
+                "sandbox" => plan.sandbox = self.sandbox(entry),
+                "sandbox_writable" => plan.sandbox_writable = self.writable_paths(entry),
                 _ => {
                     if let Some(meant) = self.unknown_key(entry, Place::Plan) {
                         plan.present.push(meant);
@@ -590,6 +600,8 @@ impl Walker<'_> {
                     stream.priority = self.integer(entry, -1_000_000, 1_000_000).unwrap_or(0)
                 }
                 "estimate" => stream.estimate = self.estimate(entry),
+                "sandbox" => stream.sandbox = self.sandbox(entry),
+                "sandbox_writable" => stream.sandbox_writable = self.writable_paths(entry),
                 _ => {
                     if let Some(meant) = self.unknown_key(entry, Place::Stream) {
                         stream.present.push(meant);
@@ -917,6 +929,51 @@ impl Walker<'_> {
         }
         self.error(diagnostic);
         None
+    }
+
+    fn sandbox(&mut self, entry: Entry<'_, '_>) -> Option<SandboxMode> {
+        self.choice(entry, &["off", "auto", "landlock"])
+            .map(|i| [SandboxMode::Off, SandboxMode::Auto, SandboxMode::Landlock][i])
+    }
+
+    /// `sandbox_writable`: absolute paths or paths under the home directory (`~/...`). A
+    /// relative path would depend on where streams runs, and `~user` on another account.
+    fn writable_paths(&mut self, entry: Entry<'_, '_>) -> Vec<String> {
+        let Some(items) = self.string_array(entry) else {
+            return Vec::new();
+        };
+        let mut paths = Vec::new();
+        for item in items {
+            let path = item.value.as_str();
+            if path == "~" || path.starts_with("~/") || path.starts_with('/') {
+                paths.push(item.value);
+                continue;
+            }
+            let (label, help) = if path.is_empty() {
+                (
+                    "empty",
+                    "write a directory, e.g. `\"~/.cache\"`".to_string(),
+                )
+            } else if path.starts_with('~') {
+                (
+                    "another user's home",
+                    "only your own home is expanded: write `~/...` or an absolute path".to_string(),
+                )
+            } else {
+                (
+                    "a relative path",
+                    "write an absolute path, or `~/...` for one under your home".to_string(),
+                )
+            };
+            self.error(
+                Diagnostic::error(format!(
+                    "`sandbox_writable` needs absolute paths or `~/...`, found \"{path}\""
+                ))
+                .at(item.span, label)
+                .help(help),
+            );
+        }
+        paths
     }
 
     fn duration(&mut self, entry: Entry<'_, '_>, zero_ok: bool) -> Option<Duration> {

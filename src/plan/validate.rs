@@ -205,6 +205,8 @@ fn build(file: &RawFile) -> Option<Plan> {
             env: s.env.clone(),
             priority: s.priority,
             estimate: s.estimate.as_ref().map(|e| e.value),
+            sandbox: s.sandbox,
+            sandbox_writable: s.sandbox_writable.clone(),
         });
     }
     Some(Plan {
@@ -226,6 +228,8 @@ fn build(file: &RawFile) -> Option<Plan> {
         retry_backoff: raw.retry_backoff.unwrap_or(DEFAULT_RETRY_BACKOFF),
         worktree_root: raw.worktree_root.as_ref().map(|w| w.value.clone().into()),
         env: raw.env.clone(),
+        sandbox: raw.sandbox.unwrap_or_default(),
+        sandbox_writable: raw.sandbox_writable.clone(),
         streams,
     })
 }

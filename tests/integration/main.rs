@@ -2,14 +2,19 @@
 //! temporary, hermetic git repository (see `common`).
 
 mod abort;
+mod ci;
 mod clean;
 mod cli;
 mod common;
 mod coordinator;
 mod crash;
 mod init;
+mod init_from;
+mod learn;
+mod output;
 mod plan;
 mod rerun;
 mod run;
+mod sandbox;
 mod scenarios;
 mod status;
