@@ -13,6 +13,7 @@ mod init_from;
 mod learn;
 mod output;
 mod plan;
+mod private;
 mod rerun;
 mod run;
 mod sandbox;
