@@ -10,7 +10,9 @@ mod demo;
 mod init;
 mod init_from;
 pub mod load;
+mod merge;
 mod plan;
+mod retry;
 mod review;
 mod run;
 mod session;
@@ -82,6 +84,12 @@ pub enum Command {
     Abort,
     /// Pick up a run that was interrupted (crash, kill -9, Ctrl-C, reboot)
     Resume(ResumeArgs),
+    /// Run streams of a finished run again (failed or skipped ones) on top of the integration
+    /// branch as it is, keeping everything already integrated
+    Retry(RetryArgs),
+    /// Take the last run's result (its integration branch) into your branch: a fast-forward,
+    /// or with --allow-moved a merge commit
+    Merge(MergeArgs),
     /// Remove the worktrees and branches of finished or aborted runs
     Clean(CleanArgs),
     /// What each stream of a run did: tasks, commits, files, rejections, conflicts, log tails
@@ -180,12 +188,20 @@ pub struct RunArgs {
     /// Print events as NDJSON on stdout (versioned schema, see README)
     #[arg(long)]
     pub json: bool,
-    /// Show each stream's worktree, branch, agent command and prompt; change nothing
+    /// Show each stream's worktree, branch, start commit, agent command and the first line of
+    /// each prompt; change nothing
     #[arg(long)]
     pub dry_run: bool,
+    /// With --dry-run: print every prompt in full
+    #[arg(long, requires = "dry_run")]
+    pub prompts: bool,
     /// Start no new work after the first failure
     #[arg(long)]
     pub fail_fast: bool,
+    /// Start over from the plan's base even if the last run's result is merged nowhere (it is
+    /// kept under refs/streams/<plan>/previous/)
+    #[arg(long)]
+    pub restart: bool,
     #[command(flatten)]
     pub report: ReportArgs,
 }
@@ -313,6 +329,32 @@ pub struct ResumeArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct RetryArgs {
+    /// The streams to run again
+    #[arg(required = true, value_name = "STREAM")]
+    pub streams: Vec<String>,
+    /// Also run again every stream that depends on them and did not finish
+    #[arg(long)]
+    pub with_dependents: bool,
+    /// Print events as NDJSON on stdout
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub report: ReportArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct MergeArgs {
+    /// The branch to merge into (default: the branch checked out here); a branch checked out
+    /// nowhere is moved without touching any checkout
+    #[arg(long, value_name = "BRANCH")]
+    pub into: Option<String>,
+    /// Make a merge commit when the branch has moved since the run's base (else refused)
+    #[arg(long)]
+    pub allow_moved: bool,
+}
+
+#[derive(Debug, Args)]
 pub struct CleanArgs {
     /// Also delete work that was never integrated (it is listed first)
     #[arg(long)]
@@ -391,6 +433,8 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Skip(args) => control::skip(&ctx, args),
         Command::Abort => control::abort(&ctx),
         Command::Resume(args) => control::resume(&ctx, args),
+        Command::Retry(args) => retry::retry(&ctx, args),
+        Command::Merge(args) => merge::merge(&ctx, args),
         Command::Clean(args) => clean::clean(&ctx, args),
         Command::Show(args) => review::show(&ctx, args),
         Command::Diff(args) => review::diff(&ctx, args),

@@ -31,7 +31,7 @@ pub fn range(repo: &Repo, state: &RunState, stream: Option<&str>) -> Result<Diff
     let (_, s) = find_stream(state, name)?;
     let (Some(from), Some(to)) = (start_point(repo, state, s), end_point(repo, s)) else {
         let why = match &s.state {
-            StreamState::Skipped { reason } => format!("it was skipped: {reason}"),
+            StreamState::Skipped { reason, .. } => format!("it was skipped: {reason}"),
             _ => "it has not started yet".to_string(),
         };
         return Err(Error::usage_with_hint(

@@ -188,7 +188,7 @@ fn stream_show(
         .iter()
         .any(|t| matches!(t.state, TaskState::Running { .. }));
     let reason = match &s.state {
-        StreamState::Failed { reason, .. } | StreamState::Skipped { reason } => {
+        StreamState::Failed { reason, .. } | StreamState::Skipped { reason, .. } => {
             Some(reason.clone())
         }
         _ => None,

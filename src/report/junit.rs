@@ -175,7 +175,7 @@ fn kind(reason: &FailReason) -> &'static str {
 
 fn skip_reason(stream: &crate::state::StreamRecord) -> String {
     match &stream.state {
-        StreamState::Skipped { reason } => reason.clone(),
+        StreamState::Skipped { reason, .. } => reason.clone(),
         StreamState::Failed { .. } => "not run: an earlier task of its stream failed".into(),
         _ => "not run".into(),
     }

@@ -11,6 +11,8 @@ const SUBCOMMANDS: &[&str] = &[
     "skip",
     "abort",
     "resume",
+    "retry",
+    "merge",
     "clean",
     "demo",
     "init",

@@ -14,6 +14,7 @@ mod learn;
 mod output;
 mod plan;
 mod private;
+mod rerun;
 mod review;
 mod run;
 mod sandbox;
