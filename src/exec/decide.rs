@@ -65,6 +65,54 @@ pub fn slot_free(state: &RunState) -> bool {
     active_streams(state) < state.jobs.max(1)
 }
 
+/// The lowest slot (`STREAMS_SLOT`) no other active stream holds: slots stay below `jobs`
+/// because no more than `jobs` streams are active at once.
+pub fn free_slot(taken: &[usize]) -> usize {
+    (0..).find(|n| !taken.contains(n)).unwrap_or(0)
+}
+
+/// The slot stream `s` runs its next task in: the one it holds (kept for the length of the
+/// stream, so a dev server keeps its port), else the lowest one no other active stream holds.
+pub fn slot_for(state: &RunState, slots: &[Option<usize>], s: usize) -> usize {
+    if let Some(slot) = slots[s] {
+        return slot;
+    }
+    let taken: Vec<usize> = (0..state.streams.len())
+        .filter(|&i| i != s && matches!(state.streams[i].state, StreamState::Active { .. }))
+        .filter_map(|i| slots[i])
+        .collect();
+    free_slot(&taken)
+}
+
+/// Task `t` of stream `s` may not start now: its concurrency group already has as many agents
+/// running as `[plan.limits]` allows.
+pub fn group_full(plan: &Plan, state: &RunState, s: usize, t: usize) -> bool {
+    let stream = &plan.streams[s];
+    let Some(group) = plan.group_for(stream, &stream.tasks[t]) else {
+        return false;
+    };
+    let Some(limit) = plan.limit_of(group) else {
+        return false;
+    };
+    let running = state
+        .streams
+        .iter()
+        .enumerate()
+        .flat_map(|(i, record)| {
+            record
+                .tasks
+                .iter()
+                .enumerate()
+                .filter(|(_, task)| matches!(task.state, TaskState::Running { .. }))
+                .map(move |(j, _)| (i, j))
+        })
+        .filter(|&(i, j)| {
+            plan.group_for(&plan.streams[i], &plan.streams[i].tasks[j]) == Some(group)
+        })
+        .count();
+    running >= limit
+}
+
 /// The next task of an active stream and the commit it starts from, if it can start now: none
 /// while one of its tasks runs; the first starts from the integration tip; later ones from the
 /// task before (sync = stream) or, once that was integrated, from the new tip (sync = task).

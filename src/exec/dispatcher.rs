@@ -45,6 +45,8 @@ pub struct Engine {
     pub(super) remaining: Vec<f64>,
     /// Executors running right now.
     pub(super) running: usize,
+    /// Per stream: the slot (`STREAMS_SLOT`) it holds while active.
+    pub(super) slots: Vec<Option<usize>>,
     /// A conflict was found: no new work starts; the halt is written once running tasks end.
     pub(super) halting: Option<(SyncUnit, ConflictFound)>,
     /// A signal arrived: running agents are being stopped.
@@ -92,6 +94,7 @@ impl Engine {
         let refs = RefNames::new(&input.plan.name);
         let (cancel, _) = watch::channel(Cancel::None);
         let (events_tx, events_rx) = mpsc::unbounded_channel();
+        let slots = vec![None; input.state.streams.len()];
         Engine {
             repo: input.repo,
             plan: Arc::new(input.plan),
@@ -104,6 +107,7 @@ impl Engine {
             shared,
             refs,
             identity_env: input.identity_env,
+            slots,
             remaining,
             running: 0,
             halting: None,
@@ -287,13 +291,18 @@ impl Engine {
             if !matches!(self.state.streams[s].state, StreamState::Active { .. }) {
                 continue;
             }
-            if let Some((task, start)) = decide::next_task(&self.state, self.sync(), s) {
+            if let Some((task, start)) = decide::next_task(&self.state, self.sync(), s)
+                && !decide::group_full(&self.plan, &self.state, s, task)
+            {
                 self.start_task(s, task, start)?;
             }
         }
-        // Then new streams, while slots are free: highest priority, then longest remaining path.
+        // Then new streams, while slots are free: highest priority, then longest remaining path,
+        // passing over those whose first agent's group is full (others use the free slots).
         while decide::slot_free(&self.state) {
-            let Some(&s) = decide::ready_streams(&self.plan, &self.state, &self.remaining).first()
+            let Some(s) = decide::ready_streams(&self.plan, &self.state, &self.remaining)
+                .into_iter()
+                .find(|&s| !decide::group_full(&self.plan, &self.state, s, 0))
             else {
                 break;
             };

@@ -48,9 +48,21 @@ impl Engine {
                 return Ok(());
             }
         };
+        // The slot is held for the stream's life, so every task of it gets the same port.
+        let slot = super::decide::slot_for(&self.state, &self.slots, s);
+        self.slots[s] = Some(slot);
+        let Some(port) = plan.ports.for_slot(slot) else {
+            let message = format!(
+                "slot {slot} has no port below 65536 (`ports = {{ base = {}, per_slot = {} }}`): lower `base` or `per_slot`",
+                plan.ports.base, plan.ports.per_slot
+            );
+            self.task_failed(s, t, FailReason::Spawn { message });
+            return Ok(());
+        };
         let deps = self.dependency_work(s);
         let prompt_path = self.run_dir.prompt_path(&name, t);
-        let spec = TaskSpec::new(&plan, s, t, text, &deps, &prompt_path, &worktree);
+        let spec =
+            TaskSpec::new(&plan, s, t, text, &deps, &prompt_path, &worktree).in_slot(slot, port);
         if let Some(dir) = prompt_path.parent() {
             std::fs::create_dir_all(dir)
                 .map_err(|e| Error::io(format!("could not create {}", dir.display()), e))?;
@@ -63,7 +75,11 @@ impl Engine {
         })?;
 
         let argv = spec.argv(agent);
-        let env = self.agent_env(s, t, &spec.text, &spec.prompt_file, &spec.worktree);
+        let mut env = self.agent_env(s, t, &spec.text, &spec.prompt_file, &spec.worktree);
+        env.extend([
+            ("STREAMS_SLOT".to_string(), slot.to_string()),
+            ("STREAMS_PORT".to_string(), port.to_string()),
+        ]);
         let limits = Limits {
             timeout: plan.timeout_for(stream, task),
             idle: plan.idle_timeout_for(stream),

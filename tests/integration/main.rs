@@ -14,3 +14,4 @@ mod run;
 mod sandbox;
 mod scenarios;
 mod status;
+mod workspace;

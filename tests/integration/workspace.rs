@@ -1,0 +1,129 @@
+//! What agents running side by side are given (issue 17): a slot and a block of ports each,
+//! concurrency groups, retries on what the agent printed.
+
+use std::path::Path;
+
+use crate::run::{app_repo, plan};
+
+/// A first port with the 100 after it free right now, so the test does not collide with
+/// whatever else runs on the machine.
+fn free_port_base() -> u16 {
+    loop {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        if port < 60000 {
+            return port;
+        }
+    }
+}
+
+/// `n` streams `s0..` each owning `s<i>/**`, with `per_stream` added to each stream table.
+fn streams(n: usize, per_stream: impl Fn(usize) -> String) -> String {
+    (0..n)
+        .map(|i| {
+            format!(
+                "\n[[stream]]\nname = \"s{i}\"\nowns = [\"s{i}/**\"]\ntasks = [\"work {i}\"]\n{}\n",
+                per_stream(i)
+            )
+        })
+        .collect()
+}
+
+/// An agent that binds `STREAMS_PORT`, records its slot and port in `$MARKS`, and holds the
+/// port until every one of `$EXPECTED` agents has bound its own: all of them at once.
+const BINDING_AGENT: &str = r#"agent = ["python3", "-c", '''
+import os, socket, time, pathlib
+port, slot = int(os.environ["STREAMS_PORT"]), os.environ["STREAMS_SLOT"]
+s = socket.socket()
+s.bind(("127.0.0.1", port))
+s.listen()
+marks = pathlib.Path(os.environ["MARKS"])
+(marks / os.environ["STREAMS_STREAM"]).write_text(f"{slot} {port}")
+deadline = time.time() + 60
+while len(list(marks.iterdir())) < int(os.environ["EXPECTED"]):
+    if time.time() > deadline:
+        raise SystemExit("the other agents never bound their ports")
+    time.sleep(0.05)
+''', "{slot}", "{port}"]"#;
+
+fn marks(dir: &Path) -> Vec<(String, String)> {
+    let mut marks: Vec<(String, String)> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| {
+            let e = e.unwrap();
+            (
+                e.file_name().to_string_lossy().into_owned(),
+                std::fs::read_to_string(e.path()).unwrap(),
+            )
+        })
+        .collect();
+    marks.sort();
+    marks
+}
+
+#[test]
+fn agents_running_at_once_each_bind_their_own_port() {
+    let repo = app_repo();
+    let marks_dir = tempfile::tempdir().unwrap();
+    let base = free_port_base();
+    plan(
+        &repo,
+        &format!(
+            "[plan]\nname = \"p\"\njobs = 4\nports = {{ base = {base}, per_slot = 10 }}\n{BINDING_AGENT}\n\
+             env = {{ MARKS = \"{}\", EXPECTED = \"4\" }}\n{}",
+            marks_dir.path().display(),
+            streams(4, |_| String::new())
+        ),
+    );
+    let out = repo.streams(&["run"]);
+    assert!(out.success(), "{}{}", out.stdout, out.stderr);
+    let marks = marks(marks_dir.path());
+    assert_eq!(marks.len(), 4, "{marks:?}");
+    let mut slots: Vec<usize> = marks
+        .iter()
+        .map(|(_, m)| {
+            let (slot, port) = m.split_once(' ').unwrap();
+            let slot: usize = slot.parse().unwrap();
+            // STREAMS_PORT is the slot's block: base + slot * per_slot.
+            assert_eq!(port.parse::<usize>().unwrap(), base as usize + slot * 10);
+            slot
+        })
+        .collect();
+    slots.sort();
+    assert_eq!(slots, [0, 1, 2, 3], "slots are 0..jobs-1, one per agent");
+}
+
+#[test]
+fn the_dry_run_leaves_slot_and_port_as_placeholders() {
+    let repo = app_repo();
+    plan(
+        &repo,
+        &format!(
+            "[plan]\nname = \"p\"\n{BINDING_AGENT}\n{}",
+            streams(1, |_| String::new())
+        ),
+    );
+    let out = repo.streams(&["run", "--dry-run"]);
+    assert!(out.success(), "{}{}", out.stdout, out.stderr);
+    assert!(out.stdout.contains("{slot} {port}"), "{}", out.stdout);
+}
+
+#[test]
+fn a_port_block_past_65535_is_a_plan_error() {
+    let repo = app_repo();
+    plan(
+        &repo,
+        &format!(
+            "[plan]\nname = \"p\"\nagent = [\"true\"]\nports = {{ base = 70000 }}\n{}",
+            streams(1, |_| String::new())
+        ),
+    );
+    let out = repo.streams(&["plan"]);
+    assert!(!out.success());
+    assert!(
+        out.stderr
+            .contains("`base` is out of range: expected 1024 to 65535"),
+        "{}",
+        out.stderr
+    );
+}
