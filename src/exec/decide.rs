@@ -349,6 +349,82 @@ tasks = ["d1"]
         assert!(slot_free(&state));
     }
 
+    fn running() -> TaskState {
+        TaskState::Running {
+            start: "tip".into(),
+            started_at: 0,
+            pgid: None,
+        }
+    }
+
+    #[test]
+    fn a_stream_keeps_its_slot_and_a_new_one_takes_the_lowest_free() {
+        let plan = plan("stream");
+        let mut state = state(&plan, 3);
+        let mut slots = vec![None; 4];
+        state.streams[0].state = ACTIVE;
+        state.streams[1].state = ACTIVE;
+        slots[0] = Some(1);
+        assert_eq!(slot_for(&state, &slots, 0), 1, "kept");
+        assert_eq!(slot_for(&state, &slots, 1), 0);
+        slots[1] = Some(0);
+        state.streams[2].state = ACTIVE;
+        assert_eq!(slot_for(&state, &slots, 2), 2);
+        // A stream that ended gives its slot back.
+        state.streams[1].state = DONE;
+        assert_eq!(slot_for(&state, &slots, 2), 0);
+    }
+
+    #[test]
+    fn a_group_at_its_limit_holds_back_its_agents_and_no_one_else() {
+        let plan = crate::plan::parse_simple(
+            r#"
+[plan]
+name = "p"
+agent = ["agent"]
+limits = { claude = 2 }
+
+[[stream]]
+name = "a"
+owns = ["a/**"]
+group = "claude"
+tasks = ["a1"]
+
+[[stream]]
+name = "b"
+owns = ["b/**"]
+group = "claude"
+tasks = ["b1"]
+
+[[stream]]
+name = "c"
+owns = ["c/**"]
+tasks = ["c1", { prompt = "c2", group = "claude" }]
+
+[[stream]]
+name = "d"
+owns = ["d/**"]
+tasks = ["d1"]
+"#,
+        )
+        .expect("a valid plan");
+        let mut state = state(&plan, 4);
+        assert!(!group_full(&plan, &state, 0, 0));
+        state.streams[0].tasks[0].state = running();
+        // The ungrouped first task of `c` counts for nothing.
+        state.streams[2].tasks[0].state = running();
+        assert!(!group_full(&plan, &state, 1, 0));
+        assert!(!group_full(&plan, &state, 2, 1));
+        state.streams[1].tasks[0].state = running();
+        assert!(group_full(&plan, &state, 2, 1), "a task's own group counts");
+        assert!(
+            !group_full(&plan, &state, 3, 0),
+            "ungrouped agents still start"
+        );
+        state.streams[0].tasks[0].state = committed("tip", "e1");
+        assert!(!group_full(&plan, &state, 2, 1));
+    }
+
     #[test]
     fn with_sync_per_stream_each_task_starts_where_the_last_one_ended() {
         let plan = plan("stream");

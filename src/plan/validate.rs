@@ -634,7 +634,9 @@ fn check_groups(file: &RawFile, diags: &mut Diagnostics) {
         if limits.contains(&group.value.as_str()) {
             continue;
         }
-        let help = if limits.is_empty() {
+        let help = if let Some(best) = suggest(&group.value, &limits) {
+            format!("did you mean `{best}`?")
+        } else if limits.is_empty() {
             format!(
                 "add `[plan.limits]` with `{} = <most at once>`",
                 group.value

@@ -38,7 +38,7 @@ s = socket.socket()
 s.bind(("127.0.0.1", port))
 s.listen()
 marks = pathlib.Path(os.environ["MARKS"])
-(marks / os.environ["STREAMS_STREAM"]).write_text(f"{slot} {port}")
+(marks / os.environ["STREAMS_STREAM"]).write_text("%s %d" % (slot, port))
 deadline = time.time() + 60
 while len(list(marks.iterdir())) < int(os.environ["EXPECTED"]):
     if time.time() > deadline:
@@ -126,4 +126,78 @@ fn a_port_block_past_65535_is_a_plan_error() {
         "{}",
         out.stderr
     );
+}
+
+/// An agent that records when it ran (monotonic clock, shared by every process) in
+/// `$MARKS/<stream>` as `<group> <start> <end>`, holding on for a second in between.
+const TIMED_AGENT: &str = r#"agent = ["python3", "-c", '''
+import os, time, pathlib
+start = time.monotonic_ns()
+time.sleep(1)
+end = time.monotonic_ns()
+path = pathlib.Path(os.environ["MARKS"]) / os.environ["STREAMS_STREAM"]
+path.write_text("%s %d %d" % (os.environ.get("GROUP", "-"), start, end))
+''']"#;
+
+/// The most intervals of `marks` (as `TIMED_AGENT` writes them) that overlap, among those
+/// whose group `keep` accepts.
+fn most_at_once(marks: &[(String, String)], keep: impl Fn(&str) -> bool) -> usize {
+    let mut edges: Vec<(u128, i32)> = Vec::new();
+    for (_, mark) in marks {
+        let fields: Vec<&str> = mark.split(' ').collect();
+        if keep(fields[0]) {
+            edges.push((fields[1].parse().unwrap(), 1));
+            edges.push((fields[2].parse().unwrap(), -1));
+        }
+    }
+    // Ends before starts at the same instant: touching is not overlapping.
+    edges.sort();
+    let (mut now, mut most) = (0, 0);
+    for (_, step) in edges {
+        now += step;
+        most = most.max(now);
+    }
+    most as usize
+}
+
+#[test]
+fn a_group_never_has_more_agents_than_its_limit_while_others_use_the_rest() {
+    let repo = app_repo();
+    let marks_dir = tempfile::tempdir().unwrap();
+    // Streams s0..s3 are in group `claude` (at most 2 at once), s4 and s5 in no group.
+    plan(
+        &repo,
+        &format!(
+            "[plan]\nname = \"p\"\njobs = 4\n{TIMED_AGENT}\nenv = {{ MARKS = \"{}\" }}\n\
+             [plan.limits]\nclaude = 2\n{}",
+            marks_dir.path().display(),
+            streams(6, |i| if i < 4 {
+                "group = \"claude\"\nenv = { GROUP = \"claude\" }".to_string()
+            } else {
+                String::new()
+            })
+        ),
+    );
+    let out = repo.streams(&["run"]);
+    assert!(out.success(), "{}{}", out.stdout, out.stderr);
+    let marks = marks(marks_dir.path());
+    assert_eq!(marks.len(), 6, "{marks:?}");
+    assert_eq!(most_at_once(&marks, |g| g == "claude"), 2, "{marks:?}");
+    // The two free slots went to the ungrouped streams meanwhile.
+    assert_eq!(most_at_once(&marks, |_| true), 4, "{marks:?}");
+}
+
+#[test]
+fn a_group_with_no_limit_is_a_plan_error() {
+    let repo = app_repo();
+    plan(
+        &repo,
+        &format!(
+            "[plan]\nname = \"p\"\nagent = [\"true\"]\n[plan.limits]\nclaude = 2\n{}",
+            streams(1, |_| "group = \"cluade\"".to_string())
+        ),
+    );
+    let out = repo.streams(&["plan"]);
+    assert!(!out.success());
+    insta::assert_snapshot!(out.stderr_redacted());
 }
