@@ -290,6 +290,7 @@ tasks = ["d1"]
                             state: TaskState::Pending,
                             attempts: 0,
                             agent_ms: 0,
+                            retried_for: Vec::new(),
                         })
                         .collect(),
                 })

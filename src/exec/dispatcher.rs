@@ -359,8 +359,13 @@ impl Engine {
                 task,
                 attempt,
                 reason,
+                why,
                 delay,
             } => {
+                self.state.streams[stream].tasks[task]
+                    .retried_for
+                    .push(why.clone());
+                self.save()?;
                 let name = self.state.streams[stream].name.clone();
                 self.emit(Event::TaskRetrying {
                     stream: name,

@@ -99,6 +99,7 @@ impl Engine {
             limits,
             retries: plan.retries_for(stream),
             retry_on: plan.retry_on.clone(),
+            retry_on_output: plan.retry_on_output.clone(),
             retry_backoff: plan.retry_backoff,
             commit_message,
             identity_env: self.identity_env.clone(),

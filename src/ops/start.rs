@@ -158,6 +158,7 @@ pub fn start_run(new: &NewRun) -> Result<(RunDir, RunState, Journal)> {
                         state: TaskState::Pending,
                         attempts: 0,
                         agent_ms: 0,
+                        retried_for: Vec::new(),
                     })
                     .collect(),
             })

@@ -246,6 +246,9 @@ pub struct TaskRecord {
     /// Agent time summed over attempts, in milliseconds.
     #[serde(default)]
     pub agent_ms: u64,
+    /// Why each retry was made, in order (`exit 75`, `output "rate limit"`, `timed out`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub retried_for: Vec<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -201,3 +201,64 @@ fn a_group_with_no_limit_is_a_plan_error() {
     assert!(!out.success());
     insta::assert_snapshot!(out.stderr_redacted());
 }
+
+/// An agent that fails with each of `$SAY`'s `;`-separated lines in turn (one per attempt,
+/// counted in `$COUNT`), then writes its file.
+const FLAKY_AGENT: &str = r#"agent = ["python3", "-c", '''
+import os, pathlib, sys
+count = pathlib.Path(os.environ["COUNT"])
+n = int(count.read_text()) if count.exists() else 0
+count.write_text(str(n + 1))
+says = os.environ["SAY"].split(";")
+if n < len(says):
+    print("working...")
+    print(says[n])
+    sys.exit(1)
+pathlib.Path("s0").mkdir(exist_ok=True)
+pathlib.Path("s0/done.txt").write_text("done")
+''']"#;
+
+fn flaky_run(say: &str) -> (crate::common::CmdOutput, String) {
+    let repo = app_repo();
+    let dir = tempfile::tempdir().unwrap();
+    let count = dir.path().join("count");
+    plan(
+        &repo,
+        &format!(
+            "[plan]\nname = \"p\"\nretries = 3\nretry_backoff = \"0s\"\n\
+             retry_on = [75, \"rate limit\", \"overloaded\"]\n{FLAKY_AGENT}\n\
+             env = {{ COUNT = \"{}\", SAY = \"{say}\" }}\n{}",
+            count.display(),
+            streams(1, |_| String::new())
+        ),
+    );
+    let out = repo.streams(&["run"]);
+    (out, std::fs::read_to_string(count).unwrap())
+}
+
+#[test]
+fn output_matching_a_retry_on_pattern_is_retried_and_the_report_says_why() {
+    let (out, attempts) = flaky_run("Error: Rate limit exceeded;API overloaded;rate limit again");
+    assert!(out.success(), "{}{}", out.stdout, out.stderr);
+    assert_eq!(attempts, "4");
+    assert!(
+        out.stderr
+            .contains(r#"s0 retried: output "overloaded" x1, output "rate limit" x2"#),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn output_matching_no_pattern_is_not_retried() {
+    let (out, attempts) = flaky_run("SyntaxError: invalid syntax");
+    assert_eq!(
+        out.code,
+        Some(4),
+        "a failed stream: {}{}",
+        out.stdout,
+        out.stderr
+    );
+    assert_eq!(attempts, "1");
+    assert!(!out.stderr.contains("retried:"), "{}", out.stderr);
+}
