@@ -113,6 +113,18 @@ pub fn group_full(plan: &Plan, state: &RunState, s: usize, t: usize) -> bool {
     running >= limit
 }
 
+/// Task `t` of stream `s`, starting from `start`, needs the workspace's `setup` first: the
+/// workspace is new or reset to a new start. A task going on from the one before it (same
+/// stream, its end) keeps what setup made; a start setup already ran at (a resumed first task)
+/// needs no second one.
+pub fn needs_setup(state: &RunState, s: usize, t: usize, start: &Oid) -> bool {
+    let stream = &state.streams[s];
+    if t > 0 && stream.tasks[t - 1].state.end() == Some(start) {
+        return false;
+    }
+    stream.setup_at.as_ref() != Some(start)
+}
+
 /// The next task of an active stream and the commit it starts from, if it can start now: none
 /// while one of its tasks runs; the first starts from the integration tip; later ones from the
 /// task before (sync = stream) or, once that was integrated, from the new tip (sync = task).
@@ -282,6 +294,8 @@ tasks = ["d1"]
                     depends_on: s.depends_on.clone(),
                     state: StreamState::Pending,
                     notes: Vec::new(),
+                    setup_at: None,
+                    setting_up: false,
                     tasks: s
                         .tasks
                         .iter()
@@ -356,6 +370,28 @@ tasks = ["d1"]
             started_at: 0,
             pgid: None,
         }
+    }
+
+    #[test]
+    fn setup_runs_for_a_new_start_and_not_for_a_task_going_on_from_the_last() {
+        let plan = plan("stream");
+        let mut state = state(&plan, 2);
+        assert!(needs_setup(&state, 0, 0, &"tip".into()), "a new workspace");
+        state.streams[0].setup_at = Some("tip".into());
+        assert!(
+            !needs_setup(&state, 0, 0, &"tip".into()),
+            "set up already (resumed)"
+        );
+        state.streams[0].tasks[0].state = committed("tip", "e1");
+        assert!(
+            !needs_setup(&state, 0, 1, &"e1".into()),
+            "goes on from task 1"
+        );
+        state.streams[0].tasks[0].state = integrated("tip", "e1");
+        assert!(
+            needs_setup(&state, 0, 1, &"tip2".into()),
+            "sync = task: reset to the new integration tip"
+        );
     }
 
     #[test]

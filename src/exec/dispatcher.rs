@@ -375,6 +375,31 @@ impl Engine {
                     delay_ms: delay.as_millis() as u64,
                 });
             }
+            ExecEvent::SetupStarted { stream } => {
+                self.state.streams[stream].setting_up = true;
+                self.save()?;
+            }
+            ExecEvent::SetupFinished {
+                stream,
+                started_at,
+                failure,
+                at,
+            } => {
+                let record = &mut self.state.streams[stream];
+                record.setting_up = false;
+                if at.is_some() {
+                    record.setup_at = at;
+                }
+                let outcome = match failure {
+                    None => SpanOutcome::Ok,
+                    Some(_) if self.stopping.is_some() => SpanOutcome::Interrupted,
+                    Some(reason) => SpanOutcome::Failed { reason },
+                };
+                let name = self.state.streams[stream].name.clone();
+                let log = self.run_dir.setup_log_path(&name);
+                self.record_span(stream, Step::Setup, started_at, outcome, Some(log));
+                self.save()?;
+            }
             ExecEvent::Finished {
                 stream,
                 task,
@@ -510,7 +535,11 @@ impl Engine {
 
     pub(super) fn task_failed(&mut self, s: usize, t: usize, reason: FailReason) {
         let name = self.state.streams[s].name.clone();
-        let log = self.run_dir.log_path(&name, t);
+        // A failed setup is told with its own log: the agent never ran.
+        let log = match reason {
+            FailReason::Setup { .. } => self.run_dir.setup_log_path(&name),
+            _ => self.run_dir.log_path(&name, t),
+        };
         // A task that never started (no agent, no prompt) takes no time on the chart.
         let started_at = match self.state.streams[s].tasks[t].state {
             TaskState::Running { started_at, .. } => started_at,

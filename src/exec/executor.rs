@@ -44,6 +44,8 @@ pub struct TaskJob {
     pub previous_attempts: u32,
     /// The kernel confinement the plan asks for (`sandbox`).
     pub sandbox: sandbox::Spec,
+    /// The workspace's `setup`, when this task starts in a new or reset workspace.
+    pub setup: Option<super::setup::SetupJob>,
 }
 
 /// Shared, read-only context for all executors of a run.
@@ -79,6 +81,17 @@ pub enum ExecEvent {
         stream: usize,
         task: usize,
         outcome: TaskOutcome,
+    },
+    /// The workspace's `setup` started.
+    SetupStarted {
+        stream: usize,
+    },
+    /// It ended (`at`: the start it set up, when it succeeded).
+    SetupFinished {
+        stream: usize,
+        started_at: u64,
+        failure: Option<String>,
+        at: Option<Oid>,
     },
 }
 
@@ -218,6 +231,56 @@ async fn run_task_inner(
             };
         }
     };
+    // The workspace's environment (`setup`), before its first agent.
+    if let Some(setup) = &job.setup {
+        let stream = job.stream_index;
+        let _ = events.send(ExecEvent::SetupStarted { stream });
+        let started_at = crate::state::now_ms();
+        let (journal, name, task) = (shared.journal.clone(), job.stream.clone(), job.task_index);
+        let result = super::setup::run(
+            &shared.repo,
+            &job.worktree,
+            &job.start,
+            setup,
+            cancel.clone(),
+            move |pgid| {
+                // As for an agent: `resume` finds a group left running by a dead coordinator.
+                let _ = journal.append(crate::state::Entry::AgentSpawned {
+                    stream: name,
+                    task,
+                    pgid,
+                });
+            },
+        )
+        .await;
+        let (failure, at) = match &result {
+            super::setup::SetupResult::Done => (None, Some(job.start.clone())),
+            super::setup::SetupResult::Failed(why) => (Some(why.clone()), None),
+            super::setup::SetupResult::Interrupted => (Some("interrupted".into()), None),
+        };
+        let _ = events.send(ExecEvent::SetupFinished {
+            stream,
+            started_at,
+            failure,
+            at,
+        });
+        match result {
+            super::setup::SetupResult::Done => {}
+            super::setup::SetupResult::Failed(message) => {
+                return TaskOutcome::Failed {
+                    reason: FailReason::Setup { message },
+                    agent: Duration::ZERO,
+                    attempts: job.previous_attempts,
+                };
+            }
+            super::setup::SetupResult::Interrupted => {
+                return TaskOutcome::Interrupted {
+                    agent: Duration::ZERO,
+                    attempts: job.previous_attempts,
+                };
+            }
+        }
+    }
     failpoint::hit("before-agent");
 
     // 2. The agent, with retries.

@@ -150,6 +150,8 @@ pub fn start_run(new: &NewRun) -> Result<(RunDir, RunState, Journal)> {
                 depends_on: s.depends_on.clone(),
                 state: StreamState::Pending,
                 notes: Vec::new(),
+                setup_at: None,
+                setting_up: false,
                 tasks: s
                     .tasks
                     .iter()

@@ -38,7 +38,12 @@ pub fn build(repo: &Repo, state: &RunState, holder: Option<lock::Holder>) -> Run
                 .tasks
                 .iter()
                 .position(|t| matches!(t.state, TaskState::Running { .. }));
-            let word = stream_word(&s.state, Some(running.is_some()));
+            // The workspace's `setup` runs before the task's agent.
+            let word = if s.setting_up && matches!(s.state, StreamState::Active { .. }) {
+                "setting up"
+            } else {
+                stream_word(&s.state, Some(running.is_some()))
+            };
             let (elapsed, reason) = match &s.state {
                 StreamState::Pending => (None, None),
                 StreamState::Active { started_at } => (Some(now.saturating_sub(*started_at)), None),

@@ -92,6 +92,8 @@ pub const DEFAULT_ESTIMATE: Estimate = 1.0;
 pub const DEFAULT_GRACE: Duration = Duration::from_secs(10);
 pub const DEFAULT_RETRY_BACKOFF: Duration = Duration::from_secs(1);
 pub const DEFAULT_BASE: &str = "HEAD";
+/// How long `setup` may run when the plan does not say (`setup_timeout`).
+pub const DEFAULT_SETUP_TIMEOUT: Duration = Duration::from_secs(30 * 60);
 /// `ports` when the plan does not set it: slot 0 gets 20000-20009, slot 1 20010-20019, ...
 pub const DEFAULT_PORTS: (u16, u16) = (20000, 10);
 
@@ -146,6 +148,9 @@ pub struct Plan {
     pub sandbox: SandboxMode,
     /// Paths (absolute or `~/...`, as written) every sandboxed agent may also write.
     pub sandbox_writable: Vec<String>,
+    /// Run in each new workspace before its first agent (an argv; a stream may set its own).
+    pub setup: Option<Vec<String>>,
+    pub setup_timeout: Option<Duration>,
     /// Each agent's block of ports: `STREAMS_PORT` = base + slot * per_slot.
     pub ports: Ports,
     /// Concurrency groups: the most agents of a group running at once (`[plan.limits]`).
@@ -198,6 +203,8 @@ pub struct Stream {
     pub sandbox_writable: Vec<String>,
     /// The concurrency group of its agents (a key of `[plan.limits]`).
     pub group: Option<String>,
+    pub setup: Option<Vec<String>>,
+    pub setup_timeout: Option<Duration>,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -251,6 +258,18 @@ impl Plan {
 
     pub fn idle_timeout_for(&self, stream: &Stream) -> Option<Duration> {
         stream.idle_timeout.or(self.idle_timeout)
+    }
+
+    /// The setup argv of a stream's workspace: the stream's, else the plan's.
+    pub fn setup_for<'a>(&'a self, stream: &'a Stream) -> Option<&'a [String]> {
+        stream.setup.as_deref().or(self.setup.as_deref())
+    }
+
+    pub fn setup_timeout_for(&self, stream: &Stream) -> Duration {
+        stream
+            .setup_timeout
+            .or(self.setup_timeout)
+            .unwrap_or(DEFAULT_SETUP_TIMEOUT)
     }
 
     /// The concurrency group of a task's agent: the task's, else the stream's.

@@ -56,6 +56,9 @@ pub struct RawPlan {
     pub env: BTreeMap<String, String>,
     pub sandbox: Option<SandboxMode>,
     pub sandbox_writable: Vec<String>,
+    /// `setup`: the argv run in a new workspace before its first agent.
+    pub setup: Option<Vec<String>>,
+    pub setup_timeout: Option<Duration>,
     /// `ports = { base, per_slot }`.
     pub ports: Option<(u16, u16)>,
     /// `[plan.limits]`: most agents of a group running at once, and where each was written.
@@ -85,6 +88,8 @@ pub struct RawStream {
     pub sandbox_writable: Vec<String>,
     /// The concurrency group (`[plan.limits]`) of the stream's agents.
     pub group: Option<Sp<String>>,
+    pub setup: Option<Vec<String>>,
+    pub setup_timeout: Option<Duration>,
     pub present: Vec<&'static str>,
 }
 
@@ -133,6 +138,8 @@ pub const PLAN_KEYS: &[&str] = &[
     "sandbox_writable",
     "ports",
     "limits",
+    "setup",
+    "setup_timeout",
 ];
 pub const STREAM_KEYS: &[&str] = &[
     "name",
@@ -150,6 +157,8 @@ pub const STREAM_KEYS: &[&str] = &[
     "sandbox",
     "sandbox_writable",
     "group",
+    "setup",
+    "setup_timeout",
 ];
 pub const TASK_KEYS: &[&str] = &[
     "prompt",
@@ -506,6 +515,8 @@ impl Walker<'_> {
                 "sandbox_writable" => plan.sandbox_writable = self.writable_paths(entry),
                 "ports" => plan.ports = self.ports(entry),
                 "limits" => plan.limits = self.limits(entry),
+                "setup" => plan.setup = self.setup(entry),
+                "setup_timeout" => plan.setup_timeout = self.duration(entry, false),
                 _ => {
                     if let Some(meant) = self.unknown_key(entry, Place::Plan) {
                         plan.present.push(meant);
@@ -627,6 +638,8 @@ impl Walker<'_> {
                 "sandbox" => stream.sandbox = self.sandbox(entry),
                 "sandbox_writable" => stream.sandbox_writable = self.writable_paths(entry),
                 "group" => stream.group = self.string(entry),
+                "setup" => stream.setup = self.setup(entry),
+                "setup_timeout" => stream.setup_timeout = self.duration(entry, false),
                 _ => {
                     if let Some(meant) = self.unknown_key(entry, Place::Stream) {
                         stream.present.push(meant);
@@ -951,6 +964,25 @@ impl Walker<'_> {
             }
         }
         (codes, patterns)
+    }
+
+    /// `setup`: an argv (no shell), like `agent`.
+    fn setup(&mut self, entry: Entry<'_, '_>) -> Option<Vec<String>> {
+        let (_, value) = entry;
+        let DeValue::Array(array) = value.get_ref() else {
+            self.wrong_type(entry, "an array of strings (an argv)", value.get_ref());
+            return None;
+        };
+        let items = self.strings_in("setup", array);
+        if items.first().is_none_or(|p| p.value.trim().is_empty()) {
+            self.error(
+                Diagnostic::error("`setup` names no program")
+                    .at(value.span(), "expected the program and its arguments")
+                    .help("e.g. `setup = [\"npm\", \"ci\"]`, or `[\"sh\", \"-c\", \"...\"]` for a shell"),
+            );
+            return None;
+        }
+        Some(items.into_iter().map(|i| i.value).collect())
     }
 
     /// `ports = { base = 20000, per_slot = 10 }`: each slot's first port and how many it has.

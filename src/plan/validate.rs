@@ -210,6 +210,8 @@ fn build(file: &RawFile) -> Option<Plan> {
             sandbox: s.sandbox,
             sandbox_writable: s.sandbox_writable.clone(),
             group: s.group.as_ref().map(|g| g.value.clone()),
+            setup: s.setup.clone(),
+            setup_timeout: s.setup_timeout,
         });
     }
     Some(Plan {
@@ -234,6 +236,8 @@ fn build(file: &RawFile) -> Option<Plan> {
         env: raw.env.clone(),
         sandbox: raw.sandbox.unwrap_or_default(),
         sandbox_writable: raw.sandbox_writable.clone(),
+        setup: raw.setup.clone(),
+        setup_timeout: raw.setup_timeout,
         ports: raw
             .ports
             .map_or_else(super::model::Ports::default, |(base, per_slot)| {

@@ -155,6 +155,7 @@ fn kind(reason: &FailReason) -> &'static str {
         FailReason::Unfinished { .. } => "unfinished",
         FailReason::MovedBranches { .. } => "moved_branches",
         FailReason::Internal { .. } => "internal",
+        FailReason::Setup { .. } => "setup",
     }
 }
 

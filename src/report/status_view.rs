@@ -37,7 +37,7 @@ pub struct RunStatus {
 #[derive(Serialize)]
 pub struct StreamStatus {
     pub name: String,
-    /// `pending`, `running`, `waiting`, `integrated`, `failed`, `skipped`.
+    /// `pending`, `setting up`, `running`, `waiting`, `integrated`, `failed`, `skipped`.
     pub state: String,
     /// The task running now (1-based), if any.
     pub task: Option<usize>,

@@ -84,6 +84,8 @@ pub fn sample_state() -> RunState {
             state,
             tasks,
             notes: Vec::new(),
+            setup_at: None,
+            setting_up: false,
         };
     let ownership = FailReason::Ownership {
         violations: vec![

@@ -199,6 +199,12 @@ pub struct StreamRecord {
     /// where its tip is kept), in the order it happened. Absent from older state files.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
+    /// The start commit its workspace was last set up at (`setup`); absent when none ran.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub setup_at: Option<Oid>,
+    /// Its `setup` runs now.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub setting_up: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -367,6 +373,10 @@ pub enum FailReason {
         branches: Vec<String>,
         kept: String,
     },
+    /// The workspace's `setup` failed (exit, timeout, or it changed files git would commit).
+    Setup {
+        message: String,
+    },
     /// streams itself could not finish the task (git failed, disk full).
     Internal {
         message: String,
@@ -442,6 +452,7 @@ impl std::fmt::Display for FailReason {
                 branches.join(", ")
             ),
             FailReason::Internal { message } => write!(f, "{message}"),
+            FailReason::Setup { message } => write!(f, "{message}"),
         }
     }
 }

@@ -3,6 +3,8 @@
 
 use std::path::Path;
 
+use crate::common::TestRepo;
+
 use crate::run::{app_repo, plan};
 
 /// A first port with the 100 after it free right now, so the test does not collide with
@@ -261,4 +263,196 @@ fn output_matching_no_pattern_is_not_retried() {
     );
     assert_eq!(attempts, "1");
     assert!(!out.stderr.contains("retried:"), "{}", out.stderr);
+}
+
+/// A repository whose `.gitignore` keeps `node_modules/` and `.env` out of git.
+fn node_repo() -> TestRepo {
+    TestRepo::with_files(&[
+        (".gitignore", "node_modules/\n.env\n"),
+        ("package.json", "{}\n"),
+        ("src/api/mod.rs", "// api\n"),
+    ])
+}
+
+/// A setup that counts its runs in `$COUNT`, "installs" into the ignored `node_modules/` and
+/// prints a line to its log.
+const INSTALLING_SETUP: &str = r#"setup = ["sh", "-c", "echo installing for $STREAMS_STREAM; echo x >> \"$COUNT\"; mkdir -p node_modules && touch node_modules/.installed"]"#;
+
+#[test]
+fn setup_prepares_the_workspace_once_and_what_it_writes_stays_out_of_commits() {
+    let repo = node_repo();
+    let dir = tempfile::tempdir().unwrap();
+    let count = dir.path().join("count");
+    plan(
+        &repo,
+        &format!(
+            r#"[plan]
+name = "p"
+{INSTALLING_SETUP}
+env = {{ COUNT = "{}" }}
+
+[[stream]]
+name = "api"
+owns = ["src/api/**"]
+agent = ["act", "require", "node_modules/.installed", "write", "src/api/{{task_index}}.rs", "x"]
+tasks = ["one", "two"]
+"#,
+            count.display()
+        ),
+    );
+    let dry = repo.streams(&["run", "--dry-run"]);
+    assert!(
+        dry.stdout.contains(
+            r#"  setup:      sh -c 'echo installing for $STREAMS_STREAM; echo x >> "$COUNT"; mkdir -p node_modules && touch node_modules/.installed' (timeout 30m; log logs/api/setup.log)"#
+        ),
+        "{}",
+        dry.stdout
+    );
+    assert!(!count.exists(), "a dry run runs nothing");
+
+    let out = repo.streams(&["run"]);
+    assert!(out.success(), "{}{}", out.stdout, out.stderr);
+    // Once for the stream: the second task goes on in the workspace the first one left.
+    assert_eq!(std::fs::read_to_string(&count).unwrap(), "x\n");
+    let tree = repo.tree_listing("streams/p/integration");
+    assert!(
+        tree.contains("src/api/1.rs") && tree.contains("src/api/2.rs"),
+        "{tree}"
+    );
+    assert!(!tree.contains("node_modules"), "{tree}");
+    let log = find_file(&repo.common_dir().join("streams"), "setup.log").expect("a setup.log");
+    assert!(
+        std::fs::read_to_string(&log)
+            .unwrap()
+            .contains("installing for api"),
+        "{}",
+        log.display()
+    );
+    // The report's times show the setup as a step of its own.
+    let junit = find_file(&repo.common_dir().join("streams"), "report.xml").expect("report.xml");
+    let junit = std::fs::read_to_string(junit).unwrap();
+    assert!(junit.contains(r#"name="setup""#), "{junit}");
+}
+
+/// The first file named `name` under `dir`.
+fn find_file(dir: &Path, name: &str) -> Option<std::path::PathBuf> {
+    for entry in std::fs::read_dir(dir).ok()? {
+        let path = entry.ok()?.path();
+        if path.is_dir() {
+            if let Some(found) = find_file(&path, name) {
+                return Some(found);
+            }
+        } else if path.file_name().is_some_and(|n| n == name) {
+            return Some(path);
+        }
+    }
+    None
+}
+
+fn setup_plan(repo: &TestRepo, setup: &str) {
+    plan(
+        repo,
+        &format!(
+            r#"[plan]
+name = "p"
+setup = {setup}
+
+[[stream]]
+name = "api"
+owns = ["src/api/**"]
+agent = ["act", "write", "src/api/a.rs", "x"]
+tasks = ["one"]
+
+[[stream]]
+name = "ui"
+owns = ["src/ui/**"]
+depends_on = ["api"]
+agent = ["act", "write", "src/ui/a.rs", "x"]
+tasks = ["one"]
+"#
+        ),
+    );
+}
+
+#[test]
+fn a_failing_setup_fails_its_stream_with_the_command_and_its_log() {
+    let repo = node_repo();
+    setup_plan(
+        &repo,
+        r#"["sh", "-c", "echo npm ERR! missing lockfile; exit 3"]"#,
+    );
+    let out = repo.streams(&["run"]);
+    assert_eq!(out.code, Some(4), "{}{}", out.stdout, out.stderr);
+    assert!(
+        out.stderr
+            .contains("setup `sh -c 'echo npm ERR! missing lockfile; exit 3'` exited with code 3"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains("npm ERR! missing lockfile"),
+        "{}",
+        out.stderr
+    );
+    assert!(out.stderr.contains("setup.log"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("its dependency `api` did not finish"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn a_setup_that_changes_tracked_files_fails_with_the_list() {
+    let repo = node_repo();
+    setup_plan(
+        &repo,
+        r#"["sh", "-c", "echo changed > package.json; echo new > stray.txt; echo ok > .env"]"#,
+    );
+    let out = repo.streams(&["run"]);
+    assert_eq!(out.code, Some(4), "{}{}", out.stdout, out.stderr);
+    assert!(
+        out.stderr
+            .contains("changed files git would commit: package.json, stray.txt (a setup must not edit the code"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        !out.stderr.contains(".env,"),
+        "ignored files are the environment"
+    );
+}
+
+#[test]
+fn status_shows_a_stream_whose_setup_runs_as_setting_up() {
+    let repo = node_repo();
+    let dir = tempfile::tempdir().unwrap();
+    let go = dir.path().join("go");
+    setup_plan(
+        &repo,
+        &format!(
+            r#"["sh", "-c", "while [ ! -e '{}' ]; do sleep 0.05; done"]"#,
+            go.display()
+        ),
+    );
+    let mut child = repo
+        .streams_cmd(&["run"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let line =
+        crate::common::wait_for("api setting up", std::time::Duration::from_secs(20), || {
+            let status = repo.streams(&["status"]);
+            status
+                .stdout
+                .lines()
+                .find(|l| l.starts_with("api ") && l.contains("setting up"))
+                .map(str::to_string)
+        });
+    assert!(line.contains("1/1"), "{line}");
+    std::fs::write(&go, "").unwrap();
+    assert!(child.wait().unwrap().success());
+    let status = repo.streams(&["status"]);
+    assert!(!status.stdout.contains("setting up"), "{}", status.stdout);
 }
