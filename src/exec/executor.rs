@@ -46,6 +46,8 @@ pub struct TaskJob {
     pub sandbox: sandbox::Spec,
     /// The workspace's `setup`, when this task starts in a new or reset workspace.
     pub setup: Option<super::setup::SetupJob>,
+    /// Ignored files to copy in first (`.worktreeinclude`, `include`), in the same case.
+    pub include: Option<super::include::IncludeJob>,
 }
 
 /// Shared, read-only context for all executors of a run.
@@ -231,7 +233,17 @@ async fn run_task_inner(
             };
         }
     };
-    // The workspace's environment (`setup`), before its first agent.
+    // The workspace's environment: ignored files from the checkout, then `setup`.
+    if let Some(include) = job.include.clone() {
+        let workspace = job.worktree.clone();
+        if let Err(message) = blocking(move || include.run(&workspace)).await {
+            return TaskOutcome::Failed {
+                reason: FailReason::Setup { message },
+                agent: Duration::ZERO,
+                attempts: job.previous_attempts,
+            };
+        }
+    }
     if let Some(setup) = &job.setup {
         let stream = job.stream_index;
         let _ = events.send(ExecEvent::SetupStarted { stream });

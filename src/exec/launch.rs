@@ -85,19 +85,26 @@ impl Engine {
             idle: plan.idle_timeout_for(stream),
             grace: plan.grace,
         };
-        let setup = plan
-            .setup_for(stream)
-            .filter(|_| super::decide::needs_setup(&self.state, s, t, &start))
-            .map(|argv| super::setup::SetupJob {
-                argv: argv.to_vec(),
-                env: env.clone(),
-                log_path: self.run_dir.setup_log_path(&name),
-                limits: Limits {
-                    timeout: Some(plan.setup_timeout_for(stream)),
-                    idle: None,
-                    grace: plan.grace,
-                },
-            });
+        let new_start = super::decide::needs_setup(&self.state, s, t, &start);
+        let include = new_start.then(|| super::include::IncludeJob {
+            checkout: self.repo.root().to_path_buf(),
+            patterns: plan.include.clone(),
+            skip: super::dispatcher::worktrees_dir(&self.repo, &plan),
+            log_path: self.run_dir.setup_log_path(&name),
+        });
+        let setup =
+            plan.setup_for(stream)
+                .filter(|_| new_start)
+                .map(|argv| super::setup::SetupJob {
+                    argv: argv.to_vec(),
+                    env: env.clone(),
+                    log_path: self.run_dir.setup_log_path(&name),
+                    limits: Limits {
+                        timeout: Some(plan.setup_timeout_for(stream)),
+                        idle: None,
+                        grace: plan.grace,
+                    },
+                });
         let commit_message = commit_message(&name, t, &spec.text);
         let job = TaskJob {
             stream_index: s,
@@ -121,6 +128,7 @@ impl Engine {
             previous_attempts: attempts,
             sandbox: super::sandbox::Spec::new(&plan, stream, self.run_dir.tmp_path(&name, t)),
             setup,
+            include,
         };
 
         // Intent first: the task is recorded as running (with its start) before anything runs.

@@ -16,6 +16,7 @@ pub mod control;
 mod decide;
 pub mod dispatcher;
 pub mod executor;
+pub mod include;
 mod integration;
 mod launch;
 pub mod process;

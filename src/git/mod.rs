@@ -22,6 +22,7 @@ mod cmd;
 pub mod commit;
 pub mod conflict;
 pub mod guard;
+pub mod include;
 pub mod locks;
 pub mod merge;
 pub mod refs;

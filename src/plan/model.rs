@@ -148,6 +148,9 @@ pub struct Plan {
     pub sandbox: SandboxMode,
     /// Paths (absolute or `~/...`, as written) every sandboxed agent may also write.
     pub sandbox_writable: Vec<String>,
+    /// Ignored files to copy from the checkout into each new workspace (gitignore syntax, added
+    /// to `.worktreeinclude`'s).
+    pub include: Vec<String>,
     /// Run in each new workspace before its first agent (an argv; a stream may set its own).
     pub setup: Option<Vec<String>>,
     pub setup_timeout: Option<Duration>,

@@ -58,6 +58,8 @@ pub struct RawPlan {
     pub sandbox_writable: Vec<String>,
     /// `setup`: the argv run in a new workspace before its first agent.
     pub setup: Option<Vec<String>>,
+    /// `include`: gitignore-style patterns of ignored files copied into new workspaces.
+    pub include: Vec<String>,
     pub setup_timeout: Option<Duration>,
     /// `ports = { base, per_slot }`.
     pub ports: Option<(u16, u16)>,
@@ -140,6 +142,7 @@ pub const PLAN_KEYS: &[&str] = &[
     "limits",
     "setup",
     "setup_timeout",
+    "include",
 ];
 pub const STREAM_KEYS: &[&str] = &[
     "name",
@@ -516,6 +519,14 @@ impl Walker<'_> {
                 "ports" => plan.ports = self.ports(entry),
                 "limits" => plan.limits = self.limits(entry),
                 "setup" => plan.setup = self.setup(entry),
+                "include" => {
+                    plan.include = self
+                        .string_array(entry)
+                        .unwrap_or_default()
+                        .into_iter()
+                        .map(|p| p.value)
+                        .collect()
+                }
                 "setup_timeout" => plan.setup_timeout = self.duration(entry, false),
                 _ => {
                     if let Some(meant) = self.unknown_key(entry, Place::Plan) {

@@ -238,6 +238,7 @@ fn build(file: &RawFile) -> Option<Plan> {
         sandbox_writable: raw.sandbox_writable.clone(),
         setup: raw.setup.clone(),
         setup_timeout: raw.setup_timeout,
+        include: raw.include.clone(),
         ports: raw
             .ports
             .map_or_else(super::model::Ports::default, |(base, per_slot)| {

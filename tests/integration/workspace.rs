@@ -456,3 +456,53 @@ fn status_shows_a_stream_whose_setup_runs_as_setting_up() {
     let status = repo.streams(&["status"]);
     assert!(!status.stdout.contains("setting up"), "{}", status.stdout);
 }
+
+#[test]
+fn ignored_files_matched_by_worktreeinclude_or_include_are_copied_before_setup() {
+    let repo = TestRepo::with_files(&[
+        (".gitignore", "node_modules/\n.env*\nconfig/local.toml\n"),
+        (".worktreeinclude", ".env*\n"),
+        ("src/api/mod.rs", "// api\n"),
+    ]);
+    repo.write(".env", "SECRET=1\n");
+    repo.write("config/local.toml", "port = 1\n");
+    repo.write("node_modules/left/index.js", "big\n");
+    std::os::unix::fs::symlink("/etc/hostname", repo.path(".env.host")).unwrap();
+    plan(
+        &repo,
+        r#"[plan]
+name = "p"
+include = ["config/local.toml"]
+setup = ["sh", "-c", "test -f .env && test -f config/local.toml && test ! -e node_modules && test ! -e .env.host"]
+
+[[stream]]
+name = "api"
+owns = ["src/api/**"]
+agent = ["act", "require", ".env", "write", "src/api/a.rs", "x"]
+tasks = ["one"]
+"#,
+    );
+    let out = repo.streams(&["run"]);
+    assert!(out.success(), "{}{}", out.stdout, out.stderr);
+    let tree = repo.tree_listing("streams/p/integration");
+    assert!(
+        tree.contains("src/api/a.rs") && !tree.contains(".env\n"),
+        "{tree}"
+    );
+    let log = find_file(&repo.common_dir().join("streams"), "setup.log").expect("a setup.log");
+    let log = std::fs::read_to_string(log).unwrap();
+    let line = log
+        .lines()
+        .find(|l| l.starts_with("streams: included"))
+        .expect(&log);
+    // Which of the two happened depends on the file system the test runs on.
+    let (cow, plain) = (
+        "2 as copy-on-write clones, 0 as plain copies",
+        "0 as copy-on-write clones, 2 as plain copies",
+    );
+    assert!(line.contains(cow) || line.contains(plain), "{line}");
+    assert!(
+        line.ends_with("skipped links pointing outside the repository: .env.host"),
+        "{line}"
+    );
+}
