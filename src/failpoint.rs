@@ -68,7 +68,11 @@ pub fn hit(name: &str) {
         return;
     }
     if triggered(name, Action::Kill) {
-        eprintln!("streams: failpoint {name}: killing this process");
+        use std::io::Write;
+        let _ = writeln!(
+            std::io::stderr(),
+            "streams: failpoint {name}: killing this process"
+        );
         let _ = nix::sys::signal::kill(nix::unistd::Pid::this(), nix::sys::signal::Signal::SIGKILL);
         // SIGKILL cannot be caught; never reached.
         std::process::abort();

@@ -7,7 +7,7 @@ use crate::exec::dispatcher::worktrees_dir;
 use crate::exec::prompt::{self, DependencyWork};
 use crate::exec::task_spec::TaskSpec;
 use crate::ops::{self, session::EngineParts, start::NewRun};
-use crate::report::shell_quote;
+use crate::report::{print_data, shell_quote};
 use crate::state::{RunLock, StateDir};
 
 use super::load::{self, LoadedPlan};
@@ -176,7 +176,7 @@ fn dry_run(
             }
         }
     }
-    print!("{out}");
+    print_data(&out)?;
     ctx.ui
         .detail("dry run: no worktree, branch, ref or file was written");
     Ok(ExitCode::Success)

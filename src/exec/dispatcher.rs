@@ -156,6 +156,10 @@ impl Engine {
             signal(SignalKind::interrupt()).map_err(|e| Error::io("could not handle SIGINT", e))?;
         let mut sigterm = signal(SignalKind::terminate())
             .map_err(|e| Error::io("could not handle SIGTERM", e))?;
+        // A closed terminal (or ssh session) must not leave agents running with nobody to stop
+        // them: SIGHUP stops the session like SIGTERM does, and `resume` goes on.
+        let mut sighup =
+            signal(SignalKind::hangup()).map_err(|e| Error::io("could not handle SIGHUP", e))?;
         self.state.session_started_at = now_ms();
         self.state.phase = RunPhase::Running;
         self.save()?;
@@ -176,6 +180,7 @@ impl Engine {
                 }
                 _ = sigint.recv() => self.on_signal(Signal::SIGINT),
                 _ = sigterm.recv() => self.on_signal(Signal::SIGTERM),
+                _ = sighup.recv() => self.on_signal(Signal::SIGHUP),
             }
         }
         self.end_session().await
@@ -199,7 +204,14 @@ impl Engine {
                 .message("stopping now (second signal): killing every agent");
         } else {
             self.stopping = Some(sig);
-            let _ = self.cancel.send(Cancel::Graceful(sig));
+            // Agents get SIGINT or SIGTERM, the signals they know how to stop on; a hangup of
+            // streams' terminal is not theirs (they run in their own process groups).
+            let to_agents = if sig == Signal::SIGHUP {
+                Signal::SIGTERM
+            } else {
+                sig
+            };
+            let _ = self.cancel.send(Cancel::Graceful(to_agents));
             self.reporter.message(&format!(
                 "{} received: stopping {} running agent(s) (again to kill them at once)",
                 signal_name(sig),
@@ -258,11 +270,22 @@ impl Engine {
         self.state.phase = RunPhase::Finished;
         let _ = self.journal.append(Entry::Finished);
         self.save()?;
+        self.record_history();
         Ok(Session {
             finish: decide::finished(&self.state),
             state: self.state,
             reporter: self.reporter,
         })
+    }
+
+    /// What each task took, for `streams plan` to predict from next time. The history helps
+    /// plan, it holds no work: failing to write it is logged, not fatal.
+    fn record_history(&self) {
+        let path = crate::state::history::path(self.repo.common_dir());
+        let now = crate::state::now_ms();
+        if let Err(err) = crate::state::history::record_run(&path, &self.state, &self.plan, now) {
+            tracing::warn!("could not record the run in {}: {err}", path.display());
+        }
     }
 
     // -----------------------------------------------------------------------------------------
@@ -657,6 +680,7 @@ pub fn signal_name(sig: Signal) -> &'static str {
     match sig {
         Signal::SIGINT => "SIGINT",
         Signal::SIGTERM => "SIGTERM",
+        Signal::SIGHUP => "SIGHUP",
         _ => "signal",
     }
 }

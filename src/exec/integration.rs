@@ -147,7 +147,7 @@ impl Engine {
                 if self.running > 0 {
                     self.reporter.message(&format!(
                         "conflict integrating {name} in {}: starting nothing new; halting once {} running task(s) finish",
-                        conflict.merge.conflicted_paths().join(", "),
+                        crate::report::quote_paths(&conflict.merge.conflicted_paths()),
                         self.running
                     ));
                 }

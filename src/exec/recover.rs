@@ -221,11 +221,22 @@ impl Engine {
                     t + 1
                 );
                 let kept = if worktree_path.join(".git").exists() {
-                    let kept = keep_work(&worktree_path, &start, Some(&branch), &wip, &message)
-                        .ok()
-                        .flatten();
-                    // A worktree that cannot even be reset is repaired by prepare() later.
-                    let _ = worktree::reset_to(&worktree_path, &branch, &start);
+                    let kept = keep_work(
+                        &self.repo,
+                        &worktree_path,
+                        &start,
+                        Some(&branch),
+                        &wip,
+                        &message,
+                    )
+                    .ok()
+                    .flatten();
+                    // A workspace that cannot even be reset is repaired by prepare() later.
+                    let _ = if git::workspace::is_workspace(&worktree_path) {
+                        git::workspace::reset_to(&self.repo, &worktree_path, &branch, &start)
+                    } else {
+                        worktree::reset_to(&worktree_path, &branch, &start)
+                    };
                     kept
                 } else {
                     None
@@ -277,6 +288,37 @@ impl Engine {
                 "`streams status` shows where it stands",
             ));
         };
+        let wt = &halt.resolution_worktree;
+        if !wt.exists() {
+            // Deleted by a person (or a cleanup script): lay it out again rather than fail on
+            // a directory that is not there. Nothing of the run is lost: the halt records the
+            // three sides of the merge.
+            let name = self.state.streams[halt.unit.stream].name.clone();
+            let tasks = self.unit_tasks(&halt.unit);
+            coordinator::recreate_resolution_worktree(
+                &self.repo,
+                &halt,
+                &coordinator::RecreateInput {
+                    stream: &name,
+                    tasks: &tasks,
+                    plan_name: &self.plan.name,
+                    integration_ref: &self.state.integration_ref,
+                    run_id: &self.state.run_id,
+                },
+            )?;
+            return Ok(Some(coordinator::Unresolved::Recreated));
+        }
+        if !wt.join(".git").exists() {
+            // Something is there, but not the worktree: it may hold the person's edits, so it
+            // is not streams' to delete.
+            return Err(Error::state(
+                format!(
+                    "the resolution worktree {} is no longer a git worktree",
+                    wt.display()
+                ),
+                "move that directory out of the way (copy your resolved files first) and run `streams continue` again: it is laid out anew with the conflicts; or `streams abort`",
+            ));
+        }
         let tree = match coordinator::check_resolution(
             &self.repo,
             &halt.resolution_worktree,
@@ -367,6 +409,7 @@ impl Engine {
         let keep = self.refs.resolution(&name);
         if halt.resolution_worktree.join(".git").exists() {
             if let Ok(Some((keep, kept))) = keep_work(
+                &self.repo,
                 &halt.resolution_worktree,
                 &halt.ours,
                 None,
