@@ -156,6 +156,16 @@ fn dry_run(
                 writes.join(", ")
             );
         }
+        if let Some(setup) = plan.setup_for(stream) {
+            let shown: Vec<String> = setup.iter().map(|a| shell_quote(a)).collect();
+            let _ = writeln!(
+                out,
+                "  setup:      {} (timeout {}; log logs/{}/setup.log)",
+                shown.join(" "),
+                humantime::format_duration(plan.setup_timeout_for(stream)),
+                stream.name
+            );
+        }
         let deps: Vec<DependencyWork> = stream
             .depends_on
             .iter()

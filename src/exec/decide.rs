@@ -65,6 +65,66 @@ pub fn slot_free(state: &RunState) -> bool {
     active_streams(state) < state.jobs.max(1)
 }
 
+/// The lowest slot (`STREAMS_SLOT`) no other active stream holds: slots stay below `jobs`
+/// because no more than `jobs` streams are active at once.
+pub fn free_slot(taken: &[usize]) -> usize {
+    (0..).find(|n| !taken.contains(n)).unwrap_or(0)
+}
+
+/// The slot stream `s` runs its next task in: the one it holds (kept for the length of the
+/// stream, so a dev server keeps its port), else the lowest one no other active stream holds.
+pub fn slot_for(state: &RunState, slots: &[Option<usize>], s: usize) -> usize {
+    if let Some(slot) = slots[s] {
+        return slot;
+    }
+    let taken: Vec<usize> = (0..state.streams.len())
+        .filter(|&i| i != s && matches!(state.streams[i].state, StreamState::Active { .. }))
+        .filter_map(|i| slots[i])
+        .collect();
+    free_slot(&taken)
+}
+
+/// Task `t` of stream `s` may not start now: its concurrency group already has as many agents
+/// running as `[plan.limits]` allows.
+pub fn group_full(plan: &Plan, state: &RunState, s: usize, t: usize) -> bool {
+    let stream = &plan.streams[s];
+    let Some(group) = plan.group_for(stream, &stream.tasks[t]) else {
+        return false;
+    };
+    let Some(limit) = plan.limit_of(group) else {
+        return false;
+    };
+    let running = state
+        .streams
+        .iter()
+        .enumerate()
+        .flat_map(|(i, record)| {
+            record
+                .tasks
+                .iter()
+                .enumerate()
+                .filter(|(_, task)| matches!(task.state, TaskState::Running { .. }))
+                .map(move |(j, _)| (i, j))
+        })
+        .filter(|&(i, j)| {
+            plan.group_for(&plan.streams[i], &plan.streams[i].tasks[j]) == Some(group)
+        })
+        .count();
+    running >= limit
+}
+
+/// Task `t` of stream `s`, starting from `start`, needs the workspace's `setup` first: the
+/// workspace is new or reset to a new start. A task going on from the one before it (same
+/// stream, its end) keeps what setup made; a start setup already ran at (a resumed first task)
+/// needs no second one.
+pub fn needs_setup(state: &RunState, s: usize, t: usize, start: &Oid) -> bool {
+    let stream = &state.streams[s];
+    if t > 0 && stream.tasks[t - 1].state.end() == Some(start) {
+        return false;
+    }
+    stream.setup_at.as_ref() != Some(start)
+}
+
 /// The next task of an active stream and the commit it starts from, if it can start now: none
 /// while one of its tasks runs; the first starts from the integration tip; later ones from the
 /// task before (sync = stream) or, once that was integrated, from the new tip (sync = task).
@@ -238,6 +298,8 @@ tasks = ["d1"]
                     depends_on: s.depends_on.clone(),
                     state: StreamState::Pending,
                     notes: Vec::new(),
+                    setup_at: None,
+                    setting_up: false,
                     tasks: s
                         .tasks
                         .iter()
@@ -246,6 +308,7 @@ tasks = ["d1"]
                             state: TaskState::Pending,
                             attempts: 0,
                             agent_ms: 0,
+                            retried_for: Vec::new(),
                         })
                         .collect(),
                 })
@@ -303,6 +366,104 @@ tasks = ["d1"]
         assert!(!slot_free(&state));
         state.streams[1].state = DONE;
         assert!(slot_free(&state));
+    }
+
+    fn running() -> TaskState {
+        TaskState::Running {
+            start: "tip".into(),
+            started_at: 0,
+            pgid: None,
+        }
+    }
+
+    #[test]
+    fn setup_runs_for_a_new_start_and_not_for_a_task_going_on_from_the_last() {
+        let plan = plan("stream");
+        let mut state = state(&plan, 2);
+        assert!(needs_setup(&state, 0, 0, &"tip".into()), "a new workspace");
+        state.streams[0].setup_at = Some("tip".into());
+        assert!(
+            !needs_setup(&state, 0, 0, &"tip".into()),
+            "set up already (resumed)"
+        );
+        state.streams[0].tasks[0].state = committed("tip", "e1");
+        assert!(
+            !needs_setup(&state, 0, 1, &"e1".into()),
+            "goes on from task 1"
+        );
+        state.streams[0].tasks[0].state = integrated("tip", "e1");
+        assert!(
+            needs_setup(&state, 0, 1, &"tip2".into()),
+            "sync = task: reset to the new integration tip"
+        );
+    }
+
+    #[test]
+    fn a_stream_keeps_its_slot_and_a_new_one_takes_the_lowest_free() {
+        let plan = plan("stream");
+        let mut state = state(&plan, 3);
+        let mut slots = vec![None; 4];
+        state.streams[0].state = ACTIVE;
+        state.streams[1].state = ACTIVE;
+        slots[0] = Some(1);
+        assert_eq!(slot_for(&state, &slots, 0), 1, "kept");
+        assert_eq!(slot_for(&state, &slots, 1), 0);
+        slots[1] = Some(0);
+        state.streams[2].state = ACTIVE;
+        assert_eq!(slot_for(&state, &slots, 2), 2);
+        // A stream that ended gives its slot back.
+        state.streams[1].state = DONE;
+        assert_eq!(slot_for(&state, &slots, 2), 0);
+    }
+
+    #[test]
+    fn a_group_at_its_limit_holds_back_its_agents_and_no_one_else() {
+        let plan = crate::plan::parse_simple(
+            r#"
+[plan]
+name = "p"
+agent = ["agent"]
+limits = { claude = 2 }
+
+[[stream]]
+name = "a"
+owns = ["a/**"]
+group = "claude"
+tasks = ["a1"]
+
+[[stream]]
+name = "b"
+owns = ["b/**"]
+group = "claude"
+tasks = ["b1"]
+
+[[stream]]
+name = "c"
+owns = ["c/**"]
+tasks = ["c1", { prompt = "c2", group = "claude" }]
+
+[[stream]]
+name = "d"
+owns = ["d/**"]
+tasks = ["d1"]
+"#,
+        )
+        .expect("a valid plan");
+        let mut state = state(&plan, 4);
+        assert!(!group_full(&plan, &state, 0, 0));
+        state.streams[0].tasks[0].state = running();
+        // The ungrouped first task of `c` counts for nothing.
+        state.streams[2].tasks[0].state = running();
+        assert!(!group_full(&plan, &state, 1, 0));
+        assert!(!group_full(&plan, &state, 2, 1));
+        state.streams[1].tasks[0].state = running();
+        assert!(group_full(&plan, &state, 2, 1), "a task's own group counts");
+        assert!(
+            !group_full(&plan, &state, 3, 0),
+            "ungrouped agents still start"
+        );
+        state.streams[0].tasks[0].state = committed("tip", "e1");
+        assert!(!group_full(&plan, &state, 2, 1));
     }
 
     #[test]

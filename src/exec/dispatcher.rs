@@ -45,6 +45,8 @@ pub struct Engine {
     pub(super) remaining: Vec<f64>,
     /// Executors running right now.
     pub(super) running: usize,
+    /// Per stream: the slot (`STREAMS_SLOT`) it holds while active.
+    pub(super) slots: Vec<Option<usize>>,
     /// A conflict was found: no new work starts; the halt is written once running tasks end.
     pub(super) halting: Option<(SyncUnit, ConflictFound)>,
     /// A signal arrived: running agents are being stopped.
@@ -92,6 +94,7 @@ impl Engine {
         let refs = RefNames::new(&input.plan.name);
         let (cancel, _) = watch::channel(Cancel::None);
         let (events_tx, events_rx) = mpsc::unbounded_channel();
+        let slots = vec![None; input.state.streams.len()];
         Engine {
             repo: input.repo,
             plan: Arc::new(input.plan),
@@ -104,6 +107,7 @@ impl Engine {
             shared,
             refs,
             identity_env: input.identity_env,
+            slots,
             remaining,
             running: 0,
             halting: None,
@@ -314,13 +318,18 @@ impl Engine {
             if !matches!(self.state.streams[s].state, StreamState::Active { .. }) {
                 continue;
             }
-            if let Some((task, start)) = decide::next_task(&self.state, self.sync(), s) {
+            if let Some((task, start)) = decide::next_task(&self.state, self.sync(), s)
+                && !decide::group_full(&self.plan, &self.state, s, task)
+            {
                 self.start_task(s, task, start)?;
             }
         }
-        // Then new streams, while slots are free: highest priority, then longest remaining path.
+        // Then new streams, while slots are free: highest priority, then longest remaining path,
+        // passing over those whose first agent's group is full (others use the free slots).
         while decide::slot_free(&self.state) {
-            let Some(&s) = decide::ready_streams(&self.plan, &self.state, &self.remaining).first()
+            let Some(s) = decide::ready_streams(&self.plan, &self.state, &self.remaining)
+                .into_iter()
+                .find(|&s| !decide::group_full(&self.plan, &self.state, s, 0))
             else {
                 break;
             };
@@ -377,8 +386,13 @@ impl Engine {
                 task,
                 attempt,
                 reason,
+                why,
                 delay,
             } => {
+                self.state.streams[stream].tasks[task]
+                    .retried_for
+                    .push(why.clone());
+                self.save()?;
                 let name = self.state.streams[stream].name.clone();
                 self.emit(Event::TaskRetrying {
                     stream: name,
@@ -387,6 +401,31 @@ impl Engine {
                     reason: reason.to_string(),
                     delay_ms: delay.as_millis() as u64,
                 });
+            }
+            ExecEvent::SetupStarted { stream } => {
+                self.state.streams[stream].setting_up = true;
+                self.save()?;
+            }
+            ExecEvent::SetupFinished {
+                stream,
+                started_at,
+                failure,
+                at,
+            } => {
+                let record = &mut self.state.streams[stream];
+                record.setting_up = false;
+                if at.is_some() {
+                    record.setup_at = at;
+                }
+                let outcome = match failure {
+                    None => SpanOutcome::Ok,
+                    Some(_) if self.stopping.is_some() => SpanOutcome::Interrupted,
+                    Some(reason) => SpanOutcome::Failed { reason },
+                };
+                let name = self.state.streams[stream].name.clone();
+                let log = self.run_dir.setup_log_path(&name);
+                self.record_span(stream, Step::Setup, started_at, outcome, Some(log));
+                self.save()?;
             }
             ExecEvent::Finished {
                 stream,
@@ -523,7 +562,11 @@ impl Engine {
 
     pub(super) fn task_failed(&mut self, s: usize, t: usize, reason: FailReason) {
         let name = self.state.streams[s].name.clone();
-        let log = self.run_dir.log_path(&name, t);
+        // A failed setup is told with its own log: the agent never ran.
+        let log = match reason {
+            FailReason::Setup { .. } => self.run_dir.setup_log_path(&name),
+            _ => self.run_dir.log_path(&name, t),
+        };
         // A task that never started (no agent, no prompt) takes no time on the chart.
         let started_at = match self.state.streams[s].tasks[t].state {
             TaskState::Running { started_at, .. } => started_at,

@@ -33,6 +33,8 @@ pub struct TaskJob {
     pub limits: Limits,
     pub retries: u32,
     pub retry_on: Vec<i32>,
+    /// Text in the agent's last lines that makes a failure worth retrying.
+    pub retry_on_output: Vec<String>,
     pub retry_backoff: Duration,
     pub commit_message: String,
     pub identity_env: Vec<(String, String)>,
@@ -42,6 +44,10 @@ pub struct TaskJob {
     pub previous_attempts: u32,
     /// The kernel confinement the plan asks for (`sandbox`).
     pub sandbox: sandbox::Spec,
+    /// The workspace's `setup`, when this task starts in a new or reset workspace.
+    pub setup: Option<super::setup::SetupJob>,
+    /// Ignored files to copy in first (`.worktreeinclude`, `include`), in the same case.
+    pub include: Option<super::include::IncludeJob>,
 }
 
 /// Shared, read-only context for all executors of a run.
@@ -69,12 +75,25 @@ pub enum ExecEvent {
         task: usize,
         attempt: u32,
         reason: FailReason,
+        /// What in `retry_on` made it worth retrying (`exit 75`, `output "rate limit"`).
+        why: String,
         delay: Duration,
     },
     Finished {
         stream: usize,
         task: usize,
         outcome: TaskOutcome,
+    },
+    /// The workspace's `setup` started.
+    SetupStarted {
+        stream: usize,
+    },
+    /// It ended (`at`: the start it set up, when it succeeded).
+    SetupFinished {
+        stream: usize,
+        started_at: u64,
+        failure: Option<String>,
+        at: Option<Oid>,
     },
 }
 
@@ -192,6 +211,66 @@ async fn run_task_inner(
             };
         }
     };
+    // The workspace's environment: ignored files from the checkout, then `setup`.
+    if let Some(include) = job.include.clone() {
+        let workspace = job.worktree.clone();
+        if let Err(message) = blocking(move || include.run(&workspace)).await {
+            return TaskOutcome::Failed {
+                reason: FailReason::Setup { message },
+                agent: Duration::ZERO,
+                attempts: job.previous_attempts,
+            };
+        }
+    }
+    if let Some(setup) = &job.setup {
+        let stream = job.stream_index;
+        let _ = events.send(ExecEvent::SetupStarted { stream });
+        let started_at = crate::state::now_ms();
+        let (journal, name, task) = (shared.journal.clone(), job.stream.clone(), job.task_index);
+        let result = super::setup::run(
+            &shared.repo,
+            &job.worktree,
+            &job.start,
+            setup,
+            cancel.clone(),
+            move |pgid| {
+                // As for an agent: `resume` finds a group left running by a dead coordinator.
+                let _ = journal.append(crate::state::Entry::AgentSpawned {
+                    stream: name,
+                    task,
+                    pgid,
+                });
+            },
+        )
+        .await;
+        let (failure, at) = match &result {
+            super::setup::SetupResult::Done => (None, Some(job.start.clone())),
+            super::setup::SetupResult::Failed(why) => (Some(why.clone()), None),
+            super::setup::SetupResult::Interrupted => (Some("interrupted".into()), None),
+        };
+        let _ = events.send(ExecEvent::SetupFinished {
+            stream,
+            started_at,
+            failure,
+            at,
+        });
+        match result {
+            super::setup::SetupResult::Done => {}
+            super::setup::SetupResult::Failed(message) => {
+                return TaskOutcome::Failed {
+                    reason: FailReason::Setup { message },
+                    agent: Duration::ZERO,
+                    attempts: job.previous_attempts,
+                };
+            }
+            super::setup::SetupResult::Interrupted => {
+                return TaskOutcome::Interrupted {
+                    agent: Duration::ZERO,
+                    attempts: job.previous_attempts,
+                };
+            }
+        }
+    }
     failpoint::hit("before-agent");
     // Files git ignores that are newer than this were written by the agent (see step 4).
     let agent_began = std::time::SystemTime::now();
@@ -320,7 +399,10 @@ async fn run_task_inner(
             }
         };
         let Some(reason) = failure else { break };
-        if attempt < max_attempts && retryable(&reason, &job.retry_on) {
+        let why = (attempt < max_attempts)
+            .then(|| retry_reason(&reason, &job.retry_on, &job.retry_on_output, &job.log_path))
+            .flatten();
+        if let Some(why) = why {
             // Keep this attempt's work, then start the next one from the task's start.
             let kept = keep_and_reset(
                 &shared.repo,
@@ -341,6 +423,7 @@ async fn run_task_inner(
                 task: job.task_index,
                 attempt: attempt + 1,
                 reason,
+                why,
                 delay,
             });
             tokio::select! {
@@ -586,16 +669,64 @@ enum FailKind {
     Ownership(Vec<OwnershipViolation>),
 }
 
-fn retryable(reason: &FailReason, retry_on: &[i32]) -> bool {
-    match reason {
-        FailReason::Exit { code } | FailReason::SandboxedExit { code, .. } => {
-            retry_on.is_empty() || retry_on.contains(code)
-        }
-        FailReason::TimedOut { .. } | FailReason::Idle { .. } | FailReason::Signal { .. } => {
-            retry_on.is_empty()
-        }
-        _ => false,
+/// Why a failure is worth retrying, if it is: an exit code `retry_on` lists, or one of its
+/// patterns in the last lines the agent printed; with neither set, any non-zero exit, timeout or
+/// signal. `None`: not worth retrying.
+fn retry_reason(
+    reason: &FailReason,
+    codes: &[i32],
+    patterns: &[String],
+    log: &std::path::Path,
+) -> Option<String> {
+    let any = codes.is_empty() && patterns.is_empty();
+    let code = match reason {
+        FailReason::Exit { code } | FailReason::SandboxedExit { code, .. } => Some(*code),
+        FailReason::TimedOut { .. } | FailReason::Idle { .. } | FailReason::Signal { .. } => None,
+        _ => return None,
+    };
+    if let Some(code) = code
+        && (any || codes.contains(&code))
+    {
+        return Some(format!("exit {code}"));
     }
+    if any {
+        return Some(match reason {
+            FailReason::TimedOut { .. } => "timed out".to_string(),
+            FailReason::Idle { .. } => "idle".to_string(),
+            _ => "killed by a signal".to_string(),
+        });
+    }
+    let tail = last_output(log, OUTPUT_LINES).to_lowercase();
+    patterns
+        .iter()
+        .find(|p| tail.contains(&p.to_lowercase()))
+        .map(|p| format!("output \"{p}\""))
+}
+
+/// How many of the agent's last lines `retry_on` patterns are looked for in.
+const OUTPUT_LINES: usize = 20;
+
+/// The last `n` lines the agent printed in its latest attempt: what follows the last header
+/// streams wrote in the log, without streams' own lines (they quote the argv).
+fn last_output(log: &std::path::Path, n: usize) -> String {
+    use std::io::{Read, Seek, SeekFrom};
+    const TAIL: u64 = 64 * 1024;
+    let Ok(mut file) = std::fs::File::open(log) else {
+        return String::new();
+    };
+    let len = file.metadata().map(|m| m.len()).unwrap_or(0);
+    let _ = file.seek(SeekFrom::Start(len.saturating_sub(TAIL)));
+    let mut bytes = Vec::new();
+    let _ = file.take(TAIL).read_to_end(&mut bytes);
+    let text = String::from_utf8_lossy(&bytes);
+    let attempt = text
+        .rfind("=== streams:")
+        .map_or(&text[..], |at| &text[at..]);
+    let lines: Vec<&str> = attempt
+        .lines()
+        .filter(|l| !l.starts_with("=== ") && !l.starts_with("streams: "))
+        .collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
 }
 
 /// 1x, 2x, 4x ... the base delay, capped at a minute.
@@ -685,15 +816,57 @@ mod tests {
 
     #[test]
     fn retry_on_limits_exit_codes() {
-        assert!(retryable(&FailReason::Exit { code: 3 }, &[]));
-        assert!(retryable(&FailReason::Exit { code: 3 }, &[3, 4]));
-        assert!(!retryable(&FailReason::Exit { code: 1 }, &[3, 4]));
-        assert!(!retryable(&FailReason::TimedOut { after_ms: 1 }, &[3]));
-        assert!(!retryable(
-            &FailReason::Spawn {
-                message: String::new()
-            },
-            &[]
-        ));
+        let none = std::path::Path::new("/nonexistent/log");
+        let why = |reason: &FailReason, codes: &[i32]| retry_reason(reason, codes, &[], none);
+        assert_eq!(
+            why(&FailReason::Exit { code: 3 }, &[]).as_deref(),
+            Some("exit 3")
+        );
+        assert_eq!(
+            why(&FailReason::Exit { code: 3 }, &[3, 4]).as_deref(),
+            Some("exit 3")
+        );
+        assert_eq!(why(&FailReason::Exit { code: 1 }, &[3, 4]), None);
+        assert_eq!(why(&FailReason::TimedOut { after_ms: 1 }, &[3]), None);
+        assert_eq!(
+            why(&FailReason::TimedOut { after_ms: 1 }, &[]).as_deref(),
+            Some("timed out")
+        );
+        let spawn = FailReason::Spawn {
+            message: String::new(),
+        };
+        assert_eq!(why(&spawn, &[]), None);
+    }
+
+    #[test]
+    fn retry_on_patterns_look_at_the_last_attempts_last_lines_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("1.log");
+        let mut text = String::from(
+            "=== streams: api task 1 attempt 1 ===\n=== argv: [\"agent\", \"overloaded\"]\nError: Rate Limit reached\n",
+        );
+        text.push_str(
+            "=== streams: api task 1 attempt 2 ===\n=== argv: [\"agent\", \"overloaded\"]\n",
+        );
+        text.push_str("the API is overloaded\n");
+        text.push_str(&"filler\n".repeat(OUTPUT_LINES - 1));
+        std::fs::write(&log, &text).unwrap();
+        let patterns = ["rate limit".to_string(), "OVERLOADED".to_string()];
+        let exit = FailReason::Exit { code: 1 };
+        assert_eq!(
+            retry_reason(&exit, &[75], &patterns, &log).as_deref(),
+            Some("output \"OVERLOADED\""),
+            "case-insensitive, in this attempt's output, not in the header quoting the argv"
+        );
+        std::fs::write(&log, format!("{text}filler\n")).unwrap();
+        assert_eq!(
+            retry_reason(&exit, &[75], &patterns, &log),
+            None,
+            "too far up"
+        );
+        assert_eq!(
+            retry_reason(&FailReason::Exit { code: 75 }, &[75], &patterns, &log).as_deref(),
+            Some("exit 75")
+        );
     }
 }

@@ -48,9 +48,21 @@ impl Engine {
                 return Ok(());
             }
         };
+        // The slot is held for the stream's life, so every task of it gets the same port.
+        let slot = super::decide::slot_for(&self.state, &self.slots, s);
+        self.slots[s] = Some(slot);
+        let Some(port) = plan.ports.for_slot(slot) else {
+            let message = format!(
+                "slot {slot} has no port below 65536 (`ports = {{ base = {}, per_slot = {} }}`): lower `base` or `per_slot`",
+                plan.ports.base, plan.ports.per_slot
+            );
+            self.task_failed(s, t, FailReason::Spawn { message });
+            return Ok(());
+        };
         let deps = self.dependency_work(s);
         let prompt_path = self.run_dir.prompt_path(&name, t);
-        let spec = TaskSpec::new(&plan, s, t, text, &deps, &prompt_path, &worktree);
+        let spec =
+            TaskSpec::new(&plan, s, t, text, &deps, &prompt_path, &worktree).in_slot(slot, port);
         if let Some(dir) = prompt_path.parent() {
             std::fs::create_dir_all(dir)
                 .map_err(|e| Error::io(format!("could not create {}", dir.display()), e))?;
@@ -63,12 +75,36 @@ impl Engine {
         })?;
 
         let argv = spec.argv(agent);
-        let env = self.agent_env(s, t, &spec.text, &spec.prompt_file, &spec.worktree);
+        let mut env = self.agent_env(s, t, &spec.text, &spec.prompt_file, &spec.worktree);
+        env.extend([
+            ("STREAMS_SLOT".to_string(), slot.to_string()),
+            ("STREAMS_PORT".to_string(), port.to_string()),
+        ]);
         let limits = Limits {
             timeout: plan.timeout_for(stream, task),
             idle: plan.idle_timeout_for(stream),
             grace: plan.grace,
         };
+        let new_start = super::decide::needs_setup(&self.state, s, t, &start);
+        let include = new_start.then(|| super::include::IncludeJob {
+            checkout: self.repo.root().to_path_buf(),
+            patterns: plan.include.clone(),
+            skip: super::dispatcher::worktrees_dir(&self.repo, &plan),
+            log_path: self.run_dir.setup_log_path(&name),
+        });
+        let setup =
+            plan.setup_for(stream)
+                .filter(|_| new_start)
+                .map(|argv| super::setup::SetupJob {
+                    argv: argv.to_vec(),
+                    env: env.clone(),
+                    log_path: self.run_dir.setup_log_path(&name),
+                    limits: Limits {
+                        timeout: Some(plan.setup_timeout_for(stream)),
+                        idle: None,
+                        grace: plan.grace,
+                    },
+                });
         let commit_message = commit_message(&name, t, &spec.text);
         let job = TaskJob {
             stream_index: s,
@@ -83,6 +119,7 @@ impl Engine {
             limits,
             retries: plan.retries_for(stream),
             retry_on: plan.retry_on.clone(),
+            retry_on_output: plan.retry_on_output.clone(),
             retry_backoff: plan.retry_backoff,
             commit_message,
             identity_env: self.identity_env.clone(),
@@ -90,6 +127,8 @@ impl Engine {
             lock_reason: format!("streams run {}", self.state.run_id),
             previous_attempts: attempts,
             sandbox: super::sandbox::Spec::new(&plan, stream, self.run_dir.tmp_path(&name, t)),
+            setup,
+            include,
         };
 
         // Intent first: the task is recorded as running (with its start) before anything runs.

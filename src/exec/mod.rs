@@ -5,6 +5,7 @@
 //!   `integration`.
 //! - [`task_spec`]: a task's prompt and argv, the same for a run and `run --dry-run`.
 //! - [`executor`], [`process`]: one task's steps, and agent process groups.
+//! - [`setup`]: a workspace's `setup` command, run before the first agent there.
 //! - [`sandbox`]: the kernel confinement of an agent's writes (Landlock), applied between fork
 //!   and exec.
 //! - [`recover`]: picking a run up again (`resume`, `continue`, `skip`), and what a dead
@@ -15,12 +16,14 @@ pub mod control;
 mod decide;
 pub mod dispatcher;
 pub mod executor;
+pub mod include;
 mod integration;
 mod launch;
 pub mod process;
 pub mod prompt;
 pub mod recover;
 pub mod sandbox;
+pub mod setup;
 pub mod task_spec;
 
 pub use dispatcher::{Engine, EngineInput, Finish, Session};

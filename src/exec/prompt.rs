@@ -149,9 +149,13 @@ pub struct Placeholders<'a> {
     pub task: &'a str,
     pub task_index: usize,
     pub worktree: &'a str,
+    /// `{slot}` and `{port}`; `None` leaves them as written (a dry run does not know them).
+    pub slot: Option<&'a str>,
+    pub port: Option<&'a str>,
 }
 
-/// Replaces `{prompt}`, `{prompt_file}`, `{stream}`, `{task}`, `{task_index}`, `{worktree}` in
+/// Replaces `{prompt}`, `{prompt_file}`, `{stream}`, `{task}`, `{task_index}`, `{worktree}`,
+/// `{slot}` and `{port}` in
 /// each argument, in one pass (a prompt that itself contains `{stream}` stays as written).
 /// Anything else in braces is left alone, so JSON arguments stay intact.
 pub fn expand(argv: &[String], values: &Placeholders) -> Vec<String> {
@@ -164,6 +168,8 @@ pub fn expand(argv: &[String], values: &Placeholders) -> Vec<String> {
             "task" => values.task,
             "task_index" => &index,
             "worktree" => values.worktree,
+            "slot" => values.slot?,
+            "port" => values.port?,
             _ => return None,
         })
     };
@@ -207,6 +213,8 @@ mod tests {
             task: "t",
             task_index: 2,
             worktree: "/wt",
+            slot: Some("3"),
+            port: None,
         };
         let argv: Vec<String> = [
             "agent",
@@ -215,6 +223,8 @@ mod tests {
             "--in={worktree}",
             "{\"json\": 1}",
             "{task_index}{stream}",
+            "--slot={slot}",
+            "--port={port}",
         ]
         .iter()
         .map(|s| s.to_string())
@@ -227,7 +237,9 @@ mod tests {
                 "say {stream}",
                 "--in=/wt",
                 "{\"json\": 1}",
-                "2api"
+                "2api",
+                "--slot=3",
+                "--port={port}",
             ]
         );
     }

@@ -22,6 +22,8 @@ pub struct TaskSpec {
     pub worktree: String,
     stream: String,
     task_index: usize,
+    /// `{slot}` and `{port}`: known once the task starts (a dry run leaves them as written).
+    slot: Option<(String, String)>,
 }
 
 impl TaskSpec {
@@ -44,7 +46,14 @@ impl TaskSpec {
             worktree: worktree.display().to_string(),
             stream: plan.streams[s].name.clone(),
             task_index: t + 1,
+            slot: None,
         }
+    }
+
+    /// The spec for a task that runs in `slot`, whose ports start at `port`.
+    pub fn in_slot(mut self, slot: usize, port: u16) -> TaskSpec {
+        self.slot = Some((slot.to_string(), port.to_string()));
+        self
     }
 
     /// The argv to run: the agent command with every placeholder filled in.
@@ -70,6 +79,8 @@ impl TaskSpec {
                 task: &self.text,
                 task_index: self.task_index,
                 worktree: &self.worktree,
+                slot: self.slot.as_ref().map(|(slot, _)| slot.as_str()),
+                port: self.slot.as_ref().map(|(_, port)| port.as_str()),
             },
         )
     }

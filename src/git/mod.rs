@@ -13,6 +13,7 @@
 //! - `trailers`: the `Streams-*` trailers on commits.
 //! - `changes`: what an agent changed in its worktree, its size, keeping it.
 //! - `ignored`: files an agent wrote that git ignores (left out of its work, but named).
+//! - `include`: the files git ignores in a checkout, for `.worktreeinclude`.
 //! - `conflict`: a conflicted merge laid out in a worktree for a person, and read back.
 //! - `locks`: lock files a killed git left behind.
 //! - `workspace`: stream workspaces, private repositories borrowing the user's objects.
@@ -25,6 +26,7 @@ mod cmd;
 pub mod commit;
 pub mod conflict;
 pub mod ignored;
+pub mod include;
 pub mod locks;
 pub mod merge;
 pub mod refs;

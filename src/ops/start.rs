@@ -231,6 +231,8 @@ pub fn start_run(new: &NewRun) -> Result<Started> {
                 depends_on: s.depends_on.clone(),
                 state: StreamState::Pending,
                 notes: Vec::new(),
+                setup_at: None,
+                setting_up: false,
                 tasks: s
                     .tasks
                     .iter()
@@ -239,6 +241,7 @@ pub fn start_run(new: &NewRun) -> Result<Started> {
                         state: TaskState::Pending,
                         attempts: 0,
                         agent_ms: 0,
+                        retried_for: Vec::new(),
                     })
                     .collect(),
             })

@@ -44,6 +44,8 @@ pub fn build(repo: &Repo, state: &RunState, holder: Option<lock::Holder>) -> Run
                     RunPhase::Aborted { .. },
                     StreamState::Done { .. } | StreamState::Active { .. } | StreamState::Pending,
                 ) => "aborted",
+                // The workspace's `setup` runs before the task's agent.
+                (_, StreamState::Active { .. }) if s.setting_up => "setting up",
                 _ => stream_word(&s.state, Some(running.is_some())),
             };
             let (elapsed, reason) = match &s.state {

@@ -426,6 +426,14 @@ pub const EXAMPLES: &[Example] = &[
         )],
     },
     Example {
+        name: "node",
+        text: include_str!("../../streams/node.toml"),
+        files: &[(
+            ".worktreeinclude",
+            include_str!("../../streams/node.worktreeinclude"),
+        )],
+    },
+    Example {
         name: "script",
         text: include_str!("../../streams/script.toml"),
         files: &[],

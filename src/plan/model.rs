@@ -92,6 +92,10 @@ pub const DEFAULT_ESTIMATE: Estimate = 1.0;
 pub const DEFAULT_GRACE: Duration = Duration::from_secs(10);
 pub const DEFAULT_RETRY_BACKOFF: Duration = Duration::from_secs(1);
 pub const DEFAULT_BASE: &str = "HEAD";
+/// How long `setup` may run when the plan does not say (`setup_timeout`).
+pub const DEFAULT_SETUP_TIMEOUT: Duration = Duration::from_secs(30 * 60);
+/// `ports` when the plan does not set it: slot 0 gets 20000-20009, slot 1 20010-20019, ...
+pub const DEFAULT_PORTS: (u16, u16) = (20000, 10);
 
 /// The largest plan file read, in bytes. A plan is a short TOML file; the limit keeps a wrong
 /// path (`streams plan /dev/zero`, a log file) from being read without end.
@@ -128,8 +132,11 @@ pub struct Plan {
     /// Between SIGTERM and SIGKILL when a task is stopped.
     pub grace: Duration,
     pub retries: u32,
-    /// Exit codes worth retrying; empty means any failure (non-zero exit or timeout).
+    /// Exit codes worth retrying; with `retry_on_output`, empty means any failure (non-zero
+    /// exit or timeout).
     pub retry_on: Vec<i32>,
+    /// Text worth retrying when a failed agent printed it in its last lines (case-insensitive).
+    pub retry_on_output: Vec<String>,
     /// The first retry waits this long; each further one twice as long (capped at a minute).
     pub retry_backoff: Duration,
     /// Where stream worktrees go (relative paths are relative to the repository root);
@@ -141,7 +148,42 @@ pub struct Plan {
     pub sandbox: SandboxMode,
     /// Paths (absolute or `~/...`, as written) every sandboxed agent may also write.
     pub sandbox_writable: Vec<String>,
+    /// Ignored files to copy from the checkout into each new workspace (gitignore syntax, added
+    /// to `.worktreeinclude`'s).
+    pub include: Vec<String>,
+    /// Run in each new workspace before its first agent (an argv; a stream may set its own).
+    pub setup: Option<Vec<String>>,
+    pub setup_timeout: Option<Duration>,
+    /// Each agent's block of ports: `STREAMS_PORT` = base + slot * per_slot.
+    pub ports: Ports,
+    /// Concurrency groups: the most agents of a group running at once (`[plan.limits]`).
+    pub limits: BTreeMap<String, usize>,
     pub streams: Vec<Stream>,
+}
+
+/// Where each slot's ports start: slot `n` may use `base + n * per_slot` and the
+/// `per_slot - 1` ports after it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct Ports {
+    pub base: u16,
+    pub per_slot: u16,
+}
+
+impl Default for Ports {
+    fn default() -> Ports {
+        Ports {
+            base: DEFAULT_PORTS.0,
+            per_slot: DEFAULT_PORTS.1,
+        }
+    }
+}
+
+impl Ports {
+    /// The first port of `slot`, if it fits below 65536.
+    pub fn for_slot(&self, slot: usize) -> Option<u16> {
+        let port = u64::from(self.base) + slot as u64 * u64::from(self.per_slot);
+        u16::try_from(port).ok()
+    }
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -162,6 +204,10 @@ pub struct Stream {
     pub sandbox: Option<SandboxMode>,
     /// Added to the plan's `sandbox_writable` for this stream's agents.
     pub sandbox_writable: Vec<String>,
+    /// The concurrency group of its agents (a key of `[plan.limits]`).
+    pub group: Option<String>,
+    pub setup: Option<Vec<String>>,
+    pub setup_timeout: Option<Duration>,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -170,6 +216,7 @@ pub struct Task {
     pub agent: Option<Vec<String>>,
     pub timeout: Option<Duration>,
     pub estimate: Option<Estimate>,
+    pub group: Option<String>,
 }
 
 /// What a task asks of its agent.
@@ -214,6 +261,28 @@ impl Plan {
 
     pub fn idle_timeout_for(&self, stream: &Stream) -> Option<Duration> {
         stream.idle_timeout.or(self.idle_timeout)
+    }
+
+    /// The setup argv of a stream's workspace: the stream's, else the plan's.
+    pub fn setup_for<'a>(&'a self, stream: &'a Stream) -> Option<&'a [String]> {
+        stream.setup.as_deref().or(self.setup.as_deref())
+    }
+
+    pub fn setup_timeout_for(&self, stream: &Stream) -> Duration {
+        stream
+            .setup_timeout
+            .or(self.setup_timeout)
+            .unwrap_or(DEFAULT_SETUP_TIMEOUT)
+    }
+
+    /// The concurrency group of a task's agent: the task's, else the stream's.
+    pub fn group_for<'a>(&'a self, stream: &'a Stream, task: &'a Task) -> Option<&'a str> {
+        task.group.as_deref().or(stream.group.as_deref())
+    }
+
+    /// The most agents of `group` that may run at once, if the group is limited.
+    pub fn limit_of(&self, group: &str) -> Option<usize> {
+        self.limits.get(group).copied()
     }
 
     pub fn retries_for(&self, stream: &Stream) -> u32 {

@@ -49,11 +49,22 @@ pub struct RawPlan {
     pub grace: Option<Duration>,
     pub retries: Option<u32>,
     pub retry_on: Vec<i32>,
+    /// `retry_on` strings: looked for in the last lines of a failed agent's output.
+    pub retry_on_output: Vec<String>,
     pub retry_backoff: Option<Duration>,
     pub worktree_root: Option<Sp<String>>,
     pub env: BTreeMap<String, String>,
     pub sandbox: Option<SandboxMode>,
     pub sandbox_writable: Vec<String>,
+    /// `setup`: the argv run in a new workspace before its first agent.
+    pub setup: Option<Vec<String>>,
+    /// `include`: gitignore-style patterns of ignored files copied into new workspaces.
+    pub include: Vec<String>,
+    pub setup_timeout: Option<Duration>,
+    /// `ports = { base, per_slot }`.
+    pub ports: Option<(u16, u16)>,
+    /// `[plan.limits]`: most agents of a group running at once, and where each was written.
+    pub limits: Vec<(Sp<String>, usize)>,
     /// Keys that were present (whatever their value), to tell "missing" from "wrong".
     pub present: Vec<&'static str>,
 }
@@ -77,6 +88,10 @@ pub struct RawStream {
     pub estimate: Option<RawEstimate>,
     pub sandbox: Option<SandboxMode>,
     pub sandbox_writable: Vec<String>,
+    /// The concurrency group (`[plan.limits]`) of the stream's agents.
+    pub group: Option<Sp<String>>,
+    pub setup: Option<Vec<String>>,
+    pub setup_timeout: Option<Duration>,
     pub present: Vec<&'static str>,
 }
 
@@ -93,6 +108,7 @@ pub struct RawTask {
     pub agent_given: bool,
     pub timeout: Option<Duration>,
     pub estimate: Option<RawEstimate>,
+    pub group: Option<Sp<String>>,
 }
 
 /// An `estimate` as written: a duration (in seconds) or a plain number of units.
@@ -122,6 +138,11 @@ pub const PLAN_KEYS: &[&str] = &[
     "env",
     "sandbox",
     "sandbox_writable",
+    "ports",
+    "limits",
+    "setup",
+    "setup_timeout",
+    "include",
 ];
 pub const STREAM_KEYS: &[&str] = &[
     "name",
@@ -138,8 +159,18 @@ pub const STREAM_KEYS: &[&str] = &[
     "estimate",
     "sandbox",
     "sandbox_writable",
+    "group",
+    "setup",
+    "setup_timeout",
 ];
-pub const TASK_KEYS: &[&str] = &["prompt", "prompt_file", "agent", "timeout", "estimate"];
+pub const TASK_KEYS: &[&str] = &[
+    "prompt",
+    "prompt_file",
+    "agent",
+    "timeout",
+    "estimate",
+    "group",
+];
 
 /// The placeholders an `agent` argv may use.
 pub const PLACEHOLDERS: &[&str] = &[
@@ -149,6 +180,8 @@ pub const PLACEHOLDERS: &[&str] = &[
     "task",
     "task_index",
     "worktree",
+    "slot",
+    "port",
 ];
 
 /// The outcome of reading the text: the raw values, and the problems found on the way.
@@ -465,7 +498,7 @@ impl Walker<'_> {
                 "idle_timeout" => plan.idle_timeout = self.duration(entry, false),
                 "grace" => plan.grace = self.duration(entry, true),
                 "retries" => plan.retries = self.integer(entry, 0, 100).map(|n| n as u32),
-                "retry_on" => plan.retry_on = self.exit_codes(entry),
+                "retry_on" => (plan.retry_on, plan.retry_on_output) = self.retry_on(entry),
                 "retry_backoff" => plan.retry_backoff = self.duration(entry, true),
                 "worktree_root" => {
                     plan.worktree_root = self.string(entry).and_then(|s| {
@@ -483,6 +516,18 @@ impl Walker<'_> {
                 "env" => plan.env = self.env(entry),
                 "sandbox" => plan.sandbox = self.sandbox(entry),
                 "sandbox_writable" => plan.sandbox_writable = self.writable_paths(entry),
+                "ports" => plan.ports = self.ports(entry),
+                "limits" => plan.limits = self.limits(entry),
+                "setup" => plan.setup = self.setup(entry),
+                "include" => {
+                    plan.include = self
+                        .string_array(entry)
+                        .unwrap_or_default()
+                        .into_iter()
+                        .map(|p| p.value)
+                        .collect()
+                }
+                "setup_timeout" => plan.setup_timeout = self.duration(entry, false),
                 _ => {
                     if let Some(meant) = self.unknown_key(entry, Place::Plan) {
                         plan.present.push(meant);
@@ -549,6 +594,7 @@ impl Walker<'_> {
                                         agent_given: false,
                                         timeout: None,
                                         estimate: None,
+                                        group: None,
                                     });
                                 }
                                 DeValue::Table(table) => {
@@ -602,6 +648,9 @@ impl Walker<'_> {
                 "estimate" => stream.estimate = self.estimate(entry),
                 "sandbox" => stream.sandbox = self.sandbox(entry),
                 "sandbox_writable" => stream.sandbox_writable = self.writable_paths(entry),
+                "group" => stream.group = self.string(entry),
+                "setup" => stream.setup = self.setup(entry),
+                "setup_timeout" => stream.setup_timeout = self.duration(entry, false),
                 _ => {
                     if let Some(meant) = self.unknown_key(entry, Place::Stream) {
                         stream.present.push(meant);
@@ -660,6 +709,7 @@ impl Walker<'_> {
             agent_given: false,
             timeout: None,
             estimate: None,
+            group: None,
         };
         let mut prompt: Option<Sp<String>> = None;
         let mut present = Vec::new();
@@ -696,6 +746,7 @@ impl Walker<'_> {
                 }
                 "timeout" => task.timeout = self.duration(entry, false),
                 "estimate" => task.estimate = self.estimate(entry),
+                "group" => task.group = self.string(entry),
                 _ => {
                     if let Some(meant) = self.unknown_key(entry, Place::Task) {
                         present.push(meant.to_string());
@@ -885,27 +936,113 @@ impl Walker<'_> {
         }
     }
 
-    fn exit_codes(&mut self, entry: Entry<'_, '_>) -> Vec<i32> {
+    /// `retry_on`: exit codes (1 to 255) and strings looked for in the agent's last lines.
+    fn retry_on(&mut self, entry: Entry<'_, '_>) -> (Vec<i32>, Vec<String>) {
         let (_, value) = entry;
         let DeValue::Array(items) = value.get_ref() else {
-            self.wrong_type(entry, "an array of exit codes", value.get_ref());
-            return Vec::new();
+            self.wrong_type(
+                entry,
+                "an array of exit codes and output patterns",
+                value.get_ref(),
+            );
+            return (Vec::new(), Vec::new());
         };
-        let mut codes = Vec::new();
+        let (mut codes, mut patterns) = (Vec::new(), Vec::new());
         for item in items.iter() {
-            let code = match item.get_ref() {
-                DeValue::Integer(n) => i64::from_str_radix(n.as_str(), n.radix()).ok(),
-                _ => None,
-            };
-            match code {
-                Some(code @ 1..=255) => codes.push(code as i32),
-                _ => self.error(
-                    Diagnostic::error("`retry_on` lists exit codes from 1 to 255")
-                        .at(item.span(), "expected an exit code from 1 to 255"),
+            match item.get_ref() {
+                DeValue::String(text) if !text.trim().is_empty() => {
+                    patterns.push(text.to_string())
+                }
+                DeValue::String(_) => self.error(
+                    Diagnostic::error("`retry_on` has an empty pattern")
+                        .at(item.span(), "this would match any output")
+                        .help("write words the agent prints when it is worth retrying, e.g. \"rate limit\""),
+                ),
+                DeValue::Integer(n) => match i64::from_str_radix(n.as_str(), n.radix()) {
+                    Ok(code @ 1..=255) => codes.push(code as i32),
+                    _ => self.error(
+                        Diagnostic::error("`retry_on` lists exit codes from 1 to 255")
+                            .at(item.span(), "expected an exit code from 1 to 255"),
+                    ),
+                },
+                other => self.error(
+                    Diagnostic::error(format!(
+                        "`retry_on` lists exit codes and output patterns, found {}",
+                        a_type(other)
+                    ))
+                    .at(item.span(), "expected an exit code or a string"),
                 ),
             }
         }
-        codes
+        (codes, patterns)
+    }
+
+    /// `setup`: an argv (no shell), like `agent`.
+    fn setup(&mut self, entry: Entry<'_, '_>) -> Option<Vec<String>> {
+        let (_, value) = entry;
+        let DeValue::Array(array) = value.get_ref() else {
+            self.wrong_type(entry, "an array of strings (an argv)", value.get_ref());
+            return None;
+        };
+        let items = self.strings_in("setup", array);
+        if items.first().is_none_or(|p| p.value.trim().is_empty()) {
+            self.error(
+                Diagnostic::error("`setup` names no program")
+                    .at(value.span(), "expected the program and its arguments")
+                    .help("e.g. `setup = [\"npm\", \"ci\"]`, or `[\"sh\", \"-c\", \"...\"]` for a shell"),
+            );
+            return None;
+        }
+        Some(items.into_iter().map(|i| i.value).collect())
+    }
+
+    /// `ports = { base = 20000, per_slot = 10 }`: each slot's first port and how many it has.
+    fn ports(&mut self, entry: Entry<'_, '_>) -> Option<(u16, u16)> {
+        let (_, value) = entry;
+        let DeValue::Table(table) = value.get_ref() else {
+            self.wrong_type(
+                entry,
+                "a table `{ base = 20000, per_slot = 10 }`",
+                value.get_ref(),
+            );
+            return None;
+        };
+        let (mut base, mut per_slot) = (
+            Some(i64::from(crate::plan::DEFAULT_PORTS.0)),
+            Some(i64::from(crate::plan::DEFAULT_PORTS.1)),
+        );
+        for sub in table.iter() {
+            match sub.0.get_ref().as_ref() {
+                "base" => base = self.integer(sub, 1024, 65535),
+                "per_slot" => per_slot = self.integer(sub, 1, 1000),
+                other => self.error(
+                    Diagnostic::error(format!("unknown key `{other}` in `ports`"))
+                        .at(sub.0.span(), "unknown key")
+                        .help("`ports` has `base` (the first port of slot 0) and `per_slot`"),
+                ),
+            }
+        }
+        Some((base? as u16, per_slot? as u16))
+    }
+
+    /// `[plan.limits]`: a table of group names to the most agents of the group at once.
+    fn limits(&mut self, entry: Entry<'_, '_>) -> Vec<(Sp<String>, usize)> {
+        let (_, value) = entry;
+        let DeValue::Table(table) = value.get_ref() else {
+            self.wrong_type(entry, "a table such as `{ claude = 2 }`", value.get_ref());
+            return Vec::new();
+        };
+        let mut limits = Vec::new();
+        for sub in table.iter() {
+            if let Some(n) = self.integer(sub, 1, i64::from(u16::MAX)) {
+                let name = Sp {
+                    value: sub.0.get_ref().to_string(),
+                    span: sub.0.span(),
+                };
+                limits.push((name, n as usize));
+            }
+        }
+        limits
     }
 
     fn choice(&mut self, entry: Entry<'_, '_>, choices: &[&str]) -> Option<usize> {

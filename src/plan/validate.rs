@@ -78,6 +78,7 @@ pub fn validate<R: Repository>(
         diags,
     );
     check_prompt_files(file, repo, diags);
+    check_groups(file, diags);
     facts.estimates = check_estimates(file, diags);
 
     // Patterns, then the repository.
@@ -190,6 +191,7 @@ fn build(file: &RawFile) -> Option<Plan> {
                     agent: t.agent.clone(),
                     timeout: t.timeout,
                     estimate: t.estimate.as_ref().map(|e| e.value),
+                    group: t.group.as_ref().map(|g| g.value.clone()),
                 })
             })
             .collect::<Option<Vec<_>>>()?;
@@ -207,6 +209,9 @@ fn build(file: &RawFile) -> Option<Plan> {
             estimate: s.estimate.as_ref().map(|e| e.value),
             sandbox: s.sandbox,
             sandbox_writable: s.sandbox_writable.clone(),
+            group: s.group.as_ref().map(|g| g.value.clone()),
+            setup: s.setup.clone(),
+            setup_timeout: s.setup_timeout,
         });
     }
     Some(Plan {
@@ -225,11 +230,25 @@ fn build(file: &RawFile) -> Option<Plan> {
         grace: raw.grace.unwrap_or(DEFAULT_GRACE),
         retries: raw.retries.unwrap_or(0),
         retry_on: raw.retry_on.clone(),
+        retry_on_output: raw.retry_on_output.clone(),
         retry_backoff: raw.retry_backoff.unwrap_or(DEFAULT_RETRY_BACKOFF),
         worktree_root: raw.worktree_root.as_ref().map(|w| w.value.clone().into()),
         env: raw.env.clone(),
         sandbox: raw.sandbox.unwrap_or_default(),
         sandbox_writable: raw.sandbox_writable.clone(),
+        setup: raw.setup.clone(),
+        setup_timeout: raw.setup_timeout,
+        include: raw.include.clone(),
+        ports: raw
+            .ports
+            .map_or_else(super::model::Ports::default, |(base, per_slot)| {
+                super::model::Ports { base, per_slot }
+            }),
+        limits: raw
+            .limits
+            .iter()
+            .map(|(name, n)| (name.value.clone(), *n))
+            .collect(),
         streams,
     })
 }
@@ -602,6 +621,47 @@ fn cycles(edges: &[Vec<(usize, Span)>]) -> Vec<Vec<usize>> {
     }
     found.sort_by_key(|c| c[0]);
     found
+}
+
+/// Every `group` names a key of `[plan.limits]`: a misspelt group would limit nothing.
+fn check_groups(file: &RawFile, diags: &mut Diagnostics) {
+    let limits: Vec<&str> = file
+        .plan
+        .as_ref()
+        .map(|p| p.limits.iter().map(|(n, _)| n.value.as_str()).collect())
+        .unwrap_or_default();
+    let groups = file.streams.iter().flat_map(|s| {
+        s.group
+            .iter()
+            .chain(s.tasks.iter().filter_map(|t| t.group.as_ref()))
+    });
+    for group in groups {
+        if limits.contains(&group.value.as_str()) {
+            continue;
+        }
+        let help = if let Some(best) = suggest(&group.value, &limits) {
+            format!("did you mean `{best}`?")
+        } else if limits.is_empty() {
+            format!(
+                "add `[plan.limits]` with `{} = <most at once>`",
+                group.value
+            )
+        } else {
+            format!(
+                "the groups in `[plan.limits]` are: {}; or add `{} = <most at once>` there",
+                limits.join(", "),
+                group.value
+            )
+        };
+        diags.push(
+            Diagnostic::error(format!(
+                "group `{}` has no limit in `[plan.limits]`",
+                group.value
+            ))
+            .at(group.span.clone(), "unknown group")
+            .help(help),
+        );
+    }
 }
 
 fn check_agents(file: &RawFile, plan_agent: bool, diags: &mut Diagnostics) {

@@ -170,6 +170,7 @@ fn kind(reason: &FailReason) -> &'static str {
         FailReason::NestedRepository { .. } => "nested_repository",
         FailReason::MovedBranches { .. } => "moved_branches",
         FailReason::Internal { .. } => "internal",
+        FailReason::Setup { .. } => "setup",
     }
 }
 

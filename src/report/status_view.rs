@@ -40,8 +40,9 @@ pub struct RunStatus {
 #[derive(Serialize)]
 pub struct StreamStatus {
     pub name: String,
-    /// `pending`, `running`, `waiting`, `integrated`, `failed`, `skipped`, or `aborted` (was
-    /// integrated when the run was aborted; abort took it off the integration branch).
+    /// `pending`, `setting up`, `running`, `waiting`, `integrated`, `failed`, `skipped`, or
+    /// `aborted` (was integrated when the run was aborted; abort took it off the integration
+    /// branch).
     pub state: String,
     /// The task running now (1-based), if any.
     pub task: Option<usize>,

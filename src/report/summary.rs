@@ -44,6 +44,9 @@ pub struct StreamReport {
     pub deletions: usize,
     pub time_ms: u64,
     pub retries: u32,
+    /// How many retries each `retry_on` reason made (`exit 75`, `output "rate limit"`).
+    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub retried_for: std::collections::BTreeMap<String, u32>,
     pub branch: String,
     pub worktree: String,
     /// Notes from the run (see `StreamRecord::notes`); left out when there are none.
@@ -64,7 +67,11 @@ pub fn build(state: &RunState, status: &str, stream_files: Option<&[usize]>) -> 
             let mut done = 0;
             let mut time_ms = 0;
             let mut retries = 0;
+            let mut retried_for = std::collections::BTreeMap::new();
             for t in &s.tasks {
+                for why in &t.retried_for {
+                    *retried_for.entry(why.clone()).or_insert(0) += 1;
+                }
                 if let Some(st) = t.state.stats() {
                     stats.add(st);
                 }
@@ -98,6 +105,7 @@ pub fn build(state: &RunState, status: &str, stream_files: Option<&[usize]>) -> 
                 deletions: stats.deletions,
                 time_ms,
                 retries,
+                retried_for,
                 branch: crate::layout::short_branch(&s.branch).to_string(),
                 worktree: s.worktree.display().to_string(),
                 notes: s.notes.clone(),
@@ -224,6 +232,9 @@ pub fn render_table(report: &RunReport, ui: &Ui) -> String {
         fmt_duration_ms(report.agent_ms),
         speedup_text(report)
     );
+    for s in report.streams.iter().filter(|s| !s.retried_for.is_empty()) {
+        let _ = writeln!(out, "  {} retried: {}", s.name, retry_reasons(s));
+    }
     for s in report.streams.iter().filter(|s| s.reason.is_some()) {
         let _ = writeln!(
             out,
@@ -234,6 +245,15 @@ pub fn render_table(report: &RunReport, ui: &Ui) -> String {
         );
     }
     out
+}
+
+/// `exit 75` x1, `output "rate limit"` x2: the retries of a stream by reason.
+fn retry_reasons(s: &StreamReport) -> String {
+    s.retried_for
+        .iter()
+        .map(|(why, n)| format!("{why} x{n}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// `report.md` and the GitHub step summary.

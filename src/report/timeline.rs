@@ -72,6 +72,7 @@ pub fn sample_state() -> RunState {
         summary: summary.into(),
         attempts: u32::from(state != TaskState::Skipped),
         agent_ms: if state == TaskState::Skipped { 0 } else { 900 },
+        retried_for: Vec::new(),
         state,
     };
     let stream =
@@ -83,6 +84,8 @@ pub fn sample_state() -> RunState {
             state,
             tasks,
             notes: Vec::new(),
+            setup_at: None,
+            setting_up: false,
         };
     let ownership = FailReason::Ownership {
         violations: vec![

@@ -204,6 +204,12 @@ pub struct StreamRecord {
     /// where its tip is kept), in the order it happened. Absent from older state files.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
+    /// The start commit its workspace was last set up at (`setup`); absent when none ran.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub setup_at: Option<Oid>,
+    /// Its `setup` runs now.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub setting_up: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -258,6 +264,9 @@ pub struct TaskRecord {
     /// Agent time summed over attempts, in milliseconds.
     #[serde(default)]
     pub agent_ms: u64,
+    /// Why each retry was made, in order (`exit 75`, `output "rate limit"`, `timed out`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub retried_for: Vec<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -392,6 +401,10 @@ pub enum FailReason {
         branches: Vec<String>,
         kept: String,
     },
+    /// The workspace's `setup` failed (exit, timeout, or it changed files git would commit).
+    Setup {
+        message: String,
+    },
     /// streams itself could not finish the task (git failed, disk full).
     Internal {
         message: String,
@@ -473,6 +486,7 @@ impl std::fmt::Display for FailReason {
                 branches.join(", ")
             ),
             FailReason::Internal { message } => write!(f, "{message}"),
+            FailReason::Setup { message } => write!(f, "{message}"),
         }
     }
 }

@@ -126,6 +126,11 @@ impl RunDir {
     }
 
     /// A task's private temp dir (its agent's `TMPDIR` when sandboxed).
+    /// The log of a stream's workspace `setup`: `logs/<stream>/setup.log`.
+    pub fn setup_log_path(&self, stream: &str) -> PathBuf {
+        self.path.join("logs").join(stream).join("setup.log")
+    }
+
     pub fn tmp_path(&self, stream: &str, task: usize) -> PathBuf {
         self.path
             .join("tmp")

@@ -20,3 +20,4 @@ mod run;
 mod sandbox;
 mod scenarios;
 mod status;
+mod workspace;

@@ -1,0 +1,24 @@
+//! The files git ignores in a checkout: what `.worktreeinclude` and the plan's `include` may
+//! copy into a new workspace (see `exec::include`).
+
+use std::path::Path;
+
+use super::{Git, GitResult};
+
+/// Every file under `root` that git ignores (`.gitignore`, `.git/info/exclude`, the user's
+/// excludes file), relative to `root`, as git lists them (files, not directories).
+pub fn ignored_files(root: &Path) -> GitResult<Vec<String>> {
+    let out = Git::new(root).run([
+        "ls-files",
+        "-z",
+        "--others",
+        "--ignored",
+        "--exclude-standard",
+    ])?;
+    Ok(out
+        .stdout
+        .split(|b| *b == 0)
+        .filter(|p| !p.is_empty())
+        .map(|p| String::from_utf8_lossy(p).into_owned())
+        .collect())
+}
