@@ -45,6 +45,8 @@ pub fn demo(ctx: &Context, args: DemoArgs) -> Result<ExitCode> {
             json: false,
             dry_run: false,
             fail_fast: false,
+            no_check: false,
+            no_gate: false,
         },
     )?;
     ctx.ui.info(format!(

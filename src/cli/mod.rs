@@ -161,6 +161,12 @@ pub struct RunArgs {
     /// Start no new work after the first failure
     #[arg(long)]
     pub fail_fast: bool,
+    /// Skip the plan's `check` commands for this run (the report says so)
+    #[arg(long)]
+    pub no_check: bool,
+    /// Skip the plan's `gate` for this run: integrate without it (the report says so)
+    #[arg(long)]
+    pub no_gate: bool,
 }
 
 #[derive(Debug, Args)]

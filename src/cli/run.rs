@@ -47,6 +47,8 @@ pub fn run(ctx: &Context, args: RunArgs) -> Result<ExitCode> {
         base: &loaded.base_commit,
         jobs,
         fail_fast: args.fail_fast,
+        no_check: args.no_check,
+        no_gate: args.no_gate,
     })?;
     lock.set_run(&state.run_id, "run");
     let parts = EngineParts {

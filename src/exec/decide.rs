@@ -246,6 +246,11 @@ tasks = ["d1"]
                 })
                 .collect(),
             queue: Vec::new(),
+            no_check: false,
+            no_gate: false,
+            checks: Vec::new(),
+            gates: Vec::new(),
+            bisections: Vec::new(),
         }
     }
 

@@ -51,6 +51,8 @@ pub struct Engine {
     pub(super) stopping: Option<Signal>,
     /// `--fail-fast` after a failure: nothing new starts.
     pub(super) no_new_work: bool,
+    /// The gate failed on the integration tip alone: nothing more is integrated (the message).
+    pub(super) gate_stopped: Option<String>,
     /// An error that ends the session once running agents have been stopped.
     pub(super) fatal: Option<Error>,
     pub(super) cancel: watch::Sender<Cancel>,
@@ -109,6 +111,7 @@ impl Engine {
             halting: None,
             stopping: None,
             no_new_work: false,
+            gate_stopped: None,
             fatal: None,
             cancel,
             events_tx,
@@ -169,6 +172,14 @@ impl Engine {
                     if let Err(e) = self.handle(event).await {
                         self.fail_session(e);
                     }
+                    // Every event already waiting too: units that reach their sync point
+                    // together are integrated (and gated) together.
+                    while let Ok(event) = self.events_rx.try_recv() {
+                        if let Err(e) = self.handle(event).await {
+                            self.fail_session(e);
+                        }
+                    }
+                    self.drain_queue().await;
                 }
                 _ = sigint.recv() => self.on_signal(Signal::SIGINT),
                 _ = sigterm.recv() => self.on_signal(Signal::SIGTERM),
@@ -419,7 +430,6 @@ impl Engine {
                     duration_ms: agent.as_millis() as u64,
                 };
                 self.emit(event);
-                self.drain_queue().await;
             }
             // A failure of streams' own steps while stopping is the stop, not the task: it stays
             // `Running`, and `resume` runs it again.

@@ -13,6 +13,7 @@ pub mod control;
 mod decide;
 pub mod dispatcher;
 pub mod executor;
+mod gate;
 mod integration;
 mod launch;
 pub mod process;

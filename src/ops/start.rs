@@ -24,6 +24,9 @@ pub struct NewRun<'a> {
     pub base: &'a str,
     pub jobs: usize,
     pub fail_fast: bool,
+    /// `--no-check` / `--no-gate`.
+    pub no_check: bool,
+    pub no_gate: bool,
 }
 
 /// Refuses to start over a run that is not over, saying what to do with it.
@@ -162,6 +165,11 @@ pub fn start_run(new: &NewRun) -> Result<(RunDir, RunState, Journal)> {
             })
             .collect(),
         queue: Vec::new(),
+        no_check: new.no_check,
+        no_gate: new.no_gate,
+        checks: Vec::new(),
+        gates: Vec::new(),
+        bisections: Vec::new(),
     };
     // The pointer first (without a state file it names no run: nothing was touched yet), then
     // the state, then the ref: a crash between the last two is repaired by `resume`.

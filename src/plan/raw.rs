@@ -52,6 +52,11 @@ pub struct RawPlan {
     pub retry_backoff: Option<Duration>,
     pub worktree_root: Option<Sp<String>>,
     pub env: BTreeMap<String, String>,
+    pub check: Option<Vec<String>>,
+    pub check_timeout: Option<Duration>,
+    pub check_retries: Option<u32>,
+    pub gate: Option<Vec<String>>,
+    pub gate_batch: Option<usize>,
     /// Keys that were present (whatever their value), to tell "missing" from "wrong".
     pub present: Vec<&'static str>,
 }
@@ -73,6 +78,9 @@ pub struct RawStream {
     pub env: BTreeMap<String, String>,
     pub priority: i64,
     pub estimate: Option<RawEstimate>,
+    pub check: Option<Vec<String>>,
+    pub check_timeout: Option<Duration>,
+    pub check_retries: Option<u32>,
     pub present: Vec<&'static str>,
 }
 
@@ -116,6 +124,11 @@ pub const PLAN_KEYS: &[&str] = &[
     "retry_backoff",
     "worktree_root",
     "env",
+    "check",
+    "check_timeout",
+    "check_retries",
+    "gate",
+    "gate_batch",
 ];
 pub const STREAM_KEYS: &[&str] = &[
     "name",
@@ -130,6 +143,9 @@ pub const STREAM_KEYS: &[&str] = &[
     "env",
     "priority",
     "estimate",
+    "check",
+    "check_timeout",
+    "check_retries",
 ];
 pub const TASK_KEYS: &[&str] = &["prompt", "prompt_file", "agent", "timeout", "estimate"];
 
@@ -141,6 +157,8 @@ pub const PLACEHOLDERS: &[&str] = &[
     "task",
     "task_index",
     "worktree",
+    "check_output",
+    "check_output_file",
 ];
 
 /// The outcome of reading the text: the raw values, and the problems found on the way.
@@ -473,6 +491,15 @@ impl Walker<'_> {
                     })
                 }
                 "env" => plan.env = self.env(entry),
+                "check" => plan.check = self.command(entry),
+                "check_timeout" => plan.check_timeout = self.duration(entry, false),
+                "check_retries" => {
+                    plan.check_retries = self.integer(entry, 0, 100).map(|n| n as u32)
+                }
+                "gate" => plan.gate = self.command(entry),
+                "gate_batch" => {
+                    plan.gate_batch = self.integer(entry, 1, 10_000).map(|n| n as usize)
+                }
                 _ => {
                     if let Some(meant) = self.unknown_key(entry, Place::Plan) {
                         plan.present.push(meant);
@@ -590,6 +617,11 @@ impl Walker<'_> {
                     stream.priority = self.integer(entry, -1_000_000, 1_000_000).unwrap_or(0)
                 }
                 "estimate" => stream.estimate = self.estimate(entry),
+                "check" => stream.check = self.command(entry),
+                "check_timeout" => stream.check_timeout = self.duration(entry, false),
+                "check_retries" => {
+                    stream.check_retries = self.integer(entry, 0, 100).map(|n| n as u32)
+                }
                 _ => {
                     if let Some(meant) = self.unknown_key(entry, Place::Stream) {
                         stream.present.push(meant);
@@ -843,6 +875,42 @@ impl Walker<'_> {
         }
         let program = items[0].clone();
         Some((items.into_iter().map(|s| s.value).collect(), program))
+    }
+
+    /// A `check` or `gate`: an argv (no shell, no placeholders) naming a program.
+    fn command(&mut self, entry: Entry<'_, '_>) -> Option<Vec<String>> {
+        let (key, value) = entry;
+        let key = key.get_ref().as_ref();
+        let items = match value.get_ref() {
+            DeValue::Array(items) => self.strings_in(key, items),
+            DeValue::String(s) => {
+                let words: Vec<String> = s.split_whitespace().map(|w| format!("{w:?}")).collect();
+                self.error(
+                    Diagnostic::error(format!(
+                        "wrong type for `{key}`: expected an array of strings (an argv), found a string"
+                    ))
+                    .at(value.span(), "expected an array")
+                    .help(format!(
+                        "it runs without a shell, one string per argument: `{key} = [{}]`",
+                        words.join(", ")
+                    )),
+                );
+                return None;
+            }
+            other => {
+                self.wrong_type(entry, "an array of strings", other);
+                return None;
+            }
+        };
+        if items.first().is_none_or(|p| p.value.trim().is_empty()) {
+            self.error(
+                Diagnostic::error(format!("`{key}` names no program"))
+                    .at(value.span(), "expected the program and its arguments")
+                    .help(format!("e.g. `{key} = [\"cargo\", \"test\"]`")),
+            );
+            return None;
+        }
+        Some(items.into_iter().map(|s| s.value).collect())
     }
 
     fn integer(&mut self, entry: Entry<'_, '_>, min: i64, max: i64) -> Option<i64> {

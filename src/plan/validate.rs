@@ -205,6 +205,9 @@ fn build(file: &RawFile) -> Option<Plan> {
             env: s.env.clone(),
             priority: s.priority,
             estimate: s.estimate.as_ref().map(|e| e.value),
+            check: s.check.clone(),
+            check_timeout: s.check_timeout,
+            check_retries: s.check_retries,
         });
     }
     Some(Plan {
@@ -226,6 +229,11 @@ fn build(file: &RawFile) -> Option<Plan> {
         retry_backoff: raw.retry_backoff.unwrap_or(DEFAULT_RETRY_BACKOFF),
         worktree_root: raw.worktree_root.as_ref().map(|w| w.value.clone().into()),
         env: raw.env.clone(),
+        check: raw.check.clone(),
+        check_timeout: raw.check_timeout,
+        check_retries: raw.check_retries.unwrap_or(0),
+        gate: raw.gate.clone(),
+        gate_batch: raw.gate_batch,
         streams,
     })
 }

@@ -7,6 +7,7 @@ mod cli;
 mod common;
 mod coordinator;
 mod crash;
+mod gate;
 mod init;
 mod plan;
 mod run;

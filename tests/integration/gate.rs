@@ -1,0 +1,224 @@
+//! The gate on the integration branch, its batches and their bisection; the plan keys of
+//! checks and gates.
+//!
+//! The gate in these tests is `compile` (fixtures/agents): a stand-in compiler that fails when a
+//! `call NAME` line under src/ has no `fn NAME` line anywhere under src/.
+
+use std::path::PathBuf;
+
+use crate::common::TestRepo;
+
+fn plan(repo: &TestRepo, text: &str) {
+    repo.write("streams.toml", text);
+}
+
+/// The run directory of the only run.
+fn run_dir(repo: &TestRepo) -> PathBuf {
+    let runs = repo.common_dir().join("streams").join("runs");
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(&runs)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.is_dir())
+        .collect();
+    assert_eq!(dirs.len(), 1, "{dirs:?}");
+    dirs.pop().unwrap()
+}
+
+fn state(repo: &TestRepo) -> serde_json::Value {
+    let text = std::fs::read_to_string(run_dir(repo).join("state.json")).unwrap();
+    serde_json::from_str(&text).unwrap()
+}
+
+fn stream_state(state: &serde_json::Value, name: &str) -> serde_json::Value {
+    state["streams"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == name)
+        .unwrap_or_else(|| panic!("no stream {name}"))["state"]
+        .clone()
+}
+
+/// How many times the gate ran: its logs, counted on disk.
+fn gate_runs(repo: &TestRepo) -> usize {
+    let dir = run_dir(repo).join("logs").join(".gate");
+    std::fs::read_dir(dir).map_or(0, |d| d.count())
+}
+
+#[test]
+fn a_semantic_conflict_blames_the_stream_that_adds_a_caller_of_the_old_name() {
+    let repo = TestRepo::with_files(&[
+        ("src/a/lib.txt", "fn greet\ncall greet\n"),
+        ("src/b/main.txt", "b\n"),
+    ]);
+    // `a` renames `greet` and its own callers; `b` adds a caller of the old name. Each alone
+    // compiles; together they do not. `b` finishes after `a` has committed.
+    plan(
+        &repo,
+        r#"
+[plan]
+name = "p"
+jobs = 2
+gate = ["compile"]
+check = ["compile"]
+
+[[stream]]
+name = "a"
+owns = ["src/a/**"]
+agent = ["act", "write", "src/a/lib.txt", "fn hello\ncall hello"]
+tasks = ["rename greet to hello"]
+
+[[stream]]
+name = "b"
+owns = ["src/b/**"]
+agent = ["act", "wait-rev", "streams/p/a~1", "write", "src/b/new.txt", "call greet"]
+tasks = ["call greet again"]
+"#,
+    );
+    let out = repo.streams(&["run"]);
+    out.assert_code(4);
+    assert!(
+        out.stderr
+            .contains("gate `compile` fails once `b` is added to "),
+        "{out}"
+    );
+    let state = state(&repo);
+    assert_eq!(stream_state(&state, "a")["state"], "done");
+    assert_eq!(stream_state(&state, "b")["state"], "failed");
+    // `a` is on the integration branch, `b` is not; `b`'s work stays on its branch.
+    let tree = repo.tree_listing("streams/p/integration");
+    assert!(!tree.contains("src/b/new.txt"), "{tree}");
+    assert_eq!(
+        repo.git(&["show", "streams/p/integration:src/a/lib.txt"]),
+        "fn hello\ncall hello"
+    );
+    assert_eq!(
+        repo.git(&["show", "streams/p/b:src/b/new.txt"]),
+        "call greet"
+    );
+    // Both passed their own checks.
+    let checks = state["checks"].as_array().unwrap();
+    assert!(checks.iter().all(|c| c["passed"] == true), "{checks:?}");
+    // The culprit's bisection is in the state, ending on the red prefix with `b` in it.
+    let bisection = &state["bisections"][0];
+    assert_eq!(bisection["culprit"], "b");
+}
+
+#[test]
+fn a_batch_of_five_with_a_culprit_in_the_middle_integrates_the_other_four() {
+    let mut files = vec![("src/lib/lib.txt", "fn base\n")];
+    let names = ["s1", "s2", "s3", "s4", "s5"];
+    let owned: Vec<String> = names.iter().map(|n| format!("src/{n}/x.txt")).collect();
+    for path in &owned {
+        files.push((path.as_str(), "call base\n"));
+    }
+    let repo = TestRepo::with_files(&files);
+    let mut text = String::from("[plan]\nname = \"p\"\njobs = 5\ngate = [\"compile\"]\n");
+    for name in names {
+        let call = if name == "s3" { "missing" } else { "base" };
+        text.push_str(&format!(
+            "\n[[stream]]\nname = \"{name}\"\nowns = [\"src/{name}/**\"]\nagent = [\"act\", \"write\", \"src/{name}/y.txt\", \"call {call}\"]\ntasks = [\"work\"]\n"
+        ));
+    }
+    plan(&repo, &text);
+    let out = repo.streams(&["run"]);
+    out.assert_code(4);
+    assert!(
+        out.stderr
+            .contains("gate `compile` fails once `s3` is added to "),
+        "{out}"
+    );
+    let state = state(&repo);
+    for name in names {
+        let expected = if name == "s3" { "failed" } else { "done" };
+        assert_eq!(stream_state(&state, name)["state"], expected, "{name}");
+    }
+    let tree = repo.tree_listing("streams/p/integration");
+    for name in names {
+        assert_eq!(
+            tree.contains(&format!("src/{name}/y.txt")),
+            name != "s3",
+            "{name}: {tree}"
+        );
+    }
+    // 1 + 2*ceil(log2 5) + 1, whatever batches the arrivals made.
+    let runs = gate_runs(&repo);
+    assert!((2..=8).contains(&runs), "{runs} gate runs");
+    assert_eq!(state["gates"].as_array().unwrap().len(), runs);
+}
+
+#[test]
+fn a_gate_red_on_the_base_alone_stops_the_run_before_integrating_anything() {
+    let repo = TestRepo::with_files(&[
+        ("src/lib/lib.txt", "fn base\ncall nowhere\n"),
+        ("src/a/x.txt", "x\n"),
+    ]);
+    let base = repo.git(&["rev-parse", "HEAD"]);
+    let text = r#"
+[plan]
+name = "p"
+gate = ["compile"]
+
+[[stream]]
+name = "a"
+owns = ["src/a/**"]
+agent = ["act", "write", "src/a/y.txt", "call base"]
+tasks = ["work"]
+"#;
+    plan(&repo, text);
+    let out = repo.streams(&["run"]);
+    out.assert_code(4);
+    assert!(
+        out.stderr.contains(&format!(
+            "gate `compile` fails on {} before any stream is added",
+            &base[..10]
+        )),
+        "{out}"
+    );
+    assert_eq!(repo.git(&["rev-parse", "streams/p/integration"]), base);
+    assert_eq!(stream_state(&state(&repo), "a")["state"], "failed");
+
+    // `--no-gate` integrates without it, and says so in the state.
+    repo.streams(&["clean", "--force"]).assert_code(0);
+    let out = repo.streams(&["run", "--no-gate"]);
+    out.assert_code(0);
+    assert!(
+        repo.tree_listing("streams/p/integration")
+            .contains("src/a/y.txt")
+    );
+}
+
+#[test]
+fn check_and_gate_keys_are_validated() {
+    let repo = TestRepo::with_files(&[("src/a/x.txt", "x\n")]);
+    plan(
+        &repo,
+        r#"
+[plan]
+name = "p"
+agent = ["act"]
+check = "cargo test"
+gate = []
+gate_batch = 0
+check_retries = -1
+
+[[stream]]
+name = "a"
+owns = ["src/a/**"]
+check_timeout = "soon"
+tasks = ["work"]
+"#,
+    );
+    let out = repo.streams(&["plan"]);
+    out.assert_code(2);
+    for expected in [
+        "wrong type for `check`: expected an array of strings (an argv), found a string",
+        "`check = [\"cargo\", \"test\"]`",
+        "`gate` names no program",
+        "`gate_batch` is out of range",
+        "`check_retries` is out of range",
+        "check_timeout",
+    ] {
+        assert!(out.stderr.contains(expected), "{expected}: {out}");
+    }
+}
