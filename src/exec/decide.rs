@@ -241,6 +241,7 @@ tasks = ["d1"]
                             state: TaskState::Pending,
                             attempts: 0,
                             agent_ms: 0,
+                            fixing: None,
                         })
                         .collect(),
                 })

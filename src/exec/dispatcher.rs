@@ -381,6 +381,7 @@ impl Engine {
                 self.guard_integration_ref()?;
                 self.task_finished(stream, task, outcome).await?;
             }
+            ExecEvent::CheckFinished(end) => self.check_finished(end)?,
         }
         Ok(())
     }
@@ -410,6 +411,15 @@ impl Engine {
                 let record = &mut self.state.streams[s].tasks[t];
                 record.attempts = attempts;
                 record.agent_ms += agent.as_millis() as u64;
+                // A fix of a failed check: the task's work runs from where it first began.
+                let (start, stats) = match record.fixing.take() {
+                    Some(fix) => {
+                        let mut total = fix.stats;
+                        total.add(&stats);
+                        (fix.start, total)
+                    }
+                    None => (start, stats),
+                };
                 record.state = TaskState::Committed {
                     start,
                     end,
@@ -470,7 +480,7 @@ impl Engine {
         if let Some(unit) = decide::sync_unit(&self.state, self.sync(), s, t)
             && !self.state.queue.contains(&unit)
         {
-            self.state.queue.push(unit);
+            self.unit_ready(unit);
         }
     }
 

@@ -73,6 +73,8 @@ pub enum ExecEvent {
         task: usize,
         outcome: TaskOutcome,
     },
+    /// A stream's check ended (see `super::check`).
+    CheckFinished(super::check::CheckEnd),
 }
 
 #[derive(Debug)]

@@ -9,6 +9,7 @@
 //!   coordinator left running.
 //! - [`control`]: stale git lock files after a crash.
 
+mod check;
 pub mod control;
 mod decide;
 pub mod dispatcher;

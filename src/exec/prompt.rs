@@ -149,6 +149,10 @@ pub struct Placeholders<'a> {
     pub task: &'a str,
     pub task_index: usize,
     pub worktree: &'a str,
+    /// The tail of a failed check's output and its log, when the agent is fixing one (empty
+    /// otherwise).
+    pub check_output: &'a str,
+    pub check_output_file: &'a str,
 }
 
 /// Replaces `{prompt}`, `{prompt_file}`, `{stream}`, `{task}`, `{task_index}`, `{worktree}` in
@@ -164,6 +168,8 @@ pub fn expand(argv: &[String], values: &Placeholders) -> Vec<String> {
             "task" => values.task,
             "task_index" => &index,
             "worktree" => values.worktree,
+            "check_output" => values.check_output,
+            "check_output_file" => values.check_output_file,
             _ => return None,
         })
     };
@@ -207,6 +213,8 @@ mod tests {
             task: "t",
             task_index: 2,
             worktree: "/wt",
+            check_output: "",
+            check_output_file: "",
         };
         let argv: Vec<String> = [
             "agent",

@@ -22,6 +22,9 @@ pub struct TaskSpec {
     pub worktree: String,
     stream: String,
     task_index: usize,
+    /// `{check_output}` / `{check_output_file}`: set when the agent fixes a failed check.
+    pub check_output: String,
+    pub check_output_file: String,
 }
 
 impl TaskSpec {
@@ -44,6 +47,8 @@ impl TaskSpec {
             worktree: worktree.display().to_string(),
             stream: plan.streams[s].name.clone(),
             task_index: t + 1,
+            check_output: String::new(),
+            check_output_file: String::new(),
         }
     }
 
@@ -70,6 +75,8 @@ impl TaskSpec {
                 task: &self.text,
                 task_index: self.task_index,
                 worktree: &self.worktree,
+                check_output: &self.check_output,
+                check_output_file: &self.check_output_file,
             },
         )
     }

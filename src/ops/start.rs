@@ -160,6 +160,7 @@ pub fn start_run(new: &NewRun) -> Result<(RunDir, RunState, Journal)> {
                         state: TaskState::Pending,
                         attempts: 0,
                         agent_ms: 0,
+                        fixing: None,
                     })
                     .collect(),
             })

@@ -251,6 +251,17 @@ pub struct TaskRecord {
     /// Agent time summed over attempts, in milliseconds.
     #[serde(default)]
     pub agent_ms: u64,
+    /// Set while the agent runs again to fix a failed check: where the task's work began and
+    /// what it amounted to before the fix (the fix starts from the task's end).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fixing: Option<CheckFix>,
+}
+
+/// A task whose check failed, sent back to its agent.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CheckFix {
+    pub start: Oid,
+    pub stats: WorkStats,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

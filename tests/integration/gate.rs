@@ -222,3 +222,81 @@ tasks = ["work"]
         assert!(out.stderr.contains(expected), "{expected}: {out}");
     }
 }
+
+/// A plan with one stream `a` whose agent is `sh -c SCRIPT` and whose check is `compile`.
+fn checked_stream(repo: &TestRepo, script: &str, retries: u32) {
+    plan(
+        repo,
+        &format!(
+            r#"
+[plan]
+name = "p"
+check = ["compile"]
+check_retries = {retries}
+
+[[stream]]
+name = "a"
+owns = ["src/a/**"]
+agent = ["sh", "-c", {script:?}, "agent", "{{check_output_file}}", "{{check_output}}"]
+tasks = ["add the caller"]
+"#
+        ),
+    );
+}
+
+#[test]
+fn a_check_that_fails_sends_the_agent_back_with_the_failure_and_passes() {
+    let repo = TestRepo::with_files(&[("src/a/lib.txt", "fn base\n")]);
+    // First attempt: a caller of a function nobody defines. Second (given the check's output):
+    // the function too.
+    let script = r#"if [ -n "$1" ]; then
+    case "$2" in *"cannot find function"*) ;; *) echo "no check output: $2"; exit 3 ;; esac
+    echo "fn missing" > src/a/fix.txt
+else
+    echo "call missing" > src/a/use.txt
+fi"#;
+    checked_stream(&repo, script, 1);
+    let out = repo.streams(&["run"]);
+    out.assert_code(0);
+    let state = state(&repo);
+    let checks = state["checks"].as_array().unwrap();
+    assert_eq!(checks.len(), 2, "{checks:?}");
+    assert_eq!(checks[0]["passed"], false);
+    assert_eq!(checks[1]["passed"], true);
+    let log = std::fs::read_to_string(run_dir(&repo).join("logs/a/check-1.log")).unwrap();
+    assert!(log.contains("cannot find function `missing`"), "{log}");
+    // The agent was told what failed.
+    let prompt = std::fs::read_to_string(run_dir(&repo).join("prompts/a/1.md")).unwrap();
+    assert!(
+        prompt.contains("The check `compile` failed (exit code 1)"),
+        "{prompt}"
+    );
+    assert!(prompt.contains("without leaving your lane"), "{prompt}");
+    // Both the first attempt and the fix are integrated.
+    let tree = repo.tree_listing("streams/p/integration");
+    assert!(
+        tree.contains("src/a/use.txt") && tree.contains("src/a/fix.txt"),
+        "{tree}"
+    );
+}
+
+#[test]
+fn a_check_that_never_passes_fails_the_stream_and_integrates_nothing() {
+    let repo = TestRepo::with_files(&[("src/a/lib.txt", "fn base\n")]);
+    let base = repo.git(&["rev-parse", "HEAD"]);
+    checked_stream(&repo, "echo \"call missing\" >> src/a/use.txt", 1);
+    let out = repo.streams(&["run"]);
+    out.assert_code(4);
+    assert!(
+        out.stderr
+            .contains("check `compile` failed (exit code 1) after 2 attempts"),
+        "{out}"
+    );
+    assert_eq!(repo.git(&["rev-parse", "streams/p/integration"]), base);
+    // Its commits stay on its branch.
+    assert!(repo.tree_listing("streams/p/a").contains("src/a/use.txt"));
+    assert_eq!(state(&repo)["checks"].as_array().unwrap().len(), 2);
+    // `--no-check` skips it.
+    repo.streams(&["clean", "--force"]).assert_code(0);
+    repo.streams(&["run", "--no-check"]).assert_code(0);
+}
