@@ -104,43 +104,70 @@ tasks = ["call greet again"]
     assert_eq!(bisection["culprit"], "b");
 }
 
-#[test]
-fn a_batch_of_five_with_a_culprit_in_the_middle_integrates_the_other_four() {
+const FIVE: [&str; 5] = ["s1", "s2", "s3", "s4", "s5"];
+
+/// Five streams whose work lands together; `s3` calls a function nobody defines. `gate` is the
+/// plan's gate (a TOML array).
+fn five_streams(gate: &str) -> TestRepo {
     let mut files = vec![("src/lib/lib.txt", "fn base\n")];
-    let names = ["s1", "s2", "s3", "s4", "s5"];
-    let owned: Vec<String> = names.iter().map(|n| format!("src/{n}/x.txt")).collect();
+    let owned: Vec<String> = FIVE.iter().map(|n| format!("src/{n}/x.txt")).collect();
     for path in &owned {
         files.push((path.as_str(), "call base\n"));
     }
     let repo = TestRepo::with_files(&files);
-    let mut text = String::from("[plan]\nname = \"p\"\njobs = 5\ngate = [\"compile\"]\n");
-    for name in names {
+    let mut text = format!("[plan]\nname = \"p\"\njobs = 5\ngate = {gate}\n");
+    for name in FIVE {
         let call = if name == "s3" { "missing" } else { "base" };
         text.push_str(&format!(
             "\n[[stream]]\nname = \"{name}\"\nowns = [\"src/{name}/**\"]\nagent = [\"act\", \"write\", \"src/{name}/y.txt\", \"call {call}\"]\ntasks = [\"work\"]\n"
         ));
     }
     plan(&repo, &text);
-    let out = repo.streams(&["run"]);
+    repo
+}
+
+/// The end every run of `five_streams` reaches, interrupted or not: `s3` failed and blamed,
+/// the other four integrated.
+fn assert_s3_blamed(repo: &TestRepo, out: &crate::common::CmdOutput) {
     out.assert_code(4);
-    assert!(
-        out.stderr
-            .contains("gate `compile` fails once `s3` is added to "),
-        "{out}"
-    );
-    let state = state(&repo);
-    for name in names {
+    let state = state(repo);
+    for name in FIVE {
         let expected = if name == "s3" { "failed" } else { "done" };
-        assert_eq!(stream_state(&state, name)["state"], expected, "{name}");
+        assert_eq!(
+            stream_state(&state, name)["state"],
+            expected,
+            "{name}: {out}"
+        );
     }
+    let reason = stream_state(&state, "s3")["reason"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        reason.starts_with("gate `") && reason.contains("` fails once `s3` is added to "),
+        "{reason}"
+    );
     let tree = repo.tree_listing("streams/p/integration");
-    for name in names {
+    for name in FIVE {
         assert_eq!(
             tree.contains(&format!("src/{name}/y.txt")),
             name != "s3",
             "{name}: {tree}"
         );
     }
+}
+
+#[test]
+fn a_batch_of_five_with_a_culprit_in_the_middle_integrates_the_other_four() {
+    let repo = five_streams(r#"["compile"]"#);
+    let out = repo.streams(&["run"]);
+    assert_s3_blamed(&repo, &out);
+    assert!(
+        out.stderr
+            .contains("gate `compile` fails once `s3` is added to "),
+        "{out}"
+    );
+    let state = state(&repo);
     // 1 + 2*ceil(log2 5) + 1, whatever batches the arrivals made.
     let runs = gate_runs(&repo);
     assert!((2..=8).contains(&runs), "{runs} gate runs");
@@ -299,4 +326,88 @@ fn a_check_that_never_passes_fails_the_stream_and_integrates_nothing() {
     // `--no-check` skips it.
     repo.streams(&["clean", "--force"]).assert_code(0);
     repo.streams(&["run", "--no-check"]).assert_code(0);
+}
+
+/// Killed (SIGKILL) at a failpoint of the gate, then `resume`: the same culprit, the same
+/// integration.
+fn crash_in_the_gate_at(point: &str) {
+    use std::os::unix::process::ExitStatusExt;
+    let repo = five_streams(r#"["compile"]"#);
+    let mut cmd = repo.streams_cmd(&["run"]);
+    cmd.env("STREAMS_FAILPOINT", point);
+    let out = cmd.output().unwrap();
+    assert_eq!(
+        out.status.signal(),
+        Some(9),
+        "the failpoint {point} was never reached: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = repo.streams(&["resume"]);
+    assert_s3_blamed(&repo, &out);
+}
+
+#[test]
+fn crash_before_a_gate_runs_then_resume() {
+    crash_in_the_gate_at("before-gate");
+}
+
+#[test]
+fn crash_after_a_gate_run_is_saved_then_resume() {
+    crash_in_the_gate_at("after-gate-saved");
+}
+
+#[test]
+fn crash_during_a_bisection_then_resume() {
+    crash_in_the_gate_at("after-bisect-step");
+}
+
+#[test]
+fn crash_before_the_green_prefix_lands_then_resume() {
+    crash_in_the_gate_at("before-integrate-ref");
+}
+
+#[test]
+fn crash_after_the_green_prefix_lands_then_resume() {
+    crash_in_the_gate_at("after-integrate-ref");
+}
+
+#[test]
+fn crash_after_the_culprit_is_saved_then_resume() {
+    crash_in_the_gate_at("after-culprit-saved");
+}
+
+#[test]
+fn kill_9_while_the_gate_runs_then_resume() {
+    use std::time::Duration;
+    let repo = five_streams(
+        r#"["sh", "-c", "[ -e \"$MARK\" ] || { touch \"$MARK\"; sleep 60; }; exec compile"]"#,
+    );
+    let mark = repo.path("../gate-started");
+    let mut child = repo
+        .streams_cmd(&["run"])
+        .env("MARK", &mark)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    crate::common::wait_for("the gate to start", Duration::from_secs(60), || {
+        mark.exists().then_some(())
+    });
+    child.kill().unwrap();
+    child.wait().unwrap();
+    // `resume` runs the gate again, this time to its end (the mark is there).
+    let out = crate::common::CmdOutput::new(
+        repo.streams_cmd(&["resume"])
+            .env("MARK", &mark)
+            .output()
+            .unwrap(),
+        &repo,
+    );
+    assert_s3_blamed(&repo, &out);
+    // The gate the killed run left sleeping was stopped by `resume`.
+    assert!(
+        repo.live_processes().is_empty(),
+        "{:?}",
+        repo.live_processes()
+    );
 }
