@@ -4,6 +4,7 @@
 
 pub mod conflict;
 mod events;
+mod gates_view;
 pub mod hints;
 pub mod plan_view;
 pub mod reporter;

@@ -12,16 +12,11 @@ fn plan(repo: &TestRepo, text: &str) {
     repo.write("streams.toml", text);
 }
 
-/// The run directory of the only run.
+/// The run directory of the current (last) run.
 fn run_dir(repo: &TestRepo) -> PathBuf {
-    let runs = repo.common_dir().join("streams").join("runs");
-    let mut dirs: Vec<PathBuf> = std::fs::read_dir(&runs)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.is_dir())
-        .collect();
-    assert_eq!(dirs.len(), 1, "{dirs:?}");
-    dirs.pop().unwrap()
+    let root = repo.common_dir().join("streams");
+    let id = std::fs::read_to_string(root.join("current")).unwrap();
+    root.join("runs").join(id.trim())
 }
 
 fn state(repo: &TestRepo) -> serde_json::Value {
@@ -172,6 +167,29 @@ fn a_batch_of_five_with_a_culprit_in_the_middle_integrates_the_other_four() {
     let runs = gate_runs(&repo);
     assert!((2..=8).contains(&runs), "{runs} gate runs");
     assert_eq!(state["gates"].as_array().unwrap().len(), runs);
+
+    // The report lists every gate run and the culprit's bisection.
+    let dir = run_dir(&repo);
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("report.json")).unwrap()).unwrap();
+    let gates = report["gates"].as_array().unwrap();
+    assert_eq!(gates.len(), runs);
+    for g in gates {
+        assert_eq!(g["command"], serde_json::json!(["compile"]));
+        assert!(g["tree"].as_str().unwrap().len() == 40, "{g}");
+        assert!(
+            std::path::Path::new(g["log"].as_str().unwrap()).exists(),
+            "{g}"
+        );
+    }
+    let bisection = &report["bisections"][0];
+    assert_eq!(bisection["culprit"], "s3");
+    let steps = bisection["steps"].as_array().unwrap();
+    // The last red step ends with the culprit; a green one is its prefix.
+    assert!(steps.iter().any(|s| s[1] == true), "{steps:?}");
+    let md = std::fs::read_to_string(dir.join("report.md")).unwrap();
+    assert!(md.contains("Gate runs:"), "{md}");
+    assert!(md.contains("`s3` turns the gate red once added to"), "{md}");
 }
 
 #[test]
@@ -209,6 +227,11 @@ tasks = ["work"]
     repo.streams(&["clean", "--force"]).assert_code(0);
     let out = repo.streams(&["run", "--no-gate"]);
     out.assert_code(0);
+    let report = std::fs::read_to_string(run_dir(&repo).join("report.md")).unwrap();
+    assert!(
+        report.contains("`--no-gate`: this run skipped the plan's `gate`."),
+        "{report}"
+    );
     assert!(
         repo.tree_listing("streams/p/integration")
             .contains("src/a/y.txt")
