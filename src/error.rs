@@ -24,6 +24,8 @@ pub enum ExitCode {
     StreamsFailed = 4,
     /// Another run holds the lock, or there is no run to continue / resume.
     State = 5,
+    /// Interrupted by SIGHUP (the terminal closed); state saved, `streams resume` goes on.
+    HungUp = 129,
     /// Interrupted by SIGINT; state saved, `streams resume` goes on.
     Interrupted = 130,
     /// Interrupted by SIGTERM; state saved, `streams resume` goes on.
@@ -57,6 +59,7 @@ impl ExitCode {
             Finish::Failed => ExitCode::StreamsFailed,
             Finish::Halted => ExitCode::Halted,
             Finish::Interrupted(nix::sys::signal::Signal::SIGINT) => ExitCode::Interrupted,
+            Finish::Interrupted(nix::sys::signal::Signal::SIGHUP) => ExitCode::HungUp,
             Finish::Interrupted(_) => ExitCode::Terminated,
         }
     }
@@ -223,10 +226,11 @@ mod tests {
             Finish::Halted,
             Finish::Interrupted(Signal::SIGINT),
             Finish::Interrupted(Signal::SIGTERM),
+            Finish::Interrupted(Signal::SIGHUP),
         ]
         .into_iter()
         .map(|f| ExitCode::of_run(f).code())
         .collect();
-        assert_eq!(codes, [0, 4, 3, 130, 143]);
+        assert_eq!(codes, [0, 4, 3, 130, 143, 129]);
     }
 }

@@ -4,7 +4,8 @@
 //! `STREAMS_FAILPOINT=<name>[@<n>]` makes the n-th (default first) pass through `hit(name)` kill
 //! this process with SIGKILL, exactly as `kill -9` would: no destructors, no flushing.
 //! `STREAMS_FAILPOINT=<name>:enospc` makes `io(name)` fail as a full disk does, `:erofs` as a
-//! read-only file system does. Several can be given, separated by commas. Without the variable every call is a cheap no-op.
+//! read-only file system does. `STREAMS_FAILPOINT=<name>:absent` makes `absent(name)` true: a
+//! feature of the system (Landlock) is treated as missing. Several can be given, separated by commas. Without the variable every call is a cheap no-op.
 
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -21,6 +22,7 @@ enum Action {
     Kill,
     NoSpace,
     ReadOnly,
+    Absent,
 }
 
 fn points() -> &'static [Point] {
@@ -39,6 +41,7 @@ fn points() -> &'static [Point] {
                 let (name, action) = match rest.split_once(':') {
                     Some((name, "enospc")) => (name, Action::NoSpace),
                     Some((name, "erofs")) => (name, Action::ReadOnly),
+                    Some((name, "absent")) => (name, Action::Absent),
                     Some((name, _)) => (name, Action::Kill),
                     None => (rest, Action::Kill),
                 };
@@ -65,7 +68,11 @@ pub fn hit(name: &str) {
         return;
     }
     if triggered(name, Action::Kill) {
-        eprintln!("streams: failpoint {name}: killing this process");
+        use std::io::Write;
+        let _ = writeln!(
+            std::io::stderr(),
+            "streams: failpoint {name}: killing this process"
+        );
         let _ = nix::sys::signal::kill(nix::unistd::Pid::this(), nix::sys::signal::Signal::SIGKILL);
         // SIGKILL cannot be caught; never reached.
         std::process::abort();
@@ -89,4 +96,9 @@ pub fn io(name: &str) -> std::io::Result<()> {
         ));
     }
     Ok(())
+}
+
+/// Whether the system feature `name` is to be treated as missing (`<name>:absent`).
+pub fn absent(name: &str) -> bool {
+    !points().is_empty() && triggered(name, Action::Absent)
 }

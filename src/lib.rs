@@ -9,7 +9,7 @@
 //!   prediction): no clap, no printing; a repository and inputs in, data out.
 //! - [`exec`]: tokio: the dispatcher (sole writer of run state while it runs) and its pure
 //!   decisions, the task spec shared with `--dry-run`, task executors, process groups, signals,
-//!   recovery after a crash.
+//!   recovery after a crash, the kernel sandbox of an agent (Landlock).
 //! - [`coordinator`]: sync points: integrate a stream's commits (and [`coordinator::move_integration_ref`],
 //!   the one mover of the integration ref), halt on a conflict, the resolution worktree,
 //!   conflict prediction.

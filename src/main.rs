@@ -8,7 +8,9 @@ fn main() -> std::process::ExitCode {
     let code = match streams::cli::run(cli) {
         Ok(code) => code,
         Err(err) => {
-            eprintln!("{}", streams::error::Rendered(&err));
+            // Not eprintln!: it panics when stderr is a closed pipe (`... 2>&1 | head -1`).
+            use std::io::Write;
+            let _ = writeln!(std::io::stderr(), "{}", streams::error::Rendered(&err));
             err.exit_code()
         }
     };

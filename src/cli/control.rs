@@ -27,7 +27,7 @@ pub fn resume(ctx: &Context, args: ResumeArgs) -> Result<ExitCode> {
         engine.recover().await?;
         engine.run().await
     })?;
-    session::conclude(ctx, &run_dir, finished)
+    session::conclude(ctx, &run_dir, finished, args.report.junit.as_deref())
 }
 
 pub fn continue_run(ctx: &Context, args: ContinueArgs) -> Result<ExitCode> {
@@ -45,7 +45,7 @@ pub fn continue_run(ctx: &Context, args: ContinueArgs) -> Result<ExitCode> {
             Unresolved::Unmerged(paths) => {
                 ctx.ui.error(format!(
                     "not resolved yet: {} still unmerged",
-                    paths.join(", ")
+                    crate::report::quote_paths(&paths)
                 ));
                 ctx.ui.hint(format!(
                     "resolve them in {wt}, then mark them resolved with `git -C {wt} add {}` and run `streams continue`",
@@ -55,7 +55,8 @@ pub fn continue_run(ctx: &Context, args: ContinueArgs) -> Result<ExitCode> {
             Unresolved::Markers(found) => {
                 for (path, line) in &found {
                     ctx.ui.error(format!(
-                        "not resolved yet: {path} still has conflict markers (line {line})"
+                        "not resolved yet: {} still has conflict markers (line {line})",
+                        crate::report::quote_path(path)
                     ));
                 }
                 ctx.ui.hint(format!(
@@ -77,15 +78,25 @@ pub fn continue_run(ctx: &Context, args: ContinueArgs) -> Result<ExitCode> {
                 let name = &engine.state().streams[halt.unit.stream].name;
                 ctx.ui.error(format!(
                     "the resolution changes files that merged cleanly: {} (they no longer hold what the merge of `{name}` gave them)",
-                    paths.join(", ")
+                    crate::report::quote_paths(&paths)
                 ));
                 ctx.ui.hint("if that is what you mean, run `streams continue --force`; the merged versions are in the conflict bundle's diffs");
+            }
+            Unresolved::Recreated => {
+                ctx.ui.error(format!(
+                    "the resolution worktree {wt} was deleted: it is laid out again with the conflicts in {}",
+                    crate::report::quote_paths(&halt.files)
+                ));
+                ctx.ui.hint(format!(
+                    "resolve them in {wt}, mark them resolved with `git -C {wt} add {}`, then run `streams continue`",
+                    halt.files.iter().map(|p| crate::report::shell_quote(p)).collect::<Vec<_>>().join(" ")
+                ));
             }
         }
         return Ok(ExitCode::Halted);
     }
     let finished = ops::session::runtime()?.block_on(engine.run())?;
-    session::conclude(ctx, &run_dir, finished)
+    session::conclude(ctx, &run_dir, finished, args.report.junit.as_deref())
 }
 
 pub fn skip(ctx: &Context, args: SkipArgs) -> Result<ExitCode> {
@@ -112,7 +123,7 @@ pub fn skip(ctx: &Context, args: SkipArgs) -> Result<ExitCode> {
         args.stream
     ));
     let finished = ops::session::runtime()?.block_on(engine.run())?;
-    session::conclude(ctx, &run_dir, finished)
+    session::conclude(ctx, &run_dir, finished, args.report.junit.as_deref())
 }
 
 pub fn abort(ctx: &Context) -> Result<ExitCode> {

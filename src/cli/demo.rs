@@ -47,6 +47,7 @@ pub fn demo(ctx: &Context, args: DemoArgs) -> Result<ExitCode> {
             fail_fast: false,
             no_check: false,
             no_gate: false,
+            report: Default::default(),
         },
     )?;
     ctx.ui.info(format!(

@@ -119,7 +119,7 @@ fn list_examples(ctx: &Context, name: &str) -> Result<ExitCode> {
         .map(|e| format!("  {:<8} {}", e.name, e.summary()))
         .collect();
     if name.is_empty() {
-        println!("{}", list.join("\n"));
+        crate::report::print_data(&format!("{}\n", list.join("\n")))?;
         ctx.ui.info("write one with `streams init --example NAME`");
         return Ok(ExitCode::Success);
     }

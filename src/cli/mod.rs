@@ -167,6 +167,17 @@ pub struct RunArgs {
     /// Skip the plan's `gate` for this run: integrate without it (the report says so)
     #[arg(long)]
     pub no_gate: bool,
+    #[command(flatten)]
+    pub report: ReportArgs,
+}
+
+/// What the commands that can end a run write besides the run directory's reports.
+#[derive(Debug, Default, Args)]
+pub struct ReportArgs {
+    /// Also write the run's JUnit XML report to PATH (it is always in the run directory as
+    /// report.xml)
+    #[arg(long, value_name = "PATH")]
+    pub junit: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -185,6 +196,8 @@ pub struct ContinueArgs {
     /// Print events as NDJSON on stdout while the run goes on
     #[arg(long)]
     pub json: bool,
+    #[command(flatten)]
+    pub report: ReportArgs,
 }
 
 #[derive(Debug, Args)]
@@ -194,6 +207,8 @@ pub struct SkipArgs {
     /// Print events as NDJSON on stdout while the run goes on
     #[arg(long)]
     pub json: bool,
+    #[command(flatten)]
+    pub report: ReportArgs,
 }
 
 #[derive(Debug, Args)]
@@ -204,6 +219,8 @@ pub struct ResumeArgs {
     /// Agents running at once (default: what the interrupted run used)
     #[arg(long, short)]
     pub jobs: Option<usize>,
+    #[command(flatten)]
+    pub report: ReportArgs,
 }
 
 #[derive(Debug, Args)]

@@ -7,6 +7,7 @@
 use crate::error::{Error, ExitCode, Result};
 use crate::ops;
 use crate::report::plan_view::{View, predicted_human};
+use crate::report::print_data;
 
 use super::load;
 use super::{Context, PlanArgs};
@@ -42,11 +43,11 @@ pub fn plan(ctx: &Context, args: PlanArgs) -> Result<ExitCode> {
         json.predicted_conflicts = predicted.as_ref();
         let json = serde_json::to_string_pretty(&json)
             .map_err(|e| Error::Internal(format!("could not write JSON: {e}")))?;
-        println!("{json}");
+        print_data(&format!("{json}\n"))?;
     } else if args.dot {
-        print!("{}", view.dot());
+        print_data(&view.dot())?;
     } else if args.mermaid {
-        print!("{}", view.mermaid());
+        print_data(&view.mermaid())?;
     } else {
         ctx.ui.info(view.human(&ctx.ui));
         if let Some(predicted) = &predicted {

@@ -7,7 +7,7 @@ use crate::exec::dispatcher::worktrees_dir;
 use crate::exec::prompt::{self, DependencyWork};
 use crate::exec::task_spec::TaskSpec;
 use crate::ops::{self, session::EngineParts, start::NewRun};
-use crate::report::shell_quote;
+use crate::report::{print_data, shell_quote};
 use crate::state::{RunLock, StateDir};
 
 use super::load::{self, LoadedPlan};
@@ -26,6 +26,9 @@ pub fn run(ctx: &Context, args: RunArgs) -> Result<ExitCode> {
     }
     let repo = load::open_repo(ctx)?;
     let loaded = load::load_plan(ctx, &repo, args.plan.as_deref())?;
+    for warning in crate::exec::sandbox::preflight(&loaded.plan)? {
+        ctx.ui.warn(warning);
+    }
     let jobs = args
         .jobs
         .or(loaded.plan.jobs)
@@ -60,7 +63,7 @@ pub fn run(ctx: &Context, args: RunArgs) -> Result<ExitCode> {
     };
     let engine = session::engine(ctx, parts, "run", args.json, None);
     let finished = ops::session::runtime()?.block_on(engine.run())?;
-    session::conclude(ctx, &run_dir, finished)
+    session::conclude(ctx, &run_dir, finished, args.report.junit.as_deref())
 }
 
 /// Shows each stream's worktree, branch, agent command and prompt. Writes nothing.
@@ -101,6 +104,17 @@ fn dry_run(
         let _ = writeln!(out, "  worktree:   {}", worktree.display());
         if !stream.depends_on.is_empty() {
             let _ = writeln!(out, "  depends on: {}", stream.depends_on.join(", "));
+        }
+        let sandbox = plan.sandbox_for(stream);
+        if sandbox != crate::plan::SandboxMode::Off {
+            let mut writes = vec!["its workspace".to_string(), "its TMPDIR".to_string()];
+            writes.extend(plan.sandbox_writable_for(stream));
+            let _ = writeln!(
+                out,
+                "  sandbox:    {} (writes only: {})",
+                sandbox.as_str(),
+                writes.join(", ")
+            );
         }
         let deps: Vec<DependencyWork> = stream
             .depends_on
@@ -154,7 +168,7 @@ fn dry_run(
             }
         }
     }
-    print!("{out}");
+    print_data(&out)?;
     ctx.ui
         .detail("dry run: no worktree, branch, ref or file was written");
     Ok(ExitCode::Success)

@@ -1,11 +1,13 @@
 //! What `run`, `resume`, `continue` and `skip` share: building the engine with the right
 //! reporters, running it, and telling the user how it ended and what to do next.
 
+use std::path::Path;
+
 use crate::error::{ExitCode, Result};
 use crate::exec::{Engine, Session};
 use crate::ops::{self, session::EngineParts};
 use crate::report::reporter::{Json, Lines, Live, Many};
-use crate::report::{Event, Reporter, session_view};
+use crate::report::{Event, Reporter, github, session_view};
 use crate::state::{RunDir, RunState};
 
 use super::Context;
@@ -33,6 +35,12 @@ pub fn engine(
     json: bool,
     jobs: Option<usize>,
 ) -> Engine {
+    // `run` checked the sandbox before starting; a resumed run says again that `auto` runs
+    // unconfined (a task asking for `landlock` fails on its own, with the reason).
+    if command != "run" {
+        let warnings = crate::exec::sandbox::preflight(&parts.plan).unwrap_or_default();
+        warnings.iter().for_each(|w| ctx.ui.warn(w));
+    }
     let reporter = reporter(ctx, &parts.state, json);
     let mut engine = ops::session::engine(parts, reporter);
     if let Some(jobs) = jobs {
@@ -42,8 +50,14 @@ pub fn engine(
     engine
 }
 
-/// Reports how a session ended; returns the exit code.
-pub fn conclude(ctx: &Context, run_dir: &RunDir, session: Session) -> Result<ExitCode> {
+/// Reports how a session ended; returns the exit code. `junit` is where `--junit` asked for a
+/// copy of the JUnit report, as typed (relative to the working directory).
+pub fn conclude(
+    ctx: &Context,
+    run_dir: &RunDir,
+    session: Session,
+    junit: Option<&Path>,
+) -> Result<ExitCode> {
     let Session {
         finish,
         state,
@@ -51,7 +65,8 @@ pub fn conclude(ctx: &Context, run_dir: &RunDir, session: Session) -> Result<Exi
     } = session;
     reporter.finish();
     let code = ExitCode::of_run(finish);
-    let (report, written) = ops::session::write_report(&state, run_dir);
+    let junit = junit.map(|path| ctx.cwd.join(path));
+    let (report, not_written) = ops::session::write_report(&state, run_dir, junit.as_deref());
     reporter.event(
         &Event::RunFinished {
             status: report.status.to_string(),
@@ -61,11 +76,12 @@ pub fn conclude(ctx: &Context, run_dir: &RunDir, session: Session) -> Result<Exi
         },
         &state,
     );
-    if let Err(e) = written {
-        ctx.ui.warn(format!(
-            "could not write the report in {}: {e}",
-            run_dir.path().display()
-        ));
+    for problem in not_written {
+        ctx.ui.warn(problem);
+    }
+    if let Some(annotations) = github::session_annotations(&state) {
+        // The runner reads workflow commands from stderr too; stdout stays for `--json`.
+        eprint!("{annotations}");
     }
     session_view::ended(&ctx.ui, finish, &state, &report, run_dir);
     Ok(code)

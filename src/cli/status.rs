@@ -3,7 +3,7 @@
 
 use crate::error::{ExitCode, Result};
 use crate::ops;
-use crate::report::status_view;
+use crate::report::{print_data, status_view};
 
 use super::{Context, StatusArgs, load};
 
@@ -11,13 +11,13 @@ pub fn status(ctx: &Context, args: StatusArgs) -> Result<ExitCode> {
     let repo = load::open_repo(ctx)?;
     let status = ops::status::status(&repo)?;
     if args.json {
-        println!(
-            "{}",
+        print_data(&format!(
+            "{}\n",
             serde_json::to_string_pretty(&status).unwrap_or_default()
-        );
+        ))?;
     } else {
         match &status.run {
-            Some(run) => print!("{}", status_view::render(run)),
+            Some(run) => print_data(&status_view::render(run))?,
             None => ctx
                 .ui
                 .info("no streams run in this repository yet: start one with `streams run`"),

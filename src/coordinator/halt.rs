@@ -53,7 +53,7 @@ pub(super) struct Labels {
 }
 
 impl Labels {
-    fn new(input: &HaltInput) -> Labels {
+    pub(super) fn new(input: &HaltInput) -> Labels {
         let c = input.conflict;
         Labels {
             replacements: vec![

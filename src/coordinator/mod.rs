@@ -21,7 +21,9 @@ mod resolution;
 pub use gate::{BisectStep, bisect_next};
 pub use halt::{HaltInput, write_halt};
 pub use predict::{Prediction, predict};
-pub use resolution::{Unresolved, check_resolution, record_resolution};
+pub use resolution::{
+    RecreateInput, Unresolved, check_resolution, record_resolution, recreate_resolution_worktree,
+};
 
 use crate::failpoint;
 use crate::git::commit::{self, Ident};

@@ -42,6 +42,48 @@ pub(super) fn create_resolution_worktree(
     Ok(())
 }
 
+/// Lays the resolution worktree out again when a person deleted it: the merge of the halt's
+/// three sides is computed again (it gives what it gave when the run halted) and the conflicted
+/// files get their markers back. Whatever was resolved in the deleted one is gone with it.
+pub fn recreate_resolution_worktree(
+    repo: &Repo,
+    halt: &crate::state::Halt,
+    input: &RecreateInput,
+) -> GitResult<()> {
+    let merge = merge::merge_tree(repo, Some(&halt.base), &halt.ours, &halt.theirs)?;
+    let (tree, entries) = match &merge {
+        MergeOutcome::Conflict { tree, entries, .. } => (tree.clone(), entries.clone()),
+        MergeOutcome::Clean { tree } => (tree.clone(), Vec::new()),
+    };
+    let conflict = super::ConflictFound {
+        base: halt.base.clone(),
+        ours: halt.ours.clone(),
+        theirs: halt.theirs.clone(),
+        merge,
+    };
+    let halt_input = HaltInput {
+        stream: input.stream,
+        tasks: input.tasks,
+        plan_name: input.plan_name,
+        integration_ref: input.integration_ref,
+        conflict: &conflict,
+        bundle_dir: &halt.bundle,
+        resolution_worktree: &halt.resolution_worktree,
+        run_id: input.run_id,
+    };
+    let labels = Labels::new(&halt_input);
+    create_resolution_worktree(repo, &halt_input, &tree, &entries, &halt.files, &labels)
+}
+
+/// The run's side of [`recreate_resolution_worktree`]: what the halt record does not hold.
+pub struct RecreateInput<'a> {
+    pub stream: &'a str,
+    pub tasks: &'a [super::TaskRange],
+    pub plan_name: &'a str,
+    pub integration_ref: &'a str,
+    pub run_id: &'a str,
+}
+
 /// Why a resolution cannot be recorded yet.
 #[derive(Debug)]
 pub enum Unresolved {
@@ -52,6 +94,8 @@ pub enum Unresolved {
     /// Files that merged cleanly differ from the merge: the resolution undoes (or rewrites)
     /// some of the stream's work outside the conflict.
     ChangesCleanFiles(Vec<String>),
+    /// The resolution worktree was gone: it is laid out again, with the conflicts to resolve.
+    Recreated,
 }
 
 /// Checks the resolution worktree: no unmerged entries, no conflict markers left in the files

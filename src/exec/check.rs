@@ -22,7 +22,9 @@ use crate::error::Result;
 use crate::failpoint;
 use crate::git;
 use crate::report::Event;
-use crate::state::{CheckFix, CheckRun, StreamState, SyncUnit, TaskState, now_ms};
+use crate::state::{
+    CheckFix, CheckRun, SpanOutcome, Step, StreamState, SyncUnit, TaskState, now_ms,
+};
 
 /// How a check ended, sent to the dispatcher.
 #[derive(Debug)]
@@ -98,6 +100,8 @@ impl Engine {
                 .map(|s| s.to_string())
                 .collect(),
             log_path: log.clone(),
+            // The plan's own command, not an agent's: it runs unconfined, as in CI.
+            sandbox: None,
             log_header: format!(
                 "=== streams: check of {name} on {} ===\n=== argv: {command:?}\n",
                 crate::coordinator::short(&unit.to)
@@ -151,6 +155,15 @@ impl Engine {
             log: log.clone(),
             at: now_ms(),
         });
+        let outcome = if passed {
+            SpanOutcome::Ok
+        } else {
+            SpanOutcome::Failed {
+                reason: result.clone(),
+            }
+        };
+        let began = now_ms().saturating_sub(took.as_millis() as u64);
+        self.record_span(s, Step::Check, began, outcome, Some(log.clone()));
         self.emit(Event::CheckRan {
             stream: name.clone(),
             task: unit.last + 1,

@@ -231,6 +231,7 @@ tasks = ["d1"]
                     name: s.name.clone(),
                     branch: format!("branch/{}", s.name),
                     worktree: s.name.clone().into(),
+                    depends_on: s.depends_on.clone(),
                     state: StreamState::Pending,
                     notes: Vec::new(),
                     tasks: s
@@ -252,6 +253,7 @@ tasks = ["d1"]
             checks: Vec::new(),
             gates: Vec::new(),
             bisections: Vec::new(),
+            timeline: Vec::new(),
         }
     }
 

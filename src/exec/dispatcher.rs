@@ -23,8 +23,8 @@ use crate::ownership::Ownership;
 use crate::plan::{Plan, SyncPoint};
 use crate::report::{Event, Reporter};
 use crate::state::{
-    Entry, FailReason, Journal, RunDir, RunPhase, RunState, StateStore, StreamState, SyncUnit,
-    TaskState, now_ms,
+    Entry, FailReason, Journal, RunDir, RunPhase, RunState, Span, SpanOutcome, StateStore, Step,
+    StreamState, SyncUnit, TaskState, now_ms,
 };
 
 pub use crate::error::Finish;
@@ -155,6 +155,10 @@ impl Engine {
             signal(SignalKind::interrupt()).map_err(|e| Error::io("could not handle SIGINT", e))?;
         let mut sigterm = signal(SignalKind::terminate())
             .map_err(|e| Error::io("could not handle SIGTERM", e))?;
+        // A closed terminal (or ssh session) must not leave agents running with nobody to stop
+        // them: SIGHUP stops the session like SIGTERM does, and `resume` goes on.
+        let mut sighup =
+            signal(SignalKind::hangup()).map_err(|e| Error::io("could not handle SIGHUP", e))?;
         self.state.session_started_at = now_ms();
         self.state.phase = RunPhase::Running;
         self.save()?;
@@ -183,6 +187,7 @@ impl Engine {
                 }
                 _ = sigint.recv() => self.on_signal(Signal::SIGINT),
                 _ = sigterm.recv() => self.on_signal(Signal::SIGTERM),
+                _ = sighup.recv() => self.on_signal(Signal::SIGHUP),
             }
         }
         self.end_session().await
@@ -206,7 +211,14 @@ impl Engine {
                 .message("stopping now (second signal): killing every agent");
         } else {
             self.stopping = Some(sig);
-            let _ = self.cancel.send(Cancel::Graceful(sig));
+            // Agents get SIGINT or SIGTERM, the signals they know how to stop on; a hangup of
+            // streams' terminal is not theirs (they run in their own process groups).
+            let to_agents = if sig == Signal::SIGHUP {
+                Signal::SIGTERM
+            } else {
+                sig
+            };
+            let _ = self.cancel.send(Cancel::Graceful(to_agents));
             self.reporter.message(&format!(
                 "{} received: stopping {} running agent(s) (again to kill them at once)",
                 signal_name(sig),
@@ -392,8 +404,10 @@ impl Engine {
         t: usize,
         outcome: TaskOutcome,
     ) -> Result<()> {
-        let start = match &self.state.streams[s].tasks[t].state {
-            TaskState::Running { start, .. } => start.clone(),
+        let (start, started_at) = match &self.state.streams[s].tasks[t].state {
+            TaskState::Running {
+                start, started_at, ..
+            } => (start.clone(), *started_at),
             other => {
                 return Err(Error::Internal(format!(
                     "task finished in state {}",
@@ -426,6 +440,7 @@ impl Engine {
                     stats: stats.clone(),
                     finished_at: now_ms(),
                 };
+                self.record_task_span(s, t, started_at, SpanOutcome::Ok);
                 self.after_commit(s, t);
                 self.save()?;
                 let record = &self.state.streams[s];
@@ -451,6 +466,7 @@ impl Engine {
                 let record = &mut self.state.streams[s].tasks[t];
                 record.attempts = attempts;
                 record.agent_ms += agent.as_millis() as u64;
+                self.record_task_span(s, t, started_at, SpanOutcome::Interrupted);
                 self.save()?;
             }
             TaskOutcome::Failed {
@@ -469,6 +485,7 @@ impl Engine {
                 let record = &mut self.state.streams[s].tasks[t];
                 record.attempts = attempts;
                 record.agent_ms += agent.as_millis() as u64;
+                self.record_task_span(s, t, started_at, SpanOutcome::Interrupted);
                 self.save()?;
             }
         }
@@ -484,9 +501,47 @@ impl Engine {
         }
     }
 
+    /// Puts a step on the run's timeline, ending now.
+    pub(super) fn record_span(
+        &mut self,
+        s: usize,
+        step: Step,
+        started_at: u64,
+        outcome: SpanOutcome,
+        log: Option<PathBuf>,
+    ) {
+        let stream = self.state.streams[s].name.clone();
+        self.state.timeline.push(Span {
+            stream,
+            step,
+            started_at,
+            finished_at: now_ms(),
+            outcome,
+            log,
+        });
+    }
+
+    fn record_task_span(&mut self, s: usize, t: usize, started_at: u64, outcome: SpanOutcome) {
+        let log = self.run_dir.log_path(&self.state.streams[s].name, t);
+        self.record_span(s, Step::Task { task: t }, started_at, outcome, Some(log));
+    }
+
     pub(super) fn task_failed(&mut self, s: usize, t: usize, reason: FailReason) {
         let name = self.state.streams[s].name.clone();
         let log = self.run_dir.log_path(&name, t);
+        // A task that never started (no agent, no prompt) takes no time on the chart.
+        let started_at = match self.state.streams[s].tasks[t].state {
+            TaskState::Running { started_at, .. } => started_at,
+            _ => now_ms(),
+        };
+        self.record_task_span(
+            s,
+            t,
+            started_at,
+            SpanOutcome::Failed {
+                reason: reason.to_string(),
+            },
+        );
         self.state.streams[s].tasks[t].state = TaskState::Failed {
             reason: reason.clone(),
             at: now_ms(),
@@ -591,6 +646,7 @@ pub fn signal_name(sig: Signal) -> &'static str {
     match sig {
         Signal::SIGINT => "SIGINT",
         Signal::SIGTERM => "SIGTERM",
+        Signal::SIGHUP => "SIGHUP",
         _ => "signal",
     }
 }

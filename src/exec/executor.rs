@@ -12,6 +12,7 @@ use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 
 use super::process::{self, AgentCommand, AgentExit, Cancel, Limits};
+use super::sandbox::{self, Lane};
 use crate::failpoint;
 use crate::git::{self, Oid, Repo, changes, commit, guard, refs, worktree};
 use crate::layout::RefNames;
@@ -39,6 +40,8 @@ pub struct TaskJob {
     pub lock_reason: String,
     /// Attempts already used before this executor (a resumed task keeps counting).
     pub previous_attempts: u32,
+    /// The kernel confinement the plan asks for (`sandbox`).
+    pub sandbox: sandbox::Spec,
 }
 
 /// Shared, read-only context for all executors of a run.
@@ -199,7 +202,23 @@ async fn run_task_inner(
             );
         }
     };
+    // Its git dirs and, when sandboxed, what it may write: known once the workspace exists.
+    let (worktree, spec) = (job.worktree.clone(), job.sandbox.clone());
+    let lane = match blocking(move || Lane::for_task(&worktree, &spec)).await {
+        Ok(lane) => Arc::new(lane),
+        Err(message) => {
+            let reason = FailReason::Spawn { message };
+            let (agent, attempts) = (Duration::ZERO, job.previous_attempts);
+            return TaskOutcome::Failed {
+                reason,
+                agent,
+                attempts,
+            };
+        }
+    };
     failpoint::hit("before-agent");
+    // Files git ignores that are newer than this were written by the agent (see step 4).
+    let agent_began = std::time::SystemTime::now();
 
     // 2. The agent, with retries.
     let mut attempt = job.previous_attempts;
@@ -216,13 +235,14 @@ async fn run_task_inner(
         let cmd = AgentCommand {
             argv: job.argv.clone(),
             cwd: job.worktree.clone(),
-            env: job.env.clone(),
+            env: [job.env.clone(), lane.env()].concat(),
             env_remove: git::redirecting_vars()
                 .iter()
                 .map(|s| s.to_string())
                 .collect(),
             log_path: job.log_path.clone(),
             log_header: header,
+            sandbox: Some(lane.clone()),
         };
         let (stream, task) = (job.stream_index, job.task_index);
         let journal = shared.journal.clone();
@@ -294,7 +314,7 @@ async fn run_task_inner(
                     attempts: attempt,
                 };
             }
-            AgentExit::Exited(code) => Some(FailReason::Exit { code }),
+            AgentExit::Exited(code) => Some(lane.exit_reason(code, &job.log_path)),
             AgentExit::Signaled(signal) => Some(FailReason::Signal { signal }),
             AgentExit::TimedOut(after) => Some(FailReason::TimedOut {
                 after_ms: after.as_millis() as u64,
@@ -460,6 +480,22 @@ async fn run_task_inner(
         Ok(Ok(leftover)) => leftover,
     };
 
+    // Files it wrote that git ignores stay out of its work; the note names a few, so that a
+    // task that finished with "no changes" is not a mystery. Only a note: no failure if git
+    // cannot say.
+    let ignored = {
+        let worktree = job.worktree.clone();
+        blocking(move || git::ignored::ignored_written_since(&worktree, agent_began, 3)).await
+    };
+    if let Ok(ignored) = ignored
+        && ignored.count > 0
+    {
+        let _ = events.send(ExecEvent::Note {
+            stream: job.stream_index,
+            message: crate::report::ignored_note(job.task_index + 1, &ignored),
+        });
+    }
+
     // 4. Commit what it left; measure the work.
     failpoint::hit("before-commit");
     let committed = {
@@ -515,7 +551,9 @@ enum FailKind {
 
 fn retryable(reason: &FailReason, retry_on: &[i32]) -> bool {
     match reason {
-        FailReason::Exit { code } => retry_on.is_empty() || retry_on.contains(code),
+        FailReason::Exit { code } | FailReason::SandboxedExit { code, .. } => {
+            retry_on.is_empty() || retry_on.contains(code)
+        }
         FailReason::TimedOut { .. } | FailReason::Idle { .. } | FailReason::Signal { .. } => {
             retry_on.is_empty()
         }

@@ -23,7 +23,7 @@ use crate::failpoint;
 use crate::git::{self, Oid};
 use crate::layout;
 use crate::report::Event;
-use crate::state::{Bisection, Entry, GateRun, SyncUnit, now_ms};
+use crate::state::{Bisection, Entry, GateRun, SpanOutcome, Step, SyncUnit, now_ms};
 
 /// After the first unit reaches its sync point, how long the gate waits for more to arrive
 /// (each arrival restarts the wait, up to [`GATE_GATHER_MAX`]). Streams that finish together
@@ -252,6 +252,7 @@ impl Engine {
                 .collect()
         };
         let old = tip.clone();
+        let began = now_ms();
         tokio::task::spawn_blocking(move || -> git::GitResult<()> {
             let inputs: Vec<UnitInput> = owned
                 .iter()
@@ -285,6 +286,13 @@ impl Engine {
         .map_err(Error::Git)?;
         for (member, (new_tip, commits)) in members.iter().zip(built) {
             let stream_done = self.unit_integrated(&member.unit, new_tip.clone());
+            self.record_span(
+                member.unit.stream,
+                Step::Integration,
+                began,
+                SpanOutcome::Ok,
+                None,
+            );
             self.emit(Event::Integrated {
                 stream: member.stream.clone(),
                 tasks: member.tasks.iter().map(|t| t.index + 1).collect(),
@@ -376,6 +384,8 @@ impl Engine {
                 .map(|s| s.to_string())
                 .collect(),
             log_path: log.clone(),
+            // The plan's own command, not an agent's: it runs unconfined, as in CI.
+            sandbox: None,
             log_header: format!(
                 "=== streams: gate run {n} on {} ({on}) ===\n=== argv: {gate:?}\n",
                 coordinator::short(commit)
@@ -403,6 +413,20 @@ impl Engine {
             log: log.clone(),
             at: now_ms(),
         });
+        // On each added stream's timeline (a gate of the tip alone is on none).
+        let began = now_ms().saturating_sub(took.as_millis() as u64);
+        for name in streams {
+            if let Some((s, _)) = self.state.stream_by_name(name) {
+                let outcome = if passed {
+                    SpanOutcome::Ok
+                } else {
+                    SpanOutcome::Failed {
+                        reason: result.clone(),
+                    }
+                };
+                self.record_span(s, Step::Gate, began, outcome, Some(log.clone()));
+            }
+        }
         let _ = self.journal.append(Entry::GateDone {
             commit: commit.to_string(),
             passed,

@@ -8,7 +8,9 @@ use crate::failpoint;
 use crate::git;
 use crate::plan::SyncPoint;
 use crate::report::Event;
-use crate::state::{Entry, Halt, RunPhase, StreamState, SyncUnit, TaskState};
+use crate::state::{
+    Entry, Halt, RunPhase, SpanOutcome, Step, StreamState, SyncUnit, TaskState, now_ms,
+};
 
 impl Engine {
     /// Integrates queued units in order until the queue is empty or a conflict halts.
@@ -83,6 +85,7 @@ impl Engine {
     pub(super) async fn integrate_unit(&mut self, unit: SyncUnit) -> Result<()> {
         failpoint::hit("before-integrate");
         self.guard_integration_ref()?;
+        let began = now_ms();
         let tasks = self.unit_tasks(&unit);
         let name = self.state.streams[unit.stream].name.clone();
         let (repo, journal) = (self.repo.clone(), self.journal.clone());
@@ -119,6 +122,7 @@ impl Engine {
         .map_err(Error::Git)?;
         match outcome {
             UnitOutcome::Integrated { tip, commits } => {
+                self.record_span(unit.stream, Step::Integration, began, SpanOutcome::Ok, None);
                 let stream_done = self.unit_integrated(&unit, tip.clone());
                 self.emit(Event::Integrated {
                     stream: name,
@@ -133,10 +137,23 @@ impl Engine {
                 failpoint::hit("after-integrate-saved");
             }
             UnitOutcome::Conflict(conflict) => {
+                let files = conflict
+                    .merge
+                    .conflicted_paths()
+                    .iter()
+                    .map(|p| p.to_string())
+                    .collect();
+                self.record_span(
+                    unit.stream,
+                    Step::Integration,
+                    began,
+                    SpanOutcome::Conflict { files },
+                    None,
+                );
                 if self.running > 0 {
                     self.reporter.message(&format!(
                         "conflict integrating {name} in {}: starting nothing new; halting once {} running task(s) finish",
-                        conflict.merge.conflicted_paths().join(", "),
+                        crate::report::quote_paths(&conflict.merge.conflicted_paths()),
                         self.running
                     ));
                 }

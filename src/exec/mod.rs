@@ -5,6 +5,8 @@
 //!   `integration`.
 //! - [`task_spec`]: a task's prompt and argv, the same for a run and `run --dry-run`.
 //! - [`executor`], [`process`]: one task's steps, and agent process groups.
+//! - [`sandbox`]: the kernel confinement of an agent's writes (Landlock), applied between fork
+//!   and exec.
 //! - [`recover`]: picking a run up again (`resume`, `continue`, `skip`), and what a dead
 //!   coordinator left running.
 //! - [`control`]: stale git lock files after a crash.
@@ -20,6 +22,7 @@ mod launch;
 pub mod process;
 pub mod prompt;
 pub mod recover;
+pub mod sandbox;
 pub mod task_spec;
 
 pub use dispatcher::{Engine, EngineInput, Finish, Session};

@@ -39,6 +39,8 @@ pub struct AgentCommand {
     pub log_path: PathBuf,
     /// Written at the top of the log (which attempt, which command).
     pub log_header: String,
+    /// The kernel confinement of its writes, if any (see `sandbox`).
+    pub sandbox: Option<Arc<super::sandbox::Lane>>,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -101,10 +103,18 @@ pub async fn run_agent(
     for (k, v) in &cmd.env {
         command.env(k, v);
     }
+    let lane = cmd.sandbox.as_ref().and_then(|l| l.confinement());
+    if let Err(message) = super::sandbox::confine(&mut command, lane) {
+        let _ = append(&log, format!("streams: {message}\n").as_bytes());
+        return (AgentExit::SpawnFailed(message), started.elapsed());
+    }
     let mut child = match command.spawn() {
         Ok(child) => child,
         Err(e) => {
             let message = match e.kind() {
+                _ if lane.is_some() && e.raw_os_error() == Some(super::sandbox::NOT_CONFINED) => {
+                    super::sandbox::NOT_CONFINED_MESSAGE.to_string()
+                }
                 std::io::ErrorKind::NotFound => format!("`{program}` was not found"),
                 std::io::ErrorKind::PermissionDenied => format!("`{program}` is not executable"),
                 _ if e.raw_os_error() == Some(nix::errno::Errno::E2BIG as i32) => {

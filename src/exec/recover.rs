@@ -298,6 +298,37 @@ impl Engine {
                 "`streams status` shows where it stands",
             ));
         };
+        let wt = &halt.resolution_worktree;
+        if !wt.exists() {
+            // Deleted by a person (or a cleanup script): lay it out again rather than fail on
+            // a directory that is not there. Nothing of the run is lost: the halt records the
+            // three sides of the merge.
+            let name = self.state.streams[halt.unit.stream].name.clone();
+            let tasks = self.unit_tasks(&halt.unit);
+            coordinator::recreate_resolution_worktree(
+                &self.repo,
+                &halt,
+                &coordinator::RecreateInput {
+                    stream: &name,
+                    tasks: &tasks,
+                    plan_name: &self.plan.name,
+                    integration_ref: &self.state.integration_ref,
+                    run_id: &self.state.run_id,
+                },
+            )?;
+            return Ok(Some(coordinator::Unresolved::Recreated));
+        }
+        if !wt.join(".git").exists() {
+            // Something is there, but not the worktree: it may hold the person's edits, so it
+            // is not streams' to delete.
+            return Err(Error::state(
+                format!(
+                    "the resolution worktree {} is no longer a git worktree",
+                    wt.display()
+                ),
+                "move that directory out of the way (copy your resolved files first) and run `streams continue` again: it is laid out anew with the conflicts; or `streams abort`",
+            ));
+        }
         let tree = match coordinator::check_resolution(
             &self.repo,
             &halt.resolution_worktree,
@@ -307,6 +338,7 @@ impl Engine {
             Ok(tree) => tree,
             Err(unresolved) => return Ok(Some(unresolved)),
         };
+        let began = crate::state::now_ms();
         let tasks = self.unit_tasks(&halt.unit);
         let name = self.state.streams[halt.unit.stream].name.clone();
         let input = UnitInput {
@@ -330,6 +362,13 @@ impl Engine {
             coordinator::short(&commit),
             crate::layout::short_branch(&self.state.integration_ref)
         ));
+        self.record_span(
+            halt.unit.stream,
+            crate::state::Step::Integration,
+            began,
+            crate::state::SpanOutcome::Ok,
+            None,
+        );
         if self.unit_integrated(&halt.unit, commit.clone()) {
             self.finish_stream(halt.unit.stream);
         }

@@ -13,6 +13,7 @@
 //! - `trailers`: the `Streams-*` trailers on commits.
 //! - `changes`: what an agent changed in its worktree, its size, keeping it.
 //! - `guard`: branches an agent moved or deleted, put back.
+//! - `ignored`: files an agent wrote that git ignores (left out of its work, but named).
 //! - `conflict`: a conflicted merge laid out in a worktree for a person, and read back.
 //! - `locks`: lock files a killed git left behind.
 //! - `worktree`: creating, checking and removing worktrees.
@@ -22,6 +23,7 @@ mod cmd;
 pub mod commit;
 pub mod conflict;
 pub mod guard;
+pub mod ignored;
 pub mod locks;
 pub mod merge;
 pub mod refs;

@@ -410,7 +410,7 @@ fn create(repo: &Repo, spec: &WorktreeSpec) -> GitResult<()> {
 
 /// Up to three paths, and how many more.
 fn examples(paths: &[String]) -> String {
-    let mut text = paths.iter().take(3).cloned().collect::<Vec<_>>().join(", ");
+    let mut text = crate::report::quote_paths(&paths[..paths.len().min(3)]);
     if paths.len() > 3 {
         text.push_str(&format!(" and {} more", paths.len() - 3));
     }

@@ -9,7 +9,7 @@ use crate::error::{Error, IoContext, Result};
 use crate::exec::{Engine, EngineInput};
 use crate::git::Repo;
 use crate::plan::Plan;
-use crate::report::{Reporter, summary};
+use crate::report::{Reporter, junit, summary};
 use crate::state::{Journal, RunDir, RunLock, RunPhase, RunState, StateDir};
 
 /// The repository's current run, under the lock.
@@ -171,13 +171,43 @@ pub fn runtime() -> Result<tokio::runtime::Runtime> {
         .map_err(|e| Error::io("could not start the async runtime", e))
 }
 
-/// The run's report as it stands, written to `report.json` and `report.md` in its directory.
-/// A report that cannot be written is not fatal: the error is returned beside it.
+/// The run's report as it stands, written to `report.json`, `report.md` and `report.xml` (JUnit)
+/// in its directory, the JUnit report also to `junit` (`--junit PATH`, absolute). A report that
+/// cannot be written is not fatal: what was not written comes back beside it, one line each.
 pub fn write_report(
     state: &RunState,
     run_dir: &RunDir,
-) -> (summary::RunReport, std::io::Result<()>) {
+    junit: Option<&Path>,
+) -> (summary::RunReport, Vec<String>) {
     let report = summary::build(state, summary::status_of(state));
-    let written = summary::write_files(&report, run_dir);
-    (report, written)
+    let mut not_written = Vec::new();
+    if let Err(e) = summary::write_files(&report, state, run_dir) {
+        not_written.push(format!(
+            "could not write the report in {}: {e}",
+            run_dir.path().display()
+        ));
+    }
+    not_written.extend(write_junit(state, run_dir, junit));
+    (report, not_written)
+}
+
+/// `report.xml` in the run directory and the copy `--junit` asked for; what failed, one line each.
+fn write_junit(state: &RunState, run_dir: &RunDir, junit: Option<&Path>) -> Vec<String> {
+    let xml = match junit::render(state, &crate::report::span_log_tail) {
+        Ok(xml) => xml,
+        Err(e) => return vec![format!("could not write the JUnit report: {e}")],
+    };
+    let in_run_dir = run_dir.report_xml_path();
+    std::iter::once(in_run_dir.as_path())
+        .chain(junit)
+        .filter_map(|path| {
+            let written = path
+                .parent()
+                .map_or(Ok(()), std::fs::create_dir_all)
+                .and_then(|()| crate::state::store::write_atomic(path, xml.as_bytes()));
+            written
+                .err()
+                .map(|e| format!("could not write the JUnit report {}: {e}", path.display()))
+        })
+        .collect()
 }

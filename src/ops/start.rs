@@ -150,6 +150,7 @@ pub fn start_run(new: &NewRun) -> Result<(RunDir, RunState, Journal)> {
                 name: s.name.clone(),
                 branch: layout::stream_branch(&plan.name, &s.name),
                 worktree: wt_dir.join(&s.name),
+                depends_on: s.depends_on.clone(),
                 state: StreamState::Pending,
                 notes: Vec::new(),
                 tasks: s
@@ -171,6 +172,7 @@ pub fn start_run(new: &NewRun) -> Result<(RunDir, RunState, Journal)> {
         checks: Vec::new(),
         gates: Vec::new(),
         bisections: Vec::new(),
+        timeline: Vec::new(),
     };
     // The pointer first (without a state file it names no run: nothing was touched yet), then
     // the state, then the ref: a crash between the last two is repaired by `resume`.

@@ -307,6 +307,45 @@ estimate = "1h"
     }
 
     #[test]
+    fn sandbox_keys_are_read_and_streams_add_to_the_plan() {
+        let plan = parse_simple(
+            r#"
+[plan]
+name = "p"
+agent = ["a"]
+sandbox = "auto"
+sandbox_writable = ["~/.cache", "/var/tmp/x"]
+
+[[stream]]
+name = "s"
+owns = ["src/**"]
+tasks = ["t"]
+sandbox = "landlock"
+sandbox_writable = ["~"]
+
+[[stream]]
+name = "u"
+owns = ["lib/**"]
+tasks = ["t"]
+"#,
+        )
+        .unwrap();
+        let (s, u) = (&plan.streams[0], &plan.streams[1]);
+        assert_eq!(plan.sandbox_for(s), SandboxMode::Landlock);
+        assert_eq!(plan.sandbox_for(u), SandboxMode::Auto);
+        assert_eq!(
+            plan.sandbox_writable_for(s),
+            ["~/.cache", "/var/tmp/x", "~"]
+        );
+        assert_eq!(plan.sandbox_writable_for(u), ["~/.cache", "/var/tmp/x"]);
+        let off = parse_simple(
+            "[plan]\nname = \"p\"\nagent = [\"a\"]\n[[stream]]\nname = \"s\"\nowns = [\"a\"]\ntasks = [\"t\"]\n",
+        )
+        .unwrap();
+        assert_eq!(off.sandbox_for(&off.streams[0]), SandboxMode::Off);
+    }
+
+    #[test]
     fn errors_are_rendered_with_positions() {
         let err = parse_simple("[plan]\nname = \"p\"\njobz = 1\n").unwrap_err();
         assert!(err.contains("--> plan:3:1"), "{err}");

@@ -53,6 +53,29 @@ impl SyncPoint {
     }
 }
 
+/// Whether the kernel confines an agent's writes to its workspace (Linux Landlock).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SandboxMode {
+    /// No confinement beyond the ownership check after the agent.
+    #[default]
+    Off,
+    /// Landlock where the kernel has it; elsewhere a warning, and the agent runs unconfined.
+    Auto,
+    /// Landlock, or the run does not start.
+    Landlock,
+}
+
+impl SandboxMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SandboxMode::Off => "off",
+            SandboxMode::Auto => "auto",
+            SandboxMode::Landlock => "landlock",
+        }
+    }
+}
+
 /// An `owns` or `shared` pattern. `text` is what the user wrote (for messages); `glob` is the
 /// normalised form that is compiled (leading `/` removed).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -125,6 +148,10 @@ pub struct Plan {
     pub gate: Option<Vec<String>>,
     /// The most streams one gate run takes at once; `None`: every stream waiting.
     pub gate_batch: Option<usize>,
+    /// Confinement of every agent's writes; a stream may set its own.
+    pub sandbox: SandboxMode,
+    /// Paths (absolute or `~/...`, as written) every sandboxed agent may also write.
+    pub sandbox_writable: Vec<String>,
     pub streams: Vec<Stream>,
 }
 
@@ -146,6 +173,9 @@ pub struct Stream {
     pub check: Option<Vec<String>>,
     pub check_timeout: Option<Duration>,
     pub check_retries: Option<u32>,
+    pub sandbox: Option<SandboxMode>,
+    /// Added to the plan's `sandbox_writable` for this stream's agents.
+    pub sandbox_writable: Vec<String>,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -221,6 +251,17 @@ impl Plan {
         task.estimate
             .or(stream.estimate)
             .unwrap_or(DEFAULT_ESTIMATE)
+    }
+
+    pub fn sandbox_for(&self, stream: &Stream) -> SandboxMode {
+        stream.sandbox.unwrap_or(self.sandbox)
+    }
+
+    /// The extra writable paths of a stream's agents: the plan's, then the stream's own.
+    pub fn sandbox_writable_for(&self, stream: &Stream) -> Vec<String> {
+        let mut paths = self.sandbox_writable.clone();
+        paths.extend(stream.sandbox_writable.iter().cloned());
+        paths
     }
 
     /// The environment an agent of this stream gets on top of the user's.

@@ -13,7 +13,7 @@ use toml::Spanned;
 use toml::de::{DeArray, DeTable, DeValue};
 
 use super::diagnostic::{Diagnostic, Diagnostics, Span};
-use super::model::{MergeStrategy, Prompt, SyncPoint};
+use super::model::{MergeStrategy, Prompt, SandboxMode, SyncPoint};
 
 /// A value and where it was written.
 #[derive(Clone, Debug, PartialEq)]
@@ -57,6 +57,8 @@ pub struct RawPlan {
     pub check_retries: Option<u32>,
     pub gate: Option<Vec<String>>,
     pub gate_batch: Option<usize>,
+    pub sandbox: Option<SandboxMode>,
+    pub sandbox_writable: Vec<String>,
     /// Keys that were present (whatever their value), to tell "missing" from "wrong".
     pub present: Vec<&'static str>,
 }
@@ -81,6 +83,8 @@ pub struct RawStream {
     pub check: Option<Vec<String>>,
     pub check_timeout: Option<Duration>,
     pub check_retries: Option<u32>,
+    pub sandbox: Option<SandboxMode>,
+    pub sandbox_writable: Vec<String>,
     pub present: Vec<&'static str>,
 }
 
@@ -129,6 +133,8 @@ pub const PLAN_KEYS: &[&str] = &[
     "check_retries",
     "gate",
     "gate_batch",
+    "sandbox",
+    "sandbox_writable",
 ];
 pub const STREAM_KEYS: &[&str] = &[
     "name",
@@ -146,6 +152,8 @@ pub const STREAM_KEYS: &[&str] = &[
     "check",
     "check_timeout",
     "check_retries",
+    "sandbox",
+    "sandbox_writable",
 ];
 pub const TASK_KEYS: &[&str] = &["prompt", "prompt_file", "agent", "timeout", "estimate"];
 
@@ -500,6 +508,8 @@ impl Walker<'_> {
                 "gate_batch" => {
                     plan.gate_batch = self.integer(entry, 1, 10_000).map(|n| n as usize)
                 }
+                "sandbox" => plan.sandbox = self.sandbox(entry),
+                "sandbox_writable" => plan.sandbox_writable = self.writable_paths(entry),
                 _ => {
                     if let Some(meant) = self.unknown_key(entry, Place::Plan) {
                         plan.present.push(meant);
@@ -622,6 +632,8 @@ impl Walker<'_> {
                 "check_retries" => {
                     stream.check_retries = self.integer(entry, 0, 100).map(|n| n as u32)
                 }
+                "sandbox" => stream.sandbox = self.sandbox(entry),
+                "sandbox_writable" => stream.sandbox_writable = self.writable_paths(entry),
                 _ => {
                     if let Some(meant) = self.unknown_key(entry, Place::Stream) {
                         stream.present.push(meant);
@@ -985,6 +997,51 @@ impl Walker<'_> {
         }
         self.error(diagnostic);
         None
+    }
+
+    fn sandbox(&mut self, entry: Entry<'_, '_>) -> Option<SandboxMode> {
+        self.choice(entry, &["off", "auto", "landlock"])
+            .map(|i| [SandboxMode::Off, SandboxMode::Auto, SandboxMode::Landlock][i])
+    }
+
+    /// `sandbox_writable`: absolute paths or paths under the home directory (`~/...`). A
+    /// relative path would depend on where streams runs, and `~user` on another account.
+    fn writable_paths(&mut self, entry: Entry<'_, '_>) -> Vec<String> {
+        let Some(items) = self.string_array(entry) else {
+            return Vec::new();
+        };
+        let mut paths = Vec::new();
+        for item in items {
+            let path = item.value.as_str();
+            if path == "~" || path.starts_with("~/") || path.starts_with('/') {
+                paths.push(item.value);
+                continue;
+            }
+            let (label, help) = if path.is_empty() {
+                (
+                    "empty",
+                    "write a directory, e.g. `\"~/.cache\"`".to_string(),
+                )
+            } else if path.starts_with('~') {
+                (
+                    "another user's home",
+                    "only your own home is expanded: write `~/...` or an absolute path".to_string(),
+                )
+            } else {
+                (
+                    "a relative path",
+                    "write an absolute path, or `~/...` for one under your home".to_string(),
+                )
+            };
+            self.error(
+                Diagnostic::error(format!(
+                    "`sandbox_writable` needs absolute paths or `~/...`, found \"{path}\""
+                ))
+                .at(item.span, label)
+                .help(help),
+            );
+        }
+        paths
     }
 
     fn duration(&mut self, entry: Entry<'_, '_>, zero_ok: bool) -> Option<Duration> {

@@ -208,6 +208,8 @@ fn build(file: &RawFile) -> Option<Plan> {
             check: s.check.clone(),
             check_timeout: s.check_timeout,
             check_retries: s.check_retries,
+            sandbox: s.sandbox,
+            sandbox_writable: s.sandbox_writable.clone(),
         });
     }
     Some(Plan {
@@ -234,6 +236,8 @@ fn build(file: &RawFile) -> Option<Plan> {
         check_retries: raw.check_retries.unwrap_or(0),
         gate: raw.gate.clone(),
         gate_batch: raw.gate_batch,
+        sandbox: raw.sandbox.unwrap_or_default(),
+        sandbox_writable: raw.sandbox_writable.clone(),
         streams,
     })
 }

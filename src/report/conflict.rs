@@ -48,6 +48,7 @@ pub fn conflict_readme(r: &ConflictReadme) -> String {
     let _ = writeln!(readme, "- theirs (the stream's work):      `{}`", r.theirs);
     let _ = writeln!(readme, "\n## Conflicted files\n");
     for path in r.files {
+        let path = super::quote_path(path);
         let _ = writeln!(
             readme,
             "- `{path}`: `files/{path}.integration.diff` (base -> integration), \
@@ -58,7 +59,8 @@ pub fn conflict_readme(r: &ConflictReadme) -> String {
     if !r.messages.is_empty() {
         let _ = writeln!(readme, "\n## What git said\n");
         for m in r.messages {
-            let _ = writeln!(readme, "    {m}");
+            // git names the files raw in its messages.
+            let _ = writeln!(readme, "    {}", super::quote::escape_unsafe(m));
         }
     }
     let wt = r.resolution_worktree.display();

@@ -5,17 +5,23 @@
 pub mod conflict;
 mod events;
 mod gates_view;
+pub mod github;
 pub mod hints;
+pub mod junit;
+pub mod mermaid;
 pub mod plan_view;
+pub(crate) mod quote;
 pub mod reporter;
 pub mod session_view;
 pub mod status_view;
 pub mod summary;
+mod timeline;
 mod ui;
 
 pub use events::{EVENTS_SCHEMA, Event};
+pub use quote::{quote_path, quote_paths};
 pub use reporter::Reporter;
-pub use ui::{ColorChoice, Ui};
+pub use ui::{ColorChoice, Ui, print_data};
 
 /// The short form of a commit id, as messages show it.
 pub fn short(oid: &str) -> &str {
@@ -41,6 +47,9 @@ pub fn stream_word(state: &crate::state::StreamState, running: Option<bool>) -> 
 /// Quotes a word for a POSIX shell when it needs it, for commands shown to people (a path with
 /// a space in a printed `cd` must still work when pasted).
 pub fn shell_quote(word: &str) -> String {
+    if word.chars().any(quote::is_unsafe_char) {
+        return quote::ansi_c_quote(word);
+    }
     if !word.is_empty()
         && word
             .chars()
@@ -78,6 +87,15 @@ pub fn sanitize(text: &str) -> String {
     out
 }
 
+/// The last lines of a timeline step's log, for the CI reports (JUnit failure text, GitHub
+/// groups); none when the step has no log of its own.
+pub fn span_log_tail(span: &crate::state::Span) -> Vec<String> {
+    span.log
+        .as_deref()
+        .map(|log| log_tail(log, 20))
+        .unwrap_or_default()
+}
+
 /// The last `n` non-empty lines of a log, sanitised, each cut to a sensible width.
 pub fn log_tail(path: &std::path::Path, n: usize) -> Vec<String> {
     use std::io::{Read, Seek, SeekFrom};
@@ -108,6 +126,23 @@ pub fn log_tail(path: &std::path::Path, n: usize) -> Vec<String> {
 }
 
 pub use crate::duration::fmt_duration_ms;
+
+/// The note for files a task wrote that git ignores (see `git::ignored`).
+pub fn ignored_note(task: usize, ignored: &crate::git::ignored::IgnoredFiles) -> String {
+    let mut text = format!(
+        "task {task} wrote {} path(s) that git ignores, left out of its work: {}",
+        ignored.count,
+        quote_paths(&ignored.examples)
+    );
+    if ignored.count > ignored.examples.len() {
+        text.push_str(&format!(
+            " and {} more",
+            ignored.count - ignored.examples.len()
+        ));
+    }
+    text.push_str(" (to keep them, change the ignore rule or have the agent `git add -f` them)");
+    text
+}
 
 #[cfg(test)]
 mod tests {

@@ -221,7 +221,7 @@ impl<'a> View<'a> {
                 "  {:<width$}  {:<cw$}  read-only for every agent: {}",
                 "nobody",
                 counts[plan.streams.len() + 1],
-                examples.join(", ")
+                super::quote_paths(&examples)
             );
         }
 
@@ -562,7 +562,13 @@ pub fn predicted_human(predicted: &Predicted) -> String {
             out.push_str("  no conflicts predicted");
         }
         for c in &this.conflicts {
-            let _ = writeln!(out, "  {} <-> {}: {}", c.left, c.right, c.files.join(", "));
+            let _ = writeln!(
+                out,
+                "  {} <-> {}: {}",
+                c.left,
+                c.right,
+                super::quote_paths(&c.files)
+            );
         }
         out.trim_end().to_string()
     }

@@ -224,7 +224,7 @@ pub fn event_line(event: &Event, ui: &Ui) -> Option<String> {
             format!(
                 "{} integrating {stream}: {}",
                 ui.red("conflict"),
-                files.join(", ")
+                super::quote_paths(files)
             )
         }
         Event::Interrupted { signal } => format!("interrupted by {signal}: state saved"),

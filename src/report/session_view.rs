@@ -68,7 +68,7 @@ pub fn ended(ui: &Ui, finish: Finish, state: &RunState, report: &RunReport, run_
                 ui.always(format!(
                     "{} integrating stream `{name}` conflicts in {}",
                     ui.red("halted:"),
-                    halt.files.join(", ")
+                    super::quote_paths(&halt.files)
                 ));
                 ui.always(format!(
                     "conflict bundle: {}",

@@ -123,7 +123,7 @@ pub fn render(run: &RunStatus) -> String {
             out,
             "\nhalted: integrating stream `{}` conflicts in {}",
             h.stream,
-            h.files.join(", ")
+            super::quote_paths(&h.files)
         );
         let _ = writeln!(
             out,
@@ -144,7 +144,13 @@ pub fn render(run: &RunStatus) -> String {
     if !run.predicted_conflicts.is_empty() {
         let _ = writeln!(out, "\npredicted conflicts (not integrated yet):");
         for p in &run.predicted_conflicts {
-            let _ = writeln!(out, "  {} <-> {}: {}", p.left, p.right, p.files.join(", "));
+            let _ = writeln!(
+                out,
+                "  {} <-> {}: {}",
+                p.left,
+                p.right,
+                super::quote_paths(&p.files)
+            );
         }
     }
     out

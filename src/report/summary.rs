@@ -268,18 +268,27 @@ pub fn render_markdown(report: &RunReport) -> String {
     out
 }
 
-/// Writes `report.json` and `report.md`, and appends to `$GITHUB_STEP_SUMMARY` when set.
-pub fn write_files(report: &RunReport, dir: &crate::state::RunDir) -> std::io::Result<()> {
+/// Writes `report.json` and `report.md`, and appends to `$GITHUB_STEP_SUMMARY` when set (with
+/// links to the branches when `GITHUB_SERVER_URL` and `GITHUB_REPOSITORY` say where they are).
+pub fn write_files(
+    report: &RunReport,
+    state: &RunState,
+    dir: &crate::state::RunDir,
+) -> std::io::Result<()> {
     let json = serde_json::to_vec_pretty(report).map_err(std::io::Error::other)?;
     crate::state::store::write_atomic(&dir.report_json_path(), &json)?;
-    let md = render_markdown(report);
+    let md = render_markdown(report) + &super::mermaid::markdown(state);
     crate::state::store::write_atomic(&dir.report_md_path(), md.as_bytes())?;
     if let Some(path) = std::env::var_os("GITHUB_STEP_SUMMARY").filter(|p| !p.is_empty()) {
+        let mut summary = md;
+        if let Some(links) = super::github::Links::from_env(|name| std::env::var(name).ok()) {
+            summary.push_str(&super::github::branch_links(report, &links));
+        }
         let mut file = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(path)?;
-        std::io::Write::write_all(&mut file, md.as_bytes())?;
+        std::io::Write::write_all(&mut file, summary.as_bytes())?;
     }
     Ok(())
 }

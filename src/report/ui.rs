@@ -123,3 +123,16 @@ impl Ui {
         let _ = writeln!(err, "{line}");
     }
 }
+
+/// Writes data for a program (JSON, dot, a listing) to stdout. A reader that went away
+/// (`streams status --json | head -1`) is not an error: it asked for no more. Any other failure
+/// (a full disk behind a redirection) is, so that nothing is lost silently.
+pub fn print_data(text: &str) -> crate::error::Result<()> {
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+            Err(crate::error::Error::io("could not write to stdout", e))
+        }
+        _ => Ok(()),
+    }
+}

@@ -70,6 +70,11 @@ pub struct RunState {
     /// How each red batch was bisected to its culprit.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub bisections: Vec<Bisection>,
+    /// Every step that took time (tasks, integrations; setup, checks and gates once they
+    /// exist), in the order they ended: the report's Gantt chart and JUnit timings. Absent from
+    /// older state files, which then draw no chart.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub timeline: Vec<Span>,
 }
 
 /// One run of a stream's `check`.
@@ -119,6 +124,55 @@ pub struct Bisection {
     pub green: Oid,
     /// Each prefix gated, as the streams it holds, and its result.
     pub steps: Vec<(Vec<String>, bool)>,
+}
+
+/// One step of a stream on the run's time axis.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Span {
+    /// The stream's name (names are stable across sessions; indices are too, but a name reads
+    /// better in `state.json`).
+    pub stream: String,
+    pub step: Step,
+    /// Milliseconds since the Unix epoch.
+    pub started_at: u64,
+    pub finished_at: u64,
+    pub outcome: SpanOutcome,
+    /// The step's log, when it has one of its own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log: Option<PathBuf>,
+}
+
+/// What kind of step a span is. `Setup`, `Check` and `Gate` are the steps of the workspace
+/// `setup`, `check` and `gate` plan keys: the report draws and lists them as soon as the
+/// dispatcher records them.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Step {
+    Setup,
+    /// A task's agent, all attempts included; `task` is zero-based.
+    Task {
+        task: usize,
+    },
+    Check,
+    Gate,
+    /// Moving the stream's work onto the integration branch.
+    Integration,
+}
+
+/// How a span ended.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum SpanOutcome {
+    Ok,
+    Failed {
+        reason: String,
+    },
+    /// The integration conflicted and halted the run.
+    Conflict {
+        files: Vec<String>,
+    },
+    /// Stopped by a signal; `resume` runs it again.
+    Interrupted,
 }
 
 /// Where the run as a whole stands.
@@ -198,6 +252,10 @@ pub struct StreamRecord {
     /// The full ref name (`layout::stream_branch`).
     pub branch: String,
     pub worktree: PathBuf,
+    /// The streams this one waits for, as the plan said (for the report's graph). Absent from
+    /// older state files, whose graph then has no edges.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub depends_on: Vec<String>,
     pub state: StreamState,
     pub tasks: Vec<TaskRecord>,
     /// What a person should know that is not a failure (a branch deleted while a task ran, and
@@ -336,6 +394,12 @@ pub enum FailReason {
     Exit {
         code: i32,
     },
+    /// The agent exited with a non-zero code while the sandbox confined its writes; `denied`:
+    /// its output shows a write refused by the kernel.
+    SandboxedExit {
+        code: i32,
+        denied: bool,
+    },
     /// The agent was killed by a signal it did not get from us.
     Signal {
         signal: i32,
@@ -391,6 +455,17 @@ impl std::fmt::Display for FailReason {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             FailReason::Exit { code } => write!(f, "agent exited with code {code}"),
+            FailReason::SandboxedExit { code, denied: true } => write!(
+                f,
+                "agent exited with code {code}; the sandbox denied it writes outside its workspace (its output says \"Permission denied\"): list what it must write in `sandbox_writable`"
+            ),
+            FailReason::SandboxedExit {
+                code,
+                denied: false,
+            } => write!(
+                f,
+                "agent exited with code {code} while the sandbox kept its writes inside its workspace (its output shows no refused write); if it must write elsewhere, list that in `sandbox_writable`"
+            ),
             FailReason::Signal { signal } => write!(f, "agent was killed by signal {signal}"),
             FailReason::TimedOut { after_ms } => {
                 write!(
@@ -406,6 +481,7 @@ impl std::fmt::Display for FailReason {
             ),
             FailReason::Spawn { message } => write!(f, "could not start the agent: {message}"),
             FailReason::Ownership { violations, kept } => {
+                use crate::report::quote_path;
                 write!(f, "changed paths it does not own: ")?;
                 for (i, v) in violations.iter().enumerate() {
                     if i > 0 {
@@ -416,8 +492,8 @@ impl std::fmt::Display for FailReason {
                         break;
                     }
                     match &v.owner {
-                        Some(owner) => write!(f, "{} (owned by {owner})", v.path)?,
-                        None => write!(f, "{} (owned by no stream)", v.path)?,
+                        Some(owner) => write!(f, "{} (owned by {owner})", quote_path(&v.path))?,
+                        None => write!(f, "{} (owned by no stream)", quote_path(&v.path))?,
                     }
                 }
                 write!(f, "; its work is kept on {kept}")

@@ -13,6 +13,7 @@
 //!     logs/<stream>/<n>.log   each task's agent output
 //!     prompts/<stream>/<n>.md each task's rendered prompt
 //!     prompt-files/<stream>/<n>.md  copies of `prompt_file`s, taken at the start
+//!     tmp/<stream>/<n>/       a sandboxed task's TMPDIR (the only temp dir it may write)
 //!     conflicts/<stream>/     the conflict bundle of a halt
 //!     report.json, report.md  the final report
 //!   worktrees/<plan>/<stream> stream worktrees (unless the plan sets worktree_root)
@@ -141,6 +142,14 @@ impl RunDir {
             .join(format!("gate-{n}.log"))
     }
 
+    /// A task's private temp dir (its agent's `TMPDIR` when sandboxed).
+    pub fn tmp_path(&self, stream: &str, task: usize) -> PathBuf {
+        self.path
+            .join("tmp")
+            .join(stream)
+            .join((task + 1).to_string())
+    }
+
     pub fn prompt_path(&self, stream: &str, task: usize) -> PathBuf {
         self.path
             .join("prompts")
@@ -166,6 +175,11 @@ impl RunDir {
 
     pub fn report_md_path(&self) -> PathBuf {
         self.path.join("report.md")
+    }
+
+    /// The run's JUnit XML, for CI systems.
+    pub fn report_xml_path(&self) -> PathBuf {
+        self.path.join("report.xml")
     }
 
     pub fn create(&self) -> Result<()> {

@@ -675,3 +675,77 @@ fn moving_worktree_root_between_runs_moves_the_worktrees() {
     );
     assert!(!list.contains(".git/streams/worktrees/p/a"), "{list}");
 }
+
+/// A person deletes the resolution worktree (`rm -rf`, or `git worktree remove`): `continue`
+/// lays it out again, says so, and the conflict can then be resolved there as before.
+#[test]
+fn continue_after_the_resolution_worktree_was_deleted_lays_it_out_again() {
+    let repo = repo_with_shared();
+    conflicting(&repo);
+    repo.streams(&["run"]).assert_code(3);
+    let wt = resolution(&repo);
+    let marked = std::fs::read_to_string(wt.join("shared.txt")).unwrap();
+    std::fs::remove_dir_all(&wt).unwrap();
+
+    let out = repo.streams(&["continue"]);
+    out.assert_code(3);
+    let stderr = out.stderr_redacted();
+    assert!(
+        stderr.contains("error: the resolution worktree [REPO]/.git/streams/worktrees/p/.integration was deleted: it is laid out again with the conflicts in shared.txt"),
+        "{out}"
+    );
+    assert!(
+        stderr.contains("hint: resolve them in [REPO]/.git/streams/worktrees/p/.integration, mark them resolved with `git -C [REPO]/.git/streams/worktrees/p/.integration add shared.txt`, then run `streams continue`"),
+        "{out}"
+    );
+    // As the halt left it: the markers, the file unmerged.
+    assert_eq!(
+        std::fs::read_to_string(wt.join("shared.txt")).unwrap(),
+        marked
+    );
+    assert_eq!(
+        repo.git_in(&wt, &["diff", "--name-only", "--diff-filter=U"]),
+        "shared.txt"
+    );
+    repo.streams(&["continue"]).assert_code(3);
+
+    std::fs::write(wt.join("shared.txt"), "from a and b\n").unwrap();
+    repo.git_in(&wt, &["add", "shared.txt"]);
+    repo.streams(&["continue"]).assert_code(0);
+    assert_eq!(
+        repo.git(&["show", "streams/p/integration:shared.txt"]),
+        "from a and b"
+    );
+}
+
+/// Something at the resolution worktree's path that is not a worktree any more may hold a
+/// person's edits: `continue` does not touch it and says what to do.
+#[test]
+fn continue_refuses_a_resolution_worktree_that_is_no_longer_one() {
+    let repo = repo_with_shared();
+    conflicting(&repo);
+    repo.streams(&["run"]).assert_code(3);
+    let wt = resolution(&repo);
+    std::fs::remove_file(wt.join(".git")).unwrap();
+    std::fs::write(wt.join("shared.txt"), "my edits\n").unwrap();
+
+    let out = repo.streams(&["continue"]);
+    out.assert_code(5);
+    let stderr = out.stderr_redacted();
+    assert!(
+        stderr.contains("error: the resolution worktree [REPO]/.git/streams/worktrees/p/.integration is no longer a git worktree"),
+        "{out}"
+    );
+    assert!(
+        stderr.contains("hint: move that directory out of the way"),
+        "{out}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(wt.join("shared.txt")).unwrap(),
+        "my edits\n"
+    );
+    // Moved away, it is laid out anew.
+    std::fs::rename(&wt, wt.with_extension("mine")).unwrap();
+    repo.streams(&["continue"]).assert_code(3);
+    assert!(wt.join(".git").exists());
+}

@@ -502,6 +502,68 @@ tasks = ["slow work"]
 }
 
 #[test]
+fn a_hangup_stops_agents_like_sigterm_and_resume_goes_on() {
+    // A closed terminal or ssh session sends SIGHUP: it must stop the agents and save the state,
+    // not end streams with its agents left running.
+    let repo = crash_repo();
+    let pidfile = repo.root.parent().unwrap().join("agent.pid");
+    let release = repo.root.parent().unwrap().join("release");
+    plan(
+        &repo,
+        &format!(
+            r#"
+[plan]
+name = "c"
+grace = "2s"
+
+[[stream]]
+name = "a"
+owns = ["a/**"]
+agent = ["act", "env", "{}", "wait-for", "{}", "write", "a/done", "done"]
+tasks = ["slow work"]
+"#,
+            pidfile.display(),
+            release.display()
+        ),
+    );
+    let child = repo
+        .streams_cmd(&["run"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for("the agent to start", Duration::from_secs(20), || {
+        pidfile.exists().then_some(())
+    });
+    assert!(repo.live_processes().len() >= 2);
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGHUP,
+    )
+    .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(129), "{stderr}");
+    assert!(
+        stderr.contains("SIGHUP received: stopping 1 running agent(s)"),
+        "{stderr}"
+    );
+    assert!(
+        stderr
+            .contains("interrupted: the run's state is saved; `streams resume` goes on from here"),
+        "{stderr}"
+    );
+    wait_for("the agent to be stopped", Duration::from_secs(5), || {
+        repo.live_processes().is_empty().then_some(())
+    });
+    let status = repo.streams(&["status"]);
+    assert!(status.stdout.contains(": interrupted"), "{status}");
+    std::fs::write(&release, "").unwrap();
+    repo.streams(&["resume"]).assert_code(0);
+    assert_eq!(repo.git(&["show", "streams/c/integration:a/done"]), "done");
+}
+
+#[test]
 fn a_full_disk_is_a_clear_error_and_the_state_stays_readable() {
     let reference = reference_tree("stream");
     let repo = crash_repo();

@@ -2,6 +2,7 @@
 //! temporary, hermetic git repository (see `common`).
 
 mod abort;
+mod ci;
 mod clean;
 mod cli;
 mod common;
@@ -9,7 +10,9 @@ mod coordinator;
 mod crash;
 mod gate;
 mod init;
+mod output;
 mod plan;
 mod run;
+mod sandbox;
 mod scenarios;
 mod status;

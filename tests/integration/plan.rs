@@ -137,6 +137,7 @@ fixture_tests! {
     invalid_huge_pattern: "huge-pattern.toml" => 2,
     invalid_worktree_root: "worktree-root.toml" => 2,
     invalid_agent_program: "agent-program.toml" => 2,
+    invalid_sandbox: "sandbox.toml" => 2,
 }
 
 #[test]
