@@ -48,7 +48,12 @@ fn plan_text(streams: &[String], gate_batch: Option<usize>) -> String {
 }
 
 /// Runs the plan in a fresh repository; returns (gate runs, wall seconds).
-fn measure(sb: &Sandbox, name: &str, streams: &[String], gate_batch: Option<usize>) -> (usize, f64) {
+fn measure(
+    sb: &Sandbox,
+    name: &str,
+    streams: &[String],
+    gate_batch: Option<usize>,
+) -> (usize, f64) {
     let root = sb.path().join(name);
     build_repo(sb, &root, 100, Contents::Distinct, streams);
     let plan = sb.dir("plans").join(format!("{name}.toml"));

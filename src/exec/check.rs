@@ -62,6 +62,10 @@ impl Engine {
     /// A unit reached its sync point: check it, or queue it if it needs no check (or passed).
     pub(super) fn unit_ready(&mut self, unit: SyncUnit) {
         let s = unit.stream;
+        if self.checking.contains(&s) {
+            // Its check is already running (recovery reaches a unit from two sides).
+            return;
+        }
         match self.check_command(s) {
             Some(command) if !self.check_passed(s, &unit.to) => self.start_check(unit, command),
             _ => self.state.queue.push(unit),
@@ -114,6 +118,7 @@ impl Engine {
         };
         let (events, cancel) = (self.events_tx.clone(), self.cancel.subscribe());
         self.running += 1;
+        self.checking.insert(s);
         tokio::spawn(async move {
             failpoint::hit("before-check");
             let (exit, took) = process::run_agent(cmd, limits, cancel, |_| {}).await;
@@ -138,6 +143,7 @@ impl Engine {
             log,
         } = end;
         let s = unit.stream;
+        self.checking.remove(&s);
         if exit == AgentExit::Cancelled {
             // Stopped with the run: `resume` checks the work again.
             return Ok(());

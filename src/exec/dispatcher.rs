@@ -53,6 +53,8 @@ pub struct Engine {
     pub(super) no_new_work: bool,
     /// The gate failed on the integration tip alone: nothing more is integrated (the message).
     pub(super) gate_stopped: Option<String>,
+    /// Streams whose check runs right now (one at a time per stream).
+    pub(super) checking: std::collections::BTreeSet<usize>,
     /// An error that ends the session once running agents have been stopped.
     pub(super) fatal: Option<Error>,
     pub(super) cancel: watch::Sender<Cancel>,
@@ -112,6 +114,7 @@ impl Engine {
             stopping: None,
             no_new_work: false,
             gate_stopped: None,
+            checking: Default::default(),
             fatal: None,
             cancel,
             events_tx,

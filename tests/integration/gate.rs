@@ -434,3 +434,67 @@ fn kill_9_while_the_gate_runs_then_resume() {
         repo.live_processes()
     );
 }
+
+/// Killed at a failpoint of a check, then `resume`: the check runs (again) and the run ends
+/// as an uninterrupted one does.
+fn crash_in_a_check_at(point: &str) {
+    use std::os::unix::process::ExitStatusExt;
+    let repo = TestRepo::with_files(&[("src/a/lib.txt", "fn base\n")]);
+    let script = r#"if [ -n "$1" ]; then echo "fn missing" > src/a/fix.txt; else echo "call missing" > src/a/use.txt; fi"#;
+    checked_stream(&repo, script, 1);
+    let mut cmd = repo.streams_cmd(&["run"]);
+    cmd.env("STREAMS_FAILPOINT", point);
+    let out = cmd.output().unwrap();
+    assert_eq!(
+        out.status.signal(),
+        Some(9),
+        "the failpoint {point} was never reached: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    repo.streams(&["resume"]).assert_code(0);
+    let tree = repo.tree_listing("streams/p/integration");
+    assert!(
+        tree.contains("src/a/use.txt") && tree.contains("src/a/fix.txt"),
+        "{tree}"
+    );
+    let state = state(&repo);
+    let checks = state["checks"].as_array().unwrap();
+    assert_eq!(checks.last().unwrap()["passed"], true, "{checks:?}");
+}
+
+#[test]
+fn crash_before_a_check_then_resume() {
+    crash_in_a_check_at("before-check");
+}
+
+#[test]
+fn crash_after_a_failed_check_is_saved_then_resume() {
+    // The second check is the one that passes; crash before the first verdict is acted on.
+    crash_in_a_check_at("before-check@2");
+}
+
+#[test]
+fn with_sync_task_the_check_runs_after_every_task() {
+    let repo = TestRepo::with_files(&[("src/a/lib.txt", "fn base\n")]);
+    plan(
+        &repo,
+        r#"
+[plan]
+name = "p"
+sync = "task"
+check = ["compile"]
+
+[[stream]]
+name = "a"
+owns = ["src/a/**"]
+agent = ["sh", "-c", "echo \"call base\" >> src/a/use-$STREAMS_TASK_INDEX.txt"]
+tasks = ["one", "two"]
+"#,
+    );
+    repo.streams(&["run"]).assert_code(0);
+    let state = state(&repo);
+    let checks = state["checks"].as_array().unwrap();
+    let tasks: Vec<u64> = checks.iter().map(|c| c["task"].as_u64().unwrap()).collect();
+    assert_eq!(tasks, [1, 2]);
+    assert!(run_dir(&repo).join("logs/a/check-2.log").exists());
+}
