@@ -15,21 +15,26 @@
 //!   the one mover of the integration ref), halt on a conflict, the resolution worktree,
 //!   conflict prediction, the bisection of a red gate (pure).
 //! - [`report`]: all text a person reads: progress, event lines, NDJSON, the conflict README,
-//!   the final report, the plan and status views, "what next" hints. Sees plain data only.
+//!   the final report, the plan and status views (learned estimates too), "what next" hints.
+//!   Sees plain data only.
 //! - [`state`]: run state types, the atomic store (`StateStore`: the one way state is written),
-//!   the lock, the journal.
+//!   the lock, the journal, the history of past runs (what each task took, for `streams plan`
+//!   to predict from).
 //! - [`git`]: the only place that uses git2 or runs the `git` program; a [`git::Repo`], an
 //!   [`git::Oid`] and named operations, the argv runner private.
 //! - [`ownership`]: compiled globsets; who owns a path; checking an agent's changed paths.
 //! - [`plan`]: pure: TOML text in, validated [`plan::Plan`] out (raw -> model -> validate), plus
-//!   the schedule analysis behind `streams plan`.
+//!   the schedule analysis behind `streams plan` (learning from past runs), and task lists into
+//!   plans for `streams init --from`.
 //! - Leaves, usable from any layer: [`layout`] (every ref and directory name a run uses, built
 //!   and parsed), [`failpoint`] (crash tests), [`duration`] (durations for people),
-//!   [`git_env`] (the environment variables that redirect git, shared by `git` and `plan`).
+//!   [`git_env`] (the environment variables that redirect git, shared by `git` and `plan`),
+//!   [`children`] (the processes streams starts itself, told apart from an agent's strays).
 //! - [`error`]: error kinds and the exit codes, in one place, with how a run's outcome maps to
 //!   one (it wraps [`git::GitError`], so it sits beside git rather than below it).
 //! - [`demo`]: the example repository behind `streams demo`.
 
+pub mod children;
 pub mod cli;
 pub mod coordinator;
 pub mod demo;

@@ -1,5 +1,7 @@
 //! `streams init`: write a commented plan for this repository (or an embedded example), check it
 //! the way `streams plan` does, and say what to do next. Never overwrites anything.
+//! `init --from TASKS` builds the plan from a task list instead ([`super::init_from`]), with the
+//! agent chosen the same way ([`agent_choice`]).
 
 use std::path::{Path, PathBuf};
 
@@ -9,6 +11,9 @@ use crate::plan::init::{self, AgentChoice, AgentCli, RepoShape};
 use super::{Context, InitAgent, InitArgs, load};
 
 pub fn init(ctx: &Context, args: InitArgs) -> Result<ExitCode> {
+    if args.from.is_some() {
+        return super::init_from::init_from(ctx, args);
+    }
     if let Some(name) = &args.example
         && init::example(name).is_none()
     {
@@ -30,15 +35,10 @@ pub fn init(ctx: &Context, args: InitArgs) -> Result<ExitCode> {
         }
         None => {
             let shape = repo_shape(&repo)?;
-            let agent = match args.agent {
-                Some(agent) => AgentChoice::Only(agent_cli(agent)),
-                None => AgentChoice::All {
-                    active: AgentCli::ALL
-                        .into_iter()
-                        .find(|cli| cli.program().is_some_and(on_path)),
-                },
-            };
-            files.push((path.clone(), init::generate(&shape, agent)));
+            files.push((
+                path.clone(),
+                init::generate(&shape, agent_choice(args.agent)),
+            ));
         }
     }
     if let Some((existing, _)) = files.iter().find(|(p, _)| p.exists()) {
@@ -132,6 +132,19 @@ fn list_examples(ctx: &Context, name: &str) -> Result<ExitCode> {
     ))
 }
 
+/// `--agent NAME` writes that agent only; without it, every agent CLI known is written, the first
+/// found on PATH active.
+pub(super) fn agent_choice(agent: Option<InitAgent>) -> AgentChoice {
+    match agent {
+        Some(agent) => AgentChoice::Only(agent_cli(agent)),
+        None => AgentChoice::All {
+            active: AgentCli::ALL
+                .into_iter()
+                .find(|cli| cli.program().is_some_and(on_path)),
+        },
+    }
+}
+
 fn agent_cli(agent: InitAgent) -> AgentCli {
     match agent {
         InitAgent::Claude => AgentCli::Claude,
@@ -141,7 +154,7 @@ fn agent_cli(agent: InitAgent) -> AgentCli {
     }
 }
 
-fn on_path(program: &str) -> bool {
+pub(super) fn on_path(program: &str) -> bool {
     use std::os::unix::fs::PermissionsExt;
     std::env::var_os("PATH").is_some_and(|dirs| {
         std::env::split_paths(&dirs).any(|dir| {

@@ -8,6 +8,7 @@ mod completions;
 mod control;
 mod demo;
 mod init;
+mod init_from;
 pub mod load;
 mod plan;
 mod run;
@@ -83,7 +84,8 @@ pub enum Command {
     Clean(CleanArgs),
     /// Run a built-in example end to end on a throwaway repository
     Demo(DemoArgs),
-    /// Write a commented streams.toml for this repository, or one of the example plans
+    /// Write a commented streams.toml for this repository, one of the example plans, or a plan
+    /// built from a task list (--from tasks.md)
     Init(InitArgs),
     /// Print shell completions (bash, zsh, fish, powershell) on stdout
     Completions(CompletionsArgs),
@@ -100,8 +102,18 @@ pub struct InitArgs {
     #[arg(long, value_enum, conflicts_with = "example")]
     pub agent: Option<InitAgent>,
     /// Write one of the example plans instead (without a name: list them)
-    #[arg(long, value_name = "NAME", num_args = 0..=1, default_missing_value = "")]
+    #[arg(long, value_name = "NAME", num_args = 0..=1, default_missing_value = "", conflicts_with = "from")]
     pub example: Option<String>,
+    /// Build the plan from a task list: spec-kit's tasks.md, a Markdown checklist, or JSON
+    #[arg(long, value_name = "TASKS")]
+    pub from: Option<PathBuf>,
+    /// With --from: print the plan on stdout instead of writing it
+    #[arg(long, requires = "from")]
+    pub dry_run: bool,
+    /// With --from: predict the makespan with this many agents at once (default: the number of
+    /// CPUs)
+    #[arg(long, short, requires = "from")]
+    pub jobs: Option<usize>,
 }
 
 /// `init --agent`: the agent CLIs a generated plan can run.
@@ -128,9 +140,10 @@ pub struct CompletionsArgs {
 pub struct PlanArgs {
     /// The plan file (default: streams.toml at the repository root)
     pub plan: Option<PathBuf>,
-    /// Simulate the schedule with this many agents at once (default: the plan's `jobs`)
-    #[arg(long, short)]
-    pub jobs: Option<usize>,
+    /// Simulate the schedule with this many agents at once (default: the plan's `jobs`); a
+    /// list (`1,2,4,8`) also shows the predicted makespan for each
+    #[arg(long, short, value_delimiter = ',', num_args = 1)]
+    pub jobs: Vec<usize>,
     /// Print the analysis as JSON on stdout (versioned schema, see README)
     #[arg(long, conflicts_with_all = ["dot", "mermaid"])]
     pub json: bool,

@@ -13,34 +13,44 @@ use super::load;
 use super::{Context, PlanArgs};
 
 pub fn plan(ctx: &Context, args: PlanArgs) -> Result<ExitCode> {
-    if args.jobs == Some(0) {
+    if args.jobs.contains(&0) {
         return Err(Error::usage("--jobs must be at least 1"));
     }
     let repo = load::open_repo(ctx)?;
-    let (loaded, analysis) = load::load_checked(ctx, &repo, args.plan.as_deref())?;
+    let (loaded, mut analysis) = load::load_checked(ctx, &repo, args.plan.as_deref())?;
+    // With a history of past runs, every view below predicts from it.
+    let learned = ops::plan::learn(&repo, &loaded.plan, analysis.estimates)?;
+    let plan = match &learned {
+        Some(learned) => {
+            analysis.estimates = learned.unit;
+            &learned.plan
+        }
+        None => &loaded.plan,
+    };
     let jobs = args
         .jobs
-        .or(loaded.plan.jobs)
+        .first()
+        .copied()
+        .or(plan.jobs)
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-    let view = View::new(
-        &loaded.plan,
-        &loaded.path,
-        &loaded.base_commit,
-        &analysis,
+    let learning = ops::plan::learning(
+        &repo,
+        plan,
+        learned.as_ref(),
+        analysis.estimates,
+        &args.jobs,
         jobs,
     );
+    let view = View::new(plan, &loaded.path, &loaded.base_commit, &analysis, jobs);
     let predicted = if args.predict {
-        Some(ops::plan::predict(
-            &repo,
-            &loaded.plan,
-            &loaded.base_commit,
-        )?)
+        Some(ops::plan::predict(&repo, plan, &loaded.base_commit)?)
     } else {
         None
     };
     if args.json {
         let mut json = view.json();
         json.predicted_conflicts = predicted.as_ref();
+        json.learning = learning.as_ref().map(|l| l.json(plan));
         let json = serde_json::to_string_pretty(&json)
             .map_err(|e| Error::Internal(format!("could not write JSON: {e}")))?;
         print_data(&format!("{json}\n"))?;
@@ -50,6 +60,9 @@ pub fn plan(ctx: &Context, args: PlanArgs) -> Result<ExitCode> {
         print_data(&view.mermaid())?;
     } else {
         ctx.ui.info(view.human(&ctx.ui));
+        if let Some(learning) = &learning {
+            ctx.ui.info(format!("\n{}", learning.human(&ctx.ui, plan)));
+        }
         if let Some(predicted) = &predicted {
             ctx.ui.info(format!("\n{}", predicted_human(predicted)));
         }

@@ -280,11 +280,22 @@ impl Engine {
         self.state.phase = RunPhase::Finished;
         let _ = self.journal.append(Entry::Finished);
         self.save()?;
+        self.record_history();
         Ok(Session {
             finish: decide::finished(&self.state),
             state: self.state,
             reporter: self.reporter,
         })
+    }
+
+    /// What each task took, for `streams plan` to predict from next time. The history helps
+    /// plan, it holds no work: failing to write it is logged, not fatal.
+    fn record_history(&self) {
+        let path = crate::state::history::path(self.repo.common_dir());
+        let now = crate::state::now_ms();
+        if let Err(err) = crate::state::history::record_run(&path, &self.state, &self.plan, now) {
+            tracing::warn!("could not record the run in {}: {err}", path.display());
+        }
     }
 
     // -----------------------------------------------------------------------------------------

@@ -1,12 +1,17 @@
 //! Plan analysis that needs the repository: conflicts predicted between the plan's existing
-//! stream branches and the integration tip. (The pure analysis, waves and schedule, is in
-//! [`crate::plan::schedule`].)
+//! stream branches and the integration tip, and what the history of past runs teaches (learned
+//! estimates, the last run's prediction against its wall time, the `--jobs` what-if,
+//! bottlenecks). (The pure analysis, waves, schedule and learning, is in
+//! [`crate::plan::schedule`] and [`crate::plan::learn`].)
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::git::Repo;
-use crate::plan::Plan;
+use crate::plan::learn::{self, Learned, Observation};
+use crate::plan::{EstimateUnit, Plan, schedule};
+use crate::report::learn_view::{LastRun, LearnedSummary, Learning, WhatIfTable};
 use crate::report::plan_view::Predicted;
 use crate::report::status_view::PredictedConflict;
+use crate::state::history;
 
 pub fn predict(repo: &Repo, plan: &Plan, base_commit: &str) -> Result<Predicted> {
     let mut branches = Vec::new();
@@ -37,4 +42,101 @@ pub fn predict(repo: &Repo, plan: &Plan, base_commit: &str) -> Result<Predicted>
             })
             .collect(),
     })
+}
+
+/// The plan's predictions from the history, or `None` when no finished run of a plan with this
+/// name was recorded.
+pub fn learn(repo: &Repo, plan: &Plan, unit: EstimateUnit) -> Result<Option<Learned>> {
+    let path = history::path(repo.common_dir());
+    let loaded = history::load(&path)
+        .map_err(|e| Error::io(format!("could not read the history {}", path.display()), e))?;
+    let observations: Vec<Observation> = loaded
+        .records
+        .iter()
+        .filter(|r| r.plan == plan.name && r.outcome == "done")
+        .map(observation)
+        .collect();
+    if observations.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(learn::learn(plan, unit, &observations)))
+}
+
+/// What `streams plan` adds from experience, or `None` when there is nothing to add (no history
+/// and at most one `--jobs` number). `plan` is the plan with the learned estimates (from
+/// [`learn`]) when there is a history; `jobs_list` is `--jobs` as given, `jobs` the number the
+/// schedule is simulated with.
+pub fn learning(
+    repo: &Repo,
+    plan: &Plan,
+    learned: Option<&Learned>,
+    unit: EstimateUnit,
+    jobs_list: &[usize],
+    jobs: usize,
+) -> Option<Learning> {
+    if learned.is_none() && jobs_list.len() < 2 {
+        return None;
+    }
+    let learned = learned.map(|l| LearnedSummary {
+        from_history: l.from_history,
+        tasks: l.tasks.clone(),
+        makespan: schedule::simulate(plan, jobs).makespan,
+        makespan_low: schedule::simulate(&l.low, jobs).makespan,
+        makespan_high: schedule::simulate(&l.high, jobs).makespan,
+        last_run: last_run(repo, plan, unit),
+    });
+    let what_if = (jobs_list.len() > 1).then(|| {
+        let (rows, enough_jobs) = learn::what_if(plan, jobs_list);
+        WhatIfTable { rows, enough_jobs }
+    });
+    Some(Learning {
+        unit,
+        jobs,
+        learned,
+        what_if,
+        bottlenecks: learn::bottlenecks(plan, jobs),
+    })
+}
+
+/// Replays the prediction for the last finished run of this plan with the history it had, and
+/// sets it beside the run's wall time; `None` when that run had no history to predict from (its
+/// prediction was in units, not comparable) or its state is gone (`streams clean`).
+fn last_run(repo: &Repo, plan: &Plan, unit: EstimateUnit) -> Option<LastRun> {
+    let loaded = history::load(&history::path(repo.common_dir())).ok()?;
+    let ours: Vec<&history::Record> = loaded
+        .records
+        .iter()
+        .filter(|r| r.plan == plan.name)
+        .collect();
+    let last = ours.iter().max_by_key(|r| r.at)?.run.clone();
+    let began = ours.iter().filter(|r| r.run == last).map(|r| r.at).min()?;
+    let before: Vec<Observation> = ours
+        .iter()
+        .filter(|r| r.run != last && r.at < began && r.outcome == "done")
+        .map(|r| observation(r))
+        .collect();
+    if before.is_empty() {
+        return None;
+    }
+    let run_dir = crate::state::StateDir::new(repo.common_dir()).run_dir(&last);
+    let state = run_dir.load().ok()?;
+    // The plan as that run had it (the file may have changed since).
+    let ran = super::session::plan_from_copy(&run_dir, &state).unwrap_or_else(|_| plan.clone());
+    let predicted =
+        schedule::simulate(&learn::learn(&ran, unit, &before).plan, state.jobs).makespan;
+    Some(LastRun {
+        run: last,
+        jobs: state.jobs,
+        predicted,
+        actual: state.previous_wall_ms as f64 / 1000.0,
+    })
+}
+
+fn observation(record: &history::Record) -> Observation {
+    Observation {
+        stream: record.stream.clone(),
+        text_hash: record.text_hash.clone(),
+        seconds: record.seconds,
+        at: record.at,
+    }
 }

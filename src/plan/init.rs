@@ -1,5 +1,5 @@
 //! The plan `streams init` writes: pure text generation from facts about the repository, so that
-//! other sources of a plan (`init --from TASKS`, later) can reuse its pieces.
+//! other sources of a plan reuse its pieces (`init --from TASKS` writes [`agent_lines`]).
 //!
 //! The generated plan is a starting point a person edits: one stream per top-level directory
 //! that holds tracked files (the largest few; the others written out as comments), lock files
@@ -201,25 +201,7 @@ pub fn generate(shape: &RepoShape, agent: AgentChoice) -> String {
     ));
     out.push('\n');
 
-    match agent {
-        AgentChoice::Only(cli) => {
-            out.push_str(&format!("# {}\n{}\n", cli.comment(), cli.line()));
-        }
-        AgentChoice::All { active } => {
-            out.push_str(match active {
-                Some(_) => "# The agent every task runs (argv, no shell). One line is active: the first agent CLI\n# found on PATH. Keep one.\n",
-                None => "# The agent every task runs (argv, no shell). No agent CLI was found on PATH: uncomment\n# the line of the one you use.\n",
-            });
-            for cli in AgentCli::ALL {
-                out.push_str(&format!("# {}\n", cli.comment()));
-                if active == Some(cli) {
-                    out.push_str(&format!("{}\n", cli.line()));
-                } else {
-                    out.push_str(&format!("# {}\n", cli.line()));
-                }
-            }
-        }
-    }
+    out.push_str(&agent_lines(agent));
     out.push('\n');
     out.push_str(&commented("timeout = \"45m\"", "per task, wall clock"));
     out.push_str(&commented(
@@ -269,6 +251,32 @@ pub fn generate(shape: &RepoShape, agent: AgentChoice) -> String {
         );
         for dir in &rest {
             out.push_str(&stream_block(dir, "# "));
+        }
+    }
+    out
+}
+
+/// The `agent` lines of a generated plan, each with a comment saying why its flags: the chosen
+/// one, or every one known with `active` (if any) uncommented. Shared with `init --from`.
+pub fn agent_lines(agent: AgentChoice) -> String {
+    let mut out = String::new();
+    match agent {
+        AgentChoice::Only(cli) => {
+            out.push_str(&format!("# {}\n{}\n", cli.comment(), cli.line()));
+        }
+        AgentChoice::All { active } => {
+            out.push_str(match active {
+                Some(_) => "# The agent every task runs (argv, no shell). One line is active: the first agent CLI\n# found on PATH. Keep one.\n",
+                None => "# The agent every task runs (argv, no shell). No agent CLI was found on PATH: uncomment\n# the line of the one you use.\n",
+            });
+            for cli in AgentCli::ALL {
+                out.push_str(&format!("# {}\n", cli.comment()));
+                if active == Some(cli) {
+                    out.push_str(&format!("{}\n", cli.line()));
+                } else {
+                    out.push_str(&format!("# {}\n", cli.line()));
+                }
+            }
         }
     }
     out

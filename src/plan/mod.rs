@@ -10,7 +10,10 @@
 //! - [`schedule`]: waves, critical path, the longest-remaining-path order, the makespan
 //!   simulation;
 //! - [`diagnostic`]: problems with spans, rendered with file:line:column and carets;
-//! - [`init`]: the plan `streams init` writes, and the example plans built into the binary.
+//! - [`learn`]: estimates from the history of past runs, what-if over `jobs`, bottlenecks;
+//! - [`init`]: the plan `streams init` writes, and the example plans built into the binary;
+//! - [`tasks`]: the other way round, a task list (spec-kit `tasks.md`, a checklist, JSON) into a
+//!   plan's text, for `streams init --from` (with `init`'s agent lines).
 //!
 //! This module is pure: it does no I/O. What it needs to know about the repository (does `base`
 //! resolve, which files are tracked there, does a prompt file exist, can an agent program be
@@ -18,11 +21,13 @@
 
 pub mod diagnostic;
 pub mod init;
+pub mod learn;
 pub mod model;
 pub mod owners;
 pub mod pattern;
 pub mod raw;
 pub mod schedule;
+pub mod tasks;
 pub mod validate;
 
 pub use diagnostic::{Diagnostic, Diagnostics, Severity};

@@ -8,6 +8,7 @@ mod gates_view;
 pub mod github;
 pub mod hints;
 pub mod junit;
+pub mod learn_view;
 pub mod mermaid;
 pub mod plan_view;
 pub(crate) mod quote;

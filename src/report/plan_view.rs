@@ -96,17 +96,7 @@ impl<'a> View<'a> {
     }
 
     fn amount(&self, value: Estimate) -> String {
-        match self.analysis.estimates {
-            EstimateUnit::Seconds => format_seconds(value),
-            EstimateUnit::Units => {
-                let n = format_number(value);
-                if n == "1" {
-                    "1 unit".into()
-                } else {
-                    format!("{n} units")
-                }
-            }
-        }
+        amount(self.analysis.estimates, value)
     }
 
     pub fn human(&self, ui: &Ui) -> String {
@@ -338,6 +328,7 @@ impl<'a> View<'a> {
             },
             warnings: &self.analysis.warnings,
             predicted_conflicts: None,
+            learning: None,
         }
     }
 
@@ -448,6 +439,10 @@ pub struct PlanJson<'a> {
     /// With `--predict` only.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub predicted_conflicts: Option<&'a Predicted>,
+    /// Learned estimates (with a history), `--jobs` what-if (a list), bottlenecks: top-level
+    /// fields, each present only when there is something to say.
+    #[serde(flatten)]
+    pub learning: Option<super::learn_view::LearningJson<'a>>,
 }
 
 #[derive(Serialize)]
@@ -513,14 +508,29 @@ fn plural(n: usize, noun: &str) -> String {
     crate::plan::diagnostic::count(n, noun)
 }
 
+/// An estimate as people read it: a duration, or a number of units.
+pub(super) fn amount(unit: EstimateUnit, value: Estimate) -> String {
+    match unit {
+        EstimateUnit::Seconds => format_seconds(value),
+        EstimateUnit::Units => {
+            let n = format_number(value);
+            if n == "1" {
+                "1 unit".into()
+            } else {
+                format!("{n} units")
+            }
+        }
+    }
+}
+
 /// 4 -> "4", 2.5 -> "2.5", 1/3 -> "0.33".
-fn format_number(value: f64) -> String {
+pub(super) fn format_number(value: f64) -> String {
     let text = format!("{value:.2}");
     text.trim_end_matches('0').trim_end_matches('.').to_string()
 }
 
 /// 5400 -> "1h30m", 600 -> "10m", 45 -> "45s".
-fn format_seconds(value: f64) -> String {
+pub(super) fn format_seconds(value: f64) -> String {
     let total = value.round() as u64;
     let (h, m, s) = (total / 3600, total / 60 % 60, total % 60);
     let mut out = String::new();

@@ -1,5 +1,6 @@
-//! Run state: the types, the atomic store, the lock, the journal.
+//! Run state: the types, the atomic store, the lock, the journal, and the history of past runs.
 
+pub mod history;
 pub mod journal;
 pub mod lock;
 mod model;

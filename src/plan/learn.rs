@@ -1,0 +1,382 @@
+//! Plans that learn: estimates from what past runs took, what-if over the number of agents, and
+//! where splitting work would pay.
+//!
+//! Pure: the caller reads the history (see `state::history`) and passes [`Observation`]s. Each
+//! task's prediction comes from the first source that has something:
+//!
+//! 1. the median of the last [`RECENT`] runs of the same stream and the same task text;
+//! 2. the mean of the stream's past tasks;
+//! 3. the plan's `estimate`;
+//! 4. one unit.
+//!
+//! With any history, predictions are seconds; a plan whose estimates are plain numbers then
+//! counts a unit as the history's mean task time, so the sources can be added up.
+
+use serde::Serialize;
+
+use super::model::{Estimate, Plan, Prompt};
+use super::schedule;
+use super::{DEFAULT_ESTIMATE, EstimateUnit};
+
+/// How many recent runs of a task its median is taken over.
+pub const RECENT: usize = 5;
+
+/// One finished task from the history.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Observation {
+    pub stream: String,
+    pub text_hash: String,
+    pub seconds: f64,
+    /// When it finished (ordering only).
+    pub at: u64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "source")]
+pub enum Source {
+    /// The median of the last runs of this task.
+    History { runs: usize },
+    /// The mean of the stream's past tasks (this task's text is new).
+    StreamMean { runs: usize },
+    /// The plan's `estimate`.
+    Estimate,
+    /// Nothing known: one unit (with history, a unit is the mean past task).
+    Default,
+}
+
+impl Source {
+    pub fn describe(self) -> String {
+        match self {
+            Source::History { runs } => format!("median of the last {}", plural(runs, "run")),
+            Source::StreamMean { runs } => {
+                format!("mean of the stream's {}", plural(runs, "past task"))
+            }
+            Source::Estimate => "the plan's estimate".into(),
+            Source::Default => "no history, no estimate: one unit".into(),
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct Prediction {
+    pub value: Estimate,
+    /// The 10th and 90th percentiles of what it took (the value itself without history).
+    pub low: Estimate,
+    pub high: Estimate,
+    #[serde(flatten)]
+    pub source: Source,
+}
+
+/// A plan's predictions, and the plan with them as its estimates (for the schedule analysis).
+#[derive(Clone, Debug)]
+pub struct Learned {
+    /// Per stream, per task.
+    pub tasks: Vec<Vec<Prediction>>,
+    pub unit: EstimateUnit,
+    /// The plan with every task's `estimate` set to its prediction; `low` and `high` likewise.
+    pub plan: Plan,
+    pub low: Plan,
+    pub high: Plan,
+    /// Tasks predicted from their own or their stream's history.
+    pub from_history: usize,
+}
+
+/// A stable 64-bit FNV-1a hash of a task's wording (its text, or its prompt file's path), as 16
+/// hex digits. std's hasher may change between Rust releases; this must not, or the history
+/// would forget every task.
+pub fn text_hash(prompt: &Prompt) -> String {
+    let text = match prompt {
+        Prompt::Text(text) => text.clone(),
+        Prompt::File(path) => format!("file:{}", path.display()),
+    };
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in text.as_bytes() {
+        hash ^= u64::from(*byte);
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+    }
+    format!("{hash:016x}")
+}
+
+pub fn learn(plan: &Plan, unit: EstimateUnit, history: &[Observation]) -> Learned {
+    let mut sorted: Vec<&Observation> = history.iter().collect();
+    sorted.sort_by_key(|o| o.at);
+    let use_history = !history.is_empty();
+    // With history everything is seconds; a plan in units counts a unit as a typical task.
+    let unit_seconds = if use_history && unit == EstimateUnit::Units {
+        history.iter().map(|o| o.seconds).sum::<f64>() / history.len() as f64
+    } else {
+        1.0
+    };
+    let mut tasks = Vec::with_capacity(plan.streams.len());
+    let mut from_history = 0;
+    for stream in &plan.streams {
+        let of_stream: Vec<f64> = sorted
+            .iter()
+            .filter(|o| o.stream == stream.name)
+            .map(|o| o.seconds)
+            .collect();
+        let mut predictions = Vec::with_capacity(stream.tasks.len());
+        for task in &stream.tasks {
+            let hash = text_hash(&task.prompt);
+            let same: Vec<f64> = sorted
+                .iter()
+                .filter(|o| o.stream == stream.name && o.text_hash == hash)
+                .map(|o| o.seconds)
+                .collect();
+            let prediction = if !same.is_empty() {
+                let recent = &same[same.len().saturating_sub(RECENT)..];
+                from_history += 1;
+                Prediction {
+                    value: percentile(recent, 0.5),
+                    low: percentile(recent, 0.1),
+                    high: percentile(recent, 0.9),
+                    source: Source::History { runs: recent.len() },
+                }
+            } else if !of_stream.is_empty() {
+                from_history += 1;
+                Prediction {
+                    value: of_stream.iter().sum::<f64>() / of_stream.len() as f64,
+                    low: percentile(&of_stream, 0.1),
+                    high: percentile(&of_stream, 0.9),
+                    source: Source::StreamMean {
+                        runs: of_stream.len(),
+                    },
+                }
+            } else {
+                let written = task.estimate.or(stream.estimate);
+                let value = written.unwrap_or(DEFAULT_ESTIMATE) * unit_seconds;
+                Prediction {
+                    value,
+                    low: value,
+                    high: value,
+                    source: if written.is_some() {
+                        Source::Estimate
+                    } else {
+                        Source::Default
+                    },
+                }
+            };
+            predictions.push(prediction);
+        }
+        tasks.push(predictions);
+    }
+    let with = |pick: fn(&Prediction) -> Estimate| {
+        let mut out = plan.clone();
+        for (s, stream) in out.streams.iter_mut().enumerate() {
+            for (k, task) in stream.tasks.iter_mut().enumerate() {
+                task.estimate = Some(pick(&tasks[s][k]));
+            }
+        }
+        out
+    };
+    Learned {
+        plan: with(|p| p.value),
+        low: with(|p| p.low),
+        high: with(|p| p.high),
+        unit: if use_history {
+            EstimateUnit::Seconds
+        } else {
+            unit
+        },
+        tasks,
+        from_history,
+    }
+}
+
+/// Linear interpolation between the closest ranks; `values` in any order, not empty.
+fn percentile(values: &[f64], q: f64) -> f64 {
+    let mut v = values.to_vec();
+    v.sort_by(f64::total_cmp);
+    let at = q * (v.len() - 1) as f64;
+    let (lo, hi) = (at.floor() as usize, at.ceil() as usize);
+    v[lo] + (v[hi] - v[lo]) * (at - lo as f64)
+}
+
+/// The predicted makespan at one number of agents.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct WhatIf {
+    pub jobs: usize,
+    pub makespan: Estimate,
+}
+
+/// The makespan for each number of agents, and the fewest agents past which more no longer
+/// help (the critical path or the dependencies bind), if one of those given reaches it.
+pub fn what_if(plan: &Plan, jobs: &[usize]) -> (Vec<WhatIf>, usize) {
+    let rows = jobs
+        .iter()
+        .map(|&j| WhatIf {
+            jobs: j.max(1),
+            makespan: schedule::simulate(plan, j.max(1)).makespan,
+        })
+        .collect();
+    // With one agent per stream nothing ever waits for an agent: no more can help.
+    let unlimited = schedule::simulate(plan, plan.streams.len().max(1)).makespan;
+    let enough = (1..=plan.streams.len().max(1))
+        .find(|&j| schedule::simulate(plan, j).makespan <= unlimited + 1e-9)
+        .unwrap_or(1);
+    (rows, enough)
+}
+
+/// A stream on the critical path, and the makespan if it took half as long or were split in two
+/// streams running side by side.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Bottleneck {
+    pub stream: usize,
+    pub work: Estimate,
+    pub makespan: Estimate,
+    pub if_halved: Estimate,
+    pub if_split: Estimate,
+}
+
+pub fn bottlenecks(plan: &Plan, jobs: usize) -> Vec<Bottleneck> {
+    let work = schedule::stream_work(plan);
+    let base = schedule::simulate(plan, jobs);
+    let halve = |p: &mut Plan, s: usize| {
+        let stream = &p.streams[s].clone();
+        for task in &mut p.streams[s].tasks {
+            task.estimate = Some(plan.estimate_for(stream, task) / 2.0);
+        }
+    };
+    base.critical_path
+        .streams
+        .iter()
+        .map(|&s| {
+            let mut halved = plan.clone();
+            halve(&mut halved, s);
+            let mut split = halved.clone();
+            let mut twin = split.streams[s].clone();
+            let name = split.streams[s].name.clone();
+            twin.name = format!("{name}~2");
+            for other in &mut split.streams {
+                if other.depends_on.contains(&name) {
+                    other.depends_on.push(twin.name.clone());
+                }
+            }
+            split.streams.push(twin);
+            Bottleneck {
+                stream: s,
+                work: work[s],
+                makespan: base.makespan,
+                if_halved: schedule::simulate(&halved, jobs).makespan,
+                if_split: schedule::simulate(&split, jobs).makespan,
+            }
+        })
+        .collect()
+}
+
+fn plural(n: usize, what: &str) -> String {
+    if n == 1 {
+        format!("1 {what}")
+    } else {
+        format!("{n} {what}s")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::parse_simple;
+
+    fn plan() -> Plan {
+        parse_simple(
+            r#"
+[plan]
+name = "p"
+agent = ["a"]
+[[stream]]
+name = "db"
+owns = ["db/**"]
+tasks = ["schema", "index"]
+[[stream]]
+name = "api"
+owns = ["api/**"]
+depends_on = ["db"]
+tasks = ["login"]
+[[stream]]
+name = "ui"
+owns = ["ui/**"]
+tasks = [{ prompt = "form", estimate = "30s" }]
+"#,
+        )
+        .unwrap()
+    }
+
+    fn seen(plan: &Plan, stream: &str, task: usize, seconds: f64, at: u64) -> Observation {
+        let s = plan.stream(stream).unwrap();
+        Observation {
+            stream: stream.into(),
+            text_hash: text_hash(&s.tasks[task].prompt),
+            seconds,
+            at,
+        }
+    }
+
+    #[test]
+    fn each_source_in_turn() {
+        let p = plan();
+        let history = vec![
+            seen(&p, "db", 0, 100.0, 1),
+            seen(&p, "db", 0, 10.0, 2),
+            seen(&p, "db", 0, 12.0, 3),
+            seen(&p, "db", 0, 14.0, 4),
+            seen(&p, "db", 0, 16.0, 5),
+            seen(&p, "db", 0, 18.0, 6),
+        ];
+        let learned = learn(&p, EstimateUnit::Seconds, &history);
+        let db = &learned.tasks[0];
+        // The oldest run (100s) is past the last five.
+        assert_eq!(db[0].value, 14.0);
+        assert_eq!(db[0].source, Source::History { runs: 5 });
+        assert!((db[0].low - 10.8).abs() < 1e-9 && (db[0].high - 17.2).abs() < 1e-9);
+        // `index` is new: the stream's mean over all six.
+        assert_eq!(db[1].source, Source::StreamMean { runs: 6 });
+        assert_eq!(db[1].value, 170.0 / 6.0);
+        assert_eq!(learned.tasks[1][0].source, Source::Default);
+        assert_eq!(learned.tasks[2][0].source, Source::Estimate);
+        assert_eq!(learned.tasks[2][0].value, 30.0);
+        assert_eq!(learned.from_history, 2);
+        assert_eq!(learned.plan.streams[0].tasks[0].estimate, Some(14.0));
+    }
+
+    #[test]
+    fn units_count_as_a_typical_task_once_there_is_history() {
+        let p = parse_simple(
+            "[plan]\nname = \"p\"\nagent = [\"a\"]\n[[stream]]\nname = \"s\"\nowns = [\"s/**\"]\ntasks = [\"a\", { prompt = \"b\", estimate = 2 }]\n",
+        )
+        .unwrap();
+        let learned = learn(&p, EstimateUnit::Units, &[seen(&p, "s", 0, 8.0, 1)]);
+        assert_eq!(learned.unit, EstimateUnit::Seconds);
+        assert_eq!(learned.tasks[0][1].value, 8.0, "the stream's mean");
+        let none = learn(&p, EstimateUnit::Units, &[]);
+        assert_eq!(none.tasks[0][1].value, 2.0);
+        assert_eq!(none.unit, EstimateUnit::Units);
+    }
+
+    #[test]
+    fn more_jobs_stop_helping_where_dependencies_bind() {
+        let p = plan();
+        let (rows, enough) = what_if(&p, &[1, 2, 4]);
+        let makespans: Vec<f64> = rows.iter().map(|r| r.makespan).collect();
+        // db (2) -> api (1) is 3 units; ui is 30 "seconds" in a plan mixing units: 30.
+        assert_eq!(makespans, [33.0, 30.0, 30.0]);
+        assert_eq!(enough, 2);
+    }
+
+    #[test]
+    fn bottlenecks_on_the_critical_path() {
+        let p = parse_simple(
+            "[plan]\nname = \"p\"\nagent = [\"a\"]\n[[stream]]\nname = \"a\"\nowns = [\"a/**\"]\ntasks = [\"1\", \"2\", \"3\", \"4\"]\n[[stream]]\nname = \"b\"\nowns = [\"b/**\"]\ndepends_on = [\"a\"]\ntasks = [\"1\"]\n[[stream]]\nname = \"c\"\nowns = [\"c/**\"]\ntasks = [\"1\"]\n",
+        )
+        .unwrap();
+        let found = bottlenecks(&p, 4);
+        assert_eq!(found.len(), 2);
+        assert_eq!(found[0].stream, 0);
+        assert_eq!(found[0].makespan, 5.0);
+        assert_eq!(found[0].if_halved, 3.0);
+        assert_eq!(found[0].if_split, 3.0);
+        // With one agent nothing runs beside anything: splitting gains nothing.
+        let one = bottlenecks(&p, 1);
+        assert_eq!(one[0].if_split, 6.0);
+        assert_eq!(one[0].if_halved, 4.0);
+    }
+}

@@ -1,0 +1,1163 @@
+//! Grouping tasks into streams so that no file has two owners.
+//!
+//! 1. Dependencies between tasks (`depends on T010`) must form no cycle; a cycle is an error
+//!    naming its ids. A task that creates a file (one not tracked at `base`) comes before the
+//!    tasks that change it (an implicit dependency).
+//! 2. Tasks that name the same file, or a file under a directory another names, join one
+//!    stream; tasks that name no file join one stream per phase, flagged for review.
+//! 3. Streams whose tasks depend on each other both ways are merged (neither could finish
+//!    first). Inside a stream tasks run in list order, unless a dependency says otherwise.
+//! 4. Dependencies between tasks of different streams become `depends_on`; phases order the
+//!    streams that touch (work in one directory, or name no file), the later on the earlier,
+//!    when no dependency says the opposite. Dependencies implied by others are left out.
+//! 5. Ownership: per file, its directory as `dir/**` when the stream has that whole directory
+//!    (every file tracked there, and no other stream names anything in it), the exact path
+//!    otherwise; a named directory as `dir/**`.
+
+use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap};
+
+use super::parse::{TaskList, join_and};
+use super::{Problem, RepoView, slug};
+
+/// Streams built from a task list, in the order the plan lists them.
+#[derive(Clone, Debug, Default)]
+pub struct Grouping {
+    pub streams: Vec<GroupedStream>,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct GroupedStream {
+    pub name: String,
+    /// Task indices in the order they run.
+    pub tasks: Vec<usize>,
+    /// Glob patterns, sorted.
+    pub owns: Vec<String>,
+    /// Stream indices this one depends on, each with why.
+    pub depends_on: Vec<(usize, String)>,
+    /// From the tasks' `P0`..`P3` (P0 highest); `None` when no task has one.
+    pub priority: Option<i64>,
+    /// Its tasks name no file: `owns` is a placeholder the user must replace.
+    pub unassigned: bool,
+    /// Why these tasks are together, their order, anything to look at: one comment line each.
+    pub notes: Vec<String>,
+}
+
+/// The directory a generated placeholder `owns` pattern lives under.
+pub const PLACEHOLDER_DIR: &str = "unassigned";
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Why {
+    /// The task list said so.
+    Explicit,
+    /// `from` creates this path, which `to` names too.
+    Creates(String),
+}
+
+#[derive(Clone, Debug)]
+struct Edge {
+    from: usize,
+    to: usize,
+    why: Why,
+}
+
+pub fn group(list: &TaskList, view: &RepoView) -> Result<Grouping, Vec<Problem>> {
+    // A new directory that one task names and others fill (`T001 Create src/app/ structure`,
+    // then `T013 ... in src/app/core/parser.py`) is scaffolding, not ownership: it would put
+    // every task into one stream. That task gives the directory up and runs first.
+    let mut scaffolds: Vec<(usize, String, Vec<usize>)> = Vec::new();
+    let mut adjusted = list.tasks.clone();
+    for (t, task) in list.tasks.iter().enumerate() {
+        for dir in task.files.iter().filter(|f| f.ends_with('/')) {
+            if view.is_dir(dir.trim_end_matches('/')) {
+                continue;
+            }
+            let fillers: Vec<usize> = list
+                .tasks
+                .iter()
+                .enumerate()
+                .filter(|(o, other)| {
+                    *o != t
+                        && other
+                            .files
+                            .iter()
+                            .any(|f| f.starts_with(dir.as_str()) && f != dir)
+                })
+                .map(|(o, _)| o)
+                .collect();
+            if !fillers.is_empty() {
+                adjusted[t].files.retain(|f| f != dir);
+                scaffolds.push((t, dir.clone(), fillers));
+            }
+        }
+    }
+    let tasks = &adjusted;
+    let n = tasks.len();
+    let index: HashMap<&str, usize> = tasks
+        .iter()
+        .enumerate()
+        .map(|(i, t)| (t.id.as_str(), i))
+        .collect();
+
+    // 1. Task dependencies.
+    let mut edges: Vec<Edge> = Vec::new();
+    for (t, task) in tasks.iter().enumerate() {
+        for d in &task.depends_on {
+            if let Some(&from) = index.get(d.as_str()) {
+                edges.push(Edge {
+                    from,
+                    to: t,
+                    why: Why::Explicit,
+                });
+            }
+        }
+    }
+    let cycles = cycles(n, &edges);
+    if !cycles.is_empty() {
+        return Err(cycles
+            .into_iter()
+            .map(|cycle| {
+                let id = |k: usize| tasks[cycle[k % cycle.len()]].id.as_str();
+                let steps: Vec<String> = (0..cycle.len())
+                    .map(|k| {
+                        if k == 0 {
+                            format!("{} depends on {}", id(0), id(1))
+                        } else {
+                            format!("{} on {}", id(k), id(k + 1))
+                        }
+                    })
+                    .collect();
+                Problem::new(
+                    tasks[cycle[0]].at,
+                    format!(
+                        "the task dependencies form a cycle: {}; remove one of these dependencies",
+                        steps.join(", ")
+                    ),
+                )
+            })
+            .collect());
+    }
+    for (creator, dir, fillers) in &scaffolds {
+        for &other in fillers {
+            if !reaches(n, &edges, other, *creator) {
+                edges.push(Edge {
+                    from: *creator,
+                    to: other,
+                    why: Why::Creates(dir.clone()),
+                });
+            }
+        }
+    }
+    let mut named_by: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+    for (t, task) in tasks.iter().enumerate() {
+        for f in &task.files {
+            named_by.entry(f.as_str()).or_default().push(t);
+        }
+    }
+    for (path, namers) in &named_by {
+        let exists = match path.strip_suffix('/') {
+            Some(dir) => view.is_dir(dir),
+            None => view.is_file(path),
+        };
+        if exists || namers.len() < 2 {
+            continue;
+        }
+        let creator = namers
+            .iter()
+            .copied()
+            .find(|&t| creates(&tasks[t].text))
+            .unwrap_or(namers[0]);
+        for &other in namers {
+            if other != creator && !reaches(n, &edges, other, creator) {
+                edges.push(Edge {
+                    from: creator,
+                    to: other,
+                    why: Why::Creates(path.to_string()),
+                });
+            }
+        }
+    }
+
+    // 2. Tasks sharing files.
+    let mut sets = UnionFind::new(n);
+    for i in 0..n {
+        for j in i + 1..n {
+            if conflict(&tasks[i].files, &tasks[j].files) {
+                sets.union(i, j);
+            }
+        }
+    }
+    let mut fileless: BTreeMap<Option<usize>, usize> = BTreeMap::new();
+    for (t, task) in tasks.iter().enumerate() {
+        if task.files.is_empty() {
+            match fileless.get(&task.phase) {
+                Some(&first) => sets.union(first, t),
+                None => {
+                    fileless.insert(task.phase, t);
+                }
+            }
+        }
+    }
+
+    // 3. Streams that depend on each other both ways become one.
+    let mut merged_notes: BTreeMap<usize, Vec<String>> = BTreeMap::new();
+    loop {
+        let groups = sets.groups();
+        let of = group_of(n, &groups);
+        let graph = stream_graph(groups.len(), &edges, &of);
+        let components = strongly_connected(&graph);
+        let mut changed = false;
+        for component in components.into_iter().filter(|c| c.len() > 1) {
+            let firsts: Vec<usize> = component.iter().map(|&g| groups[g][0]).collect();
+            let crossing: Vec<String> = edges
+                .iter()
+                .filter(|e| {
+                    of[e.from] != of[e.to]
+                        && component.contains(&of[e.from])
+                        && component.contains(&of[e.to])
+                })
+                .map(|e| format!("{} needs {}", tasks[e.to].id, tasks[e.from].id))
+                .collect();
+            for &f in &firsts[1..] {
+                sets.union(firsts[0], f);
+            }
+            let root = sets.find(firsts[0]);
+            merged_notes.entry(root).or_default().push(format!(
+                "joined because their tasks wait for each other both ways ({})",
+                crossing.join(", ")
+            ));
+            changed = true;
+        }
+        if !changed {
+            break;
+        }
+    }
+    let groups = sets.groups();
+    let of = group_of(n, &groups);
+    let g_count = groups.len();
+
+    let mut streams: Vec<GroupedStream> = Vec::with_capacity(g_count);
+    for members in &groups {
+        let mut stream = GroupedStream {
+            unassigned: members.iter().all(|&t| tasks[t].files.is_empty()),
+            ..GroupedStream::default()
+        };
+        // Order inside the stream: list order, unless a dependency says otherwise.
+        stream.tasks = order_within(members, &edges);
+        let ids = |ts: &[usize]| -> String {
+            join_and(&ts.iter().map(|&t| tasks[t].id.as_str()).collect::<Vec<_>>())
+        };
+        let phases: BTreeSet<usize> = members.iter().filter_map(|&t| tasks[t].phase).collect();
+        let phase_text = phases
+            .iter()
+            .map(|&p| short_phase(&list.phases[p].title))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let mut head = ids(&stream.tasks);
+        if !phase_text.is_empty() {
+            head = format!("{head} ({phase_text})");
+        }
+        if stream.unassigned {
+            let (names, it) = if members.len() == 1 {
+                ("names", "it")
+            } else {
+                ("name", "they")
+            };
+            stream.notes.push(head);
+            stream.notes.push(format!(
+                "REVIEW: {names} no file, so streams cannot tell what {it} will change: replace the \
+                 placeholder in `owns` with the paths {it} may edit"
+            ));
+        } else {
+            let mut reasons = Vec::new();
+            let files: BTreeSet<&str> = members
+                .iter()
+                .flat_map(|&t| tasks[t].files.iter().map(String::as_str))
+                .collect();
+            for path in &files {
+                let namers: Vec<usize> = members
+                    .iter()
+                    .copied()
+                    .filter(|&t| tasks[t].files.iter().any(|f| f == path))
+                    .collect();
+                let inside: Vec<usize> = if path.ends_with('/') {
+                    members
+                        .iter()
+                        .copied()
+                        .filter(|&t| {
+                            !namers.contains(&t)
+                                && tasks[t]
+                                    .files
+                                    .iter()
+                                    .any(|f| f.starts_with(path) && f != path)
+                        })
+                        .collect()
+                } else {
+                    Vec::new()
+                };
+                if namers.len() == members.len() && namers.len() > 1 {
+                    let all = if namers.len() == 2 { "both" } else { "all" };
+                    reasons.push(format!("{all} name `{path}`"));
+                } else if namers.len() > 1 {
+                    reasons.push(format!("{} name `{path}`", ids(&namers)));
+                }
+                if !inside.is_empty() {
+                    reasons.push(format!(
+                        "{} {} files in `{path}`",
+                        ids(&inside),
+                        if inside.len() == 1 { "names" } else { "name" }
+                    ));
+                }
+            }
+            if reasons.is_empty() {
+                stream.notes.push(head);
+            } else {
+                stream.notes.push(format!("{head}: {}", reasons.join("; ")));
+            }
+        }
+        if let Some(notes) = merged_notes.get(&sets.find(members[0])) {
+            stream.notes.extend(notes.iter().cloned());
+        }
+        for e in &edges {
+            if let Why::Creates(path) = &e.why
+                && of[e.from] == of[e.to]
+                && members.contains(&e.from)
+                && e.from > e.to
+            {
+                stream.notes.push(format!(
+                    "{} runs before {}: it creates `{path}`",
+                    tasks[e.from].id, tasks[e.to].id
+                ));
+            }
+        }
+        for e in &edges {
+            if e.why == Why::Explicit
+                && of[e.from] == of[e.to]
+                && members.contains(&e.from)
+                && e.from > e.to
+            {
+                stream.notes.push(format!(
+                    "{} runs before {}, which depends on it",
+                    tasks[e.from].id, tasks[e.to].id
+                ));
+            }
+        }
+        let ours: Vec<&(usize, String, Vec<usize>)> = scaffolds
+            .iter()
+            .filter(|(creator, _, _)| members.contains(creator))
+            .collect();
+        if !ours.is_empty() {
+            let mut creators: Vec<usize> = ours.iter().map(|(c, _, _)| *c).collect();
+            creators.dedup();
+            let dirs: Vec<String> = ours.iter().map(|(_, d, _)| format!("`{d}`")).collect();
+            let one = creators.len() == 1;
+            stream.notes.push(format!(
+                "{} {} {} that other tasks fill ({}): {} before them and {} nothing there",
+                ids(&creators),
+                if one { "names" } else { "name" },
+                if dirs.len() == 1 {
+                    "a new directory"
+                } else {
+                    "new directories"
+                },
+                dirs.join(", "),
+                if one { "it runs" } else { "they run" },
+                if one { "owns" } else { "own" },
+            ));
+        }
+        let parallel: Vec<usize> = members
+            .iter()
+            .copied()
+            .filter(|&t| tasks[t].parallel)
+            .collect();
+        if parallel.len() > 1 && !stream.unassigned {
+            stream.notes.push(format!(
+                "note: {} are marked [P], but share files: they run one after another here",
+                ids(&parallel)
+            ));
+        }
+        stream.priority = members
+            .iter()
+            .filter_map(|&t| tasks[t].priority)
+            .min()
+            .map(|p| 3 - i64::from(p));
+        streams.push(stream);
+    }
+
+    // 4. Dependencies between streams.
+    let mut deps: BTreeMap<(usize, usize), String> = BTreeMap::new();
+    for e in &edges {
+        let (from, to) = (of[e.from], of[e.to]);
+        if from != to {
+            deps.entry((from, to))
+                .or_insert_with(|| format!("{} depends on {}", tasks[e.to].id, tasks[e.from].id));
+        }
+    }
+    let phase_range = |g: usize| -> Option<(usize, usize)> {
+        let phases = groups[g].iter().filter_map(|&t| tasks[t].phase);
+        let min = phases.clone().min()?;
+        Some((min, phases.max()?))
+    };
+    let neighbourhoods: Vec<BTreeSet<&str>> = groups
+        .iter()
+        .map(|members| {
+            members
+                .iter()
+                .flat_map(|&t| tasks[t].files.iter().map(|f| neighbourhood(f)))
+                .collect()
+        })
+        .collect();
+    for later in 0..g_count {
+        for earlier in 0..g_count {
+            let (Some((_, earlier_max)), Some((later_min, _))) =
+                (phase_range(earlier), phase_range(later))
+            else {
+                continue;
+            };
+            if earlier_max >= later_min || deps.contains_key(&(earlier, later)) {
+                continue;
+            }
+            let shared: Vec<&str> = neighbourhoods[earlier]
+                .intersection(&neighbourhoods[later])
+                .copied()
+                .collect();
+            let touch = streams[earlier].unassigned || streams[later].unassigned;
+            if !touch && shared.is_empty() {
+                continue;
+            }
+            let edges: Vec<(usize, usize)> = deps.keys().copied().collect();
+            if stream_reaches(g_count, &edges, later, earlier) {
+                continue;
+            }
+            let (before, after) = (
+                short_phase(&list.phases[earlier_max].title),
+                short_phase(&list.phases[later_min].title),
+            );
+            let why = if shared.is_empty() {
+                let vague = if streams[earlier].unassigned {
+                    earlier
+                } else {
+                    later
+                };
+                format!(
+                    "{before} comes before {after}, and {} no file",
+                    if vague == earlier {
+                        "that stream names"
+                    } else {
+                        "this stream names"
+                    }
+                )
+            } else {
+                let dirs: Vec<String> = shared
+                    .iter()
+                    .map(|d| {
+                        if d.is_empty() {
+                            "the top directory".to_string()
+                        } else {
+                            format!("`{d}/`")
+                        }
+                    })
+                    .collect();
+                format!(
+                    "{before} comes before {after}, and both work in {}",
+                    join_and(&dirs.iter().map(String::as_str).collect::<Vec<_>>())
+                )
+            };
+            deps.insert((earlier, later), why);
+        }
+    }
+    // Leave out what other dependencies imply.
+    let all: Vec<(usize, usize)> = deps.keys().copied().collect();
+    for &(from, to) in &all {
+        let others: Vec<(usize, usize)> =
+            all.iter().copied().filter(|&e| e != (from, to)).collect();
+        if stream_reaches(g_count, &others, from, to) {
+            deps.remove(&(from, to));
+        }
+    }
+    for ((from, to), why) in deps {
+        streams[to].depends_on.push((from, why));
+    }
+
+    // 5. Ownership.
+    let files_of: Vec<BTreeSet<&str>> = groups
+        .iter()
+        .map(|members| {
+            members
+                .iter()
+                .flat_map(|&t| tasks[t].files.iter().map(String::as_str))
+                .collect()
+        })
+        .collect();
+    for (g, stream) in streams.iter_mut().enumerate() {
+        if !stream.unassigned {
+            stream.owns = patterns(g, &files_of, view);
+        }
+    }
+
+    // Names.
+    let mut taken: BTreeSet<String> = BTreeSet::new();
+    for (g, stream) in streams.iter_mut().enumerate() {
+        let candidates = if stream.unassigned {
+            let phase = groups[g].iter().find_map(|&t| tasks[t].phase);
+            vec![
+                phase
+                    .and_then(|p| slug(&phase_name(&list.phases[p].title)))
+                    .unwrap_or_else(|| "unassigned".to_string()),
+            ]
+        } else {
+            name_candidates(&stream.owns)
+        };
+        let name = unique_name(&candidates, &taken);
+        taken.insert(name.clone());
+        stream.name = name;
+        if stream.unassigned {
+            stream.owns = vec![format!("{PLACEHOLDER_DIR}/{}/**", stream.name)];
+        }
+    }
+    Ok(Grouping { streams })
+}
+
+/// Whether a task's wording says it makes something new.
+fn creates(text: &str) -> bool {
+    let lower = text.to_lowercase();
+    lower.split(|c: char| !c.is_alphanumeric()).any(|w| {
+        matches!(
+            w,
+            "create"
+                | "creates"
+                | "add"
+                | "adds"
+                | "new"
+                | "initialize"
+                | "initialise"
+                | "scaffold"
+        )
+    })
+}
+
+/// Two tasks' files collide: the same path, or one under a directory the other names.
+fn conflict(a: &[String], b: &[String]) -> bool {
+    a.iter().any(|x| {
+        b.iter().any(|y| {
+            x == y
+                || (x.ends_with('/') && y.starts_with(x))
+                || (y.ends_with('/') && x.starts_with(y))
+        })
+    })
+}
+
+/// The directory a path is in (a named directory is its own), `` for the top.
+fn neighbourhood(path: &str) -> &str {
+    match path.strip_suffix('/') {
+        Some(dir) => dir,
+        None => path.rsplit_once('/').map_or("", |(dir, _)| dir),
+    }
+}
+
+/// `Phase 3: User Story 1 - Login (Priority: P1)` -> `Phase 3`; other titles as they are.
+fn short_phase(title: &str) -> String {
+    title
+        .split_once(':')
+        .map_or(title, |(head, _)| head)
+        .trim()
+        .to_string()
+}
+
+/// `Phase 3: User Story 1 - Login (Priority: P1)` -> `User Story 1`: what names a stream.
+fn phase_name(title: &str) -> String {
+    let rest = title.split_once(':').map_or(title, |(_, rest)| rest);
+    let rest = rest.split(['(', '[']).next().unwrap_or(rest);
+    let rest = rest.split(" - ").next().unwrap_or(rest);
+    let rest = rest.trim();
+    if rest.is_empty() {
+        title.to_string()
+    } else {
+        rest.to_string()
+    }
+}
+
+fn patterns(g: usize, files_of: &[BTreeSet<&str>], view: &RepoView) -> Vec<String> {
+    let mine = &files_of[g];
+    let covered = |file: &str| {
+        mine.iter()
+            .any(|f| *f == file || (f.ends_with('/') && file.starts_with(f)))
+    };
+    let whole = |dir: &str| {
+        let prefix = format!("{dir}/");
+        let others_inside = files_of.iter().enumerate().any(|(h, files)| {
+            h != g
+                && files
+                    .iter()
+                    .any(|f| f.starts_with(&prefix) || (f.ends_with('/') && prefix.starts_with(f)))
+        });
+        !others_inside && view.files_under(dir).all(|f| covered(f))
+    };
+    let mut out: BTreeSet<String> = BTreeSet::new();
+    for f in mine {
+        if let Some(dir) = f.strip_suffix('/') {
+            out.insert(format!("{dir}/**"));
+            continue;
+        }
+        match f.rsplit_once('/') {
+            Some((dir, _)) if whole(dir) => out.insert(format!("{dir}/**")),
+            _ => out.insert(f.to_string()),
+        };
+    }
+    // Drop what another pattern of the same stream covers.
+    let dirs: Vec<String> = out
+        .iter()
+        .filter_map(|p| p.strip_suffix("**").map(str::to_string))
+        .collect();
+    out.into_iter()
+        .filter(|p| {
+            !dirs
+                .iter()
+                .any(|d| p.starts_with(d.as_str()) && p.as_str() != format!("{d}**"))
+        })
+        .collect()
+}
+
+/// `src/models/**` -> `models`, `src-models`; `src/api/login.rs` -> `login`, `api-login`, ...
+fn name_candidates(owns: &[String]) -> Vec<String> {
+    let Some(first) = owns.first() else {
+        return vec!["stream".into()];
+    };
+    let path = first.trim_end_matches("/**");
+    let mut parts: Vec<&str> = path.split('/').collect();
+    if let Some(last) = parts.last_mut()
+        && !first.ends_with("/**")
+        && let Some((stem, _)) = last.rsplit_once('.')
+        && !stem.is_empty()
+    {
+        *last = stem;
+    }
+    let mut out = Vec::new();
+    // `src/db/mod.rs` is about `db`.
+    let generic = ["mod", "index", "lib", "__init__", "init"];
+    if parts.len() > 1 && generic.contains(parts.last().expect("not empty")) {
+        out.extend(slug(parts[parts.len() - 2]));
+    }
+    for k in (0..parts.len()).rev() {
+        if let Some(name) = slug(&parts[k..].join("-")) {
+            out.push(name);
+        }
+    }
+    if out.is_empty() {
+        out.push("stream".into());
+    }
+    out
+}
+
+fn unique_name(candidates: &[String], taken: &BTreeSet<String>) -> String {
+    let ok = |name: &str| {
+        !taken.contains(name)
+            && name != crate::plan::RESERVED_STREAM_NAME
+            && crate::plan::validate::ref_component_problem(name).is_none()
+    };
+    if let Some(name) = candidates.iter().find(|c| ok(c)) {
+        return name.clone();
+    }
+    let base = &candidates[0];
+    (2..)
+        .map(|k| format!("{base}-{k}"))
+        .find(|name| ok(name))
+        .expect("some suffix is free")
+}
+
+/// Members in list order, moved only as far as dependencies among them require.
+fn order_within(members: &[usize], edges: &[Edge]) -> Vec<usize> {
+    let inside = |t: usize| members.contains(&t);
+    let mut waiting: HashMap<usize, usize> = members.iter().map(|&t| (t, 0)).collect();
+    for e in edges.iter().filter(|e| inside(e.from) && inside(e.to)) {
+        *waiting.get_mut(&e.to).expect("member") += 1;
+    }
+    let mut ready: BinaryHeap<std::cmp::Reverse<usize>> = members
+        .iter()
+        .copied()
+        .filter(|t| waiting[t] == 0)
+        .map(std::cmp::Reverse)
+        .collect();
+    let mut out = Vec::with_capacity(members.len());
+    while let Some(std::cmp::Reverse(t)) = ready.pop() {
+        out.push(t);
+        for e in edges.iter().filter(|e| e.from == t && inside(e.to)) {
+            let w = waiting.get_mut(&e.to).expect("member");
+            *w -= 1;
+            if *w == 0 {
+                ready.push(std::cmp::Reverse(e.to));
+            }
+        }
+    }
+    out
+}
+
+fn reaches(n: usize, edges: &[Edge], from: usize, to: usize) -> bool {
+    let pairs: Vec<(usize, usize)> = edges.iter().map(|e| (e.from, e.to)).collect();
+    stream_reaches(n, &pairs, from, to)
+}
+
+/// Whether `to` can be reached from `from` along `edges`.
+fn stream_reaches(n: usize, edges: &[(usize, usize)], from: usize, to: usize) -> bool {
+    let mut next = vec![Vec::new(); n];
+    for &(a, b) in edges {
+        next[a].push(b);
+    }
+    let mut seen = vec![false; n];
+    let mut stack = vec![from];
+    while let Some(v) = stack.pop() {
+        if v == to {
+            return true;
+        }
+        if std::mem::replace(&mut seen[v], true) {
+            continue;
+        }
+        stack.extend(next[v].iter().copied());
+    }
+    false
+}
+
+fn group_of(n: usize, groups: &[Vec<usize>]) -> Vec<usize> {
+    let mut of = vec![0; n];
+    for (g, members) in groups.iter().enumerate() {
+        for &t in members {
+            of[t] = g;
+        }
+    }
+    of
+}
+
+fn stream_graph(count: usize, edges: &[Edge], of: &[usize]) -> Vec<Vec<usize>> {
+    let mut graph = vec![Vec::new(); count];
+    for e in edges {
+        if of[e.from] != of[e.to] && !graph[of[e.from]].contains(&of[e.to]) {
+            graph[of[e.from]].push(of[e.to]);
+        }
+    }
+    graph
+}
+
+/// Each task dependency cycle once, as task indices starting at its earliest task.
+fn cycles(n: usize, edges: &[Edge]) -> Vec<Vec<usize>> {
+    let mut graph = vec![Vec::new(); n];
+    for e in edges {
+        graph[e.from].push(e.to);
+    }
+    let mut out = Vec::new();
+    for component in strongly_connected(&graph) {
+        let start = *component.iter().min().expect("not empty");
+        if component.len() == 1 && !graph[start].contains(&start) {
+            continue;
+        }
+        // A path from `start` back to itself inside the component (breadth first: the
+        // shortest, which reads best).
+        let mut previous: HashMap<usize, usize> = HashMap::new();
+        let mut queue = std::collections::VecDeque::from([start]);
+        let mut end = None;
+        'search: while let Some(v) = queue.pop_front() {
+            for &w in &graph[v] {
+                if !component.contains(&w) {
+                    continue;
+                }
+                if w == start {
+                    end = Some(v);
+                    break 'search;
+                }
+                if let std::collections::hash_map::Entry::Vacant(e) = previous.entry(w) {
+                    e.insert(v);
+                    queue.push_back(w);
+                }
+            }
+        }
+        let mut path = Vec::new();
+        let mut at = end.expect("a component has a cycle through every member");
+        while at != start {
+            path.push(at);
+            at = previous[&at];
+        }
+        // Edges point from a task to what waits for it, and the path was walked back from its
+        // end: from `start` on, each task depends on the next.
+        path.insert(0, start);
+        out.push(path);
+    }
+    out.sort();
+    out
+}
+
+/// Tarjan's strongly connected components, each sorted.
+fn strongly_connected(graph: &[Vec<usize>]) -> Vec<Vec<usize>> {
+    struct State<'a> {
+        graph: &'a [Vec<usize>],
+        index: Vec<Option<usize>>,
+        low: Vec<usize>,
+        on_stack: Vec<bool>,
+        stack: Vec<usize>,
+        next: usize,
+        out: Vec<Vec<usize>>,
+    }
+    fn visit(s: &mut State, v: usize) {
+        s.index[v] = Some(s.next);
+        s.low[v] = s.next;
+        s.next += 1;
+        s.stack.push(v);
+        s.on_stack[v] = true;
+        for k in 0..s.graph[v].len() {
+            let w = s.graph[v][k];
+            match s.index[w] {
+                None => {
+                    visit(s, w);
+                    s.low[v] = s.low[v].min(s.low[w]);
+                }
+                Some(i) if s.on_stack[w] => s.low[v] = s.low[v].min(i),
+                Some(_) => {}
+            }
+        }
+        if Some(s.low[v]) == s.index[v] {
+            let mut component = Vec::new();
+            while let Some(w) = s.stack.pop() {
+                s.on_stack[w] = false;
+                component.push(w);
+                if w == v {
+                    break;
+                }
+            }
+            component.sort_unstable();
+            s.out.push(component);
+        }
+    }
+    let n = graph.len();
+    let mut s = State {
+        graph,
+        index: vec![None; n],
+        low: vec![0; n],
+        on_stack: vec![false; n],
+        stack: Vec::new(),
+        next: 0,
+        out: Vec::new(),
+    };
+    for v in 0..n {
+        if s.index[v].is_none() {
+            visit(&mut s, v);
+        }
+    }
+    s.out
+}
+
+struct UnionFind {
+    parent: Vec<usize>,
+}
+
+impl UnionFind {
+    fn new(n: usize) -> Self {
+        UnionFind {
+            parent: (0..n).collect(),
+        }
+    }
+
+    fn find(&mut self, x: usize) -> usize {
+        let mut root = x;
+        while self.parent[root] != root {
+            root = self.parent[root];
+        }
+        let mut at = x;
+        while self.parent[at] != root {
+            let next = self.parent[at];
+            self.parent[at] = root;
+            at = next;
+        }
+        root
+    }
+
+    /// The smaller index becomes the root, so a group's root is its first task.
+    fn union(&mut self, a: usize, b: usize) {
+        let (ra, rb) = (self.find(a), self.find(b));
+        if ra != rb {
+            let (keep, join) = (ra.min(rb), ra.max(rb));
+            self.parent[join] = keep;
+        }
+    }
+
+    /// Every group's members in list order, groups ordered by their first task.
+    fn groups(&mut self) -> Vec<Vec<usize>> {
+        let mut by_root: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
+        for t in 0..self.parent.len() {
+            let root = self.find(t);
+            by_root.entry(root).or_default().push(t);
+        }
+        by_root.into_values().collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{Format, Generated, Options, generate};
+    use super::*;
+    use crate::plan::{self, CheckError, Plan};
+
+    const FILES: &[&str] = &[
+        "README.md",
+        "src/main.rs",
+        "src/api/mod.rs",
+        "src/api/login.rs",
+        "src/db/mod.rs",
+        "src/db/schema.rs",
+        "docs/guide.md",
+        "docs/api.md",
+    ];
+
+    fn view() -> RepoView {
+        RepoView::new("HEAD", "0".repeat(40), FILES.iter().map(|f| f.to_string()))
+    }
+
+    /// Generates a plan and holds it to the validator `streams plan` runs.
+    fn generated(tasks: &str) -> (Generated, Plan) {
+        let options = Options {
+            name: None,
+            default_name: None,
+            source: "tasks.md".into(),
+            agent: crate::plan::init::AgentChoice::Only(crate::plan::init::AgentCli::Codex),
+        };
+        let out = generate(tasks, Format::Markdown, &view(), &options)
+            .unwrap_or_else(|p| panic!("{p:#?}"));
+        match plan::check(&out.text, &mut view()) {
+            Ok(checked) => (out, checked.plan),
+            Err(CheckError::Invalid(d)) => {
+                panic!("{}\n{}", out.text, d.render(&out.text, "plan", false))
+            }
+            Err(CheckError::Repository(never)) => match never {},
+        }
+    }
+
+    fn problems(tasks: &str) -> Vec<String> {
+        let list = super::super::parse::parse(tasks, Format::Markdown, &view()).unwrap();
+        group(&list, &view())
+            .unwrap_err()
+            .into_iter()
+            .map(|p| format!("{}: {}", p.at, p.message))
+            .collect()
+    }
+
+    fn summary(plan: &Plan) -> Vec<String> {
+        plan.streams
+            .iter()
+            .map(|s| {
+                let owns: Vec<&str> = s.owns.iter().map(|p| p.text.as_str()).collect();
+                let tasks: Vec<String> = s
+                    .tasks
+                    .iter()
+                    .map(|t| t.prompt.summary().split(' ').next().unwrap().to_string())
+                    .collect();
+                format!(
+                    "{} owns {} tasks {} after [{}]",
+                    s.name,
+                    owns.join(" "),
+                    tasks.join(" "),
+                    s.depends_on.join(" ")
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn tasks_naming_one_file_share_a_stream() {
+        let (out, plan) = generated(
+            "- [ ] T1 [P] Add login in src/api/login.rs\n- [ ] T2 [P] Write the guide in docs/guide.md\n- [ ] T3 [P] Rate-limit src/api/login.rs\n",
+        );
+        assert_eq!(
+            summary(&plan),
+            [
+                "login owns src/api/login.rs tasks T1 T3 after []",
+                "guide owns docs/guide.md tasks T2 after []",
+            ]
+        );
+        let notes = &out.grouping.streams[0].notes;
+        assert_eq!(notes[0], "T1 and T3: both name `src/api/login.rs`");
+        assert!(
+            notes[1].contains("marked [P], but share files"),
+            "{notes:?}"
+        );
+    }
+
+    #[test]
+    fn a_named_directory_takes_the_files_under_it() {
+        let (_, plan) = generated(
+            "- [ ] T1 Reorganise src/db/\n- [ ] T2 Index src/db/schema.rs\n- [ ] T3 Touch src/main.rs\n",
+        );
+        assert_eq!(
+            summary(&plan),
+            [
+                "db owns src/db/** tasks T1 T2 after []",
+                "main owns src/main.rs tasks T3 after []",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_whole_directory_becomes_a_glob_and_a_shared_one_exact_paths() {
+        // docs/ is all T1's; src/api/ also holds mod.rs, which nobody names; src/models/ is
+        // new and only T3's.
+        let (_, plan) = generated(
+            "- [ ] T1 Edit docs/guide.md and docs/api.md\n- [ ] T2 Edit src/api/login.rs\n- [ ] T3 Create `src/models/user.py`\n- [ ] T4 Create `src/models/extra/x.py` and README.md\n",
+        );
+        assert_eq!(
+            summary(&plan),
+            [
+                "docs owns docs/** tasks T1 after []",
+                "login owns src/api/login.rs tasks T2 after []",
+                "user owns src/models/user.py tasks T3 after []",
+                "readme owns README.md src/models/extra/** tasks T4 after []",
+            ]
+        );
+    }
+
+    #[test]
+    fn dependencies_across_streams_become_depends_on_without_repeats() {
+        let (out, plan) = generated(
+            "- [ ] T1 Schema in src/db/schema.rs\n- [ ] T2 Login in src/api/login.rs (depends on T1)\n- [ ] T3 Guide in docs/guide.md after T2 and T1\n",
+        );
+        assert_eq!(
+            summary(&plan),
+            [
+                "schema owns src/db/schema.rs tasks T1 after []",
+                "login owns src/api/login.rs tasks T2 after [schema]",
+                "guide owns docs/guide.md tasks T3 after [login]",
+            ]
+        );
+        assert_eq!(
+            out.grouping.streams[1].depends_on,
+            [(0, "T2 depends on T1".to_string())]
+        );
+    }
+
+    #[test]
+    fn a_cycle_is_an_error_naming_its_ids() {
+        assert_eq!(
+            problems(
+                "- [ ] T1 a in src/main.rs after T3\n- [ ] T2 b\n- [ ] T3 c depends on T4\n- [ ] T4 d blocked by T1\n"
+            ),
+            [
+                "line 1: the task dependencies form a cycle: T1 depends on T3, T3 on T4, T4 on T1; remove one of these dependencies"
+            ]
+        );
+    }
+
+    #[test]
+    fn streams_waiting_for_each_other_both_ways_become_one() {
+        // T2 waits for T1 (other stream) and T3 (same stream as T1) waits for T4 (T2's).
+        let (out, plan) = generated(
+            "- [ ] T1 a in src/main.rs\n- [ ] T2 b in docs/guide.md after T1\n- [ ] T3 c in src/main.rs after T4\n- [ ] T4 d in docs/guide.md\n",
+        );
+        assert_eq!(
+            summary(&plan),
+            ["guide owns docs/guide.md src/main.rs tasks T1 T2 T4 T3 after []"]
+        );
+        assert!(
+            out.grouping.streams[0]
+                .notes
+                .iter()
+                .any(|n| n.contains("wait for each other both ways (T2 needs T1, T3 needs T4)")),
+            "{:?}",
+            out.grouping.streams[0].notes
+        );
+    }
+
+    #[test]
+    fn a_task_creating_a_file_runs_before_the_tasks_changing_it() {
+        let (out, plan) = generated(
+            "- [ ] T1 Call `src/auth.rs` from src/main.rs\n- [ ] T2 Create `src/auth.rs`\n",
+        );
+        assert_eq!(
+            summary(&plan),
+            ["auth owns src/auth.rs src/main.rs tasks T2 T1 after []"]
+        );
+        assert!(
+            out.grouping.streams[0]
+                .notes
+                .contains(&"T2 runs before T1: it creates `src/auth.rs`".to_string())
+        );
+    }
+
+    #[test]
+    fn phases_order_the_streams_that_touch_and_no_others() {
+        let (out, plan) = generated(
+            "## Phase 1: Setup\n- [ ] T1 Prepare the schema in src/db/schema.rs\n- [ ] T2 [P] Outline docs/guide.md\n## Phase 2: Core\n- [ ] T3 Wire src/db/mod.rs\n- [ ] T4 Login in src/api/login.rs\n",
+        );
+        assert_eq!(
+            summary(&plan),
+            [
+                "schema owns src/db/schema.rs tasks T1 after []",
+                "guide owns docs/guide.md tasks T2 after []",
+                "db owns src/db/mod.rs tasks T3 after [schema]",
+                "login owns src/api/login.rs tasks T4 after []",
+            ]
+        );
+        assert_eq!(
+            out.grouping.streams[2].depends_on[0].1,
+            "Phase 1 comes before Phase 2, and both work in `src/db/`"
+        );
+    }
+
+    #[test]
+    fn tasks_naming_no_file_get_a_flagged_stream_per_phase_that_orders_its_neighbours() {
+        let (out, plan) = generated(
+            "## Phase 1: Setup (Shared Infrastructure)\n- [ ] T1 Create the project structure\n- [ ] T2 Configure linting\n## Phase 2: User Story 1 - Login (Priority: P1)\n- [ ] T3 Login in src/api/login.rs\n- [ ] T4 Add logging\n",
+        );
+        assert_eq!(
+            summary(&plan),
+            [
+                "setup owns unassigned/setup/** tasks T1 T2 after []",
+                "login owns src/api/login.rs tasks T3 after [setup]",
+                "user-story-1 owns unassigned/user-story-1/** tasks T4 after [setup]",
+            ]
+        );
+        let setup = &out.grouping.streams[0];
+        assert!(setup.unassigned);
+        assert!(
+            setup.notes.iter().any(|n| n.starts_with("REVIEW")),
+            "{:?}",
+            setup.notes
+        );
+        assert_eq!(plan.streams[1].priority, 2, "P1");
+        assert_eq!(plan.streams[0].priority, 0);
+    }
+
+    #[test]
+    fn a_new_directory_others_fill_is_scaffolding_not_ownership() {
+        let (out, plan) = generated(
+            "- [ ] T1 Create the src/app/ package\n- [ ] T2 [P] Parser in src/app/parse.rs\n- [ ] T3 [P] Lexer in src/app/lex.rs\n",
+        );
+        assert_eq!(
+            summary(&plan),
+            [
+                "unassigned owns unassigned/unassigned/** tasks T1 after []",
+                "parse owns src/app/parse.rs tasks T2 after [unassigned]",
+                "lex owns src/app/lex.rs tasks T3 after [unassigned]",
+            ]
+        );
+        assert!(
+            out.grouping.streams[0]
+                .notes
+                .iter()
+                .any(|n| n == "T1 names a new directory that other tasks fill (`src/app/`): it runs before them and owns nothing there"),
+            "{:?}",
+            out.grouping.streams[0].notes
+        );
+    }
+
+    #[test]
+    fn priorities_map_p0_highest() {
+        let (_, plan) = generated(
+            "- [ ] T1 [P3] a in src/main.rs\n- [ ] T2 [P0] b in docs/api.md\n- [ ] T3 c in README.md priority: P2\n",
+        );
+        let priorities: Vec<i64> = plan.streams.iter().map(|s| s.priority).collect();
+        assert_eq!(priorities, [0, 3, 1]);
+    }
+
+    #[test]
+    fn names_stay_unique_and_valid() {
+        let (_, plan) = generated(
+            "- [ ] a in src/api/mod.rs\n- [ ] b in src/db/mod.rs\n- [ ] c in `integration/x.rs`\n",
+        );
+        let names: Vec<&str> = plan.streams.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(names, ["api", "db", "integration-2"]);
+    }
+}
