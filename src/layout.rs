@@ -28,6 +28,10 @@ const INTEGRATION: &str = "integration";
 /// can have (stream names cannot start with a dot).
 pub const RESOLUTION_WORKTREE: &str = ".integration";
 
+/// The gate worktree's directory name (beside the stream worktrees, reused by every gate run
+/// of every run of the plan).
+pub const GATE_WORKTREE: &str = ".gate";
+
 /// A branch's short name: `refs/heads/main` -> `main`; any other ref name is returned whole.
 pub fn short_branch(name: &str) -> &str {
     name.strip_prefix(HEADS).unwrap_or(name)
@@ -257,6 +261,11 @@ pub fn worktrees_dir(
 /// Where the resolution worktree of a halted run goes, given the plan's worktree directory.
 pub fn resolution_worktree(worktrees_dir: &Path) -> PathBuf {
     worktrees_dir.join(RESOLUTION_WORKTREE)
+}
+
+/// Where the gate runs: one worktree per plan, detached at each candidate in turn.
+pub fn gate_worktree(worktrees_dir: &Path) -> PathBuf {
+    worktrees_dir.join(GATE_WORKTREE)
 }
 
 /// Whether a worktree path is a resolution worktree.

@@ -9,10 +9,11 @@
 //!   prediction): no clap, no printing; a repository and inputs in, data out.
 //! - [`exec`]: tokio: the dispatcher (sole writer of run state while it runs) and its pure
 //!   decisions, the task spec shared with `--dry-run`, task executors, process groups, signals,
-//!   recovery after a crash, the kernel sandbox of an agent (Landlock).
+//!   recovery after a crash, the kernel sandbox of an agent (Landlock), each stream's `check`
+//!   and the `gate` over batches of streams at sync points.
 //! - [`coordinator`]: sync points: integrate a stream's commits (and [`coordinator::move_integration_ref`],
 //!   the one mover of the integration ref), halt on a conflict, the resolution worktree,
-//!   conflict prediction.
+//!   conflict prediction, the bisection of a red gate (pure).
 //! - [`report`]: all text a person reads: progress, event lines, NDJSON, the conflict README,
 //!   the final report, the plan and status views (learned estimates too), "what next" hints.
 //!   Sees plain data only.

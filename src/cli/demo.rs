@@ -48,6 +48,8 @@ pub fn demo(ctx: &Context, args: DemoArgs) -> Result<ExitCode> {
             fail_fast: false,
             restart: false,
             prompts: false,
+            no_check: false,
+            no_gate: false,
             report: Default::default(),
         },
     )?;

@@ -202,6 +202,10 @@ pub struct RunArgs {
     /// kept under refs/streams/<plan>/previous/)
     #[arg(long)]
     pub restart: bool,
+    /// Skip the plan's `check` commands for this run (the report says so)
+    pub no_check: bool,
+    /// Skip the plan's `gate` for this run: integrate without it (the report says so)
+    pub no_gate: bool,
     #[command(flatten)]
     pub report: ReportArgs,
 }

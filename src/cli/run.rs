@@ -53,6 +53,8 @@ pub fn run(ctx: &Context, args: RunArgs) -> Result<ExitCode> {
         jobs,
         fail_fast: args.fail_fast,
         restart: args.restart,
+        no_check: args.no_check,
+        no_gate: args.no_gate,
     })?;
     let ops::start::Started {
         run_dir,

@@ -13,10 +13,12 @@
 
 use std::fmt::Write as _;
 
+mod gate;
 mod halt;
 mod predict;
 mod resolution;
 
+pub use gate::{BisectStep, bisect_next};
 pub use halt::{HaltInput, write_halt};
 pub use predict::{Prediction, predict};
 pub use resolution::{
@@ -92,23 +94,16 @@ pub fn integrate(
             ),
         });
     }
-    if input.from == input.to {
-        // The tasks changed nothing: nothing to integrate.
+    let (new_tip, commits) = match build_unit(repo, input)? {
+        Ok(built) => built,
+        Err(found) => return Ok(UnitOutcome::Conflict(found)),
+    };
+    if new_tip == input.tip {
         return Ok(UnitOutcome::Integrated {
-            tip: input.tip.into(),
-            commits: 0,
+            tip: new_tip,
+            commits,
         });
     }
-    let committer = commit::committer_ident(repo, input.identity_env)?;
-    let built = match input.strategy {
-        MergeStrategy::Rebase => rebase(repo, input, &committer)?,
-        MergeStrategy::Merge => merge(repo, input, &committer)?,
-        MergeStrategy::Squash => squash(repo, input, &committer)?,
-    };
-    let (new_tip, commits) = match built {
-        Built::Commits { tip, count } => (tip, count),
-        Built::Conflict(found) => return Ok(UnitOutcome::Conflict(found)),
-    };
     move_integration_ref(
         repo,
         journal,
@@ -123,11 +118,37 @@ pub fn integrate(
     })
 }
 
+/// Writes the commits that put the unit on top of `input.tip`, without moving any ref: the new
+/// tip and how many commits it adds, or the conflict. The gate builds candidates this way.
+pub fn build_unit(
+    repo: &Repo,
+    input: &UnitInput,
+) -> GitResult<Result<(Oid, usize), ConflictFound>> {
+    if input.from == input.to {
+        // The tasks changed nothing: nothing to integrate.
+        return Ok(Ok((input.tip.into(), 0)));
+    }
+    let committer = commit::committer_ident(repo, input.identity_env)?;
+    let built = match input.strategy {
+        MergeStrategy::Rebase => rebase(repo, input, &committer)?,
+        MergeStrategy::Merge => merge(repo, input, &committer)?,
+        MergeStrategy::Squash => squash(repo, input, &committer)?,
+    };
+    Ok(match built {
+        Built::Commits { tip, count } => Ok((tip, count)),
+        Built::Conflict(found) => Err(found),
+    })
+}
+
 /// Why the integration ref moves.
 pub enum IntegrationMove<'a> {
     /// A unit's work lands on it, from `input.tip`: the intent and the completion are
     /// journaled, so that `resume` can tell a crash before the move from one after it.
     Unit(&'a UnitInput<'a>),
+    /// Several units at once (a green gate over a batch): each unit with the tip it builds,
+    /// in order, each on the previous one. Journaled unit by unit, as `Unit` is, so `resume`
+    /// recognises every unit of a batch whose move landed.
+    Batch(&'a [(&'a UnitInput<'a>, Oid)]),
     /// Anything else (a run starts, the ref is put back, a resolution is dropped, an abort),
     /// with its reflog message.
     Other(&'a str),
@@ -152,6 +173,7 @@ pub fn move_integration_ref(
             };
         }
         IntegrationMove::Unit(input) => input,
+        IntegrationMove::Batch(steps) => return move_batch(repo, journal, name, old, steps),
     };
     let new_tip = new.unwrap_or(crate::git::ZERO_OID);
     let (first, last) = task_bounds(input.tasks);
@@ -184,6 +206,54 @@ pub fn move_integration_ref(
             last,
             new: new_tip.to_string(),
         });
+    }
+    Ok(())
+}
+
+fn move_batch(
+    repo: &Repo,
+    journal: Option<&Journal>,
+    name: &str,
+    old: Option<&str>,
+    steps: &[(&UnitInput, Oid)],
+) -> GitResult<()> {
+    let Some((_, last)) = steps.last() else {
+        return Ok(());
+    };
+    if let Some(journal) = journal {
+        let mut from = old.unwrap_or_default().to_string();
+        for (input, new) in steps {
+            let (first, last) = task_bounds(input.tasks);
+            let _ = journal.append(Entry::IntegrateIntent {
+                stream: input.stream.to_string(),
+                first,
+                last,
+                old: from.clone(),
+                new: new.to_string(),
+            });
+            from = new.to_string();
+        }
+    }
+    failpoint::hit("before-integrate-ref");
+    let streams: Vec<&str> = steps.iter().map(|(i, _)| i.stream).collect();
+    refs::update_ref(
+        repo,
+        name,
+        last,
+        old,
+        &format!("streams: integrate {} (gate passed)", streams.join(", ")),
+    )?;
+    failpoint::hit("after-integrate-ref");
+    if let Some(journal) = journal {
+        for (input, new) in steps {
+            let (first, last) = task_bounds(input.tasks);
+            let _ = journal.append(Entry::IntegrateDone {
+                stream: input.stream.to_string(),
+                first,
+                last,
+                new: new.to_string(),
+            });
+        }
     }
     Ok(())
 }

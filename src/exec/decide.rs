@@ -309,11 +309,17 @@ tasks = ["d1"]
                             attempts: 0,
                             agent_ms: 0,
                             retried_for: Vec::new(),
+                            fixing: None,
                         })
                         .collect(),
                 })
                 .collect(),
             queue: Vec::new(),
+            no_check: false,
+            no_gate: false,
+            checks: Vec::new(),
+            gates: Vec::new(),
+            bisections: Vec::new(),
             timeline: Vec::new(),
         }
     }

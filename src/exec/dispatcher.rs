@@ -53,6 +53,10 @@ pub struct Engine {
     pub(super) stopping: Option<Signal>,
     /// `--fail-fast` after a failure: nothing new starts.
     pub(super) no_new_work: bool,
+    /// The gate failed on the integration tip alone: nothing more is integrated (the message).
+    pub(super) gate_stopped: Option<String>,
+    /// Streams whose check runs right now (one at a time per stream).
+    pub(super) checking: std::collections::BTreeSet<usize>,
     /// An error that ends the session once running agents have been stopped.
     pub(super) fatal: Option<Error>,
     pub(super) cancel: watch::Sender<Cancel>,
@@ -113,6 +117,8 @@ impl Engine {
             halting: None,
             stopping: None,
             no_new_work: false,
+            gate_stopped: None,
+            checking: Default::default(),
             fatal: None,
             cancel,
             events_tx,
@@ -177,6 +183,14 @@ impl Engine {
                     if let Err(e) = self.handle(event).await {
                         self.fail_session(e);
                     }
+                    // Every event already waiting too: units that reach their sync point
+                    // together are integrated (and gated) together.
+                    while let Ok(event) = self.events_rx.try_recv() {
+                        if let Err(e) = self.handle(event).await {
+                            self.fail_session(e);
+                        }
+                    }
+                    self.drain_queue().await;
                 }
                 _ = sigint.recv() => self.on_signal(Signal::SIGINT),
                 _ = sigterm.recv() => self.on_signal(Signal::SIGTERM),
@@ -436,6 +450,7 @@ impl Engine {
                 self.guard_integration_ref()?;
                 self.task_finished(stream, task, outcome).await?;
             }
+            ExecEvent::CheckFinished(end) => self.check_finished(end)?,
         }
         Ok(())
     }
@@ -467,6 +482,15 @@ impl Engine {
                 let record = &mut self.state.streams[s].tasks[t];
                 record.attempts = attempts;
                 record.agent_ms += agent.as_millis() as u64;
+                // A fix of a failed check: the task's work runs from where it first began.
+                let (start, stats) = match record.fixing.take() {
+                    Some(fix) => {
+                        let mut total = fix.stats;
+                        total.add(&stats);
+                        (fix.start, total)
+                    }
+                    None => (start, stats),
+                };
                 record.state = TaskState::Committed {
                     start,
                     end,
@@ -488,7 +512,6 @@ impl Engine {
                     duration_ms: agent.as_millis() as u64,
                 };
                 self.emit(event);
-                self.drain_queue().await;
             }
             // A failure of streams' own steps while stopping is the stop, not the task: it stays
             // `Running`, and `resume` runs it again.
@@ -531,7 +554,7 @@ impl Engine {
         if let Some(unit) = decide::sync_unit(&self.state, self.sync(), s, t)
             && !self.state.queue.contains(&unit)
         {
-            self.state.queue.push(unit);
+            self.unit_ready(unit);
         }
     }
 

@@ -95,6 +95,8 @@ pub enum ExecEvent {
         failure: Option<String>,
         at: Option<Oid>,
     },
+    /// A stream's check ended (see `super::check`).
+    CheckFinished(super::check::CheckEnd),
 }
 
 #[derive(Debug)]

@@ -16,8 +16,14 @@ impl Engine {
     /// Integrates queued units in order until the queue is empty or a conflict halts.
     pub(super) async fn drain_queue(&mut self) {
         while self.halting.is_none() && self.fatal.is_none() && !self.state.queue.is_empty() {
-            let unit = self.state.queue[0].clone();
-            if let Err(e) = self.integrate_unit(unit).await {
+            let done = match self.gate_command() {
+                Some(gate) => self.gate_queue(gate).await,
+                None => {
+                    let unit = self.state.queue[0].clone();
+                    self.integrate_unit(unit).await
+                }
+            };
+            if let Err(e) = done {
                 self.fail_session(e);
             }
         }

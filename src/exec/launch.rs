@@ -61,8 +61,17 @@ impl Engine {
         };
         let deps = self.dependency_work(s);
         let prompt_path = self.run_dir.prompt_path(&name, t);
-        let spec =
+        let fixing = self.check_failure(s, t);
+        let text = match &fixing {
+            Some((failure, _, _)) => format!("{text}{failure}"),
+            None => text,
+        };
+        let mut spec =
             TaskSpec::new(&plan, s, t, text, &deps, &prompt_path, &worktree).in_slot(slot, port);
+        if let Some((_, output, file)) = fixing {
+            spec.check_output = output;
+            spec.check_output_file = file;
+        }
         if let Some(dir) = prompt_path.parent() {
             std::fs::create_dir_all(dir)
                 .map_err(|e| Error::io(format!("could not create {}", dir.display()), e))?;

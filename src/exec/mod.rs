@@ -12,10 +12,12 @@
 //!   coordinator left running.
 //! - [`control`]: stale git lock files after a crash.
 
+mod check;
 pub mod control;
 mod decide;
 pub mod dispatcher;
 pub mod executor;
+mod gate;
 pub mod include;
 mod integration;
 mod launch;

@@ -152,6 +152,10 @@ pub struct Placeholders<'a> {
     /// `{slot}` and `{port}`; `None` leaves them as written (a dry run does not know them).
     pub slot: Option<&'a str>,
     pub port: Option<&'a str>,
+    /// The tail of a failed check's output and its log, when the agent is fixing one (empty
+    /// otherwise).
+    pub check_output: &'a str,
+    pub check_output_file: &'a str,
 }
 
 /// Replaces `{prompt}`, `{prompt_file}`, `{stream}`, `{task}`, `{task_index}`, `{worktree}`,
@@ -170,6 +174,8 @@ pub fn expand(argv: &[String], values: &Placeholders) -> Vec<String> {
             "worktree" => values.worktree,
             "slot" => values.slot?,
             "port" => values.port?,
+            "check_output" => values.check_output,
+            "check_output_file" => values.check_output_file,
             _ => return None,
         })
     };
@@ -215,6 +221,8 @@ mod tests {
             worktree: "/wt",
             slot: Some("3"),
             port: None,
+            check_output: "",
+            check_output_file: "",
         };
         let argv: Vec<String> = [
             "agent",

@@ -75,6 +75,22 @@ impl Engine {
         // 4. Interrupted tasks: committed ones are recognised, the others go back to their start.
         self.reconcile_tasks(&entries)?;
 
+        // 5. Work that reached its sync point but is not queued: its check was running. It is
+        // checked again (or queued, if its check passed before the interruption).
+        for s in 0..self.state.streams.len() {
+            if !matches!(self.state.streams[s].state, StreamState::Active { .. }) {
+                continue;
+            }
+            for t in 0..self.state.streams[s].tasks.len() {
+                if matches!(
+                    self.state.streams[s].tasks[t].state,
+                    TaskState::Committed { .. }
+                ) {
+                    self.after_commit(s, t);
+                }
+            }
+        }
+
         self.state.phase = RunPhase::Running;
         self.save()
     }
@@ -200,6 +216,11 @@ impl Engine {
                     && branch_tip.as_deref() == Some(end.as_str())
                     && clean
                 {
+                    // A fix of a failed check: the task's work began before the fix did.
+                    let start = match self.state.streams[s].tasks[t].fixing.take() {
+                        Some(fix) => fix.start,
+                        None => start,
+                    };
                     let stats = git::changes::work_stats(&self.repo, &start, &end)?;
                     self.state.streams[s].tasks[t].state = TaskState::Committed {
                         start,

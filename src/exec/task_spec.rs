@@ -24,6 +24,9 @@ pub struct TaskSpec {
     task_index: usize,
     /// `{slot}` and `{port}`: known once the task starts (a dry run leaves them as written).
     slot: Option<(String, String)>,
+    /// `{check_output}` / `{check_output_file}`: set when the agent fixes a failed check.
+    pub check_output: String,
+    pub check_output_file: String,
 }
 
 impl TaskSpec {
@@ -47,6 +50,8 @@ impl TaskSpec {
             stream: plan.streams[s].name.clone(),
             task_index: t + 1,
             slot: None,
+            check_output: String::new(),
+            check_output_file: String::new(),
         }
     }
 
@@ -81,6 +86,8 @@ impl TaskSpec {
                 worktree: &self.worktree,
                 slot: self.slot.as_ref().map(|(slot, _)| slot.as_str()),
                 port: self.slot.as_ref().map(|(_, port)| port.as_str()),
+                check_output: &self.check_output,
+                check_output_file: &self.check_output_file,
             },
         )
     }

@@ -817,6 +817,52 @@ pub fn reset_to(path: &Path, branch: &str, commit: &str) -> GitResult<()> {
     forget_unfinished(&git, path)
 }
 
+/// Makes `path` a worktree with a detached HEAD at `commit` and exactly its files (untracked
+/// files removed; ignored ones, such as build caches, stay, which is why it is reused). Creates
+/// it (locked) the first time; a half-created one is removed and made again.
+pub fn checkout_detached(
+    repo: &Repo,
+    path: &Path,
+    commit: &str,
+    lock_reason: &str,
+) -> GitResult<()> {
+    if is_linked(repo, path) && path.join(".git").is_file() {
+        let git = Git::new(path);
+        let done = git
+            .run(["checkout", "-q", "-f", "--detach", commit])
+            .and_then(|_| git.run(["clean", "-q", "-f", "-d"]))
+            .and_then(|_| forget_unfinished(&git, path));
+        if done.is_ok() {
+            return Ok(());
+        }
+    }
+    if path.exists() || find_registered(repo, path)?.is_some() {
+        remove_broken(repo, path)?;
+    }
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent).map_err(|e| GitError::Command {
+            args: "worktree add".into(),
+            dir: parent.to_path_buf(),
+            stderr: e.to_string(),
+        })?;
+    }
+    let path_str = path.to_string_lossy().into_owned();
+    // One registration at a time (see `REGISTER`).
+    let _guard = REGISTER.lock().unwrap_or_else(|e| e.into_inner());
+    repo.git().run([
+        "worktree",
+        "add",
+        "-q",
+        "--detach",
+        "--lock",
+        "--reason",
+        lock_reason,
+        &path_str,
+        commit,
+    ])?;
+    Ok(())
+}
+
 /// Unlocks and removes a worktree (forcefully: callers saved what mattered first).
 pub fn remove(repo: &Repo, path: &Path) -> GitResult<()> {
     let path_str = path.to_string_lossy().into_owned();

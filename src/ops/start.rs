@@ -26,6 +26,9 @@ pub struct NewRun<'a> {
     pub fail_fast: bool,
     /// Start over even when the last run's result is merged nowhere (it is kept, not lost).
     pub restart: bool,
+    /// `--no-check` / `--no-gate`.
+    pub no_check: bool,
+    pub no_gate: bool,
 }
 
 /// A run that has started, and what it kept of the last run's branches.
@@ -242,11 +245,17 @@ pub fn start_run(new: &NewRun) -> Result<Started> {
                         attempts: 0,
                         agent_ms: 0,
                         retried_for: Vec::new(),
+                        fixing: None,
                     })
                     .collect(),
             })
             .collect(),
         queue: Vec::new(),
+        no_check: new.no_check,
+        no_gate: new.no_gate,
+        checks: Vec::new(),
+        gates: Vec::new(),
+        bisections: Vec::new(),
         timeline: Vec::new(),
     };
     // The pointer first (without a state file it names no run: nothing was touched yet), then

@@ -144,6 +144,17 @@ pub struct Plan {
     pub worktree_root: Option<PathBuf>,
     /// Environment for every agent; a stream's `env` adds to and overrides it.
     pub env: BTreeMap<String, String>,
+    /// Run in a stream's worktree after its tasks (after each with `sync = "task"`), before
+    /// its work is integrated; a stream's own `check` replaces it.
+    pub check: Option<Vec<String>>,
+    /// Wall clock for one run of a check or of the gate.
+    pub check_timeout: Option<Duration>,
+    /// How many times a failing check sends the stream's agent back to fix it.
+    pub check_retries: u32,
+    /// Run on the candidate integration result before the integration ref moves.
+    pub gate: Option<Vec<String>>,
+    /// The most streams one gate run takes at once; `None`: every stream waiting.
+    pub gate_batch: Option<usize>,
     /// Confinement of every agent's writes; a stream may set its own.
     pub sandbox: SandboxMode,
     /// Paths (absolute or `~/...`, as written) every sandboxed agent may also write.
@@ -201,6 +212,9 @@ pub struct Stream {
     pub priority: i64,
     /// Estimate of each task of this stream, unless the task sets its own.
     pub estimate: Option<Estimate>,
+    pub check: Option<Vec<String>>,
+    pub check_timeout: Option<Duration>,
+    pub check_retries: Option<u32>,
     pub sandbox: Option<SandboxMode>,
     /// Added to the plan's `sandbox_writable` for this stream's agents.
     pub sandbox_writable: Vec<String>,
@@ -287,6 +301,19 @@ impl Plan {
 
     pub fn retries_for(&self, stream: &Stream) -> u32 {
         stream.retries.unwrap_or(self.retries)
+    }
+
+    /// The check of a stream: its own, else the plan's.
+    pub fn check_for<'a>(&'a self, stream: &'a Stream) -> Option<&'a [String]> {
+        stream.check.as_deref().or(self.check.as_deref())
+    }
+
+    pub fn check_timeout_for(&self, stream: &Stream) -> Option<Duration> {
+        stream.check_timeout.or(self.check_timeout)
+    }
+
+    pub fn check_retries_for(&self, stream: &Stream) -> u32 {
+        stream.check_retries.unwrap_or(self.check_retries)
     }
 
     pub fn estimate_for(&self, stream: &Stream, task: &Task) -> Estimate {

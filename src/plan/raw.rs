@@ -54,6 +54,11 @@ pub struct RawPlan {
     pub retry_backoff: Option<Duration>,
     pub worktree_root: Option<Sp<String>>,
     pub env: BTreeMap<String, String>,
+    pub check: Option<Vec<String>>,
+    pub check_timeout: Option<Duration>,
+    pub check_retries: Option<u32>,
+    pub gate: Option<Vec<String>>,
+    pub gate_batch: Option<usize>,
     pub sandbox: Option<SandboxMode>,
     pub sandbox_writable: Vec<String>,
     /// `setup`: the argv run in a new workspace before its first agent.
@@ -86,6 +91,9 @@ pub struct RawStream {
     pub env: BTreeMap<String, String>,
     pub priority: i64,
     pub estimate: Option<RawEstimate>,
+    pub check: Option<Vec<String>>,
+    pub check_timeout: Option<Duration>,
+    pub check_retries: Option<u32>,
     pub sandbox: Option<SandboxMode>,
     pub sandbox_writable: Vec<String>,
     /// The concurrency group (`[plan.limits]`) of the stream's agents.
@@ -136,6 +144,11 @@ pub const PLAN_KEYS: &[&str] = &[
     "retry_backoff",
     "worktree_root",
     "env",
+    "check",
+    "check_timeout",
+    "check_retries",
+    "gate",
+    "gate_batch",
     "sandbox",
     "sandbox_writable",
     "ports",
@@ -157,6 +170,9 @@ pub const STREAM_KEYS: &[&str] = &[
     "env",
     "priority",
     "estimate",
+    "check",
+    "check_timeout",
+    "check_retries",
     "sandbox",
     "sandbox_writable",
     "group",
@@ -182,6 +198,8 @@ pub const PLACEHOLDERS: &[&str] = &[
     "worktree",
     "slot",
     "port",
+    "check_output",
+    "check_output_file",
 ];
 
 /// The outcome of reading the text: the raw values, and the problems found on the way.
@@ -514,6 +532,15 @@ impl Walker<'_> {
                     })
                 }
                 "env" => plan.env = self.env(entry),
+                "check" => plan.check = self.command(entry),
+                "check_timeout" => plan.check_timeout = self.duration(entry, false),
+                "check_retries" => {
+                    plan.check_retries = self.integer(entry, 0, 100).map(|n| n as u32)
+                }
+                "gate" => plan.gate = self.command(entry),
+                "gate_batch" => {
+                    plan.gate_batch = self.integer(entry, 1, 10_000).map(|n| n as usize)
+                }
                 "sandbox" => plan.sandbox = self.sandbox(entry),
                 "sandbox_writable" => plan.sandbox_writable = self.writable_paths(entry),
                 "ports" => plan.ports = self.ports(entry),
@@ -646,6 +673,11 @@ impl Walker<'_> {
                     stream.priority = self.integer(entry, -1_000_000, 1_000_000).unwrap_or(0)
                 }
                 "estimate" => stream.estimate = self.estimate(entry),
+                "check" => stream.check = self.command(entry),
+                "check_timeout" => stream.check_timeout = self.duration(entry, false),
+                "check_retries" => {
+                    stream.check_retries = self.integer(entry, 0, 100).map(|n| n as u32)
+                }
                 "sandbox" => stream.sandbox = self.sandbox(entry),
                 "sandbox_writable" => stream.sandbox_writable = self.writable_paths(entry),
                 "group" => stream.group = self.string(entry),
@@ -906,6 +938,42 @@ impl Walker<'_> {
         }
         let program = items[0].clone();
         Some((items.into_iter().map(|s| s.value).collect(), program))
+    }
+
+    /// A `check` or `gate`: an argv (no shell, no placeholders) naming a program.
+    fn command(&mut self, entry: Entry<'_, '_>) -> Option<Vec<String>> {
+        let (key, value) = entry;
+        let key = key.get_ref().as_ref();
+        let items = match value.get_ref() {
+            DeValue::Array(items) => self.strings_in(key, items),
+            DeValue::String(s) => {
+                let words: Vec<String> = s.split_whitespace().map(|w| format!("{w:?}")).collect();
+                self.error(
+                    Diagnostic::error(format!(
+                        "wrong type for `{key}`: expected an array of strings (an argv), found a string"
+                    ))
+                    .at(value.span(), "expected an array")
+                    .help(format!(
+                        "it runs without a shell, one string per argument: `{key} = [{}]`",
+                        words.join(", ")
+                    )),
+                );
+                return None;
+            }
+            other => {
+                self.wrong_type(entry, "an array of strings", other);
+                return None;
+            }
+        };
+        if items.first().is_none_or(|p| p.value.trim().is_empty()) {
+            self.error(
+                Diagnostic::error(format!("`{key}` names no program"))
+                    .at(value.span(), "expected the program and its arguments")
+                    .help(format!("e.g. `{key} = [\"cargo\", \"test\"]`")),
+            );
+            return None;
+        }
+        Some(items.into_iter().map(|s| s.value).collect())
     }
 
     fn integer(&mut self, entry: Entry<'_, '_>, min: i64, max: i64) -> Option<i64> {

@@ -65,6 +65,25 @@ pub enum Event {
         /// The last lines of the agent's output, control characters removed.
         log_tail: Vec<String>,
     },
+    /// A stream's `check` ran on its work.
+    CheckRan {
+        stream: String,
+        /// 1-based.
+        task: usize,
+        passed: bool,
+        result: String,
+        duration_ms: u64,
+        log: String,
+    },
+    /// The plan's `gate` ran on a candidate: the integration tip plus `streams`, in order.
+    GateRan {
+        streams: Vec<String>,
+        commit: String,
+        passed: bool,
+        result: String,
+        duration_ms: u64,
+        log: String,
+    },
     Integrated {
         stream: String,
         tasks: Vec<usize>,

@@ -4,6 +4,7 @@
 
 pub mod conflict;
 mod events;
+mod gates_view;
 pub mod github;
 pub mod hints;
 pub mod junit;

@@ -94,6 +94,47 @@ pub fn event_line(event: &Event, ui: &Ui) -> Option<String> {
             }
         }
         Event::Note { stream, message } => format!("note {stream}: {message}"),
+        Event::CheckRan {
+            stream,
+            task,
+            passed,
+            result,
+            duration_ms,
+            log,
+        } => {
+            if *passed {
+                format!(
+                    "check {stream} (task {task}): passed in {}",
+                    fmt_duration_ms(*duration_ms)
+                )
+            } else {
+                format!("check {stream} (task {task}): {result}; log {log}")
+            }
+        }
+        Event::GateRan {
+            streams,
+            commit,
+            passed,
+            result,
+            duration_ms,
+            ..
+        } => {
+            let on = if streams.is_empty() {
+                "the integration tip alone".to_string()
+            } else {
+                format!("+ {}", streams.join(", "))
+            };
+            let verdict = if *passed {
+                "passed".to_string()
+            } else {
+                result.clone()
+            };
+            format!(
+                "gate on {on} ({}): {verdict} in {}",
+                &commit[..commit.len().min(10)],
+                fmt_duration_ms(*duration_ms)
+            )
+        }
         Event::TaskRetrying {
             stream,
             task,

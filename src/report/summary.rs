@@ -28,6 +28,9 @@ pub struct RunReport {
     /// `agent_ms / wall_ms`: how much faster than running the tasks one after another.
     pub speedup: f64,
     pub streams: Vec<StreamReport>,
+    /// Every check and gate run, and how red batches were bisected (see `gates_view`).
+    #[serde(flatten)]
+    pub verification: super::gates_view::Verification,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -130,6 +133,7 @@ pub fn build(state: &RunState, status: &str, stream_files: Option<&[usize]>) -> 
         agent_ms,
         speedup,
         streams,
+        verification: super::gates_view::Verification::of(state),
     }
 }
 
@@ -295,6 +299,7 @@ pub fn render_markdown(report: &RunReport) -> String {
             );
         }
     }
+    out.push_str(&super::gates_view::render_markdown(&report.verification));
     let notes: Vec<(&str, &String)> = report
         .streams
         .iter()

@@ -74,6 +74,7 @@ pub fn sample_state() -> RunState {
         agent_ms: if state == TaskState::Skipped { 0 } else { 900 },
         retried_for: Vec::new(),
         state,
+        fixing: None,
     };
     let stream =
         |name: &str, deps: &[&str], state: StreamState, tasks: Vec<TaskRecord>| StreamRecord {
@@ -174,6 +175,11 @@ pub fn sample_state() -> RunState {
             ),
         ],
         queue: Vec::new(),
+        no_check: false,
+        no_gate: false,
+        checks: Vec::new(),
+        gates: Vec::new(),
+        bisections: Vec::new(),
         timeline: vec![
             span("db", Step::Task { task: 0 }, 0, 1000, SpanOutcome::Ok),
             span("db", Step::Integration, 1000, 1010, SpanOutcome::Ok),

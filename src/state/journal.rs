@@ -58,6 +58,15 @@ pub enum Entry {
     Halted {
         stream: String,
     },
+    /// The gate starts on `commit` (the integration tip plus `streams`).
+    GateStarted {
+        commit: String,
+        streams: Vec<String>,
+    },
+    GateDone {
+        commit: String,
+        passed: bool,
+    },
     Resolved {
         stream: String,
         commit: String,

@@ -61,11 +61,74 @@ pub struct RunState {
     /// Units of work finished by their agents but not yet integrated, in arrival order.
     #[serde(default)]
     pub queue: Vec<SyncUnit>,
+    /// `--no-check` / `--no-gate`: this run skips them (kept so `resume` does too).
+    #[serde(default)]
+    pub no_check: bool,
+    #[serde(default)]
+    pub no_gate: bool,
+    /// Every check run, in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub checks: Vec<CheckRun>,
+    /// Every gate run, in order. Also what a resumed run reads instead of gating a tree again.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub gates: Vec<GateRun>,
+    /// How each red batch was bisected to its culprit.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub bisections: Vec<Bisection>,
     /// Every step that took time (tasks, integrations; setup, checks and gates once they
     /// exist), in the order they ended: the report's Gantt chart and JUnit timings. Absent from
     /// older state files, which then draw no chart.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub timeline: Vec<Span>,
+}
+
+/// One run of a stream's `check`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CheckRun {
+    pub stream: String,
+    /// One-based.
+    pub task: usize,
+    /// The stream's commit it ran on.
+    pub commit: Oid,
+    pub command: Vec<String>,
+    pub passed: bool,
+    /// How it ended, in words ("exited with code 1", "timed out after 5s").
+    pub result: String,
+    pub ms: u64,
+    pub log: PathBuf,
+    pub at: u64,
+}
+
+/// One run of the plan's `gate` on a candidate integration result.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct GateRun {
+    pub command: Vec<String>,
+    /// The integration tip the candidate was built on.
+    pub tip: Oid,
+    /// The candidate commit and its tree (results are looked up by tree: the same files give
+    /// the same verdict, whatever the commit dates).
+    pub commit: Oid,
+    pub tree: Oid,
+    /// The streams added on top of `tip`, in order (empty: the tip alone).
+    pub streams: Vec<String>,
+    pub passed: bool,
+    pub result: String,
+    pub ms: u64,
+    pub log: PathBuf,
+    pub at: u64,
+}
+
+/// A red batch bisected to the stream that turns the gate red.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Bisection {
+    pub culprit: String,
+    /// The batch, in order, and the tip it was built on.
+    pub batch: Vec<String>,
+    pub tip: Oid,
+    /// The largest green prefix (the culprit is added to it); `tip` when it is empty.
+    pub green: Oid,
+    /// Each prefix gated, as the streams it holds, and its result.
+    pub steps: Vec<(Vec<String>, bool)>,
 }
 
 /// One step of a stream on the run's time axis.
@@ -267,6 +330,17 @@ pub struct TaskRecord {
     /// Why each retry was made, in order (`exit 75`, `output "rate limit"`, `timed out`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub retried_for: Vec<String>,
+    /// Set while the agent runs again to fix a failed check: where the task's work began and
+    /// what it amounted to before the fix (the fix starts from the task's end).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fixing: Option<CheckFix>,
+}
+
+/// A task whose check failed, sent back to its agent.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CheckFix {
+    pub start: Oid,
+    pub stats: WorkStats,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -125,6 +125,23 @@ impl RunDir {
             .join(format!("{}.log", task + 1))
     }
 
+    /// The log of a stream's `n`-th check run (one-based), beside its task logs.
+    pub fn check_log_path(&self, stream: &str, n: usize) -> PathBuf {
+        self.path
+            .join("logs")
+            .join(stream)
+            .join(format!("check-{n}.log"))
+    }
+
+    /// The log of the run's `n`-th gate run (one-based). `logs/.gate` cannot be a stream's
+    /// directory: stream names cannot start with a dot.
+    pub fn gate_log_path(&self, n: usize) -> PathBuf {
+        self.path
+            .join("logs")
+            .join(".gate")
+            .join(format!("gate-{n}.log"))
+    }
+
     /// A task's private temp dir (its agent's `TMPDIR` when sandboxed).
     /// The log of a stream's workspace `setup`: `logs/<stream>/setup.log`.
     pub fn setup_log_path(&self, stream: &str) -> PathBuf {

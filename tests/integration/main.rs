@@ -8,6 +8,7 @@ mod cli;
 mod common;
 mod coordinator;
 mod crash;
+mod gate;
 mod init;
 mod init_from;
 mod learn;

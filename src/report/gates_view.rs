@@ -1,0 +1,127 @@
+//! Checks and gates in the run report: every run (command, what it ran on, result, time, log)
+//! and each culprit's bisection, for `report.json` and `report.md`.
+
+use std::fmt::Write as _;
+
+use serde::Serialize;
+
+use super::fmt_duration_ms;
+use crate::state::{Bisection, CheckRun, GateRun, RunState};
+
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Verification {
+    /// What this run left out on purpose: `check` (`--no-check`), `gate` (`--no-gate`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub skipped: Vec<&'static str>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub checks: Vec<CheckRun>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub gates: Vec<GateRun>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub bisections: Vec<Bisection>,
+}
+
+impl Verification {
+    pub fn of(state: &RunState) -> Verification {
+        let mut skipped = Vec::new();
+        if state.no_check {
+            skipped.push("check");
+        }
+        if state.no_gate {
+            skipped.push("gate");
+        }
+        Verification {
+            skipped,
+            checks: state.checks.clone(),
+            gates: state.gates.clone(),
+            bisections: state.bisections.clone(),
+        }
+    }
+}
+
+fn short(oid: &str) -> &str {
+    &oid[..oid.len().min(10)]
+}
+
+fn verdict(passed: bool, result: &str) -> String {
+    if passed {
+        "passed".into()
+    } else {
+        result.to_string()
+    }
+}
+
+/// The Markdown section (empty when the run had no checks or gates and skipped none).
+pub fn render_markdown(v: &Verification) -> String {
+    let mut out = String::new();
+    for what in &v.skipped {
+        let _ = writeln!(
+            out,
+            "\n`--no-{what}`: this run skipped the plan's `{what}`."
+        );
+    }
+    if !v.checks.is_empty() {
+        let _ = writeln!(
+            out,
+            "\nChecks:\n\n| stream | task | command | on | result | time | log |\n| --- | --- | --- | --- | --- | --- | --- |"
+        );
+        for c in &v.checks {
+            let _ = writeln!(
+                out,
+                "| {} | {} | `{}` | `{}` | {} | {} | `{}` |",
+                c.stream,
+                c.task,
+                c.command.join(" "),
+                short(&c.commit),
+                verdict(c.passed, &c.result),
+                fmt_duration_ms(c.ms),
+                c.log.display()
+            );
+        }
+    }
+    if !v.gates.is_empty() {
+        let _ = writeln!(
+            out,
+            "\nGate runs:\n\n| # | on | streams added | tree | result | time | log |\n| --- | --- | --- | --- | --- | --- | --- |"
+        );
+        for (i, g) in v.gates.iter().enumerate() {
+            let added = if g.streams.is_empty() {
+                "(none)".to_string()
+            } else {
+                g.streams.join(", ")
+            };
+            let _ = writeln!(
+                out,
+                "| {} | `{}` | {added} | `{}` | {} | {} | `{}` |",
+                i + 1,
+                short(&g.tip),
+                short(&g.tree),
+                verdict(g.passed, &g.result),
+                fmt_duration_ms(g.ms),
+                g.log.display()
+            );
+        }
+        if let Some(command) = v.gates.first().map(|g| g.command.join(" ")) {
+            let _ = writeln!(out, "\nGate command: `{command}`.");
+        }
+    }
+    for b in &v.bisections {
+        let _ = writeln!(
+            out,
+            "\nBisection of [{}] on `{}`: `{}` turns the gate red once added to `{}`.\n",
+            b.batch.join(", "),
+            short(&b.tip),
+            b.culprit,
+            short(&b.green)
+        );
+        for (streams, passed) in &b.steps {
+            let on = if streams.is_empty() {
+                "the tip alone".to_string()
+            } else {
+                format!("+ {}", streams.join(", "))
+            };
+            let _ = writeln!(out, "- {on}: {}", if *passed { "green" } else { "red" });
+        }
+    }
+    out
+}

@@ -1,0 +1,500 @@
+//! The gate on the integration branch, its batches and their bisection; the plan keys of
+//! checks and gates.
+//!
+//! The gate in these tests is `compile` (fixtures/agents): a stand-in compiler that fails when a
+//! `call NAME` line under src/ has no `fn NAME` line anywhere under src/.
+
+use std::path::PathBuf;
+
+use crate::common::TestRepo;
+
+fn plan(repo: &TestRepo, text: &str) {
+    repo.write("streams.toml", text);
+}
+
+/// The run directory of the current (last) run.
+fn run_dir(repo: &TestRepo) -> PathBuf {
+    let root = repo.common_dir().join("streams");
+    let id = std::fs::read_to_string(root.join("current")).unwrap();
+    root.join("runs").join(id.trim())
+}
+
+fn state(repo: &TestRepo) -> serde_json::Value {
+    let text = std::fs::read_to_string(run_dir(repo).join("state.json")).unwrap();
+    serde_json::from_str(&text).unwrap()
+}
+
+fn stream_state(state: &serde_json::Value, name: &str) -> serde_json::Value {
+    state["streams"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == name)
+        .unwrap_or_else(|| panic!("no stream {name}"))["state"]
+        .clone()
+}
+
+/// How many times the gate ran: its logs, counted on disk.
+fn gate_runs(repo: &TestRepo) -> usize {
+    let dir = run_dir(repo).join("logs").join(".gate");
+    std::fs::read_dir(dir).map_or(0, |d| d.count())
+}
+
+#[test]
+fn a_semantic_conflict_blames_the_stream_that_adds_a_caller_of_the_old_name() {
+    let repo = TestRepo::with_files(&[
+        ("src/a/lib.txt", "fn greet\ncall greet\n"),
+        ("src/b/main.txt", "b\n"),
+    ]);
+    // `a` renames `greet` and its own callers; `b` adds a caller of the old name. Each alone
+    // compiles; together they do not. `b` finishes after `a` has committed.
+    plan(
+        &repo,
+        r#"
+[plan]
+name = "p"
+jobs = 2
+gate = ["compile"]
+check = ["compile"]
+
+[[stream]]
+name = "a"
+owns = ["src/a/**"]
+agent = ["act", "write", "src/a/lib.txt", "fn hello\ncall hello"]
+tasks = ["rename greet to hello"]
+
+[[stream]]
+name = "b"
+owns = ["src/b/**"]
+agent = ["act", "wait-rev", "streams/p/a~1", "write", "src/b/new.txt", "call greet"]
+tasks = ["call greet again"]
+"#,
+    );
+    let out = repo.streams(&["run"]);
+    out.assert_code(4);
+    assert!(
+        out.stderr
+            .contains("gate `compile` fails once `b` is added to "),
+        "{out}"
+    );
+    let state = state(&repo);
+    assert_eq!(stream_state(&state, "a")["state"], "done");
+    assert_eq!(stream_state(&state, "b")["state"], "failed");
+    // `a` is on the integration branch, `b` is not; `b`'s work stays on its branch.
+    let tree = repo.tree_listing("streams/p/integration");
+    assert!(!tree.contains("src/b/new.txt"), "{tree}");
+    assert_eq!(
+        repo.git(&["show", "streams/p/integration:src/a/lib.txt"]),
+        "fn hello\ncall hello"
+    );
+    assert_eq!(
+        repo.git(&["show", "streams/p/b:src/b/new.txt"]),
+        "call greet"
+    );
+    // Both passed their own checks.
+    let checks = state["checks"].as_array().unwrap();
+    assert!(checks.iter().all(|c| c["passed"] == true), "{checks:?}");
+    // The culprit's bisection is in the state, ending on the red prefix with `b` in it.
+    let bisection = &state["bisections"][0];
+    assert_eq!(bisection["culprit"], "b");
+}
+
+const FIVE: [&str; 5] = ["s1", "s2", "s3", "s4", "s5"];
+
+/// Five streams whose work lands together; `s3` calls a function nobody defines. `gate` is the
+/// plan's gate (a TOML array).
+fn five_streams(gate: &str) -> TestRepo {
+    let mut files = vec![("src/lib/lib.txt", "fn base\n")];
+    let owned: Vec<String> = FIVE.iter().map(|n| format!("src/{n}/x.txt")).collect();
+    for path in &owned {
+        files.push((path.as_str(), "call base\n"));
+    }
+    let repo = TestRepo::with_files(&files);
+    let mut text = format!("[plan]\nname = \"p\"\njobs = 5\ngate = {gate}\n");
+    for name in FIVE {
+        let call = if name == "s3" { "missing" } else { "base" };
+        text.push_str(&format!(
+            "\n[[stream]]\nname = \"{name}\"\nowns = [\"src/{name}/**\"]\nagent = [\"act\", \"write\", \"src/{name}/y.txt\", \"call {call}\"]\ntasks = [\"work\"]\n"
+        ));
+    }
+    plan(&repo, &text);
+    repo
+}
+
+/// The end every run of `five_streams` reaches, interrupted or not: `s3` failed and blamed,
+/// the other four integrated.
+fn assert_s3_blamed(repo: &TestRepo, out: &crate::common::CmdOutput) {
+    out.assert_code(4);
+    let state = state(repo);
+    for name in FIVE {
+        let expected = if name == "s3" { "failed" } else { "done" };
+        assert_eq!(
+            stream_state(&state, name)["state"],
+            expected,
+            "{name}: {out}"
+        );
+    }
+    let reason = stream_state(&state, "s3")["reason"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        reason.starts_with("gate `") && reason.contains("` fails once `s3` is added to "),
+        "{reason}"
+    );
+    let tree = repo.tree_listing("streams/p/integration");
+    for name in FIVE {
+        assert_eq!(
+            tree.contains(&format!("src/{name}/y.txt")),
+            name != "s3",
+            "{name}: {tree}"
+        );
+    }
+}
+
+#[test]
+fn a_batch_of_five_with_a_culprit_in_the_middle_integrates_the_other_four() {
+    let repo = five_streams(r#"["compile"]"#);
+    let out = repo.streams(&["run"]);
+    assert_s3_blamed(&repo, &out);
+    assert!(
+        out.stderr
+            .contains("gate `compile` fails once `s3` is added to "),
+        "{out}"
+    );
+    let state = state(&repo);
+    // 1 + 2*ceil(log2 5) + 1, whatever batches the arrivals made.
+    let runs = gate_runs(&repo);
+    assert!((2..=8).contains(&runs), "{runs} gate runs");
+    assert_eq!(state["gates"].as_array().unwrap().len(), runs);
+
+    // The report lists every gate run and the culprit's bisection.
+    let dir = run_dir(&repo);
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("report.json")).unwrap()).unwrap();
+    let gates = report["gates"].as_array().unwrap();
+    assert_eq!(gates.len(), runs);
+    for g in gates {
+        assert_eq!(g["command"], serde_json::json!(["compile"]));
+        assert!(g["tree"].as_str().unwrap().len() == 40, "{g}");
+        assert!(
+            std::path::Path::new(g["log"].as_str().unwrap()).exists(),
+            "{g}"
+        );
+    }
+    let bisection = &report["bisections"][0];
+    assert_eq!(bisection["culprit"], "s3");
+    let steps = bisection["steps"].as_array().unwrap();
+    // The last red step ends with the culprit; a green one is its prefix.
+    assert!(steps.iter().any(|s| s[1] == true), "{steps:?}");
+    let md = std::fs::read_to_string(dir.join("report.md")).unwrap();
+    assert!(md.contains("Gate runs:"), "{md}");
+    assert!(md.contains("`s3` turns the gate red once added to"), "{md}");
+}
+
+#[test]
+fn a_gate_red_on_the_base_alone_stops_the_run_before_integrating_anything() {
+    let repo = TestRepo::with_files(&[
+        ("src/lib/lib.txt", "fn base\ncall nowhere\n"),
+        ("src/a/x.txt", "x\n"),
+    ]);
+    let base = repo.git(&["rev-parse", "HEAD"]);
+    let text = r#"
+[plan]
+name = "p"
+gate = ["compile"]
+
+[[stream]]
+name = "a"
+owns = ["src/a/**"]
+agent = ["act", "write", "src/a/y.txt", "call base"]
+tasks = ["work"]
+"#;
+    plan(&repo, text);
+    let out = repo.streams(&["run"]);
+    out.assert_code(4);
+    assert!(
+        out.stderr.contains(&format!(
+            "gate `compile` fails on {} before any stream is added",
+            &base[..10]
+        )),
+        "{out}"
+    );
+    assert_eq!(repo.git(&["rev-parse", "streams/p/integration"]), base);
+    assert_eq!(stream_state(&state(&repo), "a")["state"], "failed");
+
+    // `--no-gate` integrates without it, and says so in the state.
+    repo.streams(&["clean", "--force"]).assert_code(0);
+    let out = repo.streams(&["run", "--no-gate"]);
+    out.assert_code(0);
+    let report = std::fs::read_to_string(run_dir(&repo).join("report.md")).unwrap();
+    assert!(
+        report.contains("`--no-gate`: this run skipped the plan's `gate`."),
+        "{report}"
+    );
+    assert!(
+        repo.tree_listing("streams/p/integration")
+            .contains("src/a/y.txt")
+    );
+}
+
+#[test]
+fn check_and_gate_keys_are_validated() {
+    let repo = TestRepo::with_files(&[("src/a/x.txt", "x\n")]);
+    plan(
+        &repo,
+        r#"
+[plan]
+name = "p"
+agent = ["act"]
+check = "cargo test"
+gate = []
+gate_batch = 0
+check_retries = -1
+
+[[stream]]
+name = "a"
+owns = ["src/a/**"]
+check_timeout = "soon"
+tasks = ["work"]
+"#,
+    );
+    let out = repo.streams(&["plan"]);
+    out.assert_code(2);
+    for expected in [
+        "wrong type for `check`: expected an array of strings (an argv), found a string",
+        "`check = [\"cargo\", \"test\"]`",
+        "`gate` names no program",
+        "`gate_batch` is out of range",
+        "`check_retries` is out of range",
+        "check_timeout",
+    ] {
+        assert!(out.stderr.contains(expected), "{expected}: {out}");
+    }
+}
+
+/// A plan with one stream `a` whose agent is `sh -c SCRIPT` and whose check is `compile`.
+fn checked_stream(repo: &TestRepo, script: &str, retries: u32) {
+    plan(
+        repo,
+        &format!(
+            r#"
+[plan]
+name = "p"
+check = ["compile"]
+check_retries = {retries}
+
+[[stream]]
+name = "a"
+owns = ["src/a/**"]
+agent = ["sh", "-c", {script:?}, "agent", "{{check_output_file}}", "{{check_output}}"]
+tasks = ["add the caller"]
+"#
+        ),
+    );
+}
+
+#[test]
+fn a_check_that_fails_sends_the_agent_back_with_the_failure_and_passes() {
+    let repo = TestRepo::with_files(&[("src/a/lib.txt", "fn base\n")]);
+    // First attempt: a caller of a function nobody defines. Second (given the check's output):
+    // the function too.
+    let script = r#"if [ -n "$1" ]; then
+    case "$2" in *"cannot find function"*) ;; *) echo "no check output: $2"; exit 3 ;; esac
+    echo "fn missing" > src/a/fix.txt
+else
+    echo "call missing" > src/a/use.txt
+fi"#;
+    checked_stream(&repo, script, 1);
+    let out = repo.streams(&["run"]);
+    out.assert_code(0);
+    let state = state(&repo);
+    let checks = state["checks"].as_array().unwrap();
+    assert_eq!(checks.len(), 2, "{checks:?}");
+    assert_eq!(checks[0]["passed"], false);
+    assert_eq!(checks[1]["passed"], true);
+    let log = std::fs::read_to_string(run_dir(&repo).join("logs/a/check-1.log")).unwrap();
+    assert!(log.contains("cannot find function `missing`"), "{log}");
+    // The agent was told what failed.
+    let prompt = std::fs::read_to_string(run_dir(&repo).join("prompts/a/1.md")).unwrap();
+    assert!(
+        prompt.contains("The check `compile` failed (exit code 1)"),
+        "{prompt}"
+    );
+    assert!(prompt.contains("without leaving your lane"), "{prompt}");
+    // Both the first attempt and the fix are integrated.
+    let tree = repo.tree_listing("streams/p/integration");
+    assert!(
+        tree.contains("src/a/use.txt") && tree.contains("src/a/fix.txt"),
+        "{tree}"
+    );
+}
+
+#[test]
+fn a_check_that_never_passes_fails_the_stream_and_integrates_nothing() {
+    let repo = TestRepo::with_files(&[("src/a/lib.txt", "fn base\n")]);
+    let base = repo.git(&["rev-parse", "HEAD"]);
+    checked_stream(&repo, "echo \"call missing\" >> src/a/use.txt", 1);
+    let out = repo.streams(&["run"]);
+    out.assert_code(4);
+    assert!(
+        out.stderr
+            .contains("check `compile` failed (exit code 1) after 2 attempts"),
+        "{out}"
+    );
+    assert_eq!(repo.git(&["rev-parse", "streams/p/integration"]), base);
+    // Its commits stay on its branch.
+    assert!(repo.tree_listing("streams/p/a").contains("src/a/use.txt"));
+    assert_eq!(state(&repo)["checks"].as_array().unwrap().len(), 2);
+    // `--no-check` skips it.
+    repo.streams(&["clean", "--force"]).assert_code(0);
+    repo.streams(&["run", "--no-check"]).assert_code(0);
+}
+
+/// Killed (SIGKILL) at a failpoint of the gate, then `resume`: the same culprit, the same
+/// integration.
+fn crash_in_the_gate_at(point: &str) {
+    use std::os::unix::process::ExitStatusExt;
+    let repo = five_streams(r#"["compile"]"#);
+    let mut cmd = repo.streams_cmd(&["run"]);
+    cmd.env("STREAMS_FAILPOINT", point);
+    let out = cmd.output().unwrap();
+    assert_eq!(
+        out.status.signal(),
+        Some(9),
+        "the failpoint {point} was never reached: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = repo.streams(&["resume"]);
+    assert_s3_blamed(&repo, &out);
+}
+
+#[test]
+fn crash_before_a_gate_runs_then_resume() {
+    crash_in_the_gate_at("before-gate");
+}
+
+#[test]
+fn crash_after_a_gate_run_is_saved_then_resume() {
+    crash_in_the_gate_at("after-gate-saved");
+}
+
+#[test]
+fn crash_during_a_bisection_then_resume() {
+    crash_in_the_gate_at("after-bisect-step");
+}
+
+#[test]
+fn crash_before_the_green_prefix_lands_then_resume() {
+    crash_in_the_gate_at("before-integrate-ref");
+}
+
+#[test]
+fn crash_after_the_green_prefix_lands_then_resume() {
+    crash_in_the_gate_at("after-integrate-ref");
+}
+
+#[test]
+fn crash_after_the_culprit_is_saved_then_resume() {
+    crash_in_the_gate_at("after-culprit-saved");
+}
+
+#[test]
+fn kill_9_while_the_gate_runs_then_resume() {
+    use std::time::Duration;
+    let repo = five_streams(
+        r#"["sh", "-c", "[ -e \"$MARK\" ] || { touch \"$MARK\"; sleep 60; }; exec compile"]"#,
+    );
+    let mark = repo.path("../gate-started");
+    let mut child = repo
+        .streams_cmd(&["run"])
+        .env("MARK", &mark)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    crate::common::wait_for("the gate to start", Duration::from_secs(60), || {
+        mark.exists().then_some(())
+    });
+    child.kill().unwrap();
+    child.wait().unwrap();
+    // `resume` runs the gate again, this time to its end (the mark is there).
+    let out = crate::common::CmdOutput::new(
+        repo.streams_cmd(&["resume"])
+            .env("MARK", &mark)
+            .output()
+            .unwrap(),
+        &repo,
+    );
+    assert_s3_blamed(&repo, &out);
+    // The gate the killed run left sleeping was stopped by `resume`.
+    assert!(
+        repo.live_processes().is_empty(),
+        "{:?}",
+        repo.live_processes()
+    );
+}
+
+/// Killed at a failpoint of a check, then `resume`: the check runs (again) and the run ends
+/// as an uninterrupted one does.
+fn crash_in_a_check_at(point: &str) {
+    use std::os::unix::process::ExitStatusExt;
+    let repo = TestRepo::with_files(&[("src/a/lib.txt", "fn base\n")]);
+    let script = r#"if [ -n "$1" ]; then echo "fn missing" > src/a/fix.txt; else echo "call missing" > src/a/use.txt; fi"#;
+    checked_stream(&repo, script, 1);
+    let mut cmd = repo.streams_cmd(&["run"]);
+    cmd.env("STREAMS_FAILPOINT", point);
+    let out = cmd.output().unwrap();
+    assert_eq!(
+        out.status.signal(),
+        Some(9),
+        "the failpoint {point} was never reached: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    repo.streams(&["resume"]).assert_code(0);
+    let tree = repo.tree_listing("streams/p/integration");
+    assert!(
+        tree.contains("src/a/use.txt") && tree.contains("src/a/fix.txt"),
+        "{tree}"
+    );
+    let state = state(&repo);
+    let checks = state["checks"].as_array().unwrap();
+    assert_eq!(checks.last().unwrap()["passed"], true, "{checks:?}");
+}
+
+#[test]
+fn crash_before_a_check_then_resume() {
+    crash_in_a_check_at("before-check");
+}
+
+#[test]
+fn crash_after_a_failed_check_is_saved_then_resume() {
+    // The second check is the one that passes; crash before the first verdict is acted on.
+    crash_in_a_check_at("before-check@2");
+}
+
+#[test]
+fn with_sync_task_the_check_runs_after_every_task() {
+    let repo = TestRepo::with_files(&[("src/a/lib.txt", "fn base\n")]);
+    plan(
+        &repo,
+        r#"
+[plan]
+name = "p"
+sync = "task"
+check = ["compile"]
+
+[[stream]]
+name = "a"
+owns = ["src/a/**"]
+agent = ["sh", "-c", "echo \"call base\" >> src/a/use-$STREAMS_TASK_INDEX.txt"]
+tasks = ["one", "two"]
+"#,
+    );
+    repo.streams(&["run"]).assert_code(0);
+    let state = state(&repo);
+    let checks = state["checks"].as_array().unwrap();
+    let tasks: Vec<u64> = checks.iter().map(|c| c["task"].as_u64().unwrap()).collect();
+    assert_eq!(tasks, [1, 2]);
+    assert!(run_dir(&repo).join("logs/a/check-2.log").exists());
+}
