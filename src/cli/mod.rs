@@ -203,8 +203,10 @@ pub struct RunArgs {
     #[arg(long)]
     pub restart: bool,
     /// Skip the plan's `check` commands for this run (the report says so)
+    #[arg(long)]
     pub no_check: bool,
     /// Skip the plan's `gate` for this run: integrate without it (the report says so)
+    #[arg(long)]
     pub no_gate: bool,
     #[command(flatten)]
     pub report: ReportArgs,
