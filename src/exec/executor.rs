@@ -42,6 +42,8 @@ pub struct TaskJob {
     pub previous_attempts: u32,
     /// The kernel confinement the plan asks for (`sandbox`).
     pub sandbox: sandbox::Spec,
+    /// The paths its workspace holds when the stream declares `reads`; `None`: every file.
+    pub sparse: Option<crate::git::Sparse>,
 }
 
 /// Shared, read-only context for all executors of a run.
@@ -136,9 +138,10 @@ async fn run_task_inner(
             job.branch.clone(),
             job.start.clone(),
         );
-        let (reason, wip) = (
+        let (reason, wip, sparse) = (
             job.lock_reason.clone(),
             job.refs.wip(&job.stream, job.task_index),
+            job.sparse.clone(),
         );
         blocking(move || {
             worktree::prepare(
@@ -149,6 +152,7 @@ async fn run_task_inner(
                     commit: &start,
                     lock_reason: &reason,
                     wip_ref: &wip,
+                    sparse: sparse.as_ref(),
                 },
             )
         })

@@ -90,6 +90,7 @@ impl Engine {
             lock_reason: format!("streams run {}", self.state.run_id),
             previous_attempts: attempts,
             sandbox: super::sandbox::Spec::new(&plan, stream, self.run_dir.tmp_path(&name, t)),
+            sparse: plan.sparse_set(s),
         };
 
         // Intent first: the task is recorded as running (with its start) before anything runs.

@@ -16,6 +16,7 @@
 //! - `ignored`: files an agent wrote that git ignores (left out of its work, but named).
 //! - `conflict`: a conflicted merge laid out in a worktree for a person, and read back.
 //! - `locks`: lock files a killed git left behind.
+//! - `sparse`: sparse workspaces (a stream that declares `reads`).
 //! - `worktree`: creating, checking and removing worktrees.
 
 pub mod changes;
@@ -27,11 +28,13 @@ pub mod ignored;
 pub mod locks;
 pub mod merge;
 pub mod refs;
+mod sparse;
 mod repo;
 pub mod trailers;
 pub mod worktree;
 
 pub use changes::WorkStats;
+pub use sparse::Sparse;
 use cmd::Git;
 pub use cmd::{MIN_GIT_VERSION, check_git_version, git_version, mark_run, redirecting_vars};
 pub use repo::{CommitInfo, Repo};

@@ -24,6 +24,8 @@ pub struct WorktreeSpec<'a> {
     pub lock_reason: &'a str,
     /// Where to keep uncommitted work found in an existing worktree.
     pub wip_ref: &'a str,
+    /// Only these paths checked out (a stream that declares `reads`); `None`: every file.
+    pub sparse: Option<&'a super::Sparse>,
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -153,6 +155,8 @@ pub fn prepare(repo: &Repo, spec: &WorktreeSpec) -> GitResult<PrepareReport> {
                 let kept = super::refs::keep_ref_in(&git, spec.wip_ref, &commit, &message)?;
                 saved = Some((kept, commit));
             }
+            // Before the checks below: a change of the sparse set rewrites the files.
+            sparse_hook(&git, spec)?;
             let on_branch = found.branch.as_deref() == Some(spec.branch);
             if admin_dir(spec.path).is_some_and(|admin| !admin.join("locked").exists()) {
                 // Locked again (an abort unlocks), so `git worktree prune` leaves it alone.
@@ -401,11 +405,20 @@ fn create(repo: &Repo, spec: &WorktreeSpec) -> GitResult<()> {
     crate::failpoint::hit("worktree-registered");
     // Filling the worktree is the slow part, and safe to run beside other registrations.
     let git = Git::new(spec.path);
+    sparse_hook(&git, spec)?;
     git.run(["reset", "-q", "--hard", spec.commit])?;
     // A full check, once per new worktree: a checkout can exit 0 and still leave files git
     // sees as changed (a file committed with CRLF under a `text` attribute, an LFS file that
     // should have been a pointer), and the agent would be blamed for them.
     verify(&git, spec)
+}
+
+/// The one call that makes a workspace sparse (or whole again) before its files are written.
+fn sparse_hook(git: &Git, spec: &WorktreeSpec) -> GitResult<()> {
+    match admin_dir(spec.path) {
+        Some(admin) => super::sparse::apply(git, &admin, spec.sparse),
+        None => Ok(()),
+    }
 }
 
 /// Up to three paths, and how many more.
