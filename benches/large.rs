@@ -25,6 +25,6 @@ fn main() {
         cold_target: 0.7,
         warm_target: 0.15,
         floor_target: 1.3,
-        sparse: None, // SPARSE
+        sparse: Some((0.05, 0.2)),
     });
 }

@@ -27,11 +27,13 @@
 //!   plans for `streams init --from`.
 //! - Leaves, usable from any layer: [`layout`] (every ref and directory name a run uses, built
 //!   and parsed), [`failpoint`] (crash tests), [`duration`] (durations for people),
-//!   [`git_env`] (the environment variables that redirect git, shared by `git` and `plan`).
+//!   [`git_env`] (the environment variables that redirect git, shared by `git` and `plan`),
+//!   [`children`] (the processes streams starts itself, told apart from an agent's strays).
 //! - [`error`]: error kinds and the exit codes, in one place, with how a run's outcome maps to
 //!   one (it wraps [`git::GitError`], so it sits beside git rather than below it).
 //! - [`demo`]: the example repository behind `streams demo`.
 
+pub mod children;
 pub mod cli;
 pub mod coordinator;
 pub mod demo;

@@ -15,6 +15,15 @@ use crate::state::RunState;
 pub fn clear_stale_locks(repo: &Repo, state: &RunState) -> Result<Vec<String>> {
     let mut notes = Vec::new();
     let ours_wt: BTreeSet<PathBuf> = state.streams.iter().map(|s| s.worktree.clone()).collect();
+    // A stream's workspace is a repository of streams' own: every lock file in its git dir is
+    // a killed git's.
+    for path in ours_wt.iter().flat_map(|wt| git::locks::in_workspace(wt)) {
+        std::fs::remove_file(&path).context(|| format!("could not remove {}", path.display()))?;
+        notes.push(format!(
+            "removed a stale git lock file left by the crash: {}",
+            path.display()
+        ));
+    }
     let is_ours = |wt: &Path| ours_wt.contains(wt) || layout::is_resolution_worktree(wt);
     let ref_dirs = layout::loose_ref_dirs(repo.common_dir(), &state.plan_name);
     for lock in git::locks::find(repo.common_dir(), is_ours, &ref_dirs) {

@@ -211,6 +211,7 @@ tasks = ["d1"]
             run_id: "r".into(),
             plan_name: plan.name.clone(),
             plan_path: "streams.toml".into(),
+            plan_hash: None,
             repo_root: "/repo".into(),
             base_rev: "main".into(),
             base: "base".into(),

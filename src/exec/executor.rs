@@ -14,7 +14,7 @@ use tokio::sync::{mpsc, watch};
 use super::process::{self, AgentCommand, AgentExit, Cancel, Limits};
 use super::sandbox::{self, Lane};
 use crate::failpoint;
-use crate::git::{self, Oid, Repo, changes, commit, guard, refs, worktree};
+use crate::git::{self, Oid, Repo, changes, commit, refs, workspace};
 use crate::layout::RefNames;
 use crate::ownership::{Owner, Ownership};
 use crate::state::{FailReason, Journal, OwnershipViolation, WorkStats};
@@ -130,7 +130,7 @@ async fn run_task_inner(
         attempts,
     };
 
-    // 1. The worktree, on the stream branch at the task's start.
+    // 1. The workspace, on the stream branch at the task's start.
     let prepared = {
         let (repo, path, branch, start) = (
             shared.repo.clone(),
@@ -138,19 +138,17 @@ async fn run_task_inner(
             job.branch.clone(),
             job.start.clone(),
         );
-        let (reason, wip, sparse) = (
-            job.lock_reason.clone(),
+        let (wip, sparse) = (
             job.refs.wip(&job.stream, job.task_index),
             job.sparse.clone(),
         );
         blocking(move || {
-            worktree::prepare(
+            workspace::prepare(
                 &repo,
-                &worktree::WorktreeSpec {
+                &workspace::WorkspaceSpec {
                     path: &path,
                     branch: &branch,
                     commit: &start,
-                    lock_reason: &reason,
                     wip_ref: &wip,
                     sparse: sparse.as_ref(),
                 },
@@ -164,7 +162,7 @@ async fn run_task_inner(
                 let _ = events.send(ExecEvent::Note {
                     stream: job.stream_index,
                     message: format!(
-                        "uncommitted work found in its worktree was kept on {kept} ({})",
+                        "uncommitted work found in its workspace was kept on {kept} ({})",
                         &saved[..10]
                     ),
                 });
@@ -172,38 +170,20 @@ async fn run_task_inner(
             if report.repaired {
                 let _ = events.send(ExecEvent::Note {
                     stream: job.stream_index,
-                    message: "a half-created worktree was removed and created again".into(),
+                    message: "a damaged or outdated workspace was removed and created again".into(),
                 });
             }
         }
         Err(e) => {
             return internal(
                 format!(
-                    "could not prepare the worktree {}: {e}",
+                    "could not prepare the workspace {}: {e}",
                     job.worktree.display()
                 ),
                 job.previous_attempts,
             );
         }
     }
-    // Which branches exist before the agent runs, to catch an agent moving someone else's.
-    let guard = {
-        let (repo, worktree) = (shared.repo.clone(), job.worktree.clone());
-        let except = job.refs.plan_branches();
-        blocking(move || {
-            refs::branches(&repo, &except).map(|before| (before, guard::head_reflog_len(&worktree)))
-        })
-        .await
-    };
-    let guard = match guard {
-        Ok(guard) => Arc::new(guard),
-        Err(e) => {
-            return internal(
-                format!("could not list the branches: {e}"),
-                job.previous_attempts,
-            );
-        }
-    };
     // Its git dirs and, when sandboxed, what it may write: known once the workspace exists.
     let (worktree, spec) = (job.worktree.clone(), job.sandbox.clone());
     let lane = match blocking(move || Lane::for_task(&worktree, &spec)).await {
@@ -281,32 +261,36 @@ async fn run_task_inner(
         }
         failpoint::hit("after-agent-exit");
 
-        let moved = match restore_moved(shared, job, &guard).await {
-            Ok(changes) => {
-                for d in &changes.deleted {
-                    let kept = match &d.kept {
-                        Ok(kept) => format!(
-                            "its tip {} is kept on {kept} (`git branch {} {kept}` brings it back)",
-                            crate::coordinator::short(&d.tip),
-                            d.name
-                        ),
-                        Err(e) => format!(
-                            "its tip was {} (`git branch {} {}` brings it back while git keeps the commit; keeping it on a ref failed: {e})",
-                            d.tip, d.name, d.tip
-                        ),
-                    };
-                    let _ = events.send(ExecEvent::Note {
-                        stream: job.stream_index,
-                        message: format!(
-                            "branch {} was deleted while this task ran (by its agent or by someone else); {kept}",
-                            d.name
-                        ),
-                    });
-                }
-                changes.moved
-            }
-            Err(e) => return internal(format!("could not check the branches: {e}"), attempt),
+        // What the agent left behind (a daemon, a `setsid` writer) dies with its task, before
+        // anything of it is checked; then the workspace's git directory is streams' again.
+        let env = job.env.clone();
+        blocking(move || process::reap_strays(&env)).await;
+        let sane = {
+            let (repo, path) = (shared.repo.clone(), job.worktree.clone());
+            blocking(move || workspace::sanitize(&repo, &path)).await
         };
+        if let Err(e) = sane {
+            let kept = {
+                let (repo, path, start) =
+                    (shared.repo.clone(), job.worktree.clone(), job.start.clone());
+                let failed = job.refs.failed(&job.stream, job.task_index);
+                blocking(move || workspace::keep_files(&repo, &path, &start, &failed)).await
+            };
+            let kept = match kept {
+                Ok(Some((name, _))) => name,
+                Ok(None) => "nothing (its files were as at the task's start)".to_string(),
+                Err(e) => format!("nothing (keeping its files failed: {e})"),
+            };
+            return TaskOutcome::Failed {
+                reason: FailReason::Internal {
+                    message: format!(
+                        "{e}; its files are kept on {kept}; the next task recreates the workspace"
+                    ),
+                },
+                agent: agent_time,
+                attempts: attempt,
+            };
+        }
 
         let failure = match exit {
             AgentExit::Exited(0) => None,
@@ -333,32 +317,11 @@ async fn run_task_inner(
                 };
             }
         };
-        if failure.is_some() {
-            // Another failure is the reason given; the moved branches would go unmentioned.
-            for m in &moved {
-                let _ = events.send(ExecEvent::Note {
-                    stream: job.stream_index,
-                    message: format!(
-                        "its agent moved branch {}; it is put back, and what the agent left there is kept on {}",
-                        m.name, m.kept
-                    ),
-                });
-            }
-        }
-        let failure = failure.or_else(|| {
-            (!moved.is_empty()).then(|| FailReason::MovedBranches {
-                branches: moved.iter().map(|m| m.name.clone()).collect(),
-                kept: moved
-                    .iter()
-                    .map(|m| m.kept.clone())
-                    .collect::<Vec<_>>()
-                    .join(", "),
-            })
-        });
         let Some(reason) = failure else { break };
         if attempt < max_attempts && retryable(&reason, &job.retry_on) {
             // Keep this attempt's work, then start the next one from the task's start.
             let kept = keep_and_reset(
+                &shared.repo,
                 job,
                 job.refs.attempt(&job.stream, job.task_index, attempt),
                 true,
@@ -389,7 +352,13 @@ async fn run_task_inner(
             continue;
         }
         // Out of attempts: keep what it did for a person to look at; leave the worktree as is.
-        let _ = keep_and_reset(job, job.refs.failed(&job.stream, job.task_index), false).await;
+        let _ = keep_and_reset(
+            &shared.repo,
+            job,
+            job.refs.failed(&job.stream, job.task_index),
+            false,
+        )
+        .await;
         return TaskOutcome::Failed {
             reason,
             agent: agent_time,
@@ -397,78 +366,104 @@ async fn run_task_inner(
         };
     }
 
-    // 3. What did it change, and was it allowed to?
-    let checked = {
-        let (shared, start, worktree) = (shared.clone(), job.start.clone(), job.worktree.clone());
-        let (stream_index, branch) = (job.stream_index, job.branch.clone());
-        blocking(move || -> git::GitResult<Result<Leftover, FailKind>> {
-            let changes = changes::task_changes(&shared.repo, &worktree, &start)?;
-            // Before the branch check: a rebase stopped half way detaches HEAD, and "left its
-            // branch" would hide what happened.
-            if let Some(what) = changes.unfinished.clone() {
-                return Ok(Err(FailKind::Unfinished(what)));
-            }
-            if changes.branch.as_deref() != Some(branch.as_str()) {
-                let on = match &changes.branch {
-                    Some(other) => crate::layout::short_branch(other).to_string(),
-                    None => "a detached HEAD".to_string(),
-                };
-                return Ok(Err(FailKind::LeftBranch(on)));
-            }
-            if changes.rewritten {
-                return Ok(Err(FailKind::History));
-            }
-            let violations = shared
-                .ownership
-                .check(stream_index, changes.paths.iter().map(String::as_str));
-            if !violations.is_empty() {
-                let list = violations
-                    .into_iter()
-                    .map(|v| OwnershipViolation {
-                        path: v.path,
-                        owner: match v.owner {
-                            Owner::Stream(i) => Some(shared.stream_names[i].clone()),
-                            _ => None,
-                        },
-                    })
-                    .collect();
-                return Ok(Err(FailKind::Ownership(list)));
-            }
-            // Nothing left uncommitted: HEAD is the task's end, no need to ask git again.
-            Ok(Ok(if changes.dirty {
-                Leftover::Uncommitted {
-                    head: changes.head,
-                    paths: changes.unstaged,
+    // 3. What did it change, and was it allowed to? Read-only: a git command that failed for a
+    // passing reason (a lock held for a moment, a temporary file that could not be made) is
+    // tried once more.
+    let mut tries = 0;
+    let checked = loop {
+        tries += 1;
+        let checked = {
+            let (shared, start, worktree) =
+                (shared.clone(), job.start.clone(), job.worktree.clone());
+            let (stream_index, branch) = (job.stream_index, job.branch.clone());
+            blocking(move || -> git::GitResult<Result<Leftover, FailKind>> {
+                let changes = changes::task_changes(&shared.repo, &worktree, &start)?;
+                // Before the branch check: a rebase stopped half way detaches HEAD, and "left its
+                // branch" would hide what happened.
+                if let Some(what) = changes.unfinished.clone() {
+                    return Ok(Err(FailKind::Unfinished(what)));
                 }
-            } else {
-                Leftover::Clean(changes.head)
-            }))
-        })
-        .await
+                if changes.branch.as_deref() != Some(branch.as_str()) {
+                    let on = match &changes.branch {
+                        Some(other) => crate::layout::short_branch(other).to_string(),
+                        None => "a detached HEAD".to_string(),
+                    };
+                    return Ok(Err(FailKind::LeftBranch(on)));
+                }
+                if changes.rewritten {
+                    return Ok(Err(FailKind::History));
+                }
+                if !changes.nested.is_empty() {
+                    return Ok(Err(FailKind::Nested(changes.nested)));
+                }
+                let violations = shared
+                    .ownership
+                    .check(stream_index, changes.paths.iter().map(String::as_str));
+                if !violations.is_empty() {
+                    let list = violations
+                        .into_iter()
+                        .map(|v| OwnershipViolation {
+                            path: v.path,
+                            owner: match v.owner {
+                                Owner::Stream(i) => Some(shared.stream_names[i].clone()),
+                                _ => None,
+                            },
+                        })
+                        .collect();
+                    return Ok(Err(FailKind::Ownership(list)));
+                }
+                // Nothing left uncommitted: HEAD is the task's end, no need to ask git again.
+                Ok(Ok(if changes.dirty {
+                    Leftover::Uncommitted {
+                        head: changes.head,
+                        paths: changes.uncommitted,
+                    }
+                } else {
+                    Leftover::Clean(changes.head)
+                }))
+            })
+            .await
+        };
+        match &checked {
+            Err(e) if tries < 2 && transient(e) => {
+                tokio::time::sleep(Duration::from_millis(250)).await;
+            }
+            _ => break checked,
+        }
     };
     let leftover = match checked {
         Err(e) => {
+            let kept = keep_failed(shared, job).await;
             return internal(
-                format!("could not inspect the agent's changes: {e}"),
+                format!("could not inspect the agent's changes: {e}; {kept}"),
                 attempt,
             );
         }
         Ok(Err(kind)) => {
-            let kept =
-                match keep_and_reset(job, job.refs.rejected(&job.stream, job.task_index), true)
-                    .await
-                {
-                    Ok(Some((name, _))) => name,
-                    Ok(None) => "nothing (it changed nothing)".to_string(),
-                    Err(e) => {
-                        return internal(
-                            format!("could not set the rejected work aside: {e}"),
-                            attempt,
-                        );
-                    }
-                };
+            let nested = match &kind {
+                FailKind::Nested(paths) => paths.clone(),
+                _ => Vec::new(),
+            };
+            let kept = match keep_and_reset_nested(
+                &shared.repo,
+                job,
+                job.refs.rejected(&job.stream, job.task_index),
+                &nested,
+            )
+            .await
+            {
+                Ok(Some((name, _))) => name,
+                Ok(None) => "nothing (it changed nothing)".to_string(),
+                Err(e) => {
+                    return internal(
+                        format!("could not set the rejected work aside: {e}"),
+                        attempt,
+                    );
+                }
+            };
             let reason = match kind {
                 FailKind::History => FailReason::HistoryRewritten { kept },
+                FailKind::Nested(paths) => FailReason::NestedRepository { paths, kept },
                 FailKind::LeftBranch(on) => FailReason::LeftBranch { on, kept },
                 FailKind::Unfinished(what) => FailReason::Unfinished { what, kept },
                 FailKind::Ownership(violations) => FailReason::Ownership { violations, kept },
@@ -506,6 +501,7 @@ async fn run_task_inner(
         let (message, identity) = (job.commit_message.clone(), job.identity_env.clone());
         let journal = shared.journal.clone();
         let (stream_name, task) = (job.stream.clone(), job.task_index);
+        let branch = job.branch.clone();
         blocking(move || -> git::GitResult<(Oid, WorkStats)> {
             let end = match leftover {
                 Leftover::Clean(head) => head,
@@ -513,6 +509,8 @@ async fn run_task_inner(
                     commit::commit_paths(&worktree, &head, &paths, &message, &identity)?
                 }
             };
+            // The result enters the user's repository, on the stream's branch there.
+            workspace::bring_to(&repo, &worktree, &end, Some(&branch))?;
             failpoint::hit("after-commit");
             let _ = journal.append(crate::state::Entry::TaskCommitted {
                 stream: stream_name,
@@ -532,7 +530,41 @@ async fn run_task_inner(
             agent: agent_time,
             attempts: attempt,
         },
-        Err(e) => internal(format!("could not commit the agent's work: {e}"), attempt),
+        Err(e) => {
+            let kept = keep_failed(shared, job).await;
+            internal(
+                format!("could not commit the agent's work: {e}; {kept}"),
+                attempt,
+            )
+        }
+    }
+}
+
+/// Whether a git failure may pass on its own: a lock another git held for a moment, a
+/// temporary file or process that could not be made.
+fn transient(error: &git::GitError) -> bool {
+    let text = error.to_string();
+    [
+        "unable to create",
+        "Unable to create",
+        ".lock': File exists",
+        "cannot lock ref",
+        "temporarily unavailable",
+        "Too many open files",
+        "Interrupted system call",
+    ]
+    .iter()
+    .any(|needle| text.contains(needle))
+}
+
+/// Keeps the task's work on its `failed/` ref after streams' own steps failed, and says where
+/// (or why it could not).
+async fn keep_failed(shared: &Arc<Shared>, job: &TaskJob) -> String {
+    let failed = job.refs.failed(&job.stream, job.task_index);
+    match keep_and_reset(&shared.repo, job, failed, false).await {
+        Ok(Some((name, _))) => format!("its work is kept on {name}"),
+        Ok(None) => "it changed nothing".to_string(),
+        Err(e) => format!("its work is left in its workspace (keeping it failed: {e})"),
     }
 }
 
@@ -546,6 +578,7 @@ enum Leftover {
 
 enum FailKind {
     History,
+    Nested(Vec<String>),
     LeftBranch(String),
     Unfinished(String),
     Ownership(Vec<OwnershipViolation>),
@@ -569,53 +602,67 @@ fn backoff(base: Duration, retry: u32) -> Duration {
     (base * factor).min(Duration::from_secs(60))
 }
 
-/// Puts back the branches this task's agent moved (see `guard::restore_moved_branches`).
-async fn restore_moved(
-    shared: &Arc<Shared>,
-    job: &TaskJob,
-    guard: &Arc<(std::collections::BTreeMap<String, Oid>, usize)>,
-) -> git::GitResult<guard::BranchChanges> {
-    let (repo, worktree, guard) = (shared.repo.clone(), job.worktree.clone(), guard.clone());
-    let (plan_branches, moved, deleted, rejected) = (
-        job.refs.plan_branches(),
-        job.refs.moved_branches(&job.stream, job.task_index),
-        job.refs.deleted_branches(),
-        job.refs.rejected_prefix(),
-    );
-    blocking(move || {
-        let refs = guard::GuardRefs {
-            plan_branches: &plan_branches,
-            moved: &moved,
-            deleted: &deleted,
-            rejected: &rejected,
-        };
-        guard::restore_moved_branches(&repo, &worktree, &guard.0, guard.1, &refs)
-    })
-    .await
-}
-
 /// Keeps everything the task did (its commits and what it left in the worktree) on `ref_name`,
 /// if it did anything; then, when `reset`, puts the worktree and branch back at the task's start.
 async fn keep_and_reset(
+    repo: &Repo,
     job: &TaskJob,
     ref_name: String,
     reset: bool,
 ) -> git::GitResult<Option<(String, Oid)>> {
-    let (worktree, start, branch) = (job.worktree.clone(), job.start.clone(), job.branch.clone());
+    keep_and_reset_inner(repo, job, ref_name, reset, &[]).await
+}
+
+/// [`keep_and_reset`] (with a reset), the files of these nested repositories kept as files.
+async fn keep_and_reset_nested(
+    repo: &Repo,
+    job: &TaskJob,
+    ref_name: String,
+    nested: &[String],
+) -> git::GitResult<Option<(String, Oid)>> {
+    keep_and_reset_inner(repo, job, ref_name, true, nested).await
+}
+
+async fn keep_and_reset_inner(
+    repo: &Repo,
+    job: &TaskJob,
+    ref_name: String,
+    reset: bool,
+    nested: &[String],
+) -> git::GitResult<Option<(String, Oid)>> {
+    let nested = nested.to_vec();
+    let (repo, worktree, start, branch) = (
+        repo.clone(),
+        job.worktree.clone(),
+        job.start.clone(),
+        job.branch.clone(),
+    );
     let message = format!(
         "streams: work of {} task {} set aside",
         job.stream,
         job.task_index + 1
     );
     blocking(move || -> git::GitResult<Option<(String, Oid)>> {
-        let kept = changes::keep_work(&worktree, &start, Some(&branch), &ref_name, &message)?;
-        if reset {
-            worktree::reset_to(&worktree, &branch, &start)?;
-        } else {
-            // Left for a person to look at, but on its own branch: a worktree must never keep
-            // someone else's branch checked out (git would refuse it to its owner).
-            changes::return_to_branch(&worktree, &branch)?;
+        let mut kept =
+            changes::keep_work(&repo, &worktree, &start, Some(&branch), &ref_name, &message)?;
+        if let Some((name, commit)) = &kept
+            && !nested.is_empty()
+        {
+            let with_files = workspace::inline_nested(&repo, &worktree, commit, &nested)?;
+            refs::update_ref(
+                &repo,
+                name,
+                &with_files,
+                Some(commit),
+                "streams: nested repositories kept as files",
+            )?;
+            kept = Some((name.clone(), with_files));
         }
+        if reset {
+            workspace::reset_to(&repo, &worktree, &branch, &start)?;
+        }
+        // Otherwise left as it is for a person to look at: it is private, and what matters is
+        // kept in the user's repository.
         Ok(kept)
     })
     .await

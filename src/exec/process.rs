@@ -100,7 +100,9 @@ pub async fn run_agent(
     for var in &cmd.env_remove {
         command.env_remove(var);
     }
-    for (k, v) in &cmd.env {
+    // What must not reach the agent from streams' environment must not come from the plan's
+    // `env` either (validation refuses it; this holds whatever the plan says).
+    for (k, v) in cmd.env.iter().filter(|(k, _)| !cmd.env_remove.contains(k)) {
         command.env(k, v);
     }
     let lane = cmd.sandbox.as_ref().and_then(|l| l.confinement());
@@ -108,7 +110,16 @@ pub async fn run_agent(
         let _ = append(&log, format!("streams: {message}\n").as_bytes());
         return (AgentExit::SpawnFailed(message), started.elapsed());
     }
-    let mut child = match command.spawn() {
+    crate::children::become_subreaper();
+    let spawned = {
+        let _spawning = crate::children::spawning();
+        let spawned = command.spawn();
+        if let Some(pid) = spawned.as_ref().ok().and_then(|c| c.id()) {
+            crate::children::agent_started(pid as i32);
+        }
+        spawned
+    };
+    let mut child = match spawned {
         Ok(child) => child,
         Err(e) => {
             let message = match e.kind() {
@@ -234,7 +245,90 @@ pub async fn run_agent(
         // Processes that closed their pipes but ignore SIGTERM.
         kill_group(pgid);
     }
+    crate::children::agent_exited(pgid);
     (exit, started.elapsed())
+}
+
+/// Kills what an agent left running after it exited: every process re-parented to streams
+/// (it is a child subreaper) that streams did not start itself and that does not carry another
+/// task's marks, and every process carrying this task's marks (`env`: `STREAMS_RUN_ID` and
+/// `STREAMS_STREAM`). Repeated until none is left, since a killed stray's own children are
+/// re-parented in turn; bounded, for a stray that forks faster than it is killed.
+pub fn reap_strays(env: &[(String, String)]) {
+    let marks: Vec<String> = env
+        .iter()
+        .filter(|(k, _)| k == "STREAMS_RUN_ID" || k == "STREAMS_STREAM")
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect();
+    let run_mark = env
+        .iter()
+        .find(|(k, _)| k == "STREAMS_RUN_ID")
+        .map(|(k, v)| format!("{k}={v}"));
+    let me = std::process::id() as i32;
+    // Only these are collected once dead: a zombie git child belongs to the thread waiting
+    // for it.
+    let mut killed_pids = std::collections::BTreeSet::new();
+    for _ in 0..200 {
+        let killed = {
+            let _hunting = crate::children::hunting();
+            let mut killed = 0;
+            for (pid, ppid, zombie) in all_processes() {
+                if pid == me {
+                    continue;
+                }
+                if zombie {
+                    if ppid == me && killed_pids.contains(&pid) {
+                        // A stray killed earlier: collect it (nobody else waits for it).
+                        let _ = nix::sys::wait::waitpid(
+                            Pid::from_raw(pid),
+                            Some(nix::sys::wait::WaitPidFlag::WNOHANG),
+                        );
+                    }
+                    continue;
+                }
+                let environ = std::fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
+                let vars: Vec<&[u8]> = environ.split(|b| *b == 0).collect();
+                let has = |v: &str| vars.contains(&v.as_bytes());
+                let ours = !marks.is_empty() && marks.iter().all(|m| has(m));
+                let adopted = ppid == me
+                    && !crate::children::is_own(pid)
+                    // Another task's stray, still running with its marks: its task ends it.
+                    && !(run_mark.as_deref().is_some_and(&has)
+                        && vars.iter().any(|v| v.starts_with(b"STREAMS_STREAM=")));
+                if (ours || adopted) && !crate::children::is_own(pid) {
+                    let _ = nix::sys::signal::kill(Pid::from_raw(pid), Signal::SIGKILL);
+                    killed_pids.insert(pid);
+                    killed += 1;
+                }
+            }
+            killed
+        };
+        if killed == 0 {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    tracing::warn!("processes an agent left kept appearing; giving up killing them");
+}
+
+/// Every process as (pid, parent pid, is a zombie), from /proc (Linux; elsewhere none).
+fn all_processes() -> Vec<(i32, i32, bool)> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(|e| e.ok())
+        .filter_map(|e| e.file_name().to_str().and_then(|n| n.parse::<i32>().ok()))
+        .filter_map(|pid| {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+            // `pid (comm) state ppid ...`; comm may hold spaces and parentheses.
+            let rest = &stat[stat.rfind(')')? + 2..];
+            let mut fields = rest.split(' ');
+            let state = fields.next()?;
+            let ppid = fields.next()?.parse().ok()?;
+            Some((pid, ppid, state == "Z" || state == "X"))
+        })
+        .collect()
 }
 
 async fn sleep_until(deadline: Option<tokio::time::Instant>) {

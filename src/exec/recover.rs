@@ -221,11 +221,22 @@ impl Engine {
                     t + 1
                 );
                 let kept = if worktree_path.join(".git").exists() {
-                    let kept = keep_work(&worktree_path, &start, Some(&branch), &wip, &message)
-                        .ok()
-                        .flatten();
-                    // A worktree that cannot even be reset is repaired by prepare() later.
-                    let _ = worktree::reset_to(&worktree_path, &branch, &start);
+                    let kept = keep_work(
+                        &self.repo,
+                        &worktree_path,
+                        &start,
+                        Some(&branch),
+                        &wip,
+                        &message,
+                    )
+                    .ok()
+                    .flatten();
+                    // A workspace that cannot even be reset is repaired by prepare() later.
+                    let _ = if git::workspace::is_workspace(&worktree_path) {
+                        git::workspace::reset_to(&self.repo, &worktree_path, &branch, &start)
+                    } else {
+                        worktree::reset_to(&worktree_path, &branch, &start)
+                    };
                     kept
                 } else {
                     None
@@ -398,6 +409,7 @@ impl Engine {
         let keep = self.refs.resolution(&name);
         if halt.resolution_worktree.join(".git").exists() {
             if let Ok(Some((keep, kept))) = keep_work(
+                &self.repo,
                 &halt.resolution_worktree,
                 &halt.ours,
                 None,

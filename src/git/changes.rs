@@ -10,6 +10,16 @@ use super::commit::parse_oid;
 use super::refs::{is_ancestor, keep_ref_in};
 use super::{Git, GitError, GitResult, Oid, Repo, worktree};
 
+/// A `git` for streams' commands in `path`: a stream's private workspace through its own git
+/// directory with streams' settings (see `workspace::git`), a linked worktree as it is.
+pub(super) fn git_for(path: &Path) -> Git {
+    if super::workspace::is_workspace(path) {
+        super::workspace::git(path)
+    } else {
+        Git::new(path)
+    }
+}
+
 /// Everything an agent changed since its task began.
 #[derive(Debug)]
 pub struct TaskChanges {
@@ -27,13 +37,28 @@ pub struct TaskChanges {
     /// What is left to stage before committing: changed, deleted, untracked (not ignored)
     /// files that differ from the index (changes the agent staged itself are in the index).
     pub unstaged: Vec<String>,
+    /// Every path left uncommitted (staged or not): what streams takes from the files when it
+    /// builds the task's commit.
+    pub uncommitted: Vec<String>,
+    /// Nested repositories the agent made (an untracked directory with a `.git`, or a gitlink
+    /// it committed to a commit this repository lacks): committing one would record only a
+    /// gitlink to commits nobody else has.
+    pub nested: Vec<String>,
     /// A git operation the agent started and did not finish (a merge stopped for conflicts,
     /// say), described for a person; committing over it would record half a merge.
     pub unfinished: Option<String>,
 }
 
 pub fn task_changes(repo: &Repo, worktree: &Path, start: &str) -> GitResult<TaskChanges> {
-    let git = Git::new(worktree);
+    // A private workspace is read through its own git directory (the agent's commits are
+    // there until streams brings them over), with streams' settings.
+    let git = git_for(worktree);
+    let reader = if super::workspace::is_workspace(worktree) {
+        Repo::at_common_dir(&super::workspace::git_dir(worktree), Some(worktree.into()))
+    } else {
+        repo.clone()
+    };
+    let repo = &reader;
     // HEAD, its branch and what is uncommitted, from one git process.
     let now = worktree::status(&git)?;
     let head = match now.head {
@@ -65,6 +90,7 @@ pub fn task_changes(repo: &Repo, worktree: &Path, start: &str) -> GitResult<Task
         (None, None) => None,
     };
     paths.extend(now.paths.iter().cloned());
+    let nested = nested_repositories(&git, worktree, start, &head, &now.paths)?;
     Ok(TaskChanges {
         head,
         branch,
@@ -72,8 +98,57 @@ pub fn task_changes(repo: &Repo, worktree: &Path, start: &str) -> GitResult<Task
         paths,
         dirty,
         unstaged: now.unstaged,
+        uncommitted: now.paths,
+        nested,
         unfinished,
     })
+}
+
+/// See [`TaskChanges::nested`]: untracked directories holding a `.git` (status lists a nested
+/// repository as one directory entry), and gitlinks the agent's commits added or changed to a
+/// commit this repository cannot read.
+fn nested_repositories(
+    git: &Git,
+    worktree: &Path,
+    start: &str,
+    head: &str,
+    uncommitted: &[String],
+) -> GitResult<Vec<String>> {
+    let mut nested: Vec<String> = uncommitted
+        .iter()
+        .map(|p| p.trim_end_matches('/'))
+        .filter(|p| worktree.join(p).join(".git").exists())
+        .map(str::to_string)
+        .collect();
+    if head != start {
+        // `:old-mode new-mode old-oid new-oid status` NUL `path` NUL ...
+        let out = git.run([
+            "diff",
+            "--raw",
+            "-z",
+            "--no-renames",
+            "--no-abbrev",
+            start,
+            head,
+        ])?;
+        let mut fields = out.stdout.split(|b| *b == 0);
+        while let (Some(meta), Some(path)) = (fields.next(), fields.next()) {
+            let meta = String::from_utf8_lossy(meta);
+            let parts: Vec<&str> = meta.split(' ').collect();
+            if parts.get(1) == Some(&"160000")
+                && let Some(oid) = parts.get(3)
+                && !git
+                    .output(["cat-file", "-e", &format!("{oid}^{{commit}}")], None)?
+                    .status
+                    .success()
+            {
+                nested.push(String::from_utf8_lossy(path).into_owned());
+            }
+        }
+    }
+    nested.sort();
+    nested.dedup();
+    Ok(nested)
 }
 
 /// What a task's work amounts to.
@@ -103,7 +178,7 @@ pub fn work_stats(repo: &Repo, from: &str, to: &str) -> GitResult<WorkStats> {
         .map_err(|e| GitError::library("revwalk", e))?;
     walk.hide(from_oid)
         .map_err(|e| GitError::library("revwalk", e))?;
-    let commits = walk.count();
+    let commits = bounded_count(walk, from, to)?;
     let from_tree = r
         .find_commit(from_oid)
         .and_then(|c| c.tree())
@@ -124,6 +199,26 @@ pub fn work_stats(repo: &Repo, from: &str, to: &str) -> GitResult<WorkStats> {
         insertions: stats.insertions(),
         deletions: stats.deletions(),
     })
+}
+
+/// More commits than any task makes: a walk that goes past it is over a broken history.
+const WALK_LIMIT: usize = 1_000_000;
+
+/// Counts a walk, stopping at the first error (a missing object: libgit2's walk would report
+/// it again and again, and counting the errors never ends) and at [`WALK_LIMIT`].
+pub(super) fn bounded_count(walk: git2::Revwalk<'_>, from: &str, to: &str) -> GitResult<usize> {
+    let mut count = 0;
+    for step in walk {
+        step.map_err(|e| GitError::library(format!("could not walk the history {from}..{to}"), e))?;
+        count += 1;
+        if count > WALK_LIMIT {
+            return Err(GitError::Library {
+                context: format!("could not walk the history {from}..{to}"),
+                message: format!("more than {WALK_LIMIT} commits"),
+            });
+        }
+    }
+    Ok(count)
 }
 
 /// Paths changed between two commits: the first `limit` of them, and how many there are.
@@ -194,13 +289,19 @@ pub(crate) fn split_z(bytes: &[u8]) -> impl Iterator<Item = String> + '_ {
 /// HEAD; an agent checked out something else), the commits the agent made on it are kept too,
 /// as a second parent of the kept commit, since the caller is about to move that branch back.
 pub fn keep_work(
+    repo: &Repo,
     worktree_path: &Path,
     start: &str,
     branch: Option<&str>,
     ref_name: &str,
     message: &str,
 ) -> GitResult<Option<(String, Oid)>> {
-    let git = Git::new(worktree_path);
+    let private = super::workspace::is_workspace(worktree_path);
+    if private && super::workspace::sanitize(repo, worktree_path).is_err() {
+        // Its git directory is beyond use: keep its files, read through the user's repository.
+        return super::workspace::keep_files(repo, worktree_path, start, ref_name);
+    }
+    let git = git_for(worktree_path);
     let head = git.read_oid(["rev-parse", "--verify", "HEAD"])?;
     let dirty = !worktree::status_porcelain(&git)?.is_empty();
     let branch_tip = match branch {
@@ -234,25 +335,29 @@ pub fn keep_work(
     } else {
         return Ok(None);
     };
-    let name = keep_ref_in(&git, ref_name, &kept, message)?;
+    // Kept in the user's repository: removing the workspace never removes the only copy.
+    if private {
+        super::workspace::bring(repo, worktree_path, &kept)?;
+    }
+    let name = keep_ref_in(&repo.git(), ref_name, &kept, message)?;
     Ok(Some((name, kept)))
 }
 
 /// The commit checked out in the worktree at `path`.
 pub fn head_of(path: &Path) -> GitResult<Oid> {
-    Git::new(path).read_oid(["rev-parse", "HEAD"])
+    git_for(path).read_oid(["rev-parse", "HEAD"])
 }
 
 /// The paths with uncommitted changes in the worktree at `path` (`git status --porcelain`).
 pub fn dirty_paths(path: &Path) -> GitResult<Vec<String>> {
-    worktree::status_porcelain(&Git::new(path))
+    worktree::status_porcelain(&git_for(path))
 }
 
 /// Puts the worktree at `path` back on `branch` (a full ref name) if HEAD has left it, throwing
 /// away nothing the caller has not kept: a worktree must never keep someone else's branch
 /// checked out (git would refuse it to its owner).
 pub fn return_to_branch(path: &Path, branch: &str) -> GitResult<()> {
-    let git = Git::new(path);
+    let git = git_for(path);
     let head = git
         .output(["symbolic-ref", "-q", "HEAD"], None)?
         .stdout_str();

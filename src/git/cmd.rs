@@ -135,7 +135,24 @@ impl Git {
         })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
-        let mut child = cmd.spawn().map_err(|source| {
+        // Registered as streams' own, not an agent's stray (see `crate::children`).
+        let spawning = crate::children::spawning();
+        let child = cmd.spawn();
+        let pid = child.as_ref().map(|c| c.id()).ok();
+        pid.into_iter().for_each(crate::children::own_started);
+        drop(spawning);
+        let out = self.wait_child(child, stdin, describe);
+        pid.into_iter().for_each(crate::children::own_exited);
+        out
+    }
+
+    fn wait_child(
+        &self,
+        child: std::io::Result<std::process::Child>,
+        stdin: Option<&[u8]>,
+        describe: &dyn Fn() -> String,
+    ) -> GitResult<GitOutput> {
+        let mut child = child.map_err(|source| {
             if source.kind() == std::io::ErrorKind::NotFound {
                 GitError::GitMissing
             } else {

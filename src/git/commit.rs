@@ -9,7 +9,7 @@
 use std::path::Path;
 
 use super::repo::commit_info;
-use super::{CommitInfo, Git, GitError, GitResult, Oid, Repo, worktree};
+use super::{CommitInfo, GitError, GitResult, Oid, Repo, worktree};
 
 /// A name, email and timestamp, as in a commit header.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -132,17 +132,19 @@ pub fn tree_of(repo: &Repo, commit: &str) -> GitResult<Oid> {
     Ok(repo.commit_info(commit)?.tree)
 }
 
-/// Commits what the task left uncommitted, as its check listed it: the index as the agent
-/// left it plus `unstaged` paths, staged first, on top of `head` (where the check found HEAD).
-/// Naming the paths spares `git add` a walk of every file and directory of the worktree, and
-/// nothing the check did not see can slip into the commit.
+/// Commits what the task left uncommitted: `paths` (every path the check listed as
+/// uncommitted) taken from the files, on top of `head` (where the check found HEAD).
+///
+/// The tree is built in an index of streams' own, read from `head`, never from the agent's
+/// index: what was checked is exactly what is committed, whatever the agent staged, and a
+/// process that survived it cannot slip anything in. Naming the paths spares `git add` a walk
+/// of every file and directory of the worktree.
 ///
 /// The commit is plumbing (`write-tree`, `commit-tree`, then HEAD moved by compare-and-swap)
 /// rather than `git commit`, which would refresh the whole index once more, look for hooks and
 /// start `git maintenance --auto` in the background, which packs refs while streams moves them.
 /// Identity and dates come from the same environment and config as `git commit`'s; nothing is
-/// signed, as before, and no hook runs at all (`git commit --no-verify` still ran
-/// `prepare-commit-msg` and `post-commit`): a commit streams makes for an agent is plumbing.
+/// signed, as before, and no hook runs at all: a commit streams makes for an agent is plumbing.
 pub fn commit_paths(
     worktree: &Path,
     head: &str,
@@ -150,17 +152,27 @@ pub fn commit_paths(
     message: &str,
     env: &[(String, String)],
 ) -> GitResult<Oid> {
-    let mut git = Git::new(worktree);
+    let mut git = super::changes::git_for(worktree);
     for (k, v) in env {
         git = git.with_env(k, v);
     }
+    let tmp = tempfile::Builder::new()
+        .prefix("streams-index-")
+        .tempfile()
+        .map_err(|e| GitError::Command {
+            args: "commit".into(),
+            dir: worktree.to_path_buf(),
+            stderr: e.to_string(),
+        })?;
+    let own_index = git.with_env("GIT_INDEX_FILE", tmp.path().to_string_lossy());
+    own_index.run(["read-tree", head])?;
     // An empty list would mean "everything" to `git add`.
     if !paths.is_empty() {
         let list: Vec<u8> = paths
             .iter()
             .flat_map(|p| p.as_bytes().iter().copied().chain([0]))
             .collect();
-        git.run_with_stdin(
+        own_index.run_with_stdin(
             [
                 "--literal-pathspecs",
                 "add",
@@ -171,7 +183,7 @@ pub fn commit_paths(
             Some(&list),
         )?;
     }
-    let tree = git.read(["write-tree"])?;
+    let tree = own_index.read(["write-tree"])?;
     let message = clean_message(message);
     let commit = git
         .run_with_stdin(
@@ -191,6 +203,9 @@ pub fn commit_paths(
         &commit,
         head,
     ])?;
+    // The worktree's own index as the commit has it (files stay; unchanged entries keep
+    // their cached stat data, so the next status does not read every file again).
+    git.run(["reset", "-q", "--no-refresh"])?;
     // What `git commit` clears after committing: a `merge --squash` leaves its message for the
     // next commit to pick up, which would otherwise be the next task's.
     if let Some(admin) = worktree::admin_dir(worktree) {

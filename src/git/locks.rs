@@ -70,6 +70,28 @@ pub fn find(common: &Path, is_ours: impl Fn(&Path) -> bool, ref_dirs: &[PathBuf]
     found
 }
 
+/// Every lock file in a stream workspace's own git directory (a repository of streams' own:
+/// any lock there is a killed git's once the run is stopped).
+pub fn in_workspace(workspace: &Path) -> Vec<PathBuf> {
+    if !super::workspace::is_workspace(workspace) {
+        return Vec::new();
+    }
+    let dir = super::workspace::git_dir(workspace);
+    let mut found: Vec<PathBuf> = [
+        "index.lock",
+        "HEAD.lock",
+        "ORIG_HEAD.lock",
+        "packed-refs.lock",
+        "config.lock",
+    ]
+    .iter()
+    .map(|name| dir.join(name))
+    .filter(|p| p.exists())
+    .collect();
+    found.extend(find_under(&dir.join("refs")));
+    found
+}
+
 /// Every `*.lock` file under `dir`, at any depth.
 fn find_under(dir: &Path) -> Vec<PathBuf> {
     let mut found = Vec::new();

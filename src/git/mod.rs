@@ -12,18 +12,18 @@
 //! - `commit`: identities and commit objects.
 //! - `trailers`: the `Streams-*` trailers on commits.
 //! - `changes`: what an agent changed in its worktree, its size, keeping it.
-//! - `guard`: branches an agent moved or deleted, put back.
 //! - `ignored`: files an agent wrote that git ignores (left out of its work, but named).
 //! - `conflict`: a conflicted merge laid out in a worktree for a person, and read back.
 //! - `locks`: lock files a killed git left behind.
 //! - `sparse`: sparse workspaces (a stream that declares `reads`).
-//! - `worktree`: creating, checking and removing worktrees.
+//! - `workspace`: stream workspaces, private repositories borrowing the user's objects.
+//! - `worktree`: creating, checking and removing worktrees (the resolution worktree), and the
+//!   status and snapshot reads workspaces share.
 
 pub mod changes;
 mod cmd;
 pub mod commit;
 pub mod conflict;
-pub mod guard;
 pub mod ignored;
 pub mod locks;
 pub mod merge;
@@ -31,6 +31,7 @@ pub mod refs;
 mod sparse;
 mod repo;
 pub mod trailers;
+pub mod workspace;
 pub mod worktree;
 
 pub use changes::WorkStats;
@@ -149,6 +150,14 @@ impl PartialEq<Oid> for String {
     fn eq(&self, other: &Oid) -> bool {
         *self == other.0
     }
+}
+
+/// The git blob id of `text` (what `git hash-object` prints), computed in-process: a
+/// fingerprint of a file streams wrote, to tell later whether it was changed.
+pub fn text_hash(text: &str) -> String {
+    git2::Oid::hash_object(git2::ObjectType::Blob, text.as_bytes())
+        .map(|oid| oid.to_string())
+        .unwrap_or_default()
 }
 
 /// The all-zero id `update-ref` uses to say "this ref must not exist yet".

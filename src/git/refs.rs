@@ -150,7 +150,7 @@ pub fn count_commits(repo: &Repo, from: &str, to: &str) -> GitResult<usize> {
         .map_err(|e| GitError::library("revwalk", e))?;
     walk.hide(parse_oid(from)?)
         .map_err(|e| GitError::library("revwalk", e))?;
-    Ok(walk.count())
+    super::changes::bounded_count(walk, from, to)
 }
 
 /// The local branches (full names) whose history contains `oid`.

@@ -145,30 +145,49 @@ fn expand_braces(glob: &str) -> Vec<String> {
 const RECORD: &str = "streams-sparse";
 const SEPARATOR: &str = "--- git's sparse-checkout file:\n";
 
+/// The files of a workspace's `info/` directory that hold its sparse set (kept when streams
+/// cleans the rest of `info/` out).
+pub(super) const FILES: [&str; 2] = ["sparse-checkout", RECORD];
+
+/// The `[core]` lines of a workspace's config for its sparse set: on, in the mode recorded,
+/// when streams set one and git's file is there; off otherwise.
+pub(super) fn config_lines(git_dir: &Path) -> String {
+    let info = git_dir.join("info");
+    let recorded = std::fs::read_to_string(info.join(RECORD)).ok();
+    match recorded {
+        Some(record) if info.join("sparse-checkout").is_file() => {
+            let cone = record.lines().next() == Some("cone");
+            format!("\tsparseCheckout = true\n\tsparseCheckoutCone = {cone}\n")
+        }
+        _ => "\tsparseCheckout = false\n".to_string(),
+    }
+}
+
 /// Makes the workspace at `git`'s directory sparse with `sparse`, or whole with `None`; call it
 /// before a checkout fills the workspace (then only the sparse set is written), or on a filled
 /// one (git then removes or adds files). Runs nothing when the workspace is already so:
 /// `git_dir` is the workspace's own git directory (where `info/sparse-checkout` lives).
-pub(super) fn apply(git: &Git, git_dir: &Path, sparse: Option<&Sparse>) -> GitResult<()> {
+/// Returns whether it ran git (which then changed the config: the caller writes its own again).
+pub(super) fn apply(git: &Git, git_dir: &Path, sparse: Option<&Sparse>) -> GitResult<bool> {
     let info = git_dir.join("info");
     let (file, record) = (info.join("sparse-checkout"), info.join(RECORD));
     let current = std::fs::read_to_string(&file).ok();
     let recorded = std::fs::read_to_string(&record).ok();
     match sparse {
-        None if current.is_none() && recorded.is_none() => Ok(()),
+        None if current.is_none() && recorded.is_none() => Ok(false),
         None => {
             git.run(["sparse-checkout", "disable"])?;
             // `disable` leaves git's file; without both, the next call sees a whole workspace.
             let _ = std::fs::remove_file(&file);
             let _ = std::fs::remove_file(&record);
-            Ok(())
+            Ok(true)
         }
         Some(sparse) => {
             let request = sparse.request();
             if let (Some(current), Some(recorded)) = (&current, &recorded)
                 && *recorded == format!("{request}{SEPARATOR}{current}")
             {
-                return Ok(());
+                return Ok(false);
             }
             let mode = if sparse.cone { "--cone" } else { "--no-cone" };
             let input: String = sparse.lines.iter().map(|l| format!("{l}\n")).collect();
@@ -179,7 +198,7 @@ pub(super) fn apply(git: &Git, git_dir: &Path, sparse: Option<&Sparse>) -> GitRe
             let written = std::fs::read_to_string(&file).unwrap_or_default();
             // Only an optimisation: a record that cannot be written costs a `set` next time.
             let _ = std::fs::write(&record, format!("{request}{SEPARATOR}{written}"));
-            Ok(())
+            Ok(true)
         }
     }
 }

@@ -24,8 +24,6 @@ pub struct WorktreeSpec<'a> {
     pub lock_reason: &'a str,
     /// Where to keep uncommitted work found in an existing worktree.
     pub wip_ref: &'a str,
-    /// Only these paths checked out (a stream that declares `reads`); `None`: every file.
-    pub sparse: Option<&'a super::Sparse>,
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -155,8 +153,6 @@ pub fn prepare(repo: &Repo, spec: &WorktreeSpec) -> GitResult<PrepareReport> {
                 let kept = super::refs::keep_ref_in(&git, spec.wip_ref, &commit, &message)?;
                 saved = Some((kept, commit));
             }
-            // Before the checks below: a change of the sparse set rewrites the files.
-            sparse_hook(&git, spec)?;
             let on_branch = found.branch.as_deref() == Some(spec.branch);
             if admin_dir(spec.path).is_some_and(|admin| !admin.join("locked").exists()) {
                 // Locked again (an abort unlocks), so `git worktree prune` leaves it alone.
@@ -227,8 +223,12 @@ pub fn prepare(repo: &Repo, spec: &WorktreeSpec) -> GitResult<PrepareReport> {
     })
 }
 
-/// The worktree's private git dir (`<common>/worktrees/<id>`), from its `.git` file.
+/// The worktree's private git dir (`<common>/worktrees/<id>`), from its `.git` file; for a
+/// private workspace, its `.git` directory.
 pub fn admin_dir(path: &Path) -> Option<PathBuf> {
+    if super::workspace::is_workspace(path) {
+        return Some(super::workspace::git_dir(path));
+    }
     let text = std::fs::read_to_string(path.join(".git")).ok()?;
     let admin = text.trim_end().strip_prefix("gitdir: ")?;
     Some(path.join(admin))
@@ -303,7 +303,7 @@ pub fn operation_in_progress(path: &Path) -> Option<&'static str> {
 /// them, and the caller kept the work before. Git's own `--quit` goes first (for a rebase it
 /// also saves the autostash to the stash list); if git refuses, the state directory is
 /// removed, which is what `--quit` does besides.
-fn forget_unfinished(git: &Git, path: &Path) -> GitResult<()> {
+pub(super) fn forget_unfinished(git: &Git, path: &Path) -> GitResult<()> {
     // Each pass clears one; a worktree cannot hold more than a few at once.
     for _ in 0..OPERATIONS.len() {
         let Some(op) = operation(path) else {
@@ -405,20 +405,11 @@ fn create(repo: &Repo, spec: &WorktreeSpec) -> GitResult<()> {
     crate::failpoint::hit("worktree-registered");
     // Filling the worktree is the slow part, and safe to run beside other registrations.
     let git = Git::new(spec.path);
-    sparse_hook(&git, spec)?;
     git.run(["reset", "-q", "--hard", spec.commit])?;
     // A full check, once per new worktree: a checkout can exit 0 and still leave files git
     // sees as changed (a file committed with CRLF under a `text` attribute, an LFS file that
     // should have been a pointer), and the agent would be blamed for them.
     verify(&git, spec)
-}
-
-/// The one call that makes a workspace sparse (or whole again) before its files are written.
-fn sparse_hook(git: &Git, spec: &WorktreeSpec) -> GitResult<()> {
-    match admin_dir(spec.path) {
-        Some(admin) => super::sparse::apply(git, &admin, spec.sparse),
-        None => Ok(()),
-    }
 }
 
 /// Up to three paths, and how many more.
@@ -432,11 +423,12 @@ fn examples(paths: &[String]) -> String {
 
 /// A worktree handed to an agent must be on its branch, at its commit, with an index, and
 /// clean (which also rules out a checkout that lost files).
-fn verify(git: &Git, spec: &WorktreeSpec) -> GitResult<()> {
+pub(super) fn verify(git: &Git, spec: &WorktreeSpec) -> GitResult<()> {
     let Status {
         head,
         branch,
         paths: dirty,
+        untracked,
         ..
     } = status(git)?;
     let problem = if head.as_deref() != Some(spec.commit) {
@@ -449,6 +441,12 @@ fn verify(git: &Git, spec: &WorktreeSpec) -> GitResult<()> {
         ))
     } else if !has_index(git) {
         Some("it has no index".to_string())
+    } else if !dirty.is_empty() && untracked.len() == dirty.len() {
+        // New files only: nothing git itself would write. Something wrote into it meanwhile.
+        Some(format!(
+            "files appeared in it while it was being checked out ({}): another process writes              there (an agent of another stream?); an agent runs as you and can write anywhere              you can unless it runs in a sandbox",
+            examples(&dirty)
+        ))
     } else if !dirty.is_empty() {
         Some(format!(
             "git shows {} right after checking it out ({}); usually line-ending rules \
@@ -670,6 +668,8 @@ pub struct Status {
     pub unstaged: Vec<String>,
     /// Paths with unresolved merge conflicts in the index.
     pub unmerged: Vec<String>,
+    /// Paths git does not track (not ignored).
+    pub untracked: Vec<String>,
 }
 
 /// HEAD, its branch and the uncommitted paths of a worktree, from one git process (instead of
@@ -711,6 +711,9 @@ pub(in crate::git) fn status(git: &Git) -> GitResult<Status> {
             let staged_only =
                 matches!(line.as_bytes()[0], b'1' | b'2') && line.as_bytes().get(3) == Some(&b'.');
             if let Some(path) = line.splitn(skip + 1, ' ').nth(skip) {
+                if line.as_bytes()[0] == b'?' {
+                    found.untracked.push(path.to_string());
+                }
                 if line.as_bytes()[0] == b'u' {
                     found.unmerged.push(path.to_string());
                 }

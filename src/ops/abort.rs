@@ -88,10 +88,19 @@ pub async fn abort(
             kept.push((name, tip));
         }
         if s.worktree.join(".git").exists() {
-            let head = git::changes::head_of(&s.worktree).unwrap_or_default();
+            // A private workspace may hold commits its agent made that streams has not
+            // brought over yet: keep everything beyond the stream branch (or HEAD for an
+            // earlier version's linked worktree, whose commits are the user's already).
+            let head = if git::workspace::is_workspace(&s.worktree) {
+                repo.ref_target(&s.branch)?
+                    .unwrap_or_else(|| state.base.clone())
+            } else {
+                git::changes::head_of(&s.worktree).unwrap_or_default()
+            };
             let name = refs.aborted(&run_id, &format!("uncommitted/{}", s.name));
             if !head.is_empty()
                 && let Ok(Some((name, commit))) = keep_work(
+                    repo,
                     &s.worktree,
                     &head,
                     None,
@@ -108,6 +117,7 @@ pub async fn abort(
         let name = refs.aborted(&run_id, "resolution");
         if halt.resolution_worktree.join(".git").exists() {
             if let Ok(Some((name, commit))) = keep_work(
+                repo,
                 &halt.resolution_worktree,
                 &halt.ours,
                 None,

@@ -48,12 +48,23 @@ pub fn clean_plan(repo: &Repo, state: &RunState) -> Result<Vec<CleanItem>> {
             && git::changes::dirty_paths(&path)
                 .map(|d| !d.is_empty())
                 .unwrap_or(false);
-        if dirty && let Some(name) = path.file_name() {
+        let unbrought = git::workspace::unbrought_head(repo, &path);
+        if (dirty || unbrought.is_some())
+            && let Some(name) = path.file_name()
+        {
             dirty_streams.insert(name.to_string_lossy().into_owned());
         }
+        let loses = match (dirty, unbrought) {
+            (true, _) => Some("uncommitted changes in it".to_string()),
+            (false, Some(head)) => Some(format!(
+                "commits made in it that your repository does not have ({})",
+                crate::coordinator::short(&head)
+            )),
+            (false, None) => None,
+        };
         items.push(CleanItem {
             what: format!("worktree {}", path.display()),
-            loses: dirty.then(|| "uncommitted changes in it".to_string()),
+            loses,
             action: CleanAction::Worktree(path),
         });
     }

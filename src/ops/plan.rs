@@ -121,7 +121,7 @@ fn last_run(repo: &Repo, plan: &Plan, unit: EstimateUnit) -> Option<LastRun> {
     let run_dir = crate::state::StateDir::new(repo.common_dir()).run_dir(&last);
     let state = run_dir.load().ok()?;
     // The plan as that run had it (the file may have changed since).
-    let ran = super::session::plan_from_copy(&run_dir).unwrap_or_else(|_| plan.clone());
+    let ran = super::session::plan_from_copy(&run_dir, &state).unwrap_or_else(|_| plan.clone());
     let predicted =
         schedule::simulate(&learn::learn(&ran, unit, &before).plan, state.jobs).makespan;
     Some(LastRun {

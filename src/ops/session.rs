@@ -105,7 +105,7 @@ pub struct EngineParts {
 /// The parts of the current run: its plan (the copy taken when it started) and its journal.
 /// The lock is handed back to be held for as long as the engine runs.
 pub fn engine_parts(current: Current) -> Result<(EngineParts, RunLock)> {
-    let plan = plan_from_copy(&current.run_dir)?;
+    let plan = plan_from_copy(&current.run_dir, &current.state)?;
     let journal = open_journal(&current.run_dir)?;
     Ok((
         EngineParts {
@@ -128,13 +128,25 @@ pub fn open_journal(run_dir: &RunDir) -> Result<Journal> {
     })
 }
 
-/// The plan a run started with, from the copy in its directory.
-pub fn plan_from_copy(run_dir: &RunDir) -> Result<Plan> {
+/// The plan a run started with, from the copy in its directory, refused when it no longer
+/// matches the hash taken when the run started (an agent could have widened its own `owns`).
+pub fn plan_from_copy(run_dir: &RunDir, state: &RunState) -> Result<Plan> {
     let path = run_dir.plan_copy_path();
     let text = std::fs::read_to_string(&path).map_err(|source| Error::PlanUnreadable {
         path: path.clone(),
         source,
     })?;
+    if let Some(expected) = &state.plan_hash
+        && crate::git::text_hash(&text) != *expected
+    {
+        return Err(Error::state(
+            format!(
+                "the run's copy of its plan, {}, was changed since the run started; streams will not go on with a plan it did not check",
+                path.display()
+            ),
+            "put the copy back as it was, or `streams abort` the run (its work is kept) and start a new one",
+        ));
+    }
     // It was validated against the repository when the run started; only the rules that need
     // no repository are checked again (a newer streams may be stricter).
     crate::plan::parse_simple(&text).map_err(|rendered| Error::InvalidPlan {

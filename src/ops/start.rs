@@ -127,6 +127,7 @@ pub fn start_run(new: &NewRun) -> Result<(RunDir, RunState, Journal)> {
         run_id: run_id.clone(),
         plan_name: plan.name.clone(),
         plan_path: new.plan_path.to_path_buf(),
+        plan_hash: Some(crate::git::text_hash(new.plan_text)),
         repo_root: repo.root().to_path_buf(),
         base_rev: plan.base.clone(),
         base: new.base.into(),

@@ -58,6 +58,16 @@ pub fn build(repo: &Repo, state: &RunState, holder: Option<lock::Holder>) -> Run
                 | TaskState::Integrated { start, .. } => Some(start.clone()),
                 _ => None,
             });
+            // While a task runs, its agent's commits are in the stream's workspace (a private
+            // repository) until the task ends: read them there.
+            let workspace = (running.is_some() && crate::git::workspace::is_workspace(&s.worktree))
+                .then(|| {
+                    crate::git::Repo::at_common_dir(
+                        &crate::git::workspace::git_dir(&s.worktree),
+                        Some(s.worktree.clone()),
+                    )
+                });
+            let repo = workspace.as_ref().unwrap_or(repo);
             let tip = repo.ref_target(&s.branch).ok().flatten();
             let recorded: usize = s
                 .tasks

@@ -153,6 +153,7 @@ fn kind(reason: &FailReason) -> &'static str {
         FailReason::HistoryRewritten { .. } => "history_rewritten",
         FailReason::LeftBranch { .. } => "left_branch",
         FailReason::Unfinished { .. } => "unfinished",
+        FailReason::NestedRepository { .. } => "nested_repository",
         FailReason::MovedBranches { .. } => "moved_branches",
         FailReason::Internal { .. } => "internal",
     }

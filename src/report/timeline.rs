@@ -110,6 +110,7 @@ pub fn sample_state() -> RunState {
         run_id: "20260101-000000-0001".into(),
         plan_name: "p".into(),
         plan_path: "/repo/streams.toml".into(),
+        plan_hash: None,
         repo_root: "/repo".into(),
         base_rev: "main".into(),
         base: oid('b'),

@@ -27,6 +27,11 @@ pub struct RunState {
     /// The plan file the run was started from (a copy is kept as `plan.toml` in the run dir, and
     /// that copy is what `resume` and `continue` read).
     pub plan_path: PathBuf,
+    /// The git blob id of that copy's text, taken when the run started: `resume`, `continue` and
+    /// `skip` refuse a copy that no longer matches it (an agent could have widened its own
+    /// `owns` there). Absent in runs started by older versions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plan_hash: Option<String>,
     /// The user's checkout (or the common dir for a bare repository).
     pub repo_root: PathBuf,
     /// `base` as written in the plan, and the commit it was pinned to.
@@ -359,6 +364,12 @@ pub enum FailReason {
         what: String,
         kept: String,
     },
+    /// It made nested repositories (committing them would keep only a gitlink to commits
+    /// nobody else has); its work, their files included, is kept on `kept`.
+    NestedRepository {
+        paths: Vec<String>,
+        kept: String,
+    },
     /// It moved branches other than its own; they were put back.
     MovedBranches {
         branches: Vec<String>,
@@ -434,6 +445,11 @@ impl std::fmt::Display for FailReason {
             FailReason::Unfinished { what, kept } => {
                 write!(f, "left {what} unfinished; its work is kept on {kept}")
             }
+            FailReason::NestedRepository { paths, kept } => write!(
+                f,
+                "made a nested repository at {} (only a link to commits nobody else has would be committed); its work, with the nested repository's files, is kept on {kept}",
+                paths.join(", ")
+            ),
             FailReason::MovedBranches { branches, kept } => write!(
                 f,
                 "moved branches that are not its own: {} (put back; what it left there is kept on {kept})",

@@ -80,18 +80,26 @@ fn clean_keeps_a_branch_with_commits_made_after_the_run() {
     let repo = repo_with_shared();
     two_streams(&repo, r#""say", "done""#, r#""write", "b/y", "yb""#, "");
     repo.streams(&["run"]).assert_code(0);
-    // A person fixes something in b's worktree after the run, and commits it there.
+    // A person fixes something in b's workspace after the run, and commits it there: the
+    // commit is in the workspace's own repository only.
     let wt = repo.common_dir().join("streams/worktrees/p/b");
     std::fs::write(wt.join("b/y"), "fixed by hand\n").unwrap();
     repo.git_in(&wt, &["commit", "-q", "-am", "a fix made after the run"]);
-    let fix = repo.git(&["rev-parse", "streams/p/b"]);
+    let fix = repo.git_in(&wt, &["rev-parse", "HEAD"]);
     let out = repo.streams(&["clean"]);
     out.assert_code(0);
     assert!(out.stderr.contains("removed branch streams/p/a"), "{out}");
     assert!(
-        out.stderr
-            .contains("branch streams/p/b: commits not on the integration branch"),
+        out.stderr.contains(&format!(
+            "commits made in it that your repository does not have ({})",
+            &fix[..10]
+        )),
         "{out}"
     );
-    assert_eq!(repo.git(&["rev-parse", "streams/p/b"]), fix);
+    assert!(
+        out.stderr
+            .contains("branch streams/p/b: its worktree has uncommitted changes"),
+        "{out}"
+    );
+    assert_eq!(repo.git_in(&wt, &["rev-parse", "HEAD"]), fix);
 }

@@ -147,6 +147,8 @@ impl TestRepo {
         let mut cmd = Command::new(streams_bin());
         cmd.current_dir(&self.root).args(args).stdin(Stdio::null());
         self.hermetic(&mut cmd);
+        // Where the scripted agent's `wait-rev` looks: a workspace has only its own branch.
+        cmd.env("ACT_REPO", &self.root);
         for (k, v) in &self.env {
             cmd.env(k, v);
         }

@@ -396,14 +396,15 @@ fn resume_clears_its_own_stale_git_locks_and_reports_others() {
             (!busy).then_some(())
         },
     );
-    // A killed git would leave these: one in a stream worktree's git dir, one in the user's.
+    // A killed git would leave these: one in a stream workspace's git dir, one in the user's.
     let common = repo.common_dir();
-    let admin = std::fs::read_dir(common.join("worktrees"))
+    let admin = std::fs::read_dir(common.join("streams/worktrees/c"))
         .unwrap()
         .next()
         .unwrap()
         .unwrap()
-        .path();
+        .path()
+        .join(".git");
     std::fs::write(admin.join("index.lock"), "").unwrap();
     std::fs::write(common.join("index.lock"), "").unwrap();
     let out = repo.streams(&["resume"]);

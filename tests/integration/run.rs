@@ -41,15 +41,6 @@ tasks = ["Do the api work"]
     );
 }
 
-/// A branch `feature` with a commit of the user's, not checked out; returns its tip.
-fn users_feature_branch(repo: &TestRepo) -> String {
-    repo.git(&["switch", "-q", "-c", "feature"]);
-    repo.write("feature.txt", "the user's work\n");
-    let users = repo.commit_all("the user's feature work");
-    repo.git(&["switch", "-q", "main"]);
-    users
-}
-
 fn show(repo: &TestRepo, rev: &str) -> String {
     repo.git(&["show", "-s", "--format=%B", rev])
 }
@@ -1011,8 +1002,11 @@ fn a_squash_merge_left_uncommitted_is_committed_and_its_message_cleared() {
         repo.git(&["show", "streams/p/integration:src/api/s.rs"]),
         "squashed"
     );
-    let admin = repo.common_dir().join("worktrees/api");
-    assert!(admin.join("HEAD").exists(), "not the admin dir: {admin:?}");
+    let admin = repo.common_dir().join("streams/worktrees/p/api/.git");
+    assert!(
+        admin.join("HEAD").exists(),
+        "not the workspace's git dir: {admin:?}"
+    );
     assert!(!admin.join("SQUASH_MSG").exists());
 }
 
@@ -1060,33 +1054,6 @@ fn an_operation_left_half_done_is_reported_kept_and_cleared() {
     }
 }
 
-/// A user's branch deleted during a run is reported even when an earlier run's kept refs hold
-/// the same commit (those say nothing of the branch, and `clean --force` removes them).
-#[test]
-fn a_deleted_branch_at_an_earlier_runs_tip_is_still_reported() {
-    let repo = app_repo();
-    one_stream(&repo, r#"["act", "write", "src/api/x.rs", "x"]"#, "");
-    repo.streams(&["run"]).assert_code(0);
-    repo.git(&["branch", "review", "streams/p/integration"]);
-    let tip = repo.git(&["rev-parse", "review"]);
-    one_stream(
-        &repo,
-        r#"["act", "write", "src/api/y.rs", "y", "delete-branch", "review"]"#,
-        "",
-    );
-    let out = repo.streams(&["run"]);
-    out.assert_code(0);
-    assert!(
-        out.stderr
-            .contains("branch review was deleted while this task ran"),
-        "{out}"
-    );
-    assert_eq!(
-        repo.git(&["rev-parse", "refs/streams/p/deleted/review"]),
-        tip
-    );
-}
-
 /// A file git itself shows as changed right after a checkout (committed with CRLF, then put
 /// under a `text` rule) must not be blamed on the agent: the stream stops before its agent runs,
 /// saying why and how to fix the repository.
@@ -1120,262 +1087,6 @@ fn files_that_change_on_checkout_stop_the_stream_before_its_agent_runs() {
     assert!(
         !ran.exists(),
         "the agent ran in a worktree that was not clean"
-    );
-}
-
-#[test]
-fn a_branch_deleted_while_a_task_runs_keeps_its_commits_reachable() {
-    let repo = app_repo();
-    let users = users_feature_branch(&repo);
-    one_stream(
-        &repo,
-        r#"["act", "write", "src/api/x.rs", "x", "delete-branch", "feature"]"#,
-        "",
-    );
-    let out = repo.streams(&["run"]);
-    // Who deleted it cannot be known (a deletion leaves no reflog), so the task is not failed
-    // and the branch is not recreated behind a person's back; but nothing is lost, and it says so.
-    out.assert_code(0);
-    let stderr = out.stderr_redacted();
-    assert!(
-        stderr.contains(&format!(
-            "branch feature was deleted while this task ran (by its agent or by someone else); its tip {} is kept on refs/streams/p/deleted/feature (`git branch feature refs/streams/p/deleted/feature` brings it back)",
-            &users[..10]
-        )),
-        "{stderr}"
-    );
-    assert_eq!(
-        repo.git(&["rev-parse", "refs/streams/p/deleted/feature"]),
-        users
-    );
-    // The report keeps the note for whoever reads it after the terminal is gone (CI).
-    let runs = repo.common_dir().join("streams/runs");
-    let run = std::fs::read_dir(&runs)
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .path();
-    let md = std::fs::read_to_string(run.join("report.md")).unwrap();
-    assert!(
-        md.contains("Notes:\n\n- **api**: branch feature was deleted while this task ran"),
-        "{md}"
-    );
-    let json: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(run.join("report.json")).unwrap()).unwrap();
-    assert!(
-        json["streams"][0]["notes"][0]
-            .as_str()
-            .unwrap()
-            .contains("refs/streams/p/deleted/feature"),
-        "{json}"
-    );
-    // `clean` names it for what it is and keeps it without --force.
-    let clean = repo.streams(&["clean"]);
-    assert!(
-        clean
-            .stderr
-            .contains("the tip of a branch deleted while a task ran"),
-        "{clean}"
-    );
-    assert_eq!(
-        repo.git(&["rev-parse", "refs/streams/p/deleted/feature"]),
-        users
-    );
-}
-
-/// A deletion is reported once, by the task that saw it first: not again by a retry.
-#[test]
-fn a_deleted_branch_is_reported_once_across_retries() {
-    let repo = app_repo();
-    repo.git(&["branch", "feature"]);
-    let counter = repo.root.parent().unwrap().join("runs");
-    one_stream(
-        &repo,
-        &format!(
-            r#"["act", "write", "src/api/x.rs", "x", "delete-branch", "feature", "fail-first", "1", "{}", "75"]"#,
-            counter.display()
-        ),
-        "retries = 1\nretry_on = [75]\nretry_backoff = \"10ms\"",
-    );
-    let out = repo.streams(&["run"]);
-    out.assert_code(0);
-    assert_eq!(
-        out.stderr.matches("branch feature was deleted").count(),
-        1,
-        "{out}"
-    );
-}
-
-/// A name already taken under `deleted/` (here `deleted/feature`, which blocks
-/// `deleted/feature/x`) does not fail the task: the tip is kept under its commit id.
-#[test]
-fn a_deleted_branch_is_kept_even_when_its_name_is_blocked() {
-    let repo = app_repo();
-    let first = repo.git(&["rev-parse", "HEAD"]);
-    repo.git(&["update-ref", "refs/streams/p/deleted/feature", &first]);
-    repo.git(&["switch", "-q", "-c", "feature/x"]);
-    repo.write("x.txt", "x\n");
-    let tip = repo.commit_all("work on feature/x");
-    repo.git(&["switch", "-q", "main"]);
-    one_stream(
-        &repo,
-        r#"["act", "write", "src/api/x.rs", "x", "delete-branch", "feature/x"]"#,
-        "",
-    );
-    let out = repo.streams(&["run"]);
-    out.assert_code(0);
-    let kept = format!("refs/streams/p/deleted/{tip}");
-    assert!(
-        out.stderr.contains(&format!(
-            "branch feature/x was deleted while this task ran (by its agent or by someone else); its tip {} is kept on {kept}",
-            &tip[..10]
-        )),
-        "{out}"
-    );
-    assert_eq!(repo.git(&["rev-parse", &kept]), tip);
-}
-
-/// A branch an agent created is removed by streams (its tip set aside); a task running beside
-/// it must not report that as a deletion of someone's branch.
-#[test]
-fn streams_own_clean_up_of_a_branch_is_not_reported_as_a_deletion() {
-    let repo = app_repo();
-    let marker = repo.root.parent().unwrap().join("db-started");
-    plan(
-        &repo,
-        &format!(
-            r#"
-[plan]
-name = "p"
-jobs = 2
-
-[[stream]]
-name = "api"
-owns = ["src/api/**"]
-agent = ["act", "write", "src/api/x.rs", "x", "commit", "api work", "branch", "tmp", "wait-for", "{marker}"]
-tasks = ["Make a branch"]
-
-[[stream]]
-name = "db"
-owns = ["src/db/**"]
-
-[[stream.task]]
-prompt = "Wait for api's branch"
-agent = ["act", "wait-rev", "refs/heads/tmp"]
-
-[[stream.task]]
-prompt = "Outlive it"
-agent = ["act", "write", "{marker}", "go", "wait-rev", "refs/streams/p/rejected/api/1-branches/tmp", "sleep", "0.3", "write", "src/db/y.rs", "y"]
-"#,
-            marker = marker.display()
-        ),
-    );
-    let out = repo.streams(&["run"]);
-    out.assert_code(4);
-    assert!(
-        out.stderr
-            .contains("failed api: moved branches that are not its own: tmp"),
-        "{out}"
-    );
-    assert!(!out.stderr.contains("was deleted"), "{out}");
-    assert!(
-        repo.git(&["for-each-ref", "refs/streams/p/deleted/"])
-            .is_empty(),
-        "{out}"
-    );
-    assert_eq!(
-        repo.git(&["show", "streams/p/integration:src/db/y.rs"]),
-        "y"
-    );
-}
-
-#[test]
-fn an_agent_that_moves_someone_elses_branch_has_it_put_back() {
-    let repo = app_repo();
-    let users = users_feature_branch(&repo);
-    one_stream(
-        &repo,
-        r#"["act", "write", "src/api/x.rs", "x", "commit", "api work", "checkout", "feature", "write", "src/api/y.rs", "y", "commit", "agent on feature"]"#,
-        "",
-    );
-    let out = repo.streams(&["run"]);
-    out.assert_code(4);
-    let stderr = out.stderr_redacted();
-    assert!(
-        stderr.contains("moved branches that are not its own: feature (put back; what it left there is kept on refs/streams/p/rejected/api/1-branches/feature)"),
-        "{stderr}"
-    );
-    // The user's branch is exactly where it was; the agent's commit is kept.
-    assert_eq!(repo.git(&["rev-parse", "feature"]), users);
-    assert_eq!(
-        repo.git(&[
-            "log",
-            "-1",
-            "--format=%s",
-            "refs/streams/p/rejected/api/1-branches/feature"
-        ]),
-        "agent on feature"
-    );
-    // The stream's worktree no longer holds the user's branch: the user can check it out.
-    repo.git(&["switch", "-q", "feature"]);
-    assert_eq!(repo.read("feature.txt"), "the user's work\n");
-}
-
-#[test]
-fn an_agent_that_commits_on_the_integration_branch_has_it_put_back() {
-    let repo = app_repo();
-    plan(
-        &repo,
-        r#"
-[plan]
-name = "p"
-jobs = 2
-
-[[stream]]
-name = "a"
-owns = ["src/api/**"]
-agent = ["act", "wait-rev", "streams/p/integration:src/db/b.txt", "checkout", "streams/p/integration", "write", "src/api/sneaky.rs", "sneaky", "commit", "straight onto integration"]
-tasks = ["misbehave"]
-
-[[stream]]
-name = "b"
-owns = ["src/db/**"]
-agent = ["act", "write", "src/db/b.txt", "b"]
-tasks = ["behave"]
-"#,
-    );
-    let out = repo.streams(&["run"]);
-    out.assert_code(4);
-    let stderr = out.stderr_redacted();
-    assert!(
-        stderr.contains("failed a (task 1): left its branch for streams/p/integration"),
-        "{stderr}"
-    );
-    assert!(
-        stderr.contains(
-            "warning: streams/p/integration was moved outside streams; it is put back at"
-        ),
-        "{stderr}"
-    );
-    // The integration branch holds b's work and nothing of a's.
-    let files = repo.git(&["ls-tree", "-r", "--name-only", "streams/p/integration"]);
-    assert!(
-        files.contains("src/db/b.txt") && !files.contains("sneaky"),
-        "{files}"
-    );
-    assert_eq!(
-        repo.git(&[
-            "log",
-            "-1",
-            "--format=%s",
-            "refs/streams/p/moved-integration"
-        ]),
-        "straight onto integration"
-    );
-    assert_eq!(
-        repo.git(&["log", "-1", "--format=%s", "refs/streams/p/rejected/a/1"]),
-        "straight onto integration"
     );
 }
 

@@ -26,11 +26,14 @@ fn status_while_running_and_while_halted() {
         .spawn()
         .unwrap();
     let wt = repo.common_dir().join("streams/worktrees/p/a");
+    // The agent's commit is in its workspace until its task ends.
     wait_for("a's first commit", Duration::from_secs(20), || {
-        repo.git_output_in(&repo.root, &["log", "-1", "--format=%s", "streams/p/a"])
-            .stdout
-            .starts_with(b"a wrote y")
-            .then_some(())
+        (wt.join(".git/index").exists()
+            && repo
+                .git_output_in(&wt, &["log", "-1", "--format=%s", "streams/p/a"])
+                .stdout
+                .starts_with(b"a wrote y"))
+        .then_some(())
     });
     assert!(wt.exists());
     let status = repo.streams(&["status"]);

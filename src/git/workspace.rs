@@ -1,0 +1,491 @@
+//! Stream workspaces: private repositories.
+//!
+//! A linked worktree shares the user's refs, stash, config, hooks and object store, so an agent's
+//! own `git stash pop`, `git gc --prune=now`, `git branch -f` or `git config` reached the user's
+//! repository. A workspace is instead a working tree with a git directory of its own
+//! (`<workspace>/.git`), which borrows the user's objects read-only through
+//! `objects/info/alternates` and holds one branch, the stream's. Everything an agent's git
+//! commands write (objects, refs, stash, config, hooks, reflogs) stays in that directory.
+//!
+//! Measured on a 5,000-file repository: `git init` + an alternates file + `update-ref` costs
+//! about 19 ms, `git clone --shared --no-checkout` about 37 ms (it also copies every ref and
+//! records the user's repository as `origin`, a remote an agent could push to), and `git init`
+//! with a fetch of one ref and no alternates about 800 ms (it copies every object). The
+//! checkout that follows costs the same for all three.
+//!
+//! streams never trusts what the agent left in the git directory: before its own commands it
+//! rewrites the config (the user's repository config, included, then streams' own settings),
+//! the alternates file, and removes what would send git elsewhere (`commondir`, `gitdir`) or
+//! change what git sees (`info/`, hooks). Its commands name the git directory and work tree
+//! explicitly and run no hooks and no fsmonitor. Results reach the user's repository only by
+//! streams fetching a commit it checked (see [`bring`]).
+
+use std::path::{Path, PathBuf};
+
+use super::worktree::{PrepareReport, Prepared, Status};
+use super::{Git, GitError, GitResult, Oid, Repo};
+
+/// What [`prepare`] is asked for.
+pub struct WorkspaceSpec<'a> {
+    pub path: &'a Path,
+    /// Full ref name: `refs/heads/streams/<plan>/<stream>`; the workspace's only branch, and
+    /// the user's branch of the same name that streams moves.
+    pub branch: &'a str,
+    pub commit: &'a str,
+    /// Where to keep (in the user's repository) uncommitted work found in the workspace.
+    pub wip_ref: &'a str,
+    /// Only these paths checked out (a stream that declares `reads`); `None`: every file.
+    pub sparse: Option<&'a super::Sparse>,
+}
+
+/// The git directory of a workspace.
+pub fn git_dir(path: &Path) -> PathBuf {
+    path.join(".git")
+}
+
+/// A `git` for streams' own commands in a workspace: the git directory and work tree named
+/// explicitly (a `.git` file the agent wrote cannot send it elsewhere), no hooks, no fsmonitor.
+pub(super) fn git(path: &Path) -> Git {
+    Git::new(path)
+        .with_env("GIT_DIR", git_dir(path).to_string_lossy())
+        .with_env("GIT_WORK_TREE", path.to_string_lossy())
+        .with_env("GIT_CONFIG_COUNT", "3")
+        .with_env("GIT_CONFIG_KEY_0", "core.hooksPath")
+        .with_env("GIT_CONFIG_VALUE_0", "/dev/null")
+        .with_env("GIT_CONFIG_KEY_1", "core.fsmonitor")
+        .with_env("GIT_CONFIG_VALUE_1", "false")
+        // Never open an editor or pager, never prompt.
+        .with_env("GIT_CONFIG_KEY_2", "core.pager")
+        .with_env("GIT_CONFIG_VALUE_2", "cat")
+}
+
+/// Whether `path` holds a workspace: a real `.git` directory (not a symlink, not a `.git` file
+/// naming another repository's worktree registration).
+pub fn is_workspace(path: &Path) -> bool {
+    std::fs::symlink_metadata(git_dir(path)).is_ok_and(|m| m.is_dir())
+}
+
+/// Whether `path` is a linked worktree (a `.git` file): what earlier versions of streams made.
+pub fn is_linked_worktree(path: &Path) -> bool {
+    std::fs::symlink_metadata(git_dir(path)).is_ok_and(|m| m.is_file())
+}
+
+fn io_error(what: &str, path: &Path, e: std::io::Error) -> GitError {
+    GitError::Command {
+        args: what.to_string(),
+        dir: path.to_path_buf(),
+        stderr: e.to_string(),
+    }
+}
+
+/// The workspace's git directory was damaged beyond what streams repairs: not a directory any
+/// more, or without its objects.
+fn damaged(path: &Path, what: &str) -> GitError {
+    GitError::Library {
+        context: format!("the workspace {} is damaged", path.display()),
+        message: what.to_string(),
+    }
+}
+
+/// Puts the workspace's git directory back under streams' control (see the module docs), and
+/// removes lock files there: called only when no process of an agent can be running (before
+/// its task, after it and its strays are dead), so any lock is a killed git's. An error means
+/// it is beyond repair: not a directory any more, or its HEAD is gone.
+pub fn sanitize(repo: &Repo, path: &Path) -> GitResult<()> {
+    let dir = git_dir(path);
+    if !is_workspace(path) {
+        return Err(damaged(path, ".git is not a directory any more"));
+    }
+    let objects = dir.join("objects");
+    if !std::fs::symlink_metadata(&objects).is_ok_and(|m| m.is_dir()) {
+        return Err(damaged(path, ".git/objects is not a directory any more"));
+    }
+    if !dir.join("HEAD").is_file() {
+        return Err(damaged(path, ".git/HEAD is gone"));
+    }
+    // Files that make git treat this as someone else's worktree, or see other files. In
+    // `info/`, only a sparse workspace's patterns stay (`sparse::apply` checks them against
+    // what streams asked for before every task).
+    let info: Vec<PathBuf> = std::fs::read_dir(dir.join("info"))
+        .map(|d| d.filter_map(|e| e.ok()).map(|e| e.path()).collect())
+        .unwrap_or_default();
+    let kept = super::sparse::FILES;
+    let info = info
+        .into_iter()
+        .filter(|p| !p.file_name().is_some_and(|n| kept.iter().any(|k| n == *k)));
+    for p in ["commondir", "gitdir"].map(|n| dir.join(n)).into_iter().chain(info) {
+        match std::fs::symlink_metadata(&p) {
+            Ok(m) if m.is_dir() => {
+                std::fs::remove_dir_all(&p).map_err(|e| io_error("sanitize", &p, e))?
+            }
+            Ok(_) => std::fs::remove_file(&p).map_err(|e| io_error("sanitize", &p, e))?,
+            Err(_) => {}
+        }
+    }
+    for lock in super::locks::in_workspace(path) {
+        std::fs::remove_file(&lock).map_err(|e| io_error("sanitize", &lock, e))?;
+    }
+    write_control_files(repo, path)
+}
+
+/// The config and alternates streams wants: the user's repository config (identity, filters,
+/// line endings behave as in the user's checkout), then what keeps the workspace its own.
+fn write_control_files(repo: &Repo, path: &Path) -> GitResult<()> {
+    let dir = git_dir(path);
+    let quote = |p: &Path| {
+        p.to_string_lossy()
+            .replace('\\', "\\\\")
+            .replace('"', "\\\"")
+    };
+    let config = format!(
+        "# Written by streams: this workspace's own settings are reset before every task.\n\
+         [include]\n\tpath = \"{}\"\n\
+         [core]\n\trepositoryformatversion = 0\n\tbare = false\n\tworktree = \"{}\"\n\
+         \tlogallrefupdates = true\n{}\
+         [gc]\n\tauto = 0\n\
+         [maintenance]\n\tauto = false\n",
+        quote(&repo.common_dir().join("config")),
+        quote(path),
+        super::sparse::config_lines(&dir),
+    );
+    write_if_changed(&dir.join("config"), config.as_bytes())?;
+    // The user's own ignore and attribute rules (`.git/info/`) hold here as in their checkout.
+    for name in ["exclude", "attributes"] {
+        let theirs = repo.common_dir().join("info").join(name);
+        let ours = dir.join("info").join(name);
+        match std::fs::read(&theirs) {
+            Ok(text) => {
+                std::fs::create_dir_all(dir.join("info"))
+                    .map_err(|e| io_error("sanitize", &dir, e))?;
+                write_if_changed(&ours, &text)?;
+            }
+            Err(_) => {
+                let _ = std::fs::remove_file(&ours);
+            }
+        }
+    }
+    let info = dir.join("objects/info");
+    std::fs::create_dir_all(&info).map_err(|e| io_error("sanitize", &info, e))?;
+    let alternates = format!("{}\n", repo.common_dir().join("objects").display());
+    write_if_changed(&info.join("alternates"), alternates.as_bytes())
+}
+
+fn write_if_changed(path: &Path, contents: &[u8]) -> GitResult<()> {
+    if std::fs::symlink_metadata(path).is_ok_and(|m| m.is_file())
+        && std::fs::read(path).is_ok_and(|c| c == contents)
+    {
+        return Ok(());
+    }
+    // A symlink the agent put there is replaced, not written through.
+    let _ = std::fs::remove_file(path);
+    std::fs::write(path, contents).map_err(|e| io_error("write", path, e))
+}
+
+/// Makes `spec.path` a clean workspace on `spec.branch` at `spec.commit`, reusing what is there
+/// when it can, and points the user's branch of that name at the commit too. Uncommitted work
+/// found there is kept on `spec.wip_ref` in the user's repository first.
+pub fn prepare(repo: &Repo, spec: &WorkspaceSpec) -> GitResult<PrepareReport> {
+    let mut saved = None;
+    let mut repaired = false;
+    if is_linked_worktree(spec.path) {
+        // An earlier version's linked worktree: keep what it holds, then replace it.
+        if let Some(kept) = super::worktree::save_dirty(
+            &Git::new(spec.path),
+            spec.wip_ref,
+            &format!("uncommitted work found in {}", spec.path.display()),
+        )
+        .ok()
+        .flatten()
+        {
+            saved = Some(kept);
+        }
+        super::worktree::remove(repo, spec.path)?;
+        repaired = true;
+    }
+    set_user_branch(repo, spec)?;
+    if is_workspace(spec.path) {
+        // `None`: unreadable, its files kept: recreated below. An error (a reset that failed,
+        // a full disk) is returned: what is there may not be kept yet.
+        if let Some(how) = reuse(repo, spec, &mut saved)? {
+            return Ok(PrepareReport {
+                how,
+                saved,
+                repaired,
+            });
+        }
+        repaired = true;
+    }
+    if spec.path.exists() {
+        remove_dir(spec.path)?;
+    }
+    create(repo, spec)?;
+    Ok(PrepareReport {
+        how: Prepared::Created,
+        saved,
+        repaired,
+    })
+}
+
+/// The user's branch follows the workspace's: at the task's start until streams brings the
+/// task's result. Whatever it held is the caller's to have kept (as with `checkout -B`).
+fn set_user_branch(repo: &Repo, spec: &WorkspaceSpec) -> GitResult<()> {
+    if repo.ref_target(spec.branch)?.as_deref() != Some(spec.commit) {
+        repo.git().run([
+            "update-ref",
+            "-m",
+            "streams: stream branch at the task's start",
+            spec.branch,
+            spec.commit,
+        ])?;
+    }
+    Ok(())
+}
+
+/// Resets an existing workspace; `None` when it cannot be read and must be recreated (after
+/// its files were kept, if they could be).
+fn reuse(
+    repo: &Repo,
+    spec: &WorkspaceSpec,
+    saved: &mut Option<(String, Oid)>,
+) -> GitResult<Option<Prepared>> {
+    if sanitize(repo, spec.path).is_err() {
+        *saved = keep_files(repo, spec.path, spec.commit, spec.wip_ref)?.or(saved.take());
+        return Ok(None);
+    }
+    let git = git(spec.path);
+    let found = match status(&git) {
+        Ok(found) if found.head.is_some() && has_index(spec.path) => found,
+        _ => {
+            *saved = keep_files(repo, spec.path, spec.commit, spec.wip_ref)?.or(saved.take());
+            return Ok(None);
+        }
+    };
+    let head = found.head.clone().unwrap_or_default();
+    if !found.paths.is_empty() {
+        let message = format!("uncommitted work found in {}", spec.path.display());
+        let commit = super::worktree::snapshot(&git, Some(&head), None, &message)?;
+        bring(repo, spec.path, &commit)?;
+        let kept = super::refs::keep_ref(repo, spec.wip_ref, &commit, &message)?;
+        *saved = Some((kept, commit));
+    }
+    // Before the checks below: a change of the sparse set rewrites the files.
+    let changed = super::sparse::apply(&git, &git_dir(spec.path), spec.sparse)?;
+    if changed {
+        sanitize(repo, spec.path)?;
+    }
+    let on_branch = found.branch.as_deref() == Some(spec.branch);
+    let settled = super::worktree::operation_in_progress(spec.path).is_none();
+    if on_branch && head == spec.commit && found.paths.is_empty() && settled {
+        return Ok(Some(Prepared::Ready));
+    }
+    reset_to(repo, spec.path, spec.branch, spec.commit)?;
+    Ok(Some(Prepared::Reused))
+}
+
+fn status(git: &Git) -> GitResult<Status> {
+    super::worktree::status(git)
+}
+
+fn has_index(path: &Path) -> bool {
+    git_dir(path).join("index").is_file()
+}
+
+/// Removes a directory streams made for a workspace. Refuses one that is neither a workspace,
+/// a linked worktree nor empty: that is the user's.
+fn remove_dir(path: &Path) -> GitResult<()> {
+    let empty = std::fs::read_dir(path).is_ok_and(|mut d| d.next().is_none());
+    if !empty && !is_workspace(path) && !is_linked_worktree(path) {
+        return Err(GitError::Command {
+            args: "workspace".into(),
+            dir: path.to_path_buf(),
+            stderr: "the directory exists and is not a streams workspace; move it away".into(),
+        });
+    }
+    std::fs::remove_dir_all(path).map_err(|e| io_error("remove workspace", path, e))
+}
+
+fn create(repo: &Repo, spec: &WorkspaceSpec) -> GitResult<()> {
+    std::fs::create_dir_all(spec.path).map_err(|e| io_error("create workspace", spec.path, e))?;
+    let short = spec.branch.trim_start_matches("refs/heads/");
+    // No template: no sample hooks, no description; streams writes the config itself.
+    Git::new(spec.path).run([
+        "init",
+        "-q",
+        "--template=",
+        "--initial-branch",
+        short,
+        &spec.path.to_string_lossy(),
+    ])?;
+    write_control_files(repo, spec.path)?;
+    crate::failpoint::hit("worktree-registered");
+    let git = git(spec.path);
+    // Sparse before the checkout, so that only the sparse set is written.
+    if super::sparse::apply(&git, &git_dir(spec.path), spec.sparse)? {
+        write_control_files(repo, spec.path)?;
+    }
+    git.run(["checkout", "-q", "-f", "-B", short, spec.commit])?;
+    // A checkout can leave files git shows as changed (line-ending rules, an LFS filter that
+    // do not match what is committed): the stream stops with the cause, not its agent blamed.
+    super::worktree::verify(
+        &git,
+        &super::worktree::WorktreeSpec {
+            path: spec.path,
+            branch: spec.branch,
+            commit: spec.commit,
+            lock_reason: "",
+            wip_ref: spec.wip_ref,
+        },
+    )
+}
+
+/// Puts the workspace back on `branch` at `commit` (moving that branch there), removes
+/// untracked files (ignored ones, such as build caches, stay) and forgets a git operation left
+/// half done. Other branches, tags and the stash of the workspace are the agent's and stay.
+pub fn reset_to(repo: &Repo, path: &Path, branch: &str, commit: &str) -> GitResult<()> {
+    sanitize(repo, path)?;
+    let git = git(path);
+    let short = branch.trim_start_matches("refs/heads/");
+    git.run(["checkout", "-q", "-f", "-B", short, commit])?;
+    git.run(["clean", "-q", "-f", "-d"])?;
+    super::worktree::forget_unfinished(&git, path)
+}
+
+/// Copies `oid` and what it needs from the workspace into the user's repository (a fetch: the
+/// workspace's objects that the user's repository lacks). Nothing refers to it there yet: the
+/// caller points a ref at it.
+pub fn bring(repo: &Repo, path: &Path, oid: &str) -> GitResult<()> {
+    bring_to(repo, path, oid, None)
+}
+
+/// [`bring`], pointing `dest` (a full ref name) at `oid` in the same step.
+pub fn bring_to(repo: &Repo, path: &Path, oid: &str, dest: Option<&str>) -> GitResult<()> {
+    // Always a fetch, even when the commit is there already: a fetch killed half way (loose
+    // objects are written one by one) can leave the commit without all it needs, and only
+    // fetch's own connectivity check tells; when all is there, it transfers nothing.
+    let refspec = match dest {
+        Some(dest) => format!("+{oid}:{dest}"),
+        None => oid.to_string(),
+    };
+    let source = path.to_string_lossy().into_owned();
+    repo.git().run([
+        // Protocol v2 lets a local fetch ask for a commit by id; the user's config may pin v0.
+        "-c",
+        "protocol.version=2",
+        "fetch",
+        "-q",
+        "--no-tags",
+        "--no-write-fetch-head",
+        "--no-auto-gc",
+        "--no-recurse-submodules",
+        &source,
+        &refspec,
+    ])?;
+    Ok(())
+}
+
+/// Keeps the workspace's files as they are on `ref_name` in the user's repository, as a commit
+/// on top of `parent`, read through the user's repository (for a workspace whose own git
+/// directory is unusable). `None` when they do not differ from `parent`.
+pub fn keep_files(
+    repo: &Repo,
+    path: &Path,
+    parent: &str,
+    ref_name: &str,
+) -> GitResult<Option<(String, Oid)>> {
+    if !path.is_dir() {
+        return Ok(None);
+    }
+    let tmp = tempfile::Builder::new()
+        .prefix("streams-index-")
+        .tempfile()
+        .map_err(|e| io_error("snapshot", path, e))?;
+    let git = Git::new(path)
+        .with_env("GIT_DIR", repo.common_dir().to_string_lossy())
+        .with_env("GIT_WORK_TREE", path.to_string_lossy())
+        .with_env("GIT_INDEX_FILE", tmp.path().to_string_lossy())
+        .with_env("GIT_CONFIG_COUNT", "1")
+        .with_env("GIT_CONFIG_KEY_0", "core.hooksPath")
+        .with_env("GIT_CONFIG_VALUE_0", "/dev/null");
+    git.run(["read-tree", parent])?;
+    // The workspace's own (damaged) git directory is not content.
+    git.run(["add", "-A", "--", ".", ":(exclude).git"])?;
+    let tree = git.read(["write-tree"])?;
+    if tree == super::commit::tree_of(repo, parent)? {
+        return Ok(None);
+    }
+    let message = "streams: files of a workspace whose git directory was damaged";
+    let commit = git
+        .with_env("GIT_AUTHOR_NAME", "streams")
+        .with_env("GIT_AUTHOR_EMAIL", "streams@localhost")
+        .with_env("GIT_COMMITTER_NAME", "streams")
+        .with_env("GIT_COMMITTER_EMAIL", "streams@localhost")
+        .read_oid(["commit-tree", &tree, "-p", parent, "-m", message])?;
+    let name = super::refs::keep_ref(repo, ref_name, &commit, message)?;
+    Ok(Some((name, commit)))
+}
+
+/// A commit on top of `commit` (made in the workspace) in which each nested repository under
+/// `paths` is its files rather than a gitlink (its own `.git` left out), brought into the
+/// user's repository: so that keeping a task's work keeps what an agent wrote there.
+pub fn inline_nested(repo: &Repo, path: &Path, commit: &str, paths: &[String]) -> GitResult<Oid> {
+    let tmp = |what: &str| {
+        tempfile::Builder::new()
+            .prefix(what)
+            .tempfile()
+            .map_err(|e| io_error("keep nested repositories", path, e))
+    };
+    let index = tmp("streams-index-")?;
+    let git = git(path).with_env("GIT_INDEX_FILE", index.path().to_string_lossy());
+    git.run(["read-tree", commit])?;
+    for nested in paths {
+        let sub_index = tmp("streams-index-")?;
+        let sub = Git::new(path.join(nested))
+            .with_env("GIT_DIR", git_dir(path).to_string_lossy())
+            .with_env("GIT_WORK_TREE", path.join(nested).to_string_lossy())
+            .with_env("GIT_INDEX_FILE", sub_index.path().to_string_lossy());
+        sub.run(["read-tree", "--empty"])?;
+        sub.run(["add", "-A", "."])?;
+        let tree = sub.read(["write-tree"])?;
+        git.run(["update-index", "--force-remove", "--", nested])?;
+        git.run(["read-tree", &format!("--prefix={nested}/"), &tree])?;
+    }
+    let tree = git.read(["write-tree"])?;
+    let message = format!(
+        "streams: nested repositories kept as files: {}",
+        paths.join(", ")
+    );
+    let with_files = git
+        .with_env("GIT_AUTHOR_NAME", "streams")
+        .with_env("GIT_AUTHOR_EMAIL", "streams@localhost")
+        .with_env("GIT_COMMITTER_NAME", "streams")
+        .with_env("GIT_COMMITTER_EMAIL", "streams@localhost")
+        .read_oid(["commit-tree", &tree, "-p", commit, "-m", &message])?;
+    bring(repo, path, &with_files)?;
+    Ok(with_files)
+}
+
+/// The workspace's HEAD when it is a commit the user's repository does not have: work made in
+/// the workspace (by a person, after the run) that removing it would lose.
+pub fn unbrought_head(repo: &Repo, path: &Path) -> Option<Oid> {
+    if !is_workspace(path) {
+        return None;
+    }
+    let out = git(path)
+        .output(["rev-parse", "-q", "--verify", "HEAD^{commit}"], None)
+        .ok()?;
+    let head = out.stdout_str().trim().to_string();
+    if !out.status.success() || head.is_empty() {
+        return None;
+    }
+    let oid = super::commit::parse_oid(&head).ok()?;
+    let missing = repo.open().ok()?.find_object(oid, None).is_err();
+    missing.then_some(head.into())
+}
+
+/// Removes a workspace (forcefully: callers kept what mattered first).
+pub fn remove(path: &Path) -> GitResult<()> {
+    if path.exists() {
+        std::fs::remove_dir_all(path).map_err(|e| io_error("remove workspace", path, e))?;
+    }
+    Ok(())
+}
