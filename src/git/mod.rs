@@ -28,17 +28,17 @@ pub mod ignored;
 pub mod locks;
 pub mod merge;
 pub mod refs;
-mod sparse;
 mod repo;
+mod sparse;
 pub mod trailers;
 pub mod workspace;
 pub mod worktree;
 
 pub use changes::WorkStats;
-pub use sparse::Sparse;
 use cmd::Git;
 pub use cmd::{MIN_GIT_VERSION, check_git_version, git_version, mark_run, redirecting_vars};
 pub use repo::{CommitInfo, Repo};
+pub use sparse::Sparse;
 
 use std::path::PathBuf;
 

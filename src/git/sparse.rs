@@ -32,8 +32,11 @@ impl Sparse {
                 Sparse { cone: true, lines }
             }
             None => {
-                let mut lines: Vec<String> =
-                    globs.iter().flat_map(|g| expand_braces(g)).map(|g| format!("/{g}")).collect();
+                let mut lines: Vec<String> = globs
+                    .iter()
+                    .flat_map(|g| expand_braces(g))
+                    .map(|g| format!("/{g}"))
+                    .collect();
                 lines.dedup();
                 Sparse { cone: false, lines }
             }
@@ -81,7 +84,9 @@ impl Sparse {
             .filter(|path| {
                 // A pattern naming a directory takes everything under it.
                 set.is_match(path.as_str())
-                    || path.match_indices('/').any(|(i, _)| set.is_match(&path[..i]))
+                    || path
+                        .match_indices('/')
+                        .any(|(i, _)| set.is_match(&path[..i]))
             })
             .count()
     }
@@ -225,12 +230,24 @@ mod tests {
 
     #[test]
     fn count_follows_git() {
-        let paths: Vec<String> = ["top.txt", "src/lib.rs", "src/api/a.rs", "src/api/x/b.rs",
-            "src/db/c.rs", "docs/d.md"].iter().map(|s| s.to_string()).collect();
+        let paths: Vec<String> = [
+            "top.txt",
+            "src/lib.rs",
+            "src/api/a.rs",
+            "src/api/x/b.rs",
+            "src/db/c.rs",
+            "docs/d.md",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
         // Cone: the top level, src/api recursively, and src/'s own files.
         assert_eq!(Sparse::from_globs(["src/api/**"]).count(&paths), 4);
         // Non-cone: exactly what matches.
-        assert_eq!(Sparse::from_globs(["src/api/*.rs", "docs/**"]).count(&paths), 2);
+        assert_eq!(
+            Sparse::from_globs(["src/api/*.rs", "docs/**"]).count(&paths),
+            2
+        );
     }
 
     #[test]

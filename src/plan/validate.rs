@@ -262,11 +262,7 @@ fn build(file: &RawFile) -> Option<Plan> {
 }
 
 /// [`Facts::sparse_files`]: the globs as the run will have them (`Plan::sparse_set`).
-fn sparse_sizes(
-    file: &RawFile,
-    raw_plan: &RawPlan,
-    tracked: &[String],
-) -> Vec<Option<usize>> {
+fn sparse_sizes(file: &RawFile, raw_plan: &RawPlan, tracked: &[String]) -> Vec<Option<usize>> {
     let glob = |p: &Sp<String>| p.value.strip_prefix('/').unwrap_or(&p.value).to_string();
     file.streams
         .iter()

@@ -18,7 +18,8 @@ fn repo() -> TestRepo {
 /// Stream `a` lists the files of its workspace into `a/seen.txt` (its own file, committed as
 /// its work), and changes `a/f.txt`; stream `b` (no `reads`) does the same for `b`.
 fn plan(repo: &TestRepo, reads: &str) {
-    let list = "find . -path ./.git -prune -o -type f -print | sed 's|^./||' | grep -v seen.txt | sort";
+    let list =
+        "find . -path ./.git -prune -o -type f -print | sed 's|^./||' | grep -v seen.txt | sort";
     repo.write(
         "streams.toml",
         &format!(
@@ -104,7 +105,11 @@ tasks = ["Change what it only reads"]
     );
     repo.commit_all("plan");
     let out = repo.streams(&["run"]);
-    assert!(!out.success(), "the run succeeded:\n{}", out.stderr_redacted());
+    assert!(
+        !out.success(),
+        "the run succeeded:\n{}",
+        out.stderr_redacted()
+    );
     assert!(
         out.stderr_redacted().contains("c/x/f.txt"),
         "{}",
@@ -133,8 +138,34 @@ fn an_invalid_reads_pattern_is_refused_like_owns() {
     let out = repo.streams(&["plan"]);
     assert!(!out.success());
     assert!(
-        out.stderr_redacted().contains("invalid pattern `c/[x` in `reads`"),
+        out.stderr_redacted()
+            .contains("invalid pattern `c/[x` in `reads`"),
         "{}",
         out.stderr_redacted()
+    );
+}
+
+/// Fresh workspaces are filled with git's parallel checkout (git starts the workers once a
+/// checkout has enough files to write): the debug log of streams' git commands shows it.
+#[test]
+fn fresh_workspaces_are_filled_with_parallel_checkout() {
+    let repo = repo();
+    plan(&repo, r#"["c/x/**"]"#);
+    let out = repo
+        .streams_cmd(&["run"])
+        .env("STREAMS_LOG", "streams::git=debug")
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let log = String::from_utf8_lossy(&out.stderr);
+    let fills: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains(" checkout -q -f -B streams/p/"))
+        .collect();
+    assert_eq!(fills.len(), 2, "{log}");
+    assert!(
+        fills.iter().all(|l| l.contains("-c checkout.workers=")),
+        "{log}"
     );
 }
