@@ -44,8 +44,11 @@ impl ExitCode {
 pub enum Finish {
     /// Every stream done and integrated.
     Integrated,
-    /// Finished, but some streams failed or were skipped.
+    /// Finished, but some streams failed (or were skipped because one did).
     Failed,
+    /// Finished: every stream integrated except those left out with `streams skip` (and what
+    /// waits on them). The person's choice, not a failure.
+    Skipped,
     /// Waiting for a person to resolve a conflict.
     Halted,
     Interrupted(nix::sys::signal::Signal),
@@ -55,7 +58,7 @@ impl ExitCode {
     /// The exit code of a command that ran the engine (`run`, `resume`, `continue`, `skip`).
     pub fn of_run(finish: Finish) -> ExitCode {
         match finish {
-            Finish::Integrated => ExitCode::Success,
+            Finish::Integrated | Finish::Skipped => ExitCode::Success,
             Finish::Failed => ExitCode::StreamsFailed,
             Finish::Halted => ExitCode::Halted,
             Finish::Interrupted(nix::sys::signal::Signal::SIGINT) => ExitCode::Interrupted,
@@ -222,6 +225,7 @@ mod tests {
     fn each_run_outcome_has_its_documented_exit_code() {
         let codes: Vec<u8> = [
             Finish::Integrated,
+            Finish::Skipped,
             Finish::Failed,
             Finish::Halted,
             Finish::Interrupted(Signal::SIGINT),
@@ -231,6 +235,6 @@ mod tests {
         .into_iter()
         .map(|f| ExitCode::of_run(f).code())
         .collect();
-        assert_eq!(codes, [0, 4, 3, 130, 143, 129]);
+        assert_eq!(codes, [0, 0, 4, 3, 130, 143, 129]);
     }
 }

@@ -101,6 +101,8 @@ pub enum KeptKind {
     Resolution,
     /// Where the integration branch was when something other than streams moved it.
     MovedIntegration,
+    /// What a stream's branch held when `streams retry` ran it again.
+    Retried,
     /// A name this version does not write.
     Other,
 }
@@ -118,11 +120,12 @@ impl KeptKind {
             KeptKind::Aborted => "aborted",
             KeptKind::Resolution => "resolution",
             KeptKind::MovedIntegration => "moved-integration",
+            KeptKind::Retried => "retried",
             KeptKind::Other => "",
         }
     }
 
-    const ALL: [KeptKind; 10] = [
+    const ALL: [KeptKind; 11] = [
         KeptKind::Tasks,
         KeptKind::Rejected,
         KeptKind::Deleted,
@@ -133,6 +136,7 @@ impl KeptKind {
         KeptKind::Aborted,
         KeptKind::Resolution,
         KeptKind::MovedIntegration,
+        KeptKind::Retried,
     ];
 }
 
@@ -216,6 +220,10 @@ impl RefNames {
     pub fn aborted(&self, run_id: &str, name: &str) -> String {
         format!("{}/{run_id}/{name}", self.kept(KeptKind::Aborted))
     }
+    /// What a stream's branch held when `streams retry` ran the stream again.
+    pub fn retried(&self, run_id: &str, stream: &str) -> String {
+        format!("{}/{run_id}/{stream}", self.kept(KeptKind::Retried))
+    }
     /// A resolution worktree's work, kept before the worktree is recreated.
     pub fn resolution(&self, name: &str) -> String {
         format!("{}/{name}", self.kept(KeptKind::Resolution))
@@ -288,6 +296,7 @@ mod tests {
             (refs.aborted("r1", "integration"), KeptKind::Aborted),
             (refs.resolution("r1"), KeptKind::Resolution),
             (refs.moved_integration(), KeptKind::MovedIntegration),
+            (refs.retried("r1", "api"), KeptKind::Retried),
             ("refs/streams/p/future/x".to_string(), KeptKind::Other),
         ];
         for (name, kind) in cases {

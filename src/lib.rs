@@ -41,6 +41,7 @@ pub mod duration;
 pub mod error;
 pub mod exec;
 pub mod failpoint;
+pub mod gh;
 pub mod git;
 pub mod git_env;
 pub mod layout;

@@ -4,7 +4,7 @@ use crate::coordinator::Unresolved;
 use crate::error::{Error, ExitCode, Result};
 use crate::ops::{self, session::Current};
 use crate::report::{hints, session_view};
-use crate::state::{RunPhase, StateDir};
+use crate::state::{Halt, RunPhase, RunState, StateDir};
 
 use super::load;
 use super::session;
@@ -33,6 +33,19 @@ pub fn resume(ctx: &Context, args: ResumeArgs) -> Result<ExitCode> {
 pub fn continue_run(ctx: &Context, args: ContinueArgs) -> Result<ExitCode> {
     let current = current(ctx, "continue")?;
     ops::session::check_continuable(&current.state)?;
+    // A resolution that is not finished gets its error alone, before the session is announced
+    // (a check that cannot run is left to the session, which says why).
+    if let RunPhase::Halted(halt) = &current.state.phase
+        && let Ok(Err(unresolved)) = crate::coordinator::check_resolution(
+            &current.repo,
+            &halt.resolution_worktree,
+            halt,
+            args.force,
+        )
+    {
+        not_resolved(ctx, &current.state, halt, unresolved);
+        return Ok(ExitCode::Halted);
+    }
     let run_dir = current.run_dir.clone();
     let (parts, _lock) = ops::session::engine_parts(current)?;
     let mut engine = session::engine(ctx, parts, "continue", args.json, None);
@@ -40,63 +53,67 @@ pub fn continue_run(ctx: &Context, args: ContinueArgs) -> Result<ExitCode> {
         let RunPhase::Halted(halt) = &engine.state().phase else {
             unreachable!("checked above")
         };
-        let wt = crate::report::shell_quote(&halt.resolution_worktree.display().to_string());
-        match unresolved {
-            Unresolved::Unmerged(paths) => {
-                ctx.ui.error(format!(
-                    "not resolved yet: {} still unmerged",
-                    crate::report::quote_paths(&paths)
-                ));
-                ctx.ui.hint(format!(
-                    "resolve them in {wt}, then mark them resolved with `git -C {wt} add {}` and run `streams continue`",
-                    paths.iter().map(|p| crate::report::shell_quote(p)).collect::<Vec<_>>().join(" ")
-                ));
-            }
-            Unresolved::Markers(found) => {
-                for (path, line) in &found {
-                    ctx.ui.error(format!(
-                        "not resolved yet: {} still has conflict markers (line {line})",
-                        crate::report::quote_path(path)
-                    ));
-                }
-                ctx.ui.hint(format!(
-                    "edit the files in {wt}, remove the markers, then run `streams continue`"
-                ));
-            }
-            Unresolved::DropsStream => {
-                let name = &engine.state().streams[halt.unit.stream].name;
-                ctx.ui.error(format!(
-                    "the resolution drops all of stream `{name}`'s work: {wt} holds the integration tip unchanged"
-                ));
-                ctx.ui.hint(format!(
-                    "its work is on branch streams/{}/{name} (and in the conflict bundle's diffs); \
-                     to leave it out, run `streams skip {name}`; to record this anyway, `streams continue --force`",
-                    engine.state().plan_name
-                ));
-            }
-            Unresolved::ChangesCleanFiles(paths) => {
-                let name = &engine.state().streams[halt.unit.stream].name;
-                ctx.ui.error(format!(
-                    "the resolution changes files that merged cleanly: {} (they no longer hold what the merge of `{name}` gave them)",
-                    crate::report::quote_paths(&paths)
-                ));
-                ctx.ui.hint("if that is what you mean, run `streams continue --force`; the merged versions are in the conflict bundle's diffs");
-            }
-            Unresolved::Recreated => {
-                ctx.ui.error(format!(
-                    "the resolution worktree {wt} was deleted: it is laid out again with the conflicts in {}",
-                    crate::report::quote_paths(&halt.files)
-                ));
-                ctx.ui.hint(format!(
-                    "resolve them in {wt}, mark them resolved with `git -C {wt} add {}`, then run `streams continue`",
-                    halt.files.iter().map(|p| crate::report::shell_quote(p)).collect::<Vec<_>>().join(" ")
-                ));
-            }
-        }
+        not_resolved(ctx, engine.state(), halt, unresolved);
         return Ok(ExitCode::Halted);
     }
     let finished = ops::session::runtime()?.block_on(engine.run())?;
     session::conclude(ctx, &run_dir, finished, args.report.junit.as_deref())
+}
+
+/// Says what is left to do before `continue` can record the resolution.
+fn not_resolved(ctx: &Context, state: &RunState, halt: &Halt, unresolved: Unresolved) {
+    let wt = crate::report::shell_quote(&halt.resolution_worktree.display().to_string());
+    let name = &state.streams[halt.unit.stream].name;
+    match unresolved {
+        Unresolved::Unmerged(paths) => {
+            ctx.ui.error(format!(
+                "not resolved yet: {} still unmerged",
+                crate::report::quote_paths(&paths)
+            ));
+            ctx.ui.hint(format!(
+                "resolve them in {wt}, then mark them resolved with `git -C {wt} add {}` and run `streams continue`",
+                paths.iter().map(|p| crate::report::shell_quote(p)).collect::<Vec<_>>().join(" ")
+            ));
+        }
+        Unresolved::Markers(found) => {
+            for (path, line) in &found {
+                ctx.ui.error(format!(
+                    "not resolved yet: {} still has conflict markers (line {line})",
+                    crate::report::quote_path(path)
+                ));
+            }
+            ctx.ui.hint(format!(
+                "edit the files in {wt}, remove the markers, then run `streams continue`"
+            ));
+        }
+        Unresolved::DropsStream => {
+            ctx.ui.error(format!(
+                "the resolution drops all of stream `{name}`'s work: {wt} holds the integration tip unchanged"
+            ));
+            ctx.ui.hint(format!(
+                "its work is on branch streams/{}/{name} (and in the conflict bundle's diffs); \
+                 to leave it out, run `streams skip {name}`; to record this anyway, `streams continue --force`",
+                state.plan_name
+            ));
+        }
+        Unresolved::ChangesCleanFiles(paths) => {
+            ctx.ui.error(format!(
+                "the resolution changes files that merged cleanly: {} (they no longer hold what the merge of `{name}` gave them)",
+                crate::report::quote_paths(&paths)
+            ));
+            ctx.ui.hint("if that is what you mean, run `streams continue --force`; the merged versions are in the conflict bundle's diffs");
+        }
+        Unresolved::Recreated => {
+            ctx.ui.error(format!(
+                "the resolution worktree {wt} was deleted: it is laid out again with the conflicts in {}",
+                crate::report::quote_paths(&halt.files)
+            ));
+            ctx.ui.hint(format!(
+                "resolve them in {wt}, mark them resolved with `git -C {wt} add {}`, then run `streams continue`",
+                halt.files.iter().map(|p| crate::report::shell_quote(p)).collect::<Vec<_>>().join(" ")
+            ));
+        }
+    }
 }
 
 pub fn skip(ctx: &Context, args: SkipArgs) -> Result<ExitCode> {
@@ -118,10 +135,7 @@ pub fn skip(ctx: &Context, args: SkipArgs) -> Result<ExitCode> {
         }
         return Ok(ExitCode::Halted);
     }
-    ctx.ui.info(format!(
-        "left `{}` out of the run (its branch is kept); going on",
-        args.stream
-    ));
+    // The engine's event line says the stream was left out, once.
     let finished = ops::session::runtime()?.block_on(engine.run())?;
     session::conclude(ctx, &run_dir, finished, args.report.junit.as_deref())
 }

@@ -36,6 +36,7 @@ pub fn demo(ctx: &Context, args: DemoArgs) -> Result<ExitCode> {
     let demo_ctx = Context {
         cwd: dir.clone(),
         ui: ctx.ui.clone(),
+        color: ctx.color,
     };
     let code = super::run::run(
         &demo_ctx,
@@ -45,12 +46,33 @@ pub fn demo(ctx: &Context, args: DemoArgs) -> Result<ExitCode> {
             json: false,
             dry_run: false,
             fail_fast: false,
+            restart: false,
+            prompts: false,
             report: Default::default(),
         },
     )?;
-    ctx.ui.info(format!(
-        "\nlook around: cd {} && git log --oneline --graph streams/demo/integration",
-        crate::report::shell_quote(&dir.display().to_string())
-    ));
+    for line in crate::report::hints::demo_closing(&dir, &streams_command()) {
+        ctx.ui.info(line);
+    }
     Ok(code)
+}
+
+/// How to run this `streams` from anywhere: `streams` when that name on PATH is this binary,
+/// else the binary's full path (a `cargo run` build, say, is on no PATH).
+fn streams_command() -> String {
+    let Ok(me) = std::env::current_exe().and_then(|p| p.canonicalize()) else {
+        return "streams".to_string();
+    };
+    let on_path = std::env::var_os("PATH").is_some_and(|path| {
+        std::env::split_paths(&path).any(|dir| {
+            dir.join("streams")
+                .canonicalize()
+                .is_ok_and(|found| found == me)
+        })
+    });
+    if on_path {
+        "streams".to_string()
+    } else {
+        crate::report::shell_quote(&me.display().to_string())
+    }
 }

@@ -10,10 +10,14 @@ mod demo;
 mod init;
 mod init_from;
 pub mod load;
+mod merge;
 mod plan;
+mod retry;
+mod review;
 mod run;
 mod session;
 mod status;
+mod watch;
 
 use std::path::PathBuf;
 
@@ -80,14 +84,30 @@ pub enum Command {
     Abort,
     /// Pick up a run that was interrupted (crash, kill -9, Ctrl-C, reboot)
     Resume(ResumeArgs),
+    /// Run streams of a finished run again (failed or skipped ones) on top of the integration
+    /// branch as it is, keeping everything already integrated
+    Retry(RetryArgs),
+    /// Take the last run's result (its integration branch) into your branch: a fast-forward,
+    /// or with --allow-moved a merge commit
+    Merge(MergeArgs),
     /// Remove the worktrees and branches of finished or aborted runs
     Clean(CleanArgs),
+    /// What each stream of a run did: tasks, commits, files, rejections, conflicts, log tails
+    Show(ShowArgs),
+    /// A stream's whole change (from where it started to its tip) through `git diff`; without
+    /// a stream, the integration branch against the run's base
+    Diff(DiffArgs),
+    /// An agent's log (`-f` follows a running task until it ends)
+    Logs(LogsArgs),
+    /// Push stream branches (or the integration branch) and open or update one pull request
+    /// each through the GitHub CLI `gh`
+    Pr(PrArgs),
     /// Run a built-in example end to end on a throwaway repository
     Demo(DemoArgs),
     /// Write a commented streams.toml for this repository, one of the example plans, or a plan
     /// built from a task list (--from tasks.md)
     Init(InitArgs),
-    /// Print shell completions (bash, zsh, fish, powershell) on stdout
+    /// Print shell completions (bash, zsh, fish, powershell, elvish) on stdout
     Completions(CompletionsArgs),
     /// Print the man page (roff) on stdout
     Man,
@@ -168,12 +188,20 @@ pub struct RunArgs {
     /// Print events as NDJSON on stdout (versioned schema, see README)
     #[arg(long)]
     pub json: bool,
-    /// Show each stream's worktree, branch, agent command and prompt; change nothing
+    /// Show each stream's worktree, branch, start commit, agent command and the first line of
+    /// each prompt; change nothing
     #[arg(long)]
     pub dry_run: bool,
+    /// With --dry-run: print every prompt in full
+    #[arg(long, requires = "dry_run")]
+    pub prompts: bool,
     /// Start no new work after the first failure
     #[arg(long)]
     pub fail_fast: bool,
+    /// Start over from the plan's base even if the last run's result is merged nowhere (it is
+    /// kept under refs/streams/<plan>/previous/)
+    #[arg(long)]
+    pub restart: bool,
     #[command(flatten)]
     pub report: ReportArgs,
 }
@@ -192,6 +220,76 @@ pub struct StatusArgs {
     /// Print the status as JSON on stdout
     #[arg(long)]
     pub json: bool,
+    /// Keep showing it until the run stops (finishes, halts, is aborted or interrupted):
+    /// redrawn on a terminal, one line per change otherwise; exits with the run's exit code
+    #[arg(long, short, conflicts_with = "json")]
+    pub watch: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ShowArgs {
+    /// The stream to show (default: every stream of the run)
+    pub stream: Option<String>,
+    /// The run to show (default: the current or last run)
+    #[arg(long, value_name = "ID")]
+    pub run: Option<String>,
+    /// Print it as JSON on stdout (versioned schema, see README)
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DiffArgs {
+    /// The stream (default: the integration branch against the base)
+    pub stream: Option<String>,
+    /// Only the files changed and how much (`git diff --stat`)
+    #[arg(long)]
+    pub stat: bool,
+    /// The run (default: the current or last run)
+    #[arg(long, value_name = "ID")]
+    pub run: Option<String>,
+    /// Limit the diff to these paths
+    #[arg(last = true, value_name = "PATHS")]
+    pub paths: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct LogsArgs {
+    /// The stream
+    pub stream: String,
+    /// The task, numbered from 1 (default: the one running, else the last that ran)
+    pub task: Option<usize>,
+    /// Follow the log while the task runs; stop when it ends
+    #[arg(short, long)]
+    pub follow: bool,
+    /// The run (default: the current or last run)
+    #[arg(long, value_name = "ID")]
+    pub run: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct PrArgs {
+    /// The streams to push (default: every stream with commits)
+    #[arg(value_name = "STREAM", conflicts_with = "integration")]
+    pub streams: Vec<String>,
+    /// The remote to push to (a name from `git remote`)
+    #[arg(long, value_name = "NAME")]
+    pub remote: String,
+    /// Push the integration branch and open one pull request for it instead
+    #[arg(long)]
+    pub integration: bool,
+    /// The branch the pull requests merge into (default: the plan's base)
+    #[arg(long, value_name = "BRANCH")]
+    pub base: Option<String>,
+    /// Open new pull requests as drafts
+    #[arg(long)]
+    pub draft: bool,
+    /// Print the `git push` and `gh` commands instead of running them
+    #[arg(long)]
+    pub dry_run: bool,
+    /// The run (default: the current or last run)
+    #[arg(long, value_name = "ID")]
+    pub run: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -231,6 +329,32 @@ pub struct ResumeArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct RetryArgs {
+    /// The streams to run again
+    #[arg(required = true, value_name = "STREAM")]
+    pub streams: Vec<String>,
+    /// Also run again every stream that depends on them and did not finish
+    #[arg(long)]
+    pub with_dependents: bool,
+    /// Print events as NDJSON on stdout
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub report: ReportArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct MergeArgs {
+    /// The branch to merge into (default: the branch checked out here); a branch checked out
+    /// nowhere is moved without touching any checkout
+    #[arg(long, value_name = "BRANCH")]
+    pub into: Option<String>,
+    /// Make a merge commit when the branch has moved since the run's base (else refused)
+    #[arg(long)]
+    pub allow_moved: bool,
+}
+
+#[derive(Debug, Args)]
 pub struct CleanArgs {
     /// Also delete work that was never integrated (it is listed first)
     #[arg(long)]
@@ -254,6 +378,8 @@ pub struct Context {
     /// The directory given with `-C`, or the current directory.
     pub cwd: PathBuf,
     pub ui: Ui,
+    /// `--color` as given: commands that hand output to git pass it on.
+    pub color: ColorChoice,
 }
 
 pub fn init_logging(global: &GlobalArgs) {
@@ -294,7 +420,11 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         cli.global.color,
         cli.global.no_progress,
     );
-    let ctx = Context { cwd, ui };
+    let ctx = Context {
+        cwd,
+        ui,
+        color: cli.global.color,
+    };
     match cli.command {
         Command::Plan(args) => plan::plan(&ctx, args),
         Command::Run(args) => run::run(&ctx, args),
@@ -303,7 +433,13 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Skip(args) => control::skip(&ctx, args),
         Command::Abort => control::abort(&ctx),
         Command::Resume(args) => control::resume(&ctx, args),
+        Command::Retry(args) => retry::retry(&ctx, args),
+        Command::Merge(args) => merge::merge(&ctx, args),
         Command::Clean(args) => clean::clean(&ctx, args),
+        Command::Show(args) => review::show(&ctx, args),
+        Command::Diff(args) => review::diff(&ctx, args),
+        Command::Logs(args) => review::logs(&ctx, args),
+        Command::Pr(args) => review::pr(&ctx, args),
         Command::Demo(args) => demo::demo(&ctx, args),
         Command::Init(args) => init::init(&ctx, args),
         Command::Completions(args) => completions::completions(args),

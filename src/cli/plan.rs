@@ -1,7 +1,7 @@
 //! `streams plan`: validate a plan and show what a run would do, changing nothing.
 //!
-//! Human output goes to stderr; `--json`, `--dot` and `--mermaid` print data on stdout (and
-//! nothing on stderr but warnings). The JSON schema is versioned by its `version` field and
+//! The view goes to stdout, like `--json`, `--dot` and `--mermaid` (stderr carries only warnings
+//! and errors). The JSON schema is versioned by its `version` field and
 //! documented in docs/plan.md; fields are only ever added within one version.
 
 use crate::error::{Error, ExitCode, Result};
@@ -58,14 +58,19 @@ pub fn plan(ctx: &Context, args: PlanArgs) -> Result<ExitCode> {
         print_data(&view.dot())?;
     } else if args.mermaid {
         print_data(&view.mermaid())?;
-    } else {
-        ctx.ui.info(view.human(&ctx.ui));
+    } else if !ctx.ui.quiet {
+        // The view is what the command is for: stdout (`streams plan | less`), coloured only
+        // when stdout is a terminal. `-q plan` checks the plan and prints nothing when valid.
+        let mut ui = ctx.ui.clone();
+        ui.color = ui.color && std::io::IsTerminal::is_terminal(&std::io::stdout());
+        let mut text = format!("{}\n", view.human(&ui).trim_end());
         if let Some(learning) = &learning {
-            ctx.ui.info(format!("\n{}", learning.human(&ctx.ui, plan)));
+            text.push_str(&format!("\n{}\n", learning.human(&ui, plan).trim_end()));
         }
         if let Some(predicted) = &predicted {
-            ctx.ui.info(format!("\n{}", predicted_human(predicted)));
+            text.push_str(&format!("\n{}\n", predicted_human(predicted).trim_end()));
         }
+        print_data(&text)?;
     }
     Ok(ExitCode::Success)
 }

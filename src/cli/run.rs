@@ -35,14 +35,16 @@ pub fn run(ctx: &Context, args: RunArgs) -> Result<ExitCode> {
         .unwrap_or_else(default_jobs)
         .max(1);
     if args.dry_run {
-        return dry_run(ctx, &repo, &loaded, jobs);
+        // The prompts in full with --prompts or -v; else their first lines.
+        let full = args.prompts || ctx.ui.verbose > 0;
+        return dry_run(ctx, &repo, &loaded, jobs, full);
     }
     let state_dir = StateDir::new(repo.common_dir());
     let mut lock = RunLock::acquire(&state_dir, "run")?;
     ops::start::check_no_active_run(&state_dir)?;
     let text = std::fs::read_to_string(&loaded.path)
         .context(|| format!("could not read {}", loaded.path.display()))?;
-    let (run_dir, state, journal) = ops::start::start_run(&NewRun {
+    let started = ops::start::start_run(&NewRun {
         repo: &repo,
         plan: &loaded.plan,
         plan_path: &loaded.path,
@@ -50,7 +52,26 @@ pub fn run(ctx: &Context, args: RunArgs) -> Result<ExitCode> {
         base: &loaded.base_commit,
         jobs,
         fail_fast: args.fail_fast,
+        restart: args.restart,
     })?;
+    let ops::start::Started {
+        run_dir,
+        state,
+        journal,
+        last,
+    } = started;
+    let kept: Vec<(String, String)> = last
+        .kept
+        .iter()
+        .map(|(name, oid)| (name.clone(), oid.to_string()))
+        .collect();
+    if let Some(line) = crate::report::hints::last_result_line(
+        last.tip.as_deref(),
+        last.merged_into.as_deref(),
+        &kept,
+    ) {
+        ctx.ui.info(line);
+    }
     lock.set_run(&state.run_id, "run");
     let parts = EngineParts {
         repo,
@@ -64,12 +85,14 @@ pub fn run(ctx: &Context, args: RunArgs) -> Result<ExitCode> {
     session::conclude(ctx, &run_dir, finished, args.report.junit.as_deref())
 }
 
-/// Shows each stream's worktree, branch, agent command and prompt. Writes nothing.
+/// Shows each stream's worktree, branch, start commit, agent command and prompt (the first line
+/// of each, or with `full_prompts` all of it). Writes nothing.
 fn dry_run(
     ctx: &Context,
     repo: &crate::git::Repo,
     loaded: &LoadedPlan,
     jobs: usize,
+    full_prompts: bool,
 ) -> Result<ExitCode> {
     let plan = &loaded.plan;
     let plan_dir = loaded
@@ -103,6 +126,25 @@ fn dry_run(
         if !stream.depends_on.is_empty() {
             let _ = writeln!(out, "  depends on: {}", stream.depends_on.join(", "));
         }
+        // Every stream starts from the integration tip of the moment it starts: the base, plus
+        // whatever is integrated by then (its dependencies at least).
+        let base = crate::coordinator::short(&loaded.base_commit);
+        let start = if stream.depends_on.is_empty() {
+            format!(
+                "the integration tip when it starts: base {base}, plus any stream integrated by then"
+            )
+        } else {
+            format!(
+                "the integration tip once {} {} integrated (base {base} and their work)",
+                stream.depends_on.join(", "),
+                if stream.depends_on.len() == 1 {
+                    "is"
+                } else {
+                    "are"
+                }
+            )
+        };
+        let _ = writeln!(out, "  starts from: {start}");
         let sandbox = plan.sandbox_for(stream);
         if sandbox != crate::plan::SandboxMode::Off {
             let mut writes = vec!["its workspace".to_string(), "its TMPDIR".to_string()];
@@ -160,11 +202,26 @@ fn dry_run(
                     );
                 }
             }
-            let _ = writeln!(out, "    prompt ({{prompt}}):");
-            for line in spec.prompt.lines() {
-                let _ = writeln!(out, "      | {line}");
+            if full_prompts {
+                let _ = writeln!(out, "    prompt ({{prompt}}):");
+                for line in spec.prompt.lines() {
+                    let _ = writeln!(out, "      | {line}");
+                }
+            } else {
+                let first = spec
+                    .text
+                    .lines()
+                    .find(|l| !l.trim().is_empty())
+                    .unwrap_or("");
+                let _ = writeln!(out, "    prompt: {first}");
             }
         }
+    }
+    if !full_prompts {
+        let _ = writeln!(
+            out,
+            "\nprompts: first lines only; `streams run --dry-run --prompts` prints them in full"
+        );
     }
     print_data(&out)?;
     ctx.ui

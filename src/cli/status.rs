@@ -8,6 +8,9 @@ use crate::report::{print_data, status_view};
 use super::{Context, StatusArgs, load};
 
 pub fn status(ctx: &Context, args: StatusArgs) -> Result<ExitCode> {
+    if args.watch {
+        return super::watch::watch(ctx);
+    }
     let repo = load::open_repo(ctx)?;
     let status = ops::status::status(&repo)?;
     if args.json {

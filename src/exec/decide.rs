@@ -154,10 +154,13 @@ pub fn session_end(fatal: bool, stopping: Option<Signal>, halting: bool) -> Sess
     }
 }
 
-/// A finished run integrated everything, or some streams failed or were skipped.
+/// A finished run integrated everything, or some streams failed (or were skipped because of a
+/// failure), or the only streams not integrated were left out by the person's choice.
 pub fn finished(state: &RunState) -> Finish {
     if state.any_failed() {
         Finish::Failed
+    } else if state.any_chosen_skip() {
+        Finish::Skipped
     } else {
         Finish::Integrated
     }
@@ -419,14 +422,22 @@ tasks = ["d1"]
     }
 
     #[test]
-    fn a_finished_run_with_a_failed_or_skipped_stream_failed() {
+    fn a_finished_run_failed_unless_only_chosen_skips_are_missing() {
         let plan = plan("stream");
         let mut state = state(&plan, 2);
         for s in &mut state.streams {
             s.state = DONE;
         }
         assert_eq!(finished(&state), Finish::Integrated);
-        state.streams[3].state = StreamState::Skipped { reason: "x".into() };
+        state.streams[3].state = StreamState::Skipped {
+            reason: "x".into(),
+            chosen: true,
+        };
+        assert_eq!(finished(&state), Finish::Skipped);
+        state.streams[2].state = StreamState::Skipped {
+            reason: "x".into(),
+            chosen: false,
+        };
         assert_eq!(finished(&state), Finish::Failed);
     }
 }

@@ -259,7 +259,11 @@ impl Engine {
         // Streams that never started: why.
         for i in 0..self.state.streams.len() {
             if self.state.streams[i].state == StreamState::Pending {
-                self.skip_stream(i, decide::never_started(self.no_new_work).to_string());
+                self.skip_stream(
+                    i,
+                    decide::never_started(self.no_new_work).to_string(),
+                    false,
+                );
             }
         }
         self.guard_integration_ref()?;
@@ -560,10 +564,12 @@ impl Engine {
         }
     }
 
-    pub(super) fn skip_stream(&mut self, s: usize, reason: String) {
+    /// `chosen`: left out by the person (`streams skip`, or waiting on a stream so left out).
+    pub(super) fn skip_stream(&mut self, s: usize, reason: String, chosen: bool) {
         let stream = self.state.streams[s].name.clone();
         let state = StreamState::Skipped {
             reason: reason.clone(),
+            chosen,
         };
         self.end_stream(s, state, Event::StreamSkipped { stream, reason });
     }
@@ -579,16 +585,23 @@ impl Engine {
         {
             task.state = TaskState::Skipped;
         }
+        let chosen = matches!(state, StreamState::Skipped { chosen: true, .. });
         record.state = state;
         let name = record.name.clone();
         self.emit(event);
-        self.skip_dependents(&name);
+        self.skip_dependents(&name, chosen);
     }
 
     /// Every stream that depends on `name`, directly or not, and has not started, is skipped.
-    pub(super) fn skip_dependents(&mut self, name: &str) {
+    /// `chosen`: `name` was left out by the person's choice, and so are these.
+    pub(super) fn skip_dependents(&mut self, name: &str, chosen: bool) {
         for i in decide::stranded_by(&self.plan, &self.state, name) {
-            self.skip_stream(i, format!("its dependency `{name}` did not finish"));
+            let reason = if chosen {
+                format!("its dependency `{name}` was left out")
+            } else {
+                format!("its dependency `{name}` did not finish")
+            };
+            self.skip_stream(i, reason, chosen);
         }
     }
 
@@ -607,6 +620,15 @@ impl Engine {
             if let Some(stats) = task.state.stats() {
                 total.add(stats);
             }
+        }
+        // Files once each, however many tasks changed them (the sum is the fallback).
+        let ranges: Vec<_> = self.state.streams[s]
+            .tasks
+            .iter()
+            .filter_map(|t| t.state.range())
+            .collect();
+        if let Ok(files) = git::changes::distinct_files_changed(&self.repo, &ranges) {
+            total.files = files;
         }
         let name = self.state.streams[s].name.clone();
         self.emit(Event::StreamDone {

@@ -292,6 +292,14 @@ async fn run_task_inner(
             };
         }
 
+        if matches!(exit, AgentExit::Exited(0))
+            && let Some(message) = lane.refused_writes_note(job.task_index + 1, &job.log_path)
+        {
+            let _ = events.send(ExecEvent::Note {
+                stream: job.stream_index,
+                message,
+            });
+        }
         let failure = match exit {
             AgentExit::Exited(0) => None,
             AgentExit::Cancelled => {

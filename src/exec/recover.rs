@@ -394,7 +394,11 @@ impl Engine {
             self.drop_resolution(&halt)?;
         }
         self.state.queue.retain(|u| u.stream != s);
-        self.skip_stream(s, "left out with `streams skip`".into());
+        self.skip_stream(
+            s,
+            "left out with `streams skip` (its branch is kept)".into(),
+            true,
+        );
         if halted_here {
             self.state.phase = RunPhase::Running;
         }

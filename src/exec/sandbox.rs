@@ -287,6 +287,18 @@ impl Lane {
             denied: output_shows_denial(log),
         }
     }
+
+    /// For an agent that exited 0: when it ran confined and its output shows a refused write,
+    /// the note that says so. Its task succeeds, but something it tried (a cache, a tool's
+    /// settings, a file outside its lane) did not happen, and only its log would tell.
+    pub fn refused_writes_note(&self, task: usize, log: &Path) -> Option<String> {
+        (self.confinement.is_some() && output_shows_denial(log)).then(|| {
+            format!(
+                "task {task}: the sandbox refused some of its agent's writes outside its workspace (its output says \"Permission denied\"; see {}); if it must write there, list the path in `sandbox_writable`",
+                log.display()
+            )
+        })
+    }
 }
 
 impl Drop for Lane {

@@ -201,6 +201,16 @@ pub fn work_stats(repo: &Repo, from: &str, to: &str) -> GitResult<WorkStats> {
     })
 }
 
+/// How many distinct paths the ranges `(from, to)` change between them: a file two tasks of a
+/// stream both changed counts once.
+pub fn distinct_files_changed(repo: &Repo, ranges: &[(Oid, Oid)]) -> GitResult<usize> {
+    let mut paths = std::collections::BTreeSet::new();
+    for (from, to) in ranges {
+        paths.extend(changed_files(repo, from, to, usize::MAX)?.0);
+    }
+    Ok(paths.len())
+}
+
 /// More commits than any task makes: a walk that goes past it is over a broken history.
 const WALK_LIMIT: usize = 1_000_000;
 
@@ -351,6 +361,18 @@ pub fn head_of(path: &Path) -> GitResult<Oid> {
 /// The paths with uncommitted changes in the worktree at `path` (`git status --porcelain`).
 pub fn dirty_paths(path: &Path) -> GitResult<Vec<String>> {
     worktree::status_porcelain(&git_for(path))
+}
+
+/// The tracked paths with uncommitted changes in the worktree at `path` (untracked files are
+/// left out: `git merge` refuses by itself to overwrite one).
+pub fn modified_tracked_paths(path: &Path) -> GitResult<Vec<String>> {
+    let out = Git::new(path).run(["status", "--porcelain=v1", "-z", "--untracked-files=no"])?;
+    Ok(out
+        .stdout
+        .split(|b| *b == 0)
+        .filter(|e| e.len() > 3)
+        .map(|e| String::from_utf8_lossy(&e[3..]).into_owned())
+        .collect())
 }
 
 /// Puts the worktree at `path` back on `branch` (a full ref name) if HEAD has left it, throwing

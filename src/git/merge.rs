@@ -220,6 +220,24 @@ fn parse_merge_tree(stdout: &[u8], conflicted: bool) -> Option<MergeOutcome> {
     })
 }
 
+/// Brings `commit` into the branch checked out at `worktree` as `git merge` does there: a
+/// fast-forward when `fast_forward`, else a merge commit with `message`. The caller has checked
+/// that the checkout is clean and that the merge has no conflicts.
+pub fn merge_into_checkout(
+    worktree: &std::path::Path,
+    commit: &str,
+    fast_forward: bool,
+    message: &str,
+) -> GitResult<()> {
+    let git = super::Git::new(worktree);
+    if fast_forward {
+        git.run(["merge", "-q", "--ff-only", commit])?;
+    } else {
+        git.run(["merge", "-q", "--no-ff", "--no-edit", "-m", message, commit])?;
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -19,6 +19,7 @@
 //! - `workspace`: stream workspaces, private repositories borrowing the user's objects.
 //! - `worktree`: creating, checking and removing worktrees (the resolution worktree), and the
 //!   status and snapshot reads workspaces share.
+//! - `review`: a stream's commits and diffstat, `git diff` through the user's pager, pushes.
 
 pub mod changes;
 mod cmd;
@@ -29,6 +30,7 @@ pub mod locks;
 pub mod merge;
 pub mod refs;
 mod repo;
+pub mod review;
 mod sparse;
 pub mod trailers;
 pub mod workspace;

@@ -132,6 +132,8 @@ pub fn clean_plan(repo: &Repo, state: &RunState) -> Result<Vec<CleanItem>> {
     for (name, oid) in &kept {
         let kind = layout::parse_kept(plan, name).unwrap_or(KeptKind::Other);
         let loses = match kind {
+            // Whatever it keeps is on a branch of the user's (merged): nothing is lost.
+            _ if merged_elsewhere(repo, oid, plan)? => None,
             // A task's own commits, kept when its branch moved on: safe once they are integrated.
             KeptKind::Tasks if integrated.contains(name.as_str()) => None,
             KeptKind::Tasks => Some(format!(
@@ -158,6 +160,10 @@ pub fn clean_plan(repo: &Repo, state: &RunState) -> Result<Vec<CleanItem>> {
                 short(oid)
             )),
             KeptKind::Aborted => Some(format!("work kept when a run was aborted ({})", short(oid))),
+            KeptKind::Retried => Some(format!(
+                "what a stream held before `streams retry` ran it again ({})",
+                short(oid)
+            )),
             KeptKind::Resolution | KeptKind::MovedIntegration | KeptKind::Other => {
                 Some(format!("kept work ({})", short(oid)))
             }

@@ -1,5 +1,5 @@
-//! The use cases behind the commands: start, resume, continue, skip, abort, status, clean, and
-//! the plan analysis that reads the repository.
+//! The use cases behind the commands: start, resume, continue, skip, abort, retry, merge, status,
+//! clean, and the plan analysis that reads the repository.
 //!
 //! No clap and no printing here: each use case takes a repository and its inputs, does its work
 //! through the layers below (exec, coordinator, git, state), and returns data for `report` to
@@ -7,7 +7,13 @@
 
 pub mod abort;
 pub mod clean;
+pub mod diff;
+pub mod logs;
+pub mod merge;
 pub mod plan;
+pub mod pr;
+pub mod retry;
 pub mod session;
+pub mod show;
 pub mod start;
 pub mod status;

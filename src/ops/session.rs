@@ -191,7 +191,17 @@ pub fn write_report(
     run_dir: &RunDir,
     junit: Option<&Path>,
 ) -> (summary::RunReport, Vec<String>) {
-    let report = summary::build(state, summary::status_of(state));
+    let files = Repo::discover(&state.repo_root).ok().and_then(|repo| {
+        state
+            .streams
+            .iter()
+            .map(|s| {
+                let ranges: Vec<_> = s.tasks.iter().filter_map(|t| t.state.range()).collect();
+                crate::git::changes::distinct_files_changed(&repo, &ranges).ok()
+            })
+            .collect::<Option<Vec<usize>>>()
+    });
+    let report = summary::build(state, summary::status_of(state), files.as_deref());
     let mut not_written = Vec::new();
     if let Err(e) = summary::write_files(&report, state, run_dir) {
         not_written.push(format!(

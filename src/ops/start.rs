@@ -7,7 +7,7 @@ use crate::coordinator::{IntegrationMove, move_integration_ref};
 use crate::error::{Error, IoContext, Result};
 use crate::exec::dispatcher::worktrees_dir;
 use crate::failpoint;
-use crate::git::{self, Repo, refs, worktree};
+use crate::git::{self, Oid, Repo, refs, worktree};
 use crate::layout::{self, RefNames};
 use crate::plan::Plan;
 use crate::state::{
@@ -24,6 +24,84 @@ pub struct NewRun<'a> {
     pub base: &'a str,
     pub jobs: usize,
     pub fail_fast: bool,
+    /// Start over even when the last run's result is merged nowhere (it is kept, not lost).
+    pub restart: bool,
+}
+
+/// A run that has started, and what it kept of the last run's branches.
+pub struct Started {
+    pub run_dir: RunDir,
+    pub state: RunState,
+    pub journal: Journal,
+    pub last: LastResult,
+}
+
+/// What the last run of the plan left on its branches, as a new run found it.
+#[derive(Debug, Default)]
+pub struct LastResult {
+    /// The integration branch's tip, when it has commits `base` does not.
+    pub tip: Option<Oid>,
+    /// A branch of the user's that holds that tip (it was merged).
+    pub merged_into: Option<String>,
+    /// The refs that keep what is on no other branch (one per commit).
+    pub kept: Vec<(String, Oid)>,
+}
+
+/// A branch outside the plan's own namespace whose history holds `oid`, if any: work there is
+/// the user's and loses nothing when the plan's branches move.
+pub fn users_branch_containing(repo: &Repo, plan: &str, oid: &str) -> Result<Option<String>> {
+    let own = layout::plan_branches(plan);
+    Ok(refs::branches_containing(repo, oid)?
+        .into_iter()
+        .find(|r| !r.starts_with(&own))
+        .map(|r| layout::short_branch(&r).to_string()))
+}
+
+/// What a new run from `base` would move aside: the integration tip (and where it was merged, if
+/// it was), and every plan branch with work found nowhere else, one ref per
+/// commit (a commit some kept ref already holds, or that the kept integration tip holds, is not
+/// kept again). Changes nothing.
+fn last_result(repo: &Repo, plan: &str, base: &str, keep_as: &str) -> Result<LastResult> {
+    let refs = RefNames::new(plan);
+    let integration_ref = layout::integration_ref(plan);
+    let mut last = LastResult::default();
+    if let Some(tip) = repo.ref_target(&integration_ref)?
+        && tip != base
+    {
+        last.merged_into = if git::refs::is_ancestor(repo, &tip, base)? {
+            Some("the plan's base".to_string())
+        } else {
+            users_branch_containing(repo, plan, &tip)?
+        };
+        last.tip = Some(tip);
+    }
+    let mut held: std::collections::BTreeSet<Oid> =
+        refs::refs_under(repo, &layout::kept_refs(plan))?
+            .into_iter()
+            .map(|(_, oid)| oid)
+            .collect();
+    // The integration branch first: a stream whose work it holds needs no ref of its own.
+    let mut branches = refs::refs_under(repo, &layout::plan_branches(plan))?;
+    branches.sort_by_key(|(name, _)| *name != integration_ref);
+    for (name, oid) in branches {
+        if held.contains(&oid)
+            || git::refs::is_ancestor(repo, &oid, base)?
+            || users_branch_containing(repo, plan, &oid)?.is_some()
+        {
+            continue;
+        }
+        if let Some(tip) = &last.tip
+            && name != integration_ref
+            && git::refs::is_ancestor(repo, &oid, tip)?
+        {
+            continue;
+        }
+        let short_name = layout::plan_branch_name(plan, &name).unwrap_or(&name);
+        last.kept
+            .push((refs.previous(keep_as, short_name), oid.clone()));
+        held.insert(oid);
+    }
+    Ok(last)
 }
 
 /// Refuses to start over a run that is not over, saying what to do with it.
@@ -57,7 +135,7 @@ pub fn check_no_active_run(state_dir: &StateDir) -> Result<()> {
 /// Creates the run: its directory, state, journal, and the integration branch at `base`.
 /// Whatever earlier runs left on this plan's branches that `base` does not contain is kept under
 /// `RefNames::previous`.
-pub fn start_run(new: &NewRun) -> Result<(RunDir, RunState, Journal)> {
+pub fn start_run(new: &NewRun) -> Result<Started> {
     let (repo, plan) = (new.repo, new.plan);
     // A run moves the plan's branches: none may be checked out where a person works on it.
     let own_prefix = layout::plan_branches(&plan.name);
@@ -81,6 +159,16 @@ pub fn start_run(new: &NewRun) -> Result<(RunDir, RunState, Journal)> {
     }
     let state_dir = StateDir::new(repo.common_dir());
     let run_id = new_run_id();
+    // What the last run left is kept under its own id (the run that made it).
+    let last_id = state_dir
+        .current()?
+        .map(|(_, state)| state.run_id)
+        .unwrap_or_else(|| run_id.clone());
+    let last = last_result(repo, &plan.name, new.base, &last_id)?;
+    if let (Some(tip), None, false) = (&last.tip, &last.merged_into, new.restart) {
+        let (message, hint) = crate::report::hints::unmerged_result(&plan.name, tip);
+        return Err(Error::state(message, hint));
+    }
     let run_dir = state_dir.run_dir(&run_id);
     run_dir.create()?;
     std::fs::write(run_dir.plan_copy_path(), new.plan_text)
@@ -109,15 +197,7 @@ pub fn start_run(new: &NewRun) -> Result<(RunDir, RunState, Journal)> {
         base: new.base.to_string(),
     });
 
-    let refs = RefNames::new(&plan.name);
-    let mut kept = Vec::new();
-    for (name, oid) in refs::refs_under(repo, &layout::plan_branches(&plan.name))? {
-        if !git::refs::is_ancestor(repo, &oid, new.base)? {
-            let short_name = layout::plan_branch_name(&plan.name, &name).unwrap_or(&name);
-            kept.push((refs.previous(&run_id, short_name), oid));
-        }
-    }
-    refs::set_refs(repo, &kept, "streams: kept from an earlier run")?;
+    refs::set_refs(repo, &last.kept, "streams: kept from an earlier run")?;
     let integration_ref = layout::integration_ref(&plan.name);
     let integration_before = repo.ref_target(&integration_ref)?;
     let wt_dir = worktrees_dir(repo, plan);
@@ -180,5 +260,10 @@ pub fn start_run(new: &NewRun) -> Result<(RunDir, RunState, Journal)> {
         IntegrationMove::Other("streams: start run"),
     )?;
     failpoint::hit("integration-created");
-    Ok((run_dir, state, journal))
+    Ok(Started {
+        run_dir,
+        state,
+        journal,
+        last,
+    })
 }

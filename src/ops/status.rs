@@ -38,7 +38,14 @@ pub fn build(repo: &Repo, state: &RunState, holder: Option<lock::Holder>) -> Run
                 .tasks
                 .iter()
                 .position(|t| matches!(t.state, TaskState::Running { .. }));
-            let word = stream_word(&s.state, Some(running.is_some()));
+            let word = match (&state.phase, &s.state) {
+                // Abort stopped it and took its work off the integration branch (kept, see `abort`).
+                (
+                    RunPhase::Aborted { .. },
+                    StreamState::Done { .. } | StreamState::Active { .. } | StreamState::Pending,
+                ) => "aborted",
+                _ => stream_word(&s.state, Some(running.is_some())),
+            };
             let (elapsed, reason) = match &s.state {
                 StreamState::Pending => (None, None),
                 StreamState::Active { started_at } => (Some(now.saturating_sub(*started_at)), None),
@@ -46,7 +53,7 @@ pub fn build(repo: &Repo, state: &RunState, holder: Option<lock::Holder>) -> Run
                     started_at,
                     finished_at,
                 } => (Some(finished_at.saturating_sub(*started_at)), None),
-                StreamState::Failed { reason, .. } | StreamState::Skipped { reason } => {
+                StreamState::Failed { reason, .. } | StreamState::Skipped { reason, .. } => {
                     (None, Some(reason.clone()))
                 }
             };
@@ -95,7 +102,9 @@ pub fn build(repo: &Repo, state: &RunState, holder: Option<lock::Holder>) -> Run
                 state: word.to_string(),
                 task: running.map(|t| t + 1),
                 tasks: s.tasks.len(),
+                tasks_done: s.tasks.iter().filter(|t| t.state.range().is_some()).count(),
                 elapsed_ms: elapsed,
+                started_from: start.as_ref().map(|s| s.to_string()),
                 commits: recorded + live,
                 last_message,
                 reason,
@@ -157,7 +166,15 @@ pub fn build(repo: &Repo, state: &RunState, holder: Option<lock::Holder>) -> Run
         holder,
         base: state.base.to_string(),
         integration_branch: crate::layout::short_branch(&state.integration_ref).to_string(),
-        integration_tip: state.integration_tip.to_string(),
+        // An aborted run's tip is gone from the branch: what the branch holds now is shown.
+        integration_tip: match &state.phase {
+            RunPhase::Aborted { .. } => repo
+                .ref_target(&state.integration_ref)
+                .ok()
+                .flatten()
+                .map(|tip| tip.to_string()),
+            _ => Some(state.integration_tip.to_string()),
+        },
         started_at: state.started_at,
         streams,
         halt,

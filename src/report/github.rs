@@ -114,7 +114,7 @@ pub fn annotations(
                 };
                 let _ = writeln!(out, "{line}");
             }
-            StreamState::Skipped { reason } => {
+            StreamState::Skipped { reason, .. } => {
                 let title = format!("streams: stream {} skipped", stream.name);
                 let _ = writeln!(out, "{}", command("warning", &[("title", &title)], reason));
             }
@@ -328,7 +328,7 @@ last line of api
             links.branch_url("streams/p/a#b"),
             "https://github.com/o/r/tree/streams/p/a%23b"
         );
-        let report = crate::report::summary::build(&sample_state(), "failed");
+        let report = crate::report::summary::build(&sample_state(), "failed", None);
         let text = branch_links(&report, &links);
         assert!(text.contains(
             "- integration: [streams/p/integration](https://github.com/o/r/tree/streams/p/integration)"

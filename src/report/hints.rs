@@ -42,6 +42,82 @@ pub fn halted_status(stream: &str) -> [String; 2] {
     ]
 }
 
+/// For a new `run` refused because the last run's result is on no branch of the user's: the
+/// error and what to do (take it, or start over; starting over keeps it, nothing is lost).
+pub fn unmerged_result(plan: &str, tip: &str) -> (String, String) {
+    let branch = crate::layout::short_branch(&crate::layout::integration_ref(plan)).to_string();
+    (
+        format!(
+            "the last run's result on {branch} ({}) is not merged into any of your branches; a new run would start over from the plan's base",
+            super::short(tip)
+        ),
+        format!(
+            "take it with `streams merge` first, or start over with `streams run --restart` (the result stays kept under {})",
+            crate::layout::RefNames::new(plan).previous_prefix()
+        ),
+    )
+}
+
+/// The one line a new run says about what the last run left: what it kept and where, or that
+/// the result is merged (so nothing needed keeping).
+pub fn last_result_line(
+    tip: Option<&str>,
+    merged_into: Option<&str>,
+    kept: &[(String, String)],
+) -> Option<String> {
+    let kept_text = |kept: &[(String, String)]| {
+        kept.iter()
+            .map(|(name, oid)| format!("{name} ({})", super::short(oid)))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    match (tip, merged_into, kept.is_empty()) {
+        (None, _, true) => None,
+        (Some(tip), Some(into), true) => Some(format!(
+            "the last run's result ({}) is merged into {into}; starting over from the plan's base",
+            super::short(tip)
+        )),
+        (Some(tip), Some(into), false) => Some(format!(
+            "the last run's result ({}) is merged into {into}; kept what is on no other branch: {}",
+            super::short(tip),
+            kept_text(kept)
+        )),
+        (Some(tip), None, true) => Some(format!(
+            "starting over from the plan's base; the last run's result ({}) was kept already",
+            super::short(tip)
+        )),
+        (_, _, false) => Some(format!("kept the last run's work: {}", kept_text(kept))),
+    }
+}
+
+/// After a run with failed streams: where the logs are, and how to run just those again on top
+/// of what was integrated (a new `run` would start over from the base).
+pub fn retry_failed(streams: &[&str], logs: &Path) -> String {
+    format!(
+        "  streams retry {} --with-dependents    # after fixing the cause (logs in {}): run them again on top of this result",
+        streams.join(" "),
+        shell_quote(&logs.display().to_string())
+    )
+}
+
+/// How to take a finished run's result.
+pub const TAKE_RESULT: &str =
+    "  streams merge    # take it into your branch (--into BRANCH for another one)";
+
+/// The demo's last lines: commands that work from where the user is (`streams` is the command
+/// that runs this binary: its name when on PATH, else its path), and how to remove the demo.
+pub fn demo_closing(dir: &Path, streams: &str) -> Vec<String> {
+    let dir = shell_quote(&dir.display().to_string());
+    vec![
+        String::new(),
+        format!("the demo repository is {dir}; from here:"),
+        format!("  git -C {dir} log --oneline --graph streams/demo/integration    # look around"),
+        format!("  {streams} -C {dir} status"),
+        format!("  {streams} -C {dir} merge    # take the result into the demo's main"),
+        format!("  rm -rf {dir}    # remove the demo (its worktrees are inside it)"),
+    ]
+}
+
 /// For a new `run` refused because the last run was interrupted.
 pub const INTERRUPTED_BEFORE_RUN: &str =
     "run `streams resume` to finish it, or `streams abort` to stop it (nothing is lost either way)";

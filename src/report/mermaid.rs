@@ -177,7 +177,7 @@ gantt
     #[test]
     fn the_whole_report_md() {
         let state = sample_state();
-        let report = crate::report::summary::build(&state, "failed");
+        let report = crate::report::summary::build(&state, "failed", None);
         let md = crate::report::summary::render_markdown(&report) + &markdown(&state);
         insta::assert_snapshot!(md);
     }

@@ -10,13 +10,16 @@ pub mod junit;
 pub mod learn_view;
 pub mod mermaid;
 pub mod plan_view;
+pub mod pr_view;
 pub(crate) mod quote;
 pub mod reporter;
 pub mod session_view;
+pub mod show_view;
 pub mod status_view;
 pub mod summary;
-mod timeline;
+pub mod timeline;
 mod ui;
+pub mod watch_view;
 
 pub use events::{EVENTS_SCHEMA, Event};
 pub use quote::{quote_path, quote_paths};

@@ -179,13 +179,8 @@ pub fn event_line(event: &Event, ui: &Ui) -> Option<String> {
         Event::StreamSkipped { stream, reason } => {
             format!("{} {stream}: {reason}", ui.yellow("skipped"))
         }
-        Event::Conflict { stream, files, .. } => {
-            format!(
-                "{} integrating {stream}: {}",
-                ui.red("conflict"),
-                super::quote_paths(files)
-            )
-        }
+        // Said once, by the halt at the end of the session (`session_view::ended`).
+        Event::Conflict { .. } => return None,
         Event::Interrupted { signal } => format!("interrupted by {signal}: state saved"),
         Event::RunFinished { .. } => return None,
     })

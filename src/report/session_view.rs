@@ -4,22 +4,38 @@
 use super::summary::{self, RunReport};
 use super::{Ui, hints, short};
 use crate::error::Finish;
-use crate::state::{RunDir, RunPhase, RunState};
+use crate::state::{RunDir, RunPhase, RunState, StreamState};
 
 /// Prints how the session ended and what to do next.
 pub fn ended(ui: &Ui, finish: Finish, state: &RunState, report: &RunReport, run_dir: &RunDir) {
     let branch = crate::layout::short_branch(&state.integration_ref);
     match finish {
-        Finish::Integrated | Finish::Failed => {
+        Finish::Integrated | Finish::Failed | Finish::Skipped => {
             ui.info("");
-            ui.always(summary::render_table(report, ui).trim_end());
+            // The table is detail: `-q` leaves only the result line below (and errors).
+            ui.info(summary::render_table(report, ui).trim_end());
             ui.info("");
             let done = report
                 .streams
                 .iter()
                 .filter(|s| s.status == "integrated")
                 .count();
-            if finish == Finish::Integrated {
+            // Left out by the person: named, not counted as failures.
+            let left_out: Vec<&str> = state
+                .streams
+                .iter()
+                .filter(|s| matches!(s.state, StreamState::Skipped { chosen: true, .. }))
+                .map(|s| s.name.as_str())
+                .collect();
+            if finish == Finish::Skipped {
+                ui.always(format!(
+                    "{} {done} of {} streams integrated on {branch} ({}); left out as you chose: {}",
+                    ui.green("ok:"),
+                    report.streams.len(),
+                    short(&state.integration_tip),
+                    left_out.join(", ")
+                ));
+            } else if finish == Finish::Integrated {
                 let all = match report.streams.len() {
                     1 => "the stream".to_string(),
                     n => format!("all {n} streams"),
@@ -46,17 +62,32 @@ pub fn ended(ui: &Ui, finish: Finish, state: &RunState, report: &RunReport, run_
                 "  git log --stat {}..{branch}    # review what was integrated",
                 short(&state.base)
             ));
-            ui.info(format!(
-                "  git merge {branch}    # take it into your branch"
-            ));
+            ui.info(hints::TAKE_RESULT);
             if finish == Finish::Failed {
-                ui.info(format!(
-                    "  fix what failed (logs in {}); `streams run` then runs the whole plan again from its base",
-                    run_dir.path().join("logs").display()
+                // The failed ones: `--with-dependents` brings the streams they held back.
+                let mut unfinished: Vec<&str> = report
+                    .streams
+                    .iter()
+                    .filter(|s| s.status == "failed")
+                    .map(|s| s.name.as_str())
+                    .collect();
+                if unfinished.is_empty() {
+                    unfinished = report
+                        .streams
+                        .iter()
+                        .filter(|s| s.status != "integrated")
+                        .map(|s| s.name.as_str())
+                        .collect();
+                }
+                ui.info(hints::retry_failed(
+                    &unfinished,
+                    &run_dir.path().join("logs"),
                 ));
+            }
+            if finish == Finish::Skipped {
                 ui.info(format!(
-                    "    (this run's branches are kept under {} when it starts)",
-                    crate::layout::RefNames::new(&state.plan_name).previous_prefix()
+                    "  streams retry {} --with-dependents    # run what you left out after all, on top of this result",
+                    left_out.join(" ")
                 ));
             }
             ui.info("  streams clean    # remove the worktrees and stream branches");
@@ -114,4 +145,78 @@ pub fn aborted(ui: &Ui, state: &RunState, kept: &[(String, String)], restored: O
         "stream branches stay as they are: streams/{}/<stream>; `streams clean` removes worktrees",
         state.plan_name
     ));
+}
+
+/// Prints what `retry` is about to run again, from where, and what it kept first.
+pub fn retrying(ui: &Ui, state: &RunState, streams: &[String], kept: &[(String, String)]) {
+    ui.info(format!(
+        "retrying {} on top of {} ({})",
+        streams.join(", "),
+        crate::layout::short_branch(&state.integration_ref),
+        short(&state.integration_tip)
+    ));
+    for (name, oid) in kept {
+        ui.info(format!(
+            "  kept what it held before: {name}  {}",
+            short(oid)
+        ));
+    }
+}
+
+/// What `merge` did.
+#[derive(Debug)]
+pub struct Merged {
+    /// The branch's short name.
+    pub branch: String,
+    /// The integration branch's short name and tip.
+    pub from: String,
+    pub tip: crate::git::Oid,
+    pub how: How,
+    /// The checkout that was updated, when the branch is checked out somewhere.
+    pub checkout: Option<std::path::PathBuf>,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum How {
+    /// The branch held the result already.
+    UpToDate,
+    FastForward {
+        was: crate::git::Oid,
+    },
+    MergeCommit {
+        was: crate::git::Oid,
+        commit: crate::git::Oid,
+    },
+}
+
+/// Prints what `merge` did to the user's branch.
+pub fn merged(ui: &Ui, merged: &Merged) {
+    let (branch, from) = (&merged.branch, &merged.from);
+    let line = match &merged.how {
+        How::UpToDate => format!(
+            "{branch} holds {from} ({}) already: nothing to merge",
+            short(&merged.tip)
+        ),
+        How::FastForward { was } => format!(
+            "{branch} fast-forwarded from {} to {from} ({})",
+            short(was),
+            short(&merged.tip)
+        ),
+        How::MergeCommit { was, commit } => format!(
+            "{branch} was at {}: merged {from} ({}) with merge commit {}",
+            short(was),
+            short(&merged.tip),
+            short(commit)
+        ),
+    };
+    ui.always(line);
+    if merged.how != How::UpToDate {
+        match &merged.checkout {
+            Some(path) => ui.info(format!("updated the checkout in {}", path.display())),
+            None => ui.info(format!(
+                "{branch} is checked out nowhere: no files were touched"
+            )),
+        }
+        ui.info("next: `streams clean` removes the run's worktrees and branches");
+    }
 }

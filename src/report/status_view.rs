@@ -22,12 +22,15 @@ pub struct RunStatus {
     pub plan: String,
     /// `running`, `interrupted`, `halted`, `finished`, `aborted`.
     pub phase: String,
-    /// For a finished run: `integrated` or `failed`.
+    /// For a finished run: `integrated`, `failed`, or `skipped` (integrated but for the streams
+    /// left out with `streams skip`).
     pub outcome: Option<String>,
     pub holder: Option<lock::Holder>,
     pub base: String,
     pub integration_branch: String,
-    pub integration_tip: String,
+    /// Where the integration branch is; null when it does not exist (an aborted run that
+    /// created it removed it).
+    pub integration_tip: Option<String>,
     pub started_at: u64,
     pub streams: Vec<StreamStatus>,
     pub halt: Option<HaltStatus>,
@@ -37,12 +40,17 @@ pub struct RunStatus {
 #[derive(Serialize)]
 pub struct StreamStatus {
     pub name: String,
-    /// `pending`, `running`, `waiting`, `integrated`, `failed`, `skipped`.
+    /// `pending`, `running`, `waiting`, `integrated`, `failed`, `skipped`, or `aborted` (was
+    /// integrated when the run was aborted; abort took it off the integration branch).
     pub state: String,
     /// The task running now (1-based), if any.
     pub task: Option<usize>,
     pub tasks: usize,
+    /// Tasks whose work is committed (integrated or waiting for it).
+    pub tasks_done: usize,
     pub elapsed_ms: Option<u64>,
+    /// The commit its first task started from: the integration tip when the stream started.
+    pub started_from: Option<String>,
     pub commits: usize,
     pub last_message: Option<String>,
     pub reason: Option<String>,
@@ -76,16 +84,26 @@ pub fn render(run: &RunStatus) -> String {
             "running (`streams {}`, pid {} on {})",
             h.command, h.pid, h.host
         ),
+        ("finished", _, Some(outcome)) if outcome == "skipped" => {
+            "finished: integrated, but for the streams left out as you chose".to_string()
+        }
         ("finished", _, Some(outcome)) => format!("finished: {outcome}"),
         (phase, _, _) => phase.to_string(),
     };
     let _ = writeln!(out, "run {} of plan `{}`: {phase}", run.id, run.plan);
-    let _ = writeln!(
-        out,
-        "integration branch {} at {}",
-        run.integration_branch,
-        short(&run.integration_tip)
-    );
+    let branch = &run.integration_branch;
+    let _ = match (run.phase.as_str(), &run.integration_tip) {
+        ("aborted", Some(tip)) => writeln!(
+            out,
+            "integration branch {branch} is back at {} (where the run found it)",
+            short(tip)
+        ),
+        (_, Some(tip)) => writeln!(out, "integration branch {branch} at {}", short(tip)),
+        (_, None) => writeln!(
+            out,
+            "integration branch {branch} does not exist (abort removed it: there was none before the run)"
+        ),
+    };
     let _ = writeln!(out);
     let width = run
         .streams
@@ -96,21 +114,21 @@ pub fn render(run: &RunStatus) -> String {
         .max(6);
     let _ = writeln!(
         out,
-        "{:width$}  {:<10}  {:>5}  {:>7}  {:>7}  last commit",
-        "stream", "state", "task", "elapsed", "commits"
+        "{:width$}  {:<10}  {:>5}  {:>7}  {:<10}  {:>7}  last commit",
+        "stream", "state", "tasks", "elapsed", "from", "commits"
     );
     for s in &run.streams {
-        let task = s
-            .task
-            .map(|t| format!("{t}/{}", s.tasks))
-            .unwrap_or_else(|| format!("-/{}", s.tasks));
+        // The task running now, else how many are done: `-/2` said nothing about a finished
+        // stream.
+        let task = format!("{}/{}", s.task.unwrap_or(s.tasks_done), s.tasks);
         let elapsed = s
             .elapsed_ms
             .map(fmt_duration_ms)
             .unwrap_or_else(|| "-".into());
         let message = s.last_message.clone().unwrap_or_default();
+        let from = s.started_from.as_deref().map(short).unwrap_or("-");
         let line = format!(
-            "{:width$}  {:<10}  {:>5}  {:>7}  {:>7}  {message}",
+            "{:width$}  {:<10}  {:>5}  {:>7}  {from:<10}  {:>7}  {message}",
             s.name, s.state, task, elapsed, s.commits
         );
         let _ = writeln!(out, "{}", line.trim_end());

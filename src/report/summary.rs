@@ -19,7 +19,8 @@ pub struct RunReport {
     pub base: String,
     pub integration_branch: String,
     pub integration_tip: String,
-    /// `integrated`, `failed`, `halted`, `interrupted`, `aborted` or `running`.
+    /// `integrated`, `failed`, `skipped` (every stream integrated but those left out with
+    /// `streams skip`), `halted`, `interrupted`, `aborted` or `running`.
     pub status: String,
     pub wall_ms: u64,
     /// Agent time summed over every task.
@@ -50,12 +51,15 @@ pub struct StreamReport {
     pub notes: Vec<String>,
 }
 
-pub fn build(state: &RunState, status: &str) -> RunReport {
+/// The report of `state`. `stream_files`, when given, is each stream's count of distinct files
+/// changed (a file two tasks changed counts once); else the tasks' counts are summed.
+pub fn build(state: &RunState, status: &str, stream_files: Option<&[usize]>) -> RunReport {
     let wall_ms = state.previous_wall_ms;
     let streams: Vec<StreamReport> = state
         .streams
         .iter()
-        .map(|s| {
+        .enumerate()
+        .map(|(i, s)| {
             let mut stats = WorkStats::default();
             let mut done = 0;
             let mut time_ms = 0;
@@ -75,7 +79,7 @@ pub fn build(state: &RunState, status: &str) -> RunReport {
             }
             let status = super::stream_word(&s.state, None);
             let reason = match &s.state {
-                StreamState::Failed { reason, .. } | StreamState::Skipped { reason } => {
+                StreamState::Failed { reason, .. } | StreamState::Skipped { reason, .. } => {
                     Some(reason.clone())
                 }
                 _ => None,
@@ -87,7 +91,9 @@ pub fn build(state: &RunState, status: &str) -> RunReport {
                 tasks_done: done,
                 tasks_total: s.tasks.len(),
                 commits: stats.commits,
-                files: stats.files,
+                files: stream_files
+                    .and_then(|f| f.get(i).copied())
+                    .unwrap_or(stats.files),
                 insertions: stats.insertions,
                 deletions: stats.deletions,
                 time_ms,
@@ -123,6 +129,7 @@ pub fn build(state: &RunState, status: &str) -> RunReport {
 pub fn status_of(state: &RunState) -> &'static str {
     match &state.phase {
         RunPhase::Finished if state.any_failed() => "failed",
+        RunPhase::Finished if state.any_chosen_skip() => "skipped",
         RunPhase::Finished => "integrated",
         RunPhase::Halted(_) => "halted",
         RunPhase::Interrupted { .. } => "interrupted",
@@ -150,9 +157,28 @@ fn rows(report: &RunReport) -> Vec<[String; 8]> {
         .collect()
 }
 
+/// "agent time": the agents' running time summed over the stream's tasks (not the stream's
+/// elapsed time, which includes waiting for integration).
 const HEADERS: [&str; 8] = [
-    "stream", "status", "tasks", "commits", "files", "+/-", "time", "retries",
+    "stream",
+    "status",
+    "tasks",
+    "commits",
+    "files",
+    "+/-",
+    "agent time",
+    "retries",
 ];
+
+/// " (2.5x speedup)", only when agents working at once did save time: a run whose agents all
+/// failed at once, or ran one at a time, has no speedup worth a word.
+fn speedup_text(report: &RunReport) -> String {
+    if report.speedup >= 1.05 {
+        format!(" ({:.1}x speedup)", report.speedup)
+    } else {
+        String::new()
+    }
+}
 
 /// The table for a terminal or a log.
 pub fn render_table(report: &RunReport, ui: &Ui) -> String {
@@ -193,10 +219,10 @@ pub fn render_table(report: &RunReport, ui: &Ui) -> String {
     }
     let _ = writeln!(
         out,
-        "\nwall time {} for {} of agent work ({:.1}x speedup)",
+        "\nwall time {} for {} of agent work{}",
         fmt_duration_ms(report.wall_ms),
         fmt_duration_ms(report.agent_ms),
-        report.speedup
+        speedup_text(report)
     );
     for s in report.streams.iter().filter(|s| s.reason.is_some()) {
         let _ = writeln!(
@@ -225,10 +251,10 @@ pub fn render_markdown(report: &RunReport) -> String {
     }
     let _ = writeln!(
         out,
-        "\nWall time {} for {} of agent work ({:.1}x speedup). Integration branch `{}` at `{}`.",
+        "\nWall time {} for {} of agent work{}. Integration branch `{}` at `{}`.",
         fmt_duration_ms(report.wall_ms),
         fmt_duration_ms(report.agent_ms),
-        report.speedup,
+        speedup_text(report),
         report.integration_branch,
         &report.integration_tip[..report.integration_tip.len().min(10)]
     );

@@ -165,6 +165,7 @@ pub fn sample_state() -> RunState {
                 &["api"],
                 StreamState::Skipped {
                     reason: "its dependency `api` did not finish".into(),
+                    chosen: false,
                 },
                 vec![task("Build the page", TaskState::Skipped)],
             ),

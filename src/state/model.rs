@@ -217,8 +217,15 @@ pub enum StreamState {
     Done { started_at: u64, finished_at: u64 },
     /// A task failed; the stream stopped there.
     Failed { reason: String, at: u64 },
-    /// Never ran (a dependency failed, `--fail-fast`, or `streams skip`).
-    Skipped { reason: String },
+    /// Never ran, or ran and was left out (a dependency did not finish, `--fail-fast`, or
+    /// `streams skip`).
+    Skipped {
+        reason: String,
+        /// Left out by the person's choice: `streams skip`, or a stream that waits on one so
+        /// left out. Not a failure. Absent (false) in older state files.
+        #[serde(default)]
+        chosen: bool,
+    },
 }
 
 impl StreamState {
@@ -302,6 +309,16 @@ impl TaskState {
     pub fn stats(&self) -> Option<&WorkStats> {
         match self {
             TaskState::Committed { stats, .. } | TaskState::Integrated { stats, .. } => Some(stats),
+            _ => None,
+        }
+    }
+
+    /// The commits a task's work spans, once it is committed.
+    pub fn range(&self) -> Option<(Oid, Oid)> {
+        match self {
+            TaskState::Committed { start, end, .. } | TaskState::Integrated { start, end, .. } => {
+                Some((start.clone(), end.clone()))
+            }
             _ => None,
         }
     }
@@ -473,12 +490,20 @@ impl RunState {
         self.queue.is_empty() && self.streams.iter().all(|s| s.state.is_terminal())
     }
 
+    /// A stream failed, or was skipped for a reason other than the person's choice.
     pub fn any_failed(&self) -> bool {
         self.streams.iter().any(|s| {
             matches!(
                 s.state,
-                StreamState::Failed { .. } | StreamState::Skipped { .. }
+                StreamState::Failed { .. } | StreamState::Skipped { chosen: false, .. }
             )
         })
+    }
+
+    /// A stream was left out by the person's choice (`streams skip`, and what waits on it).
+    pub fn any_chosen_skip(&self) -> bool {
+        self.streams
+            .iter()
+            .any(|s| matches!(s.state, StreamState::Skipped { chosen: true, .. }))
     }
 }

@@ -11,6 +11,8 @@ const SUBCOMMANDS: &[&str] = &[
     "skip",
     "abort",
     "resume",
+    "retry",
+    "merge",
     "clean",
     "demo",
     "init",
@@ -21,7 +23,13 @@ const SUBCOMMANDS: &[&str] = &[
 #[test]
 fn completions_for_every_shell_name_the_subcommands() {
     let repo = TestRepo::empty();
-    for shell in ["bash", "zsh", "fish", "powershell"] {
+    let help = repo.streams(&["--help"]).stdout;
+    for shell in ["bash", "zsh", "fish", "powershell", "elvish"] {
+        // What `--help` says it supports is what it takes.
+        assert!(
+            help.contains(shell),
+            "`streams --help` does not name {shell}"
+        );
         let out = repo.streams(&["completions", shell]);
         out.assert_code(0);
         assert_eq!(out.stderr, "", "{shell}");

@@ -304,3 +304,15 @@ fn a_list_without_tasks() {
     out.assert_code(2);
     insta::assert_snapshot!(out.to_string());
 }
+
+#[test]
+fn a_task_naming_no_file_is_not_counted_as_a_path_the_tasks_create() {
+    // One task edits a tracked file, one names no file: its stream's placeholder `owns`
+    // matches nothing, but no task creates it; REVIEW is what the person must act on.
+    let tasks = "- [ ] T001 Fix the parser in src/parser.rs\n- [ ] T002 Think about errors\n";
+    let repo = repo_with_tasks(TOOL_FILES, "TODO.md", tasks);
+    let out = repo.streams(&["init", "--from", "TODO.md", "--jobs", "2"]);
+    out.assert_code(0);
+    assert!(out.stderr.contains("look for REVIEW"), "{}", out.stderr);
+    assert!(!out.stderr.contains("not tracked yet"), "{}", out.stderr);
+}

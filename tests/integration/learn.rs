@@ -93,23 +93,23 @@ fn after_a_run_plan_predicts_its_wall_time() {
     let out = repo.streams(&["plan"]);
     out.assert_code(0);
     assert!(
-        out.stderr
+        out.stdout
             .contains("learned estimates (3 of 3 tasks from past runs)"),
         "{out}"
     );
-    assert!(out.stderr.contains("median of the last 1 run"), "{out}");
+    assert!(out.stdout.contains("median of the last 1 run"), "{out}");
     assert!(
-        !out.stderr.contains("last run"),
+        !out.stdout.contains("last run"),
         "nothing predicted the first run: {out}"
     );
 
     // Run it again: `plan` now says how far its prediction for that run was from its wall time.
     repo.streams(&["clean"]).assert_code(0);
-    repo.streams(&["run"]).assert_code(0);
+    repo.streams(&["run", "--restart"]).assert_code(0);
     let out = repo.streams(&["plan"]);
     out.assert_code(0);
     let line = out
-        .stderr
+        .stdout
         .lines()
         .find(|l| l.trim_start().starts_with("last run"))
         .unwrap_or_else(|| panic!("no `last run` line: {out}"));
@@ -119,7 +119,7 @@ fn after_a_run_plan_predicts_its_wall_time() {
         .and_then(|p| p.parse().ok())
         .unwrap_or_else(|| panic!("{line}"));
     assert!(percent.abs() <= 10.0, "{line}");
-    assert!(out.stderr.contains("median of the last 2 runs"), "{out}");
+    assert!(out.stdout.contains("median of the last 2 runs"), "{out}");
 
     // The same in JSON.
     let json = plan_json(&repo);
@@ -165,6 +165,6 @@ fn a_history_of_the_first_format_still_loads() {
     // a: the median of its two runs (40s, 60s); b: its stream's mean (another task text);
     // c: only a failed run, so nothing learned: one unit, the mean past task (40s). The other
     // plan's 999s is not this plan's. (Not redacted: these durations come from the fixture.)
-    let learned = &out.stderr[out.stderr.find("learned estimates").expect("learned")..];
+    let learned = &out.stdout[out.stdout.find("learned estimates").expect("learned")..];
     insta::assert_snapshot!(learned);
 }

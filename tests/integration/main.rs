@@ -14,6 +14,8 @@ mod learn;
 mod output;
 mod plan;
 mod private;
+mod rerun;
+mod review;
 mod run;
 mod sandbox;
 mod scenarios;

@@ -116,8 +116,9 @@ fn paths_with_control_characters_are_quoted_in_conflicts() {
     let shown = r#""assets/\033[2K\r\033[32mok\033[0m""#;
     assert!(!out.stderr.contains('\u{1b}'), "raw escape: {out}");
     assert!(
-        out.stderr
-            .contains(&format!("conflict integrating b: {shown}")),
+        out.stderr.contains(&format!(
+            "halted: integrating stream `b` conflicts in {shown}"
+        )),
         "{out}"
     );
     // The `git add` to paste quotes it for the shell: the same bytes, nothing raw.

@@ -222,7 +222,8 @@ fn shows_waves_ownership_and_schedule() {
     let repo = webapp_example();
     let out = plan_unchanged(&repo, &[]);
     out.assert_code(0);
-    assert_eq!(out.stdout, "", "human output goes to stderr");
+    // The view is the command's output: `streams plan | less` must show it.
+    assert_eq!(out.stderr, "", "the view goes to stdout");
     insta::assert_snapshot!(out.to_string());
 }
 
@@ -391,7 +392,7 @@ fn plan_path_default_explicit_and_dash_c() {
     let read = |out: &crate::common::CmdOutput, name: &str| {
         out.assert_code(0);
         assert!(
-            out.stderr.starts_with(&format!("plan `{name}` is valid")),
+            out.stdout.starts_with(&format!("plan `{name}` is valid")),
             "{out}"
         );
     };

@@ -217,7 +217,7 @@ fn an_agents_git_config_stays_in_its_workspace() {
     assert_eq!(show(&repo, "streams/p/integration:a/f.txt").unwrap(), "a");
     let author = repo.git(&["log", "-1", "--format=%an", "streams/p/integration"]);
     assert_ne!(author, "Evil");
-    repo.streams(&["run"]).assert_code(0);
+    repo.streams(&["run", "--restart"]).assert_code(0);
 }
 
 /// Finding 8: moving another stream's branch reaches the workspace's own ref of that name;
@@ -403,7 +403,7 @@ fn an_agent_that_breaks_its_git_dir_does_not_wedge_the_stream() {
     // The user's repository is as it was; the next run works.
     assert_eq!(repo.git(&["status", "--porcelain"]), "?? streams.toml");
     trial_plan(&repo, "true", "");
-    repo.streams(&["run"]).assert_code(0);
+    repo.streams(&["run", "--restart"]).assert_code(0);
 }
 
 /// Finding 1, its second half: lock files a git of the agent's left behind (as a killed git

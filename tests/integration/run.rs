@@ -684,6 +684,18 @@ tasks = ["Add /login"]
         stdout.contains("argv: claude -p {prompt} --cwd [REPO]/.git/streams/worktrees/p/api"),
         "{stdout}"
     );
+    // A summary by default: where each stream starts, the first line of each prompt.
+    assert!(
+        stdout.contains("  starts from: the integration tip once db is integrated"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("    prompt: Add /login\n"), "{stdout}");
+    assert!(!stdout.contains("      | - src/api/**"), "{stdout}");
+    // The prompts in full when asked.
+    let out = repo.streams(&["run", "--dry-run", "--prompts"]);
+    out.assert_code(0);
+    assert_eq!(repo.refs(), refs);
+    let stdout = out.stdout_redacted();
     assert!(stdout.contains("      | Add /login"), "{stdout}");
     assert!(stdout.contains("      | - src/api/**"), "{stdout}");
     assert!(stdout.contains("      | - CHANGELOG.md"), "{stdout}");
@@ -900,7 +912,7 @@ fn running_the_same_plan_again_reuses_the_worktrees() {
     std::fs::create_dir_all(wt.join("build-cache")).unwrap();
     let marker = wt.join("build-cache/marker");
     std::fs::write(&marker, "cache").unwrap();
-    let out = repo.streams(&["run"]);
+    let out = repo.streams(&["run", "--restart"]);
     out.assert_code(0);
     assert!(
         marker.exists(),

@@ -485,3 +485,46 @@ tasks = ["api work"]
     assert_eq!(from_env, from_git);
     assert_eq!(from_env.lines().count(), 2, "{from_env}");
 }
+
+#[test]
+fn a_sandboxed_agent_that_succeeds_after_a_refused_write_gets_a_note() {
+    require_landlock!();
+    let repo = app_repo();
+    // It writes its work, tries to write into the user's checkout (refused), and exits 0
+    // anyway, as an agent does whose tool only warns when it cannot write its cache.
+    let script = format!(
+        "printf 'mine\\n' > src/api/inside.rs; printf 'evil\\n' > {}/outside.txt; exit 0",
+        repo.root.display()
+    );
+    plan(
+        &repo,
+        &format!(
+            r#"
+[plan]
+name = "p"
+sandbox = "landlock"
+
+[[stream]]
+name = "api"
+owns = ["src/api/**"]
+agent = ["sh", "-c", {}]
+tasks = ["api work"]
+"#,
+            toml_string(&script)
+        ),
+    );
+    let out = repo.streams(&["run"]);
+    out.assert_code(0);
+    assert!(!repo.path("outside.txt").exists());
+    let note = out
+        .stderr
+        .lines()
+        .find(|l| l.starts_with("note api:"))
+        .unwrap_or_else(|| panic!("no note:\n{}", out.stderr));
+    assert!(
+        note.contains("the sandbox refused some of its agent's writes outside its workspace"),
+        "{note}"
+    );
+    assert!(note.contains("sandbox_writable"), "{note}");
+    assert!(note.contains("logs/api/1.log"), "{note}");
+}

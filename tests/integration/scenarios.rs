@@ -159,6 +159,27 @@ fn a_conflict_halt_then_abort() {
     let out = repo.streams(&["abort"]);
     out.assert_code(0);
     insta::assert_snapshot!("abort", redact.output(&out));
+    // Abort removed the integration branch it had created: status says so, and shows no
+    // stream as integrated.
+    let status = repo.streams(&["status"]);
+    status.assert_code(0);
+    insta::assert_snapshot!("status_after_abort", redact.output(&status));
+}
+
+/// A stream left out with `streams skip` is the person's choice: reported as skipped, not as a
+/// failure, and the run exits 0.
+#[test]
+fn a_conflict_halt_then_skip() {
+    let repo = app();
+    conflicting(&repo);
+    let mut redact = Redactor::new();
+    repo.streams(&["run"]).assert_code(3);
+    let out = repo.streams(&["skip", "b"]);
+    out.assert_code(0);
+    insta::assert_snapshot!("skip", redact.output(&out));
+    let status = repo.streams(&["status"]);
+    status.assert_code(0);
+    insta::assert_snapshot!("status_after_skip", redact.output(&status));
 }
 
 #[test]

@@ -58,9 +58,9 @@ fn status_while_running_and_while_halted() {
         .split_whitespace()
         .collect();
     assert_eq!(
-        (b[1], b[2], b[4]),
+        (b[1], b[2], b[5]),
         ("running", "1/1", "0"),
-        "stream, state, task, elapsed, commits:\n{text}"
+        "stream, state, task, elapsed, from, commits:\n{text}"
     );
     let json: serde_json::Value =
         serde_json::from_str(&repo.streams(&["status", "--json"]).stdout).unwrap();

@@ -1,0 +1,20 @@
+//! `streams merge`: take the last run's result into a branch of the user's.
+
+use crate::error::{ExitCode, Result};
+use crate::ops;
+
+use super::load;
+use super::{Context, MergeArgs};
+
+pub fn merge(ctx: &Context, args: MergeArgs) -> Result<ExitCode> {
+    // Under the run lock: no run moves the integration branch while it is merged.
+    let current = ops::session::current(load::open_repo(ctx)?, "merge")?;
+    let merged = ops::merge::merge(
+        &current.repo,
+        &current.state,
+        args.into.as_deref(),
+        args.allow_moved,
+    )?;
+    crate::report::session_view::merged(&ctx.ui, &merged);
+    Ok(ExitCode::Success)
+}

@@ -1,0 +1,122 @@
+//! `streams show`, `diff`, `logs` and `pr`: reviewing what a run's streams did.
+
+use crate::error::{ExitCode, Result};
+use crate::ops;
+use crate::report::show_view;
+
+use super::{ColorChoice, Context, DiffArgs, LogsArgs, PrArgs, ShowArgs, load};
+
+pub fn show(ctx: &Context, args: ShowArgs) -> Result<ExitCode> {
+    let repo = load::open_repo(ctx)?;
+    let (dir, state) = ops::show::find_run(&repo, args.run.as_deref())?;
+    let show = ops::show::show(&repo, &dir, &state, args.stream.as_deref())?;
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&show).unwrap_or_default()
+        );
+    } else {
+        print!("{}", show_view::render(&show));
+    }
+    Ok(ExitCode::Success)
+}
+
+pub fn diff(ctx: &Context, args: DiffArgs) -> Result<ExitCode> {
+    let repo = load::open_repo(ctx)?;
+    let (_, state) = ops::show::find_run(&repo, args.run.as_deref())?;
+    let range = ops::diff::range(&repo, &state, args.stream.as_deref())?;
+    // git decides under `auto` (its config, whether stdout is a terminal), as for `git diff`;
+    // NO_COLOR is streams' convention, which git does not read.
+    let color = match ctx.color {
+        ColorChoice::Always => Some(true),
+        ColorChoice::Never => Some(false),
+        ColorChoice::Auto => std::env::var_os("NO_COLOR")
+            .is_some_and(|v| !v.is_empty())
+            .then_some(false),
+    };
+    let code = crate::git::review::show_diff(&crate::git::review::DiffRequest {
+        dir: &ctx.cwd,
+        from: &range.from,
+        to: &range.to,
+        stat: args.stat,
+        paths: &args.paths,
+        color,
+    })?;
+    // git has said what went wrong on stderr already.
+    Ok(if code == 0 {
+        ExitCode::Success
+    } else {
+        ExitCode::Internal
+    })
+}
+
+/// How often `logs -f` looks at the log and the run state.
+const FOLLOW_INTERVAL: std::time::Duration = std::time::Duration::from_millis(100);
+
+pub fn logs(ctx: &Context, args: LogsArgs) -> Result<ExitCode> {
+    use std::io::{IsTerminal, Write};
+    let repo = load::open_repo(ctx)?;
+    let (dir, state) = ops::show::find_run(&repo, args.run.as_deref())?;
+    let log = ops::logs::task_log(&dir, &state, &args.stream, args.task)?;
+    if !args.follow && !log.path.exists() {
+        return Err(ops::logs::no_log(&log));
+    }
+    // A log is the agent's raw output: sanitised for a terminal, passed on as is to a pipe.
+    let stdout = std::io::stdout();
+    let terminal = stdout.is_terminal();
+    let mut out = stdout.lock();
+    let mut write = |bytes: &[u8]| -> std::io::Result<()> {
+        if terminal {
+            let text = String::from_utf8_lossy(bytes);
+            let clean: Vec<String> = text.split('\n').map(crate::report::sanitize).collect();
+            out.write_all(clean.join("\n").as_bytes())?;
+        } else {
+            out.write_all(bytes)?;
+        }
+        out.flush()
+    };
+    let mut follower = ops::logs::Follower::new(&repo, dir, log);
+    if args.follow {
+        ctx.ui.detail(format!(
+            "following {} (task {} of {}) until the task ends",
+            follower.log().path.display(),
+            follower.log().task + 1,
+            follower.log().stream
+        ));
+    }
+    loop {
+        match follower.poll()? {
+            ops::logs::Poll::Data(bytes) => {
+                if let Err(e) = write(&bytes) {
+                    // The reader went away (`| head`): that is the end, not an error.
+                    if e.kind() == std::io::ErrorKind::BrokenPipe {
+                        return Ok(ExitCode::Success);
+                    }
+                    return Err(crate::error::Error::io("could not write the log", e));
+                }
+            }
+            ops::logs::Poll::Waiting if args.follow => std::thread::sleep(FOLLOW_INTERVAL),
+            ops::logs::Poll::Waiting | ops::logs::Poll::Ended => return Ok(ExitCode::Success),
+        }
+    }
+}
+
+pub fn pr(ctx: &Context, args: PrArgs) -> Result<ExitCode> {
+    let repo = load::open_repo(ctx)?;
+    let (dir, state) = ops::show::find_run(&repo, args.run.as_deref())?;
+    let outcome = ops::pr::pr(
+        &repo,
+        &dir,
+        &state,
+        &ops::pr::PrRequest {
+            streams: &args.streams,
+            remote: &args.remote,
+            integration: args.integration,
+            base: args.base.as_deref(),
+            draft: args.draft,
+            dry_run: args.dry_run,
+        },
+    )?;
+    crate::report::print_data(&crate::report::pr_view::render_outcome(&outcome))?;
+    Ok(ExitCode::Success)
+}

@@ -1,0 +1,69 @@
+//! `streams status --watch`: the status, again and again, until the run stops moving (it
+//! finishes, halts for a person, is aborted or interrupted). On a terminal the whole view is
+//! redrawn in place; otherwise each change is one line (see `report::watch_view`).
+
+use std::io::{IsTerminal, Write};
+use std::time::Duration;
+
+use crate::error::{Error, ExitCode, Result};
+use crate::ops;
+use crate::report::status_view::{self, RunStatus};
+use crate::report::watch_view;
+
+use super::{Context, load};
+
+/// How often the state and refs are read again.
+const INTERVAL: Duration = Duration::from_millis(300);
+
+pub fn watch(ctx: &Context) -> Result<ExitCode> {
+    let repo = load::open_repo(ctx)?;
+    let terminal = std::io::stdout().is_terminal();
+    let mut last: Option<RunStatus> = None;
+    let mut last_drawn = String::new();
+    loop {
+        let Some(run) = ops::status::status(&repo)?.run else {
+            return Err(Error::state(
+                "no streams run in this repository yet",
+                "start one with `streams run`; `status --watch` follows it from another terminal",
+            ));
+        };
+        let mut out = std::io::stdout().lock();
+        let written = if terminal {
+            let view = status_view::render(&run);
+            if view != last_drawn {
+                // Home, clear, draw: the view replaces itself rather than scrolling.
+                let result = write!(out, "\x1b[H\x1b[2J{view}");
+                last_drawn = view;
+                result
+            } else {
+                Ok(())
+            }
+        } else {
+            watch_view::changes(last.as_ref(), &run)
+                .iter()
+                .try_for_each(|line| writeln!(out, "{line}"))
+        };
+        if written.and_then(|()| out.flush()).is_err() {
+            // The reader went away: nothing more to show.
+            return Ok(ExitCode::Success);
+        }
+        if run.phase != "running" {
+            return Ok(exit_code(&run));
+        }
+        last = Some(run);
+        drop(out);
+        std::thread::sleep(INTERVAL);
+    }
+}
+
+/// The watched run's end as an exit code, as `streams run` would have returned it: a script can
+/// wait for a run started elsewhere and act on how it ended.
+fn exit_code(run: &RunStatus) -> ExitCode {
+    match (&run.phase[..], run.outcome.as_deref()) {
+        ("finished", Some("integrated")) => ExitCode::Success,
+        ("finished", _) => ExitCode::StreamsFailed,
+        ("halted", _) => ExitCode::Halted,
+        // Aborted or interrupted: nothing runs, and nothing will until someone resumes it.
+        _ => ExitCode::State,
+    }
+}
