@@ -107,6 +107,7 @@ pub fn load_checked(
                 Analysis {
                     ownership: checked.ownership,
                     estimates: checked.estimates,
+                    sparse_files: checked.sparse_files,
                     shown_path,
                     warnings,
                 },

@@ -48,6 +48,8 @@ pub struct TaskJob {
     pub setup: Option<super::setup::SetupJob>,
     /// Ignored files to copy in first (`.worktreeinclude`, `include`), in the same case.
     pub include: Option<super::include::IncludeJob>,
+    /// The paths its workspace holds when the stream declares `reads`; `None`: every file.
+    pub sparse: Option<crate::git::Sparse>,
 }
 
 /// Shared, read-only context for all executors of a run.
@@ -157,7 +159,10 @@ async fn run_task_inner(
             job.branch.clone(),
             job.start.clone(),
         );
-        let wip = job.refs.wip(&job.stream, job.task_index);
+        let (wip, sparse) = (
+            job.refs.wip(&job.stream, job.task_index),
+            job.sparse.clone(),
+        );
         blocking(move || {
             workspace::prepare(
                 &repo,
@@ -166,6 +171,7 @@ async fn run_task_inner(
                     branch: &branch,
                     commit: &start,
                     wip_ref: &wip,
+                    sparse: sparse.as_ref(),
                 },
             )
         })

@@ -138,6 +138,7 @@ impl Engine {
             sandbox: super::sandbox::Spec::new(&plan, stream, self.run_dir.tmp_path(&name, t)),
             setup,
             include,
+            sparse: plan.sparse_set(s),
         };
 
         // Intent first: the task is recorded as running (with its start) before anything runs.

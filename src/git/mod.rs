@@ -16,6 +16,7 @@
 //! - `include`: the files git ignores in a checkout, for `.worktreeinclude`.
 //! - `conflict`: a conflicted merge laid out in a worktree for a person, and read back.
 //! - `locks`: lock files a killed git left behind.
+//! - `sparse`: sparse workspaces (a stream that declares `reads`).
 //! - `workspace`: stream workspaces, private repositories borrowing the user's objects.
 //! - `worktree`: creating, checking and removing worktrees (the resolution worktree), and the
 //!   status and snapshot reads workspaces share.
@@ -32,6 +33,7 @@ pub mod merge;
 pub mod refs;
 mod repo;
 pub mod review;
+mod sparse;
 pub mod trailers;
 pub mod workspace;
 pub mod worktree;
@@ -40,6 +42,7 @@ pub use changes::WorkStats;
 use cmd::Git;
 pub use cmd::{MIN_GIT_VERSION, check_git_version, git_version, mark_run, redirecting_vars};
 pub use repo::{CommitInfo, Repo};
+pub use sparse::Sparse;
 
 use std::path::PathBuf;
 

@@ -34,6 +34,8 @@ pub struct WorkspaceSpec<'a> {
     pub commit: &'a str,
     /// Where to keep (in the user's repository) uncommitted work found in the workspace.
     pub wip_ref: &'a str,
+    /// Only these paths checked out (a stream that declares `reads`); `None`: every file.
+    pub sparse: Option<&'a super::Sparse>,
 }
 
 /// The git directory of a workspace.
@@ -101,9 +103,21 @@ pub fn sanitize(repo: &Repo, path: &Path) -> GitResult<()> {
     if !dir.join("HEAD").is_file() {
         return Err(damaged(path, ".git/HEAD is gone"));
     }
-    // Files that make git treat this as someone else's worktree, or see other files.
-    for name in ["commondir", "gitdir", "info"] {
-        let p = dir.join(name);
+    // Files that make git treat this as someone else's worktree, or see other files. In
+    // `info/`, only a sparse workspace's patterns stay (`sparse::apply` checks them against
+    // what streams asked for before every task).
+    let info: Vec<PathBuf> = std::fs::read_dir(dir.join("info"))
+        .map(|d| d.filter_map(|e| e.ok()).map(|e| e.path()).collect())
+        .unwrap_or_default();
+    let kept = super::sparse::FILES;
+    let info = info
+        .into_iter()
+        .filter(|p| !p.file_name().is_some_and(|n| kept.iter().any(|k| n == *k)));
+    for p in ["commondir", "gitdir"]
+        .map(|n| dir.join(n))
+        .into_iter()
+        .chain(info)
+    {
         match std::fs::symlink_metadata(&p) {
             Ok(m) if m.is_dir() => {
                 std::fs::remove_dir_all(&p).map_err(|e| io_error("sanitize", &p, e))?
@@ -131,11 +145,12 @@ fn write_control_files(repo: &Repo, path: &Path) -> GitResult<()> {
         "# Written by streams: this workspace's own settings are reset before every task.\n\
          [include]\n\tpath = \"{}\"\n\
          [core]\n\trepositoryformatversion = 0\n\tbare = false\n\tworktree = \"{}\"\n\
-         \tlogallrefupdates = true\n\tsparseCheckout = false\n\
+         \tlogallrefupdates = true\n{}\
          [gc]\n\tauto = 0\n\
          [maintenance]\n\tauto = false\n",
         quote(&repo.common_dir().join("config")),
         quote(path),
+        super::sparse::config_lines(&dir),
     );
     write_if_changed(&dir.join("config"), config.as_bytes())?;
     // The user's own ignore and attribute rules (`.git/info/`) hold here as in their checkout.
@@ -257,6 +272,11 @@ fn reuse(
         let kept = super::refs::keep_ref(repo, spec.wip_ref, &commit, &message)?;
         *saved = Some((kept, commit));
     }
+    // Before the checks below: a change of the sparse set rewrites the files.
+    let changed = super::sparse::apply(&git, &git_dir(spec.path), spec.sparse)?;
+    if changed {
+        sanitize(repo, spec.path)?;
+    }
     let on_branch = found.branch.as_deref() == Some(spec.branch);
     let settled = super::worktree::operation_in_progress(spec.path).is_none();
     if on_branch && head == spec.commit && found.paths.is_empty() && settled {
@@ -288,6 +308,17 @@ fn remove_dir(path: &Path) -> GitResult<()> {
     std::fs::remove_dir_all(path).map_err(|e| io_error("remove workspace", path, e))
 }
 
+/// Files a checkout must write before git's parallel checkout starts workers.
+const PARALLEL_THRESHOLD: &str = "checkout.thresholdForParallelism=2000";
+
+/// Workers for one checkout: the CPUs, up to 8 (git's own measurements show little gain past
+/// that, and other streams' checkouts run beside it).
+fn checkout_workers() -> usize {
+    std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .clamp(1, 8)
+}
+
 fn create(repo: &Repo, spec: &WorkspaceSpec) -> GitResult<()> {
     std::fs::create_dir_all(spec.path).map_err(|e| io_error("create workspace", spec.path, e))?;
     let short = spec.branch.trim_start_matches("refs/heads/");
@@ -303,7 +334,26 @@ fn create(repo: &Repo, spec: &WorkspaceSpec) -> GitResult<()> {
     write_control_files(repo, spec.path)?;
     crate::failpoint::hit("worktree-registered");
     let git = git(spec.path);
-    git.run(["checkout", "-q", "-f", "-B", short, spec.commit])?;
+    // Sparse before the checkout, so that only the sparse set is written.
+    if super::sparse::apply(&git, &git_dir(spec.path), spec.sparse)? {
+        write_control_files(repo, spec.path)?;
+    }
+    // Filling a fresh workspace is the slow part on a large tree: git's parallel checkout
+    // writes files from several processes once there are enough of them (below the threshold,
+    // starting the workers costs more than it saves; git counts the files itself).
+    let workers = format!("checkout.workers={}", checkout_workers());
+    git.run([
+        "-c",
+        &workers,
+        "-c",
+        PARALLEL_THRESHOLD,
+        "checkout",
+        "-q",
+        "-f",
+        "-B",
+        short,
+        spec.commit,
+    ])?;
     // A checkout can leave files git shows as changed (line-ending rules, an LFS filter that
     // do not match what is committed): the stream stops with the cause, not its agent blamed.
     super::worktree::verify(

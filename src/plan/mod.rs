@@ -103,6 +103,8 @@ pub struct Checked {
     pub base_commit: String,
     pub ownership: OwnershipSummary,
     pub estimates: EstimateUnit,
+    /// Per stream: files in its sparse workspace at base (`None`: a whole checkout).
+    pub sparse_files: Vec<Option<usize>>,
     /// Problems that do not stop a run (a pattern that matches nothing yet, ...).
     pub warnings: Diagnostics,
 }
@@ -155,6 +157,7 @@ pub fn check<R: Repository>(text: &str, repo: &mut R) -> Result<Checked, CheckEr
             base_commit: facts.base_commit.unwrap_or_default(),
             ownership: facts.ownership,
             estimates: facts.estimates,
+            sparse_files: facts.sparse_files,
             warnings: diags,
         }),
         _ => Err(CheckError::Invalid(diags)),

@@ -125,6 +125,10 @@ pub struct Plan {
     pub sync: SyncPoint,
     /// Paths any stream may edit; conflicts there halt the run.
     pub shared: Vec<Pattern>,
+    /// Paths every stream's agent reads besides what it owns and `shared`; with a stream's own
+    /// `reads`, its workspace is a sparse checkout of owns + shared + reads. Empty: whole.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub reads: Vec<Pattern>,
     /// Per task, wall clock.
     pub timeout: Option<Duration>,
     /// Per task, no output for that long.
@@ -201,6 +205,9 @@ impl Ports {
 pub struct Stream {
     pub name: String,
     pub owns: Vec<Pattern>,
+    /// Paths this stream's agent reads besides `owns` and `shared` (added to the plan's).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub reads: Vec<Pattern>,
     pub depends_on: Vec<String>,
     pub tasks: Vec<Task>,
     pub agent: Option<Vec<String>>,
@@ -253,6 +260,21 @@ impl Prompt {
 }
 
 impl Plan {
+    /// The sparse checkout of stream `s`'s workspace when it (or the plan) declares `reads`:
+    /// what it owns, the plan's `shared`, and what it reads. `None`: a whole checkout.
+    pub fn sparse_set(&self, s: usize) -> Option<crate::git::Sparse> {
+        let stream = &self.streams[s];
+        if stream.reads.is_empty() && self.reads.is_empty() {
+            return None;
+        }
+        let globs = (stream.owns.iter())
+            .chain(&self.shared)
+            .chain(&self.reads)
+            .chain(&stream.reads)
+            .map(|p| p.glob.as_str());
+        Some(crate::git::Sparse::from_globs(globs))
+    }
+
     pub fn stream(&self, name: &str) -> Option<&Stream> {
         self.streams.iter().find(|s| s.name == name)
     }

@@ -44,6 +44,9 @@ pub struct RawPlan {
     pub merge: Option<MergeStrategy>,
     pub sync: Option<SyncPoint>,
     pub shared: Vec<Sp<String>>,
+    /// Patterns every stream's agent reads besides what it owns and `shared` (a sparse
+    /// workspace).
+    pub reads: Vec<Sp<String>>,
     pub timeout: Option<Duration>,
     pub idle_timeout: Option<Duration>,
     pub grace: Option<Duration>,
@@ -81,6 +84,8 @@ pub struct RawStream {
     pub name: Option<Sp<String>>,
     /// The `owns` array and its items.
     pub owns: Option<Sp<Vec<Sp<String>>>>,
+    /// Patterns the agent reads besides `owns` and `shared`.
+    pub reads: Vec<Sp<String>>,
     pub depends_on: Vec<Sp<String>>,
     pub tasks: Vec<RawTask>,
     pub agent: Option<Vec<String>>,
@@ -136,6 +141,7 @@ pub const PLAN_KEYS: &[&str] = &[
     "merge",
     "sync",
     "shared",
+    "reads",
     "timeout",
     "idle_timeout",
     "grace",
@@ -160,6 +166,7 @@ pub const PLAN_KEYS: &[&str] = &[
 pub const STREAM_KEYS: &[&str] = &[
     "name",
     "owns",
+    "reads",
     "depends_on",
     "tasks",
     "task",
@@ -512,6 +519,7 @@ impl Walker<'_> {
                         .map(|i| [SyncPoint::Task, SyncPoint::Stream][i])
                 }
                 "shared" => plan.shared = self.string_array(entry).unwrap_or_default(),
+                "reads" => plan.reads = self.string_array(entry).unwrap_or_default(),
                 "timeout" => plan.timeout = self.duration(entry, false),
                 "idle_timeout" => plan.idle_timeout = self.duration(entry, false),
                 "grace" => plan.grace = self.duration(entry, true),
@@ -603,6 +611,7 @@ impl Walker<'_> {
                     }
                 }
                 "depends_on" => stream.depends_on = self.string_array(entry).unwrap_or_default(),
+                "reads" => stream.reads = self.string_array(entry).unwrap_or_default(),
                 "tasks" => match value.get_ref() {
                     DeValue::Array(items) => {
                         tasks_span = Some(value.span());

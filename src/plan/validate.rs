@@ -10,7 +10,7 @@ use super::model::{
 };
 use super::owners::{self, OwnedPattern, OwnershipSummary, PatternOwner};
 use super::pattern;
-use super::raw::{RawFile, RawStream, Sp, suggest};
+use super::raw::{RawFile, RawPlan, RawStream, Sp, suggest};
 use super::{EstimateUnit, ProgramCheck, Repository};
 
 /// What validation learned besides the plan itself.
@@ -18,6 +18,9 @@ pub struct Facts {
     pub base_commit: Option<String>,
     pub ownership: OwnershipSummary,
     pub estimates: EstimateUnit,
+    /// Per stream (plan order): the files of its sparse workspace at base, for a stream that
+    /// declares `reads` (or in a plan that does); `None` for a whole checkout.
+    pub sparse_files: Vec<Option<usize>>,
 }
 
 /// Runs every rule, adding problems to `diags`. Returns the plan when nothing was wrong (the
@@ -31,6 +34,7 @@ pub fn validate<R: Repository>(
         base_commit: None,
         ownership: OwnershipSummary::default(),
         estimates: EstimateUnit::Units,
+        sparse_files: Vec::new(),
     };
     // Without a usable [plan] the streams are still checked; only what depends on the plan's
     // settings (its agent, `shared`, `base`) is not.
@@ -115,6 +119,26 @@ pub fn validate<R: Repository>(
     for item in raw_plan.iter().flat_map(|p| &p.shared) {
         normalize(item, PatternOwner::Shared, diags);
     }
+    // `reads` is checked like the patterns above, but owns nothing: it takes no part in the
+    // overlap and coverage checks.
+    let reads = file
+        .streams
+        .iter()
+        .flat_map(|s| &s.reads)
+        .chain(raw_plan.iter().flat_map(|p| &p.reads));
+    for text in reads {
+        if let Err(err) = pattern::normalize(&text.value, root.as_deref()) {
+            diags.push(
+                Diagnostic::error(format!(
+                    "invalid pattern `{}` in `reads`: {}",
+                    shorten(&text.value),
+                    err.message
+                ))
+                .at(text.span.clone(), "not a usable pattern")
+                .help_opt(err.help),
+            );
+        }
+    }
 
     if let Some(dir) = raw_plan.and_then(|p| p.worktree_root.as_ref()) {
         check_worktree_root(dir, root.as_deref(), diags);
@@ -142,6 +166,7 @@ pub fn validate<R: Repository>(
                     })
                     .collect();
                 facts.ownership = owners::check(&owned, &names, &tracked, diags);
+                facts.sparse_files = sparse_sizes(file, raw_plan, &tracked);
                 check_agent_programs(file, repo, &commit, diags)?;
                 facts.base_commit = Some(commit);
             }
@@ -198,6 +223,7 @@ fn build(file: &RawFile) -> Option<Plan> {
         streams.push(Stream {
             name: s.name.as_ref()?.value.clone(),
             owns: s.owns.as_ref()?.value.iter().map(pattern).collect(),
+            reads: s.reads.iter().map(pattern).collect(),
             depends_on: dedup(s.depends_on.iter().map(|d| d.value.clone())),
             tasks,
             agent: s.agent.clone(),
@@ -228,6 +254,7 @@ fn build(file: &RawFile) -> Option<Plan> {
         merge: raw.merge.unwrap_or_default(),
         sync: raw.sync.unwrap_or_default(),
         shared: raw.shared.iter().map(pattern).collect(),
+        reads: raw.reads.iter().map(pattern).collect(),
         timeout: raw.timeout,
         idle_timeout: raw.idle_timeout,
         grace: raw.grace.unwrap_or(DEFAULT_GRACE),
@@ -259,6 +286,27 @@ fn build(file: &RawFile) -> Option<Plan> {
             .collect(),
         streams,
     })
+}
+
+/// [`Facts::sparse_files`]: the globs as the run will have them (`Plan::sparse_set`).
+fn sparse_sizes(file: &RawFile, raw_plan: &RawPlan, tracked: &[String]) -> Vec<Option<usize>> {
+    let glob = |p: &Sp<String>| p.value.strip_prefix('/').unwrap_or(&p.value).to_string();
+    file.streams
+        .iter()
+        .map(|stream| {
+            if stream.reads.is_empty() && raw_plan.reads.is_empty() {
+                return None;
+            }
+            let globs: Vec<String> = (stream.owns.iter().flat_map(|o| &o.value))
+                .chain(&raw_plan.shared)
+                .chain(&raw_plan.reads)
+                .chain(&stream.reads)
+                .map(glob)
+                .collect();
+            let sparse = crate::git::Sparse::from_globs(globs.iter().map(String::as_str));
+            Some(sparse.count(tracked))
+        })
+        .collect()
 }
 
 /// A pattern as a message quotes it: long ones cut in the middle (the source line under the

@@ -24,6 +24,9 @@ const UNOWNED_SHOWN: usize = 5;
 pub struct Analysis {
     pub ownership: OwnershipSummary,
     pub estimates: EstimateUnit,
+    /// Per stream: files in its sparse workspace (`None`: a whole checkout). Empty when the
+    /// base did not resolve.
+    pub sparse_files: Vec<Option<usize>>,
     /// The plan file as messages show it (relative to the current directory when inside it).
     pub shown_path: String,
     pub warnings: Vec<Located>,
@@ -175,9 +178,14 @@ impl<'a> View<'a> {
         let cw = counts.iter().map(String::len).max().unwrap_or(0);
         for (s, stream) in plan.streams.iter().enumerate() {
             let patterns: Vec<&str> = stream.owns.iter().map(|p| p.text.as_str()).collect();
+            // A sparse workspace holds only owns + shared + reads: say how much of the tree.
+            let sparse = match self.analysis.sparse_files.get(s).copied().flatten() {
+                Some(n) => format!("; sparse workspace: {}", plural(n, "file")),
+                None => String::new(),
+            };
             let _ = writeln!(
                 out,
-                "  {:<width$}  {:<cw$}  {}",
+                "  {:<width$}  {:<cw$}  {}{sparse}",
                 stream.name,
                 counts[s],
                 patterns.join(", ")
@@ -297,6 +305,8 @@ impl<'a> View<'a> {
                     longest_remaining_path: self.lrp[s],
                     wave: wave_of[s],
                     owned_files: self.analysis.ownership.owned_files[s],
+                    reads: stream.reads.iter().map(|p| p.text.as_str()).collect(),
+                    sparse_files: self.analysis.sparse_files.get(s).copied().flatten(),
                 })
                 .collect(),
             waves: self.waves.iter().map(|w| names(w)).collect(),
@@ -468,6 +478,11 @@ struct StreamJson<'a> {
     longest_remaining_path: Estimate,
     wave: usize,
     owned_files: usize,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    reads: Vec<&'a str>,
+    /// Files in its sparse workspace; absent for a whole checkout.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sparse_files: Option<usize>,
 }
 
 #[derive(Serialize)]

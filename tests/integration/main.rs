@@ -20,5 +20,6 @@ mod review;
 mod run;
 mod sandbox;
 mod scenarios;
+mod sparse;
 mod status;
 mod workspace;
