@@ -229,7 +229,7 @@ pub fn finished(state: &RunState) -> Finish {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::state::{RunPhase, StreamRecord, TaskRecord, WorkStats};
+    use crate::state::{RunPhase, StreamRecord, WorkStats};
 
     /// `a` and `b` are independent (`b` has the higher priority); `c` waits on `a`; `d` on `c`.
     fn plan(sync: &str) -> Plan {
@@ -291,27 +291,14 @@ tasks = ["d1"]
             streams: plan
                 .streams
                 .iter()
-                .map(|s| StreamRecord {
-                    name: s.name.clone(),
-                    branch: format!("branch/{}", s.name),
-                    worktree: s.name.clone().into(),
-                    depends_on: s.depends_on.clone(),
-                    state: StreamState::Pending,
-                    notes: Vec::new(),
-                    setup_at: None,
-                    setting_up: false,
-                    tasks: s
-                        .tasks
-                        .iter()
-                        .map(|t| TaskRecord {
-                            summary: t.prompt.summary(),
-                            state: TaskState::Pending,
-                            attempts: 0,
-                            agent_ms: 0,
-                            retried_for: Vec::new(),
-                            fixing: None,
-                        })
-                        .collect(),
+                .map(|s| {
+                    StreamRecord::pending(
+                        s.name.clone(),
+                        format!("branch/{}", s.name),
+                        s.name.clone().into(),
+                        s.depends_on.clone(),
+                        s.tasks.iter().map(|t| t.prompt.summary()),
+                    )
                 })
                 .collect(),
             queue: Vec::new(),

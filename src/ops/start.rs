@@ -12,7 +12,7 @@ use crate::layout::{self, RefNames};
 use crate::plan::Plan;
 use crate::state::{
     Entry, Journal, RunDir, RunPhase, RunState, STATE_VERSION, StateDir, StateStore, StreamRecord,
-    StreamState, TaskRecord, TaskState, new_run_id, now_ms,
+    new_run_id, now_ms,
 };
 
 /// What a new run starts from.
@@ -227,27 +227,14 @@ pub fn start_run(new: &NewRun) -> Result<Started> {
         streams: plan
             .streams
             .iter()
-            .map(|s| StreamRecord {
-                name: s.name.clone(),
-                branch: layout::stream_branch(&plan.name, &s.name),
-                worktree: wt_dir.join(&s.name),
-                depends_on: s.depends_on.clone(),
-                state: StreamState::Pending,
-                notes: Vec::new(),
-                setup_at: None,
-                setting_up: false,
-                tasks: s
-                    .tasks
-                    .iter()
-                    .map(|t| TaskRecord {
-                        summary: t.prompt.summary(),
-                        state: TaskState::Pending,
-                        attempts: 0,
-                        agent_ms: 0,
-                        retried_for: Vec::new(),
-                        fixing: None,
-                    })
-                    .collect(),
+            .map(|s| {
+                StreamRecord::pending(
+                    s.name.clone(),
+                    layout::stream_branch(&plan.name, &s.name),
+                    wt_dir.join(&s.name),
+                    s.depends_on.clone(),
+                    s.tasks.iter().map(|t| t.prompt.summary()),
+                )
             })
             .collect(),
         queue: Vec::new(),

@@ -336,6 +336,46 @@ pub struct TaskRecord {
     pub fixing: Option<CheckFix>,
 }
 
+impl StreamRecord {
+    /// A stream as a new run records it: nothing started, one pending task per summary.
+    pub fn pending(
+        name: String,
+        branch: String,
+        worktree: PathBuf,
+        depends_on: Vec<String>,
+        task_summaries: impl IntoIterator<Item = String>,
+    ) -> StreamRecord {
+        StreamRecord {
+            name,
+            branch,
+            worktree,
+            depends_on,
+            state: StreamState::Pending,
+            tasks: task_summaries
+                .into_iter()
+                .map(TaskRecord::pending)
+                .collect(),
+            notes: Vec::new(),
+            setup_at: None,
+            setting_up: false,
+        }
+    }
+}
+
+impl TaskRecord {
+    /// A task not started yet.
+    pub fn pending(summary: String) -> TaskRecord {
+        TaskRecord {
+            summary,
+            state: TaskState::Pending,
+            attempts: 0,
+            agent_ms: 0,
+            retried_for: Vec::new(),
+            fixing: None,
+        }
+    }
+}
+
 /// A task whose check failed, sent back to its agent.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct CheckFix {
