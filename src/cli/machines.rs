@@ -43,15 +43,7 @@ pub fn run_only(ctx: &Context, args: RunArgs) -> Result<ExitCode> {
             ));
         }
         publish(ctx, &state, &run_dir)?;
-        use crate::exec::Finish;
-        let finish = if state.any_failed() {
-            Finish::Failed
-        } else if state.any_chosen_skip() {
-            Finish::Skipped
-        } else {
-            Finish::Integrated
-        };
-        return Ok(ExitCode::of_run(finish));
+        return Ok(ExitCode::of_run(finish_of(&state)));
     }
     let start = ops_machines::stream_start(
         &repo,
@@ -235,6 +227,7 @@ pub fn integrate(ctx: &Context, args: IntegrateArgs) -> Result<ExitCode> {
     };
     // Dependencies first (the run's streams are the plan's, cut down; stages keep plan order).
     let order: Vec<usize> = ops_machines::stages(&plan).into_iter().flatten().collect();
+    let before = serde_json::to_string(&state.streams).unwrap_or_default();
     let missing = ops_machines::settle(&repo, &mut state, &plan, &order, |s| {
         let in_full = full.stream_index(&plan.streams[s].name).unwrap_or(s);
         ops_machines::evaluate(&repo, &expect, in_full)
@@ -247,6 +240,19 @@ pub fn integrate(ctx: &Context, args: IntegrateArgs) -> Result<ExitCode> {
         args.stage.map(|k| format!(", stage {k}")).unwrap_or_default(),
         only.len()
     ));
+    let unchanged = serde_json::to_string(&state.streams).unwrap_or_default() == before;
+    if state.phase == RunPhase::Finished && unchanged {
+        // Integrated already and nothing new arrived: the same result, said and pushed again.
+        let reporter = session::reporter(ctx, &state, args.json);
+        let finish = finish_of(&state);
+        let ended = crate::exec::Session {
+            finish,
+            state,
+            reporter,
+        };
+        return session::conclude(ctx, &run_dir, ended, args.report.junit.as_deref());
+    }
+    crate::failpoint::hit("integrate-settled");
     let parts = EngineParts {
         repo,
         plan,
@@ -297,15 +303,17 @@ pub fn publish(ctx: &Context, state: &RunState, run_dir: &crate::state::RunDir) 
     } = machines
         && !missing.is_empty()
     {
-        ctx.ui.error(format!(
-            "missing: {} pushed nothing to {remote} for run {run_id}: {}",
-            if missing.len() == 1 {
-                "its machine"
-            } else {
-                "their machines"
-            },
-            missing.join(", ")
-        ));
+        let names: Vec<String> = missing.iter().map(|m| format!("`{m}`")).collect();
+        ctx.ui.error(match names.len() {
+            1 => format!(
+                "stream {} is missing: its machine pushed nothing to {remote} for run {run_id}",
+                names[0]
+            ),
+            _ => format!(
+                "streams {} are missing: their machines pushed nothing to {remote} for run {run_id}",
+                names.join(", ")
+            ),
+        });
         ctx.ui.hint(format!(
             "once {} pushed, run the same command again (`streams integrate --from {remote} --run-id {run_id}{}`): it integrates what arrived since",
             if missing.len() == 1 { "it has" } else { "they have" },
@@ -313,4 +321,16 @@ pub fn publish(ctx: &Context, state: &RunState, run_dir: &crate::state::RunDir) 
         ));
     }
     Ok(())
+}
+
+/// How a finished run ended, read from its state.
+fn finish_of(state: &RunState) -> crate::exec::Finish {
+    use crate::exec::Finish;
+    if state.any_failed() {
+        Finish::Failed
+    } else if state.any_chosen_skip() {
+        Finish::Skipped
+    } else {
+        Finish::Integrated
+    }
 }

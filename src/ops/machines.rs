@@ -690,7 +690,12 @@ pub fn publish_integration(repo: &Repo, state: &RunState) -> Result<Option<Publi
     };
     let names = RefNames::new(&state.plan_name);
     let tip = state.integration_tip.clone();
-    let mut targets = vec![(state.integration_ref.clone(), tip.clone())];
+    let mut targets = Vec::new();
+    // The integration branch only while it is this run's result: after a later stage moved it
+    // on, integrating an earlier stage again must not take it back.
+    if repo.ref_target(&state.integration_ref)?.as_ref() == Some(&tip) {
+        targets.push((state.integration_ref.clone(), tip.clone()));
+    }
     if let Some(k) = stage {
         targets.push((names.stage(run_id, *k), tip));
     }
