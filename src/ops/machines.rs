@@ -721,17 +721,17 @@ pub fn publish_integration(repo: &Repo, state: &RunState) -> Result<Option<Publi
 
 /// The base an integration run starts from: stage K-1's tip for K > 0; else the start every
 /// arrived stage-0 manifest names (the first in plan order), else `fallback` (the plan's base
-/// here).
+/// here, if it resolves). `Err(Some(k))`: stage k's tip is not there; `Err(None)`: no base.
 pub fn integration_base(
     repo: &Repo,
     plan: &Plan,
     run_id: &str,
     stage: Option<usize>,
-    fallback: &Oid,
-) -> Result<std::result::Result<Oid, usize>> {
+    fallback: Option<&Oid>,
+) -> Result<std::result::Result<Oid, Option<usize>>> {
     let names = RefNames::new(&plan.name);
     if let Some(k) = stage.filter(|&k| k > 0) {
-        return Ok(repo.ref_target(&names.stage(run_id, k - 1))?.ok_or(k - 1));
+        return Ok(repo.ref_target(&names.stage(run_id, k - 1))?.ok_or(Some(k - 1)));
     }
     for stream in &plan.streams {
         if let Some(Ok(m)) = read_manifest(repo, &plan.name, run_id, &stream.name)?
@@ -740,7 +740,7 @@ pub fn integration_base(
             return Ok(Ok(m.start));
         }
     }
-    Ok(Ok(fallback.clone()))
+    Ok(fallback.cloned().ok_or(None))
 }
 
 /// The commits streams of this integration may start from: its base, and without `--stage`

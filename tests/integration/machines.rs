@@ -200,8 +200,12 @@ fn streams_run_on_machines_at_once_integrate_to_what_one_machine_makes() {
     let stage0 = fleet
         .remote_ref(&format!("refs/streams/p/stages/{run}/0"))
         .expect("stage 0's tip is pushed");
-    // Stage 1: `c` starts from stage 0's tip, which it finds on the remote.
+    // Stage 1: `c` starts from stage 0's tip, which it finds on the remote. Its clone has no
+    // `main` (the plan's base), as a CI checkout of another branch would not: the plan is
+    // checked against the commit the stream starts from.
     let dir = fleet.clone("machine-c");
+    fleet.src.git_in(&dir, &["checkout", "-q", "--detach"]);
+    fleet.src.git_in(&dir, &["branch", "-q", "-D", "main"]);
     fleet
         .streams_in(
             &dir,
