@@ -214,9 +214,10 @@ pub struct RunArgs {
     #[arg(long)]
     pub no_gate: bool,
     #[command(flatten)]
-    pub machine: MachineArgs,
-    #[command(flatten)]
     pub report: ReportArgs,
+    // Last: its help heading applies to what follows it.
+    #[command(flatten)]
+    pub machine: MachineArgs,
 }
 
 /// `run --only`: one stream of a run spread over CI machines (see `streams integrate`).
@@ -237,7 +238,8 @@ pub struct MachineArgs {
     #[arg(long, value_name = "COMMIT", requires = "only", conflicts_with = "after_stage")]
     pub base: Option<String>,
     /// With --only: start from the integration tip that `streams integrate --stage K` pushed
-    /// to the --push remote (for a stream whose dependencies are in stage K, numbered from 0)
+    /// to the --push remote (for a stream of stage K+1, whose dependencies are integrated by
+    /// then; stages are numbered from 0)
     #[arg(long, value_name = "K", requires_all = ["only", "push"])]
     pub after_stage: Option<usize>,
     /// With --only: when the stream ends (done or failed), push its branch, its kept work and
