@@ -56,7 +56,14 @@ fn clone(sb: &Sandbox, from: &Path, to: &Path) {
 }
 
 /// One trial of the spread run; returns wall seconds.
-fn spread(sb: &Sandbox, trial: usize, remote: &Path, plan: &Path, base: &str, streams: &[String]) -> f64 {
+fn spread(
+    sb: &Sandbox,
+    trial: usize,
+    remote: &Path,
+    plan: &Path,
+    base: &str,
+    streams: &[String],
+) -> f64 {
     let run_id = format!("{RUN_ID}-{trial}");
     let machines: Vec<_> = streams
         .iter()
@@ -95,7 +102,14 @@ fn spread(sb: &Sandbox, trial: usize, remote: &Path, plan: &Path, base: &str, st
     }
     let out = sb
         .command(streams_bin(), &central)
-        .args(["--no-progress", "integrate", "--from", remote_arg, "--run-id", &run_id])
+        .args([
+            "--no-progress",
+            "integrate",
+            "--from",
+            remote_arg,
+            "--run-id",
+            &run_id,
+        ])
         .arg(plan)
         .stdin(Stdio::null())
         .output()
@@ -106,9 +120,15 @@ fn spread(sb: &Sandbox, trial: usize, remote: &Path, plan: &Path, base: &str, st
         "integrate failed: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let files = sb.git(&central, &["ls-tree", "-r", "--name-only", "streams/bench/integration"]);
+    let files = sb.git(
+        &central,
+        &["ls-tree", "-r", "--name-only", "streams/bench/integration"],
+    );
     for s in streams {
-        assert!(files.contains(&format!("streams/{s}/out.txt")), "{s} not integrated");
+        assert!(
+            files.contains(&format!("streams/{s}/out.txt")),
+            "{s} not integrated"
+        );
     }
     wall
 }
@@ -122,7 +142,13 @@ fn main() {
     let remote = sb.path().join("remote.git");
     sb.git(
         &sb.path(),
-        &["clone", "-q", "--bare", src.to_str().unwrap(), remote.to_str().unwrap()],
+        &[
+            "clone",
+            "-q",
+            "--bare",
+            src.to_str().unwrap(),
+            remote.to_str().unwrap(),
+        ],
     );
     let plan = sb.dir("plans").join("machines.toml");
     std::fs::write(&plan, plan_text(&streams)).unwrap();

@@ -43,7 +43,12 @@ pub fn load_plan(ctx: &Context, repo: &Repo, arg: Option<&Path>) -> Result<Loade
 
 /// [`load_plan`], checked against commit `at` instead of the plan's `base` (a CI machine's
 /// clone may not have the base branch; it has the commit it was told to start from).
-pub fn load_plan_at(ctx: &Context, repo: &Repo, arg: Option<&Path>, at: &Oid) -> Result<LoadedPlan> {
+pub fn load_plan_at(
+    ctx: &Context,
+    repo: &Repo,
+    arg: Option<&Path>,
+    at: &Oid,
+) -> Result<LoadedPlan> {
     load_checked_at(ctx, repo, arg, Some(at)).map(|(loaded, _)| loaded)
 }
 

@@ -100,7 +100,12 @@ pub fn run_only(ctx: &Context, args: RunArgs) -> Result<ExitCode> {
     };
     let engine = session::engine(ctx, parts, "run", args.json, None);
     let finished = ops::session::runtime()?.block_on(engine.run())?;
-    session::conclude(ctx, &started.run_dir, finished, args.report.junit.as_deref())
+    session::conclude(
+        ctx,
+        &started.run_dir,
+        finished,
+        args.report.junit.as_deref(),
+    )
 }
 
 /// `streams integrate --from REMOTE --run-id ID [--stage K]`.
@@ -225,13 +230,8 @@ pub fn integrate(ctx: &Context, args: IntegrateArgs) -> Result<ExitCode> {
     let plan = ops::session::plan_for_run(full.clone(), Some(&only), true);
     let ownership = crate::ownership::Ownership::new(full);
     let plan_hash = crate::git::text_hash(&text);
-    let starts = ops_machines::allowed_starts(
-        &repo,
-        &full.name,
-        &args.run_id,
-        args.stage,
-        &state.base,
-    )?;
+    let starts =
+        ops_machines::allowed_starts(&repo, &full.name, &args.run_id, args.stage, &state.base)?;
     let expect = ops_machines::Expect {
         run_id: &args.run_id,
         plan: full,
@@ -251,7 +251,9 @@ pub fn integrate(ctx: &Context, args: IntegrateArgs) -> Result<ExitCode> {
         "integrating run {} from {}{}: {arrived} of {} stream(s) arrived",
         args.run_id,
         args.from,
-        args.stage.map(|k| format!(", stage {k}")).unwrap_or_default(),
+        args.stage
+            .map(|k| format!(", stage {k}"))
+            .unwrap_or_default(),
         only.len()
     ));
     let unchanged = serde_json::to_string(&state.streams).unwrap_or_default() == before;
@@ -296,9 +298,8 @@ pub fn publish(ctx: &Context, state: &RunState, run_dir: &crate::state::RunDir) 
     let repo = crate::git::Repo::discover(&state.repo_root)?;
     let published = match machines {
         Machines::Stream { .. } => {
-            let text = std::fs::read_to_string(run_dir.plan_copy_path()).context(|| {
-                format!("could not read {}", run_dir.plan_copy_path().display())
-            })?;
+            let text = std::fs::read_to_string(run_dir.plan_copy_path())
+                .context(|| format!("could not read {}", run_dir.plan_copy_path().display()))?;
             ops_machines::publish_stream(&repo, state, &text)?
         }
         Machines::Integrate { .. } => ops_machines::publish_integration(&repo, state)?,
@@ -306,7 +307,8 @@ pub fn publish(ctx: &Context, state: &RunState, run_dir: &crate::state::RunDir) 
     if let Some(published) = published {
         ctx.ui.info(format!("pushed to {}:", published.remote));
         for name in &published.refs {
-            ctx.ui.info(format!("  {}", crate::layout::short_branch(name)));
+            ctx.ui
+                .info(format!("  {}", crate::layout::short_branch(name)));
         }
     }
     if let Machines::Integrate {

@@ -235,7 +235,12 @@ pub struct MachineArgs {
     pub run_id: Option<String>,
     /// With --only: start from this commit (for a stream with no dependencies; every machine
     /// of the run must be given the same one)
-    #[arg(long, value_name = "COMMIT", requires = "only", conflicts_with = "after_stage")]
+    #[arg(
+        long,
+        value_name = "COMMIT",
+        requires = "only",
+        conflicts_with = "after_stage"
+    )]
     pub base: Option<String>,
     /// With --only: start from the integration tip that `streams integrate --stage K` pushed
     /// to the --push remote (for a stream of stage K+1, whose dependencies are integrated by
