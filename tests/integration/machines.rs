@@ -585,3 +585,35 @@ fn a_failed_stream_still_pushes_its_manifest_and_kept_work() {
     assert!(out.stderr.contains("failed on its machine"), "{out}");
     assert!(fleet.remote_result().contains("a/x"));
 }
+
+/// The plan's gate runs on the central integration, as in a local run: a stream that turns it
+/// red fails there, the others integrate. (Machines run no gate: their integration is private.)
+#[test]
+fn the_gate_runs_on_the_central_integration() {
+    let plan = FLAT_PLAN
+        .replace(
+            "shared = [\"CHANGELOG.md\"]",
+            "shared = [\"CHANGELOG.md\"]\ngate = [\"sh\", \"-c\", \"! grep -q bad b/x\"]",
+        )
+        .replace(
+            r#"["act", "append", "b/x", "{task}"]"#,
+            r#"["act", "append", "b/x", "bad"]"#,
+        );
+    let fleet = Fleet::new(&plan);
+    let (_, a) = fleet.machine("a");
+    let (_, b) = fleet.machine("b");
+    wait_ok(a);
+    wait_ok(b);
+    let central = fleet.clone("central");
+    let out = integrate(&fleet, &central, None);
+    out.assert_code(4);
+    assert!(out.stderr.contains("failed b: gate"), "{out}");
+    assert_eq!(
+        fleet.remote_git(&["show", "streams/p/integration:a/x"]),
+        "a\na one\na two"
+    );
+    assert_eq!(
+        fleet.remote_git(&["show", "streams/p/integration:b/x"]),
+        "b"
+    );
+}
