@@ -842,3 +842,79 @@ pub fn allowed_starts(
 fn short(oid: &str) -> String {
     oid.chars().take(7).collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plan() -> Plan {
+        crate::plan::parse_simple(
+            r#"
+[plan]
+name = "p"
+agent = ["agent"]
+
+[[stream]]
+name = "a"
+owns = ["a/**"]
+tasks = ["a1"]
+
+[[stream]]
+name = "b"
+owns = ["b/**"]
+tasks = ["b1"]
+
+[[stream]]
+name = "c"
+owns = ["c/**"]
+depends_on = ["a", "b"]
+tasks = ["c1"]
+"#,
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn stages_are_the_waves_and_a_cut_plan_drops_what_is_already_integrated() {
+        let plan = plan();
+        assert_eq!(stages(&plan), vec![vec![0, 1], vec![2]]);
+        assert_eq!(stage_of(&plan, 2), 1);
+        let only_c = plan.only(&["c".to_string()]);
+        assert_eq!(only_c.streams.len(), 1);
+        assert!(only_c.streams[0].depends_on.is_empty());
+        let a_and_c = plan.only(&["a".to_string(), "c".to_string()]);
+        assert_eq!(a_and_c.streams[1].depends_on, vec!["a".to_string()]);
+    }
+
+    #[test]
+    fn a_manifest_reads_back_as_written() {
+        let manifest = Manifest {
+            version: MANIFEST_VERSION,
+            run_id: "1-1".into(),
+            plan: "p".into(),
+            plan_hash: "0".repeat(40),
+            stream: "a".into(),
+            base: "b".repeat(40).into(),
+            start: "b".repeat(40).into(),
+            after_stage: None,
+            tip: "c".repeat(40).into(),
+            outcome: Outcome::Failed {
+                reason: "agent exited with code 1".into(),
+            },
+            tasks: vec![ManifestTask {
+                summary: "a1".into(),
+                state: TaskState::Failed {
+                    reason: FailReason::Exit { code: 1 },
+                    at: 5,
+                },
+                attempts: 1,
+                agent_ms: 20,
+            }],
+            kept: vec!["refs/streams/p/work/1-1/kept/a/failed/a/1".into()],
+            streams_version: "0.0.0".into(),
+        };
+        let json = serde_json::to_string(&manifest).unwrap();
+        assert!(json.contains(r#""outcome":"failed""#), "{json}");
+        assert_eq!(serde_json::from_str::<Manifest>(&json).unwrap(), manifest);
+    }
+}
