@@ -242,7 +242,22 @@ pub fn integrate(ctx: &Context, args: IntegrateArgs) -> Result<ExitCode> {
     // Dependencies first (the run's streams are the plan's, cut down; stages keep plan order).
     let order: Vec<usize> = ops_machines::stages(&plan).into_iter().flatten().collect();
     let before = serde_json::to_string(&state.streams).unwrap_or_default();
-    let missing = ops_machines::settle(&repo, &mut state, &plan, &order, |s| {
+    // A stage after the first: what the earlier stages left out holds back what depends on it.
+    let earlier = match args.stage {
+        Some(k) if k > 0 => {
+            let first = ops_machines::integration_base(
+                &repo,
+                &simple,
+                &args.run_id,
+                Some(0),
+                plan_base.as_ref(),
+            )?
+            .unwrap_or_else(|_| base.clone());
+            ops_machines::EarlierStages::read(&repo, full, &only, &first, &base)?
+        }
+        _ => ops_machines::EarlierStages::default(),
+    };
+    let missing = ops_machines::settle(&repo, &mut state, &plan, &order, &earlier, |s| {
         let in_full = full.stream_index(&plan.streams[s].name).unwrap_or(s);
         ops_machines::evaluate(&repo, &expect, in_full)
     })?;

@@ -530,6 +530,7 @@ pub fn settle(
     state: &mut RunState,
     plan: &Plan,
     order: &[usize],
+    earlier: &EarlierStages,
     mut arrival_of: impl FnMut(usize) -> Result<Arrival>,
 ) -> Result<Vec<String>> {
     let Some(Machines::Integrate {
@@ -547,14 +548,19 @@ pub fn settle(
             continue;
         }
         let name = state.streams[s].name.clone();
-        let blocked = plan.streams[s].depends_on.iter().find(|d| {
-            state.stream_by_name(d).is_some_and(|(_, r)| {
-                !matches!(
-                    r.state,
-                    StreamState::Active { .. } | StreamState::Done { .. }
-                )
+        let blocked = plan.streams[s]
+            .depends_on
+            .iter()
+            .find(|d| {
+                state.stream_by_name(d).is_some_and(|(_, r)| {
+                    !matches!(
+                        r.state,
+                        StreamState::Active { .. } | StreamState::Done { .. }
+                    )
+                })
             })
-        });
+            .cloned()
+            .or_else(|| earlier.missing_dependency(&name));
         if let Some(dep) = blocked {
             let record = &mut state.streams[s];
             record.state = StreamState::Skipped {
@@ -690,6 +696,54 @@ pub fn settle(
         *m = missing.clone();
     }
     Ok(missing)
+}
+
+/// What earlier stages of the run integrated, for a stage's streams whose dependencies are
+/// there (dropped from the stage's cut plan): a dependency that did not make it into the
+/// earlier stages' tip leaves the stream skipped, as in a local run.
+#[derive(Debug, Default)]
+pub struct EarlierStages {
+    /// Per stream of this stage, its dependencies in earlier stages.
+    pub dependencies: Vec<(String, Vec<String>)>,
+    /// The streams whose work the earlier stages' tip holds (by their commits' trailers).
+    pub integrated: std::collections::BTreeSet<String>,
+}
+
+impl EarlierStages {
+    /// What earlier stages integrated between the run's base and `tip` (stage K-1's), for the
+    /// streams named in `stage` of `full`.
+    pub fn read(repo: &Repo, full: &Plan, stage: &[String], base: &Oid, tip: &Oid) -> Result<Self> {
+        let integrated = git::trailers::integrated_tasks(repo, base, tip)?
+            .into_iter()
+            .map(|(stream, _)| stream)
+            .collect();
+        let dependencies = full
+            .streams
+            .iter()
+            .filter(|s| stage.contains(&s.name))
+            .map(|s| {
+                let outside = s
+                    .depends_on
+                    .iter()
+                    .filter(|d| !stage.contains(d))
+                    .cloned()
+                    .collect();
+                (s.name.clone(), outside)
+            })
+            .collect();
+        Ok(EarlierStages {
+            dependencies,
+            integrated,
+        })
+    }
+
+    fn missing_dependency(&self, stream: &str) -> Option<String> {
+        self.dependencies
+            .iter()
+            .find(|(s, _)| s == stream)
+            .and_then(|(_, deps)| deps.iter().find(|d| !self.integrated.contains(*d)))
+            .cloned()
+    }
 }
 
 /// Pushes an integration run's result: the integration branch, the stage's tip (for the

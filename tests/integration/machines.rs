@@ -617,3 +617,47 @@ fn the_gate_runs_on_the_central_integration() {
         "b"
     );
 }
+
+/// `c` waits on `a`; `a` fails on its machine, so stage 0's tip lacks it. `c`'s machine runs all
+/// the same (it cannot know), but the central job leaves it out, as a local run would skip it.
+#[test]
+fn a_stream_whose_dependency_failed_in_an_earlier_stage_is_skipped() {
+    let plan = STAGED_PLAN.replace(
+        r#"["act", "append", "a/x", "{task}"]"#,
+        r#"["act", "exit", "1"]"#,
+    );
+    let fleet = Fleet::new(&plan);
+    let (_, a) = fleet.machine("a");
+    let (_, b) = fleet.machine("b");
+    assert_eq!(a.wait_with_output().unwrap().status.code(), Some(4));
+    wait_ok(b);
+    let central = fleet.clone("central");
+    integrate(&fleet, &central, Some(0)).assert_code(4);
+    let dir = fleet.clone("machine-c");
+    fleet
+        .streams_in(
+            &dir,
+            &[
+                "run",
+                "--only",
+                "c",
+                "--run-id",
+                run_id(),
+                "--after-stage",
+                "0",
+                "--push",
+                "origin",
+            ],
+        )
+        .assert_code(0);
+    let out = integrate(&fleet, &central, Some(1));
+    out.assert_code(4);
+    assert!(
+        out.stderr.contains("its dependency `a` did not finish"),
+        "{out}"
+    );
+    assert_eq!(
+        fleet.remote_git(&["show", "streams/p/integration:c/x"]),
+        "c"
+    );
+}
