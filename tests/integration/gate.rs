@@ -498,3 +498,22 @@ tasks = ["one", "two"]
     assert_eq!(tasks, [1, 2]);
     assert!(run_dir(&repo).join("logs/a/check-2.log").exists());
 }
+
+#[test]
+fn clean_removes_the_gate_worktree_whatever_the_gate_left_in_it() {
+    let repo = five_streams(r#"["sh", "-c", "echo built > build-output.txt; exec compile"]"#);
+    repo.streams(&["run"]).assert_code(4);
+    let gate = repo.common_dir().join("streams/worktrees/p/.gate");
+    assert!(gate.join("build-output.txt").exists());
+    // What the gate built is nobody's work: removed without `--force`.
+    let out = repo.streams(&["clean"]);
+    out.assert_code(0);
+    assert!(
+        out.stderr_redacted()
+            .contains("removed gate worktree [REPO]/.git/streams/worktrees/p/.gate"),
+        "{out}"
+    );
+    assert!(!gate.exists());
+    let worktrees = repo.git(&["worktree", "list"]);
+    assert!(!worktrees.contains(".gate"), "{worktrees}");
+}
