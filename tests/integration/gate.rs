@@ -104,13 +104,19 @@ const FIVE: [&str; 5] = ["s1", "s2", "s3", "s4", "s5"];
 /// Five streams whose work lands together; `s3` calls a function nobody defines. `gate` is the
 /// plan's gate (a TOML array).
 fn five_streams(gate: &str) -> TestRepo {
+    five_streams_with(gate, "", &[])
+}
+
+/// [`five_streams`] with more `[plan]` lines and more files in the first commit.
+fn five_streams_with(gate: &str, plan_lines: &str, more_files: &[(&str, &str)]) -> TestRepo {
     let mut files = vec![("src/lib/lib.txt", "fn base\n")];
     let owned: Vec<String> = FIVE.iter().map(|n| format!("src/{n}/x.txt")).collect();
     for path in &owned {
         files.push((path.as_str(), "call base\n"));
     }
+    files.extend_from_slice(more_files);
     let repo = TestRepo::with_files(&files);
-    let mut text = format!("[plan]\nname = \"p\"\njobs = 5\ngate = {gate}\n");
+    let mut text = format!("[plan]\nname = \"p\"\njobs = 5\ngate = {gate}\n{plan_lines}\n");
     for name in FIVE {
         let call = if name == "s3" { "missing" } else { "base" };
         text.push_str(&format!(
@@ -516,4 +522,104 @@ fn clean_removes_the_gate_worktree_whatever_the_gate_left_in_it() {
     assert!(!gate.exists());
     let worktrees = repo.git(&["worktree", "list"]);
     assert!(!worktrees.contains(".gate"), "{worktrees}");
+}
+
+#[test]
+fn the_gate_worktree_gets_the_plans_include_and_setup_on_every_new_candidate() {
+    // The gate needs what `setup` makes and the ignored `.env` that `.worktreeinclude` names;
+    // neither is committed.
+    let repo = five_streams_with(
+        r#"["sh", "-c", "test -f .env && test -f built.marker && exec compile"]"#,
+        r#"setup = ["sh", "-c", "echo \"$STREAMS_STREAM\" >> \"$SETUPS\"; touch built.marker"]"#,
+        &[(".gitignore", ".env\nbuilt.marker\n"), (".worktreeinclude", ".env\n")],
+    );
+    repo.write(".env", "SECRET=1\n");
+    let setups = repo.path("../setups");
+    let out = crate::common::CmdOutput::new(
+        repo.streams_cmd(&["run"])
+            .env("SETUPS", &setups)
+            .output()
+            .unwrap(),
+        &repo,
+    );
+    assert_s3_blamed(&repo, &out);
+    // Once in each stream's workspace, and once before each gate run (each on a new candidate).
+    let lines = std::fs::read_to_string(&setups).unwrap();
+    let gate_setups = lines.lines().filter(|l| *l == ".gate").count();
+    assert_eq!(gate_setups, gate_runs(&repo), "{lines}");
+    let first = std::fs::read_to_string(run_dir(&repo).join("logs/.gate/gate-1.log")).unwrap();
+    assert!(first.contains("=== streams: setup at"), "{first}");
+    assert!(first.contains("included 1 file(s) from the checkout"), "{first}");
+}
+
+#[test]
+fn a_setup_that_fails_on_a_candidate_makes_it_red_and_blames_the_stream() {
+    // The setup fails once `s3`'s file is there: `s3` is blamed as for a red gate.
+    let repo = five_streams_with(
+        r#"["true"]"#,
+        r#"setup = ["sh", "-c", "! grep -rq missing src/s3 2>/dev/null"]"#,
+        &[],
+    );
+    let out = repo.streams(&["run"]);
+    assert_s3_blamed(&repo, &out);
+    let state = state(&repo);
+    let red: Vec<&serde_json::Value> = state["gates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|g| g["passed"] == false)
+        .collect();
+    assert!(!red.is_empty());
+    for g in red {
+        assert!(
+            g["result"].as_str().unwrap().starts_with("setup `sh -c"),
+            "{g}"
+        );
+    }
+}
+
+#[test]
+fn ctrl_c_while_the_gate_runs_stops_it_and_resume_gates_again() {
+    use std::time::Duration;
+    // The first gate run hangs (it would for ten minutes); later ones are the real gate.
+    let repo = five_streams(
+        r#"["sh", "-c", "[ -e \"$MARK\" ] || { touch \"$MARK\"; sleep 600; }; exec compile"]"#,
+    );
+    let mark = repo.path("../gate-started");
+    let mut child = repo
+        .streams_cmd(&["run"])
+        .env("MARK", &mark)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    crate::common::wait_for("the gate to start", Duration::from_secs(60), || {
+        mark.exists().then_some(())
+    });
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .unwrap();
+    // It stops the gate as it stops agents (a deadline far below the gate's ten minutes).
+    let status = crate::common::wait_for("streams to stop", Duration::from_secs(60), || {
+        child.try_wait().unwrap()
+    });
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+    assert_eq!(status.code(), Some(130), "{stderr}");
+    assert!(stderr.contains("and the gate (again to kill them at once)"), "{stderr}");
+    assert!(repo.live_processes().is_empty(), "{:?}", repo.live_processes());
+    // The stopped run has no verdict; the journal says it was stopped.
+    assert!(state(&repo)["gates"].as_array().is_none_or(|g| g.is_empty()));
+    let journal = std::fs::read_to_string(run_dir(&repo).join("journal.ndjson")).unwrap();
+    assert!(journal.contains("\"gate_stopped\""), "{journal}");
+    let out = crate::common::CmdOutput::new(
+        repo.streams_cmd(&["resume"])
+            .env("MARK", &mark)
+            .output()
+            .unwrap(),
+        &repo,
+    );
+    assert_s3_blamed(&repo, &out);
 }
