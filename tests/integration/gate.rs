@@ -623,3 +623,113 @@ fn ctrl_c_while_the_gate_runs_stops_it_and_resume_gates_again() {
     );
     assert_s3_blamed(&repo, &out);
 }
+
+/// Whole output with commit ids (which carry the run's commit times) redacted too.
+fn redact_oids(text: &str) -> String {
+    let re = regex_lite::Regex::new(r"\b[0-9a-f]{10,40}\b").unwrap();
+    re.replace_all(text, "[OID]").into_owned()
+}
+
+#[test]
+fn plan_shows_each_streams_check_and_the_gate() {
+    let repo = TestRepo::with_files(&[("src/a/x.txt", "x\n"), ("src/b/x.txt", "x\n"), ("src/c/x.txt", "x\n")]);
+    plan(
+        &repo,
+        r#"
+[plan]
+name = "p"
+agent = ["act"]
+check = ["compile", "--all"]
+check_retries = 2
+check_timeout = "10m"
+gate = ["sh", "-c", "make test"]
+gate_batch = 4
+
+[[stream]]
+name = "a"
+owns = ["src/a/**"]
+tasks = ["work"]
+
+[[stream]]
+name = "b"
+owns = ["src/b/**"]
+check = ["compile", "src/b"]
+check_retries = 0
+tasks = ["work"]
+
+[[stream]]
+name = "c"
+owns = ["src/c/**"]
+tasks = ["work"]
+"#,
+    );
+    let out = repo.streams(&["plan"]);
+    out.assert_code(0);
+    insta::assert_snapshot!(redact_oids(&out.to_string()));
+
+    let out = repo.streams(&["plan", "--json"]);
+    out.assert_code(0);
+    let json: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(json["plan"]["gate"], serde_json::json!(["sh", "-c", "make test"]));
+    assert_eq!(json["plan"]["gate_batch"], 4);
+    assert_eq!(json["streams"][0]["check"], serde_json::json!(["compile", "--all"]));
+    assert_eq!(json["streams"][0]["check_retries"], 2);
+    assert_eq!(json["streams"][1]["check"], serde_json::json!(["compile", "src/b"]));
+    assert_eq!(json["streams"][1]["check_retries"], 0);
+}
+
+#[test]
+fn status_shows_check_results_and_gate_runs_with_the_culprit() {
+    // One stream at a time, so every gate run is on one stream: s2 is the culprit, s3's check
+    // fails once and passes after its agent's second attempt.
+    let repo = TestRepo::with_files(&[
+        ("src/lib/lib.txt", "fn base\n"),
+        ("src/s1/x.txt", "call base\n"),
+        ("src/s2/x.txt", "call base\n"),
+        ("src/s3/x.txt", "call base\n"),
+    ]);
+    plan(
+        &repo,
+        r#"
+[plan]
+name = "p"
+jobs = 1
+gate = ["compile"]
+check = ["true"]
+
+[[stream]]
+name = "s1"
+owns = ["src/s1/**"]
+agent = ["act", "write", "src/s1/y.txt", "call base"]
+tasks = ["work"]
+
+[[stream]]
+name = "s2"
+owns = ["src/s2/**"]
+agent = ["act", "write", "src/s2/y.txt", "call missing"]
+tasks = ["work"]
+
+[[stream]]
+name = "s3"
+owns = ["src/s3/**"]
+check = ["compile"]
+check_retries = 1
+agent = ["sh", "-c", "if [ -n \"$1\" ]; then echo 'fn other' > src/s3/fix.txt; else echo 'call other' > src/s3/use.txt; fi", "agent", "{check_output_file}"]
+tasks = ["work"]
+"#,
+    );
+    repo.streams(&["run"]).assert_code(4);
+    let out = repo.streams(&["status"]);
+    out.assert_code(0);
+    insta::assert_snapshot!(redact_oids(&out.to_string()));
+
+    let out = repo.streams(&["status", "--json"]);
+    let json: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    let run = &json["run"];
+    assert_eq!(run["gate"]["command"], serde_json::json!(["compile"]));
+    assert_eq!(run["gate"]["runs"].as_array().unwrap().len(), 3);
+    assert_eq!(run["gate"]["culprits"][0]["stream"], "s2");
+    let s3 = &run["streams"][2];
+    assert_eq!(s3["checks"][0]["passed"], false);
+    assert_eq!(s3["checks"][1]["passed"], true);
+}
