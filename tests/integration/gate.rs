@@ -131,6 +131,10 @@ fn five_streams_with(gate: &str, plan_lines: &str, more_files: &[(&str, &str)]) 
 /// the other four integrated.
 fn assert_s3_blamed(repo: &TestRepo, out: &crate::common::CmdOutput) {
     out.assert_code(4);
+    assert_s3_blamed_in(repo, &out.to_string());
+}
+
+fn assert_s3_blamed_in(repo: &TestRepo, out: &str) {
     let state = state(repo);
     for name in FIVE {
         let expected = if name == "s3" { "failed" } else { "done" };
@@ -732,4 +736,136 @@ tasks = ["work"]
     let s3 = &run["streams"][2];
     assert_eq!(s3["checks"][0]["passed"], false);
     assert_eq!(s3["checks"][1]["passed"], true);
+}
+
+/// The (stream, task) trailers on the integration branch, counted.
+fn integrated_tasks(repo: &TestRepo) -> std::collections::BTreeMap<String, usize> {
+    let log = repo.git(&[
+        "log",
+        "--format=%(trailers:key=Streams-Stream,valueonly,separator=%x2C)",
+        "main..streams/p/integration",
+    ]);
+    let mut counts = std::collections::BTreeMap::new();
+    for stream in log.lines().filter(|l| !l.is_empty()) {
+        *counts.entry(stream.trim().to_string()).or_insert(0) += 1;
+    }
+    counts
+}
+
+/// SIGKILL the coordinator at random moments (resumes included) of a run whose gate batches
+/// and bisects, then `resume` until it ends: the same integration tree and the same culprit as
+/// an uninterrupted run, every other stream's work on it once, the culprit's on its branch.
+/// A few iterations by default; STREAMS_CRASH_ITERATIONS for more, STREAMS_CRASH_SEED to
+/// replay one.
+#[test]
+fn random_kills_with_a_gate_end_as_an_uninterrupted_run() {
+    use std::process::Stdio;
+    use std::time::{Duration, Instant};
+    // Slow enough that kills land in gate runs and bisections, not only around them.
+    const GATE: &str = r#"["sh", "-c", "sleep 0.1; exec compile"]"#;
+    let seed: u64 = std::env::var("STREAMS_CRASH_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0x6a7e_5eed);
+    let iterations: usize = std::env::var("STREAMS_CRASH_ITERATIONS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(3);
+    let reference = {
+        let repo = five_streams(GATE);
+        let out = repo.streams(&["run"]);
+        assert_s3_blamed(&repo, &out);
+        let culprits: Vec<serde_json::Value> = state(&repo)["bisections"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|b| b["culprit"].clone())
+            .collect();
+        (
+            repo.git(&["rev-parse", "streams/p/integration^{tree}"]),
+            culprits,
+            integrated_tasks(&repo),
+        )
+    };
+    let mut rng = crate::crash::Rng(seed);
+    for iteration in 0..iterations {
+        let repo = five_streams(GATE);
+        let mut kills = 0;
+        let mut command = "run";
+        let mut last = String::new();
+        loop {
+            let mut child = repo
+                .streams_cmd(&[command])
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap();
+            // Kill at a random moment within about a run's length, at most 4 times.
+            let delay = Duration::from_millis(rng.below(1500));
+            let started = Instant::now();
+            let mut finished = None;
+            while started.elapsed() < delay {
+                if let Some(status) = child.try_wait().unwrap() {
+                    finished = Some(status);
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            let status = match finished {
+                Some(status) => status,
+                None if kills < 4 => {
+                    child.kill().unwrap();
+                    kills += 1;
+                    child.wait().unwrap()
+                }
+                None => child.wait().unwrap(),
+            };
+            let mut stderr = String::new();
+            std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+            let context = format!("seed {seed:#x}, iteration {iteration}, {kills} kill(s)");
+            match status.code() {
+                // The end of the run: `s3` failed, so exit 4.
+                Some(4) => {
+                    last = stderr;
+                    break;
+                }
+                None => command = "resume",
+                Some(5) if stderr.contains("there is no run to resume") => command = "run",
+                Some(5) if command == "resume" && stderr.contains("is finished") => break,
+                Some(code) => panic!("{context}: `streams {command}` exited with {code}: {stderr}"),
+            }
+        }
+        let context = format!("seed {seed:#x}, iteration {iteration}, {kills} kill(s)");
+        assert_s3_blamed_in(&repo, &format!("{context}: {last}"));
+        assert_eq!(
+            repo.git(&["rev-parse", "streams/p/integration^{tree}"]),
+            reference.0,
+            "{context}: a different integration"
+        );
+        let culprits: Vec<serde_json::Value> = state(&repo)["bisections"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|b| b["culprit"].clone())
+            .collect();
+        assert_eq!(culprits, reference.1, "{context}: a different culprit");
+        assert_eq!(
+            integrated_tasks(&repo),
+            reference.2,
+            "{context}: some stream's work is missing or applied twice"
+        );
+        // The culprit's work stays on its branch.
+        assert_eq!(
+            repo.git(&["show", "streams/p/s3:src/s3/y.txt"]),
+            "call missing",
+            "{context}"
+        );
+        let fsck = repo.git_output_in(&repo.root, &["fsck", "--no-dangling", "--no-progress"]);
+        assert!(fsck.status.success(), "{context}: git fsck failed");
+        assert!(
+            repo.live_processes().is_empty(),
+            "{context}: {:?} left running",
+            repo.live_processes()
+        );
+    }
 }
