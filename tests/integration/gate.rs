@@ -682,10 +682,9 @@ tasks = ["work"]
     assert_eq!(json["streams"][1]["check_retries"], 0);
 }
 
-#[test]
-fn status_shows_check_results_and_gate_runs_with_the_culprit() {
-    // One stream at a time, so every gate run is on one stream: s2 is the culprit, s3's check
-    // fails once and passes after its agent's second attempt.
+/// One stream at a time, so every gate run is on one stream: s2 is the culprit, s3's check
+/// fails once and passes after its agent's second attempt.
+fn one_at_a_time_with_a_culprit() -> TestRepo {
     let repo = TestRepo::with_files(&[
         ("src/lib/lib.txt", "fn base\n"),
         ("src/s1/x.txt", "call base\n"),
@@ -722,6 +721,12 @@ agent = ["sh", "-c", "if [ -n \"$1\" ]; then echo 'fn other' > src/s3/fix.txt; e
 tasks = ["work"]
 "#,
     );
+    repo
+}
+
+#[test]
+fn status_shows_check_results_and_gate_runs_with_the_culprit() {
+    let repo = one_at_a_time_with_a_culprit();
     repo.streams(&["run"]).assert_code(4);
     let out = repo.streams(&["status"]);
     out.assert_code(0);
@@ -868,4 +873,55 @@ fn random_kills_with_a_gate_end_as_an_uninterrupted_run() {
             repo.live_processes()
         );
     }
+}
+
+#[test]
+fn the_report_lists_every_check_and_gate_run_and_the_bisection() {
+    let repo = one_at_a_time_with_a_culprit();
+    let summary = repo.path("../step-summary.md");
+    let out = repo
+        .streams_cmd(&["run"])
+        .env("GITHUB_STEP_SUMMARY", &summary)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(4));
+    let dir = run_dir(&repo);
+    let md = std::fs::read_to_string(dir.join("report.md")).unwrap();
+    // The step summary is the Markdown report.
+    let step = std::fs::read_to_string(&summary).unwrap();
+    assert!(step.contains(&md), "{step}");
+    // Checks and gate runs: command, commit and tree, result, time, log; then the bisection.
+    let start = md.find("\nChecks:").expect("no checks section");
+    let end = md[start..]
+        .find("\nNotes:")
+        .map_or(md.len(), |i| start + i);
+    let section = md[start..end].replace(&dir.display().to_string(), "[RUN_DIR]");
+    insta::assert_snapshot!(redact_oids(&crate::common::redact_volatile(&section)));
+
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("report.json")).unwrap()).unwrap();
+    let runs = report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .chain(report["gates"].as_array().unwrap());
+    let mut n = 0;
+    for run in runs {
+        n += 1;
+        assert!(run["command"].as_array().is_some_and(|c| !c.is_empty()), "{run}");
+        assert_eq!(run["tree"].as_str().map(str::len), Some(40), "{run}");
+        assert!(run["result"].is_string() && run["passed"].is_boolean(), "{run}");
+        assert!(run["ms"].is_u64() && run["at"].is_u64(), "{run}");
+        assert!(
+            std::path::Path::new(run["log"].as_str().unwrap()).exists(),
+            "{run}"
+        );
+    }
+    // Four checks (s3's twice), three gate runs.
+    assert_eq!(n, 7);
+    assert_eq!(report["bisections"][0]["culprit"], "s2");
+    assert_eq!(
+        report["bisections"][0]["steps"],
+        serde_json::json!([[["s2"], false]])
+    );
 }
