@@ -246,7 +246,11 @@ impl Engine {
                 sig
             };
             let _ = self.cancel.send(Cancel::Graceful(to_agents));
-            let gate = if self.gate_running { " and the gate" } else { "" };
+            let gate = if self.gate_running {
+                " and the gate"
+            } else {
+                ""
+            };
             self.reporter.message(&format!(
                 "{} received: stopping {} running agent(s){gate} (again to kill them at once)",
                 signal_name(sig),

@@ -522,9 +522,8 @@ impl Engine {
                 commit.clone(),
                 self.cancel.subscribe(),
             );
-            let setting_up = async move {
-                super::setup::run(&repo, &cwd, &commit, &job, cancel, |_| {}).await
-            };
+            let setting_up =
+                async move { super::setup::run(&repo, &cwd, &commit, &job, cancel, |_| {}).await };
             match self.listening(setting_up).await {
                 super::setup::SetupResult::Done => {}
                 super::setup::SetupResult::Failed(why) => return Err(failed(why)),

@@ -127,30 +127,28 @@ pub fn build(repo: &Repo, state: &RunState, holder: Option<lock::Holder>) -> Run
         })
         .collect();
     // The state keeps the gate's runs, not the plan: a gate shows once it has run.
-    let gate = state.gates.first().map(|first| {
-        GateStatus {
-            command: first.command.clone(),
-            runs: state
-                .gates
-                .iter()
-                .map(|g| VerdictStatus {
-                    task: None,
-                    streams: Some(g.streams.clone()),
-                    passed: g.passed,
-                    result: g.result.clone(),
-                    log: g.log.display().to_string(),
-                })
-                .collect(),
-            culprits: state
-                .bisections
-                .iter()
-                .map(|b| CulpritStatus {
-                    stream: b.culprit.clone(),
-                    green: b.green.to_string(),
-                    steps: b.steps.len(),
-                })
-                .collect(),
-        }
+    let gate = state.gates.first().map(|first| GateStatus {
+        command: first.command.clone(),
+        runs: state
+            .gates
+            .iter()
+            .map(|g| VerdictStatus {
+                task: None,
+                streams: Some(g.streams.clone()),
+                passed: g.passed,
+                result: g.result.clone(),
+                log: g.log.display().to_string(),
+            })
+            .collect(),
+        culprits: state
+            .bisections
+            .iter()
+            .map(|b| CulpritStatus {
+                stream: b.culprit.clone(),
+                green: b.green.to_string(),
+                steps: b.steps.len(),
+            })
+            .collect(),
     });
     let mut skipped = Vec::new();
     if state.no_check {

@@ -66,7 +66,10 @@ pub fn render_markdown(v: &Verification) -> String {
             "\nChecks:\n\n| stream | task | command | on | tree | result | time | log |\n| --- | --- | --- | --- | --- | --- | --- | --- |"
         );
         for c in &v.checks {
-            let tree = c.tree.as_deref().map_or("-".into(), |t| format!("`{}`", short(t)));
+            let tree = c
+                .tree
+                .as_deref()
+                .map_or("-".into(), |t| format!("`{}`", short(t)));
             let _ = writeln!(
                 out,
                 "| {} | {} | `{}` | `{}` | {tree} | {} | {} | `{}` |",

@@ -535,7 +535,10 @@ fn the_gate_worktree_gets_the_plans_include_and_setup_on_every_new_candidate() {
     let repo = five_streams_with(
         r#"["sh", "-c", "test -f .env && test -f built.marker && exec compile"]"#,
         r#"setup = ["sh", "-c", "echo \"$STREAMS_STREAM\" >> \"$SETUPS\"; touch built.marker"]"#,
-        &[(".gitignore", ".env\nbuilt.marker\n"), (".worktreeinclude", ".env\n")],
+        &[
+            (".gitignore", ".env\nbuilt.marker\n"),
+            (".worktreeinclude", ".env\n"),
+        ],
     );
     repo.write(".env", "SECRET=1\n");
     let setups = repo.path("../setups");
@@ -553,7 +556,10 @@ fn the_gate_worktree_gets_the_plans_include_and_setup_on_every_new_candidate() {
     assert_eq!(gate_setups, gate_runs(&repo), "{lines}");
     let first = std::fs::read_to_string(run_dir(&repo).join("logs/.gate/gate-1.log")).unwrap();
     assert!(first.contains("=== streams: setup at"), "{first}");
-    assert!(first.contains("included 1 file(s) from the checkout"), "{first}");
+    assert!(
+        first.contains("included 1 file(s) from the checkout"),
+        "{first}"
+    );
 }
 
 #[test]
@@ -612,10 +618,21 @@ fn ctrl_c_while_the_gate_runs_stops_it_and_resume_gates_again() {
     let mut stderr = String::new();
     std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
     assert_eq!(status.code(), Some(130), "{stderr}");
-    assert!(stderr.contains("and the gate (again to kill them at once)"), "{stderr}");
-    assert!(repo.live_processes().is_empty(), "{:?}", repo.live_processes());
+    assert!(
+        stderr.contains("and the gate (again to kill them at once)"),
+        "{stderr}"
+    );
+    assert!(
+        repo.live_processes().is_empty(),
+        "{:?}",
+        repo.live_processes()
+    );
     // The stopped run has no verdict; the journal says it was stopped.
-    assert!(state(&repo)["gates"].as_array().is_none_or(|g| g.is_empty()));
+    assert!(
+        state(&repo)["gates"]
+            .as_array()
+            .is_none_or(|g| g.is_empty())
+    );
     let journal = std::fs::read_to_string(run_dir(&repo).join("journal.ndjson")).unwrap();
     assert!(journal.contains("\"gate_stopped\""), "{journal}");
     let out = crate::common::CmdOutput::new(
@@ -636,7 +653,11 @@ fn redact_oids(text: &str) -> String {
 
 #[test]
 fn plan_shows_each_streams_check_and_the_gate() {
-    let repo = TestRepo::with_files(&[("src/a/x.txt", "x\n"), ("src/b/x.txt", "x\n"), ("src/c/x.txt", "x\n")]);
+    let repo = TestRepo::with_files(&[
+        ("src/a/x.txt", "x\n"),
+        ("src/b/x.txt", "x\n"),
+        ("src/c/x.txt", "x\n"),
+    ]);
     plan(
         &repo,
         r#"
@@ -674,11 +695,20 @@ tasks = ["work"]
     let out = repo.streams(&["plan", "--json"]);
     out.assert_code(0);
     let json: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
-    assert_eq!(json["plan"]["gate"], serde_json::json!(["sh", "-c", "make test"]));
+    assert_eq!(
+        json["plan"]["gate"],
+        serde_json::json!(["sh", "-c", "make test"])
+    );
     assert_eq!(json["plan"]["gate_batch"], 4);
-    assert_eq!(json["streams"][0]["check"], serde_json::json!(["compile", "--all"]));
+    assert_eq!(
+        json["streams"][0]["check"],
+        serde_json::json!(["compile", "--all"])
+    );
     assert_eq!(json["streams"][0]["check_retries"], 2);
-    assert_eq!(json["streams"][1]["check"], serde_json::json!(["compile", "src/b"]));
+    assert_eq!(
+        json["streams"][1]["check"],
+        serde_json::json!(["compile", "src/b"])
+    );
     assert_eq!(json["streams"][1]["check_retries"], 0);
 }
 
@@ -892,9 +922,7 @@ fn the_report_lists_every_check_and_gate_run_and_the_bisection() {
     assert!(step.contains(&md), "{step}");
     // Checks and gate runs: command, commit and tree, result, time, log; then the bisection.
     let start = md.find("\nChecks:").expect("no checks section");
-    let end = md[start..]
-        .find("\nNotes:")
-        .map_or(md.len(), |i| start + i);
+    let end = md[start..].find("\nNotes:").map_or(md.len(), |i| start + i);
     let section = md[start..end].replace(&dir.display().to_string(), "[RUN_DIR]");
     insta::assert_snapshot!(redact_oids(&crate::common::redact_volatile(&section)));
 
@@ -908,9 +936,15 @@ fn the_report_lists_every_check_and_gate_run_and_the_bisection() {
     let mut n = 0;
     for run in runs {
         n += 1;
-        assert!(run["command"].as_array().is_some_and(|c| !c.is_empty()), "{run}");
+        assert!(
+            run["command"].as_array().is_some_and(|c| !c.is_empty()),
+            "{run}"
+        );
         assert_eq!(run["tree"].as_str().map(str::len), Some(40), "{run}");
-        assert!(run["result"].is_string() && run["passed"].is_boolean(), "{run}");
+        assert!(
+            run["result"].is_string() && run["passed"].is_boolean(),
+            "{run}"
+        );
         assert!(run["ms"].is_u64() && run["at"].is_u64(), "{run}");
         assert!(
             std::path::Path::new(run["log"].as_str().unwrap()).exists(),
@@ -923,5 +957,24 @@ fn the_report_lists_every_check_and_gate_run_and_the_bisection() {
     assert_eq!(
         report["bisections"][0]["steps"],
         serde_json::json!([[["s2"], false]])
+    );
+}
+
+#[test]
+fn the_culprits_dependents_are_skipped() {
+    let repo = five_streams(r#"["compile"]"#);
+    let mut text = repo.read("streams.toml");
+    text.push_str(
+        "\n[[stream]]\nname = \"after3\"\nowns = [\"src/after3/**\"]\ndepends_on = [\"s3\"]\nagent = [\"act\", \"write\", \"src/after3/y.txt\", \"call base\"]\ntasks = [\"work\"]\n",
+    );
+    plan(&repo, &text);
+    let out = repo.streams(&["run"]);
+    assert_s3_blamed(&repo, &out);
+    let after = stream_state(&state(&repo), "after3");
+    assert_eq!(after["state"], "skipped", "{after}");
+    assert!(
+        !repo
+            .tree_listing("streams/p/integration")
+            .contains("src/after3/")
     );
 }
