@@ -19,18 +19,19 @@ use crate::report::quote::escape_unsafe;
 /// The workflow file for `plan`.
 pub fn workflow(plan: &Plan, options: &Options, spread: &Spread) -> String {
     let mut out = String::new();
-    header(&mut out, plan, options, spread);
+    header(&mut out, plan, options);
     plan_job(&mut out, options, spread);
     for (k, stage) in spread.stages.iter().enumerate() {
         stage_job(&mut out, plan, options, spread, k, stage);
         integrate_job(&mut out, options, spread, k);
     }
-    out
+    // Each job ends with a blank line before the next; the file ends with its last line.
+    format!("{}\n", out.trim_end())
 }
 
-fn header(out: &mut String, plan: &Plan, options: &Options, spread: &Spread) {
-    let integration = crate::layout::short_branch(&crate::layout::integration_ref(&plan.name))
-        .to_string();
+fn header(out: &mut String, plan: &Plan, options: &Options) {
+    let integration =
+        crate::layout::short_branch(&crate::layout::integration_ref(&plan.name)).to_string();
     let _ = write!(
         out,
         "\
@@ -68,7 +69,6 @@ jobs:
         group = yaml_str(&format!("streams-{}", plan.name)),
         plan_path = yaml_str(&options.plan_path),
     );
-    let _ = spread;
 }
 
 fn plan_job(out: &mut String, options: &Options, spread: &Spread) {

@@ -37,7 +37,10 @@ pub struct Options {
 /// the version that wrote the workflow (a run's manifests record it; mixing versions in one run
 /// is asking for trouble).
 pub fn default_install() -> String {
-    format!("cargo install --locked streams@{}", env!("CARGO_PKG_VERSION"))
+    format!(
+        "cargo install --locked streams@{}",
+        env!("CARGO_PKG_VERSION")
+    )
 }
 
 /// An agent CLI streams knows: how a runner gets it and which secrets it reads.
@@ -295,7 +298,9 @@ mod tests {
         let refused = spread(&parse_simple(&text(3)).unwrap(), &options()).unwrap_err();
         assert_eq!(
             refused.problems,
-            ["[plan.limits] gpu = 2 cannot be kept across CI jobs: stage 0 would run 3 of its streams at once; lower `jobs` to 2, or raise the limit"]
+            [
+                "[plan.limits] gpu = 2 cannot be kept across CI jobs: stage 0 would run 3 of its streams at once; lower `jobs` to 2, or raise the limit"
+            ]
         );
         assert!(spread(&parse_simple(&text(2)).unwrap(), &options()).is_ok());
     }
