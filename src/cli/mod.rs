@@ -11,6 +11,7 @@ mod demo;
 mod init;
 mod init_from;
 pub mod load;
+mod machines;
 mod merge;
 mod plan;
 mod retry;
@@ -100,6 +101,10 @@ pub enum Command {
     Diff(DiffArgs),
     /// An agent's log (`-f` follows a running task until it ends)
     Logs(LogsArgs),
+    /// The central step of a run spread over CI machines: fetch what each machine pushed
+    /// (`streams run --only S --push REMOTE`), check every stream's commits against the plan's
+    /// ownership again, integrate them in dependency order, push the result back
+    Integrate(IntegrateArgs),
     /// Push stream branches (or the integration branch) and open or update one pull request
     /// each through the GitHub CLI `gh`
     Pr(PrArgs),
@@ -254,7 +259,36 @@ pub struct RunArgs {
     #[arg(long)]
     pub no_gate: bool,
     #[command(flatten)]
+    pub machine: MachineArgs,
+    #[command(flatten)]
     pub report: ReportArgs,
+}
+
+/// `run --only`: one stream of a run spread over CI machines (see `streams integrate`).
+#[derive(Debug, Default, Args)]
+#[command(next_help_heading = "Running one stream on a CI machine")]
+pub struct MachineArgs {
+    /// Run only this stream, on this machine: its tasks and check, with the same workspace,
+    /// agent and ownership rules as a local run. Its dependencies must already be in the
+    /// start commit (--base, or --after-stage). Needs --run-id
+    #[arg(long, value_name = "STREAM", requires = "run_id")]
+    pub only: Option<String>,
+    /// The id every machine of the run shares (in GitHub Actions:
+    /// `${{ github.run_id }}-${{ github.run_attempt }}`); letters, digits, `-`, `_`, `.`
+    #[arg(long, value_name = "ID", requires = "only")]
+    pub run_id: Option<String>,
+    /// With --only: start from this commit (for a stream with no dependencies; every machine
+    /// of the run must be given the same one)
+    #[arg(long, value_name = "COMMIT", requires = "only", conflicts_with = "after_stage")]
+    pub base: Option<String>,
+    /// With --only: start from the integration tip that `streams integrate --stage K` pushed
+    /// to the --push remote (for a stream whose dependencies are in stage K, numbered from 0)
+    #[arg(long, value_name = "K", requires_all = ["only", "push"])]
+    pub after_stage: Option<usize>,
+    /// With --only: when the stream ends (done or failed), push its branch, its kept work and
+    /// its manifest to this remote (a name or URL) for `streams integrate --from`
+    #[arg(long, value_name = "REMOTE", requires = "only")]
+    pub push: Option<String>,
 }
 
 /// What the commands that can end a run write besides the run directory's reports.
@@ -341,6 +375,34 @@ pub struct PrArgs {
     /// The run (default: the current or last run)
     #[arg(long, value_name = "ID")]
     pub run: Option<String>,
+}
+
+#[derive(Debug, Args)]
+#[command(after_help = "\
+A conflict halts the integration (exit 3) as in a local run: resolve it, then `streams continue` \
+(which also pushes the result), `streams skip STREAM` or `streams abort`. A stream whose machine \
+pushed nothing is reported as missing (exit 4); run the same command again once it has pushed. \
+Running it again after a finish or a crash gives the same result.")]
+pub struct IntegrateArgs {
+    /// The plan file (default: streams.toml at the repository root); it must be the plan every
+    /// machine ran (its hash is in each machine's manifest)
+    pub plan: Option<PathBuf>,
+    /// The remote the machines pushed to (a name or URL); the result is pushed there too
+    #[arg(long, value_name = "REMOTE")]
+    pub from: String,
+    /// The run id the machines were given
+    #[arg(long, value_name = "ID")]
+    pub run_id: String,
+    /// Integrate only stage K's streams (numbered from 0; `streams plan --json` lists the
+    /// stages), on top of stage K-1's result, and push the tip as stage K for
+    /// `run --after-stage K`. Default: every stream of the plan
+    #[arg(long, value_name = "K")]
+    pub stage: Option<usize>,
+    /// Print events as NDJSON on stdout
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub report: ReportArgs,
 }
 
 #[derive(Debug, Args)]
@@ -491,6 +553,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Diff(args) => review::diff(&ctx, args),
         Command::Logs(args) => review::logs(&ctx, args),
         Command::Pr(args) => review::pr(&ctx, args),
+        Command::Integrate(args) => machines::integrate(&ctx, args),
         Command::Demo(args) => demo::demo(&ctx, args),
         Command::Init(args) => init::init(&ctx, args),
         Command::Ci(args) => ci::ci(&ctx, args),

@@ -13,6 +13,7 @@ mod gate;
 mod init;
 mod init_from;
 mod learn;
+mod machines;
 mod output;
 mod plan;
 mod private;
