@@ -20,10 +20,10 @@ use crate::report::quote::escape_unsafe;
 pub fn workflow(plan: &Plan, options: &Options, spread: &Spread) -> String {
     let mut out = String::new();
     header(&mut out, plan, options);
-    plan_job(&mut out, options, spread);
+    plan_job(&mut out, plan, options, spread);
     for (k, stage) in spread.stages.iter().enumerate() {
         stage_job(&mut out, plan, options, spread, k, stage);
-        integrate_job(&mut out, options, spread, k);
+        integrate_job(&mut out, plan, options, spread, k);
     }
     // Each job ends with a blank line before the next; the file ends with its last line.
     format!("{}\n", out.trim_end())
@@ -71,7 +71,7 @@ jobs:
     );
 }
 
-fn plan_job(out: &mut String, options: &Options, spread: &Spread) {
+fn plan_job(out: &mut String, plan: &Plan, options: &Options, spread: &Spread) {
     let stages = serde_json::to_string(&spread.stages).expect("strings serialise");
     let _ = write!(
         out,
@@ -85,7 +85,7 @@ fn plan_job(out: &mut String, options: &Options, spread: &Spread) {
 ",
         runs_on = yaml_str(&options.runs_on),
     );
-    install_steps(out, options, spread);
+    install_steps(out, plan, options, spread);
     let _ = write!(
         out,
         "      - name: Check the plan, pin its base and the run id
@@ -153,7 +153,7 @@ fn stage_job(
 ",
         streams = streams.join(", "),
     );
-    install_steps(out, options, spread);
+    install_steps(out, plan, options, spread);
     identity_step(out);
     let start = if k == 0 {
         "--base \"$BASE\"".to_string()
@@ -183,7 +183,7 @@ fn stage_job(
     keep_run_dir_step(out, "stream-${{ matrix.stream }}");
 }
 
-fn integrate_job(out: &mut String, options: &Options, spread: &Spread, k: usize) {
+fn integrate_job(out: &mut String, plan: &Plan, options: &Options, spread: &Spread, k: usize) {
     let _ = write!(
         out,
         "  integrate-{k}:
@@ -196,7 +196,7 @@ fn integrate_job(out: &mut String, options: &Options, spread: &Spread, k: usize)
 ",
         runs_on = yaml_str(&options.runs_on),
     );
-    install_steps(out, options, spread);
+    install_steps(out, plan, options, spread);
     identity_step(out);
     let _ = write!(
         out,
@@ -212,16 +212,30 @@ fn integrate_job(out: &mut String, options: &Options, spread: &Spread, k: usize)
 
 /// Checkout, streams, the agents and `--setup`: what every job needs before it runs streams
 /// (every command checks the plan, and the check looks for its agents on PATH).
-fn install_steps(out: &mut String, options: &Options, spread: &Spread) {
+fn install_steps(out: &mut String, plan: &Plan, options: &Options, spread: &Spread) {
     out.push_str(
         "      - uses: actions/checkout@v4
         with:
           # streams reads history from the plan's base, and pushes branches back.
           fetch-depth: 0
 
-      - name: Install streams
 ",
     );
+    if plan.base != "HEAD" {
+        // Every command resolves the plan's `base` when it checks the plan, but the checkout
+        // holds only the branch the workflow runs on: other branches are origin/<name>.
+        let _ = write!(
+            out,
+            "      - name: Make the plan's base resolvable
+        env:
+          BASE_REF: {base}
+        run: git rev-parse --verify --quiet \"$BASE_REF^{{commit}}\" >/dev/null || git branch \"$BASE_REF\" \"origin/$BASE_REF\"
+
+",
+            base = yaml_str(&plan.base),
+        );
+    }
+    out.push_str("      - name: Install streams\n");
     run_block(out, &options.install);
     if !spread.agent_installs.is_empty() {
         out.push_str("      - name: Install the agents\n");
