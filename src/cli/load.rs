@@ -41,11 +41,31 @@ pub fn load_plan(ctx: &Context, repo: &Repo, arg: Option<&Path>) -> Result<Loade
     load_checked(ctx, repo, arg).map(|(loaded, _)| loaded)
 }
 
+/// [`load_plan`], checked against commit `at` instead of the plan's `base` (a CI machine's
+/// clone may not have the base branch; it has the commit it was told to start from).
+pub fn load_plan_at(
+    ctx: &Context,
+    repo: &Repo,
+    arg: Option<&Path>,
+    at: &Oid,
+) -> Result<LoadedPlan> {
+    load_checked_at(ctx, repo, arg, Some(at)).map(|(loaded, _)| loaded)
+}
+
 /// [`load_plan`], also returning what `streams plan` shows besides the plan.
 pub fn load_checked(
     ctx: &Context,
     repo: &Repo,
     arg: Option<&Path>,
+) -> Result<(LoadedPlan, Analysis)> {
+    load_checked_at(ctx, repo, arg, None)
+}
+
+fn load_checked_at(
+    ctx: &Context,
+    repo: &Repo,
+    arg: Option<&Path>,
+    at: Option<&Oid>,
 ) -> Result<(LoadedPlan, Analysis)> {
     let path = plan_path(ctx, repo, arg);
     let shown_path = shown_path(&ctx.cwd, &path);
@@ -72,6 +92,7 @@ pub fn load_checked(
     let mut facts = GitFacts {
         repo,
         plan_dir: path.parent().map(Path::to_path_buf).unwrap_or_default(),
+        at: at.cloned(),
     };
     match plan::check(&text, &mut facts) {
         Ok(checked) => {
@@ -140,6 +161,8 @@ pub fn read_plan_text(path: &Path) -> std::io::Result<String> {
 struct GitFacts<'a> {
     repo: &'a Repo,
     plan_dir: PathBuf,
+    /// The commit to check against, whatever the plan's `base` says.
+    at: Option<Oid>,
 }
 
 impl plan::Repository for GitFacts<'_> {
@@ -152,6 +175,9 @@ impl plan::Repository for GitFacts<'_> {
     }
 
     fn resolve(&mut self, rev: &str) -> Result<Option<String>, GitError> {
+        if let Some(at) = &self.at {
+            return Ok(Some(at.to_string()));
+        }
         match self.repo.resolve_commit(rev) {
             Ok(id) => Ok(Some(id.to_string())),
             Err(GitError::BadRevision { .. }) => Ok(None),

@@ -24,8 +24,20 @@ pub fn run_only(ctx: &Context, args: RunArgs) -> Result<ExitCode> {
     }
     ops_machines::check_run_id(run_id)?;
     let repo = load::open_repo(ctx)?;
-    let loaded = load::load_plan(ctx, &repo, args.plan.as_deref())?;
-    let s = ops_machines::only_stream(&loaded.plan, name)?;
+    // The plan's streams and stages first: they say where the stream starts, and the plan is
+    // checked against that commit (the clone may not have the plan's base branch).
+    let simple = names_only(ctx, &repo, args.plan.as_deref())?;
+    let s = ops_machines::only_stream(&simple, name)?;
+    let start = ops_machines::stream_start(
+        &repo,
+        &simple,
+        run_id,
+        s,
+        machine.base.as_deref(),
+        machine.after_stage,
+        machine.push.as_deref(),
+    )?;
+    let loaded = load::load_plan_at(ctx, &repo, args.plan.as_deref(), &start)?;
     for warning in crate::exec::sandbox::preflight(&loaded.plan)? {
         ctx.ui.warn(warning);
     }
@@ -45,21 +57,12 @@ pub fn run_only(ctx: &Context, args: RunArgs) -> Result<ExitCode> {
         publish(ctx, &state, &run_dir)?;
         return Ok(ExitCode::of_run(finish_of(&state)));
     }
-    let start = ops_machines::stream_start(
-        &repo,
-        &loaded.plan,
-        run_id,
-        s,
-        machine.base.as_deref(),
-        machine.after_stage,
-        machine.push.as_deref(),
-    )?;
     ops::start::check_no_active_run(&state_dir)?;
     let text = std::fs::read_to_string(&loaded.path)
         .context(|| format!("could not read {}", loaded.path.display()))?;
     let base = match machine.base {
         Some(_) => start.clone(),
-        None => loaded.base_commit.clone(),
+        None => repo.resolve_commit(&simple.base).unwrap_or(start.clone()),
     };
     let only = vec![name.to_string()];
     let started = ops::start::start_run(&NewRun {
@@ -97,18 +100,20 @@ pub fn run_only(ctx: &Context, args: RunArgs) -> Result<ExitCode> {
     };
     let engine = session::engine(ctx, parts, "run", args.json, None);
     let finished = ops::session::runtime()?.block_on(engine.run())?;
-    session::conclude(ctx, &started.run_dir, finished, args.report.junit.as_deref())
+    session::conclude(
+        ctx,
+        &started.run_dir,
+        finished,
+        args.report.junit.as_deref(),
+    )
 }
 
 /// `streams integrate --from REMOTE --run-id ID [--stage K]`.
 pub fn integrate(ctx: &Context, args: IntegrateArgs) -> Result<ExitCode> {
     ops_machines::check_run_id(&args.run_id)?;
     let repo = load::open_repo(ctx)?;
-    let loaded = load::load_plan(ctx, &repo, args.plan.as_deref())?;
-    let text = std::fs::read_to_string(&loaded.path)
-        .context(|| format!("could not read {}", loaded.path.display()))?;
-    let full = &loaded.plan;
-    let stages = ops_machines::stages(full);
+    let simple = names_only(ctx, &repo, args.plan.as_deref())?;
+    let stages = ops_machines::stages(&simple);
     let covered: Vec<usize> = match args.stage {
         Some(k) if k >= stages.len() => {
             return Err(Error::usage_with_hint(
@@ -122,7 +127,7 @@ pub fn integrate(ctx: &Context, args: IntegrateArgs) -> Result<ExitCode> {
         Some(k) => stages[k].clone(),
         None => stages.iter().flatten().copied().collect(),
     };
-    let only: Vec<String> = full
+    let only: Vec<String> = simple
         .streams
         .iter()
         .enumerate()
@@ -136,16 +141,26 @@ pub fn integrate(ctx: &Context, args: IntegrateArgs) -> Result<ExitCode> {
     };
     let state_dir = StateDir::new(repo.common_dir());
     let mut lock = RunLock::acquire(&state_dir, "integrate")?;
-    ops_machines::fetch_run(&repo, &args.from, &full.name, &args.run_id)?;
+    ops_machines::fetch_run(&repo, &args.from, &simple.name, &args.run_id)?;
+    let plan_base = repo.resolve_commit(&simple.base).ok();
     let base = match ops_machines::integration_base(
         &repo,
-        full,
+        &simple,
         &args.run_id,
         args.stage,
-        &loaded.base_commit,
+        plan_base.as_ref(),
     )? {
         Ok(base) => base,
-        Err(before) => {
+        Err(None) => {
+            return Err(Error::usage_with_hint(
+                format!(
+                    "nothing of run {} arrived from {} yet, and `{}` (the plan's base) is not a commit here",
+                    args.run_id, args.from, simple.base
+                ),
+                "run it again once a machine has pushed, or fetch the base branch",
+            ));
+        }
+        Err(Some(before)) => {
             return Err(Error::usage_with_hint(
                 format!(
                     "{} has no integration tip for stage {before} of run {}",
@@ -158,6 +173,10 @@ pub fn integrate(ctx: &Context, args: IntegrateArgs) -> Result<ExitCode> {
             ));
         }
     };
+    let loaded = load::load_plan_at(ctx, &repo, args.plan.as_deref(), &base)?;
+    let text = std::fs::read_to_string(&loaded.path)
+        .context(|| format!("could not read {}", loaded.path.display()))?;
+    let full = &loaded.plan;
     let run_dir = state_dir.run_dir(&local_id);
     let (mut state, journal, interrupted) = if run_dir.state_path().exists() {
         let state = run_dir.load()?;
@@ -211,13 +230,8 @@ pub fn integrate(ctx: &Context, args: IntegrateArgs) -> Result<ExitCode> {
     let plan = ops::session::plan_for_run(full.clone(), Some(&only), true);
     let ownership = crate::ownership::Ownership::new(full);
     let plan_hash = crate::git::text_hash(&text);
-    let starts = ops_machines::allowed_starts(
-        &repo,
-        &full.name,
-        &args.run_id,
-        args.stage,
-        &state.base,
-    )?;
+    let starts =
+        ops_machines::allowed_starts(&repo, &full.name, &args.run_id, args.stage, &state.base)?;
     let expect = ops_machines::Expect {
         run_id: &args.run_id,
         plan: full,
@@ -237,7 +251,9 @@ pub fn integrate(ctx: &Context, args: IntegrateArgs) -> Result<ExitCode> {
         "integrating run {} from {}{}: {arrived} of {} stream(s) arrived",
         args.run_id,
         args.from,
-        args.stage.map(|k| format!(", stage {k}")).unwrap_or_default(),
+        args.stage
+            .map(|k| format!(", stage {k}"))
+            .unwrap_or_default(),
         only.len()
     ));
     let unchanged = serde_json::to_string(&state.streams).unwrap_or_default() == before;
@@ -282,9 +298,8 @@ pub fn publish(ctx: &Context, state: &RunState, run_dir: &crate::state::RunDir) 
     let repo = crate::git::Repo::discover(&state.repo_root)?;
     let published = match machines {
         Machines::Stream { .. } => {
-            let text = std::fs::read_to_string(run_dir.plan_copy_path()).context(|| {
-                format!("could not read {}", run_dir.plan_copy_path().display())
-            })?;
+            let text = std::fs::read_to_string(run_dir.plan_copy_path())
+                .context(|| format!("could not read {}", run_dir.plan_copy_path().display()))?;
             ops_machines::publish_stream(&repo, state, &text)?
         }
         Machines::Integrate { .. } => ops_machines::publish_integration(&repo, state)?,
@@ -292,7 +307,8 @@ pub fn publish(ctx: &Context, state: &RunState, run_dir: &crate::state::RunDir) 
     if let Some(published) = published {
         ctx.ui.info(format!("pushed to {}:", published.remote));
         for name in &published.refs {
-            ctx.ui.info(format!("  {}", crate::layout::short_branch(name)));
+            ctx.ui
+                .info(format!("  {}", crate::layout::short_branch(name)));
         }
     }
     if let Machines::Integrate {
@@ -332,5 +348,23 @@ fn finish_of(state: &RunState) -> crate::exec::Finish {
         Finish::Skipped
     } else {
         Finish::Integrated
+    }
+}
+
+/// The plan's names, streams and dependencies, read without the repository (to know where a
+/// run starts before checking the plan against that commit). A plan that does not parse gets
+/// the full check's messages.
+fn names_only(
+    ctx: &Context,
+    repo: &crate::git::Repo,
+    arg: Option<&std::path::Path>,
+) -> Result<crate::plan::Plan> {
+    let path = load::plan_path(ctx, repo, arg);
+    match load::read_plan_text(&path)
+        .ok()
+        .and_then(|text| crate::plan::parse_simple(&text).ok())
+    {
+        Some(plan) => Ok(plan),
+        None => load::load_plan(ctx, repo, arg).map(|loaded| loaded.plan),
     }
 }

@@ -259,9 +259,10 @@ pub struct RunArgs {
     #[arg(long)]
     pub no_gate: bool,
     #[command(flatten)]
-    pub machine: MachineArgs,
-    #[command(flatten)]
     pub report: ReportArgs,
+    // Last: its help heading applies to what follows it.
+    #[command(flatten)]
+    pub machine: MachineArgs,
 }
 
 /// `run --only`: one stream of a run spread over CI machines (see `streams integrate`).
@@ -279,10 +280,16 @@ pub struct MachineArgs {
     pub run_id: Option<String>,
     /// With --only: start from this commit (for a stream with no dependencies; every machine
     /// of the run must be given the same one)
-    #[arg(long, value_name = "COMMIT", requires = "only", conflicts_with = "after_stage")]
+    #[arg(
+        long,
+        value_name = "COMMIT",
+        requires = "only",
+        conflicts_with = "after_stage"
+    )]
     pub base: Option<String>,
     /// With --only: start from the integration tip that `streams integrate --stage K` pushed
-    /// to the --push remote (for a stream whose dependencies are in stage K, numbered from 0)
+    /// to the --push remote (for a stream of stage K+1, whose dependencies are integrated by
+    /// then; stages are numbered from 0)
     #[arg(long, value_name = "K", requires_all = ["only", "push"])]
     pub after_stage: Option<usize>,
     /// With --only: when the stream ends (done or failed), push its branch, its kept work and

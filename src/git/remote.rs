@@ -35,19 +35,19 @@ pub fn push_atomic(repo: &Repo, remote: &str, refspecs: &[String]) -> GitResult<
         remote.to_string(),
     ];
     args.extend(refspecs.iter().cloned());
-    repo.git()
-        .with_env("GIT_TERMINAL_PROMPT", "0")
-        .run(&args)?;
+    repo.git().with_env("GIT_TERMINAL_PROMPT", "0").run(&args)?;
     Ok(())
 }
 
 /// The refs under `prefix` on `remote` and their targets (`git ls-remote`).
 pub fn remote_refs(repo: &Repo, remote: &str, prefix: &str) -> GitResult<Vec<(String, Oid)>> {
     let pattern = format!("{prefix}*");
-    let out = repo
-        .git()
-        .with_env("GIT_TERMINAL_PROMPT", "0")
-        .read(["ls-remote", "--refs", remote, &pattern])?;
+    let out = repo.git().with_env("GIT_TERMINAL_PROMPT", "0").read([
+        "ls-remote",
+        "--refs",
+        remote,
+        &pattern,
+    ])?;
     Ok(out
         .lines()
         .filter_map(|line| {

@@ -365,10 +365,14 @@ pub fn read_manifest(
         return Ok(None);
     };
     let Some(bytes) = remote::read_manifest(repo, &commit)? else {
-        return Ok(Some(Err(format!("{name} holds no {}", remote::MANIFEST_FILE))));
+        return Ok(Some(Err(format!(
+            "{name} holds no {}",
+            remote::MANIFEST_FILE
+        ))));
     };
     Ok(Some(
-        serde_json::from_slice::<Manifest>(&bytes).map_err(|e| format!("{name} is unreadable: {e}")),
+        serde_json::from_slice::<Manifest>(&bytes)
+            .map_err(|e| format!("{name} is unreadable: {e}")),
     ))
 }
 
@@ -460,9 +464,9 @@ pub fn evaluate(repo: &Repo, expect: &Expect, s: usize) -> Result<Arrival> {
             .tasks
             .iter()
             .position(|t| {
-                t.state.end().is_some_and(|end| {
-                    refs::is_ancestor(repo, &commit.id, end).unwrap_or(false)
-                })
+                t.state
+                    .end()
+                    .is_some_and(|end| refs::is_ancestor(repo, &commit.id, end).unwrap_or(false))
             })
             .unwrap_or(manifest.tasks.len().saturating_sub(1));
         let kept = refs::keep_ref(
@@ -544,9 +548,12 @@ pub fn settle(
         }
         let name = state.streams[s].name.clone();
         let blocked = plan.streams[s].depends_on.iter().find(|d| {
-            state
-                .stream_by_name(d)
-                .is_some_and(|(_, r)| !matches!(r.state, StreamState::Active { .. } | StreamState::Done { .. }))
+            state.stream_by_name(d).is_some_and(|(_, r)| {
+                !matches!(
+                    r.state,
+                    StreamState::Active { .. } | StreamState::Done { .. }
+                )
+            })
         });
         if let Some(dep) = blocked {
             let record = &mut state.streams[s];
@@ -598,15 +605,24 @@ pub fn settle(
                     reason: missing_reason(&remote_name, &run_id),
                     at: now,
                 };
-                record.tasks.iter_mut().for_each(|t| *t = TaskRecord::pending(t.summary.clone()));
-                record.tasks.iter_mut().for_each(|t| t.state = TaskState::Skipped);
+                record
+                    .tasks
+                    .iter_mut()
+                    .for_each(|t| *t = TaskRecord::pending(t.summary.clone()));
+                record
+                    .tasks
+                    .iter_mut()
+                    .for_each(|t| t.state = TaskState::Skipped);
             }
             Arrival::Refused { reason } => {
                 record.state = StreamState::Failed {
                     reason: format!("refused: {reason}"),
                     at: now,
                 };
-                record.tasks.iter_mut().for_each(|t| t.state = TaskState::Skipped);
+                record
+                    .tasks
+                    .iter_mut()
+                    .for_each(|t| t.state = TaskState::Skipped);
             }
             Arrival::FailedThere { reason, manifest } => {
                 copy_tasks(record, &manifest);
@@ -721,17 +737,19 @@ pub fn publish_integration(repo: &Repo, state: &RunState) -> Result<Option<Publi
 
 /// The base an integration run starts from: stage K-1's tip for K > 0; else the start every
 /// arrived stage-0 manifest names (the first in plan order), else `fallback` (the plan's base
-/// here).
+/// here, if it resolves). `Err(Some(k))`: stage k's tip is not there; `Err(None)`: no base.
 pub fn integration_base(
     repo: &Repo,
     plan: &Plan,
     run_id: &str,
     stage: Option<usize>,
-    fallback: &Oid,
-) -> Result<std::result::Result<Oid, usize>> {
+    fallback: Option<&Oid>,
+) -> Result<std::result::Result<Oid, Option<usize>>> {
     let names = RefNames::new(&plan.name);
     if let Some(k) = stage.filter(|&k| k > 0) {
-        return Ok(repo.ref_target(&names.stage(run_id, k - 1))?.ok_or(k - 1));
+        return Ok(repo
+            .ref_target(&names.stage(run_id, k - 1))?
+            .ok_or(Some(k - 1)));
     }
     for stream in &plan.streams {
         if let Some(Ok(m)) = read_manifest(repo, &plan.name, run_id, &stream.name)?
@@ -740,7 +758,7 @@ pub fn integration_base(
             return Ok(Ok(m.start));
         }
     }
-    Ok(Ok(fallback.clone()))
+    Ok(fallback.cloned().ok_or(None))
 }
 
 /// The commits streams of this integration may start from: its base, and without `--stage`

@@ -122,6 +122,7 @@ pub fn build(repo: &Repo, state: &RunState, holder: Option<lock::Holder>) -> Run
             theirs: h.theirs.to_string(),
             bundle: h.bundle.display().to_string(),
             resolution_worktree: h.resolution_worktree.display().to_string(),
+            resolution_worktree_exists: h.resolution_worktree.exists(),
         }),
         _ => None,
     };

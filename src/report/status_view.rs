@@ -66,6 +66,8 @@ pub struct HaltStatus {
     pub theirs: String,
     pub bundle: String,
     pub resolution_worktree: String,
+    /// False once someone deleted it (`continue` lays it out again).
+    pub resolution_worktree_exists: bool,
 }
 
 /// Two branches (or a branch and the integration tip) that would conflict: the
@@ -153,7 +155,12 @@ pub fn render(run: &RunStatus) -> String {
             short(&h.theirs)
         );
         let _ = writeln!(out, "  conflict bundle: {}/README.md", h.bundle);
-        let _ = writeln!(out, "  resolve in:      {}", h.resolution_worktree);
+        let gone = if h.resolution_worktree_exists {
+            ""
+        } else {
+            " (deleted: `streams continue` lays it out again)"
+        };
+        let _ = writeln!(out, "  resolve in:      {}{gone}", h.resolution_worktree);
         for line in hints::halted_status(&h.stream) {
             let _ = writeln!(out, "{line}");
         }

@@ -129,7 +129,15 @@ impl Fleet {
         let child = self.spawn_in(
             &dir,
             &[
-                "run", "--only", stream, "--run-id", run_id(), "--base", &base, "--push", "origin",
+                "run",
+                "--only",
+                stream,
+                "--run-id",
+                run_id(),
+                "--base",
+                &base,
+                "--push",
+                "origin",
             ],
         );
         (dir, child)
@@ -191,7 +199,11 @@ fn streams_run_on_machines_at_once_integrate_to_what_one_machine_makes() {
     let (_, b) = fleet.machine("b");
     wait_ok(a);
     wait_ok(b);
-    assert!(fleet.remote_ref(&format!("refs/streams/p/manifests/{run}/a")).is_some());
+    assert!(
+        fleet
+            .remote_ref(&format!("refs/streams/p/manifests/{run}/a"))
+            .is_some()
+    );
     let central = fleet.clone("central");
     let out = integrate(&fleet, &central, Some(0));
     out.assert_code(0);
@@ -200,12 +212,26 @@ fn streams_run_on_machines_at_once_integrate_to_what_one_machine_makes() {
     let stage0 = fleet
         .remote_ref(&format!("refs/streams/p/stages/{run}/0"))
         .expect("stage 0's tip is pushed");
-    // Stage 1: `c` starts from stage 0's tip, which it finds on the remote.
+    // Stage 1: `c` starts from stage 0's tip, which it finds on the remote. Its clone has no
+    // `main` (the plan's base), as a CI checkout of another branch would not: the plan is
+    // checked against the commit the stream starts from.
     let dir = fleet.clone("machine-c");
+    fleet.src.git_in(&dir, &["checkout", "-q", "--detach"]);
+    fleet.src.git_in(&dir, &["branch", "-q", "-D", "main"]);
     fleet
         .streams_in(
             &dir,
-            &["run", "--only", "c", "--run-id", run_id(), "--after-stage", "0", "--push", "origin"],
+            &[
+                "run",
+                "--only",
+                "c",
+                "--run-id",
+                run_id(),
+                "--after-stage",
+                "0",
+                "--push",
+                "origin",
+            ],
         )
         .assert_code(0);
     let manifest = fleet.remote_git(&[
@@ -219,7 +245,11 @@ fn streams_run_on_machines_at_once_integrate_to_what_one_machine_makes() {
     assert_eq!(manifest["tasks"].as_array().unwrap().len(), 1);
     assert!(manifest["plan_hash"].as_str().unwrap().len() == 40);
     integrate(&fleet, &central, Some(1)).assert_code(0);
-    assert!(fleet.remote_ref(&format!("refs/streams/p/stages/{run}/1")).is_some());
+    assert!(
+        fleet
+            .remote_ref(&format!("refs/streams/p/stages/{run}/1"))
+            .is_some()
+    );
     assert_eq!(
         fleet.remote_ref("streams/p/integration"),
         fleet.remote_ref(&format!("refs/streams/p/stages/{run}/1"))
@@ -237,18 +267,46 @@ fn a_stream_that_depends_on_another_needs_its_stage_integrated_first() {
     let dir = fleet.clone("machine-c");
     let out = fleet.streams_in(
         &dir,
-        &["run", "--only", "c", "--run-id", run_id(), "--after-stage", "0", "--push", "origin"],
+        &[
+            "run",
+            "--only",
+            "c",
+            "--run-id",
+            run_id(),
+            "--after-stage",
+            "0",
+            "--push",
+            "origin",
+        ],
     );
     out.assert_code(2);
     let base = fleet.base();
     let from_base = fleet.streams_in(
         &dir,
-        &["run", "--only", "c", "--run-id", run_id(), "--base", &base, "--push", "origin"],
+        &[
+            "run",
+            "--only",
+            "c",
+            "--run-id",
+            run_id(),
+            "--base",
+            &base,
+            "--push",
+            "origin",
+        ],
     );
     from_base.assert_code(2);
     let unknown = fleet.streams_in(
         &dir,
-        &["run", "--only", "nope", "--run-id", run_id(), "--base", &base],
+        &[
+            "run",
+            "--only",
+            "nope",
+            "--run-id",
+            run_id(),
+            "--base",
+            &base,
+        ],
     );
     unknown.assert_code(2);
     let bad_id = fleet.streams_in(
@@ -322,7 +380,11 @@ fn a_lying_machine_is_caught_centrally_and_its_work_kept() {
             .stdout(std::process::Stdio::piped());
         let mut child = cmd.spawn().unwrap();
         use std::io::Write;
-        writeln!(child.stdin.take().unwrap(), "100644 blob {blob}\tmanifest.json").unwrap();
+        writeln!(
+            child.stdin.take().unwrap(),
+            "100644 blob {blob}\tmanifest.json"
+        )
+        .unwrap();
         String::from_utf8(child.wait_with_output().unwrap().stdout)
             .unwrap()
             .trim()
@@ -355,7 +417,10 @@ fn a_lying_machine_is_caught_centrally_and_its_work_kept() {
         fleet.remote_git(&["show", "streams/p/integration:a/x"]),
         "a"
     );
-    assert_eq!(fleet.remote_ref("refs/streams/p/rejected/a/2"), Some(lie.clone()));
+    assert_eq!(
+        fleet.remote_ref("refs/streams/p/rejected/a/2"),
+        Some(lie.clone())
+    );
     assert_eq!(
         fleet
             .src
@@ -379,7 +444,8 @@ fn a_manifest_from_another_plan_is_refused() {
     let out = integrate(&fleet, &central, None);
     out.assert_code(4);
     assert!(
-        out.stderr.contains("refused: its machine ran a different plan"),
+        out.stderr
+            .contains("refused: its machine ran a different plan"),
         "{out}"
     );
 }
@@ -430,7 +496,11 @@ fn a_killed_integration_run_again_gives_the_same_result() {
     wait_ok(b);
     // Killed (SIGKILL) right after the first stream's integration was saved, and once just
     // before the first integration: both picked up by integrating again.
-    for point in ["after-integrate-saved@1", "before-integrate@2", "integrate-settled"] {
+    for point in [
+        "after-integrate-saved@1",
+        "before-integrate@2",
+        "integrate-settled",
+    ] {
         let central = fleet.clone(&format!("central-{}", point.replace('@', "-")));
         let out = fleet
             .src
@@ -478,7 +548,10 @@ fn a_failed_stream_still_pushes_its_manifest_and_kept_work() {
         "--format=%(refname)",
         &format!("refs/streams/p/work/{run}/kept/"),
     ]);
-    assert_eq!(kept, format!("refs/streams/p/work/{run}/kept/b/rejected/b/1"));
+    assert_eq!(
+        kept,
+        format!("refs/streams/p/work/{run}/kept/b/rejected/b/1")
+    );
     let central = fleet.clone("central");
     let out = integrate(&fleet, &central, None);
     out.assert_code(4);
