@@ -109,6 +109,7 @@ fn plan_job(out: &mut String, plan: &Plan, options: &Options, spread: &Spread) {
         with:
           name: streams-plan
           path: plan.json
+          overwrite: true
 
 ",
         stages = yaml_single_quoted(&stages),
@@ -273,6 +274,8 @@ fn keep_run_dir_step(out: &mut String, artifact: &str) {
           # It lives under .git, which upload-artifact skips unless told.
           include-hidden-files: true
           if-no-files-found: ignore
+          # Re-running a failed job uploads again under the same name: v4 refuses that otherwise.
+          overwrite: true
 
 ",
         runs = runs.display(),

@@ -125,12 +125,33 @@ fn a_job_per_stage_and_an_integrate_job_after_each() {
             "integrate runs after a failed stream job, to report it"
         );
     }
-    // Every job checks out the whole history.
+    // Every job checks out the whole history, and keeps what it leaves in an artifact of its
+    // own that a re-run of the job may replace (upload-artifact@v4 refuses a name twice).
+    let mut artifacts = Vec::new();
     for (id, job) in jobs {
         let checkout = &job["steps"][0];
         assert_eq!(checkout["uses"], "actions/checkout@v4", "{id}");
         assert_eq!(checkout["with"]["fetch-depth"], 0, "{id}");
+        for step in job["steps"].as_array().unwrap() {
+            if step["uses"] == "actions/upload-artifact@v4" {
+                assert_eq!(step["with"]["overwrite"], true, "{id}");
+                artifacts.push(step["with"]["name"].as_str().unwrap().to_string());
+            }
+        }
     }
+    artifacts.sort();
+    assert_eq!(
+        artifacts,
+        [
+            "integrate-0",
+            "integrate-1",
+            "integrate-2",
+            "stream-${{ matrix.stream }}",
+            "stream-${{ matrix.stream }}",
+            "stream-${{ matrix.stream }}",
+            "streams-plan"
+        ]
+    );
     assert_eq!(
         jobs["plan"]["outputs"]
             .as_object()
@@ -687,6 +708,29 @@ fn the_workflow_drives_a_whole_run_across_runners() {
             logs(&results)
         );
     }
+
+    // On the remote: a manifest per stream and a tip per stage, all under the run id the plan
+    // job pinned (`<run_id>-<run_attempt>`).
+    let remote_refs = |prefix: &str| -> Vec<String> {
+        repo.git(&[
+            "--git-dir",
+            remote.to_str().unwrap(),
+            "for-each-ref",
+            "--format=%(refname)",
+            prefix,
+        ])
+        .lines()
+        .map(|r| r.strip_prefix(prefix).unwrap().to_string())
+        .collect()
+    };
+    assert_eq!(
+        remote_refs("refs/streams/web/stages/7001-1/"),
+        ["0", "1", "2"]
+    );
+    assert_eq!(
+        remote_refs("refs/streams/web/manifests/7001-1/"),
+        ["api", "assets", "db", "docs", "ui"]
+    );
 
     // The integration branch on the remote holds the same tree as a run of the same plan on
     // one machine, from the same base.
