@@ -829,3 +829,38 @@ fn a_failed_stream_job_is_reported_by_its_integrate_job_and_later_stages_wait() 
     ]);
     assert!(tree.lines().any(|f| f == "src/db/schema.sql"), "{tree}");
 }
+
+#[test]
+fn a_plan_without_jobs_or_with_an_agent_streams_cannot_install_is_written_with_a_warning() {
+    let repo = TestRepo::with_files(&[("a/x", "x\n"), ("b/x", "x\n")]);
+    repo.write(
+        "streams.toml",
+        r#"
+[plan]
+name = "p"
+agent = ["act", "write", "{stream}/y", "y"]
+
+[[stream]]
+name = "a"
+owns = ["a/**"]
+tasks = ["x"]
+
+[[stream]]
+name = "b"
+owns = ["b/**"]
+tasks = ["x"]
+"#,
+    );
+    let out = repo.streams(&["ci", "github"]);
+    out.assert_code(0);
+    insta::assert_snapshot!(out.stderr_redacted());
+    let workflow = yaml(&out.stdout);
+    let strategy = &workflow["jobs"]["stage-0"]["strategy"];
+    assert_eq!(strategy["matrix"]["stream"], serde_json::json!(["a", "b"]));
+    assert!(strategy.get("max-parallel").is_none(), "{strategy}");
+    // With --setup the warning about installing goes; the one about `jobs` stays.
+    let out = repo.streams(&["ci", "github", "--setup", "npm install --global act"]);
+    out.assert_code(0);
+    assert!(!out.stderr.contains("--setup"), "{out}");
+    assert!(out.stderr.contains("sets no `jobs`"), "{out}");
+}
