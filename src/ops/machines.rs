@@ -707,13 +707,25 @@ pub fn publish_integration(repo: &Repo, state: &RunState) -> Result<Option<Publi
     let names = RefNames::new(&state.plan_name);
     let tip = state.integration_tip.clone();
     let mut targets = Vec::new();
-    // The integration branch only while it is this run's result: after a later stage moved it
-    // on, integrating an earlier stage again must not take it back.
-    if repo.ref_target(&state.integration_ref)?.as_ref() == Some(&tip) {
+    // What the remote had when this integration fetched: an integration of the same run made
+    // elsewhere (the job run again in a fresh clone) with the same files is the same result,
+    // and stays: machines of the next stage may have started from it already.
+    let stage_ref = stage.map(|k| names.stage(run_id, k));
+    let pushed_before = match &stage_ref {
+        Some(name) => repo.ref_target(name)?,
+        None => None,
+    };
+    let same_result = match &pushed_before {
+        Some(before) if *before != tip => {
+            git::commit::tree_of(repo, before).ok() == git::commit::tree_of(repo, &tip).ok()
+        }
+        _ => false,
+    };
+    if !same_result && integration_needs_push(repo, state, remote_name, run_id, *stage, &tip)? {
         targets.push((state.integration_ref.clone(), tip.clone()));
     }
-    if let Some(k) = stage {
-        targets.push((names.stage(run_id, *k), tip));
+    if let (Some(name), false) = (&stage_ref, same_result) {
+        targets.push((name.clone(), tip.clone()));
     }
     for stream in &state.streams {
         for task in &stream.tasks {
@@ -727,12 +739,61 @@ pub fn publish_integration(repo: &Repo, state: &RunState) -> Result<Option<Publi
             }
         }
     }
+    if targets.is_empty() {
+        return Ok(None);
+    }
     let refspecs: Vec<String> = targets.iter().map(|(n, o)| format!("+{o}:{n}")).collect();
     remote::push_atomic(repo, remote_name, &refspecs).map_err(|e| push_error(remote_name, e))?;
+    // This repository's copy of the stage tip follows the remote's.
+    if let (Some(name), false) = (&stage_ref, same_result) {
+        refs::set_refs(repo, &[(name.clone(), tip)], "streams integrate: pushed")?;
+    }
     Ok(Some(Published {
         remote: remote_name.clone(),
         refs: targets.into_iter().map(|(n, _)| n).collect(),
     }))
+}
+
+/// Whether the remote's integration branch should move to `tip`: not when it is there already
+/// or holds the same files, and not when a later stage of this run moved it on (integrating an
+/// earlier stage again must not take it back).
+fn integration_needs_push(
+    repo: &Repo,
+    state: &RunState,
+    remote_name: &str,
+    run_id: &str,
+    stage: Option<usize>,
+    tip: &Oid,
+) -> Result<bool> {
+    let on_remote = remote::remote_refs(repo, remote_name, &state.integration_ref)?
+        .into_iter()
+        .find(|(name, _)| *name == state.integration_ref)
+        .map(|(_, oid)| oid);
+    let Some(there) = on_remote else {
+        return Ok(true);
+    };
+    if there == *tip {
+        return Ok(false);
+    }
+    let later_stage = |there: &Oid| -> Result<bool> {
+        let Some(k) = stage else { return Ok(false) };
+        let prefix = RefNames::new(&state.plan_name).stages_prefix(run_id);
+        Ok(refs::refs_under(repo, &prefix)?
+            .into_iter()
+            .any(|(name, oid)| {
+                oid == *there
+                    && name
+                        .strip_prefix(&prefix)
+                        .and_then(|n| n.parse::<usize>().ok())
+                        .is_some_and(|j| j > k)
+            }))
+    };
+    if later_stage(&there)? {
+        return Ok(false);
+    }
+    let same_files =
+        git::commit::tree_of(repo, &there).ok() == git::commit::tree_of(repo, tip).ok();
+    Ok(!same_files)
 }
 
 /// The base an integration run starts from: stage K-1's tip for K > 0; else the start every
@@ -780,4 +841,80 @@ pub fn allowed_starts(
 
 fn short(oid: &str) -> String {
     oid.chars().take(7).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plan() -> Plan {
+        crate::plan::parse_simple(
+            r#"
+[plan]
+name = "p"
+agent = ["agent"]
+
+[[stream]]
+name = "a"
+owns = ["a/**"]
+tasks = ["a1"]
+
+[[stream]]
+name = "b"
+owns = ["b/**"]
+tasks = ["b1"]
+
+[[stream]]
+name = "c"
+owns = ["c/**"]
+depends_on = ["a", "b"]
+tasks = ["c1"]
+"#,
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn stages_are_the_waves_and_a_cut_plan_drops_what_is_already_integrated() {
+        let plan = plan();
+        assert_eq!(stages(&plan), vec![vec![0, 1], vec![2]]);
+        assert_eq!(stage_of(&plan, 2), 1);
+        let only_c = plan.only(&["c".to_string()]);
+        assert_eq!(only_c.streams.len(), 1);
+        assert!(only_c.streams[0].depends_on.is_empty());
+        let a_and_c = plan.only(&["a".to_string(), "c".to_string()]);
+        assert_eq!(a_and_c.streams[1].depends_on, vec!["a".to_string()]);
+    }
+
+    #[test]
+    fn a_manifest_reads_back_as_written() {
+        let manifest = Manifest {
+            version: MANIFEST_VERSION,
+            run_id: "1-1".into(),
+            plan: "p".into(),
+            plan_hash: "0".repeat(40),
+            stream: "a".into(),
+            base: "b".repeat(40).into(),
+            start: "b".repeat(40).into(),
+            after_stage: None,
+            tip: "c".repeat(40).into(),
+            outcome: Outcome::Failed {
+                reason: "agent exited with code 1".into(),
+            },
+            tasks: vec![ManifestTask {
+                summary: "a1".into(),
+                state: TaskState::Failed {
+                    reason: FailReason::Exit { code: 1 },
+                    at: 5,
+                },
+                attempts: 1,
+                agent_ms: 20,
+            }],
+            kept: vec!["refs/streams/p/work/1-1/kept/a/failed/a/1".into()],
+            streams_version: "0.0.0".into(),
+        };
+        let json = serde_json::to_string(&manifest).unwrap();
+        assert!(json.contains(r#""outcome":"failed""#), "{json}");
+        assert_eq!(serde_json::from_str::<Manifest>(&json).unwrap(), manifest);
+    }
 }

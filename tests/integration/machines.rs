@@ -255,9 +255,36 @@ fn streams_run_on_machines_at_once_integrate_to_what_one_machine_makes() {
         fleet.remote_ref(&format!("refs/streams/p/stages/{run}/1"))
     );
     assert_eq!(fleet.remote_result(), fleet.local_result());
-    // Integrating stage 0 again changes nothing on the remote (the branch stays at stage 1).
+    // Integrating stage 0 again changes nothing on the remote (the branch stays at stage 1),
+    // here or in a fresh clone (the job run again elsewhere).
     let refs_before = fleet.remote_git(&["for-each-ref"]);
     integrate(&fleet, &central, Some(0)).assert_code(0);
+    assert_eq!(fleet.remote_git(&["for-each-ref"]), refs_before);
+    // There its commits get other dates, so other ids: the same files are the same result.
+    let again = fleet.clone("central-again");
+    let out = fleet
+        .src
+        .streams_cmd(&[
+            "integrate",
+            "--from",
+            "origin",
+            "--run-id",
+            run,
+            "--stage",
+            "0",
+        ])
+        .current_dir(&again)
+        .env("GIT_COMMITTER_DATE", "2026-02-02T00:00:00+00:00")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    assert_ne!(
+        fleet
+            .src
+            .git_in(&again, &["rev-parse", "streams/p/integration"]),
+        stage0,
+        "the fresh clone's commits should differ"
+    );
     assert_eq!(fleet.remote_git(&["for-each-ref"]), refs_before);
 }
 
@@ -557,4 +584,36 @@ fn a_failed_stream_still_pushes_its_manifest_and_kept_work() {
     out.assert_code(4);
     assert!(out.stderr.contains("failed on its machine"), "{out}");
     assert!(fleet.remote_result().contains("a/x"));
+}
+
+/// The plan's gate runs on the central integration, as in a local run: a stream that turns it
+/// red fails there, the others integrate. (Machines run no gate: their integration is private.)
+#[test]
+fn the_gate_runs_on_the_central_integration() {
+    let plan = FLAT_PLAN
+        .replace(
+            "shared = [\"CHANGELOG.md\"]",
+            "shared = [\"CHANGELOG.md\"]\ngate = [\"sh\", \"-c\", \"! grep -q bad b/x\"]",
+        )
+        .replace(
+            r#"["act", "append", "b/x", "{task}"]"#,
+            r#"["act", "append", "b/x", "bad"]"#,
+        );
+    let fleet = Fleet::new(&plan);
+    let (_, a) = fleet.machine("a");
+    let (_, b) = fleet.machine("b");
+    wait_ok(a);
+    wait_ok(b);
+    let central = fleet.clone("central");
+    let out = integrate(&fleet, &central, None);
+    out.assert_code(4);
+    assert!(out.stderr.contains("failed b: gate"), "{out}");
+    assert_eq!(
+        fleet.remote_git(&["show", "streams/p/integration:a/x"]),
+        "a\na one\na two"
+    );
+    assert_eq!(
+        fleet.remote_git(&["show", "streams/p/integration:b/x"]),
+        "b"
+    );
 }
