@@ -34,8 +34,11 @@
 //! - [`error`]: error kinds and the exit codes, in one place, with how a run's outcome maps to
 //!   one (it wraps [`git::GitError`], so it sits beside git rather than below it).
 //! - [`demo`]: the example repository behind `streams demo`.
+//! - [`ci`]: pure: a plan spread over CI jobs (its stages, the secrets and installs its agents
+//!   need, what cannot be kept across machines) and the GitHub Actions workflow that runs it.
 
 pub mod children;
+pub mod ci;
 pub mod cli;
 pub mod coordinator;
 pub mod demo;

@@ -3,6 +3,7 @@
 //! Nothing here runs git or spawns processes itself; each subcommand gathers its inputs, calls
 //! into the library, and returns an [`ExitCode`].
 
+mod ci;
 mod clean;
 mod completions;
 mod control;
@@ -112,6 +113,9 @@ pub enum Command {
     /// Write a commented streams.toml for this repository, one of the example plans, or a plan
     /// built from a task list (--from tasks.md)
     Init(InitArgs),
+    /// Spread the plan over CI jobs: write the CI configuration that runs each stream in a job
+    /// of its own and integrates stage by stage
+    Ci(CiArgs),
     /// Print shell completions (bash, zsh, fish, powershell, elvish) on stdout
     Completions(CompletionsArgs),
     /// Print the man page (roff) on stdout
@@ -152,6 +156,47 @@ pub enum InitAgent {
     Aider,
     /// A script of your own, committed in the repository
     Script,
+}
+
+#[derive(Debug, Args)]
+pub struct CiArgs {
+    #[command(subcommand)]
+    pub command: CiCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CiCommand {
+    /// Write a GitHub Actions workflow for the plan: a job that checks the plan and pins the
+    /// base, then per stage a matrix job (one entry per stream) and a job that integrates it
+    Github(CiGithubArgs),
+}
+
+/// `ci github --runs-on`'s default.
+pub const DEFAULT_RUNS_ON: &str = "ubuntu-latest";
+
+#[derive(Debug, Args)]
+pub struct CiGithubArgs {
+    /// The plan file (default: streams.toml at the repository root); it must be committed in
+    /// the repository, where the runners find it
+    pub plan: Option<PathBuf>,
+    /// Write the workflow to PATH (e.g. .github/workflows/streams.yml) instead of stdout
+    #[arg(long, value_name = "PATH")]
+    pub out: Option<PathBuf>,
+    /// The shell command that installs streams on a runner (default: `cargo install --locked
+    /// streams@<this version>`)
+    #[arg(long, value_name = "CMD")]
+    pub install: Option<String>,
+    /// A shell command every job runs after installing streams and the agents it knows
+    /// (claude, codex, aider): another agent, a toolchain (repeatable)
+    #[arg(long, value_name = "CMD")]
+    pub setup: Vec<String>,
+    /// A repository secret passed, by name, to the stream jobs' agents as an environment
+    /// variable, besides those of the agents streams knows (repeatable)
+    #[arg(long, value_name = "NAME")]
+    pub secret: Vec<String>,
+    /// The runner label every job runs on
+    #[arg(long, value_name = "LABEL", default_value = DEFAULT_RUNS_ON)]
+    pub runs_on: String,
 }
 
 #[derive(Debug, Args)]
@@ -518,6 +563,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Integrate(args) => machines::integrate(&ctx, args),
         Command::Demo(args) => demo::demo(&ctx, args),
         Command::Init(args) => init::init(&ctx, args),
+        Command::Ci(args) => ci::ci(&ctx, args),
         Command::Completions(args) => completions::completions(args),
         Command::Man => completions::man(),
     }

@@ -3,6 +3,7 @@
 
 mod abort;
 mod ci;
+mod ci_github;
 mod clean;
 mod cli;
 mod common;
