@@ -41,6 +41,13 @@ pub fn run_only(ctx: &Context, args: RunArgs) -> Result<ExitCode> {
     for warning in crate::exec::sandbox::preflight(&loaded.plan)? {
         ctx.ui.warn(warning);
     }
+    if loaded.plan.sync == crate::plan::SyncPoint::Task {
+        // The engine runs the machine with `sync = "stream"` (see `ops::session`); a person
+        // reading the log should not have to know that.
+        ctx.ui.warn(format!(
+            "the plan's `sync = \"task\"` does not hold on a machine: stream `{name}`'s commits are integrated together, by `streams integrate`, once it is done"
+        ));
+    }
     let state_dir = StateDir::new(repo.common_dir());
     let mut lock = RunLock::acquire(&state_dir, "run")?;
     let run_dir = state_dir.run_dir(run_id);

@@ -661,3 +661,21 @@ fn a_stream_whose_dependency_failed_in_an_earlier_stage_is_skipped() {
         "c"
     );
 }
+
+/// `sync = "task"` cannot hold on a machine (its stream runs alone; the central job integrates
+/// it when it is done): the machine says so rather than changing the plan's meaning silently,
+/// and `streams ci github` refuses such a plan outright.
+#[test]
+fn a_machine_says_that_sync_task_becomes_sync_stream() {
+    let fleet = Fleet::new(&FLAT_PLAN.replace("jobs = 2", "jobs = 2\nsync = \"task\""));
+    let (_, a) = fleet.machine("a");
+    let out = a.wait_with_output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(
+            "warning: the plan's `sync = \"task\"` does not hold on a machine: stream `a`'s commits are integrated together, by `streams integrate`, once it is done"
+        ),
+        "{stderr}"
+    );
+}
