@@ -16,7 +16,7 @@ pub fn ci(ctx: &Context, args: CiArgs) -> Result<ExitCode> {
 
 fn github(ctx: &Context, args: CiGithubArgs) -> Result<ExitCode> {
     let repo = load::open_repo(ctx)?;
-    let loaded = load::load_plan(ctx, &repo, args.plan.as_deref())?;
+    let loaded = load::load_plan_for_elsewhere(ctx, &repo, args.plan.as_deref())?;
     let plan_path = repo_relative(repo.root(), &loaded.path);
     let options = Options {
         command: command_line(&args, &plan_path),

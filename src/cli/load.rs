@@ -49,7 +49,18 @@ pub fn load_plan_at(
     arg: Option<&Path>,
     at: &Oid,
 ) -> Result<LoadedPlan> {
-    load_checked_at(ctx, repo, arg, Some(at)).map(|(loaded, _)| loaded)
+    load_checked_at(ctx, repo, arg, Some(at), true).map(|(loaded, _)| loaded)
+}
+
+/// [`load_plan`] for a plan that runs on other machines (`streams ci github`): the agent programs
+/// are installed there, so a bare name or an absolute path is not looked up here. A program
+/// committed in the repository is still checked: every machine checks out the same files.
+pub fn load_plan_for_elsewhere(
+    ctx: &Context,
+    repo: &Repo,
+    arg: Option<&Path>,
+) -> Result<LoadedPlan> {
+    load_checked_at(ctx, repo, arg, None, false).map(|(loaded, _)| loaded)
 }
 
 /// [`load_plan`], also returning what `streams plan` shows besides the plan.
@@ -58,7 +69,7 @@ pub fn load_checked(
     repo: &Repo,
     arg: Option<&Path>,
 ) -> Result<(LoadedPlan, Analysis)> {
-    load_checked_at(ctx, repo, arg, None)
+    load_checked_at(ctx, repo, arg, None, true)
 }
 
 fn load_checked_at(
@@ -66,6 +77,7 @@ fn load_checked_at(
     repo: &Repo,
     arg: Option<&Path>,
     at: Option<&Oid>,
+    programs_here: bool,
 ) -> Result<(LoadedPlan, Analysis)> {
     let path = plan_path(ctx, repo, arg);
     let shown_path = shown_path(&ctx.cwd, &path);
@@ -93,6 +105,7 @@ fn load_checked_at(
         repo,
         plan_dir: path.parent().map(Path::to_path_buf).unwrap_or_default(),
         at: at.cloned(),
+        programs_here,
     };
     match plan::check(&text, &mut facts) {
         Ok(checked) => {
@@ -163,6 +176,9 @@ struct GitFacts<'a> {
     plan_dir: PathBuf,
     /// The commit to check against, whatever the plan's `base` says.
     at: Option<Oid>,
+    /// False when the agents run on other machines: programs outside the repository are not
+    /// looked for on this one.
+    programs_here: bool,
 }
 
 impl plan::Repository for GitFacts<'_> {
@@ -213,6 +229,9 @@ impl plan::Repository for GitFacts<'_> {
                 .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
         };
         let path = Path::new(program);
+        if !self.programs_here && (path.is_absolute() || !program.contains('/')) {
+            return Ok(ProgramCheck::Found);
+        }
         if path.is_absolute() {
             return Ok(if executable(path) {
                 ProgramCheck::Found

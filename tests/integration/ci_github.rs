@@ -864,3 +864,35 @@ tasks = ["x"]
     assert!(!out.stderr.contains("--setup"), "{out}");
     assert!(out.stderr.contains("sets no `jobs`"), "{out}");
 }
+
+/// The agents run on the runners, which install them: writing the workflow on a machine without
+/// `claude` must work (it failed with "agent program `claude` was not found on PATH"). A program
+/// committed in the repository is still checked: every runner checks out the same files.
+#[test]
+fn the_workflow_is_written_where_the_agents_are_not_installed() {
+    let repo = TestRepo::with_files(FILES);
+    repo.streams(&["init", "--example", "webapp"])
+        .assert_code(0);
+    repo.commit_all("the plan");
+    assert_eq!(
+        std::process::Command::new("sh")
+            .args(["-c", "command -v claude"])
+            .output()
+            .unwrap()
+            .stdout,
+        b"",
+        "this test needs a machine without claude"
+    );
+    let out = repo.streams(&["ci", "github"]);
+    out.assert_code(0);
+    assert!(out.stdout.contains("stage-0"), "{out}");
+    repo.streams(&["plan"]).assert_code(2);
+
+    let plan = repo
+        .read("streams.toml")
+        .replace("agent = [\"claude\"", "agent = [\"scripts/missing.sh\"");
+    repo.write("streams.toml", &plan);
+    let out = repo.streams(&["ci", "github"]);
+    out.assert_code(2);
+    assert!(out.stderr.contains("scripts/missing.sh"), "{out}");
+}
