@@ -204,7 +204,8 @@ fn integrate_job(out: &mut String, plan: &Plan, options: &Options, spread: &Spre
         "      - name: Check and integrate the stage, push the integration tip
         env:
           RUN_ID: ${{{{ needs.plan.outputs.run-id }}}}
-        run: streams integrate \"$STREAMS_PLAN\" --from origin --run-id \"$RUN_ID\" --stage {k}
+          BASE: ${{{{ needs.plan.outputs.base }}}}
+        run: streams integrate \"$STREAMS_PLAN\" --from origin --run-id \"$RUN_ID\" --base \"$BASE\" --stage {k}
 
 "
     );

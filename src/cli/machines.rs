@@ -149,7 +149,16 @@ pub fn integrate(ctx: &Context, args: IntegrateArgs) -> Result<ExitCode> {
     let state_dir = StateDir::new(repo.common_dir());
     let mut lock = RunLock::acquire(&state_dir, "integrate")?;
     ops_machines::fetch_run(&repo, &args.from, &simple.name, &args.run_id)?;
-    let plan_base = repo.resolve_commit(&simple.base).ok();
+    // Where the run's first stage started, as this job knows it (never as a machine says).
+    let plan_base = match &args.base {
+        Some(commit) => Some(repo.resolve_commit(commit).map_err(|_| {
+            Error::usage_with_hint(
+                format!("`{commit}` is not a commit in this clone"),
+                "fetch it first (in GitHub Actions: actions/checkout with `fetch-depth: 0`)",
+            )
+        })?),
+        None => repo.resolve_commit(&simple.base).ok(),
+    };
     let base = match ops_machines::integration_base(
         &repo,
         &simple,
@@ -161,10 +170,10 @@ pub fn integrate(ctx: &Context, args: IntegrateArgs) -> Result<ExitCode> {
         Err(None) => {
             return Err(Error::usage_with_hint(
                 format!(
-                    "nothing of run {} arrived from {} yet, and `{}` (the plan's base) is not a commit here",
-                    args.run_id, args.from, simple.base
+                    "`{}` (the plan's base) is not a commit here, so run {} has nothing to start from",
+                    simple.base, args.run_id
                 ),
-                "run it again once a machine has pushed, or fetch the base branch",
+                "give `--base COMMIT` (the `--base` its machines were given), or fetch the base branch",
             ));
         }
         Err(Some(before)) => {

@@ -405,6 +405,11 @@ pub struct IntegrateArgs {
     /// `run --after-stage K`. Default: every stream of the plan
     #[arg(long, value_name = "K")]
     pub stage: Option<usize>,
+    /// The commit the run's first stage started from (the `--base` its machines were given).
+    /// Default: the plan's base as it resolves here. Never taken from what machines pushed: a
+    /// manifest cannot choose what the integration starts from
+    #[arg(long, value_name = "COMMIT")]
+    pub base: Option<String>,
     /// Print events as NDJSON on stdout
     #[arg(long)]
     pub json: bool,

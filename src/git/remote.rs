@@ -98,8 +98,11 @@ pub struct CommitPaths {
 }
 
 /// Every commit reachable from `to` and not from `from`, oldest first, each with the paths it
-/// changed against its first parent (a commit without a parent: against `from`). Fails when
-/// `from` is not an ancestor of `to`.
+/// changed against its first parent. Fails when `from` is not an ancestor of `to`, and when a
+/// commit has a parent that is neither `from` nor in the range (or none): checked against such
+/// a parent, a commit could look like a change of a few paths while its tree takes back
+/// anything `from` holds. With every parent in the range, each commit's tree differs from
+/// `from`'s only where the range's commits changed something.
 pub fn commits_with_paths(repo: &Repo, from: &str, to: &str) -> GitResult<Vec<CommitPaths>> {
     if !super::refs::is_ancestor(repo, from, to)? {
         return Err(GitError::Library {
@@ -108,6 +111,26 @@ pub fn commits_with_paths(repo: &Repo, from: &str, to: &str) -> GitResult<Vec<Co
         });
     }
     let commits = super::review::commits_between(repo, from, to)?;
+    // Oldest first: a commit's parents in the range come before it.
+    let mut seen: std::collections::HashSet<&str> = std::collections::HashSet::new();
+    for c in &commits {
+        let outside = c
+            .parents
+            .iter()
+            .find(|p| p.as_str() != from && !seen.contains(p.as_str()));
+        if c.parents.is_empty() || outside.is_some() {
+            return Err(GitError::Library {
+                context: format!(
+                    "commit {} has a parent that is neither its start {} nor one of its commits ({})",
+                    short(c.id.as_str()),
+                    short(from),
+                    outside.map_or("none", |p| short(p.as_str()))
+                ),
+                message: "checked against that parent, it could undo work outside its lane".into(),
+            });
+        }
+        seen.insert(c.id.as_str());
+    }
     let from_tree = repo.commit_info(from)?.tree;
     let r = repo.open()?;
     let tree_of = |id: &Oid| -> GitResult<Oid> {
@@ -129,4 +152,8 @@ pub fn commits_with_paths(repo: &Repo, from: &str, to: &str) -> GitResult<Vec<Co
             })
         })
         .collect()
+}
+
+fn short(oid: &str) -> &str {
+    oid.get(..7).unwrap_or(oid)
 }

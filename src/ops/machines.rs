@@ -450,7 +450,7 @@ pub fn evaluate(repo: &Repo, expect: &Expect, s: usize) -> Result<Arrival> {
     }
     let commits = match remote::commits_with_paths(repo, &manifest.start, &manifest.tip) {
         Ok(commits) => commits,
-        Err(e) => return refuse(format!("its commits cannot be read: {e}")),
+        Err(e) => return refuse(format!("its commits cannot be checked: {e}")),
     };
     for commit in &commits {
         let violations = expect
@@ -850,15 +850,16 @@ fn integration_needs_push(
     Ok(!same_files)
 }
 
-/// The base an integration run starts from: stage K-1's tip for K > 0; else the start every
-/// arrived stage-0 manifest names (the first in plan order), else `fallback` (the plan's base
-/// here, if it resolves). `Err(Some(k))`: stage k's tip is not there; `Err(None)`: no base.
+/// The base an integration run starts from: stage K-1's tip for K > 0; else `first`, the
+/// run's first start as the central job knows it (`--base`, or the plan's base here). Never
+/// what a manifest says: a forged one would choose what every stream is integrated onto.
+/// `Err(Some(k))`: stage k's tip is not there; `Err(None)`: no base.
 pub fn integration_base(
     repo: &Repo,
     plan: &Plan,
     run_id: &str,
     stage: Option<usize>,
-    fallback: Option<&Oid>,
+    first: Option<&Oid>,
 ) -> Result<std::result::Result<Oid, Option<usize>>> {
     let names = RefNames::new(&plan.name);
     if let Some(k) = stage.filter(|&k| k > 0) {
@@ -866,14 +867,7 @@ pub fn integration_base(
             .ref_target(&names.stage(run_id, k - 1))?
             .ok_or(Some(k - 1)));
     }
-    for stream in &plan.streams {
-        if let Some(Ok(m)) = read_manifest(repo, &plan.name, run_id, &stream.name)?
-            && m.after_stage.is_none()
-        {
-            return Ok(Ok(m.start));
-        }
-    }
-    Ok(fallback.cloned().ok_or(None))
+    Ok(first.cloned().ok_or(None))
 }
 
 /// The commits streams of this integration may start from: its base, and without `--stage`

@@ -376,32 +376,27 @@ fn a_missing_stream_fails_the_integration_until_it_arrives() {
 
 /// A machine's streams was changed to lie: its agent wrote outside its lane and it pushed that
 /// as done, with a manifest to match. The central job checks every commit again.
-#[test]
-fn a_lying_machine_is_caught_centrally_and_its_work_kept() {
+/// A lying machine: rewrites the manifest `stream` pushed from `machine` with `edit`, and pushes
+/// it with the branch it names (its `tip`) under the run's names, as a runner could.
+fn forge_manifest(
+    fleet: &Fleet,
+    machine: &Path,
+    stream: &str,
+    edit: impl FnOnce(&mut serde_json::Value),
+) {
     let run = run_id();
-    let fleet = Fleet::new(FLAT_PLAN);
-    let (machine_a, a) = fleet.machine("a");
-    let (_, b) = fleet.machine("b");
-    wait_ok(a);
-    wait_ok(b);
-    // The lie: one more commit on `a`, into `b`'s lane, and a manifest that claims it.
-    let git = |args: &[&str]| fleet.src.git_in(&machine_a, args);
-    let tip = git(&["rev-parse", "streams/p/a"]);
-    git(&["checkout", "-q", "--detach", &tip]);
-    std::fs::write(machine_a.join("b/x"), "taken over by a\n").unwrap();
-    git(&["commit", "-q", "-am", "a: also b"]);
-    let lie = git(&["rev-parse", "HEAD"]);
-    let manifest_ref = format!("refs/streams/p/manifests/{run}/a");
+    let git = |args: &[&str]| fleet.src.git_in(machine, args);
+    let manifest_ref = format!("refs/streams/p/manifests/{run}/{stream}");
     let text = git(&["show", &format!("{manifest_ref}:manifest.json")]);
     let mut manifest: serde_json::Value = serde_json::from_str(&text).unwrap();
-    manifest["tip"] = lie.clone().into();
-    let last = manifest["tasks"].as_array().unwrap().len() - 1;
-    manifest["tasks"][last]["state"]["end"] = lie.clone().into();
-    std::fs::write(machine_a.join("manifest.json"), manifest.to_string()).unwrap();
-    let blob = git(&["hash-object", "-w", "manifest.json"]);
+    edit(&mut manifest);
+    let tip = manifest["tip"].as_str().unwrap().to_string();
+    let file = machine.join(".git/forged-manifest.json");
+    std::fs::write(&file, manifest.to_string()).unwrap();
+    let blob = git(&["hash-object", "-w", file.to_str().unwrap()]);
     let tree = {
         let mut cmd = std::process::Command::new("git");
-        cmd.current_dir(&machine_a).args(["mktree"]);
+        cmd.current_dir(machine).args(["mktree"]);
         fleet.src.hermetic(&mut cmd);
         cmd.stdin(std::process::Stdio::piped())
             .stdout(std::process::Stdio::piped());
@@ -423,8 +418,30 @@ fn a_lying_machine_is_caught_centrally_and_its_work_kept() {
         "-q",
         "origin",
         &format!("+{forged}:{manifest_ref}"),
-        &format!("+{lie}:refs/streams/p/work/{run}/branch/a"),
+        &format!("+{tip}:refs/streams/p/work/{run}/branch/{stream}"),
     ]);
+}
+
+#[test]
+fn a_lying_machine_is_caught_centrally_and_its_work_kept() {
+    let run = run_id();
+    let fleet = Fleet::new(FLAT_PLAN);
+    let (machine_a, a) = fleet.machine("a");
+    let (_, b) = fleet.machine("b");
+    wait_ok(a);
+    wait_ok(b);
+    // The lie: one more commit on `a`, into `b`'s lane, and a manifest that claims it.
+    let git = |args: &[&str]| fleet.src.git_in(&machine_a, args);
+    let tip = git(&["rev-parse", "streams/p/a"]);
+    git(&["checkout", "-q", "--detach", &tip]);
+    std::fs::write(machine_a.join("b/x"), "taken over by a\n").unwrap();
+    git(&["commit", "-q", "-am", "a: also b"]);
+    let lie = git(&["rev-parse", "HEAD"]);
+    forge_manifest(&fleet, &machine_a, "a", |manifest| {
+        manifest["tip"] = lie.clone().into();
+        let last = manifest["tasks"].as_array().unwrap().len() - 1;
+        manifest["tasks"][last]["state"]["end"] = lie.clone().into();
+    });
     let central = fleet.clone("central");
     let out = integrate(&fleet, &central, None);
     out.assert_code(4);
@@ -453,6 +470,104 @@ fn a_lying_machine_is_caught_centrally_and_its_work_kept() {
             .src
             .git_in(&central, &["rev-parse", "refs/streams/p/rejected/a/2"]),
         lie
+    );
+}
+
+/// Moves the remote's (and the source's) branch on by one commit that changes `README.md`,
+/// outside every stream's lane: the run's base then has a parent that differs from it there.
+fn base_with_history(fleet: &Fleet) -> (String, String) {
+    let before = fleet.base();
+    std::fs::write(fleet.src.root.join("README.md"), "# app, v2\n").unwrap();
+    fleet.src.git(&["commit", "-q", "-am", "README: v2"]);
+    let branch = fleet.src.git(&["rev-parse", "--abbrev-ref", "HEAD"]);
+    fleet.src.git(&[
+        "push",
+        "-q",
+        fleet.remote.to_str().unwrap(),
+        &format!("HEAD:refs/heads/{branch}"),
+    ]);
+    (before, fleet.base())
+}
+
+#[test]
+fn a_merge_whose_first_parent_is_older_than_the_start_cannot_undo_work_outside_the_lane() {
+    let fleet = Fleet::new(FLAT_PLAN);
+    let (old, base) = base_with_history(&fleet);
+    let (machine_a, a) = fleet.machine("a");
+    let (_, b) = fleet.machine("b");
+    wait_ok(a);
+    wait_ok(b);
+    // The lie: a merge of the start whose first parent is the base's parent. Against that
+    // parent it changes `a/x` only, yet its tree takes README.md back to the old one.
+    let git = |args: &[&str]| fleet.src.git_in(&machine_a, args);
+    git(&["checkout", "-q", "--detach", &old]);
+    std::fs::write(machine_a.join("a/x"), "a\nall of a\n").unwrap();
+    git(&["commit", "-q", "-am", "a: all"]);
+    let tree = git(&["rev-parse", "HEAD^{tree}"]);
+    let lie = git(&[
+        "commit-tree",
+        &tree,
+        "-p",
+        &old,
+        "-p",
+        &base,
+        "-m",
+        "a: merge",
+    ]);
+    forge_manifest(&fleet, &machine_a, "a", |manifest| {
+        manifest["tip"] = lie.clone().into();
+        manifest["tasks"][0]["state"]["end"] = lie.clone().into();
+        manifest["tasks"][1]["state"]["start"] = lie.clone().into();
+        manifest["tasks"][1]["state"]["end"] = lie.clone().into();
+    });
+    let central = fleet.clone("central");
+    let out = integrate(&fleet, &central, None);
+    out.assert_code(4);
+    assert!(out.stderr.contains("refused"), "{out}");
+    assert_eq!(
+        fleet.remote_git(&["show", "streams/p/integration:README.md"]),
+        "# app, v2"
+    );
+    assert_eq!(
+        fleet.remote_git(&["show", "streams/p/integration:b/x"]),
+        "b\nb one"
+    );
+}
+
+#[test]
+fn a_manifest_cannot_choose_where_the_integration_starts() {
+    let fleet = Fleet::new(FLAT_PLAN);
+    let (machine_a, a) = fleet.machine("a");
+    let (_, b) = fleet.machine("b");
+    wait_ok(a);
+    wait_ok(b);
+    // The lie: `a` (first in the plan) says it started from a commit of its own that changes
+    // README.md, outside every lane, and did nothing since.
+    let git = |args: &[&str]| fleet.src.git_in(&machine_a, args);
+    git(&["checkout", "-q", "--detach", &fleet.base()]);
+    std::fs::write(machine_a.join("README.md"), "# taken over\n").unwrap();
+    git(&["commit", "-q", "-am", "README: taken over"]);
+    let start = git(&["rev-parse", "HEAD"]);
+    forge_manifest(&fleet, &machine_a, "a", |manifest| {
+        manifest["start"] = start.clone().into();
+        manifest["base"] = start.clone().into();
+        manifest["tip"] = start.clone().into();
+        for task in manifest["tasks"].as_array_mut().unwrap() {
+            task["state"]["start"] = start.clone().into();
+            task["state"]["end"] = start.clone().into();
+        }
+    });
+    let central = fleet.clone("central");
+    let out = integrate(&fleet, &central, Some(0));
+    out.assert_code(4);
+    assert!(out.stderr.contains("refused: it started from"), "{out}");
+    assert_eq!(
+        fleet.remote_git(&["show", "streams/p/integration:README.md"]),
+        "# app"
+    );
+    assert_eq!(
+        fleet.remote_git(&["show", "streams/p/integration:b/x"]),
+        "b\nb one"
     );
 }
 
