@@ -37,6 +37,11 @@ pub fn run_only(ctx: &Context, args: RunArgs) -> Result<ExitCode> {
         machine.after_stage,
         machine.push.as_deref(),
     )?;
+    if let Some(remote) = machine.push.as_deref()
+        && !state_dir_has_run(&repo, run_id)
+    {
+        ops_machines::check_remote(&repo, remote)?;
+    }
     let loaded = load::load_plan_at(ctx, &repo, args.plan.as_deref(), &start)?;
     for warning in crate::exec::sandbox::preflight(&loaded.plan)? {
         ctx.ui.warn(warning);
@@ -368,6 +373,14 @@ pub fn publish(ctx: &Context, state: &RunState, run_dir: &crate::state::RunDir) 
         ));
     }
     Ok(())
+}
+
+/// Whether this clone has run `run_id` already (the same command again pushes what it left).
+fn state_dir_has_run(repo: &crate::git::Repo, run_id: &str) -> bool {
+    StateDir::new(repo.common_dir())
+        .run_dir(run_id)
+        .state_path()
+        .exists()
 }
 
 /// How a finished run ended, read from its state.

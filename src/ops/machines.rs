@@ -140,18 +140,21 @@ pub fn stream_start(
             })
         }
         (None, Some(k)) => {
+            if stage == 0 {
+                return Err(Error::usage_with_hint(
+                    format!(
+                        "stream `{name}` is in stage 0: it depends on nothing, so it starts from the base, not after stage {k}"
+                    ),
+                    "start it with `--base COMMIT`",
+                ));
+            }
             if k + 1 != stage {
-                let hint = if stage == 0 {
-                    "it depends on nothing: start it with `--base COMMIT`".to_string()
-                } else {
-                    format!("start it with `--after-stage {}`", stage - 1)
-                };
                 return Err(Error::usage_with_hint(
                     format!(
                         "stream `{name}` is in stage {stage}, so it starts after stage {}, not after stage {k}",
-                        stage.saturating_sub(1)
+                        stage - 1
                     ),
-                    hint,
+                    format!("start it with `--after-stage {}`", stage - 1),
                 ));
             }
             let remote = remote.unwrap_or("origin");
@@ -292,7 +295,39 @@ pub fn publish_stream(repo: &Repo, state: &RunState, plan_text: &str) -> Result<
     }))
 }
 
+/// Checks that `remote` can be read from here, before a machine spends its agents' time on a
+/// stream whose push could not work.
+pub fn check_remote(repo: &Repo, remote: &str) -> Result<()> {
+    remote::remote_refs(repo, remote, "refs/heads/").map(drop).map_err(|e| {
+        Error::usage_with_hint(
+            format!("cannot reach {remote}: {}", git_says(&e)),
+            "check the remote's name or URL (`git remote -v`) and that it can be reached from here; nothing was run",
+        )
+    })
+}
+
+/// What git said about a failed command with a remote, in one line (its first `fatal:` or
+/// `error:` line) rather than the whole command and all of its output.
+fn git_says(err: &git::GitError) -> String {
+    if let git::GitError::Command { stderr, .. } = err {
+        let line = stderr
+            .lines()
+            .map(str::trim)
+            .find(|l| l.starts_with("fatal:") || l.starts_with("error:"))
+            .or_else(|| stderr.lines().map(str::trim).find(|l| !l.is_empty()));
+        if let Some(line) = line {
+            return line
+                .trim_start_matches("fatal:")
+                .trim_start_matches("error:")
+                .trim()
+                .to_string();
+        }
+    }
+    err.to_string()
+}
+
 fn push_error(remote: &str, err: git::GitError) -> Error {
+    let err = git_says(&err);
     Error::state(
         format!("could not push to {remote}: {err}"),
         "the run's work is kept here: fix the remote (access, network), then run the same command again; it pushes without running anything again",
@@ -313,7 +348,10 @@ pub fn fetch_run(repo: &Repo, remote_name: &str, plan: &str, run_id: &str) -> Re
     .collect();
     remote::fetch(repo, remote_name, &refspecs).map_err(|e| {
         Error::usage_with_hint(
-            format!("could not fetch run {run_id} from {remote_name}: {e}"),
+            format!(
+                "could not fetch run {run_id} from {remote_name}: {}",
+                git_says(&e)
+            ),
             "check the remote's name or URL (`git remote -v`) and that it can be read from here",
         )
     })

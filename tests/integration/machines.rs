@@ -794,3 +794,80 @@ fn a_machine_says_that_sync_task_becomes_sync_stream() {
         "{stderr}"
     );
 }
+
+#[test]
+fn a_push_remote_that_cannot_be_reached_is_refused_before_the_stream_runs() {
+    let fleet = Fleet::new(FLAT_PLAN);
+    let machine = fleet.clone("machine-a");
+    let base = fleet.base();
+    let out = fleet.streams_in(
+        &machine,
+        &[
+            "run",
+            "--only",
+            "a",
+            "--run-id",
+            run_id(),
+            "--base",
+            &base,
+            "--push",
+            "nowhere",
+        ],
+    );
+    out.assert_code(2);
+    assert!(out.stderr.contains("cannot reach nowhere"), "{out}");
+    assert!(out.stderr.lines().count() <= 2, "{out}");
+    // Nothing ran: hours of agent work are not spent before the push is known to fail.
+    assert!(!out.stdout.contains("started a"), "{out}");
+    let branch = fleet
+        .src
+        .git_output_in(&machine, &["rev-parse", "-q", "--verify", "streams/p/a"]);
+    assert!(!branch.status.success());
+}
+
+#[test]
+fn an_unreachable_remote_is_said_in_two_lines() {
+    let fleet = Fleet::new(FLAT_PLAN);
+    let central = fleet.clone("central");
+    let out = fleet.streams_in(
+        &central,
+        &[
+            "integrate",
+            "--from",
+            "/nonexistent/remote.git",
+            "--run-id",
+            run_id(),
+        ],
+    );
+    out.assert_code(2);
+    assert!(out.stderr.contains("/nonexistent/remote.git"), "{out}");
+    assert!(out.stderr.lines().count() <= 2, "{out}");
+}
+
+#[test]
+fn a_stage_0_stream_started_after_a_stage_is_told_to_use_base() {
+    let fleet = Fleet::new(STAGED_PLAN);
+    let machine = fleet.clone("machine-a");
+    let out = fleet.streams_in(
+        &machine,
+        &[
+            "run",
+            "--only",
+            "a",
+            "--run-id",
+            run_id(),
+            "--after-stage",
+            "0",
+            "--push",
+            "origin",
+        ],
+    );
+    out.assert_code(2);
+    assert!(
+        out.stderr.contains(
+            "stream `a` is in stage 0: it depends on nothing, so it starts from the base, not after stage 0"
+        ),
+        "{out}"
+    );
+    assert!(out.stderr.contains("--base COMMIT"), "{out}");
+}
