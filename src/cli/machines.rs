@@ -332,6 +332,7 @@ pub fn publish(ctx: &Context, state: &RunState, run_dir: &crate::state::RunDir) 
         return Ok(());
     }
     let repo = crate::git::Repo::discover(&state.repo_root)?;
+    crate::failpoint::hit("before-publish");
     let published = match machines {
         Machines::Stream { .. } => {
             let text = std::fs::read_to_string(run_dir.plan_copy_path())

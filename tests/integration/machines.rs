@@ -871,3 +871,52 @@ fn a_stage_0_stream_started_after_a_stage_is_told_to_use_base() {
     );
     assert!(out.stderr.contains("--base COMMIT"), "{out}");
 }
+
+#[test]
+fn a_stage_integration_killed_anywhere_and_run_again_pushes_the_same_stage_tip() {
+    let fleet = Fleet::new(FLAT_PLAN);
+    let (_, a) = fleet.machine("a");
+    let (_, b) = fleet.machine("b");
+    wait_ok(a);
+    wait_ok(b);
+    let stage_ref = format!("refs/streams/p/stages/{}/0", run_id());
+    let mut results = Vec::new();
+    for point in [
+        "run-saved",
+        "integration-created",
+        "before-integrate-ref@1",
+        "after-integrate-ref@2",
+        "before-publish",
+    ] {
+        let central = fleet.clone(&format!("central-{}", point.replace('@', "-")));
+        let out = fleet
+            .src
+            .streams_cmd(&[
+                "integrate",
+                "--from",
+                "origin",
+                "--run-id",
+                run_id(),
+                "--stage",
+                "0",
+            ])
+            .current_dir(&central)
+            .env("STREAMS_FAILPOINT", point)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), None, "{point}: not killed");
+        let again = integrate(&fleet, &central, Some(0));
+        again.assert_code(0);
+        let log = fleet.src.git_in(
+            &central,
+            &["log", "--format=%s", "main..streams/p/integration"],
+        );
+        assert_eq!(log.lines().count(), 3, "{point}: {log}");
+        let tip = fleet
+            .remote_ref(&stage_ref)
+            .expect("the stage tip is pushed");
+        results.push(fleet.remote_git(&["ls-tree", "-r", &tip]));
+    }
+    results.dedup();
+    assert_eq!(results.len(), 1, "{results:#?}");
+}
