@@ -198,6 +198,23 @@ pub fn integrate(ctx: &Context, args: IntegrateArgs) -> Result<ExitCode> {
     let text = std::fs::read_to_string(&loaded.path)
         .context(|| format!("could not read {}", loaded.path.display()))?;
     let full = &loaded.plan;
+    let ownership = crate::ownership::Ownership::new(full);
+    if let (Some(k), Some(first)) = (args.stage.filter(|&k| k > 0), plan_base.as_ref())
+        && let Some(problem) =
+            ops_machines::stage_tip_problem(&repo, full, &ownership, first, &base, k - 1)?
+    {
+        let before = k - 1;
+        return Err(Error::state(
+            format!(
+                "refusing the tip of stage {before} on {}: {problem}",
+                args.from
+            ),
+            format!(
+                "it was moved on {} after its integration: integrate stage {before} again (`streams integrate --from {} --run-id {} --stage {before}`), then run stage {k}'s streams again",
+                args.from, args.from, args.run_id
+            ),
+        ));
+    }
     let run_dir = state_dir.run_dir(&local_id);
     let (mut state, journal, interrupted) = if run_dir.state_path().exists() {
         let state = run_dir.load()?;
@@ -249,10 +266,15 @@ pub fn integrate(ctx: &Context, args: IntegrateArgs) -> Result<ExitCode> {
     };
     lock.set_run(&local_id, "integrate");
     let plan = ops::session::plan_for_run(full.clone(), Some(&only), true);
-    let ownership = crate::ownership::Ownership::new(full);
     let plan_hash = crate::git::text_hash(&text);
-    let starts =
-        ops_machines::allowed_starts(&repo, &full.name, &args.run_id, args.stage, &state.base)?;
+    let starts = ops_machines::allowed_starts(
+        &repo,
+        full,
+        &ownership,
+        &args.run_id,
+        args.stage,
+        &state.base,
+    )?;
     let expect = ops_machines::Expect {
         run_id: &args.run_id,
         plan: full,

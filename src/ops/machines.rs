@@ -908,19 +908,71 @@ pub fn integration_base(
     Ok(first.cloned().ok_or(None))
 }
 
+/// Why stage `k`'s tip read from the remote cannot be built on, if it cannot. Any runner can
+/// push to the remote, so the tip is checked as a stream's work is: from the run's `base`, its
+/// commits (each against a parent of its range) change only what streams of stages 0 to `k`
+/// own, or `shared`.
+pub fn stage_tip_problem(
+    repo: &Repo,
+    plan: &Plan,
+    ownership: &Ownership,
+    base: &Oid,
+    tip: &Oid,
+    k: usize,
+) -> Result<Option<String>> {
+    let allowed: Vec<usize> = stages(plan).into_iter().take(k + 1).flatten().collect();
+    let stages_text = if k == 0 {
+        "stage 0".to_string()
+    } else {
+        format!("stages 0 to {k}")
+    };
+    let commits = match remote::commits_with_paths(repo, base, tip) {
+        Ok(commits) => commits,
+        Err(e) => return Ok(Some(format!("its commits cannot be checked: {e}"))),
+    };
+    for commit in &commits {
+        let outside = commit
+            .paths
+            .iter()
+            .find(|path| match ownership.owner_of(path) {
+                Owner::Stream(i) => !allowed.contains(&i),
+                Owner::Shared => false,
+                Owner::Nobody => true,
+            });
+        if let Some(path) = outside {
+            return Ok(Some(format!(
+                "its commit {} changes {path}, which no stream of {stages_text} owns",
+                short(&commit.id)
+            )));
+        }
+    }
+    Ok(None)
+}
+
 /// The commits streams of this integration may start from: its base, and without `--stage`
-/// the tips of every stage already pushed for the run.
+/// the tips of every stage already pushed for the run that pass [`stage_tip_problem`].
 pub fn allowed_starts(
     repo: &Repo,
-    plan: &str,
+    plan: &Plan,
+    ownership: &Ownership,
     run_id: &str,
     stage: Option<usize>,
     base: &Oid,
 ) -> Result<Vec<Oid>> {
     let mut starts = vec![base.clone()];
     if stage.is_none() {
-        let prefix = RefNames::new(plan).stages_prefix(run_id);
-        starts.extend(refs::refs_under(repo, &prefix)?.into_iter().map(|(_, o)| o));
+        let prefix = RefNames::new(&plan.name).stages_prefix(run_id);
+        for (name, tip) in refs::refs_under(repo, &prefix)? {
+            let Some(k) = name
+                .strip_prefix(&prefix)
+                .and_then(|k| k.parse::<usize>().ok())
+            else {
+                continue;
+            };
+            if stage_tip_problem(repo, plan, ownership, base, &tip, k)?.is_none() {
+                starts.push(tip);
+            }
+        }
     }
     Ok(starts)
 }

@@ -920,3 +920,82 @@ fn a_stage_integration_killed_anywhere_and_run_again_pushes_the_same_stage_tip()
     results.dedup();
     assert_eq!(results.len(), 1, "{results:#?}");
 }
+
+/// A runner of the next stage (it can push to the remote) moves stage 0's tip to a commit
+/// that changes README.md, which no stream owns; then `c` runs from that tip.
+fn forge_stage_0_and_run_c(fleet: &Fleet) {
+    let run = run_id();
+    let stage_ref = format!("refs/streams/p/stages/{run}/0");
+    let forger = fleet.clone("forger");
+    let git = |args: &[&str]| fleet.src.git_in(&forger, args);
+    git(&["fetch", "-q", "origin", &format!("{stage_ref}:{stage_ref}")]);
+    git(&["checkout", "-q", "--detach", &stage_ref]);
+    std::fs::write(forger.join("README.md"), "# taken over\n").unwrap();
+    git(&["commit", "-q", "-am", "README: taken over"]);
+    git(&["push", "-q", "origin", &format!("+HEAD:{stage_ref}")]);
+    let c = fleet.clone("machine-c");
+    fleet
+        .streams_in(
+            &c,
+            &[
+                "run",
+                "--only",
+                "c",
+                "--run-id",
+                run,
+                "--after-stage",
+                "0",
+                "--push",
+                "origin",
+            ],
+        )
+        .assert_code(0);
+}
+
+#[test]
+fn a_stage_tip_forged_on_the_remote_is_not_built_on() {
+    let fleet = Fleet::new(STAGED_PLAN);
+    let (_, a) = fleet.machine("a");
+    let (_, b) = fleet.machine("b");
+    wait_ok(a);
+    wait_ok(b);
+    let central = fleet.clone("central");
+    integrate(&fleet, &central, Some(0)).assert_code(0);
+    forge_stage_0_and_run_c(&fleet);
+    let central = fleet.clone("central-1");
+    let out = integrate(&fleet, &central, Some(1));
+    out.assert_code(5);
+    assert!(
+        out.stderr
+            .contains("README.md, which no stream of stage 0 owns"),
+        "{out}"
+    );
+    assert!(out.stderr.lines().count() <= 2, "{out}");
+    assert_eq!(
+        fleet.remote_git(&["show", "streams/p/integration:README.md"]),
+        "# app"
+    );
+}
+
+#[test]
+fn a_stream_started_from_a_forged_stage_tip_is_refused_by_a_whole_integration() {
+    // `merge`: the stream's branch is merged whole, so what its start holds would land.
+    let plan = STAGED_PLAN.replace("jobs = 3", "jobs = 3\nmerge = \"merge\"");
+    let fleet = Fleet::new(&plan);
+    let (_, a) = fleet.machine("a");
+    let (_, b) = fleet.machine("b");
+    wait_ok(a);
+    wait_ok(b);
+    integrate(&fleet, &fleet.clone("central"), Some(0)).assert_code(0);
+    forge_stage_0_and_run_c(&fleet);
+    let out = integrate(&fleet, &fleet.clone("central-all"), None);
+    out.assert_code(4);
+    assert!(
+        out.stderr.contains("failed c: refused: it started from"),
+        "{out}"
+    );
+    assert_eq!(
+        fleet.remote_git(&["show", "streams/p/integration:README.md"]),
+        "# app"
+    );
+}
