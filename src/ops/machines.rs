@@ -465,6 +465,14 @@ pub fn evaluate(repo: &Repo, expect: &Expect, s: usize) -> Result<Arrival> {
             short(&manifest.tip)
         ));
     }
+    // The plan is the same (its hash), so the machine's record had every task of the stream.
+    let planned = plan.streams[s].tasks.len();
+    if manifest.tasks.len() != planned {
+        return refuse(format!(
+            "its manifest lists {} task(s), the plan gives `{stream}` {planned}",
+            manifest.tasks.len()
+        ));
+    }
     if let Outcome::Failed { reason } = &manifest.outcome {
         return Ok(Arrival::FailedThere {
             reason: reason.clone(),

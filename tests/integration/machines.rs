@@ -999,3 +999,25 @@ fn a_stream_started_from_a_forged_stage_tip_is_refused_by_a_whole_integration() 
         "# app"
     );
 }
+
+#[test]
+fn a_manifest_that_leaves_out_tasks_is_refused() {
+    let fleet = Fleet::new(FLAT_PLAN);
+    let (machine_a, a) = fleet.machine("a");
+    let (_, b) = fleet.machine("b");
+    wait_ok(a);
+    wait_ok(b);
+    // The lie: `a` says the plan's first task was all it had, and ends there.
+    forge_manifest(&fleet, &machine_a, "a", |manifest| {
+        let first = manifest["tasks"][0].clone();
+        manifest["tip"] = first["state"]["end"].clone();
+        manifest["tasks"] = serde_json::json!([first]);
+    });
+    let out = integrate(&fleet, &fleet.clone("central"), None);
+    out.assert_code(4);
+    assert!(
+        out.stderr
+            .contains("refused: its manifest lists 1 task(s), the plan gives `a` 2"),
+        "{out}"
+    );
+}
