@@ -40,7 +40,7 @@ pub fn run_only(ctx: &Context, args: RunArgs) -> Result<ExitCode> {
     if let Some(remote) = machine.push.as_deref()
         && !state_dir_has_run(&repo, run_id)
     {
-        ops_machines::check_remote(&repo, remote)?;
+        ops_machines::check_remote(&repo, remote, &simple.name, run_id)?;
     }
     let loaded = load::load_plan_at(ctx, &repo, args.plan.as_deref(), &start)?;
     for warning in crate::exec::sandbox::preflight(&loaded.plan)? {

@@ -297,8 +297,10 @@ pub fn publish_stream(repo: &Repo, state: &RunState, plan_text: &str) -> Result<
 
 /// Checks that `remote` can be read from here, before a machine spends its agents' time on a
 /// stream whose push could not work.
-pub fn check_remote(repo: &Repo, remote: &str) -> Result<()> {
-    remote::remote_refs(repo, remote, "refs/heads/").map(drop).map_err(|e| {
+pub fn check_remote(repo: &Repo, remote: &str, plan: &str, run_id: &str) -> Result<()> {
+    // A prefix that matches little: the answer says the remote is there, not what it holds.
+    let prefix = RefNames::new(plan).manifests_prefix(run_id);
+    remote::remote_refs(repo, remote, &prefix).map(drop).map_err(|e| {
         Error::usage_with_hint(
             format!("cannot reach {remote}: {}", git_says(&e)),
             "check the remote's name or URL (`git remote -v`) and that it can be reached from here; nothing was run",
