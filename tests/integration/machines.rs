@@ -424,7 +424,6 @@ fn forge_manifest(
 
 #[test]
 fn a_lying_machine_is_caught_centrally_and_its_work_kept() {
-    let run = run_id();
     let fleet = Fleet::new(FLAT_PLAN);
     let (machine_a, a) = fleet.machine("a");
     let (_, b) = fleet.machine("b");
