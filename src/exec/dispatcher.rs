@@ -55,6 +55,8 @@ pub struct Engine {
     pub(super) no_new_work: bool,
     /// The gate failed on the integration tip alone: nothing more is integrated (the message).
     pub(super) gate_stopped: Option<String>,
+    /// Workspaces prepared ahead of their streams (see `super::ahead`), by stream.
+    pub(super) ahead: std::collections::BTreeMap<usize, super::ahead::Ahead>,
     /// Streams whose check runs right now (one at a time per stream).
     pub(super) checking: std::collections::BTreeSet<usize>,
     /// An error that ends the session once running agents have been stopped.
@@ -119,6 +121,7 @@ impl Engine {
             no_new_work: false,
             gate_stopped: None,
             checking: Default::default(),
+            ahead: Default::default(),
             fatal: None,
             cancel,
             events_tx,
@@ -132,7 +135,13 @@ impl Engine {
 
     /// Saves the state: the engine's only way to write it (see [`StateStore`]).
     pub(super) fn save(&mut self) -> Result<()> {
-        self.store.save(&mut self.state)
+        let began = std::time::Instant::now();
+        let saved = self.store.save(&mut self.state);
+        tracing::debug!(
+            "state saved: {:.1} ms",
+            began.elapsed().as_secs_f64() * 1000.0
+        );
+        saved
     }
 
     /// Tells the reporters a session of `command` begins (the first event they see).
@@ -175,7 +184,9 @@ impl Engine {
             if let Err(e) = self.start_ready() {
                 self.fail_session(e);
             }
-            if self.running == 0 {
+            self.prepare_ahead();
+            // A preparation under way is waited for: its workspace is written by then.
+            if self.running == 0 && self.preparations() == 0 {
                 break;
             }
             tokio::select! {
@@ -347,6 +358,10 @@ impl Engine {
             else {
                 break;
             };
+            if self.preparing(s) {
+                // It takes the slot once its workspace is ready (this loop runs again then).
+                break;
+            }
             self.state.streams[s].state = StreamState::Active {
                 started_at: now_ms(),
             };
@@ -363,7 +378,11 @@ impl Engine {
             };
             self.emit(event);
             if let Some((task, start)) = decide::next_task(&self.state, self.sync(), s) {
-                self.start_task(s, task, start)?;
+                let (start, prepared) = match task {
+                    0 => self.take_prepared(s, start),
+                    _ => (start, false),
+                };
+                self.start_task_in(s, task, start, prepared)?;
             }
         }
         Ok(())
@@ -451,6 +470,7 @@ impl Engine {
                 self.task_finished(stream, task, outcome).await?;
             }
             ExecEvent::CheckFinished(end) => self.check_finished(end)?,
+            ExecEvent::Prepared { stream, at, result } => self.prepared(stream, at, result),
         }
         Ok(())
     }

@@ -50,6 +50,9 @@ pub struct TaskJob {
     pub include: Option<super::include::IncludeJob>,
     /// The paths its workspace holds when the stream declares `reads`; `None`: every file.
     pub sparse: Option<crate::git::Sparse>,
+    /// The dispatcher prepared the workspace ahead, at `start`, and nothing ran in it since
+    /// (see `Engine::prepare_ahead`): only its git directory is put back under streams' control.
+    pub prepared: bool,
 }
 
 /// Shared, read-only context for all executors of a run.
@@ -99,6 +102,13 @@ pub enum ExecEvent {
     },
     /// A stream's check ended (see `super::check`).
     CheckFinished(super::check::CheckEnd),
+    /// A workspace prepared ahead is ready at `at`, or could not be prepared (see
+    /// `super::ahead`).
+    Prepared {
+        stream: usize,
+        at: Oid,
+        result: Result<git::worktree::PrepareReport, String>,
+    },
 }
 
 #[derive(Debug)]
@@ -133,6 +143,39 @@ pub async fn run_task(
     });
 }
 
+/// Logs how long one of a task's steps took (`STREAMS_LOG=streams::exec=debug`): where a
+/// stream's time goes besides its agent.
+fn phase(who: &str, what: &str, since: std::time::Instant) -> std::time::Instant {
+    tracing::debug!(
+        "{who}: {what} {:.1} ms",
+        since.elapsed().as_secs_f64() * 1000.0
+    );
+    std::time::Instant::now()
+}
+
+/// Tells what preparing a stream's workspace found there (work kept, a workspace repaired).
+pub(super) fn report_prepared(
+    events: &mpsc::UnboundedSender<ExecEvent>,
+    stream: usize,
+    report: &git::worktree::PrepareReport,
+) {
+    if let Some((kept, saved)) = &report.saved {
+        let _ = events.send(ExecEvent::Note {
+            stream,
+            message: format!(
+                "uncommitted work found in its workspace was kept on {kept} ({})",
+                &saved[..10]
+            ),
+        });
+    }
+    if report.repaired {
+        let _ = events.send(ExecEvent::Note {
+            stream,
+            message: "a damaged or outdated workspace was removed and created again".into(),
+        });
+    }
+}
+
 async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
     tokio::task::spawn_blocking(f)
         .await
@@ -152,7 +195,18 @@ async fn run_task_inner(
     };
 
     // 1. The workspace, on the stream branch at the task's start.
-    let prepared = {
+    let mut clock = std::time::Instant::now();
+    let who = format!("{} task {}", job.stream, job.task_index + 1);
+    let prepared = if job.prepared {
+        let (repo, path) = (shared.repo.clone(), job.worktree.clone());
+        blocking(move || workspace::sanitize(&repo, &path))
+            .await
+            .map(|()| git::worktree::PrepareReport {
+                how: git::worktree::Prepared::Ready,
+                saved: None,
+                repaired: false,
+            })
+    } else {
         let (repo, path, branch, start) = (
             shared.repo.clone(),
             job.worktree.clone(),
@@ -177,24 +231,9 @@ async fn run_task_inner(
         })
         .await
     };
+    clock = phase(&who, "workspace", clock);
     match prepared {
-        Ok(report) => {
-            if let Some((kept, saved)) = &report.saved {
-                let _ = events.send(ExecEvent::Note {
-                    stream: job.stream_index,
-                    message: format!(
-                        "uncommitted work found in its workspace was kept on {kept} ({})",
-                        &saved[..10]
-                    ),
-                });
-            }
-            if report.repaired {
-                let _ = events.send(ExecEvent::Note {
-                    stream: job.stream_index,
-                    message: "a damaged or outdated workspace was removed and created again".into(),
-                });
-            }
-        }
+        Ok(report) => report_prepared(events, job.stream_index, &report),
         Err(e) => {
             return internal(
                 format!(
@@ -279,6 +318,7 @@ async fn run_task_inner(
             }
         }
     }
+    clock = phase(&who, "lane, include, setup", clock);
     failpoint::hit("before-agent");
     // Files git ignores that are newer than this were written by the agent (see step 4).
     let agent_began = std::time::SystemTime::now();
@@ -331,6 +371,7 @@ async fn run_task_inner(
         })
         .await;
         agent_time += took;
+        clock = phase(&who, "agent", clock);
         let pgid = group.load(std::sync::atomic::Ordering::SeqCst);
         if pgid > 0 {
             // run_agent stopped the whole group: nothing of it is left for `resume` to stop.
@@ -350,6 +391,7 @@ async fn run_task_inner(
             let (repo, path) = (shared.repo.clone(), job.worktree.clone());
             blocking(move || workspace::sanitize(&repo, &path)).await
         };
+        clock = phase(&who, "reap strays, sanitize", clock);
         if let Err(e) = sane {
             let kept = {
                 let (repo, path, start) =
@@ -524,6 +566,7 @@ async fn run_task_inner(
             _ => break checked,
         }
     };
+    clock = phase(&who, "status and ownership check", clock);
     let leftover = match checked {
         Err(e) => {
             let kept = keep_failed(shared, job).await;
@@ -586,6 +629,7 @@ async fn run_task_inner(
         });
     }
 
+    phase(&who, "ignored files", clock);
     // 4. Commit what it left; measure the work.
     failpoint::hit("before-commit");
     let committed = {
@@ -595,15 +639,19 @@ async fn run_task_inner(
         let journal = shared.journal.clone();
         let (stream_name, task) = (job.stream.clone(), job.task_index);
         let branch = job.branch.clone();
+        let who = who.clone();
         blocking(move || -> git::GitResult<(Oid, WorkStats)> {
+            let clock = std::time::Instant::now();
             let end = match leftover {
                 Leftover::Clean(head) => head,
                 Leftover::Uncommitted { head, paths } => {
                     commit::commit_paths(&worktree, &head, &paths, &message, &identity)?
                 }
             };
+            let clock = phase(&who, "commit", clock);
             // The result enters the user's repository, on the stream's branch there.
             workspace::bring_to(&repo, &worktree, &end, Some(&branch))?;
+            let clock = phase(&who, "bring into the repository", clock);
             failpoint::hit("after-commit");
             let _ = journal.append(crate::state::Entry::TaskCommitted {
                 stream: stream_name,
@@ -612,6 +660,7 @@ async fn run_task_inner(
                 end: end.to_string(),
             });
             let stats = changes::work_stats(&repo, &start, &end)?;
+            phase(&who, "journal, work stats", clock);
             Ok((end, stats))
         })
         .await
