@@ -6,9 +6,11 @@
 //! Only a stream whose start commit is known is prepared: one ready to start (pending, its
 //! dependencies integrated), at the integration tip of the moment. A stream that waits for a
 //! dependency is not: its start is the tip once that dependency is integrated. A prepared
-//! stream starts from the commit it was prepared at (like a stream that took a slot then), and
-//! nothing of it is in the run state until it starts: a crash leaves a clean workspace that the
-//! next run reuses (reset to its start) like any other.
+//! stream still starts at the integration tip of the moment it takes its slot: its workspace is
+//! moved there from the commit it was prepared at, writing only the files that differ (a
+//! checkout that refuses to overwrite a change, so nothing written there meanwhile is lost).
+//! Nothing of a preparation is in the run state until its stream starts: a crash leaves a clean
+//! workspace that the next run reuses (reset to its start) like any other.
 
 use super::dispatcher::Engine;
 use super::executor::ExecEvent;
@@ -120,17 +122,17 @@ impl Engine {
             .count()
     }
 
-    /// Where stream `s` starts its first task, and whether its workspace is ready there: at the
-    /// commit its workspace was prepared at, else at `tip`.
-    pub(super) fn take_prepared(&mut self, s: usize, tip: Oid) -> (Oid, bool) {
+    /// The commit stream `s`'s workspace was prepared at, if it was and is ready: its first task
+    /// starts there at the tip, the workspace moved on by the files that differ.
+    pub(super) fn take_prepared(&mut self, s: usize) -> Option<Oid> {
         match self.ahead.remove(&s) {
-            Some(Ahead::Ready(at)) => (at, true),
+            Some(Ahead::Ready(at)) => Some(at),
             Some(other) => {
                 // Still being prepared: not taken (see `preparing`).
                 self.ahead.insert(s, other);
-                (tip, false)
+                None
             }
-            None => (tip, false),
+            None => None,
         }
     }
 }

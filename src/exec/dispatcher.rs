@@ -378,9 +378,10 @@ impl Engine {
             };
             self.emit(event);
             if let Some((task, start)) = decide::next_task(&self.state, self.sync(), s) {
-                let (start, prepared) = match task {
-                    0 => self.take_prepared(s, start),
-                    _ => (start, false),
+                let prepared = if task == 0 {
+                    self.take_prepared(s)
+                } else {
+                    None
                 };
                 self.start_task_in(s, task, start, prepared)?;
             }

@@ -50,9 +50,9 @@ pub struct TaskJob {
     pub include: Option<super::include::IncludeJob>,
     /// The paths its workspace holds when the stream declares `reads`; `None`: every file.
     pub sparse: Option<crate::git::Sparse>,
-    /// The dispatcher prepared the workspace ahead, at `start`, and nothing ran in it since
-    /// (see `Engine::prepare_ahead`): only its git directory is put back under streams' control.
-    pub prepared: bool,
+    /// The commit the dispatcher prepared the workspace at, ahead, with nothing run in it since
+    /// (see `super::ahead`): it is moved on to `start` rather than checked again.
+    pub prepared: Option<Oid>,
 }
 
 /// Shared, read-only context for all executors of a run.
@@ -197,37 +197,38 @@ async fn run_task_inner(
     // 1. The workspace, on the stream branch at the task's start.
     let mut clock = std::time::Instant::now();
     let who = format!("{} task {}", job.stream, job.task_index + 1);
-    let prepared = if job.prepared {
-        let (repo, path) = (shared.repo.clone(), job.worktree.clone());
-        blocking(move || workspace::sanitize(&repo, &path))
-            .await
-            .map(|()| git::worktree::PrepareReport {
-                how: git::worktree::Prepared::Ready,
-                saved: None,
-                repaired: false,
-            })
-    } else {
+    let prepared = {
         let (repo, path, branch, start) = (
             shared.repo.clone(),
             job.worktree.clone(),
             job.branch.clone(),
             job.start.clone(),
         );
-        let (wip, sparse) = (
+        let (wip, sparse, ahead) = (
             job.refs.wip(&job.stream, job.task_index),
             job.sparse.clone(),
+            job.prepared.clone(),
         );
         blocking(move || {
-            workspace::prepare(
-                &repo,
-                &workspace::WorkspaceSpec {
-                    path: &path,
-                    branch: &branch,
-                    commit: &start,
-                    wip_ref: &wip,
-                    sparse: sparse.as_ref(),
-                },
-            )
+            let spec = workspace::WorkspaceSpec {
+                path: &path,
+                branch: &branch,
+                commit: &start,
+                wip_ref: &wip,
+                sparse: sparse.as_ref(),
+            };
+            // Prepared ahead: moved on to the start by the files that differ. Should that
+            // fail (a file changed there meanwhile), the whole preparation keeps what it finds.
+            if let Some(at) = ahead
+                && workspace::advance(&repo, &spec, &at).is_ok()
+            {
+                return Ok(git::worktree::PrepareReport {
+                    how: git::worktree::Prepared::Ready,
+                    saved: None,
+                    repaired: false,
+                });
+            }
+            workspace::prepare(&repo, &spec)
         })
         .await
     };

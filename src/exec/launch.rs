@@ -15,16 +15,16 @@ use crate::state::{FailReason, TaskState, now_ms};
 
 impl Engine {
     pub(super) fn start_task(&mut self, s: usize, t: usize, start: git::Oid) -> Result<()> {
-        self.start_task_in(s, t, start, false)
+        self.start_task_in(s, t, start, None)
     }
 
-    /// [`Self::start_task`]; `prepared`: its workspace was prepared ahead at `start`.
+    /// [`Self::start_task`]; `prepared`: the commit its workspace was prepared at ahead.
     pub(super) fn start_task_in(
         &mut self,
         s: usize,
         t: usize,
         start: git::Oid,
-        prepared: bool,
+        prepared: Option<git::Oid>,
     ) -> Result<()> {
         let plan = self.plan.clone();
         let stream = &plan.streams[s];

@@ -230,6 +230,23 @@ pub fn prepare(repo: &Repo, spec: &WorkspaceSpec) -> GitResult<PrepareReport> {
     })
 }
 
+/// Moves a workspace prepared ahead at `from` (clean then, on its branch, nothing run in it
+/// since) on to `spec.commit`: its git directory put back under streams' control, and a
+/// checkout that writes only the files that differ between the two commits. No status first:
+/// the preparation checked the workspace, and the checkout is not forced, so it refuses
+/// rather than overwrite a file changed since (the caller then prepares the workspace in full,
+/// which keeps what it finds).
+pub fn advance(repo: &Repo, spec: &WorkspaceSpec, from: &str) -> GitResult<()> {
+    sanitize(repo, spec.path)?;
+    set_user_branch(repo, spec)?;
+    if from == spec.commit {
+        return Ok(());
+    }
+    let short = spec.branch.trim_start_matches("refs/heads/");
+    git(spec.path).run(["checkout", "-q", "-B", short, spec.commit])?;
+    Ok(())
+}
+
 /// The user's branch follows the workspace's: at the task's start until streams brings the
 /// task's result. Whatever it held is the caller's to have kept (as with `checkout -B`).
 fn set_user_branch(repo: &Repo, spec: &WorkspaceSpec) -> GitResult<()> {
