@@ -14,6 +14,7 @@ use tokio::sync::{mpsc, watch};
 use super::process::{self, AgentCommand, AgentExit, Cancel, Limits};
 use super::sandbox::{self, Lane};
 use crate::failpoint;
+use crate::git::ignored::IgnoredFiles;
 use crate::git::{self, Oid, Repo, changes, commit, refs, workspace};
 use crate::layout::RefNames;
 use crate::ownership::{Owner, Ownership};
@@ -512,52 +513,59 @@ async fn run_task_inner(
             let (shared, start, worktree) =
                 (shared.clone(), job.start.clone(), job.worktree.clone());
             let (stream_index, branch) = (job.stream_index, job.branch.clone());
-            blocking(move || -> git::GitResult<Result<Leftover, FailKind>> {
-                let changes = changes::task_changes(&shared.repo, &worktree, &start)?;
-                // Before the branch check: a rebase stopped half way detaches HEAD, and "left its
-                // branch" would hide what happened.
-                if let Some(what) = changes.unfinished.clone() {
-                    return Ok(Err(FailKind::Unfinished(what)));
-                }
-                if changes.branch.as_deref() != Some(branch.as_str()) {
-                    let on = match &changes.branch {
-                        Some(other) => crate::layout::short_branch(other).to_string(),
-                        None => "a detached HEAD".to_string(),
-                    };
-                    return Ok(Err(FailKind::LeftBranch(on)));
-                }
-                if changes.rewritten {
-                    return Ok(Err(FailKind::History));
-                }
-                if !changes.nested.is_empty() {
-                    return Ok(Err(FailKind::Nested(changes.nested)));
-                }
-                let violations = shared
-                    .ownership
-                    .check(stream_index, changes.paths.iter().map(String::as_str));
-                if !violations.is_empty() {
-                    let list = violations
-                        .into_iter()
-                        .map(|v| OwnershipViolation {
-                            path: v.path,
-                            owner: match v.owner {
-                                Owner::Stream(i) => Some(shared.stream_names[i].clone()),
-                                _ => None,
-                            },
-                        })
-                        .collect();
-                    return Ok(Err(FailKind::Ownership(list)));
-                }
-                // Nothing left uncommitted: HEAD is the task's end, no need to ask git again.
-                Ok(Ok(if changes.dirty {
-                    Leftover::Uncommitted {
-                        head: changes.head,
-                        paths: changes.uncommitted,
+            blocking(
+                move || -> git::GitResult<Result<(Leftover, IgnoredFiles), FailKind>> {
+                    let changes = changes::task_changes(&shared.repo, &worktree, &start)?;
+                    // Before the branch check: a rebase stopped half way detaches HEAD, and "left its
+                    // branch" would hide what happened.
+                    if let Some(what) = changes.unfinished.clone() {
+                        return Ok(Err(FailKind::Unfinished(what)));
                     }
-                } else {
-                    Leftover::Clean(changes.head)
-                }))
-            })
+                    if changes.branch.as_deref() != Some(branch.as_str()) {
+                        let on = match &changes.branch {
+                            Some(other) => crate::layout::short_branch(other).to_string(),
+                            None => "a detached HEAD".to_string(),
+                        };
+                        return Ok(Err(FailKind::LeftBranch(on)));
+                    }
+                    if changes.rewritten {
+                        return Ok(Err(FailKind::History));
+                    }
+                    if !changes.nested.is_empty() {
+                        return Ok(Err(FailKind::Nested(changes.nested)));
+                    }
+                    let violations = shared
+                        .ownership
+                        .check(stream_index, changes.paths.iter().map(String::as_str));
+                    if !violations.is_empty() {
+                        let list = violations
+                            .into_iter()
+                            .map(|v| OwnershipViolation {
+                                path: v.path,
+                                owner: match v.owner {
+                                    Owner::Stream(i) => Some(shared.stream_names[i].clone()),
+                                    _ => None,
+                                },
+                            })
+                            .collect();
+                        return Ok(Err(FailKind::Ownership(list)));
+                    }
+                    // Files it wrote that git ignores stay out of its work; the note names a few, so
+                    // that a task that finished with "no changes" is not a mystery.
+                    let ignored =
+                        git::ignored::written_since(&worktree, &changes.ignored, agent_began, 3);
+                    // Nothing left uncommitted: HEAD is the task's end, no need to ask git again.
+                    let leftover = if changes.dirty {
+                        Leftover::Uncommitted {
+                            head: changes.head,
+                            paths: changes.uncommitted,
+                        }
+                    } else {
+                        Leftover::Clean(changes.head)
+                    };
+                    Ok(Ok((leftover, ignored)))
+                },
+            )
             .await
         };
         match &checked {
@@ -567,8 +575,8 @@ async fn run_task_inner(
             _ => break checked,
         }
     };
-    clock = phase(&who, "status and ownership check", clock);
-    let leftover = match checked {
+    phase(&who, "status and ownership check", clock);
+    let (leftover, ignored) = match checked {
         Err(e) => {
             let kept = keep_failed(shared, job).await;
             return internal(
@@ -611,26 +619,14 @@ async fn run_task_inner(
                 attempts: attempt,
             };
         }
-        Ok(Ok(leftover)) => leftover,
+        Ok(Ok(checked)) => checked,
     };
-
-    // Files it wrote that git ignores stay out of its work; the note names a few, so that a
-    // task that finished with "no changes" is not a mystery. Only a note: no failure if git
-    // cannot say.
-    let ignored = {
-        let worktree = job.worktree.clone();
-        blocking(move || git::ignored::ignored_written_since(&worktree, agent_began, 3)).await
-    };
-    if let Ok(ignored) = ignored
-        && ignored.count > 0
-    {
+    if ignored.count > 0 {
         let _ = events.send(ExecEvent::Note {
             stream: job.stream_index,
             message: crate::report::ignored_note(job.task_index + 1, &ignored),
         });
     }
-
-    phase(&who, "ignored files", clock);
     // 4. Commit what it left; measure the work.
     failpoint::hit("before-commit");
     let committed = {

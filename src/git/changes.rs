@@ -40,6 +40,8 @@ pub struct TaskChanges {
     /// Every path left uncommitted (staged or not): what streams takes from the files when it
     /// builds the task's commit.
     pub uncommitted: Vec<String>,
+    /// Paths an ignore rule matches (see `ignored`): never part of the work.
+    pub ignored: Vec<String>,
     /// Nested repositories the agent made (an untracked directory with a `.git`, or a gitlink
     /// it committed to a commit this repository lacks): committing one would record only a
     /// gitlink to commits nobody else has.
@@ -59,8 +61,8 @@ pub fn task_changes(repo: &Repo, worktree: &Path, start: &str) -> GitResult<Task
         repo.clone()
     };
     let repo = &reader;
-    // HEAD, its branch and what is uncommitted, from one git process.
-    let now = worktree::status(&git)?;
+    // HEAD, its branch, what is uncommitted and what git ignores, from one git process.
+    let now = worktree::status_with_ignored(&git)?;
     let head = match now.head {
         Some(head) => head,
         // No commit at all: the same error `rev-parse` gives.
@@ -99,6 +101,7 @@ pub fn task_changes(repo: &Repo, worktree: &Path, start: &str) -> GitResult<Task
         dirty,
         unstaged: now.unstaged,
         uncommitted: now.paths,
+        ignored: now.ignored,
         nested,
         unfinished,
     })

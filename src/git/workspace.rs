@@ -299,7 +299,16 @@ fn reuse(
     if on_branch && head == spec.commit && found.paths.is_empty() && settled {
         return Ok(Some(Prepared::Ready));
     }
-    reset_to(repo, spec.path, spec.branch, spec.commit)?;
+    if found.paths.is_empty() && !changed {
+        // Nothing untracked to remove: the status just said so (a `git clean` would walk every
+        // directory to find nothing). A sparse set that changed rewrote the files: cleaned.
+        sanitize(repo, spec.path)?;
+        let short = spec.branch.trim_start_matches("refs/heads/");
+        git.run(["checkout", "-q", "-f", "-B", short, spec.commit])?;
+        super::worktree::forget_unfinished(&git, spec.path)?;
+    } else {
+        reset_to(repo, spec.path, spec.branch, spec.commit)?;
+    }
     Ok(Some(Prepared::Reused))
 }
 
