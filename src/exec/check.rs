@@ -154,6 +154,8 @@ impl Engine {
             stream: name.clone(),
             task: unit.last + 1,
             commit: unit.to.clone(),
+            // For the report: the files it checked (the commit is the stream's own).
+            tree: git::commit::tree_of(&self.repo, &unit.to).ok(),
             command: command.clone(),
             passed,
             result: result.clone(),

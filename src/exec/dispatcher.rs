@@ -57,11 +57,18 @@ pub struct Engine {
     pub(super) gate_stopped: Option<String>,
     /// Workspaces prepared ahead of their streams (see `super::ahead`), by stream.
     pub(super) ahead: std::collections::BTreeMap<usize, super::ahead::Ahead>,
+    /// The gate (or its setup) runs right now, awaited by the dispatcher itself.
+    pub(super) gate_running: bool,
+    /// The tree the gate worktree was last set up at (`setup`, `include`), in this session.
+    pub(super) gate_setup_at: Option<git::Oid>,
     /// Streams whose check runs right now (one at a time per stream).
     pub(super) checking: std::collections::BTreeSet<usize>,
     /// An error that ends the session once running agents have been stopped.
     pub(super) fatal: Option<Error>,
     pub(super) cancel: watch::Sender<Cancel>,
+    /// The signals that stop a session, listened to from [`Engine::run`] on (also while the
+    /// gate, which runs inside the dispatcher, is awaited: see [`Engine::listening`]).
+    pub(super) signals: Option<Signals>,
     pub(super) events_tx: mpsc::UnboundedSender<ExecEvent>,
     pub(super) events_rx: mpsc::UnboundedReceiver<ExecEvent>,
 }
@@ -120,10 +127,13 @@ impl Engine {
             stopping: None,
             no_new_work: false,
             gate_stopped: None,
+            gate_running: false,
+            gate_setup_at: None,
             checking: Default::default(),
             ahead: Default::default(),
             fatal: None,
             cancel,
+            signals: None,
             events_tx,
             events_rx,
         }
@@ -167,14 +177,7 @@ impl Engine {
 
     /// Runs until every stream has reached an end, a conflict halts the run, or a signal stops it.
     pub async fn run(mut self) -> Result<Session> {
-        let mut sigint =
-            signal(SignalKind::interrupt()).map_err(|e| Error::io("could not handle SIGINT", e))?;
-        let mut sigterm = signal(SignalKind::terminate())
-            .map_err(|e| Error::io("could not handle SIGTERM", e))?;
-        // A closed terminal (or ssh session) must not leave agents running with nobody to stop
-        // them: SIGHUP stops the session like SIGTERM does, and `resume` goes on.
-        let mut sighup =
-            signal(SignalKind::hangup()).map_err(|e| Error::io("could not handle SIGHUP", e))?;
+        self.signals = Some(Signals::new()?);
         self.state.session_started_at = now_ms();
         self.state.phase = RunPhase::Running;
         self.save()?;
@@ -189,6 +192,9 @@ impl Engine {
             if self.running == 0 && self.preparations() == 0 {
                 break;
             }
+            let Some(signals) = self.signals.as_mut() else {
+                return Err(Error::Internal("the session listens to no signal".into()));
+            };
             tokio::select! {
                 Some(event) = self.events_rx.recv() => {
                     if let Err(e) = self.handle(event).await {
@@ -203,12 +209,26 @@ impl Engine {
                     }
                     self.drain_queue().await;
                 }
-                _ = sigint.recv() => self.on_signal(Signal::SIGINT),
-                _ = sigterm.recv() => self.on_signal(Signal::SIGTERM),
-                _ = sighup.recv() => self.on_signal(Signal::SIGHUP),
+                sig = signals.recv() => self.on_signal(sig),
             }
         }
         self.end_session().await
+    }
+
+    /// Awaits `work` (which must not need the engine) while handling the signals that stop a
+    /// session, as the main loop does: for what the dispatcher itself awaits, like the gate,
+    /// so Ctrl-C reaches its processes through `cancel` as it reaches agents.
+    pub(super) async fn listening<T>(&mut self, work: impl std::future::Future<Output = T>) -> T {
+        tokio::pin!(work);
+        loop {
+            let Some(signals) = self.signals.as_mut() else {
+                return work.await;
+            };
+            tokio::select! {
+                done = &mut work => return done,
+                sig = signals.recv() => self.on_signal(sig),
+            }
+        }
     }
 
     pub(super) fn fail_session(&mut self, error: Error) {
@@ -237,8 +257,13 @@ impl Engine {
                 sig
             };
             let _ = self.cancel.send(Cancel::Graceful(to_agents));
+            let gate = if self.gate_running {
+                " and the gate"
+            } else {
+                ""
+            };
             self.reporter.message(&format!(
-                "{} received: stopping {} running agent(s) (again to kill them at once)",
+                "{} received: stopping {} running agent(s){gate} (again to kill them at once)",
                 signal_name(sig),
                 self.running
             ));
@@ -728,6 +753,37 @@ impl Engine {
 }
 
 /// Where the resolution worktree of a halted run goes (see `layout::resolution_worktree`).
+/// SIGINT, SIGTERM and SIGHUP, as one stream of signals.
+pub(super) struct Signals {
+    interrupt: tokio::signal::unix::Signal,
+    terminate: tokio::signal::unix::Signal,
+    hangup: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn new() -> Result<Signals> {
+        Ok(Signals {
+            interrupt: signal(SignalKind::interrupt())
+                .map_err(|e| Error::io("could not handle SIGINT", e))?,
+            terminate: signal(SignalKind::terminate())
+                .map_err(|e| Error::io("could not handle SIGTERM", e))?,
+            // A closed terminal (or ssh session) must not leave agents running with nobody to
+            // stop them: SIGHUP stops the session like SIGTERM does, and `resume` goes on.
+            hangup: signal(SignalKind::hangup())
+                .map_err(|e| Error::io("could not handle SIGHUP", e))?,
+        })
+    }
+
+    /// The next signal.
+    async fn recv(&mut self) -> Signal {
+        tokio::select! {
+            _ = self.interrupt.recv() => Signal::SIGINT,
+            _ = self.terminate.recv() => Signal::SIGTERM,
+            _ = self.hangup.recv() => Signal::SIGHUP,
+        }
+    }
+}
+
 pub fn resolution_worktree_path(repo: &Repo, plan: &Plan) -> PathBuf {
     layout::resolution_worktree(&worktrees_dir(repo, plan))
 }

@@ -86,8 +86,11 @@ impl Engine {
         let n = built.len();
         let names: Vec<String> = members[..n].iter().map(|m| m.stream.clone()).collect();
         let tips: Vec<Oid> = built.iter().map(|(tip, _)| tip.clone()).collect();
-        if self.gate_passes(&gate, &tip, &tips[n - 1], &names).await? {
-            return self.land(&members[..n], &built, &tip).await;
+        match self.gate_passes(&gate, &tip, &tips[n - 1], &names).await? {
+            Some(true) => return self.land(&members[..n], &built, &tip).await,
+            Some(false) => {}
+            // Stopped by a signal: the batch stays queued and `resume` gates it again.
+            None => return Ok(()),
         }
 
         // Red: find the stream that turns it red.
@@ -102,7 +105,11 @@ impl Engine {
                     } else {
                         tips[k - 1].clone()
                     };
-                    let passed = self.gate_passes(&gate, &tip, &commit, &names[..k]).await?;
+                    let Some(passed) = self.gate_passes(&gate, &tip, &commit, &names[..k]).await?
+                    else {
+                        // Stopped: the results so far are saved; `resume` goes on from them.
+                        return Ok(());
+                    };
                     failpoint::hit("after-bisect-step");
                     results.insert(k, passed);
                     steps.push((names[..k].to_vec(), passed));
@@ -319,14 +326,15 @@ impl Engine {
     }
 
     /// Runs the gate on `commit` (the tip plus `streams`), unless this run already has its
-    /// verdict on the same tree. Saved before it is acted on.
+    /// verdict on the same tree. Saved before it is acted on. `None`: a signal stopped it (or
+    /// the session was already stopping); nothing is recorded, so `resume` runs it again.
     async fn gate_passes(
         &mut self,
         gate: &[String],
         tip: &Oid,
         commit: &Oid,
         streams: &[String],
-    ) -> Result<bool> {
+    ) -> Result<Option<bool>> {
         let tree = git::commit::tree_of(&self.repo, commit)?;
         if let Some(known) = self
             .state
@@ -335,7 +343,10 @@ impl Engine {
             .rev()
             .find(|g| g.tree == tree && g.command == gate)
         {
-            return Ok(known.passed);
+            return Ok(Some(known.passed));
+        }
+        if self.stopping.is_some() {
+            return Ok(None);
         }
         let n = self.state.gates.len() + 1;
         let log = self.run_dir.gate_log_path(n);
@@ -396,11 +407,28 @@ impl Engine {
             idle: None,
             grace: self.plan.grace,
         };
-        let (exit, took) = process::run_agent(cmd, limits, self.cancel.subscribe(), |_| {}).await;
-        let (passed, result) = exit_words(&exit);
+        self.gate_running = true;
+        let ran = self.gate_setup(&cmd, &tree, commit, &log).await;
+        let set_up = ran.is_ok();
+        let (exit, took) = match ran {
+            Ok(()) => {
+                let running = process::run_agent(cmd, limits, self.cancel.subscribe(), |_| {});
+                self.listening(running).await
+            }
+            Err(exit) => exit,
+        };
+        self.gate_running = false;
         if exit == AgentExit::Cancelled {
-            return Err(Error::Internal("the gate was stopped".into()));
+            let _ = self.journal.append(Entry::GateStopped {
+                commit: commit.to_string(),
+            });
+            return Ok(None);
         }
+        let (passed, result) = match &exit {
+            // Not the gate's own failure: the setup's, in its words.
+            AgentExit::SpawnFailed(why) if !set_up => (false, why.clone()),
+            _ => exit_words(&exit),
+        };
         self.state.gates.push(GateRun {
             command: gate.to_vec(),
             tip: tip.clone(),
@@ -441,7 +469,71 @@ impl Engine {
             duration_ms: took.as_millis() as u64,
             log: log.display().to_string(),
         });
-        Ok(passed)
+        Ok(Some(passed))
+    }
+
+    /// The plan's workspace environment for the gate worktree, now at `commit`: the ignored
+    /// files `include` and `.worktreeinclude` select, then `setup`, as for a stream's workspace
+    /// reset to a new start (every gate run is on a new candidate; a tree already set up, as
+    /// when a stopped gate runs again, is not set up twice). Both write to the gate run's log.
+    /// An error is how the gate run ends: a setup that fails on a candidate makes it red, so a
+    /// stream that breaks the setup is found like one that breaks the gate.
+    async fn gate_setup(
+        &mut self,
+        gate: &AgentCommand,
+        tree: &Oid,
+        commit: &Oid,
+        log: &std::path::Path,
+    ) -> std::result::Result<(), (AgentExit, Duration)> {
+        if self.gate_setup_at.as_ref() == Some(tree) {
+            return Ok(());
+        }
+        let started = std::time::Instant::now();
+        let failed = |why: String| (AgentExit::SpawnFailed(why), started.elapsed());
+        let include = super::include::IncludeJob {
+            checkout: self.repo.root().to_path_buf(),
+            patterns: self.plan.include.clone(),
+            skip: worktrees_dir(&self.repo, &self.plan),
+            log_path: log.to_path_buf(),
+        };
+        let worktree = gate.cwd.clone();
+        let copied = tokio::task::spawn_blocking(move || include.run(&worktree))
+            .await
+            .map_err(|e| failed(format!("copying the included files panicked: {e}")))?;
+        copied.map_err(|why| failed(format!("setup: {why}")))?;
+        if let Some(argv) = self.plan.setup.clone() {
+            let job = super::setup::SetupJob {
+                argv,
+                env: gate.env.clone(),
+                log_path: log.to_path_buf(),
+                limits: Limits {
+                    timeout: Some(
+                        self.plan
+                            .setup_timeout
+                            .unwrap_or(crate::plan::DEFAULT_SETUP_TIMEOUT),
+                    ),
+                    idle: None,
+                    grace: self.plan.grace,
+                },
+            };
+            let (repo, cwd, commit, cancel) = (
+                self.repo.clone(),
+                gate.cwd.clone(),
+                commit.clone(),
+                self.cancel.subscribe(),
+            );
+            let setting_up =
+                async move { super::setup::run(&repo, &cwd, &commit, &job, cancel, |_| {}).await };
+            match self.listening(setting_up).await {
+                super::setup::SetupResult::Done => {}
+                super::setup::SetupResult::Failed(why) => return Err(failed(why)),
+                super::setup::SetupResult::Interrupted => {
+                    return Err((AgentExit::Cancelled, started.elapsed()));
+                }
+            }
+        }
+        self.gate_setup_at = Some(tree.clone());
+        Ok(())
     }
 
     /// The gate fails on the integration tip with no stream added: no stream can be blamed, so

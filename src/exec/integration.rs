@@ -17,6 +17,8 @@ impl Engine {
     pub(super) async fn drain_queue(&mut self) {
         while self.halting.is_none() && self.fatal.is_none() && !self.state.queue.is_empty() {
             let done = match self.gate_command() {
+                // Stopping: what waits is gated by `resume`, not now (a gate can take minutes).
+                Some(_) if self.stopping.is_some() => return,
                 Some(gate) => self.gate_queue(gate).await,
                 None => {
                     let unit = self.state.queue[0].clone();

@@ -33,15 +33,28 @@ pub fn clean_plan(repo: &Repo, state: &RunState) -> Result<Vec<CleanItem>> {
     let mut items = Vec::new();
     let plan = &state.plan_name;
     let integration_tip = repo.ref_target(&state.integration_ref)?;
-    // Worktrees of this plan: the streams', and a leftover resolution worktree.
+    // Worktrees of this plan: the streams', a leftover resolution worktree, and the gate's.
     let mut worktrees: Vec<PathBuf> = state.streams.iter().map(|s| s.worktree.clone()).collect();
+    let mut gate = None;
     if let Some(parent) = state.streams.first().and_then(|s| s.worktree.parent()) {
         worktrees.push(layout::resolution_worktree(parent));
+        gate = Some(layout::gate_worktree(parent));
+        worktrees.extend(gate.clone());
     }
     let registered = worktree::list(repo)?;
     let mut dirty_streams = BTreeSet::new();
     for path in worktrees {
         if !registered.iter().any(|w| w.path == path) && !path.exists() {
+            continue;
+        }
+        if gate.as_ref() == Some(&path) {
+            // Candidates checked out to be gated, and what the gate built: no work of anyone's
+            // (every candidate is a commit the run made from the streams' branches).
+            items.push(CleanItem {
+                what: format!("gate worktree {}", path.display()),
+                loses: None,
+                action: CleanAction::Worktree(path),
+            });
             continue;
         }
         let dirty = path.exists()

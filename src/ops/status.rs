@@ -5,7 +5,8 @@ use crate::coordinator;
 use crate::error::Result;
 use crate::git::{Repo, refs};
 use crate::report::status_view::{
-    HaltStatus, PredictedConflict, RunStatus, STATUS_SCHEMA, Status, StreamStatus,
+    CulpritStatus, GateStatus, HaltStatus, PredictedConflict, RunStatus, STATUS_SCHEMA, Status,
+    StreamStatus, VerdictStatus,
 };
 use crate::report::stream_word;
 use crate::state::{RunPhase, RunState, StateDir, StreamState, TaskState, lock, now_ms};
@@ -110,9 +111,52 @@ pub fn build(repo: &Repo, state: &RunState, holder: Option<lock::Holder>) -> Run
                 commits: recorded + live,
                 last_message,
                 reason,
+                checks: state
+                    .checks
+                    .iter()
+                    .filter(|c| c.stream == s.name)
+                    .map(|c| VerdictStatus {
+                        task: Some(c.task),
+                        streams: None,
+                        passed: c.passed,
+                        result: c.result.clone(),
+                        log: c.log.display().to_string(),
+                    })
+                    .collect(),
             }
         })
         .collect();
+    // The state keeps the gate's runs, not the plan: a gate shows once it has run.
+    let gate = state.gates.first().map(|first| GateStatus {
+        command: first.command.clone(),
+        runs: state
+            .gates
+            .iter()
+            .map(|g| VerdictStatus {
+                task: None,
+                streams: Some(g.streams.clone()),
+                passed: g.passed,
+                result: g.result.clone(),
+                log: g.log.display().to_string(),
+            })
+            .collect(),
+        culprits: state
+            .bisections
+            .iter()
+            .map(|b| CulpritStatus {
+                stream: b.culprit.clone(),
+                green: b.green.to_string(),
+                steps: b.steps.len(),
+            })
+            .collect(),
+    });
+    let mut skipped = Vec::new();
+    if state.no_check {
+        skipped.push("check");
+    }
+    if state.no_gate {
+        skipped.push("gate");
+    }
     let halt = match &state.phase {
         RunPhase::Halted(h) => Some(HaltStatus {
             stream: state.streams[h.unit.stream].name.clone(),
@@ -122,6 +166,7 @@ pub fn build(repo: &Repo, state: &RunState, holder: Option<lock::Holder>) -> Run
             theirs: h.theirs.to_string(),
             bundle: h.bundle.display().to_string(),
             resolution_worktree: h.resolution_worktree.display().to_string(),
+            resolution_worktree_exists: h.resolution_worktree.exists(),
         }),
         _ => None,
     };
@@ -181,5 +226,7 @@ pub fn build(repo: &Repo, state: &RunState, holder: Option<lock::Holder>) -> Run
         streams,
         halt,
         predicted_conflicts: predicted,
+        gate,
+        skipped,
     }
 }

@@ -149,6 +149,12 @@ pub fn check<R: Repository>(text: &str, repo: &mut R) -> Result<Checked, CheckEr
     diags
         .items
         .retain(|d| d.position().is_none_or(|p| !broken.contains(&line(p))));
+    // Absence errors about the whole file ("no [plan] table", "no streams") carry no position;
+    // after a syntax error they are most often its echo (the recovered document lost what the
+    // broken line swallowed), and the syntax error is what to fix first.
+    if !parsed.syntax.items.is_empty() {
+        diags.items.retain(|d| d.position().is_some());
+    }
     diags.items.extend(parsed.syntax.items);
     diags.sort();
     match facts {
@@ -359,5 +365,23 @@ tasks = ["t"]
         assert!(err.contains("--> plan:3:1"), "{err}");
         assert!(err.contains("did you mean `jobs`?"), "{err}");
         assert!(err.contains("the plan has no streams"), "{err}");
+    }
+}
+
+#[cfg(test)]
+mod syntax_tests {
+    use super::parse_simple;
+
+    #[test]
+    fn a_syntax_error_is_not_followed_by_absence_errors_it_caused() {
+        // "garbage here" swallows the `[plan]` after it in the recovered document; saying the
+        // plan has no [plan] table and no streams would send the user looking for the wrong thing.
+        let err = parse_simple(
+            "garbage here\n[plan]\nname = \"p\"\nagent = [\"a\"]\n[[stream]]\nname = \"s\"\nowns = [\"a\"]\ntasks = [\"t\"]\n",
+        )
+        .unwrap_err();
+        assert!(err.contains("TOML syntax"), "{err}");
+        assert!(!err.contains("has no"), "{err}");
+        assert!(err.contains(": 1 error;"), "{err}");
     }
 }

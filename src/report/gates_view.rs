@@ -63,12 +63,16 @@ pub fn render_markdown(v: &Verification) -> String {
     if !v.checks.is_empty() {
         let _ = writeln!(
             out,
-            "\nChecks:\n\n| stream | task | command | on | result | time | log |\n| --- | --- | --- | --- | --- | --- | --- |"
+            "\nChecks:\n\n| stream | task | command | on | tree | result | time | log |\n| --- | --- | --- | --- | --- | --- | --- | --- |"
         );
         for c in &v.checks {
+            let tree = c
+                .tree
+                .as_deref()
+                .map_or("-".into(), |t| format!("`{}`", short(t)));
             let _ = writeln!(
                 out,
-                "| {} | {} | `{}` | `{}` | {} | {} | `{}` |",
+                "| {} | {} | `{}` | `{}` | {tree} | {} | {} | `{}` |",
                 c.stream,
                 c.task,
                 c.command.join(" "),
@@ -82,7 +86,7 @@ pub fn render_markdown(v: &Verification) -> String {
     if !v.gates.is_empty() {
         let _ = writeln!(
             out,
-            "\nGate runs:\n\n| # | on | streams added | tree | result | time | log |\n| --- | --- | --- | --- | --- | --- | --- |"
+            "\nGate runs:\n\n| # | command | on | streams added | tree | result | time | log |\n| --- | --- | --- | --- | --- | --- | --- | --- |"
         );
         for (i, g) in v.gates.iter().enumerate() {
             let added = if g.streams.is_empty() {
@@ -92,17 +96,15 @@ pub fn render_markdown(v: &Verification) -> String {
             };
             let _ = writeln!(
                 out,
-                "| {} | `{}` | {added} | `{}` | {} | {} | `{}` |",
+                "| {} | `{}` | `{}` | {added} | `{}` | {} | {} | `{}` |",
                 i + 1,
+                g.command.join(" "),
                 short(&g.tip),
                 short(&g.tree),
                 verdict(g.passed, &g.result),
                 fmt_duration_ms(g.ms),
                 g.log.display()
             );
-        }
-        if let Some(command) = v.gates.first().map(|g| g.command.join(" ")) {
-            let _ = writeln!(out, "\nGate command: `{command}`.");
         }
     }
     for b in &v.bisections {

@@ -223,6 +223,8 @@ impl<'a> View<'a> {
             );
         }
 
+        self.checks_and_gate(ui, &mut out);
+
         // Schedule.
         let sim = &self.sim;
         let unit_note = match self.analysis.estimates {
@@ -262,6 +264,70 @@ impl<'a> View<'a> {
         out.trim_end().to_string()
     }
 
+    /// Each stream's check and the plan's gate; nothing when the plan has neither.
+    fn checks_and_gate(&self, ui: &Ui, out: &mut String) {
+        let plan = self.plan();
+        let checks: Vec<Option<&[String]>> =
+            plan.streams.iter().map(|s| plan.check_for(s)).collect();
+        if plan.gate.is_none() && checks.iter().all(Option::is_none) {
+            return;
+        }
+        let _ = writeln!(
+            out,
+            "\n{} (`--no-check`, `--no-gate` skip them for one run)",
+            ui.bold("checks and gate")
+        );
+        let width = plan
+            .streams
+            .iter()
+            .map(|s| s.name.len())
+            .max()
+            .unwrap_or(0)
+            .max("gate".len());
+        let timeout = |t: Option<std::time::Duration>| {
+            t.map(|t| format!("; timeout {}", format_seconds(t.as_secs_f64())))
+                .unwrap_or_default()
+        };
+        let argv = |argv: &[String]| -> String {
+            argv.iter()
+                .map(|a| super::shell_quote(a))
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
+        for (stream, check) in plan.streams.iter().zip(&checks) {
+            let text = match check {
+                Some(check) => {
+                    let retries = match plan.check_retries_for(stream) {
+                        0 => "no second attempt".to_string(),
+                        1 => "1 more attempt for its agent when it fails".to_string(),
+                        n => format!("{n} more attempts for its agent when it fails"),
+                    };
+                    format!(
+                        "check `{}`; {retries}{}",
+                        argv(check),
+                        timeout(plan.check_timeout_for(stream))
+                    )
+                }
+                None => "no check".to_string(),
+            };
+            let _ = writeln!(out, "  {:<width$}  {text}", stream.name);
+        }
+        if let Some(gate) = &plan.gate {
+            let batch = match plan.gate_batch {
+                None => "batches of every stream waiting".to_string(),
+                Some(1) => "one stream at a time".to_string(),
+                Some(n) => format!("batches of up to {n} streams"),
+            };
+            let _ = writeln!(
+                out,
+                "  {:<width$}  `{}` on each integration candidate; {batch}, bisected when red{}",
+                "gate",
+                argv(gate),
+                timeout(plan.check_timeout)
+            );
+        }
+    }
+
     pub fn json(&self) -> PlanJson<'_> {
         let plan = self.plan();
         let mut wave_of = vec![0; plan.streams.len()];
@@ -283,6 +349,8 @@ impl<'a> View<'a> {
                 merge: plan.merge.as_str(),
                 sync: plan.sync.as_str(),
                 shared: plan.shared.iter().map(|p| p.text.as_str()).collect(),
+                gate: plan.gate.as_deref(),
+                gate_batch: plan.gate.as_ref().and(plan.gate_batch),
             },
             streams: plan
                 .streams
@@ -307,6 +375,10 @@ impl<'a> View<'a> {
                     owned_files: self.analysis.ownership.owned_files[s],
                     reads: stream.reads.iter().map(|p| p.text.as_str()).collect(),
                     sparse_files: self.analysis.sparse_files.get(s).copied().flatten(),
+                    check: plan.check_for(stream),
+                    check_retries: plan
+                        .check_for(stream)
+                        .map(|_| plan.check_retries_for(stream)),
                 })
                 .collect(),
             waves: self.waves.iter().map(|w| names(w)).collect(),
@@ -465,6 +537,12 @@ struct PlanInfo<'a> {
     merge: &'static str,
     sync: &'static str,
     shared: Vec<&'a str>,
+    /// Run on each integration candidate; absent without one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    gate: Option<&'a [String]>,
+    /// The most streams one gate run takes (absent: every stream waiting).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    gate_batch: Option<usize>,
 }
 
 #[derive(Serialize)]
@@ -483,6 +561,12 @@ struct StreamJson<'a> {
     /// Files in its sparse workspace; absent for a whole checkout.
     #[serde(skip_serializing_if = "Option::is_none")]
     sparse_files: Option<usize>,
+    /// Its check (the plan's or its own); absent without one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    check: Option<&'a [String]>,
+    /// With a check: how many times a failing check sends its agent back.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    check_retries: Option<u32>,
 }
 
 #[derive(Serialize)]

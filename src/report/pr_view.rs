@@ -184,6 +184,16 @@ pub fn render_outcome(outcome: &PrOutcome) -> String {
     match outcome {
         PrOutcome::DryRun(commands) => {
             for argv in commands {
+                // A dry run does not ask GitHub what is open, so it cannot know which of the two
+                // a real run does; it says so rather than always showing `create`.
+                if argv.get(1..3) == Some(&["pr".to_string(), "create".to_string()][..])
+                    && let Some(head) = argv.iter().skip_while(|a| *a != "--head").nth(1)
+                {
+                    let _ = writeln!(
+                        out,
+                        "# or, if a pull request from {head} is open already: `gh pr edit` of it with this title and body"
+                    );
+                }
                 let line: Vec<String> = argv.iter().map(|a| super::shell_quote(a)).collect();
                 let _ = writeln!(out, "{}", line.join(" "));
             }

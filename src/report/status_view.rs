@@ -35,6 +35,44 @@ pub struct RunStatus {
     pub streams: Vec<StreamStatus>,
     pub halt: Option<HaltStatus>,
     pub predicted_conflicts: Vec<PredictedConflict>,
+    /// The gate's runs and culprits; absent when the run has no gate (or skipped it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gate: Option<GateStatus>,
+    /// What this run left out on purpose: `check` (`--no-check`), `gate` (`--no-gate`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub skipped: Vec<&'static str>,
+}
+
+/// One run of a check or of the gate, as `status` shows it.
+#[derive(Serialize)]
+pub struct VerdictStatus {
+    /// Checks: the task (1-based) whose work it checked.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub task: Option<usize>,
+    /// The gate: the streams added to the integration tip (empty: the tip alone).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub streams: Option<Vec<String>>,
+    pub passed: bool,
+    /// How it ended, in words.
+    pub result: String,
+    pub log: String,
+}
+
+#[derive(Serialize)]
+pub struct GateStatus {
+    pub command: Vec<String>,
+    pub runs: Vec<VerdictStatus>,
+    pub culprits: Vec<CulpritStatus>,
+}
+
+/// A stream a red gate was bisected to.
+#[derive(Serialize)]
+pub struct CulpritStatus {
+    pub stream: String,
+    /// The largest green prefix of its batch, which it turns red.
+    pub green: String,
+    /// Prefixes gated to find it (the whole batch's run included).
+    pub steps: usize,
 }
 
 #[derive(Serialize)]
@@ -55,6 +93,9 @@ pub struct StreamStatus {
     pub commits: usize,
     pub last_message: Option<String>,
     pub reason: Option<String>,
+    /// Its check's runs, in order; absent without a check.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub checks: Vec<VerdictStatus>,
 }
 
 #[derive(Serialize)]
@@ -66,6 +107,8 @@ pub struct HaltStatus {
     pub theirs: String,
     pub bundle: String,
     pub resolution_worktree: String,
+    /// False once someone deleted it (`continue` lays it out again).
+    pub resolution_worktree_exists: bool,
 }
 
 /// Two branches (or a branch and the integration tip) that would conflict: the
@@ -133,9 +176,26 @@ pub fn render(run: &RunStatus) -> String {
             s.name, s.state, task, elapsed, s.commits
         );
         let _ = writeln!(out, "{}", line.trim_end());
+        if !s.checks.is_empty() {
+            let results: Vec<String> = s
+                .checks
+                .iter()
+                .map(|c| match c.task {
+                    Some(task) if s.tasks > 1 => format!("{} (task {task})", c.result),
+                    _ => c.result.clone(),
+                })
+                .collect();
+            let _ = writeln!(out, "{:width$}  check: {}", "", results.join(", then "));
+        }
         if let Some(reason) = &s.reason {
             let _ = writeln!(out, "{:width$}  {reason}", "");
         }
+    }
+    for what in &run.skipped {
+        let _ = writeln!(out, "\n`--no-{what}`: this run skips the plan's `{what}`.");
+    }
+    if let Some(gate) = &run.gate {
+        render_gate(&mut out, gate);
     }
     if let Some(h) = &run.halt {
         let _ = writeln!(
@@ -153,7 +213,12 @@ pub fn render(run: &RunStatus) -> String {
             short(&h.theirs)
         );
         let _ = writeln!(out, "  conflict bundle: {}/README.md", h.bundle);
-        let _ = writeln!(out, "  resolve in:      {}", h.resolution_worktree);
+        let gone = if h.resolution_worktree_exists {
+            ""
+        } else {
+            " (deleted: `streams continue` lays it out again)"
+        };
+        let _ = writeln!(out, "  resolve in:      {}{gone}", h.resolution_worktree);
         for line in hints::halted_status(&h.stream) {
             let _ = writeln!(out, "{line}");
         }
@@ -173,4 +238,43 @@ pub fn render(run: &RunStatus) -> String {
         }
     }
     out
+}
+
+/// The gate's runs, one line each, then each culprit.
+fn render_gate(out: &mut String, gate: &GateStatus) {
+    let runs = match gate.runs.len() {
+        1 => "1 run".to_string(),
+        n => format!("{n} runs"),
+    };
+    let _ = writeln!(out, "\ngate `{}`: {runs}", gate.command.join(" "));
+    let on: Vec<String> = gate
+        .runs
+        .iter()
+        .map(|run| match run.streams.as_deref() {
+            Some([]) | None => "the integration tip alone".to_string(),
+            Some(streams) => format!("+ {}", streams.join(", ")),
+        })
+        .collect();
+    let width = on.iter().map(String::len).max().unwrap_or(0);
+    for (i, (run, on)) in gate.runs.iter().zip(&on).enumerate() {
+        let verdict = if run.passed {
+            "green".to_string()
+        } else {
+            format!("red: {}", run.result)
+        };
+        let _ = writeln!(out, "  {:>2}  {on:<width$}  {verdict}", i + 1);
+    }
+    for c in &gate.culprits {
+        let _ = writeln!(
+            out,
+            "  culprit `{}`: the gate fails once it is added to {} (found in {})",
+            c.stream,
+            short(&c.green),
+            if c.steps == 1 {
+                "1 gate run".to_string()
+            } else {
+                format!("{} gate runs", c.steps)
+            }
+        );
+    }
 }

@@ -67,6 +67,10 @@ pub enum Entry {
         commit: String,
         passed: bool,
     },
+    /// A signal stopped the gate on `commit` before its verdict: `resume` runs it again.
+    GateStopped {
+        commit: String,
+    },
     Resolved {
         stream: String,
         commit: String,

@@ -90,6 +90,9 @@ pub struct CheckRun {
     pub task: usize,
     /// The stream's commit it ran on.
     pub commit: Oid,
+    /// That commit's tree (absent in state files written before it was recorded).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tree: Option<Oid>,
     pub command: Vec<String>,
     pub passed: bool,
     /// How it ended, in words ("exited with code 1", "timed out after 5s").

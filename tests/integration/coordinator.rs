@@ -685,6 +685,15 @@ fn continue_after_the_resolution_worktree_was_deleted_lays_it_out_again() {
     let marked = std::fs::read_to_string(wt.join("shared.txt")).unwrap();
     std::fs::remove_dir_all(&wt).unwrap();
 
+    // `status` does not send the person to a directory that is gone.
+    let status = repo.streams(&["status"]);
+    assert!(
+        status.stdout_redacted().contains(
+            "  resolve in:      [REPO]/.git/streams/worktrees/p/.integration (deleted: `streams continue` lays it out again)"
+        ),
+        "{status}"
+    );
+
     let out = repo.streams(&["continue"]);
     out.assert_code(3);
     let stderr = out.stderr_redacted();

@@ -104,13 +104,19 @@ const FIVE: [&str; 5] = ["s1", "s2", "s3", "s4", "s5"];
 /// Five streams whose work lands together; `s3` calls a function nobody defines. `gate` is the
 /// plan's gate (a TOML array).
 fn five_streams(gate: &str) -> TestRepo {
+    five_streams_with(gate, "", &[])
+}
+
+/// [`five_streams`] with more `[plan]` lines and more files in the first commit.
+fn five_streams_with(gate: &str, plan_lines: &str, more_files: &[(&str, &str)]) -> TestRepo {
     let mut files = vec![("src/lib/lib.txt", "fn base\n")];
     let owned: Vec<String> = FIVE.iter().map(|n| format!("src/{n}/x.txt")).collect();
     for path in &owned {
         files.push((path.as_str(), "call base\n"));
     }
+    files.extend_from_slice(more_files);
     let repo = TestRepo::with_files(&files);
-    let mut text = format!("[plan]\nname = \"p\"\njobs = 5\ngate = {gate}\n");
+    let mut text = format!("[plan]\nname = \"p\"\njobs = 5\ngate = {gate}\n{plan_lines}\n");
     for name in FIVE {
         let call = if name == "s3" { "missing" } else { "base" };
         text.push_str(&format!(
@@ -125,6 +131,10 @@ fn five_streams(gate: &str) -> TestRepo {
 /// the other four integrated.
 fn assert_s3_blamed(repo: &TestRepo, out: &crate::common::CmdOutput) {
     out.assert_code(4);
+    assert_s3_blamed_in(repo, &out.to_string());
+}
+
+fn assert_s3_blamed_in(repo: &TestRepo, out: &str) {
     let state = state(repo);
     for name in FIVE {
         let expected = if name == "s3" { "failed" } else { "done" };
@@ -497,4 +507,474 @@ tasks = ["one", "two"]
     let tasks: Vec<u64> = checks.iter().map(|c| c["task"].as_u64().unwrap()).collect();
     assert_eq!(tasks, [1, 2]);
     assert!(run_dir(&repo).join("logs/a/check-2.log").exists());
+}
+
+#[test]
+fn clean_removes_the_gate_worktree_whatever_the_gate_left_in_it() {
+    let repo = five_streams(r#"["sh", "-c", "echo built > build-output.txt; exec compile"]"#);
+    repo.streams(&["run"]).assert_code(4);
+    let gate = repo.common_dir().join("streams/worktrees/p/.gate");
+    assert!(gate.join("build-output.txt").exists());
+    // What the gate built is nobody's work: removed without `--force`.
+    let out = repo.streams(&["clean"]);
+    out.assert_code(0);
+    assert!(
+        out.stderr_redacted()
+            .contains("removed gate worktree [REPO]/.git/streams/worktrees/p/.gate"),
+        "{out}"
+    );
+    assert!(!gate.exists());
+    let worktrees = repo.git(&["worktree", "list"]);
+    assert!(!worktrees.contains(".gate"), "{worktrees}");
+}
+
+#[test]
+fn the_gate_worktree_gets_the_plans_include_and_setup_on_every_new_candidate() {
+    // The gate needs what `setup` makes and the ignored `.env` that `.worktreeinclude` names;
+    // neither is committed.
+    let repo = five_streams_with(
+        r#"["sh", "-c", "test -f .env && test -f built.marker && exec compile"]"#,
+        r#"setup = ["sh", "-c", "echo \"$STREAMS_STREAM\" >> \"$SETUPS\"; touch built.marker"]"#,
+        &[
+            (".gitignore", ".env\nbuilt.marker\n"),
+            (".worktreeinclude", ".env\n"),
+        ],
+    );
+    repo.write(".env", "SECRET=1\n");
+    let setups = repo.path("../setups");
+    let out = crate::common::CmdOutput::new(
+        repo.streams_cmd(&["run"])
+            .env("SETUPS", &setups)
+            .output()
+            .unwrap(),
+        &repo,
+    );
+    assert_s3_blamed(&repo, &out);
+    // Once in each stream's workspace, and once before each gate run (each on a new candidate).
+    let lines = std::fs::read_to_string(&setups).unwrap();
+    let gate_setups = lines.lines().filter(|l| *l == ".gate").count();
+    assert_eq!(gate_setups, gate_runs(&repo), "{lines}");
+    let first = std::fs::read_to_string(run_dir(&repo).join("logs/.gate/gate-1.log")).unwrap();
+    assert!(first.contains("=== streams: setup at"), "{first}");
+    assert!(
+        first.contains("included 1 file(s) from the checkout"),
+        "{first}"
+    );
+}
+
+#[test]
+fn a_setup_that_fails_on_a_candidate_makes_it_red_and_blames_the_stream() {
+    // The setup fails once `s3`'s file is there: `s3` is blamed as for a red gate.
+    let repo = five_streams_with(
+        r#"["true"]"#,
+        r#"setup = ["sh", "-c", "! grep -rq missing src/s3 2>/dev/null"]"#,
+        &[],
+    );
+    let out = repo.streams(&["run"]);
+    assert_s3_blamed(&repo, &out);
+    let state = state(&repo);
+    let red: Vec<&serde_json::Value> = state["gates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|g| g["passed"] == false)
+        .collect();
+    assert!(!red.is_empty());
+    for g in red {
+        assert!(
+            g["result"].as_str().unwrap().starts_with("setup `sh -c"),
+            "{g}"
+        );
+    }
+}
+
+#[test]
+fn ctrl_c_while_the_gate_runs_stops_it_and_resume_gates_again() {
+    use std::time::Duration;
+    // The first gate run hangs (it would for ten minutes); later ones are the real gate.
+    let repo = five_streams(
+        r#"["sh", "-c", "[ -e \"$MARK\" ] || { touch \"$MARK\"; sleep 600; }; exec compile"]"#,
+    );
+    let mark = repo.path("../gate-started");
+    let mut child = repo
+        .streams_cmd(&["run"])
+        .env("MARK", &mark)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    crate::common::wait_for("the gate to start", Duration::from_secs(60), || {
+        mark.exists().then_some(())
+    });
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .unwrap();
+    // It stops the gate as it stops agents (a deadline far below the gate's ten minutes).
+    let status = crate::common::wait_for("streams to stop", Duration::from_secs(60), || {
+        child.try_wait().unwrap()
+    });
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+    assert_eq!(status.code(), Some(130), "{stderr}");
+    assert!(
+        stderr.contains("and the gate (again to kill them at once)"),
+        "{stderr}"
+    );
+    assert!(
+        repo.live_processes().is_empty(),
+        "{:?}",
+        repo.live_processes()
+    );
+    // The stopped run has no verdict; the journal says it was stopped.
+    assert!(
+        state(&repo)["gates"]
+            .as_array()
+            .is_none_or(|g| g.is_empty())
+    );
+    let journal = std::fs::read_to_string(run_dir(&repo).join("journal.ndjson")).unwrap();
+    assert!(journal.contains("\"gate_stopped\""), "{journal}");
+    let out = crate::common::CmdOutput::new(
+        repo.streams_cmd(&["resume"])
+            .env("MARK", &mark)
+            .output()
+            .unwrap(),
+        &repo,
+    );
+    assert_s3_blamed(&repo, &out);
+}
+
+/// Whole output with commit ids (which carry the run's commit times) redacted too.
+fn redact_oids(text: &str) -> String {
+    let re = regex_lite::Regex::new(r"\b[0-9a-f]{10,40}\b").unwrap();
+    re.replace_all(text, "[OID]").into_owned()
+}
+
+#[test]
+fn plan_shows_each_streams_check_and_the_gate() {
+    let repo = TestRepo::with_files(&[
+        ("src/a/x.txt", "x\n"),
+        ("src/b/x.txt", "x\n"),
+        ("src/c/x.txt", "x\n"),
+    ]);
+    plan(
+        &repo,
+        r#"
+[plan]
+name = "p"
+agent = ["act"]
+check = ["compile", "--all"]
+check_retries = 2
+check_timeout = "10m"
+gate = ["sh", "-c", "make test"]
+gate_batch = 4
+
+[[stream]]
+name = "a"
+owns = ["src/a/**"]
+tasks = ["work"]
+
+[[stream]]
+name = "b"
+owns = ["src/b/**"]
+check = ["compile", "src/b"]
+check_retries = 0
+tasks = ["work"]
+
+[[stream]]
+name = "c"
+owns = ["src/c/**"]
+tasks = ["work"]
+"#,
+    );
+    let out = repo.streams(&["plan"]);
+    out.assert_code(0);
+    insta::assert_snapshot!(redact_oids(&out.to_string()));
+
+    let out = repo.streams(&["plan", "--json"]);
+    out.assert_code(0);
+    let json: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(
+        json["plan"]["gate"],
+        serde_json::json!(["sh", "-c", "make test"])
+    );
+    assert_eq!(json["plan"]["gate_batch"], 4);
+    assert_eq!(
+        json["streams"][0]["check"],
+        serde_json::json!(["compile", "--all"])
+    );
+    assert_eq!(json["streams"][0]["check_retries"], 2);
+    assert_eq!(
+        json["streams"][1]["check"],
+        serde_json::json!(["compile", "src/b"])
+    );
+    assert_eq!(json["streams"][1]["check_retries"], 0);
+}
+
+/// One stream at a time, so every gate run is on one stream: s2 is the culprit, s3's check
+/// fails once and passes after its agent's second attempt.
+fn one_at_a_time_with_a_culprit() -> TestRepo {
+    let repo = TestRepo::with_files(&[
+        ("src/lib/lib.txt", "fn base\n"),
+        ("src/s1/x.txt", "call base\n"),
+        ("src/s2/x.txt", "call base\n"),
+        ("src/s3/x.txt", "call base\n"),
+    ]);
+    plan(
+        &repo,
+        r#"
+[plan]
+name = "p"
+jobs = 1
+gate = ["compile"]
+check = ["true"]
+
+[[stream]]
+name = "s1"
+owns = ["src/s1/**"]
+agent = ["act", "write", "src/s1/y.txt", "call base"]
+tasks = ["work"]
+
+[[stream]]
+name = "s2"
+owns = ["src/s2/**"]
+agent = ["act", "write", "src/s2/y.txt", "call missing"]
+tasks = ["work"]
+
+[[stream]]
+name = "s3"
+owns = ["src/s3/**"]
+check = ["compile"]
+check_retries = 1
+agent = ["sh", "-c", "if [ -n \"$1\" ]; then echo 'fn other' > src/s3/fix.txt; else echo 'call other' > src/s3/use.txt; fi", "agent", "{check_output_file}"]
+tasks = ["work"]
+"#,
+    );
+    repo
+}
+
+#[test]
+fn status_shows_check_results_and_gate_runs_with_the_culprit() {
+    let repo = one_at_a_time_with_a_culprit();
+    repo.streams(&["run"]).assert_code(4);
+    let out = repo.streams(&["status"]);
+    out.assert_code(0);
+    insta::assert_snapshot!(redact_oids(&out.to_string()));
+
+    let out = repo.streams(&["status", "--json"]);
+    let json: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    let run = &json["run"];
+    assert_eq!(run["gate"]["command"], serde_json::json!(["compile"]));
+    assert_eq!(run["gate"]["runs"].as_array().unwrap().len(), 3);
+    assert_eq!(run["gate"]["culprits"][0]["stream"], "s2");
+    let s3 = &run["streams"][2];
+    assert_eq!(s3["checks"][0]["passed"], false);
+    assert_eq!(s3["checks"][1]["passed"], true);
+}
+
+/// The (stream, task) trailers on the integration branch, counted.
+fn integrated_tasks(repo: &TestRepo) -> std::collections::BTreeMap<String, usize> {
+    let log = repo.git(&[
+        "log",
+        "--format=%(trailers:key=Streams-Stream,valueonly,separator=%x2C)",
+        "main..streams/p/integration",
+    ]);
+    let mut counts = std::collections::BTreeMap::new();
+    for stream in log.lines().filter(|l| !l.is_empty()) {
+        *counts.entry(stream.trim().to_string()).or_insert(0) += 1;
+    }
+    counts
+}
+
+/// SIGKILL the coordinator at random moments (resumes included) of a run whose gate batches
+/// and bisects, then `resume` until it ends: the same integration tree and the same culprit as
+/// an uninterrupted run, every other stream's work on it once, the culprit's on its branch.
+/// A few iterations by default; STREAMS_CRASH_ITERATIONS for more, STREAMS_CRASH_SEED to
+/// replay one.
+#[test]
+fn random_kills_with_a_gate_end_as_an_uninterrupted_run() {
+    use std::process::Stdio;
+    use std::time::{Duration, Instant};
+    // Slow enough that kills land in gate runs and bisections, not only around them.
+    const GATE: &str = r#"["sh", "-c", "sleep 0.1; exec compile"]"#;
+    let seed: u64 = std::env::var("STREAMS_CRASH_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0x6a7e_5eed);
+    let iterations: usize = std::env::var("STREAMS_CRASH_ITERATIONS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(3);
+    let reference = {
+        let repo = five_streams(GATE);
+        let out = repo.streams(&["run"]);
+        assert_s3_blamed(&repo, &out);
+        let culprits: Vec<serde_json::Value> = state(&repo)["bisections"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|b| b["culprit"].clone())
+            .collect();
+        (
+            repo.git(&["rev-parse", "streams/p/integration^{tree}"]),
+            culprits,
+            integrated_tasks(&repo),
+        )
+    };
+    let mut rng = crate::crash::Rng(seed);
+    for iteration in 0..iterations {
+        let repo = five_streams(GATE);
+        let mut kills = 0;
+        let mut command = "run";
+        let mut last = String::new();
+        loop {
+            let mut child = repo
+                .streams_cmd(&[command])
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap();
+            // Kill at a random moment within about a run's length, at most 4 times.
+            let delay = Duration::from_millis(rng.below(1500));
+            let started = Instant::now();
+            let mut finished = None;
+            while started.elapsed() < delay {
+                if let Some(status) = child.try_wait().unwrap() {
+                    finished = Some(status);
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            let status = match finished {
+                Some(status) => status,
+                None if kills < 4 => {
+                    child.kill().unwrap();
+                    kills += 1;
+                    child.wait().unwrap()
+                }
+                None => child.wait().unwrap(),
+            };
+            let mut stderr = String::new();
+            std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+            let context = format!("seed {seed:#x}, iteration {iteration}, {kills} kill(s)");
+            match status.code() {
+                // The end of the run: `s3` failed, so exit 4.
+                Some(4) => {
+                    last = stderr;
+                    break;
+                }
+                None => command = "resume",
+                Some(5) if stderr.contains("there is no run to resume") => command = "run",
+                Some(5) if command == "resume" && stderr.contains("is finished") => break,
+                Some(code) => panic!("{context}: `streams {command}` exited with {code}: {stderr}"),
+            }
+        }
+        let context = format!("seed {seed:#x}, iteration {iteration}, {kills} kill(s)");
+        assert_s3_blamed_in(&repo, &format!("{context}: {last}"));
+        assert_eq!(
+            repo.git(&["rev-parse", "streams/p/integration^{tree}"]),
+            reference.0,
+            "{context}: a different integration"
+        );
+        let culprits: Vec<serde_json::Value> = state(&repo)["bisections"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|b| b["culprit"].clone())
+            .collect();
+        assert_eq!(culprits, reference.1, "{context}: a different culprit");
+        assert_eq!(
+            integrated_tasks(&repo),
+            reference.2,
+            "{context}: some stream's work is missing or applied twice"
+        );
+        // The culprit's work stays on its branch.
+        assert_eq!(
+            repo.git(&["show", "streams/p/s3:src/s3/y.txt"]),
+            "call missing",
+            "{context}"
+        );
+        let fsck = repo.git_output_in(&repo.root, &["fsck", "--no-dangling", "--no-progress"]);
+        assert!(fsck.status.success(), "{context}: git fsck failed");
+        assert!(
+            repo.live_processes().is_empty(),
+            "{context}: {:?} left running",
+            repo.live_processes()
+        );
+    }
+}
+
+#[test]
+fn the_report_lists_every_check_and_gate_run_and_the_bisection() {
+    let repo = one_at_a_time_with_a_culprit();
+    let summary = repo.path("../step-summary.md");
+    let out = repo
+        .streams_cmd(&["run"])
+        .env("GITHUB_STEP_SUMMARY", &summary)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(4));
+    let dir = run_dir(&repo);
+    let md = std::fs::read_to_string(dir.join("report.md")).unwrap();
+    // The step summary is the Markdown report.
+    let step = std::fs::read_to_string(&summary).unwrap();
+    assert!(step.contains(&md), "{step}");
+    // Checks and gate runs: command, commit and tree, result, time, log; then the bisection.
+    let start = md.find("\nChecks:").expect("no checks section");
+    let end = md[start..].find("\nNotes:").map_or(md.len(), |i| start + i);
+    let section = md[start..end].replace(&dir.display().to_string(), "[RUN_DIR]");
+    insta::assert_snapshot!(redact_oids(&crate::common::redact_volatile(&section)));
+
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("report.json")).unwrap()).unwrap();
+    let runs = report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .chain(report["gates"].as_array().unwrap());
+    let mut n = 0;
+    for run in runs {
+        n += 1;
+        assert!(
+            run["command"].as_array().is_some_and(|c| !c.is_empty()),
+            "{run}"
+        );
+        assert_eq!(run["tree"].as_str().map(str::len), Some(40), "{run}");
+        assert!(
+            run["result"].is_string() && run["passed"].is_boolean(),
+            "{run}"
+        );
+        assert!(run["ms"].is_u64() && run["at"].is_u64(), "{run}");
+        assert!(
+            std::path::Path::new(run["log"].as_str().unwrap()).exists(),
+            "{run}"
+        );
+    }
+    // Four checks (s3's twice), three gate runs.
+    assert_eq!(n, 7);
+    assert_eq!(report["bisections"][0]["culprit"], "s2");
+    assert_eq!(
+        report["bisections"][0]["steps"],
+        serde_json::json!([[["s2"], false]])
+    );
+}
+
+#[test]
+fn the_culprits_dependents_are_skipped() {
+    let repo = five_streams(r#"["compile"]"#);
+    let mut text = repo.read("streams.toml");
+    text.push_str(
+        "\n[[stream]]\nname = \"after3\"\nowns = [\"src/after3/**\"]\ndepends_on = [\"s3\"]\nagent = [\"act\", \"write\", \"src/after3/y.txt\", \"call base\"]\ntasks = [\"work\"]\n",
+    );
+    plan(&repo, &text);
+    let out = repo.streams(&["run"]);
+    assert_s3_blamed(&repo, &out);
+    let after = stream_state(&state(&repo), "after3");
+    assert_eq!(after["state"], "skipped", "{after}");
+    assert!(
+        !repo
+            .tree_listing("streams/p/integration")
+            .contains("src/after3/")
+    );
 }
