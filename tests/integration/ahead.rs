@@ -88,3 +88,63 @@ tasks = ["Work on c"]
     }
     assert_ne!(repo.git(&["rev-parse", "streams/p/b~1"]), base);
 }
+
+/// A prepared workspace is moved on to the tip by a checkout that is not forced: a file written
+/// there meanwhile, where the tip brings one, makes it fall back to the full preparation, which
+/// keeps that file on a ref (as for any workspace found with uncommitted work) before the reset.
+#[test]
+fn a_file_written_into_a_prepared_workspace_is_kept_not_overwritten() {
+    let repo = TestRepo::with_files(&[("README.md", "# app\n"), ("b/f.txt", "b\n")]);
+    let intruder = r#"
+here=$STREAMS_WORKTREE
+for i in $(seq 1 300); do
+    [ -f "$here/../b/README.md" ] && break
+    sleep 0.1
+done
+mkdir -p a "$here/../b/a"
+echo "a's own" > a/new.txt
+echo "written from outside" > "$here/../b/a/new.txt"
+"#;
+    repo.write(
+        "streams.toml",
+        &format!(
+            r#"
+[plan]
+name = "p"
+jobs = 1
+
+[[stream]]
+name = "a"
+owns = ["a/**"]
+agent = ["sh", "-c", '''{intruder}''']
+tasks = ["Write"]
+
+[[stream]]
+name = "b"
+owns = ["b/**"]
+agent = ["act", "write", "b/f.txt", "b done"]
+tasks = ["Work on b"]
+"#
+        ),
+    );
+    let out = repo.streams(&["run", "streams.toml"]);
+    out.assert_code(0);
+    let show = |rev: &str| repo.git(&["show", rev]);
+    assert_eq!(show("streams/p/integration:a/new.txt"), "a's own");
+    assert_eq!(show("streams/p/integration:b/f.txt"), "b done");
+    assert!(
+        out.stderr
+            .contains("uncommitted work found in its workspace was kept on"),
+        "{out}"
+    );
+    let kept = repo.git(&["for-each-ref", "--format=%(refname)", "refs/streams/p/"]);
+    let wip = kept
+        .lines()
+        .find(|r| r.contains("wip") && r.contains("/b/"))
+        .unwrap_or_else(|| panic!("no kept ref for b in:\n{kept}"));
+    assert_eq!(
+        show(&format!("{wip}:a/new.txt")),
+        "written from outside",
+        "the file written into the prepared workspace is kept"
+    );
+}
