@@ -11,6 +11,14 @@
 //! <common dir>/streams/                       run state (see state::store)
 //! <worktree dir>/<stream>                     a stream's worktree
 //! <worktree dir>/.integration                 the resolution worktree of a halted run
+//!
+//! A run spread over CI machines (`run --only`, `integrate --from`) adds, per run id:
+//! refs/streams/<plan>/manifests/<run>/<stream>  what a stream's machine did (a parent-less
+//!                                                commit whose tree holds manifest.json)
+//! refs/streams/<plan>/work/<run>/branch/<stream> that machine's stream branch, per run
+//! refs/streams/<plan>/work/<run>/kept/<stream>/.. the work it kept (failed, rejected tasks)
+//! refs/streams/<plan>/stages/<run>/<k>          the integration tip after stage k
+//! refs/streams/<plan>/machine/<run>/integration a machine's private integration ref
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -107,6 +115,14 @@ pub enum KeptKind {
     MovedIntegration,
     /// What a stream's branch held when `streams retry` ran it again.
     Retried,
+    /// Manifests of streams run on other machines (`run --only --push`).
+    Manifests,
+    /// Stream branches pushed by other machines, per run.
+    Work,
+    /// The integration tip after each stage of a run spread over machines.
+    Stages,
+    /// A machine's private integration ref for its one stream.
+    Machine,
     /// A name this version does not write.
     Other,
 }
@@ -125,11 +141,15 @@ impl KeptKind {
             KeptKind::Resolution => "resolution",
             KeptKind::MovedIntegration => "moved-integration",
             KeptKind::Retried => "retried",
+            KeptKind::Manifests => "manifests",
+            KeptKind::Work => "work",
+            KeptKind::Stages => "stages",
+            KeptKind::Machine => "machine",
             KeptKind::Other => "",
         }
     }
 
-    const ALL: [KeptKind; 11] = [
+    const ALL: [KeptKind; 15] = [
         KeptKind::Tasks,
         KeptKind::Rejected,
         KeptKind::Deleted,
@@ -141,6 +161,10 @@ impl KeptKind {
         KeptKind::Resolution,
         KeptKind::MovedIntegration,
         KeptKind::Retried,
+        KeptKind::Manifests,
+        KeptKind::Work,
+        KeptKind::Stages,
+        KeptKind::Machine,
     ];
 }
 
@@ -236,6 +260,73 @@ impl RefNames {
     pub fn moved_integration(&self) -> String {
         self.kept(KeptKind::MovedIntegration)
     }
+    /// The manifest of `stream` in run `run_id` spread over machines.
+    pub fn manifest(&self, run_id: &str, stream: &str) -> String {
+        format!("{}{stream}", self.manifests_prefix(run_id))
+    }
+    /// Where every manifest of run `run_id` lives (a fetch refspec's source and destination).
+    pub fn manifests_prefix(&self, run_id: &str) -> String {
+        format!("{}/{run_id}/", self.kept(KeptKind::Manifests))
+    }
+    /// The stream branch a machine pushed for run `run_id` (the usual branch name is shared by
+    /// every run; this one is not overwritten by the next).
+    pub fn work(&self, run_id: &str, stream: &str) -> String {
+        format!("{}branch/{stream}", self.work_prefix(run_id))
+    }
+    /// Where a machine pushes the work it kept for `stream` (a failed or rejected task's):
+    /// `local` is the kept ref's name on the machine, under `refs/streams/<plan>/`.
+    pub fn work_kept(&self, run_id: &str, stream: &str, local: &str) -> String {
+        let rest = local.strip_prefix(&kept_refs(&self.plan)).unwrap_or(local);
+        format!("{}kept/{stream}/{rest}", self.work_prefix(run_id))
+    }
+    pub fn work_prefix(&self, run_id: &str) -> String {
+        format!("{}/{run_id}/", self.kept(KeptKind::Work))
+    }
+    /// The integration tip after stage `stage` (numbered from 0) of run `run_id`.
+    pub fn stage(&self, run_id: &str, stage: usize) -> String {
+        format!("{}{stage}", self.stages_prefix(run_id))
+    }
+    pub fn stages_prefix(&self, run_id: &str) -> String {
+        format!("{}/{run_id}/", self.kept(KeptKind::Stages))
+    }
+    /// The integration ref of a machine running one stream of run `run_id`: private to that
+    /// run, so the user's integration branch is never touched by it.
+    pub fn machine_integration(&self, run_id: &str) -> String {
+        format!("{}/{run_id}/{INTEGRATION}", self.kept(KeptKind::Machine))
+    }
+}
+
+/// The longest run id a caller may choose (it is one component of refs and a directory name).
+pub const MAX_RUN_ID_BYTES: usize = 100;
+
+/// Why `id` cannot be a run id chosen by a caller (`--run-id`): it must be one ref component
+/// and one directory name. GitHub's `<run_id>-<run_attempt>` (`123456789-1`) passes.
+pub fn run_id_problem(id: &str) -> Option<String> {
+    if id.len() > MAX_RUN_ID_BYTES {
+        return Some(format!(
+            "it has {} bytes, more than the {MAX_RUN_ID_BYTES} a run id may have",
+            id.len()
+        ));
+    }
+    if id.is_empty() {
+        return Some("it is empty".into());
+    }
+    if let Some(c) = id
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')))
+    {
+        return Some(format!(
+            "it contains `{c}`: use letters, digits, `-`, `_` and `.`"
+        ));
+    }
+    // What git's ref rules add to the characters above (`git check-ref-format`).
+    if id.starts_with(['.', '-']) {
+        return Some(format!("it starts with `{}`", &id[..1]));
+    }
+    if id.ends_with('.') || id.ends_with(".lock") || id.contains("..") {
+        return Some("it ends with `.` or `.lock`, or contains `..`".into());
+    }
+    None
 }
 
 /// `<common dir>/streams`: where run state lives.
@@ -306,6 +397,10 @@ mod tests {
             (refs.resolution("r1"), KeptKind::Resolution),
             (refs.moved_integration(), KeptKind::MovedIntegration),
             (refs.retried("r1", "api"), KeptKind::Retried),
+            (refs.manifest("r1", "api"), KeptKind::Manifests),
+            (refs.work("r1", "api"), KeptKind::Work),
+            (refs.stage("r1", 0), KeptKind::Stages),
+            (refs.machine_integration("r1"), KeptKind::Machine),
             ("refs/streams/p/future/x".to_string(), KeptKind::Other),
         ];
         for (name, kind) in cases {
@@ -314,6 +409,21 @@ mod tests {
         assert_eq!(refs.wip("a", 1), "refs/streams/p/wip/a/2");
         assert_eq!(refs.moved_integration(), "refs/streams/p/moved-integration");
         assert_eq!(parse_kept("q", &refs.wip("a", 1)), None);
+    }
+
+    #[test]
+    fn run_ids_chosen_by_a_caller() {
+        assert_eq!(run_id_problem("123456789-1"), None);
+        assert_eq!(run_id_problem("20260101-000000-1a2b"), None);
+        assert!(run_id_problem("").is_some());
+        assert!(run_id_problem("a/b").is_some());
+        assert!(run_id_problem("..").is_some());
+        assert!(run_id_problem("-x").is_some());
+        assert!(run_id_problem(&"1".repeat(101)).is_some());
+        assert_eq!(
+            RefNames::new("p").stage("9-1", 2),
+            "refs/streams/p/stages/9-1/2"
+        );
     }
 
     #[test]

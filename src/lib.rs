@@ -6,7 +6,8 @@
 //! - [`cli`]: clap types and one function per subcommand (args -> ops -> report -> exit code);
 //!   no git, no processes of its own.
 //! - [`ops`]: the use cases (start, resume, continue, skip, abort, status, clean, plan
-//!   prediction): no clap, no printing; a repository and inputs in, data out.
+//!   prediction, a run spread over CI machines): no clap, no printing; a repository and inputs
+//!   in, data out.
 //! - [`exec`]: tokio: the dispatcher (sole writer of run state while it runs) and its pure
 //!   decisions, the task spec shared with `--dry-run`, task executors, process groups, signals,
 //!   recovery after a crash, the kernel sandbox of an agent (Landlock), each stream's `check`
@@ -33,8 +34,11 @@
 //! - [`error`]: error kinds and the exit codes, in one place, with how a run's outcome maps to
 //!   one (it wraps [`git::GitError`], so it sits beside git rather than below it).
 //! - [`demo`]: the example repository behind `streams demo`.
+//! - [`ci`]: pure: a plan spread over CI jobs (its stages, the secrets and installs its agents
+//!   need, what cannot be kept across machines) and the GitHub Actions workflow that runs it.
 
 pub mod children;
+pub mod ci;
 pub mod cli;
 pub mod coordinator;
 pub mod demo;

@@ -50,6 +50,7 @@ pub fn demo(ctx: &Context, args: DemoArgs) -> Result<ExitCode> {
             prompts: false,
             no_check: false,
             no_gate: false,
+            machine: Default::default(),
             report: Default::default(),
         },
     )?;

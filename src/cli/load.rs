@@ -41,11 +41,43 @@ pub fn load_plan(ctx: &Context, repo: &Repo, arg: Option<&Path>) -> Result<Loade
     load_checked(ctx, repo, arg).map(|(loaded, _)| loaded)
 }
 
+/// [`load_plan`], checked against commit `at` instead of the plan's `base` (a CI machine's
+/// clone may not have the base branch; it has the commit it was told to start from).
+pub fn load_plan_at(
+    ctx: &Context,
+    repo: &Repo,
+    arg: Option<&Path>,
+    at: &Oid,
+) -> Result<LoadedPlan> {
+    load_checked_at(ctx, repo, arg, Some(at), true).map(|(loaded, _)| loaded)
+}
+
+/// [`load_plan`] for a plan that runs on other machines (`streams ci github`): the agent programs
+/// are installed there, so a bare name or an absolute path is not looked up here. A program
+/// committed in the repository is still checked: every machine checks out the same files.
+pub fn load_plan_for_elsewhere(
+    ctx: &Context,
+    repo: &Repo,
+    arg: Option<&Path>,
+) -> Result<LoadedPlan> {
+    load_checked_at(ctx, repo, arg, None, false).map(|(loaded, _)| loaded)
+}
+
 /// [`load_plan`], also returning what `streams plan` shows besides the plan.
 pub fn load_checked(
     ctx: &Context,
     repo: &Repo,
     arg: Option<&Path>,
+) -> Result<(LoadedPlan, Analysis)> {
+    load_checked_at(ctx, repo, arg, None, true)
+}
+
+fn load_checked_at(
+    ctx: &Context,
+    repo: &Repo,
+    arg: Option<&Path>,
+    at: Option<&Oid>,
+    programs_here: bool,
 ) -> Result<(LoadedPlan, Analysis)> {
     let path = plan_path(ctx, repo, arg);
     let shown_path = shown_path(&ctx.cwd, &path);
@@ -72,6 +104,8 @@ pub fn load_checked(
     let mut facts = GitFacts {
         repo,
         plan_dir: path.parent().map(Path::to_path_buf).unwrap_or_default(),
+        at: at.cloned(),
+        programs_here,
     };
     match plan::check(&text, &mut facts) {
         Ok(checked) => {
@@ -140,6 +174,11 @@ pub fn read_plan_text(path: &Path) -> std::io::Result<String> {
 struct GitFacts<'a> {
     repo: &'a Repo,
     plan_dir: PathBuf,
+    /// The commit to check against, whatever the plan's `base` says.
+    at: Option<Oid>,
+    /// False when the agents run on other machines: programs outside the repository are not
+    /// looked for on this one.
+    programs_here: bool,
 }
 
 impl plan::Repository for GitFacts<'_> {
@@ -152,6 +191,9 @@ impl plan::Repository for GitFacts<'_> {
     }
 
     fn resolve(&mut self, rev: &str) -> Result<Option<String>, GitError> {
+        if let Some(at) = &self.at {
+            return Ok(Some(at.to_string()));
+        }
         match self.repo.resolve_commit(rev) {
             Ok(id) => Ok(Some(id.to_string())),
             Err(GitError::BadRevision { .. }) => Ok(None),
@@ -187,6 +229,9 @@ impl plan::Repository for GitFacts<'_> {
                 .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
         };
         let path = Path::new(program);
+        if !self.programs_here && (path.is_absolute() || !program.contains('/')) {
+            return Ok(ProgramCheck::Found);
+        }
         if path.is_absolute() {
             return Ok(if executable(path) {
                 ProgramCheck::Found

@@ -3,6 +3,7 @@
 //! Nothing here runs git or spawns processes itself; each subcommand gathers its inputs, calls
 //! into the library, and returns an [`ExitCode`].
 
+mod ci;
 mod clean;
 mod completions;
 mod control;
@@ -10,6 +11,7 @@ mod demo;
 mod init;
 mod init_from;
 pub mod load;
+mod machines;
 mod merge;
 mod plan;
 mod retry;
@@ -99,6 +101,10 @@ pub enum Command {
     Diff(DiffArgs),
     /// An agent's log (`-f` follows a running task until it ends)
     Logs(LogsArgs),
+    /// The central step of a run spread over CI machines: fetch what each machine pushed
+    /// (`streams run --only S --push REMOTE`), check every stream's commits against the plan's
+    /// ownership again, integrate them in dependency order, push the result back
+    Integrate(IntegrateArgs),
     /// Push stream branches (or the integration branch) and open or update one pull request
     /// each through the GitHub CLI `gh`
     Pr(PrArgs),
@@ -107,6 +113,9 @@ pub enum Command {
     /// Write a commented streams.toml for this repository, one of the example plans, or a plan
     /// built from a task list (--from tasks.md)
     Init(InitArgs),
+    /// Spread the plan over CI jobs: write the CI configuration that runs each stream in a job
+    /// of its own and integrates stage by stage
+    Ci(CiArgs),
     /// Print shell completions (bash, zsh, fish, powershell, elvish) on stdout
     Completions(CompletionsArgs),
     /// Print the man page (roff) on stdout
@@ -147,6 +156,47 @@ pub enum InitAgent {
     Aider,
     /// A script of your own, committed in the repository
     Script,
+}
+
+#[derive(Debug, Args)]
+pub struct CiArgs {
+    #[command(subcommand)]
+    pub command: CiCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CiCommand {
+    /// Write a GitHub Actions workflow for the plan: a job that checks the plan and pins the
+    /// base, then per stage a matrix job (one entry per stream) and a job that integrates it
+    Github(CiGithubArgs),
+}
+
+/// `ci github --runs-on`'s default.
+pub const DEFAULT_RUNS_ON: &str = "ubuntu-latest";
+
+#[derive(Debug, Args)]
+pub struct CiGithubArgs {
+    /// The plan file (default: streams.toml at the repository root); it must be committed in
+    /// the repository, where the runners find it
+    pub plan: Option<PathBuf>,
+    /// Write the workflow to PATH (e.g. .github/workflows/streams.yml) instead of stdout
+    #[arg(long, value_name = "PATH")]
+    pub out: Option<PathBuf>,
+    /// The shell command that installs streams on a runner (default: `cargo install --locked
+    /// streams@<this version>`)
+    #[arg(long, value_name = "CMD")]
+    pub install: Option<String>,
+    /// A shell command every job runs after installing streams and the agents it knows
+    /// (claude, codex, aider): another agent, a toolchain (repeatable)
+    #[arg(long, value_name = "CMD")]
+    pub setup: Vec<String>,
+    /// A repository secret passed, by name, to the stream jobs' agents as an environment
+    /// variable, besides those of the agents streams knows (repeatable)
+    #[arg(long, value_name = "NAME")]
+    pub secret: Vec<String>,
+    /// The runner label every job runs on
+    #[arg(long, value_name = "LABEL", default_value = DEFAULT_RUNS_ON)]
+    pub runs_on: String,
 }
 
 #[derive(Debug, Args)]
@@ -210,6 +260,42 @@ pub struct RunArgs {
     pub no_gate: bool,
     #[command(flatten)]
     pub report: ReportArgs,
+    // Last: its help heading applies to what follows it.
+    #[command(flatten)]
+    pub machine: MachineArgs,
+}
+
+/// `run --only`: one stream of a run spread over CI machines (see `streams integrate`).
+#[derive(Debug, Default, Args)]
+#[command(next_help_heading = "Running one stream on a CI machine")]
+pub struct MachineArgs {
+    /// Run only this stream, on this machine: its tasks and check, with the same workspace,
+    /// agent and ownership rules as a local run. Its dependencies must already be in the
+    /// start commit (--base, or --after-stage). Needs --run-id
+    #[arg(long, value_name = "STREAM", requires = "run_id")]
+    pub only: Option<String>,
+    /// The id every machine of the run shares (in GitHub Actions:
+    /// `${{ github.run_id }}-${{ github.run_attempt }}`); letters, digits, `-`, `_`, `.`
+    #[arg(long, value_name = "ID", requires = "only")]
+    pub run_id: Option<String>,
+    /// With --only: start from this commit (for a stream with no dependencies; every machine
+    /// of the run must be given the same one)
+    #[arg(
+        long,
+        value_name = "COMMIT",
+        requires = "only",
+        conflicts_with = "after_stage"
+    )]
+    pub base: Option<String>,
+    /// With --only: start from the integration tip that `streams integrate --stage K` pushed
+    /// to the --push remote (for a stream of stage K+1, whose dependencies are integrated by
+    /// then; stages are numbered from 0)
+    #[arg(long, value_name = "K", requires_all = ["only", "push"])]
+    pub after_stage: Option<usize>,
+    /// With --only: when the stream ends (done or failed), push its branch, its kept work and
+    /// its manifest to this remote (a name or URL) for `streams integrate --from`
+    #[arg(long, value_name = "REMOTE", requires = "only")]
+    pub push: Option<String>,
 }
 
 /// What the commands that can end a run write besides the run directory's reports.
@@ -296,6 +382,34 @@ pub struct PrArgs {
     /// The run (default: the current or last run)
     #[arg(long, value_name = "ID")]
     pub run: Option<String>,
+}
+
+#[derive(Debug, Args)]
+#[command(after_help = "\
+A conflict halts the integration (exit 3) as in a local run: resolve it, then `streams continue` \
+(which also pushes the result), `streams skip STREAM` or `streams abort`. A stream whose machine \
+pushed nothing is reported as missing (exit 4); run the same command again once it has pushed. \
+Running it again after a finish or a crash gives the same result.")]
+pub struct IntegrateArgs {
+    /// The plan file (default: streams.toml at the repository root); it must be the plan every
+    /// machine ran (its hash is in each machine's manifest)
+    pub plan: Option<PathBuf>,
+    /// The remote the machines pushed to (a name or URL); the result is pushed there too
+    #[arg(long, value_name = "REMOTE")]
+    pub from: String,
+    /// The run id the machines were given
+    #[arg(long, value_name = "ID")]
+    pub run_id: String,
+    /// Integrate only stage K's streams (numbered from 0; `streams plan --json` lists the
+    /// stages), on top of stage K-1's result, and push the tip as stage K for
+    /// `run --after-stage K`. Default: every stream of the plan
+    #[arg(long, value_name = "K")]
+    pub stage: Option<usize>,
+    /// Print events as NDJSON on stdout
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub report: ReportArgs,
 }
 
 #[derive(Debug, Args)]
@@ -446,8 +560,10 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Diff(args) => review::diff(&ctx, args),
         Command::Logs(args) => review::logs(&ctx, args),
         Command::Pr(args) => review::pr(&ctx, args),
+        Command::Integrate(args) => machines::integrate(&ctx, args),
         Command::Demo(args) => demo::demo(&ctx, args),
         Command::Init(args) => init::init(&ctx, args),
+        Command::Ci(args) => ci::ci(&ctx, args),
         Command::Completions(args) => completions::completions(args),
         Command::Man => completions::man(),
     }

@@ -24,6 +24,9 @@ pub fn run(ctx: &Context, args: RunArgs) -> Result<ExitCode> {
     if args.jobs == Some(0) {
         return Err(crate::error::Error::usage("--jobs must be at least 1"));
     }
+    if args.machine.only.is_some() {
+        return super::machines::run_only(ctx, args);
+    }
     let repo = load::open_repo(ctx)?;
     let loaded = load::load_plan(ctx, &repo, args.plan.as_deref())?;
     for warning in crate::exec::sandbox::preflight(&loaded.plan)? {
@@ -55,6 +58,7 @@ pub fn run(ctx: &Context, args: RunArgs) -> Result<ExitCode> {
         restart: args.restart,
         no_check: args.no_check,
         no_gate: args.no_gate,
+        machines: None,
     })?;
     let ops::start::Started {
         run_dir,

@@ -84,5 +84,7 @@ pub fn conclude(
         eprint!("{annotations}");
     }
     session_view::ended(&ctx.ui, finish, &state, &report, run_dir);
+    // A run spread over machines hands its result on (after `continue` too).
+    super::machines::publish(ctx, &state, run_dir)?;
     Ok(code)
 }

@@ -304,6 +304,8 @@ tasks = ["d1"]
             queue: Vec::new(),
             no_check: false,
             no_gate: false,
+            only: None,
+            machines: None,
             checks: Vec::new(),
             gates: Vec::new(),
             bisections: Vec::new(),

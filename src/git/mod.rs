@@ -20,6 +20,7 @@
 //! - `workspace`: stream workspaces, private repositories borrowing the user's objects.
 //! - `worktree`: creating, checking and removing worktrees (the resolution worktree), and the
 //!   status and snapshot reads workspaces share.
+//! - `remote`: fetches, atomic pushes and manifests, for a run spread over machines.
 //! - `review`: a stream's commits and diffstat, `git diff` through the user's pager, pushes.
 
 pub mod changes;
@@ -31,6 +32,7 @@ pub mod include;
 pub mod locks;
 pub mod merge;
 pub mod refs;
+pub mod remote;
 mod repo;
 pub mod review;
 mod sparse;

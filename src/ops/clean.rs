@@ -177,6 +177,13 @@ pub fn clean_plan(repo: &Repo, state: &RunState) -> Result<Vec<CleanItem>> {
                 "what a stream held before `streams retry` ran it again ({})",
                 short(oid)
             )),
+            // A machine's copy of what it pushed, and the manifests and stage tips beside it:
+            // the remote has them too, but a stream's work may be nowhere else here.
+            KeptKind::Work => Some(format!(
+                "a stream's work as a CI machine pushed it ({})",
+                short(oid)
+            )),
+            KeptKind::Manifests | KeptKind::Stages | KeptKind::Machine => None,
             KeptKind::Resolution | KeptKind::MovedIntegration | KeptKind::Other => {
                 Some(format!("kept work ({})", short(oid)))
             }

@@ -149,10 +149,30 @@ pub fn plan_from_copy(run_dir: &RunDir, state: &RunState) -> Result<Plan> {
     }
     // It was validated against the repository when the run started; only the rules that need
     // no repository are checked again (a newer streams may be stricter).
-    crate::plan::parse_simple(&text).map_err(|rendered| Error::InvalidPlan {
+    let plan = crate::plan::parse_simple(&text).map_err(|rendered| Error::InvalidPlan {
         rendered,
         errors: 1,
-    })
+    })?;
+    Ok(plan_for_run(
+        plan,
+        state.only.as_deref(),
+        state.machines.is_some(),
+    ))
+}
+
+/// The plan as a run works from it: cut down to the streams it covers (`only`), and for a run
+/// spread over machines integrated once per stream (`sync = "task"` lets other streams see a
+/// task's work early, which one stream alone on a machine cannot use; once per stream keeps its
+/// branch one chain of task commits that the central integration checks against its manifest).
+pub fn plan_for_run(plan: Plan, only: Option<&[String]>, machines: bool) -> Plan {
+    let mut plan = match only {
+        Some(names) => plan.only(names),
+        None => plan,
+    };
+    if machines {
+        plan.sync = crate::plan::SyncPoint::Stream;
+    }
+    plan
 }
 
 /// The engine for a session over `parts`, reporting to `reporter`.

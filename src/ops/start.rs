@@ -29,6 +29,16 @@ pub struct NewRun<'a> {
     /// `--no-check` / `--no-gate`.
     pub no_check: bool,
     pub no_gate: bool,
+    /// A run spread over machines: the run id its caller chose, the streams this run covers
+    /// and its role (see [`crate::state::Machines`]). `None` for an ordinary run.
+    pub machines: Option<MachineRun>,
+}
+
+/// What a run on one of several machines (or their central integration) adds to a new run.
+pub struct MachineRun {
+    pub run_id: String,
+    pub only: Vec<String>,
+    pub role: crate::state::Machines,
 }
 
 /// A run that has started, and what it kept of the last run's branches.
@@ -161,7 +171,20 @@ pub fn start_run(new: &NewRun) -> Result<Started> {
         }
     }
     let state_dir = StateDir::new(repo.common_dir());
-    let run_id = new_run_id();
+    let run_id = match &new.machines {
+        Some(m) => m.run_id.clone(),
+        None => new_run_id(),
+    };
+    // The plan as this run sees it: only its streams, synced once per stream.
+    let full_plan = plan;
+    let cut;
+    let plan = match &new.machines {
+        Some(m) => {
+            cut = crate::ops::session::plan_for_run(full_plan.clone(), Some(&m.only), true);
+            &cut
+        }
+        None => plan,
+    };
     // What the last run left is kept under its own id (the run that made it).
     let last_id = state_dir
         .current()?
@@ -178,7 +201,7 @@ pub fn start_run(new: &NewRun) -> Result<Started> {
         .context(|| format!("could not write {}", run_dir.plan_copy_path().display()))?;
     // Prompt files are copied now: the run must not depend on the checkout staying as it is.
     let plan_dir = new.plan_path.parent().unwrap_or(Path::new("."));
-    for stream in &plan.streams {
+    for stream in &full_plan.streams {
         for (t, task) in stream.tasks.iter().enumerate() {
             if let crate::plan::Prompt::File(file) = &task.prompt {
                 let from = plan_dir.join(file);
@@ -201,7 +224,14 @@ pub fn start_run(new: &NewRun) -> Result<Started> {
     });
 
     refs::set_refs(repo, &last.kept, "streams: kept from an earlier run")?;
-    let integration_ref = layout::integration_ref(&plan.name);
+    // A machine running one stream integrates it on a ref of its own: nothing a person sees.
+    let integration_ref = match &new.machines {
+        Some(MachineRun {
+            role: crate::state::Machines::Stream { .. },
+            ..
+        }) => RefNames::new(&plan.name).machine_integration(&run_id),
+        _ => layout::integration_ref(&plan.name),
+    };
     let integration_before = repo.ref_target(&integration_ref)?;
     let wt_dir = worktrees_dir(repo, plan);
     let now = now_ms();
@@ -240,6 +270,8 @@ pub fn start_run(new: &NewRun) -> Result<Started> {
         queue: Vec::new(),
         no_check: new.no_check,
         no_gate: new.no_gate,
+        only: new.machines.as_ref().map(|m| m.only.clone()),
+        machines: new.machines.as_ref().map(|m| m.role.clone()),
         checks: Vec::new(),
         gates: Vec::new(),
         bisections: Vec::new(),

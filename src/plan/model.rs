@@ -275,6 +275,18 @@ impl Plan {
         Some(crate::git::Sparse::from_globs(globs))
     }
 
+    /// The plan cut down to the streams named (in plan order), for a run that covers only
+    /// them (one CI machine's stream, one stage's integration): dependencies on streams left
+    /// out are dropped, since their work is already in the run's start commit.
+    pub fn only(&self, names: &[String]) -> Plan {
+        let mut plan = self.clone();
+        plan.streams.retain(|s| names.contains(&s.name));
+        for stream in &mut plan.streams {
+            stream.depends_on.retain(|d| names.contains(d));
+        }
+        plan
+    }
+
     pub fn stream(&self, name: &str) -> Option<&Stream> {
         self.streams.iter().find(|s| s.name == name)
     }

@@ -120,6 +120,19 @@ pub fn waves(plan: &Plan) -> Vec<Vec<usize>> {
     waves
 }
 
+/// The stages of a run spread over machines (`streams ci`, `run --only --after-stage`): the
+/// waves, numbered from 0, each stream in file order. Stage 0 holds the streams that depend on
+/// nothing; stage k those whose dependencies all lie in stages before k, at least one in k - 1.
+/// Unlike [`waves`] the order within a stage is the file's, not the start order: a CI matrix
+/// and a stage's integration should not move when an estimate or a priority changes.
+pub fn stages(plan: &Plan) -> Vec<Vec<usize>> {
+    let mut stages = waves(plan);
+    for stage in &mut stages {
+        stage.sort_unstable();
+    }
+    stages
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct CriticalPath {
     /// Stream indices, each depending on the one before.
@@ -295,5 +308,19 @@ mod tests {
         let sim = simulate(&p, 1);
         assert_eq!(sim.slots[0].stream, 1);
         assert_eq!(waves(&p), vec![vec![1, 0]]);
+    }
+
+    #[test]
+    fn stages_are_the_waves_in_file_order() {
+        // c starts before b (priority, then its longer path), but a stage lists them as written.
+        let p = plan(&[
+            ("a", &[], 1, 0),
+            ("b", &["a"], 1, 0),
+            ("c", &["a"], 3, 2),
+            ("d", &["b", "c"], 1, 0),
+            ("e", &[], 1, 9),
+        ]);
+        assert_eq!(waves(&p), vec![vec![4, 0], vec![2, 1], vec![3]]);
+        assert_eq!(stages(&p), vec![vec![0, 4], vec![1, 2], vec![3]]);
     }
 }

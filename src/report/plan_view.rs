@@ -382,6 +382,7 @@ impl<'a> View<'a> {
                 })
                 .collect(),
             waves: self.waves.iter().map(|w| names(w)).collect(),
+            stages: schedule::stages(plan).iter().map(|s| names(s)).collect(),
             ownership: OwnershipJson {
                 tracked_files: self.analysis.ownership.tracked_files,
                 shared_files: self.analysis.ownership.shared_files,
@@ -515,6 +516,8 @@ pub struct PlanJson<'a> {
     plan: PlanInfo<'a>,
     streams: Vec<StreamJson<'a>>,
     waves: Vec<Vec<&'a str>>,
+    /// The waves as stages of a run spread over CI jobs: numbered from 0, file order within.
+    stages: Vec<Vec<&'a str>>,
     ownership: OwnershipJson<'a>,
     schedule: ScheduleJson<'a>,
     warnings: &'a [Located],

@@ -9,6 +9,34 @@ use crate::state::{RunDir, RunPhase, RunState, StreamState};
 /// Prints how the session ended and what to do next.
 pub fn ended(ui: &Ui, finish: Finish, state: &RunState, report: &RunReport, run_dir: &RunDir) {
     let branch = crate::layout::short_branch(&state.integration_ref);
+    // One stream on a CI machine: its integration is private; what counts is its branch,
+    // which goes to the central job.
+    if let (Some(crate::state::Machines::Stream { stream, push, .. }), false) = (
+        &state.machines,
+        matches!(finish, Finish::Halted | Finish::Interrupted(_)),
+    ) {
+        ui.info("");
+        ui.info(summary::render_table(report, ui).trim_end());
+        ui.info("");
+        let record = state.stream_by_name(stream).map(|(_, r)| r);
+        let tip = record.map(|r| crate::layout::short_branch(&r.branch).to_string());
+        match finish {
+            Finish::Failed => ui.always(format!(
+                "{} stream `{stream}` failed on this machine; its manifest and kept work still go to the central job",
+                ui.red("failed:")
+            )),
+            _ => ui.always(format!(
+                "{} stream `{stream}` done on this machine ({})",
+                ui.green("ok:"),
+                tip.unwrap_or_default()
+            )),
+        }
+        if push.is_none() {
+            ui.info("nothing is pushed (no --push): `streams integrate` cannot see it");
+        }
+        ui.info(format!("report: {}", run_dir.report_md_path().display()));
+        return;
+    }
     match finish {
         Finish::Integrated | Finish::Failed | Finish::Skipped => {
             ui.info("");
@@ -57,6 +85,14 @@ pub fn ended(ui: &Ui, finish: Finish, state: &RunState, report: &RunReport, run_
                 state.plan_name,
                 run_dir.report_md_path().display()
             ));
+            // The central job of a run over machines says itself what comes next (what it
+            // pushed, what is missing); merging and retrying are not done there.
+            if matches!(
+                state.machines,
+                Some(crate::state::Machines::Integrate { .. })
+            ) {
+                return;
+            }
             ui.info("next:");
             ui.info(format!(
                 "  git log --stat {}..{branch}    # review what was integrated",

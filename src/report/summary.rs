@@ -116,7 +116,12 @@ pub fn build(state: &RunState, status: &str, stream_files: Option<&[usize]>) -> 
         })
         .collect();
     let agent_ms: u64 = streams.iter().map(|s| s.time_ms).sum();
-    let speedup = if wall_ms > 0 {
+    // The agents of a central integration ran on other machines, during none of its wall time.
+    let elsewhere = matches!(
+        state.machines,
+        Some(crate::state::Machines::Integrate { .. })
+    );
+    let speedup = if wall_ms > 0 && !elsewhere {
         agent_ms as f64 / wall_ms as f64
     } else {
         0.0

