@@ -266,6 +266,12 @@ pub fn settle() {
 pub fn run_streams(sb: &Sandbox, repo: &Path, plan: &Path, extra: &[&str]) -> RunOutcome {
     settle();
     let mut cmd = sb.command(streams_bin(), repo);
+    // STREAMS_BENCH_LOG=DIR: each run's own log (`STREAMS_LOG=streams=debug`: every git process
+    // with its time) kept in DIR, to see where the time goes. It costs a little time itself.
+    let log_dir = std::env::var_os("STREAMS_BENCH_LOG").map(PathBuf::from);
+    if log_dir.is_some() {
+        cmd.env("STREAMS_LOG", "streams=debug");
+    }
     cmd.args(["--no-progress", "run", "--json"])
         .args(extra)
         .arg(plan)
@@ -294,6 +300,12 @@ pub fn run_streams(sb: &Sandbox, repo: &Path, plan: &Path, extra: &[&str]) -> Ru
     let out = child.wait_with_output().unwrap();
     let wall = started.elapsed();
     let peak_rss_kb = sampler.join().unwrap_or(0);
+    if let Some(dir) = log_dir {
+        std::fs::create_dir_all(&dir).unwrap();
+        let n = std::fs::read_dir(&dir).map_or(0, |d| d.count());
+        let name = format!("{n:03}-{}.log", plan.file_stem().unwrap().to_string_lossy());
+        std::fs::write(dir.join(name), &out.stderr).unwrap();
+    }
     let events = String::from_utf8_lossy(&out.stdout)
         .lines()
         .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())

@@ -111,7 +111,8 @@ pub fn run(config: &Config) {
         build_repo(&sb, &repo, files, Contents::Distinct, &streams);
         let first = run_streams(&sb, &repo, &plan, &[]);
         first.assert_integrated(n_streams);
-        let second = run_streams(&sb, &repo, &plan, &[]);
+        // The same plan again: its result is not merged, so it starts over (`--restart`).
+        let second = run_streams(&sb, &repo, &plan, &["--restart"]);
         second.assert_integrated(n_streams);
         let _ = std::fs::remove_dir_all(&repo);
         let sparse = config.sparse.map(|_| {

@@ -55,6 +55,8 @@ pub struct Engine {
     pub(super) no_new_work: bool,
     /// The gate failed on the integration tip alone: nothing more is integrated (the message).
     pub(super) gate_stopped: Option<String>,
+    /// Workspaces prepared ahead of their streams (see `super::ahead`), by stream.
+    pub(super) ahead: std::collections::BTreeMap<usize, super::ahead::Ahead>,
     /// The gate (or its setup) runs right now, awaited by the dispatcher itself.
     pub(super) gate_running: bool,
     /// The tree the gate worktree was last set up at (`setup`, `include`), in this session.
@@ -128,6 +130,7 @@ impl Engine {
             gate_running: false,
             gate_setup_at: None,
             checking: Default::default(),
+            ahead: Default::default(),
             fatal: None,
             cancel,
             signals: None,
@@ -142,7 +145,13 @@ impl Engine {
 
     /// Saves the state: the engine's only way to write it (see [`StateStore`]).
     pub(super) fn save(&mut self) -> Result<()> {
-        self.store.save(&mut self.state)
+        let began = std::time::Instant::now();
+        let saved = self.store.save(&mut self.state);
+        tracing::debug!(
+            "state saved: {:.1} ms",
+            began.elapsed().as_secs_f64() * 1000.0
+        );
+        saved
     }
 
     /// Tells the reporters a session of `command` begins (the first event they see).
@@ -178,7 +187,9 @@ impl Engine {
             if let Err(e) = self.start_ready() {
                 self.fail_session(e);
             }
-            if self.running == 0 {
+            self.prepare_ahead();
+            // A preparation under way is waited for: its workspace is written by then.
+            if self.running == 0 && self.preparations() == 0 {
                 break;
             }
             let Some(signals) = self.signals.as_mut() else {
@@ -372,6 +383,10 @@ impl Engine {
             else {
                 break;
             };
+            if self.preparing(s) {
+                // It takes the slot once its workspace is ready (this loop runs again then).
+                break;
+            }
             self.state.streams[s].state = StreamState::Active {
                 started_at: now_ms(),
             };
@@ -388,7 +403,12 @@ impl Engine {
             };
             self.emit(event);
             if let Some((task, start)) = decide::next_task(&self.state, self.sync(), s) {
-                self.start_task(s, task, start)?;
+                let prepared = if task == 0 {
+                    self.take_prepared(s)
+                } else {
+                    None
+                };
+                self.start_task_in(s, task, start, prepared)?;
             }
         }
         Ok(())
@@ -476,6 +496,7 @@ impl Engine {
                 self.task_finished(stream, task, outcome).await?;
             }
             ExecEvent::CheckFinished(end) => self.check_finished(end)?,
+            ExecEvent::Prepared { stream, at, result } => self.prepared(stream, at, result),
         }
         Ok(())
     }

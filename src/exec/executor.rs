@@ -14,6 +14,7 @@ use tokio::sync::{mpsc, watch};
 use super::process::{self, AgentCommand, AgentExit, Cancel, Limits};
 use super::sandbox::{self, Lane};
 use crate::failpoint;
+use crate::git::ignored::IgnoredFiles;
 use crate::git::{self, Oid, Repo, changes, commit, refs, workspace};
 use crate::layout::RefNames;
 use crate::ownership::{Owner, Ownership};
@@ -50,6 +51,9 @@ pub struct TaskJob {
     pub include: Option<super::include::IncludeJob>,
     /// The paths its workspace holds when the stream declares `reads`; `None`: every file.
     pub sparse: Option<crate::git::Sparse>,
+    /// The commit the dispatcher prepared the workspace at, ahead, with nothing run in it since
+    /// (see `super::ahead`): it is moved on to `start` rather than checked again.
+    pub prepared: Option<Oid>,
 }
 
 /// Shared, read-only context for all executors of a run.
@@ -99,6 +103,13 @@ pub enum ExecEvent {
     },
     /// A stream's check ended (see `super::check`).
     CheckFinished(super::check::CheckEnd),
+    /// A workspace prepared ahead is ready at `at`, or could not be prepared (see
+    /// `super::ahead`).
+    Prepared {
+        stream: usize,
+        at: Oid,
+        result: Result<git::worktree::PrepareReport, String>,
+    },
 }
 
 #[derive(Debug)]
@@ -133,6 +144,39 @@ pub async fn run_task(
     });
 }
 
+/// Logs how long one of a task's steps took (`STREAMS_LOG=streams::exec=debug`): where a
+/// stream's time goes besides its agent.
+fn phase(who: &str, what: &str, since: std::time::Instant) -> std::time::Instant {
+    tracing::debug!(
+        "{who}: {what} {:.1} ms",
+        since.elapsed().as_secs_f64() * 1000.0
+    );
+    std::time::Instant::now()
+}
+
+/// Tells what preparing a stream's workspace found there (work kept, a workspace repaired).
+pub(super) fn report_prepared(
+    events: &mpsc::UnboundedSender<ExecEvent>,
+    stream: usize,
+    report: &git::worktree::PrepareReport,
+) {
+    if let Some((kept, saved)) = &report.saved {
+        let _ = events.send(ExecEvent::Note {
+            stream,
+            message: format!(
+                "uncommitted work found in its workspace was kept on {kept} ({})",
+                &saved[..10]
+            ),
+        });
+    }
+    if report.repaired {
+        let _ = events.send(ExecEvent::Note {
+            stream,
+            message: "a damaged or outdated workspace was removed and created again".into(),
+        });
+    }
+}
+
 async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
     tokio::task::spawn_blocking(f)
         .await
@@ -152,6 +196,8 @@ async fn run_task_inner(
     };
 
     // 1. The workspace, on the stream branch at the task's start.
+    let mut clock = std::time::Instant::now();
+    let who = format!("{} task {}", job.stream, job.task_index + 1);
     let prepared = {
         let (repo, path, branch, start) = (
             shared.repo.clone(),
@@ -159,42 +205,37 @@ async fn run_task_inner(
             job.branch.clone(),
             job.start.clone(),
         );
-        let (wip, sparse) = (
+        let (wip, sparse, ahead) = (
             job.refs.wip(&job.stream, job.task_index),
             job.sparse.clone(),
+            job.prepared.clone(),
         );
         blocking(move || {
-            workspace::prepare(
-                &repo,
-                &workspace::WorkspaceSpec {
-                    path: &path,
-                    branch: &branch,
-                    commit: &start,
-                    wip_ref: &wip,
-                    sparse: sparse.as_ref(),
-                },
-            )
+            let spec = workspace::WorkspaceSpec {
+                path: &path,
+                branch: &branch,
+                commit: &start,
+                wip_ref: &wip,
+                sparse: sparse.as_ref(),
+            };
+            // Prepared ahead: moved on to the start by the files that differ. Should that
+            // fail (a file changed there meanwhile), the whole preparation keeps what it finds.
+            if let Some(at) = ahead
+                && workspace::advance(&repo, &spec, &at).is_ok()
+            {
+                return Ok(git::worktree::PrepareReport {
+                    how: git::worktree::Prepared::Ready,
+                    saved: None,
+                    repaired: false,
+                });
+            }
+            workspace::prepare(&repo, &spec)
         })
         .await
     };
+    clock = phase(&who, "workspace", clock);
     match prepared {
-        Ok(report) => {
-            if let Some((kept, saved)) = &report.saved {
-                let _ = events.send(ExecEvent::Note {
-                    stream: job.stream_index,
-                    message: format!(
-                        "uncommitted work found in its workspace was kept on {kept} ({})",
-                        &saved[..10]
-                    ),
-                });
-            }
-            if report.repaired {
-                let _ = events.send(ExecEvent::Note {
-                    stream: job.stream_index,
-                    message: "a damaged or outdated workspace was removed and created again".into(),
-                });
-            }
-        }
+        Ok(report) => report_prepared(events, job.stream_index, &report),
         Err(e) => {
             return internal(
                 format!(
@@ -279,6 +320,7 @@ async fn run_task_inner(
             }
         }
     }
+    clock = phase(&who, "lane, include, setup", clock);
     failpoint::hit("before-agent");
     // Files git ignores that are newer than this were written by the agent (see step 4).
     let agent_began = std::time::SystemTime::now();
@@ -331,6 +373,7 @@ async fn run_task_inner(
         })
         .await;
         agent_time += took;
+        clock = phase(&who, "agent", clock);
         let pgid = group.load(std::sync::atomic::Ordering::SeqCst);
         if pgid > 0 {
             // run_agent stopped the whole group: nothing of it is left for `resume` to stop.
@@ -350,6 +393,7 @@ async fn run_task_inner(
             let (repo, path) = (shared.repo.clone(), job.worktree.clone());
             blocking(move || workspace::sanitize(&repo, &path)).await
         };
+        clock = phase(&who, "reap strays, sanitize", clock);
         if let Err(e) = sane {
             let kept = {
                 let (repo, path, start) =
@@ -469,52 +513,59 @@ async fn run_task_inner(
             let (shared, start, worktree) =
                 (shared.clone(), job.start.clone(), job.worktree.clone());
             let (stream_index, branch) = (job.stream_index, job.branch.clone());
-            blocking(move || -> git::GitResult<Result<Leftover, FailKind>> {
-                let changes = changes::task_changes(&shared.repo, &worktree, &start)?;
-                // Before the branch check: a rebase stopped half way detaches HEAD, and "left its
-                // branch" would hide what happened.
-                if let Some(what) = changes.unfinished.clone() {
-                    return Ok(Err(FailKind::Unfinished(what)));
-                }
-                if changes.branch.as_deref() != Some(branch.as_str()) {
-                    let on = match &changes.branch {
-                        Some(other) => crate::layout::short_branch(other).to_string(),
-                        None => "a detached HEAD".to_string(),
-                    };
-                    return Ok(Err(FailKind::LeftBranch(on)));
-                }
-                if changes.rewritten {
-                    return Ok(Err(FailKind::History));
-                }
-                if !changes.nested.is_empty() {
-                    return Ok(Err(FailKind::Nested(changes.nested)));
-                }
-                let violations = shared
-                    .ownership
-                    .check(stream_index, changes.paths.iter().map(String::as_str));
-                if !violations.is_empty() {
-                    let list = violations
-                        .into_iter()
-                        .map(|v| OwnershipViolation {
-                            path: v.path,
-                            owner: match v.owner {
-                                Owner::Stream(i) => Some(shared.stream_names[i].clone()),
-                                _ => None,
-                            },
-                        })
-                        .collect();
-                    return Ok(Err(FailKind::Ownership(list)));
-                }
-                // Nothing left uncommitted: HEAD is the task's end, no need to ask git again.
-                Ok(Ok(if changes.dirty {
-                    Leftover::Uncommitted {
-                        head: changes.head,
-                        paths: changes.uncommitted,
+            blocking(
+                move || -> git::GitResult<Result<(Leftover, IgnoredFiles), FailKind>> {
+                    let changes = changes::task_changes(&shared.repo, &worktree, &start)?;
+                    // Before the branch check: a rebase stopped half way detaches HEAD, and "left its
+                    // branch" would hide what happened.
+                    if let Some(what) = changes.unfinished.clone() {
+                        return Ok(Err(FailKind::Unfinished(what)));
                     }
-                } else {
-                    Leftover::Clean(changes.head)
-                }))
-            })
+                    if changes.branch.as_deref() != Some(branch.as_str()) {
+                        let on = match &changes.branch {
+                            Some(other) => crate::layout::short_branch(other).to_string(),
+                            None => "a detached HEAD".to_string(),
+                        };
+                        return Ok(Err(FailKind::LeftBranch(on)));
+                    }
+                    if changes.rewritten {
+                        return Ok(Err(FailKind::History));
+                    }
+                    if !changes.nested.is_empty() {
+                        return Ok(Err(FailKind::Nested(changes.nested)));
+                    }
+                    let violations = shared
+                        .ownership
+                        .check(stream_index, changes.paths.iter().map(String::as_str));
+                    if !violations.is_empty() {
+                        let list = violations
+                            .into_iter()
+                            .map(|v| OwnershipViolation {
+                                path: v.path,
+                                owner: match v.owner {
+                                    Owner::Stream(i) => Some(shared.stream_names[i].clone()),
+                                    _ => None,
+                                },
+                            })
+                            .collect();
+                        return Ok(Err(FailKind::Ownership(list)));
+                    }
+                    // Files it wrote that git ignores stay out of its work; the note names a few, so
+                    // that a task that finished with "no changes" is not a mystery.
+                    let ignored =
+                        git::ignored::written_since(&worktree, &changes.ignored, agent_began, 3);
+                    // Nothing left uncommitted: HEAD is the task's end, no need to ask git again.
+                    let leftover = if changes.dirty {
+                        Leftover::Uncommitted {
+                            head: changes.head,
+                            paths: changes.uncommitted,
+                        }
+                    } else {
+                        Leftover::Clean(changes.head)
+                    };
+                    Ok(Ok((leftover, ignored)))
+                },
+            )
             .await
         };
         match &checked {
@@ -524,7 +575,8 @@ async fn run_task_inner(
             _ => break checked,
         }
     };
-    let leftover = match checked {
+    phase(&who, "status and ownership check", clock);
+    let (leftover, ignored) = match checked {
         Err(e) => {
             let kept = keep_failed(shared, job).await;
             return internal(
@@ -567,25 +619,14 @@ async fn run_task_inner(
                 attempts: attempt,
             };
         }
-        Ok(Ok(leftover)) => leftover,
+        Ok(Ok(checked)) => checked,
     };
-
-    // Files it wrote that git ignores stay out of its work; the note names a few, so that a
-    // task that finished with "no changes" is not a mystery. Only a note: no failure if git
-    // cannot say.
-    let ignored = {
-        let worktree = job.worktree.clone();
-        blocking(move || git::ignored::ignored_written_since(&worktree, agent_began, 3)).await
-    };
-    if let Ok(ignored) = ignored
-        && ignored.count > 0
-    {
+    if ignored.count > 0 {
         let _ = events.send(ExecEvent::Note {
             stream: job.stream_index,
             message: crate::report::ignored_note(job.task_index + 1, &ignored),
         });
     }
-
     // 4. Commit what it left; measure the work.
     failpoint::hit("before-commit");
     let committed = {
@@ -595,15 +636,19 @@ async fn run_task_inner(
         let journal = shared.journal.clone();
         let (stream_name, task) = (job.stream.clone(), job.task_index);
         let branch = job.branch.clone();
+        let who = who.clone();
         blocking(move || -> git::GitResult<(Oid, WorkStats)> {
+            let clock = std::time::Instant::now();
             let end = match leftover {
                 Leftover::Clean(head) => head,
                 Leftover::Uncommitted { head, paths } => {
                     commit::commit_paths(&worktree, &head, &paths, &message, &identity)?
                 }
             };
+            let clock = phase(&who, "commit", clock);
             // The result enters the user's repository, on the stream's branch there.
             workspace::bring_to(&repo, &worktree, &end, Some(&branch))?;
+            let clock = phase(&who, "bring into the repository", clock);
             failpoint::hit("after-commit");
             let _ = journal.append(crate::state::Entry::TaskCommitted {
                 stream: stream_name,
@@ -612,6 +657,7 @@ async fn run_task_inner(
                 end: end.to_string(),
             });
             let stats = changes::work_stats(&repo, &start, &end)?;
+            phase(&who, "journal, work stats", clock);
             Ok((end, stats))
         })
         .await

@@ -122,6 +122,7 @@ impl Engine {
         .await
         .map_err(|e| Error::Internal(format!("integration panicked: {e}")))?
         .map_err(Error::Git)?;
+        tracing::debug!("{name}: integration {} ms", now_ms().saturating_sub(began));
         match outcome {
             UnitOutcome::Integrated { tip, commits } => {
                 self.record_span(unit.stream, Step::Integration, began, SpanOutcome::Ok, None);

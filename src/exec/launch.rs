@@ -15,6 +15,17 @@ use crate::state::{FailReason, TaskState, now_ms};
 
 impl Engine {
     pub(super) fn start_task(&mut self, s: usize, t: usize, start: git::Oid) -> Result<()> {
+        self.start_task_in(s, t, start, None)
+    }
+
+    /// [`Self::start_task`]; `prepared`: the commit its workspace was prepared at ahead.
+    pub(super) fn start_task_in(
+        &mut self,
+        s: usize,
+        t: usize,
+        start: git::Oid,
+        prepared: Option<git::Oid>,
+    ) -> Result<()> {
         let plan = self.plan.clone();
         let stream = &plan.streams[s];
         let task = &stream.tasks[t];
@@ -139,6 +150,7 @@ impl Engine {
             setup,
             include,
             sparse: plan.sparse_set(s),
+            prepared,
         };
 
         // Intent first: the task is recorded as running (with its start) before anything runs.

@@ -12,6 +12,7 @@
 //!   coordinator left running.
 //! - [`control`]: stale git lock files after a crash.
 
+mod ahead;
 mod check;
 pub mod control;
 mod decide;

@@ -6,8 +6,6 @@
 use std::path::Path;
 use std::time::{Duration, SystemTime};
 
-use super::{Git, GitResult};
-
 /// Ignored paths an agent wrote: how many, and the first few in path order.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct IgnoredFiles {
@@ -19,41 +17,28 @@ pub struct IgnoredFiles {
 /// `since` was read from; this much slack keeps a file written at once after `since` in.
 const CLOCK_SLACK: Duration = Duration::from_secs(1);
 
-/// Ignored paths in `worktree` modified at or after `since` (a directory ignored as a whole, such
-/// as `build/`, counts once, by its own time: it changes when entries are added to it).
-/// `examples` holds at most `limit` of them.
-pub fn ignored_written_since(
+/// Of the ignored paths in `worktree` (as `git status --ignored=matching` lists them), those
+/// modified at or after `since` (a directory ignored as a whole, such as `build/`, counts once,
+/// by its own time: it changes when entries are added to it). `examples` holds at most `limit`
+/// of them. The list comes from the status that finds the agent's work: no walk of its own.
+pub fn written_since(
     worktree: &Path,
+    ignored: &[String],
     since: SystemTime,
     limit: usize,
-) -> GitResult<IgnoredFiles> {
-    let git = Git::new(worktree);
-    // `matching`: only paths an ignore rule matches (a directory as a whole when the rule names
-    // it), not every file below an ignored directory.
-    let out = git.run([
-        "status",
-        "--porcelain=v1",
-        "-z",
-        "--ignored=matching",
-        "--untracked-files=all",
-        "--no-renames",
-    ])?;
+) -> IgnoredFiles {
     let since = since.checked_sub(CLOCK_SLACK).unwrap_or(since);
     let mut found = IgnoredFiles::default();
-    for entry in out.stdout.split(|b| *b == 0) {
-        let Some(path) = entry.strip_prefix(b"!! ") else {
-            continue;
-        };
-        let path = String::from_utf8_lossy(path).into_owned();
-        let written = std::fs::symlink_metadata(worktree.join(&path))
+    for path in ignored {
+        let written = std::fs::symlink_metadata(worktree.join(path))
             .and_then(|m| m.modified())
             .is_ok_and(|modified| modified >= since);
         if written {
             found.count += 1;
             if found.examples.len() < limit {
-                found.examples.push(path);
+                found.examples.push(path.clone());
             }
         }
     }
-    Ok(found)
+    found
 }

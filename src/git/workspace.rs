@@ -18,7 +18,8 @@
 //! the alternates file, and removes what would send git elsewhere (`commondir`, `gitdir`) or
 //! change what git sees (`info/`, hooks). Its commands name the git directory and work tree
 //! explicitly and run no hooks and no fsmonitor. Results reach the user's repository only by
-//! streams fetching a commit it checked (see [`bring`]).
+//! streams copying the objects of a commit it checked, each checked against its name (see
+//! [`bring`]).
 
 use std::path::{Path, PathBuf};
 
@@ -230,6 +231,23 @@ pub fn prepare(repo: &Repo, spec: &WorkspaceSpec) -> GitResult<PrepareReport> {
     })
 }
 
+/// Moves a workspace prepared ahead at `from` (clean then, on its branch, nothing run in it
+/// since) on to `spec.commit`: its git directory put back under streams' control, and a
+/// checkout that writes only the files that differ between the two commits. No status first:
+/// the preparation checked the workspace, and the checkout is not forced, so it refuses
+/// rather than overwrite a file changed since (the caller then prepares the workspace in full,
+/// which keeps what it finds).
+pub fn advance(repo: &Repo, spec: &WorkspaceSpec, from: &str) -> GitResult<()> {
+    sanitize(repo, spec.path)?;
+    set_user_branch(repo, spec)?;
+    if from == spec.commit {
+        return Ok(());
+    }
+    let short = spec.branch.trim_start_matches("refs/heads/");
+    git(spec.path).run(["checkout", "-q", "-B", short, spec.commit])?;
+    Ok(())
+}
+
 /// The user's branch follows the workspace's: at the task's start until streams brings the
 /// task's result. Whatever it held is the caller's to have kept (as with `checkout -B`).
 fn set_user_branch(repo: &Repo, spec: &WorkspaceSpec) -> GitResult<()> {
@@ -282,7 +300,16 @@ fn reuse(
     if on_branch && head == spec.commit && found.paths.is_empty() && settled {
         return Ok(Some(Prepared::Ready));
     }
-    reset_to(repo, spec.path, spec.branch, spec.commit)?;
+    if found.paths.is_empty() && !changed {
+        // Nothing untracked to remove: the status just said so (a `git clean` would walk every
+        // directory to find nothing). A sparse set that changed rewrote the files: cleaned.
+        sanitize(repo, spec.path)?;
+        let short = spec.branch.trim_start_matches("refs/heads/");
+        git.run(["checkout", "-q", "-f", "-B", short, spec.commit])?;
+        super::worktree::forget_unfinished(&git, spec.path)?;
+    } else {
+        reset_to(repo, spec.path, spec.branch, spec.commit)?;
+    }
     Ok(Some(Prepared::Reused))
 }
 
@@ -387,11 +414,25 @@ pub fn bring(repo: &Repo, path: &Path, oid: &str) -> GitResult<()> {
     bring_to(repo, path, oid, None)
 }
 
+/// An object of the workspace that does not hash to its name: overwritten, or damaged.
+fn forged(path: &Path, id: git2::Oid) -> GitError {
+    damaged(
+        path,
+        &format!("its object {id} does not hold what its name says (it was overwritten)"),
+    )
+}
+
 /// [`bring`], pointing `dest` (a full ref name) at `oid` in the same step.
 pub fn bring_to(repo: &Repo, path: &Path, oid: &str, dest: Option<&str>) -> GitResult<()> {
-    // Always a fetch, even when the commit is there already: a fetch killed half way (loose
-    // objects are written one by one) can leave the commit without all it needs, and only
-    // fetch's own connectivity check tells; when all is there, it transfers nothing.
+    if share_objects(repo, path, oid)? {
+        if let Some(dest) = dest {
+            repo.git()
+                .run(["update-ref", "-m", "streams: task result", dest, oid])?;
+        }
+        return Ok(());
+    }
+    // A fetch when the workspace holds packs (an agent ran `git gc`) or very many objects:
+    // it transfers only what `oid` needs.
     let refspec = match dest {
         Some(dest) => format!("+{oid}:{dest}"),
         None => oid.to_string(),
@@ -411,6 +452,115 @@ pub fn bring_to(repo: &Repo, path: &Path, oid: &str, dest: Option<&str>) -> GitR
         &refspec,
     ])?;
     Ok(())
+}
+
+/// The most objects [`share_objects`] copies itself. Past that (an agent that staged a build
+/// tree, then dropped it) a fetch takes only what the commit needs.
+const SHARE_LIMIT: usize = 2_000;
+
+/// Copies the objects of the workspace's own store that the user's repository lacks into it,
+/// in process (a fetch costs two git processes and a walk): each one read, checked against its
+/// name (an object that does not hash to its name is an error, as in a fetch), and written
+/// whole (a temporary file renamed) before anything refers to it. Then the check a fetch makes:
+/// everything each copied object refers to is in the user's repository, and so is `oid`; the
+/// rest was there already. A run killed half way leaves only whole objects, and the next call
+/// copies what is missing and checks again. `false`: left to a fetch (the workspace holds
+/// packs, or too many objects).
+fn share_objects(repo: &Repo, path: &Path, oid: &str) -> GitResult<bool> {
+    let objects = git_dir(path).join("objects");
+    let packed = std::fs::read_dir(objects.join("pack")).is_ok_and(|mut d| {
+        d.any(|e| e.is_ok_and(|e| e.file_name().to_string_lossy().ends_with(".pack")))
+    });
+    if packed {
+        return Ok(false);
+    }
+    let user = repo.open()?;
+    let user_odb = user
+        .odb()
+        .map_err(|e| GitError::library("could not open the object store", e))?;
+    let mut missing = Vec::new();
+    for dir in std::fs::read_dir(&objects).map_err(|e| io_error("share objects", &objects, e))? {
+        let dir = dir.map_err(|e| io_error("share objects", &objects, e))?;
+        let prefix = dir.file_name().to_string_lossy().into_owned();
+        if prefix.len() != 2 || !prefix.bytes().all(|b| b.is_ascii_hexdigit()) {
+            continue;
+        }
+        let Ok(entries) = std::fs::read_dir(dir.path()) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let name = format!("{prefix}{}", entry.file_name().to_string_lossy());
+            // Temporary files of a git killed mid-write are not objects.
+            let Ok(id) = git2::Oid::from_str(&name) else {
+                continue;
+            };
+            if name.len() == 40 && !user_odb.exists(id) {
+                missing.push(id);
+                if missing.len() > SHARE_LIMIT {
+                    return Ok(false);
+                }
+            }
+        }
+    }
+    let own = git2::Odb::new().map_err(|e| GitError::library("share objects", e))?;
+    own.add_disk_alternate(&objects.to_string_lossy())
+        .map_err(|e| GitError::library("could not read the workspace's objects", e))?;
+    for &id in &missing {
+        let object = own.read(id).map_err(|e| {
+            if e.message().contains("hash mismatch") {
+                forged(path, id)
+            } else {
+                GitError::library(format!("could not read object {id}"), e)
+            }
+        })?;
+        let hashed = git2::Oid::hash_object(object.kind(), object.data())
+            .map_err(|e| GitError::library("share objects", e))?;
+        if hashed != id {
+            return Err(forged(path, id));
+        }
+        user_odb
+            .write(object.kind(), object.data())
+            .map_err(|e| GitError::library(format!("could not write object {id}"), e))?;
+    }
+    // Connected: what the copied objects refer to is there.
+    let absent = |id: git2::Oid| (!user_odb.exists(id)).then_some(id);
+    for &id in &missing {
+        let refers: Vec<git2::Oid> = match user_odb.read_header(id).map(|(_, kind)| kind) {
+            Ok(git2::ObjectType::Commit) => {
+                let commit = user
+                    .find_commit(id)
+                    .map_err(|e| GitError::library(format!("could not read {id}"), e))?;
+                std::iter::once(commit.tree_id())
+                    .chain(commit.parent_ids())
+                    .collect()
+            }
+            Ok(git2::ObjectType::Tree) => {
+                let tree = user
+                    .find_tree(id)
+                    .map_err(|e| GitError::library(format!("could not read {id}"), e))?;
+                // A submodule's commit (a gitlink) is not in this repository.
+                tree.iter()
+                    .filter(|e| e.kind() != Some(git2::ObjectType::Commit))
+                    .map(|e| e.id())
+                    .collect()
+            }
+            Ok(git2::ObjectType::Tag) => {
+                let tag = user
+                    .find_tag(id)
+                    .map_err(|e| GitError::library(format!("could not read {id}"), e))?;
+                vec![tag.target_id()]
+            }
+            _ => Vec::new(),
+        };
+        if let Some(gone) = refers.into_iter().find_map(absent) {
+            return Err(damaged(
+                path,
+                &format!("object {gone} is missing (referred to by {id})"),
+            ));
+        }
+    }
+    let wanted = super::commit::parse_oid(oid)?;
+    Ok(absent(wanted).is_none())
 }
 
 /// Keeps the workspace's files as they are on `ref_name` in the user's repository, as a commit

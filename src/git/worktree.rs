@@ -670,17 +670,31 @@ pub struct Status {
     pub unmerged: Vec<String>,
     /// Paths git does not track (not ignored).
     pub untracked: Vec<String>,
+    /// Paths an ignore rule matches (a directory as a whole when the rule names it), when asked
+    /// for ([`status_with_ignored`]).
+    pub ignored: Vec<String>,
 }
 
 /// HEAD, its branch and the uncommitted paths of a worktree, from one git process (instead of
 /// `rev-parse`, `symbolic-ref` and `status`: each git process costs milliseconds).
 pub(in crate::git) fn status(git: &Git) -> GitResult<Status> {
+    status_of(git, "--ignored=no")
+}
+
+/// [`status`], with the ignored paths too (`--ignored=matching`): what the agent wrote that git
+/// ignores is named in its result, from the same walk of the worktree.
+pub(in crate::git) fn status_with_ignored(git: &Git) -> GitResult<Status> {
+    status_of(git, "--ignored=matching")
+}
+
+fn status_of(git: &Git, ignored: &str) -> GitResult<Status> {
     let out = git.run([
         "status",
         "--porcelain=v2",
         "--branch",
         "-z",
         "--untracked-files=all",
+        ignored,
         "--no-renames",
     ])?;
     let mut found = Status::default();
@@ -698,6 +712,8 @@ pub(in crate::git) fn status(git: &Git) -> GitResult<Status> {
             };
         } else if line.starts_with('#') || line.is_empty() {
             continue;
+        } else if let Some(path) = line.strip_prefix("! ") {
+            found.ignored.push(path.to_string());
         } else {
             // `1 XY sub mH mI mW hH hI path`, `u XY sub m1 m2 m3 mW h1 h2 h3 path`,
             // `2 XY sub mH mI mW hH hI Xscore path` NUL `origPath`, `? path`.

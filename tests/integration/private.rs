@@ -421,3 +421,48 @@ fn lock_files_an_agent_leaves_do_not_fail_its_task() {
     out.assert_code(0);
     assert_eq!(show(&repo, "streams/p/integration:a/x.txt").unwrap(), "x");
 }
+
+/// The task's objects reach the user's repository by streams copying them (no fetch): an object
+/// the agent overwrote with another's content (a loose file that does not hash to its name) is
+/// refused, as a fetch refuses it, and never reaches the user's repository.
+#[test]
+fn an_object_that_does_not_hold_what_its_name_says_is_not_copied() {
+    let repo = trial_repo();
+    trial_plan(
+        &repo,
+        "echo mine > a/x.txt && git add a/x.txt && git commit -qm x \
+         && b=$(git rev-parse HEAD:a/x.txt) && o=$(echo other | git hash-object -w --stdin) \
+         && f=.git/objects/$(echo $b | cut -c1-2)/$(echo $b | cut -c3-) \
+         && chmod u+w $f && cp .git/objects/$(echo $o | cut -c1-2)/$(echo $o | cut -c3-) $f \
+         && echo $b > ../forged-id",
+        "",
+    );
+    let out = repo.streams(&["run"]);
+    assert!(!out.success(), "{out}");
+    assert!(
+        out.stderr.contains("does not hold what its name says")
+            || out.stdout.contains("does not hold what its name says"),
+        "{out}"
+    );
+    let forged = std::fs::read_to_string(repo.common_dir().join("streams/worktrees/p/forged-id"))
+        .unwrap_or_default();
+    let forged = forged.trim();
+    assert_eq!(forged.len(), 40, "the agent wrote the id it forged");
+    assert!(
+        !repo
+            .git_output_in(&repo.root, &["cat-file", "-e", forged])
+            .status
+            .success(),
+        "the forged object reached the user's repository"
+    );
+    let fsck = repo.git_output_in(&repo.root, &["fsck", "--no-dangling", "--no-progress"]);
+    assert!(
+        fsck.status.success(),
+        "{}",
+        String::from_utf8_lossy(&fsck.stderr)
+    );
+    assert_eq!(
+        show(&repo, "streams/p/integration:b/done.txt").unwrap(),
+        "b"
+    );
+}

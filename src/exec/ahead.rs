@@ -1,0 +1,138 @@
+//! Preparing workspaces ahead: while every slot is taken, the next streams' workspaces are
+//! created (checked out, on their branch) so that a stream taking a freed slot starts its agent
+//! at once. On a large tree the checkout is most of a stream's own cost; done ahead, it overlaps
+//! the agents that run.
+//!
+//! Only a stream whose start commit is known is prepared: one ready to start (pending, its
+//! dependencies integrated), at the integration tip of the moment. A stream that waits for a
+//! dependency is not: its start is the tip once that dependency is integrated. A prepared
+//! stream still starts at the integration tip of the moment it takes its slot: its workspace is
+//! moved there from the commit it was prepared at, writing only the files that differ (a
+//! checkout that refuses to overwrite a change, so nothing written there meanwhile is lost).
+//! Nothing of a preparation is in the run state until its stream starts: a crash leaves a clean
+//! workspace that the next run reuses (reset to its start) like any other.
+
+use super::dispatcher::Engine;
+use super::executor::ExecEvent;
+use crate::git::{self, Oid, workspace};
+use crate::state::StreamState;
+
+/// A workspace prepared before its stream took a slot.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Ahead {
+    /// Being prepared at this commit.
+    Preparing(Oid),
+    /// Ready at this commit; nothing has run in it since.
+    Ready(Oid),
+}
+
+/// How many workspaces are prepared (or ready, waiting for a slot) ahead at once: a few, so
+/// that the checkouts do not take the CPUs and disk from the agents that run, nor fill the disk
+/// with workspaces of streams that may never start.
+pub fn pool(jobs: usize) -> usize {
+    jobs.clamp(1, 2)
+}
+
+impl Engine {
+    /// Starts preparing the next ready streams' workspaces, within the pool.
+    pub(super) fn prepare_ahead(&mut self) {
+        if !self.brakes().may_start_work() {
+            return;
+        }
+        // A stream that ended without starting (skipped) leaves its workspace as it is.
+        let state = &self.state;
+        self.ahead.retain(|&s, ahead| {
+            matches!(ahead, Ahead::Preparing(_)) || state.streams[s].state == StreamState::Pending
+        });
+        let pool = pool(self.state.jobs);
+        let ready = super::decide::ready_streams(&self.plan, &self.state, &self.remaining);
+        for s in ready {
+            if self.ahead.len() >= pool {
+                break;
+            }
+            if self.ahead.contains_key(&s) || self.state.streams[s].tasks.is_empty() {
+                continue;
+            }
+            let at = self.state.integration_tip.clone();
+            self.ahead.insert(s, Ahead::Preparing(at.clone()));
+            let record = &self.state.streams[s];
+            let (repo, path, branch) = (
+                self.repo.clone(),
+                record.worktree.clone(),
+                record.branch.clone(),
+            );
+            let wip = self.refs.wip(&record.name, 0);
+            let sparse = self.plan.sparse_set(s);
+            tracing::debug!("{}: preparing its workspace ahead at {at}", record.name);
+            let events = self.events_tx.clone();
+            tokio::task::spawn_blocking(move || {
+                let result = workspace::prepare(
+                    &repo,
+                    &workspace::WorkspaceSpec {
+                        path: &path,
+                        branch: &branch,
+                        commit: &at,
+                        wip_ref: &wip,
+                        sparse: sparse.as_ref(),
+                    },
+                )
+                .map_err(|e| e.to_string());
+                let _ = events.send(ExecEvent::Prepared {
+                    stream: s,
+                    at,
+                    result,
+                });
+            });
+        }
+    }
+
+    /// A preparation ended: the stream may start there, or (on failure) its executor prepares
+    /// the workspace itself and reports what fails.
+    pub(super) fn prepared(
+        &mut self,
+        s: usize,
+        at: Oid,
+        result: Result<git::worktree::PrepareReport, String>,
+    ) {
+        let name = self.state.streams[s].name.clone();
+        match result {
+            Ok(report) => {
+                tracing::debug!("{name}: workspace prepared ahead at {at}");
+                super::executor::report_prepared(&self.events_tx, s, &report);
+                self.ahead.insert(s, Ahead::Ready(at));
+            }
+            Err(e) => {
+                tracing::debug!("{name}: preparing its workspace ahead failed: {e}");
+                self.ahead.remove(&s);
+            }
+        }
+    }
+
+    /// Whether stream `s` waits for its workspace, being prepared ahead: it takes its slot once
+    /// that ends (two preparations of one workspace at once would undo each other).
+    pub(super) fn preparing(&self, s: usize) -> bool {
+        matches!(self.ahead.get(&s), Some(Ahead::Preparing(_)))
+    }
+
+    /// Preparations still under way: the session waits for them before it ends.
+    pub(super) fn preparations(&self) -> usize {
+        self.ahead
+            .values()
+            .filter(|a| matches!(a, Ahead::Preparing(_)))
+            .count()
+    }
+
+    /// The commit stream `s`'s workspace was prepared at, if it was and is ready: its first task
+    /// starts there at the tip, the workspace moved on by the files that differ.
+    pub(super) fn take_prepared(&mut self, s: usize) -> Option<Oid> {
+        match self.ahead.remove(&s) {
+            Some(Ahead::Ready(at)) => Some(at),
+            Some(other) => {
+                // Still being prepared: not taken (see `preparing`).
+                self.ahead.insert(s, other);
+                None
+            }
+            None => None,
+        }
+    }
+}
