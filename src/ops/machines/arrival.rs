@@ -1,0 +1,449 @@
+//! The central job's side of an arrival: reading a stream's manifest, checking everything it
+//! says ([`evaluate`]), and turning what arrived into run state the engine integrates ([`settle`]).
+
+use crate::error::{Error, Result};
+use crate::git::{self, Oid, Repo, refs, remote};
+use crate::layout::RefNames;
+use crate::ownership::{Owner, Ownership};
+use crate::plan::Plan;
+use crate::state::{
+    FailReason, Machines, OwnershipViolation, RunState, StreamState, SyncUnit, TaskRecord,
+    TaskState, now_ms,
+};
+
+use super::{MANIFEST_VERSION, Manifest, Outcome, short};
+
+/// What the central job made of one stream's arrival.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Arrival {
+    /// No manifest: its machine never pushed (or has not yet).
+    Missing,
+    /// Its manifest cannot be trusted or does not fit this run; nothing of it is integrated.
+    Refused { reason: String },
+    /// Its machine says it failed there.
+    FailedThere {
+        reason: String,
+        manifest: Box<Manifest>,
+    },
+    /// Its commits change paths it does not own; its work is kept on `kept`.
+    Rejected {
+        task: usize,
+        violations: Vec<OwnershipViolation>,
+        kept: String,
+        manifest: Box<Manifest>,
+    },
+    /// Checked: ready to integrate.
+    Ready { manifest: Box<Manifest> },
+}
+
+/// What [`evaluate`] checks a manifest against.
+pub struct Expect<'a> {
+    pub run_id: &'a str,
+    pub plan: &'a Plan,
+    pub plan_hash: &'a str,
+    pub ownership: &'a Ownership,
+    /// The commits a stream of this integration may start from.
+    pub starts: &'a [Oid],
+}
+
+/// The manifest machines pushed for `stream` of run `run_id`, fetched into this repository;
+/// `Ok(None)` when there is none, `Err` with a reason when it cannot be read.
+pub fn read_manifest(
+    repo: &Repo,
+    plan: &str,
+    run_id: &str,
+    stream: &str,
+) -> Result<Option<std::result::Result<Manifest, String>>> {
+    let name = RefNames::new(plan).manifest(run_id, stream);
+    let Some(commit) = repo.ref_target(&name)? else {
+        return Ok(None);
+    };
+    let Some(bytes) = remote::read_manifest(repo, &commit)? else {
+        return Ok(Some(Err(format!(
+            "{name} holds no {}",
+            remote::MANIFEST_FILE
+        ))));
+    };
+    Ok(Some(
+        serde_json::from_slice::<Manifest>(&bytes)
+            .map_err(|e| format!("{name} is unreadable: {e}")),
+    ))
+}
+
+/// Checks what arrived for stream `s` of `expect.plan`, trusting nothing the machine says that
+/// can be checked: the manifest names this run, plan and stream, and the plan's hash; the
+/// stream started where this integration allows; the branch pushed is the manifest's tip, its
+/// tasks chain from the start to that tip; and every commit changes only what the stream owns
+/// (or `shared`). A violation keeps the work on the stream's rejected ref, as in a local run.
+pub fn evaluate(repo: &Repo, expect: &Expect, s: usize) -> Result<Arrival> {
+    let plan = expect.plan;
+    let stream = &plan.streams[s].name;
+    let manifest = match read_manifest(repo, &plan.name, expect.run_id, stream)? {
+        None => return Ok(Arrival::Missing),
+        Some(Err(reason)) => return Ok(Arrival::Refused { reason }),
+        Some(Ok(m)) => m,
+    };
+    let refuse = |reason: String| Ok(Arrival::Refused { reason });
+    if manifest.version > MANIFEST_VERSION {
+        return refuse(format!(
+            "its manifest has version {}, newer than this streams reads ({MANIFEST_VERSION}): use the same streams version on every machine",
+            manifest.version
+        ));
+    }
+    if manifest.run_id != expect.run_id || manifest.plan != plan.name || manifest.stream != *stream
+    {
+        return refuse(format!(
+            "its manifest is for stream `{}` of plan `{}`, run {}",
+            manifest.stream, manifest.plan, manifest.run_id
+        ));
+    }
+    if manifest.plan_hash != expect.plan_hash {
+        return refuse(format!(
+            "its machine ran a different plan (plan hash {}, here {}): integrate with the plan file the machines ran, or run the stream again",
+            short(&manifest.plan_hash),
+            short(expect.plan_hash)
+        ));
+    }
+    if !expect.starts.contains(&manifest.start) {
+        let allowed: Vec<String> = expect.starts.iter().map(|o| short(o)).collect();
+        return refuse(format!(
+            "it started from {}, not from where this integration starts ({})",
+            short(&manifest.start),
+            allowed.join(" or ")
+        ));
+    }
+    let names = RefNames::new(&plan.name);
+    let pushed = repo.ref_target(&names.work(expect.run_id, stream))?;
+    if pushed.as_ref() != Some(&manifest.tip) {
+        return refuse(format!(
+            "its pushed branch ({}) is not the tip its manifest names ({})",
+            pushed.as_deref().map_or("none".to_string(), short),
+            short(&manifest.tip)
+        ));
+    }
+    // The plan is the same (its hash), so the machine's record had every task of the stream.
+    let planned = plan.streams[s].tasks.len();
+    if manifest.tasks.len() != planned {
+        return refuse(format!(
+            "its manifest lists {} task(s), the plan gives `{stream}` {planned}",
+            manifest.tasks.len()
+        ));
+    }
+    if let Outcome::Failed { reason } = &manifest.outcome {
+        return Ok(Arrival::FailedThere {
+            reason: reason.clone(),
+            manifest: Box::new(manifest),
+        });
+    }
+    // The tasks' commits, one chain from the start to the tip.
+    let mut at = manifest.start.clone();
+    for task in &manifest.tasks {
+        match task.state.range() {
+            Some((start, end)) if start == at => at = end,
+            _ => {
+                return refuse(
+                    "its manifest's tasks do not chain from its start to its tip".to_string(),
+                );
+            }
+        }
+    }
+    if at != manifest.tip {
+        return refuse("its manifest's tasks do not end at its tip".to_string());
+    }
+    let commits = match remote::commits_with_paths(repo, &manifest.start, &manifest.tip) {
+        Ok(commits) => commits,
+        Err(e) => return refuse(format!("its commits cannot be checked: {e}")),
+    };
+    for commit in &commits {
+        let violations = expect
+            .ownership
+            .check(s, commit.paths.iter().map(String::as_str));
+        if violations.is_empty() {
+            continue;
+        }
+        // The task whose commits hold the first offending one.
+        let task = manifest
+            .tasks
+            .iter()
+            .position(|t| {
+                t.state
+                    .end()
+                    .is_some_and(|end| refs::is_ancestor(repo, &commit.id, end).unwrap_or(false))
+            })
+            .unwrap_or(manifest.tasks.len().saturating_sub(1));
+        let kept = refs::keep_ref(
+            repo,
+            &names.rejected(stream, task),
+            &manifest.tip,
+            "streams integrate: work outside the stream's lane",
+        )?;
+        let violations = violations
+            .into_iter()
+            .map(|v| OwnershipViolation {
+                path: v.path,
+                owner: match v.owner {
+                    Owner::Stream(i) => Some(plan.streams[i].name.clone()),
+                    _ => None,
+                },
+            })
+            .collect();
+        return Ok(Arrival::Rejected {
+            task,
+            violations,
+            kept,
+            manifest: Box::new(manifest),
+        });
+    }
+    Ok(Arrival::Ready {
+        manifest: Box::new(manifest),
+    })
+}
+
+/// Whether stream record `s` still waits for what its machine sends: not looked at yet, or
+/// missing, or left out because a dependency was. Integrated, failed and refused streams are
+/// settled for good.
+pub fn unsettled(state: &RunState, s: usize) -> bool {
+    let missing = match &state.machines {
+        Some(Machines::Integrate { missing, .. }) => missing.contains(&state.streams[s].name),
+        _ => false,
+    };
+    missing
+        || matches!(
+            state.streams[s].state,
+            StreamState::Pending | StreamState::Skipped { chosen: false, .. }
+        )
+}
+
+/// The message for a stream whose manifest never arrived.
+pub fn missing_reason(remote: &str, run_id: &str) -> String {
+    format!(
+        "missing: its machine pushed nothing for run {run_id} to {remote} (it may still be running, or it died)"
+    )
+}
+
+/// Turns every unsettled stream of an integration run (see [`unsettled`]) into what the engine
+/// integrates: an arrived and checked stream becomes active with its tasks committed and its
+/// work queued (in the order of `order`, dependencies first); the others fail with the reason,
+/// and streams waiting on one that did not arrive are skipped. Returns the streams now missing.
+/// The local stream branches are set to what arrived. `arrivals` is indexed like the state's
+/// streams.
+pub fn settle(
+    repo: &Repo,
+    state: &mut RunState,
+    plan: &Plan,
+    order: &[usize],
+    earlier: &EarlierStages,
+    mut arrival_of: impl FnMut(usize) -> Result<Arrival>,
+) -> Result<Vec<String>> {
+    let Some(Machines::Integrate {
+        remote: remote_name,
+        run_id,
+        ..
+    }) = state.machines.clone()
+    else {
+        return Err(Error::Internal("not an integration run".into()));
+    };
+    let now = now_ms();
+    let mut missing = Vec::new();
+    for &s in order {
+        if !unsettled(state, s) {
+            continue;
+        }
+        let name = state.streams[s].name.clone();
+        let blocked = plan.streams[s]
+            .depends_on
+            .iter()
+            .find(|d| {
+                state.stream_by_name(d).is_some_and(|(_, r)| {
+                    !matches!(
+                        r.state,
+                        StreamState::Active { .. } | StreamState::Done { .. }
+                    )
+                })
+            })
+            .cloned()
+            .or_else(|| earlier.missing_dependency(&name));
+        if let Some(dep) = blocked {
+            let record = &mut state.streams[s];
+            record.state = StreamState::Skipped {
+                reason: format!("its dependency `{dep}` did not finish"),
+                chosen: false,
+            };
+            for task in &mut record.tasks {
+                task.state = TaskState::Skipped;
+            }
+            continue;
+        }
+        let arrival = arrival_of(s)?;
+        let record = &mut state.streams[s];
+        let copy_tasks = |record: &mut crate::state::StreamRecord, m: &Manifest| {
+            for (task, from) in record.tasks.iter_mut().zip(&m.tasks) {
+                task.attempts = from.attempts;
+                task.agent_ms = from.agent_ms;
+                task.state = match &from.state {
+                    TaskState::Integrated {
+                        start,
+                        end,
+                        stats,
+                        finished_at,
+                    }
+                    | TaskState::Committed {
+                        start,
+                        end,
+                        stats,
+                        finished_at,
+                    } => TaskState::Committed {
+                        start: start.clone(),
+                        end: end.clone(),
+                        stats: stats.clone(),
+                        finished_at: *finished_at,
+                    },
+                    TaskState::Failed { reason, at } => TaskState::Failed {
+                        reason: reason.clone(),
+                        at: *at,
+                    },
+                    _ => TaskState::Skipped,
+                };
+            }
+        };
+        match arrival {
+            Arrival::Missing => {
+                missing.push(name.clone());
+                record.state = StreamState::Failed {
+                    reason: missing_reason(&remote_name, &run_id),
+                    at: now,
+                };
+                record
+                    .tasks
+                    .iter_mut()
+                    .for_each(|t| *t = TaskRecord::pending(t.summary.clone()));
+                record
+                    .tasks
+                    .iter_mut()
+                    .for_each(|t| t.state = TaskState::Skipped);
+            }
+            Arrival::Refused { reason } => {
+                record.state = StreamState::Failed {
+                    reason: format!("refused: {reason}"),
+                    at: now,
+                };
+                record
+                    .tasks
+                    .iter_mut()
+                    .for_each(|t| t.state = TaskState::Skipped);
+            }
+            Arrival::FailedThere { reason, manifest } => {
+                copy_tasks(record, &manifest);
+                record.state = StreamState::Failed {
+                    reason: format!("failed on its machine: {reason}"),
+                    at: now,
+                };
+                if !manifest.kept.is_empty() {
+                    record.notes.push(format!(
+                        "its machine kept its work on {remote_name} as {}",
+                        manifest.kept.join(", ")
+                    ));
+                }
+            }
+            Arrival::Rejected {
+                task,
+                violations,
+                kept,
+                manifest,
+            } => {
+                copy_tasks(record, &manifest);
+                let reason = FailReason::Ownership { violations, kept };
+                for (t, rec) in record.tasks.iter_mut().enumerate() {
+                    if t == task {
+                        rec.state = TaskState::Failed {
+                            reason: reason.clone(),
+                            at: now,
+                        };
+                    } else if t > task {
+                        rec.state = TaskState::Skipped;
+                    }
+                }
+                record.state = StreamState::Failed {
+                    reason: format!("checked again centrally: {reason}"),
+                    at: now,
+                };
+            }
+            Arrival::Ready { manifest } => {
+                copy_tasks(record, &manifest);
+                let before = repo.ref_target(&record.branch)?;
+                if before.as_ref() != Some(&manifest.tip) {
+                    refs::update_ref(
+                        repo,
+                        &record.branch,
+                        &manifest.tip,
+                        before.as_deref(),
+                        "streams integrate: the stream as its machine pushed it",
+                    )?;
+                }
+                record.state = StreamState::Active { started_at: now };
+                let unit = SyncUnit {
+                    stream: s,
+                    first: 0,
+                    last: record.tasks.len().saturating_sub(1),
+                    from: manifest.start.clone(),
+                    to: manifest.tip.clone(),
+                };
+                if !state.queue.contains(&unit) {
+                    state.queue.push(unit);
+                }
+            }
+        }
+    }
+    if let Some(Machines::Integrate { missing: m, .. }) = &mut state.machines {
+        *m = missing.clone();
+    }
+    Ok(missing)
+}
+
+/// What earlier stages of the run integrated, for a stage's streams whose dependencies are
+/// there (dropped from the stage's cut plan): a dependency that did not make it into the
+/// earlier stages' tip leaves the stream skipped, as in a local run.
+#[derive(Debug, Default)]
+pub struct EarlierStages {
+    /// Per stream of this stage, its dependencies in earlier stages.
+    pub dependencies: Vec<(String, Vec<String>)>,
+    /// The streams whose work the earlier stages' tip holds (by their commits' trailers).
+    pub integrated: std::collections::BTreeSet<String>,
+}
+
+impl EarlierStages {
+    /// What earlier stages integrated between the run's base and `tip` (stage K-1's), for the
+    /// streams named in `stage` of `full`.
+    pub fn read(repo: &Repo, full: &Plan, stage: &[String], base: &Oid, tip: &Oid) -> Result<Self> {
+        let integrated = git::trailers::integrated_tasks(repo, base, tip)?
+            .into_iter()
+            .map(|(stream, _)| stream)
+            .collect();
+        let dependencies = full
+            .streams
+            .iter()
+            .filter(|s| stage.contains(&s.name))
+            .map(|s| {
+                let outside = s
+                    .depends_on
+                    .iter()
+                    .filter(|d| !stage.contains(d))
+                    .cloned()
+                    .collect();
+                (s.name.clone(), outside)
+            })
+            .collect();
+        Ok(EarlierStages {
+            dependencies,
+            integrated,
+        })
+    }
+
+    fn missing_dependency(&self, stream: &str) -> Option<String> {
+        self.dependencies
+            .iter()
+            .find(|(s, _)| s == stream)
+            .and_then(|(_, deps)| deps.iter().find(|d| !self.integrated.contains(*d)))
+            .cloned()
+    }
+}
