@@ -25,18 +25,42 @@ pub fn fetch(repo: &Repo, remote: &str, refspecs: &[String]) -> GitResult<()> {
     Ok(())
 }
 
-/// Pushes `refspecs` to `remote` atomically (all or none), without asking for anything.
-pub fn push_atomic(repo: &Repo, remote: &str, refspecs: &[String]) -> GitResult<()> {
+/// Sets each of `targets` (ref, commit) on `remote` atomically (all or none), without asking
+/// for anything. A ref in `leases` moves only from the value given there (`None`: only if the
+/// remote lacks it), see [`lease_broken`]; the others are forced.
+pub fn push_atomic(
+    repo: &Repo,
+    remote: &str,
+    targets: &[(String, Oid)],
+    leases: &[(String, Option<Oid>)],
+) -> GitResult<()> {
     let mut args: Vec<String> = vec![
         "push".into(),
         "--quiet".into(),
         "--atomic".into(),
         "--no-verify".into(),
-        remote.to_string(),
     ];
-    args.extend(refspecs.iter().cloned());
+    for (name, seen) in leases {
+        let seen = seen.as_ref().map(Oid::to_string).unwrap_or_default();
+        args.push(format!("--force-with-lease={name}:{seen}"));
+    }
+    args.push(remote.to_string());
+    for (name, oid) in targets {
+        // A `+` would force the ref past its lease.
+        let force = if leases.iter().any(|(leased, _)| leased == name) {
+            ""
+        } else {
+            "+"
+        };
+        args.push(format!("{force}{oid}:{name}"));
+    }
     repo.git().with_env("GIT_TERMINAL_PROMPT", "0").run(&args)?;
     Ok(())
+}
+
+/// Whether a push failed because a leased ref was not at the value given for it.
+pub fn lease_broken(err: &GitError) -> bool {
+    matches!(err, GitError::Command { stderr, .. } if stderr.contains("(stale info)"))
 }
 
 /// The refs under `prefix` on `remote` and their targets (`git ls-remote`).

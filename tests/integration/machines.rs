@@ -1020,3 +1020,68 @@ fn a_manifest_that_leaves_out_tasks_is_refused() {
         "{out}"
     );
 }
+
+/// Another integrate job (another run of the plan, say) moves the remote's integration branch
+/// after this one looked at it and before its push lands. This one must not push over that
+/// result unseen: its push is refused, it says why, and running it again decides afresh.
+#[test]
+fn an_integration_branch_moved_meanwhile_is_not_pushed_over() {
+    use std::os::unix::fs::PermissionsExt;
+    let fleet = Fleet::new(FLAT_PLAN);
+    let (_, a) = fleet.machine("a");
+    let (_, b) = fleet.machine("b");
+    wait_ok(a);
+    wait_ok(b);
+    let central = fleet.clone("central");
+    // The remote's receive-pack, as this clone runs it: first the other job's push lands (the
+    // branch moves to the base's commit with a README of its own), then ours is received.
+    let other = fleet
+        .src
+        .git(&["commit-tree", "-m", "another run", "HEAD^{tree}"]);
+    fleet.src.git(&[
+        "push",
+        "-q",
+        fleet.remote.to_str().unwrap(),
+        &format!("{other}:refs/heads/other"),
+    ]);
+    let wrapper = central.join("..").join("receive-pack-racing");
+    std::fs::write(
+        &wrapper,
+        format!(
+            "#!/bin/sh\ngit --git-dir=\"$1\" update-ref refs/heads/streams/p/integration {other}\nexec git-receive-pack \"$@\"\n"
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
+    fleet.src.git_in(
+        &central,
+        &[
+            "config",
+            "remote.origin.receivepack",
+            wrapper.to_str().unwrap(),
+        ],
+    );
+
+    let out = integrate(&fleet, &central, None);
+    assert_ne!(out.code, Some(0), "{out}");
+    assert!(
+        out.stderr
+            .contains("streams/p/integration on origin moved while this integration ran"),
+        "{out}"
+    );
+    // The other job's result stands.
+    assert_eq!(
+        fleet
+            .remote_ref("refs/heads/streams/p/integration")
+            .as_deref(),
+        Some(other.as_str())
+    );
+
+    // Without the race, the same command again pushes this integration's result.
+    fleet.src.git_in(
+        &central,
+        &["config", "--unset", "remote.origin.receivepack"],
+    );
+    integrate(&fleet, &central, None).assert_code(0);
+    assert_eq!(fleet.remote_result(), fleet.local_result());
+}

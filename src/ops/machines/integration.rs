@@ -2,9 +2,9 @@
 //! tips it may build on ([`stage_tip_problem`], [`allowed_starts`]) and its push
 //! ([`publish_integration`]).
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::git::{self, Oid, Repo, refs, remote};
-use crate::layout::RefNames;
+use crate::layout::{self, RefNames};
 use crate::ownership::{Owner, Ownership};
 use crate::plan::Plan;
 use crate::state::{FailReason, Machines, RunState, TaskState};
@@ -40,8 +40,14 @@ pub fn publish_integration(repo: &Repo, state: &RunState) -> Result<Option<Publi
         }
         _ => false,
     };
-    if !same_result && integration_needs_push(repo, state, remote_name, run_id, *stage, &tip)? {
+    // The integration branch moves only from the value this job saw on the remote (a lease):
+    // another integrate job that pushed meanwhile is not pushed over unseen.
+    let mut leases = Vec::new();
+    if !same_result
+        && let Some(seen) = integration_needs_push(repo, state, remote_name, run_id, *stage, &tip)?
+    {
         targets.push((state.integration_ref.clone(), tip.clone()));
+        leases.push((state.integration_ref.clone(), seen));
     }
     if let (Some(name), false) = (&stage_ref, same_result) {
         targets.push((name.clone(), tip.clone()));
@@ -61,8 +67,19 @@ pub fn publish_integration(repo: &Repo, state: &RunState) -> Result<Option<Publi
     if targets.is_empty() {
         return Ok(None);
     }
-    let refspecs: Vec<String> = targets.iter().map(|(n, o)| format!("+{o}:{n}")).collect();
-    remote::push_atomic(repo, remote_name, &refspecs).map_err(|e| push_error(remote_name, e))?;
+    remote::push_atomic(repo, remote_name, &targets, &leases).map_err(|e| {
+        if remote::lease_broken(&e) {
+            Error::state(
+                format!(
+                    "{} on {remote_name} moved while this integration ran (another integrate job pushed it?): nothing was pushed",
+                    layout::short_branch(&state.integration_ref)
+                ),
+                "run the same command again: it looks at the remote afresh, and pushes only when its result differs",
+            )
+        } else {
+            push_error(remote_name, e)
+        }
+    })?;
     // This repository's copy of the stage tip follows the remote's.
     if let (Some(name), false) = (&stage_ref, same_result) {
         refs::set_refs(repo, &[(name.clone(), tip)], "streams integrate: pushed")?;
@@ -75,7 +92,8 @@ pub fn publish_integration(repo: &Repo, state: &RunState) -> Result<Option<Publi
 
 /// Whether the remote's integration branch should move to `tip`: not when it is there already
 /// or holds the same files, and not when a later stage of this run moved it on (integrating an
-/// earlier stage again must not take it back).
+/// earlier stage again must not take it back). `Some(seen)`: push, from the value seen there
+/// (`None`: the branch is not there).
 fn integration_needs_push(
     repo: &Repo,
     state: &RunState,
@@ -83,16 +101,16 @@ fn integration_needs_push(
     run_id: &str,
     stage: Option<usize>,
     tip: &Oid,
-) -> Result<bool> {
+) -> Result<Option<Option<Oid>>> {
     let on_remote = remote::remote_refs(repo, remote_name, &state.integration_ref)?
         .into_iter()
         .find(|(name, _)| *name == state.integration_ref)
         .map(|(_, oid)| oid);
     let Some(there) = on_remote else {
-        return Ok(true);
+        return Ok(Some(None));
     };
     if there == *tip {
-        return Ok(false);
+        return Ok(None);
     }
     let later_stage = |there: &Oid| -> Result<bool> {
         let Some(k) = stage else { return Ok(false) };
@@ -108,11 +126,11 @@ fn integration_needs_push(
             }))
     };
     if later_stage(&there)? {
-        return Ok(false);
+        return Ok(None);
     }
     let same_files =
         git::commit::tree_of(repo, &there).ok() == git::commit::tree_of(repo, tip).ok();
-    Ok(!same_files)
+    Ok((!same_files).then_some(Some(there)))
 }
 
 /// The base an integration run starts from: stage K-1's tip for K > 0; else `first`, the

@@ -288,8 +288,8 @@ pub fn publish_stream(repo: &Repo, state: &RunState, plan_text: &str) -> Result<
     targets.extend(kept);
     // The manifest last: whoever sees it finds everything it names.
     targets.push((manifest_ref, commit));
-    let refspecs: Vec<String> = targets.iter().map(|(n, o)| format!("+{o}:{n}")).collect();
-    remote::push_atomic(repo, remote_name, &refspecs).map_err(|e| push_error(remote_name, e))?;
+    remote::push_atomic(repo, remote_name, &targets, &[])
+        .map_err(|e| push_error(remote_name, e))?;
     Ok(Some(Published {
         remote: remote_name.clone(),
         refs: targets.into_iter().map(|(n, _)| n).collect(),
