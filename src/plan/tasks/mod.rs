@@ -15,6 +15,7 @@
 //! The plan it writes passes [`crate::plan::check`] against the same view (a test holds every
 //! fixture to that), so `streams plan` accepts it as it is.
 
+mod graph;
 pub mod group;
 pub mod parse;
 pub mod write;
