@@ -207,6 +207,46 @@ fn crash_after_every_state_save() {
 }
 
 /// A tiny deterministic generator (xorshift), so failures can be replayed from the seed.
+/// Runs `streams <command>` and, unless it ends first, kills it with SIGKILL at a random moment
+/// within `max_ms` (at most 4 kills in all, counted in `kills`: then it runs to its end). Its
+/// exit status and stderr.
+pub(crate) fn run_killed_at_random(
+    repo: &TestRepo,
+    command: &str,
+    rng: &mut Rng,
+    max_ms: u64,
+    kills: &mut u32,
+) -> (std::process::ExitStatus, String) {
+    let mut child = repo
+        .streams_cmd(&[command])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let delay = Duration::from_millis(rng.below(max_ms));
+    let started = Instant::now();
+    let mut finished = None;
+    while started.elapsed() < delay {
+        if let Some(status) = child.try_wait().unwrap() {
+            finished = Some(status);
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let status = match finished {
+        Some(status) => status,
+        None if *kills < 4 => {
+            child.kill().unwrap();
+            *kills += 1;
+            child.wait().unwrap()
+        }
+        None => child.wait().unwrap(),
+    };
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+    (status, stderr)
+}
+
 pub(crate) struct Rng(pub(crate) u64);
 
 impl Rng {
@@ -240,34 +280,7 @@ fn random_kills_during_run_and_resume() {
         let mut kills = 0;
         let mut command = "run";
         loop {
-            let mut child = repo
-                .streams_cmd(&[command])
-                .stdout(Stdio::null())
-                .stderr(Stdio::piped())
-                .spawn()
-                .unwrap();
-            // Kill at a random moment within about a run's length, at most 4 times.
-            let delay = Duration::from_millis(rng.below(500));
-            let started = Instant::now();
-            let mut finished = None;
-            while started.elapsed() < delay {
-                if let Some(status) = child.try_wait().unwrap() {
-                    finished = Some(status);
-                    break;
-                }
-                std::thread::sleep(Duration::from_millis(5));
-            }
-            let status = match finished {
-                Some(status) => status,
-                None if kills < 4 => {
-                    child.kill().unwrap();
-                    kills += 1;
-                    child.wait().unwrap()
-                }
-                None => child.wait().unwrap(),
-            };
-            let mut stderr = String::new();
-            std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+            let (status, stderr) = run_killed_at_random(&repo, command, &mut rng, 500, &mut kills);
             let context = format!("seed {seed:#x}, iteration {iteration}, {kills} kill(s)");
             match status.code() {
                 Some(0) => break,

@@ -794,8 +794,6 @@ fn integrated_tasks(repo: &TestRepo) -> std::collections::BTreeMap<String, usize
 /// replay one.
 #[test]
 fn random_kills_with_a_gate_end_as_an_uninterrupted_run() {
-    use std::process::Stdio;
-    use std::time::{Duration, Instant};
     // Slow enough that kills land in gate runs and bisections, not only around them.
     const GATE: &str = r#"["sh", "-c", "sleep 0.1; exec compile"]"#;
     let seed: u64 = std::env::var("STREAMS_CRASH_SEED")
@@ -829,34 +827,8 @@ fn random_kills_with_a_gate_end_as_an_uninterrupted_run() {
         let mut command = "run";
         let mut last = String::new();
         loop {
-            let mut child = repo
-                .streams_cmd(&[command])
-                .stdout(Stdio::null())
-                .stderr(Stdio::piped())
-                .spawn()
-                .unwrap();
-            // Kill at a random moment within about a run's length, at most 4 times.
-            let delay = Duration::from_millis(rng.below(1500));
-            let started = Instant::now();
-            let mut finished = None;
-            while started.elapsed() < delay {
-                if let Some(status) = child.try_wait().unwrap() {
-                    finished = Some(status);
-                    break;
-                }
-                std::thread::sleep(Duration::from_millis(5));
-            }
-            let status = match finished {
-                Some(status) => status,
-                None if kills < 4 => {
-                    child.kill().unwrap();
-                    kills += 1;
-                    child.wait().unwrap()
-                }
-                None => child.wait().unwrap(),
-            };
-            let mut stderr = String::new();
-            std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+            let (status, stderr) =
+                crate::crash::run_killed_at_random(&repo, command, &mut rng, 1500, &mut kills);
             let context = format!("seed {seed:#x}, iteration {iteration}, {kills} kill(s)");
             match status.code() {
                 // The end of the run: `s3` failed, so exit 4.
