@@ -126,20 +126,7 @@ impl Fleet {
     fn machine(&self, stream: &str) -> (PathBuf, Child) {
         let dir = self.clone(&format!("machine-{stream}"));
         let base = self.base();
-        let child = self.spawn_in(
-            &dir,
-            &[
-                "run",
-                "--only",
-                stream,
-                "--run-id",
-                run_id(),
-                "--base",
-                &base,
-                "--push",
-                "origin",
-            ],
-        );
+        let child = self.spawn_in(&dir, &only(stream, "--base", &base));
         (dir, child)
     }
 
@@ -168,6 +155,22 @@ impl Fleet {
         self.src
             .git_in(&dir, &["ls-tree", "-r", "streams/p/integration"])
     }
+}
+
+/// `streams run --only STREAM --run-id <this test run's> FROM AT --push origin`: a machine's
+/// command, starting from `--base COMMIT` or `--after-stage K`.
+fn only<'a>(stream: &'a str, from: &'a str, at: &'a str) -> Vec<&'a str> {
+    vec![
+        "run",
+        "--only",
+        stream,
+        "--run-id",
+        run_id(),
+        from,
+        at,
+        "--push",
+        "origin",
+    ]
 }
 
 #[track_caller]
@@ -219,20 +222,7 @@ fn streams_run_on_machines_at_once_integrate_to_what_one_machine_makes() {
     fleet.src.git_in(&dir, &["checkout", "-q", "--detach"]);
     fleet.src.git_in(&dir, &["branch", "-q", "-D", "main"]);
     fleet
-        .streams_in(
-            &dir,
-            &[
-                "run",
-                "--only",
-                "c",
-                "--run-id",
-                run_id(),
-                "--after-stage",
-                "0",
-                "--push",
-                "origin",
-            ],
-        )
+        .streams_in(&dir, &only("c", "--after-stage", "0"))
         .assert_code(0);
     let manifest = fleet.remote_git(&[
         "show",
@@ -292,36 +282,10 @@ fn streams_run_on_machines_at_once_integrate_to_what_one_machine_makes() {
 fn a_stream_that_depends_on_another_needs_its_stage_integrated_first() {
     let fleet = Fleet::new(STAGED_PLAN);
     let dir = fleet.clone("machine-c");
-    let out = fleet.streams_in(
-        &dir,
-        &[
-            "run",
-            "--only",
-            "c",
-            "--run-id",
-            run_id(),
-            "--after-stage",
-            "0",
-            "--push",
-            "origin",
-        ],
-    );
+    let out = fleet.streams_in(&dir, &only("c", "--after-stage", "0"));
     out.assert_code(2);
     let base = fleet.base();
-    let from_base = fleet.streams_in(
-        &dir,
-        &[
-            "run",
-            "--only",
-            "c",
-            "--run-id",
-            run_id(),
-            "--base",
-            &base,
-            "--push",
-            "origin",
-        ],
-    );
+    let from_base = fleet.streams_in(&dir, &only("c", "--base", &base));
     from_base.assert_code(2);
     let unknown = fleet.streams_in(
         &dir,
@@ -749,20 +713,7 @@ fn a_stream_whose_dependency_failed_in_an_earlier_stage_is_skipped() {
     integrate(&fleet, &central, Some(0)).assert_code(4);
     let dir = fleet.clone("machine-c");
     fleet
-        .streams_in(
-            &dir,
-            &[
-                "run",
-                "--only",
-                "c",
-                "--run-id",
-                run_id(),
-                "--after-stage",
-                "0",
-                "--push",
-                "origin",
-            ],
-        )
+        .streams_in(&dir, &only("c", "--after-stage", "0"))
         .assert_code(0);
     let out = integrate(&fleet, &central, Some(1));
     out.assert_code(4);
@@ -847,20 +798,7 @@ fn an_unreachable_remote_is_said_in_two_lines() {
 fn a_stage_0_stream_started_after_a_stage_is_told_to_use_base() {
     let fleet = Fleet::new(STAGED_PLAN);
     let machine = fleet.clone("machine-a");
-    let out = fleet.streams_in(
-        &machine,
-        &[
-            "run",
-            "--only",
-            "a",
-            "--run-id",
-            run_id(),
-            "--after-stage",
-            "0",
-            "--push",
-            "origin",
-        ],
-    );
+    let out = fleet.streams_in(&machine, &only("a", "--after-stage", "0"));
     out.assert_code(2);
     assert!(
         out.stderr.contains(
