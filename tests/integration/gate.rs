@@ -409,23 +409,34 @@ fn crash_after_the_culprit_is_saved_then_resume() {
     crash_in_the_gate_at("after-culprit-saved");
 }
 
-#[test]
-fn kill_9_while_the_gate_runs_then_resume() {
-    use std::time::Duration;
+/// The five streams' run, started and left once its first gate run is under way: that run
+/// hangs (for ten minutes), later ones are the real gate. `MARK` must be set to the path
+/// returned in every later command, so that the gate knows its first run is over.
+fn run_until_the_first_gate_hangs(
+    stderr: std::process::Stdio,
+) -> (TestRepo, std::process::Child, PathBuf) {
     let repo = five_streams(
-        r#"["sh", "-c", "[ -e \"$MARK\" ] || { touch \"$MARK\"; sleep 60; }; exec compile"]"#,
+        r#"["sh", "-c", "[ -e \"$MARK\" ] || { touch \"$MARK\"; sleep 600; }; exec compile"]"#,
     );
     let mark = repo.path("../gate-started");
-    let mut child = repo
+    let child = repo
         .streams_cmd(&["run"])
         .env("MARK", &mark)
         .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
+        .stderr(stderr)
         .spawn()
         .unwrap();
-    crate::common::wait_for("the gate to start", Duration::from_secs(60), || {
-        mark.exists().then_some(())
-    });
+    crate::common::wait_for(
+        "the gate to start",
+        std::time::Duration::from_secs(60),
+        || mark.exists().then_some(()),
+    );
+    (repo, child, mark)
+}
+
+#[test]
+fn kill_9_while_the_gate_runs_then_resume() {
+    let (repo, mut child, mark) = run_until_the_first_gate_hangs(std::process::Stdio::null());
     child.kill().unwrap();
     child.wait().unwrap();
     // `resume` runs the gate again, this time to its end (the mark is there).
@@ -591,21 +602,7 @@ fn a_setup_that_fails_on_a_candidate_makes_it_red_and_blames_the_stream() {
 #[test]
 fn ctrl_c_while_the_gate_runs_stops_it_and_resume_gates_again() {
     use std::time::Duration;
-    // The first gate run hangs (it would for ten minutes); later ones are the real gate.
-    let repo = five_streams(
-        r#"["sh", "-c", "[ -e \"$MARK\" ] || { touch \"$MARK\"; sleep 600; }; exec compile"]"#,
-    );
-    let mark = repo.path("../gate-started");
-    let mut child = repo
-        .streams_cmd(&["run"])
-        .env("MARK", &mark)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    crate::common::wait_for("the gate to start", Duration::from_secs(60), || {
-        mark.exists().then_some(())
-    });
+    let (repo, mut child, mark) = run_until_the_first_gate_hangs(std::process::Stdio::piped());
     nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(child.id() as i32),
         nix::sys::signal::Signal::SIGINT,
