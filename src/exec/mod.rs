@@ -10,11 +10,10 @@
 //!   and exec.
 //! - [`recover`]: picking a run up again (`resume`, `continue`, `skip`), and what a dead
 //!   coordinator left running.
-//! - [`control`]: stale git lock files after a crash.
+//! - [`stale_locks`]: stale git lock files after a crash.
 
 mod ahead;
 mod check;
-pub mod control;
 mod decide;
 pub mod dispatcher;
 pub mod executor;
@@ -27,6 +26,7 @@ pub mod prompt;
 pub mod recover;
 pub mod sandbox;
 pub mod setup;
+pub mod stale_locks;
 pub mod task_spec;
 
 pub use dispatcher::{Engine, EngineInput, Finish, Session};

@@ -17,7 +17,6 @@ use crate::coordinator::{self, IntegrationMove, UnitInput};
 use crate::error::{Error, Result};
 use crate::git::changes::keep_work;
 use crate::git::{self, Oid, refs, trailers, worktree};
-use crate::plan::SyncPoint;
 use crate::state::{Entry, RunPhase, StreamState, SyncUnit, TaskState, journal};
 
 impl Engine {
@@ -65,7 +64,7 @@ impl Engine {
         stop_run_processes(&stopping, grace).await;
 
         // 2. Lock files a killed git left in the run's own worktrees and refs.
-        for note in super::control::clear_stale_locks(&self.repo, &self.state)? {
+        for note in super::stale_locks::clear_stale_locks(&self.repo, &self.state)? {
             self.reporter.message(&note);
         }
 
@@ -462,10 +461,6 @@ impl Engine {
         }
         worktree::remove(&self.repo, &halt.resolution_worktree)?;
         Ok(())
-    }
-
-    pub fn sync_point(&self) -> SyncPoint {
-        self.plan.sync
     }
 }
 
