@@ -95,27 +95,10 @@ impl Engine {
             &worktree.display().to_string(),
         );
         env.retain(|(k, _)| k != "STREAMS_PROMPT_FILE");
-        let cmd = AgentCommand {
-            argv: command.clone(),
-            cwd: worktree,
-            env,
-            env_remove: git::redirecting_vars()
-                .iter()
-                .map(|s| s.to_string())
-                .collect(),
-            log_path: log.clone(),
-            // The plan's own command, not an agent's: it runs unconfined, as in CI.
-            sandbox: None,
-            log_header: format!(
-                "=== streams: check of {name} on {} ===\n=== argv: {command:?}\n",
-                crate::coordinator::short(&unit.to)
-            ),
-        };
-        let limits = Limits {
-            timeout: plan.check_timeout_for(stream),
-            idle: None,
-            grace: plan.grace,
-        };
+        let title = format!("check of {name} on {}", crate::coordinator::short(&unit.to));
+        let header = process::log_header(&title, &command);
+        let cmd = AgentCommand::new(command.clone(), worktree, env, log.clone(), header);
+        let limits = Limits::wall_clock(plan.check_timeout_for(stream), plan.grace);
         let (events, cancel) = (self.events_tx.clone(), self.cancel.subscribe());
         self.running += 1;
         self.checking.insert(s);

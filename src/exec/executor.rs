@@ -331,24 +331,19 @@ async fn run_task_inner(
     let max_attempts = job.previous_attempts.max(1) + job.retries;
     loop {
         attempt += 1;
-        let header = format!(
-            "=== streams: {} task {} attempt {attempt} ===\n=== argv: {:?}\n",
+        let title = format!(
+            "{} task {} attempt {attempt}",
             job.stream,
-            job.task_index + 1,
-            job.argv
+            job.task_index + 1
         );
-        let cmd = AgentCommand {
-            argv: job.argv.clone(),
-            cwd: job.worktree.clone(),
-            env: [job.env.clone(), lane.env()].concat(),
-            env_remove: git::redirecting_vars()
-                .iter()
-                .map(|s| s.to_string())
-                .collect(),
-            log_path: job.log_path.clone(),
-            log_header: header,
-            sandbox: Some(lane.clone()),
-        };
+        let cmd = AgentCommand::new(
+            job.argv.clone(),
+            job.worktree.clone(),
+            [job.env.clone(), lane.env()].concat(),
+            job.log_path.clone(),
+            process::log_header(&title, &job.argv),
+        )
+        .confined(lane.clone());
         let (stream, task) = (job.stream_index, job.task_index);
         let journal = shared.journal.clone();
         let stream_name = job.stream.clone();

@@ -16,7 +16,9 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use super::dispatcher::{Engine, worktrees_dir};
+use super::include::IncludeJob;
 use super::process::{self, AgentCommand, AgentExit, Limits};
+use super::setup::SetupJob;
 use crate::coordinator::{self, BisectStep, IntegrationMove, TaskRange, UnitInput};
 use crate::error::{Error, Result};
 use crate::failpoint;
@@ -386,27 +388,10 @@ impl Engine {
         } else {
             format!("+ {}", streams.join(", "))
         };
-        let cmd = AgentCommand {
-            argv: gate.to_vec(),
-            cwd: worktree,
-            env,
-            env_remove: git::redirecting_vars()
-                .iter()
-                .map(|s| s.to_string())
-                .collect(),
-            log_path: log.clone(),
-            // The plan's own command, not an agent's: it runs unconfined, as in CI.
-            sandbox: None,
-            log_header: format!(
-                "=== streams: gate run {n} on {} ({on}) ===\n=== argv: {gate:?}\n",
-                coordinator::short(commit)
-            ),
-        };
-        let limits = Limits {
-            timeout: self.plan.check_timeout,
-            idle: None,
-            grace: self.plan.grace,
-        };
+        let title = format!("gate run {n} on {} ({on})", coordinator::short(commit));
+        let header = process::log_header(&title, gate);
+        let cmd = AgentCommand::new(gate.to_vec(), worktree, env, log.clone(), header);
+        let limits = Limits::wall_clock(self.plan.check_timeout, self.plan.grace);
         self.gate_running = true;
         let ran = self.gate_setup(&cmd, &tree, commit, &log).await;
         let set_up = ran.is_ok();
@@ -490,32 +475,19 @@ impl Engine {
         }
         let started = std::time::Instant::now();
         let failed = |why: String| (AgentExit::SpawnFailed(why), started.elapsed());
-        let include = super::include::IncludeJob {
-            checkout: self.repo.root().to_path_buf(),
-            patterns: self.plan.include.clone(),
-            skip: worktrees_dir(&self.repo, &self.plan),
-            log_path: log.to_path_buf(),
-        };
+        let include = IncludeJob::new(&self.repo, &self.plan, log.to_path_buf());
         let worktree = gate.cwd.clone();
         let copied = tokio::task::spawn_blocking(move || include.run(&worktree))
             .await
             .map_err(|e| failed(format!("copying the included files panicked: {e}")))?;
         copied.map_err(|why| failed(format!("setup: {why}")))?;
         if let Some(argv) = self.plan.setup.clone() {
-            let job = super::setup::SetupJob {
-                argv,
-                env: gate.env.clone(),
-                log_path: log.to_path_buf(),
-                limits: Limits {
-                    timeout: Some(
-                        self.plan
-                            .setup_timeout
-                            .unwrap_or(crate::plan::DEFAULT_SETUP_TIMEOUT),
-                    ),
-                    idle: None,
-                    grace: self.plan.grace,
-                },
-            };
+            let timeout = self
+                .plan
+                .setup_timeout
+                .unwrap_or(crate::plan::DEFAULT_SETUP_TIMEOUT);
+            let (env, log) = (gate.env.clone(), log.to_path_buf());
+            let job = SetupJob::new(argv, env, log, timeout, self.plan.grace);
             let (repo, cwd, commit, cancel) = (
                 self.repo.clone(),
                 gate.cwd.clone(),

@@ -3,8 +3,10 @@
 
 use super::dispatcher::Engine;
 use super::executor::{self, TaskJob};
+use super::include::IncludeJob;
 use super::process::Limits;
 use super::prompt::{self, DependencyWork};
+use super::setup::SetupJob;
 use super::task_spec::TaskSpec;
 use crate::coordinator;
 use crate::error::{Error, Result};
@@ -106,25 +108,12 @@ impl Engine {
             grace: plan.grace,
         };
         let new_start = super::decide::needs_setup(&self.state, s, t, &start);
-        let include = new_start.then(|| super::include::IncludeJob {
-            checkout: self.repo.root().to_path_buf(),
-            patterns: plan.include.clone(),
-            skip: super::dispatcher::worktrees_dir(&self.repo, &plan),
-            log_path: self.run_dir.setup_log_path(&name),
+        let setup_log = self.run_dir.setup_log_path(&name);
+        let include = new_start.then(|| IncludeJob::new(&self.repo, &plan, setup_log.clone()));
+        let setup = plan.setup_for(stream).filter(|_| new_start).map(|argv| {
+            let timeout = plan.setup_timeout_for(stream);
+            SetupJob::new(argv.to_vec(), env.clone(), setup_log, timeout, plan.grace)
         });
-        let setup =
-            plan.setup_for(stream)
-                .filter(|_| new_start)
-                .map(|argv| super::setup::SetupJob {
-                    argv: argv.to_vec(),
-                    env: env.clone(),
-                    log_path: self.run_dir.setup_log_path(&name),
-                    limits: Limits {
-                        timeout: Some(plan.setup_timeout_for(stream)),
-                        idle: None,
-                        grace: plan.grace,
-                    },
-                });
         let commit_message = commit_message(&name, t, &spec.text);
         let job = TaskJob {
             stream_index: s,

@@ -43,11 +43,61 @@ pub struct AgentCommand {
     pub sandbox: Option<Arc<super::sandbox::Lane>>,
 }
 
+impl AgentCommand {
+    /// `argv` run in `cwd` without the variables that would redirect its git, its output to
+    /// `log_path` under [`log_header`]; unconfined until [`Self::confined`]. Unconfined is
+    /// right for the plan's own commands (a check, the gate, a setup): they run as in CI.
+    pub fn new(
+        argv: Vec<String>,
+        cwd: PathBuf,
+        env: Vec<(String, String)>,
+        log_path: PathBuf,
+        log_header: String,
+    ) -> AgentCommand {
+        AgentCommand {
+            argv,
+            cwd,
+            env,
+            env_remove: crate::git::redirecting_vars()
+                .iter()
+                .map(|s| s.to_string())
+                .collect(),
+            log_path,
+            log_header,
+            sandbox: None,
+        }
+    }
+
+    /// An agent's command: its writes confined to its lane.
+    pub fn confined(self, lane: Arc<super::sandbox::Lane>) -> AgentCommand {
+        AgentCommand {
+            sandbox: Some(lane),
+            ..self
+        }
+    }
+}
+
+/// The lines a log gets before one run of `argv`: what runs (`title`) and its argv.
+pub fn log_header(title: &str, argv: &[String]) -> String {
+    format!("=== streams: {title} ===\n=== argv: {argv:?}\n")
+}
+
 #[derive(Clone, Copy, Debug)]
 pub struct Limits {
     pub timeout: Option<Duration>,
     pub idle: Option<Duration>,
     pub grace: Duration,
+}
+
+impl Limits {
+    /// A wall-clock limit only: for the plan's own commands, which may well be silent a while.
+    pub fn wall_clock(timeout: Option<Duration>, grace: Duration) -> Limits {
+        Limits {
+            timeout,
+            idle: None,
+            grace,
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
