@@ -13,7 +13,7 @@
 //! workspace that the next run reuses (reset to its start) like any other.
 
 use super::dispatcher::Engine;
-use super::executor::ExecEvent;
+use super::events::ExecEvent;
 use crate::git::{self, Oid, workspace};
 use crate::state::StreamState;
 
@@ -98,7 +98,7 @@ impl Engine {
         match result {
             Ok(report) => {
                 tracing::debug!("{name}: workspace prepared ahead at {at}");
-                super::executor::report_prepared(&self.events_tx, s, &report);
+                super::task::report_prepared(&self.events_tx, s, &report);
                 self.ahead.insert(s, Ahead::Ready(at));
             }
             Err(e) => {

@@ -15,7 +15,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::dispatcher::Engine;
-use super::executor::ExecEvent;
+use super::events::ExecEvent;
 use super::gate::exit_words;
 use super::process::{self, AgentCommand, AgentExit, Limits};
 use crate::error::Result;

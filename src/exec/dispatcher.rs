@@ -13,8 +13,9 @@ use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::{mpsc, watch};
 
 use super::decide::{self, SessionEnd};
-use super::executor::{ExecEvent, Shared, TaskOutcome};
+use super::events::ExecEvent;
 use super::process::Cancel;
+use super::task::{Shared, TaskOutcome};
 use crate::coordinator::ConflictFound;
 use crate::error::{Error, Result};
 use crate::git::{self, Repo};

@@ -2,11 +2,11 @@
 //! before its executor is spawned.
 
 use super::dispatcher::Engine;
-use super::executor::{self, TaskJob};
 use super::include::IncludeJob;
 use super::process::Limits;
 use super::prompt::{self, DependencyWork};
 use super::setup::SetupJob;
+use super::task::{self, TaskJob};
 use super::task_spec::TaskSpec;
 use crate::coordinator;
 use crate::error::{Error, Result};
@@ -159,7 +159,7 @@ impl Engine {
         };
         self.emit(event);
         self.running += 1;
-        tokio::spawn(executor::run_task(
+        tokio::spawn(task::run_task(
             self.shared.clone(),
             job,
             self.events_tx.clone(),

@@ -4,7 +4,8 @@
 //!   decisions are pure functions in `decide`, starting a task is in `launch`, sync points in
 //!   `integration`.
 //! - [`task_spec`]: a task's prompt and argv, the same for a run and `run --dry-run`.
-//! - [`executor`], [`process`]: one task's steps, and agent process groups.
+//! - [`task`]: one task, as its steps (prepare, attempt, verify, commit, bring); [`process`]:
+//!   agent process groups. [`events`]: what they tell the dispatcher.
 //! - [`setup`]: a workspace's `setup` command, run before the first agent there.
 //! - [`sandbox`]: the kernel confinement of an agent's writes (Landlock), applied between fork
 //!   and exec.
@@ -16,7 +17,7 @@ mod ahead;
 mod check;
 mod decide;
 pub mod dispatcher;
-pub mod executor;
+pub mod events;
 mod gate;
 pub mod include;
 mod integration;
@@ -27,6 +28,7 @@ pub mod recover;
 pub mod sandbox;
 pub mod setup;
 pub mod stale_locks;
+pub mod task;
 pub mod task_spec;
 
 pub use dispatcher::{Engine, EngineInput, Finish, Session};
