@@ -3,6 +3,9 @@
 
 use std::time::Duration;
 
+use tokio::sync::{mpsc, watch};
+
+use super::process::Cancel;
 use super::task::TaskOutcome;
 use crate::git::{self, Oid};
 use crate::state::FailReason;
@@ -53,4 +56,34 @@ pub enum ExecEvent {
         at: Oid,
         result: Result<git::worktree::PrepareReport, String>,
     },
+}
+
+/// How the work the dispatcher starts reports back to it, and how it is told to stop.
+pub(super) struct Channels {
+    events: mpsc::UnboundedSender<ExecEvent>,
+    cancel: watch::Sender<Cancel>,
+}
+
+impl Channels {
+    /// The channels, and the end the dispatcher receives events on.
+    pub fn new() -> (Channels, mpsc::UnboundedReceiver<ExecEvent>) {
+        let (events, received) = mpsc::unbounded_channel();
+        let (cancel, _) = watch::channel(Cancel::None);
+        (Channels { events, cancel }, received)
+    }
+
+    /// Where work started now sends its events.
+    pub fn events(&self) -> &mpsc::UnboundedSender<ExecEvent> {
+        &self.events
+    }
+
+    /// What tells work started now to stop (from the next [`Self::stop`] on).
+    pub fn cancel(&self) -> watch::Receiver<Cancel> {
+        self.cancel.subscribe()
+    }
+
+    /// Asks everything running to stop, as `how` says.
+    pub fn stop(&self, how: Cancel) {
+        let _ = self.cancel.send(how);
+    }
 }

@@ -112,6 +112,34 @@ pub enum AgentExit {
     SpawnFailed(String),
 }
 
+impl AgentExit {
+    /// A check's or the gate's verdict on this end: whether it passed, and how it ended in
+    /// words.
+    pub fn verdict(&self) -> (bool, String) {
+        match self {
+            AgentExit::Exited(0) => (true, "passed".into()),
+            AgentExit::Exited(code) => (false, format!("failed (exit code {code})")),
+            AgentExit::Signaled(signal) => (false, format!("failed (killed by signal {signal})")),
+            AgentExit::TimedOut(after) => (
+                false,
+                format!(
+                    "timed out after {}",
+                    crate::duration::fmt_duration_ms(after.as_millis() as u64)
+                ),
+            ),
+            AgentExit::Idle(after) => (
+                false,
+                format!(
+                    "no output for {}",
+                    crate::duration::fmt_duration_ms(after.as_millis() as u64)
+                ),
+            ),
+            AgentExit::Cancelled => (false, "stopped".into()),
+            AgentExit::SpawnFailed(message) => (false, format!("could not start: {message}")),
+        }
+    }
+}
+
 /// Runs the agent to its end. `on_spawn` receives the process group id as soon as it exists.
 pub async fn run_agent(
     cmd: AgentCommand,
