@@ -19,6 +19,7 @@ use tokio::sync::mpsc;
 use super::events::ExecEvent;
 use super::run::Run;
 use crate::git::{self, Oid, workspace};
+use crate::ids::StreamId;
 use crate::state::StreamState;
 
 /// A workspace prepared before its stream took a slot.
@@ -40,7 +41,7 @@ pub fn pool(jobs: usize) -> usize {
 /// The workspaces prepared ahead of their streams, by stream.
 #[derive(Default)]
 pub(super) struct AheadPool {
-    workspaces: BTreeMap<usize, Ahead>,
+    workspaces: BTreeMap<StreamId, Ahead>,
 }
 
 impl AheadPool {
@@ -54,27 +55,28 @@ impl AheadPool {
     ) {
         let (state, ctx) = (&run.state, &run.ctx);
         // A stream that ended without starting (skipped) leaves its workspace as it is.
-        self.workspaces.retain(|&s, ahead| {
-            matches!(ahead, Ahead::Preparing(_)) || state.streams[s].state == StreamState::Pending
+        self.workspaces.retain(|s, ahead| {
+            matches!(ahead, Ahead::Preparing(_))
+                || state.streams[s.index()].state == StreamState::Pending
         });
         let pool = pool(state.jobs);
-        for s in ready {
+        for s in ready.into_iter().map(StreamId::new) {
             if self.workspaces.len() >= pool {
                 break;
             }
-            if self.workspaces.contains_key(&s) || state.streams[s].tasks.is_empty() {
+            let record = &state.streams[s.index()];
+            if self.workspaces.contains_key(&s) || record.tasks.is_empty() {
                 continue;
             }
             let at = state.integration_tip.clone();
             self.workspaces.insert(s, Ahead::Preparing(at.clone()));
-            let record = &state.streams[s];
             let (repo, path, branch) = (
                 ctx.repo.clone(),
                 record.worktree.clone(),
                 record.branch.clone(),
             );
             let wip = ctx.refs.wip(&record.name, 0);
-            let sparse = ctx.plan.sparse_set(s);
+            let sparse = ctx.plan.sparse_set(s.index());
             tracing::debug!("{}: preparing its workspace ahead at {at}", record.name);
             let events = events.clone();
             tokio::task::spawn_blocking(move || {
@@ -103,12 +105,12 @@ impl AheadPool {
     pub fn prepared(
         &mut self,
         run: &Run,
-        s: usize,
+        s: StreamId,
         at: Oid,
         result: Result<git::worktree::PrepareReport, String>,
         events: &mpsc::UnboundedSender<ExecEvent>,
     ) {
-        let name = &run.state.streams[s].name;
+        let name = &run.state.streams[s.index()].name;
         match result {
             Ok(report) => {
                 tracing::debug!("{name}: workspace prepared ahead at {at}");
@@ -124,7 +126,7 @@ impl AheadPool {
 
     /// Whether stream `s` waits for its workspace, being prepared ahead: it takes its slot once
     /// that ends (two preparations of one workspace at once would undo each other).
-    pub fn preparing(&self, s: usize) -> bool {
+    pub fn preparing(&self, s: StreamId) -> bool {
         matches!(self.workspaces.get(&s), Some(Ahead::Preparing(_)))
     }
 
@@ -138,7 +140,7 @@ impl AheadPool {
 
     /// The commit stream `s`'s workspace was prepared at, if it was and is ready: its first task
     /// starts there at the tip, the workspace moved on by the files that differ.
-    pub fn take(&mut self, s: usize) -> Option<Oid> {
+    pub fn take(&mut self, s: StreamId) -> Option<Oid> {
         match self.workspaces.remove(&s) {
             Some(Ahead::Ready(at)) => Some(at),
             Some(other) => {

@@ -21,6 +21,7 @@ use super::run::Run;
 use crate::error::Result;
 use crate::failpoint;
 use crate::git::{self, Oid};
+use crate::ids::{StreamId, TaskId};
 use crate::report::Event;
 use crate::state::{
     CheckFix, CheckRun, RunState, SpanOutcome, Step, StreamState, SyncUnit, TaskState, now_ms,
@@ -36,11 +37,10 @@ pub struct CheckEnd {
     pub log: PathBuf,
 }
 
-/// A failed check the stream's agent gets another attempt at: the dispatcher starts task
-/// `task` of stream `stream` again, from `from` (where its work ended).
+/// A failed check the stream's agent gets another attempt at: the dispatcher starts `task`
+/// again, from `from` (where its work ended).
 pub(super) struct Fix {
-    pub stream: usize,
-    pub task: usize,
+    pub task: TaskId,
     pub from: Oid,
 }
 
@@ -50,7 +50,7 @@ const TAIL_LINES: usize = 30;
 /// The streams' checks running now (one at a time per stream).
 #[derive(Default)]
 pub(super) struct Checks {
-    running: BTreeSet<usize>,
+    running: BTreeSet<StreamId>,
 }
 
 impl Checks {
@@ -62,7 +62,7 @@ impl Checks {
     /// A unit reached its sync point: check it, or queue it if it needs no check (or passed).
     pub fn unit_ready(&mut self, run: &mut Run, unit: SyncUnit, channels: &Channels) {
         let s = unit.stream;
-        if self.running.contains(&s) {
+        if self.running.contains(&StreamId::new(s)) {
             // Its check is already running (recovery reaches a unit from two sides).
             return;
         }
@@ -85,14 +85,15 @@ impl Checks {
         let worktree = record.worktree.clone();
         let summary = &record.tasks[unit.last].summary;
         let shown = worktree.display().to_string();
-        let mut env = super::launch::agent_env(run, s, unit.last, summary, "", &shown);
+        let task = StreamId::new(s).task(unit.last);
+        let mut env = super::launch::agent_env(run, task, summary, "", &shown);
         env.retain(|(k, _)| k != "STREAMS_PROMPT_FILE");
         let title = format!("check of {name} on {}", crate::coordinator::short(&unit.to));
         let header = process::log_header(&title, &command);
         let cmd = AgentCommand::new(command.clone(), worktree, env, log.clone(), header);
         let limits = Limits::wall_clock(plan.check_timeout_for(stream), plan.grace);
         let (events, cancel) = (channels.events().clone(), channels.cancel());
-        self.running.insert(s);
+        self.running.insert(StreamId::new(s));
         tokio::spawn(async move {
             failpoint::hit("before-check");
             let (exit, took) = process::run_agent(cmd, limits, cancel, |_| {}).await;
@@ -116,7 +117,7 @@ impl Checks {
         may_start_work: bool,
     ) -> Result<Option<Fix>> {
         let s = end.unit.stream;
-        self.running.remove(&s);
+        self.running.remove(&StreamId::new(s));
         if end.exit == AgentExit::Cancelled {
             // Stopped with the run: `resume` checks the work again.
             return Ok(None);
@@ -159,8 +160,7 @@ impl Checks {
                     "check of {name} {result}: its agent gets another attempt ({failures} of {retries})"
                 ));
                 return Ok(Some(Fix {
-                    stream: s,
-                    task: t,
+                    task: StreamId::new(s).task(t),
                     from: work_end,
                 }));
             }

@@ -32,6 +32,7 @@ use crate::coordinator::{self, ConflictFound};
 use crate::error::{Error, Result};
 use crate::failpoint;
 use crate::git::{self, Oid, Repo};
+use crate::ids::{StreamId, TaskId};
 use crate::layout::{self, RefNames};
 use crate::ownership::Ownership;
 use crate::plan::Plan;
@@ -339,7 +340,7 @@ impl Engine {
             if let Some((task, start)) = decide::next_task(state, sync, s)
                 && !decide::group_full(&plan, state, s, task)
             {
-                self.start_task(s, task, start, None)?;
+                self.start_task(StreamId::new(s).task(task), start, None)?;
             }
         }
         // Highest priority, then longest remaining path, passing over those whose first agent's
@@ -352,7 +353,7 @@ impl Engine {
             else {
                 break;
             };
-            if self.pool.preparing(s) {
+            if self.pool.preparing(StreamId::new(s)) {
                 // It takes the slot once its workspace is ready (this loop runs again then).
                 break;
             }
@@ -380,27 +381,33 @@ impl Engine {
         };
         self.run.emit(event);
         if let Some((task, start)) = decide::next_task(&self.run.state, self.run.sync(), s) {
-            let prepared = if task == 0 { self.pool.take(s) } else { None };
-            self.start_task(s, task, start, prepared)?;
+            let task = StreamId::new(s).task(task);
+            let prepared = if task.index == 0 {
+                self.pool.take(task.stream)
+            } else {
+                None
+            };
+            self.start_task(task, start, prepared)?;
         }
         Ok(())
     }
 
-    /// Starts task `t` of stream `s` from `start` (`prepared`: the commit its workspace was
-    /// prepared at ahead): recorded as running, saved, then its executor spawned.
-    fn start_task(&mut self, s: usize, t: usize, start: Oid, prepared: Option<Oid>) -> Result<()> {
+    /// Starts `task` from `start` (`prepared`: the commit its workspace was prepared at ahead):
+    /// recorded as running, saved, then its executor spawned.
+    fn start_task(&mut self, task: TaskId, start: Oid, prepared: Option<Oid>) -> Result<()> {
+        let (s, t) = (task.stream.index(), task.index);
         // The slot is held for the stream's life, so every task of it gets the same port.
         let slot = decide::slot_for(&self.run.state, &self.slots, s);
         self.slots[s] = Some(slot);
-        let job = match launch::task_job(&self.run, s, t, &start, slot, prepared)? {
+        let job = match launch::task_job(&self.run, task, &start, slot, prepared)? {
             Launch::Ready(job) => job,
             Launch::CannotStart(reason) => {
-                self.run.task_failed(s, t, reason);
+                self.run.task_failed(task, reason);
                 return Ok(());
             }
         };
         // Intent first: the task is recorded as running (with its start) before anything runs.
-        self.run.state.streams[s].tasks[t].state = TaskState::Running {
+        self.run.task_mut(task).state = TaskState::Running {
             start,
             started_at: now_ms(),
             pgid: None,
@@ -410,7 +417,7 @@ impl Engine {
         let record = &self.run.state.streams[s];
         let event = Event::TaskStarted {
             stream: record.name.clone(),
-            task: t + 1,
+            task: task.number(),
             tasks: record.tasks.len(),
             attempt: record.tasks[t].attempts + 1,
             summary: record.tasks[t].summary.clone(),
@@ -443,20 +450,20 @@ impl Engine {
         let run = &mut self.run;
         match event {
             ExecEvent::Note { stream, message } => {
-                run.state.streams[stream].notes.push(message.clone());
-                let name = run.state.streams[stream].name.clone();
+                let record = &mut run.state.streams[stream.index()];
+                record.notes.push(message.clone());
+                let name = record.name.clone();
                 run.emit(Event::Note {
                     stream: name,
                     message,
                 });
             }
             ExecEvent::Spawned {
-                stream,
                 task,
                 attempt,
                 pgid,
             } => {
-                let record = &mut run.state.streams[stream].tasks[task];
+                let record = run.task_mut(task);
                 record.attempts = attempt;
                 if let TaskState::Running { pgid: slot, .. } = &mut record.state {
                     *slot = Some(pgid);
@@ -464,26 +471,25 @@ impl Engine {
                 run.save()?;
             }
             ExecEvent::Retrying {
-                stream,
                 task,
                 attempt,
                 reason,
                 why,
                 delay,
             } => {
-                run.state.streams[stream].tasks[task].retried_for.push(why);
+                run.task_mut(task).retried_for.push(why);
                 run.save()?;
-                let name = run.state.streams[stream].name.clone();
+                let name = run.state.streams[task.stream.index()].name.clone();
                 run.emit(Event::TaskRetrying {
                     stream: name,
-                    task: task + 1,
+                    task: task.number(),
                     attempt,
                     reason: reason.to_string(),
                     delay_ms: delay.as_millis() as u64,
                 });
             }
             ExecEvent::SetupStarted { stream } => {
-                run.state.streams[stream].setting_up = true;
+                run.state.streams[stream.index()].setting_up = true;
                 run.save()?;
             }
             ExecEvent::SetupFinished {
@@ -492,7 +498,7 @@ impl Engine {
                 failure,
                 at,
             } => {
-                let record = &mut run.state.streams[stream];
+                let record = &mut run.state.streams[stream.index()];
                 record.setting_up = false;
                 if at.is_some() {
                     record.setup_at = at;
@@ -503,22 +509,18 @@ impl Engine {
                     Some(reason) => SpanOutcome::Failed { reason },
                 };
                 let log = run.ctx.run_dir.setup_log_path(&record.name);
-                run.record_span(stream, Step::Setup, started_at, outcome, Some(log));
+                run.record_span(stream.index(), Step::Setup, started_at, outcome, Some(log));
                 run.save()?;
             }
-            ExecEvent::Finished {
-                stream,
-                task,
-                outcome,
-            } => {
+            ExecEvent::Finished { task, outcome } => {
                 self.tasks_running -= 1;
                 self.run.guard_integration_ref()?;
-                self.task_finished(stream, task, outcome)?;
+                self.task_finished(task, outcome)?;
             }
             ExecEvent::CheckFinished(end) => {
                 let may_start_work = self.brakes().may_start_work();
                 if let Some(fix) = self.checks.finished(&mut self.run, end, may_start_work)? {
-                    self.start_task(fix.stream, fix.task, fix.from, None)?;
+                    self.start_task(fix.task, fix.from, None)?;
                 }
             }
             ExecEvent::Prepared { stream, at, result } => {
@@ -529,8 +531,9 @@ impl Engine {
         Ok(())
     }
 
-    fn task_finished(&mut self, s: usize, t: usize, outcome: TaskOutcome) -> Result<()> {
-        let (start, started_at) = match &self.run.state.streams[s].tasks[t].state {
+    /// `task`'s executor ended: what its outcome means for the run, recorded and saved.
+    fn task_finished(&mut self, task: TaskId, outcome: TaskOutcome) -> Result<()> {
+        let (start, started_at) = match &self.run.task_mut(task).state {
             TaskState::Running {
                 start, started_at, ..
             } => (start.clone(), *started_at),
@@ -549,14 +552,14 @@ impl Engine {
                 agent,
                 attempts,
             } => {
-                run.count_attempts(s, t, attempts, agent);
-                let stats = run.task_committed(s, t, start, started_at, end, stats);
-                self.after_commit(s, t);
+                run.count_attempts(task, attempts, agent);
+                let stats = run.task_committed(task, start, started_at, end, stats);
+                self.after_commit(task);
                 self.run.save()?;
-                let record = &self.run.state.streams[s];
+                let record = &self.run.state.streams[task.stream.index()];
                 let event = Event::TaskCommitted {
                     stream: record.name.clone(),
-                    task: t + 1,
+                    task: task.number(),
                     tasks: record.tasks.len(),
                     commits: stats.commits,
                     files: stats.files,
@@ -573,8 +576,8 @@ impl Engine {
                 agent,
                 attempts,
             } if self.stopping.is_some() => {
-                run.count_attempts(s, t, attempts, agent);
-                run.record_task_span(s, t, started_at, SpanOutcome::Interrupted);
+                run.count_attempts(task, attempts, agent);
+                run.record_task_span(task, started_at, SpanOutcome::Interrupted);
                 run.save()?;
             }
             TaskOutcome::Failed {
@@ -582,14 +585,14 @@ impl Engine {
                 agent,
                 attempts,
             } => {
-                run.count_attempts(s, t, attempts, agent);
-                run.task_failed(s, t, reason);
+                run.count_attempts(task, attempts, agent);
+                run.task_failed(task, reason);
                 run.save()?;
             }
             TaskOutcome::Interrupted { agent, attempts } => {
                 // Stays `Running`: `resume` keeps its work and runs it again from its start.
-                run.count_attempts(s, t, attempts, agent);
-                run.record_task_span(s, t, started_at, SpanOutcome::Interrupted);
+                run.count_attempts(task, attempts, agent);
+                run.record_task_span(task, started_at, SpanOutcome::Interrupted);
                 run.save()?;
             }
         }
@@ -598,8 +601,9 @@ impl Engine {
 
     /// A task's work is committed: queue it for integration (checked first, if the stream has
     /// a check) if this is a sync point.
-    fn after_commit(&mut self, s: usize, t: usize) {
-        if let Some(unit) = decide::sync_unit(&self.run.state, self.run.sync(), s, t)
+    fn after_commit(&mut self, task: TaskId) {
+        let (state, sync) = (&self.run.state, self.run.sync());
+        if let Some(unit) = decide::sync_unit(state, sync, task.stream.index(), task.index)
             && !self.run.state.queue.contains(&unit)
         {
             self.checks.unit_ready(&mut self.run, unit, &self.channels);
@@ -730,12 +734,12 @@ impl Engine {
         recovery.stop_orphans(&mut self.run).await;
         Recovery::clear_stale_locks(&mut self.run)?;
         recovery.reconcile_integration(&mut self.run)?;
-        for (s, t) in recovery.reconcile_tasks(&mut self.run)? {
-            self.after_commit(s, t);
+        for task in recovery.reconcile_tasks(&mut self.run)? {
+            self.after_commit(task);
         }
         // Step 5: work that reached its sync point but is not queued (its check was running).
-        for (s, t) in recover::committed_tasks(&self.run) {
-            self.after_commit(s, t);
+        for task in recover::committed_tasks(&self.run) {
+            self.after_commit(task);
         }
         self.run.state.phase = RunPhase::Running;
         self.run.save()

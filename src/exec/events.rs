@@ -8,41 +8,35 @@ use tokio::sync::{mpsc, watch};
 use super::process::Cancel;
 use super::task::TaskOutcome;
 use crate::git::{self, Oid};
+use crate::ids::{StreamId, TaskId};
 use crate::state::FailReason;
 
 #[derive(Debug)]
 pub enum ExecEvent {
-    Note {
-        stream: usize,
-        message: String,
-    },
+    /// Something for the person watching, about a stream.
+    Note { stream: StreamId, message: String },
+    /// An attempt's agent started, in process group `pgid`.
     Spawned {
-        stream: usize,
-        task: usize,
+        task: TaskId,
         attempt: u32,
         pgid: i32,
     },
+    /// An attempt failed in a way worth retrying: attempt `attempt` starts after `delay`.
     Retrying {
-        stream: usize,
-        task: usize,
+        task: TaskId,
         attempt: u32,
         reason: FailReason,
         /// What in `retry_on` made it worth retrying (`exit 75`, `output "rate limit"`).
         why: String,
         delay: Duration,
     },
-    Finished {
-        stream: usize,
-        task: usize,
-        outcome: TaskOutcome,
-    },
+    /// The task's executor ended.
+    Finished { task: TaskId, outcome: TaskOutcome },
     /// The workspace's `setup` started.
-    SetupStarted {
-        stream: usize,
-    },
+    SetupStarted { stream: StreamId },
     /// It ended (`at`: the start it set up, when it succeeded).
     SetupFinished {
-        stream: usize,
+        stream: StreamId,
         started_at: u64,
         failure: Option<String>,
         at: Option<Oid>,
@@ -52,7 +46,7 @@ pub enum ExecEvent {
     /// A workspace prepared ahead is ready at `at`, or could not be prepared (see
     /// `super::ahead`).
     Prepared {
-        stream: usize,
+        stream: StreamId,
         at: Oid,
         result: Result<git::worktree::PrepareReport, String>,
     },

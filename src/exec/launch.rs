@@ -14,6 +14,7 @@ use super::task_spec::TaskSpec;
 use crate::coordinator;
 use crate::error::{Error, Result};
 use crate::git::{self, Oid};
+use crate::ids::TaskId;
 use crate::state::{FailReason, TaskState};
 
 /// How a task can start.
@@ -23,18 +24,18 @@ pub(super) enum Launch {
     CannotStart(FailReason),
 }
 
-/// The job of task `t` of stream `s`, starting from `start` in slot `slot` (`prepared`: the
+/// The job of task `id`, starting from `start` in slot `slot` (`prepared`: the
 /// commit its workspace was prepared at ahead). Writes its prompt file. `Err`: the prompt file
 /// could not be written.
 pub(super) fn task_job(
     run: &Run,
-    s: usize,
-    t: usize,
+    id: TaskId,
     start: &Oid,
     slot: usize,
     prepared: Option<Oid>,
 ) -> Result<Launch> {
     let (ctx, state) = (&run.ctx, &run.state);
+    let (s, t) = (id.stream.index(), id.index);
     let plan = &ctx.plan;
     let stream = &plan.streams[s];
     let task = &stream.tasks[t];
@@ -80,7 +81,7 @@ pub(super) fn task_job(
     write_prompt(&prompt_path, &spec.prompt)?;
 
     let argv = spec.argv(agent);
-    let mut env = agent_env(run, s, t, &spec.text, &spec.prompt_file, &spec.worktree);
+    let mut env = agent_env(run, id, &spec.text, &spec.prompt_file, &spec.worktree);
     env.extend([
         ("STREAMS_SLOT".to_string(), slot.to_string()),
         ("STREAMS_PORT".to_string(), port.to_string()),
@@ -98,8 +99,7 @@ pub(super) fn task_job(
         SetupJob::new(argv.to_vec(), env.clone(), setup_log, timeout, plan.grace)
     });
     Ok(Launch::Ready(Box::new(TaskJob {
-        stream_index: s,
-        task_index: t,
+        task: id,
         stream: name.clone(),
         branch: record.branch.clone(),
         commit_message: commit_message(&name, t, &spec.text),
@@ -134,18 +134,17 @@ fn write_prompt(path: &std::path::Path, prompt: &str) -> Result<()> {
         .map_err(|e| Error::io(format!("could not write the prompt {}", path.display()), e))
 }
 
-/// The environment of the agent of task `t` of stream `s` (a check's too): identity, the
+/// The environment of the agent of `task` (a check's too): identity, the
 /// plan's `env`, and what streams tells it (`STREAMS_*`).
 pub(super) fn agent_env(
     run: &Run,
-    s: usize,
-    t: usize,
+    task: TaskId,
     text: &str,
     prompt_file: &str,
     worktree: &str,
 ) -> Vec<(String, String)> {
     let plan = &run.ctx.plan;
-    let stream = &plan.streams[s];
+    let stream = &plan.streams[task.stream.index()];
     let mut env: Vec<(String, String)> = run.ctx.identity_env.clone();
     env.extend(plan.env_for(stream));
     let owns: Vec<&str> = stream.owns.iter().map(|p| p.text.as_str()).collect();
@@ -155,7 +154,7 @@ pub(super) fn agent_env(
             ("STREAMS_RUN_ID", run.state.run_id.clone()),
             ("STREAMS_PLAN", plan.name.clone()),
             ("STREAMS_STREAM", stream.name.clone()),
-            ("STREAMS_TASK_INDEX", (t + 1).to_string()),
+            ("STREAMS_TASK_INDEX", task.number().to_string()),
             // The kernel limits one environment string to 128 KiB; a long task is cut here
             // (the whole of it is in the prompt file).
             (

@@ -17,6 +17,7 @@ use crate::coordinator::{self, IntegrationMove};
 use crate::error::Result;
 use crate::git::changes::keep_work;
 use crate::git::{self, Oid, refs, trailers, worktree};
+use crate::ids::{StreamId, TaskId};
 use crate::state::{Entry, StreamState, SyncUnit, TaskState, journal};
 
 /// Picking a run up after its coordinator died: what the journal it left says was under way.
@@ -152,7 +153,7 @@ impl Recovery {
     /// Step 4: interrupted tasks. One whose work was committed before the interruption is
     /// recognised (returned, for the dispatcher to queue), the others go back to their start,
     /// their work kept on a ref. Then streams whose every task is integrated by now are done.
-    pub fn reconcile_tasks(&self, run: &mut Run) -> Result<Vec<(usize, usize)>> {
+    pub fn reconcile_tasks(&self, run: &mut Run) -> Result<Vec<TaskId>> {
         let mut committed = Vec::new();
         for s in 0..run.state.streams.len() {
             for t in 0..run.state.streams[s].tasks.len() {
@@ -161,7 +162,7 @@ impl Recovery {
                     continue;
                 };
                 if self.committed_before(run, s, t, &start)? {
-                    committed.push((s, t));
+                    committed.push(StreamId::new(s).task(t));
                 } else {
                     start_over(run, s, t, &start)?;
                 }
@@ -229,14 +230,14 @@ impl Recovery {
 /// Work that reached its sync point but is not queued (its check was running when the run
 /// was interrupted): the tasks to go through the dispatcher's `after_commit` again, which
 /// checks their work again (or queues it, if its check passed before the interruption).
-pub(super) fn committed_tasks(run: &Run) -> Vec<(usize, usize)> {
+pub(super) fn committed_tasks(run: &Run) -> Vec<TaskId> {
     let streams = &run.state.streams;
     (0..streams.len())
         .filter(|&s| matches!(streams[s].state, StreamState::Active { .. }))
         .flat_map(|s| {
             (0..streams[s].tasks.len())
                 .filter(move |&t| matches!(streams[s].tasks[t].state, TaskState::Committed { .. }))
-                .map(move |t| (s, t))
+                .map(move |t| StreamId::new(s).task(t))
         })
         .collect()
 }

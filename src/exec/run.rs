@@ -9,16 +9,18 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use crate::coordinator::{self, TaskRange};
 use crate::error::Result;
 use crate::git::{self, Oid, Repo};
+use crate::ids::TaskId;
 use crate::layout::RefNames;
 use crate::plan::{Plan, SyncPoint};
 use crate::report::{Event, Reporter};
 use crate::state::{
     FailReason, Journal, RunDir, RunState, Span, SpanOutcome, StateStore, Step, StreamState,
-    SyncUnit, TaskState, WorkStats, now_ms,
+    SyncUnit, TaskRecord, TaskState, WorkStats, now_ms,
 };
 
 /// What a run works with, the same for the whole session.
@@ -107,37 +109,37 @@ impl Run {
         });
     }
 
-    pub fn record_task_span(&mut self, s: usize, t: usize, started_at: u64, outcome: SpanOutcome) {
+    /// Puts a task's step on its stream's timeline, ending now.
+    pub fn record_task_span(&mut self, task: TaskId, started_at: u64, outcome: SpanOutcome) {
+        let (s, t) = (task.stream.index(), task.index);
         let log = self.ctx.run_dir.log_path(&self.state.streams[s].name, t);
         self.record_span(s, Step::Task { task: t }, started_at, outcome, Some(log));
     }
 
-    /// Records what an attempt of task `t` of stream `s` used, however it ended.
-    pub fn count_attempts(
-        &mut self,
-        s: usize,
-        t: usize,
-        attempts: u32,
-        agent: std::time::Duration,
-    ) {
-        let record = &mut self.state.streams[s].tasks[t];
+    /// The task's record in the state.
+    pub fn task_mut(&mut self, task: TaskId) -> &mut TaskRecord {
+        &mut self.state.streams[task.stream.index()].tasks[task.index]
+    }
+
+    /// Records the attempts a task used and how long its agent ran, however it ended.
+    pub fn count_attempts(&mut self, task: TaskId, attempts: u32, agent: Duration) {
+        let record = self.task_mut(task);
         record.attempts = attempts;
         record.agent_ms += agent.as_millis() as u64;
     }
 
-    /// Task `t` of stream `s`, running since `started_at` from `start`, committed its work
-    /// (`end`, `stats`): recorded as committed, the work of a check's fix counted from where
-    /// the task's work first began. Returns the stats of the task's whole work.
+    /// `task`, running since `started_at` from `start`, committed its work (`end`, `stats`):
+    /// recorded as committed, the work of a check's fix counted from where the task's work
+    /// first began. Returns the stats of the task's whole work.
     pub fn task_committed(
         &mut self,
-        s: usize,
-        t: usize,
+        task: TaskId,
         start: Oid,
         started_at: u64,
         end: Oid,
         stats: WorkStats,
     ) -> WorkStats {
-        let record = &mut self.state.streams[s].tasks[t];
+        let record = self.task_mut(task);
         // A fix of a failed check: the task's work runs from where it first began.
         let (start, stats) = match record.fixing.take() {
             Some(fix) => {
@@ -153,11 +155,13 @@ impl Run {
             stats: stats.clone(),
             finished_at: now_ms(),
         };
-        self.record_task_span(s, t, started_at, SpanOutcome::Ok);
+        self.record_task_span(task, started_at, SpanOutcome::Ok);
         stats
     }
 
-    pub fn task_failed(&mut self, s: usize, t: usize, reason: FailReason) {
+    /// `task` failed: recorded, told, and its stream fails with it.
+    pub fn task_failed(&mut self, task: TaskId, reason: FailReason) {
+        let (s, t) = (task.stream.index(), task.index);
         let name = self.state.streams[s].name.clone();
         // A failed setup is told with its own log: the agent never ran.
         let log = match reason {
@@ -169,21 +173,17 @@ impl Run {
             TaskState::Running { started_at, .. } => started_at,
             _ => now_ms(),
         };
-        self.record_task_span(
-            s,
-            t,
-            started_at,
-            SpanOutcome::Failed {
-                reason: reason.to_string(),
-            },
-        );
-        self.state.streams[s].tasks[t].state = TaskState::Failed {
+        let outcome = SpanOutcome::Failed {
+            reason: reason.to_string(),
+        };
+        self.record_task_span(task, started_at, outcome);
+        self.task_mut(task).state = TaskState::Failed {
             reason: reason.clone(),
             at: now_ms(),
         };
         let event = Event::TaskFailed {
             stream: name,
-            task: t + 1,
+            task: task.number(),
             reason: reason.to_string(),
             log: log.display().to_string(),
             log_tail: crate::report::log_tail(&log, 5),

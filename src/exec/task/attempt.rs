@@ -70,7 +70,7 @@ pub(super) async fn agent(
         let Some(why) = why else {
             // Out of attempts: keep what it did for a person to look at; leave the workspace as
             // it is.
-            let failed = job.refs.failed(&job.stream, job.task_index);
+            let failed = job.refs.failed(&job.stream, job.task.index);
             let _ = keep::work(task, failed, keep::Then::Leave).await;
             return Err(TaskOutcome::failed(reason, agent, number));
         };
@@ -87,11 +87,7 @@ async fn run_once(
     cancel: &watch::Receiver<Cancel>,
 ) -> Attempt {
     let (shared, job) = (task.shared, task.job);
-    let title = format!(
-        "{} task {} attempt {number}",
-        job.stream,
-        job.task_index + 1
-    );
+    let title = format!("{} task {} attempt {number}", job.stream, job.task.number());
     let cmd = AgentCommand::new(
         job.argv.clone(),
         job.worktree.clone(),
@@ -100,7 +96,7 @@ async fn run_once(
         process::log_header(&title, &job.argv),
     )
     .confined(lane.clone());
-    let (stream, task_index) = (job.stream_index, job.task_index);
+    let (task_id, task_index) = (job.task, job.task.index);
     let journal = shared.journal.clone();
     let stream_name = job.stream.clone();
     let spawned_events = task.events.clone();
@@ -115,8 +111,7 @@ async fn run_once(
         });
         spawned_group.store(pgid, Ordering::SeqCst);
         let _ = spawned_events.send(ExecEvent::Spawned {
-            stream,
-            task: task_index,
+            task: task_id,
             attempt: number,
             pgid,
         });
@@ -153,7 +148,7 @@ async fn clean_up(task: &Steps<'_>, agent: Duration, attempts: u32) -> Result<()
     };
     let kept = {
         let (repo, path, start) = (shared.repo.clone(), job.worktree.clone(), job.start.clone());
-        let failed = job.refs.failed(&job.stream, job.task_index);
+        let failed = job.refs.failed(&job.stream, job.task.index);
         blocking(move || workspace::keep_files(&repo, &path, &start, &failed)).await
     };
     let kept = match kept {
@@ -181,7 +176,7 @@ fn failure(
     let job = task.job;
     let attempts = attempt.number;
     if attempt.exit == AgentExit::Exited(0)
-        && let Some(message) = lane.refused_writes_note(job.task_index + 1, &job.log_path)
+        && let Some(message) = lane.refused_writes_note(job.task.number(), &job.log_path)
     {
         task.note(message);
     }
@@ -217,7 +212,7 @@ async fn retry(
 ) -> Result<(), TaskOutcome> {
     let job = task.job;
     let number = attempt.number;
-    let kept_on = job.refs.attempt(&job.stream, job.task_index, number);
+    let kept_on = job.refs.attempt(&job.stream, job.task.index, number);
     if let Err(e) = keep::work(task, kept_on, keep::Then::Reset).await {
         return Err(TaskOutcome::internal(
             format!("could not reset the worktree for a retry: {e}"),
@@ -226,8 +221,7 @@ async fn retry(
     }
     let delay = backoff(job.retry_backoff, number - job.previous_attempts);
     let _ = task.events.send(ExecEvent::Retrying {
-        stream: job.stream_index,
-        task: job.task_index,
+        task: job.task,
         attempt: number + 1,
         reason,
         why,

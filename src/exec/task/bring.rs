@@ -25,7 +25,7 @@ pub(super) async fn into_repository(
     let (journal, stream, task_index, branch) = (
         task.shared.journal.clone(),
         job.stream.clone(),
-        job.task_index,
+        job.task.index,
         job.branch.clone(),
     );
     let who = task.who.clone();

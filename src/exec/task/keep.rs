@@ -42,7 +42,7 @@ pub(super) async fn work_and_nested(
     let message = format!(
         "streams: work of {} task {} set aside",
         job.stream,
-        job.task_index + 1
+        job.task.number()
     );
     blocking(move || -> git::GitResult<Option<(String, Oid)>> {
         let mut kept =
@@ -72,7 +72,7 @@ pub(super) async fn work_and_nested(
 /// (or why it could not).
 pub(super) async fn after_failure(task: &Steps<'_>) -> String {
     let job = task.job;
-    let failed = job.refs.failed(&job.stream, job.task_index);
+    let failed = job.refs.failed(&job.stream, job.task.index);
     match work(task, failed, Then::Leave).await {
         Ok(Some((name, _))) => format!("its work is kept on {name}"),
         Ok(None) => "it changed nothing".to_string(),

@@ -31,6 +31,7 @@ use super::events::ExecEvent;
 use super::process::{Cancel, Limits};
 use super::sandbox;
 use crate::git::{Oid, Repo};
+use crate::ids::TaskId;
 use crate::layout::RefNames;
 use crate::ownership::Ownership;
 use crate::state::{FailReason, Journal, WorkStats};
@@ -39,8 +40,8 @@ pub(in crate::exec) use prepare::report_prepared;
 
 /// Everything one task needs. Built by the dispatcher, which owns the plan and the state.
 pub struct TaskJob {
-    pub stream_index: usize,
-    pub task_index: usize,
+    pub task: TaskId,
+    /// The stream's name.
     pub stream: String,
     pub branch: String,
     pub worktree: PathBuf,
@@ -120,20 +121,16 @@ pub async fn run_task(
     events: mpsc::UnboundedSender<ExecEvent>,
     cancel: watch::Receiver<Cancel>,
 ) {
-    let (stream, task) = (job.stream_index, job.task_index);
+    let task = job.task;
     let steps = Steps {
-        who: format!("{} task {}", job.stream, task + 1),
+        who: format!("{} task {}", job.stream, task.number()),
         shared: &shared,
         job: &job,
         events: &events,
         since: Mutex::new(Instant::now()),
     };
     let outcome = steps.run(cancel).await.unwrap_or_else(|ended| ended);
-    let _ = events.send(ExecEvent::Finished {
-        stream,
-        task,
-        outcome,
-    });
+    let _ = events.send(ExecEvent::Finished { task, outcome });
 }
 
 /// What every step of one task sees.
@@ -174,7 +171,7 @@ impl Steps<'_> {
     /// A note on the stream, for the person watching.
     fn note(&self, message: String) {
         let _ = self.events.send(ExecEvent::Note {
-            stream: self.job.stream_index,
+            stream: self.job.task.stream,
             message,
         });
     }

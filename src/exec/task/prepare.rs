@@ -13,6 +13,7 @@ use crate::exec::process::Cancel;
 use crate::exec::sandbox::Lane;
 use crate::exec::setup::{self, SetupResult};
 use crate::git::{self, workspace};
+use crate::ids::StreamId;
 use crate::state::FailReason;
 
 /// Prepares the task's workspace; returns its lane.
@@ -39,7 +40,7 @@ async fn workspace(task: &Steps<'_>) -> Result<(), TaskOutcome> {
         job.start.clone(),
     );
     let (wip, sparse, ahead) = (
-        job.refs.wip(&job.stream, job.task_index),
+        job.refs.wip(&job.stream, job.task.index),
         job.sparse.clone(),
         job.prepared.clone(),
     );
@@ -68,7 +69,7 @@ async fn workspace(task: &Steps<'_>) -> Result<(), TaskOutcome> {
     task.lap("workspace");
     match prepared {
         Ok(report) => {
-            report_prepared(task.events, job.stream_index, &report);
+            report_prepared(task.events, job.task.stream, &report);
             Ok(())
         }
         Err(e) => Err(TaskOutcome::internal(
@@ -84,7 +85,7 @@ async fn workspace(task: &Steps<'_>) -> Result<(), TaskOutcome> {
 /// Tells what preparing a stream's workspace found there (work kept, a workspace repaired).
 pub(in crate::exec) fn report_prepared(
     events: &mpsc::UnboundedSender<ExecEvent>,
-    stream: usize,
+    stream: StreamId,
     report: &git::worktree::PrepareReport,
 ) {
     if let Some((kept, saved)) = &report.saved {
@@ -141,10 +142,10 @@ async fn setup(task: &Steps<'_>, cancel: &watch::Receiver<Cancel>) -> Result<(),
     let Some(setup) = &job.setup else {
         return Ok(());
     };
-    let stream = job.stream_index;
+    let stream = job.task.stream;
     let _ = task.events.send(ExecEvent::SetupStarted { stream });
     let started_at = crate::state::now_ms();
-    let (journal, name, task_index) = (shared.journal.clone(), job.stream.clone(), job.task_index);
+    let (journal, name, task_index) = (shared.journal.clone(), job.stream.clone(), job.task.index);
     let result = setup::run(
         &shared.repo,
         &job.worktree,

@@ -9,6 +9,7 @@ use super::attempt::Ran;
 use super::{Shared, Steps, TaskOutcome, blocking, keep};
 use crate::git::ignored::IgnoredFiles;
 use crate::git::{self, Oid, changes};
+use crate::ids::StreamId;
 use crate::ownership::Owner;
 use crate::state::{FailReason, OwnershipViolation};
 
@@ -51,7 +52,7 @@ pub(super) async fn work(task: &Steps<'_>, ran: &Ran) -> Result<Verified, TaskOu
         Ok(Ok(verified)) => verified,
     };
     if verified.ignored.count > 0 {
-        let message = crate::report::ignored_note(task.job.task_index + 1, &verified.ignored);
+        let message = crate::report::ignored_note(task.job.task.number(), &verified.ignored);
         task.note(message);
     }
     Ok(verified)
@@ -66,7 +67,7 @@ async fn read(task: &Steps<'_>, ran: &Ran) -> git::GitResult<Result<Verified, Re
         tries += 1;
         let (shared, start, worktree) =
             (task.shared.clone(), job.start.clone(), job.worktree.clone());
-        let (stream, branch, began) = (job.stream_index, job.branch.clone(), ran.began);
+        let (stream, branch, began) = (job.task.stream, job.branch.clone(), ran.began);
         let read = blocking(move || -> git::GitResult<Result<Verified, Rejection>> {
             let changes = changes::task_changes(&shared.repo, &worktree, &start)?;
             if let Err(rejection) = judge(&shared, stream, &branch, &changes) {
@@ -99,7 +100,7 @@ async fn read(task: &Steps<'_>, ran: &Ran) -> git::GitResult<Result<Verified, Re
 /// Whether what the agent did may be committed as stream `stream`'s work on `branch`.
 fn judge(
     shared: &Shared,
-    stream: usize,
+    stream: StreamId,
     branch: &str,
     changes: &changes::TaskChanges,
 ) -> Result<(), Rejection> {
@@ -123,7 +124,7 @@ fn judge(
     }
     let violations = shared
         .ownership
-        .check(stream, changes.paths.iter().map(String::as_str));
+        .check(stream.index(), changes.paths.iter().map(String::as_str));
     if !violations.is_empty() {
         let list = violations
             .into_iter()
@@ -148,7 +149,7 @@ async fn reject(task: &Steps<'_>, ran: &Ran, rejection: Rejection) -> TaskOutcom
         Rejection::Nested(paths) => paths.clone(),
         _ => Vec::new(),
     };
-    let rejected = job.refs.rejected(&job.stream, job.task_index);
+    let rejected = job.refs.rejected(&job.stream, job.task.index);
     let kept = match keep::work_and_nested(task, rejected, keep::Then::Reset, &nested).await {
         Ok(Some((name, _))) => name,
         Ok(None) => "nothing (it changed nothing)".to_string(),
