@@ -5,9 +5,9 @@
 //! that depends on it happens (a task is recorded as running before its agent is spawned), so a
 //! crash at any instant leaves a state that `resume` can reconcile with the refs.
 //!
-//! The [`Engine`] holds the [`Run`] (the state and its one writer) and the parts it drives, each
-//! owning what it keeps: the streams' [`Checks`], the [`Gate`], the [`AheadPool`] of workspaces
-//! prepared ahead, and, when a run is picked up again, a [`Recovery`]. A part borrows the run
+//! The [`Engine`] holds the `Run` (the state and its one writer) and the parts it drives, each
+//! owning what it keeps: the streams' `Checks`, the `Gate`, the `AheadPool` of workspaces
+//! prepared ahead, and, when a run is picked up again, a `Recovery`. A part borrows the run
 //! from the dispatcher while the dispatcher awaits it; the dispatcher itself keeps the session's
 //! brakes (halting, stopping, a fatal error), the slots, and the channels work reports through.
 

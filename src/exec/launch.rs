@@ -115,7 +115,6 @@ pub(super) fn task_job(
         retry_backoff: plan.retry_backoff,
         identity_env: ctx.identity_env.clone(),
         refs: ctx.refs.clone(),
-        lock_reason: format!("streams run {}", state.run_id),
         previous_attempts: record.tasks[t].attempts,
         sandbox: super::sandbox::Spec::new(plan, stream, ctx.run_dir.tmp_path(&name, t)),
         setup,

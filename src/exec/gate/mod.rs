@@ -55,12 +55,12 @@ pub(super) struct Gate {
 
 /// One candidate to gate: the integration tip plus some streams, as a commit and its tree.
 pub(super) struct Probe {
-    pub command: Vec<String>,
-    pub tip: Oid,
-    pub commit: Oid,
-    pub tree: Oid,
+    command: Vec<String>,
+    tip: Oid,
+    commit: Oid,
+    tree: Oid,
     /// The streams added to the tip, in order (none: the tip alone).
-    pub streams: Vec<String>,
+    streams: Vec<String>,
 }
 
 impl Probe {

@@ -58,7 +58,6 @@ pub struct TaskJob {
     pub commit_message: String,
     pub identity_env: Vec<(String, String)>,
     pub refs: RefNames,
-    pub lock_reason: String,
     /// Attempts already used before this executor (a resumed task keeps counting).
     pub previous_attempts: u32,
     /// The kernel confinement the plan asks for (`sandbox`).
