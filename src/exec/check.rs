@@ -107,9 +107,9 @@ impl Checks {
         });
     }
 
-    /// A check ended: its verdict is recorded (and saved) first; then the unit is queued, or
-    /// its stream's agent gets another attempt ([`Fix`], for the dispatcher to start), or the
-    /// stream fails. `may_start_work`: whether an agent may start now at all.
+    /// A check ended: its verdict is recorded, and with it (saved together) the unit is
+    /// queued, or its stream's agent gets another attempt ([`Fix`], for the dispatcher to
+    /// start), or the stream fails. `may_start_work`: whether an agent may start now at all.
     pub fn finished(
         &mut self,
         run: &mut Run,
