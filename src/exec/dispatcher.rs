@@ -90,19 +90,18 @@ pub struct EngineInput {
 impl Engine {
     pub fn new(input: EngineInput) -> Engine {
         git::mark_run(&input.state.run_id);
-        let ownership = Ownership::new(&input.plan);
-        let stream_names = input.plan.streams.iter().map(|s| s.name.clone()).collect();
+        let plan = Arc::new(input.plan);
         let shared = Arc::new(Shared {
             repo: input.repo.clone(),
-            ownership,
-            stream_names,
+            ownership: Ownership::new(&plan),
+            plan: plan.clone(),
             journal: input.journal.clone(),
         });
         let ctx = Context {
-            remaining: crate::plan::schedule::longest_remaining_path(&input.plan),
-            refs: RefNames::new(&input.plan.name),
+            remaining: crate::plan::schedule::longest_remaining_path(&plan),
+            refs: RefNames::new(&plan.name),
             repo: input.repo,
-            plan: Arc::new(input.plan),
+            plan,
             plan_dir: input.plan_dir,
             run_dir: input.run_dir,
             identity_env: input.identity_env,

@@ -77,7 +77,8 @@ pub struct TaskJob {
 pub struct Shared {
     pub repo: Repo,
     pub ownership: Ownership,
-    pub stream_names: Vec<String>,
+    /// The run's plan (an owner's name is its stream's there).
+    pub plan: Arc<crate::plan::Plan>,
     pub journal: Arc<Journal>,
 }
 

@@ -131,7 +131,7 @@ fn judge(
             .map(|v| OwnershipViolation {
                 path: v.path,
                 owner: match v.owner {
-                    Owner::Stream(i) => Some(shared.stream_names[i].clone()),
+                    Owner::Stream(i) => Some(shared.plan.streams[i].name.clone()),
                     _ => None,
                 },
             })
