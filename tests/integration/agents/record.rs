@@ -1,0 +1,1 @@
+//! Re-records fixtures/agents/recorded (see its README).
