@@ -82,9 +82,18 @@ impl Cli {
     }
 }
 
-/// `tests/agents`: the lock files and the installs.
-pub fn tools_dir() -> PathBuf {
+/// `tests/agents`: the lock files (and, by default, the installs).
+pub fn lock_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/agents")
+}
+
+/// Where the CLIs are installed: `$STREAMS_AGENT_CLIS` when set (`.ci/run` sets it when the
+/// checkout is in a directory the unprivileged account cannot enter), else `tests/agents`.
+pub fn tools_dir() -> PathBuf {
+    match std::env::var_os("STREAMS_AGENT_CLIS") {
+        Some(dir) if !dir.is_empty() => PathBuf::from(dir),
+        _ => lock_dir(),
+    }
 }
 
 /// The version the lock files pin.
@@ -92,7 +101,7 @@ pub fn pinned_version(cli: Cli) -> String {
     match cli {
         Cli::Aider => {
             let requirements =
-                std::fs::read_to_string(tools_dir().join("requirements.txt")).unwrap();
+                std::fs::read_to_string(lock_dir().join("requirements.txt")).unwrap();
             requirements
                 .lines()
                 .find_map(|line| line.strip_prefix("aider-chat=="))
@@ -102,7 +111,7 @@ pub fn pinned_version(cli: Cli) -> String {
         }
         _ => {
             let manifest: Value = serde_json::from_str(
-                &std::fs::read_to_string(tools_dir().join("package.json")).unwrap(),
+                &std::fs::read_to_string(lock_dir().join("package.json")).unwrap(),
             )
             .unwrap();
             manifest["dependencies"][cli.package()]
@@ -146,9 +155,8 @@ pub fn ci() -> bool {
     std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
 }
 
-const HOW_TO_INSTALL: &str = "install the pinned CLIs with `.ci/run` or by hand as \
-     tests/agents/README.md says (npm ci in tests/agents; python3 -m venv tests/agents/.venv \
-     && tests/agents/.venv/bin/pip install -r tests/agents/requirements.txt)";
+const HOW_TO_INSTALL: &str = "install the pinned CLIs with tests/agents/install.sh (`.ci/run` \
+     runs it; it needs only npm, python3 and the registries)";
 
 /// Fails the test under CI, else prints why it is skipped and lets it pass.
 #[track_caller]
@@ -299,6 +307,41 @@ pub fn require_root() -> Option<Who> {
         skip("the tests do not run as root, so the CLIs cannot be run as root");
         None
     }
+}
+
+/// Whether `who` can run the located CLI: every directory above it must let the account in
+/// (a checkout under /root does not). Skipped, or a failure under CI, when it cannot.
+#[track_caller]
+pub fn usable_by(located: &Located, who: &Who) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let Who::User(Some(account)) = who else {
+        return true;
+    };
+    for dir in located.program.ancestors().skip(1) {
+        let Ok(meta) = std::fs::metadata(dir) else {
+            continue;
+        };
+        let mode = meta.mode();
+        let enters = if meta.uid() == account.uid {
+            mode & 0o100 != 0
+        } else if meta.gid() == account.gid {
+            mode & 0o010 != 0
+        } else {
+            mode & 0o001 != 0
+        };
+        if !enters {
+            skip(&format!(
+                "{} cannot be run by {}: {} is closed to it; install the CLIs in a directory \
+                 it can read (STREAMS_AGENT_CLIS=/opt/streams-agent-clis tests/agents/install.sh) \
+                 and run the tests with STREAMS_AGENT_CLIS set so",
+                located.program.display(),
+                account.name,
+                dir.display()
+            ));
+            return false;
+        }
+    }
+    true
 }
 
 /// An unprivileged user to run the CLIs as: the account `streams-agent` when the tests run as

@@ -9,7 +9,7 @@
 use serde_json::{Value, json};
 
 use super::clis::{
-    Ask, Cli, Finished, Located, Who, Workplace, require, require_root, require_user,
+    Ask, Cli, Finished, Located, Who, Workplace, require, require_root, require_user, usable_by,
 };
 use super::server::{Answer, Script, Server, Turn, Usage};
 
@@ -44,6 +44,9 @@ fn conversation(cli: Cli) -> (Vec<Turn>, Usage) {
 fn edits_and_commits(cli: Cli, who: fn() -> Option<Who>) {
     let Some(located) = require(cli) else { return };
     let Some(who) = who() else { return };
+    if !usable_by(&located, &who) {
+        return;
+    }
     let place = Workplace::new(who.clone());
     let (turns, total) = conversation(cli);
     let script_len = turns.len();
