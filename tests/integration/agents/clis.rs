@@ -380,6 +380,8 @@ pub struct Ask {
     pub edits_only: bool,
     /// Extra environment, after the invocation's own.
     pub env: Vec<(String, String)>,
+    /// Variables of the invocation to leave out.
+    pub unset: Vec<String>,
 }
 
 impl Ask {
@@ -389,6 +391,7 @@ impl Ask {
             resume: None,
             edits_only: false,
             env: Vec::new(),
+            unset: Vec::new(),
         }
     }
     pub fn resume(mut self, session: &str) -> Ask {
@@ -401,6 +404,10 @@ impl Ask {
     }
     pub fn env(mut self, key: &str, value: &str) -> Ask {
         self.env.push((key.into(), value.into()));
+        self
+    }
+    pub fn unset(mut self, key: &str) -> Ask {
+        self.unset.push(key.into());
         self
     }
 }
@@ -694,6 +701,9 @@ impl Workplace {
         for (k, v) in env {
             cmd.env(k, v);
         }
+        for k in &ask.unset {
+            cmd.env_remove(k);
+        }
         cmd
     }
 
@@ -775,19 +785,27 @@ impl Running {
 
     /// Waits for the end; past `deadline` kills the group and fails the test with what it
     /// printed.
-    pub fn wait(mut self, deadline: Duration) -> Finished {
+    pub fn wait(self, deadline: Duration) -> Finished {
+        let finished = self.wait_or_kill(deadline);
+        assert!(
+            !finished.killed,
+            "the CLI did not finish within {deadline:?}\n{finished}"
+        );
+        finished
+    }
+
+    /// Waits for the end, at most `patience` after the start: then kills the group
+    /// (`Finished::killed`).
+    pub fn wait_or_kill(mut self, patience: Duration) -> Finished {
+        let mut killed = false;
         let status = loop {
             if let Some(status) = self.child.try_wait().unwrap() {
                 break status;
             }
-            if self.started.elapsed() > deadline {
+            if self.started.elapsed() > patience {
                 self.signal(nix::sys::signal::Signal::SIGKILL);
-                let _ = self.child.wait();
-                let stdout = self.stdout.join().unwrap();
-                let stderr = self.stderr.join().unwrap();
-                panic!(
-                    "the CLI did not finish within {deadline:?}\n--- stdout\n{stdout}\n--- stderr\n{stderr}"
-                );
+                killed = true;
+                break self.child.wait().unwrap();
             }
             std::thread::sleep(Duration::from_millis(20));
         };
@@ -798,6 +816,7 @@ impl Running {
         Finished {
             status,
             elapsed,
+            killed,
             stdout: self.stdout.join().unwrap(),
             stderr: self.stderr.join().unwrap(),
         }
@@ -809,6 +828,8 @@ impl Running {
 pub struct Finished {
     pub status: ExitStatus,
     pub elapsed: Duration,
+    /// Killed by the harness for not ending in time.
+    pub killed: bool,
     pub stdout: String,
     pub stderr: String,
 }
