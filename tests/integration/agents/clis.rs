@@ -1,12 +1,13 @@
 //! The real agent CLIs: where the pinned installs are, who runs them, how each is invoked.
 //!
-//! The CLIs are installed by `.ci/run` (or by hand, see `tests/agents/README.md`) from the
-//! committed lock files: the npm ones under `tests/agents/node_modules`, aider in the virtual
-//! environment `tests/agents/.venv`, and Node.js under `tests/agents/node` when the machine's is
-//! older than 20. A test asks for a CLI with [`require`]: when it is missing (or not the pinned
-//! version), the test fails under `CI=true`, saying what is missing and how to install it, and
-//! elsewhere it prints `SKIPPED: ...` on stderr and passes (nextest shows the output of the
-//! `agents::` tests at the end of a run: `.config/nextest.toml`).
+//! The CLIs are installed by `tests/agents/install.sh` (which `.ci/run` runs) from the committed
+//! lock files: the npm ones under `tests/agents/node_modules`, aider in the virtual environment
+//! `tests/agents/.venv`, and Node.js under `tests/agents/node` when the machine's is older than
+//! 20 (all under `$STREAMS_AGENT_CLIS` instead when it is set). A test asks for a CLI with
+//! [`require`]: when it is missing (or not the pinned version), the test fails under `CI=true`,
+//! saying what is missing and how to install it, and elsewhere it prints `SKIPPED: ...` on
+//! stderr and passes; nextest shows the output of the `agents::real::` tests at the end of every
+//! run (`.config/nextest.toml`), so a skip is seen.
 //!
 //! The invocation of each CLI here is the one `docs/agents.md` describes: one-shot, streaming
 //! JSON on stdout, allowed to edit and commit in its working directory, its configuration in a
