@@ -39,6 +39,10 @@
 //! - [`ci`]: pure: a plan spread over CI jobs (its stages, the secrets and installs its agents
 //!   need, what cannot be kept across machines) and the GitHub Actions workflow that runs it.
 
+// Output goes through `report::printer` alone (see there); tests print what they like.
+#![warn(clippy::print_stdout, clippy::print_stderr)]
+#![cfg_attr(test, allow(clippy::print_stdout, clippy::print_stderr))]
+
 pub mod children;
 pub mod ci;
 pub mod cli;

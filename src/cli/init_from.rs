@@ -105,7 +105,7 @@ pub fn init_from(ctx: &Context, args: InitArgs) -> Result<ExitCode> {
     let target = load::plan_path(ctx, &repo, args.plan.as_deref());
     let shown_target = load::shown_path(&ctx.cwd, &target);
     if args.dry_run {
-        print!("{}", generated.text);
+        crate::report::print_data(&generated.text)?;
     } else {
         write_new(&target, &generated.text).map_err(|source| {
             if source.kind() == std::io::ErrorKind::AlreadyExists {

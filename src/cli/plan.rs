@@ -62,7 +62,7 @@ pub fn plan(ctx: &Context, args: PlanArgs) -> Result<ExitCode> {
         // The view is what the command is for: stdout (`streams plan | less`), coloured only
         // when stdout is a terminal. `-q plan` checks the plan and prints nothing when valid.
         let mut ui = ctx.ui.clone();
-        ui.color = ui.color && std::io::IsTerminal::is_terminal(&std::io::stdout());
+        ui.color = ui.color && crate::report::printer::stdout_is_terminal();
         let mut text = format!("{}\n", view.human(&ui).trim_end());
         if let Some(learning) = &learning {
             text.push_str(&format!("\n{}\n", learning.human(&ui, plan).trim_end()));

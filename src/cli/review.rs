@@ -2,7 +2,7 @@
 
 use crate::error::{ExitCode, Result};
 use crate::ops;
-use crate::report::show_view;
+use crate::report::{print_data, printer, show_view};
 
 use super::{ColorChoice, Context, DiffArgs, LogsArgs, PrArgs, ShowArgs, load};
 
@@ -11,12 +11,12 @@ pub fn show(ctx: &Context, args: ShowArgs) -> Result<ExitCode> {
     let (dir, state) = ops::show::find_run(&repo, args.run.as_deref())?;
     let show = ops::show::show(&repo, &dir, &state, args.stream.as_deref())?;
     if args.json {
-        println!(
-            "{}",
+        print_data(&format!(
+            "{}\n",
             serde_json::to_string_pretty(&show).unwrap_or_default()
-        );
+        ))?;
     } else {
-        print!("{}", show_view::render(&show));
+        print_data(&show_view::render(&show))?;
     }
     Ok(ExitCode::Success)
 }
@@ -54,7 +54,6 @@ pub fn diff(ctx: &Context, args: DiffArgs) -> Result<ExitCode> {
 const FOLLOW_INTERVAL: std::time::Duration = std::time::Duration::from_millis(100);
 
 pub fn logs(ctx: &Context, args: LogsArgs) -> Result<ExitCode> {
-    use std::io::{IsTerminal, Write};
     let repo = load::open_repo(ctx)?;
     let (dir, state) = ops::show::find_run(&repo, args.run.as_deref())?;
     let log = ops::logs::task_log(&dir, &state, &args.stream, args.task)?;
@@ -62,18 +61,15 @@ pub fn logs(ctx: &Context, args: LogsArgs) -> Result<ExitCode> {
         return Err(ops::logs::no_log(&log));
     }
     // A log is the agent's raw output: sanitised for a terminal, passed on as is to a pipe.
-    let stdout = std::io::stdout();
-    let terminal = stdout.is_terminal();
-    let mut out = stdout.lock();
-    let mut write = |bytes: &[u8]| -> std::io::Result<()> {
+    let terminal = printer::stdout_is_terminal();
+    let write = |bytes: &[u8]| -> std::io::Result<()> {
         if terminal {
             let text = String::from_utf8_lossy(bytes);
             let clean: Vec<String> = text.split('\n').map(crate::report::sanitize).collect();
-            out.write_all(clean.join("\n").as_bytes())?;
+            printer::write_stdout(clean.join("\n").as_bytes())
         } else {
-            out.write_all(bytes)?;
+            printer::write_stdout(bytes)
         }
-        out.flush()
     };
     let mut follower = ops::logs::Follower::new(&repo, dir, log);
     if args.follow {
@@ -117,6 +113,6 @@ pub fn pr(ctx: &Context, args: PrArgs) -> Result<ExitCode> {
             dry_run: args.dry_run,
         },
     )?;
-    crate::report::print_data(&crate::report::pr_view::render_outcome(&outcome))?;
+    print_data(&crate::report::pr_view::render_outcome(&outcome))?;
     Ok(ExitCode::Success)
 }

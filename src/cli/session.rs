@@ -81,7 +81,7 @@ pub fn conclude(
     }
     if let Some(annotations) = github::session_annotations(&state) {
         // The runner reads workflow commands from stderr too; stdout stays for `--json`.
-        eprint!("{annotations}");
+        crate::report::printer::text_to_stderr(&annotations);
     }
     session_view::ended(&ctx.ui, finish, &state, &report, run_dir);
     // A run spread over machines hands its result on (after `continue` too).

@@ -12,6 +12,7 @@ pub mod learn_view;
 pub mod mermaid;
 pub mod plan_view;
 pub mod pr_view;
+pub mod printer;
 pub(crate) mod quote;
 pub mod reporter;
 pub mod session_view;
@@ -19,13 +20,12 @@ pub mod show_view;
 pub mod status_view;
 pub mod summary;
 pub mod timeline;
-mod ui;
 pub mod watch_view;
 
 pub use events::{EVENTS_SCHEMA, Event};
+pub use printer::{ColorChoice, Ui, print_bytes, print_data};
 pub use quote::{quote_path, quote_paths};
 pub use reporter::Reporter;
-pub use ui::{ColorChoice, Ui, print_data};
 
 /// The short form of a commit id, as messages show it.
 pub fn short(oid: &str) -> &str {

@@ -8,7 +8,6 @@
 //! The CLI combines them with [`Many`].
 
 use std::collections::HashMap;
-use std::io::Write;
 use std::time::Duration;
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -49,9 +48,8 @@ pub struct Json;
 
 impl Reporter for Json {
     fn event(&mut self, event: &Event, _state: &RunState) {
-        let mut out = std::io::stdout().lock();
-        let _ = writeln!(out, "{}", event.to_ndjson(now_ms()));
-        let _ = out.flush();
+        let line = format!("{}\n", event.to_ndjson(now_ms()));
+        let _ = super::printer::write_stdout(line.as_bytes());
     }
     fn message(&mut self, _text: &str) {}
 }
