@@ -26,8 +26,10 @@
 //!   [`git::Oid`] and named operations, the argv runner private.
 //! - [`ownership`]: compiled globsets; who owns a path; checking an agent's changed paths.
 //! - [`plan`]: pure: TOML text in, validated [`plan::Plan`] out (raw -> model -> validate), plus
-//!   the schedule analysis behind `streams plan` (learning from past runs), and task lists into
-//!   plans for `streams init --from`.
+//!   the schedule analysis behind `streams plan` (learning from past runs).
+//! - [`authoring`]: pure, the other direction: plan text written for a person (the commented
+//!   plan `streams init` writes, the built-in examples, a task list into a plan for
+//!   `streams init --from`), then checked by [`plan`] like any other.
 //! - Leaves, usable from any layer: [`layout`] (every ref and directory name a run uses, built
 //!   and parsed), [`failpoint`] (crash tests), [`duration`] (durations for people),
 //!   [`git_env`] (the environment variables that redirect git, shared by `git` and `plan`),
@@ -43,6 +45,7 @@
 #![warn(clippy::print_stdout, clippy::print_stderr)]
 #![cfg_attr(test, allow(clippy::print_stdout, clippy::print_stderr))]
 
+pub mod authoring;
 pub mod children;
 pub mod ci;
 pub mod cli;

@@ -5,8 +5,9 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::authoring::examples;
+use crate::authoring::init::{self, AgentChoice, AgentCli, RepoShape};
 use crate::error::{Error, ExitCode, Result};
-use crate::plan::init::{self, AgentChoice, AgentCli, RepoShape};
 
 use super::{Context, InitAgent, InitArgs, load};
 
@@ -15,7 +16,7 @@ pub fn init(ctx: &Context, args: InitArgs) -> Result<ExitCode> {
         return super::init_from::init_from(ctx, args);
     }
     if let Some(name) = &args.example
-        && init::example(name).is_none()
+        && examples::example(name).is_none()
     {
         return list_examples(ctx, name);
     }
@@ -26,7 +27,7 @@ pub fn init(ctx: &Context, args: InitArgs) -> Result<ExitCode> {
     let mut files: Vec<(PathBuf, String)> = Vec::new();
     match &args.example {
         Some(name) => {
-            let example = init::example(name).expect("checked above");
+            let example = examples::example(name).expect("checked above");
             files.push((path.clone(), example.text.to_string()));
             let dir = path.parent().unwrap_or(Path::new("."));
             for (rel, text) in example.files {
@@ -114,7 +115,7 @@ pub fn init(ctx: &Context, args: InitArgs) -> Result<ExitCode> {
 /// `--example` without a name lists the examples (success); with an unknown one, the same list
 /// as a usage error.
 fn list_examples(ctx: &Context, name: &str) -> Result<ExitCode> {
-    let list: Vec<String> = init::EXAMPLES
+    let list: Vec<String> = examples::EXAMPLES
         .iter()
         .map(|e| format!("  {:<8} {}", e.name, e.summary()))
         .collect();

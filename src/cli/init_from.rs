@@ -1,16 +1,16 @@
 //! `streams init --from TASKS`: a plan built from a task list (spec-kit `tasks.md`, a Markdown
 //! checklist, or JSON), checked like `streams plan` checks one, with the parallelism it found.
 //!
-//! The work is in [`crate::plan::tasks`] (pure); this reads the list and the files tracked at
+//! The work is in [`crate::authoring::tasks`] (pure); this reads the list and the files tracked at
 //! `HEAD`, writes the plan (never over an existing file) or prints it with `--dry-run`, and says
 //! on stderr what it found. The agent is chosen as plain `init` chooses it.
 
 use std::io::Write as _;
 use std::path::Path;
 
+use crate::authoring::init::AgentChoice;
+use crate::authoring::tasks::{self, Format, Options, RepoView};
 use crate::error::{Error, ExitCode, Result};
-use crate::plan::init::AgentChoice;
-use crate::plan::tasks::{self, Format, Options, RepoView};
 use crate::plan::{self, CheckError, schedule};
 
 use super::load;

@@ -37,7 +37,7 @@ pub fn write(
     out.push_str("\n[plan]\n");
     let _ = writeln!(out, "name = {}", quote(name));
     let _ = writeln!(out, "base = {}", quote(&view.base));
-    out.push_str(&crate::plan::init::agent_lines(options.agent));
+    out.push_str(&crate::authoring::init::agent_lines(options.agent));
 
     for stream in &grouping.streams {
         out.push('\n');

@@ -735,7 +735,9 @@ mod tests {
             name: None,
             default_name: None,
             source: "tasks.md".into(),
-            agent: crate::plan::init::AgentChoice::Only(crate::plan::init::AgentCli::Codex),
+            agent: crate::authoring::init::AgentChoice::Only(
+                crate::authoring::init::AgentCli::Codex,
+            ),
         };
         let out = generate(tasks, Format::Markdown, &view(), &options)
             .unwrap_or_else(|p| panic!("{p:#?}"));
