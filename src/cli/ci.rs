@@ -4,6 +4,7 @@ use std::path::Path;
 
 use crate::ci::{self, Options};
 use crate::error::{Error, ExitCode, Result};
+use crate::ops;
 use crate::report::{print_data, shell_quote};
 
 use super::{CiArgs, CiCommand, CiGithubArgs, Context, load};
@@ -15,8 +16,10 @@ pub fn ci(ctx: &Context, args: CiArgs) -> Result<ExitCode> {
 }
 
 fn github(ctx: &Context, args: CiGithubArgs) -> Result<ExitCode> {
-    let repo = load::open_repo(ctx)?;
-    let loaded = load::load_plan_for_elsewhere(ctx, &repo, args.plan.as_deref())?;
+    let repo = ops::load::open_repo(&ctx.cwd)?;
+    let loaded =
+        ops::load::load_plan_for_elsewhere(&repo, load::plan_file(ctx, args.plan.as_deref()))?;
+    load::show_warnings(ctx, loaded.warnings.as_deref());
     let plan_path = repo_relative(repo.root(), &loaded.path);
     let options = Options {
         command: command_line(&args, &plan_path),

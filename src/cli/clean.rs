@@ -2,13 +2,13 @@
 //! was never integrated is listed and kept unless `--force` says otherwise.
 
 use crate::error::{Error, ExitCode, Result};
-use crate::ops::clean;
+use crate::ops::{self, clean};
 use crate::state::{RunLock, StateDir};
 
-use super::{CleanArgs, Context, load};
+use super::{CleanArgs, Context};
 
 pub fn clean(ctx: &Context, args: CleanArgs) -> Result<ExitCode> {
-    let repo = load::open_repo(ctx)?;
+    let repo = ops::load::open_repo(&ctx.cwd)?;
     let state_dir = StateDir::new(repo.common_dir());
     let _lock = RunLock::acquire(&state_dir, "clean")?;
     let Some((_, state)) = state_dir.current()? else {

@@ -6,12 +6,11 @@ use crate::ops::{self, session::Current};
 use crate::report::{hints, session_view};
 use crate::state::{Halt, RunPhase, RunState, StateDir};
 
-use super::load;
 use super::session;
 use super::{Context, ContinueArgs, ResumeArgs, SkipArgs};
 
 fn current(ctx: &Context, command: &str) -> Result<Current> {
-    ops::session::current(load::open_repo(ctx)?, command)
+    ops::session::current(ops::load::open_repo(&ctx.cwd)?, command)
 }
 
 pub fn resume(ctx: &Context, args: ResumeArgs) -> Result<ExitCode> {
@@ -141,7 +140,7 @@ pub fn skip(ctx: &Context, args: SkipArgs) -> Result<ExitCode> {
 }
 
 pub fn abort(ctx: &Context) -> Result<ExitCode> {
-    let repo = load::open_repo(ctx)?;
+    let repo = ops::load::open_repo(&ctx.cwd)?;
     let state_dir = StateDir::new(repo.common_dir());
     // A run in progress elsewhere is asked to stop first (it saves its state and exits).
     if let Some(holder) = ops::abort::running_here(&state_dir) {

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use crate::authoring::examples;
 use crate::authoring::init::{self, AgentChoice, AgentCli, RepoShape};
 use crate::error::{Error, ExitCode, Result};
+use crate::ops;
 
 use super::{Context, InitAgent, InitArgs, load};
 
@@ -20,9 +21,9 @@ pub fn init(ctx: &Context, args: InitArgs) -> Result<ExitCode> {
     {
         return list_examples(ctx, name);
     }
-    let repo = load::open_repo(ctx)?;
-    let path = load::plan_path(ctx, &repo, args.plan.as_deref());
-    let shown = load::shown_path(&ctx.cwd, &path);
+    let repo = ops::load::open_repo(&ctx.cwd)?;
+    let path = ops::load::plan_path(&ctx.cwd, &repo, args.plan.as_deref());
+    let shown = ops::load::shown_path(&ctx.cwd, &path);
     // Every file written, for the refusal to overwrite and the report.
     let mut files: Vec<(PathBuf, String)> = Vec::new();
     match &args.example {
@@ -46,7 +47,7 @@ pub fn init(ctx: &Context, args: InitArgs) -> Result<ExitCode> {
         return Err(Error::usage_with_hint(
             format!(
                 "{} already exists: streams init never overwrites a file",
-                load::shown_path(&ctx.cwd, existing)
+                ops::load::shown_path(&ctx.cwd, existing)
             ),
             "remove it first, or name another plan file: `streams init plans/new.toml`",
         ));
@@ -64,7 +65,7 @@ pub fn init(ctx: &Context, args: InitArgs) -> Result<ExitCode> {
             .and_then(|mut f| std::io::Write::write_all(&mut f, text.as_bytes()))
             .map_err(|e| Error::io(format!("could not write {}", file.display()), e))?;
         ctx.ui
-            .info(format!("wrote {}", load::shown_path(&ctx.cwd, file)));
+            .info(format!("wrote {}", ops::load::shown_path(&ctx.cwd, file)));
     }
 
     // The same check as `streams plan`.
@@ -74,8 +75,9 @@ pub fn init(ctx: &Context, args: InitArgs) -> Result<ExitCode> {
     } else {
         String::new()
     };
-    match load::load_checked(ctx, &repo, Some(&plan_arg)) {
+    match ops::load::load_checked(&repo, load::plan_file(ctx, Some(&plan_arg))) {
         Ok((loaded, _)) => {
+            load::show_warnings(ctx, loaded.warnings.as_deref());
             let streams: Vec<&str> = loaded
                 .plan
                 .streams

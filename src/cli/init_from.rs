@@ -11,9 +11,9 @@ use std::path::Path;
 use crate::authoring::init::AgentChoice;
 use crate::authoring::tasks::{self, Format, Options, RepoView};
 use crate::error::{Error, ExitCode, Result};
+use crate::ops;
 use crate::plan::{self, CheckError, schedule};
 
-use super::load;
 use super::{Context, InitArgs};
 
 /// `HEAD`: the plan starts from whatever is checked out when the run starts.
@@ -39,9 +39,9 @@ pub fn init_from(ctx: &Context, args: InitArgs) -> Result<ExitCode> {
             ),
         ));
     }
-    let repo = load::open_repo(ctx)?;
+    let repo = ops::load::open_repo(&ctx.cwd)?;
     let path = ctx.cwd.join(from);
-    let shown = load::shown_path(&ctx.cwd, &path);
+    let shown = ops::load::shown_path(&ctx.cwd, &path);
     let text = std::fs::read_to_string(&path).map_err(|source| {
         if source.kind() == std::io::ErrorKind::NotFound {
             Error::usage_with_hint(
@@ -102,8 +102,8 @@ pub fn init_from(ctx: &Context, args: InitArgs) -> Result<ExitCode> {
         .filter(|d| !placeholders.iter().any(|p| d.message.contains(p.as_str())))
         .count();
 
-    let target = load::plan_path(ctx, &repo, args.plan.as_deref());
-    let shown_target = load::shown_path(&ctx.cwd, &target);
+    let target = ops::load::plan_path(&ctx.cwd, &repo, args.plan.as_deref());
+    let shown_target = ops::load::shown_path(&ctx.cwd, &target);
     if args.dry_run {
         crate::report::print_data(&generated.text)?;
     } else {

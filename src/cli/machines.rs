@@ -23,7 +23,7 @@ pub fn run_only(ctx: &Context, args: RunArgs) -> Result<ExitCode> {
         ));
     }
     ops_machines::check_run_id(run_id)?;
-    let repo = load::open_repo(ctx)?;
+    let repo = ops::load::open_repo(&ctx.cwd)?;
     // The plan's streams and stages first: they say where the stream starts, and the plan is
     // checked against that commit (the clone may not have the plan's base branch).
     let simple = names_only(ctx, &repo, args.plan.as_deref())?;
@@ -42,7 +42,9 @@ pub fn run_only(ctx: &Context, args: RunArgs) -> Result<ExitCode> {
     {
         ops_machines::check_remote(&repo, remote, &simple.name, run_id)?;
     }
-    let loaded = load::load_plan_at(ctx, &repo, args.plan.as_deref(), &start)?;
+    let loaded =
+        ops::load::load_plan_at(&repo, load::plan_file(ctx, args.plan.as_deref()), &start)?;
+    load::show_warnings(ctx, loaded.warnings.as_deref());
     for warning in crate::exec::sandbox::preflight(&loaded.plan)? {
         ctx.ui.warn(warning);
     }
@@ -123,7 +125,7 @@ pub fn run_only(ctx: &Context, args: RunArgs) -> Result<ExitCode> {
 /// `streams integrate --from REMOTE --run-id ID [--stage K]`.
 pub fn integrate(ctx: &Context, args: IntegrateArgs) -> Result<ExitCode> {
     ops_machines::check_run_id(&args.run_id)?;
-    let repo = load::open_repo(ctx)?;
+    let repo = ops::load::open_repo(&ctx.cwd)?;
     let simple = names_only(ctx, &repo, args.plan.as_deref())?;
     let stages = ops_machines::stages(&simple);
     let covered: Vec<usize> = match args.stage {
@@ -194,7 +196,8 @@ pub fn integrate(ctx: &Context, args: IntegrateArgs) -> Result<ExitCode> {
             ));
         }
     };
-    let loaded = load::load_plan_at(ctx, &repo, args.plan.as_deref(), &base)?;
+    let loaded = ops::load::load_plan_at(&repo, load::plan_file(ctx, args.plan.as_deref()), &base)?;
+    load::show_warnings(ctx, loaded.warnings.as_deref());
     let text = std::fs::read_to_string(&loaded.path)
         .context(|| format!("could not read {}", loaded.path.display()))?;
     let full = &loaded.plan;
@@ -418,20 +421,13 @@ fn finish_of(state: &RunState) -> crate::exec::Finish {
     }
 }
 
-/// The plan's names, streams and dependencies, read without the repository (to know where a
-/// run starts before checking the plan against that commit). A plan that does not parse gets
-/// the full check's messages.
+/// The plan's names, streams and dependencies (see [`ops::load::names_only`]).
 fn names_only(
     ctx: &Context,
     repo: &crate::git::Repo,
     arg: Option<&std::path::Path>,
 ) -> Result<crate::plan::Plan> {
-    let path = load::plan_path(ctx, repo, arg);
-    match load::read_plan_text(&path)
-        .ok()
-        .and_then(|text| crate::plan::parse_simple(&text).ok())
-    {
-        Some(plan) => Ok(plan),
-        None => load::load_plan(ctx, repo, arg).map(|loaded| loaded.plan),
-    }
+    let (plan, warnings) = ops::load::names_only(repo, load::plan_file(ctx, arg))?;
+    load::show_warnings(ctx, warnings.as_deref());
+    Ok(plan)
 }

@@ -16,8 +16,10 @@ pub fn plan(ctx: &Context, args: PlanArgs) -> Result<ExitCode> {
     if args.jobs.contains(&0) {
         return Err(Error::usage("--jobs must be at least 1"));
     }
-    let repo = load::open_repo(ctx)?;
-    let (loaded, mut analysis) = load::load_checked(ctx, &repo, args.plan.as_deref())?;
+    let repo = ops::load::open_repo(&ctx.cwd)?;
+    let (loaded, mut analysis) =
+        ops::load::load_checked(&repo, load::plan_file(ctx, args.plan.as_deref()))?;
+    load::show_warnings(ctx, loaded.warnings.as_deref());
     // With a history of past runs, every view below predicts from it.
     let learned = ops::plan::learn(&repo, &loaded.plan, analysis.estimates)?;
     let plan = match &learned {

@@ -3,12 +3,11 @@
 use crate::error::{ExitCode, Result};
 use crate::ops;
 
-use super::load;
 use super::session;
 use super::{Context, RetryArgs};
 
 pub fn retry(ctx: &Context, args: RetryArgs) -> Result<ExitCode> {
-    let current = ops::session::current(load::open_repo(ctx)?, "retry")?;
+    let current = ops::session::current(ops::load::open_repo(&ctx.cwd)?, "retry")?;
     let run_dir = current.run_dir.clone();
     let (mut parts, _lock) = ops::session::engine_parts(current)?;
     let reopened = ops::retry::reopen(

@@ -4,10 +4,10 @@ use crate::error::{ExitCode, Result};
 use crate::ops;
 use crate::report::{print_data, printer, show_view};
 
-use super::{ColorChoice, Context, DiffArgs, LogsArgs, PrArgs, ShowArgs, load};
+use super::{ColorChoice, Context, DiffArgs, LogsArgs, PrArgs, ShowArgs};
 
 pub fn show(ctx: &Context, args: ShowArgs) -> Result<ExitCode> {
-    let repo = load::open_repo(ctx)?;
+    let repo = ops::load::open_repo(&ctx.cwd)?;
     let (dir, state) = ops::show::find_run(&repo, args.run.as_deref())?;
     let show = ops::show::show(&repo, &dir, &state, args.stream.as_deref())?;
     if args.json {
@@ -22,7 +22,7 @@ pub fn show(ctx: &Context, args: ShowArgs) -> Result<ExitCode> {
 }
 
 pub fn diff(ctx: &Context, args: DiffArgs) -> Result<ExitCode> {
-    let repo = load::open_repo(ctx)?;
+    let repo = ops::load::open_repo(&ctx.cwd)?;
     let (_, state) = ops::show::find_run(&repo, args.run.as_deref())?;
     let range = ops::diff::range(&repo, &state, args.stream.as_deref())?;
     // git decides under `auto` (its config, whether stdout is a terminal), as for `git diff`;
@@ -54,7 +54,7 @@ pub fn diff(ctx: &Context, args: DiffArgs) -> Result<ExitCode> {
 const FOLLOW_INTERVAL: std::time::Duration = std::time::Duration::from_millis(100);
 
 pub fn logs(ctx: &Context, args: LogsArgs) -> Result<ExitCode> {
-    let repo = load::open_repo(ctx)?;
+    let repo = ops::load::open_repo(&ctx.cwd)?;
     let (dir, state) = ops::show::find_run(&repo, args.run.as_deref())?;
     let log = ops::logs::task_log(&dir, &state, &args.stream, args.task)?;
     if !args.follow && !log.path.exists() {
@@ -98,7 +98,7 @@ pub fn logs(ctx: &Context, args: LogsArgs) -> Result<ExitCode> {
 }
 
 pub fn pr(ctx: &Context, args: PrArgs) -> Result<ExitCode> {
-    let repo = load::open_repo(ctx)?;
+    let repo = ops::load::open_repo(&ctx.cwd)?;
     let (dir, state) = ops::show::find_run(&repo, args.run.as_deref())?;
     let outcome = ops::pr::pr(
         &repo,

@@ -10,7 +10,9 @@ use crate::ops::{self, session::EngineParts, start::NewRun};
 use crate::report::{print_data, shell_quote};
 use crate::state::{RunLock, StateDir};
 
-use super::load::{self, LoadedPlan};
+use crate::ops::load::LoadedPlan;
+
+use super::load;
 use super::session;
 use super::{Context, RunArgs};
 
@@ -27,8 +29,9 @@ pub fn run(ctx: &Context, args: RunArgs) -> Result<ExitCode> {
     if args.machine.only.is_some() {
         return super::machines::run_only(ctx, args);
     }
-    let repo = load::open_repo(ctx)?;
-    let loaded = load::load_plan(ctx, &repo, args.plan.as_deref())?;
+    let repo = ops::load::open_repo(&ctx.cwd)?;
+    let loaded = ops::load::load_plan(&repo, load::plan_file(ctx, args.plan.as_deref()))?;
+    load::show_warnings(ctx, loaded.warnings.as_deref());
     for warning in crate::exec::sandbox::preflight(&loaded.plan)? {
         ctx.ui.warn(warning);
     }

@@ -5,13 +5,13 @@ use crate::error::{ExitCode, Result};
 use crate::ops;
 use crate::report::{print_data, status_view};
 
-use super::{Context, StatusArgs, load};
+use super::{Context, StatusArgs};
 
 pub fn status(ctx: &Context, args: StatusArgs) -> Result<ExitCode> {
     if args.watch {
         return super::watch::watch(ctx);
     }
-    let repo = load::open_repo(ctx)?;
+    let repo = ops::load::open_repo(&ctx.cwd)?;
     let status = ops::status::status(&repo)?;
     if args.json {
         print_data(&format!(

@@ -9,13 +9,13 @@ use crate::ops;
 use crate::report::status_view::{self, RunStatus};
 use crate::report::{printer, watch_view};
 
-use super::{Context, load};
+use super::Context;
 
 /// How often the state and refs are read again.
 const INTERVAL: Duration = Duration::from_millis(300);
 
 pub fn watch(ctx: &Context) -> Result<ExitCode> {
-    let repo = load::open_repo(ctx)?;
+    let repo = ops::load::open_repo(&ctx.cwd)?;
     let terminal = printer::stdout_is_terminal();
     let mut last: Option<RunStatus> = None;
     let mut last_drawn = String::new();

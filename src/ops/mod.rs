@@ -9,6 +9,7 @@
 pub mod abort;
 pub mod clean;
 pub mod diff;
+pub mod load;
 pub mod logs;
 pub mod machines;
 pub mod merge;

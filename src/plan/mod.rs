@@ -17,7 +17,7 @@
 //!
 //! This module is pure: it does no I/O. What it needs to know about the repository (does `base`
 //! resolve, which files are tracked there, does a prompt file exist, can an agent program be
-//! started) it asks through the [`Repository`] trait, which `cli::load` implements with `git`.
+//! started) it asks through the [`Repository`] trait, which `ops::load` implements with `git`.
 
 pub mod diagnostic;
 pub mod learn;
