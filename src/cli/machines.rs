@@ -4,7 +4,7 @@
 use crate::error::{Error, ExitCode, IoContext, Result};
 use crate::ops::machines as ops_machines;
 use crate::ops::{self, session::EngineParts, start::MachineRun, start::NewRun};
-use crate::state::{Machines, RunLock, RunPhase, RunState, StateDir};
+use crate::state::{Machines, RunLock, RunPhase, StateDir};
 
 use super::load;
 use super::session;
@@ -68,8 +68,15 @@ pub fn run_only(ctx: &Context, args: RunArgs) -> Result<ExitCode> {
                 "`streams resume` goes on with it, and pushes when it ends",
             ));
         }
-        publish(ctx, &state, &run_dir)?;
-        return Ok(ExitCode::of_run(finish_of(&state)));
+        let published = ops_machines::publish(&state, &run_dir)?;
+        crate::report::session_view::published(
+            &ctx.ui,
+            &state,
+            published
+                .as_ref()
+                .map(|p| (p.remote.as_str(), p.refs.as_slice())),
+        );
+        return Ok(ExitCode::of_run(crate::exec::finished(&state)));
     }
     ops::start::check_no_active_run(&state_dir)?;
     let text = std::fs::read_to_string(&loaded.path)
@@ -108,18 +115,12 @@ pub fn run_only(ctx: &Context, args: RunArgs) -> Result<ExitCode> {
     let parts = EngineParts {
         repo,
         plan,
-        run_dir: started.run_dir.clone(),
+        run_dir: started.run_dir,
         state: started.state,
         journal: started.journal,
     };
-    let engine = session::engine(ctx, parts, "run", args.json, None);
-    let finished = ops::session::runtime()?.block_on(engine.run())?;
-    session::conclude(
-        ctx,
-        &started.run_dir,
-        finished,
-        args.report.junit.as_deref(),
-    )
+    let ended = session::start(ctx, parts, "run", args.json, None).run()?;
+    session::conclude(ctx, ended, args.report.junit.as_deref())
 }
 
 /// `streams integrate --from REMOTE --run-id ID [--stage K]`.
@@ -320,14 +321,9 @@ pub fn integrate(ctx: &Context, args: IntegrateArgs) -> Result<ExitCode> {
     let unchanged = serde_json::to_string(&state.streams).unwrap_or_default() == before;
     if state.phase == RunPhase::Finished && unchanged {
         // Integrated already and nothing new arrived: the same result, said and pushed again.
-        let reporter = session::reporter(ctx, &state, args.json);
-        let finish = finish_of(&state);
-        let ended = crate::exec::Session {
-            finish,
-            state,
-            reporter,
-        };
-        return session::conclude(ctx, &run_dir, ended, args.report.junit.as_deref());
+        let reporter = crate::report::reporter::for_session(&ctx.ui, &state, args.json);
+        let ended = ops::session::Ended::already(state, run_dir, reporter);
+        return session::conclude(ctx, ended, args.report.junit.as_deref());
     }
     crate::failpoint::hit("integrate-settled");
     let parts = EngineParts {
@@ -337,68 +333,13 @@ pub fn integrate(ctx: &Context, args: IntegrateArgs) -> Result<ExitCode> {
         state,
         journal,
     };
-    let mut engine = session::engine(ctx, parts, "integrate", args.json, None);
-    let finished = ops::session::runtime()?.block_on(async {
-        if interrupted {
-            engine.recover().await?;
-        }
-        engine.run().await
-    })?;
-    session::conclude(ctx, &run_dir, finished, args.report.junit.as_deref())
-}
-
-/// Pushes what a finished run spread over machines produced (a machine's stream, or the
-/// central integration), and says what is missing.
-pub fn publish(ctx: &Context, state: &RunState, run_dir: &crate::state::RunDir) -> Result<()> {
-    let Some(machines) = &state.machines else {
-        return Ok(());
+    let session = session::start(ctx, parts, "integrate", args.json, None);
+    let ended = if interrupted {
+        session.recover_and_run()?
+    } else {
+        session.run()?
     };
-    if state.phase != RunPhase::Finished {
-        return Ok(());
-    }
-    let repo = crate::git::Repo::discover(&state.repo_root)?;
-    crate::failpoint::hit("before-publish");
-    let published = match machines {
-        Machines::Stream { .. } => {
-            let text = std::fs::read_to_string(run_dir.plan_copy_path())
-                .context(|| format!("could not read {}", run_dir.plan_copy_path().display()))?;
-            ops_machines::publish_stream(&repo, state, &text)?
-        }
-        Machines::Integrate { .. } => ops_machines::publish_integration(&repo, state)?,
-    };
-    if let Some(published) = published {
-        ctx.ui.info(format!("pushed to {}:", published.remote));
-        for name in &published.refs {
-            ctx.ui
-                .info(format!("  {}", crate::layout::short_branch(name)));
-        }
-    }
-    if let Machines::Integrate {
-        remote,
-        run_id,
-        stage,
-        missing,
-    } = machines
-        && !missing.is_empty()
-    {
-        let names: Vec<String> = missing.iter().map(|m| format!("`{m}`")).collect();
-        ctx.ui.error(match names.len() {
-            1 => format!(
-                "stream {} is missing: its machine pushed nothing to {remote} for run {run_id}",
-                names[0]
-            ),
-            _ => format!(
-                "streams {} are missing: their machines pushed nothing to {remote} for run {run_id}",
-                names.join(", ")
-            ),
-        });
-        ctx.ui.hint(format!(
-            "once {} pushed, run the same command again (`streams integrate --from {remote} --run-id {run_id}{}`): it integrates what arrived since",
-            if missing.len() == 1 { "it has" } else { "they have" },
-            stage.map(|k| format!(" --stage {k}")).unwrap_or_default()
-        ));
-    }
-    Ok(())
+    session::conclude(ctx, ended, args.report.junit.as_deref())
 }
 
 /// Whether this clone has run `run_id` already (the same command again pushes what it left).
@@ -407,18 +348,6 @@ fn state_dir_has_run(repo: &crate::git::Repo, run_id: &str) -> bool {
         .run_dir(run_id)
         .state_path()
         .exists()
-}
-
-/// How a finished run ended, read from its state.
-fn finish_of(state: &RunState) -> crate::exec::Finish {
-    use crate::exec::Finish;
-    if state.any_failed() {
-        Finish::Failed
-    } else if state.any_chosen_skip() {
-        Finish::Skipped
-    } else {
-        Finish::Integrated
-    }
 }
 
 /// The plan's names, streams and dependencies (see [`ops::load::names_only`]).

@@ -6,7 +6,6 @@
 mod ci;
 mod clean;
 mod completions;
-mod control;
 mod demo;
 mod init;
 mod init_from;
@@ -19,6 +18,7 @@ mod review;
 mod run;
 mod session;
 mod status;
+mod steer;
 mod watch;
 
 use std::path::PathBuf;
@@ -554,10 +554,10 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Plan(args) => plan::plan(&ctx, args),
         Command::Run(args) => run::run(&ctx, args),
         Command::Status(args) => status::status(&ctx, args),
-        Command::Continue(args) => control::continue_run(&ctx, args),
-        Command::Skip(args) => control::skip(&ctx, args),
-        Command::Abort => control::abort(&ctx),
-        Command::Resume(args) => control::resume(&ctx, args),
+        Command::Continue(args) => steer::continue_run(&ctx, args),
+        Command::Skip(args) => steer::skip(&ctx, args),
+        Command::Abort => steer::abort(&ctx),
+        Command::Resume(args) => steer::resume(&ctx, args),
         Command::Retry(args) => retry::retry(&ctx, args),
         Command::Merge(args) => merge::merge(&ctx, args),
         Command::Clean(args) => clean::clean(&ctx, args),

@@ -85,13 +85,12 @@ pub fn run(ctx: &Context, args: RunArgs) -> Result<ExitCode> {
     let parts = EngineParts {
         repo,
         plan: loaded.plan,
-        run_dir: run_dir.clone(),
+        run_dir,
         state,
         journal,
     };
-    let engine = session::engine(ctx, parts, "run", args.json, None);
-    let finished = ops::session::runtime()?.block_on(engine.run())?;
-    session::conclude(ctx, &run_dir, finished, args.report.junit.as_deref())
+    let ended = session::start(ctx, parts, "run", args.json, None).run()?;
+    session::conclude(ctx, ended, args.report.junit.as_deref())
 }
 
 /// Shows each stream's worktree, branch, start commit, agent command and prompt (the first line

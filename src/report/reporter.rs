@@ -23,6 +23,21 @@ pub trait Reporter: Send {
     fn finish(&mut self) {}
 }
 
+/// The reporters of a session: NDJSON on stdout with `--json`, and the live view on a terminal
+/// (else event lines) on stderr.
+pub fn for_session(ui: &Ui, state: &RunState, json: bool) -> Box<dyn Reporter> {
+    let mut list: Vec<Box<dyn Reporter>> = Vec::new();
+    if json {
+        list.push(Box::new(Json));
+    }
+    if ui.progress {
+        list.push(Box::new(Live::new(ui.clone(), state)));
+    } else {
+        list.push(Box::new(Lines { ui: ui.clone() }));
+    }
+    Box::new(Many(list))
+}
+
 pub struct Many(pub Vec<Box<dyn Reporter>>);
 
 impl Reporter for Many {
