@@ -9,6 +9,7 @@
 pub mod abort;
 pub mod clean;
 pub mod diff;
+pub mod dry_run;
 pub mod load;
 pub mod logs;
 pub mod machines;

@@ -11,9 +11,12 @@ use crate::git::{self, Oid, Repo, refs, worktree};
 use crate::layout::{self, RefNames};
 use crate::plan::Plan;
 use crate::state::{
-    Entry, Journal, RunDir, RunPhase, RunState, STATE_VERSION, StateDir, StateStore, StreamRecord,
-    new_run_id, now_ms,
+    Entry, Journal, RunDir, RunLock, RunPhase, RunState, STATE_VERSION, StateDir, StateStore,
+    StreamRecord, new_run_id, now_ms,
 };
+
+use super::load::LoadedPlan;
+use super::session::EngineParts;
 
 /// What a new run starts from.
 pub struct NewRun<'a> {
@@ -115,6 +118,58 @@ fn last_result(repo: &Repo, plan: &str, base: &str, keep_as: &str) -> Result<Las
         held.insert(oid);
     }
     Ok(last)
+}
+
+/// `streams run`'s choices for a new run.
+pub struct RunOptions {
+    pub jobs: usize,
+    pub fail_fast: bool,
+    pub restart: bool,
+    pub no_check: bool,
+    pub no_gate: bool,
+}
+
+/// What the sandbox says before a run starts: warnings (`auto` runs unconfined here), or an
+/// error when the plan asks for a sandbox this kernel cannot give.
+pub fn sandbox_preflight(plan: &Plan) -> Result<Vec<String>> {
+    crate::exec::sandbox::preflight(plan)
+}
+
+/// A new run of `loaded` on this machine (`streams run`): under the lock, refused over a run
+/// that is not over. Returns its engine's parts, what it kept of the last run's branches (for
+/// the message), and the lock, to hold for as long as the engine runs.
+pub fn start_local(
+    repo: Repo,
+    loaded: LoadedPlan,
+    options: RunOptions,
+) -> Result<(EngineParts, LastResult, RunLock)> {
+    let state_dir = StateDir::new(repo.common_dir());
+    let mut lock = RunLock::acquire(&state_dir, "run")?;
+    check_no_active_run(&state_dir)?;
+    let text = std::fs::read_to_string(&loaded.path)
+        .context(|| format!("could not read {}", loaded.path.display()))?;
+    let started = start_run(&NewRun {
+        repo: &repo,
+        plan: &loaded.plan,
+        plan_path: &loaded.path,
+        plan_text: &text,
+        base: &loaded.base_commit,
+        jobs: options.jobs,
+        fail_fast: options.fail_fast,
+        restart: options.restart,
+        no_check: options.no_check,
+        no_gate: options.no_gate,
+        machines: None,
+    })?;
+    lock.set_run(&started.state.run_id, "run");
+    let parts = EngineParts {
+        repo,
+        plan: loaded.plan,
+        run_dir: started.run_dir,
+        state: started.state,
+        journal: started.journal,
+    };
+    Ok((parts, started.last, lock))
 }
 
 /// Refuses to start over a run that is not over, saying what to do with it.

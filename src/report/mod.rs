@@ -3,6 +3,7 @@
 //! This layer sees plain data (run state, events), never git2 types or processes.
 
 pub mod conflict;
+pub mod dry_run_view;
 mod events;
 mod gates_view;
 pub mod github;
