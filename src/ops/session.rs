@@ -318,13 +318,18 @@ impl Ended {
     pub fn already(state: RunState, run_dir: RunDir, reporter: Box<dyn Reporter>) -> Ended {
         Ended {
             ended: exec::Session {
-                finish: exec::finished(&state),
+                finish: finished(&state),
                 state,
                 reporter,
             },
             run_dir,
         }
     }
+}
+
+/// How a finished run ended, read from its state (the engine's own rule).
+pub fn finished(state: &RunState) -> Finish {
+    exec::finished(state)
 }
 
 /// A session's end with its report written: what the command tells the person.

@@ -21,7 +21,9 @@ use crate::plan::Plan;
 use crate::state::{Machines, RunDir, RunPhase, RunState, StreamState, TaskState};
 
 mod arrival;
+pub mod central;
 mod integration;
+pub mod only;
 
 pub use arrival::*;
 pub use integration::*;
