@@ -1,6 +1,6 @@
 //! The `streams` binary: parse arguments, set up logging, call the library, map to an exit code.
 
-// Output goes through `report::printer` alone, as in the library.
+// Output goes through the library's printer alone (`report::printer`).
 #![warn(clippy::print_stdout, clippy::print_stderr)]
 
 use clap::Parser;
@@ -11,7 +11,7 @@ fn main() -> std::process::ExitCode {
     let code = match streams::cli::run(cli) {
         Ok(code) => code,
         Err(err) => {
-            streams::report::printer::line_to_stderr(&streams::error::Rendered(&err).to_string());
+            streams::cli::show_error(&err);
             err.exit_code()
         }
     };

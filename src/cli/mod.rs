@@ -523,6 +523,11 @@ pub fn init_logging(global: &GlobalArgs) {
         .try_init();
 }
 
+/// Shows the error that ended a command, with its hint, on stderr.
+pub fn show_error(err: &crate::error::Error) {
+    crate::report::printer::line_to_stderr(&crate::error::Rendered(err).to_string());
+}
+
 pub fn run(cli: Cli) -> Result<ExitCode> {
     let cwd = match &cli.global.change_dir {
         Some(dir) => {
