@@ -34,14 +34,15 @@ pub fn diff(ctx: &Context, args: DiffArgs) -> Result<ExitCode> {
             .is_some_and(|v| !v.is_empty())
             .then_some(false),
     };
-    let code = crate::git::review::show_diff(&crate::git::review::DiffRequest {
-        dir: &ctx.cwd,
-        from: &range.from,
-        to: &range.to,
-        stat: args.stat,
-        paths: &args.paths,
-        color,
-    })?;
+    let code = ops::diff::show(
+        &range,
+        &ops::diff::DiffOptions {
+            dir: &ctx.cwd,
+            stat: args.stat,
+            paths: &args.paths,
+            color,
+        },
+    )?;
     // git has said what went wrong on stderr already.
     Ok(if code == 0 {
         ExitCode::Success

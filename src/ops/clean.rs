@@ -5,10 +5,10 @@ use std::collections::BTreeSet;
 use std::path::PathBuf;
 
 use crate::coordinator::{IntegrationMove, move_integration_ref, short};
-use crate::error::{IoContext, Result};
+use crate::error::{Error, IoContext, Result};
 use crate::git::{self, Oid, Repo, commit, merge, refs, worktree};
 use crate::layout::{self, KeptKind};
-use crate::state::{RunDir, RunState, StateDir};
+use crate::state::{RunDir, RunLock, RunState, StateDir};
 
 /// One thing `clean` looked at.
 #[derive(Debug)]
@@ -26,6 +26,41 @@ enum CleanAction {
     /// The integration branch: it moves (here, goes) only through the coordinator.
     IntegrationRef(String),
     RunDir(PathBuf),
+}
+
+/// What `clean` found to remove, under the lock (held until the removals are done).
+pub struct Found {
+    pub lock: RunLock,
+    /// What removing loses nothing.
+    pub safe: Vec<CleanItem>,
+    /// What removing would lose work (`--force` removes it too).
+    pub risky: Vec<CleanItem>,
+}
+
+/// Takes the lock and finds what `clean` would remove: the last run's worktrees, branches and
+/// refs, and older run directories. `None` when no run ever started here; an error when the
+/// last run is not over.
+pub fn find(repo: &Repo) -> Result<Option<Found>> {
+    let state_dir = StateDir::new(repo.common_dir());
+    let lock = RunLock::acquire(&state_dir, "clean")?;
+    let Some((_, state)) = state_dir.current()? else {
+        return Ok(None);
+    };
+    if !state.phase.is_over() {
+        return Err(Error::state(
+            format!(
+                "run {} of plan `{}` is {}, not finished",
+                state.run_id,
+                state.plan_name,
+                state.phase.name()
+            ),
+            "finish it (`streams resume` / `streams continue`) or stop it with `streams abort` first",
+        ));
+    }
+    let mut items = clean_plan(repo, &state)?;
+    items.extend(old_run_dirs(&state_dir, &state.run_id));
+    let (safe, risky) = items.into_iter().partition(|i| i.loses.is_none());
+    Ok(Some(Found { lock, safe, risky }))
 }
 
 /// What `clean` would remove for the last run (and older runs' leftovers of its plan).

@@ -7,7 +7,9 @@
 //! show and `cli` to turn into an exit code.
 
 pub mod abort;
+pub mod ci;
 pub mod clean;
+pub mod demo;
 pub mod diff;
 pub mod dry_run;
 pub mod load;
