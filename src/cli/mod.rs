@@ -8,7 +8,6 @@ mod clean;
 mod completions;
 mod demo;
 mod init;
-mod init_from;
 pub mod load;
 mod machines;
 mod merge;

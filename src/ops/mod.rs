@@ -12,6 +12,7 @@ pub mod clean;
 pub mod demo;
 pub mod diff;
 pub mod dry_run;
+pub mod init;
 pub mod load;
 pub mod logs;
 pub mod machines;

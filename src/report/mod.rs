@@ -8,6 +8,7 @@ mod events;
 mod gates_view;
 pub mod github;
 pub mod hints;
+pub mod init_view;
 pub mod junit;
 pub mod learn_view;
 pub mod mermaid;
