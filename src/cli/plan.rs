@@ -7,7 +7,7 @@
 use crate::error::{Error, ExitCode, Result};
 use crate::ops;
 use crate::report::plan_view::{View, predicted_human};
-use crate::report::print_data;
+use crate::report::{print_data, print_json};
 
 use super::load;
 use super::{Context, PlanArgs};
@@ -53,9 +53,7 @@ pub fn plan(ctx: &Context, args: PlanArgs) -> Result<ExitCode> {
         let mut json = view.json();
         json.predicted_conflicts = predicted.as_ref();
         json.learning = learning.as_ref().map(|l| l.json(plan));
-        let json = serde_json::to_string_pretty(&json)
-            .map_err(|e| Error::Internal(format!("could not write JSON: {e}")))?;
-        print_data(&format!("{json}\n"))?;
+        print_json(&json)?;
     } else if args.dot {
         print_data(&view.dot())?;
     } else if args.mermaid {

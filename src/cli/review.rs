@@ -2,7 +2,7 @@
 
 use crate::error::{ExitCode, Result};
 use crate::ops;
-use crate::report::{print_data, printer, show_view};
+use crate::report::{print_data, print_json, printer, show_view};
 
 use super::{ColorChoice, Context, DiffArgs, LogsArgs, PrArgs, ShowArgs};
 
@@ -11,10 +11,7 @@ pub fn show(ctx: &Context, args: ShowArgs) -> Result<ExitCode> {
     let (dir, state) = ops::show::find_run(&repo, args.run.as_deref())?;
     let show = ops::show::show(&repo, &dir, &state, args.stream.as_deref())?;
     if args.json {
-        print_data(&format!(
-            "{}\n",
-            serde_json::to_string_pretty(&show).unwrap_or_default()
-        ))?;
+        print_json(&show)?;
     } else {
         print_data(&show_view::render(&show))?;
     }

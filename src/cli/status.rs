@@ -3,7 +3,7 @@
 
 use crate::error::{ExitCode, Result};
 use crate::ops;
-use crate::report::{print_data, status_view};
+use crate::report::{print_data, print_json, status_view};
 
 use super::{Context, StatusArgs};
 
@@ -14,10 +14,7 @@ pub fn status(ctx: &Context, args: StatusArgs) -> Result<ExitCode> {
     let repo = ops::load::open_repo(&ctx.cwd)?;
     let status = ops::status::status(&repo)?;
     if args.json {
-        print_data(&format!(
-            "{}\n",
-            serde_json::to_string_pretty(&status).unwrap_or_default()
-        ))?;
+        print_json(&status)?;
     } else {
         match &status.run {
             Some(run) => print_data(&status_view::render(run))?,

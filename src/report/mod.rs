@@ -25,7 +25,7 @@ pub mod timeline;
 pub mod watch_view;
 
 pub use events::{EVENTS_SCHEMA, Event};
-pub use printer::{ColorChoice, Ui, print_bytes, print_data};
+pub use printer::{ColorChoice, Ui, print_bytes, print_data, print_json};
 pub use quote::{quote_path, quote_paths};
 pub use reporter::Reporter;
 

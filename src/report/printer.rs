@@ -166,6 +166,13 @@ pub fn print_data(text: &str) -> crate::error::Result<()> {
     print_bytes(text.as_bytes())
 }
 
+/// Writes a JSON document for a program (`--json`) to stdout: pretty, ending in a newline.
+pub fn print_json<T: serde::Serialize>(value: &T) -> crate::error::Result<()> {
+    let json = serde_json::to_string_pretty(value)
+        .map_err(|e| crate::error::Error::Internal(format!("could not write JSON: {e}")))?;
+    print_data(&format!("{json}\n"))
+}
+
 /// [`print_data`] for bytes that need not be text (a man page, an agent's raw log).
 pub fn print_bytes(bytes: &[u8]) -> crate::error::Result<()> {
     match write_stdout(bytes) {
