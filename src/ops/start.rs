@@ -172,6 +172,48 @@ pub fn start_local(
     Ok((parts, started.last, lock))
 }
 
+/// A run moves the plan's branches: none may be checked out where a person works on it.
+fn refuse_checked_out_branches(repo: &Repo, plan: &str) -> Result<()> {
+    let own_prefix = layout::plan_branches(plan);
+    for checkout in worktree::list(repo)? {
+        if let Some(branch) = &checkout.branch
+            && branch.starts_with(&own_prefix)
+            && !checkout.is_streams(repo.common_dir())
+        {
+            let short_branch = crate::layout::short_branch(branch);
+            return Err(Error::usage_with_hint(
+                format!(
+                    "{short_branch} is checked out in {}; a run moves that branch, so it would change under you",
+                    checkout.path.display()
+                ),
+                format!(
+                    "switch that checkout to another branch first (`git -C {} switch -`)",
+                    crate::report::shell_quote(&checkout.path.display().to_string())
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Copies the plan's prompt files into the run's directory now: the run must not depend on
+/// the checkout staying as it is.
+fn copy_prompt_files(plan: &Plan, plan_path: &Path, run_dir: &RunDir) -> Result<()> {
+    let plan_dir = plan_path.parent().unwrap_or(Path::new("."));
+    for stream in &plan.streams {
+        for (t, task) in stream.tasks.iter().enumerate() {
+            if let crate::plan::Prompt::File(file) = &task.prompt {
+                let from = plan_dir.join(file);
+                let to = run_dir.prompt_source_path(&stream.name, t);
+                std::fs::create_dir_all(to.parent().unwrap_or(run_dir.path()))
+                    .and_then(|()| std::fs::copy(&from, &to).map(|_| ()))
+                    .context(|| format!("could not copy the prompt file {}", from.display()))?;
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Refuses to start over a run that is not over, saying what to do with it.
 pub fn check_no_active_run(state_dir: &StateDir) -> Result<()> {
     let Some((_, state)) = state_dir.current()? else {
@@ -205,26 +247,7 @@ pub fn check_no_active_run(state_dir: &StateDir) -> Result<()> {
 /// `RefNames::previous`.
 pub fn start_run(new: &NewRun) -> Result<Started> {
     let (repo, plan) = (new.repo, new.plan);
-    // A run moves the plan's branches: none may be checked out where a person works on it.
-    let own_prefix = layout::plan_branches(&plan.name);
-    for checkout in worktree::list(repo)? {
-        if let Some(branch) = &checkout.branch
-            && branch.starts_with(&own_prefix)
-            && !checkout.is_streams(repo.common_dir())
-        {
-            let short_branch = crate::layout::short_branch(branch);
-            return Err(Error::usage_with_hint(
-                format!(
-                    "{short_branch} is checked out in {}; a run moves that branch, so it would change under you",
-                    checkout.path.display()
-                ),
-                format!(
-                    "switch that checkout to another branch first (`git -C {} switch -`)",
-                    crate::report::shell_quote(&checkout.path.display().to_string())
-                ),
-            ));
-        }
-    }
+    refuse_checked_out_branches(repo, &plan.name)?;
     let state_dir = StateDir::new(repo.common_dir());
     let run_id = match &new.machines {
         Some(m) => m.run_id.clone(),
@@ -254,19 +277,7 @@ pub fn start_run(new: &NewRun) -> Result<Started> {
     run_dir.create()?;
     std::fs::write(run_dir.plan_copy_path(), new.plan_text)
         .context(|| format!("could not write {}", run_dir.plan_copy_path().display()))?;
-    // Prompt files are copied now: the run must not depend on the checkout staying as it is.
-    let plan_dir = new.plan_path.parent().unwrap_or(Path::new("."));
-    for stream in &full_plan.streams {
-        for (t, task) in stream.tasks.iter().enumerate() {
-            if let crate::plan::Prompt::File(file) = &task.prompt {
-                let from = plan_dir.join(file);
-                let to = run_dir.prompt_source_path(&stream.name, t);
-                std::fs::create_dir_all(to.parent().unwrap_or(run_dir.path()))
-                    .and_then(|()| std::fs::copy(&from, &to).map(|_| ()))
-                    .context(|| format!("could not copy the prompt file {}", from.display()))?;
-            }
-        }
-    }
+    copy_prompt_files(full_plan, new.plan_path, &run_dir)?;
     let journal = Journal::open(&run_dir.journal_path()).context(|| {
         format!(
             "could not open the journal {}",
