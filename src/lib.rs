@@ -4,10 +4,10 @@
 //! Module map, from the top down (each layer only reaches down, never up):
 //!
 //! - [`cli`]: clap types and one function per subcommand (args -> ops -> report -> exit code);
-//!   no git, no processes of its own.
-//! - [`ops`]: the use cases (start, resume, continue, skip, abort, status, clean, plan
-//!   prediction, a run spread over CI machines): no clap, no printing; a repository and inputs
-//!   in, data out.
+//!   it reaches only ops, report and error.
+//! - [`ops`]: the use cases (loading the plan against git, start, `--dry-run`, resume,
+//!   continue, skip, abort, retry, status, clean, init, plan prediction, `ci github`, a run
+//!   spread over CI machines): no clap, no printing; a repository and inputs in, data out.
 //! - [`exec`]: tokio: the dispatcher (sole writer of run state while it runs) driving its parts
 //!   (each stream's `check`, the `gate` over batches of streams at sync points, workspaces
 //!   prepared ahead, recovery after a crash) and its pure decisions; a task as its steps
@@ -17,8 +17,8 @@
 //!   the one mover of the integration ref), halt on a conflict, the resolution worktree,
 //!   conflict prediction, the bisection of a red gate (pure).
 //! - [`report`]: all text a person reads: progress, event lines, NDJSON, the conflict README,
-//!   the final report, the plan and status views (learned estimates too), "what next" hints.
-//!   Sees plain data only.
+//!   the final report, the plan and status views (learned estimates too), "what next" hints;
+//!   and [`report::printer`], the one writer of stdout and stderr. Sees plain data only.
 //! - [`state`]: run state types, the atomic store (`StateStore`: the one way state is written),
 //!   the lock, the journal, the history of past runs (what each task took, for `streams plan`
 //!   to predict from).

@@ -1,7 +1,10 @@
 //! Command-line interface: clap types and one function per subcommand.
 //!
-//! Nothing here runs git or spawns processes itself; each subcommand gathers its inputs, calls
-//! into the library, and returns an [`ExitCode`].
+//! It reaches only [`crate::ops`] (the use cases), [`crate::report`] (the text a person reads,
+//! and the printer, the one writer of stdout and stderr) and [`crate::error`]; the layering
+//! check holds it to that. Each subcommand turns its arguments into the use case's inputs,
+//! calls it (step by step where something is shown between steps, such as a plan's warnings),
+//! shows what comes back, and returns an [`ExitCode`].
 
 mod ci;
 mod clean;
