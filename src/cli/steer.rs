@@ -3,7 +3,7 @@
 use crate::error::{Error, ExitCode, Result};
 use crate::ops::{
     self,
-    session::{Current, NotResolved, Unresolved},
+    session::{AfterSkip, Current, NotResolved, Unresolved},
 };
 use crate::report::{hints, session_view};
 
@@ -106,19 +106,17 @@ pub fn skip(ctx: &Context, args: SkipArgs) -> Result<ExitCode> {
     ops::session::check_not_over(&current.state, "skip")?;
     let (parts, _lock) = ops::session::engine_parts(current)?;
     let mut session = session::start(ctx, parts, "skip", args.json, None);
-    if let Some(still) = session.skip(&args.stream)? {
-        if let Some(halted) = still {
-            let name = &halted.stream;
-            ctx.ui.info(format!(
-                "left `{}` out; the run is still halted on a conflict in `{name}`",
-                args.stream
-            ));
-            ctx.ui.hint(hints::halted(
-                name,
-                Some(&halted.resolution_worktree),
-                false,
-            ));
-        }
+    if let AfterSkip::StillHalted {
+        stream,
+        resolution_worktree,
+    } = session.skip(&args.stream)?
+    {
+        ctx.ui.info(format!(
+            "left `{}` out; the run is still halted on a conflict in `{stream}`",
+            args.stream
+        ));
+        ctx.ui
+            .hint(hints::halted(&stream, Some(&resolution_worktree), false));
         return Ok(ExitCode::Halted);
     }
     // The engine's event line says the stream was left out, once.

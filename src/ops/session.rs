@@ -250,10 +250,15 @@ pub fn unfinished_resolution(current: &Current, force: bool) -> Option<NotResolv
     }
 }
 
-/// Where a run stays halted after `skip` left a stream out: on another stream's conflict.
-pub struct StillHalted {
-    pub stream: String,
-    pub resolution_worktree: PathBuf,
+/// Where a run is after `skip` left a stream out.
+pub enum AfterSkip {
+    /// The stream's conflict was the halt: the run can go on.
+    GoesOn,
+    /// Still halted, on another stream's conflict.
+    StillHalted {
+        stream: String,
+        resolution_worktree: PathBuf,
+    },
 }
 
 impl Session {
@@ -290,19 +295,21 @@ impl Session {
             .and_then(|why| NotResolved::of(self.engine.state(), why)))
     }
 
-    /// Leaves `stream` out of the halted run (`skip`). `Ok(None)`: the run can go on; else it
-    /// is still halted, on another stream's conflict.
-    pub fn skip(&mut self, stream: &str) -> Result<Option<Option<StillHalted>>> {
+    /// Leaves `stream` out of the halted run (`skip`).
+    pub fn skip(&mut self, stream: &str) -> Result<AfterSkip> {
         if !self.engine.skip(stream)? {
-            return Ok(None);
+            return Ok(AfterSkip::GoesOn);
         }
-        Ok(Some(match &self.engine.state().phase {
-            RunPhase::Halted(halt) => Some(StillHalted {
-                stream: self.engine.state().streams[halt.unit.stream].name.clone(),
+        let state = self.engine.state();
+        match &state.phase {
+            RunPhase::Halted(halt) => Ok(AfterSkip::StillHalted {
+                stream: state.streams[halt.unit.stream].name.clone(),
                 resolution_worktree: halt.resolution_worktree.clone(),
             }),
-            _ => None,
-        }))
+            _ => Err(Error::Internal(
+                "skip left the run halted, but it is halted on no stream".into(),
+            )),
+        }
     }
 }
 
