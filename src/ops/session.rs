@@ -289,10 +289,12 @@ impl Session {
     /// Records the person's resolution of the halt (`continue`); what is not resolved yet comes
     /// back instead, and the run stays halted.
     pub fn resolve(&mut self, force: bool) -> Result<Option<NotResolved>> {
-        Ok(self
-            .engine
-            .resolve(force)?
-            .and_then(|why| NotResolved::of(self.engine.state(), why)))
+        let Some(why) = self.engine.resolve(force)? else {
+            return Ok(None);
+        };
+        NotResolved::of(self.engine.state(), why)
+            .map(Some)
+            .ok_or_else(|| Error::Internal("a resolution was checked on a run not halted".into()))
     }
 
     /// Leaves `stream` out of the halted run (`skip`).
