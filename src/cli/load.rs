@@ -23,3 +23,10 @@ pub fn show_warnings(ctx: &Context, warnings: Option<&str>) {
         ctx.ui.info(rendered.trim_end());
     }
 }
+
+/// `checked`'s value, its warnings shown first (see [`show_warnings`]).
+pub fn warned<T>(ctx: &Context, checked: (T, Option<String>)) -> T {
+    let (value, warnings) = checked;
+    show_warnings(ctx, warnings.as_deref());
+    value
+}

@@ -34,12 +34,10 @@ pub fn run_only(ctx: &Context, args: RunArgs) -> Result<ExitCode> {
     let repo = ops::load::open_repo(&ctx.cwd)?;
     // The plan's streams and stages first: they say where the stream starts, and the plan is
     // checked against that commit (the clone may not have the plan's base branch).
-    let (names, warnings) =
-        ops::load::names_only(&repo, load::plan_file(ctx, args.plan.as_deref()))?;
-    load::show_warnings(ctx, warnings.as_deref());
+    let plan_file = load::plan_file(ctx, args.plan.as_deref());
+    let names = load::warned(ctx, ops::load::names_only(&repo, plan_file)?);
     let start = only::machine_start(&repo, &names, &req)?;
-    let loaded =
-        ops::load::load_plan_at(&repo, load::plan_file(ctx, args.plan.as_deref()), &start)?;
+    let loaded = ops::load::load_plan_at(&repo, plan_file, &start)?;
     load::show_warnings(ctx, loaded.warnings.as_deref());
     for warning in only::preflight(&loaded.plan, name)? {
         ctx.ui.warn(warning);
@@ -78,16 +76,11 @@ pub fn integrate(ctx: &Context, args: IntegrateArgs) -> Result<ExitCode> {
         base: args.base.as_deref(),
     };
     let repo = ops::load::open_repo(&ctx.cwd)?;
-    let (names, warnings) =
-        ops::load::names_only(&repo, load::plan_file(ctx, args.plan.as_deref()))?;
-    load::show_warnings(ctx, warnings.as_deref());
+    let plan_file = load::plan_file(ctx, args.plan.as_deref());
+    let names = load::warned(ctx, ops::load::names_only(&repo, plan_file)?);
     let scope = central::scope(&names, &req)?;
     let fetched = central::fetch(&repo, &names, &req)?;
-    let loaded = ops::load::load_plan_at(
-        &repo,
-        load::plan_file(ctx, args.plan.as_deref()),
-        &fetched.base,
-    )?;
+    let loaded = ops::load::load_plan_at(&repo, plan_file, &fetched.base)?;
     load::show_warnings(ctx, loaded.warnings.as_deref());
     let settled = central::settle_arrivals(repo, loaded, &names, &req, scope, fetched)?;
     ctx.ui.info(format!(

@@ -408,15 +408,7 @@ fn path_in(raw: &str, quoted: bool, view: &RepoView) -> Option<String> {
     }
     let word = word.strip_prefix("./").unwrap_or(word);
     let word = word.trim_start_matches('/');
-    let is_dir_ref = word.ends_with('/');
-    let path = word.trim_end_matches('/');
-    if path.is_empty()
-        || path
-            .split('/')
-            .any(|part| part.is_empty() || part == "." || part == "..")
-    {
-        return None;
-    }
+    let (is_dir_ref, path) = inside_path(word)?;
     if view.is_file(path) {
         return Some(path.to_string());
     }
@@ -714,6 +706,21 @@ fn json_id(value: &Value) -> Option<String> {
     }
 }
 
+/// A relative path as a task names it (`src/api/`, `src/a.rs`): whether it names a directory
+/// (a trailing `/`), and the path without that; `None` when it is empty or does not stay inside
+/// the repository (`.`, `..` or empty segments).
+fn inside_path(word: &str) -> Option<(bool, &str)> {
+    let is_dir_ref = word.ends_with('/');
+    let path = word.trim_end_matches('/');
+    if path.is_empty()
+        || path
+            .split('/')
+            .any(|part| part.is_empty() || part == "." || part == "..")
+    {
+        return None;
+    }
+    Some((is_dir_ref, path))
+}
 /// A JSON `files` entry, normalised like a Markdown one but taken as given.
 fn json_path(raw: &str, view: &RepoView) -> Result<String, String> {
     let word = raw.trim();
@@ -728,15 +735,9 @@ fn json_path(raw: &str, view: &RepoView) -> Result<String, String> {
             "`{raw}` is absolute: files are relative to the repository root"
         ));
     }
-    let is_dir_ref = word.ends_with('/');
-    let path = word.trim_end_matches('/');
-    if path.is_empty()
-        || path
-            .split('/')
-            .any(|part| part.is_empty() || part == "." || part == "..")
-    {
+    let Some((is_dir_ref, path)) = inside_path(word) else {
         return Err(format!("`{raw}` is not a path inside the repository"));
-    }
+    };
     if is_dir_ref || (!view.is_file(path) && view.is_dir(path)) {
         Ok(format!("{path}/"))
     } else {
