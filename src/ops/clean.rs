@@ -228,50 +228,26 @@ fn kept_item(
     integrated: &BTreeSet<&str>,
 ) -> Result<CleanItem> {
     let kind = layout::parse_kept(plan, name).unwrap_or(KeptKind::Other);
-    let loses = match kind {
+    let work = match kind {
         // Whatever it keeps is on a branch of the user's (merged): nothing is lost.
         _ if merged_elsewhere(repo, oid, plan)? => None,
         // A task's own commits, kept when its branch moved on: safe once they are integrated.
         KeptKind::Tasks if integrated.contains(name) => None,
-        KeptKind::Tasks => Some(format!(
-            "a task's commits not on the integration branch ({})",
-            short(oid)
-        )),
-        KeptKind::Rejected => Some(format!(
-            "work an agent did outside its lane, set aside ({})",
-            short(oid)
-        )),
-        KeptKind::Deleted => Some(format!(
-            "the tip of a branch deleted while a task ran ({})",
-            short(oid)
-        )),
-        KeptKind::Failed | KeptKind::Attempts => {
-            Some(format!("work of a failed task ({})", short(oid)))
-        }
-        KeptKind::Wip => Some(format!(
-            "unfinished work of an interrupted task ({})",
-            short(oid)
-        )),
-        KeptKind::Previous => Some(format!(
-            "what an earlier run left on a branch ({})",
-            short(oid)
-        )),
-        KeptKind::Aborted => Some(format!("work kept when a run was aborted ({})", short(oid))),
-        KeptKind::Retried => Some(format!(
-            "what a stream held before `streams retry` ran it again ({})",
-            short(oid)
-        )),
+        KeptKind::Tasks => Some("a task's commits not on the integration branch"),
+        KeptKind::Rejected => Some("work an agent did outside its lane, set aside"),
+        KeptKind::Deleted => Some("the tip of a branch deleted while a task ran"),
+        KeptKind::Failed | KeptKind::Attempts => Some("work of a failed task"),
+        KeptKind::Wip => Some("unfinished work of an interrupted task"),
+        KeptKind::Previous => Some("what an earlier run left on a branch"),
+        KeptKind::Aborted => Some("work kept when a run was aborted"),
+        KeptKind::Retried => Some("what a stream held before `streams retry` ran it again"),
         // A machine's copy of what it pushed, and the manifests and stage tips beside it:
         // the remote has them too, but a stream's work may be nowhere else here.
-        KeptKind::Work => Some(format!(
-            "a stream's work as a CI machine pushed it ({})",
-            short(oid)
-        )),
+        KeptKind::Work => Some("a stream's work as a CI machine pushed it"),
         KeptKind::Manifests | KeptKind::Stages | KeptKind::Machine => None,
-        KeptKind::Resolution | KeptKind::MovedIntegration | KeptKind::Other => {
-            Some(format!("kept work ({})", short(oid)))
-        }
+        KeptKind::Resolution | KeptKind::MovedIntegration | KeptKind::Other => Some("kept work"),
     };
+    let loses = work.map(|work| format!("{work} ({})", short(oid)));
     Ok(CleanItem {
         what: format!("ref {name}"),
         loses,
