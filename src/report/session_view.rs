@@ -38,7 +38,7 @@ pub fn ended(ui: &Ui, finish: Finish, state: &RunState, report: &RunReport, run_
         return;
     }
     match finish {
-        Finish::Integrated | Finish::Failed | Finish::Skipped => {
+        Finish::Integrated | Finish::Failed | Finish::Skipped | Finish::Stopped => {
             ui.info("");
             // The table is detail: `-q` leaves only the result line below (and errors).
             ui.info(summary::render_table(report, ui).trim_end());
@@ -62,6 +62,20 @@ pub fn ended(ui: &Ui, finish: Finish, state: &RunState, report: &RunReport, run_
                     report.streams.len(),
                     short(&state.integration_tip),
                     left_out.join(", ")
+                ));
+            } else if finish == Finish::Stopped {
+                let stopped: Vec<&str> = state
+                    .streams
+                    .iter()
+                    .filter(|s| matches!(s.state, StreamState::Stopped { .. }))
+                    .map(|s| s.name.as_str())
+                    .collect();
+                ui.always(format!(
+                    "{} {done} of {} streams integrated on {branch} ({}); stopped, work kept: {}",
+                    ui.yellow("stopped:"),
+                    report.streams.len(),
+                    short(&state.integration_tip),
+                    stopped.join(", ")
                 ));
             } else if finish == Finish::Integrated {
                 let all = match report.streams.len() {
@@ -124,6 +138,18 @@ pub fn ended(ui: &Ui, finish: Finish, state: &RunState, report: &RunReport, run_
                 ui.info(format!(
                     "  streams retry {} --with-dependents    # run what you left out after all, on top of this result",
                     left_out.join(" ")
+                ));
+            }
+            if finish == Finish::Stopped {
+                let stopped: Vec<&str> = state
+                    .streams
+                    .iter()
+                    .filter(|s| matches!(s.state, StreamState::Stopped { .. }))
+                    .map(|s| s.name.as_str())
+                    .collect();
+                ui.info(format!(
+                    "  streams retry {} --with-dependents    # continue what you stopped, on top of this result",
+                    stopped.join(" ")
                 ));
             }
             ui.info("  streams clean    # remove the worktrees and stream branches");
@@ -199,9 +225,65 @@ pub fn retrying(ui: &Ui, state: &RunState, streams: &[String], kept: &[(String, 
     }
 }
 
+/// What `retry` says about the plan as it is now: what changed since the run started (and is
+/// used from now on), or that nothing did.
+pub fn plan_changes(ui: &Ui, path: &std::path::Path, changes: &[String]) {
+    if changes.is_empty() {
+        ui.info(format!(
+            "{}: unchanged since the run started",
+            path.display()
+        ));
+        return;
+    }
+    ui.always(format!(
+        "{} changed since the run started; retrying with it as it is now:",
+        path.display()
+    ));
+    for change in changes {
+        ui.always(format!("  {change}"));
+    }
+}
+
+/// How `streams stop` ended (see `ops::stop`).
+#[derive(Debug)]
+pub enum Stopped {
+    /// The stream is stopped; `kept`: the ref that keeps its unfinished task's work.
+    Stopped { kept: Option<String> },
+    /// It ended otherwise before it could be stopped (`integrated`, `failed`).
+    Ended { word: &'static str },
+    /// Asked, but it had not stopped when `stop` gave up waiting.
+    Asked { pid: u32 },
+}
+
+/// What `streams stop` says.
+pub fn stopped(ui: &Ui, state: &RunState, stream: &str, stopped: &Stopped) {
+    match stopped {
+        Stopped::Stopped { kept } => {
+            ui.always(format!(
+                "stopped {stream}; the rest of run {} goes on",
+                state.run_id
+            ));
+            if let Some(kept) = kept {
+                ui.info(format!("its unfinished work is kept on {kept}"));
+            }
+            ui.hint(format!(
+                "once the run has finished, `streams retry {stream}` continues it"
+            ));
+        }
+        Stopped::Ended { word } => ui.always(format!(
+            "stream {stream} ended before it could be stopped: it is {word}"
+        )),
+        Stopped::Asked { pid } => ui.always(format!(
+            "asked the run's coordinator (pid {pid}) to stop {stream}; it stops once its agent has exited (`streams status` shows it)"
+        )),
+    }
+}
+
 /// What `merge` did.
 #[derive(Debug)]
 pub struct Merged {
+    /// The plan whose run it was.
+    pub plan: String,
     /// The branch's short name.
     pub branch: String,
     /// The integration branch's short name and tip.
@@ -223,6 +305,25 @@ pub enum How {
         was: crate::git::Oid,
         commit: crate::git::Oid,
     },
+    /// The run's commits replayed on top of the branch (it had moved by another plan's
+    /// result); `commit` is the new tip.
+    Rebased {
+        was: crate::git::Oid,
+        commit: crate::git::Oid,
+        commits: usize,
+    },
+}
+
+impl How {
+    /// How the branch took the result, in one word (kept in the run's state).
+    pub fn word(&self) -> &'static str {
+        match self {
+            How::UpToDate => "up-to-date",
+            How::FastForward { .. } => "fast-forward",
+            How::MergeCommit { .. } => "merge",
+            How::Rebased { .. } => "rebase",
+        }
+    }
 }
 
 /// Prints what `merge` did to the user's branch.
@@ -244,6 +345,16 @@ pub fn merged(ui: &Ui, merged: &Merged) {
             short(&merged.tip),
             short(commit)
         ),
+        How::Rebased {
+            was,
+            commit,
+            commits,
+        } => format!(
+            "{branch} was at {} (another plan's result): replayed the {commits} commit(s) of {from} ({}) on top, now at {}",
+            short(was),
+            short(&merged.tip),
+            short(commit)
+        ),
     };
     ui.always(line);
     if merged.how != How::UpToDate {
@@ -253,7 +364,10 @@ pub fn merged(ui: &Ui, merged: &Merged) {
                 "{branch} is checked out nowhere: no files were touched"
             )),
         }
-        ui.info("next: `streams clean` removes the run's worktrees and branches");
+        ui.info(format!(
+            "next: `streams clean --plan {}` removes the run's worktrees and branches",
+            merged.plan
+        ));
     }
 }
 

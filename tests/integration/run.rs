@@ -609,7 +609,7 @@ fn fifty_streams() {
 }
 
 #[test]
-fn a_second_run_is_refused_while_one_holds_the_lock() {
+fn a_second_run_of_a_plan_is_refused_while_one_holds_its_lock() {
     let repo = app_repo();
     let release = repo.root.parent().unwrap().join("release");
     let agent = format!(
@@ -639,7 +639,7 @@ fn a_second_run_is_refused_while_one_holds_the_lock() {
     assert!(
         second
             .stderr
-            .contains("another streams run holds this repository: `streams run` (pid"),
+            .contains("another streams process holds plan `p`: `streams run` (pid"),
         "{second}"
     );
     assert!(
