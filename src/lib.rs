@@ -31,6 +31,9 @@
 //!   and parsed), [`failpoint`] (crash tests), [`duration`] (durations for people),
 //!   [`git_env`] (the environment variables that redirect git, shared by `git` and `plan`),
 //!   [`children`] (the processes streams starts itself, told apart from an agent's strays).
+//! - [`web`]: `streams ui`, the local web view: an axum server on 127.0.0.1 behind a random
+//!   token, live events from the run's directory, actions through the `streams` command itself;
+//!   it reads through [`ops`] and draws with [`report`] (report.html is its static twin).
 //! - [`error`]: error kinds and the exit codes, in one place, with how a run's outcome maps to
 //!   one (it wraps [`git::GitError`], so it sits beside git rather than below it).
 //! - [`demo`]: the example repository behind `streams demo`.
@@ -55,3 +58,4 @@ pub mod ownership;
 pub mod plan;
 pub mod report;
 pub mod state;
+pub mod web;

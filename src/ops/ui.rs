@@ -51,28 +51,7 @@ pub fn page(
         .streams
         .into_iter()
         .enumerate()
-        .map(|(i, mut s)| {
-            for task in &mut s.tasks {
-                for line in &mut task.log_tail {
-                    *line = redactor.redact(line).into_owned();
-                }
-            }
-            let log = super::logs::task_log(dir, state, &s.name, None).ok();
-            let log_tail = log
-                .as_ref()
-                .map(|l| tail(&l.path, LOG_LINES, redactor))
-                .unwrap_or_default();
-            let diff = diffs.then(|| diff(repo, state, &s.name).ok()).flatten();
-            StreamPage {
-                word: svg::node_word(state, i).to_string(),
-                activity: log_tail.last().cloned(),
-                log_task: log.filter(|l| l.path.exists()).map(|l| l.task + 1),
-                log_tail,
-                show: s,
-                diff,
-                cost: None,
-            }
-        })
+        .map(|(i, s)| stream_page(repo, dir, state, i, s, redactor, diffs))
         .collect();
     Ok(RunPage {
         schema: PAGE_SCHEMA,
@@ -83,6 +62,55 @@ pub fn page(
         conflict: conflict(state),
         at: now_ms(),
     })
+}
+
+/// One stream's part of the page (what the web view reads again when its state changes).
+pub fn stream(
+    repo: &Repo,
+    dir: &RunDir,
+    state: &RunState,
+    name: &str,
+    redactor: &Redactor,
+) -> Result<StreamPage> {
+    let (index, _) = super::show::find_stream(state, name)?;
+    let show = super::show::show(repo, dir, state, Some(name))?;
+    let s = show
+        .streams
+        .into_iter()
+        .next()
+        .ok_or_else(|| crate::error::Error::usage(format!("the run has no stream `{name}`")))?;
+    Ok(stream_page(repo, dir, state, index, s, redactor, false))
+}
+
+fn stream_page(
+    repo: &Repo,
+    dir: &RunDir,
+    state: &RunState,
+    index: usize,
+    mut s: crate::report::show_view::StreamShow,
+    redactor: &Redactor,
+    diffs: bool,
+) -> StreamPage {
+    for task in &mut s.tasks {
+        for line in &mut task.log_tail {
+            *line = redactor.redact(line).into_owned();
+        }
+    }
+    let log = super::logs::task_log(dir, state, &s.name, None).ok();
+    let log_tail = log
+        .as_ref()
+        .map(|l| tail(&l.path, LOG_LINES, redactor))
+        .unwrap_or_default();
+    let diff = diffs.then(|| diff(repo, state, &s.name).ok()).flatten();
+    StreamPage {
+        word: svg::node_word(state, index).to_string(),
+        activity: log_tail.last().cloned(),
+        log_task: log.filter(|l| l.path.exists()).map(|l| l.task + 1),
+        log_tail,
+        show: s,
+        diff,
+        cost: None,
+    }
 }
 
 /// A stream's whole change, file by file (empty before it started).
