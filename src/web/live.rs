@@ -131,6 +131,8 @@ impl Follow {
 /// What the scanner saw last.
 #[derive(Default)]
 struct Seen {
+    /// A scan happened before (the first one tells nobody what it found).
+    scanned: bool,
     run_id: Option<String>,
     state_stamp: Option<(std::time::SystemTime, u64)>,
     streams: Vec<StreamLive>,
@@ -218,15 +220,17 @@ pub async fn watch(state_dir: StateDir, follow: Follow, tx: broadcast::Sender<Li
 /// One look at the run: the events since the last look, and what it saw.
 fn scan(state_dir: &StateDir, follow: &Follow, mut seen: Seen, events: &mut Vec<Live>) -> Seen {
     let run_id = follow.run_id(state_dir);
-    if run_id != seen.run_id {
-        let first = seen.run_id.is_none() && seen.state_stamp.is_none();
+    if !seen.scanned || run_id != seen.run_id {
+        if seen.scanned {
+            events.push(Live::Run {
+                run_id: run_id.clone(),
+            });
+        }
         seen = Seen {
-            run_id: run_id.clone(),
+            scanned: true,
+            run_id,
             ..Seen::default()
         };
-        if !first {
-            events.push(Live::Run { run_id });
-        }
     }
     let Some(id) = seen.run_id.clone() else {
         return seen;

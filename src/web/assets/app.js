@@ -100,8 +100,11 @@ async function loadRun() {
   loadJournal();
   await Promise.all([loadSvg("/graph.svg", $("graph")).then(wireGraph), loadSvg("/timeline.svg", $("timeline"))]);
   const wanted = decodeURIComponent(location.hash.slice(1));
+  // The stream to show: the one chosen, else the one that needs the person.
+  const needs = run.streams.find((s) => s.word === "conflict") || run.streams.find((s) => s.word === "failed");
   if (selected && streamOf(selected)) select(selected);
   else if (wanted && streamOf(wanted)) select(wanted);
+  else if (needs) select(needs.name);
   const queued = pending;
   pending = [];
   for (const [name, data] of queued) apply(name, data);
@@ -255,6 +258,15 @@ function renderBoard() {
   board.replaceChildren(...sections);
 }
 
+// What a row says when the agent has printed nothing (yet).
+const FALLBACK = {
+  pending: "waiting to start",
+  running: "its agent runs (no output yet)",
+  "setting up": "its workspace's setup runs",
+  waiting: "its work waits for integration",
+  conflict: "its integration conflicts: see below",
+};
+
 function boardRow(s) {
   const done = s.tasks.filter((t) => t.status === "committed" || t.status === "integrated").length;
   return el("button", {
@@ -265,7 +277,7 @@ function boardRow(s) {
   },
   el("span", { class: "top" }, el("span", { class: "name" }, s.name), badge(s.word),
     el("span", { class: "tasks" }, done + "/" + s.tasks.length + " tasks")),
-  el("span", { class: "activity" }, s.activity || s.reason || (s.word === "pending" ? "waiting to start" : "")));
+  el("span", { class: "activity" }, s.activity || s.reason || FALLBACK[s.word] || ""));
 }
 
 function wireGraph() {
