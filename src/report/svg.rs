@@ -132,12 +132,27 @@ pub fn graph(state: &RunState) -> String {
          </style>\
          <defs><marker id=\"arrow\" viewBox=\"0 0 10 10\" refX=\"10\" refY=\"5\" markerWidth=\"7\" markerHeight=\"7\" orient=\"auto\"><path d=\"M0,0L10,5L0,10z\" fill=\"#9ca3af\"/></marker></defs>"
     );
+    // Edges leave and enter a node at points spread over its side, in the order of the rows
+    // at their other ends, so edges into one node do not meet in one point.
+    let mut outgoing: Vec<Vec<usize>> = vec![Vec::new(); n];
     for (i, ds) in deps.iter().enumerate() {
         for &d in ds {
+            outgoing[d].push(i);
+        }
+    }
+    for list in &mut outgoing {
+        list.sort_by_key(|&i| (row[i], i));
+    }
+    let spread = |k: usize, of: usize| NODE_H * (k as u32 + 1) / (of as u32 + 1);
+    for (i, ds) in deps.iter().enumerate() {
+        let mut ins: Vec<usize> = ds.clone();
+        ins.sort_by_key(|&d| (row[d], d));
+        for (k, &d) in ins.iter().enumerate() {
             let (x1, y1) = pos(d);
             let (x2, y2) = pos(i);
-            let (x1, y1) = (x1 + NODE_W, y1 + NODE_H / 2);
-            let y2 = y2 + NODE_H / 2;
+            let out_k = outgoing[d].iter().position(|&t| t == i).unwrap_or(0);
+            let (x1, y1) = (x1 + NODE_W, y1 + spread(out_k, outgoing[d].len()));
+            let y2 = y2 + spread(k, ins.len());
             let mid = (x1 + x2) / 2;
             let _ = write!(
                 out,

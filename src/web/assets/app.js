@@ -277,7 +277,10 @@ function boardRow(s) {
   },
   el("span", { class: "top" }, el("span", { class: "name" }, s.name), badge(s.word),
     el("span", { class: "tasks" }, done + "/" + s.tasks.length + " tasks")),
-  el("span", { class: "activity" }, s.activity || s.reason || FALLBACK[s.word] || ""));
+  el("span", { class: "activity", title: s.reason || s.activity || null },
+    // Why it stopped matters more than what it last said.
+    (s.word === "failed" || s.word === "skipped" ? s.reason || s.activity : s.activity || s.reason) ||
+      FALLBACK[s.word] || ""));
 }
 
 function wireGraph() {
