@@ -130,6 +130,17 @@ const scenarios = {
   // (with the CLI's words), then accepted once resolved, and the run ends.
   async conflict() {
     const { context, page, errors } = await launch();
+    // The browser's notifications, as the page raises them (permission granted, as after a
+    // click on "Notify me").
+    await context.grantPermissions(["notifications"]);
+    await page.addInitScript(() => {
+      window.__notes = [];
+      window.Notification = class {
+        constructor(title, options) { window.__notes.push(title + " | " + ((options && options.body) || "")); }
+        static get permission() { return "granted"; }
+        static requestPermission() { return Promise.resolve("granted"); }
+      };
+    });
     await page.goto(args.url);
     await page.waitForSelector("#conflict-section:not([hidden])", { timeout: WAIT });
     const worktree = await page.textContent("#resolution-worktree");
@@ -151,9 +162,10 @@ const scenarios = {
     const output = await page.textContent("#action-output");
     const states = await graphStates(page);
     const conflictHidden = await page.isHidden("#conflict-section");
+    const notes = await page.evaluate(() => window.__notes);
     await shot(page, "ui-continued", { fullPage: true });
     await context.close();
-    return { worktree, readme, sides, refused, output, states, conflictHidden, errors };
+    return { worktree, readme, sides, refused, output, states, conflictHidden, notes, errors };
   },
 
   // Names and output holding markup show as text, and nothing of theirs runs.

@@ -154,6 +154,14 @@ fn app() -> TestRepo {
     ])
 }
 
+/// The id of the repository's current run.
+fn run_id(repo: &TestRepo) -> String {
+    std::fs::read_to_string(repo.common_dir().join("streams/current"))
+        .unwrap()
+        .trim()
+        .to_string()
+}
+
 /// The run directory of the repository's current run.
 fn run_dir(repo: &TestRepo) -> PathBuf {
     let id = std::fs::read_to_string(repo.common_dir().join("streams/current")).unwrap();
@@ -536,6 +544,12 @@ tasks = ["Task of b"]
         "{found:#}"
     );
     assert_eq!(found["conflictHidden"], true, "{found:#}");
+    // The person was told the run ended (a browser notification).
+    assert_eq!(
+        found["notes"],
+        json!(["streams: the run ended: integrated | run ".to_string() + &run_id(&repo)]),
+        "{found:#}"
+    );
     let status: Value = serde_json::from_str(&repo.streams(&["status", "--json"]).stdout).unwrap();
     assert_eq!(status["run"]["phase"], "finished", "{status:#}");
     assert_eq!(status["run"]["outcome"], "integrated", "{status:#}");
