@@ -134,7 +134,10 @@ struct Seen {
     /// A scan happened before (the first one tells nobody what it found).
     scanned: bool,
     run_id: Option<String>,
-    state_stamp: Option<(std::time::SystemTime, u64)>,
+    /// `state.json` as last read (its file, its time and size: the store replaces it whole),
+    /// and what it held.
+    state_stamp: Option<(u64, std::time::SystemTime, u64)>,
+    state: Option<RunState>,
     streams: Vec<StreamLive>,
     phase: Option<(String, String)>,
     spans: usize,
@@ -237,9 +240,10 @@ fn scan(state_dir: &StateDir, follow: &Follow, mut seen: Seen, events: &mut Vec<
     };
     let dir = state_dir.run_dir(&id);
     let holder = lock::current_holder(state_dir);
-    let stamp = std::fs::metadata(dir.state_path())
-        .ok()
-        .and_then(|m| Some((m.modified().ok()?, m.len())));
+    let stamp = std::fs::metadata(dir.state_path()).ok().and_then(|m| {
+        use std::os::unix::fs::MetadataExt as _;
+        Some((m.ino(), m.modified().ok()?, m.len()))
+    });
     let state = if stamp.is_some() && stamp != seen.state_stamp {
         dir.load().ok()
     } else {
@@ -265,10 +269,13 @@ fn scan(state_dir: &StateDir, follow: &Follow, mut seen: Seen, events: &mut Vec<
         }
         follow_logs(&dir, state, &mut seen);
     }
+    if state.is_some() {
+        seen.state = state;
+    }
     // The phase also changes with no write: a coordinator that died leaves `running` saved.
-    if let Some(state) = state.or_else(|| dir.load().ok()) {
+    if let Some(state) = &seen.state {
         let phase = state.phase.seen(holder.is_some()).to_string();
-        let outcome = crate::report::summary::status_of(&state).to_string();
+        let outcome = crate::report::summary::status_of(state).to_string();
         if seen.phase.as_ref() != Some(&(phase.clone(), outcome.clone())) {
             seen.phase = Some((phase.clone(), outcome.clone()));
             let halted = match &state.phase {
@@ -357,5 +364,82 @@ fn read_journal(dir: &RunDir, seen: &mut Seen, events: &mut Vec<Live>) {
         {
             events.push(Live::Journal { at: line.at, entry });
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn save(state_dir: &StateDir, state: &RunState) {
+        let dir = state_dir.run_dir(&state.run_id);
+        std::fs::create_dir_all(dir.path().join("logs/api")).unwrap();
+        crate::state::store::write_atomic(&dir.state_path(), &serde_json::to_vec(state).unwrap())
+            .unwrap();
+        state_dir.set_current(&state.run_id).unwrap();
+    }
+
+    fn names(events: &[Live]) -> Vec<String> {
+        events
+            .iter()
+            .map(|e| match e {
+                Live::Stream(s) => format!("stream {} {}", s.name, s.word),
+                Live::Log { stream, lines, .. } => format!("log {stream} {}", lines.join("|")),
+                other => other.name().to_string(),
+            })
+            .collect()
+    }
+
+    /// A scan sends what changed since the last one, and nothing when nothing did.
+    #[test]
+    fn scans_send_only_what_changed() {
+        let tmp = tempfile::tempdir().unwrap();
+        let state_dir = StateDir::new(tmp.path());
+        let mut state = crate::report::timeline::sample_state();
+        state.phase = crate::state::RunPhase::Running;
+        save(&state_dir, &state);
+        let mut events = Vec::new();
+        let seen = scan(&state_dir, &Follow::Current, Seen::default(), &mut events);
+        // The first look reports everything (to nobody yet: pages load the whole run first).
+        assert_eq!(
+            names(&events),
+            [
+                "stream db integrated",
+                "stream api failed",
+                "stream ui skipped",
+                "timeline",
+                "phase"
+            ]
+        );
+        let mut events = Vec::new();
+        let seen = scan(&state_dir, &Follow::Current, seen, &mut events);
+        assert!(events.is_empty(), "{events:?}");
+
+        // `api` runs again: one stream's change, and its log as it grows, line by line.
+        state.streams[1].state = crate::state::StreamState::Active { started_at: 1 };
+        state.streams[1].tasks[0].state = TaskState::Running {
+            start: state.base.clone(),
+            started_at: 1,
+            pgid: None,
+        };
+        save(&state_dir, &state);
+        let log = state_dir.run_dir(&state.run_id).log_path("api", 0);
+        std::fs::write(&log, "=== streams: task 1 ===\nfirst line\nhalf a li").unwrap();
+        let mut events = Vec::new();
+        let seen = scan(&state_dir, &Follow::Current, seen, &mut events);
+        // A run saved as running that nobody holds reads as interrupted: no phase change here.
+        assert_eq!(names(&events), ["stream api running", "log api first line"]);
+        std::fs::write(&log, "=== streams: task 1 ===\nfirst line\nhalf a line\n").unwrap();
+        let mut events = Vec::new();
+        let seen = scan(&state_dir, &Follow::Current, seen, &mut events);
+        assert_eq!(names(&events), ["log api half a line"]);
+
+        // Another run becomes the current one.
+        let mut next = state.clone();
+        next.run_id = "20260101-000000-0002".into();
+        save(&state_dir, &next);
+        let mut events = Vec::new();
+        scan(&state_dir, &Follow::Current, seen, &mut events);
+        assert_eq!(names(&events)[0], "run");
     }
 }

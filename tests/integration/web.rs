@@ -605,3 +605,27 @@ tasks = ["Add a file"]
     assert_eq!(found["pwned"], Value::Null, "{found:#}");
     assert_eq!(found["injected"], 0, "{found:#}");
 }
+
+#[test]
+fn ui_refuses_an_unknown_run_and_a_taken_port() {
+    let repo = app();
+    let out = repo.streams(&["ui", "--run", "nope"]);
+    out.assert_code(2);
+    assert!(
+        out.stderr.contains("no run `nope` in this repository"),
+        "{out}"
+    );
+    let taken = std::net::TcpListener::bind(("127.0.0.1", 0)).unwrap();
+    let port = taken.local_addr().unwrap().port().to_string();
+    let out = repo.streams(&["ui", "--port", &port]);
+    out.assert_code(2);
+    assert!(
+        out.stderr
+            .contains(&format!("port {port} on 127.0.0.1 is taken")),
+        "{out}"
+    );
+    assert_eq!(
+        out.stdout, "",
+        "no address is printed for a server that never ran"
+    );
+}
