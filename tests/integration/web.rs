@@ -509,6 +509,12 @@ tasks = ["Task of b"]
 "#,
     );
     repo.streams(&["run"]).assert_code(3);
+    // report.html of the halted run shows the conflict too.
+    let html = std::fs::read_to_string(run_dir(&repo).join("report.html")).unwrap();
+    assert!(
+        html.contains("The run waits on a conflict in stream <strong>b</strong>"),
+        "report.html lacks the conflict"
+    );
     let ui = UiServer::start(&repo, &[]);
     let found = drive(
         &repo,
