@@ -26,6 +26,8 @@ const WAIT = 60_000;
 const FLAGS = [
   "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
   "--disable-component-update", "--no-first-run", "--disable-sync",
+  // Containers give /dev/shm little room; chromium then crashes its renderer without this.
+  "--disable-dev-shm-usage",
 ];
 
 function fail(message) {
