@@ -59,7 +59,7 @@ pub fn page(
         status,
         outcome: crate::report::summary::status_of(state).to_string(),
         streams,
-        conflict: conflict(state),
+        conflicts: conflicts(state),
         at: now_ms(),
     })
 }
@@ -141,10 +141,11 @@ pub fn diff(repo: &Repo, state: &RunState, stream: &str) -> Result<StreamDiff> {
     }
 }
 
-/// The conflict a halted run waits on, read from its bundle.
-pub fn conflict(state: &RunState) -> Option<ConflictPage> {
+/// The conflicts that wait for a person, each read from its bundle: the halt a run stopped
+/// on (streams parked on a conflict, once runs park them, are listed here too).
+pub fn conflicts(state: &RunState) -> Vec<ConflictPage> {
     let RunPhase::Halted(halt) = &state.phase else {
-        return None;
+        return Vec::new();
     };
     let bundle = &halt.bundle;
     let read = |p: &Path| std::fs::read_to_string(p).unwrap_or_default();
@@ -160,20 +161,21 @@ pub fn conflict(state: &RunState) -> Option<ConflictPage> {
             };
             ConflictFile {
                 path: path.clone(),
+                lang: crate::report::page::lang_of(path),
                 integration: parse_unified(&read(&with(".integration.diff"))),
                 stream: parse_unified(&read(&with(".stream.diff"))),
                 conflicted: read(&with(".conflicted")),
             }
         })
         .collect();
-    Some(ConflictPage {
+    vec![ConflictPage {
         stream: state.streams[halt.unit.stream].name.clone(),
         readme: read(&bundle.join("README.md")),
         bundle: bundle.display().to_string(),
         resolution_worktree: halt.resolution_worktree.display().to_string(),
         files,
         proposal: None,
-    })
+    }]
 }
 
 /// The last `n` lines of a log with text in them, redacted before they are cut or cleaned (a

@@ -75,7 +75,7 @@ pub fn render(page: &RunPage, state: &RunState) -> String {
         out.push_str(&timeline);
         out.push_str("</div>");
     }
-    if let Some(conflict) = &page.conflict {
+    for conflict in &page.conflicts {
         conflict_section(&mut out, conflict);
     }
     summary_table(&mut out, page);
@@ -379,13 +379,14 @@ fn diff_table(out: &mut String, lines: &[DiffLine], lang: Option<&str>) {
 fn conflict_section(out: &mut String, c: &ConflictPage) {
     let _ = write!(
         out,
-        "<h2>Conflict</h2><div class=\"card conflict\" id=\"conflict\"><p>The run waits on a conflict in stream <strong>{}</strong>. \
+        "<h2>Conflict</h2><div class=\"card conflict\" id=\"conflict-{}\"><p>The run waits on a conflict in stream <strong>{}</strong>. \
          Resolve it in <code>{}</code>, then run <code>streams continue</code>.</p>",
+        escape(&anchor(&c.stream)),
         escape(&c.stream),
         escape(&c.resolution_worktree)
     );
     for f in &c.files {
-        let lang = super::page::lang_of(&f.path);
+        let lang = f.lang;
         let _ = write!(
             out,
             "<h3><code>{}</code></h3><div class=\"sides\"><div><div class=\"muted\">what the integration branch did</div>",

@@ -25,9 +25,10 @@ pub struct RunPage {
     /// `integrated`, `failed`, `halted`, ... as the report says it (see `summary::status_of`).
     pub outcome: String,
     pub streams: Vec<StreamPage>,
-    /// The conflict the run waits on (halted), with both sides and the bundle's README.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub conflict: Option<ConflictPage>,
+    /// The conflicts that wait for a person, with both sides and the bundle's README: the one
+    /// a halted run stopped on (one stream per conflict, so a run that parks several streams
+    /// lists each).
+    pub conflicts: Vec<ConflictPage>,
     /// When this was gathered, milliseconds since the Unix epoch.
     pub at: u64,
 }
@@ -101,6 +102,9 @@ pub struct ConflictPage {
 #[derive(Clone, Debug, Serialize)]
 pub struct ConflictFile {
     pub path: String,
+    /// The highlighter's language for the file (see [`lang_of`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lang: Option<&'static str>,
     /// base -> integration (what the integration branch did to the file).
     pub integration: Vec<DiffLine>,
     /// base -> the stream (what the stream did to it).

@@ -145,8 +145,8 @@ const scenarios = {
     });
     await page.goto(args.url);
     await page.waitForSelector("#conflict-section:not([hidden])", { timeout: WAIT });
-    const worktree = await page.textContent("#resolution-worktree");
-    const readme = await page.textContent("#bundle-readme");
+    const worktree = await page.textContent("#conflict .resolution-worktree");
+    const readme = await page.textContent("#conflict .bundle-readme");
     const sides = await page.$$eval("#conflict table.diff", (t) => t.length);
     await shot(page, "ui-conflict", { fullPage: true });
     const button = '#run-actions button[data-action="continue"]';

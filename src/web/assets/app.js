@@ -437,38 +437,30 @@ function diffTable(lines, lang) {
 // The conflict
 
 function renderConflict() {
-  const c = run.conflict;
-  $("conflict-section").hidden = !c;
-  if (!c) return;
+  $("conflict-section").hidden = !run.conflicts.length;
+  $("conflict").replaceChildren(...run.conflicts.map(conflictCard));
+}
+
+function conflictCard(c) {
   const parts = [
     el("p", {}, "Stream ", el("strong", {}, c.stream), " conflicts with the integration branch in ",
       el("code", {}, c.files.map((f) => f.path).join(", ")), "."),
-    el("p", {}, "Resolve it in ", el("code", { id: "resolution-worktree" }, c.resolution_worktree),
+    el("p", {}, "Resolve it in ", el("code", { class: "resolution-worktree" }, c.resolution_worktree),
       " (edit the files, remove the markers, `git add` them), then continue."),
     el("div", { class: "actions" }, actionButton("continue"), actionButton("skip", c.stream), actionButton("abort")),
   ];
   for (const f of c.files) {
-    const lang = langOf(f.path);
     parts.push(el("h3", {}, el("code", {}, f.path)));
     parts.push(el("div", { class: "sides" },
-      el("div", {}, el("div", { class: "muted" }, "what the integration branch did"), diffTable(f.integration, lang)),
-      el("div", {}, el("div", { class: "muted" }, "what ", el("strong", {}, c.stream), " did"), diffTable(f.stream, lang))));
+      el("div", {}, el("div", { class: "muted" }, "what the integration branch did"), diffTable(f.integration, f.lang)),
+      el("div", {}, el("div", { class: "muted" }, "what ", el("strong", {}, c.stream), " did"), diffTable(f.stream, f.lang))));
     parts.push(el("details", { class: "file" }, el("summary", {}, "the file with conflict markers"),
       el("pre", { class: "text" }, f.conflicted)));
   }
   if (c.proposal) parts.push(el("h3", {}, "Proposed resolution"), el("pre", { class: "text" }, JSON.stringify(c.proposal, null, 2)));
   parts.push(el("details", { class: "file", open: true }, el("summary", {}, "the bundle's README (" + c.bundle + ")"),
-    el("pre", { class: "text", id: "bundle-readme" }, c.readme)));
-  $("conflict").replaceChildren(...parts);
-}
-
-function langOf(path) {
-  const name = path.split("/").pop();
-  const ext = name.includes(".") ? name.split(".").pop().toLowerCase() : "";
-  const map = { rs: "rust", py: "python", js: "javascript", mjs: "javascript", ts: "typescript", go: "go",
-    java: "java", c: "c", h: "c", cpp: "cpp", rb: "ruby", sh: "bash", toml: "ini", yml: "yaml", yaml: "yaml",
-    json: "json", md: "markdown", html: "xml", xml: "xml", css: "css", sql: "sql" };
-  return map[ext] || null;
+    el("pre", { class: "text bundle-readme" }, c.readme)));
+  return el("div", { class: "conflict-card", "data-stream": c.stream }, parts);
 }
 
 // ---------------------------------------------------------------------------------------------
