@@ -48,6 +48,9 @@ struct App {
     follow: Follow,
     token: String,
     tx: broadcast::Sender<Live>,
+    /// Set when the server stops: open event streams end, so stopping does not wait for
+    /// pages to close.
+    stopping: tokio::sync::watch::Receiver<bool>,
     /// The `streams` binary the actions run (this one).
     exe: PathBuf,
 }
@@ -80,7 +83,9 @@ pub fn serve(repo: Repo, options: Options, ready: impl FnOnce(&str)) -> Result<(
     let exe = std::env::current_exe()
         .map_err(|e| Error::io("could not find the streams binary to run actions with", e))?;
     let (tx, _) = broadcast::channel(1024);
+    let (stop_tx, stopping) = tokio::sync::watch::channel(false);
     let app = Arc::new(App {
+        stopping,
         state_dir: StateDir::new(repo.common_dir()),
         repo,
         follow: options.run.map_or(Follow::Current, Follow::Fixed),
@@ -116,7 +121,10 @@ pub fn serve(repo: Repo, options: Options, ready: impl FnOnce(&str)) -> Result<(
         ));
         ready(&url(port, &token));
         axum::serve(listener, router)
-            .with_graceful_shutdown(stopped())
+            .with_graceful_shutdown(async move {
+                stopped().await;
+                let _ = stop_tx.send(true);
+            })
             .await
             .map_err(|e| Error::io("the web server stopped", e))
     })
@@ -299,18 +307,24 @@ async fn events(
     State(app): Shared,
 ) -> Sse<impl futures_util::Stream<Item = std::result::Result<Event, std::convert::Infallible>>> {
     let rx = app.tx.subscribe();
-    let stream = futures_util::stream::unfold(rx, |mut rx| async move {
-        let live = match rx.recv().await {
-            Ok(live) => live,
-            Err(broadcast::error::RecvError::Lagged(_)) => Live::Resync,
-            Err(broadcast::error::RecvError::Closed) => return None,
-        };
-        let event = Event::default()
-            .event(live.name())
-            .json_data(&live)
-            .unwrap_or_else(|_| Event::default().event("resync").data("{}"));
-        Some((Ok(event), rx))
-    });
+    let stopping = app.stopping.clone();
+    let stream =
+        futures_util::stream::unfold((rx, stopping), |(mut rx, mut stopping)| async move {
+            let received = tokio::select! {
+                received = rx.recv() => received,
+                _ = stopping.wait_for(|stop| *stop) => return None,
+            };
+            let live = match received {
+                Ok(live) => live,
+                Err(broadcast::error::RecvError::Lagged(_)) => Live::Resync,
+                Err(broadcast::error::RecvError::Closed) => return None,
+            };
+            let event = Event::default()
+                .event(live.name())
+                .json_data(&live)
+                .unwrap_or_else(|_| Event::default().event("resync").data("{}"));
+            Some((Ok(event), (rx, stopping)))
+        });
     Sse::new(stream).keep_alive(KeepAlive::default())
 }
 

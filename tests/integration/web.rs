@@ -635,3 +635,29 @@ fn ui_refuses_an_unknown_run_and_a_taken_port() {
         "no address is printed for a server that never ran"
     );
 }
+
+#[test]
+fn ui_stops_on_sigterm_while_a_page_follows_it() {
+    let repo = app();
+    let mut ui = UiServer::start(&repo, &[]);
+    // A page's event stream, open.
+    let mut events = TcpStream::connect(("127.0.0.1", ui.port)).unwrap();
+    events
+        .write_all(
+            format!(
+                "GET /events HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nX-Streams-Token: {}\r\n\r\n",
+                ui.port, ui.token
+            )
+            .as_bytes(),
+        )
+        .unwrap();
+    let mut head = [0u8; 12];
+    events.read_exact(&mut head).unwrap();
+    assert_eq!(&head, b"HTTP/1.1 200");
+    let pid = nix::unistd::Pid::from_raw(ui.child.id() as i32);
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();
+    let status = wait_for("streams ui to stop", Duration::from_secs(30), || {
+        ui.child.try_wait().unwrap()
+    });
+    assert_eq!(status.code(), Some(0));
+}
