@@ -497,8 +497,8 @@ pub struct CleanArgs {
 #[derive(Debug, Args)]
 pub struct UiArgs {
     /// The port to listen on, on 127.0.0.1 (default: a free one)
-    #[arg(long, default_value_t = 0)]
-    pub port: u16,
+    #[arg(long)]
+    pub port: Option<u16>,
     /// Open the page in the default browser
     #[arg(long)]
     pub open: bool,

@@ -11,7 +11,7 @@ pub fn ui(ctx: &Context, args: UiArgs) -> Result<ExitCode> {
         crate::ops::show::find_run(&repo, Some(id))?;
     }
     let options = crate::web::Options {
-        port: args.port,
+        port: args.port.unwrap_or(0),
         run: args.run.clone(),
     };
     crate::web::serve(repo, options, |url| {
