@@ -10,6 +10,12 @@
 //!
 //! Nothing from a run reaches the page as markup: the JSON carries text, the page's script
 //! puts it in with `textContent`, and the SVG escapes it (`report::html::escape`).
+//!
+//! What later stages fill in (each shows only when present): a stream's cost from the ledger
+//! (`report::page::StreamPage::cost`), streams parked on a conflict (one entry each in
+//! `RunPage::conflicts`, and the word `parked`, already coloured and grouped under "needs you"),
+//! a resolver's proposal (`ConflictPage::proposal`), and `streams stop STREAM` (a variant of
+//! [`actions::Kind`] taking a stream, and its entry in the page's table of actions).
 
 pub mod actions;
 mod assets;
