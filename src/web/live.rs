@@ -141,6 +141,8 @@ struct Seen {
     streams: Vec<StreamLive>,
     phase: Option<(String, String)>,
     spans: usize,
+    /// When the page was last told to redraw the timeline.
+    timeline_sent: Option<std::time::Instant>,
     journal_offset: u64,
     /// Each followed log: (stream, task) -> offset read up to.
     logs: BTreeMap<(String, usize), (PathBuf, u64)>,
@@ -265,9 +267,19 @@ fn scan(state_dir: &StateDir, follow: &Follow, mut seen: Seen, events: &mut Vec<
         seen.streams = streams;
         if state.timeline.len() != seen.spans {
             seen.spans = state.timeline.len();
+            seen.timeline_sent = Some(std::time::Instant::now());
             events.push(Live::Timeline { spans: seen.spans });
         }
         follow_logs(&dir, state, &mut seen);
+    }
+    // Running tasks' bars grow with no change to the state: now and then, a redraw.
+    if !seen.running.is_empty()
+        && seen
+            .timeline_sent
+            .is_none_or(|at| at.elapsed() >= TIMELINE_GROWTH)
+    {
+        seen.timeline_sent = Some(std::time::Instant::now());
+        events.push(Live::Timeline { spans: seen.spans });
     }
     if state.is_some() {
         seen.state = state;
@@ -312,6 +324,9 @@ fn follow_logs(dir: &RunDir, state: &RunState, seen: &mut Seen) {
         }
     }
 }
+
+/// How often the timeline is redrawn while tasks run and nothing else changes it.
+const TIMELINE_GROWTH: Duration = Duration::from_secs(5);
 
 /// At most this much of a log per event: a flooding agent is shown as it goes.
 const LOG_CHUNK: u64 = 64 * 1024;
@@ -390,6 +405,15 @@ mod tests {
             .collect()
     }
 
+    /// The events other than a redraw of the timeline (which a running task's growing bar
+    /// asks for every few seconds, whatever else changed).
+    fn changes(events: &[Live]) -> Vec<String> {
+        names(events)
+            .into_iter()
+            .filter(|name| name != "timeline")
+            .collect()
+    }
+
     /// A scan sends what changed since the last one, and nothing when nothing did.
     #[test]
     fn scans_send_only_what_changed() {
@@ -428,11 +452,14 @@ mod tests {
         let mut events = Vec::new();
         let seen = scan(&state_dir, &Follow::Current, seen, &mut events);
         // A run saved as running that nobody holds reads as interrupted: no phase change here.
-        assert_eq!(names(&events), ["stream api running", "log api first line"]);
+        assert_eq!(
+            changes(&events),
+            ["stream api running", "log api first line"]
+        );
         std::fs::write(&log, "=== streams: task 1 ===\nfirst line\nhalf a line\n").unwrap();
         let mut events = Vec::new();
         let seen = scan(&state_dir, &Follow::Current, seen, &mut events);
-        assert_eq!(names(&events), ["log api half a line"]);
+        assert_eq!(changes(&events), ["log api half a line"]);
 
         // Another run becomes the current one.
         let mut next = state.clone();
