@@ -92,8 +92,13 @@ const scenarios = {
     const last = await graphStates(page);
     const mark = await page.evaluate(() => window.__streamsMark);
     const navigations = await page.evaluate(() => performance.getEntriesByType("navigation").length);
+    // The run's end follows its last stream's integration (reports are written first).
+    await page.waitForFunction((word) => document.querySelector("#outcome").textContent === word,
+      args.outcome, { timeout: WAIT });
     const badge = await page.textContent("#outcome");
-    await page.waitForFunction(() => document.querySelector("#timeline svg .bar-ok"), null, { timeout: WAIT });
+    // Every step the run recorded gets its bar (the timeline is redrawn after each).
+    await page.waitForFunction((n) => document.querySelectorAll("#timeline svg rect[class^=bar-]").length >= n,
+      args.bars, { timeout: WAIT });
     const bars = await page.$$eval("#timeline svg rect[class^=bar-]", (r) => r.length);
     await shot(page, "ui-finished", { fullPage: true });
     await context.close();
@@ -161,13 +166,19 @@ const scenarios = {
     await page.click(button);
     await page.click("#confirm-run");
     await page.waitForFunction((word) => document.querySelector("#outcome").textContent === word, args.outcome, { timeout: WAIT });
+    // The command's own end, as the page reports it.
+    await page.waitForFunction(() => /done|exit code/.test(document.querySelector("#action-result").textContent), null, { timeout: WAIT });
+    const actionResult = await page.textContent("#action-result");
+    // And the badge stays: no older answer puts the run back as it was.
+    await page.waitForSelector("#diff details.file", { timeout: WAIT });
+    const badge = await page.textContent("#outcome");
     const output = await page.textContent("#action-output");
     const states = await graphStates(page);
     const conflictHidden = await page.isHidden("#conflict-section");
     const notes = await page.evaluate(() => window.__notes);
     await shot(page, "ui-continued", { fullPage: true });
     await context.close();
-    return { worktree, readme, sides, refused, output, states, conflictHidden, notes, errors };
+    return { worktree, readme, sides, refused, output, actionResult, badge, states, conflictHidden, notes, errors };
   },
 
   // Names and output holding markup show as text, and nothing of theirs runs.

@@ -335,6 +335,9 @@ fn the_graph_shows_every_stream_and_follows_the_run_without_a_reload() {
             "select": "a",
             "log_text": "a is waiting for the test",
             "release": release,
+            // A task and an integration per stream.
+            "bars": 6,
+            "outcome": "integrated",
         }),
     );
     assert_eq!(run.wait().unwrap().code(), Some(0));
@@ -350,8 +353,8 @@ fn the_graph_shows_every_stream_and_follows_the_run_without_a_reload() {
     assert_eq!(found["mark"], "same page", "{found:#}");
     assert_eq!(found["navigations"], 1, "{found:#}");
     assert_eq!(found["badge"], "integrated", "{found:#}");
-    // The timeline has a bar per task and integration at least.
-    assert!(found["bars"].as_u64().unwrap() >= 6, "{found:#}");
+    // The timeline has a bar per task and integration.
+    assert_eq!(found["bars"], 6, "{found:#}");
 }
 
 #[test]
@@ -550,6 +553,8 @@ tasks = ["Task of b"]
         "{found:#}"
     );
     assert_eq!(found["conflictHidden"], true, "{found:#}");
+    assert_eq!(found["actionResult"], "done", "{found:#}");
+    assert_eq!(found["badge"], "integrated", "{found:#}");
     // The person was told the run ended (a browser notification).
     assert_eq!(
         found["notes"],

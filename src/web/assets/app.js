@@ -69,11 +69,17 @@ function streamOf(name) { return run && run.streams.find((s) => s.name === name)
 // ---------------------------------------------------------------------------------------------
 // The whole run
 
+// Loads overlap (each phase change starts one): only the latest one's answer is applied, so
+// an older answer arriving late never shows the run as it was before.
+let loads = 0;
+
 async function loadRun() {
+  const load = ++loads;
   let doc;
   try {
     doc = await getJson("/api/run");
   } catch (e) {
+    if (load !== loads) return;
     run = null;
     $("content").hidden = true;
     $("empty").hidden = false;
@@ -82,6 +88,7 @@ async function loadRun() {
     $("run-actions").replaceChildren();
     return;
   }
+  if (load !== loads) return;
   run = doc;
   $("empty").hidden = true;
   $("content").hidden = false;
