@@ -8,10 +8,11 @@
 //! - [`ops`]: the use cases (start, resume, continue, skip, abort, status, clean, plan
 //!   prediction, a run spread over CI machines): no clap, no printing; a repository and inputs
 //!   in, data out.
-//! - [`exec`]: tokio: the dispatcher (sole writer of run state while it runs) and its pure
-//!   decisions, the task spec shared with `--dry-run`, task executors, process groups, signals,
-//!   recovery after a crash, the kernel sandbox of an agent (Landlock), each stream's `check`
-//!   and the `gate` over batches of streams at sync points.
+//! - [`exec`]: tokio: the dispatcher (sole writer of run state while it runs) driving its parts
+//!   (each stream's `check`, the `gate` over batches of streams at sync points, workspaces
+//!   prepared ahead, recovery after a crash) and its pure decisions; a task as its steps
+//!   (prepare, attempt, verify, commit, bring), the task spec shared with `--dry-run`, process
+//!   groups, signals, the kernel sandbox of an agent (Landlock).
 //! - [`coordinator`]: sync points: integrate a stream's commits (and [`coordinator::move_integration_ref`],
 //!   the one mover of the integration ref), halt on a conflict, the resolution worktree,
 //!   conflict prediction, the bisection of a red gate (pure).
@@ -30,7 +31,8 @@
 //! - Leaves, usable from any layer: [`layout`] (every ref and directory name a run uses, built
 //!   and parsed), [`failpoint`] (crash tests), [`duration`] (durations for people),
 //!   [`git_env`] (the environment variables that redirect git, shared by `git` and `plan`),
-//!   [`children`] (the processes streams starts itself, told apart from an agent's strays).
+//!   [`children`] (the processes streams starts itself, told apart from an agent's strays),
+//!   [`ids`] (a stream's and a task's place, passed instead of bare indices).
 //! - [`web`]: `streams ui`, the local web view: an axum server on 127.0.0.1 behind a random
 //!   token, live events from the run's directory, actions through the `streams` command itself;
 //!   it reads through [`ops`] and draws with [`report`] (report.html is its static twin).
@@ -52,6 +54,7 @@ pub mod failpoint;
 pub mod gh;
 pub mod git;
 pub mod git_env;
+pub mod ids;
 pub mod layout;
 pub mod ops;
 pub mod ownership;
