@@ -261,6 +261,42 @@ tasks = ["Add a"]
     let (status, doc) = get(port, "/api/run", &[&right]);
     assert_eq!(status, 200, "{doc}");
     assert!(doc.contains(r#""name":"db""#), "{doc}");
+    // An action that does not apply is refused by the command itself, in its own words.
+    let post = |body: &str| {
+        http(
+            port,
+            &format!(
+                "POST /api/action HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nOrigin: http://127.0.0.1:{port}\r\n{right}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            ),
+        )
+    };
+    let (status, response) = post(r#"{"action":"skip","stream":"db"}"#);
+    assert_eq!(status, 200, "{response}");
+    let outcome: Value = serde_json::from_str(response.split("\r\n\r\n").nth(1).unwrap()).unwrap();
+    assert_eq!(outcome["command"], "streams skip db", "{outcome:#}");
+    assert_eq!(outcome["running"], false, "{outcome:#}");
+    assert_eq!(outcome["exit"], 5, "{outcome:#}");
+    let cli = repo.streams(&["skip", "db"]);
+    cli.assert_code(5);
+    assert_eq!(
+        outcome["output"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| l.as_str().unwrap())
+            .collect::<Vec<_>>()
+            .join("\n"),
+        cli.stderr.trim_end(),
+        "the page shows what the command says"
+    );
+    // A name that is not one of the run's streams never reaches the command (`--force`).
+    let (status, response) = post(r#"{"action":"skip","stream":"--force"}"#);
+    assert_eq!(status, 400, "{response}");
+    assert!(
+        response.contains("the run has no stream `--force`"),
+        "{response}"
+    );
     // Only loopback: the port is not open on any other address of this machine.
     assert!(ui.url.starts_with(&format!("http://127.0.0.1:{port}/")));
 }
