@@ -195,8 +195,17 @@ const scenarios = {
     const pwned = await page.evaluate(() => window.__pwned === undefined ? null : window.__pwned);
     const injected = await page.evaluate(() => document.querySelectorAll("#detail img, #detail script, #board img, #board script").length);
     await shot(page, "ui-markup-as-text", { fullPage: true });
+    // Side by side: a changed line faces its old version.
+    await page.click('.diff-head button[data-mode="split"]');
+    await page.waitForSelector("#diff table.diff.split", { timeout: WAIT });
+    const facing = await page.$$eval("#diff table.diff.split tr", (rows) => rows
+      .filter((r) => r.querySelector("td.code.del") && r.querySelector("td.code.add"))
+      .map((r) => [r.querySelector("td.code.del").textContent, r.querySelector("td.code.add").textContent]));
+    const splitPaths = await page.$$eval("#diff details.file .path", (p) => p.map((e) => e.textContent));
+    const injectedSplit = await page.evaluate(() => document.querySelectorAll("#detail img, #detail script").length);
+    await shot(page, "ui-side-by-side", { fullPage: true });
     await context.close();
-    return { paths, log, pwned, injected, errors };
+    return { paths, log, pwned, injected, facing, splitPaths, injectedSplit, errors };
   },
 };
 

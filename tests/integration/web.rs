@@ -634,7 +634,7 @@ name = "app"
 [[stream]]
 name = "db"
 owns = ["src/db/**"]
-agent = ["act", "write", "{NAME}", "<b>bold?</b>", "say", "{}"]
+agent = ["act", "write", "{NAME}", "<b>bold?</b>", "write", "src/db/mod.rs", "// db, <i>changed</i>", "say", "{}"]
 tasks = ["Add a file"]
 "#,
             SAID.replace('"', "\\\"")
@@ -647,10 +647,18 @@ tasks = ["Add a file"]
         "escape",
         json!({ "url": ui.url, "select": "db", "log_text": "done" }),
     );
-    assert_eq!(found["paths"], json!([NAME]), "{found:#}");
+    assert_eq!(found["paths"], json!([NAME, "src/db/mod.rs"]), "{found:#}");
     assert!(found["log"].as_str().unwrap().contains(SAID), "{found:#}");
     assert_eq!(found["pwned"], Value::Null, "{found:#}");
     assert_eq!(found["injected"], 0, "{found:#}");
+    // Side by side, the same: the changed line faces its old version, as text.
+    assert_eq!(
+        found["facing"],
+        json!([["// db", "// db, <i>changed</i>"]]),
+        "{found:#}"
+    );
+    assert_eq!(found["splitPaths"], found["paths"], "{found:#}");
+    assert_eq!(found["injectedSplit"], 0, "{found:#}");
 }
 
 #[test]

@@ -373,7 +373,9 @@ function renderDetail() {
   }
   parts.push(el("h3", { id: "log-title" }, "Log"));
   parts.push(el("pre", { class: "log", id: "log" }));
-  parts.push(el("h3", {}, "Diff"));
+  parts.push(el("h3", { class: "diff-head" }, "Diff ",
+    el("button", { type: "button", class: "small" + (diffMode === "unified" ? " on" : ""), "data-mode": "unified", onclick: () => setDiffMode("unified") }, "unified"),
+    el("button", { type: "button", class: "small" + (diffMode === "split" ? " on" : ""), "data-mode": "split", onclick: () => setDiffMode("split") }, "side by side")));
   parts.push(el("div", { id: "diff" }, el("p", { class: "muted" }, "loading…")));
   pane.replaceChildren(...parts);
   renderLog();
@@ -389,6 +391,17 @@ function renderLog() {
   pre.scrollTop = pre.scrollHeight;
 }
 
+// How diffs are shown: "unified" or "split" (side by side), kept for the next visit.
+let diffMode = localStorage.getItem("streams-diff-mode") === "split" ? "split" : "unified";
+let shownDiff = null; // [stream, diff] last drawn
+
+function setDiffMode(mode) {
+  diffMode = mode;
+  localStorage.setItem("streams-diff-mode", mode);
+  for (const b of document.querySelectorAll(".diff-head button")) b.classList.toggle("on", b.getAttribute("data-mode") === mode);
+  if (shownDiff && shownDiff[0] === selected) drawDiff(shownDiff[0], shownDiff[1]);
+}
+
 async function loadDiff(name) {
   let diff;
   try {
@@ -396,8 +409,13 @@ async function loadDiff(name) {
   } catch (e) {
     diff = { files: [], error: e.message };
   }
+  drawDiff(name, diff);
+}
+
+function drawDiff(name, diff) {
   const box = $("diff");
   if (!box || selected !== name) return;
+  shownDiff = [name, diff];
   if (!diff.files.length) {
     box.replaceChildren(el("p", { class: "muted" }, diff.error || "no change yet"));
     return;
@@ -410,7 +428,8 @@ function fileDiff(f) {
   const adds = f.lines.filter((l) => l.kind === "add").length;
   const dels = f.lines.filter((l) => l.kind === "del").length;
   const title = f.renamed_from ? f.renamed_from + " → " + f.path : f.path;
-  const body = f.binary ? el("p", { class: "muted" }, " binary file") : diffTable(f.lines, f.lang);
+  const body = f.binary ? el("p", { class: "muted" }, " binary file")
+    : diffMode === "split" ? splitTable(f.lines, f.lang) : diffTable(f.lines, f.lang);
   return el("details", { class: "file", open: true },
     el("summary", {}, el("span", { class: "path" }, title), " ", el("span", { class: "muted" }, "+" + adds + "/−" + dels)), body);
 }
@@ -418,25 +437,62 @@ function fileDiff(f) {
 // Highlighted lines at most per table: beyond, plain text (a huge diff stays usable).
 const HIGHLIGHT_LINES = 3000;
 
+// A line of code, coloured while the table's budget of highlighted lines lasts.
+function codeOf(text, lang, budget) {
+  const code = el("code", {}, text);
+  if (lang && window.hljs && hljs.getLanguage(lang) && budget.left > 0) {
+    budget.left--;
+    // highlight.js escapes the text; its result is its own markup of spans.
+    code.innerHTML = hljs.highlight(text, { language: lang, ignoreIllegals: true }).value;
+  }
+  return code;
+}
+
+function sign(kind) { return kind === "add" ? "+" : kind === "del" ? "−" : ""; }
+
 function diffTable(lines, lang) {
   const table = el("table", { class: "diff" });
-  const known = lang && window.hljs && hljs.getLanguage(lang);
-  let highlighted = 0;
+  const budget = { left: HIGHLIGHT_LINES };
   for (const l of lines) {
     if (l.kind === "hunk" || l.kind === "meta") {
       table.append(el("tr", { class: l.kind }, el("td", { class: "sign" }), el("td", {}, l.text)));
       continue;
     }
-    const code = el("code", {}, l.text);
-    if (known && highlighted < HIGHLIGHT_LINES) {
-      highlighted++;
-      // highlight.js escapes the text; its result is its own markup of spans.
-      code.innerHTML = hljs.highlight(l.text, { language: lang, ignoreIllegals: true }).value;
-    }
     table.append(el("tr", { class: l.kind },
-      el("td", { class: "sign" }, l.kind === "add" ? "+" : l.kind === "del" ? "−" : ""),
-      el("td", { class: "code" }, code)));
+      el("td", { class: "sign" }, sign(l.kind)),
+      el("td", { class: "code" }, codeOf(l.text, lang, budget))));
   }
+  return table;
+}
+
+// Side by side: the old file left, the new right; removed and added lines of one change face
+// each other.
+function splitTable(lines, lang) {
+  // Fixed layout takes its widths from the columns, not from the first row (a hunk's line).
+  const table = el("table", { class: "diff split" },
+    el("colgroup", {}, el("col", { class: "sign" }), el("col", {}), el("col", { class: "sign" }), el("col", {})));
+  const budget = { left: HIGHLIGHT_LINES };
+  const half = (l) => l
+    ? [el("td", { class: "sign " + l.kind }, sign(l.kind)), el("td", { class: "code " + l.kind }, codeOf(l.text, lang, budget))]
+    : [el("td", { class: "sign empty" }), el("td", { class: "code empty" })];
+  let dels = [];
+  let adds = [];
+  const flush = () => {
+    for (let i = 0; i < Math.max(dels.length, adds.length); i++) table.append(el("tr", {}, half(dels[i]), half(adds[i])));
+    dels = [];
+    adds = [];
+  };
+  for (const l of lines) {
+    if (l.kind === "del") { if (adds.length) flush(); dels.push(l); continue; }
+    if (l.kind === "add") { adds.push(l); continue; }
+    flush();
+    if (l.kind === "hunk" || l.kind === "meta") {
+      table.append(el("tr", { class: l.kind }, el("td", { class: "sign" }), el("td", { colspan: "3" }, l.text)));
+    } else {
+      table.append(el("tr", { class: "context" }, half(l), half(l)));
+    }
+  }
+  flush();
   return table;
 }
 
