@@ -4,10 +4,14 @@
 //! Module map, from the top down (each layer only reaches down, never up):
 //!
 //! - [`cli`]: clap types and one function per subcommand (args -> ops -> report -> exit code);
-//!   no git, no processes of its own.
-//! - [`ops`]: the use cases (start, resume, continue, skip, abort, status, clean, plan
-//!   prediction, a run spread over CI machines): no clap, no printing; a repository and inputs
-//!   in, data out.
+//!   it reaches only ops, report and error, and [`web`] for `streams ui`.
+//! - [`web`]: `streams ui`, the other front end: the local web view, an axum server on
+//!   127.0.0.1 behind a random token, live events from the run's directory, actions through the
+//!   `streams` command itself; it reads through [`ops`] and draws with [`report`] (report.html
+//!   is its static twin).
+//! - [`ops`]: the use cases (loading the plan against git, start, `--dry-run`, resume,
+//!   continue, skip, abort, retry, status, clean, init, plan prediction, `ci github`, a run
+//!   spread over CI machines): no clap, no printing; a repository and inputs in, data out.
 //! - [`exec`]: tokio: the dispatcher (sole writer of run state while it runs) driving its parts
 //!   (each stream's `check`, the `gate` over batches of streams at sync points, workspaces
 //!   prepared ahead, recovery after a crash) and its pure decisions; a task as its steps
@@ -17,8 +21,8 @@
 //!   the one mover of the integration ref), halt on a conflict, the resolution worktree,
 //!   conflict prediction, the bisection of a red gate (pure).
 //! - [`report`]: all text a person reads: progress, event lines, NDJSON, the conflict README,
-//!   the final report, the plan and status views (learned estimates too), "what next" hints.
-//!   Sees plain data only.
+//!   the final report, the plan and status views (learned estimates too), "what next" hints;
+//!   and [`report::printer`], the one writer of stdout and stderr. Sees plain data only.
 //! - [`state`]: run state types, the atomic store (`StateStore`: the one way state is written),
 //!   the lock, the journal, the history of past runs (what each task took, for `streams plan`
 //!   to predict from).
@@ -26,22 +30,26 @@
 //!   [`git::Oid`] and named operations, the argv runner private.
 //! - [`ownership`]: compiled globsets; who owns a path; checking an agent's changed paths.
 //! - [`plan`]: pure: TOML text in, validated [`plan::Plan`] out (raw -> model -> validate), plus
-//!   the schedule analysis behind `streams plan` (learning from past runs), and task lists into
-//!   plans for `streams init --from`.
+//!   the schedule analysis behind `streams plan` (learning from past runs).
+//! - [`authoring`]: pure, the other direction: plan text written for a person (the commented
+//!   plan `streams init` writes, the built-in examples, a task list into a plan for
+//!   `streams init --from`), then checked by [`plan`] like any other.
 //! - Leaves, usable from any layer: [`layout`] (every ref and directory name a run uses, built
 //!   and parsed), [`failpoint`] (crash tests), [`duration`] (durations for people),
 //!   [`git_env`] (the environment variables that redirect git, shared by `git` and `plan`),
 //!   [`children`] (the processes streams starts itself, told apart from an agent's strays),
 //!   [`ids`] (a stream's and a task's place, passed instead of bare indices).
-//! - [`web`]: `streams ui`, the local web view: an axum server on 127.0.0.1 behind a random
-//!   token, live events from the run's directory, actions through the `streams` command itself;
-//!   it reads through [`ops`] and draws with [`report`] (report.html is its static twin).
 //! - [`error`]: error kinds and the exit codes, in one place, with how a run's outcome maps to
 //!   one (it wraps [`git::GitError`], so it sits beside git rather than below it).
 //! - [`demo`]: the example repository behind `streams demo`.
 //! - [`ci`]: pure: a plan spread over CI jobs (its stages, the secrets and installs its agents
 //!   need, what cannot be kept across machines) and the GitHub Actions workflow that runs it.
 
+// Output goes through `report::printer` alone (see there); tests print what they like.
+#![warn(clippy::print_stdout, clippy::print_stderr)]
+#![cfg_attr(test, allow(clippy::print_stdout, clippy::print_stderr))]
+
+pub mod authoring;
 pub mod children;
 pub mod ci;
 pub mod cli;

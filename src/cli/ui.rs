@@ -2,10 +2,10 @@
 
 use crate::error::{ExitCode, Result};
 
-use super::{Context, UiArgs, load};
+use super::{Context, UiArgs};
 
 pub fn ui(ctx: &Context, args: UiArgs) -> Result<ExitCode> {
-    let repo = load::open_repo(ctx)?;
+    let repo = crate::ops::load::open_repo(&ctx.cwd)?;
     if let Some(id) = &args.run {
         // An unknown run is refused now, with the runs there are, not on the page.
         crate::ops::show::find_run(&repo, Some(id))?;
@@ -16,7 +16,9 @@ pub fn ui(ctx: &Context, args: UiArgs) -> Result<ExitCode> {
     };
     crate::web::serve(repo, options, |url| {
         // The address is the command's data: stdout, one line, for a script to read.
-        println!("{url}");
+        if let Err(e) = crate::report::print_data(&format!("{url}\n")) {
+            ctx.ui.warn(format!("could not print the address: {e}"));
+        }
         ctx.ui.info(format!(
             "serving this repository's runs at {url} (this machine only; Ctrl-C stops it)"
         ));

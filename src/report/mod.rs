@@ -3,17 +3,20 @@
 //! This layer sees plain data (run state, events), never git2 types or processes.
 
 pub mod conflict;
+pub mod dry_run_view;
 mod events;
 mod gates_view;
 pub mod github;
 pub mod hints;
 pub mod html;
+pub mod init_view;
 pub mod junit;
 pub mod learn_view;
 pub mod mermaid;
 pub mod page;
 pub mod plan_view;
 pub mod pr_view;
+pub mod printer;
 pub(crate) mod quote;
 pub mod redact;
 pub mod reporter;
@@ -23,13 +26,12 @@ pub mod status_view;
 pub mod summary;
 pub mod svg;
 pub mod timeline;
-mod ui;
 pub mod watch_view;
 
 pub use events::{EVENTS_SCHEMA, Event};
+pub use printer::{ColorChoice, Ui, print_bytes, print_data, print_json};
 pub use quote::{quote_path, quote_paths};
 pub use reporter::Reporter;
-pub use ui::{ColorChoice, Ui, print_data};
 
 /// The short form of a commit id, as messages show it.
 pub fn short(oid: &str) -> &str {
