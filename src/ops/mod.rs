@@ -30,3 +30,4 @@ pub mod show;
 pub mod start;
 pub mod status;
 pub mod stop;
+pub mod ui;

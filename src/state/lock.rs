@@ -202,6 +202,25 @@ pub fn current_holder(dir: &StateDir, plan: &str) -> Option<Holder> {
     }
 }
 
+/// Every live holder of a plan's lock here (any plan).
+pub fn holders(dir: &StateDir) -> Vec<Holder> {
+    let Ok(entries) = std::fs::read_dir(dir.root().join("locks")) else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(|e| e.ok())
+        .filter_map(|e| e.file_name().to_str().map(str::to_string))
+        .filter_map(|plan| current_holder(dir, &plan))
+        .collect()
+}
+
+/// The live holder working on run `run_id`, if one is.
+pub fn holder_of_run(dir: &StateDir, run_id: &str) -> Option<Holder> {
+    holders(dir)
+        .into_iter()
+        .find(|h| h.run_id.as_deref() == Some(run_id))
+}
+
 fn read_holder(path: &Path) -> Option<Holder> {
     let mut text = String::new();
     File::open(path).ok()?.read_to_string(&mut text).ok()?;

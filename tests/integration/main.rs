@@ -26,4 +26,5 @@ mod sandbox;
 mod scenarios;
 mod sparse;
 mod status;
+mod web;
 mod workspace;
