@@ -382,6 +382,9 @@ struct Judge<'a> {
     integration_ref: String,
     /// The last run's base, when there is a run.
     base: Option<Oid>,
+    /// Where `streams merge` took the last run's result, when it did (a replayed result is in
+    /// no branch under its own commit ids).
+    merged: Option<(String, Oid)>,
     /// The refs whose work the integration branch holds.
     integrated: BTreeSet<String>,
 }
@@ -405,6 +408,9 @@ impl<'a> Judge<'a> {
             plan,
             integration_ref,
             base: latest.map(|s| s.base.clone()),
+            merged: latest
+                .and_then(|s| s.merged.as_ref())
+                .map(|m| (layout::branch_ref(&m.branch), m.commit.clone())),
             integrated,
         })
     }
@@ -422,7 +428,7 @@ impl<'a> Judge<'a> {
             .to_string();
         let at_base = self.base.as_ref() == Some(oid);
         let loses = if name == self.integration_ref {
-            let merged = merged_elsewhere(self.repo, oid, self.plan)?;
+            let merged = merged_elsewhere(self.repo, oid, self.plan)? || self.recorded_merge()?;
             (!merged && !at_base)
                 .then(|| "the run's result, not merged into any other branch".to_string())
         } else if dirty_streams.contains(&short_name) {
@@ -447,6 +453,18 @@ impl<'a> Judge<'a> {
                 CleanAction::Ref(name.to_string())
             },
             run: None,
+        })
+    }
+
+    /// Whether the last run's result was merged by `streams merge` and the branch it went
+    /// into still holds what the merge made.
+    fn recorded_merge(&self) -> Result<bool> {
+        let Some((branch, commit)) = &self.merged else {
+            return Ok(false);
+        };
+        Ok(match self.repo.ref_target(branch)? {
+            Some(tip) => refs::is_ancestor(self.repo, commit, &tip).unwrap_or(false),
+            None => false,
         })
     }
 

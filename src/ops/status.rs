@@ -21,7 +21,12 @@ use crate::state::{
 /// going.
 pub fn status(repo: &Repo, selector: &Selector) -> Result<(Status, Option<Choice>)> {
     let state_dir = StateDir::new(repo.common_dir());
-    let picked = super::runs::pick_optional(repo, selector, Want::Any)?;
+    // A run the command line names must be there; without a name, none is no error.
+    let picked = if selector.plan.is_some() || selector.run.is_some() {
+        Some(super::runs::pick(repo, selector, Want::Any, "show")?)
+    } else {
+        super::runs::pick_optional(repo, selector, Want::Any)?
+    };
     let (run, choice) = match picked {
         Some(picked) => {
             let holder = lock::current_holder(&state_dir, &picked.state.plan_name);
