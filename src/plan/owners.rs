@@ -456,6 +456,22 @@ mod tests {
     use super::*;
 
     #[test]
+    fn claims_of_two_plans_overlap_as_two_streams_would() {
+        assert_eq!(
+            claims_overlap("src/**", "src/api/*.rs").as_deref(),
+            Some("src/api/x.rs")
+        );
+        assert_eq!(claims_overlap("docs/*.md", "src/**"), None);
+        // A file one names, below which the other puts files: git cannot hold both.
+        assert_eq!(claims_overlap("x", "x/**").as_deref(), Some("x"));
+        assert_eq!(claims_overlap("x/**", "x").as_deref(), Some("x"));
+        assert_eq!(
+            claims_overlap("Cargo.lock", "Cargo.lock").as_deref(),
+            Some("Cargo.lock")
+        );
+    }
+
+    #[test]
     fn literal_directories() {
         assert_eq!(literal_dirs("tests/api/*.rs"), "tests/api");
         assert_eq!(literal_dirs("src/**"), "src");
