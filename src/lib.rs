@@ -1,7 +1,10 @@
 //! `streams` runs many coding agents in parallel on one git repository and brings their work back
 //! together safely.
 //!
-//! Module map, from the top down (each layer only reaches down, never up):
+//! Module map, from the top down (each layer only reaches down, never up). The allowed arrows are
+//! written in one place, the tables at the top of `tests/integration/layering.rs`, whose test
+//! reads every `use` and qualified path of `src/` and fails naming `file:line` for each arrow
+//! that goes up:
 //!
 //! - [`cli`]: clap types and one function per subcommand (args -> ops -> report -> exit code);
 //!   no git, no processes of its own.
