@@ -58,3 +58,4 @@ pub mod ownership;
 pub mod plan;
 pub mod report;
 pub mod state;
+pub mod text;

@@ -461,6 +461,6 @@ fn one_line(text: &str, max: usize) -> String {
     }
 }
 
-pub fn short(oid: &str) -> &str {
-    &oid[..oid.len().min(10)]
-}
+// Kept for its callers in exec and the CLI, which the engine's and the CLI's reshaping move to
+// `crate::text::short`.
+pub use crate::text::short;

@@ -414,7 +414,7 @@ fn create(repo: &Repo, spec: &WorktreeSpec) -> GitResult<()> {
 
 /// Up to three paths, and how many more.
 fn examples(paths: &[String]) -> String {
-    let mut text = crate::report::quote_paths(&paths[..paths.len().min(3)]);
+    let mut text = crate::text::quote_paths(&paths[..paths.len().min(3)]);
     if paths.len() > 3 {
         text.push_str(&format!(" and {} more", paths.len() - 3));
     }

@@ -4,11 +4,12 @@
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 
-use crate::coordinator::{IntegrationMove, move_integration_ref, short};
+use crate::coordinator::{IntegrationMove, move_integration_ref};
 use crate::error::{IoContext, Result};
 use crate::git::{self, Oid, Repo, commit, merge, refs, worktree};
 use crate::layout::{self, KeptKind};
 use crate::state::{RunDir, RunState, StateDir};
+use crate::text::short;
 
 /// One thing `clean` looked at.
 #[derive(Debug)]
@@ -71,7 +72,7 @@ pub fn clean_plan(repo: &Repo, state: &RunState) -> Result<Vec<CleanItem>> {
             (true, _) => Some("uncommitted changes in it".to_string()),
             (false, Some(head)) => Some(format!(
                 "commits made in it that your repository does not have ({})",
-                crate::coordinator::short(&head)
+                short(&head)
             )),
             (false, None) => None,
         };

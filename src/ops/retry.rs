@@ -127,8 +127,8 @@ pub fn reopen(
             match tip {
                 Some(tip) => format!(
                     "{branch} has moved since the run finished (it is at {}, the run left it at {})",
-                    crate::coordinator::short(&tip),
-                    crate::coordinator::short(&state.integration_tip)
+                    crate::text::short(&tip),
+                    crate::text::short(&state.integration_tip)
                 ),
                 None => format!("{branch} was removed since the run finished"),
             },

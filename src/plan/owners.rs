@@ -322,7 +322,7 @@ fn tracked_conflict(
     let mut files = conflict
         .examples
         .iter()
-        .map(|f| format!("`{}`", crate::report::quote_path(f)))
+        .map(|f| format!("`{}`", crate::text::quote_path(f)))
         .collect::<Vec<_>>()
         .join(", ");
     if conflict.files > conflict.examples.len() {

@@ -12,7 +12,6 @@ pub mod learn_view;
 pub mod mermaid;
 pub mod plan_view;
 pub mod pr_view;
-pub(crate) mod quote;
 pub mod reporter;
 pub mod session_view;
 pub mod show_view;
@@ -23,14 +22,10 @@ mod ui;
 pub mod watch_view;
 
 pub use events::{EVENTS_SCHEMA, Event};
-pub use quote::{quote_path, quote_paths};
+// The text helpers the CLI renders with (it reaches them through report, see `lib.rs`).
+pub use crate::text::{quote_path, quote_paths, sanitize, shell_quote};
 pub use reporter::Reporter;
 pub use ui::{ColorChoice, Ui, print_data};
-
-/// The short form of a commit id, as messages show it.
-pub fn short(oid: &str) -> &str {
-    &oid[..oid.len().min(10)]
-}
 
 /// The word a person reads for a stream's state, the same in `status`, the live view and the
 /// final report. `running`, when known, tells a stream whose task is running from one whose work
@@ -46,49 +41,6 @@ pub fn stream_word(state: &crate::state::StreamState, running: Option<bool>) -> 
         (StreamState::Failed { .. }, _) => "failed",
         (StreamState::Skipped { .. }, _) => "skipped",
     }
-}
-
-/// Quotes a word for a POSIX shell when it needs it, for commands shown to people (a path with
-/// a space in a printed `cd` must still work when pasted).
-pub fn shell_quote(word: &str) -> String {
-    if word.chars().any(quote::is_unsafe_char) {
-        return quote::ansi_c_quote(word);
-    }
-    if !word.is_empty()
-        && word
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "-_./=:,@%+{}".contains(c))
-    {
-        word.to_string()
-    } else {
-        format!("'{}'", word.replace('\'', r"'\''"))
-    }
-}
-
-/// Agent output is arbitrary bytes: keep printable text and tabs, drop escape sequences and
-/// other control characters before anything reaches a terminal.
-pub fn sanitize(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut chars = text.chars().peekable();
-    while let Some(c) = chars.next() {
-        match c {
-            '\u{1b}' => {
-                // CSI sequences: ESC [ ... final byte in @..~
-                if chars.peek() == Some(&'[') {
-                    chars.next();
-                    for c in chars.by_ref() {
-                        if ('@'..='~').contains(&c) {
-                            break;
-                        }
-                    }
-                }
-            }
-            '\t' => out.push(' '),
-            c if c.is_control() => {}
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 /// The last lines of a timeline step's log, for the CI reports (JUnit failure text, GitHub
@@ -146,14 +98,4 @@ pub fn ignored_note(task: usize, ignored: &crate::git::ignored::IgnoredFiles) ->
     }
     text.push_str(" (to keep them, change the ignore rule or have the agent `git add -f` them)");
     text
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn sanitizes_escapes() {
-        assert_eq!(sanitize("\u{1b}[31mred\u{1b}[0m\tok\u{7}"), "red ok");
-    }
 }

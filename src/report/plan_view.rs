@@ -219,7 +219,7 @@ impl<'a> View<'a> {
                 "  {:<width$}  {:<cw$}  read-only for every agent: {}",
                 "nobody",
                 counts[plan.streams.len() + 1],
-                super::quote_paths(&examples)
+                crate::text::quote_paths(&examples)
             );
         }
 
@@ -290,7 +290,7 @@ impl<'a> View<'a> {
         };
         let argv = |argv: &[String]| -> String {
             argv.iter()
-                .map(|a| super::shell_quote(a))
+                .map(|a| crate::text::shell_quote(a))
                 .collect::<Vec<_>>()
                 .join(" ")
         };
@@ -679,7 +679,7 @@ pub fn predicted_human(predicted: &Predicted) -> String {
                 "  {} <-> {}: {}",
                 c.left,
                 c.right,
-                super::quote_paths(&c.files)
+                crate::text::quote_paths(&c.files)
             );
         }
         out.trim_end().to_string()

@@ -7,9 +7,10 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
-use super::{fmt_duration_ms, short};
+use super::fmt_duration_ms;
 pub use crate::git::review::FileChange;
 use crate::state::OwnershipViolation;
+use crate::text::short;
 
 /// Version of the `show --json` schema.
 pub const SHOW_SCHEMA: u32 = 1;

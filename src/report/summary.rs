@@ -285,7 +285,7 @@ pub fn render_markdown(report: &RunReport) -> String {
         fmt_duration_ms(report.agent_ms),
         speedup_text(report),
         report.integration_branch,
-        &report.integration_tip[..report.integration_tip.len().min(10)]
+        crate::text::short(&report.integration_tip)
     );
     let failed: Vec<&StreamReport> = report
         .streams

@@ -600,7 +600,7 @@ impl std::fmt::Display for FailReason {
             ),
             FailReason::Spawn { message } => write!(f, "could not start the agent: {message}"),
             FailReason::Ownership { violations, kept } => {
-                use crate::report::quote_path;
+                use crate::text::quote_path;
                 write!(f, "changed paths it does not own: ")?;
                 for (i, v) in violations.iter().enumerate() {
                     if i > 0 {

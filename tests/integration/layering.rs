@@ -91,12 +91,8 @@ const KNOWN_EXCEPTIONS: &[(&str, &str, &str)] = &[
     ("cli", "plan", "the CLI reshaping (issue 22)"),
     ("cli", "state", "the CLI reshaping (issue 22)"),
     // Helpers in rooms too high (issue 22, the leaves): going.
-    ("ci", "report", "escape_unsafe: to text"),
-    ("git", "report", "quote_paths: to text"),
     ("plan", "git", "Sparse: to plan"),
-    ("plan", "report", "quote_path: to text"),
     ("report", "git", "Oid, FileChange, IgnoredFiles: to leaves"),
-    ("state", "report", "quote_path: to text"),
 ];
 
 /// One module using another, where it is written.

@@ -360,10 +360,6 @@ pub fn fetch_run(repo: &Repo, remote_name: &str, plan: &str, run_id: &str) -> Re
     })
 }
 
-fn short(oid: &str) -> String {
-    oid.chars().take(7).collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
