@@ -52,6 +52,7 @@ pub mod failpoint;
 pub mod gh;
 pub mod git;
 pub mod git_env;
+pub mod ids;
 pub mod layout;
 pub mod ops;
 pub mod ownership;

@@ -29,7 +29,8 @@ use crate::failpoint;
 use crate::git::commit::{self, Ident};
 use crate::git::merge::{self, MergeOutcome};
 use crate::git::trailers::{TRAILER_STREAM, TRAILER_TASK, with_trailers};
-use crate::git::{GitError, GitResult, Oid, Repo, refs};
+use crate::git::{GitError, GitResult, Repo, refs};
+use crate::ids::Oid;
 use crate::plan::MergeStrategy;
 use crate::state::{Entry, Journal};
 

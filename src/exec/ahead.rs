@@ -14,7 +14,8 @@
 
 use super::dispatcher::Engine;
 use super::executor::ExecEvent;
-use crate::git::{self, Oid, workspace};
+use crate::git::{self, workspace};
+use crate::ids::Oid;
 use crate::state::StreamState;
 
 /// A workspace prepared before its stream took a slot.

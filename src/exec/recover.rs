@@ -16,7 +16,8 @@ use super::dispatcher::Engine;
 use crate::coordinator::{self, IntegrationMove, UnitInput};
 use crate::error::{Error, Result};
 use crate::git::changes::keep_work;
-use crate::git::{self, Oid, refs, trailers, worktree};
+use crate::git::{self, refs, trailers, worktree};
+use crate::ids::Oid;
 use crate::plan::SyncPoint;
 use crate::state::{Entry, RunPhase, StreamState, SyncUnit, TaskState, journal};
 

@@ -15,7 +15,8 @@ use std::path::{Path, PathBuf};
 use tokio::sync::watch;
 
 use super::process::{self, AgentCommand, AgentExit, Cancel, Limits};
-use crate::git::{self, Oid, Repo};
+use crate::git::{self, Repo};
+use crate::ids::Oid;
 
 /// What the dispatcher hands the executor when the task's workspace needs setting up.
 #[derive(Clone, Debug)]

@@ -6,7 +6,8 @@ use std::path::PathBuf;
 
 use crate::coordinator::{IntegrationMove, move_integration_ref};
 use crate::error::{IoContext, Result};
-use crate::git::{self, Oid, Repo, commit, merge, refs, worktree};
+use crate::git::{self, Repo, commit, merge, refs, worktree};
+use crate::ids::Oid;
 use crate::layout::{self, KeptKind};
 use crate::state::{RunDir, RunState, StateDir};
 use crate::text::short;

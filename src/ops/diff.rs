@@ -2,7 +2,8 @@
 //! its tip), or the run's whole change (from the base to the integration tip), for `git diff`.
 
 use crate::error::{Error, Result};
-use crate::git::{Oid, Repo};
+use crate::git::Repo;
+use crate::ids::Oid;
 use crate::state::{RunState, StreamState};
 
 use super::show::{end_point, find_stream, start_point};

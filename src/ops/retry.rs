@@ -7,7 +7,8 @@
 use std::collections::BTreeSet;
 
 use crate::error::{Error, Result};
-use crate::git::{Oid, Repo, refs};
+use crate::git::{Repo, refs};
+use crate::ids::Oid;
 use crate::layout::RefNames;
 use crate::plan::Plan;
 use crate::state::{RunPhase, RunState, StreamState, TaskState};

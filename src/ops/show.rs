@@ -5,7 +5,8 @@
 //! Also the two look-ups every review command starts with: which run, and which stream of it.
 
 use crate::error::{Error, Result};
-use crate::git::{Oid, Repo, refs, review};
+use crate::git::{Repo, refs, review};
+use crate::ids::Oid;
 use crate::layout;
 use crate::report::show_view::{
     CheckRun, CommitShow, ConflictShow, KeptRef, Rejection, RunHeader, SHOW_SCHEMA, Show,

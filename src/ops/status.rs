@@ -174,7 +174,7 @@ pub fn build(repo: &Repo, state: &RunState, holder: Option<lock::Holder>) -> Run
     let predicted = if state.phase.is_over() {
         Vec::new()
     } else {
-        let branches: Vec<(String, crate::git::Oid)> = state
+        let branches: Vec<(String, crate::ids::Oid)> = state
             .streams
             .iter()
             .filter(|s| {

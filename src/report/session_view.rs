@@ -207,7 +207,7 @@ pub struct Merged {
     pub branch: String,
     /// The integration branch's short name and tip.
     pub from: String,
-    pub tip: crate::git::Oid,
+    pub tip: crate::ids::Oid,
     pub how: How,
     /// The checkout that was updated, when the branch is checked out somewhere.
     pub checkout: Option<std::path::PathBuf>,
@@ -218,11 +218,11 @@ pub enum How {
     /// The branch held the result already.
     UpToDate,
     FastForward {
-        was: crate::git::Oid,
+        was: crate::ids::Oid,
     },
     MergeCommit {
-        was: crate::git::Oid,
-        commit: crate::git::Oid,
+        was: crate::ids::Oid,
+        commit: crate::ids::Oid,
     },
 }
 

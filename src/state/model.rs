@@ -14,7 +14,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-use crate::git::Oid;
+use crate::ids::Oid;
 
 /// The format version written by this build.
 pub const STATE_VERSION: u32 = 1;

@@ -2,7 +2,8 @@
 //! says ([`evaluate`]), and turning what arrived into run state the engine integrates ([`settle`]).
 
 use crate::error::{Error, Result};
-use crate::git::{self, Oid, Repo, refs, remote};
+use crate::git::{self, Repo, refs, remote};
+use crate::ids::Oid;
 use crate::layout::RefNames;
 use crate::ownership::{Owner, Ownership};
 use crate::plan::Plan;

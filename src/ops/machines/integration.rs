@@ -3,7 +3,8 @@
 //! ([`publish_integration`]).
 
 use crate::error::{Error, Result};
-use crate::git::{self, Oid, Repo, refs, remote};
+use crate::git::{self, Repo, refs, remote};
+use crate::ids::Oid;
 use crate::layout::{self, RefNames};
 use crate::ownership::{Owner, Ownership};
 use crate::plan::Plan;

@@ -15,7 +15,8 @@
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::git::{self, Oid, Repo, refs, remote};
+use crate::git::{self, Repo, refs, remote};
+use crate::ids::Oid;
 use crate::layout::{self, KeptKind, RefNames};
 use crate::plan::Plan;
 use crate::state::{Machines, RunState, StreamState, TaskState};
