@@ -60,3 +60,4 @@ pub mod plan;
 pub mod report;
 pub mod state;
 pub mod text;
+pub mod work;

@@ -14,12 +14,12 @@ use tokio::sync::{mpsc, watch};
 use super::process::{self, AgentCommand, AgentExit, Cancel, Limits};
 use super::sandbox::{self, Lane};
 use crate::failpoint;
-use crate::git::ignored::IgnoredFiles;
 use crate::git::{self, Repo, changes, commit, refs, workspace};
 use crate::ids::Oid;
 use crate::layout::RefNames;
 use crate::ownership::{Owner, Ownership};
 use crate::state::{FailReason, Journal, OwnershipViolation, WorkStats};
+use crate::work::IgnoredFiles;
 
 /// Everything one task needs. Built by the dispatcher, which owns the plan and the state.
 pub struct TaskJob {

@@ -4,11 +4,10 @@
 use std::collections::BTreeSet;
 use std::path::Path;
 
-use serde::{Deserialize, Serialize};
-
 use super::commit::parse_oid;
 use super::refs::{is_ancestor, keep_ref_in};
 use super::{Git, GitError, GitResult, Oid, Repo, worktree};
+use crate::work::WorkStats;
 
 /// A `git` for streams' commands in `path`: a stream's private workspace through its own git
 /// directory with streams' settings (see `workspace::git`), a linked worktree as it is.
@@ -152,24 +151,6 @@ fn nested_repositories(
     nested.sort();
     nested.dedup();
     Ok(nested)
-}
-
-/// What a task's work amounts to.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct WorkStats {
-    pub commits: usize,
-    pub files: usize,
-    pub insertions: usize,
-    pub deletions: usize,
-}
-
-impl WorkStats {
-    pub fn add(&mut self, other: &WorkStats) {
-        self.commits += other.commits;
-        self.files += other.files;
-        self.insertions += other.insertions;
-        self.deletions += other.deletions;
-    }
 }
 
 /// Commits in `from..to` (count), and files / lines changed between the two trees.

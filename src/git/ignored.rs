@@ -6,12 +6,7 @@
 use std::path::Path;
 use std::time::{Duration, SystemTime};
 
-/// Ignored paths an agent wrote: how many, and the first few in path order.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct IgnoredFiles {
-    pub count: usize,
-    pub examples: Vec<String>,
-}
+use crate::work::IgnoredFiles;
 
 /// A file's modification time comes from the kernel's coarse clock, which can lag the clock
 /// `since` was read from; this much slack keeps a file written at once after `since` in.

@@ -40,7 +40,6 @@ pub mod trailers;
 pub mod workspace;
 pub mod worktree;
 
-pub use changes::WorkStats;
 use cmd::Git;
 pub use cmd::{MIN_GIT_VERSION, check_git_version, git_version, mark_run, redirecting_vars};
 pub use repo::{CommitInfo, Repo};

@@ -84,7 +84,7 @@ pub fn log_tail(path: &std::path::Path, n: usize) -> Vec<String> {
 pub use crate::duration::fmt_duration_ms;
 
 /// The note for files a task wrote that git ignores (see `git::ignored`).
-pub fn ignored_note(task: usize, ignored: &crate::git::ignored::IgnoredFiles) -> String {
+pub fn ignored_note(task: usize, ignored: &crate::work::IgnoredFiles) -> String {
     let mut text = format!(
         "task {task} wrote {} path(s) that git ignores, left out of its work: {}",
         ignored.count,

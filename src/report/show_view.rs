@@ -8,9 +8,9 @@ use std::fmt::Write as _;
 use serde::Serialize;
 
 use super::fmt_duration_ms;
-pub use crate::git::review::FileChange;
 use crate::state::OwnershipViolation;
 use crate::text::short;
+use crate::work::FileChange;
 
 /// Version of the `show --json` schema.
 pub const SHOW_SCHEMA: u32 = 1;

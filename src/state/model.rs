@@ -493,7 +493,7 @@ impl TaskState {
 }
 
 /// What a task's work amounts to: computed by git, kept in state.
-pub use crate::git::WorkStats;
+pub use crate::work::WorkStats;
 
 /// Why a task failed. Carried in state, events and the report.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -92,7 +92,6 @@ const KNOWN_EXCEPTIONS: &[(&str, &str, &str)] = &[
     ("cli", "state", "the CLI reshaping (issue 22)"),
     // Helpers in rooms too high (issue 22, the leaves): going.
     ("plan", "git", "Sparse: to plan"),
-    ("report", "git", "Oid, FileChange, IgnoredFiles: to leaves"),
 ];
 
 /// One module using another, where it is written.
