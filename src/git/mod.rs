@@ -43,7 +43,8 @@ pub mod worktree;
 use cmd::Git;
 pub use cmd::{MIN_GIT_VERSION, check_git_version, git_version, mark_run, redirecting_vars};
 pub use repo::{CommitInfo, Repo};
-pub use sparse::Sparse;
+// The sparse set a workspace is laid out with (worked out from the plan's globs).
+pub use crate::plan::Sparse;
 // Kept so code written against `git::Oid` still builds; new code imports `crate::ids::Oid`.
 pub use crate::ids::Oid;
 

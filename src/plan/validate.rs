@@ -303,7 +303,7 @@ fn sparse_sizes(file: &RawFile, raw_plan: &RawPlan, tracked: &[String]) -> Vec<O
                 .chain(&stream.reads)
                 .map(glob)
                 .collect();
-            let sparse = crate::git::Sparse::from_globs(globs.iter().map(String::as_str));
+            let sparse = super::Sparse::from_globs(globs.iter().map(String::as_str));
             Some(sparse.count(tracked))
         })
         .collect()

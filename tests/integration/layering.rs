@@ -90,8 +90,6 @@ const KNOWN_EXCEPTIONS: &[(&str, &str, &str)] = &[
     ("cli", "ownership", "the CLI reshaping (issue 22)"),
     ("cli", "plan", "the CLI reshaping (issue 22)"),
     ("cli", "state", "the CLI reshaping (issue 22)"),
-    // Helpers in rooms too high (issue 22, the leaves): going.
-    ("plan", "git", "Sparse: to plan"),
 ];
 
 /// One module using another, where it is written.
