@@ -40,6 +40,7 @@
 //! - [`ci`]: pure: a plan spread over CI jobs (its stages, the secrets and installs its agents
 //!   need, what cannot be kept across machines) and the GitHub Actions workflow that runs it.
 
+pub mod agent;
 pub mod children;
 pub mod ci;
 pub mod cli;

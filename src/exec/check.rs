@@ -106,9 +106,12 @@ impl Engine {
             log_path: log.clone(),
             // The plan's own command, not an agent's: it runs unconfined, as in CI.
             sandbox: None,
-            log_header: format!(
-                "=== streams: check of {name} on {} ===\n=== argv: {command:?}\n",
-                crate::coordinator::short(&unit.to)
+            log_header: crate::agent::log::header(
+                crate::agent::log::Section::Check {
+                    stream: &name,
+                    on: crate::coordinator::short(&unit.to),
+                },
+                &command,
             ),
         };
         let limits = Limits {
@@ -213,7 +216,7 @@ impl Engine {
                 return self.start_task(s, t, end);
             }
         }
-        let tail = crate::report::log_tail(&log, 5);
+        let tail = crate::agent::log::tail(&log, 5);
         if !tail.is_empty() {
             self.state.streams[s]
                 .notes
@@ -248,7 +251,7 @@ impl Engine {
             .iter()
             .rev()
             .find(|c| &c.stream == name && !c.passed)?;
-        let output = crate::report::log_tail(&run.log, TAIL_LINES).join("\n");
+        let output = crate::agent::log::tail(&run.log, TAIL_LINES).join("\n");
         let text = format!(
             "\n\nThe check `{}` {} on your work. Its output ends with:\n\n```\n{output}\n```\n\n\
              Fix it without leaving your lane: change only the paths this stream owns (and the \

@@ -658,7 +658,7 @@ impl Engine {
             task: t + 1,
             reason: reason.to_string(),
             log: log.display().to_string(),
-            log_tail: crate::report::log_tail(&log, 5),
+            log_tail: crate::agent::log::tail(&log, 5),
         };
         self.emit(event);
         self.fail_stream(s, reason.to_string());

@@ -156,7 +156,7 @@ impl Engine {
             coordinator::short(&green)
         );
         if let Some(log) = &log {
-            let tail = crate::report::log_tail(log, 5);
+            let tail = crate::agent::log::tail(log, 5);
             reason.push_str(&format!(" (log {})", log.display()));
             if !tail.is_empty() {
                 self.state.streams[s]
@@ -398,9 +398,13 @@ impl Engine {
             log_path: log.clone(),
             // The plan's own command, not an agent's: it runs unconfined, as in CI.
             sandbox: None,
-            log_header: format!(
-                "=== streams: gate run {n} on {} ({on}) ===\n=== argv: {gate:?}\n",
-                coordinator::short(commit)
+            log_header: crate::agent::log::header(
+                crate::agent::log::Section::Gate {
+                    run: n,
+                    on: coordinator::short(commit),
+                    members: &on,
+                },
+                gate,
             ),
         };
         let limits = Limits {

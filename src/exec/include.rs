@@ -39,7 +39,7 @@ impl IncludeJob {
             )
         })?;
         let done = copy(&self.checkout, workspace, &ignored, &include, &self.skip)?;
-        let line = format!("streams: {}\n", done.describe());
+        let line = crate::agent::log::note(&done.describe());
         if let Some(dir) = self.log_path.parent() {
             let _ = std::fs::create_dir_all(dir);
         }

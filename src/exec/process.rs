@@ -107,7 +107,7 @@ pub async fn run_agent(
     }
     let lane = cmd.sandbox.as_ref().and_then(|l| l.confinement());
     if let Err(message) = super::sandbox::confine(&mut command, lane) {
-        let _ = append(&log, format!("streams: {message}\n").as_bytes());
+        let _ = append(&log, crate::agent::log::note(&message).as_bytes());
         return (AgentExit::SpawnFailed(message), started.elapsed());
     }
     crate::children::become_subreaper();
@@ -403,14 +403,7 @@ async fn copy_to_log(
             written += n as u64;
         } else if !truncated {
             truncated = true;
-            let _ = append(
-                &log,
-                format!(
-                    "\n[streams: log cut here after {} MiB of output]\n",
-                    LOG_LIMIT >> 20
-                )
-                .as_bytes(),
-            );
+            let _ = append(&log, crate::agent::log::cut(LOG_LIMIT >> 20).as_bytes());
         }
     }
 }

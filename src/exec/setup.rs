@@ -56,7 +56,10 @@ pub async fn run(
             .map(|s| s.to_string())
             .collect(),
         log_path: job.log_path.clone(),
-        log_header: format!("=== streams: setup at {start}\n=== argv: {:?}\n", job.argv),
+        log_header: crate::agent::log::header(
+            crate::agent::log::Section::Setup { at: start },
+            &job.argv,
+        ),
         sandbox: None,
     };
     let (exit, _) = process::run_agent(cmd, job.limits, cancel, on_spawn).await;

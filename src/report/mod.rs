@@ -48,37 +48,8 @@ pub fn stream_word(state: &crate::state::StreamState, running: Option<bool>) -> 
 pub fn span_log_tail(span: &crate::state::Span) -> Vec<String> {
     span.log
         .as_deref()
-        .map(|log| log_tail(log, 20))
+        .map(|log| crate::agent::log::tail(log, 20))
         .unwrap_or_default()
-}
-
-/// The last `n` non-empty lines of a log, sanitised, each cut to a sensible width.
-pub fn log_tail(path: &std::path::Path, n: usize) -> Vec<String> {
-    use std::io::{Read, Seek, SeekFrom};
-    let Ok(mut file) = std::fs::File::open(path) else {
-        return Vec::new();
-    };
-    let len = file.metadata().map(|m| m.len()).unwrap_or(0);
-    // Only the end matters; a flooded log can be huge.
-    let from = len.saturating_sub(16 * 1024);
-    let _ = file.seek(SeekFrom::Start(from));
-    let mut bytes = Vec::new();
-    let _ = file.take(16 * 1024).read_to_end(&mut bytes);
-    let text = String::from_utf8_lossy(&bytes);
-    let lines: Vec<String> = text
-        .lines()
-        .filter(|l| !l.starts_with("=== streams:") && !l.starts_with("=== argv:"))
-        .map(sanitize)
-        .filter(|l| !l.trim().is_empty())
-        .map(|l| {
-            if l.chars().count() > 160 {
-                format!("{}...", l.chars().take(157).collect::<String>())
-            } else {
-                l
-            }
-        })
-        .collect();
-    lines[lines.len().saturating_sub(n)..].to_vec()
 }
 
 pub use crate::duration::fmt_duration_ms;

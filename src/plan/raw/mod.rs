@@ -198,20 +198,6 @@ pub const TASK_KEYS: &[&str] = &[
     "group",
 ];
 
-/// The placeholders an `agent` argv may use.
-pub const PLACEHOLDERS: &[&str] = &[
-    "prompt",
-    "prompt_file",
-    "stream",
-    "task",
-    "task_index",
-    "worktree",
-    "slot",
-    "port",
-    "check_output",
-    "check_output_file",
-];
-
 /// The outcome of reading the text: the raw values, and the problems found on the way.
 pub struct Parsed {
     pub file: RawFile,
@@ -419,29 +405,6 @@ pub fn a_type(value: &DeValue<'_>) -> &'static str {
         DeValue::Array(_) => "an array",
         DeValue::Table(_) => "a table",
     }
-}
-
-/// The `{name}` placeholders in an argument.
-pub fn placeholders(arg: &str) -> Vec<&str> {
-    let mut out = Vec::new();
-    let bytes = arg.as_bytes();
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'{' {
-            let rest = &arg[i + 1..];
-            let len = rest
-                .bytes()
-                .take_while(|b| b.is_ascii_lowercase() || *b == b'_')
-                .count();
-            if len > 0 && rest.as_bytes().get(len) == Some(&b'}') {
-                out.push(&rest[..len]);
-                i += len + 2;
-                continue;
-            }
-        }
-        i += 1;
-    }
-    out
 }
 
 /// The known word closest to `word`, if one is close enough to be a likely typo.
