@@ -72,7 +72,7 @@ pub fn task_changes(repo: &Repo, worktree: &Path, start: &str) -> GitResult<Task
     let mut paths = BTreeSet::new();
     if head != start {
         let out = git.run(["diff", "--name-only", "-z", "--no-renames", start, &head])?;
-        paths.extend(split_z(&out.stdout));
+        paths.extend(out.z_fields());
     }
     let dirty = !now.paths.is_empty();
     let unfinished = match (
@@ -170,9 +170,8 @@ pub fn work_stats(repo: &Repo, from: &str, to: &str) -> GitResult<WorkStats> {
         commits,
         ..WorkStats::default()
     };
-    for record in out.stdout.split(|b| *b == 0).filter(|r| !r.is_empty()) {
-        let text = String::from_utf8_lossy(record);
-        let mut fields = text.splitn(3, '\t');
+    for record in out.z_fields() {
+        let mut fields = record.splitn(3, '\t');
         let (added, deleted) = (fields.next(), fields.next());
         stats.files += 1;
         stats.insertions += added
@@ -239,7 +238,7 @@ pub fn changed_files(
     limit: usize,
 ) -> GitResult<(Vec<String>, usize)> {
     let out = tree_diff(repo, &["--name-only"], from, to)?;
-    let all: Vec<String> = split_z(&out.stdout).collect();
+    let all: Vec<String> = out.z_fields().collect();
     let total = all.len();
     let files = all.into_iter().take(limit).collect();
     Ok((files, total))
@@ -265,13 +264,6 @@ pub fn tree_diff_paths(repo: &Repo, a: &str, b: &str) -> GitResult<Vec<String>> 
     paths.sort();
     paths.dedup();
     Ok(paths)
-}
-
-pub(crate) fn split_z(bytes: &[u8]) -> impl Iterator<Item = String> + '_ {
-    bytes
-        .split(|b| *b == 0)
-        .filter(|p| !p.is_empty())
-        .map(|p| String::from_utf8_lossy(p).into_owned())
 }
 
 /// Keeps everything in the worktree beyond `start` (its commits plus anything uncommitted)
@@ -350,12 +342,7 @@ pub fn dirty_paths(path: &Path) -> GitResult<Vec<String>> {
 /// left out: `git merge` refuses by itself to overwrite one).
 pub fn modified_tracked_paths(path: &Path) -> GitResult<Vec<String>> {
     let out = Git::new(path).run(["status", "--porcelain=v1", "-z", "--untracked-files=no"])?;
-    Ok(out
-        .stdout
-        .split(|b| *b == 0)
-        .filter(|e| e.len() > 3)
-        .map(|e| String::from_utf8_lossy(&e[3..]).into_owned())
-        .collect())
+    Ok(out.porcelain_paths())
 }
 
 /// Puts the worktree at `path` back on `branch` (a full ref name) if HEAD has left it, throwing

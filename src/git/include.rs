@@ -15,10 +15,5 @@ pub fn ignored_files(root: &Path) -> GitResult<Vec<String>> {
         "--ignored",
         "--exclude-standard",
     ])?;
-    Ok(out
-        .stdout
-        .split(|b| *b == 0)
-        .filter(|p| !p.is_empty())
-        .map(|p| String::from_utf8_lossy(p).into_owned())
-        .collect())
+    Ok(out.z_fields().collect())
 }

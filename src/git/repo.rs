@@ -124,12 +124,7 @@ impl Repo {
         let out = self
             .git()
             .run(["ls-tree", "-r", "-z", "--name-only", "--full-tree", commit])?;
-        Ok(out
-            .stdout
-            .split(|b| *b == 0)
-            .filter(|p| !p.is_empty())
-            .map(|p| String::from_utf8_lossy(p).into_owned())
-            .collect())
+        Ok(out.z_fields().collect())
     }
 
     /// The mode git records for `path` at `commit` (`100644`, `100755`, `120000`, ...), if it is

@@ -757,12 +757,7 @@ pub(in crate::git) fn status_porcelain(git: &Git) -> GitResult<Vec<String>> {
         "--untracked-files=all",
         "--no-renames",
     ])?;
-    Ok(out
-        .stdout
-        .split(|b| *b == 0)
-        .filter(|e| e.len() > 3)
-        .map(|e| String::from_utf8_lossy(&e[3..]).into_owned())
-        .collect())
+    Ok(out.porcelain_paths())
 }
 
 /// If the worktree has uncommitted changes (untracked files included), records them as a commit
