@@ -7,7 +7,7 @@ use crate::error::{ExitCode, Result};
 use crate::exec::{Engine, Session};
 use crate::ops::{self, session::EngineParts};
 use crate::report::reporter::{Json, Lines, Live, Many};
-use crate::report::{Event, Reporter, github, session_view};
+use crate::report::{Event, Reporter, actions, session_view};
 use crate::state::{RunDir, RunState};
 
 use super::Context;
@@ -79,7 +79,7 @@ pub fn conclude(
     for problem in not_written {
         ctx.ui.warn(problem);
     }
-    if let Some(annotations) = github::session_annotations(&state) {
+    if let Some(annotations) = actions::session_annotations(&state) {
         // The runner reads workflow commands from stderr too; stdout stays for `--json`.
         eprint!("{annotations}");
     }

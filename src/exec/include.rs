@@ -32,7 +32,7 @@ impl IncludeJob {
         let Some(include) = patterns(&self.checkout, &self.patterns)? else {
             return Ok(());
         };
-        let ignored = crate::git::include::ignored_files(&self.checkout).map_err(|e| {
+        let ignored = crate::git::ignored::in_checkout(&self.checkout).map_err(|e| {
             format!(
                 "could not list the ignored files of {}: {e}",
                 self.checkout.display()

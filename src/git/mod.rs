@@ -12,8 +12,8 @@
 //! - `commit`: identities and commit objects.
 //! - `trailers`: the `Streams-*` trailers on commits.
 //! - `changes`: what an agent changed in its worktree, its size, keeping it.
-//! - `ignored`: files an agent wrote that git ignores (left out of its work, but named).
-//! - `include`: the files git ignores in a checkout, for `.worktreeinclude`.
+//! - `ignored`: the files git ignores in a checkout (for `.worktreeinclude`), and those an agent
+//!   wrote (left out of its work, but named).
 //! - `conflict`: a conflicted merge laid out in a worktree for a person, and read back.
 //! - `locks`: lock files a killed git left behind.
 //! - `sparse`: sparse workspaces (a stream that declares `reads`).
@@ -28,7 +28,6 @@ mod cmd;
 pub mod commit;
 pub mod conflict;
 pub mod ignored;
-pub mod include;
 pub mod locks;
 pub mod merge;
 pub mod refs;

@@ -2,10 +2,10 @@
 //!
 //! This layer sees plain data (run state, events), never git2 types or processes.
 
+pub mod actions;
 pub mod conflict;
 mod events;
 mod gates_view;
-pub mod github;
 pub mod hints;
 pub mod junit;
 pub mod learn_view;

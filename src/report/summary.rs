@@ -332,8 +332,8 @@ pub fn write_files(
     crate::state::store::write_atomic(&dir.report_md_path(), md.as_bytes())?;
     if let Some(path) = std::env::var_os("GITHUB_STEP_SUMMARY").filter(|p| !p.is_empty()) {
         let mut summary = md;
-        if let Some(links) = super::github::Links::from_env(|name| std::env::var(name).ok()) {
-            summary.push_str(&super::github::branch_links(report, &links));
+        if let Some(links) = super::actions::Links::from_env(|name| std::env::var(name).ok()) {
+            summary.push_str(&super::actions::branch_links(report, &links));
         }
         let mut file = std::fs::OpenOptions::new()
             .create(true)
