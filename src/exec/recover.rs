@@ -18,7 +18,6 @@ use crate::error::{Error, Result};
 use crate::git::changes::keep_work;
 use crate::git::{self, refs, trailers, worktree};
 use crate::ids::Oid;
-use crate::plan::SyncPoint;
 use crate::state::{Entry, RunPhase, StreamState, SyncUnit, TaskState, journal};
 
 impl Engine {
@@ -463,10 +462,6 @@ impl Engine {
         }
         worktree::remove(&self.repo, &halt.resolution_worktree)?;
         Ok(())
-    }
-
-    pub fn sync_point(&self) -> SyncPoint {
-        self.plan.sync
     }
 }
 

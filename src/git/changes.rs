@@ -344,17 +344,3 @@ pub fn modified_tracked_paths(path: &Path) -> GitResult<Vec<String>> {
     let out = Git::new(path).run(["status", "--porcelain=v1", "-z", "--untracked-files=no"])?;
     Ok(out.porcelain_paths())
 }
-
-/// Puts the worktree at `path` back on `branch` (a full ref name) if HEAD has left it, throwing
-/// away nothing the caller has not kept: a worktree must never keep someone else's branch
-/// checked out (git would refuse it to its owner).
-pub fn return_to_branch(path: &Path, branch: &str) -> GitResult<()> {
-    let git = git_for(path);
-    let head = git
-        .output(["symbolic-ref", "-q", "HEAD"], None)?
-        .stdout_str();
-    if head.trim() != branch {
-        git.run(["checkout", "-q", "-f", crate::layout::short_branch(branch)])?;
-    }
-    Ok(())
-}

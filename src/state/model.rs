@@ -651,11 +651,6 @@ impl RunState {
             .find(|(_, s)| s.name == name)
     }
 
-    /// Every stream has reached an end and nothing waits for integration.
-    pub fn all_terminal(&self) -> bool {
-        self.queue.is_empty() && self.streams.iter().all(|s| s.state.is_terminal())
-    }
-
     /// A stream failed, or was skipped for a reason other than the person's choice.
     pub fn any_failed(&self) -> bool {
         self.streams.iter().any(|s| {
