@@ -124,8 +124,8 @@ pub fn validate<R: Repository>(
     let reads = file
         .streams
         .iter()
-        .flat_map(|s| &s.reads)
-        .chain(raw_plan.iter().flat_map(|p| &p.reads));
+        .flat_map(|s| &s.settings.reads)
+        .chain(raw_plan.iter().flat_map(|p| &p.settings.reads));
     for text in reads {
         if let Err(err) = pattern::normalize(&text.value, root.as_deref()) {
             diags.push(
@@ -223,24 +223,24 @@ fn build(file: &RawFile) -> Option<Plan> {
         streams.push(Stream {
             name: s.name.as_ref()?.value.clone(),
             owns: s.owns.as_ref()?.value.iter().map(pattern).collect(),
-            reads: s.reads.iter().map(pattern).collect(),
+            reads: s.settings.reads.iter().map(pattern).collect(),
             depends_on: dedup(s.depends_on.iter().map(|d| d.value.clone())),
             tasks,
-            agent: s.agent.clone(),
-            timeout: s.timeout,
-            idle_timeout: s.idle_timeout,
-            retries: s.retries,
-            env: s.env.clone(),
+            agent: s.settings.agent.clone(),
+            timeout: s.settings.timeout,
+            idle_timeout: s.settings.idle_timeout,
+            retries: s.settings.retries,
+            env: s.settings.env.clone(),
             priority: s.priority,
             estimate: s.estimate.as_ref().map(|e| e.value),
-            check: s.check.clone(),
-            check_timeout: s.check_timeout,
-            check_retries: s.check_retries,
-            sandbox: s.sandbox,
-            sandbox_writable: s.sandbox_writable.clone(),
+            check: s.settings.check.clone(),
+            check_timeout: s.settings.check_timeout,
+            check_retries: s.settings.check_retries,
+            sandbox: s.settings.sandbox,
+            sandbox_writable: s.settings.sandbox_writable.clone(),
             group: s.group.as_ref().map(|g| g.value.clone()),
-            setup: s.setup.clone(),
-            setup_timeout: s.setup_timeout,
+            setup: s.settings.setup.clone(),
+            setup_timeout: s.settings.setup_timeout,
         });
     }
     Some(Plan {
@@ -250,29 +250,29 @@ fn build(file: &RawFile) -> Option<Plan> {
             .as_ref()
             .map_or_else(|| DEFAULT_BASE.to_string(), |b| b.value.clone()),
         jobs: raw.jobs,
-        agent: raw.agent.clone(),
+        agent: raw.settings.agent.clone(),
         merge: raw.merge.unwrap_or_default(),
         sync: raw.sync.unwrap_or_default(),
         shared: raw.shared.iter().map(pattern).collect(),
-        reads: raw.reads.iter().map(pattern).collect(),
-        timeout: raw.timeout,
-        idle_timeout: raw.idle_timeout,
+        reads: raw.settings.reads.iter().map(pattern).collect(),
+        timeout: raw.settings.timeout,
+        idle_timeout: raw.settings.idle_timeout,
         grace: raw.grace.unwrap_or(DEFAULT_GRACE),
-        retries: raw.retries.unwrap_or(0),
+        retries: raw.settings.retries.unwrap_or(0),
         retry_on: raw.retry_on.clone(),
         retry_on_output: raw.retry_on_output.clone(),
         retry_backoff: raw.retry_backoff.unwrap_or(DEFAULT_RETRY_BACKOFF),
         worktree_root: raw.worktree_root.as_ref().map(|w| w.value.clone().into()),
-        env: raw.env.clone(),
-        check: raw.check.clone(),
-        check_timeout: raw.check_timeout,
-        check_retries: raw.check_retries.unwrap_or(0),
+        env: raw.settings.env.clone(),
+        check: raw.settings.check.clone(),
+        check_timeout: raw.settings.check_timeout,
+        check_retries: raw.settings.check_retries.unwrap_or(0),
         gate: raw.gate.clone(),
         gate_batch: raw.gate_batch,
-        sandbox: raw.sandbox.unwrap_or_default(),
-        sandbox_writable: raw.sandbox_writable.clone(),
-        setup: raw.setup.clone(),
-        setup_timeout: raw.setup_timeout,
+        sandbox: raw.settings.sandbox.unwrap_or_default(),
+        sandbox_writable: raw.settings.sandbox_writable.clone(),
+        setup: raw.settings.setup.clone(),
+        setup_timeout: raw.settings.setup_timeout,
         include: raw.include.clone(),
         ports: raw
             .ports
@@ -294,13 +294,13 @@ fn sparse_sizes(file: &RawFile, raw_plan: &RawPlan, tracked: &[String]) -> Vec<O
     file.streams
         .iter()
         .map(|stream| {
-            if stream.reads.is_empty() && raw_plan.reads.is_empty() {
+            if stream.settings.reads.is_empty() && raw_plan.settings.reads.is_empty() {
                 return None;
             }
             let globs: Vec<String> = (stream.owns.iter().flat_map(|o| &o.value))
                 .chain(&raw_plan.shared)
-                .chain(&raw_plan.reads)
-                .chain(&stream.reads)
+                .chain(&raw_plan.settings.reads)
+                .chain(&stream.settings.reads)
                 .map(glob)
                 .collect();
             let sparse = super::Sparse::from_globs(globs.iter().map(String::as_str));
@@ -773,12 +773,15 @@ fn check_agent_programs<R: Repository>(
     commit: &str,
     diags: &mut Diagnostics,
 ) -> Result<(), R::Error> {
-    let plan_program = file.plan.as_ref().and_then(|p| p.agent_program.as_ref());
-    let plan_path = file.plan.as_ref().and_then(|p| p.env.get("PATH"));
+    let plan_program = file
+        .plan
+        .as_ref()
+        .and_then(|p| p.settings.agent_program.as_ref());
+    let plan_path = file.plan.as_ref().and_then(|p| p.settings.env.get("PATH"));
     // What each task runs, and the PATH its agent gets (as `Plan::agent_for` and `env_for`).
     let programs = file.streams.iter().flat_map(|s| {
-        let stream_program = s.agent_program.as_ref().or(plan_program);
-        let path = s.env.get("PATH").or(plan_path).map(String::as_str);
+        let stream_program = s.settings.agent_program.as_ref().or(plan_program);
+        let path = s.settings.env.get("PATH").or(plan_path).map(String::as_str);
         s.tasks
             .iter()
             .filter_map(move |t| t.agent_program.as_ref().or(stream_program))
