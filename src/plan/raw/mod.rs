@@ -121,6 +121,23 @@ pub struct RawTask {
     pub group: Option<Sp<String>>,
 }
 
+impl RawTask {
+    /// A task written at `span`, nothing read from it yet.
+    fn at(span: Span) -> RawTask {
+        RawTask {
+            span,
+            prompt: None,
+            prompt_file: None,
+            agent: None,
+            agent_program: None,
+            agent_given: false,
+            timeout: None,
+            estimate: None,
+            group: None,
+        }
+    }
+}
+
 /// An `estimate` as written: a duration (in seconds) or a plain number of units.
 #[derive(Clone, Debug, PartialEq)]
 pub struct RawEstimate {

@@ -243,67 +243,12 @@ impl Walker<'_> {
                     }
                 }
                 "depends_on" => stream.depends_on = self.string_array(entry).unwrap_or_default(),
-                "tasks" => match value.get_ref() {
-                    DeValue::Array(items) => {
-                        tasks_span = Some(value.span());
-                        for item in items.iter() {
-                            match item.get_ref() {
-                                DeValue::String(text) => {
-                                    if text.trim().is_empty() {
-                                        self.error(Diagnostic::error("empty task").at(item.span(), "this prompt is empty"));
-                                    }
-                                    stream.tasks.push(RawTask {
-                                        span: item.span(),
-                                        prompt: Some(Prompt::Text(text.to_string())),
-                                        prompt_file: None,
-                                        agent: None,
-                                        agent_program: None,
-                                        agent_given: false,
-                                        timeout: None,
-                                        estimate: None,
-                                        group: None,
-                                    });
-                                }
-                                DeValue::Table(table) => {
-                                    let task = self.task(table, item.span());
-                                    stream.tasks.push(task);
-                                }
-                                other => self.error(
-                                    Diagnostic::error(format!(
-                                        "wrong type for a task: expected a string or a table, found {}",
-                                        a_type(other)
-                                    ))
-                                    .at(item.span(), "expected a prompt string"),
-                                ),
-                            }
-                        }
+                "tasks" => {
+                    if let Some(span) = self.task_list(entry, &mut stream.tasks) {
+                        tasks_span = Some(span);
                     }
-                    other => self.wrong_type(entry, "an array of prompts", other),
-                },
-                "task" => match value.get_ref() {
-                    DeValue::Array(items) => {
-                        for item in items.iter() {
-                            match item.get_ref() {
-                                DeValue::Table(table) => {
-                                    let task = self.task(table, item.span());
-                                    stream.tasks.push(task);
-                                }
-                                other => self.error(
-                                    Diagnostic::error(format!(
-                                        "wrong type for a task: expected a table, found {}",
-                                        a_type(other)
-                                    ))
-                                    .at(item.span(), "expected a table"),
-                                ),
-                            }
-                        }
-                    }
-                    DeValue::Table(_) => self.error(
-                        Diagnostic::error("`[stream.task]` must be written `[[stream.task]]`")
-                            .at(value.span(), "a single table, not an array of tables"),
-                    ),
-                    other => self.wrong_type(entry, "`[[stream.task]]` tables", other),
-                },
+                }
+                "task" => self.task_tables(entry, &mut stream.tasks),
                 "priority" => {
                     stream.priority = self.integer(entry, -1_000_000, 1_000_000).unwrap_or(0)
                 }
@@ -358,18 +303,67 @@ impl Walker<'_> {
         stream
     }
 
-    pub(super) fn task(&mut self, table: &DeTable<'_>, span: Span) -> RawTask {
-        let mut task = RawTask {
-            span: span.clone(),
-            prompt: None,
-            prompt_file: None,
-            agent: None,
-            agent_program: None,
-            agent_given: false,
-            timeout: None,
-            estimate: None,
-            group: None,
+    /// `tasks = [...]`: each a prompt, or a table like `[[stream.task]]`. The list's span when it
+    /// is one.
+    fn task_list(&mut self, entry: Entry<'_, '_>, tasks: &mut Vec<RawTask>) -> Option<Span> {
+        let (_, value) = entry;
+        let DeValue::Array(items) = value.get_ref() else {
+            self.wrong_type(entry, "an array of prompts", value.get_ref());
+            return None;
         };
+        for item in items.iter() {
+            match item.get_ref() {
+                DeValue::String(text) => {
+                    if text.trim().is_empty() {
+                        self.error(
+                            Diagnostic::error("empty task").at(item.span(), "this prompt is empty"),
+                        );
+                    }
+                    let mut task = RawTask::at(item.span());
+                    task.prompt = Some(Prompt::Text(text.to_string()));
+                    tasks.push(task);
+                }
+                DeValue::Table(table) => tasks.push(self.task(table, item.span())),
+                other => self.error(
+                    Diagnostic::error(format!(
+                        "wrong type for a task: expected a string or a table, found {}",
+                        a_type(other)
+                    ))
+                    .at(item.span(), "expected a prompt string"),
+                ),
+            }
+        }
+        Some(value.span())
+    }
+
+    /// `[[stream.task]]` tables.
+    fn task_tables(&mut self, entry: Entry<'_, '_>, tasks: &mut Vec<RawTask>) {
+        let (_, value) = entry;
+        match value.get_ref() {
+            DeValue::Array(items) => {
+                for item in items.iter() {
+                    match item.get_ref() {
+                        DeValue::Table(table) => tasks.push(self.task(table, item.span())),
+                        other => self.error(
+                            Diagnostic::error(format!(
+                                "wrong type for a task: expected a table, found {}",
+                                a_type(other)
+                            ))
+                            .at(item.span(), "expected a table"),
+                        ),
+                    }
+                }
+            }
+            DeValue::Table(_) => self.error(
+                Diagnostic::error("`[stream.task]` must be written `[[stream.task]]`")
+                    .at(value.span(), "a single table, not an array of tables"),
+            ),
+            other => self.wrong_type(entry, "`[[stream.task]]` tables", other),
+        }
+    }
+
+    pub(super) fn task(&mut self, table: &DeTable<'_>, span: Span) -> RawTask {
+        let mut task = RawTask::at(span.clone());
         let mut prompt: Option<Sp<String>> = None;
         let mut present = Vec::new();
         for entry in table.iter() {
