@@ -39,41 +39,7 @@ pub fn validate<R: Repository>(
     // Without a usable [plan] the streams are still checked; only what depends on the plan's
     // settings (its agent, `shared`, `base`) is not.
     let raw_plan = file.plan.as_ref();
-    if raw_plan.is_none() && !file.plan_given {
-        diags.push(
-            Diagnostic::error("the plan has no `[plan]` table")
-                .help("start the file with `[plan]` and at least `name = \"...\"`"),
-        );
-    }
-    if let Some(raw_plan) = raw_plan
-        && let Some(name) = &raw_plan.name
-        && let Some(problem) = ref_component_problem(&name.value)
-    {
-        diags.push(
-            Diagnostic::error(format!("invalid plan name `{}`: {problem}", name.value))
-                .at(name.span.clone(), "not usable in a git branch name")
-                .help("the plan name is part of every branch, `streams/<plan>/<stream>`: use letters, digits, `-`, `_` and `.`"),
-        );
-    }
-    if let Some(raw_plan) = raw_plan
-        && let Some(name) = &raw_plan.name
-        && let Some(problem) = too_long(&name.value)
-    {
-        diags.push(
-            Diagnostic::error(format!("plan name is too long: {problem}"))
-                .at(name.span.clone(), "too long for a git ref")
-                .help(LONG_NAME_HELP),
-        );
-    }
-    if file.streams.is_empty() && !file.streams_given {
-        let diagnostic = Diagnostic::error("the plan has no streams")
-            .help("add a `[[stream]]` table with `name`, `owns` and `tasks`");
-        diags.push(match raw_plan {
-            Some(p) => diagnostic.at(p.header.clone(), "no `[[stream]]` table in this plan"),
-            None => diagnostic,
-        });
-    }
-
+    check_plan_table(file, diags);
     check_names(file, diags);
     check_dependencies(file, diags);
     check_agents(
@@ -87,58 +53,7 @@ pub fn validate<R: Repository>(
 
     // Patterns, then the repository.
     let root = repo.root();
-    let mut owned = Vec::new();
-    let mut normalize =
-        |text: &Sp<String>, owner: PatternOwner, diags: &mut Diagnostics| match pattern::normalize(
-            &text.value,
-            root.as_deref(),
-        ) {
-            Ok(glob) => owned.push(OwnedPattern {
-                owner,
-                text: text.value.clone(),
-                glob,
-                span: text.span.clone(),
-            }),
-            Err(err) => {
-                diags.push(
-                    Diagnostic::error(format!(
-                        "invalid pattern `{}`: {}",
-                        shorten(&text.value),
-                        err.message
-                    ))
-                    .at(text.span.clone(), "not a usable pattern")
-                    .help_opt(err.help),
-                );
-            }
-        };
-    for (index, stream) in file.streams.iter().enumerate() {
-        for item in stream.owns.iter().flat_map(|o| &o.value) {
-            normalize(item, PatternOwner::Stream(index), diags);
-        }
-    }
-    for item in raw_plan.iter().flat_map(|p| &p.shared) {
-        normalize(item, PatternOwner::Shared, diags);
-    }
-    // `reads` is checked like the patterns above, but owns nothing: it takes no part in the
-    // overlap and coverage checks.
-    let reads = file
-        .streams
-        .iter()
-        .flat_map(|s| &s.settings.reads)
-        .chain(raw_plan.iter().flat_map(|p| &p.settings.reads));
-    for text in reads {
-        if let Err(err) = pattern::normalize(&text.value, root.as_deref()) {
-            diags.push(
-                Diagnostic::error(format!(
-                    "invalid pattern `{}` in `reads`: {}",
-                    shorten(&text.value),
-                    err.message
-                ))
-                .at(text.span.clone(), "not a usable pattern")
-                .help_opt(err.help),
-            );
-        }
-    }
+    let owned = patterns(file, root.as_deref(), diags);
 
     if let Some(dir) = raw_plan.and_then(|p| p.worktree_root.as_ref()) {
         check_worktree_root(dir, root.as_deref(), diags);
@@ -192,6 +107,103 @@ pub fn validate<R: Repository>(
         return Ok((None, facts));
     }
     Ok((build(file), facts))
+}
+
+/// The `[plan]` table itself: there, with a name usable in a branch, and streams beside it.
+fn check_plan_table(file: &RawFile, diags: &mut Diagnostics) {
+    let raw_plan = file.plan.as_ref();
+    if raw_plan.is_none() && !file.plan_given {
+        diags.push(
+            Diagnostic::error("the plan has no `[plan]` table")
+                .help("start the file with `[plan]` and at least `name = \"...\"`"),
+        );
+    }
+    if let Some(raw_plan) = raw_plan
+        && let Some(name) = &raw_plan.name
+        && let Some(problem) = ref_component_problem(&name.value)
+    {
+        diags.push(
+            Diagnostic::error(format!("invalid plan name `{}`: {problem}", name.value))
+                .at(name.span.clone(), "not usable in a git branch name")
+                .help("the plan name is part of every branch, `streams/<plan>/<stream>`: use letters, digits, `-`, `_` and `.`"),
+        );
+    }
+    if let Some(raw_plan) = raw_plan
+        && let Some(name) = &raw_plan.name
+        && let Some(problem) = too_long(&name.value)
+    {
+        diags.push(
+            Diagnostic::error(format!("plan name is too long: {problem}"))
+                .at(name.span.clone(), "too long for a git ref")
+                .help(LONG_NAME_HELP),
+        );
+    }
+    if file.streams.is_empty() && !file.streams_given {
+        let diagnostic = Diagnostic::error("the plan has no streams")
+            .help("add a `[[stream]]` table with `name`, `owns` and `tasks`");
+        diags.push(match raw_plan {
+            Some(p) => diagnostic.at(p.header.clone(), "no `[[stream]]` table in this plan"),
+            None => diagnostic,
+        });
+    }
+}
+
+/// Every `owns` and `shared` pattern normalised, with its owner (a pattern that is not usable is
+/// reported and left out); every `reads` pattern checked the same way.
+fn patterns(file: &RawFile, root: Option<&str>, diags: &mut Diagnostics) -> Vec<OwnedPattern> {
+    let mut owned = Vec::new();
+    let mut normalize =
+        |text: &Sp<String>, owner: PatternOwner, diags: &mut Diagnostics| match pattern::normalize(
+            &text.value,
+            root,
+        ) {
+            Ok(glob) => owned.push(OwnedPattern {
+                owner,
+                text: text.value.clone(),
+                glob,
+                span: text.span.clone(),
+            }),
+            Err(err) => {
+                diags.push(
+                    Diagnostic::error(format!(
+                        "invalid pattern `{}`: {}",
+                        shorten(&text.value),
+                        err.message
+                    ))
+                    .at(text.span.clone(), "not a usable pattern")
+                    .help_opt(err.help),
+                );
+            }
+        };
+    for (index, stream) in file.streams.iter().enumerate() {
+        for item in stream.owns.iter().flat_map(|o| &o.value) {
+            normalize(item, PatternOwner::Stream(index), diags);
+        }
+    }
+    for item in file.plan.iter().flat_map(|p| &p.shared) {
+        normalize(item, PatternOwner::Shared, diags);
+    }
+    // `reads` is checked like the patterns above, but owns nothing: it takes no part in the
+    // overlap and coverage checks.
+    let reads = file
+        .streams
+        .iter()
+        .flat_map(|s| &s.settings.reads)
+        .chain(file.plan.iter().flat_map(|p| &p.settings.reads));
+    for text in reads {
+        if let Err(err) = pattern::normalize(&text.value, root) {
+            diags.push(
+                Diagnostic::error(format!(
+                    "invalid pattern `{}` in `reads`: {}",
+                    shorten(&text.value),
+                    err.message
+                ))
+                .at(text.span.clone(), "not a usable pattern")
+                .help_opt(err.help),
+            );
+        }
+    }
+    owned
 }
 
 /// Builds the model from raw values that passed every rule.
