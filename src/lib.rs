@@ -19,19 +19,27 @@
 //!   the one mover of the integration ref), halt on a conflict, the resolution worktree,
 //!   conflict prediction, the bisection of a red gate (pure).
 //! - [`report`]: all text a person reads: progress, event lines, NDJSON, the conflict README,
-//!   the final report, the plan and status views (learned estimates too), "what next" hints.
-//!   Sees plain data only.
+//!   the final report, the plan and status views (learned estimates too), "what next" hints,
+//!   GitHub Actions annotations. Sees plain data only: never git.
 //! - [`state`]: run state types, the atomic store (`StateStore`: the one way state is written),
 //!   the lock, the journal, the history of past runs (what each task took, for `streams plan`
 //!   to predict from).
-//! - [`git`]: the only place that uses git2 or runs the `git` program; a [`git::Repo`], an
-//!   [`git::Oid`] and named operations, the argv runner private.
+//! - [`git`]: the only place that uses git2 or runs the `git` program; a [`git::Repo`] and named
+//!   operations on plain data ([`ids::Oid`], [`work`]), the argv runner private.
+//! - [`gh`]: the one door to the GitHub CLI (pull requests).
 //! - [`ownership`]: compiled globsets; who owns a path; checking an agent's changed paths.
 //! - [`plan`]: pure: TOML text in, validated [`plan::Plan`] out (raw -> model -> validate), plus
 //!   the schedule analysis behind `streams plan` (learning from past runs), and task lists into
-//!   plans for `streams init --from`.
-//! - Leaves, usable from any layer: [`layout`] (every ref and directory name a run uses, built
-//!   and parsed), [`failpoint`] (crash tests), [`duration`] (durations for people),
+//!   plans for `streams init --from`; a stream's sparse set ([`plan::Sparse`], which `git`
+//!   applies).
+//! - [`agent`]: what streams knows about an agent, apart from any plan or run: the placeholders
+//!   of its argv and their expansion, the task log's format (written and read there only); the
+//!   room for what is known per agent CLI (presets, events, usage, sessions).
+//! - Leaves, usable from any layer: [`text`] (quoting, escaping and sanitising for a terminal,
+//!   short ids), [`ids`] ([`ids::Oid`]), [`work`] (what a piece of work amounts to: its size,
+//!   a file's change, the ignored files an agent wrote), [`layout`] (every ref and directory
+//!   name a run uses, built and parsed), [`failpoint`] (crash tests), [`duration`] (durations
+//!   for people),
 //!   [`git_env`] (the environment variables that redirect git, shared by `git` and `plan`),
 //!   [`children`] (the processes streams starts itself, told apart from an agent's strays).
 //! - [`error`]: error kinds and the exit codes, in one place, with how a run's outcome maps to
