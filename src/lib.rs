@@ -11,10 +11,11 @@
 //! - [`ops`]: the use cases (start, resume, continue, skip, abort, status, clean, plan
 //!   prediction, a run spread over CI machines): no clap, no printing; a repository and inputs
 //!   in, data out.
-//! - [`exec`]: tokio: the dispatcher (sole writer of run state while it runs) and its pure
-//!   decisions, the task spec shared with `--dry-run`, task executors, process groups, signals,
-//!   recovery after a crash, the kernel sandbox of an agent (Landlock), each stream's `check`
-//!   and the `gate` over batches of streams at sync points.
+//! - [`exec`]: tokio: the dispatcher (sole writer of run state while it runs) driving its parts
+//!   (each stream's `check`, the `gate` over batches of streams at sync points, workspaces
+//!   prepared ahead, recovery after a crash) and its pure decisions; a task as its steps
+//!   (prepare, attempt, verify, commit, bring), the task spec shared with `--dry-run`, process
+//!   groups, signals, the kernel sandbox of an agent (Landlock).
 //! - [`coordinator`]: sync points: integrate a stream's commits (and [`coordinator::move_integration_ref`],
 //!   the one mover of the integration ref), halt on a conflict, the resolution worktree,
 //!   conflict prediction, the bisection of a red gate (pure).
@@ -36,10 +37,10 @@
 //!   of its argv and their expansion, the task log's format (written and read there only); the
 //!   room for what is known per agent CLI (presets, events, usage, sessions).
 //! - Leaves, usable from any layer: [`text`] (quoting, escaping and sanitising for a terminal,
-//!   short ids), [`ids`] ([`ids::Oid`]), [`work`] (what a piece of work amounts to: its size,
-//!   a file's change, the ignored files an agent wrote), [`layout`] (every ref and directory
-//!   name a run uses, built and parsed), [`failpoint`] (crash tests), [`duration`] (durations
-//!   for people),
+//!   short ids), [`ids`] (a commit's [`ids::Oid`]; a stream's and a task's place, passed
+//!   instead of bare indices), [`work`] (what a piece of work amounts to: its size, a file's
+//!   change, the ignored files an agent wrote), [`layout`] (every ref and directory name a run
+//!   uses, built and parsed), [`failpoint`] (crash tests), [`duration`] (durations for people),
 //!   [`git_env`] (the environment variables that redirect git, shared by `git` and `plan`),
 //!   [`children`] (the processes streams starts itself, told apart from an agent's strays).
 //! - [`error`]: error kinds and the exit codes, in one place, with how a run's outcome maps to

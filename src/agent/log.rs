@@ -20,40 +20,16 @@ use std::path::Path;
 const HEADER: &str = "=== streams:";
 const ARGV: &str = "=== argv:";
 
-/// What a section of a log is the output of: its header names it.
-pub enum Section<'a> {
-    /// Attempt `attempt` of task `task` (1-based) of `stream`.
-    Attempt {
-        stream: &'a str,
-        task: usize,
-        attempt: u32,
-    },
-    /// The check of stream `stream` on commit `on` (its short form).
-    Check { stream: &'a str, on: &'a str },
-    /// Gate run `run` on commit `on` (its short form), for `members` (who is in the batch).
-    Gate {
-        run: usize,
-        on: &'a str,
-        members: &'a str,
-    },
-    /// The setup of a prepared workspace at commit `at` (this header alone has never had its
-    /// closing `===`).
-    Setup { at: &'a str },
+/// The two header lines that open a section: what it is the output of (`api task 1 attempt 2`,
+/// `check of api on <commit>`, `gate run 3 on <commit> (+ api, db)`) and the argv it ran.
+pub fn header(title: &str, argv: &[String]) -> String {
+    format!("{HEADER} {title} ===\n{ARGV} {argv:?}\n")
 }
 
-/// The two header lines that open a section: what it is the output of and the argv it ran.
-pub fn header(section: Section, argv: &[String]) -> String {
-    let title = match section {
-        Section::Attempt {
-            stream,
-            task,
-            attempt,
-        } => format!("{stream} task {task} attempt {attempt} ==="),
-        Section::Check { stream, on } => format!("check of {stream} on {on} ==="),
-        Section::Gate { run, on, members } => format!("gate run {run} on {on} ({members}) ==="),
-        Section::Setup { at } => format!("setup at {at}"),
-    };
-    format!("{HEADER} {title}\n{ARGV} {argv:?}\n")
+/// The header of a prepared workspace's setup at commit `at`: [`header`] but for the closing
+/// `===`, which this one has never had.
+pub fn setup_header(at: &str, argv: &[String]) -> String {
+    format!("{HEADER} setup at {at}\n{ARGV} {argv:?}\n")
 }
 
 /// A line from streams itself in the middle of the output (the agent could not be started,
@@ -149,39 +125,19 @@ mod tests {
 
     #[test]
     fn headers_name_what_ran() {
-        let attempt = Section::Attempt {
-            stream: "api",
-            task: 1,
-            attempt: 2,
-        };
         assert_eq!(
-            header(attempt, &argv()),
+            header("api task 1 attempt 2", &argv()),
             "=== streams: api task 1 attempt 2 ===\n=== argv: [\"agent\", \"say Permission denied\"]\n"
         );
-        let gate = Section::Gate {
-            run: 3,
-            on: "0123456789",
-            members: "+ api",
-        };
-        assert!(
-            header(gate, &[]).starts_with("=== streams: gate run 3 on 0123456789 (+ api) ===\n")
-        );
-        assert!(
-            header(Section::Setup { at: "abc" }, &[]).starts_with("=== streams: setup at abc\n")
-        );
+        assert!(setup_header("abc", &[]).starts_with("=== streams: setup at abc\n=== argv: []"));
     }
 
     #[test]
     fn readers_leave_streams_own_lines_out() {
-        let attempt = |n| Section::Attempt {
-            stream: "api",
-            task: 1,
-            attempt: n,
-        };
         let text = format!(
             "{}first try\n{}\x1b[31msecond\x1b[0m try\n{}",
-            header(attempt(1), &argv()),
-            header(attempt(2), &argv()),
+            header("api task 1 attempt 1", &argv()),
+            header("api task 1 attempt 2", &argv()),
             note("files copied")
         );
         let (_dir, path) = log(&text);

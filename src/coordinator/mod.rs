@@ -13,12 +13,12 @@
 
 use std::fmt::Write as _;
 
-mod gate;
+mod bisect;
 mod halt;
 mod predict;
 mod resolution;
 
-pub use gate::{BisectStep, bisect_next};
+pub use bisect::{BisectStep, bisect_next};
 pub use halt::{HaltInput, write_halt};
 pub use predict::{Prediction, predict};
 pub use resolution::{

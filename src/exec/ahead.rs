@@ -12,10 +12,14 @@
 //! Nothing of a preparation is in the run state until its stream starts: a crash leaves a clean
 //! workspace that the next run reuses (reset to its start) like any other.
 
-use super::dispatcher::Engine;
-use super::executor::ExecEvent;
+use std::collections::BTreeMap;
+
+use tokio::sync::mpsc;
+
+use super::events::ExecEvent;
+use super::run::Run;
 use crate::git::{self, workspace};
-use crate::ids::Oid;
+use crate::ids::{Oid, StreamId};
 use crate::state::StreamState;
 
 /// A workspace prepared before its stream took a slot.
@@ -34,38 +38,47 @@ pub fn pool(jobs: usize) -> usize {
     jobs.clamp(1, 2)
 }
 
-impl Engine {
-    /// Starts preparing the next ready streams' workspaces, within the pool.
-    pub(super) fn prepare_ahead(&mut self) {
-        if !self.brakes().may_start_work() {
-            return;
-        }
+/// The workspaces prepared ahead of their streams, by stream.
+#[derive(Default)]
+pub(super) struct AheadPool {
+    workspaces: BTreeMap<StreamId, Ahead>,
+}
+
+impl AheadPool {
+    /// Starts preparing the workspaces of the streams `ready` to start (best first), within the
+    /// pool. Each preparation ends in an [`ExecEvent::Prepared`].
+    pub fn refill(
+        &mut self,
+        run: &Run,
+        ready: Vec<usize>,
+        events: &mpsc::UnboundedSender<ExecEvent>,
+    ) {
+        let (state, ctx) = (&run.state, &run.ctx);
         // A stream that ended without starting (skipped) leaves its workspace as it is.
-        let state = &self.state;
-        self.ahead.retain(|&s, ahead| {
-            matches!(ahead, Ahead::Preparing(_)) || state.streams[s].state == StreamState::Pending
+        self.workspaces.retain(|s, ahead| {
+            matches!(ahead, Ahead::Preparing(_))
+                || state.streams[s.index()].state == StreamState::Pending
         });
-        let pool = pool(self.state.jobs);
-        let ready = super::decide::ready_streams(&self.plan, &self.state, &self.remaining);
-        for s in ready {
-            if self.ahead.len() >= pool {
+        let pool = pool(state.jobs);
+        for s in ready.into_iter().map(StreamId::new) {
+            if self.workspaces.len() >= pool {
                 break;
             }
-            if self.ahead.contains_key(&s) || self.state.streams[s].tasks.is_empty() {
+            let record = &state.streams[s.index()];
+            if self.workspaces.contains_key(&s) || record.tasks.is_empty() {
                 continue;
             }
-            let at = self.state.integration_tip.clone();
-            self.ahead.insert(s, Ahead::Preparing(at.clone()));
-            let record = &self.state.streams[s];
+            let at = state.integration_tip.clone();
+            self.workspaces.insert(s, Ahead::Preparing(at.clone()));
             let (repo, path, branch) = (
-                self.repo.clone(),
+                ctx.repo.clone(),
                 record.worktree.clone(),
                 record.branch.clone(),
             );
-            let wip = self.refs.wip(&record.name, 0);
-            let sparse = self.plan.sparse_set(s);
+            let wip = ctx.refs.wip(&record.name, 0);
+            let sparse = ctx.plan.sparse_set(s.index());
             tracing::debug!("{}: preparing its workspace ahead at {at}", record.name);
-            let events = self.events_tx.clone();
+            let events = events.clone();
             tokio::task::spawn_blocking(move || {
                 let result = workspace::prepare(
                     &repo,
@@ -89,35 +102,37 @@ impl Engine {
 
     /// A preparation ended: the stream may start there, or (on failure) its executor prepares
     /// the workspace itself and reports what fails.
-    pub(super) fn prepared(
+    pub fn prepared(
         &mut self,
-        s: usize,
+        run: &Run,
+        s: StreamId,
         at: Oid,
         result: Result<git::worktree::PrepareReport, String>,
+        events: &mpsc::UnboundedSender<ExecEvent>,
     ) {
-        let name = self.state.streams[s].name.clone();
+        let name = &run.state.streams[s.index()].name;
         match result {
             Ok(report) => {
                 tracing::debug!("{name}: workspace prepared ahead at {at}");
-                super::executor::report_prepared(&self.events_tx, s, &report);
-                self.ahead.insert(s, Ahead::Ready(at));
+                super::task::report_prepared(events, s, &report);
+                self.workspaces.insert(s, Ahead::Ready(at));
             }
             Err(e) => {
                 tracing::debug!("{name}: preparing its workspace ahead failed: {e}");
-                self.ahead.remove(&s);
+                self.workspaces.remove(&s);
             }
         }
     }
 
     /// Whether stream `s` waits for its workspace, being prepared ahead: it takes its slot once
     /// that ends (two preparations of one workspace at once would undo each other).
-    pub(super) fn preparing(&self, s: usize) -> bool {
-        matches!(self.ahead.get(&s), Some(Ahead::Preparing(_)))
+    pub fn preparing(&self, s: StreamId) -> bool {
+        matches!(self.workspaces.get(&s), Some(Ahead::Preparing(_)))
     }
 
     /// Preparations still under way: the session waits for them before it ends.
-    pub(super) fn preparations(&self) -> usize {
-        self.ahead
+    pub fn preparations(&self) -> usize {
+        self.workspaces
             .values()
             .filter(|a| matches!(a, Ahead::Preparing(_)))
             .count()
@@ -125,12 +140,12 @@ impl Engine {
 
     /// The commit stream `s`'s workspace was prepared at, if it was and is ready: its first task
     /// starts there at the tip, the workspace moved on by the files that differ.
-    pub(super) fn take_prepared(&mut self, s: usize) -> Option<Oid> {
-        match self.ahead.remove(&s) {
+    pub fn take(&mut self, s: StreamId) -> Option<Oid> {
+        match self.workspaces.remove(&s) {
             Some(Ahead::Ready(at)) => Some(at),
             Some(other) => {
                 // Still being prepared: not taken (see `preparing`).
-                self.ahead.insert(s, other);
+                self.workspaces.insert(s, other);
                 None
             }
             None => None,

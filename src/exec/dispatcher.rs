@@ -4,73 +4,68 @@
 //! state, saves it, and drives integration at sync points. Every change is saved before anything
 //! that depends on it happens (a task is recorded as running before its agent is spawned), so a
 //! crash at any instant leaves a state that `resume` can reconcile with the refs.
+//!
+//! The [`Engine`] holds the `Run` (the state and its one writer) and the parts it drives, each
+//! owning what it keeps: the streams' `Checks`, the `Gate`, the `AheadPool` of workspaces
+//! prepared ahead, and, when a run is picked up again, a `Recovery`. A part borrows the run
+//! from the dispatcher while the dispatcher awaits it; the dispatcher itself keeps the session's
+//! brakes (halting, stopping, a fatal error), the slots, and the channels work reports through.
 
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use nix::sys::signal::Signal;
-use tokio::signal::unix::{SignalKind, signal};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::mpsc;
 
+use super::ahead::AheadPool;
+use super::check::Checks;
 use super::decide::{self, SessionEnd};
-use super::executor::{ExecEvent, Shared, TaskOutcome};
+use super::events::{Channels, ExecEvent};
+use super::gate::{self, Gate};
+use super::launch::{self, Launch};
 use super::process::Cancel;
-use crate::coordinator::ConflictFound;
+use super::recover::{self, Recovery};
+use super::run::{Context, Run};
+use super::signals::{Signals, signal_name};
+use super::task::{self, Shared, TaskOutcome};
+use crate::coordinator::{self, ConflictFound};
 use crate::error::{Error, Result};
+use crate::failpoint;
 use crate::git::{self, Repo};
+use crate::ids::{Oid, StreamId, TaskId};
 use crate::layout::{self, RefNames};
 use crate::ownership::Ownership;
-use crate::plan::{Plan, SyncPoint};
+use crate::plan::Plan;
 use crate::report::{Event, Reporter};
 use crate::state::{
-    Entry, FailReason, Journal, RunDir, RunPhase, RunState, Span, SpanOutcome, StateStore, Step,
-    StreamState, SyncUnit, TaskState, now_ms,
+    Entry, FailReason, Journal, RunDir, RunPhase, RunState, SpanOutcome, Step, StreamState,
+    SyncUnit, TaskState, now_ms,
 };
 
 pub use crate::error::Finish;
 
 pub struct Engine {
-    pub(super) repo: Repo,
-    pub(super) plan: Arc<Plan>,
-    pub(super) plan_dir: PathBuf,
-    pub(super) run_dir: RunDir,
-    pub(super) store: StateStore,
-    pub(super) state: RunState,
-    pub(super) journal: Arc<Journal>,
-    pub(super) reporter: Box<dyn Reporter>,
-    pub(super) shared: Arc<Shared>,
-    pub(super) refs: RefNames,
-    pub(super) identity_env: Vec<(String, String)>,
-    /// Per stream: its tasks' estimates plus the longest chain after it (critical path first).
-    pub(super) remaining: Vec<f64>,
-    /// Executors running right now.
-    pub(super) running: usize,
+    run: Run,
+    /// What every executor shares (read-only).
+    shared: Arc<Shared>,
+    checks: Checks,
+    gate: Gate,
+    pool: AheadPool,
     /// Per stream: the slot (`STREAMS_SLOT`) it holds while active.
-    pub(super) slots: Vec<Option<usize>>,
+    slots: Vec<Option<usize>>,
+    /// Task executors running right now.
+    tasks_running: usize,
     /// A conflict was found: no new work starts; the halt is written once running tasks end.
-    pub(super) halting: Option<(SyncUnit, ConflictFound)>,
+    halting: Option<(SyncUnit, ConflictFound)>,
     /// A signal arrived: running agents are being stopped.
-    pub(super) stopping: Option<Signal>,
-    /// `--fail-fast` after a failure: nothing new starts.
-    pub(super) no_new_work: bool,
-    /// The gate failed on the integration tip alone: nothing more is integrated (the message).
-    pub(super) gate_stopped: Option<String>,
-    /// Workspaces prepared ahead of their streams (see `super::ahead`), by stream.
-    pub(super) ahead: std::collections::BTreeMap<usize, super::ahead::Ahead>,
-    /// The gate (or its setup) runs right now, awaited by the dispatcher itself.
-    pub(super) gate_running: bool,
-    /// The tree the gate worktree was last set up at (`setup`, `include`), in this session.
-    pub(super) gate_setup_at: Option<git::Oid>,
-    /// Streams whose check runs right now (one at a time per stream).
-    pub(super) checking: std::collections::BTreeSet<usize>,
+    stopping: Option<Signal>,
     /// An error that ends the session once running agents have been stopped.
-    pub(super) fatal: Option<Error>,
-    pub(super) cancel: watch::Sender<Cancel>,
+    fatal: Option<Error>,
+    channels: Channels,
+    events: mpsc::UnboundedReceiver<ExecEvent>,
     /// The signals that stop a session, listened to from [`Engine::run`] on (also while the
     /// gate, which runs inside the dispatcher, is awaited: see [`Engine::listening`]).
-    pub(super) signals: Option<Signals>,
-    pub(super) events_tx: mpsc::UnboundedSender<ExecEvent>,
-    pub(super) events_rx: mpsc::UnboundedReceiver<ExecEvent>,
+    signals: Option<Signals>,
 }
 
 /// What a session of the engine leaves: how it ended, the final state, and the reporter (to
@@ -95,92 +90,71 @@ pub struct EngineInput {
 impl Engine {
     pub fn new(input: EngineInput) -> Engine {
         git::mark_run(&input.state.run_id);
-        let ownership = Ownership::new(&input.plan);
-        let stream_names = input.plan.streams.iter().map(|s| s.name.clone()).collect();
+        let plan = Arc::new(input.plan);
         let shared = Arc::new(Shared {
             repo: input.repo.clone(),
-            ownership,
-            stream_names,
+            ownership: Ownership::new(&plan),
+            plan: plan.clone(),
             journal: input.journal.clone(),
         });
-        let remaining = crate::plan::schedule::longest_remaining_path(&input.plan);
-        let refs = RefNames::new(&input.plan.name);
-        let (cancel, _) = watch::channel(Cancel::None);
-        let (events_tx, events_rx) = mpsc::unbounded_channel();
+        let ctx = Context {
+            remaining: crate::plan::schedule::longest_remaining_path(&plan),
+            refs: RefNames::new(&plan.name),
+            repo: input.repo,
+            plan,
+            plan_dir: input.plan_dir,
+            run_dir: input.run_dir,
+            identity_env: input.identity_env,
+            journal: input.journal,
+        };
+        let (channels, events) = Channels::new();
         let slots = vec![None; input.state.streams.len()];
         Engine {
-            repo: input.repo,
-            plan: Arc::new(input.plan),
-            plan_dir: input.plan_dir,
-            store: StateStore::new(input.run_dir.clone()),
-            run_dir: input.run_dir,
-            state: input.state,
-            journal: input.journal,
-            reporter: input.reporter,
+            run: Run::new(ctx, input.state, input.reporter),
             shared,
-            refs,
-            identity_env: input.identity_env,
+            checks: Checks::default(),
+            gate: Gate::default(),
+            pool: AheadPool::default(),
             slots,
-            remaining,
-            running: 0,
+            tasks_running: 0,
             halting: None,
             stopping: None,
-            no_new_work: false,
-            gate_stopped: None,
-            gate_running: false,
-            gate_setup_at: None,
-            checking: Default::default(),
-            ahead: Default::default(),
             fatal: None,
-            cancel,
+            channels,
+            events,
             signals: None,
-            events_tx,
-            events_rx,
         }
     }
 
     pub fn state(&self) -> &RunState {
-        &self.state
-    }
-
-    /// Saves the state: the engine's only way to write it (see [`StateStore`]).
-    pub(super) fn save(&mut self) -> Result<()> {
-        let began = std::time::Instant::now();
-        let saved = self.store.save(&mut self.state);
-        tracing::debug!(
-            "state saved: {:.1} ms",
-            began.elapsed().as_secs_f64() * 1000.0
-        );
-        saved
+        &self.run.state
     }
 
     /// Tells the reporters a session of `command` begins (the first event they see).
     pub fn announce(&mut self, command: &str) {
-        self.emit(Event::RunStarted {
-            run_id: self.state.run_id.clone(),
-            plan: self.state.plan_name.clone(),
-            base: self.state.base.to_string(),
-            streams: self.state.streams.len(),
-            jobs: self.state.jobs,
+        let state = &self.run.state;
+        let event = Event::RunStarted {
+            run_id: state.run_id.clone(),
+            plan: state.plan_name.clone(),
+            base: state.base.to_string(),
+            streams: state.streams.len(),
+            jobs: state.jobs,
             command: command.to_string(),
-        });
+        };
+        self.run.emit(event);
     }
 
     /// Agents running at once from now on (`resume --jobs`); saved with the next change.
     pub fn set_jobs(&mut self, jobs: usize) {
-        self.state.jobs = jobs.max(1);
-    }
-
-    pub(super) fn emit(&mut self, event: Event) {
-        self.reporter.event(&event, &self.state);
+        self.run.state.jobs = jobs.max(1);
     }
 
     /// Runs until every stream has reached an end, a conflict halts the run, or a signal stops it.
     pub async fn run(mut self) -> Result<Session> {
         self.signals = Some(Signals::new()?);
-        self.state.session_started_at = now_ms();
-        self.state.phase = RunPhase::Running;
-        self.save()?;
+        self.run.state.session_started_at = now_ms();
+        self.run.state.phase = RunPhase::Running;
+        self.run.save()?;
 
         self.drain_queue().await;
         loop {
@@ -189,20 +163,20 @@ impl Engine {
             }
             self.prepare_ahead();
             // A preparation under way is waited for: its workspace is written by then.
-            if self.running == 0 && self.preparations() == 0 {
+            if self.running() == 0 && self.pool.preparations() == 0 {
                 break;
             }
             let Some(signals) = self.signals.as_mut() else {
                 return Err(Error::Internal("the session listens to no signal".into()));
             };
             tokio::select! {
-                Some(event) = self.events_rx.recv() => {
+                Some(event) = self.events.recv() => {
                     if let Err(e) = self.handle(event).await {
                         self.fail_session(e);
                     }
                     // Every event already waiting too: units that reach their sync point
                     // together are integrated (and gated) together.
-                    while let Ok(event) = self.events_rx.try_recv() {
+                    while let Ok(event) = self.events.try_recv() {
                         if let Err(e) = self.handle(event).await {
                             self.fail_session(e);
                         }
@@ -215,10 +189,15 @@ impl Engine {
         self.end_session().await
     }
 
+    /// Agents and checks running right now.
+    fn running(&self) -> usize {
+        self.tasks_running + self.checks.running()
+    }
+
     /// Awaits `work` (which must not need the engine) while handling the signals that stop a
     /// session, as the main loop does: for what the dispatcher itself awaits, like the gate,
     /// so Ctrl-C reaches its processes through `cancel` as it reaches agents.
-    pub(super) async fn listening<T>(&mut self, work: impl std::future::Future<Output = T>) -> T {
+    async fn listening<T>(&mut self, work: impl std::future::Future<Output = T>) -> T {
         tokio::pin!(work);
         loop {
             let Some(signals) = self.signals.as_mut() else {
@@ -231,21 +210,21 @@ impl Engine {
         }
     }
 
-    pub(super) fn fail_session(&mut self, error: Error) {
+    fn fail_session(&mut self, error: Error) {
         if self.fatal.is_none() {
             self.fatal = Some(error);
         }
-        if self.running > 0 && self.stopping.is_none() {
+        if self.running() > 0 && self.stopping.is_none() {
             self.stopping = Some(Signal::SIGTERM);
-            let _ = self.cancel.send(Cancel::Graceful(Signal::SIGTERM));
+            self.channels.stop(Cancel::Graceful(Signal::SIGTERM));
         }
     }
 
-    pub(super) fn on_signal(&mut self, sig: Signal) {
+    fn on_signal(&mut self, sig: Signal) {
         if self.stopping.is_some() {
             // Second signal: no more grace.
-            let _ = self.cancel.send(Cancel::Kill);
-            self.reporter
+            self.channels.stop(Cancel::Kill);
+            self.run
                 .message("stopping now (second signal): killing every agent");
         } else {
             self.stopping = Some(sig);
@@ -256,214 +235,261 @@ impl Engine {
             } else {
                 sig
             };
-            let _ = self.cancel.send(Cancel::Graceful(to_agents));
-            let gate = if self.gate_running {
+            self.channels.stop(Cancel::Graceful(to_agents));
+            let gate = if self.gate.running() {
                 " and the gate"
             } else {
                 ""
             };
-            self.reporter.message(&format!(
-                "{} received: stopping {} running agent(s){gate} (again to kill them at once)",
+            let running = self.running();
+            self.run.message(&format!(
+                "{} received: stopping {running} running agent(s){gate} (again to kill them at once)",
                 signal_name(sig),
-                self.running
             ));
         }
     }
 
-    pub(super) async fn end_session(mut self) -> Result<Session> {
-        let session = now_ms().saturating_sub(self.state.session_started_at);
-        self.state.previous_wall_ms += session;
-        self.state.session_started_at = now_ms();
+    async fn end_session(mut self) -> Result<Session> {
+        let session = now_ms().saturating_sub(self.run.state.session_started_at);
+        self.run.state.previous_wall_ms += session;
+        self.run.state.session_started_at = now_ms();
         let end = decide::session_end(self.fatal.is_some(), self.stopping, self.halting.is_some());
-        match end {
+        let finish = match end {
             SessionEnd::Fatal => {
                 // Leave the phase as Running: `resume` picks it up once the cause is fixed.
-                let _ = self.save();
+                let _ = self.run.save();
                 return Err(self
                     .fatal
                     .take()
                     .unwrap_or_else(|| Error::Internal("no error to end on".into())));
             }
             SessionEnd::Interrupted(sig) => {
-                self.state.phase = RunPhase::Interrupted {
-                    signal: signal_name(sig).into(),
+                let signal = signal_name(sig).to_string();
+                self.run.state.phase = RunPhase::Interrupted {
+                    signal: signal.clone(),
                 };
-                self.save()?;
-                self.emit(Event::Interrupted {
-                    signal: signal_name(sig).into(),
-                });
-                return Ok(Session {
-                    finish: Finish::Interrupted(sig),
-                    state: self.state,
-                    reporter: self.reporter,
-                });
+                self.run.save()?;
+                self.run.emit(Event::Interrupted { signal });
+                Finish::Interrupted(sig)
             }
             SessionEnd::Halt => {
                 if let Some((unit, conflict)) = self.halting.take() {
-                    self.write_halt(unit, conflict).await?;
+                    super::halt::write(&mut self.run, unit, conflict).await?;
                 }
-                return Ok(Session {
-                    finish: Finish::Halted,
-                    state: self.state,
-                    reporter: self.reporter,
-                });
+                Finish::Halted
             }
-            SessionEnd::Finished => {}
-        }
-        // Streams that never started: why.
-        for i in 0..self.state.streams.len() {
-            if self.state.streams[i].state == StreamState::Pending {
-                self.skip_stream(
-                    i,
-                    decide::never_started(self.no_new_work).to_string(),
-                    false,
-                );
-            }
-        }
-        self.guard_integration_ref()?;
-        self.state.phase = RunPhase::Finished;
-        let _ = self.journal.append(Entry::Finished);
-        self.save()?;
-        self.record_history();
+            SessionEnd::Finished => self.finish_run()?,
+        };
+        let (state, reporter) = self.run.into_parts();
         Ok(Session {
-            finish: decide::finished(&self.state),
-            state: self.state,
-            reporter: self.reporter,
+            finish,
+            state,
+            reporter,
         })
     }
 
-    /// What each task took, for `streams plan` to predict from next time. The history helps
-    /// plan, it holds no work: failing to write it is logged, not fatal.
-    fn record_history(&self) {
-        let path = crate::state::history::path(self.repo.common_dir());
+    /// Every stream reached an end: the run is finished, recorded in the history.
+    fn finish_run(&mut self) -> Result<Finish> {
+        let run = &mut self.run;
+        // Streams that never started: why.
+        for i in 0..run.state.streams.len() {
+            if run.state.streams[i].state == StreamState::Pending {
+                let why = decide::never_started(run.no_new_work).to_string();
+                run.skip_stream(i, why, false);
+            }
+        }
+        run.guard_integration_ref()?;
+        run.state.phase = RunPhase::Finished;
+        let _ = run.ctx.journal.append(Entry::Finished);
+        run.save()?;
+        // What each task took, for `streams plan` to predict from next time. The history helps
+        // plan, it holds no work: failing to write it is logged, not fatal.
+        let path = crate::state::history::path(run.ctx.repo.common_dir());
         let now = crate::state::now_ms();
-        if let Err(err) = crate::state::history::record_run(&path, &self.state, &self.plan, now) {
+        if let Err(err) = crate::state::history::record_run(&path, &run.state, &run.ctx.plan, now) {
             tracing::warn!("could not record the run in {}: {err}", path.display());
         }
+        Ok(decide::finished(&run.state))
     }
 
     // -----------------------------------------------------------------------------------------
     // Scheduling
 
-    pub(super) fn sync(&self) -> SyncPoint {
-        self.plan.sync
-    }
-
-    pub(super) fn brakes(&self) -> decide::Brakes {
+    fn brakes(&self) -> decide::Brakes {
         decide::Brakes {
             halting: self.halting.is_some(),
             stopping: self.stopping.is_some(),
-            no_new_work: self.no_new_work,
+            no_new_work: self.run.no_new_work,
             fatal: self.fatal.is_some(),
         }
     }
 
-    /// Starts every task that may start now.
-    pub(super) fn start_ready(&mut self) -> Result<()> {
+    /// Starts every task that may start now: streams already holding a slot go on with their
+    /// next task first; then new streams take the free slots.
+    fn start_ready(&mut self) -> Result<()> {
         if !self.brakes().may_start_work() {
             return Ok(());
         }
-        // Streams already holding a slot go on with their next task first.
-        for s in 0..self.state.streams.len() {
-            if !matches!(self.state.streams[s].state, StreamState::Active { .. }) {
+        let (plan, sync) = (self.run.ctx.plan.clone(), self.run.sync());
+        for s in 0..self.run.state.streams.len() {
+            let state = &self.run.state;
+            if !matches!(state.streams[s].state, StreamState::Active { .. }) {
                 continue;
             }
-            if let Some((task, start)) = decide::next_task(&self.state, self.sync(), s)
-                && !decide::group_full(&self.plan, &self.state, s, task)
+            if let Some((task, start)) = decide::next_task(state, sync, s)
+                && !decide::group_full(&plan, state, s, task)
             {
-                self.start_task(s, task, start)?;
+                self.start_task(StreamId::new(s).task(task), start, None)?;
             }
         }
-        // Then new streams, while slots are free: highest priority, then longest remaining path,
-        // passing over those whose first agent's group is full (others use the free slots).
-        while decide::slot_free(&self.state) {
-            let Some(s) = decide::ready_streams(&self.plan, &self.state, &self.remaining)
+        // Highest priority, then longest remaining path, passing over those whose first agent's
+        // group is full (others use the free slots).
+        while decide::slot_free(&self.run.state) {
+            let (state, remaining) = (&self.run.state, &self.run.ctx.remaining);
+            let Some(s) = decide::ready_streams(&plan, state, remaining)
                 .into_iter()
-                .find(|&s| !decide::group_full(&self.plan, &self.state, s, 0))
+                .find(|&s| !decide::group_full(&plan, state, s, 0))
             else {
                 break;
             };
-            if self.preparing(s) {
+            if self.pool.preparing(StreamId::new(s)) {
                 // It takes the slot once its workspace is ready (this loop runs again then).
                 break;
             }
-            self.state.streams[s].state = StreamState::Active {
-                started_at: now_ms(),
-            };
-            if self.state.streams[s].tasks.is_empty() {
-                self.finish_stream(s);
-                continue;
-            }
-            let record = &self.state.streams[s];
-            let event = Event::StreamStarted {
-                stream: record.name.clone(),
-                tasks: record.tasks.len(),
-                branch: crate::layout::short_branch(&record.branch).to_string(),
-                worktree: record.worktree.display().to_string(),
-            };
-            self.emit(event);
-            if let Some((task, start)) = decide::next_task(&self.state, self.sync(), s) {
-                let prepared = if task == 0 {
-                    self.take_prepared(s)
-                } else {
-                    None
-                };
-                self.start_task_in(s, task, start, prepared)?;
-            }
+            self.start_stream(s)?;
         }
         Ok(())
+    }
+
+    /// Stream `s` takes a slot and starts its first task (in its workspace prepared ahead, if
+    /// it was).
+    fn start_stream(&mut self, s: usize) -> Result<()> {
+        self.run.state.streams[s].state = StreamState::Active {
+            started_at: now_ms(),
+        };
+        if self.run.state.streams[s].tasks.is_empty() {
+            self.run.finish_stream(s);
+            return Ok(());
+        }
+        let record = &self.run.state.streams[s];
+        let event = Event::StreamStarted {
+            stream: record.name.clone(),
+            tasks: record.tasks.len(),
+            branch: crate::layout::short_branch(&record.branch).to_string(),
+            worktree: record.worktree.display().to_string(),
+        };
+        self.run.emit(event);
+        if let Some((task, start)) = decide::next_task(&self.run.state, self.run.sync(), s) {
+            let task = StreamId::new(s).task(task);
+            let prepared = if task.index == 0 {
+                self.pool.take(task.stream)
+            } else {
+                None
+            };
+            self.start_task(task, start, prepared)?;
+        }
+        Ok(())
+    }
+
+    /// Starts `task` from `start` (`prepared`: the commit its workspace was prepared at ahead):
+    /// recorded as running, saved, then its executor spawned.
+    fn start_task(&mut self, task: TaskId, start: Oid, prepared: Option<Oid>) -> Result<()> {
+        let (s, t) = (task.stream.index(), task.index);
+        // The slot is held for the stream's life, so every task of it gets the same port.
+        let slot = decide::slot_for(&self.run.state, &self.slots, s);
+        self.slots[s] = Some(slot);
+        let job = match launch::task_job(&self.run, task, &start, slot, prepared)? {
+            Launch::Ready(job) => job,
+            Launch::CannotStart(reason) => {
+                self.run.task_failed(task, reason);
+                return Ok(());
+            }
+        };
+        // Intent first: the task is recorded as running (with its start) before anything runs.
+        self.run.task_mut(task).state = TaskState::Running {
+            start,
+            started_at: now_ms(),
+            pgid: None,
+        };
+        self.run.save()?;
+        failpoint::hit("task-recorded");
+        let record = &self.run.state.streams[s];
+        let event = Event::TaskStarted {
+            stream: record.name.clone(),
+            task: task.number(),
+            tasks: record.tasks.len(),
+            attempt: record.tasks[t].attempts + 1,
+            summary: record.tasks[t].summary.clone(),
+        };
+        self.run.emit(event);
+        self.tasks_running += 1;
+        tokio::spawn(task::run_task(
+            self.shared.clone(),
+            *job,
+            self.channels.events().clone(),
+            self.channels.cancel(),
+        ));
+        Ok(())
+    }
+
+    /// Starts preparing the next ready streams' workspaces, within the pool.
+    fn prepare_ahead(&mut self) {
+        if !self.brakes().may_start_work() {
+            return;
+        }
+        let (run, pool) = (&self.run, &mut self.pool);
+        let ready = decide::ready_streams(&run.ctx.plan, &run.state, &run.ctx.remaining);
+        pool.refill(run, ready, self.channels.events());
     }
 
     // -----------------------------------------------------------------------------------------
     // Events from executors
 
-    pub(super) async fn handle(&mut self, event: ExecEvent) -> Result<()> {
+    async fn handle(&mut self, event: ExecEvent) -> Result<()> {
+        let run = &mut self.run;
         match event {
             ExecEvent::Note { stream, message } => {
-                self.state.streams[stream].notes.push(message.clone());
-                let name = self.state.streams[stream].name.clone();
-                self.emit(Event::Note {
+                let record = &mut run.state.streams[stream.index()];
+                record.notes.push(message.clone());
+                let name = record.name.clone();
+                run.emit(Event::Note {
                     stream: name,
                     message,
                 });
             }
             ExecEvent::Spawned {
-                stream,
                 task,
                 attempt,
                 pgid,
             } => {
-                let record = &mut self.state.streams[stream].tasks[task];
+                let record = run.task_mut(task);
                 record.attempts = attempt;
                 if let TaskState::Running { pgid: slot, .. } = &mut record.state {
                     *slot = Some(pgid);
                 }
-                self.save()?;
+                run.save()?;
             }
             ExecEvent::Retrying {
-                stream,
                 task,
                 attempt,
                 reason,
                 why,
                 delay,
             } => {
-                self.state.streams[stream].tasks[task]
-                    .retried_for
-                    .push(why.clone());
-                self.save()?;
-                let name = self.state.streams[stream].name.clone();
-                self.emit(Event::TaskRetrying {
+                run.task_mut(task).retried_for.push(why);
+                run.save()?;
+                let name = run.state.streams[task.stream.index()].name.clone();
+                run.emit(Event::TaskRetrying {
                     stream: name,
-                    task: task + 1,
+                    task: task.number(),
                     attempt,
                     reason: reason.to_string(),
                     delay_ms: delay.as_millis() as u64,
                 });
             }
             ExecEvent::SetupStarted { stream } => {
-                self.state.streams[stream].setting_up = true;
-                self.save()?;
+                run.state.streams[stream.index()].setting_up = true;
+                run.save()?;
             }
             ExecEvent::SetupFinished {
                 stream,
@@ -471,7 +497,7 @@ impl Engine {
                 failure,
                 at,
             } => {
-                let record = &mut self.state.streams[stream];
+                let record = &mut run.state.streams[stream.index()];
                 record.setting_up = false;
                 if at.is_some() {
                     record.setup_at = at;
@@ -481,33 +507,32 @@ impl Engine {
                     Some(_) if self.stopping.is_some() => SpanOutcome::Interrupted,
                     Some(reason) => SpanOutcome::Failed { reason },
                 };
-                let name = self.state.streams[stream].name.clone();
-                let log = self.run_dir.setup_log_path(&name);
-                self.record_span(stream, Step::Setup, started_at, outcome, Some(log));
-                self.save()?;
+                let log = run.ctx.run_dir.setup_log_path(&record.name);
+                run.record_span(stream.index(), Step::Setup, started_at, outcome, Some(log));
+                run.save()?;
             }
-            ExecEvent::Finished {
-                stream,
-                task,
-                outcome,
-            } => {
-                self.running -= 1;
-                self.guard_integration_ref()?;
-                self.task_finished(stream, task, outcome).await?;
+            ExecEvent::Finished { task, outcome } => {
+                self.tasks_running -= 1;
+                self.run.guard_integration_ref()?;
+                self.task_finished(task, outcome)?;
             }
-            ExecEvent::CheckFinished(end) => self.check_finished(end)?,
-            ExecEvent::Prepared { stream, at, result } => self.prepared(stream, at, result),
+            ExecEvent::CheckFinished(end) => {
+                let may_start_work = self.brakes().may_start_work();
+                if let Some(fix) = self.checks.finished(&mut self.run, end, may_start_work)? {
+                    self.start_task(fix.task, fix.from, None)?;
+                }
+            }
+            ExecEvent::Prepared { stream, at, result } => {
+                let events = self.channels.events();
+                self.pool.prepared(&self.run, stream, at, result, events);
+            }
         }
         Ok(())
     }
 
-    pub(super) async fn task_finished(
-        &mut self,
-        s: usize,
-        t: usize,
-        outcome: TaskOutcome,
-    ) -> Result<()> {
-        let (start, started_at) = match &self.state.streams[s].tasks[t].state {
+    /// `task`'s executor ended: what its outcome means for the run, recorded and saved.
+    fn task_finished(&mut self, task: TaskId, outcome: TaskOutcome) -> Result<()> {
+        let (start, started_at) = match &self.run.task_mut(task).state {
             TaskState::Running {
                 start, started_at, ..
             } => (start.clone(), *started_at),
@@ -518,6 +543,7 @@ impl Engine {
                 )));
             }
         };
+        let run = &mut self.run;
         match outcome {
             TaskOutcome::Committed {
                 end,
@@ -525,31 +551,14 @@ impl Engine {
                 agent,
                 attempts,
             } => {
-                let record = &mut self.state.streams[s].tasks[t];
-                record.attempts = attempts;
-                record.agent_ms += agent.as_millis() as u64;
-                // A fix of a failed check: the task's work runs from where it first began.
-                let (start, stats) = match record.fixing.take() {
-                    Some(fix) => {
-                        let mut total = fix.stats;
-                        total.add(&stats);
-                        (fix.start, total)
-                    }
-                    None => (start, stats),
-                };
-                record.state = TaskState::Committed {
-                    start,
-                    end,
-                    stats: stats.clone(),
-                    finished_at: now_ms(),
-                };
-                self.record_task_span(s, t, started_at, SpanOutcome::Ok);
-                self.after_commit(s, t);
-                self.save()?;
-                let record = &self.state.streams[s];
+                run.count_attempts(task, attempts, agent);
+                let stats = run.task_committed(task, start, started_at, end, stats);
+                self.after_commit(task);
+                self.run.save()?;
+                let record = &self.run.state.streams[task.stream.index()];
                 let event = Event::TaskCommitted {
                     stream: record.name.clone(),
-                    task: t + 1,
+                    task: task.number(),
                     tasks: record.tasks.len(),
                     commits: stats.commits,
                     files: stats.files,
@@ -557,7 +566,7 @@ impl Engine {
                     deletions: stats.deletions,
                     duration_ms: agent.as_millis() as u64,
                 };
-                self.emit(event);
+                self.run.emit(event);
             }
             // A failure of streams' own steps while stopping is the stop, not the task: it stays
             // `Running`, and `resume` runs it again.
@@ -566,224 +575,188 @@ impl Engine {
                 agent,
                 attempts,
             } if self.stopping.is_some() => {
-                let record = &mut self.state.streams[s].tasks[t];
-                record.attempts = attempts;
-                record.agent_ms += agent.as_millis() as u64;
-                self.record_task_span(s, t, started_at, SpanOutcome::Interrupted);
-                self.save()?;
+                run.count_attempts(task, attempts, agent);
+                run.record_task_span(task, started_at, SpanOutcome::Interrupted);
+                run.save()?;
             }
             TaskOutcome::Failed {
                 reason,
                 agent,
                 attempts,
             } => {
-                let record = &mut self.state.streams[s].tasks[t];
-                record.attempts = attempts;
-                record.agent_ms += agent.as_millis() as u64;
-                self.task_failed(s, t, reason);
-                self.save()?;
+                run.count_attempts(task, attempts, agent);
+                run.task_failed(task, reason);
+                run.save()?;
             }
             TaskOutcome::Interrupted { agent, attempts } => {
                 // Stays `Running`: `resume` keeps its work and runs it again from its start.
-                let record = &mut self.state.streams[s].tasks[t];
-                record.attempts = attempts;
-                record.agent_ms += agent.as_millis() as u64;
-                self.record_task_span(s, t, started_at, SpanOutcome::Interrupted);
-                self.save()?;
+                run.count_attempts(task, attempts, agent);
+                run.record_task_span(task, started_at, SpanOutcome::Interrupted);
+                run.save()?;
             }
         }
         Ok(())
     }
 
-    /// A task's work is committed: queue it for integration if this is a sync point.
-    pub(crate) fn after_commit(&mut self, s: usize, t: usize) {
-        if let Some(unit) = decide::sync_unit(&self.state, self.sync(), s, t)
-            && !self.state.queue.contains(&unit)
+    /// A task's work is committed: queue it for integration (checked first, if the stream has
+    /// a check) if this is a sync point.
+    fn after_commit(&mut self, task: TaskId) {
+        let (state, sync) = (&self.run.state, self.run.sync());
+        if let Some(unit) = decide::sync_unit(state, sync, task.stream.index(), task.index)
+            && !self.run.state.queue.contains(&unit)
         {
-            self.unit_ready(unit);
+            self.checks.unit_ready(&mut self.run, unit, &self.channels);
         }
     }
 
-    /// Puts a step on the run's timeline, ending now.
-    pub(super) fn record_span(
-        &mut self,
-        s: usize,
-        step: Step,
-        started_at: u64,
-        outcome: SpanOutcome,
-        log: Option<PathBuf>,
-    ) {
-        let stream = self.state.streams[s].name.clone();
-        self.state.timeline.push(Span {
-            stream,
-            step,
-            started_at,
-            finished_at: now_ms(),
-            outcome,
-            log,
-        });
-    }
+    // -----------------------------------------------------------------------------------------
+    // Sync points
 
-    fn record_task_span(&mut self, s: usize, t: usize, started_at: u64, outcome: SpanOutcome) {
-        let log = self.run_dir.log_path(&self.state.streams[s].name, t);
-        self.record_span(s, Step::Task { task: t }, started_at, outcome, Some(log));
-    }
-
-    pub(super) fn task_failed(&mut self, s: usize, t: usize, reason: FailReason) {
-        let name = self.state.streams[s].name.clone();
-        // A failed setup is told with its own log: the agent never ran.
-        let log = match reason {
-            FailReason::Setup { .. } => self.run_dir.setup_log_path(&name),
-            _ => self.run_dir.log_path(&name, t),
-        };
-        // A task that never started (no agent, no prompt) takes no time on the chart.
-        let started_at = match self.state.streams[s].tasks[t].state {
-            TaskState::Running { started_at, .. } => started_at,
-            _ => now_ms(),
-        };
-        self.record_task_span(
-            s,
-            t,
-            started_at,
-            SpanOutcome::Failed {
-                reason: reason.to_string(),
-            },
-        );
-        self.state.streams[s].tasks[t].state = TaskState::Failed {
-            reason: reason.clone(),
-            at: now_ms(),
-        };
-        let event = Event::TaskFailed {
-            stream: name,
-            task: t + 1,
-            reason: reason.to_string(),
-            log: log.display().to_string(),
-            log_tail: crate::agent::log::tail(&log, 5),
-        };
-        self.emit(event);
-        self.fail_stream(s, reason.to_string());
-    }
-
-    pub(super) fn fail_stream(&mut self, s: usize, reason: String) {
-        let stream = self.state.streams[s].name.clone();
-        let state = StreamState::Failed {
-            reason: reason.clone(),
-            at: now_ms(),
-        };
-        self.end_stream(s, state, Event::StreamFailed { stream, reason });
-        if self.state.fail_fast {
-            self.no_new_work = true;
-        }
-    }
-
-    /// `chosen`: left out by the person (`streams skip`, or waiting on a stream so left out).
-    pub(super) fn skip_stream(&mut self, s: usize, reason: String, chosen: bool) {
-        let stream = self.state.streams[s].name.clone();
-        let state = StreamState::Skipped {
-            reason: reason.clone(),
-            chosen,
-        };
-        self.end_stream(s, state, Event::StreamSkipped { stream, reason });
-    }
-
-    /// Ends a stream that will not finish: its pending tasks will not run, and every stream
-    /// waiting on it is skipped.
-    pub(super) fn end_stream(&mut self, s: usize, state: StreamState, event: Event) {
-        let record = &mut self.state.streams[s];
-        for task in record
-            .tasks
-            .iter_mut()
-            .filter(|t| t.state == TaskState::Pending)
-        {
-            task.state = TaskState::Skipped;
-        }
-        let chosen = matches!(state, StreamState::Skipped { chosen: true, .. });
-        record.state = state;
-        let name = record.name.clone();
-        self.emit(event);
-        self.skip_dependents(&name, chosen);
-    }
-
-    /// Every stream that depends on `name`, directly or not, and has not started, is skipped.
-    /// `chosen`: `name` was left out by the person's choice, and so are these.
-    pub(super) fn skip_dependents(&mut self, name: &str, chosen: bool) {
-        for i in decide::stranded_by(&self.plan, &self.state, name) {
-            let reason = if chosen {
-                format!("its dependency `{name}` was left out")
-            } else {
-                format!("its dependency `{name}` did not finish")
+    /// Integrates queued units in order until the queue is empty or a conflict halts.
+    async fn drain_queue(&mut self) {
+        while self.halting.is_none() && self.fatal.is_none() && !self.run.state.queue.is_empty() {
+            let done = match Gate::command(&self.run) {
+                // Stopping: what waits is gated by `resume`, not now (a gate can take minutes).
+                Some(_) if self.stopping.is_some() => return,
+                Some(command) => self.gate_queue(command).await,
+                None => {
+                    let unit = self.run.state.queue[0].clone();
+                    self.integrate(unit).await
+                }
             };
-            self.skip_stream(i, reason, chosen);
-        }
-    }
-
-    pub(super) fn finish_stream(&mut self, s: usize) {
-        let started_at = match self.state.streams[s].state {
-            StreamState::Active { started_at } => started_at,
-            _ => now_ms(),
-        };
-        let finished_at = now_ms();
-        self.state.streams[s].state = StreamState::Done {
-            started_at,
-            finished_at,
-        };
-        let mut total = crate::state::WorkStats::default();
-        for task in &self.state.streams[s].tasks {
-            if let Some(stats) = task.state.stats() {
-                total.add(stats);
+            if let Err(e) = done {
+                self.fail_session(e);
             }
         }
-        // Files once each, however many tasks changed them (the sum is the fallback).
-        let ranges: Vec<_> = self.state.streams[s]
-            .tasks
-            .iter()
-            .filter_map(|t| t.state.range())
-            .collect();
-        if let Ok(files) = git::changes::distinct_files_changed(&self.repo, &ranges) {
-            total.files = files;
+    }
+
+    /// Integrates `unit` on its own; a conflict halts the run once running tasks end.
+    async fn integrate(&mut self, unit: SyncUnit) -> Result<()> {
+        let Some(conflict) = super::integration::integrate_unit(&mut self.run, &unit).await? else {
+            return Ok(());
+        };
+        let running = self.running();
+        if running > 0 {
+            let name = &self.run.state.streams[unit.stream].name;
+            let message = format!(
+                "conflict integrating {name} in {}: starting nothing new; halting once {running} running task(s) finish",
+                crate::report::quote_paths(&conflict.merge.conflicted_paths()),
+            );
+            self.run.message(&message);
         }
-        let name = self.state.streams[s].name.clone();
-        self.emit(Event::StreamDone {
-            stream: name,
-            duration_ms: finished_at.saturating_sub(started_at),
-            commits: total.commits,
-            files: total.files,
-        });
+        self.halting = Some((unit, conflict));
+        Ok(())
+    }
+
+    /// Gates the first batch of the queue and integrates what passes (see [`gate`]).
+    async fn gate_queue(&mut self, command: Vec<String>) -> Result<()> {
+        self.gather_arrivals().await?;
+        if self.halting.is_some() || self.fatal.is_some() || self.run.state.queue.is_empty() {
+            return Ok(());
+        }
+        if self.gate.refuse_queue(&mut self.run)? {
+            return Ok(());
+        }
+        self.run.guard_integration_ref()?;
+        let Some(mut batch) = gate::Batch::build(&self.run, command).await? else {
+            // The first unit conflicts with the tip: integrating it halts as without a gate.
+            let unit = self.run.state.queue[0].clone();
+            return self.integrate(unit).await;
+        };
+        loop {
+            match batch.next() {
+                gate::Next::Gate(k) => {
+                    let probe = batch.probe(&self.run, k)?;
+                    let Some(passed) = self.gate_verdict(&probe).await? else {
+                        // Stopped: the verdicts so far are saved; `resume` goes on from them.
+                        return Ok(());
+                    };
+                    batch.record(&self.run, k, passed)?;
+                }
+                gate::Next::Land => return batch.land(&mut self.run).await,
+                gate::Next::Blame(culprit) => return batch.blame(&mut self.run, culprit).await,
+                gate::Next::TipRed => {
+                    self.gate
+                        .red_on_tip(&mut self.run, batch.command(), batch.tip());
+                    // The queued streams fail on the next pass (see `Gate::refuse_queue`).
+                    return self.run.save();
+                }
+            }
+        }
+    }
+
+    /// The gate's verdict on `probe`: the one this run already has on the same tree, or a new
+    /// gate run's (saved before it is acted on), awaited while listening for signals. `None`:
+    /// a signal stopped it (or the session was already stopping); nothing is recorded, so
+    /// `resume` runs it again.
+    async fn gate_verdict(&mut self, probe: &gate::Probe) -> Result<Option<bool>> {
+        if let Some(known) = probe.known(&self.run.state) {
+            return Ok(Some(known));
+        }
+        if self.stopping.is_some() {
+            return Ok(None);
+        }
+        let cancel = self.channels.cancel();
+        let running = self.gate.begin(&self.run, probe, cancel).await?;
+        let ended = self.listening(running.run()).await;
+        self.gate.end(&mut self.run, probe, ended)
+    }
+
+    /// Handles every event already sent, then waits a moment for more while agents are still
+    /// running, so units that reach their sync point together are gated together.
+    async fn gather_arrivals(&mut self) -> Result<()> {
+        let started = tokio::time::Instant::now();
+        loop {
+            while let Ok(event) = self.events.try_recv() {
+                Box::pin(self.handle(event)).await?;
+            }
+            if self.running() == 0 || started.elapsed() >= gate::GATHER_MAX {
+                return Ok(());
+            }
+            let quiet = tokio::time::sleep(gate::GATHER_QUIET);
+            tokio::select! {
+                Some(event) = self.events.recv() => Box::pin(self.handle(event)).await?,
+                _ = quiet => return Ok(()),
+            }
+        }
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // Picking a run up again
+
+    /// Reconciles the state with the refs and the journal after the coordinator died, so that
+    /// `run` can go on: stops its orphaned agents, finishes or forgets the integration that was
+    /// in flight, and sets every interrupted task back to its start (its work kept on a ref).
+    /// Recovery trusts refs over the state file (see [`recover`]).
+    pub async fn recover(&mut self) -> Result<()> {
+        let recovery = Recovery::begin(&self.run);
+        recovery.stop_orphans(&mut self.run).await;
+        Recovery::clear_stale_locks(&mut self.run)?;
+        recovery.reconcile_integration(&mut self.run)?;
+        for task in recovery.reconcile_tasks(&mut self.run)? {
+            self.after_commit(task);
+        }
+        // Step 5: work that reached its sync point but is not queued (its check was running).
+        for task in recover::committed_tasks(&self.run) {
+            self.after_commit(task);
+        }
+        self.run.state.phase = RunPhase::Running;
+        self.run.save()
+    }
+
+    /// `continue`: records the person's resolution of the halted unit and clears the halt.
+    pub fn resolve(&mut self, force: bool) -> Result<Option<coordinator::Unresolved>> {
+        super::halt::resolve(&mut self.run, force)
+    }
+
+    /// `skip`: leaves a stream's unintegrated work out of the run. Returns whether the run is
+    /// still halted (on another stream's conflict).
+    pub fn skip(&mut self, stream: &str) -> Result<bool> {
+        super::halt::skip(&mut self.run, stream)
     }
 }
 
 /// Where the resolution worktree of a halted run goes (see `layout::resolution_worktree`).
-/// SIGINT, SIGTERM and SIGHUP, as one stream of signals.
-pub(super) struct Signals {
-    interrupt: tokio::signal::unix::Signal,
-    terminate: tokio::signal::unix::Signal,
-    hangup: tokio::signal::unix::Signal,
-}
-
-impl Signals {
-    fn new() -> Result<Signals> {
-        Ok(Signals {
-            interrupt: signal(SignalKind::interrupt())
-                .map_err(|e| Error::io("could not handle SIGINT", e))?,
-            terminate: signal(SignalKind::terminate())
-                .map_err(|e| Error::io("could not handle SIGTERM", e))?,
-            // A closed terminal (or ssh session) must not leave agents running with nobody to
-            // stop them: SIGHUP stops the session like SIGTERM does, and `resume` goes on.
-            hangup: signal(SignalKind::hangup())
-                .map_err(|e| Error::io("could not handle SIGHUP", e))?,
-        })
-    }
-
-    /// The next signal.
-    async fn recv(&mut self) -> Signal {
-        tokio::select! {
-            _ = self.interrupt.recv() => Signal::SIGINT,
-            _ = self.terminate.recv() => Signal::SIGTERM,
-            _ = self.hangup.recv() => Signal::SIGHUP,
-        }
-    }
-}
-
 pub fn resolution_worktree_path(repo: &Repo, plan: &Plan) -> PathBuf {
     layout::resolution_worktree(&worktrees_dir(repo, plan))
 }
@@ -796,13 +769,4 @@ pub fn worktrees_dir(repo: &Repo, plan: &Plan) -> PathBuf {
         &plan.name,
         plan.worktree_root.as_deref(),
     )
-}
-
-pub fn signal_name(sig: Signal) -> &'static str {
-    match sig {
-        Signal::SIGINT => "SIGINT",
-        Signal::SIGTERM => "SIGTERM",
-        Signal::SIGHUP => "SIGHUP",
-        _ => "signal",
-    }
 }

@@ -26,6 +26,17 @@ pub struct IncludeJob {
 }
 
 impl IncludeJob {
+    /// The plan's `include` (and `.worktreeinclude`) copied from `repo`'s checkout, saying so
+    /// in `log_path`.
+    pub fn new(repo: &crate::git::Repo, plan: &crate::plan::Plan, log_path: PathBuf) -> IncludeJob {
+        IncludeJob {
+            checkout: repo.root().to_path_buf(),
+            patterns: plan.include.clone(),
+            skip: super::dispatcher::worktrees_dir(repo, plan),
+            log_path,
+        }
+    }
+
     /// Copies what the patterns select into `workspace` and says so in the log; nothing at all
     /// when there are no patterns. An error is the message for a person.
     pub fn run(&self, workspace: &Path) -> Result<(), String> {

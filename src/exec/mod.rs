@@ -1,32 +1,42 @@
 //! The engine: running a plan's tasks and integrating their work.
 //!
-//! - [`dispatcher`]: the [`Engine`], sole writer of run state while a session runs; its
-//!   decisions are pure functions in `decide`, starting a task is in `launch`, sync points in
-//!   `integration`.
-//! - [`task_spec`]: a task's prompt and argv, the same for a run and `run --dry-run`.
-//! - [`executor`], [`process`]: one task's steps, and agent process groups.
-//! - [`setup`]: a workspace's `setup` command, run before the first agent there.
-//! - [`sandbox`]: the kernel confinement of an agent's writes (Landlock), applied between fork
+//! - [`dispatcher`]: the [`Engine`], sole writer of run state while a session runs. It holds
+//!   the `run` (the state, saved and reported through one writer, and what the run works
+//!   with) and drives the parts, each owning what it keeps: the streams' `check`s, the `gate`
+//!   (a batch of queued units, bisected when red), the `ahead` pool of workspaces prepared
+//!   before their streams start, and [`recover`]y. Its decisions are pure functions in
+//!   `decide`; what it tells apart from its parts' work is in `events`.
+//! - `task`: one task, as its steps (prepare, attempt, verify, commit, bring), run by an
+//!   executor that reports through events; `launch` builds its job from the plan and the
+//!   state, [`task_spec`] its prompt and argv (the same for a run and `run --dry-run`).
+//! - Sync points: `integration` (a unit on its own), the `gate` (batches), the `halt` on a
+//!   conflict and what a person does then (`continue`, `skip`).
+//! - `process`: agent process groups (a check's, the gate's, a setup's too); `setup`: a
+//!   workspace's `setup` command; `include`: the ignored files copied into a new workspace;
+//!   [`sandbox`]: the kernel confinement of an agent's writes (Landlock), applied between fork
 //!   and exec.
-//! - [`recover`]: picking a run up again (`resume`, `continue`, `skip`), and what a dead
-//!   coordinator left running.
-//! - [`control`]: stale git lock files after a crash.
+//! - [`recover`]: picking a run up again after a crash, and what a dead coordinator left
+//!   running; `stale_locks`: the git lock files a crash left.
 
 mod ahead;
 mod check;
-pub mod control;
 mod decide;
 pub mod dispatcher;
-pub mod executor;
+mod events;
 mod gate;
-pub mod include;
+mod halt;
+mod include;
 mod integration;
 mod launch;
-pub mod process;
+mod process;
 pub mod prompt;
 pub mod recover;
+mod run;
 pub mod sandbox;
-pub mod setup;
+mod setup;
+mod signals;
+mod stale_locks;
+mod task;
 pub mod task_spec;
 
 pub use dispatcher::{Engine, EngineInput, Finish, Session};

@@ -43,11 +43,56 @@ pub struct AgentCommand {
     pub sandbox: Option<Arc<super::sandbox::Lane>>,
 }
 
+impl AgentCommand {
+    /// `argv` run in `cwd` without the variables that would redirect its git, its output to
+    /// `log_path` under `log_header` (`agent::log::header`); unconfined until [`Self::confined`]. Unconfined is
+    /// right for the plan's own commands (a check, the gate, a setup): they run as in CI.
+    pub fn new(
+        argv: Vec<String>,
+        cwd: PathBuf,
+        env: Vec<(String, String)>,
+        log_path: PathBuf,
+        log_header: String,
+    ) -> AgentCommand {
+        AgentCommand {
+            argv,
+            cwd,
+            env,
+            env_remove: crate::git::redirecting_vars()
+                .iter()
+                .map(|s| s.to_string())
+                .collect(),
+            log_path,
+            log_header,
+            sandbox: None,
+        }
+    }
+
+    /// An agent's command: its writes confined to its lane.
+    pub fn confined(self, lane: Arc<super::sandbox::Lane>) -> AgentCommand {
+        AgentCommand {
+            sandbox: Some(lane),
+            ..self
+        }
+    }
+}
+
 #[derive(Clone, Copy, Debug)]
 pub struct Limits {
     pub timeout: Option<Duration>,
     pub idle: Option<Duration>,
     pub grace: Duration,
+}
+
+impl Limits {
+    /// A wall-clock limit only: for the plan's own commands, which may well be silent a while.
+    pub fn wall_clock(timeout: Option<Duration>, grace: Duration) -> Limits {
+        Limits {
+            timeout,
+            idle: None,
+            grace,
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -62,6 +107,34 @@ pub enum AgentExit {
     SpawnFailed(String),
 }
 
+impl AgentExit {
+    /// A check's or the gate's verdict on this end: whether it passed, and how it ended in
+    /// words.
+    pub fn verdict(&self) -> (bool, String) {
+        match self {
+            AgentExit::Exited(0) => (true, "passed".into()),
+            AgentExit::Exited(code) => (false, format!("failed (exit code {code})")),
+            AgentExit::Signaled(signal) => (false, format!("failed (killed by signal {signal})")),
+            AgentExit::TimedOut(after) => (
+                false,
+                format!(
+                    "timed out after {}",
+                    crate::duration::fmt_duration_ms(after.as_millis() as u64)
+                ),
+            ),
+            AgentExit::Idle(after) => (
+                false,
+                format!(
+                    "no output for {}",
+                    crate::duration::fmt_duration_ms(after.as_millis() as u64)
+                ),
+            ),
+            AgentExit::Cancelled => (false, "stopped".into()),
+            AgentExit::SpawnFailed(message) => (false, format!("could not start: {message}")),
+        }
+    }
+}
+
 /// Runs the agent to its end. `on_spawn` receives the process group id as soon as it exists.
 pub async fn run_agent(
     cmd: AgentCommand,
@@ -70,22 +143,64 @@ pub async fn run_agent(
     on_spawn: impl FnOnce(i32),
 ) -> (AgentExit, Duration) {
     let started = Instant::now();
+    let (mut child, log) = match spawn(&cmd, started) {
+        Ok(spawned) => spawned,
+        Err(failed) => return failed,
+    };
+    let pgid = child.id().map(|p| p as i32).unwrap_or(0);
+    on_spawn(pgid);
+    // What marks this agent's processes, even those that leave its group.
+    let cmd_marker: Vec<String> = cmd
+        .env
+        .iter()
+        .filter(|(k, _)| k == "STREAMS_RUN_ID" || k == "STREAMS_STREAM")
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect();
+
+    let last_output = Arc::new(AtomicU64::new(0));
+    let readers =
+        [
+            child.stdout.take().map(|out| {
+                tokio::spawn(copy_to_log(out, log.clone(), last_output.clone(), started))
+            }),
+            child.stderr.take().map(|err| {
+                tokio::spawn(copy_to_log(err, log.clone(), last_output.clone(), started))
+            }),
+        ];
+    let running = Running {
+        pgid,
+        started,
+        limits,
+        last_output,
+    };
+    let exit = running.supervise(&mut child, &mut cancel).await;
+    running.stop_the_rest(readers, &cmd_marker).await;
+    crate::children::agent_exited(pgid);
+    (exit, started.elapsed())
+}
+
+/// Starts `cmd` in its own process group, stdin closed, its log opened with its header. `Err`:
+/// how it ended without starting, and the time that took.
+fn spawn(
+    cmd: &AgentCommand,
+    started: Instant,
+) -> Result<(tokio::process::Child, SharedLog), (AgentExit, Duration)> {
     let Some(program) = cmd.argv.first() else {
-        return (
+        return Err((
             AgentExit::SpawnFailed("the agent command is empty".into()),
             Duration::ZERO,
-        );
+        ));
     };
-    let log = match open_log(&cmd) {
+    let log = match open_log(cmd) {
         Ok(log) => log,
         Err(e) => {
-            return (
+            return Err((
                 AgentExit::SpawnFailed(format!(
                     "could not open the log {}: {e}",
                     cmd.log_path.display()
                 )),
                 Duration::ZERO,
-            );
+            ));
         }
     };
     let mut command = tokio::process::Command::new(program);
@@ -108,7 +223,7 @@ pub async fn run_agent(
     let lane = cmd.sandbox.as_ref().and_then(|l| l.confinement());
     if let Err(message) = super::sandbox::confine(&mut command, lane) {
         let _ = append(&log, crate::agent::log::note(&message).as_bytes());
-        return (AgentExit::SpawnFailed(message), started.elapsed());
+        return Err((AgentExit::SpawnFailed(message), started.elapsed()));
     }
     crate::children::become_subreaper();
     let spawned = {
@@ -119,134 +234,144 @@ pub async fn run_agent(
         }
         spawned
     };
-    let mut child = match spawned {
-        Ok(child) => child,
+    match spawned {
+        Ok(child) => Ok((child, log)),
         Err(e) => {
-            let message = match e.kind() {
-                _ if lane.is_some() && e.raw_os_error() == Some(super::sandbox::NOT_CONFINED) => {
-                    super::sandbox::NOT_CONFINED_MESSAGE.to_string()
-                }
-                std::io::ErrorKind::NotFound => format!("`{program}` was not found"),
-                std::io::ErrorKind::PermissionDenied => format!("`{program}` is not executable"),
-                _ if e.raw_os_error() == Some(nix::errno::Errno::E2BIG as i32) => {
-                    let size: usize = cmd.argv.iter().map(|a| a.len()).sum();
-                    format!(
-                        "its command line is too long for the system ({} KiB): pass the prompt with \
-                         {{prompt_file}} (a file) rather than {{prompt}} (the text itself)",
-                        size / 1024
-                    )
-                }
-                _ => format!("`{program}`: {e}"),
-            };
-            let _ = append(
-                &log,
-                format!("streams: could not start the agent: {message}\n").as_bytes(),
-            );
-            return (AgentExit::SpawnFailed(message), started.elapsed());
+            let message = spawn_error(cmd, program, lane.is_some(), &e);
+            let note = crate::agent::log::note(&format!("could not start the agent: {message}"));
+            let _ = append(&log, note.as_bytes());
+            Err((AgentExit::SpawnFailed(message), started.elapsed()))
         }
-    };
-    let pgid = child.id().map(|p| p as i32).unwrap_or(0);
-    on_spawn(pgid);
-    // What marks this agent's processes, even those that leave its group.
-    let cmd_marker: Vec<String> = cmd
-        .env
-        .iter()
-        .filter(|(k, _)| k == "STREAMS_RUN_ID" || k == "STREAMS_STREAM")
-        .map(|(k, v)| format!("{k}={v}"))
-        .collect();
+    }
+}
 
-    let last_output = Arc::new(AtomicU64::new(0));
-    let readers =
-        [
-            child.stdout.take().map(|out| {
-                tokio::spawn(copy_to_log(out, log.clone(), last_output.clone(), started))
-            }),
-            child.stderr.take().map(|err| {
-                tokio::spawn(copy_to_log(err, log.clone(), last_output.clone(), started))
-            }),
-        ];
+/// Why `program` could not start, for a person.
+fn spawn_error(cmd: &AgentCommand, program: &str, confined: bool, e: &std::io::Error) -> String {
+    match e.kind() {
+        _ if confined && e.raw_os_error() == Some(super::sandbox::NOT_CONFINED) => {
+            super::sandbox::NOT_CONFINED_MESSAGE.to_string()
+        }
+        std::io::ErrorKind::NotFound => format!("`{program}` was not found"),
+        std::io::ErrorKind::PermissionDenied => format!("`{program}` is not executable"),
+        _ if e.raw_os_error() == Some(nix::errno::Errno::E2BIG as i32) => {
+            let size: usize = cmd.argv.iter().map(|a| a.len()).sum();
+            format!(
+                "its command line is too long for the system ({} KiB): pass the prompt with \
+                 {{prompt_file}} (a file) rather than {{prompt}} (the text itself)",
+                size / 1024
+            )
+        }
+        _ => format!("`{program}`: {e}"),
+    }
+}
 
-    let wall_deadline = limits
-        .timeout
-        .map(|t| tokio::time::Instant::from_std(started + t));
-    let exit = loop {
-        let idle_deadline = limits.idle.map(|idle| {
-            let last = Duration::from_millis(last_output.load(Ordering::Relaxed));
-            tokio::time::Instant::from_std(started + last + idle)
-        });
-        tokio::select! {
-            status = child.wait() => {
-                break match status {
-                    Ok(status) => match (status.code(), status.signal()) {
-                        (Some(code), _) => AgentExit::Exited(code),
-                        (None, Some(signal)) => AgentExit::Signaled(signal),
-                        _ => AgentExit::Exited(-1),
-                    },
-                    Err(e) => AgentExit::SpawnFailed(format!("could not wait for the agent: {e}")),
-                };
-            }
-            _ = sleep_until(wall_deadline) => {
-                stop_group(pgid, Signal::SIGTERM, limits.grace, &mut child).await;
-                break AgentExit::TimedOut(limits.timeout.unwrap_or_default());
-            }
-            _ = sleep_until(idle_deadline) => {
-                // Output may have arrived since the deadline was computed: re-arm if so.
-                let last = Duration::from_millis(last_output.load(Ordering::Relaxed));
-                let idle = limits.idle.unwrap_or_default();
-                if started.elapsed() >= last + idle {
-                    stop_group(pgid, Signal::SIGTERM, limits.grace, &mut child).await;
-                    break AgentExit::Idle(idle);
+/// A started agent's process group, and what its end is judged by.
+struct Running {
+    pgid: i32,
+    started: Instant,
+    limits: Limits,
+    /// When it last printed, in ms since `started` (written by the log copiers).
+    last_output: Arc<AtomicU64>,
+}
+
+impl Running {
+    /// Waits for the agent's end: its exit, a timeout (wall clock or idle), or the run's stop.
+    async fn supervise(
+        &self,
+        child: &mut tokio::process::Child,
+        cancel: &mut watch::Receiver<Cancel>,
+    ) -> AgentExit {
+        let (pgid, started, limits) = (self.pgid, self.started, self.limits);
+        let wall_deadline = limits
+            .timeout
+            .map(|t| tokio::time::Instant::from_std(started + t));
+        loop {
+            let idle_deadline = limits.idle.map(|idle| {
+                let last = Duration::from_millis(self.last_output.load(Ordering::Relaxed));
+                tokio::time::Instant::from_std(started + last + idle)
+            });
+            tokio::select! {
+                status = child.wait() => {
+                    return match status {
+                        Ok(status) => match (status.code(), status.signal()) {
+                            (Some(code), _) => AgentExit::Exited(code),
+                            (None, Some(signal)) => AgentExit::Signaled(signal),
+                            _ => AgentExit::Exited(-1),
+                        },
+                        Err(e) => AgentExit::SpawnFailed(format!("could not wait for the agent: {e}")),
+                    };
                 }
-            }
-            changed = cancel.changed() => {
-                let level = if changed.is_ok() { *cancel.borrow() } else { Cancel::Kill };
-                match level {
-                    Cancel::None => continue,
-                    Cancel::Graceful(signal) => {
-                        // A second Ctrl-C during the grace period turns into SIGKILL.
-                        tokio::select! {
-                            _ = stop_group(pgid, signal, limits.grace, &mut child) => {}
-                            _ = cancel.changed() => { kill_group(pgid); let _ = child.wait().await; }
+                _ = sleep_until(wall_deadline) => {
+                    stop_group(pgid, Signal::SIGTERM, limits.grace, child).await;
+                    return AgentExit::TimedOut(limits.timeout.unwrap_or_default());
+                }
+                _ = sleep_until(idle_deadline) => {
+                    // Output may have arrived since the deadline was computed: re-arm if so.
+                    let last = Duration::from_millis(self.last_output.load(Ordering::Relaxed));
+                    let idle = limits.idle.unwrap_or_default();
+                    if started.elapsed() >= last + idle {
+                        stop_group(pgid, Signal::SIGTERM, limits.grace, child).await;
+                        return AgentExit::Idle(idle);
+                    }
+                }
+                changed = cancel.changed() => {
+                    let level = if changed.is_ok() { *cancel.borrow() } else { Cancel::Kill };
+                    match level {
+                        Cancel::None => continue,
+                        Cancel::Graceful(signal) => {
+                            // A second Ctrl-C during the grace period turns into SIGKILL.
+                            tokio::select! {
+                                _ = stop_group(pgid, signal, limits.grace, child) => {}
+                                _ = cancel.changed() => { kill_group(pgid); let _ = child.wait().await; }
+                            }
+                        }
+                        Cancel::Kill => {
+                            kill_group(pgid);
+                            let _ = child.wait().await;
                         }
                     }
-                    Cancel::Kill => {
-                        kill_group(pgid);
-                        let _ = child.wait().await;
-                    }
+                    return AgentExit::Cancelled;
                 }
-                break AgentExit::Cancelled;
             }
         }
-    };
-
-    // The leader is gone; anything left in its group (a backgrounded grandchild) goes too.
-    // Readers end when the last holder of the pipes exits.
-    let _ = killpg(Pid::from_raw(pgid), Signal::SIGTERM);
-    let drain = async {
-        for reader in readers.into_iter().flatten() {
-            let _ = reader.await;
-        }
-    };
-    tokio::pin!(drain);
-    if tokio::time::timeout(limits.grace, &mut drain)
-        .await
-        .is_err()
-    {
-        kill_group(pgid);
-        // A process that left the group (setsid) but still holds the pipes: it carries the
-        // agent's environment, which says whose it is.
-        for pid in processes_with_env(&cmd_marker) {
-            let _ = nix::sys::signal::kill(Pid::from_raw(pid), Signal::SIGKILL);
-        }
-        // Whatever still holds the pipes after that is out of reach: stop waiting for it (the
-        // readers finish on their own when it goes).
-        let _ = tokio::time::timeout(Duration::from_secs(1), &mut drain).await;
-    } else {
-        // Processes that closed their pipes but ignore SIGTERM.
-        kill_group(pgid);
     }
-    crate::children::agent_exited(pgid);
-    (exit, started.elapsed())
+
+    /// The leader is gone; anything left in its group (a backgrounded grandchild) goes too, and
+    /// so does a process that left the group but still holds its output pipes (`marker`: the
+    /// variables that say whose it is). Returns once its output is all in the log, or out of
+    /// reach.
+    async fn stop_the_rest(
+        &self,
+        readers: [Option<tokio::task::JoinHandle<()>>; 2],
+        marker: &[String],
+    ) {
+        let pgid = self.pgid;
+        let _ = killpg(Pid::from_raw(pgid), Signal::SIGTERM);
+        // Readers end when the last holder of the pipes exits.
+        let drain = async {
+            for reader in readers.into_iter().flatten() {
+                let _ = reader.await;
+            }
+        };
+        tokio::pin!(drain);
+        if tokio::time::timeout(self.limits.grace, &mut drain)
+            .await
+            .is_err()
+        {
+            kill_group(pgid);
+            // A process that left the group (setsid) but still holds the pipes: it carries the
+            // agent's environment, which says whose it is.
+            for pid in processes_with_env(marker) {
+                let _ = nix::sys::signal::kill(Pid::from_raw(pid), Signal::SIGKILL);
+            }
+            // Whatever still holds the pipes after that is out of reach: stop waiting for it (the
+            // readers finish on their own when it goes).
+            let _ = tokio::time::timeout(Duration::from_secs(1), &mut drain).await;
+        } else {
+            // Processes that closed their pipes but ignore SIGTERM.
+            kill_group(pgid);
+        }
+    }
 }
 
 /// Kills what an agent left running after it exited: every process re-parented to streams

@@ -9,30 +9,40 @@
 //! which `abort` needs too.
 
 use std::collections::BTreeSet;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use super::dispatcher::Engine;
-use crate::coordinator::{self, IntegrationMove, UnitInput};
-use crate::error::{Error, Result};
+use super::run::Run;
+use crate::coordinator::{self, IntegrationMove};
+use crate::error::Result;
 use crate::git::changes::keep_work;
 use crate::git::{self, refs, trailers, worktree};
-use crate::ids::Oid;
-use crate::state::{Entry, RunPhase, StreamState, SyncUnit, TaskState, journal};
+use crate::ids::{Oid, StreamId, TaskId};
+use crate::state::{Entry, StreamState, SyncUnit, TaskState, journal};
 
-impl Engine {
-    /// Reconciles the state with the refs and the journal after the coordinator died, so that
-    /// `run` can go on: stops its orphaned agents, finishes or forgets the integration that was
-    /// in flight, and sets every interrupted task back to its start (its work kept on a ref).
-    pub async fn recover(&mut self) -> Result<()> {
-        let entries = journal::read(self.journal.path());
-        let _ = self.journal.append(Entry::Resumed {
+/// Picking a run up after its coordinator died: what the journal it left says was under way.
+/// The dispatcher drives the steps in order ([`super::Engine::recover`]).
+pub(super) struct Recovery {
+    entries: Vec<Entry>,
+}
+
+impl Recovery {
+    /// Reads the journal the dead coordinator left, then journals this recovery.
+    pub fn begin(run: &Run) -> Recovery {
+        let entries = journal::read(run.ctx.journal.path());
+        let _ = run.ctx.journal.append(Entry::Resumed {
             pid: std::process::id(),
         });
+        Recovery { entries }
+    }
 
-        // 1. Agents of the dead coordinator must not keep writing into worktrees.
+    /// Step 1: agents of the dead coordinator must not keep writing into worktrees: every process
+    /// group it recorded (or, where they can be told apart, every process of the run) is
+    /// stopped.
+    pub async fn stop_orphans(&self, run: &mut Run) {
+        let entries = &self.entries;
         let mut groups: BTreeSet<i32> = BTreeSet::new();
-        for stream in &self.state.streams {
+        for stream in &run.state.streams {
             for task in &stream.tasks {
                 if let TaskState::Running {
                     pgid: Some(pgid), ..
@@ -42,7 +52,7 @@ impl Engine {
                 }
             }
         }
-        for entry in &entries {
+        for entry in entries {
             match entry {
                 Entry::AgentSpawned { pgid, .. } => {
                     groups.insert(*pgid);
@@ -54,72 +64,51 @@ impl Engine {
                 _ => {}
             }
         }
-        let grace = self.plan.grace.min(Duration::from_secs(5));
-        let stopping = run_processes(&self.state.run_id, &groups);
+        let grace = run.ctx.plan.grace.min(Duration::from_secs(5));
+        let stopping = run_processes(&run.state.run_id, &groups);
         if !stopping.is_empty() {
-            self.reporter.message(&format!(
+            run.message(&format!(
                 "stopping {} agent process(es) left running by the interrupted run",
                 stopping.len()
             ));
         }
         stop_run_processes(&stopping, grace).await;
-
-        // 2. Lock files a killed git left in the run's own worktrees and refs.
-        for note in super::control::clear_stale_locks(&self.repo, &self.state)? {
-            self.reporter.message(&note);
-        }
-
-        // 3. The integration ref: finish or forget the move that was in flight.
-        self.reconcile_integration(&entries)?;
-
-        // 4. Interrupted tasks: committed ones are recognised, the others go back to their start.
-        self.reconcile_tasks(&entries)?;
-
-        // 5. Work that reached its sync point but is not queued: its check was running. It is
-        // checked again (or queued, if its check passed before the interruption).
-        for s in 0..self.state.streams.len() {
-            if !matches!(self.state.streams[s].state, StreamState::Active { .. }) {
-                continue;
-            }
-            for t in 0..self.state.streams[s].tasks.len() {
-                if matches!(
-                    self.state.streams[s].tasks[t].state,
-                    TaskState::Committed { .. }
-                ) {
-                    self.after_commit(s, t);
-                }
-            }
-        }
-
-        self.state.phase = RunPhase::Running;
-        self.save()
     }
 
-    fn reconcile_integration(&mut self, entries: &[Entry]) -> Result<()> {
-        let name = self.state.integration_ref.clone();
-        let actual = self.repo.ref_target(&name)?;
-        if actual.as_deref() == Some(self.state.integration_tip.as_str()) {
-            return self.recognise_trailers();
+    /// Step 2: lock files a killed git left in the run's own worktrees and refs.
+    pub fn clear_stale_locks(run: &mut Run) -> Result<()> {
+        for note in super::stale_locks::clear_stale_locks(&run.ctx.repo, &run.state)? {
+            run.message(&note);
+        }
+        Ok(())
+    }
+
+    /// Step 3: the integration ref; finishes or forgets the move that was in flight.
+    pub fn reconcile_integration(&self, run: &mut Run) -> Result<()> {
+        let entries = &self.entries;
+        let name = run.state.integration_ref.clone();
+        let actual = run.ctx.repo.ref_target(&name)?;
+        if actual.as_deref() == Some(run.state.integration_tip.as_str()) {
+            return recognise_trailers(run);
         }
         // Killed between saving the new run and creating its integration ref.
-        if self.state.integration_tip == self.state.base && actual == self.state.integration_before
-        {
+        if run.state.integration_tip == run.state.base && actual == run.state.integration_before {
             coordinator::move_integration_ref(
-                &self.repo,
+                &run.ctx.repo,
                 None,
                 &name,
-                self.state.integration_before.as_deref(),
-                Some(&self.state.base),
+                run.state.integration_before.as_deref(),
+                Some(&run.state.base),
                 IntegrationMove::Other("streams: start run"),
             )?;
             return Ok(());
         }
         // Killed between moving the ref and saving the state: the journal says which unit.
         let Some(actual) = actual else {
-            self.guard_integration_ref()?;
-            return self.recognise_trailers();
+            run.guard_integration_ref()?;
+            return recognise_trailers(run);
         };
-        let mut tip = self.state.integration_tip.clone();
+        let mut tip = run.state.integration_tip.clone();
         for entry in entries {
             if let Entry::IntegrateIntent {
                 stream,
@@ -129,12 +118,12 @@ impl Engine {
                 new,
             } = entry
                 && *old == tip
-                && is_ancestor_or_equal(&self.repo, new, &actual)
+                && is_ancestor_or_equal(&run.ctx.repo, new, &actual)
             {
-                let Some((s, _)) = self.state.stream_by_name(stream) else {
+                let Some((s, _)) = run.state.stream_by_name(stream) else {
                     continue;
                 };
-                let unit = self
+                let unit = run
                     .state
                     .queue
                     .iter()
@@ -147,8 +136,8 @@ impl Engine {
                     from: Oid::default(),
                     to: Oid::default(),
                 });
-                if self.unit_integrated(&unit, new.as_str().into()) {
-                    self.finish_stream(s);
+                if run.unit_integrated(&unit, new.as_str().into()) {
+                    run.finish_stream(s);
                 }
                 tip = new.as_str().into();
                 if tip == actual {
@@ -157,312 +146,175 @@ impl Engine {
             }
         }
         // Whatever else moved it was not this run: put it back (keeping what was there).
-        self.guard_integration_ref()?;
-        self.recognise_trailers()
+        run.guard_integration_ref()?;
+        recognise_trailers(run)
     }
 
-    /// Tasks whose trailers are on the integration branch are integrated, whatever the state
-    /// says: their work is never applied twice.
-    fn recognise_trailers(&mut self) -> Result<()> {
-        let found =
-            trailers::integrated_tasks(&self.repo, &self.state.base, &self.state.integration_tip)?;
-        let found: BTreeSet<(String, usize)> = found.into_iter().collect();
-        let units: Vec<SyncUnit> = self.state.queue.clone();
-        for unit in units {
-            let name = self.state.streams[unit.stream].name.clone();
-            let all = (unit.first..=unit.last).all(|t| {
-                found.contains(&(name.clone(), t + 1))
-                    || matches!(
-                        self.state.streams[unit.stream].tasks[t].state,
-                        TaskState::Integrated { .. }
-                    )
-            });
-            if all {
-                let tip = self.state.integration_tip.clone();
-                if self.unit_integrated(&unit, tip) {
-                    self.finish_stream(unit.stream);
-                }
-            }
-        }
-        Ok(())
-    }
-
-    fn reconcile_tasks(&mut self, entries: &[Entry]) -> Result<()> {
-        for s in 0..self.state.streams.len() {
-            for t in 0..self.state.streams[s].tasks.len() {
-                let TaskState::Running { start, .. } = self.state.streams[s].tasks[t].state.clone()
+    /// Step 4: interrupted tasks. One whose work was committed before the interruption is
+    /// recognised (returned, for the dispatcher to queue), the others go back to their start,
+    /// their work kept on a ref. Then streams whose every task is integrated by now are done.
+    pub fn reconcile_tasks(&self, run: &mut Run) -> Result<Vec<TaskId>> {
+        let mut committed = Vec::new();
+        for s in 0..run.state.streams.len() {
+            for t in 0..run.state.streams[s].tasks.len() {
+                let TaskState::Running { start, .. } = run.state.streams[s].tasks[t].state.clone()
                 else {
                     continue;
                 };
-                let name = self.state.streams[s].name.clone();
-                let branch = self.state.streams[s].branch.clone();
-                let worktree_path = self.state.streams[s].worktree.clone();
-                let branch_tip = self.repo.ref_target(&branch)?;
-                // Committed before the crash, recorded only in the journal?
-                let committed = entries.iter().rev().find_map(|e| match e {
-                    Entry::TaskCommitted {
-                        stream,
-                        task,
-                        start: st,
-                        end,
-                    } if *stream == name && *task == t && *st == start => {
-                        Some(Oid::from(end.as_str()))
-                    }
-                    _ => None,
-                });
-                let clean = worktree_path.exists()
-                    && git::changes::dirty_paths(&worktree_path).is_ok_and(|d| d.is_empty());
-                if let Some(end) = committed
-                    && branch_tip.as_deref() == Some(end.as_str())
-                    && clean
-                {
-                    // A fix of a failed check: the task's work began before the fix did.
-                    let start = match self.state.streams[s].tasks[t].fixing.take() {
-                        Some(fix) => fix.start,
-                        None => start,
-                    };
-                    let stats = git::changes::work_stats(&self.repo, &start, &end)?;
-                    self.state.streams[s].tasks[t].state = TaskState::Committed {
-                        start,
-                        end,
-                        stats,
-                        finished_at: crate::state::now_ms(),
-                    };
-                    self.after_commit(s, t);
-                    self.reporter.message(&format!(
-                        "{name} task {}: its work was committed before the interruption",
-                        t + 1
-                    ));
-                    continue;
-                }
-                // Interrupted: keep whatever it did, then start it over.
-                let wip = self.refs.wip(&name, t);
-                let message = format!(
-                    "streams: work of {name} task {} when the run was interrupted",
-                    t + 1
-                );
-                let kept = if worktree_path.join(".git").exists() {
-                    let kept = keep_work(
-                        &self.repo,
-                        &worktree_path,
-                        &start,
-                        Some(&branch),
-                        &wip,
-                        &message,
-                    )
-                    .ok()
-                    .flatten();
-                    // A workspace that cannot even be reset is repaired by prepare() later.
-                    let _ = if git::workspace::is_workspace(&worktree_path) {
-                        git::workspace::reset_to(&self.repo, &worktree_path, &branch, &start)
-                    } else {
-                        worktree::reset_to(&worktree_path, &branch, &start)
-                    };
-                    kept
+                if self.committed_before(run, s, t, &start)? {
+                    committed.push(StreamId::new(s).task(t));
                 } else {
-                    None
-                };
-                let kept = match (kept, branch_tip) {
-                    (Some(k), _) => Some(k),
-                    // No usable worktree: the branch itself may hold commits beyond the start.
-                    (None, Some(tip))
-                        if tip != start && !is_ancestor_or_equal(&self.repo, &tip, &start) =>
-                    {
-                        let name = refs::keep_ref(&self.repo, &wip, &tip, &message)?;
-                        Some((name, tip))
-                    }
-                    _ => None,
-                };
-                if let Some((wip, kept)) = kept {
-                    self.reporter.message(&format!(
-                        "{name} task {}: its unfinished work is kept on {wip} ({}); the task runs again from its start",
-                        t + 1,
-                        coordinator::short(&kept)
-                    ));
+                    start_over(run, s, t, &start)?;
                 }
-                let record = &mut self.state.streams[s].tasks[t];
-                // The interrupted attempt does not count against its retries.
-                record.attempts = record.attempts.saturating_sub(1);
-                record.state = TaskState::Pending;
             }
         }
-        // Streams whose every task is integrated by now are done.
-        for s in 0..self.state.streams.len() {
-            let record = &self.state.streams[s];
+        for s in 0..run.state.streams.len() {
+            let record = &run.state.streams[s];
             if matches!(record.state, StreamState::Active { .. })
                 && record
                     .tasks
                     .iter()
                     .all(|t| matches!(t.state, TaskState::Integrated { .. }))
             {
-                self.finish_stream(s);
+                run.finish_stream(s);
             }
         }
-        Ok(())
+        Ok(committed)
     }
 
-    /// `continue`: records the person's resolution of the halted unit and clears the halt.
-    pub fn resolve(&mut self, force: bool) -> Result<Option<coordinator::Unresolved>> {
-        let RunPhase::Halted(halt) = self.state.phase.clone() else {
-            return Err(Error::state(
-                "the run is not halted on a conflict",
-                "`streams status` shows where it stands",
-            ));
-        };
-        let wt = &halt.resolution_worktree;
-        if !wt.exists() {
-            // Deleted by a person (or a cleanup script): lay it out again rather than fail on
-            // a directory that is not there. Nothing of the run is lost: the halt records the
-            // three sides of the merge.
-            let name = self.state.streams[halt.unit.stream].name.clone();
-            let tasks = self.unit_tasks(&halt.unit);
-            coordinator::recreate_resolution_worktree(
-                &self.repo,
-                &halt,
-                &coordinator::RecreateInput {
-                    stream: &name,
-                    tasks: &tasks,
-                    plan_name: &self.plan.name,
-                    integration_ref: &self.state.integration_ref,
-                    run_id: &self.state.run_id,
-                },
-            )?;
-            return Ok(Some(coordinator::Unresolved::Recreated));
-        }
-        if !wt.join(".git").exists() {
-            // Something is there, but not the worktree: it may hold the person's edits, so it
-            // is not streams' to delete.
-            return Err(Error::state(
-                format!(
-                    "the resolution worktree {} is no longer a git worktree",
-                    wt.display()
-                ),
-                "move that directory out of the way (copy your resolved files first) and run `streams continue` again: it is laid out anew with the conflicts; or `streams abort`",
-            ));
-        }
-        let tree = match coordinator::check_resolution(
-            &self.repo,
-            &halt.resolution_worktree,
-            &halt,
-            force,
-        )? {
-            Ok(tree) => tree,
-            Err(unresolved) => return Ok(Some(unresolved)),
-        };
-        let began = crate::state::now_ms();
-        let tasks = self.unit_tasks(&halt.unit);
-        let name = self.state.streams[halt.unit.stream].name.clone();
-        let input = UnitInput {
-            stream: &name,
-            integration_ref: &self.state.integration_ref,
-            tip: &halt.ours,
-            from: &halt.unit.from,
-            to: &halt.unit.to,
-            tasks: &tasks,
-            strategy: self.plan.merge,
-            identity_env: &self.identity_env,
-        };
-        let commit =
-            coordinator::record_resolution(&self.repo, Some(&self.journal), &input, &tree)?;
-        let _ = self.journal.append(Entry::Resolved {
-            stream: name.clone(),
-            commit: commit.to_string(),
+    /// Whether task `t` of stream `s`, running from `start`, committed its work before the crash
+    /// (recorded only in the journal): its branch is at the end the journal names and its
+    /// workspace is clean. If so, it is recorded as committed.
+    fn committed_before(&self, run: &mut Run, s: usize, t: usize, start: &Oid) -> Result<bool> {
+        let record = &run.state.streams[s];
+        let name = record.name.clone();
+        let branch_tip = run.ctx.repo.ref_target(&record.branch)?;
+        let committed = self.entries.iter().rev().find_map(|e| match e {
+            Entry::TaskCommitted {
+                stream,
+                task,
+                start: st,
+                end,
+            } if *stream == name && *task == t && st == start => Some(Oid::from(end.as_str())),
+            _ => None,
         });
-        self.reporter.message(&format!(
-            "recorded the resolution of {name} as {} on {}",
-            coordinator::short(&commit),
-            crate::layout::short_branch(&self.state.integration_ref)
+        let worktree_path = &record.worktree;
+        let clean = worktree_path.exists()
+            && git::changes::dirty_paths(worktree_path).is_ok_and(|d| d.is_empty());
+        let Some(end) = committed.filter(|end| branch_tip.as_deref() == Some(end.as_str())) else {
+            return Ok(false);
+        };
+        if !clean {
+            return Ok(false);
+        }
+        // A fix of a failed check: the task's work began before the fix did.
+        let start = match run.state.streams[s].tasks[t].fixing.take() {
+            Some(fix) => fix.start,
+            None => start.clone(),
+        };
+        let stats = git::changes::work_stats(&run.ctx.repo, &start, &end)?;
+        run.state.streams[s].tasks[t].state = TaskState::Committed {
+            start,
+            end,
+            stats,
+            finished_at: crate::state::now_ms(),
+        };
+        run.message(&format!(
+            "{name} task {}: its work was committed before the interruption",
+            t + 1
         ));
-        self.record_span(
-            halt.unit.stream,
-            crate::state::Step::Integration,
-            began,
-            crate::state::SpanOutcome::Ok,
-            None,
-        );
-        if self.unit_integrated(&halt.unit, commit.clone()) {
-            self.finish_stream(halt.unit.stream);
-        }
-        self.state.phase = RunPhase::Running;
-        self.save()?;
-        worktree::remove(&self.repo, &halt.resolution_worktree)?;
-        Ok(None)
+        Ok(true)
     }
+}
 
-    /// `skip`: leaves a stream's unintegrated work out of the run. Returns whether the run is
-    /// still halted (on another stream's conflict).
-    pub fn skip(&mut self, stream: &str) -> Result<bool> {
-        let RunPhase::Halted(halt) = self.state.phase.clone() else {
-            return Err(Error::state(
-                "`streams skip` works on a run halted on a conflict, and this run is not halted",
-                "`streams status` shows where it stands",
-            ));
+/// Work that reached its sync point but is not queued (its check was running when the run
+/// was interrupted): the tasks to go through the dispatcher's `after_commit` again, which
+/// checks their work again (or queues it, if its check passed before the interruption).
+pub(super) fn committed_tasks(run: &Run) -> Vec<TaskId> {
+    let streams = &run.state.streams;
+    (0..streams.len())
+        .filter(|&s| matches!(streams[s].state, StreamState::Active { .. }))
+        .flat_map(|s| {
+            (0..streams[s].tasks.len())
+                .filter(move |&t| matches!(streams[s].tasks[t].state, TaskState::Committed { .. }))
+                .map(move |t| StreamId::new(s).task(t))
+        })
+        .collect()
+}
+
+/// Task `t` of stream `s` was interrupted: whatever it did is kept on its `wip` ref, and it
+/// runs again from `start` (the interrupted attempt does not count against its retries).
+fn start_over(run: &mut Run, s: usize, t: usize, start: &Oid) -> Result<()> {
+    let record = &run.state.streams[s];
+    let (name, branch) = (record.name.clone(), record.branch.clone());
+    let worktree_path: PathBuf = record.worktree.clone();
+    let repo = &run.ctx.repo;
+    let branch_tip = repo.ref_target(&branch)?;
+    let wip = run.ctx.refs.wip(&name, t);
+    let message = format!(
+        "streams: work of {name} task {} when the run was interrupted",
+        t + 1
+    );
+    let kept = if worktree_path.join(".git").exists() {
+        let kept = keep_work(repo, &worktree_path, start, Some(&branch), &wip, &message)
+            .ok()
+            .flatten();
+        // A workspace that cannot even be reset is repaired by prepare() later.
+        let _ = if git::workspace::is_workspace(&worktree_path) {
+            git::workspace::reset_to(repo, &worktree_path, &branch, start)
+        } else {
+            worktree::reset_to(&worktree_path, &branch, start)
         };
-        let Some((s, record)) = self.state.stream_by_name(stream) else {
-            let names: Vec<&str> = self.state.streams.iter().map(|s| s.name.as_str()).collect();
-            return Err(Error::usage_with_hint(
-                format!("there is no stream `{stream}` in this run"),
-                format!("the streams are: {}", names.join(", ")),
-            ));
-        };
-        if matches!(record.state, StreamState::Done { .. }) {
-            return Err(Error::usage(format!(
-                "stream `{stream}` is already integrated; there is nothing to skip"
-            )));
+        kept
+    } else {
+        None
+    };
+    let kept = match (kept, branch_tip) {
+        (Some(k), _) => Some(k),
+        // No usable worktree: the branch itself may hold commits beyond the start.
+        (None, Some(tip)) if tip != *start && !is_ancestor_or_equal(repo, &tip, start) => {
+            let name = refs::keep_ref(repo, &wip, &tip, &message)?;
+            Some((name, tip))
         }
-        let halted_here = halt.unit.stream == s;
-        if halted_here {
-            self.drop_resolution(&halt)?;
-        }
-        self.state.queue.retain(|u| u.stream != s);
-        self.skip_stream(
-            s,
-            "left out with `streams skip` (its branch is kept)".into(),
-            true,
-        );
-        if halted_here {
-            self.state.phase = RunPhase::Running;
-        }
-        self.save()?;
-        Ok(!halted_here)
+        _ => None,
+    };
+    if let Some((wip, kept)) = kept {
+        run.message(&format!(
+            "{name} task {}: its unfinished work is kept on {wip} ({}); the task runs again from its start",
+            t + 1,
+            coordinator::short(&kept)
+        ));
     }
+    let record = &mut run.state.streams[s].tasks[t];
+    record.attempts = record.attempts.saturating_sub(1);
+    record.state = TaskState::Pending;
+    Ok(())
+}
 
-    /// Removes the resolution worktree of a halt that will not be resolved, keeping anything the
-    /// person did there, and puts the integration ref back at the halt's tip.
-    pub(super) fn drop_resolution(&mut self, halt: &crate::state::Halt) -> Result<()> {
-        let name = self.state.streams[halt.unit.stream].name.clone();
-        let keep = self.refs.resolution(&name);
-        if halt.resolution_worktree.join(".git").exists() {
-            if let Ok(Some((keep, kept))) = keep_work(
-                &self.repo,
-                &halt.resolution_worktree,
-                &halt.ours,
-                None,
-                &keep,
-                "streams: unfinished resolution",
-            ) {
-                self.reporter.message(&format!(
-                    "the unfinished resolution is kept on {keep} ({})",
-                    coordinator::short(&kept)
-                ));
+/// Tasks whose trailers are on the integration branch are integrated, whatever the state
+/// says: their work is never applied twice.
+fn recognise_trailers(run: &mut Run) -> Result<()> {
+    let found =
+        trailers::integrated_tasks(&run.ctx.repo, &run.state.base, &run.state.integration_tip)?;
+    let found: BTreeSet<(String, usize)> = found.into_iter().collect();
+    let units: Vec<SyncUnit> = run.state.queue.clone();
+    for unit in units {
+        let name = run.state.streams[unit.stream].name.clone();
+        let all = (unit.first..=unit.last).all(|t| {
+            found.contains(&(name.clone(), t + 1))
+                || matches!(
+                    run.state.streams[unit.stream].tasks[t].state,
+                    TaskState::Integrated { .. }
+                )
+        });
+        if all {
+            let tip = run.state.integration_tip.clone();
+            if run.unit_integrated(&unit, tip) {
+                run.finish_stream(unit.stream);
             }
         }
-        let current = self.repo.ref_target(&self.state.integration_ref)?;
-        if let Some(current) = current
-            && current != halt.ours
-        {
-            coordinator::move_integration_ref(
-                &self.repo,
-                None,
-                &self.state.integration_ref,
-                Some(&current),
-                Some(&halt.ours),
-                IntegrationMove::Other("streams: drop resolution"),
-            )?;
-        }
-        worktree::remove(&self.repo, &halt.resolution_worktree)?;
-        Ok(())
     }
+    Ok(())
 }
 
 fn is_ancestor_or_equal(repo: &git::Repo, a: &str, b: &str) -> bool {

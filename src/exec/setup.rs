@@ -27,6 +27,24 @@ pub struct SetupJob {
     pub limits: Limits,
 }
 
+impl SetupJob {
+    /// `argv` with the workspace's environment `env`, stopped after `timeout`.
+    pub fn new(
+        argv: Vec<String>,
+        env: Vec<(String, String)>,
+        log_path: PathBuf,
+        timeout: std::time::Duration,
+        grace: std::time::Duration,
+    ) -> SetupJob {
+        SetupJob {
+            argv,
+            env,
+            log_path,
+            limits: Limits::wall_clock(Some(timeout), grace),
+        }
+    }
+}
+
 #[derive(Debug, PartialEq, Eq)]
 pub enum SetupResult {
     Done,
@@ -47,21 +65,14 @@ pub async fn run(
     on_spawn: impl FnOnce(i32),
 ) -> SetupResult {
     let shown = shown(&job.argv);
-    let cmd = AgentCommand {
-        argv: job.argv.clone(),
-        cwd: workspace.to_path_buf(),
-        env: job.env.clone(),
-        env_remove: git::redirecting_vars()
-            .iter()
-            .map(|s| s.to_string())
-            .collect(),
-        log_path: job.log_path.clone(),
-        log_header: crate::agent::log::header(
-            crate::agent::log::Section::Setup { at: start },
-            &job.argv,
-        ),
-        sandbox: None,
-    };
+    let header = crate::agent::log::setup_header(start, &job.argv);
+    let cmd = AgentCommand::new(
+        job.argv.clone(),
+        workspace.to_path_buf(),
+        job.env.clone(),
+        job.log_path.clone(),
+        header,
+    );
     let (exit, _) = process::run_agent(cmd, job.limits, cancel, on_spawn).await;
     let failed = match exit {
         AgentExit::Exited(0) => None,

@@ -2,6 +2,7 @@
 //! temporary, hermetic git repository (see `common`).
 
 mod abort;
+mod agents;
 mod ahead;
 mod ci;
 mod ci_github;
