@@ -7,10 +7,10 @@
 //! that goes up:
 //!
 //! - [`cli`]: clap types and one function per subcommand (args -> ops -> report -> exit code);
-//!   no git, no processes of its own.
-//! - [`ops`]: the use cases (start, resume, continue, skip, abort, status, clean, plan
-//!   prediction, a run spread over CI machines): no clap, no printing; a repository and inputs
-//!   in, data out.
+//!   it reaches only ops, report and error.
+//! - [`ops`]: the use cases (loading the plan against git, start, `--dry-run`, resume,
+//!   continue, skip, abort, retry, status, clean, init, plan prediction, `ci github`, a run
+//!   spread over CI machines): no clap, no printing; a repository and inputs in, data out.
 //! - [`exec`]: tokio: the dispatcher (sole writer of run state while it runs) driving its parts
 //!   (each stream's `check`, the `gate` over batches of streams at sync points, workspaces
 //!   prepared ahead, recovery after a crash) and its pure decisions; a task as its steps
@@ -21,7 +21,8 @@
 //!   conflict prediction, the bisection of a red gate (pure).
 //! - [`report`]: all text a person reads: progress, event lines, NDJSON, the conflict README,
 //!   the final report, the plan and status views (learned estimates too), "what next" hints,
-//!   GitHub Actions annotations. Sees plain data only: never git.
+//!   GitHub Actions annotations; and [`report::printer`], the one writer of stdout and stderr.
+//!   Sees plain data only: never git.
 //! - [`state`]: run state types, the atomic store (`StateStore`: the one way state is written),
 //!   the lock, the journal, the history of past runs (what each task took, for `streams plan`
 //!   to predict from).
@@ -30,9 +31,11 @@
 //! - [`gh`]: the one door to the GitHub CLI (pull requests).
 //! - [`ownership`]: compiled globsets; who owns a path; checking an agent's changed paths.
 //! - [`plan`]: pure: TOML text in, validated [`plan::Plan`] out (raw -> model -> validate), plus
-//!   the schedule analysis behind `streams plan` (learning from past runs), and task lists into
-//!   plans for `streams init --from`; a stream's sparse set ([`plan::Sparse`], which `git`
-//!   applies).
+//!   the schedule analysis behind `streams plan` (learning from past runs); a stream's sparse
+//!   set ([`plan::Sparse`], which `git` applies).
+//! - [`authoring`]: pure, the other direction: plan text written for a person (the commented
+//!   plan `streams init` writes, the built-in examples, a task list into a plan for
+//!   `streams init --from`), then checked by [`plan`] like any other.
 //! - [`agent`]: what streams knows about an agent, apart from any plan or run: the placeholders
 //!   of its argv and their expansion, the task log's format (written and read there only); the
 //!   room for what is known per agent CLI (presets, events, usage, sessions).
@@ -49,7 +52,12 @@
 //! - [`ci`]: pure: a plan spread over CI jobs (its stages, the secrets and installs its agents
 //!   need, what cannot be kept across machines) and the GitHub Actions workflow that runs it.
 
+// Output goes through `report::printer` alone (see there); tests print what they like.
+#![warn(clippy::print_stdout, clippy::print_stderr)]
+#![cfg_attr(test, allow(clippy::print_stdout, clippy::print_stderr))]
+
 pub mod agent;
+pub mod authoring;
 pub mod children;
 pub mod ci;
 pub mod cli;

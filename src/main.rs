@@ -1,5 +1,8 @@
 //! The `streams` binary: parse arguments, set up logging, call the library, map to an exit code.
 
+// Output goes through the library's printer alone (`report::printer`).
+#![warn(clippy::print_stdout, clippy::print_stderr)]
+
 use clap::Parser;
 
 fn main() -> std::process::ExitCode {
@@ -8,9 +11,7 @@ fn main() -> std::process::ExitCode {
     let code = match streams::cli::run(cli) {
         Ok(code) => code,
         Err(err) => {
-            // Not eprintln!: it panics when stderr is a closed pipe (`... 2>&1 | head -1`).
-            use std::io::Write;
-            let _ = writeln!(std::io::stderr(), "{}", streams::error::Rendered(&err));
+            streams::cli::show_error(&err);
             err.exit_code()
         }
     };

@@ -1,35 +1,23 @@
 //! `streams clean`: remove the worktrees and branches of a finished or aborted run. Work that
 //! was never integrated is listed and kept unless `--force` says otherwise.
 
-use crate::error::{Error, ExitCode, Result};
-use crate::ops::clean;
-use crate::state::{RunLock, StateDir};
+use crate::error::{ExitCode, Result};
+use crate::ops::{self, clean};
 
-use super::{CleanArgs, Context, load};
+use super::{CleanArgs, Context};
 
 pub fn clean(ctx: &Context, args: CleanArgs) -> Result<ExitCode> {
-    let repo = load::open_repo(ctx)?;
-    let state_dir = StateDir::new(repo.common_dir());
-    let _lock = RunLock::acquire(&state_dir, "clean")?;
-    let Some((_, state)) = state_dir.current()? else {
+    let repo = ops::load::open_repo(&ctx.cwd)?;
+    let Some(found) = clean::find(&repo)? else {
         ctx.ui
             .info("nothing to clean: no streams run in this repository");
         return Ok(ExitCode::Success);
     };
-    if !state.phase.is_over() {
-        return Err(Error::state(
-            format!(
-                "run {} of plan `{}` is {}, not finished",
-                state.run_id,
-                state.plan_name,
-                state.phase.name()
-            ),
-            "finish it (`streams resume` / `streams continue`) or stop it with `streams abort` first",
-        ));
-    }
-    let mut items = clean::clean_plan(&repo, &state)?;
-    items.extend(clean::old_run_dirs(&state_dir, &state.run_id));
-    let (safe, risky): (Vec<_>, Vec<_>) = items.into_iter().partition(|i| i.loses.is_none());
+    let clean::Found {
+        lock: _lock,
+        safe,
+        risky,
+    } = found;
     let ui = &ctx.ui;
     if args.dry_run {
         if safe.is_empty() && risky.is_empty() {

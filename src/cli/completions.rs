@@ -1,11 +1,10 @@
 //! `streams completions SHELL` and `streams man`: generated from the clap definition, so they
 //! never disagree with the commands that exist.
 
-use std::io::Write;
-
 use clap::CommandFactory;
 
 use crate::error::{Error, ExitCode, Result};
+use crate::report::print_bytes;
 
 use super::{Cli, CompletionsArgs};
 
@@ -25,10 +24,5 @@ pub fn man() -> Result<ExitCode> {
 
 /// Writes to stdout; a reader that stopped early (`streams man | head`) is not an error.
 fn print(bytes: &[u8]) -> Result<ExitCode> {
-    let mut stdout = std::io::stdout().lock();
-    match stdout.write_all(bytes).and_then(|()| stdout.flush()) {
-        Ok(()) => Ok(ExitCode::Success),
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(ExitCode::Success),
-        Err(e) => Err(Error::io("could not write to stdout", e)),
-    }
+    print_bytes(bytes).map(|()| ExitCode::Success)
 }

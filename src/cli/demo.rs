@@ -1,34 +1,13 @@
 //! `streams demo`: a whole run on a throwaway repository, no setup needed.
 
-use crate::error::{Error, ExitCode, Result};
+use crate::error::{ExitCode, Result};
+use crate::ops;
 
 use super::{Context, DemoArgs, RunArgs};
 
 pub fn demo(ctx: &Context, args: DemoArgs) -> Result<ExitCode> {
-    let dir = match args.dir {
-        Some(dir) => {
-            let dir = ctx.cwd.join(dir);
-            if dir.exists()
-                && std::fs::read_dir(&dir)
-                    .map(|mut d| d.next().is_some())
-                    .unwrap_or(true)
-            {
-                return Err(Error::usage(format!(
-                    "{} exists and is not empty; give an empty or new directory",
-                    dir.display()
-                )));
-            }
-            dir
-        }
-        None => tempfile::Builder::new()
-            .prefix("streams-demo-")
-            .tempdir()
-            .map_err(|e| Error::io("could not create a temporary directory", e))?
-            // Kept after the demo, so the result can be looked at.
-            .keep(),
-    };
-    crate::git::check_git_version()?;
-    crate::demo::create(&dir)?;
+    let dir = ops::demo::directory(&ctx.cwd, args.dir.as_deref())?;
+    ops::demo::create(&dir)?;
     ctx.ui.info(format!("demo repository: {}", dir.display()));
     ctx.ui.info(
         "plan: streams.toml (db -> api -> docs, and ui beside them); agent: scripts/agent.sh\n",

@@ -1,69 +1,40 @@
 //! `streams init`: write a commented plan for this repository (or an embedded example), check it
 //! the way `streams plan` does, and say what to do next. Never overwrites anything.
-//! `init --from TASKS` builds the plan from a task list instead ([`super::init_from`]), with the
-//! agent chosen the same way ([`agent_choice`]).
-
-use std::path::{Path, PathBuf};
+//! `init --from TASKS` builds the plan from a task list instead, with the agent chosen the same
+//! way. The work is in `ops::init`.
 
 use crate::error::{Error, ExitCode, Result};
-use crate::plan::init::{self, AgentChoice, AgentCli, RepoShape};
+use crate::ops::{
+    self,
+    init::{AgentChoice, AgentCli, FromRequest},
+};
+use crate::report::{init_view, print_data};
 
 use super::{Context, InitAgent, InitArgs, load};
 
 pub fn init(ctx: &Context, args: InitArgs) -> Result<ExitCode> {
     if args.from.is_some() {
-        return super::init_from::init_from(ctx, args);
+        return init_from(ctx, args);
     }
     if let Some(name) = &args.example
-        && init::example(name).is_none()
+        && !ops::init::is_example(name)
     {
         return list_examples(ctx, name);
     }
-    let repo = load::open_repo(ctx)?;
-    let path = load::plan_path(ctx, &repo, args.plan.as_deref());
-    let shown = load::shown_path(&ctx.cwd, &path);
-    // Every file written, for the refusal to overwrite and the report.
-    let mut files: Vec<(PathBuf, String)> = Vec::new();
-    match &args.example {
-        Some(name) => {
-            let example = init::example(name).expect("checked above");
-            files.push((path.clone(), example.text.to_string()));
-            let dir = path.parent().unwrap_or(Path::new("."));
-            for (rel, text) in example.files {
-                files.push((dir.join(rel), text.to_string()));
-            }
-        }
-        None => {
-            let shape = repo_shape(&repo)?;
-            files.push((
-                path.clone(),
-                init::generate(&shape, agent_choice(args.agent)),
-            ));
-        }
-    }
-    if let Some((existing, _)) = files.iter().find(|(p, _)| p.exists()) {
-        return Err(Error::usage_with_hint(
-            format!(
-                "{} already exists: streams init never overwrites a file",
-                load::shown_path(&ctx.cwd, existing)
-            ),
-            "remove it first, or name another plan file: `streams init plans/new.toml`",
-        ));
-    }
+    let repo = ops::load::open_repo(&ctx.cwd)?;
+    let path = ops::load::plan_path(&ctx.cwd, &repo, args.plan.as_deref());
+    let shown = ops::load::shown_path(&ctx.cwd, &path);
+    let files = ops::init::files(
+        &repo,
+        &ctx.cwd,
+        &path,
+        args.example.as_deref(),
+        args.agent.map(agent_cli),
+    )?;
     for (file, text) in &files {
-        if let Some(dir) = file.parent() {
-            std::fs::create_dir_all(dir)
-                .map_err(|e| Error::io(format!("could not create {}", dir.display()), e))?;
-        }
-        // `create_new`: something that appeared since the check above is not overwritten either.
-        std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(file)
-            .and_then(|mut f| std::io::Write::write_all(&mut f, text.as_bytes()))
-            .map_err(|e| Error::io(format!("could not write {}", file.display()), e))?;
+        ops::init::write_file(file, text)?;
         ctx.ui
-            .info(format!("wrote {}", load::shown_path(&ctx.cwd, file)));
+            .info(format!("wrote {}", ops::load::shown_path(&ctx.cwd, file)));
     }
 
     // The same check as `streams plan`.
@@ -73,8 +44,9 @@ pub fn init(ctx: &Context, args: InitArgs) -> Result<ExitCode> {
     } else {
         String::new()
     };
-    match load::load_checked(ctx, &repo, Some(&plan_arg)) {
+    match ops::load::load_checked(&repo, load::plan_file(ctx, Some(&plan_arg))) {
         Ok((loaded, _)) => {
+            load::show_warnings(ctx, loaded.warnings.as_deref());
             let streams: Vec<&str> = loaded
                 .plan
                 .streams
@@ -83,7 +55,7 @@ pub fn init(ctx: &Context, args: InitArgs) -> Result<ExitCode> {
                 .collect();
             ctx.ui.info(format!(
                 "{shown} is a valid plan: {} ({})",
-                crate::plan::diagnostic::count(streams.len(), "stream"),
+                init_view::count(streams.len(), "stream"),
                 streams.join(", ")
             ));
         }
@@ -114,12 +86,12 @@ pub fn init(ctx: &Context, args: InitArgs) -> Result<ExitCode> {
 /// `--example` without a name lists the examples (success); with an unknown one, the same list
 /// as a usage error.
 fn list_examples(ctx: &Context, name: &str) -> Result<ExitCode> {
-    let list: Vec<String> = init::EXAMPLES
-        .iter()
-        .map(|e| format!("  {:<8} {}", e.name, e.summary()))
+    let list: Vec<String> = ops::init::examples()
+        .into_iter()
+        .map(|(name, summary)| format!("  {name:<8} {summary}"))
         .collect();
     if name.is_empty() {
-        crate::report::print_data(&format!("{}\n", list.join("\n")))?;
+        print_data(&format!("{}\n", list.join("\n")))?;
         ctx.ui.info("write one with `streams init --example NAME`");
         return Ok(ExitCode::Success);
     }
@@ -132,19 +104,6 @@ fn list_examples(ctx: &Context, name: &str) -> Result<ExitCode> {
     ))
 }
 
-/// `--agent NAME` writes that agent only; without it, every agent CLI known is written, the first
-/// found on PATH active.
-pub(super) fn agent_choice(agent: Option<InitAgent>) -> AgentChoice {
-    match agent {
-        Some(agent) => AgentChoice::Only(agent_cli(agent)),
-        None => AgentChoice::All {
-            active: AgentCli::ALL
-                .into_iter()
-                .find(|cli| cli.program().is_some_and(on_path)),
-        },
-    }
-}
-
 fn agent_cli(agent: InitAgent) -> AgentCli {
     match agent {
         InitAgent::Claude => AgentCli::Claude,
@@ -154,34 +113,51 @@ fn agent_cli(agent: InitAgent) -> AgentCli {
     }
 }
 
-pub(super) fn on_path(program: &str) -> bool {
-    use std::os::unix::fs::PermissionsExt;
-    std::env::var_os("PATH").is_some_and(|dirs| {
-        std::env::split_paths(&dirs).any(|dir| {
-            std::fs::metadata(dir.join(program))
-                .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-        })
-    })
-}
-
-/// What the generated plan is built from: the files tracked at HEAD, the branch, the name.
-fn repo_shape(repo: &crate::git::Repo) -> Result<RepoShape> {
-    let head = repo.resolve_commit("HEAD").map_err(|_| {
-        Error::usage_with_hint(
-            "the repository has no commits yet: a plan divides the files of a commit",
-            "commit something first, then run `streams init` again",
-        )
-    })?;
-    let tracked = repo.tracked_files(&head)?;
-    let branch = repo.current_branch();
-    let dir_name = repo
-        .root()
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "plan".into());
-    Ok(RepoShape {
-        dir_name,
-        branch,
-        tracked,
-    })
+/// `streams init --from TASKS`: a plan built from a task list (spec-kit `tasks.md`, a Markdown
+/// checklist, or JSON), checked like `streams plan` checks one, with the parallelism it found;
+/// written (never over an existing file) or printed with `--dry-run`, what it found said on
+/// stderr.
+fn init_from(ctx: &Context, args: InitArgs) -> Result<ExitCode> {
+    let list = args
+        .from
+        .as_deref()
+        .expect("init dispatches here with --from");
+    if args.jobs == Some(0) {
+        return Err(Error::usage("--jobs must be at least 1"));
+    }
+    let agent = ops::init::agent_choice(args.agent.map(agent_cli));
+    if agent == (AgentChoice::All { active: None }) {
+        // Plain `init` writes every agent line commented out for the user to pick; a plan from
+        // a task list is meant to run as it is, so the choice is asked for here instead.
+        return Err(Error::usage_with_hint(
+            "no agent CLI (claude, codex, aider) was found on PATH: the plan needs one to run its tasks; nothing was written",
+            format!(
+                "name the one to write: `streams init --from {} --agent claude` (or codex, aider, or script for a script of your own)",
+                list.display()
+            ),
+        ));
+    }
+    let repo = ops::load::open_repo(&ctx.cwd)?;
+    let built = ops::init::from_tasks(
+        &repo,
+        &FromRequest {
+            cwd: &ctx.cwd,
+            list,
+            plan: args.plan.as_deref(),
+            agent,
+            jobs: args
+                .jobs
+                .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
+            dry_run: args.dry_run,
+        },
+    )?;
+    if args.dry_run {
+        print_data(&built.text)?;
+    } else {
+        ops::init::write_from_tasks(&built)?;
+    }
+    for line in init_view::from_tasks(&ctx.ui, &built.summary) {
+        ctx.ui.info(line);
+    }
+    Ok(ExitCode::Success)
 }

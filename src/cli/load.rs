@@ -1,299 +1,32 @@
-//! Finding the repository and loading the plan: the first step of `plan`, `run` and `demo`.
-//!
-//! Reads only: the plan file, and from git the base commit and the files tracked there. Nothing
-//! is written, whatever the outcome.
+//! The command line's side of loading a plan (the work is in [`crate::ops::load`]): the plan
+//! file a command names, and its warnings shown as soon as it is checked.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use crate::error::{Error, Result};
-use crate::git::{self, GitError, Oid, Repo};
-use crate::plan::{self, CheckError, Plan, ProgramCheck};
-
-pub use crate::report::plan_view::{Analysis, Located};
+use crate::ops::load::PlanFile;
 
 use super::Context;
 
-/// A validated plan, pinned to the commit its `base` named when it was loaded.
-pub struct LoadedPlan {
-    pub plan: Plan,
-    /// The plan file, absolute.
-    pub path: PathBuf,
-    pub base_commit: Oid,
-}
-
-/// Checks git, finds the repository around `ctx.cwd`.
-pub fn open_repo(ctx: &Context) -> Result<Repo> {
-    git::check_git_version()?;
-    Ok(Repo::discover(&ctx.cwd)?)
-}
-
-/// The plan file named on the command line (relative to `-C`), or `streams.toml` at the root.
-pub fn plan_path(ctx: &Context, repo: &Repo, arg: Option<&Path>) -> PathBuf {
-    match arg {
-        Some(path) => ctx.cwd.join(path),
-        None => repo.root().join("streams.toml"),
+/// The plan file named on the command line (`None`: `streams.toml` at the root), relative to
+/// `-C`, its diagnostics coloured as stderr is.
+pub fn plan_file<'a>(ctx: &'a Context, arg: Option<&'a Path>) -> PlanFile<'a> {
+    PlanFile {
+        cwd: &ctx.cwd,
+        arg,
+        color: ctx.ui.color,
     }
 }
 
-/// Reads and validates the plan; prints its warnings; returns `Error::InvalidPlan` with every
-/// problem rendered when it breaks a rule.
-pub fn load_plan(ctx: &Context, repo: &Repo, arg: Option<&Path>) -> Result<LoadedPlan> {
-    load_checked(ctx, repo, arg).map(|(loaded, _)| loaded)
-}
-
-/// [`load_plan`], checked against commit `at` instead of the plan's `base` (a CI machine's
-/// clone may not have the base branch; it has the commit it was told to start from).
-pub fn load_plan_at(
-    ctx: &Context,
-    repo: &Repo,
-    arg: Option<&Path>,
-    at: &Oid,
-) -> Result<LoadedPlan> {
-    load_checked_at(ctx, repo, arg, Some(at), true).map(|(loaded, _)| loaded)
-}
-
-/// [`load_plan`] for a plan that runs on other machines (`streams ci github`): the agent programs
-/// are installed there, so a bare name or an absolute path is not looked up here. A program
-/// committed in the repository is still checked: every machine checks out the same files.
-pub fn load_plan_for_elsewhere(
-    ctx: &Context,
-    repo: &Repo,
-    arg: Option<&Path>,
-) -> Result<LoadedPlan> {
-    load_checked_at(ctx, repo, arg, None, false).map(|(loaded, _)| loaded)
-}
-
-/// [`load_plan`], also returning what `streams plan` shows besides the plan.
-pub fn load_checked(
-    ctx: &Context,
-    repo: &Repo,
-    arg: Option<&Path>,
-) -> Result<(LoadedPlan, Analysis)> {
-    load_checked_at(ctx, repo, arg, None, true)
-}
-
-fn load_checked_at(
-    ctx: &Context,
-    repo: &Repo,
-    arg: Option<&Path>,
-    at: Option<&Oid>,
-    programs_here: bool,
-) -> Result<(LoadedPlan, Analysis)> {
-    let path = plan_path(ctx, repo, arg);
-    let shown_path = shown_path(&ctx.cwd, &path);
-    let text = read_plan_text(&path).map_err(|source| {
-        if source.kind() == std::io::ErrorKind::NotFound {
-            let hint = if arg.is_none() {
-                "create streams.toml at the repository root, or name the plan file: `streams plan PATH`"
-            } else {
-                "check the path: it is relative to the current directory (or to -C DIR)"
-            };
-            Error::usage_with_hint(format!("no plan at {shown_path}"), hint)
-        } else if source.kind() == std::io::ErrorKind::FileTooLarge {
-            Error::usage_with_hint(
-                format!("{shown_path} is larger than 1 MiB, the most a plan may be"),
-                "a plan is a short TOML file: check that this is the file you meant",
-            )
-        } else {
-            Error::PlanUnreadable {
-                path: path.clone(),
-                source,
-            }
-        }
-    })?;
-    let mut facts = GitFacts {
-        repo,
-        plan_dir: path.parent().map(Path::to_path_buf).unwrap_or_default(),
-        at: at.cloned(),
-        programs_here,
-    };
-    match plan::check(&text, &mut facts) {
-        Ok(checked) => {
-            if !checked.warnings.is_empty() {
-                let rendered = checked.warnings.render(&text, &shown_path, ctx.ui.color);
-                ctx.ui.info(rendered.trim_end());
-            }
-            let warnings = checked
-                .warnings
-                .items
-                .iter()
-                .map(|d| {
-                    let (line, column) = match d.position() {
-                        Some(at) => {
-                            let (l, c) = line_column(&text, at);
-                            (Some(l), Some(c))
-                        }
-                        None => (None, None),
-                    };
-                    Located {
-                        message: d.message.clone(),
-                        line,
-                        column,
-                    }
-                })
-                .collect();
-            Ok((
-                LoadedPlan {
-                    plan: checked.plan,
-                    path,
-                    base_commit: checked.base_commit.into(),
-                },
-                Analysis {
-                    ownership: checked.ownership,
-                    estimates: checked.estimates,
-                    sparse_files: checked.sparse_files,
-                    shown_path,
-                    warnings,
-                },
-            ))
-        }
-        Err(CheckError::Invalid(diags)) => Err(Error::InvalidPlan {
-            rendered: diags.render(&text, &shown_path, ctx.ui.color),
-            errors: diags.errors(),
-        }),
-        Err(CheckError::Repository(err)) => Err(err.into()),
+/// Shows a plan's warnings (rendered when it was checked), before anything else is said of it.
+pub fn show_warnings(ctx: &Context, warnings: Option<&str>) {
+    if let Some(rendered) = warnings {
+        ctx.ui.info(rendered.trim_end());
     }
 }
 
-/// Reads a plan file, refusing one larger than [`plan::MAX_PLAN_BYTES`] (with
-/// `ErrorKind::FileTooLarge`) without reading more than that: `/dev/zero` never ends.
-pub fn read_plan_text(path: &Path) -> std::io::Result<String> {
-    use std::io::Read;
-    let mut text = String::new();
-    std::fs::File::open(path)?
-        .take(plan::MAX_PLAN_BYTES + 1)
-        .read_to_string(&mut text)?;
-    if text.len() as u64 > plan::MAX_PLAN_BYTES {
-        return Err(std::io::ErrorKind::FileTooLarge.into());
-    }
-    Ok(text)
-}
-
-/// The repository as the validator sees it: base resolution and tracked files from git, prompt
-/// files from the file system next to the plan.
-struct GitFacts<'a> {
-    repo: &'a Repo,
-    plan_dir: PathBuf,
-    /// The commit to check against, whatever the plan's `base` says.
-    at: Option<Oid>,
-    /// False when the agents run on other machines: programs outside the repository are not
-    /// looked for on this one.
-    programs_here: bool,
-}
-
-impl plan::Repository for GitFacts<'_> {
-    type Error = GitError;
-
-    fn root(&self) -> Option<String> {
-        self.repo
-            .workdir()
-            .map(|dir| dir.to_string_lossy().into_owned())
-    }
-
-    fn resolve(&mut self, rev: &str) -> Result<Option<String>, GitError> {
-        if let Some(at) = &self.at {
-            return Ok(Some(at.to_string()));
-        }
-        match self.repo.resolve_commit(rev) {
-            Ok(id) => Ok(Some(id.to_string())),
-            Err(GitError::BadRevision { .. }) => Ok(None),
-            Err(err) => Err(err),
-        }
-    }
-
-    fn tracked_files(&mut self, commit: &str) -> Result<Vec<String>, GitError> {
-        // libgit2 found the repository, but if the git program cannot list a commit libgit2 just
-        // resolved, git cannot read this repository: say that, not "a command failed".
-        self.repo.tracked_files(commit).map_err(|err| match err {
-            GitError::Command { stderr, .. } => GitError::Unreadable {
-                dir: self.repo.root().to_path_buf(),
-                message: stderr,
-            },
-            err => err,
-        })
-    }
-
-    fn prompt_file_exists(&mut self, path: &str) -> bool {
-        self.plan_dir.join(path).is_file()
-    }
-
-    fn agent_program(
-        &mut self,
-        program: &str,
-        commit: &str,
-        search_path: Option<&str>,
-    ) -> Result<ProgramCheck, GitError> {
-        use std::os::unix::fs::PermissionsExt;
-        let executable = |path: &Path| {
-            std::fs::metadata(path)
-                .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-        };
-        let path = Path::new(program);
-        if !self.programs_here && (path.is_absolute() || !program.contains('/')) {
-            return Ok(ProgramCheck::Found);
-        }
-        if path.is_absolute() {
-            return Ok(if executable(path) {
-                ProgramCheck::Found
-            } else if path.exists() {
-                ProgramCheck::NotExecutable
-            } else {
-                ProgramCheck::Missing
-            });
-        }
-        if !program.contains('/') {
-            // As the agent's spawn looks it up: on the PATH its environment will have.
-            let found = search_path
-                .map(std::ffi::OsString::from)
-                .or_else(|| std::env::var_os("PATH"))
-                .is_some_and(|dirs| {
-                    std::env::split_paths(&dirs).any(|dir| executable(&dir.join(program)))
-                });
-            return Ok(if found {
-                ProgramCheck::Found
-            } else {
-                ProgramCheck::NotOnPath
-            });
-        }
-        // Relative to the workspace root, which holds what is committed at `commit`.
-        let mut parts: Vec<&str> = Vec::new();
-        for part in program.split('/') {
-            match part {
-                "" | "." => {}
-                ".." => {
-                    if parts.pop().is_none() {
-                        return Ok(ProgramCheck::NotCommitted { in_checkout: false });
-                    }
-                }
-                part => parts.push(part),
-            }
-        }
-        let relative = parts.join("/");
-        let in_checkout = self.repo.root().join(&relative).is_file();
-        // 100755 is an executable file, 120000 a symbolic link.
-        Ok(match self.repo.mode_at(commit, &relative)?.as_deref() {
-            Some("100755") | Some("120000") => ProgramCheck::Found,
-            Some("100644") => ProgramCheck::CommittedNotExecutable,
-            _ => ProgramCheck::NotCommitted { in_checkout },
-        })
-    }
-}
-
-/// `path` relative to `cwd` when it is inside it, else as is (absolute).
-pub fn shown_path(cwd: &Path, path: &Path) -> String {
-    let canonical = |p: &Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
-    let (cwd, full) = (canonical(cwd), canonical(path));
-    match full.strip_prefix(&cwd) {
-        Ok(rel) if !rel.as_os_str().is_empty() => rel.display().to_string(),
-        _ => full.display().to_string(),
-    }
-}
-
-/// 1-based line and column (in characters) of a byte offset.
-fn line_column(text: &str, at: usize) -> (usize, usize) {
-    let at = at.min(text.len());
-    let before = &text[..at];
-    let line = before.matches('\n').count() + 1;
-    let start = before.rfind('\n').map_or(0, |i| i + 1);
-    (line, before[start..].chars().count() + 1)
+/// `checked`'s value, its warnings shown first (see [`show_warnings`]).
+pub fn warned<T>(ctx: &Context, checked: (T, Option<String>)) -> T {
+    let (value, warnings) = checked;
+    show_warnings(ctx, warnings.as_deref());
+    value
 }

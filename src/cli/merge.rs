@@ -3,12 +3,11 @@
 use crate::error::{ExitCode, Result};
 use crate::ops;
 
-use super::load;
 use super::{Context, MergeArgs};
 
 pub fn merge(ctx: &Context, args: MergeArgs) -> Result<ExitCode> {
     // Under the run lock: no run moves the integration branch while it is merged.
-    let current = ops::session::current(load::open_repo(ctx)?, "merge")?;
+    let current = ops::session::current(ops::load::open_repo(&ctx.cwd)?, "merge")?;
     let merged = ops::merge::merge(
         &current.repo,
         &current.state,

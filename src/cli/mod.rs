@@ -1,15 +1,16 @@
 //! Command-line interface: clap types and one function per subcommand.
 //!
-//! Nothing here runs git or spawns processes itself; each subcommand gathers its inputs, calls
-//! into the library, and returns an [`ExitCode`].
+//! It reaches only [`crate::ops`] (the use cases), [`crate::report`] (the text a person reads,
+//! and the printer, the one writer of stdout and stderr) and [`crate::error`]; the layering
+//! check holds it to that. Each subcommand turns its arguments into the use case's inputs,
+//! calls it (step by step where something is shown between steps, such as a plan's warnings),
+//! shows what comes back, and returns an [`ExitCode`].
 
 mod ci;
 mod clean;
 mod completions;
-mod control;
 mod demo;
 mod init;
-mod init_from;
 pub mod load;
 mod machines;
 mod merge;
@@ -19,6 +20,7 @@ mod review;
 mod run;
 mod session;
 mod status;
+mod steer;
 mod watch;
 
 use std::path::PathBuf;
@@ -518,9 +520,14 @@ pub fn init_logging(global: &GlobalArgs) {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(crate::report::printer::log_writer)
         .with_target(false)
         .try_init();
+}
+
+/// Shows the error that ended a command, with its hint, on stderr.
+pub fn show_error(err: &crate::error::Error) {
+    crate::report::printer::line_to_stderr(&crate::error::Rendered(err).to_string());
 }
 
 pub fn run(cli: Cli) -> Result<ExitCode> {
@@ -554,10 +561,10 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Plan(args) => plan::plan(&ctx, args),
         Command::Run(args) => run::run(&ctx, args),
         Command::Status(args) => status::status(&ctx, args),
-        Command::Continue(args) => control::continue_run(&ctx, args),
-        Command::Skip(args) => control::skip(&ctx, args),
-        Command::Abort => control::abort(&ctx),
-        Command::Resume(args) => control::resume(&ctx, args),
+        Command::Continue(args) => steer::continue_run(&ctx, args),
+        Command::Skip(args) => steer::skip(&ctx, args),
+        Command::Abort => steer::abort(&ctx),
+        Command::Resume(args) => steer::resume(&ctx, args),
         Command::Retry(args) => retry::retry(&ctx, args),
         Command::Merge(args) => merge::merge(&ctx, args),
         Command::Clean(args) => clean::clean(&ctx, args),

@@ -7,7 +7,7 @@
 use crate::error::{Error, ExitCode, Result};
 use crate::ops;
 use crate::report::plan_view::{View, predicted_human};
-use crate::report::print_data;
+use crate::report::{print_data, print_json};
 
 use super::load;
 use super::{Context, PlanArgs};
@@ -16,8 +16,10 @@ pub fn plan(ctx: &Context, args: PlanArgs) -> Result<ExitCode> {
     if args.jobs.contains(&0) {
         return Err(Error::usage("--jobs must be at least 1"));
     }
-    let repo = load::open_repo(ctx)?;
-    let (loaded, mut analysis) = load::load_checked(ctx, &repo, args.plan.as_deref())?;
+    let repo = ops::load::open_repo(&ctx.cwd)?;
+    let (loaded, mut analysis) =
+        ops::load::load_checked(&repo, load::plan_file(ctx, args.plan.as_deref()))?;
+    load::show_warnings(ctx, loaded.warnings.as_deref());
     // With a history of past runs, every view below predicts from it.
     let learned = ops::plan::learn(&repo, &loaded.plan, analysis.estimates)?;
     let plan = match &learned {
@@ -51,9 +53,7 @@ pub fn plan(ctx: &Context, args: PlanArgs) -> Result<ExitCode> {
         let mut json = view.json();
         json.predicted_conflicts = predicted.as_ref();
         json.learning = learning.as_ref().map(|l| l.json(plan));
-        let json = serde_json::to_string_pretty(&json)
-            .map_err(|e| Error::Internal(format!("could not write JSON: {e}")))?;
-        print_data(&format!("{json}\n"))?;
+        print_json(&json)?;
     } else if args.dot {
         print_data(&view.dot())?;
     } else if args.mermaid {
@@ -62,7 +62,7 @@ pub fn plan(ctx: &Context, args: PlanArgs) -> Result<ExitCode> {
         // The view is what the command is for: stdout (`streams plan | less`), coloured only
         // when stdout is a terminal. `-q plan` checks the plan and prints nothing when valid.
         let mut ui = ctx.ui.clone();
-        ui.color = ui.color && std::io::IsTerminal::is_terminal(&std::io::stdout());
+        ui.color = ui.color && crate::report::printer::stdout_is_terminal();
         let mut text = format!("{}\n", view.human(&ui).trim_end());
         if let Some(learning) = &learning {
             text.push_str(&format!("\n{}\n", learning.human(&ui, plan).trim_end()));

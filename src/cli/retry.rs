@@ -3,13 +3,11 @@
 use crate::error::{ExitCode, Result};
 use crate::ops;
 
-use super::load;
 use super::session;
 use super::{Context, RetryArgs};
 
 pub fn retry(ctx: &Context, args: RetryArgs) -> Result<ExitCode> {
-    let current = ops::session::current(load::open_repo(ctx)?, "retry")?;
-    let run_dir = current.run_dir.clone();
+    let current = ops::session::current(ops::load::open_repo(&ctx.cwd)?, "retry")?;
     let (mut parts, _lock) = ops::session::engine_parts(current)?;
     let reopened = ops::retry::reopen(
         &parts.repo,
@@ -28,7 +26,6 @@ pub fn retry(ctx: &Context, args: RetryArgs) -> Result<ExitCode> {
             .map(|(name, oid)| (name.clone(), oid.to_string()))
             .collect::<Vec<_>>(),
     );
-    let engine = session::engine(ctx, parts, "retry", args.json, None);
-    let finished = ops::session::runtime()?.block_on(engine.run())?;
-    session::conclude(ctx, &run_dir, finished, args.report.junit.as_deref())
+    let ended = session::start(ctx, parts, "retry", args.json, None).run()?;
+    session::conclude(ctx, ended, args.report.junit.as_deref())
 }

@@ -2,27 +2,24 @@
 
 use crate::error::{ExitCode, Result};
 use crate::ops;
-use crate::report::show_view;
+use crate::report::{print_data, print_json, printer, show_view};
 
-use super::{ColorChoice, Context, DiffArgs, LogsArgs, PrArgs, ShowArgs, load};
+use super::{ColorChoice, Context, DiffArgs, LogsArgs, PrArgs, ShowArgs};
 
 pub fn show(ctx: &Context, args: ShowArgs) -> Result<ExitCode> {
-    let repo = load::open_repo(ctx)?;
+    let repo = ops::load::open_repo(&ctx.cwd)?;
     let (dir, state) = ops::show::find_run(&repo, args.run.as_deref())?;
     let show = ops::show::show(&repo, &dir, &state, args.stream.as_deref())?;
     if args.json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&show).unwrap_or_default()
-        );
+        print_json(&show)?;
     } else {
-        print!("{}", show_view::render(&show));
+        print_data(&show_view::render(&show))?;
     }
     Ok(ExitCode::Success)
 }
 
 pub fn diff(ctx: &Context, args: DiffArgs) -> Result<ExitCode> {
-    let repo = load::open_repo(ctx)?;
+    let repo = ops::load::open_repo(&ctx.cwd)?;
     let (_, state) = ops::show::find_run(&repo, args.run.as_deref())?;
     let range = ops::diff::range(&repo, &state, args.stream.as_deref())?;
     // git decides under `auto` (its config, whether stdout is a terminal), as for `git diff`;
@@ -34,14 +31,15 @@ pub fn diff(ctx: &Context, args: DiffArgs) -> Result<ExitCode> {
             .is_some_and(|v| !v.is_empty())
             .then_some(false),
     };
-    let code = crate::git::review::show_diff(&crate::git::review::DiffRequest {
-        dir: &ctx.cwd,
-        from: &range.from,
-        to: &range.to,
-        stat: args.stat,
-        paths: &args.paths,
-        color,
-    })?;
+    let code = ops::diff::show(
+        &range,
+        &ops::diff::DiffOptions {
+            dir: &ctx.cwd,
+            stat: args.stat,
+            paths: &args.paths,
+            color,
+        },
+    )?;
     // git has said what went wrong on stderr already.
     Ok(if code == 0 {
         ExitCode::Success
@@ -54,26 +52,22 @@ pub fn diff(ctx: &Context, args: DiffArgs) -> Result<ExitCode> {
 const FOLLOW_INTERVAL: std::time::Duration = std::time::Duration::from_millis(100);
 
 pub fn logs(ctx: &Context, args: LogsArgs) -> Result<ExitCode> {
-    use std::io::{IsTerminal, Write};
-    let repo = load::open_repo(ctx)?;
+    let repo = ops::load::open_repo(&ctx.cwd)?;
     let (dir, state) = ops::show::find_run(&repo, args.run.as_deref())?;
     let log = ops::logs::task_log(&dir, &state, &args.stream, args.task)?;
     if !args.follow && !log.path.exists() {
         return Err(ops::logs::no_log(&log));
     }
     // A log is the agent's raw output: sanitised for a terminal, passed on as is to a pipe.
-    let stdout = std::io::stdout();
-    let terminal = stdout.is_terminal();
-    let mut out = stdout.lock();
-    let mut write = |bytes: &[u8]| -> std::io::Result<()> {
+    let terminal = printer::stdout_is_terminal();
+    let write = |bytes: &[u8]| -> std::io::Result<()> {
         if terminal {
             let text = String::from_utf8_lossy(bytes);
             let clean: Vec<String> = text.split('\n').map(crate::report::sanitize).collect();
-            out.write_all(clean.join("\n").as_bytes())?;
+            printer::write_stdout(clean.join("\n").as_bytes())
         } else {
-            out.write_all(bytes)?;
+            printer::write_stdout(bytes)
         }
-        out.flush()
     };
     let mut follower = ops::logs::Follower::new(&repo, dir, log);
     if args.follow {
@@ -102,7 +96,7 @@ pub fn logs(ctx: &Context, args: LogsArgs) -> Result<ExitCode> {
 }
 
 pub fn pr(ctx: &Context, args: PrArgs) -> Result<ExitCode> {
-    let repo = load::open_repo(ctx)?;
+    let repo = ops::load::open_repo(&ctx.cwd)?;
     let (dir, state) = ops::show::find_run(&repo, args.run.as_deref())?;
     let outcome = ops::pr::pr(
         &repo,
@@ -117,6 +111,6 @@ pub fn pr(ctx: &Context, args: PrArgs) -> Result<ExitCode> {
             dry_run: args.dry_run,
         },
     )?;
-    crate::report::print_data(&crate::report::pr_view::render_outcome(&outcome))?;
+    print_data(&crate::report::pr_view::render_outcome(&outcome))?;
     Ok(ExitCode::Success)
 }

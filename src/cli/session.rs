@@ -1,90 +1,71 @@
-//! What `run`, `resume`, `continue` and `skip` share: building the engine with the right
-//! reporters, running it, and telling the user how it ended and what to do next.
+//! What `run`, `resume`, `continue`, `skip`, `retry` and `integrate` share on the command line:
+//! starting a session with the reporters the command asked for, and telling the user how it
+//! ended and what to do next.
 
 use std::path::Path;
 
 use crate::error::{ExitCode, Result};
-use crate::exec::{Engine, Session};
-use crate::ops::{self, session::EngineParts};
-use crate::report::reporter::{Json, Lines, Live, Many};
-use crate::report::{Event, Reporter, actions, session_view};
-use crate::state::{RunDir, RunState};
+use crate::ops::{
+    self,
+    session::{Ended, EngineParts, Session},
+};
+use crate::report::{Event, actions, printer, reporter, session_view};
 
 use super::Context;
 
-pub fn reporter(ctx: &Context, state: &RunState, json: bool) -> Box<dyn Reporter> {
-    let mut list: Vec<Box<dyn Reporter>> = Vec::new();
-    if json {
-        list.push(Box::new(Json));
-    }
-    if ctx.ui.progress {
-        list.push(Box::new(Live::new(ctx.ui.clone(), state)));
-    } else {
-        list.push(Box::new(Lines { ui: ctx.ui.clone() }));
-    }
-    Box::new(Many(list))
-}
-
-/// The engine for a session over `parts`, with the reporters this command asked for (`jobs`
-/// overrides the run's agents at once, for `resume --jobs`). The live view or event lines start
-/// with the run's first event.
-pub fn engine(
+/// The session of `command` over `parts`, reporting as this command asked (`jobs` overrides the
+/// run's agents at once, for `resume --jobs`). The live view or event lines start with the
+/// run's first event.
+pub fn start(
     ctx: &Context,
     parts: EngineParts,
     command: &str,
     json: bool,
     jobs: Option<usize>,
-) -> Engine {
+) -> Session {
     // `run` checked the sandbox before starting; a resumed run says again that `auto` runs
     // unconfined (a task asking for `landlock` fails on its own, with the reason).
     if command != "run" {
-        let warnings = crate::exec::sandbox::preflight(&parts.plan).unwrap_or_default();
-        warnings.iter().for_each(|w| ctx.ui.warn(w));
+        for warning in ops::session::sandbox_warnings(&parts) {
+            ctx.ui.warn(warning);
+        }
     }
-    let reporter = reporter(ctx, &parts.state, json);
-    let mut engine = ops::session::engine(parts, reporter);
-    if let Some(jobs) = jobs {
-        engine.set_jobs(jobs);
-    }
-    engine.announce(command);
-    engine
+    let reporter = reporter::for_session(&ctx.ui, &parts.state, json);
+    ops::session::start(parts, reporter, command, jobs)
 }
 
 /// Reports how a session ended; returns the exit code. `junit` is where `--junit` asked for a
 /// copy of the JUnit report, as typed (relative to the working directory).
-pub fn conclude(
-    ctx: &Context,
-    run_dir: &RunDir,
-    session: Session,
-    junit: Option<&Path>,
-) -> Result<ExitCode> {
-    let Session {
-        finish,
-        state,
-        mut reporter,
-    } = session;
-    reporter.finish();
-    let code = ExitCode::of_run(finish);
+pub fn conclude(ctx: &Context, ended: Ended, junit: Option<&Path>) -> Result<ExitCode> {
     let junit = junit.map(|path| ctx.cwd.join(path));
-    let (report, not_written) = ops::session::write_report(&state, run_dir, junit.as_deref());
-    reporter.event(
+    let mut concluded = ops::session::conclude(ended, junit.as_deref());
+    let code = ExitCode::of_run(concluded.finish);
+    let (state, report) = (&concluded.state, &concluded.report);
+    concluded.reporter.event(
         &Event::RunFinished {
             status: report.status.to_string(),
             exit_code: code.code(),
             wall_ms: report.wall_ms,
             agent_ms: report.agent_ms,
         },
-        &state,
+        state,
     );
-    for problem in not_written {
+    for problem in &concluded.not_written {
         ctx.ui.warn(problem);
     }
-    if let Some(annotations) = actions::session_annotations(&state) {
+    if let Some(annotations) = actions::session_annotations(state) {
         // The runner reads workflow commands from stderr too; stdout stays for `--json`.
-        eprint!("{annotations}");
+        printer::text_to_stderr(&annotations);
     }
-    session_view::ended(&ctx.ui, finish, &state, &report, run_dir);
+    session_view::ended(&ctx.ui, concluded.finish, state, report, &concluded.run_dir);
     // A run spread over machines hands its result on (after `continue` too).
-    super::machines::publish(ctx, &state, run_dir)?;
+    let published = ops::machines::publish(state, &concluded.run_dir)?;
+    session_view::published(
+        &ctx.ui,
+        state,
+        published
+            .as_ref()
+            .map(|p| (p.remote.as_str(), p.refs.as_slice())),
+    );
     Ok(code)
 }

@@ -3,21 +3,18 @@
 
 use crate::error::{ExitCode, Result};
 use crate::ops;
-use crate::report::{print_data, status_view};
+use crate::report::{print_data, print_json, status_view};
 
-use super::{Context, StatusArgs, load};
+use super::{Context, StatusArgs};
 
 pub fn status(ctx: &Context, args: StatusArgs) -> Result<ExitCode> {
     if args.watch {
         return super::watch::watch(ctx);
     }
-    let repo = load::open_repo(ctx)?;
+    let repo = ops::load::open_repo(&ctx.cwd)?;
     let status = ops::status::status(&repo)?;
     if args.json {
-        print_data(&format!(
-            "{}\n",
-            serde_json::to_string_pretty(&status).unwrap_or_default()
-        ))?;
+        print_json(&status)?;
     } else {
         match &status.run {
             Some(run) => print_data(&status_view::render(run))?,

@@ -2,22 +2,21 @@
 //! finishes, halts for a person, is aborted or interrupted). On a terminal the whole view is
 //! redrawn in place; otherwise each change is one line (see `report::watch_view`).
 
-use std::io::{IsTerminal, Write};
 use std::time::Duration;
 
 use crate::error::{Error, ExitCode, Result};
 use crate::ops;
 use crate::report::status_view::{self, RunStatus};
-use crate::report::watch_view;
+use crate::report::{printer, watch_view};
 
-use super::{Context, load};
+use super::Context;
 
 /// How often the state and refs are read again.
 const INTERVAL: Duration = Duration::from_millis(300);
 
 pub fn watch(ctx: &Context) -> Result<ExitCode> {
-    let repo = load::open_repo(ctx)?;
-    let terminal = std::io::stdout().is_terminal();
+    let repo = ops::load::open_repo(&ctx.cwd)?;
+    let terminal = printer::stdout_is_terminal();
     let mut last: Option<RunStatus> = None;
     let mut last_drawn = String::new();
     loop {
@@ -27,23 +26,23 @@ pub fn watch(ctx: &Context) -> Result<ExitCode> {
                 "start one with `streams run`; `status --watch` follows it from another terminal",
             ));
         };
-        let mut out = std::io::stdout().lock();
-        let written = if terminal {
+        let text = if terminal {
             let view = status_view::render(&run);
             if view != last_drawn {
                 // Home, clear, draw: the view replaces itself rather than scrolling.
-                let result = write!(out, "\x1b[H\x1b[2J{view}");
+                let text = format!("\x1b[H\x1b[2J{view}");
                 last_drawn = view;
-                result
+                text
             } else {
-                Ok(())
+                String::new()
             }
         } else {
             watch_view::changes(last.as_ref(), &run)
                 .iter()
-                .try_for_each(|line| writeln!(out, "{line}"))
+                .map(|line| format!("{line}\n"))
+                .collect()
         };
-        if written.and_then(|()| out.flush()).is_err() {
+        if printer::write_stdout(text.as_bytes()).is_err() {
             // The reader went away: nothing more to show.
             return Ok(ExitCode::Success);
         }
@@ -51,7 +50,6 @@ pub fn watch(ctx: &Context) -> Result<ExitCode> {
             return Ok(exit_code(&run));
         }
         last = Some(run);
-        drop(out);
         std::thread::sleep(INTERVAL);
     }
 }

@@ -33,6 +33,7 @@ use crate::git::{GitError, GitResult, Repo, refs};
 use crate::ids::Oid;
 use crate::plan::MergeStrategy;
 use crate::state::{Entry, Journal};
+use crate::text::short;
 
 /// One task's share of a unit: its number and the commits it made (`start..end`).
 #[derive(Clone, Debug)]
@@ -461,7 +462,3 @@ fn one_line(text: &str, max: usize) -> String {
         format!("{cut}...")
     }
 }
-
-// Kept for its callers in exec and the CLI, which the engine's and the CLI's reshaping move to
-// `crate::text::short`.
-pub use crate::text::short;

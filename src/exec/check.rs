@@ -88,7 +88,7 @@ impl Checks {
         let task = StreamId::new(s).task(unit.last);
         let mut env = super::launch::agent_env(run, task, summary, "", &shown);
         env.retain(|(k, _)| k != "STREAMS_PROMPT_FILE");
-        let title = format!("check of {name} on {}", crate::coordinator::short(&unit.to));
+        let title = format!("check of {name} on {}", crate::text::short(&unit.to));
         let header = crate::agent::log::header(&title, &command);
         let cmd = AgentCommand::new(command.clone(), worktree, env, log.clone(), header);
         let limits = Limits::wall_clock(plan.check_timeout_for(stream), plan.grace);

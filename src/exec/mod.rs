@@ -39,4 +39,7 @@ mod stale_locks;
 mod task;
 pub mod task_spec;
 
+// How a finished run ended, read from its state: for `integrate`, which can end one without
+// running the engine.
+pub use decide::finished;
 pub use dispatcher::{Engine, EngineInput, Finish, Session};

@@ -282,7 +282,7 @@ fn start_over(run: &mut Run, s: usize, t: usize, start: &Oid) -> Result<()> {
         run.message(&format!(
             "{name} task {}: its unfinished work is kept on {wip} ({}); the task runs again from its start",
             t + 1,
-            coordinator::short(&kept)
+            crate::text::short(&kept)
         ));
     }
     let record = &mut run.state.streams[s].tasks[t];

@@ -327,7 +327,7 @@ impl Run {
         let short = crate::layout::short_branch(&name);
         self.message(&format!(
             "warning: {short} was moved outside streams; it is put back at {}{}",
-            coordinator::short(&tip),
+            crate::text::short(&tip),
             kept.map(|k| format!(", and what was there is kept on {k}"))
                 .unwrap_or_default()
         ));

@@ -44,8 +44,8 @@ pub use cmd::{MIN_GIT_VERSION, check_git_version, git_version, mark_run, redirec
 pub use repo::{CommitInfo, Repo};
 // The sparse set a workspace is laid out with (worked out from the plan's globs).
 pub use crate::plan::Sparse;
-// Kept so code written against `git::Oid` still builds; new code imports `crate::ids::Oid`.
-pub use crate::ids::Oid;
+// git's submodules name it `super::Oid`; everyone else imports `crate::ids::Oid`.
+use crate::ids::Oid;
 
 use std::path::PathBuf;
 

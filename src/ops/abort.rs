@@ -15,13 +15,15 @@ use crate::state::{Entry, Journal, RunDir, RunPhase, RunState, StateStore, TaskS
 use crate::state::{StateDir, lock};
 
 /// A `streams` process on this machine that holds the lock: `abort` asks it to stop first.
-pub fn running_here(state_dir: &StateDir) -> Option<lock::Holder> {
-    lock::current_holder(state_dir).filter(|holder| holder.host == lock::hostname())
+pub fn running_here(repo: &Repo) -> Option<lock::Holder> {
+    lock::current_holder(&StateDir::new(repo.common_dir()))
+        .filter(|holder| holder.host == lock::hostname())
 }
 
 /// Asks the holder to stop (on SIGTERM it saves its state and exits) and waits up to a minute
 /// for it to let go of the lock.
-pub fn stop_holder(state_dir: &StateDir, holder: &lock::Holder) {
+pub fn stop_holder(repo: &Repo, holder: &lock::Holder) {
+    let state_dir = &StateDir::new(repo.common_dir());
     let _ = nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(holder.pid as i32),
         nix::sys::signal::Signal::SIGTERM,

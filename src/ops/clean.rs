@@ -5,11 +5,11 @@ use std::collections::BTreeSet;
 use std::path::PathBuf;
 
 use crate::coordinator::{IntegrationMove, move_integration_ref};
-use crate::error::{IoContext, Result};
+use crate::error::{Error, IoContext, Result};
 use crate::git::{self, Repo, commit, merge, refs, worktree};
 use crate::ids::Oid;
 use crate::layout::{self, KeptKind};
-use crate::state::{RunDir, RunState, StateDir};
+use crate::state::{RunDir, RunLock, RunState, StateDir};
 use crate::text::short;
 
 /// One thing `clean` looked at.
@@ -30,12 +30,69 @@ enum CleanAction {
     RunDir(PathBuf),
 }
 
+/// What `clean` found to remove, under the lock (held until the removals are done).
+pub struct Found {
+    pub lock: RunLock,
+    /// What removing loses nothing.
+    pub safe: Vec<CleanItem>,
+    /// What removing would lose work (`--force` removes it too).
+    pub risky: Vec<CleanItem>,
+}
+
+/// Takes the lock and finds what `clean` would remove: the last run's worktrees, branches and
+/// refs, and older run directories. `None` when no run ever started here; an error when the
+/// last run is not over.
+pub fn find(repo: &Repo) -> Result<Option<Found>> {
+    let state_dir = StateDir::new(repo.common_dir());
+    let lock = RunLock::acquire(&state_dir, "clean")?;
+    let Some((_, state)) = state_dir.current()? else {
+        return Ok(None);
+    };
+    if !state.phase.is_over() {
+        return Err(Error::state(
+            format!(
+                "run {} of plan `{}` is {}, not finished",
+                state.run_id,
+                state.plan_name,
+                state.phase.name()
+            ),
+            "finish it (`streams resume` / `streams continue`) or stop it with `streams abort` first",
+        ));
+    }
+    let mut items = clean_plan(repo, &state)?;
+    items.extend(old_run_dirs(&state_dir, &state.run_id));
+    let (safe, risky) = items.into_iter().partition(|i| i.loses.is_none());
+    Ok(Some(Found { lock, safe, risky }))
+}
+
 /// What `clean` would remove for the last run (and older runs' leftovers of its plan).
 pub fn clean_plan(repo: &Repo, state: &RunState) -> Result<Vec<CleanItem>> {
-    let mut items = Vec::new();
     let plan = &state.plan_name;
     let integration_tip = repo.ref_target(&state.integration_ref)?;
-    // Worktrees of this plan: the streams', a leftover resolution worktree, and the gate's.
+    let (mut items, dirty_streams) = worktree_items(repo, state)?;
+    let branches = refs::refs_under(repo, &layout::plan_branches(plan))?;
+    let kept = refs::refs_under(repo, &layout::kept_refs(plan))?;
+    let integrated = integrated_refs(repo, state, integration_tip.as_ref(), &branches, &kept)?;
+    for (name, oid) in &branches {
+        items.push(branch_item(
+            repo,
+            state,
+            name,
+            oid,
+            &dirty_streams,
+            &integrated,
+        )?);
+    }
+    for (name, oid) in &kept {
+        items.push(kept_item(repo, plan, name, oid, &integrated)?);
+    }
+    Ok(items)
+}
+
+/// The plan's worktrees (the streams', a leftover resolution worktree, and the gate's), each
+/// with what removing it loses; and the streams whose worktree holds work not yet brought.
+fn worktree_items(repo: &Repo, state: &RunState) -> Result<(Vec<CleanItem>, BTreeSet<String>)> {
+    let mut items = Vec::new();
     let mut worktrees: Vec<PathBuf> = state.streams.iter().map(|s| s.worktree.clone()).collect();
     let mut gate = None;
     if let Some(parent) = state.streams.first().and_then(|s| s.worktree.parent()) {
@@ -83,12 +140,20 @@ pub fn clean_plan(repo: &Repo, state: &RunState) -> Result<Vec<CleanItem>> {
             action: CleanAction::Worktree(path),
         });
     }
+    Ok((items, dirty_streams))
+}
 
-    let branches = refs::refs_under(repo, &layout::plan_branches(plan))?;
-    let kept = refs::refs_under(repo, &layout::kept_refs(plan))?;
-    // Whether a ref's work is on the integration branch is decided by content, not by what the
-    // run recorded: a commit made in a worktree after the run is work too. It is if merging it
-    // into the integration branch would change nothing.
+/// The refs whose work the integration branch holds. Decided by content, not by what the run
+/// recorded: a commit made in a worktree after the run is work too. It is held if merging it
+/// into the integration branch would change nothing.
+fn integrated_refs<'a>(
+    repo: &Repo,
+    state: &RunState,
+    integration_tip: Option<&Oid>,
+    branches: &'a [(String, Oid)],
+    kept: &'a [(String, Oid)],
+) -> Result<BTreeSet<&'a str>> {
+    let plan = &state.plan_name;
     let candidates: Vec<&(String, Oid)> = branches
         .iter()
         .filter(|(name, _)| *name != state.integration_ref)
@@ -97,7 +162,7 @@ pub fn clean_plan(repo: &Repo, state: &RunState) -> Result<Vec<CleanItem>> {
                 .filter(|(name, _)| layout::parse_kept(plan, name) == Some(KeptKind::Tasks)),
         )
         .collect();
-    let integrated: BTreeSet<&str> = match &integration_tip {
+    Ok(match integration_tip {
         Some(tip) => {
             let tree = commit::tree_of(repo, tip)?;
             let pairs: Vec<(Oid, Oid)> = candidates
@@ -113,90 +178,83 @@ pub fn clean_plan(repo: &Repo, state: &RunState) -> Result<Vec<CleanItem>> {
                 .collect()
         }
         None => BTreeSet::new(),
-    };
-    let base = state.base.as_str();
+    })
+}
 
-    for (name, oid) in &branches {
-        let short_name = layout::plan_branch_name(plan, name)
-            .unwrap_or(name)
-            .to_string();
-        let loses = if *name == state.integration_ref {
-            let merged = merged_elsewhere(repo, oid, plan)?;
-            (!merged && oid != base)
-                .then(|| "the run's result, not merged into any other branch".to_string())
-        } else if dirty_streams.contains(&short_name) {
-            Some("its worktree has uncommitted changes".to_string())
-        } else if oid == base || integrated.contains(name.as_str()) {
-            None
+/// A branch of the plan, with what removing it loses: the integration branch when its
+/// result is merged nowhere, a stream's when its work is not integrated.
+fn branch_item(
+    repo: &Repo,
+    state: &RunState,
+    name: &str,
+    oid: &Oid,
+    dirty_streams: &BTreeSet<String>,
+    integrated: &BTreeSet<&str>,
+) -> Result<CleanItem> {
+    let plan = &state.plan_name;
+    let base = state.base.as_str();
+    let short_name = layout::plan_branch_name(plan, name)
+        .unwrap_or(name)
+        .to_string();
+    let loses = if name == state.integration_ref {
+        let merged = merged_elsewhere(repo, oid, plan)?;
+        (!merged && oid != base)
+            .then(|| "the run's result, not merged into any other branch".to_string())
+    } else if dirty_streams.contains(&short_name) {
+        Some("its worktree has uncommitted changes".to_string())
+    } else if oid == base || integrated.contains(name) {
+        None
+    } else {
+        Some(format!(
+            "commits not on the integration branch ({})",
+            short(oid)
+        ))
+    };
+    Ok(CleanItem {
+        what: format!("branch {}", crate::layout::short_branch(name)),
+        loses,
+        action: if name == state.integration_ref {
+            CleanAction::IntegrationRef(name.to_string())
         } else {
-            Some(format!(
-                "commits not on the integration branch ({})",
-                short(oid)
-            ))
-        };
-        items.push(CleanItem {
-            what: format!("branch {}", crate::layout::short_branch(name)),
-            loses,
-            action: if *name == state.integration_ref {
-                CleanAction::IntegrationRef(name.clone())
-            } else {
-                CleanAction::Ref(name.clone())
-            },
-        });
-    }
-    for (name, oid) in &kept {
-        let kind = layout::parse_kept(plan, name).unwrap_or(KeptKind::Other);
-        let loses = match kind {
-            // Whatever it keeps is on a branch of the user's (merged): nothing is lost.
-            _ if merged_elsewhere(repo, oid, plan)? => None,
-            // A task's own commits, kept when its branch moved on: safe once they are integrated.
-            KeptKind::Tasks if integrated.contains(name.as_str()) => None,
-            KeptKind::Tasks => Some(format!(
-                "a task's commits not on the integration branch ({})",
-                short(oid)
-            )),
-            KeptKind::Rejected => Some(format!(
-                "work an agent did outside its lane, set aside ({})",
-                short(oid)
-            )),
-            KeptKind::Deleted => Some(format!(
-                "the tip of a branch deleted while a task ran ({})",
-                short(oid)
-            )),
-            KeptKind::Failed | KeptKind::Attempts => {
-                Some(format!("work of a failed task ({})", short(oid)))
-            }
-            KeptKind::Wip => Some(format!(
-                "unfinished work of an interrupted task ({})",
-                short(oid)
-            )),
-            KeptKind::Previous => Some(format!(
-                "what an earlier run left on a branch ({})",
-                short(oid)
-            )),
-            KeptKind::Aborted => Some(format!("work kept when a run was aborted ({})", short(oid))),
-            KeptKind::Retried => Some(format!(
-                "what a stream held before `streams retry` ran it again ({})",
-                short(oid)
-            )),
-            // A machine's copy of what it pushed, and the manifests and stage tips beside it:
-            // the remote has them too, but a stream's work may be nowhere else here.
-            KeptKind::Work => Some(format!(
-                "a stream's work as a CI machine pushed it ({})",
-                short(oid)
-            )),
-            KeptKind::Manifests | KeptKind::Stages | KeptKind::Machine => None,
-            KeptKind::Resolution | KeptKind::MovedIntegration | KeptKind::Other => {
-                Some(format!("kept work ({})", short(oid)))
-            }
-        };
-        items.push(CleanItem {
-            what: format!("ref {name}"),
-            loses,
-            action: CleanAction::Ref(name.clone()),
-        });
-    }
-    Ok(items)
+            CleanAction::Ref(name.to_string())
+        },
+    })
+}
+
+/// A ref kept by a run, with what removing it loses (by what kind of work it keeps).
+fn kept_item(
+    repo: &Repo,
+    plan: &str,
+    name: &str,
+    oid: &Oid,
+    integrated: &BTreeSet<&str>,
+) -> Result<CleanItem> {
+    let kind = layout::parse_kept(plan, name).unwrap_or(KeptKind::Other);
+    let work = match kind {
+        // Whatever it keeps is on a branch of the user's (merged): nothing is lost.
+        _ if merged_elsewhere(repo, oid, plan)? => None,
+        // A task's own commits, kept when its branch moved on: safe once they are integrated.
+        KeptKind::Tasks if integrated.contains(name) => None,
+        KeptKind::Tasks => Some("a task's commits not on the integration branch"),
+        KeptKind::Rejected => Some("work an agent did outside its lane, set aside"),
+        KeptKind::Deleted => Some("the tip of a branch deleted while a task ran"),
+        KeptKind::Failed | KeptKind::Attempts => Some("work of a failed task"),
+        KeptKind::Wip => Some("unfinished work of an interrupted task"),
+        KeptKind::Previous => Some("what an earlier run left on a branch"),
+        KeptKind::Aborted => Some("work kept when a run was aborted"),
+        KeptKind::Retried => Some("what a stream held before `streams retry` ran it again"),
+        // A machine's copy of what it pushed, and the manifests and stage tips beside it:
+        // the remote has them too, but a stream's work may be nowhere else here.
+        KeptKind::Work => Some("a stream's work as a CI machine pushed it"),
+        KeptKind::Manifests | KeptKind::Stages | KeptKind::Machine => None,
+        KeptKind::Resolution | KeptKind::MovedIntegration | KeptKind::Other => Some("kept work"),
+    };
+    let loses = work.map(|work| format!("{work} ({})", short(oid)));
+    Ok(CleanItem {
+        what: format!("ref {name}"),
+        loses,
+        action: CleanAction::Ref(name.to_string()),
+    })
 }
 
 /// Older run directories (logs, state) of runs that are over; the last run's is kept.

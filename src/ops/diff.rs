@@ -1,5 +1,8 @@
 //! `diff`: the range of commits that holds a stream's whole change (from where it started to
-//! its tip), or the run's whole change (from the base to the integration tip), for `git diff`.
+//! its tip), or the run's whole change (from the base to the integration tip), shown by
+//! `git diff` in the person's checkout.
+
+use std::path::Path;
 
 use crate::error::{Error, Result};
 use crate::git::Repo;
@@ -41,4 +44,32 @@ pub fn range(repo: &Repo, state: &RunState, stream: Option<&str>) -> Result<Diff
         ));
     };
     Ok(DiffRange { from, to })
+}
+
+/// How `diff` shows a range.
+pub struct DiffOptions<'a> {
+    /// Where to run git: the person's current directory, so relative paths mean what they mean
+    /// to `git diff` there.
+    pub dir: &'a Path,
+    /// `--stat` instead of the patch.
+    pub stat: bool,
+    /// Limit to these paths (pathspecs).
+    pub paths: &'a [String],
+    /// `Some(..)` forces colours on or off; `None` lets git decide, as `git diff` does.
+    pub color: Option<bool>,
+}
+
+/// Runs `git diff` over `range` for a person (its output goes straight to them); returns git's
+/// exit code (git has said what went wrong on stderr).
+pub fn show(range: &DiffRange, options: &DiffOptions) -> Result<i32> {
+    Ok(crate::git::review::show_diff(
+        &crate::git::review::DiffRequest {
+            dir: options.dir,
+            from: &range.from,
+            to: &range.to,
+            stat: options.stat,
+            paths: options.paths,
+            color: options.color,
+        },
+    )?)
 }

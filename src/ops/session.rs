@@ -1,12 +1,14 @@
-//! What `run`, `resume`, `continue` and `skip` share below the command line: finding the run
-//! under the lock, checking it is in a phase the command applies to, building the engine from its
-//! parts, and writing the run's report once a session ends.
+//! What `run`, `resume`, `continue`, `skip`, `retry` and `integrate` share below the command
+//! line: finding the run under the lock, checking it is in a phase the command applies to,
+//! building the engine from its parts and driving it ([`Session`]), and writing the run's report
+//! once a session ends ([`conclude`]).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use crate::error::{Error, IoContext, Result};
-use crate::exec::{Engine, EngineInput};
+pub use crate::coordinator::Unresolved;
+use crate::error::{Error, Finish, IoContext, Result};
+use crate::exec::{self, Engine, EngineInput};
 use crate::git::Repo;
 use crate::plan::Plan;
 use crate::report::{Reporter, junit, summary};
@@ -175,8 +177,208 @@ pub fn plan_for_run(plan: Plan, only: Option<&[String]>, machines: bool) -> Plan
     plan
 }
 
+/// What the sandbox says before a session of a run that already started (`resume`, `continue`,
+/// ...): that `auto` runs unconfined here, say (a task asking for `landlock` fails on its own,
+/// with the reason). `run` checks it before starting, where a failure stops it.
+pub fn sandbox_warnings(parts: &EngineParts) -> Vec<String> {
+    exec::sandbox::preflight(&parts.plan).unwrap_or_default()
+}
+
+/// A session of the engine over a run, announced to its reporters and ready to go.
+pub struct Session {
+    engine: Engine,
+    run_dir: RunDir,
+}
+
+/// The session of `command` over `parts`, reporting to `reporter` (`jobs` overrides the run's
+/// agents at once, for `resume --jobs`). The reporters see the run's first event now.
+pub fn start(
+    parts: EngineParts,
+    reporter: Box<dyn Reporter>,
+    command: &str,
+    jobs: Option<usize>,
+) -> Session {
+    let run_dir = parts.run_dir.clone();
+    let mut engine = engine(parts, reporter);
+    if let Some(jobs) = jobs {
+        engine.set_jobs(jobs);
+    }
+    engine.announce(command);
+    Session { engine, run_dir }
+}
+
+/// Why `continue` cannot record the resolution yet, with what the message needs to say so.
+pub struct NotResolved {
+    pub why: Unresolved,
+    /// The stream halted on the conflict.
+    pub stream: String,
+    pub plan: String,
+    pub resolution_worktree: PathBuf,
+    /// The files that conflicted.
+    pub files: Vec<String>,
+}
+
+impl NotResolved {
+    fn of(state: &RunState, why: Unresolved) -> Option<NotResolved> {
+        let RunPhase::Halted(halt) = &state.phase else {
+            return None;
+        };
+        Some(NotResolved {
+            why,
+            stream: state.streams[halt.unit.stream].name.clone(),
+            plan: state.plan_name.clone(),
+            resolution_worktree: halt.resolution_worktree.clone(),
+            files: halt.files.clone(),
+        })
+    }
+}
+
+/// A resolution that is not finished, found before a session is built (a check that cannot
+/// run is left to the session, which says why).
+pub fn unfinished_resolution(current: &Current, force: bool) -> Option<NotResolved> {
+    let RunPhase::Halted(halt) = &current.state.phase else {
+        return None;
+    };
+    match crate::coordinator::check_resolution(
+        &current.repo,
+        &halt.resolution_worktree,
+        halt,
+        force,
+    ) {
+        Ok(Err(why)) => NotResolved::of(&current.state, why),
+        _ => None,
+    }
+}
+
+/// Where a run is after `skip` left a stream out.
+pub enum AfterSkip {
+    /// The stream's conflict was the halt: the run can go on.
+    GoesOn,
+    /// Still halted, on another stream's conflict.
+    StillHalted {
+        stream: String,
+        resolution_worktree: PathBuf,
+    },
+}
+
+impl Session {
+    pub fn state(&self) -> &RunState {
+        self.engine.state()
+    }
+
+    /// Runs the session to its end.
+    pub fn run(self) -> Result<Ended> {
+        let Session { engine, run_dir } = self;
+        let ended = runtime()?.block_on(engine.run())?;
+        Ok(Ended { ended, run_dir })
+    }
+
+    /// Puts a run that was interrupted back together (see `exec::recover`), then runs it.
+    pub fn recover_and_run(self) -> Result<Ended> {
+        let Session {
+            mut engine,
+            run_dir,
+        } = self;
+        let ended = runtime()?.block_on(async {
+            engine.recover().await?;
+            engine.run().await
+        })?;
+        Ok(Ended { ended, run_dir })
+    }
+
+    /// Records the person's resolution of the halt (`continue`); what is not resolved yet comes
+    /// back instead, and the run stays halted.
+    pub fn resolve(&mut self, force: bool) -> Result<Option<NotResolved>> {
+        let Some(why) = self.engine.resolve(force)? else {
+            return Ok(None);
+        };
+        NotResolved::of(self.engine.state(), why)
+            .map(Some)
+            .ok_or_else(|| Error::Internal("a resolution was checked on a run not halted".into()))
+    }
+
+    /// Leaves `stream` out of the halted run (`skip`).
+    pub fn skip(&mut self, stream: &str) -> Result<AfterSkip> {
+        if !self.engine.skip(stream)? {
+            return Ok(AfterSkip::GoesOn);
+        }
+        let state = self.engine.state();
+        match &state.phase {
+            RunPhase::Halted(halt) => Ok(AfterSkip::StillHalted {
+                stream: state.streams[halt.unit.stream].name.clone(),
+                resolution_worktree: halt.resolution_worktree.clone(),
+            }),
+            _ => Err(Error::Internal(
+                "skip left the run halted, but it is halted on no stream".into(),
+            )),
+        }
+    }
+}
+
+/// A session that ended, before its report is written.
+pub struct Ended {
+    ended: exec::Session,
+    run_dir: RunDir,
+}
+
+impl Ended {
+    /// A run that had ended already, ended again without running (an integration that nothing
+    /// new arrived for): the same report, said again.
+    pub fn already(state: RunState, run_dir: RunDir, reporter: Box<dyn Reporter>) -> Ended {
+        Ended {
+            ended: exec::Session {
+                finish: finished(&state),
+                state,
+                reporter,
+            },
+            run_dir,
+        }
+    }
+}
+
+/// How a finished run ended, read from its state (the engine's own rule).
+pub fn finished(state: &RunState) -> Finish {
+    exec::finished(state)
+}
+
+/// A session's end with its report written: what the command tells the person.
+pub struct Concluded {
+    pub finish: Finish,
+    pub state: RunState,
+    pub run_dir: RunDir,
+    /// Still open: the run's last event goes to it.
+    pub reporter: Box<dyn Reporter>,
+    pub report: summary::RunReport,
+    /// A line for each report that could not be written.
+    pub not_written: Vec<String>,
+}
+
+/// Clears what the reporters drew and writes the run's report (see [`write_report`]); `junit`
+/// is where `--junit` asked for a copy, absolute.
+pub fn conclude(ended: Ended, junit: Option<&Path>) -> Concluded {
+    let Ended {
+        ended:
+            exec::Session {
+                finish,
+                state,
+                mut reporter,
+            },
+        run_dir,
+    } = ended;
+    reporter.finish();
+    let (report, not_written) = write_report(&state, &run_dir, junit);
+    Concluded {
+        finish,
+        state,
+        run_dir,
+        reporter,
+        report,
+        not_written,
+    }
+}
+
 /// The engine for a session over `parts`, reporting to `reporter`.
-pub fn engine(parts: EngineParts, reporter: Box<dyn Reporter>) -> Engine {
+fn engine(parts: EngineParts, reporter: Box<dyn Reporter>) -> Engine {
     let plan_dir = parts
         .state
         .plan_path

@@ -12,9 +12,12 @@ use crate::ids::Oid;
 use crate::layout::{self, RefNames};
 use crate::plan::Plan;
 use crate::state::{
-    Entry, Journal, RunDir, RunPhase, RunState, STATE_VERSION, StateDir, StateStore, StreamRecord,
-    new_run_id, now_ms,
+    Entry, Journal, RunDir, RunLock, RunPhase, RunState, STATE_VERSION, StateDir, StateStore,
+    StreamRecord, new_run_id, now_ms,
 };
+
+use super::load::LoadedPlan;
+use super::session::EngineParts;
 
 /// What a new run starts from.
 pub struct NewRun<'a> {
@@ -118,6 +121,100 @@ fn last_result(repo: &Repo, plan: &str, base: &str, keep_as: &str) -> Result<Las
     Ok(last)
 }
 
+/// `streams run`'s choices for a new run.
+pub struct RunOptions {
+    pub jobs: usize,
+    pub fail_fast: bool,
+    pub restart: bool,
+    pub no_check: bool,
+    pub no_gate: bool,
+}
+
+/// What the sandbox says before a run starts: warnings (`auto` runs unconfined here), or an
+/// error when the plan asks for a sandbox this kernel cannot give.
+pub fn sandbox_preflight(plan: &Plan) -> Result<Vec<String>> {
+    crate::exec::sandbox::preflight(plan)
+}
+
+/// A new run of `loaded` on this machine (`streams run`): under the lock, refused over a run
+/// that is not over. Returns its engine's parts, what it kept of the last run's branches (for
+/// the message), and the lock, to hold for as long as the engine runs.
+pub fn start_local(
+    repo: Repo,
+    loaded: LoadedPlan,
+    options: RunOptions,
+) -> Result<(EngineParts, LastResult, RunLock)> {
+    let state_dir = StateDir::new(repo.common_dir());
+    let mut lock = RunLock::acquire(&state_dir, "run")?;
+    check_no_active_run(&state_dir)?;
+    let text = std::fs::read_to_string(&loaded.path)
+        .context(|| format!("could not read {}", loaded.path.display()))?;
+    let started = start_run(&NewRun {
+        repo: &repo,
+        plan: &loaded.plan,
+        plan_path: &loaded.path,
+        plan_text: &text,
+        base: &loaded.base_commit,
+        jobs: options.jobs,
+        fail_fast: options.fail_fast,
+        restart: options.restart,
+        no_check: options.no_check,
+        no_gate: options.no_gate,
+        machines: None,
+    })?;
+    lock.set_run(&started.state.run_id, "run");
+    let parts = EngineParts {
+        repo,
+        plan: loaded.plan,
+        run_dir: started.run_dir,
+        state: started.state,
+        journal: started.journal,
+    };
+    Ok((parts, started.last, lock))
+}
+
+/// A run moves the plan's branches: none may be checked out where a person works on it.
+fn refuse_checked_out_branches(repo: &Repo, plan: &str) -> Result<()> {
+    let own_prefix = layout::plan_branches(plan);
+    for checkout in worktree::list(repo)? {
+        if let Some(branch) = &checkout.branch
+            && branch.starts_with(&own_prefix)
+            && !checkout.is_streams(repo.common_dir())
+        {
+            let short_branch = crate::layout::short_branch(branch);
+            return Err(Error::usage_with_hint(
+                format!(
+                    "{short_branch} is checked out in {}; a run moves that branch, so it would change under you",
+                    checkout.path.display()
+                ),
+                format!(
+                    "switch that checkout to another branch first (`git -C {} switch -`)",
+                    crate::report::shell_quote(&checkout.path.display().to_string())
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Copies the plan's prompt files into the run's directory now: the run must not depend on
+/// the checkout staying as it is.
+fn copy_prompt_files(plan: &Plan, plan_path: &Path, run_dir: &RunDir) -> Result<()> {
+    let plan_dir = plan_path.parent().unwrap_or(Path::new("."));
+    for stream in &plan.streams {
+        for (t, task) in stream.tasks.iter().enumerate() {
+            if let crate::plan::Prompt::File(file) = &task.prompt {
+                let from = plan_dir.join(file);
+                let to = run_dir.prompt_source_path(&stream.name, t);
+                std::fs::create_dir_all(to.parent().unwrap_or(run_dir.path()))
+                    .and_then(|()| std::fs::copy(&from, &to).map(|_| ()))
+                    .context(|| format!("could not copy the prompt file {}", from.display()))?;
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Refuses to start over a run that is not over, saying what to do with it.
 pub fn check_no_active_run(state_dir: &StateDir) -> Result<()> {
     let Some((_, state)) = state_dir.current()? else {
@@ -151,26 +248,7 @@ pub fn check_no_active_run(state_dir: &StateDir) -> Result<()> {
 /// `RefNames::previous`.
 pub fn start_run(new: &NewRun) -> Result<Started> {
     let (repo, plan) = (new.repo, new.plan);
-    // A run moves the plan's branches: none may be checked out where a person works on it.
-    let own_prefix = layout::plan_branches(&plan.name);
-    for checkout in worktree::list(repo)? {
-        if let Some(branch) = &checkout.branch
-            && branch.starts_with(&own_prefix)
-            && !checkout.is_streams(repo.common_dir())
-        {
-            let short_branch = crate::layout::short_branch(branch);
-            return Err(Error::usage_with_hint(
-                format!(
-                    "{short_branch} is checked out in {}; a run moves that branch, so it would change under you",
-                    checkout.path.display()
-                ),
-                format!(
-                    "switch that checkout to another branch first (`git -C {} switch -`)",
-                    crate::report::shell_quote(&checkout.path.display().to_string())
-                ),
-            ));
-        }
-    }
+    refuse_checked_out_branches(repo, &plan.name)?;
     let state_dir = StateDir::new(repo.common_dir());
     let run_id = match &new.machines {
         Some(m) => m.run_id.clone(),
@@ -200,19 +278,7 @@ pub fn start_run(new: &NewRun) -> Result<Started> {
     run_dir.create()?;
     std::fs::write(run_dir.plan_copy_path(), new.plan_text)
         .context(|| format!("could not write {}", run_dir.plan_copy_path().display()))?;
-    // Prompt files are copied now: the run must not depend on the checkout staying as it is.
-    let plan_dir = new.plan_path.parent().unwrap_or(Path::new("."));
-    for stream in &full_plan.streams {
-        for (t, task) in stream.tasks.iter().enumerate() {
-            if let crate::plan::Prompt::File(file) = &task.prompt {
-                let from = plan_dir.join(file);
-                let to = run_dir.prompt_source_path(&stream.name, t);
-                std::fs::create_dir_all(to.parent().unwrap_or(run_dir.path()))
-                    .and_then(|()| std::fs::copy(&from, &to).map(|_| ()))
-                    .context(|| format!("could not copy the prompt file {}", from.display()))?;
-            }
-        }
-    }
+    copy_prompt_files(full_plan, new.plan_path, &run_dir)?;
     let journal = Journal::open(&run_dir.journal_path()).context(|| {
         format!(
             "could not open the journal {}",

@@ -9,7 +9,9 @@ use crate::report::status_view::{
     StreamStatus, VerdictStatus,
 };
 use crate::report::stream_word;
-use crate::state::{RunPhase, RunState, StateDir, StreamState, TaskState, lock, now_ms};
+use crate::state::{
+    RunPhase, RunState, StateDir, StreamRecord, StreamState, TaskState, lock, now_ms,
+};
 
 /// The repository's current or last run (none if no run ever started here). Reads only: no
 /// lock is taken, so this works while a run is going.
@@ -34,122 +36,8 @@ pub fn build(repo: &Repo, state: &RunState, holder: Option<lock::Holder>) -> Run
     let streams = state
         .streams
         .iter()
-        .map(|s| {
-            let running = s
-                .tasks
-                .iter()
-                .position(|t| matches!(t.state, TaskState::Running { .. }));
-            let word = match (&state.phase, &s.state) {
-                // Abort stopped it and took its work off the integration branch (kept, see `abort`).
-                (
-                    RunPhase::Aborted { .. },
-                    StreamState::Done { .. } | StreamState::Active { .. } | StreamState::Pending,
-                ) => "aborted",
-                // The workspace's `setup` runs before the task's agent.
-                (_, StreamState::Active { .. }) if s.setting_up => "setting up",
-                _ => stream_word(&s.state, Some(running.is_some())),
-            };
-            let (elapsed, reason) = match &s.state {
-                StreamState::Pending => (None, None),
-                StreamState::Active { started_at } => (Some(now.saturating_sub(*started_at)), None),
-                StreamState::Done {
-                    started_at,
-                    finished_at,
-                } => (Some(finished_at.saturating_sub(*started_at)), None),
-                StreamState::Failed { reason, .. } | StreamState::Skipped { reason, .. } => {
-                    (None, Some(reason.clone()))
-                }
-            };
-            // Commits so far: from where the stream started to its branch now (live while a
-            // task runs; the agent's own commits show up as it makes them).
-            let start = s.tasks.iter().find_map(|t| match &t.state {
-                TaskState::Running { start, .. }
-                | TaskState::Committed { start, .. }
-                | TaskState::Integrated { start, .. } => Some(start.clone()),
-                _ => None,
-            });
-            // While a task runs, its agent's commits are in the stream's workspace (a private
-            // repository) until the task ends: read them there.
-            let workspace = (running.is_some() && crate::git::workspace::is_workspace(&s.worktree))
-                .then(|| {
-                    crate::git::Repo::at_common_dir(
-                        &crate::git::workspace::git_dir(&s.worktree),
-                        Some(s.worktree.clone()),
-                    )
-                });
-            let repo = workspace.as_ref().unwrap_or(repo);
-            let tip = repo.ref_target(&s.branch).ok().flatten();
-            let recorded: usize = s
-                .tasks
-                .iter()
-                .filter_map(|t| t.state.stats())
-                .map(|st| st.commits)
-                .sum();
-            let live = match (&running, &tip) {
-                (Some(t), Some(tip)) => match &s.tasks[*t].state {
-                    TaskState::Running { start, .. } => {
-                        refs::count_commits(repo, start, tip).unwrap_or(0)
-                    }
-                    _ => 0,
-                },
-                _ => 0,
-            };
-            let last_message = match (&start, &tip) {
-                (Some(_), Some(tip)) if *tip != state.base => {
-                    repo.commit_info(tip).ok().map(|c| c.subject().to_string())
-                }
-                _ => None,
-            };
-            StreamStatus {
-                name: s.name.clone(),
-                state: word.to_string(),
-                task: running.map(|t| t + 1),
-                tasks: s.tasks.len(),
-                tasks_done: s.tasks.iter().filter(|t| t.state.range().is_some()).count(),
-                elapsed_ms: elapsed,
-                started_from: start.as_ref().map(|s| s.to_string()),
-                commits: recorded + live,
-                last_message,
-                reason,
-                checks: state
-                    .checks
-                    .iter()
-                    .filter(|c| c.stream == s.name)
-                    .map(|c| VerdictStatus {
-                        task: Some(c.task),
-                        streams: None,
-                        passed: c.passed,
-                        result: c.result.clone(),
-                        log: c.log.display().to_string(),
-                    })
-                    .collect(),
-            }
-        })
+        .map(|s| stream_status(repo, state, s, now))
         .collect();
-    // The state keeps the gate's runs, not the plan: a gate shows once it has run.
-    let gate = state.gates.first().map(|first| GateStatus {
-        command: first.command.clone(),
-        runs: state
-            .gates
-            .iter()
-            .map(|g| VerdictStatus {
-                task: None,
-                streams: Some(g.streams.clone()),
-                passed: g.passed,
-                result: g.result.clone(),
-                log: g.log.display().to_string(),
-            })
-            .collect(),
-        culprits: state
-            .bisections
-            .iter()
-            .map(|b| CulpritStatus {
-                stream: b.culprit.clone(),
-                green: b.green.to_string(),
-                steps: b.steps.len(),
-            })
-            .collect(),
-    });
     let mut skipped = Vec::new();
     if state.no_check {
         skipped.push("check");
@@ -169,41 +57,6 @@ pub fn build(repo: &Repo, state: &RunState, holder: Option<lock::Holder>) -> Run
             resolution_worktree_exists: h.resolution_worktree.exists(),
         }),
         _ => None,
-    };
-    // Conflicts ahead: streams whose work is not integrated yet, against each other and the tip.
-    let predicted = if state.phase.is_over() {
-        Vec::new()
-    } else {
-        let branches: Vec<(String, crate::ids::Oid)> = state
-            .streams
-            .iter()
-            .filter(|s| {
-                matches!(
-                    s.state,
-                    StreamState::Active { .. } | StreamState::Failed { .. }
-                )
-            })
-            .filter_map(|s| {
-                repo.ref_target(&s.branch)
-                    .ok()
-                    .flatten()
-                    .map(|tip| (s.name.clone(), tip))
-            })
-            .filter(|(_, tip)| *tip != state.integration_tip)
-            .collect();
-        let tip = ("integration".to_string(), state.integration_tip.clone());
-        coordinator::predict(repo, &branches, Some(&tip))
-            .map(|(predicted, _)| {
-                predicted
-                    .into_iter()
-                    .map(|p| PredictedConflict {
-                        left: p.left,
-                        right: p.right,
-                        files: p.files,
-                    })
-                    .collect()
-            })
-            .unwrap_or_default()
     };
     RunStatus {
         id: state.run_id.clone(),
@@ -225,8 +78,165 @@ pub fn build(repo: &Repo, state: &RunState, holder: Option<lock::Holder>) -> Run
         started_at: state.started_at,
         streams,
         halt,
-        predicted_conflicts: predicted,
-        gate,
+        predicted_conflicts: predicted_conflicts(repo, state),
+        gate: gate_status(state),
         skipped,
     }
+}
+
+/// One stream as `status` shows it: its state word, where its tasks are, and its commits so
+/// far (live while a task runs: the agent's own commits show up as it makes them).
+fn stream_status(repo: &Repo, state: &RunState, s: &StreamRecord, now: u64) -> StreamStatus {
+    let running = s
+        .tasks
+        .iter()
+        .position(|t| matches!(t.state, TaskState::Running { .. }));
+    let word = match (&state.phase, &s.state) {
+        // Abort stopped it and took its work off the integration branch (kept, see `abort`).
+        (
+            RunPhase::Aborted { .. },
+            StreamState::Done { .. } | StreamState::Active { .. } | StreamState::Pending,
+        ) => "aborted",
+        // The workspace's `setup` runs before the task's agent.
+        (_, StreamState::Active { .. }) if s.setting_up => "setting up",
+        _ => stream_word(&s.state, Some(running.is_some())),
+    };
+    let (elapsed, reason) = match &s.state {
+        StreamState::Pending => (None, None),
+        StreamState::Active { started_at } => (Some(now.saturating_sub(*started_at)), None),
+        StreamState::Done {
+            started_at,
+            finished_at,
+        } => (Some(finished_at.saturating_sub(*started_at)), None),
+        StreamState::Failed { reason, .. } | StreamState::Skipped { reason, .. } => {
+            (None, Some(reason.clone()))
+        }
+    };
+    // Commits so far: from where the stream started to its branch now.
+    let start = s.tasks.iter().find_map(|t| match &t.state {
+        TaskState::Running { start, .. }
+        | TaskState::Committed { start, .. }
+        | TaskState::Integrated { start, .. } => Some(start.clone()),
+        _ => None,
+    });
+    // While a task runs, its agent's commits are in the stream's workspace (a private
+    // repository) until the task ends: read them there.
+    let workspace =
+        (running.is_some() && crate::git::workspace::is_workspace(&s.worktree)).then(|| {
+            crate::git::Repo::at_common_dir(
+                &crate::git::workspace::git_dir(&s.worktree),
+                Some(s.worktree.clone()),
+            )
+        });
+    let repo = workspace.as_ref().unwrap_or(repo);
+    let tip = repo.ref_target(&s.branch).ok().flatten();
+    let recorded: usize = s
+        .tasks
+        .iter()
+        .filter_map(|t| t.state.stats())
+        .map(|st| st.commits)
+        .sum();
+    let live = match (&running, &tip) {
+        (Some(t), Some(tip)) => match &s.tasks[*t].state {
+            TaskState::Running { start, .. } => refs::count_commits(repo, start, tip).unwrap_or(0),
+            _ => 0,
+        },
+        _ => 0,
+    };
+    let last_message = match (&start, &tip) {
+        (Some(_), Some(tip)) if *tip != state.base => {
+            repo.commit_info(tip).ok().map(|c| c.subject().to_string())
+        }
+        _ => None,
+    };
+    StreamStatus {
+        name: s.name.clone(),
+        state: word.to_string(),
+        task: running.map(|t| t + 1),
+        tasks: s.tasks.len(),
+        tasks_done: s.tasks.iter().filter(|t| t.state.range().is_some()).count(),
+        elapsed_ms: elapsed,
+        started_from: start.as_ref().map(|s| s.to_string()),
+        commits: recorded + live,
+        last_message,
+        reason,
+        checks: state
+            .checks
+            .iter()
+            .filter(|c| c.stream == s.name)
+            .map(|c| VerdictStatus {
+                task: Some(c.task),
+                streams: None,
+                passed: c.passed,
+                result: c.result.clone(),
+                log: c.log.display().to_string(),
+            })
+            .collect(),
+    }
+}
+
+/// The gate's runs and culprits. The state keeps the gate's runs, not the plan: a gate shows
+/// once it has run.
+fn gate_status(state: &RunState) -> Option<GateStatus> {
+    state.gates.first().map(|first| GateStatus {
+        command: first.command.clone(),
+        runs: state
+            .gates
+            .iter()
+            .map(|g| VerdictStatus {
+                task: None,
+                streams: Some(g.streams.clone()),
+                passed: g.passed,
+                result: g.result.clone(),
+                log: g.log.display().to_string(),
+            })
+            .collect(),
+        culprits: state
+            .bisections
+            .iter()
+            .map(|b| CulpritStatus {
+                stream: b.culprit.clone(),
+                green: b.green.to_string(),
+                steps: b.steps.len(),
+            })
+            .collect(),
+    })
+}
+
+/// Conflicts ahead, while the run is not over: streams whose work is not integrated yet,
+/// against each other and the integration tip.
+fn predicted_conflicts(repo: &Repo, state: &RunState) -> Vec<PredictedConflict> {
+    if state.phase.is_over() {
+        return Vec::new();
+    }
+    let branches: Vec<(String, crate::ids::Oid)> = state
+        .streams
+        .iter()
+        .filter(|s| {
+            matches!(
+                s.state,
+                StreamState::Active { .. } | StreamState::Failed { .. }
+            )
+        })
+        .filter_map(|s| {
+            repo.ref_target(&s.branch)
+                .ok()
+                .flatten()
+                .map(|tip| (s.name.clone(), tip))
+        })
+        .filter(|(_, tip)| *tip != state.integration_tip)
+        .collect();
+    let tip = ("integration".to_string(), state.integration_tip.clone());
+    coordinator::predict(repo, &branches, Some(&tip))
+        .map(|(predicted, _)| {
+            predicted
+                .into_iter()
+                .map(|p| PredictedConflict {
+                    left: p.left,
+                    right: p.right,
+                    files: p.files,
+                })
+                .collect()
+        })
+        .unwrap_or_default()
 }

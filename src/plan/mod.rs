@@ -11,17 +11,16 @@
 //! - [`schedule`]: waves, critical path, the longest-remaining-path order, the makespan
 //!   simulation;
 //! - [`diagnostic`]: problems with spans, rendered with file:line:column and carets;
-//! - [`learn`]: estimates from the history of past runs, what-if over `jobs`, bottlenecks;
-//! - [`init`]: the plan `streams init` writes, and the example plans built into the binary;
-//! - [`tasks`]: the other way round, a task list (spec-kit `tasks.md`, a checklist, JSON) into a
-//!   plan's text, for `streams init --from` (with `init`'s agent lines).
+//! - [`learn`]: estimates from the history of past runs, what-if over `jobs`, bottlenecks.
+//!
+//! Writing plans (`streams init`, `init --from TASKS`) is the other direction, and lives beside
+//! this module in [`crate::authoring`].
 //!
 //! This module is pure: it does no I/O. What it needs to know about the repository (does `base`
 //! resolve, which files are tracked there, does a prompt file exist, can an agent program be
-//! started) it asks through the [`Repository`] trait, which `cli::load` implements with `git`.
+//! started) it asks through the [`Repository`] trait, which `ops::load` implements with `git`.
 
 pub mod diagnostic;
-pub mod init;
 pub mod learn;
 pub mod model;
 pub mod owners;
@@ -29,7 +28,6 @@ pub mod pattern;
 pub mod raw;
 pub mod schedule;
 pub mod sparse;
-pub mod tasks;
 pub mod validate;
 
 pub use diagnostic::{Diagnostic, Diagnostics, Severity};

@@ -4,28 +4,30 @@
 
 pub mod actions;
 pub mod conflict;
+pub mod dry_run_view;
 mod events;
 mod gates_view;
 pub mod hints;
+pub mod init_view;
 pub mod junit;
 pub mod learn_view;
 pub mod mermaid;
 pub mod plan_view;
 pub mod pr_view;
+pub mod printer;
 pub mod reporter;
 pub mod session_view;
 pub mod show_view;
 pub mod status_view;
 pub mod summary;
 pub mod timeline;
-mod ui;
 pub mod watch_view;
 
 pub use events::{EVENTS_SCHEMA, Event};
+pub use printer::{ColorChoice, Ui, print_bytes, print_data, print_json};
 // The text helpers the CLI renders with (it reaches them through report, see `lib.rs`).
 pub use crate::text::{quote_path, quote_paths, sanitize, shell_quote};
 pub use reporter::Reporter;
-pub use ui::{ColorChoice, Ui, print_data};
 
 /// The word a person reads for a stream's state, the same in `status`, the live view and the
 /// final report. `running`, when known, tells a stream whose task is running from one whose work

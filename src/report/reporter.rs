@@ -8,7 +8,6 @@
 //! The CLI combines them with [`Many`].
 
 use std::collections::HashMap;
-use std::io::Write;
 use std::time::Duration;
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -22,6 +21,21 @@ pub trait Reporter: Send {
     fn message(&mut self, text: &str);
     /// The run is over for this session: clear anything drawn.
     fn finish(&mut self) {}
+}
+
+/// The reporters of a session: NDJSON on stdout with `--json`, and the live view on a terminal
+/// (else event lines) on stderr.
+pub fn for_session(ui: &Ui, state: &RunState, json: bool) -> Box<dyn Reporter> {
+    let mut list: Vec<Box<dyn Reporter>> = Vec::new();
+    if json {
+        list.push(Box::new(Json));
+    }
+    if ui.progress {
+        list.push(Box::new(Live::new(ui.clone(), state)));
+    } else {
+        list.push(Box::new(Lines { ui: ui.clone() }));
+    }
+    Box::new(Many(list))
 }
 
 pub struct Many(pub Vec<Box<dyn Reporter>>);
@@ -49,9 +63,8 @@ pub struct Json;
 
 impl Reporter for Json {
     fn event(&mut self, event: &Event, _state: &RunState) {
-        let mut out = std::io::stdout().lock();
-        let _ = writeln!(out, "{}", event.to_ndjson(now_ms()));
-        let _ = out.flush();
+        let line = format!("{}\n", event.to_ndjson(now_ms()));
+        let _ = super::printer::write_stdout(line.as_bytes());
     }
     fn message(&mut self, _text: &str) {}
 }

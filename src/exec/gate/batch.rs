@@ -174,7 +174,7 @@ impl Batch {
             "gate `{}` fails once `{}` is added to {}",
             self.command.join(" "),
             names[culprit],
-            coordinator::short(&green)
+            crate::text::short(&green)
         );
         if let Some(log) = &log {
             let tail = crate::agent::log::tail(log, 5);

@@ -8,8 +8,8 @@ use crate::layout::RefNames;
 use crate::ownership::{Owner, Ownership};
 use crate::plan::Plan;
 use crate::state::{
-    FailReason, Machines, OwnershipViolation, RunState, StreamState, SyncUnit, TaskRecord,
-    TaskState, now_ms,
+    FailReason, Machines, OwnershipViolation, RunState, StreamRecord, StreamState, SyncUnit,
+    TaskRecord, TaskState, now_ms,
 };
 
 use super::{MANIFEST_VERSION, Manifest, Outcome};
@@ -256,20 +256,7 @@ pub fn settle(
             continue;
         }
         let name = state.streams[s].name.clone();
-        let blocked = plan.streams[s]
-            .depends_on
-            .iter()
-            .find(|d| {
-                state.stream_by_name(d).is_some_and(|(_, r)| {
-                    !matches!(
-                        r.state,
-                        StreamState::Active { .. } | StreamState::Done { .. }
-                    )
-                })
-            })
-            .cloned()
-            .or_else(|| earlier.missing_dependency(&name));
-        if let Some(dep) = blocked {
+        if let Some(dep) = blocked_by(state, plan, s, earlier) {
             let record = &mut state.streams[s];
             record.state = StreamState::Skipped {
                 reason: format!("its dependency `{dep}` did not finish"),
@@ -281,129 +268,168 @@ pub fn settle(
             continue;
         }
         let arrival = arrival_of(s)?;
-        let record = &mut state.streams[s];
-        let copy_tasks = |record: &mut crate::state::StreamRecord, m: &Manifest| {
-            for (task, from) in record.tasks.iter_mut().zip(&m.tasks) {
-                task.attempts = from.attempts;
-                task.agent_ms = from.agent_ms;
-                task.state = match &from.state {
-                    TaskState::Integrated {
-                        start,
-                        end,
-                        stats,
-                        finished_at,
-                    }
-                    | TaskState::Committed {
-                        start,
-                        end,
-                        stats,
-                        finished_at,
-                    } => TaskState::Committed {
-                        start: start.clone(),
-                        end: end.clone(),
-                        stats: stats.clone(),
-                        finished_at: *finished_at,
-                    },
-                    TaskState::Failed { reason, at } => TaskState::Failed {
-                        reason: reason.clone(),
-                        at: *at,
-                    },
-                    _ => TaskState::Skipped,
-                };
-            }
-        };
-        match arrival {
-            Arrival::Missing => {
-                missing.push(name.clone());
-                record.state = StreamState::Failed {
-                    reason: missing_reason(&remote_name, &run_id),
-                    at: now,
-                };
-                record
-                    .tasks
-                    .iter_mut()
-                    .for_each(|t| *t = TaskRecord::pending(t.summary.clone()));
-                record
-                    .tasks
-                    .iter_mut()
-                    .for_each(|t| t.state = TaskState::Skipped);
-            }
-            Arrival::Refused { reason } => {
-                record.state = StreamState::Failed {
-                    reason: format!("refused: {reason}"),
-                    at: now,
-                };
-                record
-                    .tasks
-                    .iter_mut()
-                    .for_each(|t| t.state = TaskState::Skipped);
-            }
-            Arrival::FailedThere { reason, manifest } => {
-                copy_tasks(record, &manifest);
-                record.state = StreamState::Failed {
-                    reason: format!("failed on its machine: {reason}"),
-                    at: now,
-                };
-                if !manifest.kept.is_empty() {
-                    record.notes.push(format!(
-                        "its machine kept its work on {remote_name} as {}",
-                        manifest.kept.join(", ")
-                    ));
-                }
-            }
-            Arrival::Rejected {
-                task,
-                violations,
-                kept,
-                manifest,
-            } => {
-                copy_tasks(record, &manifest);
-                let reason = FailReason::Ownership { violations, kept };
-                for (t, rec) in record.tasks.iter_mut().enumerate() {
-                    if t == task {
-                        rec.state = TaskState::Failed {
-                            reason: reason.clone(),
-                            at: now,
-                        };
-                    } else if t > task {
-                        rec.state = TaskState::Skipped;
-                    }
-                }
-                record.state = StreamState::Failed {
-                    reason: format!("checked again centrally: {reason}"),
-                    at: now,
-                };
-            }
-            Arrival::Ready { manifest } => {
-                copy_tasks(record, &manifest);
-                let before = repo.ref_target(&record.branch)?;
-                if before.as_ref() != Some(&manifest.tip) {
-                    refs::update_ref(
-                        repo,
-                        &record.branch,
-                        &manifest.tip,
-                        before.as_deref(),
-                        "streams integrate: the stream as its machine pushed it",
-                    )?;
-                }
-                record.state = StreamState::Active { started_at: now };
-                let unit = SyncUnit {
-                    stream: s,
-                    first: 0,
-                    last: record.tasks.len().saturating_sub(1),
-                    from: manifest.start.clone(),
-                    to: manifest.tip.clone(),
-                };
-                if !state.queue.contains(&unit) {
-                    state.queue.push(unit);
-                }
-            }
+        if arrival == Arrival::Missing {
+            missing.push(name);
         }
+        settle_one(repo, state, s, arrival, &remote_name, &run_id, now)?;
     }
     if let Some(Machines::Integrate { missing: m, .. }) = &mut state.machines {
         *m = missing.clone();
     }
     Ok(missing)
+}
+
+/// The dependency of stream `s` that did not finish (here, or in an earlier stage), if any:
+/// the stream is skipped, as in a local run.
+fn blocked_by(state: &RunState, plan: &Plan, s: usize, earlier: &EarlierStages) -> Option<String> {
+    plan.streams[s]
+        .depends_on
+        .iter()
+        .find(|d| {
+            state.stream_by_name(d).is_some_and(|(_, r)| {
+                !matches!(
+                    r.state,
+                    StreamState::Active { .. } | StreamState::Done { .. }
+                )
+            })
+        })
+        .cloned()
+        .or_else(|| earlier.missing_dependency(&state.streams[s].name))
+}
+
+/// Stream `s` as its arrival leaves it: failed (missing, refused, failed on its machine,
+/// rejected here), or active with its work queued for the engine (ready); its local branch set
+/// to what its machine pushed.
+fn settle_one(
+    repo: &Repo,
+    state: &mut RunState,
+    s: usize,
+    arrival: Arrival,
+    remote_name: &str,
+    run_id: &str,
+    now: u64,
+) -> Result<()> {
+    let record = &mut state.streams[s];
+    match arrival {
+        Arrival::Missing => {
+            record.state = StreamState::Failed {
+                reason: missing_reason(remote_name, run_id),
+                at: now,
+            };
+            record
+                .tasks
+                .iter_mut()
+                .for_each(|t| *t = TaskRecord::pending(t.summary.clone()));
+            record
+                .tasks
+                .iter_mut()
+                .for_each(|t| t.state = TaskState::Skipped);
+        }
+        Arrival::Refused { reason } => {
+            record.state = StreamState::Failed {
+                reason: format!("refused: {reason}"),
+                at: now,
+            };
+            record
+                .tasks
+                .iter_mut()
+                .for_each(|t| t.state = TaskState::Skipped);
+        }
+        Arrival::FailedThere { reason, manifest } => {
+            copy_tasks(record, &manifest);
+            record.state = StreamState::Failed {
+                reason: format!("failed on its machine: {reason}"),
+                at: now,
+            };
+            if !manifest.kept.is_empty() {
+                record.notes.push(format!(
+                    "its machine kept its work on {remote_name} as {}",
+                    manifest.kept.join(", ")
+                ));
+            }
+        }
+        Arrival::Rejected {
+            task,
+            violations,
+            kept,
+            manifest,
+        } => {
+            copy_tasks(record, &manifest);
+            let reason = FailReason::Ownership { violations, kept };
+            for (t, rec) in record.tasks.iter_mut().enumerate() {
+                if t == task {
+                    rec.state = TaskState::Failed {
+                        reason: reason.clone(),
+                        at: now,
+                    };
+                } else if t > task {
+                    rec.state = TaskState::Skipped;
+                }
+            }
+            record.state = StreamState::Failed {
+                reason: format!("checked again centrally: {reason}"),
+                at: now,
+            };
+        }
+        Arrival::Ready { manifest } => {
+            copy_tasks(record, &manifest);
+            let before = repo.ref_target(&record.branch)?;
+            if before.as_ref() != Some(&manifest.tip) {
+                refs::update_ref(
+                    repo,
+                    &record.branch,
+                    &manifest.tip,
+                    before.as_deref(),
+                    "streams integrate: the stream as its machine pushed it",
+                )?;
+            }
+            record.state = StreamState::Active { started_at: now };
+            let unit = SyncUnit {
+                stream: s,
+                first: 0,
+                last: record.tasks.len().saturating_sub(1),
+                from: manifest.start.clone(),
+                to: manifest.tip.clone(),
+            };
+            if !state.queue.contains(&unit) {
+                state.queue.push(unit);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The tasks' records as the machine's manifest has them (integrated there is committed here:
+/// the integration is this job's).
+fn copy_tasks(record: &mut StreamRecord, m: &Manifest) {
+    for (task, from) in record.tasks.iter_mut().zip(&m.tasks) {
+        task.attempts = from.attempts;
+        task.agent_ms = from.agent_ms;
+        task.state = match &from.state {
+            TaskState::Integrated {
+                start,
+                end,
+                stats,
+                finished_at,
+            }
+            | TaskState::Committed {
+                start,
+                end,
+                stats,
+                finished_at,
+            } => TaskState::Committed {
+                start: start.clone(),
+                end: end.clone(),
+                stats: stats.clone(),
+                finished_at: *finished_at,
+            },
+            TaskState::Failed { reason, at } => TaskState::Failed {
+                reason: reason.clone(),
+                at: *at,
+            },
+            _ => TaskState::Skipped,
+        };
+    }
 }
 
 /// What earlier stages of the run integrated, for a stage's streams whose dependencies are

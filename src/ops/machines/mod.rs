@@ -14,15 +14,17 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::{Error, Result};
+use crate::error::{Error, IoContext, Result};
 use crate::git::{self, Repo, refs, remote};
 use crate::ids::Oid;
 use crate::layout::{self, KeptKind, RefNames};
 use crate::plan::Plan;
-use crate::state::{Machines, RunState, StreamState, TaskState};
+use crate::state::{Machines, RunDir, RunPhase, RunState, StreamState, TaskState};
 
 mod arrival;
+pub mod central;
 mod integration;
+pub mod only;
 
 pub use arrival::*;
 pub use integration::*;
@@ -188,6 +190,27 @@ pub fn stream_start(
 pub struct Published {
     pub remote: String,
     pub refs: Vec<String>,
+}
+
+/// Pushes what a finished run spread over machines produced (a machine's stream, or the
+/// central integration); `None` for any other run, or when there was nothing to push.
+pub fn publish(state: &RunState, run_dir: &RunDir) -> Result<Option<Published>> {
+    let Some(machines) = &state.machines else {
+        return Ok(None);
+    };
+    if state.phase != RunPhase::Finished {
+        return Ok(None);
+    }
+    let repo = Repo::discover(&state.repo_root)?;
+    crate::failpoint::hit("before-publish");
+    match machines {
+        Machines::Stream { .. } => {
+            let text = std::fs::read_to_string(run_dir.plan_copy_path())
+                .context(|| format!("could not read {}", run_dir.plan_copy_path().display()))?;
+            publish_stream(&repo, state, &text)
+        }
+        Machines::Integrate { .. } => publish_integration(&repo, state),
+    }
 }
 
 /// Pushes what a machine's run of one stream left: the stream branch (under its usual name and

@@ -6,6 +6,7 @@ use std::fmt::Write as _;
 
 use super::parse::TaskList;
 use super::{Grouping, Options, RepoView};
+use crate::plan::diagnostic::count;
 
 pub fn write(
     list: &TaskList,
@@ -20,8 +21,8 @@ pub fn write(
         out,
         "# Written by `streams init --from {}`: {} in {}.",
         options.source,
-        plural(tasks, "task"),
-        plural(grouping.streams.len(), "stream")
+        count(tasks, "task"),
+        count(grouping.streams.len(), "stream")
     );
     out.push_str(
         "# The comment above each stream says which tasks it holds and why. Look for REVIEW,\n\
@@ -37,7 +38,7 @@ pub fn write(
     out.push_str("\n[plan]\n");
     let _ = writeln!(out, "name = {}", quote(name));
     let _ = writeln!(out, "base = {}", quote(&view.base));
-    out.push_str(&crate::plan::init::agent_lines(options.agent));
+    out.push_str(&crate::authoring::init::agent_lines(options.agent));
 
     for stream in &grouping.streams {
         out.push('\n');
@@ -108,14 +109,6 @@ fn quote(text: &str) -> String {
     }
     out.push('"');
     out
-}
-
-fn plural(n: usize, what: &str) -> String {
-    if n == 1 {
-        format!("1 {what}")
-    } else {
-        format!("{n} {what}s")
-    }
 }
 
 #[cfg(test)]

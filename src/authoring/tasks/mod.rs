@@ -1,6 +1,6 @@
 //! From a task list to a plan: `streams init --from TASKS`.
 //!
-//! Pure, like the rest of [`crate::plan`]: it takes the task list's text and a [`RepoView`] (the
+//! Pure, like the rest of [`crate::authoring`]: it takes the task list's text and a [`RepoView`] (the
 //! files tracked at `base`) and returns the plan's text, or every problem found in the list.
 //!
 //! - [`parse`]: Markdown (spec-kit's `tasks.md`: `- [ ] T012 [P] [US1] Create User model in
@@ -230,7 +230,7 @@ pub struct Options {
     /// The task list's file name as the header comment shows it.
     pub source: String,
     /// The `agent` lines to write (as `streams init` writes them).
-    pub agent: crate::plan::init::AgentChoice,
+    pub agent: crate::authoring::init::AgentChoice,
 }
 
 /// Reads a task list and writes a plan for it, or returns every problem found.

@@ -408,15 +408,7 @@ fn path_in(raw: &str, quoted: bool, view: &RepoView) -> Option<String> {
     }
     let word = word.strip_prefix("./").unwrap_or(word);
     let word = word.trim_start_matches('/');
-    let is_dir_ref = word.ends_with('/');
-    let path = word.trim_end_matches('/');
-    if path.is_empty()
-        || path
-            .split('/')
-            .any(|part| part.is_empty() || part == "." || part == "..")
-    {
-        return None;
-    }
+    let (is_dir_ref, path) = inside_path(word)?;
     if view.is_file(path) {
         return Some(path.to_string());
     }
@@ -527,8 +519,32 @@ fn parse_json(text: &str, view: &RepoView) -> (TaskList, Vec<Problem>) {
             return (list, problems);
         }
     };
-    let items = match value {
-        Value::Array(items) => items,
+    let Some(items) = json_items(value, &mut list, &mut problems) else {
+        return (list, problems);
+    };
+    for (k, item) in items.into_iter().enumerate() {
+        let Value::Object(fields) = item else {
+            problems.push(Problem::new(
+                Location::Item(k + 1),
+                format!("expected an object with keys {JSON_TASK_KEYS}"),
+            ));
+            continue;
+        };
+        let task = json_task(k, fields, &mut list.phases, view, &mut problems);
+        list.tasks.push(task);
+    }
+    (list, problems)
+}
+
+/// The tasks of a JSON document: a list of them, or an object with `tasks` (and a `title`,
+/// kept in `list`). `None` when there is no list to read.
+fn json_items(
+    value: Value,
+    list: &mut TaskList,
+    problems: &mut Vec<Problem>,
+) -> Option<Vec<Value>> {
+    match value {
+        Value::Array(items) => Some(items),
         Value::Object(mut top) => {
             if let Some(title) = top.remove("title") {
                 match title {
@@ -543,13 +559,13 @@ fn parse_json(text: &str, view: &RepoView) -> (TaskList, Vec<Problem>) {
                 ));
             }
             match top.remove("tasks") {
-                Some(Value::Array(items)) => items,
+                Some(Value::Array(items)) => Some(items),
                 _ => {
                     problems.push(Problem::new(
                         Location::Input,
                         "expected `tasks`: a list of tasks such as {\"id\": \"T1\", \"text\": \"...\", \"files\": [\"src/a.rs\"]}",
                     ));
-                    return (list, problems);
+                    None
                 }
             }
         }
@@ -558,123 +574,128 @@ fn parse_json(text: &str, view: &RepoView) -> (TaskList, Vec<Problem>) {
                 Location::Input,
                 "expected a list of tasks, or an object with `tasks`",
             ));
-            return (list, problems);
+            None
         }
-    };
-    for (k, item) in items.into_iter().enumerate() {
-        let at = Location::Item(k + 1);
-        let Value::Object(fields) = item else {
-            problems.push(Problem::new(
-                at,
-                format!("expected an object with keys {JSON_TASK_KEYS}"),
-            ));
-            continue;
-        };
-        let mut task = Task {
-            id: format!("task {}", k + 1),
-            at,
-            text: String::new(),
-            phase: None,
-            parallel: false,
-            priority: None,
-            files: Vec::new(),
-            depends_on: Vec::new(),
-        };
-        let mut files = None;
-        let mut problem = |message: String| problems.push(Problem::new(at, message));
-        for (key, value) in fields {
-            match key.as_str() {
-                "id" => match json_id(&value) {
-                    Some(id) => task.id = id,
-                    None => problem("`id` must be a string or a number".into()),
-                },
-                "text" => match value {
-                    Value::String(text) if !text.trim().is_empty() => task.text = text,
-                    _ => problem("`text` must be a non-empty string".into()),
-                },
-                "files" => match value {
-                    Value::Array(items) => {
-                        let mut paths = Vec::new();
-                        for item in items {
-                            match item.as_str().map(|p| json_path(p, view)) {
-                                Some(Ok(path)) => {
-                                    if !paths.contains(&path) {
-                                        paths.push(path);
-                                    }
-                                }
-                                Some(Err(message)) => problem(message),
-                                None => problem("`files` must be a list of strings".into()),
-                            }
-                        }
-                        files = Some(paths);
-                    }
-                    _ => problem("`files` must be a list of strings".into()),
-                },
-                "depends_on" => match value {
-                    Value::Array(items) => {
-                        for item in items {
-                            match json_id(&item) {
-                                Some(id) => task.depends_on.push(id),
-                                None => problem(
-                                    "`depends_on` must be a list of ids (strings or numbers)"
-                                        .into(),
-                                ),
-                            }
-                        }
-                    }
-                    _ => problem("`depends_on` must be a list of ids".into()),
-                },
-                "phase" => {
-                    let title = match value {
-                        Value::String(s) if !s.trim().is_empty() => Some(s),
-                        Value::Number(n) => Some(format!("Phase {n}")),
-                        _ => None,
-                    };
-                    match title {
-                        Some(title) => {
-                            let index = match list.phases.iter().position(|p| p.title == title) {
-                                Some(index) => index,
-                                None => {
-                                    list.phases.push(Phase {
-                                        title,
-                                        priority: None,
-                                    });
-                                    list.phases.len() - 1
-                                }
-                            };
-                            task.phase = Some(index);
-                        }
-                        None => problem("`phase` must be a name or a number".into()),
-                    }
-                }
-                "parallel" => match value {
-                    Value::Bool(b) => task.parallel = b,
-                    _ => problem("`parallel` must be true or false".into()),
-                },
-                "priority" => {
-                    let p = match &value {
-                        Value::String(s) => priority_of(s),
-                        Value::Number(n) => n.as_u64().filter(|n| *n <= 3).map(|n| n as u8),
-                        _ => None,
-                    };
-                    match p {
-                        Some(p) => task.priority = Some(p),
-                        None => problem("`priority` must be \"P0\" to \"P3\" (or 0 to 3)".into()),
-                    }
-                }
-                other => problem(format!("unknown key `{other}` (known: {JSON_TASK_KEYS})")),
-            }
-        }
-        if task.text.is_empty() {
-            problems.push(Problem::new(at, "no `text`: say what the task is to do"));
-        }
-        match files {
-            Some(files) => task.files = files,
-            None => add_files(&mut task.files, &task.text.clone(), view),
-        }
-        list.tasks.push(task);
     }
-    (list, problems)
+}
+
+/// Task `k` of a JSON list, every key checked; a new `phase` is added to `phases`. Without
+/// `files`, the files are read from the text as in Markdown.
+fn json_task(
+    k: usize,
+    fields: serde_json::Map<String, Value>,
+    phases: &mut Vec<Phase>,
+    view: &RepoView,
+    problems: &mut Vec<Problem>,
+) -> Task {
+    let at = Location::Item(k + 1);
+    let mut task = Task {
+        id: format!("task {}", k + 1),
+        at,
+        text: String::new(),
+        phase: None,
+        parallel: false,
+        priority: None,
+        files: Vec::new(),
+        depends_on: Vec::new(),
+    };
+    let mut files = None;
+    let mut problem = |message: String| problems.push(Problem::new(at, message));
+    for (key, value) in fields {
+        match key.as_str() {
+            "id" => match json_id(&value) {
+                Some(id) => task.id = id,
+                None => problem("`id` must be a string or a number".into()),
+            },
+            "text" => match value {
+                Value::String(text) if !text.trim().is_empty() => task.text = text,
+                _ => problem("`text` must be a non-empty string".into()),
+            },
+            "files" => match value {
+                Value::Array(items) => files = Some(json_files(items, view, &mut problem)),
+                _ => problem("`files` must be a list of strings".into()),
+            },
+            "depends_on" => match value {
+                Value::Array(items) => {
+                    for item in items {
+                        match json_id(&item) {
+                            Some(id) => task.depends_on.push(id),
+                            None => problem(
+                                "`depends_on` must be a list of ids (strings or numbers)".into(),
+                            ),
+                        }
+                    }
+                }
+                _ => problem("`depends_on` must be a list of ids".into()),
+            },
+            "phase" => match json_phase(value, phases) {
+                Some(index) => task.phase = Some(index),
+                None => problem("`phase` must be a name or a number".into()),
+            },
+            "parallel" => match value {
+                Value::Bool(b) => task.parallel = b,
+                _ => problem("`parallel` must be true or false".into()),
+            },
+            "priority" => match json_priority(&value) {
+                Some(p) => task.priority = Some(p),
+                None => problem("`priority` must be \"P0\" to \"P3\" (or 0 to 3)".into()),
+            },
+            other => problem(format!("unknown key `{other}` (known: {JSON_TASK_KEYS})")),
+        }
+    }
+    if task.text.is_empty() {
+        problems.push(Problem::new(at, "no `text`: say what the task is to do"));
+    }
+    match files {
+        Some(files) => task.files = files,
+        None => add_files(&mut task.files, &task.text.clone(), view),
+    }
+    task
+}
+
+/// A JSON `files` list: each entry a path (see [`json_path`]), each once.
+fn json_files(items: Vec<Value>, view: &RepoView, problem: &mut impl FnMut(String)) -> Vec<String> {
+    let mut paths = Vec::new();
+    for item in items {
+        match item.as_str().map(|p| json_path(p, view)) {
+            Some(Ok(path)) => {
+                if !paths.contains(&path) {
+                    paths.push(path);
+                }
+            }
+            Some(Err(message)) => problem(message),
+            None => problem("`files` must be a list of strings".into()),
+        }
+    }
+    paths
+}
+
+/// The index of a JSON `phase` (a name, or a number: `Phase N`) in `phases`, added when new.
+fn json_phase(value: Value, phases: &mut Vec<Phase>) -> Option<usize> {
+    let title = match value {
+        Value::String(s) if !s.trim().is_empty() => s,
+        Value::Number(n) => format!("Phase {n}"),
+        _ => return None,
+    };
+    Some(match phases.iter().position(|p| p.title == title) {
+        Some(index) => index,
+        None => {
+            phases.push(Phase {
+                title,
+                priority: None,
+            });
+            phases.len() - 1
+        }
+    })
+}
+
+/// A JSON `priority`: `"P0"` to `"P3"`, or 0 to 3.
+fn json_priority(value: &Value) -> Option<u8> {
+    match value {
+        Value::String(s) => priority_of(s),
+        Value::Number(n) => n.as_u64().filter(|n| *n <= 3).map(|n| n as u8),
+        _ => None,
+    }
 }
 
 fn json_id(value: &Value) -> Option<String> {
@@ -685,6 +706,21 @@ fn json_id(value: &Value) -> Option<String> {
     }
 }
 
+/// A relative path as a task names it (`src/api/`, `src/a.rs`): whether it names a directory
+/// (a trailing `/`), and the path without that; `None` when it is empty or does not stay inside
+/// the repository (`.`, `..` or empty segments).
+fn inside_path(word: &str) -> Option<(bool, &str)> {
+    let is_dir_ref = word.ends_with('/');
+    let path = word.trim_end_matches('/');
+    if path.is_empty()
+        || path
+            .split('/')
+            .any(|part| part.is_empty() || part == "." || part == "..")
+    {
+        return None;
+    }
+    Some((is_dir_ref, path))
+}
 /// A JSON `files` entry, normalised like a Markdown one but taken as given.
 fn json_path(raw: &str, view: &RepoView) -> Result<String, String> {
     let word = raw.trim();
@@ -699,15 +735,9 @@ fn json_path(raw: &str, view: &RepoView) -> Result<String, String> {
             "`{raw}` is absolute: files are relative to the repository root"
         ));
     }
-    let is_dir_ref = word.ends_with('/');
-    let path = word.trim_end_matches('/');
-    if path.is_empty()
-        || path
-            .split('/')
-            .any(|part| part.is_empty() || part == "." || part == "..")
-    {
+    let Some((is_dir_ref, path)) = inside_path(word) else {
         return Err(format!("`{raw}` is not a path inside the repository"));
-    }
+    };
     if is_dir_ref || (!view.is_file(path) && view.is_dir(path)) {
         Ok(format!("{path}/"))
     } else {

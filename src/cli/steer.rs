@@ -1,17 +1,17 @@
 //! `resume`, `continue`, `skip` and `abort`: steering a run that already exists.
 
-use crate::coordinator::Unresolved;
 use crate::error::{Error, ExitCode, Result};
-use crate::ops::{self, session::Current};
+use crate::ops::{
+    self,
+    session::{AfterSkip, Current, NotResolved, Unresolved},
+};
 use crate::report::{hints, session_view};
-use crate::state::{Halt, RunPhase, RunState, StateDir};
 
-use super::load;
 use super::session;
 use super::{Context, ContinueArgs, ResumeArgs, SkipArgs};
 
 fn current(ctx: &Context, command: &str) -> Result<Current> {
-    ops::session::current(load::open_repo(ctx)?, command)
+    ops::session::current(ops::load::open_repo(&ctx.cwd)?, command)
 }
 
 pub fn resume(ctx: &Context, args: ResumeArgs) -> Result<ExitCode> {
@@ -20,14 +20,10 @@ pub fn resume(ctx: &Context, args: ResumeArgs) -> Result<ExitCode> {
     }
     let current = current(ctx, "resume")?;
     ops::session::check_resumable(&current.state)?;
-    let run_dir = current.run_dir.clone();
     let (parts, _lock) = ops::session::engine_parts(current)?;
-    let mut engine = session::engine(ctx, parts, "resume", args.json, args.jobs);
-    let finished = ops::session::runtime()?.block_on(async {
-        engine.recover().await?;
-        engine.run().await
-    })?;
-    session::conclude(ctx, &run_dir, finished, args.report.junit.as_deref())
+    let session = session::start(ctx, parts, "resume", args.json, args.jobs);
+    let ended = session.recover_and_run()?;
+    session::conclude(ctx, ended, args.report.junit.as_deref())
 }
 
 pub fn continue_run(ctx: &Context, args: ContinueArgs) -> Result<ExitCode> {
@@ -35,36 +31,25 @@ pub fn continue_run(ctx: &Context, args: ContinueArgs) -> Result<ExitCode> {
     ops::session::check_continuable(&current.state)?;
     // A resolution that is not finished gets its error alone, before the session is announced
     // (a check that cannot run is left to the session, which says why).
-    if let RunPhase::Halted(halt) = &current.state.phase
-        && let Ok(Err(unresolved)) = crate::coordinator::check_resolution(
-            &current.repo,
-            &halt.resolution_worktree,
-            halt,
-            args.force,
-        )
-    {
-        not_resolved(ctx, &current.state, halt, unresolved);
+    if let Some(unresolved) = ops::session::unfinished_resolution(&current, args.force) {
+        not_resolved(ctx, unresolved);
         return Ok(ExitCode::Halted);
     }
-    let run_dir = current.run_dir.clone();
     let (parts, _lock) = ops::session::engine_parts(current)?;
-    let mut engine = session::engine(ctx, parts, "continue", args.json, None);
-    if let Some(unresolved) = engine.resolve(args.force)? {
-        let RunPhase::Halted(halt) = &engine.state().phase else {
-            unreachable!("checked above")
-        };
-        not_resolved(ctx, engine.state(), halt, unresolved);
+    let mut session = session::start(ctx, parts, "continue", args.json, None);
+    if let Some(unresolved) = session.resolve(args.force)? {
+        not_resolved(ctx, unresolved);
         return Ok(ExitCode::Halted);
     }
-    let finished = ops::session::runtime()?.block_on(engine.run())?;
-    session::conclude(ctx, &run_dir, finished, args.report.junit.as_deref())
+    let ended = session.run()?;
+    session::conclude(ctx, ended, args.report.junit.as_deref())
 }
 
 /// Says what is left to do before `continue` can record the resolution.
-fn not_resolved(ctx: &Context, state: &RunState, halt: &Halt, unresolved: Unresolved) {
-    let wt = crate::report::shell_quote(&halt.resolution_worktree.display().to_string());
-    let name = &state.streams[halt.unit.stream].name;
-    match unresolved {
+fn not_resolved(ctx: &Context, unresolved: NotResolved) {
+    let wt = crate::report::shell_quote(&unresolved.resolution_worktree.display().to_string());
+    let name = &unresolved.stream;
+    match unresolved.why {
         Unresolved::Unmerged(paths) => {
             ctx.ui.error(format!(
                 "not resolved yet: {} still unmerged",
@@ -93,7 +78,7 @@ fn not_resolved(ctx: &Context, state: &RunState, halt: &Halt, unresolved: Unreso
             ctx.ui.hint(format!(
                 "its work is on branch streams/{}/{name} (and in the conflict bundle's diffs); \
                  to leave it out, run `streams skip {name}`; to record this anyway, `streams continue --force`",
-                state.plan_name
+                unresolved.plan
             ));
         }
         Unresolved::ChangesCleanFiles(paths) => {
@@ -106,11 +91,11 @@ fn not_resolved(ctx: &Context, state: &RunState, halt: &Halt, unresolved: Unreso
         Unresolved::Recreated => {
             ctx.ui.error(format!(
                 "the resolution worktree {wt} was deleted: it is laid out again with the conflicts in {}",
-                crate::report::quote_paths(&halt.files)
+                crate::report::quote_paths(&unresolved.files)
             ));
             ctx.ui.hint(format!(
                 "resolve them in {wt}, mark them resolved with `git -C {wt} add {}`, then run `streams continue`",
-                halt.files.iter().map(|p| crate::report::shell_quote(p)).collect::<Vec<_>>().join(" ")
+                unresolved.files.iter().map(|p| crate::report::shell_quote(p)).collect::<Vec<_>>().join(" ")
             ));
         }
     }
@@ -119,37 +104,35 @@ fn not_resolved(ctx: &Context, state: &RunState, halt: &Halt, unresolved: Unreso
 pub fn skip(ctx: &Context, args: SkipArgs) -> Result<ExitCode> {
     let current = current(ctx, "skip")?;
     ops::session::check_not_over(&current.state, "skip")?;
-    let run_dir = current.run_dir.clone();
     let (parts, _lock) = ops::session::engine_parts(current)?;
-    let mut engine = session::engine(ctx, parts, "skip", args.json, None);
-    let still_halted = engine.skip(&args.stream)?;
-    if still_halted {
-        if let RunPhase::Halted(halt) = &engine.state().phase {
-            let name = &engine.state().streams[halt.unit.stream].name;
-            ctx.ui.info(format!(
-                "left `{}` out; the run is still halted on a conflict in `{name}`",
-                args.stream
-            ));
-            ctx.ui
-                .hint(hints::halted(name, Some(&halt.resolution_worktree), false));
-        }
+    let mut session = session::start(ctx, parts, "skip", args.json, None);
+    if let AfterSkip::StillHalted {
+        stream,
+        resolution_worktree,
+    } = session.skip(&args.stream)?
+    {
+        ctx.ui.info(format!(
+            "left `{}` out; the run is still halted on a conflict in `{stream}`",
+            args.stream
+        ));
+        ctx.ui
+            .hint(hints::halted(&stream, Some(&resolution_worktree), false));
         return Ok(ExitCode::Halted);
     }
     // The engine's event line says the stream was left out, once.
-    let finished = ops::session::runtime()?.block_on(engine.run())?;
-    session::conclude(ctx, &run_dir, finished, args.report.junit.as_deref())
+    let ended = session.run()?;
+    session::conclude(ctx, ended, args.report.junit.as_deref())
 }
 
 pub fn abort(ctx: &Context) -> Result<ExitCode> {
-    let repo = load::open_repo(ctx)?;
-    let state_dir = StateDir::new(repo.common_dir());
+    let repo = ops::load::open_repo(&ctx.cwd)?;
     // A run in progress elsewhere is asked to stop first (it saves its state and exits).
-    if let Some(holder) = ops::abort::running_here(&state_dir) {
+    if let Some(holder) = ops::abort::running_here(&repo) {
         ctx.ui.info(format!(
             "stopping the running `streams {}` (pid {})",
             holder.command, holder.pid
         ));
-        ops::abort::stop_holder(&state_dir, &holder);
+        ops::abort::stop_holder(&repo, &holder);
     }
     let (aborted, state) = ops::abort::abort_current(ops::session::current(repo, "abort")?)?;
     session_view::aborted(

@@ -18,7 +18,7 @@ use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap};
 
 use super::graph::{self, UnionFind, group_of, strongly_connected};
 use super::parse::{TaskList, join_and};
-use super::{Problem, RepoView, slug};
+use super::{Problem, RepoView, Task, slug};
 
 /// Streams built from a task list, in the order the plan lists them.
 #[derive(Clone, Debug, Default)]
@@ -61,11 +61,90 @@ struct Edge {
     why: Why,
 }
 
+/// A new directory one task names and others fill: the task that names it (it runs first and
+/// owns nothing there), the directory, and the tasks that fill it.
+struct Scaffold {
+    creator: usize,
+    dir: String,
+    fillers: Vec<usize>,
+}
+
+/// What the steps after grouping share: the tasks (scaffold directories taken out), the
+/// dependencies between them, each group's tasks and each task's group.
+struct Grouped<'a> {
+    list: &'a TaskList,
+    tasks: &'a [Task],
+    edges: &'a [Edge],
+    scaffolds: &'a [Scaffold],
+    groups: Vec<Vec<usize>>,
+    of: Vec<usize>,
+}
+
+impl Grouped<'_> {
+    /// Task ids joined for a comment: `T001, T002 and T005`.
+    fn ids(&self, ts: &[usize]) -> String {
+        join_and(
+            &ts.iter()
+                .map(|&t| self.tasks[t].id.as_str())
+                .collect::<Vec<_>>(),
+        )
+    }
+}
+
 pub fn group(list: &TaskList, view: &RepoView) -> Result<Grouping, Vec<Problem>> {
-    // A new directory that one task names and others fill (`T001 Create src/app/ structure`,
-    // then `T013 ... in src/app/core/parser.py`) is scaffolding, not ownership: it would put
-    // every task into one stream. That task gives the directory up and runs first.
-    let mut scaffolds: Vec<(usize, String, Vec<usize>)> = Vec::new();
+    let (tasks, scaffolds) = scaffolds(list, view);
+    let tasks = &tasks;
+    // 1. Task dependencies.
+    let edges = dependencies(tasks, &scaffolds, view)?;
+    // 2. Tasks sharing files.
+    let mut sets = join_sharing(tasks);
+    // 3. Streams that depend on each other both ways become one.
+    let merged_notes = join_cycles(&mut sets, tasks, &edges);
+    let groups = sets.groups();
+    let of = group_of(tasks.len(), &groups);
+    let g = Grouped {
+        list,
+        tasks,
+        edges: &edges,
+        scaffolds: &scaffolds,
+        groups,
+        of,
+    };
+    let mut streams: Vec<GroupedStream> = g
+        .groups
+        .iter()
+        .map(|members| describe(&g, members, merged_notes.get(&sets.find(members[0]))))
+        .collect();
+    // 4. Dependencies between streams.
+    for ((from, to), why) in stream_dependencies(&g, &streams) {
+        streams[to].depends_on.push((from, why));
+    }
+    // 5. Ownership.
+    let files_of: Vec<BTreeSet<&str>> = g
+        .groups
+        .iter()
+        .map(|members| {
+            members
+                .iter()
+                .flat_map(|&t| tasks[t].files.iter().map(String::as_str))
+                .collect()
+        })
+        .collect();
+    for (i, stream) in streams.iter_mut().enumerate() {
+        if !stream.unassigned {
+            stream.owns = patterns(i, &files_of, view);
+        }
+    }
+    name_streams(&g, &mut streams);
+    Ok(Grouping { streams })
+}
+
+/// A new directory that one task names and others fill (`T001 Create src/app/ structure`,
+/// then `T013 ... in src/app/core/parser.py`) is scaffolding, not ownership: it would put
+/// every task into one stream. That task gives the directory up and runs first. Returns the
+/// tasks with those directories taken out, and the scaffolds.
+fn scaffolds(list: &TaskList, view: &RepoView) -> (Vec<Task>, Vec<Scaffold>) {
+    let mut scaffolds = Vec::new();
     let mut adjusted = list.tasks.clone();
     for (t, task) in list.tasks.iter().enumerate() {
         for dir in task.files.iter().filter(|f| f.ends_with('/')) {
@@ -87,19 +166,31 @@ pub fn group(list: &TaskList, view: &RepoView) -> Result<Grouping, Vec<Problem>>
                 .collect();
             if !fillers.is_empty() {
                 adjusted[t].files.retain(|f| f != dir);
-                scaffolds.push((t, dir.clone(), fillers));
+                scaffolds.push(Scaffold {
+                    creator: t,
+                    dir: dir.clone(),
+                    fillers,
+                });
             }
         }
     }
-    let tasks = &adjusted;
+    (adjusted, scaffolds)
+}
+
+/// The dependencies between tasks: those the list states (a cycle among them is an error
+/// naming its ids), then a scaffold before the tasks that fill it and the task that creates a
+/// new path before the others that name it (where no stated dependency says the opposite).
+fn dependencies(
+    tasks: &[Task],
+    scaffolds: &[Scaffold],
+    view: &RepoView,
+) -> Result<Vec<Edge>, Vec<Problem>> {
     let n = tasks.len();
     let index: HashMap<&str, usize> = tasks
         .iter()
         .enumerate()
         .map(|(i, t)| (t.id.as_str(), i))
         .collect();
-
-    // 1. Task dependencies.
     let mut edges: Vec<Edge> = Vec::new();
     for (t, task) in tasks.iter().enumerate() {
         for d in &task.depends_on {
@@ -117,34 +208,16 @@ pub fn group(list: &TaskList, view: &RepoView) -> Result<Grouping, Vec<Problem>>
     if !cycles.is_empty() {
         return Err(cycles
             .into_iter()
-            .map(|cycle| {
-                let id = |k: usize| tasks[cycle[k % cycle.len()]].id.as_str();
-                let steps: Vec<String> = (0..cycle.len())
-                    .map(|k| {
-                        if k == 0 {
-                            format!("{} depends on {}", id(0), id(1))
-                        } else {
-                            format!("{} on {}", id(k), id(k + 1))
-                        }
-                    })
-                    .collect();
-                Problem::new(
-                    tasks[cycle[0]].at,
-                    format!(
-                        "the task dependencies form a cycle: {}; remove one of these dependencies",
-                        steps.join(", ")
-                    ),
-                )
-            })
+            .map(|cycle| cycle_problem(tasks, &cycle))
             .collect());
     }
-    for (creator, dir, fillers) in &scaffolds {
-        for &other in fillers {
-            if !reaches(n, &edges, other, *creator) {
+    for scaffold in scaffolds {
+        for &other in &scaffold.fillers {
+            if !reaches(n, &edges, other, scaffold.creator) {
                 edges.push(Edge {
-                    from: *creator,
+                    from: scaffold.creator,
                     to: other,
-                    why: Why::Creates(dir.clone()),
+                    why: Why::Creates(scaffold.dir.clone()),
                 });
             }
         }
@@ -178,8 +251,34 @@ pub fn group(list: &TaskList, view: &RepoView) -> Result<Grouping, Vec<Problem>>
             }
         }
     }
+    Ok(edges)
+}
 
-    // 2. Tasks sharing files.
+/// A cycle of stated dependencies, as the error that names it.
+fn cycle_problem(tasks: &[Task], cycle: &[usize]) -> Problem {
+    let id = |k: usize| tasks[cycle[k % cycle.len()]].id.as_str();
+    let steps: Vec<String> = (0..cycle.len())
+        .map(|k| {
+            if k == 0 {
+                format!("{} depends on {}", id(0), id(1))
+            } else {
+                format!("{} on {}", id(k), id(k + 1))
+            }
+        })
+        .collect();
+    Problem::new(
+        tasks[cycle[0]].at,
+        format!(
+            "the task dependencies form a cycle: {}; remove one of these dependencies",
+            steps.join(", ")
+        ),
+    )
+}
+
+/// Tasks that name the same file, or a file under a directory another names, joined; tasks
+/// that name no file joined per phase.
+fn join_sharing(tasks: &[Task]) -> UnionFind {
+    let n = tasks.len();
     let mut sets = UnionFind::new(n);
     for i in 0..n {
         for j in i + 1..n {
@@ -199,13 +298,22 @@ pub fn group(list: &TaskList, view: &RepoView) -> Result<Grouping, Vec<Problem>>
             }
         }
     }
+    sets
+}
 
-    // 3. Streams that depend on each other both ways become one.
+/// Joins groups whose tasks wait for each other both ways (neither could finish first), until
+/// none do. Returns why, by the joined group's root.
+fn join_cycles(
+    sets: &mut UnionFind,
+    tasks: &[Task],
+    edges: &[Edge],
+) -> BTreeMap<usize, Vec<String>> {
+    let n = tasks.len();
     let mut merged_notes: BTreeMap<usize, Vec<String>> = BTreeMap::new();
     loop {
         let groups = sets.groups();
         let of = group_of(n, &groups);
-        let graph = stream_graph(groups.len(), &edges, &of);
+        let graph = stream_graph(groups.len(), edges, &of);
         let components = strongly_connected(&graph);
         let mut changed = false;
         for component in components.into_iter().filter(|c| c.len() > 1) {
@@ -230,176 +338,194 @@ pub fn group(list: &TaskList, view: &RepoView) -> Result<Grouping, Vec<Problem>>
             changed = true;
         }
         if !changed {
-            break;
+            return merged_notes;
         }
     }
-    let groups = sets.groups();
-    let of = group_of(n, &groups);
-    let g_count = groups.len();
+}
 
-    let mut streams: Vec<GroupedStream> = Vec::with_capacity(g_count);
-    for members in &groups {
-        let mut stream = GroupedStream {
-            unassigned: members.iter().all(|&t| tasks[t].files.is_empty()),
-            ..GroupedStream::default()
-        };
-        // Order inside the stream: list order, unless a dependency says otherwise.
-        stream.tasks = order_within(members, &edges);
-        let ids = |ts: &[usize]| -> String {
-            join_and(&ts.iter().map(|&t| tasks[t].id.as_str()).collect::<Vec<_>>())
-        };
-        let phases: BTreeSet<usize> = members.iter().filter_map(|&t| tasks[t].phase).collect();
-        let phase_text = phases
-            .iter()
-            .map(|&p| short_phase(&list.phases[p].title))
-            .collect::<Vec<_>>()
-            .join(", ");
-        let mut head = ids(&stream.tasks);
-        if !phase_text.is_empty() {
-            head = format!("{head} ({phase_text})");
-        }
-        if stream.unassigned {
-            let (names, it) = if members.len() == 1 {
-                ("names", "it")
-            } else {
-                ("name", "they")
-            };
-            stream.notes.push(head);
-            stream.notes.push(format!(
-                "REVIEW: {names} no file, so streams cannot tell what {it} will change: replace the \
-                 placeholder in `owns` with the paths {it} may edit"
-            ));
+/// The stream a group of tasks becomes, before its dependencies, ownership and name: its
+/// tasks in order, its priority, and its comment lines (why these tasks are together, `joined`
+/// why it was joined, their order, anything to look at).
+fn describe(g: &Grouped, members: &[usize], joined: Option<&Vec<String>>) -> GroupedStream {
+    let tasks = g.tasks;
+    let mut stream = GroupedStream {
+        unassigned: members.iter().all(|&t| tasks[t].files.is_empty()),
+        ..GroupedStream::default()
+    };
+    // Order inside the stream: list order, unless a dependency says otherwise.
+    stream.tasks = order_within(members, g.edges);
+    let phases: BTreeSet<usize> = members.iter().filter_map(|&t| tasks[t].phase).collect();
+    let phase_text = phases
+        .iter()
+        .map(|&p| short_phase(&g.list.phases[p].title))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let mut head = g.ids(&stream.tasks);
+    if !phase_text.is_empty() {
+        head = format!("{head} ({phase_text})");
+    }
+    if stream.unassigned {
+        let (names, it) = if members.len() == 1 {
+            ("names", "it")
         } else {
-            let mut reasons = Vec::new();
-            let files: BTreeSet<&str> = members
-                .iter()
-                .flat_map(|&t| tasks[t].files.iter().map(String::as_str))
-                .collect();
-            for path in &files {
-                let namers: Vec<usize> = members
-                    .iter()
-                    .copied()
-                    .filter(|&t| tasks[t].files.iter().any(|f| f == path))
-                    .collect();
-                let inside: Vec<usize> = if path.ends_with('/') {
-                    members
-                        .iter()
-                        .copied()
-                        .filter(|&t| {
-                            !namers.contains(&t)
-                                && tasks[t]
-                                    .files
-                                    .iter()
-                                    .any(|f| f.starts_with(path) && f != path)
-                        })
-                        .collect()
-                } else {
-                    Vec::new()
-                };
-                if namers.len() == members.len() && namers.len() > 1 {
-                    let all = if namers.len() == 2 { "both" } else { "all" };
-                    reasons.push(format!("{all} name `{path}`"));
-                } else if namers.len() > 1 {
-                    reasons.push(format!("{} name `{path}`", ids(&namers)));
-                }
-                if !inside.is_empty() {
-                    reasons.push(format!(
-                        "{} {} files in `{path}`",
-                        ids(&inside),
-                        if inside.len() == 1 { "names" } else { "name" }
-                    ));
-                }
-            }
-            if reasons.is_empty() {
-                stream.notes.push(head);
-            } else {
-                stream.notes.push(format!("{head}: {}", reasons.join("; ")));
-            }
+            ("name", "they")
+        };
+        stream.notes.push(head);
+        stream.notes.push(format!(
+            "REVIEW: {names} no file, so streams cannot tell what {it} will change: replace the \
+             placeholder in `owns` with the paths {it} may edit"
+        ));
+    } else {
+        let reasons = why_together(g, members);
+        if reasons.is_empty() {
+            stream.notes.push(head);
+        } else {
+            stream.notes.push(format!("{head}: {}", reasons.join("; ")));
         }
-        if let Some(notes) = merged_notes.get(&sets.find(members[0])) {
-            stream.notes.extend(notes.iter().cloned());
-        }
-        for e in &edges {
-            if let Why::Creates(path) = &e.why
-                && of[e.from] == of[e.to]
-                && members.contains(&e.from)
-                && e.from > e.to
-            {
-                stream.notes.push(format!(
-                    "{} runs before {}: it creates `{path}`",
-                    tasks[e.from].id, tasks[e.to].id
-                ));
-            }
-        }
-        for e in &edges {
-            if e.why == Why::Explicit
-                && of[e.from] == of[e.to]
-                && members.contains(&e.from)
-                && e.from > e.to
-            {
-                stream.notes.push(format!(
-                    "{} runs before {}, which depends on it",
-                    tasks[e.from].id, tasks[e.to].id
-                ));
-            }
-        }
-        let ours: Vec<&(usize, String, Vec<usize>)> = scaffolds
-            .iter()
-            .filter(|(creator, _, _)| members.contains(creator))
-            .collect();
-        if !ours.is_empty() {
-            let mut creators: Vec<usize> = ours.iter().map(|(c, _, _)| *c).collect();
-            creators.dedup();
-            let dirs: Vec<String> = ours.iter().map(|(_, d, _)| format!("`{d}`")).collect();
-            let one = creators.len() == 1;
-            stream.notes.push(format!(
-                "{} {} {} that other tasks fill ({}): {} before them and {} nothing there",
-                ids(&creators),
-                if one { "names" } else { "name" },
-                if dirs.len() == 1 {
-                    "a new directory"
-                } else {
-                    "new directories"
-                },
-                dirs.join(", "),
-                if one { "it runs" } else { "they run" },
-                if one { "owns" } else { "own" },
-            ));
-        }
-        let parallel: Vec<usize> = members
+    }
+    if let Some(notes) = joined {
+        stream.notes.extend(notes.iter().cloned());
+    }
+    stream.notes.extend(order_notes(g, members));
+    stream.notes.extend(scaffold_note(g, members));
+    let parallel: Vec<usize> = members
+        .iter()
+        .copied()
+        .filter(|&t| tasks[t].parallel)
+        .collect();
+    if parallel.len() > 1 && !stream.unassigned {
+        stream.notes.push(format!(
+            "note: {} are marked [P], but share files: they run one after another here",
+            g.ids(&parallel)
+        ));
+    }
+    stream.priority = members
+        .iter()
+        .filter_map(|&t| tasks[t].priority)
+        .min()
+        .map(|p| 3 - i64::from(p));
+    stream
+}
+
+/// Why a group's tasks are together: per path, the tasks that name it, and the tasks that
+/// name files in a directory it is.
+fn why_together(g: &Grouped, members: &[usize]) -> Vec<String> {
+    let tasks = g.tasks;
+    let mut reasons = Vec::new();
+    let files: BTreeSet<&str> = members
+        .iter()
+        .flat_map(|&t| tasks[t].files.iter().map(String::as_str))
+        .collect();
+    for path in &files {
+        let namers: Vec<usize> = members
             .iter()
             .copied()
-            .filter(|&t| tasks[t].parallel)
+            .filter(|&t| tasks[t].files.iter().any(|f| f == path))
             .collect();
-        if parallel.len() > 1 && !stream.unassigned {
-            stream.notes.push(format!(
-                "note: {} are marked [P], but share files: they run one after another here",
-                ids(&parallel)
+        let inside: Vec<usize> = if path.ends_with('/') {
+            members
+                .iter()
+                .copied()
+                .filter(|&t| {
+                    !namers.contains(&t)
+                        && tasks[t]
+                            .files
+                            .iter()
+                            .any(|f| f.starts_with(path) && f != path)
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
+        if namers.len() == members.len() && namers.len() > 1 {
+            let all = if namers.len() == 2 { "both" } else { "all" };
+            reasons.push(format!("{all} name `{path}`"));
+        } else if namers.len() > 1 {
+            reasons.push(format!("{} name `{path}`", g.ids(&namers)));
+        }
+        if !inside.is_empty() {
+            reasons.push(format!(
+                "{} {} files in `{path}`",
+                g.ids(&inside),
+                if inside.len() == 1 { "names" } else { "name" }
             ));
         }
-        stream.priority = members
-            .iter()
-            .filter_map(|&t| tasks[t].priority)
-            .min()
-            .map(|p| 3 - i64::from(p));
-        streams.push(stream);
     }
+    reasons
+}
 
-    // 4. Dependencies between streams.
+/// A task of the group that runs before one listed earlier, and why: it creates a path the
+/// other names, or the other depends on it.
+fn order_notes(g: &Grouped, members: &[usize]) -> Vec<String> {
+    let tasks = g.tasks;
+    let moved =
+        |e: &&Edge| g.of[e.from] == g.of[e.to] && members.contains(&e.from) && e.from > e.to;
+    let creates = g.edges.iter().filter(moved).filter_map(|e| match &e.why {
+        Why::Creates(path) => Some(format!(
+            "{} runs before {}: it creates `{path}`",
+            tasks[e.from].id, tasks[e.to].id
+        )),
+        Why::Explicit => None,
+    });
+    let stated = g
+        .edges
+        .iter()
+        .filter(moved)
+        .filter(|e| e.why == Why::Explicit)
+        .map(|e| {
+            format!(
+                "{} runs before {}, which depends on it",
+                tasks[e.from].id, tasks[e.to].id
+            )
+        });
+    creates.chain(stated).collect()
+}
+
+/// The group's tasks that name new directories other tasks fill, if any.
+fn scaffold_note(g: &Grouped, members: &[usize]) -> Option<String> {
+    let ours: Vec<&Scaffold> = g
+        .scaffolds
+        .iter()
+        .filter(|s| members.contains(&s.creator))
+        .collect();
+    if ours.is_empty() {
+        return None;
+    }
+    let mut creators: Vec<usize> = ours.iter().map(|s| s.creator).collect();
+    creators.dedup();
+    let dirs: Vec<String> = ours.iter().map(|s| format!("`{}`", s.dir)).collect();
+    let one = creators.len() == 1;
+    Some(format!(
+        "{} {} {} that other tasks fill ({}): {} before them and {} nothing there",
+        g.ids(&creators),
+        if one { "names" } else { "name" },
+        if dirs.len() == 1 {
+            "a new directory"
+        } else {
+            "new directories"
+        },
+        dirs.join(", "),
+        if one { "it runs" } else { "they run" },
+        if one { "owns" } else { "own" },
+    ))
+}
+
+/// The dependencies between streams, each with why: a task's dependency on a task of another
+/// stream; and phases, which order streams that touch (work in one directory, or name no
+/// file), the later on the earlier, when no dependency says the opposite. Dependencies that
+/// others imply are left out.
+fn stream_dependencies(g: &Grouped, streams: &[GroupedStream]) -> BTreeMap<(usize, usize), String> {
+    let tasks = g.tasks;
     let mut deps: BTreeMap<(usize, usize), String> = BTreeMap::new();
-    for e in &edges {
-        let (from, to) = (of[e.from], of[e.to]);
+    for e in g.edges {
+        let (from, to) = (g.of[e.from], g.of[e.to]);
         if from != to {
             deps.entry((from, to))
                 .or_insert_with(|| format!("{} depends on {}", tasks[e.to].id, tasks[e.from].id));
         }
     }
-    let phase_range = |g: usize| -> Option<(usize, usize)> {
-        let phases = groups[g].iter().filter_map(|&t| tasks[t].phase);
-        let min = phases.clone().min()?;
-        Some((min, phases.max()?))
-    };
-    let neighbourhoods: Vec<BTreeSet<&str>> = groups
+    let neighbourhoods: Vec<BTreeSet<&str>> = g
+        .groups
         .iter()
         .map(|members| {
             members
@@ -408,63 +534,12 @@ pub fn group(list: &TaskList, view: &RepoView) -> Result<Grouping, Vec<Problem>>
                 .collect()
         })
         .collect();
-    for later in 0..g_count {
-        for earlier in 0..g_count {
-            let (Some((_, earlier_max)), Some((later_min, _))) =
-                (phase_range(earlier), phase_range(later))
-            else {
-                continue;
-            };
-            if earlier_max >= later_min || deps.contains_key(&(earlier, later)) {
-                continue;
+    let count = g.groups.len();
+    for later in 0..count {
+        for earlier in 0..count {
+            if let Some(why) = phase_order(g, streams, &neighbourhoods, &deps, earlier, later) {
+                deps.insert((earlier, later), why);
             }
-            let shared: Vec<&str> = neighbourhoods[earlier]
-                .intersection(&neighbourhoods[later])
-                .copied()
-                .collect();
-            let touch = streams[earlier].unassigned || streams[later].unassigned;
-            if !touch && shared.is_empty() {
-                continue;
-            }
-            let edges: Vec<(usize, usize)> = deps.keys().copied().collect();
-            if graph::reaches(g_count, &edges, later, earlier) {
-                continue;
-            }
-            let (before, after) = (
-                short_phase(&list.phases[earlier_max].title),
-                short_phase(&list.phases[later_min].title),
-            );
-            let why = if shared.is_empty() {
-                let vague = if streams[earlier].unassigned {
-                    earlier
-                } else {
-                    later
-                };
-                format!(
-                    "{before} comes before {after}, and {} no file",
-                    if vague == earlier {
-                        "that stream names"
-                    } else {
-                        "this stream names"
-                    }
-                )
-            } else {
-                let dirs: Vec<String> = shared
-                    .iter()
-                    .map(|d| {
-                        if d.is_empty() {
-                            "the top directory".to_string()
-                        } else {
-                            format!("`{d}/`")
-                        }
-                    })
-                    .collect();
-                format!(
-                    "{before} comes before {after}, and both work in {}",
-                    join_and(&dirs.iter().map(String::as_str).collect::<Vec<_>>())
-                )
-            };
-            deps.insert((earlier, later), why);
         }
     }
     // Leave out what other dependencies imply.
@@ -472,38 +547,91 @@ pub fn group(list: &TaskList, view: &RepoView) -> Result<Grouping, Vec<Problem>>
     for &(from, to) in &all {
         let others: Vec<(usize, usize)> =
             all.iter().copied().filter(|&e| e != (from, to)).collect();
-        if graph::reaches(g_count, &others, from, to) {
+        if graph::reaches(count, &others, from, to) {
             deps.remove(&(from, to));
         }
     }
-    for ((from, to), why) in deps {
-        streams[to].depends_on.push((from, why));
-    }
+    deps
+}
 
-    // 5. Ownership.
-    let files_of: Vec<BTreeSet<&str>> = groups
-        .iter()
-        .map(|members| {
-            members
-                .iter()
-                .flat_map(|&t| tasks[t].files.iter().map(String::as_str))
-                .collect()
-        })
+/// Why stream `later` waits for stream `earlier` by their phases, if it does: every phase of
+/// `earlier` comes before every phase of `later`, they touch, and no dependency so far says
+/// the opposite (or says it already).
+fn phase_order(
+    g: &Grouped,
+    streams: &[GroupedStream],
+    neighbourhoods: &[BTreeSet<&str>],
+    deps: &BTreeMap<(usize, usize), String>,
+    earlier: usize,
+    later: usize,
+) -> Option<String> {
+    let phase_range = |i: usize| -> Option<(usize, usize)> {
+        let phases = g.groups[i].iter().filter_map(|&t| g.tasks[t].phase);
+        let min = phases.clone().min()?;
+        Some((min, phases.max()?))
+    };
+    let ((_, earlier_max), (later_min, _)) = (phase_range(earlier)?, phase_range(later)?);
+    if earlier_max >= later_min || deps.contains_key(&(earlier, later)) {
+        return None;
+    }
+    let shared: Vec<&str> = neighbourhoods[earlier]
+        .intersection(&neighbourhoods[later])
+        .copied()
         .collect();
-    for (g, stream) in streams.iter_mut().enumerate() {
-        if !stream.unassigned {
-            stream.owns = patterns(g, &files_of, view);
-        }
+    let touch = streams[earlier].unassigned || streams[later].unassigned;
+    if !touch && shared.is_empty() {
+        return None;
     }
+    let edges: Vec<(usize, usize)> = deps.keys().copied().collect();
+    if graph::reaches(g.groups.len(), &edges, later, earlier) {
+        return None;
+    }
+    let (before, after) = (
+        short_phase(&g.list.phases[earlier_max].title),
+        short_phase(&g.list.phases[later_min].title),
+    );
+    Some(if shared.is_empty() {
+        let vague = if streams[earlier].unassigned {
+            earlier
+        } else {
+            later
+        };
+        format!(
+            "{before} comes before {after}, and {} no file",
+            if vague == earlier {
+                "that stream names"
+            } else {
+                "this stream names"
+            }
+        )
+    } else {
+        let dirs: Vec<String> = shared
+            .iter()
+            .map(|d| {
+                if d.is_empty() {
+                    "the top directory".to_string()
+                } else {
+                    format!("`{d}/`")
+                }
+            })
+            .collect();
+        format!(
+            "{before} comes before {after}, and both work in {}",
+            join_and(&dirs.iter().map(String::as_str).collect::<Vec<_>>())
+        )
+    })
+}
 
-    // Names.
+/// Names every stream, each once: from its patterns, or for tasks that name no file from
+/// their phase (and then its placeholder pattern from the name).
+fn name_streams(g: &Grouped, streams: &mut [GroupedStream]) {
     let mut taken: BTreeSet<String> = BTreeSet::new();
-    for (g, stream) in streams.iter_mut().enumerate() {
+    for (i, stream) in streams.iter_mut().enumerate() {
         let candidates = if stream.unassigned {
-            let phase = groups[g].iter().find_map(|&t| tasks[t].phase);
+            let phase = g.groups[i].iter().find_map(|&t| g.tasks[t].phase);
             vec![
                 phase
-                    .and_then(|p| slug(&phase_name(&list.phases[p].title)))
+                    .and_then(|p| slug(&phase_name(&g.list.phases[p].title)))
                     .unwrap_or_else(|| "unassigned".to_string()),
             ]
         } else {
@@ -516,7 +644,6 @@ pub fn group(list: &TaskList, view: &RepoView) -> Result<Grouping, Vec<Problem>>
             stream.owns = vec![format!("{PLACEHOLDER_DIR}/{}/**", stream.name)];
         }
     }
-    Ok(Grouping { streams })
 }
 
 /// Whether a task's wording says it makes something new.
@@ -735,7 +862,9 @@ mod tests {
             name: None,
             default_name: None,
             source: "tasks.md".into(),
-            agent: crate::plan::init::AgentChoice::Only(crate::plan::init::AgentCli::Codex),
+            agent: crate::authoring::init::AgentChoice::Only(
+                crate::authoring::init::AgentCli::Codex,
+            ),
         };
         let out = generate(tasks, Format::Markdown, &view(), &options)
             .unwrap_or_else(|p| panic!("{p:#?}"));
