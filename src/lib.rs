@@ -7,7 +7,11 @@
 //! that goes up:
 //!
 //! - [`cli`]: clap types and one function per subcommand (args -> ops -> report -> exit code);
-//!   it reaches only ops, report and error.
+//!   it reaches only ops, report and error, and [`web`] for `streams ui`.
+//! - [`web`]: `streams ui`, the other front end: the local web view, an axum server on
+//!   127.0.0.1 behind a random token, live events from the run's directory, actions through the
+//!   `streams` command itself; it reads through [`ops`] and draws with [`report`] (report.html
+//!   is its static twin).
 //! - [`ops`]: the use cases (loading the plan against git, start, `--dry-run`, resume,
 //!   continue, skip, abort, retry, status, clean, init, plan prediction, `ci github`, a run
 //!   spread over CI machines): no clap, no printing; a repository and inputs in, data out.
@@ -78,4 +82,5 @@ pub mod plan;
 pub mod report;
 pub mod state;
 pub mod text;
+pub mod web;
 pub mod work;

@@ -52,7 +52,7 @@ pub fn tail(path: &Path, n: usize) -> Vec<String> {
     };
     let lines: Vec<String> = text
         .lines()
-        .filter(|l| !l.starts_with(HEADER) && !l.starts_with(ARGV))
+        .filter(|l| !is_header(l))
         .map(crate::text::sanitize)
         .filter(|l| !l.trim().is_empty())
         .map(|l| {
@@ -89,6 +89,12 @@ pub fn output_mentions(path: &Path, words: &[&str]) -> bool {
             .filter(|line| !opens_like_a_header(line))
             .any(|line| words.iter().any(|w| line.contains(w)))
     })
+}
+
+/// Whether `line` is one of the two header lines streams writes (what ran, its argv): what a
+/// person is shown of a log leaves them out.
+pub fn is_header(line: &str) -> bool {
+    line.starts_with(HEADER) || line.starts_with(ARGV)
 }
 
 /// The readers that look for the agent's own words leave out every line that opens like a

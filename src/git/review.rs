@@ -51,6 +51,25 @@ fn parse_numstat_z(text: &str) -> Vec<FileChange> {
     files
 }
 
+/// The unified diff from `from` to `to` as text, for a page to show (`streams ui`,
+/// report.html): renames detected, no colours, no external diff or textconv drivers, paths
+/// unquoted (the page escapes them itself), in the order of [`diffstat`].
+pub fn patch(repo: &Repo, from: &str, to: &str) -> GitResult<String> {
+    let out = repo.git().run([
+        "-c",
+        "core.quotePath=false",
+        "diff",
+        "-M",
+        "--no-color",
+        "--no-ext-diff",
+        "--no-textconv",
+        from,
+        to,
+        "--",
+    ])?;
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
 /// The commits reachable from `to` and not from `from`, oldest first (as `git log --reverse
 /// from..to` lists them).
 pub fn commits_between(repo: &Repo, from: &str, to: &str) -> GitResult<Vec<CommitInfo>> {

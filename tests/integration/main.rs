@@ -27,4 +27,5 @@ mod sandbox;
 mod scenarios;
 mod sparse;
 mod status;
+mod web;
 mod workspace;
