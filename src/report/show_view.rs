@@ -104,6 +104,19 @@ pub struct Rejection {
     pub kept: String,
 }
 
+impl Rejection {
+    /// Each offending path with its owner, as `show` and the page list them.
+    pub fn paths_and_owners(&self) -> Vec<String> {
+        self.paths
+            .iter()
+            .map(|v| match &v.owner {
+                Some(owner) => format!("{} (owned by {owner})", v.path),
+                None => format!("{} (owned by no stream)", v.path),
+            })
+            .collect()
+    }
+}
+
 #[derive(Clone, Debug, Serialize)]
 pub struct KeptRef {
     pub name: String,
@@ -237,14 +250,7 @@ fn render_stream(out: &mut String, s: &StreamShow) {
     }
 
     for r in &s.rejections {
-        let paths: Vec<String> = r
-            .paths
-            .iter()
-            .map(|v| match &v.owner {
-                Some(owner) => format!("{} (owned by {owner})", v.path),
-                None => format!("{} (owned by no stream)", v.path),
-            })
-            .collect();
+        let paths = r.paths_and_owners();
         let _ = writeln!(
             out,
             "  rejected:  task {} changed {}",
