@@ -10,11 +10,13 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
-use crate::coordinator::{IntegrationMove, move_integration_ref, short};
+use crate::coordinator::{IntegrationMove, move_integration_ref};
 use crate::error::{Error, IoContext, Result};
-use crate::git::{self, Oid, Repo, commit, merge, refs, worktree};
+use crate::git::{self, Repo, commit, merge, refs, worktree};
+use crate::ids::Oid;
 use crate::layout::{self, KeptKind};
 use crate::state::{RunDir, RunLock, RunState, StateDir, lock};
+use crate::text::short;
 
 /// What `clean` is told to clean.
 #[derive(Clone, Debug, PartialEq, Eq)]

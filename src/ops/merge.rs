@@ -10,7 +10,8 @@
 use std::collections::BTreeSet;
 
 use crate::error::{Error, Result};
-use crate::git::{self, Oid, Repo, commit, merge, refs, worktree};
+use crate::git::{self, Repo, commit, merge, refs, worktree};
+use crate::ids::Oid;
 use crate::layout;
 use crate::plan::MergeStrategy;
 use crate::state::{MergedInto, RunDir, RunPhase, RunState, StateDir, StateStore, now_ms};
@@ -101,7 +102,7 @@ fn merge_result(
             format!("there is no branch `{branch}`"),
             format!(
                 "create it first (`git branch {branch} {}`) or name another with --into",
-                crate::coordinator::short(&state.base)
+                crate::text::short(&state.base)
             ),
         ));
     };
@@ -126,7 +127,7 @@ fn merge_result(
         return Err(Error::state(
             format!(
                 "{branch} has moved since the run's base ({} is not in {from}): the result cannot simply fast-forward it",
-                crate::coordinator::short(&was)
+                crate::text::short(&was)
             ),
             format!(
                 "`streams merge --allow-moved{}` makes a merge commit; or review first with `git log {from}..{branch}`",

@@ -12,7 +12,8 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, IoContext, Result};
-use crate::git::{Oid, Repo, refs};
+use crate::git::{Repo, refs};
+use crate::ids::Oid;
 use crate::layout::RefNames;
 use crate::plan::{Plan, Prompt};
 use crate::state::{
@@ -138,8 +139,8 @@ pub fn reopen(
             match tip {
                 Some(tip) => format!(
                     "{branch} has moved since the run finished (it is at {}, the run left it at {})",
-                    crate::coordinator::short(&tip),
-                    crate::coordinator::short(&state.integration_tip)
+                    crate::text::short(&tip),
+                    crate::text::short(&state.integration_tip)
                 ),
                 None => format!("{branch} was removed since the run finished"),
             },

@@ -8,7 +8,8 @@ use crate::coordinator::{IntegrationMove, move_integration_ref};
 use crate::error::{Error, IoContext, Result};
 use crate::exec::dispatcher::worktrees_dir;
 use crate::failpoint;
-use crate::git::{self, Oid, Repo, refs, worktree};
+use crate::git::{self, Repo, refs, worktree};
+use crate::ids::Oid;
 use crate::layout::{self, RefNames};
 use crate::plan::Plan;
 use crate::state::{
@@ -272,7 +273,7 @@ pub fn check_register(state_dir: &StateDir, plan: &Plan) -> Result<()> {
                 o.theirs.text,
                 o.theirs.by,
                 holding.plan,
-                crate::report::quote_path(&o.example)
+                crate::text::quote_path(&o.example)
             ));
         }
     }

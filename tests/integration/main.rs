@@ -14,6 +14,7 @@ mod crash;
 mod gate;
 mod init;
 mod init_from;
+mod layering;
 mod learn;
 mod machines;
 mod output;
