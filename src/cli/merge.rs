@@ -11,7 +11,7 @@ pub fn merge(ctx: &Context, args: MergeArgs) -> Result<ExitCode> {
     let current = ops::session::current(
         ops::load::open_repo(&ctx.cwd)?,
         &selector,
-        ops::runs::Want::Finished,
+        ops::runs::Want::Unmerged,
         "merge",
     )?;
     ctx.say_choice("merge", current.choice.as_ref());

@@ -3,8 +3,9 @@
 //! A repository holds runs of several plans side by side (each plan's last run owns its
 //! branches and workspaces; earlier runs of a plan are history). Every command that acts on a
 //! run takes `--plan NAME|FILE` and `--run ID`; without them it takes the only run that fits
-//! what it does (the halted one for `continue`, a finished one for `merge`, ...), else the last
-//! one started, and says which when there was a choice ([`Picked::choice`]).
+//! what it does (the halted one for `continue`, a finished one not merged yet for `merge`,
+//! ...), else the last one started, and says which when there was a choice
+//! ([`Picked::choice`]).
 
 use std::path::Path;
 
@@ -81,8 +82,10 @@ pub enum Want {
     Halted,
     /// An interrupted run (`resume`).
     Resumable,
-    /// A finished run (`merge`, `retry`).
+    /// A finished run (`retry`).
     Finished,
+    /// A finished run whose result was not merged yet, else a finished one (`merge`).
+    Unmerged,
 }
 
 impl Want {
@@ -98,6 +101,15 @@ impl Want {
                 )
             }
             Want::Finished => matches!(state.phase, RunPhase::Finished),
+            Want::Unmerged => matches!(state.phase, RunPhase::Finished) && state.merged.is_none(),
+        }
+    }
+
+    /// What fits next best when no run fits.
+    fn fallback(self) -> Option<Want> {
+        match self {
+            Want::Unmerged => Some(Want::Finished),
+            _ => None,
         }
     }
 }
@@ -155,9 +167,9 @@ pub fn pick_optional(repo: &Repo, selector: &Selector, want: Want) -> Result<Opt
     if let Some(plan) = &selector.plan {
         lasts.retain(|(_, state)| state.plan_name == *plan);
     }
-    let Some(index) = lasts
-        .iter()
-        .rposition(|(_, state)| want.fits(state))
+    let fitting = |want: Want| lasts.iter().rposition(|(_, state)| want.fits(state));
+    let Some(index) = fitting(want)
+        .or_else(|| want.fallback().and_then(fitting))
         .or_else(|| lasts.len().checked_sub(1))
     else {
         return Ok(None);
@@ -217,6 +229,21 @@ fn plans_hint(repo: &Repo) -> String {
         "no plan ran here yet; start one with `streams run`".to_string()
     } else {
         format!("plans that ran here: {}", plans.join(", "))
+    }
+}
+
+/// `--plan NAME` (with a leading space) for the hints that end a run of `state`'s plan when
+/// other plans ran here too: without it, `merge`, `retry` and `clean` could take another
+/// plan's run. Empty when this plan is the only one.
+pub fn plan_flag(state: &RunState) -> String {
+    let Ok(repo) = Repo::discover(&state.repo_root) else {
+        return String::new();
+    };
+    let (runs, _) = StateDir::new(repo.common_dir()).runs();
+    if runs.iter().any(|(_, s)| s.plan_name != state.plan_name) {
+        format!(" --plan {}", crate::text::shell_quote(&state.plan_name))
+    } else {
+        String::new()
     }
 }
 

@@ -378,6 +378,9 @@ pub struct Concluded {
     pub report: summary::RunReport,
     /// A line for each report that could not be written.
     pub not_written: Vec<String>,
+    /// ` --plan NAME` when other plans ran here too, for the hints that name a command
+    /// ([`super::runs::plan_flag`]).
+    pub plan_flag: String,
 }
 
 /// Clears what the reporters drew and writes the run's report (see [`write_report`]); `junit`
@@ -394,7 +397,9 @@ pub fn conclude(ended: Ended, junit: Option<&Path>) -> Concluded {
     } = ended;
     reporter.finish();
     let (report, not_written) = write_report(&state, &run_dir, junit);
+    let plan_flag = super::runs::plan_flag(&state);
     Concluded {
+        plan_flag,
         finish,
         state,
         run_dir,

@@ -7,8 +7,16 @@ use crate::error::Finish;
 use crate::state::{RunDir, RunPhase, RunState, StreamState};
 use crate::text::{quote_paths, short};
 
-/// Prints how the session ended and what to do next.
-pub fn ended(ui: &Ui, finish: Finish, state: &RunState, report: &RunReport, run_dir: &RunDir) {
+/// Prints how the session ended and what to do next. `plan_flag` (` --plan NAME`, or empty when
+/// no other plan ran here) goes into the commands it suggests, so that they act on this run.
+pub fn ended(
+    ui: &Ui,
+    finish: Finish,
+    state: &RunState,
+    report: &RunReport,
+    run_dir: &RunDir,
+    plan_flag: &str,
+) {
     let branch = crate::layout::short_branch(&state.integration_ref);
     // One stream on a CI machine: its integration is private; what counts is its branch,
     // which goes to the central job.
@@ -113,7 +121,7 @@ pub fn ended(ui: &Ui, finish: Finish, state: &RunState, report: &RunReport, run_
                 "  git log --stat {}..{branch}    # review what was integrated",
                 short(&state.base)
             ));
-            ui.info(hints::TAKE_RESULT);
+            ui.info(hints::take_result(plan_flag));
             if finish == Finish::Failed {
                 // The failed ones: `--with-dependents` brings the streams they held back.
                 let mut unfinished: Vec<&str> = report
@@ -132,12 +140,13 @@ pub fn ended(ui: &Ui, finish: Finish, state: &RunState, report: &RunReport, run_
                 }
                 ui.info(hints::retry_failed(
                     &unfinished,
+                    plan_flag,
                     &run_dir.path().join("logs"),
                 ));
             }
             if finish == Finish::Skipped {
                 ui.info(format!(
-                    "  streams retry {} --with-dependents    # run what you left out after all, on top of this result",
+                    "  streams retry {}{plan_flag} --with-dependents    # run what you left out after all, on top of this result",
                     left_out.join(" ")
                 ));
             }
@@ -149,11 +158,13 @@ pub fn ended(ui: &Ui, finish: Finish, state: &RunState, report: &RunReport, run_
                     .map(|s| s.name.as_str())
                     .collect();
                 ui.info(format!(
-                    "  streams retry {} --with-dependents    # continue what you stopped, on top of this result",
+                    "  streams retry {}{plan_flag} --with-dependents    # continue what you stopped, on top of this result",
                     stopped.join(" ")
                 ));
             }
-            ui.info("  streams clean    # remove the worktrees and stream branches");
+            ui.info(format!(
+                "  streams clean{plan_flag}    # remove the worktrees and stream branches"
+            ));
         }
         Finish::Halted => {
             if let RunPhase::Halted(halt) = &state.phase {

@@ -154,12 +154,15 @@ tasks = ["Work of three"]
     std::fs::write(&release, "").unwrap();
     for (name, child) in [("one", one), ("two", two)] {
         let out = child.wait_with_output().unwrap();
-        assert_eq!(
-            out.status.code(),
-            Some(0),
-            "plan {name}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "plan {name}: {stderr}");
+        // Another plan ran here: the commands its hints suggest name this one.
+        for hint in [
+            format!("  streams merge --plan {name}    # take it into your branch"),
+            format!("  streams clean --plan {name}    # remove"),
+        ] {
+            assert!(stderr.contains(&hint), "plan {name}: {stderr}");
+        }
     }
     assert_eq!(repo.git(&["show", "streams/one/integration:a/y"]), "one");
     assert_eq!(repo.git(&["show", "streams/two/integration:b/y"]), "two");
@@ -170,6 +173,22 @@ tasks = ["Work of three"]
             .code()
             != Some(0)
     );
+    // A bare `merge` takes a result not merged yet: one plan's, then the other's.
+    let mut merged = Vec::new();
+    for _ in 0..2 {
+        let out = repo.streams(&["merge"]);
+        out.assert_code(0);
+        let said = out.stderr_redacted();
+        let plan = ["one", "two"]
+            .into_iter()
+            .find(|plan| said.contains(&format!("merge: run [RUN] of plan `{plan}`")))
+            .unwrap_or_else(|| panic!("merge says which run it took: {out}"));
+        merged.push(plan);
+    }
+    merged.sort();
+    assert_eq!(merged, ["one", "two"]);
+    assert_eq!(repo.read("a/y").trim_end(), "one");
+    assert_eq!(repo.read("b/y").trim_end(), "two");
     // Once they ended, the third plan starts.
     repo.streams(&["run", "three.toml"]).assert_code(0);
 }
