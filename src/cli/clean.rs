@@ -20,6 +20,12 @@ pub fn clean(ctx: &Context, args: CleanArgs) -> Result<ExitCode> {
     };
     let found = clean::find(&repo, &target)?;
     let ui = &ctx.ui;
+    if let (Some(plan), false) = (found.plans.first(), found.other_plans.is_empty()) {
+        ui.info(crate::report::runs_view::clean_picked_line(
+            &plan.plan,
+            &found.other_plans,
+        ));
+    }
     for line in &found.passed_over {
         ui.warn(format!("left alone: {line}"));
     }

@@ -69,6 +69,9 @@ pub struct Found {
     pub plans: Vec<PlanClean>,
     /// With `--all`: the plans left alone, and why (a run not over, a process holding it).
     pub passed_over: Vec<String>,
+    /// For a bare `clean`, which cleans the last run's plan: the other plans that ran here
+    /// (left alone), for the line that says which plan it took.
+    pub other_plans: Vec<String>,
 }
 
 /// What cleaning a plan does, as `--force` decides.
@@ -110,9 +113,18 @@ pub fn find(repo: &Repo, target: &Target) -> Result<Found> {
             (plans.into_iter().collect(), None)
         }
     };
+    let other_plans = match target {
+        Target::Last => by_plan
+            .keys()
+            .filter(|plan| !plans.contains(plan))
+            .cloned()
+            .collect(),
+        _ => Vec::new(),
+    };
     let mut found = Found {
         plans: Vec::new(),
         passed_over: Vec::new(),
+        other_plans,
     };
     for plan in plans {
         let plan_runs = by_plan.remove(&plan).unwrap_or_default();

@@ -141,6 +141,15 @@ pub fn picked_line(command: &str, choice: &Choice) -> String {
     )
 }
 
+/// What a bare `clean` says when other plans ran here too: it cleans the last run's plan only.
+pub fn clean_picked_line(plan: &str, others: &[String]) -> String {
+    let others: Vec<String> = others.iter().map(|p| format!("`{p}`")).collect();
+    format!(
+        "clean: plan `{plan}` (of the last run started here); other plans here, left alone: {} (clean them with --plan NAME, or --all)",
+        others.join(", ")
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -500,6 +500,12 @@ fn a_bare_clean_cleans_the_last_runs_plan_only_and_never_leaves_work_without_its
         "{out}"
     );
     assert!(!out.stderr.contains("/one"), "{out}");
+    assert!(
+        out.stderr.contains(
+            "clean: plan `two` (of the last run started here); other plans here, left alone: `one`"
+        ),
+        "it says which plan it took: {out}"
+    );
     assert!(!runs.join(&two).exists() && !workspaces("two").exists());
     assert!(runs.join(&one).join("state.json").exists());
     assert!(workspaces("one").join("s").exists());
