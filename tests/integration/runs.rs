@@ -938,3 +938,66 @@ fn clean_all_removes_what_a_plan_left_without_records() {
     assert!(!workspace.exists(), "{out}");
     assert!(!repo.refs().contains("streams/one/"), "{}", repo.refs());
 }
+
+#[test]
+fn show_diff_logs_and_pr_take_the_plan_or_the_run() {
+    let repo = repo();
+    for (name, dir) in [("one", "a"), ("two", "b")] {
+        one_stream_plan(
+            &repo,
+            name,
+            &format!(r#"["{dir}/**"]"#),
+            &format!(r#"["act", "write", "{dir}/y", "{name}", "say", "agent of {name}"]"#),
+            "",
+        );
+        repo.streams(&["run", &format!("{name}.toml")])
+            .assert_code(0);
+    }
+    let one = run_id_of(&repo, "one");
+
+    // Without a choice: the last run (plan two's), and the line that says so.
+    let out = repo.streams(&["diff", "--stat"]);
+    out.assert_code(0);
+    assert!(
+        out.stdout.contains("b/y") && !out.stdout.contains("a/y"),
+        "{out}"
+    );
+    assert!(
+        out.stderr_redacted()
+            .contains("diff: run [RUN] of plan `two` (integrated); other plans here: `one`"),
+        "{out}"
+    );
+    for args in [
+        vec!["diff", "--stat", "--plan", "one"],
+        vec!["diff", "s", "--stat", "--run", one.as_str()],
+    ] {
+        let out = repo.streams(&args);
+        out.assert_code(0);
+        assert!(
+            out.stdout.contains("a/y") && !out.stdout.contains("b/y"),
+            "{args:?}: {out}"
+        );
+        assert!(!out.stderr.contains("other plans here"), "{args:?}: {out}");
+    }
+
+    let out = repo.streams(&["logs", "s", "--plan", "one"]);
+    out.assert_code(0);
+    assert!(out.stdout.contains("agent of one"), "{out}");
+    let out = repo.streams(&["logs", "s"]);
+    out.assert_code(0);
+    assert!(out.stdout.contains("agent of two"), "{out}");
+
+    let out = repo.streams(&["show", "--run", &one, "--json"]);
+    out.assert_code(0);
+    assert!(out.stdout.contains("\"one\""), "{out}");
+    assert!(!out.stdout.contains("streams/two/"), "{out}");
+
+    let remote = tmp(&repo).join("remote.git");
+    repo.git(&["init", "-q", "--bare", &remote.display().to_string()]);
+    repo.git(&["remote", "add", "origin", &remote.display().to_string()]);
+    let out = repo.streams(&["pr", "--remote", "origin", "--dry-run", "--plan", "one"]);
+    out.assert_code(0);
+    let said = format!("{}{}", out.stdout, out.stderr);
+    assert!(said.contains("streams/one/s"), "{out}");
+    assert!(!said.contains("streams/two/"), "{out}");
+}
