@@ -1001,3 +1001,43 @@ fn show_diff_logs_and_pr_take_the_plan_or_the_run() {
     assert!(said.contains("streams/one/s"), "{out}");
     assert!(!said.contains("streams/two/"), "{out}");
 }
+
+#[test]
+fn skip_and_abort_take_the_run_that_is_not_over_or_the_plan_named() {
+    // `skip` without a plan: the halted run, though another plan ran after it.
+    let repo = repo();
+    halted_one_and_finished_two(&repo);
+    let out = repo.streams(&["skip", "b"]);
+    out.assert_code(0);
+    assert!(
+        out.stderr_redacted()
+            .contains("skip: run [RUN] of plan `one` (halted); other plans here: `two`"),
+        "{out}"
+    );
+    assert!(out.stderr.contains("left out as you chose: b"), "{out}");
+    assert_eq!(repo.git(&["show", "streams/one/integration:a/y"]), "ya");
+
+    // `abort` of a plan whose run is over is refused by name; `--plan` aborts the one named.
+    let repo = self::repo();
+    halted_one_and_finished_two(&repo);
+    let out = repo.streams(&["abort", "--plan", "two"]);
+    out.assert_code(5);
+    let refs_before = repo.refs();
+    assert!(
+        refs_before.contains("streams/two/integration"),
+        "{refs_before}"
+    );
+    let out = repo.streams(&["abort", "--plan", "one.toml"]);
+    out.assert_code(0);
+    assert!(out.stderr.contains("aborted run"), "{out}");
+    assert!(!out.stderr.contains("other plans here"), "{out}");
+    assert_eq!(
+        status_json(&repo, &["--plan", "one"])["run"]["phase"],
+        "aborted"
+    );
+    assert_eq!(
+        repo.git(&["show", "streams/two/integration:c/y"]),
+        "two",
+        "plan two is untouched"
+    );
+}
