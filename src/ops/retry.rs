@@ -243,6 +243,17 @@ fn same_prompt(a: &Prompt, b: &Prompt) -> bool {
     }
 }
 
+/// `streams run` of the plan file at `path`, as typed at the repository's root (the default
+/// plan file needs no argument).
+fn run_command(root: &Path, path: &Path) -> String {
+    let shown = super::load::shown_path(root, path);
+    if shown == "streams.toml" {
+        "streams run".to_string()
+    } else {
+        format!("streams run {}", crate::text::shell_quote(&shown))
+    }
+}
+
 /// The plan as it is now, for `retry`: read from the file the run started from (or `file`),
 /// validated against the repository, and compared with the run's copy.
 pub struct PlanNow {
@@ -295,8 +306,9 @@ pub fn plan_now(
                     .join("\n")
             ),
             format!(
-                "put those back to retry this run; or take its result as it is (`streams merge --plan {plan}`) and start a new run of the changed plan (`streams run`; `--restart` keeps this run's result under refs/streams/{plan}/previous/)",
-                plan = state.plan_name
+                "put those back to retry this run; or take its result as it is (`streams merge --plan {plan}`) and start a new run of the changed plan (`{run}`; `--restart` keeps this run's result under refs/streams/{plan}/previous/)",
+                plan = state.plan_name,
+                run = run_command(repo.root(), &path),
             ),
         ));
     }

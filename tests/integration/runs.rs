@@ -811,7 +811,7 @@ tasks = ["Task of a"]
         err.contains("  stream `a`'s `owns` changed: its work was checked against the old one"),
         "{out}"
     );
-    assert!(err.contains("hint: put those back to retry this run; or take its result as it is (`streams merge --plan p`)"), "{out}");
+    assert!(err.contains("hint: put those back to retry this run; or take its result as it is (`streams merge --plan p`) and start a new run of the changed plan (`streams run`;"), "{out}");
     // Nothing changed: the run is as it was, its copy of the plan too.
     assert_eq!(
         std::fs::read_to_string(crate::coordinator::run_dir(&repo).join("plan.toml")).unwrap(),
