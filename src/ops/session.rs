@@ -34,6 +34,10 @@ pub fn current(
     command: &str,
 ) -> Result<Current> {
     let picked = super::runs::pick(&repo, selector, want, command)?;
+    // A command that does not apply is refused before it takes the lock (and again under it,
+    // by the caller): a refusal never holds the plan's lock, which says a command is at work
+    // on the run (the web view follows an action as running once it does).
+    refuse_early(&picked.state, want, command)?;
     let state_dir = StateDir::new(repo.common_dir());
     let mut lock = RunLock::acquire(&state_dir, &picked.state.plan_name, command)?;
     // What it was before the lock is not what it is now: another command may have moved it.
@@ -46,6 +50,18 @@ pub fn current(
         state,
         choice: picked.choice,
     })
+}
+
+/// The refusal of the commands that need a run in some phase (`resume`, `continue`, `skip`,
+/// `abort`), as they give it under the lock.
+fn refuse_early(state: &RunState, want: super::runs::Want, command: &str) -> Result<()> {
+    use super::runs::Want;
+    match want {
+        Want::Resumable => check_resumable(state),
+        Want::Halted => check_continuable(state),
+        Want::NotOver => check_not_over(state, command),
+        Want::Any | Want::Finished | Want::Unmerged => Ok(()),
+    }
 }
 
 /// The error for a command that needs a run that is not over.

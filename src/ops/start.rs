@@ -250,6 +250,7 @@ pub fn check_no_active_run(state_dir: &StateDir, plan: &str) -> Result<()> {
 pub fn check_register(state_dir: &StateDir, plan: &Plan) -> Result<()> {
     let mine = register::claims(plan);
     let mut held = Vec::new();
+    let mut held_plans = Vec::new();
     let mut lines = Vec::new();
     for holding in register::holdings(state_dir, &plan.name) {
         let found = register::overlaps(&mine, &holding);
@@ -264,6 +265,7 @@ pub fn check_register(state_dir: &StateDir, plan: &Plan) -> Result<()> {
             "plan `{}` (run {}, {}{who})",
             holding.plan, holding.run_id, holding.phase
         ));
+        held_plans.push(format!("`streams abort --plan {}`", holding.plan));
         for o in found {
             lines.push(format!(
                 "  `{}` ({} of `{}`) and `{}` ({} of `{}`) could both match {}",
@@ -287,7 +289,10 @@ pub fn check_register(state_dir: &StateDir, plan: &Plan) -> Result<()> {
             held.join(" and "),
             lines.join("\n")
         ),
-        "plans run side by side only when no pattern of one can match a path of the other: wait for that run to end (or `streams abort --plan NAME` it), or give the plans disjoint `owns` and `shared`",
+        format!(
+            "plans run side by side only when no pattern of one can match a path of the other: wait for that run to end (or stop it: {}), or give the plans disjoint `owns` and `shared`",
+            held_plans.join(", ")
+        ),
     ))
 }
 

@@ -148,6 +148,12 @@ tasks = ["Work of three"]
         text.contains("hint: plans run side by side only when"),
         "{three}"
     );
+    for plan in ["one", "two"] {
+        assert!(
+            text.contains(&format!("`streams abort --plan {plan}`")),
+            "the hint names what to stop: {three}"
+        );
+    }
     // Refused before anything was written.
     assert!(!repo.refs().contains("streams/three/"), "{}", repo.refs());
 
