@@ -108,7 +108,7 @@ pub fn agent_file_notes(repo: &Repo, loaded: &LoadedPlan) -> Vec<String> {
             }
             format!(
                 "which is not committed at the plan's base ({}): runners check out the repository only; commit it",
-                crate::report::short(&loaded.base_commit)
+                crate::text::short(&loaded.base_commit)
             )
         };
         notes.push(format!(

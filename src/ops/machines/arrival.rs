@@ -5,7 +5,8 @@
 use std::collections::BTreeMap;
 
 use crate::error::{Error, Result};
-use crate::git::{self, Oid, Repo, refs, remote};
+use crate::git::{self, Repo, refs, remote};
+use crate::ids::Oid;
 use crate::layout::RefNames;
 use crate::ownership::{Owner, Ownership};
 use crate::plan::Plan;
@@ -14,7 +15,8 @@ use crate::state::{
     TaskRecord, TaskState, now_ms,
 };
 
-use super::{MANIFEST_VERSION, Manifest, Outcome, short};
+use super::{MANIFEST_VERSION, Manifest, Outcome};
+use crate::text::short7;
 
 /// Where the central job takes each stream's manifest from.
 #[derive(Clone, Debug)]
@@ -89,18 +91,18 @@ pub fn read_manifest(repo: &Repo, commit: &Oid) -> Result<std::result::Result<Ma
     if repo.commit_info(commit).is_err() {
         return Ok(Err(format!(
             "its manifest {} is not on the remote (a ref that held it was moved or deleted?)",
-            short(commit)
+            short7(commit)
         )));
     }
     let Some(bytes) = remote::read_manifest(repo, commit)? else {
         return Ok(Err(format!(
             "its manifest {} holds no {}",
-            short(commit),
+            short7(commit),
             remote::MANIFEST_FILE
         )));
     };
     Ok(serde_json::from_slice::<Manifest>(&bytes)
-        .map_err(|e| format!("its manifest {} is unreadable: {e}", short(commit))))
+        .map_err(|e| format!("its manifest {} is unreadable: {e}", short7(commit))))
 }
 
 /// Checks what arrived for stream `s` of `expect.plan` in manifest commit `manifest` (the one
@@ -136,8 +138,8 @@ pub fn evaluate(repo: &Repo, expect: &Expect, s: usize, manifest: Option<&Oid>) 
     if manifest.plan_hash != expect.plan_hash {
         return refuse(format!(
             "its machine ran a different plan (plan hash {}, here {}): integrate with the plan file the machines ran, or run the stream again",
-            short(&manifest.plan_hash),
-            short(expect.plan_hash)
+            short7(&manifest.plan_hash),
+            short7(expect.plan_hash)
         ));
     }
     if manifest.start != *expect.start {
@@ -149,8 +151,8 @@ pub fn evaluate(repo: &Repo, expect: &Expect, s: usize, manifest: Option<&Oid>) 
         };
         return refuse(format!(
             "it started from {}, not from where this integration starts ({}){whole}",
-            short(&manifest.start),
-            short(expect.start)
+            short7(&manifest.start),
+            short7(expect.start)
         ));
     }
     if repo.commit_info(&manifest.tip).is_err() {
@@ -158,7 +160,7 @@ pub fn evaluate(repo: &Repo, expect: &Expect, s: usize, manifest: Option<&Oid>) 
         if repo.commit_info(&manifest.tip).is_err() {
             return refuse(format!(
                 "its tip {} is not on the remote (a ref that held it was moved or deleted?)",
-                short(&manifest.tip)
+                short7(&manifest.tip)
             ));
         }
     }

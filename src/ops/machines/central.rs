@@ -10,13 +10,15 @@
 use std::collections::BTreeMap;
 
 use crate::error::{Error, IoContext, Result};
-use crate::git::{Oid, Repo};
+use crate::git::Repo;
+use crate::ids::Oid;
 use crate::ops::load::LoadedPlan;
 use crate::ops::session::{self, EngineParts};
 use crate::ops::start::{self, MachineRun, NewRun};
 use crate::ownership::Ownership;
 use crate::plan::Plan;
 use crate::state::{Journal, Machines, RunDir, RunLock, RunPhase, RunState, StateDir};
+use crate::text::short7;
 
 use super::{
     EarlierStages, Expect, Reported, evaluate, fetch_reported, fetch_run, integration_branch,
@@ -369,8 +371,8 @@ fn open_or_start(
         return Err(Error::state(
             format!(
                 "run {local_id} was started here from {}, not from {}",
-                super::short(&state.base),
-                super::short(base)
+                short7(&state.base),
+                short7(base)
             ),
             "the stage before was integrated again since: integrate this one in a fresh clone (as a CI job does), or remove this run first (`streams clean`)",
         ));

@@ -9,11 +9,13 @@
 //! be forged too, but moving from a forged one only replaces it with this job's result.
 
 use crate::error::{Error, Result};
-use crate::git::{Oid, Repo, remote};
+use crate::git::{Repo, remote};
+use crate::ids::Oid;
 use crate::layout::{self, RefNames};
 use crate::state::{FailReason, Machines, RunState, TaskState};
 
-use super::{Published, git_says, push_leased, short};
+use super::{Published, git_says, push_leased};
+use crate::text::short7;
 
 /// What the remote's integration branch holds, when this integration may move it.
 #[derive(Clone, Debug, PartialEq)]
@@ -80,7 +82,7 @@ pub fn integration_branch(
             format!(
                 "not stage {}'s result ({}) that stage {k} builds on",
                 k - 1,
-                short(prev)
+                short7(prev)
             ),
             format!(
                 "a job of this run or a person pushed it: look at it (`git fetch {remote_name} {short_branch} && git log -p FETCH_HEAD`); to go on, put stage {}'s result back (`git push --force-with-lease={branch}:{there} {remote_name} {prev}:{branch}`) and run this job again",
@@ -97,7 +99,7 @@ pub fn integration_branch(
     Err(Error::state(
         format!(
             "refusing to push {short_branch} to {remote_name}: it holds {}, {what}; nothing was pushed",
-            short(&there)
+            short7(&there)
         ),
         hint,
     ))

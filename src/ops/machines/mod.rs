@@ -21,10 +21,12 @@
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, IoContext, Result};
-use crate::git::{self, Oid, Repo, refs, remote};
+use crate::git::{self, Repo, refs, remote};
+use crate::ids::Oid;
 use crate::layout::{self, KeptKind, RefNames};
 use crate::plan::Plan;
 use crate::state::{Machines, RunDir, RunPhase, RunState, StreamState, TaskState};
+use crate::text::short7;
 
 mod arrival;
 pub mod central;
@@ -214,7 +216,7 @@ pub fn reported_commit(repo: &Repo, remote: Option<&str>, id: &str, what: &str) 
             return Err(Error::state(
                 format!(
                     "{what} {} is not in this clone{}",
-                    short(&oid),
+                    short7(&oid),
                     remote.map(|r| format!(", nor on {r}")).unwrap_or_default()
                 ),
                 "was it pushed? check the id against what the job reported",
@@ -522,10 +524,6 @@ pub fn fetch_reported(repo: &Repo, remote_name: &str, ids: &[Oid]) {
             let _ = remote::fetch_commits(repo, remote_name, std::slice::from_ref(id));
         }
     }
-}
-
-fn short(oid: &str) -> String {
-    oid.chars().take(7).collect()
 }
 
 #[cfg(test)]
