@@ -213,6 +213,17 @@ pub fn spread(plan: &Plan, options: &Options) -> Result<Spread, Refusal> {
             names.join(", ")
         ));
     }
+    // The one place a job other than a stream's own runs that stream's work: the integrate job
+    // runs the gate (and its setup) on the integrated tree, so code a stream wrote runs there,
+    // next to the file that job's outputs are read from.
+    if plan.gate.is_some() {
+        notes.push(
+            "the plan's gate runs the streams' work inside each integrate job, where that code \
+             could set the job's output `tip` the next stage starts from: trust a stage's \
+             result only as far as you trust its streams' code (README: \"Trust model\")"
+                .to_string(),
+        );
+    }
     if plan.jobs.is_none() {
         notes.push(
             "the plan sets no `jobs`: every stream of a stage runs at once (set `jobs` to bound \

@@ -1125,6 +1125,51 @@ tasks = ["x"]
     assert!(out.stderr.contains("sets no `jobs`"), "{out}");
 }
 
+/// The gate runs the streams' code in the integrate jobs, the one place where a stream's code
+/// runs beside another job's outputs: `ci github` says so (the trust model has this limit).
+#[test]
+fn a_plan_with_a_gate_is_written_with_a_warning_about_where_it_runs() {
+    let repo = TestRepo::with_files(&[("a/x", "x\n")]);
+    let plan = |gate: &str| {
+        format!(
+            r#"
+[plan]
+name = "p"
+agent = ["act", "write", "{{stream}}/y", "y"]
+jobs = 1
+{gate}
+
+[[stream]]
+name = "a"
+owns = ["a/**"]
+tasks = ["x"]
+"#
+        )
+    };
+    let args = [
+        "ci",
+        "github",
+        "--setup",
+        "true",
+        "--install",
+        "cargo install --locked agent-streams",
+    ];
+    repo.write("streams.toml", &plan(""));
+    let out = repo.streams(&args);
+    out.assert_code(0);
+    assert_eq!(out.stderr, "", "no gate, nothing to say");
+
+    repo.write("streams.toml", &plan(r#"gate = ["sh", "-c", "true"]"#));
+    let out = repo.streams(&args);
+    out.assert_code(0);
+    assert_eq!(
+        out.stderr,
+        "warning: the plan's gate runs the streams' work inside each integrate job, where that \
+         code could set the job's output `tip` the next stage starts from: trust a stage's \
+         result only as far as you trust its streams' code (README: \"Trust model\")\n"
+    );
+}
+
 /// The agents run on the runners, which install them: writing the workflow on a machine without
 /// `claude` must work (it failed with "agent program `claude` was not found on PATH"). A program
 /// committed in the repository is still checked: every runner checks out the same files.
