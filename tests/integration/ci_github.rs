@@ -1271,6 +1271,65 @@ git push -q origin "+$forged:$m" "+$evil:refs/streams/web/work/$RUN_ID/branch/db
     }
 }
 
+/// The other half of finding 1: what a job can set, its own outputs. The runner of `assets`
+/// reports `db`'s manifest as its own job's output (as a matrix entry could have, for another
+/// entry's stream). `db`'s work is integrated once, as `db`'s; `assets` is refused, saying why.
+#[test]
+fn a_stream_job_cannot_report_another_streams_work_as_its_own() {
+    if !have_jq() {
+        return;
+    }
+    let (repo, remote, workflow) = spread_repo();
+    let script = r#"
+echo "manifest=$(git ls-remote origin "refs/streams/web/manifests/$RUN_ID/db" | cut -f1)" >> "$GITHUB_OUTPUT"
+"#;
+    let hostile = Hostile {
+        stream: "assets",
+        script,
+    };
+    let results = run_workflow(&workflow, &remote, "7105", Some(&hostile));
+    let assets = results["stream-assets"]
+        .as_ref()
+        .expect("stream-assets ran");
+    let db = results["stream-db"].as_ref().expect("stream-db ran");
+    assert_eq!(
+        assets.outputs["manifest"],
+        db.outputs["manifest"],
+        "the hostile job reported db's manifest: {}",
+        logs(&results)
+    );
+    let integrate = results["integrate-0"].as_ref().expect("integrate-0 ran");
+    assert!(!integrate.ok, "{}", logs(&results));
+    assert!(
+        integrate.log.contains("its manifest is for stream `db`"),
+        "{}",
+        integrate.log
+    );
+    assert_eq!(result_of(&results["stream-api"]), "skipped");
+    let tree = repo.git(&[
+        "--git-dir",
+        remote.to_str().unwrap(),
+        "ls-tree",
+        "-r",
+        "--name-only",
+        "refs/heads/streams/web/integration",
+    ]);
+    assert_eq!(
+        tree.lines().collect::<Vec<_>>(),
+        [
+            ".github/workflows/streams.yml",
+            "README.md",
+            "src/db/schema.sql",
+            "streams.toml"
+        ],
+        "db's work once, nothing of assets'"
+    );
+    assert_eq!(
+        remote_file(&repo, &remote, "src/db/schema.sql"),
+        "create table users (id int);"
+    );
+}
+
 /// Finding 2: the runner of `api` (stage 1) moves stage 0's tip on the remote to a commit that
 /// changes `db`'s file (a stream of an earlier stage, which the old check allowed), before
 /// `ui` starts from it and stage 1 is integrated on it.
