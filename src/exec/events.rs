@@ -7,7 +7,7 @@ use tokio::sync::{mpsc, watch};
 
 use super::process::Cancel;
 use super::task::TaskOutcome;
-use crate::git::{self, Oid};
+use crate::git::Oid;
 use crate::ids::{StreamId, TaskId};
 use crate::state::FailReason;
 
@@ -48,7 +48,7 @@ pub enum ExecEvent {
     Prepared {
         stream: StreamId,
         at: Oid,
-        result: Result<git::worktree::PrepareReport, String>,
+        result: Result<crate::workspace::PrepareReport, String>,
     },
 }
 

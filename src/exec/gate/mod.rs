@@ -30,7 +30,7 @@ use super::setup::{self, SetupJob, SetupResult};
 use crate::coordinator;
 use crate::error::{Error, Result};
 use crate::failpoint;
-use crate::git::{self, Oid, Repo};
+use crate::git::{self, Oid};
 use crate::layout;
 use crate::report::Event;
 use crate::state::{Entry, GateRun, RunState, SpanOutcome, Step, now_ms};
@@ -204,7 +204,6 @@ impl Gate {
             cmd,
             limits,
             setup,
-            repo: ctx.repo.clone(),
             commit: probe.commit.clone(),
             tree: probe.tree.clone(),
             cancel,
@@ -306,7 +305,6 @@ pub(super) struct Running {
     limits: Limits,
     /// The workspace's environment to make first, unless the worktree is set up at this tree.
     setup: Option<(IncludeJob, Option<SetupJob>)>,
-    repo: Repo,
     commit: Oid,
     tree: Oid,
     cancel: watch::Receiver<Cancel>,
@@ -358,7 +356,9 @@ impl Running {
             return Ok(());
         };
         let cancel = self.cancel.clone();
-        match setup::run(&self.repo, &self.cmd.cwd, &self.commit, job, cancel, |_| {}).await {
+        let dir = self.cmd.cwd.clone();
+        let changed = move || crate::git::worktree::uncommitted(&dir);
+        match setup::run(&self.cmd.cwd, &self.commit, job, cancel, |_| {}, changed).await {
             SetupResult::Done => Ok(()),
             SetupResult::Failed(why) => Err(failed(why)),
             SetupResult::Interrupted => Err(AgentExit::Cancelled),
