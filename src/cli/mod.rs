@@ -21,6 +21,7 @@ mod run;
 mod session;
 mod status;
 mod steer;
+mod ui;
 mod watch;
 
 use std::path::PathBuf;
@@ -110,6 +111,10 @@ pub enum Command {
     /// Push stream branches (or the integration branch) and open or update one pull request
     /// each through the GitHub CLI `gh`
     Pr(PrArgs),
+    /// Serve the repository's runs as a live web page on this machine (127.0.0.1, behind a
+    /// random token): the graph of streams, the timeline, logs, diffs, conflicts, and the
+    /// actions continue, skip, abort, retry and merge
+    Ui(UiArgs),
     /// Run a built-in example end to end on a throwaway repository
     Demo(DemoArgs),
     /// Write a commented streams.toml for this repository, one of the example plans, or a plan
@@ -492,6 +497,19 @@ pub struct CleanArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct UiArgs {
+    /// The port to listen on, on 127.0.0.1 (default: a free one)
+    #[arg(long)]
+    pub port: Option<u16>,
+    /// Open the page in the default browser
+    #[arg(long)]
+    pub open: bool,
+    /// Show this run (default: the current one, and each new run as it starts)
+    #[arg(long, value_name = "ID")]
+    pub run: Option<String>,
+}
+
+#[derive(Debug, Args)]
 pub struct DemoArgs {
     /// Where to create the example repository (default: a new temporary directory)
     pub dir: Option<PathBuf>,
@@ -573,6 +591,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Logs(args) => review::logs(&ctx, args),
         Command::Pr(args) => review::pr(&ctx, args),
         Command::Integrate(args) => machines::integrate(&ctx, args),
+        Command::Ui(args) => ui::ui(&ctx, args),
         Command::Demo(args) => demo::demo(&ctx, args),
         Command::Init(args) => init::init(&ctx, args),
         Command::Ci(args) => ci::ci(&ctx, args),

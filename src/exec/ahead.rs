@@ -18,8 +18,7 @@ use tokio::sync::mpsc;
 
 use super::events::ExecEvent;
 use super::run::Run;
-use crate::git::Oid;
-use crate::ids::StreamId;
+use crate::ids::{Oid, StreamId};
 use crate::state::StreamState;
 use crate::workspace::{self, PrepareReport};
 

@@ -15,8 +15,8 @@ use std::time::Duration;
 use super::run::Run;
 use crate::coordinator::{self, IntegrationMove};
 use crate::error::Result;
-use crate::git::{self, Oid, refs, trailers};
-use crate::ids::{StreamId, TaskId};
+use crate::git::{self, refs, trailers};
+use crate::ids::{Oid, StreamId, TaskId};
 use crate::state::{Entry, StreamState, SyncUnit, TaskState, journal};
 use crate::workspace::{Kind, Workspace};
 
@@ -276,7 +276,7 @@ fn start_over(run: &mut Run, s: usize, t: usize, start: &Oid) -> Result<()> {
         run.message(&format!(
             "{name} task {}: its unfinished work is kept on {wip} ({}); the task runs again from its start",
             t + 1,
-            coordinator::short(&kept)
+            crate::text::short(&kept)
         ));
     }
     let record = &mut run.state.streams[s].tasks[t];

@@ -3,28 +3,9 @@
 
 use std::path::Path;
 
-use serde::{Deserialize, Serialize};
-
 use super::commit::parse_oid;
 use super::{Git, GitError, GitResult, Oid, Repo};
-
-/// What a task's work amounts to.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct WorkStats {
-    pub commits: usize,
-    pub files: usize,
-    pub insertions: usize,
-    pub deletions: usize,
-}
-
-impl WorkStats {
-    pub fn add(&mut self, other: &WorkStats) {
-        self.commits += other.commits;
-        self.files += other.files;
-        self.insertions += other.insertions;
-        self.deletions += other.deletions;
-    }
-}
+use crate::work::WorkStats;
 
 /// Commits in `from..to` (count), and files / lines changed between the two trees.
 pub fn work_stats(repo: &Repo, from: &str, to: &str) -> GitResult<WorkStats> {
@@ -43,9 +24,8 @@ pub fn work_stats(repo: &Repo, from: &str, to: &str) -> GitResult<WorkStats> {
         commits,
         ..WorkStats::default()
     };
-    for record in out.stdout.split(|b| *b == 0).filter(|r| !r.is_empty()) {
-        let text = String::from_utf8_lossy(record);
-        let mut fields = text.splitn(3, '\t');
+    for record in out.z_fields() {
+        let mut fields = record.splitn(3, '\t');
         let (added, deleted) = (fields.next(), fields.next());
         stats.files += 1;
         stats.insertions += added
@@ -112,7 +92,7 @@ pub fn changed_files(
     limit: usize,
 ) -> GitResult<(Vec<String>, usize)> {
     let out = tree_diff(repo, &["--name-only"], from, to)?;
-    let all: Vec<String> = split_z(&out.stdout).collect();
+    let all: Vec<String> = out.z_fields().collect();
     let total = all.len();
     let files = all.into_iter().take(limit).collect();
     Ok((files, total))
@@ -140,21 +120,9 @@ pub fn tree_diff_paths(repo: &Repo, a: &str, b: &str) -> GitResult<Vec<String>> 
     Ok(paths)
 }
 
-pub(crate) fn split_z(bytes: &[u8]) -> impl Iterator<Item = String> + '_ {
-    bytes
-        .split(|b| *b == 0)
-        .filter(|p| !p.is_empty())
-        .map(|p| String::from_utf8_lossy(p).into_owned())
-}
-
 /// The tracked paths with uncommitted changes in the worktree at `path` (untracked files are
 /// left out: `git merge` refuses by itself to overwrite one).
 pub fn modified_tracked_paths(path: &Path) -> GitResult<Vec<String>> {
     let out = Git::new(path).run(["status", "--porcelain=v1", "-z", "--untracked-files=no"])?;
-    Ok(out
-        .stdout
-        .split(|b| *b == 0)
-        .filter(|e| e.len() > 3)
-        .map(|e| String::from_utf8_lossy(&e[3..]).into_owned())
-        .collect())
+    Ok(out.porcelain_paths())
 }

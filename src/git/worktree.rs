@@ -321,12 +321,7 @@ fn status_porcelain(git: &Git) -> GitResult<Vec<String>> {
         "--untracked-files=all",
         "--no-renames",
     ])?;
-    Ok(out
-        .stdout
-        .split(|b| *b == 0)
-        .filter(|e| e.len() > 3)
-        .map(|e| String::from_utf8_lossy(&e[3..]).into_owned())
-        .collect())
+    Ok(out.porcelain_paths())
 }
 
 /// The paths with uncommitted changes in the worktree at `path` (untracked files included,

@@ -4,11 +4,13 @@
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 
-use crate::coordinator::{IntegrationMove, move_integration_ref, short};
+use crate::coordinator::{IntegrationMove, move_integration_ref};
 use crate::error::{Error, IoContext, Result};
-use crate::git::{Oid, Repo, commit, merge, refs, worktree};
+use crate::git::{Repo, commit, merge, refs, worktree};
+use crate::ids::Oid;
 use crate::layout::{self, KeptKind};
 use crate::state::{RunDir, RunLock, RunState, StateDir};
+use crate::text::short;
 use crate::workspace::{Kind, Workspace};
 
 /// One thing `clean` looked at.
@@ -127,7 +129,7 @@ fn worktree_items(repo: &Repo, state: &RunState) -> Result<(Vec<CleanItem>, BTre
             // Its files then differ from what streams recorded too: the commits say more.
             (_, Some(head)) => Some(format!(
                 "commits made in it that your repository does not have ({})",
-                crate::coordinator::short(&head)
+                short(&head)
             )),
             (true, None) => Some("uncommitted changes in it".to_string()),
             (false, None) => None,

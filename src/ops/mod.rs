@@ -28,3 +28,4 @@ pub mod session;
 pub mod show;
 pub mod start;
 pub mod status;
+pub mod ui;

@@ -405,9 +405,9 @@ pub fn runtime() -> Result<tokio::runtime::Runtime> {
         .map_err(|e| Error::io("could not start the async runtime", e))
 }
 
-/// The run's report as it stands, written to `report.json`, `report.md` and `report.xml` (JUnit)
-/// in its directory, the JUnit report also to `junit` (`--junit PATH`, absolute). A report that
-/// cannot be written is not fatal: what was not written comes back beside it, one line each.
+/// The run's report as it stands, written to `report.json`, `report.md`, `report.html` and
+/// `report.xml` (JUnit) in its directory, the JUnit report also to `junit` (`--junit PATH`,
+/// absolute). A report that cannot be written is not fatal: what was not written comes back beside it, one line each.
 pub fn write_report(
     state: &RunState,
     run_dir: &RunDir,
@@ -430,6 +430,10 @@ pub fn write_report(
             "could not write the report in {}: {e}",
             run_dir.path().display()
         ));
+    }
+    // report.html, the static twin of `streams ui`, beside report.md.
+    if let Err(e) = super::ui::write_html(state, run_dir) {
+        not_written.push(format!("could not write report.html: {e}"));
     }
     not_written.extend(write_junit(state, run_dir, junit));
     (report, not_written)

@@ -43,7 +43,8 @@ use std::path::{Path, PathBuf};
 
 use crate::git::control::Control;
 use crate::git::foreign;
-use crate::git::{GitError, GitResult, Oid, Repo};
+use crate::git::{GitError, GitResult, Repo};
+use crate::ids::Oid;
 
 pub use prepare::{PrepareReport, Prepared, Spec, advance, prepare};
 pub use read::{FsTime, Ignored, Read};

@@ -12,7 +12,8 @@ use std::path::{Path, PathBuf};
 
 use super::read::{self, Options, Record};
 use super::{Kind, Workspace, agent_git, io_error, result};
-use crate::git::{GitError, GitResult, Oid, Repo, Sparse};
+use crate::git::{GitError, GitResult, Repo, Sparse};
+use crate::ids::Oid;
 
 /// What [`prepare`] is asked for.
 pub struct Spec<'a> {

@@ -27,7 +27,8 @@ use super::{Workspace, damaged};
 use crate::git::hash::{Conversion, Store};
 use crate::git::index::{self, Entry, FileStat, Update};
 use crate::git::tree::{self, Content, GITLINK_MODE};
-use crate::git::{GitResult, Oid, Repo};
+use crate::git::{GitResult, Repo};
+use crate::ids::Oid;
 
 /// A moment on a workspace's file system: a file's change time (seconds, nanoseconds).
 pub type FsTime = (i64, u32);

@@ -14,7 +14,8 @@ use super::read::{self, Options, Read, Record};
 use super::{Workspace, agent_git, prepare};
 use crate::git::commit::{self, Ident};
 use crate::git::foreign::{self, Head};
-use crate::git::{GitResult, Oid, Repo, refs, tree};
+use crate::git::{GitResult, Repo, refs, tree};
+use crate::ids::Oid;
 
 /// One commit of the agent's beyond the task's start.
 #[derive(Clone, Debug)]

@@ -14,6 +14,7 @@ const SUBCOMMANDS: &[&str] = &[
     "retry",
     "merge",
     "clean",
+    "ui",
     "demo",
     "init",
     "completions",

@@ -7,7 +7,8 @@ use super::attempt::Ran;
 use super::verify::Verified;
 use super::{Steps, TaskOutcome, blocking, commit};
 use crate::failpoint;
-use crate::git::{self, Oid, changes, refs};
+use crate::git::{self, changes, refs};
+use crate::ids::Oid;
 use crate::state::{Entry, WorkStats};
 use crate::workspace::Workspace;
 

@@ -8,7 +8,8 @@ use super::attempt::Ran;
 use super::verify::Verified;
 use super::{Steps, TaskOutcome, blocking, keep};
 use crate::failpoint;
-use crate::git::{self, Oid};
+use crate::git;
+use crate::ids::Oid;
 use crate::workspace::Workspace;
 
 /// Makes the task's end; returns it. `Err`: the commit failed (its work kept).

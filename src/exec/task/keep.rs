@@ -2,7 +2,8 @@
 //! workspace, when it is rejected, when it fails for good, when streams' own steps fail.
 
 use super::{Steps, blocking};
-use crate::git::{self, Oid};
+use crate::git;
+use crate::ids::Oid;
 use crate::workspace::Workspace;
 
 /// What becomes of the workspace once its work is kept.

@@ -14,10 +14,10 @@ use super::attempt::Ran;
 use super::{Shared, Steps, TaskOutcome, blocking, keep};
 use crate::git;
 use crate::git::foreign::{self, Head};
-use crate::git::ignored::IgnoredFiles;
 use crate::ids::StreamId;
 use crate::ownership::Owner;
 use crate::state::{FailReason, OwnershipViolation};
+use crate::work::IgnoredFiles;
 use crate::workspace::{AgentHistory, Read, Workspace};
 
 /// Work that passed: what the files hold, the agent's commits, and whether they are the task's
