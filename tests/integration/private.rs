@@ -7,7 +7,7 @@ use std::time::Duration;
 use crate::common::{TestRepo, process_alive, wait_for};
 
 /// `a/f.txt`, `b/f.txt`, `c/f.txt`, and a user's branch `feature`.
-fn trial_repo() -> TestRepo {
+pub(crate) fn trial_repo() -> TestRepo {
     let repo = TestRepo::with_files(&[("a/f.txt", "a\n"), ("b/f.txt", "b\n"), ("c/f.txt", "c\n")]);
     repo.git(&["branch", "feature"]);
     repo
@@ -15,7 +15,7 @@ fn trial_repo() -> TestRepo {
 
 /// Plan `p`: stream `a` (the agent under test, running `script` with sh, then writing
 /// `a/done.txt`) and stream `b` (harmless), each owning its directory.
-fn trial_plan(repo: &TestRepo, script: &str, extra: &str) {
+pub(crate) fn trial_plan(repo: &TestRepo, script: &str, extra: &str) {
     let script = script.replace('\\', "\\\\").replace('"', "\\\"");
     repo.write(
         "streams.toml",
@@ -42,7 +42,7 @@ tasks = ["Work on b"]
     );
 }
 
-fn show(repo: &TestRepo, rev: &str) -> Option<String> {
+pub(crate) fn show(repo: &TestRepo, rev: &str) -> Option<String> {
     let out = repo.git_output_in(&repo.root, &["show", rev]);
     out.status
         .success()
