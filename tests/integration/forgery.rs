@@ -266,7 +266,13 @@ fn hooks_the_agent_plants_are_removed() {
         show(&repo, "streams/p/integration:a/x.txt").unwrap(),
         "mine"
     );
-    let hooks = repo.common_dir().join("streams/worktrees/p/a/.git/hooks");
+    let workspace = repo.common_dir().join("streams/worktrees/p/a");
+    assert!(
+        workspace.join("a/x.txt").is_file(),
+        "no workspace at {}",
+        workspace.display()
+    );
+    let hooks = workspace.join(".git/hooks");
     let left: Vec<_> = std::fs::read_dir(&hooks)
         .map(|d| d.map(|e| e.unwrap().file_name()).collect())
         .unwrap_or_default();
@@ -403,6 +409,13 @@ fn no_git_process_of_streams_uses_the_workspaces_git_dir_after_the_agent_started
     );
     let workspaces = repo.common_dir().join("streams/worktrees/p");
     let workspaces = workspaces.to_string_lossy();
+    assert!(
+        log.lines().any(|l| l.starts_with("agent\t")
+            && l.split('\t')
+                .nth(1)
+                .is_some_and(|cwd| cwd.starts_with(&*workspaces))),
+        "no agent ran in {workspaces}:\n{log}"
+    );
     // From the first agent line on, streams' own lines never touch a workspace's git.
     let after_start = log.lines().skip_while(|l| !l.starts_with("agent\t"));
     let offending: Vec<&str> = after_start
