@@ -9,7 +9,8 @@
 //! refs/heads/streams/<plan>/integration       the integration branch
 //! refs/streams/<plan>/<kind>/...              kept work, one kind per reason (see KeptKind)
 //! <common dir>/streams/                       run state (see state::store)
-//! <worktree dir>/<stream>                     a stream's worktree
+//! <worktree dir>/<stream>                     a stream's workspace
+//! <common dir>/streams/control/<plan>/<stream> streams' control directory for that workspace
 //! <worktree dir>/.integration                 the resolution worktree of a halted run
 //!
 //! A run spread over CI machines (`run --only`, `integrate --from`) adds, per run id:
@@ -123,6 +124,9 @@ pub enum KeptKind {
     Stages,
     /// A machine's private integration ref for its one stream.
     Machine,
+    /// An agent's own commits, not taken as its task's history (the task's end is a commit of
+    /// streams' own of its files).
+    Agent,
     /// A name this version does not write.
     Other,
 }
@@ -145,11 +149,12 @@ impl KeptKind {
             KeptKind::Work => "work",
             KeptKind::Stages => "stages",
             KeptKind::Machine => "machine",
+            KeptKind::Agent => "agent",
             KeptKind::Other => "",
         }
     }
 
-    const ALL: [KeptKind; 15] = [
+    const ALL: [KeptKind; 16] = [
         KeptKind::Tasks,
         KeptKind::Rejected,
         KeptKind::Deleted,
@@ -165,6 +170,7 @@ impl KeptKind {
         KeptKind::Work,
         KeptKind::Stages,
         KeptKind::Machine,
+        KeptKind::Agent,
     ];
 }
 
@@ -227,6 +233,10 @@ impl RefNames {
     }
     pub fn failed(&self, stream: &str, task: usize) -> String {
         format!("{}/{stream}/{}", self.kept(KeptKind::Failed), task + 1)
+    }
+    /// Where an agent's own commits are kept when they are not its task's history.
+    pub fn agent(&self, stream: &str, task: usize) -> String {
+        format!("{}/{stream}/{}", self.kept(KeptKind::Agent), task + 1)
     }
     /// The prefix of the plan's own branches (streams and integration), which the dispatcher
     /// moves and guards; an agent's moves there are caught by it, not the branch guard.
@@ -375,6 +385,21 @@ pub fn worktrees_dir(
     }
 }
 
+/// The control directory of the workspace at `workspace` (streams' own git directory for it,
+/// see `git::control`): under the user's git directory, by plan and stream (a workspace's
+/// path ends in `<plan>/<stream>`), where an agent confined to its workspace cannot write.
+pub fn workspace_control_dir(common_dir: &Path, workspace: &Path) -> PathBuf {
+    let name = |p: Option<&Path>| {
+        p.and_then(Path::file_name)
+            .map(|n| n.to_os_string())
+            .unwrap_or_default()
+    };
+    state_dir(common_dir)
+        .join("control")
+        .join(name(workspace.parent()))
+        .join(name(Some(workspace)))
+}
+
 /// Where the resolution worktree of a halted run goes, given the plan's worktree directory.
 pub fn resolution_worktree(worktrees_dir: &Path) -> PathBuf {
     worktrees_dir.join(RESOLUTION_WORKTREE)
@@ -415,6 +440,7 @@ mod tests {
             (refs.moved_branches("a", 0), KeptKind::Rejected),
             (refs.wip("a", 1), KeptKind::Wip),
             (refs.failed("a", 0), KeptKind::Failed),
+            (refs.agent("a", 0), KeptKind::Agent),
             (format!("{}/x", refs.deleted_branches()), KeptKind::Deleted),
             (refs.attempt("a", 0, 2), KeptKind::Attempts),
             (refs.task_end("a", 0), KeptKind::Tasks),
@@ -470,6 +496,10 @@ mod tests {
         assert_eq!(
             worktrees_dir(root, common, "p", Some(Path::new("/abs"))),
             Path::new("/abs/p")
+        );
+        assert_eq!(
+            workspace_control_dir(common, Path::new("/abs/p/api")),
+            Path::new("/r/.git/streams/control/p/api")
         );
         let res = resolution_worktree(Path::new("/w/p"));
         assert!(is_resolution_worktree(&res));

@@ -7,7 +7,6 @@ use tokio::sync::{mpsc, watch};
 
 use super::process::Cancel;
 use super::task::TaskOutcome;
-use crate::git;
 use crate::ids::{Oid, StreamId, TaskId};
 use crate::state::FailReason;
 
@@ -48,7 +47,7 @@ pub enum ExecEvent {
     Prepared {
         stream: StreamId,
         at: Oid,
-        result: Result<git::worktree::PrepareReport, String>,
+        result: Result<crate::workspace::PrepareReport, String>,
     },
 }
 

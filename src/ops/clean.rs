@@ -12,11 +12,12 @@ use std::path::{Path, PathBuf};
 
 use crate::coordinator::{IntegrationMove, move_integration_ref};
 use crate::error::{Error, IoContext, Result};
-use crate::git::{self, Repo, commit, merge, refs, worktree};
+use crate::git::{Repo, commit, merge, refs, worktree};
 use crate::ids::Oid;
 use crate::layout::{self, KeptKind};
 use crate::state::{RunDir, RunLock, RunState, StateDir, lock};
 use crate::text::short;
+use crate::workspace::{Kind, Workspace};
 
 /// What `clean` is told to clean.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -361,22 +362,21 @@ fn workspace_items(
             });
             continue;
         }
-        let dirty = path.exists()
-            && git::changes::dirty_paths(path)
-                .map(|d| !d.is_empty())
-                .unwrap_or(false);
-        let unbrought = git::workspace::unbrought_head(repo, path);
+        let ws = Workspace::find(repo, path);
+        let dirty = ws.is_dirty(repo);
+        let unbrought = ws.unbrought_head(repo);
         if (dirty || unbrought.is_some())
             && let Some(name) = path.file_name()
         {
             dirty_streams.insert(name.to_string_lossy().into_owned());
         }
         let loses = match (dirty, unbrought) {
-            (true, _) => Some("uncommitted changes in it".to_string()),
-            (false, Some(head)) => Some(format!(
+            // Its files then differ from what streams recorded too: the commits say more.
+            (_, Some(head)) => Some(format!(
                 "commits made in it that your repository does not have ({})",
                 short(&head)
             )),
+            (true, None) => Some("uncommitted changes in it".to_string()),
             (false, None) => None,
         };
         items.push(CleanItem {
@@ -502,6 +502,7 @@ impl<'a> Judge<'a> {
             // A machine's copy of what it pushed, and the manifests and stage tips beside it:
             // the remote has them too, but a stream's work may be nowhere else here.
             KeptKind::Work => Some("a stream's work as a CI machine pushed it"),
+            KeptKind::Agent => Some("an agent's own commits, not taken as its task's history"),
             KeptKind::Manifests | KeptKind::Stages | KeptKind::Machine => None,
             KeptKind::Resolution | KeptKind::MovedIntegration | KeptKind::Other => {
                 Some("kept work")
@@ -562,7 +563,14 @@ fn merged_elsewhere(repo: &Repo, oid: &str, plan: &str) -> Result<bool> {
 
 fn clean_remove(repo: &Repo, item: &CleanItem) -> Result<()> {
     match &item.action {
-        CleanAction::Worktree(path) => worktree::remove(repo, path)?,
+        CleanAction::Worktree(path) => {
+            let ws = Workspace::find(repo, path);
+            match ws.kind() {
+                Kind::Private { .. } | Kind::Absent => ws.remove(repo)?,
+                // The gate's or a resolution worktree, or what is left of one.
+                Kind::Linked | Kind::Foreign => worktree::remove(repo, path)?,
+            }
+        }
         CleanAction::Ref(name) => refs::delete_ref(repo, name)?,
         CleanAction::IntegrationRef(name) => move_integration_ref(
             repo,

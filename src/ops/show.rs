@@ -68,23 +68,20 @@ pub fn start_point(repo: &Repo, state: &RunState, stream: &StreamRecord) -> Opti
 
 /// While a task runs, its agent's commits are in the stream's workspace (a private repository
 /// borrowing the user's objects) until the task ends: that is where to read the branch then.
-fn live_repo(stream: &StreamRecord) -> Option<Repo> {
+fn live_repo(repo: &Repo, stream: &StreamRecord) -> Option<Repo> {
     let running = stream
         .tasks
         .iter()
         .any(|t| matches!(t.state, TaskState::Running { .. }));
-    (running && crate::git::workspace::is_workspace(&stream.worktree)).then(|| {
-        Repo::at_common_dir(
-            &crate::git::workspace::git_dir(&stream.worktree),
-            Some(stream.worktree.clone()),
-        )
-    })
+    running
+        .then(|| crate::workspace::Workspace::find(repo, &stream.worktree).agent_repo())
+        .flatten()
 }
 
 /// Where a stream's work ends: its branch (in its workspace while a task runs), or (once
 /// `clean` removed the branch) the end of its last committed task.
 pub fn end_point(repo: &Repo, stream: &StreamRecord) -> Option<Oid> {
-    let live = live_repo(stream);
+    let live = live_repo(repo, stream);
     live.as_ref()
         .unwrap_or(repo)
         .ref_target(&stream.branch)
@@ -159,7 +156,7 @@ fn stream_show(
     let started_from = start_point(repo, state, s);
     let end = end_point(repo, s);
     // The workspace sees the user's objects too: it can read the whole range.
-    let live = live_repo(s);
+    let live = live_repo(repo, s);
     let repo = live.as_ref().unwrap_or(repo);
     let tip = repo.ref_target(&s.branch).ok().flatten();
     let (commits, files) = match (&started_from, &end) {

@@ -138,13 +138,10 @@ fn stream_status(repo: &Repo, state: &RunState, s: &StreamRecord, now: u64) -> S
     });
     // While a task runs, its agent's commits are in the stream's workspace (a private
     // repository) until the task ends: read them there.
-    let workspace =
-        (running.is_some() && crate::git::workspace::is_workspace(&s.worktree)).then(|| {
-            crate::git::Repo::at_common_dir(
-                &crate::git::workspace::git_dir(&s.worktree),
-                Some(s.worktree.clone()),
-            )
-        });
+    let workspace = running
+        .is_some()
+        .then(|| crate::workspace::Workspace::find(repo, &s.worktree).agent_repo())
+        .flatten();
     let repo = workspace.as_ref().unwrap_or(repo);
     let tip = repo.ref_target(&s.branch).ok().flatten();
     let recorded: usize = s

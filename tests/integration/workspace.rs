@@ -524,3 +524,47 @@ tasks = ["one"]
         "{line}"
     );
 }
+
+/// Issue 27: the note about ignored files names only what the agent wrote. What streams put in
+/// the workspace (files `.worktreeinclude` and `include` copy in, what `setup` writes, the
+/// checkout) is left out, and so is a file an include rule names even when the agent rewrote
+/// it: the note's hint would have it committed.
+#[test]
+fn the_ignored_files_note_names_only_what_the_agent_wrote() {
+    let repo = TestRepo::with_files(&[
+        (".gitignore", ".env\nsecrets.local\ntarget/\nbuild.log\n"),
+        (".worktreeinclude", ".env\n"),
+        ("src/api/mod.rs", "// api\n"),
+    ]);
+    repo.write(".env", "SECRET=1\n");
+    repo.write("secrets.local", "token\n");
+    plan(
+        &repo,
+        r#"[plan]
+name = "p"
+include = ["secrets.local"]
+setup = ["sh", "-c", "mkdir -p target && echo built > target/out"]
+
+[[stream]]
+name = "api"
+owns = ["src/api/**"]
+agent = ["act", "sh", "echo rotated > secrets.local; echo log > build.log", "write", "src/api/a.rs", "x"]
+tasks = ["one"]
+"#,
+    );
+    let out = repo.streams(&["run"]);
+    assert!(out.success(), "{}{}", out.stdout, out.stderr);
+    let note = out
+        .stderr
+        .lines()
+        .chain(out.stdout.lines())
+        .find(|l| l.contains("that git ignores"))
+        .unwrap_or_else(|| panic!("no note about ignored files:\n{out}"));
+    assert!(
+        note.contains("wrote 1 path(s)") && note.contains("build.log"),
+        "{note}"
+    );
+    for streams_own in [".env", "secrets.local", "target"] {
+        assert!(!note.contains(streams_own), "{note}");
+    }
+}
