@@ -1,5 +1,6 @@
 //! The one integration-test binary: every test drives the real `streams` binary against a
-//! temporary, hermetic git repository (see `common`).
+//! temporary, hermetic git repository (see `common`), with the builders and the normaliser
+//! several files share in `support` (`tests/support/`).
 
 mod abort;
 mod agents;
@@ -25,7 +26,10 @@ mod review;
 mod run;
 mod sandbox;
 mod scenarios;
+mod scenes;
 mod sparse;
 mod status;
+#[path = "../support/mod.rs"]
+mod support;
 mod web;
 mod workspace;
