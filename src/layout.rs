@@ -180,6 +180,28 @@ pub fn parse_kept(plan: &str, name: &str) -> Option<KeptKind> {
     )
 }
 
+/// The run a kept ref of `plan` belongs to, for the kinds kept under a run's id
+/// (`previous`, `aborted`, `retried`, and those of a run spread over machines); `None` for the
+/// others (they belong to the plan's last run) and for refs outside the plan.
+pub fn kept_run_id<'a>(plan: &str, name: &'a str) -> Option<&'a str> {
+    let kind = parse_kept(plan, name)?;
+    let per_run = matches!(
+        kind,
+        KeptKind::Previous
+            | KeptKind::Aborted
+            | KeptKind::Retried
+            | KeptKind::Manifests
+            | KeptKind::Work
+            | KeptKind::Stages
+            | KeptKind::Machine
+    );
+    if !per_run {
+        return None;
+    }
+    let rest = name.strip_prefix(&kept_refs(plan))?;
+    rest.split('/').nth(1).filter(|id| !id.is_empty())
+}
+
 /// Names of the refs that keep a plan's work out of the way.
 #[derive(Clone, Debug)]
 pub struct RefNames {
@@ -411,6 +433,10 @@ mod tests {
             assert_eq!(parse_kept("p", &name), Some(kind), "{name}");
         }
         assert_eq!(refs.wip("a", 1), "refs/streams/p/wip/a/2");
+        assert_eq!(kept_run_id("p", &refs.previous("r1", "api")), Some("r1"));
+        assert_eq!(kept_run_id("p", &refs.manifest("r2", "api")), Some("r2"));
+        assert_eq!(kept_run_id("p", &refs.wip("a", 1)), None);
+        assert_eq!(kept_run_id("q", &refs.previous("r1", "api")), None);
         assert_eq!(refs.moved_integration(), "refs/streams/p/moved-integration");
         assert_eq!(parse_kept("q", &refs.wip("a", 1)), None);
     }

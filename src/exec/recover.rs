@@ -244,7 +244,7 @@ pub(super) fn committed_tasks(run: &Run) -> Vec<TaskId> {
 
 /// Task `t` of stream `s` was interrupted: whatever it did is kept on its `wip` ref, and it
 /// runs again from `start` (the interrupted attempt does not count against its retries).
-fn start_over(run: &mut Run, s: usize, t: usize, start: &Oid) -> Result<()> {
+pub(super) fn start_over(run: &mut Run, s: usize, t: usize, start: &Oid) -> Result<()> {
     let record = &run.state.streams[s];
     let (name, branch) = (record.name.clone(), record.branch.clone());
     let worktree_path: PathBuf = record.worktree.clone();

@@ -14,22 +14,23 @@ use crate::ops::session::{self, Current};
 use crate::state::{Entry, Journal, RunDir, RunPhase, RunState, StateStore, TaskState, now_ms};
 use crate::state::{StateDir, lock};
 
-/// A `streams` process on this machine that holds the lock: `abort` asks it to stop first.
-pub fn running_here(repo: &Repo) -> Option<lock::Holder> {
-    lock::current_holder(&StateDir::new(repo.common_dir()))
+/// A `streams` process on this machine that holds plan `plan`'s lock: `abort` asks it to stop
+/// first.
+pub fn running_here(repo: &Repo, plan: &str) -> Option<lock::Holder> {
+    lock::current_holder(&StateDir::new(repo.common_dir()), plan)
         .filter(|holder| holder.host == lock::hostname())
 }
 
-/// Asks the holder to stop (on SIGTERM it saves its state and exits) and waits up to a minute
-/// for it to let go of the lock.
-pub fn stop_holder(repo: &Repo, holder: &lock::Holder) {
+/// Asks the holder of plan `plan`'s lock to stop (on SIGTERM it saves its state and exits) and
+/// waits up to a minute for it to let go of the lock.
+pub fn stop_holder(repo: &Repo, plan: &str, holder: &lock::Holder) {
     let state_dir = &StateDir::new(repo.common_dir());
     let _ = nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(holder.pid as i32),
         nix::sys::signal::Signal::SIGTERM,
     );
     let deadline = Instant::now() + Duration::from_secs(60);
-    while lock::current_holder(state_dir).is_some() && Instant::now() < deadline {
+    while lock::current_holder(state_dir, plan).is_some() && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(50));
     }
 }
@@ -41,6 +42,7 @@ pub fn abort_current(current: Current) -> Result<(Aborted, RunState)> {
         lock: _lock,
         run_dir,
         mut state,
+        ..
     } = current;
     session::check_not_over(&state, "abort")?;
     let journal = session::open_journal(&run_dir)?;

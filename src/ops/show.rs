@@ -2,7 +2,8 @@
 //! tasks, the commit a stream started from, its commits and diffstat, rejected and kept work,
 //! check and gate runs, the conflict it halted on and its resolution.
 //!
-//! Also the two look-ups every review command starts with: which run, and which stream of it.
+//! Also the two look-ups every review command starts with: which run (see [`super::runs`]),
+//! and which stream of it.
 
 use crate::agent::log::tail as log_tail;
 use crate::error::{Error, Result};
@@ -23,49 +24,9 @@ use crate::state::{
 /// Lines of each task's log that `show` includes.
 pub const LOG_TAIL_LINES: usize = 5;
 
-/// The run `--run ID` names, or the current (last) one.
-pub fn find_run(repo: &Repo, run_id: Option<&str>) -> Result<(RunDir, RunState)> {
-    let state_dir = StateDir::new(repo.common_dir());
-    match run_id {
-        None => state_dir.current()?.ok_or_else(|| {
-            Error::state(
-                "no streams run in this repository yet",
-                "start one with `streams run`",
-            )
-        }),
-        Some(id) => {
-            let dir = state_dir.run_dir(id);
-            if !dir.state_path().exists() {
-                let known = run_ids(&state_dir);
-                let hint = if known.is_empty() {
-                    "no run has been recorded here; start one with `streams run`".to_string()
-                } else {
-                    format!("runs recorded here: {}", known.join(", "))
-                };
-                return Err(Error::usage_with_hint(
-                    format!("no run `{id}` in this repository"),
-                    hint,
-                ));
-            }
-            let state = dir.load()?;
-            Ok((dir, state))
-        }
-    }
-}
-
-/// The ids of every run recorded, oldest first (ids start with their date and time).
-fn run_ids(state_dir: &StateDir) -> Vec<String> {
-    let mut ids: Vec<String> = std::fs::read_dir(state_dir.runs_dir())
-        .map(|entries| {
-            entries
-                .filter_map(|e| e.ok())
-                .filter(|e| e.path().join("state.json").exists())
-                .filter_map(|e| e.file_name().to_str().map(str::to_string))
-                .collect()
-        })
-        .unwrap_or_default();
-    ids.sort();
-    ids
+/// The run `--plan` / `--run` name, or the last one (see [`super::runs::pick`]).
+pub fn find_run(repo: &Repo, selector: &super::runs::Selector) -> Result<super::runs::Picked> {
+    super::runs::pick(repo, selector, super::runs::Want::Any, "show")
 }
 
 /// The stream of that name, or a usage error that lists the run's streams.
@@ -144,7 +105,7 @@ pub fn show(repo: &Repo, dir: &RunDir, state: &RunState, only: Option<&str>) -> 
         Some(name) => vec![find_stream(state, name)?.1],
         None => state.streams.iter().collect(),
     };
-    let holder = lock::current_holder(&StateDir::new(repo.common_dir()));
+    let holder = lock::current_holder(&StateDir::new(repo.common_dir()), &state.plan_name);
     let resolutions = resolutions(dir);
     let kept = refs::refs_under(repo, &layout::kept_refs(&state.plan_name)).unwrap_or_default();
     let streams = streams

@@ -44,7 +44,7 @@ pub fn page(
     redactor: &Redactor,
     diffs: bool,
 ) -> Result<RunPage> {
-    let holder = lock::current_holder(&StateDir::new(repo.common_dir()));
+    let holder = lock::current_holder(&StateDir::new(repo.common_dir()), &state.plan_name);
     let status = super::status::build(repo, state, holder);
     let show = super::show::show(repo, dir, state, None)?;
     let streams = show

@@ -24,6 +24,7 @@ mod private;
 mod rerun;
 mod review;
 mod run;
+mod runs;
 mod sandbox;
 mod scenarios;
 mod scenes;

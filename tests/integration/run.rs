@@ -598,7 +598,7 @@ fn fifty_streams() {
 }
 
 #[test]
-fn a_second_run_is_refused_while_one_holds_the_lock() {
+fn a_second_run_of_a_plan_is_refused_while_one_holds_its_lock() {
     let repo = app_repo();
     let release = repo.root.parent().unwrap().join("release");
     let agent = format!(
@@ -628,7 +628,7 @@ fn a_second_run_is_refused_while_one_holds_the_lock() {
     assert!(
         second
             .stderr
-            .contains("another streams run holds this repository: `streams run` (pid"),
+            .contains("another streams process holds plan `p`: `streams run` (pid"),
         "{second}"
     );
     assert!(
