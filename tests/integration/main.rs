@@ -1,5 +1,6 @@
 //! The one integration-test binary: every test drives the real `streams` binary against a
-//! temporary, hermetic git repository (see `common`).
+//! temporary, hermetic git repository (see `common`), with the builders and the normaliser
+//! several files share in `support` (`tests/support/`).
 
 mod abort;
 mod agents;
@@ -27,7 +28,10 @@ mod run;
 mod runs;
 mod sandbox;
 mod scenarios;
+mod scenes;
 mod sparse;
 mod status;
+#[path = "../support/mod.rs"]
+mod support;
 mod web;
 mod workspace;
