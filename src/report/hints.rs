@@ -129,6 +129,26 @@ pub const INTERRUPTED_NOW: &str = "interrupted: the run's state is saved; `strea
 pub const INTERRUPTED_STATUS: &str =
     "next: `streams resume` goes on from where it stopped (or `streams abort`)";
 
+/// After a command removed the workspace it was started in (the resolution workspace the halt
+/// said to `cd` into): the person's shell is still there.
+pub fn removed_workspace(dir: &Path, root: &Path) -> String {
+    format!(
+        "the workspace this ran in, {}, is removed: `cd {}`",
+        dir.display(),
+        shell_quote(&root.display().to_string())
+    )
+}
+
+/// A command started in a directory that no longer exists, which was a run's workspace: it
+/// works in that run's repository instead.
+pub fn working_in_repository(gone: &Path, root: &Path) -> String {
+    format!(
+        "the current directory {} no longer exists (a workspace of a streams run, removed); working in {}",
+        gone.display(),
+        root.display()
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -11,6 +11,7 @@ mod cli;
 mod common;
 mod coordinator;
 mod crash;
+mod cwd;
 mod gate;
 mod init;
 mod init_from;
