@@ -27,6 +27,7 @@ mod run;
 mod sandbox;
 mod scenarios;
 mod sparse;
+mod state_shown;
 mod status;
 mod web;
 mod workspace;
