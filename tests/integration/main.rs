@@ -26,6 +26,7 @@ mod review;
 mod run;
 mod sandbox;
 mod scenarios;
+mod smaller;
 mod sparse;
 mod state_shown;
 mod status;
