@@ -92,10 +92,16 @@ pub fn last_result_line(
 
 /// After a run with failed streams: where the logs are, and how to run just those again on top
 /// of what was integrated (a new `run` would start over from the base).
-pub fn retry_failed(streams: &[&str], logs: &Path) -> String {
+/// `--with-dependents` only when some stream depends on them (it brings those back too).
+pub fn retry_failed(streams: &[&str], with_dependents: bool, logs: &Path) -> String {
     format!(
-        "  streams retry {} --with-dependents    # after fixing the cause (logs in {}): run them again on top of this result",
+        "  streams retry {}{}    # after fixing the cause (logs in {}): run them again on top of this result",
         streams.join(" "),
+        if with_dependents {
+            " --with-dependents"
+        } else {
+            ""
+        },
         shell_quote(&logs.display().to_string())
     )
 }

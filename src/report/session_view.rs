@@ -95,11 +95,14 @@ pub fn ended(ui: &Ui, finish: Finish, state: &RunState, report: &RunReport, run_
                 return;
             }
             ui.info("next:");
-            ui.info(format!(
-                "  git log --stat {}..{branch}    # review what was integrated",
-                short(&state.base)
-            ));
-            ui.info(hints::TAKE_RESULT);
+            // Nothing integrated: nothing to review or take.
+            if report.streams.iter().any(|s| s.status == "integrated") {
+                ui.info(format!(
+                    "  git log --stat {}..{branch}    # review what was integrated",
+                    short(&state.base)
+                ));
+                ui.info(hints::TAKE_RESULT);
+            }
             if finish == Finish::Failed {
                 // The failed ones: `--with-dependents` brings the streams they held back.
                 let mut unfinished: Vec<&str> = report
@@ -118,13 +121,19 @@ pub fn ended(ui: &Ui, finish: Finish, state: &RunState, report: &RunReport, run_
                 }
                 ui.info(hints::retry_failed(
                     &unfinished,
+                    has_dependents(state, &unfinished),
                     &run_dir.path().join("logs"),
                 ));
             }
             if finish == Finish::Skipped {
                 ui.info(format!(
-                    "  streams retry {} --with-dependents    # run what you left out after all, on top of this result",
-                    left_out.join(" ")
+                    "  streams retry {}{}    # run what you left out after all, on top of this result",
+                    left_out.join(" "),
+                    if has_dependents(state, &left_out) {
+                        " --with-dependents"
+                    } else {
+                        ""
+                    }
                 ));
             }
             ui.info("  streams clean    # remove the worktrees and stream branches");
@@ -295,4 +304,13 @@ pub fn published(ui: &Ui, state: &RunState, pushed: Option<(&str, &[String])>) {
         if missing.len() == 1 { "it has" } else { "they have" },
         stage.map(|k| format!(" --stage {k}")).unwrap_or_default()
     ));
+}
+
+/// Whether a stream of the run depends on one of `streams` (`retry --with-dependents` brings
+/// it back too).
+fn has_dependents(state: &RunState, streams: &[&str]) -> bool {
+    state
+        .streams
+        .iter()
+        .any(|s| s.depends_on.iter().any(|d| streams.contains(&d.as_str())))
 }

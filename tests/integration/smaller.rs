@@ -33,3 +33,44 @@ tasks = ["work"]
         "{out}"
     );
 }
+
+#[test]
+fn a_run_that_integrated_nothing_suggests_no_merge_and_no_needless_flags() {
+    let repo = TestRepo::with_files(&[("a/x", "a\n"), ("b/x", "b\n")]);
+    plan(
+        &repo,
+        r#"
+[plan]
+name = "p"
+jobs = 4
+agent = ["act", "exit", "1"]
+
+[[stream]]
+name = "a"
+owns = ["a/**"]
+tasks = ["work"]
+
+[[stream]]
+name = "b"
+owns = ["b/**"]
+tasks = ["work"]
+"#,
+    );
+    let dry = repo.streams(&["run", "--dry-run"]);
+    dry.assert_code(0);
+    assert!(dry.stdout.contains(", 2 at a time,"), "{dry}");
+    let out = repo.streams(&["run"]);
+    out.assert_code(4);
+    assert!(out.stderr.contains(": 2 streams, base "), "{out}");
+    assert!(out.stderr.contains(", 2 at a time"), "{out}");
+    // Nothing was integrated: nothing to review or merge.
+    assert!(!out.stderr.contains("streams merge"), "{out}");
+    assert!(!out.stderr.contains("review what was integrated"), "{out}");
+    // Neither has a dependent: no `--with-dependents`.
+    assert!(
+        out.stderr
+            .contains("  streams retry a b    # after fixing the cause"),
+        "{out}"
+    );
+    assert!(!out.stderr.contains("--with-dependents"), "{out}");
+}
