@@ -74,3 +74,24 @@ tasks = ["work"]
     );
     assert!(!out.stderr.contains("--with-dependents"), "{out}");
 }
+
+#[test]
+fn the_man_page_synopsis_names_values_and_refers_to_no_missing_pages() {
+    let repo = TestRepo::empty();
+    let out = repo.streams(&["man"]);
+    out.assert_code(0);
+    let synopsis = out
+        .stdout
+        .lines()
+        .skip_while(|l| *l != ".SH SYNOPSIS")
+        .nth(1)
+        .unwrap_or_default();
+    assert!(synopsis.contains(r"[\fB\-C\fR \fIDIR\fR]"), "{synopsis}");
+    assert!(
+        synopsis.contains(r"[\fB\-\-color\fR \fIWHEN\fR]"),
+        "{synopsis}"
+    );
+    // Only one page is generated: no `streams-plan(1)`.
+    assert!(!out.stdout.contains("(1)\n"), "{}", out.stdout);
+    assert!(out.stdout.contains(r"\fBstreams plan\fR"), "{}", out.stdout);
+}
