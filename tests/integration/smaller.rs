@@ -95,3 +95,28 @@ fn the_man_page_synopsis_names_values_and_refers_to_no_missing_pages() {
     assert!(!out.stdout.contains("(1)\n"), "{}", out.stdout);
     assert!(out.stdout.contains(r"\fBstreams plan\fR"), "{}", out.stdout);
 }
+
+#[test]
+fn the_gate_failure_message_keeps_the_commands_quoting() {
+    let repo = TestRepo::with_files(&[("a/x", "x\n")]);
+    plan(
+        &repo,
+        r#"
+[plan]
+name = "p"
+gate = ["sh", "-c", "exit 1"]
+
+[[stream]]
+name = "a"
+owns = ["a/**"]
+agent = ["act", "write", "a/y", "y"]
+tasks = ["work"]
+"#,
+    );
+    let out = repo.streams(&["run"]);
+    out.assert_code(4);
+    assert!(
+        out.stderr.contains("gate `sh -c 'exit 1'` fails on "),
+        "{out}"
+    );
+}
