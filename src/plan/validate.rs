@@ -912,7 +912,8 @@ fn check_agent_scripts<R: Repository>(
             repo.agent_program(&relative, commit, None)?
         {
             diags.push(
-                Diagnostic::error(if in_checkout {
+                // A warning: `ci github` plans may name a script their runners bring.
+                Diagnostic::warning(if in_checkout {
                     format!("agent script `{script}` is not committed at `base`")
                 } else {
                     format!("agent script `{script}` does not exist at `base`")
