@@ -12,6 +12,7 @@ mod cli;
 mod common;
 mod coordinator;
 mod crash;
+mod cwd;
 mod forgery;
 mod gate;
 mod init;
@@ -29,7 +30,9 @@ mod runs;
 mod sandbox;
 mod scenarios;
 mod scenes;
+mod smaller;
 mod sparse;
+mod state_shown;
 mod status;
 #[path = "../support/mod.rs"]
 mod support;
