@@ -52,6 +52,7 @@ pub const STATE_STYLE: &str = "\
 .st-integrated,.st-ok{--fill:#dcfce7;--line:#16a34a}\
 .st-failed{--fill:#fee2e2;--line:#dc2626}\
 .st-skipped{--fill:#fef9c3;--line:#ca8a04}\
+.st-stopped{--fill:#fbefff;--line:#8250df}\
 .st-conflict,.st-parked{--fill:#ffedd5;--line:#ea580c}\
 .st-aborted,.st-interrupted{--fill:#e5e7eb;--line:#6b7280}";
 

@@ -13,9 +13,8 @@
 //!
 //! What later stages fill in (each shows only when present): a stream's cost from the ledger
 //! (`report::page::StreamPage::cost`), streams parked on a conflict (one entry each in
-//! `RunPage::conflicts`, and the word `parked`, already coloured and grouped under "needs you"),
-//! a resolver's proposal (`ConflictPage::proposal`), and `streams stop STREAM` (a variant of
-//! [`actions::Kind`] taking a stream, and its entry in the page's table of actions).
+//! `RunPage::conflicts`, and the word `parked`, already coloured and grouped under "needs you")
+//! and a resolver's proposal (`ConflictPage::proposal`).
 
 pub mod actions;
 mod assets;

@@ -181,6 +181,33 @@ const scenarios = {
     return { worktree, readme, sides, refused, output, actionResult, badge, states, conflictHidden, notes, errors };
   },
 
+  // A running stream's Stop button: confirmed, run as `streams stop`, and the stream shows
+  // stopped without a reload.
+  async stop() {
+    const { context, page, errors } = await launch();
+    await page.goto(args.url);
+    await page.evaluate(() => { window.__streamsMark = "same page"; });
+    await waitGraph(page, { [args.stream]: "running" });
+    await page.click(`#board .row[data-stream="${args.stream}"]`);
+    const button = `#detail button[data-action="stop"][data-stream="${args.stream}"]`;
+    await page.waitForSelector(button, { timeout: WAIT });
+    await page.click(button);
+    const confirm = await page.textContent("#confirm-command");
+    await shot(page, "ui-stop-confirm", { fullPage: true });
+    await page.click("#confirm-run");
+    await waitGraph(page, { [args.stream]: "stopped" });
+    await page.waitForFunction(() => /done|exit code/.test(document.querySelector("#action-result").textContent), null, { timeout: WAIT });
+    const actionResult = await page.textContent("#action-result");
+    const output = await page.textContent("#action-output");
+    const badge = await page.textContent(`#board .row[data-stream="${args.stream}"] .top`);
+    // No Stop on a stream that no longer runs.
+    await page.waitForSelector(button, { state: "detached", timeout: WAIT });
+    const mark = await page.evaluate(() => window.__streamsMark);
+    await shot(page, "ui-stopped", { fullPage: true });
+    await context.close();
+    return { confirm, actionResult, output, badge, mark, errors };
+  },
+
   // Names and output holding markup show as text, and nothing of theirs runs.
   async escape() {
     const { context, page, errors } = await launch();

@@ -160,6 +160,7 @@ const ACTIONS = {
   abort: { label: "Abort run", danger: true, text: () => "Stop the run and put the integration branch back where the run found it; stream branches are kept, as `streams abort` does." },
   resume: { label: "Resume", primary: true, text: () => "Pick up the interrupted run, as `streams resume` does." },
   retry: { label: (s) => "Retry " + s, text: (s) => "Run stream " + s + " again on top of what is integrated, as `streams retry` does." },
+  stop: { label: (s) => "Stop " + s, danger: true, text: (s) => "Stop stream " + s + "'s agent and let the rest of the run go on; its work is kept and `streams retry " + s + "` continues it, as `streams stop` does." },
   merge: { label: "Merge into my branch", primary: true, text: () => "Take the integration branch into the branch checked out in your repository (a fast-forward), as `streams merge` does." },
 };
 
@@ -248,7 +249,8 @@ function showActionEnd(running, exit) {
 // The board: streams grouped by what they need
 
 const GROUPS = [
-  ["Needs you", ["conflict", "parked", "failed"]],
+  // A stopped stream waits for `streams retry`.
+  ["Needs you", ["conflict", "parked", "failed", "stopped"]],
   ["Working", ["running", "setting up", "waiting", "active", "pending"]],
   ["Done", ["integrated", "skipped", "aborted"]],
 ];
@@ -335,7 +337,10 @@ function renderDetail() {
   if (run.status.phase === "halted" && run.status.halt && run.status.halt.stream === s.name) {
     actions.push(actionButton("continue"), actionButton("skip", s.name));
   }
-  if (run.status.phase === "finished" && (s.word === "failed" || s.word === "skipped")) {
+  if (run.status.phase === "running" && (s.word === "running" || s.word === "setting up")) {
+    actions.push(actionButton("stop", s.name));
+  }
+  if (run.status.phase === "finished" && ["failed", "skipped", "stopped"].includes(s.word)) {
     actions.push(actionButton("retry", s.name));
   }
   if (actions.length) parts.push(el("div", { class: "actions" }, actions));
