@@ -11,6 +11,7 @@ mod cli;
 mod common;
 mod coordinator;
 mod crash;
+mod edges;
 mod gate;
 mod init;
 mod init_from;

@@ -136,8 +136,7 @@ async fn run_once(
 /// that cannot be made so fails the task, its files kept.
 async fn clean_up(task: &Steps<'_>, agent: Duration, attempts: u32) -> Result<(), TaskOutcome> {
     let (shared, job) = (task.shared, task.job);
-    let env = job.env.clone();
-    blocking(move || process::reap_strays(&env)).await;
+    blocking(|| process::reap_strays(process::Strays::OfNoRunningTask)).await;
     let sane = {
         let (repo, path) = (shared.repo.clone(), job.worktree.clone());
         blocking(move || workspace::sanitize(&repo, &path)).await

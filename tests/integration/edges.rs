@@ -1,0 +1,214 @@
+//! Issue 24, findings 5 to 9, as an attacker found them: strays that lie about whose they are,
+//! an agent that stops streams, links planted in a workspace, hostile file names, and plans
+//! that are slow or strange to read.
+
+use std::path::Path;
+use std::process::Stdio;
+use std::time::Duration;
+
+use crate::common::{TestRepo, process_alive, wait_for};
+
+fn repo() -> TestRepo {
+    TestRepo::with_files(&[("a/f.txt", "a\n"), ("b/f.txt", "b\n")])
+}
+
+/// A plan `p` whose stream `a` runs `a_script` and stream `b` runs `b_script` (each then writes
+/// its `done.txt`), at the same time. The agent is the shell itself (its `$PPID` is what
+/// streams started it under).
+fn two_streams(repo: &TestRepo, a_script: &str, b_script: &str, extra: &str) {
+    repo.write(
+        "streams.toml",
+        &format!(
+            r#"
+[plan]
+name = "p"
+jobs = 2
+{extra}
+
+[[stream]]
+name = "a"
+owns = ["a/**"]
+agent = ["sh", "-c", {a}]
+tasks = ["Work on a"]
+
+[[stream]]
+name = "b"
+owns = ["b/**"]
+agent = ["sh", "-c", {b}]
+tasks = ["Work on b"]
+"#,
+            a = toml_string(&format!("{a_script}; echo a > a/done.txt")),
+            b = toml_string(&format!("{b_script}; echo b > b/done.txt")),
+        ),
+    );
+}
+
+fn toml_string(text: &str) -> String {
+    format!("\"{}\"", text.replace('\\', "\\\\").replace('"', "\\\""))
+}
+
+/// A process in a session of its own, still carrying the run's id but naming a stream no task
+/// has, looping until killed; its pid goes to `pidfile`.
+fn forged_stray(pidfile: &Path) -> String {
+    format!(
+        "STREAMS_STREAM=ghost setsid sh -c 'echo $$ > {p}.tmp && mv {p}.tmp {p}; \
+         while :; do sleep 0.05; done' </dev/null >/dev/null 2>&1 & \
+         while [ ! -s {p} ]; do sleep 0.02; done",
+        p = pidfile.display()
+    )
+}
+
+fn read_pid(pidfile: &Path) -> i32 {
+    std::fs::read_to_string(pidfile)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+fn is_zombie(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| {
+        s.rsplit_once(')')
+            .is_some_and(|(_, r)| r.trim_start().starts_with('Z'))
+    })
+}
+
+#[track_caller]
+fn assert_gone(pid: i32, what: &str) {
+    wait_for(what, Duration::from_secs(5), || {
+        (!process_alive(pid) || is_zombie(pid)).then_some(())
+    });
+}
+
+/// Finding 5: a stray in a session of its own that names a stream no task has is still its
+/// task's (it descends from the task's agent): it dies when its task ends, while the other
+/// stream is still running, not when the run ends, and certainly not after.
+#[test]
+fn a_stray_that_names_no_stream_dies_with_its_task() {
+    let repo = repo();
+    let pidfile = repo.root.parent().unwrap().join("stray.pid");
+    // b waits (up to 20 s) for a's stray to be gone, then finishes.
+    let b_waits = format!(
+        "while [ ! -s {p} ]; do sleep 0.02; done; pid=$(cat {p}); i=0; \
+         while kill -0 $pid 2>/dev/null && ! grep -q '^State:.*Z' /proc/$pid/status; do \
+           i=$((i+1)); [ $i -lt 400 ] || {{ echo 'the stray is still alive' >&2; exit 1; }}; sleep 0.05; \
+         done",
+        p = pidfile.display()
+    );
+    two_streams(&repo, &forged_stray(&pidfile), &b_waits, "");
+    let out = repo.streams(&["run"]);
+    let pid = read_pid(&pidfile);
+    assert_gone(pid, "the stray to be gone");
+    out.assert_code(0);
+}
+
+/// Finding 5, the stray out of its task's reach: the agent kills its own reaper (what makes its
+/// strays its task's), so its stray lands on streams with nothing to say whose it is. It dies
+/// before the run ends, and the task fails, saying how.
+#[test]
+fn a_stray_out_of_its_tasks_reach_dies_with_the_run() {
+    let repo = repo();
+    let pidfile = repo.root.parent().unwrap().join("stray.pid");
+    repo.write(
+        "streams.toml",
+        &format!(
+            r#"
+[plan]
+name = "p"
+
+[[stream]]
+name = "a"
+owns = ["a/**"]
+agent = ["sh", "-c", {script}]
+tasks = ["Work on a"]
+"#,
+            script = toml_string(&format!(
+                "{}; kill -9 $PPID; sleep 1; echo a > a/done.txt",
+                forged_stray(&pidfile)
+            ))
+        ),
+    );
+    let out = repo.streams(&["run"]);
+    let pid = read_pid(&pidfile);
+    assert_gone(pid, "the stray to be gone");
+    out.assert_code(4);
+    assert!(out.stderr.contains("killed by signal 9"), "{out}");
+}
+
+/// Finding 7: `kill -STOP $PPID` from an agent stops a process that holds nothing: streams goes
+/// on, and the run finishes.
+#[test]
+fn an_agent_that_stops_its_parent_does_not_stop_streams() {
+    let repo = repo();
+    two_streams(&repo, "kill -STOP $PPID; sleep 0.5", "sleep 0.5", "");
+    let mut child = repo
+        .streams_cmd(&["run"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for("the run to finish", Duration::from_secs(30), || {
+        child.try_wait().unwrap()
+    });
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Finding 5 after a crash: streams is killed while its agent runs; the agent's stray (in a
+/// session of its own, its environment cleared, so nothing in it says whose it is) is still
+/// under the task's reaper, and `resume` stops it with the rest of the task's tree.
+#[test]
+fn a_stray_with_no_marks_left_by_a_crashed_run_dies_on_resume() {
+    let repo = repo();
+    let dir = repo.root.parent().unwrap();
+    let (pidfile, release) = (dir.join("stray.pid"), dir.join("release"));
+    repo.write(
+        "streams.toml",
+        &format!(
+            r#"
+[plan]
+name = "p"
+grace = "1s"
+
+[[stream]]
+name = "a"
+owns = ["a/**"]
+agent = ["sh", "-c", {script}]
+tasks = ["Work on a"]
+"#,
+            script = toml_string(&format!(
+                "[ -s {p} ] || env -i HOME=\"$HOME\" setsid sh -c 'echo $$ > {p}.tmp && mv {p}.tmp {p}; \
+                   while :; do sleep 0.05; done' </dev/null >/dev/null 2>&1 & \
+                 while [ ! -e {r} ]; do sleep 0.05; done; echo a > a/done.txt",
+                p = pidfile.display(),
+                r = release.display()
+            ))
+        ),
+    );
+    let mut run = repo
+        .streams_cmd(&["run"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for("the stray to start", Duration::from_secs(20), || {
+        pidfile
+            .exists()
+            .then(|| std::fs::read_to_string(&pidfile).ok())
+            .flatten()
+            .filter(|p| !p.trim().is_empty())
+    });
+    let pid = read_pid(&pidfile);
+    run.kill().unwrap();
+    run.wait().unwrap();
+    assert!(process_alive(pid), "the stray died with streams");
+    std::fs::write(&release, "").unwrap();
+    let out = repo.streams(&["resume"]);
+    out.assert_code(0);
+    assert_gone(pid, "the stray to be gone");
+}
