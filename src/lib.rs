@@ -38,7 +38,8 @@
 //!   and parsed), [`failpoint`] (crash tests), [`duration`] (durations for people),
 //!   [`git_env`] (the environment variables that redirect git, shared by `git` and `plan`),
 //!   [`children`] (the processes streams starts itself, told apart from an agent's strays),
-//!   [`ids`] (a stream's and a task's place, passed instead of bare indices).
+//!   [`ids`] (a stream's and a task's place, passed instead of bare indices), [`beneath`]
+//!   (the one way streams writes into a workspace: beneath it, never through a link).
 //! - [`error`]: error kinds and the exit codes, in one place, with how a run's outcome maps to
 //!   one (it wraps [`git::GitError`], so it sits beside git rather than below it).
 //! - [`demo`]: the example repository behind `streams demo`.
@@ -50,6 +51,7 @@
 #![cfg_attr(test, allow(clippy::print_stdout, clippy::print_stderr))]
 
 pub mod authoring;
+pub mod beneath;
 pub mod children;
 pub mod ci;
 pub mod cli;

@@ -17,8 +17,15 @@ pub fn clear_stale_locks(repo: &Repo, state: &RunState) -> Result<Vec<String>> {
     let ours_wt: BTreeSet<PathBuf> = state.streams.iter().map(|s| s.worktree.clone()).collect();
     // A stream's workspace is a repository of streams' own: every lock file in its git dir is
     // a killed git's.
-    for path in ours_wt.iter().flat_map(|wt| git::locks::in_workspace(wt)) {
-        std::fs::remove_file(&path).context(|| format!("could not remove {}", path.display()))?;
+    for (wt, path) in ours_wt.iter().flat_map(|wt| {
+        git::locks::in_workspace(wt)
+            .into_iter()
+            .map(move |p| (wt, p))
+    }) {
+        // Beneath the workspace, through no link its agent put there.
+        crate::beneath::Dir::open(wt)
+            .and_then(|dir| dir.relative(&path).and_then(|rel| dir.remove(rel)))
+            .context(|| format!("could not remove {}", path.display()))?;
         notes.push(format!(
             "removed a stale git lock file left by the crash: {}",
             path.display()

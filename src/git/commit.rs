@@ -209,7 +209,7 @@ pub fn commit_paths(
     // What `git commit` clears after committing: a `merge --squash` leaves its message for the
     // next commit to pick up, which would otherwise be the next task's.
     if let Some(admin) = worktree::admin_dir(worktree) {
-        let _ = std::fs::remove_file(admin.join("SQUASH_MSG"));
+        let _ = crate::beneath::Dir::open(&admin).and_then(|dir| dir.remove("SQUASH_MSG"));
     }
     Ok(commit.into())
 }

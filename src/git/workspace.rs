@@ -104,39 +104,45 @@ pub fn sanitize(repo: &Repo, path: &Path) -> GitResult<()> {
     if !dir.join("HEAD").is_file() {
         return Err(damaged(path, ".git/HEAD is gone"));
     }
+    // Everything streams removes or writes here, beneath the git dir and through no link the
+    // agent put there (a `.git/info` that is a link to elsewhere goes, not what it points at).
+    let ours = crate::beneath::Dir::open(&dir).map_err(|e| io_error("sanitize", &dir, e))?;
     // Files that make git treat this as someone else's worktree, or see other files. In
     // `info/`, only a sparse workspace's patterns stay (`sparse::apply` checks them against
     // what streams asked for before every task).
-    let info: Vec<PathBuf> = std::fs::read_dir(dir.join("info"))
-        .map(|d| d.filter_map(|e| e.ok()).map(|e| e.path()).collect())
-        .unwrap_or_default();
     let kept = super::sparse::FILES;
-    let info = info
-        .into_iter()
-        .filter(|p| !p.file_name().is_some_and(|n| kept.iter().any(|k| n == *k)));
+    let info: Vec<PathBuf> = match ours.kind("info") {
+        Ok(Some(crate::beneath::Kind::Dir)) => ours
+            .names("info")
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|n| !kept.iter().any(|k| n == *k))
+            .map(|n| Path::new("info").join(n))
+            .collect(),
+        _ => vec![PathBuf::from("info")],
+    };
     for p in ["commondir", "gitdir"]
-        .map(|n| dir.join(n))
+        .map(PathBuf::from)
         .into_iter()
         .chain(info)
     {
-        match std::fs::symlink_metadata(&p) {
-            Ok(m) if m.is_dir() => {
-                std::fs::remove_dir_all(&p).map_err(|e| io_error("sanitize", &p, e))?
-            }
-            Ok(_) => std::fs::remove_file(&p).map_err(|e| io_error("sanitize", &p, e))?,
-            Err(_) => {}
-        }
+        ours.remove(&p)
+            .map_err(|e| io_error("sanitize", &dir.join(&p), e))?;
     }
     for lock in super::locks::in_workspace(path) {
-        std::fs::remove_file(&lock).map_err(|e| io_error("sanitize", &lock, e))?;
+        ours.relative(&lock)
+            .and_then(|rel| ours.remove(rel))
+            .map_err(|e| io_error("sanitize", &lock, e))?;
     }
     write_control_files(repo, path)
 }
 
 /// The config and alternates streams wants: the user's repository config (identity, filters,
 /// line endings behave as in the user's checkout), then what keeps the workspace its own.
+/// Written beneath the git dir, through no link the agent put there.
 fn write_control_files(repo: &Repo, path: &Path) -> GitResult<()> {
     let dir = git_dir(path);
+    let ours = crate::beneath::Dir::open(&dir).map_err(|e| io_error("sanitize", &dir, e))?;
     let quote = |p: &Path| {
         p.to_string_lossy()
             .replace('\\', "\\\\")
@@ -153,37 +159,26 @@ fn write_control_files(repo: &Repo, path: &Path) -> GitResult<()> {
         quote(path),
         super::sparse::config_lines(&dir),
     );
-    write_if_changed(&dir.join("config"), config.as_bytes())?;
+    // A file the agent put there (a link included) is replaced, never written through.
+    let write = |rel: &str, contents: &[u8]| {
+        ours.write_if_changed(rel, contents)
+            .map(drop)
+            .map_err(|e| io_error("write", &dir.join(rel), e))
+    };
+    write("config", config.as_bytes())?;
     // The user's own ignore and attribute rules (`.git/info/`) hold here as in their checkout.
     for name in ["exclude", "attributes"] {
         let theirs = repo.common_dir().join("info").join(name);
-        let ours = dir.join("info").join(name);
+        let rel = format!("info/{name}");
         match std::fs::read(&theirs) {
-            Ok(text) => {
-                std::fs::create_dir_all(dir.join("info"))
-                    .map_err(|e| io_error("sanitize", &dir, e))?;
-                write_if_changed(&ours, &text)?;
-            }
+            Ok(text) => write(&rel, &text)?,
             Err(_) => {
-                let _ = std::fs::remove_file(&ours);
+                let _ = ours.remove(&rel);
             }
         }
     }
-    let info = dir.join("objects/info");
-    std::fs::create_dir_all(&info).map_err(|e| io_error("sanitize", &info, e))?;
     let alternates = format!("{}\n", repo.common_dir().join("objects").display());
-    write_if_changed(&info.join("alternates"), alternates.as_bytes())
-}
-
-fn write_if_changed(path: &Path, contents: &[u8]) -> GitResult<()> {
-    if std::fs::symlink_metadata(path).is_ok_and(|m| m.is_file())
-        && std::fs::read(path).is_ok_and(|c| c == contents)
-    {
-        return Ok(());
-    }
-    // A symlink the agent put there is replaced, not written through.
-    let _ = std::fs::remove_file(path);
-    std::fs::write(path, contents).map_err(|e| io_error("write", path, e))
+    write("objects/info/alternates", alternates.as_bytes())
 }
 
 /// Makes `spec.path` a clean workspace on `spec.branch` at `spec.commit`, reusing what is there

@@ -212,3 +212,80 @@ tasks = ["Work on a"]
     out.assert_code(0);
     assert_gone(pid, "the stray to be gone");
 }
+
+/// Finding 6: the agent turns the ignored folder `secrets/` of its workspace into a link to a
+/// directory outside; the next start of the workspace copies nothing through it (the log says
+/// what was skipped and why).
+#[test]
+fn include_never_writes_through_a_link_planted_in_the_workspace() {
+    let repo = TestRepo::with_files(&[(".gitignore", "secrets\n"), ("a/f.txt", "a\n")]);
+    repo.write("secrets/key.env", "KEY=1\n");
+    let outside = repo.root.parent().unwrap().join("outside");
+    std::fs::create_dir_all(&outside).unwrap();
+    let plant = format!(
+        "if [ -f secrets/key.env ] && [ ! -L secrets ]; then rm -rf secrets && ln -s {} secrets; fi; \
+         echo a > a/done.txt",
+        outside.display()
+    );
+    repo.write(
+        "streams.toml",
+        &format!(
+            r#"
+[plan]
+name = "p"
+include = ["secrets/"]
+
+[[stream]]
+name = "a"
+owns = ["a/**"]
+agent = ["sh", "-c", {}]
+tasks = ["Work on a"]
+"#,
+            toml_string(&plant)
+        ),
+    );
+    repo.streams(&["run"]).assert_code(0);
+    // The workspace, with its link, is reused by the next run: a new start, so `include` again.
+    let out = repo.streams(&["run", "--restart"]);
+    out.assert_code(0);
+    assert_eq!(
+        std::fs::read_dir(&outside).unwrap().count(),
+        0,
+        "something was written through the link"
+    );
+    let logs = repo.common_dir().join("streams/runs");
+    let log = std::fs::read_dir(&logs)
+        .unwrap()
+        .filter_map(|run| {
+            std::fs::read_to_string(run.unwrap().path().join("logs/a/setup.log")).ok()
+        })
+        .find(|log| log.contains("through a symbolic link"))
+        .expect("a setup log naming the skipped file");
+    assert!(log.contains("secrets/key.env"), "{log}");
+}
+
+/// Finding 6, streams' own files in the workspace's git directory: the agent turns `.git/info`
+/// into a link to a directory outside; putting the git directory back in order after the task
+/// removes the link, not the files it points at, and writes nothing there.
+#[test]
+fn restoring_the_git_directory_never_goes_through_a_planted_link() {
+    let repo = repo();
+    let outside = repo.root.parent().unwrap().join("outside");
+    std::fs::create_dir_all(&outside).unwrap();
+    std::fs::write(outside.join("victim.txt"), "mine\n").unwrap();
+    let plant = format!(
+        "rm -rf .git/info && ln -s {} .git/info; echo a > a/done.txt",
+        outside.display()
+    );
+    two_streams(&repo, &plant, "true", "");
+    repo.streams(&["run"]).assert_code(0);
+    let names: Vec<String> = std::fs::read_dir(&outside)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names, ["victim.txt"]);
+    assert_eq!(
+        std::fs::read_to_string(outside.join("victim.txt")).unwrap(),
+        "mine\n"
+    );
+}
