@@ -1,6 +1,7 @@
 //! The one door to the GitHub CLI (`gh`): checking it is there and logged in, finding, opening
 //! and editing pull requests. Like `git/`, callers see named operations and plain data; `gh`
-//! runs in the user's checkout, so it picks the GitHub repository from its remotes.
+//! runs in the user's checkout, so it picks the GitHub repository from its remotes. (GitHub
+//! Actions is elsewhere: the workflow in `ci::github`, a run's annotations in `report::actions`.)
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};

@@ -200,10 +200,6 @@ impl RefNames {
     pub fn rejected(&self, stream: &str, task: usize) -> String {
         format!("{}/{stream}/{}", self.kept(KeptKind::Rejected), task + 1)
     }
-    /// The prefix of every rejected-work ref.
-    pub fn rejected_prefix(&self) -> String {
-        format!("{}/", self.kept(KeptKind::Rejected))
-    }
     pub fn wip(&self, stream: &str, task: usize) -> String {
         format!("{}/{stream}/{}", self.kept(KeptKind::Wip), task + 1)
     }

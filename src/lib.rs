@@ -1,7 +1,10 @@
 //! `streams` runs many coding agents in parallel on one git repository and brings their work back
 //! together safely.
 //!
-//! Module map, from the top down (each layer only reaches down, never up):
+//! Module map, from the top down (each layer only reaches down, never up). The allowed arrows are
+//! written in one place, the tables at the top of `tests/integration/layering.rs`, whose test
+//! reads every `use` and qualified path of `src/` and fails naming `file:line` for each arrow
+//! that goes up:
 //!
 //! - [`cli`]: clap types and one function per subcommand (args -> ops -> report -> exit code);
 //!   it reaches only ops, report and error, and [`web`] for `streams ui`.
@@ -21,25 +24,34 @@
 //!   the one mover of the integration ref), halt on a conflict, the resolution worktree,
 //!   conflict prediction, the bisection of a red gate (pure).
 //! - [`report`]: all text a person reads: progress, event lines, NDJSON, the conflict README,
-//!   the final report, the plan and status views (learned estimates too), "what next" hints;
-//!   and [`report::printer`], the one writer of stdout and stderr. Sees plain data only.
+//!   the final report, the plan and status views (learned estimates too), "what next" hints,
+//!   GitHub Actions annotations; and [`report::printer`], the one writer of stdout and stderr.
+//!   Sees plain data only: never git.
 //! - [`state`]: run state types, the atomic store (`StateStore`: the one way state is written),
 //!   the lock, the journal, the history of past runs (what each task took, for `streams plan`
 //!   to predict from).
-//! - [`git`]: the only place that uses git2 or runs the `git` program; a [`git::Repo`], an
-//!   [`git::Oid`] and named operations, the argv runner private.
+//! - [`git`]: the only place that uses git2 or runs the `git` program; a [`git::Repo`] and named
+//!   operations on plain data ([`ids::Oid`], [`work`]), the argv runner private.
+//! - [`gh`]: the one door to the GitHub CLI (pull requests).
 //! - [`ownership`]: compiled globsets; who owns a path; checking an agent's changed paths.
 //! - [`plan`]: pure: TOML text in, validated [`plan::Plan`] out (raw -> model -> validate), plus
-//!   the schedule analysis behind `streams plan` (learning from past runs).
+//!   the schedule analysis behind `streams plan` (learning from past runs); a stream's sparse
+//!   set ([`plan::Sparse`], which `git` applies).
 //! - [`authoring`]: pure, the other direction: plan text written for a person (the commented
 //!   plan `streams init` writes, the built-in examples, a task list into a plan for
 //!   `streams init --from`), then checked by [`plan`] like any other.
-//! - Leaves, usable from any layer: [`layout`] (every ref and directory name a run uses, built
-//!   and parsed), [`failpoint`] (crash tests), [`duration`] (durations for people),
+//! - [`agent`]: what streams knows about an agent, apart from any plan or run: the placeholders
+//!   of its argv and their expansion, the task log's format (written and read there only); the
+//!   room for what is known per agent CLI (presets, events, usage, sessions).
+//! - Leaves, usable from any layer: [`text`] (quoting, escaping and sanitising for a terminal,
+//!   short ids), [`ids`] (a commit's [`ids::Oid`]; a stream's and a task's place, passed
+//!   instead of bare indices), [`work`] (what a piece of work amounts to: its size, a file's
+//!   change, the ignored files an agent wrote), [`layout`] (every ref and directory name a run
+//!   uses, built and parsed), [`failpoint`] (crash tests), [`duration`] (durations for people),
 //!   [`git_env`] (the environment variables that redirect git, shared by `git` and `plan`),
 //!   [`children`] (the processes streams starts itself, told apart from an agent's strays),
-//!   [`ids`] (a stream's and a task's place, passed instead of bare indices), [`beneath`]
-//!   (the one way streams writes into a workspace: beneath it, never through a link).
+//!   [`beneath`] (the one way streams writes into a workspace: beneath it, never through a
+//!   link).
 //! - [`error`]: error kinds and the exit codes, in one place, with how a run's outcome maps to
 //!   one (it wraps [`git::GitError`], so it sits beside git rather than below it).
 //! - [`demo`]: the example repository behind `streams demo`.
@@ -50,6 +62,7 @@
 #![warn(clippy::print_stdout, clippy::print_stderr)]
 #![cfg_attr(test, allow(clippy::print_stdout, clippy::print_stderr))]
 
+pub mod agent;
 pub mod authoring;
 pub mod beneath;
 pub mod children;
@@ -71,4 +84,6 @@ pub mod ownership;
 pub mod plan;
 pub mod report;
 pub mod state;
+pub mod text;
 pub mod web;
+pub mod work;

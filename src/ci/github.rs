@@ -14,7 +14,7 @@ use std::fmt::Write as _;
 
 use super::{Options, Spread};
 use crate::plan::Plan;
-use crate::report::quote::escape_unsafe;
+use crate::text::escape_unsafe;
 
 /// The workflow file for `plan`.
 pub fn workflow(plan: &Plan, options: &Options, spread: &Spread) -> String {

@@ -9,7 +9,7 @@ use crate::ops::{
     self,
     session::{Ended, EngineParts, Session},
 };
-use crate::report::{Event, github, printer, reporter, session_view};
+use crate::report::{Event, actions, printer, reporter, session_view};
 
 use super::Context;
 
@@ -53,7 +53,7 @@ pub fn conclude(ctx: &Context, ended: Ended, junit: Option<&Path>) -> Result<Exi
     for problem in &concluded.not_written {
         ctx.ui.warn(problem);
     }
-    if let Some(annotations) = github::session_annotations(state) {
+    if let Some(annotations) = actions::session_annotations(state) {
         // The runner reads workflow commands from stderr too; stdout stays for `--json`.
         printer::text_to_stderr(&annotations);
     }

@@ -29,9 +29,11 @@ use crate::failpoint;
 use crate::git::commit::{self, Ident};
 use crate::git::merge::{self, MergeOutcome};
 use crate::git::trailers::{TRAILER_STREAM, TRAILER_TASK, with_trailers};
-use crate::git::{GitError, GitResult, Oid, Repo, refs};
+use crate::git::{GitError, GitResult, Repo, refs};
+use crate::ids::Oid;
 use crate::plan::MergeStrategy;
 use crate::state::{Entry, Journal};
+use crate::text::short;
 
 /// One task's share of a unit: its number and the commits it made (`start..end`).
 #[derive(Clone, Debug)]
@@ -459,8 +461,4 @@ fn one_line(text: &str, max: usize) -> String {
         let cut: String = line.chars().take(max.saturating_sub(3)).collect();
         format!("{cut}...")
     }
-}
-
-pub fn short(oid: &str) -> &str {
-    &oid[..oid.len().min(10)]
 }

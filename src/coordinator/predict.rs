@@ -1,6 +1,7 @@
 //! Predicting conflicts before they happen: every pair of branches merged in memory.
 
-use crate::git::{GitResult, Oid, Repo, merge};
+use crate::git::{GitResult, Repo, merge};
+use crate::ids::Oid;
 
 /// A pair of branches (or a branch and the integration tip) that would conflict.
 #[derive(Clone, Debug, serde::Serialize)]

@@ -6,7 +6,8 @@ use std::path::Path;
 use super::halt::{HaltInput, Labels};
 use super::{IntegrationMove, MergeStrategy, UnitInput, move_integration_ref, short, unit_message};
 use crate::git::merge::{self, ConflictEntry, MergeOutcome};
-use crate::git::{GitError, GitResult, Oid, Repo, commit, conflict, refs, worktree};
+use crate::git::{GitError, GitResult, Repo, commit, conflict, refs, worktree};
+use crate::ids::Oid;
 use crate::state::Journal;
 
 pub(super) fn create_resolution_worktree(

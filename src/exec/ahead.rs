@@ -18,8 +18,8 @@ use tokio::sync::mpsc;
 
 use super::events::ExecEvent;
 use super::run::Run;
-use crate::git::{self, Oid, workspace};
-use crate::ids::StreamId;
+use crate::git::{self, workspace};
+use crate::ids::{Oid, StreamId};
 use crate::state::StreamState;
 
 /// A workspace prepared before its stream took a slot.

@@ -20,8 +20,8 @@ use super::process::{self, AgentCommand, AgentExit, Limits};
 use super::run::Run;
 use crate::error::Result;
 use crate::failpoint;
-use crate::git::{self, Oid};
-use crate::ids::{StreamId, TaskId};
+use crate::git;
+use crate::ids::{Oid, StreamId, TaskId};
 use crate::report::Event;
 use crate::state::{
     CheckFix, CheckRun, RunState, SpanOutcome, Step, StreamState, SyncUnit, TaskState, now_ms,
@@ -88,8 +88,8 @@ impl Checks {
         let task = StreamId::new(s).task(unit.last);
         let mut env = super::launch::agent_env(run, task, summary, "", &shown);
         env.retain(|(k, _)| k != "STREAMS_PROMPT_FILE");
-        let title = format!("check of {name} on {}", crate::coordinator::short(&unit.to));
-        let header = process::log_header(&title, &command);
+        let title = format!("check of {name} on {}", crate::text::short(&unit.to));
+        let header = crate::agent::log::header(&title, &command);
         let cmd = AgentCommand::new(command.clone(), worktree, env, log.clone(), header);
         let limits = Limits::wall_clock(plan.check_timeout_for(stream), plan.grace);
         let (events, cancel) = (channels.events().clone(), channels.cancel());
@@ -238,7 +238,7 @@ fn record(run: &mut Run, end: &CheckEnd) -> (bool, String) {
 /// and nothing of it is integrated.
 fn fail(run: &mut Run, end: &CheckEnd, result: &str, failures: u32) -> Result<()> {
     let s = end.unit.stream;
-    let tail = crate::report::log_tail(&end.log, 5);
+    let tail = crate::agent::log::tail(&end.log, 5);
     if !tail.is_empty() {
         run.state.streams[s]
             .notes
@@ -281,7 +281,7 @@ pub(super) fn failure(state: &RunState, s: usize, t: usize) -> Option<CheckFailu
         .iter()
         .rev()
         .find(|c| &c.stream == name && !c.passed)?;
-    let output = crate::report::log_tail(&run.log, TAIL_LINES).join("\n");
+    let output = crate::agent::log::tail(&run.log, TAIL_LINES).join("\n");
     let text = format!(
         "\n\nThe check `{}` {} on your work. Its output ends with:\n\n```\n{output}\n```\n\n\
          Fix it without leaving your lane: change only the paths this stream owns (and the \

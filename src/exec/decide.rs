@@ -9,7 +9,7 @@
 use nix::sys::signal::Signal;
 
 use crate::error::Finish;
-use crate::git::Oid;
+use crate::ids::Oid;
 use crate::plan::{Plan, SyncPoint};
 use crate::state::{RunState, StreamState, SyncUnit, TaskState};
 

@@ -7,8 +7,8 @@ use tokio::sync::{mpsc, watch};
 
 use super::process::Cancel;
 use super::task::TaskOutcome;
-use crate::git::{self, Oid};
-use crate::ids::{StreamId, TaskId};
+use crate::git;
+use crate::ids::{Oid, StreamId, TaskId};
 use crate::state::FailReason;
 
 #[derive(Debug)]

@@ -139,7 +139,7 @@ pub(super) fn resolve(run: &mut Run, force: bool) -> Result<Option<coordinator::
     });
     run.message(&format!(
         "recorded the resolution of {name} as {} on {}",
-        coordinator::short(&commit),
+        crate::text::short(&commit),
         crate::layout::short_branch(&run.state.integration_ref)
     ));
     run.record_span(
@@ -212,7 +212,7 @@ fn drop_resolution(run: &mut Run, halt: &Halt) -> Result<()> {
         ) {
             run.message(&format!(
                 "the unfinished resolution is kept on {keep} ({})",
-                coordinator::short(&kept)
+                crate::text::short(&kept)
             ));
         }
     }

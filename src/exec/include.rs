@@ -48,14 +48,14 @@ impl IncludeJob {
         let Some(include) = patterns(&self.checkout, &self.patterns)? else {
             return Ok(());
         };
-        let ignored = crate::git::include::ignored_files(&self.checkout).map_err(|e| {
+        let ignored = crate::git::ignored::in_checkout(&self.checkout).map_err(|e| {
             format!(
                 "could not list the ignored files of {}: {e}",
                 self.checkout.display()
             )
         })?;
         let done = copy(&self.checkout, workspace, &ignored, &include, &self.skip)?;
-        let line = format!("streams: {}\n", done.describe());
+        let line = crate::agent::log::note(&done.describe());
         if let Some(dir) = self.log_path.parent() {
             let _ = std::fs::create_dir_all(dir);
         }

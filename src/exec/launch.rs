@@ -13,8 +13,8 @@ use super::task::TaskJob;
 use super::task_spec::TaskSpec;
 use crate::coordinator;
 use crate::error::{Error, Result};
-use crate::git::{self, Oid};
-use crate::ids::TaskId;
+use crate::git;
+use crate::ids::{Oid, TaskId};
 use crate::state::{FailReason, TaskState};
 
 /// How a task can start.

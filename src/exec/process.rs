@@ -49,7 +49,7 @@ pub struct AgentCommand {
 
 impl AgentCommand {
     /// `argv` run in `cwd` without the variables that would redirect its git, its output to
-    /// `log_path` under [`log_header`]; unconfined until [`Self::confined`]. Unconfined is
+    /// `log_path` under `log_header` (`agent::log::header`); unconfined until [`Self::confined`]. Unconfined is
     /// right for the plan's own commands (a check, the gate, a setup): they run as in CI.
     pub fn new(
         argv: Vec<String>,
@@ -79,11 +79,6 @@ impl AgentCommand {
             ..self
         }
     }
-}
-
-/// The lines a log gets before one run of `argv`: what runs (`title`) and its argv.
-pub fn log_header(title: &str, argv: &[String]) -> String {
-    format!("=== streams: {title} ===\n=== argv: {argv:?}\n")
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -238,7 +233,7 @@ fn spawn(
     };
     let lane = cmd.sandbox.as_ref().and_then(|l| l.confinement());
     if let Err(message) = super::sandbox::confine(&mut command, lane) {
-        let _ = append(&log, format!("streams: {message}\n").as_bytes());
+        let _ = append(&log, crate::agent::log::note(&message).as_bytes());
         return Err((AgentExit::SpawnFailed(message), started.elapsed()));
     }
     crate::children::become_subreaper();
@@ -255,10 +250,8 @@ fn spawn(
         Ok(child) => Ok((child, log, status)),
         Err(e) => {
             let message = spawn_error(cmd, program, lane.is_some(), &e);
-            let _ = append(
-                &log,
-                format!("streams: could not start the agent: {message}\n").as_bytes(),
-            );
+            let note = crate::agent::log::note(&format!("could not start the agent: {message}"));
+            let _ = append(&log, note.as_bytes());
             Err((AgentExit::SpawnFailed(message), started.elapsed()))
         }
     }
@@ -562,14 +555,7 @@ async fn copy_to_log(
             written += n as u64;
         } else if !truncated {
             truncated = true;
-            let _ = append(
-                &log,
-                format!(
-                    "\n[streams: log cut here after {} MiB of output]\n",
-                    LOG_LIMIT >> 20
-                )
-                .as_bytes(),
-            );
+            let _ = append(&log, crate::agent::log::cut(LOG_LIMIT >> 20).as_bytes());
         }
     }
 }

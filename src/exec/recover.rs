@@ -16,8 +16,8 @@ use super::run::Run;
 use crate::coordinator::{self, IntegrationMove};
 use crate::error::Result;
 use crate::git::changes::keep_work;
-use crate::git::{self, Oid, refs, trailers, worktree};
-use crate::ids::{StreamId, TaskId};
+use crate::git::{self, refs, trailers, worktree};
+use crate::ids::{Oid, StreamId, TaskId};
 use crate::state::{Entry, StreamState, SyncUnit, TaskState, journal};
 
 /// Picking a run up after its coordinator died: what the journal it left says was under way.
@@ -282,7 +282,7 @@ fn start_over(run: &mut Run, s: usize, t: usize, start: &Oid) -> Result<()> {
         run.message(&format!(
             "{name} task {}: its unfinished work is kept on {wip} ({}); the task runs again from its start",
             t + 1,
-            coordinator::short(&kept)
+            crate::text::short(&kept)
         ));
     }
     let record = &mut run.state.streams[s].tasks[t];

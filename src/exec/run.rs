@@ -13,8 +13,8 @@ use std::time::Duration;
 
 use crate::coordinator::{self, TaskRange};
 use crate::error::Result;
-use crate::git::{self, Oid, Repo};
-use crate::ids::TaskId;
+use crate::git::{self, Repo};
+use crate::ids::{Oid, TaskId};
 use crate::layout::RefNames;
 use crate::plan::{Plan, SyncPoint};
 use crate::report::{Event, Reporter};
@@ -186,7 +186,7 @@ impl Run {
             task: task.number(),
             reason: reason.to_string(),
             log: log.display().to_string(),
-            log_tail: crate::report::log_tail(&log, 5),
+            log_tail: crate::agent::log::tail(&log, 5),
         };
         self.emit(event);
         self.fail_stream(s, reason.to_string());
@@ -327,7 +327,7 @@ impl Run {
         let short = crate::layout::short_branch(&name);
         self.message(&format!(
             "warning: {short} was moved outside streams; it is put back at {}{}",
-            coordinator::short(&tip),
+            crate::text::short(&tip),
             kept.map(|k| format!(", and what was there is kept on {k}"))
                 .unwrap_or_default()
         ));

@@ -335,20 +335,7 @@ fn commit_dirs(workspace: &Path, dirs: &GitDirs) -> Vec<PathBuf> {
 /// Whether the end of the agent's log shows the kernel refusing a write (EACCES; Landlock
 /// never answers EPERM or EROFS).
 fn output_shows_denial(log: &Path) -> bool {
-    use std::io::{Read, Seek, SeekFrom};
-    const TAIL: u64 = 64 * 1024;
-    let Ok(mut file) = std::fs::File::open(log) else {
-        return false;
-    };
-    let len = file.metadata().map(|m| m.len()).unwrap_or(0);
-    let _ = file.seek(SeekFrom::Start(len.saturating_sub(TAIL)));
-    let mut tail = Vec::new();
-    let _ = file.take(TAIL).read_to_end(&mut tail);
-    // The agent's own output, not the headers streams writes (they quote its argv).
-    String::from_utf8_lossy(&tail)
-        .lines()
-        .filter(|line| !line.starts_with("=== "))
-        .any(|line| line.contains("Permission denied") || line.contains("EACCES"))
+    crate::agent::log::output_mentions(log, &["Permission denied", "EACCES"])
 }
 
 /// Arranges for the agent to start confined. The ruleset is built here, in the parent; the hook

@@ -15,7 +15,8 @@ use std::path::{Path, PathBuf};
 use tokio::sync::watch;
 
 use super::process::{self, AgentCommand, AgentExit, Cancel, Limits};
-use crate::git::{self, Oid, Repo};
+use crate::git::{self, Repo};
+use crate::ids::Oid;
 
 /// What the dispatcher hands the executor when the task's workspace needs setting up.
 #[derive(Clone, Debug)]
@@ -64,8 +65,7 @@ pub async fn run(
     on_spawn: impl FnOnce(i32),
 ) -> SetupResult {
     let shown = shown(&job.argv);
-    // Its header is not quite [`process::log_header`]'s (no closing `===`): kept as it was.
-    let header = format!("=== streams: setup at {start}\n=== argv: {:?}\n", job.argv);
+    let header = crate::agent::log::setup_header(start, &job.argv);
     let cmd = AgentCommand::new(
         job.argv.clone(),
         workspace.to_path_buf(),

@@ -6,11 +6,9 @@
 
 use std::path::Path;
 
-use super::prompt::{self, DependencyWork, Placeholders};
+use super::prompt::{self, DependencyWork};
+use crate::agent::Placeholders;
 use crate::plan::Plan;
-
-/// Stands for the prompt in an argv shown to a person, where the whole prompt would not fit.
-const PROMPT_MARK: &str = "\u{0}PROMPT\u{0}";
 
 pub struct TaskSpec {
     /// The task's own text (its `prompt`, or the contents of its `prompt_file`).
@@ -63,33 +61,27 @@ impl TaskSpec {
 
     /// The argv to run: the agent command with every placeholder filled in.
     pub fn argv(&self, agent: &[String]) -> Vec<String> {
-        self.expand(agent, &self.prompt)
+        self.placeholders().argv(agent)
     }
 
     /// The argv as a person is shown it: `{prompt}` stays where the prompt would go.
     pub fn argv_shown(&self, agent: &[String]) -> Vec<String> {
-        self.expand(agent, PROMPT_MARK)
-            .into_iter()
-            .map(|a| a.replace(PROMPT_MARK, "{prompt}"))
-            .collect()
+        self.placeholders().argv_shown(agent)
     }
 
-    fn expand(&self, agent: &[String], prompt: &str) -> Vec<String> {
-        prompt::expand(
-            agent,
-            &Placeholders {
-                prompt,
-                prompt_file: &self.prompt_file,
-                stream: &self.stream,
-                task: &self.text,
-                task_index: self.task_index,
-                worktree: &self.worktree,
-                slot: self.slot.as_ref().map(|(slot, _)| slot.as_str()),
-                port: self.slot.as_ref().map(|(_, port)| port.as_str()),
-                check_output: &self.check_output,
-                check_output_file: &self.check_output_file,
-            },
-        )
+    fn placeholders(&self) -> Placeholders<'_> {
+        Placeholders {
+            prompt: &self.prompt,
+            prompt_file: &self.prompt_file,
+            stream: &self.stream,
+            task: &self.text,
+            task_index: self.task_index,
+            worktree: &self.worktree,
+            slot: self.slot.as_ref().map(|(slot, _)| slot.as_str()),
+            port: self.slot.as_ref().map(|(_, port)| port.as_str()),
+            check_output: &self.check_output,
+            check_output_file: &self.check_output_file,
+        }
     }
 }
 

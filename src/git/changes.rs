@@ -4,11 +4,10 @@
 use std::collections::BTreeSet;
 use std::path::Path;
 
-use serde::{Deserialize, Serialize};
-
 use super::commit::parse_oid;
 use super::refs::{is_ancestor, keep_ref_in};
 use super::{Git, GitError, GitResult, Oid, Repo, worktree};
+use crate::work::WorkStats;
 
 /// A `git` for streams' commands in `path`: a stream's private workspace through its own git
 /// directory with streams' settings (see `workspace::git`), a linked worktree as it is.
@@ -73,7 +72,7 @@ pub fn task_changes(repo: &Repo, worktree: &Path, start: &str) -> GitResult<Task
     let mut paths = BTreeSet::new();
     if head != start {
         let out = git.run(["diff", "--name-only", "-z", "--no-renames", start, &head])?;
-        paths.extend(split_z(&out.stdout));
+        paths.extend(out.z_fields());
     }
     let dirty = !now.paths.is_empty();
     let unfinished = match (
@@ -154,24 +153,6 @@ fn nested_repositories(
     Ok(nested)
 }
 
-/// What a task's work amounts to.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct WorkStats {
-    pub commits: usize,
-    pub files: usize,
-    pub insertions: usize,
-    pub deletions: usize,
-}
-
-impl WorkStats {
-    pub fn add(&mut self, other: &WorkStats) {
-        self.commits += other.commits;
-        self.files += other.files;
-        self.insertions += other.insertions;
-        self.deletions += other.deletions;
-    }
-}
-
 /// Commits in `from..to` (count), and files / lines changed between the two trees.
 pub fn work_stats(repo: &Repo, from: &str, to: &str) -> GitResult<WorkStats> {
     let r = repo.open()?;
@@ -189,9 +170,8 @@ pub fn work_stats(repo: &Repo, from: &str, to: &str) -> GitResult<WorkStats> {
         commits,
         ..WorkStats::default()
     };
-    for record in out.stdout.split(|b| *b == 0).filter(|r| !r.is_empty()) {
-        let text = String::from_utf8_lossy(record);
-        let mut fields = text.splitn(3, '\t');
+    for record in out.z_fields() {
+        let mut fields = record.splitn(3, '\t');
         let (added, deleted) = (fields.next(), fields.next());
         stats.files += 1;
         stats.insertions += added
@@ -258,7 +238,7 @@ pub fn changed_files(
     limit: usize,
 ) -> GitResult<(Vec<String>, usize)> {
     let out = tree_diff(repo, &["--name-only"], from, to)?;
-    let all: Vec<String> = split_z(&out.stdout).collect();
+    let all: Vec<String> = out.z_fields().collect();
     let total = all.len();
     let files = all.into_iter().take(limit).collect();
     Ok((files, total))
@@ -284,13 +264,6 @@ pub fn tree_diff_paths(repo: &Repo, a: &str, b: &str) -> GitResult<Vec<String>> 
     paths.sort();
     paths.dedup();
     Ok(paths)
-}
-
-pub(crate) fn split_z(bytes: &[u8]) -> impl Iterator<Item = String> + '_ {
-    bytes
-        .split(|b| *b == 0)
-        .filter(|p| !p.is_empty())
-        .map(|p| String::from_utf8_lossy(p).into_owned())
 }
 
 /// Keeps everything in the worktree beyond `start` (its commits plus anything uncommitted)
@@ -369,24 +342,5 @@ pub fn dirty_paths(path: &Path) -> GitResult<Vec<String>> {
 /// left out: `git merge` refuses by itself to overwrite one).
 pub fn modified_tracked_paths(path: &Path) -> GitResult<Vec<String>> {
     let out = Git::new(path).run(["status", "--porcelain=v1", "-z", "--untracked-files=no"])?;
-    Ok(out
-        .stdout
-        .split(|b| *b == 0)
-        .filter(|e| e.len() > 3)
-        .map(|e| String::from_utf8_lossy(&e[3..]).into_owned())
-        .collect())
-}
-
-/// Puts the worktree at `path` back on `branch` (a full ref name) if HEAD has left it, throwing
-/// away nothing the caller has not kept: a worktree must never keep someone else's branch
-/// checked out (git would refuse it to its owner).
-pub fn return_to_branch(path: &Path, branch: &str) -> GitResult<()> {
-    let git = git_for(path);
-    let head = git
-        .output(["symbolic-ref", "-q", "HEAD"], None)?
-        .stdout_str();
-    if head.trim() != branch {
-        git.run(["checkout", "-q", "-f", crate::layout::short_branch(branch)])?;
-    }
-    Ok(())
+    Ok(out.porcelain_paths())
 }

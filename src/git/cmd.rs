@@ -50,6 +50,23 @@ impl GitOutput {
     pub fn stderr_str(&self) -> String {
         String::from_utf8_lossy(&self.stderr).trim().to_string()
     }
+
+    /// The fields of `-z` output (each ended by a NUL), as text, empty ones left out.
+    pub fn z_fields(&self) -> impl Iterator<Item = String> + '_ {
+        self.stdout
+            .split(|b| *b == 0)
+            .filter(|p| !p.is_empty())
+            .map(|p| String::from_utf8_lossy(p).into_owned())
+    }
+
+    /// The paths of `git status --porcelain=v1 -z` entries (`XY <path>`), without renames.
+    pub fn porcelain_paths(&self) -> Vec<String> {
+        self.stdout
+            .split(|b| *b == 0)
+            .filter(|e| e.len() > 3)
+            .map(|e| String::from_utf8_lossy(&e[3..]).into_owned())
+            .collect()
+    }
 }
 
 impl Git {

@@ -1,16 +1,29 @@
-//! Files an agent wrote that a `.gitignore` rule (or `info/exclude`, or `core.excludesFile`)
-//! matches. They are not part of its work and never reach its commit, which is right for build
-//! output and caches; but an agent that wrote its real result there would otherwise finish with
-//! "no changes" and nobody would know why. streams names them in the task's result.
+//! Files git ignores (a `.gitignore` rule, `info/exclude`, `core.excludesFile`), for two uses:
+//!
+//! - [`in_checkout`]: every ignored file of a checkout, what `.worktreeinclude` and the plan's
+//!   `include` may copy into a new workspace (see `exec::include`);
+//! - [`written_since`]: those an agent wrote. They are not part of its work and never reach its
+//!   commit, which is right for build output and caches; but an agent that wrote its real
+//!   result there would otherwise finish with "no changes" and nobody would know why. streams
+//!   names them in the task's result.
 
 use std::path::Path;
 use std::time::{Duration, SystemTime};
 
-/// Ignored paths an agent wrote: how many, and the first few in path order.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct IgnoredFiles {
-    pub count: usize,
-    pub examples: Vec<String>,
+use super::{Git, GitResult};
+use crate::work::IgnoredFiles;
+
+/// Every file under `root` that git ignores (`.gitignore`, `.git/info/exclude`, the user's
+/// excludes file), relative to `root`, as git lists them (files, not directories).
+pub fn in_checkout(root: &Path) -> GitResult<Vec<String>> {
+    let out = Git::new(root).run([
+        "ls-files",
+        "-z",
+        "--others",
+        "--ignored",
+        "--exclude-standard",
+    ])?;
+    Ok(out.z_fields().collect())
 }
 
 /// A file's modification time comes from the kernel's coarse clock, which can lag the clock

@@ -12,8 +12,8 @@
 //! - `commit`: identities and commit objects.
 //! - `trailers`: the `Streams-*` trailers on commits.
 //! - `changes`: what an agent changed in its worktree, its size, keeping it.
-//! - `ignored`: files an agent wrote that git ignores (left out of its work, but named).
-//! - `include`: the files git ignores in a checkout, for `.worktreeinclude`.
+//! - `ignored`: the files git ignores in a checkout (for `.worktreeinclude`), and those an agent
+//!   wrote (left out of its work, but named).
 //! - `conflict`: a conflicted merge laid out in a worktree for a person, and read back.
 //! - `locks`: lock files a killed git left behind.
 //! - `sparse`: sparse workspaces (a stream that declares `reads`).
@@ -28,7 +28,6 @@ mod cmd;
 pub mod commit;
 pub mod conflict;
 pub mod ignored;
-pub mod include;
 pub mod locks;
 pub mod merge;
 pub mod refs;
@@ -40,121 +39,20 @@ pub mod trailers;
 pub mod workspace;
 pub mod worktree;
 
-pub use changes::WorkStats;
 use cmd::Git;
 pub use cmd::{MIN_GIT_VERSION, check_git_version, git_version, mark_run, redirecting_vars};
 pub use repo::{CommitInfo, Repo};
-pub use sparse::Sparse;
+// The sparse set a workspace is laid out with (worked out from the plan's globs).
+pub use crate::plan::Sparse;
+// git's submodules name it `super::Oid`; everyone else imports `crate::ids::Oid`.
+use crate::ids::Oid;
 
 use std::path::PathBuf;
 
-/// A commit, tree or blob id as 40 hex characters. Its own type so that an id is never mixed up
-/// with a ref name or a path; kept as text inside (it crosses into state files, events and
-/// messages far more often than into git2) and serialized as a plain string, so state files
-/// are the same as when it was a `String`.
-#[derive(
-    Clone,
-    Debug,
-    Default,
-    PartialEq,
-    Eq,
-    PartialOrd,
-    Ord,
-    Hash,
-    serde::Serialize,
-    serde::Deserialize,
-)]
-#[serde(transparent)]
-pub struct Oid(String);
-
-impl Oid {
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl std::ops::Deref for Oid {
-    type Target = str;
-    fn deref(&self) -> &str {
-        &self.0
-    }
-}
-
-impl AsRef<str> for Oid {
-    fn as_ref(&self) -> &str {
-        &self.0
-    }
-}
-
-impl std::borrow::Borrow<str> for Oid {
-    fn borrow(&self) -> &str {
-        &self.0
-    }
-}
-
-impl std::fmt::Display for Oid {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl From<String> for Oid {
-    fn from(text: String) -> Oid {
-        Oid(text)
-    }
-}
-
-impl From<&str> for Oid {
-    fn from(text: &str) -> Oid {
-        Oid(text.to_string())
-    }
-}
-
+// git2's ids become plain ones at the door: only git sees git2.
 impl From<git2::Oid> for Oid {
     fn from(oid: git2::Oid) -> Oid {
-        Oid(oid.to_string())
-    }
-}
-
-impl From<Oid> for String {
-    fn from(oid: Oid) -> String {
-        oid.0
-    }
-}
-
-impl PartialEq<str> for Oid {
-    fn eq(&self, other: &str) -> bool {
-        self.0 == other
-    }
-}
-
-impl PartialEq<&str> for Oid {
-    fn eq(&self, other: &&str) -> bool {
-        self.0 == *other
-    }
-}
-
-impl PartialEq<String> for Oid {
-    fn eq(&self, other: &String) -> bool {
-        &self.0 == other
-    }
-}
-
-impl PartialEq<Oid> for str {
-    fn eq(&self, other: &Oid) -> bool {
-        self == other.0
-    }
-}
-
-impl PartialEq<Oid> for &str {
-    fn eq(&self, other: &Oid) -> bool {
-        *self == other.0
-    }
-}
-
-impl PartialEq<Oid> for String {
-    fn eq(&self, other: &Oid) -> bool {
-        *self == other.0
+        Oid::from(oid.to_string())
     }
 }
 

@@ -4,6 +4,7 @@
 
 use super::commit::parse_oid;
 use super::{GitError, GitResult, Oid, Repo};
+use crate::text::short7;
 
 /// The file a manifest commit's tree holds.
 pub const MANIFEST_FILE: &str = "manifest.json";
@@ -146,9 +147,9 @@ pub fn commits_with_paths(repo: &Repo, from: &str, to: &str) -> GitResult<Vec<Co
             return Err(GitError::Library {
                 context: format!(
                     "commit {} has a parent that is neither its start {} nor one of its commits ({})",
-                    short(c.id.as_str()),
-                    short(from),
-                    outside.map_or("none", |p| short(p.as_str()))
+                    short7(c.id.as_str()),
+                    short7(from),
+                    outside.map_or("none", |p| short7(p.as_str()))
                 ),
                 message: "checked against that parent, it could undo work outside its lane".into(),
             });
@@ -176,8 +177,4 @@ pub fn commits_with_paths(repo: &Repo, from: &str, to: &str) -> GitResult<Vec<Co
             })
         })
         .collect()
-}
-
-fn short(oid: &str) -> &str {
-    oid.get(..7).unwrap_or(oid)
 }

@@ -32,21 +32,6 @@ impl CommitInfo {
     pub fn subject(&self) -> &str {
         self.message.lines().next().unwrap_or("")
     }
-
-    /// The `git commit-tree` environment that keeps this commit's author.
-    pub fn author_env(&self) -> Vec<(String, String)> {
-        let (secs, offset) = self.author_time;
-        let sign = if offset < 0 { '-' } else { '+' };
-        let offset = offset.abs();
-        vec![
-            ("GIT_AUTHOR_NAME".into(), self.author_name.clone()),
-            ("GIT_AUTHOR_EMAIL".into(), self.author_email.clone()),
-            (
-                "GIT_AUTHOR_DATE".into(),
-                format!("@{secs} {sign}{:02}{:02}", offset / 60, offset % 60),
-            ),
-        ]
-    }
 }
 
 impl Repo {
@@ -124,12 +109,7 @@ impl Repo {
         let out = self
             .git()
             .run(["ls-tree", "-r", "-z", "--name-only", "--full-tree", commit])?;
-        Ok(out
-            .stdout
-            .split(|b| *b == 0)
-            .filter(|p| !p.is_empty())
-            .map(|p| String::from_utf8_lossy(p).into_owned())
-            .collect())
+        Ok(out.z_fields().collect())
     }
 
     /// The mode git records for `path` at `commit` (`100644`, `100755`, `120000`, ...), if it is

@@ -7,18 +7,7 @@ use std::process::Stdio;
 use super::commit::parse_oid;
 use super::repo::commit_info;
 use super::{CommitInfo, Git, GitError, GitResult, Oid, Repo};
-
-/// One file's change between two commits, as `git diff --numstat` counts it.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
-pub struct FileChange {
-    pub path: String,
-    /// The path before a rename, when git saw one.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub renamed_from: Option<String>,
-    /// Lines added and removed; `None` for a binary file.
-    pub insertions: Option<usize>,
-    pub deletions: Option<usize>,
-}
+use crate::work::FileChange;
 
 /// Every file changed from `from` to `to`, renames detected, in git's (path) order.
 pub fn diffstat(repo: &Repo, from: &str, to: &str) -> GitResult<Vec<FileChange>> {

@@ -414,7 +414,7 @@ fn create(repo: &Repo, spec: &WorktreeSpec) -> GitResult<()> {
 
 /// Up to three paths, and how many more.
 fn examples(paths: &[String]) -> String {
-    let mut text = crate::report::quote_paths(&paths[..paths.len().min(3)]);
+    let mut text = crate::text::quote_paths(&paths[..paths.len().min(3)]);
     if paths.len() > 3 {
         text.push_str(&format!(" and {} more", paths.len() - 3));
     }
@@ -431,16 +431,8 @@ pub(super) fn verify(git: &Git, spec: &WorktreeSpec) -> GitResult<()> {
         untracked,
         ..
     } = status(git)?;
-    let problem = if head.as_deref() != Some(spec.commit) {
-        Some(format!("HEAD is {head:?}, expected {}", spec.commit))
-    } else if branch.as_deref() != Some(spec.branch) {
-        Some(format!(
-            "HEAD is on {}, expected {}",
-            branch.as_deref().unwrap_or("no branch"),
-            spec.branch
-        ))
-    } else if !has_index(git) {
-        Some("it has no index".to_string())
+    let problem = if let Some(problem) = head_problem(git, spec, head, branch.as_deref()) {
+        Some(problem)
     } else if !dirty.is_empty() && untracked.len() == dirty.len() {
         // New files only: nothing git itself would write. Something wrote into it meanwhile.
         Some(format!(
@@ -461,6 +453,34 @@ pub(super) fn verify(git: &Git, spec: &WorktreeSpec) -> GitResult<()> {
     } else {
         None
     };
+    as_expected(problem)
+}
+
+/// What is wrong with a new worktree's HEAD, branch and index, if anything. A wrong `head` is
+/// shown in its debug form, as the caller's type gives it.
+fn head_problem<H: AsRef<str> + std::fmt::Debug>(
+    git: &Git,
+    spec: &WorktreeSpec,
+    head: Option<H>,
+    branch: Option<&str>,
+) -> Option<String> {
+    if head.as_ref().map(AsRef::as_ref) != Some(spec.commit) {
+        Some(format!("HEAD is {head:?}, expected {}", spec.commit))
+    } else if branch != Some(spec.branch) {
+        Some(format!(
+            "HEAD is on {}, expected {}",
+            branch.unwrap_or("no branch"),
+            spec.branch
+        ))
+    } else if !has_index(git) {
+        Some("it has no index".to_string())
+    } else {
+        None
+    }
+}
+
+/// The error for a worktree that is not as expected (the problem found, if any).
+fn as_expected(problem: Option<String>) -> GitResult<()> {
     match problem {
         None => Ok(()),
         Some(problem) => Err(GitError::Library {
@@ -482,28 +502,10 @@ fn verify_head(git: &Git, spec: &WorktreeSpec) -> GitResult<()> {
                 .as_ref()
                 .and_then(|h| h.peel_to_commit().ok())
                 .map(|c| c.id().to_string());
-            if commit.as_deref() != Some(spec.commit) {
-                Some(format!("HEAD is {commit:?}, expected {}", spec.commit))
-            } else if name.as_deref() != Some(spec.branch) {
-                Some(format!(
-                    "HEAD is on {}, expected {}",
-                    name.as_deref().unwrap_or("no branch"),
-                    spec.branch
-                ))
-            } else if !has_index(git) {
-                Some("it has no index".to_string())
-            } else {
-                None
-            }
+            head_problem(git, spec, commit, name.as_deref())
         }
     };
-    match problem {
-        None => Ok(()),
-        Some(problem) => Err(GitError::Library {
-            context: "it is not as expected".into(),
-            message: problem,
-        }),
-    }
+    as_expected(problem)
 }
 
 fn find_registered(repo: &Repo, path: &Path) -> GitResult<Option<WorktreeInfo>> {
@@ -757,12 +759,7 @@ pub(in crate::git) fn status_porcelain(git: &Git) -> GitResult<Vec<String>> {
         "--untracked-files=all",
         "--no-renames",
     ])?;
-    Ok(out
-        .stdout
-        .split(|b| *b == 0)
-        .filter(|e| e.len() > 3)
-        .map(|e| String::from_utf8_lossy(&e[3..]).into_owned())
-        .collect())
+    Ok(out.porcelain_paths())
 }
 
 /// If the worktree has uncommitted changes (untracked files included), records them as a commit

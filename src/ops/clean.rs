@@ -4,11 +4,13 @@
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 
-use crate::coordinator::{IntegrationMove, move_integration_ref, short};
+use crate::coordinator::{IntegrationMove, move_integration_ref};
 use crate::error::{Error, IoContext, Result};
-use crate::git::{self, Oid, Repo, commit, merge, refs, worktree};
+use crate::git::{self, Repo, commit, merge, refs, worktree};
+use crate::ids::Oid;
 use crate::layout::{self, KeptKind};
 use crate::state::{RunDir, RunLock, RunState, StateDir};
+use crate::text::short;
 
 /// One thing `clean` looked at.
 #[derive(Debug)]
@@ -128,7 +130,7 @@ fn worktree_items(repo: &Repo, state: &RunState) -> Result<(Vec<CleanItem>, BTre
             (true, _) => Some("uncommitted changes in it".to_string()),
             (false, Some(head)) => Some(format!(
                 "commits made in it that your repository does not have ({})",
-                crate::coordinator::short(&head)
+                short(&head)
             )),
             (false, None) => None,
         };

@@ -5,7 +5,8 @@
 use std::path::Path;
 
 use crate::error::{Error, Result};
-use crate::git::{Oid, Repo};
+use crate::git::Repo;
+use crate::ids::Oid;
 use crate::state::{RunState, StreamState};
 
 use super::show::{end_point, find_stream, start_point};

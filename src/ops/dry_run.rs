@@ -51,7 +51,7 @@ pub fn dry_run(repo: &Repo, loaded: &LoadedPlan, jobs: usize) -> DryRun {
     DryRun {
         plan: plan.name.clone(),
         base: plan.base.clone(),
-        base_commit: crate::coordinator::short(&loaded.base_commit).to_string(),
+        base_commit: crate::text::short(&loaded.base_commit).to_string(),
         jobs,
         merge: plan.merge.as_str(),
         sync: plan.sync.as_str(),

@@ -8,7 +8,8 @@
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
-use crate::git::{self, GitError, Oid, Repo};
+use crate::git::{self, GitError, Repo};
+use crate::ids::Oid;
 use crate::plan::{self, CheckError, Plan, ProgramCheck};
 
 pub use crate::report::plan_view::{Analysis, Located};

@@ -69,7 +69,7 @@ pub fn merge(
             format!("there is no branch `{branch}`"),
             format!(
                 "create it first (`git branch {branch} {}`) or name another with --into",
-                crate::coordinator::short(&state.base)
+                crate::text::short(&state.base)
             ),
         ));
     };
@@ -92,7 +92,7 @@ pub fn merge(
         return Err(Error::state(
             format!(
                 "{branch} has moved since the run's base ({} is not in {from}): the result cannot simply fast-forward it",
-                crate::coordinator::short(&was)
+                crate::text::short(&was)
             ),
             format!(
                 "`streams merge --allow-moved{}` makes a merge commit; or review first with `git log {from}..{branch}`",

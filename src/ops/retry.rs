@@ -7,7 +7,8 @@
 use std::collections::BTreeSet;
 
 use crate::error::{Error, Result};
-use crate::git::{Oid, Repo, refs};
+use crate::git::{Repo, refs};
+use crate::ids::Oid;
 use crate::layout::RefNames;
 use crate::plan::Plan;
 use crate::state::{RunPhase, RunState, StreamState, TaskState};
@@ -127,8 +128,8 @@ pub fn reopen(
             match tip {
                 Some(tip) => format!(
                     "{branch} has moved since the run finished (it is at {}, the run left it at {})",
-                    crate::coordinator::short(&tip),
-                    crate::coordinator::short(&state.integration_tip)
+                    crate::text::short(&tip),
+                    crate::text::short(&state.integration_tip)
                 ),
                 None => format!("{branch} was removed since the run finished"),
             },

@@ -4,15 +4,17 @@
 //!
 //! Also the two look-ups every review command starts with: which run, and which stream of it.
 
+use crate::agent::log::tail as log_tail;
 use crate::error::{Error, Result};
-use crate::git::{Oid, Repo, refs, review};
+use crate::git::{Repo, refs, review};
+use crate::ids::Oid;
 use crate::layout;
 use crate::report::show_view::{
     CheckRun, CommitShow, ConflictShow, KeptRef, Rejection, RunHeader, SHOW_SCHEMA, Show,
     StreamShow, TaskShow,
 };
+use crate::report::stream_word;
 use crate::report::timeline;
-use crate::report::{log_tail, stream_word};
 use crate::state::{
     Entry, FailReason, RunDir, RunPhase, RunState, SpanOutcome, StateDir, Step, StreamRecord,
     StreamState, TaskState, journal, lock,

@@ -7,7 +7,8 @@ use crate::coordinator::{IntegrationMove, move_integration_ref};
 use crate::error::{Error, IoContext, Result};
 use crate::exec::dispatcher::worktrees_dir;
 use crate::failpoint;
-use crate::git::{self, Oid, Repo, refs, worktree};
+use crate::git::{self, Repo, refs, worktree};
+use crate::ids::Oid;
 use crate::layout::{self, RefNames};
 use crate::plan::Plan;
 use crate::state::{

@@ -209,7 +209,7 @@ fn predicted_conflicts(repo: &Repo, state: &RunState) -> Vec<PredictedConflict> 
     if state.phase.is_over() {
         return Vec::new();
     }
-    let branches: Vec<(String, crate::git::Oid)> = state
+    let branches: Vec<(String, crate::ids::Oid)> = state
         .streams
         .iter()
         .filter(|s| {

@@ -195,7 +195,7 @@ pub fn tail(path: &Path, n: usize, redactor: &Redactor) -> Vec<String> {
         .lines()
         // A cut first line is a fragment; streams' own header lines are not the agent's.
         .skip(usize::from(from > 0))
-        .filter(|l| !l.starts_with("=== streams:") && !l.starts_with("=== argv:"))
+        .filter(|l| !crate::agent::log::is_header(l))
         .map(sanitize)
         .filter(|l| !l.trim().is_empty())
         .collect();
@@ -228,7 +228,7 @@ pub fn log_since(path: &Path, offset: u64, max: u64, redactor: &Redactor) -> (Ve
     let lines = redactor
         .redact(&text)
         .lines()
-        .filter(|l| !l.starts_with("=== streams:") && !l.starts_with("=== argv:"))
+        .filter(|l| !crate::agent::log::is_header(l))
         .map(sanitize)
         .collect();
     (lines, offset + whole as u64)

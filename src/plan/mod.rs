@@ -7,6 +7,7 @@
 //! - [`validate`]: the rules between values (names, dependencies and cycles, agents, patterns)
 //!   and against the repository (base, ownership of the tracked files);
 //! - [`owners`] and [`pattern`]: the ownership rules and glob semantics;
+//! - [`sparse`]: the sparse checkout of a stream that declares `reads`;
 //! - [`schedule`]: waves, critical path, the longest-remaining-path order, the makespan
 //!   simulation;
 //! - [`diagnostic`]: problems with spans, rendered with file:line:column and carets;
@@ -26,11 +27,13 @@ pub mod owners;
 pub mod pattern;
 pub mod raw;
 pub mod schedule;
+pub mod sparse;
 pub mod validate;
 
 pub use diagnostic::{Diagnostic, Diagnostics, Severity};
 pub use model::*;
 pub use owners::OwnershipSummary;
+pub use sparse::Sparse;
 
 use serde::Serialize;
 

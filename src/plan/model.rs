@@ -262,7 +262,7 @@ impl Prompt {
 impl Plan {
     /// The sparse checkout of stream `s`'s workspace when it (or the plan) declares `reads`:
     /// what it owns, the plan's `shared`, and what it reads. `None`: a whole checkout.
-    pub fn sparse_set(&self, s: usize) -> Option<crate::git::Sparse> {
+    pub fn sparse_set(&self, s: usize) -> Option<super::Sparse> {
         let stream = &self.streams[s];
         if stream.reads.is_empty() && self.reads.is_empty() {
             return None;
@@ -272,7 +272,7 @@ impl Plan {
             .chain(&self.reads)
             .chain(&stream.reads)
             .map(|p| p.glob.as_str());
-        Some(crate::git::Sparse::from_globs(globs))
+        Some(super::Sparse::from_globs(globs))
     }
 
     /// The plan cut down to the streams named (in plan order), for a run that covers only

@@ -270,30 +270,24 @@ fn file_under_file<'a>(
 }
 
 fn file_dir_conflict(file: &OwnedPattern, dir: &OwnedPattern, streams: &[String]) -> Diagnostic {
-    let (first, second) = ordered(file, dir);
-    Diagnostic::error(format!(
-        "`{}` ({}) is a file, but `{}` ({}) puts files below it",
-        file.text,
-        owner_name(file, streams),
-        dir.text,
-        owner_name(dir, streams)
-    ))
-    .at(
-        second.span.clone(),
-        format!("{} here", claims(second, streams)),
+    Meeting::new(file, dir).diagnostic(
+        format!(
+            "`{}` ({}) is a file, but `{}` ({}) puts files below it",
+            file.text,
+            owner_name(file, streams),
+            dir.text,
+            owner_name(dir, streams)
+        ),
+        streams,
+        format!(
+            "git cannot hold a file `{}` and files below a directory of that name: integrating both streams would conflict",
+            file.glob
+        ),
+        format!(
+            "give `{}` and everything below it to one stream, e.g. `{}/**`",
+            file.glob, file.glob
+        ),
     )
-    .also(
-        first.span.clone(),
-        format!("{} here", claims(first, streams)),
-    )
-    .note(format!(
-        "git cannot hold a file `{}` and files below a directory of that name: integrating both streams would conflict",
-        file.glob
-    ))
-    .help(format!(
-        "give `{}` and everything below it to one stream, e.g. `{}/**`",
-        file.glob, file.glob
-    ))
 }
 
 fn owner_name(p: &OwnedPattern, streams: &[String]) -> String {
@@ -303,12 +297,62 @@ fn owner_name(p: &OwnedPattern, streams: &[String]) -> String {
     }
 }
 
-/// Orders a pair so the primary label is on the one written later (the one that broke the rule).
-fn ordered<'a>(a: &'a OwnedPattern, b: &'a OwnedPattern) -> (&'a OwnedPattern, &'a OwnedPattern) {
-    if a.span.start <= b.span.start {
-        (a, b)
-    } else {
-        (b, a)
+fn claims(p: &OwnedPattern, streams: &[String]) -> String {
+    match p.owner {
+        PatternOwner::Stream(s) => format!("owned by `{}`", streams[s]),
+        PatternOwner::Shared => "shared".to_string(),
+    }
+}
+
+/// Two patterns that meet, as a diagnostic tells it: in the order they were written, and, when
+/// one of them is `shared`, which one is the stream's.
+struct Meeting<'a> {
+    first: &'a OwnedPattern,
+    second: &'a OwnedPattern,
+    /// The stream's pattern and the `shared` one, when one is shared.
+    with_shared: Option<(&'a OwnedPattern, &'a OwnedPattern)>,
+}
+
+impl<'a> Meeting<'a> {
+    fn new(a: &'a OwnedPattern, b: &'a OwnedPattern) -> Meeting<'a> {
+        let (first, second) = if a.span.start <= b.span.start {
+            (a, b)
+        } else {
+            (b, a)
+        };
+        let with_shared = match (a.owner, b.owner) {
+            (PatternOwner::Shared, _) => Some((b, a)),
+            (_, PatternOwner::Shared) => Some((a, b)),
+            _ => None,
+        };
+        Meeting {
+            first,
+            second,
+            with_shared,
+        }
+    }
+
+    /// The error, its label on the pattern written later (the one that broke the rule) and the
+    /// other one beside it.
+    fn diagnostic(
+        &self,
+        message: String,
+        streams: &[String],
+        note: String,
+        help: impl Into<String>,
+    ) -> Diagnostic {
+        let (first, second) = (self.first, self.second);
+        Diagnostic::error(message)
+            .at(
+                second.span.clone(),
+                format!("{} here", claims(second, streams)),
+            )
+            .also(
+                first.span.clone(),
+                format!("{} here", claims(first, streams)),
+            )
+            .note(note)
+            .help(help)
     }
 }
 
@@ -318,11 +362,11 @@ fn tracked_conflict(
     conflict: &Conflict,
     streams: &[String],
 ) -> Diagnostic {
-    let (first, second) = ordered(a, b);
+    let meeting = Meeting::new(a, b);
     let mut files = conflict
         .examples
         .iter()
-        .map(|f| format!("`{}`", crate::report::quote_path(f)))
+        .map(|f| format!("`{}`", crate::text::quote_path(f)))
         .collect::<Vec<_>>()
         .join(", ");
     if conflict.files > conflict.examples.len() {
@@ -331,53 +375,32 @@ fn tracked_conflict(
             conflict.files - conflict.examples.len()
         ));
     }
-    let shared = a.owner == PatternOwner::Shared || b.owner == PatternOwner::Shared;
-    let message = if shared {
-        let (owned, shared) = if a.owner == PatternOwner::Shared {
-            (b, a)
-        } else {
-            (a, b)
-        };
-        let files = match conflict.files {
-            1 => "a tracked file".to_string(),
-            n => format!("{n} tracked files"),
-        };
-        format!(
-            "{} owns {files} that `shared` also lists (`{}`)",
-            owner_name(owned, streams),
-            shared.text
-        )
-    } else {
-        format!(
-            "{} and {} both own {}",
-            owner_name(first, streams),
-            owner_name(second, streams),
-            count(conflict.files, "tracked file")
-        )
+    let (message, help) = match meeting.with_shared {
+        Some((owned, shared)) => {
+            let files = match conflict.files {
+                1 => "a tracked file".to_string(),
+                n => format!("{n} tracked files"),
+            };
+            (
+                format!(
+                    "{} owns {files} that `shared` also lists (`{}`)",
+                    owner_name(owned, streams),
+                    shared.text
+                ),
+                "shared paths belong to no stream: take them out of `owns`, or out of `shared`",
+            )
+        }
+        None => (
+            format!(
+                "{} and {} both own {}",
+                owner_name(meeting.first, streams),
+                owner_name(meeting.second, streams),
+                count(conflict.files, "tracked file")
+            ),
+            "a file has exactly one owner: narrow one of the patterns so they no longer meet",
+        ),
     };
-    let help = if shared {
-        "shared paths belong to no stream: take them out of `owns`, or out of `shared`"
-    } else {
-        "a file has exactly one owner: narrow one of the patterns so they no longer meet"
-    };
-    Diagnostic::error(message)
-        .at(
-            second.span.clone(),
-            format!("{} here", claims(second, streams)),
-        )
-        .also(
-            first.span.clone(),
-            format!("{} here", claims(first, streams)),
-        )
-        .note(format!("both match {files}"))
-        .help(help)
-}
-
-fn claims(p: &OwnedPattern, streams: &[String]) -> String {
-    match p.owner {
-        PatternOwner::Stream(s) => format!("owned by `{}`", streams[s]),
-        PatternOwner::Shared => "shared".to_string(),
-    }
+    meeting.diagnostic(message, streams, format!("both match {files}"), help)
 }
 
 fn future_conflict(
@@ -386,47 +409,35 @@ fn future_conflict(
     example: &str,
     streams: &[String],
 ) -> Diagnostic {
-    let (first, second) = ordered(a, b);
-    let shared = a.owner == PatternOwner::Shared || b.owner == PatternOwner::Shared;
-    let message = if shared {
-        let (owned, shared) = if a.owner == PatternOwner::Shared {
-            (b, a)
-        } else {
-            (a, b)
-        };
-        format!(
-            "`{}` of {} overlaps shared pattern `{}`",
-            owned.text,
-            owner_name(owned, streams),
-            shared.text
-        )
-    } else {
-        format!(
-            "`{}` ({}) and `{}` ({}) could both match the same file",
-            first.text,
-            owner_name(first, streams),
-            second.text,
-            owner_name(second, streams)
-        )
+    let meeting = Meeting::new(a, b);
+    let (first, second) = (meeting.first, meeting.second);
+    let (message, help) = match meeting.with_shared {
+        Some((owned, shared)) => (
+            format!(
+                "`{}` of {} overlaps shared pattern `{}`",
+                owned.text,
+                owner_name(owned, streams),
+                shared.text
+            ),
+            "shared paths belong to no stream: make the `owns` pattern exclude them",
+        ),
+        None => (
+            format!(
+                "`{}` ({}) and `{}` ({}) could both match the same file",
+                first.text,
+                owner_name(first, streams),
+                second.text,
+                owner_name(second, streams)
+            ),
+            "a file has exactly one owner: make the patterns disjoint, e.g. by naming directories",
+        ),
     };
-    let help = if shared {
-        "shared paths belong to no stream: make the `owns` pattern exclude them"
-    } else {
-        "a file has exactly one owner: make the patterns disjoint, e.g. by naming directories"
-    };
-    Diagnostic::error(message)
-        .at(
-            second.span.clone(),
-            format!("{} here", claims(second, streams)),
-        )
-        .also(
-            first.span.clone(),
-            format!("{} here", claims(first, streams)),
-        )
-        .note(format!(
-            "no tracked file matches both yet, but `{example}` would"
-        ))
-        .help(help)
+    meeting.diagnostic(
+        message,
+        streams,
+        format!("no tracked file matches both yet, but `{example}` would"),
+        help,
+    )
 }
 
 #[cfg(test)]

@@ -39,41 +39,7 @@ pub fn validate<R: Repository>(
     // Without a usable [plan] the streams are still checked; only what depends on the plan's
     // settings (its agent, `shared`, `base`) is not.
     let raw_plan = file.plan.as_ref();
-    if raw_plan.is_none() && !file.plan_given {
-        diags.push(
-            Diagnostic::error("the plan has no `[plan]` table")
-                .help("start the file with `[plan]` and at least `name = \"...\"`"),
-        );
-    }
-    if let Some(raw_plan) = raw_plan
-        && let Some(name) = &raw_plan.name
-        && let Some(problem) = ref_component_problem(&name.value)
-    {
-        diags.push(
-            Diagnostic::error(format!("invalid plan name `{}`: {problem}", name.value))
-                .at(name.span.clone(), "not usable in a git branch name")
-                .help("the plan name is part of every branch, `streams/<plan>/<stream>`: use letters, digits, `-`, `_` and `.`"),
-        );
-    }
-    if let Some(raw_plan) = raw_plan
-        && let Some(name) = &raw_plan.name
-        && let Some(problem) = too_long(&name.value)
-    {
-        diags.push(
-            Diagnostic::error(format!("plan name is too long: {problem}"))
-                .at(name.span.clone(), "too long for a git ref")
-                .help(LONG_NAME_HELP),
-        );
-    }
-    if file.streams.is_empty() && !file.streams_given {
-        let diagnostic = Diagnostic::error("the plan has no streams")
-            .help("add a `[[stream]]` table with `name`, `owns` and `tasks`");
-        diags.push(match raw_plan {
-            Some(p) => diagnostic.at(p.header.clone(), "no `[[stream]]` table in this plan"),
-            None => diagnostic,
-        });
-    }
-
+    check_plan_table(file, diags);
     check_names(file, diags);
     check_dependencies(file, diags);
     check_agents(
@@ -87,58 +53,7 @@ pub fn validate<R: Repository>(
 
     // Patterns, then the repository.
     let root = repo.root();
-    let mut owned = Vec::new();
-    let mut normalize =
-        |text: &Sp<String>, owner: PatternOwner, diags: &mut Diagnostics| match pattern::normalize(
-            &text.value,
-            root.as_deref(),
-        ) {
-            Ok(glob) => owned.push(OwnedPattern {
-                owner,
-                text: text.value.clone(),
-                glob,
-                span: text.span.clone(),
-            }),
-            Err(err) => {
-                diags.push(
-                    Diagnostic::error(format!(
-                        "invalid pattern `{}`: {}",
-                        shorten(&text.value),
-                        err.message
-                    ))
-                    .at(text.span.clone(), "not a usable pattern")
-                    .help_opt(err.help),
-                );
-            }
-        };
-    for (index, stream) in file.streams.iter().enumerate() {
-        for item in stream.owns.iter().flat_map(|o| &o.value) {
-            normalize(item, PatternOwner::Stream(index), diags);
-        }
-    }
-    for item in raw_plan.iter().flat_map(|p| &p.shared) {
-        normalize(item, PatternOwner::Shared, diags);
-    }
-    // `reads` is checked like the patterns above, but owns nothing: it takes no part in the
-    // overlap and coverage checks.
-    let reads = file
-        .streams
-        .iter()
-        .flat_map(|s| &s.reads)
-        .chain(raw_plan.iter().flat_map(|p| &p.reads));
-    for text in reads {
-        if let Err(err) = pattern::normalize(&text.value, root.as_deref()) {
-            diags.push(
-                Diagnostic::error(format!(
-                    "invalid pattern `{}` in `reads`: {}",
-                    shorten(&text.value),
-                    err.message
-                ))
-                .at(text.span.clone(), "not a usable pattern")
-                .help_opt(err.help),
-            );
-        }
-    }
+    let owned = patterns(file, root.as_deref(), diags);
 
     if let Some(dir) = raw_plan.and_then(|p| p.worktree_root.as_ref()) {
         check_worktree_root(dir, root.as_deref(), diags);
@@ -194,6 +109,103 @@ pub fn validate<R: Repository>(
     Ok((build(file), facts))
 }
 
+/// The `[plan]` table itself: there, with a name usable in a branch, and streams beside it.
+fn check_plan_table(file: &RawFile, diags: &mut Diagnostics) {
+    let raw_plan = file.plan.as_ref();
+    if raw_plan.is_none() && !file.plan_given {
+        diags.push(
+            Diagnostic::error("the plan has no `[plan]` table")
+                .help("start the file with `[plan]` and at least `name = \"...\"`"),
+        );
+    }
+    if let Some(raw_plan) = raw_plan
+        && let Some(name) = &raw_plan.name
+        && let Some(problem) = ref_component_problem(&name.value)
+    {
+        diags.push(
+            Diagnostic::error(format!("invalid plan name `{}`: {problem}", name.value))
+                .at(name.span.clone(), "not usable in a git branch name")
+                .help("the plan name is part of every branch, `streams/<plan>/<stream>`: use letters, digits, `-`, `_` and `.`"),
+        );
+    }
+    if let Some(raw_plan) = raw_plan
+        && let Some(name) = &raw_plan.name
+        && let Some(problem) = too_long(&name.value)
+    {
+        diags.push(
+            Diagnostic::error(format!("plan name is too long: {problem}"))
+                .at(name.span.clone(), "too long for a git ref")
+                .help(LONG_NAME_HELP),
+        );
+    }
+    if file.streams.is_empty() && !file.streams_given {
+        let diagnostic = Diagnostic::error("the plan has no streams")
+            .help("add a `[[stream]]` table with `name`, `owns` and `tasks`");
+        diags.push(match raw_plan {
+            Some(p) => diagnostic.at(p.header.clone(), "no `[[stream]]` table in this plan"),
+            None => diagnostic,
+        });
+    }
+}
+
+/// Every `owns` and `shared` pattern normalised, with its owner (a pattern that is not usable is
+/// reported and left out); every `reads` pattern checked the same way.
+fn patterns(file: &RawFile, root: Option<&str>, diags: &mut Diagnostics) -> Vec<OwnedPattern> {
+    let mut owned = Vec::new();
+    let mut normalize =
+        |text: &Sp<String>, owner: PatternOwner, diags: &mut Diagnostics| match pattern::normalize(
+            &text.value,
+            root,
+        ) {
+            Ok(glob) => owned.push(OwnedPattern {
+                owner,
+                text: text.value.clone(),
+                glob,
+                span: text.span.clone(),
+            }),
+            Err(err) => {
+                diags.push(
+                    Diagnostic::error(format!(
+                        "invalid pattern `{}`: {}",
+                        shorten(&text.value),
+                        err.message
+                    ))
+                    .at(text.span.clone(), "not a usable pattern")
+                    .help_opt(err.help),
+                );
+            }
+        };
+    for (index, stream) in file.streams.iter().enumerate() {
+        for item in stream.owns.iter().flat_map(|o| &o.value) {
+            normalize(item, PatternOwner::Stream(index), diags);
+        }
+    }
+    for item in file.plan.iter().flat_map(|p| &p.shared) {
+        normalize(item, PatternOwner::Shared, diags);
+    }
+    // `reads` is checked like the patterns above, but owns nothing: it takes no part in the
+    // overlap and coverage checks.
+    let reads = file
+        .streams
+        .iter()
+        .flat_map(|s| &s.settings.reads)
+        .chain(file.plan.iter().flat_map(|p| &p.settings.reads));
+    for text in reads {
+        if let Err(err) = pattern::normalize(&text.value, root) {
+            diags.push(
+                Diagnostic::error(format!(
+                    "invalid pattern `{}` in `reads`: {}",
+                    shorten(&text.value),
+                    err.message
+                ))
+                .at(text.span.clone(), "not a usable pattern")
+                .help_opt(err.help),
+            );
+        }
+    }
+    owned
+}
+
 /// Builds the model from raw values that passed every rule.
 fn build(file: &RawFile) -> Option<Plan> {
     let raw = file.plan.as_ref()?;
@@ -223,24 +235,24 @@ fn build(file: &RawFile) -> Option<Plan> {
         streams.push(Stream {
             name: s.name.as_ref()?.value.clone(),
             owns: s.owns.as_ref()?.value.iter().map(pattern).collect(),
-            reads: s.reads.iter().map(pattern).collect(),
+            reads: s.settings.reads.iter().map(pattern).collect(),
             depends_on: dedup(s.depends_on.iter().map(|d| d.value.clone())),
             tasks,
-            agent: s.agent.clone(),
-            timeout: s.timeout,
-            idle_timeout: s.idle_timeout,
-            retries: s.retries,
-            env: s.env.clone(),
+            agent: s.settings.agent.clone(),
+            timeout: s.settings.timeout,
+            idle_timeout: s.settings.idle_timeout,
+            retries: s.settings.retries,
+            env: s.settings.env.clone(),
             priority: s.priority,
             estimate: s.estimate.as_ref().map(|e| e.value),
-            check: s.check.clone(),
-            check_timeout: s.check_timeout,
-            check_retries: s.check_retries,
-            sandbox: s.sandbox,
-            sandbox_writable: s.sandbox_writable.clone(),
+            check: s.settings.check.clone(),
+            check_timeout: s.settings.check_timeout,
+            check_retries: s.settings.check_retries,
+            sandbox: s.settings.sandbox,
+            sandbox_writable: s.settings.sandbox_writable.clone(),
             group: s.group.as_ref().map(|g| g.value.clone()),
-            setup: s.setup.clone(),
-            setup_timeout: s.setup_timeout,
+            setup: s.settings.setup.clone(),
+            setup_timeout: s.settings.setup_timeout,
         });
     }
     Some(Plan {
@@ -250,29 +262,29 @@ fn build(file: &RawFile) -> Option<Plan> {
             .as_ref()
             .map_or_else(|| DEFAULT_BASE.to_string(), |b| b.value.clone()),
         jobs: raw.jobs,
-        agent: raw.agent.clone(),
+        agent: raw.settings.agent.clone(),
         merge: raw.merge.unwrap_or_default(),
         sync: raw.sync.unwrap_or_default(),
         shared: raw.shared.iter().map(pattern).collect(),
-        reads: raw.reads.iter().map(pattern).collect(),
-        timeout: raw.timeout,
-        idle_timeout: raw.idle_timeout,
+        reads: raw.settings.reads.iter().map(pattern).collect(),
+        timeout: raw.settings.timeout,
+        idle_timeout: raw.settings.idle_timeout,
         grace: raw.grace.unwrap_or(DEFAULT_GRACE),
-        retries: raw.retries.unwrap_or(0),
+        retries: raw.settings.retries.unwrap_or(0),
         retry_on: raw.retry_on.clone(),
         retry_on_output: raw.retry_on_output.clone(),
         retry_backoff: raw.retry_backoff.unwrap_or(DEFAULT_RETRY_BACKOFF),
         worktree_root: raw.worktree_root.as_ref().map(|w| w.value.clone().into()),
-        env: raw.env.clone(),
-        check: raw.check.clone(),
-        check_timeout: raw.check_timeout,
-        check_retries: raw.check_retries.unwrap_or(0),
+        env: raw.settings.env.clone(),
+        check: raw.settings.check.clone(),
+        check_timeout: raw.settings.check_timeout,
+        check_retries: raw.settings.check_retries.unwrap_or(0),
         gate: raw.gate.clone(),
         gate_batch: raw.gate_batch,
-        sandbox: raw.sandbox.unwrap_or_default(),
-        sandbox_writable: raw.sandbox_writable.clone(),
-        setup: raw.setup.clone(),
-        setup_timeout: raw.setup_timeout,
+        sandbox: raw.settings.sandbox.unwrap_or_default(),
+        sandbox_writable: raw.settings.sandbox_writable.clone(),
+        setup: raw.settings.setup.clone(),
+        setup_timeout: raw.settings.setup_timeout,
         include: raw.include.clone(),
         ports: raw
             .ports
@@ -294,16 +306,16 @@ fn sparse_sizes(file: &RawFile, raw_plan: &RawPlan, tracked: &[String]) -> Vec<O
     file.streams
         .iter()
         .map(|stream| {
-            if stream.reads.is_empty() && raw_plan.reads.is_empty() {
+            if stream.settings.reads.is_empty() && raw_plan.settings.reads.is_empty() {
                 return None;
             }
             let globs: Vec<String> = (stream.owns.iter().flat_map(|o| &o.value))
                 .chain(&raw_plan.shared)
-                .chain(&raw_plan.reads)
-                .chain(&stream.reads)
+                .chain(&raw_plan.settings.reads)
+                .chain(&stream.settings.reads)
                 .map(glob)
                 .collect();
-            let sparse = crate::git::Sparse::from_globs(globs.iter().map(String::as_str));
+            let sparse = super::Sparse::from_globs(globs.iter().map(String::as_str));
             Some(sparse.count(tracked))
         })
         .collect()
@@ -773,12 +785,15 @@ fn check_agent_programs<R: Repository>(
     commit: &str,
     diags: &mut Diagnostics,
 ) -> Result<(), R::Error> {
-    let plan_program = file.plan.as_ref().and_then(|p| p.agent_program.as_ref());
-    let plan_path = file.plan.as_ref().and_then(|p| p.env.get("PATH"));
+    let plan_program = file
+        .plan
+        .as_ref()
+        .and_then(|p| p.settings.agent_program.as_ref());
+    let plan_path = file.plan.as_ref().and_then(|p| p.settings.env.get("PATH"));
     // What each task runs, and the PATH its agent gets (as `Plan::agent_for` and `env_for`).
     let programs = file.streams.iter().flat_map(|s| {
-        let stream_program = s.agent_program.as_ref().or(plan_program);
-        let path = s.env.get("PATH").or(plan_path).map(String::as_str);
+        let stream_program = s.settings.agent_program.as_ref().or(plan_program);
+        let path = s.settings.env.get("PATH").or(plan_path).map(String::as_str);
         s.tasks
             .iter()
             .filter_map(move |t| t.agent_program.as_ref().or(stream_program))

@@ -3,7 +3,7 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
-use super::shell_quote;
+use crate::text::{escape_unsafe, quote_path, shell_quote};
 
 /// What the README says, as plain data.
 pub struct ConflictReadme<'a> {
@@ -48,7 +48,7 @@ pub fn conflict_readme(r: &ConflictReadme) -> String {
     let _ = writeln!(readme, "- theirs (the stream's work):      `{}`", r.theirs);
     let _ = writeln!(readme, "\n## Conflicted files\n");
     for path in r.files {
-        let path = super::quote_path(path);
+        let path = quote_path(path);
         let _ = writeln!(
             readme,
             "- `{path}`: `files/{path}.integration.diff` (base -> integration), \
@@ -60,7 +60,7 @@ pub fn conflict_readme(r: &ConflictReadme) -> String {
         let _ = writeln!(readme, "\n## What git said\n");
         for m in r.messages {
             // git names the files raw in its messages.
-            let _ = writeln!(readme, "    {}", super::quote::escape_unsafe(m));
+            let _ = writeln!(readme, "    {}", escape_unsafe(m));
         }
     }
     let wt = r.resolution_worktree.display();

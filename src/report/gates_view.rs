@@ -7,6 +7,7 @@ use serde::Serialize;
 
 use super::fmt_duration_ms;
 use crate::state::{Bisection, CheckRun, GateRun, RunState};
+use crate::text::short;
 
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct Verification {
@@ -37,10 +38,6 @@ impl Verification {
             bisections: state.bisections.clone(),
         }
     }
-}
-
-fn short(oid: &str) -> &str {
-    &oid[..oid.len().min(10)]
 }
 
 fn verdict(passed: bool, result: &str) -> String {

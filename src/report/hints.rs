@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use super::shell_quote;
+use crate::text::{shell_quote, short};
 
 /// One line for an error or a note about a halted run: resolve, skip, or (with `abort`) stop.
 /// `worktree` is where to resolve, when the message has not said it already.
@@ -49,7 +49,7 @@ pub fn unmerged_result(plan: &str, tip: &str) -> (String, String) {
     (
         format!(
             "the last run's result on {branch} ({}) is not merged into any of your branches; a new run would start over from the plan's base",
-            super::short(tip)
+            short(tip)
         ),
         format!(
             "take it with `streams merge` first, or start over with `streams run --restart` (the result stays kept under {})",
@@ -67,7 +67,7 @@ pub fn last_result_line(
 ) -> Option<String> {
     let kept_text = |kept: &[(String, String)]| {
         kept.iter()
-            .map(|(name, oid)| format!("{name} ({})", super::short(oid)))
+            .map(|(name, oid)| format!("{name} ({})", short(oid)))
             .collect::<Vec<_>>()
             .join(", ")
     };
@@ -75,16 +75,16 @@ pub fn last_result_line(
         (None, _, true) => None,
         (Some(tip), Some(into), true) => Some(format!(
             "the last run's result ({}) is merged into {into}; starting over from the plan's base",
-            super::short(tip)
+            short(tip)
         )),
         (Some(tip), Some(into), false) => Some(format!(
             "the last run's result ({}) is merged into {into}; kept what is on no other branch: {}",
-            super::short(tip),
+            short(tip),
             kept_text(kept)
         )),
         (Some(tip), None, true) => Some(format!(
             "starting over from the plan's base; the last run's result ({}) was kept already",
-            super::short(tip)
+            short(tip)
         )),
         (_, _, false) => Some(format!("kept the last run's work: {}", kept_text(kept))),
     }

@@ -10,10 +10,11 @@
 
 use std::fmt::Write as _;
 
+use super::fmt_duration_ms;
 use super::page::{ConflictPage, DiffLine, FileDiff, RunPage, StreamPage};
 use super::svg;
-use super::{fmt_duration_ms, short};
 use crate::state::RunState;
+use crate::text::short;
 
 /// The look both pages share.
 pub const PAGE_CSS: &str = include_str!("assets/page.css");
@@ -222,14 +223,7 @@ fn stream_section(out: &mut String, s: &StreamPage) {
     if !show.rejections.is_empty() {
         out.push_str("<h3>Refused files</h3><ul class=\"plain\">");
         for r in &show.rejections {
-            let paths: Vec<String> = r
-                .paths
-                .iter()
-                .map(|v| match &v.owner {
-                    Some(owner) => format!("{} (owned by {owner})", v.path),
-                    None => format!("{} (owned by no stream)", v.path),
-                })
-                .collect();
+            let paths = r.paths_and_owners();
             let _ = write!(
                 out,
                 "<li>task {}: <code>{}</code>; its work is kept on <code>{}</code></li>",

@@ -116,7 +116,7 @@ pub struct ConflictFile {
 /// Splits `git diff` output into files. `git diff` lists files in the order `--numstat` does,
 /// so each section is named by the matching entry of `files` (paths with spaces or quotes are
 /// ambiguous in the `diff --git` line); a section beyond them is named from its header.
-pub fn parse_patch(text: &str, files: &[super::show_view::FileChange]) -> StreamDiff {
+pub fn parse_patch(text: &str, files: &[crate::work::FileChange]) -> StreamDiff {
     let mut out = StreamDiff::default();
     let mut budget = MAX_DIFF_LINES;
     let mut current: Option<FileDiff> = None;
@@ -247,7 +247,7 @@ pub fn parse_unified(text: &str) -> Vec<DiffLine> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::show_view::FileChange;
+    use crate::work::FileChange;
 
     #[test]
     fn a_patch_is_split_into_files_named_by_numstat() {

@@ -117,7 +117,16 @@ impl<'a> View<'a> {
             &self.base_commit[..12.min(self.base_commit.len())]
         );
 
-        // Waves.
+        self.waves(ui, &mut out);
+        self.ownership(ui, &mut out);
+        self.checks_and_gate(ui, &mut out);
+        self.schedule(ui, &mut out);
+        out.trim_end().to_string()
+    }
+
+    /// The streams by wave, each with its tasks (and their estimate) and what it waits for.
+    fn waves(&self, ui: &Ui, out: &mut String) {
+        let plan = self.plan();
         let _ = writeln!(
             out,
             "\n{} (streams in one wave can run at the same time; each in start order)",
@@ -156,8 +165,12 @@ impl<'a> View<'a> {
                 let _ = writeln!(out, "{}", line.trim_end());
             }
         }
+    }
 
-        // Ownership.
+    /// Who owns how much of the tree, and what nobody owns.
+    fn ownership(&self, ui: &Ui, out: &mut String) {
+        let plan = self.plan();
+        let width = plan.streams.iter().map(|s| s.name.len()).max().unwrap_or(0);
         let own = &self.analysis.ownership;
         let _ = writeln!(
             out,
@@ -219,13 +232,13 @@ impl<'a> View<'a> {
                 "  {:<width$}  {:<cw$}  read-only for every agent: {}",
                 "nobody",
                 counts[plan.streams.len() + 1],
-                super::quote_paths(&examples)
+                crate::text::quote_paths(&examples)
             );
         }
+    }
 
-        self.checks_and_gate(ui, &mut out);
-
-        // Schedule.
+    /// The simulated schedule: critical path, total work, makespan and its bound.
+    fn schedule(&self, ui: &Ui, out: &mut String) {
         let sim = &self.sim;
         let unit_note = match self.analysis.estimates {
             EstimateUnit::Seconds => "estimates are durations; a task without one counts 1s",
@@ -261,7 +274,6 @@ impl<'a> View<'a> {
             self.amount(sim.ideal_bound),
             plural(sim.jobs, "job")
         );
-        out.trim_end().to_string()
     }
 
     /// Each stream's check and the plan's gate; nothing when the plan has neither.
@@ -290,7 +302,7 @@ impl<'a> View<'a> {
         };
         let argv = |argv: &[String]| -> String {
             argv.iter()
-                .map(|a| super::shell_quote(a))
+                .map(|a| crate::text::shell_quote(a))
                 .collect::<Vec<_>>()
                 .join(" ")
         };
@@ -679,7 +691,7 @@ pub fn predicted_human(predicted: &Predicted) -> String {
                 "  {} <-> {}: {}",
                 c.left,
                 c.right,
-                super::quote_paths(&c.files)
+                crate::text::quote_paths(&c.files)
             );
         }
         out.trim_end().to_string()

@@ -194,7 +194,7 @@ pub fn render_outcome(outcome: &PrOutcome) -> String {
                         "# or, if a pull request from {head} is open already: `gh pr edit` of it with this title and body"
                     );
                 }
-                let line: Vec<String> = argv.iter().map(|a| super::shell_quote(a)).collect();
+                let line: Vec<String> = argv.iter().map(|a| crate::text::shell_quote(a)).collect();
                 let _ = writeln!(out, "{}", line.join(" "));
             }
         }

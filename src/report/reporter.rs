@@ -89,7 +89,7 @@ pub fn event_line(event: &Event, ui: &Ui) -> Option<String> {
             format!(
                 "{verb} {run_id} of plan `{plan}`: {streams} stream{}, base {}, {jobs} at a time",
                 plural(*streams),
-                &base[..base.len().min(10)]
+                crate::text::short(base)
             )
         }
         Event::StreamStarted { .. } => return None,
@@ -144,7 +144,7 @@ pub fn event_line(event: &Event, ui: &Ui) -> Option<String> {
             };
             format!(
                 "gate on {on} ({}): {verdict} in {}",
-                &commit[..commit.len().min(10)],
+                crate::text::short(commit),
                 fmt_duration_ms(*duration_ms)
             )
         }
@@ -346,7 +346,7 @@ impl Reporter for Live {
                 };
                 bar.set_message(format!(
                     "task {task}/{tasks}{attempt}: {}",
-                    super::sanitize(summary)
+                    crate::text::sanitize(summary)
                 ));
             }
             Event::TaskCommitted { .. } => self.overall.inc(1),

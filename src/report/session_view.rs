@@ -2,9 +2,10 @@
 //! `resume`, `continue` and `skip`: the summary table and what to do next.
 
 use super::summary::{self, RunReport};
-use super::{Ui, hints, short};
+use super::{Ui, hints};
 use crate::error::Finish;
 use crate::state::{RunDir, RunPhase, RunState, StreamState};
+use crate::text::{quote_paths, short};
 
 /// Prints how the session ended and what to do next.
 pub fn ended(ui: &Ui, finish: Finish, state: &RunState, report: &RunReport, run_dir: &RunDir) {
@@ -135,7 +136,7 @@ pub fn ended(ui: &Ui, finish: Finish, state: &RunState, report: &RunReport, run_
                 ui.always(format!(
                     "{} integrating stream `{name}` conflicts in {}",
                     ui.red("halted:"),
-                    super::quote_paths(&halt.files)
+                    quote_paths(&halt.files)
                 ));
                 ui.always(format!(
                     "conflict bundle: {}",
@@ -206,7 +207,7 @@ pub struct Merged {
     pub branch: String,
     /// The integration branch's short name and tip.
     pub from: String,
-    pub tip: crate::git::Oid,
+    pub tip: crate::ids::Oid,
     pub how: How,
     /// The checkout that was updated, when the branch is checked out somewhere.
     pub checkout: Option<std::path::PathBuf>,
@@ -217,11 +218,11 @@ pub enum How {
     /// The branch held the result already.
     UpToDate,
     FastForward {
-        was: crate::git::Oid,
+        was: crate::ids::Oid,
     },
     MergeCommit {
-        was: crate::git::Oid,
-        commit: crate::git::Oid,
+        was: crate::ids::Oid,
+        commit: crate::ids::Oid,
     },
 }
 

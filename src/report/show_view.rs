@@ -7,9 +7,10 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
-use super::{fmt_duration_ms, short};
-pub use crate::git::review::FileChange;
+use super::fmt_duration_ms;
 use crate::state::OwnershipViolation;
+use crate::text::short;
+use crate::work::FileChange;
 
 /// Version of the `show --json` schema.
 pub const SHOW_SCHEMA: u32 = 1;
@@ -101,6 +102,19 @@ pub struct Rejection {
     /// Each offending path and its owner (`None`: owned by no stream).
     pub paths: Vec<OwnershipViolation>,
     pub kept: String,
+}
+
+impl Rejection {
+    /// Each offending path with its owner, as `show` and the page list them.
+    pub fn paths_and_owners(&self) -> Vec<String> {
+        self.paths
+            .iter()
+            .map(|v| match &v.owner {
+                Some(owner) => format!("{} (owned by {owner})", v.path),
+                None => format!("{} (owned by no stream)", v.path),
+            })
+            .collect()
+    }
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -236,14 +250,7 @@ fn render_stream(out: &mut String, s: &StreamShow) {
     }
 
     for r in &s.rejections {
-        let paths: Vec<String> = r
-            .paths
-            .iter()
-            .map(|v| match &v.owner {
-                Some(owner) => format!("{} (owned by {owner})", v.path),
-                None => format!("{} (owned by no stream)", v.path),
-            })
-            .collect();
+        let paths = r.paths_and_owners();
         let _ = writeln!(
             out,
             "  rejected:  task {} changed {}",

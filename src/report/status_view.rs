@@ -4,8 +4,9 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
-use super::{fmt_duration_ms, hints, short};
+use super::{fmt_duration_ms, hints};
 use crate::state::lock;
+use crate::text::{quote_paths, short};
 
 /// Version of the `status --json` schema.
 pub const STATUS_SCHEMA: u32 = 1;
@@ -202,7 +203,7 @@ pub fn render(run: &RunStatus) -> String {
             out,
             "\nhalted: integrating stream `{}` conflicts in {}",
             h.stream,
-            super::quote_paths(&h.files)
+            quote_paths(&h.files)
         );
         let _ = writeln!(
             out,
@@ -233,7 +234,7 @@ pub fn render(run: &RunStatus) -> String {
                 "  {} <-> {}: {}",
                 p.left,
                 p.right,
-                super::quote_paths(&p.files)
+                quote_paths(&p.files)
             );
         }
     }

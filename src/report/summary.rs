@@ -285,7 +285,7 @@ pub fn render_markdown(report: &RunReport) -> String {
         fmt_duration_ms(report.agent_ms),
         speedup_text(report),
         report.integration_branch,
-        &report.integration_tip[..report.integration_tip.len().min(10)]
+        crate::text::short(&report.integration_tip)
     );
     let failed: Vec<&StreamReport> = report
         .streams
@@ -332,8 +332,8 @@ pub fn write_files(
     crate::state::store::write_atomic(&dir.report_md_path(), md.as_bytes())?;
     if let Some(path) = std::env::var_os("GITHUB_STEP_SUMMARY").filter(|p| !p.is_empty()) {
         let mut summary = md;
-        if let Some(links) = super::github::Links::from_env(|name| std::env::var(name).ok()) {
-            summary.push_str(&super::github::branch_links(report, &links));
+        if let Some(links) = super::actions::Links::from_env(|name| std::env::var(name).ok()) {
+            summary.push_str(&super::actions::branch_links(report, &links));
         }
         let mut file = std::fs::OpenOptions::new()
             .create(true)

@@ -67,7 +67,7 @@ pub fn sample_state() -> RunState {
         FailReason, OwnershipViolation, RunPhase, StreamState, TaskRecord, TaskState, WorkStats,
     };
     const T: u64 = 1_767_225_600_000; // 2026-01-01T00:00:00Z
-    let oid = |c: char| crate::git::Oid::from(c.to_string().repeat(40));
+    let oid = |c: char| crate::ids::Oid::from(c.to_string().repeat(40));
     let task = |summary: &str, state: TaskState| TaskRecord {
         summary: summary.into(),
         attempts: u32::from(state != TaskState::Skipped),

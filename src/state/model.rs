@@ -14,7 +14,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-use crate::git::Oid;
+use crate::ids::Oid;
 
 /// The format version written by this build.
 pub const STATE_VERSION: u32 = 1;
@@ -493,7 +493,7 @@ impl TaskState {
 }
 
 /// What a task's work amounts to: computed by git, kept in state.
-pub use crate::git::WorkStats;
+pub use crate::work::WorkStats;
 
 /// Why a task failed. Carried in state, events and the report.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -600,7 +600,7 @@ impl std::fmt::Display for FailReason {
             ),
             FailReason::Spawn { message } => write!(f, "could not start the agent: {message}"),
             FailReason::Ownership { violations, kept } => {
-                use crate::report::quote_path;
+                use crate::text::quote_path;
                 write!(f, "changed paths it does not own: ")?;
                 for (i, v) in violations.iter().enumerate() {
                     if i > 0 {
@@ -649,11 +649,6 @@ impl RunState {
             .iter()
             .enumerate()
             .find(|(_, s)| s.name == name)
-    }
-
-    /// Every stream has reached an end and nothing waits for integration.
-    pub fn all_terminal(&self) -> bool {
-        self.queue.is_empty() && self.streams.iter().all(|s| s.state.is_terminal())
     }
 
     /// A stream failed, or was skipped for a reason other than the person's choice.

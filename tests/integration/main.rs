@@ -15,6 +15,7 @@ mod edges;
 mod gate;
 mod init;
 mod init_from;
+mod layering;
 mod learn;
 mod machines;
 mod output;

@@ -8,7 +8,8 @@ use crate::coordinator::{self, BisectStep, IntegrationMove, TaskRange, UnitInput
 use crate::error::{Error, Result};
 use crate::exec::run::Run;
 use crate::failpoint;
-use crate::git::{self, Oid};
+use crate::git;
+use crate::ids::Oid;
 use crate::report::Event;
 use crate::state::{Bisection, SpanOutcome, Step, SyncUnit, now_ms};
 
@@ -173,10 +174,10 @@ impl Batch {
             "gate `{}` fails once `{}` is added to {}",
             self.command.join(" "),
             names[culprit],
-            coordinator::short(&green)
+            crate::text::short(&green)
         );
         if let Some(log) = &log {
-            let tail = crate::report::log_tail(log, 5);
+            let tail = crate::agent::log::tail(log, 5);
             reason.push_str(&format!(" (log {})", log.display()));
             if !tail.is_empty() {
                 run.state.streams[s]

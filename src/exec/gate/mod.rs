@@ -3,9 +3,10 @@
 //!
 //! Units waiting in the queue are gated together (up to `gate_batch`): the candidate is the
 //! integration tip with each unit integrated on it in queue order, built as objects only
-//! ([`coordinator::build_unit`]). Green: the ref moves to the candidate in one compare-and-swap.
-//! Red: prefixes are gated as [`coordinator::bisect_next`] says; the largest green prefix lands,
-//! the culprit's stream fails, and the rest stays queued to be gated again on the new tip.
+//! ([`crate::coordinator::build_unit`]). Green: the ref moves to the candidate in one
+//! compare-and-swap. Red: prefixes are gated as [`crate::coordinator::bisect_next`] says; the
+//! largest green prefix lands, the culprit's stream fails, and the rest stays queued to be gated
+//! again on the new tip.
 //! A [`Batch`] is that search; the [`Gate`] runs the gate on one candidate ([`Probe`]) and
 //! records its verdict; the dispatcher drives both (it awaits each run, listening for signals).
 //!
@@ -27,10 +28,10 @@ use super::include::IncludeJob;
 use super::process::{self, AgentCommand, AgentExit, Cancel, Limits};
 use super::run::Run;
 use super::setup::{self, SetupJob, SetupResult};
-use crate::coordinator;
 use crate::error::{Error, Result};
 use crate::failpoint;
-use crate::git::{self, Oid, Repo};
+use crate::git::{self, Repo};
+use crate::ids::Oid;
 use crate::layout;
 use crate::report::Event;
 use crate::state::{Entry, GateRun, RunState, SpanOutcome, Step, now_ms};
@@ -181,9 +182,9 @@ impl Gate {
         };
         let title = format!(
             "gate run {n} on {} ({on})",
-            coordinator::short(&probe.commit)
+            crate::text::short(&probe.commit)
         );
-        let header = process::log_header(&title, &probe.command);
+        let header = crate::agent::log::header(&title, &probe.command);
         let cmd = AgentCommand::new(probe.command.clone(), worktree, env, log.clone(), header);
         let plan = &ctx.plan;
         let limits = Limits::wall_clock(plan.check_timeout, plan.grace);
@@ -288,7 +289,7 @@ impl Gate {
         let message = format!(
             "gate `{}` fails on {} before any stream is added{log}",
             command.join(" "),
-            coordinator::short(tip)
+            crate::text::short(tip)
         );
         run.message(&format!(
             "error: {message}: no stream can be blamed; starting nothing new"

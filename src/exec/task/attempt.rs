@@ -93,7 +93,7 @@ async fn run_once(
         job.worktree.clone(),
         [job.env.clone(), lane.env()].concat(),
         job.log_path.clone(),
-        process::log_header(&title, &job.argv),
+        crate::agent::log::header(&title, &job.argv),
     )
     .confined(lane.clone());
     let (task_id, task_index) = (job.task, job.task.index);
@@ -264,7 +264,7 @@ fn retry_reason(
             _ => "killed by a signal".to_string(),
         });
     }
-    let tail = last_output(log, OUTPUT_LINES).to_lowercase();
+    let tail = crate::agent::log::last_attempt_output(log, OUTPUT_LINES).to_lowercase();
     patterns
         .iter()
         .find(|p| tail.contains(&p.to_lowercase()))
@@ -273,29 +273,6 @@ fn retry_reason(
 
 /// How many of the agent's last lines `retry_on` patterns are looked for in.
 const OUTPUT_LINES: usize = 20;
-
-/// The last `n` lines the agent printed in its latest attempt: what follows the last header
-/// streams wrote in the log, without streams' own lines (they quote the argv).
-fn last_output(log: &std::path::Path, n: usize) -> String {
-    use std::io::{Read, Seek, SeekFrom};
-    const TAIL: u64 = 64 * 1024;
-    let Ok(mut file) = std::fs::File::open(log) else {
-        return String::new();
-    };
-    let len = file.metadata().map(|m| m.len()).unwrap_or(0);
-    let _ = file.seek(SeekFrom::Start(len.saturating_sub(TAIL)));
-    let mut bytes = Vec::new();
-    let _ = file.take(TAIL).read_to_end(&mut bytes);
-    let text = String::from_utf8_lossy(&bytes);
-    let attempt = text
-        .rfind("=== streams:")
-        .map_or(&text[..], |at| &text[at..]);
-    let lines: Vec<&str> = attempt
-        .lines()
-        .filter(|l| !l.starts_with("=== ") && !l.starts_with("streams: "))
-        .collect();
-    lines[lines.len().saturating_sub(n)..].join("\n")
-}
 
 /// 1x, 2x, 4x ... the base delay, capped at a minute.
 fn backoff(base: Duration, retry: u32) -> Duration {

@@ -5,7 +5,8 @@
 use super::attempt::Ran;
 use super::{Steps, TaskOutcome, blocking, commit};
 use crate::failpoint;
-use crate::git::{self, Oid, changes, workspace};
+use crate::git::{self, changes, workspace};
+use crate::ids::Oid;
 use crate::state::{Entry, WorkStats};
 
 /// Brings `end` into the repository; returns what the task's work amounts to. `Err`: it could

@@ -5,7 +5,8 @@ use super::attempt::Ran;
 use super::verify::Leftover;
 use super::{Steps, TaskOutcome, blocking, keep};
 use crate::failpoint;
-use crate::git::{self, Oid, commit};
+use crate::git::{self, commit};
+use crate::ids::Oid;
 
 /// Commits the leftover; returns the task's end. `Err`: the commit failed (its work kept).
 pub(super) async fn leftover(

@@ -2,7 +2,8 @@
 //! workspace, when it is rejected, when it fails for good, when streams' own steps fail.
 
 use super::{Steps, blocking};
-use crate::git::{self, Oid, changes, refs, workspace};
+use crate::git::{self, changes, refs, workspace};
+use crate::ids::Oid;
 
 /// What becomes of the workspace once its work is kept.
 #[derive(Clone, Copy, PartialEq, Eq)]

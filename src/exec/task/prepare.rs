@@ -93,7 +93,7 @@ pub(in crate::exec) fn report_prepared(
             stream,
             message: format!(
                 "uncommitted work found in its workspace was kept on {kept} ({})",
-                &saved[..10]
+                crate::text::short(saved)
             ),
         });
     }

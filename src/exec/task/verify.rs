@@ -7,11 +7,11 @@ use std::time::Duration;
 
 use super::attempt::Ran;
 use super::{Shared, Steps, TaskOutcome, blocking, keep};
-use crate::git::ignored::IgnoredFiles;
-use crate::git::{self, Oid, changes};
-use crate::ids::StreamId;
+use crate::git::{self, changes};
+use crate::ids::{Oid, StreamId};
 use crate::ownership::Owner;
 use crate::state::{FailReason, OwnershipViolation};
+use crate::work::IgnoredFiles;
 
 /// Work that passed: what is left to commit, and the ignored files it wrote (for a note).
 pub(super) struct Verified {

@@ -2,7 +2,8 @@
 //! says ([`evaluate`]), and turning what arrived into run state the engine integrates ([`settle`]).
 
 use crate::error::{Error, Result};
-use crate::git::{self, Oid, Repo, refs, remote};
+use crate::git::{self, Repo, refs, remote};
+use crate::ids::Oid;
 use crate::layout::RefNames;
 use crate::ownership::{Owner, Ownership};
 use crate::plan::Plan;
@@ -11,7 +12,8 @@ use crate::state::{
     TaskRecord, TaskState, now_ms,
 };
 
-use super::{MANIFEST_VERSION, Manifest, Outcome, short};
+use super::{MANIFEST_VERSION, Manifest, Outcome};
+use crate::text::short7;
 
 /// What the central job made of one stream's arrival.
 #[derive(Clone, Debug, PartialEq)]
@@ -100,15 +102,19 @@ pub fn evaluate(repo: &Repo, expect: &Expect, s: usize) -> Result<Arrival> {
     if manifest.plan_hash != expect.plan_hash {
         return refuse(format!(
             "its machine ran a different plan (plan hash {}, here {}): integrate with the plan file the machines ran, or run the stream again",
-            short(&manifest.plan_hash),
-            short(expect.plan_hash)
+            short7(&manifest.plan_hash),
+            short7(expect.plan_hash)
         ));
     }
     if !expect.starts.contains(&manifest.start) {
-        let allowed: Vec<String> = expect.starts.iter().map(|o| short(o)).collect();
+        let allowed: Vec<String> = expect
+            .starts
+            .iter()
+            .map(|o| short7(o).to_string())
+            .collect();
         return refuse(format!(
             "it started from {}, not from where this integration starts ({})",
-            short(&manifest.start),
+            short7(&manifest.start),
             allowed.join(" or ")
         ));
     }
@@ -117,8 +123,8 @@ pub fn evaluate(repo: &Repo, expect: &Expect, s: usize) -> Result<Arrival> {
     if pushed.as_ref() != Some(&manifest.tip) {
         return refuse(format!(
             "its pushed branch ({}) is not the tip its manifest names ({})",
-            pushed.as_deref().map_or("none".to_string(), short),
-            short(&manifest.tip)
+            pushed.as_deref().map_or("none", short7),
+            short7(&manifest.tip)
         ));
     }
     // The plan is the same (its hash), so the machine's record had every task of the stream.

@@ -5,7 +5,8 @@
 //! engine to integrate.
 
 use crate::error::{Error, IoContext, Result};
-use crate::git::{Oid, Repo};
+use crate::git::Repo;
+use crate::ids::Oid;
 use crate::ops::load::LoadedPlan;
 use crate::ops::session::{self, EngineParts};
 use crate::ops::start::{self, MachineRun, NewRun};

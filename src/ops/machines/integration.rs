@@ -3,13 +3,15 @@
 //! ([`publish_integration`]).
 
 use crate::error::{Error, Result};
-use crate::git::{self, Oid, Repo, refs, remote};
+use crate::git::{self, Repo, refs, remote};
+use crate::ids::Oid;
 use crate::layout::{self, RefNames};
 use crate::ownership::{Owner, Ownership};
 use crate::plan::Plan;
 use crate::state::{FailReason, Machines, RunState, TaskState};
 
-use super::{Published, push_error, short, stages};
+use super::{Published, push_error, stages};
+use crate::text::short7;
 
 /// Pushes an integration run's result: the integration branch, the stage's tip (for the
 /// machines of the next stage), and the work kept for streams rejected here.
@@ -187,7 +189,7 @@ pub fn stage_tip_problem(
         if let Some(path) = outside {
             return Ok(Some(format!(
                 "its commit {} changes {path}, which no stream of {stages_text} owns",
-                short(&commit.id)
+                short7(&commit.id)
             )));
         }
     }

@@ -15,7 +15,8 @@
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, IoContext, Result};
-use crate::git::{self, Oid, Repo, refs, remote};
+use crate::git::{self, Repo, refs, remote};
+use crate::ids::Oid;
 use crate::layout::{self, KeptKind, RefNames};
 use crate::plan::Plan;
 use crate::state::{Machines, RunDir, RunPhase, RunState, StreamState, TaskState};
@@ -381,10 +382,6 @@ pub fn fetch_run(repo: &Repo, remote_name: &str, plan: &str, run_id: &str) -> Re
             "check the remote's name or URL (`git remote -v`) and that it can be read from here",
         )
     })
-}
-
-fn short(oid: &str) -> String {
-    oid.chars().take(7).collect()
 }
 
 #[cfg(test)]

@@ -4,7 +4,8 @@
 //! ([`start_machine_run`]): new, or the same command again after it finished.
 
 use crate::error::{Error, IoContext, Result};
-use crate::git::{Oid, Repo};
+use crate::git::Repo;
+use crate::ids::Oid;
 use crate::ops::load::LoadedPlan;
 use crate::ops::session::{self, EngineParts};
 use crate::ops::start::{self, MachineRun, NewRun};

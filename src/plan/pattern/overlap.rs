@@ -42,11 +42,6 @@ impl Shape {
             suffix: suffix.into_iter().collect(),
         })
     }
-
-    /// The literal text every path this glob matches starts with.
-    pub fn literal_prefix(&self) -> &str {
-        &self.prefix
-    }
 }
 
 /// A path that both globs match, if any path can match both. The example prefers a readable

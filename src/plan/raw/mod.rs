@@ -41,37 +41,21 @@ pub struct RawPlan {
     pub name: Option<Sp<String>>,
     pub base: Option<Sp<String>>,
     pub jobs: Option<usize>,
-    pub agent: Option<Vec<String>>,
-    /// The agent's program (`agent[0]`) and where it was written.
-    pub agent_program: Option<Sp<String>>,
+    /// The settings every stream takes unless it sets its own.
+    pub settings: RawSettings,
     pub merge: Option<MergeStrategy>,
     pub sync: Option<SyncPoint>,
     pub shared: Vec<Sp<String>>,
-    /// Patterns every stream's agent reads besides what it owns and `shared` (a sparse
-    /// workspace).
-    pub reads: Vec<Sp<String>>,
-    pub timeout: Option<Duration>,
-    pub idle_timeout: Option<Duration>,
     pub grace: Option<Duration>,
-    pub retries: Option<u32>,
     pub retry_on: Vec<i32>,
     /// `retry_on` strings: looked for in the last lines of a failed agent's output.
     pub retry_on_output: Vec<String>,
     pub retry_backoff: Option<Duration>,
     pub worktree_root: Option<Sp<String>>,
-    pub env: BTreeMap<String, String>,
-    pub check: Option<Vec<String>>,
-    pub check_timeout: Option<Duration>,
-    pub check_retries: Option<u32>,
     pub gate: Option<Vec<String>>,
     pub gate_batch: Option<usize>,
-    pub sandbox: Option<SandboxMode>,
-    pub sandbox_writable: Vec<String>,
-    /// `setup`: the argv run in a new workspace before its first agent.
-    pub setup: Option<Vec<String>>,
     /// `include`: gitignore-style patterns of ignored files copied into new workspaces.
     pub include: Vec<String>,
-    pub setup_timeout: Option<Duration>,
     /// `ports = { base, per_slot }`.
     pub ports: Option<(u16, u16)>,
     /// `[plan.limits]`: most agents of a group running at once, and where each was written.
@@ -87,28 +71,38 @@ pub struct RawStream {
     pub name: Option<Sp<String>>,
     /// The `owns` array and its items.
     pub owns: Option<Sp<Vec<Sp<String>>>>,
-    /// Patterns the agent reads besides `owns` and `shared`.
-    pub reads: Vec<Sp<String>>,
     pub depends_on: Vec<Sp<String>>,
     pub tasks: Vec<RawTask>,
+    /// The stream's own settings, over the plan's.
+    pub settings: RawSettings,
+    pub priority: i64,
+    pub estimate: Option<RawEstimate>,
+    /// The concurrency group (`[plan.limits]`) of the stream's agents.
+    pub group: Option<Sp<String>>,
+    pub present: Vec<&'static str>,
+}
+
+/// The settings `[plan]` and `[[stream]]` both take, read the same way: the plan's hold for
+/// every stream, a stream's own for it (`validate` says how they combine).
+#[derive(Debug, Default)]
+pub struct RawSettings {
     pub agent: Option<Vec<String>>,
+    /// The agent's program (`agent[0]`) and where it was written.
     pub agent_program: Option<Sp<String>>,
+    /// Patterns the agent reads besides what its stream owns and `shared` (a sparse workspace).
+    pub reads: Vec<Sp<String>>,
     pub timeout: Option<Duration>,
     pub idle_timeout: Option<Duration>,
     pub retries: Option<u32>,
     pub env: BTreeMap<String, String>,
-    pub priority: i64,
-    pub estimate: Option<RawEstimate>,
     pub check: Option<Vec<String>>,
     pub check_timeout: Option<Duration>,
     pub check_retries: Option<u32>,
     pub sandbox: Option<SandboxMode>,
     pub sandbox_writable: Vec<String>,
-    /// The concurrency group (`[plan.limits]`) of the stream's agents.
-    pub group: Option<Sp<String>>,
+    /// `setup`: the argv run in a new workspace before its first agent.
     pub setup: Option<Vec<String>>,
     pub setup_timeout: Option<Duration>,
-    pub present: Vec<&'static str>,
 }
 
 #[derive(Debug)]
@@ -125,6 +119,23 @@ pub struct RawTask {
     pub timeout: Option<Duration>,
     pub estimate: Option<RawEstimate>,
     pub group: Option<Sp<String>>,
+}
+
+impl RawTask {
+    /// A task written at `span`, nothing read from it yet.
+    fn at(span: Span) -> RawTask {
+        RawTask {
+            span,
+            prompt: None,
+            prompt_file: None,
+            agent: None,
+            agent_program: None,
+            agent_given: false,
+            timeout: None,
+            estimate: None,
+            group: None,
+        }
+    }
 }
 
 /// An `estimate` as written: a duration (in seconds) or a plain number of units.
@@ -196,20 +207,6 @@ pub const TASK_KEYS: &[&str] = &[
     "timeout",
     "estimate",
     "group",
-];
-
-/// The placeholders an `agent` argv may use.
-pub const PLACEHOLDERS: &[&str] = &[
-    "prompt",
-    "prompt_file",
-    "stream",
-    "task",
-    "task_index",
-    "worktree",
-    "slot",
-    "port",
-    "check_output",
-    "check_output_file",
 ];
 
 /// The outcome of reading the text: the raw values, and the problems found on the way.
@@ -419,29 +416,6 @@ pub fn a_type(value: &DeValue<'_>) -> &'static str {
         DeValue::Array(_) => "an array",
         DeValue::Table(_) => "a table",
     }
-}
-
-/// The `{name}` placeholders in an argument.
-pub fn placeholders(arg: &str) -> Vec<&str> {
-    let mut out = Vec::new();
-    let bytes = arg.as_bytes();
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'{' {
-            let rest = &arg[i + 1..];
-            let len = rest
-                .bytes()
-                .take_while(|b| b.is_ascii_lowercase() || *b == b'_')
-                .count();
-            if len > 0 && rest.as_bytes().get(len) == Some(&b'}') {
-                out.push(&rest[..len]);
-                i += len + 2;
-                continue;
-            }
-        }
-        i += 1;
-    }
-    out
 }
 
 /// The known word closest to `word`, if one is close enough to be a likely typo.

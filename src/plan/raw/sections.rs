@@ -125,7 +125,6 @@ impl Walker<'_> {
                         .integer(entry, 1, i64::from(u16::MAX))
                         .map(|n| n as usize)
                 }
-                "agent" => (plan.agent, plan.agent_program) = self.agent(entry).unzip(),
                 "merge" => {
                     plan.merge = self.choice(entry, &["rebase", "merge", "squash"]).map(|i| {
                         [
@@ -141,11 +140,7 @@ impl Walker<'_> {
                         .map(|i| [SyncPoint::Task, SyncPoint::Stream][i])
                 }
                 "shared" => plan.shared = self.string_array(entry).unwrap_or_default(),
-                "reads" => plan.reads = self.string_array(entry).unwrap_or_default(),
-                "timeout" => plan.timeout = self.duration(entry, false),
-                "idle_timeout" => plan.idle_timeout = self.duration(entry, false),
                 "grace" => plan.grace = self.duration(entry, true),
-                "retries" => plan.retries = self.integer(entry, 0, 100).map(|n| n as u32),
                 "retry_on" => (plan.retry_on, plan.retry_on_output) = self.retry_on(entry),
                 "retry_backoff" => plan.retry_backoff = self.duration(entry, true),
                 "worktree_root" => {
@@ -161,21 +156,12 @@ impl Walker<'_> {
                         }
                     })
                 }
-                "env" => plan.env = self.env(entry),
-                "check" => plan.check = self.command(entry),
-                "check_timeout" => plan.check_timeout = self.duration(entry, false),
-                "check_retries" => {
-                    plan.check_retries = self.integer(entry, 0, 100).map(|n| n as u32)
-                }
                 "gate" => plan.gate = self.command(entry),
                 "gate_batch" => {
                     plan.gate_batch = self.integer(entry, 1, 10_000).map(|n| n as usize)
                 }
-                "sandbox" => plan.sandbox = self.sandbox(entry),
-                "sandbox_writable" => plan.sandbox_writable = self.writable_paths(entry),
                 "ports" => plan.ports = self.ports(entry),
                 "limits" => plan.limits = self.limits(entry),
-                "setup" => plan.setup = self.setup(entry),
                 "include" => {
                     plan.include = self
                         .string_array(entry)
@@ -184,7 +170,7 @@ impl Walker<'_> {
                         .map(|p| p.value)
                         .collect()
                 }
-                "setup_timeout" => plan.setup_timeout = self.duration(entry, false),
+                _ if self.setting(entry, &mut plan.settings) => {}
                 _ => {
                     if let Some(meant) = self.unknown_key(entry, Place::Plan) {
                         plan.present.push(meant);
@@ -200,6 +186,30 @@ impl Walker<'_> {
             );
         }
         plan
+    }
+
+    /// Reads `entry` into `settings` when it is one of the keys `[plan]` and `[[stream]]` both
+    /// take; false when it is not.
+    fn setting(&mut self, entry: Entry<'_, '_>, settings: &mut RawSettings) -> bool {
+        match entry.0.get_ref().as_ref() {
+            "agent" => (settings.agent, settings.agent_program) = self.agent(entry).unzip(),
+            "reads" => settings.reads = self.string_array(entry).unwrap_or_default(),
+            "timeout" => settings.timeout = self.duration(entry, false),
+            "idle_timeout" => settings.idle_timeout = self.duration(entry, false),
+            "retries" => settings.retries = self.integer(entry, 0, 100).map(|n| n as u32),
+            "env" => settings.env = self.env(entry),
+            "check" => settings.check = self.command(entry),
+            "check_timeout" => settings.check_timeout = self.duration(entry, false),
+            "check_retries" => {
+                settings.check_retries = self.integer(entry, 0, 100).map(|n| n as u32)
+            }
+            "sandbox" => settings.sandbox = self.sandbox(entry),
+            "sandbox_writable" => settings.sandbox_writable = self.writable_paths(entry),
+            "setup" => settings.setup = self.setup(entry),
+            "setup_timeout" => settings.setup_timeout = self.duration(entry, false),
+            _ => return false,
+        }
+        true
     }
 
     pub(super) fn stream(&mut self, table: &DeTable<'_>, header: Span) -> RawStream {
@@ -233,87 +243,18 @@ impl Walker<'_> {
                     }
                 }
                 "depends_on" => stream.depends_on = self.string_array(entry).unwrap_or_default(),
-                "reads" => stream.reads = self.string_array(entry).unwrap_or_default(),
-                "tasks" => match value.get_ref() {
-                    DeValue::Array(items) => {
-                        tasks_span = Some(value.span());
-                        for item in items.iter() {
-                            match item.get_ref() {
-                                DeValue::String(text) => {
-                                    if text.trim().is_empty() {
-                                        self.error(Diagnostic::error("empty task").at(item.span(), "this prompt is empty"));
-                                    }
-                                    stream.tasks.push(RawTask {
-                                        span: item.span(),
-                                        prompt: Some(Prompt::Text(text.to_string())),
-                                        prompt_file: None,
-                                        agent: None,
-                                        agent_program: None,
-                                        agent_given: false,
-                                        timeout: None,
-                                        estimate: None,
-                                        group: None,
-                                    });
-                                }
-                                DeValue::Table(table) => {
-                                    let task = self.task(table, item.span());
-                                    stream.tasks.push(task);
-                                }
-                                other => self.error(
-                                    Diagnostic::error(format!(
-                                        "wrong type for a task: expected a string or a table, found {}",
-                                        a_type(other)
-                                    ))
-                                    .at(item.span(), "expected a prompt string"),
-                                ),
-                            }
-                        }
+                "tasks" => {
+                    if let Some(span) = self.task_list(entry, &mut stream.tasks) {
+                        tasks_span = Some(span);
                     }
-                    other => self.wrong_type(entry, "an array of prompts", other),
-                },
-                "task" => match value.get_ref() {
-                    DeValue::Array(items) => {
-                        for item in items.iter() {
-                            match item.get_ref() {
-                                DeValue::Table(table) => {
-                                    let task = self.task(table, item.span());
-                                    stream.tasks.push(task);
-                                }
-                                other => self.error(
-                                    Diagnostic::error(format!(
-                                        "wrong type for a task: expected a table, found {}",
-                                        a_type(other)
-                                    ))
-                                    .at(item.span(), "expected a table"),
-                                ),
-                            }
-                        }
-                    }
-                    DeValue::Table(_) => self.error(
-                        Diagnostic::error("`[stream.task]` must be written `[[stream.task]]`")
-                            .at(value.span(), "a single table, not an array of tables"),
-                    ),
-                    other => self.wrong_type(entry, "`[[stream.task]]` tables", other),
-                },
-                "agent" => (stream.agent, stream.agent_program) = self.agent(entry).unzip(),
-                "timeout" => stream.timeout = self.duration(entry, false),
-                "idle_timeout" => stream.idle_timeout = self.duration(entry, false),
-                "retries" => stream.retries = self.integer(entry, 0, 100).map(|n| n as u32),
-                "env" => stream.env = self.env(entry),
+                }
+                "task" => self.task_tables(entry, &mut stream.tasks),
                 "priority" => {
                     stream.priority = self.integer(entry, -1_000_000, 1_000_000).unwrap_or(0)
                 }
                 "estimate" => stream.estimate = self.estimate(entry),
-                "check" => stream.check = self.command(entry),
-                "check_timeout" => stream.check_timeout = self.duration(entry, false),
-                "check_retries" => {
-                    stream.check_retries = self.integer(entry, 0, 100).map(|n| n as u32)
-                }
-                "sandbox" => stream.sandbox = self.sandbox(entry),
-                "sandbox_writable" => stream.sandbox_writable = self.writable_paths(entry),
                 "group" => stream.group = self.string(entry),
-                "setup" => stream.setup = self.setup(entry),
-                "setup_timeout" => stream.setup_timeout = self.duration(entry, false),
+                _ if self.setting(entry, &mut stream.settings) => {}
                 _ => {
                     if let Some(meant) = self.unknown_key(entry, Place::Stream) {
                         stream.present.push(meant);
@@ -362,18 +303,67 @@ impl Walker<'_> {
         stream
     }
 
-    pub(super) fn task(&mut self, table: &DeTable<'_>, span: Span) -> RawTask {
-        let mut task = RawTask {
-            span: span.clone(),
-            prompt: None,
-            prompt_file: None,
-            agent: None,
-            agent_program: None,
-            agent_given: false,
-            timeout: None,
-            estimate: None,
-            group: None,
+    /// `tasks = [...]`: each a prompt, or a table like `[[stream.task]]`. The list's span when it
+    /// is one.
+    fn task_list(&mut self, entry: Entry<'_, '_>, tasks: &mut Vec<RawTask>) -> Option<Span> {
+        let (_, value) = entry;
+        let DeValue::Array(items) = value.get_ref() else {
+            self.wrong_type(entry, "an array of prompts", value.get_ref());
+            return None;
         };
+        for item in items.iter() {
+            match item.get_ref() {
+                DeValue::String(text) => {
+                    if text.trim().is_empty() {
+                        self.error(
+                            Diagnostic::error("empty task").at(item.span(), "this prompt is empty"),
+                        );
+                    }
+                    let mut task = RawTask::at(item.span());
+                    task.prompt = Some(Prompt::Text(text.to_string()));
+                    tasks.push(task);
+                }
+                DeValue::Table(table) => tasks.push(self.task(table, item.span())),
+                other => self.error(
+                    Diagnostic::error(format!(
+                        "wrong type for a task: expected a string or a table, found {}",
+                        a_type(other)
+                    ))
+                    .at(item.span(), "expected a prompt string"),
+                ),
+            }
+        }
+        Some(value.span())
+    }
+
+    /// `[[stream.task]]` tables.
+    fn task_tables(&mut self, entry: Entry<'_, '_>, tasks: &mut Vec<RawTask>) {
+        let (_, value) = entry;
+        match value.get_ref() {
+            DeValue::Array(items) => {
+                for item in items.iter() {
+                    match item.get_ref() {
+                        DeValue::Table(table) => tasks.push(self.task(table, item.span())),
+                        other => self.error(
+                            Diagnostic::error(format!(
+                                "wrong type for a task: expected a table, found {}",
+                                a_type(other)
+                            ))
+                            .at(item.span(), "expected a table"),
+                        ),
+                    }
+                }
+            }
+            DeValue::Table(_) => self.error(
+                Diagnostic::error("`[stream.task]` must be written `[[stream.task]]`")
+                    .at(value.span(), "a single table, not an array of tables"),
+            ),
+            other => self.wrong_type(entry, "`[[stream.task]]` tables", other),
+        }
+    }
+
+    pub(super) fn task(&mut self, table: &DeTable<'_>, span: Span) -> RawTask {
+        let mut task = RawTask::at(span.clone());
         let mut prompt: Option<Sp<String>> = None;
         let mut present = Vec::new();
         for entry in table.iter() {

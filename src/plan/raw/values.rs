@@ -7,6 +7,8 @@ use std::time::Duration;
 use toml::de::{DeArray, DeValue};
 
 use super::*;
+use crate::agent::PLACEHOLDERS;
+use crate::agent::argv::placeholders_in;
 use crate::plan::diagnostic::Diagnostic;
 use crate::plan::model::SandboxMode;
 
@@ -110,7 +112,7 @@ impl Walker<'_> {
             );
         }
         for item in &items {
-            for name in placeholders(&item.value) {
+            for name in placeholders_in(&item.value) {
                 if PLACEHOLDERS.contains(&name) {
                     continue;
                 }

@@ -1,8 +1,10 @@
+//! Text for people, usable from every layer: quoting, escaping, sanitising, short ids.
+//!
 //! File names are chosen by agents and by whoever committed them: anything but `/` and NUL. A
 //! name holding an escape sequence, a newline or a bidirectional override, printed raw, can redraw
 //! the terminal (a fake "ok" line, a hidden path). Every path shown to a person goes through
-//! [`quote_path`]; every path in a command shown to be pasted goes through `shell_quote`, which
-//! uses [`ansi_c_quote`] for such names.
+//! [`quote_path`]; every path in a command shown to be pasted goes through [`shell_quote`], which
+//! uses [`ansi_c_quote`] for such names; agent output goes through [`sanitize`].
 
 use std::borrow::Cow;
 use std::fmt::Write as _;
@@ -80,6 +82,68 @@ pub fn ansi_c_quote(word: &str) -> String {
     out
 }
 
+/// Quotes a word for a POSIX shell when it needs it, for commands shown to people (a path with
+/// a space in a printed `cd` must still work when pasted).
+pub fn shell_quote(word: &str) -> String {
+    if word.chars().any(is_unsafe_char) {
+        return ansi_c_quote(word);
+    }
+    if !word.is_empty()
+        && word
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./=:,@%+{}".contains(c))
+    {
+        word.to_string()
+    } else {
+        format!("'{}'", word.replace('\'', r"'\''"))
+    }
+}
+
+/// Agent output is arbitrary bytes: keep printable text and tabs, drop escape sequences and
+/// other control characters before anything reaches a terminal.
+pub fn sanitize(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\u{1b}' => {
+                // CSI sequences: ESC [ ... final byte in @..~
+                if chars.peek() == Some(&'[') {
+                    chars.next();
+                    for c in chars.by_ref() {
+                        if ('@'..='~').contains(&c) {
+                            break;
+                        }
+                    }
+                }
+            }
+            '\t' => out.push(' '),
+            c if c.is_control() => {}
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// The short form of a commit id (or of another hex digest), as messages show it: its first 10
+/// characters.
+pub fn short(id: &str) -> &str {
+    first_chars(id, 10)
+}
+
+/// git's own short form, 7 characters: what the messages about remotes and machines show.
+pub fn short7(id: &str) -> &str {
+    first_chars(id, 7)
+}
+
+/// The first `n` characters of `text` (all of it when shorter).
+fn first_chars(text: &str, n: usize) -> &str {
+    match text.char_indices().nth(n) {
+        Some((end, _)) => &text[..end],
+        None => text,
+    }
+}
+
 fn push_escape(out: &mut String, c: char) {
     match c {
         '\n' => out.push_str("\\n"),
@@ -116,6 +180,20 @@ mod tests {
             quote_path("a/\u{202e}txt.exe"),
             r#""a/\342\200\256txt.exe""#
         );
+    }
+
+    #[test]
+    fn sanitizes_escapes() {
+        assert_eq!(sanitize("\u{1b}[31mred\u{1b}[0m\tok\u{7}"), "red ok");
+    }
+
+    #[test]
+    fn short_ids_are_cut_to_10_or_7_characters() {
+        let oid = "0123456789abcdef0123456789abcdef01234567";
+        assert_eq!(short(oid), "0123456789");
+        assert_eq!(short7(oid), "0123456");
+        assert_eq!(short("abc"), "abc");
+        assert_eq!(short7(""), "");
     }
 
     #[test]

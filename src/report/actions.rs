@@ -1,4 +1,5 @@
-//! GitHub Actions: workflow-command annotations and the step summary's extras.
+//! GitHub Actions: workflow-command annotations and the step summary's extras, for a run on a
+//! runner. (The workflow itself is written by `ci::github`; pull requests go through `gh`.)
 //!
 //! Annotations (`::error`, `::warning`, `::group::`) are lines the runner reads from a step's
 //! output; streams prints them on stderr (the runner reads both streams, and stdout stays for
