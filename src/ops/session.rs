@@ -26,12 +26,36 @@ pub struct Current {
 pub fn current(repo: Repo, command: &str) -> Result<Current> {
     let state_dir = StateDir::new(repo.common_dir());
     let mut lock = RunLock::acquire(&state_dir, command)?;
+    let stillborn = state_dir.stillborn();
     let Some((run_dir, state)) = state_dir.current()? else {
-        return Err(Error::state(
-            format!("there is no run to {command} in this repository"),
-            "start one with `streams run`",
-        ));
+        return Err(match stillborn {
+            Some(id) => Error::state(
+                format!(
+                    "there is no run to {command}: {}",
+                    crate::report::hints::stopped_as_it_started(&id)
+                ),
+                "start it again with `streams run`",
+            ),
+            None => Error::state(
+                format!("there is no run to {command} in this repository"),
+                "start one with `streams run`",
+            ),
+        });
     };
+    // `resume` means the run that was just stopped, not the finished one before it (other
+    // commands may still act on that one).
+    if let Some(id) = stillborn
+        && command == "resume"
+        && check_resumable(&state).is_err()
+    {
+        return Err(Error::state(
+            format!(
+                "nothing to resume: {}",
+                crate::report::hints::stopped_as_it_started(&id)
+            ),
+            "start it again with `streams run`",
+        ));
+    }
     lock.set_run(&state.run_id, command);
     Ok(Current {
         repo,

@@ -62,6 +62,9 @@ pub struct LastResult {
     pub merged_into: Option<String>,
     /// The refs that keep what is on no other branch (one per commit).
     pub kept: Vec<(String, Oid)>,
+    /// A run stopped as it started, before it saved its state ([`StateDir::stillborn`]): this
+    /// run starts in its place.
+    pub stillborn: Option<String>,
 }
 
 /// A branch outside the plan's own namespace whose history holds `oid`, if any: work there is
@@ -147,6 +150,7 @@ pub fn start_local(
     let state_dir = StateDir::new(repo.common_dir());
     let mut lock = RunLock::acquire(&state_dir, "run")?;
     check_no_active_run(&state_dir)?;
+    let stillborn = state_dir.stillborn();
     let text = std::fs::read_to_string(&loaded.path)
         .context(|| format!("could not read {}", loaded.path.display()))?;
     let started = start_run(&NewRun {
@@ -163,6 +167,8 @@ pub fn start_local(
         machines: None,
     })?;
     lock.set_run(&started.state.run_id, "run");
+    let mut last = started.last;
+    last.stillborn = stillborn;
     let parts = EngineParts {
         repo,
         plan: loaded.plan,
@@ -170,7 +176,7 @@ pub fn start_local(
         state: started.state,
         journal: started.journal,
     };
-    Ok((parts, started.last, lock))
+    Ok((parts, last, lock))
 }
 
 /// A run moves the plan's branches: none may be checked out where a person works on it.
@@ -289,6 +295,7 @@ pub fn start_run(new: &NewRun) -> Result<Started> {
         run_id: run_id.clone(),
         base: new.base.to_string(),
     });
+    failpoint::hit("run-dir-created");
 
     refs::set_refs(repo, &last.kept, "streams: kept from an earlier run")?;
     // A machine running one stream integrates it on a ref of its own: nothing a person sees.
@@ -347,6 +354,7 @@ pub fn start_run(new: &NewRun) -> Result<Started> {
     // The pointer first (without a state file it names no run: nothing was touched yet), then
     // the state, then the ref: a crash between the last two is repaired by `resume`.
     state_dir.set_current(&run_id)?;
+    failpoint::hit("run-current-set");
     StateStore::new(run_dir.clone()).create(&state)?;
     failpoint::hit("run-saved");
     move_integration_ref(

@@ -77,6 +77,32 @@ impl StateDir {
         })
     }
 
+    /// The id of a run that was stopped as it started (killed in its first milliseconds): its
+    /// directory exists but its state was never saved, and no run with a state started after
+    /// it. Nothing of it can be resumed; what it did before it died (a directory, perhaps the
+    /// current pointer) a new run takes over.
+    pub fn stillborn(&self) -> Option<String> {
+        // Newest by when its directory last changed: run ids are only ordered to the second.
+        let (newest, changed) = std::fs::read_dir(self.runs_dir())
+            .ok()?
+            .filter_map(|entry| {
+                let entry = entry.ok()?;
+                let id = entry.file_name().into_string().ok()?;
+                if self.run_dir(&id).state_path().exists() {
+                    return None;
+                }
+                Some((id, entry.metadata().ok()?.modified().ok()?))
+            })
+            .max_by_key(|(_, changed)| *changed)?;
+        if let Some(current) = self.current_run_id()
+            && let Ok(state) = self.run_dir(&current).load()
+            && changed <= std::time::UNIX_EPOCH + std::time::Duration::from_millis(state.started_at)
+        {
+            return None;
+        }
+        Some(newest)
+    }
+
     /// The current run's directory and state, if there is one.
     pub fn current(&self) -> Result<Option<(RunDir, RunState)>> {
         let Some(id) = self.current_run_id() else {

@@ -289,3 +289,88 @@ fn restoring_the_git_directory_never_goes_through_a_planted_link() {
         "mine\n"
     );
 }
+
+/// Finding 9: `streams plan` on a FIFO no one writes to is refused at once (it blocked in
+/// `open` for good), and so is any other file that is not a regular one.
+#[test]
+fn a_plan_path_that_is_not_a_regular_file_is_refused_at_once() {
+    let repo = repo();
+    let fifo = repo.path("plan.fifo");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let mut child = repo
+        .streams_cmd(&["plan", "plan.fifo"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while child.try_wait().unwrap().is_none() {
+        if std::time::Instant::now() > deadline {
+            child.kill().unwrap();
+            child.wait().unwrap();
+            panic!("`streams plan` on a FIFO did not return");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let out = crate::common::CmdOutput::new(child.wait_with_output().unwrap(), &repo);
+    out.assert_code(2);
+    assert!(
+        out.stderr
+            .contains("plan.fifo is a named pipe (FIFO), not a plan file"),
+        "{out}"
+    );
+
+    std::fs::create_dir(repo.path("plans")).unwrap();
+    let out = repo.streams(&["plan", "plans"]);
+    out.assert_code(2);
+    assert!(
+        out.stderr.contains("plans is a directory, not a plan file"),
+        "{out}"
+    );
+}
+
+/// Finding 9: `run` killed in its first milliseconds, before its state is saved (at each step
+/// where it has left something: its directory, then the pointer to it), leaves nothing to
+/// resume: `resume` says what happened and what to do, and a new `run` starts, saying so.
+#[test]
+fn a_run_killed_as_it_started_is_explained_and_a_new_run_works() {
+    use std::os::unix::process::ExitStatusExt;
+    for point in ["run-dir-created", "run-current-set"] {
+        let repo = repo();
+        two_streams(&repo, "true", "true", "");
+        // A finished run before, so `resume` has an older run it could wrongly talk about.
+        repo.streams(&["run"]).assert_code(0);
+        let out = repo
+            .streams_cmd(&["run", "--restart"])
+            .env("STREAMS_FAILPOINT", point)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.signal(), Some(9), "{point} was never reached");
+
+        let resume = repo.streams(&["resume"]);
+        resume.assert_code(5);
+        assert!(
+            resume.stderr.contains("was stopped as it started")
+                && resume.stderr.contains("`streams run`"),
+            "{point}: {resume}"
+        );
+        let run = repo.streams(&["run", "--restart"]);
+        run.assert_code(0);
+        assert!(
+            run.stderr.contains("was stopped as it started")
+                && run.stderr.contains("starting afresh"),
+            "{point}: {run}"
+        );
+        // Once a run has started after it, the stopped one is history.
+        let resume = repo.streams(&["resume"]);
+        assert!(
+            resume.stderr.contains("nothing to resume")
+                && !resume.stderr.contains("stopped as it started"),
+            "{point}: {resume}"
+        );
+    }
+}
