@@ -374,3 +374,73 @@ fn a_run_killed_as_it_started_is_explained_and_a_new_run_works() {
         );
     }
 }
+
+/// Finding 8: file names holding escape sequences, a newline, backticks and Markdown reach
+/// people escaped. `show` prints the rejected name with an escape sequence and the owned one
+/// with a newline quoted, one line each; `pr`'s body puts each name in a code span nothing can
+/// close, so none of them adds a heading, an image or a mention.
+#[test]
+fn hostile_file_names_are_escaped_in_show_and_in_pull_requests() {
+    let repo = repo();
+    let newline = "a/new\n## Approved by security team.txt";
+    let ticks = "a/tick`` ![x](e.png) @admin.txt";
+    let owned = "printf x > \"$(printf 'a/new\\n## Approved by security team.txt')\"; \
+                 printf x > 'a/tick`` ![x](e.png) @admin.txt'";
+    let rejected = "mkdir -p c && printf x > \"$(printf 'c/\\033]0;pwned\\007\\033[32mok.txt')\"";
+    two_streams(&repo, owned, rejected, "");
+    repo.streams(&["run"]).assert_code(4);
+
+    // report.md (and so the step summary) says why `b` failed, naming the file, escaped.
+    let runs = repo.common_dir().join("streams/runs");
+    let run = std::fs::read_dir(&runs).unwrap().next().unwrap().unwrap();
+    let report = std::fs::read_to_string(run.path().join("report.md")).unwrap();
+    assert!(report.contains("c/"), "{report}");
+    assert!(!report.contains(['\u{1b}', '\u{7}']), "{report:?}");
+
+    let show = repo.streams(&["show"]);
+    show.assert_code(0);
+    assert!(
+        !show.stdout.contains(['\u{1b}', '\u{7}']),
+        "raw control characters: {:?}",
+        show.stdout
+    );
+    assert!(
+        show.stdout
+            .contains(r#"c/\033]0;pwned\007\033[32mok.txt" (owned by no stream)"#),
+        "{show}"
+    );
+    assert!(
+        show.stdout
+            .lines()
+            .any(|l| l.contains(r#""a/new\n## Approved by security team.txt""#)),
+        "{show}"
+    );
+    assert!(!show.stdout.lines().any(|l| l.starts_with("## ")), "{show}");
+
+    let remote = repo.root.parent().unwrap().join("remote.git");
+    repo.git(&["init", "-q", "--bare", &remote.display().to_string()]);
+    repo.git(&["remote", "add", "origin", &remote.display().to_string()]);
+    let dry = repo.streams(&["pr", "--remote", "origin", "--dry-run", "a"]);
+    dry.assert_code(0);
+    // The commands as a shell would run them: `gh` prints the body it was given.
+    let script = format!(
+        "gh() {{ while [ $# -gt 0 ]; do [ \"$1\" = --body ] && printf '%s' \"$2\"; shift; done; }}\n{}",
+        dry.stdout
+    );
+    let body = std::process::Command::new("bash")
+        .args(["-c", &script])
+        .output()
+        .unwrap();
+    let body = String::from_utf8(body.stdout).unwrap();
+    assert!(body.contains("### Files"), "{body}");
+    assert!(
+        !body.lines().any(|l| l.starts_with("## ")),
+        "a name made a heading:\n{body}"
+    );
+    assert!(
+        body.contains(r#"`"a/new\n## Approved by security team.txt"`"#),
+        "{body}"
+    );
+    assert!(body.contains(&format!("```{ticks}```")), "{body}");
+    assert!(!body.contains(newline), "{body}");
+}
