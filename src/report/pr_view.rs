@@ -168,7 +168,7 @@ pub fn integration_body(streams: &[StreamShow], plan: &str, run_id: &str) -> Str
         let _ = writeln!(
             out,
             "| {} | {} | {} | {} | {} | {} |",
-            md_code_cell(&s.name),
+            s.name,
             s.state,
             s.tasks.len(),
             s.files.len(),
