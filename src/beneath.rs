@@ -154,6 +154,24 @@ impl Dir {
         }
     }
 
+    /// Removes the directory `rel` if it is empty; whether it did (a directory with anything
+    /// in it, a file, a link or nothing there is left as it is).
+    pub fn remove_empty_dir(&self, rel: impl AsRef<Path>) -> io::Result<bool> {
+        let (dir, name) = match self.parent(rel.as_ref(), false) {
+            Ok(found) => found,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
+            Err(e) => return Err(e),
+        };
+        if dir.kind_of(name)? != Some(Kind::Dir) {
+            return Ok(false);
+        }
+        match unlinkat(&dir.fd, name, UnlinkatFlags::RemoveDir) {
+            Ok(()) => Ok(true),
+            Err(Errno::ENOTEMPTY | Errno::EEXIST | Errno::ENOENT | Errno::ENOTDIR) => Ok(false),
+            Err(e) => Err(dir.refused(e, name)),
+        }
+    }
+
     /// The names in the directory `rel` (`""` for this one).
     pub fn names(&self, rel: impl AsRef<Path>) -> io::Result<Vec<OsString>> {
         let rel = rel.as_ref();

@@ -8,6 +8,7 @@ use crate::git::locks::LockPlace;
 use crate::git::{self, Repo};
 use crate::layout;
 use crate::state::RunState;
+use crate::workspace::Workspace;
 
 /// Removes git lock files that a killed git left in this run's worktrees and on this plan's
 /// refs (streams holds the repository lock, so no other streams process is using them). Lock
@@ -15,21 +16,24 @@ use crate::state::RunState;
 pub fn clear_stale_locks(repo: &Repo, state: &RunState) -> Result<Vec<String>> {
     let mut notes = Vec::new();
     let ours_wt: BTreeSet<PathBuf> = state.streams.iter().map(|s| s.worktree.clone()).collect();
-    // A stream's workspace is a repository of streams' own: every lock file in its git dir is
-    // a killed git's.
-    for (wt, path) in ours_wt.iter().flat_map(|wt| {
-        git::locks::in_workspace(wt)
-            .into_iter()
-            .map(move |p| (wt, p))
-    }) {
-        // Beneath the workspace, through no link its agent put there.
-        crate::beneath::Dir::open(wt)
-            .and_then(|dir| dir.relative(&path).and_then(|rel| dir.remove(rel)))
-            .context(|| format!("could not remove {}", path.display()))?;
-        notes.push(format!(
-            "removed a stale git lock file left by the crash: {}",
-            path.display()
-        ));
+    // A stream's workspace and its control directory are streams' own: every lock file in
+    // them is a killed git's.
+    for wt in &ours_wt {
+        let ws = Workspace::find(repo, wt);
+        for path in ws.stale_locks() {
+            // In the workspace: beneath it, through no link its agent put there.
+            let removed = if path.starts_with(wt) {
+                crate::beneath::Dir::open(wt)
+                    .and_then(|dir| dir.relative(&path).and_then(|rel| dir.remove(rel)))
+            } else {
+                std::fs::remove_file(&path)
+            };
+            removed.context(|| format!("could not remove {}", path.display()))?;
+            notes.push(format!(
+                "removed a stale git lock file left by the crash: {}",
+                path.display()
+            ));
+        }
     }
     let is_ours = |wt: &Path| ours_wt.contains(wt) || layout::is_resolution_worktree(wt);
     let ref_dirs = layout::loose_ref_dirs(repo.common_dir(), &state.plan_name);

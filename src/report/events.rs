@@ -104,6 +104,12 @@ pub enum Event {
         stream: String,
         reason: String,
     },
+    /// `streams stop` stopped the stream; the unfinished work of the task it ran is kept on
+    /// `kept`, and `streams retry` continues it.
+    StreamStopped {
+        stream: String,
+        kept: Option<String>,
+    },
     Conflict {
         stream: String,
         files: Vec<String>,

@@ -233,6 +233,13 @@ pub fn event_line(event: &Event, ui: &Ui) -> Option<String> {
         Event::StreamSkipped { stream, reason } => {
             format!("{} {stream}: {reason}", ui.yellow("skipped"))
         }
+        Event::StreamStopped { stream, kept } => format!(
+            "{} {stream}{}; `streams retry {stream}` continues it",
+            ui.yellow("stopped"),
+            kept.as_ref()
+                .map(|k| format!(": its unfinished work is kept on {k}"))
+                .unwrap_or_default()
+        ),
         // Said once, by the halt at the end of the session (`session_view::ended`).
         Event::Conflict { .. } => return None,
         Event::Interrupted { signal } => format!("interrupted by {signal}: state saved"),

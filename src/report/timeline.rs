@@ -195,6 +195,8 @@ pub fn sample_state() -> RunState {
                 },
             ),
         ],
+        merged: None,
+        retries: Vec::new(),
     }
 }
 

@@ -264,30 +264,33 @@ tasks = ["Work on a"]
     assert!(log.contains("secrets/key.env"), "{log}");
 }
 
-/// Finding 6, streams' own files in the workspace's git directory: the agent turns `.git/info`
-/// into a link to a directory outside; putting the git directory back in order after the task
-/// removes the link, not the files it points at, and writes nothing there.
+/// Finding 6, streams' own files in the workspace's git directory: the agent turns `.git/info`,
+/// `.git/refs` or `.git/objects` into a link to a directory outside; laying the git directory
+/// out again after the task removes the link, not the files it points at, and writes nothing
+/// there (not the branch under `refs/heads`, not `objects/info/alternates`).
 #[test]
 fn restoring_the_git_directory_never_goes_through_a_planted_link() {
-    let repo = repo();
-    let outside = repo.root.parent().unwrap().join("outside");
-    std::fs::create_dir_all(&outside).unwrap();
-    std::fs::write(outside.join("victim.txt"), "mine\n").unwrap();
-    let plant = format!(
-        "rm -rf .git/info && ln -s {} .git/info; echo a > a/done.txt",
-        outside.display()
-    );
-    two_streams(&repo, &plant, "true", "");
-    repo.streams(&["run"]).assert_code(0);
-    let names: Vec<String> = std::fs::read_dir(&outside)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    assert_eq!(names, ["victim.txt"]);
-    assert_eq!(
-        std::fs::read_to_string(outside.join("victim.txt")).unwrap(),
-        "mine\n"
-    );
+    for planted in ["info", "refs", "objects"] {
+        let repo = repo();
+        let outside = repo.root.parent().unwrap().join("outside");
+        std::fs::create_dir_all(&outside).unwrap();
+        std::fs::write(outside.join("victim.txt"), "mine\n").unwrap();
+        let plant = format!(
+            "echo a > a/done.txt && git add -A && git commit -qm done && rm -rf .git/{planted} && ln -s {} .git/{planted}",
+            outside.display()
+        );
+        two_streams(&repo, &plant, "true", "");
+        let run = repo.streams(&["run"]);
+        let names: Vec<String> = std::fs::read_dir(&outside)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(names, ["victim.txt"], "{planted}: {run}");
+        assert_eq!(
+            std::fs::read_to_string(outside.join("victim.txt")).unwrap(),
+            "mine\n"
+        );
+    }
 }
 
 /// Finding 9: `streams plan` on a FIFO no one writes to is refused at once (it blocked in
