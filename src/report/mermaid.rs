@@ -67,8 +67,16 @@ pub fn graph(state: &RunState) -> String {
     let mut used: Vec<&str> = Vec::new();
     let mut classes = String::new();
     for (i, stream) in state.streams.iter().enumerate() {
+        let aborted = matches!(state.phase, RunPhase::Aborted { .. })
+            && matches!(
+                stream.state,
+                StreamState::Done { .. } | StreamState::Active { .. } | StreamState::Pending
+            );
         let outcome = if halted == Some(i) {
             "halted"
+        } else if aborted {
+            // Abort took its work off the integration branch (as `status` says).
+            "aborted"
         } else {
             match stream.state {
                 StreamState::Done { .. } => "integrated",
@@ -102,6 +110,7 @@ pub fn graph(state: &RunState) -> String {
         ("stopped", "fill:#fbefff,stroke:#8250df,color:#1f2328"),
         ("active", "fill:#ddf4ff,stroke:#0969da,color:#1f2328"),
         ("pending", "fill:#f6f8fa,stroke:#8c959f,color:#1f2328"),
+        ("aborted", "fill:#eaeef2,stroke:#57606a,color:#1f2328"),
     ] {
         if used.contains(&class) {
             let _ = writeln!(out, "    classDef {class} {style}");

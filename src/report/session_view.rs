@@ -117,11 +117,14 @@ pub fn ended(
                 return;
             }
             ui.info("next:");
-            ui.info(format!(
-                "  git log --stat {}..{branch}    # review what was integrated",
-                short(&state.base)
-            ));
-            ui.info(hints::take_result(plan_flag));
+            // Nothing integrated: nothing to review or take.
+            if report.streams.iter().any(|s| s.status == "integrated") {
+                ui.info(format!(
+                    "  git log --stat {}..{branch}    # review what was integrated",
+                    short(&state.base)
+                ));
+                ui.info(hints::take_result(plan_flag));
+            }
             if finish == Finish::Failed {
                 // The failed ones: `--with-dependents` brings the streams they held back.
                 let mut unfinished: Vec<&str> = report
@@ -141,13 +144,19 @@ pub fn ended(
                 ui.info(hints::retry_failed(
                     &unfinished,
                     plan_flag,
+                    has_dependents(state, &unfinished),
                     &run_dir.path().join("logs"),
                 ));
             }
             if finish == Finish::Skipped {
                 ui.info(format!(
-                    "  streams retry {}{plan_flag} --with-dependents    # run what you left out after all, on top of this result",
-                    left_out.join(" ")
+                    "  streams retry {}{plan_flag}{}    # run what you left out after all, on top of this result",
+                    left_out.join(" "),
+                    if has_dependents(state, &left_out) {
+                        " --with-dependents"
+                    } else {
+                        ""
+                    }
                 ));
             }
             if finish == Finish::Stopped {
@@ -158,8 +167,13 @@ pub fn ended(
                     .map(|s| s.name.as_str())
                     .collect();
                 ui.info(format!(
-                    "  streams retry {}{plan_flag} --with-dependents    # continue what you stopped, on top of this result",
-                    stopped.join(" ")
+                    "  streams retry {}{plan_flag}{}    # continue what you stopped, on top of this result",
+                    stopped.join(" "),
+                    if has_dependents(state, &stopped) {
+                        " --with-dependents"
+                    } else {
+                        ""
+                    }
                 ));
             }
             ui.info(format!(
@@ -437,4 +451,13 @@ pub fn published(ui: &Ui, state: &RunState, pushed: Option<Handed<'_>>) {
         if missing.len() == 1 { "it has" } else { "they have" },
         stage.map(|k| format!(" --stage {k}")).unwrap_or_default()
     ));
+}
+
+/// Whether a stream of the run depends on one of `streams` (`retry --with-dependents` brings
+/// it back too).
+fn has_dependents(state: &RunState, streams: &[&str]) -> bool {
+    state
+        .streams
+        .iter()
+        .any(|s| s.depends_on.iter().any(|d| streams.contains(&d.as_str())))
 }
