@@ -52,7 +52,9 @@
 //!   change, the ignored files an agent wrote), [`layout`] (every ref and directory name a run
 //!   uses, built and parsed), [`failpoint`] (crash tests), [`duration`] (durations for people),
 //!   [`git_env`] (the environment variables that redirect git, shared by `git` and `plan`),
-//!   [`children`] (the processes streams starts itself, told apart from an agent's strays).
+//!   [`children`] (the processes streams starts itself, told apart from an agent's strays),
+//!   [`beneath`] (the one way streams writes into a workspace: beneath it, never through a
+//!   link).
 //! - [`error`]: error kinds and the exit codes, in one place, with how a run's outcome maps to
 //!   one (it wraps [`git::GitError`], so it sits beside git rather than below it).
 //! - [`demo`]: the example repository behind `streams demo`.
@@ -65,6 +67,7 @@
 
 pub mod agent;
 pub mod authoring;
+pub mod beneath;
 pub mod children;
 pub mod ci;
 pub mod cli;

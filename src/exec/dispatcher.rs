@@ -260,6 +260,12 @@ impl Engine {
     }
 
     async fn end_session(mut self) -> Result<Session> {
+        // Nothing runs any more: whatever an agent left that streams adopted and could not
+        // tell whose it was dies now; no stray outlives the session.
+        let _ = tokio::task::spawn_blocking(|| {
+            super::process::reap_strays(super::process::Strays::All)
+        })
+        .await;
         let session = now_ms().saturating_sub(self.run.state.session_started_at);
         self.run.state.previous_wall_ms += session;
         self.run.state.session_started_at = now_ms();

@@ -11,7 +11,8 @@
 //!   state, [`task_spec`] its prompt and argv (the same for a run and `run --dry-run`).
 //! - Sync points: `integration` (a unit on its own), the `gate` (batches), the `halt` on a
 //!   conflict and what a person does then (`continue`, `skip`).
-//! - `process`: agent process groups (a check's, the gate's, a setup's too); `setup`: a
+//! - `process`: agent process groups (a check's, the gate's, a setup's too), each under its
+//!   `reaper`, which makes every process the agent starts its task's by ancestry; `setup`: a
 //!   workspace's `setup` command; `include`: the ignored files copied into a new workspace;
 //!   [`sandbox`]: the kernel confinement of an agent's writes (Landlock), applied between fork
 //!   and exec.
@@ -30,6 +31,7 @@ mod integration;
 mod launch;
 mod process;
 pub mod prompt;
+mod reaper;
 pub mod recover;
 mod run;
 pub mod sandbox;

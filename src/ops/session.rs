@@ -33,12 +33,49 @@ pub fn current(
     want: super::runs::Want,
     command: &str,
 ) -> Result<Current> {
-    let picked = super::runs::pick(&repo, selector, want, command)?;
+    let state_dir = StateDir::new(repo.common_dir());
+    // A run stopped as it started (its state never saved) is no run to pick, but it is what a
+    // person just did: said so rather than "no run", or than the run before it.
+    let stillborn = |plan: Option<&str>| {
+        selector
+            .run
+            .is_none()
+            .then(|| state_dir.stillborn(plan))
+            .flatten()
+    };
+    let picked = match super::runs::pick(&repo, selector, want, command) {
+        Ok(picked) => picked,
+        Err(e) => {
+            return Err(match stillborn(selector.plan.as_deref()) {
+                Some(id) => Error::state(
+                    format!(
+                        "there is no run to {command}: {}",
+                        crate::report::hints::stopped_as_it_started(&id)
+                    ),
+                    "start it again with `streams run`",
+                ),
+                None => e,
+            });
+        }
+    };
+    // `resume` means the run that was just stopped, not the finished one of its plan before it
+    // (other commands may still act on that one).
+    if command == "resume"
+        && check_resumable(&picked.state).is_err()
+        && let Some(id) = stillborn(Some(&picked.state.plan_name))
+    {
+        return Err(Error::state(
+            format!(
+                "nothing to resume: {}",
+                crate::report::hints::stopped_as_it_started(&id)
+            ),
+            "start it again with `streams run`",
+        ));
+    }
     // A command that does not apply is refused before it takes the lock (and again under it,
     // by the caller): a refusal never holds the plan's lock, which says a command is at work
     // on the run (the web view follows an action as running once it does).
     refuse_early(&picked.state, want, command)?;
-    let state_dir = StateDir::new(repo.common_dir());
     let mut lock = RunLock::acquire(&state_dir, &picked.state.plan_name, command)?;
     // What it was before the lock is not what it is now: another command may have moved it.
     let state = picked.dir.load()?;

@@ -3,7 +3,7 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
-use crate::text::{escape_unsafe, quote_path, shell_quote};
+use crate::text::{escape_unsafe, md_code, shell_quote};
 
 /// What the README says, as plain data.
 pub struct ConflictReadme<'a> {
@@ -47,13 +47,16 @@ pub fn conflict_readme(r: &ConflictReadme) -> String {
     let _ = writeln!(readme, "- ours (the integration tip):      `{}`", r.ours);
     let _ = writeln!(readme, "- theirs (the stream's work):      `{}`", r.theirs);
     let _ = writeln!(readme, "\n## Conflicted files\n");
+    // Each name in a code span no backtick in it can close, quoted if it holds a newline.
     for path in r.files {
-        let path = quote_path(path);
         let _ = writeln!(
             readme,
-            "- `{path}`: `files/{path}.integration.diff` (base -> integration), \
-             `files/{path}.stream.diff` (base -> {}), `files/{path}.conflicted` (with markers)",
-            r.stream
+            "- {}: {} (base -> integration), {} (base -> {}), {} (with markers)",
+            md_code(path),
+            md_code(&format!("files/{path}.integration.diff")),
+            md_code(&format!("files/{path}.stream.diff")),
+            r.stream,
+            md_code(&format!("files/{path}.conflicted")),
         );
     }
     if !r.messages.is_empty() {

@@ -58,6 +58,12 @@ pub fn unmerged_result(plan: &str, tip: &str) -> (String, String) {
     )
 }
 
+/// What a command says about a run killed as it started (before its state was saved): nothing
+/// of it can be resumed, and a new run simply starts.
+pub fn stopped_as_it_started(run_id: &str) -> String {
+    format!("run {run_id} was stopped as it started, before it saved its state")
+}
+
 /// The one line a new run says about what the last run left: what it kept and where, or that
 /// the result is merged (so nothing needed keeping).
 pub fn last_result_line(

@@ -258,7 +258,7 @@ pub fn render_table(report: &RunReport, ui: &Ui) -> String {
             "  {} {}: {}",
             s.status,
             s.name,
-            s.reason.as_deref().unwrap_or("")
+            crate::text::escape_unsafe(s.reason.as_deref().unwrap_or(""))
         );
     }
     out
@@ -273,7 +273,8 @@ fn retry_reasons(s: &StreamReport) -> String {
         .join(", ")
 }
 
-/// `report.md` and the GitHub step summary.
+/// `report.md` and the GitHub step summary. Reasons and notes may name files an agent chose:
+/// they are Markdown-escaped ([`crate::text::md_text`]).
 pub fn render_markdown(report: &RunReport) -> String {
     let mut out = String::new();
     let _ = writeln!(
@@ -308,7 +309,7 @@ pub fn render_markdown(report: &RunReport) -> String {
                 "- **{}** {}: {}",
                 s.name,
                 s.status,
-                s.reason.as_deref().unwrap_or("")
+                crate::text::md_text(s.reason.as_deref().unwrap_or(""))
             );
         }
     }
@@ -321,7 +322,7 @@ pub fn render_markdown(report: &RunReport) -> String {
     if !notes.is_empty() {
         let _ = writeln!(out, "\nNotes:\n");
         for (stream, note) in notes {
-            let _ = writeln!(out, "- **{stream}**: {note}");
+            let _ = writeln!(out, "- **{stream}**: {}", crate::text::md_text(note));
         }
     }
     out

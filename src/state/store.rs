@@ -89,6 +89,42 @@ impl StateDir {
         })
     }
 
+    /// The id of a run of plan `plan` (any plan: `None`) that was stopped as it started
+    /// (killed in its first milliseconds): its directory exists but its state was never saved,
+    /// and no run of that plan with a state started after it. Nothing of it can be resumed;
+    /// what it did before it died (a directory, perhaps the current pointer) a new run takes
+    /// over. Its plan is the one its copy of the plan names; a run killed before it wrote that
+    /// copy may be any plan's.
+    pub fn stillborn(&self, plan: Option<&str>) -> Option<String> {
+        // Newest by when its directory last changed: run ids are only ordered to the second.
+        let (newest, changed) = std::fs::read_dir(self.runs_dir())
+            .ok()?
+            .filter_map(|entry| {
+                let entry = entry.ok()?;
+                let id = entry.file_name().into_string().ok()?;
+                let dir = self.run_dir(&id);
+                if dir.state_path().exists() {
+                    return None;
+                }
+                if let Some(plan) = plan
+                    && dir.copied_plan_name().is_some_and(|name| name != plan)
+                {
+                    return None;
+                }
+                Some((id, entry.metadata().ok()?.modified().ok()?))
+            })
+            .max_by_key(|(_, changed)| *changed)?;
+        let (runs, _) = self.runs();
+        let later = runs
+            .iter()
+            .filter(|(_, state)| plan.is_none_or(|plan| state.plan_name == plan))
+            .any(|(_, state)| {
+                changed
+                    <= std::time::UNIX_EPOCH + std::time::Duration::from_millis(state.started_at)
+            });
+        (!later).then_some(newest)
+    }
+
     /// The last run started here (of any plan), if there is one.
     pub fn current(&self) -> Result<Option<(RunDir, RunState)>> {
         let Some(id) = self.current_run_id() else {
@@ -152,6 +188,21 @@ impl RunDir {
 
     pub fn state_path(&self) -> PathBuf {
         self.path.join("state.json")
+    }
+
+    /// The name its copy of the plan gives (read for that name alone), if it has a readable
+    /// one: for a run whose state was never saved.
+    fn copied_plan_name(&self) -> Option<String> {
+        #[derive(serde::Deserialize)]
+        struct Copy {
+            plan: Named,
+        }
+        #[derive(serde::Deserialize)]
+        struct Named {
+            name: String,
+        }
+        let text = std::fs::read_to_string(self.plan_copy_path()).ok()?;
+        toml::from_str::<Copy>(&text).ok().map(|c| c.plan.name)
     }
 
     pub fn journal_path(&self) -> PathBuf {

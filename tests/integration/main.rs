@@ -13,6 +13,7 @@ mod common;
 mod coordinator;
 mod crash;
 mod cwd;
+mod edges;
 mod forgery;
 mod gate;
 mod init;
