@@ -61,7 +61,7 @@ pub fn run_only(ctx: &Context, args: RunArgs) -> Result<ExitCode> {
                     .as_ref()
                     .map(|p| (p.remote.as_str(), p.refs.as_slice())),
             );
-            Ok(ExitCode::of_run(ops::session::finished(&state)))
+            Ok(ExitCode::of_run(&ops::session::finished(&state)))
         }
     }
 }

@@ -393,7 +393,7 @@ pub struct PrArgs {
 
 #[derive(Debug, Args)]
 #[command(after_help = "\
-A conflict halts the integration (exit 3) as in a local run: resolve it, then `streams continue` \
+A conflict parks its stream (exit 3 once nothing else can move) as in a local run: resolve it, then `streams continue STREAM` \
 (which also pushes the result), `streams skip STREAM` or `streams abort`. A stream whose machine \
 pushed nothing is reported as missing (exit 4); run the same command again once it has pushed. \
 Running it again after a finish or a crash gives the same result.")]
@@ -426,6 +426,9 @@ pub struct IntegrateArgs {
 
 #[derive(Debug, Args)]
 pub struct ContinueArgs {
+    /// The parked stream whose conflict you resolved (needed when several are parked; they go
+    /// in any order)
+    pub stream: Option<String>,
     /// Record the resolution even if it drops or rewrites the stream's work outside the
     /// conflicted files
     #[arg(long)]

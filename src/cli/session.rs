@@ -39,7 +39,7 @@ pub fn start(
 pub fn conclude(ctx: &Context, ended: Ended, junit: Option<&Path>) -> Result<ExitCode> {
     let junit = junit.map(|path| ctx.cwd.join(path));
     let mut concluded = ops::session::conclude(ended, junit.as_deref());
-    let code = ExitCode::of_run(concluded.finish);
+    let code = ExitCode::of_run(&concluded.finish);
     let (state, report) = (&concluded.state, &concluded.report);
     concluded.reporter.event(
         &Event::RunFinished {
@@ -57,7 +57,13 @@ pub fn conclude(ctx: &Context, ended: Ended, junit: Option<&Path>) -> Result<Exi
         // The runner reads workflow commands from stderr too; stdout stays for `--json`.
         printer::text_to_stderr(&annotations);
     }
-    session_view::ended(&ctx.ui, concluded.finish, state, report, &concluded.run_dir);
+    session_view::ended(
+        &ctx.ui,
+        &concluded.finish,
+        state,
+        report,
+        &concluded.run_dir,
+    );
     // A run spread over machines hands its result on (after `continue` too).
     let published = ops::machines::publish(state, &concluded.run_dir)?;
     session_view::published(

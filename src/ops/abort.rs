@@ -116,20 +116,21 @@ pub async fn abort(
             let _ = worktree::unlock(repo, &s.worktree);
         }
     }
-    if let RunPhase::Halted(halt) = &state.phase {
-        let name = refs.aborted(&run_id, "resolution");
-        if halt.resolution_worktree.join(".git").exists() {
+    // Each parked stream's resolution worktree, and what a person did there.
+    for (_, s, park) in state.parked() {
+        let name = refs.aborted(&run_id, &format!("resolution/{}", s.name));
+        if park.resolution_worktree.join(".git").exists() {
             if let Ok(Some((name, commit))) = keep_work(
                 repo,
-                &halt.resolution_worktree,
-                &halt.ours,
+                &park.resolution_worktree,
+                &park.ours,
                 None,
                 &name,
                 "streams abort: resolution",
             ) {
                 kept.push((name, commit));
             }
-            worktree::remove(repo, &halt.resolution_worktree)?;
+            worktree::remove(repo, &park.resolution_worktree)?;
         }
     }
     let current = repo.ref_target(&state.integration_ref)?;

@@ -89,14 +89,21 @@ pub fn clean_plan(repo: &Repo, state: &RunState) -> Result<Vec<CleanItem>> {
     Ok(items)
 }
 
-/// The plan's worktrees (the streams', a leftover resolution worktree, and the gate's), each
-/// with what removing it loses; and the streams whose worktree holds work not yet brought.
+/// The plan's worktrees (the streams', leftover resolution worktrees: the stopped line's and
+/// each parked stream's, and the gate's), each with what removing it loses; and the streams
+/// whose worktree holds work not yet brought.
 fn worktree_items(repo: &Repo, state: &RunState) -> Result<(Vec<CleanItem>, BTreeSet<String>)> {
     let mut items = Vec::new();
     let mut worktrees: Vec<PathBuf> = state.streams.iter().map(|s| s.worktree.clone()).collect();
     let mut gate = None;
     if let Some(parent) = state.streams.first().and_then(|s| s.worktree.parent()) {
         worktrees.push(layout::resolution_worktree(parent));
+        worktrees.extend(
+            state
+                .streams
+                .iter()
+                .map(|s| layout::parked_worktree(parent, &s.name)),
+        );
         gate = Some(layout::gate_worktree(parent));
         worktrees.extend(gate.clone());
     }

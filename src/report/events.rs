@@ -89,6 +89,8 @@ pub enum Event {
         tasks: Vec<usize>,
         commits: usize,
         tip: String,
+        /// Its place in the order of integration (1-based: the run's first unit to land is 1).
+        order: usize,
     },
     StreamDone {
         stream: String,
@@ -104,11 +106,17 @@ pub enum Event {
         stream: String,
         reason: String,
     },
+    /// Integrating `stream` conflicts in `files`: it is parked (the moment it happens), with
+    /// its conflict bundle and the worktree to resolve it in. `parked`: every other stream
+    /// goes on; false when the plan stops the line instead (`on_conflict = "stop"`).
     Conflict {
         stream: String,
         files: Vec<String>,
         bundle: String,
         worktree: String,
+        parked: bool,
+        /// The streams that wait on it (directly or not) until it is resolved or left out.
+        waiting: Vec<String>,
     },
     Interrupted {
         signal: String,

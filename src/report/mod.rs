@@ -43,6 +43,7 @@ pub fn stream_word(state: &crate::state::StreamState, running: Option<bool>) -> 
         (StreamState::Active { .. }, Some(true)) => "running",
         (StreamState::Active { .. }, Some(false)) => "waiting",
         (StreamState::Active { .. }, None) => "active",
+        (StreamState::Parked(_), _) => "parked",
         (StreamState::Done { .. }, _) => "integrated",
         (StreamState::Failed { .. }, _) => "failed",
         (StreamState::Skipped { .. }, _) => "skipped",

@@ -233,8 +233,28 @@ pub fn event_line(event: &Event, ui: &Ui) -> Option<String> {
         Event::StreamSkipped { stream, reason } => {
             format!("{} {stream}: {reason}", ui.yellow("skipped"))
         }
-        // Said once, by the halt at the end of the session (`session_view::ended`).
-        Event::Conflict { .. } => return None,
+        // When the line stops, said once by the halt at the end of the session
+        // (`session_view::ended`); a parked stream is said the moment it parks.
+        Event::Conflict { parked: false, .. } => return None,
+        Event::Conflict {
+            stream,
+            files,
+            bundle,
+            worktree,
+            waiting,
+            ..
+        } => {
+            let waiting = match waiting.as_slice() {
+                [] => String::new(),
+                [one] => format!("; {one} waits for it"),
+                many => format!("; {} wait for it", many.join(", ")),
+            };
+            format!(
+                "{} {stream}: integrating it conflicts in {}; the other streams go on{waiting}\n  conflict bundle: {bundle}/README.md\n  resolve in:      {worktree}",
+                ui.yellow("parked"),
+                super::quote_paths(files)
+            )
+        }
         Event::Interrupted { signal } => format!("interrupted by {signal}: state saved"),
         Event::RunFinished { .. } => return None,
     })
@@ -362,6 +382,14 @@ impl Reporter for Live {
             Event::StreamFailed { stream, reason } => {
                 let bar = self.bar(stream);
                 bar.finish_with_message(format!("{}: {reason}", self.ui.red("failed")));
+            }
+            Event::Conflict { stream, files, .. } => {
+                let bar = self.bar(stream);
+                bar.finish_with_message(format!(
+                    "{}: conflicts in {}",
+                    self.ui.yellow("parked"),
+                    super::quote_paths(files)
+                ));
             }
             _ => {}
         }

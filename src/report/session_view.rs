@@ -3,34 +3,35 @@
 
 use super::summary::{self, RunReport};
 use super::{Ui, hints};
-use crate::error::Finish;
+use crate::error::{Finish, Outcome};
 use crate::state::{RunDir, RunPhase, RunState, StreamState};
 use crate::text::{quote_paths, short};
 
 /// Prints how the session ended and what to do next.
-pub fn ended(ui: &Ui, finish: Finish, state: &RunState, report: &RunReport, run_dir: &RunDir) {
-    let branch = crate::layout::short_branch(&state.integration_ref);
+pub fn ended(ui: &Ui, finish: &Finish, state: &RunState, report: &RunReport, run_dir: &RunDir) {
     // One stream on a CI machine: its integration is private; what counts is its branch,
     // which goes to the central job.
-    if let (Some(crate::state::Machines::Stream { stream, push, .. }), false) = (
-        &state.machines,
-        matches!(finish, Finish::Halted | Finish::Interrupted(_)),
-    ) {
+    if let (
+        Some(crate::state::Machines::Stream { stream, push, .. }),
+        Finish::Settled { halted: false, .. },
+    ) = (&state.machines, finish)
+    {
         ui.info("");
         ui.info(summary::render_table(report, ui).trim_end());
         ui.info("");
         let record = state.stream_by_name(stream).map(|(_, r)| r);
         let tip = record.map(|r| crate::layout::short_branch(&r.branch).to_string());
-        match finish {
-            Finish::Failed => ui.always(format!(
+        if finish.has(Outcome::Failed) {
+            ui.always(format!(
                 "{} stream `{stream}` failed on this machine; its manifest and kept work still go to the central job",
                 ui.red("failed:")
-            )),
-            _ => ui.always(format!(
+            ));
+        } else {
+            ui.always(format!(
                 "{} stream `{stream}` done on this machine ({})",
                 ui.green("ok:"),
                 tip.unwrap_or_default()
-            )),
+            ));
         }
         if push.is_none() {
             ui.info("nothing is pushed (no --push): `streams integrate` cannot see it");
@@ -39,122 +40,172 @@ pub fn ended(ui: &Ui, finish: Finish, state: &RunState, report: &RunReport, run_
         return;
     }
     match finish {
-        Finish::Integrated | Finish::Failed | Finish::Skipped => {
-            ui.info("");
-            // The table is detail: `-q` leaves only the result line below (and errors).
-            ui.info(summary::render_table(report, ui).trim_end());
-            ui.info("");
-            let done = report
+        Finish::Settled { halted: false, .. } => finished(ui, finish, state, report, run_dir),
+        Finish::Settled { halted: true, .. } => halted(ui, state, report),
+        Finish::Interrupted(_) => ui.always(hints::INTERRUPTED_NOW),
+    }
+}
+
+/// Every stream reached an end: the table, the result, and what to do next.
+fn finished(ui: &Ui, finish: &Finish, state: &RunState, report: &RunReport, run_dir: &RunDir) {
+    let branch = crate::layout::short_branch(&state.integration_ref);
+    ui.info("");
+    // The table is detail: `-q` leaves only the result line below (and errors).
+    ui.info(summary::render_table(report, ui).trim_end());
+    ui.info("");
+    let done = report
+        .streams
+        .iter()
+        .filter(|s| s.status == "integrated")
+        .count();
+    // Left out by the person: named, not counted as failures.
+    let left_out: Vec<&str> = state
+        .streams
+        .iter()
+        .filter(|s| matches!(s.state, StreamState::Skipped { chosen: true, .. }))
+        .map(|s| s.name.as_str())
+        .collect();
+    let failed = finish.has(Outcome::Failed);
+    let skipped = !failed && finish.has(Outcome::LeftOut);
+    if skipped {
+        ui.always(format!(
+            "{} {done} of {} streams integrated on {branch} ({}); left out as you chose: {}",
+            ui.green("ok:"),
+            report.streams.len(),
+            short(&state.integration_tip),
+            left_out.join(", ")
+        ));
+    } else if !failed {
+        let all = match report.streams.len() {
+            1 => "the stream".to_string(),
+            n => format!("all {n} streams"),
+        };
+        ui.always(format!(
+            "{} {all} integrated on {branch} ({})",
+            ui.green("ok:"),
+            short(&state.integration_tip)
+        ));
+    } else {
+        ui.always(format!(
+            "{} {done} of {} streams integrated on {branch}; the others failed or were skipped",
+            ui.red("failed:"),
+            report.streams.len()
+        ));
+    }
+    ui.info(format!(
+        "stream branches: streams/{}/<stream>; report: {}",
+        state.plan_name,
+        run_dir.report_md_path().display()
+    ));
+    // The central job of a run over machines says itself what comes next (what it
+    // pushed, what is missing); merging and retrying are not done there.
+    if matches!(
+        state.machines,
+        Some(crate::state::Machines::Integrate { .. })
+    ) {
+        return;
+    }
+    ui.info("next:");
+    ui.info(format!(
+        "  git log --stat {}..{branch}    # review what was integrated",
+        short(&state.base)
+    ));
+    ui.info(hints::TAKE_RESULT);
+    if failed {
+        // The failed ones: `--with-dependents` brings the streams they held back.
+        let mut unfinished: Vec<&str> = report
+            .streams
+            .iter()
+            .filter(|s| s.status == "failed")
+            .map(|s| s.name.as_str())
+            .collect();
+        if unfinished.is_empty() {
+            unfinished = report
                 .streams
                 .iter()
-                .filter(|s| s.status == "integrated")
-                .count();
-            // Left out by the person: named, not counted as failures.
-            let left_out: Vec<&str> = state
-                .streams
-                .iter()
-                .filter(|s| matches!(s.state, StreamState::Skipped { chosen: true, .. }))
+                .filter(|s| s.status != "integrated")
                 .map(|s| s.name.as_str())
                 .collect();
-            if finish == Finish::Skipped {
-                ui.always(format!(
-                    "{} {done} of {} streams integrated on {branch} ({}); left out as you chose: {}",
-                    ui.green("ok:"),
-                    report.streams.len(),
-                    short(&state.integration_tip),
-                    left_out.join(", ")
-                ));
-            } else if finish == Finish::Integrated {
-                let all = match report.streams.len() {
-                    1 => "the stream".to_string(),
-                    n => format!("all {n} streams"),
-                };
-                ui.always(format!(
-                    "{} {all} integrated on {branch} ({})",
-                    ui.green("ok:"),
-                    short(&state.integration_tip)
-                ));
-            } else {
-                ui.always(format!(
-                    "{} {done} of {} streams integrated on {branch}; the others failed or were skipped",
-                    ui.red("failed:"),
-                    report.streams.len()
-                ));
-            }
-            ui.info(format!(
-                "stream branches: streams/{}/<stream>; report: {}",
-                state.plan_name,
-                run_dir.report_md_path().display()
-            ));
-            // The central job of a run over machines says itself what comes next (what it
-            // pushed, what is missing); merging and retrying are not done there.
-            if matches!(
-                state.machines,
-                Some(crate::state::Machines::Integrate { .. })
-            ) {
-                return;
-            }
-            ui.info("next:");
-            ui.info(format!(
-                "  git log --stat {}..{branch}    # review what was integrated",
-                short(&state.base)
-            ));
-            ui.info(hints::TAKE_RESULT);
-            if finish == Finish::Failed {
-                // The failed ones: `--with-dependents` brings the streams they held back.
-                let mut unfinished: Vec<&str> = report
-                    .streams
-                    .iter()
-                    .filter(|s| s.status == "failed")
-                    .map(|s| s.name.as_str())
-                    .collect();
-                if unfinished.is_empty() {
-                    unfinished = report
-                        .streams
-                        .iter()
-                        .filter(|s| s.status != "integrated")
-                        .map(|s| s.name.as_str())
-                        .collect();
-                }
-                ui.info(hints::retry_failed(
-                    &unfinished,
-                    &run_dir.path().join("logs"),
-                ));
-            }
-            if finish == Finish::Skipped {
-                ui.info(format!(
-                    "  streams retry {} --with-dependents    # run what you left out after all, on top of this result",
-                    left_out.join(" ")
-                ));
-            }
-            ui.info("  streams clean    # remove the worktrees and stream branches");
         }
-        Finish::Halted => {
-            if let RunPhase::Halted(halt) = &state.phase {
-                let name = &state.streams[halt.unit.stream].name;
-                ui.always("");
-                ui.always(format!(
-                    "{} integrating stream `{name}` conflicts in {}",
-                    ui.red("halted:"),
-                    quote_paths(&halt.files)
-                ));
-                ui.always(format!(
-                    "conflict bundle: {}",
-                    halt.bundle.join("README.md").display()
-                ));
-                ui.always(format!(
-                    "resolve in:      {}",
-                    halt.resolution_worktree.display()
-                ));
-                for line in hints::halted_steps(name, &halt.resolution_worktree, &halt.files) {
-                    ui.always(line);
-                }
-            }
-        }
-        Finish::Interrupted(_) => {
-            ui.always(hints::INTERRUPTED_NOW);
+        ui.info(hints::retry_failed(
+            &unfinished,
+            &run_dir.path().join("logs"),
+        ));
+    }
+    if skipped {
+        ui.info(format!(
+            "  streams retry {} --with-dependents    # run what you left out after all, on top of this result",
+            left_out.join(" ")
+        ));
+    }
+    ui.info("  streams clean    # remove the worktrees and stream branches");
+}
+
+/// Nothing else can move while streams are parked: the table (every stream's outcome), then
+/// each parked stream with its bundle and how to resolve it.
+fn halted(ui: &Ui, state: &RunState, report: &RunReport) {
+    let branch = crate::layout::short_branch(&state.integration_ref);
+    ui.info("");
+    ui.info(summary::render_table(report, ui).trim_end());
+    let parked = state.parked();
+    let done = report
+        .streams
+        .iter()
+        .filter(|s| s.status == "integrated")
+        .count();
+    let failed: Vec<&str> = report
+        .streams
+        .iter()
+        .filter(|s| s.status == "failed")
+        .map(|s| s.name.as_str())
+        .collect();
+    let also = if failed.is_empty() {
+        String::new()
+    } else {
+        format!("; failed: {}", failed.join(", "))
+    };
+    ui.always("");
+    ui.always(format!(
+        "{} {}; {done} of {} streams integrated on {branch} ({}){also}",
+        ui.red("halted:"),
+        hints::parked_list(state),
+        report.streams.len(),
+        short(&state.integration_tip),
+    ));
+    for (_, stream, park) in &parked {
+        let name = &stream.name;
+        ui.always("");
+        ui.always(format!(
+            "parked `{name}`: integrating it conflicts in {}",
+            quote_paths(&park.files)
+        ));
+        ui.always(format!(
+            "  conflict bundle: {}",
+            park.bundle.join("README.md").display()
+        ));
+        ui.always(format!(
+            "  resolve in:      {}",
+            park.resolution_worktree.display()
+        ));
+        for line in hints::parked_steps(name, &park.resolution_worktree, &park.files) {
+            ui.always(line);
         }
     }
+    let waiting: Vec<&str> = state
+        .streams
+        .iter()
+        .filter(|s| matches!(s.state, StreamState::Pending))
+        .map(|s| s.name.as_str())
+        .collect();
+    ui.always("");
+    if !waiting.is_empty() {
+        ui.always(format!(
+            "waiting on {}: {}",
+            if parked.len() == 1 { "it" } else { "them" },
+            waiting.join(", ")
+        ));
+    }
+    ui.always("or stop the run: streams abort");
 }
 
 /// Prints what `abort` did: where the integration branch is, and every ref that keeps work.

@@ -283,9 +283,44 @@ pub fn parse_state(text: &[u8]) -> std::result::Result<RunState, String> {
             "it was written by a newer streams (format {version}; this one reads up to {STATE_VERSION})"
         ));
     }
-    // Version 1 is the first format; upgrades from later versions' predecessors go here,
-    // each a function from the older `Value` to the next.
+    // Each upgrade is a function from one version's `Value` to the next's.
+    let mut value = value;
+    if version < 2 {
+        value = upgrade_v1(value)?;
+    }
     serde_json::from_value(value).map_err(|e| e.to_string())
+}
+
+/// Version 1 to 2: a run halted on a conflict held the conflict in its phase, with the halted
+/// unit still queued and its stream active; version 2 parks the stream with the conflict
+/// (nothing else moved while version 1 was halted, so the stream parked when the run halted).
+fn upgrade_v1(mut value: serde_json::Value) -> Result<serde_json::Value, String> {
+    use serde_json::{Value, json};
+    value["version"] = json!(2);
+    if value["phase"]["phase"] != "halted" {
+        return Ok(value);
+    }
+    let Value::Object(mut halt) = value["phase"].take() else {
+        return Err("a halted phase that is not an object".into());
+    };
+    halt.remove("phase");
+    let unit = halt.get("unit").cloned().ok_or("a halt without its unit")?;
+    let s = unit["stream"]
+        .as_u64()
+        .ok_or("a halted unit without its stream")? as usize;
+    let stream = value["streams"]
+        .get_mut(s)
+        .ok_or("the halted stream is not in the run")?;
+    let started_at = stream["state"]["started_at"].clone();
+    halt.insert("state".into(), json!("parked"));
+    halt.insert("started_at".into(), started_at);
+    halt.insert("parked_at".into(), value["updated_at"].clone());
+    value["streams"][s]["state"] = Value::Object(halt);
+    if let Some(queue) = value["queue"].as_array_mut() {
+        queue.retain(|u| *u != unit);
+    }
+    value["phase"] = json!({ "phase": "halted" });
+    Ok(value)
 }
 
 /// Writes a file so that readers see either the old or the new contents, never a mix, and the
@@ -354,6 +389,25 @@ mod tests {
         store.save(&mut state).unwrap();
         assert!(state.updated_at > 0);
         assert_eq!(store.dir().load().unwrap().updated_at, state.updated_at);
+    }
+
+    #[test]
+    fn a_run_halted_under_version_1_loads_with_its_stream_parked() {
+        let text = include_bytes!("../../fixtures/state/v1-halted.json");
+        let state = parse_state(text).expect("the v1 halted fixture loads");
+        assert_eq!(state.version, STATE_VERSION);
+        assert_eq!(state.phase, RunPhase::Halted);
+        let parked = state.parked();
+        assert_eq!(parked.len(), 1);
+        let (s, record, park) = parked[0];
+        assert_eq!((s, record.name.as_str()), (1, "db"));
+        assert_eq!(park.files, ["SHARED.md"]);
+        assert_eq!(park.ours.as_str(), "@API@");
+        assert_eq!(park.theirs.as_str(), "@DB@");
+        assert!(park.started_at > 0 && park.parked_at >= park.started_at);
+        // Its unit left the queue; ui's, queued behind it while the line stopped, is still there.
+        assert_eq!(state.queue.len(), 1);
+        assert_eq!(state.queue[0].stream, 2);
     }
 
     #[test]

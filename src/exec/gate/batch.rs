@@ -314,6 +314,7 @@ async fn land(run: &mut Run, tip: &Oid, members: &[Member], built: &[(Oid, usize
             tasks: member.tasks.iter().map(|t| t.index + 1).collect(),
             commits: *commits,
             tip: new_tip.to_string(),
+            order: run.state.integrations.len(),
         });
         if stream_done {
             run.finish_stream(s);

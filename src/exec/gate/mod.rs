@@ -62,6 +62,8 @@ pub(super) struct Probe {
     tree: Oid,
     /// The streams added to the tip, in order (none: the tip alone).
     streams: Vec<String>,
+    /// A run to check a verdict again: never taken from an earlier run on the same tree.
+    again: bool,
 }
 
 impl Probe {
@@ -78,6 +80,7 @@ impl Probe {
             commit: commit.clone(),
             tree: git::commit::tree_of(&run.ctx.repo, commit)?,
             streams: streams.to_vec(),
+            again: false,
         })
     }
 
@@ -243,6 +246,7 @@ impl Gate {
             ms: took.as_millis() as u64,
             log: log.clone(),
             at: now_ms(),
+            again: probe.again,
         });
         // On each added stream's timeline (a gate of the tip alone is on none).
         let began = now_ms().saturating_sub(took.as_millis() as u64);

@@ -160,9 +160,7 @@ impl Walker<'_> {
                 "gate_batch" => {
                     plan.gate_batch = self.integer(entry, 1, 10_000).map(|n| n as usize)
                 }
-                "gate_retries" => {
-                    plan.gate_retries = self.integer(entry, 0, 10).map(|n| n as u32)
-                }
+                "gate_retries" => plan.gate_retries = self.integer(entry, 0, 10).map(|n| n as u32),
                 "on_conflict" => {
                     plan.on_conflict = self
                         .choice(entry, &["park", "stop"])

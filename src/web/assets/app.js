@@ -96,7 +96,7 @@ async function loadRun() {
   $("run-title").textContent = "run " + run.run.id + " of plan " + run.run.plan;
   $("facts").textContent = "base " + short(run.run.base) + " · " + run.run.integration_branch +
     " at " + short(run.run.integration_tip);
-  setPhase(run.status.phase, run.outcome, run.status.halt ? run.status.halt.stream : null, false);
+  setPhase(run.status.phase, run.outcome, run.status.parked.length ? run.status.parked[0].stream : null, false);
   for (const s of run.streams) {
     if (!logs.has(s.name) || logs.get(s.name).task !== s.log_task) {
       logs.set(s.name, { task: s.log_task, lines: s.log_tail.slice(), end: 0 });
@@ -155,7 +155,7 @@ function notifyPerson(phase, outcome, halted) {
 // Actions: each runs the `streams` command itself, after the person confirms
 
 const ACTIONS = {
-  continue: { label: "Continue", primary: true, text: () => "Record the resolution in the resolution workspace and resume the run, as `streams continue` does." },
+  continue: { label: (s) => s ? "Continue " + s : "Continue", primary: true, text: (s) => "Record the resolution of " + (s || "the parked stream") + " in its resolution workspace, on the integration as it is now, and resume the run, as `streams continue` does." },
   skip: { label: (s) => "Skip " + s, text: (s) => "Leave stream " + s + "'s unintegrated work out of the run (its branch is kept) and resume, as `streams skip` does." },
   abort: { label: "Abort run", danger: true, text: () => "Stop the run and put the integration branch back where the run found it; stream branches are kept, as `streams abort` does." },
   resume: { label: "Resume", primary: true, text: () => "Pick up the interrupted run, as `streams resume` does." },
@@ -179,7 +179,7 @@ function renderRunActions(phase, halted) {
   const bar = $("run-actions");
   const buttons = [];
   if (phase === "halted") {
-    buttons.push(actionButton("continue"));
+    buttons.push(actionButton("continue", halted));
     if (halted) buttons.push(actionButton("skip", halted));
     buttons.push(actionButton("abort"));
   } else if (phase === "running") {
@@ -332,8 +332,8 @@ function renderDetail() {
   parts.push(el("p", { class: "muted" }, "branch ", el("code", {}, s.branch),
     s.depends_on.length ? " · after " + s.depends_on.join(", ") : ""));
   const actions = [];
-  if (run.status.phase === "halted" && run.status.halt && run.status.halt.stream === s.name) {
-    actions.push(actionButton("continue"), actionButton("skip", s.name));
+  if (run.status.phase === "halted" && run.status.parked.some((p) => p.stream === s.name)) {
+    actions.push(actionButton("continue", s.name), actionButton("skip", s.name));
   }
   if (run.status.phase === "finished" && (s.word === "failed" || s.word === "skipped")) {
     actions.push(actionButton("retry", s.name));
