@@ -692,13 +692,22 @@ impl Engine {
         };
         loop {
             match batch.next() {
-                gate::Next::Gate(k) => {
-                    let probe = batch.probe(&self.run, k)?;
+                next @ (gate::Next::Gate(_) | gate::Next::Again(_)) => {
+                    let probe = batch.probe(&self.run, &next)?;
                     let Some(passed) = self.gate_verdict(&probe).await? else {
                         // Stopped: the verdicts so far are saved; `resume` goes on from them.
                         return Ok(());
                     };
-                    batch.record(&self.run, k, passed)?;
+                    batch.record(&self.run, &next, passed)?;
+                }
+                gate::Next::Flaky(k) => {
+                    batch.flaky(&mut self.run, k, false)?;
+                    let streams = batch.names()[..k].to_vec();
+                    self.gate
+                        .flaky_stop(&mut self.run, batch.command(), &streams);
+                    // The queued streams fail on the next pass (see `Gate::refuse_queue`),
+                    // with the reason: the gate, not one of them.
+                    return self.run.save();
                 }
                 gate::Next::Land => return batch.land(&mut self.run).await,
                 gate::Next::Blame(culprit) => return batch.blame(&mut self.run, culprit).await,

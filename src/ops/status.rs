@@ -169,6 +169,7 @@ fn stream_status(repo: &Repo, state: &RunState, s: &StreamRecord, now: u64) -> S
                 passed: c.passed,
                 result: c.result.clone(),
                 log: c.log.display().to_string(),
+                again: false,
             })
             .collect(),
     }
@@ -188,6 +189,7 @@ fn gate_status(state: &RunState) -> Option<GateStatus> {
                 passed: g.passed,
                 result: g.result.clone(),
                 log: g.log.display().to_string(),
+                again: g.again,
             })
             .collect(),
         culprits: state
@@ -213,6 +215,7 @@ fn gate_status(state: &RunState) -> Option<GateStatus> {
                         passed: r.passed,
                         result: r.result.clone(),
                         log: r.log.display().to_string(),
+                        again: false,
                     })
                     .collect(),
                 outcome: f.outcome.clone(),

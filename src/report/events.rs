@@ -83,6 +83,20 @@ pub enum Event {
         result: String,
         duration_ms: u64,
         log: String,
+        /// Run to check a verdict again: a red batch before it is bisected, or the green subset
+        /// bisection found before it lands.
+        again: bool,
+    },
+    /// The gate's verdict flipped on the same candidate: flaky. No stream is blamed; `landed`:
+    /// its last verdict passed and the candidate landed (else nothing of its batch did, and
+    /// nothing more is integrated).
+    GateFlaky {
+        streams: Vec<String>,
+        commit: String,
+        /// Each run's verdict, in order, and its log (both kept).
+        passed: Vec<bool>,
+        logs: Vec<String>,
+        landed: bool,
     },
     Integrated {
         stream: String,

@@ -95,9 +95,10 @@ pub fn render_markdown(v: &Verification) -> String {
             } else {
                 g.streams.join(", ")
             };
+            let again = if g.again { " (run again)" } else { "" };
             let _ = writeln!(
                 out,
-                "| {} | `{}` | `{}` | {added} | `{}` | {} | {} | `{}` |",
+                "| {} | `{}` | `{}` | {added} | `{}` | {}{again} | {} | `{}` |",
                 i + 1,
                 g.command.join(" "),
                 short(&g.tip),

@@ -124,12 +124,38 @@ pub fn event_line(event: &Event, ui: &Ui) -> Option<String> {
                 format!("check {stream} (task {task}): {result}; log {log}")
             }
         }
+        Event::GateFlaky {
+            streams,
+            commit,
+            passed,
+            logs,
+            landed,
+        } => {
+            let verdicts: Vec<&str> = passed
+                .iter()
+                .map(|p| if *p { "passed" } else { "failed" })
+                .collect();
+            let then = if *landed {
+                "it landed on its last verdict"
+            } else {
+                "nothing of its batch is integrated"
+            };
+            format!(
+                "{} gate on + {} ({}): {} on the same files; no stream is blamed, {then} (logs: {})",
+                ui.yellow("flaky"),
+                streams.join(", "),
+                crate::text::short(commit),
+                verdicts.join(", then "),
+                logs.join(", ")
+            )
+        }
         Event::GateRan {
             streams,
             commit,
             passed,
             result,
             duration_ms,
+            again,
             ..
         } => {
             let on = if streams.is_empty() {
@@ -142,8 +168,9 @@ pub fn event_line(event: &Event, ui: &Ui) -> Option<String> {
             } else {
                 result.clone()
             };
+            let again = if *again { " again" } else { "" };
             format!(
-                "gate on {on} ({}): {verdict} in {}",
+                "gate{again} on {on} ({}): {verdict} in {}",
                 crate::text::short(commit),
                 fmt_duration_ms(*duration_ms)
             )

@@ -62,6 +62,10 @@ pub struct VerdictStatus {
     /// How it ended, in words.
     pub result: String,
     pub log: String,
+    /// The gate: run to check a verdict again (a red batch before it is bisected, the green
+    /// subset bisection found before it lands).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub again: bool,
 }
 
 #[derive(Serialize)]
@@ -321,6 +325,11 @@ fn render_gate(out: &mut String, gate: &GateStatus) {
             "green".to_string()
         } else {
             format!("red: {}", run.result)
+        };
+        let verdict = if run.again {
+            format!("{verdict} (run again)")
+        } else {
+            verdict
         };
         let _ = writeln!(out, "  {:>2}  {on:<width$}  {verdict}", i + 1);
     }
