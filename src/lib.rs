@@ -21,7 +21,8 @@
 //!   (prepare, attempt, verify, commit, bring), the task spec shared with `--dry-run`, process
 //!   groups, signals, the kernel sandbox of an agent (Landlock).
 //! - [`coordinator`]: sync points: integrate a stream's commits (and [`coordinator::move_integration_ref`],
-//!   the one mover of the integration ref), halt on a conflict, the resolution worktree,
+//!   the one mover of the integration ref), park a stream on a conflict, its resolution
+//!   worktree and the resolution carried onto the integration as it is by then,
 //!   conflict prediction, the bisection of a red gate (pure).
 //! - [`report`]: all text a person reads: progress, event lines, NDJSON, the conflict README,
 //!   the final report, the plan and status views (learned estimates too), "what next" hints,

@@ -81,7 +81,8 @@ pub enum Command {
     Run(RunArgs),
     /// Show the current or last run, per stream (works while a run is going)
     Status(StatusArgs),
-    /// After resolving a halted merge: record the resolution and resume the run
+    /// After resolving a parked stream's conflict: record the resolution on the integration as
+    /// it is by then and resume the run
     Continue(ContinueArgs),
     /// Leave a stream's unintegrated work out of a halted run (its branch is kept) and resume
     Skip(SkipArgs),
