@@ -55,7 +55,7 @@ pub fn continue_run(ctx: &Context, args: ContinueArgs) -> Result<ExitCode> {
             ctx.ui.error(format!(
                 "`{stream}`'s resolution conflicts with what was integrated since it parked, in {}: it stays parked, laid out again against {}",
                 crate::report::quote_paths(&files),
-                crate::text::short(&tip)
+                crate::report::short(&tip)
             ));
             ctx.ui.hint(format!(
                 "your resolution is kept on {kept}; resolve the new conflict in {} and run `streams continue {stream}` again",
