@@ -108,7 +108,7 @@ async function loadRun() {
   await Promise.all([loadSvg("/graph.svg", $("graph")).then(wireGraph), loadSvg("/timeline.svg", $("timeline"))]);
   const wanted = decodeURIComponent(location.hash.slice(1));
   // The stream to show: the one chosen, else the one that needs the person.
-  const needs = run.streams.find((s) => s.word === "conflict") || run.streams.find((s) => s.word === "failed");
+  const needs = run.streams.find((s) => s.word === "conflict" || s.word === "parked") || run.streams.find((s) => s.word === "failed");
   if (selected && streamOf(selected)) select(selected);
   else if (wanted && streamOf(wanted)) select(wanted);
   else if (needs) select(needs.name);
@@ -128,6 +128,12 @@ function setPhase(phase, outcome, halted, notify) {
     banner.className = stateClass("conflict");
     banner.textContent = "The run is halted: a conflict in stream " + halted +
       " waits for you. Resolve it in the resolution workspace below, then continue.";
+  } else if (phase === "running" && halted) {
+    // Parked while the rest runs: the person can start on it now.
+    banner.hidden = false;
+    banner.className = stateClass("parked");
+    banner.textContent = "Stream " + halted + " is parked on a conflict; the rest of the run goes on. " +
+      "Resolve it in its resolution workspace below; continue it once the run halts.";
   } else if (phase === "interrupted") {
     banner.hidden = false;
     banner.className = stateClass("interrupted");
@@ -146,6 +152,15 @@ function setPhase(phase, outcome, halted, notify) {
 function notifyPerson(phase, outcome, halted) {
   const title = phase === "halted" ? "streams: the run is halted" : "streams: the run " + (phase === "finished" ? "ended: " + outcome : "is " + phase);
   const body = phase === "halted" ? "A conflict in " + halted + " waits for you." : (run ? "run " + run.run.id : "");
+  raiseNotification(title, body);
+}
+
+// A stream parked on a conflict while the rest of the run goes on.
+function notifyParked(stream) {
+  raiseNotification("streams: " + stream + " is parked on a conflict", "Resolve it while the rest of the run goes on.");
+}
+
+function raiseNotification(title, body) {
   if ("Notification" in window && Notification.permission === "granted") {
     try { new Notification(title, { body }); } catch (e) { /* some browsers only notify from a worker */ }
   }
@@ -554,6 +569,7 @@ function apply(name, data) {
     case "stream": {
       const s = streamOf(data.name);
       if (!s) { loadRun(); break; }
+      const parks = data.word === "parked" && s.word !== "parked";
       s.word = data.word;
       s.reason = data.reason || s.reason;
       for (const node of document.querySelectorAll("#graph .node")) {
@@ -567,6 +583,11 @@ function apply(name, data) {
       // Task outcomes and figures: the stream's part of the document, read again.
       refreshStream(data.name);
       redrawTimeline();
+      if (parks) {
+        // The person is told at once, and the conflict comes with the run read again.
+        notifyParked(data.name);
+        loadRun();
+      }
       break;
     }
     case "timeline":
