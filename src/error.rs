@@ -25,6 +25,9 @@ pub enum ExitCode {
     StreamsFailed = 4,
     /// Another run holds the lock, or there is no run to continue / resume.
     State = 5,
+    /// The run finished, but one or more streams were stopped (`streams stop`): their work is
+    /// kept and `streams retry` continues them.
+    Stopped = 6,
     /// Interrupted by SIGHUP (the terminal closed); state saved, `streams resume` goes on.
     HungUp = 129,
     /// Interrupted by SIGINT; state saved, `streams resume` goes on.
@@ -55,6 +58,8 @@ pub enum Outcome {
     Parked,
     /// Failed, or skipped because a stream it depends on failed.
     Failed,
+    /// Stopped by `streams stop` while the rest of the run went on (work kept; `retry` goes on).
+    Stopped,
 }
 
 impl Outcome {
@@ -63,6 +68,7 @@ impl Outcome {
             Outcome::Integrated | Outcome::LeftOut | Outcome::Waiting => ExitCode::Success,
             Outcome::Parked => ExitCode::Halted,
             Outcome::Failed => ExitCode::StreamsFailed,
+            Outcome::Stopped => ExitCode::Stopped,
         }
     }
 }
@@ -109,7 +115,7 @@ impl Finish {
 impl ExitCode {
     /// The exit code of a command that ran the engine (`run`, `resume`, `continue`, `skip`):
     /// for a run at rest, the lowest non-zero code among what its streams came to (DESIGN.md's
-    /// table: halted 3 before failed 4 before budget 6), else success.
+    /// table: halted 3 before failed 4 before stopped 6), else success.
     pub fn of_run(finish: &Finish) -> ExitCode {
         match finish {
             Finish::Settled { halted, outcomes } => outcomes
@@ -286,6 +292,7 @@ mod tests {
             Finish::settled(false, &[Integrated]),
             Finish::settled(false, &[Integrated, LeftOut]),
             Finish::settled(false, &[Integrated, Failed]),
+            Finish::settled(false, &[Integrated, Stopped]),
             Finish::settled(true, &[Integrated, Parked, Waiting]),
             Finish::Interrupted(Signal::SIGINT),
             Finish::Interrupted(Signal::SIGTERM),
@@ -294,7 +301,7 @@ mod tests {
         .iter()
         .map(|f| ExitCode::of_run(f).code())
         .collect();
-        assert_eq!(codes, [0, 0, 4, 3, 130, 143, 129]);
+        assert_eq!(codes, [0, 0, 4, 6, 3, 130, 143, 129]);
     }
 
     #[test]
@@ -307,5 +314,7 @@ mod tests {
         assert_eq!(code(true, &[Parked, Failed]), 3, "in any order");
         assert_eq!(code(false, &[LeftOut, Failed]), 4);
         assert_eq!(code(false, &[Integrated, LeftOut, Waiting]), 0);
+        assert_eq!(code(false, &[Stopped, Failed]), 4, "failed before stopped");
+        assert_eq!(code(true, &[Stopped, Parked]), 3);
     }
 }

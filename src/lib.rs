@@ -20,6 +20,9 @@
 //!   prepared ahead, recovery after a crash) and its pure decisions; a task as its steps
 //!   (prepare, attempt, verify, commit, bring), the task spec shared with `--dry-run`, process
 //!   groups, signals, the kernel sandbox of an agent (Landlock).
+//! - [`workspace`]: a stream's workspace, its kind known in one place: laying it out, resetting
+//!   it, setting one aside, and the one reader of an agent's work (its files against streams'
+//!   record of them, read once the agent is gone; its own commits checked object by object).
 //! - [`coordinator`]: sync points: integrate a stream's commits (and [`coordinator::move_integration_ref`],
 //!   the one mover of the integration ref), park a stream on a conflict, its resolution
 //!   worktree and the resolution carried onto the integration as it is by then,
@@ -85,3 +88,4 @@ pub mod state;
 pub mod text;
 pub mod web;
 pub mod work;
+pub mod workspace;

@@ -63,6 +63,7 @@ pub fn conclude(ctx: &Context, ended: Ended, junit: Option<&Path>) -> Result<Exi
         state,
         report,
         &concluded.run_dir,
+        &concluded.plan_flag,
     );
     // A run spread over machines hands its result on (after `continue` too).
     let published = ops::machines::publish(state, &concluded.run_dir)?;

@@ -309,6 +309,8 @@ tasks = ["d1"]
             flaky: Vec::new(),
             integrations: Vec::new(),
             timeline: Vec::new(),
+            merged: None,
+            retries: Vec::new(),
         }
     }
 

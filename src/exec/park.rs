@@ -15,8 +15,8 @@ use super::dispatcher::worktrees_dir;
 use super::run::Run;
 use crate::coordinator::{self, ConflictFound, IntegrationMove, Recorded, UnitInput, UnitOutcome};
 use crate::error::{Error, Result};
-use crate::git::changes::keep_work;
-use crate::git::{refs, worktree};
+use crate::git::refs;
+use crate::git::worktree::{self, keep_work};
 use crate::ids::Oid;
 use crate::layout;
 use crate::report::Event;
@@ -376,7 +376,6 @@ fn keep_resolution(run: &mut Run, name: &str, park: &Park, unfinished: bool) {
         &run.ctx.repo,
         &park.resolution_worktree,
         &park.ours,
-        None,
         &keep,
         "streams: unfinished resolution",
     ) {

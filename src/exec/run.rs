@@ -245,6 +245,24 @@ impl Run {
         }
     }
 
+    /// `streams stop` stopped stream `s` (its running task, if any, already ended and its work
+    /// kept on `kept`): its tasks not done stay pending for `streams retry` to continue, and
+    /// the streams waiting on it are left out (the person's choice, not a failure).
+    pub fn stop_stream(&mut self, s: usize, kept: Option<String>) {
+        let name = self.state.streams[s].name.clone();
+        self.state.streams[s].state = StreamState::Stopped {
+            reason: "stopped by `streams stop`".to_string(),
+            at: now_ms(),
+        };
+        self.emit(Event::StreamStopped {
+            stream: name.clone(),
+            kept,
+        });
+        for i in super::decide::stranded_by(&self.ctx.plan, &self.state, &name) {
+            self.skip_stream(i, format!("its dependency `{name}` was stopped"), true);
+        }
+    }
+
     pub fn finish_stream(&mut self, s: usize) {
         let started_at = match self.state.streams[s].state {
             StreamState::Active { started_at } => started_at,

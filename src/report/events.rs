@@ -120,6 +120,12 @@ pub enum Event {
         stream: String,
         reason: String,
     },
+    /// `streams stop` stopped the stream; the unfinished work of the task it ran is kept on
+    /// `kept`, and `streams retry` continues it.
+    StreamStopped {
+        stream: String,
+        kept: Option<String>,
+    },
     /// Integrating `stream` conflicts in `files`: it is parked (the moment it happens), with
     /// its conflict bundle and the worktree to resolve it in. `parked`: every other stream
     /// goes on; false when the plan stops the line instead (`on_conflict = "stop"`).

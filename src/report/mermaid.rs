@@ -81,6 +81,7 @@ pub fn graph(state: &RunState) -> String {
             StreamState::Failed { .. } => "failed",
             StreamState::Skipped { .. } => "skipped",
             StreamState::Parked(_) => "parked",
+            StreamState::Stopped { .. } => "stopped",
             StreamState::Active { .. } => "active",
             StreamState::Pending => "pending",
         };
@@ -104,6 +105,7 @@ pub fn graph(state: &RunState) -> String {
         ("failed", "fill:#ffebe9,stroke:#cf222e,color:#1f2328"),
         ("parked", "fill:#fff1e5,stroke:#bc4c00,color:#1f2328"),
         ("skipped", "fill:#fff8c5,stroke:#9a6700,color:#1f2328"),
+        ("stopped", "fill:#fbefff,stroke:#8250df,color:#1f2328"),
         ("active", "fill:#ddf4ff,stroke:#0969da,color:#1f2328"),
         ("pending", "fill:#f6f8fa,stroke:#8c959f,color:#1f2328"),
     ] {

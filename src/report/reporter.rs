@@ -260,6 +260,13 @@ pub fn event_line(event: &Event, ui: &Ui) -> Option<String> {
         Event::StreamSkipped { stream, reason } => {
             format!("{} {stream}: {reason}", ui.yellow("skipped"))
         }
+        Event::StreamStopped { stream, kept } => format!(
+            "{} {stream}{}; `streams retry {stream}` continues it",
+            ui.yellow("stopped"),
+            kept.as_ref()
+                .map(|k| format!(": its unfinished work is kept on {k}"))
+                .unwrap_or_default()
+        ),
         // When the line stops, said once by the halt at the end of the session
         // (`session_view::ended`); a parked stream is said the moment it parks.
         Event::Conflict { parked: false, .. } => return None,

@@ -204,6 +204,8 @@ pub fn sample_state() -> RunState {
                 },
             ),
         ],
+        merged: None,
+        retries: Vec::new(),
     }
 }
 

@@ -16,10 +16,12 @@ use serde::{Deserialize, Serialize};
 
 use crate::ids::Oid;
 
-/// The format version written by this build. Version 2: a conflict parks its stream
+/// The format version written by this build. Version 2 (runs side by side) added the
+/// `stopped` stream state, `merged` and `retries`. Version 3: a conflict parks its stream
 /// ([`StreamState::Parked`]) instead of halting the run with the conflict in its phase; the
 /// order of integration, gate runs made to check a verdict again and flaky gates are recorded.
-pub const STATE_VERSION: u32 = 2;
+/// [`crate::state::store::parse_state`] upgrades versions 1 and 2.
+pub const STATE_VERSION: u32 = 3;
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct RunState {
@@ -97,6 +99,36 @@ pub struct RunState {
     /// older state files, which then draw no chart.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub timeline: Vec<Span>,
+    /// Where `streams merge` took the run's result, once it did (version 2).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub merged: Option<MergedInto>,
+    /// Each `streams retry` of the run, in order: what it ran again and what had changed in
+    /// the plan since the run's copy was taken (version 2).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub retries: Vec<RetryRecord>,
+}
+
+/// Where `streams merge` took a run's result.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MergedInto {
+    /// The branch's short name.
+    pub branch: String,
+    /// What the branch pointed at afterwards: the integration tip (a fast-forward), a merge
+    /// commit, or the tip of the run's commits replayed onto the branch.
+    pub commit: Oid,
+    /// `fast-forward`, `merge` or `rebase`.
+    pub how: String,
+    pub at: u64,
+}
+
+/// One `streams retry` of a run.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RetryRecord {
+    pub at: u64,
+    pub streams: Vec<String>,
+    /// What changed in the plan since the run's copy was taken, one line each (empty: nothing).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub plan_changes: Vec<String>,
 }
 
 /// A run that is part of one spread over CI machines.
@@ -402,6 +434,10 @@ pub enum StreamState {
         #[serde(default)]
         chosen: bool,
     },
+    /// Stopped by `streams stop` while the rest of the run went on: its committed work stays
+    /// on its branch, the task it was running is kept on a `wip` ref and runs again from its
+    /// start when `streams retry` continues the stream (version 2).
+    Stopped { reason: String, at: u64 },
 }
 
 impl StreamState {
@@ -413,13 +449,17 @@ impl StreamState {
             StreamState::Done { .. } => "done",
             StreamState::Failed { .. } => "failed",
             StreamState::Skipped { .. } => "skipped",
+            StreamState::Stopped { .. } => "stopped",
         }
     }
 
     pub fn is_terminal(&self) -> bool {
         matches!(
             self,
-            StreamState::Done { .. } | StreamState::Failed { .. } | StreamState::Skipped { .. }
+            StreamState::Done { .. }
+                | StreamState::Failed { .. }
+                | StreamState::Skipped { .. }
+                | StreamState::Stopped { .. }
         )
     }
 }
@@ -731,6 +771,13 @@ impl RunState {
         })
     }
 
+    /// A stream was stopped by `streams stop` (its work kept; `retry` continues it).
+    pub fn any_stopped(&self) -> bool {
+        self.streams
+            .iter()
+            .any(|s| matches!(s.state, StreamState::Stopped { .. }))
+    }
+
     /// A stream was left out by the person's choice (`streams skip`, and what waits on it).
     pub fn any_chosen_skip(&self) -> bool {
         self.streams
@@ -767,6 +814,7 @@ impl RunState {
                     Outcome::Failed
                 }
                 StreamState::Skipped { chosen: true, .. } => Outcome::LeftOut,
+                StreamState::Stopped { .. } => Outcome::Stopped,
                 // Not started, or not done when the session ended: it waits (on a parked
                 // stream, or for `resume`).
                 StreamState::Pending | StreamState::Active { .. } => Outcome::Waiting,
