@@ -706,3 +706,27 @@ fn a_run_halted_under_the_previous_release_continues() {
     assert_eq!(json["run"]["outcome"], "integrated");
     assert_eq!(order(&json), ["db", "ui"]);
 }
+
+#[test]
+fn stop_refuses_a_parked_stream_and_names_skip_and_continue() {
+    let repo = repo();
+    three_streams(&repo, "", "");
+    repo.streams(&["run"]).assert_code(3);
+    let out = repo.streams(&["stop", "db"]);
+    out.assert_code(2);
+    assert!(
+        out.stderr.contains("stream `db` of run ")
+            && out
+                .stderr
+                .contains(" is parked on a conflict: nothing of it runs to stop"),
+        "{out}"
+    );
+    assert!(
+        out.stderr
+            .contains("`streams skip db` leaves it out; or resolve it and `streams continue db`"),
+        "{out}"
+    );
+    // Still parked, its resolution worktree in place.
+    assert_eq!(state_of(&status_json(&repo), "db"), "parked");
+    assert!(parked_worktree(&repo, "db").join(".git").exists());
+}
