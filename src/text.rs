@@ -82,6 +82,15 @@ pub fn ansi_c_quote(word: &str) -> String {
     out
 }
 
+/// An argv as a person would type it in a shell: each word quoted when it needs it
+/// (`sh -c 'cargo test'`, not `sh -c cargo test`).
+pub fn shell_words<S: AsRef<str>>(argv: &[S]) -> String {
+    argv.iter()
+        .map(|w| shell_quote(w.as_ref()))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 /// Quotes a word for a POSIX shell when it needs it, for commands shown to people (a path with
 /// a space in a printed `cd` must still work when pasted).
 pub fn shell_quote(word: &str) -> String {

@@ -653,6 +653,12 @@ pub fn show_error(err: &crate::error::Error) {
 
 pub fn run(cli: Cli) -> Result<ExitCode> {
     ops::stop::prepare_process();
+    let ui = Ui::new(
+        cli.global.quiet,
+        cli.global.verbose,
+        cli.global.color,
+        cli.global.no_progress,
+    );
     let cwd = match &cli.global.change_dir {
         Some(dir) => {
             let base = std::env::current_dir().unwrap_or_default();
@@ -665,15 +671,18 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             }
             dir
         }
-        None => std::env::current_dir()
-            .map_err(|e| crate::error::Error::io("cannot read the current directory", e))?,
+        None => {
+            // A shell left in a workspace a command removed: see `ops::cwd`.
+            let working = crate::ops::cwd::working_dir()?;
+            if let Some(gone) = &working.gone {
+                ui.warn(crate::report::hints::working_in_repository(
+                    gone,
+                    &working.dir,
+                ));
+            }
+            working.dir
+        }
     };
-    let ui = Ui::new(
-        cli.global.quiet,
-        cli.global.verbose,
-        cli.global.color,
-        cli.global.no_progress,
-    );
     let ctx = Context {
         cwd,
         ui,

@@ -1,11 +1,13 @@
 //! `resume`, `continue`, `skip` and `abort`: steering a run that already exists.
 
+use std::path::PathBuf;
+
 use crate::error::{Error, ExitCode, Result};
 use crate::ops::{
     self,
     session::{Current, NotResolved, Resolved, Unresolved},
 };
-use crate::report::session_view;
+use crate::report::{hints, session_view};
 
 use super::session;
 use super::{AbortArgs, Context, ContinueArgs, ResumeArgs, SkipArgs, StopArgs, Which};
@@ -32,8 +34,31 @@ pub fn resume(ctx: &Context, args: ResumeArgs) -> Result<ExitCode> {
     session::conclude(ctx, ended, args.report.junit.as_deref())
 }
 
+/// The run's workspace the command starts in, if it is in one, for [`where_to_go`].
+fn standing_in(ctx: &Context, current: &Current) -> (Option<PathBuf>, PathBuf) {
+    (
+        ops::cwd::workspace_holding(&current.state, &ctx.cwd),
+        current.state.repo_root.clone(),
+    )
+}
+
+/// Says where to `cd` when the command removed the workspace it was started in (the
+/// resolution workspace the halt said to go to): the person's shell is left there.
+fn where_to_go(ctx: &Context, (standing_in, root): (Option<PathBuf>, PathBuf)) {
+    if let Some(removed) = ops::cwd::removed(standing_in) {
+        ctx.ui.hint(hints::removed_workspace(&removed, &root));
+    }
+}
+
 pub fn continue_run(ctx: &Context, args: ContinueArgs) -> Result<ExitCode> {
     let current = current(ctx, &args.which, Want::Halted, "continue")?;
+    let standing = standing_in(ctx, &current);
+    let result = continue_current(ctx, current, args);
+    where_to_go(ctx, standing);
+    result
+}
+
+fn continue_current(ctx: &Context, current: Current, args: ContinueArgs) -> Result<ExitCode> {
     ops::session::check_continuable(&current.state)?;
     let s = ops::session::parked_stream(&current.state, args.stream.as_deref())?;
     // A resolution that is not finished gets its error alone, before the session is announced
@@ -133,6 +158,13 @@ fn not_resolved(ctx: &Context, unresolved: NotResolved) {
 
 pub fn skip(ctx: &Context, args: SkipArgs) -> Result<ExitCode> {
     let current = current(ctx, &args.which, Want::NotOver, "skip")?;
+    let standing = standing_in(ctx, &current);
+    let result = skip_in(ctx, current, args);
+    where_to_go(ctx, standing);
+    result
+}
+
+fn skip_in(ctx: &Context, current: Current, args: SkipArgs) -> Result<ExitCode> {
     ops::session::check_not_over(&current.state, "skip")?;
     let (parts, _lock) = ops::session::engine_parts(current)?;
     let mut session = session::start(ctx, parts, "skip", args.json, None);
@@ -170,6 +202,7 @@ pub fn abort(ctx: &Context, args: AbortArgs) -> Result<ExitCode> {
         run: Some(picked.state.run_id.clone()),
     };
     let current = ops::session::current(repo, &this_run, Want::NotOver, "abort")?;
+    let standing = standing_in(ctx, &current);
     let (aborted, state) = ops::abort::abort_current(current)?;
     session_view::aborted(
         &ctx.ui,
@@ -181,5 +214,6 @@ pub fn abort(ctx: &Context, args: AbortArgs) -> Result<ExitCode> {
             .collect::<Vec<_>>(),
         aborted.integration_restored.as_deref(),
     );
+    where_to_go(ctx, standing);
     Ok(ExitCode::Success)
 }

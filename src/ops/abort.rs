@@ -47,6 +47,9 @@ pub fn abort_current(current: Current) -> Result<(Aborted, RunState)> {
     session::check_not_over(&state, "abort")?;
     let journal = session::open_journal(&run_dir)?;
     let aborted = session::runtime()?.block_on(abort(&repo, &run_dir, &mut state, &journal))?;
+    // The run's report said how it stood when it stopped (interrupted, halted): it now says
+    // aborted. It is not fatal when it cannot be written (the state is saved).
+    let _ = session::write_report(&state, &run_dir, None);
     Ok((aborted, state))
 }
 

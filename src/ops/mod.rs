@@ -13,6 +13,7 @@
 pub mod abort;
 pub mod ci;
 pub mod clean;
+pub mod cwd;
 pub mod demo;
 pub mod diff;
 pub mod dry_run;

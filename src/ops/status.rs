@@ -46,14 +46,17 @@ pub fn status(repo: &Repo, selector: &Selector) -> Result<(Status, Option<Choice
 /// Reads the state's view of the run and completes it from the refs. Nothing here fails: a ref
 /// that cannot be read shows as no commits.
 pub fn build(repo: &Repo, state: &RunState, holder: Option<lock::Holder>) -> RunStatus {
-    let now = now_ms();
+    let live = matches!(state.phase, RunPhase::Running) && holder.is_some();
+    // Time stands still in a run nobody is running (interrupted, halted, over): a stream's
+    // clock stops where the run's state was last saved.
+    let now = if live { now_ms() } else { state.updated_at };
     let phase = state.phase.seen(holder.is_some()).to_string();
     let outcome = matches!(state.phase, RunPhase::Finished)
         .then(|| crate::report::summary::status_of(state).to_string());
     let streams = state
         .streams
         .iter()
-        .map(|s| stream_status(repo, state, s, now))
+        .map(|s| stream_status(repo, state, s, now, live))
         .collect();
     let mut skipped = Vec::new();
     if state.no_check {
@@ -91,7 +94,13 @@ pub fn build(repo: &Repo, state: &RunState, holder: Option<lock::Holder>) -> Run
 
 /// One stream as `status` shows it: its state word, where its tasks are, and its commits so
 /// far (live while a task runs: the agent's own commits show up as it makes them).
-fn stream_status(repo: &Repo, state: &RunState, s: &StreamRecord, now: u64) -> StreamStatus {
+fn stream_status(
+    repo: &Repo,
+    state: &RunState,
+    s: &StreamRecord,
+    now: u64,
+    live: bool,
+) -> StreamStatus {
     let running = s
         .tasks
         .iter()
@@ -106,6 +115,8 @@ fn stream_status(repo: &Repo, state: &RunState, s: &StreamRecord, now: u64) -> S
             | StreamState::Pending,
         ) => "aborted",
         // The workspace's `setup` runs before the task's agent.
+        // Its agent was stopped with the run (a crash, kill -9, Ctrl-C): nothing runs it now.
+        (_, StreamState::Active { .. }) if !live && running.is_some() => "interrupted",
         (_, StreamState::Active { .. }) if s.setting_up => "setting up",
         _ => stream_word(&s.state, Some(running.is_some())),
     };

@@ -120,11 +120,22 @@ pub fn last_result_line(
 
 /// After a run with failed streams: where the logs are, and how to run just those again on top
 /// of what was integrated (a new `run` would start over from the base).
-/// `plan_flag` is ` --plan NAME` when other plans ran here, else empty.
-pub fn retry_failed(streams: &[&str], plan_flag: &str, logs: &Path) -> String {
+/// `plan_flag` is ` --plan NAME` when other plans ran here, else empty; `--with-dependents`
+/// only when some stream depends on them (it brings those back too).
+pub fn retry_failed(
+    streams: &[&str],
+    plan_flag: &str,
+    with_dependents: bool,
+    logs: &Path,
+) -> String {
     format!(
-        "  streams retry {}{plan_flag} --with-dependents    # after fixing the cause (logs in {}): run them again on top of this result",
+        "  streams retry {}{plan_flag}{}    # after fixing the cause (logs in {}): run them again on top of this result",
         streams.join(" "),
+        if with_dependents {
+            " --with-dependents"
+        } else {
+            ""
+        },
         shell_quote(&logs.display().to_string())
     )
 }
@@ -161,6 +172,26 @@ pub const INTERRUPTED_NOW: &str = "interrupted: the run's state is saved; `strea
 /// Under `streams status` of an interrupted run.
 pub const INTERRUPTED_STATUS: &str =
     "next: `streams resume` goes on from where it stopped (or `streams abort`)";
+
+/// After a command removed the workspace it was started in (the resolution workspace the halt
+/// said to `cd` into): the person's shell is still there.
+pub fn removed_workspace(dir: &Path, root: &Path) -> String {
+    format!(
+        "the workspace this ran in, {}, is removed: `cd {}`",
+        dir.display(),
+        shell_quote(&root.display().to_string())
+    )
+}
+
+/// A command started in a directory that no longer exists, which was a run's workspace: it
+/// works in that run's repository instead.
+pub fn working_in_repository(gone: &Path, root: &Path) -> String {
+    format!(
+        "the current directory {} no longer exists (a workspace of a streams run, removed); working in {}",
+        gone.display(),
+        root.display()
+    )
+}
 
 #[cfg(test)]
 mod tests {

@@ -11,7 +11,7 @@
 use std::fmt::Write as _;
 
 use super::timeline::{self, spans_of};
-use crate::state::{RunState, SpanOutcome, Step, StreamState};
+use crate::state::{RunPhase, RunState, SpanOutcome, Step, StreamState};
 
 /// The Gantt chart of a run, or `None` when nothing is on its timeline (a state written
 /// before streams recorded one, or a run that has not run anything yet).
@@ -76,14 +76,24 @@ pub fn graph(state: &RunState) -> String {
     let mut used: Vec<&str> = Vec::new();
     let mut classes = String::new();
     for (i, stream) in state.streams.iter().enumerate() {
-        let outcome = match stream.state {
-            StreamState::Done { .. } => "integrated",
-            StreamState::Failed { .. } => "failed",
-            StreamState::Skipped { .. } => "skipped",
-            StreamState::Parked(_) => "parked",
-            StreamState::Stopped { .. } => "stopped",
-            StreamState::Active { .. } => "active",
-            StreamState::Pending => "pending",
+        let aborted = matches!(state.phase, RunPhase::Aborted { .. })
+            && matches!(
+                stream.state,
+                StreamState::Done { .. } | StreamState::Active { .. } | StreamState::Pending
+            );
+        let outcome = if aborted {
+            // Abort took its work off the integration branch (as `status` says).
+            "aborted"
+        } else {
+            match stream.state {
+                StreamState::Done { .. } => "integrated",
+                StreamState::Failed { .. } => "failed",
+                StreamState::Skipped { .. } => "skipped",
+                StreamState::Parked(_) => "parked",
+                StreamState::Stopped { .. } => "stopped",
+                StreamState::Active { .. } => "active",
+                StreamState::Pending => "pending",
+            }
         };
         let label = format!("{}<br/>{outcome}", label_text(&stream.name));
         let _ = writeln!(out, "    s{i}[\"{label}\"]");
@@ -108,6 +118,7 @@ pub fn graph(state: &RunState) -> String {
         ("stopped", "fill:#fbefff,stroke:#8250df,color:#1f2328"),
         ("active", "fill:#ddf4ff,stroke:#0969da,color:#1f2328"),
         ("pending", "fill:#f6f8fa,stroke:#8c959f,color:#1f2328"),
+        ("aborted", "fill:#eaeef2,stroke:#57606a,color:#1f2328"),
     ] {
         if used.contains(&class) {
             let _ = writeln!(out, "    classDef {class} {style}");

@@ -169,8 +169,12 @@ pub struct Opened {
 }
 
 pub enum PrOutcome {
-    /// `--dry-run`: the commands that would run, as argv.
-    DryRun(Vec<Vec<String>>),
+    /// `--dry-run`: the commands that would run, as argv; `gh_missing`: `gh` is not on PATH
+    /// (they could not run here).
+    DryRun {
+        commands: Vec<Vec<String>>,
+        gh_missing: bool,
+    },
     Done {
         pushed: Vec<String>,
         opened: Vec<Opened>,
@@ -182,7 +186,7 @@ pub enum PrOutcome {
 pub fn render_outcome(outcome: &PrOutcome) -> String {
     let mut out = String::new();
     match outcome {
-        PrOutcome::DryRun(commands) => {
+        PrOutcome::DryRun { commands, .. } => {
             for argv in commands {
                 // A dry run does not ask GitHub what is open, so it cannot know which of the two
                 // a real run does; it says so rather than always showing `create`.
@@ -208,3 +212,6 @@ pub fn render_outcome(outcome: &PrOutcome) -> String {
     }
     out
 }
+
+/// After a dry run's commands, when `gh` is not installed: they could not run here.
+pub const GH_MISSING: &str = "the GitHub CLI `gh` was not found on PATH: install it (https://cli.github.com) and run `gh auth login` before `streams pr`";

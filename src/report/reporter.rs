@@ -86,10 +86,12 @@ pub fn event_line(event: &Event, ui: &Ui) -> Option<String> {
                 "continue" => "continuing run",
                 _ => "run",
             };
+            // A stream runs one agent at a time: no more run at once than there are streams.
             format!(
-                "{verb} {run_id} of plan `{plan}`: {streams} stream{}, base {}, {jobs} at a time",
+                "{verb} {run_id} of plan `{plan}`: {streams} stream{}, base {}, {} at a time",
                 plural(*streams),
-                crate::text::short(base)
+                crate::text::short(base),
+                (*jobs).min((*streams).max(1))
             )
         }
         Event::StreamStarted { .. } => return None,

@@ -144,11 +144,14 @@ fn finished(
         return;
     }
     ui.info("next:");
-    ui.info(format!(
-        "  git log --stat {}..{branch}    # review what was integrated",
-        short(&state.base)
-    ));
-    ui.info(hints::take_result(plan_flag));
+    // Nothing integrated: nothing to review or take.
+    if report.streams.iter().any(|s| s.status == "integrated") {
+        ui.info(format!(
+            "  git log --stat {}..{branch}    # review what was integrated",
+            short(&state.base)
+        ));
+        ui.info(hints::take_result(plan_flag));
+    }
     if failed {
         // The failed ones: `--with-dependents` brings the streams they held back.
         let mut unfinished: Vec<&str> = report
@@ -168,20 +171,23 @@ fn finished(
         ui.info(hints::retry_failed(
             &unfinished,
             plan_flag,
+            has_dependents(state, &unfinished),
             &run_dir.path().join("logs"),
         ));
     }
     if !failed && !left_out.is_empty() {
         ui.info(format!(
-            "  streams retry {}{plan_flag} --with-dependents    # run what you left out after all, on top of this result",
-            left_out.join(" ")
+            "  streams retry {}{plan_flag}{}    # run what you left out after all, on top of this result",
+            left_out.join(" "),
+            with_dependents(state, &left_out)
         ));
     }
     let stopped = stopped_streams(state);
     if !failed && !stopped.is_empty() {
         ui.info(format!(
-            "  streams retry {}{plan_flag} --with-dependents    # continue what you stopped, on top of this result",
-            stopped.join(" ")
+            "  streams retry {}{plan_flag}{}    # continue what you stopped, on top of this result",
+            stopped.join(" "),
+            with_dependents(state, &stopped)
         ));
     }
     ui.info(format!(
@@ -499,4 +505,22 @@ pub fn published(ui: &Ui, state: &RunState, pushed: Option<Handed<'_>>) {
         if missing.len() == 1 { "it has" } else { "they have" },
         stage.map(|k| format!(" --stage {k}")).unwrap_or_default()
     ));
+}
+
+/// Whether a stream of the run depends on one of `streams` (`retry --with-dependents` brings
+/// it back too).
+fn has_dependents(state: &RunState, streams: &[&str]) -> bool {
+    state
+        .streams
+        .iter()
+        .any(|s| s.depends_on.iter().any(|d| streams.contains(&d.as_str())))
+}
+
+/// ` --with-dependents` when a stream of the run depends on one of `streams`, else nothing.
+fn with_dependents(state: &RunState, streams: &[&str]) -> &'static str {
+    if has_dependents(state, streams) {
+        " --with-dependents"
+    } else {
+        ""
+    }
 }

@@ -310,7 +310,11 @@ fn render_gate(out: &mut String, gate: &GateStatus) {
         1 => "1 run".to_string(),
         n => format!("{n} runs"),
     };
-    let _ = writeln!(out, "\ngate `{}`: {runs}", gate.command.join(" "));
+    let _ = writeln!(
+        out,
+        "\ngate `{}`: {runs}",
+        crate::text::shell_words(&gate.command)
+    );
     let on: Vec<String> = gate
         .runs
         .iter()

@@ -113,7 +113,14 @@ pub fn build(state: &RunState, status: &str, stream_files: Option<&[usize]>) -> 
                 time_ms += t.agent_ms;
                 retries += t.attempts.saturating_sub(1);
             }
-            let status = super::stream_word(&s.state, None);
+            let status = match (&state.phase, &s.state) {
+                // Abort stopped it and took its work off the integration branch (as `status`).
+                (
+                    RunPhase::Aborted { .. },
+                    StreamState::Done { .. } | StreamState::Active { .. } | StreamState::Pending,
+                ) => "aborted",
+                _ => super::stream_word(&s.state, None),
+            };
             let reason = match &s.state {
                 StreamState::Failed { reason, .. } | StreamState::Skipped { reason, .. } => {
                     Some(reason.clone())

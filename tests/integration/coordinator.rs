@@ -1,68 +1,13 @@
 //! The merge coordinator: sync points, conflict halts, continue and skip. (`abort`, `status`
 //! and `clean` have their own files.)
 
-use crate::common::TestRepo;
-use crate::run::plan;
+use crate::support::plans::plan;
 
-pub(crate) fn repo_with_shared() -> TestRepo {
-    TestRepo::with_files(&[
-        ("a/x", "a\n"),
-        ("b/x", "b\n"),
-        ("c/x", "c\n"),
-        ("shared.txt", "line 1\nline 2\nline 3\n"),
-        ("docs/guide.md", "# guide\nfirst\nsecond\n"),
-    ])
-}
-
-/// Streams `a` and `b` running side by side from the same base, with the actions of their
-/// agents (comma-separated TOML strings). `a` always writes `a/y` and lands first: `b` starts
-/// its actions only once `a`'s work is on the integration branch, so `b` is integrated onto a
-/// moved tip, deterministically.
-pub(crate) fn two_streams(repo: &TestRepo, a: &str, b: &str, extra: &str) {
-    plan(
-        repo,
-        &format!(
-            r#"
-[plan]
-name = "p"
-jobs = 2
-shared = ["shared.txt", "docs/*.md", "assets/*"]
-{extra}
-
-[[stream]]
-name = "a"
-owns = ["a/**"]
-agent = ["act", "write", "a/y", "ya", {a}]
-tasks = ["Task of a"]
-
-[[stream]]
-name = "b"
-owns = ["b/**"]
-agent = ["act", "wait-rev", "streams/p/integration:a/y", {b}]
-tasks = ["Task of b"]
-"#
-        ),
-    );
-}
-
-pub(crate) fn run_dir(repo: &TestRepo) -> std::path::PathBuf {
-    let id = std::fs::read_to_string(repo.common_dir().join("streams/current")).unwrap();
-    repo.common_dir().join("streams/runs").join(id.trim())
-}
-
-pub(crate) fn resolution(repo: &TestRepo) -> std::path::PathBuf {
-    repo.common_dir().join("streams/worktrees/p/.resolve-b")
-}
-
-/// Two streams that both rewrite the middle line of the shared file: a conflict.
-pub(crate) fn conflicting(repo: &TestRepo) {
-    two_streams(
-        repo,
-        r#""write", "shared.txt", "from a""#,
-        r#""write", "shared.txt", "from b", "write", "b/y", "yb""#,
-        "",
-    );
-}
+// The builders moved to `tests/support/`; these paths are kept for the branches in flight that
+// import them from here (`use crate::coordinator::{conflicting, repo_with_shared, ...}`).
+pub(crate) use crate::support::plans::{conflicting, two_streams};
+pub(crate) use crate::support::repos::repo_with_shared;
+pub(crate) use crate::support::runs::{resolution, run_dir};
 
 #[test]
 fn a_conflict_in_a_shared_file_halts_with_a_bundle_and_a_resolution_worktree() {
@@ -138,11 +83,8 @@ fn continue_records_the_resolution_and_finishes_the_run() {
     std::fs::write(wt.join("shared.txt"), "from a and b\n").unwrap();
     repo.git_in(&wt, &["add", "shared.txt"]);
     let out = repo.streams(&["continue"]);
+    // What it says, and `status` after it, are in the scene `scenes::continue_after_a_resolution`.
     out.assert_code(0);
-    assert!(
-        out.stderr.contains("recorded the resolution of b as"),
-        "{out}"
-    );
     assert_eq!(
         repo.git(&["show", "streams/p/integration:shared.txt"]),
         "from a and b"
@@ -156,13 +98,8 @@ fn continue_records_the_resolution_and_finishes_the_run() {
         repo.git(&["rev-list", "--count", "main..streams/p/integration"]),
         "2"
     );
-    // The resolution worktree is gone; the run is over.
+    // The resolution worktree is gone.
     assert!(!wt.exists());
-    assert!(
-        repo.streams(&["status"])
-            .stdout
-            .contains("finished: integrated")
-    );
 }
 
 #[test]

@@ -716,4 +716,12 @@ fn pr_without_gh_names_the_fix() {
     let out = repo.streams(&["pr", "--remote", "origin"]);
     out.assert_code(2);
     insta::assert_snapshot!("pr_without_gh", Redactor::new().output(&out));
+    // A dry run prints what would run, and says that it could not run here.
+    let dry = repo.streams(&["pr", "--remote", "origin", "--dry-run"]);
+    dry.assert_code(0);
+    assert!(
+        dry.stderr
+            .contains("warning: the GitHub CLI `gh` was not found on PATH: install it"),
+        "{dry}"
+    );
 }

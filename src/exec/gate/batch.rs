@@ -293,7 +293,7 @@ impl Batch {
         run.state.queue.retain(|u| u.stream != s);
         let mut reason = format!(
             "gate `{}` fails once `{}` is added to {}",
-            self.command.join(" "),
+            crate::text::shell_words(&self.command),
             names[culprit],
             crate::text::short(&green)
         );

@@ -324,7 +324,7 @@ impl Gate {
             .unwrap_or_default();
         let message = format!(
             "gate `{}` fails on {} before any stream is added{log}",
-            command.join(" "),
+            crate::text::shell_words(command),
             crate::text::short(tip)
         );
         run.message(&format!(
