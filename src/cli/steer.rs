@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use crate::error::{Error, ExitCode, Result};
 use crate::ops::{
     self,
-    session::{AfterSkip, Current, NotResolved, Unresolved},
+    session::{Current, NotResolved, Resolved, Unresolved},
 };
 use crate::report::{hints, session_view};
 
@@ -60,17 +60,40 @@ pub fn continue_run(ctx: &Context, args: ContinueArgs) -> Result<ExitCode> {
 
 fn continue_current(ctx: &Context, current: Current, args: ContinueArgs) -> Result<ExitCode> {
     ops::session::check_continuable(&current.state)?;
+    let s = ops::session::parked_stream(&current.state, args.stream.as_deref())?;
     // A resolution that is not finished gets its error alone, before the session is announced
     // (a check that cannot run is left to the session, which says why).
-    if let Some(unresolved) = ops::session::unfinished_resolution(&current, args.force) {
+    if let Some(unresolved) = ops::session::unfinished_resolution(&current, s, args.force) {
         not_resolved(ctx, unresolved);
         return Ok(ExitCode::Halted);
     }
     let (parts, _lock) = ops::session::engine_parts(current)?;
     let mut session = session::start(ctx, parts, "continue", args.json, None);
-    if let Some(unresolved) = session.resolve(args.force)? {
-        not_resolved(ctx, unresolved);
-        return Ok(ExitCode::Halted);
+    match session.resolve(s, args.force)? {
+        // Said by the engine, before the events of what follows.
+        Resolved::Landed => {}
+        Resolved::NotResolved(unresolved) => {
+            not_resolved(ctx, unresolved);
+            return Ok(ExitCode::Halted);
+        }
+        Resolved::ParkedAgain {
+            stream,
+            files,
+            resolution_worktree,
+            kept,
+            tip,
+        } => {
+            ctx.ui.error(format!(
+                "`{stream}`'s resolution conflicts with what was integrated since it parked, in {}: it stays parked, laid out again against {}",
+                crate::report::quote_paths(&files),
+                crate::report::short(&tip)
+            ));
+            ctx.ui.hint(format!(
+                "your resolution is kept on {kept}; resolve the new conflict in {} and run `streams continue {stream}` again",
+                resolution_worktree.display()
+            ));
+            return Ok(ExitCode::Halted);
+        }
     }
     let ended = session.run()?;
     session::conclude(ctx, ended, args.report.junit.as_deref())
@@ -80,6 +103,7 @@ fn continue_current(ctx: &Context, current: Current, args: ContinueArgs) -> Resu
 fn not_resolved(ctx: &Context, unresolved: NotResolved) {
     let wt = crate::report::shell_quote(&unresolved.resolution_worktree.display().to_string());
     let name = &unresolved.stream;
+    let again = format!("`streams continue {name}`");
     match unresolved.why {
         Unresolved::Unmerged(paths) => {
             ctx.ui.error(format!(
@@ -87,7 +111,7 @@ fn not_resolved(ctx: &Context, unresolved: NotResolved) {
                 crate::report::quote_paths(&paths)
             ));
             ctx.ui.hint(format!(
-                "resolve them in {wt}, then mark them resolved with `git -C {wt} add {}` and run `streams continue`",
+                "resolve them in {wt}, then mark them resolved with `git -C {wt} add {}` and run {again}",
                 paths.iter().map(|p| crate::report::shell_quote(p)).collect::<Vec<_>>().join(" ")
             ));
         }
@@ -99,7 +123,7 @@ fn not_resolved(ctx: &Context, unresolved: NotResolved) {
                 ));
             }
             ctx.ui.hint(format!(
-                "edit the files in {wt}, remove the markers, then run `streams continue`"
+                "edit the files in {wt}, remove the markers, then run {again}"
             ));
         }
         Unresolved::DropsStream => {
@@ -108,7 +132,7 @@ fn not_resolved(ctx: &Context, unresolved: NotResolved) {
             ));
             ctx.ui.hint(format!(
                 "its work is on branch streams/{}/{name} (and in the conflict bundle's diffs); \
-                 to leave it out, run `streams skip {name}`; to record this anyway, `streams continue --force`",
+                 to leave it out, run `streams skip {name}`; to record this anyway, `streams continue {name} --force`",
                 unresolved.plan
             ));
         }
@@ -117,7 +141,7 @@ fn not_resolved(ctx: &Context, unresolved: NotResolved) {
                 "the resolution changes files that merged cleanly: {} (they no longer hold what the merge of `{name}` gave them)",
                 crate::report::quote_paths(&paths)
             ));
-            ctx.ui.hint("if that is what you mean, run `streams continue --force`; the merged versions are in the conflict bundle's diffs");
+            ctx.ui.hint(format!("if that is what you mean, run `streams continue {name} --force`; the merged versions are in the conflict bundle's diffs"));
         }
         Unresolved::Recreated => {
             ctx.ui.error(format!(
@@ -125,7 +149,7 @@ fn not_resolved(ctx: &Context, unresolved: NotResolved) {
                 crate::report::quote_paths(&unresolved.files)
             ));
             ctx.ui.hint(format!(
-                "resolve them in {wt}, mark them resolved with `git -C {wt} add {}`, then run `streams continue`",
+                "resolve them in {wt}, mark them resolved with `git -C {wt} add {}`, then run {again}",
                 unresolved.files.iter().map(|p| crate::report::shell_quote(p)).collect::<Vec<_>>().join(" ")
             ));
         }
@@ -144,20 +168,9 @@ fn skip_in(ctx: &Context, current: Current, args: SkipArgs) -> Result<ExitCode> 
     ops::session::check_not_over(&current.state, "skip")?;
     let (parts, _lock) = ops::session::engine_parts(current)?;
     let mut session = session::start(ctx, parts, "skip", args.json, None);
-    if let AfterSkip::StillHalted {
-        stream,
-        resolution_worktree,
-    } = session.skip(&args.stream)?
-    {
-        ctx.ui.info(format!(
-            "left `{}` out; the run is still halted on a conflict in `{stream}`",
-            args.stream
-        ));
-        ctx.ui
-            .hint(hints::halted(&stream, Some(&resolution_worktree), false));
-        return Ok(ExitCode::Halted);
-    }
-    // The engine's event line says the stream was left out, once.
+    session.skip(&args.stream)?;
+    // The engine's event line says the stream was left out, once; then the run goes on with
+    // whatever can move (and halts again at once if nothing can).
     let ended = session.run()?;
     session::conclude(ctx, ended, args.report.junit.as_deref())
 }

@@ -15,7 +15,7 @@ use std::time::Duration;
 use super::run::Run;
 use crate::coordinator::{self, IntegrationMove};
 use crate::error::Result;
-use crate::git::{self, refs, trailers};
+use crate::git::{self, refs, trailers, worktree};
 use crate::ids::{Oid, StreamId, TaskId};
 use crate::state::{Entry, StreamState, SyncUnit, TaskState, journal};
 use crate::workspace::{Kind, Workspace};
@@ -129,15 +129,25 @@ impl Recovery {
                     .iter()
                     .find(|u| u.stream == s && u.first == *first && u.last == *last)
                     .cloned();
-                let unit = unit.unwrap_or_else(|| SyncUnit {
-                    stream: s,
-                    first: *first,
-                    last: *last,
-                    from: Oid::default(),
-                    to: Oid::default(),
-                });
+                // A parked stream's unit is not queued: a resolution `continue` was recording.
+                let parked = match &run.state.streams[s].state {
+                    StreamState::Parked(park) => Some(park.clone()),
+                    _ => None,
+                };
+                let unit = unit
+                    .or_else(|| parked.as_ref().map(|p| p.unit.clone()))
+                    .unwrap_or_else(|| SyncUnit {
+                        stream: s,
+                        first: *first,
+                        last: *last,
+                        from: Oid::default(),
+                        to: Oid::default(),
+                    });
                 if run.unit_integrated(&unit, new.as_str().into()) {
                     run.finish_stream(s);
+                }
+                if let Some(park) = parked {
+                    let _ = worktree::remove(&run.ctx.repo, &park.resolution_worktree);
                 }
                 tip = new.as_str().into();
                 if tip == actual {

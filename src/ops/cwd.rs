@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
 use crate::git::Repo;
-use crate::state::{RunPhase, RunState, StateDir};
+use crate::state::{RunState, StateDir};
 
 /// The directory a command works in.
 pub struct WorkingDir {
@@ -78,14 +78,16 @@ fn repository_of_workspace(gone: &Path) -> Option<PathBuf> {
     ours.then(|| repo.root().to_path_buf())
 }
 
-/// The directory of `state`'s run (a stream's workspace, the resolution workspace, or the
+/// The directory of `state`'s run (a stream's workspace, a resolution workspace, or the
 /// directory the plan's workspaces are in) that `dir` is in, if any.
 pub fn workspace_holding(state: &RunState, dir: &Path) -> Option<PathBuf> {
     let dir = dir.canonicalize().unwrap_or_else(|_| dir.to_path_buf());
-    let resolution = match &state.phase {
-        RunPhase::Halted(halt) => Some(halt.resolution_worktree.clone()),
-        _ => None,
-    };
+    // Each parked stream's resolution workspace (the stopped line's too).
+    let resolution: Vec<PathBuf> = state
+        .parked()
+        .into_iter()
+        .map(|(_, _, park)| park.resolution_worktree.clone())
+        .collect();
     let workspaces = resolution.into_iter().chain(
         state
             .streams

@@ -235,16 +235,14 @@ pub fn check_no_active_run(state_dir: &StateDir, plan: &str) -> Result<()> {
             ),
             crate::report::hints::INTERRUPTED_BEFORE_RUN,
         )),
-        RunPhase::Halted(halt) => Err(Error::state(
+        RunPhase::Halted => Err(Error::state(
             format!(
-                "run {} of plan `{}` is halted on a conflict in stream `{}`",
-                state.run_id, state.plan_name, state.streams[halt.unit.stream].name
+                "run {} of plan `{}` is halted: {}",
+                state.run_id,
+                state.plan_name,
+                crate::report::hints::parked_list(&state)
             ),
-            crate::report::hints::halted(
-                &state.streams[halt.unit.stream].name,
-                Some(&halt.resolution_worktree),
-                true,
-            ),
+            crate::report::hints::halted(&state, true),
         )),
         RunPhase::Finished | RunPhase::Aborted { .. } => Ok(()),
     }
@@ -405,6 +403,8 @@ pub fn start_run(new: &NewRun) -> Result<Started> {
         checks: Vec::new(),
         gates: Vec::new(),
         bisections: Vec::new(),
+        flaky: Vec::new(),
+        integrations: Vec::new(),
         timeline: Vec::new(),
         merged: None,
         retries: Vec::new(),

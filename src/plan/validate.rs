@@ -286,6 +286,14 @@ fn build(file: &RawFile) -> Option<Plan> {
         check_retries: raw.settings.check_retries.unwrap_or(0),
         gate: raw.gate.clone(),
         gate_batch: raw.gate_batch,
+        gate_retries: raw
+            .gate_retries
+            .unwrap_or(super::model::DEFAULT_GATE_RETRIES),
+        on_conflict: raw.on_conflict.unwrap_or_default(),
+        notify: raw.notify.clone(),
+        notify_timeout: raw
+            .notify_timeout
+            .unwrap_or(super::model::DEFAULT_NOTIFY_TIMEOUT),
         sandbox: raw.settings.sandbox.unwrap_or_default(),
         sandbox_writable: raw.settings.sandbox_writable.clone(),
         setup: raw.settings.setup.clone(),

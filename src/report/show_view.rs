@@ -299,7 +299,8 @@ fn render_stream(out: &mut String, s: &StreamShow) {
             (None, Some(dir)) => {
                 let _ = writeln!(
                     out,
-                    "             waiting: resolve in {dir}, then `streams continue`"
+                    "             parked: resolve in {dir}, then `streams continue {}`",
+                    s.name
                 );
             }
             (None, None) => {}

@@ -54,6 +54,11 @@ impl Kind {
     fn needs_stream(self) -> bool {
         matches!(self, Kind::Skip | Kind::Retry | Kind::Stop)
     }
+
+    /// `continue` names the parked stream when several are parked.
+    fn may_take_stream(self) -> bool {
+        self.needs_stream() || self == Kind::Continue
+    }
 }
 
 /// What the page asks for.
@@ -87,11 +92,11 @@ pub fn validate(request: &Request, streams: &[String]) -> Result<(), String> {
             "`streams {}` needs a stream",
             request.action.word()
         )),
-        (Some(_), false) => Err(format!(
+        (Some(_), false) if !request.action.may_take_stream() => Err(format!(
             "`streams {}` takes no stream",
             request.action.word()
         )),
-        (Some(name), true) if !streams.iter().any(|s| s == name) => {
+        (Some(name), _) if !streams.iter().any(|s| s == name) => {
             Err(format!("the run has no stream `{name}`"))
         }
         _ => Ok(()),

@@ -46,11 +46,18 @@ fn a_conflict_in_a_shared_file_halts_with_a_bundle_and_a_resolution_worktree() {
         "<<<<<<< integration\nfrom a\n=======\nfrom b\n>>>>>>> b (task 1)\n"
     );
 
-    // The resolution worktree: on the integration branch, the file with markers, unmerged.
+    // The resolution worktree: detached at the tip the conflict was found on (the integration
+    // goes on while a person resolves), the file with markers, unmerged.
     let wt = resolution(&repo);
+    assert!(
+        !repo
+            .git_output_in(&wt, &["symbolic-ref", "-q", "HEAD"])
+            .status
+            .success()
+    );
     assert_eq!(
-        repo.git_in(&wt, &["symbolic-ref", "HEAD"]),
-        "refs/heads/streams/p/integration"
+        repo.git_in(&wt, &["rev-parse", "HEAD"]),
+        repo.git(&["rev-parse", "streams/p/integration"])
     );
     assert_eq!(
         std::fs::read_to_string(wt.join("shared.txt")).unwrap(),
@@ -297,7 +304,7 @@ fn a_binary_shared_file_changed_on_both_sides_halts() {
     out.assert_code(3);
     assert!(
         out.stderr
-            .contains("integrating stream `b` conflicts in assets/logo.bin"),
+            .contains("parked b: integrating it conflicts in assets/logo.bin"),
         "{out}"
     );
     let diff = std::fs::read_to_string(
@@ -626,7 +633,7 @@ fn continue_after_the_resolution_worktree_was_deleted_lays_it_out_again() {
     let status = repo.streams(&["status"]);
     assert!(
         status.stdout_redacted().contains(
-            "  resolve in:      [REPO]/.git/streams/worktrees/p/.integration (deleted: `streams continue` lays it out again)"
+            "  resolve in:      [REPO]/.git/streams/worktrees/p/.resolve-b (deleted: `streams continue` lays it out again)"
         ),
         "{status}"
     );
@@ -635,11 +642,11 @@ fn continue_after_the_resolution_worktree_was_deleted_lays_it_out_again() {
     out.assert_code(3);
     let stderr = out.stderr_redacted();
     assert!(
-        stderr.contains("error: the resolution worktree [REPO]/.git/streams/worktrees/p/.integration was deleted: it is laid out again with the conflicts in shared.txt"),
+        stderr.contains("error: the resolution worktree [REPO]/.git/streams/worktrees/p/.resolve-b was deleted: it is laid out again with the conflicts in shared.txt"),
         "{out}"
     );
     assert!(
-        stderr.contains("hint: resolve them in [REPO]/.git/streams/worktrees/p/.integration, mark them resolved with `git -C [REPO]/.git/streams/worktrees/p/.integration add shared.txt`, then run `streams continue`"),
+        stderr.contains("hint: resolve them in [REPO]/.git/streams/worktrees/p/.resolve-b, mark them resolved with `git -C [REPO]/.git/streams/worktrees/p/.resolve-b add shared.txt`, then run `streams continue b`"),
         "{out}"
     );
     // As the halt left it: the markers, the file unmerged.
@@ -677,7 +684,7 @@ fn continue_refuses_a_resolution_worktree_that_is_no_longer_one() {
     out.assert_code(5);
     let stderr = out.stderr_redacted();
     assert!(
-        stderr.contains("error: the resolution worktree [REPO]/.git/streams/worktrees/p/.integration is no longer a git worktree"),
+        stderr.contains("error: the resolution worktree [REPO]/.git/streams/worktrees/p/.resolve-b is no longer a git worktree"),
         "{out}"
     );
     assert!(

@@ -22,6 +22,7 @@ mod layering;
 mod learn;
 mod machines;
 mod output;
+mod park;
 mod plan;
 mod private;
 mod rerun;

@@ -183,7 +183,7 @@ fn show_a_conflict_while_halted_and_once_resolved() {
     let mut redact = Redactor::new();
     let halted = repo.streams(&["show", "b"]);
     halted.assert_code(0);
-    let wt = repo.common_dir().join("streams/worktrees/app/.integration");
+    let wt = repo.common_dir().join("streams/worktrees/app/.resolve-b");
     std::fs::write(wt.join("CHANGES.md"), "from a and b\n").unwrap();
     repo.git_in(&wt, &["add", "CHANGES.md"]);
     repo.streams(&["continue"]).assert_code(0);

@@ -111,7 +111,7 @@ fn the_clock_of_a_halted_run_stands_still() {
     repo.streams(&["run"]).assert_code(3);
     let before = streams_status(&repo);
     assert!(
-        before.iter().any(|(_, state, _)| state == "waiting"),
+        before.iter().any(|(_, state, _)| state == "parked"),
         "{before:?}"
     );
     let_time_pass();

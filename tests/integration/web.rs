@@ -568,7 +568,7 @@ tasks = ["Task of b"]
     // The conflict as a person needs it: where to resolve, both sides, the bundle's README.
     assert_eq!(
         found["worktree"].as_str().map(PathBuf::from),
-        Some(repo.common_dir().join("streams/worktrees/app/.integration")),
+        Some(repo.common_dir().join("streams/worktrees/app/.resolve-b")),
         "{found:#}"
     );
     assert!(
@@ -613,6 +613,99 @@ tasks = ["Task of b"]
                 serde_json::from_str(&repo.streams(&["status", "--json"]).stdout).unwrap();
             status["run"]["holder"].is_null().then_some(())
         },
+    );
+}
+
+#[test]
+fn a_stream_that_parks_while_another_runs_is_shown_and_told_at_once() {
+    let Some(_) = browser() else {
+        return;
+    };
+    let repo = app();
+    // b is held until the page is open (so the page sees it park), c until b has parked.
+    let release_b = repo.home.join("release-b");
+    let release = repo.home.join("release");
+    let (held_b, held) = (release_b.display(), release.display());
+    plan(
+        &repo,
+        &format!(
+            r#"
+[plan]
+name = "app"
+jobs = 3
+shared = ["CHANGES.md"]
+
+[[stream]]
+name = "a"
+owns = ["src/api/**"]
+agent = ["act", "write", "src/api/a.rs", "a", "write", "CHANGES.md", "from a"]
+tasks = ["Task of a"]
+
+[[stream]]
+name = "b"
+owns = ["src/db/**"]
+agent = ["act", "wait-for", "{held_b}", "wait-rev", "streams/app/integration:src/api/a.rs", "write", "src/db/b.rs", "b", "write", "CHANGES.md", "from b"]
+tasks = ["Task of b"]
+
+[[stream]]
+name = "c"
+owns = ["src/ui/**"]
+agent = ["act", "wait-for", "{held}", "write", "src/ui/c.html", "<p>c</p>"]
+tasks = ["Task of c"]
+"#
+        ),
+    );
+    let ui = UiServer::start(&repo, &[]);
+    let _release = (Release(release_b.clone()), Release(release.clone()));
+    let mut run = repo
+        .streams_cmd(&["run"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let found = drive(
+        &repo,
+        "parked",
+        json!({
+            "url": ui.url,
+            "first": {"a": "integrated", "b": "running", "c": "running"},
+            "release_b": release_b,
+            "while": {"a": "integrated", "b": "parked", "c": "running"},
+            "last": {"a": "integrated", "b": "parked", "c": "integrated"},
+            "release": release,
+        }),
+    );
+    assert_eq!(run.wait().unwrap().code(), Some(3));
+    // While c still runs: b's conflict is on the page, the run still running, and the person
+    // was told the moment b parked.
+    assert_eq!(
+        found["whileStates"],
+        json!({"a": "integrated", "b": "parked", "c": "running"}),
+        "{found:#}"
+    );
+    assert_eq!(found["badgeWhile"], "running", "{found:#}");
+    assert_eq!(found["cards"], json!(["b"]), "{found:#}");
+    let banner = found["banner"].as_str().unwrap();
+    assert!(
+        banner.contains("Stream b is parked on a conflict; the rest of the run goes on"),
+        "{banner}"
+    );
+    assert_eq!(
+        found["notesWhile"],
+        json!([
+            "streams: b is parked on a conflict | Resolve it while the rest of the run goes on."
+        ]),
+        "{found:#}"
+    );
+    // Then c integrates, nothing else can move, and the run halts (told once more).
+    assert_eq!(
+        found["last"],
+        json!({"a": "integrated", "b": "parked", "c": "integrated"}),
+        "{found:#}"
+    );
+    assert_eq!(
+        found["notes"][1], "streams: the run is halted | A conflict in b waits for you.",
+        "{found:#}"
     );
 }
 

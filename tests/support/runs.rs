@@ -10,7 +10,8 @@ pub fn run_dir(repo: &TestRepo) -> PathBuf {
     repo.common_dir().join("streams/runs").join(id.trim())
 }
 
-/// The resolution worktree of plan `p` (`plans::two_streams`) while a conflict halts it.
+/// The resolution worktree of plan `p`'s stream `b` (`plans::two_streams`) while it is parked on a
+/// conflict.
 pub fn resolution(repo: &TestRepo) -> PathBuf {
-    repo.common_dir().join("streams/worktrees/p/.integration")
+    repo.common_dir().join("streams/worktrees/p/.resolve-b")
 }
