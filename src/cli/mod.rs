@@ -239,7 +239,7 @@ pub struct PlanArgs {
     /// The plan file (default: streams.toml at the repository root)
     pub plan: Option<PathBuf>,
     /// Simulate the schedule with this many agents at once (default: the plan's `jobs`); a
-    /// list (`1,2,4,8`) also shows the predicted makespan for each
+    /// list (`1,2,4,8`) shows the predicted makespan for each beside the plan's own `jobs`
     #[arg(long, short, value_delimiter = ',', num_args = 1)]
     pub jobs: Vec<usize>,
     /// Print the analysis as JSON on stdout (versioned schema, see README)
