@@ -593,8 +593,11 @@ pub struct UiArgs {
     #[arg(long)]
     pub open: bool,
     /// Show this run (default: the current one, and each new run as it starts)
-    #[arg(long, value_name = "ID")]
+    #[arg(long, value_name = "ID", conflicts_with = "plan")]
     pub run: Option<String>,
+    /// Show this plan's last run, and each new run of it as it starts: its name, or its plan file
+    #[arg(long, value_name = "NAME|FILE")]
+    pub plan: Option<String>,
 }
 
 #[derive(Debug, Args)]
