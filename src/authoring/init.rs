@@ -1,9 +1,11 @@
 //! The plan `streams init` writes: pure text generation from facts about the repository, so that
 //! other sources of a plan reuse its pieces (`init --from TASKS` writes [`agent_lines`]).
 //!
-//! The generated plan is a starting point a person edits: one stream per top-level directory
-//! that holds tracked files (the largest few; the others written out as comments), lock files
-//! and similar at the root as `shared`, an `agent` line for the chosen agent CLI, and a
+//! The generated plan is a starting point a person edits: one stream per member of the
+//! repository's workspaces ([`super::members`]: Cargo, npm/pnpm, Go, Python) and per directory
+//! outside them, or, without workspaces, per top-level directory that holds tracked files (the
+//! largest few; the others written out as comments); lock files and similar at the root, and
+//! the workspaces' root manifests, as `shared`; an `agent` line for the chosen agent CLI; and a
 //! placeholder task per stream. Every line a newcomer may want to change carries a comment.
 
 use std::collections::{BTreeMap, BTreeSet};
