@@ -182,6 +182,8 @@ pub struct FromRequest<'a> {
 pub struct FromList {
     pub text: String,
     pub target: PathBuf,
+    /// Where `--agent script`'s script goes with it (none there yet).
+    pub script: Option<PathBuf>,
     pub summary: FromTasks,
 }
 
@@ -230,6 +232,8 @@ pub fn from_tasks(repo: &Repo, req: &FromRequest) -> Result<FromList> {
     };
     let target = super::load::plan_path(req.cwd, repo, req.plan);
     let target_shown = super::load::shown_path(req.cwd, &target);
+    let script = Some(repo.root().join(init::SCRIPT_PATH))
+        .filter(|script| req.agent == AgentChoice::Only(AgentCli::Script) && !script.exists());
     let plan = &checked.plan;
     let sim = schedule::simulate(plan, req.jobs);
     let summary = FromTasks {
@@ -256,6 +260,9 @@ pub fn from_tasks(repo: &Repo, req: &FromRequest) -> Result<FromList> {
             AgentChoice::Only(cli) => cli.program().filter(|program| !on_path(program)),
             AgentChoice::All { .. } => None,
         },
+        script_shown: script
+            .as_ref()
+            .map(|script| super::load::shown_path(req.cwd, script)),
         waves: schedule::waves(plan).len(),
         jobs: sim.jobs,
         makespan: sim.makespan,
@@ -264,6 +271,7 @@ pub fn from_tasks(repo: &Repo, req: &FromRequest) -> Result<FromList> {
     Ok(FromList {
         text: generated.text,
         target,
+        script,
         summary,
     })
 }
@@ -301,7 +309,8 @@ fn new_paths(generated: &tasks::Generated, warnings: &plan::Diagnostics) -> usiz
 }
 
 /// Writes the plan built from a task list to `list.target`, whole or not at all (a temporary
-/// file beside it, linked into place), and never over an existing file.
+/// file beside it, linked into place), and never over an existing file; then the agent script
+/// it names, if it brings one.
 pub fn write_from_tasks(list: &FromList) -> Result<()> {
     let shown = &list.summary.target_shown;
     write_new(&list.target, &list.text).map_err(|source| {
@@ -316,7 +325,11 @@ pub fn write_from_tasks(list: &FromList) -> Result<()> {
         } else {
             Error::io(format!("could not write {shown}"), source)
         }
-    })
+    })?;
+    match &list.script {
+        Some(script) => write_file(script, init::SCRIPT_TEXT),
+        None => Ok(()),
+    }
 }
 
 fn write_new(target: &Path, text: &str) -> std::io::Result<()> {
