@@ -24,6 +24,9 @@ pub enum ExitCode {
     StreamsFailed = 4,
     /// Another run holds the lock, or there is no run to continue / resume.
     State = 5,
+    /// The run finished, but one or more streams were stopped by a limit (an agent's usage
+    /// limit that did not reset within `limit_wait`); their work is kept, `retry` goes on.
+    Stopped = 6,
     /// Interrupted by SIGHUP (the terminal closed); state saved, `streams resume` goes on.
     HungUp = 129,
     /// Interrupted by SIGINT; state saved, `streams resume` goes on.
@@ -46,6 +49,8 @@ pub enum Finish {
     Integrated,
     /// Finished, but some streams failed (or were skipped because one did).
     Failed,
+    /// Finished, but some streams were stopped by a limit (and none failed).
+    Stopped,
     /// Finished: every stream integrated except those left out with `streams skip` (and what
     /// waits on them). The person's choice, not a failure.
     Skipped,
@@ -60,6 +65,7 @@ impl ExitCode {
         match finish {
             Finish::Integrated | Finish::Skipped => ExitCode::Success,
             Finish::Failed => ExitCode::StreamsFailed,
+            Finish::Stopped => ExitCode::Stopped,
             Finish::Halted => ExitCode::Halted,
             Finish::Interrupted(nix::sys::signal::Signal::SIGINT) => ExitCode::Interrupted,
             Finish::Interrupted(nix::sys::signal::Signal::SIGHUP) => ExitCode::HungUp,
@@ -227,6 +233,7 @@ mod tests {
             Finish::Integrated,
             Finish::Skipped,
             Finish::Failed,
+            Finish::Stopped,
             Finish::Halted,
             Finish::Interrupted(Signal::SIGINT),
             Finish::Interrupted(Signal::SIGTERM),
@@ -235,6 +242,6 @@ mod tests {
         .into_iter()
         .map(|f| ExitCode::of_run(f).code())
         .collect();
-        assert_eq!(codes, [0, 0, 4, 3, 130, 143, 129]);
+        assert_eq!(codes, [0, 0, 4, 6, 3, 130, 143, 129]);
     }
 }

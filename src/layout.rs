@@ -9,8 +9,8 @@
 //! refs/heads/streams/<plan>/integration       the integration branch
 //! refs/streams/<plan>/<kind>/...              kept work, one kind per reason (see KeptKind)
 //! <common dir>/streams/                       run state (see state::store)
-//! <worktree dir>/<stream>                     a stream's worktree
-//! <worktree dir>/.integration                 the resolution worktree of a halted run
+//! <parent>/<repo>.streams/<plan>/<stream>     a stream's worktree (`worktree_root` moves it)
+//! <parent>/<repo>.streams/<plan>/.integration the resolution worktree of a halted run
 //!
 //! A run spread over CI machines (`run --only`, `integrate --from`) adds, per run id:
 //! refs/streams/<plan>/manifests/<run>/<stream>  what a stream's machine did (a parent-less
@@ -331,7 +331,10 @@ pub fn state_dir(common_dir: &Path) -> PathBuf {
 }
 
 /// The directory holding a plan's worktrees: the plan's `worktree_root` (relative to the
-/// repository root) if it sets one, else `<common dir>/streams/worktrees/<plan>`.
+/// repository root) if it sets one, else beside the repository on the same file system,
+/// `<parent>/<repo>.streams/<plan>`: outside `.git/`, where agent CLIs refuse to edit (Claude
+/// Code treats every path under `.git/` as sensitive), and near the objects the workspaces
+/// borrow.
 pub fn worktrees_dir(
     repo_root: &Path,
     common_dir: &Path,
@@ -341,8 +344,23 @@ pub fn worktrees_dir(
     match worktree_root {
         Some(root) if root.is_absolute() => root.join(plan),
         Some(root) => repo_root.join(root).join(plan),
-        None => state_dir(common_dir).join("worktrees").join(plan),
+        None => match (repo_root.parent(), repo_root.file_name()) {
+            (Some(parent), Some(name)) => {
+                let mut dir = name.to_os_string();
+                dir.push(".streams");
+                parent.join(dir).join(plan)
+            }
+            // A repository at `/`: nowhere beside it.
+            _ => legacy_worktrees_dir(common_dir, plan),
+        },
     }
+}
+
+/// Where a plan's worktrees were before they moved out of `.git/`:
+/// `<common dir>/streams/worktrees/<plan>`. A run finds a stream's workspace left there and moves
+/// it to [`worktrees_dir`].
+pub fn legacy_worktrees_dir(common_dir: &Path, plan: &str) -> PathBuf {
+    state_dir(common_dir).join("worktrees").join(plan)
 }
 
 /// Where the resolution worktree of a halted run goes, given the plan's worktree directory.
@@ -427,6 +445,14 @@ mod tests {
         let (root, common) = (Path::new("/r"), Path::new("/r/.git"));
         assert_eq!(
             worktrees_dir(root, common, "p", None),
+            Path::new("/r.streams/p")
+        );
+        assert_eq!(
+            worktrees_dir(Path::new("/home/u/app"), common, "p", None),
+            Path::new("/home/u/app.streams/p")
+        );
+        assert_eq!(
+            legacy_worktrees_dir(common, "p"),
             Path::new("/r/.git/streams/worktrees/p")
         );
         assert_eq!(

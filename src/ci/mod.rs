@@ -190,10 +190,11 @@ fn agent_programs(plan: &Plan) -> BTreeSet<&str> {
     let mut programs = BTreeSet::new();
     for stream in &plan.streams {
         for task in &stream.tasks {
-            if let Some(program) = plan.agent_for(stream, task).and_then(|argv| argv.first())
+            if let Some(program) = plan.agent_for(stream, task).map(|a| a.program())
+                && !program.is_empty()
                 && !program.contains('{')
             {
-                programs.insert(program.as_str());
+                programs.insert(program);
             }
         }
     }

@@ -219,6 +219,8 @@ pub fn session_end(fatal: bool, stopping: Option<Signal>, halting: bool) -> Sess
 pub fn finished(state: &RunState) -> Finish {
     if state.any_failed() {
         Finish::Failed
+    } else if state.any_stopped() {
+        Finish::Stopped
     } else if state.any_chosen_skip() {
         Finish::Skipped
     } else {

@@ -1,9 +1,11 @@
 //! Running one agent process: its own process group, stdin closed, output to a log file, wall
 //! clock and idle timeouts, and a stop that always reaches grandchildren.
 //!
-//! Stopping is SIGTERM to the whole group, a grace period, then SIGKILL. When the agent exits on
-//! its own, whatever it left running in its group is stopped the same way: the task is over, and
-//! nothing may keep writing to the worktree while streams commits it.
+//! Stopping is SIGTERM to the whole group, a grace period, then SIGKILL. An agent CLI that still
+//! reports when interrupted (a preset's: `docs/agents.md`, "Stop") gets SIGINT first and a grace
+//! period before that. When the agent exits on its own, whatever it left running in its group is
+//! stopped the same way: the task is over, and nothing may keep writing to the worktree while
+//! streams commits it.
 
 use std::os::unix::process::ExitStatusExt;
 use std::path::PathBuf;
@@ -41,6 +43,9 @@ pub struct AgentCommand {
     pub log_header: String,
     /// The kernel confinement of its writes, if any (see `sandbox`).
     pub sandbox: Option<Arc<super::sandbox::Lane>>,
+    /// Stopped with SIGINT first (then the usual SIGTERM and SIGKILL): a preset's CLI, which
+    /// may still report its usage when interrupted.
+    pub interrupt_first: bool,
 }
 
 impl AgentCommand {
@@ -65,6 +70,7 @@ impl AgentCommand {
             log_path,
             log_header,
             sandbox: None,
+            interrupt_first: false,
         }
     }
 
@@ -72,6 +78,14 @@ impl AgentCommand {
     pub fn confined(self, lane: Arc<super::sandbox::Lane>) -> AgentCommand {
         AgentCommand {
             sandbox: Some(lane),
+            ..self
+        }
+    }
+
+    /// Stopped with SIGINT first when `yes` (a preset's CLI).
+    pub fn interrupted_first(self, yes: bool) -> AgentCommand {
+        AgentCommand {
+            interrupt_first: yes,
             ..self
         }
     }
@@ -172,6 +186,7 @@ pub async fn run_agent(
         started,
         limits,
         last_output,
+        interrupt_first: cmd.interrupt_first,
     };
     let exit = running.supervise(&mut child, &mut cancel).await;
     running.stop_the_rest(readers, &cmd_marker).await;
@@ -272,6 +287,8 @@ struct Running {
     limits: Limits,
     /// When it last printed, in ms since `started` (written by the log copiers).
     last_output: Arc<AtomicU64>,
+    /// SIGINT before SIGTERM (see [`AgentCommand::interrupt_first`]).
+    interrupt_first: bool,
 }
 
 impl Running {
@@ -282,6 +299,7 @@ impl Running {
         cancel: &mut watch::Receiver<Cancel>,
     ) -> AgentExit {
         let (pgid, started, limits) = (self.pgid, self.started, self.limits);
+        let first = self.interrupt_first.then_some(Signal::SIGINT);
         let wall_deadline = limits
             .timeout
             .map(|t| tokio::time::Instant::from_std(started + t));
@@ -302,7 +320,7 @@ impl Running {
                     };
                 }
                 _ = sleep_until(wall_deadline) => {
-                    stop_group(pgid, Signal::SIGTERM, limits.grace, child).await;
+                    stop_group(pgid, first, Signal::SIGTERM, limits.grace, child).await;
                     return AgentExit::TimedOut(limits.timeout.unwrap_or_default());
                 }
                 _ = sleep_until(idle_deadline) => {
@@ -310,7 +328,7 @@ impl Running {
                     let last = Duration::from_millis(self.last_output.load(Ordering::Relaxed));
                     let idle = limits.idle.unwrap_or_default();
                     if started.elapsed() >= last + idle {
-                        stop_group(pgid, Signal::SIGTERM, limits.grace, child).await;
+                        stop_group(pgid, first, Signal::SIGTERM, limits.grace, child).await;
                         return AgentExit::Idle(idle);
                     }
                 }
@@ -319,9 +337,11 @@ impl Running {
                     match level {
                         Cancel::None => continue,
                         Cancel::Graceful(signal) => {
+                            // A preset's CLI gets SIGINT first whatever stopped streams.
+                            let first = first.filter(|f| *f != signal);
                             // A second Ctrl-C during the grace period turns into SIGKILL.
                             tokio::select! {
-                                _ = stop_group(pgid, signal, limits.grace, child) => {}
+                                _ = stop_group(pgid, first, signal, limits.grace, child) => {}
                                 _ = cancel.changed() => { kill_group(pgid); let _ = child.wait().await; }
                             }
                         }
@@ -463,8 +483,20 @@ async fn sleep_until(deadline: Option<tokio::time::Instant>) {
     }
 }
 
-/// Signal the group, give it `grace` to exit, then SIGKILL it.
-async fn stop_group(pgid: i32, signal: Signal, grace: Duration, child: &mut tokio::process::Child) {
+/// Signal the group (`first`, then `signal`, each with `grace` to exit), then SIGKILL it.
+async fn stop_group(
+    pgid: i32,
+    first: Option<Signal>,
+    signal: Signal,
+    grace: Duration,
+    child: &mut tokio::process::Child,
+) {
+    if let Some(first) = first {
+        let _ = killpg(Pid::from_raw(pgid), first);
+        if tokio::time::timeout(grace, child.wait()).await.is_ok() {
+            return;
+        }
+    }
     let _ = killpg(Pid::from_raw(pgid), signal);
     if tokio::time::timeout(grace, child.wait()).await.is_err() {
         kill_group(pgid);

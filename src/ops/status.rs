@@ -6,11 +6,11 @@ use crate::error::Result;
 use crate::git::{Repo, refs};
 use crate::report::status_view::{
     CulpritStatus, GateStatus, HaltStatus, PredictedConflict, RunStatus, STATUS_SCHEMA, Status,
-    StreamStatus, VerdictStatus,
+    StreamStatus, VerdictStatus, WaitingStatus,
 };
 use crate::report::stream_word;
 use crate::state::{
-    RunPhase, RunState, StateDir, StreamRecord, StreamState, TaskState, lock, now_ms,
+    RunDir, RunPhase, RunState, StateDir, StreamRecord, StreamState, TaskState, lock, now_ms,
 };
 
 /// The repository's current or last run (none if no run ever started here). Reads only: no
@@ -33,10 +33,11 @@ pub fn build(repo: &Repo, state: &RunState, holder: Option<lock::Holder>) -> Run
     let phase = state.phase.seen(holder.is_some()).to_string();
     let outcome = matches!(state.phase, RunPhase::Finished)
         .then(|| crate::report::summary::status_of(state).to_string());
+    let run_dir = StateDir::new(repo.common_dir()).run_dir(&state.run_id);
     let streams = state
         .streams
         .iter()
-        .map(|s| stream_status(repo, state, s, now))
+        .map(|s| stream_status(repo, &run_dir, state, s, now))
         .collect();
     let mut skipped = Vec::new();
     if state.no_check {
@@ -86,7 +87,13 @@ pub fn build(repo: &Repo, state: &RunState, holder: Option<lock::Holder>) -> Run
 
 /// One stream as `status` shows it: its state word, where its tasks are, and its commits so
 /// far (live while a task runs: the agent's own commits show up as it makes them).
-fn stream_status(repo: &Repo, state: &RunState, s: &StreamRecord, now: u64) -> StreamStatus {
+fn stream_status(
+    repo: &Repo,
+    run_dir: &RunDir,
+    state: &RunState,
+    s: &StreamRecord,
+    now: u64,
+) -> StreamStatus {
     let running = s
         .tasks
         .iter()
@@ -108,8 +115,8 @@ fn stream_status(repo: &Repo, state: &RunState, s: &StreamRecord, now: u64) -> S
             started_at,
             finished_at,
         } => (Some(finished_at.saturating_sub(*started_at)), None),
-        StreamState::Failed { reason, .. } | StreamState::Skipped { reason, .. } => {
-            (None, Some(reason.clone()))
+        StreamState::Failed { .. } | StreamState::Skipped { .. } | StreamState::Stopped { .. } => {
+            (None, s.state.reason())
         }
     };
     // Commits so far: from where the stream started to its branch now.
@@ -149,6 +156,16 @@ fn stream_status(repo: &Repo, state: &RunState, s: &StreamRecord, now: u64) -> S
         }
         _ => None,
     };
+    let waiting = running
+        .and_then(|t| s.tasks[t].waiting.as_ref())
+        .map(|w| WaitingStatus {
+            until: w.until,
+            reset_known: w.reset_known,
+            message: w.message.clone(),
+        });
+    let activity = running
+        .filter(|_| waiting.is_none())
+        .and_then(|t| last_activity(run_dir, s, t));
     StreamStatus {
         name: s.name.clone(),
         state: word.to_string(),
@@ -172,7 +189,16 @@ fn stream_status(repo: &Repo, state: &RunState, s: &StreamRecord, now: u64) -> S
                 log: c.log.display().to_string(),
             })
             .collect(),
+        activity,
+        waiting,
     }
+}
+
+/// The last action of task `t`'s agent (tool and target), read from the end of its log by the
+/// parser of whichever preset's events it holds; `None` for an agent that prints none.
+fn last_activity(run_dir: &RunDir, s: &StreamRecord, t: usize) -> Option<String> {
+    let output = crate::agent::log::last_attempt(&run_dir.log_path(&s.name, t), 256 * 1024);
+    crate::agent::events::last_activity_of_any(&output, Some(&s.worktree)).map(|a| a.to_string())
 }
 
 /// The gate's runs and culprits. The state keeps the gate's runs, not the plan: a gate shows

@@ -229,6 +229,7 @@ fn build(file: &RawFile) -> Option<Plan> {
                     timeout: t.timeout,
                     estimate: t.estimate.as_ref().map(|e| e.value),
                     group: t.group.as_ref().map(|g| g.value.clone()),
+                    allow_empty: t.allow_empty,
                 })
             })
             .collect::<Option<Vec<_>>>()?;
@@ -253,6 +254,7 @@ fn build(file: &RawFile) -> Option<Plan> {
             group: s.group.as_ref().map(|g| g.value.clone()),
             setup: s.settings.setup.clone(),
             setup_timeout: s.settings.setup_timeout,
+            allow_empty: s.settings.allow_empty,
         });
     }
     Some(Plan {
@@ -274,6 +276,8 @@ fn build(file: &RawFile) -> Option<Plan> {
         retry_on: raw.retry_on.clone(),
         retry_on_output: raw.retry_on_output.clone(),
         retry_backoff: raw.retry_backoff.unwrap_or(DEFAULT_RETRY_BACKOFF),
+        limit_wait: raw.limit_wait.unwrap_or(super::model::DEFAULT_LIMIT_WAIT),
+        allow_empty: raw.settings.allow_empty.unwrap_or(false),
         worktree_root: raw.worktree_root.as_ref().map(|w| w.value.clone().into()),
         env: raw.settings.env.clone(),
         check: raw.settings.check.clone(),
@@ -743,7 +747,7 @@ fn check_agents(file: &RawFile, plan_agent: bool, diags: &mut Diagnostics) {
         .any(|s| s.present.contains(&"agent") || s.tasks.iter().any(|t| t.agent_given));
     if !any_agent && file.streams.len() > 1 {
         let mut diagnostic = Diagnostic::error("no agent: the plan sets no `agent`, nor does any stream")
-            .help("set `agent = [\"program\", \"{prompt}\"]` in [plan], e.g. `agent = [\"claude\", \"-p\", \"{prompt}\"]`");
+            .help("set `agent` in [plan]: a preset (`agent = \"claude\"`; also codex, aider, gemini, qwen) or the argv of any program (`agent = [\"program\", \"{prompt}\"]`)");
         if let Some(plan) = &file.plan {
             diagnostic = diagnostic.at(plan.header.clone(), "no `agent` in this table");
         }

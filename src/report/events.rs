@@ -104,6 +104,35 @@ pub enum Event {
         stream: String,
         reason: String,
     },
+    /// A limit stopped a task of the stream (its agent's usage limit did not reset within
+    /// `limit_wait`): not a failure, its work is kept for `retry`.
+    StreamStopped {
+        stream: String,
+        task: usize,
+        reason: String,
+    },
+    /// A task's agent hit its usage limit: the task waits (until `until`, unix ms) and then
+    /// runs it again. Not a failure, and not counted against `retries`.
+    TaskWaiting {
+        stream: String,
+        task: usize,
+        until: u64,
+        /// The reset time is the provider's (else a backoff).
+        reset_known: bool,
+        message: String,
+    },
+    /// What an attempt of a preset's agent used, as its events said.
+    TaskUsage {
+        stream: String,
+        task: usize,
+        attempt: u32,
+        input_tokens: u64,
+        output_tokens: u64,
+        cache_read_tokens: u64,
+        cache_write_tokens: u64,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        cost_usd: Option<f64>,
+    },
     Conflict {
         stream: String,
         files: Vec<String>,

@@ -73,6 +73,7 @@ pub fn graph(state: &RunState) -> String {
             match stream.state {
                 StreamState::Done { .. } => "integrated",
                 StreamState::Failed { .. } => "failed",
+                StreamState::Stopped { .. } => "stopped",
                 StreamState::Skipped { .. } => "skipped",
                 StreamState::Active { .. } => "active",
                 StreamState::Pending => "pending",

@@ -45,6 +45,7 @@ pub fn stream_word(state: &crate::state::StreamState, running: Option<bool>) -> 
         (StreamState::Active { .. }, None) => "active",
         (StreamState::Done { .. }, _) => "integrated",
         (StreamState::Failed { .. }, _) => "failed",
+        (StreamState::Stopped { .. }, _) => "stopped",
         (StreamState::Skipped { .. }, _) => "skipped",
     }
 }

@@ -233,6 +233,32 @@ pub fn event_line(event: &Event, ui: &Ui) -> Option<String> {
         Event::StreamSkipped { stream, reason } => {
             format!("{} {stream}: {reason}", ui.yellow("skipped"))
         }
+        Event::StreamStopped {
+            stream,
+            task,
+            reason,
+        } => format!("{} {stream} task {task}: {reason}", ui.yellow("stopped")),
+        Event::TaskWaiting {
+            stream,
+            task,
+            until,
+            reset_known,
+            message,
+        } => {
+            let wait = until.saturating_sub(crate::state::now_ms());
+            let why = if *reset_known {
+                "until it resets"
+            } else {
+                "then tries again"
+            };
+            format!(
+                "{} {stream} task {task}: usage limit ({}); waits {} {why}",
+                ui.yellow("waiting"),
+                crate::text::sanitize(message),
+                fmt_duration_ms(wait)
+            )
+        }
+        Event::TaskUsage { .. } => return None,
         // Said once, by the halt at the end of the session (`session_view::ended`).
         Event::Conflict { .. } => return None,
         Event::Interrupted { signal } => format!("interrupted by {signal}: state saved"),
@@ -362,6 +388,14 @@ impl Reporter for Live {
             Event::StreamFailed { stream, reason } => {
                 let bar = self.bar(stream);
                 bar.finish_with_message(format!("{}: {reason}", self.ui.red("failed")));
+            }
+            Event::StreamStopped { stream, .. } => {
+                let bar = self.bar(stream);
+                bar.finish_with_message(self.ui.yellow("stopped (usage limit)"));
+            }
+            Event::TaskWaiting { stream, task, .. } => {
+                let bar = self.bar(stream);
+                bar.set_message(format!("task {task}: waiting for the usage limit to reset"));
             }
             _ => {}
         }

@@ -39,7 +39,7 @@ pub fn ended(ui: &Ui, finish: Finish, state: &RunState, report: &RunReport, run_
         return;
     }
     match finish {
-        Finish::Integrated | Finish::Failed | Finish::Skipped => {
+        Finish::Integrated | Finish::Failed | Finish::Stopped | Finish::Skipped => {
             ui.info("");
             // The table is detail: `-q` leaves only the result line below (and errors).
             ui.info(summary::render_table(report, ui).trim_end());
@@ -73,6 +73,19 @@ pub fn ended(ui: &Ui, finish: Finish, state: &RunState, report: &RunReport, run_
                     "{} {all} integrated on {branch} ({})",
                     ui.green("ok:"),
                     short(&state.integration_tip)
+                ));
+            } else if finish == Finish::Stopped {
+                let stopped: Vec<&str> = state
+                    .streams
+                    .iter()
+                    .filter(|s| matches!(s.state, StreamState::Stopped { .. }))
+                    .map(|s| s.name.as_str())
+                    .collect();
+                ui.always(format!(
+                    "{} {done} of {} streams integrated on {branch}; stopped by a usage limit, their work kept: {}",
+                    ui.yellow("stopped:"),
+                    report.streams.len(),
+                    stopped.join(", ")
                 ));
             } else {
                 ui.always(format!(
@@ -119,6 +132,18 @@ pub fn ended(ui: &Ui, finish: Finish, state: &RunState, report: &RunReport, run_
                 ui.info(hints::retry_failed(
                     &unfinished,
                     &run_dir.path().join("logs"),
+                ));
+            }
+            if finish == Finish::Stopped {
+                let stopped: Vec<&str> = state
+                    .streams
+                    .iter()
+                    .filter(|s| matches!(s.state, StreamState::Stopped { .. }))
+                    .map(|s| s.name.as_str())
+                    .collect();
+                ui.info(format!(
+                    "  streams retry {} --with-dependents    # go on once the limit has reset",
+                    stopped.join(" ")
                 ));
             }
             if finish == Finish::Skipped {

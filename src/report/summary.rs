@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 use serde::Serialize;
 
 use super::{Ui, fmt_duration_ms};
-use crate::state::{RunPhase, RunState, StreamState, TaskState, WorkStats};
+use crate::state::{RunPhase, RunState, TaskState, WorkStats};
 
 /// Version of the `report.json` schema.
 pub const REPORT_SCHEMA: u32 = 1;
@@ -88,12 +88,7 @@ pub fn build(state: &RunState, status: &str, stream_files: Option<&[usize]>) -> 
                 retries += t.attempts.saturating_sub(1);
             }
             let status = super::stream_word(&s.state, None);
-            let reason = match &s.state {
-                StreamState::Failed { reason, .. } | StreamState::Skipped { reason, .. } => {
-                    Some(reason.clone())
-                }
-                _ => None,
-            };
+            let reason = s.state.reason();
             StreamReport {
                 name: s.name.clone(),
                 status: status.to_string(),

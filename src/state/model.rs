@@ -14,6 +14,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::agent::usage::{AttemptUsage, Usage};
 use crate::ids::Oid;
 
 /// The format version written by this build.
@@ -324,6 +325,8 @@ pub enum StreamState {
     Done { started_at: u64, finished_at: u64 },
     /// A task failed; the stream stopped there.
     Failed { reason: String, at: u64 },
+    /// A limit stopped a task (not a failure); `retry` goes on from its work.
+    Stopped { stop: Stop, at: u64 },
     /// Never ran, or ran and was left out (a dependency did not finish, `--fail-fast`, or
     /// `streams skip`).
     Skipped {
@@ -342,14 +345,29 @@ impl StreamState {
             StreamState::Active { .. } => "active",
             StreamState::Done { .. } => "done",
             StreamState::Failed { .. } => "failed",
+            StreamState::Stopped { .. } => "stopped",
             StreamState::Skipped { .. } => "skipped",
+        }
+    }
+
+    /// Why a stream that did not finish did not: failed, stopped or skipped.
+    pub fn reason(&self) -> Option<String> {
+        match self {
+            StreamState::Failed { reason, .. } | StreamState::Skipped { reason, .. } => {
+                Some(reason.clone())
+            }
+            StreamState::Stopped { stop, .. } => Some(stop.to_string()),
+            _ => None,
         }
     }
 
     pub fn is_terminal(&self) -> bool {
         matches!(
             self,
-            StreamState::Done { .. } | StreamState::Failed { .. } | StreamState::Skipped { .. }
+            StreamState::Done { .. }
+                | StreamState::Failed { .. }
+                | StreamState::Stopped { .. }
+                | StreamState::Skipped { .. }
         )
     }
 }
@@ -372,6 +390,26 @@ pub struct TaskRecord {
     /// what it amounted to before the fix (the fix starts from the task's end).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fixing: Option<CheckFix>,
+    /// What each attempt of a preset's agent used, as its events said (tokens by kind, cost,
+    /// turns, models, session), in order. Absent from older state files and for agents that
+    /// are an argv.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub usage: Vec<AttemptUsage>,
+    /// Set while the task waits for its agent's usage limit to reset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub waiting: Option<LimitWait>,
+}
+
+/// A task waiting for its agent's usage limit to reset before its next attempt.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LimitWait {
+    /// When the wait began and when it ends (milliseconds since the epoch).
+    pub since: u64,
+    pub until: u64,
+    /// Whether `until` is the reset time the provider gave (else a backoff).
+    pub reset_known: bool,
+    /// The provider's message.
+    pub message: String,
 }
 
 impl StreamRecord {
@@ -410,6 +448,8 @@ impl TaskRecord {
             agent_ms: 0,
             retried_for: Vec::new(),
             fixing: None,
+            usage: Vec::new(),
+            waiting: None,
         }
     }
 }
@@ -451,8 +491,54 @@ pub enum TaskState {
         reason: FailReason,
         at: u64,
     },
+    /// Stopped by a limit (not a failure): its work is kept, `retry` goes on from it.
+    Stopped {
+        stop: Stop,
+        at: u64,
+    },
     /// Will not run (its stream failed or was skipped).
     Skipped,
+}
+
+/// Why a task or stream was stopped (exit code 6): the work stands, `retry` goes on.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Stop {
+    /// The agent's usage limit did not reset within `limit_wait`.
+    UsageLimit {
+        /// The provider's message.
+        message: String,
+        /// When the provider said it resets (seconds since the epoch), if it said.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        resets_at: Option<u64>,
+        /// Where the task's work is kept, if it did any.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        kept: Option<String>,
+    },
+}
+
+impl std::fmt::Display for Stop {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Stop::UsageLimit {
+                message,
+                resets_at,
+                kept,
+            } => {
+                write!(f, "usage limit: {message}")?;
+                if let Some(at) = resets_at {
+                    let when = humantime::format_rfc3339_seconds(
+                        std::time::UNIX_EPOCH + std::time::Duration::from_secs(*at),
+                    );
+                    write!(f, " (resets at {when})")?;
+                }
+                if let Some(kept) = kept {
+                    write!(f, "; its work is kept on {kept}")?;
+                }
+                write!(f, "; `streams retry` goes on")
+            }
+        }
+    }
 }
 
 impl TaskState {
@@ -463,6 +549,7 @@ impl TaskState {
             TaskState::Committed { .. } => "committed",
             TaskState::Integrated { .. } => "integrated",
             TaskState::Failed { .. } => "failed",
+            TaskState::Stopped { .. } => "stopped",
             TaskState::Skipped => "skipped",
         }
     }
@@ -561,6 +648,16 @@ pub enum FailReason {
     Internal {
         message: String,
     },
+    /// The agent's own events report a failure, a refusal or a run that never finished, which
+    /// its exit code (`code`) may not show.
+    Reported {
+        code: i32,
+        message: String,
+    },
+    /// The agent changed nothing (and the task does not allow that): what its events say.
+    NoChanges {
+        said: Vec<String>,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -638,6 +735,15 @@ impl std::fmt::Display for FailReason {
                 branches.join(", ")
             ),
             FailReason::Internal { message } => write!(f, "{message}"),
+            FailReason::Reported { code: 0, message } => write!(f, "agent reported: {message}"),
+            FailReason::Reported { code, message } => {
+                write!(f, "agent exited with code {code}: {message}")
+            }
+            FailReason::NoChanges { said } if said.is_empty() => write!(
+                f,
+                "no changes: its agent changed no file and made no commit (`allow_empty = true` lets a task meant to change nothing pass)"
+            ),
+            FailReason::NoChanges { said } => write!(f, "no changes: {}", said.join("; ")),
             FailReason::Setup { message } => write!(f, "{message}"),
         }
     }
@@ -659,6 +765,13 @@ impl RunState {
                 StreamState::Failed { .. } | StreamState::Skipped { chosen: false, .. }
             )
         })
+    }
+
+    /// A stream was stopped by a limit (usage limit), its work kept for `retry`.
+    pub fn any_stopped(&self) -> bool {
+        self.streams
+            .iter()
+            .any(|s| matches!(s.state, StreamState::Stopped { .. }))
     }
 
     /// A stream was left out by the person's choice (`streams skip`, and what waits on it).

@@ -19,6 +19,7 @@ mod learn;
 mod machines;
 mod output;
 mod plan;
+mod presets;
 mod private;
 mod rerun;
 mod review;
