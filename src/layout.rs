@@ -285,6 +285,14 @@ impl RefNames {
     pub fn stages_prefix(&self, run_id: &str) -> String {
         format!("{}/{run_id}/", self.kept(KeptKind::Stages))
     }
+    /// The result of a whole integration (every stage at once) of run `run_id`.
+    pub fn whole(&self, run_id: &str) -> String {
+        format!("{}all", self.stages_prefix(run_id))
+    }
+    /// Where the integration results of every run spread over machines are recorded.
+    pub fn all_stages_prefix(&self) -> String {
+        format!("{}/", self.kept(KeptKind::Stages))
+    }
     /// The integration ref of a machine running one stream of run `run_id`: private to that
     /// run, so the user's integration branch is never touched by it.
     pub fn machine_integration(&self, run_id: &str) -> String {

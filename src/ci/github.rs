@@ -1,11 +1,17 @@
 //! The GitHub Actions workflow of a plan spread over CI jobs (`streams ci github`).
 //!
 //! Jobs: `plan` checks the plan (its stages must still be this file's) and pins the base and
-//! the run id as job outputs; per stage k, `stage-k` runs one matrix entry per stream
-//! (`streams run --only`, pushing its branch and manifest) and `integrate-k` integrates the
-//! stage (`streams integrate --stage k`) even when some of its streams failed, so that it
-//! reports them. Stage k + 1 starts only from a cleanly integrated stage k. Every value taken
-//! from the plan reaches a shell through `env:`, never spliced into a script.
+//! the run id as job outputs; per stream, `stream-<name>` runs it (`streams run --only`,
+//! pushing its branch and manifest) and reports its manifest's commit as its output; per
+//! stage k, `integrate-k` integrates the stage (`streams integrate --stage k`) from those
+//! outputs, even when some of its streams failed (so that it reports them), and reports the
+//! tip as its output, which stage k + 1 starts from. Stage k + 1 starts only from a cleanly
+//! integrated stage k.
+//!
+//! One job per stream, not a matrix: a matrix's entries share one set of outputs (the last to
+//! set one wins), so any entry could report another stream's work as its own; a job's own
+//! outputs can be set by that job only. Every value taken from the plan reaches a shell through
+//! `env:`, never spliced into a script.
 //!
 //! Written by hand rather than through a YAML serialiser: the file is read by people, and its
 //! comments and layout are part of what it says.
@@ -21,9 +27,12 @@ pub fn workflow(plan: &Plan, options: &Options, spread: &Spread) -> String {
     let mut out = String::new();
     header(&mut out, plan, options);
     plan_job(&mut out, plan, options, spread);
+    let ids = job_ids(&spread.stages);
     for (k, stage) in spread.stages.iter().enumerate() {
-        stage_job(&mut out, plan, options, spread, k, stage);
-        integrate_job(&mut out, plan, options, spread, k);
+        for (i, stream) in stage.iter().enumerate() {
+            stream_job(&mut out, plan, options, spread, &ids, k, i, stream);
+        }
+        integrate_job(&mut out, plan, options, spread, &ids, k);
     }
     // Each job ends with a blank line before the next; the file ends with its last line.
     format!("{}\n", out.trim_end())
@@ -36,9 +45,10 @@ fn header(out: &mut String, plan: &Plan, options: &Options) {
         out,
         "\
 # The streams plan `{name}` ({path}) spread over GitHub Actions jobs, stage by stage: each
-# stream of a stage runs in a job of its own and pushes its branch; then one job checks every
-# stream's work against the plan again, integrates the stage and pushes the integration tip
-# that the next stage starts from. The result is the branch {integration}.
+# stream of a stage runs in a job of its own, pushes its work and reports it as the job's
+# output; then one job checks every stream's work against the plan again, integrates the stage
+# and reports the tip that the next stage starts from. Work travels between jobs only as job
+# outputs, which no other job can set. The result is the branch {integration}.
 #
 # Written by `{command}`.
 # Write it again after changing the plan: the same plan gives the same file, and the first
@@ -117,61 +127,131 @@ fn plan_job(out: &mut String, plan: &Plan, options: &Options, spread: &Spread) {
     );
 }
 
-fn stage_job(
+/// The id of each stream's job, in stage order: `stream-<name>`, with any character GitHub
+/// does not take in a job id as `_`, and `-2`, `-3`... after one that is taken already.
+fn job_ids(stages: &[Vec<String>]) -> Vec<Vec<String>> {
+    let mut taken: std::collections::BTreeSet<String> = ["plan".to_string()].into();
+    let mut ids = Vec::new();
+    for stage in stages {
+        let mut stage_ids = Vec::new();
+        for stream in stage {
+            let clean: String = stream
+                .chars()
+                .map(|c| {
+                    if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                        c
+                    } else {
+                        '_'
+                    }
+                })
+                .collect();
+            let base = format!("stream-{clean}");
+            let mut id = base.clone();
+            let mut n = 2;
+            // GitHub compares job ids without regard to case.
+            while !taken.insert(id.to_ascii_lowercase()) {
+                id = format!("{base}-{n}");
+                n += 1;
+            }
+            stage_ids.push(id);
+        }
+        ids.push(stage_ids);
+    }
+    ids
+}
+
+/// The condition of a job that runs once the plan job and the stage before succeeded, whatever
+/// became of the other jobs it waits for.
+fn after_stage_condition(k: usize) -> String {
+    let mut condition = "!cancelled() && needs.plan.result == 'success'".to_string();
+    if k > 0 {
+        let _ = write!(
+            condition,
+            " && needs.integrate-{}.result == 'success'",
+            k - 1
+        );
+    }
+    format!("${{{{ {condition} }}}}")
+}
+
+/// The job of stream `stream`, the `i`th of stage `k`. With the plan's `jobs` = J, the stream
+/// jobs of a stage run in J lanes: the `i`th waits for the `(i - J)`th to end (however it
+/// ended), so that no more than J agents run at once.
+#[allow(clippy::too_many_arguments)]
+fn stream_job(
     out: &mut String,
     plan: &Plan,
     options: &Options,
     spread: &Spread,
+    ids: &[Vec<String>],
     k: usize,
-    stage: &[String],
+    i: usize,
+    stream: &str,
 ) {
-    let needs = if k == 0 {
-        "[plan]".to_string()
-    } else {
-        format!("[plan, integrate-{}]", k - 1)
-    };
-    let streams: Vec<String> = stage.iter().map(|s| yaml_str(s)).collect();
+    let id = &ids[k][i];
+    let mut needs = vec!["plan".to_string()];
+    if k > 0 {
+        needs.push(format!("integrate-{}", k - 1));
+    }
+    let lane_before = plan
+        .jobs
+        .filter(|&j| j > 0 && i >= j)
+        .map(|j| &ids[k][i - j]);
+    if let Some(before) = lane_before {
+        needs.push(before.clone());
+    }
     let _ = write!(
         out,
-        "  stage-{k}:
-    name: Stage {k} (${{{{ matrix.stream }}}})
-    needs: {needs}
-    runs-on: {runs_on}
-    strategy:
-      # A failed stream does not stop the others; the integrate job reports it.
-      fail-fast: false
+        "  {id}:
+    name: {name}
+    needs: [{needs}]
+",
+        name = yaml_str(&format!("Stream {stream} (stage {k})")),
+        needs = needs.join(", "),
+    );
+    if lane_before.is_some() {
+        let _ = write!(
+            out,
+            "    # After the job before it in its lane ({} at a time), however that ended.
+    if: {}
+",
+            plan.jobs.unwrap_or(1),
+            after_stage_condition(k)
+        );
+    }
+    let _ = write!(
+        out,
+        "    runs-on: {runs_on}
+    outputs:
+      # What this stream did: its integrate job takes the stream's work from here only.
+      manifest: ${{{{ steps.run.outputs.manifest }}}}
+    steps:
 ",
         runs_on = yaml_str(&options.runs_on),
     );
-    if let Some(jobs) = plan.jobs {
-        let _ = writeln!(out, "      max-parallel: {jobs}");
-    }
-    let _ = write!(
-        out,
-        "      matrix:
-        stream: [{streams}]
-    steps:
-",
-        streams = streams.join(", "),
-    );
     install_steps(out, plan, options, spread);
     identity_step(out);
-    let start = if k == 0 {
-        "--base \"$BASE\"".to_string()
-    } else {
-        format!("--after-stage {}", k - 1)
-    };
     let _ = write!(
         out,
         "      - name: Run the stream, push its work
+        id: run
         env:
-          STREAM: ${{{{ matrix.stream }}}}
+          STREAM: {stream}
           RUN_ID: ${{{{ needs.plan.outputs.run-id }}}}
-"
+",
+        stream = yaml_str(stream),
     );
-    if k == 0 {
+    let start = if k == 0 {
         out.push_str("          BASE: ${{ needs.plan.outputs.base }}\n");
-    }
+        "--base \"$BASE\"".to_string()
+    } else {
+        let _ = writeln!(
+            out,
+            "          START: ${{{{ needs.integrate-{}.outputs.tip }}}}",
+            k - 1
+        );
+        format!("--after-stage {} --start \"$START\"", k - 1)
+    };
     for secret in &spread.secrets {
         let _ = writeln!(out, "          {secret}: ${{{{ secrets.{secret} }}}}");
     }
@@ -181,20 +261,37 @@ fn stage_job(
 
 "
     );
-    keep_run_dir_step(out, "stream-${{ matrix.stream }}");
+    keep_run_dir_step(out, &yaml_str(&format!("stream-{stream}")));
 }
 
-fn integrate_job(out: &mut String, plan: &Plan, options: &Options, spread: &Spread, k: usize) {
+fn integrate_job(
+    out: &mut String,
+    plan: &Plan,
+    options: &Options,
+    spread: &Spread,
+    ids: &[Vec<String>],
+    k: usize,
+) {
+    let mut needs = vec!["plan".to_string()];
+    if k > 0 {
+        needs.push(format!("integrate-{}", k - 1));
+    }
+    needs.extend(ids[k].iter().cloned());
     let _ = write!(
         out,
         "  integrate-{k}:
     name: Integrate stage {k}
-    needs: [plan, stage-{k}]
+    needs: [{needs}]
     # Also when a stream job failed: integrate reports it (and integrates the others).
-    if: ${{{{ !cancelled() && needs.stage-{k}.result != 'skipped' }}}}
+    if: {condition}
     runs-on: {runs_on}
+    outputs:
+      # The stage's integration tip: the next stage starts from it.
+      tip: ${{{{ steps.integrate.outputs.tip }}}}
     steps:
 ",
+        needs = needs.join(", "),
+        condition = after_stage_condition(k),
         runs_on = yaml_str(&options.runs_on),
     );
     install_steps(out, plan, options, spread);
@@ -202,10 +299,37 @@ fn integrate_job(out: &mut String, plan: &Plan, options: &Options, spread: &Spre
     let _ = write!(
         out,
         "      - name: Check and integrate the stage, push the integration tip
+        id: integrate
         env:
           RUN_ID: ${{{{ needs.plan.outputs.run-id }}}}
           BASE: ${{{{ needs.plan.outputs.base }}}}
-        run: streams integrate \"$STREAMS_PLAN\" --from origin --run-id \"$RUN_ID\" --base \"$BASE\" --stage {k}
+"
+    );
+    let mut args = format!(
+        "streams integrate \"$STREAMS_PLAN\" --from origin --run-id \"$RUN_ID\" --base \"$BASE\" --stage {k}"
+    );
+    if k > 0 {
+        let _ = writeln!(
+            out,
+            "          START: ${{{{ needs.integrate-{}.outputs.tip }}}}",
+            k - 1
+        );
+        args.push_str(" --start \"$START\"");
+    }
+    out.push_str("          # Each stream's work as its own job reported it.\n");
+    for (n, (stream, id)) in spread.stages[k].iter().zip(&ids[k]).enumerate() {
+        let _ = writeln!(
+            out,
+            "          MANIFEST_{}: {}",
+            n + 1,
+            yaml_str(&format!("{stream}=${{{{ needs.{id}.outputs.manifest }}}}"))
+        );
+        let _ = write!(args, " \\\n            --manifest \"$MANIFEST_{}\"", n + 1);
+    }
+    let _ = write!(
+        out,
+        "        run: |
+          {args}
 
 "
     );

@@ -33,14 +33,51 @@ pub struct Options {
     pub command: String,
 }
 
-/// The default install command: this version of streams from crates.io, so every runner runs
-/// the version that wrote the workflow (a run's manifests record it; mixing versions in one run
-/// is asking for trouble).
-pub fn default_install() -> String {
+/// The package streams is published as (its binary is `streams`; the crates.io name
+/// `streams` is an unrelated crate's).
+pub const PACKAGE: &str = env!("CARGO_PKG_NAME");
+
+/// The release of this version on crates.io: what runners install when nothing better is known.
+pub fn release_install() -> String {
     format!(
-        "cargo install --locked streams@{}",
+        "cargo install --locked {PACKAGE}@{}",
         env!("CARGO_PKG_VERSION")
     )
+}
+
+/// The command that installs on a runner what `cargo install` recorded installing as the
+/// binary `bin` (cargo's `.crates2.json`, `records`): the same release from crates.io, or the
+/// same commit of the same git repository. `Err` with where it came from when a runner cannot
+/// get it the same way (a local path), or `None` when cargo has no record of it.
+pub fn install_from_record(records: &str, bin: &str) -> Option<Result<String, String>> {
+    let records: serde_json::Value = serde_json::from_str(records).ok()?;
+    let (id, _) = records["installs"].as_object()?.iter().find(|(_, entry)| {
+        entry["bins"]
+            .as_array()
+            .is_some_and(|bins| bins.iter().any(|b| b == bin))
+    })?;
+    // "<name> <version> (<source>)"
+    let (name, rest) = id.split_once(' ')?;
+    let (version, source) = rest.split_once(' ')?;
+    let source = source.strip_prefix('(')?.strip_suffix(')')?;
+    if let Some(git) = source.strip_prefix("git+") {
+        // git+<url>[?rev=..|?branch=..|?tag=..]#<commit>
+        let (url, commit) = git.split_once('#')?;
+        let url = url.split_once('?').map_or(url, |(u, _)| u);
+        return Some(Ok(format!(
+            "cargo install --locked --git {url} --rev {commit} {name}"
+        )));
+    }
+    let crates_io = (source.starts_with("registry+") || source.starts_with("sparse+"))
+        && (source.contains("crates.io-index") || source.contains("index.crates.io"));
+    if crates_io {
+        return Some(Ok(format!("cargo install --locked {name}@{version}")));
+    }
+    let place = source
+        .strip_prefix("path+file://")
+        .unwrap_or(source)
+        .to_string();
+    Some(Err(place))
 }
 
 /// An agent CLI streams knows: how a runner gets it and which secrets it reads.
@@ -122,6 +159,13 @@ pub fn spread(plan: &Plan, options: &Options) -> Result<Spread, Refusal> {
                 stream.name
             ));
         }
+        if stream.name.contains("${{") {
+            problems.push(format!(
+                "stream name `{}` holds `${{{{`, which GitHub would read as an expression \
+                 wherever the workflow names the stream: rename the stream",
+                stream.name
+            ));
+        }
     }
     if options.plan_path.starts_with("../") || options.plan_path.starts_with('/') {
         problems.push(format!(
@@ -169,6 +213,17 @@ pub fn spread(plan: &Plan, options: &Options) -> Result<Spread, Refusal> {
             names.join(", ")
         ));
     }
+    // The one place a job other than a stream's own runs that stream's work: the integrate job
+    // runs the gate (and its setup) on the integrated tree, so code a stream wrote runs there,
+    // next to the file that job's outputs are read from.
+    if plan.gate.is_some() {
+        notes.push(
+            "the plan's gate runs the streams' work inside each integrate job, where that code \
+             could set the job's output `tip` the next stage starts from: trust a stage's \
+             result only as far as you trust its streams' code (README: \"Trust model\")"
+                .to_string(),
+        );
+    }
     if plan.jobs.is_none() {
         notes.push(
             "the plan sets no `jobs`: every stream of a stage runs at once (set `jobs` to bound \
@@ -182,6 +237,32 @@ pub fn spread(plan: &Plan, options: &Options) -> Result<Spread, Refusal> {
         secrets: secrets.into_iter().collect(),
         notes,
     })
+}
+
+/// Every word of the plan's agent commands that names a file by its path (it holds a `/`; not
+/// a placeholder), with the stream that runs it, each once: a runner has such a file only if
+/// it is committed (relative: the agent runs in a checkout of the repository) or installed.
+pub fn agent_paths(plan: &Plan) -> Vec<(String, String)> {
+    let mut seen = BTreeSet::new();
+    let mut paths = Vec::new();
+    for stream in &plan.streams {
+        for task in &stream.tasks {
+            let Some(argv) = plan.agent_for(stream, task) else {
+                continue;
+            };
+            for word in argv {
+                let path = word.split_once('=').map_or(word.as_str(), |(_, v)| v);
+                if path.contains('/')
+                    && !path.contains('{')
+                    && !path.contains("://")
+                    && seen.insert(path.to_string())
+                {
+                    paths.push((path.to_string(), stream.name.clone()));
+                }
+            }
+        }
+    }
+    paths
 }
 
 /// The first word of every agent command the plan can run (placeholders left out: they are
@@ -251,10 +332,59 @@ mod tests {
     use super::*;
     use crate::plan::parse_simple;
 
+    #[test]
+    fn runners_install_what_cargo_installed() {
+        let record = |id: &str| {
+            format!(
+                r#"{{"installs":{{"other 1.0.0 (registry+https://github.com/rust-lang/crates.io-index)":{{"bins":["other"]}},"{id}":{{"bins":["streams"],"profile":"release"}}}}}}"#
+            )
+        };
+        let git = record(
+            "agent-streams 0.1.0 (git+https://github.com/o/streams?branch=main#0123456789abcdef0123456789abcdef01234567)",
+        );
+        assert_eq!(
+            install_from_record(&git, "streams"),
+            Some(Ok(
+                "cargo install --locked --git https://github.com/o/streams --rev 0123456789abcdef0123456789abcdef01234567 agent-streams".to_string()
+            ))
+        );
+        let release =
+            record("agent-streams 0.2.0 (registry+https://github.com/rust-lang/crates.io-index)");
+        assert_eq!(
+            install_from_record(&release, "streams"),
+            Some(Ok("cargo install --locked agent-streams@0.2.0".to_string()))
+        );
+        let path = record("agent-streams 0.1.0 (path+file:///home/me/streams)");
+        assert_eq!(
+            install_from_record(&path, "streams"),
+            Some(Err("/home/me/streams".to_string()))
+        );
+        assert_eq!(install_from_record(&path, "nope"), None);
+        assert_eq!(install_from_record("not json", "streams"), None);
+    }
+
+    #[test]
+    fn agent_paths_are_the_words_that_name_files() {
+        let plan = parse_simple(
+            "[plan]\nname = \"p\"\nagent = [\"sh\", \"/home/me/agent.sh\", \"--model=anthropic/x\", \"{prompt_file}\"]\n\
+             [[stream]]\nname = \"a\"\nowns = [\"a/**\"]\ntasks = [\"x\"]\n\
+             [[stream]]\nname = \"b\"\nowns = [\"b/**\"]\nagent = [\"scripts/go.sh\", \"https://example.com/x\"]\ntasks = [\"x\"]\n",
+        )
+        .unwrap();
+        assert_eq!(
+            agent_paths(&plan),
+            [
+                ("/home/me/agent.sh".to_string(), "a".to_string()),
+                ("anthropic/x".to_string(), "a".to_string()),
+                ("scripts/go.sh".to_string(), "b".to_string()),
+            ]
+        );
+    }
+
     fn options() -> Options {
         Options {
             plan_path: "streams.toml".into(),
-            install: default_install(),
+            install: release_install(),
             setup: Vec::new(),
             secrets: Vec::new(),
             runs_on: "ubuntu-latest".into(),
@@ -304,6 +434,18 @@ mod tests {
             ]
         );
         assert!(spread(&parse_simple(&text(2)).unwrap(), &options()).is_ok());
+    }
+
+    #[test]
+    fn a_stream_name_github_would_read_as_an_expression_is_refused() {
+        let plan = parse_simple(
+            "[plan]\nname = \"p\"\nagent = [\"true\"]\n\
+             [[stream]]\nname = \"a${{secrets.X}}\"\nowns = [\"a/**\"]\ntasks = [\"x\"]\n",
+        )
+        .unwrap();
+        let refused = spread(&plan, &options()).unwrap_err();
+        assert_eq!(refused.problems.len(), 1, "{:?}", refused.problems);
+        assert!(refused.problems[0].contains("as an expression"));
     }
 
     #[test]

@@ -18,19 +18,23 @@ fn github(ctx: &Context, args: CiGithubArgs) -> Result<ExitCode> {
         ops::load::load_plan_for_elsewhere(&repo, load::plan_file(ctx, args.plan.as_deref()))?;
     load::show_warnings(ctx, loaded.warnings.as_deref());
     let plan_path = ops::ci::plan_path(&repo, &loaded);
+    let (install, install_note) = match &args.install {
+        Some(command) => (command.clone(), None),
+        None => {
+            let default = ops::ci::default_install();
+            (default.command, default.note)
+        }
+    };
     let options = Options {
         command: command_line(&args, &plan_path),
         plan_path,
-        install: args
-            .install
-            .clone()
-            .unwrap_or_else(ops::ci::default_install),
+        install,
         setup: args.setup.clone(),
         secrets: args.secret.clone(),
         runs_on: args.runs_on.clone(),
     };
-    let workflow = ops::ci::github(&loaded, &options)?;
-    for note in &workflow.notes {
+    let workflow = ops::ci::github(&repo, &loaded, &options)?;
+    for note in install_note.iter().chain(&workflow.notes) {
         ctx.ui.warn(note);
     }
     match &args.out {

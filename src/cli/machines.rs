@@ -11,7 +11,7 @@ use super::load;
 use super::session;
 use super::{Context, IntegrateArgs, RunArgs};
 
-/// `streams run --only STREAM --run-id ID (--base C | --after-stage K) [--push REMOTE]`.
+/// `streams run --only STREAM --run-id ID (--base C | --after-stage K --start C) [--push REMOTE]`.
 pub fn run_only(ctx: &Context, args: RunArgs) -> Result<ExitCode> {
     let machine = &args.machine;
     let (Some(name), Some(run_id)) = (machine.only.as_deref(), machine.run_id.as_deref()) else {
@@ -29,6 +29,7 @@ pub fn run_only(ctx: &Context, args: RunArgs) -> Result<ExitCode> {
         run_id,
         base: machine.base.as_deref(),
         after_stage: machine.after_stage,
+        start: machine.start.as_deref(),
         push: machine.push.as_deref(),
     };
     let repo = ops::load::open_repo(&ctx.cwd)?;
@@ -57,16 +58,18 @@ pub fn run_only(ctx: &Context, args: RunArgs) -> Result<ExitCode> {
             session_view::published(
                 &ctx.ui,
                 &state,
-                published
-                    .as_ref()
-                    .map(|p| (p.remote.as_str(), p.refs.as_slice())),
+                published.as_ref().map(|p| session_view::Handed {
+                    remote: &p.remote,
+                    refs: &p.refs,
+                    outputs: &p.outputs,
+                }),
             );
             Ok(ExitCode::of_run(ops::session::finished(&state)))
         }
     }
 }
 
-/// `streams integrate --from REMOTE --run-id ID [--stage K]`.
+/// `streams integrate --from REMOTE --run-id ID [--stage K [--start C]] [--manifest S=C]...`.
 pub fn integrate(ctx: &Context, args: IntegrateArgs) -> Result<ExitCode> {
     ops_machines::check_run_id(&args.run_id)?;
     let req = IntegrateRequest {
@@ -74,12 +77,14 @@ pub fn integrate(ctx: &Context, args: IntegrateArgs) -> Result<ExitCode> {
         run_id: &args.run_id,
         stage: args.stage,
         base: args.base.as_deref(),
+        start: args.start.as_deref(),
+        manifests: &args.manifest,
     };
     let repo = ops::load::open_repo(&ctx.cwd)?;
     let plan_file = load::plan_file(ctx, args.plan.as_deref());
     let names = load::warned(ctx, ops::load::names_only(&repo, plan_file)?);
     let scope = central::scope(&names, &req)?;
-    let fetched = central::fetch(&repo, &names, &req)?;
+    let fetched = central::fetch(&repo, &names, &req, &scope)?;
     let loaded = ops::load::load_plan_at(&repo, plan_file, &fetched.base)?;
     load::show_warnings(ctx, loaded.warnings.as_deref());
     let settled = central::settle_arrivals(repo, loaded, &names, &req, scope, fetched)?;

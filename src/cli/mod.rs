@@ -189,8 +189,9 @@ pub struct CiGithubArgs {
     /// Write the workflow to PATH (e.g. .github/workflows/streams.yml) instead of stdout
     #[arg(long, value_name = "PATH")]
     pub out: Option<PathBuf>,
-    /// The shell command that installs streams on a runner (default: `cargo install --locked
-    /// streams@<this version>`)
+    /// The shell command that installs streams on a runner (default: what `cargo install`
+    /// installed this streams from, the same commit of the same repository or the same
+    /// release; else `cargo install --locked agent-streams@<this version>`)
     #[arg(long, value_name = "CMD")]
     pub install: Option<String>,
     /// A shell command every job runs after installing streams and the agents it knows
@@ -294,11 +295,15 @@ pub struct MachineArgs {
         conflicts_with = "after_stage"
     )]
     pub base: Option<String>,
-    /// With --only: start from the integration tip that `streams integrate --stage K` pushed
-    /// to the --push remote (for a stream of stage K+1, whose dependencies are integrated by
-    /// then; stages are numbered from 0)
-    #[arg(long, value_name = "K", requires_all = ["only", "push"])]
+    /// With --only: start after stage K (for a stream of stage K+1, whose dependencies are
+    /// integrated by then; stages are numbered from 0), from the tip given with --start
+    #[arg(long, value_name = "K", requires_all = ["only", "push", "start"])]
     pub after_stage: Option<usize>,
+    /// With --after-stage K: the tip `streams integrate --stage K` reported (in GitHub Actions,
+    /// its job's output `tip`); fetched from the --push remote by id. Never read from a ref:
+    /// any job could have moved one
+    #[arg(long, value_name = "COMMIT", requires = "after_stage")]
+    pub start: Option<String>,
     /// With --only: when the stream ends (done or failed), push its branch, its kept work and
     /// its manifest to this remote (a name or URL) for `streams integrate --from`
     #[arg(long, value_name = "REMOTE", requires = "only")]
@@ -417,11 +422,31 @@ pub struct IntegrateArgs {
     /// manifest cannot choose what the integration starts from
     #[arg(long, value_name = "COMMIT")]
     pub base: Option<String>,
+    /// With --stage K (K > 0): the tip stage K-1 was integrated to, as its integrate job
+    /// reported it (in GitHub Actions, its output `tip`). Never read from a ref on the remote
+    #[arg(long, value_name = "COMMIT", requires = "stage")]
+    pub start: Option<String>,
+    /// The manifest commit STREAM's own job reported (in GitHub Actions, its output
+    /// `manifest`; empty when it reported none), repeatable. Given, only these are read: no
+    /// job can put work in another stream's name. Not given, the manifests on the remote are
+    /// read, which any job that can push could have written
+    #[arg(long, value_name = "STREAM=COMMIT", value_parser = stream_commit)]
+    pub manifest: Vec<(String, String)>,
     /// Print events as NDJSON on stdout
     #[arg(long)]
     pub json: bool,
     #[command(flatten)]
     pub report: ReportArgs,
+}
+
+/// `STREAM=COMMIT` (the commit may be empty: the stream's job reported nothing).
+fn stream_commit(text: &str) -> std::result::Result<(String, String), String> {
+    match text.rsplit_once('=') {
+        Some((stream, commit)) if !stream.is_empty() => {
+            Ok((stream.to_string(), commit.trim().to_string()))
+        }
+        _ => Err("expected STREAM=COMMIT".to_string()),
+    }
 }
 
 #[derive(Debug, Args)]

@@ -63,9 +63,11 @@ pub fn conclude(ctx: &Context, ended: Ended, junit: Option<&Path>) -> Result<Exi
     session_view::published(
         &ctx.ui,
         state,
-        published
-            .as_ref()
-            .map(|p| (p.remote.as_str(), p.refs.as_slice())),
+        published.as_ref().map(|p| session_view::Handed {
+            remote: &p.remote,
+            refs: &p.refs,
+            outputs: &p.outputs,
+        }),
     );
     Ok(code)
 }

@@ -26,34 +26,50 @@ pub fn fetch(repo: &Repo, remote: &str, refspecs: &[String]) -> GitResult<()> {
     Ok(())
 }
 
-/// Sets each of `targets` (ref, commit) on `remote` atomically (all or none), without asking
-/// for anything. A ref in `leases` moves only from the value given there (`None`: only if the
-/// remote lacks it), see [`lease_broken`]; the others are forced.
-pub fn push_atomic(
-    repo: &Repo,
-    remote: &str,
-    targets: &[(String, Oid)],
-    leases: &[(String, Option<Oid>)],
-) -> GitResult<()> {
+/// Fetches the commits `ids` (and what they reach) from `remote` by id, without a ref: what a
+/// job reported is taken as it reported it, whatever the remote's refs say meanwhile.
+pub fn fetch_commits(repo: &Repo, remote: &str, ids: &[Oid]) -> GitResult<()> {
+    if ids.is_empty() {
+        return Ok(());
+    }
+    let mut args: Vec<String> = vec![
+        "fetch".into(),
+        "--quiet".into(),
+        "--no-tags".into(),
+        "--no-write-fetch-head".into(),
+        remote.to_string(),
+    ];
+    args.extend(ids.iter().map(|id| id.to_string()));
+    repo.git().with_env("GIT_TERMINAL_PROMPT", "0").run(&args)?;
+    Ok(())
+}
+
+/// One ref a push sets: `name` to `to`, only from `from` (`None`: only where the remote lacks
+/// it). Nothing streams pushes is forced: a ref that moved since it was looked at is left as
+/// it is, and the push fails ([`lease_broken`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Lease {
+    pub name: String,
+    pub to: Oid,
+    pub from: Option<Oid>,
+}
+
+/// Sets every ref of `leases` on `remote` atomically (all or none), each only from the value
+/// it names, without asking for anything.
+pub fn push_atomic(repo: &Repo, remote: &str, leases: &[Lease]) -> GitResult<()> {
     let mut args: Vec<String> = vec![
         "push".into(),
         "--quiet".into(),
         "--atomic".into(),
         "--no-verify".into(),
     ];
-    for (name, seen) in leases {
-        let seen = seen.as_ref().map(Oid::to_string).unwrap_or_default();
-        args.push(format!("--force-with-lease={name}:{seen}"));
+    for lease in leases {
+        let from = lease.from.as_ref().map(Oid::to_string).unwrap_or_default();
+        args.push(format!("--force-with-lease={}:{from}", lease.name));
     }
     args.push(remote.to_string());
-    for (name, oid) in targets {
-        // A `+` would force the ref past its lease.
-        let force = if leases.iter().any(|(leased, _)| leased == name) {
-            ""
-        } else {
-            "+"
-        };
-        args.push(format!("{force}{oid}:{name}"));
+    for lease in leases {
+        args.push(format!("{}:{}", lease.to, lease.name));
     }
     repo.git().with_env("GIT_TERMINAL_PROMPT", "0").run(&args)?;
     Ok(())
@@ -64,15 +80,49 @@ pub fn lease_broken(err: &GitError) -> bool {
     matches!(err, GitError::Command { stderr, .. } if stderr.contains("(stale info)"))
 }
 
+/// The refs a push left because they were not at the value leased for them, as git names them
+/// (`streams/p/integration` for a branch).
+pub fn stale_refs(err: &GitError) -> Vec<String> {
+    let GitError::Command { stderr, .. } = err else {
+        return Vec::new();
+    };
+    stderr
+        .lines()
+        .filter(|line| line.contains("(stale info)"))
+        .filter_map(|line| line.split(" -> ").nth(1))
+        .filter_map(|rest| rest.split_whitespace().next())
+        .map(str::to_string)
+        .collect()
+}
+
 /// The refs under `prefix` on `remote` and their targets (`git ls-remote`).
 pub fn remote_refs(repo: &Repo, remote: &str, prefix: &str) -> GitResult<Vec<(String, Oid)>> {
-    let pattern = format!("{prefix}*");
-    let out = repo.git().with_env("GIT_TERMINAL_PROMPT", "0").read([
-        "ls-remote",
-        "--refs",
-        remote,
-        &pattern,
-    ])?;
+    ls_remote(repo, remote, &[format!("{prefix}*")])
+}
+
+/// What each of the full ref `names` holds on `remote` (absent: not there), in one look.
+pub fn remote_values(
+    repo: &Repo,
+    remote: &str,
+    names: &[String],
+) -> GitResult<std::collections::BTreeMap<String, Oid>> {
+    if names.is_empty() {
+        return Ok(Default::default());
+    }
+    // ls-remote matches a pattern against the tail of every ref: keep the exact names only.
+    Ok(ls_remote(repo, remote, names)?
+        .into_iter()
+        .filter(|(name, _)| names.contains(name))
+        .collect())
+}
+
+fn ls_remote(repo: &Repo, remote: &str, patterns: &[String]) -> GitResult<Vec<(String, Oid)>> {
+    let mut args: Vec<String> = vec!["ls-remote".into(), "--refs".into(), remote.to_string()];
+    args.extend(patterns.iter().cloned());
+    let out = repo
+        .git()
+        .with_env("GIT_TERMINAL_PROMPT", "0")
+        .read(&args)?;
     Ok(out
         .lines()
         .filter_map(|line| {

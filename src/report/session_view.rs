@@ -283,13 +283,29 @@ pub fn merged(ui: &Ui, merged: &Merged) {
     }
 }
 
-/// What a run spread over machines handed on once finished: the refs pushed to `remote`
-/// (`pushed`), and for the central integration the streams whose machines pushed nothing.
-pub fn published(ui: &Ui, state: &RunState, pushed: Option<(&str, &[String])>) {
-    if let Some((remote, refs)) = pushed {
-        ui.info(format!("pushed to {remote}:"));
-        for name in refs {
+/// What a run spread over machines handed on: the remote, the refs pushed there, and the
+/// outputs its CI job reports.
+pub struct Handed<'a> {
+    pub remote: &'a str,
+    pub refs: &'a [String],
+    pub outputs: &'a [(&'static str, String)],
+}
+
+/// What a run spread over machines handed on once finished: the refs pushed to `remote` and
+/// the job's outputs (`pushed`), and for the central integration the streams whose machines
+/// pushed nothing.
+pub fn published(ui: &Ui, state: &RunState, pushed: Option<Handed<'_>>) {
+    if let Some(handed) = pushed {
+        if handed.refs.is_empty() {
+            ui.info(format!("nothing to push to {}", handed.remote));
+        } else {
+            ui.info(format!("pushed to {}:", handed.remote));
+        }
+        for name in handed.refs {
             ui.info(format!("  {}", crate::layout::short_branch(name)));
+        }
+        for (key, value) in handed.outputs {
+            ui.info(format!("job output: {key}={value}"));
         }
     }
     let Some(crate::state::Machines::Integrate {
@@ -297,6 +313,7 @@ pub fn published(ui: &Ui, state: &RunState, pushed: Option<(&str, &[String])>) {
         run_id,
         stage,
         missing,
+        ..
     }) = &state.machines
     else {
         return;

@@ -115,6 +115,11 @@ pub enum Machines {
         /// `integrate` takes them in once they arrive).
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         missing: Vec<String>,
+        /// The manifest commit each stream was settled from: a stream that failed is looked at
+        /// again when its job reports another one (its job was run again). Absent from older
+        /// state files: their failed streams stay failed.
+        #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+        arrived: std::collections::BTreeMap<String, Oid>,
     },
 }
 

@@ -184,13 +184,60 @@ fn wait_ok(child: Child) {
     );
 }
 
+/// `run --only STREAM --run-id <this test run's> --after-stage K --start TIP --push origin`: a
+/// machine of stage K + 1, started from the tip stage K's integrate job reported.
+fn after<'a>(stream: &'a str, k: &'a str, tip: &'a str) -> Vec<&'a str> {
+    vec![
+        "run",
+        "--only",
+        stream,
+        "--run-id",
+        run_id(),
+        "--after-stage",
+        k,
+        "--start",
+        tip,
+        "--push",
+        "origin",
+    ]
+}
+
 fn integrate(fleet: &Fleet, central: &Path, stage: Option<usize>) -> CmdOutput {
+    integrate_reporting(fleet, central, stage, None).0
+}
+
+/// `streams integrate` of `stage` (every stage: `None`) in `central`, a stage after the first
+/// from `start` (the tip the stage before reported); returns what it said and the tip it
+/// reports as its CI job's output (`$GITHUB_OUTPUT`), if any.
+fn integrate_reporting(
+    fleet: &Fleet,
+    central: &Path,
+    stage: Option<usize>,
+    start: Option<&str>,
+) -> (CmdOutput, Option<String>) {
     let mut args = vec!["integrate", "--from", "origin", "--run-id", run_id()];
     let stage_text = stage.map(|k| k.to_string());
     if let Some(k) = &stage_text {
         args.extend(["--stage", k.as_str()]);
     }
-    fleet.streams_in(central, &args)
+    if let Some(start) = start {
+        args.extend(["--start", start]);
+    }
+    let outputs = tempfile::NamedTempFile::new().unwrap();
+    let out = fleet
+        .src
+        .streams_cmd(&args)
+        .current_dir(central)
+        .env("GITHUB_OUTPUT", outputs.path())
+        .output()
+        .unwrap();
+    let tip = std::fs::read_to_string(outputs.path())
+        .unwrap()
+        .lines()
+        .rev()
+        .find_map(|l| l.strip_prefix("tip="))
+        .map(str::to_string);
+    (CmdOutput::new(out, &fleet.src), tip)
 }
 
 #[test]
@@ -207,22 +254,27 @@ fn streams_run_on_machines_at_once_integrate_to_what_one_machine_makes() {
             .remote_ref(&format!("refs/streams/p/manifests/{run}/a"))
             .is_some()
     );
+    // Only names of the run: the usual stream branches are not the machines' to push.
+    assert_eq!(fleet.remote_ref("refs/heads/streams/p/a"), None);
     let central = fleet.clone("central");
-    let out = integrate(&fleet, &central, Some(0));
+    let (out, stage0) = integrate_reporting(&fleet, &central, Some(0), None);
     out.assert_code(0);
     let mut redactor = Redactor::new();
     insta::assert_snapshot!("integrate_stage_0", redactor.output(&out));
-    let stage0 = fleet
-        .remote_ref(&format!("refs/streams/p/stages/{run}/0"))
-        .expect("stage 0's tip is pushed");
-    // Stage 1: `c` starts from stage 0's tip, which it finds on the remote. Its clone has no
-    // `main` (the plan's base), as a CI checkout of another branch would not: the plan is
+    let stage0 = stage0.expect("integrate reports stage 0's tip");
+    assert_eq!(
+        fleet.remote_ref(&format!("refs/streams/p/stages/{run}/0")),
+        Some(stage0.clone()),
+        "recorded on the remote too"
+    );
+    // Stage 1: `c` starts from stage 0's tip, as its integrate job reported it. Its clone has
+    // no `main` (the plan's base), as a CI checkout of another branch would not: the plan is
     // checked against the commit the stream starts from.
     let dir = fleet.clone("machine-c");
     fleet.src.git_in(&dir, &["checkout", "-q", "--detach"]);
     fleet.src.git_in(&dir, &["branch", "-q", "-D", "main"]);
     fleet
-        .streams_in(&dir, &only("c", "--after-stage", "0"))
+        .streams_in(&dir, &after("c", "0", &stage0))
         .assert_code(0);
     let manifest = fleet.remote_git(&[
         "show",
@@ -234,24 +286,31 @@ fn streams_run_on_machines_at_once_integrate_to_what_one_machine_makes() {
     assert_eq!(manifest["outcome"]["outcome"], "done");
     assert_eq!(manifest["tasks"].as_array().unwrap().len(), 1);
     assert!(manifest["plan_hash"].as_str().unwrap().len() == 40);
-    integrate(&fleet, &central, Some(1)).assert_code(0);
-    assert!(
-        fleet
-            .remote_ref(&format!("refs/streams/p/stages/{run}/1"))
-            .is_some()
+    let (out, stage1) = integrate_reporting(&fleet, &central, Some(1), Some(&stage0));
+    out.assert_code(0);
+    let stage1 = stage1.expect("integrate reports stage 1's tip");
+    assert_eq!(
+        fleet.remote_ref(&format!("refs/streams/p/stages/{run}/1")),
+        Some(stage1.clone())
     );
     assert_eq!(
         fleet.remote_ref("streams/p/integration"),
-        fleet.remote_ref(&format!("refs/streams/p/stages/{run}/1"))
+        Some(stage1.clone())
     );
     assert_eq!(fleet.remote_result(), fleet.local_result());
-    // Integrating stage 0 again changes nothing on the remote (the branch stays at stage 1),
-    // here or in a fresh clone (the job run again elsewhere).
-    let refs_before = fleet.remote_git(&["for-each-ref"]);
+    // Integrating a stage again pushes that stage's result again (in CI the jobs after it run
+    // again too, from what it reports), here and in a fresh clone, where its commits get other
+    // dates, so other ids.
     integrate(&fleet, &central, Some(0)).assert_code(0);
-    assert_eq!(fleet.remote_git(&["for-each-ref"]), refs_before);
-    // There its commits get other dates, so other ids: the same files are the same result.
-    let again = fleet.clone("central-again");
+    assert_eq!(
+        fleet.remote_ref("streams/p/integration"),
+        Some(stage0.clone())
+    );
+    let (again, tip) = integrate_reporting(&fleet, &central, Some(1), Some(&stage0));
+    again.assert_code(0);
+    assert_eq!(tip, Some(stage1.clone()), "the same result");
+    assert_eq!(fleet.remote_ref("streams/p/integration"), Some(stage1));
+    let fresh = fleet.clone("central-again");
     let out = fleet
         .src
         .streams_cmd(&[
@@ -263,19 +322,19 @@ fn streams_run_on_machines_at_once_integrate_to_what_one_machine_makes() {
             "--stage",
             "0",
         ])
-        .current_dir(&again)
+        .current_dir(&fresh)
         .env("GIT_COMMITTER_DATE", "2026-02-02T00:00:00+00:00")
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(0));
-    assert_ne!(
-        fleet
-            .src
-            .git_in(&again, &["rev-parse", "streams/p/integration"]),
-        stage0,
-        "the fresh clone's commits should differ"
+    let elsewhere = fleet
+        .src
+        .git_in(&fresh, &["rev-parse", "streams/p/integration"]);
+    assert_ne!(elsewhere, stage0, "the fresh clone's commits should differ");
+    assert_eq!(
+        fleet.remote_ref(&format!("refs/streams/p/stages/{run}/0")),
+        Some(elsewhere)
     );
-    assert_eq!(fleet.remote_git(&["for-each-ref"]), refs_before);
 }
 
 #[test]
@@ -425,7 +484,10 @@ fn a_lying_machine_is_caught_centrally_and_its_work_kept() {
         "a"
     );
     assert_eq!(
-        fleet.remote_ref("refs/streams/p/rejected/a/2"),
+        fleet.remote_ref(&format!(
+            "refs/streams/p/work/{}/kept/a/rejected/a/2",
+            run_id()
+        )),
         Some(lie.clone())
     );
     assert_eq!(
@@ -710,12 +772,14 @@ fn a_stream_whose_dependency_failed_in_an_earlier_stage_is_skipped() {
     assert_eq!(a.wait_with_output().unwrap().status.code(), Some(4));
     wait_ok(b);
     let central = fleet.clone("central");
-    integrate(&fleet, &central, Some(0)).assert_code(4);
+    let (out, tip) = integrate_reporting(&fleet, &central, Some(0), None);
+    out.assert_code(4);
+    let tip = tip.expect("a stage that integrated something reports its tip");
     let dir = fleet.clone("machine-c");
     fleet
-        .streams_in(&dir, &only("c", "--after-stage", "0"))
+        .streams_in(&dir, &after("c", "0", &tip))
         .assert_code(0);
-    let out = integrate(&fleet, &central, Some(1));
+    let (out, _) = integrate_reporting(&fleet, &central, Some(1), Some(&tip));
     out.assert_code(4);
     assert!(
         out.stderr.contains("its dependency `a` did not finish"),
@@ -798,7 +862,8 @@ fn an_unreachable_remote_is_said_in_two_lines() {
 fn a_stage_0_stream_started_after_a_stage_is_told_to_use_base() {
     let fleet = Fleet::new(STAGED_PLAN);
     let machine = fleet.clone("machine-a");
-    let out = fleet.streams_in(&machine, &only("a", "--after-stage", "0"));
+    let base = fleet.base();
+    let out = fleet.streams_in(&machine, &after("a", "0", &base));
     out.assert_code(2);
     assert!(
         out.stderr.contains(
@@ -858,64 +923,69 @@ fn a_stage_integration_killed_anywhere_and_run_again_pushes_the_same_stage_tip()
     assert_eq!(results.len(), 1, "{results:#?}");
 }
 
-/// A runner of the next stage (it can push to the remote) moves stage 0's tip to a commit
-/// that changes README.md, which no stream owns; then `c` runs from that tip.
-fn forge_stage_0_and_run_c(fleet: &Fleet) {
+/// A runner of the next stage (it can push to the remote) moves stage 0's tip on the remote
+/// to a commit that changes `a/x` (a stream of stage 0: the old check allowed that) and
+/// `README.md` (no stream's), then runs `c` from there. Returns the forged tip.
+fn forge_stage_0_and_run_c(fleet: &Fleet) -> String {
     let run = run_id();
     let stage_ref = format!("refs/streams/p/stages/{run}/0");
     let forger = fleet.clone("forger");
     let git = |args: &[&str]| fleet.src.git_in(&forger, args);
     git(&["fetch", "-q", "origin", &format!("{stage_ref}:{stage_ref}")]);
     git(&["checkout", "-q", "--detach", &stage_ref]);
+    std::fs::write(forger.join("a/x"), "a, taken over\n").unwrap();
     std::fs::write(forger.join("README.md"), "# taken over\n").unwrap();
-    git(&["commit", "-q", "-am", "README: taken over"]);
+    git(&["commit", "-q", "-am", "taken over"]);
     git(&["push", "-q", "origin", &format!("+HEAD:{stage_ref}")]);
+    let forged = git(&["rev-parse", "HEAD"]);
     let c = fleet.clone("machine-c");
     fleet
-        .streams_in(
-            &c,
-            &[
-                "run",
-                "--only",
-                "c",
-                "--run-id",
-                run,
-                "--after-stage",
-                "0",
-                "--push",
-                "origin",
-            ],
-        )
+        .streams_in(&c, &after("c", "0", &forged))
         .assert_code(0);
+    forged
 }
 
+/// Finding 2 of issue 24, by hand: stage 1 is integrated on the tip stage 0's job reported,
+/// whatever the remote's stage ref says, and a stream that started elsewhere is refused.
 #[test]
-fn a_stage_tip_forged_on_the_remote_is_not_built_on() {
+fn a_stage_tip_moved_on_the_remote_is_not_built_on() {
     let fleet = Fleet::new(STAGED_PLAN);
     let (_, a) = fleet.machine("a");
     let (_, b) = fleet.machine("b");
     wait_ok(a);
     wait_ok(b);
     let central = fleet.clone("central");
-    integrate(&fleet, &central, Some(0)).assert_code(0);
+    let (out, tip) = integrate_reporting(&fleet, &central, Some(0), None);
+    out.assert_code(0);
+    let tip = tip.unwrap();
     forge_stage_0_and_run_c(&fleet);
-    let central = fleet.clone("central-1");
-    let out = integrate(&fleet, &central, Some(1));
-    out.assert_code(5);
+    let central_1 = fleet.clone("central-1");
+    let (out, _) = integrate_reporting(&fleet, &central_1, Some(1), Some(&tip));
+    out.assert_code(4);
     assert!(
-        out.stderr
-            .contains("README.md, which no stream of stage 0 owns"),
+        out.stderr.contains("failed c: refused: it started from"),
         "{out}"
     );
-    assert!(out.stderr.lines().count() <= 2, "{out}");
+    for (file, text) in [("a/x", "a\na one\na two"), ("README.md", "# app")] {
+        assert_eq!(
+            fleet.remote_git(&["show", &format!("streams/p/integration:{file}")]),
+            text
+        );
+    }
+    // Its job run again, from the reported tip: the same central clone takes it this time (a
+    // failed stream is looked at again once its machine pushes another manifest).
+    let c = fleet.clone("machine-c-again");
+    fleet.streams_in(&c, &after("c", "0", &tip)).assert_code(0);
+    let (out, _) = integrate_reporting(&fleet, &central_1, Some(1), Some(&tip));
+    out.assert_code(0);
     assert_eq!(
-        fleet.remote_git(&["show", "streams/p/integration:README.md"]),
-        "# app"
+        fleet.remote_git(&["show", "streams/p/integration:c/x"]),
+        "c\nc one"
     );
 }
 
 #[test]
-fn a_stream_started_from_a_forged_stage_tip_is_refused_by_a_whole_integration() {
+fn a_stream_started_after_a_stage_is_refused_by_a_whole_integration() {
     // `merge`: the stream's branch is merged whole, so what its start holds would land.
     let plan = STAGED_PLAN.replace("jobs = 3", "jobs = 3\nmerge = \"merge\"");
     let fleet = Fleet::new(&plan);
@@ -923,12 +993,25 @@ fn a_stream_started_from_a_forged_stage_tip_is_refused_by_a_whole_integration() 
     let (_, b) = fleet.machine("b");
     wait_ok(a);
     wait_ok(b);
-    integrate(&fleet, &fleet.clone("central"), Some(0)).assert_code(0);
-    forge_stage_0_and_run_c(&fleet);
+    // `c` ran after a stage 0 of its machine's own making.
+    let forger = fleet.clone("forger");
+    let git = |args: &[&str]| fleet.src.git_in(&forger, args);
+    std::fs::write(forger.join("a/x"), "a, taken over\n").unwrap();
+    std::fs::write(forger.join("README.md"), "# taken over\n").unwrap();
+    git(&["commit", "-q", "-am", "taken over"]);
+    git(&["push", "-q", "origin", "HEAD:refs/heads/forged"]);
+    let forged = git(&["rev-parse", "HEAD"]);
+    let c = fleet.clone("machine-c");
+    fleet
+        .streams_in(&c, &after("c", "0", &forged))
+        .assert_code(0);
     let out = integrate(&fleet, &fleet.clone("central-all"), None);
     out.assert_code(4);
     assert!(
-        out.stderr.contains("failed c: refused: it started from"),
+        out.stderr.contains("failed c: refused: it started from")
+            && out
+                .stderr
+                .contains("a whole integration takes streams started from the base"),
         "{out}"
     );
     assert_eq!(
@@ -986,7 +1069,7 @@ fn an_integration_branch_moved_meanwhile_is_not_pushed_over() {
     std::fs::write(
         &wrapper,
         format!(
-            "#!/bin/sh\ngit --git-dir=\"$1\" update-ref refs/heads/streams/p/integration {other}\nexec git-receive-pack \"$@\"\n"
+            "#!/bin/sh\ngit --git-dir=\"$1\" update-ref refs/heads/streams/p/integration {other}\ngit --git-dir=\"$1\" update-ref refs/streams/p/stages/other-run/0 {other}\nexec git-receive-pack \"$@\"\n"
         ),
     )
     .unwrap();
@@ -1004,7 +1087,7 @@ fn an_integration_branch_moved_meanwhile_is_not_pushed_over() {
     assert_ne!(out.code, Some(0), "{out}");
     assert!(
         out.stderr
-            .contains("streams/p/integration on origin moved while this integration ran"),
+            .contains("streams/p/integration moved on origin while this job ran"),
         "{out}"
     );
     // The other job's result stands.
@@ -1015,11 +1098,119 @@ fn an_integration_branch_moved_meanwhile_is_not_pushed_over() {
         Some(other.as_str())
     );
 
-    // Without the race, the same command again pushes this integration's result.
+    // Without the race, the same command again pushes this integration's result over the
+    // other run's (recorded as an integration's result: a branch streams left).
     fleet.src.git_in(
         &central,
         &["config", "--unset", "remote.origin.receivepack"],
     );
     integrate(&fleet, &central, None).assert_code(0);
     assert_eq!(fleet.remote_result(), fleet.local_result());
+}
+
+/// The integration branch on the remote holds what no integration left there (a person's
+/// push, `streams pr` of a local run): the central job refuses to push over it, says what to
+/// do, and pushes nothing, before it integrates anything.
+#[test]
+fn an_integration_branch_no_integration_left_is_not_pushed_over() {
+    let fleet = Fleet::new(FLAT_PLAN);
+    let theirs = fleet
+        .src
+        .git(&["commit-tree", "-m", "a person's", "HEAD^{tree}"]);
+    fleet.src.git(&[
+        "push",
+        "-q",
+        fleet.remote.to_str().unwrap(),
+        &format!("{theirs}:refs/heads/streams/p/integration"),
+        &format!("{theirs}:refs/heads/streams/p/a"),
+    ]);
+    let (_, a) = fleet.machine("a");
+    let (_, b) = fleet.machine("b");
+    wait_ok(a);
+    wait_ok(b);
+    // The machines pushed only names of their run.
+    assert_eq!(
+        fleet.remote_ref("refs/heads/streams/p/a"),
+        Some(theirs.clone())
+    );
+    let central = fleet.clone("central");
+    let out = integrate(&fleet, &central, None);
+    out.assert_code(5);
+    let mut redactor = Redactor::new();
+    insta::assert_snapshot!("integration_branch_not_ours", redactor.output(&out));
+    assert_eq!(
+        fleet.remote_ref("refs/heads/streams/p/integration"),
+        Some(theirs.clone())
+    );
+    assert!(
+        !central.join(".git/streams/runs").join(run_id()).exists(),
+        "refused before anything was integrated"
+    );
+    // Deleted as the hint says, the next integration pushes.
+    fleet.src.git(&[
+        "push",
+        "-q",
+        fleet.remote.to_str().unwrap(),
+        ":refs/heads/streams/p/integration",
+    ]);
+    integrate(&fleet, &central, None).assert_code(0);
+    assert_eq!(fleet.remote_result(), fleet.local_result());
+}
+
+/// Nothing arrived yet (the integrate job ran before any stream job pushed): nothing is
+/// pushed, not even a stage tip equal to the base.
+#[test]
+fn an_integration_before_any_machine_pushed_pushes_nothing() {
+    let fleet = Fleet::new(FLAT_PLAN);
+    let central = fleet.clone("central");
+    let (out, _) = integrate_reporting(&fleet, &central, Some(0), None);
+    out.assert_code(4);
+    assert_eq!(fleet.remote_git(&["for-each-ref", "refs/streams"]), "");
+    assert_eq!(fleet.remote_ref("refs/heads/streams/p/integration"), None);
+    assert!(out.stderr.contains("nothing to push to origin"), "{out}");
+    // Once they have, the same clone integrates them.
+    let (_, a) = fleet.machine("a");
+    let (_, b) = fleet.machine("b");
+    wait_ok(a);
+    wait_ok(b);
+    integrate(&fleet, &central, Some(0)).assert_code(0);
+    assert_eq!(fleet.remote_result(), fleet.local_result());
+}
+
+/// A stream that failed on its machine, and whose job is then run again under the same run id
+/// (GitHub's "Re-run failed jobs"), is taken by integrating again in the same clone.
+#[test]
+fn a_failed_stream_run_again_is_integrated_in_the_same_clone() {
+    let plan = FLAT_PLAN.replace(
+        r#"["act", "append", "b/x", "{task}"]"#,
+        r#"["sh", "-c", "test -n \"$B_FIXED\" && echo fixed >> b/x"]"#,
+    );
+    let fleet = Fleet::new(&plan);
+    let (_, a) = fleet.machine("a");
+    let (_, b) = fleet.machine("b");
+    wait_ok(a);
+    assert_eq!(b.wait_with_output().unwrap().status.code(), Some(4));
+    let central = fleet.clone("central");
+    let out = integrate(&fleet, &central, None);
+    out.assert_code(4);
+    assert!(
+        out.stderr.contains("failed b: failed on its machine"),
+        "{out}"
+    );
+    let dir = fleet.clone("machine-b-again");
+    let base = fleet.base();
+    let out = fleet
+        .src
+        .streams_cmd(&only("b", "--base", &base))
+        .current_dir(&dir)
+        .env("B_FIXED", "1")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let out = integrate(&fleet, &central, None);
+    out.assert_code(0);
+    assert_eq!(
+        fleet.remote_git(&["show", "streams/p/integration:b/x"]),
+        "b\nfixed"
+    );
 }

@@ -1,5 +1,8 @@
-//! The central job's side of an arrival: reading a stream's manifest, checking everything it
-//! says ([`evaluate`]), and turning what arrived into run state the engine integrates ([`settle`]).
+//! The central job's side of an arrival: which manifest it reads for each stream
+//! ([`Reported`]), checking everything that manifest says ([`evaluate`]), and turning what
+//! arrived into run state the engine integrates ([`settle`]).
+
+use std::collections::BTreeMap;
 
 use crate::error::{Error, Result};
 use crate::git::{self, Repo, refs, remote};
@@ -14,6 +17,35 @@ use crate::state::{
 
 use super::{MANIFEST_VERSION, Manifest, Outcome};
 use crate::text::short7;
+
+/// Where the central job takes each stream's manifest from.
+#[derive(Clone, Debug)]
+pub enum Reported {
+    /// The manifest commit each stream's own job reported as its output
+    /// (`--manifest STREAM=COMMIT`): no other job can set those, so no job can put its work
+    /// in another stream's name. A stream without one reported nothing.
+    ByJob(BTreeMap<String, Option<Oid>>),
+    /// The manifest refs on the remote, for machines that report nothing else: any job that
+    /// can push could have written them.
+    Refs,
+}
+
+impl Reported {
+    /// The manifest commit to read for `stream` of run `run_id` (fetched already); `None`
+    /// when there is none.
+    pub fn commit(
+        &self,
+        repo: &Repo,
+        plan: &str,
+        run_id: &str,
+        stream: &str,
+    ) -> Result<Option<Oid>> {
+        match self {
+            Reported::ByJob(ids) => Ok(ids.get(stream).cloned().flatten()),
+            Reported::Refs => Ok(repo.ref_target(&RefNames::new(plan).manifest(run_id, stream))?),
+        }
+    }
+}
 
 /// What the central job made of one stream's arrival.
 #[derive(Clone, Debug, PartialEq)]
@@ -44,46 +76,50 @@ pub struct Expect<'a> {
     pub plan: &'a Plan,
     pub plan_hash: &'a str,
     pub ownership: &'a Ownership,
-    /// The commits a stream of this integration may start from.
-    pub starts: &'a [Oid],
+    /// The commit every stream of this integration started from: the run's base, or the tip
+    /// of the stage before as its integrate job reported it.
+    pub start: &'a Oid,
+    /// `--stage`: `None` for a whole integration.
+    pub stage: Option<usize>,
+    /// Where a stream's tip is fetched from by id, when this clone lacks it.
+    pub remote: &'a str,
 }
 
-/// The manifest machines pushed for `stream` of run `run_id`, fetched into this repository;
-/// `Ok(None)` when there is none, `Err` with a reason when it cannot be read.
-pub fn read_manifest(
-    repo: &Repo,
-    plan: &str,
-    run_id: &str,
-    stream: &str,
-) -> Result<Option<std::result::Result<Manifest, String>>> {
-    let name = RefNames::new(plan).manifest(run_id, stream);
-    let Some(commit) = repo.ref_target(&name)? else {
-        return Ok(None);
-    };
-    let Some(bytes) = remote::read_manifest(repo, &commit)? else {
-        return Ok(Some(Err(format!(
-            "{name} holds no {}",
+/// The manifest that commit `commit` holds; `Err` with a reason when there is none, or it
+/// cannot be read.
+pub fn read_manifest(repo: &Repo, commit: &Oid) -> Result<std::result::Result<Manifest, String>> {
+    if repo.commit_info(commit).is_err() {
+        return Ok(Err(format!(
+            "its manifest {} is not on the remote (a ref that held it was moved or deleted?)",
+            short7(commit)
+        )));
+    }
+    let Some(bytes) = remote::read_manifest(repo, commit)? else {
+        return Ok(Err(format!(
+            "its manifest {} holds no {}",
+            short7(commit),
             remote::MANIFEST_FILE
-        ))));
+        )));
     };
-    Ok(Some(
-        serde_json::from_slice::<Manifest>(&bytes)
-            .map_err(|e| format!("{name} is unreadable: {e}")),
-    ))
+    Ok(serde_json::from_slice::<Manifest>(&bytes)
+        .map_err(|e| format!("its manifest {} is unreadable: {e}", short7(commit))))
 }
 
-/// Checks what arrived for stream `s` of `expect.plan`, trusting nothing the machine says that
-/// can be checked: the manifest names this run, plan and stream, and the plan's hash; the
-/// stream started where this integration allows; the branch pushed is the manifest's tip, its
-/// tasks chain from the start to that tip; and every commit changes only what the stream owns
-/// (or `shared`). A violation keeps the work on the stream's rejected ref, as in a local run.
-pub fn evaluate(repo: &Repo, expect: &Expect, s: usize) -> Result<Arrival> {
+/// Checks what arrived for stream `s` of `expect.plan` in manifest commit `manifest` (the one
+/// its job reported), trusting nothing the manifest says that can be checked: it names this
+/// run, plan and stream, and the plan's hash; the stream started where this integration
+/// starts; its tasks chain from the start to its tip; and every commit changes only what the
+/// stream owns (or `shared`). A violation keeps the work on the stream's rejected ref, as in a
+/// local run.
+pub fn evaluate(repo: &Repo, expect: &Expect, s: usize, manifest: Option<&Oid>) -> Result<Arrival> {
     let plan = expect.plan;
     let stream = &plan.streams[s].name;
-    let manifest = match read_manifest(repo, &plan.name, expect.run_id, stream)? {
-        None => return Ok(Arrival::Missing),
-        Some(Err(reason)) => return Ok(Arrival::Refused { reason }),
-        Some(Ok(m)) => m,
+    let Some(commit) = manifest else {
+        return Ok(Arrival::Missing);
+    };
+    let manifest = match read_manifest(repo, commit)? {
+        Err(reason) => return Ok(Arrival::Refused { reason }),
+        Ok(m) => m,
     };
     let refuse = |reason: String| Ok(Arrival::Refused { reason });
     if manifest.version > MANIFEST_VERSION {
@@ -106,26 +142,27 @@ pub fn evaluate(repo: &Repo, expect: &Expect, s: usize) -> Result<Arrival> {
             short7(expect.plan_hash)
         ));
     }
-    if !expect.starts.contains(&manifest.start) {
-        let allowed: Vec<String> = expect
-            .starts
-            .iter()
-            .map(|o| short7(o).to_string())
-            .collect();
+    if manifest.start != *expect.start {
+        let whole = match (expect.stage, manifest.after_stage) {
+            (None, Some(k)) => format!(
+                " (it ran after stage {k}: a whole integration takes streams started from the base; integrate stage by stage with `--stage`)"
+            ),
+            _ => String::new(),
+        };
         return refuse(format!(
-            "it started from {}, not from where this integration starts ({})",
+            "it started from {}, not from where this integration starts ({}){whole}",
             short7(&manifest.start),
-            allowed.join(" or ")
+            short7(expect.start)
         ));
     }
-    let names = RefNames::new(&plan.name);
-    let pushed = repo.ref_target(&names.work(expect.run_id, stream))?;
-    if pushed.as_ref() != Some(&manifest.tip) {
-        return refuse(format!(
-            "its pushed branch ({}) is not the tip its manifest names ({})",
-            pushed.as_deref().map_or("none", short7),
-            short7(&manifest.tip)
-        ));
+    if repo.commit_info(&manifest.tip).is_err() {
+        super::fetch_reported(repo, expect.remote, std::slice::from_ref(&manifest.tip));
+        if repo.commit_info(&manifest.tip).is_err() {
+            return refuse(format!(
+                "its tip {} is not on the remote (a ref that held it was moved or deleted?)",
+                short7(&manifest.tip)
+            ));
+        }
     }
     // The plan is the same (its hash), so the machine's record had every task of the stream.
     let planned = plan.streams[s].tasks.len();
@@ -179,7 +216,7 @@ pub fn evaluate(repo: &Repo, expect: &Expect, s: usize) -> Result<Arrival> {
             .unwrap_or(manifest.tasks.len().saturating_sub(1));
         let kept = refs::keep_ref(
             repo,
-            &names.rejected(stream, task),
+            &RefNames::new(&plan.name).rejected(stream, task),
             &manifest.tip,
             "streams integrate: work outside the stream's lane",
         )?;
@@ -206,14 +243,24 @@ pub fn evaluate(repo: &Repo, expect: &Expect, s: usize) -> Result<Arrival> {
 }
 
 /// Whether stream record `s` still waits for what its machine sends: not looked at yet, or
-/// missing, or left out because a dependency was. Integrated, failed and refused streams are
-/// settled for good.
-pub fn unsettled(state: &RunState, s: usize) -> bool {
-    let missing = match &state.machines {
-        Some(Machines::Integrate { missing, .. }) => missing.contains(&state.streams[s].name),
-        _ => false,
+/// missing, or left out because a dependency was; or failed here on a manifest other than
+/// `reported`, the one its job reports now (the job was run again). Integrated streams are
+/// settled for good, and so are failed ones while their job reports nothing new.
+pub fn unsettled(state: &RunState, s: usize, reported: Option<&Oid>) -> bool {
+    let (missing, settled_from) = match &state.machines {
+        Some(Machines::Integrate {
+            missing, arrived, ..
+        }) => (
+            missing.contains(&state.streams[s].name),
+            arrived.get(&state.streams[s].name),
+        ),
+        _ => (false, None),
     };
+    let failed_on_another = matches!(state.streams[s].state, StreamState::Failed { .. })
+        && reported.is_some()
+        && reported != settled_from;
     missing
+        || failed_on_another
         || matches!(
             state.streams[s].state,
             StreamState::Pending | StreamState::Skipped { chosen: false, .. }
@@ -230,16 +277,17 @@ pub fn missing_reason(remote: &str, run_id: &str) -> String {
 /// Turns every unsettled stream of an integration run (see [`unsettled`]) into what the engine
 /// integrates: an arrived and checked stream becomes active with its tasks committed and its
 /// work queued (in the order of `order`, dependencies first); the others fail with the reason,
-/// and streams waiting on one that did not arrive are skipped. Returns the streams now missing.
-/// The local stream branches are set to what arrived. `arrivals` is indexed like the state's
-/// streams.
+/// and streams waiting on one that did not arrive are skipped. `reported` is, per stream of
+/// the state, the manifest its job reports (see [`Reported`]); `evaluate` checks one. Returns
+/// the streams now missing. The local stream branches are set to what arrived.
 pub fn settle(
     repo: &Repo,
     state: &mut RunState,
     plan: &Plan,
     order: &[usize],
     earlier: &EarlierStages,
-    mut arrival_of: impl FnMut(usize) -> Result<Arrival>,
+    reported: &[Option<Oid>],
+    mut evaluate: impl FnMut(usize, Option<&Oid>) -> Result<Arrival>,
 ) -> Result<Vec<String>> {
     let Some(Machines::Integrate {
         remote: remote_name,
@@ -252,10 +300,20 @@ pub fn settle(
     let now = now_ms();
     let mut missing = Vec::new();
     for &s in order {
-        if !unsettled(state, s) {
+        let manifest = reported.get(s).cloned().flatten();
+        if !unsettled(state, s, manifest.as_ref()) {
             continue;
         }
         let name = state.streams[s].name.clone();
+        if matches!(state.streams[s].state, StreamState::Failed { .. }) {
+            // Its job was run again: what the last look made of it goes.
+            let record = &mut state.streams[s];
+            for task in &mut record.tasks {
+                *task = TaskRecord::pending(task.summary.clone());
+            }
+            record.notes.clear();
+            record.state = StreamState::Pending;
+        }
         if let Some(dep) = blocked_by(state, plan, s, earlier) {
             let record = &mut state.streams[s];
             record.state = StreamState::Skipped {
@@ -267,11 +325,16 @@ pub fn settle(
             }
             continue;
         }
-        let arrival = arrival_of(s)?;
+        let arrival = evaluate(s, manifest.as_ref())?;
         if arrival == Arrival::Missing {
-            missing.push(name);
+            missing.push(name.clone());
         }
         settle_one(repo, state, s, arrival, &remote_name, &run_id, now)?;
+        if let (Some(Machines::Integrate { arrived, .. }), Some(id)) =
+            (&mut state.machines, manifest)
+        {
+            arrived.insert(name, id);
+        }
     }
     if let Some(Machines::Integrate { missing: m, .. }) = &mut state.machines {
         *m = missing.clone();
@@ -336,7 +399,7 @@ fn settle_one(
                 .for_each(|t| t.state = TaskState::Skipped);
         }
         Arrival::FailedThere { reason, manifest } => {
-            copy_tasks(record, &manifest);
+            copy_tasks(repo, record, &manifest);
             record.state = StreamState::Failed {
                 reason: format!("failed on its machine: {reason}"),
                 at: now,
@@ -354,7 +417,7 @@ fn settle_one(
             kept,
             manifest,
         } => {
-            copy_tasks(record, &manifest);
+            copy_tasks(repo, record, &manifest);
             let reason = FailReason::Ownership { violations, kept };
             for (t, rec) in record.tasks.iter_mut().enumerate() {
                 if t == task {
@@ -372,7 +435,7 @@ fn settle_one(
             };
         }
         Arrival::Ready { manifest } => {
-            copy_tasks(record, &manifest);
+            copy_tasks(repo, record, &manifest);
             let before = repo.ref_target(&record.branch)?;
             if before.as_ref() != Some(&manifest.tip) {
                 refs::update_ref(
@@ -400,8 +463,10 @@ fn settle_one(
 }
 
 /// The tasks' records as the machine's manifest has them (integrated there is committed here:
-/// the integration is this job's).
-fn copy_tasks(record: &mut StreamRecord, m: &Manifest) {
+/// the integration is this job's), with their figures counted again from their commits: a
+/// manifest's numbers are what its machine says. The agent time cannot be counted here; it is
+/// kept as reported, and the stream's notes say so.
+fn copy_tasks(repo: &Repo, record: &mut StreamRecord, m: &Manifest) {
     for (task, from) in record.tasks.iter_mut().zip(&m.tasks) {
         task.attempts = from.attempts;
         task.agent_ms = from.agent_ms;
@@ -409,18 +474,19 @@ fn copy_tasks(record: &mut StreamRecord, m: &Manifest) {
             TaskState::Integrated {
                 start,
                 end,
-                stats,
                 finished_at,
+                ..
             }
             | TaskState::Committed {
                 start,
                 end,
-                stats,
                 finished_at,
+                ..
             } => TaskState::Committed {
                 start: start.clone(),
                 end: end.clone(),
-                stats: stats.clone(),
+                // Zero when its commits cannot be read (a failed stream's are not checked).
+                stats: git::changes::work_stats(repo, start, end).unwrap_or_default(),
                 finished_at: *finished_at,
             },
             TaskState::Failed { reason, at } => TaskState::Failed {
@@ -430,6 +496,11 @@ fn copy_tasks(record: &mut StreamRecord, m: &Manifest) {
             _ => TaskState::Skipped,
         };
     }
+    let agent_ms: u64 = m.tasks.iter().map(|t| t.agent_ms).sum();
+    record.notes.push(format!(
+        "agent time as its job reported it ({}): streams cannot count it again",
+        crate::duration::fmt_duration_ms(agent_ms)
+    ));
 }
 
 /// What earlier stages of the run integrated, for a stage's streams whose dependencies are

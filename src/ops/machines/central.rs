@@ -3,6 +3,11 @@
 //! covers ([`scope`]), what the machines pushed and where the integration starts ([`fetch`]),
 //! then the run state with every arrival checked and settled ([`settle_arrivals`]), for the
 //! engine to integrate.
+//!
+//! What it builds on comes from the command line, as the jobs before reported it: the run's
+//! base, the tip of the stage before (`--start`), each stream's manifest (`--manifest`).
+
+use std::collections::BTreeMap;
 
 use crate::error::{Error, IoContext, Result};
 use crate::git::Repo;
@@ -13,10 +18,11 @@ use crate::ops::start::{self, MachineRun, NewRun};
 use crate::ownership::Ownership;
 use crate::plan::Plan;
 use crate::state::{Journal, Machines, RunDir, RunLock, RunPhase, RunState, StateDir};
+use crate::text::short7;
 
 use super::{
-    EarlierStages, Expect, allowed_starts, evaluate, fetch_run, integration_base, settle,
-    stage_tip_problem, stages,
+    EarlierStages, Expect, Reported, evaluate, fetch_reported, fetch_run, integration_branch,
+    is_full_id, reported_commit, settle, stages,
 };
 
 /// What `integrate` was asked.
@@ -28,6 +34,12 @@ pub struct IntegrateRequest<'a> {
     pub stage: Option<usize>,
     /// `--base`: the commit the run's first stage started from.
     pub base: Option<&'a str>,
+    /// `--start`: for a stage after the first, the tip the stage before was integrated to, as
+    /// its integrate job reported it.
+    pub start: Option<&'a str>,
+    /// `--manifest STREAM=COMMIT`, each as given: the manifest each stream's job reported
+    /// (an empty commit: it reported none). None given: the manifests on the remote are read.
+    pub manifests: &'a [(String, String)],
 }
 
 /// The streams an integration covers, and the id of its run here.
@@ -35,6 +47,8 @@ pub struct Scope {
     pub only: Vec<String>,
     /// Each stage is a run of its own here (its own report, halt and continue).
     pub local_id: String,
+    /// Where each stream's manifest is taken from.
+    pub reported: Reported,
 }
 
 /// The streams of stage `req.stage` (or all of them) of `names`, the plan read without the
@@ -54,18 +68,78 @@ pub fn scope(names: &Plan, req: &IntegrateRequest) -> Result<Scope> {
         Some(k) => stages[k].clone(),
         None => stages.iter().flatten().copied().collect(),
     };
-    let only = names
+    let only: Vec<String> = names
         .streams
         .iter()
         .enumerate()
         .filter(|(i, _)| covered.contains(i))
         .map(|(_, s)| s.name.clone())
         .collect();
+    match (req.stage, req.start) {
+        (Some(k), None) if k > 0 => {
+            return Err(Error::usage_with_hint(
+                format!("stage {k} builds on stage {}'s result: give its tip", k - 1),
+                format!(
+                    "`--start COMMIT`: the tip `streams integrate --stage {}` reported (in GitHub Actions, its job's output `tip`)",
+                    k - 1
+                ),
+            ));
+        }
+        (Some(k), Some(_)) if k > 0 => {}
+        (_, Some(_)) => {
+            return Err(Error::usage_with_hint(
+                "`--start` is for a stage after the first: it names the tip of the stage before",
+                "a first stage (or a whole integration) starts from `--base`",
+            ));
+        }
+        _ => {}
+    }
+    let reported = reported(&only, req)?;
     let local_id = match req.stage {
         Some(k) => format!("{}-stage{k}", req.run_id),
         None => req.run_id.to_string(),
     };
-    Ok(Scope { only, local_id })
+    Ok(Scope {
+        only,
+        local_id,
+        reported,
+    })
+}
+
+/// The manifests `--manifest` names, checked against the streams the integration covers.
+fn reported(only: &[String], req: &IntegrateRequest) -> Result<Reported> {
+    if req.manifests.is_empty() {
+        return Ok(Reported::Refs);
+    }
+    let mut ids: BTreeMap<String, Option<Oid>> = only.iter().map(|s| (s.clone(), None)).collect();
+    let mut given = std::collections::BTreeSet::new();
+    for (stream, commit) in req.manifests {
+        let Some(slot) = ids.get_mut(stream) else {
+            return Err(Error::usage_with_hint(
+                format!(
+                    "--manifest {stream}=...: `{stream}` is not a stream this integration covers"
+                ),
+                format!("it covers {}", only.join(", ")),
+            ));
+        };
+        if !given.insert(stream.clone()) {
+            return Err(Error::usage(format!(
+                "--manifest {stream}=... is given twice"
+            )));
+        }
+        if commit.is_empty() {
+            // Its job reported nothing: it did not get as far as pushing.
+            continue;
+        }
+        if !is_full_id(commit) {
+            return Err(Error::usage_with_hint(
+                format!("--manifest {stream}={commit}: not a full commit id"),
+                "give the id its job reported (in GitHub Actions, its output `manifest`)",
+            ));
+        }
+        *slot = Some(Oid::from(commit.to_ascii_lowercase().as_str()));
+    }
+    Ok(Reported::ByJob(ids))
 }
 
 /// What the machines pushed is here, and where the integration starts.
@@ -74,15 +148,22 @@ pub struct Fetched {
     pub lock: RunLock,
     /// Where the run's first stage started, as this job knows it (never as a machine says).
     pub first: Option<Oid>,
-    /// What this integration starts from: `first`, or the tip of the stage before.
+    /// What this integration starts from: `first`, or the tip of the stage before as its job
+    /// reported it.
     pub base: Oid,
 }
 
-/// Takes the lock, fetches everything of the run from the remote, and finds the base.
-pub fn fetch(repo: &Repo, names: &Plan, req: &IntegrateRequest) -> Result<Fetched> {
+/// Takes the lock, fetches everything of the run from the remote (and what the jobs reported,
+/// by id), finds the base, and checks that the remote's integration branch can take the
+/// result before anything is integrated.
+pub fn fetch(repo: &Repo, names: &Plan, req: &IntegrateRequest, scope: &Scope) -> Result<Fetched> {
     let state_dir = StateDir::new(repo.common_dir());
     let lock = RunLock::acquire(&state_dir, "integrate")?;
     fetch_run(repo, req.remote, &names.name, req.run_id)?;
+    if let Reported::ByJob(ids) = &scope.reported {
+        let ids: Vec<Oid> = ids.values().flatten().cloned().collect();
+        fetch_reported(repo, req.remote, &ids);
+    }
     let first = match req.base {
         Some(commit) => Some(repo.resolve_commit(commit).map_err(|_| {
             Error::usage_with_hint(
@@ -92,30 +173,41 @@ pub fn fetch(repo: &Repo, names: &Plan, req: &IntegrateRequest) -> Result<Fetche
         })?),
         None => repo.resolve_commit(&names.base).ok(),
     };
-    let base = match integration_base(repo, names, req.run_id, req.stage, first.as_ref())? {
-        Ok(base) => base,
-        Err(None) => {
-            return Err(Error::usage_with_hint(
+    let base = match (req.start, req.stage) {
+        (Some(start), Some(k)) => reported_commit(
+            repo,
+            Some(req.remote),
+            start,
+            &format!("stage {}'s tip", k - 1),
+        )?,
+        _ => first.clone().ok_or_else(|| {
+            Error::usage_with_hint(
                 format!(
                     "`{}` (the plan's base) is not a commit here, so run {} has nothing to start from",
                     names.base, req.run_id
                 ),
                 "give `--base COMMIT` (the `--base` its machines were given), or fetch the base branch",
-            ));
-        }
-        Err(Some(before)) => {
-            return Err(Error::usage_with_hint(
-                format!(
-                    "{} has no integration tip for stage {before} of run {}",
-                    req.remote, req.run_id
-                ),
-                format!(
-                    "the integrate job of stage {before} has to run first: `streams integrate --from {} --run-id {} --stage {before}`",
-                    req.remote, req.run_id
-                ),
-            ));
-        }
+            )
+        })?,
     };
+    // Refused now rather than after the integration: what this clone integrated already counts.
+    let run_dir = state_dir.run_dir(&scope.local_id);
+    let ours = run_dir
+        .state_path()
+        .exists()
+        .then(|| run_dir.load().ok())
+        .flatten()
+        .map(|state| state.integration_tip);
+    let prev = req.stage.filter(|&k| k > 0).map(|_| &base);
+    integration_branch(
+        repo,
+        req.remote,
+        &names.name,
+        req.run_id,
+        req.stage,
+        prev,
+        ours.as_ref(),
+    )?;
     Ok(Fetched { lock, first, base })
 }
 
@@ -160,21 +252,20 @@ pub fn settle_arrivals(
         .context(|| format!("could not read {}", loaded.path.display()))?;
     let full = &loaded.plan;
     let ownership = Ownership::new(full);
-    if let (Some(k), Some(first)) = (req.stage.filter(|&k| k > 0), first.as_ref()) {
-        check_stage_tip(&repo, full, &ownership, req, first, &base, k)?;
-    }
     let run_dir = StateDir::new(repo.common_dir()).run_dir(&scope.local_id);
     let (mut state, journal, interrupted) =
         open_or_start(&repo, &loaded, &text, req, &scope, &run_dir, &base)?;
     lock.set_run(&scope.local_id, "integrate");
     let plan = session::plan_for_run(full.clone(), Some(&scope.only), true);
-    let starts = allowed_starts(&repo, full, &ownership, req.run_id, req.stage, &state.base)?;
+    let start = state.base.clone();
     let expect = Expect {
         run_id: req.run_id,
         plan: full,
         plan_hash: &crate::git::text_hash(&text),
         ownership: &ownership,
-        starts: &starts,
+        start: &start,
+        stage: req.stage,
+        remote: req.remote,
     };
     // Dependencies first (the run's streams are the plan's, cut down; stages keep plan order).
     let order: Vec<usize> = stages(&plan).into_iter().flatten().collect();
@@ -182,16 +273,40 @@ pub fn settle_arrivals(
     // A stage after the first: what the earlier stages left out holds back what depends on it.
     let earlier = match req.stage {
         Some(k) if k > 0 => {
-            let first = integration_base(&repo, names, req.run_id, Some(0), first.as_ref())?
-                .unwrap_or_else(|_| base.clone());
-            EarlierStages::read(&repo, full, &scope.only, &first, &base)?
+            let Some(first) = first.as_ref() else {
+                return Err(Error::usage_with_hint(
+                    format!(
+                        "`{}` (the plan's base) is not a commit here, so what stages before {k} integrated cannot be told",
+                        names.base
+                    ),
+                    "give `--base COMMIT` (the `--base` the run's first machines were given)",
+                ));
+            };
+            EarlierStages::read(&repo, full, &scope.only, first, &base)?
         }
         _ => EarlierStages::default(),
     };
-    let missing = settle(&repo, &mut state, &plan, &order, &earlier, |s| {
-        let in_full = full.stream_index(&plan.streams[s].name).unwrap_or(s);
-        evaluate(&repo, &expect, in_full)
-    })?;
+    let reported: Vec<Option<Oid>> = plan
+        .streams
+        .iter()
+        .map(|s| {
+            scope
+                .reported
+                .commit(&repo, &full.name, req.run_id, &s.name)
+        })
+        .collect::<Result<_>>()?;
+    let missing = settle(
+        &repo,
+        &mut state,
+        &plan,
+        &order,
+        &earlier,
+        &reported,
+        |s, manifest| {
+            let in_full = full.stream_index(&plan.streams[s].name).unwrap_or(s);
+            evaluate(&repo, &expect, in_full, manifest)
+        },
+    )?;
     let unchanged = serde_json::to_string(&state.streams).unwrap_or_default() == before;
     Ok(Settled {
         again: state.phase == RunPhase::Finished && unchanged,
@@ -207,33 +322,6 @@ pub fn settle_arrivals(
         },
         lock,
     })
-}
-
-/// Refuses to build stage `k` on a tip of stage `k - 1` that was moved on the remote after its
-/// integration (any runner can push there).
-fn check_stage_tip(
-    repo: &Repo,
-    full: &Plan,
-    ownership: &Ownership,
-    req: &IntegrateRequest,
-    first: &Oid,
-    base: &Oid,
-    k: usize,
-) -> Result<()> {
-    let Some(problem) = stage_tip_problem(repo, full, ownership, first, base, k - 1)? else {
-        return Ok(());
-    };
-    let before = k - 1;
-    Err(Error::state(
-        format!(
-            "refusing the tip of stage {before} on {}: {problem}",
-            req.remote
-        ),
-        format!(
-            "it was moved on {} after its integration: integrate stage {before} again (`streams integrate --from {} --run-id {} --stage {before}`), then run stage {k}'s streams again",
-            req.remote, req.remote, req.run_id
-        ),
-    ))
 }
 
 /// The integration run of `scope.local_id`: as this clone left it (made current again when
@@ -272,12 +360,23 @@ fn open_or_start(
                     run_id: req.run_id.to_string(),
                     stage: req.stage,
                     missing: Vec::new(),
+                    arrived: BTreeMap::new(),
                 },
             }),
         })?;
         return Ok((started.state, started.journal, false));
     }
     let state = run_dir.load()?;
+    if state.base != *base {
+        return Err(Error::state(
+            format!(
+                "run {local_id} was started here from {}, not from {}",
+                short7(&state.base),
+                short7(base)
+            ),
+            "the stage before was integrated again since: integrate this one in a fresh clone (as a CI job does), or remove this run first (`streams clean`)",
+        ));
+    }
     if !matches!(state_dir.current_run_id().as_deref(), Some(id) if id == local_id) {
         start::check_no_active_run(&state_dir)?;
         state_dir.set_current(local_id)?;

@@ -1,16 +1,22 @@
 //! A run spread over machines (CI jobs), with git as the only transport.
 //!
 //! - On a machine, `run --only STREAM` runs one stream from a start commit (the pinned base, or
-//!   the integration tip an earlier stage pushed), then [`publish_stream`] pushes its branch,
-//!   the work it kept and a [`Manifest`] saying what it did.
-//! - In the central job, `integrate --from` fetches everything of the run ([`fetch_run`]),
-//!   trusts nothing a machine says without checking it ([`evaluate`]: the plan's hash, the
-//!   start commit, the branch against the manifest, and every commit against the plan's
-//!   ownership), turns what arrived into a run state the engine integrates like any other
-//!   ([`settle`]), and once the run is finished pushes the integration branch and the stage's
-//!   tip ([`publish_integration`]).
+//!   the integration tip of the stage before, as its integrate job reported it), then
+//!   [`publish_stream`] pushes its branch, the work it kept and a [`Manifest`] saying what it
+//!   did, under names of its own run and stream, and reports the manifest's commit id as the
+//!   job's output.
+//! - In the central job, `integrate --from` fetches the run ([`fetch_run`]) and takes each
+//!   stream's manifest from what that stream's own job reported ([`Reported`]), never from a
+//!   ref another job could have moved; it trusts nothing a manifest says that can be checked
+//!   ([`evaluate`]: the plan's hash, the start commit, and every commit against the plan's
+//!   ownership; figures are counted again), turns what arrived into a run state the engine
+//!   integrates like any other ([`settle`]), and once the run is finished pushes the
+//!   integration branch and records the stage's tip ([`publish_integration`]).
 //!
-//! Names of everything on the remote come from [`crate::layout::RefNames`].
+//! Every push is leased: a ref moves only from the value seen on the remote, so no job pushes
+//! over another's unseen. Names of everything on the remote come from
+//! [`crate::layout::RefNames`]; the README's "Trust model" says what a runner can and cannot
+//! forge.
 
 use serde::{Deserialize, Serialize};
 
@@ -20,6 +26,7 @@ use crate::ids::Oid;
 use crate::layout::{self, KeptKind, RefNames};
 use crate::plan::Plan;
 use crate::state::{Machines, RunDir, RunPhase, RunState, StreamState, TaskState};
+use crate::text::short7;
 
 mod arrival;
 pub mod central;
@@ -107,21 +114,28 @@ pub fn only_stream(plan: &Plan, name: &str) -> Result<usize> {
     })
 }
 
-/// The commit stream `s` starts from on a machine: `base` (a stage-0 stream), or the tip that
-/// `integrate --stage K` pushed to `remote` (`after_stage` = K, the stage before the stream's),
-/// fetched here. Each mismatch says what to run instead.
+/// Where a stream starts on a machine: `--base` (a stage-0 stream), or `--after-stage K` with
+/// `--start`, the tip stage K's integrate job reported (never a ref on the remote: any job can
+/// move those).
+pub struct StartAt<'a> {
+    pub base: Option<&'a str>,
+    pub after_stage: Option<usize>,
+    pub start: Option<&'a str>,
+}
+
+/// The commit stream `s` starts from on a machine (fetched from `remote` by id when this clone
+/// lacks it). Each mismatch says what to run instead.
 pub fn stream_start(
     repo: &Repo,
     plan: &Plan,
     run_id: &str,
     s: usize,
-    base: Option<&str>,
-    after_stage: Option<usize>,
+    at: &StartAt,
     remote: Option<&str>,
 ) -> Result<Oid> {
     let name = &plan.streams[s].name;
     let stage = stage_of(plan, s);
-    match (base, after_stage) {
+    match (at.base, at.after_stage) {
         (Some(base), _) => {
             if stage > 0 {
                 return Err(Error::usage_with_hint(
@@ -130,18 +144,13 @@ pub fn stream_start(
                         plan.streams[s].depends_on.join(", ")
                     ),
                     format!(
-                        "once `streams integrate --run-id {run_id} --stage {}` has pushed, run it with `--after-stage {}`",
+                        "once `streams integrate --run-id {run_id} --stage {}` has reported its tip, run it with `--after-stage {} --start TIP`",
                         stage - 1,
                         stage - 1
                     ),
                 ));
             }
-            repo.resolve_commit(base).map_err(|_| {
-                Error::usage_with_hint(
-                    format!("`{base}` is not a commit in this clone"),
-                    "fetch it first (in GitHub Actions: actions/checkout with `fetch-depth: 0`)",
-                )
-            })
+            resolve_here(repo, base)
         }
         (None, Some(k)) => {
             if stage == 0 {
@@ -161,35 +170,79 @@ pub fn stream_start(
                     format!("start it with `--after-stage {}`", stage - 1),
                 ));
             }
-            let remote = remote.unwrap_or("origin");
-            let names = RefNames::new(&plan.name);
-            let stage_ref = names.stage(run_id, k);
-            let found = remote::remote_refs(repo, remote, &names.stages_prefix(run_id))?;
-            let Some((_, tip)) = found.into_iter().find(|(n, _)| *n == stage_ref) else {
+            let Some(tip) = at.start else {
                 return Err(Error::usage_with_hint(
+                    format!("`--after-stage {k}` needs the tip stage {k} was integrated to"),
                     format!(
-                        "{remote} has no integration tip for stage {k} of run {run_id} (no {stage_ref})"
-                    ),
-                    format!(
-                        "the integrate job of stage {k} has to run first: `streams integrate --from {remote} --run-id {run_id} --stage {k}`"
+                        "give `--start COMMIT`: the tip `streams integrate --stage {k}` reported (in GitHub Actions, its job's output `tip`)"
                     ),
                 ));
             };
-            remote::fetch(repo, remote, &[format!("+{stage_ref}:{stage_ref}")])?;
-            Ok(tip)
+            reported_commit(repo, remote, tip, &format!("stage {k}'s tip"))
         }
         (None, None) => Err(Error::usage_with_hint(
             "`--only` needs the commit to start from",
-            "give `--base COMMIT` (a stream with no dependencies) or `--after-stage K`",
+            "give `--base COMMIT` (a stream with no dependencies) or `--after-stage K --start TIP`",
         )),
     }
 }
 
-/// What a machine pushed: the refs on the remote, for the message.
+/// `commit` as this clone has it, or a usage error saying to fetch it.
+fn resolve_here(repo: &Repo, commit: &str) -> Result<Oid> {
+    repo.resolve_commit(commit).map_err(|_| {
+        Error::usage_with_hint(
+            format!("`{commit}` is not a commit in this clone"),
+            "fetch it first (in GitHub Actions: actions/checkout with `fetch-depth: 0`)",
+        )
+    })
+}
+
+/// A commit a job reported by its full id (`what` names it in messages), fetched from `remote`
+/// by id when this clone lacks it: the id is taken as reported, whatever refs point at.
+pub fn reported_commit(repo: &Repo, remote: Option<&str>, id: &str, what: &str) -> Result<Oid> {
+    if !is_full_id(id) {
+        return Err(Error::usage_with_hint(
+            format!("{what} `{id}` is not a full commit id"),
+            "give the 40-character id the job reported (a branch name or short id could be moved or mistaken)",
+        ));
+    }
+    let oid = Oid::from(id.to_ascii_lowercase().as_str());
+    if !has_commit(repo, &oid) {
+        if let Some(remote) = remote {
+            // A failure here is said below, as the commit not being found.
+            let _ = remote::fetch_commits(repo, remote, std::slice::from_ref(&oid));
+        }
+        if !has_commit(repo, &oid) {
+            return Err(Error::state(
+                format!(
+                    "{what} {} is not in this clone{}",
+                    short7(&oid),
+                    remote.map(|r| format!(", nor on {r}")).unwrap_or_default()
+                ),
+                "was it pushed? check the id against what the job reported",
+            ));
+        }
+    }
+    Ok(oid)
+}
+
+/// Whether this clone has commit `oid`.
+fn has_commit(repo: &Repo, oid: &Oid) -> bool {
+    repo.commit_info(oid).is_ok()
+}
+
+/// A full hexadecimal object id (SHA-1 or SHA-256).
+pub fn is_full_id(id: &str) -> bool {
+    matches!(id.len(), 40 | 64) && id.chars().all(|c| c.is_ascii_hexdigit())
+}
+
+/// What a machine (or the central job) handed on: the refs it pushed to `remote` (none when
+/// the remote had them already), and the outputs its CI job reports (`key`, value).
 #[derive(Debug)]
 pub struct Published {
     pub remote: String,
     pub refs: Vec<String>,
+    pub outputs: Vec<(&'static str, String)>,
 }
 
 /// Pushes what a finished run spread over machines produced (a machine's stream, or the
@@ -203,14 +256,40 @@ pub fn publish(state: &RunState, run_dir: &RunDir) -> Result<Option<Published>> 
     }
     let repo = Repo::discover(&state.repo_root)?;
     crate::failpoint::hit("before-publish");
-    match machines {
+    let published = match machines {
         Machines::Stream { .. } => {
             let text = std::fs::read_to_string(run_dir.plan_copy_path())
                 .context(|| format!("could not read {}", run_dir.plan_copy_path().display()))?;
-            publish_stream(&repo, state, &text)
+            publish_stream(&repo, state, &text)?
         }
-        Machines::Integrate { .. } => publish_integration(&repo, state),
+        Machines::Integrate { .. } => publish_integration(&repo, state)?,
+    };
+    if let Some(published) = &published {
+        job_outputs(&published.outputs)?;
     }
+    Ok(published)
+}
+
+/// Appends `outputs` to the file GitHub Actions names in `$GITHUB_OUTPUT` (nothing elsewhere):
+/// the job's outputs are what later jobs take this job's results from, and no other job can
+/// set them.
+pub fn job_outputs(outputs: &[(&str, String)]) -> Result<()> {
+    let Some(path) = std::env::var_os("GITHUB_OUTPUT").filter(|p| !p.is_empty()) else {
+        return Ok(());
+    };
+    let text: String = outputs.iter().map(|(k, v)| format!("{k}={v}\n")).collect();
+    use std::io::Write;
+    std::fs::OpenOptions::new()
+        .append(true)
+        .create(true)
+        .open(&path)
+        .and_then(|mut f| f.write_all(text.as_bytes()))
+        .context(|| {
+            format!(
+                "could not write the job's outputs to {}",
+                std::path::Path::new(&path).display()
+            )
+        })
 }
 
 /// Pushes what a machine's run of one stream left: the stream branch (under its usual name and
@@ -305,19 +384,68 @@ pub fn publish_stream(repo: &Repo, state: &RunState, plan_text: &str) -> Result<
         &[(manifest_ref.clone(), commit.clone())],
         "streams: manifest",
     )?;
-    let mut targets: Vec<(String, Oid)> = vec![
-        (record.branch.clone(), tip.clone()),
-        (names.work(&state.run_id, stream), tip),
-    ];
+    // Only names of this run and stream: the usual branch (`streams/<plan>/<stream>`) is not
+    // this job's to move (a person may have pushed it, with `streams pr` say).
+    let mut targets: Vec<(String, Oid)> = vec![(names.work(&state.run_id, stream), tip)];
     targets.extend(kept);
-    // The manifest last: whoever sees it finds everything it names.
-    targets.push((manifest_ref, commit));
-    remote::push_atomic(repo, remote_name, &targets, &[])
-        .map_err(|e| push_error(remote_name, e))?;
+    targets.push((manifest_ref, commit.clone()));
+    let pushed = push_leased(repo, remote_name, targets, &[])?;
     Ok(Some(Published {
         remote: remote_name.clone(),
-        refs: targets.into_iter().map(|(n, _)| n).collect(),
+        refs: pushed,
+        outputs: vec![("manifest", commit.to_string())],
     }))
+}
+
+/// Pushes `targets` (ref, commit) to `remote` in one atomic push, each ref only from the value
+/// it has there now, or for a ref in `checked` from the value given there (what the caller
+/// looked at and allowed); refs already at their commit are left out. Returns the refs pushed.
+fn push_leased(
+    repo: &Repo,
+    remote_name: &str,
+    targets: Vec<(String, Oid)>,
+    checked: &[(String, Option<Oid>)],
+) -> Result<Vec<String>> {
+    let names: Vec<String> = targets.iter().map(|(n, _)| n.clone()).collect();
+    let mut seen: std::collections::BTreeMap<String, Option<Oid>> =
+        remote::remote_values(repo, remote_name, &names)
+            .map_err(|e| push_error(remote_name, e))?
+            .into_iter()
+            .map(|(n, o)| (n, Some(o)))
+            .collect();
+    seen.extend(checked.iter().cloned());
+    let leases: Vec<remote::Lease> = targets
+        .into_iter()
+        .map(|(name, to)| remote::Lease {
+            from: seen.get(&name).cloned().flatten(),
+            name,
+            to,
+        })
+        .filter(|lease| lease.from.as_ref() != Some(&lease.to))
+        .collect();
+    if leases.is_empty() {
+        return Ok(Vec::new());
+    }
+    remote::push_atomic(repo, remote_name, &leases).map_err(|e| {
+        if remote::lease_broken(&e) {
+            let stale = remote::stale_refs(&e);
+            let refs: Vec<&str> = leases
+                .iter()
+                .map(|l| layout::short_branch(&l.name))
+                .filter(|name| stale.iter().any(|s| s == name))
+                .collect();
+            Error::state(
+                format!(
+                    "{} moved on {remote_name} while this job ran (another job pushed?): nothing was pushed",
+                    refs.join(", ")
+                ),
+                "run the same command again: it looks at the remote afresh",
+            )
+        } else {
+            push_error(remote_name, e)
+        }
+    })?;
+    Ok(leases.into_iter().map(|l| l.name).collect())
 }
 
 /// Checks that `remote` can be read from here, before a machine spends its agents' time on a
@@ -361,18 +489,16 @@ fn push_error(remote: &str, err: git::GitError) -> Error {
     )
 }
 
-/// Fetches everything machines pushed for run `run_id`: manifests, stream branches, kept work
-/// and stage tips. Fetching again is harmless: refs are replaced by what the remote has.
+/// Fetches everything machines pushed for run `run_id`: manifests, stream branches and kept
+/// work. Fetching again is harmless: refs are replaced by what the remote has. (What the
+/// central job builds on is taken by id from what jobs reported, see [`fetch_reported`]; these
+/// refs bring the objects, and the manifests when no job reported any.)
 pub fn fetch_run(repo: &Repo, remote_name: &str, plan: &str, run_id: &str) -> Result<()> {
     let names = RefNames::new(plan);
-    let refspecs: Vec<String> = [
-        names.manifests_prefix(run_id),
-        names.work_prefix(run_id),
-        names.stages_prefix(run_id),
-    ]
-    .into_iter()
-    .map(|p| format!("+{p}*:{p}*"))
-    .collect();
+    let refspecs: Vec<String> = [names.manifests_prefix(run_id), names.work_prefix(run_id)]
+        .into_iter()
+        .map(|p| format!("+{p}*:{p}*"))
+        .collect();
     remote::fetch(repo, remote_name, &refspecs).map_err(|e| {
         Error::usage_with_hint(
             format!(
@@ -382,6 +508,22 @@ pub fn fetch_run(repo: &Repo, remote_name: &str, plan: &str, run_id: &str) -> Re
             "check the remote's name or URL (`git remote -v`) and that it can be read from here",
         )
     })
+}
+
+/// Fetches by id the commits of `ids` this clone lacks. One that cannot be fetched (a ref that
+/// held it was moved or deleted, and the remote does not serve it by id) is left out: whoever
+/// needs it says so.
+pub fn fetch_reported(repo: &Repo, remote_name: &str, ids: &[Oid]) {
+    let lacking: Vec<Oid> = ids
+        .iter()
+        .filter(|id| !has_commit(repo, id))
+        .cloned()
+        .collect();
+    if remote::fetch_commits(repo, remote_name, &lacking).is_err() {
+        for id in &lacking {
+            let _ = remote::fetch_commits(repo, remote_name, std::slice::from_ref(id));
+        }
+    }
 }
 
 #[cfg(test)]

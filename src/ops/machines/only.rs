@@ -12,7 +12,7 @@ use crate::ops::start::{self, MachineRun, NewRun};
 use crate::plan::{Plan, SyncPoint};
 use crate::state::{Machines, RunDir, RunLock, RunState, StateDir};
 
-use super::{check_remote, only_stream, stream_start};
+use super::{StartAt, check_remote, only_stream, stream_start};
 
 /// What `run --only` was asked.
 pub struct OnlyRequest<'a> {
@@ -20,8 +20,10 @@ pub struct OnlyRequest<'a> {
     pub run_id: &'a str,
     /// `--base`: the commit a stream with no dependencies starts from.
     pub base: Option<&'a str>,
-    /// `--after-stage K`: start from stage K's integration tip on the `push` remote.
+    /// `--after-stage K`: start after stage K, from its integration tip `start`.
     pub after_stage: Option<usize>,
+    /// `--start`: the tip stage K's integrate job reported.
+    pub start: Option<&'a str>,
     pub push: Option<&'a str>,
 }
 
@@ -30,15 +32,12 @@ pub struct OnlyRequest<'a> {
 /// already (the same command again pushes what it left).
 pub fn machine_start(repo: &Repo, names: &Plan, req: &OnlyRequest) -> Result<Oid> {
     let s = only_stream(names, req.stream)?;
-    let start = stream_start(
-        repo,
-        names,
-        req.run_id,
-        s,
-        req.base,
-        req.after_stage,
-        req.push,
-    )?;
+    let at = StartAt {
+        base: req.base,
+        after_stage: req.after_stage,
+        start: req.start,
+    };
+    let start = stream_start(repo, names, req.run_id, s, &at, req.push)?;
     if let Some(remote) = req.push
         && !state_dir_has_run(repo, req.run_id)
     {
