@@ -51,7 +51,7 @@ pub(crate) fn run_dir(repo: &TestRepo) -> std::path::PathBuf {
 }
 
 pub(crate) fn resolution(repo: &TestRepo) -> std::path::PathBuf {
-    repo.common_dir().join("streams/worktrees/p/.integration")
+    repo.workspaces("p").join(".integration")
 }
 
 /// Two streams that both rewrite the middle line of the shared file: a conflict.
@@ -689,7 +689,7 @@ fn continue_after_the_resolution_worktree_was_deleted_lays_it_out_again() {
     let status = repo.streams(&["status"]);
     assert!(
         status.stdout_redacted().contains(
-            "  resolve in:      [REPO]/.git/streams/worktrees/p/.integration (deleted: `streams continue` lays it out again)"
+            "  resolve in:      [REPO].streams/p/.integration (deleted: `streams continue` lays it out again)"
         ),
         "{status}"
     );
@@ -698,11 +698,11 @@ fn continue_after_the_resolution_worktree_was_deleted_lays_it_out_again() {
     out.assert_code(3);
     let stderr = out.stderr_redacted();
     assert!(
-        stderr.contains("error: the resolution worktree [REPO]/.git/streams/worktrees/p/.integration was deleted: it is laid out again with the conflicts in shared.txt"),
+        stderr.contains("error: the resolution worktree [REPO].streams/p/.integration was deleted: it is laid out again with the conflicts in shared.txt"),
         "{out}"
     );
     assert!(
-        stderr.contains("hint: resolve them in [REPO]/.git/streams/worktrees/p/.integration, mark them resolved with `git -C [REPO]/.git/streams/worktrees/p/.integration add shared.txt`, then run `streams continue`"),
+        stderr.contains("hint: resolve them in [REPO].streams/p/.integration, mark them resolved with `git -C [REPO].streams/p/.integration add shared.txt`, then run `streams continue`"),
         "{out}"
     );
     // As the halt left it: the markers, the file unmerged.
@@ -740,7 +740,7 @@ fn continue_refuses_a_resolution_worktree_that_is_no_longer_one() {
     out.assert_code(5);
     let stderr = out.stderr_redacted();
     assert!(
-        stderr.contains("error: the resolution worktree [REPO]/.git/streams/worktrees/p/.integration is no longer a git worktree"),
+        stderr.contains("error: the resolution worktree [REPO].streams/p/.integration is no longer a git worktree"),
         "{out}"
     );
     assert!(

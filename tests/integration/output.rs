@@ -152,7 +152,7 @@ fn paths_with_control_characters_are_quoted_in_conflicts() {
         "{cont}"
     );
     // The quoted name pastes back as the real file: resolving with the printed command works.
-    let wt = repo.common_dir().join("streams/worktrees/p/.integration");
+    let wt = repo.workspaces("p").join(".integration");
     let wt = wt.display();
     let quoted = r"$'assets/\033[2K\r\033[32mok\033[0m'";
     let mut bash = std::process::Command::new("bash");

@@ -444,8 +444,8 @@ fn an_object_that_does_not_hold_what_its_name_says_is_not_copied() {
             || out.stdout.contains("does not hold what its name says"),
         "{out}"
     );
-    let forged = std::fs::read_to_string(repo.common_dir().join("streams/worktrees/p/forged-id"))
-        .unwrap_or_default();
+    let forged =
+        std::fs::read_to_string(repo.workspaces("p").join("forged-id")).unwrap_or_default();
     let forged = forged.trim();
     assert_eq!(forged.len(), 40, "the agent wrote the id it forged");
     assert!(

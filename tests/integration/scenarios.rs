@@ -126,7 +126,7 @@ tasks = ["Task of b"]
 }
 
 fn resolution_worktree(repo: &TestRepo) -> std::path::PathBuf {
-    repo.common_dir().join("streams/worktrees/app/.integration")
+    repo.workspaces("app").join(".integration")
 }
 
 #[test]
