@@ -7,10 +7,10 @@
 //! them out in parallel: plain parallel `git worktree add` fails now and then.)
 //!
 //! - cold: fresh repositories, no workspaces yet; both sides check out 20 of them.
-//!   Target: streams <= 0.9x the script.
+//!   Target: streams <= 0.75x the script.
 //! - warm: the same plan run a second time, reusing the clean workspaces of the first run (the
-//!   common case when a plan is run again). Target: <= 0.25x the script.
-//! - the floor: 20 fresh checkouts, two at a time, and nothing else. Target: cold <= 1.3x it.
+//!   common case when a plan is run again). Target: <= 0.2x the script.
+//! - the floor: 20 fresh checkouts, two at a time, and nothing else. Target: cold <= 1.5x it.
 //!
 //! Each side runs `STREAMS_BENCH_TRIALS` times (default 3) on fresh repositories, alternating
 //! which goes first; times are medians, ratios the median of each trial's own ratio. The body is
@@ -30,9 +30,9 @@ fn main() {
         streams,
         jobs: 2,
         trials: trials(3),
-        cold_target: 0.9,
-        warm_target: 0.25,
-        floor_target: 1.3,
+        cold_target: 0.75,
+        warm_target: 0.2,
+        floor_target: 1.5,
         sparse: None,
     });
 }

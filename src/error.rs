@@ -24,8 +24,9 @@ pub enum ExitCode {
     StreamsFailed = 4,
     /// Another run holds the lock, or there is no run to continue / resume.
     State = 5,
-    /// The run finished, but one or more streams were stopped by a limit (an agent's usage
-    /// limit that did not reset within `limit_wait`); their work is kept, `retry` goes on.
+    /// The run finished, but one or more streams were stopped (`streams stop`, or an agent's
+    /// usage limit that did not reset within `limit_wait`): their work is kept and
+    /// `streams retry` continues them.
     Stopped = 6,
     /// Interrupted by SIGHUP (the terminal closed); state saved, `streams resume` goes on.
     HungUp = 129,
@@ -49,11 +50,12 @@ pub enum Finish {
     Integrated,
     /// Finished, but some streams failed (or were skipped because one did).
     Failed,
-    /// Finished, but some streams were stopped by a limit (and none failed).
-    Stopped,
     /// Finished: every stream integrated except those left out with `streams skip` (and what
     /// waits on them). The person's choice, not a failure.
     Skipped,
+    /// Finished, but streams were stopped (by `streams stop`, or a limit), and none failed:
+    /// their work kept, `retry` continues them.
+    Stopped,
     /// Waiting for a person to resolve a conflict.
     Halted,
     Interrupted(nix::sys::signal::Signal),

@@ -9,7 +9,8 @@
 //! refs/heads/streams/<plan>/integration       the integration branch
 //! refs/streams/<plan>/<kind>/...              kept work, one kind per reason (see KeptKind)
 //! <common dir>/streams/                       run state (see state::store)
-//! <parent>/<repo>.streams/<plan>/<stream>     a stream's worktree (`worktree_root` moves it)
+//! <parent>/<repo>.streams/<plan>/<stream>     a stream's workspace (`worktree_root` moves it)
+//! <common dir>/streams/control/<plan>/<stream> streams' control directory for that workspace
 //! <parent>/<repo>.streams/<plan>/.integration the resolution worktree of a halted run
 //!
 //! A run spread over CI machines (`run --only`, `integrate --from`) adds, per run id:
@@ -123,6 +124,9 @@ pub enum KeptKind {
     Stages,
     /// A machine's private integration ref for its one stream.
     Machine,
+    /// An agent's own commits, not taken as its task's history (the task's end is a commit of
+    /// streams' own of its files).
+    Agent,
     /// A name this version does not write.
     Other,
 }
@@ -145,11 +149,12 @@ impl KeptKind {
             KeptKind::Work => "work",
             KeptKind::Stages => "stages",
             KeptKind::Machine => "machine",
+            KeptKind::Agent => "agent",
             KeptKind::Other => "",
         }
     }
 
-    const ALL: [KeptKind; 15] = [
+    const ALL: [KeptKind; 16] = [
         KeptKind::Tasks,
         KeptKind::Rejected,
         KeptKind::Deleted,
@@ -165,6 +170,7 @@ impl KeptKind {
         KeptKind::Work,
         KeptKind::Stages,
         KeptKind::Machine,
+        KeptKind::Agent,
     ];
 }
 
@@ -178,6 +184,28 @@ pub fn parse_kept(plan: &str, name: &str) -> Option<KeptKind> {
             .find(|k| k.component() == first)
             .unwrap_or(KeptKind::Other),
     )
+}
+
+/// The run a kept ref of `plan` belongs to, for the kinds kept under a run's id
+/// (`previous`, `aborted`, `retried`, and those of a run spread over machines); `None` for the
+/// others (they belong to the plan's last run) and for refs outside the plan.
+pub fn kept_run_id<'a>(plan: &str, name: &'a str) -> Option<&'a str> {
+    let kind = parse_kept(plan, name)?;
+    let per_run = matches!(
+        kind,
+        KeptKind::Previous
+            | KeptKind::Aborted
+            | KeptKind::Retried
+            | KeptKind::Manifests
+            | KeptKind::Work
+            | KeptKind::Stages
+            | KeptKind::Machine
+    );
+    if !per_run {
+        return None;
+    }
+    let rest = name.strip_prefix(&kept_refs(plan))?;
+    rest.split('/').nth(1).filter(|id| !id.is_empty())
 }
 
 /// Names of the refs that keep a plan's work out of the way.
@@ -205,6 +233,10 @@ impl RefNames {
     }
     pub fn failed(&self, stream: &str, task: usize) -> String {
         format!("{}/{stream}/{}", self.kept(KeptKind::Failed), task + 1)
+    }
+    /// Where an agent's own commits are kept when they are not its task's history.
+    pub fn agent(&self, stream: &str, task: usize) -> String {
+        format!("{}/{stream}/{}", self.kept(KeptKind::Agent), task + 1)
     }
     /// The prefix of the plan's own branches (streams and integration), which the dispatcher
     /// moves and guards; an agent's moves there are caught by it, not the branch guard.
@@ -371,6 +403,21 @@ pub fn legacy_worktrees_dir(common_dir: &Path, plan: &str) -> PathBuf {
     state_dir(common_dir).join("worktrees").join(plan)
 }
 
+/// The control directory of the workspace at `workspace` (streams' own git directory for it,
+/// see `git::control`): under the user's git directory, by plan and stream (a workspace's
+/// path ends in `<plan>/<stream>`), where an agent confined to its workspace cannot write.
+pub fn workspace_control_dir(common_dir: &Path, workspace: &Path) -> PathBuf {
+    let name = |p: Option<&Path>| {
+        p.and_then(Path::file_name)
+            .map(|n| n.to_os_string())
+            .unwrap_or_default()
+    };
+    state_dir(common_dir)
+        .join("control")
+        .join(name(workspace.parent()))
+        .join(name(Some(workspace)))
+}
+
 /// Where the resolution worktree of a halted run goes, given the plan's worktree directory.
 pub fn resolution_worktree(worktrees_dir: &Path) -> PathBuf {
     worktrees_dir.join(RESOLUTION_WORKTREE)
@@ -411,6 +458,7 @@ mod tests {
             (refs.moved_branches("a", 0), KeptKind::Rejected),
             (refs.wip("a", 1), KeptKind::Wip),
             (refs.failed("a", 0), KeptKind::Failed),
+            (refs.agent("a", 0), KeptKind::Agent),
             (format!("{}/x", refs.deleted_branches()), KeptKind::Deleted),
             (refs.attempt("a", 0, 2), KeptKind::Attempts),
             (refs.task_end("a", 0), KeptKind::Tasks),
@@ -429,6 +477,10 @@ mod tests {
             assert_eq!(parse_kept("p", &name), Some(kind), "{name}");
         }
         assert_eq!(refs.wip("a", 1), "refs/streams/p/wip/a/2");
+        assert_eq!(kept_run_id("p", &refs.previous("r1", "api")), Some("r1"));
+        assert_eq!(kept_run_id("p", &refs.manifest("r2", "api")), Some("r2"));
+        assert_eq!(kept_run_id("p", &refs.wip("a", 1)), None);
+        assert_eq!(kept_run_id("q", &refs.previous("r1", "api")), None);
         assert_eq!(refs.moved_integration(), "refs/streams/p/moved-integration");
         assert_eq!(parse_kept("q", &refs.wip("a", 1)), None);
     }
@@ -470,6 +522,10 @@ mod tests {
         assert_eq!(
             worktrees_dir(root, common, "p", Some(Path::new("/abs"))),
             Path::new("/abs/p")
+        );
+        assert_eq!(
+            workspace_control_dir(common, Path::new("/abs/p/api")),
+            Path::new("/r/.git/streams/control/p/api")
         );
         let res = resolution_worktree(Path::new("/w/p"));
         assert!(is_resolution_worktree(&res));

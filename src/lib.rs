@@ -20,6 +20,9 @@
 //!   prepared ahead, recovery after a crash) and its pure decisions; a task as its steps
 //!   (prepare, attempt, verify, commit, bring), the task spec shared with `--dry-run`, process
 //!   groups, signals, the kernel sandbox of an agent (Landlock).
+//! - [`workspace`]: a stream's workspace, its kind known in one place: laying it out, resetting
+//!   it, setting one aside, and the one reader of an agent's work (its files against streams'
+//!   record of them, read once the agent is gone; its own commits checked object by object).
 //! - [`coordinator`]: sync points: integrate a stream's commits (and [`coordinator::move_integration_ref`],
 //!   the one mover of the integration ref), halt on a conflict, the resolution worktree,
 //!   conflict prediction, the bisection of a red gate (pure).
@@ -84,3 +87,4 @@ pub mod state;
 pub mod text;
 pub mod web;
 pub mod work;
+pub mod workspace;

@@ -6,10 +6,18 @@ use crate::ops;
 use super::{Context, MergeArgs};
 
 pub fn merge(ctx: &Context, args: MergeArgs) -> Result<ExitCode> {
-    // Under the run lock: no run moves the integration branch while it is merged.
-    let current = ops::session::current(ops::load::open_repo(&ctx.cwd)?, "merge")?;
+    // Under the plan's lock: no run moves the integration branch while it is merged.
+    let selector = ctx.selector(&args.which)?;
+    let current = ops::session::current(
+        ops::load::open_repo(&ctx.cwd)?,
+        &selector,
+        ops::runs::Want::Unmerged,
+        "merge",
+    )?;
+    ctx.say_choice("merge", current.choice.as_ref());
     let merged = ops::merge::merge(
         &current.repo,
+        &current.run_dir,
         &current.state,
         args.into.as_deref(),
         args.allow_moved,

@@ -29,6 +29,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::error::{ExitCode, Result};
+use crate::ops;
 pub use crate::report::ColorChoice;
 use crate::report::Ui;
 
@@ -79,23 +80,29 @@ pub enum Command {
     Plan(PlanArgs),
     /// Execute a plan: worktrees, agents, commits, integration
     Run(RunArgs),
-    /// Show the current or last run, per stream (works while a run is going)
+    /// Show a run (the last one, or --plan / --run), per stream (works while a run is going)
     Status(StatusArgs),
+    /// List the runs of this repository: plan, status, when, wall time, merged or not
+    Runs(RunsArgs),
     /// After resolving a halted merge: record the resolution and resume the run
     Continue(ContinueArgs),
     /// Leave a stream's unintegrated work out of a halted run (its branch is kept) and resume
     Skip(SkipArgs),
+    /// Stop one running stream and let the rest of the run go on (its work is kept; `streams
+    /// retry STREAM` continues it)
+    Stop(StopArgs),
     /// Stop the run: the integration branch goes back to where the run found it; nothing is lost
-    Abort,
+    Abort(AbortArgs),
     /// Pick up a run that was interrupted (crash, kill -9, Ctrl-C, reboot)
     Resume(ResumeArgs),
-    /// Run streams of a finished run again (failed or skipped ones) on top of the integration
-    /// branch as it is, keeping everything already integrated
+    /// Run streams of a finished run again (failed, skipped or stopped ones) on top of the
+    /// integration branch as it is, with the plan as it is now, keeping everything integrated
     Retry(RetryArgs),
-    /// Take the last run's result (its integration branch) into your branch: a fast-forward,
-    /// or with --allow-moved a merge commit
+    /// Take a run's result (its integration branch) into your branch: a fast-forward; after
+    /// another plan's result was merged, its commits replayed on top (or a merge commit)
     Merge(MergeArgs),
-    /// Remove the worktrees and branches of finished or aborted runs
+    /// Remove what a run, a plan (--plan) or every plan (--all) left: workspaces, branches,
+    /// kept refs and run records; work merged nowhere is kept unless --force
     Clean(CleanArgs),
     /// What each stream of a run did: tasks, commits, files, rejections, conflicts, log tails
     Show(ShowArgs),
@@ -127,6 +134,18 @@ pub enum Command {
     Completions(CompletionsArgs),
     /// Print the man page (roff) on stdout
     Man,
+}
+
+/// Which run a command acts on. Without either, the command takes the only run that fits it
+/// (the halted one for `continue`, ...), else the last one started, and says which.
+#[derive(Debug, Default, Args)]
+pub struct Which {
+    /// The plan whose (last) run to act on: its name, or its plan file
+    #[arg(long, value_name = "NAME|FILE")]
+    pub plan: Option<String>,
+    /// The run to act on, by id (`streams runs` lists them)
+    #[arg(long, value_name = "ID")]
+    pub run: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -321,6 +340,8 @@ pub struct ReportArgs {
 
 #[derive(Debug, Args)]
 pub struct StatusArgs {
+    #[command(flatten)]
+    pub which: Which,
     /// Print the status as JSON on stdout
     #[arg(long)]
     pub json: bool,
@@ -331,12 +352,32 @@ pub struct StatusArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct RunsArgs {
+    /// Print the runs as JSON on stdout (versioned schema, see README)
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct StopArgs {
+    /// The stream to stop
+    pub stream: String,
+    #[command(flatten)]
+    pub which: Which,
+}
+
+#[derive(Debug, Args)]
+pub struct AbortArgs {
+    #[command(flatten)]
+    pub which: Which,
+}
+
+#[derive(Debug, Args)]
 pub struct ShowArgs {
     /// The stream to show (default: every stream of the run)
     pub stream: Option<String>,
-    /// The run to show (default: the current or last run)
-    #[arg(long, value_name = "ID")]
-    pub run: Option<String>,
+    #[command(flatten)]
+    pub which: Which,
     /// Print it as JSON on stdout (versioned schema, see README)
     #[arg(long)]
     pub json: bool,
@@ -349,9 +390,8 @@ pub struct DiffArgs {
     /// Only the files changed and how much (`git diff --stat`)
     #[arg(long)]
     pub stat: bool,
-    /// The run (default: the current or last run)
-    #[arg(long, value_name = "ID")]
-    pub run: Option<String>,
+    #[command(flatten)]
+    pub which: Which,
     /// Limit the diff to these paths
     #[arg(last = true, value_name = "PATHS")]
     pub paths: Vec<String>,
@@ -366,9 +406,8 @@ pub struct LogsArgs {
     /// Follow the log while the task runs; stop when it ends
     #[arg(short, long)]
     pub follow: bool,
-    /// The run (default: the current or last run)
-    #[arg(long, value_name = "ID")]
-    pub run: Option<String>,
+    #[command(flatten)]
+    pub which: Which,
 }
 
 #[derive(Debug, Args)]
@@ -391,9 +430,8 @@ pub struct PrArgs {
     /// Print the `git push` and `gh` commands instead of running them
     #[arg(long)]
     pub dry_run: bool,
-    /// The run (default: the current or last run)
-    #[arg(long, value_name = "ID")]
-    pub run: Option<String>,
+    #[command(flatten)]
+    pub which: Which,
 }
 
 #[derive(Debug, Args)]
@@ -451,6 +489,8 @@ fn stream_commit(text: &str) -> std::result::Result<(String, String), String> {
 
 #[derive(Debug, Args)]
 pub struct ContinueArgs {
+    #[command(flatten)]
+    pub which: Which,
     /// Record the resolution even if it drops or rewrites the stream's work outside the
     /// conflicted files
     #[arg(long)]
@@ -466,6 +506,8 @@ pub struct ContinueArgs {
 pub struct SkipArgs {
     /// The stream to leave out
     pub stream: String,
+    #[command(flatten)]
+    pub which: Which,
     /// Print events as NDJSON on stdout while the run goes on
     #[arg(long)]
     pub json: bool,
@@ -475,6 +517,8 @@ pub struct SkipArgs {
 
 #[derive(Debug, Args)]
 pub struct ResumeArgs {
+    #[command(flatten)]
+    pub which: Which,
     /// Print events as NDJSON on stdout
     #[arg(long)]
     pub json: bool,
@@ -490,6 +534,8 @@ pub struct RetryArgs {
     /// The streams to run again
     #[arg(required = true, value_name = "STREAM")]
     pub streams: Vec<String>,
+    #[command(flatten)]
+    pub which: Which,
     /// Also run again every stream that depends on them and did not finish
     #[arg(long)]
     pub with_dependents: bool,
@@ -502,6 +548,8 @@ pub struct RetryArgs {
 
 #[derive(Debug, Args)]
 pub struct MergeArgs {
+    #[command(flatten)]
+    pub which: Which,
     /// The branch to merge into (default: the branch checked out here); a branch checked out
     /// nowhere is moved without touching any checkout
     #[arg(long, value_name = "BRANCH")]
@@ -513,7 +561,18 @@ pub struct MergeArgs {
 
 #[derive(Debug, Args)]
 pub struct CleanArgs {
-    /// Also delete work that was never integrated (it is listed first)
+    /// Clean this plan (by name or plan file): every run of it (default: the plan of the last
+    /// run started here)
+    #[arg(long, value_name = "NAME|FILE", conflicts_with = "all")]
+    pub plan: Option<String>,
+    /// Clean this run only: its record and what is kept under its id (and, for its plan's last
+    /// run, the plan's workspaces and branches)
+    #[arg(long, value_name = "ID", conflicts_with = "all")]
+    pub run: Option<String>,
+    /// Clean every plan that ran here
+    #[arg(long)]
+    pub all: bool,
+    /// Also delete work that was never integrated or merged (it is listed first)
     #[arg(long)]
     pub force: bool,
     /// Say what would be removed, remove nothing
@@ -552,6 +611,21 @@ pub struct Context {
     pub color: ColorChoice,
 }
 
+impl Context {
+    /// The run `which` names (`--plan NAME|FILE`, relative to `-C`; `--run ID`).
+    pub fn selector(&self, which: &Which) -> Result<crate::ops::runs::Selector> {
+        crate::ops::runs::Selector::new(&self.cwd, which.plan.as_deref(), which.run.as_deref())
+    }
+
+    /// Says which run `command` picked, when other plans had runs too.
+    pub fn say_choice(&self, command: &str, choice: Option<&crate::report::runs_view::Choice>) {
+        if let Some(choice) = choice {
+            self.ui
+                .info(crate::report::runs_view::picked_line(command, choice));
+        }
+    }
+}
+
 pub fn init_logging(global: &GlobalArgs) {
     // Logs are for debugging streams itself: off unless -vv or STREAMS_LOG asks for them.
     let default = match global.verbose {
@@ -574,6 +648,7 @@ pub fn show_error(err: &crate::error::Error) {
 }
 
 pub fn run(cli: Cli) -> Result<ExitCode> {
+    ops::stop::prepare_process();
     let cwd = match &cli.global.change_dir {
         Some(dir) => {
             let base = std::env::current_dir().unwrap_or_default();
@@ -604,9 +679,11 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Plan(args) => plan::plan(&ctx, args),
         Command::Run(args) => run::run(&ctx, args),
         Command::Status(args) => status::status(&ctx, args),
+        Command::Runs(args) => status::runs(&ctx, args),
         Command::Continue(args) => steer::continue_run(&ctx, args),
         Command::Skip(args) => steer::skip(&ctx, args),
-        Command::Abort => steer::abort(&ctx),
+        Command::Stop(args) => steer::stop(&ctx, args),
+        Command::Abort(args) => steer::abort(&ctx, args),
         Command::Resume(args) => steer::resume(&ctx, args),
         Command::Retry(args) => retry::retry(&ctx, args),
         Command::Merge(args) => merge::merge(&ctx, args),

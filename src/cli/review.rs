@@ -8,7 +8,9 @@ use super::{ColorChoice, Context, DiffArgs, LogsArgs, PrArgs, ShowArgs};
 
 pub fn show(ctx: &Context, args: ShowArgs) -> Result<ExitCode> {
     let repo = ops::load::open_repo(&ctx.cwd)?;
-    let (dir, state) = ops::show::find_run(&repo, args.run.as_deref())?;
+    let picked = ops::show::find_run(&repo, &ctx.selector(&args.which)?)?;
+    ctx.say_choice("show", picked.choice.as_ref());
+    let (dir, state) = (picked.dir, picked.state);
     let show = ops::show::show(&repo, &dir, &state, args.stream.as_deref())?;
     if args.json {
         print_json(&show)?;
@@ -20,7 +22,9 @@ pub fn show(ctx: &Context, args: ShowArgs) -> Result<ExitCode> {
 
 pub fn diff(ctx: &Context, args: DiffArgs) -> Result<ExitCode> {
     let repo = ops::load::open_repo(&ctx.cwd)?;
-    let (_, state) = ops::show::find_run(&repo, args.run.as_deref())?;
+    let picked = ops::show::find_run(&repo, &ctx.selector(&args.which)?)?;
+    ctx.say_choice("diff", picked.choice.as_ref());
+    let state = picked.state;
     let range = ops::diff::range(&repo, &state, args.stream.as_deref())?;
     // git decides under `auto` (its config, whether stdout is a terminal), as for `git diff`;
     // NO_COLOR is streams' convention, which git does not read.
@@ -53,7 +57,9 @@ const FOLLOW_INTERVAL: std::time::Duration = std::time::Duration::from_millis(10
 
 pub fn logs(ctx: &Context, args: LogsArgs) -> Result<ExitCode> {
     let repo = ops::load::open_repo(&ctx.cwd)?;
-    let (dir, state) = ops::show::find_run(&repo, args.run.as_deref())?;
+    let picked = ops::show::find_run(&repo, &ctx.selector(&args.which)?)?;
+    ctx.say_choice("logs", picked.choice.as_ref());
+    let (dir, state) = (picked.dir, picked.state);
     let log = ops::logs::task_log(&dir, &state, &args.stream, args.task)?;
     if !args.follow && !log.path.exists() {
         return Err(ops::logs::no_log(&log));
@@ -97,7 +103,9 @@ pub fn logs(ctx: &Context, args: LogsArgs) -> Result<ExitCode> {
 
 pub fn pr(ctx: &Context, args: PrArgs) -> Result<ExitCode> {
     let repo = ops::load::open_repo(&ctx.cwd)?;
-    let (dir, state) = ops::show::find_run(&repo, args.run.as_deref())?;
+    let picked = ops::show::find_run(&repo, &ctx.selector(&args.which)?)?;
+    ctx.say_choice("pr", picked.choice.as_ref());
+    let (dir, state) = (picked.dir, picked.state);
     let outcome = ops::pr::pr(
         &repo,
         &dir,

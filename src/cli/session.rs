@@ -57,7 +57,14 @@ pub fn conclude(ctx: &Context, ended: Ended, junit: Option<&Path>) -> Result<Exi
         // The runner reads workflow commands from stderr too; stdout stays for `--json`.
         printer::text_to_stderr(&annotations);
     }
-    session_view::ended(&ctx.ui, concluded.finish, state, report, &concluded.run_dir);
+    session_view::ended(
+        &ctx.ui,
+        concluded.finish,
+        state,
+        report,
+        &concluded.run_dir,
+        &concluded.plan_flag,
+    );
     // A run spread over machines hands its result on (after `continue` too).
     let published = ops::machines::publish(state, &concluded.run_dir)?;
     session_view::published(

@@ -8,17 +8,23 @@ use crate::ops::{
 use crate::report::{hints, session_view};
 
 use super::session;
-use super::{Context, ContinueArgs, ResumeArgs, SkipArgs};
+use super::{AbortArgs, Context, ContinueArgs, ResumeArgs, SkipArgs, StopArgs, Which};
+use crate::ops::runs::Want;
 
-fn current(ctx: &Context, command: &str) -> Result<Current> {
-    ops::session::current(ops::load::open_repo(&ctx.cwd)?, command)
+/// The run `which` names (or the one that fits `want`), under its plan's lock; says which
+/// when there was a choice.
+fn current(ctx: &Context, which: &Which, want: Want, command: &str) -> Result<Current> {
+    let selector = ctx.selector(which)?;
+    let current = ops::session::current(ops::load::open_repo(&ctx.cwd)?, &selector, want, command)?;
+    ctx.say_choice(command, current.choice.as_ref());
+    Ok(current)
 }
 
 pub fn resume(ctx: &Context, args: ResumeArgs) -> Result<ExitCode> {
     if args.jobs == Some(0) {
         return Err(Error::usage("--jobs must be at least 1"));
     }
-    let current = current(ctx, "resume")?;
+    let current = current(ctx, &args.which, Want::Resumable, "resume")?;
     ops::session::check_resumable(&current.state)?;
     let (parts, _lock) = ops::session::engine_parts(current)?;
     let session = session::start(ctx, parts, "resume", args.json, args.jobs);
@@ -27,7 +33,7 @@ pub fn resume(ctx: &Context, args: ResumeArgs) -> Result<ExitCode> {
 }
 
 pub fn continue_run(ctx: &Context, args: ContinueArgs) -> Result<ExitCode> {
-    let current = current(ctx, "continue")?;
+    let current = current(ctx, &args.which, Want::Halted, "continue")?;
     ops::session::check_continuable(&current.state)?;
     // A resolution that is not finished gets its error alone, before the session is announced
     // (a check that cannot run is left to the session, which says why).
@@ -102,7 +108,7 @@ fn not_resolved(ctx: &Context, unresolved: NotResolved) {
 }
 
 pub fn skip(ctx: &Context, args: SkipArgs) -> Result<ExitCode> {
-    let current = current(ctx, "skip")?;
+    let current = current(ctx, &args.which, Want::NotOver, "skip")?;
     ops::session::check_not_over(&current.state, "skip")?;
     let (parts, _lock) = ops::session::engine_parts(current)?;
     let mut session = session::start(ctx, parts, "skip", args.json, None);
@@ -124,17 +130,34 @@ pub fn skip(ctx: &Context, args: SkipArgs) -> Result<ExitCode> {
     session::conclude(ctx, ended, args.report.junit.as_deref())
 }
 
-pub fn abort(ctx: &Context) -> Result<ExitCode> {
+pub fn stop(ctx: &Context, args: StopArgs) -> Result<ExitCode> {
     let repo = ops::load::open_repo(&ctx.cwd)?;
+    let picked = ops::runs::pick(&repo, &ctx.selector(&args.which)?, Want::NotOver, "stop")?;
+    ctx.say_choice("stop", picked.choice.as_ref());
+    let stopped = ops::stop::stop(&repo, &picked, &args.stream)?;
+    session_view::stopped(&ctx.ui, &picked.state, &args.stream, &stopped);
+    Ok(ExitCode::Success)
+}
+
+pub fn abort(ctx: &Context, args: AbortArgs) -> Result<ExitCode> {
+    let repo = ops::load::open_repo(&ctx.cwd)?;
+    let picked = ops::runs::pick(&repo, &ctx.selector(&args.which)?, Want::NotOver, "abort")?;
+    ctx.say_choice("abort", picked.choice.as_ref());
+    let plan = picked.state.plan_name.clone();
     // A run in progress elsewhere is asked to stop first (it saves its state and exits).
-    if let Some(holder) = ops::abort::running_here(&repo) {
+    if let Some(holder) = ops::abort::running_here(&repo, &plan) {
         ctx.ui.info(format!(
             "stopping the running `streams {}` (pid {})",
             holder.command, holder.pid
         ));
-        ops::abort::stop_holder(&repo, &holder);
+        ops::abort::stop_holder(&repo, &plan, &holder);
     }
-    let (aborted, state) = ops::abort::abort_current(ops::session::current(repo, "abort")?)?;
+    let this_run = ops::runs::Selector {
+        plan: None,
+        run: Some(picked.state.run_id.clone()),
+    };
+    let current = ops::session::current(repo, &this_run, Want::NotOver, "abort")?;
+    let (aborted, state) = ops::abort::abort_current(current)?;
     session_view::aborted(
         &ctx.ui,
         &state,

@@ -8,7 +8,11 @@ pub fn ui(ctx: &Context, args: UiArgs) -> Result<ExitCode> {
     let repo = crate::ops::load::open_repo(&ctx.cwd)?;
     if let Some(id) = &args.run {
         // An unknown run is refused now, with the runs there are, not on the page.
-        crate::ops::show::find_run(&repo, Some(id))?;
+        let selector = crate::ops::runs::Selector {
+            plan: None,
+            run: Some(id.clone()),
+        };
+        crate::ops::show::find_run(&repo, &selector)?;
     }
     let options = crate::web::Options {
         port: args.port.unwrap_or(0),

@@ -14,13 +14,22 @@ use super::Context;
 /// How often the state and refs are read again.
 const INTERVAL: Duration = Duration::from_millis(300);
 
-pub fn watch(ctx: &Context) -> Result<ExitCode> {
+pub fn watch(ctx: &Context, selector: ops::runs::Selector) -> Result<ExitCode> {
     let repo = ops::load::open_repo(&ctx.cwd)?;
     let terminal = printer::stdout_is_terminal();
     let mut last: Option<RunStatus> = None;
     let mut last_drawn = String::new();
+    let mut selector = selector;
     loop {
-        let Some(run) = ops::status::status(&repo)?.run else {
+        let (status, choice) = ops::status::status(&repo, &selector)?;
+        if selector.run.is_none()
+            && let Some(run) = &status.run
+        {
+            // The run picked first is the one followed, whatever starts meanwhile.
+            ctx.say_choice("status", choice.as_ref());
+            selector.run = Some(run.id.clone());
+        }
+        let Some(run) = status.run else {
             return Err(Error::state(
                 "no streams run in this repository yet",
                 "start one with `streams run`; `status --watch` follows it from another terminal",
@@ -59,6 +68,7 @@ pub fn watch(ctx: &Context) -> Result<ExitCode> {
 fn exit_code(run: &RunStatus) -> ExitCode {
     match (&run.phase[..], run.outcome.as_deref()) {
         ("finished", Some("integrated")) => ExitCode::Success,
+        ("finished", Some("stopped")) => ExitCode::Stopped,
         ("finished", _) => ExitCode::StreamsFailed,
         ("halted", _) => ExitCode::Halted,
         // Aborted or interrupted: nothing runs, and nothing will until someone resumes it.

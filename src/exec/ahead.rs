@@ -18,9 +18,9 @@ use tokio::sync::mpsc;
 
 use super::events::ExecEvent;
 use super::run::Run;
-use crate::git::{self, workspace};
 use crate::ids::{Oid, StreamId};
 use crate::state::StreamState;
+use crate::workspace::{self, PrepareReport};
 
 /// A workspace prepared before its stream took a slot.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -82,7 +82,7 @@ impl AheadPool {
             tokio::task::spawn_blocking(move || {
                 let result = workspace::prepare(
                     &repo,
-                    &workspace::WorkspaceSpec {
+                    &workspace::Spec {
                         path: &path,
                         branch: &branch,
                         commit: &at,
@@ -90,6 +90,7 @@ impl AheadPool {
                         sparse: sparse.as_ref(),
                     },
                 )
+                .map(|(_, report)| report)
                 .map_err(|e| e.to_string());
                 let _ = events.send(ExecEvent::Prepared {
                     stream: s,
@@ -107,7 +108,7 @@ impl AheadPool {
         run: &Run,
         s: StreamId,
         at: Oid,
-        result: Result<git::worktree::PrepareReport, String>,
+        result: Result<PrepareReport, String>,
         events: &mpsc::UnboundedSender<ExecEvent>,
     ) {
         let name = &run.state.streams[s.index()].name;

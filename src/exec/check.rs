@@ -59,6 +59,11 @@ impl Checks {
         self.running.len()
     }
 
+    /// Whether stream `s`'s check runs now.
+    pub fn running_for(&self, s: StreamId) -> bool {
+        self.running.contains(&s)
+    }
+
     /// A unit reached its sync point: check it, or queue it if it needs no check (or passed).
     pub fn unit_ready(&mut self, run: &mut Run, unit: SyncUnit, channels: &Channels) {
         let s = unit.stream;

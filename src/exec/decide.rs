@@ -312,6 +312,8 @@ tasks = ["d1"]
             gates: Vec::new(),
             bisections: Vec::new(),
             timeline: Vec::new(),
+            merged: None,
+            retries: Vec::new(),
         }
     }
 

@@ -66,6 +66,9 @@ pub struct Engine {
     /// The signals that stop a session, listened to from [`Engine::run`] on (also while the
     /// gate, which runs inside the dispatcher, is awaited: see [`Engine::listening`]).
     signals: Option<Signals>,
+    /// Streams `streams stop` asked to stop that are not stopped yet (a task of theirs is
+    /// being stopped, or their work is being checked or integrated).
+    stop_requested: std::collections::BTreeSet<usize>,
 }
 
 /// What a session of the engine leaves: how it ended, the final state, and the reporter (to
@@ -123,6 +126,7 @@ impl Engine {
             channels,
             events,
             signals: None,
+            stop_requested: Default::default(),
         }
     }
 
@@ -221,6 +225,12 @@ impl Engine {
     }
 
     fn on_signal(&mut self, sig: Signal) {
+        if sig == Signal::SIGUSR1 {
+            if let Err(e) = self.take_stop_requests() {
+                self.fail_session(e);
+            }
+            return;
+        }
         if self.stopping.is_some() {
             // Second signal: no more grace.
             self.channels.stop(Cancel::Kill);
@@ -324,9 +334,136 @@ impl Engine {
         }
     }
 
+    // -----------------------------------------------------------------------------------------
+    // `streams stop`
+
+    /// `streams stop` asked for streams to stop (see `RunDir::stop_requests`): a pending stream
+    /// stops now; one whose task runs has its agent stopped, and stops when the task ends (its
+    /// work kept, see [`Engine::stopped_task`]); one whose work is being checked or integrated
+    /// stops before its next task.
+    fn take_stop_requests(&mut self) -> Result<()> {
+        let run_dir = self.run.ctx.run_dir.clone();
+        for name in run_dir.stop_requests() {
+            let _ = std::fs::remove_file(run_dir.stop_request_path(&name));
+            let Some((s, record)) = self.run.state.stream_by_name(&name) else {
+                continue;
+            };
+            if record.state.is_terminal() {
+                continue;
+            }
+            self.stop_requested.insert(s);
+            let running = record
+                .tasks
+                .iter()
+                .any(|t| matches!(t.state, TaskState::Running { .. }));
+            if running {
+                self.run.message(&format!(
+                    "stopping {name} (`streams stop`): its agent is asked to stop; the rest of the run goes on"
+                ));
+                self.channels
+                    .stop_stream(s, Cancel::Graceful(Signal::SIGTERM));
+            }
+        }
+        self.stop_idle_streams()
+    }
+
+    /// Stops the streams asked to stop that nothing of theirs runs for (no task, no check, no
+    /// work waiting for integration).
+    fn stop_idle_streams(&mut self) -> Result<()> {
+        let mut changed = false;
+        for s in self.stop_requested.clone() {
+            let record = &self.run.state.streams[s];
+            if record.state.is_terminal() {
+                self.stop_requested.remove(&s);
+                continue;
+            }
+            let busy = record
+                .tasks
+                .iter()
+                .any(|t| matches!(t.state, TaskState::Running { .. }))
+                || self.run.state.queue.iter().any(|u| u.stream == s)
+                || self.checks.running_for(StreamId::new(s));
+            if !busy {
+                self.stop_requested.remove(&s);
+                self.run.stop_stream(s, None);
+                changed = true;
+            }
+        }
+        if changed {
+            self.run.save()?;
+        }
+        Ok(())
+    }
+
+    /// A task of a stream asked to stop ended: committed work stays on the stream's branch
+    /// (not integrated: `retry` goes on from it), an interrupted task's work is kept on its
+    /// `wip` ref and the task goes back to pending; then the stream stops.
+    fn stopped_task(
+        &mut self,
+        task: TaskId,
+        outcome: TaskOutcome,
+        start: Oid,
+        started_at: u64,
+    ) -> Result<()> {
+        let (s, t) = (task.stream.index(), task.index);
+        let run = &mut self.run;
+        match outcome {
+            TaskOutcome::Committed {
+                end,
+                stats,
+                agent,
+                attempts,
+            } => {
+                run.count_attempts(task, attempts, agent);
+                run.task_committed(task, start, started_at, end, stats);
+            }
+            TaskOutcome::Failed {
+                reason: FailReason::Internal { .. },
+                agent,
+                attempts,
+            }
+            | TaskOutcome::Interrupted { agent, attempts } => {
+                run.count_attempts(task, attempts, agent);
+                run.record_task_span(task, started_at, SpanOutcome::Interrupted);
+                super::recover::start_over(run, s, t, &start)?;
+            }
+            TaskOutcome::Failed {
+                reason,
+                agent,
+                attempts,
+            } => {
+                // It failed on its own before it could be stopped: a failure like any other.
+                self.stop_requested.remove(&s);
+                run.count_attempts(task, attempts, agent);
+                run.task_failed(task, reason);
+                return run.save();
+            }
+            TaskOutcome::Stopped {
+                stop,
+                agent,
+                attempts,
+            } => {
+                // A limit stopped it first: the stream is stopped either way, its work kept.
+                self.stop_requested.remove(&s);
+                run.count_attempts(task, attempts, agent);
+                run.task_stopped(task, stop);
+                return run.save();
+            }
+        }
+        self.stop_requested.remove(&s);
+        let kept = run
+            .ctx
+            .repo
+            .ref_target(&run.ctx.refs.wip(&run.state.streams[s].name, t))?
+            .map(|_| run.ctx.refs.wip(&run.state.streams[s].name, t));
+        run.stop_stream(s, kept);
+        self.run.save()
+    }
+
     /// Starts every task that may start now: streams already holding a slot go on with their
     /// next task first; then new streams take the free slots.
     fn start_ready(&mut self) -> Result<()> {
+        self.stop_idle_streams()?;
         if !self.brakes().may_start_work() {
             return Ok(());
         }
@@ -395,6 +532,11 @@ impl Engine {
     /// recorded as running, saved, then its executor spawned.
     fn start_task(&mut self, task: TaskId, start: Oid, prepared: Option<Oid>) -> Result<()> {
         let (s, t) = (task.stream.index(), task.index);
+        if self.stop_requested.remove(&s) {
+            // `streams stop` came while its work was checked or integrated: no next task.
+            self.run.stop_stream(s, None);
+            return self.run.save();
+        }
         // The slot is held for the stream's life, so every task of it gets the same port.
         let slot = decide::slot_for(&self.run.state, &self.slots, s);
         self.slots[s] = Some(slot);
@@ -423,11 +565,12 @@ impl Engine {
         };
         self.run.emit(event);
         self.tasks_running += 1;
+        let cancel = self.channels.cancel_stream(s);
         tokio::spawn(task::run_task(
             self.shared.clone(),
             *job,
             self.channels.events().clone(),
-            self.channels.cancel(),
+            cancel,
         ));
         Ok(())
     }
@@ -573,6 +716,9 @@ impl Engine {
                 )));
             }
         };
+        if self.stop_requested.contains(&task.stream.index()) && self.stopping.is_none() {
+            return self.stopped_task(task, outcome, start, started_at);
+        }
         let run = &mut self.run;
         match outcome {
             TaskOutcome::Committed {

@@ -7,7 +7,6 @@ use tokio::sync::{mpsc, watch};
 
 use super::process::Cancel;
 use super::task::TaskOutcome;
-use crate::git;
 use crate::ids::{Oid, StreamId, TaskId};
 use crate::state::FailReason;
 
@@ -58,7 +57,7 @@ pub enum ExecEvent {
     Prepared {
         stream: StreamId,
         at: Oid,
-        result: Result<git::worktree::PrepareReport, String>,
+        result: Result<crate::workspace::PrepareReport, String>,
     },
 }
 
@@ -66,6 +65,9 @@ pub enum ExecEvent {
 pub(super) struct Channels {
     events: mpsc::UnboundedSender<ExecEvent>,
     cancel: watch::Sender<Cancel>,
+    /// Per stream, what its task executors listen to: everything [`Self::stop`] says, and
+    /// what [`Self::stop_stream`] says to that stream alone (`streams stop`).
+    streams: std::collections::BTreeMap<usize, watch::Sender<Cancel>>,
 }
 
 impl Channels {
@@ -73,7 +75,14 @@ impl Channels {
     pub fn new() -> (Channels, mpsc::UnboundedReceiver<ExecEvent>) {
         let (events, received) = mpsc::unbounded_channel();
         let (cancel, _) = watch::channel(Cancel::None);
-        (Channels { events, cancel }, received)
+        (
+            Channels {
+                events,
+                cancel,
+                streams: Default::default(),
+            },
+            received,
+        )
     }
 
     /// Where work started now sends its events.
@@ -86,8 +95,28 @@ impl Channels {
         self.cancel.subscribe()
     }
 
+    /// What tells a task of stream `s` started now to stop: the session's stops and the
+    /// stream's own.
+    pub fn cancel_stream(&mut self, s: usize) -> watch::Receiver<Cancel> {
+        let now = *self.cancel.borrow();
+        self.streams
+            .entry(s)
+            .or_insert_with(|| watch::channel(now).0)
+            .subscribe()
+    }
+
     /// Asks everything running to stop, as `how` says.
     pub fn stop(&self, how: Cancel) {
-        let _ = self.cancel.send(how);
+        self.cancel.send_replace(how);
+        for stream in self.streams.values() {
+            stream.send_replace(how);
+        }
+    }
+
+    /// Asks the task of stream `s` (if one runs) to stop, as `how` says; the rest goes on.
+    pub fn stop_stream(&self, s: usize, how: Cancel) {
+        if let Some(stream) = self.streams.get(&s) {
+            stream.send_replace(how);
+        }
     }
 }

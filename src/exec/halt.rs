@@ -6,8 +6,7 @@ use super::dispatcher::resolution_worktree_path;
 use super::run::Run;
 use crate::coordinator::{self, ConflictFound, IntegrationMove, UnitInput};
 use crate::error::{Error, Result};
-use crate::git::changes::keep_work;
-use crate::git::worktree;
+use crate::git::worktree::{self, keep_work};
 use crate::report::Event;
 use crate::state::{Entry, Halt, RunPhase, StreamState, SyncUnit};
 
@@ -206,7 +205,6 @@ fn drop_resolution(run: &mut Run, halt: &Halt) -> Result<()> {
             &run.ctx.repo,
             &halt.resolution_worktree,
             &halt.ours,
-            None,
             &keep,
             "streams: unfinished resolution",
         ) {

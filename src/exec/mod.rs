@@ -34,7 +34,7 @@ pub mod recover;
 mod run;
 pub mod sandbox;
 mod setup;
-mod signals;
+pub mod signals;
 mod stale_locks;
 mod task;
 pub mod task_spec;

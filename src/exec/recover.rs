@@ -15,10 +15,10 @@ use std::time::Duration;
 use super::run::Run;
 use crate::coordinator::{self, IntegrationMove};
 use crate::error::Result;
-use crate::git::changes::keep_work;
-use crate::git::{self, refs, trailers, worktree};
+use crate::git::{self, refs, trailers};
 use crate::ids::{Oid, StreamId, TaskId};
 use crate::state::{Entry, StreamState, SyncUnit, TaskState, journal};
+use crate::workspace::{Kind, Workspace};
 
 /// Picking a run up after its coordinator died: what the journal it left says was under way.
 /// The dispatcher drives the steps in order ([`super::Engine::recover`]).
@@ -198,13 +198,11 @@ impl Recovery {
             } if *stream == name && *task == t && st == start => Some(Oid::from(end.as_str())),
             _ => None,
         });
-        let worktree_path = &record.worktree;
-        let clean = worktree_path.exists()
-            && git::changes::dirty_paths(worktree_path).is_ok_and(|d| d.is_empty());
         let Some(end) = committed.filter(|end| branch_tip.as_deref() == Some(end.as_str())) else {
             return Ok(false);
         };
-        if !clean {
+        let ws = Workspace::find(&run.ctx.repo, &record.worktree);
+        if !ws.is_clean_at(&run.ctx.repo, &end) {
             return Ok(false);
         }
         // A fix of a failed check: the task's work began before the fix did.
@@ -244,7 +242,7 @@ pub(super) fn committed_tasks(run: &Run) -> Vec<TaskId> {
 
 /// Task `t` of stream `s` was interrupted: whatever it did is kept on its `wip` ref, and it
 /// runs again from `start` (the interrupted attempt does not count against its retries).
-fn start_over(run: &mut Run, s: usize, t: usize, start: &Oid) -> Result<()> {
+pub(super) fn start_over(run: &mut Run, s: usize, t: usize, start: &Oid) -> Result<()> {
     let record = &run.state.streams[s];
     let (name, branch) = (record.name.clone(), record.branch.clone());
     let worktree_path: PathBuf = record.worktree.clone();
@@ -255,19 +253,15 @@ fn start_over(run: &mut Run, s: usize, t: usize, start: &Oid) -> Result<()> {
         "streams: work of {name} task {} when the run was interrupted",
         t + 1
     );
-    let kept = if worktree_path.join(".git").exists() {
-        let kept = keep_work(repo, &worktree_path, start, Some(&branch), &wip, &message)
+    let ws = Workspace::find(repo, &worktree_path);
+    let kept = match ws.kind() {
+        // A workspace that cannot even be reset is set aside by the next preparation.
+        Kind::Private { .. } => ws
+            .keep_and_reset(repo, start, &branch, &wip, &message)
             .ok()
-            .flatten();
-        // A workspace that cannot even be reset is repaired by prepare() later.
-        let _ = if git::workspace::is_workspace(&worktree_path) {
-            git::workspace::reset_to(repo, &worktree_path, &branch, start)
-        } else {
-            worktree::reset_to(&worktree_path, &branch, start)
-        };
-        kept
-    } else {
-        None
+            .flatten(),
+        // An earlier version's linked worktree: the next preparation keeps what it holds.
+        _ => None,
     };
     let kept = match (kept, branch_tip) {
         (Some(k), _) => Some(k),

@@ -227,7 +227,10 @@ impl Run {
             stop: stop.clone(),
             at: now_ms(),
         };
-        let state = StreamState::Stopped { stop, at: now_ms() };
+        let state = StreamState::Stopped {
+            reason: reason.clone(),
+            at: now_ms(),
+        };
         // What waits on it is left out as by a choice: nothing failed.
         let record = &mut self.state.streams[s];
         for t in record
@@ -238,7 +241,7 @@ impl Run {
             t.state = TaskState::Skipped;
         }
         record.state = state;
-        self.emit(Event::StreamStopped {
+        self.emit(Event::StreamLimited {
             stream: name.clone(),
             task: task.number(),
             reason,
@@ -287,6 +290,24 @@ impl Run {
                 format!("its dependency `{name}` did not finish")
             };
             self.skip_stream(i, reason, chosen);
+        }
+    }
+
+    /// `streams stop` stopped stream `s` (its running task, if any, already ended and its work
+    /// kept on `kept`): its tasks not done stay pending for `streams retry` to continue, and
+    /// the streams waiting on it are left out (the person's choice, not a failure).
+    pub fn stop_stream(&mut self, s: usize, kept: Option<String>) {
+        let name = self.state.streams[s].name.clone();
+        self.state.streams[s].state = StreamState::Stopped {
+            reason: "stopped by `streams stop`".to_string(),
+            at: now_ms(),
+        };
+        self.emit(Event::StreamStopped {
+            stream: name.clone(),
+            kept,
+        });
+        for i in super::decide::stranded_by(&self.ctx.plan, &self.state, &name) {
+            self.skip_stream(i, format!("its dependency `{name}` was stopped"), true);
         }
     }
 

@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use tokio::sync::watch;
 
 use super::process::{self, AgentCommand, AgentExit, Cancel, Limits};
-use crate::git::{self, Repo};
+use crate::git::GitResult;
 use crate::ids::Oid;
 
 /// What the dispatcher hands the executor when the task's workspace needs setting up.
@@ -55,14 +55,15 @@ pub enum SetupResult {
 }
 
 /// Runs `job` in `workspace` (checked out at `start`), then checks it left nothing git would
-/// commit. `on_spawn` gets its process group, as an agent's would.
+/// commit: `changed` says what it changed (a stream's workspace is read as an agent's work
+/// is). `on_spawn` gets its process group, as an agent's would.
 pub async fn run(
-    repo: &Repo,
     workspace: &Path,
     start: &Oid,
     job: &SetupJob,
     cancel: watch::Receiver<Cancel>,
     on_spawn: impl FnOnce(i32),
+    changed: impl FnOnce() -> GitResult<Vec<String>> + Send + 'static,
 ) -> SetupResult {
     let shown = shown(&job.argv);
     let header = crate::agent::log::setup_header(start, &job.argv);
@@ -92,17 +93,14 @@ pub async fn run(
     if let Some(what) = failed {
         return SetupResult::Failed(format!("setup `{shown}` {what}"));
     }
-    let (repo, dir, start) = (repo.clone(), workspace.to_path_buf(), start.clone());
-    let changes = tokio::task::spawn_blocking(move || {
-        git::changes::task_changes(&repo, &dir, start.as_str())
-    })
-    .await
-    .expect("blocking git work panicked");
-    match changes {
-        Ok(changes) if changes.paths.is_empty() => SetupResult::Done,
-        Ok(changes) => SetupResult::Failed(format!(
+    let changed = tokio::task::spawn_blocking(changed)
+        .await
+        .expect("blocking git work panicked");
+    match changed {
+        Ok(paths) if paths.is_empty() => SetupResult::Done,
+        Ok(paths) => SetupResult::Failed(format!(
             "setup `{shown}` changed files git would commit: {} (a setup must not edit the code: write what it generates to paths git ignores)",
-            list(changes.paths.iter().map(String::as_str))
+            list(paths.iter().map(String::as_str))
         )),
         Err(e) => SetupResult::Failed(format!("could not check what setup `{shown}` changed: {e}")),
     }

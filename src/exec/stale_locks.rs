@@ -8,6 +8,7 @@ use crate::git::locks::LockPlace;
 use crate::git::{self, Repo};
 use crate::layout;
 use crate::state::RunState;
+use crate::workspace::Workspace;
 
 /// Removes git lock files that a killed git left in this run's worktrees and on this plan's
 /// refs (streams holds the repository lock, so no other streams process is using them). Lock
@@ -15,9 +16,10 @@ use crate::state::RunState;
 pub fn clear_stale_locks(repo: &Repo, state: &RunState) -> Result<Vec<String>> {
     let mut notes = Vec::new();
     let ours_wt: BTreeSet<PathBuf> = state.streams.iter().map(|s| s.worktree.clone()).collect();
-    // A stream's workspace is a repository of streams' own: every lock file in its git dir is
-    // a killed git's.
-    for path in ours_wt.iter().flat_map(|wt| git::locks::in_workspace(wt)) {
+    // A stream's workspace and its control directory are streams' own: every lock file in
+    // them is a killed git's.
+    let workspaces = ours_wt.iter().map(|wt| Workspace::find(repo, wt));
+    for path in workspaces.flat_map(|ws| ws.stale_locks()) {
         std::fs::remove_file(&path).context(|| format!("could not remove {}", path.display()))?;
         notes.push(format!(
             "removed a stale git lock file left by the crash: {}",

@@ -33,7 +33,23 @@ pub fn redirecting_vars() -> &'static [&'static str] {
 pub(in crate::git) struct Git {
     dir: PathBuf,
     envs: Vec<(String, String)>,
+    /// Settings that keep what a workspace holds from running or redirecting anything (see
+    /// [`Git::hardened`]).
+    hardened: bool,
 }
+
+/// What [`Git::hardened`] sets, whatever any config file says: no hooks, no file-system
+/// monitor (whose daemon and socket a workspace's owner controls), no recursion into
+/// submodules, no caches or split index written beside an index, no pager.
+const HARDENED: [(&str, &str); 7] = [
+    ("core.hooksPath", "/dev/null"),
+    ("core.fsmonitor", "false"),
+    ("submodule.recurse", "false"),
+    ("fetch.recurseSubmodules", "false"),
+    ("core.untrackedCache", "false"),
+    ("core.splitIndex", "false"),
+    ("core.pager", "cat"),
+];
 
 #[derive(Debug)]
 pub(in crate::git) struct GitOutput {
@@ -74,7 +90,17 @@ impl Git {
         Git {
             dir: dir.into(),
             envs: Vec::new(),
+            hardened: false,
         }
+    }
+
+    /// A copy for commands in or for a stream's workspace: the [`HARDENED`] settings win over
+    /// every config file, and replace refs are not honoured (`GIT_NO_REPLACE_OBJECTS`), so
+    /// nothing the workspace's owner wrote runs, or changes what an object id names.
+    pub fn hardened(&self) -> Self {
+        let mut git = self.clone();
+        git.hardened = true;
+        git
     }
 
     pub fn dir(&self) -> &Path {
@@ -111,6 +137,14 @@ impl Git {
         cmd.env("GIT_EDITOR", "true");
         for (k, v) in &self.envs {
             cmd.env(k, v);
+        }
+        if self.hardened {
+            cmd.env("GIT_NO_REPLACE_OBJECTS", "1");
+            cmd.env("GIT_CONFIG_COUNT", HARDENED.len().to_string());
+            for (i, (key, value)) in HARDENED.iter().enumerate() {
+                cmd.env(format!("GIT_CONFIG_KEY_{i}"), key);
+                cmd.env(format!("GIT_CONFIG_VALUE_{i}"), value);
+            }
         }
         cmd
     }

@@ -1,15 +1,13 @@
-//! Commit objects: who commits, writing commits (with libgit2 for integration, with git's
-//! plumbing in an agent's worktree), reading first-parent history.
+//! Commit objects: who commits, writing commits (with libgit2, for integration and for a task's
+//! end), reading history.
 //!
 //! Commit objects for integration are written with libgit2: a commit is a few hundred bytes and
 //! spawning `git commit-tree` for each would double the cost of every integrated commit; the
 //! committer identity comes from `git var GIT_COMMITTER_IDENT`, so it honours the same config
 //! and environment `git commit-tree` would.
 
-use std::path::Path;
-
 use super::repo::commit_info;
-use super::{CommitInfo, GitError, GitResult, Oid, Repo, worktree};
+use super::{CommitInfo, GitError, GitResult, Oid, Repo};
 
 /// A name, email and timestamp, as in a commit header.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -29,6 +27,19 @@ impl Ident {
             &git2::Time::new(self.time, self.offset),
         )
         .map_err(|e| GitError::library("invalid identity", e))
+    }
+
+    /// streams itself, now: for the commits that keep work on a ref.
+    pub fn streams() -> Ident {
+        let time = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64);
+        Ident {
+            name: "streams".into(),
+            email: "streams@localhost".into(),
+            time,
+            offset: 0,
+        }
     }
 
     pub fn of_author(info: &CommitInfo) -> Ident {
@@ -53,6 +64,52 @@ pub fn committer_ident(repo: &Repo, env: &[(String, String)]) -> GitResult<Ident
         dir: repo.common_dir().to_path_buf(),
         stderr: format!("unexpected identity line: {line}"),
     })
+}
+
+/// The author and committer `git commit` would use right now (config, `GIT_AUTHOR_*` and
+/// `GIT_COMMITTER_*` in the environment and `env`, the clock), from one git process.
+pub fn identities(repo: &Repo, env: &[(String, String)]) -> GitResult<(Ident, Ident)> {
+    let mut git = repo.git();
+    for (k, v) in env {
+        git = git.with_env(k, v);
+    }
+    let out = git.read(["var", "-l"])?;
+    let find = |name: &str| {
+        out.lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix('='))
+            .and_then(parse_ident)
+            .ok_or_else(|| GitError::Command {
+                args: "var -l".into(),
+                dir: repo.common_dir().to_path_buf(),
+                stderr: format!("no {name} in its output"),
+            })
+    };
+    Ok((find("GIT_AUTHOR_IDENT")?, find("GIT_COMMITTER_IDENT")?))
+}
+
+/// The commits in `from..to` (reachable from `to`, not from `from`), parents before children;
+/// `None` when there are more than `limit`.
+pub fn commits_between(
+    repo: &Repo,
+    from: &str,
+    to: &str,
+    limit: usize,
+) -> GitResult<Option<Vec<Oid>>> {
+    let r = repo.open()?;
+    let fail = |e| GitError::library(format!("could not walk the history {from}..{to}"), e);
+    let mut walk = r.revwalk().map_err(fail)?;
+    walk.set_sorting(git2::Sort::TOPOLOGICAL | git2::Sort::REVERSE)
+        .map_err(fail)?;
+    walk.push(parse_oid(to)?).map_err(fail)?;
+    walk.hide(parse_oid(from)?).map_err(fail)?;
+    let mut out = Vec::new();
+    for step in walk {
+        out.push(step.map_err(fail)?.into());
+        if out.len() > limit {
+            return Ok(None);
+        }
+    }
+    Ok(Some(out))
 }
 
 /// "Name <email> 1767225600 +0000"
@@ -130,88 +187,6 @@ pub fn write_commit(
 
 pub fn tree_of(repo: &Repo, commit: &str) -> GitResult<Oid> {
     Ok(repo.commit_info(commit)?.tree)
-}
-
-/// Commits what the task left uncommitted: `paths` (every path the check listed as
-/// uncommitted) taken from the files, on top of `head` (where the check found HEAD).
-///
-/// The tree is built in an index of streams' own, read from `head`, never from the agent's
-/// index: what was checked is exactly what is committed, whatever the agent staged, and a
-/// process that survived it cannot slip anything in. Naming the paths spares `git add` a walk
-/// of every file and directory of the worktree.
-///
-/// The commit is plumbing (`write-tree`, `commit-tree`, then HEAD moved by compare-and-swap)
-/// rather than `git commit`, which would refresh the whole index once more, look for hooks and
-/// start `git maintenance --auto` in the background, which packs refs while streams moves them.
-/// Identity and dates come from the same environment and config as `git commit`'s; nothing is
-/// signed, as before, and no hook runs at all: a commit streams makes for an agent is plumbing.
-pub fn commit_paths(
-    worktree: &Path,
-    head: &str,
-    paths: &[String],
-    message: &str,
-    env: &[(String, String)],
-) -> GitResult<Oid> {
-    let mut git = super::changes::git_for(worktree);
-    for (k, v) in env {
-        git = git.with_env(k, v);
-    }
-    let tmp = tempfile::Builder::new()
-        .prefix("streams-index-")
-        .tempfile()
-        .map_err(|e| GitError::Command {
-            args: "commit".into(),
-            dir: worktree.to_path_buf(),
-            stderr: e.to_string(),
-        })?;
-    let own_index = git.with_env("GIT_INDEX_FILE", tmp.path().to_string_lossy());
-    own_index.run(["read-tree", head])?;
-    // An empty list would mean "everything" to `git add`.
-    if !paths.is_empty() {
-        let list: Vec<u8> = paths
-            .iter()
-            .flat_map(|p| p.as_bytes().iter().copied().chain([0]))
-            .collect();
-        own_index.run_with_stdin(
-            [
-                "--literal-pathspecs",
-                "add",
-                "-A",
-                "--pathspec-from-file=-",
-                "--pathspec-file-nul",
-            ],
-            Some(&list),
-        )?;
-    }
-    let tree = own_index.read(["write-tree"])?;
-    let message = clean_message(message);
-    let commit = git
-        .run_with_stdin(
-            ["commit-tree", &tree, "-p", head, "-F", "-"],
-            Some(message.as_bytes()),
-        )?
-        .stdout_str()
-        .trim()
-        .to_string();
-    // Through HEAD, so that the branch and HEAD reflogs both record it, as `git commit` would.
-    let subject = message.lines().next().unwrap_or("");
-    git.run([
-        "update-ref",
-        "-m",
-        &format!("commit: {subject}"),
-        "HEAD",
-        &commit,
-        head,
-    ])?;
-    // The worktree's own index as the commit has it (files stay; unchanged entries keep
-    // their cached stat data, so the next status does not read every file again).
-    git.run(["reset", "-q", "--no-refresh"])?;
-    // What `git commit` clears after committing: a `merge --squash` leaves its message for the
-    // next commit to pick up, which would otherwise be the next task's.
-    if let Some(admin) = worktree::admin_dir(worktree) {
-        let _ = std::fs::remove_file(admin.join("SQUASH_MSG"));
-    }
-    Ok(commit.into())
 }
 
 /// The message as `git commit -F` stores it (its default `whitespace` cleanup): trailing

@@ -70,13 +70,12 @@ pub fn find(common: &Path, is_ours: impl Fn(&Path) -> bool, ref_dirs: &[PathBuf]
     found
 }
 
-/// Every lock file in a stream workspace's own git directory (a repository of streams' own:
-/// any lock there is a killed git's once the run is stopped).
-pub fn in_workspace(workspace: &Path) -> Vec<PathBuf> {
-    if !super::workspace::is_workspace(workspace) {
+/// Every lock file in the git directory `dir` (a workspace's, laid out for its agent: any lock
+/// there is a killed git's once the agent's processes are gone).
+pub fn in_git_dir(dir: &Path) -> Vec<PathBuf> {
+    if !std::fs::symlink_metadata(dir).is_ok_and(|m| m.is_dir()) {
         return Vec::new();
     }
-    let dir = super::workspace::git_dir(workspace);
     let mut found: Vec<PathBuf> = [
         "index.lock",
         "HEAD.lock",

@@ -11,15 +11,20 @@
 //! - `merge`: three-way merges without a working tree, single and batched.
 //! - `commit`: identities and commit objects.
 //! - `trailers`: the `Streams-*` trailers on commits.
-//! - `changes`: what an agent changed in its worktree, its size, keeping it.
-//! - `ignored`: the files git ignores in a checkout (for `.worktreeinclude`), and those an agent
-//!   wrote (left out of its work, but named).
+//! - `changes`: the size of a stream's work, the paths its commits change.
+//! - `ignored`: the files git ignores in a checkout (for `.worktreeinclude`).
 //! - `conflict`: a conflicted merge laid out in a worktree for a person, and read back.
 //! - `locks`: lock files a killed git left behind.
 //! - `sparse`: sparse workspaces (a stream that declares `reads`).
-//! - `workspace`: stream workspaces, private repositories borrowing the user's objects.
-//! - `worktree`: creating, checking and removing worktrees (the resolution worktree), and the
-//!   status and snapshot reads workspaces share.
+//! - `control`: a workspace's control directory: streams' own git directory for it, outside
+//!   it, through which its files are checked out and recorded.
+//! - `index`: the record of a workspace's files (an index streams reads and writes itself).
+//! - `tree`: trees built and compared in process.
+//! - `hash`: files written as blobs, hashed from the bytes read (filters from the user's
+//!   repository and the start commit only).
+//! - `foreign`: an agent's git directory, read as files; its commits copied object by object,
+//!   each hashed again.
+//! - `worktree`: linked worktrees (the resolution and gate worktrees).
 //! - `remote`: fetches, atomic pushes and manifests, for a run spread over machines.
 //! - `review`: a stream's commits and diffstat, `git diff` through the user's pager, pushes.
 
@@ -27,7 +32,11 @@ pub mod changes;
 mod cmd;
 pub mod commit;
 pub mod conflict;
+pub mod control;
+pub mod foreign;
+pub mod hash;
 pub mod ignored;
+pub mod index;
 pub mod locks;
 pub mod merge;
 pub mod refs;
@@ -36,7 +45,7 @@ mod repo;
 pub mod review;
 mod sparse;
 pub mod trailers;
-pub mod workspace;
+pub mod tree;
 pub mod worktree;
 
 use cmd::Git;

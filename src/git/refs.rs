@@ -153,6 +153,23 @@ pub fn count_commits(repo: &Repo, from: &str, to: &str) -> GitResult<usize> {
     super::changes::bounded_count(walk, from, to)
 }
 
+/// The commits reachable from `to` but from none of `hide`, newest first.
+pub fn commits_beyond(repo: &Repo, to: &str, hide: &[Oid]) -> GitResult<Vec<Oid>> {
+    let r = repo.open()?;
+    let mut walk = r.revwalk().map_err(|e| GitError::library("revwalk", e))?;
+    walk.push(parse_oid(to)?)
+        .map_err(|e| GitError::library("revwalk", e))?;
+    for oid in hide {
+        walk.hide(parse_oid(oid)?)
+            .map_err(|e| GitError::library("revwalk", e))?;
+    }
+    walk.map(|id| {
+        id.map(Oid::from)
+            .map_err(|e| GitError::library("revwalk", e))
+    })
+    .collect()
+}
+
 /// The local branches (full names) whose history contains `oid`.
 pub fn branches_containing(repo: &Repo, oid: &str) -> GitResult<Vec<String>> {
     let out = repo.git().run([

@@ -140,6 +140,33 @@ impl Repo {
         }
     }
 
+    /// Whether the object store holds `id`.
+    pub fn has_object(&self, id: &str) -> bool {
+        let Ok(oid) = git2::Oid::from_str(id) else {
+            return false;
+        };
+        self.open()
+            .ok()
+            .and_then(|r| r.odb().ok().map(|odb| odb.exists(oid)))
+            .unwrap_or(false)
+    }
+
+    /// A boolean setting as git reads it for this repository (its config, the user's, the
+    /// system's), or `default`.
+    pub fn config_bool(&self, key: &str, default: bool) -> bool {
+        self.open()
+            .ok()
+            .and_then(|r| r.config().ok())
+            .and_then(|c| c.get_bool(key).ok())
+            .unwrap_or(default)
+    }
+
+    /// A path setting as git reads it (`~/` expanded), if set.
+    pub fn config_path(&self, key: &str) -> Option<PathBuf> {
+        let config = self.open().ok()?.config().ok()?;
+        config.get_path(key).ok()
+    }
+
     pub fn commit_info(&self, id: &str) -> GitResult<CommitInfo> {
         let repo = self.open()?;
         commit_info(&repo, id)

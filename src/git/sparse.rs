@@ -16,10 +16,6 @@ use super::{Git, GitResult, Sparse};
 const RECORD: &str = "streams-sparse";
 const SEPARATOR: &str = "--- git's sparse-checkout file:\n";
 
-/// The files of a workspace's `info/` directory that hold its sparse set (kept when streams
-/// cleans the rest of `info/` out).
-pub(super) const FILES: [&str; 2] = ["sparse-checkout", RECORD];
-
 /// The `[core]` lines of a workspace's config for its sparse set: on, in the mode recorded,
 /// when streams set one and git's file is there; off otherwise.
 pub(super) fn config_lines(git_dir: &Path) -> String {

@@ -6,30 +6,31 @@ use std::time::{Duration, Instant};
 use crate::coordinator::{IntegrationMove, move_integration_ref};
 use crate::error::Result;
 use crate::exec::recover::{run_processes, stop_run_processes};
-use crate::git::changes::keep_work;
-use crate::git::{self, Repo, refs, worktree};
+use crate::git::{Repo, refs, worktree};
 use crate::ids::Oid;
 use crate::layout::RefNames;
 use crate::ops::session::{self, Current};
 use crate::state::{Entry, Journal, RunDir, RunPhase, RunState, StateStore, TaskState, now_ms};
 use crate::state::{StateDir, lock};
+use crate::workspace::{Kind, Workspace};
 
-/// A `streams` process on this machine that holds the lock: `abort` asks it to stop first.
-pub fn running_here(repo: &Repo) -> Option<lock::Holder> {
-    lock::current_holder(&StateDir::new(repo.common_dir()))
+/// A `streams` process on this machine that holds plan `plan`'s lock: `abort` asks it to stop
+/// first.
+pub fn running_here(repo: &Repo, plan: &str) -> Option<lock::Holder> {
+    lock::current_holder(&StateDir::new(repo.common_dir()), plan)
         .filter(|holder| holder.host == lock::hostname())
 }
 
-/// Asks the holder to stop (on SIGTERM it saves its state and exits) and waits up to a minute
-/// for it to let go of the lock.
-pub fn stop_holder(repo: &Repo, holder: &lock::Holder) {
+/// Asks the holder of plan `plan`'s lock to stop (on SIGTERM it saves its state and exits) and
+/// waits up to a minute for it to let go of the lock.
+pub fn stop_holder(repo: &Repo, plan: &str, holder: &lock::Holder) {
     let state_dir = &StateDir::new(repo.common_dir());
     let _ = nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(holder.pid as i32),
         nix::sys::signal::Signal::SIGTERM,
     );
     let deadline = Instant::now() + Duration::from_secs(60);
-    while lock::current_holder(state_dir).is_some() && Instant::now() < deadline {
+    while lock::current_holder(state_dir, plan).is_some() && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(50));
     }
 }
@@ -41,6 +42,7 @@ pub fn abort_current(current: Current) -> Result<(Aborted, RunState)> {
         lock: _lock,
         run_dir,
         mut state,
+        ..
     } = current;
     session::check_not_over(&state, "abort")?;
     let journal = session::open_journal(&run_dir)?;
@@ -90,40 +92,35 @@ pub async fn abort(
             let name = refs::keep_ref(repo, &name, &tip, "streams abort: stream branch")?;
             kept.push((name, tip));
         }
-        if s.worktree.join(".git").exists() {
-            // A private workspace may hold commits its agent made that streams has not
-            // brought over yet: keep everything beyond the stream branch (or HEAD for an
-            // earlier version's linked worktree, whose commits are the user's already).
-            let head = if git::workspace::is_workspace(&s.worktree) {
-                repo.ref_target(&s.branch)?
-                    .unwrap_or_else(|| state.base.clone())
-            } else {
-                git::changes::head_of(&s.worktree).unwrap_or_default()
-            };
-            let name = refs.aborted(&run_id, &format!("uncommitted/{}", s.name));
-            if !head.is_empty()
-                && let Ok(Some((name, commit))) = keep_work(
-                    repo,
-                    &s.worktree,
-                    &head,
-                    None,
-                    &name,
-                    "streams abort: uncommitted work",
-                )
-            {
-                kept.push((name, commit));
+        // A workspace may hold work its agent did that streams has not brought over yet:
+        // keep everything beyond the stream branch.
+        let ws = Workspace::find(repo, &s.worktree);
+        let head = repo
+            .ref_target(&s.branch)?
+            .unwrap_or_else(|| state.base.clone());
+        let name = refs.aborted(&run_id, &format!("uncommitted/{}", s.name));
+        let message = "streams abort: uncommitted work";
+        let found = match ws.kind() {
+            Kind::Private { .. } => ws.keep_work(repo, &head, &s.branch, &name, message),
+            // An earlier version's linked worktree (its commits are the user's already).
+            Kind::Linked => {
+                let found = worktree::keep_work(repo, &s.worktree, &head, &name, message);
+                let _ = worktree::unlock(repo, &s.worktree);
+                found
             }
-            let _ = worktree::unlock(repo, &s.worktree);
+            Kind::Absent | Kind::Foreign => Ok(None),
+        };
+        if let Ok(Some((name, commit))) = found {
+            kept.push((name, commit));
         }
     }
     if let RunPhase::Halted(halt) = &state.phase {
         let name = refs.aborted(&run_id, "resolution");
         if halt.resolution_worktree.join(".git").exists() {
-            if let Ok(Some((name, commit))) = keep_work(
+            if let Ok(Some((name, commit))) = worktree::keep_work(
                 repo,
                 &halt.resolution_worktree,
                 &halt.ours,
-                None,
                 &name,
                 "streams abort: resolution",
             ) {

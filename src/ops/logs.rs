@@ -111,7 +111,7 @@ impl Follower {
         let Some((_, s)) = state.stream_by_name(&self.log.stream) else {
             return Ok(false);
         };
-        let alive = lock::current_holder(&self.state_dir).is_some();
+        let alive = lock::current_holder(&self.state_dir, &state.plan_name).is_some();
         Ok(match s.tasks.get(self.log.task).map(|t| &t.state) {
             Some(TaskState::Running { .. }) => alive,
             Some(TaskState::Pending) => alive && !state.phase.is_over(),

@@ -14,31 +14,54 @@ use crate::plan::Plan;
 use crate::report::{Reporter, junit, summary};
 use crate::state::{Journal, RunDir, RunLock, RunPhase, RunState, StateDir};
 
-/// The repository's current run, under the lock.
+/// The run a command acts on, under its plan's lock.
 pub struct Current {
     pub repo: Repo,
     pub lock: RunLock,
     pub run_dir: RunDir,
     pub state: RunState,
+    /// Which run was picked when there was a choice (see [`super::runs::Picked`]).
+    pub choice: Option<crate::report::runs_view::Choice>,
 }
 
-/// Takes the lock and loads the current run, for `command`.
-pub fn current(repo: Repo, command: &str) -> Result<Current> {
+/// Picks the run `selector` names (or the one that fits `want` best, see
+/// [`super::runs::pick`]), takes its plan's lock and loads it again under the lock, for
+/// `command`.
+pub fn current(
+    repo: Repo,
+    selector: &super::runs::Selector,
+    want: super::runs::Want,
+    command: &str,
+) -> Result<Current> {
+    let picked = super::runs::pick(&repo, selector, want, command)?;
+    // A command that does not apply is refused before it takes the lock (and again under it,
+    // by the caller): a refusal never holds the plan's lock, which says a command is at work
+    // on the run (the web view follows an action as running once it does).
+    refuse_early(&picked.state, want, command)?;
     let state_dir = StateDir::new(repo.common_dir());
-    let mut lock = RunLock::acquire(&state_dir, command)?;
-    let Some((run_dir, state)) = state_dir.current()? else {
-        return Err(Error::state(
-            format!("there is no run to {command} in this repository"),
-            "start one with `streams run`",
-        ));
-    };
+    let mut lock = RunLock::acquire(&state_dir, &picked.state.plan_name, command)?;
+    // What it was before the lock is not what it is now: another command may have moved it.
+    let state = picked.dir.load()?;
     lock.set_run(&state.run_id, command);
     Ok(Current {
         repo,
         lock,
-        run_dir,
+        run_dir: picked.dir,
         state,
+        choice: picked.choice,
     })
+}
+
+/// The refusal of the commands that need a run in some phase (`resume`, `continue`, `skip`,
+/// `abort`), as they give it under the lock.
+fn refuse_early(state: &RunState, want: super::runs::Want, command: &str) -> Result<()> {
+    use super::runs::Want;
+    match want {
+        Want::Resumable => check_resumable(state),
+        Want::Halted => check_continuable(state),
+        Want::NotOver => check_not_over(state, command),
+        Want::Any | Want::Finished | Want::Unmerged => Ok(()),
+    }
 }
 
 /// The error for a command that needs a run that is not over.
@@ -52,6 +75,25 @@ pub fn over(state: &RunState, command: &str) -> Error {
         ),
         "start a new run with `streams run`",
     )
+}
+
+/// Only a plan's last run can go on: an earlier one's branches and workspaces are the later
+/// run's now.
+fn check_latest(current: &Current) -> Result<()> {
+    let state_dir = StateDir::new(current.repo.common_dir());
+    match state_dir.last_of_plan(&current.state.plan_name) {
+        Some((_, last)) if last.run_id != current.state.run_id => Err(Error::state(
+            format!(
+                "run {} of plan `{}` was followed by run {}: its branches and workspaces are that run's now",
+                current.state.run_id, current.state.plan_name, last.run_id
+            ),
+            format!(
+                "act on the last run (`--run {}`), or look at this one with `streams show --run {}`",
+                last.run_id, current.state.run_id
+            ),
+        )),
+        _ => Ok(()),
+    }
 }
 
 /// `resume` picks up a run that was interrupted, nothing else.
@@ -107,6 +149,7 @@ pub struct EngineParts {
 /// The parts of the current run: its plan (the copy taken when it started) and its journal.
 /// The lock is handed back to be held for as long as the engine runs.
 pub fn engine_parts(current: Current) -> Result<(EngineParts, RunLock)> {
+    check_latest(&current)?;
     let plan = plan_from_copy(&current.run_dir, &current.state)?;
     let journal = open_journal(&current.run_dir)?;
     Ok((
@@ -351,6 +394,9 @@ pub struct Concluded {
     pub report: summary::RunReport,
     /// A line for each report that could not be written.
     pub not_written: Vec<String>,
+    /// ` --plan NAME` when other plans ran here too, for the hints that name a command
+    /// ([`super::runs::plan_flag`]).
+    pub plan_flag: String,
 }
 
 /// Clears what the reporters drew and writes the run's report (see [`write_report`]); `junit`
@@ -367,7 +413,9 @@ pub fn conclude(ended: Ended, junit: Option<&Path>) -> Concluded {
     } = ended;
     reporter.finish();
     let (report, not_written) = write_report(&state, &run_dir, junit);
+    let plan_flag = super::runs::plan_flag(&state);
     Concluded {
+        plan_flag,
         finish,
         state,
         run_dir,

@@ -2,7 +2,8 @@
 //! tasks, the commit a stream started from, its commits and diffstat, rejected and kept work,
 //! check and gate runs, the conflict it halted on and its resolution.
 //!
-//! Also the two look-ups every review command starts with: which run, and which stream of it.
+//! Also the two look-ups every review command starts with: which run (see [`super::runs`]),
+//! and which stream of it.
 
 use crate::agent::log::tail as log_tail;
 use crate::error::{Error, Result};
@@ -23,49 +24,9 @@ use crate::state::{
 /// Lines of each task's log that `show` includes.
 pub const LOG_TAIL_LINES: usize = 5;
 
-/// The run `--run ID` names, or the current (last) one.
-pub fn find_run(repo: &Repo, run_id: Option<&str>) -> Result<(RunDir, RunState)> {
-    let state_dir = StateDir::new(repo.common_dir());
-    match run_id {
-        None => state_dir.current()?.ok_or_else(|| {
-            Error::state(
-                "no streams run in this repository yet",
-                "start one with `streams run`",
-            )
-        }),
-        Some(id) => {
-            let dir = state_dir.run_dir(id);
-            if !dir.state_path().exists() {
-                let known = run_ids(&state_dir);
-                let hint = if known.is_empty() {
-                    "no run has been recorded here; start one with `streams run`".to_string()
-                } else {
-                    format!("runs recorded here: {}", known.join(", "))
-                };
-                return Err(Error::usage_with_hint(
-                    format!("no run `{id}` in this repository"),
-                    hint,
-                ));
-            }
-            let state = dir.load()?;
-            Ok((dir, state))
-        }
-    }
-}
-
-/// The ids of every run recorded, oldest first (ids start with their date and time).
-fn run_ids(state_dir: &StateDir) -> Vec<String> {
-    let mut ids: Vec<String> = std::fs::read_dir(state_dir.runs_dir())
-        .map(|entries| {
-            entries
-                .filter_map(|e| e.ok())
-                .filter(|e| e.path().join("state.json").exists())
-                .filter_map(|e| e.file_name().to_str().map(str::to_string))
-                .collect()
-        })
-        .unwrap_or_default();
-    ids.sort();
-    ids
+/// The run `--plan` / `--run` name, or the last one (see [`super::runs::pick`]).
+pub fn find_run(repo: &Repo, selector: &super::runs::Selector) -> Result<super::runs::Picked> {
+    super::runs::pick(repo, selector, super::runs::Want::Any, "show")
 }
 
 /// The stream of that name, or a usage error that lists the run's streams.
@@ -107,23 +68,20 @@ pub fn start_point(repo: &Repo, state: &RunState, stream: &StreamRecord) -> Opti
 
 /// While a task runs, its agent's commits are in the stream's workspace (a private repository
 /// borrowing the user's objects) until the task ends: that is where to read the branch then.
-fn live_repo(stream: &StreamRecord) -> Option<Repo> {
+fn live_repo(repo: &Repo, stream: &StreamRecord) -> Option<Repo> {
     let running = stream
         .tasks
         .iter()
         .any(|t| matches!(t.state, TaskState::Running { .. }));
-    (running && crate::git::workspace::is_workspace(&stream.worktree)).then(|| {
-        Repo::at_common_dir(
-            &crate::git::workspace::git_dir(&stream.worktree),
-            Some(stream.worktree.clone()),
-        )
-    })
+    running
+        .then(|| crate::workspace::Workspace::find(repo, &stream.worktree).agent_repo())
+        .flatten()
 }
 
 /// Where a stream's work ends: its branch (in its workspace while a task runs), or (once
 /// `clean` removed the branch) the end of its last committed task.
 pub fn end_point(repo: &Repo, stream: &StreamRecord) -> Option<Oid> {
-    let live = live_repo(stream);
+    let live = live_repo(repo, stream);
     live.as_ref()
         .unwrap_or(repo)
         .ref_target(&stream.branch)
@@ -144,7 +102,7 @@ pub fn show(repo: &Repo, dir: &RunDir, state: &RunState, only: Option<&str>) -> 
         Some(name) => vec![find_stream(state, name)?.1],
         None => state.streams.iter().collect(),
     };
-    let holder = lock::current_holder(&StateDir::new(repo.common_dir()));
+    let holder = lock::current_holder(&StateDir::new(repo.common_dir()), &state.plan_name);
     let resolutions = resolutions(dir);
     let kept = refs::refs_under(repo, &layout::kept_refs(&state.plan_name)).unwrap_or_default();
     let streams = streams
@@ -193,7 +151,7 @@ fn stream_show(
     let started_from = start_point(repo, state, s);
     let end = end_point(repo, s);
     // The workspace sees the user's objects too: it can read the whole range.
-    let live = live_repo(s);
+    let live = live_repo(repo, s);
     let repo = live.as_ref().unwrap_or(repo);
     let tip = repo.ref_target(&s.branch).ok().flatten();
     let (commits, files) = match (&started_from, &end) {

@@ -1,4 +1,5 @@
-//! Starting a run: refusing to start over one that is not over, then creating its directory,
+//! Starting a run: refusing to start over one of the same plan that is not over, or beside a
+//! plan whose ownership overlaps (the register of running plans), then creating its directory,
 //! state, journal and integration branch.
 
 use std::path::{Path, PathBuf};
@@ -12,8 +13,8 @@ use crate::ids::Oid;
 use crate::layout::{self, RefNames};
 use crate::plan::Plan;
 use crate::state::{
-    Entry, Journal, RunDir, RunLock, RunPhase, RunState, STATE_VERSION, StateDir, StateStore,
-    StreamRecord, new_run_id, now_ms,
+    Entry, Journal, RegisterLock, RunDir, RunLock, RunPhase, RunState, STATE_VERSION, StateDir,
+    StateStore, StreamRecord, new_run_id, now_ms, register,
 };
 
 use super::load::LoadedPlan;
@@ -145,8 +146,8 @@ pub fn start_local(
     options: RunOptions,
 ) -> Result<(EngineParts, LastResult, RunLock)> {
     let state_dir = StateDir::new(repo.common_dir());
-    let mut lock = RunLock::acquire(&state_dir, "run")?;
-    check_no_active_run(&state_dir)?;
+    let mut lock = RunLock::acquire(&state_dir, &loaded.plan.name, "run")?;
+    check_no_active_run(&state_dir, &loaded.plan.name)?;
     let text = std::fs::read_to_string(&loaded.path)
         .context(|| format!("could not read {}", loaded.path.display()))?;
     let started = start_run(&NewRun {
@@ -199,7 +200,7 @@ fn refuse_checked_out_branches(repo: &Repo, plan: &str) -> Result<()> {
 
 /// Copies the plan's prompt files into the run's directory now: the run must not depend on
 /// the checkout staying as it is.
-fn copy_prompt_files(plan: &Plan, plan_path: &Path, run_dir: &RunDir) -> Result<()> {
+pub(crate) fn copy_prompt_files(plan: &Plan, plan_path: &Path, run_dir: &RunDir) -> Result<()> {
     let plan_dir = plan_path.parent().unwrap_or(Path::new("."));
     for stream in &plan.streams {
         for (t, task) in stream.tasks.iter().enumerate() {
@@ -215,9 +216,9 @@ fn copy_prompt_files(plan: &Plan, plan_path: &Path, run_dir: &RunDir) -> Result<
     Ok(())
 }
 
-/// Refuses to start over a run that is not over, saying what to do with it.
-pub fn check_no_active_run(state_dir: &StateDir) -> Result<()> {
-    let Some((_, state)) = state_dir.current()? else {
+/// Refuses to start over a run of plan `plan` that is not over, saying what to do with it.
+pub fn check_no_active_run(state_dir: &StateDir, plan: &str) -> Result<()> {
+    let Some((_, state)) = state_dir.last_of_plan(plan) else {
         return Ok(());
     };
     match &state.phase {
@@ -243,6 +244,58 @@ pub fn check_no_active_run(state_dir: &StateDir) -> Result<()> {
     }
 }
 
+/// Refuses (exit 5) a run of `plan` whose patterns overlap those of a plan in the register of
+/// running plans (see [`register`]), naming every overlapping pair and which plan and run
+/// hold them. The caller holds the [`RegisterLock`] until its run's state is saved.
+pub fn check_register(state_dir: &StateDir, plan: &Plan) -> Result<()> {
+    let mine = register::claims(plan);
+    let mut held = Vec::new();
+    let mut held_plans = Vec::new();
+    let mut lines = Vec::new();
+    for holding in register::holdings(state_dir, &plan.name) {
+        let found = register::overlaps(&mine, &holding);
+        if found.is_empty() {
+            continue;
+        }
+        let who = match &holding.holder {
+            Some(h) => format!(", `streams {}` pid {} on {}", h.command, h.pid, h.host),
+            None => String::new(),
+        };
+        held.push(format!(
+            "plan `{}` (run {}, {}{who})",
+            holding.plan, holding.run_id, holding.phase
+        ));
+        held_plans.push(format!("`streams abort --plan {}`", holding.plan));
+        for o in found {
+            lines.push(format!(
+                "  `{}` ({} of `{}`) and `{}` ({} of `{}`) could both match {}",
+                o.mine.text,
+                o.mine.by,
+                plan.name,
+                o.theirs.text,
+                o.theirs.by,
+                holding.plan,
+                crate::text::quote_path(&o.example)
+            ));
+        }
+    }
+    if lines.is_empty() {
+        return Ok(());
+    }
+    Err(Error::state(
+        format!(
+            "plan `{}` overlaps what {} holds:\n{}",
+            plan.name,
+            held.join(" and "),
+            lines.join("\n")
+        ),
+        format!(
+            "plans run side by side only when no pattern of one can match a path of the other: wait for that run to end (or stop it: {}), or give the plans disjoint `owns` and `shared`",
+            held_plans.join(", ")
+        ),
+    ))
+}
+
 /// Creates the run: its directory, state, journal, and the integration branch at `base`.
 /// Whatever earlier runs left on this plan's branches that `base` does not contain is kept under
 /// `RefNames::previous`.
@@ -250,6 +303,8 @@ pub fn start_run(new: &NewRun) -> Result<Started> {
     let (repo, plan) = (new.repo, new.plan);
     refuse_checked_out_branches(repo, &plan.name)?;
     let state_dir = StateDir::new(repo.common_dir());
+    // Held until the run's state is saved: the check and the joining are one step.
+    let register = RegisterLock::acquire(&state_dir)?;
     let run_id = match &new.machines {
         Some(m) => m.run_id.clone(),
         None => new_run_id(),
@@ -266,7 +321,7 @@ pub fn start_run(new: &NewRun) -> Result<Started> {
     };
     // What the last run left is kept under its own id (the run that made it).
     let last_id = state_dir
-        .current()?
+        .last_of_plan(&plan.name)
         .map(|(_, state)| state.run_id)
         .unwrap_or_else(|| run_id.clone());
     let last = last_result(repo, &plan.name, new.base, &last_id)?;
@@ -274,6 +329,7 @@ pub fn start_run(new: &NewRun) -> Result<Started> {
         let (message, hint) = crate::report::hints::unmerged_result(&plan.name, tip);
         return Err(Error::state(message, hint));
     }
+    check_register(&state_dir, plan)?;
     let run_dir = state_dir.run_dir(&run_id);
     run_dir.create()?;
     std::fs::write(run_dir.plan_copy_path(), new.plan_text)
@@ -343,11 +399,14 @@ pub fn start_run(new: &NewRun) -> Result<Started> {
         gates: Vec::new(),
         bisections: Vec::new(),
         timeline: Vec::new(),
+        merged: None,
+        retries: Vec::new(),
     };
     // The pointer first (without a state file it names no run: nothing was touched yet), then
     // the state, then the ref: a crash between the last two is repaired by `resume`.
     state_dir.set_current(&run_id)?;
     StateStore::new(run_dir.clone()).create(&state)?;
+    drop(register);
     failpoint::hit("run-saved");
     move_integration_ref(
         repo,

@@ -4,26 +4,43 @@
 use crate::coordinator;
 use crate::error::Result;
 use crate::git::{Repo, refs};
+use crate::report::runs_view::Choice;
 use crate::report::status_view::{
     CulpritStatus, GateStatus, HaltStatus, PredictedConflict, RunStatus, STATUS_SCHEMA, Status,
     StreamStatus, VerdictStatus, WaitingStatus,
 };
 use crate::report::stream_word;
+
+use super::runs::{Selector, Want};
 use crate::state::{
     RunDir, RunPhase, RunState, StateDir, StreamRecord, StreamState, TaskState, lock, now_ms,
 };
 
-/// The repository's current or last run (none if no run ever started here). Reads only: no
-/// lock is taken, so this works while a run is going.
-pub fn status(repo: &Repo) -> Result<Status> {
+/// The run `selector` names, or the last one (none if no run ever started here), and which was
+/// picked when there was a choice. Reads only: no lock is taken, so this works while a run is
+/// going.
+pub fn status(repo: &Repo, selector: &Selector) -> Result<(Status, Option<Choice>)> {
     let state_dir = StateDir::new(repo.common_dir());
-    let run = state_dir
-        .current()?
-        .map(|(_, state)| build(repo, &state, lock::current_holder(&state_dir)));
-    Ok(Status {
-        schema: STATUS_SCHEMA,
-        run,
-    })
+    // A run the command line names must be there; without a name, none is no error.
+    let picked = if selector.plan.is_some() || selector.run.is_some() {
+        Some(super::runs::pick(repo, selector, Want::Any, "show")?)
+    } else {
+        super::runs::pick_optional(repo, selector, Want::Any)?
+    };
+    let (run, choice) = match picked {
+        Some(picked) => {
+            let holder = lock::current_holder(&state_dir, &picked.state.plan_name);
+            (Some(build(repo, &picked.state, holder)), picked.choice)
+        }
+        None => (None, None),
+    };
+    Ok((
+        Status {
+            schema: STATUS_SCHEMA,
+            run,
+        },
+        choice,
+    ))
 }
 
 /// Reads the state's view of the run and completes it from the refs. Nothing here fails: a ref
@@ -115,9 +132,9 @@ fn stream_status(
             started_at,
             finished_at,
         } => (Some(finished_at.saturating_sub(*started_at)), None),
-        StreamState::Failed { .. } | StreamState::Skipped { .. } | StreamState::Stopped { .. } => {
-            (None, s.state.reason())
-        }
+        StreamState::Failed { reason, .. }
+        | StreamState::Skipped { reason, .. }
+        | StreamState::Stopped { reason, .. } => (None, Some(reason.clone())),
     };
     // Commits so far: from where the stream started to its branch now.
     let start = s.tasks.iter().find_map(|t| match &t.state {
@@ -128,13 +145,10 @@ fn stream_status(
     });
     // While a task runs, its agent's commits are in the stream's workspace (a private
     // repository) until the task ends: read them there.
-    let workspace =
-        (running.is_some() && crate::git::workspace::is_workspace(&s.worktree)).then(|| {
-            crate::git::Repo::at_common_dir(
-                &crate::git::workspace::git_dir(&s.worktree),
-                Some(s.worktree.clone()),
-            )
-        });
+    let workspace = running
+        .is_some()
+        .then(|| crate::workspace::Workspace::find(repo, &s.worktree).agent_repo())
+        .flatten();
     let repo = workspace.as_ref().unwrap_or(repo);
     let tip = repo.ref_target(&s.branch).ok().flatten();
     let recorded: usize = s

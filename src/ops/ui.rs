@@ -44,7 +44,7 @@ pub fn page(
     redactor: &Redactor,
     diffs: bool,
 ) -> Result<RunPage> {
-    let holder = lock::current_holder(&StateDir::new(repo.common_dir()));
+    let holder = lock::current_holder(&StateDir::new(repo.common_dir()), &state.plan_name);
     let status = super::status::build(repo, state, holder);
     let show = super::show::show(repo, dir, state, None)?;
     let streams = show
@@ -121,12 +121,7 @@ pub fn diff(repo: &Repo, state: &RunState, stream: &str) -> Result<StreamDiff> {
     };
     let (_, s) = super::show::find_stream(state, stream)?;
     // While a task runs, its agent's commits are only in its workspace.
-    let live = crate::git::workspace::is_workspace(&s.worktree).then(|| {
-        Repo::at_common_dir(
-            &crate::git::workspace::git_dir(&s.worktree),
-            Some(s.worktree.clone()),
-        )
-    });
+    let live = crate::workspace::Workspace::find(repo, &s.worktree).agent_repo();
     let read = |repo: &Repo| -> Result<StreamDiff> {
         let files = review::diffstat(repo, &range.from, &range.to)?;
         let text = review::patch(repo, &range.from, &range.to)?;

@@ -260,13 +260,35 @@ fn file_under_file<'a>(
     file: &'a OwnedPattern,
     dir: &'a OwnedPattern,
 ) -> Option<(&'a OwnedPattern, &'a OwnedPattern)> {
-    let literal = !file.glob.contains(['*', '?', '[', ']', '{', '}', '\\']);
-    let below = literal_dirs(&dir.glob);
-    let under = below == file.glob
+    literal_file_under(&file.glob, &dir.glob).then_some((file, dir))
+}
+
+/// Whether `file` is a literal path that every path `dir` matches lies below (see
+/// [`file_under_file`]).
+fn literal_file_under(file: &str, dir: &str) -> bool {
+    let literal = !file.contains(['*', '?', '[', ']', '{', '}', '\\']);
+    let below = literal_dirs(dir);
+    let under = below == file
         || below
-            .strip_prefix(file.glob.as_str())
+            .strip_prefix(file)
             .is_some_and(|rest| rest.starts_with('/'));
-    (literal && under).then_some((file, dir))
+    literal && under
+}
+
+/// Whether two normalised globs of different owners (two plans side by side, say) claim
+/// something in common, compared as [`check`] compares the patterns of different streams: a
+/// path both could match (returned as an example), or a literal file one names that the other
+/// puts files below (returned as that file: git cannot hold both).
+pub fn claims_overlap(a: &str, b: &str) -> Option<String> {
+    if let (Some(sa), Some(sb)) = (Shape::parse(a), Shape::parse(b))
+        && let Some(example) = pattern::overlap(&sa, &sb)
+    {
+        return Some(example);
+    }
+    if literal_file_under(a, b) {
+        return Some(a.to_string());
+    }
+    literal_file_under(b, a).then(|| b.to_string())
 }
 
 fn file_dir_conflict(file: &OwnedPattern, dir: &OwnedPattern, streams: &[String]) -> Diagnostic {
@@ -443,6 +465,22 @@ fn future_conflict(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn claims_of_two_plans_overlap_as_two_streams_would() {
+        assert_eq!(
+            claims_overlap("src/**", "src/api/*.rs").as_deref(),
+            Some("src/api/x.rs")
+        );
+        assert_eq!(claims_overlap("docs/*.md", "src/**"), None);
+        // A file one names, below which the other puts files: git cannot hold both.
+        assert_eq!(claims_overlap("x", "x/**").as_deref(), Some("x"));
+        assert_eq!(claims_overlap("x/**", "x").as_deref(), Some("x"));
+        assert_eq!(
+            claims_overlap("Cargo.lock", "Cargo.lock").as_deref(),
+            Some("Cargo.lock")
+        );
+    }
 
     #[test]
     fn literal_directories() {

@@ -104,9 +104,15 @@ pub enum Event {
         stream: String,
         reason: String,
     },
+    /// `streams stop` stopped the stream; the unfinished work of the task it ran is kept on
+    /// `kept`, and `streams retry` continues it.
+    StreamStopped {
+        stream: String,
+        kept: Option<String>,
+    },
     /// A limit stopped a task of the stream (its agent's usage limit did not reset within
     /// `limit_wait`): not a failure, its work is kept for `retry`.
-    StreamStopped {
+    StreamLimited {
         stream: String,
         task: usize,
         reason: String,

@@ -92,17 +92,22 @@ pub fn last_result_line(
 
 /// After a run with failed streams: where the logs are, and how to run just those again on top
 /// of what was integrated (a new `run` would start over from the base).
-pub fn retry_failed(streams: &[&str], logs: &Path) -> String {
+/// `plan_flag` is ` --plan NAME` when other plans ran here, else empty.
+pub fn retry_failed(streams: &[&str], plan_flag: &str, logs: &Path) -> String {
     format!(
-        "  streams retry {} --with-dependents    # after fixing the cause (logs in {}): run them again on top of this result",
+        "  streams retry {}{plan_flag} --with-dependents    # after fixing the cause (logs in {}): run them again on top of this result",
         streams.join(" "),
         shell_quote(&logs.display().to_string())
     )
 }
 
-/// How to take a finished run's result.
-pub const TAKE_RESULT: &str =
-    "  streams merge    # take it into your branch (--into BRANCH for another one)";
+/// How to take a finished run's result (`plan_flag`: ` --plan NAME` when other plans ran here,
+/// else empty).
+pub fn take_result(plan_flag: &str) -> String {
+    format!(
+        "  streams merge{plan_flag}    # take it into your branch (--into BRANCH for another one)"
+    )
+}
 
 /// The demo's last lines: commands that work from where the user is (`streams` is the command
 /// that runs this binary: its name when on PATH, else its path), and how to remove the demo.

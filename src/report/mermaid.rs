@@ -99,6 +99,7 @@ pub fn graph(state: &RunState) -> String {
         ("failed", "fill:#ffebe9,stroke:#cf222e,color:#1f2328"),
         ("halted", "fill:#fff1e5,stroke:#bc4c00,color:#1f2328"),
         ("skipped", "fill:#fff8c5,stroke:#9a6700,color:#1f2328"),
+        ("stopped", "fill:#fbefff,stroke:#8250df,color:#1f2328"),
         ("active", "fill:#ddf4ff,stroke:#0969da,color:#1f2328"),
         ("pending", "fill:#f6f8fa,stroke:#8c959f,color:#1f2328"),
     ] {

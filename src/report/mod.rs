@@ -19,6 +19,7 @@ pub mod pr_view;
 pub mod printer;
 pub mod redact;
 pub mod reporter;
+pub mod runs_view;
 pub mod session_view;
 pub mod show_view;
 pub mod status_view;

@@ -233,7 +233,14 @@ pub fn event_line(event: &Event, ui: &Ui) -> Option<String> {
         Event::StreamSkipped { stream, reason } => {
             format!("{} {stream}: {reason}", ui.yellow("skipped"))
         }
-        Event::StreamStopped {
+        Event::StreamStopped { stream, kept } => format!(
+            "{} {stream}{}; `streams retry {stream}` continues it",
+            ui.yellow("stopped"),
+            kept.as_ref()
+                .map(|k| format!(": its unfinished work is kept on {k}"))
+                .unwrap_or_default()
+        ),
+        Event::StreamLimited {
             stream,
             task,
             reason,
@@ -389,7 +396,7 @@ impl Reporter for Live {
                 let bar = self.bar(stream);
                 bar.finish_with_message(format!("{}: {reason}", self.ui.red("failed")));
             }
-            Event::StreamStopped { stream, .. } => {
+            Event::StreamLimited { stream, .. } => {
                 let bar = self.bar(stream);
                 bar.finish_with_message(self.ui.yellow("stopped (usage limit)"));
             }

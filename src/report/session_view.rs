@@ -7,8 +7,16 @@ use crate::error::Finish;
 use crate::state::{RunDir, RunPhase, RunState, StreamState};
 use crate::text::{quote_paths, short};
 
-/// Prints how the session ended and what to do next.
-pub fn ended(ui: &Ui, finish: Finish, state: &RunState, report: &RunReport, run_dir: &RunDir) {
+/// Prints how the session ended and what to do next. `plan_flag` (` --plan NAME`, or empty when
+/// no other plan ran here) goes into the commands it suggests, so that they act on this run.
+pub fn ended(
+    ui: &Ui,
+    finish: Finish,
+    state: &RunState,
+    report: &RunReport,
+    run_dir: &RunDir,
+    plan_flag: &str,
+) {
     let branch = crate::layout::short_branch(&state.integration_ref);
     // One stream on a CI machine: its integration is private; what counts is its branch,
     // which goes to the central job.
@@ -39,7 +47,7 @@ pub fn ended(ui: &Ui, finish: Finish, state: &RunState, report: &RunReport, run_
         return;
     }
     match finish {
-        Finish::Integrated | Finish::Failed | Finish::Stopped | Finish::Skipped => {
+        Finish::Integrated | Finish::Failed | Finish::Skipped | Finish::Stopped => {
             ui.info("");
             // The table is detail: `-q` leaves only the result line below (and errors).
             ui.info(summary::render_table(report, ui).trim_end());
@@ -64,6 +72,20 @@ pub fn ended(ui: &Ui, finish: Finish, state: &RunState, report: &RunReport, run_
                     short(&state.integration_tip),
                     left_out.join(", ")
                 ));
+            } else if finish == Finish::Stopped {
+                let stopped: Vec<&str> = state
+                    .streams
+                    .iter()
+                    .filter(|s| matches!(s.state, StreamState::Stopped { .. }))
+                    .map(|s| s.name.as_str())
+                    .collect();
+                ui.always(format!(
+                    "{} {done} of {} streams integrated on {branch} ({}); stopped, work kept: {}",
+                    ui.yellow("stopped:"),
+                    report.streams.len(),
+                    short(&state.integration_tip),
+                    stopped.join(", ")
+                ));
             } else if finish == Finish::Integrated {
                 let all = match report.streams.len() {
                     1 => "the stream".to_string(),
@@ -73,19 +95,6 @@ pub fn ended(ui: &Ui, finish: Finish, state: &RunState, report: &RunReport, run_
                     "{} {all} integrated on {branch} ({})",
                     ui.green("ok:"),
                     short(&state.integration_tip)
-                ));
-            } else if finish == Finish::Stopped {
-                let stopped: Vec<&str> = state
-                    .streams
-                    .iter()
-                    .filter(|s| matches!(s.state, StreamState::Stopped { .. }))
-                    .map(|s| s.name.as_str())
-                    .collect();
-                ui.always(format!(
-                    "{} {done} of {} streams integrated on {branch}; stopped by a usage limit, their work kept: {}",
-                    ui.yellow("stopped:"),
-                    report.streams.len(),
-                    stopped.join(", ")
                 ));
             } else {
                 ui.always(format!(
@@ -112,7 +121,7 @@ pub fn ended(ui: &Ui, finish: Finish, state: &RunState, report: &RunReport, run_
                 "  git log --stat {}..{branch}    # review what was integrated",
                 short(&state.base)
             ));
-            ui.info(hints::TAKE_RESULT);
+            ui.info(hints::take_result(plan_flag));
             if finish == Finish::Failed {
                 // The failed ones: `--with-dependents` brings the streams they held back.
                 let mut unfinished: Vec<&str> = report
@@ -131,7 +140,14 @@ pub fn ended(ui: &Ui, finish: Finish, state: &RunState, report: &RunReport, run_
                 }
                 ui.info(hints::retry_failed(
                     &unfinished,
+                    plan_flag,
                     &run_dir.path().join("logs"),
+                ));
+            }
+            if finish == Finish::Skipped {
+                ui.info(format!(
+                    "  streams retry {}{plan_flag} --with-dependents    # run what you left out after all, on top of this result",
+                    left_out.join(" ")
                 ));
             }
             if finish == Finish::Stopped {
@@ -142,17 +158,13 @@ pub fn ended(ui: &Ui, finish: Finish, state: &RunState, report: &RunReport, run_
                     .map(|s| s.name.as_str())
                     .collect();
                 ui.info(format!(
-                    "  streams retry {} --with-dependents    # go on once the limit has reset",
+                    "  streams retry {}{plan_flag} --with-dependents    # continue what was stopped (after a usage limit: once it has reset), on top of this result",
                     stopped.join(" ")
                 ));
             }
-            if finish == Finish::Skipped {
-                ui.info(format!(
-                    "  streams retry {} --with-dependents    # run what you left out after all, on top of this result",
-                    left_out.join(" ")
-                ));
-            }
-            ui.info("  streams clean    # remove the worktrees and stream branches");
+            ui.info(format!(
+                "  streams clean{plan_flag}    # remove the worktrees and stream branches"
+            ));
         }
         Finish::Halted => {
             if let RunPhase::Halted(halt) = &state.phase {
@@ -225,9 +237,65 @@ pub fn retrying(ui: &Ui, state: &RunState, streams: &[String], kept: &[(String, 
     }
 }
 
+/// What `retry` says about the plan as it is now: what changed since the run started (and is
+/// used from now on), or that nothing did.
+pub fn plan_changes(ui: &Ui, path: &std::path::Path, changes: &[String]) {
+    if changes.is_empty() {
+        ui.info(format!(
+            "{}: unchanged since the run started",
+            path.display()
+        ));
+        return;
+    }
+    ui.always(format!(
+        "{} changed since the run started; retrying with it as it is now:",
+        path.display()
+    ));
+    for change in changes {
+        ui.always(format!("  {change}"));
+    }
+}
+
+/// How `streams stop` ended (see `ops::stop`).
+#[derive(Debug)]
+pub enum Stopped {
+    /// The stream is stopped; `kept`: the ref that keeps its unfinished task's work.
+    Stopped { kept: Option<String> },
+    /// It ended otherwise before it could be stopped (`integrated`, `failed`).
+    Ended { word: &'static str },
+    /// Asked, but it had not stopped when `stop` gave up waiting.
+    Asked { pid: u32 },
+}
+
+/// What `streams stop` says.
+pub fn stopped(ui: &Ui, state: &RunState, stream: &str, stopped: &Stopped) {
+    match stopped {
+        Stopped::Stopped { kept } => {
+            ui.always(format!(
+                "stopped {stream}; the rest of run {} goes on",
+                state.run_id
+            ));
+            if let Some(kept) = kept {
+                ui.info(format!("its unfinished work is kept on {kept}"));
+            }
+            ui.hint(format!(
+                "once the run has finished, `streams retry {stream}` continues it"
+            ));
+        }
+        Stopped::Ended { word } => ui.always(format!(
+            "stream {stream} ended before it could be stopped: it is {word}"
+        )),
+        Stopped::Asked { pid } => ui.always(format!(
+            "asked the run's coordinator (pid {pid}) to stop {stream}; it stops once its agent has exited (`streams status` shows it)"
+        )),
+    }
+}
+
 /// What `merge` did.
 #[derive(Debug)]
 pub struct Merged {
+    /// The plan whose run it was.
+    pub plan: String,
     /// The branch's short name.
     pub branch: String,
     /// The integration branch's short name and tip.
@@ -249,6 +317,25 @@ pub enum How {
         was: crate::ids::Oid,
         commit: crate::ids::Oid,
     },
+    /// The run's commits replayed on top of the branch (it had moved by another plan's
+    /// result); `commit` is the new tip.
+    Rebased {
+        was: crate::ids::Oid,
+        commit: crate::ids::Oid,
+        commits: usize,
+    },
+}
+
+impl How {
+    /// How the branch took the result, in one word (kept in the run's state).
+    pub fn word(&self) -> &'static str {
+        match self {
+            How::UpToDate => "up-to-date",
+            How::FastForward { .. } => "fast-forward",
+            How::MergeCommit { .. } => "merge",
+            How::Rebased { .. } => "rebase",
+        }
+    }
 }
 
 /// Prints what `merge` did to the user's branch.
@@ -270,6 +357,16 @@ pub fn merged(ui: &Ui, merged: &Merged) {
             short(&merged.tip),
             short(commit)
         ),
+        How::Rebased {
+            was,
+            commit,
+            commits,
+        } => format!(
+            "{branch} was at {} (another plan's result): replayed the {commits} commit(s) of {from} ({}) on top, now at {}",
+            short(was),
+            short(&merged.tip),
+            short(commit)
+        ),
     };
     ui.always(line);
     if merged.how != How::UpToDate {
@@ -279,7 +376,10 @@ pub fn merged(ui: &Ui, merged: &Merged) {
                 "{branch} is checked out nowhere: no files were touched"
             )),
         }
-        ui.info("next: `streams clean` removes the run's worktrees and branches");
+        ui.info(format!(
+            "next: `streams clean --plan {}` removes the run's worktrees and branches",
+            merged.plan
+        ));
     }
 }
 

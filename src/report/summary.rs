@@ -141,6 +141,7 @@ pub fn build(state: &RunState, status: &str, stream_files: Option<&[usize]>) -> 
 pub fn status_of(state: &RunState) -> &'static str {
     match &state.phase {
         RunPhase::Finished if state.any_failed() => "failed",
+        RunPhase::Finished if state.any_stopped() => "stopped",
         RunPhase::Finished if state.any_chosen_skip() => "skipped",
         RunPhase::Finished => "integrated",
         RunPhase::Halted(_) => "halted",

@@ -197,6 +197,8 @@ pub fn sample_state() -> RunState {
                 },
             ),
         ],
+        merged: None,
+        retries: Vec::new(),
     }
 }
 

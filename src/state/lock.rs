@@ -1,6 +1,9 @@
-//! One coordinator per repository.
+//! One coordinator per plan (plans whose ownership does not overlap run side by side: see
+//! `state::register` for what keeps them apart).
 //!
-//! The lock is an `flock` on `<common dir>/streams/lock`, held for the coordinator's lifetime.
+//! The lock is an `flock` on `<common dir>/streams/locks/<plan>`, held for the coordinator's
+//! lifetime (and by the commands that change the plan's run, branches or workspaces: `merge`,
+//! `clean`, `abort`).
 //! The kernel drops it when the holder dies, however it dies, so a lock whose holder is gone is
 //! simply free again: `resume` takes it over, and a live holder can never be overridden. The file
 //! also records who holds it (pid, start time, host, run, command) so that a refused command can
@@ -26,6 +29,9 @@ pub struct Holder {
     pub command: String,
     #[serde(default)]
     pub run_id: Option<String>,
+    /// The plan it holds (absent in version 1's lock, which held the whole repository).
+    #[serde(default)]
+    pub plan: Option<String>,
 }
 
 impl Holder {
@@ -40,17 +46,19 @@ impl Holder {
     }
 }
 
-/// The held lock; released on drop.
+/// The held lock of one plan; released on drop.
 pub struct RunLock {
     file: Flock<File>,
+    plan: String,
 }
 
 impl RunLock {
-    /// Takes the lock or says who holds it (exit 5).
-    pub fn acquire(dir: &StateDir, command: &str) -> Result<RunLock> {
-        let path = dir.lock_path();
-        std::fs::create_dir_all(dir.root())
-            .map_err(|e| Error::io(format!("could not create {}", dir.root().display()), e))?;
+    /// Takes plan `plan`'s lock or says who holds it (exit 5).
+    pub fn acquire(dir: &StateDir, plan: &str, command: &str) -> Result<RunLock> {
+        let path = dir.lock_path(plan);
+        let parent = path.parent().unwrap_or(dir.root());
+        std::fs::create_dir_all(parent)
+            .map_err(|e| Error::io(format!("could not create {}", parent.display()), e))?;
         let file = OpenOptions::new()
             .read(true)
             .write(true)
@@ -70,8 +78,10 @@ impl RunLock {
                     .map(|h| h.describe())
                     .unwrap_or_else(|| "another streams process".into());
                 return Err(Error::state(
-                    format!("another streams run holds this repository: {who}"),
-                    "wait for it to finish, follow it with `streams status`, or stop it with `streams abort`",
+                    format!("another streams process holds plan `{plan}`: {who}"),
+                    format!(
+                        "wait for it to finish, follow it with `streams status --plan {plan}`, or stop it with `streams abort --plan {plan}`"
+                    ),
                 ));
             }
             Err((_, errno)) => {
@@ -87,6 +97,7 @@ impl RunLock {
             host: hostname(),
             command: command.to_string(),
             run_id: None,
+            plan: Some(plan.to_string()),
         };
         write_holder(&mut file, &holder).map_err(|e| {
             Error::io(
@@ -94,7 +105,10 @@ impl RunLock {
                 e,
             )
         })?;
-        Ok(RunLock { file })
+        Ok(RunLock {
+            file,
+            plan: plan.to_string(),
+        })
     }
 
     /// Records which run the holder works on (shown to whoever is refused).
@@ -105,8 +119,48 @@ impl RunLock {
             host: hostname(),
             command: command.to_string(),
             run_id: Some(run_id.to_string()),
+            plan: Some(self.plan.clone()),
         };
         let _ = write_holder(&mut self.file, &holder);
+    }
+
+    /// The plan this lock holds.
+    pub fn plan(&self) -> &str {
+        &self.plan
+    }
+}
+
+/// The lock of the register of running plans, held while a run is checked against the others
+/// and joins them (see `state::register`); released on drop. Waits for a holder instead of
+/// refusing: nobody holds it for more than an instant.
+pub struct RegisterLock {
+    _file: Flock<File>,
+}
+
+impl RegisterLock {
+    pub fn acquire(dir: &StateDir) -> Result<RegisterLock> {
+        let path = dir.register_lock_path();
+        std::fs::create_dir_all(dir.root())
+            .map_err(|e| Error::io(format!("could not create {}", dir.root().display()), e))?;
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .map_err(|e| {
+                Error::io(
+                    format!("could not open the lock file {}", path.display()),
+                    e,
+                )
+            })?;
+        let file = Flock::lock(file, FlockArg::LockExclusive).map_err(|(_, errno)| {
+            Error::io(
+                format!("could not lock {}", path.display()),
+                std::io::Error::from(errno),
+            )
+        })?;
+        Ok(RegisterLock { _file: file })
     }
 }
 
@@ -136,9 +190,9 @@ fn write_holder(file: &mut File, holder: &Holder) -> std::io::Result<()> {
     file.sync_data()
 }
 
-/// Who holds the lock, if someone does right now (a live holder).
-pub fn current_holder(dir: &StateDir) -> Option<Holder> {
-    let path = dir.lock_path();
+/// Who holds plan `plan`'s lock, if someone does right now (a live holder).
+pub fn current_holder(dir: &StateDir, plan: &str) -> Option<Holder> {
+    let path = dir.lock_path(plan);
     let file = OpenOptions::new().read(true).write(true).open(&path).ok()?;
     match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
         // We could take it: nobody holds it. Dropping releases it again at once.
@@ -146,6 +200,25 @@ pub fn current_holder(dir: &StateDir) -> Option<Holder> {
         Err((_, nix::errno::Errno::EWOULDBLOCK)) => read_holder(&path),
         Err(_) => None,
     }
+}
+
+/// Every live holder of a plan's lock here (any plan).
+pub fn holders(dir: &StateDir) -> Vec<Holder> {
+    let Ok(entries) = std::fs::read_dir(dir.root().join("locks")) else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(|e| e.ok())
+        .filter_map(|e| e.file_name().to_str().map(str::to_string))
+        .filter_map(|plan| current_holder(dir, &plan))
+        .collect()
+}
+
+/// The live holder working on run `run_id`, if one is.
+pub fn holder_of_run(dir: &StateDir, run_id: &str) -> Option<Holder> {
+    holders(dir)
+        .into_iter()
+        .find(|h| h.run_id.as_deref() == Some(run_id))
 }
 
 fn read_holder(path: &Path) -> Option<Holder> {

@@ -1,12 +1,14 @@
-//! Run state: the types, the atomic store, the lock, the journal, and the history of past runs.
+//! Run state: the types, the atomic store, the per-plan locks and the register of running
+//! plans, the journal, and the history of past runs.
 
 pub mod history;
 pub mod journal;
 pub mod lock;
 mod model;
+pub mod register;
 pub mod store;
 
 pub use journal::{Entry, Journal};
-pub use lock::RunLock;
+pub use lock::{RegisterLock, RunLock};
 pub use model::*;
 pub use store::{RunDir, StateDir, StateStore, new_run_id, now_ms};

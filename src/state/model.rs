@@ -17,8 +17,10 @@ use serde::{Deserialize, Serialize};
 pub use crate::agent::usage::{AttemptUsage, Usage};
 use crate::ids::Oid;
 
-/// The format version written by this build.
-pub const STATE_VERSION: u32 = 1;
+/// The format version written by this build. Version 2 (runs side by side) added the
+/// `stopped` stream state, `merged` and `retries`; [`crate::state::store::parse_state`]
+/// upgrades version 1.
+pub const STATE_VERSION: u32 = 2;
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct RunState {
@@ -89,6 +91,36 @@ pub struct RunState {
     /// older state files, which then draw no chart.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub timeline: Vec<Span>,
+    /// Where `streams merge` took the run's result, once it did (version 2).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub merged: Option<MergedInto>,
+    /// Each `streams retry` of the run, in order: what it ran again and what had changed in
+    /// the plan since the run's copy was taken (version 2).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub retries: Vec<RetryRecord>,
+}
+
+/// Where `streams merge` took a run's result.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MergedInto {
+    /// The branch's short name.
+    pub branch: String,
+    /// What the branch pointed at afterwards: the integration tip (a fast-forward), a merge
+    /// commit, or the tip of the run's commits replayed onto the branch.
+    pub commit: Oid,
+    /// `fast-forward`, `merge` or `rebase`.
+    pub how: String,
+    pub at: u64,
+}
+
+/// One `streams retry` of a run.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RetryRecord {
+    pub at: u64,
+    pub streams: Vec<String>,
+    /// What changed in the plan since the run's copy was taken, one line each (empty: nothing).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub plan_changes: Vec<String>,
 }
 
 /// A run that is part of one spread over CI machines.
@@ -330,8 +362,6 @@ pub enum StreamState {
     Done { started_at: u64, finished_at: u64 },
     /// A task failed; the stream stopped there.
     Failed { reason: String, at: u64 },
-    /// A limit stopped a task (not a failure); `retry` goes on from its work.
-    Stopped { stop: Stop, at: u64 },
     /// Never ran, or ran and was left out (a dependency did not finish, `--fail-fast`, or
     /// `streams skip`).
     Skipped {
@@ -341,6 +371,11 @@ pub enum StreamState {
         #[serde(default)]
         chosen: bool,
     },
+    /// Stopped, not failed: by `streams stop` while the rest of the run went on, or by a limit
+    /// (an agent's usage limit that did not reset within `limit_wait`; the task's
+    /// `TaskState::Stopped` says which). Its committed work stays on its branch, the task it was
+    /// running is kept on a ref, and `streams retry` continues the stream (version 2).
+    Stopped { reason: String, at: u64 },
 }
 
 impl StreamState {
@@ -350,18 +385,17 @@ impl StreamState {
             StreamState::Active { .. } => "active",
             StreamState::Done { .. } => "done",
             StreamState::Failed { .. } => "failed",
-            StreamState::Stopped { .. } => "stopped",
             StreamState::Skipped { .. } => "skipped",
+            StreamState::Stopped { .. } => "stopped",
         }
     }
 
     /// Why a stream that did not finish did not: failed, stopped or skipped.
     pub fn reason(&self) -> Option<String> {
         match self {
-            StreamState::Failed { reason, .. } | StreamState::Skipped { reason, .. } => {
-                Some(reason.clone())
-            }
-            StreamState::Stopped { stop, .. } => Some(stop.to_string()),
+            StreamState::Failed { reason, .. }
+            | StreamState::Skipped { reason, .. }
+            | StreamState::Stopped { reason, .. } => Some(reason.clone()),
             _ => None,
         }
     }
@@ -371,8 +405,8 @@ impl StreamState {
             self,
             StreamState::Done { .. }
                 | StreamState::Failed { .. }
-                | StreamState::Stopped { .. }
                 | StreamState::Skipped { .. }
+                | StreamState::Stopped { .. }
         )
     }
 }
@@ -772,7 +806,7 @@ impl RunState {
         })
     }
 
-    /// A stream was stopped by a limit (usage limit), its work kept for `retry`.
+    /// A stream was stopped (`streams stop`, or a limit): its work kept, `retry` continues it.
     pub fn any_stopped(&self) -> bool {
         self.streams
             .iter()

@@ -4,8 +4,12 @@
 //!
 //! ```text
 //! streams/
-//!   lock                      flock'd by the one coordinator; holds who that is
-//!   current                   the id of the current (or last) run
+//!   locks/<plan>              flock'd by the plan's one coordinator; holds who that is
+//!   register.lock             flock'd for an instant by whoever starts or reopens a run: the
+//!                             check of the register (state::register) and the run's first
+//!                             state are one step
+//!   lock                      version 1's one lock for the whole repository (no longer taken)
+//!   current                   the id of the last run started here, of any plan
 //!   runs/<run-id>/
 //!     state.json              replaced atomically: temp file, fsync, rename, fsync dir
 //!     journal.ndjson          append-only: each step's intent, then its completion
@@ -15,6 +19,8 @@
 //!     prompt-files/<stream>/<n>.md  copies of `prompt_file`s, taken at the start
 //!     tmp/<stream>/<n>/       a sandboxed task's TMPDIR (the only temp dir it may write)
 //!     conflicts/<stream>/     the conflict bundle of a halt
+//!     stop/<stream>           `streams stop`'s request to stop a stream, until the
+//!                             coordinator has (it removes the file)
 //!     report.json, report.md  the final report
 //!   worktrees/<plan>/<stream> stream worktrees (unless the plan sets worktree_root)
 //! ```
@@ -44,8 +50,14 @@ impl StateDir {
         &self.root
     }
 
-    pub fn lock_path(&self) -> PathBuf {
-        self.root.join("lock")
+    /// The lock of plan `plan`'s coordinator (one per plan: plans run side by side).
+    pub fn lock_path(&self, plan: &str) -> PathBuf {
+        self.root.join("locks").join(plan)
+    }
+
+    /// The lock held while the register of running plans is checked and a run joins it.
+    pub fn register_lock_path(&self) -> PathBuf {
+        self.root.join("register.lock")
     }
 
     pub fn runs_dir(&self) -> PathBuf {
@@ -77,7 +89,7 @@ impl StateDir {
         })
     }
 
-    /// The current run's directory and state, if there is one.
+    /// The last run started here (of any plan), if there is one.
     pub fn current(&self) -> Result<Option<(RunDir, RunState)>> {
         let Some(id) = self.current_run_id() else {
             return Ok(None);
@@ -88,6 +100,38 @@ impl StateDir {
         }
         let state = dir.load()?;
         Ok(Some((dir, state)))
+    }
+
+    /// Every run recorded here whose state reads, oldest first (by start, then id); and a line
+    /// for each run directory whose state does not (it is left alone).
+    pub fn runs(&self) -> (Vec<(RunDir, RunState)>, Vec<String>) {
+        let mut runs = Vec::new();
+        let mut unreadable = Vec::new();
+        let Ok(entries) = std::fs::read_dir(self.runs_dir()) else {
+            return (runs, unreadable);
+        };
+        for entry in entries.filter_map(|e| e.ok()) {
+            let dir = RunDir::at(entry.path());
+            if !dir.state_path().exists() {
+                continue;
+            }
+            match dir.load() {
+                Ok(state) => runs.push((dir, state)),
+                Err(e) => unreadable.push(e.to_string()),
+            }
+        }
+        runs.sort_by(|(_, a), (_, b)| (a.started_at, &a.run_id).cmp(&(b.started_at, &b.run_id)));
+        unreadable.sort();
+        (runs, unreadable)
+    }
+
+    /// The last run of plan `plan`, if it ever ran here.
+    pub fn last_of_plan(&self, plan: &str) -> Option<(RunDir, RunState)> {
+        self.runs()
+            .0
+            .into_iter()
+            .rev()
+            .find(|(_, state)| state.plan_name == plan)
     }
 }
 
@@ -177,6 +221,26 @@ impl RunDir {
             .join("prompt-files")
             .join(stream)
             .join(format!("{}.md", task + 1))
+    }
+
+    /// `streams stop`'s request to stop `stream` (see [`RunDir::stop_requests`]).
+    pub fn stop_request_path(&self, stream: &str) -> PathBuf {
+        self.path.join("stop").join(stream)
+    }
+
+    /// The streams `streams stop` asked the coordinator to stop, not yet acted on.
+    pub fn stop_requests(&self) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(self.path.join("stop"))
+            .map(|entries| {
+                entries
+                    .filter_map(|e| e.ok())
+                    .filter_map(|e| e.file_name().to_str().map(str::to_string))
+                    .filter(|name| !name.starts_with('.'))
+                    .collect()
+            })
+            .unwrap_or_default();
+        names.sort();
+        names
     }
 
     pub fn conflicts_dir(&self, stream: &str) -> PathBuf {
@@ -292,9 +356,22 @@ pub fn parse_state(text: &[u8]) -> std::result::Result<RunState, String> {
             "it was written by a newer streams (format {version}; this one reads up to {STATE_VERSION})"
         ));
     }
-    // Version 1 is the first format; upgrades from later versions' predecessors go here,
-    // each a function from the older `Value` to the next.
+    // Each older version is upgraded to the next, in turn, as a `Value`.
+    let mut value = value;
+    if version < 2 {
+        value = upgrade_v1(value);
+    }
     serde_json::from_value(value).map_err(|e| e.to_string())
+}
+
+/// Version 1 to 2 (runs side by side): version 2 only adds (the `stopped` stream state, the
+/// optional `merged` and `retries`), so a version 1 run reads as it is. What changed around
+/// the state file is handled where it is read: the plan's lock is `locks/<plan>` now (version
+/// 1's one lock for the repository is left alone), and a run's plan is found by scanning
+/// `runs/` (version 1 kept only the repository's last run in `current`).
+fn upgrade_v1(mut value: serde_json::Value) -> serde_json::Value {
+    value["version"] = serde_json::Value::from(2);
+    value
 }
 
 /// Writes a file so that readers see either the old or the new contents, never a mix, and the
@@ -363,6 +440,14 @@ mod tests {
         store.save(&mut state).unwrap();
         assert!(state.updated_at > 0);
         assert_eq!(store.dir().load().unwrap().updated_at, state.updated_at);
+    }
+
+    #[test]
+    fn a_version_1_state_is_upgraded_to_the_current_version() {
+        let state = fixture();
+        assert_eq!(state.version, STATE_VERSION);
+        assert_eq!(state.streams.len(), 3);
+        assert!(state.merged.is_none() && state.retries.is_empty());
     }
 
     #[test]

@@ -143,7 +143,7 @@ pub async fn run(
         if let Some(status) = child.try_wait()? {
             break Some(status.code().unwrap_or(1));
         }
-        if pid.is_some() && lock::current_holder(state_dir).map(|h| h.pid) == pid {
+        if pid.is_some() && lock::holders(state_dir).iter().any(|h| Some(h.pid) == pid) {
             break None;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;

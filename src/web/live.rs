@@ -241,7 +241,7 @@ fn scan(state_dir: &StateDir, follow: &Follow, mut seen: Seen, events: &mut Vec<
         return seen;
     };
     let dir = state_dir.run_dir(&id);
-    let holder = lock::current_holder(state_dir);
+    let holder = lock::holder_of_run(state_dir, &id);
     let stamp = std::fs::metadata(dir.state_path()).ok().and_then(|m| {
         use std::os::unix::fs::MetadataExt as _;
         Some((m.ino(), m.modified().ok()?, m.len()))

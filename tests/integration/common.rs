@@ -59,6 +59,50 @@ impl TestRepo {
         repo
     }
 
+    /// A repository an older streams left behind (`fixtures/state/<name>.tar.gz`, made by
+    /// `fixtures/state/make-runs.sh`): unpacked here, with this test's directory where the pack
+    /// says `@TMP@`.
+    pub fn from_fixture(name: &str) -> TestRepo {
+        let repo = TestRepo::empty();
+        let tmp = repo.root.parent().unwrap().to_path_buf();
+        std::fs::remove_dir_all(&repo.root).unwrap();
+        let pack = fixtures_dir().join("state").join(format!("{name}.tar.gz"));
+        let out = Command::new("tar")
+            .arg("-xzf")
+            .arg(&pack)
+            .arg("-C")
+            .arg(&tmp)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "tar: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        fn walk(dir: &Path, with: &str) {
+            for entry in std::fs::read_dir(dir).unwrap().flatten() {
+                let path = entry.path();
+                let kind = entry.file_type().unwrap();
+                if kind.is_dir() {
+                    walk(&path, with);
+                } else if kind.is_file() {
+                    let bytes = std::fs::read(&path).unwrap();
+                    let text = String::from_utf8_lossy(&bytes);
+                    if text.contains("@TMP@") && std::str::from_utf8(&bytes).is_ok() {
+                        std::fs::write(&path, text.replace("@TMP@", with)).unwrap();
+                    }
+                }
+            }
+        }
+        let with = tmp.display().to_string();
+        for dir in ["repo", "repo.streams"] {
+            if tmp.join(dir).is_dir() {
+                walk(&tmp.join(dir), &with);
+            }
+        }
+        repo
+    }
+
     /// A repository with files committed as one initial commit.
     pub fn with_files(files: &[(&str, &str)]) -> TestRepo {
         let repo = TestRepo::empty();

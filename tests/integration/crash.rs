@@ -717,7 +717,8 @@ fn a_read_only_run_directory_is_a_clear_error() {
 fn ctrl_c_at_the_terminal_does_not_kill_streams_own_git_commands() {
     use std::os::unix::process::CommandExt;
     let mut repo = crash_repo();
-    // A git that pauses inside its commit (`git commit-tree`), long enough for a Ctrl-C to land there.
+    // A git that pauses inside the commit step (`git var -l`, which reads the identity the
+    // task's commit is made with), long enough for a Ctrl-C to land there.
     let real_git = String::from_utf8(
         std::process::Command::new("sh")
             .args(["-c", "command -v git"])
@@ -732,7 +733,7 @@ fn ctrl_c_at_the_terminal_does_not_kill_streams_own_git_commands() {
     std::fs::write(
         bin.join("git"),
         format!(
-            "#!/bin/sh\nfor a in \"$@\"; do if [ \"$a\" = commit-tree ]; then touch '{}'; sleep 1; fi; done\nexec '{}' \"$@\"\n",
+            "#!/bin/sh\nif [ \"$3\" = var ] && [ \"$4\" = -l ]; then touch '{}'; sleep 1; fi\nexec '{}' \"$@\"\n",
             marker.display(),
             real_git.trim()
         ),

@@ -28,6 +28,8 @@ const LAYERS: &[&[&str]] = &[
     // Plain data in, text out (report); a plan spread over CI jobs (ci).
     &["report", "ci"],
     &["state", "demo", "gh"],
+    // A stream's workspace, its kind, and the one reader of an agent's work: over the git door.
+    &["workspace"],
     // Error kinds wrap `git::GitError`: beside git, just above it.
     &["error"],
     // The one door to git (and git2).

@@ -161,7 +161,7 @@ fn fresh_workspaces_are_filled_with_parallel_checkout() {
     let log = String::from_utf8_lossy(&out.stderr);
     let fills: Vec<&str> = log
         .lines()
-        .filter(|l| l.contains(" checkout -q -f -B streams/p/"))
+        .filter(|l| l.contains(" read-tree --reset -u "))
         .collect();
     assert_eq!(fills.len(), 2, "{log}");
     assert!(

@@ -51,6 +51,14 @@ while len(list(marks.iterdir())) < int(os.environ["EXPECTED"]):
 fn marks(dir: &Path) -> Vec<(String, String)> {
     let mut marks: Vec<(String, String)> = std::fs::read_dir(dir)
         .unwrap()
+        // `TIMED_AGENT`'s rendezvous files, not marks.
+        .filter(|e| {
+            !e.as_ref()
+                .unwrap()
+                .file_name()
+                .to_string_lossy()
+                .ends_with(".started")
+        })
         .map(|e| {
             let e = e.unwrap();
             (
@@ -131,14 +139,23 @@ fn a_port_block_past_65535_is_a_plan_error() {
 }
 
 /// An agent that records when it ran (monotonic clock, shared by every process) in
-/// `$MARKS/<stream>` as `<group> <start> <end>`, holding on for a second in between.
+/// `$MARKS/<stream>` as `<group> <start> <end>`. In between it waits until `$AT_ONCE` agents
+/// have started (each leaves `$MARKS/<stream>.started`), or 60 s have passed: the overlap the
+/// test looks for then does not depend on how fast a loaded machine lays out workspaces, and a
+/// scheduler that never runs that many at once still ends (and fails the test) instead of
+/// hanging.
 const TIMED_AGENT: &str = r#"agent = ["python3", "-c", '''
 import os, time, pathlib
+marks = pathlib.Path(os.environ["MARKS"])
+stream = os.environ["STREAMS_STREAM"]
 start = time.monotonic_ns()
-time.sleep(1)
+(marks / (stream + ".started")).write_text("")
+deadline = time.monotonic() + 60
+while len(list(marks.glob("*.started"))) < int(os.environ["AT_ONCE"]) and time.monotonic() < deadline:
+    time.sleep(0.05)
+time.sleep(0.2)
 end = time.monotonic_ns()
-path = pathlib.Path(os.environ["MARKS"]) / os.environ["STREAMS_STREAM"]
-path.write_text("%s %d %d" % (os.environ.get("GROUP", "-"), start, end))
+(marks / stream).write_text("%s %d %d" % (os.environ.get("GROUP", "-"), start, end))
 ''']"#;
 
 /// The most intervals of `marks` (as `TIMED_AGENT` writes them) that overlap, among those
@@ -170,7 +187,7 @@ fn a_group_never_has_more_agents_than_its_limit_while_others_use_the_rest() {
     plan(
         &repo,
         &format!(
-            "[plan]\nname = \"p\"\njobs = 4\n{TIMED_AGENT}\nenv = {{ MARKS = \"{}\" }}\n\
+            "[plan]\nname = \"p\"\njobs = 4\n{TIMED_AGENT}\nenv = {{ MARKS = \"{}\", AT_ONCE = \"4\" }}\n\
              [plan.limits]\nclaude = 2\n{}",
             marks_dir.path().display(),
             streams(6, |i| if i < 4 {
@@ -185,7 +202,8 @@ fn a_group_never_has_more_agents_than_its_limit_while_others_use_the_rest() {
     let marks = marks(marks_dir.path());
     assert_eq!(marks.len(), 6, "{marks:?}");
     assert_eq!(most_at_once(&marks, |g| g == "claude"), 2, "{marks:?}");
-    // The two free slots went to the ungrouped streams meanwhile.
+    // The two free slots went to the ungrouped streams meanwhile (the agents wait for a fourth
+    // to start, so a scheduler that kept them idle would show 3 or fewer here).
     assert_eq!(most_at_once(&marks, |_| true), 4, "{marks:?}");
 }
 
@@ -505,4 +523,48 @@ tasks = ["one"]
         line.ends_with("skipped links pointing outside the repository: .env.host"),
         "{line}"
     );
+}
+
+/// Issue 27: the note about ignored files names only what the agent wrote. What streams put in
+/// the workspace (files `.worktreeinclude` and `include` copy in, what `setup` writes, the
+/// checkout) is left out, and so is a file an include rule names even when the agent rewrote
+/// it: the note's hint would have it committed.
+#[test]
+fn the_ignored_files_note_names_only_what_the_agent_wrote() {
+    let repo = TestRepo::with_files(&[
+        (".gitignore", ".env\nsecrets.local\ntarget/\nbuild.log\n"),
+        (".worktreeinclude", ".env\n"),
+        ("src/api/mod.rs", "// api\n"),
+    ]);
+    repo.write(".env", "SECRET=1\n");
+    repo.write("secrets.local", "token\n");
+    plan(
+        &repo,
+        r#"[plan]
+name = "p"
+include = ["secrets.local"]
+setup = ["sh", "-c", "mkdir -p target && echo built > target/out"]
+
+[[stream]]
+name = "api"
+owns = ["src/api/**"]
+agent = ["act", "sh", "echo rotated > secrets.local; echo log > build.log", "write", "src/api/a.rs", "x"]
+tasks = ["one"]
+"#,
+    );
+    let out = repo.streams(&["run"]);
+    assert!(out.success(), "{}{}", out.stdout, out.stderr);
+    let note = out
+        .stderr
+        .lines()
+        .chain(out.stdout.lines())
+        .find(|l| l.contains("that git ignores"))
+        .unwrap_or_else(|| panic!("no note about ignored files:\n{out}"));
+    assert!(
+        note.contains("wrote 1 path(s)") && note.contains("build.log"),
+        "{note}"
+    );
+    for streams_own in [".env", "secrets.local", "target"] {
+        assert!(!note.contains(streams_own), "{note}");
+    }
 }

@@ -30,7 +30,7 @@ use super::run::Run;
 use super::setup::{self, SetupJob, SetupResult};
 use crate::error::{Error, Result};
 use crate::failpoint;
-use crate::git::{self, Repo};
+use crate::git;
 use crate::ids::Oid;
 use crate::layout;
 use crate::report::Event;
@@ -205,7 +205,6 @@ impl Gate {
             cmd,
             limits,
             setup,
-            repo: ctx.repo.clone(),
             commit: probe.commit.clone(),
             tree: probe.tree.clone(),
             cancel,
@@ -307,7 +306,6 @@ pub(super) struct Running {
     limits: Limits,
     /// The workspace's environment to make first, unless the worktree is set up at this tree.
     setup: Option<(IncludeJob, Option<SetupJob>)>,
-    repo: Repo,
     commit: Oid,
     tree: Oid,
     cancel: watch::Receiver<Cancel>,
@@ -359,7 +357,9 @@ impl Running {
             return Ok(());
         };
         let cancel = self.cancel.clone();
-        match setup::run(&self.repo, &self.cmd.cwd, &self.commit, job, cancel, |_| {}).await {
+        let dir = self.cmd.cwd.clone();
+        let changed = move || crate::git::worktree::uncommitted(&dir);
+        match setup::run(&self.cmd.cwd, &self.commit, job, cancel, |_| {}, changed).await {
             SetupResult::Done => Ok(()),
             SetupResult::Failed(why) => Err(failed(why)),
             SetupResult::Interrupted => Err(AgentExit::Cancelled),

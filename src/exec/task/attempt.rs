@@ -1,11 +1,11 @@
 //! Step 2: the agent, attempt after attempt until one succeeds or the retries run out.
 //!
 //! An attempt is one run of the agent in its lane ([`run_once`]); after it, what it left
-//! running dies and the workspace's git directory is made streams' again ([`clean_up`]), then
-//! its end is judged ([`failure`]): from its exit, and for a preset's CLI from its events too
-//! (`agent::events`: an exit code of 0 does not mean it finished). A failure worth retrying
-//! (`retries`, `retry_on`) keeps the attempt's work on a ref and starts over from the task's
-//! start after a backoff.
+//! running dies ([`clean_up`]): from then on nothing writes the workspace while streams reads
+//! it. Then its end is judged ([`failure`]): from its exit, and for a preset's CLI from its
+//! events too (`agent::events`: an exit code of 0 does not mean it finished). A failure worth
+//! retrying (`retries`, `retry_on`) keeps the attempt's work on a ref and starts over from the
+//! task's start after a backoff.
 //!
 //! A usage limit is not a failure: the task waits until the limit resets (the time the CLI
 //! gave, or a backoff), at most `limit_wait` in all, and runs the agent again from where it
@@ -18,7 +18,7 @@ use std::time::{Duration, SystemTime};
 
 use tokio::sync::watch;
 
-use super::verify::Leftover;
+use super::verify::Verified;
 use super::{Steps, TaskOutcome, blocking, keep};
 use crate::agent::events::{self, LimitHit, Observed};
 use crate::agent::usage::AttemptUsage;
@@ -26,8 +26,8 @@ use crate::exec::events::ExecEvent;
 use crate::exec::process::{self, AgentCommand, AgentExit, Cancel};
 use crate::exec::sandbox::Lane;
 use crate::failpoint;
-use crate::git::workspace;
 use crate::state::{Entry, FailReason, LimitWait, Stop};
+use crate::workspace::{FsTime, Workspace, read};
 
 /// The agent's run that succeeded, and what the steps after it need to know of it.
 pub(super) struct Ran {
@@ -35,9 +35,9 @@ pub(super) struct Ran {
     pub agent: Duration,
     /// Attempts used, those of earlier executors of the task included.
     pub attempts: u32,
-    /// When the first attempt started: files git ignores written since were written by the
-    /// agent.
-    pub began: SystemTime,
+    /// When the first attempt started, on the workspace's file system: files git ignores
+    /// written since were written by the agent.
+    pub began: FsTime,
     /// What the last attempt's events said, for a preset's CLI.
     pub observed: Option<Observed>,
 }
@@ -64,12 +64,26 @@ const RESET_MARGIN: Duration = Duration::from_secs(2);
 pub(super) async fn agent(
     task: &Steps<'_>,
     lane: &Arc<Lane>,
+    ws: &Workspace,
     cancel: &mut watch::Receiver<Cancel>,
 ) -> Result<Ran, TaskOutcome> {
     let job = task.job;
     failpoint::hit("before-agent");
     seed_home(task).await;
-    let began = SystemTime::now();
+    // A moment after everything streams (and `setup`) wrote, before anything the agent writes.
+    let began = {
+        let ws = ws.clone();
+        blocking(move || read::after_now(&ws)).await
+    };
+    let began = match began {
+        Ok(began) => began,
+        Err(e) => {
+            return Err(TaskOutcome::internal(
+                format!("could not prepare the workspace: {e}"),
+                job.previous_attempts,
+            ));
+        }
+    };
     let mut number = job.previous_attempts;
     let mut agent = Duration::ZERO;
     let mut max_attempts = job.previous_attempts.max(1) + job.retries;
@@ -82,7 +96,7 @@ pub(super) async fn agent(
         let mut attempt = run_once(task, lane, number, cancel).await;
         agent += attempt.took;
         task.lap("agent");
-        clean_up(task, agent, number).await?;
+        clean_up(task).await;
         remove_litter(task, &litter_before);
         attempt.observed = observe(task, &attempt);
         record_usage(task, &attempt, &mut session_before);
@@ -91,7 +105,7 @@ pub(super) async fn agent(
         {
             let left = job.limit_wait.saturating_sub(waited);
             let Some((delay, reset_known)) = limit_delay(&limit, now_secs(), left, waits) else {
-                return Err(stop(task, limit, agent, number).await);
+                return Err(stop(task, ws, limit, agent, number).await);
             };
             wait_for_limit(task, &limit, delay, reset_known, agent, number, cancel).await?;
             waited += delay;
@@ -115,10 +129,10 @@ pub(super) async fn agent(
             // Out of attempts: keep what it did for a person to look at; leave the workspace as
             // it is.
             let failed = job.refs.failed(&job.stream, job.task.index);
-            let _ = keep::work(task, failed, keep::Then::Leave).await;
+            let _ = keep::work(task, ws, failed, keep::Then::Leave).await;
             return Err(TaskOutcome::failed(reason, agent, number));
         };
-        retry(task, &attempt, reason, why, agent, cancel).await?;
+        retry(task, ws, &attempt, reason, why, agent, cancel).await?;
     }
 }
 
@@ -299,10 +313,16 @@ async fn wait_for_limit(
 
 /// The usage limit outlasts `limit_wait`: the task stops, its work kept on a ref (the
 /// workspace as the agent left it, for `retry` to go on from).
-async fn stop(task: &Steps<'_>, limit: LimitHit, agent: Duration, attempts: u32) -> TaskOutcome {
+async fn stop(
+    task: &Steps<'_>,
+    ws: &Workspace,
+    limit: LimitHit,
+    agent: Duration,
+    attempts: u32,
+) -> TaskOutcome {
     let job = task.job;
     let failed = job.refs.failed(&job.stream, job.task.index);
-    let kept = match keep::work(task, failed, keep::Then::Leave).await {
+    let kept = match keep::work(task, ws, failed, keep::Then::Leave).await {
         Ok(Some((name, _))) => Some(name),
         _ => None,
     };
@@ -332,11 +352,12 @@ pub(super) fn changed_something(
     task: &Steps<'_>,
     lane: &Lane,
     ran: &Ran,
-    leftover: &Leftover,
+    verified: &Verified,
 ) -> Result<(), TaskOutcome> {
     let job = task.job;
     let observed = ran.observed.as_ref();
-    let nothing = matches!(leftover, Leftover::Clean(head) if *head == job.start);
+    // No file differs from the task's start and the agent made no commit of its own.
+    let nothing = verified.read.is_clean() && verified.history.tip().is_none();
     if !nothing {
         if let Some(refused) = observed.and_then(|o| o.refusals.first()) {
             task.note(format!(
@@ -439,37 +460,11 @@ async fn run_once(
 }
 
 /// What the agent left behind (a daemon, a `setsid` writer) dies with its attempt, before
-/// anything of it is checked; then the workspace's git directory is streams' again. A workspace
-/// that cannot be made so fails the task, its files kept.
-async fn clean_up(task: &Steps<'_>, agent: Duration, attempts: u32) -> Result<(), TaskOutcome> {
-    let (shared, job) = (task.shared, task.job);
-    let env = job.env.clone();
+/// anything of it is read.
+async fn clean_up(task: &Steps<'_>) {
+    let env = task.job.env.clone();
     blocking(move || process::reap_strays(&env)).await;
-    let sane = {
-        let (repo, path) = (shared.repo.clone(), job.worktree.clone());
-        blocking(move || workspace::sanitize(&repo, &path)).await
-    };
-    task.lap("reap strays, sanitize");
-    let Err(e) = sane else {
-        return Ok(());
-    };
-    let kept = {
-        let (repo, path, start) = (shared.repo.clone(), job.worktree.clone(), job.start.clone());
-        let failed = job.refs.failed(&job.stream, job.task.index);
-        blocking(move || workspace::keep_files(&repo, &path, &start, &failed)).await
-    };
-    let kept = match kept {
-        Ok(Some((name, _))) => name,
-        Ok(None) => "nothing (its files were as at the task's start)".to_string(),
-        Err(e) => format!("nothing (keeping its files failed: {e})"),
-    };
-    let message =
-        format!("{e}; its files are kept on {kept}; the next task recreates the workspace");
-    Err(TaskOutcome::failed(
-        FailReason::Internal { message },
-        agent,
-        attempts,
-    ))
+    task.lap("reap strays");
 }
 
 /// Why the attempt failed; `None`: it succeeded. `Err`: it ended the task whatever the retries
@@ -545,6 +540,7 @@ fn reported_failure(observed: &Observed) -> Option<String> {
 /// dispatcher, and waits the backoff. `Err`: the reset failed, or the run was interrupted.
 async fn retry(
     task: &Steps<'_>,
+    ws: &Workspace,
     attempt: &Attempt,
     reason: FailReason,
     why: String,
@@ -554,7 +550,7 @@ async fn retry(
     let job = task.job;
     let number = attempt.number;
     let kept_on = job.refs.attempt(&job.stream, job.task.index, number);
-    if let Err(e) = keep::work(task, kept_on, keep::Then::Reset).await {
+    if let Err(e) = keep::work(task, ws, kept_on, keep::Then::Reset).await {
         return Err(TaskOutcome::internal(
             format!("could not reset the worktree for a retry: {e}"),
             number,

@@ -1,28 +1,28 @@
-//! Step 5: the task's end brought into the user's repository, on the stream's branch there; from
-//! then on the work is safe whatever happens to the workspace. Journaled at once (`resume`
-//! recognises a task committed before a crash by it), then measured.
+//! Step 5: the task's end on the stream's branch in the user's repository; from then on the work
+//! is safe whatever happens to the workspace. First streams' record of the workspace is moved to
+//! the end (its files are the end's), then the branch, then the journal (`resume` recognises a
+//! task committed before a crash by it), then the work is measured.
 
 use super::attempt::Ran;
+use super::verify::Verified;
 use super::{Steps, TaskOutcome, blocking, commit};
 use crate::failpoint;
-use crate::git::{self, changes, workspace};
+use crate::git::{self, changes, refs};
 use crate::ids::Oid;
 use crate::state::{Entry, WorkStats};
+use crate::workspace::Workspace;
 
-/// Brings `end` into the repository; returns what the task's work amounts to. `Err`: it could
-/// not be brought (the work kept).
+/// Brings `end` onto the stream's branch; returns what the task's work amounts to. `Err`: it
+/// could not be brought (the work kept).
 pub(super) async fn into_repository(
     task: &Steps<'_>,
     ran: &Ran,
+    ws: &Workspace,
+    verified: Verified,
     end: &Oid,
 ) -> Result<WorkStats, TaskOutcome> {
     let job = task.job;
-    let (repo, worktree, start, end) = (
-        task.shared.repo.clone(),
-        job.worktree.clone(),
-        job.start.clone(),
-        end.clone(),
-    );
+    let (repo, start, end) = (task.shared.repo.clone(), job.start.clone(), end.clone());
     let (journal, stream, task_index, branch) = (
         task.shared.journal.clone(),
         job.stream.clone(),
@@ -30,10 +30,18 @@ pub(super) async fn into_repository(
         job.branch.clone(),
     );
     let who = task.who.clone();
+    let workspace = ws.clone();
     let brought = blocking(move || -> git::GitResult<WorkStats> {
         let clock = std::time::Instant::now();
-        workspace::bring_to(&repo, &worktree, &end, Some(&branch))?;
-        let clock = super::lap(&who, "bring into the repository", clock);
+        workspace.adopt(&repo, &verified.read, &end, &branch)?;
+        if end != start {
+            refs::set_refs(
+                &repo,
+                &[(branch.clone(), end.clone())],
+                "streams: task result",
+            )?;
+        }
+        let clock = super::lap(&who, "record, branch", clock);
         failpoint::hit("after-commit");
         let _ = journal.append(Entry::TaskCommitted {
             stream,
@@ -48,6 +56,6 @@ pub(super) async fn into_repository(
     .await;
     match brought {
         Ok(stats) => Ok(stats),
-        Err(e) => Err(commit::failed(task, ran, e).await),
+        Err(e) => Err(commit::failed(task, ran, ws, e).await),
     }
 }

@@ -2,8 +2,9 @@
 //! workspace, when it is rejected, when it fails for good, when streams' own steps fail.
 
 use super::{Steps, blocking};
-use crate::git::{self, changes, refs, workspace};
+use crate::git;
 use crate::ids::Oid;
+use crate::workspace::Workspace;
 
 /// What becomes of the workspace once its work is kept.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -15,28 +16,19 @@ pub(super) enum Then {
     Leave,
 }
 
-/// Keeps everything the task did (its commits and what it left in the workspace) on
-/// `ref_name`, if it did anything; `Some`: the ref and the commit kept.
+/// Keeps everything the task did (what its files hold, nested repositories' files included,
+/// and its agent's own commits) on `ref_name`, if it did anything; `Some`: the ref and the
+/// commit kept.
 pub(super) async fn work(
     task: &Steps<'_>,
+    ws: &Workspace,
     ref_name: String,
     then: Then,
-) -> git::GitResult<Option<(String, Oid)>> {
-    work_and_nested(task, ref_name, then, &[]).await
-}
-
-/// [`work`], the files of these nested repositories kept as files.
-pub(super) async fn work_and_nested(
-    task: &Steps<'_>,
-    ref_name: String,
-    then: Then,
-    nested: &[String],
 ) -> git::GitResult<Option<(String, Oid)>> {
     let job = task.job;
-    let nested = nested.to_vec();
-    let (repo, worktree, start, branch) = (
+    let (repo, ws, start, branch) = (
         task.shared.repo.clone(),
-        job.worktree.clone(),
+        ws.clone(),
         job.start.clone(),
         job.branch.clone(),
     );
@@ -45,36 +37,19 @@ pub(super) async fn work_and_nested(
         job.stream,
         job.task.number()
     );
-    blocking(move || -> git::GitResult<Option<(String, Oid)>> {
-        let mut kept =
-            changes::keep_work(&repo, &worktree, &start, Some(&branch), &ref_name, &message)?;
-        if let Some((name, commit)) = &kept
-            && !nested.is_empty()
-        {
-            let with_files = workspace::inline_nested(&repo, &worktree, commit, &nested)?;
-            refs::update_ref(
-                &repo,
-                name,
-                &with_files,
-                Some(commit),
-                "streams: nested repositories kept as files",
-            )?;
-            kept = Some((name.clone(), with_files));
-        }
-        if then == Then::Reset {
-            workspace::reset_to(&repo, &worktree, &branch, &start)?;
-        }
-        Ok(kept)
+    blocking(move || match then {
+        Then::Reset => ws.keep_and_reset(&repo, &start, &branch, &ref_name, &message),
+        Then::Leave => ws.keep_work(&repo, &start, &branch, &ref_name, &message),
     })
     .await
 }
 
 /// Keeps the task's work on its `failed/` ref after streams' own steps failed, and says where
 /// (or why it could not).
-pub(super) async fn after_failure(task: &Steps<'_>) -> String {
+pub(super) async fn after_failure(task: &Steps<'_>, ws: &Workspace) -> String {
     let job = task.job;
     let failed = job.refs.failed(&job.stream, job.task.index);
-    match work(task, failed, Then::Leave).await {
+    match work(task, ws, failed, Then::Leave).await {
         Ok(Some((name, _))) => format!("its work is kept on {name}"),
         Ok(None) => "it changed nothing".to_string(),
         Err(e) => format!("its work is left in its workspace (keeping it failed: {e})"),

@@ -3,9 +3,11 @@
 //! 1. [`prepare`]: the workspace on the stream's branch at the task's start, the lane its agent
 //!    may write in, and (in a new or reset workspace) its environment: ignored files, `setup`.
 //! 2. [`attempt`]: the agent, run again as `retries` and `retry_on` say.
-//! 3. [`verify`]: what the agent changed, read once, checked against the stream's ownership.
-//! 4. [`commit`]: what it left uncommitted, committed in its workspace.
-//! 5. [`bring`]: the task's end brought into the user's repository, on the stream's branch.
+//! 3. [`verify`]: what the agent changed, read once from its files (and its own commits, each
+//!    object checked), judged against the stream's ownership.
+//! 4. [`commit`]: the task's end, made in the user's repository: the agent's commits, or one
+//!    commit of streams' own of its files.
+//! 5. [`bring`]: the task's end on the stream's branch in the user's repository.
 //!
 //! A step that ends the task early (a failure, an interruption) returns the task's
 //! [`TaskOutcome`] in place of its result; [`run_task`] sends the outcome to the dispatcher.
@@ -175,12 +177,12 @@ struct Steps<'a> {
 impl Steps<'_> {
     /// The steps in order; `Err`: a step ended the task early.
     async fn run(&self, mut cancel: watch::Receiver<Cancel>) -> Result<TaskOutcome, TaskOutcome> {
-        let lane = prepare::prepare(self, &cancel).await?;
-        let ran = attempt::agent(self, &lane, &mut cancel).await?;
-        let verified = verify::work(self, &ran).await?;
-        attempt::changed_something(self, &lane, &ran, &verified.leftover)?;
-        let end = commit::leftover(self, &ran, verified.leftover).await?;
-        let stats = bring::into_repository(self, &ran, &end).await?;
+        let (lane, ws) = prepare::prepare(self, &cancel).await?;
+        let ran = attempt::agent(self, &lane, &ws, &mut cancel).await?;
+        let verified = verify::work(self, &ran, &ws).await?;
+        attempt::changed_something(self, &lane, &ran, &verified)?;
+        let end = commit::end(self, &ran, &ws, &verified).await?;
+        let stats = bring::into_repository(self, &ran, &ws, verified, &end).await?;
         Ok(TaskOutcome::Committed {
             end,
             stats,

@@ -12,26 +12,26 @@ use crate::exec::events::ExecEvent;
 use crate::exec::process::Cancel;
 use crate::exec::sandbox::Lane;
 use crate::exec::setup::{self, SetupResult};
-use crate::git::{self, workspace};
 use crate::ids::StreamId;
 use crate::state::FailReason;
+use crate::workspace::{self, PrepareReport, Prepared, Workspace};
 
-/// Prepares the task's workspace; returns its lane.
+/// Prepares the task's workspace; returns it and its lane.
 pub(super) async fn prepare(
     task: &Steps<'_>,
     cancel: &watch::Receiver<Cancel>,
-) -> Result<Arc<Lane>, TaskOutcome> {
-    self::workspace(task).await?;
+) -> Result<(Arc<Lane>, Workspace), TaskOutcome> {
+    let ws = self::workspace(task).await?;
     // Its git dirs and, when sandboxed, what it may write: known once the workspace exists.
     let lane = lane(task).await?;
     include(task).await?;
-    self::setup(task, cancel).await?;
+    self::setup(task, &ws, cancel).await?;
     task.lap("lane, include, setup");
-    Ok(lane)
+    Ok((lane, ws))
 }
 
 /// The workspace on the stream branch at the task's start.
-async fn workspace(task: &Steps<'_>) -> Result<(), TaskOutcome> {
+async fn workspace(task: &Steps<'_>) -> Result<Workspace, TaskOutcome> {
     let job = task.job;
     let (repo, path, branch, start) = (
         task.shared.repo.clone(),
@@ -45,7 +45,7 @@ async fn workspace(task: &Steps<'_>) -> Result<(), TaskOutcome> {
         job.prepared.clone(),
     );
     let prepared = blocking(move || {
-        let spec = workspace::WorkspaceSpec {
+        let spec = workspace::Spec {
             path: &path,
             branch: &branch,
             commit: &start,
@@ -55,22 +55,24 @@ async fn workspace(task: &Steps<'_>) -> Result<(), TaskOutcome> {
         // Prepared ahead: moved on to the start by the files that differ. Should that
         // fail (a file changed there meanwhile), the whole preparation keeps what it finds.
         if let Some(at) = ahead
-            && workspace::advance(&repo, &spec, &at).is_ok()
+            && let Ok(ws) = workspace::advance(&repo, &spec, &at)
         {
-            return Ok(git::worktree::PrepareReport {
-                how: git::worktree::Prepared::Ready,
+            let report = PrepareReport {
+                how: Prepared::Ready,
                 saved: None,
                 repaired: false,
-            });
+                set_aside: None,
+            };
+            return Ok((ws, report));
         }
         workspace::prepare(&repo, &spec)
     })
     .await;
     task.lap("workspace");
     match prepared {
-        Ok(report) => {
+        Ok((ws, report)) => {
             report_prepared(task.events, job.task.stream, &report);
-            Ok(())
+            Ok(ws)
         }
         Err(e) => Err(TaskOutcome::internal(
             format!(
@@ -86,7 +88,7 @@ async fn workspace(task: &Steps<'_>) -> Result<(), TaskOutcome> {
 pub(in crate::exec) fn report_prepared(
     events: &mpsc::UnboundedSender<ExecEvent>,
     stream: StreamId,
-    report: &git::worktree::PrepareReport,
+    report: &PrepareReport,
 ) {
     if let Some((kept, saved)) = &report.saved {
         let _ = events.send(ExecEvent::Note {
@@ -98,10 +100,14 @@ pub(in crate::exec) fn report_prepared(
         });
     }
     if report.repaired {
-        let _ = events.send(ExecEvent::Note {
-            stream,
-            message: "a damaged or outdated workspace was removed and created again".into(),
-        });
+        let message = match &report.set_aside {
+            None => "a damaged or outdated workspace was removed and created again".to_string(),
+            Some(aside) => format!(
+                "its workspace could not be reset: it was set aside at {} (remove it once you have what you need from it) and created again",
+                aside.display()
+            ),
+        };
+        let _ = events.send(ExecEvent::Note { stream, message });
     }
 }
 
@@ -137,7 +143,11 @@ async fn include(task: &Steps<'_>) -> Result<(), TaskOutcome> {
 }
 
 /// The workspace's `setup`, told to the dispatcher as it starts and ends.
-async fn setup(task: &Steps<'_>, cancel: &watch::Receiver<Cancel>) -> Result<(), TaskOutcome> {
+async fn setup(
+    task: &Steps<'_>,
+    ws: &Workspace,
+    cancel: &watch::Receiver<Cancel>,
+) -> Result<(), TaskOutcome> {
     let (shared, job) = (task.shared, task.job);
     let Some(setup) = &job.setup else {
         return Ok(());
@@ -146,9 +156,14 @@ async fn setup(task: &Steps<'_>, cancel: &watch::Receiver<Cancel>) -> Result<(),
     let _ = task.events.send(ExecEvent::SetupStarted { stream });
     let started_at = crate::state::now_ms();
     let (journal, name, task_index) = (shared.journal.clone(), job.stream.clone(), job.task.index);
+    // What it wrote is read as an agent's work is: against streams' record of the files.
+    let (repo, reader) = (shared.repo.clone(), ws.clone());
+    let changed = move || {
+        let read = reader.read(&repo, None, &std::collections::HashSet::new())?;
+        Ok(read.paths().into_iter().collect())
+    };
     let result = setup::run(
-        &shared.repo,
-        &job.worktree,
+        ws.path(),
         &job.start,
         setup,
         cancel.clone(),
@@ -160,6 +175,7 @@ async fn setup(task: &Steps<'_>, cancel: &watch::Receiver<Cancel>) -> Result<(),
                 pgid,
             });
         },
+        changed,
     )
     .await;
     let (failure, at) = match &result {

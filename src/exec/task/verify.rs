@@ -1,30 +1,32 @@
-//! Step 3: what the agent changed, and whether it was allowed to: read once from its workspace
-//! against the task's start, then judged ([`judge`]): no rebase left half way, still on its
-//! branch, its history not rewritten, no nested repository, nothing outside the stream's
-//! ownership. Rejected work is set aside on a ref and the workspace put back at the task's start.
+//! Step 3: what the agent changed, and whether it was allowed to: its workspace's files read once
+//! against streams' record (see `crate::workspace`), its own commits checked object by object,
+//! then judged ([`judge`]): no merge or rebase left half way, still on its branch, its history
+//! not rewritten, no nested repository, nothing outside the stream's ownership. Rejected work is
+//! set aside on a ref and the workspace put back at the task's start.
+//!
+//! The agent's commits are the task's history only when each of them also stays in the lane;
+//! otherwise the files are committed as one commit of streams' own (step 4) and the commits
+//! kept on a ref.
 
 use std::time::Duration;
 
 use super::attempt::Ran;
 use super::{Shared, Steps, TaskOutcome, blocking, keep};
-use crate::git::{self, changes};
-use crate::ids::{Oid, StreamId};
+use crate::git;
+use crate::git::foreign::{self, Head};
+use crate::ids::StreamId;
 use crate::ownership::Owner;
 use crate::state::{FailReason, OwnershipViolation};
 use crate::work::IgnoredFiles;
+use crate::workspace::{AgentHistory, Read, Workspace};
 
-/// Work that passed: what is left to commit, and the ignored files it wrote (for a note).
+/// Work that passed: what the files hold, the agent's commits, and whether they are the task's
+/// history.
 pub(super) struct Verified {
-    pub leftover: Leftover,
-    pub ignored: IgnoredFiles,
-}
-
-/// What a task left in its workspace once its work passed.
-pub(super) enum Leftover {
-    /// Nothing: HEAD is the task's end.
-    Clean(Oid),
-    /// Uncommitted work on top of `head`: these paths to stage, then the index to commit.
-    Uncommitted { head: Oid, paths: Vec<String> },
+    pub read: Read,
+    pub history: AgentHistory,
+    /// The agent's commits stay in the lane: they may be the task's history.
+    pub take_history: bool,
 }
 
 /// Why the work was rejected.
@@ -36,121 +38,190 @@ enum Rejection {
     Ownership(Vec<OwnershipViolation>),
 }
 
+/// What one read found, before it is judged.
+struct Found {
+    read: Read,
+    history: AgentHistory,
+    /// A git operation the agent left half done, described for a person.
+    unfinished: Option<String>,
+}
+
 /// Reads and judges the agent's work. `Err`: rejected (set aside), or it could not be read.
-pub(super) async fn work(task: &Steps<'_>, ran: &Ran) -> Result<Verified, TaskOutcome> {
-    let read = read(task, ran).await;
-    task.lap("status and ownership check");
-    let verified = match read {
+pub(super) async fn work(
+    task: &Steps<'_>,
+    ran: &Ran,
+    ws: &Workspace,
+) -> Result<Verified, TaskOutcome> {
+    let found = read(task, ran, ws).await;
+    task.lap("read and ownership check");
+    let found = match found {
         Err(e) => {
-            let kept = keep::after_failure(task).await;
+            let kept = keep::after_failure(task, ws).await;
             return Err(TaskOutcome::internal(
                 format!("could not inspect the agent's changes: {e}; {kept}"),
                 ran.attempts,
             ));
         }
-        Ok(Err(rejection)) => return Err(reject(task, ran, rejection).await),
-        Ok(Ok(verified)) => verified,
+        Ok(found) => found,
     };
-    if verified.ignored.count > 0 {
-        let message = crate::report::ignored_note(task.job.task.number(), &verified.ignored);
-        task.note(message);
+    if let Err(rejection) = judge(task.shared, task.job.task.stream, &task.job.branch, &found) {
+        return Err(reject(task, ran, ws, rejection).await);
     }
-    Ok(verified)
+    let ignored = agents_ignored(task, &found.read);
+    if ignored.count > 0 {
+        task.note(crate::report::ignored_note(
+            task.job.task.number(),
+            &ignored,
+        ));
+    }
+    if let Some(why) = &found.history.refused {
+        task.note(format!(
+            "task {}: its agent's own commits could not be taken ({why}); its files are committed as one commit",
+            task.job.task.number()
+        ));
+    }
+    let take_history = found.history.commits.is_empty()
+        || violations(task.shared, task.job.task.stream, &found.history.paths()).is_empty();
+    Ok(Verified {
+        read: found.read,
+        history: found.history,
+        take_history,
+    })
 }
 
-/// Reads the work and judges it. Read-only: a git command that failed for a passing reason (a
-/// lock held for a moment, a temporary file that could not be made) is tried once more.
-async fn read(task: &Steps<'_>, ran: &Ran) -> git::GitResult<Result<Verified, Rejection>> {
+/// Reads the work: the agent's commits first (a file they track is not ignored), then the
+/// files. A failure that may pass on its own (a temporary file that could not be made) is
+/// tried once more.
+async fn read(task: &Steps<'_>, ran: &Ran, ws: &Workspace) -> git::GitResult<Found> {
     let job = task.job;
     let mut tries = 0;
     loop {
         tries += 1;
-        let (shared, start, worktree) =
-            (task.shared.clone(), job.start.clone(), job.worktree.clone());
-        let (stream, branch, began) = (job.task.stream, job.branch.clone(), ran.began);
-        let read = blocking(move || -> git::GitResult<Result<Verified, Rejection>> {
-            let changes = changes::task_changes(&shared.repo, &worktree, &start)?;
-            if let Err(rejection) = judge(&shared, stream, &branch, &changes) {
-                return Ok(Err(rejection));
-            }
-            // Files it wrote that git ignores stay out of its work; the note names a few, so
-            // that a task that finished with "no changes" is not a mystery.
-            let ignored = git::ignored::written_since(&worktree, &changes.ignored, began, 3);
-            // Nothing left uncommitted: HEAD is the task's end, no need to ask git again.
-            let leftover = if changes.dirty {
-                Leftover::Uncommitted {
-                    head: changes.head,
-                    paths: changes.uncommitted,
+        let (repo, start, ws) = (task.shared.repo.clone(), job.start.clone(), ws.clone());
+        let since = ran.began;
+        let found = blocking(move || -> git::GitResult<Found> {
+            let history = AgentHistory::read(&repo, &ws, &start)?;
+            let tracked = history.tracked_beyond(&repo, &start)?;
+            let read = ws.read(&repo, Some(since), &tracked)?;
+            let git_dir = ws.git_dir();
+            let unfinished = match foreign::operation_in_progress(&git_dir) {
+                Some(what) => Some(what.to_string()),
+                None => {
+                    let conflicted = foreign::conflicted(&git_dir);
+                    conflicted.first().map(|path| {
+                        format!(
+                            "unresolved conflicts ({path}{})",
+                            if conflicted.len() > 1 {
+                                format!(" and {} more", conflicted.len() - 1)
+                            } else {
+                                String::new()
+                            }
+                        )
+                    })
                 }
-            } else {
-                Leftover::Clean(changes.head)
             };
-            Ok(Ok(Verified { leftover, ignored }))
+            Ok(Found {
+                read,
+                history,
+                unfinished,
+            })
         })
         .await;
-        match &read {
+        match &found {
             Err(e) if tries < 2 && transient(e) => {
                 tokio::time::sleep(Duration::from_millis(250)).await;
             }
-            _ => return read,
+            _ => return found,
         }
     }
 }
 
 /// Whether what the agent did may be committed as stream `stream`'s work on `branch`.
-fn judge(
-    shared: &Shared,
-    stream: StreamId,
-    branch: &str,
-    changes: &changes::TaskChanges,
-) -> Result<(), Rejection> {
+fn judge(shared: &Shared, stream: StreamId, branch: &str, found: &Found) -> Result<(), Rejection> {
     // Before the branch check: a rebase stopped half way detaches HEAD, and "left its branch"
     // would hide what happened.
-    if let Some(what) = changes.unfinished.clone() {
+    if let Some(what) = found.unfinished.clone() {
         return Err(Rejection::Unfinished(what));
     }
-    if changes.branch.as_deref() != Some(branch) {
-        let on = match &changes.branch {
-            Some(other) => crate::layout::short_branch(other).to_string(),
-            None => "a detached HEAD".to_string(),
-        };
-        return Err(Rejection::LeftBranch(on));
+    match &found.history.head {
+        Head::Branch { name, .. } if name != branch => {
+            let on = crate::layout::short_branch(name).to_string();
+            return Err(Rejection::LeftBranch(on));
+        }
+        Head::Detached(_) => return Err(Rejection::LeftBranch("a detached HEAD".to_string())),
+        // On its branch, or no `HEAD` git could read: its files are its work.
+        _ => {}
     }
-    if changes.rewritten {
+    if found.history.rewritten {
         return Err(Rejection::History);
     }
-    if !changes.nested.is_empty() {
-        return Err(Rejection::Nested(changes.nested.clone()));
+    if !found.read.nested.is_empty() {
+        return Err(Rejection::Nested(found.read.nested.clone()));
     }
-    let violations = shared
-        .ownership
-        .check(stream.index(), changes.paths.iter().map(String::as_str));
+    let violations = violations(shared, stream, &found.read.paths());
     if !violations.is_empty() {
-        let list = violations
-            .into_iter()
-            .map(|v| OwnershipViolation {
-                path: v.path,
-                owner: match v.owner {
-                    Owner::Stream(i) => Some(shared.plan.streams[i].name.clone()),
-                    _ => None,
-                },
-            })
-            .collect();
-        return Err(Rejection::Ownership(list));
+        return Err(Rejection::Ownership(violations));
     }
     Ok(())
 }
 
-/// Sets rejected work aside (nested repositories as files) and puts the workspace back at the
-/// task's start; the task's outcome says why and where the work is.
-async fn reject(task: &Steps<'_>, ran: &Ran, rejection: Rejection) -> TaskOutcome {
+/// The paths of `paths` the stream may not change, with their owners.
+fn violations(
+    shared: &Shared,
+    stream: StreamId,
+    paths: &std::collections::BTreeSet<String>,
+) -> Vec<OwnershipViolation> {
+    shared
+        .ownership
+        .check(stream.index(), paths.iter().map(String::as_str))
+        .into_iter()
+        .map(|v| OwnershipViolation {
+            path: v.path,
+            owner: match v.owner {
+                Owner::Stream(i) => Some(shared.plan.streams[i].name.clone()),
+                _ => None,
+            },
+        })
+        .collect()
+}
+
+/// The ignored paths the agent wrote (created or changed since it started), for a note: what
+/// streams put there (the checkout, `include`, `setup`) is not the agent's, and a path an
+/// include rule names is left out (the note would suggest committing it).
+fn agents_ignored(task: &Steps<'_>, read: &Read) -> IgnoredFiles {
+    let include =
+        crate::exec::include::patterns(task.shared.repo.root(), &task.shared.plan.include)
+            .ok()
+            .flatten();
+    let mut found = IgnoredFiles::default();
+    for ignored in read.ignored.iter().filter(|i| i.written_since) {
+        let named = include.as_ref().is_some_and(|rules| {
+            rules
+                .matched_path_or_any_parents(&ignored.path, ignored.dir)
+                .is_ignore()
+        });
+        if named {
+            continue;
+        }
+        found.count += 1;
+        if found.examples.len() < 3 {
+            let shown = if ignored.dir {
+                format!("{}/", ignored.path)
+            } else {
+                ignored.path.clone()
+            };
+            found.examples.push(shown);
+        }
+    }
+    found
+}
+
+/// Sets rejected work aside (nested repositories' files with it) and puts the workspace back at
+/// the task's start; the task's outcome says why and where the work is.
+async fn reject(task: &Steps<'_>, ran: &Ran, ws: &Workspace, rejection: Rejection) -> TaskOutcome {
     let job = task.job;
-    let nested = match &rejection {
-        Rejection::Nested(paths) => paths.clone(),
-        _ => Vec::new(),
-    };
     let rejected = job.refs.rejected(&job.stream, job.task.index);
-    let kept = match keep::work_and_nested(task, rejected, keep::Then::Reset, &nested).await {
+    let kept = match keep::work(task, ws, rejected, keep::Then::Reset).await {
         Ok(Some((name, _))) => name,
         Ok(None) => "nothing (it changed nothing)".to_string(),
         Err(e) => {

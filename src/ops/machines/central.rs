@@ -158,7 +158,7 @@ pub struct Fetched {
 /// result before anything is integrated.
 pub fn fetch(repo: &Repo, names: &Plan, req: &IntegrateRequest, scope: &Scope) -> Result<Fetched> {
     let state_dir = StateDir::new(repo.common_dir());
-    let lock = RunLock::acquire(&state_dir, "integrate")?;
+    let lock = RunLock::acquire(&state_dir, &names.name, "integrate")?;
     fetch_run(repo, req.remote, &names.name, req.run_id)?;
     if let Reported::ByJob(ids) = &scope.reported {
         let ids: Vec<Oid> = ids.values().flatten().cloned().collect();
@@ -339,7 +339,7 @@ fn open_or_start(
     let state_dir = StateDir::new(repo.common_dir());
     let local_id = &scope.local_id;
     if !run_dir.state_path().exists() {
-        start::check_no_active_run(&state_dir)?;
+        start::check_no_active_run(&state_dir, &loaded.plan.name)?;
         let started = start::start_run(&NewRun {
             repo,
             plan: &loaded.plan,
@@ -378,14 +378,14 @@ fn open_or_start(
         ));
     }
     if !matches!(state_dir.current_run_id().as_deref(), Some(id) if id == local_id) {
-        start::check_no_active_run(&state_dir)?;
+        start::check_no_active_run(&state_dir, &loaded.plan.name)?;
         state_dir.set_current(local_id)?;
     }
     match &state.phase {
         RunPhase::Finished => {}
         RunPhase::Running | RunPhase::Interrupted { .. } => {}
         RunPhase::Halted(_) => {
-            start::check_no_active_run(&state_dir)?;
+            start::check_no_active_run(&state_dir, &loaded.plan.name)?;
         }
         RunPhase::Aborted { .. } => {
             return Err(Error::state(

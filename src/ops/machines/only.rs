@@ -86,7 +86,7 @@ pub fn start_machine_run(
     options: OnlyOptions,
 ) -> Result<MachineRunStart> {
     let state_dir = StateDir::new(repo.common_dir());
-    let mut lock = RunLock::acquire(&state_dir, "run")?;
+    let mut lock = RunLock::acquire(&state_dir, &names.name, "run")?;
     let run_dir = state_dir.run_dir(req.run_id);
     if run_dir.state_path().exists() {
         let state = run_dir.load()?;
@@ -98,7 +98,7 @@ pub fn start_machine_run(
         }
         return Ok(MachineRunStart::Finished(Box::new(state), run_dir, lock));
     }
-    start::check_no_active_run(&state_dir)?;
+    start::check_no_active_run(&state_dir, &names.name)?;
     let text = std::fs::read_to_string(&loaded.path)
         .context(|| format!("could not read {}", loaded.path.display()))?;
     let base = match req.base {
