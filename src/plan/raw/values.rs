@@ -128,17 +128,19 @@ impl Walker<'_> {
     /// A string `agent` that names no preset.
     fn unknown_preset(&mut self, name: &str, span: Span) {
         let presets: Vec<&str> = Cli::ALL.iter().map(|c| c.name()).collect();
+        let words: Vec<String> = name.split_whitespace().map(|w| format!("{w:?}")).collect();
         let help = match suggest(name, &presets) {
+            // A command line in one string: the preset, or that command as an argv.
+            Some(best) if words.len() > 1 => format!(
+                "did you mean the preset `{best}`? A command runs without a shell, one string per argument: `agent = [{}]`",
+                words.join(", ")
+            ),
             Some(best) => format!("did you mean the preset `{best}`?"),
-            None => {
-                let words: Vec<String> =
-                    name.split_whitespace().map(|w| format!("{w:?}")).collect();
-                format!(
-                    "the presets are {}; any other program is an argv, run without a shell, one string per argument: `agent = [{}]`",
-                    presets.join(", "),
-                    words.join(", ")
-                )
-            }
+            None => format!(
+                "the presets are {}; any other program is an argv, run without a shell, one string per argument: `agent = [{}]`",
+                presets.join(", "),
+                words.join(", ")
+            ),
         };
         self.error(
             Diagnostic::error(format!("`agent` names no preset: \"{name}\""))
