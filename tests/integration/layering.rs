@@ -51,6 +51,7 @@ const LAYERS: &[&[&str]] = &[
         "duration",
         "git_env",
         "children",
+        "beneath",
     ],
 ];
 
