@@ -687,8 +687,9 @@ fn a_run_halted_under_the_previous_release_continues() {
     assert_eq!(json["run"]["phase"], "halted");
     assert_eq!(state_of(&json, "db"), "parked");
     assert_eq!(state_of(&json, "ui"), "waiting");
-    // Its resolution worktree went with the old release's repository: laid out again.
-    let wt = repo.workspaces("p").join(".integration");
+    // Its resolution worktree went with the old release's repository: laid out again where the
+    // run recorded it (under `.git/`, where workspaces were then).
+    let wt = repo.common_dir().join("streams/worktrees/p/.integration");
     let out = repo.streams(&["continue"]);
     out.assert_code(3);
     assert!(
