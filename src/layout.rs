@@ -401,6 +401,16 @@ pub fn worktrees_dir(
     }
 }
 
+/// The checkout whose default workspaces directory (`<parent>/<repo>.streams`, see
+/// [`worktrees_dir`]) holds `path`, if one does: `<parent>/<repo>` for the nearest
+/// `<repo>.streams` above it. A guess from the name only: the caller checks it is a repository.
+pub fn checkout_beside(path: &Path) -> Option<PathBuf> {
+    path.ancestors().find_map(|dir| {
+        let repo = dir.file_name()?.to_str()?.strip_suffix(".streams")?;
+        (!repo.is_empty()).then(|| dir.with_file_name(repo))
+    })
+}
+
 /// Where a plan's worktrees were before they moved out of `.git/`:
 /// `<common dir>/streams/worktrees/<plan>`. A run finds a stream's workspace left there and moves
 /// it to [`worktrees_dir`].
@@ -524,6 +534,11 @@ mod tests {
             worktrees_dir(Path::new("/home/u/app"), common, "p", None),
             Path::new("/home/u/app.streams/p")
         );
+        assert_eq!(
+            checkout_beside(Path::new("/home/u/app.streams/p/.resolve-b/src")),
+            Some(PathBuf::from("/home/u/app"))
+        );
+        assert_eq!(checkout_beside(Path::new("/home/u/app/src")), None);
         assert_eq!(
             legacy_worktrees_dir(common, "p"),
             Path::new("/r/.git/streams/worktrees/p")
