@@ -203,7 +203,11 @@ fn prompts_past_the_argument_limit(plan: &plan::Plan, plan_dir: &Path) -> Vec<pl
         for (i, task) in stream.tasks.iter().enumerate() {
             let as_argument = plan
                 .agent_for(stream, task)
-                .is_some_and(|argv| argv.iter().any(|a| a.contains("{prompt}")));
+                .is_some_and(|agent| match agent {
+                    plan::AgentSpec::Argv(argv) => argv.iter().any(|a| a.contains("{prompt}")),
+                    // Every preset's CLI is given the prompt as an argument (`agent::preset`).
+                    plan::AgentSpec::Preset(_) => true,
+                });
             if !as_argument {
                 continue;
             }
