@@ -230,6 +230,7 @@ fn build(file: &RawFile) -> Option<Plan> {
                     estimate: t.estimate.as_ref().map(|e| e.value),
                     group: t.group.as_ref().map(|g| g.value.clone()),
                     allow_empty: t.allow_empty,
+                    budget: t.budget.clone(),
                 })
             })
             .collect::<Option<Vec<_>>>()?;
@@ -255,6 +256,7 @@ fn build(file: &RawFile) -> Option<Plan> {
             setup: s.settings.setup.clone(),
             setup_timeout: s.settings.setup_timeout,
             allow_empty: s.settings.allow_empty,
+            budget: s.budget.clone(),
         });
     }
     Some(Plan {
@@ -300,6 +302,8 @@ fn build(file: &RawFile) -> Option<Plan> {
             .iter()
             .map(|(name, n)| (name.value.clone(), *n))
             .collect(),
+        budget: raw.budget.clone(),
+        prices: file.prices.iter().cloned().collect(),
         streams,
     })
 }

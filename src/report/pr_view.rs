@@ -65,7 +65,21 @@ pub fn body(stream: &StreamShow, cx: &PrContext<'_>) -> String {
             .as_deref()
             .map(|r| format!(": {r}"))
             .unwrap_or_default();
-        let _ = writeln!(out, "- [{mark}] {} ({}{reason})", t.text, t.status);
+        let cost = t
+            .cost
+            .as_ref()
+            .map(|c| {
+                format!(
+                    "; {}, {} tokens",
+                    c.tally.cost_text(),
+                    c.tally.tokens_text()
+                )
+            })
+            .unwrap_or_default();
+        let _ = writeln!(out, "- [{mark}] {} ({}{reason}{cost})", t.text, t.status);
+    }
+    if let Some(cost) = &stream.cost {
+        let _ = writeln!(out, "\nAgent cost: {}.", cost.describe());
     }
     let _ = writeln!(
         out,

@@ -62,6 +62,7 @@ impl Walker<'_> {
                         .at(value.span(), "expected `[[stream]]` tables"),
                     ),
                 },
+                "prices" => file.prices = self.prices((key, value)),
                 _ => {
                     self.unknown_key((key, value), Place::Top);
                 }
@@ -162,6 +163,7 @@ impl Walker<'_> {
                     plan.gate_batch = self.integer(entry, 1, 10_000).map(|n| n as usize)
                 }
                 "ports" => plan.ports = self.ports(entry),
+                "budget" => plan.budget = self.budget(entry),
                 "limits" => plan.limits = self.limits(entry),
                 "include" => {
                     plan.include = self
@@ -256,6 +258,7 @@ impl Walker<'_> {
                 }
                 "estimate" => stream.estimate = self.estimate(entry),
                 "group" => stream.group = self.string(entry),
+                "budget" => stream.budget = self.budget(entry),
                 _ if self.setting(entry, &mut stream.settings) => {}
                 _ => {
                     if let Some(meant) = self.unknown_key(entry, Place::Stream) {
@@ -403,6 +406,7 @@ impl Walker<'_> {
                 "estimate" => task.estimate = self.estimate(entry),
                 "group" => task.group = self.string(entry),
                 "allow_empty" => task.allow_empty = self.boolean(entry),
+                "budget" => task.budget = self.budget(entry),
                 _ => {
                     if let Some(meant) = self.unknown_key(entry, Place::Task) {
                         present.push(meant.to_string());
