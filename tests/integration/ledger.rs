@@ -403,3 +403,40 @@ tasks = ["c"]
     );
     assert!(!repo.path("src/c/f.txt").exists());
 }
+
+#[test]
+fn plan_forecasts_cost_from_past_runs() {
+    let (repo, path) = repo();
+    repo.write(
+        "streams.toml",
+        &format!(
+            r#"[plan]
+name = "p"
+env = {{ PATH = {path:?} }}
+
+[[stream]]
+name = "a"
+owns = ["src/a/**"]
+agent = "claude"
+tasks = ["Write src/a/hello.txt"]
+"#
+        ),
+    );
+    repo.commit_all("plan");
+    let before = repo.streams(&["plan"]);
+    assert!(!before.stdout.contains("expected cost"), "{before}");
+    repo.streams(&["run"]).assert_code(0);
+    repo.streams(&["clean"]).assert_code(0);
+    repo.streams(&["run", "--restart"]).assert_code(0);
+    let out = repo.streams(&["plan"]);
+    assert!(
+        out.stdout.contains(
+            "  expected cost of the run: $0.0121 (10th-90th percentile $0.0121 to $0.0121), 3.9k tokens, 1 task from their own past runs"
+        ),
+        "{out}"
+    );
+    let json = repo.streams(&["plan", "--json"]);
+    let value: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
+    let run = &value["learned"]["cost"][1];
+    assert_eq!(run["tokens"]["median"], 3930.0, "{value}");
+}
