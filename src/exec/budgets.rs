@@ -22,6 +22,9 @@ use crate::state::Stop;
 
 #[derive(Default)]
 pub struct Budgets {
+    /// What each task took in past runs of this plan (stream, task text hash): the median
+    /// of its last runs that reported, what its reservation is when known.
+    history: BTreeMap<(String, String), Spent>,
     /// Per running task (stream, task index): its reservation and what it has used so far.
     running: BTreeMap<(usize, usize), Draw>,
     /// Streams whose running task a dry pool is stopping: which pool, and what was spent.
@@ -43,6 +46,53 @@ struct SharedPool<'a> {
 }
 
 impl Budgets {
+    /// Shared budgets for a run of `plan`, with what its tasks took in past runs (the history
+    /// under the git common dir; a history that cannot be read is no history).
+    pub fn new(common_dir: &std::path::Path, plan: &crate::plan::Plan) -> Budgets {
+        let mut budgets = Budgets::default();
+        if plan.budget.is_none() && plan.streams.iter().all(|s| s.budget.is_none()) {
+            return budgets;
+        }
+        let path = crate::state::history::path(common_dir);
+        let Ok(loaded) = crate::state::history::load(&path) else {
+            return budgets;
+        };
+        let mut seen: BTreeMap<(String, String), Vec<&crate::state::history::Record>> =
+            BTreeMap::new();
+        for r in loaded.records.iter().filter(|r| r.plan == plan.name) {
+            if r.tokens.is_some() || r.cost_usd.is_some() {
+                seen.entry((r.stream.clone(), r.text_hash.clone()))
+                    .or_default()
+                    .push(r);
+            }
+        }
+        for (key, mut records) in seen {
+            records.sort_by_key(|r| r.at);
+            let recent = &records[records.len().saturating_sub(crate::plan::learn::RECENT)..];
+            let median = |mut v: Vec<f64>| {
+                v.sort_by(f64::total_cmp);
+                v.get(v.len() / 2).copied().unwrap_or(0.0)
+            };
+            budgets.history.insert(
+                key,
+                Spent {
+                    usd: median(recent.iter().filter_map(|r| r.cost_usd).collect()),
+                    tokens: median(
+                        recent
+                            .iter()
+                            .filter_map(|r| r.tokens.map(|t| t as f64))
+                            .collect(),
+                    ) as u64,
+                    turns: 0,
+                    time: Duration::from_secs_f64(median(
+                        recent.iter().map(|r| r.seconds).collect(),
+                    )),
+                },
+            );
+        }
+        budgets
+    }
+
     /// The pools stream `s` draws on: its own budget, then the plan's.
     fn pools<'a>(run: &'a Run, s: usize) -> Vec<SharedPool<'a>> {
         let plan = &run.ctx.plan;
@@ -106,10 +156,16 @@ impl Budgets {
     /// when a pool's rest cannot cover it (the task does not start).
     pub fn reserve(&mut self, run: &Run, task: TaskId) -> Option<Stop> {
         let (s, t) = (task.stream.index(), task.index);
-        let own = run.ctx.plan.streams[s].tasks[t].budget.as_ref();
+        let plan_task = &run.ctx.plan.streams[s].tasks[t];
+        let own = plan_task.budget.as_ref();
+        let key = (
+            run.ctx.plan.streams[s].name.clone(),
+            crate::plan::learn::text_hash(&plan_task.prompt),
+        );
+        let past = self.history.get(&key);
         let mut reservation = Spent::default();
         for pool in Self::pools(run, s) {
-            let expected = budget::expected(None, own, pool.budget);
+            let expected = budget::expected(past, own, pool.budget);
             let draw = Pool {
                 budget: pool.budget,
                 spent: Self::spent(run, &pool.streams),

@@ -97,6 +97,7 @@ impl Engine {
     pub fn new(input: EngineInput) -> Engine {
         git::mark_run(&input.state.run_id);
         let plan = Arc::new(input.plan);
+        let budgets = super::budgets::Budgets::new(input.repo.common_dir(), &plan);
         let shared = Arc::new(Shared {
             repo: input.repo.clone(),
             ownership: Ownership::new(&plan),
@@ -130,7 +131,7 @@ impl Engine {
             events,
             signals: None,
             stop_requested: Default::default(),
-            budgets: Default::default(),
+            budgets,
         }
     }
 

@@ -440,3 +440,47 @@ tasks = ["Write src/a/hello.txt"]
     let run = &value["learned"]["cost"][1];
     assert_eq!(run["tokens"]["median"], 3930.0, "{value}");
 }
+
+#[test]
+fn a_shared_budget_reserves_what_a_task_took_before() {
+    let repo = TestRepo::with_files(&[("src/a/keep.txt", "a\n"), ("src/b/keep.txt", "b\n")]);
+    let plan = |tokens: u64| {
+        format!(
+            r#"[plan]
+name = "p"
+jobs = 1
+budget = {{ tokens = {tokens} }}
+
+[[stream]]
+name = "a"
+owns = ["src/a/**"]
+agent = ["sh", "-c", "echo x > src/a/f.txt; echo '{{\"streams_usage\": {{\"input_tokens\": 600}}}}'"]
+tasks = ["a"]
+priority = 1
+
+[[stream]]
+name = "b"
+owns = ["src/b/**"]
+agent = ["sh", "-c", "echo y > src/b/f.txt; echo '{{\"streams_usage\": {{\"input_tokens\": 600}}}}'"]
+tasks = ["b"]
+"#
+        )
+    };
+    repo.write("streams.toml", &plan(100_000));
+    repo.commit_all("plan");
+    repo.streams(&["run"]).assert_code(0);
+    repo.streams(&["clean"]).assert_code(0);
+    // Now each task is known to take 600: after `a`, the 400 left cannot cover `b`'s 600
+    // (a tenth of the budget, 100, would have let it start).
+    repo.write("streams.toml", &plan(1000));
+    repo.commit_all("smaller budget");
+    let out = repo.streams(&["run", "--restart"]);
+    out.assert_code(6);
+    let b = task_state(&repo, "b");
+    let spent = b["state"]["stop"]["spent"].as_str().unwrap();
+    assert!(
+        spent.contains("1200 tokens of 1000") && spent.contains("did not start"),
+        "{b}"
+    );
+    assert!(!repo.path("src/b/f.txt").exists());
+}
