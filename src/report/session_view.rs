@@ -158,7 +158,7 @@ pub fn ended(
                     .map(|s| s.name.as_str())
                     .collect();
                 ui.info(format!(
-                    "  streams retry {}{plan_flag} --with-dependents    # continue what was stopped (after a usage limit: once it has reset), on top of this result",
+                    "  streams retry {}{plan_flag} --with-dependents    # continue what was stopped (after a usage limit: once it has reset; after a budget: raise it first), on top of this result",
                     stopped.join(" ")
                 ));
             }

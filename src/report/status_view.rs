@@ -251,12 +251,16 @@ pub fn render(run: &RunStatus) -> String {
         } else {
             ""
         };
+        let turns = if cost.turns > 0 {
+            format!(" ({} turns)", cost.turns)
+        } else {
+            String::new()
+        };
         let _ = writeln!(
             out,
-            "\ncost{so_far}: {}, {} tokens ({} turns)",
+            "\ncost{so_far}: {}, {} tokens{turns}",
             cost.cost_text(),
-            cost.tokens_text(),
-            cost.turns
+            cost.tokens_text()
         );
     }
     for what in &run.skipped {

@@ -263,7 +263,13 @@ pub fn render_table(report: &RunReport, ui: &Ui) -> String {
 /// `cost $0.0362 for 11.8k tokens (9 turns)` under the table.
 pub fn cost_line(ledger: &crate::ledger::Ledger) -> String {
     let t = &ledger.total;
-    let mut line = format!("cost {} for {} tokens", t.cost_text(), t.tokens_text());
+    let mut line = match t.cost_usd {
+        Some(_) => format!("cost {} for {} tokens", t.cost_text(), t.tokens_text()),
+        None => format!(
+            "{} tokens (no agent stated a cost; `[prices]` would estimate it)",
+            t.tokens_text()
+        ),
+    };
     if t.turns > 0 {
         line.push_str(&format!(" ({} turns)", t.turns));
     }
