@@ -13,6 +13,12 @@
 //!
 //! The repository is built without a checkout: one blob, an index written with
 //! `git update-index --index-info` pointing every path at it, then `write-tree` and `commit-tree`.
+//!
+//! Then how validation grows with the number of patterns: plans of 1,000 to 20,000 patterns
+//! (four per stream, each matching one tracked file), validated in process. It prints each
+//! size's time per pattern and its growth against 1,000 (linear is 1.0x per pattern; checking
+//! every pair of patterns made it grow with the square, 20,000 taking minutes). Target: 20,000
+//! patterns in under 2 s. `cargo bench --bench plan -- growth` runs this part alone.
 
 mod common;
 
@@ -33,6 +39,67 @@ const TOOL_FILES: usize = 100_000 - STREAMS * (MODULE_FILES + TEST_FILES + 1) - 
 const RUNS: usize = 7;
 
 fn main() {
+    if std::env::args().skip(1).any(|arg| arg == "growth") {
+        growth();
+        return;
+    }
+    repository_of_100k();
+    growth();
+}
+
+/// The number of patterns of each plan [`growth`] validates.
+const GROWTH_SIZES: [usize; 5] = [1_000, 2_000, 5_000, 10_000, 20_000];
+
+/// Validation time against the number of patterns: per pattern, it should stay about flat.
+fn growth() {
+    println!("plan validation against the number of patterns (median of {RUNS} runs each)");
+    let mut first: Option<f64> = None;
+    let mut largest = Duration::ZERO;
+    for patterns in GROWTH_SIZES {
+        let streams = patterns / 4;
+        let mut text = String::from(
+            "[plan]\nname = \"growth\"\nbase = \"main\"\nagent = [\"true\", \"{prompt}\"]\n",
+        );
+        let mut files = Vec::with_capacity(patterns);
+        for s in 0..streams {
+            text.push_str(&format!(
+                "\n[[stream]]\nname = \"s{s}\"\nowns = [\"s{s}/**\", \"tests/s{s}/*.rs\", \"docs/s{s}.md\", \"ci/s{s}.{{yml,yaml}}\"]\ntasks = [\"t\"]\n"
+            ));
+            files.push(format!("s{s}/src/lib.rs"));
+            files.push(format!("tests/s{s}/case.rs"));
+            files.push(format!("docs/s{s}.md"));
+            files.push(format!("ci/s{s}.yml"));
+        }
+        files.sort();
+        let mut facts = Facts {
+            commit: "0".repeat(40),
+            files,
+        };
+        let took = median(|| {
+            let checked = plan::check(&text, &mut facts).expect("valid plan");
+            assert_eq!(checked.ownership.tracked_files, patterns);
+        });
+        let per_pattern = took.as_secs_f64() / patterns as f64;
+        let growth = per_pattern / *first.get_or_insert(per_pattern);
+        println!(
+            "  {:6} patterns ({:4} KB)  {:8.1} ms   {:6.1} µs per pattern   {growth:4.2}x the per-pattern time of 1,000",
+            patterns,
+            text.len() / 1024,
+            took.as_secs_f64() * 1000.0,
+            per_pattern * 1e6,
+        );
+        largest = took;
+    }
+    let verdict = if largest < Duration::from_secs(2) {
+        "met"
+    } else {
+        "MISSED"
+    };
+    println!("  target (20,000 patterns under 2 s): {verdict}");
+}
+
+/// `streams plan` on 200 streams and 100,000 tracked files, against `git ls-tree`.
+fn repository_of_100k() {
     let sb = Sandbox::new("plan");
     let root = sb.dir("repo");
 

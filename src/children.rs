@@ -1,11 +1,11 @@
 //! The processes streams starts itself, told apart from what an agent leaves behind.
 //!
-//! streams makes itself a child subreaper (Linux: `PR_SET_CHILD_SUBREAPER`): a process an
-//! agent starts and abandons (`setsid cmd &`, a daemon that double-forks) is re-parented to
-//! streams instead of init, so it can be found and killed when its task ends, whatever session
-//! or process group it moved to and whatever environment it cleared. Its own children (git
-//! commands, agents) are streams' children too; they are registered from their spawn until
-//! they are waited for. Spawning holds [`spawning`] (a read lock) until the child is
+//! Each agent runs under a reaper of its own (see `exec`), which adopts what the agent
+//! abandons. streams makes itself a child subreaper too (Linux: `PR_SET_CHILD_SUBREAPER`): what
+//! escapes an agent's reaper (the agent killed it) is re-parented to streams instead of init,
+//! so it can still be found and killed, whatever session or process group it moved to and
+//! whatever environment it set. Its own children (git commands, agents' reapers) are streams'
+//! children too; they are registered from their spawn until they are waited for. Spawning holds [`spawning`] (a read lock) until the child is
 //! registered, and the stray hunt holds [`hunting`] (the write lock), so no child of streams is
 //! ever seen unregistered.
 
@@ -58,6 +58,12 @@ pub fn agent_exited(pid: i32) {
         .remove(&pid);
 }
 
+/// The agents running now (the pids streams started them with, which are also their process
+/// groups and sessions).
+pub fn agents() -> BTreeSet<i32> {
+    AGENTS.lock().unwrap_or_else(|e| e.into_inner()).clone()
+}
+
 pub fn is_agent(pid: i32) -> bool {
     AGENTS
         .lock()
@@ -66,7 +72,7 @@ pub fn is_agent(pid: i32) -> bool {
 }
 
 /// Makes this process the reaper of its orphaned descendants (once; Linux only, elsewhere a
-/// no-op: strays are then found by their environment alone).
+/// no-op: strays are then found by their session alone).
 pub fn become_subreaper() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {

@@ -18,7 +18,8 @@ pub enum ExitCode {
     Internal = 1,
     /// Usage error or invalid plan; nothing was changed.
     Usage = 2,
-    /// Halted on a merge conflict that waits for a person (`continue` / `skip` / `abort`).
+    /// Halted: one or more streams are parked on a conflict and nothing else can move
+    /// (`continue` / `skip` / `abort`).
     Halted = 3,
     /// The run finished, but one or more streams failed.
     StreamsFailed = 4,
@@ -42,33 +43,90 @@ impl ExitCode {
     }
 }
 
+/// What a stream came to, as far as a run's exit code goes. A run's streams may come to several
+/// at once (one parked, one failed); [`ExitCode::of_run`] then takes the lowest non-zero code
+/// among them, so what needs a person's action comes first. A new kind of end (a budget
+/// exhausted) is a new variant here with its code in [`Outcome::exit_code`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Outcome {
+    /// Done and integrated.
+    Integrated,
+    /// Left out by the person (`streams skip`, and what waits on it): not a failure.
+    LeftOut,
+    /// Not started, or not done, when the run came to rest: it waits on a parked stream.
+    Waiting,
+    /// Parked on a conflict, waiting for a person.
+    Parked,
+    /// Failed, or skipped because a stream it depends on failed.
+    Failed,
+    /// Stopped while the rest of the run went on, by `streams stop` or by a limit (an agent's
+    /// usage limit that did not reset within `limit_wait`): work kept; `retry` goes on.
+    Stopped,
+}
+
+impl Outcome {
+    pub fn exit_code(self) -> ExitCode {
+        match self {
+            Outcome::Integrated | Outcome::LeftOut | Outcome::Waiting => ExitCode::Success,
+            Outcome::Parked => ExitCode::Halted,
+            Outcome::Failed => ExitCode::StreamsFailed,
+            Outcome::Stopped => ExitCode::Stopped,
+        }
+    }
+}
+
 /// How a session of the engine ended. An expected outcome, not an error: [`ExitCode::of_run`]
 /// classifies it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Finish {
-    /// Every stream done and integrated.
-    Integrated,
-    /// Finished, but some streams failed (or were skipped because one did).
-    Failed,
-    /// Finished: every stream integrated except those left out with `streams skip` (and what
-    /// waits on them). The person's choice, not a failure.
-    Skipped,
-    /// Finished, but streams were stopped (by `streams stop`, or a limit), and none failed:
-    /// their work kept, `retry` continues them.
-    Stopped,
-    /// Waiting for a person to resolve a conflict.
-    Halted,
+    /// The run came to rest: finished (every stream reached an end) or, with `halted`, nothing
+    /// else can move until a person acts on the parked streams. `outcomes`: what its streams
+    /// came to, each kind once.
+    Settled {
+        halted: bool,
+        outcomes: Vec<Outcome>,
+    },
     Interrupted(nix::sys::signal::Signal),
 }
 
+impl Finish {
+    /// A run at rest whose streams came to `outcomes` (each kind once, in any order).
+    pub fn settled(halted: bool, outcomes: &[Outcome]) -> Finish {
+        let mut outcomes = outcomes.to_vec();
+        outcomes.sort();
+        outcomes.dedup();
+        Finish::Settled { halted, outcomes }
+    }
+
+    /// Waiting for a person: streams are parked on conflicts.
+    pub fn halted(&self) -> bool {
+        matches!(self, Finish::Settled { halted: true, .. })
+    }
+
+    /// Some stream came to `outcome`.
+    pub fn has(&self, outcome: Outcome) -> bool {
+        matches!(self, Finish::Settled { outcomes, .. } if outcomes.contains(&outcome))
+    }
+
+    /// Finished with every stream integrated, or left out by the person's choice.
+    pub fn succeeded(&self) -> bool {
+        ExitCode::of_run(self) == ExitCode::Success
+    }
+}
+
 impl ExitCode {
-    /// The exit code of a command that ran the engine (`run`, `resume`, `continue`, `skip`).
-    pub fn of_run(finish: Finish) -> ExitCode {
+    /// The exit code of a command that ran the engine (`run`, `resume`, `continue`, `skip`):
+    /// for a run at rest, the lowest non-zero code among what its streams came to (DESIGN.md's
+    /// table: halted 3 before failed 4 before stopped 6), else success.
+    pub fn of_run(finish: &Finish) -> ExitCode {
         match finish {
-            Finish::Integrated | Finish::Skipped => ExitCode::Success,
-            Finish::Failed => ExitCode::StreamsFailed,
-            Finish::Stopped => ExitCode::Stopped,
-            Finish::Halted => ExitCode::Halted,
+            Finish::Settled { halted, outcomes } => outcomes
+                .iter()
+                .map(|o| o.exit_code())
+                .chain(halted.then_some(ExitCode::Halted))
+                .filter(|code| *code != ExitCode::Success)
+                .min_by_key(|code| code.code())
+                .unwrap_or(ExitCode::Success),
             Finish::Interrupted(nix::sys::signal::Signal::SIGINT) => ExitCode::Interrupted,
             Finish::Interrupted(nix::sys::signal::Signal::SIGHUP) => ExitCode::HungUp,
             Finish::Interrupted(_) => ExitCode::Terminated,
@@ -231,19 +289,34 @@ mod tests {
 
     #[test]
     fn each_run_outcome_has_its_documented_exit_code() {
+        use Outcome::*;
         let codes: Vec<u8> = [
-            Finish::Integrated,
-            Finish::Skipped,
-            Finish::Failed,
-            Finish::Stopped,
-            Finish::Halted,
+            Finish::settled(false, &[Integrated]),
+            Finish::settled(false, &[Integrated, LeftOut]),
+            Finish::settled(false, &[Integrated, Failed]),
+            Finish::settled(false, &[Integrated, Stopped]),
+            Finish::settled(true, &[Integrated, Parked, Waiting]),
             Finish::Interrupted(Signal::SIGINT),
             Finish::Interrupted(Signal::SIGTERM),
             Finish::Interrupted(Signal::SIGHUP),
         ]
-        .into_iter()
+        .iter()
         .map(|f| ExitCode::of_run(f).code())
         .collect();
         assert_eq!(codes, [0, 0, 4, 6, 3, 130, 143, 129]);
+    }
+
+    #[test]
+    fn when_outcomes_mix_the_lowest_non_zero_code_wins() {
+        use Outcome::*;
+        let code = |halted, outcomes: &[Outcome]| {
+            ExitCode::of_run(&Finish::settled(halted, outcomes)).code()
+        };
+        assert_eq!(code(true, &[Failed, Parked, Integrated]), 3);
+        assert_eq!(code(true, &[Parked, Failed]), 3, "in any order");
+        assert_eq!(code(false, &[LeftOut, Failed]), 4);
+        assert_eq!(code(false, &[Integrated, LeftOut, Waiting]), 0);
+        assert_eq!(code(false, &[Stopped, Failed]), 4, "failed before stopped");
+        assert_eq!(code(true, &[Stopped, Parked]), 3);
     }
 }

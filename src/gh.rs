@@ -37,6 +37,19 @@ impl Gh {
         }
     }
 
+    /// Whether `gh` can be started at all (a dry run says when it cannot; it asks nothing of
+    /// GitHub).
+    /// Looked up on PATH, not run: a dry run runs nothing.
+    pub fn installed(&self) -> bool {
+        use std::os::unix::fs::PermissionsExt;
+        std::env::var_os("PATH").is_some_and(|dirs| {
+            std::env::split_paths(&dirs).any(|dir| {
+                std::fs::metadata(dir.join("gh"))
+                    .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+            })
+        })
+    }
+
     /// Fails with the fix when `gh` is not installed or not logged in.
     pub fn check_ready(&self) -> Result<(), Error> {
         let out = self.output(&["--version"]).map_err(|e| {

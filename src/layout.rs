@@ -11,7 +11,8 @@
 //! <common dir>/streams/                       run state (see state::store)
 //! <parent>/<repo>.streams/<plan>/<stream>     a stream's workspace (`worktree_root` moves it)
 //! <common dir>/streams/control/<plan>/<stream> streams' control directory for that workspace
-//! <parent>/<repo>.streams/<plan>/.integration the resolution worktree of a halted run
+//! <parent>/<repo>.streams/<plan>/.integration the resolution worktree when the line stopped
+//! <parent>/<repo>.streams/<plan>/.resolve-<stream> a parked stream's resolution worktree
 //!
 //! A run spread over CI machines (`run --only`, `integrate --from`) adds, per run id:
 //! refs/streams/<plan>/manifests/<run>/<stream>  what a stream's machine did (a parent-less
@@ -36,6 +37,10 @@ const INTEGRATION: &str = "integration";
 /// The resolution worktree's directory name: beside the stream worktrees, under a name no stream
 /// can have (stream names cannot start with a dot).
 pub const RESOLUTION_WORKTREE: &str = ".integration";
+
+/// A parked stream's resolution worktree is this followed by the stream's name (several
+/// streams may be parked at once, each resolved in its own).
+pub const PARKED_WORKTREE_PREFIX: &str = ".resolve-";
 
 /// The gate worktree's directory name (beside the stream worktrees, reused by every gate run
 /// of every run of the plan).
@@ -396,6 +401,16 @@ pub fn worktrees_dir(
     }
 }
 
+/// The checkout whose default workspaces directory (`<parent>/<repo>.streams`, see
+/// [`worktrees_dir`]) holds `path`, if one does: `<parent>/<repo>` for the nearest
+/// `<repo>.streams` above it. A guess from the name only: the caller checks it is a repository.
+pub fn checkout_beside(path: &Path) -> Option<PathBuf> {
+    path.ancestors().find_map(|dir| {
+        let repo = dir.file_name()?.to_str()?.strip_suffix(".streams")?;
+        (!repo.is_empty()).then(|| dir.with_file_name(repo))
+    })
+}
+
 /// Where a plan's worktrees were before they moved out of `.git/`:
 /// `<common dir>/streams/worktrees/<plan>`. A run finds a stream's workspace left there and moves
 /// it to [`worktrees_dir`].
@@ -418,9 +433,15 @@ pub fn workspace_control_dir(common_dir: &Path, workspace: &Path) -> PathBuf {
         .join(name(Some(workspace)))
 }
 
-/// Where the resolution worktree of a halted run goes, given the plan's worktree directory.
+/// Where the resolution worktree goes when a conflict stops the line
+/// (`on_conflict = "stop"`), given the plan's worktree directory.
 pub fn resolution_worktree(worktrees_dir: &Path) -> PathBuf {
     worktrees_dir.join(RESOLUTION_WORKTREE)
+}
+
+/// Where a parked stream's resolution worktree goes, given the plan's worktree directory.
+pub fn parked_worktree(worktrees_dir: &Path, stream: &str) -> PathBuf {
+    worktrees_dir.join(format!("{PARKED_WORKTREE_PREFIX}{stream}"))
 }
 
 /// Where the gate runs: one worktree per plan, detached at each candidate in turn.
@@ -428,9 +449,11 @@ pub fn gate_worktree(worktrees_dir: &Path) -> PathBuf {
     worktrees_dir.join(GATE_WORKTREE)
 }
 
-/// Whether a worktree path is a resolution worktree.
+/// Whether a worktree path is a resolution worktree (the stopped line's or a parked stream's).
 pub fn is_resolution_worktree(path: &Path) -> bool {
-    path.file_name().is_some_and(|n| n == RESOLUTION_WORKTREE)
+    path.file_name()
+        .and_then(|n| n.to_str())
+        .is_some_and(|n| n == RESOLUTION_WORKTREE || n.starts_with(PARKED_WORKTREE_PREFIX))
 }
 
 #[cfg(test)]
@@ -512,6 +535,11 @@ mod tests {
             Path::new("/home/u/app.streams/p")
         );
         assert_eq!(
+            checkout_beside(Path::new("/home/u/app.streams/p/.resolve-b/src")),
+            Some(PathBuf::from("/home/u/app"))
+        );
+        assert_eq!(checkout_beside(Path::new("/home/u/app/src")), None);
+        assert_eq!(
             legacy_worktrees_dir(common, "p"),
             Path::new("/r/.git/streams/worktrees/p")
         );
@@ -529,6 +557,9 @@ mod tests {
         );
         let res = resolution_worktree(Path::new("/w/p"));
         assert!(is_resolution_worktree(&res));
+        let parked = parked_worktree(Path::new("/w/p"), "api");
+        assert_eq!(parked, Path::new("/w/p/.resolve-api"));
+        assert!(is_resolution_worktree(&parked));
         assert!(!is_resolution_worktree(Path::new("/w/p/api")));
     }
 }

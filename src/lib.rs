@@ -24,7 +24,8 @@
 //!   it, setting one aside, and the one reader of an agent's work (its files against streams'
 //!   record of them, read once the agent is gone; its own commits checked object by object).
 //! - [`coordinator`]: sync points: integrate a stream's commits (and [`coordinator::move_integration_ref`],
-//!   the one mover of the integration ref), halt on a conflict, the resolution worktree,
+//!   the one mover of the integration ref), park a stream on a conflict, its resolution
+//!   worktree and the resolution carried onto the integration as it is by then,
 //!   conflict prediction, the bisection of a red gate (pure).
 //! - [`report`]: all text a person reads: progress, event lines, NDJSON, the conflict README,
 //!   the final report, the plan and status views (learned estimates too), "what next" hints,
@@ -57,7 +58,9 @@
 //!   change, the ignored files an agent wrote), [`layout`] (every ref and directory name a run
 //!   uses, built and parsed), [`failpoint`] (crash tests), [`duration`] (durations for people),
 //!   [`git_env`] (the environment variables that redirect git, shared by `git` and `plan`),
-//!   [`children`] (the processes streams starts itself, told apart from an agent's strays).
+//!   [`children`] (the processes streams starts itself, told apart from an agent's strays),
+//!   [`beneath`] (the one way streams writes into a workspace: beneath it, never through a
+//!   link).
 //! - [`error`]: error kinds and the exit codes, in one place, with how a run's outcome maps to
 //!   one (it wraps [`git::GitError`], so it sits beside git rather than below it).
 //! - [`demo`]: the example repository behind `streams demo`.
@@ -70,6 +73,7 @@
 
 pub mod agent;
 pub mod authoring;
+pub mod beneath;
 pub mod children;
 pub mod ci;
 pub mod cli;

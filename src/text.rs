@@ -4,7 +4,15 @@
 //! name holding an escape sequence, a newline or a bidirectional override, printed raw, can redraw
 //! the terminal (a fake "ok" line, a hidden path). Every path shown to a person goes through
 //! [`quote_path`]; every path in a command shown to be pasted goes through [`shell_quote`], which
-//! uses [`ansi_c_quote`] for such names; agent output goes through [`sanitize`].
+//! uses [`ansi_c_quote`] for such names; agent output goes through [`sanitize`]; other text a
+//! person reads that may hold such names (a reason, a note, a commit subject) goes through
+//! [`escape_unsafe`].
+//!
+//! Markdown (a pull request's title and body, `report.md`, the GitHub step summary) is read by a
+//! renderer first: a name there is [`quote_path`]d, then put in a code span no backtick inside
+//! can close ([`md_code`], or [`md_code_cell`] in a table), and other text is [`md_text`]: every
+//! character Markdown gives a meaning to is escaped, so no name or reason can add a heading, an
+//! image, a link or an @-mention.
 
 use std::borrow::Cow;
 use std::fmt::Write as _;
@@ -82,6 +90,15 @@ pub fn ansi_c_quote(word: &str) -> String {
     out
 }
 
+/// An argv as a person would type it in a shell: each word quoted when it needs it
+/// (`sh -c 'cargo test'`, not `sh -c cargo test`).
+pub fn shell_words<S: AsRef<str>>(argv: &[S]) -> String {
+    argv.iter()
+        .map(|w| shell_quote(w.as_ref()))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 /// Quotes a word for a POSIX shell when it needs it, for commands shown to people (a path with
 /// a space in a printed `cd` must still work when pasted).
 pub fn shell_quote(word: &str) -> String {
@@ -123,6 +140,62 @@ pub fn sanitize(text: &str) -> String {
         }
     }
     out
+}
+
+/// Text for Markdown as it is, within a line: each character that starts something inline
+/// escaped with a backslash (no emphasis, code, link, image, HTML, entity, strikethrough, table
+/// cell, @-mention or #-reference can start in it), and each unsafe character escaped as
+/// [`escape_unsafe`] does (a newline above all: on a line of its own, anything could start a
+/// heading, a list or a quote).
+pub fn md_text(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if MARKDOWN_INLINE.contains(c) {
+            out.push('\\');
+            out.push(c);
+        } else if is_unsafe_char(c) {
+            // `\n` would read as an escaped `n` to Markdown: the backslash itself is escaped.
+            let mut escaped = String::new();
+            push_escape(&mut escaped, c);
+            out.push_str(&escaped.replace('\\', "\\\\"));
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// What [`md_text`] escapes.
+const MARKDOWN_INLINE: &str = "\\`*_[]!<>&~|@#";
+
+/// A name (a path, a branch) in a Markdown code span that nothing inside can close: quoted as
+/// [`quote_path`] does (no newline reaches the Markdown), fenced with more backticks than the
+/// longest run inside, and padded with a space where it starts or ends with a backtick or a
+/// space (Markdown takes one such space off each side).
+pub fn md_code(name: &str) -> String {
+    let shown = quote_path(name);
+    let mut longest = 0;
+    let mut run = 0;
+    for c in shown.chars() {
+        run = if c == '`' { run + 1 } else { 0 };
+        longest = longest.max(run);
+    }
+    let fence = "`".repeat(longest + 1);
+    let pad = if shown.starts_with('`')
+        || shown.ends_with('`')
+        || (shown.starts_with(' ') && shown.ends_with(' '))
+    {
+        " "
+    } else {
+        ""
+    };
+    format!("{fence}{pad}{shown}{pad}{fence}")
+}
+
+/// [`md_code`] for a table cell: a `|` would end the cell even inside the code span, unless
+/// escaped (GitHub's tables take the backslash out again).
+pub fn md_code_cell(name: &str) -> String {
+    md_code(name).replace('|', "\\|")
 }
 
 /// The short form of a commit id (or of another hex digest), as messages show it: its first 10
@@ -194,6 +267,29 @@ mod tests {
         assert_eq!(short7(oid), "0123456");
         assert_eq!(short("abc"), "abc");
         assert_eq!(short7(""), "");
+    }
+
+    #[test]
+    fn markdown_text_cannot_start_anything() {
+        assert_eq!(
+            md_text("## Approved by @security ![x](y)\n<b> *a* `c` &amp; ~~s~~ | \\"),
+            r"\#\# Approved by \@security \!\[x\](y)\\n\<b\> \*a\* \`c\` \&amp; \~\~s\~\~ \| \\"
+        );
+        assert_eq!(
+            md_text("Add /login (v2.1) - fast"),
+            "Add /login (v2.1) - fast"
+        );
+    }
+
+    #[test]
+    fn markdown_code_spans_cannot_be_closed() {
+        assert_eq!(md_code("src/a.rs"), "`src/a.rs`");
+        assert_eq!(md_code("a`b``c"), "```a`b``c```");
+        assert_eq!(md_code("`x"), "`` `x ``");
+        assert_eq!(md_code(" x "), "`  x  `");
+        // A newline never reaches the Markdown: the name is quoted as everywhere else.
+        assert_eq!(md_code("a\n## b"), r#"`"a\n## b"`"#);
+        assert_eq!(md_code_cell("a|b"), r"`a\|b`");
     }
 
     #[test]

@@ -9,7 +9,7 @@
 use std::collections::BTreeMap;
 
 use crate::plan::validate::ref_component_problem;
-use crate::plan::{MAX_NAME_BYTES, RESERVED_STREAM_NAME};
+use crate::plan::{MAX_NAME_BYTES, PLACEHOLDER_TASK, RESERVED_STREAM_NAME};
 
 /// The agent CLIs `init` knows how to run headless.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -70,6 +70,10 @@ impl AgentCli {
         }
     }
 }
+
+/// The script `--agent script` runs: the person's to write and commit (`streams plan` says so
+/// until it is).
+pub const SCRIPT_PATH: &str = "scripts/agent.sh";
 
 /// Which `agent` lines to write.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -231,12 +235,12 @@ pub fn generate(shape: &RepoShape, agent: AgentChoice) -> String {
 
     if streams.is_empty() {
         // No directories: one stream for everything.
-        out.push_str(
+        out.push_str(&format!(
             "\n[[stream]]\n\
              name = \"all\"\n\
              owns = [\"**\"]\n\
-             tasks = [\"Describe the first change to make here\"]\n",
-        );
+             tasks = [\"{PLACEHOLDER_TASK} here\"]\n",
+        ));
         return out;
     }
     for dir in &streams {
@@ -304,10 +308,7 @@ fn stream_block(dir: &Dir, prefix: &str) -> String {
             ),
             &files
         ),
-        toml_string(&format!(
-            "Describe the first change to make in {}/",
-            dir.path
-        )),
+        toml_string(&format!("{PLACEHOLDER_TASK} in {}/", dir.path)),
     )
 }
 

@@ -6,7 +6,7 @@
 use crate::error::{Error, ExitCode, Result};
 use crate::ops::{
     self,
-    init::{AgentChoice, AgentCli, FromRequest},
+    init::{AgentCli, FromRequest},
 };
 use crate::report::{init_view, print_data};
 
@@ -46,7 +46,11 @@ pub fn init(ctx: &Context, args: InitArgs) -> Result<ExitCode> {
     };
     match ops::load::load_checked(&repo, load::plan_file(ctx, Some(&plan_arg))) {
         Ok((loaded, _)) => {
-            load::show_warnings(ctx, loaded.warnings.as_deref());
+            // A generated plan's only warnings are its placeholder tasks, which the next
+            // steps below say to write.
+            if args.example.is_some() {
+                load::show_warnings(ctx, loaded.warnings.as_deref());
+            }
             let streams: Vec<&str> = loaded
                 .plan
                 .streams
@@ -125,18 +129,10 @@ fn init_from(ctx: &Context, args: InitArgs) -> Result<ExitCode> {
     if args.jobs == Some(0) {
         return Err(Error::usage("--jobs must be at least 1"));
     }
-    let agent = ops::init::agent_choice(args.agent.map(agent_cli));
-    if agent == (AgentChoice::All { active: None }) {
-        // Plain `init` writes every agent line commented out for the user to pick; a plan from
-        // a task list is meant to run as it is, so the choice is asked for here instead.
-        return Err(Error::usage_with_hint(
-            "no agent CLI (claude, codex, aider) was found on PATH: the plan needs one to run its tasks; nothing was written",
-            format!(
-                "name the one to write: `streams init --from {} --agent claude` (or codex, aider, or script for a script of your own)",
-                list.display()
-            ),
-        ));
-    }
+    let agent = ops::init::required_agent(
+        args.agent.map(agent_cli),
+        &format!("streams init --from {}", list.display()),
+    )?;
     let repo = ops::load::open_repo(&ctx.cwd)?;
     let built = ops::init::from_tasks(
         &repo,

@@ -64,7 +64,7 @@ pub fn run_only(ctx: &Context, args: RunArgs) -> Result<ExitCode> {
                     outputs: &p.outputs,
                 }),
             );
-            Ok(ExitCode::of_run(ops::session::finished(&state)))
+            Ok(ExitCode::of_run(&ops::session::finished(&state)))
         }
     }
 }

@@ -84,7 +84,8 @@ pub enum Command {
     Status(StatusArgs),
     /// List the runs of this repository: plan, status, when, wall time, merged or not
     Runs(RunsArgs),
-    /// After resolving a halted merge: record the resolution and resume the run
+    /// After resolving a parked stream's conflict: record the resolution on the integration as
+    /// it is by then and resume the run
     Continue(ContinueArgs),
     /// Leave a stream's unintegrated work out of a halted run (its branch is kept) and resume
     Skip(SkipArgs),
@@ -436,7 +437,7 @@ pub struct PrArgs {
 
 #[derive(Debug, Args)]
 #[command(after_help = "\
-A conflict halts the integration (exit 3) as in a local run: resolve it, then `streams continue` \
+A conflict parks its stream (exit 3 once nothing else can move) as in a local run: resolve it, then `streams continue STREAM` \
 (which also pushes the result), `streams skip STREAM` or `streams abort`. A stream whose machine \
 pushed nothing is reported as missing (exit 4); run the same command again once it has pushed. \
 Running it again after a finish or a crash gives the same result.")]
@@ -489,6 +490,9 @@ fn stream_commit(text: &str) -> std::result::Result<(String, String), String> {
 
 #[derive(Debug, Args)]
 pub struct ContinueArgs {
+    /// The parked stream whose conflict you resolved (needed when several are parked; they go
+    /// in any order)
+    pub stream: Option<String>,
     #[command(flatten)]
     pub which: Which,
     /// Record the resolution even if it drops or rewrites the stream's work outside the
@@ -649,6 +653,12 @@ pub fn show_error(err: &crate::error::Error) {
 
 pub fn run(cli: Cli) -> Result<ExitCode> {
     ops::stop::prepare_process();
+    let ui = Ui::new(
+        cli.global.quiet,
+        cli.global.verbose,
+        cli.global.color,
+        cli.global.no_progress,
+    );
     let cwd = match &cli.global.change_dir {
         Some(dir) => {
             let base = std::env::current_dir().unwrap_or_default();
@@ -661,15 +671,18 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             }
             dir
         }
-        None => std::env::current_dir()
-            .map_err(|e| crate::error::Error::io("cannot read the current directory", e))?,
+        None => {
+            // A shell left in a workspace a command removed: see `ops::cwd`.
+            let working = crate::ops::cwd::working_dir()?;
+            if let Some(gone) = &working.gone {
+                ui.warn(crate::report::hints::working_in_repository(
+                    gone,
+                    &working.dir,
+                ));
+            }
+            working.dir
+        }
     };
-    let ui = Ui::new(
-        cli.global.quiet,
-        cli.global.verbose,
-        cli.global.color,
-        cli.global.no_progress,
-    );
     let ctx = Context {
         cwd,
         ui,

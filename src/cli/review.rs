@@ -120,5 +120,11 @@ pub fn pr(ctx: &Context, args: PrArgs) -> Result<ExitCode> {
         },
     )?;
     print_data(&crate::report::pr_view::render_outcome(&outcome))?;
+    if let crate::report::pr_view::PrOutcome::DryRun {
+        gh_missing: true, ..
+    } = outcome
+    {
+        ctx.ui.warn(crate::report::pr_view::GH_MISSING);
+    }
     Ok(ExitCode::Success)
 }

@@ -52,6 +52,12 @@ pub fn run(ctx: &Context, args: RunArgs) -> Result<ExitCode> {
         no_gate: args.no_gate,
     };
     let (parts, last, _lock) = ops::start::start_local(repo, loaded, options)?;
+    if let Some(id) = &last.stillborn {
+        ctx.ui.info(format!(
+            "{}; starting afresh",
+            hints::stopped_as_it_started(id)
+        ));
+    }
     let kept: Vec<(String, String)> = last
         .kept
         .iter()

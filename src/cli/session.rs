@@ -39,7 +39,7 @@ pub fn start(
 pub fn conclude(ctx: &Context, ended: Ended, junit: Option<&Path>) -> Result<ExitCode> {
     let junit = junit.map(|path| ctx.cwd.join(path));
     let mut concluded = ops::session::conclude(ended, junit.as_deref());
-    let code = ExitCode::of_run(concluded.finish);
+    let code = ExitCode::of_run(&concluded.finish);
     let (state, report) = (&concluded.state, &concluded.report);
     concluded.reporter.event(
         &Event::RunFinished {
@@ -59,7 +59,7 @@ pub fn conclude(ctx: &Context, ended: Ended, junit: Option<&Path>) -> Result<Exi
     }
     session_view::ended(
         &ctx.ui,
-        concluded.finish,
+        &concluded.finish,
         state,
         report,
         &concluded.run_dir,

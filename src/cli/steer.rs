@@ -1,9 +1,11 @@
 //! `resume`, `continue`, `skip` and `abort`: steering a run that already exists.
 
+use std::path::PathBuf;
+
 use crate::error::{Error, ExitCode, Result};
 use crate::ops::{
     self,
-    session::{AfterSkip, Current, NotResolved, Unresolved},
+    session::{Current, NotResolved, Resolved, Unresolved},
 };
 use crate::report::{hints, session_view};
 
@@ -32,20 +34,66 @@ pub fn resume(ctx: &Context, args: ResumeArgs) -> Result<ExitCode> {
     session::conclude(ctx, ended, args.report.junit.as_deref())
 }
 
+/// The run's workspace the command starts in, if it is in one, for [`where_to_go`].
+fn standing_in(ctx: &Context, current: &Current) -> (Option<PathBuf>, PathBuf) {
+    (
+        ops::cwd::workspace_holding(&current.state, &ctx.cwd),
+        current.state.repo_root.clone(),
+    )
+}
+
+/// Says where to `cd` when the command removed the workspace it was started in (the
+/// resolution workspace the halt said to go to): the person's shell is left there.
+fn where_to_go(ctx: &Context, (standing_in, root): (Option<PathBuf>, PathBuf)) {
+    if let Some(removed) = ops::cwd::removed(standing_in) {
+        ctx.ui.hint(hints::removed_workspace(&removed, &root));
+    }
+}
+
 pub fn continue_run(ctx: &Context, args: ContinueArgs) -> Result<ExitCode> {
     let current = current(ctx, &args.which, Want::Halted, "continue")?;
+    let standing = standing_in(ctx, &current);
+    let result = continue_current(ctx, current, args);
+    where_to_go(ctx, standing);
+    result
+}
+
+fn continue_current(ctx: &Context, current: Current, args: ContinueArgs) -> Result<ExitCode> {
     ops::session::check_continuable(&current.state)?;
+    let s = ops::session::parked_stream(&current.state, args.stream.as_deref())?;
     // A resolution that is not finished gets its error alone, before the session is announced
     // (a check that cannot run is left to the session, which says why).
-    if let Some(unresolved) = ops::session::unfinished_resolution(&current, args.force) {
+    if let Some(unresolved) = ops::session::unfinished_resolution(&current, s, args.force) {
         not_resolved(ctx, unresolved);
         return Ok(ExitCode::Halted);
     }
     let (parts, _lock) = ops::session::engine_parts(current)?;
     let mut session = session::start(ctx, parts, "continue", args.json, None);
-    if let Some(unresolved) = session.resolve(args.force)? {
-        not_resolved(ctx, unresolved);
-        return Ok(ExitCode::Halted);
+    match session.resolve(s, args.force)? {
+        // Said by the engine, before the events of what follows.
+        Resolved::Landed => {}
+        Resolved::NotResolved(unresolved) => {
+            not_resolved(ctx, unresolved);
+            return Ok(ExitCode::Halted);
+        }
+        Resolved::ParkedAgain {
+            stream,
+            files,
+            resolution_worktree,
+            kept,
+            tip,
+        } => {
+            ctx.ui.error(format!(
+                "`{stream}`'s resolution conflicts with what was integrated since it parked, in {}: it stays parked, laid out again against {}",
+                crate::report::quote_paths(&files),
+                crate::report::short(&tip)
+            ));
+            ctx.ui.hint(format!(
+                "your resolution is kept on {kept}; resolve the new conflict in {} and run `streams continue {stream}` again",
+                resolution_worktree.display()
+            ));
+            return Ok(ExitCode::Halted);
+        }
     }
     let ended = session.run()?;
     session::conclude(ctx, ended, args.report.junit.as_deref())
@@ -55,6 +103,7 @@ pub fn continue_run(ctx: &Context, args: ContinueArgs) -> Result<ExitCode> {
 fn not_resolved(ctx: &Context, unresolved: NotResolved) {
     let wt = crate::report::shell_quote(&unresolved.resolution_worktree.display().to_string());
     let name = &unresolved.stream;
+    let again = format!("`streams continue {name}`");
     match unresolved.why {
         Unresolved::Unmerged(paths) => {
             ctx.ui.error(format!(
@@ -62,7 +111,7 @@ fn not_resolved(ctx: &Context, unresolved: NotResolved) {
                 crate::report::quote_paths(&paths)
             ));
             ctx.ui.hint(format!(
-                "resolve them in {wt}, then mark them resolved with `git -C {wt} add {}` and run `streams continue`",
+                "resolve them in {wt}, then mark them resolved with `git -C {wt} add {}` and run {again}",
                 paths.iter().map(|p| crate::report::shell_quote(p)).collect::<Vec<_>>().join(" ")
             ));
         }
@@ -74,7 +123,7 @@ fn not_resolved(ctx: &Context, unresolved: NotResolved) {
                 ));
             }
             ctx.ui.hint(format!(
-                "edit the files in {wt}, remove the markers, then run `streams continue`"
+                "edit the files in {wt}, remove the markers, then run {again}"
             ));
         }
         Unresolved::DropsStream => {
@@ -83,7 +132,7 @@ fn not_resolved(ctx: &Context, unresolved: NotResolved) {
             ));
             ctx.ui.hint(format!(
                 "its work is on branch streams/{}/{name} (and in the conflict bundle's diffs); \
-                 to leave it out, run `streams skip {name}`; to record this anyway, `streams continue --force`",
+                 to leave it out, run `streams skip {name}`; to record this anyway, `streams continue {name} --force`",
                 unresolved.plan
             ));
         }
@@ -92,7 +141,7 @@ fn not_resolved(ctx: &Context, unresolved: NotResolved) {
                 "the resolution changes files that merged cleanly: {} (they no longer hold what the merge of `{name}` gave them)",
                 crate::report::quote_paths(&paths)
             ));
-            ctx.ui.hint("if that is what you mean, run `streams continue --force`; the merged versions are in the conflict bundle's diffs");
+            ctx.ui.hint(format!("if that is what you mean, run `streams continue {name} --force`; the merged versions are in the conflict bundle's diffs"));
         }
         Unresolved::Recreated => {
             ctx.ui.error(format!(
@@ -100,7 +149,7 @@ fn not_resolved(ctx: &Context, unresolved: NotResolved) {
                 crate::report::quote_paths(&unresolved.files)
             ));
             ctx.ui.hint(format!(
-                "resolve them in {wt}, mark them resolved with `git -C {wt} add {}`, then run `streams continue`",
+                "resolve them in {wt}, mark them resolved with `git -C {wt} add {}`, then run {again}",
                 unresolved.files.iter().map(|p| crate::report::shell_quote(p)).collect::<Vec<_>>().join(" ")
             ));
         }
@@ -109,23 +158,19 @@ fn not_resolved(ctx: &Context, unresolved: NotResolved) {
 
 pub fn skip(ctx: &Context, args: SkipArgs) -> Result<ExitCode> {
     let current = current(ctx, &args.which, Want::NotOver, "skip")?;
+    let standing = standing_in(ctx, &current);
+    let result = skip_in(ctx, current, args);
+    where_to_go(ctx, standing);
+    result
+}
+
+fn skip_in(ctx: &Context, current: Current, args: SkipArgs) -> Result<ExitCode> {
     ops::session::check_not_over(&current.state, "skip")?;
     let (parts, _lock) = ops::session::engine_parts(current)?;
     let mut session = session::start(ctx, parts, "skip", args.json, None);
-    if let AfterSkip::StillHalted {
-        stream,
-        resolution_worktree,
-    } = session.skip(&args.stream)?
-    {
-        ctx.ui.info(format!(
-            "left `{}` out; the run is still halted on a conflict in `{stream}`",
-            args.stream
-        ));
-        ctx.ui
-            .hint(hints::halted(&stream, Some(&resolution_worktree), false));
-        return Ok(ExitCode::Halted);
-    }
-    // The engine's event line says the stream was left out, once.
+    session.skip(&args.stream)?;
+    // The engine's event line says the stream was left out, once; then the run goes on with
+    // whatever can move (and halts again at once if nothing can).
     let ended = session.run()?;
     session::conclude(ctx, ended, args.report.junit.as_deref())
 }
@@ -157,6 +202,7 @@ pub fn abort(ctx: &Context, args: AbortArgs) -> Result<ExitCode> {
         run: Some(picked.state.run_id.clone()),
     };
     let current = ops::session::current(repo, &this_run, Want::NotOver, "abort")?;
+    let standing = standing_in(ctx, &current);
     let (aborted, state) = ops::abort::abort_current(current)?;
     session_view::aborted(
         &ctx.ui,
@@ -168,5 +214,6 @@ pub fn abort(ctx: &Context, args: AbortArgs) -> Result<ExitCode> {
             .collect::<Vec<_>>(),
         aborted.integration_restored.as_deref(),
     );
+    where_to_go(ctx, standing);
     Ok(ExitCode::Success)
 }

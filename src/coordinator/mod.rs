@@ -1,5 +1,5 @@
-//! Sync points: integrating a stream's work onto the integration branch, and halting on a
-//! conflict.
+//! Sync points: integrating a stream's work onto the integration branch, and parking a stream
+//! whose work conflicts.
 //!
 //! Integration never touches a working tree: each commit is merged with `git merge-tree` and
 //! written as an object, and the integration ref moves once per sync unit, by compare-and-swap.
@@ -9,20 +9,21 @@
 //!
 //! Conflicts are detected on the unit as a whole (the stream's start, the integration tip, the
 //! stream's end) before any commit is replayed, so a person resolves a stream's work once, not
-//! commit by commit, and a conflict always halts: no side is ever picked silently.
+//! commit by commit, and a conflict always waits for a person: no side is ever picked silently.
 
 use std::fmt::Write as _;
 
 mod bisect;
-mod halt;
+mod park;
 mod predict;
 mod resolution;
 
 pub use bisect::{BisectStep, bisect_next};
-pub use halt::{HaltInput, write_halt};
+pub use park::{ParkInput, write_park};
 pub use predict::{Prediction, predict};
 pub use resolution::{
-    RecreateInput, Unresolved, check_resolution, record_resolution, recreate_resolution_worktree,
+    Recorded, RecreateInput, Unresolved, check_resolution, record_resolution,
+    recreate_resolution_worktree,
 };
 
 use crate::failpoint;
@@ -311,7 +312,7 @@ fn rebase(repo: &Repo, input: &UnitInput, committer: &Ident) -> GitResult<Built>
     // the merge of the commit onto the tip with the unit's start as base. When the tip has not
     // moved since the stream started, that is the commit's own tree. Otherwise every merge is
     // independent of the others, so they all go through one `git merge-tree --stdin` process,
-    // with the unit as a whole first (a conflict there halts the run).
+    // with the unit as a whole first (a conflict there parks the stream).
     let trees: Vec<Option<Oid>> = if input.tip == input.from {
         commits.iter().map(|(_, c)| Some(c.tree.clone())).collect()
     } else {

@@ -1,9 +1,9 @@
-//! The resolution worktree: laid out for a person when a run halts, checked and recorded by
-//! `streams continue`.
+//! The resolution worktree: laid out for a person when a stream parks on a conflict, checked and
+//! recorded by `streams continue`, carried onto the integration as it is by then.
 
 use std::path::Path;
 
-use super::halt::{HaltInput, Labels};
+use super::park::{Labels, ParkInput};
 use super::{IntegrationMove, MergeStrategy, UnitInput, move_integration_ref, short, unit_message};
 use crate::git::merge::{self, ConflictEntry, MergeOutcome};
 use crate::git::{GitError, GitResult, Repo, commit, conflict, refs, worktree};
@@ -12,7 +12,7 @@ use crate::state::Journal;
 
 pub(super) fn create_resolution_worktree(
     repo: &Repo,
-    input: &HaltInput,
+    input: &ParkInput,
     tree: &str,
     entries: &[ConflictEntry],
     files: &[String],
@@ -25,10 +25,17 @@ pub(super) fn create_resolution_worktree(
     if let Some(parent) = path.parent() {
         let _ = std::fs::create_dir_all(parent);
     }
-    let branch = crate::layout::short_branch(input.integration_ref);
+    // Parked while the integration goes on, the worktree is detached at the conflict's tip:
+    // checked out on the integration branch, it would see the branch move under it, and a
+    // commit there would drop what landed meanwhile. When the line stopped it is on the branch,
+    // unless the branch is checked out elsewhere (the user is looking at it): then detached at
+    // the same commit. `continue` records it either way.
+    let branch = if input.detached {
+        input.conflict.ours.as_str()
+    } else {
+        crate::layout::short_branch(input.integration_ref)
+    };
     let reason = format!("streams run {}: conflict resolution", input.run_id);
-    // When the branch is checked out elsewhere (the user is looking at it), the resolution
-    // happens on a detached HEAD at the same commit; `continue` records it either way.
     conflict::add_worktree(repo, path, branch, &input.conflict.ours, &reason)?;
     conflict::lay_out(path, tree, files, entries)?;
     for file in files {
@@ -43,46 +50,49 @@ pub(super) fn create_resolution_worktree(
     Ok(())
 }
 
-/// Lays the resolution worktree out again when a person deleted it: the merge of the halt's
-/// three sides is computed again (it gives what it gave when the run halted) and the conflicted
-/// files get their markers back. Whatever was resolved in the deleted one is gone with it.
+/// Lays the resolution worktree out again when a person deleted it: the merge of the park's
+/// three sides is computed again (it gives what it gave when the stream parked) and the
+/// conflicted files get their markers back. Whatever was resolved in the deleted one is gone
+/// with it.
 pub fn recreate_resolution_worktree(
     repo: &Repo,
-    halt: &crate::state::Halt,
+    park: &crate::state::Park,
     input: &RecreateInput,
 ) -> GitResult<()> {
-    let merge = merge::merge_tree(repo, Some(&halt.base), &halt.ours, &halt.theirs)?;
+    let merge = merge::merge_tree(repo, Some(&park.base), &park.ours, &park.theirs)?;
     let (tree, entries) = match &merge {
         MergeOutcome::Conflict { tree, entries, .. } => (tree.clone(), entries.clone()),
         MergeOutcome::Clean { tree } => (tree.clone(), Vec::new()),
     };
     let conflict = super::ConflictFound {
-        base: halt.base.clone(),
-        ours: halt.ours.clone(),
-        theirs: halt.theirs.clone(),
+        base: park.base.clone(),
+        ours: park.ours.clone(),
+        theirs: park.theirs.clone(),
         merge,
     };
-    let halt_input = HaltInput {
+    let park_input = ParkInput {
         stream: input.stream,
         tasks: input.tasks,
         plan_name: input.plan_name,
         integration_ref: input.integration_ref,
         conflict: &conflict,
-        bundle_dir: &halt.bundle,
-        resolution_worktree: &halt.resolution_worktree,
+        bundle_dir: &park.bundle,
+        resolution_worktree: &park.resolution_worktree,
         run_id: input.run_id,
+        detached: input.detached,
     };
-    let labels = Labels::new(&halt_input);
-    create_resolution_worktree(repo, &halt_input, &tree, &entries, &halt.files, &labels)
+    let labels = Labels::new(&park_input);
+    create_resolution_worktree(repo, &park_input, &tree, &entries, &park.files, &labels)
 }
 
-/// The run's side of [`recreate_resolution_worktree`]: what the halt record does not hold.
+/// The run's side of [`recreate_resolution_worktree`]: what the park record does not hold.
 pub struct RecreateInput<'a> {
     pub stream: &'a str,
     pub tasks: &'a [super::TaskRange],
     pub plan_name: &'a str,
     pub integration_ref: &'a str,
     pub run_id: &'a str,
+    pub detached: bool,
 }
 
 /// Why a resolution cannot be recorded yet.
@@ -104,7 +114,7 @@ pub enum Unresolved {
 pub fn check_resolution(
     repo: &Repo,
     worktree_path: &Path,
-    halt: &crate::state::Halt,
+    park: &crate::state::Park,
     force: bool,
 ) -> GitResult<Result<Oid, Unresolved>> {
     let paths = conflict::unmerged_paths(worktree_path)?;
@@ -112,7 +122,7 @@ pub fn check_resolution(
         return Ok(Err(Unresolved::Unmerged(paths)));
     }
     let mut markers = Vec::new();
-    for file in &halt.files {
+    for file in &park.files {
         let Ok(bytes) = std::fs::read(worktree_path.join(file)) else {
             continue;
         };
@@ -135,15 +145,15 @@ pub fn check_resolution(
     }
     // A resolution decides the conflicted files; the rest of the merge is the stream's work,
     // and a resolution that loses it (a `git reset --hard` to start over, say) is refused.
-    if resolved == commit::tree_of(repo, &halt.ours)? {
+    if resolved == commit::tree_of(repo, &park.ours)? {
         return Ok(Err(Unresolved::DropsStream));
     }
-    let merged = match merge::merge_tree(repo, Some(&halt.base), &halt.ours, &halt.theirs)? {
+    let merged = match merge::merge_tree(repo, Some(&park.base), &park.ours, &park.theirs)? {
         MergeOutcome::Clean { tree } | MergeOutcome::Conflict { tree, .. } => tree,
     };
     let changed: Vec<String> = crate::git::changes::tree_diff_paths(repo, &merged, &resolved)?
         .into_iter()
-        .filter(|p| !halt.files.contains(p))
+        .filter(|p| !park.files.contains(p))
         .collect();
     if !changed.is_empty() {
         return Ok(Err(Unresolved::ChangesCleanFiles(changed)));
@@ -151,18 +161,32 @@ pub fn check_resolution(
     Ok(Ok(resolved))
 }
 
+/// What recording a resolution came to.
+#[derive(Debug)]
+pub enum Recorded {
+    /// The integration ref moved to this commit.
+    Landed(Oid),
+    /// The integration moved on since the stream parked, and the resolution conflicts with
+    /// what landed meanwhile: its base is the tip the resolution was made on, ours the tip now,
+    /// theirs the resolution (a commit on the old tip). Nothing moved.
+    Conflict(super::ConflictFound),
+}
+
 /// Records a resolved tree as the unit's integration: one commit (a merge commit for the merge
-/// strategy), moved onto the integration ref by compare-and-swap from the halt's tip.
+/// strategy) on the tip the conflict was found on (`input.tip`), carried onto the integration as
+/// it is now (`onto`) when other streams landed since, then moved onto the integration ref by
+/// compare-and-swap.
 pub fn record_resolution(
     repo: &Repo,
     journal: Option<&Journal>,
     input: &UnitInput,
     tree: &str,
-) -> GitResult<Oid> {
+    onto: &str,
+) -> GitResult<Recorded> {
     let committer = commit::committer_ident(repo, input.identity_env)?;
-    let parents = match input.strategy {
-        MergeStrategy::Merge => vec![input.tip.into(), input.to.into()],
-        _ => vec![input.tip.into()],
+    let parents = |tip: &str| match input.strategy {
+        MergeStrategy::Merge => vec![tip.into(), input.to.into()],
+        _ => vec![tip.into()],
     };
     let strategy = if input.strategy == MergeStrategy::Merge {
         MergeStrategy::Merge
@@ -171,19 +195,51 @@ pub fn record_resolution(
     };
     let message = unit_message(input, strategy);
     let message = message.replacen('\n', " (conflict resolved)\n", 1);
-    let commit = commit::write_commit(repo, tree, &parents, &message, &committer, &committer)?;
-    // The person may have committed in the resolution worktree, moving the branch; the resolved
-    // tree already carries their work, so the ref goes from wherever they left it.
+    let resolved = commit::write_commit(
+        repo,
+        tree,
+        &parents(input.tip),
+        &message,
+        &committer,
+        &committer,
+    )?;
+    let commit = if onto == input.tip {
+        resolved
+    } else {
+        // Streams landed while this one was parked: the resolution goes on top of them as a
+        // three-way merge from the tip it was made on.
+        match merge::merge_tree(repo, Some(input.tip), onto, &resolved)? {
+            MergeOutcome::Clean { tree } => commit::write_commit(
+                repo,
+                &tree,
+                &parents(onto),
+                &message,
+                &committer,
+                &committer,
+            )?,
+            merge @ MergeOutcome::Conflict { .. } => {
+                return Ok(Recorded::Conflict(super::ConflictFound {
+                    base: input.tip.into(),
+                    ours: onto.into(),
+                    theirs: resolved,
+                    merge,
+                }));
+            }
+        }
+    };
+    // When the line stopped, the resolution worktree is on the integration branch and the
+    // person may have committed there, moving the branch on from `onto`; the resolved tree
+    // already carries their work, so the ref goes from wherever they left it.
     let current = repo.ref_target(input.integration_ref)?;
     let from = match current {
-        Some(cur) if cur == input.tip || refs::is_ancestor(repo, input.tip, &cur)? => cur,
+        Some(cur) if cur == onto || refs::is_ancestor(repo, onto, &cur)? => cur,
         other => {
             return Err(GitError::RefMoved {
                 name: input.integration_ref.to_string(),
                 dir: repo.common_dir().to_path_buf(),
                 message: format!(
-                    "the integration branch moved away from the conflict's tip {} (now {})",
-                    short(input.tip),
+                    "the integration branch moved away from the run's tip {} (now {})",
+                    short(onto),
                     other.as_deref().map(short).unwrap_or("deleted")
                 ),
             });
@@ -201,5 +257,5 @@ pub fn record_resolution(
         Some(&commit),
         IntegrationMove::Unit(&moved),
     )?;
-    Ok(commit)
+    Ok(Recorded::Landed(commit))
 }

@@ -259,7 +259,7 @@ fn fail(run: &mut Run, end: &CheckEnd, result: &str, failures: u32) -> Result<()
         s,
         format!(
             "check `{}` {result}{attempts}; its work stays on its branch (log {})",
-            end.command.join(" "),
+            crate::text::shell_words(&end.command),
             end.log.display()
         ),
     );
@@ -291,7 +291,7 @@ pub(super) fn failure(state: &RunState, s: usize, t: usize) -> Option<CheckFailu
         "\n\nThe check `{}` {} on your work. Its output ends with:\n\n```\n{output}\n```\n\n\
          Fix it without leaving your lane: change only the paths this stream owns (and the \
          shared ones), then commit.",
-        run.command.join(" "),
+        crate::text::shell_words(&run.command),
         run.result
     );
     Some(CheckFailure {

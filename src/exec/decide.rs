@@ -16,8 +16,9 @@ use crate::state::{RunState, StreamState, SyncUnit, TaskState};
 /// Why the engine may not start anything new right now, if it may not.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Brakes {
-    /// A conflict was found: the run halts once running tasks end.
-    pub halting: bool,
+    /// A conflict stopped the line (`on_conflict = "stop"`): the run halts once running tasks
+    /// end. (A parked stream alone stops nothing.)
+    pub line_stopped: bool,
     /// A signal arrived: running agents are being stopped.
     pub stopping: bool,
     /// `--fail-fast` after a failure.
@@ -28,7 +29,7 @@ pub struct Brakes {
 
 impl Brakes {
     pub fn may_start_work(&self) -> bool {
-        !(self.halting || self.stopping || self.no_new_work || self.fatal)
+        !(self.line_stopped || self.stopping || self.no_new_work || self.fatal)
     }
 }
 
@@ -196,7 +197,8 @@ pub fn never_started(no_new_work: bool) -> &'static str {
 }
 
 /// How a session that stopped starting work ends, in order of precedence: an error, then a
-/// signal, then a conflict; otherwise the run is finished.
+/// signal, then parked streams (nothing else can move: the run is halted); otherwise the run
+/// is finished.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SessionEnd {
     Fatal,
@@ -205,8 +207,8 @@ pub enum SessionEnd {
     Finished,
 }
 
-pub fn session_end(fatal: bool, stopping: Option<Signal>, halting: bool) -> SessionEnd {
-    match (fatal, stopping, halting) {
+pub fn session_end(fatal: bool, stopping: Option<Signal>, parked: bool) -> SessionEnd {
+    match (fatal, stopping, parked) {
         (true, _, _) => SessionEnd::Fatal,
         (false, Some(sig), _) => SessionEnd::Interrupted(sig),
         (false, None, true) => SessionEnd::Halt,
@@ -214,18 +216,11 @@ pub fn session_end(fatal: bool, stopping: Option<Signal>, halting: bool) -> Sess
     }
 }
 
-/// A finished run integrated everything, or some streams failed (or were skipped because of a
-/// failure), or the only streams not integrated were left out by the person's choice.
-pub fn finished(state: &RunState) -> Finish {
-    if state.any_failed() {
-        Finish::Failed
-    } else if state.any_stopped() {
-        Finish::Stopped
-    } else if state.any_chosen_skip() {
-        Finish::Skipped
-    } else {
-        Finish::Integrated
-    }
+/// How a run that came to rest ended: `halted` (streams are parked and nothing else can move)
+/// or finished, with what its streams came to (some may have failed, some be left out by the
+/// person's choice, some parked, at once).
+pub fn settled(state: &RunState, halted: bool) -> Finish {
+    Finish::settled(halted, &state.outcomes())
 }
 
 #[cfg(test)]
@@ -311,6 +306,8 @@ tasks = ["d1"]
             checks: Vec::new(),
             gates: Vec::new(),
             bisections: Vec::new(),
+            flaky: Vec::new(),
+            integrations: Vec::new(),
             timeline: Vec::new(),
             merged: None,
             retries: Vec::new(),
@@ -549,7 +546,7 @@ tasks = ["d1"]
         assert!(Brakes::default().may_start_work());
         for brakes in [
             Brakes {
-                halting: true,
+                line_stopped: true,
                 ..Brakes::default()
             },
             Brakes {
@@ -570,7 +567,7 @@ tasks = ["d1"]
     }
 
     #[test]
-    fn an_error_outranks_a_signal_which_outranks_a_conflict() {
+    fn an_error_outranks_a_signal_which_outranks_a_parked_stream() {
         let sig = Some(Signal::SIGINT);
         assert_eq!(session_end(true, sig, true), SessionEnd::Fatal);
         assert_eq!(
@@ -583,21 +580,61 @@ tasks = ["d1"]
 
     #[test]
     fn a_finished_run_failed_unless_only_chosen_skips_are_missing() {
+        use crate::error::{ExitCode, Outcome};
         let plan = plan("stream");
         let mut state = state(&plan, 2);
         for s in &mut state.streams {
             s.state = DONE;
         }
-        assert_eq!(finished(&state), Finish::Integrated);
+        assert_eq!(
+            settled(&state, false),
+            Finish::settled(false, &[Outcome::Integrated])
+        );
         state.streams[3].state = StreamState::Skipped {
             reason: "x".into(),
             chosen: true,
         };
-        assert_eq!(finished(&state), Finish::Skipped);
+        let finish = settled(&state, false);
+        assert!(finish.has(Outcome::LeftOut) && finish.succeeded());
         state.streams[2].state = StreamState::Skipped {
             reason: "x".into(),
             chosen: false,
         };
-        assert_eq!(finished(&state), Finish::Failed);
+        assert_eq!(
+            ExitCode::of_run(&settled(&state, false)),
+            ExitCode::StreamsFailed
+        );
+    }
+
+    #[test]
+    fn a_parked_stream_and_a_failed_one_halt_the_run_with_both_outcomes() {
+        use crate::error::{ExitCode, Outcome};
+        let plan = plan("stream");
+        let mut state = state(&plan, 2);
+        state.streams[0].state = StreamState::Parked(crate::state::Park {
+            started_at: 0,
+            parked_at: 0,
+            unit: SyncUnit {
+                stream: 0,
+                first: 0,
+                last: 2,
+                from: "tip".into(),
+                to: "e3".into(),
+            },
+            files: vec!["shared".into()],
+            base: "tip".into(),
+            ours: "tip2".into(),
+            theirs: "e3".into(),
+            bundle: "/b".into(),
+            resolution_worktree: "/w".into(),
+        });
+        state.streams[1].state = StreamState::Failed {
+            reason: "x".into(),
+            at: 0,
+        };
+        let finish = settled(&state, true);
+        assert!(finish.has(Outcome::Parked) && finish.has(Outcome::Failed));
+        assert!(finish.has(Outcome::Waiting), "c and d wait on a");
+        assert_eq!(ExitCode::of_run(&finish), ExitCode::Halted);
     }
 }

@@ -23,19 +23,20 @@ use super::decide::{self, SessionEnd};
 use super::events::{Channels, ExecEvent};
 use super::gate::{self, Gate};
 use super::launch::{self, Launch};
+use super::notify;
+use super::park::{self, Resolution};
 use super::process::Cancel;
 use super::recover::{self, Recovery};
 use super::run::{Context, Run};
 use super::signals::{Signals, signal_name};
 use super::task::{self, Shared, TaskOutcome};
-use crate::coordinator::{self, ConflictFound};
 use crate::error::{Error, Result};
 use crate::failpoint;
 use crate::git::{self, Repo};
 use crate::ids::{Oid, StreamId, TaskId};
 use crate::layout::{self, RefNames};
 use crate::ownership::Ownership;
-use crate::plan::Plan;
+use crate::plan::{OnConflict, Plan};
 use crate::report::{Event, Reporter};
 use crate::state::{
     Entry, FailReason, Journal, RunDir, RunPhase, RunState, SpanOutcome, Step, StreamState,
@@ -55,8 +56,11 @@ pub struct Engine {
     slots: Vec<Option<usize>>,
     /// Task executors running right now.
     tasks_running: usize,
-    /// A conflict was found: no new work starts; the halt is written once running tasks end.
-    halting: Option<(SyncUnit, ConflictFound)>,
+    /// `notify` commands running right now (see [`notify`]).
+    notifying: usize,
+    /// A conflict stopped the line (`on_conflict = "stop"`): nothing new starts or integrates;
+    /// the run halts once running tasks end. A parked stream alone stops nothing.
+    line_stopped: bool,
     /// A signal arrived: running agents are being stopped.
     stopping: Option<Signal>,
     /// An error that ends the session once running agents have been stopped.
@@ -124,7 +128,8 @@ impl Engine {
             pool: AheadPool::default(),
             slots,
             tasks_running: 0,
-            halting: None,
+            notifying: 0,
+            line_stopped: false,
             stopping: None,
             fatal: None,
             channels,
@@ -158,9 +163,14 @@ impl Engine {
         self.run.state.jobs = jobs.max(1);
     }
 
-    /// Runs until every stream has reached an end, a conflict halts the run, or a signal stops it.
+    /// Runs until every stream has reached an end, or nothing else can move while streams are
+    /// parked on conflicts (the run halts), or a signal stops it.
     pub async fn run(mut self) -> Result<Session> {
         self.signals = Some(Signals::new()?);
+        // A line stopped at a conflict stays stopped while a stream is parked (a `resume`, a
+        // `skip` of another stream); `continue` resolved it before this.
+        self.line_stopped = self.run.ctx.plan.on_conflict == OnConflict::Stop
+            && !self.run.state.parked().is_empty();
         self.run.state.session_started_at = now_ms();
         self.run.state.phase = RunPhase::Running;
         self.run.save()?;
@@ -198,9 +208,9 @@ impl Engine {
         self.end_session().await
     }
 
-    /// Agents and checks running right now.
+    /// Agents, checks and `notify` commands running right now.
     fn running(&self) -> usize {
-        self.tasks_running + self.checks.running()
+        self.tasks_running + self.checks.running() + self.notifying
     }
 
     /// Awaits `work` (which must not need the engine) while handling the signals that stop a
@@ -265,10 +275,17 @@ impl Engine {
     }
 
     async fn end_session(mut self) -> Result<Session> {
+        // Nothing runs any more: whatever an agent left that streams adopted and could not
+        // tell whose it was dies now; no stray outlives the session.
+        let _ = tokio::task::spawn_blocking(|| {
+            super::process::reap_strays(super::process::Strays::All)
+        })
+        .await;
         let session = now_ms().saturating_sub(self.run.state.session_started_at);
         self.run.state.previous_wall_ms += session;
         self.run.state.session_started_at = now_ms();
-        let end = decide::session_end(self.fatal.is_some(), self.stopping, self.halting.is_some());
+        let parked = !self.run.state.parked().is_empty();
+        let end = decide::session_end(self.fatal.is_some(), self.stopping, parked);
         let finish = match end {
             SessionEnd::Fatal => {
                 // Leave the phase as Running: `resume` picks it up once the cause is fixed.
@@ -288,10 +305,9 @@ impl Engine {
                 Finish::Interrupted(sig)
             }
             SessionEnd::Halt => {
-                if let Some((unit, conflict)) = self.halting.take() {
-                    super::halt::write(&mut self.run, unit, conflict).await?;
-                }
-                Finish::Halted
+                self.run.state.phase = RunPhase::Halted;
+                self.run.save()?;
+                decide::settled(&self.run.state, true)
             }
             SessionEnd::Finished => self.finish_run()?,
         };
@@ -324,7 +340,7 @@ impl Engine {
         if let Err(err) = crate::state::history::record_run(&path, &run.state, &run.ctx.plan, now) {
             tracing::warn!("could not record the run in {}: {err}", path.display());
         }
-        Ok(decide::finished(&run.state))
+        Ok(decide::settled(&run.state, false))
     }
 
     // -----------------------------------------------------------------------------------------
@@ -332,7 +348,7 @@ impl Engine {
 
     fn brakes(&self) -> decide::Brakes {
         decide::Brakes {
-            halting: self.halting.is_some(),
+            line_stopped: self.line_stopped,
             stopping: self.stopping.is_some(),
             no_new_work: self.run.no_new_work,
             fatal: self.fatal.is_some(),
@@ -353,7 +369,8 @@ impl Engine {
             let Some((s, record)) = self.run.state.stream_by_name(&name) else {
                 continue;
             };
-            if record.state.is_terminal() {
+            // A parked stream runs nothing: `stop` refuses it (skip or continue it instead).
+            if record.state.is_terminal() || matches!(record.state, StreamState::Parked(_)) {
                 continue;
             }
             self.stop_requested.insert(s);
@@ -716,6 +733,11 @@ impl Engine {
                 let events = self.channels.events();
                 self.pool.prepared(&self.run, stream, at, result, events);
             }
+            ExecEvent::Notified(end) => {
+                self.notifying -= 1;
+                notify::ended(&mut self.run, end);
+                self.run.save()?;
+            }
         }
         Ok(())
     }
@@ -816,9 +838,10 @@ impl Engine {
     // -----------------------------------------------------------------------------------------
     // Sync points
 
-    /// Integrates queued units in order until the queue is empty or a conflict halts.
+    /// Integrates queued units in order until the queue is empty (a unit that conflicts parks
+    /// its stream and leaves the queue), or a conflict stops the line.
     async fn drain_queue(&mut self) {
-        while self.halting.is_none() && self.fatal.is_none() && !self.run.state.queue.is_empty() {
+        while !self.line_stopped && self.fatal.is_none() && !self.run.state.queue.is_empty() {
             let done = match Gate::command(&self.run) {
                 // Stopping: what waits is gated by `resume`, not now (a gate can take minutes).
                 Some(_) if self.stopping.is_some() => return,
@@ -834,28 +857,39 @@ impl Engine {
         }
     }
 
-    /// Integrates `unit` on its own; a conflict halts the run once running tasks end.
+    /// Integrates `unit` on its own. A conflict parks its stream, and every other stream goes
+    /// on; with `on_conflict = "stop"` the line stops there, and the run halts once running
+    /// tasks end.
     async fn integrate(&mut self, unit: SyncUnit) -> Result<()> {
         let Some(conflict) = super::integration::integrate_unit(&mut self.run, &unit).await? else {
             return Ok(());
         };
+        let stop = self.run.ctx.plan.on_conflict == OnConflict::Stop;
+        let s = unit.stream;
+        let files = conflict.merge.conflicted_paths();
+        park::park(&mut self.run, unit, conflict, stop).await?;
         let running = self.running();
-        if running > 0 {
-            let name = &self.run.state.streams[unit.stream].name;
-            let message = format!(
-                "conflict integrating {name} in {}: starting nothing new; halting once {running} running task(s) finish",
-                crate::report::quote_paths(&conflict.merge.conflicted_paths()),
-            );
-            self.run.message(&message);
+        if stop {
+            self.line_stopped = true;
+            if running > 0 {
+                let name = &self.run.state.streams[s].name;
+                let message = format!(
+                    "conflict integrating {name} in {}: starting nothing new; halting once {running} running task(s) finish",
+                    crate::report::quote_paths(&files),
+                );
+                self.run.message(&message);
+            }
         }
-        self.halting = Some((unit, conflict));
+        if notify::start(&self.run, s, &self.channels) {
+            self.notifying += 1;
+        }
         Ok(())
     }
 
     /// Gates the first batch of the queue and integrates what passes (see [`gate`]).
     async fn gate_queue(&mut self, command: Vec<String>) -> Result<()> {
         self.gather_arrivals().await?;
-        if self.halting.is_some() || self.fatal.is_some() || self.run.state.queue.is_empty() {
+        if self.line_stopped || self.fatal.is_some() || self.run.state.queue.is_empty() {
             return Ok(());
         }
         if self.gate.refuse_queue(&mut self.run)? {
@@ -863,19 +897,28 @@ impl Engine {
         }
         self.run.guard_integration_ref()?;
         let Some(mut batch) = gate::Batch::build(&self.run, command).await? else {
-            // The first unit conflicts with the tip: integrating it halts as without a gate.
+            // The first unit conflicts with the tip: integrating it parks it as without a gate.
             let unit = self.run.state.queue[0].clone();
             return self.integrate(unit).await;
         };
         loop {
             match batch.next() {
-                gate::Next::Gate(k) => {
-                    let probe = batch.probe(&self.run, k)?;
+                next @ (gate::Next::Gate(_) | gate::Next::Again(_)) => {
+                    let probe = batch.probe(&self.run, &next)?;
                     let Some(passed) = self.gate_verdict(&probe).await? else {
                         // Stopped: the verdicts so far are saved; `resume` goes on from them.
                         return Ok(());
                     };
-                    batch.record(&self.run, k, passed)?;
+                    batch.record(&self.run, &next, passed)?;
+                }
+                gate::Next::Flaky(k) => {
+                    batch.flaky(&mut self.run, k, false)?;
+                    let streams = batch.names()[..k].to_vec();
+                    self.gate
+                        .flaky_stop(&mut self.run, batch.command(), &streams);
+                    // The queued streams fail on the next pass (see `Gate::refuse_queue`),
+                    // with the reason: the gate, not one of them.
+                    return self.run.save();
                 }
                 gate::Next::Land => return batch.land(&mut self.run).await,
                 gate::Next::Blame(culprit) => return batch.blame(&mut self.run, culprit).await,
@@ -948,21 +991,17 @@ impl Engine {
         self.run.save()
     }
 
-    /// `continue`: records the person's resolution of the halted unit and clears the halt.
-    pub fn resolve(&mut self, force: bool) -> Result<Option<coordinator::Unresolved>> {
-        super::halt::resolve(&mut self.run, force)
+    /// `continue STREAM`: records the person's resolution of parked stream `s` on the
+    /// integration as it is by then (see [`park::resolve`]).
+    pub fn resolve(&mut self, s: usize, force: bool) -> Result<Resolution> {
+        park::resolve(&mut self.run, s, force)
     }
 
-    /// `skip`: leaves a stream's unintegrated work out of the run. Returns whether the run is
-    /// still halted (on another stream's conflict).
-    pub fn skip(&mut self, stream: &str) -> Result<bool> {
-        super::halt::skip(&mut self.run, stream)
+    /// `skip STREAM` while the run is halted: leaves the stream's unintegrated work out of the
+    /// run (a parked one's resolution worktree goes, its work kept).
+    pub fn skip(&mut self, stream: &str) -> Result<()> {
+        park::skip(&mut self.run, stream)
     }
-}
-
-/// Where the resolution worktree of a halted run goes (see `layout::resolution_worktree`).
-pub fn resolution_worktree_path(repo: &Repo, plan: &Plan) -> PathBuf {
-    layout::resolution_worktree(&worktrees_dir(repo, plan))
 }
 
 /// The directory holding a plan's worktrees (see `layout::worktrees_dir`).

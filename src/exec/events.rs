@@ -58,6 +58,8 @@ pub enum ExecEvent {
     },
     /// A stream's check ended (see `super::check`).
     CheckFinished(super::check::CheckEnd),
+    /// The plan's `notify` command for a parked stream ended (see `super::notify`).
+    Notified(super::notify::NotifyEnd),
     /// A workspace prepared ahead is ready at `at`, or could not be prepared (see
     /// `super::ahead`).
     Prepared {

@@ -4,13 +4,18 @@
 //! What is copied: a file git ignores in the checkout AND matched by `.worktreeinclude` at the
 //! repository root (gitignore syntax: the convention Claude Code, the Codex app and worktrunk
 //! share) or by the plan's `include` (same syntax). Nothing in the workspace is overwritten; a
-//! symbolic link is recreated only when it points inside the repository. Files are cloned
-//! copy-on-write where the file system can (btrfs, XFS, APFS), plainly copied elsewhere (ext4),
-//! and the log says which: a copy of a large `node_modules` costs its size on such systems.
+//! symbolic link is recreated only when it points inside the repository. Every write goes
+//! through [`crate::beneath`]: a directory of the workspace an agent turned into a link (to a
+//! place outside) is never written through; what would land beneath it is skipped and the log
+//! names it. Files are cloned copy-on-write where the file system can (btrfs, XFS, APFS),
+//! plainly copied elsewhere (ext4), and the log says which: a copy of a large `node_modules`
+//! costs its size on such systems.
 
 use std::path::{Component, Path, PathBuf};
 
 use ignore::gitignore::{Gitignore, GitignoreBuilder};
+
+use crate::beneath;
 
 /// What the dispatcher hands the executor for a new workspace.
 #[derive(Clone, Debug)]
@@ -79,6 +84,8 @@ pub struct Copied {
     pub kept: usize,
     /// Symbolic links pointing outside the repository: not copied.
     pub outside: Vec<String>,
+    /// Files whose way in the workspace goes through a link: not copied.
+    pub through_links: Vec<String>,
 }
 
 impl Copied {
@@ -96,6 +103,12 @@ impl Copied {
             text.push_str(&format!(
                 "; skipped links pointing outside the repository: {}",
                 self.outside.join(", ")
+            ));
+        }
+        if !self.through_links.is_empty() {
+            text.push_str(&format!(
+                "; skipped files whose way in the workspace goes through a symbolic link (streams does not write through links): {}",
+                self.through_links.join(", ")
             ));
         }
         text
@@ -142,48 +155,62 @@ pub fn copy(
     skip: &Path,
 ) -> Result<Copied, String> {
     let mut done = Copied::default();
+    let into = beneath::Dir::open(workspace)
+        .map_err(|e| format!("could not open the workspace {}: {e}", workspace.display()))?;
     for rel in ignored {
         let from = checkout.join(rel);
         if from.starts_with(skip) || !include.matched_path_or_any_parents(rel, false).is_ignore() {
             continue;
         }
-        let to = workspace.join(rel);
-        if to.symlink_metadata().is_ok() {
-            done.kept += 1;
-            continue;
-        }
-        let Ok(meta) = from.symlink_metadata() else {
-            continue; // gone since git listed it
-        };
-        if let Some(dir) = to.parent() {
-            std::fs::create_dir_all(dir)
-                .map_err(|e| format!("could not create {}: {e}", dir.display()))?;
-        }
-        if meta.file_type().is_symlink() {
-            let target = std::fs::read_link(&from)
-                .map_err(|e| format!("could not read the link {}: {e}", from.display()))?;
-            if !inside(checkout, &from, &target) {
-                done.outside.push(rel.clone());
+        let written = match into.kind(rel) {
+            Ok(Some(_)) => {
+                done.kept += 1;
                 continue;
             }
-            std::os::unix::fs::symlink(&target, &to)
-                .map_err(|e| format!("could not create the link {}: {e}", to.display()))?;
-            done.links += 1;
-            continue;
-        }
-        match reflink_copy::reflink_or_copy(&from, &to) {
-            Ok(None) => done.cloned += 1,
-            Ok(Some(_)) => done.copied += 1,
+            Ok(None) => copy_one(&from, &into, rel, checkout, &mut done),
+            Err(e) => Err(e),
+        };
+        match written {
+            Ok(()) => {}
+            Err(e) if beneath::is_through_link(&e) => done.through_links.push(rel.clone()),
             Err(e) => {
                 return Err(format!(
-                    "could not copy {} to {}: {e}",
+                    "could not copy {} into {}: {e}",
                     from.display(),
-                    to.display()
+                    workspace.display()
                 ));
             }
         }
     }
     Ok(done)
+}
+
+/// Copies `from` to `rel` in `into` (nothing is there), counting it in `done`.
+fn copy_one(
+    from: &Path,
+    into: &beneath::Dir,
+    rel: &str,
+    checkout: &Path,
+    done: &mut Copied,
+) -> std::io::Result<()> {
+    let Ok(meta) = from.symlink_metadata() else {
+        return Ok(()); // gone since git listed it
+    };
+    if meta.file_type().is_symlink() {
+        let target = std::fs::read_link(from)?;
+        if !inside(checkout, from, &target) {
+            done.outside.push(rel.to_string());
+            return Ok(());
+        }
+        into.symlink(&target, rel)?;
+        done.links += 1;
+        return Ok(());
+    }
+    match into.copy_in(from, rel)? {
+        beneath::Copied::Cloned => done.cloned += 1,
+        beneath::Copied::Copied => done.copied += 1,
+    }
+    Ok(())
 }
 
 /// Whether the link at `link` to `target` points inside `root` (resolved lexically: the
@@ -278,6 +305,40 @@ mod tests {
             std::fs::read_link(workspace.join("config/alias.toml")).unwrap(),
             Path::new("local.toml")
         );
+    }
+
+    #[test]
+    fn nothing_is_copied_through_a_link_the_workspace_holds() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (checkout, workspace, outside) = (
+            tmp.path().join("repo"),
+            tmp.path().join("ws"),
+            tmp.path().join("outside"),
+        );
+        std::fs::create_dir_all(checkout.join("secrets")).unwrap();
+        std::fs::write(checkout.join("secrets/key.env"), "KEY=1").unwrap();
+        std::fs::write(checkout.join(".env"), "A=1").unwrap();
+        std::fs::create_dir_all(&workspace).unwrap();
+        std::fs::create_dir_all(&outside).unwrap();
+        std::os::unix::fs::symlink(&outside, workspace.join("secrets")).unwrap();
+        let include = patterns(&checkout, &["secrets/".into(), ".env".into()])
+            .unwrap()
+            .unwrap();
+        let ignored = ["secrets/key.env", ".env"].map(String::from).to_vec();
+        let done = copy(
+            &checkout,
+            &workspace,
+            &ignored,
+            &include,
+            &tmp.path().join("none"),
+        )
+        .unwrap();
+        assert_eq!(done.through_links, ["secrets/key.env"]);
+        assert_eq!(done.cloned + done.copied, 1);
+        assert_eq!(std::fs::read_dir(&outside).unwrap().count(), 0);
+        assert!(done.describe().ends_with(
+            "skipped files whose way in the workspace goes through a symbolic link (streams does not write through links): secrets/key.env"
+        ));
     }
 
     #[test]

@@ -1,5 +1,5 @@
 //! Integrating one sync unit without a gate: the coordinator merges it onto the integration tip
-//! and moves the ref, or finds that it conflicts (the dispatcher then halts the run).
+//! and moves the ref, or finds that it conflicts (the dispatcher then parks its stream).
 
 use super::run::Run;
 use crate::coordinator::{self, ConflictFound, UnitInput, UnitOutcome};
@@ -60,6 +60,7 @@ pub(super) async fn integrate_unit(
                 tasks: tasks.iter().map(|t| t.index + 1).collect(),
                 commits,
                 tip: tip.to_string(),
+                order: run.state.integrations.len(),
             });
             if stream_done {
                 run.finish_stream(unit.stream);

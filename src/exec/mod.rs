@@ -9,9 +9,11 @@
 //! - `task`: one task, as its steps (prepare, attempt, verify, commit, bring), run by an
 //!   executor that reports through events; `launch` builds its job from the plan and the
 //!   state, [`task_spec`] its prompt and argv (the same for a run and `run --dry-run`).
-//! - Sync points: `integration` (a unit on its own), the `gate` (batches), the `halt` on a
-//!   conflict and what a person does then (`continue`, `skip`).
-//! - `process`: agent process groups (a check's, the gate's, a setup's too); `setup`: a
+//! - Sync points: `integration` (a unit on its own), the `gate` (batches), `park`ing a stream
+//!   on a conflict while the rest goes on (`notify` tells someone) and what a person does then
+//!   (`continue STREAM`, `skip STREAM`).
+//! - `process`: agent process groups (a check's, the gate's, a setup's too), each under its
+//!   `reaper`, which makes every process the agent starts its task's by ancestry; `setup`: a
 //!   workspace's `setup` command; `include`: the ignored files copied into a new workspace;
 //!   [`sandbox`]: the kernel confinement of an agent's writes (Landlock), applied between fork
 //!   and exec.
@@ -25,12 +27,14 @@ mod decide;
 pub mod dispatcher;
 mod events;
 mod gate;
-mod halt;
 mod include;
 mod integration;
 mod launch;
+mod notify;
+mod park;
 mod process;
 pub mod prompt;
+mod reaper;
 pub mod recover;
 mod run;
 pub mod sandbox;
@@ -40,7 +44,8 @@ mod stale_locks;
 mod task;
 pub mod task_spec;
 
-// How a finished run ended, read from its state: for `integrate`, which can end one without
+// How a run at rest ended, read from its state: for `integrate`, which can end one without
 // running the engine.
-pub use decide::finished;
+pub use decide::settled;
 pub use dispatcher::{Engine, EngineInput, Finish, Session};
+pub use park::Resolution;

@@ -1,11 +1,13 @@
-//! Running one agent process: its own process group, stdin closed, output to a log file, wall
-//! clock and idle timeouts, and a stop that always reaches grandchildren.
+//! Running one agent process: under a reaper of its own (`reaper`), in a session and process
+//! group of its own, stdin closed, output to a log file, wall clock and idle timeouts, and a
+//! stop that always reaches grandchildren.
 //!
-//! Stopping is SIGTERM to the whole group, a grace period, then SIGKILL. An agent CLI that still
-//! reports when interrupted (a preset's: `docs/agents.md`, "Stop") gets SIGINT first and a grace
-//! period before that. When the agent exits on its own, whatever it left running in its group is
-//! stopped the same way: the task is over, and nothing may keep writing to the worktree while
-//! streams commits it.
+//! Stopping is the signal to the agent's group, a grace period, then SIGKILL to its whole tree.
+//! An agent CLI that still reports when interrupted (a preset's: `docs/agents.md`, "Stop") gets
+//! SIGINT first and a grace period before that. When the agent exits on its own, whatever it left
+//! running in its tree (its group, its session, everything its reaper adopted) is stopped the
+//! same way: the task is over, and nothing may keep writing to the worktree while streams
+//! commits it.
 
 use std::os::unix::process::ExitStatusExt;
 use std::path::PathBuf;
@@ -18,6 +20,8 @@ use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
 use tokio::io::AsyncReadExt;
 use tokio::sync::watch;
+
+use super::reaper::{self, Reaper};
 
 /// Above this much output, a log keeps only a note that it was cut (the agent keeps running and
 /// its output keeps being drained, so it never blocks on a full pipe).
@@ -189,7 +193,8 @@ impl AgentExit {
     }
 }
 
-/// Runs the agent to its end. `on_spawn` receives the process group id as soon as it exists.
+/// Runs the agent to its end. `on_spawn` receives its process group id (its reaper's pid, which
+/// is also its session's id) as soon as it exists.
 pub async fn run_agent(
     mut cmd: AgentCommand,
     limits: Limits,
@@ -197,19 +202,12 @@ pub async fn run_agent(
     on_spawn: impl FnOnce(i32),
 ) -> (AgentExit, Duration) {
     let started = Instant::now();
-    let (mut child, log) = match spawn(&cmd, started) {
+    let (mut child, log, status) = match spawn(&cmd, started) {
         Ok(spawned) => spawned,
         Err(failed) => return failed,
     };
-    let pgid = child.id().map(|p| p as i32).unwrap_or(0);
-    on_spawn(pgid);
-    // What marks this agent's processes, even those that leave its group.
-    let cmd_marker: Vec<String> = cmd
-        .env
-        .iter()
-        .filter(|(k, _)| k == "STREAMS_RUN_ID" || k == "STREAMS_STREAM")
-        .map(|(k, v)| format!("{k}={v}"))
-        .collect();
+    let group = child.id().map(|p| p as i32).unwrap_or(0);
+    on_spawn(group);
 
     let last_output = Arc::new(AtomicU64::new(0));
     // Set by the stdout reader when the agent's streamed usage crosses its budget.
@@ -240,26 +238,32 @@ pub async fn run_agent(
             ))
         }),
     ];
-    let running = Running {
-        pgid,
+    let mut running = Running {
+        group,
         started,
         limits,
         last_output,
+        status: Status::Waiting(status),
         interrupt_first: cmd.interrupt_first,
         time_budget,
     };
     let exit = running.supervise(&mut child, &mut cancel, &mut over).await;
-    running.stop_the_rest(readers, &cmd_marker).await;
-    crate::children::agent_exited(pgid);
+    running.stop_the_rest(&mut child, readers).await;
+    crate::children::agent_exited(group);
+    // Its tree is gone; what streams adopted from it, if its reaper was killed, goes too once
+    // it can be no other task's.
+    tokio::task::spawn_blocking(|| reap_strays(Strays::OfNoRunningTask))
+        .await
+        .ok();
     (exit, started.elapsed())
 }
 
-/// Starts `cmd` in its own process group, stdin closed, its log opened with its header. `Err`:
-/// how it ended without starting, and the time that took.
+/// Starts `cmd` under a reaper (in a session and group of their own), stdin closed, its log
+/// opened with its header. `Err`: how it ended without starting, and the time that took.
 fn spawn(
     cmd: &AgentCommand,
     started: Instant,
-) -> Result<(tokio::process::Child, SharedLog), (AgentExit, Duration)> {
+) -> Result<(tokio::process::Child, SharedLog, ReportedStatus), (AgentExit, Duration)> {
     let Some(program) = cmd.argv.first() else {
         return Err((
             AgentExit::SpawnFailed("the agent command is empty".into()),
@@ -284,9 +288,7 @@ fn spawn(
         .current_dir(&cmd.cwd)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        // Its own group: terminal signals do not reach it, and we can signal all of it at once.
-        .process_group(0);
+        .stderr(Stdio::piped());
     for var in &cmd.env_remove {
         command.env_remove(var);
     }
@@ -295,6 +297,15 @@ fn spawn(
     for (k, v) in cmd.env.iter().filter(|(k, _)| !cmd.env_remove.contains(k)) {
         command.env(k, v);
     }
+    // First: the hooks after it run in the agent only, not in its reaper.
+    let reaper = match Reaper::arrange(&mut command) {
+        Ok(reaper) => reaper,
+        Err(e) => {
+            let message = format!("could not set up its process reaper: {e}");
+            let _ = append(&log, format!("streams: {message}\n").as_bytes());
+            return Err((AgentExit::SpawnFailed(message), started.elapsed()));
+        }
+    };
     let lane = cmd.sandbox.as_ref().and_then(|l| l.confinement());
     if let Err(message) = super::sandbox::confine(&mut command, lane) {
         let _ = append(&log, crate::agent::log::note(&message).as_bytes());
@@ -309,8 +320,9 @@ fn spawn(
         }
         spawned
     };
+    let status = reaper.status();
     match spawned {
-        Ok(child) => Ok((child, log)),
+        Ok(child) => Ok((child, log, status)),
         Err(e) => {
             let message = spawn_error(cmd, program, lane.is_some(), &e);
             let note = crate::agent::log::note(&format!("could not start the agent: {message}"));
@@ -340,29 +352,43 @@ fn spawn_error(cmd: &AgentCommand, program: &str, confined: bool, e: &std::io::E
     }
 }
 
-/// A started agent's process group, and what its end is judged by.
+/// The agent's wait status as its reaper reports it (`None`: the reaper ended without
+/// reporting one).
+type ReportedStatus = tokio::task::JoinHandle<Option<i32>>;
+
+/// What is known of the agent's end.
+enum Status {
+    Waiting(ReportedStatus),
+    Known(Option<i32>),
+}
+
+/// A started agent's reaper (its pid is the agent's process group and session), and what its
+/// end is judged by.
 struct Running {
-    pgid: i32,
+    group: i32,
     started: Instant,
     limits: Limits,
     /// When it last printed, in ms since `started` (written by the log copiers).
     last_output: Arc<AtomicU64>,
-    /// SIGINT before SIGTERM (see [`AgentCommand::interrupt_first`]).
+    status: Status,
+    /// SIGINT before the stop's signal (see [`AgentCommand::interrupt_first`]).
     interrupt_first: bool,
     /// The task's budget of agent time, if it has one.
     time_budget: Option<Duration>,
 }
 
+/// How often a reaper is woken, in case the agent stopped it.
+const WAKE_EVERY: Duration = Duration::from_millis(500);
+
 impl Running {
     /// Waits for the agent's end: its exit, a timeout (wall clock or idle), or the run's stop.
     async fn supervise(
-        &self,
+        &mut self,
         child: &mut tokio::process::Child,
         cancel: &mut watch::Receiver<Cancel>,
         over: &mut watch::Receiver<Option<String>>,
     ) -> AgentExit {
-        let (pgid, started, limits) = (self.pgid, self.started, self.limits);
-        let first = self.interrupt_first.then_some(Signal::SIGINT);
+        let (group, started, limits) = (self.group, self.started, self.limits);
         let wall_deadline = limits
             .timeout
             .map(|t| tokio::time::Instant::from_std(started + t));
@@ -370,30 +396,37 @@ impl Running {
             .time_budget
             .map(|t| tokio::time::Instant::from_std(started + t));
         let mut over_open = true;
+        let mut wake = tokio::time::interval(WAKE_EVERY);
         loop {
             let idle_deadline = limits.idle.map(|idle| {
                 let last = Duration::from_millis(self.last_output.load(Ordering::Relaxed));
                 tokio::time::Instant::from_std(started + last + idle)
             });
             tokio::select! {
-                status = child.wait() => {
+                status = self.ended() => {
                     return match status {
-                        Ok(status) => match (status.code(), status.signal()) {
-                            (Some(code), _) => AgentExit::Exited(code),
-                            (None, Some(signal)) => AgentExit::Signaled(signal),
-                            _ => AgentExit::Exited(-1),
+                        Some(status) => exit_of(status),
+                        // The reaper died before the agent (it was killed): what killed it says
+                        // how the agent's run ended.
+                        None => match child.wait().await {
+                            Ok(status) => match (status.code(), status.signal()) {
+                                (Some(code), _) => AgentExit::Exited(code),
+                                (None, Some(signal)) => AgentExit::Signaled(signal),
+                                _ => AgentExit::Exited(-1),
+                            },
+                            Err(e) => AgentExit::SpawnFailed(format!("could not wait for the agent: {e}")),
                         },
-                        Err(e) => AgentExit::SpawnFailed(format!("could not wait for the agent: {e}")),
                     };
                 }
+                _ = wake.tick() => reaper::wake(group),
                 _ = sleep_until(wall_deadline) => {
-                    stop_group(pgid, first, Signal::SIGTERM, limits.grace, child).await;
+                    self.stop(Signal::SIGTERM).await;
                     return AgentExit::TimedOut(limits.timeout.unwrap_or_default());
                 }
                 // A budget stop is graceful whatever the agent: SIGINT first, so that it can
                 // still report what it used.
                 _ = sleep_until(budget_deadline) => {
-                    stop_group(pgid, Some(Signal::SIGINT), Signal::SIGTERM, limits.grace, child).await;
+                    self.stop_for_budget().await;
                     let time = self.time_budget.unwrap_or_default().as_millis() as u64;
                     return AgentExit::OverBudget(format!(
                         "{} of agent time",
@@ -407,7 +440,7 @@ impl Running {
                         continue;
                     }
                     let Some(what) = over.borrow().clone() else { continue };
-                    stop_group(pgid, Some(Signal::SIGINT), Signal::SIGTERM, limits.grace, child).await;
+                    self.stop_for_budget().await;
                     return AgentExit::OverBudget(what);
                 }
                 _ = sleep_until(idle_deadline) => {
@@ -415,7 +448,7 @@ impl Running {
                     let last = Duration::from_millis(self.last_output.load(Ordering::Relaxed));
                     let idle = limits.idle.unwrap_or_default();
                     if started.elapsed() >= last + idle {
-                        stop_group(pgid, first, Signal::SIGTERM, limits.grace, child).await;
+                        self.stop(Signal::SIGTERM).await;
                         return AgentExit::Idle(idle);
                     }
                 }
@@ -424,20 +457,16 @@ impl Running {
                     match level {
                         Cancel::None => continue,
                         Cancel::Graceful(signal) => {
-                            // A preset's CLI gets SIGINT first whatever stopped streams.
-                            let first = first.filter(|f| *f != signal);
                             // A second Ctrl-C during the grace period turns into SIGKILL.
+                            let mut again = cancel.clone();
                             tokio::select! {
-                                _ = stop_group(pgid, first, signal, limits.grace, child) => {}
-                                _ = cancel.changed() => { kill_group(pgid); let _ = child.wait().await; }
+                                _ = self.stop(signal) => {}
+                                _ = again.changed() => { self.kill().await; }
                             }
                         }
-                        Cancel::Kill => {
-                            kill_group(pgid);
-                            let _ = child.wait().await;
-                        }
+                        Cancel::Kill => self.kill().await,
                         Cancel::Budget => {
-                            stop_group(pgid, Some(Signal::SIGINT), Signal::SIGTERM, limits.grace, child).await;
+                            self.stop_for_budget().await;
                             return AgentExit::OverBudget("the shared budget ran out".into());
                         }
                     }
@@ -447,17 +476,65 @@ impl Running {
         }
     }
 
-    /// The leader is gone; anything left in its group (a backgrounded grandchild) goes too, and
-    /// so does a process that left the group but still holds its output pipes (`marker`: the
-    /// variables that say whose it is). Returns once its output is all in the log, or out of
-    /// reach.
+    /// The agent's wait status once its reaper reported it (`None`: the reaper died first).
+    async fn ended(&mut self) -> Option<i32> {
+        if let Status::Waiting(reported) = &mut self.status {
+            let status = reported.await.ok().flatten();
+            self.status = Status::Known(status);
+        }
+        match self.status {
+            Status::Known(status) => status,
+            Status::Waiting(_) => None,
+        }
+    }
+
+    /// `signal` to the agent's group (SIGINT before it for a preset's CLI), up to the grace
+    /// period for it to end after each, then SIGKILL to its whole tree.
+    async fn stop(&mut self, signal: Signal) {
+        let grace = self.limits.grace;
+        // A preset's CLI gets SIGINT first whatever stopped streams, so it can still report.
+        if self.interrupt_first && signal != Signal::SIGINT {
+            let _ = killpg(Pid::from_raw(self.group), Signal::SIGINT);
+            if tokio::time::timeout(grace, self.ended()).await.is_ok() {
+                return;
+            }
+        }
+        let _ = killpg(Pid::from_raw(self.group), signal);
+        if tokio::time::timeout(grace, self.ended()).await.is_err() {
+            self.kill().await;
+        }
+    }
+
+    /// A budget stop, graceful whatever the agent: SIGINT (so that it can still report what it
+    /// used), then SIGTERM, each with the grace period, then SIGKILL to its whole tree.
+    async fn stop_for_budget(&mut self) {
+        let grace = self.limits.grace;
+        for signal in [Signal::SIGINT, Signal::SIGTERM] {
+            let _ = killpg(Pid::from_raw(self.group), signal);
+            if tokio::time::timeout(grace, self.ended()).await.is_ok() {
+                return;
+            }
+        }
+        self.kill().await;
+    }
+
+    /// SIGKILL to the agent's whole tree, and its end collected.
+    async fn kill(&mut self) {
+        reaper::kill_tree(self.group).await;
+        let _ = tokio::time::timeout(Duration::from_secs(5), self.ended()).await;
+    }
+
+    /// The agent is gone; anything left in its tree (a backgrounded grandchild, a daemon in a
+    /// session of its own) goes too: SIGTERM, until its output is all in the log or the grace
+    /// period ends, then SIGKILL; then its reaper, its tree empty, exits.
     async fn stop_the_rest(
         &self,
+        child: &mut tokio::process::Child,
         readers: [Option<tokio::task::JoinHandle<()>>; 2],
-        marker: &[String],
     ) {
-        let pgid = self.pgid;
-        let _ = killpg(Pid::from_raw(pgid), Signal::SIGTERM);
+        let group = self.group;
+        let _ =
+            tokio::task::spawn_blocking(move || reaper::signal_tree(group, Signal::SIGTERM)).await;
         // Readers end when the last holder of the pipes exits.
         let drain = async {
             for reader in readers.into_iter().flatten() {
@@ -465,75 +542,77 @@ impl Running {
             }
         };
         tokio::pin!(drain);
-        if tokio::time::timeout(self.limits.grace, &mut drain)
+        let drained = tokio::time::timeout(self.limits.grace, &mut drain)
+            .await
+            .is_ok();
+        reaper::kill_tree(group).await;
+        reaper::wake(group);
+        if tokio::time::timeout(Duration::from_secs(5), child.wait())
             .await
             .is_err()
         {
-            kill_group(pgid);
-            // A process that left the group (setsid) but still holds the pipes: it carries the
-            // agent's environment, which says whose it is.
-            for pid in processes_with_env(marker) {
-                let _ = nix::sys::signal::kill(Pid::from_raw(pid), Signal::SIGKILL);
-            }
-            // Whatever still holds the pipes after that is out of reach: stop waiting for it (the
-            // readers finish on their own when it goes).
+            // A reaper that does not end with an empty tree is not doing its work.
+            let _ = child.start_kill();
+            let _ = child.wait().await;
+        }
+        if !drained {
+            // Whatever still holds the pipes after that is out of reach: stop waiting for it
+            // (the readers finish on their own when it goes).
             let _ = tokio::time::timeout(Duration::from_secs(1), &mut drain).await;
-        } else {
-            // Processes that closed their pipes but ignore SIGTERM.
-            kill_group(pgid);
         }
     }
 }
 
-/// Kills what an agent left running after it exited: every process re-parented to streams
-/// (it is a child subreaper) that streams did not start itself and that does not carry another
-/// task's marks, and every process carrying this task's marks (`env`: `STREAMS_RUN_ID` and
-/// `STREAMS_STREAM`). Repeated until none is left, since a killed stray's own children are
-/// re-parented in turn; bounded, for a stray that forks faster than it is killed.
-pub fn reap_strays(env: &[(String, String)]) {
-    let marks: Vec<String> = env
-        .iter()
-        .filter(|(k, _)| k == "STREAMS_RUN_ID" || k == "STREAMS_STREAM")
-        .map(|(k, v)| format!("{k}={v}"))
-        .collect();
-    let run_mark = env
-        .iter()
-        .find(|(k, _)| k == "STREAMS_RUN_ID")
-        .map(|(k, v)| format!("{k}={v}"));
+/// How an agent with this wait status ended.
+fn exit_of(status: i32) -> AgentExit {
+    use nix::libc;
+    if libc::WIFEXITED(status) {
+        AgentExit::Exited(libc::WEXITSTATUS(status))
+    } else if libc::WIFSIGNALED(status) {
+        AgentExit::Signaled(libc::WTERMSIG(status))
+    } else {
+        AgentExit::Exited(-1)
+    }
+}
+
+/// Which of the processes streams adopted [`reap_strays`] kills.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Strays {
+    /// Those no running agent can own: in the session of no agent still running, and only when
+    /// no agent runs at all (any running one could be the one that left it).
+    OfNoRunningTask,
+    /// Every one: the run is over.
+    All,
+}
+
+/// Kills processes streams adopted itself (it is a child subreaper): an agent's tree lands on
+/// its reaper, so what lands on streams left a tree whose reaper was killed. Such a process is
+/// its task's if it is still in the session its task started in (that task's end kills it);
+/// otherwise nothing says whose it is (its environment is its own to forge), so it dies once no
+/// agent runs, or when the run ends ([`Strays::All`]). Repeated until none is left, since a
+/// killed stray's own children are re-parented in turn; bounded, for a stray that forks faster
+/// than it is killed. Dead ones are collected (nobody else waits for them).
+pub fn reap_strays(which: Strays) {
     let me = std::process::id() as i32;
-    // Only these are collected once dead: a zombie git child belongs to the thread waiting
-    // for it.
-    let mut killed_pids = std::collections::BTreeSet::new();
     for _ in 0..200 {
         let killed = {
             let _hunting = crate::children::hunting();
+            let running = crate::children::agents();
             let mut killed = 0;
-            for (pid, ppid, zombie) in all_processes() {
-                if pid == me {
+            for p in reaper::all_processes() {
+                if p.ppid != me || crate::children::is_own(p.pid) {
                     continue;
                 }
-                if zombie {
-                    if ppid == me && killed_pids.contains(&pid) {
-                        // A stray killed earlier: collect it (nobody else waits for it).
-                        let _ = nix::sys::wait::waitpid(
-                            Pid::from_raw(pid),
-                            Some(nix::sys::wait::WaitPidFlag::WNOHANG),
-                        );
-                    }
+                if p.zombie {
+                    let _ = nix::sys::wait::waitpid(
+                        Pid::from_raw(p.pid),
+                        Some(nix::sys::wait::WaitPidFlag::WNOHANG),
+                    );
                     continue;
                 }
-                let environ = std::fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
-                let vars: Vec<&[u8]> = environ.split(|b| *b == 0).collect();
-                let has = |v: &str| vars.contains(&v.as_bytes());
-                let ours = !marks.is_empty() && marks.iter().all(|m| has(m));
-                let adopted = ppid == me
-                    && !crate::children::is_own(pid)
-                    // Another task's stray, still running with its marks: its task ends it.
-                    && !(run_mark.as_deref().is_some_and(&has)
-                        && vars.iter().any(|v| v.starts_with(b"STREAMS_STREAM=")));
-                if (ours || adopted) && !crate::children::is_own(pid) {
-                    let _ = nix::sys::signal::kill(Pid::from_raw(pid), Signal::SIGKILL);
-                    killed_pids.insert(pid);
+                let unowned = running.is_empty() && which == Strays::OfNoRunningTask;
+                if which == Strays::All || (unowned && !running.contains(&p.session)) {
+                    let _ = nix::sys::signal::kill(Pid::from_raw(p.pid), Signal::SIGKILL);
                     killed += 1;
                 }
             }
@@ -547,57 +626,10 @@ pub fn reap_strays(env: &[(String, String)]) {
     tracing::warn!("processes an agent left kept appearing; giving up killing them");
 }
 
-/// Every process as (pid, parent pid, is a zombie), from /proc (Linux; elsewhere none).
-fn all_processes() -> Vec<(i32, i32, bool)> {
-    let Ok(entries) = std::fs::read_dir("/proc") else {
-        return Vec::new();
-    };
-    entries
-        .filter_map(|e| e.ok())
-        .filter_map(|e| e.file_name().to_str().and_then(|n| n.parse::<i32>().ok()))
-        .filter_map(|pid| {
-            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-            // `pid (comm) state ppid ...`; comm may hold spaces and parentheses.
-            let rest = &stat[stat.rfind(')')? + 2..];
-            let mut fields = rest.split(' ');
-            let state = fields.next()?;
-            let ppid = fields.next()?.parse().ok()?;
-            Some((pid, ppid, state == "Z" || state == "X"))
-        })
-        .collect()
-}
-
 async fn sleep_until(deadline: Option<tokio::time::Instant>) {
     match deadline {
         Some(deadline) => tokio::time::sleep_until(deadline).await,
         None => std::future::pending().await,
-    }
-}
-
-/// Signal the group (`first`, then `signal`, each with `grace` to exit), then SIGKILL it.
-async fn stop_group(
-    pgid: i32,
-    first: Option<Signal>,
-    signal: Signal,
-    grace: Duration,
-    child: &mut tokio::process::Child,
-) {
-    if let Some(first) = first {
-        let _ = killpg(Pid::from_raw(pgid), first);
-        if tokio::time::timeout(grace, child.wait()).await.is_ok() {
-            return;
-        }
-    }
-    let _ = killpg(Pid::from_raw(pgid), signal);
-    if tokio::time::timeout(grace, child.wait()).await.is_err() {
-        kill_group(pgid);
-        let _ = child.wait().await;
-    }
-}
-
-pub fn kill_group(pgid: i32) {
-    if pgid > 0 {
-        let _ = killpg(Pid::from_raw(pgid), Signal::SIGKILL);
     }
 }
 

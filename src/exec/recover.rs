@@ -15,7 +15,7 @@ use std::time::Duration;
 use super::run::Run;
 use crate::coordinator::{self, IntegrationMove};
 use crate::error::Result;
-use crate::git::{self, refs, trailers};
+use crate::git::{self, refs, trailers, worktree};
 use crate::ids::{Oid, StreamId, TaskId};
 use crate::state::{Entry, StreamState, SyncUnit, TaskState, journal};
 use crate::workspace::{Kind, Workspace};
@@ -129,15 +129,25 @@ impl Recovery {
                     .iter()
                     .find(|u| u.stream == s && u.first == *first && u.last == *last)
                     .cloned();
-                let unit = unit.unwrap_or_else(|| SyncUnit {
-                    stream: s,
-                    first: *first,
-                    last: *last,
-                    from: Oid::default(),
-                    to: Oid::default(),
-                });
+                // A parked stream's unit is not queued: a resolution `continue` was recording.
+                let parked = match &run.state.streams[s].state {
+                    StreamState::Parked(park) => Some(park.clone()),
+                    _ => None,
+                };
+                let unit = unit
+                    .or_else(|| parked.as_ref().map(|p| p.unit.clone()))
+                    .unwrap_or_else(|| SyncUnit {
+                        stream: s,
+                        first: *first,
+                        last: *last,
+                        from: Oid::default(),
+                        to: Oid::default(),
+                    });
                 if run.unit_integrated(&unit, new.as_str().into()) {
                     run.finish_stream(s);
+                }
+                if let Some(park) = parked {
+                    let _ = worktree::remove(&run.ctx.repo, &park.resolution_worktree);
                 }
                 tip = new.as_str().into();
                 if tip == actual {
@@ -317,8 +327,10 @@ fn is_ancestor_or_equal(repo: &git::Repo, a: &str, b: &str) -> bool {
 
 /// What is left running of a run, to stop before touching its worktrees.
 pub enum RunProcesses {
-    /// Processes whose environment says they belong to the run: agents and everything they
-    /// started, those that left their agent's process group included.
+    /// Processes of the run: the trees of the reapers it recorded that are still there
+    /// (everything their agents started, those that left their session or cleared their
+    /// environment included), and processes whose environment says they are the run's (an
+    /// agent's, should its reaper have been killed).
     Verified(Vec<i32>),
     /// Without /proc (not Linux) nothing can be checked: the process groups the run recorded,
     /// those still alive.
@@ -339,12 +351,22 @@ impl RunProcesses {
 }
 
 /// Finds what is left of a run. A recorded process group is never trusted on its own where it
-/// can be checked: after a reboot, or once process ids wrap, it may be anyone's.
+/// can be checked: after a reboot, or once process ids wrap, it may be anyone's. It is taken for
+/// an agent's reaper only while it still is one: a fork of this very program, leading a
+/// session of its own.
 pub fn run_processes(run_id: &str, recorded_groups: &BTreeSet<i32>) -> RunProcesses {
     if Path::new("/proc/self/environ").exists() {
-        RunProcesses::Verified(super::process::processes_with_env(&[format!(
-            "STREAMS_RUN_ID={run_id}"
-        )]))
+        let mut pids: BTreeSet<i32> =
+            super::process::processes_with_env(&[format!("STREAMS_RUN_ID={run_id}")])
+                .into_iter()
+                .collect();
+        let processes = super::reaper::all_processes();
+        for &group in recorded_groups {
+            if is_a_reaper(group, &processes) {
+                pids.extend(super::reaper::tree(group, &processes));
+            }
+        }
+        RunProcesses::Verified(pids.into_iter().collect())
     } else {
         RunProcesses::Groups(
             recorded_groups
@@ -354,6 +376,27 @@ pub fn run_processes(run_id: &str, recorded_groups: &BTreeSet<i32>) -> RunProces
                 .collect(),
         )
     }
+}
+
+/// Whether `pid` is an agent's reaper: a process of this program's (a reaper is a fork of
+/// streams that never execs) leading its own session.
+fn is_a_reaper(pid: i32, processes: &[super::reaper::Proc]) -> bool {
+    let program = |pid: &str| {
+        std::fs::read_link(format!("/proc/{pid}/exe"))
+            .ok()
+            .map(|p| {
+                let p = p.to_string_lossy().into_owned();
+                // A program replaced since it started (a rebuild) reads as deleted.
+                p.strip_suffix(" (deleted)")
+                    .map(str::to_string)
+                    .unwrap_or(p)
+            })
+    };
+    pid > 0
+        && processes
+            .iter()
+            .any(|p| p.pid == pid && p.session == pid && !p.zombie)
+        && program(&pid.to_string()).is_some_and(|exe| Some(exe) == program("self"))
 }
 
 /// SIGTERM, up to `grace` to exit, then SIGKILL.

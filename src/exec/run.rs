@@ -19,8 +19,8 @@ use crate::layout::RefNames;
 use crate::plan::{Plan, SyncPoint};
 use crate::report::{Event, Reporter};
 use crate::state::{
-    FailReason, Journal, RunDir, RunState, Span, SpanOutcome, StateStore, Step, Stop, StreamState,
-    SyncUnit, TaskRecord, TaskState, WorkStats, now_ms,
+    FailReason, Journal, Landing, RunDir, RunState, Span, SpanOutcome, StateStore, Step, Stop,
+    StreamState, SyncUnit, TaskRecord, TaskState, WorkStats, now_ms,
 };
 
 /// What a run works with, the same for the whole session.
@@ -405,11 +405,29 @@ impl Run {
         Ok(())
     }
 
-    /// Records a unit as integrated at `tip`: tasks, queue, and the kept task ends. Returns
-    /// whether that completes its stream (the caller finishes it, after reporting the unit).
+    /// Records a unit as integrated at `tip`: tasks, queue, the order of integration, and the
+    /// kept task ends. A parked stream whose unit lands goes on (its conflict is behind it).
+    /// Returns whether that completes its stream (the caller finishes it, after reporting the
+    /// unit).
     pub fn unit_integrated(&mut self, unit: &SyncUnit, tip: Oid) -> bool {
-        self.state.integration_tip = tip;
+        self.state.integration_tip = tip.clone();
         self.state.queue.retain(|u| u != unit);
+        let record = &mut self.state.streams[unit.stream];
+        let parked = match &record.state {
+            StreamState::Parked(park) => Some(park.started_at),
+            _ => None,
+        };
+        if let Some(started_at) = parked {
+            record.state = StreamState::Active { started_at };
+        }
+        self.state.integrations.push(Landing {
+            stream: record.name.clone(),
+            first: unit.first,
+            last: unit.last,
+            tip,
+            at: now_ms(),
+            parked: parked.is_some(),
+        });
         let record = &mut self.state.streams[unit.stream];
         for i in unit.first..=unit.last {
             if let TaskState::Committed {

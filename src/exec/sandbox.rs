@@ -14,10 +14,12 @@
 //! source). Landlock binds root too: it is not a permission check that privileges bypass.
 //!
 //! Only write rights are handled (the crate's `AccessFs::from_write(ABI::V3)`: creating, writing,
-//! truncating, removing, renaming and linking), so reads, execution, device ioctls, the network
-//! and signals are untouched. ABI 3 (Linux 6.2) is the least streams uses: ABI 2 cannot stop a
-//! file outside the workspace from being truncated, and ABI 1 refuses every rename between two
-//! directories, the workspace's included, which breaks git.
+//! truncating, removing, renaming and linking), so reads, execution, device ioctls and the
+//! network are untouched. ABI 3 (Linux 6.2) is the least streams uses: ABI 2 cannot stop a file
+//! outside the workspace from being truncated, and ABI 1 refuses every rename between two
+//! directories, the workspace's included, which breaks git. Where the kernel has ABI 6 (Linux
+//! 6.12), signals are scoped too: the agent's tree may signal its own processes only, so it
+//! cannot stop or kill streams (`kill -STOP` of its parent's parent) or its reaper.
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -29,6 +31,10 @@ use crate::state::FailReason;
 
 /// The Landlock ABI whose write rights streams handles (Linux 6.2).
 const NEEDED_ABI: i32 = 3;
+
+/// The Landlock ABI that can keep an agent from signalling processes outside its own tree
+/// (Linux 6.12): streams above all. Used where the kernel has it; below it, see the README.
+const SIGNAL_SCOPE_ABI: i32 = 6;
 
 /// Device files an agent may write (not create or remove): what shells and tools open for
 /// writing as a matter of course. Other shared scratch places (`/tmp`, `/dev/shm`) are not
@@ -346,7 +352,8 @@ pub fn confine(
         .map(Path::new)
         .filter(|p| p.exists())
         .collect();
-    let ruleset = kernel::build(&c.writable, &devices, c.required)
+    let abi = kernel_support().as_ref().map_or(0, |abi| *abi);
+    let ruleset = kernel::build(&c.writable, &devices, c.required, abi)
         .map_err(|e| format!("could not set up the sandbox: {e}"))?;
     let mut ruleset = Some(ruleset);
     let required = c.required;
@@ -374,7 +381,7 @@ mod kernel {
 
     use landlock::{
         ABI, AccessFs, CompatLevel, Compatible, LandlockStatus, Ruleset, RulesetAttr,
-        RulesetCreated, RulesetCreatedAttr, RulesetError, RulesetStatus, path_beneath_rules,
+        RulesetCreated, RulesetCreatedAttr, RulesetError, RulesetStatus, Scope, path_beneath_rules,
     };
 
     /// The running kernel's Landlock ABI as the crate finds it, or why there is none.
@@ -402,11 +409,14 @@ mod kernel {
         }
     }
 
-    /// In the parent: the ruleset, every path opened and added. Only write rights are handled.
+    /// In the parent: the ruleset, every path opened and added. Only write rights are handled,
+    /// and signals where the kernel's ABI (`abi`) can scope them (6, Linux 6.12): the agent may
+    /// then signal only processes of its own tree, not streams nor the reaper it runs under.
     pub fn build(
         writable: &[PathBuf],
         devices: &[&Path],
         required: bool,
+        abi: i32,
     ) -> Result<RulesetCreated, RulesetError> {
         let access = AccessFs::from_write(ABI::V3);
         let level = if required {
@@ -414,9 +424,13 @@ mod kernel {
         } else {
             CompatLevel::BestEffort
         };
-        Ruleset::default()
+        let mut ruleset = Ruleset::default()
             .set_compatibility(level)
-            .handle_access(access)?
+            .handle_access(access)?;
+        if abi >= super::SIGNAL_SCOPE_ABI {
+            ruleset = ruleset.scope(Scope::Signal)?;
+        }
+        ruleset
             .create()?
             // Directories: everything below them; files (the devices): write and truncate only.
             .add_rules(path_beneath_rules(writable, access))?
@@ -449,7 +463,7 @@ mod kernel {
         Err("Landlock is a Linux feature; this system has none".into())
     }
 
-    pub fn build(_: &[PathBuf], _: &[&Path], _: bool) -> Result<Never, String> {
+    pub fn build(_: &[PathBuf], _: &[&Path], _: bool, _: i32) -> Result<Never, String> {
         Err("Landlock is a Linux feature".into())
     }
 

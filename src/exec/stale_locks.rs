@@ -18,13 +18,22 @@ pub fn clear_stale_locks(repo: &Repo, state: &RunState) -> Result<Vec<String>> {
     let ours_wt: BTreeSet<PathBuf> = state.streams.iter().map(|s| s.worktree.clone()).collect();
     // A stream's workspace and its control directory are streams' own: every lock file in
     // them is a killed git's.
-    let workspaces = ours_wt.iter().map(|wt| Workspace::find(repo, wt));
-    for path in workspaces.flat_map(|ws| ws.stale_locks()) {
-        std::fs::remove_file(&path).context(|| format!("could not remove {}", path.display()))?;
-        notes.push(format!(
-            "removed a stale git lock file left by the crash: {}",
-            path.display()
-        ));
+    for wt in &ours_wt {
+        let ws = Workspace::find(repo, wt);
+        for path in ws.stale_locks() {
+            // In the workspace: beneath it, through no link its agent put there.
+            let removed = if path.starts_with(wt) {
+                crate::beneath::Dir::open(wt)
+                    .and_then(|dir| dir.relative(&path).and_then(|rel| dir.remove(rel)))
+            } else {
+                std::fs::remove_file(&path)
+            };
+            removed.context(|| format!("could not remove {}", path.display()))?;
+            notes.push(format!(
+                "removed a stale git lock file left by the crash: {}",
+                path.display()
+            ));
+        }
     }
     let is_ours = |wt: &Path| ours_wt.contains(wt) || layout::is_resolution_worktree(wt);
     let ref_dirs = layout::loose_ref_dirs(repo.common_dir(), &state.plan_name);

@@ -176,16 +176,19 @@ pub fn prepare_objects(repo: &Repo, git_dir: &Path) -> GitResult<()> {
         dir: p.to_path_buf(),
         stderr: e.to_string(),
     };
+    // Written beneath the git dir, through no link the agent put there.
     let info = objects.join("info");
-    if !std::fs::symlink_metadata(&info).is_ok_and(|m| m.is_dir()) {
-        let _ = std::fs::remove_file(&info);
-        std::fs::create_dir_all(&info).map_err(|e| fail(&info, e))?;
+    let ours = crate::beneath::Dir::open(git_dir).map_err(|e| fail(git_dir, e))?;
+    if ours.kind("objects/info").map_err(|e| fail(&info, e))? != Some(crate::beneath::Kind::Dir) {
+        ours.remove("objects/info")
+            .and_then(|()| ours.create_dir_all("objects/info").map(drop))
+            .map_err(|e| fail(&info, e))?;
     }
     for name in ["alternates", "http-alternates"] {
-        let _ = std::fs::remove_file(info.join(name));
+        let _ = ours.remove(Path::new("objects/info").join(name));
     }
     let alternates = format!("{}\n", repo.common_dir().join("objects").display());
-    std::fs::write(info.join("alternates"), alternates)
+    ours.write("objects/info/alternates", alternates.as_bytes())
         .map_err(|e| fail(&info.join("alternates"), e))?;
     let mut dirs = vec![objects.clone()];
     while let Some(dir) = dirs.pop() {
@@ -203,7 +206,7 @@ pub fn prepare_objects(repo: &Repo, git_dir: &Path) -> GitResult<()> {
                 }
                 Ok(t) if t.is_file() => {}
                 _ => {
-                    let _ = std::fs::remove_file(&path);
+                    let _ = ours.relative(&path).and_then(|rel| ours.remove(rel));
                 }
             }
         }

@@ -85,9 +85,12 @@ pub fn in_git_dir(dir: &Path) -> Vec<PathBuf> {
     ]
     .iter()
     .map(|name| dir.join(name))
-    .filter(|p| p.exists())
+    // A link is a lock too (removed, not followed).
+    .filter(|p| std::fs::symlink_metadata(p).is_ok())
     .collect();
-    found.extend(find_under(&dir.join("refs")));
+    if std::fs::symlink_metadata(dir.join("refs")).is_ok_and(|m| m.is_dir()) {
+        found.extend(find_under(&dir.join("refs")));
+    }
     found
 }
 
@@ -101,7 +104,8 @@ fn find_under(dir: &Path) -> Vec<PathBuf> {
         };
         for entry in entries.filter_map(|e| e.ok()) {
             let path = entry.path();
-            if path.is_dir() {
+            // A link is not followed: what it points at is not this directory's.
+            if entry.file_type().is_ok_and(|t| t.is_dir()) {
                 stack.push(path);
             } else if path.extension().is_some_and(|e| e == "lock") {
                 found.push(path);

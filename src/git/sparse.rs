@@ -38,6 +38,7 @@ pub(super) fn config_lines(git_dir: &Path) -> String {
 pub(super) fn apply(git: &Git, git_dir: &Path, sparse: Option<&Sparse>) -> GitResult<bool> {
     let info = git_dir.join("info");
     let (file, record) = (info.join("sparse-checkout"), info.join(RECORD));
+    // Read to compare; what streams writes or removes here goes beneath the git dir.
     let current = std::fs::read_to_string(&file).ok();
     let recorded = std::fs::read_to_string(&record).ok();
     match sparse {
@@ -45,8 +46,10 @@ pub(super) fn apply(git: &Git, git_dir: &Path, sparse: Option<&Sparse>) -> GitRe
         None => {
             git.run(["sparse-checkout", "disable"])?;
             // `disable` leaves git's file; without both, the next call sees a whole workspace.
-            let _ = std::fs::remove_file(&file);
-            let _ = std::fs::remove_file(&record);
+            if let Ok(ours) = crate::beneath::Dir::open(git_dir) {
+                let _ = ours.remove("info/sparse-checkout");
+                let _ = ours.remove(Path::new("info").join(RECORD));
+            }
             Ok(true)
         }
         Some(sparse) => {
@@ -64,7 +67,12 @@ pub(super) fn apply(git: &Git, git_dir: &Path, sparse: Option<&Sparse>) -> GitRe
             )?;
             let written = std::fs::read_to_string(&file).unwrap_or_default();
             // Only an optimisation: a record that cannot be written costs a `set` next time.
-            let _ = std::fs::write(&record, format!("{request}{SEPARATOR}{written}"));
+            let _ = crate::beneath::Dir::open(git_dir).and_then(|ours| {
+                ours.write(
+                    Path::new("info").join(RECORD),
+                    format!("{request}{SEPARATOR}{written}").as_bytes(),
+                )
+            });
             Ok(true)
         }
     }

@@ -47,6 +47,9 @@ pub fn abort_current(current: Current) -> Result<(Aborted, RunState)> {
     session::check_not_over(&state, "abort")?;
     let journal = session::open_journal(&run_dir)?;
     let aborted = session::runtime()?.block_on(abort(&repo, &run_dir, &mut state, &journal))?;
+    // The run's report said how it stood when it stopped (interrupted, halted): it now says
+    // aborted. It is not fatal when it cannot be written (the state is saved).
+    let _ = session::write_report(&state, &run_dir, None);
     Ok((aborted, state))
 }
 
@@ -114,19 +117,20 @@ pub async fn abort(
             kept.push((name, commit));
         }
     }
-    if let RunPhase::Halted(halt) = &state.phase {
-        let name = refs.aborted(&run_id, "resolution");
-        if halt.resolution_worktree.join(".git").exists() {
+    // Each parked stream's resolution worktree, and what a person did there.
+    for (_, s, park) in state.parked() {
+        let name = refs.aborted(&run_id, &format!("resolution/{}", s.name));
+        if park.resolution_worktree.join(".git").exists() {
             if let Ok(Some((name, commit))) = worktree::keep_work(
                 repo,
-                &halt.resolution_worktree,
-                &halt.ours,
+                &park.resolution_worktree,
+                &park.ours,
                 &name,
                 "streams abort: resolution",
             ) {
                 kept.push((name, commit));
             }
-            worktree::remove(repo, &halt.resolution_worktree)?;
+            worktree::remove(repo, &park.resolution_worktree)?;
         }
     }
     let current = repo.ref_target(&state.integration_ref)?;

@@ -337,7 +337,8 @@ fn workspaces(
     (paths.into_iter().collect(), dirs.into_iter().collect())
 }
 
-/// The plan's workspaces (the streams', a leftover resolution worktree, the gate's), each with
+/// The plan's workspaces (the streams', leftover resolution worktrees: the stopped line's and each
+/// parked stream's, the gate's), each with
 /// what removing it loses; `dirty_streams` gets the streams whose workspace holds work not
 /// brought into the repository.
 fn workspace_items(

@@ -39,6 +39,23 @@ pub fn agent_choice(agent: Option<AgentCli>) -> AgentChoice {
     }
 }
 
+/// The agent a new plan runs: `--agent NAME`, else the first agent CLI on PATH. Refused (a
+/// usage error, nothing written) when there is neither: a plan without an agent cannot run, and
+/// `init` and `init --from` (written or `--dry-run`) say so the same way. `again` is the
+/// command to run instead, without its `--agent`.
+pub fn required_agent(agent: Option<AgentCli>, again: &str) -> Result<AgentChoice> {
+    let choice = agent_choice(agent);
+    if choice == (AgentChoice::All { active: None }) {
+        return Err(Error::usage_with_hint(
+            "no agent CLI (claude, codex, aider) was found on PATH: the plan needs one to run its tasks; nothing was written",
+            format!(
+                "name the one to write: `{again} --agent claude` (or codex, aider, or script for a script of your own)"
+            ),
+        ));
+    }
+    Ok(choice)
+}
+
 fn on_path(program: &str) -> bool {
     use std::os::unix::fs::PermissionsExt;
     std::env::var_os("PATH").is_some_and(|dirs| {
@@ -50,7 +67,7 @@ fn on_path(program: &str) -> bool {
 }
 
 /// Every file `init` writes for a plan at `path`: an example and the files it refers to, or a
-/// commented plan for this repository with the lines of `agent` (see [`agent_choice`]).
+/// commented plan for this repository with the lines of `agent` (see [`required_agent`]).
 /// Refused, naming it, when one of them exists already: `init` never overwrites a file.
 pub fn files(
     repo: &Repo,
@@ -70,10 +87,8 @@ pub fn files(
         }
         None => {
             let shape = repo_shape(repo)?;
-            files.push((
-                path.to_path_buf(),
-                init::generate(&shape, agent_choice(agent)),
-            ));
+            let agent = required_agent(agent, "streams init")?;
+            files.push((path.to_path_buf(), init::generate(&shape, agent)));
         }
     }
     if let Some((existing, _)) = files.iter().find(|(p, _)| p.exists()) {
@@ -177,7 +192,12 @@ pub fn from_tasks(repo: &Repo, req: &FromRequest) -> Result<FromList> {
             errors: problems.len(),
         })?;
     // The same check `streams plan` runs. A failure is a bug here, not the user's.
-    let checked = match plan::check(&generated.text, &mut view.clone()) {
+    // The script `--agent script` names is the person's to write: `streams plan` checks it.
+    let mut check_view = match req.agent {
+        AgentChoice::Only(AgentCli::Script) => view.with_file(init::SCRIPT_PATH),
+        _ => view.clone(),
+    };
+    let checked = match plan::check(&generated.text, &mut check_view) {
         Ok(checked) => checked,
         Err(CheckError::Invalid(diags)) => {
             return Err(Error::Internal(format!(

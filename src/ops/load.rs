@@ -96,26 +96,29 @@ fn load_checked_at(
     let PlanFile { cwd, arg, color } = file;
     let path = plan_path(cwd, repo, arg);
     let shown_path = shown_path(cwd, &path);
-    let text = read_plan_text(&path).map_err(|source| {
-        if source.kind() == std::io::ErrorKind::NotFound {
+    let text = read_plan_text(&path).map_err(|err| match err {
+        PlanReadError::Io(source) if source.kind() == std::io::ErrorKind::NotFound => {
             let hint = if arg.is_none() {
                 "create streams.toml at the repository root, or name the plan file: `streams plan PATH`"
             } else {
                 "check the path: it is relative to the current directory (or to -C DIR)"
             };
             Error::usage_with_hint(format!("no plan at {shown_path}"), hint)
-        } else if source.kind() == std::io::ErrorKind::FileTooLarge {
-            Error::usage_with_hint(
-                format!("{shown_path} is larger than 1 MiB, the most a plan may be"),
-                "a plan is a short TOML file: check that this is the file you meant",
-            )
-        } else {
-            Error::PlanUnreadable {
-                path: path.clone(),
-                source,
-            }
         }
+        PlanReadError::Io(source) => Error::PlanUnreadable {
+            path: path.clone(),
+            source,
+        },
+        PlanReadError::TooLarge => Error::usage_with_hint(
+            format!("{shown_path} is larger than 1 MiB, the most a plan may be"),
+            "a plan is a short TOML file: check that this is the file you meant",
+        ),
+        PlanReadError::NotAFile(what) => Error::usage_with_hint(
+            format!("{shown_path} is {what}, not a plan file"),
+            "a plan is read from a regular file: name the TOML file itself",
+        ),
     })?;
+
     let mut facts = GitFacts {
         repo,
         plan_dir: path.parent().map(Path::to_path_buf).unwrap_or_default(),
@@ -169,16 +172,50 @@ fn load_checked_at(
     }
 }
 
-/// Reads a plan file, refusing one larger than [`plan::MAX_PLAN_BYTES`] (with
-/// `ErrorKind::FileTooLarge`) without reading more than that: `/dev/zero` never ends.
-pub fn read_plan_text(path: &Path) -> std::io::Result<String> {
+/// Why a plan's file could not be read.
+#[derive(Debug)]
+pub enum PlanReadError {
+    Io(std::io::Error),
+    /// Larger than [`plan::MAX_PLAN_BYTES`].
+    TooLarge,
+    /// Not a regular file (what it is instead): a FIFO without a writer would block the read
+    /// for good, a device could be endless.
+    NotAFile(&'static str),
+}
+
+/// Reads a plan file, refusing one larger than [`plan::MAX_PLAN_BYTES`] without reading more
+/// than that, and anything but a regular file at once: the file is opened without blocking (a
+/// FIFO with no writer would hold `open` forever) and judged by what was opened, not by a name
+/// that could change in between.
+pub fn read_plan_text(path: &Path) -> Result<String, PlanReadError> {
     use std::io::Read;
+    use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(nix::libc::O_NONBLOCK | nix::libc::O_NOCTTY)
+        .open(path)
+        .map_err(PlanReadError::Io)?;
+    let kind = file.metadata().map_err(PlanReadError::Io)?.file_type();
+    if !kind.is_file() {
+        let what = if kind.is_dir() {
+            "a directory"
+        } else if kind.is_fifo() {
+            "a named pipe (FIFO)"
+        } else if kind.is_socket() {
+            "a socket"
+        } else if kind.is_char_device() || kind.is_block_device() {
+            "a device"
+        } else {
+            "something other than a regular file"
+        };
+        return Err(PlanReadError::NotAFile(what));
+    }
     let mut text = String::new();
-    std::fs::File::open(path)?
-        .take(plan::MAX_PLAN_BYTES + 1)
-        .read_to_string(&mut text)?;
+    file.take(plan::MAX_PLAN_BYTES + 1)
+        .read_to_string(&mut text)
+        .map_err(PlanReadError::Io)?;
     if text.len() as u64 > plan::MAX_PLAN_BYTES {
-        return Err(std::io::ErrorKind::FileTooLarge.into());
+        return Err(PlanReadError::TooLarge);
     }
     Ok(text)
 }

@@ -14,6 +14,7 @@ pub mod abort;
 pub mod agents;
 pub mod ci;
 pub mod clean;
+pub mod cwd;
 pub mod demo;
 pub mod diff;
 pub mod dry_run;

@@ -131,7 +131,10 @@ pub fn pr(repo: &Repo, dir: &RunDir, state: &RunState, req: &PrRequest<'_>) -> R
             };
             commands.push(gh.create_argv(&p.head, &p.base, &text, req.draft));
         }
-        return Ok(PrOutcome::DryRun(commands));
+        return Ok(PrOutcome::DryRun {
+            commands,
+            gh_missing: !gh.installed(),
+        });
     }
 
     gh.check_ready()?;

@@ -93,7 +93,7 @@ impl Want {
         match self {
             Want::Any => true,
             Want::NotOver => !state.phase.is_over(),
-            Want::Halted => matches!(state.phase, RunPhase::Halted(_)),
+            Want::Halted => matches!(state.phase, RunPhase::Halted),
             Want::Resumable => {
                 matches!(
                     state.phase,

@@ -12,7 +12,7 @@ use crate::exec::{self, Engine, EngineInput};
 use crate::git::Repo;
 use crate::plan::Plan;
 use crate::report::{Reporter, junit, summary};
-use crate::state::{Journal, RunDir, RunLock, RunPhase, RunState, StateDir};
+use crate::state::{Journal, RunDir, RunLock, RunPhase, RunState, StateDir, StreamState};
 
 /// The run a command acts on, under its plan's lock.
 pub struct Current {
@@ -33,12 +33,49 @@ pub fn current(
     want: super::runs::Want,
     command: &str,
 ) -> Result<Current> {
-    let picked = super::runs::pick(&repo, selector, want, command)?;
+    let state_dir = StateDir::new(repo.common_dir());
+    // A run stopped as it started (its state never saved) is no run to pick, but it is what a
+    // person just did: said so rather than "no run", or than the run before it.
+    let stillborn = |plan: Option<&str>| {
+        selector
+            .run
+            .is_none()
+            .then(|| state_dir.stillborn(plan))
+            .flatten()
+    };
+    let picked = match super::runs::pick(&repo, selector, want, command) {
+        Ok(picked) => picked,
+        Err(e) => {
+            return Err(match stillborn(selector.plan.as_deref()) {
+                Some(id) => Error::state(
+                    format!(
+                        "there is no run to {command}: {}",
+                        crate::report::hints::stopped_as_it_started(&id)
+                    ),
+                    "start it again with `streams run`",
+                ),
+                None => e,
+            });
+        }
+    };
+    // `resume` means the run that was just stopped, not the finished one of its plan before it
+    // (other commands may still act on that one).
+    if command == "resume"
+        && check_resumable(&picked.state).is_err()
+        && let Some(id) = stillborn(Some(&picked.state.plan_name))
+    {
+        return Err(Error::state(
+            format!(
+                "nothing to resume: {}",
+                crate::report::hints::stopped_as_it_started(&id)
+            ),
+            "start it again with `streams run`",
+        ));
+    }
     // A command that does not apply is refused before it takes the lock (and again under it,
     // by the caller): a refusal never holds the plan's lock, which says a command is at work
     // on the run (the web view follows an action as running once it does).
     refuse_early(&picked.state, want, command)?;
-    let state_dir = StateDir::new(repo.common_dir());
     let mut lock = RunLock::acquire(&state_dir, &picked.state.plan_name, command)?;
     // What it was before the lock is not what it is now: another command may have moved it.
     let state = picked.dir.load()?;
@@ -100,24 +137,22 @@ fn check_latest(current: &Current) -> Result<()> {
 pub fn check_resumable(state: &RunState) -> Result<()> {
     match &state.phase {
         RunPhase::Running | RunPhase::Interrupted { .. } => Ok(()),
-        RunPhase::Halted(halt) => {
-            let name = &state.streams[halt.unit.stream].name;
-            Err(Error::state(
-                format!(
-                    "run {} is halted on a conflict in stream `{name}`, not interrupted",
-                    state.run_id
-                ),
-                crate::report::hints::halted(name, None, true),
-            ))
-        }
+        RunPhase::Halted => Err(Error::state(
+            format!(
+                "run {} is halted, not interrupted: {}",
+                state.run_id,
+                crate::report::hints::parked_list(state)
+            ),
+            crate::report::hints::halted(state, true),
+        )),
         _ => Err(over(state, "resume")),
     }
 }
 
-/// `continue` records the resolution of a halted run, nothing else.
+/// `continue` records the resolution of a parked stream of a halted run, nothing else.
 pub fn check_continuable(state: &RunState) -> Result<()> {
     match &state.phase {
-        RunPhase::Halted(_) => Ok(()),
+        RunPhase::Halted => Ok(()),
         RunPhase::Running | RunPhase::Interrupted { .. } => Err(Error::state(
             format!(
                 "run {} is not halted on a conflict: it was interrupted",
@@ -126,6 +161,50 @@ pub fn check_continuable(state: &RunState) -> Result<()> {
             "run `streams resume` to go on",
         )),
         _ => Err(over(state, "continue")),
+    }
+}
+
+/// The parked stream `continue` is about: the one named, or the only one parked. Returns its
+/// index.
+pub fn parked_stream(state: &RunState, name: Option<&str>) -> Result<usize> {
+    let parked = state.parked();
+    let names = || {
+        parked
+            .iter()
+            .map(|(_, s, _)| s.name.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    match name {
+        Some(name) => match state.stream_by_name(name) {
+            Some((s, record)) if matches!(record.state, StreamState::Parked(_)) => Ok(s),
+            Some((_, record)) => Err(Error::usage_with_hint(
+                format!(
+                    "stream `{name}` is not parked on a conflict (it is {})",
+                    crate::report::stream_word(&record.state, None)
+                ),
+                format!("the parked streams are: {}", names()),
+            )),
+            None => Err(Error::usage_with_hint(
+                format!("there is no stream `{name}` in this run"),
+                format!("the parked streams are: {}", names()),
+            )),
+        },
+        None => match parked.as_slice() {
+            [(s, _, _)] => Ok(*s),
+            [] => Err(Error::state(
+                format!("run {} has no stream parked on a conflict", state.run_id),
+                "`streams status` shows where it stands",
+            )),
+            many => Err(Error::usage_with_hint(
+                format!(
+                    "{} streams are parked on conflicts: {}",
+                    many.len(),
+                    names()
+                ),
+                "name the one you resolved: `streams continue STREAM` (they go in any order)",
+            )),
+        },
     }
 }
 
@@ -253,7 +332,7 @@ pub fn start(
 /// Why `continue` cannot record the resolution yet, with what the message needs to say so.
 pub struct NotResolved {
     pub why: Unresolved,
-    /// The stream halted on the conflict.
+    /// The parked stream.
     pub stream: String,
     pub plan: String,
     pub resolution_worktree: PathBuf,
@@ -262,45 +341,55 @@ pub struct NotResolved {
 }
 
 impl NotResolved {
-    fn of(state: &RunState, why: Unresolved) -> Option<NotResolved> {
-        let RunPhase::Halted(halt) = &state.phase else {
+    fn of(state: &RunState, s: usize, why: Unresolved) -> Option<NotResolved> {
+        let StreamState::Parked(park) = &state.streams[s].state else {
             return None;
         };
         Some(NotResolved {
             why,
-            stream: state.streams[halt.unit.stream].name.clone(),
+            stream: state.streams[s].name.clone(),
             plan: state.plan_name.clone(),
-            resolution_worktree: halt.resolution_worktree.clone(),
-            files: halt.files.clone(),
+            resolution_worktree: park.resolution_worktree.clone(),
+            files: park.files.clone(),
         })
     }
 }
 
-/// A resolution that is not finished, found before a session is built (a check that cannot
-/// run is left to the session, which says why).
-pub fn unfinished_resolution(current: &Current, force: bool) -> Option<NotResolved> {
-    let RunPhase::Halted(halt) = &current.state.phase else {
+/// A resolution of parked stream `s` that is not finished, found before a session is built (a
+/// check that cannot run is left to the session, which says why). Once the integration moved
+/// on since the stream parked, the session decides: the conflict may have gone.
+pub fn unfinished_resolution(current: &Current, s: usize, force: bool) -> Option<NotResolved> {
+    let StreamState::Parked(park) = &current.state.streams[s].state else {
         return None;
     };
+    if park.ours != current.state.integration_tip {
+        return None;
+    }
     match crate::coordinator::check_resolution(
         &current.repo,
-        &halt.resolution_worktree,
-        halt,
+        &park.resolution_worktree,
+        park,
         force,
     ) {
-        Ok(Err(why)) => NotResolved::of(&current.state, why),
+        Ok(Err(why)) => NotResolved::of(&current.state, s, why),
         _ => None,
     }
 }
 
-/// Where a run is after `skip` left a stream out.
-pub enum AfterSkip {
-    /// The stream's conflict was the halt: the run can go on.
-    GoesOn,
-    /// Still halted, on another stream's conflict.
-    StillHalted {
+/// What `continue STREAM` came to.
+pub enum Resolved {
+    /// The stream's work landed (the engine said how): the run goes on.
+    Landed,
+    /// Not resolved yet; the stream stays parked.
+    NotResolved(NotResolved),
+    /// The resolution conflicts with what was integrated since the stream parked: it stays
+    /// parked with the new conflict laid out, and the resolution kept on `kept`.
+    ParkedAgain {
         stream: String,
+        files: Vec<String>,
         resolution_worktree: PathBuf,
+        kept: String,
+        tip: crate::ids::Oid,
     },
 }
 
@@ -329,32 +418,40 @@ impl Session {
         Ok(Ended { ended, run_dir })
     }
 
-    /// Records the person's resolution of the halt (`continue`); what is not resolved yet comes
-    /// back instead, and the run stays halted.
-    pub fn resolve(&mut self, force: bool) -> Result<Option<NotResolved>> {
-        let Some(why) = self.engine.resolve(force)? else {
-            return Ok(None);
-        };
-        NotResolved::of(self.engine.state(), why)
-            .map(Some)
-            .ok_or_else(|| Error::Internal("a resolution was checked on a run not halted".into()))
+    /// Records the person's resolution of parked stream `s` (`continue`) on the integration as
+    /// it is by then; what is not resolved yet comes back instead, and the stream stays parked.
+    pub fn resolve(&mut self, s: usize, force: bool) -> Result<Resolved> {
+        let resolution = self.engine.resolve(s, force)?;
+        let state = self.engine.state();
+        match resolution {
+            exec::Resolution::Landed { .. } => Ok(Resolved::Landed),
+            exec::Resolution::Unresolved(why) => NotResolved::of(state, s, why)
+                .map(Resolved::NotResolved)
+                .ok_or_else(|| {
+                    Error::Internal("a resolution was checked on a stream not parked".into())
+                }),
+            exec::Resolution::ParkedAgain { files } => {
+                let StreamState::Parked(park) = &state.streams[s].state else {
+                    return Err(Error::Internal(
+                        "a stream parked again is not parked".into(),
+                    ));
+                };
+                let stream = state.streams[s].name.clone();
+                Ok(Resolved::ParkedAgain {
+                    kept: crate::layout::RefNames::new(&state.plan_name).resolution(&stream),
+                    stream,
+                    files,
+                    resolution_worktree: park.resolution_worktree.clone(),
+                    tip: state.integration_tip.clone(),
+                })
+            }
+        }
     }
 
-    /// Leaves `stream` out of the halted run (`skip`).
-    pub fn skip(&mut self, stream: &str) -> Result<AfterSkip> {
-        if !self.engine.skip(stream)? {
-            return Ok(AfterSkip::GoesOn);
-        }
-        let state = self.engine.state();
-        match &state.phase {
-            RunPhase::Halted(halt) => Ok(AfterSkip::StillHalted {
-                stream: state.streams[halt.unit.stream].name.clone(),
-                resolution_worktree: halt.resolution_worktree.clone(),
-            }),
-            _ => Err(Error::Internal(
-                "skip left the run halted, but it is halted on no stream".into(),
-            )),
-        }
+    /// Leaves `stream` out of the halted run (`skip`); the session then goes on with whatever
+    /// can move.
+    pub fn skip(&mut self, stream: &str) -> Result<()> {
+        self.engine.skip(stream)
     }
 }
 
@@ -379,9 +476,10 @@ impl Ended {
     }
 }
 
-/// How a finished run ended, read from its state (the engine's own rule).
+/// How a finished run ended, read from its state (the engine's own rule, for `integrate`,
+/// which can end one without running the engine).
 pub fn finished(state: &RunState) -> Finish {
-    exec::finished(state)
+    exec::settled(state, false)
 }
 
 /// A session's end with its report written: what the command tells the person.

@@ -17,8 +17,8 @@ use crate::report::show_view::{
 use crate::report::stream_word;
 use crate::report::timeline;
 use crate::state::{
-    Entry, FailReason, RunDir, RunPhase, RunState, SpanOutcome, StateDir, Step, StreamRecord,
-    StreamState, TaskState, journal, lock,
+    Entry, FailReason, RunDir, RunState, SpanOutcome, StateDir, Step, StreamRecord, StreamState,
+    TaskState, journal, lock,
 };
 
 /// Lines of each task's log that `show` includes.
@@ -280,8 +280,8 @@ fn checks(state: &RunState, s: &StreamRecord) -> Vec<CheckRun> {
         .collect()
 }
 
-/// The conflict a stream halted the run on: the halt itself while the run waits, else a
-/// conflict bundle left from one, with the resolution `continue` recorded.
+/// The conflict a stream parked on: the park itself while it waits, else a conflict bundle left
+/// from one, with the resolution `continue` recorded.
 fn conflict_show(
     dir: &RunDir,
     state: &RunState,
@@ -289,9 +289,7 @@ fn conflict_show(
     resolutions: &[(String, String)],
 ) -> Option<ConflictShow> {
     let bundle = dir.conflicts_dir(&s.name);
-    if let RunPhase::Halted(h) = &state.phase
-        && state.streams[h.unit.stream].name == s.name
-    {
+    if let StreamState::Parked(h) = &s.state {
         return Some(ConflictShow {
             files: h.files.clone(),
             bundle: h.bundle.display().to_string(),

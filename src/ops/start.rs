@@ -63,6 +63,9 @@ pub struct LastResult {
     pub merged_into: Option<String>,
     /// The refs that keep what is on no other branch (one per commit).
     pub kept: Vec<(String, Oid)>,
+    /// A run stopped as it started, before it saved its state ([`StateDir::stillborn`]): this
+    /// run starts in its place.
+    pub stillborn: Option<String>,
 }
 
 /// A branch outside the plan's own namespace whose history holds `oid`, if any: work there is
@@ -148,6 +151,7 @@ pub fn start_local(
     let state_dir = StateDir::new(repo.common_dir());
     let mut lock = RunLock::acquire(&state_dir, &loaded.plan.name, "run")?;
     check_no_active_run(&state_dir, &loaded.plan.name)?;
+    let stillborn = state_dir.stillborn(Some(&loaded.plan.name));
     let text = std::fs::read_to_string(&loaded.path)
         .context(|| format!("could not read {}", loaded.path.display()))?;
     let started = start_run(&NewRun {
@@ -164,6 +168,8 @@ pub fn start_local(
         machines: None,
     })?;
     lock.set_run(&started.state.run_id, "run");
+    let mut last = started.last;
+    last.stillborn = stillborn;
     let parts = EngineParts {
         repo,
         plan: loaded.plan,
@@ -171,7 +177,7 @@ pub fn start_local(
         state: started.state,
         journal: started.journal,
     };
-    Ok((parts, started.last, lock))
+    Ok((parts, last, lock))
 }
 
 /// A run moves the plan's branches: none may be checked out where a person works on it.
@@ -229,16 +235,14 @@ pub fn check_no_active_run(state_dir: &StateDir, plan: &str) -> Result<()> {
             ),
             crate::report::hints::INTERRUPTED_BEFORE_RUN,
         )),
-        RunPhase::Halted(halt) => Err(Error::state(
+        RunPhase::Halted => Err(Error::state(
             format!(
-                "run {} of plan `{}` is halted on a conflict in stream `{}`",
-                state.run_id, state.plan_name, state.streams[halt.unit.stream].name
+                "run {} of plan `{}` is halted: {}",
+                state.run_id,
+                state.plan_name,
+                crate::report::hints::parked_list(&state)
             ),
-            crate::report::hints::halted(
-                &state.streams[halt.unit.stream].name,
-                Some(&halt.resolution_worktree),
-                true,
-            ),
+            crate::report::hints::halted(&state, true),
         )),
         RunPhase::Finished | RunPhase::Aborted { .. } => Ok(()),
     }
@@ -345,6 +349,7 @@ pub fn start_run(new: &NewRun) -> Result<Started> {
         run_id: run_id.clone(),
         base: new.base.to_string(),
     });
+    failpoint::hit("run-dir-created");
 
     refs::set_refs(repo, &last.kept, "streams: kept from an earlier run")?;
     // A machine running one stream integrates it on a ref of its own: nothing a person sees.
@@ -398,6 +403,8 @@ pub fn start_run(new: &NewRun) -> Result<Started> {
         checks: Vec::new(),
         gates: Vec::new(),
         bisections: Vec::new(),
+        flaky: Vec::new(),
+        integrations: Vec::new(),
         timeline: Vec::new(),
         merged: None,
         retries: Vec::new(),
@@ -405,6 +412,7 @@ pub fn start_run(new: &NewRun) -> Result<Started> {
     // The pointer first (without a state file it names no run: nothing was touched yet), then
     // the state, then the ref: a crash between the last two is repaired by `resume`.
     state_dir.set_current(&run_id)?;
+    failpoint::hit("run-current-set");
     StateStore::new(run_dir.clone()).create(&state)?;
     drop(register);
     failpoint::hit("run-saved");

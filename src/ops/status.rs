@@ -7,8 +7,8 @@ use crate::git::{Repo, refs};
 use crate::ledger::Tally;
 use crate::report::runs_view::Choice;
 use crate::report::status_view::{
-    CulpritStatus, GateStatus, HaltStatus, PredictedConflict, RunStatus, STATUS_SCHEMA, Status,
-    StreamStatus, VerdictStatus, WaitingStatus,
+    CulpritStatus, FlakyStatus, GateStatus, LandedStatus, ParkedStatus, PredictedConflict,
+    RunStatus, STATUS_SCHEMA, Status, StreamStatus, VerdictStatus, WaitingStatus,
 };
 use crate::report::stream_word;
 
@@ -47,7 +47,10 @@ pub fn status(repo: &Repo, selector: &Selector) -> Result<(Status, Option<Choice
 /// Reads the state's view of the run and completes it from the refs. Nothing here fails: a ref
 /// that cannot be read shows as no commits.
 pub fn build(repo: &Repo, state: &RunState, holder: Option<lock::Holder>) -> RunStatus {
-    let now = now_ms();
+    let live = matches!(state.phase, RunPhase::Running) && holder.is_some();
+    // Time stands still in a run nobody is running (interrupted, halted, over): a stream's
+    // clock stops where the run's state was last saved.
+    let now = if live { now_ms() } else { state.updated_at };
     let phase = state.phase.seen(holder.is_some()).to_string();
     let outcome = matches!(state.phase, RunPhase::Finished)
         .then(|| crate::report::summary::status_of(state).to_string());
@@ -55,7 +58,7 @@ pub fn build(repo: &Repo, state: &RunState, holder: Option<lock::Holder>) -> Run
     let streams: Vec<StreamStatus> = state
         .streams
         .iter()
-        .map(|s| stream_status(repo, &run_dir, state, s, now))
+        .map(|s| stream_status(repo, &run_dir, state, s, now, live))
         .collect();
     let streams_cost: Vec<Tally> = streams.iter().filter_map(|s| s.cost.clone()).collect();
     let mut skipped = Vec::new();
@@ -65,19 +68,6 @@ pub fn build(repo: &Repo, state: &RunState, holder: Option<lock::Holder>) -> Run
     if state.no_gate {
         skipped.push("gate");
     }
-    let halt = match &state.phase {
-        RunPhase::Halted(h) => Some(HaltStatus {
-            stream: state.streams[h.unit.stream].name.clone(),
-            files: h.files.clone(),
-            base: h.base.to_string(),
-            ours: h.ours.to_string(),
-            theirs: h.theirs.to_string(),
-            bundle: h.bundle.display().to_string(),
-            resolution_worktree: h.resolution_worktree.display().to_string(),
-            resolution_worktree_exists: h.resolution_worktree.exists(),
-        }),
-        _ => None,
-    };
     RunStatus {
         id: state.run_id.clone(),
         plan: state.plan_name.clone(),
@@ -97,7 +87,8 @@ pub fn build(repo: &Repo, state: &RunState, holder: Option<lock::Holder>) -> Run
         },
         started_at: state.started_at,
         streams,
-        halt,
+        parked: parked_status(state),
+        integration_order: integration_order(state),
         predicted_conflicts: predicted_conflicts(repo, state),
         gate: gate_status(state),
         skipped,
@@ -119,6 +110,7 @@ fn stream_status(
     state: &RunState,
     s: &StreamRecord,
     now: u64,
+    live: bool,
 ) -> StreamStatus {
     let running = s
         .tasks
@@ -128,15 +120,28 @@ fn stream_status(
         // Abort stopped it and took its work off the integration branch (kept, see `abort`).
         (
             RunPhase::Aborted { .. },
-            StreamState::Done { .. } | StreamState::Active { .. } | StreamState::Pending,
+            StreamState::Done { .. }
+            | StreamState::Active { .. }
+            | StreamState::Parked(_)
+            | StreamState::Pending,
         ) => "aborted",
         // The workspace's `setup` runs before the task's agent.
+        // Its agent was stopped with the run (a crash, kill -9, Ctrl-C): nothing runs it now.
+        (_, StreamState::Active { .. }) if !live && running.is_some() => "interrupted",
         (_, StreamState::Active { .. }) if s.setting_up => "setting up",
         _ => stream_word(&s.state, Some(running.is_some())),
     };
     let (elapsed, reason) = match &s.state {
-        StreamState::Pending => (None, None),
+        StreamState::Pending => (None, waits_on_parked(state, s)),
         StreamState::Active { started_at } => (Some(now.saturating_sub(*started_at)), None),
+        StreamState::Parked(park) if !state.phase.is_over() => (
+            Some(park.parked_at.saturating_sub(park.started_at)),
+            Some(format!(
+                "conflicts in {}: parked for a person",
+                crate::report::quote_paths(&park.files)
+            )),
+        ),
+        StreamState::Parked(park) => (Some(park.parked_at.saturating_sub(park.started_at)), None),
         StreamState::Done {
             started_at,
             finished_at,
@@ -211,6 +216,7 @@ fn stream_status(
                 passed: c.passed,
                 result: c.result.clone(),
                 log: c.log.display().to_string(),
+                again: false,
             })
             .collect(),
         activity,
@@ -257,6 +263,7 @@ fn gate_status(state: &RunState) -> Option<GateStatus> {
                 passed: g.passed,
                 result: g.result.clone(),
                 log: g.log.display().to_string(),
+                again: g.again,
             })
             .collect(),
         culprits: state
@@ -268,7 +275,102 @@ fn gate_status(state: &RunState) -> Option<GateStatus> {
                 steps: b.steps.len(),
             })
             .collect(),
+        flaky: state
+            .flaky
+            .iter()
+            .map(|f| FlakyStatus {
+                streams: f.streams.clone(),
+                runs: f
+                    .runs
+                    .iter()
+                    .map(|r| VerdictStatus {
+                        task: None,
+                        streams: Some(f.streams.clone()),
+                        passed: r.passed,
+                        result: r.result.clone(),
+                        log: r.log.display().to_string(),
+                        again: false,
+                    })
+                    .collect(),
+                outcome: f.outcome.clone(),
+            })
+            .collect(),
     })
+}
+
+/// The streams parked on conflicts, in the order they parked. An aborted run's parked streams
+/// wait for nobody (abort kept what their worktrees held).
+fn parked_status(state: &RunState) -> Vec<ParkedStatus> {
+    if state.phase.is_over() {
+        return Vec::new();
+    }
+    state
+        .parked()
+        .into_iter()
+        .map(|(i, s, h)| ParkedStatus {
+            stream: s.name.clone(),
+            parked_at: h.parked_at,
+            waiting: waiting_on(state, i),
+            files: h.files.clone(),
+            base: h.base.to_string(),
+            ours: h.ours.to_string(),
+            theirs: h.theirs.to_string(),
+            bundle: h.bundle.display().to_string(),
+            resolution_worktree: h.resolution_worktree.display().to_string(),
+            resolution_worktree_exists: h.resolution_worktree.exists(),
+        })
+        .collect()
+}
+
+/// The units on the integration branch in the order they landed (none once an abort took them
+/// off it).
+fn integration_order(state: &RunState) -> Vec<LandedStatus> {
+    if matches!(state.phase, RunPhase::Aborted { .. }) {
+        return Vec::new();
+    }
+    state
+        .integrations
+        .iter()
+        .map(|l| LandedStatus {
+            stream: l.stream.clone(),
+            tasks: (l.first..=l.last).map(|t| t + 1).collect(),
+            tip: l.tip.to_string(),
+            parked: l.parked,
+        })
+        .collect()
+}
+
+/// The streams not at an end that wait on stream `s` (directly or not), in plan order.
+fn waiting_on(state: &RunState, s: usize) -> Vec<String> {
+    let mut waiting: Vec<usize> = Vec::new();
+    let mut next = vec![state.streams[s].name.as_str()];
+    while let Some(name) = next.pop() {
+        for (i, record) in state.streams.iter().enumerate() {
+            if record.depends_on.iter().any(|d| d == name)
+                && !record.state.is_terminal()
+                && !waiting.contains(&i)
+            {
+                waiting.push(i);
+                next.push(record.name.as_str());
+            }
+        }
+    }
+    waiting.sort_unstable();
+    waiting
+        .into_iter()
+        .map(|i| state.streams[i].name.clone())
+        .collect()
+}
+
+/// Why a pending stream has not started, when it waits on a parked stream (directly or not).
+fn waits_on_parked(state: &RunState, stream: &StreamRecord) -> Option<String> {
+    let parked: Vec<String> = state
+        .parked()
+        .into_iter()
+        .filter(|(i, _, _)| waiting_on(state, *i).contains(&stream.name))
+        .map(|(_, s, _)| format!("`{}`", s.name))
+        .collect();
+    (!parked.is_empty()).then(|| format!("waits for {} (parked on a conflict)", parked.join(", ")))
 }
 
 /// Conflicts ahead, while the run is not over: streams whose work is not integrated yet,
@@ -283,7 +385,7 @@ fn predicted_conflicts(repo: &Repo, state: &RunState) -> Vec<PredictedConflict> 
         .filter(|s| {
             matches!(
                 s.state,
-                StreamState::Active { .. } | StreamState::Failed { .. }
+                StreamState::Active { .. } | StreamState::Parked(_) | StreamState::Failed { .. }
             )
         })
         .filter_map(|s| {

@@ -44,6 +44,18 @@ pub fn stop(repo: &Repo, picked: &Picked, stream: &str) -> Result<StopOutcome> {
             "`streams status` shows where each stream stands",
         ));
     }
+    if matches!(record.state, StreamState::Parked(_)) {
+        // Nothing of it runs: it waits for a person, who leaves it out or resolves it.
+        return Err(Error::usage_with_hint(
+            format!(
+                "stream `{stream}` of run {} is parked on a conflict: nothing of it runs to stop",
+                state.run_id
+            ),
+            format!(
+                "`streams skip {stream}` leaves it out; or resolve it and `streams continue {stream}`"
+            ),
+        ));
+    }
     let state_dir = StateDir::new(repo.common_dir());
     let holder = lock::current_holder(&state_dir, &state.plan_name)
         .filter(|h| COORDINATORS.contains(&h.command.as_str()));

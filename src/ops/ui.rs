@@ -17,7 +17,7 @@ use crate::report::page::{
 };
 use crate::report::redact::Redactor;
 use crate::report::{sanitize, svg};
-use crate::state::{RunDir, RunPhase, RunState, StateDir, lock, now_ms};
+use crate::state::{RunDir, RunState, StateDir, lock, now_ms};
 
 /// The static report's name in the run directory, beside report.md.
 pub const REPORT_HTML: &str = "report.html";
@@ -136,41 +136,47 @@ pub fn diff(repo: &Repo, state: &RunState, stream: &str) -> Result<StreamDiff> {
     }
 }
 
-/// The conflicts that wait for a person, each read from its bundle: the halt a run stopped
-/// on (streams parked on a conflict, once runs park them, are listed here too).
+/// The conflicts that wait for a person, each read from its bundle: every parked stream's, in
+/// the order they parked (none once the run is over).
 pub fn conflicts(state: &RunState) -> Vec<ConflictPage> {
-    let RunPhase::Halted(halt) = &state.phase else {
+    if state.phase.is_over() {
         return Vec::new();
-    };
-    let bundle = &halt.bundle;
+    }
     let read = |p: &Path| std::fs::read_to_string(p).unwrap_or_default();
-    let files = halt
-        .files
-        .iter()
-        .map(|path| {
-            let base = bundle.join("files").join(path);
-            let with = |suffix: &str| {
-                let mut p = base.clone().into_os_string();
-                p.push(suffix);
-                std::path::PathBuf::from(p)
-            };
-            ConflictFile {
-                path: path.clone(),
-                lang: crate::report::page::lang_of(path),
-                integration: parse_unified(&read(&with(".integration.diff"))),
-                stream: parse_unified(&read(&with(".stream.diff"))),
-                conflicted: read(&with(".conflicted")),
+    state
+        .parked()
+        .into_iter()
+        .map(|(_, s, park)| {
+            let bundle = &park.bundle;
+            let files = park
+                .files
+                .iter()
+                .map(|path| {
+                    let base = bundle.join("files").join(path);
+                    let with = |suffix: &str| {
+                        let mut p = base.clone().into_os_string();
+                        p.push(suffix);
+                        std::path::PathBuf::from(p)
+                    };
+                    ConflictFile {
+                        path: path.clone(),
+                        lang: crate::report::page::lang_of(path),
+                        integration: parse_unified(&read(&with(".integration.diff"))),
+                        stream: parse_unified(&read(&with(".stream.diff"))),
+                        conflicted: read(&with(".conflicted")),
+                    }
+                })
+                .collect();
+            ConflictPage {
+                stream: s.name.clone(),
+                readme: read(&bundle.join("README.md")),
+                bundle: bundle.display().to_string(),
+                resolution_worktree: park.resolution_worktree.display().to_string(),
+                files,
+                proposal: None,
             }
         })
-        .collect();
-    vec![ConflictPage {
-        stream: state.streams[halt.unit.stream].name.clone(),
-        readme: read(&bundle.join("README.md")),
-        bundle: bundle.display().to_string(),
-        resolution_worktree: halt.resolution_worktree.display().to_string(),
-        files,
-        proposal: None,
-    }]
+        .collect()
 }
 
 /// The last `n` lines of a log with text in them, redacted before they are cut or cleaned (a

@@ -37,6 +37,9 @@ pub use sparse::Sparse;
 
 use serde::Serialize;
 
+/// How the tasks `streams init` writes begin: a plan still holding one is warned about.
+pub const PLACEHOLDER_TASK: &str = "Describe the first change to make";
+
 /// What validation needs to know about the repository and the file system.
 pub trait Repository {
     /// An environment failure (git broke, the repository cannot be read): it ends the check.

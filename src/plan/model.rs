@@ -55,6 +55,32 @@ impl SyncPoint {
     }
 }
 
+/// What a conflict at integration does to the run.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OnConflict {
+    /// The conflicting stream is parked for a person; every other stream goes on.
+    #[default]
+    Park,
+    /// The whole line stops: nothing new starts or integrates until the conflict is resolved.
+    Stop,
+}
+
+impl OnConflict {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OnConflict::Park => "park",
+            OnConflict::Stop => "stop",
+        }
+    }
+}
+
+/// How many times a red gate batch is run again before it is bisected, unless the plan says.
+pub const DEFAULT_GATE_RETRIES: u32 = 1;
+
+/// How long a `notify` command may run before it is stopped, unless the plan says.
+pub const DEFAULT_NOTIFY_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// Whether the kernel confines an agent's writes to its workspace (Linux Landlock).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -169,6 +195,16 @@ pub struct Plan {
     pub gate: Option<Vec<String>>,
     /// The most streams one gate run takes at once; `None`: every stream waiting.
     pub gate_batch: Option<usize>,
+    /// How many times a red batch is gated again before it is bisected (a verdict that flips
+    /// is flaky, and blames no stream).
+    pub gate_retries: u32,
+    /// What a conflict at integration does: park the stream (default) or stop the line.
+    pub on_conflict: OnConflict,
+    /// Run (an argv, no shell) the moment a stream parks on a conflict, with the stream and its
+    /// conflict bundle in its environment.
+    pub notify: Option<Vec<String>>,
+    /// How long `notify` may run before it is stopped.
+    pub notify_timeout: Duration,
     /// Confinement of every agent's writes; a stream may set its own.
     pub sandbox: SandboxMode,
     /// Paths (absolute or `~/...`, as written) every sandboxed agent may also write.

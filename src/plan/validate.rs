@@ -2,10 +2,11 @@
 //! repository (names, dependencies, agents, prompt files, base, ownership).
 
 use std::collections::HashMap;
+use std::path::Path;
 
 use super::diagnostic::{Diagnostic, Diagnostics, Span, count};
 use super::model::{
-    DEFAULT_BASE, DEFAULT_GRACE, DEFAULT_RETRY_BACKOFF, MAX_NAME_BYTES, Pattern, Plan,
+    DEFAULT_BASE, DEFAULT_GRACE, DEFAULT_RETRY_BACKOFF, MAX_NAME_BYTES, Pattern, Plan, Prompt,
     RESERVED_STREAM_NAME, Stream, Task,
 };
 use super::owners::{self, OwnedPattern, OwnershipSummary, PatternOwner};
@@ -82,10 +83,14 @@ pub fn validate<R: Repository>(
                     .collect();
                 facts.ownership = owners::check(&owned, &names, &tracked, diags);
                 facts.sparse_files = sparse_sizes(file, raw_plan, &tracked);
-                check_agent_programs(file, repo, &commit, diags)?;
+                check_agent_programs(file, repo, Some(&commit), diags)?;
                 facts.base_commit = Some(commit);
             }
             None => {
+                // Every problem at once: a wrong `base` does not hide a missing agent program
+                // (those that need no commit to look for: names looked up on PATH, absolute
+                // paths).
+                check_agent_programs(file, repo, None, diags)?;
                 let diagnostic = match base {
                     Some(base) => Diagnostic::error(format!(
                         "`base` does not resolve: `{}` names no commit in this repository",
@@ -287,6 +292,14 @@ fn build(file: &RawFile) -> Option<Plan> {
         check_retries: raw.settings.check_retries.unwrap_or(0),
         gate: raw.gate.clone(),
         gate_batch: raw.gate_batch,
+        gate_retries: raw
+            .gate_retries
+            .unwrap_or(super::model::DEFAULT_GATE_RETRIES),
+        on_conflict: raw.on_conflict.unwrap_or_default(),
+        notify: raw.notify.clone(),
+        notify_timeout: raw
+            .notify_timeout
+            .unwrap_or(super::model::DEFAULT_NOTIFY_TIMEOUT),
         sandbox: raw.settings.sandbox.unwrap_or_default(),
         sandbox_writable: raw.settings.sandbox_writable.clone(),
         setup: raw.settings.setup.clone(),
@@ -790,7 +803,7 @@ fn check_agents(file: &RawFile, plan_agent: bool, diags: &mut Diagnostics) {
 fn check_agent_programs<R: Repository>(
     file: &RawFile,
     repo: &mut R,
-    commit: &str,
+    commit: Option<&str>,
     diags: &mut Diagnostics,
 ) -> Result<(), R::Error> {
     let plan_program = file
@@ -808,6 +821,7 @@ fn check_agent_programs<R: Repository>(
             .map(move |program| (program, path))
     });
     let mut seen: Vec<(&str, Option<&str>)> = Vec::new();
+    let workspace_note = "each stream's agent runs in its own workspace, checked out from `base`: only committed files are there, and relative paths are resolved in it";
     for (program, path) in programs {
         let name = program.value.as_str();
         // A placeholder is only known at run time; an empty name was reported already.
@@ -815,7 +829,12 @@ fn check_agent_programs<R: Repository>(
             continue;
         }
         seen.push((name, path));
-        let workspace_note = "each stream's agent runs in its own workspace, checked out from `base`: only committed files are there, and relative paths are resolved in it";
+        // A relative path is looked for at `base`: without one, there is nowhere to look.
+        let Some(commit) =
+            commit.or((Path::new(name).is_absolute() || !name.contains('/')).then_some(""))
+        else {
+            continue;
+        };
         let diagnostic = match repo.agent_program(name, commit, path)? {
             ProgramCheck::Found => continue,
             ProgramCheck::NotOnPath => Diagnostic::error(format!(
@@ -852,12 +871,107 @@ fn check_agent_programs<R: Repository>(
         };
         diags.push(diagnostic);
     }
+    if let Some(commit) = commit {
+        check_agent_scripts(file, repo, commit, workspace_note, diags)?;
+    }
+    Ok(())
+}
+
+/// Programs that run the script named by their first argument (`sh scripts/agent.sh ...`).
+const INTERPRETERS: &[&str] = &[
+    "sh", "bash", "dash", "zsh", "python", "python3", "node", "ruby", "perl",
+];
+
+/// An agent run through an interpreter (`["sh", "scripts/agent.sh", "{prompt_file}"]`): its
+/// script is looked for as a relative program is, among the files committed at `base`, so
+/// that a plan naming a script nobody wrote does not pass `plan` to fail every task.
+fn check_agent_scripts<R: Repository>(
+    file: &RawFile,
+    repo: &mut R,
+    commit: &str,
+    workspace_note: &str,
+    diags: &mut Diagnostics,
+) -> Result<(), R::Error> {
+    let plan = file.plan.as_ref().map(|p| &p.settings);
+    let agents = file.streams.iter().flat_map(|s| {
+        let stream = s
+            .settings
+            .agent
+            .as_ref()
+            .zip(s.settings.agent_program.as_ref())
+            .or_else(|| plan.and_then(|p| p.agent.as_ref().zip(p.agent_program.as_ref())));
+        s.tasks
+            .iter()
+            .filter_map(move |t| t.agent.as_ref().zip(t.agent_program.as_ref()).or(stream))
+    });
+    let mut seen: Vec<&str> = Vec::new();
+    for (agent, program) in agents {
+        // A preset runs its own CLI: no script of the person's.
+        let crate::agent::AgentSpec::Argv(argv) = agent else {
+            continue;
+        };
+        let interpreter = program.value.rsplit('/').next().unwrap_or_default();
+        let Some(script) = argv.get(1) else { continue };
+        if !INTERPRETERS.contains(&interpreter)
+            || script.starts_with('-')
+            || script.contains('{')
+            || script.trim().is_empty()
+            || Path::new(script).is_absolute()
+            || seen.contains(&script.as_str())
+        {
+            continue;
+        }
+        seen.push(script);
+        // Looked for as a path in the workspace, never on PATH.
+        let relative = if script.contains('/') {
+            script.clone()
+        } else {
+            format!("./{script}")
+        };
+        if let ProgramCheck::NotCommitted { in_checkout } =
+            repo.agent_program(&relative, commit, None)?
+        {
+            diags.push(
+                // A warning: `ci github` plans may name a script their runners bring.
+                Diagnostic::warning(if in_checkout {
+                    format!("agent script `{script}` is not committed at `base`")
+                } else {
+                    format!("agent script `{script}` does not exist at `base`")
+                })
+                .at(
+                    program.span.clone(),
+                    format!("`{}` runs it in the workspace", program.value),
+                )
+                .note(workspace_note)
+                .help(if in_checkout {
+                    "commit it, or use an absolute path"
+                } else {
+                    "write the script and commit it, or use an absolute path"
+                }),
+            );
+        }
+    }
     Ok(())
 }
 
 fn check_prompt_files<R: Repository>(file: &RawFile, repo: &mut R, diags: &mut Diagnostics) {
     for stream in &file.streams {
-        for task in &stream.tasks {
+        for (i, task) in stream.tasks.iter().enumerate() {
+            // `streams init`'s placeholder, left as it was: the agent would be told to
+            // "describe the first change".
+            if let Some(Prompt::Text(text)) = &task.prompt
+                && text.starts_with(super::PLACEHOLDER_TASK)
+            {
+                diags.push(
+                    Diagnostic::warning(format!(
+                        "task {} of {} is the placeholder `streams init` wrote",
+                        i + 1,
+                        describe(stream)
+                    ))
+                    .at(task.span.clone(), "a placeholder")
+                    .help("write what the agent is to do: each task is one prompt"),
+                );
+            }
             if let Some(path) = &task.prompt_file
                 && !path.value.is_empty()
                 && !repo.prompt_file_exists(&path.value)

@@ -12,7 +12,7 @@ use std::fmt::Write as _;
 
 use super::summary::RunReport;
 use super::timeline::{self, duration_ms, outcome_word};
-use crate::state::{FailReason, RunPhase, RunState, Span, Step, StreamState, TaskState};
+use crate::state::{FailReason, RunState, Span, Step, StreamState, TaskState};
 
 /// Escapes a command's message.
 pub fn escape_data(text: &str) -> String {
@@ -122,16 +122,12 @@ pub fn annotations(
             _ => {}
         }
     }
-    if let RunPhase::Halted(halt) = &state.phase {
-        let name = state
-            .streams
-            .get(halt.unit.stream)
-            .map(|s| s.name.as_str())
-            .unwrap_or("?");
+    for (_, stream, halt) in state.parked() {
+        let name = &stream.name;
         let title = format!("streams: conflict integrating stream {name}");
         for file in &halt.files {
             let message = format!(
-                "{name}'s work conflicts with the integration branch here; resolve it in {} and run `streams continue` (or `streams skip {name}`)",
+                "{name}'s work conflicts with the integration branch here; resolve it in {} and run `streams continue {name}` (or `streams skip {name}`)",
                 halt.resolution_worktree.display()
             );
             let _ = writeln!(
@@ -230,7 +226,6 @@ pub fn branch_links(report: &RunReport, links: &Links) -> String {
 mod tests {
     use super::*;
     use crate::report::timeline::sample_state;
-    use crate::state::{Halt, SyncUnit};
 
     fn tail(span: &Span) -> Vec<String> {
         vec![
@@ -280,26 +275,14 @@ last line of api
     }
 
     #[test]
-    fn a_conflict_halt_has_an_error_at_each_file() {
+    fn a_parked_stream_has_an_error_at_each_file() {
         let mut state = sample_state();
         state.timeline.clear();
-        state.streams[1].state = StreamState::Active { started_at: 0 };
         state.streams[2].state = StreamState::Pending;
-        state.phase = RunPhase::Halted(Halt {
-            unit: SyncUnit {
-                stream: 1,
-                first: 0,
-                last: 0,
-                from: "a".into(),
-                to: "b".into(),
-            },
-            files: vec!["Cargo.lock".into(), "docs/a,b.md".into()],
-            base: "a".into(),
-            ours: "b".into(),
-            theirs: "c".into(),
-            bundle: "/run/conflicts/api".into(),
-            resolution_worktree: "/wt/.integration".into(),
-        });
+        crate::report::timeline::park_sample(&mut state, "api", 10);
+        if let StreamState::Parked(park) = &mut state.streams[1].state {
+            park.files = vec!["Cargo.lock".into(), "docs/a,b.md".into()];
+        }
         let text = annotations(&state, &tail, "tok");
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines.len(), 2, "{text}");
@@ -310,7 +293,7 @@ last line of api
             lines[1].starts_with("::error file=docs/a%2Cb.md,"),
             "{text}"
         );
-        assert!(lines[1].contains("resolve it in /wt/.integration and run `streams continue`"));
+        assert!(lines[1].contains("resolve it in /wt/.resolve-api and run `streams continue api`"));
     }
 
     #[test]

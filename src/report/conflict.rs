@@ -3,7 +3,7 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
-use crate::text::{escape_unsafe, quote_path, shell_quote};
+use crate::text::{escape_unsafe, md_code, shell_quote};
 
 /// What the README says, as plain data.
 pub struct ConflictReadme<'a> {
@@ -21,6 +21,8 @@ pub struct ConflictReadme<'a> {
     /// What git said about the merge.
     pub messages: &'a [String],
     pub resolution_worktree: &'a Path,
+    /// The stream is parked and the rest of the run goes on (false: the line stopped here).
+    pub parked: bool,
 }
 
 pub fn conflict_readme(r: &ConflictReadme) -> String {
@@ -30,10 +32,16 @@ pub fn conflict_readme(r: &ConflictReadme) -> String {
         "# Conflict: stream `{}` ({})\n",
         r.stream, r.task_list
     );
+    let what = if r.parked {
+        "The stream is parked: every other stream goes on, and the streams that depend on it \
+         wait until it is resolved or left out."
+    } else {
+        "The run is halted: no new task starts until this is resolved, skipped, or the run is \
+         aborted."
+    };
     let _ = writeln!(
         readme,
-        "Integrating stream `{}` onto `{}` conflicts in {} file(s). The run is halted: no new \
-         task starts until this is resolved, skipped, or the run is aborted.\n",
+        "Integrating stream `{}` onto `{}` conflicts in {} file(s). {what}\n",
         r.stream,
         r.integration_branch,
         r.files.len()
@@ -47,13 +55,16 @@ pub fn conflict_readme(r: &ConflictReadme) -> String {
     let _ = writeln!(readme, "- ours (the integration tip):      `{}`", r.ours);
     let _ = writeln!(readme, "- theirs (the stream's work):      `{}`", r.theirs);
     let _ = writeln!(readme, "\n## Conflicted files\n");
+    // Each name in a code span no backtick in it can close, quoted if it holds a newline.
     for path in r.files {
-        let path = quote_path(path);
         let _ = writeln!(
             readme,
-            "- `{path}`: `files/{path}.integration.diff` (base -> integration), \
-             `files/{path}.stream.diff` (base -> {}), `files/{path}.conflicted` (with markers)",
-            r.stream
+            "- {}: {} (base -> integration), {} (base -> {}), {} (with markers)",
+            md_code(path),
+            md_code(&format!("files/{path}.integration.diff")),
+            md_code(&format!("files/{path}.stream.diff")),
+            r.stream,
+            md_code(&format!("files/{path}.conflicted")),
         );
     }
     if !r.messages.is_empty() {
@@ -65,11 +76,20 @@ pub fn conflict_readme(r: &ConflictReadme) -> String {
     }
     let wt = r.resolution_worktree.display();
     let _ = writeln!(readme, "\n## How to go on\n");
-    let _ = writeln!(
-        readme,
-        "The resolution worktree `{wt}` is on the integration branch with the conflicted files \
-         holding conflict markers. Resolve them there with your usual tools, then:\n"
-    );
+    if r.parked {
+        let _ = writeln!(
+            readme,
+            "The resolution worktree `{wt}` is detached at the integration tip the conflict was \
+             found on (ours), with the conflicted files holding conflict markers. Resolve them \
+             there with your usual tools, then:\n"
+        );
+    } else {
+        let _ = writeln!(
+            readme,
+            "The resolution worktree `{wt}` is on the integration branch with the conflicted \
+             files holding conflict markers. Resolve them there with your usual tools, then:\n"
+        );
+    }
     let quoted: Vec<String> = r.files.iter().map(|f| shell_quote(f)).collect();
     let _ = writeln!(
         readme,
@@ -80,8 +100,17 @@ pub fn conflict_readme(r: &ConflictReadme) -> String {
     let _ = writeln!(readme, "    git add {}", quoted.join(" "));
     let _ = writeln!(
         readme,
-        "    streams continue      # records the resolution and resumes the run\n"
+        "    streams continue {}      # records the resolution and resumes the run\n",
+        r.stream
     );
+    if r.parked {
+        let _ = writeln!(
+            readme,
+            "Streams integrated while this one waits are not lost: `continue` records the \
+             resolution on the integration branch as it is by then, and says so if it conflicts \
+             with what landed meanwhile.\n"
+        );
+    }
     let _ = writeln!(
         readme,
         "Or leave this stream's work out (its branch is kept):\n"

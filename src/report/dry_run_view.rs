@@ -55,7 +55,13 @@ pub fn render(dry: &DryRun, full_prompts: bool) -> String {
     let _ = writeln!(
         out,
         "dry run of plan `{}`: base {} ({}), {} at a time, merge = {}, sync = {}; nothing is changed",
-        dry.plan, dry.base, dry.base_commit, dry.jobs, dry.merge, dry.sync
+        dry.plan,
+        dry.base,
+        dry.base_commit,
+        // A stream runs one agent at a time: no more at once than there are streams.
+        dry.jobs.min(dry.streams.len().max(1)),
+        dry.merge,
+        dry.sync
     );
     for stream in &dry.streams {
         render_stream(&mut out, stream, &dry.base_commit);

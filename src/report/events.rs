@@ -83,12 +83,28 @@ pub enum Event {
         result: String,
         duration_ms: u64,
         log: String,
+        /// Run to check a verdict again: a red batch before it is bisected, or the green subset
+        /// bisection found before it lands.
+        again: bool,
+    },
+    /// The gate's verdict flipped on the same candidate: flaky. No stream is blamed; `landed`:
+    /// its last verdict passed and the candidate landed (else nothing of its batch did, and
+    /// nothing more is integrated).
+    GateFlaky {
+        streams: Vec<String>,
+        commit: String,
+        /// Each run's verdict, in order, and its log (both kept).
+        passed: Vec<bool>,
+        logs: Vec<String>,
+        landed: bool,
     },
     Integrated {
         stream: String,
         tasks: Vec<usize>,
         commits: usize,
         tip: String,
+        /// Its place in the order of integration (1-based: the run's first unit to land is 1).
+        order: usize,
     },
     StreamDone {
         stream: String,
@@ -139,11 +155,17 @@ pub enum Event {
         #[serde(skip_serializing_if = "Option::is_none")]
         cost_usd: Option<f64>,
     },
+    /// Integrating `stream` conflicts in `files`: it is parked (the moment it happens), with
+    /// its conflict bundle and the worktree to resolve it in. `parked`: every other stream
+    /// goes on; false when the plan stops the line instead (`on_conflict = "stop"`).
     Conflict {
         stream: String,
         files: Vec<String>,
         bundle: String,
         worktree: String,
+        parked: bool,
+        /// The streams that wait on it (directly or not) until it is resolved or left out.
+        waiting: Vec<String>,
     },
     Interrupted {
         signal: String,

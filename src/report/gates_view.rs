@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 use serde::Serialize;
 
 use super::fmt_duration_ms;
-use crate::state::{Bisection, CheckRun, GateRun, RunState};
+use crate::state::{Bisection, CheckRun, FlakyGate, GateRun, RunState};
 use crate::text::short;
 
 #[derive(Clone, Debug, Default, Serialize)]
@@ -20,6 +20,9 @@ pub struct Verification {
     pub gates: Vec<GateRun>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub bisections: Vec<Bisection>,
+    /// Gate verdicts that flipped on the same candidate: flaky, blamed on no stream.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub flaky: Vec<FlakyGate>,
 }
 
 impl Verification {
@@ -36,6 +39,7 @@ impl Verification {
             checks: state.checks.clone(),
             gates: state.gates.clone(),
             bisections: state.bisections.clone(),
+            flaky: state.flaky.clone(),
         }
     }
 }
@@ -91,9 +95,10 @@ pub fn render_markdown(v: &Verification) -> String {
             } else {
                 g.streams.join(", ")
             };
+            let again = if g.again { " (run again)" } else { "" };
             let _ = writeln!(
                 out,
-                "| {} | `{}` | `{}` | {added} | `{}` | {} | {} | `{}` |",
+                "| {} | `{}` | `{}` | {added} | `{}` | {}{again} | {} | `{}` |",
                 i + 1,
                 g.command.join(" "),
                 short(&g.tip),
@@ -101,6 +106,27 @@ pub fn render_markdown(v: &Verification) -> String {
                 verdict(g.passed, &g.result),
                 fmt_duration_ms(g.ms),
                 g.log.display()
+            );
+        }
+    }
+    for f in &v.flaky {
+        let what = if f.outcome == "landed" {
+            "it landed on its last verdict"
+        } else {
+            "nothing of its batch landed"
+        };
+        let _ = writeln!(
+            out,
+            "\nFlaky gate on + {} (tree `{}`): its verdict flipped, so no stream is blamed; {what}.\n",
+            f.streams.join(", "),
+            short(&f.tree)
+        );
+        for r in &f.runs {
+            let _ = writeln!(
+                out,
+                "- {}: `{}`",
+                if r.passed { "green" } else { "red" },
+                r.log.display()
             );
         }
     }

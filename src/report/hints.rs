@@ -1,25 +1,53 @@
 //! "What to do next": the commands a person is pointed to when a run stops short of its end
-//! (halted on a conflict, or interrupted), written here once so every message that gives them
-//! says the same thing. (The conflict bundle's README says it at length, with the bundle.)
+//! (halted with streams parked on conflicts, or interrupted), written here once so every message
+//! that gives them says the same thing. (The conflict bundle's README says it at length, with
+//! the bundle.)
 
 use std::path::Path;
 
+use crate::state::RunState;
 use crate::text::{shell_quote, short};
 
-/// One line for an error or a note about a halted run: resolve, skip, or (with `abort`) stop.
-/// `worktree` is where to resolve, when the message has not said it already.
-pub fn halted(stream: &str, worktree: Option<&Path>, abort: bool) -> String {
-    let place = worktree
-        .map(|w| format!(" in {}", w.display()))
-        .unwrap_or_default();
-    let stop = if abort { ", or `streams abort`" } else { "" };
-    format!("resolve it{place} and run `streams continue`, or `streams skip {stream}`{stop}")
+/// The parked streams of a run, in words: "`db` is parked on a conflict", "2 streams are
+/// parked on conflicts: `db`, `ui`".
+pub fn parked_list(state: &RunState) -> String {
+    let names: Vec<String> = state
+        .parked()
+        .iter()
+        .map(|(_, s, _)| format!("`{}`", s.name))
+        .collect();
+    match names.as_slice() {
+        [] => "no stream is parked".to_string(),
+        [one] => format!("{one} is parked on a conflict"),
+        many => format!(
+            "{} streams are parked on conflicts: {}",
+            many.len(),
+            many.join(", ")
+        ),
+    }
 }
 
-/// The steps after a run halts, as commands to type (the end of `run`, `continue`, `resume`).
-pub fn halted_steps(stream: &str, worktree: &Path, files: &[String]) -> Vec<String> {
+/// One line for an error or a note about a halted run: resolve each parked stream and continue
+/// it, skip it, or (with `abort`) stop.
+pub fn halted(state: &RunState, abort: bool) -> String {
+    let stop = if abort { ", or `streams abort`" } else { "" };
+    match state.parked().as_slice() {
+        [(_, s, park)] => format!(
+            "resolve it in {} and run `streams continue {}`, or `streams skip {}`{stop}",
+            park.resolution_worktree.display(),
+            s.name,
+            s.name
+        ),
+        _ => format!(
+            "resolve each in its worktree (`streams status` lists them) and run `streams continue STREAM`, or `streams skip STREAM`{stop}"
+        ),
+    }
+}
+
+/// The steps to resolve one parked stream, as commands to type (the end of `run`,
+/// `continue`, `resume`).
+pub fn parked_steps(stream: &str, worktree: &Path, files: &[String]) -> Vec<String> {
     vec![
-        "next:".to_string(),
         format!("  cd {}", shell_quote(&worktree.display().to_string())),
         format!(
             "  # edit the conflicted files, then: git add {}",
@@ -29,15 +57,15 @@ pub fn halted_steps(stream: &str, worktree: &Path, files: &[String]) -> Vec<Stri
                 .collect::<Vec<_>>()
                 .join(" ")
         ),
-        "  streams continue".to_string(),
-        format!("or leave the stream out: streams skip {stream}    or stop: streams abort"),
+        format!("  streams continue {stream}"),
+        format!("  or leave it out: streams skip {stream}"),
     ]
 }
 
-/// The steps under `streams status` of a halted run (the worktree is named just above).
-pub fn halted_status(stream: &str) -> [String; 2] {
+/// The steps under `streams status` of a parked stream (its worktree is named just above).
+pub fn parked_status(stream: &str) -> [String; 2] {
     [
-        "next: resolve there, `git add` the files, then `streams continue`".to_string(),
+        format!("next: resolve there, `git add` the files, then `streams continue {stream}`"),
         format!("  or: `streams skip {stream}` to leave it out, `streams abort` to stop the run"),
     ]
 }
@@ -56,6 +84,12 @@ pub fn unmerged_result(plan: &str, tip: &str) -> (String, String) {
             crate::layout::RefNames::new(plan).previous_prefix()
         ),
     )
+}
+
+/// What a command says about a run killed as it started (before its state was saved): nothing
+/// of it can be resumed, and a new run simply starts.
+pub fn stopped_as_it_started(run_id: &str) -> String {
+    format!("run {run_id} was stopped as it started, before it saved its state")
 }
 
 /// The one line a new run says about what the last run left: what it kept and where, or that
@@ -92,11 +126,22 @@ pub fn last_result_line(
 
 /// After a run with failed streams: where the logs are, and how to run just those again on top
 /// of what was integrated (a new `run` would start over from the base).
-/// `plan_flag` is ` --plan NAME` when other plans ran here, else empty.
-pub fn retry_failed(streams: &[&str], plan_flag: &str, logs: &Path) -> String {
+/// `plan_flag` is ` --plan NAME` when other plans ran here, else empty; `--with-dependents`
+/// only when some stream depends on them (it brings those back too).
+pub fn retry_failed(
+    streams: &[&str],
+    plan_flag: &str,
+    with_dependents: bool,
+    logs: &Path,
+) -> String {
     format!(
-        "  streams retry {}{plan_flag} --with-dependents    # after fixing the cause (logs in {}): run them again on top of this result",
+        "  streams retry {}{plan_flag}{}    # after fixing the cause (logs in {}): run them again on top of this result",
         streams.join(" "),
+        if with_dependents {
+            " --with-dependents"
+        } else {
+            ""
+        },
         shell_quote(&logs.display().to_string())
     )
 }
@@ -134,29 +179,59 @@ pub const INTERRUPTED_NOW: &str = "interrupted: the run's state is saved; `strea
 pub const INTERRUPTED_STATUS: &str =
     "next: `streams resume` goes on from where it stopped (or `streams abort`)";
 
+/// After a command removed the workspace it was started in (the resolution workspace the halt
+/// said to `cd` into): the person's shell is still there.
+pub fn removed_workspace(dir: &Path, root: &Path) -> String {
+    format!(
+        "the workspace this ran in, {}, is removed: `cd {}`",
+        dir.display(),
+        shell_quote(&root.display().to_string())
+    )
+}
+
+/// A command started in a directory that no longer exists, which was a run's workspace: it
+/// works in that run's repository instead.
+pub fn working_in_repository(gone: &Path, root: &Path) -> String {
+    format!(
+        "the current directory {} no longer exists (a workspace of a streams run, removed); working in {}",
+        gone.display(),
+        root.display()
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn the_halted_hint_names_the_worktree_and_abort_only_when_asked() {
+        let mut state = crate::report::timeline::sample_state();
+        crate::report::timeline::park_sample(&mut state, "api", 10);
         assert_eq!(
-            halted("api", None, true),
-            "resolve it and run `streams continue`, or `streams skip api`, or `streams abort`"
+            halted(&state, true),
+            "resolve it in /wt/.resolve-api and run `streams continue api`, or `streams skip api`, or `streams abort`"
+        );
+        assert_eq!(parked_list(&state), "`api` is parked on a conflict");
+        crate::report::timeline::park_sample(&mut state, "ui", 5);
+        assert_eq!(
+            halted(&state, false),
+            "resolve each in its worktree (`streams status` lists them) and run `streams continue STREAM`, or `streams skip STREAM`"
         );
         assert_eq!(
-            halted("api", Some(Path::new("/wt/.integration")), false),
-            "resolve it in /wt/.integration and run `streams continue`, or `streams skip api`"
+            parked_list(&state),
+            "2 streams are parked on conflicts: `ui`, `api`",
+            "in the order they parked"
         );
     }
 
     #[test]
-    fn the_halted_steps_quote_what_a_shell_would_split() {
-        let steps = halted_steps("api", Path::new("/w t"), &["a b.rs".into(), "c.rs".into()]);
-        assert_eq!(steps[1], "  cd '/w t'");
+    fn the_parked_steps_quote_what_a_shell_would_split() {
+        let steps = parked_steps("api", Path::new("/w t"), &["a b.rs".into(), "c.rs".into()]);
+        assert_eq!(steps[0], "  cd '/w t'");
         assert_eq!(
-            steps[2],
+            steps[1],
             "  # edit the conflicted files, then: git add 'a b.rs' c.rs"
         );
+        assert_eq!(steps[2], "  streams continue api");
     }
 }

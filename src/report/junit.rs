@@ -230,7 +230,7 @@ fn skip_reason(stream: &crate::state::StreamRecord) -> String {
 
 fn not_run(state: &RunState) -> String {
     match &state.phase {
-        RunPhase::Halted(_) => "not run yet: the run is halted on a conflict".into(),
+        RunPhase::Halted => "not run yet: the run is halted (streams parked on conflicts)".into(),
         RunPhase::Interrupted { .. } => "not run yet: the run was interrupted".into(),
         phase => format!("not run (the run is {})", phase.name()),
     }

@@ -3,8 +3,10 @@
 //!
 //! The Gantt chart has one section per stream and one bar per span of the timeline (setup,
 //! tasks, check, gate, integration: whatever the dispatcher recorded), on one axis of Unix
-//! milliseconds (`dateFormat x`), so bars are exactly the recorded times. Text that Mermaid
-//! would read as syntax (`:` `;` `#` in a task's summary, quotes in a label) is replaced.
+//! milliseconds (`dateFormat x`), so bars are exactly the recorded times; each integration that
+//! landed says its place in the order of integration (a parked stream lands after those that
+//! went on meanwhile). Text that Mermaid would read as syntax (`:` `;` `#` in a task's summary,
+//! quotes in a label) is replaced.
 
 use std::fmt::Write as _;
 
@@ -27,6 +29,13 @@ pub fn gantt(state: &RunState) -> Option<String> {
             continue;
         }
         let _ = writeln!(out, "    section {}", plain(&stream.name, 60));
+        // The stream's landings, in order: its n-th integration that landed is its n-th here.
+        let mut landings = state
+            .integrations
+            .iter()
+            .enumerate()
+            .filter(|(_, l)| l.stream == stream.name)
+            .map(|(i, _)| i + 1);
         for span in spans {
             let label = match span.step {
                 Step::Task { task } => {
@@ -37,6 +46,10 @@ pub fn gantt(state: &RunState) -> Option<String> {
                         .unwrap_or_default();
                     format!("{} - {summary}", timeline::step_name(&span.step))
                 }
+                Step::Integration if span.outcome == SpanOutcome::Ok => match landings.next() {
+                    Some(order) => format!("integration (landed {})", ordinal(order)),
+                    None => timeline::step_name(&span.step),
+                },
                 ref step => timeline::step_name(step),
             };
             let tag = match span.outcome {
@@ -60,21 +73,24 @@ pub fn gantt(state: &RunState) -> Option<String> {
 /// stream coloured by how it ended.
 pub fn graph(state: &RunState) -> String {
     let mut out = String::from("flowchart LR\n");
-    let halted = match &state.phase {
-        RunPhase::Halted(halt) => Some(halt.unit.stream),
-        _ => None,
-    };
     let mut used: Vec<&str> = Vec::new();
     let mut classes = String::new();
     for (i, stream) in state.streams.iter().enumerate() {
-        let outcome = if halted == Some(i) {
-            "halted"
+        let aborted = matches!(state.phase, RunPhase::Aborted { .. })
+            && matches!(
+                stream.state,
+                StreamState::Done { .. } | StreamState::Active { .. } | StreamState::Pending
+            );
+        let outcome = if aborted {
+            // Abort took its work off the integration branch (as `status` says).
+            "aborted"
         } else {
             match stream.state {
                 StreamState::Done { .. } => "integrated",
                 StreamState::Failed { .. } => "failed",
-                StreamState::Stopped { .. } => "stopped",
                 StreamState::Skipped { .. } => "skipped",
+                StreamState::Parked(_) => "parked",
+                StreamState::Stopped { .. } => "stopped",
                 StreamState::Active { .. } => "active",
                 StreamState::Pending => "pending",
             }
@@ -97,11 +113,12 @@ pub fn graph(state: &RunState) -> String {
     for (class, style) in [
         ("integrated", "fill:#dafbe1,stroke:#1a7f37,color:#1f2328"),
         ("failed", "fill:#ffebe9,stroke:#cf222e,color:#1f2328"),
-        ("halted", "fill:#fff1e5,stroke:#bc4c00,color:#1f2328"),
+        ("parked", "fill:#fff1e5,stroke:#bc4c00,color:#1f2328"),
         ("skipped", "fill:#fff8c5,stroke:#9a6700,color:#1f2328"),
         ("stopped", "fill:#fbefff,stroke:#8250df,color:#1f2328"),
         ("active", "fill:#ddf4ff,stroke:#0969da,color:#1f2328"),
         ("pending", "fill:#f6f8fa,stroke:#8c959f,color:#1f2328"),
+        ("aborted", "fill:#eaeef2,stroke:#57606a,color:#1f2328"),
     ] {
         if used.contains(&class) {
             let _ = writeln!(out, "    classDef {class} {style}");
@@ -119,6 +136,18 @@ pub fn markdown(state: &RunState) -> String {
     }
     let _ = write!(out, "\n### Streams\n\n```mermaid\n{}```\n", graph(state));
     out
+}
+
+/// `1st`, `2nd`, `3rd`, `4th`, ... `11th`, `21st`.
+fn ordinal(n: usize) -> String {
+    let suffix = match (n % 10, n % 100) {
+        (_, 11..=13) => "th",
+        (1, _) => "st",
+        (2, _) => "nd",
+        (3, _) => "rd",
+        _ => "th",
+    };
+    format!("{n}{suffix}")
 }
 
 /// Text safe in a Gantt line: no characters Mermaid reads as syntax, one line, at most `max`
@@ -168,7 +197,7 @@ gantt
     todayMarker off
     section db
     task 1 - Add the schema :done, 1767225600000, 1767225601000
-    integration :done, 1767225601000, 1767225601010
+    integration (landed 1st) :done, 1767225601000, 1767225601010
     section api
     task 1 - Fix the 1 bug now :crit, 1767225601010, 1767225602000
 "
@@ -182,6 +211,21 @@ gantt
         let report = crate::report::summary::build(&state, "failed", None);
         let md = crate::report::summary::render_markdown(&report) + &markdown(&state);
         insta::assert_snapshot!(md);
+    }
+
+    #[test]
+    fn ordinals_read_as_english() {
+        let words: Vec<String> = [1, 2, 3, 4, 11, 12, 13, 21, 22, 101, 111]
+            .into_iter()
+            .map(ordinal)
+            .collect();
+        assert_eq!(
+            words,
+            [
+                "1st", "2nd", "3rd", "4th", "11th", "12th", "13th", "21st", "22nd", "101st",
+                "111th"
+            ]
+        );
     }
 
     #[test]

@@ -31,7 +31,7 @@ pub mod watch_view;
 pub use events::{EVENTS_SCHEMA, Event};
 pub use printer::{ColorChoice, Ui, print_bytes, print_data, print_json};
 // The text helpers the CLI renders with (it reaches them through report, see `lib.rs`).
-pub use crate::text::{quote_path, quote_paths, sanitize, shell_quote};
+pub use crate::text::{quote_path, quote_paths, sanitize, shell_quote, short};
 pub use reporter::Reporter;
 
 /// The word a person reads for a stream's state, the same in `status`, the live view and the
@@ -44,6 +44,7 @@ pub fn stream_word(state: &crate::state::StreamState, running: Option<bool>) -> 
         (StreamState::Active { .. }, Some(true)) => "running",
         (StreamState::Active { .. }, Some(false)) => "waiting",
         (StreamState::Active { .. }, None) => "active",
+        (StreamState::Parked(_), _) => "parked",
         (StreamState::Done { .. }, _) => "integrated",
         (StreamState::Failed { .. }, _) => "failed",
         (StreamState::Stopped { .. }, _) => "stopped",

@@ -5,6 +5,7 @@ use std::fmt::Write as _;
 
 use super::fmt_duration_ms;
 use super::show_view::StreamShow;
+use crate::text::{escape_unsafe, md_code, md_code_cell, md_text};
 
 /// What a pull request body says besides the stream itself.
 pub struct PrContext<'a> {
@@ -17,9 +18,9 @@ pub struct PrContext<'a> {
     pub depends_on: &'a [(String, Option<String>)],
 }
 
-/// `api: Add /login`, and how many more tasks there were.
+/// `api: Add /login`, and how many more tasks there were. One line, whatever the task says.
 pub fn title(stream: &StreamShow) -> String {
-    match stream.tasks.as_slice() {
+    let title = match stream.tasks.as_slice() {
         [] => stream.name.clone(),
         [only] => format!("{}: {}", stream.name, only.text),
         [first, rest @ ..] => format!(
@@ -29,28 +30,39 @@ pub fn title(stream: &StreamShow) -> String {
             rest.len(),
             if rest.len() == 1 { "task" } else { "tasks" }
         ),
-    }
+    };
+    escape_unsafe(&title).into_owned()
 }
 
 /// The body: where it comes from, what it depends on, its tasks, files, checks and ownership.
+/// Every name is in a code span nothing can close and every other text is Markdown-escaped
+/// ([`crate::text`]): what agents named cannot add Markdown of its own.
 pub fn body(stream: &StreamShow, cx: &PrContext<'_>) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "Stream `{}` of plan `{}` (run {}), made by agents run by `streams`.",
-        stream.name, cx.plan, cx.run_id
+        "Stream {} of plan {} (run {}), made by agents run by `streams`.",
+        md_code(&stream.name),
+        md_code(cx.plan),
+        cx.run_id
     );
     if !cx.depends_on.is_empty() {
         out.push('\n');
         for (dep, pr) in cx.depends_on {
             match pr {
                 Some(pr) => {
-                    let _ = writeln!(out, "Depends on {pr} (stream `{dep}`): merge that first.");
+                    let _ = writeln!(
+                        out,
+                        "Depends on {} (stream {}): merge that first.",
+                        pr,
+                        md_code(dep)
+                    );
                 }
                 None => {
                     let _ = writeln!(
                         out,
-                        "Depends on stream `{dep}` (no pull request for it yet): merge its work first."
+                        "Depends on stream {} (no pull request for it yet): merge its work first.",
+                        md_code(dep)
                     );
                 }
             }
@@ -63,7 +75,7 @@ pub fn body(stream: &StreamShow, cx: &PrContext<'_>) -> String {
         let reason = t
             .reason
             .as_deref()
-            .map(|r| format!(": {r}"))
+            .map(|r| format!(": {}", md_text(r)))
             .unwrap_or_default();
         let cost = t
             .cost
@@ -76,7 +88,12 @@ pub fn body(stream: &StreamShow, cx: &PrContext<'_>) -> String {
                 )
             })
             .unwrap_or_default();
-        let _ = writeln!(out, "- [{mark}] {} ({}{reason}{cost})", t.text, t.status);
+        let _ = writeln!(
+            out,
+            "- [{mark}] {} ({}{reason}{cost})",
+            md_text(&t.text),
+            t.status
+        );
     }
     if let Some(cost) = &stream.cost {
         let _ = writeln!(out, "\nAgent cost: {}.", cost.describe());
@@ -97,7 +114,11 @@ pub fn body(stream: &StreamShow, cx: &PrContext<'_>) -> String {
                 (Some(i), Some(d)) => (i.to_string(), d.to_string()),
                 _ => ("binary".to_string(), String::new()),
             };
-            let _ = writeln!(out, "| `{}` | {ins} | {del} |", f.path);
+            let name = match &f.renamed_from {
+                Some(old) => format!("{} → {}", md_code_cell(old), md_code_cell(&f.path)),
+                None => md_code_cell(&f.path),
+            };
+            let _ = writeln!(out, "| {name} | {ins} | {del} |");
         }
     }
     if !stream.checks.is_empty() {
@@ -116,7 +137,7 @@ pub fn body(stream: &StreamShow, cx: &PrContext<'_>) -> String {
     let quoted = |patterns: &[String]| {
         patterns
             .iter()
-            .map(|p| format!("`{p}`"))
+            .map(|p| md_code(p))
             .collect::<Vec<_>>()
             .join(", ")
     };
@@ -133,14 +154,14 @@ pub fn body(stream: &StreamShow, cx: &PrContext<'_>) -> String {
     for r in &stream.rejections {
         let _ = writeln!(
             out,
-            "\nTask {} was rejected for changing paths it does not own ({}); that work is kept on `{}`.",
+            "\nTask {} was rejected for changing paths it does not own ({}); that work is kept on {}.",
             r.task,
             r.paths
                 .iter()
-                .map(|v| format!("`{}`", v.path))
+                .map(|v| md_code(&v.path))
                 .collect::<Vec<_>>()
                 .join(", "),
-            r.kept
+            md_code(&r.kept)
         );
     }
     out
@@ -151,7 +172,9 @@ pub fn integration_body(streams: &[StreamShow], plan: &str, run_id: &str) -> Str
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "The integration branch of plan `{plan}` (run {run_id}): every integrated stream's work.\n"
+        "The integration branch of plan {} (run {}): every integrated stream's work.\n",
+        md_code(plan),
+        run_id
     );
     let _ = writeln!(out, "| stream | state | tasks | files | + | - |");
     let _ = writeln!(out, "| --- | --- | ---: | ---: | ---: | ---: |");
@@ -183,8 +206,12 @@ pub struct Opened {
 }
 
 pub enum PrOutcome {
-    /// `--dry-run`: the commands that would run, as argv.
-    DryRun(Vec<Vec<String>>),
+    /// `--dry-run`: the commands that would run, as argv; `gh_missing`: `gh` is not on PATH
+    /// (they could not run here).
+    DryRun {
+        commands: Vec<Vec<String>>,
+        gh_missing: bool,
+    },
     Done {
         pushed: Vec<String>,
         opened: Vec<Opened>,
@@ -196,7 +223,7 @@ pub enum PrOutcome {
 pub fn render_outcome(outcome: &PrOutcome) -> String {
     let mut out = String::new();
     match outcome {
-        PrOutcome::DryRun(commands) => {
+        PrOutcome::DryRun { commands, .. } => {
             for argv in commands {
                 // A dry run does not ask GitHub what is open, so it cannot know which of the two
                 // a real run does; it says so rather than always showing `create`.
@@ -222,3 +249,6 @@ pub fn render_outcome(outcome: &PrOutcome) -> String {
     }
     out
 }
+
+/// After a dry run's commands, when `gh` is not installed: they could not run here.
+pub const GH_MISSING: &str = "the GitHub CLI `gh` was not found on PATH: install it (https://cli.github.com) and run `gh auth login` before `streams pr`";

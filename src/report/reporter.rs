@@ -86,10 +86,12 @@ pub fn event_line(event: &Event, ui: &Ui) -> Option<String> {
                 "continue" => "continuing run",
                 _ => "run",
             };
+            // A stream runs one agent at a time: no more run at once than there are streams.
             format!(
-                "{verb} {run_id} of plan `{plan}`: {streams} stream{}, base {}, {jobs} at a time",
+                "{verb} {run_id} of plan `{plan}`: {streams} stream{}, base {}, {} at a time",
                 plural(*streams),
-                crate::text::short(base)
+                crate::text::short(base),
+                (*jobs).min((*streams).max(1))
             )
         }
         Event::StreamStarted { .. } => return None,
@@ -124,12 +126,38 @@ pub fn event_line(event: &Event, ui: &Ui) -> Option<String> {
                 format!("check {stream} (task {task}): {result}; log {log}")
             }
         }
+        Event::GateFlaky {
+            streams,
+            commit,
+            passed,
+            logs,
+            landed,
+        } => {
+            let verdicts: Vec<&str> = passed
+                .iter()
+                .map(|p| if *p { "passed" } else { "failed" })
+                .collect();
+            let then = if *landed {
+                "it landed on its last verdict"
+            } else {
+                "nothing of its batch is integrated"
+            };
+            format!(
+                "{} gate on + {} ({}): {} on the same files; no stream is blamed, {then} (logs: {})",
+                ui.yellow("flaky"),
+                streams.join(", "),
+                crate::text::short(commit),
+                verdicts.join(", then "),
+                logs.join(", ")
+            )
+        }
         Event::GateRan {
             streams,
             commit,
             passed,
             result,
             duration_ms,
+            again,
             ..
         } => {
             let on = if streams.is_empty() {
@@ -142,8 +170,9 @@ pub fn event_line(event: &Event, ui: &Ui) -> Option<String> {
             } else {
                 result.clone()
             };
+            let again = if *again { " again" } else { "" };
             format!(
-                "gate on {on} ({}): {verdict} in {}",
+                "gate{again} on {on} ({}): {verdict} in {}",
                 crate::text::short(commit),
                 fmt_duration_ms(*duration_ms)
             )
@@ -266,8 +295,28 @@ pub fn event_line(event: &Event, ui: &Ui) -> Option<String> {
             )
         }
         Event::TaskUsage { .. } => return None,
-        // Said once, by the halt at the end of the session (`session_view::ended`).
-        Event::Conflict { .. } => return None,
+        // When the line stops, said once by the halt at the end of the session
+        // (`session_view::ended`); a parked stream is said the moment it parks.
+        Event::Conflict { parked: false, .. } => return None,
+        Event::Conflict {
+            stream,
+            files,
+            bundle,
+            worktree,
+            waiting,
+            ..
+        } => {
+            let waiting = match waiting.as_slice() {
+                [] => String::new(),
+                [one] => format!("; {one} waits for it"),
+                many => format!("; {} wait for it", many.join(", ")),
+            };
+            format!(
+                "{} {stream}: integrating it conflicts in {}; the other streams go on{waiting}\n  conflict bundle: {bundle}/README.md\n  resolve in:      {worktree}",
+                ui.yellow("parked"),
+                super::quote_paths(files)
+            )
+        }
         Event::Interrupted { signal } => format!("interrupted by {signal}: state saved"),
         Event::RunFinished { .. } => return None,
     })
@@ -408,6 +457,14 @@ impl Reporter for Live {
             Event::TaskWaiting { stream, task, .. } => {
                 let bar = self.bar(stream);
                 bar.set_message(format!("task {task}: waiting for the usage limit to reset"));
+            }
+            Event::Conflict { stream, files, .. } => {
+                let bar = self.bar(stream);
+                bar.finish_with_message(format!(
+                    "{}: conflicts in {}",
+                    self.ui.yellow("parked"),
+                    super::quote_paths(files)
+                ));
             }
             _ => {}
         }

@@ -3,7 +3,7 @@
 
 use super::summary::{self, RunReport};
 use super::{Ui, hints};
-use crate::error::Finish;
+use crate::error::{Finish, Outcome};
 use crate::state::{RunDir, RunPhase, RunState, StreamState};
 use crate::text::{quote_paths, short};
 
@@ -11,34 +11,35 @@ use crate::text::{quote_paths, short};
 /// no other plan ran here) goes into the commands it suggests, so that they act on this run.
 pub fn ended(
     ui: &Ui,
-    finish: Finish,
+    finish: &Finish,
     state: &RunState,
     report: &RunReport,
     run_dir: &RunDir,
     plan_flag: &str,
 ) {
-    let branch = crate::layout::short_branch(&state.integration_ref);
     // One stream on a CI machine: its integration is private; what counts is its branch,
     // which goes to the central job.
-    if let (Some(crate::state::Machines::Stream { stream, push, .. }), false) = (
-        &state.machines,
-        matches!(finish, Finish::Halted | Finish::Interrupted(_)),
-    ) {
+    if let (
+        Some(crate::state::Machines::Stream { stream, push, .. }),
+        Finish::Settled { halted: false, .. },
+    ) = (&state.machines, finish)
+    {
         ui.info("");
         ui.info(summary::render_table(report, ui).trim_end());
         ui.info("");
         let record = state.stream_by_name(stream).map(|(_, r)| r);
         let tip = record.map(|r| crate::layout::short_branch(&r.branch).to_string());
-        match finish {
-            Finish::Failed => ui.always(format!(
+        if finish.has(Outcome::Failed) {
+            ui.always(format!(
                 "{} stream `{stream}` failed on this machine; its manifest and kept work still go to the central job",
                 ui.red("failed:")
-            )),
-            _ => ui.always(format!(
+            ));
+        } else {
+            ui.always(format!(
                 "{} stream `{stream}` done on this machine ({})",
                 ui.green("ok:"),
                 tip.unwrap_or_default()
-            )),
+            ));
         }
         if push.is_none() {
             ui.info("nothing is pushed (no --push): `streams integrate` cannot see it");
@@ -47,151 +48,218 @@ pub fn ended(
         return;
     }
     match finish {
-        Finish::Integrated | Finish::Failed | Finish::Skipped | Finish::Stopped => {
-            ui.info("");
-            // The table is detail: `-q` leaves only the result line below (and errors).
-            ui.info(summary::render_table(report, ui).trim_end());
-            ui.info("");
-            let done = report
+        Finish::Settled { halted: false, .. } => {
+            finished(ui, finish, state, report, run_dir, plan_flag)
+        }
+        Finish::Settled { halted: true, .. } => halted(ui, state, report),
+        Finish::Interrupted(_) => ui.always(hints::INTERRUPTED_NOW),
+    }
+}
+
+/// The streams of `state` that were stopped (by `streams stop`, or a limit), by name.
+fn stopped_streams(state: &RunState) -> Vec<&str> {
+    state
+        .streams
+        .iter()
+        .filter(|s| matches!(s.state, StreamState::Stopped { .. }))
+        .map(|s| s.name.as_str())
+        .collect()
+}
+
+/// Every stream reached an end: the table, the result, and what to do next.
+fn finished(
+    ui: &Ui,
+    finish: &Finish,
+    state: &RunState,
+    report: &RunReport,
+    run_dir: &RunDir,
+    plan_flag: &str,
+) {
+    let branch = crate::layout::short_branch(&state.integration_ref);
+    ui.info("");
+    // The table is detail: `-q` leaves only the result line below (and errors).
+    ui.info(summary::render_table(report, ui).trim_end());
+    ui.info("");
+    let done = report
+        .streams
+        .iter()
+        .filter(|s| s.status == "integrated")
+        .count();
+    // Left out by the person: named, not counted as failures.
+    let left_out: Vec<&str> = state
+        .streams
+        .iter()
+        .filter(|s| matches!(s.state, StreamState::Skipped { chosen: true, .. }))
+        .map(|s| s.name.as_str())
+        .collect();
+    // The line says the outcome whose exit code wins (failed before stopped); the hints
+    // below cover each.
+    let failed = finish.has(Outcome::Failed);
+    let stopped = !failed && finish.has(Outcome::Stopped);
+    let skipped = !failed && !stopped && finish.has(Outcome::LeftOut);
+    if skipped {
+        ui.always(format!(
+            "{} {done} of {} streams integrated on {branch} ({}); left out as you chose: {}",
+            ui.green("ok:"),
+            report.streams.len(),
+            short(&state.integration_tip),
+            left_out.join(", ")
+        ));
+    } else if stopped {
+        ui.always(format!(
+            "{} {done} of {} streams integrated on {branch} ({}); stopped, work kept: {}",
+            ui.yellow("stopped:"),
+            report.streams.len(),
+            short(&state.integration_tip),
+            stopped_streams(state).join(", ")
+        ));
+    } else if !failed {
+        let all = match report.streams.len() {
+            1 => "the stream".to_string(),
+            n => format!("all {n} streams"),
+        };
+        ui.always(format!(
+            "{} {all} integrated on {branch} ({})",
+            ui.green("ok:"),
+            short(&state.integration_tip)
+        ));
+    } else {
+        ui.always(format!(
+            "{} {done} of {} streams integrated on {branch}; the others failed or were skipped",
+            ui.red("failed:"),
+            report.streams.len()
+        ));
+    }
+    ui.info(format!(
+        "stream branches: streams/{}/<stream>; report: {}",
+        state.plan_name,
+        run_dir.report_md_path().display()
+    ));
+    // The central job of a run over machines says itself what comes next (what it
+    // pushed, what is missing); merging and retrying are not done there.
+    if matches!(
+        state.machines,
+        Some(crate::state::Machines::Integrate { .. })
+    ) {
+        return;
+    }
+    ui.info("next:");
+    // Nothing integrated: nothing to review or take.
+    if report.streams.iter().any(|s| s.status == "integrated") {
+        ui.info(format!(
+            "  git log --stat {}..{branch}    # review what was integrated",
+            short(&state.base)
+        ));
+        ui.info(hints::take_result(plan_flag));
+    }
+    if failed {
+        // The failed ones: `--with-dependents` brings the streams they held back.
+        let mut unfinished: Vec<&str> = report
+            .streams
+            .iter()
+            .filter(|s| s.status == "failed")
+            .map(|s| s.name.as_str())
+            .collect();
+        if unfinished.is_empty() {
+            unfinished = report
                 .streams
                 .iter()
-                .filter(|s| s.status == "integrated")
-                .count();
-            // Left out by the person: named, not counted as failures.
-            let left_out: Vec<&str> = state
-                .streams
-                .iter()
-                .filter(|s| matches!(s.state, StreamState::Skipped { chosen: true, .. }))
+                .filter(|s| s.status != "integrated")
                 .map(|s| s.name.as_str())
                 .collect();
-            if finish == Finish::Skipped {
-                ui.always(format!(
-                    "{} {done} of {} streams integrated on {branch} ({}); left out as you chose: {}",
-                    ui.green("ok:"),
-                    report.streams.len(),
-                    short(&state.integration_tip),
-                    left_out.join(", ")
-                ));
-            } else if finish == Finish::Stopped {
-                let stopped: Vec<&str> = state
-                    .streams
-                    .iter()
-                    .filter(|s| matches!(s.state, StreamState::Stopped { .. }))
-                    .map(|s| s.name.as_str())
-                    .collect();
-                ui.always(format!(
-                    "{} {done} of {} streams integrated on {branch} ({}); stopped, work kept: {}",
-                    ui.yellow("stopped:"),
-                    report.streams.len(),
-                    short(&state.integration_tip),
-                    stopped.join(", ")
-                ));
-            } else if finish == Finish::Integrated {
-                let all = match report.streams.len() {
-                    1 => "the stream".to_string(),
-                    n => format!("all {n} streams"),
-                };
-                ui.always(format!(
-                    "{} {all} integrated on {branch} ({})",
-                    ui.green("ok:"),
-                    short(&state.integration_tip)
-                ));
-            } else {
-                ui.always(format!(
-                    "{} {done} of {} streams integrated on {branch}; the others failed or were skipped",
-                    ui.red("failed:"),
-                    report.streams.len()
-                ));
-            }
-            ui.info(format!(
-                "stream branches: streams/{}/<stream>; report: {}",
-                state.plan_name,
-                run_dir.report_md_path().display()
-            ));
-            // The central job of a run over machines says itself what comes next (what it
-            // pushed, what is missing); merging and retrying are not done there.
-            if matches!(
-                state.machines,
-                Some(crate::state::Machines::Integrate { .. })
-            ) {
-                return;
-            }
-            ui.info("next:");
-            ui.info(format!(
-                "  git log --stat {}..{branch}    # review what was integrated",
-                short(&state.base)
-            ));
-            ui.info(hints::take_result(plan_flag));
-            if finish == Finish::Failed {
-                // The failed ones: `--with-dependents` brings the streams they held back.
-                let mut unfinished: Vec<&str> = report
-                    .streams
-                    .iter()
-                    .filter(|s| s.status == "failed")
-                    .map(|s| s.name.as_str())
-                    .collect();
-                if unfinished.is_empty() {
-                    unfinished = report
-                        .streams
-                        .iter()
-                        .filter(|s| s.status != "integrated")
-                        .map(|s| s.name.as_str())
-                        .collect();
-                }
-                ui.info(hints::retry_failed(
-                    &unfinished,
-                    plan_flag,
-                    &run_dir.path().join("logs"),
-                ));
-            }
-            if finish == Finish::Skipped {
-                ui.info(format!(
-                    "  streams retry {}{plan_flag} --with-dependents    # run what you left out after all, on top of this result",
-                    left_out.join(" ")
-                ));
-            }
-            if finish == Finish::Stopped {
-                let stopped: Vec<&str> = state
-                    .streams
-                    .iter()
-                    .filter(|s| matches!(s.state, StreamState::Stopped { .. }))
-                    .map(|s| s.name.as_str())
-                    .collect();
-                ui.info(format!(
-                    "  streams retry {}{plan_flag} --with-dependents    # continue what was stopped (after a usage limit: once it has reset; after a budget: raise it first), on top of this result",
-                    stopped.join(" ")
-                ));
-            }
-            ui.info(format!(
-                "  streams clean{plan_flag}    # remove the worktrees and stream branches"
-            ));
         }
-        Finish::Halted => {
-            if let RunPhase::Halted(halt) = &state.phase {
-                let name = &state.streams[halt.unit.stream].name;
-                ui.always("");
-                ui.always(format!(
-                    "{} integrating stream `{name}` conflicts in {}",
-                    ui.red("halted:"),
-                    quote_paths(&halt.files)
-                ));
-                ui.always(format!(
-                    "conflict bundle: {}",
-                    halt.bundle.join("README.md").display()
-                ));
-                ui.always(format!(
-                    "resolve in:      {}",
-                    halt.resolution_worktree.display()
-                ));
-                for line in hints::halted_steps(name, &halt.resolution_worktree, &halt.files) {
-                    ui.always(line);
-                }
-            }
-        }
-        Finish::Interrupted(_) => {
-            ui.always(hints::INTERRUPTED_NOW);
+        ui.info(hints::retry_failed(
+            &unfinished,
+            plan_flag,
+            has_dependents(state, &unfinished),
+            &run_dir.path().join("logs"),
+        ));
+    }
+    if !failed && !left_out.is_empty() {
+        ui.info(format!(
+            "  streams retry {}{plan_flag}{}    # run what you left out after all, on top of this result",
+            left_out.join(" "),
+            with_dependents(state, &left_out)
+        ));
+    }
+    let stopped = stopped_streams(state);
+    if !failed && !stopped.is_empty() {
+        ui.info(format!(
+            "  streams retry {}{plan_flag}{}    # continue what was stopped (after a usage limit: once it has reset; after a budget: raise it first), on top of this result",
+            stopped.join(" "),
+            with_dependents(state, &stopped)
+        ));
+    }
+    ui.info(format!(
+        "  streams clean{plan_flag}    # remove the worktrees and stream branches"
+    ));
+}
+
+/// Nothing else can move while streams are parked: the table (every stream's outcome), then
+/// each parked stream with its bundle and how to resolve it.
+fn halted(ui: &Ui, state: &RunState, report: &RunReport) {
+    let branch = crate::layout::short_branch(&state.integration_ref);
+    ui.info("");
+    ui.info(summary::render_table(report, ui).trim_end());
+    let parked = state.parked();
+    let done = report
+        .streams
+        .iter()
+        .filter(|s| s.status == "integrated")
+        .count();
+    let failed: Vec<&str> = report
+        .streams
+        .iter()
+        .filter(|s| s.status == "failed")
+        .map(|s| s.name.as_str())
+        .collect();
+    let also = if failed.is_empty() {
+        String::new()
+    } else {
+        format!("; failed: {}", failed.join(", "))
+    };
+    ui.always("");
+    ui.always(format!(
+        "{} {}; {done} of {} streams integrated on {branch} ({}){also}",
+        ui.red("halted:"),
+        hints::parked_list(state),
+        report.streams.len(),
+        short(&state.integration_tip),
+    ));
+    for (_, stream, park) in &parked {
+        let name = &stream.name;
+        ui.always("");
+        ui.always(format!(
+            "parked `{name}`: integrating it conflicts in {}",
+            quote_paths(&park.files)
+        ));
+        ui.always(format!(
+            "  conflict bundle: {}",
+            park.bundle.join("README.md").display()
+        ));
+        ui.always(format!(
+            "  resolve in:      {}",
+            park.resolution_worktree.display()
+        ));
+        for line in hints::parked_steps(name, &park.resolution_worktree, &park.files) {
+            ui.always(line);
         }
     }
+    let waiting: Vec<&str> = state
+        .streams
+        .iter()
+        .filter(|s| matches!(s.state, StreamState::Pending))
+        .map(|s| s.name.as_str())
+        .collect();
+    ui.always("");
+    if !waiting.is_empty() {
+        ui.always(format!(
+            "waiting on {}: {}",
+            if parked.len() == 1 { "it" } else { "them" },
+            waiting.join(", ")
+        ));
+    }
+    ui.always("or stop the run: streams abort");
 }
 
 /// Prints what `abort` did: where the integration branch is, and every ref that keeps work.
@@ -437,4 +505,22 @@ pub fn published(ui: &Ui, state: &RunState, pushed: Option<Handed<'_>>) {
         if missing.len() == 1 { "it has" } else { "they have" },
         stage.map(|k| format!(" --stage {k}")).unwrap_or_default()
     ));
+}
+
+/// Whether a stream of the run depends on one of `streams` (`retry --with-dependents` brings
+/// it back too).
+fn has_dependents(state: &RunState, streams: &[&str]) -> bool {
+    state
+        .streams
+        .iter()
+        .any(|s| s.depends_on.iter().any(|d| streams.contains(&d.as_str())))
+}
+
+/// ` --with-dependents` when a stream of the run depends on one of `streams`, else nothing.
+fn with_dependents(state: &RunState, streams: &[&str]) -> &'static str {
+    if has_dependents(state, streams) {
+        " --with-dependents"
+    } else {
+        ""
+    }
 }

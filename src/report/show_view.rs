@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use super::fmt_duration_ms;
 use crate::state::OwnershipViolation;
-use crate::text::short;
+use crate::text::{escape_unsafe, quote_path, quote_paths, short};
 use crate::work::FileChange;
 
 /// Version of the `show --json` schema.
@@ -116,8 +116,8 @@ impl Rejection {
         self.paths
             .iter()
             .map(|v| match &v.owner {
-                Some(owner) => format!("{} (owned by {owner})", v.path),
-                None => format!("{} (owned by no stream)", v.path),
+                Some(owner) => format!("{} (owned by {owner})", quote_path(&v.path)),
+                None => format!("{} (owned by no stream)", quote_path(&v.path)),
             })
             .collect()
     }
@@ -178,7 +178,7 @@ fn render_stream(out: &mut String, s: &StreamShow) {
     if let Some(reason) = &s.reason
         && !s.tasks.iter().any(|t| t.reason.as_ref() == Some(reason))
     {
-        let _ = writeln!(out, "  reason:    {reason}");
+        let _ = writeln!(out, "  reason:    {}", escape_unsafe(reason));
     }
     let tip = s
         .tip
@@ -210,13 +210,15 @@ fn render_stream(out: &mut String, s: &StreamShow) {
         };
         let line = format!(
             "    {}. {}  [{}]  {attempts}  {time}",
-            t.number, t.text, t.status
+            t.number,
+            escape_unsafe(&t.text),
+            t.status
         );
         let _ = writeln!(out, "{}", line.trim_end());
         // An ownership rejection has its own lines below, with where the work is kept.
         let rejected = s.rejections.iter().any(|r| r.task == t.number);
         if let Some(reason) = t.reason.as_ref().filter(|_| !rejected) {
-            let _ = writeln!(out, "       {reason}");
+            let _ = writeln!(out, "       {}", escape_unsafe(reason));
         }
         if let Some(cost) = &t.cost {
             let _ = writeln!(out, "       cost: {}", cost.tally.describe());
@@ -237,7 +239,7 @@ fn render_stream(out: &mut String, s: &StreamShow) {
     } else {
         let _ = writeln!(out, "  commits ({}):", s.commits.len());
         for c in &s.commits {
-            let _ = writeln!(out, "    {} {}", short(&c.id), c.subject);
+            let _ = writeln!(out, "    {} {}", short(&c.id), escape_unsafe(&c.subject));
         }
     }
 
@@ -287,7 +289,7 @@ fn render_stream(out: &mut String, s: &StreamShow) {
             let reason = c
                 .reason
                 .as_deref()
-                .map(|r| format!(": {r}"))
+                .map(|r| format!(": {}", escape_unsafe(r)))
                 .unwrap_or_default();
             let _ = writeln!(
                 out,
@@ -303,7 +305,7 @@ fn render_stream(out: &mut String, s: &StreamShow) {
     }
 
     if let Some(c) = &s.conflict {
-        let _ = writeln!(out, "  conflict:  {}", c.files.join(", "));
+        let _ = writeln!(out, "  conflict:  {}", quote_paths(&c.files));
         let _ = writeln!(out, "             bundle {}/README.md", c.bundle);
         match (&c.resolution, &c.resolve_in) {
             (Some(commit), _) => {
@@ -312,20 +314,21 @@ fn render_stream(out: &mut String, s: &StreamShow) {
             (None, Some(dir)) => {
                 let _ = writeln!(
                     out,
-                    "             waiting: resolve in {dir}, then `streams continue`"
+                    "             parked: resolve in {dir}, then `streams continue {}`",
+                    s.name
                 );
             }
             (None, None) => {}
         }
     }
     for note in &s.notes {
-        let _ = writeln!(out, "  note:      {note}");
+        let _ = writeln!(out, "  note:      {}", escape_unsafe(note));
     }
 }
 
 fn shown_path(f: &FileChange) -> String {
     match &f.renamed_from {
-        Some(old) => format!("{old} => {}", f.path),
-        None => f.path.clone(),
+        Some(old) => format!("{} => {}", quote_path(old), quote_path(&f.path)),
+        None => quote_path(&f.path).into_owned(),
     }
 }

@@ -8,8 +8,10 @@ use super::{fmt_duration_ms, hints};
 use crate::state::lock;
 use crate::text::{quote_paths, short};
 
-/// Version of the `status --json` schema.
-pub const STATUS_SCHEMA: u32 = 1;
+/// Version of the `status --json` schema. Version 2: `halt` (the one conflict the run halted
+/// on) became `parked` (every stream parked on a conflict, in the order they parked), and
+/// `integration_order` and the gate's `flaky` verdicts were added.
+pub const STATUS_SCHEMA: u32 = 2;
 
 #[derive(Serialize)]
 pub struct Status {
@@ -34,7 +36,10 @@ pub struct RunStatus {
     pub integration_tip: Option<String>,
     pub started_at: u64,
     pub streams: Vec<StreamStatus>,
-    pub halt: Option<HaltStatus>,
+    /// The streams parked on conflicts, in the order they parked.
+    pub parked: Vec<ParkedStatus>,
+    /// The units that landed on the integration branch, in the order they landed.
+    pub integration_order: Vec<LandedStatus>,
     pub predicted_conflicts: Vec<PredictedConflict>,
     /// The gate's runs and culprits; absent when the run has no gate (or skipped it).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -61,6 +66,10 @@ pub struct VerdictStatus {
     /// How it ended, in words.
     pub result: String,
     pub log: String,
+    /// The gate: run to check a verdict again (a red batch before it is bisected, the green
+    /// subset bisection found before it lands).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub again: bool,
 }
 
 #[derive(Serialize)]
@@ -68,6 +77,30 @@ pub struct GateStatus {
     pub command: Vec<String>,
     pub runs: Vec<VerdictStatus>,
     pub culprits: Vec<CulpritStatus>,
+    /// Candidates whose verdict flipped: flaky, blamed on no stream.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub flaky: Vec<FlakyStatus>,
+}
+
+/// A gate verdict that flipped on the same candidate.
+#[derive(Serialize)]
+pub struct FlakyStatus {
+    pub streams: Vec<String>,
+    /// Each run's verdict and log, in order (both outputs are kept).
+    pub runs: Vec<VerdictStatus>,
+    /// `landed` or `stopped` (see `state::FlakyGate`).
+    pub outcome: String,
+}
+
+/// One unit on the integration branch, in the order they landed.
+#[derive(Serialize)]
+pub struct LandedStatus {
+    pub stream: String,
+    /// 1-based task numbers.
+    pub tasks: Vec<usize>,
+    pub tip: String,
+    /// It was parked on a conflict before it landed.
+    pub parked: bool,
 }
 
 /// A stream a red gate was bisected to.
@@ -83,9 +116,9 @@ pub struct CulpritStatus {
 #[derive(Serialize)]
 pub struct StreamStatus {
     pub name: String,
-    /// `pending`, `setting up`, `running`, `waiting`, `integrated`, `failed`, `skipped`, or
-    /// `aborted` (was integrated when the run was aborted; abort took it off the integration
-    /// branch).
+    /// `pending`, `setting up`, `running`, `waiting`, `parked` (on a conflict), `integrated`,
+    /// `failed`, `skipped`, or `aborted` (was integrated when the run was aborted; abort took
+    /// it off the integration branch).
     pub state: String,
     /// The task running now (1-based), if any.
     pub task: Option<usize>,
@@ -122,9 +155,14 @@ pub struct WaitingStatus {
     pub message: String,
 }
 
+/// A stream parked on a conflict.
 #[derive(Serialize)]
-pub struct HaltStatus {
+pub struct ParkedStatus {
     pub stream: String,
+    /// Milliseconds since the Unix epoch.
+    pub parked_at: u64,
+    /// The streams that wait on it (directly or not).
+    pub waiting: Vec<String>,
     pub files: Vec<String>,
     pub base: String,
     pub ours: String,
@@ -269,10 +307,34 @@ pub fn render(run: &RunStatus) -> String {
     if let Some(gate) = &run.gate {
         render_gate(&mut out, gate);
     }
-    if let Some(h) = &run.halt {
+    if !run.integration_order.is_empty() {
+        let order: Vec<String> = run
+            .integration_order
+            .iter()
+            .enumerate()
+            .map(|(i, l)| {
+                let after = if l.parked {
+                    " (after its conflict)"
+                } else {
+                    ""
+                };
+                format!("{}. {}{after}", i + 1, l.stream)
+            })
+            .collect();
+        let _ = writeln!(out, "\nintegrated in this order: {}", order.join(", "));
+    }
+    for h in &run.parked {
+        let waiting = match h.waiting.as_slice() {
+            [] => String::new(),
+            names => format!(
+                "; {} wait{} on it",
+                names.join(", "),
+                if names.len() == 1 { "s" } else { "" }
+            ),
+        };
         let _ = writeln!(
             out,
-            "\nhalted: integrating stream `{}` conflicts in {}",
+            "\nparked: integrating stream `{}` conflicts in {}{waiting}",
             h.stream,
             quote_paths(&h.files)
         );
@@ -291,10 +353,11 @@ pub fn render(run: &RunStatus) -> String {
             " (deleted: `streams continue` lays it out again)"
         };
         let _ = writeln!(out, "  resolve in:      {}{gone}", h.resolution_worktree);
-        for line in hints::halted_status(&h.stream) {
+        for line in hints::parked_status(&h.stream) {
             let _ = writeln!(out, "{line}");
         }
-    } else if run.phase == "interrupted" {
+    }
+    if run.phase == "interrupted" {
         let _ = writeln!(out, "\n{}", hints::INTERRUPTED_STATUS);
     }
     if !run.predicted_conflicts.is_empty() {
@@ -318,7 +381,11 @@ fn render_gate(out: &mut String, gate: &GateStatus) {
         1 => "1 run".to_string(),
         n => format!("{n} runs"),
     };
-    let _ = writeln!(out, "\ngate `{}`: {runs}", gate.command.join(" "));
+    let _ = writeln!(
+        out,
+        "\ngate `{}`: {runs}",
+        crate::text::shell_words(&gate.command)
+    );
     let on: Vec<String> = gate
         .runs
         .iter()
@@ -334,7 +401,36 @@ fn render_gate(out: &mut String, gate: &GateStatus) {
         } else {
             format!("red: {}", run.result)
         };
+        let verdict = if run.again {
+            format!("{verdict} (run again)")
+        } else {
+            verdict
+        };
         let _ = writeln!(out, "  {:>2}  {on:<width$}  {verdict}", i + 1);
+    }
+    for f in &gate.flaky {
+        let verdicts: Vec<String> = f
+            .runs
+            .iter()
+            .map(|r| {
+                if r.passed {
+                    format!("green (log {})", r.log)
+                } else {
+                    format!("red (log {})", r.log)
+                }
+            })
+            .collect();
+        let what = if f.outcome == "landed" {
+            "landed on its last verdict"
+        } else {
+            "nothing of its batch landed"
+        };
+        let _ = writeln!(
+            out,
+            "  flaky on + {}: {}; no stream is blamed; {what}",
+            f.streams.join(", "),
+            verdicts.join(", then ")
+        );
     }
     for c in &gate.culprits {
         let _ = writeln!(

@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 use serde::Serialize;
 
 use super::{Ui, fmt_duration_ms};
-use crate::state::{RunPhase, RunState, TaskState, WorkStats};
+use crate::state::{RunPhase, RunState, StreamState, TaskState, WorkStats};
 
 /// Version of the `report.json` schema.
 pub const REPORT_SCHEMA: u32 = 1;
@@ -32,15 +32,41 @@ pub struct RunReport {
     /// reported its usage).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ledger: Option<crate::ledger::Ledger>,
+    /// The units that landed on the integration branch, in the order they landed.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub integration_order: Vec<LandedReport>,
+    /// The streams parked on conflicts, in the order they parked.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub parked: Vec<ParkedReport>,
     /// Every check and gate run, and how red batches were bisected (see `gates_view`).
     #[serde(flatten)]
     pub verification: super::gates_view::Verification,
 }
 
+/// One unit on the integration branch.
+#[derive(Clone, Debug, Serialize)]
+pub struct LandedReport {
+    pub stream: String,
+    /// 1-based task numbers.
+    pub tasks: Vec<usize>,
+    pub tip: String,
+    /// It was parked on a conflict before it landed.
+    pub parked: bool,
+}
+
+/// A stream parked on a conflict, and where a person resolves it.
+#[derive(Clone, Debug, Serialize)]
+pub struct ParkedReport {
+    pub stream: String,
+    pub files: Vec<String>,
+    pub bundle: String,
+    pub resolution_worktree: String,
+}
+
 #[derive(Clone, Debug, Serialize)]
 pub struct StreamReport {
     pub name: String,
-    /// `integrated`, `failed`, `skipped`, `running`, `pending`.
+    /// `integrated`, `failed`, `skipped`, `parked`, `active`, `pending`.
     pub status: String,
     pub reason: Option<String>,
     pub tasks_done: usize,
@@ -91,8 +117,22 @@ pub fn build(state: &RunState, status: &str, stream_files: Option<&[usize]>) -> 
                 time_ms += t.agent_ms;
                 retries += t.attempts.saturating_sub(1);
             }
-            let status = super::stream_word(&s.state, None);
-            let reason = s.state.reason();
+            let status = match (&state.phase, &s.state) {
+                // Abort stopped it and took its work off the integration branch (as `status`).
+                (
+                    RunPhase::Aborted { .. },
+                    StreamState::Done { .. } | StreamState::Active { .. } | StreamState::Pending,
+                ) => "aborted",
+                _ => super::stream_word(&s.state, None),
+            };
+            let reason = match &s.state {
+                StreamState::Parked(park) => Some(format!(
+                    "conflicts in {}: resolve it and run `streams continue {}`",
+                    super::quote_paths(&park.files),
+                    s.name
+                )),
+                other => other.reason(),
+            };
             StreamReport {
                 name: s.name.clone(),
                 status: status.to_string(),
@@ -138,6 +178,26 @@ pub fn build(state: &RunState, status: &str, stream_files: Option<&[usize]>) -> 
         speedup,
         streams,
         ledger: Some(crate::ledger::Ledger::of(state)).filter(|l| !l.is_empty()),
+        integration_order: state
+            .integrations
+            .iter()
+            .map(|l| LandedReport {
+                stream: l.stream.clone(),
+                tasks: (l.first..=l.last).map(|t| t + 1).collect(),
+                tip: l.tip.to_string(),
+                parked: l.parked,
+            })
+            .collect(),
+        parked: state
+            .parked()
+            .into_iter()
+            .map(|(_, s, park)| ParkedReport {
+                stream: s.name.clone(),
+                files: park.files.clone(),
+                bundle: park.bundle.display().to_string(),
+                resolution_worktree: park.resolution_worktree.display().to_string(),
+            })
+            .collect(),
         verification: super::gates_view::Verification::of(state),
     }
 }
@@ -149,7 +209,7 @@ pub fn status_of(state: &RunState) -> &'static str {
         RunPhase::Finished if state.any_stopped() => "stopped",
         RunPhase::Finished if state.any_chosen_skip() => "skipped",
         RunPhase::Finished => "integrated",
-        RunPhase::Halted(_) => "halted",
+        RunPhase::Halted => "halted",
         RunPhase::Interrupted { .. } => "interrupted",
         RunPhase::Aborted { .. } => "aborted",
         RunPhase::Running => "running",
@@ -248,13 +308,18 @@ pub fn render_table(report: &RunReport, ui: &Ui) -> String {
     for s in report.streams.iter().filter(|s| !s.retried_for.is_empty()) {
         let _ = writeln!(out, "  {} retried: {}", s.name, retry_reasons(s));
     }
-    for s in report.streams.iter().filter(|s| s.reason.is_some()) {
+    // A parked stream's reason is said at length under the table (`session_view`).
+    for s in report
+        .streams
+        .iter()
+        .filter(|s| s.reason.is_some() && s.status != "parked")
+    {
         let _ = writeln!(
             out,
             "  {} {}: {}",
             s.status,
             s.name,
-            s.reason.as_deref().unwrap_or("")
+            crate::text::escape_unsafe(s.reason.as_deref().unwrap_or(""))
         );
     }
     out
@@ -343,7 +408,8 @@ fn retry_reasons(s: &StreamReport) -> String {
         .join(", ")
 }
 
-/// `report.md` and the GitHub step summary.
+/// `report.md` and the GitHub step summary. Reasons and notes may name files an agent chose:
+/// they are Markdown-escaped ([`crate::text::md_text`]).
 pub fn render_markdown(report: &RunReport) -> String {
     let mut out = String::new();
     let _ = writeln!(
@@ -378,12 +444,45 @@ pub fn render_markdown(report: &RunReport) -> String {
                 "- **{}** {}: {}",
                 s.name,
                 s.status,
-                s.reason.as_deref().unwrap_or("")
+                crate::text::md_text(s.reason.as_deref().unwrap_or(""))
             );
         }
     }
     if let Some(ledger) = &report.ledger {
         out.push_str(&cost_markdown(ledger));
+    }
+    if !report.integration_order.is_empty() {
+        let _ = writeln!(out, "\nIntegrated in this order:\n");
+        for (i, l) in report.integration_order.iter().enumerate() {
+            let tasks = match l.tasks.as_slice() {
+                [one] => format!("task {one}"),
+                [first, .., last] => format!("tasks {first}-{last}"),
+                [] => "no tasks".into(),
+            };
+            let after = if l.parked {
+                ", after it was parked on a conflict"
+            } else {
+                ""
+            };
+            let _ = writeln!(
+                out,
+                "{}. **{}** ({tasks}) at `{}`{after}",
+                i + 1,
+                l.stream,
+                &l.tip[..l.tip.len().min(10)]
+            );
+        }
+    }
+    for p in &report.parked {
+        let _ = writeln!(
+            out,
+            "\n**{}** is parked on a conflict in {}: bundle `{}/README.md`, resolve in `{}`, then `streams continue {}`.",
+            p.stream,
+            super::quote_paths(&p.files),
+            p.bundle,
+            p.resolution_worktree,
+            p.stream
+        );
     }
     out.push_str(&super::gates_view::render_markdown(&report.verification));
     let notes: Vec<(&str, &String)> = report
@@ -394,7 +493,7 @@ pub fn render_markdown(report: &RunReport) -> String {
     if !notes.is_empty() {
         let _ = writeln!(out, "\nNotes:\n");
         for (stream, note) in notes {
-            let _ = writeln!(out, "- **{stream}**: {note}");
+            let _ = writeln!(out, "- **{stream}**: {}", crate::text::md_text(note));
         }
     }
     out

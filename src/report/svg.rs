@@ -16,15 +16,10 @@ use super::timeline::{self, step_name};
 use crate::duration::fmt_duration_ms;
 use crate::state::{RunPhase, RunState, SpanOutcome, Step, StreamRecord, StreamState, TaskState};
 
-/// The word for a stream on the board and in the graph: `status`'s words, plus `conflict` for
-/// the stream a halted run waits on and `aborted` for work an abort took off the branch.
+/// The word for a stream on the board and in the graph: `status`'s words (`parked` for a stream
+/// that waits on its conflict), plus `aborted` for work an abort took off the branch.
 pub fn node_word(state: &RunState, index: usize) -> &'static str {
     let s = &state.streams[index];
-    if let RunPhase::Halted(h) = &state.phase
-        && h.unit.stream == index
-    {
-        return "conflict";
-    }
     let running = s
         .tasks
         .iter()
@@ -32,7 +27,10 @@ pub fn node_word(state: &RunState, index: usize) -> &'static str {
     match (&state.phase, &s.state) {
         (
             RunPhase::Aborted { .. },
-            StreamState::Done { .. } | StreamState::Active { .. } | StreamState::Pending,
+            StreamState::Done { .. }
+            | StreamState::Active { .. }
+            | StreamState::Parked(_)
+            | StreamState::Pending,
         ) => "aborted",
         (_, StreamState::Active { .. }) if s.setting_up => "setting up",
         _ => super::stream_word(&s.state, Some(running)),
@@ -52,6 +50,7 @@ pub const STATE_STYLE: &str = "\
 .st-integrated,.st-ok{--fill:#dcfce7;--line:#16a34a}\
 .st-failed{--fill:#fee2e2;--line:#dc2626}\
 .st-skipped{--fill:#fef9c3;--line:#ca8a04}\
+.st-stopped{--fill:#fbefff;--line:#8250df}\
 .st-conflict,.st-parked{--fill:#ffedd5;--line:#ea580c}\
 .st-aborted,.st-interrupted{--fill:#e5e7eb;--line:#6b7280}";
 

@@ -184,6 +184,15 @@ pub fn sample_state() -> RunState {
         checks: Vec::new(),
         gates: Vec::new(),
         bisections: Vec::new(),
+        flaky: Vec::new(),
+        integrations: vec![crate::state::Landing {
+            stream: "db".into(),
+            first: 0,
+            last: 0,
+            tip: oid('c'),
+            at: T + 1010,
+            parked: false,
+        }],
         timeline: vec![
             span("db", Step::Task { task: 0 }, 0, 1000, SpanOutcome::Ok),
             span("db", Step::Integration, 1000, 1010, SpanOutcome::Ok),
@@ -200,6 +209,34 @@ pub fn sample_state() -> RunState {
         merged: None,
         retries: Vec::new(),
     }
+}
+
+/// Parks stream `name` of a sample state (its worktree `/wt/.resolve-<name>`) at `at`
+/// milliseconds into the run, which is then halted.
+#[cfg(test)]
+pub fn park_sample(state: &mut RunState, name: &str, at: u64) {
+    use crate::state::{Park, RunPhase, StreamState, SyncUnit};
+    const T: u64 = 1_767_225_600_000;
+    let oid = |c: char| crate::ids::Oid::from(c.to_string().repeat(40));
+    let (s, _) = state.stream_by_name(name).expect("a stream of the sample");
+    state.streams[s].state = StreamState::Parked(Park {
+        started_at: T,
+        parked_at: T + at,
+        unit: SyncUnit {
+            stream: s,
+            first: 0,
+            last: 0,
+            from: oid('b'),
+            to: oid('e'),
+        },
+        files: vec!["SHARED.md".into()],
+        base: oid('b'),
+        ours: oid('c'),
+        theirs: oid('e'),
+        bundle: format!("/run/conflicts/{name}").into(),
+        resolution_worktree: format!("/wt/.resolve-{name}").into(),
+    });
+    state.phase = RunPhase::Halted;
 }
 
 #[cfg(test)]

@@ -25,15 +25,21 @@ pub fn changes(before: Option<&RunStatus>, now: &RunStatus) -> Vec<String> {
     {
         lines.push(format!("run: {}", phase(now)));
     }
-    if let Some(h) = &now.halt
-        && same_run.is_none_or(|b| b.halt.is_none())
-    {
-        lines.push(format!(
-            "halted: integrating stream `{}` conflicts in {}; resolve in {}, then `streams continue`",
-            h.stream,
-            h.files.join(", "),
-            h.resolution_worktree
-        ));
+    for h in &now.parked {
+        let seen = same_run.is_some_and(|b| {
+            b.parked
+                .iter()
+                .any(|o| o.stream == h.stream && o.parked_at == h.parked_at)
+        });
+        if !seen {
+            lines.push(format!(
+                "parked: integrating stream `{}` conflicts in {}; resolve in {}, then `streams continue {}`",
+                h.stream,
+                h.files.join(", "),
+                h.resolution_worktree,
+                h.stream
+            ));
+        }
     }
     lines
 }

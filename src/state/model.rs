@@ -18,9 +18,11 @@ pub use crate::agent::usage::{AttemptUsage, Usage};
 use crate::ids::Oid;
 
 /// The format version written by this build. Version 2 (runs side by side) added the
-/// `stopped` stream state, `merged` and `retries`; [`crate::state::store::parse_state`]
-/// upgrades version 1.
-pub const STATE_VERSION: u32 = 2;
+/// `stopped` stream state, `merged` and `retries`. Version 3: a conflict parks its stream
+/// ([`StreamState::Parked`]) instead of halting the run with the conflict in its phase; the
+/// order of integration, gate runs made to check a verdict again and flaky gates are recorded.
+/// [`crate::state::store::parse_state`] upgrades versions 1 and 2.
+pub const STATE_VERSION: u32 = 3;
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct RunState {
@@ -78,6 +80,13 @@ pub struct RunState {
     /// How each red batch was bisected to its culprit.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub bisections: Vec<Bisection>,
+    /// Gate verdicts that flipped on the same tree: flaky, never blamed on a stream.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub flaky: Vec<FlakyGate>,
+    /// Every unit that landed on the integration branch, in the order it landed: how the
+    /// history came to be (a parked stream lands after those integrated while it waited).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub integrations: Vec<Landing>,
     /// The streams of the plan this run covers, when not all of them (a CI machine's one
     /// stream, one stage of a central integration): the plan is cut down to them
     /// ([`crate::plan::Plan::only`]) whenever the run's copy of it is read.
@@ -192,6 +201,48 @@ pub struct GateRun {
     pub ms: u64,
     pub log: PathBuf,
     pub at: u64,
+    /// Run to check a verdict again (a red batch before it is bisected, the green subset
+    /// bisection found before it lands), not taken from an earlier run on the same tree.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub again: bool,
+}
+
+/// A gate whose verdict flipped on the same candidate tree: flaky. No stream is blamed for it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FlakyGate {
+    /// The streams on top of the tip in that candidate.
+    pub streams: Vec<String>,
+    pub commit: Oid,
+    pub tree: Oid,
+    /// Each run on that tree, in order: whether it passed, how it ended, and its log (kept).
+    pub runs: Vec<FlakyRun>,
+    /// What the run did about it: `landed` (the latest verdict passed) or `stopped` (a green
+    /// subset turned red when checked again: nothing of the batch was integrated).
+    pub outcome: String,
+    pub at: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FlakyRun {
+    pub passed: bool,
+    pub result: String,
+    pub log: PathBuf,
+}
+
+/// A unit that landed on the integration branch.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Landing {
+    pub stream: String,
+    /// Zero-based task indices, inclusive.
+    pub first: usize,
+    pub last: usize,
+    /// The integration tip once it landed.
+    pub tip: Oid,
+    pub at: u64,
+    /// It was parked on a conflict before it landed (a person's resolution, or the conflict
+    /// went away by the time they ran `streams continue`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub parked: bool,
 }
 
 /// A red batch bisected to the stream that turns the gate red.
@@ -262,8 +313,10 @@ pub enum SpanOutcome {
 pub enum RunPhase {
     /// A coordinator is (or was, if it crashed) working on it.
     Running,
-    /// A merge conflict waits for a person.
-    Halted(Halt),
+    /// Nothing else can move: every stream left waits on a conflict a person resolves (the
+    /// parked streams, [`StreamState::Parked`], and what depends on them), or, with
+    /// `on_conflict = "stop"`, the line stopped at the first conflict.
+    Halted,
     /// Stopped by a signal with its state saved; `resume` goes on.
     Interrupted { signal: String },
     /// Every stream reached an end.
@@ -276,7 +329,7 @@ impl RunPhase {
     pub fn name(&self) -> &'static str {
         match self {
             RunPhase::Running => "running",
-            RunPhase::Halted(_) => "halted",
+            RunPhase::Halted => "halted",
             RunPhase::Interrupted { .. } => "interrupted",
             RunPhase::Finished => "finished",
             RunPhase::Aborted { .. } => "aborted",
@@ -298,20 +351,27 @@ impl RunPhase {
     }
 }
 
-/// A merge conflict the run stopped on.
+/// A stream set aside on a conflict: what a person needs to resolve it, and what `continue`
+/// records the resolution from.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Halt {
+pub struct Park {
+    /// When the stream started (kept for when it is done).
+    pub started_at: u64,
+    pub parked_at: u64,
+    /// The work that conflicts; no longer in the queue.
     pub unit: SyncUnit,
     /// The conflicted paths.
     pub files: Vec<String>,
     /// The three sides of the merge: the stream's starting point, the integration tip, and the
-    /// stream's work.
+    /// stream's work (after a resolution that conflicted anew on a moved tip: the tip it was
+    /// made on, the new tip, and the resolution).
     pub base: Oid,
     pub ours: Oid,
     pub theirs: Oid,
     /// `conflicts/<stream>/` in the run dir.
     pub bundle: PathBuf,
-    /// The worktree on the integration branch where the person resolves.
+    /// The worktree where the person resolves: at `ours`, detached while the integration goes
+    /// on (on the integration branch when the line stopped).
     pub resolution_worktree: PathBuf,
 }
 
@@ -358,6 +418,10 @@ pub enum StreamState {
     Pending,
     /// Holds a slot: a task is running, or its work waits for integration before the next task.
     Active { started_at: u64 },
+    /// Its work conflicts with the integration: set aside, holding no slot, until a person
+    /// resolves it (`streams continue STREAM`) or leaves it out (`streams skip STREAM`). The
+    /// streams that depend on it wait; every other stream goes on.
+    Parked(Park),
     /// Every task done and integrated.
     Done { started_at: u64, finished_at: u64 },
     /// A task failed; the stream stopped there.
@@ -383,6 +447,7 @@ impl StreamState {
         match self {
             StreamState::Pending => "pending",
             StreamState::Active { .. } => "active",
+            StreamState::Parked(_) => "parked",
             StreamState::Done { .. } => "done",
             StreamState::Failed { .. } => "failed",
             StreamState::Skipped { .. } => "skipped",
@@ -839,5 +904,45 @@ impl RunState {
         self.streams
             .iter()
             .any(|s| matches!(s.state, StreamState::Skipped { chosen: true, .. }))
+    }
+
+    /// The parked streams, in the order they parked.
+    pub fn parked(&self) -> Vec<(usize, &StreamRecord, &Park)> {
+        let mut parked: Vec<_> = self
+            .streams
+            .iter()
+            .enumerate()
+            .filter_map(|(i, s)| match &s.state {
+                StreamState::Parked(park) => Some((i, s, park)),
+                _ => None,
+            })
+            .collect();
+        parked.sort_by_key(|(i, _, park)| (park.parked_at, *i));
+        parked
+    }
+
+    /// What the run's streams came to, each kind once, for the exit code (see
+    /// [`crate::error::Outcome`]): a run may end with some parked and others failed at once.
+    pub fn outcomes(&self) -> Vec<crate::error::Outcome> {
+        use crate::error::Outcome;
+        let mut outcomes: Vec<Outcome> = self
+            .streams
+            .iter()
+            .map(|s| match s.state {
+                StreamState::Done { .. } => Outcome::Integrated,
+                StreamState::Parked(_) => Outcome::Parked,
+                StreamState::Failed { .. } | StreamState::Skipped { chosen: false, .. } => {
+                    Outcome::Failed
+                }
+                StreamState::Skipped { chosen: true, .. } => Outcome::LeftOut,
+                StreamState::Stopped { .. } => Outcome::Stopped,
+                // Not started, or not done when the session ended: it waits (on a parked
+                // stream, or for `resume`).
+                StreamState::Pending | StreamState::Active { .. } => Outcome::Waiting,
+            })
+            .collect();
+        outcomes.sort();
+        outcomes.dedup();
+        outcomes
     }
 }

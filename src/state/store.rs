@@ -89,6 +89,42 @@ impl StateDir {
         })
     }
 
+    /// The id of a run of plan `plan` (any plan: `None`) that was stopped as it started
+    /// (killed in its first milliseconds): its directory exists but its state was never saved,
+    /// and no run of that plan with a state started after it. Nothing of it can be resumed;
+    /// what it did before it died (a directory, perhaps the current pointer) a new run takes
+    /// over. Its plan is the one its copy of the plan names; a run killed before it wrote that
+    /// copy may be any plan's.
+    pub fn stillborn(&self, plan: Option<&str>) -> Option<String> {
+        // Newest by when its directory last changed: run ids are only ordered to the second.
+        let (newest, changed) = std::fs::read_dir(self.runs_dir())
+            .ok()?
+            .filter_map(|entry| {
+                let entry = entry.ok()?;
+                let id = entry.file_name().into_string().ok()?;
+                let dir = self.run_dir(&id);
+                if dir.state_path().exists() {
+                    return None;
+                }
+                if let Some(plan) = plan
+                    && dir.copied_plan_name().is_some_and(|name| name != plan)
+                {
+                    return None;
+                }
+                Some((id, entry.metadata().ok()?.modified().ok()?))
+            })
+            .max_by_key(|(_, changed)| *changed)?;
+        let (runs, _) = self.runs();
+        let later = runs
+            .iter()
+            .filter(|(_, state)| plan.is_none_or(|plan| state.plan_name == plan))
+            .any(|(_, state)| {
+                changed
+                    <= std::time::UNIX_EPOCH + std::time::Duration::from_millis(state.started_at)
+            });
+        (!later).then_some(newest)
+    }
+
     /// The last run started here (of any plan), if there is one.
     pub fn current(&self) -> Result<Option<(RunDir, RunState)>> {
         let Some(id) = self.current_run_id() else {
@@ -152,6 +188,21 @@ impl RunDir {
 
     pub fn state_path(&self) -> PathBuf {
         self.path.join("state.json")
+    }
+
+    /// The name its copy of the plan gives (read for that name alone), if it has a readable
+    /// one: for a run whose state was never saved.
+    fn copied_plan_name(&self) -> Option<String> {
+        #[derive(serde::Deserialize)]
+        struct Copy {
+            plan: Named,
+        }
+        #[derive(serde::Deserialize)]
+        struct Named {
+            name: String,
+        }
+        let text = std::fs::read_to_string(self.plan_copy_path()).ok()?;
+        toml::from_str::<Copy>(&text).ok().map(|c| c.plan.name)
     }
 
     pub fn journal_path(&self) -> PathBuf {
@@ -361,6 +412,9 @@ pub fn parse_state(text: &[u8]) -> std::result::Result<RunState, String> {
     if version < 2 {
         value = upgrade_v1(value);
     }
+    if version < 3 {
+        value = upgrade_v2(value)?;
+    }
     serde_json::from_value(value).map_err(|e| e.to_string())
 }
 
@@ -372,6 +426,38 @@ pub fn parse_state(text: &[u8]) -> std::result::Result<RunState, String> {
 fn upgrade_v1(mut value: serde_json::Value) -> serde_json::Value {
     value["version"] = serde_json::Value::from(2);
     value
+}
+
+/// Version 2 to 3: a run halted on a conflict held the conflict in its phase, with the halted
+/// unit still queued and its stream active; version 3 parks the stream with the conflict
+/// (nothing else moved while version 2 was halted, so the stream parked when the run halted).
+fn upgrade_v2(mut value: serde_json::Value) -> Result<serde_json::Value, String> {
+    use serde_json::{Value, json};
+    value["version"] = json!(3);
+    if value["phase"]["phase"] != "halted" {
+        return Ok(value);
+    }
+    let Value::Object(mut halt) = value["phase"].take() else {
+        return Err("a halted phase that is not an object".into());
+    };
+    halt.remove("phase");
+    let unit = halt.get("unit").cloned().ok_or("a halt without its unit")?;
+    let s = unit["stream"]
+        .as_u64()
+        .ok_or("a halted unit without its stream")? as usize;
+    let stream = value["streams"]
+        .get_mut(s)
+        .ok_or("the halted stream is not in the run")?;
+    let started_at = stream["state"]["started_at"].clone();
+    halt.insert("state".into(), json!("parked"));
+    halt.insert("started_at".into(), started_at);
+    halt.insert("parked_at".into(), value["updated_at"].clone());
+    value["streams"][s]["state"] = Value::Object(halt);
+    if let Some(queue) = value["queue"].as_array_mut() {
+        queue.retain(|u| *u != unit);
+    }
+    value["phase"] = json!({ "phase": "halted" });
+    Ok(value)
 }
 
 /// Writes a file so that readers see either the old or the new contents, never a mix, and the
@@ -448,6 +534,42 @@ mod tests {
         assert_eq!(state.version, STATE_VERSION);
         assert_eq!(state.streams.len(), 3);
         assert!(state.merged.is_none() && state.retries.is_empty());
+    }
+
+    #[test]
+    fn a_run_halted_under_version_1_loads_with_its_stream_parked() {
+        let text = include_bytes!("../../fixtures/state/v1-halted.json");
+        let state = parse_state(text).expect("the v1 halted fixture loads");
+        assert_eq!(state.version, STATE_VERSION);
+        assert_eq!(state.phase, RunPhase::Halted);
+        let parked = state.parked();
+        assert_eq!(parked.len(), 1);
+        let (s, record, park) = parked[0];
+        assert_eq!((s, record.name.as_str()), (1, "db"));
+        assert_eq!(park.files, ["SHARED.md"]);
+        assert_eq!(park.ours.as_str(), "@API@");
+        assert_eq!(park.theirs.as_str(), "@DB@");
+        assert!(park.started_at > 0 && park.parked_at >= park.started_at);
+        // Its unit left the queue; ui's, queued behind it while the line stopped, is still there.
+        assert_eq!(state.queue.len(), 1);
+        assert_eq!(state.queue[0].stream, 2);
+    }
+
+    #[test]
+    fn a_run_halted_under_version_2_loads_with_its_stream_parked_as_version_1s_does() {
+        // Version 2 (runs side by side) kept version 1's halted phase as it was: the same run
+        // written by it differs only in its version, and is upgraded from there.
+        let text = include_bytes!("../../fixtures/state/v1-halted.json");
+        let mut value: serde_json::Value = serde_json::from_slice(text).unwrap();
+        value["version"] = serde_json::json!(2);
+        let v2 = parse_state(&serde_json::to_vec(&value).unwrap()).expect("a v2 halted run loads");
+        let v1 = parse_state(text).unwrap();
+        assert_eq!(v2.version, STATE_VERSION);
+        assert_eq!(v2.phase, RunPhase::Halted);
+        let (parked1, parked2) = (v1.parked(), v2.parked());
+        assert_eq!(parked2.len(), 1);
+        assert_eq!((parked2[0].0, parked2[0].2), (parked1[0].0, parked1[0].2));
+        assert_eq!(v2.queue, v1.queue);
     }
 
     #[test]

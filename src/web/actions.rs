@@ -1,5 +1,5 @@
-//! What a person does from the page (continue, skip, abort, retry, merge, resume) is done by
-//! the `streams` command itself, started by the server as the person would start it: the same
+//! What a person does from the page (continue, skip, abort, retry, merge, resume, stop) is done
+//! by the `streams` command itself, started by the server as the person would start it: the same
 //! use cases, the same checks, the same messages (a refusal shows the CLI's own words), and a
 //! run that goes on in its own process, with its own lock and signal handling, which outlives
 //! the page and the server.
@@ -23,8 +23,7 @@ use super::live::Live;
 use crate::report::redact::Redactor;
 use crate::state::{StateDir, lock};
 
-/// The commands the page offers. `stop` (a stream, once `streams stop` exists) is added here
-/// and in the page's table of actions.
+/// The commands the page offers (each also in the page's table of actions).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Kind {
@@ -34,6 +33,9 @@ pub enum Kind {
     Retry,
     Merge,
     Resume,
+    /// One running stream (`streams stop STREAM`): the command talks to the run's coordinator
+    /// and ends once the state says the stream stopped.
+    Stop,
 }
 
 impl Kind {
@@ -45,11 +47,17 @@ impl Kind {
             Kind::Retry => "retry",
             Kind::Merge => "merge",
             Kind::Resume => "resume",
+            Kind::Stop => "stop",
         }
     }
 
     fn needs_stream(self) -> bool {
-        matches!(self, Kind::Skip | Kind::Retry)
+        matches!(self, Kind::Skip | Kind::Retry | Kind::Stop)
+    }
+
+    /// `continue` names the parked stream when several are parked.
+    fn may_take_stream(self) -> bool {
+        self.needs_stream() || self == Kind::Continue
     }
 }
 
@@ -84,11 +92,11 @@ pub fn validate(request: &Request, streams: &[String]) -> Result<(), String> {
             "`streams {}` needs a stream",
             request.action.word()
         )),
-        (Some(_), false) => Err(format!(
+        (Some(_), false) if !request.action.may_take_stream() => Err(format!(
             "`streams {}` takes no stream",
             request.action.word()
         )),
-        (Some(name), true) if !streams.iter().any(|s| s == name) => {
+        (Some(name), _) if !streams.iter().any(|s| s == name) => {
             Err(format!("the run has no stream `{name}`"))
         }
         _ => Ok(()),

@@ -28,7 +28,7 @@ pub enum Live {
     /// loads it.
     Run { run_id: Option<String> },
     /// The run's phase as a reader sees it (`running`, `halted`, `finished`, ...), its outcome
-    /// word, and the stream a halt waits on.
+    /// word, and the first stream parked on a conflict.
     Phase {
         phase: String,
         outcome: String,
@@ -290,9 +290,10 @@ fn scan(state_dir: &StateDir, follow: &Follow, mut seen: Seen, events: &mut Vec<
         let outcome = crate::report::summary::status_of(state).to_string();
         if seen.phase.as_ref() != Some(&(phase.clone(), outcome.clone())) {
             seen.phase = Some((phase.clone(), outcome.clone()));
+            // The first stream that parked (the page lists every parked stream's conflict).
             let halted = match &state.phase {
-                crate::state::RunPhase::Halted(h) => {
-                    Some(state.streams[h.unit.stream].name.clone())
+                crate::state::RunPhase::Halted => {
+                    state.parked().first().map(|(_, s, _)| s.name.clone())
                 }
                 _ => None,
             };

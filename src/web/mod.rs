@@ -13,9 +13,8 @@
 //!
 //! What later stages fill in (each shows only when present): a stream's cost from the ledger
 //! (`report::page::StreamPage::cost`), streams parked on a conflict (one entry each in
-//! `RunPage::conflicts`, and the word `parked`, already coloured and grouped under "needs you"),
-//! a resolver's proposal (`ConflictPage::proposal`), and `streams stop STREAM` (a variant of
-//! [`actions::Kind`] taking a stream, and its entry in the page's table of actions).
+//! `RunPage::conflicts`, and the word `parked`, already coloured and grouped under "needs you")
+//! and a resolver's proposal (`ConflictPage::proposal`).
 
 pub mod actions;
 mod assets;
@@ -125,10 +124,14 @@ pub fn serve(repo: Repo, options: Options, ready: impl FnOnce(&str)) -> Result<(
             app.follow.clone(),
             app.tx.clone(),
         ));
+        // Listened for before the address is printed: a SIGTERM or Ctrl-C that comes as soon
+        // as the server answers must stop it cleanly, not kill it by the default disposition
+        // (registering inside the shutdown future left that window open until it was polled).
+        let signals = StopSignals::listen();
         ready(&url(port, &token));
         axum::serve(listener, router)
             .with_graceful_shutdown(async move {
-                stopped().await;
+                signals.stopped().await;
                 let _ = stop_tx.send(true);
             })
             .await
@@ -136,17 +139,34 @@ pub fn serve(repo: Repo, options: Options, ready: impl FnOnce(&str)) -> Result<(
     })
 }
 
-/// Ctrl-C or SIGTERM.
-async fn stopped() {
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = async {
-            match term.as_mut() {
-                Some(t) => { t.recv().await; }
+/// Ctrl-C or SIGTERM, listened for from the moment it is made.
+struct StopSignals {
+    interrupt: Option<tokio::signal::unix::Signal>,
+    terminate: Option<tokio::signal::unix::Signal>,
+}
+
+impl StopSignals {
+    fn listen() -> Self {
+        use tokio::signal::unix::{SignalKind, signal};
+        Self {
+            interrupt: signal(SignalKind::interrupt()).ok(),
+            terminate: signal(SignalKind::terminate()).ok(),
+        }
+    }
+
+    async fn stopped(mut self) {
+        async fn recv(signal: Option<&mut tokio::signal::unix::Signal>) {
+            match signal {
+                Some(s) => {
+                    s.recv().await;
+                }
                 None => std::future::pending::<()>().await,
             }
-        } => {}
+        }
+        tokio::select! {
+            _ = recv(self.interrupt.as_mut()) => {}
+            _ = recv(self.terminate.as_mut()) => {}
+        }
     }
 }
 

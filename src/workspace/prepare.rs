@@ -199,19 +199,22 @@ fn reuse(
 pub(super) fn restore(repo: &Repo, ws: &Workspace, found: &read::Read, to: &str) -> GitResult<()> {
     read::forget_boundary(ws);
     let root = ws.path();
+    // Every removal beneath the workspace, through no link its agent put there.
+    let beneath =
+        crate::beneath::Dir::open(root).map_err(|e| io_error("reset the workspace", root, e))?;
     for nested in &found.nested {
-        remove_any(&root.join(nested).join(".git"))?;
+        remove_any(&beneath, &root.join(nested).join(".git"))?;
     }
     let mut dirs = Vec::new();
     for change in found.untracked() {
         let path = root.join(std::ffi::OsStr::from_bytes(&change.path));
-        remove_any(&path)?;
+        remove_any(&beneath, &path)?;
         if let Some(parent) = path.parent() {
             dirs.push(parent.to_path_buf());
         }
     }
     for hidden in found.hidden_attributes() {
-        remove_any(hidden)?;
+        remove_any(&beneath, hidden)?;
     }
     // The changed tracked paths leave the record, so the checkout writes them whatever their
     // `lstat` says.
@@ -231,7 +234,10 @@ pub(super) fn restore(repo: &Repo, ws: &Workspace, found: &read::Read, to: &str)
     dirs.dedup();
     for dir in dirs.into_iter().rev() {
         let mut dir = dir.as_path();
-        while dir != root && std::fs::remove_dir(dir).is_ok() {
+        while let Ok(rel) = beneath.relative(dir)
+            && !rel.as_os_str().is_empty()
+            && beneath.remove_empty_dir(rel).unwrap_or(false)
+        {
             match dir.parent() {
                 Some(parent) => dir = parent,
                 None => break,
@@ -243,13 +249,14 @@ pub(super) fn restore(repo: &Repo, ws: &Workspace, found: &read::Read, to: &str)
 
 use std::os::unix::ffi::OsStrExt;
 
-fn remove_any(path: &Path) -> GitResult<()> {
-    let done = match std::fs::symlink_metadata(path) {
-        Ok(m) if m.is_dir() => std::fs::remove_dir_all(path),
-        Ok(_) => std::fs::remove_file(path),
-        Err(_) => Ok(()),
-    };
-    done.map_err(|e| io_error("reset the workspace", path, e))
+/// Removes what is at `path` in the workspace `beneath` (a link itself, never what it points
+/// at). Beneath a link on the way there is nothing of the workspace's to remove.
+fn remove_any(beneath: &crate::beneath::Dir, path: &Path) -> GitResult<()> {
+    let done = beneath.relative(path).and_then(|rel| beneath.remove(rel));
+    match done {
+        Err(e) if crate::beneath::is_through_link(&e) => Ok(()),
+        done => done.map_err(|e| io_error("reset the workspace", path, e)),
+    }
 }
 
 /// A workspace without a record: every file read against `spec.commit` and what differs kept,

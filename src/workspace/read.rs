@@ -635,14 +635,18 @@ fn hash(
 /// Takes a moment on the workspace's file system, as a file created now records it: a file
 /// created or changed after this call has a change time at or after it.
 pub fn now(ws: &Workspace) -> GitResult<FsTime> {
-    let marker = ws.path.join(format!(".streams-now-{}", std::process::id()));
-    let _ = std::fs::remove_file(&marker);
-    let file = std::fs::File::create(&marker).map_err(|e| super::io_error("mark", &marker, e))?;
-    let meta = file
-        .metadata()
-        .map_err(|e| super::io_error("mark", &marker, e));
-    let _ = std::fs::remove_file(&marker);
-    Ok(fs_time(&meta?))
+    let name = format!(".streams-now-{}", std::process::id());
+    let marker = ws.path.join(&name);
+    // Made beneath the workspace: whatever the agent left under that name (a link) is removed,
+    // never written through.
+    let meta = crate::beneath::Dir::open(&ws.path).and_then(|dir| {
+        dir.remove(&name)?;
+        let meta = dir.create_new(&name).and_then(|file| file.metadata());
+        let _ = dir.remove(&name);
+        meta
+    });
+    let meta = meta.map_err(|e| super::io_error("mark", &marker, e))?;
+    Ok(fs_time(&meta))
 }
 
 /// A moment strictly after everything written before this call, on the workspace's file

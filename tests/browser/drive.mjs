@@ -181,6 +181,68 @@ const scenarios = {
     return { worktree, readme, sides, refused, output, actionResult, badge, states, conflictHidden, notes, errors };
   },
 
+  // A running stream's Stop button: confirmed, run as `streams stop`, and the stream shows
+  // stopped without a reload.
+  async stop() {
+    const { context, page, errors } = await launch();
+    await page.goto(args.url);
+    await page.evaluate(() => { window.__streamsMark = "same page"; });
+    await waitGraph(page, { [args.stream]: "running" });
+    await page.click(`#board .row[data-stream="${args.stream}"]`);
+    const button = `#detail button[data-action="stop"][data-stream="${args.stream}"]`;
+    await page.waitForSelector(button, { timeout: WAIT });
+    await page.click(button);
+    const confirm = await page.textContent("#confirm-command");
+    await shot(page, "ui-stop-confirm", { fullPage: true });
+    await page.click("#confirm-run");
+    await waitGraph(page, { [args.stream]: "stopped" });
+    await page.waitForFunction(() => /done|exit code/.test(document.querySelector("#action-result").textContent), null, { timeout: WAIT });
+    const actionResult = await page.textContent("#action-result");
+    const output = await page.textContent("#action-output");
+    const badge = await page.textContent(`#board .row[data-stream="${args.stream}"] .top`);
+    // No Stop on a stream that no longer runs.
+    await page.waitForSelector(button, { state: "detached", timeout: WAIT });
+    const mark = await page.evaluate(() => window.__streamsMark);
+    await shot(page, "ui-stopped", { fullPage: true });
+    await context.close();
+    return { confirm, actionResult, output, badge, mark, errors };
+  },
+
+  // A stream parks while another still runs: the page tells the person at once and shows the
+  // conflict with the run still running; once the held stream is let go, the run halts.
+  async parked() {
+    const { context, page, errors } = await launch();
+    await context.grantPermissions(["notifications"]);
+    await page.addInitScript(() => {
+      window.__notes = [];
+      window.Notification = class {
+        constructor(title, options) { window.__notes.push(title + " | " + ((options && options.body) || "")); }
+        static get permission() { return "granted"; }
+        static requestPermission() { return Promise.resolve("granted"); }
+      };
+    });
+    await page.goto(args.url);
+    await page.waitForSelector("#graph .node", { timeout: WAIT });
+    await waitGraph(page, args.first);
+    fs.writeFileSync(args.release_b, "go\n");
+    await waitGraph(page, args.while);
+    await page.waitForSelector("#conflict-section:not([hidden])", { timeout: WAIT });
+    await page.waitForSelector("#banner:not([hidden])", { timeout: WAIT });
+    const whileStates = await graphStates(page);
+    const badgeWhile = await page.textContent("#outcome");
+    const banner = await page.textContent("#banner");
+    const cards = await page.$$eval("#conflict .conflict-card", (c) => c.map((e) => e.getAttribute("data-stream")));
+    const notesWhile = await page.evaluate(() => window.__notes.slice());
+    await shot(page, "ui-parked-while-running", { fullPage: true });
+    fs.writeFileSync(args.release, "go\n");
+    await page.waitForFunction(() => document.querySelector("#outcome").textContent === "halted", null, { timeout: WAIT });
+    await waitGraph(page, args.last);
+    const last = await graphStates(page);
+    const notes = await page.evaluate(() => window.__notes);
+    await context.close();
+    return { whileStates, badgeWhile, banner, cards, notesWhile, last, notes, errors };
+  },
+
   // Names and output holding markup show as text, and nothing of theirs runs.
   async escape() {
     const { context, page, errors } = await launch();

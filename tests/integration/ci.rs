@@ -199,7 +199,7 @@ fn a_halt_and_its_continue_both_leave_a_junit_report() {
         Some("merge conflict in shared.txt")
     );
 
-    let resolution = repo.workspaces("p").join(".integration");
+    let resolution = repo.workspaces("p").join(".resolve-b");
     std::fs::write(resolution.join("shared.txt"), "1\nboth\n3\n").unwrap();
     repo.git_in(&resolution, &["add", "shared.txt"]);
     repo.streams(&["continue", "--junit", "continued.xml"])
@@ -387,7 +387,7 @@ tasks = ["Task of b"]
             )),
             "{line}"
         );
-        assert!(line.ends_with("and run `streams continue` (or `streams skip b`)"));
+        assert!(line.ends_with("and run `streams continue b` (or `streams skip b`)"));
     }
 }
 
@@ -511,7 +511,16 @@ fn report_md_charts_parse_and_match_the_runs_events() {
                     .rev()
                     .find(|e| e["stream"] == stream && e["event"] == "task_committed")
                     .unwrap();
-                expected.push((stream, "integration".into(), at(before), at(event), true));
+                // Its place in the order of integration, as the chart says it.
+                let order = event["order"].as_u64().unwrap();
+                let suffix = match order {
+                    1 => "st",
+                    2 => "nd",
+                    3 => "rd",
+                    _ => "th",
+                };
+                let name = format!("integration (landed {order}{suffix})");
+                expected.push((stream, name, at(before), at(event), true));
             }
             _ => {}
         }
@@ -525,7 +534,7 @@ fn report_md_charts_parse_and_match_the_runs_events() {
         for (bar, (_, name, began, ended, ok)) in drawn.iter().zip(ours) {
             let (start, end) = (bar["start"].as_u64().unwrap(), bar["end"].as_u64().unwrap());
             assert!(run_started <= start && start <= end, "{name}: {bar}");
-            if name == "integration" {
+            if name.starts_with("integration") {
                 assert!(
                     *began <= start && end <= *ended,
                     "{name}: {bar} vs {began}..{ended}"
@@ -600,7 +609,7 @@ fn a_halted_run_draws_its_conflict() {
         bars,
         [
             ("a", "task 1 - Task of a", false),
-            ("a", "integration", false),
+            ("a", "integration (landed 1st)", false),
             ("b", "task 1 - Task of b", false),
             ("b", "integration", true),
         ]
@@ -611,7 +620,7 @@ fn a_halted_run_draws_its_conflict() {
         .iter()
         .map(|n| n["classes"][0].as_str().unwrap())
         .collect();
-    assert_eq!(classes, ["integrated", "halted"]);
+    assert_eq!(classes, ["integrated", "parked"]);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -893,9 +902,9 @@ tasks = ["Add /login"]
             bars,
             [
                 ("db", "task 1 - Add the schema"),
-                ("db", "integration"),
+                ("db", "integration (landed 1st)"),
                 ("api", "task 1 - Add /login"),
-                ("api", "integration"),
+                ("api", "integration (landed 2nd)"),
             ]
         );
     }

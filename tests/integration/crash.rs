@@ -217,8 +217,19 @@ pub(crate) fn run_killed_at_random(
     max_ms: u64,
     kills: &mut u32,
 ) -> (std::process::ExitStatus, String) {
+    run_args_killed_at_random(repo, &[command], rng, max_ms, kills)
+}
+
+/// [`run_killed_at_random`] for a command with arguments (`continue STREAM`).
+pub(crate) fn run_args_killed_at_random(
+    repo: &TestRepo,
+    args: &[&str],
+    rng: &mut Rng,
+    max_ms: u64,
+    kills: &mut u32,
+) -> (std::process::ExitStatus, String) {
     let mut child = repo
-        .streams_cmd(&[command])
+        .streams_cmd(args)
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
@@ -831,4 +842,210 @@ fn resume_never_kills_a_process_that_is_not_the_runs() {
     );
     stranger.kill().unwrap();
     stranger.wait().unwrap();
+}
+
+/// The crash plan with two streams that park beside it: `c` also appends to the shared
+/// `SHARED.md` and `NOTES.md`; `p1` and `p2` append to one each once `c` has landed, so each
+/// conflicts (in its own file) while `a`, `b` and `c` go on integrating.
+fn parking_plan(repo: &TestRepo, pause: &str) {
+    plan(
+        repo,
+        &format!(
+            r#"
+[plan]
+name = "c"
+jobs = 5
+grace = "1s"
+shared = ["SHARED.md", "NOTES.md"]
+
+[[stream]]
+name = "a"
+owns = ["a/**"]
+agent = ["act", "sleep", "{pause}", "write", "a/{{task_index}}", "a{{task_index}}", "commit", "a commit {{task_index}}", "write", "a/left{{task_index}}", "left {{task_index}}"]
+tasks = ["a one", "a two"]
+
+[[stream]]
+name = "b"
+owns = ["b/**"]
+depends_on = ["a"]
+agent = ["act", "require", "a/2", "sleep", "{pause}", "write", "b/1", "b1"]
+tasks = ["b one"]
+
+[[stream]]
+name = "c"
+owns = ["c/**"]
+agent = ["act", "write", "c/1", "c1", "append", "SHARED.md", "from c", "append", "NOTES.md", "from c", "commit", "c commit"]
+tasks = ["c one"]
+
+[[stream]]
+name = "p1"
+owns = ["p1/**"]
+agent = ["act", "wait-rev", "streams/c/integration:c/1", "sleep", "{pause}", "append", "SHARED.md", "from p1", "write", "p1/1", "p1"]
+tasks = ["p1 one"]
+
+[[stream]]
+name = "p2"
+owns = ["p2/**"]
+agent = ["act", "wait-rev", "streams/c/integration:c/1", "sleep", "{pause}", "append", "NOTES.md", "from p2", "write", "p2/1", "p2"]
+tasks = ["p2 one"]
+"#
+        ),
+    );
+}
+
+fn parking_repo() -> TestRepo {
+    TestRepo::with_files(&[
+        ("README.md", "crash test\n"),
+        ("SHARED.md", "# shared\n"),
+        ("NOTES.md", "# notes\n"),
+        ("a/README", "a\n"),
+        ("b/README", "b\n"),
+        ("c/README", "c\n"),
+        ("p1/README", "p1\n"),
+        ("p2/README", "p2\n"),
+    ])
+}
+
+/// What a person resolves each parked stream's conflict to.
+fn park_resolution(stream: &str) -> (&'static str, &'static str) {
+    match stream {
+        "p1" => ("SHARED.md", "# shared\nfrom c\nfrom p1\n"),
+        _ => ("NOTES.md", "# notes\nfrom c\nfrom p2\n"),
+    }
+}
+
+/// The next command for a run that a kill -9 (or a halt) left: from its phase as `status` reads
+/// it; a halted run's first parked stream is resolved (again, if its worktree was laid out
+/// anew) and continued.
+fn next_command(repo: &TestRepo) -> Vec<String> {
+    let out = repo.streams(&["status", "--json"]);
+    let json: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    if json["run"].is_null() {
+        return vec!["run".into()];
+    }
+    match json["run"]["phase"].as_str().unwrap() {
+        "halted" => {
+            let parked = &json["run"]["parked"][0];
+            let stream = parked["stream"].as_str().unwrap().to_string();
+            let wt = std::path::PathBuf::from(parked["resolution_worktree"].as_str().unwrap());
+            if wt.join(".git").exists() {
+                let (file, text) = park_resolution(&stream);
+                std::fs::write(wt.join(file), text).unwrap();
+                repo.git_in(&wt, &["add", file]);
+            }
+            vec!["continue".into(), stream]
+        }
+        "finished" => Vec::new(),
+        _ => vec!["resume".into()],
+    }
+}
+
+/// Drives the parking plan to its end, with kills at random moments when `rng` is given:
+/// run, resume after each kill, and at each halt resolve a parked stream and continue it.
+fn drive_parking_run(repo: &TestRepo, mut rng: Option<&mut Rng>, context: &str) -> u32 {
+    let mut kills = 0;
+    let mut args: Vec<String> = vec!["run".into()];
+    for _ in 0..40 {
+        let argv: Vec<&str> = args.iter().map(String::as_str).collect();
+        let (status, stderr) = match rng.as_deref_mut() {
+            Some(rng) => run_args_killed_at_random(repo, &argv, rng, 700, &mut kills),
+            None => {
+                let out = repo.streams_cmd(&argv).output().unwrap();
+                (
+                    out.status,
+                    String::from_utf8_lossy(&out.stderr).into_owned(),
+                )
+            }
+        };
+        match status.code() {
+            Some(0) => return kills,
+            // Killed, or halted with streams parked, or a resolution laid out anew: what the
+            // run's phase says comes next.
+            None | Some(3) => {}
+            Some(5) if stderr.contains("there is no run to resume") => {}
+            Some(code) => panic!("{context}: `streams {argv:?}` exited with {code}: {stderr}"),
+        }
+        args = next_command(repo);
+        if args.is_empty() {
+            return kills;
+        }
+    }
+    panic!("{context}: the run did not finish");
+}
+
+/// SIGKILL the coordinator at random moments while streams are parked and others integrate
+/// (`run`, `resume`, and `continue STREAM` too), until the run finishes: the same result as
+/// without kills, every task's work on it exactly once.
+#[test]
+fn random_kills_while_streams_are_parked_and_others_integrate() {
+    let seed: u64 = std::env::var("STREAMS_CRASH_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0x9a4c_ed01);
+    let iterations: usize = std::env::var("STREAMS_CRASH_ITERATIONS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(8);
+    let reference = {
+        let repo = parking_repo();
+        parking_plan(&repo, "0");
+        drive_parking_run(&repo, None, "reference");
+        repo.git(&["rev-parse", "streams/c/integration^{tree}"])
+    };
+    let expected: BTreeMap<(String, usize), usize> = EXPECTED
+        .iter()
+        .map(|((s, t), n)| ((s.to_string(), *t), *n))
+        .chain([(("p1".to_string(), 1), 1), (("p2".to_string(), 1), 1)])
+        .collect();
+    let mut rng = Rng(seed);
+    let mut parked_seen = 0;
+    for iteration in 0..iterations {
+        let repo = parking_repo();
+        parking_plan(&repo, "0.05");
+        let context = format!("seed {seed:#x}, iteration {iteration}");
+        let kills = drive_parking_run(&repo, Some(&mut rng), &context);
+        let context = format!("{context}, {kills} kill(s)");
+        assert_eq!(
+            repo.git(&["rev-parse", "streams/c/integration^{tree}"]),
+            reference,
+            "{context}: different result"
+        );
+        assert_eq!(
+            task_counts(&repo),
+            expected,
+            "{context}: some task's work is missing or applied twice"
+        );
+        let fsck = repo.git_output_in(&repo.root, &["fsck", "--no-dangling", "--no-progress"]);
+        assert!(fsck.status.success(), "{context}: git fsck");
+        let json: serde_json::Value =
+            serde_json::from_str(&repo.streams(&["status", "--json"]).stdout).unwrap();
+        assert_eq!(json["run"]["outcome"], "integrated", "{context}");
+        let order: Vec<&str> = json["run"]["integration_order"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| l["stream"].as_str().unwrap())
+            .collect();
+        // Both parked streams landed after their conflicts, once each.
+        for p in ["p1", "p2"] {
+            assert_eq!(
+                order.iter().filter(|s| **s == p).count(),
+                1,
+                "{context}: {order:?}"
+            );
+        }
+        parked_seen += json["run"]["integration_order"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|l| l["parked"] == true)
+            .count();
+    }
+    // A stream that first starts after `c` landed (a kill before it started) does not
+    // conflict: what counts is that parking happened, and that the parked streams' ends were
+    // never lost.
+    assert!(
+        parked_seen >= iterations,
+        "streams parked in too few runs: {parked_seen}"
+    );
 }

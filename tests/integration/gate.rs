@@ -567,10 +567,20 @@ fn the_gate_worktree_gets_the_plans_include_and_setup_on_every_new_candidate() {
         &repo,
     );
     assert_s3_blamed(&repo, &out);
-    // Once in each stream's workspace, and once before each gate run (each on a new candidate).
+    // Once in each stream's workspace, and once before each gate run on a new candidate (a run
+    // again on the same candidate, to tell a flaky gate from a red one, finds it set up).
     let lines = std::fs::read_to_string(&setups).unwrap();
     let gate_setups = lines.lines().filter(|l| *l == ".gate").count();
-    assert_eq!(gate_setups, gate_runs(&repo), "{lines}");
+    let state = state(&repo);
+    let trees: Vec<&str> = state["gates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| g["tree"].as_str().unwrap())
+        .collect();
+    let new_candidates = 1 + trees.windows(2).filter(|w| w[0] != w[1]).count();
+    assert!(trees.len() > new_candidates, "the red batch ran again");
+    assert_eq!(gate_setups, new_candidates, "{lines}");
     let first = std::fs::read_to_string(run_dir(&repo).join("logs/.gate/gate-1.log")).unwrap();
     assert!(first.contains("=== streams: setup at"), "{first}");
     assert!(
@@ -769,7 +779,8 @@ fn status_shows_check_results_and_gate_runs_with_the_culprit() {
     let json: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
     let run = &json["run"];
     assert_eq!(run["gate"]["command"], serde_json::json!(["compile"]));
-    assert_eq!(run["gate"]["runs"].as_array().unwrap().len(), 3);
+    // s1, s2 (red), s2 again (red: not flaky), s3.
+    assert_eq!(run["gate"]["runs"].as_array().unwrap().len(), 4);
     assert_eq!(run["gate"]["culprits"][0]["stream"], "s2");
     let s3 = &run["streams"][2];
     assert_eq!(s3["checks"][0]["passed"], false);
@@ -926,8 +937,8 @@ fn the_report_lists_every_check_and_gate_run_and_the_bisection() {
             "{run}"
         );
     }
-    // Four checks (s3's twice), three gate runs.
-    assert_eq!(n, 7);
+    // Four checks (s3's twice), four gate runs (s2's red one run again before it is blamed).
+    assert_eq!(n, 8);
     assert_eq!(report["bisections"][0]["culprit"], "s2");
     assert_eq!(
         report["bisections"][0]["steps"],
@@ -951,5 +962,175 @@ fn the_culprits_dependents_are_skipped() {
         !repo
             .tree_listing("streams/p/integration")
             .contains("src/after3/")
+    );
+}
+
+#[test]
+fn a_gate_that_fails_once_then_passes_is_flaky_and_blames_nobody() {
+    let repo = TestRepo::with_files(&[
+        ("src/lib/lib.txt", "fn base\n"),
+        ("src/s1/x.txt", "x\n"),
+        ("src/s2/x.txt", "x\n"),
+    ]);
+    let count = repo.path("../gate-count");
+    plan(
+        &repo,
+        &format!(
+            r#"
+[plan]
+name = "p"
+jobs = 2
+gate = ["sh", "-c", "n=$(cat {count} 2>/dev/null || echo 0); echo $((n + 1)) > {count}; if [ $n = 0 ]; then echo 'the first run fails'; exit 1; fi; exec compile"]
+
+[[stream]]
+name = "s1"
+owns = ["src/s1/**"]
+agent = ["act", "write", "src/s1/y.txt", "call base"]
+tasks = ["work"]
+
+[[stream]]
+name = "s2"
+owns = ["src/s2/**"]
+agent = ["act", "write", "src/s2/y.txt", "call base"]
+tasks = ["work"]
+"#,
+            count = count.display()
+        ),
+    );
+    let out = repo.streams(&["run"]);
+    out.assert_code(0);
+    assert!(
+        out.stderr.contains("flaky gate on + ")
+            && out.stderr.contains(
+                "failed, then passed on the same files; no stream is blamed, it landed on its last verdict"
+            ),
+        "{out}"
+    );
+    let state = state(&repo);
+    for name in ["s1", "s2"] {
+        assert_eq!(stream_state(&state, name)["state"], "done", "{out}");
+    }
+    assert!(
+        state.get("bisections").is_none(),
+        "nothing bisected: {state}"
+    );
+    let flaky = state["flaky"].as_array().unwrap();
+    assert_eq!(flaky.len(), 1, "{state}");
+    assert_eq!(flaky[0]["outcome"], "landed");
+    let runs = flaky[0]["runs"].as_array().unwrap();
+    assert_eq!(
+        runs.iter().map(|r| r["passed"].clone()).collect::<Vec<_>>(),
+        [false, true]
+    );
+    // Both outputs are kept.
+    let red = std::fs::read_to_string(runs[0]["log"].as_str().unwrap()).unwrap();
+    assert!(red.contains("the first run fails"), "{red}");
+    assert_ne!(runs[0]["log"], runs[1]["log"]);
+    assert!(std::path::Path::new(runs[1]["log"].as_str().unwrap()).exists());
+    // The run again is told apart in the report and status.
+    let md = std::fs::read_to_string(run_dir(&repo).join("report.md")).unwrap();
+    assert!(
+        md.contains("(run again)") && md.contains("Flaky gate on + "),
+        "{md}"
+    );
+    let status = repo.streams(&["status"]);
+    assert!(
+        status
+            .stdout
+            .contains("; no stream is blamed; landed on its last verdict"),
+        "{status}"
+    );
+}
+
+#[test]
+fn a_green_subset_that_fails_when_checked_again_is_flaky_and_blames_nobody() {
+    // s0 lands alone first: the others start their work once its gate runs, and its gate run
+    // waits until they have all committed, so those five are gated together: red (s3), red
+    // again, then bisected to s3 (which commits after s1: s1 is in the green subset). The gate
+    // fails on a candidate without s3 that it has seen before: the green subset's check again.
+    let mut files = vec![("src/lib/lib.txt", "fn base\n"), ("src/s0/x.txt", "x\n")];
+    for name in FIVE {
+        files.push((
+            Box::leak(format!("src/{name}/x.txt").into_boxed_str()),
+            "x\n",
+        ));
+    }
+    let repo = TestRepo::with_files(&files);
+    let seen = repo.path("../gate-seen");
+    let started = repo.path("../s0-gated");
+    let script = format!(
+        r#"set -e
+if [ "$STREAMS_GATE_STREAMS" = s0 ]; then
+  touch {started}
+  for s in s1 s2 s3 s4 s5; do
+    until git -C "$ACT_REPO" cat-file -e streams/p/$s:src/$s/y.txt 2>/dev/null; do sleep 0.05; done
+  done
+fi
+key=$(echo "$STREAMS_GATE_STREAMS" | tr '\n' ' ')
+if grep -qxF "$key" {seen} 2>/dev/null && ! echo "$key" | grep -q s3; then echo 'fails when checked again'; exit 1; fi
+echo "$key" >> {seen}
+exec compile"#,
+        seen = seen.display(),
+        started = started.display()
+    );
+    let mut text = format!(
+        "[plan]\nname = \"p\"\njobs = 6\ngate = [\"sh\", \"-c\", {}]\n",
+        serde_json::to_string(&script).unwrap()
+    );
+    for name in std::iter::once("s0").chain(FIVE) {
+        let call = if name == "s3" { "missing" } else { "base" };
+        let wait = match name {
+            "s0" => String::new(),
+            "s3" => format!(
+                r#""wait-for", "{}", "wait-rev", "streams/p/s1:src/s1/y.txt", "#,
+                started.display()
+            ),
+            _ => format!(r#""wait-for", "{}", "#, started.display()),
+        };
+        text.push_str(&format!(
+            "\n[[stream]]\nname = \"{name}\"\nowns = [\"src/{name}/**\"]\nagent = [\"act\", {wait}\"write\", \"src/{name}/y.txt\", \"call {call}\"]\ntasks = [\"work\"]\n"
+        ));
+    }
+    plan(&repo, &text);
+    let out = repo.streams(&["run"]);
+    out.assert_code(4);
+    assert!(
+        out.stderr.contains("is flaky: it passed on + ")
+            && out
+                .stderr
+                .contains("and failed on the same files when checked again: no stream is blamed"),
+        "{out}"
+    );
+    let state = state(&repo);
+    assert!(state.get("bisections").is_none(), "no culprit: {state}");
+    assert_eq!(stream_state(&state, "s0")["state"], "done");
+    for name in FIVE {
+        let s = stream_state(&state, name);
+        assert_eq!(s["state"], "failed", "{name}: {out}");
+        let reason = s["reason"].as_str().unwrap();
+        assert!(
+            reason.starts_with("not integrated: gate `") && reason.contains("is flaky"),
+            "{name}: {reason}"
+        );
+    }
+    let flaky = &state["flaky"][0];
+    assert_eq!(flaky["outcome"], "stopped");
+    let subset = flaky["streams"].as_array().unwrap();
+    assert!(
+        subset.contains(&"s1".into()) && !subset.contains(&"s3".into()),
+        "{flaky}"
+    );
+    let verdicts: Vec<serde_json::Value> = flaky["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["passed"].clone())
+        .collect();
+    assert_eq!(verdicts, [true, false]);
+    // Only s0 landed.
+    let tree = repo.tree_listing("streams/p/integration");
+    assert!(
+        tree.contains("src/s0/y.txt") && !tree.contains("src/s1/y.txt"),
+        "{tree}"
     );
 }

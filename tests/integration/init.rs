@@ -58,15 +58,77 @@ fn writes_a_commented_plan_for_the_repository_and_checks_it() {
 }
 
 #[test]
-fn with_no_agent_cli_on_path_every_agent_line_is_a_comment() {
+fn with_no_agent_cli_on_path_init_and_init_from_both_ask_for_one() {
+    // A plan without an agent cannot run: `init` said `error:` about it and exited 0, while
+    // `init --from --dry-run` refused (2). Both refuse now, nothing written, the same way.
     let mut repo = project();
     without_agent_clis(&mut repo);
+    repo.write("TODO.md", "- [ ] add a login page in web/\n");
     let out = repo.streams(&["init"]);
-    out.assert_code(0);
-    let text = repo.read("streams.toml");
-    assert!(text.contains("No agent CLI was found on PATH"), "{text}");
-    assert!(!text.lines().any(|l| l.starts_with("agent =")), "{text}");
+    out.assert_code(2);
+    assert!(!repo.path("streams.toml").exists());
     insta::assert_snapshot!(out.to_string());
+    let from = repo.streams(&["init", "--from", "TODO.md", "--dry-run"]);
+    from.assert_code(2);
+    assert_eq!(
+        from.stderr.lines().next(),
+        out.stderr.lines().next(),
+        "{from}"
+    );
+    assert!(
+        from.stderr
+            .contains("`streams init --from TODO.md --agent claude`"),
+        "{from}"
+    );
+    // Named, it is written even so (`plan` says it is not on PATH).
+    repo.streams(&["init", "--agent", "codex"]).assert_code(0);
+}
+
+#[test]
+fn placeholder_tasks_are_a_plan_warning() {
+    let repo = project().with_agent_stubs();
+    repo.streams(&["init"]).assert_code(0);
+    let out = repo.streams(&["plan"]);
+    out.assert_code(0);
+    assert!(
+        out.stderr
+            .contains("warning: task 1 of stream `docs` is the placeholder `streams init` wrote"),
+        "{out}"
+    );
+    assert!(
+        out.stderr
+            .contains("help: write what the agent is to do: each task is one prompt"),
+        "{out}"
+    );
+}
+
+#[test]
+fn an_agent_script_that_does_not_exist_is_a_plan_warning() {
+    // `init --agent script` names `scripts/agent.sh` for the person to write: `plan` must not
+    // call the plan valid before it is there and committed.
+    let repo = project().with_agent_stubs();
+    repo.streams(&["init", "--agent", "script"]).assert_code(0);
+    let out = repo.streams(&["plan"]);
+    out.assert_code(0);
+    assert!(
+        out.stderr
+            .contains("warning: agent script `scripts/agent.sh` does not exist at `base`"),
+        "{out}"
+    );
+    // Written but not committed: said so.
+    repo.write("scripts/agent.sh", "#!/bin/sh\n");
+    let out = repo.streams(&["plan"]);
+    out.assert_code(0);
+    assert!(
+        out.stderr
+            .contains("warning: agent script `scripts/agent.sh` is not committed at `base`"),
+        "{out}"
+    );
+    repo.git(&["add", "scripts/agent.sh"]);
+    repo.git(&["commit", "-qm", "agent script"]);
+    let out = repo.streams(&["plan"]);
+    out.assert_code(0);
+    assert!(!out.stderr.contains("agent script"), "{out}");
 }
 
 #[test]
@@ -75,10 +137,8 @@ fn agent_flag_writes_that_agent_only() {
         ("claude", r#"agent = "claude""#),
         ("codex", r#"agent = "codex""#),
         ("aider", r#"agent = "aider""#),
-        (
-            "script",
-            r#"agent = ["sh", "scripts/agent.sh", "{prompt_file}"]"#,
-        ),
+        // (`script`: the script is the person's to write, see
+        // `an_agent_script_that_does_not_exist_is_a_plan_warning`.)
     ] {
         let repo = project().with_agent_stubs();
         let out = repo.streams(&["init", "--agent", agent]);

@@ -244,7 +244,7 @@ fn with_no_agent_cli_on_path_the_agent_is_asked_for() {
     out.assert_code(2);
     assert!(!repo.path("streams.toml").exists());
     insta::assert_snapshot!(out.to_string());
-    // A script of one's own needs no CLI on PATH.
+    // A script of one's own needs no CLI on PATH (`plan` wants it committed first).
     let out = repo.streams(&["init", "--from", "TODO.md", "--agent", "script"]);
     out.assert_code(0);
     assert_eq!(

@@ -53,6 +53,7 @@ const LAYERS: &[&[&str]] = &[
         "duration",
         "git_env",
         "children",
+        "beneath",
     ],
 ];
 

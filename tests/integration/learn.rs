@@ -133,19 +133,30 @@ fn after_a_run_plan_predicts_its_wall_time() {
         .and_then(|(_, p)| p.strip_suffix("%)"))
         .and_then(|p| p.parse().ok())
         .unwrap_or_else(|| panic!("{line}"));
-    assert!(percent.abs() <= 10.0, "{line}");
     assert!(out.stdout.contains("median of the last 2 runs"), "{out}");
 
-    // The same in JSON.
+    // The same in JSON. What that run was predicted to take is the prediction `plan` made
+    // before it (from the first run's history alone), and the line's percentage is that
+    // prediction against the run's wall time. How near the two come depends on the machine's
+    // load: printed, not asserted.
     let json = plan_json(&repo);
     let learned = &json["learned"];
     assert_eq!(learned["from_history"], 3);
     assert_eq!(learned["tasks"][0][0]["source"], "history");
     assert_eq!(learned["tasks"][0][0]["runs"], 2);
+    let last_predicted = learned["last_run"]["predicted"].as_f64().unwrap();
+    let last_actual = learned["last_run"]["actual"].as_f64().unwrap();
+    assert!(last_actual > 0.0, "{json}");
     assert!(
-        learned["last_run"]["actual"].as_f64().unwrap() > 0.0,
-        "{json}"
+        (last_predicted - predicted).abs() <= 0.01 * predicted + 0.01,
+        "the second run was predicted {last_predicted:.2}s, `plan` said {predicted:.2}s before it"
     );
+    let off = (last_predicted - last_actual) / last_actual * 100.0;
+    assert!(
+        (percent - off).abs() <= 0.5 + 1e-9,
+        "{line} against {off:.1}%"
+    );
+    eprintln!("{line}");
     assert_eq!(json["bottlenecks"][0]["stream"], "a");
 }
 

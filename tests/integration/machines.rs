@@ -642,7 +642,7 @@ fn a_conflict_halts_the_central_integration_and_continue_pushes_the_result() {
     // Integrating again while halted says what to do.
     integrate(&fleet, &central, None).assert_code(5);
     let wt = central.parent().unwrap().join(format!(
-        "{}.streams/p/.integration",
+        "{}.streams/p/.resolve-b",
         central.file_name().unwrap().to_string_lossy()
     ));
     std::fs::write(wt.join("CHANGELOG.md"), "# changes\nfrom a\nfrom b\n").unwrap();

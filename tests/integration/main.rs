@@ -1,5 +1,6 @@
 //! The one integration-test binary: every test drives the real `streams` binary against a
-//! temporary, hermetic git repository (see `common`).
+//! temporary, hermetic git repository (see `common`), with the builders and the normaliser
+//! several files share in `support` (`tests/support/`).
 
 mod abort;
 mod agents;
@@ -11,6 +12,8 @@ mod cli;
 mod common;
 mod coordinator;
 mod crash;
+mod cwd;
+mod edges;
 mod forgery;
 mod gate;
 mod init;
@@ -20,6 +23,7 @@ mod learn;
 mod ledger;
 mod machines;
 mod output;
+mod park;
 mod plan;
 mod presets;
 mod private;
@@ -29,7 +33,12 @@ mod run;
 mod runs;
 mod sandbox;
 mod scenarios;
+mod scenes;
+mod smaller;
 mod sparse;
+mod state_shown;
 mod status;
+#[path = "../support/mod.rs"]
+mod support;
 mod web;
 mod workspace;

@@ -116,9 +116,8 @@ fn paths_with_control_characters_are_quoted_in_conflicts() {
     let shown = r#""assets/\033[2K\r\033[32mok\033[0m""#;
     assert!(!out.stderr.contains('\u{1b}'), "raw escape: {out}");
     assert!(
-        out.stderr.contains(&format!(
-            "halted: integrating stream `b` conflicts in {shown}"
-        )),
+        out.stderr
+            .contains(&format!("parked b: integrating it conflicts in {shown}")),
         "{out}"
     );
     // The `git add` to paste quotes it for the shell: the same bytes, nothing raw.
@@ -152,7 +151,7 @@ fn paths_with_control_characters_are_quoted_in_conflicts() {
         "{cont}"
     );
     // The quoted name pastes back as the real file: resolving with the printed command works.
-    let wt = repo.workspaces("p").join(".integration");
+    let wt = repo.workspaces("p").join(".resolve-b");
     let wt = wt.display();
     let quoted = r"$'assets/\033[2K\r\033[32mok\033[0m'";
     let mut bash = std::process::Command::new("bash");

@@ -453,7 +453,7 @@ fn missing_plan_file() {
 #[test]
 fn a_plan_larger_than_a_mebibyte_is_refused() {
     let repo = webapp_repo();
-    // Reading /dev/zero never ends: the size cap has to stop it.
+    // Reading /dev/zero would never end: it is not a regular file, refused before any read.
     let out = plan_unchanged(&repo, &["/dev/zero"]);
     out.assert_code(2);
     insta::assert_snapshot!(out.to_string());

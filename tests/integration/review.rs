@@ -183,7 +183,7 @@ fn show_a_conflict_while_halted_and_once_resolved() {
     let mut redact = Redactor::new();
     let halted = repo.streams(&["show", "b"]);
     halted.assert_code(0);
-    let wt = repo.workspaces("app").join(".integration");
+    let wt = repo.workspaces("app").join(".resolve-b");
     std::fs::write(wt.join("CHANGES.md"), "from a and b\n").unwrap();
     repo.git_in(&wt, &["add", "CHANGES.md"]);
     repo.streams(&["continue"]).assert_code(0);
@@ -716,4 +716,12 @@ fn pr_without_gh_names_the_fix() {
     let out = repo.streams(&["pr", "--remote", "origin"]);
     out.assert_code(2);
     insta::assert_snapshot!("pr_without_gh", Redactor::new().output(&out));
+    // A dry run prints what would run, and says that it could not run here.
+    let dry = repo.streams(&["pr", "--remote", "origin", "--dry-run"]);
+    dry.assert_code(0);
+    assert!(
+        dry.stderr
+            .contains("warning: the GitHub CLI `gh` was not found on PATH: install it"),
+        "{dry}"
+    );
 }

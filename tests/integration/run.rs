@@ -4,21 +4,10 @@ use std::time::Duration;
 
 use crate::common::{TestRepo, process_alive, wait_for};
 
-/// A repository with an `api`, a `db` and a `ui` directory and a shared file.
-pub fn app_repo() -> TestRepo {
-    TestRepo::with_files(&[
-        ("README.md", "# app\n"),
-        ("CHANGELOG.md", "# changes\n"),
-        ("src/api/mod.rs", "// api\n"),
-        ("src/db/mod.rs", "// db\n"),
-        ("src/ui/index.html", "<p>ui</p>\n"),
-    ])
-}
-
-/// Writes `streams.toml` (untracked: the plan need not be committed).
-pub fn plan(repo: &TestRepo, text: &str) {
-    repo.write("streams.toml", text);
-}
+// The builders moved to `tests/support/`; these paths are kept for the branches in flight that
+// import them from here (`use crate::run::{app_repo, plan}`).
+pub use crate::support::plans::plan;
+pub use crate::support::repos::app_repo;
 
 /// A plan with one stream `api` owning `src/api/**` whose agent is `agent` (a TOML array).
 fn one_stream(repo: &TestRepo, agent: &str, extra_plan: &str) {

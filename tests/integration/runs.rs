@@ -302,10 +302,11 @@ fn commands_take_the_plan_or_the_run_and_say_which_they_picked() {
         "{out}"
     );
     assert!(out.stderr.contains("not resolved yet"), "{out}");
-    let resolution = status_json(&repo, &["--plan", "one"])["run"]["halt"]["resolution_worktree"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let resolution =
+        status_json(&repo, &["--plan", "one"])["run"]["parked"][0]["resolution_worktree"]
+            .as_str()
+            .unwrap()
+            .to_string();
     std::fs::write(Path::new(&resolution).join("shared.txt"), "from a and b\n").unwrap();
     repo.git_in(Path::new(&resolution), &["add", "shared.txt"]);
     repo.streams(&["continue"]).assert_code(0);
@@ -753,7 +754,7 @@ tasks = ["{b_task}"]
     let state: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(run_dir.join("state.json")).unwrap())
             .unwrap();
-    assert_eq!(state["version"], 2);
+    assert_eq!(state["version"], 3);
     assert_eq!(state["retries"][0]["streams"][0], "a");
     assert!(
         state["retries"][0]["plan_changes"]
@@ -857,7 +858,7 @@ fn a_run_halted_under_state_version_1_still_continues_holds_its_patterns_and_cle
         "{out}"
     );
 
-    let resolution = status_json(&repo, &[])["run"]["halt"]["resolution_worktree"]
+    let resolution = status_json(&repo, &[])["run"]["parked"][0]["resolution_worktree"]
         .as_str()
         .unwrap()
         .to_string();
@@ -874,7 +875,7 @@ fn a_run_halted_under_state_version_1_still_continues_holds_its_patterns_and_cle
         &std::fs::read_to_string(crate::coordinator::run_dir(&repo).join("state.json")).unwrap(),
     )
     .unwrap();
-    assert_eq!(state["version"], 2, "saved in this version's format");
+    assert_eq!(state["version"], 3, "saved in this version's format");
     repo.streams(&["run", "three.toml"]).assert_code(0);
     let out = repo.streams(&["clean", "--all", "--force"]);
     out.assert_code(0);

@@ -530,3 +530,64 @@ tasks = ["api work"]
     assert!(note.contains("sandbox_writable"), "{note}");
     assert!(note.contains("logs/api/1.log"), "{note}");
 }
+
+/// The running kernel's Landlock ABI (0: none), asked as the kernel documents it.
+fn landlock_abi() -> i64 {
+    const LANDLOCK_CREATE_RULESET: i64 = 444;
+    const VERSION: u32 = 1;
+    // SAFETY: with a null attribute and size 0, the call only returns the ABI version.
+    let abi = unsafe {
+        nix::libc::syscall(
+            LANDLOCK_CREATE_RULESET,
+            std::ptr::null::<u8>(),
+            0usize,
+            VERSION,
+        )
+    };
+    abi.max(0)
+}
+
+/// Issue 24, finding 7: a confined agent cannot stop the process it runs under, nor streams
+/// above it (`kill -STOP`): the kernel scopes its signals to its own tree (Landlock ABI 6,
+/// Linux 6.12; on older kernels this is not defended and the test is skipped).
+#[test]
+fn a_sandboxed_agent_cannot_signal_streams() {
+    require_landlock!();
+    if landlock_abi() < 6 {
+        eprintln!(
+            "skipped: this kernel's Landlock (ABI {}) cannot scope signals",
+            landlock_abi()
+        );
+        return;
+    }
+    let repo = TestRepo::with_files(&[("a/f.txt", "a\n")]);
+    // Its parent, and its parent's parent when that is streams: stopped (and woken at once,
+    // should the kernel let it through), or refused.
+    let script = "pp=$(cut -d' ' -f4 /proc/$PPID/stat); targets=$PPID; \
+         [ \"$(cat /proc/$pp/comm)\" = streams ] && targets=\"$targets $pp\"; \
+         for p in $targets; do \
+           if kill -STOP $p 2>/dev/null; then kill -CONT $p; echo stopped; else echo refused; fi; \
+         done > a/kills.txt";
+    plan(
+        &repo,
+        &format!(
+            r#"
+[plan]
+name = "p"
+sandbox = "landlock"
+
+[[stream]]
+name = "a"
+owns = ["a/**"]
+agent = ["sh", "-c", {}]
+tasks = ["Try to stop streams"]
+"#,
+            toml_string(script)
+        ),
+    );
+    repo.streams(&["run"]).assert_code(0);
+    assert_eq!(
+        repo.git(&["show", "streams/p/integration:a/kills.txt"]),
+        "refused\nrefused"
+    );
+}

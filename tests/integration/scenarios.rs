@@ -126,7 +126,7 @@ tasks = ["Task of b"]
 }
 
 fn resolution_worktree(repo: &TestRepo) -> std::path::PathBuf {
-    repo.workspaces("app").join(".integration")
+    repo.workspaces("app").join(".resolve-b")
 }
 
 #[test]

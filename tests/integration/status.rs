@@ -64,7 +64,7 @@ fn status_while_running_and_while_halted() {
     );
     let json: serde_json::Value =
         serde_json::from_str(&repo.streams(&["status", "--json"]).stdout).unwrap();
-    assert_eq!(json["schema"], 1);
+    assert_eq!(json["schema"], 2);
     assert_eq!(json["run"]["phase"], "running");
     assert_eq!(json["run"]["streams"][0]["state"], "running");
     assert_eq!(json["run"]["streams"][0]["commits"], 1);
@@ -75,15 +75,16 @@ fn status_while_running_and_while_halted() {
     let text = halted.stdout_redacted();
     assert!(text.contains(": halted"), "{text}");
     assert!(
-        text.contains("halted: integrating stream `b` conflicts in shared.txt"),
+        text.contains("parked: integrating stream `b` conflicts in shared.txt"),
         "{text}"
     );
     assert!(
-        text.contains("next: resolve there, `git add` the files, then `streams continue`"),
+        text.contains("next: resolve there, `git add` the files, then `streams continue b`"),
         "{text}"
     );
     let json: serde_json::Value =
         serde_json::from_str(&repo.streams(&["status", "--json"]).stdout).unwrap();
-    assert_eq!(json["run"]["halt"]["stream"], "b");
-    assert_eq!(json["run"]["halt"]["files"][0], "shared.txt");
+    assert_eq!(json["run"]["parked"][0]["stream"], "b");
+    assert_eq!(json["run"]["parked"][0]["files"][0], "shared.txt");
+    assert_eq!(json["run"]["integration_order"][0]["stream"], "a");
 }

@@ -568,7 +568,7 @@ tasks = ["Task of b"]
     // The conflict as a person needs it: where to resolve, both sides, the bundle's README.
     assert_eq!(
         found["worktree"].as_str().map(PathBuf::from),
-        Some(repo.workspaces("app").join(".integration")),
+        Some(repo.workspaces("app").join(".resolve-b")),
         "{found:#}"
     );
     assert!(
@@ -613,6 +613,99 @@ tasks = ["Task of b"]
                 serde_json::from_str(&repo.streams(&["status", "--json"]).stdout).unwrap();
             status["run"]["holder"].is_null().then_some(())
         },
+    );
+}
+
+#[test]
+fn a_stream_that_parks_while_another_runs_is_shown_and_told_at_once() {
+    let Some(_) = browser() else {
+        return;
+    };
+    let repo = app();
+    // b is held until the page is open (so the page sees it park), c until b has parked.
+    let release_b = repo.home.join("release-b");
+    let release = repo.home.join("release");
+    let (held_b, held) = (release_b.display(), release.display());
+    plan(
+        &repo,
+        &format!(
+            r#"
+[plan]
+name = "app"
+jobs = 3
+shared = ["CHANGES.md"]
+
+[[stream]]
+name = "a"
+owns = ["src/api/**"]
+agent = ["act", "write", "src/api/a.rs", "a", "write", "CHANGES.md", "from a"]
+tasks = ["Task of a"]
+
+[[stream]]
+name = "b"
+owns = ["src/db/**"]
+agent = ["act", "wait-for", "{held_b}", "wait-rev", "streams/app/integration:src/api/a.rs", "write", "src/db/b.rs", "b", "write", "CHANGES.md", "from b"]
+tasks = ["Task of b"]
+
+[[stream]]
+name = "c"
+owns = ["src/ui/**"]
+agent = ["act", "wait-for", "{held}", "write", "src/ui/c.html", "<p>c</p>"]
+tasks = ["Task of c"]
+"#
+        ),
+    );
+    let ui = UiServer::start(&repo, &[]);
+    let _release = (Release(release_b.clone()), Release(release.clone()));
+    let mut run = repo
+        .streams_cmd(&["run"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let found = drive(
+        &repo,
+        "parked",
+        json!({
+            "url": ui.url,
+            "first": {"a": "integrated", "b": "running", "c": "running"},
+            "release_b": release_b,
+            "while": {"a": "integrated", "b": "parked", "c": "running"},
+            "last": {"a": "integrated", "b": "parked", "c": "integrated"},
+            "release": release,
+        }),
+    );
+    assert_eq!(run.wait().unwrap().code(), Some(3));
+    // While c still runs: b's conflict is on the page, the run still running, and the person
+    // was told the moment b parked.
+    assert_eq!(
+        found["whileStates"],
+        json!({"a": "integrated", "b": "parked", "c": "running"}),
+        "{found:#}"
+    );
+    assert_eq!(found["badgeWhile"], "running", "{found:#}");
+    assert_eq!(found["cards"], json!(["b"]), "{found:#}");
+    let banner = found["banner"].as_str().unwrap();
+    assert!(
+        banner.contains("Stream b is parked on a conflict; the rest of the run goes on"),
+        "{banner}"
+    );
+    assert_eq!(
+        found["notesWhile"],
+        json!([
+            "streams: b is parked on a conflict | Resolve it while the rest of the run goes on."
+        ]),
+        "{found:#}"
+    );
+    // Then c integrates, nothing else can move, and the run halts (told once more).
+    assert_eq!(
+        found["last"],
+        json!({"a": "integrated", "b": "parked", "c": "integrated"}),
+        "{found:#}"
+    );
+    assert_eq!(
+        found["notes"][1], "streams: the run is halted | A conflict in b waits for you.",
+        "{found:#}"
     );
 }
 
@@ -709,4 +802,161 @@ fn ui_stops_on_sigterm_while_a_page_follows_it() {
         ui.child.try_wait().unwrap()
     });
     assert_eq!(status.code(), Some(0));
+}
+
+/// Asks the server for an action as the page does; returns the status and the outcome (or the
+/// refusal's body).
+fn post_action(ui: &UiServer, body: &str) -> (u16, Value) {
+    let port = ui.port;
+    let (status, response) = http(
+        port,
+        &format!(
+            "POST /api/action HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nOrigin: http://127.0.0.1:{port}\r\nX-Streams-Token: {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            ui.token,
+            body.len()
+        ),
+    );
+    let text = response.split("\r\n\r\n").nth(1).unwrap_or_default();
+    let value = serde_json::from_str(text).unwrap_or_else(|_| Value::String(text.to_string()));
+    (status, value)
+}
+
+/// The lines an outcome shows, as one text.
+fn output_of(outcome: &Value) -> String {
+    outcome["output"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l.as_str().unwrap())
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// `a` runs until the test lets it go (it says when its agent started); `b` ends at once.
+fn stop_plan(repo: &TestRepo, started: &Path, release: &Path) {
+    plan(
+        repo,
+        &format!(
+            r#"
+[plan]
+name = "app"
+jobs = 2
+grace = "2s"
+
+[[stream]]
+name = "a"
+owns = ["src/api/**"]
+agent = ["act", "write", "src/api/partial.rs", "// half", "env", "{}", "wait-for", "{}", "write", "src/api/a.rs", "fn a() {{}}"]
+tasks = ["Write a"]
+
+[[stream]]
+name = "b"
+owns = ["src/db/**"]
+agent = ["act", "write", "src/db/b.rs", "fn b() {{}}"]
+tasks = ["Write b"]
+"#,
+            started.display(),
+            release.display()
+        ),
+    );
+}
+
+#[test]
+fn stop_from_the_page_stops_one_running_stream_and_is_refused_once_it_is_stopped() {
+    let repo = app();
+    let started = repo.home.join("a.started");
+    let release = repo.home.join("release");
+    stop_plan(&repo, &started, &release);
+    let _release = Release(release.clone());
+    let ui = UiServer::start(&repo, &[]);
+    let run = repo
+        .streams_cmd(&["run"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for("a's agent", Duration::from_secs(30), || {
+        started.exists().then_some(())
+    });
+    // A stop needs its stream, one of the run's.
+    let (status, refusal) = post_action(&ui, r#"{"action":"stop"}"#);
+    assert_eq!(status, 400, "{refusal}");
+    assert!(
+        refusal
+            .to_string()
+            .contains("`streams stop` needs a stream"),
+        "{refusal}"
+    );
+    let (status, outcome) = post_action(&ui, r#"{"action":"stop","stream":"a"}"#);
+    assert_eq!(status, 200, "{outcome}");
+    assert_eq!(outcome["command"], "streams stop a", "{outcome:#}");
+    assert_eq!(outcome["running"], false, "{outcome:#}");
+    assert_eq!(outcome["exit"], 0, "{outcome:#}");
+    let said = output_of(&outcome);
+    assert!(said.contains("stopped a; the rest of run"), "{said}");
+    assert!(said.contains("`streams retry a` continues it"), "{said}");
+    // The rest of the run went on without a.
+    let out = run.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(6));
+    let status = repo.streams(&["status", "--json"]);
+    status.assert_code(0);
+    let status: Value = serde_json::from_str(&status.stdout).unwrap();
+    assert_eq!(
+        status["run"]["streams"][0]["state"], "stopped",
+        "{status:#}"
+    );
+    assert_eq!(
+        status["run"]["streams"][1]["state"], "integrated",
+        "{status:#}"
+    );
+    // Stopping it again is refused by the command, in its own words.
+    let (status, outcome) = post_action(&ui, r#"{"action":"stop","stream":"a"}"#);
+    assert_eq!(status, 200, "{outcome}");
+    let cli = repo.streams(&["stop", "a"]);
+    cli.assert_code(2);
+    assert_eq!(outcome["exit"], 2, "{outcome:#}");
+    assert_eq!(output_of(&outcome), cli.stderr.trim_end());
+    assert!(
+        output_of(&outcome).contains("there is nothing to stop"),
+        "{outcome:#}"
+    );
+}
+
+#[test]
+fn the_stop_button_stops_a_running_stream_and_the_page_shows_it_stopped() {
+    let Some(_) = browser() else {
+        return;
+    };
+    let repo = app();
+    let started = repo.home.join("a.started");
+    let release = repo.home.join("release");
+    stop_plan(&repo, &started, &release);
+    let _release = Release(release.clone());
+    let ui = UiServer::start(&repo, &[]);
+    let run = repo
+        .streams_cmd(&["run"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for("a's agent", Duration::from_secs(30), || {
+        started.exists().then_some(())
+    });
+    let found = drive(&repo, "stop", json!({"url": ui.url, "stream": "a"}));
+    assert_eq!(found["confirm"], "streams stop a", "{found:#}");
+    assert_eq!(found["actionResult"], "done", "{found:#}");
+    assert!(
+        found["output"]
+            .as_str()
+            .unwrap()
+            .contains("`streams retry a` continues it"),
+        "{found:#}"
+    );
+    assert_eq!(found["mark"], "same page", "{found:#}");
+    assert_eq!(run.wait_with_output().unwrap().status.code(), Some(6));
+    let status: Value = serde_json::from_str(&repo.streams(&["status", "--json"]).stdout).unwrap();
+    assert_eq!(
+        status["run"]["streams"][0]["state"], "stopped",
+        "{status:#}"
+    );
 }

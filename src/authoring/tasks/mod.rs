@@ -121,6 +121,15 @@ pub struct RepoView {
 }
 
 impl RepoView {
+    /// The same view with one more file at `base` (one the person is to write and commit).
+    pub fn with_file(&self, path: &str) -> Self {
+        RepoView::new(
+            self.base.clone(),
+            self.base_commit.clone(),
+            self.files.iter().cloned().chain([path.to_string()]),
+        )
+    }
+
     pub fn new(
         base: impl Into<String>,
         base_commit: impl Into<String>,

@@ -1,5 +1,6 @@
 //! One batch of the queue through the gate: its candidates built on the integration tip, the
-//! search for the stream that turns it red, and what lands.
+//! search for the stream that turns it red (after the red batch is run again, since a gate can
+//! be flaky), the green subset checked again, and what lands.
 
 use std::collections::BTreeMap;
 
@@ -11,7 +12,7 @@ use crate::failpoint;
 use crate::git;
 use crate::ids::Oid;
 use crate::report::Event;
-use crate::state::{Bisection, SpanOutcome, Step, SyncUnit, now_ms};
+use crate::state::{Bisection, FlakyGate, FlakyRun, SpanOutcome, Step, SyncUnit, now_ms};
 
 /// One unit of a batch, with what building it needs.
 struct Member {
@@ -29,22 +30,41 @@ pub(in crate::exec) struct Batch {
     members: Vec<Member>,
     /// Per member: the candidate with it on top, and the commits it added.
     built: Vec<(Oid, usize)>,
-    /// Each prefix gated so far (its length) and whether it passed, in order.
-    gated: Vec<(usize, bool)>,
+    /// Each verdict so far, in order.
+    gated: Vec<Verdict>,
     /// Whether an earlier gate run passed on the tip's tree (known once the batch is red).
     tip_green: bool,
+    /// How many times a red batch is gated again before it is bisected (`gate_retries`); with
+    /// any, the green subset bisection finds is checked once more before it lands.
+    retries: usize,
+}
+
+/// The gate's verdict on the first `k` members.
+#[derive(Clone, Copy, Debug)]
+struct Verdict {
+    k: usize,
+    passed: bool,
+    /// A run to check a verdict again.
+    again: bool,
 }
 
 /// What the batch needs next.
 pub(in crate::exec) enum Next {
     /// The gate's verdict on the tip plus the first `k` members.
     Gate(usize),
-    /// Green as a whole: every member lands.
+    /// The gate on the first `k` members once more, a fresh run: the red batch before it is
+    /// bisected, or the green subset bisection found before it lands.
+    Again(usize),
+    /// Green as a whole (on its first run, or flaky: red, then green when run again): every
+    /// member lands.
     Land,
     /// Member `culprit` turns the gate red: those before it land, its stream fails.
     Blame(usize),
     /// The gate fails on the tip alone: no stream can be blamed.
     TipRed,
+    /// The first `k` members passed, then failed when checked again: the gate is flaky; no
+    /// stream can be blamed.
+    Flaky(usize),
 }
 
 impl Batch {
@@ -76,6 +96,7 @@ impl Batch {
             built,
             gated: Vec::new(),
             tip_green: false,
+            retries: run.ctx.plan.gate_retries as usize,
         }))
     }
 
@@ -87,37 +108,79 @@ impl Batch {
         &self.tip
     }
 
-    fn names(&self) -> Vec<String> {
+    pub fn names(&self) -> Vec<String> {
         self.members.iter().map(|m| m.stream.clone()).collect()
     }
 
-    /// The whole batch first; once it is red, the prefixes [`coordinator::bisect_next`] says.
+    /// The whole batch first, and again while it is red (`gate_retries` times); still red, the
+    /// prefixes [`coordinator::bisect_next`] says, then the green subset once more.
     pub fn next(&self) -> Next {
         let n = self.members.len();
-        match self.gated.first() {
-            None => return Next::Gate(n),
-            Some(&(_, true)) => return Next::Land,
-            Some(_) => {}
+        let whole: Vec<&Verdict> = self.gated.iter().filter(|v| v.k == n).collect();
+        if whole.is_empty() {
+            return Next::Gate(n);
         }
-        let results: BTreeMap<usize, bool> = self.gated.iter().copied().collect();
+        // Green on its first run, or on a run again after red ones (flaky): it lands.
+        if whole.iter().any(|v| v.passed) {
+            return Next::Land;
+        }
+        if whole.iter().filter(|v| v.again).count() < self.retries {
+            return Next::Again(n);
+        }
+        // Bisection reads first verdicts; the whole batch counts as red.
+        let results: BTreeMap<usize, bool> = self
+            .gated
+            .iter()
+            .filter(|v| !v.again)
+            .map(|v| (v.k, v.passed))
+            .collect();
         match coordinator::bisect_next(n, self.tip_green, &results) {
             BisectStep::Probe(k) => Next::Gate(k),
-            BisectStep::Culprit { index } => Next::Blame(index),
+            BisectStep::Culprit { index: 0 } => Next::Blame(0),
+            BisectStep::Culprit { index } => {
+                let again: Vec<&Verdict> = self
+                    .gated
+                    .iter()
+                    .filter(|v| v.k == index && v.again)
+                    .collect();
+                match again.first() {
+                    None if self.retries > 0 => Next::Again(index),
+                    Some(v) if !v.passed => Next::Flaky(index),
+                    _ => Next::Blame(index),
+                }
+            }
             BisectStep::TipRed => Next::TipRed,
         }
     }
 
-    /// The candidate with the first `k` members on the tip.
-    pub fn probe(&self, run: &Run, k: usize) -> Result<Probe> {
+    /// The candidate with the first `k` members on the tip, for `next` (a run again is a fresh
+    /// one: the next of its kind on that tree).
+    pub fn probe(&self, run: &Run, next: &Next) -> Result<Probe> {
+        let (k, again) = match *next {
+            Next::Gate(k) => (k, false),
+            Next::Again(k) => (k, true),
+            _ => return Err(Error::Internal("only a gate run has a probe".into())),
+        };
         let commit = match k {
             0 => &self.tip,
             k => &self.built[k - 1].0,
         };
-        Probe::new(run, &self.command, &self.tip, commit, &self.names()[..k])
+        let probe = Probe::new(run, &self.command, &self.tip, commit, &self.names()[..k])?;
+        Ok(if again {
+            let nth = self.gated.iter().filter(|v| v.k == k && v.again).count();
+            probe.again(nth)
+        } else {
+            probe
+        })
     }
 
-    /// The gate's verdict on the first `k` members.
-    pub fn record(&mut self, run: &Run, k: usize, passed: bool) -> Result<()> {
+    /// The gate's verdict for `next`.
+    pub fn record(&mut self, run: &Run, next: &Next, passed: bool) -> Result<()> {
+        let (k, again) = match *next {
+            Next::Gate(k) => (k, false),
+            Next::Again(k) => (k, true),
+            _ => return Err(Error::Internal("only a gate run has a verdict".into())),
+        };
         if self.gated.is_empty() {
             if !passed {
                 // Red: the search may skip the tip if a gate passed on its tree before.
@@ -126,13 +189,68 @@ impl Batch {
         } else {
             failpoint::hit("after-bisect-step");
         }
-        self.gated.push((k, passed));
+        self.gated.push(Verdict { k, passed, again });
         Ok(())
     }
 
-    /// Every member lands.
+    /// Every member lands; if the batch was red before it passed, its gate is flaky (said and
+    /// recorded, with both runs' logs).
     pub async fn land(&self, run: &mut Run) -> Result<()> {
+        let n = self.members.len();
+        if self.gated.iter().any(|v| v.k == n && !v.passed) {
+            self.flaky(run, n, true)?;
+        }
         land(run, &self.tip, &self.members, &self.built).await
+    }
+
+    /// The first `k` members' verdicts flipped: recorded (every run on their tree, with its
+    /// log), saved and told. `landed`: the last passed and they land; else nothing does.
+    pub fn flaky(&self, run: &mut Run, k: usize, landed: bool) -> Result<()> {
+        let commit = match k {
+            0 => self.tip.clone(),
+            k => self.built[k - 1].0.clone(),
+        };
+        let tree = git::commit::tree_of(&run.ctx.repo, &commit)?;
+        let streams = self.names()[..k].to_vec();
+        let runs: Vec<FlakyRun> = run
+            .state
+            .gates
+            .iter()
+            .filter(|g| g.tree == tree && g.command == self.command)
+            .map(|g| FlakyRun {
+                passed: g.passed,
+                result: g.result.clone(),
+                log: g.log.clone(),
+            })
+            .collect();
+        let outcome = if landed { "landed" } else { "stopped" };
+        // A resumed run reaches the same flip again: recorded once.
+        if run
+            .state
+            .flaky
+            .iter()
+            .any(|f| f.tree == tree && f.outcome == outcome)
+        {
+            return Ok(());
+        }
+        let event = Event::GateFlaky {
+            streams: streams.clone(),
+            commit: commit.to_string(),
+            passed: runs.iter().map(|r| r.passed).collect(),
+            logs: runs.iter().map(|r| r.log.display().to_string()).collect(),
+            landed,
+        };
+        run.state.flaky.push(FlakyGate {
+            streams,
+            commit,
+            tree,
+            runs,
+            outcome: outcome.to_string(),
+            at: now_ms(),
+        });
+        run.save()?;
+        run.emit(event);
+        Ok(())
     }
 
     /// Member `culprit` turns the gate red: the members before it land, its stream fails (with
@@ -153,10 +271,13 @@ impl Batch {
             .rev()
             .find(|g| g.commit == self.built[culprit].0 || g.streams == names[..=culprit])
             .map(|g| g.log.clone());
+        // The search's steps: each prefix's first verdict (runs again are told apart in the
+        // gate's runs).
         let steps = self
             .gated
             .iter()
-            .map(|&(k, passed)| (names[..k].to_vec(), passed))
+            .filter(|v| !v.again)
+            .map(|v| (names[..v.k].to_vec(), v.passed))
             .collect();
         run.state.bisections.push(Bisection {
             culprit: names[culprit].clone(),
@@ -172,7 +293,7 @@ impl Batch {
         run.state.queue.retain(|u| u.stream != s);
         let mut reason = format!(
             "gate `{}` fails once `{}` is added to {}",
-            self.command.join(" "),
+            crate::text::shell_words(&self.command),
             names[culprit],
             crate::text::short(&green)
         );
@@ -314,6 +435,7 @@ async fn land(run: &mut Run, tip: &Oid, members: &[Member], built: &[(Oid, usize
             tasks: member.tasks.iter().map(|t| t.index + 1).collect(),
             commits: *commits,
             tip: new_tip.to_string(),
+            order: run.state.integrations.len(),
         });
         if stream_done {
             run.finish_stream(s);

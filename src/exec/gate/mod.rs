@@ -3,10 +3,13 @@
 //!
 //! Units waiting in the queue are gated together (up to `gate_batch`): the candidate is the
 //! integration tip with each unit integrated on it in queue order, built as objects only
-//! ([`crate::coordinator::build_unit`]). Green: the ref moves to the candidate in one
-//! compare-and-swap. Red: prefixes are gated as [`crate::coordinator::bisect_next`] says; the
-//! largest green prefix lands, the culprit's stream fails, and the rest stays queued to be gated
-//! again on the new tip.
+//! ([`crate::coordinator::build_unit`]). Green: the ref moves to the candidate in one compare-and-swap.
+//! Red: the batch is gated once more (`gate_retries` times), since a gate can be flaky; a verdict
+//! that flips is flaky and lands on its last (green) verdict, blaming no stream. Red every time:
+//! prefixes are gated as [`crate::coordinator::bisect_next`] says; the largest green prefix is checked
+//! once more, then lands, the culprit's stream fails, and the rest stays queued to be gated again
+//! on the new tip. A green prefix that turns red when checked again is flaky too: no stream is
+//! blamed, and nothing more is integrated on a gate that cannot be trusted.
 //! A [`Batch`] is that search; the [`Gate`] runs the gate on one candidate ([`Probe`]) and
 //! records its verdict; the dispatcher drives both (it awaits each run, listening for signals).
 //!
@@ -62,6 +65,9 @@ pub(super) struct Probe {
     tree: Oid,
     /// The streams added to the tip, in order (none: the tip alone).
     streams: Vec<String>,
+    /// A run to check a verdict again (the `nth` such run on this tree): never the verdict of
+    /// the first run on the same tree.
+    again: Option<usize>,
 }
 
 impl Probe {
@@ -78,17 +84,30 @@ impl Probe {
             commit: commit.clone(),
             tree: git::commit::tree_of(&run.ctx.repo, commit)?,
             streams: streams.to_vec(),
+            again: None,
         })
     }
 
-    /// The verdict this run already has on the same tree, if any.
+    /// This probe as the `nth` run that checks a verdict on its tree again.
+    pub fn again(self, nth: usize) -> Probe {
+        Probe {
+            again: Some(nth),
+            ..self
+        }
+    }
+
+    /// The verdict this run already has for this probe: the last first verdict on the same
+    /// tree, or for a run that checks one again, the `nth` such run on it (so a resumed run
+    /// reads the same verdicts in the same order, and runs only what it did not have).
     pub fn known(&self, state: &RunState) -> Option<bool> {
-        state
+        let same = state
             .gates
             .iter()
-            .rev()
-            .find(|g| g.tree == self.tree && g.command == self.command)
-            .map(|g| g.passed)
+            .filter(|g| g.tree == self.tree && g.command == self.command);
+        match self.again {
+            None => same.rev().find(|g| !g.again).map(|g| g.passed),
+            Some(nth) => same.filter(|g| g.again).nth(nth).map(|g| g.passed),
+        }
     }
 }
 
@@ -242,6 +261,7 @@ impl Gate {
             ms: took.as_millis() as u64,
             log: log.clone(),
             at: now_ms(),
+            again: probe.again.is_some(),
         });
         // On each added stream's timeline (a gate of the tip alone is on none).
         let began = now_ms().saturating_sub(took.as_millis() as u64);
@@ -270,8 +290,25 @@ impl Gate {
             result,
             duration_ms: took.as_millis() as u64,
             log: log.display().to_string(),
+            again: probe.again.is_some(),
         });
         Ok(Some(passed))
+    }
+
+    /// A green subset of a batch turned red when checked again: the gate is flaky on it, no
+    /// stream can be blamed, and nothing more is integrated in this run on a gate that cannot
+    /// be trusted.
+    pub fn flaky_stop(&mut self, run: &mut Run, command: &[String], streams: &[String]) {
+        let message = format!(
+            "gate `{}` is flaky: it passed on + {} and failed on the same files when checked again",
+            command.join(" "),
+            streams.join(", ")
+        );
+        run.message(&format!(
+            "error: {message}: no stream is blamed; nothing more is integrated, starting nothing new"
+        ));
+        self.stopped = Some(message);
+        run.no_new_work = true;
     }
 
     /// The gate fails on the integration tip with no stream added: no stream can be blamed, so
@@ -287,7 +324,7 @@ impl Gate {
             .unwrap_or_default();
         let message = format!(
             "gate `{}` fails on {} before any stream is added{log}",
-            command.join(" "),
+            crate::text::shell_words(command),
             crate::text::short(tip)
         );
         run.message(&format!(

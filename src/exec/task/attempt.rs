@@ -600,8 +600,7 @@ async fn run_once(
 /// What the agent left behind (a daemon, a `setsid` writer) dies with its attempt, before
 /// anything of it is read.
 async fn clean_up(task: &Steps<'_>) {
-    let env = task.job.env.clone();
-    blocking(move || process::reap_strays(&env)).await;
+    blocking(|| process::reap_strays(process::Strays::OfNoRunningTask)).await;
     task.lap("reap strays");
 }
 

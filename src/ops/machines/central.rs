@@ -384,7 +384,7 @@ fn open_or_start(
     match &state.phase {
         RunPhase::Finished => {}
         RunPhase::Running | RunPhase::Interrupted { .. } => {}
-        RunPhase::Halted(_) => {
+        RunPhase::Halted => {
             start::check_no_active_run(&state_dir, &loaded.plan.name)?;
         }
         RunPhase::Aborted { .. } => {

@@ -42,6 +42,13 @@ impl Shape {
             suffix: suffix.into_iter().collect(),
         })
     }
+
+    /// The literal text every path the glob matches starts with. Two globs can only overlap if
+    /// one's prefix starts with the other's, so callers can index globs by it and compare only
+    /// those pairs.
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
 }
 
 /// A path that both globs match, if any path can match both. The example prefers a readable

@@ -13,7 +13,7 @@ use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
 use super::diagnostic::{Diagnostic, Diagnostics, Span};
-use super::model::{MergeStrategy, Prompt, SandboxMode, SyncPoint};
+use super::model::{MergeStrategy, OnConflict, Prompt, SandboxMode, SyncPoint};
 use crate::agent::AgentSpec;
 
 mod sections;
@@ -59,6 +59,10 @@ pub struct RawPlan {
     pub worktree_root: Option<Sp<String>>,
     pub gate: Option<Vec<String>>,
     pub gate_batch: Option<usize>,
+    pub gate_retries: Option<u32>,
+    pub on_conflict: Option<OnConflict>,
+    pub notify: Option<Vec<String>>,
+    pub notify_timeout: Option<Duration>,
     /// `include`: gitignore-style patterns of ignored files copied into new workspaces.
     pub include: Vec<String>,
     /// `ports = { base, per_slot }`.
@@ -185,6 +189,10 @@ pub const PLAN_KEYS: &[&str] = &[
     "check_retries",
     "gate",
     "gate_batch",
+    "gate_retries",
+    "on_conflict",
+    "notify",
+    "notify_timeout",
     "sandbox",
     "sandbox_writable",
     "ports",

@@ -5,7 +5,7 @@ use toml::de::{DeTable, DeValue};
 
 use super::*;
 use crate::plan::diagnostic::{Diagnostic, Span};
-use crate::plan::model::{MergeStrategy, Prompt, SyncPoint};
+use crate::plan::model::{MergeStrategy, OnConflict, Prompt, SyncPoint};
 
 impl Walker<'_> {
     pub(super) fn error(&mut self, diagnostic: Diagnostic) {
@@ -162,6 +162,14 @@ impl Walker<'_> {
                 "gate_batch" => {
                     plan.gate_batch = self.integer(entry, 1, 10_000).map(|n| n as usize)
                 }
+                "gate_retries" => plan.gate_retries = self.integer(entry, 0, 10).map(|n| n as u32),
+                "on_conflict" => {
+                    plan.on_conflict = self
+                        .choice(entry, &["park", "stop"])
+                        .map(|i| [OnConflict::Park, OnConflict::Stop][i])
+                }
+                "notify" => plan.notify = self.command(entry),
+                "notify_timeout" => plan.notify_timeout = self.duration(entry, false),
                 "ports" => plan.ports = self.ports(entry),
                 "budget" => plan.budget = self.budget(entry),
                 "limits" => plan.limits = self.limits(entry),

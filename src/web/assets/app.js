@@ -96,7 +96,7 @@ async function loadRun() {
   $("run-title").textContent = "run " + run.run.id + " of plan " + run.run.plan;
   $("facts").textContent = "base " + short(run.run.base) + " · " + run.run.integration_branch +
     " at " + short(run.run.integration_tip);
-  setPhase(run.status.phase, run.outcome, run.status.halt ? run.status.halt.stream : null, false);
+  setPhase(run.status.phase, run.outcome, run.status.parked.length ? run.status.parked[0].stream : null, false);
   for (const s of run.streams) {
     if (!logs.has(s.name) || logs.get(s.name).task !== s.log_task) {
       logs.set(s.name, { task: s.log_task, lines: s.log_tail.slice(), end: 0 });
@@ -108,7 +108,7 @@ async function loadRun() {
   await Promise.all([loadSvg("/graph.svg", $("graph")).then(wireGraph), loadSvg("/timeline.svg", $("timeline"))]);
   const wanted = decodeURIComponent(location.hash.slice(1));
   // The stream to show: the one chosen, else the one that needs the person.
-  const needs = run.streams.find((s) => s.word === "conflict") || run.streams.find((s) => s.word === "failed");
+  const needs = run.streams.find((s) => s.word === "conflict" || s.word === "parked") || run.streams.find((s) => s.word === "failed");
   if (selected && streamOf(selected)) select(selected);
   else if (wanted && streamOf(wanted)) select(wanted);
   else if (needs) select(needs.name);
@@ -128,6 +128,12 @@ function setPhase(phase, outcome, halted, notify) {
     banner.className = stateClass("conflict");
     banner.textContent = "The run is halted: a conflict in stream " + halted +
       " waits for you. Resolve it in the resolution workspace below, then continue.";
+  } else if (phase === "running" && halted) {
+    // Parked while the rest runs: the person can start on it now.
+    banner.hidden = false;
+    banner.className = stateClass("parked");
+    banner.textContent = "Stream " + halted + " is parked on a conflict; the rest of the run goes on. " +
+      "Resolve it in its resolution workspace below; continue it once the run halts.";
   } else if (phase === "interrupted") {
     banner.hidden = false;
     banner.className = stateClass("interrupted");
@@ -146,6 +152,15 @@ function setPhase(phase, outcome, halted, notify) {
 function notifyPerson(phase, outcome, halted) {
   const title = phase === "halted" ? "streams: the run is halted" : "streams: the run " + (phase === "finished" ? "ended: " + outcome : "is " + phase);
   const body = phase === "halted" ? "A conflict in " + halted + " waits for you." : (run ? "run " + run.run.id : "");
+  raiseNotification(title, body);
+}
+
+// A stream parked on a conflict while the rest of the run goes on.
+function notifyParked(stream) {
+  raiseNotification("streams: " + stream + " is parked on a conflict", "Resolve it while the rest of the run goes on.");
+}
+
+function raiseNotification(title, body) {
   if ("Notification" in window && Notification.permission === "granted") {
     try { new Notification(title, { body }); } catch (e) { /* some browsers only notify from a worker */ }
   }
@@ -155,11 +170,12 @@ function notifyPerson(phase, outcome, halted) {
 // Actions: each runs the `streams` command itself, after the person confirms
 
 const ACTIONS = {
-  continue: { label: "Continue", primary: true, text: () => "Record the resolution in the resolution workspace and resume the run, as `streams continue` does." },
+  continue: { label: (s) => s ? "Continue " + s : "Continue", primary: true, text: (s) => "Record the resolution of " + (s || "the parked stream") + " in its resolution workspace, on the integration as it is now, and resume the run, as `streams continue` does." },
   skip: { label: (s) => "Skip " + s, text: (s) => "Leave stream " + s + "'s unintegrated work out of the run (its branch is kept) and resume, as `streams skip` does." },
   abort: { label: "Abort run", danger: true, text: () => "Stop the run and put the integration branch back where the run found it; stream branches are kept, as `streams abort` does." },
   resume: { label: "Resume", primary: true, text: () => "Pick up the interrupted run, as `streams resume` does." },
   retry: { label: (s) => "Retry " + s, text: (s) => "Run stream " + s + " again on top of what is integrated, as `streams retry` does." },
+  stop: { label: (s) => "Stop " + s, danger: true, text: (s) => "Stop stream " + s + "'s agent and let the rest of the run go on; its work is kept and `streams retry " + s + "` continues it, as `streams stop` does." },
   merge: { label: "Merge into my branch", primary: true, text: () => "Take the integration branch into the branch checked out in your repository (a fast-forward), as `streams merge` does." },
 };
 
@@ -179,7 +195,7 @@ function renderRunActions(phase, halted) {
   const bar = $("run-actions");
   const buttons = [];
   if (phase === "halted") {
-    buttons.push(actionButton("continue"));
+    buttons.push(actionButton("continue", halted));
     if (halted) buttons.push(actionButton("skip", halted));
     buttons.push(actionButton("abort"));
   } else if (phase === "running") {
@@ -248,7 +264,8 @@ function showActionEnd(running, exit) {
 // The board: streams grouped by what they need
 
 const GROUPS = [
-  ["Needs you", ["conflict", "parked", "failed"]],
+  // A stopped stream waits for `streams retry`.
+  ["Needs you", ["conflict", "parked", "failed", "stopped"]],
   ["Working", ["running", "setting up", "waiting", "active", "pending"]],
   ["Done", ["integrated", "skipped", "aborted"]],
 ];
@@ -332,10 +349,13 @@ function renderDetail() {
   parts.push(el("p", { class: "muted" }, "branch ", el("code", {}, s.branch),
     s.depends_on.length ? " · after " + s.depends_on.join(", ") : ""));
   const actions = [];
-  if (run.status.phase === "halted" && run.status.halt && run.status.halt.stream === s.name) {
-    actions.push(actionButton("continue"), actionButton("skip", s.name));
+  if (run.status.phase === "halted" && run.status.parked.some((p) => p.stream === s.name)) {
+    actions.push(actionButton("continue", s.name), actionButton("skip", s.name));
   }
-  if (run.status.phase === "finished" && (s.word === "failed" || s.word === "skipped")) {
+  if (run.status.phase === "running" && (s.word === "running" || s.word === "setting up")) {
+    actions.push(actionButton("stop", s.name));
+  }
+  if (run.status.phase === "finished" && ["failed", "skipped", "stopped"].includes(s.word)) {
     actions.push(actionButton("retry", s.name));
   }
   if (actions.length) parts.push(el("div", { class: "actions" }, actions));
@@ -554,6 +574,7 @@ function apply(name, data) {
     case "stream": {
       const s = streamOf(data.name);
       if (!s) { loadRun(); break; }
+      const parks = data.word === "parked" && s.word !== "parked";
       s.word = data.word;
       s.reason = data.reason || s.reason;
       for (const node of document.querySelectorAll("#graph .node")) {
@@ -567,6 +588,11 @@ function apply(name, data) {
       // Task outcomes and figures: the stream's part of the document, read again.
       refreshStream(data.name);
       redrawTimeline();
+      if (parks) {
+        // The person is told at once, and the conflict comes with the run read again.
+        notifyParked(data.name);
+        loadRun();
+      }
       break;
     }
     case "timeline":

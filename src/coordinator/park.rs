@@ -1,5 +1,5 @@
-//! Halting on a conflict: the conflict bundle (each side's diff, the file with markers, a README)
-//! and the resolution worktree a person resolves it in.
+//! Parking a stream on a conflict: the conflict bundle (each side's diff, the file with markers, a
+//! README) and the resolution worktree a person resolves it in.
 
 use std::path::{Path, PathBuf};
 
@@ -12,8 +12,8 @@ use crate::git::Repo;
 use crate::git::merge::{ConflictEntry, MergeOutcome};
 use crate::report::conflict::{ConflictReadme, conflict_readme};
 
-/// What a person needs to resolve a conflict, written when the run halts.
-pub struct HaltInput<'a> {
+/// What a person needs to resolve a conflict, written when its stream parks.
+pub struct ParkInput<'a> {
     pub stream: &'a str,
     pub tasks: &'a [TaskRange],
     pub plan_name: &'a str,
@@ -22,10 +22,14 @@ pub struct HaltInput<'a> {
     pub bundle_dir: &'a Path,
     pub resolution_worktree: &'a Path,
     pub run_id: &'a str,
+    /// The worktree is detached at the conflict's integration tip rather than on the
+    /// integration branch: the integration goes on while a person resolves (see
+    /// [`create_resolution_worktree`]).
+    pub detached: bool,
 }
 
 /// Writes the bundle and creates the resolution worktree. Returns the conflicted paths.
-pub fn write_halt(repo: &Repo, input: &HaltInput) -> crate::error::Result<Vec<String>> {
+pub fn write_park(repo: &Repo, input: &ParkInput) -> crate::error::Result<Vec<String>> {
     let MergeOutcome::Conflict {
         tree,
         entries,
@@ -53,7 +57,7 @@ pub(super) struct Labels {
 }
 
 impl Labels {
-    pub(super) fn new(input: &HaltInput) -> Labels {
+    pub(super) fn new(input: &ParkInput) -> Labels {
         let c = input.conflict;
         Labels {
             replacements: vec![
@@ -88,7 +92,7 @@ impl Labels {
 
 fn write_bundle(
     repo: &Repo,
-    input: &HaltInput,
+    input: &ParkInput,
     tree: &str,
     entries: &[ConflictEntry],
     messages: &[String],
@@ -155,6 +159,7 @@ fn write_bundle(
         files,
         messages,
         resolution_worktree: input.resolution_worktree,
+        parked: input.detached,
     });
     std::fs::write(dir.join("README.md"), readme)
 }
