@@ -26,6 +26,7 @@ mod park;
 mod plan;
 mod private;
 mod rerun;
+mod resolve;
 mod review;
 mod run;
 mod runs;
