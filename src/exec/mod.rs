@@ -35,6 +35,7 @@ mod process;
 pub mod prompt;
 mod reaper;
 pub mod recover;
+mod resolve;
 mod run;
 pub mod sandbox;
 mod setup;
