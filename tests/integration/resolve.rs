@@ -339,3 +339,43 @@ tasks = ["Work"]
         assert!(out.stderr.contains(wanted), "{wanted}: {out}");
     }
 }
+
+#[test]
+fn a_kill_during_resolution_resumes_and_resolves() {
+    use std::process::Stdio;
+    use std::time::Duration;
+    // The resolver hangs the first time (after saying so), and resolves the next.
+    let (repo, resolver) = resolver_repo(
+        &format!(
+            "first=\"$(dirname \"$0\")/first-run\"\nif [ ! -e \"$first\" ]; then touch \"$first\"; sleep 300; fi\n{RESOLVE}"
+        ),
+        "accept",
+        "",
+    );
+    let first = resolver.with_file_name("first-run");
+    let mut child = repo
+        .streams_cmd(&["run"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    crate::common::wait_for("the resolver to start", Duration::from_secs(60), || {
+        first.exists().then_some(())
+    });
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let out = repo.streams(&["resume"]);
+    out.assert_code(0);
+    assert!(
+        out.stderr
+            .contains("the resolver resolved b's conflict in shared.txt"),
+        "{out}"
+    );
+    assert_eq!(integrated(&repo, "shared.txt"), RESOLVED);
+    assert_eq!(integrated(&repo, "b/y"), "yb");
+    crate::common::wait_for(
+        "nothing of the run left running",
+        Duration::from_secs(10),
+        || repo.live_processes().is_empty().then_some(()),
+    );
+}
