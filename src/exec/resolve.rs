@@ -120,6 +120,10 @@ pub(super) async fn run(
             let repo = run.ctx.repo.clone();
             let (work, commit) =
                 resolver::resolution_commits(&repo, &input, &sides, &tree, &proposal.resolver)?;
+            // The resolution alone, for a person (`streams ui` shows it beside the conflict).
+            if let Ok(patch) = crate::git::review::patch(&repo, &work, &commit) {
+                let _ = std::fs::write(bundle.join("resolution.diff"), patch);
+            }
             proposal.work = Some(work);
             proposal.commit = Some(commit.clone());
             proposal.tree = Some(tree);

@@ -75,13 +75,13 @@ exit 1
 const LINES: &str = "l1\nl2\nl3\nl4\nl5\nl6\nl7\nl8\nl9\nl10\nl11\nl12\n";
 
 /// Drops the conflict markers: both sides' lines kept, `A6` then `B6` (a correct resolution).
-const RESOLVE: &str = r#"sed -i -e '/^<<<<<<< /d' -e '/^=======$/d' -e '/^>>>>>>> /d' shared.txt
+pub(crate) const RESOLVE: &str = r#"sed -i -e '/^<<<<<<< /d' -e '/^=======$/d' -e '/^>>>>>>> /d' shared.txt
 "#;
 
 /// Plan `p`: `a` changes line 6 of `shared.txt` and lands first; `b` changes the same line and
 /// conflicts. The resolver is the script `script` (written beside the repository, named
 /// `resolver`), with `mode`; `extra` goes in `[plan]`.
-fn resolver_repo(script: &str, mode: &str, extra: &str) -> (TestRepo, PathBuf) {
+pub(crate) fn resolver_repo(script: &str, mode: &str, extra: &str) -> (TestRepo, PathBuf) {
     use std::os::unix::fs::PermissionsExt;
     let repo = TestRepo::with_files(&[("a/x", "a\n"), ("b/x", "b\n"), ("shared.txt", LINES)]);
     let resolver = repo.root.parent().unwrap().join("resolver");
