@@ -67,11 +67,17 @@ pub(super) async fn park(
             Some(proposal)
         }
         Some(Outcome::Refused(proposal)) => {
-            // The person starts from the conflict, not from what was refused (kept).
+            // The person starts from the conflict, not from what was refused (kept). The
+            // bundle is written anew: the resolver's prompt and logs stay in it.
+            let bundle = run.ctx.run_dir.conflicts_dir(&name);
+            let kept = resolver_files(&bundle);
             let job = LayOut::new(run, &unit, &conflict, &resolution);
             tokio::task::spawn_blocking(move || job.write())
                 .await
                 .map_err(|e| Error::Internal(format!("writing the conflict panicked: {e}")))??;
+            for (file, bytes) in kept {
+                let _ = std::fs::write(bundle.join(file), bytes);
+            }
             run.message(&format!(
                     "the resolver's resolution of {name}'s conflict was refused: {}{}; {name} waits for a person",
                     proposal.refused.as_deref().unwrap_or("refused"),
@@ -113,6 +119,19 @@ pub(super) async fn park(
     run.save()?;
     run.emit(event);
     Ok(true)
+}
+
+/// The resolver's files in a conflict bundle (`resolver.log`, `resolver-prompt.md`, the logs
+/// of the checks on its result), read to be written back into the bundle laid out anew.
+fn resolver_files(bundle: &Path) -> Vec<(std::ffi::OsString, Vec<u8>)> {
+    let Ok(entries) = std::fs::read_dir(bundle) else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with("resolver"))
+        .filter_map(|e| Some((e.file_name(), std::fs::read(e.path()).ok()?)))
+        .collect()
 }
 
 /// The resolver's resolution of `unit`'s conflict was accepted and integrated at `tip`

@@ -232,7 +232,7 @@ fn a_person_may_edit_a_proposal_before_continue_and_it_is_checked_as_theirs() {
 /// Runs plan `p` with the resolver `script` in mode accept and checks it was refused with
 /// `reason`: the run halts with `b` parked, the conflict laid out again for a person, and what
 /// the resolver did kept on `refs/streams/p/resolution/b`.
-fn refused(script: &str, extra: &str, reason: &str) {
+fn refused(script: &str, extra: &str, reason: &str) -> TestRepo {
     let (repo, _) = resolver_repo(script, "accept", extra);
     let out = repo.streams(&["run"]);
     out.assert_code(3);
@@ -257,11 +257,12 @@ fn refused(script: &str, extra: &str, reason: &str) {
         integrated(&repo, "shared.txt"),
         LINES.replace("l6", "A6").trim_end()
     );
+    repo
 }
 
 #[test]
 fn a_resolution_that_edits_a_file_outside_the_conflict_is_refused() {
-    refused(
+    let _ = refused(
         &format!("{RESOLVE}echo changed > a/x\n"),
         "",
         "it changed files that did not conflict: a/x",
@@ -271,7 +272,7 @@ fn a_resolution_that_edits_a_file_outside_the_conflict_is_refused() {
 #[test]
 fn a_resolution_that_edits_one_line_beyond_the_margin_is_refused() {
     // Line 10 of the file is line 14 of the merge, 4 lines after the region's end marker.
-    refused(
+    let _ = refused(
         &format!("{RESOLVE}sed -i 's/^l10$/L10/' shared.txt\n"),
         "",
         "it changed shared.txt outside the conflicted regions and their margin of 3 lines: line 14 of the merge (\"l10\")",
@@ -294,7 +295,7 @@ fn a_resolution_that_edits_within_the_margin_is_accepted() {
 
 #[test]
 fn a_resolution_that_leaves_markers_is_refused() {
-    refused(
+    let _ = refused(
         "sed -i -e '/^=======$/d' -e 's/^B6$/B6 too/' shared.txt\n",
         "",
         "it left conflict markers in shared.txt (line 6)",
@@ -303,11 +304,17 @@ fn a_resolution_that_leaves_markers_is_refused() {
 
 #[test]
 fn a_resolution_that_breaks_the_gate_is_refused() {
-    refused(
+    let repo = refused(
         RESOLVE,
-        r#"gate = ["sh", "-c", "! grep -q B6 shared.txt"]"#,
-        "the gate failed (exit code 1) on it",
+        r#"gate = ["sh", "-c", "echo B6 is not welcome; ! grep -q B6 shared.txt"]"#,
+        "the gate failed (exit code 1) on it (its log: ",
     );
+    // The log it names is there, in the bundle laid out again for a person.
+    let bundle = crate::support::runs::run_dir(&repo).join("conflicts/b");
+    let log = std::fs::read_to_string(bundle.join("resolver-check-1.log")).unwrap();
+    assert!(log.contains("B6 is not welcome"), "{log}");
+    assert!(bundle.join("resolver-prompt.md").exists());
+    assert!(bundle.join("README.md").exists());
 }
 
 #[test]
