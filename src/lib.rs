@@ -25,7 +25,8 @@
 //!   record of them, read once the agent is gone; its own commits checked object by object).
 //! - [`coordinator`]: sync points: integrate a stream's commits (and [`coordinator::move_integration_ref`],
 //!   the one mover of the integration ref), park a stream on a conflict, its resolution
-//!   worktree and the resolution carried onto the integration as it is by then,
+//!   worktree and the resolution carried onto the integration as it is by then, a resolver
+//!   agent's resolution accepted or refused by streams' own rules (`coordinator::resolver`),
 //!   conflict prediction, the bisection of a red gate (pure).
 //! - [`report`]: all text a person reads: progress, event lines, NDJSON, the conflict README,
 //!   the final report, the plan and status views (learned estimates too), "what next" hints,

@@ -391,6 +391,10 @@ pub struct DiffArgs {
     /// Only the files changed and how much (`git diff --stat`)
     #[arg(long)]
     pub stat: bool,
+    /// The resolver agent's resolution of the stream's conflict, alone: the conflicted files
+    /// as the integration has them against the resolution
+    #[arg(long, requires = "stream")]
+    pub resolution: bool,
     #[command(flatten)]
     pub which: Which,
     /// Limit the diff to these paths

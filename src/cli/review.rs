@@ -25,7 +25,10 @@ pub fn diff(ctx: &Context, args: DiffArgs) -> Result<ExitCode> {
     let picked = ops::show::find_run(&repo, &ctx.selector(&args.which)?)?;
     ctx.say_choice("diff", picked.choice.as_ref());
     let state = picked.state;
-    let range = ops::diff::range(&repo, &state, args.stream.as_deref())?;
+    let range = match (&args.stream, args.resolution) {
+        (Some(stream), true) => ops::diff::resolution_range(&state, stream)?,
+        _ => ops::diff::range(&repo, &state, args.stream.as_deref())?,
+    };
     // git decides under `auto` (its config, whether stdout is a terminal), as for `git diff`;
     // NO_COLOR is streams' convention, which git does not read.
     let color = match ctx.color {

@@ -17,6 +17,7 @@ mod bisect;
 mod park;
 mod predict;
 mod resolution;
+pub mod resolver;
 
 pub use bisect::{BisectStep, bisect_next};
 pub use park::{ParkInput, write_park};

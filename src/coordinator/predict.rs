@@ -34,7 +34,12 @@ pub fn predict(
             names.push((a_name.clone(), tip_name.clone()));
         }
     }
-    let results = merge::conflicts_batch(repo, &pairs)?;
+    // Merge drivers as the integration would run them: with the integration tip's attributes
+    // (or, before there is one, those of the first branch: every branch starts from the base).
+    let attributes_from = integration
+        .map(|(_, tip)| tip.as_str())
+        .or_else(|| branches.first().map(|(_, b)| b.as_str()));
+    let results = merge::conflicts_batch(repo, attributes_from, &pairs)?;
     let predictions = names
         .into_iter()
         .zip(results)

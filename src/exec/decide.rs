@@ -627,6 +627,7 @@ tasks = ["d1"]
             theirs: "e3".into(),
             bundle: "/b".into(),
             resolution_worktree: "/w".into(),
+            proposal: None,
         });
         state.streams[1].state = StreamState::Failed {
             reason: "x".into(),

@@ -867,7 +867,11 @@ impl Engine {
         let stop = self.run.ctx.plan.on_conflict == OnConflict::Stop;
         let s = unit.stream;
         let files = conflict.merge.conflicted_paths();
-        park::park(&mut self.run, unit, conflict, stop).await?;
+        let cancel = self.channels.cancel();
+        if !park::park(&mut self.run, unit, conflict, stop, cancel).await? {
+            // The resolver's resolution was accepted and integrated: nothing is parked.
+            return Ok(());
+        }
         let running = self.running();
         if stop {
             self.line_stopped = true;

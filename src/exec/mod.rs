@@ -10,8 +10,9 @@
 //!   executor that reports through events; `launch` builds its job from the plan and the
 //!   state, [`task_spec`] its prompt and argv (the same for a run and `run --dry-run`).
 //! - Sync points: `integration` (a unit on its own), the `gate` (batches), `park`ing a stream
-//!   on a conflict while the rest goes on (`notify` tells someone) and what a person does then
-//!   (`continue STREAM`, `skip STREAM`).
+//!   on a conflict while the rest goes on (`notify` tells someone), the `resolve`r agent that
+//!   tries first (proposing or integrating what streams' rules and checks accept), and what a
+//!   person does then (`continue STREAM`, `skip STREAM`).
 //! - `process`: agent process groups (a check's, the gate's, a setup's too), each under its
 //!   `reaper`, which makes every process the agent starts its task's by ancestry; `setup`: a
 //!   workspace's `setup` command; `include`: the ignored files copied into a new workspace;
@@ -36,6 +37,7 @@ mod process;
 pub mod prompt;
 mod reaper;
 pub mod recover;
+mod resolve;
 mod run;
 pub mod sandbox;
 mod setup;

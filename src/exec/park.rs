@@ -12,6 +12,7 @@
 use std::path::Path;
 
 use super::dispatcher::worktrees_dir;
+use super::resolve::Outcome;
 use super::run::Run;
 use crate::coordinator::{self, ConflictFound, IntegrationMove, Recorded, UnitInput, UnitOutcome};
 use crate::error::{Error, Result};
@@ -26,12 +27,17 @@ use crate::state::{Entry, Park, RunPhase, SpanOutcome, Step, StreamState, SyncUn
 /// resolution worktree, takes its unit out of the queue (its slot is free), saves, and tells.
 /// `stop`: the line stops here (`on_conflict = "stop"`): the worktree is the run's one
 /// resolution worktree, on the integration branch, as before parking existed.
+///
+/// With a resolver agent in the plan, it tries first (`resolve`): its accepted resolution is
+/// integrated at once (`mode = "accept"`: the stream is not parked, and this returns false) or
+/// left ready for a person (`propose`); a refused one is kept, and the conflict laid out again.
 pub(super) async fn park(
     run: &mut Run,
     unit: SyncUnit,
     conflict: ConflictFound,
     stop: bool,
-) -> Result<()> {
+    cancel: tokio::sync::watch::Receiver<super::process::Cancel>,
+) -> Result<bool> {
     let s = unit.stream;
     let name = run.state.streams[s].name.clone();
     let worktrees = worktrees_dir(&run.ctx.repo, &run.ctx.plan);
@@ -44,6 +50,49 @@ pub(super) async fn park(
     let files = tokio::task::spawn_blocking(move || job.write())
         .await
         .map_err(|e| Error::Internal(format!("writing the conflict panicked: {e}")))??;
+    let proposal = match super::resolve::run(run, &unit, &conflict, &files, &resolution, cancel)
+        .await?
+    {
+        None => None,
+        Some(Outcome::Integrated { tip, proposal }) => {
+            resolved_by_agent(run, &unit, &files, &resolution, tip, proposal)?;
+            return Ok(false);
+        }
+        Some(Outcome::Proposed(proposal)) => {
+            run.message(&format!(
+                    "the resolver proposes a resolution of {name}'s conflict in {} (streams' checks passed); review it with `streams diff --resolution {name}`, then `streams continue {name}` (or edit it in {} first)",
+                    crate::report::quote_paths(&files),
+                    resolution.display()
+                ));
+            Some(proposal)
+        }
+        Some(Outcome::Refused(proposal)) => {
+            // The person starts from the conflict, not from what was refused (kept). The
+            // bundle is written anew: the resolver's prompt and logs stay in it.
+            let bundle = run.ctx.run_dir.conflicts_dir(&name);
+            let kept = resolver_files(&bundle);
+            let job = LayOut::new(run, &unit, &conflict, &resolution);
+            tokio::task::spawn_blocking(move || job.write())
+                .await
+                .map_err(|e| Error::Internal(format!("writing the conflict panicked: {e}")))??;
+            for (file, bytes) in kept {
+                let _ = std::fs::write(bundle.join(file), bytes);
+            }
+            run.message(&format!(
+                    "the resolver's resolution of {name}'s conflict was refused: {}{}; {name} waits for a person",
+                    proposal.refused.as_deref().unwrap_or("refused"),
+                    if proposal.commit.is_some() {
+                        format!(
+                            " (what it did is kept on {})",
+                            run.ctx.refs.resolution(&name)
+                        )
+                    } else {
+                        String::new()
+                    }
+                ));
+            Some(proposal)
+        }
+    };
     let started_at = match &run.state.streams[s].state {
         StreamState::Active { started_at } => *started_at,
         StreamState::Parked(park) => park.started_at,
@@ -60,6 +109,7 @@ pub(super) async fn park(
         theirs: conflict.theirs,
         bundle: run.ctx.run_dir.conflicts_dir(&name),
         resolution_worktree: resolution,
+        proposal: proposal.map(Box::new),
     };
     let event = conflict_event(run, &name, &park, !stop);
     run.state.streams[s].state = StreamState::Parked(park);
@@ -68,6 +118,59 @@ pub(super) async fn park(
     });
     run.save()?;
     run.emit(event);
+    Ok(true)
+}
+
+/// The resolver's files in a conflict bundle (`resolver.log`, `resolver-prompt.md`, the logs
+/// of the checks on its result), read to be written back into the bundle laid out anew.
+fn resolver_files(bundle: &Path) -> Vec<(std::ffi::OsString, Vec<u8>)> {
+    let Ok(entries) = std::fs::read_dir(bundle) else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with("resolver"))
+        .filter_map(|e| Some((e.file_name(), std::fs::read(e.path()).ok()?)))
+        .collect()
+}
+
+/// The resolver's resolution of `unit`'s conflict was accepted and integrated at `tip`
+/// (`mode = "accept"`): recorded as any integration, with the resolver named; its resolution
+/// worktree goes.
+fn resolved_by_agent(
+    run: &mut Run,
+    unit: &SyncUnit,
+    files: &[String],
+    resolution: &Path,
+    tip: Oid,
+    proposal: crate::state::Proposal,
+) -> Result<()> {
+    let s = unit.stream;
+    let name = run.state.streams[s].name.clone();
+    let tasks = run.unit_tasks(unit);
+    let stream_done = run.unit_integrated(unit, tip.clone());
+    if let Some(landing) = run.state.integrations.last_mut() {
+        landing.resolver = Some(proposal.resolver.clone());
+    }
+    run.message(&format!(
+        "the resolver resolved {name}'s conflict in {} and streams' checks passed: integrated as {} (the resolution is a commit of its own, `{}: {}`)",
+        crate::report::quote_paths(files),
+        crate::text::short(&tip),
+        coordinator::resolver::TRAILER_RESOLVER,
+        proposal.resolver
+    ));
+    run.emit(Event::Integrated {
+        stream: name,
+        tasks: tasks.iter().map(|t| t.index + 1).collect(),
+        commits: 2,
+        tip: tip.to_string(),
+        order: run.state.integrations.len(),
+    });
+    if stream_done {
+        run.finish_stream(s);
+    }
+    run.save()?;
+    worktree::remove(&run.ctx.repo, resolution)?;
     Ok(())
 }
 
@@ -246,6 +349,38 @@ pub(super) fn resolve(run: &mut Run, s: usize, force: bool) -> Result<Resolution
         strategy: run.ctx.plan.merge,
         identity_env: &run.ctx.identity_env,
     };
+    // The resolver's proposal, accepted as it was: its own commit, naming it, lands.
+    if let Some(crate::state::Proposal {
+        work: Some(work),
+        commit: Some(proposed),
+        tree: Some(proposed_tree),
+        refused: None,
+        resolver,
+        ..
+    }) = park.proposal.as_deref()
+        && *proposed_tree == tree
+        && let Some(commit) = coordinator::resolver::land_proposal(
+            &run.ctx.repo,
+            Some(&run.ctx.journal),
+            &input,
+            work,
+            proposed,
+            &onto,
+        )?
+    {
+        let _ = run.ctx.journal.append(Entry::Resolved {
+            stream: name.clone(),
+            commit: commit.to_string(),
+        });
+        let resolver = resolver.clone();
+        let carried = onto != park.ours;
+        let landed = landed(run, s, &park, began, commit, carried, false)?;
+        if let Some(landing) = run.state.integrations.last_mut() {
+            landing.resolver = Some(resolver);
+            run.save()?;
+        }
+        return Ok(landed);
+    }
     let recorded = coordinator::record_resolution(
         &run.ctx.repo,
         Some(&run.ctx.journal),

@@ -427,6 +427,7 @@ impl Run {
             tip,
             at: now_ms(),
             parked: parked.is_some(),
+            resolver: None,
         });
         let record = &mut self.state.streams[unit.stream];
         for i in unit.first..=unit.last {

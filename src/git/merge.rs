@@ -2,6 +2,15 @@
 //!
 //! Merges use `git merge-tree --write-tree` (the user's git, its merge drivers and attributes);
 //! libgit2's merges are several times slower on big repositories and skip merge drivers.
+//!
+//! Merge drivers and attributes apply as `git merge` applies them in a checkout of the branch
+//! merged into: a merge runs in the common dir, where git has no working tree to read
+//! `.gitattributes` from, so each merge names its attribute source (`--attr-source`, git 2.41+):
+//! the tree of `ours`, the side being merged into (the integration tip). The drivers themselves
+//! come from the user's config only (`merge.<driver>.driver`): a stream's `.gitattributes` can
+//! pick among the drivers the user configured, never define one. `info/attributes` and
+//! `core.attributesFile` apply as always. A driver that exits non-zero leaves the file
+//! conflicted, as in `git merge`.
 
 use super::{GitError, GitResult, Oid, Repo};
 
@@ -51,7 +60,8 @@ pub fn merge_tree(
     ours: &str,
     theirs: &str,
 ) -> GitResult<MergeOutcome> {
-    let mut args = vec!["merge-tree".to_string(), "--write-tree".into(), "-z".into()];
+    let mut args = attr_source(Some(ours));
+    args.extend(["merge-tree".to_string(), "--write-tree".into(), "-z".into()]);
     if let Some(base) = base {
         args.push(format!("--merge-base={base}"));
     }
@@ -94,7 +104,21 @@ pub fn merge_trees(repo: &Repo, merges: &[(Oid, Oid, Oid)]) -> GitResult<Vec<Opt
         .iter()
         .map(|(base, ours, theirs)| format!("{base} -- {ours} {theirs}\n"))
         .collect();
-    Ok(merge_tree_stdin(repo, &input, merges.len())?
+    // One process has one attribute source: batches merged into one tip (every caller's) share
+    // it; a batch into several is merged one by one, each with its own.
+    let ours = &merges[0].1;
+    if merges.iter().any(|(_, o, _)| o != ours) {
+        return merges
+            .iter()
+            .map(|(base, ours, theirs)| {
+                Ok(match merge_tree(repo, Some(base), ours, theirs)? {
+                    MergeOutcome::Clean { tree } => Some(tree),
+                    MergeOutcome::Conflict { .. } => None,
+                })
+            })
+            .collect();
+    }
+    Ok(merge_tree_stdin(repo, Some(ours), &input, merges.len())?
         .into_iter()
         .map(|m| m.clean.then_some(m.tree))
         .collect())
@@ -109,27 +133,50 @@ pub struct BatchMerge {
 }
 
 /// Merges many pairs of commits with one `git merge-tree --stdin` process (each pair with its
-/// own merge base), in memory.
-pub fn merge_batch(repo: &Repo, pairs: &[(Oid, Oid)]) -> GitResult<Vec<BatchMerge>> {
+/// own merge base), in memory, with the attributes (and so the merge drivers) of
+/// `attributes_from` (a commit; see the module docs).
+pub fn merge_batch(
+    repo: &Repo,
+    attributes_from: Option<&str>,
+    pairs: &[(Oid, Oid)],
+) -> GitResult<Vec<BatchMerge>> {
     if pairs.is_empty() {
         return Ok(Vec::new());
     }
     let input: String = pairs.iter().map(|(a, b)| format!("{a} {b}\n")).collect();
-    merge_tree_stdin(repo, &input, pairs.len())
+    merge_tree_stdin(repo, attributes_from, &input, pairs.len())
+}
+
+/// `--attr-source=<commit>` where git has it (2.41+): the attributes a merge in the common dir
+/// reads, as a checkout of `commit` would.
+fn attr_source(commit: Option<&str>) -> Vec<String> {
+    match commit {
+        Some(commit) if super::git_version() >= (2, 41, 0) => {
+            vec![format!("--attr-source={commit}")]
+        }
+        _ => Vec::new(),
+    }
 }
 
 /// Runs `count` merges, one per line of `input`, in one `git merge-tree --stdin` process.
-fn merge_tree_stdin(repo: &Repo, input: &str, count: usize) -> GitResult<Vec<BatchMerge>> {
-    let out = repo.git().run_with_stdin(
+fn merge_tree_stdin(
+    repo: &Repo,
+    attributes_from: Option<&str>,
+    input: &str,
+    count: usize,
+) -> GitResult<Vec<BatchMerge>> {
+    let mut args = attr_source(attributes_from);
+    args.extend(
         [
             "merge-tree",
             "--stdin",
             "-z",
             "--name-only",
             "--no-messages",
-        ],
-        Some(input.as_bytes()),
-    )?;
+        ]
+        .map(String::from),
+    );
+    let out = repo.git().run_with_stdin(args, Some(input.as_bytes()))?;
     let unreadable = || GitError::Command {
         args: "merge-tree --stdin".into(),
         dir: repo.common_dir().to_path_buf(),
@@ -170,8 +217,12 @@ fn merge_tree_stdin(repo: &Repo, input: &str, count: usize) -> GitResult<Vec<Bat
 
 /// The conflicted paths of each pair (see [`merge_batch`]); an empty list means it merges
 /// cleanly.
-pub fn conflicts_batch(repo: &Repo, pairs: &[(Oid, Oid)]) -> GitResult<Vec<Vec<String>>> {
-    Ok(merge_batch(repo, pairs)?
+pub fn conflicts_batch(
+    repo: &Repo,
+    attributes_from: Option<&str>,
+    pairs: &[(Oid, Oid)],
+) -> GitResult<Vec<Vec<String>>> {
+    Ok(merge_batch(repo, attributes_from, pairs)?
         .into_iter()
         .map(|m| m.conflicts)
         .collect())

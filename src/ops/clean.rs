@@ -545,7 +545,7 @@ fn integrated_refs(
         .iter()
         .map(|(_, oid)| (tip.clone(), oid.clone()))
         .collect();
-    let merges = merge::merge_batch(repo, &pairs)?;
+    let merges = merge::merge_batch(repo, Some(tip), &pairs)?;
     Ok(candidates
         .iter()
         .zip(merges)

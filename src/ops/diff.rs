@@ -46,6 +46,46 @@ pub fn range(repo: &Repo, state: &RunState, stream: Option<&str>) -> Result<Diff
     Ok(DiffRange { from, to })
 }
 
+/// The resolver agent's resolution of parked stream `name`'s conflict (`diff --resolution`):
+/// its own commit, against the stream's work with the conflicted files as the integration has
+/// them.
+pub fn resolution_range(state: &RunState, name: &str) -> Result<DiffRange> {
+    let (_, s) = find_stream(state, name)?;
+    let proposal = match &s.state {
+        StreamState::Parked(park) => park.proposal.as_deref(),
+        _ => None,
+    };
+    match proposal {
+        Some(crate::state::Proposal {
+            work: Some(work),
+            commit: Some(commit),
+            refused: None,
+            ..
+        }) => Ok(DiffRange {
+            from: work.clone(),
+            to: commit.clone(),
+        }),
+        Some(crate::state::Proposal {
+            refused: Some(reason),
+            commit,
+            ..
+        }) => Err(Error::usage_with_hint(
+            format!("the resolver's resolution of `{name}` was refused: {reason}"),
+            match commit {
+                Some(kept) => format!(
+                    "what it did is kept: `git show {}`; resolve the conflict yourself, then `streams continue {name}`",
+                    crate::text::short(kept)
+                ),
+                None => format!("resolve the conflict yourself, then `streams continue {name}`"),
+            },
+        )),
+        _ => Err(Error::usage_with_hint(
+            format!("stream `{name}` has no proposed resolution"),
+            "a resolver agent proposes one when the plan sets `resolve = { agent = [...], mode = \"propose\" }` and a stream's integration conflicts",
+        )),
+    }
+}
+
 /// How `diff` shows a range.
 pub struct DiffOptions<'a> {
     /// Where to run git: the person's current directory, so relative paths mean what they mean

@@ -318,6 +318,16 @@ fn parked_status(state: &RunState) -> Vec<ParkedStatus> {
             bundle: h.bundle.display().to_string(),
             resolution_worktree: h.resolution_worktree.display().to_string(),
             resolution_worktree_exists: h.resolution_worktree.exists(),
+            resolver: h
+                .proposal
+                .as_ref()
+                .map(|p| crate::report::status_view::ResolverStatus {
+                    resolver: p.resolver.clone(),
+                    mode: p.mode.clone(),
+                    commit: p.commit.as_ref().map(|c| c.to_string()),
+                    refused: p.refused.clone(),
+                    log: p.attempt.log.display().to_string(),
+                }),
         })
         .collect()
 }

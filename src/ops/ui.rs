@@ -173,7 +173,20 @@ pub fn conflicts(state: &RunState) -> Vec<ConflictPage> {
                 bundle: bundle.display().to_string(),
                 resolution_worktree: park.resolution_worktree.display().to_string(),
                 files,
-                proposal: None,
+                proposal: park.proposal.as_deref().map(|p| {
+                    serde_json::json!({
+                        "resolver": p.resolver,
+                        "mode": p.mode,
+                        "refused": p.refused,
+                        "commit": p.commit,
+                        // The resolution alone (`streams diff --resolution`), when proposed.
+                        "diff": if p.refused.is_none() {
+                            parse_unified(&read(&bundle.join("resolution.diff")))
+                        } else {
+                            Vec::new()
+                        },
+                    })
+                }),
             }
         })
         .collect()

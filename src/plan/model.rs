@@ -75,6 +75,38 @@ impl OnConflict {
     }
 }
 
+/// What a resolver agent's resolution, once streams accepted it, does.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ResolveMode {
+    /// The stream stays parked with the resolution ready: a person looks, edits if they want,
+    /// and `continue`s.
+    #[default]
+    Propose,
+    /// The resolution is integrated at once, and the report says so.
+    Accept,
+}
+
+impl ResolveMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ResolveMode::Propose => "propose",
+            ResolveMode::Accept => "accept",
+        }
+    }
+}
+
+/// `resolve = { agent = [...], mode = "propose" | "accept" }`: an agent that resolves conflicts
+/// before a person does.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Resolver {
+    pub agent: Vec<String>,
+    pub mode: ResolveMode,
+}
+
+/// How many lines around each conflicted region a resolution may change, unless the plan says.
+pub const DEFAULT_RESOLVE_MARGIN: usize = 3;
+
 /// How many times a red gate batch is run again before it is bisected, unless the plan says.
 pub const DEFAULT_GATE_RETRIES: u32 = 1;
 
@@ -200,6 +232,10 @@ pub struct Plan {
     pub gate_retries: u32,
     /// What a conflict at integration does: park the stream (default) or stop the line.
     pub on_conflict: OnConflict,
+    /// The agent that resolves a conflict before a person does, if any.
+    pub resolve: Option<Resolver>,
+    /// How many lines around each conflicted region the resolver may change.
+    pub resolve_margin: usize,
     /// Run (an argv, no shell) the moment a stream parks on a conflict, with the stream and its
     /// conflict bundle in its environment.
     pub notify: Option<Vec<String>>,

@@ -296,6 +296,10 @@ fn build(file: &RawFile) -> Option<Plan> {
             .gate_retries
             .unwrap_or(super::model::DEFAULT_GATE_RETRIES),
         on_conflict: raw.on_conflict.unwrap_or_default(),
+        resolve: raw.resolve.clone(),
+        resolve_margin: raw
+            .resolve_margin
+            .unwrap_or(super::model::DEFAULT_RESOLVE_MARGIN),
         notify: raw.notify.clone(),
         notify_timeout: raw
             .notify_timeout

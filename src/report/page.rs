@@ -94,7 +94,9 @@ pub struct ConflictPage {
     pub bundle: String,
     pub resolution_worktree: String,
     pub files: Vec<ConflictFile>,
-    /// A resolver agent's proposal, once resolvers exist (a later stage): shown when present.
+    /// The resolver agent's resolution, when the plan has one: `resolver`, `mode`, `commit`,
+    /// `refused` (the reason; absent when proposed) and `diff` (the resolution alone, as
+    /// [`DiffLine`]s). Shown with an accept button (`continue STREAM`) when proposed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub proposal: Option<serde_json::Value>,
 }

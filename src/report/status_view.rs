@@ -171,6 +171,24 @@ pub struct ParkedStatus {
     pub resolution_worktree: String,
     /// False once someone deleted it (`continue` lays it out again).
     pub resolution_worktree_exists: bool,
+    /// What the resolver agent made of the conflict, when the plan has one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub resolver: Option<ResolverStatus>,
+}
+
+/// A resolver agent's resolution of a parked stream's conflict.
+#[derive(Clone, Debug, Serialize)]
+pub struct ResolverStatus {
+    /// Its program's name.
+    pub resolver: String,
+    /// `propose` or `accept`.
+    pub mode: String,
+    /// The resolution commit: proposed (in the resolution worktree, ready for `continue`), or
+    /// what a refused one did, kept.
+    pub commit: Option<String>,
+    /// Why streams refused it; `None`: proposed.
+    pub refused: Option<String>,
+    pub log: String,
 }
 
 /// Two branches (or a branch and the integration tip) that would conflict: the
@@ -353,6 +371,22 @@ pub fn render(run: &RunStatus) -> String {
             " (deleted: `streams continue` lays it out again)"
         };
         let _ = writeln!(out, "  resolve in:      {}{gone}", h.resolution_worktree);
+        match &h.resolver {
+            Some(ResolverStatus {
+                refused: Some(reason),
+                ..
+            }) => {
+                let _ = writeln!(out, "  the resolver's resolution was refused: {reason}");
+            }
+            Some(r) => {
+                let _ = writeln!(
+                    out,
+                    "  the resolver `{}` proposes a resolution (in the worktree): `streams diff --resolution {}`, then `streams continue {}`",
+                    r.resolver, h.stream, h.stream
+                );
+            }
+            None => {}
+        }
         for line in hints::parked_status(&h.stream) {
             let _ = writeln!(out, "{line}");
         }

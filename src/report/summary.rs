@@ -52,6 +52,9 @@ pub struct LandedReport {
     pub tip: String,
     /// It was parked on a conflict before it landed.
     pub parked: bool,
+    /// The resolver agent whose resolution (a commit of its own) it landed with.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub resolver: Option<String>,
 }
 
 /// A stream parked on a conflict, and where a person resolves it.
@@ -186,6 +189,7 @@ pub fn build(state: &RunState, status: &str, stream_files: Option<&[usize]>) -> 
                 tasks: (l.first..=l.last).map(|t| t + 1).collect(),
                 tip: l.tip.to_string(),
                 parked: l.parked,
+                resolver: l.resolver.clone(),
             })
             .collect(),
         parked: state
@@ -464,9 +468,16 @@ pub fn render_markdown(report: &RunReport) -> String {
             } else {
                 ""
             };
+            let resolved = match &l.resolver {
+                Some(resolver) => format!(
+                    ", its conflict resolved by the resolver agent `{}` (a commit of its own)",
+                    crate::text::md_text(resolver)
+                ),
+                None => String::new(),
+            };
             let _ = writeln!(
                 out,
-                "{}. **{}** ({tasks}) at `{}`{after}",
+                "{}. **{}** ({tasks}) at `{}`{after}{resolved}",
                 i + 1,
                 l.stream,
                 &l.tip[..l.tip.len().min(10)]

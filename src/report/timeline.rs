@@ -192,6 +192,7 @@ pub fn sample_state() -> RunState {
             tip: oid('c'),
             at: T + 1010,
             parked: false,
+            resolver: None,
         }],
         timeline: vec![
             span("db", Step::Task { task: 0 }, 0, 1000, SpanOutcome::Ok),
@@ -235,6 +236,7 @@ pub fn park_sample(state: &mut RunState, name: &str, at: u64) {
         theirs: oid('e'),
         bundle: format!("/run/conflicts/{name}").into(),
         resolution_worktree: format!("/wt/.resolve-{name}").into(),
+        proposal: None,
     });
     state.phase = RunPhase::Halted;
 }

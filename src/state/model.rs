@@ -245,6 +245,9 @@ pub struct Landing {
     /// went away by the time they ran `streams continue`).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub parked: bool,
+    /// The resolver agent whose resolution (a commit of its own) it landed with.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resolver: Option<String>,
 }
 
 /// A red batch bisected to the stream that turns the gate red.
@@ -375,6 +378,43 @@ pub struct Park {
     /// The worktree where the person resolves: at `ours`, detached while the integration goes
     /// on (on the integration branch when the line stopped).
     pub resolution_worktree: PathBuf,
+    /// What the resolver agent made of the conflict, if the plan has one: a proposal ready in
+    /// the resolution worktree, or one refused (with the reason). Absent from older state
+    /// files.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proposal: Option<Box<Proposal>>,
+}
+
+/// A resolver agent's resolution of a parked stream's conflict.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Proposal {
+    /// The resolver's program name, as its commit's `Streams-Resolver` trailer says.
+    pub resolver: String,
+    /// `propose` or `accept`, as the plan said.
+    pub mode: String,
+    /// Accepted: the stream's work with the conflicted files as the integration has them, and
+    /// the resolution on top of it (a commit of its own). Refused: `commit` holds what the
+    /// resolver left, kept on the stream's `resolution` ref.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub work: Option<Oid>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub commit: Option<Oid>,
+    /// The resolved tree (accepted only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tree: Option<Oid>,
+    /// Why streams refused it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refused: Option<String>,
+    pub attempt: ResolverAttempt,
+}
+
+/// One run of the resolver agent, kept like a task attempt (the ledger's usage goes here too).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ResolverAttempt {
+    pub log: PathBuf,
+    pub took_ms: u64,
+    /// How it ended, in words.
+    pub exit: String,
 }
 
 /// A stream's work ready to be integrated: tasks `first..=last`, whose commits are the
@@ -413,6 +453,9 @@ pub struct StreamRecord {
     pub setting_up: bool,
 }
 
+// A run holds one of these per stream (tens, not millions) and moves them rarely: a parked
+// stream's record being a few hundred bytes wider than the others costs nothing worth a box.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "state", rename_all = "snake_case")]
 pub enum StreamState {

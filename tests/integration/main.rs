@@ -28,6 +28,7 @@ mod plan;
 mod presets;
 mod private;
 mod rerun;
+mod resolve;
 mod review;
 mod run;
 mod runs;

@@ -1012,3 +1012,31 @@ fn the_stop_button_stops_a_running_stream_and_the_page_shows_it_stopped() {
         "{status:#}"
     );
 }
+
+#[test]
+fn the_page_shows_a_resolvers_proposal_with_its_diff() {
+    let (repo, _) = crate::resolve::resolver_repo(crate::resolve::RESOLVE, "propose", "");
+    repo.streams(&["run"]).assert_code(3);
+    let ui = UiServer::start(&repo, &[]);
+    let (status, response) = get(
+        ui.port,
+        "/api/run",
+        &[&format!("X-Streams-Token: {}", ui.token)],
+    );
+    assert_eq!(status, 200, "{response}");
+    let json: Value = serde_json::from_str(response.split("\r\n\r\n").nth(1).unwrap())
+        .unwrap_or_else(|e| panic!("{e}: {response}"));
+    let conflict = &json["conflicts"][0];
+    assert_eq!(conflict["stream"], "b", "{json}");
+    let proposal = &conflict["proposal"];
+    assert_eq!(proposal["resolver"], "resolver", "{proposal}");
+    assert_eq!(proposal["refused"], Value::Null, "{proposal}");
+    let added: Vec<&str> = proposal["diff"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|l| l["kind"] == "add")
+        .map(|l| l["text"].as_str().unwrap())
+        .collect();
+    assert_eq!(added, ["B6"], "{proposal}");
+}

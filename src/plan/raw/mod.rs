@@ -13,7 +13,7 @@ use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
 use super::diagnostic::{Diagnostic, Diagnostics, Span};
-use super::model::{MergeStrategy, OnConflict, Prompt, SandboxMode, SyncPoint};
+use super::model::{MergeStrategy, OnConflict, Prompt, Resolver, SandboxMode, SyncPoint};
 use crate::agent::AgentSpec;
 
 mod sections;
@@ -61,6 +61,8 @@ pub struct RawPlan {
     pub gate_batch: Option<usize>,
     pub gate_retries: Option<u32>,
     pub on_conflict: Option<OnConflict>,
+    pub resolve: Option<Resolver>,
+    pub resolve_margin: Option<usize>,
     pub notify: Option<Vec<String>>,
     pub notify_timeout: Option<Duration>,
     /// `include`: gitignore-style patterns of ignored files copied into new workspaces.
@@ -191,6 +193,8 @@ pub const PLAN_KEYS: &[&str] = &[
     "gate_batch",
     "gate_retries",
     "on_conflict",
+    "resolve",
+    "resolve_margin",
     "notify",
     "notify_timeout",
     "sandbox",

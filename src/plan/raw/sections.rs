@@ -168,6 +168,10 @@ impl Walker<'_> {
                         .choice(entry, &["park", "stop"])
                         .map(|i| [OnConflict::Park, OnConflict::Stop][i])
                 }
+                "resolve" => plan.resolve = self.resolver(entry),
+                "resolve_margin" => {
+                    plan.resolve_margin = self.integer(entry, 0, 1000).map(|n| n as usize)
+                }
                 "notify" => plan.notify = self.command(entry),
                 "notify_timeout" => plan.notify_timeout = self.duration(entry, false),
                 "ports" => plan.ports = self.ports(entry),

@@ -10,7 +10,7 @@ use super::*;
 use crate::agent::argv::placeholders_in;
 use crate::agent::{AgentSpec, Cli, PLACEHOLDERS, Preset};
 use crate::plan::diagnostic::{Diagnostic, Span};
-use crate::plan::model::SandboxMode;
+use crate::plan::model::{ResolveMode, SandboxMode};
 
 impl Walker<'_> {
     pub(super) fn wrong_type(
@@ -407,6 +407,64 @@ impl Walker<'_> {
             }
         }
         Some((base? as u16, per_slot? as u16))
+    }
+
+    /// `resolve = { agent = [...], mode = "propose" }`: the resolver agent and what its
+    /// accepted resolutions do (`propose` unless written).
+    pub(super) fn resolver(&mut self, entry: Entry<'_, '_>) -> Option<Resolver> {
+        let (_, value) = entry;
+        let DeValue::Table(table) = value.get_ref() else {
+            self.wrong_type(
+                entry,
+                "a table `{ agent = [...], mode = \"propose\" }`",
+                value.get_ref(),
+            );
+            return None;
+        };
+        let (mut agent, mut mode, mut agent_given) = (None, Some(ResolveMode::Propose), false);
+        for sub in table.iter() {
+            match sub.0.get_ref().as_ref() {
+                "agent" => {
+                    agent_given = true;
+                    agent = match self.agent(sub) {
+                        Some((AgentSpec::Argv(argv), _)) => Some(argv),
+                        Some((AgentSpec::Preset(_), program)) => {
+                            self.error(
+                                Diagnostic::error("`resolve`'s `agent` takes an argv, not a preset name")
+                                    .at(program.span, "expected an array")
+                                    .help(format!(
+                                        "e.g. `agent = [\"{}\", \"-p\", \"{{prompt}}\"]`",
+                                        program.value
+                                    )),
+                            );
+                            None
+                        }
+                        None => None,
+                    };
+                }
+                "mode" => {
+                    mode = self
+                        .choice(sub, &["propose", "accept"])
+                        .map(|i| [ResolveMode::Propose, ResolveMode::Accept][i])
+                }
+                other => self.error(
+                    Diagnostic::error(format!("unknown key `{other}` in `resolve`"))
+                        .at(sub.0.span(), "unknown key")
+                        .help("`resolve` has `agent` (an argv) and `mode` (\"propose\" or \"accept\")"),
+                ),
+            }
+        }
+        if !agent_given {
+            self.error(
+                Diagnostic::error("`resolve` has no `agent`")
+                    .at(value.span(), "expected `agent = [...]` here")
+                    .help("e.g. `resolve = { agent = [\"claude\", \"-p\", \"{prompt}\"], mode = \"propose\" }`"),
+            );
+        }
+        Some(Resolver {
+            agent: agent?,
+            mode: mode?,
+        })
     }
 
     /// `budget = { usd = 5, tokens = 2_000_000, turns = 60, time = "30m" }`: each limit

@@ -540,7 +540,19 @@ function conflictCard(c) {
     parts.push(el("details", { class: "file" }, el("summary", {}, "the file with conflict markers"),
       el("pre", { class: "text" }, f.conflicted)));
   }
-  if (c.proposal) parts.push(el("h3", {}, "Proposed resolution"), el("pre", { class: "text" }, JSON.stringify(c.proposal, null, 2)));
+  if (c.proposal && c.proposal.refused) {
+    parts.push(el("h3", {}, "The resolver's resolution was refused"),
+      el("p", { class: "proposal-refused" }, c.proposal.refused));
+  } else if (c.proposal) {
+    // Accepting is `streams continue STREAM`: the proposal is what the resolution workspace holds.
+    const accept = actionButton("continue", c.stream);
+    accept.textContent = "Accept the resolution";
+    accept.setAttribute("data-accept", "");
+    parts.push(el("h3", {}, "Proposed resolution, by ", el("code", {}, c.proposal.resolver)),
+      el("p", { class: "muted" }, "It passed streams' checks: no markers, only the conflicted regions changed, the checks and the gate green. Edit it in the resolution workspace first if you like."),
+      el("div", { class: "proposal" }, diffTable(c.proposal.diff, null)),
+      el("div", { class: "actions proposal-actions" }, accept));
+  }
   parts.push(el("details", { class: "file", open: true }, el("summary", {}, "the bundle's README (" + c.bundle + ")"),
     el("pre", { class: "text bundle-readme" }, c.readme)));
   return el("div", { class: "conflict-card", "data-stream": c.stream }, parts);

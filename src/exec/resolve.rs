@@ -1,0 +1,432 @@
+//! The resolver agent (`resolve = { agent, mode }`): when a stream's integration conflicts, an
+//! agent resolves the conflict in the stream's resolution workspace before a person sees it.
+//! Its result is accepted only by streams' own rules (`coordinator::resolver::verify`: no
+//! markers, only the conflicted regions and their margin changed) and only once the checks of
+//! the streams whose work conflicts and the plan's gate pass on it. Then `propose` leaves it
+//! ready for a person (the stream stays parked), `accept` integrates it as a commit of its own.
+//! A refused resolution is kept on the stream's `resolution` ref, the resolution workspace is
+//! laid out again with the conflict, and the stream waits for a person with the reason.
+//!
+//! It runs inside the integration step (the dispatcher waits for it), sandboxed as any agent.
+//! Crash safety: the stream is recorded as parked (or its unit integrated) only after the
+//! resolver is done; killed while it runs, its unit is still queued and `resume` integrates it
+//! again, finds the same conflict and runs the resolver again.
+//!
+//! Ledger seam (issue 26): [`Proposal::attempt`] holds what one resolver run cost in time and
+//! its log, in the shape of a task attempt; the usage read from its events goes there.
+
+use std::fmt::Write as _;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::watch;
+
+use super::process::{self, AgentCommand, AgentExit, Cancel, Limits};
+use super::run::Run;
+use super::sandbox::{Lane, Spec};
+use crate::agent::argv::Placeholders;
+use crate::coordinator::resolver::{self, Conflicted, Refusal};
+use crate::coordinator::{ConflictFound, IntegrationMove, UnitInput};
+use crate::error::{Error, Result};
+use crate::git::trailers::TRAILER_STREAM;
+use crate::ids::{Oid, StreamId};
+use crate::plan::{ResolveMode, Resolver};
+use crate::state::{Proposal, SyncUnit};
+
+/// What the resolver came to.
+pub(super) enum Outcome {
+    /// Accepted; `mode = "accept"`: integrated, the integration tip is now `tip`.
+    Integrated { tip: Oid, proposal: Proposal },
+    /// Accepted; `mode = "propose"`: ready in the resolution workspace for a person.
+    Proposed(Proposal),
+    /// Refused (or the agent failed): the reason is in the proposal; the workspace holds the
+    /// conflict again.
+    Refused(Proposal),
+}
+
+/// Runs the resolver on the conflict of `unit`, laid out in `workspace`, and judges its
+/// result. `None` when the plan has no resolver.
+pub(super) async fn run(
+    run: &mut Run,
+    unit: &SyncUnit,
+    conflict: &ConflictFound,
+    files: &[String],
+    workspace: &Path,
+    cancel: watch::Receiver<Cancel>,
+) -> Result<Option<Outcome>> {
+    let Some(resolver) = run.ctx.plan.resolve.clone() else {
+        return Ok(None);
+    };
+    if files.is_empty() {
+        return Ok(None);
+    }
+    let s = unit.stream;
+    let name = run.state.streams[s].name.clone();
+    run.message(&format!(
+        "conflict integrating {name} in {}: the resolver agent tries first",
+        crate::report::quote_paths(files)
+    ));
+    let bundle = run.ctx.run_dir.conflicts_dir(&name);
+    let others = conflicting_streams(run, conflict, files);
+    let prompt = prompt(run, unit, &others, files, &bundle, workspace);
+    let prompt_file = bundle.join("resolver-prompt.md");
+    std::fs::write(&prompt_file, &prompt).map_err(|e| {
+        Error::io(
+            format!("could not write the prompt {}", prompt_file.display()),
+            e,
+        )
+    })?;
+    let log = bundle.join("resolver.log");
+    let (exit, took) = run_agent(
+        run,
+        s,
+        &resolver,
+        &prompt,
+        &prompt_file,
+        workspace,
+        &log,
+        cancel.clone(),
+    )
+    .await;
+    let attempt = crate::state::ResolverAttempt {
+        log: log.clone(),
+        took_ms: took.as_millis() as u64,
+        exit: exit_words(&exit),
+    };
+    let mut proposal = Proposal {
+        resolver: resolver_name(&resolver),
+        mode: resolver.mode.as_str().to_string(),
+        work: None,
+        commit: None,
+        tree: None,
+        refused: None,
+        attempt,
+    };
+    let verdict = if exit != AgentExit::Exited(0) {
+        Err(format!(
+            "the resolver agent {} (its log: {})",
+            exit.verdict().1,
+            log.display()
+        ))
+    } else {
+        judge(run, unit, conflict, files, workspace, &others, cancel).await?
+    };
+    match verdict {
+        Ok(tree) => {
+            let tasks = run.unit_tasks(unit);
+            let input = unit_input(run, unit, &name, &conflict.ours, &tasks);
+            let sides = conflicted(conflict, files);
+            let repo = run.ctx.repo.clone();
+            let (work, commit) =
+                resolver::resolution_commits(&repo, &input, &sides, &tree, &proposal.resolver)?;
+            // The resolution alone, for a person (`streams ui` shows it beside the conflict).
+            if let Ok(patch) = crate::git::review::patch(&repo, &work, &commit) {
+                let _ = std::fs::write(bundle.join("resolution.diff"), patch);
+            }
+            proposal.work = Some(work);
+            proposal.commit = Some(commit.clone());
+            proposal.tree = Some(tree);
+            crate::git::refs::keep_ref(
+                &repo,
+                &run.ctx.refs.resolution(&name),
+                &commit,
+                "streams: the resolver's resolution",
+            )?;
+            if resolver.mode == ResolveMode::Accept {
+                crate::coordinator::move_integration_ref(
+                    &repo,
+                    Some(&run.ctx.journal),
+                    &run.state.integration_ref,
+                    Some(&conflict.ours),
+                    Some(&commit),
+                    IntegrationMove::Unit(&input),
+                )?;
+                return Ok(Some(Outcome::Integrated {
+                    tip: commit,
+                    proposal,
+                }));
+            }
+            Ok(Some(Outcome::Proposed(proposal)))
+        }
+        Err(reason) => {
+            proposal.refused = Some(reason);
+            // Nothing lost: what the resolver left is kept before the conflict is laid out
+            // again for a person.
+            if let Ok(Some((_, kept))) = crate::git::worktree::keep_work(
+                &run.ctx.repo,
+                workspace,
+                &conflict.ours,
+                &run.ctx.refs.resolution(&name),
+                "streams: a refused resolution",
+            ) {
+                proposal.commit = Some(kept);
+            }
+            Ok(Some(Outcome::Refused(proposal)))
+        }
+    }
+}
+
+fn resolver_name(resolver: &Resolver) -> String {
+    let program = resolver.agent.first().map(String::as_str).unwrap_or("");
+    Path::new(program)
+        .file_name()
+        .map_or(program.to_string(), |n| n.to_string_lossy().into_owned())
+}
+
+fn exit_words(exit: &AgentExit) -> String {
+    match exit {
+        AgentExit::Exited(0) => "exited 0".into(),
+        other => other.verdict().1,
+    }
+}
+
+fn conflicted<'a>(conflict: &'a ConflictFound, files: &'a [String]) -> Conflicted<'a> {
+    Conflicted {
+        base: &conflict.base,
+        ours: &conflict.ours,
+        theirs: &conflict.theirs,
+        files,
+    }
+}
+
+fn unit_input<'a>(
+    run: &'a Run,
+    unit: &'a SyncUnit,
+    name: &'a str,
+    tip: &'a str,
+    tasks: &'a [crate::coordinator::TaskRange],
+) -> UnitInput<'a> {
+    UnitInput {
+        stream: name,
+        integration_ref: &run.state.integration_ref,
+        tip,
+        from: &unit.from,
+        to: &unit.to,
+        tasks,
+        strategy: run.ctx.plan.merge,
+        identity_env: &run.ctx.identity_env,
+    }
+}
+
+/// The streams whose integrated work (between the stream's start and the tip it conflicts
+/// with) changed the conflicted files, by their commits' `Streams-Stream` trailers.
+fn conflicting_streams(run: &Run, conflict: &ConflictFound, files: &[String]) -> Vec<usize> {
+    let repo = &run.ctx.repo;
+    let Ok(commits) = crate::git::remote::commits_with_paths(repo, &conflict.base, &conflict.ours)
+    else {
+        return Vec::new();
+    };
+    let mut found = Vec::new();
+    for c in commits {
+        if !c.paths.iter().any(|p| files.contains(p)) {
+            continue;
+        }
+        let Ok(info) = repo.commit_info(&c.id) else {
+            continue;
+        };
+        let prefix = format!("{TRAILER_STREAM}: ");
+        for line in info.message.lines() {
+            if let Some(stream) = line.strip_prefix(&prefix)
+                && let Some((i, _)) = run.state.stream_by_name(stream.trim())
+                && !found.contains(&i)
+            {
+                found.push(i);
+            }
+        }
+    }
+    found
+}
+
+/// What the resolver is told: what each side meant to do (both streams' tasks), both sides'
+/// diffs, the conflicted files, and the rules its result is held to.
+fn prompt(
+    run: &Run,
+    unit: &SyncUnit,
+    others: &[usize],
+    files: &[String],
+    bundle: &Path,
+    workspace: &Path,
+) -> String {
+    let plan = &run.ctx.plan;
+    let name = &run.state.streams[unit.stream].name;
+    let mut text = String::new();
+    let _ = writeln!(
+        text,
+        "Resolve a merge conflict. The work of stream `{name}` conflicts with what is already on the integration branch, in: {}.\n",
+        files.join(", ")
+    );
+    let _ = writeln!(
+        text,
+        "The conflicted files, with conflict markers, are in the current directory ({}). Edit them so that both sides' intent holds, and remove every conflict marker. Do not run git commands that change the index or commit: streams records the resolution itself.\n",
+        workspace.display()
+    );
+    let _ = writeln!(
+        text,
+        "Rules your result is checked against (a result that breaks one is refused):\n- no conflict markers left;\n- change only the conflicted files, and in them only the conflicted regions and at most {} line(s) around each;\n- the checks of both streams and the plan's gate must pass on the result.\n",
+        plan.resolve_margin
+    );
+    let _ = writeln!(text, "## What `{name}` meant to do\n");
+    for t in unit.first..=unit.last {
+        let _ = writeln!(
+            text,
+            "- {}",
+            run.state.streams[unit.stream].tasks[t].summary
+        );
+    }
+    for &o in others {
+        let record = &run.state.streams[o];
+        let _ = writeln!(
+            text,
+            "\n## What `{}` (already integrated) meant to do\n",
+            record.name
+        );
+        for task in &record.tasks {
+            let _ = writeln!(text, "- {}", task.summary);
+        }
+    }
+    for file in files {
+        for (side, suffix) in [
+            ("the integration", ".integration.diff"),
+            (name.as_str(), ".stream.diff"),
+        ] {
+            let path = bundle.join("files").join(format!("{file}{suffix}"));
+            if let Ok(diff) = std::fs::read_to_string(&path) {
+                let _ = writeln!(
+                    text,
+                    "\n## {file}: what {side} changed since the common base\n\n```diff\n{}```",
+                    diff
+                );
+            }
+        }
+    }
+    text
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn run_agent(
+    run: &Run,
+    s: usize,
+    resolver: &Resolver,
+    prompt: &str,
+    prompt_file: &Path,
+    workspace: &Path,
+    log: &Path,
+    cancel: watch::Receiver<Cancel>,
+) -> (AgentExit, Duration) {
+    let plan = &run.ctx.plan;
+    let stream = &plan.streams[s];
+    let name = &run.state.streams[s].name;
+    let shown = workspace.display().to_string();
+    let prompt_file_text = prompt_file.display().to_string();
+    let argv = Placeholders {
+        prompt,
+        prompt_file: &prompt_file_text,
+        stream: name,
+        task: "resolve the conflict",
+        task_index: 0,
+        worktree: &shown,
+        slot: None,
+        port: None,
+        check_output: "",
+        check_output_file: "",
+        // The resolver's usage is not in the ledger yet (its attempt is recorded apart).
+        usage_file: None,
+    }
+    .argv(&resolver.agent);
+    let task = StreamId::new(s).task(run.state.streams[s].tasks.len() - 1);
+    let mut env = super::launch::agent_env(run, task, prompt, &prompt_file_text, &shown);
+    env.push(("STREAMS_RESOLVING".into(), "1".into()));
+    let header = crate::agent::log::header(&format!("resolver for {name}"), &argv);
+    let tmp = run.ctx.run_dir.conflicts_dir(name).join("tmp");
+    let spec = Spec::new(plan, stream, tmp);
+    let lane = {
+        let workspace = workspace.to_path_buf();
+        tokio::task::spawn_blocking(move || Lane::for_task(&workspace, &spec)).await
+    };
+    let lane = match lane {
+        Ok(Ok(lane)) => Arc::new(lane),
+        Ok(Err(message)) => return (AgentExit::SpawnFailed(message), Duration::ZERO),
+        Err(e) => return (AgentExit::SpawnFailed(e.to_string()), Duration::ZERO),
+    };
+    env.extend(lane.env());
+    let cmd = AgentCommand::new(
+        argv,
+        workspace.to_path_buf(),
+        env,
+        log.to_path_buf(),
+        header,
+    )
+    .confined(lane);
+    let limits = Limits {
+        timeout: plan.timeout_for(stream, &stream.tasks[0]),
+        idle: plan.idle_timeout_for(stream),
+        grace: plan.grace,
+    };
+    process::run_agent(cmd, limits, cancel, |_| {}).await
+}
+
+/// streams' own verdict on the resolver's result: its rules, then the checks of the streams
+/// whose work conflicts, then the gate, each on the resolved files. `Ok(tree)`: accepted.
+async fn judge(
+    run: &Run,
+    unit: &SyncUnit,
+    conflict: &ConflictFound,
+    files: &[String],
+    workspace: &Path,
+    others: &[usize],
+    cancel: watch::Receiver<Cancel>,
+) -> Result<std::result::Result<Oid, String>> {
+    let repo = run.ctx.repo.clone();
+    let margin = run.ctx.plan.resolve_margin;
+    let verdict = {
+        let (conflict, files, workspace) =
+            (conflict.clone(), files.to_vec(), workspace.to_path_buf());
+        tokio::task::spawn_blocking(move || {
+            resolver::verify(&repo, &workspace, &conflicted(&conflict, &files), margin)
+        })
+        .await
+        .map_err(|e| Error::Internal(format!("checking a resolution panicked: {e}")))??
+    };
+    let tree = match verdict {
+        Ok(tree) => tree,
+        Err(refusal) => return Ok(Err(refused(&refusal))),
+    };
+    let plan = &run.ctx.plan;
+    let mut commands: Vec<(String, Vec<String>)> = Vec::new();
+    if !run.state.no_check {
+        for s in std::iter::once(unit.stream).chain(others.iter().copied()) {
+            if let Some(check) = plan.check_for(&plan.streams[s]) {
+                let label = format!("the check of {}", run.state.streams[s].name);
+                if !commands.iter().any(|(_, c)| c.as_slice() == check) {
+                    commands.push((label, check.to_vec()));
+                }
+            }
+        }
+    }
+    if let Some(gate) = &plan.gate {
+        commands.push(("the gate".into(), gate.clone()));
+    }
+    let name = &run.state.streams[unit.stream].name;
+    let bundle = run.ctx.run_dir.conflicts_dir(name);
+    for (n, (label, command)) in commands.into_iter().enumerate() {
+        let log = bundle.join(format!("resolver-check-{}.log", n + 1));
+        let header = crate::agent::log::header(&format!("{label} on the resolution"), &command);
+        let env = run.ctx.identity_env.clone();
+        let cmd = AgentCommand::new(command, workspace.to_path_buf(), env, log.clone(), header);
+        let limits = Limits::wall_clock(plan.check_timeout, plan.grace);
+        let (exit, _) = process::run_agent(cmd, limits, cancel.clone(), |_| {}).await;
+        let (passed, words) = exit.verdict();
+        if !passed {
+            return Ok(Err(format!(
+                "{label} {words} on it (its log: {})",
+                log.display()
+            )));
+        }
+    }
+    Ok(Ok(tree))
+}
+
+fn refused(refusal: &Refusal) -> String {
+    refusal.reason()
+}

@@ -1,0 +1,388 @@
+//! Conflicts settled before they reach a person (issue 29): the merge drivers the user's
+//! repository configures run in the integration, as `git merge` runs them.
+
+use std::path::PathBuf;
+
+use crate::common::TestRepo;
+use crate::support::plans::conflicting;
+use crate::support::repos::repo_with_shared;
+use crate::support::runs::resolution;
+
+/// A repository whose `.gitattributes` (committed) sends `shared.txt` to the merge driver
+/// `both`, configured in its `.git/config` to run `script` (sh) as `script %O %A %B %P`.
+fn with_driver(script: &str) -> (TestRepo, PathBuf) {
+    let repo = repo_with_shared();
+    let driver = repo.root.parent().unwrap().join("driver.sh");
+    std::fs::write(&driver, script).unwrap();
+    repo.write(".gitattributes", "shared.txt merge=both\n");
+    repo.commit_all("attributes");
+    repo.git(&[
+        "config",
+        "merge.both.driver",
+        &format!("sh {} %O %A %B %P", driver.display()),
+    ]);
+    (repo, driver)
+}
+
+/// Keeps every line of both sides, once each, sorted: a merge line-based merging cannot make
+/// when both sides rewrote the same line. It notes each path it merged.
+const SORTED_UNION: &str = r#"echo "$4" >> "$(dirname "$0")/driver-ran"
+sort -u "$2" "$3" > "$2.merged" && mv "$2.merged" "$2"
+"#;
+
+#[test]
+fn a_merge_driver_of_the_repository_resolves_a_conflict_with_no_halt() {
+    let (repo, driver) = with_driver(SORTED_UNION);
+    conflicting(&repo);
+    let out = repo.streams(&["run"]);
+    out.assert_code(0);
+    assert_eq!(
+        repo.git(&["show", "streams/p/integration:shared.txt"]),
+        "from a\nfrom b"
+    );
+    let ran = std::fs::read_to_string(driver.with_file_name("driver-ran")).unwrap();
+    assert!(ran.lines().all(|l| l == "shared.txt"), "{ran}");
+    assert!(!resolution(&repo).exists(), "nothing parked");
+}
+
+#[test]
+fn a_merge_driver_that_fails_leaves_the_conflict_for_a_person() {
+    let (repo, driver) = with_driver(
+        r#"echo "$4" >> "$(dirname "$0")/driver-ran"
+exit 1
+"#,
+    );
+    conflicting(&repo);
+    let out = repo.streams(&["run"]);
+    out.assert_code(3);
+    assert!(
+        out.stderr
+            .contains("parked b: integrating it conflicts in shared.txt"),
+        "{out}"
+    );
+    assert!(
+        driver.with_file_name("driver-ran").exists(),
+        "the driver ran"
+    );
+    assert!(resolution(&repo).exists());
+}
+
+// ---------------------------------------------------------------------------------------------
+// The resolver agent
+
+/// The shared file both streams change at line 6 (`a` to `A6`, `b` to `B6`): the merge has one
+/// conflicted region, lines 6-10 with its markers, and clean lines around it.
+const LINES: &str = "l1\nl2\nl3\nl4\nl5\nl6\nl7\nl8\nl9\nl10\nl11\nl12\n";
+
+/// Drops the conflict markers: both sides' lines kept, `A6` then `B6` (a correct resolution).
+pub(crate) const RESOLVE: &str = r#"sed -i -e '/^<<<<<<< /d' -e '/^=======$/d' -e '/^>>>>>>> /d' shared.txt
+"#;
+
+/// Plan `p`: `a` changes line 6 of `shared.txt` and lands first; `b` changes the same line and
+/// conflicts. The resolver is the script `script` (written beside the repository, named
+/// `resolver`), with `mode`; `extra` goes in `[plan]`.
+pub(crate) fn resolver_repo(script: &str, mode: &str, extra: &str) -> (TestRepo, PathBuf) {
+    use std::os::unix::fs::PermissionsExt;
+    let repo = TestRepo::with_files(&[("a/x", "a\n"), ("b/x", "b\n"), ("shared.txt", LINES)]);
+    let resolver = repo.root.parent().unwrap().join("resolver");
+    std::fs::write(&resolver, format!("#!/bin/sh\nset -e\n{script}")).unwrap();
+    std::fs::set_permissions(&resolver, std::fs::Permissions::from_mode(0o755)).unwrap();
+    crate::support::plans::plan(
+        &repo,
+        &format!(
+            r#"
+[plan]
+name = "p"
+jobs = 2
+shared = ["shared.txt"]
+resolve = {{ agent = ["{}"], mode = "{mode}" }}
+{extra}
+
+[[stream]]
+name = "a"
+owns = ["a/**"]
+agent = ["act", "write", "a/y", "ya", "sh", "sed -i 's/^l6$/A6/' shared.txt"]
+tasks = ["Make line 6 say A"]
+
+[[stream]]
+name = "b"
+owns = ["b/**"]
+agent = ["act", "wait-rev", "streams/p/integration:a/y", "sh", "sed -i 's/^l6$/B6/' shared.txt", "write", "b/y", "yb"]
+tasks = ["Make line 6 say B"]
+"#,
+            resolver.display()
+        ),
+    );
+    (repo, resolver)
+}
+
+const RESOLVED: &str = "l1\nl2\nl3\nl4\nl5\nA6\nB6\nl7\nl8\nl9\nl10\nl11\nl12";
+
+fn integrated(repo: &TestRepo, path: &str) -> String {
+    repo.git(&["show", &format!("streams/p/integration:{path}")])
+}
+
+/// `b` is parked: what `status --json` says of its resolver.
+fn parked_state(repo: &TestRepo) -> serde_json::Value {
+    let out = repo.streams(&["status", "--json"]);
+    out.assert_code(0);
+    let json: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(json["run"]["parked"][0]["stream"], "b", "{json}");
+    json["run"]["parked"][0]["resolver"].clone()
+}
+
+#[test]
+fn an_accepted_resolution_is_integrated_as_a_commit_of_its_own() {
+    let (repo, _) = resolver_repo(RESOLVE, "accept", r#"check = ["test", "-f", "shared.txt"]"#);
+    let out = repo.streams(&["run"]);
+    out.assert_code(0);
+    assert!(
+        out.stderr.contains("the resolver resolved b's conflict in shared.txt and streams' checks passed: integrated as "),
+        "{out}"
+    );
+    assert_eq!(integrated(&repo, "shared.txt"), RESOLVED);
+    assert_eq!(integrated(&repo, "b/y"), "yb");
+    // The resolution is its own commit, naming the resolver; below it, b's work with the
+    // conflicted file as the integration had it.
+    let top = repo.git(&["log", "-1", "--format=%B", "streams/p/integration"]);
+    assert!(
+        top.starts_with("Resolve the conflict of stream 'b' in shared.txt"),
+        "{top}"
+    );
+    assert!(top.contains("Streams-Resolver: resolver"), "{top}");
+    assert_eq!(
+        repo.git(&[
+            "diff",
+            "--name-only",
+            "streams/p/integration~1",
+            "streams/p/integration"
+        ]),
+        "shared.txt"
+    );
+    assert_eq!(
+        repo.git(&["show", "streams/p/integration~1:shared.txt"]),
+        LINES.replace("l6", "A6").trim_end()
+    );
+    let report =
+        std::fs::read_to_string(crate::support::runs::run_dir(&repo).join("report.md")).unwrap();
+    assert!(
+        report.contains("resolved by the resolver agent `resolver`"),
+        "{report}"
+    );
+}
+
+#[test]
+fn a_proposed_resolution_waits_for_a_person_and_continue_lands_it() {
+    let (repo, _) = resolver_repo(RESOLVE, "propose", "");
+    let out = repo.streams(&["run"]);
+    out.assert_code(3);
+    assert!(
+        out.stderr.contains("the resolver proposes a resolution of b's conflict in shared.txt (streams' checks passed); review it with `streams diff --resolution b`, then `streams continue b`"),
+        "{out}"
+    );
+    let b = parked_state(&repo);
+    assert_eq!(b["resolver"], "resolver", "{b}");
+    assert_eq!(b["refused"], serde_json::Value::Null, "{b}");
+    let diff = repo.streams(&["diff", "--resolution", "b"]);
+    diff.assert_code(0);
+    assert!(
+        diff.stdout.contains("+B6") && !diff.stdout.contains("-A6"),
+        "{diff}"
+    );
+    // Nothing landed yet.
+    assert_eq!(
+        integrated(&repo, "shared.txt"),
+        LINES.replace("l6", "A6").trim_end()
+    );
+    let out = repo.streams(&["continue", "b"]);
+    out.assert_code(0);
+    assert_eq!(integrated(&repo, "shared.txt"), RESOLVED);
+    let top = repo.git(&["log", "-1", "--format=%B", "streams/p/integration"]);
+    assert!(top.contains("Streams-Resolver: resolver"), "{top}");
+}
+
+#[test]
+fn a_person_may_edit_a_proposal_before_continue_and_it_is_checked_as_theirs() {
+    let (repo, _) = resolver_repo(RESOLVE, "propose", "");
+    repo.streams(&["run"]).assert_code(3);
+    let wt = resolution(&repo);
+    // An edit outside the conflict is refused, as any `continue` refuses it.
+    std::fs::write(wt.join("a/x"), "changed\n").unwrap();
+    let out = repo.streams(&["continue", "b"]);
+    assert_ne!(out.code, Some(0), "{out}");
+    assert!(out.stderr.contains("a/x"), "{out}");
+    std::fs::write(wt.join("a/x"), "a\n").unwrap();
+    std::fs::write(
+        wt.join("shared.txt"),
+        format!("{}\n", RESOLVED.replace("B6", "B6 and A6")),
+    )
+    .unwrap();
+    repo.streams(&["continue", "b"]).assert_code(0);
+    assert_eq!(
+        integrated(&repo, "shared.txt"),
+        RESOLVED.replace("B6", "B6 and A6")
+    );
+    let top = repo.git(&["log", "-1", "--format=%B", "streams/p/integration"]);
+    assert!(
+        !top.contains("Streams-Resolver"),
+        "the person's resolution: {top}"
+    );
+}
+
+/// Runs plan `p` with the resolver `script` in mode accept and checks it was refused with
+/// `reason`: the run halts with `b` parked, the conflict laid out again for a person, and what
+/// the resolver did kept on `refs/streams/p/resolution/b`.
+fn refused(script: &str, extra: &str, reason: &str) -> TestRepo {
+    let (repo, _) = resolver_repo(script, "accept", extra);
+    let out = repo.streams(&["run"]);
+    out.assert_code(3);
+    assert!(
+        out.stderr.contains(&format!(
+            "the resolver's resolution of b's conflict was refused: {reason}"
+        )),
+        "{out}"
+    );
+    assert!(out.stderr.contains("b waits for a person"), "{out}");
+    let b = parked_state(&repo);
+    assert!(
+        b["refused"].as_str().is_some_and(|r| r.starts_with(reason)),
+        "{b}"
+    );
+    // The person starts from the conflict; nothing the resolver did is lost.
+    let text = std::fs::read_to_string(resolution(&repo).join("shared.txt")).unwrap();
+    assert!(text.contains("<<<<<<< integration"), "{text}");
+    let kept = repo.git(&["show", "refs/streams/p/resolution/b:shared.txt"]);
+    assert!(kept.contains("B6"), "{kept}");
+    assert_eq!(
+        integrated(&repo, "shared.txt"),
+        LINES.replace("l6", "A6").trim_end()
+    );
+    repo
+}
+
+#[test]
+fn a_resolution_that_edits_a_file_outside_the_conflict_is_refused() {
+    let _ = refused(
+        &format!("{RESOLVE}echo changed > a/x\n"),
+        "",
+        "it changed files that did not conflict: a/x",
+    );
+}
+
+#[test]
+fn a_resolution_that_edits_one_line_beyond_the_margin_is_refused() {
+    // Line 10 of the file is line 14 of the merge, 4 lines after the region's end marker.
+    let _ = refused(
+        &format!("{RESOLVE}sed -i 's/^l10$/L10/' shared.txt\n"),
+        "",
+        "it changed shared.txt outside the conflicted regions and their margin of 3 lines: line 14 of the merge (\"l10\")",
+    );
+}
+
+#[test]
+fn a_resolution_that_edits_within_the_margin_is_accepted() {
+    let (repo, _) = resolver_repo(
+        &format!("{RESOLVE}sed -i 's/^l9$/L9/' shared.txt\n"),
+        "accept",
+        "",
+    );
+    repo.streams(&["run"]).assert_code(0);
+    assert_eq!(
+        integrated(&repo, "shared.txt"),
+        RESOLVED.replace("l9", "L9")
+    );
+}
+
+#[test]
+fn a_resolution_that_leaves_markers_is_refused() {
+    let _ = refused(
+        "sed -i -e '/^=======$/d' -e 's/^B6$/B6 too/' shared.txt\n",
+        "",
+        "it left conflict markers in shared.txt (line 6)",
+    );
+}
+
+#[test]
+fn a_resolution_that_breaks_the_gate_is_refused() {
+    let repo = refused(
+        RESOLVE,
+        r#"gate = ["sh", "-c", "echo B6 is not welcome; ! grep -q B6 shared.txt"]"#,
+        "the gate failed (exit code 1) on it (its log: ",
+    );
+    // The log it names is there, in the bundle laid out again for a person.
+    let bundle = crate::support::runs::run_dir(&repo).join("conflicts/b");
+    let log = std::fs::read_to_string(bundle.join("resolver-check-1.log")).unwrap();
+    assert!(log.contains("B6 is not welcome"), "{log}");
+    assert!(bundle.join("resolver-prompt.md").exists());
+    assert!(bundle.join("README.md").exists());
+}
+
+#[test]
+fn the_plan_says_what_is_wrong_with_resolve() {
+    let repo = TestRepo::with_files(&[("a/x", "a\n")]);
+    crate::support::plans::plan(
+        &repo,
+        r#"
+[plan]
+name = "p"
+agent = ["act"]
+resolve = { mode = "always", agnet = ["x"] }
+resolve_margin = -1
+
+[[stream]]
+name = "a"
+owns = ["a/**"]
+tasks = ["Work"]
+"#,
+    );
+    let out = repo.streams(&["plan"]);
+    out.assert_code(2);
+    for wanted in [
+        "invalid `mode`: \"always\"",
+        "unknown key `agnet` in `resolve`",
+        "`resolve` has no `agent`",
+        "resolve_margin",
+    ] {
+        assert!(out.stderr.contains(wanted), "{wanted}: {out}");
+    }
+}
+
+#[test]
+fn a_kill_during_resolution_resumes_and_resolves() {
+    use std::process::Stdio;
+    use std::time::Duration;
+    // The resolver hangs the first time (after saying so), and resolves the next.
+    let (repo, resolver) = resolver_repo(
+        &format!(
+            "first=\"$(dirname \"$0\")/first-run\"\nif [ ! -e \"$first\" ]; then touch \"$first\"; sleep 300; fi\n{RESOLVE}"
+        ),
+        "accept",
+        "",
+    );
+    let first = resolver.with_file_name("first-run");
+    let mut child = repo
+        .streams_cmd(&["run"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    crate::common::wait_for("the resolver to start", Duration::from_secs(60), || {
+        first.exists().then_some(())
+    });
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let out = repo.streams(&["resume"]);
+    out.assert_code(0);
+    assert!(
+        out.stderr
+            .contains("the resolver resolved b's conflict in shared.txt"),
+        "{out}"
+    );
+    assert_eq!(integrated(&repo, "shared.txt"), RESOLVED);
+    assert_eq!(integrated(&repo, "b/y"), "yb");
+    crate::common::wait_for(
+        "nothing of the run left running",
+        Duration::from_secs(10),
+        || repo.live_processes().is_empty().then_some(()),
+    );
+}
