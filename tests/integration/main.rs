@@ -25,6 +25,7 @@ mod output;
 mod park;
 mod plan;
 mod private;
+mod reading;
 mod rerun;
 mod review;
 mod run;
