@@ -1,7 +1,8 @@
 //! How much work the one reader of a workspace does (issue 23's fast path): counted, not timed.
 //! Each read logs what it did (`read <workspace>: N files, S skipped, H hashed ...` under
 //! `STREAMS_LOG=streams::workspace=debug`); these tests hold streams to reading only what its
-//! record cannot vouch for.
+//! record cannot vouch for. And what becomes of an agent's own commits that do not end in its
+//! work.
 
 use crate::common::TestRepo;
 
@@ -160,5 +161,62 @@ fn a_file_changed_between_runs_is_read_and_kept() {
     assert_eq!(
         repo.git(&["show", &format!("{kept}:b/f7.txt")]),
         "edited by a person"
+    );
+}
+
+/// Issue 23: the agent's own commits are the task's history only when the last one holds what
+/// its files hold. An agent that commits one file and leaves another uncommitted gets one
+/// commit of streams' own of both, and its commit is kept on `agent/`.
+#[test]
+fn an_agents_commits_that_do_not_end_in_its_files_are_kept_aside() {
+    let repo = many_files();
+    plan(
+        &repo,
+        r#"["act", "write", "a/x.txt", "x", "commit", "a: x", "write", "a/y.txt", "y"]"#,
+    );
+    let out = repo.streams(&["run"]);
+    out.assert_code(0);
+    assert_eq!(
+        repo.git(&["rev-list", "--count", "main..streams/p/a"]),
+        "1",
+        "{out}"
+    );
+    assert_eq!(
+        repo.git(&["log", "-1", "--format=%s", "streams/p/a"]),
+        "Work on a"
+    );
+    assert_eq!(repo.git(&["show", "streams/p/a:a/x.txt"]), "x");
+    assert_eq!(repo.git(&["show", "streams/p/a:a/y.txt"]), "y");
+    assert_eq!(
+        repo.git(&["log", "-1", "--format=%s", "refs/streams/p/agent/a/1"]),
+        "a: x",
+        "{out}"
+    );
+    assert!(
+        out.stderr
+            .contains("its agent left work beyond its last commit"),
+        "{out}"
+    );
+}
+
+/// And an agent whose last commit holds all its work keeps its commits as the history.
+#[test]
+fn an_agents_commits_that_end_in_its_files_are_the_history() {
+    let repo = many_files();
+    plan(
+        &repo,
+        r#"["act", "write", "a/x.txt", "x", "commit", "a: x", "write", "a/y.txt", "y", "commit", "a: y"]"#,
+    );
+    let out = repo.streams(&["run"]);
+    out.assert_code(0);
+    assert_eq!(
+        repo.git(&["log", "--format=%s", "main..streams/p/a"]),
+        "a: y\na: x",
+        "{out}"
+    );
+    assert!(
+        repo.git(&["for-each-ref", "refs/streams/p/agent/"])
+            .is_empty(),
+        "{out}"
     );
 }
