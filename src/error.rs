@@ -25,8 +25,9 @@ pub enum ExitCode {
     StreamsFailed = 4,
     /// Another run holds the lock, or there is no run to continue / resume.
     State = 5,
-    /// The run finished, but one or more streams were stopped (`streams stop`): their work is
-    /// kept and `streams retry` continues them.
+    /// The run finished, but one or more streams were stopped (`streams stop`, or an agent's
+    /// usage limit that did not reset within `limit_wait`): their work is kept and
+    /// `streams retry` continues them.
     Stopped = 6,
     /// Interrupted by SIGHUP (the terminal closed); state saved, `streams resume` goes on.
     HungUp = 129,
@@ -58,7 +59,8 @@ pub enum Outcome {
     Parked,
     /// Failed, or skipped because a stream it depends on failed.
     Failed,
-    /// Stopped by `streams stop` while the rest of the run went on (work kept; `retry` goes on).
+    /// Stopped while the rest of the run went on, by `streams stop` or by a limit (an agent's
+    /// usage limit that did not reset within `limit_wait`): work kept; `retry` goes on.
     Stopped,
 }
 

@@ -9,10 +9,10 @@
 //! refs/heads/streams/<plan>/integration       the integration branch
 //! refs/streams/<plan>/<kind>/...              kept work, one kind per reason (see KeptKind)
 //! <common dir>/streams/                       run state (see state::store)
-//! <worktree dir>/<stream>                     a stream's workspace
+//! <parent>/<repo>.streams/<plan>/<stream>     a stream's workspace (`worktree_root` moves it)
 //! <common dir>/streams/control/<plan>/<stream> streams' control directory for that workspace
-//! <worktree dir>/.integration                 the resolution worktree when the line stopped
-//! <worktree dir>/.resolve-<stream>            a parked stream's resolution worktree
+//! <parent>/<repo>.streams/<plan>/.integration the resolution worktree when the line stopped
+//! <parent>/<repo>.streams/<plan>/.resolve-<stream> a parked stream's resolution worktree
 //!
 //! A run spread over CI machines (`run --only`, `integrate --from`) adds, per run id:
 //! refs/streams/<plan>/manifests/<run>/<stream>  what a stream's machine did (a parent-less
@@ -376,7 +376,10 @@ pub fn state_dir(common_dir: &Path) -> PathBuf {
 }
 
 /// The directory holding a plan's worktrees: the plan's `worktree_root` (relative to the
-/// repository root) if it sets one, else `<common dir>/streams/worktrees/<plan>`.
+/// repository root) if it sets one, else beside the repository on the same file system,
+/// `<parent>/<repo>.streams/<plan>`: outside `.git/`, where agent CLIs refuse to edit (Claude
+/// Code treats every path under `.git/` as sensitive), and near the objects the workspaces
+/// borrow.
 pub fn worktrees_dir(
     repo_root: &Path,
     common_dir: &Path,
@@ -386,8 +389,33 @@ pub fn worktrees_dir(
     match worktree_root {
         Some(root) if root.is_absolute() => root.join(plan),
         Some(root) => repo_root.join(root).join(plan),
-        None => state_dir(common_dir).join("worktrees").join(plan),
+        None => match (repo_root.parent(), repo_root.file_name()) {
+            (Some(parent), Some(name)) => {
+                let mut dir = name.to_os_string();
+                dir.push(".streams");
+                parent.join(dir).join(plan)
+            }
+            // A repository at `/`: nowhere beside it.
+            _ => legacy_worktrees_dir(common_dir, plan),
+        },
     }
+}
+
+/// The checkout whose default workspaces directory (`<parent>/<repo>.streams`, see
+/// [`worktrees_dir`]) holds `path`, if one does: `<parent>/<repo>` for the nearest
+/// `<repo>.streams` above it. A guess from the name only: the caller checks it is a repository.
+pub fn checkout_beside(path: &Path) -> Option<PathBuf> {
+    path.ancestors().find_map(|dir| {
+        let repo = dir.file_name()?.to_str()?.strip_suffix(".streams")?;
+        (!repo.is_empty()).then(|| dir.with_file_name(repo))
+    })
+}
+
+/// Where a plan's worktrees were before they moved out of `.git/`:
+/// `<common dir>/streams/worktrees/<plan>`. A run finds a stream's workspace left there and moves
+/// it to [`worktrees_dir`].
+pub fn legacy_worktrees_dir(common_dir: &Path, plan: &str) -> PathBuf {
+    state_dir(common_dir).join("worktrees").join(plan)
 }
 
 /// The control directory of the workspace at `workspace` (streams' own git directory for it,
@@ -500,6 +528,19 @@ mod tests {
         let (root, common) = (Path::new("/r"), Path::new("/r/.git"));
         assert_eq!(
             worktrees_dir(root, common, "p", None),
+            Path::new("/r.streams/p")
+        );
+        assert_eq!(
+            worktrees_dir(Path::new("/home/u/app"), common, "p", None),
+            Path::new("/home/u/app.streams/p")
+        );
+        assert_eq!(
+            checkout_beside(Path::new("/home/u/app.streams/p/.resolve-b/src")),
+            Some(PathBuf::from("/home/u/app"))
+        );
+        assert_eq!(checkout_beside(Path::new("/home/u/app/src")), None);
+        assert_eq!(
+            legacy_worktrees_dir(common, "p"),
             Path::new("/r/.git/streams/worktrees/p")
         );
         assert_eq!(

@@ -81,6 +81,22 @@ pub fn last_attempt_output(path: &Path, n: usize) -> String {
     lines[lines.len().saturating_sub(n)..].join("\n")
 }
 
+/// Everything the agent printed in its latest attempt (what follows the last header), for its
+/// events to be read; `max` bytes from the end at most (a flooded log is cut there too).
+pub fn last_attempt(path: &Path, max: u64) -> String {
+    let Some(text) = read_end(path, max) else {
+        return String::new();
+    };
+    match text.rfind(HEADER) {
+        Some(at) => {
+            let section = &text[at..];
+            // The two header lines are streams' own.
+            section.splitn(3, '\n').nth(2).unwrap_or("").to_string()
+        }
+        None => text,
+    }
+}
+
 /// Whether a line the agent printed near the end of its log contains one of `words` (streams'
 /// headers, which quote its argv, left out).
 pub fn output_mentions(path: &Path, words: &[&str]) -> bool {

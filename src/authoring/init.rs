@@ -38,19 +38,21 @@ impl AgentCli {
         }
     }
 
-    /// Why these flags, as a comment above the line.
+    /// What the line does, as a comment above it.
     fn comment(self) -> &'static str {
         match self {
             AgentCli::Claude => {
-                "Claude Code: `-p` runs one prompt and exits; acceptEdits lets it edit files without asking;\n\
-                 # stream-json (which needs --verbose) prints as it works, so idle_timeout sees it alive."
+                "Claude Code through streams' preset: one prompt, printing each step (stream-json), allowed to\n\
+                 # edit and commit in its workspace; its settings are a copy of yours made for each task.\n\
+                 # `agent = { preset = \"claude\", model = \"...\", args = [...] }` picks a model or adds flags."
             }
             AgentCli::Codex => {
-                "OpenAI Codex CLI: `exec` runs one prompt and exits; --full-auto lets it edit files in\n\
-                 # its workspace (sandboxed there) without asking."
+                "OpenAI Codex CLI through streams' preset: `codex exec --json`, allowed to edit and commit in\n\
+                 # its workspace; its settings are a copy of your ~/.codex made for each task."
             }
             AgentCli::Aider => {
-                "aider: one message, read from a file, then exit; --yes-always answers its questions."
+                "aider through streams' preset: one message, yes to its questions, no update check; its\n\
+                 # histories are kept out of the workspace."
             }
             AgentCli::Script => {
                 "Your own script (commit it first): it gets the prompt file and runs in the stream's workspace."
@@ -58,16 +60,12 @@ impl AgentCli {
         }
     }
 
-    /// The `agent = [...]` line.
+    /// The `agent = ...` line.
     fn line(self) -> &'static str {
         match self {
-            AgentCli::Claude => {
-                r#"agent = ["claude", "-p", "{prompt}", "--permission-mode", "acceptEdits", "--output-format", "stream-json", "--verbose"]"#
-            }
-            AgentCli::Codex => r#"agent = ["codex", "exec", "--full-auto", "{prompt}"]"#,
-            AgentCli::Aider => {
-                r#"agent = ["aider", "--yes-always", "--message-file", "{prompt_file}"]"#
-            }
+            AgentCli::Claude => r#"agent = "claude""#,
+            AgentCli::Codex => r#"agent = "codex""#,
+            AgentCli::Aider => r#"agent = "aider""#,
             AgentCli::Script => r#"agent = ["sh", "scripts/agent.sh", "{prompt_file}"]"#,
         }
     }
@@ -270,8 +268,8 @@ pub fn agent_lines(agent: AgentChoice) -> String {
         }
         AgentChoice::All { active } => {
             out.push_str(match active {
-                Some(_) => "# The agent every task runs (argv, no shell). One line is active: the first agent CLI\n# found on PATH. Keep one.\n",
-                None => "# The agent every task runs (argv, no shell). No agent CLI was found on PATH: uncomment\n# the line of the one you use.\n",
+                Some(_) => "# The agent every task runs: a CLI streams has a preset for, or an argv (no shell). One line\n# is active: the first agent CLI found on PATH. Keep one.\n",
+                None => "# The agent every task runs: a CLI streams has a preset for, or an argv (no shell).\n# No agent CLI was found on PATH: uncomment the line of the one you use.\n",
             });
             for cli in AgentCli::ALL {
                 out.push_str(&format!("# {}\n", cli.comment()));

@@ -247,8 +247,11 @@ pub fn agent_paths(plan: &Plan) -> Vec<(String, String)> {
     let mut paths = Vec::new();
     for stream in &plan.streams {
         for task in &stream.tasks {
-            let Some(argv) = plan.agent_for(stream, task) else {
-                continue;
+            // A preset's own arguments name no file; the plan's extra ones may.
+            let argv = match plan.agent_for(stream, task) {
+                Some(crate::agent::AgentSpec::Argv(argv)) => argv,
+                Some(crate::agent::AgentSpec::Preset(preset)) => &preset.args,
+                None => continue,
             };
             for word in argv {
                 let path = word.split_once('=').map_or(word.as_str(), |(_, v)| v);
@@ -271,10 +274,11 @@ fn agent_programs(plan: &Plan) -> BTreeSet<&str> {
     let mut programs = BTreeSet::new();
     for stream in &plan.streams {
         for task in &stream.tasks {
-            if let Some(program) = plan.agent_for(stream, task).and_then(|argv| argv.first())
+            if let Some(program) = plan.agent_for(stream, task).map(|a| a.program())
+                && !program.is_empty()
                 && !program.contains('{')
             {
-                programs.insert(program.as_str());
+                programs.insert(program);
             }
         }
     }

@@ -175,11 +175,11 @@ pub struct InitArgs {
 /// `init --agent`: the agent CLIs a generated plan can run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum InitAgent {
-    /// Claude Code (`claude -p`)
+    /// Claude Code (the `claude` preset)
     Claude,
-    /// OpenAI Codex CLI (`codex exec`)
+    /// OpenAI Codex CLI (the `codex` preset)
     Codex,
-    /// aider (`aider --message-file`)
+    /// aider (the `aider` preset)
     Aider,
     /// A script of your own, committed in the repository
     Script,

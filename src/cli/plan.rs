@@ -20,6 +20,9 @@ pub fn plan(ctx: &Context, args: PlanArgs) -> Result<ExitCode> {
     let (loaded, mut analysis) =
         ops::load::load_checked(&repo, load::plan_file(ctx, args.plan.as_deref()))?;
     load::show_warnings(ctx, loaded.warnings.as_deref());
+    for warning in ops::agents::version_warnings(&loaded.plan) {
+        ctx.ui.warn(warning);
+    }
     // With a history of past runs, every view below predicts from it.
     let learned = ops::plan::learn(&repo, &loaded.plan, analysis.estimates)?;
     let plan = match &learned {

@@ -27,6 +27,9 @@ pub fn run(ctx: &Context, args: RunArgs) -> Result<ExitCode> {
     for warning in ops::start::sandbox_preflight(&loaded.plan)? {
         ctx.ui.warn(warning);
     }
+    for warning in ops::agents::version_warnings(&loaded.plan) {
+        ctx.ui.warn(warning);
+    }
     let jobs = args
         .jobs
         .or(loaded.plan.jobs)

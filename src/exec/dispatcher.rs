@@ -455,6 +455,17 @@ impl Engine {
                 run.task_failed(task, reason);
                 return run.save();
             }
+            TaskOutcome::Stopped {
+                stop,
+                agent,
+                attempts,
+            } => {
+                // A limit stopped it first: the stream is stopped either way, its work kept.
+                self.stop_requested.remove(&s);
+                run.count_attempts(task, attempts, agent);
+                run.task_stopped(task, stop);
+                return run.save();
+            }
         }
         self.stop_requested.remove(&s);
         let kept = run
@@ -613,6 +624,7 @@ impl Engine {
             } => {
                 let record = run.task_mut(task);
                 record.attempts = attempt;
+                record.waiting = None;
                 if let TaskState::Running { pgid: slot, .. } = &mut record.state {
                     *slot = Some(pgid);
                 }
@@ -635,6 +647,35 @@ impl Engine {
                     reason: reason.to_string(),
                     delay_ms: delay.as_millis() as u64,
                 });
+            }
+            ExecEvent::Usage { task, usage } => {
+                let name = run.state.streams[task.stream.index()].name.clone();
+                if let Some(u) = &usage.usage {
+                    run.emit(Event::TaskUsage {
+                        stream: name,
+                        task: task.number(),
+                        attempt: usage.attempt,
+                        input_tokens: u.input,
+                        output_tokens: u.output,
+                        cache_read_tokens: u.cache_read,
+                        cache_write_tokens: u.cache_write,
+                        cost_usd: u.cost_usd,
+                    });
+                }
+                run.task_mut(task).usage.push(usage);
+                run.save()?;
+            }
+            ExecEvent::Waiting { task, wait } => {
+                let name = run.state.streams[task.stream.index()].name.clone();
+                run.emit(Event::TaskWaiting {
+                    stream: name,
+                    task: task.number(),
+                    until: wait.until,
+                    reset_known: wait.reset_known,
+                    message: wait.message.clone(),
+                });
+                run.task_mut(task).waiting = Some(wait);
+                run.save()?;
             }
             ExecEvent::SetupStarted { stream } => {
                 run.state.streams[stream.index()].setting_up = true;
@@ -745,9 +786,19 @@ impl Engine {
                 run.task_failed(task, reason);
                 run.save()?;
             }
+            TaskOutcome::Stopped {
+                stop,
+                agent,
+                attempts,
+            } => {
+                run.count_attempts(task, attempts, agent);
+                run.task_stopped(task, stop);
+                run.save()?;
+            }
             TaskOutcome::Interrupted { agent, attempts } => {
                 // Stays `Running`: `resume` keeps its work and runs it again from its start.
                 run.count_attempts(task, attempts, agent);
+                run.task_mut(task).waiting = None;
                 run.record_task_span(task, started_at, SpanOutcome::Interrupted);
                 run.save()?;
             }

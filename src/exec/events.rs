@@ -31,6 +31,16 @@ pub enum ExecEvent {
     },
     /// The task's executor ended.
     Finished { task: TaskId, outcome: TaskOutcome },
+    /// What an attempt of a preset's agent used, as its events said.
+    Usage {
+        task: TaskId,
+        usage: crate::state::AttemptUsage,
+    },
+    /// The task waits for its agent's usage limit to reset before its next attempt.
+    Waiting {
+        task: TaskId,
+        wait: crate::state::LimitWait,
+    },
     /// The workspace's `setup` started.
     SetupStarted { stream: StreamId },
     /// It ended (`at`: the start it set up, when it succeeded).

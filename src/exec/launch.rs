@@ -9,13 +9,14 @@ use super::process::Limits;
 use super::prompt::{self, DependencyWork};
 use super::run::Run;
 use super::setup::SetupJob;
-use super::task::TaskJob;
-use super::task_spec::TaskSpec;
+use super::task::{PresetJob, TaskJob};
+use super::task_spec::{AgentStart, TaskSpec};
+use crate::agent::{self, Cli, Preset};
 use crate::coordinator;
 use crate::error::{Error, Result};
 use crate::git;
 use crate::ids::{Oid, TaskId};
-use crate::state::{FailReason, TaskState};
+use crate::state::{AttemptUsage, FailReason, TaskState};
 
 /// How a task can start.
 pub(super) enum Launch {
@@ -72,20 +73,48 @@ pub(super) fn task_job(
         Some(failure) => format!("{text}{}", failure.text),
         None => text,
     };
+    // A check's second chance continues the agent's session where its preset can: it keeps
+    // its context, and the new message is the check's failure alone.
+    let home = ctx.run_dir.agent_home_path(&name, t);
+    let session = record.tasks[t]
+        .usage
+        .iter()
+        .rev()
+        .find_map(|u| u.session.clone());
+    let resume = session.filter(|_| fixing.is_some() && agent.preset().is_some());
+    let start_agent = AgentStart::new(agent, &home, resume.as_deref());
     let mut spec =
         TaskSpec::new(plan, s, t, text, &deps, &prompt_path, &worktree).in_slot(slot, port);
-    if let Some(CheckFailure { output, file, .. }) = fixing {
+    if let Some(CheckFailure { output, file, text }) = fixing {
+        if resume.is_some() {
+            spec.prompt = text.trim_start().to_string();
+        }
         spec.check_output = output;
         spec.check_output_file = file;
     }
     write_prompt(&prompt_path, &spec.prompt)?;
 
-    let argv = spec.argv(agent);
+    let argv = spec.argv(&start_agent.template);
     let mut env = agent_env(run, id, &spec.text, &spec.prompt_file, &spec.worktree);
     env.extend([
         ("STREAMS_SLOT".to_string(), slot.to_string()),
         ("STREAMS_PORT".to_string(), port.to_string()),
     ]);
+    let preset = start_agent.preset.as_ref().map(|preset| {
+        preset_job(
+            run,
+            preset,
+            &home,
+            &mut env,
+            &start_agent,
+            resume,
+            &record.tasks[t].usage,
+        )
+    });
+    let mut sandbox = super::sandbox::Spec::new(plan, stream, ctx.run_dir.tmp_path(&name, t));
+    sandbox
+        .writable
+        .extend(start_agent.writable.iter().cloned());
     let limits = Limits {
         timeout: plan.timeout_for(stream, task),
         idle: plan.idle_timeout_for(stream),
@@ -116,12 +145,81 @@ pub(super) fn task_job(
         identity_env: ctx.identity_env.clone(),
         refs: ctx.refs.clone(),
         previous_attempts: record.tasks[t].attempts,
-        sandbox: super::sandbox::Spec::new(plan, stream, ctx.run_dir.tmp_path(&name, t)),
+        sandbox,
+        preset,
+        allow_empty: plan.allow_empty_for(stream, task),
+        limit_wait: plan.limit_wait,
         setup,
         include,
         sparse: plan.sparse_set(s),
         prepared,
     })))
+}
+
+/// What the executor of a task whose agent is a preset's CLI needs: its home (created now, so
+/// that the sandbox can grant it; seeded by the executor), where the user's own configuration
+/// is, and what the session it continues had used. Adds the preset's environment to `env`.
+fn preset_job(
+    run: &Run,
+    preset: &Preset,
+    home: &std::path::Path,
+    env: &mut Vec<(String, String)>,
+    start: &AgentStart,
+    resume: Option<String>,
+    usage: &[AttemptUsage],
+) -> PresetJob {
+    let cli = preset.cli;
+    // What the agent's environment says, then streams' own.
+    let lookup = |name: &str| -> Option<String> {
+        env.iter()
+            .rev()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+            .or_else(|| std::env::var(name).ok())
+    };
+    let user_home = std::env::var_os("HOME")
+        .filter(|h| !h.is_empty())
+        .map(std::path::PathBuf::from);
+    let user_config = agent::home::user_config_dir(cli, &lookup, user_home.as_deref());
+    let auth_env: Vec<(String, String)> = [
+        "GEMINI_API_KEY",
+        "GOOGLE_API_KEY",
+        "OPENAI_API_KEY",
+        "CLAUDE_CONFIG_DIR",
+    ]
+    .iter()
+    .filter_map(|name| lookup(name).map(|v| (name.to_string(), v)))
+    .collect();
+    let identity_missing = lookup("GIT_AUTHOR_NAME").is_none();
+    if cli == Cli::Gemini && identity_missing {
+        // Its shell tool hides the git configuration: its commits need the identity here.
+        env.extend(git::commit::ident_vars(&run.ctx.repo));
+    }
+    env.extend(start.env.iter().cloned());
+    // Created now: the sandbox grants existing paths only.
+    for dir in std::iter::once(home).chain(start.writable.iter().map(|p| p.as_path())) {
+        if !dir.starts_with("/dev") {
+            let _ = std::fs::create_dir_all(dir);
+        }
+    }
+    // For a CLI whose usage is the session's running total: what the session had used.
+    let session_before = resume.map(|session| {
+        let before = usage
+            .iter()
+            .rev()
+            .filter(|u| u.session.as_deref() == Some(session.as_str()))
+            .find_map(|u| u.reported.clone().or_else(|| u.usage.clone()))
+            .unwrap_or_default();
+        (session, before)
+    });
+    PresetJob {
+        cli,
+        home: home.to_path_buf(),
+        user_config,
+        user_home,
+        auth_env,
+        session_before,
+    }
 }
 
 fn write_prompt(path: &std::path::Path, prompt: &str) -> Result<()> {

@@ -3,9 +3,11 @@
 //! stop that always reaches grandchildren.
 //!
 //! Stopping is the signal to the agent's group, a grace period, then SIGKILL to its whole tree.
-//! When the agent exits on its own, whatever it left running in its tree (its group, its
-//! session, everything its reaper adopted) is stopped the same way: the task is over, and
-//! nothing may keep writing to the worktree while streams commits it.
+//! An agent CLI that still reports when interrupted (a preset's: `docs/agents.md`, "Stop") gets
+//! SIGINT first and a grace period before that. When the agent exits on its own, whatever it left
+//! running in its tree (its group, its session, everything its reaper adopted) is stopped the
+//! same way: the task is over, and nothing may keep writing to the worktree while streams
+//! commits it.
 
 use std::os::unix::process::ExitStatusExt;
 use std::path::PathBuf;
@@ -45,6 +47,9 @@ pub struct AgentCommand {
     pub log_header: String,
     /// The kernel confinement of its writes, if any (see `sandbox`).
     pub sandbox: Option<Arc<super::sandbox::Lane>>,
+    /// Stopped with SIGINT first (then the usual SIGTERM and SIGKILL): a preset's CLI, which
+    /// may still report its usage when interrupted.
+    pub interrupt_first: bool,
 }
 
 impl AgentCommand {
@@ -69,6 +74,7 @@ impl AgentCommand {
             log_path,
             log_header,
             sandbox: None,
+            interrupt_first: false,
         }
     }
 
@@ -76,6 +82,14 @@ impl AgentCommand {
     pub fn confined(self, lane: Arc<super::sandbox::Lane>) -> AgentCommand {
         AgentCommand {
             sandbox: Some(lane),
+            ..self
+        }
+    }
+
+    /// Stopped with SIGINT first when `yes` (a preset's CLI).
+    pub fn interrupted_first(self, yes: bool) -> AgentCommand {
+        AgentCommand {
+            interrupt_first: yes,
             ..self
         }
     }
@@ -171,6 +185,7 @@ pub async fn run_agent(
         limits,
         last_output,
         status: Status::Waiting(status),
+        interrupt_first: cmd.interrupt_first,
     };
     let exit = running.supervise(&mut child, &mut cancel).await;
     running.stop_the_rest(&mut child, readers).await;
@@ -296,6 +311,8 @@ struct Running {
     /// When it last printed, in ms since `started` (written by the log copiers).
     last_output: Arc<AtomicU64>,
     status: Status,
+    /// SIGINT before the stop's signal (see [`AgentCommand::interrupt_first`]).
+    interrupt_first: bool,
 }
 
 /// How often a reaper is woken, in case the agent stopped it.
@@ -380,11 +397,18 @@ impl Running {
         }
     }
 
-    /// `signal` to the agent's group, up to the grace period for it to end, then SIGKILL to its
-    /// whole tree.
+    /// `signal` to the agent's group (SIGINT before it for a preset's CLI), up to the grace
+    /// period for it to end after each, then SIGKILL to its whole tree.
     async fn stop(&mut self, signal: Signal) {
-        let _ = killpg(Pid::from_raw(self.group), signal);
         let grace = self.limits.grace;
+        // A preset's CLI gets SIGINT first whatever stopped streams, so it can still report.
+        if self.interrupt_first && signal != Signal::SIGINT {
+            let _ = killpg(Pid::from_raw(self.group), Signal::SIGINT);
+            if tokio::time::timeout(grace, self.ended()).await.is_ok() {
+                return;
+            }
+        }
+        let _ = killpg(Pid::from_raw(self.group), signal);
         if tokio::time::timeout(grace, self.ended()).await.is_err() {
             self.kill().await;
         }

@@ -19,7 +19,7 @@ use crate::layout::RefNames;
 use crate::plan::{Plan, SyncPoint};
 use crate::report::{Event, Reporter};
 use crate::state::{
-    FailReason, Journal, Landing, RunDir, RunState, Span, SpanOutcome, StateStore, Step,
+    FailReason, Journal, Landing, RunDir, RunState, Span, SpanOutcome, StateStore, Step, Stop,
     StreamState, SyncUnit, TaskRecord, TaskState, WorkStats, now_ms,
 };
 
@@ -201,6 +201,54 @@ impl Run {
         self.end_stream(s, state, Event::StreamFailed { stream, reason });
         if self.state.fail_fast {
             self.no_new_work = true;
+        }
+    }
+
+    /// `task` was stopped by a limit: recorded, told, and its stream stops with it (its work
+    /// kept, not a failure: `retry` goes on).
+    pub fn task_stopped(&mut self, task: TaskId, stop: Stop) {
+        let s = task.stream.index();
+        let name = self.state.streams[s].name.clone();
+        let started_at = match self.state.streams[s].tasks[task.index].state {
+            TaskState::Running { started_at, .. } => started_at,
+            _ => now_ms(),
+        };
+        let reason = stop.to_string();
+        self.record_task_span(
+            task,
+            started_at,
+            SpanOutcome::Failed {
+                reason: reason.clone(),
+            },
+        );
+        let record = self.task_mut(task);
+        record.waiting = None;
+        record.state = TaskState::Stopped {
+            stop: stop.clone(),
+            at: now_ms(),
+        };
+        let state = StreamState::Stopped {
+            reason: reason.clone(),
+            at: now_ms(),
+        };
+        // What waits on it is left out as by a choice: nothing failed.
+        let record = &mut self.state.streams[s];
+        for t in record
+            .tasks
+            .iter_mut()
+            .filter(|t| t.state == TaskState::Pending)
+        {
+            t.state = TaskState::Skipped;
+        }
+        record.state = state;
+        self.emit(Event::StreamLimited {
+            stream: name.clone(),
+            task: task.number(),
+            reason,
+        });
+        for i in super::decide::stranded_by(&self.ctx.plan, &self.state, &name) {
+            let reason = format!("its dependency `{name}` was stopped by a usage limit");
+            self.skip_stream(i, reason, true);
         }
     }
 

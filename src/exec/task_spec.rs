@@ -4,11 +4,58 @@
 //! Built the same way for a run ([`super::Engine`] starting a task) and for `run --dry-run`, so
 //! the dry run shows exactly what a run would execute.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use super::prompt::{self, DependencyWork};
-use crate::agent::Placeholders;
+use crate::agent::preset::{Invocation, Setting};
+use crate::agent::{AgentSpec, Placeholders, Preset};
 use crate::plan::Plan;
+
+/// An agent as it starts for one task: its argv with the placeholders still in (a preset's
+/// invocation, or the plan's argv), what a preset adds to its environment and may write outside
+/// its workspace, and the preset.
+pub struct AgentStart {
+    pub template: Vec<String>,
+    pub env: Vec<(String, String)>,
+    pub writable: Vec<PathBuf>,
+    pub preset: Option<Preset>,
+}
+
+impl AgentStart {
+    /// How `agent` starts for a task whose home (a preset's configuration folder) is `home`;
+    /// `resume`: the session a preset continues.
+    pub fn new(agent: &AgentSpec, home: &Path, resume: Option<&str>) -> AgentStart {
+        match agent {
+            AgentSpec::Argv(argv) => AgentStart {
+                template: argv.clone(),
+                env: Vec::new(),
+                writable: Vec::new(),
+                preset: None,
+            },
+            AgentSpec::Preset(preset) => {
+                let user_home = std::env::var_os("HOME")
+                    .filter(|h| !h.is_empty())
+                    .map(PathBuf::from);
+                let Invocation {
+                    argv,
+                    env,
+                    writable,
+                } = preset.invocation(&Setting {
+                    home,
+                    resume,
+                    as_root: nix::unistd::geteuid().is_root(),
+                    user_home: user_home.as_deref(),
+                });
+                AgentStart {
+                    template: argv,
+                    env,
+                    writable,
+                    preset: Some(preset.clone()),
+                }
+            }
+        }
+    }
+}
 
 pub struct TaskSpec {
     /// The task's own text (its `prompt`, or the contents of its `prompt_file`).
@@ -124,6 +171,7 @@ tasks = ["add the endpoint"]
         let agent = plan
             .agent_for(&plan.streams[0], &plan.streams[0].tasks[0])
             .unwrap();
+        let agent = &AgentStart::new(agent, Path::new("/h"), None).template;
         assert!(spec.prompt.contains("add the endpoint"));
         assert_eq!(
             spec.argv(agent),
@@ -145,6 +193,7 @@ tasks = ["add the endpoint"]
         let agent = plan
             .agent_for(&plan.streams[0], &plan.streams[0].tasks[0])
             .unwrap();
+        let agent = &AgentStart::new(agent, Path::new("/h"), None).template;
         let (run, shown) = (spec.argv(agent), spec.argv_shown(agent));
         assert_eq!(shown[2], "{prompt}");
         assert_eq!(run[..2], shown[..2]);

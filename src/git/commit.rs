@@ -236,6 +236,33 @@ pub fn identity_env(repo: &Repo) -> Vec<(String, String)> {
     .collect()
 }
 
+/// The identity git commits with here (the user's configuration, or the environment), as the
+/// variables that set it: for an agent whose shell hides the git configuration (Gemini CLI's),
+/// so that its own commits still have an author. Empty when git has none.
+pub fn ident_vars(repo: &Repo) -> Vec<(String, String)> {
+    let mut vars = Vec::new();
+    for (ident, name, email) in [
+        ("GIT_AUTHOR_IDENT", "GIT_AUTHOR_NAME", "GIT_AUTHOR_EMAIL"),
+        (
+            "GIT_COMMITTER_IDENT",
+            "GIT_COMMITTER_NAME",
+            "GIT_COMMITTER_EMAIL",
+        ),
+    ] {
+        let Ok(out) = repo.git().output(["var", ident], None) else {
+            continue;
+        };
+        if !out.status.success() {
+            continue;
+        }
+        if let Some(found) = parse_ident(String::from_utf8_lossy(&out.stdout).trim()) {
+            vars.push((name.to_string(), found.name));
+            vars.push((email.to_string(), found.email));
+        }
+    }
+    vars
+}
+
 pub(crate) fn parse_oid(id: &str) -> GitResult<git2::Oid> {
     git2::Oid::from_str(id).map_err(|_| GitError::BadRevision {
         rev: id.to_string(),

@@ -62,12 +62,20 @@ fn last_known_dir() -> Option<PathBuf> {
     })
 }
 
-/// The checkout whose run `gone` was a workspace of: found from the nearest directory above it
-/// that still exists, and only when `gone` was the run's (under the repository's state
-/// directory, or in the directory holding the current run's workspaces).
+/// The checkout whose run `gone` was a workspace of: the one its default workspaces directory
+/// sits beside (`<repo>.streams`), else the one found from the nearest directory above it that
+/// still exists (a `worktree_root` inside it, or a run from before workspaces moved out of
+/// `.git/`); and only when `gone` was the run's (under the repository's state directory, or in
+/// the directory holding the current run's workspaces).
 fn repository_of_workspace(gone: &Path) -> Option<PathBuf> {
-    let existing = gone.ancestors().skip(1).find(|dir| dir.is_dir())?;
-    let repo = Repo::discover(existing).ok()?;
+    let beside = crate::layout::checkout_beside(gone).and_then(|dir| Repo::discover(&dir).ok());
+    let repo = match beside {
+        Some(repo) => repo,
+        None => {
+            let existing = gone.ancestors().skip(1).find(|dir| dir.is_dir())?;
+            Repo::discover(existing).ok()?
+        }
+    };
     let state_dir = StateDir::new(repo.common_dir());
     let ours = gone.starts_with(crate::layout::state_dir(repo.common_dir()))
         || state_dir

@@ -6,7 +6,7 @@ use std::path::Path;
 
 use crate::exec::dispatcher::worktrees_dir;
 use crate::exec::prompt::{self, DependencyWork};
-use crate::exec::task_spec::TaskSpec;
+use crate::exec::task_spec::{AgentStart, TaskSpec};
 use crate::git::Repo;
 use crate::plan::{Plan, SandboxMode, Stream, schedule};
 use crate::report::dry_run_view::{DryRun, DrySetup, DryStream, DryTask};
@@ -74,6 +74,13 @@ fn sandbox(plan: &Plan, stream: &Stream) -> Option<(&'static str, Vec<String>)> 
 /// dependencies' tasks are (their files are not known before they run).
 fn tasks(plan: &Plan, s: usize, plan_dir: &Path, prompts: &Path, worktree: &Path) -> Vec<DryTask> {
     let stream = &plan.streams[s];
+    // Where a run keeps each task's home for a preset's CLI (see `RunDir::agent_home_path`).
+    let homes = prompts
+        .parent()
+        .and_then(Path::parent)
+        .unwrap_or(prompts)
+        .join("homes")
+        .join(&stream.name);
     let deps: Vec<DependencyWork> = stream
         .depends_on
         .iter()
@@ -95,9 +102,11 @@ fn tasks(plan: &Plan, s: usize, plan_dir: &Path, prompts: &Path, worktree: &Path
             let prompt_file = prompts.join(format!("{}.md", t + 1));
             let spec = TaskSpec::new(plan, s, t, text, &deps, &prompt_file, worktree);
             let agent = plan.agent_for(stream, task);
+            let home = homes.join((t + 1).to_string());
             DryTask {
                 summary: task.prompt.summary(),
-                argv: agent.map(|agent| spec.argv_shown(agent)),
+                argv: agent
+                    .map(|agent| spec.argv_shown(&AgentStart::new(agent, &home, None).template)),
                 timeout: agent.and(plan.timeout_for(stream, task)),
                 text: spec.text,
                 prompt: spec.prompt,

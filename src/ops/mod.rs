@@ -11,6 +11,7 @@
 //! order.
 
 pub mod abort;
+pub mod agents;
 pub mod ci;
 pub mod clean;
 pub mod cwd;

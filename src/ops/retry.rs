@@ -450,8 +450,8 @@ fn task_changes(
             changes.push(format!(
                 "stream `{name}`: task {}'s agent {} -> {}",
                 t + 1,
-                argv(old.agent_for(before, was)),
-                argv(new.agent_for(stream, task))
+                agent(old.agent_for(before, was)),
+                agent(new.agent_for(stream, task))
             ));
         }
     }
@@ -482,6 +482,17 @@ fn other_changes<T: serde::Serialize>(what: &str, old: &T, new: &T, skip: &[&str
 fn argv(argv: Option<&[String]>) -> String {
     match argv {
         Some(argv) => format!("`{}`", argv.join(" ")),
+        None => "(none)".to_string(),
+    }
+}
+
+fn agent(agent: Option<&crate::agent::AgentSpec>) -> String {
+    match agent {
+        Some(crate::agent::AgentSpec::Argv(a)) => argv(Some(a)),
+        Some(crate::agent::AgentSpec::Preset(preset)) => match &preset.model {
+            Some(model) => format!("preset `{}` (model {model})", preset.cli.name()),
+            None => format!("preset `{}`", preset.cli.name()),
+        },
         None => "(none)".to_string(),
     }
 }

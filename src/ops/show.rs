@@ -147,12 +147,7 @@ fn stream_show(
         .tasks
         .iter()
         .any(|t| matches!(t.state, TaskState::Running { .. }));
-    let reason = match &s.state {
-        StreamState::Failed { reason, .. } | StreamState::Skipped { reason, .. } => {
-            Some(reason.clone())
-        }
-        _ => None,
-    };
+    let reason = s.state.reason();
     let started_from = start_point(repo, state, s);
     let end = end_point(repo, s);
     // The workspace sees the user's objects too: it can read the whole range.

@@ -2,7 +2,7 @@
 //! plan whose ownership overlaps (the register of running plans), then creating its directory,
 //! state, journal and integration branch.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use crate::coordinator::{IntegrationMove, move_integration_ref};
 use crate::error::{Error, IoContext, Result};
@@ -389,7 +389,7 @@ pub fn start_run(new: &NewRun) -> Result<Started> {
                 StreamRecord::pending(
                     s.name.clone(),
                     layout::stream_branch(&plan.name, &s.name),
-                    wt_dir.join(&s.name),
+                    workspace_path(repo, plan, &wt_dir, &s.name),
                     s.depends_on.clone(),
                     s.tasks.iter().map(|t| t.prompt.summary()),
                 )
@@ -431,4 +431,29 @@ pub fn start_run(new: &NewRun) -> Result<Started> {
         journal,
         last,
     })
+}
+
+/// Where stream `name`'s workspace goes: in `wt_dir`. One an earlier version of streams left
+/// under `.git/streams/worktrees` (a private repository) is moved there, so that its files are
+/// reused; when it cannot be moved, it is used where it is.
+fn workspace_path(repo: &Repo, plan: &Plan, wt_dir: &Path, name: &str) -> PathBuf {
+    let path = wt_dir.join(name);
+    let legacy = layout::legacy_worktrees_dir(repo.common_dir(), &plan.name).join(name);
+    if plan.worktree_root.is_some() || path.exists() || !legacy.join(".git").is_dir() {
+        return path;
+    }
+    match std::fs::create_dir_all(wt_dir).and_then(|()| std::fs::rename(&legacy, &path)) {
+        Ok(()) => {
+            tracing::debug!(
+                "moved the workspace {} to {}",
+                legacy.display(),
+                path.display()
+            );
+            path
+        }
+        Err(e) => {
+            tracing::debug!("could not move the workspace {}: {e}", legacy.display());
+            legacy
+        }
+    }
 }

@@ -7,13 +7,13 @@ use crate::git::{Repo, refs};
 use crate::report::runs_view::Choice;
 use crate::report::status_view::{
     CulpritStatus, FlakyStatus, GateStatus, LandedStatus, ParkedStatus, PredictedConflict,
-    RunStatus, STATUS_SCHEMA, Status, StreamStatus, VerdictStatus,
+    RunStatus, STATUS_SCHEMA, Status, StreamStatus, VerdictStatus, WaitingStatus,
 };
 use crate::report::stream_word;
 
 use super::runs::{Selector, Want};
 use crate::state::{
-    RunPhase, RunState, StateDir, StreamRecord, StreamState, TaskState, lock, now_ms,
+    RunDir, RunPhase, RunState, StateDir, StreamRecord, StreamState, TaskState, lock, now_ms,
 };
 
 /// The run `selector` names, or the last one (none if no run ever started here), and which was
@@ -53,10 +53,11 @@ pub fn build(repo: &Repo, state: &RunState, holder: Option<lock::Holder>) -> Run
     let phase = state.phase.seen(holder.is_some()).to_string();
     let outcome = matches!(state.phase, RunPhase::Finished)
         .then(|| crate::report::summary::status_of(state).to_string());
+    let run_dir = StateDir::new(repo.common_dir()).run_dir(&state.run_id);
     let streams = state
         .streams
         .iter()
-        .map(|s| stream_status(repo, state, s, now, live))
+        .map(|s| stream_status(repo, &run_dir, state, s, now, live))
         .collect();
     let mut skipped = Vec::new();
     if state.no_check {
@@ -96,6 +97,7 @@ pub fn build(repo: &Repo, state: &RunState, holder: Option<lock::Holder>) -> Run
 /// far (live while a task runs: the agent's own commits show up as it makes them).
 fn stream_status(
     repo: &Repo,
+    run_dir: &RunDir,
     state: &RunState,
     s: &StreamRecord,
     now: u64,
@@ -173,6 +175,16 @@ fn stream_status(
         }
         _ => None,
     };
+    let waiting = running
+        .and_then(|t| s.tasks[t].waiting.as_ref())
+        .map(|w| WaitingStatus {
+            until: w.until,
+            reset_known: w.reset_known,
+            message: w.message.clone(),
+        });
+    let activity = running
+        .filter(|_| waiting.is_none())
+        .and_then(|t| last_activity(run_dir, s, t));
     StreamStatus {
         name: s.name.clone(),
         state: word.to_string(),
@@ -197,7 +209,16 @@ fn stream_status(
                 again: false,
             })
             .collect(),
+        activity,
+        waiting,
     }
+}
+
+/// The last action of task `t`'s agent (tool and target), read from the end of its log by the
+/// parser of whichever preset's events it holds; `None` for an agent that prints none.
+fn last_activity(run_dir: &RunDir, s: &StreamRecord, t: usize) -> Option<String> {
+    let output = crate::agent::log::last_attempt(&run_dir.log_path(&s.name, t), 256 * 1024);
+    crate::agent::events::last_activity_of_any(&output, Some(&s.worktree)).map(|a| a.to_string())
 }
 
 /// The gate's runs and culprits. The state keeps the gate's runs, not the plan: a gate shows

@@ -315,8 +315,14 @@ estimate = "1h"
         assert_eq!(plan.estimate_for(s, &s.tasks[0]), 120.0);
         assert_eq!(plan.estimate_for(s, &s.tasks[1]), 3.0);
         assert_eq!(plan.estimate_for(s, &s.tasks[2]), 3600.0);
-        assert_eq!(plan.agent_for(s, &s.tasks[0]), Some(&["b".to_string()][..]));
-        assert_eq!(plan.agent_for(s, &s.tasks[2]), Some(&["c".to_string()][..]));
+        assert_eq!(
+            plan.agent_for(s, &s.tasks[0]),
+            Some(&AgentSpec::Argv(vec!["b".to_string()]))
+        );
+        assert_eq!(
+            plan.agent_for(s, &s.tasks[2]),
+            Some(&AgentSpec::Argv(vec!["c".to_string()]))
+        );
         assert_eq!(
             plan.timeout_for(s, &s.tasks[2]),
             Some(Duration::from_secs(3600))

@@ -10,6 +10,8 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+pub use crate::agent::AgentSpec;
+
 /// How a stream's commits land on the integration branch at a sync point.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -117,6 +119,8 @@ pub type Estimate = f64;
 pub const DEFAULT_ESTIMATE: Estimate = 1.0;
 pub const DEFAULT_GRACE: Duration = Duration::from_secs(10);
 pub const DEFAULT_RETRY_BACKOFF: Duration = Duration::from_secs(1);
+/// How long a task waits for a usage limit to reset when the plan does not say (`limit_wait`).
+pub const DEFAULT_LIMIT_WAIT: Duration = Duration::from_secs(60 * 60);
 pub const DEFAULT_BASE: &str = "HEAD";
 /// How long `setup` may run when the plan does not say (`setup_timeout`).
 pub const DEFAULT_SETUP_TIMEOUT: Duration = Duration::from_secs(30 * 60);
@@ -145,8 +149,8 @@ pub struct Plan {
     pub base: String,
     /// Agents running at once; `None` means the number of CPUs.
     pub jobs: Option<usize>,
-    /// The default agent argv (no shell), with placeholders.
-    pub agent: Option<Vec<String>>,
+    /// The default agent: a preset, or an argv (no shell) with placeholders.
+    pub agent: Option<AgentSpec>,
     pub merge: MergeStrategy,
     pub sync: SyncPoint,
     /// Paths any stream may edit; conflicts there halt the run.
@@ -169,6 +173,12 @@ pub struct Plan {
     pub retry_on_output: Vec<String>,
     /// The first retry waits this long; each further one twice as long (capped at a minute).
     pub retry_backoff: Duration,
+    /// How long a task waits, in all, for its agent's usage limit to reset before it stops as
+    /// limited (its work kept; `retry` goes on). The wait does not count against `timeout`.
+    pub limit_wait: Duration,
+    /// Every task may end without changes (a stream's or task's own setting overrides it).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub allow_empty: bool,
     /// Where stream worktrees go (relative paths are relative to the repository root);
     /// `None` means under the git common dir.
     pub worktree_root: Option<PathBuf>,
@@ -246,7 +256,7 @@ pub struct Stream {
     pub reads: Vec<Pattern>,
     pub depends_on: Vec<String>,
     pub tasks: Vec<Task>,
-    pub agent: Option<Vec<String>>,
+    pub agent: Option<AgentSpec>,
     pub timeout: Option<Duration>,
     pub idle_timeout: Option<Duration>,
     pub retries: Option<u32>,
@@ -265,15 +275,22 @@ pub struct Stream {
     pub group: Option<String>,
     pub setup: Option<Vec<String>>,
     pub setup_timeout: Option<Duration>,
+    /// Its tasks may end without changes (unless a task says otherwise).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub allow_empty: Option<bool>,
 }
 
 #[derive(Clone, Debug, Serialize)]
 pub struct Task {
     pub prompt: Prompt,
-    pub agent: Option<Vec<String>>,
+    pub agent: Option<AgentSpec>,
     pub timeout: Option<Duration>,
     pub estimate: Option<Estimate>,
     pub group: Option<String>,
+    /// A task meant to change nothing (a review, an audit): it passes without changes unless
+    /// its agent's events show a refusal or an error.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub allow_empty: Option<bool>,
 }
 
 /// What a task asks of its agent.
@@ -331,12 +348,20 @@ impl Plan {
         self.streams.iter().position(|s| s.name == name)
     }
 
-    /// The agent argv for a task: the task's, else the stream's, else the plan's.
-    pub fn agent_for<'a>(&'a self, stream: &'a Stream, task: &'a Task) -> Option<&'a [String]> {
+    /// The agent of a task: the task's, else the stream's, else the plan's.
+    pub fn agent_for<'a>(&'a self, stream: &'a Stream, task: &'a Task) -> Option<&'a AgentSpec> {
         task.agent
-            .as_deref()
-            .or(stream.agent.as_deref())
-            .or(self.agent.as_deref())
+            .as_ref()
+            .or(stream.agent.as_ref())
+            .or(self.agent.as_ref())
+    }
+
+    /// Whether a task may end without changes: the task's `allow_empty`, else its stream's,
+    /// else the plan's.
+    pub fn allow_empty_for(&self, stream: &Stream, task: &Task) -> bool {
+        task.allow_empty
+            .or(stream.allow_empty)
+            .unwrap_or(self.allow_empty)
     }
 
     pub fn timeout_for(&self, stream: &Stream, task: &Task) -> Option<Duration> {

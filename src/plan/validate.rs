@@ -234,6 +234,7 @@ fn build(file: &RawFile) -> Option<Plan> {
                     timeout: t.timeout,
                     estimate: t.estimate.as_ref().map(|e| e.value),
                     group: t.group.as_ref().map(|g| g.value.clone()),
+                    allow_empty: t.allow_empty,
                 })
             })
             .collect::<Option<Vec<_>>>()?;
@@ -258,6 +259,7 @@ fn build(file: &RawFile) -> Option<Plan> {
             group: s.group.as_ref().map(|g| g.value.clone()),
             setup: s.settings.setup.clone(),
             setup_timeout: s.settings.setup_timeout,
+            allow_empty: s.settings.allow_empty,
         });
     }
     Some(Plan {
@@ -279,6 +281,8 @@ fn build(file: &RawFile) -> Option<Plan> {
         retry_on: raw.retry_on.clone(),
         retry_on_output: raw.retry_on_output.clone(),
         retry_backoff: raw.retry_backoff.unwrap_or(DEFAULT_RETRY_BACKOFF),
+        limit_wait: raw.limit_wait.unwrap_or(super::model::DEFAULT_LIMIT_WAIT),
+        allow_empty: raw.settings.allow_empty.unwrap_or(false),
         worktree_root: raw.worktree_root.as_ref().map(|w| w.value.clone().into()),
         env: raw.settings.env.clone(),
         check: raw.settings.check.clone(),
@@ -756,7 +760,7 @@ fn check_agents(file: &RawFile, plan_agent: bool, diags: &mut Diagnostics) {
         .any(|s| s.present.contains(&"agent") || s.tasks.iter().any(|t| t.agent_given));
     if !any_agent && file.streams.len() > 1 {
         let mut diagnostic = Diagnostic::error("no agent: the plan sets no `agent`, nor does any stream")
-            .help("set `agent = [\"program\", \"{prompt}\"]` in [plan], e.g. `agent = [\"claude\", \"-p\", \"{prompt}\"]`");
+            .help("set `agent` in [plan]: a preset (`agent = \"claude\"`; also codex, aider, gemini, qwen) or the argv of any program (`agent = [\"program\", \"{prompt}\"]`)");
         if let Some(plan) = &file.plan {
             diagnostic = diagnostic.at(plan.header.clone(), "no `agent` in this table");
         }
@@ -897,7 +901,11 @@ fn check_agent_scripts<R: Repository>(
             .filter_map(move |t| t.agent.as_ref().zip(t.agent_program.as_ref()).or(stream))
     });
     let mut seen: Vec<&str> = Vec::new();
-    for (argv, program) in agents {
+    for (agent, program) in agents {
+        // A preset runs its own CLI: no script of the person's.
+        let crate::agent::AgentSpec::Argv(argv) = agent else {
+            continue;
+        };
         let interpreter = program.value.rsplit('/').next().unwrap_or_default();
         let Some(script) = argv.get(1) else { continue };
         if !INTERPRETERS.contains(&interpreter)

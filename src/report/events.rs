@@ -126,6 +126,35 @@ pub enum Event {
         stream: String,
         kept: Option<String>,
     },
+    /// A limit stopped a task of the stream (its agent's usage limit did not reset within
+    /// `limit_wait`): not a failure, its work is kept for `retry`.
+    StreamLimited {
+        stream: String,
+        task: usize,
+        reason: String,
+    },
+    /// A task's agent hit its usage limit: the task waits (until `until`, unix ms) and then
+    /// runs it again. Not a failure, and not counted against `retries`.
+    TaskWaiting {
+        stream: String,
+        task: usize,
+        until: u64,
+        /// The reset time is the provider's (else a backoff).
+        reset_known: bool,
+        message: String,
+    },
+    /// What an attempt of a preset's agent used, as its events said.
+    TaskUsage {
+        stream: String,
+        task: usize,
+        attempt: u32,
+        input_tokens: u64,
+        output_tokens: u64,
+        cache_read_tokens: u64,
+        cache_write_tokens: u64,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        cost_usd: Option<f64>,
+    },
     /// Integrating `stream` conflicts in `files`: it is parked (the moment it happens), with
     /// its conflict bundle and the worktree to resolve it in. `parked`: every other stream
     /// goes on; false when the plan stops the line instead (`on_conflict = "stop"`).

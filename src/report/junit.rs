@@ -57,6 +57,7 @@ fn suite(
                 let tail = spans.last().map(|s| log_tail(s)).unwrap_or_default();
                 TaskCaseStatus::Failed(failure(&reason.to_string(), kind(reason), &tail))
             }
+            TaskState::Stopped { stop, .. } => TaskCaseStatus::Skipped(format!("stopped: {stop}")),
             TaskState::Skipped => TaskCaseStatus::Skipped(skip_reason(stream)),
             TaskState::Pending => TaskCaseStatus::Skipped(not_run(state)),
             TaskState::Running { .. } => {
@@ -171,6 +172,8 @@ fn kind(reason: &FailReason) -> &'static str {
         FailReason::MovedBranches { .. } => "moved_branches",
         FailReason::Internal { .. } => "internal",
         FailReason::Setup { .. } => "setup",
+        FailReason::Reported { .. } => "reported",
+        FailReason::NoChanges { .. } => "no_changes",
     }
 }
 

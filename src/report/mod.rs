@@ -47,8 +47,8 @@ pub fn stream_word(state: &crate::state::StreamState, running: Option<bool>) -> 
         (StreamState::Parked(_), _) => "parked",
         (StreamState::Done { .. }, _) => "integrated",
         (StreamState::Failed { .. }, _) => "failed",
-        (StreamState::Skipped { .. }, _) => "skipped",
         (StreamState::Stopped { .. }, _) => "stopped",
+        (StreamState::Skipped { .. }, _) => "skipped",
     }
 }
 

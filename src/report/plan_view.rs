@@ -119,6 +119,7 @@ impl<'a> View<'a> {
 
         self.waves(ui, &mut out);
         self.ownership(ui, &mut out);
+        self.agents(ui, &mut out);
         self.checks_and_gate(ui, &mut out);
         self.schedule(ui, &mut out);
         out.trim_end().to_string()
@@ -234,6 +235,59 @@ impl<'a> View<'a> {
                 counts[plan.streams.len() + 1],
                 crate::text::quote_paths(&examples)
             );
+        }
+    }
+
+    /// The presets the plan's tasks run, each with the argv it resolves to and the streams
+    /// that run it; nothing when every agent is an argv of the plan's own.
+    fn agents(&self, ui: &Ui, out: &mut String) {
+        let plan = self.plan();
+        let mut presets: Vec<(&crate::agent::Preset, Vec<&str>)> = Vec::new();
+        for stream in &plan.streams {
+            for task in &stream.tasks {
+                let Some(preset) = plan.agent_for(stream, task).and_then(|a| a.preset()) else {
+                    continue;
+                };
+                match presets.iter_mut().find(|(p, _)| *p == preset) {
+                    Some((_, streams)) => {
+                        if !streams.contains(&stream.name.as_str()) {
+                            streams.push(&stream.name);
+                        }
+                    }
+                    None => presets.push((preset, vec![&stream.name])),
+                }
+            }
+        }
+        if presets.is_empty() {
+            return;
+        }
+        let _ = writeln!(
+            out,
+            "
+{} (presets: each task gets its own configuration folder, seeded from yours)",
+            ui.bold("agents")
+        );
+        for (preset, streams) in presets {
+            let invocation = preset.invocation(&crate::agent::preset::Setting {
+                home: Path::new("<task home>"),
+                resume: None,
+                as_root: false,
+                user_home: None,
+            });
+            let argv: Vec<String> = invocation
+                .argv
+                .iter()
+                .map(|a| crate::text::shell_quote(a))
+                .collect();
+            let _ = writeln!(
+                out,
+                "  {} ({}, tested with {}) for {}",
+                preset.cli.name(),
+                preset.cli.product(),
+                preset.cli.tested_versions().join(", "),
+                streams.join(", ")
+            );
+            let _ = writeln!(out, "    {}", argv.join(" "));
         }
     }
 

@@ -269,6 +269,32 @@ pub fn event_line(event: &Event, ui: &Ui) -> Option<String> {
                 .map(|k| format!(": its unfinished work is kept on {k}"))
                 .unwrap_or_default()
         ),
+        Event::StreamLimited {
+            stream,
+            task,
+            reason,
+        } => format!("{} {stream} task {task}: {reason}", ui.yellow("stopped")),
+        Event::TaskWaiting {
+            stream,
+            task,
+            until,
+            reset_known,
+            message,
+        } => {
+            let wait = until.saturating_sub(crate::state::now_ms());
+            let why = if *reset_known {
+                "until it resets"
+            } else {
+                "then tries again"
+            };
+            format!(
+                "{} {stream} task {task}: usage limit ({}); waits {} {why}",
+                ui.yellow("waiting"),
+                crate::text::sanitize(message),
+                fmt_duration_ms(wait)
+            )
+        }
+        Event::TaskUsage { .. } => return None,
         // When the line stops, said once by the halt at the end of the session
         // (`session_view::ended`); a parked stream is said the moment it parks.
         Event::Conflict { parked: false, .. } => return None,
@@ -418,6 +444,14 @@ impl Reporter for Live {
             Event::StreamFailed { stream, reason } => {
                 let bar = self.bar(stream);
                 bar.finish_with_message(format!("{}: {reason}", self.ui.red("failed")));
+            }
+            Event::StreamLimited { stream, .. } => {
+                let bar = self.bar(stream);
+                bar.finish_with_message(self.ui.yellow("stopped (usage limit)"));
+            }
+            Event::TaskWaiting { stream, task, .. } => {
+                let bar = self.bar(stream);
+                bar.set_message(format!("task {task}: waiting for the usage limit to reset"));
             }
             Event::Conflict { stream, files, .. } => {
                 let bar = self.bar(stream);

@@ -56,7 +56,7 @@ pub fn ended(
     }
 }
 
-/// The streams of `state` in `stopped` (by `streams stop`), by name.
+/// The streams of `state` that were stopped (by `streams stop`, or a limit), by name.
 fn stopped_streams(state: &RunState) -> Vec<&str> {
     state
         .streams
@@ -185,7 +185,7 @@ fn finished(
     let stopped = stopped_streams(state);
     if !failed && !stopped.is_empty() {
         ui.info(format!(
-            "  streams retry {}{plan_flag}{}    # continue what you stopped, on top of this result",
+            "  streams retry {}{plan_flag}{}    # continue what was stopped (after a usage limit: once it has reset), on top of this result",
             stopped.join(" "),
             with_dependents(state, &stopped)
         ));

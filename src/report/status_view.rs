@@ -130,6 +130,22 @@ pub struct StreamStatus {
     /// Its check's runs, in order; absent without a check.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub checks: Vec<VerdictStatus>,
+    /// The running task's agent's last action (tool and target), as its events say.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub activity: Option<String>,
+    /// The running task waits for its agent's usage limit to reset.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub waiting: Option<WaitingStatus>,
+}
+
+/// A task waiting for its agent's usage limit to reset.
+#[derive(Serialize)]
+pub struct WaitingStatus {
+    /// When it runs its agent again (unix ms).
+    pub until: u64,
+    /// `until` is the reset time the provider gave (else a backoff).
+    pub reset_known: bool,
+    pub message: String,
 }
 
 /// A stream parked on a conflict.
@@ -225,6 +241,27 @@ pub fn render(run: &RunStatus) -> String {
                 })
                 .collect();
             let _ = writeln!(out, "{:width$}  check: {}", "", results.join(", then "));
+        }
+        if let Some(wait) = &s.waiting {
+            let left = fmt_duration_ms(wait.until.saturating_sub(crate::state::now_ms()));
+            let then = if wait.reset_known {
+                "when it resets"
+            } else {
+                "then tries again"
+            };
+            let _ = writeln!(
+                out,
+                "{:width$}  waiting for its agent's usage limit: {left} left, {then} ({})",
+                "",
+                crate::text::sanitize(&wait.message)
+            );
+        } else if let Some(activity) = &s.activity {
+            let _ = writeln!(
+                out,
+                "{:width$}  agent: {}",
+                "",
+                crate::text::sanitize(activity)
+            );
         }
         if let Some(reason) = &s.reason {
             let _ = writeln!(out, "{:width$}  {reason}", "");

@@ -122,15 +122,12 @@ pub fn build(state: &RunState, status: &str, stream_files: Option<&[usize]>) -> 
                 _ => super::stream_word(&s.state, None),
             };
             let reason = match &s.state {
-                StreamState::Failed { reason, .. } | StreamState::Skipped { reason, .. } => {
-                    Some(reason.clone())
-                }
                 StreamState::Parked(park) => Some(format!(
                     "conflicts in {}: resolve it and run `streams continue {}`",
                     super::quote_paths(&park.files),
                     s.name
                 )),
-                _ => None,
+                other => other.reason(),
             };
             StreamReport {
                 name: s.name.clone(),

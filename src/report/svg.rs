@@ -179,11 +179,9 @@ pub fn graph(state: &RunState) -> String {
 
 /// The tooltip of a node: its state and why, when it failed or was skipped.
 fn node_title(s: &StreamRecord, word: &str) -> String {
-    match &s.state {
-        StreamState::Failed { reason, .. } | StreamState::Skipped { reason, .. } => {
-            format!("{word}: {reason}")
-        }
-        _ => word.to_string(),
+    match s.state.reason() {
+        Some(reason) => format!("{word}: {reason}"),
+        None => word.to_string(),
     }
 }
 

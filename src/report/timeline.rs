@@ -75,6 +75,8 @@ pub fn sample_state() -> RunState {
         retried_for: Vec::new(),
         state,
         fixing: None,
+        usage: Vec::new(),
+        waiting: None,
     };
     let stream =
         |name: &str, deps: &[&str], state: StreamState, tasks: Vec<TaskRecord>| StreamRecord {

@@ -131,8 +131,7 @@ pub fn records_of(state: &RunState, plan: &Plan, now_ms: u64) -> Vec<Record> {
                 text_hash: text_hash(&plan_task.prompt),
                 agent: plan
                     .agent_for(stream, plan_task)
-                    .and_then(|argv| argv.first())
-                    .cloned()
+                    .map(|a| a.program().to_string())
                     .unwrap_or_default(),
                 outcome: outcome.to_string(),
                 seconds: task.agent_ms as f64 * scale / 1000.0,

@@ -14,6 +14,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::agent::usage::{AttemptUsage, Usage};
 use crate::ids::Oid;
 
 /// The format version written by this build. Version 2 (runs side by side) added the
@@ -434,9 +435,10 @@ pub enum StreamState {
         #[serde(default)]
         chosen: bool,
     },
-    /// Stopped by `streams stop` while the rest of the run went on: its committed work stays
-    /// on its branch, the task it was running is kept on a `wip` ref and runs again from its
-    /// start when `streams retry` continues the stream (version 2).
+    /// Stopped, not failed: by `streams stop` while the rest of the run went on, or by a limit
+    /// (an agent's usage limit that did not reset within `limit_wait`; the task's
+    /// `TaskState::Stopped` says which). Its committed work stays on its branch, the task it was
+    /// running is kept on a ref, and `streams retry` continues the stream (version 2).
     Stopped { reason: String, at: u64 },
 }
 
@@ -450,6 +452,16 @@ impl StreamState {
             StreamState::Failed { .. } => "failed",
             StreamState::Skipped { .. } => "skipped",
             StreamState::Stopped { .. } => "stopped",
+        }
+    }
+
+    /// Why a stream that did not finish did not: failed, stopped or skipped.
+    pub fn reason(&self) -> Option<String> {
+        match self {
+            StreamState::Failed { reason, .. }
+            | StreamState::Skipped { reason, .. }
+            | StreamState::Stopped { reason, .. } => Some(reason.clone()),
+            _ => None,
         }
     }
 
@@ -482,6 +494,26 @@ pub struct TaskRecord {
     /// what it amounted to before the fix (the fix starts from the task's end).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fixing: Option<CheckFix>,
+    /// What each attempt of a preset's agent used, as its events said (tokens by kind, cost,
+    /// turns, models, session), in order. Absent from older state files and for agents that
+    /// are an argv.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub usage: Vec<AttemptUsage>,
+    /// Set while the task waits for its agent's usage limit to reset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub waiting: Option<LimitWait>,
+}
+
+/// A task waiting for its agent's usage limit to reset before its next attempt.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LimitWait {
+    /// When the wait began and when it ends (milliseconds since the epoch).
+    pub since: u64,
+    pub until: u64,
+    /// Whether `until` is the reset time the provider gave (else a backoff).
+    pub reset_known: bool,
+    /// The provider's message.
+    pub message: String,
 }
 
 impl StreamRecord {
@@ -520,6 +552,8 @@ impl TaskRecord {
             agent_ms: 0,
             retried_for: Vec::new(),
             fixing: None,
+            usage: Vec::new(),
+            waiting: None,
         }
     }
 }
@@ -561,8 +595,54 @@ pub enum TaskState {
         reason: FailReason,
         at: u64,
     },
+    /// Stopped by a limit (not a failure): its work is kept, `retry` goes on from it.
+    Stopped {
+        stop: Stop,
+        at: u64,
+    },
     /// Will not run (its stream failed or was skipped).
     Skipped,
+}
+
+/// Why a task or stream was stopped (exit code 6): the work stands, `retry` goes on.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Stop {
+    /// The agent's usage limit did not reset within `limit_wait`.
+    UsageLimit {
+        /// The provider's message.
+        message: String,
+        /// When the provider said it resets (seconds since the epoch), if it said.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        resets_at: Option<u64>,
+        /// Where the task's work is kept, if it did any.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        kept: Option<String>,
+    },
+}
+
+impl std::fmt::Display for Stop {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Stop::UsageLimit {
+                message,
+                resets_at,
+                kept,
+            } => {
+                write!(f, "usage limit: {message}")?;
+                if let Some(at) = resets_at {
+                    let when = humantime::format_rfc3339_seconds(
+                        std::time::UNIX_EPOCH + std::time::Duration::from_secs(*at),
+                    );
+                    write!(f, " (resets at {when})")?;
+                }
+                if let Some(kept) = kept {
+                    write!(f, "; its work is kept on {kept}")?;
+                }
+                write!(f, "; `streams retry` goes on")
+            }
+        }
+    }
 }
 
 impl TaskState {
@@ -573,6 +653,7 @@ impl TaskState {
             TaskState::Committed { .. } => "committed",
             TaskState::Integrated { .. } => "integrated",
             TaskState::Failed { .. } => "failed",
+            TaskState::Stopped { .. } => "stopped",
             TaskState::Skipped => "skipped",
         }
     }
@@ -671,6 +752,16 @@ pub enum FailReason {
     Internal {
         message: String,
     },
+    /// The agent's own events report a failure, a refusal or a run that never finished, which
+    /// its exit code (`code`) may not show.
+    Reported {
+        code: i32,
+        message: String,
+    },
+    /// The agent changed nothing (and the task does not allow that): what its events say.
+    NoChanges {
+        said: Vec<String>,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -748,6 +839,15 @@ impl std::fmt::Display for FailReason {
                 branches.join(", ")
             ),
             FailReason::Internal { message } => write!(f, "{message}"),
+            FailReason::Reported { code: 0, message } => write!(f, "agent reported: {message}"),
+            FailReason::Reported { code, message } => {
+                write!(f, "agent exited with code {code}: {message}")
+            }
+            FailReason::NoChanges { said } if said.is_empty() => write!(
+                f,
+                "no changes: its agent changed no file and made no commit (`allow_empty = true` lets a task meant to change nothing pass)"
+            ),
+            FailReason::NoChanges { said } => write!(f, "no changes: {}", said.join("; ")),
             FailReason::Setup { message } => write!(f, "{message}"),
         }
     }
@@ -771,7 +871,7 @@ impl RunState {
         })
     }
 
-    /// A stream was stopped by `streams stop` (its work kept; `retry` continues it).
+    /// A stream was stopped (`streams stop`, or a limit): its work kept, `retry` continues it.
     pub fn any_stopped(&self) -> bool {
         self.streams
             .iter()

@@ -250,6 +250,15 @@ impl RunDir {
             .join((task + 1).to_string())
     }
 
+    /// A task's own home for its preset's CLI (its configuration folder, seeded from the
+    /// user's; see `agent::home`), kept across the task's attempts so a session can resume.
+    pub fn agent_home_path(&self, stream: &str, task: usize) -> PathBuf {
+        self.path
+            .join("homes")
+            .join(stream)
+            .join((task + 1).to_string())
+    }
+
     pub fn prompt_path(&self, stream: &str, task: usize) -> PathBuf {
         self.path
             .join("prompts")

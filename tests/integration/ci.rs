@@ -199,7 +199,7 @@ fn a_halt_and_its_continue_both_leave_a_junit_report() {
         Some("merge conflict in shared.txt")
     );
 
-    let resolution = repo.common_dir().join("streams/worktrees/p/.resolve-b");
+    let resolution = repo.workspaces("p").join(".resolve-b");
     std::fs::write(resolution.join("shared.txt"), "1\nboth\n3\n").unwrap();
     repo.git_in(&resolution, &["add", "shared.txt"]);
     repo.streams(&["continue", "--junit", "continued.xml"])

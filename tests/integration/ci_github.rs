@@ -1195,7 +1195,7 @@ fn the_workflow_is_written_where_the_agents_are_not_installed() {
 
     let plan = repo
         .read("streams.toml")
-        .replace("agent = [\"claude\"", "agent = [\"scripts/missing.sh\"");
+        .replace("agent = \"claude\"", "agent = [\"scripts/missing.sh\"]");
     repo.write("streams.toml", &plan);
     let out = repo.streams(&["ci", "github"]);
     out.assert_code(2);

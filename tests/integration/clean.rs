@@ -18,7 +18,7 @@ fn clean_keeps_unintegrated_work_unless_forced() {
     out.assert_code(0);
     let text = out.stderr_redacted();
     assert!(
-        text.contains("removed worktree [REPO]/.git/streams/worktrees/p/a"),
+        text.contains("removed worktree [REPO].streams/p/a"),
         "{text}"
     );
     assert!(text.contains("removed branch streams/p/a"), "{text}");
@@ -82,7 +82,7 @@ fn clean_keeps_a_branch_with_commits_made_after_the_run() {
     repo.streams(&["run"]).assert_code(0);
     // A person fixes something in b's workspace after the run, and commits it there: the
     // commit is in the workspace's own repository only.
-    let wt = repo.common_dir().join("streams/worktrees/p/b");
+    let wt = repo.workspaces("p").join("b");
     std::fs::write(wt.join("b/y"), "fixed by hand\n").unwrap();
     repo.git_in(&wt, &["commit", "-q", "-am", "a fix made after the run"]);
     let fix = repo.git_in(&wt, &["rev-parse", "HEAD"]);

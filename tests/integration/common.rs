@@ -135,16 +135,23 @@ impl TestRepo {
     }
 
     /// Puts stand-ins for the real agent CLIs the example plans name (`claude`, `codex`,
-    /// `aider`) first on PATH, so that `plan` finds them: they fail if anything runs them.
+    /// `aider`) first on PATH, so that `plan` finds them: they fail if anything runs them, but
+    /// `--version` (which `plan` asks) prints the version their presets were tested with.
     pub fn with_agent_stubs(mut self) -> TestRepo {
         use std::os::unix::fs::PermissionsExt;
         let bin = self.home.join("agent-stubs");
         std::fs::create_dir_all(&bin).unwrap();
-        for name in ["claude", "codex", "aider"] {
+        for (name, version) in [
+            ("claude", "2.1.197 (Claude Code)"),
+            ("codex", "codex-cli 0.171.0"),
+            ("aider", "aider 0.86.2"),
+        ] {
             let path = bin.join(name);
             std::fs::write(
                 &path,
-                format!("#!/bin/sh\necho \"{name} is a stand-in for tests\" >&2\nexit 1\n"),
+                format!(
+                    "#!/bin/sh\nif [ \"$1\" = --version ]; then echo \"{version}\"; exit 0; fi\necho \"{name} is a stand-in for tests\" >&2\nexit 1\n"
+                ),
             )
             .unwrap();
             std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
@@ -155,6 +162,17 @@ impl TestRepo {
             format!("{}:{}:{path}", bin.display(), agents_dir().display()),
         ));
         self
+    }
+
+    /// Where a plan's workspaces are laid out by default: beside the repository,
+    /// `<parent>/<repo>.streams/<plan>`.
+    pub fn workspaces(&self, plan: &str) -> PathBuf {
+        let name = self.root.file_name().unwrap().to_string_lossy();
+        self.root
+            .parent()
+            .unwrap()
+            .join(format!("{name}.streams"))
+            .join(plan)
     }
 
     /// Runs git in the repository and returns stdout; panics on failure.

@@ -633,7 +633,7 @@ fn continue_after_the_resolution_worktree_was_deleted_lays_it_out_again() {
     let status = repo.streams(&["status"]);
     assert!(
         status.stdout_redacted().contains(
-            "  resolve in:      [REPO]/.git/streams/worktrees/p/.resolve-b (deleted: `streams continue` lays it out again)"
+            "  resolve in:      [REPO].streams/p/.resolve-b (deleted: `streams continue` lays it out again)"
         ),
         "{status}"
     );
@@ -642,11 +642,11 @@ fn continue_after_the_resolution_worktree_was_deleted_lays_it_out_again() {
     out.assert_code(3);
     let stderr = out.stderr_redacted();
     assert!(
-        stderr.contains("error: the resolution worktree [REPO]/.git/streams/worktrees/p/.resolve-b was deleted: it is laid out again with the conflicts in shared.txt"),
+        stderr.contains("error: the resolution worktree [REPO].streams/p/.resolve-b was deleted: it is laid out again with the conflicts in shared.txt"),
         "{out}"
     );
     assert!(
-        stderr.contains("hint: resolve them in [REPO]/.git/streams/worktrees/p/.resolve-b, mark them resolved with `git -C [REPO]/.git/streams/worktrees/p/.resolve-b add shared.txt`, then run `streams continue b`"),
+        stderr.contains("hint: resolve them in [REPO].streams/p/.resolve-b, mark them resolved with `git -C [REPO].streams/p/.resolve-b add shared.txt`, then run `streams continue b`"),
         "{out}"
     );
     // As the halt left it: the markers, the file unmerged.
@@ -684,7 +684,9 @@ fn continue_refuses_a_resolution_worktree_that_is_no_longer_one() {
     out.assert_code(5);
     let stderr = out.stderr_redacted();
     assert!(
-        stderr.contains("error: the resolution worktree [REPO]/.git/streams/worktrees/p/.resolve-b is no longer a git worktree"),
+        stderr.contains(
+            "error: the resolution worktree [REPO].streams/p/.resolve-b is no longer a git worktree"
+        ),
         "{out}"
     );
     assert!(

@@ -422,7 +422,7 @@ fn resume_clears_its_own_stale_git_locks_and_reports_others() {
     );
     // A killed git would leave these: one in a stream workspace's git dir, one in the user's.
     let common = repo.common_dir();
-    let admin = std::fs::read_dir(common.join("streams/worktrees/c"))
+    let admin = std::fs::read_dir(repo.workspaces("c"))
         .unwrap()
         .next()
         .unwrap()

@@ -266,7 +266,7 @@ fn hooks_the_agent_plants_are_removed() {
         show(&repo, "streams/p/integration:a/x.txt").unwrap(),
         "mine"
     );
-    let workspace = repo.common_dir().join("streams/worktrees/p/a");
+    let workspace = repo.workspaces("p").join("a");
     assert!(
         workspace.join("a/x.txt").is_file(),
         "no workspace at {}",
@@ -407,7 +407,7 @@ fn no_git_process_of_streams_uses_the_workspaces_git_dir_after_the_agent_started
         log.lines().any(|l| l.starts_with("streams\t")),
         "the logging git saw no git of streams':\n{log}"
     );
-    let workspaces = repo.common_dir().join("streams/worktrees/p");
+    let workspaces = repo.workspaces("p");
     let workspaces = workspaces.to_string_lossy();
     assert!(
         log.lines().any(|l| l.starts_with("agent\t")

@@ -530,14 +530,14 @@ tasks = ["one", "two"]
 fn clean_removes_the_gate_worktree_whatever_the_gate_left_in_it() {
     let repo = five_streams(r#"["sh", "-c", "echo built > build-output.txt; exec compile"]"#);
     repo.streams(&["run"]).assert_code(4);
-    let gate = repo.common_dir().join("streams/worktrees/p/.gate");
+    let gate = repo.workspaces("p").join(".gate");
     assert!(gate.join("build-output.txt").exists());
     // What the gate built is nobody's work: removed without `--force`.
     let out = repo.streams(&["clean"]);
     out.assert_code(0);
     assert!(
         out.stderr_redacted()
-            .contains("removed gate worktree [REPO]/.git/streams/worktrees/p/.gate"),
+            .contains("removed gate worktree [REPO].streams/p/.gate"),
         "{out}"
     );
     assert!(!gate.exists());

@@ -641,7 +641,10 @@ fn a_conflict_halts_the_central_integration_and_continue_pushes_the_result() {
     assert_eq!(fleet.remote_ref("streams/p/integration"), None);
     // Integrating again while halted says what to do.
     integrate(&fleet, &central, None).assert_code(5);
-    let wt = central.join(".git/streams/worktrees/p/.resolve-b");
+    let wt = central.parent().unwrap().join(format!(
+        "{}.streams/p/.resolve-b",
+        central.file_name().unwrap().to_string_lossy()
+    ));
     std::fs::write(wt.join("CHANGELOG.md"), "# changes\nfrom a\nfrom b\n").unwrap();
     fleet.src.git_in(&wt, &["add", "CHANGELOG.md"]);
     let out = fleet.streams_in(&central, &["continue"]);

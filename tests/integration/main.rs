@@ -24,6 +24,7 @@ mod machines;
 mod output;
 mod park;
 mod plan;
+mod presets;
 mod private;
 mod reading;
 mod rerun;

@@ -21,7 +21,7 @@ fn exit_code_with_closed_pipe(repo: &crate::common::TestRepo, args: &[&str]) -> 
 #[test]
 fn a_closed_pipe_never_panics() {
     let repo = repo_with_shared();
-    two_streams(&repo, "", "", "");
+    two_streams(&repo, "", r#""write", "b/y", "yb""#, "");
     // Errors (on stderr) keep their exit codes.
     assert_eq!(exit_code_with_closed_pipe(&repo, &["skip", "zzz"]), Some(5));
     assert_eq!(
@@ -151,7 +151,7 @@ fn paths_with_control_characters_are_quoted_in_conflicts() {
         "{cont}"
     );
     // The quoted name pastes back as the real file: resolving with the printed command works.
-    let wt = repo.common_dir().join("streams/worktrees/p/.resolve-b");
+    let wt = repo.workspaces("p").join(".resolve-b");
     let wt = wt.display();
     let quoted = r"$'assets/\033[2K\r\033[32mok\033[0m'";
     let mut bash = std::process::Command::new("bash");
@@ -191,6 +191,8 @@ name = "p"
 [[stream]]
 name = "a"
 owns = ["a/**"]
+# It writes only what git ignores: no changes, and meant so.
+allow_empty = true
 agent = ["act", "write", "a/result.log", "the real result", "write", "a/build/out.bin", "x", "write", "a/build/more.bin", "y", "write", "a/z.log", "z", "write", "a/w.log", "w"]
 tasks = ["Write a report"]
 "#,

@@ -109,8 +109,7 @@ fn order(json: &serde_json::Value) -> Vec<String> {
 }
 
 pub(crate) fn parked_worktree(repo: &TestRepo, stream: &str) -> PathBuf {
-    repo.common_dir()
-        .join(format!("streams/worktrees/p/.resolve-{stream}"))
+    repo.workspaces("p").join(format!(".resolve-{stream}"))
 }
 
 /// Resolves `stream`'s conflict in `file` by writing `text` there and marking it resolved.
@@ -143,7 +142,7 @@ fn a_conflict_parks_db_while_api_ui_and_what_starts_after_integrate() {
     // Said the moment it parks, and again, with its bundle, once nothing else can move.
     assert!(
         stderr.contains(
-            "parked db: integrating it conflicts in SHARED.md; the other streams go on\n  conflict bundle: [REPO]/.git/streams/runs/[RUN]/conflicts/db/README.md\n  resolve in:      [REPO]/.git/streams/worktrees/p/.resolve-db"
+            "parked db: integrating it conflicts in SHARED.md; the other streams go on\n  conflict bundle: [REPO]/.git/streams/runs/[RUN]/conflicts/db/README.md\n  resolve in:      [REPO].streams/p/.resolve-db"
         ),
         "{out}"
     );
@@ -158,7 +157,7 @@ fn a_conflict_parks_db_while_api_ui_and_what_starts_after_integrate() {
         "{out}"
     );
     assert!(
-        stderr.contains("  conflict bundle: [REPO]/.git/streams/runs/[RUN]/conflicts/db/README.md\n  resolve in:      [REPO]/.git/streams/worktrees/p/.resolve-db\n  cd [REPO]/.git/streams/worktrees/p/.resolve-db\n  # edit the conflicted files, then: git add SHARED.md\n  streams continue db\n"),
+        stderr.contains("  conflict bundle: [REPO]/.git/streams/runs/[RUN]/conflicts/db/README.md\n  resolve in:      [REPO].streams/p/.resolve-db\n  cd [REPO].streams/p/.resolve-db\n  # edit the conflicted files, then: git add SHARED.md\n  streams continue db\n"),
         "{out}"
     );
 
@@ -615,7 +614,7 @@ fn on_conflict_stop_stops_the_whole_line_as_before() {
     assert_eq!(state_of(&json, "late"), "pending");
     assert_eq!(order(&json), ["api"]);
     // One resolution worktree, on the integration branch, as before parking existed.
-    let wt = repo.common_dir().join("streams/worktrees/p/.integration");
+    let wt = repo.workspaces("p").join(".integration");
     assert_eq!(
         repo.git_in(&wt, &["symbolic-ref", "HEAD"]),
         "refs/heads/streams/p/integration"
@@ -688,7 +687,8 @@ fn a_run_halted_under_the_previous_release_continues() {
     assert_eq!(json["run"]["phase"], "halted");
     assert_eq!(state_of(&json, "db"), "parked");
     assert_eq!(state_of(&json, "ui"), "waiting");
-    // Its resolution worktree went with the old release's repository: laid out again.
+    // Its resolution worktree went with the old release's repository: laid out again where the
+    // run recorded it (under `.git/`, where workspaces were then).
     let wt = repo.common_dir().join("streams/worktrees/p/.integration");
     let out = repo.streams(&["continue"]);
     out.assert_code(3);

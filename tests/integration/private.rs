@@ -445,8 +445,8 @@ fn an_object_that_does_not_hold_what_its_name_says_is_not_copied() {
         out.stderr.contains("does not hold what its name says"),
         "{out}"
     );
-    let forged = std::fs::read_to_string(repo.common_dir().join("streams/worktrees/p/forged-id"))
-        .unwrap_or_default();
+    let forged =
+        std::fs::read_to_string(repo.workspaces("p").join("forged-id")).unwrap_or_default();
     let forged = forged.trim();
     assert_eq!(forged.len(), 40, "the agent wrote the id it forged");
     // The blob of `mine` is the id it forged: the user's repository has it, with what its name

@@ -183,7 +183,7 @@ fn show_a_conflict_while_halted_and_once_resolved() {
     let mut redact = Redactor::new();
     let halted = repo.streams(&["show", "b"]);
     halted.assert_code(0);
-    let wt = repo.common_dir().join("streams/worktrees/app/.resolve-b");
+    let wt = repo.workspaces("app").join(".resolve-b");
     std::fs::write(wt.join("CHANGES.md"), "from a and b\n").unwrap();
     repo.git_in(&wt, &["add", "CHANGES.md"]);
     repo.streams(&["continue"]).assert_code(0);
@@ -406,7 +406,7 @@ tasks = ["Write the schema"]
         .spawn()
         .unwrap();
     // The agent's commit is in its workspace until its task ends.
-    let wt = repo.common_dir().join("streams/worktrees/app/db");
+    let wt = repo.workspaces("app").join("db");
     crate::common::wait_for("the agent's commit", Duration::from_secs(20), || {
         (wt.join(".git/index").exists()
             && repo

@@ -167,7 +167,7 @@ tasks = ["Page"]
         "ok"
     );
     // The worktree went back to where the task began; the branch did not move.
-    let wt = repo.common_dir().join("streams/worktrees/p/api");
+    let wt = repo.workspaces("p").join("api");
     assert_eq!(repo.git_in(&wt, &["status", "--porcelain"]), "");
     assert_eq!(
         repo.git(&["rev-parse", "streams/p/api"]),
@@ -359,7 +359,7 @@ fn a_missing_agent_program_is_a_clear_failure() {
     out.assert_code(4);
     assert!(
         out.stderr_redacted().contains(
-            "could not start the agent: `[REPO]/.git/streams/worktrees/p/api/no-such-agent-program` was not found"
+            "could not start the agent: `[REPO].streams/p/api/no-such-agent-program` was not found"
         ),
         "{out}"
     );
@@ -612,16 +612,10 @@ fn a_second_run_of_a_plan_is_refused_while_one_holds_its_lock() {
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    let common = repo.common_dir();
     wait_for(
         "the first run to start its agent",
         Duration::from_secs(20),
-        || {
-            common
-                .join("streams/worktrees/p/api/.git")
-                .exists()
-                .then_some(())
-        },
+        || repo.workspaces("p").join("api/.git").exists().then_some(()),
     );
     let second = repo.streams(&["run"]);
     second.assert_code(5);
@@ -668,9 +662,9 @@ tasks = ["Add /login"]
     assert_eq!(repo.refs(), refs);
     assert!(!repo.common_dir().join("streams").exists());
     let stdout = out.stdout_redacted();
-    assert!(stdout.contains("stream api\n  branch:     streams/p/api\n  worktree:   [REPO]/.git/streams/worktrees/p/api\n  depends on: db"), "{stdout}");
+    assert!(stdout.contains("stream api\n  branch:     streams/p/api\n  worktree:   [REPO].streams/p/api\n  depends on: db"), "{stdout}");
     assert!(
-        stdout.contains("argv: claude -p {prompt} --cwd [REPO]/.git/streams/worktrees/p/api"),
+        stdout.contains("argv: claude -p {prompt} --cwd [REPO].streams/p/api"),
         "{stdout}"
     );
     // A summary by default: where each stream starts, the first line of each prompt.
@@ -800,8 +794,7 @@ fn agents_get_the_streams_environment_and_placeholders() {
     );
     repo.streams(&["run"]).assert_code(0);
     let env = repo.git(&["show", "streams/p/integration:src/api/env.txt"]);
-    let common = repo.common_dir();
-    let wt = common.join("streams/worktrees/p/api");
+    let wt = repo.workspaces("p").join("api");
     assert!(env.contains("STREAMS_PLAN=p\n"), "{env}");
     assert!(env.contains("STREAMS_STREAM=api\n"), "{env}");
     assert!(env.contains("STREAMS_TASK_INDEX=1\n"), "{env}");
@@ -895,7 +888,7 @@ fn running_the_same_plan_again_reuses_the_worktrees() {
     let repo = app_repo();
     one_stream(&repo, r#"["act", "write", "src/api/x.rs", "x"]"#, "");
     repo.streams(&["run"]).assert_code(0);
-    let wt = repo.common_dir().join("streams/worktrees/p/api");
+    let wt = repo.workspaces("p").join("api");
     // An ignored build cache in the worktree survives reuse: proof it was not recreated.
     std::fs::write(repo.common_dir().join("info/exclude"), "build-cache/\n").unwrap();
     std::fs::create_dir_all(wt.join("build-cache")).unwrap();
@@ -935,6 +928,8 @@ name = "api"
 owns = ["src/api/**"]
 depends_on = ["db"]
 agent = ["act", "write", "src/api/login.rs", "fn login() {}"]
+# The second task finds its file written: nothing to change.
+allow_empty = true
 tasks = ["Add /login", "Test /login"]
 "#,
     );
@@ -980,7 +975,7 @@ fn an_agent_that_leaves_conflicts_unresolved_fails_and_its_work_is_kept() {
             "{action}"
         );
         // The worktree is back at the task's start, with no merge left half done in it.
-        let worktree = repo.common_dir().join("streams/worktrees/p/api");
+        let worktree = repo.workspaces("p").join("api");
         assert_eq!(repo.git_in(&worktree, &["status", "--porcelain"]), "");
         assert_eq!(repo.git_in(&worktree, &["rev-parse", "HEAD"]), start);
         assert!(
@@ -1003,7 +998,7 @@ fn a_squash_merge_left_uncommitted_is_committed_and_its_message_cleared() {
         repo.git(&["show", "streams/p/integration:src/api/s.rs"]),
         "squashed"
     );
-    let admin = repo.common_dir().join("streams/worktrees/p/api/.git");
+    let admin = repo.workspaces("p").join("api/.git");
     assert!(
         admin.join("HEAD").exists(),
         "not the workspace's git dir: {admin:?}"
@@ -1041,7 +1036,7 @@ fn an_operation_left_half_done_is_reported_kept_and_cleared() {
         );
         let kept = repo.git(&["log", "--format=%s", "refs/streams/p/rejected/api/1"]);
         assert!(kept.contains("our side"), "{action}: {kept}");
-        let worktree = repo.common_dir().join("streams/worktrees/p/api");
+        let worktree = repo.workspaces("p").join("api");
         assert_eq!(repo.git_in(&worktree, &["status", "--porcelain"]), "");
         // The same worktree, a well-behaved agent: the run succeeds.
         one_stream(&repo, r#"["act", "write", "src/api/ok.rs", "ok"]"#, "");
@@ -1250,6 +1245,8 @@ jobs = 2
 name = "api"
 owns = ["src/api/**"]
 agent = ["act", "write", "src/api/a.rs", "a", "sleep", "0.3"]
+# The second task finds its file written: nothing to change.
+allow_empty = true
 tasks = ["Write a", "Write b"]
 
 [[stream]]

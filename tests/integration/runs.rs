@@ -489,7 +489,7 @@ fn a_bare_clean_cleans_the_last_runs_plan_only_and_never_leaves_work_without_its
     repo.streams(&["merge", "--plan", "two"]).assert_code(0);
     let (one, two) = (run_id_of(&repo, "one"), run_id_of(&repo, "two"));
     let runs = repo.common_dir().join("streams/runs");
-    let workspaces = |plan: &str| repo.common_dir().join("streams/worktrees").join(plan);
+    let workspaces = |plan: &str| repo.workspaces(plan);
     assert!(workspaces("one").join("s").exists() && workspaces("two").join("s").exists());
 
     // Only the plan of the last run: two's branches, workspace and record go; one is untouched.
@@ -567,11 +567,12 @@ fn a_bare_clean_cleans_the_last_runs_plan_only_and_never_leaves_work_without_its
 #[test]
 fn clean_of_one_run_removes_its_record_and_what_is_kept_under_its_id() {
     let repo = repo();
+    // Each run adds a line: the second has work to do too.
     one_stream_plan(
         &repo,
         "one",
         r#"["a/**"]"#,
-        r#"["act", "write", "a/y", "one"]"#,
+        r#"["act", "append", "a/y", "one"]"#,
         "",
     );
     repo.streams(&["run", "one.toml"]).assert_code(0);
@@ -590,7 +591,7 @@ fn clean_of_one_run_removes_its_record_and_what_is_kept_under_its_id() {
         repo.refs().contains("refs/heads/streams/one/integration"),
         "{out}"
     );
-    assert!(repo.common_dir().join("streams/worktrees/one/s").exists());
+    assert!(repo.workspaces("one").join("s").exists());
 }
 
 #[test]
@@ -933,7 +934,7 @@ fn clean_all_removes_what_a_plan_left_without_records() {
     for entry in std::fs::read_dir(&runs).unwrap() {
         std::fs::remove_dir_all(entry.unwrap().path()).unwrap();
     }
-    let workspace = repo.common_dir().join("streams/worktrees/one/s");
+    let workspace = repo.workspaces("one").join("s");
     assert!(workspace.exists() && repo.refs().contains("streams/one/"));
     let out = repo.streams(&["clean", "--all"]);
     out.assert_code(0);

@@ -126,7 +126,7 @@ tasks = ["Task of b"]
 }
 
 fn resolution_worktree(repo: &TestRepo) -> std::path::PathBuf {
-    repo.common_dir().join("streams/worktrees/app/.resolve-b")
+    repo.workspaces("app").join(".resolve-b")
 }
 
 #[test]

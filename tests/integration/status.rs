@@ -25,7 +25,7 @@ fn status_while_running_and_while_halted() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let wt = repo.common_dir().join("streams/worktrees/p/a");
+    let wt = repo.workspaces("p").join("a");
     // The agent's commit is in its workspace until its task ends.
     wait_for("a's first commit", Duration::from_secs(20), || {
         (wt.join(".git/index").exists()

@@ -568,7 +568,7 @@ tasks = ["Task of b"]
     // The conflict as a person needs it: where to resolve, both sides, the bundle's README.
     assert_eq!(
         found["worktree"].as_str().map(PathBuf::from),
-        Some(repo.common_dir().join("streams/worktrees/app/.resolve-b")),
+        Some(repo.workspaces("app").join(".resolve-b")),
         "{found:#}"
     );
     assert!(

@@ -79,7 +79,7 @@ fn agents_running_at_once_each_bind_their_own_port() {
     plan(
         &repo,
         &format!(
-            "[plan]\nname = \"p\"\njobs = 4\nports = {{ base = {base}, per_slot = 10 }}\n{BINDING_AGENT}\n\
+            "[plan]\nname = \"p\"\njobs = 4\nallow_empty = true\nports = {{ base = {base}, per_slot = 10 }}\n{BINDING_AGENT}\n\
              env = {{ MARKS = \"{}\", EXPECTED = \"4\" }}\n{}",
             marks_dir.path().display(),
             streams(4, |_| String::new())
@@ -187,7 +187,7 @@ fn a_group_never_has_more_agents_than_its_limit_while_others_use_the_rest() {
     plan(
         &repo,
         &format!(
-            "[plan]\nname = \"p\"\njobs = 4\n{TIMED_AGENT}\nenv = {{ MARKS = \"{}\", AT_ONCE = \"4\" }}\n\
+            "[plan]\nname = \"p\"\njobs = 4\nallow_empty = true\n{TIMED_AGENT}\nenv = {{ MARKS = \"{}\", AT_ONCE = \"4\" }}\n\
              [plan.limits]\nclaude = 2\n{}",
             marks_dir.path().display(),
             streams(6, |i| if i < 4 {

@@ -1,4 +1,5 @@
-//! Where a run keeps what the tests look at, under the repository's git directory.
+//! Where a run keeps what the tests look at: its state under the repository's git directory,
+//! its workspaces beside the repository.
 
 use std::path::PathBuf;
 
@@ -13,5 +14,5 @@ pub fn run_dir(repo: &TestRepo) -> PathBuf {
 /// The resolution worktree of plan `p`'s stream `b` (`plans::two_streams`) while it is parked on a
 /// conflict.
 pub fn resolution(repo: &TestRepo) -> PathBuf {
-    repo.common_dir().join("streams/worktrees/p/.resolve-b")
+    repo.workspaces("p").join(".resolve-b")
 }

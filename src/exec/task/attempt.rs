@@ -2,21 +2,31 @@
 //!
 //! An attempt is one run of the agent in its lane ([`run_once`]); after it, what it left
 //! running dies ([`clean_up`]): from then on nothing writes the workspace while streams reads
-//! it. Then its exit is judged ([`failure`]). A failure worth retrying (`retries`, `retry_on`) keeps the
-//! attempt's work on a ref and starts over from the task's start after a backoff.
+//! it. Then its end is judged ([`failure`]): from its exit, and for a preset's CLI from its
+//! events too (`agent::events`: an exit code of 0 does not mean it finished). A failure worth
+//! retrying (`retries`, `retry_on`) keeps the attempt's work on a ref and starts over from the
+//! task's start after a backoff.
+//!
+//! A usage limit is not a failure: the task waits until the limit resets (the time the CLI
+//! gave, or a backoff), at most `limit_wait` in all, and runs the agent again from where it
+//! left its workspace, without counting a retry; past `limit_wait` the task stops, its work
+//! kept ([`TaskOutcome::Stopped`]).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI32, Ordering};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use tokio::sync::watch;
 
+use super::verify::Verified;
 use super::{Steps, TaskOutcome, blocking, keep};
+use crate::agent::events::{self, LimitHit, Observed};
+use crate::agent::usage::AttemptUsage;
 use crate::exec::events::ExecEvent;
 use crate::exec::process::{self, AgentCommand, AgentExit, Cancel};
 use crate::exec::sandbox::Lane;
 use crate::failpoint;
-use crate::state::{Entry, FailReason};
+use crate::state::{Entry, FailReason, LimitWait, Stop};
 use crate::workspace::{FsTime, Workspace, read};
 
 /// The agent's run that succeeded, and what the steps after it need to know of it.
@@ -28,6 +38,8 @@ pub(super) struct Ran {
     /// When the first attempt started, on the workspace's file system: files git ignores
     /// written since were written by the agent.
     pub began: FsTime,
+    /// What the last attempt's events said, for a preset's CLI.
+    pub observed: Option<Observed>,
 }
 
 /// One run of the agent.
@@ -36,10 +48,19 @@ struct Attempt {
     number: u32,
     exit: AgentExit,
     took: Duration,
+    /// What its events said, for a preset's CLI.
+    observed: Option<Observed>,
 }
 
-/// Runs the agent until an attempt succeeds. `Err`: it failed for good, or the run was
-/// interrupted.
+/// The first wait for a usage limit whose reset time the CLI did not give; each further one
+/// is twice as long, up to [`LIMIT_BACKOFF_MAX`] (and never past `limit_wait`).
+const LIMIT_BACKOFF: Duration = Duration::from_secs(60);
+const LIMIT_BACKOFF_MAX: Duration = Duration::from_secs(15 * 60);
+/// Waited past a reset time the CLI gave (clocks differ; the time may be rounded to a minute).
+const RESET_MARGIN: Duration = Duration::from_secs(2);
+
+/// Runs the agent until an attempt succeeds. `Err`: it failed for good, a usage limit stopped
+/// it, or the run was interrupted.
 pub(super) async fn agent(
     task: &Steps<'_>,
     lane: &Arc<Lane>,
@@ -48,6 +69,7 @@ pub(super) async fn agent(
 ) -> Result<Ran, TaskOutcome> {
     let job = task.job;
     failpoint::hit("before-agent");
+    seed_home(task).await;
     // A moment after everything streams (and `setup`) wrote, before anything the agent writes.
     let began = {
         let ws = ws.clone();
@@ -64,18 +86,40 @@ pub(super) async fn agent(
     };
     let mut number = job.previous_attempts;
     let mut agent = Duration::ZERO;
-    let max_attempts = job.previous_attempts.max(1) + job.retries;
+    let mut max_attempts = job.previous_attempts.max(1) + job.retries;
+    let mut waited = Duration::ZERO;
+    let mut waits = 0;
+    let mut session_before = job.preset.as_ref().and_then(|p| p.session_before.clone());
     loop {
         number += 1;
-        let attempt = run_once(task, lane, number, cancel).await;
+        let litter_before = litter_present(task);
+        let mut attempt = run_once(task, lane, number, cancel).await;
         agent += attempt.took;
         task.lap("agent");
         clean_up(task).await;
+        remove_litter(task, &litter_before);
+        attempt.observed = observe(task, &attempt);
+        record_usage(task, &attempt, &mut session_before);
+        if attempt.exit != AgentExit::Cancelled
+            && let Some(limit) = attempt.observed.as_ref().and_then(|o| o.limit.clone())
+        {
+            let left = job.limit_wait.saturating_sub(waited);
+            let Some((delay, reset_known)) = limit_delay(&limit, now_secs(), left, waits) else {
+                return Err(stop(task, ws, limit, agent, number).await);
+            };
+            wait_for_limit(task, &limit, delay, reset_known, agent, number, cancel).await?;
+            waited += delay;
+            waits += 1;
+            // Not a failure: it does not use up a retry.
+            max_attempts += 1;
+            continue;
+        }
         let Some(reason) = failure(task, lane, &attempt, agent)? else {
             return Ok(Ran {
                 agent,
                 attempts: number,
                 began,
+                observed: attempt.observed,
             });
         };
         let why = (number < max_attempts)
@@ -90,6 +134,270 @@ pub(super) async fn agent(
         };
         retry(task, ws, &attempt, reason, why, agent, cancel).await?;
     }
+}
+
+/// A preset's CLI gets its own configuration folder in the task's home, seeded from the user's
+/// once (later attempts find it as the CLI left it). A failure is told, not fatal: the CLI may
+/// well run without the user's setup.
+async fn seed_home(task: &Steps<'_>) {
+    let Some(preset) = &task.job.preset else {
+        return;
+    };
+    let (cli, home) = (preset.cli, preset.home.clone());
+    let (user, user_home) = (preset.user_config.clone(), preset.user_home.clone());
+    let env = preset.auth_env.clone();
+    let seeded = blocking(move || {
+        let var = |name: &str| env.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
+        crate::agent::home::prepare(cli, &home, user.as_deref(), user_home.as_deref(), &var)
+    })
+    .await;
+    match seeded {
+        Ok(copied) if !copied.is_empty() => tracing::debug!(
+            "{}: the {} home was seeded from {}",
+            task.who,
+            cli.name(),
+            copied.join(", ")
+        ),
+        Ok(_) => {}
+        Err(e) => task.note(format!(
+            "task {}: could not prepare the {} configuration folder in {}: {e}; it runs without the user's settings",
+            task.job.task.number(),
+            cli.product(),
+            preset.home.display()
+        )),
+    }
+}
+
+/// Which of its CLI's litter (`Cli::litter`) the workspace holds before an attempt: what was
+/// there before is not the attempt's to remove.
+fn litter_present(task: &Steps<'_>) -> Vec<bool> {
+    let Some(preset) = &task.job.preset else {
+        return Vec::new();
+    };
+    preset
+        .cli
+        .litter()
+        .iter()
+        .map(|name| task.job.worktree.join(name).symlink_metadata().is_ok())
+        .collect()
+}
+
+/// Removes what the attempt's CLI left in the workspace that is not work (aider's repository
+/// map cache), before the work is read.
+fn remove_litter(task: &Steps<'_>, before: &[bool]) {
+    let Some(preset) = &task.job.preset else {
+        return;
+    };
+    for (name, was_there) in preset.cli.litter().iter().zip(before) {
+        let path = task.job.worktree.join(name);
+        if *was_there || path.symlink_metadata().is_err() {
+            continue;
+        }
+        let _ = if path.is_dir() {
+            std::fs::remove_dir_all(&path)
+        } else {
+            std::fs::remove_file(&path)
+        };
+    }
+}
+
+/// What the attempt's events said (a preset's CLI; `None` for an argv).
+fn observe(task: &Steps<'_>, attempt: &Attempt) -> Option<Observed> {
+    let preset = task.job.preset.as_ref()?;
+    if matches!(attempt.exit, AgentExit::SpawnFailed(_)) {
+        return None;
+    }
+    let output = crate::agent::log::last_attempt(&task.job.log_path, OUTPUT_READ);
+    Some(events::observe(
+        preset.cli,
+        &output,
+        Some(&task.job.worktree),
+        now_secs(),
+    ))
+}
+
+/// How much of the end of an attempt's output its events are read from.
+const OUTPUT_READ: u64 = 64 * 1024 * 1024;
+
+/// Tells the dispatcher what the attempt used (kept in the task's record).
+fn record_usage(
+    task: &Steps<'_>,
+    attempt: &Attempt,
+    session_before: &mut Option<(String, crate::agent::Usage)>,
+) {
+    let (Some(preset), Some(observed)) = (&task.job.preset, &attempt.observed) else {
+        return;
+    };
+    let session = observed.session.clone();
+    let cumulative = preset.cli.usage_is_cumulative();
+    let (usage, reported) = match (&observed.usage, cumulative) {
+        (Some(reported), true) => {
+            let before = session_before
+                .as_ref()
+                .filter(|(s, _)| Some(s) == session.as_ref())
+                .map(|(_, u)| u.clone())
+                .unwrap_or_default();
+            // A run that continues the same session again reports on top of this one.
+            if let (Some(s), Some(_)) = (&session, &session_before) {
+                *session_before = Some((s.clone(), reported.clone()));
+            }
+            (Some(reported.since(&before)), Some(reported.clone()))
+        }
+        (usage, _) => (usage.clone(), None),
+    };
+    let _ = task.events.send(ExecEvent::Usage {
+        task: task.job.task,
+        usage: AttemptUsage {
+            attempt: attempt.number,
+            cli: preset.cli,
+            session,
+            usage,
+            reported,
+        },
+    });
+}
+
+/// How long to wait for a usage limit (and whether that is the reset time the CLI gave),
+/// given what is left of `limit_wait`; `None`: stop now (nothing left, or the reset comes
+/// later than that).
+fn limit_delay(limit: &LimitHit, now: u64, left: Duration, waits: u32) -> Option<(Duration, bool)> {
+    if left.is_zero() {
+        return None;
+    }
+    match limit.resets_at {
+        Some(at) => {
+            let wait = Duration::from_secs(at.saturating_sub(now)) + RESET_MARGIN;
+            (wait <= left).then_some((wait, true))
+        }
+        None => {
+            let backoff = (LIMIT_BACKOFF * (1u32 << waits.min(8))).min(LIMIT_BACKOFF_MAX);
+            Some((backoff.min(left), false))
+        }
+    }
+}
+
+/// Waits out a usage limit, told to the dispatcher (for `status`). `Err`: the run was
+/// interrupted meanwhile.
+async fn wait_for_limit(
+    task: &Steps<'_>,
+    limit: &LimitHit,
+    delay: Duration,
+    reset_known: bool,
+    agent: Duration,
+    attempts: u32,
+    cancel: &mut watch::Receiver<Cancel>,
+) -> Result<(), TaskOutcome> {
+    let since = crate::state::now_ms();
+    let _ = task.events.send(ExecEvent::Waiting {
+        task: task.job.task,
+        wait: LimitWait {
+            since,
+            until: since + delay.as_millis() as u64,
+            reset_known,
+            message: limit.message.clone(),
+        },
+    });
+    tokio::select! {
+        _ = tokio::time::sleep(delay) => Ok(()),
+        _ = cancel.changed() => {
+            if *cancel.borrow() != Cancel::None {
+                Err(TaskOutcome::Interrupted { agent, attempts })
+            } else {
+                // Nothing to stop: wait the rest.
+                tokio::time::sleep(delay).await;
+                Ok(())
+            }
+        }
+    }
+}
+
+/// The usage limit outlasts `limit_wait`: the task stops, its work kept on a ref (the
+/// workspace as the agent left it, for `retry` to go on from).
+async fn stop(
+    task: &Steps<'_>,
+    ws: &Workspace,
+    limit: LimitHit,
+    agent: Duration,
+    attempts: u32,
+) -> TaskOutcome {
+    let job = task.job;
+    let failed = job.refs.failed(&job.stream, job.task.index);
+    let kept = match keep::work(task, ws, failed, keep::Then::Leave).await {
+        Ok(Some((name, _))) => Some(name),
+        _ => None,
+    };
+    TaskOutcome::Stopped {
+        stop: Stop::UsageLimit {
+            message: limit.message,
+            resets_at: limit.resets_at,
+            kept,
+        },
+        agent,
+        attempts,
+    }
+}
+
+fn now_secs() -> u64 {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// Whether the agent changed anything (its commits or files): a task that changed nothing fails
+/// ("no changes", with what its events say), unless it is allowed to (`allow_empty`) and its
+/// events show no refusal or error. A task that changed something but was refused on the way
+/// gets a note.
+pub(super) fn changed_something(
+    task: &Steps<'_>,
+    lane: &Lane,
+    ran: &Ran,
+    verified: &Verified,
+) -> Result<(), TaskOutcome> {
+    let job = task.job;
+    let observed = ran.observed.as_ref();
+    // No file differs from the task's start and the agent made no commit of its own.
+    let nothing = verified.read.is_clean() && verified.history.tip().is_none();
+    if !nothing {
+        if let Some(refused) = observed.and_then(|o| o.refusals.first()) {
+            task.note(format!(
+                "task {}: its agent was refused on the way ({})",
+                job.task.number(),
+                events::one_line(refused, 160)
+            ));
+        }
+        return Ok(());
+    }
+    let troubled = observed.is_some_and(Observed::troubled);
+    if job.allow_empty && !troubled {
+        return Ok(());
+    }
+    let mut said = match observed {
+        Some(observed) => observed.said(),
+        None => {
+            let last = crate::agent::log::last_attempt_output(&job.log_path, 2);
+            let last = crate::text::sanitize(last.trim());
+            if last.is_empty() {
+                Vec::new()
+            } else {
+                vec![format!(
+                    "its output ends with: {}",
+                    events::one_line(&last.replace('\n', " / "), 200)
+                )]
+            }
+        }
+    };
+    if lane
+        .refused_writes_note(job.task.number(), &job.log_path)
+        .is_some()
+    {
+        said.push("the sandbox refused some of its writes outside its workspace".into());
+    }
+    Err(TaskOutcome::failed(
+        FailReason::NoChanges { said },
+        ran.agent,
+        ran.attempts,
+    ))
 }
 
 /// Runs the agent once, journaling its process group for `resume` to stop should streams die
@@ -109,7 +417,8 @@ async fn run_once(
         job.log_path.clone(),
         crate::agent::log::header(&title, &job.argv),
     )
-    .confined(lane.clone());
+    .confined(lane.clone())
+    .interrupted_first(job.preset.is_some());
     let (task_id, task_index) = (job.task, job.task.index);
     let journal = shared.journal.clone();
     let stream_name = job.stream.clone();
@@ -142,7 +451,12 @@ async fn run_once(
         });
     }
     failpoint::hit("after-agent-exit");
-    Attempt { number, exit, took }
+    Attempt {
+        number,
+        exit,
+        took,
+        observed: None,
+    }
 }
 
 /// What the agent left behind (a daemon, a `setsid` writer) dies with its attempt, before
@@ -153,7 +467,9 @@ async fn clean_up(task: &Steps<'_>) {
 }
 
 /// Why the attempt failed; `None`: it succeeded. `Err`: it ended the task whatever the retries
-/// (interrupted, or a program that could not start: retrying cannot make it appear).
+/// (interrupted, or a program that could not start: retrying cannot make it appear). For a
+/// preset's CLI its events have the last word: a run that exited 0 without its final event, or
+/// whose final event reports an error, failed; a non-zero exit is told with what its events say.
 fn failure(
     task: &Steps<'_>,
     lane: &Lane,
@@ -167,10 +483,28 @@ fn failure(
     {
         task.note(message);
     }
+    let reported = attempt.observed.as_ref().and_then(reported_failure);
     Ok(match &attempt.exit {
-        AgentExit::Exited(0) => None,
+        AgentExit::Exited(0) => reported.map(|message| FailReason::Reported { code: 0, message }),
+        // Ended with an error code: a refusal on the way is the likely why.
+        AgentExit::Exited(code) if reported.is_none() && attempt.observed.is_some() => {
+            let refusal = attempt.observed.as_ref().and_then(|o| o.refusals.first());
+            Some(match refusal {
+                Some(refusal) => FailReason::Reported {
+                    code: *code,
+                    message: format!("refused: {}", events::one_line(refusal, 300)),
+                },
+                None => lane.exit_reason(*code, &job.log_path),
+            })
+        }
         AgentExit::Cancelled => return Err(TaskOutcome::Interrupted { agent, attempts }),
-        AgentExit::Exited(code) => Some(lane.exit_reason(*code, &job.log_path)),
+        AgentExit::Exited(code) => Some(match reported {
+            Some(message) => FailReason::Reported {
+                code: *code,
+                message,
+            },
+            None => lane.exit_reason(*code, &job.log_path),
+        }),
         AgentExit::Signaled(signal) => Some(FailReason::Signal { signal: *signal }),
         AgentExit::TimedOut(after) => Some(FailReason::TimedOut {
             after_ms: after.as_millis() as u64,
@@ -185,6 +519,20 @@ fn failure(
             return Err(TaskOutcome::failed(reason, agent, attempts));
         }
     })
+}
+
+/// What a preset's events say went wrong with the run, if anything did: the error its final
+/// event reports, a refusal that ended it, or its final event missing.
+fn reported_failure(observed: &Observed) -> Option<String> {
+    if let Some(failure) = &observed.failure {
+        return Some(events::one_line(failure, 300));
+    }
+    if !observed.finished {
+        return Some(
+            "it ended without its final report (interrupted, or it failed before answering)".into(),
+        );
+    }
+    None
 }
 
 /// Keeps the failed attempt's work, puts the workspace back at the task's start, tells the
@@ -238,7 +586,11 @@ fn retry_reason(
     let any = codes.is_empty() && patterns.is_empty();
     let code = match reason {
         FailReason::Exit { code } | FailReason::SandboxedExit { code, .. } => Some(*code),
-        FailReason::TimedOut { .. } | FailReason::Idle { .. } | FailReason::Signal { .. } => None,
+        FailReason::Reported { code, .. } if *code != 0 => Some(*code),
+        FailReason::TimedOut { .. }
+        | FailReason::Idle { .. }
+        | FailReason::Signal { .. }
+        | FailReason::Reported { .. } => None,
         _ => return None,
     };
     if let Some(code) = code
@@ -250,6 +602,7 @@ fn retry_reason(
         return Some(match reason {
             FailReason::TimedOut { .. } => "timed out".to_string(),
             FailReason::Idle { .. } => "idle".to_string(),
+            FailReason::Reported { .. } => "its events report a failure".to_string(),
             _ => "killed by a signal".to_string(),
         });
     }

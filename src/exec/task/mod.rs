@@ -36,7 +36,7 @@ use crate::git::Repo;
 use crate::ids::{Oid, TaskId};
 use crate::layout::RefNames;
 use crate::ownership::Ownership;
-use crate::state::{FailReason, Journal, WorkStats};
+use crate::state::{FailReason, Journal, Stop, WorkStats};
 
 pub(in crate::exec) use prepare::report_prepared;
 
@@ -73,6 +73,28 @@ pub struct TaskJob {
     /// The commit the dispatcher prepared the workspace at, ahead, with nothing run in it since
     /// (see `super::ahead`): it is moved on to `start` rather than checked again.
     pub prepared: Option<Oid>,
+    /// What streams knows of the agent when it is a preset's CLI; `None`: an argv.
+    pub preset: Option<PresetJob>,
+    /// The task may end without changes (`allow_empty`), unless its agent's events show a
+    /// refusal or an error.
+    pub allow_empty: bool,
+    /// How long, in all, the task waits for its agent's usage limit to reset (`limit_wait`).
+    pub limit_wait: Duration,
+}
+
+/// A task whose agent is a preset's CLI.
+pub struct PresetJob {
+    pub cli: crate::agent::Cli,
+    /// The task's home: the CLI's configuration folder goes there (`agent::home`).
+    pub home: PathBuf,
+    /// The user's own configuration folder of the CLI, which the home is seeded from.
+    pub user_config: Option<PathBuf>,
+    pub user_home: Option<PathBuf>,
+    /// The agent's variables that say how it authenticates (for the settings it is given).
+    pub auth_env: Vec<(String, String)>,
+    /// The session this run continues, and what that session had reported using (Codex
+    /// reports a session's running total).
+    pub session_before: Option<(String, crate::agent::Usage)>,
 }
 
 /// Shared, read-only context for all executors of a run.
@@ -99,6 +121,12 @@ pub enum TaskOutcome {
     },
     /// The run was interrupted while the agent ran; the worktree is left as it was.
     Interrupted { agent: Duration, attempts: u32 },
+    /// Its agent's usage limit did not reset within `limit_wait`: stopped, its work kept.
+    Stopped {
+        stop: Stop,
+        agent: Duration,
+        attempts: u32,
+    },
 }
 
 impl TaskOutcome {
@@ -152,6 +180,7 @@ impl Steps<'_> {
         let (lane, ws) = prepare::prepare(self, &cancel).await?;
         let ran = attempt::agent(self, &lane, &ws, &mut cancel).await?;
         let verified = verify::work(self, &ran, &ws).await?;
+        attempt::changed_something(self, &lane, &ran, &verified)?;
         let end = commit::end(self, &ran, &ws, &verified).await?;
         let stats = bring::into_repository(self, &ran, &ws, verified, &end).await?;
         Ok(TaskOutcome::Committed {

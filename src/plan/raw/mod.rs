@@ -14,6 +14,7 @@ use toml::de::{DeTable, DeValue};
 
 use super::diagnostic::{Diagnostic, Diagnostics, Span};
 use super::model::{MergeStrategy, OnConflict, Prompt, SandboxMode, SyncPoint};
+use crate::agent::AgentSpec;
 
 mod sections;
 mod values;
@@ -51,6 +52,8 @@ pub struct RawPlan {
     /// `retry_on` strings: looked for in the last lines of a failed agent's output.
     pub retry_on_output: Vec<String>,
     pub retry_backoff: Option<Duration>,
+    /// `limit_wait`: how long a task waits for a usage limit to reset.
+    pub limit_wait: Option<Duration>,
     pub worktree_root: Option<Sp<String>>,
     pub gate: Option<Vec<String>>,
     pub gate_batch: Option<usize>,
@@ -90,7 +93,7 @@ pub struct RawStream {
 /// every stream, a stream's own for it (`validate` says how they combine).
 #[derive(Debug, Default)]
 pub struct RawSettings {
-    pub agent: Option<Vec<String>>,
+    pub agent: Option<AgentSpec>,
     /// The agent's program (`agent[0]`) and where it was written.
     pub agent_program: Option<Sp<String>>,
     /// Patterns the agent reads besides what its stream owns and `shared` (a sparse workspace).
@@ -107,6 +110,9 @@ pub struct RawSettings {
     /// `setup`: the argv run in a new workspace before its first agent.
     pub setup: Option<Vec<String>>,
     pub setup_timeout: Option<Duration>,
+    /// `allow_empty`: a task meant to change nothing (a review, an audit) may end without
+    /// changes.
+    pub allow_empty: Option<bool>,
 }
 
 #[derive(Debug)]
@@ -116,13 +122,14 @@ pub struct RawTask {
     pub prompt: Option<Prompt>,
     /// `prompt_file` as written, for checking it exists.
     pub prompt_file: Option<Sp<String>>,
-    pub agent: Option<Vec<String>>,
+    pub agent: Option<AgentSpec>,
     pub agent_program: Option<Sp<String>>,
     /// `agent` was written, well-formed or not.
     pub agent_given: bool,
     pub timeout: Option<Duration>,
     pub estimate: Option<RawEstimate>,
     pub group: Option<Sp<String>>,
+    pub allow_empty: Option<bool>,
 }
 
 impl RawTask {
@@ -138,6 +145,7 @@ impl RawTask {
             timeout: None,
             estimate: None,
             group: None,
+            allow_empty: None,
         }
     }
 }
@@ -166,6 +174,7 @@ pub const PLAN_KEYS: &[&str] = &[
     "retries",
     "retry_on",
     "retry_backoff",
+    "limit_wait",
     "worktree_root",
     "env",
     "check",
@@ -184,6 +193,7 @@ pub const PLAN_KEYS: &[&str] = &[
     "setup",
     "setup_timeout",
     "include",
+    "allow_empty",
 ];
 pub const STREAM_KEYS: &[&str] = &[
     "name",
@@ -207,6 +217,7 @@ pub const STREAM_KEYS: &[&str] = &[
     "group",
     "setup",
     "setup_timeout",
+    "allow_empty",
 ];
 pub const TASK_KEYS: &[&str] = &[
     "prompt",
@@ -215,6 +226,7 @@ pub const TASK_KEYS: &[&str] = &[
     "timeout",
     "estimate",
     "group",
+    "allow_empty",
 ];
 
 /// The outcome of reading the text: the raw values, and the problems found on the way.

@@ -143,6 +143,7 @@ impl Walker<'_> {
                 "grace" => plan.grace = self.duration(entry, true),
                 "retry_on" => (plan.retry_on, plan.retry_on_output) = self.retry_on(entry),
                 "retry_backoff" => plan.retry_backoff = self.duration(entry, true),
+                "limit_wait" => plan.limit_wait = self.duration(entry, true),
                 "worktree_root" => {
                     plan.worktree_root = self.string(entry).and_then(|s| {
                         if s.value.is_empty() {
@@ -215,6 +216,7 @@ impl Walker<'_> {
             "sandbox_writable" => settings.sandbox_writable = self.writable_paths(entry),
             "setup" => settings.setup = self.setup(entry),
             "setup_timeout" => settings.setup_timeout = self.duration(entry, false),
+            "allow_empty" => settings.allow_empty = self.boolean(entry),
             _ => return false,
         }
         true
@@ -408,6 +410,7 @@ impl Walker<'_> {
                 "timeout" => task.timeout = self.duration(entry, false),
                 "estimate" => task.estimate = self.estimate(entry),
                 "group" => task.group = self.string(entry),
+                "allow_empty" => task.allow_empty = self.boolean(entry),
                 _ => {
                     if let Some(meant) = self.unknown_key(entry, Place::Task) {
                         present.push(meant.to_string());

@@ -7,9 +7,9 @@ use std::time::Duration;
 use toml::de::{DeArray, DeValue};
 
 use super::*;
-use crate::agent::PLACEHOLDERS;
 use crate::agent::argv::placeholders_in;
-use crate::plan::diagnostic::Diagnostic;
+use crate::agent::{AgentSpec, Cli, PLACEHOLDERS, Preset};
+use crate::plan::diagnostic::{Diagnostic, Span};
 use crate::plan::model::SandboxMode;
 
 impl Walker<'_> {
@@ -74,26 +74,32 @@ impl Walker<'_> {
         out
     }
 
-    /// An agent argv: a non-empty array of strings, placeholders known. Also returns the
-    /// program, with its span.
-    pub(super) fn agent(&mut self, entry: Entry<'_, '_>) -> Option<(Vec<String>, Sp<String>)> {
+    /// `agent`: an argv (a non-empty array of strings, placeholders known), a preset's name
+    /// (`"claude"`), or a preset with the plan's choices (`{ preset = "codex", model = "...",
+    /// args = [...], env = {...} }`). Also returns the program, with where it was written.
+    pub(super) fn agent(&mut self, entry: Entry<'_, '_>) -> Option<(AgentSpec, Sp<String>)> {
         let (_, value) = entry;
         let items = match value.get_ref() {
             DeValue::Array(items) => self.strings_in("agent", items),
             DeValue::String(s) => {
-                let words: Vec<String> = s.split_whitespace().map(|w| format!("{w:?}")).collect();
-                self.error(
-                    Diagnostic::error("wrong type for `agent`: expected an array of strings (an argv), found a string")
-                        .at(value.span(), "expected an array")
-                        .help(format!(
-                            "the agent runs without a shell, one string per argument: `agent = [{}]`",
-                            words.join(", ")
-                        )),
-                );
-                return None;
+                let span = value.span();
+                return match Cli::from_name(s.trim()) {
+                    Some(cli) => Some((
+                        AgentSpec::Preset(Preset::new(cli)),
+                        Sp {
+                            value: cli.program().to_string(),
+                            span,
+                        },
+                    )),
+                    None => {
+                        self.unknown_preset(s, span);
+                        None
+                    }
+                };
             }
+            DeValue::Table(table) => return self.preset_table(table, value.span()),
             other => {
-                self.wrong_type(entry, "an array of strings", other);
+                self.wrong_type(entry, "an array of strings (an argv) or a preset", other);
                 return None;
             }
         };
@@ -101,7 +107,7 @@ impl Walker<'_> {
             self.error(
                 Diagnostic::error("`agent` is empty")
                     .at(value.span(), "expected the program and its arguments")
-                    .help("e.g. `agent = [\"claude\", \"-p\", \"{prompt}\"]`"),
+                    .help("e.g. `agent = \"claude\"` (a preset) or `agent = [\"my-agent\", \"{prompt}\"]`"),
             );
             return None;
         }
@@ -111,7 +117,100 @@ impl Walker<'_> {
                     .at(items[0].span.clone(), "expected a program name"),
             );
         }
-        for item in &items {
+        self.check_placeholders(&items);
+        let program = items[0].clone();
+        Some((
+            AgentSpec::Argv(items.into_iter().map(|s| s.value).collect()),
+            program,
+        ))
+    }
+
+    /// A string `agent` that names no preset.
+    fn unknown_preset(&mut self, name: &str, span: Span) {
+        let presets: Vec<&str> = Cli::ALL.iter().map(|c| c.name()).collect();
+        let words: Vec<String> = name.split_whitespace().map(|w| format!("{w:?}")).collect();
+        let help = match suggest(name, &presets) {
+            // A command line in one string: the preset, or that command as an argv.
+            Some(best) if words.len() > 1 => format!(
+                "did you mean the preset `{best}`? A command runs without a shell, one string per argument: `agent = [{}]`",
+                words.join(", ")
+            ),
+            Some(best) => format!("did you mean the preset `{best}`?"),
+            None => format!(
+                "the presets are {}; any other program is an argv, run without a shell, one string per argument: `agent = [{}]`",
+                presets.join(", "),
+                words.join(", ")
+            ),
+        };
+        self.error(
+            Diagnostic::error(format!("`agent` names no preset: \"{name}\""))
+                .at(span, "not a preset")
+                .help(help),
+        );
+    }
+
+    /// `agent = { preset = "codex", model = "...", args = [...], env = {...} }`.
+    fn preset_table(
+        &mut self,
+        table: &toml::de::DeTable<'_>,
+        span: Span,
+    ) -> Option<(AgentSpec, Sp<String>)> {
+        let (mut cli, mut named) = (None, false);
+        let (mut model, mut args, mut env) = (None, Vec::new(), BTreeMap::new());
+        for sub in table.iter() {
+            match sub.0.get_ref().as_ref() {
+                "preset" => {
+                    named = true;
+                    if let Some(name) = self.string(sub) {
+                        match Cli::from_name(name.value.trim()) {
+                            Some(c) => cli = Some(c),
+                            None => self.unknown_preset(&name.value, name.span),
+                        }
+                    }
+                }
+                "model" => model = self.string(sub).map(|m| m.value),
+                "args" => {
+                    let items = self.string_array(sub).unwrap_or_default();
+                    self.check_placeholders(&items);
+                    args = items.into_iter().map(|i| i.value).collect();
+                }
+                "env" => env = self.env(sub),
+                other => self.error(
+                    Diagnostic::error(format!("unknown key `{other}` in `agent`"))
+                        .at(sub.0.span(), "unknown key")
+                        .help("a preset table has `preset`, `model`, `args` and `env`"),
+                ),
+            }
+        }
+        if !named {
+            self.error(
+                Diagnostic::error("`agent` is a table without `preset`")
+                    .at(span.clone(), "no `preset` here")
+                    .help(format!(
+                        "name the CLI: `preset = \"claude\"` (one of {})",
+                        Cli::ALL.map(|c| c.name()).join(", ")
+                    )),
+            );
+        }
+        let cli = cli?;
+        let preset = Preset {
+            cli,
+            model,
+            args,
+            env,
+        };
+        Some((
+            AgentSpec::Preset(preset),
+            Sp {
+                value: cli.program().to_string(),
+                span,
+            },
+        ))
+    }
+
+    /// Every `{name}` in these arguments is a placeholder streams fills in.
+    fn check_placeholders(&mut self, items: &[Sp<String>]) {
+        for item in items {
             for name in placeholders_in(&item.value) {
                 if PLACEHOLDERS.contains(&name) {
                     continue;
@@ -143,8 +242,18 @@ impl Walker<'_> {
                 );
             }
         }
-        let program = items[0].clone();
-        Some((items.into_iter().map(|s| s.value).collect(), program))
+    }
+
+    /// A boolean such as `allow_empty = true`.
+    pub(super) fn boolean(&mut self, entry: Entry<'_, '_>) -> Option<bool> {
+        let (_, value) = entry;
+        match value.get_ref() {
+            DeValue::Boolean(b) => Some(*b),
+            other => {
+                self.wrong_type(entry, "`true` or `false`", other);
+                None
+            }
+        }
     }
 
     /// A `check` or `gate`: an argv (no shell, no placeholders) naming a program.

@@ -15,6 +15,7 @@
 //! checks and other network habits off (`docs/agents.md`, "Network").
 
 mod clis;
+mod plans;
 mod real;
 mod record;
 mod server;

@@ -150,12 +150,24 @@ impl Turn {
     }
 }
 
-/// A scripted conversation.
+/// A scripted conversation, or several at once (agents running side by side, each told
+/// apart by a key its requests carry).
 #[derive(Clone, Debug, Default)]
 pub struct Script {
     turns: Vec<Turn>,
     workdir: Option<PathBuf>,
     commit_message: Option<String>,
+    /// Conversations of their own: a request whose body holds the key (the task's text, which
+    /// every request of its conversation repeats) takes its turns from them.
+    conversations: Vec<Conversation>,
+}
+
+/// One of several conversations of a script: its key, turns and working directory.
+#[derive(Clone, Debug)]
+pub struct Conversation {
+    pub key: String,
+    pub turns: Vec<Turn>,
+    pub workdir: Option<PathBuf>,
 }
 
 impl Script {
@@ -164,6 +176,21 @@ impl Script {
             turns,
             ..Script::default()
         }
+    }
+    /// A conversation of its own for the requests whose body holds `key` (agents running side
+    /// by side); `workdir` resolves its relative paths as [`Script::workdir`] does.
+    pub fn conversation(
+        mut self,
+        key: &str,
+        turns: Vec<Turn>,
+        workdir: &std::path::Path,
+    ) -> Script {
+        self.conversations.push(Conversation {
+            key: key.into(),
+            turns,
+            workdir: Some(workdir.to_path_buf()),
+        });
+        self
     }
     /// The CLI's working directory: relative paths of file tools that want absolute ones are
     /// resolved against it.
@@ -229,9 +256,14 @@ impl Recorded {
     }
 }
 
+/// A keyed conversation as the server keeps it: key, turns left, turns answered, workdir.
+type Keyed = (String, VecDeque<Turn>, usize, Option<PathBuf>);
+
 struct Shared {
     turns: Mutex<VecDeque<Turn>>,
     next_turn: Mutex<usize>,
+    /// The keyed conversations: key, turns left, turns answered, workdir.
+    conversations: Mutex<Vec<Keyed>>,
     requests: Mutex<Vec<Recorded>>,
     workdir: Option<PathBuf>,
     commit_message: String,
@@ -245,6 +277,37 @@ impl Shared {
         *ids += 1;
         *ids
     }
+    /// The keyed conversation a request belongs to, if any: the first whose key its body holds.
+    fn conversation_of(&self, body: &Value) -> Option<usize> {
+        let conversations = self.conversations.lock().unwrap();
+        if conversations.is_empty() {
+            return None;
+        }
+        let text = body.to_string();
+        conversations
+            .iter()
+            .position(|(key, ..)| text.contains(key.as_str()))
+    }
+
+    /// The next turn of keyed conversation `c` (its index there), or None once it ran out.
+    fn take_turn_of(&self, c: usize) -> Option<(usize, Turn)> {
+        let mut conversations = self.conversations.lock().unwrap();
+        let (_, turns, answered, _) = &mut conversations[c];
+        let turn = turns.pop_front()?;
+        let index = *answered;
+        *answered += 1;
+        *self.next_turn.lock().unwrap() += 1;
+        Some((index, turn))
+    }
+
+    /// The working directory of keyed conversation `c`.
+    fn workdir_of(&self, c: Option<usize>) -> Option<PathBuf> {
+        match c {
+            Some(c) => self.conversations.lock().unwrap()[c].3.clone(),
+            None => self.workdir.clone(),
+        }
+    }
+
     /// The next scripted turn, or None once the script ran out.
     fn take_turn(&self) -> Option<(usize, Turn)> {
         let turn = self.turns.lock().unwrap().pop_front()?;
@@ -253,8 +316,8 @@ impl Shared {
         *next += 1;
         Some((index, turn))
     }
-    fn absolute(&self, path: &str) -> String {
-        match &self.workdir {
+    fn absolute(&self, path: &str, conversation: Option<usize>) -> String {
+        match &self.workdir_of(conversation) {
             Some(dir) if !path.starts_with('/') => dir.join(path).to_string_lossy().into_owned(),
             _ => path.to_string(),
         }
@@ -279,6 +342,13 @@ impl Server {
         let shared = Arc::new(Shared {
             turns: Mutex::new(script.turns.into()),
             next_turn: Mutex::new(0),
+            conversations: Mutex::new(
+                script
+                    .conversations
+                    .into_iter()
+                    .map(|c| (c.key, c.turns.into(), 0, c.workdir))
+                    .collect(),
+            ),
             requests: Mutex::new(Vec::new()),
             workdir: script.workdir,
             commit_message: script
@@ -503,11 +573,13 @@ async fn route(shared: &Shared, method: &Method, path: &str, body: &Value) -> (A
             .unwrap_or("scripted-model")
             .to_string(),
     };
+    let conversation = shared.conversation_of(body);
     let request = Req {
         api,
         model: &model,
         body,
         tools: &offered_tools(api, body),
+        conversation,
     };
     if is_side_request(api, body, request.tools) {
         let text = side_text(shared, api, body);
@@ -517,7 +589,11 @@ async fn route(shared: &Shared, method: &Method, path: &str, body: &Value) -> (A
         };
         return (Answer::Side, render(shared, &request, &turn));
     }
-    match shared.take_turn() {
+    let taken = match conversation {
+        Some(c) => shared.take_turn_of(c),
+        None => shared.take_turn(),
+    };
+    match taken {
         Some((index, turn)) => (Answer::Turn(index), render(shared, &request, &turn)),
         None => {
             let turn = Turn::text("The scripted conversation is over.");
@@ -532,6 +608,8 @@ struct Req<'a> {
     model: &'a str,
     body: &'a Value,
     tools: &'a [String],
+    /// The keyed conversation it belongs to (see [`Script::conversation`]).
+    conversation: Option<usize>,
 }
 
 fn unknown(path: &str) -> (Answer, Reply) {
@@ -654,6 +732,7 @@ fn render(shared: &Shared, request: &Req<'_>, turn: &Turn) -> Reply {
         model,
         body,
         tools,
+        conversation,
     } = *request;
     match &turn.action {
         Action::Stall => return Reply::stall(),
@@ -664,7 +743,7 @@ fn render(shared: &Shared, request: &Req<'_>, turn: &Turn) -> Reply {
         Action::UsageLimit { reset_after } => return usage_limit(api, *reset_after),
         _ => {}
     }
-    let call = ToolCall::of(shared, api, tools, &turn.action);
+    let call = ToolCall::of(shared, api, tools, &turn.action, conversation);
     let id = shared.next_id();
     match api {
         Api::Anthropic => anthropic(body, model, id, call, turn),
@@ -691,7 +770,13 @@ enum ToolCall {
 }
 
 impl ToolCall {
-    fn of(shared: &Shared, api: Api, tools: &[String], action: &Action) -> ToolCall {
+    fn of(
+        shared: &Shared,
+        api: Api,
+        tools: &[String],
+        action: &Action,
+        conversation: Option<usize>,
+    ) -> ToolCall {
         let has = |name: &str| tools.iter().any(|t| t == name);
         let function = |name: &str, input: Value| ToolCall::Function {
             name: name.into(),
@@ -708,7 +793,7 @@ impl ToolCall {
                 } else if has("Write") {
                     function(
                         "Write",
-                        json!({ "file_path": shared.absolute(path), "content": content }),
+                        json!({ "file_path": shared.absolute(path, conversation), "content": content }),
                     )
                 } else if has("apply_patch") {
                     let mut patch = format!("*** Begin Patch\n*** Add File: {path}\n");
@@ -723,13 +808,13 @@ impl ToolCall {
                 } else if has("write_file") {
                     function(
                         "write_file",
-                        json!({ "file_path": shared.absolute(path), "content": content }),
+                        json!({ "file_path": shared.absolute(path, conversation), "content": content }),
                     )
                 } else {
                     let command = format!(
                         "mkdir -p \"$(dirname '{path}')\" && cat > '{path}' <<'STREAMS_EOF'\n{content}STREAMS_EOF"
                     );
-                    ToolCall::of(shared, api, tools, &Action::Shell(command))
+                    ToolCall::of(shared, api, tools, &Action::Shell(command), conversation)
                 }
             }
             Action::Shell(command) => {
