@@ -6,8 +6,8 @@
 //! Read and written in process by streams itself (git's index format, versions 2 to 4 read,
 //! 2 or 3 written, no extensions): a record is read once per task and written once, and at
 //! 100,000 entries libgit2's index (its map of every path, its checks on every entry added)
-//! cost seconds under load where a plain parse costs milliseconds. Callers see plain data
-//! ([`Entry`], [`FileStat`]).
+//! cost 0.3-0.75 s to load and 0.6 s to write under load, against 0.06-0.12 s and 0.06-0.26 s
+//! for this plain parse and write. Callers see plain data ([`Entry`], [`FileStat`]).
 
 use std::path::Path;
 
