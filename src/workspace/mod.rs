@@ -48,7 +48,7 @@ use crate::ids::Oid;
 
 pub use prepare::{PrepareReport, Prepared, Spec, advance, prepare};
 pub use read::{FsTime, Ignored, Read};
-pub use result::{AgentHistory, Kept, TaskEnd};
+pub use result::{AgentHistory, Kept, NotHistory, TaskEnd};
 
 /// What is at a workspace's path.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

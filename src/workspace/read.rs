@@ -22,6 +22,9 @@ use std::path::{Path, PathBuf};
 
 use ignore::Match;
 use ignore::gitignore::{Gitignore, GitignoreBuilder};
+use nix::dir::{Dir, Type};
+use nix::fcntl::{AtFlags, OFlag};
+use nix::sys::stat::Mode;
 
 use super::{Workspace, damaged};
 use crate::git::hash::{Conversion, Store};
@@ -41,7 +44,7 @@ pub struct Record {
     /// The commit (and its tree) the record describes.
     pub at: Oid,
     pub tree: Oid,
-    entries: Vec<Entry>,
+    entries: std::sync::Arc<Vec<Entry>>,
     /// Files whose change time is before this were recorded as they are (`None`: nothing is
     /// known of any file's `lstat`: every file is read).
     boundary: Option<FsTime>,
@@ -55,8 +58,15 @@ impl Record {
         let Some(at) = ws.control.at() else {
             return Ok(None);
         };
+        let clock = std::time::Instant::now();
         let index = ws.control.index();
         let entries = index::read(&index)?;
+        tracing::debug!(
+            "record of {} loaded: {} entries, {:.1} ms",
+            ws.path.display(),
+            entries.len(),
+            ms(clock.elapsed())
+        );
         let boundary = std::fs::read_to_string(ws.control.dir().join(BOUNDARY_FILE))
             .ok()
             .and_then(|t| {
@@ -66,7 +76,7 @@ impl Record {
         Ok(Some(Record {
             tree: repo.commit_info(&at)?.tree,
             at,
-            entries,
+            entries: std::sync::Arc::new(entries),
             boundary,
             index: Some(index),
         }))
@@ -94,7 +104,7 @@ impl Record {
         Ok(Record {
             at: at.clone(),
             tree,
-            entries,
+            entries: std::sync::Arc::new(entries),
             boundary: None,
             index: None,
         })
@@ -152,6 +162,25 @@ pub struct Read {
     refreshed: Vec<Update>,
     /// Untracked `.gitattributes` files the ignore rules hide: a checkout must not read them.
     hidden_attributes: Vec<PathBuf>,
+    /// How much work the read did.
+    pub counts: Counts,
+    /// The record it read, when it is streams' record of the workspace: what the record
+    /// becomes is written from it, not read again.
+    record: Option<std::sync::Arc<Vec<Entry>>>,
+}
+
+/// How much work one read did: what tells a read that trusted the record from one that read
+/// every file (logged as `read <workspace>: ...` under `STREAMS_LOG=streams::workspace=debug`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Counts {
+    /// Files and links the walk met (`lstat` each).
+    pub files: usize,
+    /// Tracked files taken as recorded without being read (their `lstat` vouched for them).
+    pub skipped: usize,
+    /// Files read and hashed (tracked ones the record could not vouch for, and untracked work).
+    pub hashed: usize,
+    /// Of those, hashed through `git hash-object` (a filter or line-ending rule may apply).
+    pub filtered: usize,
 }
 
 impl Read {
@@ -229,6 +258,7 @@ impl Default for Options<'_> {
 
 /// Reads the workspace's files against `record`.
 pub fn read(repo: &Repo, ws: &Workspace, record: &Record, options: &Options) -> GitResult<Read> {
+    let clock = std::time::Instant::now();
     let config = UserConfig::of(repo);
     let mut walk = Walk {
         root: ws.path.clone(),
@@ -243,10 +273,13 @@ pub fn read(repo: &Repo, ws: &Workspace, record: &Record, options: &Options) -> 
         out: Read {
             at: record.at.clone(),
             tree: record.tree.clone(),
+            record: record.index.is_some().then(|| record.entries.clone()),
             ..Read::default()
         },
     };
-    walk.dir(Vec::new(), false)?;
+    let root = open_dir(None, b"", &ws.path)
+        .map_err(|e| damaged(&ws.path, &format!("cannot read {}: {e}", ws.path.display())))?;
+    walk.dir(Vec::new(), root, (0, record.entries.len()), false)?;
     // What the walk did not meet: gone (or outside a sparse workspace's set; or a submodule's
     // directory, which a checkout may leave out).
     for (i, entry) in record.entries.iter().enumerate() {
@@ -262,11 +295,29 @@ pub fn read(repo: &Repo, ws: &Workspace, record: &Record, options: &Options) -> 
     let Walk {
         to_hash, mut out, ..
     } = walk;
+    let walked = clock.elapsed();
     hash(repo, ws, record, to_hash, &mut out)?;
     out.changes.sort_by(|a, b| a.path.cmp(&b.path));
     out.nested.sort();
     out.ignored.sort_by(|a, b| a.path.cmp(&b.path));
+    let Counts {
+        files,
+        skipped,
+        hashed,
+        filtered,
+    } = out.counts;
+    tracing::debug!(
+        "read {}: {files} files, {skipped} skipped, {hashed} hashed ({filtered} through filters), {} changed; walk {:.1} ms, hash {:.1} ms",
+        ws.path.display(),
+        out.changes.len(),
+        ms(walked),
+        ms(clock.elapsed() - walked),
+    );
     Ok(out)
+}
+
+fn ms(d: std::time::Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
 }
 
 /// The user's settings a read follows.
@@ -289,9 +340,11 @@ fn tracked_dirs(entries: &[Entry]) -> HashSet<Vec<u8>> {
     for entry in entries {
         let mut end = entry.path.len();
         while let Some(slash) = entry.path[..end].iter().rposition(|b| *b == b'/') {
-            if !dirs.insert(entry.path[..slash].to_vec()) {
+            let dir = &entry.path[..slash];
+            if dirs.contains(dir) {
                 break;
             }
+            dirs.insert(dir.to_vec());
             end = slash;
         }
     }
@@ -362,16 +415,77 @@ fn fs_time(meta: &std::fs::Metadata) -> FsTime {
     (meta.ctime(), meta.ctime_nsec() as u32)
 }
 
+/// What `lstat` said of a path, as the walk uses it.
+struct Meta {
+    stat: FileStat,
+    /// `st_mode`: the kind and permission bits.
+    mode: u32,
+}
+
+impl Meta {
+    /// `lstat` of `name` in the directory `dir` (never following a link).
+    fn at(dir: &Dir, name: &[u8]) -> Option<Meta> {
+        let st = nix::sys::stat::fstatat(dir, name, AtFlags::AT_SYMLINK_NOFOLLOW).ok()?;
+        Some(Meta {
+            stat: FileStat {
+                ctime: (st.st_ctime, st.st_ctime_nsec as u32),
+                mtime: (st.st_mtime, st.st_mtime_nsec as u32),
+                dev: st.st_dev as u32,
+                ino: st.st_ino as u32,
+                uid: st.st_uid,
+                gid: st.st_gid,
+                size: st.st_size as u32,
+            },
+            mode: st.st_mode,
+        })
+    }
+
+    fn ctime(&self) -> FsTime {
+        self.stat.ctime
+    }
+
+    fn kind(&self) -> u32 {
+        self.mode & nix::libc::S_IFMT
+    }
+}
+
+/// A directory open for the walk: names are looked up relative to it, so each `lstat` costs no
+/// walk of the whole path, and a directory swapped for a link meanwhile is not followed.
+fn open_dir(parent: Option<&Dir>, name: &[u8], abs: &Path) -> nix::Result<Dir> {
+    let flags = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC;
+    match parent {
+        Some(parent) => Dir::openat(parent, name, flags | OFlag::O_NOFOLLOW, Mode::empty()),
+        None => Dir::open(abs, flags, Mode::empty()),
+    }
+}
+
+/// The entries of `entries` whose paths are below the directory `dir` (`""`: all of them),
+/// found within `range`, where they are: a directory's paths are contiguous in path order.
+fn below(entries: &[Entry], range: (usize, usize), dir: &[u8]) -> (usize, usize) {
+    if dir.is_empty() {
+        return range;
+    }
+    let slice = &entries[range.0..range.1];
+    let mut prefix = dir.to_vec();
+    prefix.push(b'/');
+    let start = slice.partition_point(|e| e.path.as_slice() < prefix.as_slice());
+    // Every path below sorts before `dir` followed by the byte after `/`.
+    *prefix.last_mut().unwrap_or(&mut 0) = b'/' + 1;
+    let end = slice.partition_point(|e| e.path.as_slice() < prefix.as_slice());
+    (range.0 + start, range.0 + end)
+}
+
 impl Walk<'_> {
     fn abs(&self, rel: &[u8]) -> PathBuf {
         self.root.join(as_path(rel))
     }
 
-    fn index_of(&self, rel: &[u8]) -> Option<usize> {
-        self.record
-            .entries
+    /// The record's entry for `rel`, looked for among `range` (the entries below its directory).
+    fn index_of(&self, range: (usize, usize), rel: &[u8]) -> Option<usize> {
+        self.record.entries[range.0..range.1]
             .binary_search_by(|e| e.path.as_slice().cmp(rel))
             .ok()
+            .map(|i| range.0 + i)
     }
 
     /// Whether the ignore rules match `rel`: the deepest `.gitignore` with a say decides, then
@@ -395,9 +509,9 @@ impl Walk<'_> {
         false
     }
 
-    fn ignored(&mut self, rel: &[u8], dir: bool, meta: Option<&std::fs::Metadata>) {
+    fn ignored(&mut self, rel: &[u8], dir: bool, meta: Option<&Meta>) {
         let written_since = match (self.options.since, meta) {
-            (Some(since), Some(meta)) => fs_time(meta) >= since,
+            (Some(since), Some(meta)) => meta.ctime() >= since,
             _ => false,
         };
         if !dir && rel.ends_with(b".gitattributes") {
@@ -410,28 +524,35 @@ impl Walk<'_> {
         });
     }
 
-    /// Walks the directory `rel` (`ignored`: an ignore rule matched it or a parent: what is
-    /// untracked below it is ignored).
-    fn dir(&mut self, rel: Vec<u8>, ignored: bool) -> GitResult<()> {
-        let abs = self.abs(&rel);
-        let entries = match std::fs::read_dir(&abs) {
-            Ok(entries) => entries,
-            Err(e) => {
-                return Err(damaged(
+    /// Walks the directory `rel`, open as `fd` (`ignored`: an ignore rule matched it or a
+    /// parent: what is untracked below it is ignored; `range`: the record's entries below it).
+    fn dir(
+        &mut self,
+        rel: Vec<u8>,
+        mut fd: Dir,
+        range: (usize, usize),
+        ignored: bool,
+    ) -> GitResult<()> {
+        let mut names: Vec<(Vec<u8>, Option<Type>)> = Vec::new();
+        for entry in fd.iter() {
+            let entry = entry.map_err(|e| {
+                damaged(
                     &self.root,
-                    &format!("cannot read {}: {e}", abs.display()),
-                ));
-            }
-        };
-        let mut names: Vec<(Vec<u8>, std::fs::FileType)> = Vec::new();
-        for entry in entries {
-            let entry = entry.map_err(|e| damaged(&self.root, &e.to_string()))?;
-            let Ok(kind) = entry.file_type() else {
+                    &format!("cannot read {}: {e}", self.abs(&rel).display()),
+                )
+            })?;
+            let name = entry.file_name().to_bytes();
+            if name == b"." || name == b".." {
                 continue;
-            };
-            names.push((entry.file_name().as_bytes().to_vec(), kind));
+            }
+            names.push((name.to_vec(), entry.file_type()));
         }
-        let pushed = if !ignored && names.iter().any(|(n, k)| n == b".gitignore" && !k.is_dir()) {
+        let pushed = if !ignored
+            && names
+                .iter()
+                .any(|(n, k)| n == b".gitignore" && *k != Some(Type::Directory))
+        {
+            let abs = self.abs(&rel);
             let mut builder = GitignoreBuilder::new(&abs);
             builder.add(abs.join(".gitignore"));
             match builder.build() {
@@ -450,14 +571,25 @@ impl Walk<'_> {
             if name == b".git" {
                 continue;
             }
+            let kind = match kind {
+                Some(kind) => kind,
+                // The file system does not say in its listing: ask.
+                None => match Meta::at(&fd, &name).map(|m| m.kind()) {
+                    Some(nix::libc::S_IFDIR) => Type::Directory,
+                    Some(nix::libc::S_IFREG) => Type::File,
+                    Some(nix::libc::S_IFLNK) => Type::Symlink,
+                    Some(_) => Type::Fifo,
+                    None => continue,
+                },
+            };
             let path = join(&rel, &name);
-            if kind.is_dir() {
-                self.subdir(path, ignored)?;
-            } else if kind.is_file() || kind.is_symlink() {
-                self.file(path, kind.is_symlink(), ignored)?;
-            } else if self.index_of(&path).is_none() {
+            match kind {
+                Type::Directory => self.subdir(&fd, &name, path, range, ignored)?,
+                Type::File | Type::Symlink => {
+                    self.file(&fd, &name, path, range, ignored)?;
+                }
                 // A FIFO, socket or device: never content, never opened.
-                continue;
+                _ => {}
             }
         }
         if pushed {
@@ -466,10 +598,18 @@ impl Walk<'_> {
         Ok(())
     }
 
-    fn subdir(&mut self, path: Vec<u8>, ignored: bool) -> GitResult<()> {
-        let abs = self.abs(&path);
-        let has_git = std::fs::symlink_metadata(abs.join(".git")).is_ok();
-        if let Some(i) = self.index_of(&path) {
+    fn subdir(
+        &mut self,
+        parent: &Dir,
+        name: &[u8],
+        path: Vec<u8>,
+        range: (usize, usize),
+        ignored: bool,
+    ) -> GitResult<()> {
+        let mut dot_git = name.to_vec();
+        dot_git.extend_from_slice(b"/.git");
+        let has_git = Meta::at(parent, &dot_git).is_some();
+        if let Some(i) = self.index_of(range, &path) {
             self.seen[i] = true;
             let entry = &self.record.entries[i];
             if entry.mode == GITLINK_MODE {
@@ -493,7 +633,7 @@ impl Walk<'_> {
         let ignored = ignored || self.is_ignored(&path, true);
         if ignored && !tracked_below {
             // Ignored as a whole, as git lists it: not walked.
-            let meta = std::fs::symlink_metadata(&abs).ok();
+            let meta = Meta::at(parent, name);
             self.ignored(&path, true, meta.as_ref());
             return Ok(());
         }
@@ -504,16 +644,43 @@ impl Walk<'_> {
                 .nested
                 .push(String::from_utf8_lossy(&path).into_owned());
         }
-        self.dir(path, ignored)
+        let fd = match open_dir(Some(parent), name, &self.abs(&path)) {
+            Ok(fd) => fd,
+            // Gone since the directory was listed (or replaced by a link): not there.
+            Err(nix::errno::Errno::ENOENT | nix::errno::Errno::ELOOP) => return Ok(()),
+            Err(nix::errno::Errno::ENOTDIR) => return Ok(()),
+            Err(e) => {
+                return Err(damaged(
+                    &self.root,
+                    &format!("cannot read {}: {e}", self.abs(&path).display()),
+                ));
+            }
+        };
+        let range = below(&self.record.entries, range, &path);
+        self.dir(path, fd, range, ignored)
     }
 
-    fn file(&mut self, path: Vec<u8>, link: bool, ignored: bool) -> GitResult<()> {
-        let abs = self.abs(&path);
-        let Ok(meta) = std::fs::symlink_metadata(&abs) else {
+    fn file(
+        &mut self,
+        parent: &Dir,
+        name: &[u8],
+        path: Vec<u8>,
+        range: (usize, usize),
+        ignored: bool,
+    ) -> GitResult<()> {
+        let Some(meta) = Meta::at(parent, name) else {
             return Ok(()); // gone since the directory was listed: not there
         };
-        let stat = FileStat::of(&meta);
-        match self.index_of(&path) {
+        // What the listing said may be stale: the `lstat` decides.
+        let link = match meta.kind() {
+            nix::libc::S_IFLNK => true,
+            nix::libc::S_IFREG => false,
+            nix::libc::S_IFDIR => return self.subdir(parent, name, path, range, ignored),
+            _ => return Ok(()),
+        };
+        let stat = meta.stat;
+        self.out.counts.files += 1;
+        match self.index_of(range, &path) {
             Some(i) => {
                 self.seen[i] = true;
                 let entry = &self.record.entries[i];
@@ -521,8 +688,10 @@ impl Walk<'_> {
                 let unchanged = !entry.skip_worktree
                     && mode == entry.mode
                     && same_stat(&entry.stat, &stat)
-                    && self.record.boundary.is_some_and(|b| fs_time(&meta) < b);
-                if !unchanged {
+                    && self.record.boundary.is_some_and(|b| meta.ctime() < b);
+                if unchanged {
+                    self.out.counts.skipped += 1;
+                } else {
                     self.to_hash.push(ToHash {
                         path,
                         link,
@@ -553,12 +722,12 @@ impl Walk<'_> {
 
     /// git's mode for a file: a link, or a regular file executable by its owner or not (when
     /// the user's `core.fileMode` is off, what the record says).
-    fn mode(&self, meta: &std::fs::Metadata, link: bool, recorded: u32) -> u32 {
+    fn mode(&self, meta: &Meta, link: bool, recorded: u32) -> u32 {
         if link {
             0o120000
         } else if !self.config.file_mode && (recorded == 0o100644 || recorded == 0o100755) {
             recorded
-        } else if meta.mode() & 0o100 != 0 {
+        } else if meta.mode & 0o100 != 0 {
             0o100755
         } else {
             0o100644
@@ -599,6 +768,8 @@ fn hash(
             ids.insert(i, store.file(&abs)?);
         }
     }
+    out.counts.hashed = to_hash.len();
+    out.counts.filtered = filtered.len();
     if !filtered.is_empty() {
         let paths: Vec<Vec<u8>> = filtered.iter().map(|&i| to_hash[i].path.clone()).collect();
         // Without a record of its own, an index that does not exist: git takes it as empty.
@@ -668,7 +839,21 @@ pub fn after_now(ws: &Workspace) -> GitResult<FsTime> {
 /// says the record describes that commit; then a new boundary. Only for files that are the
 /// work of a commit streams keeps (the task's end), or that were found as recorded.
 pub(super) fn update_record(ws: &Workspace, read: &Read, at: Option<&str>) -> GitResult<()> {
-    index::update(&ws.control.index(), &read.updates())?;
+    let clock = std::time::Instant::now();
+    let updates = read.updates();
+    if !updates.is_empty() {
+        let index = ws.control.index();
+        match &read.record {
+            Some(entries) => index::write(&index, &index::merged(entries, &updates))?,
+            None => index::update(&index, &updates)?,
+        }
+    }
+    tracing::debug!(
+        "record of {} written: {} updates, {:.1} ms",
+        ws.path.display(),
+        updates.len(),
+        ms(clock.elapsed())
+    );
     if let Some(at) = at {
         ws.control.set_at(at)?;
     }

@@ -2,11 +2,12 @@
 //! own commits, taken only after each was checked object by object.
 //!
 //! The agent's commits are history the task keeps only when every object they need was read
-//! from its store, hashed again and copied into the user's repository, and they descend from
-//! the task's start (the caller also checks that each stays in the stream's lane); what the
-//! files hold beyond the last one's tree is a commit of streams' own on top, so the task's end
-//! is always the tree streams built from the files. Otherwise streams makes one commit of its
-//! own from the files, and the agent's commits, when they could be copied, are kept on a ref.
+//! from its store, hashed again and copied into the user's repository, they descend from the
+//! task's start (the caller also checks that each stays in the stream's lane), and the last
+//! one's tree is the tree streams built from the files (issue 23: a history that does not end
+//! in the task's work does not describe it). Otherwise streams makes one commit of its own from
+//! the files, and the agent's commits, when they could be copied, are kept on a ref. The task's
+//! end is always the tree streams built from the files.
 
 use std::collections::{BTreeSet, HashSet};
 
@@ -121,8 +122,18 @@ pub struct TaskEnd {
     pub end: Oid,
     /// The agent's commits are the task's history.
     pub agent_history: bool,
-    /// The agent's commits were not taken as history but kept on this ref.
-    pub agent_kept: Option<(String, Oid)>,
+    /// The agent's commits were not taken as history but kept on this ref, and why.
+    pub agent_kept: Option<(String, Oid, NotHistory)>,
+}
+
+/// Why the agent's own commits are not the task's history.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NotHistory {
+    /// One of them changes a path outside the stream's lane.
+    OutsideLane,
+    /// Its files hold more than (or other than) its last commit: a history that does not end
+    /// in the task's work does not describe it.
+    FilesBeyond,
 }
 
 /// Work kept on a ref: its name and commit.
@@ -159,11 +170,10 @@ impl Workspace {
     }
 
     /// The task's end. When `take_history` (the caller checked the agent's commits against
-    /// the lane), the agent's commits are its history, with a commit of streams' own of what
-    /// the files hold beyond the last one's tree on top (none when they are that tree).
-    /// Otherwise one commit of streams' own of the files on top of `start` (none when they are
-    /// the start's), and the agent's commits kept on `agent_ref`. The end's tree is always
-    /// the files'.
+    /// the lane) and the agent's last commit holds exactly what its files hold, the agent's
+    /// commits are its history. Otherwise one commit of streams' own of the files on top of
+    /// `start` (none when they are the start's), and the agent's commits kept on `agent_ref`
+    /// (see [`TaskEnd::agent_kept`] for why). The end's tree is always the files'.
     #[allow(clippy::too_many_arguments)]
     pub fn commit(
         &self,
@@ -177,25 +187,52 @@ impl Workspace {
         agent_ref: &str,
     ) -> GitResult<TaskEnd> {
         let tree = read.tree(repo)?;
-        let mut agent_kept = None;
-        let (parent, parent_tree, agent_history) = match history.tip() {
-            Some(tip) if take_history => (tip.id.clone(), tip.tree.clone(), true),
-            Some(tip) => {
-                let name = refs::keep_ref(
-                    repo,
-                    agent_ref,
-                    &tip.id,
-                    "streams: the agent's own commits, not taken as the task's history",
-                )?;
-                agent_kept = Some((name, tip.id.clone()));
-                (start.clone(), repo.commit_info(start)?.tree, false)
-            }
-            None => (start.clone(), repo.commit_info(start)?.tree, false),
+        let Some(tip) = history.tip() else {
+            return self.own_commit(repo, tree, start, message, identity, None);
         };
-        if tree == parent_tree {
+        if take_history && tip.tree == tree {
+            return Ok(TaskEnd {
+                end: tip.id.clone(),
+                agent_history: true,
+                agent_kept: None,
+            });
+        }
+        let why = if take_history {
+            NotHistory::FilesBeyond
+        } else {
+            NotHistory::OutsideLane
+        };
+        let name = refs::keep_ref(
+            repo,
+            agent_ref,
+            &tip.id,
+            "streams: the agent's own commits, not taken as the task's history",
+        )?;
+        self.own_commit(
+            repo,
+            tree,
+            start,
+            message,
+            identity,
+            Some((name, tip.id.clone(), why)),
+        )
+    }
+
+    /// One commit of streams' own of `tree` on top of `start` (none when it is the start's).
+    fn own_commit(
+        &self,
+        repo: &Repo,
+        tree: Oid,
+        start: &Oid,
+        message: &str,
+        identity: &[(String, String)],
+        agent_kept: Option<(String, Oid, NotHistory)>,
+    ) -> GitResult<TaskEnd> {
+        let parent = start.clone();
+        if tree == repo.commit_info(start)?.tree {
             return Ok(TaskEnd {
                 end: parent,
-                agent_history,
+                agent_history: false,
                 agent_kept,
             });
         }
@@ -210,7 +247,7 @@ impl Workspace {
         )?;
         Ok(TaskEnd {
             end,
-            agent_history,
+            agent_history: false,
             agent_kept,
         })
     }

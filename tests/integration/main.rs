@@ -27,6 +27,7 @@ mod park;
 mod plan;
 mod presets;
 mod private;
+mod reading;
 mod rerun;
 mod resolve;
 mod review;

@@ -388,7 +388,7 @@ fn after_one_plans_result_is_merged_the_others_merge_is_replayed_on_top() {
         &repo,
         "two",
         r#"["b/**"]"#,
-        r#"["act", "write", "b/y", "two", "commit", "b by its agent", "write", "b/z", "two more"]"#,
+        r#"["act", "write", "b/y", "two", "commit", "b by its agent", "write", "b/z", "two more", "commit", "b: z"]"#,
         "",
     );
     repo.streams(&["run", "one.toml"]).assert_code(0);

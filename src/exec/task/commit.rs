@@ -1,8 +1,7 @@
 //! Step 4: the task's end, made in the user's repository from what the read found: the agent's
-//! own commits when they are its history (each object checked, each commit in the lane), with
-//! what its files hold beyond them as a commit of streams' own on top (the task's message);
-//! else one commit of streams' own of the files on top of the start (the agent's commits then
-//! kept on a ref).
+//! own commits when they are its history (each object checked, each commit in the lane, the
+//! last one holding exactly what its files hold); else one commit of streams' own of the files
+//! on top of the start (the task's message; the agent's commits then kept on a ref).
 
 use super::attempt::Ran;
 use super::verify::Verified;
@@ -10,7 +9,7 @@ use super::{Steps, TaskOutcome, blocking, keep};
 use crate::failpoint;
 use crate::git;
 use crate::ids::Oid;
-use crate::workspace::Workspace;
+use crate::workspace::{NotHistory, Workspace};
 
 /// Makes the task's end; returns it. `Err`: the commit failed (its work kept).
 pub(super) async fn end(
@@ -40,9 +39,15 @@ pub(super) async fn end(
     task.lap("commit");
     match committed {
         Ok(end) => {
-            if let Some((name, _)) = &end.agent_kept {
+            if let Some((name, _, why)) = &end.agent_kept {
+                let why = match why {
+                    NotHistory::OutsideLane => {
+                        "its agent's own commits change paths outside its lane"
+                    }
+                    NotHistory::FilesBeyond => "its agent left work beyond its last commit",
+                };
                 task.note(format!(
-                    "task {}: its agent's own commits change paths outside its lane, so its files are committed as one commit and its commits kept on {name}",
+                    "task {}: {why}, so its files are committed as one commit and its commits kept on {name}",
                     job.task.number(),
                 ));
             }
