@@ -21,8 +21,10 @@ use crate::ids::Oid;
 /// `stopped` stream state, `merged` and `retries`. Version 3: a conflict parks its stream
 /// ([`StreamState::Parked`]) instead of halting the run with the conflict in its phase; the
 /// order of integration, gate runs made to check a verdict again and flaky gates are recorded.
-/// Version 4: what a task's agent used per attempt, its wait on a usage limit, a task stopped
-/// (by a limit) and the failure of an agent that did nothing or reported an error.
+/// Version 4: what a task's agent used per attempt (the ledger: tokens, cost, turns, models,
+/// session, wall time, the attempt's kind), its wait on a usage limit, a task stopped by a
+/// limit or a budget, the failure of an agent that did nothing or reported an error, and a
+/// resolver's proposal on a parked stream.
 /// [`crate::state::store::parse_state`] upgrades versions 1 to 3.
 pub const STATE_VERSION: u32 = 4;
 
