@@ -258,7 +258,7 @@ pub fn generate(shape: &RepoShape, agent: AgentChoice) -> String {
     ));
     if !shared.is_empty() {
         out.push_str(
-            "# Any stream may edit these; a conflict in one halts the run for a person to resolve.\n",
+            "# Any stream may edit these; a conflict in one parks that stream for a person to resolve.\n",
         );
         for (file, why) in &manifests {
             out.push_str(&format!("# `{file}` is {why}.\n"));
