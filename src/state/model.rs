@@ -21,8 +21,10 @@ use crate::ids::Oid;
 /// `stopped` stream state, `merged` and `retries`. Version 3: a conflict parks its stream
 /// ([`StreamState::Parked`]) instead of halting the run with the conflict in its phase; the
 /// order of integration, gate runs made to check a verdict again and flaky gates are recorded.
-/// [`crate::state::store::parse_state`] upgrades versions 1 and 2.
-pub const STATE_VERSION: u32 = 3;
+/// Version 4: what a task's agent used per attempt, its wait on a usage limit, a task stopped
+/// (by a limit) and the failure of an agent that did nothing or reported an error.
+/// [`crate::state::store::parse_state`] upgrades versions 1 to 3.
+pub const STATE_VERSION: u32 = 4;
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct RunState {

@@ -415,6 +415,9 @@ pub fn parse_state(text: &[u8]) -> std::result::Result<RunState, String> {
     if version < 3 {
         value = upgrade_v2(value)?;
     }
+    if version < 4 {
+        value = upgrade_v3(value);
+    }
     serde_json::from_value(value).map_err(|e| e.to_string())
 }
 
@@ -425,6 +428,16 @@ pub fn parse_state(text: &[u8]) -> std::result::Result<RunState, String> {
 /// `runs/` (version 1 kept only the repository's last run in `current`).
 fn upgrade_v1(mut value: serde_json::Value) -> serde_json::Value {
     value["version"] = serde_json::Value::from(2);
+    value
+}
+
+/// Version 3 to 4 (agents known by preset): version 4 only adds (a task's usage per attempt,
+/// its wait on a usage limit, the `stopped` task state and the `reported`/`no changes` failure
+/// reasons), so a version 3 run reads as it is. The number changes so that a streams of version
+/// 3 reading a run of this one says it was written by a newer streams instead of failing to
+/// parse a state it does not know.
+fn upgrade_v3(mut value: serde_json::Value) -> serde_json::Value {
+    value["version"] = serde_json::Value::from(4);
     value
 }
 
@@ -570,6 +583,19 @@ mod tests {
         assert_eq!(parked2.len(), 1);
         assert_eq!((parked2[0].0, parked2[0].2), (parked1[0].0, parked1[0].2));
         assert_eq!(v2.queue, v1.queue);
+    }
+
+    #[test]
+    fn a_version_3_state_loads_as_version_4_and_a_newer_one_is_refused_by_name() {
+        let text = include_bytes!("../../fixtures/state/v1.json");
+        let mut value: serde_json::Value = serde_json::from_slice(text).unwrap();
+        value["version"] = serde_json::json!(3);
+        let v3 = parse_state(&serde_json::to_vec(&value).unwrap()).expect("a v3 run loads");
+        assert_eq!(v3.version, STATE_VERSION);
+        assert_eq!(v3.streams.len(), 3);
+        value["version"] = serde_json::json!(STATE_VERSION + 1);
+        let newer = parse_state(&serde_json::to_vec(&value).unwrap()).unwrap_err();
+        assert!(newer.contains("written by a newer streams"), "{newer}");
     }
 
     #[test]
