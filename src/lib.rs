@@ -31,6 +31,11 @@
 //!   the final report, the plan and status views (learned estimates too), "what next" hints,
 //!   GitHub Actions annotations; and [`report::printer`], the one writer of stdout and stderr.
 //!   Sees plain data only: never git.
+//! - [`ledger`]: what a run's agents used and cost (usage read as it streams, each preset's
+//!   CLI by its rules and any program by a generic JSON line or `{usage_file}`; priced from
+//!   `[prices]` where the agent does not say; added up per task, stream and run) and the
+//!   budgets that limit it (a task's, crossed as usage streams; shared ones, reserved before a
+//!   task starts). Over the run state; the dispatcher enforces shared budgets (`exec`).
 //! - [`state`]: run state types, the atomic store (`StateStore`: the one way state is written),
 //!   the lock, the journal, the history of past runs (what each task took, for `streams plan`
 //!   to predict from).
@@ -83,6 +88,7 @@ pub mod git;
 pub mod git_env;
 pub mod ids;
 pub mod layout;
+pub mod ledger;
 pub mod ops;
 pub mod ownership;
 pub mod plan;

@@ -16,6 +16,7 @@ pub const PLACEHOLDERS: &[&str] = &[
     "port",
     "check_output",
     "check_output_file",
+    "usage_file",
 ];
 
 /// Stands for the prompt in an argv shown to a person, where the whole prompt would not fit.
@@ -37,6 +38,9 @@ pub struct Placeholders<'a> {
     /// otherwise).
     pub check_output: &'a str,
     pub check_output_file: &'a str,
+    /// `{usage_file}`: where a program that is not a preset may write its usage (the generic
+    /// form of `ledger::meter`); `None` leaves it as written (a dry run).
+    pub usage_file: Option<&'a str>,
 }
 
 impl Placeholders<'_> {
@@ -76,6 +80,7 @@ pub fn expand(argv: &[String], values: &Placeholders) -> Vec<String> {
             "port" => values.port?,
             "check_output" => values.check_output,
             "check_output_file" => values.check_output_file,
+            "usage_file" => values.usage_file?,
             _ => return None,
         })
     };
@@ -145,6 +150,7 @@ mod tests {
             port: None,
             check_output: "",
             check_output_file: "",
+            usage_file: None,
         }
     }
 
@@ -182,6 +188,7 @@ mod tests {
     fn every_placeholder_the_plan_accepts_is_filled_in() {
         let values = Placeholders {
             port: Some("8000"),
+            usage_file: Some("/tmp/usage.json"),
             ..values()
         };
         for name in PLACEHOLDERS {

@@ -30,6 +30,10 @@ pub struct Usage {
     /// The models it used, as the CLI names them.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub models: Vec<String>,
+    /// `cost_usd` was computed by streams from a price table (`[prices]`), not stated by the
+    /// agent: an estimate.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub estimated: bool,
 }
 
 impl Usage {
@@ -60,6 +64,7 @@ impl Usage {
                 (a, b) => Some(a.unwrap_or(0) + b.unwrap_or(0)),
             },
             models,
+            estimated: self.estimated || other.estimated,
         }
     }
 
@@ -74,6 +79,7 @@ impl Usage {
             cost_usd: self.cost_usd,
             turns: self.turns,
             models: self.models.clone(),
+            estimated: self.estimated,
         }
     }
 
@@ -90,9 +96,19 @@ impl Usage {
             parts.push(format!("{} cache write", tokens(self.cache_write)));
         }
         if let Some(cost) = self.cost_usd {
-            parts.push(format!("${cost:.4}"));
+            parts.push(usd(cost, self.estimated));
         }
         parts.join(", ")
+    }
+}
+
+/// An amount in US dollars for a person: `$0.0121`, `$1.25`, `~$0.0121` for an estimate.
+pub fn usd(amount: f64, estimated: bool) -> String {
+    let mark = if estimated { "~" } else { "" };
+    if amount >= 1.0 {
+        format!("{mark}${amount:.2}")
+    } else {
+        format!("{mark}${amount:.4}")
     }
 }
 
@@ -105,13 +121,42 @@ pub fn tokens(n: u64) -> String {
     }
 }
 
+/// What an agent's run was for.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AttemptKind {
+    /// The task's own work (a first attempt or a retry).
+    #[default]
+    Task,
+    /// A second chance to fix a failed check.
+    CheckFix,
+    /// A fix of a red gate.
+    GateFix,
+    /// A resolution of a conflict.
+    Resolution,
+}
+
+impl AttemptKind {
+    fn is_task(&self) -> bool {
+        *self == AttemptKind::Task
+    }
+}
+
 /// One attempt's usage as a task's record keeps it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct AttemptUsage {
     /// The attempt (counted over the task's life, as `attempts` is).
     pub attempt: u32,
-    /// The preset that ran, when the agent was one.
-    pub cli: super::Cli,
+    /// The preset that ran; `None` for an agent that is an argv (its usage from the generic
+    /// forms: a `streams.usage` JSON line or its `{usage_file}`).
+    #[serde(default)]
+    pub cli: Option<super::Cli>,
+    /// What the run was for (absent in older state files: the task's own work).
+    #[serde(default, skip_serializing_if = "AttemptKind::is_task")]
+    pub kind: AttemptKind,
+    /// How long the agent ran, in milliseconds (absent in older state files).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub wall_ms: u64,
     /// The CLI's session (Claude's `session_id`, Codex's `thread_id`, ...), to resume.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub session: Option<String>,
@@ -122,6 +167,17 @@ pub struct AttemptUsage {
     /// the next run of the same session's figure is taken from.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reported: Option<Usage>,
+    /// What its output showed before it ended without its final report (`usage` is `None`
+    /// then): the least it used.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seen: Option<Usage>,
+    /// A budget stopped the run.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub over_budget: bool,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 #[cfg(test)]
@@ -138,6 +194,7 @@ mod tests {
             cost_usd: Some(0.01209),
             turns: Some(3),
             models: vec!["claude-sonnet-4-5".into()],
+            estimated: false,
         };
         let b = Usage {
             input: 100,

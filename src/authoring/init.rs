@@ -1,13 +1,16 @@
 //! The plan `streams init` writes: pure text generation from facts about the repository, so that
 //! other sources of a plan reuse its pieces (`init --from TASKS` writes [`agent_lines`]).
 //!
-//! The generated plan is a starting point a person edits: one stream per top-level directory
-//! that holds tracked files (the largest few; the others written out as comments), lock files
-//! and similar at the root as `shared`, an `agent` line for the chosen agent CLI, and a
+//! The generated plan is a starting point a person edits: one stream per member of the
+//! repository's workspaces ([`super::members`]: Cargo, npm/pnpm, Go, Python) and per directory
+//! outside them, or, without workspaces, per top-level directory that holds tracked files (the
+//! largest few; the others written out as comments); lock files and similar at the root, and
+//! the workspaces' root manifests, as `shared`; an `agent` line for the chosen agent CLI; and a
 //! placeholder task per stream. Every line a newcomer may want to change carries a comment.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
+use super::members::{self, Kind, Member};
 use crate::plan::validate::ref_component_problem;
 use crate::plan::{MAX_NAME_BYTES, PLACEHOLDER_TASK, RESERVED_STREAM_NAME};
 
@@ -71,9 +74,14 @@ impl AgentCli {
     }
 }
 
-/// The script `--agent script` runs: the person's to write and commit (`streams plan` says so
-/// until it is).
+/// The script `--agent script` runs: `init` writes [`SCRIPT_TEXT`] there (unless a file is
+/// there already) for the person to make call their agent and commit (`streams plan` says so
+/// until it is committed).
 pub const SCRIPT_PATH: &str = "scripts/agent.sh";
+
+/// The script written at [`SCRIPT_PATH`]: the contract an agent script keeps, and a body that
+/// fails saying it calls no agent yet (a run with it says so in every stream's log).
+pub const SCRIPT_TEXT: &str = include_str!("agent.sh");
 
 /// Which `agent` lines to write.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -93,6 +101,9 @@ pub struct RepoShape {
     pub branch: Option<String>,
     /// Every file tracked at HEAD, `/`-separated.
     pub tracked: Vec<String>,
+    /// The text of the root manifests ([`members::ROOT_MANIFESTS`]) tracked at HEAD: what
+    /// says which directories are workspace members.
+    pub manifests: BTreeMap<String, String>,
 }
 
 /// At most this many streams are written as streams; further directories become comments.
@@ -124,40 +135,64 @@ const SHARED_NAMES: &[&str] = &[
     "CHANGES.md",
 ];
 
-/// One top-level directory and the name its stream gets.
+/// One directory a stream is written for, and the name its stream gets.
 struct Dir {
     path: String,
     files: usize,
     stream: String,
+    /// The workspace it is a member of, if it is one.
+    member: Option<Kind>,
 }
 
 /// The plan text `streams init` writes for a repository.
 pub fn generate(shape: &RepoShape, agent: AgentChoice) -> String {
-    let mut dirs: BTreeMap<&str, usize> = BTreeMap::new();
+    let workspaces = members::find(&shape.tracked, &shape.manifests);
+    // Each member is a directory of its own; every other file goes to its top-level directory,
+    // or, where that holds members (`crates/` in a Cargo workspace), to the directory below it
+    // that holds none, so that no two streams own the same path.
+    let mut dirs: BTreeMap<&str, (usize, Option<Kind>)> = workspaces
+        .members
+        .iter()
+        .map(|m| (m.path.as_str(), (0, Some(m.kind))))
+        .collect();
     let mut root_files: Vec<&str> = Vec::new();
     for path in &shape.tracked {
-        match path.split_once('/') {
-            Some((dir, _)) => *dirs.entry(dir).or_default() += 1,
+        let dir = match workspaces
+            .members
+            .iter()
+            .find(|m| members::is_within(path, &m.path))
+        {
+            Some(member) => Some(member.path.as_str()),
+            None => outside_members(path, &workspaces.members),
+        };
+        match dir {
+            Some(dir) => dirs.entry(dir).or_default().0 += 1,
+            // At the root, or beside members (`crates/README.md`): owned by no stream.
             None => root_files.push(path),
         }
     }
     let mut used: Vec<String> = vec![RESERVED_STREAM_NAME.to_string()];
     let mut all: Vec<Dir> = dirs
         .into_iter()
-        .map(|(path, files)| {
-            let stream = unique_name(&ref_name(path, "stream"), &mut used);
+        .map(|(path, (files, member))| {
+            let base = path.rsplit('/').next().unwrap_or(path);
+            let stream = unique_name(&ref_name(base, "stream"), &mut used);
             Dir {
                 path: path.to_string(),
                 files,
                 stream,
+                member,
             }
         })
         .collect();
     // The largest directories become streams, written in path order; hidden ones (`.github`,
-    // `.vscode`) are rarely where the work is, so they come last.
+    // `.vscode`) are rarely where the work is, so they come last. In a workspace its members
+    // come first, with the directories beside them (ripgrep's `crates/core` is the root
+    // package's code), before the others (benchmarks, tests, docs).
     all.sort_by_key(|d| {
         (
             d.path.starts_with('.'),
+            !(d.member.is_some() || d.path.contains('/')),
             std::cmp::Reverse(d.files),
             d.path.clone(),
         )
@@ -168,10 +203,17 @@ pub fn generate(shape: &RepoShape, agent: AgentChoice) -> String {
     let mut rest = rest;
     rest.sort_by(|a, b| a.path.cmp(&b.path));
 
+    // Lock files and the like, and the workspaces' root manifests, which members change
+    // together (a dependency added for one member goes into the root `Cargo.toml`).
+    let manifests: Vec<&(String, &str)> = workspaces
+        .root_files
+        .iter()
+        .filter(|(f, _)| root_files.contains(&f.as_str()))
+        .collect();
     let shared: Vec<&str> = root_files
         .iter()
         .copied()
-        .filter(|f| SHARED_NAMES.contains(f))
+        .filter(|f| SHARED_NAMES.contains(f) || manifests.iter().any(|(m, _)| m == f))
         .collect();
     let unowned: Vec<&str> = root_files
         .iter()
@@ -215,9 +257,14 @@ pub fn generate(shape: &RepoShape, agent: AgentChoice) -> String {
         "nothing until it is done needs more than its longest task",
     ));
     if !shared.is_empty() {
+        out.push_str(
+            "# Any stream may edit these; a conflict in one halts the run for a person to resolve.\n",
+        );
+        for (file, why) in &manifests {
+            out.push_str(&format!("# `{file}` is {why}.\n"));
+        }
         out.push_str(&format!(
-            "# Any stream may edit these; a conflict in one halts the run for a person to resolve.\n\
-             shared = [{}]\n",
+            "shared = [{}]\n",
             shared
                 .iter()
                 .map(|f| toml_string(&escape_glob(f)))
@@ -243,14 +290,30 @@ pub fn generate(shape: &RepoShape, agent: AgentChoice) -> String {
         ));
         return out;
     }
+    if !workspaces.members.is_empty() {
+        let kinds: BTreeSet<&str> = workspaces
+            .members
+            .iter()
+            .map(|m| m.kind.workspace())
+            .collect();
+        out.push_str(&format!(
+            "\n# A stream per member of {} and per directory outside the members.\n",
+            kinds.into_iter().collect::<Vec<_>>().join(", ")
+        ));
+    }
     for dir in &streams {
         out.push_str(&stream_block(dir, ""));
     }
     if !rest.is_empty() {
-        out.push_str(
-            "\n# The other top-level directories: uncomment a stream to give it its own agent. Until then\n\
+        out.push_str(&format!(
+            "\n# The other {}: uncomment a stream to give it its own agent. Until then\n\
              # they are read-only to every agent.\n",
-        );
+            if workspaces.members.is_empty() {
+                "top-level directories"
+            } else {
+                "members and directories"
+            }
+        ));
         for dir in &rest {
             out.push_str(&stream_block(dir, "# "));
         }
@@ -289,12 +352,25 @@ fn commented(code: &str, comment: &str) -> String {
     format!("{code:<24} # {comment}\n")
 }
 
+/// The directory `path` (outside every member) is counted under: its top-level directory, or
+/// the first directory on its way down that holds no member; `None` at the root or when the
+/// file sits beside members.
+fn outside_members<'a>(path: &'a str, members: &[Member]) -> Option<&'a str> {
+    let holds_members = |dir: &str| members.iter().any(|m| members::is_within(&m.path, dir));
+    path.match_indices('/')
+        .map(|(i, _)| &path[..i])
+        .find(|dir| !holds_members(dir))
+}
+
 fn stream_block(dir: &Dir, prefix: &str) -> String {
-    let files = if dir.files == 1 {
+    let mut files = if dir.files == 1 {
         "1 tracked file".to_string()
     } else {
         format!("{} tracked files", dir.files)
     };
+    if let Some(kind) = dir.member {
+        files = format!("{}, {files}", kind.describe());
+    }
     format!(
         "\n{prefix}[[stream]]\n\
          {prefix}name = {}\n\
@@ -421,6 +497,7 @@ mod tests {
             .iter()
             .map(|s| s.to_string())
             .collect(),
+            manifests: BTreeMap::new(),
         };
         for agent in AgentCli::ALL {
             let text = generate(&shape, AgentChoice::Only(agent));

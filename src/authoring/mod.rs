@@ -8,6 +8,8 @@
 //!
 //! - [`init`]: the commented plan `streams init` writes for a repository, and the `agent` lines
 //!   (one per agent CLI known) that every written plan shares;
+//! - [`members`]: the members of the repository's workspaces (Cargo, npm/pnpm, Go, Python),
+//!   which `init` makes streams of;
 //! - [`examples`]: the example plans of `streams/`, built into the binary (`init --example`);
 //! - [`tasks`]: a task list (spec-kit `tasks.md`, a checklist, JSON) grouped into streams, for
 //!   `streams init --from`.
@@ -17,4 +19,5 @@
 
 pub mod examples;
 pub mod init;
+pub mod members;
 pub mod tasks;

@@ -77,9 +77,22 @@ pub fn init(ctx: &Context, args: InitArgs) -> Result<ExitCode> {
         }
         Err(err) => return Err(err),
     }
+    // The agent script `--agent script` wrote: each workspace starts from a commit, so the
+    // script reaches the agents only once committed.
+    let script = files
+        .iter()
+        .find(|(file, _)| file.ends_with(ops::init::SCRIPT_PATH))
+        .map(|(file, _)| ops::load::shown_path(&ctx.cwd, file));
+    let script_step = match &script {
+        Some(script) => format!(
+            "\n     and make {script} call your agent, then commit it: `git add {script} && git commit -m \"streams agent\"`\n     \
+             (each stream's workspace starts from a commit: until then no agent has it)"
+        ),
+        None => String::new(),
+    };
     ctx.ui.info(format!(
         "\nnext:\n  \
-         1. edit {shown}: each task is one prompt for the agent, run in the stream's workspace\n  \
+         1. edit {shown}: each task is one prompt for the agent, run in the stream's workspace{script_step}\n  \
          2. streams plan{next_run}              check it: waves, ownership, schedule\n  \
          3. streams run --dry-run{next_run}     what each agent would be given\n  \
          4. streams run{next_run}"

@@ -239,7 +239,7 @@ pub struct PlanArgs {
     /// The plan file (default: streams.toml at the repository root)
     pub plan: Option<PathBuf>,
     /// Simulate the schedule with this many agents at once (default: the plan's `jobs`); a
-    /// list (`1,2,4,8`) also shows the predicted makespan for each
+    /// list (`1,2,4,8`) shows the predicted makespan for each beside the plan's own `jobs`
     #[arg(long, short, value_delimiter = ',', num_args = 1)]
     pub jobs: Vec<usize>,
     /// Print the analysis as JSON on stdout (versioned schema, see README)
@@ -593,8 +593,11 @@ pub struct UiArgs {
     #[arg(long)]
     pub open: bool,
     /// Show this run (default: the current one, and each new run as it starts)
-    #[arg(long, value_name = "ID")]
+    #[arg(long, value_name = "ID", conflicts_with = "plan")]
     pub run: Option<String>,
+    /// Show this plan's last run, and each new run of it as it starts: its name, or its plan file
+    #[arg(long, value_name = "NAME|FILE")]
+    pub plan: Option<String>,
 }
 
 #[derive(Debug, Args)]

@@ -32,12 +32,14 @@ pub fn plan(ctx: &Context, args: PlanArgs) -> Result<ExitCode> {
         }
         None => &loaded.plan,
     };
-    let jobs = args
-        .jobs
-        .first()
-        .copied()
-        .or(plan.jobs)
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    // One `--jobs N` is the number to plan with; a list (`1,2,4`) asks for the what-if rows
+    // only, and the rest of the view keeps the plan's own `jobs` as its baseline.
+    let jobs = match args.jobs.as_slice() {
+        [one] => Some(*one),
+        _ => None,
+    }
+    .or(plan.jobs)
+    .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     let learning = ops::plan::learning(
         &repo,
         plan,

@@ -213,6 +213,7 @@ pub fn abort(ctx: &Context, args: AbortArgs) -> Result<ExitCode> {
             .map(|(name, oid)| (name.clone(), oid.to_string()))
             .collect::<Vec<_>>(),
         aborted.integration_restored.as_deref(),
+        &ops::runs::plan_flag(&state),
     );
     where_to_go(ctx, standing);
     Ok(ExitCode::Success)

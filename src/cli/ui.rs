@@ -6,17 +6,16 @@ use super::{Context, UiArgs};
 
 pub fn ui(ctx: &Context, args: UiArgs) -> Result<ExitCode> {
     let repo = crate::ops::load::open_repo(&ctx.cwd)?;
-    if let Some(id) = &args.run {
-        // An unknown run is refused now, with the runs there are, not on the page.
-        let selector = crate::ops::runs::Selector {
-            plan: None,
-            run: Some(id.clone()),
-        };
+    // An unknown run or plan is refused now, with the runs there are, not on the page.
+    let selector =
+        crate::ops::runs::Selector::new(&ctx.cwd, args.plan.as_deref(), args.run.as_deref())?;
+    if selector.run.is_some() || selector.plan.is_some() {
         crate::ops::show::find_run(&repo, &selector)?;
     }
     let options = crate::web::Options {
         port: args.port.unwrap_or(0),
-        run: args.run.clone(),
+        run: selector.run,
+        plan: selector.plan,
     };
     crate::web::serve(repo, options, |url| {
         // The address is the command's data: stdout, one line, for a script to read.

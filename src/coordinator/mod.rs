@@ -44,6 +44,9 @@ pub struct TaskRange {
     pub summary: String,
     pub start: Oid,
     pub end: Oid,
+    /// What its agent used, as commit trailers (`Streams-Cost`, `Streams-Tokens`): on the
+    /// task's last commit (empty when no agent reported).
+    pub cost: Vec<(&'static str, String)>,
 }
 
 /// Everything needed to integrate one sync unit.
@@ -339,9 +342,15 @@ fn rebase(repo: &Repo, input: &UnitInput, committer: &Ident) -> GitResult<Built>
     };
     let mut tip = Oid::from(input.tip);
     let mut count = 0;
-    for ((task, commit), tree) in commits.iter().zip(trees) {
+    for (i, ((task, commit), tree)) in commits.iter().zip(trees).enumerate() {
         let tree = tree.expect("conflicted commits were squashed above");
-        let message = with_trailers(&commit.message, &trailers(input.stream, &[*task]));
+        let mut marks = trailers(input.stream, &[*task]);
+        // The task's cost travels with its last commit.
+        let last_of_task = commits.get(i + 1).is_none_or(|(next, _)| next != task);
+        if last_of_task && let Some(range) = input.tasks.iter().find(|t| t.index == *task) {
+            marks.extend(range.cost.iter().cloned());
+        }
+        let message = with_trailers(&commit.message, &marks);
         let author = Ident::of_author(commit);
         tip = commit::write_commit(
             repo,
@@ -434,10 +443,10 @@ pub fn unit_message(input: &UnitInput, strategy: MergeStrategy) -> String {
         );
     }
     let indices: Vec<usize> = input.tasks.iter().map(|t| t.index).collect();
-    with_trailers(
-        &format!("{subject}\n\n{body}"),
-        &trailers(input.stream, &indices),
-    )
+    let mut marks = trailers(input.stream, &indices);
+    // Each task's cost, in the order of its `Streams-Task`.
+    marks.extend(input.tasks.iter().flat_map(|t| t.cost.iter().cloned()));
+    with_trailers(&format!("{subject}\n\n{body}"), &marks)
 }
 
 pub fn trailers(stream: &str, tasks: &[usize]) -> Vec<(&'static str, String)> {

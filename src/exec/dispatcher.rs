@@ -73,6 +73,9 @@ pub struct Engine {
     /// Streams `streams stop` asked to stop that are not stopped yet (a task of theirs is
     /// being stopped, or their work is being checked or integrated).
     stop_requested: std::collections::BTreeSet<usize>,
+    /// Shared budgets (a stream's, the plan's): what each running task reserved and has
+    /// used so far.
+    budgets: super::budgets::Budgets,
 }
 
 /// What a session of the engine leaves: how it ended, the final state, and the reporter (to
@@ -98,6 +101,7 @@ impl Engine {
     pub fn new(input: EngineInput) -> Engine {
         git::mark_run(&input.state.run_id);
         let plan = Arc::new(input.plan);
+        let budgets = super::budgets::Budgets::new(input.repo.common_dir(), &plan);
         let shared = Arc::new(Shared {
             repo: input.repo.clone(),
             ownership: Ownership::new(&plan),
@@ -132,6 +136,7 @@ impl Engine {
             events,
             signals: None,
             stop_requested: Default::default(),
+            budgets,
         }
     }
 
@@ -557,6 +562,12 @@ impl Engine {
         // The slot is held for the stream's life, so every task of it gets the same port.
         let slot = decide::slot_for(&self.run.state, &self.slots, s);
         self.slots[s] = Some(slot);
+        // A shared budget the rest of which cannot cover the task's reservation: it does not
+        // start, and its stream stops (its work so far kept; `retry` goes on).
+        if let Some(stop) = self.budgets.reserve(&self.run, task) {
+            self.run.task_stopped(task, stop);
+            return self.run.save();
+        }
         let job = match launch::task_job(&self.run, task, &start, slot, prepared)? {
             Launch::Ready(job) => job,
             Launch::CannotStart(reason) => {
@@ -663,7 +674,13 @@ impl Engine {
                     });
                 }
                 run.task_mut(task).usage.push(usage);
+                self.budgets.attempt_recorded(task);
                 run.save()?;
+            }
+            ExecEvent::Spending { task, usage } => {
+                for (s, _) in self.budgets.spending(&self.run, task, usage) {
+                    self.channels.stop_stream(s, Cancel::Budget);
+                }
             }
             ExecEvent::Waiting { task, wait } => {
                 let name = run.state.streams[task.stream.index()].name.clone();
@@ -738,6 +755,7 @@ impl Engine {
                 )));
             }
         };
+        let outcome = self.budgets.finished(task, outcome);
         if self.stop_requested.contains(&task.stream.index()) && self.stopping.is_none() {
             return self.stopped_task(task, outcome, start, started_at);
         }

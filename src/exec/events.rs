@@ -36,6 +36,12 @@ pub enum ExecEvent {
         task: TaskId,
         usage: crate::state::AttemptUsage,
     },
+    /// What the running attempt's agent has used so far, as its output streams (priced where
+    /// it could be): counted against shared budgets.
+    Spending {
+        task: TaskId,
+        usage: crate::agent::Usage,
+    },
     /// The task waits for its agent's usage limit to reset before its next attempt.
     Waiting {
         task: TaskId,

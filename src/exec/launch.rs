@@ -85,6 +85,15 @@ pub(super) fn task_job(
     let start_agent = AgentStart::new(agent, &home, resume.as_deref());
     let mut spec =
         TaskSpec::new(plan, s, t, text, &deps, &prompt_path, &worktree).in_slot(slot, port);
+    let kind = match fixing {
+        Some(_) => crate::agent::usage::AttemptKind::CheckFix,
+        None => crate::agent::usage::AttemptKind::Task,
+    };
+    let tmp = ctx.run_dir.tmp_path(&name, t);
+    let usage_file = tmp.join("usage.json");
+    // The agent may write there (the sandbox grants the task's tmp), so it must exist.
+    let _ = std::fs::create_dir_all(&tmp);
+    spec.usage_file = Some(usage_file.display().to_string());
     if let Some(CheckFailure { output, file, text }) = fixing {
         if resume.is_some() {
             spec.prompt = text.trim_start().to_string();
@@ -111,7 +120,7 @@ pub(super) fn task_job(
             &record.tasks[t].usage,
         )
     });
-    let mut sandbox = super::sandbox::Spec::new(plan, stream, ctx.run_dir.tmp_path(&name, t));
+    let mut sandbox = super::sandbox::Spec::new(plan, stream, tmp);
     sandbox
         .writable
         .extend(start_agent.writable.iter().cloned());
@@ -149,6 +158,9 @@ pub(super) fn task_job(
         preset,
         allow_empty: plan.allow_empty_for(stream, task),
         limit_wait: plan.limit_wait,
+        kind,
+        budget: task.budget.clone(),
+        usage_file: Some(usage_file),
         setup,
         include,
         sparse: plan.sparse_set(s),

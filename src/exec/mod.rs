@@ -21,6 +21,7 @@
 //!   running; `stale_locks`: the git lock files a crash left.
 
 mod ahead;
+mod budgets;
 mod check;
 mod decide;
 pub mod dispatcher;

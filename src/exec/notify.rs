@@ -103,6 +103,7 @@ pub(super) fn ended(run: &mut Run, end: NotifyEnd) {
         AgentExit::Signaled(signal) => format!("was killed by signal {signal}"),
         AgentExit::Idle(_) => "went quiet and was stopped".to_string(),
         AgentExit::SpawnFailed(why) => format!("could not start: {why}"),
+        AgentExit::OverBudget(what) => format!("was stopped by a budget ({what})"),
     };
     let note = format!(
         "`notify` for its conflict {how} (log {})",

@@ -35,6 +35,9 @@ pub enum Cancel {
     Graceful(Signal),
     /// SIGKILL now (a second Ctrl-C).
     Kill,
+    /// A shared budget ran dry: SIGINT, the grace period, then the usual escalation; the task
+    /// ends stopped by its budget, not interrupted.
+    Budget,
 }
 
 pub struct AgentCommand {
@@ -50,6 +53,34 @@ pub struct AgentCommand {
     /// Stopped with SIGINT first (then the usual SIGTERM and SIGKILL): a preset's CLI, which
     /// may still report its usage when interrupted.
     pub interrupt_first: bool,
+    /// Its usage, read from its stdout as it streams, against its task's budget.
+    pub metered: Option<Metered>,
+}
+
+/// An agent's usage read as it streams (`ledger::meter`), checked against its task's budget
+/// after every line.
+pub struct Metered {
+    pub meter: crate::ledger::meter::Meter,
+    /// The task's own budget (`None`: only told, not limited).
+    pub budget: Option<crate::plan::model::Budget>,
+    /// For usage whose cost the agent does not state.
+    pub prices: std::collections::BTreeMap<String, crate::plan::model::Price>,
+    /// Told the usage so far each time it changes (for shared budgets and `status`).
+    pub on_usage: Box<dyn Fn(&crate::agent::Usage) + Send + Sync>,
+}
+
+impl Metered {
+    /// Reads a chunk of stdout; the limit it crossed, if it did.
+    fn chunk(&mut self, bytes: &[u8], elapsed: Duration) -> Option<String> {
+        if !self.meter.chunk(bytes) {
+            return None;
+        }
+        let mut usage = self.meter.so_far().clone();
+        crate::ledger::price(&mut usage, &self.prices);
+        (self.on_usage)(&usage);
+        let budget = self.budget.as_ref()?;
+        crate::ledger::budget::crossed(budget, &crate::ledger::budget::Spent::of(&usage, elapsed))
+    }
 }
 
 impl AgentCommand {
@@ -75,7 +106,13 @@ impl AgentCommand {
             log_header,
             sandbox: None,
             interrupt_first: false,
+            metered: None,
         }
+    }
+
+    /// An agent whose usage is read as it streams, against its task's budget.
+    pub fn metered(self, metered: Option<Metered>) -> AgentCommand {
+        AgentCommand { metered, ..self }
     }
 
     /// An agent's command: its writes confined to its lane.
@@ -122,6 +159,8 @@ pub enum AgentExit {
     Idle(Duration),
     /// Stopped because the run was interrupted.
     Cancelled,
+    /// Stopped because it crossed a budget: which limit, in words.
+    OverBudget(String),
     SpawnFailed(String),
 }
 
@@ -148,6 +187,7 @@ impl AgentExit {
                 ),
             ),
             AgentExit::Cancelled => (false, "stopped".into()),
+            AgentExit::OverBudget(what) => (false, format!("stopped by its budget ({what})")),
             AgentExit::SpawnFailed(message) => (false, format!("could not start: {message}")),
         }
     }
@@ -156,7 +196,7 @@ impl AgentExit {
 /// Runs the agent to its end. `on_spawn` receives its process group id (its reaper's pid, which
 /// is also its session's id) as soon as it exists.
 pub async fn run_agent(
-    cmd: AgentCommand,
+    mut cmd: AgentCommand,
     limits: Limits,
     mut cancel: watch::Receiver<Cancel>,
     on_spawn: impl FnOnce(i32),
@@ -170,15 +210,34 @@ pub async fn run_agent(
     on_spawn(group);
 
     let last_output = Arc::new(AtomicU64::new(0));
-    let readers =
-        [
-            child.stdout.take().map(|out| {
-                tokio::spawn(copy_to_log(out, log.clone(), last_output.clone(), started))
-            }),
-            child.stderr.take().map(|err| {
-                tokio::spawn(copy_to_log(err, log.clone(), last_output.clone(), started))
-            }),
-        ];
+    // Set by the stdout reader when the agent's streamed usage crosses its budget.
+    let (over_tx, mut over) = watch::channel(None::<String>);
+    let time_budget = cmd
+        .metered
+        .as_ref()
+        .and_then(|m| m.budget.as_ref())
+        .and_then(|b| b.time);
+    let metered = cmd.metered.take().map(|m| (m, over_tx));
+    let readers = [
+        child.stdout.take().map(|out| {
+            tokio::spawn(copy_to_log(
+                out,
+                log.clone(),
+                last_output.clone(),
+                started,
+                metered,
+            ))
+        }),
+        child.stderr.take().map(|err| {
+            tokio::spawn(copy_to_log(
+                err,
+                log.clone(),
+                last_output.clone(),
+                started,
+                None,
+            ))
+        }),
+    ];
     let mut running = Running {
         group,
         started,
@@ -186,8 +245,9 @@ pub async fn run_agent(
         last_output,
         status: Status::Waiting(status),
         interrupt_first: cmd.interrupt_first,
+        time_budget,
     };
-    let exit = running.supervise(&mut child, &mut cancel).await;
+    let exit = running.supervise(&mut child, &mut cancel, &mut over).await;
     running.stop_the_rest(&mut child, readers).await;
     crate::children::agent_exited(group);
     // Its tree is gone; what streams adopted from it, if its reaper was killed, goes too once
@@ -313,6 +373,8 @@ struct Running {
     status: Status,
     /// SIGINT before the stop's signal (see [`AgentCommand::interrupt_first`]).
     interrupt_first: bool,
+    /// The task's budget of agent time, if it has one.
+    time_budget: Option<Duration>,
 }
 
 /// How often a reaper is woken, in case the agent stopped it.
@@ -324,11 +386,16 @@ impl Running {
         &mut self,
         child: &mut tokio::process::Child,
         cancel: &mut watch::Receiver<Cancel>,
+        over: &mut watch::Receiver<Option<String>>,
     ) -> AgentExit {
         let (group, started, limits) = (self.group, self.started, self.limits);
         let wall_deadline = limits
             .timeout
             .map(|t| tokio::time::Instant::from_std(started + t));
+        let budget_deadline = self
+            .time_budget
+            .map(|t| tokio::time::Instant::from_std(started + t));
+        let mut over_open = true;
         let mut wake = tokio::time::interval(WAKE_EVERY);
         loop {
             let idle_deadline = limits.idle.map(|idle| {
@@ -356,6 +423,26 @@ impl Running {
                     self.stop(Signal::SIGTERM).await;
                     return AgentExit::TimedOut(limits.timeout.unwrap_or_default());
                 }
+                // A budget stop is graceful whatever the agent: SIGINT first, so that it can
+                // still report what it used.
+                _ = sleep_until(budget_deadline) => {
+                    self.stop_for_budget().await;
+                    let time = self.time_budget.unwrap_or_default().as_millis() as u64;
+                    return AgentExit::OverBudget(format!(
+                        "{} of agent time",
+                        crate::duration::fmt_duration_ms(time)
+                    ));
+                }
+                changed = over.changed(), if over_open => {
+                    if changed.is_err() {
+                        // The reader is done (the agent closed its output): nothing more to read.
+                        over_open = false;
+                        continue;
+                    }
+                    let Some(what) = over.borrow().clone() else { continue };
+                    self.stop_for_budget().await;
+                    return AgentExit::OverBudget(what);
+                }
                 _ = sleep_until(idle_deadline) => {
                     // Output may have arrived since the deadline was computed: re-arm if so.
                     let last = Duration::from_millis(self.last_output.load(Ordering::Relaxed));
@@ -378,6 +465,10 @@ impl Running {
                             }
                         }
                         Cancel::Kill => self.kill().await,
+                        Cancel::Budget => {
+                            self.stop_for_budget().await;
+                            return AgentExit::OverBudget("the shared budget ran out".into());
+                        }
                     }
                     return AgentExit::Cancelled;
                 }
@@ -412,6 +503,19 @@ impl Running {
         if tokio::time::timeout(grace, self.ended()).await.is_err() {
             self.kill().await;
         }
+    }
+
+    /// A budget stop, graceful whatever the agent: SIGINT (so that it can still report what it
+    /// used), then SIGTERM, each with the grace period, then SIGKILL to its whole tree.
+    async fn stop_for_budget(&mut self) {
+        let grace = self.limits.grace;
+        for signal in [Signal::SIGINT, Signal::SIGTERM] {
+            let _ = killpg(Pid::from_raw(self.group), signal);
+            if tokio::time::timeout(grace, self.ended()).await.is_ok() {
+                return;
+            }
+        }
+        self.kill().await;
     }
 
     /// SIGKILL to the agent's whole tree, and its end collected.
@@ -561,6 +665,7 @@ async fn copy_to_log(
     log: SharedLog,
     last_output: Arc<AtomicU64>,
     started: Instant,
+    mut metered: Option<(Metered, watch::Sender<Option<String>>)>,
 ) {
     let mut buf = vec![0u8; 64 * 1024];
     let mut written: u64 = 0;
@@ -571,6 +676,12 @@ async fn copy_to_log(
             Ok(n) => n,
         };
         last_output.store(started.elapsed().as_millis() as u64, Ordering::Relaxed);
+        if let Some((meter, over)) = &mut metered
+            && over.borrow().is_none()
+            && let Some(what) = meter.chunk(&buf[..n], started.elapsed())
+        {
+            over.send_replace(Some(what));
+        }
         if written + n as u64 <= LOG_LIMIT {
             let log = log.clone();
             let chunk = buf[..n].to_vec();

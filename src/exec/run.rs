@@ -247,7 +247,11 @@ impl Run {
             reason,
         });
         for i in super::decide::stranded_by(&self.ctx.plan, &self.state, &name) {
-            let reason = format!("its dependency `{name}` was stopped by a usage limit");
+            let why = match stop {
+                Stop::UsageLimit { .. } => "a usage limit",
+                Stop::Budget { .. } => "its budget",
+            };
+            let reason = format!("its dependency `{name}` was stopped by {why}");
             self.skip_stream(i, reason, true);
         }
     }
@@ -356,6 +360,7 @@ impl Run {
                     summary: record.tasks[i].summary.clone(),
                     start: start.clone(),
                     end: end.clone(),
+                    cost: crate::ledger::task_tally(&record.tasks[i]).trailers(),
                 }),
                 _ => None,
             })

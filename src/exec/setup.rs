@@ -89,6 +89,7 @@ pub async fn run(
             humantime::format_duration(after)
         )),
         AgentExit::SpawnFailed(message) => Some(format!("could not start: {message}")),
+        AgentExit::OverBudget(what) => Some(format!("was stopped by a budget ({what})")),
     };
     if let Some(what) = failed {
         return SetupResult::Failed(format!("setup `{shown}` {what}"));

@@ -72,6 +72,8 @@ pub struct TaskSpec {
     /// `{check_output}` / `{check_output_file}`: set when the agent fixes a failed check.
     pub check_output: String,
     pub check_output_file: String,
+    /// `{usage_file}`: known once the task starts.
+    pub usage_file: Option<String>,
 }
 
 impl TaskSpec {
@@ -97,6 +99,7 @@ impl TaskSpec {
             slot: None,
             check_output: String::new(),
             check_output_file: String::new(),
+            usage_file: None,
         }
     }
 
@@ -128,6 +131,7 @@ impl TaskSpec {
             port: self.slot.as_ref().map(|(_, port)| port.as_str()),
             check_output: &self.check_output,
             check_output_file: &self.check_output_file,
+            usage_file: self.usage_file.as_deref(),
         }
     }
 }

@@ -7,8 +7,8 @@ use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use crate::authoring::init::{self, RepoShape};
-pub use crate::authoring::init::{AgentChoice, AgentCli};
-use crate::authoring::{examples, tasks};
+pub use crate::authoring::init::{AgentChoice, AgentCli, SCRIPT_PATH};
+use crate::authoring::{examples, members, tasks};
 use crate::error::{Error, Result};
 use crate::git::Repo;
 use crate::plan::{self, CheckError, schedule};
@@ -89,6 +89,11 @@ pub fn files(
             let shape = repo_shape(repo)?;
             let agent = required_agent(agent, "streams init")?;
             files.push((path.to_path_buf(), init::generate(&shape, agent)));
+            // The script the plan names, unless the person has one there already.
+            let script = repo.root().join(init::SCRIPT_PATH);
+            if agent == AgentChoice::Only(AgentCli::Script) && !script.exists() {
+                files.push((script, init::SCRIPT_TEXT.to_string()));
+            }
         }
     }
     if let Some((existing, _)) = files.iter().find(|(p, _)| p.exists()) {
@@ -104,8 +109,9 @@ pub fn files(
 }
 
 /// Writes one of [`files`]: its directory made first, the file created new (something that
-/// appeared since the check is not overwritten either).
+/// appeared since the check is not overwritten either), a script (`#!`) executable.
 pub fn write_file(file: &Path, text: &str) -> Result<()> {
+    use std::os::unix::fs::OpenOptionsExt as _;
     if let Some(dir) = file.parent() {
         std::fs::create_dir_all(dir)
             .map_err(|e| Error::io(format!("could not create {}", dir.display()), e))?;
@@ -113,12 +119,14 @@ pub fn write_file(file: &Path, text: &str) -> Result<()> {
     std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)
+        .mode(if text.starts_with("#!") { 0o755 } else { 0o644 })
         .open(file)
         .and_then(|mut f| f.write_all(text.as_bytes()))
         .map_err(|e| Error::io(format!("could not write {}", file.display()), e))
 }
 
-/// What the generated plan is built from: the files tracked at HEAD, the branch, the name.
+/// What the generated plan is built from: the files tracked at HEAD and its root manifests,
+/// the branch, the name.
 fn repo_shape(repo: &Repo) -> Result<RepoShape> {
     let head = repo.resolve_commit("HEAD").map_err(|_| {
         Error::usage_with_hint(
@@ -127,6 +135,18 @@ fn repo_shape(repo: &Repo) -> Result<RepoShape> {
         )
     })?;
     let tracked = repo.tracked_files(&head)?;
+    let tree = repo.commit_info(&head)?.tree;
+    let manifests = members::ROOT_MANIFESTS
+        .iter()
+        .filter(|name| tracked.iter().any(|t| t == *name))
+        .filter_map(|name| {
+            let text = repo.blob_at(&tree, name)?;
+            Some((
+                name.to_string(),
+                String::from_utf8_lossy(&text).into_owned(),
+            ))
+        })
+        .collect();
     let branch = repo.current_branch();
     let dir_name = repo
         .root()
@@ -137,6 +157,7 @@ fn repo_shape(repo: &Repo) -> Result<RepoShape> {
         dir_name,
         branch,
         tracked,
+        manifests,
     })
 }
 
@@ -161,6 +182,8 @@ pub struct FromRequest<'a> {
 pub struct FromList {
     pub text: String,
     pub target: PathBuf,
+    /// Where `--agent script`'s script goes with it (none there yet).
+    pub script: Option<PathBuf>,
     pub summary: FromTasks,
 }
 
@@ -209,6 +232,8 @@ pub fn from_tasks(repo: &Repo, req: &FromRequest) -> Result<FromList> {
     };
     let target = super::load::plan_path(req.cwd, repo, req.plan);
     let target_shown = super::load::shown_path(req.cwd, &target);
+    let script = Some(repo.root().join(init::SCRIPT_PATH))
+        .filter(|script| req.agent == AgentChoice::Only(AgentCli::Script) && !script.exists());
     let plan = &checked.plan;
     let sim = schedule::simulate(plan, req.jobs);
     let summary = FromTasks {
@@ -235,6 +260,9 @@ pub fn from_tasks(repo: &Repo, req: &FromRequest) -> Result<FromList> {
             AgentChoice::Only(cli) => cli.program().filter(|program| !on_path(program)),
             AgentChoice::All { .. } => None,
         },
+        script_shown: script
+            .as_ref()
+            .map(|script| super::load::shown_path(req.cwd, script)),
         waves: schedule::waves(plan).len(),
         jobs: sim.jobs,
         makespan: sim.makespan,
@@ -243,6 +271,7 @@ pub fn from_tasks(repo: &Repo, req: &FromRequest) -> Result<FromList> {
     Ok(FromList {
         text: generated.text,
         target,
+        script,
         summary,
     })
 }
@@ -280,7 +309,8 @@ fn new_paths(generated: &tasks::Generated, warnings: &plan::Diagnostics) -> usiz
 }
 
 /// Writes the plan built from a task list to `list.target`, whole or not at all (a temporary
-/// file beside it, linked into place), and never over an existing file.
+/// file beside it, linked into place), and never over an existing file; then the agent script
+/// it names, if it brings one.
 pub fn write_from_tasks(list: &FromList) -> Result<()> {
     let shown = &list.summary.target_shown;
     write_new(&list.target, &list.text).map_err(|source| {
@@ -295,7 +325,11 @@ pub fn write_from_tasks(list: &FromList) -> Result<()> {
         } else {
             Error::io(format!("could not write {shown}"), source)
         }
-    })
+    })?;
+    match &list.script {
+        Some(script) => write_file(script, init::SCRIPT_TEXT),
+        None => Ok(()),
+    }
 }
 
 fn write_new(target: &Path, text: &str) -> std::io::Result<()> {

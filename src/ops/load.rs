@@ -126,7 +126,23 @@ fn load_checked_at(
         programs_here,
     };
     match plan::check(&text, &mut facts) {
-        Ok(checked) => {
+        Ok(mut checked) => {
+            if at.is_none()
+                && let Some(warning) = uncommitted_owned(repo, &checked.plan, &path)
+            {
+                checked.warnings.push(warning);
+            }
+            let too_long = prompts_past_the_argument_limit(&checked.plan, &facts.plan_dir);
+            if !too_long.is_empty() {
+                let mut diags = checked.warnings;
+                for error in too_long {
+                    diags.push(error);
+                }
+                return Err(Error::InvalidPlan {
+                    rendered: diags.render(&text, &shown_path, color),
+                    errors: diags.errors(),
+                });
+            }
             let rendered = (!checked.warnings.is_empty())
                 .then(|| checked.warnings.render(&text, &shown_path, color));
             let warnings = checked
@@ -170,6 +186,107 @@ fn load_checked_at(
         }),
         Err(CheckError::Repository(err)) => Err(err.into()),
     }
+}
+
+/// The longest string one argument may be on Linux (`MAX_ARG_STRLEN`, 32 pages): `execve`
+/// refuses a longer one with E2BIG, whatever the total.
+const MAX_ARGUMENT_BYTES: u64 = 32 * 4096;
+
+/// An error for each task whose agent is given the prompt as an argument (`{prompt}`) while
+/// its text alone (inline, or its `prompt_file`) is past [`MAX_ARGUMENT_BYTES`]: the agent could
+/// never start, and a run would find out only when it came to that task. streams does not
+/// pass such a prompt another way by itself: where the program reads it (an argument, a file,
+/// its stdin) is the program's to say, and `{prompt_file}` says "a file" in the plan.
+fn prompts_past_the_argument_limit(plan: &plan::Plan, plan_dir: &Path) -> Vec<plan::Diagnostic> {
+    let mut errors = Vec::new();
+    for stream in &plan.streams {
+        for (i, task) in stream.tasks.iter().enumerate() {
+            let as_argument = plan
+                .agent_for(stream, task)
+                .is_some_and(|agent| match agent {
+                    plan::AgentSpec::Argv(argv) => argv.iter().any(|a| a.contains("{prompt}")),
+                    // Every preset's CLI is given the prompt as an argument (`agent::preset`).
+                    plan::AgentSpec::Preset(_) => true,
+                });
+            if !as_argument {
+                continue;
+            }
+            let (bytes, what) = match &task.prompt {
+                plan::Prompt::Text(text) => (text.len() as u64, "its text".to_string()),
+                plan::Prompt::File(file) => (
+                    std::fs::metadata(plan_dir.join(file)).map_or(0, |m| m.len()),
+                    format!("its prompt file {}", file.display()),
+                ),
+            };
+            if bytes > MAX_ARGUMENT_BYTES {
+                errors.push(
+                    plan::Diagnostic::error(format!(
+                        "task {} of stream `{}` gives its agent the prompt as one argument (`{{prompt}}`), and {what} alone is {} KiB: the system refuses an argument longer than {} KiB",
+                        i + 1,
+                        stream.name,
+                        bytes / 1024,
+                        MAX_ARGUMENT_BYTES / 1024,
+                    ))
+                    .help("pass it as a file: `{prompt_file}` in the agent's argv (with the flag your agent reads a prompt file with), or shorten the task"),
+                );
+            }
+        }
+    }
+    errors
+}
+
+/// The most paths [`uncommitted_owned`] names; the others are counted.
+const UNCOMMITTED_SHOWN: usize = 5;
+
+/// A warning when files the plan's streams own (or share) have uncommitted changes in this
+/// checkout, untracked files included: a run starts every stream from the pinned `base`
+/// commit, so no agent sees those edits, and a person who made them expects otherwise. The
+/// plan file itself is left out (it is read from the checkout). `None` when there are none, or
+/// when `git status` cannot say (that is not the plan's problem; the run will tell).
+fn uncommitted_owned(repo: &Repo, plan: &plan::Plan, plan_path: &Path) -> Option<plan::Diagnostic> {
+    use crate::ownership::{Owner, Ownership};
+    let root = repo.workdir()?;
+    let plan_file = plan_path
+        .strip_prefix(root)
+        .ok()
+        .map(|p| p.to_string_lossy().replace('\\', "/"));
+    let ownership = Ownership::new(plan);
+    let owned: Vec<String> = crate::git::worktree::uncommitted(root)
+        .ok()?
+        .into_iter()
+        .filter(|path| plan_file.as_deref() != Some(path.as_str()))
+        .filter_map(|path| match ownership.owner_of(&path) {
+            Owner::Stream(index) => Some(format!("{path} ({})", plan.streams[index].name)),
+            Owner::Shared => Some(format!("{path} (shared)")),
+            Owner::Nobody => None,
+        })
+        .collect();
+    if owned.is_empty() {
+        return None;
+    }
+    let mut shown = owned
+        .iter()
+        .take(UNCOMMITTED_SHOWN)
+        .cloned()
+        .collect::<Vec<_>>()
+        .join(", ");
+    if owned.len() > UNCOMMITTED_SHOWN {
+        shown.push_str(&format!(" and {} more", owned.len() - UNCOMMITTED_SHOWN));
+    }
+    Some(
+        plan::Diagnostic::warning(format!(
+            "{} that streams own {} uncommitted changes in this checkout: {shown}",
+            plan::diagnostic::count(owned.len(), "file"),
+            if owned.len() == 1 { "has" } else { "have" },
+        ))
+        .note(format!(
+            "a run starts every stream from `base` ({}), without these changes: no agent sees them",
+            plan.base
+        ))
+        .help(
+            "commit them first for the agents to build on them (or stash them to leave them out)",
+        ),
+    )
 }
 
 /// Why a plan's file could not be read.

@@ -59,7 +59,12 @@ pub fn learn(repo: &Repo, plan: &Plan, unit: EstimateUnit) -> Result<Option<Lear
     if observations.is_empty() {
         return Ok(None);
     }
-    Ok(Some(learn::learn(plan, unit, &observations)))
+    let mut learned = learn::learn(plan, unit, &observations);
+    let (streams, run) = learn::forecast_cost(plan, &observations);
+    if run.usd.is_some() || run.tokens.is_some() {
+        learned.cost = Some((streams, run));
+    }
+    Ok(Some(learned))
 }
 
 /// What `streams plan` adds from experience, or `None` when there is nothing to add (no history
@@ -84,6 +89,7 @@ pub fn learning(
         makespan_low: schedule::simulate(&l.low, jobs).makespan,
         makespan_high: schedule::simulate(&l.high, jobs).makespan,
         last_run: last_run(repo, plan, unit),
+        cost: l.cost.clone(),
     });
     let what_if = (jobs_list.len() > 1).then(|| {
         let (rows, enough_jobs) = learn::what_if(plan, jobs_list);
@@ -138,5 +144,7 @@ fn observation(record: &history::Record) -> Observation {
         text_hash: record.text_hash.clone(),
         seconds: record.seconds,
         at: record.at,
+        tokens: record.tokens,
+        cost_usd: record.cost_usd,
     }
 }

@@ -311,7 +311,7 @@ fn row(repo: &Repo, state: &RunState, latest: bool, holder: Option<lock::Holder>
         wall_ms,
         merged,
         has_result,
-        cost_usd: None,
+        cost_usd: crate::ledger::Ledger::of(state).total.cost_usd,
         latest,
         held_by: holder.map(|h| format!("`streams {}` (pid {})", h.command, h.pid)),
     }

@@ -199,6 +199,7 @@ fn stream_show(
                 log: exists.then(|| log.display().to_string()),
                 started_at: spans.iter().map(|span| span.started_at).min(),
                 finished_at: spans.iter().map(|span| span.finished_at).max(),
+                cost: crate::ledger::task_cost(&s.name, i, t),
             }
         })
         .collect();
@@ -251,6 +252,13 @@ fn stream_show(
         checks: checks(state, s),
         conflict,
         notes: s.notes.clone(),
+        cost: {
+            let mut tally = crate::ledger::Tally::default();
+            for t in &s.tasks {
+                tally.add(&crate::ledger::task_tally(t));
+            }
+            (!tally.is_empty()).then_some(tally)
+        },
     })
 }
 

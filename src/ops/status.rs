@@ -4,6 +4,7 @@
 use crate::coordinator;
 use crate::error::Result;
 use crate::git::{Repo, refs};
+use crate::ledger::Tally;
 use crate::report::runs_view::Choice;
 use crate::report::status_view::{
     CulpritStatus, FlakyStatus, GateStatus, LandedStatus, ParkedStatus, PredictedConflict,
@@ -54,11 +55,12 @@ pub fn build(repo: &Repo, state: &RunState, holder: Option<lock::Holder>) -> Run
     let outcome = matches!(state.phase, RunPhase::Finished)
         .then(|| crate::report::summary::status_of(state).to_string());
     let run_dir = StateDir::new(repo.common_dir()).run_dir(&state.run_id);
-    let streams = state
+    let streams: Vec<StreamStatus> = state
         .streams
         .iter()
         .map(|s| stream_status(repo, &run_dir, state, s, now, live))
         .collect();
+    let streams_cost: Vec<Tally> = streams.iter().filter_map(|s| s.cost.clone()).collect();
     let mut skipped = Vec::new();
     if state.no_check {
         skipped.push("check");
@@ -90,6 +92,13 @@ pub fn build(repo: &Repo, state: &RunState, holder: Option<lock::Holder>) -> Run
         predicted_conflicts: predicted_conflicts(repo, state),
         gate: gate_status(state),
         skipped,
+        cost: {
+            let mut total = crate::ledger::Tally::default();
+            for s in &streams_cost {
+                total.add(s);
+            }
+            (!total.is_empty()).then_some(total)
+        },
     }
 }
 
@@ -185,6 +194,7 @@ fn stream_status(
     let activity = running
         .filter(|_| waiting.is_none())
         .and_then(|t| last_activity(run_dir, s, t));
+    let cost = stream_cost(run_dir, s, running);
     StreamStatus {
         name: s.name.clone(),
         state: word.to_string(),
@@ -211,11 +221,29 @@ fn stream_status(
             .collect(),
         activity,
         waiting,
+        cost,
     }
 }
 
 /// The last action of task `t`'s agent (tool and target), read from the end of its log by the
 /// parser of whichever preset's events it holds; `None` for an agent that prints none.
+/// What a stream's agents used: what the state records, and for the attempt running now what
+/// its output shows so far.
+fn stream_cost(run_dir: &RunDir, s: &StreamRecord, running: Option<usize>) -> Option<Tally> {
+    let mut tally = Tally::default();
+    for t in &s.tasks {
+        tally.add(&crate::ledger::task_tally(t));
+    }
+    if let Some(t) = running {
+        let output = crate::agent::log::last_attempt(&run_dir.log_path(&s.name, t), 64 << 20);
+        if let Some(live) = crate::ledger::meter::read_any(&output) {
+            tally.attempts += 1;
+            tally.usage(&live);
+        }
+    }
+    (!tally.is_empty()).then_some(tally)
+}
+
 fn last_activity(run_dir: &RunDir, s: &StreamRecord, t: usize) -> Option<String> {
     let output = crate::agent::log::last_attempt(&run_dir.log_path(&s.name, t), 256 * 1024);
     crate::agent::events::last_activity_of_any(&output, Some(&s.worktree)).map(|a| a.to_string())

@@ -29,6 +29,96 @@ pub struct Observation {
     pub seconds: f64,
     /// When it finished (ordering only).
     pub at: u64,
+    /// What its agent used and cost, when it reported.
+    pub tokens: Option<u64>,
+    pub cost_usd: Option<f64>,
+}
+
+/// A forecast of what something costs: the median and the 10th-90th percentile range.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
+pub struct Range {
+    pub median: f64,
+    pub low: f64,
+    pub high: f64,
+}
+
+impl Range {
+    fn add(&self, other: &Range) -> Range {
+        Range {
+            median: self.median + other.median,
+            low: self.low + other.low,
+            high: self.high + other.high,
+        }
+    }
+}
+
+/// What a stream (or the run) is expected to cost, from the history.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct CostForecast {
+    /// `None` where no past run of its tasks reported a cost.
+    pub usd: Option<Range>,
+    pub tokens: Option<Range>,
+    /// Tasks forecast from their own past runs, from their stream's, and not at all.
+    pub from_task: usize,
+    pub from_stream: usize,
+    pub unknown: usize,
+}
+
+/// Per stream (plan order) and for the run: the cost expected from the history. A task's
+/// figure is from the last [`RECENT`] runs of the same task, else from its stream's past tasks.
+pub fn forecast_cost(plan: &Plan, history: &[Observation]) -> (Vec<CostForecast>, CostForecast) {
+    let mut sorted: Vec<&Observation> = history.iter().collect();
+    sorted.sort_by_key(|o| o.at);
+    let range = |values: &[f64]| {
+        (!values.is_empty()).then(|| Range {
+            median: percentile(values, 0.5),
+            low: percentile(values, 0.1),
+            high: percentile(values, 0.9),
+        })
+    };
+    let sum = |a: Option<Range>, b: Option<Range>| match (a, b) {
+        (Some(a), Some(b)) => Some(a.add(&b)),
+        (a, b) => a.or(b),
+    };
+    let mut streams = Vec::new();
+    let mut run = CostForecast::default();
+    for stream in &plan.streams {
+        let mut f = CostForecast::default();
+        let figures = |same: &dyn Fn(&Observation) -> bool| {
+            let seen: Vec<&&Observation> = sorted.iter().filter(|o| same(o)).collect();
+            let recent = &seen[seen.len().saturating_sub(RECENT)..];
+            let usd: Vec<f64> = recent.iter().filter_map(|o| o.cost_usd).collect();
+            let tokens: Vec<f64> = recent
+                .iter()
+                .filter_map(|o| o.tokens.map(|t| t as f64))
+                .collect();
+            (range(&usd), range(&tokens))
+        };
+        for task in &stream.tasks {
+            let hash = text_hash(&task.prompt);
+            let (mut usd, mut tokens) =
+                figures(&|o: &Observation| o.stream == stream.name && o.text_hash == hash);
+            if usd.is_some() || tokens.is_some() {
+                f.from_task += 1;
+            } else {
+                (usd, tokens) = figures(&|o: &Observation| o.stream == stream.name);
+                if usd.is_some() || tokens.is_some() {
+                    f.from_stream += 1;
+                } else {
+                    f.unknown += 1;
+                }
+            }
+            f.usd = sum(f.usd, usd);
+            f.tokens = sum(f.tokens, tokens);
+        }
+        run.usd = sum(run.usd, f.usd);
+        run.tokens = sum(run.tokens, f.tokens);
+        run.from_task += f.from_task;
+        run.from_stream += f.from_stream;
+        run.unknown += f.unknown;
+        streams.push(f);
+    }
+    (streams, run)
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -79,6 +169,9 @@ pub struct Learned {
     pub high: Plan,
     /// Tasks predicted from their own or their stream's history.
     pub from_history: usize,
+    /// What each stream and the run are expected to cost (set by the caller when the history
+    /// has figures: [`forecast_cost`]).
+    pub cost: Option<(Vec<CostForecast>, CostForecast)>,
 }
 
 /// A stable 64-bit FNV-1a hash of a task's wording (its text, or its prompt file's path), as 16
@@ -180,6 +273,7 @@ pub fn learn(plan: &Plan, unit: EstimateUnit, history: &[Observation]) -> Learne
         },
         tasks,
         from_history,
+        cost: None,
     }
 }
 
@@ -308,6 +402,8 @@ tasks = [{ prompt = "form", estimate = "30s" }]
             text_hash: text_hash(&s.tasks[task].prompt),
             seconds,
             at,
+            tokens: None,
+            cost_usd: None,
         }
     }
 

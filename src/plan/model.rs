@@ -219,7 +219,61 @@ pub struct Plan {
     pub ports: Ports,
     /// Concurrency groups: the most agents of a group running at once (`[plan.limits]`).
     pub limits: BTreeMap<String, usize>,
+    /// What the plan's agents may spend in all (shared by every task).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub budget: Option<Budget>,
+    /// Prices per model (`[prices]`), for agents that do not state their cost.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub prices: BTreeMap<String, Price>,
     pub streams: Vec<Stream>,
+}
+
+/// A limit on what an agent may spend (`budget = { usd = 5, tokens = 2_000_000, turns = 60,
+/// time = "30m" }`), on a task (its agent alone), a stream or the plan (shared by their tasks).
+/// Each limit is optional; crossing any one of them exhausts the budget.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct Budget {
+    pub usd: Option<f64>,
+    /// Every token, of every kind.
+    pub tokens: Option<u64>,
+    pub turns: Option<u32>,
+    /// The agent's running time.
+    pub time: Option<Duration>,
+}
+
+impl Budget {
+    /// No limit set.
+    pub fn is_empty(&self) -> bool {
+        self.usd.is_none() && self.tokens.is_none() && self.turns.is_none() && self.time.is_none()
+    }
+
+    /// `$5.00, 2.0M tokens, 60 turns, 30m`.
+    pub fn describe(&self) -> String {
+        let mut parts = Vec::new();
+        if let Some(usd) = self.usd {
+            parts.push(format!("${usd:.2}"));
+        }
+        if let Some(tokens) = self.tokens {
+            parts.push(format!("{} tokens", crate::agent::usage::tokens(tokens)));
+        }
+        if let Some(turns) = self.turns {
+            parts.push(format!("{turns} turns"));
+        }
+        if let Some(time) = self.time {
+            parts.push(crate::duration::fmt_duration_ms(time.as_millis() as u64));
+        }
+        parts.join(", ")
+    }
+}
+
+/// What a model's tokens cost, in US dollars per million tokens (`[prices]`): what streams
+/// prices an agent's usage with when the agent does not state its cost (marked an estimate).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
+pub struct Price {
+    pub input: f64,
+    pub output: f64,
+    pub cache_read: f64,
+    pub cache_write: f64,
 }
 
 /// Where each slot's ports start: slot `n` may use `base + n * per_slot` and the
@@ -278,6 +332,8 @@ pub struct Stream {
     /// Its tasks may end without changes (unless a task says otherwise).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub allow_empty: Option<bool>,
+    /// What the stream's tasks may spend in all (shared).
+    pub budget: Option<Budget>,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -291,6 +347,8 @@ pub struct Task {
     /// its agent's events show a refusal or an error.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub allow_empty: Option<bool>,
+    /// What this task's agent may spend (each attempt stops when it crosses it).
+    pub budget: Option<Budget>,
 }
 
 /// What a task asks of its agent.

@@ -235,6 +235,7 @@ fn build(file: &RawFile) -> Option<Plan> {
                     estimate: t.estimate.as_ref().map(|e| e.value),
                     group: t.group.as_ref().map(|g| g.value.clone()),
                     allow_empty: t.allow_empty,
+                    budget: t.budget.clone(),
                 })
             })
             .collect::<Option<Vec<_>>>()?;
@@ -260,6 +261,7 @@ fn build(file: &RawFile) -> Option<Plan> {
             setup: s.settings.setup.clone(),
             setup_timeout: s.settings.setup_timeout,
             allow_empty: s.settings.allow_empty,
+            budget: s.budget.clone(),
         });
     }
     Some(Plan {
@@ -313,6 +315,8 @@ fn build(file: &RawFile) -> Option<Plan> {
             .iter()
             .map(|(name, n)| (name.value.clone(), *n))
             .collect(),
+        budget: raw.budget.clone(),
+        prices: file.prices.iter().cloned().collect(),
         streams,
     })
 }

@@ -25,6 +25,8 @@ pub struct FromTasks {
     pub new_paths: usize,
     /// The agent named with `--agent`, when it is not on PATH.
     pub missing_program: Option<&'static str>,
+    /// The agent script `--agent script` writes with the plan (unless one is there), as shown.
+    pub script_shown: Option<String>,
     pub waves: usize,
     pub jobs: usize,
     pub makespan: f64,
@@ -61,6 +63,14 @@ pub fn from_tasks(ui: &Ui, s: &FromTasks) -> Vec<String> {
         ));
     }
     lines.push(wrote);
+    if let Some(script) = &s.script_shown
+        && !s.dry_run
+    {
+        lines.push(format!(
+            "{} {script}: make it call your agent, then commit it: `git add {script} && git commit -m \"streams agent\"` (each stream's workspace starts from a commit)",
+            ui.bold("wrote"),
+        ));
+    }
     if s.new_paths > 0 {
         lines.push(format!(
             "  {} not tracked yet: the tasks create them",

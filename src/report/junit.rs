@@ -32,6 +32,38 @@ pub fn render(
     report.to_string()
 }
 
+/// What agents used, as JUnit properties (`streams.tokens`, `streams.cost_usd`, ...).
+fn cost_properties(t: &crate::ledger::Tally) -> Vec<quick_junit::Property> {
+    let mut props: Vec<(&str, String)> = vec![
+        ("streams.tokens", t.tokens.to_string()),
+        ("streams.tokens.input", t.input_tokens.to_string()),
+        ("streams.tokens.output", t.output_tokens.to_string()),
+        ("streams.tokens.cache_read", t.cache_read_tokens.to_string()),
+        (
+            "streams.tokens.cache_write",
+            t.cache_write_tokens.to_string(),
+        ),
+        ("streams.turns", t.turns.to_string()),
+        ("streams.agent_runs", t.attempts.to_string()),
+    ];
+    if let Some(c) = t.cost_usd {
+        props.push(("streams.cost_usd", format!("{c:.6}")));
+        if t.cost_estimated {
+            props.push(("streams.cost_estimated", "true".into()));
+        }
+    }
+    if t.unreported > 0 {
+        props.push(("streams.unreported_runs", t.unreported.to_string()));
+    }
+    if !t.models.is_empty() {
+        props.push(("streams.models", t.models.join(",")));
+    }
+    props
+        .into_iter()
+        .map(|(k, v)| quick_junit::Property::new(k, v))
+        .collect()
+}
+
 fn suite(
     state: &RunState,
     stream: &crate::state::StreamRecord,
@@ -46,6 +78,7 @@ fn suite(
     }
     let mut total_ms = 0;
     let mut failed = false;
+    let mut stream_cost = crate::ledger::Tally::default();
     for (t, task) in stream.tasks.iter().enumerate() {
         let spans: Vec<&Span> = timeline::task_spans(state, stream, t).collect();
         let ms: u64 = spans.iter().map(|s| duration_ms(s)).sum();
@@ -75,11 +108,21 @@ fn suite(
         };
         let mut case = TestCase::new(format!("task {}: {}", t + 1, task.summary), status);
         case.set_classname(stream.name.as_str());
+        if let Some(cost) = crate::ledger::task_cost(&stream.name, t, task) {
+            case.add_properties(cost_properties(&cost.tally));
+            if let Some(session) = cost.sessions.last() {
+                case.add_property(("streams.session", session.as_str()));
+            }
+            stream_cost.add(&cost.tally);
+        }
         case.set_time(Duration::from_millis(ms));
         if let Some(at) = spans.first().and_then(|s| timestamp(s.started_at)) {
             case.set_timestamp(at);
         }
         suite.add_test_case(case);
+    }
+    if !stream_cost.is_empty() {
+        suite.add_properties(cost_properties(&stream_cost));
     }
     // A stream that ended done had every conflict of it resolved by a person (`continue`): its
     // conflicts are history, not failures, or CI would go red on a run that succeeded.

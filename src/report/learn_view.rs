@@ -39,6 +39,12 @@ pub struct LearnedSummary {
     pub makespan_high: Estimate,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub last_run: Option<LastRun>,
+    /// Per stream and for the run: the cost expected from past runs, when they reported one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cost: Option<(
+        Vec<crate::plan::learn::CostForecast>,
+        crate::plan::learn::CostForecast,
+    )>,
 }
 
 /// The last recorded run of a plan: what the history before it predicted, and what it took.
@@ -137,6 +143,12 @@ impl Learning {
                 amount(unit, learned.makespan_low),
                 amount(unit, learned.makespan_high)
             );
+            if let Some((streams, run)) = &learned.cost {
+                for (stream, f) in plan.streams.iter().zip(streams) {
+                    let _ = writeln!(out, "  cost of {:<width$}  {}", stream.name, cost_text(f));
+                }
+                let _ = writeln!(out, "  expected cost of the run: {}", cost_text(run));
+            }
             if let Some(last) = &learned.last_run {
                 let off = if last.actual > 0.0 {
                     (last.predicted - last.actual) / last.actual * 100.0
@@ -217,6 +229,45 @@ impl Learning {
 
 fn seconds(value: Estimate) -> String {
     crate::duration::fmt_duration_ms((value.max(0.0) * 1000.0).round() as u64)
+}
+
+/// `$0.0121 (10th-90th percentile $0.0100 to $0.0150), 3.9k tokens, from 2 tasks' past runs`.
+fn cost_text(f: &crate::plan::learn::CostForecast) -> String {
+    let money = |v: f64| crate::agent::usage::usd(v, false);
+    let mut parts = Vec::new();
+    match &f.usd {
+        Some(r) => parts.push(format!(
+            "{} (10th-90th percentile {} to {})",
+            money(r.median),
+            money(r.low),
+            money(r.high)
+        )),
+        None => parts.push("cost unknown".to_string()),
+    }
+    if let Some(t) = &f.tokens {
+        parts.push(format!(
+            "{} tokens",
+            crate::agent::usage::tokens(t.median as u64)
+        ));
+    }
+    let mut from = Vec::new();
+    if f.from_task > 0 {
+        from.push(format!(
+            "{} from their own past runs",
+            plural(f.from_task, "task")
+        ));
+    }
+    if f.from_stream > 0 {
+        from.push(format!(
+            "{} from their stream's",
+            plural(f.from_stream, "task")
+        ));
+    }
+    if f.unknown > 0 {
+        from.push(format!("{} never reported", plural(f.unknown, "task")));
+    }
+    parts.push(from.join(", "));
+    parts.join(", ")
 }
 
 fn plural(n: usize, what: &str) -> String {

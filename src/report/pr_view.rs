@@ -77,12 +77,26 @@ pub fn body(stream: &StreamShow, cx: &PrContext<'_>) -> String {
             .as_deref()
             .map(|r| format!(": {}", md_text(r)))
             .unwrap_or_default();
+        let cost = t
+            .cost
+            .as_ref()
+            .map(|c| {
+                format!(
+                    "; {}, {} tokens",
+                    c.tally.cost_text(),
+                    c.tally.tokens_text()
+                )
+            })
+            .unwrap_or_default();
         let _ = writeln!(
             out,
-            "- [{mark}] {} ({}{reason})",
+            "- [{mark}] {} ({}{reason}{cost})",
             md_text(&t.text),
             t.status
         );
+    }
+    if let Some(cost) = &stream.cost {
+        let _ = writeln!(out, "\nAgent cost: {}.", cost.describe());
     }
     let _ = writeln!(
         out,

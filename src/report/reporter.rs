@@ -445,9 +445,14 @@ impl Reporter for Live {
                 let bar = self.bar(stream);
                 bar.finish_with_message(format!("{}: {reason}", self.ui.red("failed")));
             }
-            Event::StreamLimited { stream, .. } => {
+            Event::StreamLimited { stream, reason, .. } => {
                 let bar = self.bar(stream);
-                bar.finish_with_message(self.ui.yellow("stopped (usage limit)"));
+                let why = if reason.starts_with("budget") {
+                    "budget"
+                } else {
+                    "usage limit"
+                };
+                bar.finish_with_message(self.ui.yellow(format!("stopped ({why})")));
             }
             Event::TaskWaiting { stream, task, .. } => {
                 let bar = self.bar(stream);

@@ -185,7 +185,7 @@ fn finished(
     let stopped = stopped_streams(state);
     if !failed && !stopped.is_empty() {
         ui.info(format!(
-            "  streams retry {}{plan_flag}{}    # continue what was stopped (after a usage limit: once it has reset), on top of this result",
+            "  streams retry {}{plan_flag}{}    # continue what was stopped (after a usage limit: once it has reset; after a budget: raise it first), on top of this result",
             stopped.join(" "),
             with_dependents(state, &stopped)
         ));
@@ -263,7 +263,14 @@ fn halted(ui: &Ui, state: &RunState, report: &RunReport) {
 }
 
 /// Prints what `abort` did: where the integration branch is, and every ref that keeps work.
-pub fn aborted(ui: &Ui, state: &RunState, kept: &[(String, String)], restored: Option<&str>) {
+/// `plan_flag` as for [`ended`]: a bare `streams clean` could clean another plan's run.
+pub fn aborted(
+    ui: &Ui,
+    state: &RunState,
+    kept: &[(String, String)],
+    restored: Option<&str>,
+    plan_flag: &str,
+) {
     let branch = crate::layout::short_branch(&state.integration_ref);
     ui.always(format!(
         "aborted run {} of plan `{}`",
@@ -284,7 +291,7 @@ pub fn aborted(ui: &Ui, state: &RunState, kept: &[(String, String)], restored: O
         }
     }
     ui.info(format!(
-        "stream branches stay as they are: streams/{}/<stream>; `streams clean` removes worktrees",
+        "stream branches stay as they are: streams/{}/<stream>; `streams clean{plan_flag}` removes worktrees",
         state.plan_name
     ));
 }

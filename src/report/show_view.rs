@@ -66,6 +66,9 @@ pub struct StreamShow {
     /// The merge conflict this stream halted the run on, and how it was resolved.
     pub conflict: Option<ConflictShow>,
     pub notes: Vec<String>,
+    /// Its agents' usage over every task, when any reported.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cost: Option<crate::ledger::Tally>,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -87,6 +90,9 @@ pub struct TaskShow {
     /// the run's timeline; `None` for runs recorded before the timeline existed.
     pub started_at: Option<u64>,
     pub finished_at: Option<u64>,
+    /// What its agent used (tokens by kind, cost, turns, models, sessions), when it reported.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cost: Option<crate::ledger::TaskCost>,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -186,6 +192,9 @@ fn render_stream(out: &mut String, s: &StreamShow) {
     if !s.depends_on.is_empty() {
         let _ = writeln!(out, "  after:     {}", s.depends_on.join(", "));
     }
+    if let Some(cost) = &s.cost {
+        let _ = writeln!(out, "  cost:      {}", cost.describe());
+    }
 
     let _ = writeln!(out, "  tasks:");
     for t in &s.tasks {
@@ -210,6 +219,12 @@ fn render_stream(out: &mut String, s: &StreamShow) {
         let rejected = s.rejections.iter().any(|r| r.task == t.number);
         if let Some(reason) = t.reason.as_ref().filter(|_| !rejected) {
             let _ = writeln!(out, "       {}", escape_unsafe(reason));
+        }
+        if let Some(cost) = &t.cost {
+            let _ = writeln!(out, "       cost: {}", cost.tally.describe());
+            if let Some(session) = cost.sessions.last() {
+                let _ = writeln!(out, "       session: {session}");
+            }
         }
         if let Some(log) = &t.log {
             let _ = writeln!(out, "       log: {log}");

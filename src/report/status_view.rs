@@ -47,6 +47,10 @@ pub struct RunStatus {
     /// What this run left out on purpose: `check` (`--no-check`), `gate` (`--no-gate`).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub skipped: Vec<&'static str>,
+    /// What its agents used so far (running agents: what their output shows until now);
+    /// absent while none reported.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cost: Option<crate::ledger::Tally>,
 }
 
 /// One run of a check or of the gate, as `status` shows it.
@@ -136,6 +140,9 @@ pub struct StreamStatus {
     /// The running task waits for its agent's usage limit to reset.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub waiting: Option<WaitingStatus>,
+    /// What its agents used so far, the running one's output included.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cost: Option<crate::ledger::Tally>,
 }
 
 /// A task waiting for its agent's usage limit to reset.
@@ -266,6 +273,33 @@ pub fn render(run: &RunStatus) -> String {
         if let Some(reason) = &s.reason {
             let _ = writeln!(out, "{:width$}  {reason}", "");
         }
+        if let Some(cost) = &s.cost {
+            let _ = writeln!(
+                out,
+                "{:width$}  cost: {}, {} tokens",
+                "",
+                cost.cost_text(),
+                cost.tokens_text()
+            );
+        }
+    }
+    if let Some(cost) = &run.cost {
+        let so_far = if run.phase == "running" {
+            " so far"
+        } else {
+            ""
+        };
+        let turns = if cost.turns > 0 {
+            format!(" ({} turns)", cost.turns)
+        } else {
+            String::new()
+        };
+        let _ = writeln!(
+            out,
+            "\ncost{so_far}: {}, {} tokens{turns}",
+            cost.cost_text(),
+            cost.tokens_text()
+        );
     }
     for what in &run.skipped {
         let _ = writeln!(out, "\n`--no-{what}`: this run skips the plan's `{what}`.");

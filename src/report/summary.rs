@@ -28,6 +28,10 @@ pub struct RunReport {
     /// `agent_ms / wall_ms`: how much faster than running the tasks one after another.
     pub speedup: f64,
     pub streams: Vec<StreamReport>,
+    /// What the agents used and cost: in all, per stream, per task (absent when no agent
+    /// reported its usage).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ledger: Option<crate::ledger::Ledger>,
     /// The units that landed on the integration branch, in the order they landed.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub integration_order: Vec<LandedReport>,
@@ -173,6 +177,7 @@ pub fn build(state: &RunState, status: &str, stream_files: Option<&[usize]>) -> 
         agent_ms,
         speedup,
         streams,
+        ledger: Some(crate::ledger::Ledger::of(state)).filter(|l| !l.is_empty()),
         integration_order: state
             .integrations
             .iter()
@@ -297,6 +302,9 @@ pub fn render_table(report: &RunReport, ui: &Ui) -> String {
         fmt_duration_ms(report.agent_ms),
         speedup_text(report)
     );
+    if let Some(ledger) = &report.ledger {
+        let _ = writeln!(out, "{}", cost_line(ledger));
+    }
     for s in report.streams.iter().filter(|s| !s.retried_for.is_empty()) {
         let _ = writeln!(out, "  {} retried: {}", s.name, retry_reasons(s));
     }
@@ -312,6 +320,80 @@ pub fn render_table(report: &RunReport, ui: &Ui) -> String {
             s.status,
             s.name,
             crate::text::escape_unsafe(s.reason.as_deref().unwrap_or(""))
+        );
+    }
+    out
+}
+
+/// `cost $0.0362 for 11.8k tokens (9 turns)` under the table.
+pub fn cost_line(ledger: &crate::ledger::Ledger) -> String {
+    let t = &ledger.total;
+    let mut line = match t.cost_usd {
+        Some(_) => format!("cost {} for {} tokens", t.cost_text(), t.tokens_text()),
+        None => format!(
+            "{} tokens (no agent stated a cost; `[prices]` would estimate it)",
+            t.tokens_text()
+        ),
+    };
+    if t.turns > 0 {
+        line.push_str(&format!(" ({} turns)", t.turns));
+    }
+    if t.cost_estimated {
+        line.push_str("; ~ marks an estimate from [prices]");
+    }
+    line
+}
+
+/// The cost table of `report.md` and the step summary: per stream with the total, then the
+/// most expensive tasks.
+pub fn cost_markdown(ledger: &crate::ledger::Ledger) -> String {
+    let mut out = String::from("\n### Cost\n\n");
+    out.push_str(
+        "| stream | cost | tokens | in | out | cache read | cache write | turns | agent runs |\n",
+    );
+    out.push_str("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n");
+    let row = |name: &str, t: &crate::ledger::Tally| {
+        format!(
+            "| {name} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
+            t.cost_text(),
+            t.tokens_text(),
+            t.input_tokens,
+            t.output_tokens,
+            t.cache_read_tokens,
+            t.cache_write_tokens,
+            t.turns,
+            t.attempts
+        )
+    };
+    for s in &ledger.streams {
+        out.push_str(&row(&s.stream, &s.tally));
+    }
+    out.push_str(&row("**total**", &ledger.total));
+    let top = ledger.most_expensive();
+    if !top.is_empty() {
+        out.push_str("\nMost expensive tasks:\n\n");
+        for t in top {
+            let _ = writeln!(
+                out,
+                "- **{}** task {} ({}): {}, {} tokens",
+                t.stream,
+                t.task,
+                crate::agent::events::one_line(&t.summary, 60),
+                t.tally.cost_text(),
+                t.tally.tokens_text()
+            );
+        }
+    }
+    if ledger.total.cost_estimated {
+        out.push_str(
+            "\n~ marks a cost estimated from the plan's `[prices]` (the agent did not state it).\n",
+        );
+    }
+    if ledger.total.unreported > 0 {
+        let _ = writeln!(
+            out,
+            "\n{} agent run(s) ended before reporting their usage: their figures are what was seen until then (at least).",
+            ledger.total.unreported
         );
     }
     out
@@ -365,6 +447,9 @@ pub fn render_markdown(report: &RunReport) -> String {
                 crate::text::md_text(s.reason.as_deref().unwrap_or(""))
             );
         }
+    }
+    if let Some(ledger) = &report.ledger {
+        out.push_str(&cost_markdown(ledger));
     }
     if !report.integration_order.is_empty() {
         let _ = writeln!(out, "\nIntegrated in this order:\n");

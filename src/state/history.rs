@@ -43,6 +43,12 @@ pub struct Record {
     pub outcome: String,
     /// Agent time, summed over its attempts, plus its share of its stream's overhead.
     pub seconds: f64,
+    /// Tokens its agent used over its attempts, when it reported (absent in older lines).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tokens: Option<u64>,
+    /// What they cost in US dollars, when known (stated or priced).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cost_usd: Option<f64>,
 }
 
 /// What [`load`] read.
@@ -135,10 +141,22 @@ pub fn records_of(state: &RunState, plan: &Plan, now_ms: u64) -> Vec<Record> {
                     .unwrap_or_default(),
                 outcome: outcome.to_string(),
                 seconds: task.agent_ms as f64 * scale / 1000.0,
+                tokens: reported(task).map(|u| u.total()),
+                cost_usd: reported(task).and_then(|u| u.cost_usd),
             });
         }
     }
     out
+}
+
+/// What a task's agent reported over its attempts; `None` when no attempt reported.
+fn reported(task: &super::model::TaskRecord) -> Option<super::model::Usage> {
+    task.usage
+        .iter()
+        .filter_map(|a| a.usage.as_ref())
+        .fold(None, |sum: Option<super::model::Usage>, u| {
+            Some(sum.map_or_else(|| u.clone(), |s| s.add(u)))
+        })
 }
 
 /// Appends a finished run's tasks, once: a run already in the history is not added again.
@@ -219,6 +237,8 @@ mod tests {
             agent: "a".into(),
             outcome: "done".into(),
             seconds,
+            tokens: None,
+            cost_usd: None,
         }
     }
 

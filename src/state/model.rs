@@ -621,6 +621,16 @@ pub enum Stop {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         kept: Option<String>,
     },
+    /// A budget ran out: the task's own (its agent crossed it), or one it shares with its
+    /// stream or the plan.
+    Budget {
+        /// Whose budget: `task`, `stream`, `plan` (or `shared` while not known which).
+        budget: String,
+        /// What was spent against which limit, in words (`2100 tokens of 2000`).
+        spent: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        kept: Option<String>,
+    },
 }
 
 impl std::fmt::Display for Stop {
@@ -642,6 +652,17 @@ impl std::fmt::Display for Stop {
                     write!(f, "; its work is kept on {kept}")?;
                 }
                 write!(f, "; `streams retry` goes on")
+            }
+            Stop::Budget {
+                budget,
+                spent,
+                kept,
+            } => {
+                write!(f, "budget: the {budget} budget ran out ({spent})")?;
+                if let Some(kept) = kept {
+                    write!(f, "; its work is kept on {kept}")?;
+                }
+                write!(f, "; raise it and `streams retry` goes on")
             }
         }
     }

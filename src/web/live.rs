@@ -117,6 +117,8 @@ pub enum Follow {
     Current,
     /// `--run ID`.
     Fixed(String),
+    /// `--plan NAME`: that plan's last run, and its next one when another starts.
+    Plan(String),
 }
 
 impl Follow {
@@ -124,6 +126,23 @@ impl Follow {
         match self {
             Follow::Current => state_dir.current_run_id(),
             Follow::Fixed(id) => Some(id.clone()),
+            Follow::Plan(plan) => {
+                // The current run most often is the plan's: one state read, not every run's.
+                let current = state_dir.current_run_id();
+                if let Some(id) = &current
+                    && state_dir
+                        .run_dir(id)
+                        .load()
+                        .is_ok_and(|s| s.plan_name == *plan)
+                {
+                    return current;
+                }
+                let (runs, _) = state_dir.runs();
+                runs.into_iter()
+                    .rev()
+                    .find(|(_, s)| s.plan_name == *plan)
+                    .map(|(_, s)| s.run_id)
+            }
         }
     }
 }

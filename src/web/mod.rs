@@ -44,6 +44,8 @@ pub struct Options {
     pub port: u16,
     /// Show this run only (`--run ID`), not whichever is current.
     pub run: Option<String>,
+    /// Show this plan's runs only (`--plan NAME`): its last, then each new one.
+    pub plan: Option<String>,
 }
 
 /// The server's shared state.
@@ -93,7 +95,11 @@ pub fn serve(repo: Repo, options: Options, ready: impl FnOnce(&str)) -> Result<(
         stopping,
         state_dir: StateDir::new(repo.common_dir()),
         repo,
-        follow: options.run.map_or(Follow::Current, Follow::Fixed),
+        follow: match (options.run, options.plan) {
+            (Some(run), _) => Follow::Fixed(run),
+            (None, Some(plan)) => Follow::Plan(plan),
+            (None, None) => Follow::Current,
+        },
         token: token.clone(),
         tx,
         exe,

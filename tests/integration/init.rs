@@ -103,11 +103,60 @@ fn placeholder_tasks_are_a_plan_warning() {
 }
 
 #[test]
+fn agent_script_writes_the_script_it_names_and_says_to_commit_it() {
+    // `init --agent script` named `scripts/agent.sh` and left it to the person to write.
+    use std::os::unix::fs::PermissionsExt as _;
+    let repo = project().with_agent_stubs();
+    let out = repo.streams(&["init", "--agent", "script"]);
+    out.assert_code(0);
+    let script = repo.path("scripts/agent.sh");
+    let mode = std::fs::metadata(&script).unwrap().permissions().mode();
+    assert_eq!(mode & 0o111, 0o111, "not executable: {mode:o}");
+    assert!(out.stderr.contains("wrote scripts/agent.sh"), "{out}");
+    assert!(
+        out.stderr
+            .contains("`git add scripts/agent.sh && git commit -m \"streams agent\"`"),
+        "{out}"
+    );
+    // Until it is committed, `plan` says the workspaces will not have it.
+    let out = repo.streams(&["plan"]);
+    out.assert_code(0);
+    assert!(
+        out.stderr
+            .contains("warning: agent script `scripts/agent.sh` is not committed at `base`"),
+        "{out}"
+    );
+    // Committed as told, the plan is clean of it and a run runs it: every stream fails with
+    // the script's own word that it calls no agent yet.
+    repo.git(&["add", "scripts/agent.sh"]);
+    repo.git(&["commit", "-qm", "streams agent"]);
+    let out = repo.streams(&["plan"]);
+    out.assert_code(0);
+    assert!(!out.stderr.contains("agent script"), "{out}");
+    let out = repo.streams(&["run", "--jobs", "2"]);
+    out.assert_code(4);
+    let logs = repo.streams(&["logs", "docs"]);
+    assert!(
+        logs.to_string()
+            .contains("scripts/agent.sh calls no agent yet: edit it to run one on"),
+        "{out}\n{logs}"
+    );
+    // A script of the person's own is kept as it is.
+    let repo = project().with_agent_stubs();
+    repo.write("scripts/agent.sh", "#!/bin/sh\nmine\n");
+    let out = repo.streams(&["init", "--agent", "script"]);
+    out.assert_code(0);
+    assert_eq!(repo.read("scripts/agent.sh"), "#!/bin/sh\nmine\n");
+    assert!(!out.stderr.contains("wrote scripts/agent.sh"), "{out}");
+}
+
+#[test]
 fn an_agent_script_that_does_not_exist_is_a_plan_warning() {
-    // `init --agent script` names `scripts/agent.sh` for the person to write: `plan` must not
-    // call the plan valid before it is there and committed.
+    // The plan names `scripts/agent.sh`: `plan` must not call the plan valid while it is not
+    // there and committed.
     let repo = project().with_agent_stubs();
     repo.streams(&["init", "--agent", "script"]).assert_code(0);
+    std::fs::remove_file(repo.path("scripts/agent.sh")).unwrap();
     let out = repo.streams(&["plan"]);
     out.assert_code(0);
     assert!(
@@ -209,4 +258,187 @@ fn a_repository_without_commits_is_refused() {
     out.assert_code(2);
     insta::assert_snapshot!(out.to_string());
     assert!(!repo.path("streams.toml").exists());
+}
+
+/// The `owns` lines of a written plan's streams, comments left out.
+fn owned(text: &str) -> Vec<&str> {
+    text.lines()
+        .filter(|l| l.starts_with("owns = "))
+        .map(|l| l.split(" #").next().unwrap().trim_end())
+        .collect()
+}
+
+#[test]
+fn a_cargo_workspace_gets_a_stream_per_member() {
+    // Shaped like ripgrep: the root package's code in `crates/core`, members beside it in
+    // `crates/`, one of them by a glob and one excluded; one `crates` stream of everything was
+    // written before.
+    let repo = TestRepo::with_files(&[
+        (
+            "Cargo.toml",
+            "[package]\nname = \"rg\"\n\n[[bin]]\nname = \"rg\"\npath = \"crates/core/main.rs\"\n\n\
+             [workspace]\nmembers = [\"crates/cli\", \"crates/globset\", \"crates/ignore\", \"crates/p*\"]\n\
+             exclude = [\"crates/fuzz\"]\n",
+        ),
+        ("Cargo.lock", "# lock\n"),
+        ("build.rs", "fn main() {}\n"),
+        ("README.md", "# rg\n"),
+        ("crates/README.md", "the crates\n"),
+        ("crates/core/main.rs", "\n"),
+        ("crates/core/flags.rs", "\n"),
+        ("crates/core/search.rs", "\n"),
+        ("crates/cli/Cargo.toml", "[package]\nname = \"grep-cli\"\n"),
+        ("crates/cli/src/lib.rs", "\n"),
+        ("crates/cli/src/wtr.rs", "\n"),
+        ("crates/globset/Cargo.toml", "[package]\nname = \"globset\"\n"),
+        ("crates/globset/src/lib.rs", "\n"),
+        ("crates/globset/src/glob.rs", "\n"),
+        ("crates/ignore/Cargo.toml", "[package]\nname = \"ignore\"\n"),
+        ("crates/ignore/src/lib.rs", "\n"),
+        ("crates/ignore/src/walk.rs", "\n"),
+        ("crates/ignore/src/dir.rs", "\n"),
+        ("crates/ignore/tests/gitignore.rs", "\n"),
+        ("crates/printer/Cargo.toml", "[package]\nname = \"grep-printer\"\n"),
+        ("crates/printer/src/lib.rs", "\n"),
+        ("crates/printer/src/json.rs", "\n"),
+        ("crates/pcre2/Cargo.toml", "[package]\nname = \"grep-pcre2\"\n"),
+        ("crates/pcre2/src/lib.rs", "\n"),
+        ("crates/fuzz/Cargo.toml", "[package]\nname = \"fuzz\"\n"),
+        ("crates/fuzz/fuzz_targets/glob.rs", "\n"),
+        ("tests/tests.rs", "\n"),
+        ("tests/misc.rs", "\n"),
+        ("tests/json.rs", "\n"),
+        ("tests/util.rs", "\n"),
+        (".github/workflows/ci.yml", "\n"),
+    ])
+    .with_agent_stubs();
+    let out = repo.streams(&["init", "--agent", "codex"]);
+    out.assert_code(0);
+    let text = repo.read("streams.toml");
+    insta::assert_snapshot!("cargo_workspace_plan", text);
+    // The five largest members (and directories beside them) as streams before `tests/`, the
+    // others written out as comments; `crates/core` (the root package's code) and `crates/fuzz`
+    // (excluded) are directories of their own, never one `crates/**` over the members.
+    assert_eq!(
+        owned(&text),
+        [
+            r#"owns = ["crates/cli/**"]"#,
+            r#"owns = ["crates/core/**"]"#,
+            r#"owns = ["crates/globset/**"]"#,
+            r#"owns = ["crates/ignore/**"]"#,
+            r#"owns = ["crates/printer/**"]"#,
+        ]
+    );
+    for other in [
+        "crates/fuzz/**",
+        "crates/pcre2/**",
+        "tests/**",
+        ".github/**",
+    ] {
+        assert!(
+            text.contains(&format!("# owns = [\"{other}\"]")),
+            "{other}:\n{text}"
+        );
+    }
+    assert!(
+        text.contains(r#"shared = ["Cargo.lock", "Cargo.toml"]"#),
+        "{text}"
+    );
+    // `streams plan` takes it as written: no two streams own a path.
+    let out = repo.streams(&["plan"]);
+    out.assert_code(0);
+    assert!(!out.stderr.contains("overlap"), "{out}");
+}
+
+#[test]
+fn npm_pnpm_go_and_python_workspaces_get_a_stream_per_member() {
+    /// The workspace, its files, the patterns of the streams written, the `shared` line.
+    type Case<'a> = (&'a str, &'a [(&'a str, &'a str)], &'a [&'a str], &'a str);
+    let cases: [Case; 4] = [
+        (
+            "npm",
+            &[
+                (
+                    "package.json",
+                    r#"{"name": "root", "workspaces": ["packages/*"]}"#,
+                ),
+                ("package-lock.json", "{}\n"),
+                ("packages/ui/package.json", "{}\n"),
+                ("packages/ui/index.js", "\n"),
+                ("packages/api/package.json", "{}\n"),
+                ("packages/api/index.js", "\n"),
+                ("docs/intro.md", "\n"),
+            ],
+            &["docs/**", "packages/api/**", "packages/ui/**"],
+            r#"shared = ["package-lock.json", "package.json"]"#,
+        ),
+        (
+            "pnpm",
+            &[
+                ("package.json", r#"{"name": "root"}"#),
+                ("pnpm-lock.yaml", "\n"),
+                (
+                    "pnpm-workspace.yaml",
+                    "packages:\n  - 'apps/*'\n  - 'packages/*'\n",
+                ),
+                ("apps/web/package.json", "{}\n"),
+                ("apps/web/main.ts", "\n"),
+                ("packages/utils/package.json", "{}\n"),
+                ("packages/utils/index.ts", "\n"),
+            ],
+            &["apps/web/**", "packages/utils/**"],
+            r#"shared = ["package.json", "pnpm-lock.yaml", "pnpm-workspace.yaml"]"#,
+        ),
+        (
+            "go",
+            &[
+                (
+                    "go.work",
+                    "go 1.22\n\nuse (\n\t./services/api\n\t./services/worker\n)\n",
+                ),
+                ("go.work.sum", "\n"),
+                ("services/api/go.mod", "module api\n"),
+                ("services/api/main.go", "package main\n"),
+                ("services/worker/go.mod", "module worker\n"),
+                ("services/worker/main.go", "package main\n"),
+                ("services/worker/testdata/mod/go.mod", "module fixture\n"),
+            ],
+            &["services/api/**", "services/worker/**"],
+            r#"shared = ["go.work", "go.work.sum"]"#,
+        ),
+        (
+            "python",
+            &[
+                (
+                    "pyproject.toml",
+                    "[tool.uv.workspace]\nmembers = [\"libs/*\"]\n",
+                ),
+                ("uv.lock", "\n"),
+                ("libs/core/pyproject.toml", "[project]\nname = \"core\"\n"),
+                ("libs/core/core.py", "\n"),
+                ("libs/cli/pyproject.toml", "[project]\nname = \"cli\"\n"),
+                ("libs/cli/cli.py", "\n"),
+                ("scripts/release.sh", "\n"),
+            ],
+            &["libs/cli/**", "libs/core/**", "scripts/**"],
+            r#"shared = ["pyproject.toml", "uv.lock"]"#,
+        ),
+    ];
+    for (kind, files, streams, shared) in cases {
+        let repo = TestRepo::with_files(files).with_agent_stubs();
+        let out = repo.streams(&["init", "--agent", "codex"]);
+        out.assert_code(0);
+        let text = repo.read("streams.toml");
+        let expected: Vec<String> = streams
+            .iter()
+            .map(|s| format!("owns = [\"{s}\"]"))
+            .collect();
+        assert_eq!(owned(&text), expected, "{kind}:\n{text}");
+        assert!(text.contains(shared), "{kind}:\n{text}");
+        // Why each root manifest is shared is said beside it.
+        assert!(text.contains("# `"), "{kind}:\n{text}");
+        let out = repo.streams(&["plan"]);
+        out.assert_code(0);
+        assert!(!out.stderr.contains("overlap"), "{kind}: {out}");
+    }
 }

@@ -244,12 +244,33 @@ fn with_no_agent_cli_on_path_the_agent_is_asked_for() {
     out.assert_code(2);
     assert!(!repo.path("streams.toml").exists());
     insta::assert_snapshot!(out.to_string());
-    // A script of one's own needs no CLI on PATH (`plan` wants it committed first).
+    // A script of one's own needs no CLI on PATH (`plan` wants it committed first). A dry run
+    // writes neither the plan nor the script; the plan comes with the script it names.
+    let out = repo.streams(&[
+        "init",
+        "--from",
+        "TODO.md",
+        "--agent",
+        "script",
+        "--dry-run",
+    ]);
+    out.assert_code(0);
+    assert!(!repo.path("scripts/agent.sh").exists(), "{out}");
     let out = repo.streams(&["init", "--from", "TODO.md", "--agent", "script"]);
     out.assert_code(0);
     assert_eq!(
         agent_lines(&repo.read("streams.toml")),
         [r#"agent = ["sh", "scripts/agent.sh", "{prompt_file}"]"#]
+    );
+    assert!(
+        repo.read("scripts/agent.sh").contains("calls no agent yet"),
+        "{out}"
+    );
+    assert!(
+        out.stderr.contains(
+            "wrote scripts/agent.sh: make it call your agent, then commit it: `git add scripts/agent.sh && git commit -m \"streams agent\"`"
+        ),
+        "{out}"
     );
 }
 

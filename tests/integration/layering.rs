@@ -27,6 +27,8 @@ const LAYERS: &[&[&str]] = &[
     &["coordinator"],
     // Plain data in, text out (report); a plan spread over CI jobs (ci).
     &["report", "ci"],
+    // What a run's agents used and cost, and the budgets that limit it: over the run state.
+    &["ledger"],
     &["state", "demo", "gh"],
     // A stream's workspace, its kind, and the one reader of an agent's work: over the git door.
     &["workspace"],
@@ -579,12 +581,12 @@ mod checker {
     #[test]
     fn a_module_on_no_row_fails() {
         let mut files = src(TREE);
-        files[0].1.push_str(" pub mod ledger;");
-        files.push(("ledger.rs".into(), "use crate::git;".into()));
+        files[0].1.push_str(" pub mod forecast;");
+        files.push(("forecast.rs".into(), "use crate::git;".into()));
         assert_eq!(
             upward(&arrows(&files), &[]),
             [
-                "src/ledger.rs:1: ledger -> git (`crate::git`): module `ledger` is on no row of \
+                "src/forecast.rs:1: forecast -> git (`crate::git`): module `forecast` is on no row of \
                  LAYERS: place it"
             ]
         );

@@ -177,6 +177,9 @@ fn jobs_list_shows_the_makespan_for_each() {
         .collect();
     assert_eq!(makespans, [3.0, 2.0, 2.0, 2.0]);
     assert_eq!(json["what_if"]["enough_jobs"], 2);
+    // The list is what-ifs only: the schedule above them keeps the plan's `jobs = 2` (it took
+    // the list's first, 1).
+    assert_eq!(json["schedule"]["jobs"], 2, "{json}");
     assert!(json.get("learned").is_none(), "no history: {json}");
 }
 

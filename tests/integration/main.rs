@@ -20,6 +20,7 @@ mod init;
 mod init_from;
 mod layering;
 mod learn;
+mod ledger;
 mod machines;
 mod output;
 mod park;

@@ -756,3 +756,62 @@ fn unowned_files_are_counted_with_examples() {
         ])
     );
 }
+
+#[test]
+fn uncommitted_edits_to_owned_files_are_a_warning() {
+    // A run starts from the pinned base commit: edits in the checkout never reach an agent,
+    // and neither `plan` nor `run --dry-run` said so.
+    let repo = repo_with_plan(
+        r#"
+[plan]
+name = "dirty"
+agent = ["act", "write", "{stream}.txt", "x"]
+shared = ["Cargo.lock"]
+
+[[stream]]
+name = "api"
+owns = ["src/api/**"]
+tasks = ["Add the login endpoint"]
+
+[[stream]]
+name = "web"
+owns = ["web/**"]
+tasks = ["Add the login page"]
+"#,
+    );
+    let clean = repo.streams(&["plan"]);
+    clean.assert_code(0);
+    assert!(!clean.stderr.contains("uncommitted"), "{clean}");
+
+    // An edit nobody owns is no concern of a run's: no warning either.
+    repo.write("README.md", "# changed\n");
+    let out = repo.streams(&["plan"]);
+    out.assert_code(0);
+    assert!(!out.stderr.contains("uncommitted"), "{out}");
+
+    repo.write("src/api/login.rs", "pub fn login() { todo!() }\n");
+    repo.write("web/new.js", "\n");
+    repo.write("Cargo.lock", "# changed\n");
+    let out = repo.streams(&["plan"]);
+    out.assert_code(0);
+    assert!(
+        out.stderr.contains(
+            "warning: 3 files that streams own have uncommitted changes in this checkout: \
+             Cargo.lock (shared), src/api/login.rs (api), web/new.js (web)"
+        ),
+        "{out}"
+    );
+    assert!(
+        out.stderr
+            .contains("a run starts every stream from `base` (HEAD), without these changes"),
+        "{out}"
+    );
+    assert!(out.stderr.contains("help: commit them first"), "{out}");
+    let dry = repo.streams(&["run", "--dry-run"]);
+    dry.assert_code(0);
+    assert!(
+        dry.stderr
+            .contains("warning: 3 files that streams own have uncommitted changes"),
+        "{dry}"
+    );
+}

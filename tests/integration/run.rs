@@ -1138,8 +1138,10 @@ fn a_process_escaping_the_agents_group_with_its_output_open_does_not_hang_the_ta
 #[test]
 fn a_very_long_task_works_through_the_prompt_file_and_says_why_it_cannot_be_an_argument() {
     let repo = app_repo();
-    // 140 KiB: over the kernel's limit for one argument or environment string.
-    let long = format!("Do this long thing.\n{}\n", "word ".repeat(28 * 1024));
+    // Just under 128 KiB, the kernel's limit for one argument or environment string: the text
+    // alone passes, the prompt made of it (with what the stream owns, ...) does not.
+    let long = format!("Do this long thing.\n{}\n", "word ".repeat(26_190));
+    assert!(long.len() < 128 * 1024);
     repo.write("prompts/long.md", &long);
     plan(
         &repo,
@@ -1176,6 +1178,71 @@ agent = ["act", "say", "{prompt}"]
     assert!(
         out.stderr.contains("pass the prompt with {prompt_file}"),
         "{out}"
+    );
+}
+
+#[test]
+fn a_prompt_past_the_argument_limit_is_refused_before_the_run() {
+    // A 170 KiB task given as `{prompt}` passed `plan` and failed only when the run came to
+    // it: the system refuses any argument past 128 KiB, so the plan cannot run it.
+    let repo = app_repo().with_agent_stubs();
+    let long = format!("Do this long thing.\n{}\n", "word ".repeat(34 * 1024));
+    repo.write("prompts/long.md", &long);
+    let text = r#"
+[plan]
+name = "p"
+agent = ["act", "say", "{prompt}"]
+
+[[stream]]
+name = "api"
+owns = ["src/api/**"]
+tasks = ["LONG"]
+
+[[stream]]
+name = "db"
+owns = ["src/db/**"]
+[[stream.task]]
+prompt_file = "prompts/long.md"
+
+# A preset's CLI is given the prompt as an argument too.
+[[stream]]
+name = "ui"
+owns = ["src/ui/**"]
+agent = "codex"
+tasks = ["LONG"]
+"#;
+    plan(&repo, &text.replace("LONG", &"word ".repeat(34 * 1024)));
+    for args in [&["plan"][..], &["run", "--dry-run"], &["run"]] {
+        let out = repo.streams(args);
+        out.assert_code(2);
+        assert!(
+            out.stderr.contains(
+                "error: task 1 of stream `api` gives its agent the prompt as one argument (`{prompt}`), and its text alone is 170 KiB: the system refuses an argument longer than 128 KiB"
+            ),
+            "{args:?}: {out}"
+        );
+        assert!(
+            out.stderr.contains(
+                "error: task 1 of stream `db` gives its agent the prompt as one argument (`{prompt}`), and its prompt file prompts/long.md alone is 170 KiB"
+            ),
+            "{args:?}: {out}"
+        );
+        assert!(
+            out.stderr.contains(
+                "error: task 1 of stream `ui` gives its agent the prompt as one argument"
+            ),
+            "{args:?}: {out}"
+        );
+        assert!(
+            out.stderr
+                .contains("help: pass it as a file: `{prompt_file}`"),
+            "{out}"
+        );
+    }
+    assert_eq!(
+        repo.git(&["branch", "--list", "streams/*"]),
+        "",
+        "a run started"
     );
 }
 

@@ -1039,6 +1039,12 @@ fn skip_and_abort_take_the_run_that_is_not_over_or_the_plan_named() {
     out.assert_code(0);
     assert!(out.stderr.contains("aborted run"), "{out}");
     assert!(!out.stderr.contains("other plans here"), "{out}");
+    // Its hint names the plan: a bare `streams clean` would clean plan two's last run.
+    assert!(
+        out.stderr
+            .contains("`streams clean --plan one` removes worktrees"),
+        "{out}"
+    );
     assert_eq!(
         status_json(&repo, &["--plan", "one"])["run"]["phase"],
         "aborted"

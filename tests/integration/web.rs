@@ -31,7 +31,12 @@ struct UiServer {
 
 impl UiServer {
     fn start(repo: &TestRepo, env: &[(&str, &str)]) -> UiServer {
-        let mut cmd = repo.streams_cmd(&["ui"]);
+        UiServer::start_with(repo, &[], env)
+    }
+
+    /// `streams ui ARGS...`.
+    fn start_with(repo: &TestRepo, args: &[&str], env: &[(&str, &str)]) -> UiServer {
+        let mut cmd = repo.streams_cmd(&[&["ui"], args].concat());
         for (k, v) in env {
             cmd.env(k, v);
         }
@@ -98,15 +103,14 @@ fn get(port: u16, path: &str, headers: &[&str]) -> (u16, String) {
     http(port, &request)
 }
 
-/// The tools the browser tests need, or `None` (skipped, with the reason; a failure under CI).
+/// The tools the browser tests need, or `None` when the person asked to skip without them
+/// (`crate::ci::missing_tool`: a failure otherwise).
 fn browser() -> Option<PathBuf> {
     let tools = crate::ci::node_tools("playwright-core")?;
     if !Path::new(CHROMIUM).exists() {
-        let reason = format!("{CHROMIUM} is not installed (apt-get install chromium)");
-        if std::env::var_os("CI").is_some() {
-            panic!("{reason}; .ci/run installs it");
-        }
-        eprintln!("skipped: {reason}");
+        crate::ci::missing_tool(&format!(
+            "{CHROMIUM} is not installed (apt-get install chromium)"
+        ));
         return None;
     }
     Some(tools)
@@ -776,6 +780,54 @@ fn ui_refuses_an_unknown_run_and_a_taken_port() {
         out.stdout, "",
         "no address is printed for a server that never ran"
     );
+}
+
+#[test]
+fn ui_plan_shows_that_plans_last_run_though_another_ran_after_it() {
+    let repo = app();
+    for (name, dir) in [("one", "api"), ("two", "db")] {
+        repo.write(
+            &format!("{name}.toml"),
+            &format!(
+                "[plan]\nname = \"{name}\"\n\n[[stream]]\nname = \"{dir}\"\nowns = [\"src/{dir}/**\"]\n\
+                 agent = [\"act\", \"write\", \"src/{dir}/a.rs\", \"a\"]\ntasks = [\"Add a\"]\n"
+            ),
+        );
+    }
+    repo.commit_all("two plans");
+    repo.streams(&["run", "one.toml"]).assert_code(0);
+    let one = run_id(&repo);
+    repo.streams(&["run", "two.toml"]).assert_code(0);
+    let two = run_id(&repo);
+    let page = |ui: &UiServer| {
+        let (status, body) = get(
+            ui.port,
+            "/api/run",
+            &[&format!("X-Streams-Token: {}", ui.token)],
+        );
+        assert_eq!(status, 200, "{body}");
+        body
+    };
+    let ui = UiServer::start_with(&repo, &["--plan", "one"], &[]);
+    let body = page(&ui);
+    assert!(body.contains(&one) && !body.contains(&two), "{body}");
+    drop(ui);
+    // By its file too; and without `--plan`, the current run (two's).
+    let ui = UiServer::start_with(&repo, &["--plan", "one.toml"], &[]);
+    assert!(page(&ui).contains(&one));
+    drop(ui);
+    let ui = UiServer::start(&repo, &[]);
+    assert!(page(&ui).contains(&two));
+    drop(ui);
+    // A plan with no run is refused as other commands refuse it, naming those that ran.
+    let out = repo.streams(&["ui", "--plan", "nope"]);
+    out.assert_code(5);
+    assert!(
+        out.stderr
+            .contains("plan `nope` has no run in this repository"),
+        "{out}"
+    );
+    assert!(out.stderr.contains("`one`, `two`"), "{out}");
 }
 
 #[test]

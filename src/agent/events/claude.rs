@@ -113,6 +113,7 @@ fn result(seen: &mut Observer, cli: Cli, event: &Value, resets_at: Option<u64>) 
         cost_usd: event["total_cost_usd"].as_f64(),
         turns: event["num_turns"].as_u64().map(|n| n as u32),
         models,
+        estimated: false,
     });
     for denial in event["permission_denials"].as_array().into_iter().flatten() {
         let tool = denial["tool_name"].as_str().unwrap_or("a tool");

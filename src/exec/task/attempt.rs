@@ -92,14 +92,21 @@ pub(super) async fn agent(
     let mut session_before = job.preset.as_ref().and_then(|p| p.session_before.clone());
     loop {
         number += 1;
+        if let Some(path) = &job.usage_file {
+            // A file left by an earlier attempt is not this one's report.
+            let _ = std::fs::remove_file(path);
+        }
         let litter_before = litter_present(task);
-        let mut attempt = run_once(task, lane, number, cancel).await;
+        let mut attempt = run_once(task, lane, number, cancel, &session_before).await;
         agent += attempt.took;
         task.lap("agent");
         clean_up(task).await;
         remove_litter(task, &litter_before);
         attempt.observed = observe(task, &attempt);
         record_usage(task, &attempt, &mut session_before);
+        if let AgentExit::OverBudget(what) = &attempt.exit {
+            return Err(over_budget(task, ws, what.clone(), agent, number).await);
+        }
         if attempt.exit != AgentExit::Cancelled
             && let Some(limit) = attempt.observed.as_ref().and_then(|o| o.limit.clone())
         {
@@ -219,15 +226,77 @@ fn observe(task: &Steps<'_>, attempt: &Attempt) -> Option<Observed> {
 /// How much of the end of an attempt's output its events are read from.
 const OUTPUT_READ: u64 = 64 * 1024 * 1024;
 
-/// Tells the dispatcher what the attempt used (kept in the task's record).
+/// Tells the dispatcher what the attempt used (kept in the task's record): a preset's CLI by
+/// its events, any other program by the generic form (its `{usage_file}`, else its last
+/// `streams_usage` line); a cost the agent did not state is priced from `[prices]`.
 fn record_usage(
     task: &Steps<'_>,
     attempt: &Attempt,
     session_before: &mut Option<(String, crate::agent::Usage)>,
 ) {
-    let (Some(preset), Some(observed)) = (&task.job.preset, &attempt.observed) else {
-        return;
+    let prices = &task.shared.plan.prices;
+    let mut record = match (&task.job.preset, &attempt.observed) {
+        (Some(preset), Some(observed)) => {
+            preset_usage(task, preset, observed, attempt, session_before)
+        }
+        (Some(_), None) => return,
+        (None, _) => match generic_usage(task) {
+            Some(record) => record,
+            None => return,
+        },
     };
+    record.attempt = attempt.number;
+    record.kind = task.job.kind;
+    record.wall_ms = attempt.took.as_millis() as u64;
+    record.over_budget = matches!(attempt.exit, AgentExit::OverBudget(_));
+    for usage in [&mut record.usage, &mut record.seen].into_iter().flatten() {
+        crate::ledger::price(usage, prices);
+    }
+    let _ = task.events.send(ExecEvent::Usage {
+        task: task.job.task,
+        usage: record,
+    });
+}
+
+/// What a program that is not a preset reported in the generic form: its `{usage_file}` when it
+/// wrote one, else its last `streams_usage` line; `None`: it reported nothing.
+fn generic_usage(task: &Steps<'_>) -> Option<AttemptUsage> {
+    let from_file = task
+        .job
+        .usage_file
+        .as_ref()
+        .and_then(|path| std::fs::read_to_string(path).ok())
+        .and_then(|text| crate::ledger::meter::generic_file(&text));
+    let usage = from_file.or_else(|| {
+        let output = crate::agent::log::last_attempt(&task.job.log_path, OUTPUT_READ);
+        output
+            .lines()
+            .rev()
+            .find_map(crate::ledger::meter::generic_line)
+    })?;
+    Some(AttemptUsage {
+        attempt: 0,
+        cli: None,
+        kind: Default::default(),
+        wall_ms: 0,
+        session: None,
+        usage: Some(usage),
+        reported: None,
+        seen: None,
+        over_budget: false,
+    })
+}
+
+/// What a preset's CLI reported; for a run that ended without its final report, what its
+/// output showed until then (`seen`).
+fn preset_usage(
+    task: &Steps<'_>,
+    preset: &super::PresetJob,
+    observed: &Observed,
+    attempt: &Attempt,
+    session_before: &mut Option<(String, crate::agent::Usage)>,
+) -> AttemptUsage {
+    let _ = attempt;
     let session = observed.session.clone();
     let cumulative = preset.cli.usage_is_cumulative();
     let (usage, reported) = match (&observed.usage, cumulative) {
@@ -245,16 +314,28 @@ fn record_usage(
         }
         (usage, _) => (usage.clone(), None),
     };
-    let _ = task.events.send(ExecEvent::Usage {
-        task: task.job.task,
-        usage: AttemptUsage {
-            attempt: attempt.number,
-            cli: preset.cli,
-            session,
-            usage,
-            reported,
-        },
-    });
+    let seen = if usage.is_none() {
+        let output = crate::agent::log::last_attempt(&task.job.log_path, OUTPUT_READ);
+        let before = session_before.as_ref().map(|(_, u)| u.clone());
+        let mut meter = crate::ledger::meter::Meter::new(Some(preset.cli), before);
+        for line in output.lines() {
+            meter.line(line);
+        }
+        meter.saw_any().then(|| meter.so_far().clone())
+    } else {
+        None
+    };
+    AttemptUsage {
+        attempt: 0,
+        cli: Some(preset.cli),
+        kind: Default::default(),
+        wall_ms: 0,
+        session,
+        usage,
+        reported,
+        seen,
+        over_budget: false,
+    }
 }
 
 /// How long to wait for a usage limit (and whether that is the reset time the CLI gave),
@@ -337,6 +418,37 @@ async fn stop(
     }
 }
 
+/// A budget stopped the agent: the task stops, its work kept on a ref (the workspace as the
+/// agent left it, for `retry` to go on from, with a raised budget).
+async fn over_budget(
+    task: &Steps<'_>,
+    ws: &Workspace,
+    what: String,
+    agent: Duration,
+    attempts: u32,
+) -> TaskOutcome {
+    let job = task.job;
+    let failed = job.refs.failed(&job.stream, job.task.index);
+    let kept = match keep::work(task, ws, failed, keep::Then::Leave).await {
+        Ok(Some((name, _))) => Some(name),
+        _ => None,
+    };
+    let budget = if what.starts_with("the shared") {
+        "shared".to_string()
+    } else {
+        "task".to_string()
+    };
+    TaskOutcome::Stopped {
+        stop: Stop::Budget {
+            budget,
+            spent: what,
+            kept,
+        },
+        agent,
+        attempts,
+    }
+}
+
 fn now_secs() -> u64 {
     SystemTime::now()
         .duration_since(SystemTime::UNIX_EPOCH)
@@ -400,6 +512,30 @@ pub(super) fn changed_something(
     ))
 }
 
+/// How the attempt's usage is read as it streams: by its preset's rules or the generic form,
+/// against the task's own budget; each change told to the dispatcher (shared budgets, status).
+fn metered(
+    task: &Steps<'_>,
+    session_before: &Option<(String, crate::agent::Usage)>,
+) -> process::Metered {
+    let job = task.job;
+    let cli = job.preset.as_ref().map(|p| p.cli);
+    let before = session_before.as_ref().map(|(_, u)| u.clone());
+    let events = task.events.clone();
+    let id = job.task;
+    process::Metered {
+        meter: crate::ledger::meter::Meter::new(cli, before),
+        budget: job.budget.clone(),
+        prices: task.shared.plan.prices.clone(),
+        on_usage: Box::new(move |usage| {
+            let _ = events.send(ExecEvent::Spending {
+                task: id,
+                usage: usage.clone(),
+            });
+        }),
+    }
+}
+
 /// Runs the agent once, journaling its process group for `resume` to stop should streams die
 /// meanwhile.
 async fn run_once(
@@ -407,6 +543,7 @@ async fn run_once(
     lane: &Arc<Lane>,
     number: u32,
     cancel: &watch::Receiver<Cancel>,
+    session_before: &Option<(String, crate::agent::Usage)>,
 ) -> Attempt {
     let (shared, job) = (task.shared, task.job);
     let title = format!("{} task {} attempt {number}", job.stream, job.task.number());
@@ -418,7 +555,8 @@ async fn run_once(
         crate::agent::log::header(&title, &job.argv),
     )
     .confined(lane.clone())
-    .interrupted_first(job.preset.is_some());
+    .interrupted_first(job.preset.is_some())
+    .metered(Some(metered(task, session_before)));
     let (task_id, task_index) = (job.task, job.task.index);
     let journal = shared.journal.clone();
     let stream_name = job.stream.clone();
@@ -498,6 +636,8 @@ fn failure(
             })
         }
         AgentExit::Cancelled => return Err(TaskOutcome::Interrupted { agent, attempts }),
+        // Handled before: a budget stop is not a failure.
+        AgentExit::OverBudget(_) => None,
         AgentExit::Exited(code) => Some(match reported {
             Some(message) => FailReason::Reported {
                 code: *code,

@@ -80,6 +80,12 @@ pub struct TaskJob {
     pub allow_empty: bool,
     /// How long, in all, the task waits for its agent's usage limit to reset (`limit_wait`).
     pub limit_wait: Duration,
+    /// What the agent's runs are for: the task's work, or fixing its failed check.
+    pub kind: crate::agent::usage::AttemptKind,
+    /// The task's own budget: its agent is stopped the moment its streamed usage crosses it.
+    pub budget: Option<crate::plan::model::Budget>,
+    /// The file `{usage_file}` names, where a program that is not a preset may write its usage.
+    pub usage_file: Option<PathBuf>,
 }
 
 /// A task whose agent is a preset's CLI.

@@ -470,6 +470,7 @@ fn copy_tasks(repo: &Repo, record: &mut StreamRecord, m: &Manifest) {
     for (task, from) in record.tasks.iter_mut().zip(&m.tasks) {
         task.attempts = from.attempts;
         task.agent_ms = from.agent_ms;
+        task.usage = from.usage.clone();
         task.state = match &from.state {
             TaskState::Integrated {
                 start,

@@ -78,6 +78,10 @@ pub struct ManifestTask {
     pub attempts: u32,
     /// Agent time, all attempts.
     pub agent_ms: u64,
+    /// What its agent used, attempt by attempt, as the machine recorded it: the runner's own
+    /// word (a runner is not trusted; `integrate` adds these up as reported).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub usage: Vec<crate::state::AttemptUsage>,
 }
 
 /// The run's stages: the plan's waves (stage 0: streams with no dependencies).
@@ -365,6 +369,7 @@ pub fn publish_stream(repo: &Repo, state: &RunState, plan_text: &str) -> Result<
                 state: t.state.clone(),
                 attempts: t.attempts,
                 agent_ms: t.agent_ms,
+                usage: t.usage.clone(),
             })
             .collect(),
         kept: kept.iter().map(|(n, _)| n.clone()).collect(),
@@ -593,6 +598,7 @@ tasks = ["c1"]
                 },
                 attempts: 1,
                 agent_ms: 20,
+                usage: Vec::new(),
             }],
             kept: vec!["refs/streams/p/work/1-1/kept/a/failed/a/1".into()],
             streams_version: "0.0.0".into(),

@@ -33,6 +33,8 @@ pub struct RawFile {
     /// `plan` and `stream` were written, well-formed or not.
     pub plan_given: bool,
     pub streams_given: bool,
+    /// `[prices]`: per model, USD per million tokens.
+    pub prices: Vec<(String, super::model::Price)>,
 }
 
 #[derive(Debug, Default)]
@@ -67,6 +69,8 @@ pub struct RawPlan {
     pub ports: Option<(u16, u16)>,
     /// `[plan.limits]`: most agents of a group running at once, and where each was written.
     pub limits: Vec<(Sp<String>, usize)>,
+    /// `budget`: what every task of the plan may spend in all.
+    pub budget: Option<super::model::Budget>,
     /// Keys that were present (whatever their value), to tell "missing" from "wrong".
     pub present: Vec<&'static str>,
 }
@@ -86,6 +90,7 @@ pub struct RawStream {
     pub estimate: Option<RawEstimate>,
     /// The concurrency group (`[plan.limits]`) of the stream's agents.
     pub group: Option<Sp<String>>,
+    pub budget: Option<super::model::Budget>,
     pub present: Vec<&'static str>,
 }
 
@@ -130,6 +135,7 @@ pub struct RawTask {
     pub estimate: Option<RawEstimate>,
     pub group: Option<Sp<String>>,
     pub allow_empty: Option<bool>,
+    pub budget: Option<super::model::Budget>,
 }
 
 impl RawTask {
@@ -146,6 +152,7 @@ impl RawTask {
             estimate: None,
             group: None,
             allow_empty: None,
+            budget: None,
         }
     }
 }
@@ -158,7 +165,7 @@ pub struct RawEstimate {
     pub span: Span,
 }
 
-pub const TOP_KEYS: &[&str] = &["plan", "stream"];
+pub const TOP_KEYS: &[&str] = &["plan", "stream", "prices"];
 pub const PLAN_KEYS: &[&str] = &[
     "name",
     "base",
@@ -194,6 +201,7 @@ pub const PLAN_KEYS: &[&str] = &[
     "setup_timeout",
     "include",
     "allow_empty",
+    "budget",
 ];
 pub const STREAM_KEYS: &[&str] = &[
     "name",
@@ -218,6 +226,7 @@ pub const STREAM_KEYS: &[&str] = &[
     "setup",
     "setup_timeout",
     "allow_empty",
+    "budget",
 ];
 pub const TASK_KEYS: &[&str] = &[
     "prompt",
@@ -227,6 +236,7 @@ pub const TASK_KEYS: &[&str] = &[
     "estimate",
     "group",
     "allow_empty",
+    "budget",
 ];
 
 /// The outcome of reading the text: the raw values, and the problems found on the way.

@@ -62,6 +62,7 @@ impl Walker<'_> {
                         .at(value.span(), "expected `[[stream]]` tables"),
                     ),
                 },
+                "prices" => file.prices = self.prices((key, value)),
                 _ => {
                     self.unknown_key((key, value), Place::Top);
                 }
@@ -170,6 +171,7 @@ impl Walker<'_> {
                 "notify" => plan.notify = self.command(entry),
                 "notify_timeout" => plan.notify_timeout = self.duration(entry, false),
                 "ports" => plan.ports = self.ports(entry),
+                "budget" => plan.budget = self.budget(entry),
                 "limits" => plan.limits = self.limits(entry),
                 "include" => {
                     plan.include = self
@@ -264,6 +266,7 @@ impl Walker<'_> {
                 }
                 "estimate" => stream.estimate = self.estimate(entry),
                 "group" => stream.group = self.string(entry),
+                "budget" => stream.budget = self.budget(entry),
                 _ if self.setting(entry, &mut stream.settings) => {}
                 _ => {
                     if let Some(meant) = self.unknown_key(entry, Place::Stream) {
@@ -411,6 +414,7 @@ impl Walker<'_> {
                 "estimate" => task.estimate = self.estimate(entry),
                 "group" => task.group = self.string(entry),
                 "allow_empty" => task.allow_empty = self.boolean(entry),
+                "budget" => task.budget = self.budget(entry),
                 _ => {
                     if let Some(meant) = self.unknown_key(entry, Place::Task) {
                         present.push(meant.to_string());

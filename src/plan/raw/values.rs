@@ -409,6 +409,114 @@ impl Walker<'_> {
         Some((base? as u16, per_slot? as u16))
     }
 
+    /// `budget = { usd = 5, tokens = 2_000_000, turns = 60, time = "30m" }`: each limit
+    /// optional, at least one given.
+    pub(super) fn budget(&mut self, entry: Entry<'_, '_>) -> Option<crate::plan::model::Budget> {
+        let (_, value) = entry;
+        let DeValue::Table(table) = value.get_ref() else {
+            self.wrong_type(
+                entry,
+                "a table such as `{ usd = 5, tokens = 2_000_000, turns = 60, time = \"30m\" }`",
+                value.get_ref(),
+            );
+            return None;
+        };
+        let mut budget = crate::plan::model::Budget::default();
+        for sub in table.iter() {
+            match sub.0.get_ref().as_ref() {
+                "usd" => budget.usd = self.amount(sub),
+                "tokens" => budget.tokens = self.integer(sub, 1, i64::MAX).map(|n| n as u64),
+                "turns" => {
+                    budget.turns = self.integer(sub, 1, i64::from(u32::MAX)).map(|n| n as u32)
+                }
+                "time" => budget.time = self.duration(sub, false),
+                other => self.error(
+                    Diagnostic::error(format!("unknown key `{other}` in `budget`"))
+                        .at(sub.0.span(), "unknown key")
+                        .help("`budget` has `usd`, `tokens`, `turns` and `time`"),
+                ),
+            }
+        }
+        if budget.is_empty() {
+            self.error(
+                Diagnostic::error("`budget` sets no limit")
+                    .at(value.span(), "empty")
+                    .help("give at least one of `usd`, `tokens`, `turns`, `time`, or leave it out"),
+            );
+            return None;
+        }
+        Some(budget)
+    }
+
+    /// A positive amount of money (an integer or a float).
+    fn amount(&mut self, entry: Entry<'_, '_>) -> Option<f64> {
+        let (key, value) = entry;
+        let n = match value.get_ref() {
+            DeValue::Integer(n) => n.as_str().replace('_', "").parse::<f64>().ok(),
+            DeValue::Float(f) => f.as_str().replace('_', "").parse::<f64>().ok(),
+            other => {
+                self.wrong_type(entry, "a number of US dollars", other);
+                return None;
+            }
+        };
+        match n {
+            Some(n) if n >= 0.0 && n.is_finite() => Some(n),
+            _ => {
+                self.error(
+                    Diagnostic::error(format!("`{}` must be a positive number", key.get_ref()))
+                        .at(value.span(), "expected a number such as 5 or 0.25"),
+                );
+                None
+            }
+        }
+    }
+
+    /// `[prices]`: per model, `{ input, output, cache_read, cache_write }` in US dollars per
+    /// million tokens.
+    pub(super) fn prices(
+        &mut self,
+        entry: Entry<'_, '_>,
+    ) -> Vec<(String, crate::plan::model::Price)> {
+        let (_, value) = entry;
+        let DeValue::Table(table) = value.get_ref() else {
+            self.wrong_type(entry, "a table of models", value.get_ref());
+            return Vec::new();
+        };
+        let mut prices = Vec::new();
+        for model in table.iter() {
+            let DeValue::Table(fields) = model.1.get_ref() else {
+                self.wrong_type(
+                    model,
+                    "a table such as `{ input = 3.0, output = 15.0 }` (USD per million tokens)",
+                    model.1.get_ref(),
+                );
+                continue;
+            };
+            let mut price = crate::plan::model::Price::default();
+            for field in fields.iter() {
+                let slot = match field.0.get_ref().as_ref() {
+                    "input" => &mut price.input,
+                    "output" => &mut price.output,
+                    "cache_read" => &mut price.cache_read,
+                    "cache_write" => &mut price.cache_write,
+                    other => {
+                        self.error(
+                            Diagnostic::error(format!("unknown key `{other}` in a price"))
+                                .at(field.0.span(), "unknown key")
+                                .help("a price has `input`, `output`, `cache_read` and `cache_write` (USD per million tokens)"),
+                        );
+                        continue;
+                    }
+                };
+                if let Some(n) = self.amount(field) {
+                    *slot = n;
+                }
+            }
+            prices.push((model.0.get_ref().to_string(), price));
+        }
+        prices
+    }
+
     /// `[plan.limits]`: a table of group names to the most agents of the group at once.
     pub(super) fn limits(&mut self, entry: Entry<'_, '_>) -> Vec<(Sp<String>, usize)> {
         let (_, value) = entry;

@@ -1,0 +1,486 @@
+//! The ledger (issue 26): what each attempt's agent used, from the recorded event streams of
+//! the real CLIs (`fixtures/agents/replay`) and from the generic forms any program may use (a
+//! `streams_usage` JSON line, its `{usage_file}`), added up per task, per stream and for the
+//! run, and shown wherever a run is shown: `report.json`, `report.md`, JUnit, `show`, `status`,
+//! `runs`, the commit trailers.
+
+use std::path::PathBuf;
+
+use crate::common::{TestRepo, agents_dir};
+
+/// A repository with streams `a` and `b`, the replaying stand-ins of the CLIs on PATH.
+fn repo() -> (TestRepo, String) {
+    let repo = TestRepo::with_files(&[
+        ("README.md", "A scratch repository.\n"),
+        ("src/a/keep.txt", "a\n"),
+        ("src/b/keep.txt", "b\n"),
+    ]);
+    let bin = repo.home.join("replay-bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    for cli in ["claude", "codex", "aider", "gemini", "qwen"] {
+        std::os::unix::fs::symlink(agents_dir().join("replay"), bin.join(cli)).unwrap();
+    }
+    let path = format!(
+        "{}:{}:{}",
+        bin.display(),
+        agents_dir().display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    (repo, path)
+}
+
+fn run_dir(repo: &TestRepo) -> PathBuf {
+    let root = repo.common_dir().join("streams");
+    let id = std::fs::read_to_string(root.join("current")).unwrap();
+    root.join("runs").join(id.trim())
+}
+
+fn report(repo: &TestRepo) -> serde_json::Value {
+    let text = std::fs::read_to_string(run_dir(repo).join("report.json")).unwrap();
+    serde_json::from_str(&text).unwrap()
+}
+
+fn stream_cost<'a>(report: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
+    report["ledger"]["streams"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["stream"] == name)
+        .unwrap_or_else(|| panic!("no ledger line for {name}: {report}"))
+}
+
+fn close(a: f64, b: f64) -> bool {
+    (a - b).abs() < 1e-9
+}
+
+#[test]
+fn the_ledger_holds_what_each_cli_reported_and_travels_in_reports_and_trailers() {
+    let (repo, path) = repo();
+    // Claude Code states its cost; Codex does not: it is priced from `[prices]`, an estimate.
+    repo.write(
+        "streams.toml",
+        &format!(
+            r#"[plan]
+name = "p"
+jobs = 2
+env = {{ PATH = {path:?} }}
+
+[prices."*"]
+input = 1.0
+output = 2.0
+cache_read = 0.5
+
+[[stream]]
+name = "a"
+owns = ["src/a/**"]
+agent = "claude"
+tasks = ["Write src/a/hello.txt"]
+env = {{ REPLAY = "edit-and-commit", REPLAY_EDIT = "src/a/hello.txt" }}
+
+[[stream]]
+name = "b"
+owns = ["src/b/**"]
+agent = "codex"
+tasks = ["Write src/b/hello.txt"]
+env = {{ REPLAY = "edit-and-commit", REPLAY_EDIT = "src/b/hello.txt" }}
+"#
+        ),
+    );
+    repo.commit_all("plan");
+    let out = repo.streams(&["run"]);
+    out.assert_code(0);
+
+    let report = report(&repo);
+    let a = stream_cost(&report, "a");
+    // The recorded `result` event: 3500 in, 90 out, 300 cache read, 40 cache write, $0.01209.
+    assert_eq!(
+        (
+            &a["input_tokens"],
+            &a["output_tokens"],
+            &a["cache_read_tokens"],
+            &a["cache_write_tokens"],
+            &a["tokens"],
+            &a["turns"]
+        ),
+        (
+            &3500.into(),
+            &90.into(),
+            &300.into(),
+            &40.into(),
+            &3930.into(),
+            &3.into()
+        ),
+        "{report}"
+    );
+    assert!(close(a["cost_usd"].as_f64().unwrap(), 0.01209), "{a}");
+    assert!(a.get("cost_estimated").is_none(), "{a}");
+    // Codex: 3840 prompt tokens of which 300 cached, 90 out; priced at 1, 2 and 0.5 $/M.
+    let b = stream_cost(&report, "b");
+    assert_eq!(
+        (&b["input_tokens"], &b["tokens"]),
+        (&3540.into(), &3930.into())
+    );
+    let b_cost = (3540.0 * 1.0 + 90.0 * 2.0 + 300.0 * 0.5) / 1e6;
+    assert!(close(b["cost_usd"].as_f64().unwrap(), b_cost), "{b}");
+    assert_eq!(b["cost_estimated"], true);
+    // The totals add up.
+    let total = &report["ledger"]["total"];
+    assert_eq!(total["tokens"], 7860);
+    assert!(close(total["cost_usd"].as_f64().unwrap(), 0.01209 + b_cost));
+    assert_eq!(report["ledger"]["tasks"].as_array().unwrap().len(), 2);
+
+    // report.md (and so the step summary) has the cost table and the costliest tasks.
+    let md = std::fs::read_to_string(run_dir(&repo).join("report.md")).unwrap();
+    assert!(md.contains("### Cost"), "{md}");
+    assert!(
+        md.contains("| a | $0.0121 | 3.9k | 3500 | 90 | 300 | 40 | 3 | 1 |"),
+        "{md}"
+    );
+    assert!(md.contains("| **total** | ~$0.0160 | 7.9k |"), "{md}");
+    assert!(
+        md.contains("Most expensive tasks:\n\n- **a** task 1"),
+        "{md}"
+    );
+    // The table printed at the end says it too.
+    assert!(
+        out.stderr.contains("cost ~$0.0160 for 7.9k tokens"),
+        "{out}"
+    );
+
+    // Each task's cost travels with its commit.
+    let log = repo.git(&["log", "--format=%B", "streams/p/integration"]);
+    assert!(log.contains("Streams-Cost: $0.0121\n"), "{log}");
+    assert!(
+        log.contains("Streams-Tokens: 3930 (in 3500, out 90, cache read 300, cache write 40)"),
+        "{log}"
+    );
+    assert!(
+        log.contains(&format!("Streams-Cost: ${b_cost:.4} (estimate)")),
+        "{log}"
+    );
+
+    // JUnit properties.
+    let xml = std::fs::read_to_string(run_dir(&repo).join("report.xml")).unwrap();
+    assert!(
+        xml.contains(r#"<property name="streams.tokens" value="3930"/>"#),
+        "{xml}"
+    );
+    assert!(xml.contains(r#"<property name="streams.cost_usd" value="0.012090"/>"#));
+
+    // show, status, runs.
+    let show = repo.streams(&["show", "a"]);
+    assert!(
+        show.stdout.contains(
+            "  cost:      3.9k tokens (3.5k in, 90 out, 300 cache read, 40 cache write), $0.0121, 3 turns"
+        ),
+        "{show}"
+    );
+    let status = repo.streams(&["status"]);
+    assert!(
+        status
+            .stdout
+            .contains("cost: ~$0.0160, 7.9k tokens (3 turns)"),
+        "{status}"
+    );
+    let runs = repo.streams(&["runs"]);
+    assert!(runs.stdout.contains("$0.02"), "{runs}");
+}
+
+#[test]
+fn any_program_reports_with_a_json_line_or_its_usage_file() {
+    let repo = TestRepo::with_files(&[("src/a/keep.txt", "a\n"), ("src/b/keep.txt", "b\n")]);
+    // `a`: running totals on stdout (the last counts), its model priced by `[prices]`;
+    // `b`: its `{usage_file}`, with a cost of its own.
+    repo.write(
+        "streams.toml",
+        r#"[plan]
+name = "p"
+
+[prices.m1]
+input = 2.0
+output = 10.0
+
+[[stream]]
+name = "a"
+owns = ["src/a/**"]
+agent = ["sh", "-c", "echo '{\"streams_usage\": {\"input_tokens\": 100, \"output_tokens\": 10}}'; echo x > src/a/f.txt; echo '{\"streams_usage\": {\"input_tokens\": 1000, \"output_tokens\": 200, \"model\": \"m1\", \"turns\": 2}}'"]
+tasks = ["a"]
+
+[[stream]]
+name = "b"
+owns = ["src/b/**"]
+agent = ["sh", "-c", "echo y > src/b/f.txt; echo '{\"input_tokens\": 5, \"output_tokens\": 6, \"cost_usd\": 0.25}' > \"$1\"", "sh", "{usage_file}"]
+tasks = ["b"]
+"#,
+    );
+    repo.commit_all("plan");
+    repo.streams(&["run"]).assert_code(0);
+    let report = report(&repo);
+    let a = stream_cost(&report, "a");
+    assert_eq!(
+        (&a["tokens"], &a["turns"]),
+        (&1200.into(), &2.into()),
+        "{a}"
+    );
+    assert!(close(
+        a["cost_usd"].as_f64().unwrap(),
+        (1000.0 * 2.0 + 200.0 * 10.0) / 1e6
+    ));
+    assert_eq!(a["cost_estimated"], true);
+    let b = stream_cost(&report, "b");
+    assert_eq!(b["tokens"], 11, "{b}");
+    assert!(close(b["cost_usd"].as_f64().unwrap(), 0.25));
+    let total = &report["ledger"]["total"];
+    assert_eq!(total["tokens"], 1211);
+    assert!(close(total["cost_usd"].as_f64().unwrap(), 0.25 + 0.004));
+}
+
+#[test]
+fn a_run_killed_before_its_report_is_unknown_never_zero() {
+    let (repo, path) = repo();
+    // Claude Code interrupted while it waited for the model: no `result` event (its usage is
+    // lost), only the message events seen until then.
+    repo.write(
+        "streams.toml",
+        &format!(
+            r#"[plan]
+name = "p"
+env = {{ PATH = {path:?} }}
+
+[[stream]]
+name = "a"
+owns = ["src/a/**"]
+agent = "claude"
+tasks = ["Write src/a/hello.txt"]
+env = {{ REPLAY = "sigint-waiting" }}
+"#
+        ),
+    );
+    repo.commit_all("plan");
+    repo.streams(&["run"]).assert_code(4);
+    let report = report(&repo);
+    let a = stream_cost(&report, "a");
+    assert_eq!(a["unreported"], 1, "{a}");
+    assert!(
+        a["tokens"].as_u64().unwrap() > 0,
+        "what was seen counts: {a}"
+    );
+    assert!(a["cost_usd"].is_null(), "{a}");
+    let md = std::fs::read_to_string(run_dir(&repo).join("report.md")).unwrap();
+    assert!(md.contains("| a | unknown | at least "), "{md}");
+}
+
+/// A runaway agent in the generic form: writes its file, then reports `step` more tokens every
+/// half second until it is interrupted (SIGINT ends it at once).
+fn runaway(file: &str, step: u64) -> String {
+    format!(
+        r#"["sh", "-c", "echo x > {file}; trap 'exit 130' INT; i=0; while :; do i=$((i+1)); echo \"{{\\\"streams_usage\\\": {{\\\"input_tokens\\\": $((i*{step}))}}}}\"; sleep 0.5; done"]"#
+    )
+}
+
+fn task_state(repo: &TestRepo, stream: &str) -> serde_json::Value {
+    let text = std::fs::read_to_string(run_dir(repo).join("state.json")).unwrap();
+    let state: serde_json::Value = serde_json::from_str(&text).unwrap();
+    state["streams"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == stream)
+        .unwrap()["tasks"][0]
+        .clone()
+}
+
+#[test]
+fn a_task_budget_stops_a_runaway_agent_within_one_event_and_keeps_its_work() {
+    let repo = TestRepo::with_files(&[("src/a/keep.txt", "a\n")]);
+    repo.write(
+        "streams.toml",
+        &format!(
+            r#"[plan]
+name = "p"
+
+[[stream]]
+name = "a"
+owns = ["src/a/**"]
+agent = {}
+
+[[stream.task]]
+prompt = "a"
+budget = {{ tokens = 350 }}
+"#,
+            runaway("src/a/f.txt", 100)
+        ),
+    );
+    repo.commit_all("plan");
+    let out = repo.streams(&["run"]);
+    out.assert_code(6);
+    assert!(
+        out.stderr
+            .contains("budget: the task budget ran out (400 tokens of 350)"),
+        "{out}"
+    );
+    let task = task_state(&repo, "a");
+    assert_eq!(task["state"]["state"], "stopped", "{task}");
+    assert_eq!(task["state"]["stop"]["kind"], "budget", "{task}");
+    // Stopped at the line that crossed the budget (or, on a slow machine, the one after).
+    let used = task["usage"][0]["usage"]["input"].as_u64().unwrap();
+    assert!(used == 400 || used == 500, "{task}");
+    assert_eq!(task["usage"][0]["over_budget"], true);
+    // Its work is kept for `retry` to go on from.
+    let kept = task["state"]["stop"]["kept"].as_str().unwrap();
+    assert_eq!(repo.git(&["show", &format!("{kept}:src/a/f.txt")]), "x");
+    let status = repo.streams(&["status"]);
+    assert!(status.stdout.contains("stopped"), "{status}");
+    assert!(status.stdout.contains("budget"), "{status}");
+}
+
+#[test]
+fn a_shared_budget_stops_agents_running_at_once_and_refuses_a_task_it_cannot_cover() {
+    let repo = TestRepo::with_files(&[
+        ("src/a/keep.txt", "a\n"),
+        ("src/b/keep.txt", "b\n"),
+        ("src/c/keep.txt", "c\n"),
+    ]);
+    // Each task reserves a tenth of the plan's budget (no history, no budget of its own): `a`
+    // and `b` start at once; `c` waits for a slot, and by then the pool is dry.
+    repo.write(
+        "streams.toml",
+        &format!(
+            r#"[plan]
+name = "p"
+jobs = 2
+budget = {{ tokens = 1000 }}
+
+[[stream]]
+name = "a"
+owns = ["src/a/**"]
+agent = {}
+tasks = ["a"]
+priority = 2
+
+[[stream]]
+name = "b"
+owns = ["src/b/**"]
+agent = {}
+tasks = ["b"]
+priority = 1
+
+[[stream]]
+name = "c"
+owns = ["src/c/**"]
+agent = ["sh", "-c", "echo z > src/c/f.txt"]
+tasks = ["c"]
+"#,
+            runaway("src/a/f.txt", 50),
+            runaway("src/b/f.txt", 50)
+        ),
+    );
+    repo.commit_all("plan");
+    let out = repo.streams(&["run"]);
+    out.assert_code(6);
+    let report = report(&repo);
+    let total = report["ledger"]["total"]["tokens"].as_u64().unwrap();
+    assert!(
+        total >= 1000,
+        "stopped only once the pool ran dry: {report}"
+    );
+    assert!(
+        total <= 1000 + 100,
+        "overshoot by at most one reservation (a tenth): {report}"
+    );
+    for stream in ["a", "b"] {
+        let task = task_state(&repo, stream);
+        assert_eq!(task["state"]["stop"]["budget"], "plan", "{task}");
+    }
+    let c = task_state(&repo, "c");
+    assert_eq!(c["state"]["stop"]["kind"], "budget", "{c}");
+    assert!(
+        c["state"]["stop"]["spent"]
+            .as_str()
+            .unwrap()
+            .contains("it did not start"),
+        "{c}"
+    );
+    assert!(!repo.path("src/c/f.txt").exists());
+}
+
+#[test]
+fn plan_forecasts_cost_from_past_runs() {
+    let (repo, path) = repo();
+    repo.write(
+        "streams.toml",
+        &format!(
+            r#"[plan]
+name = "p"
+env = {{ PATH = {path:?} }}
+
+[[stream]]
+name = "a"
+owns = ["src/a/**"]
+agent = "claude"
+tasks = ["Write src/a/hello.txt"]
+"#
+        ),
+    );
+    repo.commit_all("plan");
+    let before = repo.streams(&["plan"]);
+    assert!(!before.stdout.contains("expected cost"), "{before}");
+    repo.streams(&["run"]).assert_code(0);
+    repo.streams(&["clean"]).assert_code(0);
+    repo.streams(&["run", "--restart"]).assert_code(0);
+    let out = repo.streams(&["plan"]);
+    assert!(
+        out.stdout.contains(
+            "  expected cost of the run: $0.0121 (10th-90th percentile $0.0121 to $0.0121), 3.9k tokens, 1 task from their own past runs"
+        ),
+        "{out}"
+    );
+    let json = repo.streams(&["plan", "--json"]);
+    let value: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
+    let run = &value["learned"]["cost"][1];
+    assert_eq!(run["tokens"]["median"], 3930.0, "{value}");
+}
+
+#[test]
+fn a_shared_budget_reserves_what_a_task_took_before() {
+    let repo = TestRepo::with_files(&[("src/a/keep.txt", "a\n"), ("src/b/keep.txt", "b\n")]);
+    let plan = |tokens: u64| {
+        format!(
+            r#"[plan]
+name = "p"
+jobs = 1
+budget = {{ tokens = {tokens} }}
+
+[[stream]]
+name = "a"
+owns = ["src/a/**"]
+agent = ["sh", "-c", "echo x > src/a/f.txt; echo '{{\"streams_usage\": {{\"input_tokens\": 600}}}}'"]
+tasks = ["a"]
+priority = 1
+
+[[stream]]
+name = "b"
+owns = ["src/b/**"]
+agent = ["sh", "-c", "echo y > src/b/f.txt; echo '{{\"streams_usage\": {{\"input_tokens\": 600}}}}'"]
+tasks = ["b"]
+"#
+        )
+    };
+    repo.write("streams.toml", &plan(100_000));
+    repo.commit_all("plan");
+    repo.streams(&["run"]).assert_code(0);
+    repo.streams(&["clean"]).assert_code(0);
+    // Now each task is known to take 600: after `a`, the 400 left cannot cover `b`'s 600
+    // (a tenth of the budget, 100, would have let it start).
+    repo.write("streams.toml", &plan(1000));
+    repo.commit_all("smaller budget");
+    let out = repo.streams(&["run", "--restart"]);
+    out.assert_code(6);
+    let b = task_state(&repo, "b");
+    let spent = b["state"]["stop"]["spent"].as_str().unwrap();
+    assert!(
+        spent.contains("1200 tokens of 1000") && spent.contains("did not start"),
+        "{b}"
+    );
+    assert!(!repo.path("src/b/f.txt").exists());
+}
