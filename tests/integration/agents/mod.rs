@@ -18,5 +18,6 @@ mod clis;
 mod plans;
 mod real;
 mod record;
+mod scenes;
 mod server;
 mod server_tests;

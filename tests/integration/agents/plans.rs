@@ -52,7 +52,7 @@ fn key(name: &str) -> String {
 }
 
 /// The `agent` of the plan for `cli`, pointed at the server with a fake key.
-fn agent(cli: Cli, server: &Server, home: &Path) -> String {
+pub(super) fn agent(cli: Cli, server: &Server, home: &Path) -> String {
     let model = clis::model(cli);
     let url = server.url();
     match cli {
@@ -81,7 +81,7 @@ fn agent(cli: Cli, server: &Server, home: &Path) -> String {
 }
 
 /// Whether `streams` can confine agents with Landlock here.
-fn landlock(repo: &TestRepo) -> bool {
+pub(super) fn landlock(repo: &TestRepo) -> bool {
     let probe = TestRepo::with_files(&[("a.txt", "a\n")]);
     probe.write(
         "streams.toml",
@@ -120,17 +120,29 @@ fn path(located: &Located) -> String {
 }
 
 /// Runs `streams` as the workplace's user.
-fn run_as(place: &Workplace, located: &Located, args: &[&str]) -> CmdOutput {
+pub(super) fn run_as(place: &Workplace, located: &Located, args: &[&str]) -> CmdOutput {
     run_as_with(place, located, args, &[])
 }
 
 /// Runs `streams` as the workplace's user, with `env` added.
-fn run_as_with(
+pub(super) fn run_as_with(
     place: &Workplace,
     located: &Located,
     args: &[&str],
     env: &[(&str, &str)],
 ) -> CmdOutput {
+    let mut cmd = command_as(place, located, args, env);
+    CmdOutput::new(cmd.output().unwrap(), &place.repo)
+}
+
+/// The command that runs `streams` as the workplace's user, with `env` added (not started;
+/// the workplace handed over to that user first).
+pub(super) fn command_as(
+    place: &Workplace,
+    located: &Located,
+    args: &[&str],
+    env: &[(&str, &str)],
+) -> std::process::Command {
     place.hand_over();
     let mut cmd = place.repo.streams_cmd(args);
     cmd.envs(env.iter().copied());
@@ -142,7 +154,7 @@ fn run_as_with(
     } else {
         cmd.env("USER", "root").env("LOGNAME", "root");
     }
-    CmdOutput::new(cmd.output().unwrap(), &place.repo)
+    cmd
 }
 
 fn three_streams(cli: Cli, who: fn() -> Option<Who>) {
@@ -263,7 +275,7 @@ fn expected(cli: Cli, total: Usage) -> (u64, u64, u64, u64) {
     }
 }
 
-fn state(repo: &TestRepo) -> serde_json::Value {
+pub(super) fn state(repo: &TestRepo) -> serde_json::Value {
     let root = repo.common_dir().join("streams");
     let id = std::fs::read_to_string(root.join("current")).unwrap();
     let text =
