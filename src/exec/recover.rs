@@ -366,6 +366,15 @@ pub fn run_processes(run_id: &str, recorded_groups: &BTreeSet<i32>) -> RunProces
                 pids.extend(super::reaper::tree(group, &processes));
             }
         }
+        // The two scans above were taken one after the other: a short-lived process (an
+        // agent's `sleep` in a wait loop) seen by the first may have ended, and its successor
+        // appeared, by the second. Only what still lives now is stopped and counted.
+        let live: BTreeSet<i32> = super::reaper::all_processes()
+            .into_iter()
+            .filter(|p| !p.zombie)
+            .map(|p| p.pid)
+            .collect();
+        pids.retain(|pid| live.contains(pid));
         RunProcesses::Verified(pids.into_iter().collect())
     } else {
         RunProcesses::Groups(
