@@ -103,8 +103,8 @@ fn get(port: u16, path: &str, headers: &[&str]) -> (u16, String) {
     http(port, &request)
 }
 
-/// The tools the browser tests need, or `None` when the person asked to skip without them
-/// (`crate::ci::missing_tool`: a failure otherwise).
+/// The tools the browser tests need, or `None` (outside CI) when one is missing: the test
+/// skips, saying why (`crate::ci::missing_tool`; under CI a failure).
 fn browser() -> Option<PathBuf> {
     let tools = crate::ci::node_tools("playwright-core")?;
     if !Path::new(CHROMIUM).exists() {
