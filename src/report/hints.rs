@@ -45,8 +45,24 @@ pub fn halted(state: &RunState, abort: bool) -> String {
 }
 
 /// The steps to resolve one parked stream, as commands to type (the end of `run`,
-/// `continue`, `resume`).
-pub fn parked_steps(stream: &str, worktree: &Path, files: &[String]) -> Vec<String> {
+/// `continue`, `resume`). `proposed`: a resolver's resolution passed streams' checks and waits
+/// in the worktree, so the person reviews it instead of editing the conflict.
+pub fn parked_steps(
+    stream: &str,
+    worktree: &Path,
+    files: &[String],
+    proposed: bool,
+) -> Vec<String> {
+    if proposed {
+        return vec![
+            format!("  streams diff --resolution {stream}    # review the resolver's proposal"),
+            format!(
+                "  streams continue {stream}    # land it (edit it first in {} if you like)",
+                shell_quote(&worktree.display().to_string())
+            ),
+            format!("  or leave it out: streams skip {stream}"),
+        ];
+    }
     vec![
         format!("  cd {}", shell_quote(&worktree.display().to_string())),
         format!(
@@ -62,10 +78,16 @@ pub fn parked_steps(stream: &str, worktree: &Path, files: &[String]) -> Vec<Stri
     ]
 }
 
-/// The steps under `streams status` of a parked stream (its worktree is named just above).
-pub fn parked_status(stream: &str) -> [String; 2] {
+/// The steps under `streams status` of a parked stream (its worktree is named just above);
+/// `proposed` as for [`parked_steps`].
+pub fn parked_status(stream: &str, proposed: bool) -> [String; 2] {
+    let first = if proposed {
+        format!("next: review the proposal, then `streams continue {stream}` lands it")
+    } else {
+        format!("next: resolve there, `git add` the files, then `streams continue {stream}`")
+    };
     [
-        format!("next: resolve there, `git add` the files, then `streams continue {stream}`"),
+        first,
         format!("  or: `streams skip {stream}` to leave it out, `streams abort` to stop the run"),
     ]
 }
@@ -226,7 +248,12 @@ mod tests {
 
     #[test]
     fn the_parked_steps_quote_what_a_shell_would_split() {
-        let steps = parked_steps("api", Path::new("/w t"), &["a b.rs".into(), "c.rs".into()]);
+        let steps = parked_steps(
+            "api",
+            Path::new("/w t"),
+            &["a b.rs".into(), "c.rs".into()],
+            false,
+        );
         assert_eq!(steps[0], "  cd '/w t'");
         assert_eq!(
             steps[1],

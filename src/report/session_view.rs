@@ -241,7 +241,8 @@ fn halted(ui: &Ui, state: &RunState, report: &RunReport) {
             "  resolve in:      {}",
             park.resolution_worktree.display()
         ));
-        for line in hints::parked_steps(name, &park.resolution_worktree, &park.files) {
+        let proposed = park.proposal.as_ref().is_some_and(|p| p.refused.is_none());
+        for line in hints::parked_steps(name, &park.resolution_worktree, &park.files, proposed) {
             ui.always(line);
         }
     }

@@ -387,7 +387,8 @@ pub fn render(run: &RunStatus) -> String {
             }
             None => {}
         }
-        for line in hints::parked_status(&h.stream) {
+        let proposed = h.resolver.as_ref().is_some_and(|r| r.refused.is_none());
+        for line in hints::parked_status(&h.stream, proposed) {
             let _ = writeln!(out, "{line}");
         }
     }

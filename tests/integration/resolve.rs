@@ -180,6 +180,20 @@ fn a_proposed_resolution_waits_for_a_person_and_continue_lands_it() {
         out.stderr.contains("the resolver proposes a resolution of b's conflict in shared.txt (streams' checks passed); review it with `streams diff --resolution b`, then `streams continue b`"),
         "{out}"
     );
+    // The steps at the end, and under `status`, are the review's, not a person's edit.
+    let said = format!("{}{}", out.stdout, out.stderr);
+    assert!(
+        said.contains("streams diff --resolution b    # review the resolver's proposal"),
+        "{out}"
+    );
+    assert!(!said.contains("# edit the conflicted files"), "{out}");
+    let status = repo.streams(&["status"]);
+    assert!(
+        status
+            .stdout
+            .contains("next: review the proposal, then `streams continue b` lands it"),
+        "{status}"
+    );
     let b = parked_state(&repo);
     assert_eq!(b["resolver"], "resolver", "{b}");
     assert_eq!(b["refused"], serde_json::Value::Null, "{b}");
