@@ -29,6 +29,7 @@ pub fn demo(ctx: &Context, args: DemoArgs) -> Result<ExitCode> {
             prompts: false,
             no_check: false,
             no_gate: false,
+            max_cost: None,
             machine: Default::default(),
             report: Default::default(),
         },

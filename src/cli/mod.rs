@@ -286,6 +286,10 @@ pub struct RunArgs {
     /// Skip the plan's `gate` for this run: integrate without it (the report says so)
     #[arg(long)]
     pub no_gate: bool,
+    /// The most this run's agents may spend in all, in US dollars: a budget shared by every
+    /// task, on top of the plan's own `budget` (both hold; `retry --max-cost` raises it)
+    #[arg(long, value_name = "USD", value_parser = parse_usd, conflicts_with = "only")]
+    pub max_cost: Option<f64>,
     #[command(flatten)]
     pub report: ReportArgs,
     // Last: its help heading applies to what follows it.
@@ -547,11 +551,29 @@ pub struct RetryArgs {
     /// Also run again every stream that depends on them and did not finish
     #[arg(long)]
     pub with_dependents: bool,
+    /// Raise a budget for the retry (and the rest of the run), never lower it: the plan's
+    /// (`usd=10`), a stream's (`api:tokens=2_000_000,turns=80`) or one task's (`api/2:time=45m`);
+    /// limits usd, tokens, turns, time. Repeat it for several budgets
+    #[arg(long = "budget", value_name = "[STREAM[/TASK]:]LIMIT=VALUE,...", value_parser = ops::retry::parse_budget)]
+    pub budgets: Vec<ops::retry::BudgetRaise>,
+    /// A new `--max-cost` for the run, in US dollars (replaces the one it started with)
+    #[arg(long, value_name = "USD", value_parser = parse_usd)]
+    pub max_cost: Option<f64>,
     /// Print events as NDJSON on stdout
     #[arg(long)]
     pub json: bool,
     #[command(flatten)]
     pub report: ReportArgs,
+}
+
+/// An amount in US dollars for `--max-cost` (`5`, `2.50`, `$5`).
+fn parse_usd(text: &str) -> std::result::Result<f64, String> {
+    text.trim()
+        .trim_start_matches('$')
+        .parse::<f64>()
+        .ok()
+        .filter(|u| u.is_finite() && *u > 0.0)
+        .ok_or_else(|| format!("`{text}` is not an amount in US dollars above 0 (`5`, `2.50`)"))
 }
 
 #[derive(Debug, Args)]

@@ -33,6 +33,8 @@ pub fn retry(ctx: &Context, args: RetryArgs) -> Result<ExitCode> {
         &args.streams,
         args.with_dependents,
         file.as_deref(),
+        &args.budgets,
+        args.max_cost,
     )?;
     match &prepared.plan_now {
         Some((path, changes, warnings)) => {

@@ -50,6 +50,7 @@ pub fn run(ctx: &Context, args: RunArgs) -> Result<ExitCode> {
         restart: args.restart,
         no_check: args.no_check,
         no_gate: args.no_gate,
+        max_cost: args.max_cost,
     };
     let (parts, last, _lock) = ops::start::start_local(repo, loaded, options)?;
     if let Some(id) = &last.stillborn {

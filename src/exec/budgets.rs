@@ -39,20 +39,18 @@ struct Draw {
 }
 
 /// A shared budget: whose, its limits, the streams drawing on it.
-struct SharedPool<'a> {
+struct SharedPool {
     label: String,
-    budget: &'a Budget,
+    budget: Budget,
     streams: Vec<usize>,
 }
 
 impl Budgets {
     /// Shared budgets for a run of `plan`, with what its tasks took in past runs (the history
-    /// under the git common dir; a history that cannot be read is no history).
+    /// under the git common dir; a history that cannot be read is no history). Read for every
+    /// run: a `--max-cost` the plan does not show may need it.
     pub fn new(common_dir: &std::path::Path, plan: &crate::plan::Plan) -> Budgets {
         let mut budgets = Budgets::default();
-        if plan.budget.is_none() && plan.streams.iter().all(|s| s.budget.is_none()) {
-            return budgets;
-        }
         let path = crate::state::history::path(common_dir);
         let Ok(loaded) = crate::state::history::load(&path) else {
             return budgets;
@@ -93,20 +91,28 @@ impl Budgets {
         budgets
     }
 
-    /// The pools stream `s` draws on: its own budget, then the plan's.
-    fn pools<'a>(run: &'a Run, s: usize) -> Vec<SharedPool<'a>> {
+    /// The pools stream `s` draws on: its own budget, then the plan's, then the run's
+    /// `--max-cost`.
+    fn pools(run: &Run, s: usize) -> Vec<SharedPool> {
         let plan = &run.ctx.plan;
         let mut pools = Vec::new();
         if let Some(b) = &plan.streams[s].budget {
             pools.push(SharedPool {
                 label: format!("stream `{}`", plan.streams[s].name),
-                budget: b,
+                budget: b.clone(),
                 streams: vec![s],
             });
         }
         if let Some(b) = &plan.budget {
             pools.push(SharedPool {
                 label: "plan".to_string(),
+                budget: b.clone(),
+                streams: (0..plan.streams.len()).collect(),
+            });
+        }
+        if let Some(b) = budget::max_cost(&run.state.budget_overrides) {
+            pools.push(SharedPool {
+                label: budget::MAX_COST.to_string(),
                 budget: b,
                 streams: (0..plan.streams.len()).collect(),
             });
@@ -165,9 +171,9 @@ impl Budgets {
         let past = self.history.get(&key);
         let mut reservation = Spent::default();
         for pool in Self::pools(run, s) {
-            let expected = budget::expected(past, own, pool.budget);
+            let expected = budget::expected(past, own, &pool.budget);
             let draw = Pool {
-                budget: pool.budget,
+                budget: &pool.budget,
                 spent: Self::spent(run, &pool.streams),
                 reserved: self.held(&pool.streams, false),
             };
@@ -207,7 +213,7 @@ impl Budgets {
         let mut stop = Vec::new();
         for pool in Self::pools(run, s) {
             let total = Self::spent(run, &pool.streams).add(&self.held(&pool.streams, true));
-            let Some(what) = budget::crossed(pool.budget, &total) else {
+            let Some(what) = budget::crossed(&pool.budget, &total) else {
                 continue;
             };
             for &(other, _) in self.running.keys() {

@@ -311,6 +311,7 @@ tasks = ["d1"]
             timeline: Vec::new(),
             merged: None,
             retries: Vec::new(),
+            budget_overrides: Default::default(),
         }
     }
 

@@ -10,7 +10,9 @@
 use std::time::Duration;
 
 use crate::agent::Usage;
+use crate::plan::Plan;
 use crate::plan::model::Budget;
+use crate::state::{BudgetOverrides, BudgetRaise};
 
 /// What has been spent against a budget.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
@@ -141,6 +143,143 @@ fn exceeds(budget: &Budget, spent: &Spent) -> bool {
         || budget.time.is_some_and(|t| spent.time > t)
 }
 
+/// How `retry --budget` is written, for its help and its errors.
+pub const RAISE_SYNTAX: &str = "[STREAM[/TASK]:]LIMIT=VALUE[,LIMIT=VALUE...]";
+
+/// Reads one `retry --budget` value: `usd=10` (the plan's budget), `api:tokens=2000000,turns=80`
+/// (stream `api`'s), `api/2:time=45m` (its second task's). Limits: `usd`, `tokens` (`_`
+/// allowed), `turns`, `time` (`30m`, `1h`).
+pub fn parse_raise(text: &str) -> Result<BudgetRaise, String> {
+    let bad = |why: String| format!("`--budget {text}`: {why} (write {RAISE_SYNTAX})");
+    let (scope, limits) = match text.split_once(':') {
+        Some((scope, limits)) => (Some(scope.trim()), limits),
+        None => (None, text),
+    };
+    let (stream, task) = match scope {
+        None => (None, None),
+        Some(scope) => match scope.split_once('/') {
+            Some((stream, task)) => {
+                let task = task
+                    .parse::<usize>()
+                    .ok()
+                    .filter(|&n| n > 0)
+                    .ok_or_else(|| bad(format!("`{task}` is not a task number (1, 2, ...)")))?;
+                (Some(stream.to_string()), Some(task))
+            }
+            None => (Some(scope.to_string()), None),
+        },
+    };
+    if stream.as_deref() == Some("") {
+        return Err(bad("no stream before `:`".into()));
+    }
+    let mut raise = BudgetRaise {
+        stream,
+        task,
+        usd: None,
+        tokens: None,
+        turns: None,
+        time_ms: None,
+    };
+    for limit in limits.split(',').map(str::trim).filter(|l| !l.is_empty()) {
+        let Some((key, value)) = limit.split_once('=') else {
+            return Err(bad(format!("`{limit}` has no `=`")));
+        };
+        let value = value.trim();
+        let number = || value.replace('_', "");
+        let wrong = |what: &str| bad(format!("`{key}` takes {what}, not `{value}`"));
+        match key.trim() {
+            "usd" => {
+                raise.usd = Some(
+                    number()
+                        .trim_start_matches('$')
+                        .parse::<f64>()
+                        .ok()
+                        .filter(|u| u.is_finite() && *u > 0.0)
+                        .ok_or_else(|| wrong("an amount in US dollars (`10`, `2.5`)"))?,
+                )
+            }
+            "tokens" => {
+                raise.tokens = Some(
+                    number()
+                        .parse()
+                        .map_err(|_| wrong("a whole number (`2_000_000`)"))?,
+                )
+            }
+            "turns" => raise.turns = Some(number().parse().map_err(|_| wrong("a whole number"))?),
+            "time" => {
+                raise.time_ms = Some(
+                    humantime::parse_duration(value)
+                        .map_err(|_| wrong("a duration (`45m`, `1h30m`)"))?
+                        .as_millis() as u64,
+                )
+            }
+            other => {
+                return Err(bad(format!(
+                    "no limit `{other}` (the limits are usd, tokens, turns, time)"
+                )));
+            }
+        }
+    }
+    if raise.usd.is_none()
+        && raise.tokens.is_none()
+        && raise.turns.is_none()
+        && raise.time_ms.is_none()
+    {
+        return Err(bad("no limit given".into()));
+    }
+    Ok(raise)
+}
+
+/// Applies the run's command-line budgets to its plan: each raise takes a limit up to its
+/// figure (never down); the budget it names is created when the plan had none. An error names
+/// a stream or task the plan does not have. (`--max-cost` is a pool of its own, see
+/// [`max_cost`].)
+pub fn apply_raises(plan: &mut Plan, overrides: &BudgetOverrides) -> Result<(), String> {
+    for r in &overrides.raises {
+        let target = match (&r.stream, r.task) {
+            (None, _) => &mut plan.budget,
+            (Some(name), task) => {
+                let Some(stream) = plan.streams.iter_mut().find(|s| s.name == *name) else {
+                    return Err(format!("the plan has no stream `{name}`"));
+                };
+                match task {
+                    None => &mut stream.budget,
+                    Some(n) => {
+                        let count = stream.tasks.len();
+                        let Some(task) = stream.tasks.get_mut(n - 1) else {
+                            return Err(format!(
+                                "stream `{name}` has {count} task(s), not a task {n}"
+                            ));
+                        };
+                        &mut task.budget
+                    }
+                }
+            }
+        };
+        let b = target.get_or_insert_with(Budget::default);
+        b.usd = r.usd.map(|n| b.usd.map_or(n, |o| o.max(n))).or(b.usd);
+        b.tokens = r
+            .tokens
+            .map(|n| b.tokens.map_or(n, |o| o.max(n)))
+            .or(b.tokens);
+        b.turns = r.turns.map(|n| b.turns.map_or(n, |o| o.max(n))).or(b.turns);
+        let time = r.time_ms.map(Duration::from_millis);
+        b.time = time.map(|n| b.time.map_or(n, |o| o.max(n))).or(b.time);
+    }
+    Ok(())
+}
+
+/// `--max-cost` as a budget (a shared pool over every task of the run), if it was given.
+pub fn max_cost(overrides: &BudgetOverrides) -> Option<Budget> {
+    overrides.max_cost.map(|usd| Budget {
+        usd: Some(usd),
+        ..Budget::default()
+    })
+}
+
+/// The name a `--max-cost` pool goes by in messages (`the --max-cost budget ran out`).
+pub const MAX_COST: &str = "--max-cost";
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -169,5 +308,49 @@ mod tests {
         assert_eq!(pool.admits(&at(300)), None);
         assert!(pool.admits(&at(301)).is_some());
         assert_eq!(expected(None, None, &budget).tokens, 100);
+    }
+
+    #[test]
+    fn budget_raises_are_read_and_only_raise() {
+        let r = parse_raise("api/2:tokens=2_000,time=45m").unwrap();
+        assert_eq!(
+            (r.stream.as_deref(), r.task, r.tokens, r.time_ms),
+            (Some("api"), Some(2), Some(2000), Some(2_700_000))
+        );
+        assert_eq!(parse_raise("usd=10").unwrap().usd, Some(10.0));
+        assert!(parse_raise("api:").unwrap_err().contains("no limit given"));
+        assert!(
+            parse_raise("money=3")
+                .unwrap_err()
+                .contains("no limit `money`")
+        );
+        assert!(parse_raise("api/0:usd=1").is_err());
+        let mut plan = crate::plan::parse_simple(
+            "[plan]\nname = \"p\"\nagent = [\"true\"]\nbudget = { usd = 5, tokens = 100 }\n\n[[stream]]\nname = \"a\"\nowns = [\"a/**\"]\ntasks = [\"x\"]\n",
+        )
+        .unwrap();
+        let overrides = BudgetOverrides {
+            max_cost: None,
+            raises: vec![
+                parse_raise("usd=3,turns=9").unwrap(),
+                parse_raise("a/1:usd=2").unwrap(),
+            ],
+        };
+        apply_raises(&mut plan, &overrides).unwrap();
+        let b = plan.budget.as_ref().unwrap();
+        assert_eq!((b.usd, b.tokens, b.turns), (Some(5.0), Some(100), Some(9)));
+        assert_eq!(
+            plan.streams[0].tasks[0].budget.as_ref().unwrap().usd,
+            Some(2.0)
+        );
+        let wrong = BudgetOverrides {
+            max_cost: None,
+            raises: vec![parse_raise("b:usd=2").unwrap()],
+        };
+        assert!(
+            apply_raises(&mut plan, &wrong)
+                .unwrap_err()
+                .contains("no stream `b`")
+        );
     }
 }

@@ -15,7 +15,9 @@ use crate::error::{Error, IoContext, Result};
 use crate::git::{Repo, refs};
 use crate::ids::Oid;
 use crate::layout::RefNames;
+pub use crate::ledger::budget::parse_raise as parse_budget;
 use crate::plan::{Plan, Prompt};
+pub use crate::state::BudgetRaise;
 use crate::state::{
     RegisterLock, RetryRecord, RunDir, RunPhase, RunState, StateDir, StateStore, StreamState,
     TaskRecord, TaskState, now_ms,
@@ -531,21 +533,37 @@ pub struct Prepared {
 /// joining the register of running plans, refused (exit 5) when a plan running now overlaps
 /// it. Then the plan is the run's (its copy rewritten) and the state saved as running, this
 /// retry recorded; all under the register's lock. `parts.plan` is the plan to run with.
+///
+/// `budgets` (`--budget`) are raised, and `max_cost` (`--max-cost`) replaces the run's, from
+/// this retry on (kept in the state, so `resume` keeps them); a budget naming a stream or task
+/// the plan does not have is refused (exit 2) before anything changes.
 pub fn prepare(
     parts: &mut super::session::EngineParts,
     named: &[String],
     with_dependents: bool,
     file: Option<&Path>,
+    budgets: &[BudgetRaise],
+    max_cost: Option<f64>,
 ) -> Result<Prepared> {
     let old = parts.plan.clone();
     let mut now = plan_now(&parts.repo, &parts.run_dir, &parts.state, &old, file)?;
+    let mut overrides = parts.state.budget_overrides.clone();
+    overrides.raises.extend(budgets.iter().cloned());
+    if max_cost.is_some() {
+        overrides.max_cost = max_cost;
+    }
     if let Some(now) = &mut now {
         // The engine pairs the plan's streams and the run's by position.
         let order: Vec<String> = parts.state.streams.iter().map(|s| s.name.clone()).collect();
         now.plan
             .streams
             .sort_by_key(|s| order.iter().position(|n| *n == s.name));
+        crate::ledger::budget::apply_raises(&mut now.plan, &overrides)
+            .map_err(|e| Error::usage(format!("--budget: {e}")))?;
     }
+    let mut old = old;
+    crate::ledger::budget::apply_raises(&mut old, &overrides)
+        .map_err(|e| Error::usage(format!("--budget: {e}")))?;
     let plan = now.as_ref().map_or(&old, |n| &n.plan).clone();
     let reopened = reopen(
         &parts.repo,
@@ -563,6 +581,10 @@ pub fn prepare(
         adopt(&parts.run_dir, &mut parts.state, &old, now)?;
         parts.plan = now.plan.clone();
     }
+    if now.is_none() {
+        parts.plan = old.clone();
+    }
+    parts.state.budget_overrides = overrides;
     parts.state.retries.push(RetryRecord {
         at: now_ms(),
         streams: reopened.streams.clone(),

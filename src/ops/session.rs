@@ -277,11 +277,15 @@ pub fn plan_from_copy(run_dir: &RunDir, state: &RunState) -> Result<Plan> {
         rendered,
         errors: 1,
     })?;
-    Ok(plan_for_run(
-        plan,
-        state.only.as_deref(),
-        state.machines.is_some(),
-    ))
+    let mut plan = plan_for_run(plan, state.only.as_deref(), state.machines.is_some());
+    // The budgets `retry --budget` raised hold for the rest of the run.
+    crate::ledger::budget::apply_raises(&mut plan, &state.budget_overrides).map_err(|e| {
+        Error::state(
+            format!("the run's raised budgets no longer fit its plan: {e}"),
+            "`streams abort` the run (its work is kept) and start a new one",
+        )
+    })?;
+    Ok(plan)
 }
 
 /// The plan as a run works from it: cut down to the streams it covers (`only`), and for a run

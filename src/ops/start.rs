@@ -34,6 +34,8 @@ pub struct NewRun<'a> {
     /// `--no-check` / `--no-gate`.
     pub no_check: bool,
     pub no_gate: bool,
+    /// `--max-cost` (see [`crate::state::BudgetOverrides`]).
+    pub max_cost: Option<f64>,
     /// A run spread over machines: the run id its caller chose, the streams this run covers
     /// and its role (see [`crate::state::Machines`]). `None` for an ordinary run.
     pub machines: Option<MachineRun>,
@@ -132,6 +134,8 @@ pub struct RunOptions {
     pub restart: bool,
     pub no_check: bool,
     pub no_gate: bool,
+    /// `--max-cost`: the most the run may spend in US dollars, on top of the plan's budget.
+    pub max_cost: Option<f64>,
 }
 
 /// What the sandbox says before a run starts: warnings (`auto` runs unconfined here), or an
@@ -165,6 +169,7 @@ pub fn start_local(
         restart: options.restart,
         no_check: options.no_check,
         no_gate: options.no_gate,
+        max_cost: options.max_cost,
         machines: None,
     })?;
     lock.set_run(&started.state.run_id, "run");
@@ -408,6 +413,10 @@ pub fn start_run(new: &NewRun) -> Result<Started> {
         timeline: Vec::new(),
         merged: None,
         retries: Vec::new(),
+        budget_overrides: crate::state::BudgetOverrides {
+            max_cost: new.max_cost,
+            raises: Vec::new(),
+        },
     };
     // The pointer first (without a state file it names no run: nothing was touched yet), then
     // the state, then the ref: a crash between the last two is repaired by `resume`.

@@ -185,7 +185,7 @@ fn finished(
     let stopped = stopped_streams(state);
     if !failed && !stopped.is_empty() {
         ui.info(format!(
-            "  streams retry {}{plan_flag}{}    # continue what was stopped (after a usage limit: once it has reset; after a budget: raise it first), on top of this result",
+            "  streams retry {}{plan_flag}{}    # continue what was stopped (after a usage limit: once it has reset; after a budget: raise it with --budget or --max-cost), on top of this result",
             stopped.join(" "),
             with_dependents(state, &stopped)
         ));

@@ -209,6 +209,7 @@ pub fn sample_state() -> RunState {
         ],
         merged: None,
         retries: Vec::new(),
+        budget_overrides: Default::default(),
     }
 }
 

@@ -111,6 +111,47 @@ pub struct RunState {
     /// the plan since the run's copy was taken (version 2).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub retries: Vec<RetryRecord>,
+    /// Budgets set on the command line (`run --max-cost`, `retry --budget`), over the plan's:
+    /// applied whenever the run's plan is read, so `resume` and later retries keep them.
+    #[serde(default, skip_serializing_if = "BudgetOverrides::is_empty")]
+    pub budget_overrides: BudgetOverrides,
+}
+
+/// Budgets given on the command line for one run.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct BudgetOverrides {
+    /// `--max-cost`: the most the run's agents may spend in all, in US dollars, on top of the
+    /// plan's own budget (a shared pool of its own).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_cost: Option<f64>,
+    /// `retry --budget`: budgets raised for the rest of the run, in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub raises: Vec<BudgetRaise>,
+}
+
+impl BudgetOverrides {
+    pub fn is_empty(&self) -> bool {
+        self.max_cost.is_none() && self.raises.is_empty()
+    }
+}
+
+/// One `retry --budget`: a budget raised (never lowered) over what the plan says.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct BudgetRaise {
+    /// Whose: the plan's when `None`, else this stream's (or, with `task`, its task's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stream: Option<String>,
+    /// 1-based.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub task: Option<usize>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub usd: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tokens: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub turns: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time_ms: Option<u64>,
 }
 
 /// Where `streams merge` took a run's result.
@@ -707,7 +748,11 @@ impl std::fmt::Display for Stop {
                 if let Some(kept) = kept {
                     write!(f, "; its work is kept on {kept}")?;
                 }
-                write!(f, "; raise it and `streams retry` goes on")
+                if budget == "--max-cost" {
+                    write!(f, "; `streams retry --max-cost` with more goes on")
+                } else {
+                    write!(f, "; `streams retry --budget` raises it and goes on")
+                }
             }
         }
     }

@@ -484,3 +484,113 @@ tasks = ["b"]
     );
     assert!(!repo.path("src/b/f.txt").exists());
 }
+
+/// An agent in the generic form that writes its file, then reports 100 more tokens (and $0.10
+/// more) every fifth of a second, ten times, and ends well: stopped early only by a budget.
+fn ten_steps(file: &str) -> String {
+    format!(
+        r#"["sh", "-c", "echo x > {file}; trap 'exit 130' INT; i=0; while [ $i -lt 10 ]; do i=$((i+1)); echo \"{{\\\"streams_usage\\\": {{\\\"input_tokens\\\": $((i*100)), \\\"cost_usd\\\": $i.0e-1}}}}\"; sleep 0.2; done"]"#
+    )
+}
+
+#[test]
+fn max_cost_caps_a_run_on_top_of_the_plan_and_retry_raises_it() {
+    let repo = TestRepo::with_files(&[("src/a/keep.txt", "a\n")]);
+    // The plan's own budget ($100) would let it finish; `--max-cost 0.25` stops it.
+    repo.write(
+        "streams.toml",
+        &format!(
+            r#"[plan]
+name = "p"
+budget = {{ usd = 100 }}
+
+[[stream]]
+name = "a"
+owns = ["src/a/**"]
+agent = {}
+tasks = ["a"]
+"#,
+            ten_steps("src/a/f.txt")
+        ),
+    );
+    repo.commit_all("plan");
+    let out = repo.streams(&["run", "--max-cost", "0.25"]);
+    out.assert_code(6);
+    assert!(
+        out.stderr
+            .contains("the --max-cost budget ran out ($0.3000 of $0.25)"),
+        "{out}"
+    );
+    assert!(
+        out.stderr
+            .contains("`streams retry --max-cost` with more goes on"),
+        "{out}"
+    );
+    let task = task_state(&repo, "a");
+    assert_eq!(task["state"]["stop"]["budget"], "--max-cost", "{task}");
+    // A retry keeps the run's limit...
+    repo.streams(&["retry", "a"]).assert_code(6);
+    // ...until it is given a higher one.
+    let retry = repo.streams(&["retry", "a", "--max-cost", "5"]);
+    retry.assert_code(0);
+    let text = std::fs::read_to_string(run_dir(&repo).join("state.json")).unwrap();
+    let state: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(state["budget_overrides"]["max_cost"], 5.0, "{state}");
+    let help = repo.streams(&["run", "--help"]);
+    assert!(help.stdout.contains("--max-cost <USD>"), "{help}");
+}
+
+#[test]
+fn retry_budget_raises_the_budget_that_stopped_a_task() {
+    let repo = TestRepo::with_files(&[("src/a/keep.txt", "a\n")]);
+    repo.write(
+        "streams.toml",
+        &format!(
+            r#"[plan]
+name = "p"
+
+[[stream]]
+name = "a"
+owns = ["src/a/**"]
+agent = {}
+
+[[stream.task]]
+prompt = "a"
+budget = {{ tokens = 350 }}
+"#,
+            ten_steps("src/a/f.txt")
+        ),
+    );
+    repo.commit_all("plan");
+    let out = repo.streams(&["run"]);
+    out.assert_code(6);
+    assert!(
+        out.stderr
+            .contains("`streams retry --budget` raises it and goes on"),
+        "{out}"
+    );
+    // A budget the plan cannot have is refused before anything changes.
+    let wrong = repo.streams(&["retry", "a", "--budget", "b:tokens=5000"]);
+    wrong.assert_code(2);
+    assert!(
+        wrong.stderr.contains("the plan has no stream `b`"),
+        "{wrong}"
+    );
+    let bad = repo.streams(&["retry", "a", "--budget", "a/1:tokens=lots"]);
+    bad.assert_code(2);
+    assert!(
+        bad.stderr.contains("`tokens` takes a whole number"),
+        "{bad}"
+    );
+    // Raised for the retry, the task ends well.
+    repo.streams(&["retry", "a", "--budget", "a/1:tokens=5_000"])
+        .assert_code(0);
+    let task = task_state(&repo, "a");
+    assert_eq!(task["state"]["state"], "integrated", "{task}");
+    let help = repo.streams(&["retry", "--help"]);
+    assert!(
+        help.stdout
+            .contains("--budget <[STREAM[/TASK]:]LIMIT=VALUE,...>"),
+        "{help}"
+    );
+}

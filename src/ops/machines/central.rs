@@ -352,6 +352,7 @@ fn open_or_start(
             restart: true,
             no_check: true,
             no_gate: false,
+            max_cost: None,
             machines: Some(MachineRun {
                 run_id: local_id.clone(),
                 only: scope.only.clone(),

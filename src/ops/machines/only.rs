@@ -119,6 +119,7 @@ pub fn start_machine_run(
         no_check: options.no_check,
         // The gate runs on the integration, centrally.
         no_gate: true,
+        max_cost: None,
         machines: Some(MachineRun {
             run_id: req.run_id.to_string(),
             only: only.clone(),
