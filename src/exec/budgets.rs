@@ -18,7 +18,7 @@ use crate::agent::Usage;
 use crate::ids::TaskId;
 use crate::ledger::budget::{self, Pool, Spent};
 use crate::plan::model::Budget;
-use crate::state::Stop;
+use crate::state::{BudgetWarning, Stop};
 
 #[derive(Default)]
 pub struct Budgets {
@@ -29,6 +29,17 @@ pub struct Budgets {
     running: BTreeMap<(usize, usize), Draw>,
     /// Streams whose running task a dry pool is stopping: which pool, and what was spent.
     stopping: BTreeMap<usize, (String, String)>,
+    /// The budgets warned of as nearly spent in this session.
+    warned: std::collections::BTreeSet<String>,
+}
+
+/// What a task's usage so far means for the budgets.
+#[derive(Default)]
+pub struct Spending {
+    /// Streams whose running task must stop (a pool ran dry), and the pool.
+    pub stop: Vec<(usize, String)>,
+    /// Budgets that have just reached 80 %.
+    pub warn: Vec<BudgetWarning>,
 }
 
 struct Draw {
@@ -203,16 +214,27 @@ impl Budgets {
     }
 
     /// `task`'s agent has used `usage` so far: the streams whose running task must stop
-    /// because a pool ran dry (each told once), with the pool and what it spent.
-    pub fn spending(&mut self, run: &Run, task: TaskId, usage: Usage) -> Vec<(usize, String)> {
+    /// because a pool ran dry (each told once), with the pool and what it spent; and the
+    /// budgets (the task's own, its pools) that have just reached 80 %, each once a run.
+    pub fn spending(&mut self, run: &Run, task: TaskId, usage: Usage) -> Spending {
         let (s, t) = (task.stream.index(), task.index);
+        let mut out = Spending::default();
         let Some(draw) = self.running.get_mut(&(s, t)) else {
-            return Vec::new();
+            return out;
         };
         draw.live = Spent::of(&usage, draw.started.elapsed());
-        let mut stop = Vec::new();
+        let live = draw.live;
+        if let Some(own) = &run.ctx.plan.streams[s].tasks[t].budget
+            && let Some(what) = budget::nearly(own, &live)
+        {
+            let label = format!("stream `{}` task {}", run.ctx.plan.streams[s].name, t + 1);
+            self.warn(run, label, what, &mut out);
+        }
         for pool in Self::pools(run, s) {
             let total = Self::spent(run, &pool.streams).add(&self.held(&pool.streams, true));
+            if let Some(what) = budget::nearly(&pool.budget, &total) {
+                self.warn(run, pool.label.clone(), what, &mut out);
+            }
             let Some(what) = budget::crossed(&pool.budget, &total) else {
                 continue;
             };
@@ -220,11 +242,23 @@ impl Budgets {
                 if pool.streams.contains(&other) && !self.stopping.contains_key(&other) {
                     self.stopping
                         .insert(other, (pool.label.clone(), what.clone()));
-                    stop.push((other, pool.label.clone()));
+                    out.stop.push((other, pool.label.clone()));
                 }
             }
         }
-        stop
+        out
+    }
+
+    /// Warns of `label` nearly spent, unless the run already did.
+    fn warn(&mut self, run: &Run, label: String, what: String, out: &mut Spending) {
+        let said = run.state.budget_warnings.iter().any(|w| w.budget == label);
+        if !said && self.warned.insert(label.clone()) {
+            out.warn.push(BudgetWarning {
+                budget: label,
+                spent: what,
+                at: crate::state::now_ms(),
+            });
+        }
     }
 
     /// `task`'s attempt was recorded in the state: its usage counts from there.

@@ -312,6 +312,7 @@ tasks = ["d1"]
             merged: None,
             retries: Vec::new(),
             budget_overrides: Default::default(),
+            budget_warnings: Vec::new(),
         }
     }
 

@@ -73,16 +73,35 @@ pub fn crossed(budget: &Budget, spent: &Spent) -> Option<String> {
     None
 }
 
-/// Whether `spent` has reached 80 % of any limit (the warning).
-pub fn nearly(budget: &Budget, spent: &Spent) -> bool {
-    let scaled = Budget {
-        usd: budget.usd.map(|u| u * 0.8),
-        tokens: budget.tokens.map(|t| t * 8 / 10),
-        turns: budget.turns.map(|t| t * 8 / 10),
-        time: budget.time.map(|t| t.mul_f64(0.8)),
-    };
-    crossed(&scaled, spent).is_some()
+/// Whether `spent` has reached [`WARN_AT`] of a limit of `budget` (the warning): that limit's
+/// spending in words (`850 tokens of 1000`); `None`: all are below.
+pub fn nearly(budget: &Budget, spent: &Spent) -> Option<String> {
+    if let Some(usd) = budget.usd
+        && spent.usd >= usd * WARN_AT
+    {
+        return Some(format!("${:.4} of ${usd:.2}", spent.usd));
+    }
+    if let Some(tokens) = budget.tokens
+        && spent.tokens as f64 >= tokens as f64 * WARN_AT
+    {
+        return Some(format!("{} tokens of {}", spent.tokens, tokens));
+    }
+    if let Some(turns) = budget.turns
+        && f64::from(spent.turns) >= f64::from(turns) * WARN_AT
+    {
+        return Some(format!("{} turns of {turns}", spent.turns));
+    }
+    if let Some(time) = budget.time
+        && spent.time >= time.mul_f64(WARN_AT)
+    {
+        let ms = |d: Duration| crate::duration::fmt_duration_ms(d.as_millis() as u64);
+        return Some(format!("{} of {} of agent time", ms(spent.time), ms(time)));
+    }
+    None
 }
+
+/// The share of a budget at which streams warns that it is nearly spent.
+pub const WARN_AT: f64 = 0.8;
 
 /// What a task is expected to spend, reserved against a shared budget before it starts: what
 /// it took in earlier runs (`history`), else its own budget, else [`DEFAULT_SHARE`] of the pool.
@@ -299,7 +318,11 @@ mod tests {
             crossed(&budget, &at(1000)).as_deref(),
             Some("1000 tokens of 1000")
         );
-        assert!(nearly(&budget, &at(800)) && !nearly(&budget, &at(799)));
+        assert_eq!(
+            nearly(&budget, &at(800)).as_deref(),
+            Some("800 tokens of 1000")
+        );
+        assert_eq!(nearly(&budget, &at(799)), None);
         let pool = Pool {
             budget: &budget,
             spent: at(300),

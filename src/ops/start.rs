@@ -417,6 +417,7 @@ pub fn start_run(new: &NewRun) -> Result<Started> {
             max_cost: new.max_cost,
             raises: Vec::new(),
         },
+        budget_warnings: Vec::new(),
     };
     // The pointer first (without a state file it names no run: nothing was touched yet), then
     // the state, then the ref: a crash between the last two is repaired by `resume`.

@@ -99,6 +99,7 @@ pub fn build(repo: &Repo, state: &RunState, holder: Option<lock::Holder>) -> Run
             }
             (!total.is_empty()).then_some(total)
         },
+        budget_warnings: state.budget_warnings.iter().map(|w| w.line()).collect(),
     }
 }
 

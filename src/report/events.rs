@@ -143,6 +143,12 @@ pub enum Event {
         reset_known: bool,
         message: String,
     },
+    /// A budget (`stream `a` task 1`, `stream `a``, `plan`, `--max-cost`) reached 80 %:
+    /// `spent` says of which limit (`850 tokens of 1000`).
+    BudgetWarning {
+        budget: String,
+        spent: String,
+    },
     /// What an attempt of a preset's agent used, as its events said.
     TaskUsage {
         stream: String,

@@ -294,6 +294,10 @@ pub fn event_line(event: &Event, ui: &Ui) -> Option<String> {
                 fmt_duration_ms(wait)
             )
         }
+        Event::BudgetWarning { budget, spent } => format!(
+            "{} 80 % of the {budget} budget is spent ({spent})",
+            ui.yellow("budget")
+        ),
         Event::TaskUsage { .. } => return None,
         // When the line stops, said once by the halt at the end of the session
         // (`session_view::ended`); a parked stream is said the moment it parks.

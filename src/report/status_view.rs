@@ -51,6 +51,9 @@ pub struct RunStatus {
     /// absent while none reported.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cost: Option<crate::ledger::Tally>,
+    /// Budgets that reached 80 %, one line each (`80 % of the plan budget is spent (...)`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub budget_warnings: Vec<String>,
 }
 
 /// One run of a check or of the gate, as `status` shows it.
@@ -318,6 +321,9 @@ pub fn render(run: &RunStatus) -> String {
             cost.cost_text(),
             cost.tokens_text()
         );
+    }
+    for warning in &run.budget_warnings {
+        let _ = writeln!(out, "warning: {warning}");
     }
     for what in &run.skipped {
         let _ = writeln!(out, "\n`--no-{what}`: this run skips the plan's `{what}`.");

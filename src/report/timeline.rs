@@ -210,6 +210,7 @@ pub fn sample_state() -> RunState {
         merged: None,
         retries: Vec::new(),
         budget_overrides: Default::default(),
+        budget_warnings: Vec::new(),
     }
 }
 

@@ -58,6 +58,11 @@ pub enum Entry {
     Halted {
         stream: String,
     },
+    /// A budget reached 80 % (shown as it happens; `resume` ignores it).
+    BudgetWarning {
+        budget: String,
+        spent: String,
+    },
     /// The gate starts on `commit` (the integration tip plus `streams`).
     GateStarted {
         commit: String,

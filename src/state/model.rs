@@ -115,6 +115,30 @@ pub struct RunState {
     /// applied whenever the run's plan is read, so `resume` and later retries keep them.
     #[serde(default, skip_serializing_if = "BudgetOverrides::is_empty")]
     pub budget_overrides: BudgetOverrides,
+    /// Budgets that reached 80 % during the run, in order (each once): what `status` warns of.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub budget_warnings: Vec<BudgetWarning>,
+}
+
+/// A budget nearly spent (80 %).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct BudgetWarning {
+    /// Whose: `stream `api` task 2`, `stream `api``, `plan`, `--max-cost`.
+    pub budget: String,
+    /// What was spent of which limit, in words (`850 tokens of 1000`).
+    pub spent: String,
+    /// Milliseconds since the Unix epoch.
+    pub at: u64,
+}
+
+impl BudgetWarning {
+    /// `80 % of the plan budget is spent (850 tokens of 1000)`.
+    pub fn line(&self) -> String {
+        format!(
+            "80 % of the {} budget is spent ({})",
+            self.budget, self.spent
+        )
+    }
 }
 
 /// Budgets given on the command line for one run.

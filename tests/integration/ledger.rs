@@ -594,3 +594,52 @@ budget = {{ tokens = 350 }}
         "{help}"
     );
 }
+
+#[test]
+fn a_budget_at_80_percent_is_warned_of_once_in_the_output_the_journal_and_status() {
+    let repo = TestRepo::with_files(&[("src/a/keep.txt", "a\n")]);
+    // Ten steps of 100 tokens: the task's 1100 reaches 80 % (880) at 900, the plan's 1200
+    // (960) at 1000; neither runs out.
+    repo.write(
+        "streams.toml",
+        &format!(
+            r#"[plan]
+name = "p"
+budget = {{ tokens = 1200 }}
+
+[[stream]]
+name = "a"
+owns = ["src/a/**"]
+agent = {}
+
+[[stream.task]]
+prompt = "a"
+budget = {{ tokens = 1100 }}
+"#,
+            ten_steps("src/a/f.txt")
+        ),
+    );
+    repo.commit_all("plan");
+    let out = repo.streams(&["run"]);
+    out.assert_code(0);
+    let plan_line = "80 % of the plan budget is spent (1000 tokens of 1200)";
+    let task_line = "80 % of the stream `a` task 1 budget is spent (900 tokens of 1100)";
+    assert_eq!(out.stderr.matches(plan_line).count(), 1, "{out}");
+    assert_eq!(out.stderr.matches(task_line).count(), 1, "{out}");
+    // The journal (what the live web view shows) has each once.
+    let journal = std::fs::read_to_string(run_dir(&repo).join("journal.ndjson")).unwrap();
+    assert_eq!(
+        journal.matches("\"step\":\"budget_warning\"").count(),
+        2,
+        "{journal}"
+    );
+    let status = repo.streams(&["status"]);
+    assert!(
+        status.stdout.contains(&format!("warning: {plan_line}")),
+        "{status}"
+    );
+    assert!(
+        status.stdout.contains(&format!("warning: {task_line}")),
+        "{status}"
+    );
+}

@@ -12,7 +12,7 @@ use crate::exec::process::Cancel;
 use crate::exec::task::TaskOutcome;
 use crate::ids::TaskId;
 use crate::report::Event;
-use crate::state::{FailReason, SpanOutcome, Step, TaskState};
+use crate::state::{Entry, FailReason, SpanOutcome, Step, TaskState};
 
 impl Engine {
     pub(super) async fn handle(&mut self, event: ExecEvent) -> Result<()> {
@@ -77,8 +77,24 @@ impl Engine {
                 run.save()?;
             }
             ExecEvent::Spending { task, usage } => {
-                for (s, _) in self.budgets.spending(&self.run, task, usage) {
+                let spending = self.budgets.spending(&self.run, task, usage);
+                for (s, _) in spending.stop {
                     self.channels.stop_stream(s, Cancel::Budget);
+                }
+                if !spending.warn.is_empty() {
+                    let run = &mut self.run;
+                    for warning in spending.warn {
+                        let _ = run.ctx.journal.append(Entry::BudgetWarning {
+                            budget: warning.budget.clone(),
+                            spent: warning.spent.clone(),
+                        });
+                        run.emit(Event::BudgetWarning {
+                            budget: warning.budget.clone(),
+                            spent: warning.spent.clone(),
+                        });
+                        run.state.budget_warnings.push(warning);
+                    }
+                    run.save()?;
                 }
             }
             ExecEvent::Waiting { task, wait } => {

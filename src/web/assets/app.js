@@ -676,7 +676,9 @@ function addJournal(data) {
   const step = String(e.step || "").replace(/_/g, " ");
   const who = e.stream ? e.stream + (e.task !== undefined ? " task " + (e.task + 1) : "") : "";
   const time = new Date(data.at).toLocaleTimeString();
-  list.prepend(el("li", {}, el("time", {}, time), step, who ? " · " + who : ""));
+  // A budget nearly spent says which and how much (`80 % of the plan budget: 850 tokens of 1000`).
+  const what = e.step === "budget_warning" ? " · 80 % of the " + e.budget + " budget: " + e.spent : "";
+  list.prepend(el("li", {}, el("time", {}, time), step, who ? " · " + who : "", what));
   while (list.children.length > 200) list.lastChild.remove();
 }
 
