@@ -3,7 +3,7 @@
 //! - [`meter`]: usage read line by line from an agent's output as it streams (each preset's
 //!   CLI by its own rules, any other program by the generic JSON line or `{usage_file}`).
 //! - [`price`]: the cost of usage an agent did not price itself, from the plan's `[prices]`
-//!   (marked as an estimate).
+//!   and the user's ([`config`]; marked as an estimate).
 //! - [`Ledger`]: the usage each attempt recorded in a run's state (task attempts, check fixes;
 //!   gate fixes and resolutions when an agent makes them), added up per task, per stream and
 //!   for the run: what `report.json`, `report.md`, JUnit, `show`, `status`, `runs`, PR bodies
@@ -13,6 +13,7 @@
 //! what its output showed until then, never as zero; a total that holds one says "at least".
 
 pub mod budget;
+pub mod config;
 pub mod meter;
 
 use std::collections::BTreeMap;

@@ -164,9 +164,11 @@ fn load_checked_at(
                     }
                 })
                 .collect();
+            let mut plan = checked.plan;
+            with_user_prices(&mut plan)?;
             Ok((
                 LoadedPlan {
-                    plan: checked.plan,
+                    plan,
                     path,
                     base_commit: checked.base_commit.into(),
                     warnings: rendered,
@@ -464,4 +466,20 @@ fn line_column(text: &str, at: usize) -> (usize, usize) {
     let line = before.matches('\n').count() + 1;
     let start = before.rfind('\n').map_or(0, |i| i + 1);
     (line, before[start..].chars().count() + 1)
+}
+
+/// Adds the user's `[prices]` (`ledger::config`) under the plan's own; a user config that does
+/// not read is a usage error naming it.
+pub fn with_user_prices(plan: &mut Plan) -> Result<()> {
+    let Some(path) = crate::ledger::config::path() else {
+        return Ok(());
+    };
+    let user = crate::ledger::config::user_prices(&path).map_err(|e| {
+        Error::usage_with_hint(
+            format!("streams' user config does not read: {e}"),
+            "it holds `[prices.\"MODEL\"]` tables (`input`, `output`, `cache_read`, `cache_write` in USD per million tokens), as a plan's `[prices]`",
+        )
+    })?;
+    crate::ledger::config::add_user_prices(&mut plan.prices, user);
+    Ok(())
 }

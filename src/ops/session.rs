@@ -278,6 +278,9 @@ pub fn plan_from_copy(run_dir: &RunDir, state: &RunState) -> Result<Plan> {
         errors: 1,
     })?;
     let mut plan = plan_for_run(plan, state.only.as_deref(), state.machines.is_some());
+    // Checked when the run started; should it no longer read, the run goes on pricing from
+    // the plan alone rather than refuse `status`, `resume` or `continue` over a price table.
+    let _ = super::load::with_user_prices(&mut plan);
     // The budgets `retry --budget` raised hold for the rest of the run.
     crate::ledger::budget::apply_raises(&mut plan, &state.budget_overrides).map_err(|e| {
         Error::state(

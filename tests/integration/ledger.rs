@@ -643,3 +643,73 @@ budget = {{ tokens = 1100 }}
         "{status}"
     );
 }
+
+#[test]
+fn the_users_prices_price_what_the_plan_does_not() {
+    let repo = TestRepo::with_files(&[("src/a/keep.txt", "a\n"), ("src/b/keep.txt", "b\n")]);
+    let config = repo.home.join(".config/streams/config.toml");
+    std::fs::create_dir_all(config.parent().unwrap()).unwrap();
+    // The user's `m1` price loses to the plan's; `m2` falls to the user's `"*"`.
+    std::fs::write(
+        &config,
+        "[prices.m1]\ninput = 100.0\n\n[prices.\"*\"]\ninput = 3.0\noutput = 15.0\n",
+    )
+    .unwrap();
+    let usage = |model: &str| {
+        format!(
+            r#"echo '{{\"streams_usage\": {{\"input_tokens\": 1000, \"output_tokens\": 100, \"model\": \"{model}\"}}}}'"#
+        )
+    };
+    repo.write(
+        "streams.toml",
+        &format!(
+            r#"[plan]
+name = "p"
+
+[prices.m1]
+input = 2.0
+
+[[stream]]
+name = "a"
+owns = ["src/a/**"]
+agent = ["sh", "-c", "echo x > src/a/f.txt; {}"]
+tasks = ["a"]
+
+[[stream]]
+name = "b"
+owns = ["src/b/**"]
+agent = ["sh", "-c", "echo y > src/b/f.txt; {}"]
+tasks = ["b"]
+"#,
+            usage("m1"),
+            usage("m2")
+        ),
+    );
+    repo.commit_all("plan");
+    repo.streams(&["run"]).assert_code(0);
+    let report = report(&repo);
+    let a = stream_cost(&report, "a");
+    assert!(
+        close(a["cost_usd"].as_f64().unwrap(), 1000.0 * 2.0 / 1e6),
+        "{a}"
+    );
+    let b = stream_cost(&report, "b");
+    assert!(
+        close(
+            b["cost_usd"].as_f64().unwrap(),
+            (1000.0 * 3.0 + 100.0 * 15.0) / 1e6
+        ),
+        "{b}"
+    );
+    assert_eq!(b["cost_estimated"], true);
+    // A user config that does not read stops a new run before it starts, naming the file.
+    std::fs::write(&config, "[prices.m1]\ninptu = 1.0\n").unwrap();
+    let out = repo.streams(&["plan"]);
+    out.assert_code(2);
+    assert!(
+        out.stderr.contains("streams' user config does not read"),
+        "{out}"
+    );
+    assert!(out.stderr.contains("config.toml"), "{out}");
+    assert!(out.stderr.contains("inptu"), "{out}");
+}
