@@ -82,6 +82,9 @@ pub fn learning(
     if learned.is_none() && jobs_list.len() < 2 {
         return None;
     }
+    let run_cost = learned
+        .and_then(|l| l.cost.as_ref())
+        .map(|(_, run)| run.clone());
     let learned = learned.map(|l| LearnedSummary {
         from_history: l.from_history,
         tasks: l.tasks.clone(),
@@ -93,7 +96,17 @@ pub fn learning(
     });
     let what_if = (jobs_list.len() > 1).then(|| {
         let (rows, enough_jobs) = learn::what_if(plan, jobs_list);
-        WhatIfTable { rows, enough_jobs }
+        // Past `enough_jobs` more agents buy nothing, which that row already says.
+        let little_gain = learn::little_gain(&rows)
+            .into_iter()
+            .filter(|(j, _)| *j < enough_jobs)
+            .collect();
+        WhatIfTable {
+            rows,
+            enough_jobs,
+            cost: run_cost,
+            little_gain,
+        }
     });
     Some(Learning {
         unit,

@@ -311,6 +311,29 @@ pub fn what_if(plan: &Plan, jobs: &[usize]) -> (Vec<WhatIf>, usize) {
     (rows, enough)
 }
 
+/// Below this share of the makespan saved, more agents buy too little time for what they cost.
+pub const FAN_OUT_GAIN: f64 = 0.25;
+
+/// The numbers of agents in `rows` that save less than [`FAN_OUT_GAIN`] of the makespan over
+/// the next smaller number given: fanning out there buys little time (many small tasks, or
+/// dependencies that bind) while every agent costs its own start and context.
+pub fn little_gain(rows: &[WhatIf]) -> Vec<(usize, usize)> {
+    let mut out = Vec::new();
+    for row in rows {
+        let fewer = rows
+            .iter()
+            .filter(|r| r.jobs < row.jobs)
+            .max_by_key(|r| r.jobs);
+        if let Some(fewer) = fewer
+            && fewer.makespan > 0.0
+            && (fewer.makespan - row.makespan) / fewer.makespan < FAN_OUT_GAIN
+        {
+            out.push((row.jobs, fewer.jobs));
+        }
+    }
+    out
+}
+
 /// A stream on the critical path, and the makespan if it took half as long or were split in two
 /// streams running side by side.
 #[derive(Clone, Debug, PartialEq, Serialize)]

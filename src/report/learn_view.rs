@@ -62,6 +62,14 @@ pub struct WhatIfTable {
     pub rows: Vec<WhatIf>,
     /// The fewest agents past which more do not shorten the makespan.
     pub enough_jobs: usize,
+    /// The run's cost expected from past runs (the agents' work is the same at any number of
+    /// them), when they reported one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cost: Option<crate::plan::learn::CostForecast>,
+    /// Numbers of agents that save too little time over the next smaller one given (each with
+    /// that one): the fan-out warning.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub little_gain: Vec<(usize, usize)>,
 }
 
 /// The fields [`Learning`] adds to `streams plan --json` (schema version 1; each is present
@@ -175,6 +183,17 @@ impl Learning {
                 "{} (predicted makespan per number of agents)",
                 ui.bold("what if")
             );
+            let cost = table.cost.as_ref().and_then(|c| {
+                let money = c
+                    .usd
+                    .map(|r| crate::agent::usage::usd(r.median, false))
+                    .or_else(|| {
+                        c.tokens.map(|t| {
+                            format!("{} tokens", crate::agent::usage::tokens(t.median as u64))
+                        })
+                    })?;
+                Some(money)
+            });
             for row in &table.rows {
                 let mut line = format!(
                     "  {:>4} {}  {}",
@@ -182,10 +201,33 @@ impl Learning {
                     if row.jobs == 1 { "job " } else { "jobs" },
                     amount(unit, row.makespan)
                 );
+                if let Some(cost) = &cost {
+                    line.push_str(&format!("  {cost}"));
+                }
                 if row.jobs == table.enough_jobs {
                     line.push_str("  <- more agents no longer help: the dependencies bind");
+                } else if let Some((_, fewer)) =
+                    table.little_gain.iter().find(|(j, _)| *j == row.jobs)
+                {
+                    line.push_str(&format!(
+                        "  <- little time saved over {}, for more agents to pay",
+                        plural(*fewer, "job")
+                    ));
                 }
                 let _ = writeln!(out, "{line}");
+            }
+            if !table.little_gain.is_empty() {
+                let _ = writeln!(
+                    out,
+                    "  where marked, more agents save less than {:.0}% of the time: with many small tasks each one costs its own start and context for little time",
+                    crate::plan::learn::FAN_OUT_GAIN * 100.0
+                );
+            }
+            if cost.is_some() {
+                let _ = writeln!(
+                    out,
+                    "  cost: the run's median from past runs, the same agents' work at any number of agents"
+                );
             }
             if !table.rows.iter().any(|r| r.jobs == table.enough_jobs) {
                 let _ = writeln!(

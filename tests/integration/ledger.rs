@@ -439,6 +439,52 @@ tasks = ["Write src/a/hello.txt"]
     let value: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
     let run = &value["learned"]["cost"][1];
     assert_eq!(run["tokens"]["median"], 3930.0, "{value}");
+    // `--jobs 1,2`: the cost beside the time of each.
+    let what_if = repo.streams(&["plan", "--jobs", "1,2"]);
+    let rows: Vec<&str> = what_if
+        .stdout
+        .lines()
+        .filter(|l| l.trim_start().starts_with(['1', '2']) && l.contains("job"))
+        .collect();
+    assert_eq!(rows.len(), 2, "{what_if}");
+    assert!(rows.iter().all(|r| r.contains("$0.0121")), "{what_if}");
+}
+
+#[test]
+fn plan_jobs_warns_where_fanning_out_buys_little_time() {
+    // Five small streams of one unit each: 3 agents take 2 units, 4 agents still 2 (nothing
+    // gained for one more agent), 5 take 1.
+    let names = ["a", "b", "c", "d", "e"];
+    let files: Vec<(String, String)> = names
+        .iter()
+        .map(|n| (format!("src/{n}/keep.txt"), format!("{n}\n")))
+        .collect();
+    let files: Vec<(&str, &str)> = files
+        .iter()
+        .map(|(p, c)| (p.as_str(), c.as_str()))
+        .collect();
+    let repo = TestRepo::with_files(&files);
+    let mut plan = String::from("[plan]\nname = \"p\"\nagent = [\"true\"]\n");
+    for n in names {
+        plan.push_str(&format!(
+            "\n[[stream]]\nname = \"{n}\"\nowns = [\"src/{n}/**\"]\ntasks = [\"t\"]\n"
+        ));
+    }
+    repo.write("streams.toml", &plan);
+    repo.commit_all("plan");
+    let out = repo.streams(&["plan", "--jobs", "3,4,5"]);
+    out.assert_code(0);
+    assert!(
+        out.stdout
+            .contains("4 jobs  2 units  <- little time saved over 3 jobs, for more agents to pay"),
+        "{out}"
+    );
+    assert!(!out.stdout.contains("3 jobs  2 units  <-"), "{out}");
+    assert!(
+        out.stdout
+            .contains("where marked, more agents save less than 25% of the time"),
+        "{out}"
+    );
 }
 
 #[test]
