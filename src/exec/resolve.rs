@@ -210,8 +210,13 @@ fn unit_input<'a>(
 }
 
 /// The streams whose integrated work (between the stream's start and the tip it conflicts
-/// with) changed the conflicted files, by their commits' `Streams-Stream` trailers.
-fn conflicting_streams(run: &Run, conflict: &ConflictFound, files: &[String]) -> Vec<usize> {
+/// with) changed the conflicted files, by their commits' `Streams-Stream` trailers. (None when
+/// git cannot tell: they help the resolver and the history, they hold no work.)
+pub(super) fn conflicting_streams(
+    run: &Run,
+    conflict: &ConflictFound,
+    files: &[String],
+) -> Vec<usize> {
     let repo = &run.ctx.repo;
     let Ok(commits) = crate::git::remote::commits_with_paths(repo, &conflict.base, &conflict.ours)
     else {

@@ -400,3 +400,75 @@ fn a_kill_during_resolution_resumes_and_resolves() {
         || repo.live_processes().is_empty().then_some(()),
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// Prediction learns from the history
+
+/// The position of the first NDJSON event of `run --json` output that `is` picks.
+fn event_index(stdout: &str, is: impl Fn(&serde_json::Value) -> bool) -> usize {
+    stdout
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .position(|e| is(&e))
+        .unwrap_or_else(|| panic!("no such event in {stdout}"))
+}
+
+#[test]
+fn streams_that_conflicted_in_earlier_runs_are_kept_apart() {
+    let repo = repo_with_shared();
+    conflicting(&repo);
+    // Run 1: `a` and `b` run at once, and `b`'s work conflicts with `a`'s; `b` is left out.
+    repo.streams(&["run"]).assert_code(3);
+    repo.streams(&["skip", "b"]).assert_code(0);
+    let history = std::fs::read_to_string(repo.common_dir().join("streams/history.jsonl")).unwrap();
+    assert!(
+        history
+            .lines()
+            .any(|l| l.contains(r#""stream":"b""#) && l.contains(r#""conflicted_with":["a"]"#)),
+        "{history}"
+    );
+    let out = repo.streams(&["plan", "--predict"]);
+    out.assert_code(0);
+    assert!(
+        out.stdout
+            .contains("a <-> b: conflicted in 1 of 1 earlier run\n")
+            || out
+                .stdout
+                .ends_with("a <-> b: conflicted in 1 of 1 earlier run"),
+        "{out}"
+    );
+    let json = repo.streams(&["plan", "--predict", "--json"]);
+    json.assert_code(0);
+    let json: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
+    assert_eq!(
+        json["predicted_conflicts"]["conflicted_before"],
+        serde_json::json!([{"left": "a", "right": "b", "conflicted": 1, "runs": 1}])
+    );
+
+    // Runs 2 and 3: two slots, yet `b` starts only once `a` is integrated, from its work: no
+    // conflict. The pair stays apart (1 of 2 earlier runs).
+    for (run, runs) in [(2, 1), (3, 2)] {
+        repo.streams(&["clean", "--force"]).assert_code(0);
+        let out = repo.streams(&["run", "--restart", "--json"]);
+        out.assert_code(0);
+        assert!(
+            out.stderr.contains(&format!(
+                "a and b conflicted in 1 of {runs} earlier run{}: one starts once the other is integrated",
+                if runs == 1 { "" } else { "s" }
+            )),
+            "run {run}: {out}"
+        );
+        let a_integrated = event_index(&out.stdout, |e| {
+            e["event"] == "integrated" && e["stream"] == "a"
+        });
+        let b_started = event_index(&out.stdout, |e| {
+            e["event"] == "stream_started" && e["stream"] == "b"
+        });
+        assert!(a_integrated < b_started, "run {run}: {}", out.stdout);
+        assert_eq!(
+            repo.git(&["show", "streams/p/integration:shared.txt"]),
+            "from b",
+            "run {run}"
+        );
+    }
+}
