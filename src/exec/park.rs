@@ -51,6 +51,11 @@ pub(super) async fn park(
         .await
         .map_err(|e| Error::Internal(format!("writing the conflict panicked: {e}")))??;
     note_partners(run, s, &conflict, &files);
+    if let crate::git::merge::MergeOutcome::Conflict { hints, .. } = &conflict.merge {
+        for hint in hints {
+            run.message(&format!("{name}'s conflict: {hint}"));
+        }
+    }
     let proposal = match super::resolve::run(run, &unit, &conflict, &files, &resolution, cancel)
         .await?
     {

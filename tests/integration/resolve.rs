@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use crate::common::TestRepo;
 use crate::support::plans::conflicting;
 use crate::support::repos::repo_with_shared;
-use crate::support::runs::resolution;
+use crate::support::runs::{resolution, run_dir};
 
 /// A repository whose `.gitattributes` (committed) sends `shared.txt` to the merge driver
 /// `both`, configured in its `.git/config` to run `script` (sh) as `script %O %A %B %P`.
@@ -65,6 +65,36 @@ exit 1
         "the driver ran"
     );
     assert!(resolution(&repo).exists());
+}
+
+#[test]
+fn a_merge_driver_with_no_command_parks_the_stream_with_a_hint() {
+    // Named by the attributes, configured without `driver`: `git merge` stops the whole merge.
+    let repo = repo_with_shared();
+    repo.write(".gitattributes", "shared.txt merge=both\n");
+    repo.commit_all("attributes");
+    repo.git(&["config", "merge.both.name", "keeps both sides"]);
+    conflicting(&repo);
+    let out = repo.streams(&["run"]);
+    out.assert_code(3);
+    assert!(
+        out.stderr
+            .contains("parked b: integrating it conflicts in shared.txt"),
+        "{out}"
+    );
+    let hint = "b's conflict: `.gitattributes` names the merge driver `both` (merge=both), but your git config has no `merge.both.driver` command: the files it merges are merged as text and left to you; set it (`git config merge.both.driver '...'`) or drop the attribute";
+    assert!(out.stderr.contains(hint), "{out}");
+    // Merged as text, with the usual labelled markers, for a person.
+    let text = std::fs::read_to_string(resolution(&repo).join("shared.txt")).unwrap();
+    assert!(
+        text.starts_with("<<<<<<< integration\nfrom a\n=======\nfrom b\n>>>>>>> b (task 1)"),
+        "{text}"
+    );
+    let readme = std::fs::read_to_string(run_dir(&repo).join("conflicts/b/README.md")).unwrap();
+    assert!(
+        readme.contains("has no `merge.both.driver` command"),
+        "{readme}"
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
