@@ -502,3 +502,157 @@ fn streams_that_conflicted_in_earlier_runs_are_kept_apart() {
         );
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// The resolver's usage, budgets and presets
+
+/// `resolver_repo`, with the `resolve` line of its plan replaced by `resolve` (`{resolver}` in
+/// it: the resolver script's path) and `extra` in `[plan]`.
+fn resolver_plan(script: &str, resolve: &str, extra: &str) -> TestRepo {
+    let (repo, resolver) = resolver_repo(script, "propose", extra);
+    let text = std::fs::read_to_string(repo.root.join("streams.toml")).unwrap();
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("resolve = "))
+        .unwrap()
+        .to_string();
+    let resolve = resolve.replace("{resolver}", &resolver.display().to_string());
+    crate::support::plans::plan(&repo, &text.replace(&line, &resolve));
+    repo
+}
+
+/// What `status --json` says the run's agents used.
+fn run_cost(repo: &TestRepo) -> serde_json::Value {
+    let out = repo.streams(&["status", "--json"]);
+    out.assert_code(0);
+    let json: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    json["run"]["cost"].clone()
+}
+
+/// The usage attempts stream `b`'s tasks recorded in the run's state.
+fn b_usage(repo: &TestRepo) -> Vec<serde_json::Value> {
+    let state: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run_dir(repo).join("state.json")).unwrap())
+            .unwrap();
+    let b = state["streams"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "b")
+        .unwrap()
+        .clone();
+    b["tasks"][0]["usage"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+}
+
+#[test]
+fn the_resolvers_usage_from_its_usage_file_is_in_the_ledger() {
+    let script = format!(
+        "{RESOLVE}echo '{{\"input_tokens\": 100, \"output_tokens\": 20, \"cost_usd\": 0.5}}' > \"$1\"\n"
+    );
+    let repo = resolver_plan(
+        &script,
+        r#"resolve = { agent = ["{resolver}", "{usage_file}"], mode = "accept" }"#,
+        "",
+    );
+    repo.streams(&["run"]).assert_code(0);
+    let usage = b_usage(&repo);
+    assert_eq!(usage.len(), 1, "{usage:?}");
+    assert_eq!(usage[0]["kind"], "resolution");
+    assert_eq!(usage[0]["usage"]["input"], 100);
+    let cost = run_cost(&repo);
+    assert_eq!(cost["tokens"], 120, "{cost}");
+    assert_eq!(cost["cost_usd"], 0.5, "{cost}");
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run_dir(&repo).join("report.json")).unwrap())
+            .unwrap();
+    assert_eq!(report["ledger"]["total"]["tokens"], 120, "{report}");
+}
+
+#[test]
+fn the_plans_budget_stops_the_resolver_and_a_person_resolves() {
+    // It reports its usage as it goes, then would resolve after a long pause: the plan's
+    // budget stops it first.
+    let script = format!(
+        "echo '{{\"streams_usage\": {{\"input_tokens\": 100, \"output_tokens\": 1}}}}'\nsleep 60\n{RESOLVE}"
+    );
+    let repo = resolver_plan(
+        &script,
+        r#"resolve = { agent = ["{resolver}"], mode = "accept" }"#,
+        "budget = { tokens = 50 }",
+    );
+    let out = repo.streams(&["run"]);
+    out.assert_code(3);
+    assert!(
+        out.stderr.contains(
+            "the resolver's resolution of b's conflict was refused: the resolver agent stopped by its budget ("
+        ),
+        "{out}"
+    );
+    let usage = b_usage(&repo);
+    assert_eq!(usage.len(), 1, "{usage:?}");
+    assert_eq!(usage[0]["kind"], "resolution");
+    assert_eq!(usage[0]["over_budget"], true);
+    assert_eq!(run_cost(&repo)["tokens"], 101);
+    // The conflict waits for a person, laid out again.
+    let text = std::fs::read_to_string(resolution(&repo).join("shared.txt")).unwrap();
+    assert!(text.contains("<<<<<<< integration"), "{text}");
+}
+
+#[test]
+fn a_preset_resolves_and_its_events_are_read() {
+    // `claude` is the replay of a recorded Claude Code run (it edits nothing of the conflict:
+    // refused), found on the plan's PATH.
+    let bin = tempfile::tempdir().unwrap();
+    std::os::unix::fs::symlink(
+        crate::common::agents_dir().join("replay"),
+        bin.path().join("claude"),
+    )
+    .unwrap();
+    let path = format!(
+        "{}:{}:{}",
+        bin.path().display(),
+        crate::common::agents_dir().display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let repo = resolver_plan(
+        "",
+        r#"resolve = { agent = "claude", mode = "propose" }"#,
+        &format!("env = {{ PATH = {path:?}, REPLAY = \"refusal\" }}"),
+    );
+    let out = repo.streams(&["plan"]);
+    out.assert_code(0);
+    let out = repo.streams(&["run"]);
+    out.assert_code(3);
+    assert!(
+        out.stderr
+            .contains("the resolver's resolution of b's conflict was refused"),
+        "{out}"
+    );
+    let usage = b_usage(&repo);
+    assert_eq!(usage.len(), 1, "{usage:?}");
+    assert_eq!(usage[0]["kind"], "resolution");
+    assert_eq!(usage[0]["cli"], "claude");
+    assert!(
+        usage[0]["usage"]["output"].as_u64().unwrap() > 0,
+        "{usage:?}"
+    );
+}
+
+#[test]
+fn a_resolver_preset_that_cannot_be_found_is_a_plan_error() {
+    let repo = resolver_plan(
+        "",
+        r#"resolve = { agent = { preset = "codex", model = "m" }, mode = "propose" }"#,
+        r#"env = { PATH = "/nonexistent" }"#,
+    );
+    let out = repo.streams(&["plan"]);
+    out.assert_code(2);
+    assert!(
+        out.stderr
+            .contains("agent program `codex` was not found on PATH"),
+        "{out}"
+    );
+}
