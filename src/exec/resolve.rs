@@ -493,6 +493,7 @@ fn budget_left(run: &Run, s: usize) -> std::result::Result<Option<Budget>, Strin
             })
     };
     let mut left: Option<Budget> = None;
+    let max_cost = crate::ledger::budget::max_cost(&run.state.budget_overrides);
     let pools = [
         (
             plan.streams[s].budget.as_ref(),
@@ -502,6 +503,11 @@ fn budget_left(run: &Run, s: usize) -> std::result::Result<Option<Budget>, Strin
         (
             plan.budget.as_ref(),
             "the plan's budget".to_string(),
+            spent(&mut (0..plan.streams.len())),
+        ),
+        (
+            max_cost.as_ref(),
+            format!("the {} budget", crate::ledger::budget::MAX_COST),
             spent(&mut (0..plan.streams.len())),
         ),
     ];

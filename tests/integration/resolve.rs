@@ -602,6 +602,31 @@ fn the_plans_budget_stops_the_resolver_and_a_person_resolves() {
 }
 
 #[test]
+fn the_runs_max_cost_stops_the_resolver_too() {
+    // The same resolver, now reporting money, under a run's own `--max-cost` (the plan has no
+    // budget): the pool that runs dry is the command line's.
+    let script = format!(
+        "echo '{{\"streams_usage\": {{\"input_tokens\": 100, \"cost_usd\": 2.5}}}}'\nsleep 60\n{RESOLVE}"
+    );
+    let repo = resolver_plan(
+        &script,
+        r#"resolve = { agent = ["{resolver}"], mode = "accept" }"#,
+        "",
+    );
+    let out = repo.streams(&["run", "--max-cost", "1"]);
+    out.assert_code(3);
+    assert!(
+        out.stderr.contains(
+            "the resolver's resolution of b's conflict was refused: the resolver agent stopped by its budget ("
+        ),
+        "{out}"
+    );
+    let usage = b_usage(&repo);
+    assert_eq!(usage.len(), 1, "{usage:?}");
+    assert_eq!(usage[0]["over_budget"], true);
+}
+
+#[test]
 fn a_preset_resolves_and_its_events_are_read() {
     // `claude` is the replay of a recorded Claude Code run (it edits nothing of the conflict:
     // refused), found on the plan's PATH.
