@@ -190,10 +190,11 @@ fn a_refusal_fails_the_task_with_the_refusal_quoted() {
     r.plan("\"claude\"", &[("a", "refusal")], "", &[]);
     let out = r.repo.streams(&["run"]);
     out.assert_code(4);
+    // The model's own words first, then Claude Code's fixed text.
     assert!(
         out.stderr.contains(
-            "agent exited with code 1: refused: API Error: Claude Code is unable to respond to this request"
-        ) || out.stderr.contains("refused: API Error: Claude Code is unable"),
+            "refused: the model said \"I can't help with that request.\" (API Error: Claude Code is unable to respond to this request"
+        ),
         "{out}"
     );
     let task = r.task("a");
