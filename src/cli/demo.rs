@@ -33,7 +33,10 @@ pub fn demo(ctx: &Context, args: DemoArgs) -> Result<ExitCode> {
             report: Default::default(),
         },
     )?;
-    for line in crate::report::hints::demo_closing(&dir, &streams_command()) {
+    // The demo's plan sets no `worktree_root`: its workspaces are in the default place.
+    let plan_dir = crate::layout::worktrees_dir(&dir, &dir.join(".git"), "demo", None);
+    let workspaces = plan_dir.parent().unwrap_or(&plan_dir);
+    for line in crate::report::hints::demo_closing(&dir, workspaces, &streams_command()) {
         ctx.ui.info(line);
     }
     Ok(code)
