@@ -232,8 +232,11 @@ fn a_stray_of_an_agent_started_but_not_yet_recorded_dies_on_resume() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    // Stopped before the task runs again (whose agent waits for the release).
-    assert_gone(pid, "the stray to be gone");
+    // Stopped before the task runs again (whose agent waits for the release); the deadline
+    // counts resume's own start too.
+    wait_for("the stray to be gone", Duration::from_secs(30), || {
+        (!process_alive(pid) || is_zombie(pid)).then_some(())
+    });
     std::fs::write(&release, "").unwrap();
     let out = resume.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
