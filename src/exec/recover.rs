@@ -329,8 +329,9 @@ fn is_ancestor_or_equal(repo: &git::Repo, a: &str, b: &str) -> bool {
 pub enum RunProcesses {
     /// Processes of the run: the trees of the reapers it recorded that are still there
     /// (everything their agents started, those that left their session or cleared their
-    /// environment included), and processes whose environment says they are the run's (an
-    /// agent's, should its reaper have been killed).
+    /// environment included), processes whose environment says they are the run's (an
+    /// agent's, should its reaper have been killed), and the trees of the reapers those are
+    /// children of (one a coordinator killed before recording it).
     Verified(Vec<i32>),
     /// Without /proc (not Linux) nothing can be checked: the process groups the run recorded,
     /// those still alive.
@@ -361,7 +362,15 @@ pub fn run_processes(run_id: &str, recorded_groups: &BTreeSet<i32>) -> RunProces
                 .into_iter()
                 .collect();
         let processes = super::reaper::all_processes();
-        for &group in recorded_groups {
+        // A coordinator killed between starting an agent and recording it left a reaper no
+        // journal names: the parent of a process of the run's is the run's reaper too, and its
+        // tree (a stray that cleared its environment) is the run's.
+        let parents = processes
+            .iter()
+            .filter(|p| pids.contains(&p.pid))
+            .map(|p| p.ppid);
+        let reapers: BTreeSet<i32> = recorded_groups.iter().copied().chain(parents).collect();
+        for group in reapers {
             if is_a_reaper(group, &processes) {
                 pids.extend(super::reaper::tree(group, &processes));
             }

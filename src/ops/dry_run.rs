@@ -4,6 +4,7 @@
 
 use std::path::Path;
 
+use crate::agent::AgentSpec;
 use crate::exec::dispatcher::worktrees_dir;
 use crate::exec::prompt::{self, DependencyWork};
 use crate::exec::task_spec::{AgentStart, TaskSpec};
@@ -103,14 +104,30 @@ fn tasks(plan: &Plan, s: usize, plan_dir: &Path, prompts: &Path, worktree: &Path
             let spec = TaskSpec::new(plan, s, t, text, &deps, &prompt_file, worktree);
             let agent = plan.agent_for(stream, task);
             let home = homes.join((t + 1).to_string());
+            let start = agent.map(|agent| AgentStart::new(agent, &home, None));
             DryTask {
                 summary: task.prompt.summary(),
-                argv: agent
-                    .map(|agent| spec.argv_shown(&AgentStart::new(agent, &home, None).template)),
+                argv: start.as_ref().map(|start| spec.argv_shown(&start.template)),
+                env: agent
+                    .zip(start.as_ref())
+                    .map_or_else(Vec::new, |(agent, start)| presets_own_env(agent, start)),
                 timeout: agent.and(plan.timeout_for(stream, task)),
                 text: spec.text,
                 prompt: spec.prompt,
             }
         })
+        .collect()
+}
+
+/// What a preset sets in its CLI's environment, as streams sets it: the plan's own `env` (in
+/// the preset's table or the plan's) is the user's, and may hold secrets: it is left out, a
+/// variable of the preset's it overrides too.
+fn presets_own_env(agent: &AgentSpec, start: &AgentStart) -> Vec<(String, String)> {
+    let users = agent.preset().map(|p| &p.env);
+    start
+        .env
+        .iter()
+        .filter(|(k, _)| users.is_none_or(|users| !users.contains_key(k)))
+        .cloned()
         .collect()
 }

@@ -41,6 +41,8 @@ pub struct DryTask {
     pub summary: String,
     /// The agent's argv as it would start, placeholders filled; `None`: no agent is set.
     pub argv: Option<Vec<String>>,
+    /// What a preset sets in its CLI's environment (never the plan's own `env`).
+    pub env: Vec<(String, String)>,
     pub timeout: Option<Duration>,
     /// The task's own text (its first line is shown by default).
     pub text: String,
@@ -128,6 +130,14 @@ fn render_task(out: &mut String, task: &DryTask, t: usize, tasks: usize, full_pr
         Some(argv) => {
             let shown: Vec<String> = argv.iter().map(|a| shell_quote(a)).collect();
             let _ = writeln!(out, "    argv: {}", shown.join(" "));
+            if !task.env.is_empty() {
+                let shown: Vec<String> = task
+                    .env
+                    .iter()
+                    .map(|(k, v)| format!("{k}={}", shell_quote(v)))
+                    .collect();
+                let _ = writeln!(out, "    env:  {}", shown.join(" "));
+            }
             if let Some(timeout) = task.timeout {
                 let _ = writeln!(out, "    timeout: {}", humantime::format_duration(timeout));
             }

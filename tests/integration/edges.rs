@@ -167,6 +167,89 @@ fn a_stray_with_no_marks_left_by_a_crashed_run_dies_on_resume() {
     let repo = repo();
     let dir = repo.root.parent().unwrap();
     let (pidfile, release) = (dir.join("stray.pid"), dir.join("release"));
+    stray_plan(&repo, &pidfile, &release);
+    let mut run = repo
+        .streams_cmd(&["run"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for("the stray to start", Duration::from_secs(20), || {
+        pidfile
+            .exists()
+            .then(|| std::fs::read_to_string(&pidfile).ok())
+            .flatten()
+            .filter(|p| !p.trim().is_empty())
+    });
+    let pid = read_pid(&pidfile);
+    // The crash comes once the run has recorded its agent's reaper: the agent can be quicker to
+    // start its stray than streams to write that down (under load it was, and the stray was
+    // then nobody's; for that window see the next test).
+    wait_for(
+        "the agent's reaper recorded",
+        Duration::from_secs(20),
+        || {
+            journal(&repo)
+                .contains("\"step\":\"agent_spawned\"")
+                .then_some(())
+        },
+    );
+    run.kill().unwrap();
+    run.wait().unwrap();
+    assert!(process_alive(pid), "the stray died with streams");
+    std::fs::write(&release, "").unwrap();
+    let out = repo.streams(&["resume"]);
+    out.assert_code(0);
+    assert_gone(pid, "the stray to be gone");
+}
+
+/// Streams is killed after starting its agent and before recording the agent's reaper: no
+/// journal names the reaper, and the stray has no marks. The agent, still running, says whose it
+/// is (its environment); the reaper is its parent, and the stray in that reaper's tree dies on
+/// resume before the task runs again.
+#[test]
+fn a_stray_of_an_agent_started_but_not_yet_recorded_dies_on_resume() {
+    let repo = repo();
+    let dir = repo.root.parent().unwrap();
+    let (pidfile, release) = (dir.join("stray.pid"), dir.join("release"));
+    stray_plan(&repo, &pidfile, &release);
+    let run = repo
+        .streams_cmd(&["run"])
+        .env("STREAMS_FAILPOINT", "before-agent-recorded")
+        .output()
+        .unwrap();
+    assert_eq!(run.status.code(), None, "killed at the failpoint");
+    assert!(!journal(&repo).contains("\"step\":\"agent_spawned\""));
+    wait_for("the stray to start", Duration::from_secs(20), || {
+        std::fs::read_to_string(&pidfile)
+            .ok()
+            .filter(|p| !p.trim().is_empty())
+    });
+    let pid = read_pid(&pidfile);
+    let resume = repo
+        .streams_cmd(&["resume"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Stopped before the task runs again (whose agent waits for the release); the deadline
+    // counts resume's own start too.
+    wait_for("the stray to be gone", Duration::from_secs(30), || {
+        (!process_alive(pid) || is_zombie(pid)).then_some(())
+    });
+    std::fs::write(&release, "").unwrap();
+    let out = resume.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("agent process(es) left running by the interrupted run"),
+        "{stderr}"
+    );
+}
+
+/// Stream `a`'s agent starts a stray (once: in a session of its own, its environment cleared)
+/// that writes its pid to `pidfile`, then waits for `release`.
+fn stray_plan(repo: &TestRepo, pidfile: &Path, release: &Path) {
     repo.write(
         "streams.toml",
         &format!(
@@ -190,27 +273,14 @@ tasks = ["Work on a"]
             ))
         ),
     );
-    let mut run = repo
-        .streams_cmd(&["run"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    wait_for("the stray to start", Duration::from_secs(20), || {
-        pidfile
-            .exists()
-            .then(|| std::fs::read_to_string(&pidfile).ok())
-            .flatten()
-            .filter(|p| !p.trim().is_empty())
-    });
-    let pid = read_pid(&pidfile);
-    run.kill().unwrap();
-    run.wait().unwrap();
-    assert!(process_alive(pid), "the stray died with streams");
-    std::fs::write(&release, "").unwrap();
-    let out = repo.streams(&["resume"]);
-    out.assert_code(0);
-    assert_gone(pid, "the stray to be gone");
+}
+
+/// The run's journal, as far as it was written.
+fn journal(repo: &TestRepo) -> String {
+    let root = repo.common_dir().join("streams");
+    let id = std::fs::read_to_string(root.join("current")).unwrap_or_default();
+    std::fs::read_to_string(root.join("runs").join(id.trim()).join("journal.ndjson"))
+        .unwrap_or_default()
 }
 
 /// Finding 6: the agent turns the ignored folder `secrets/` of its workspace into a link to a

@@ -185,15 +185,69 @@ fn a_preset_is_started_with_its_one_shot_invocation_and_its_own_home() {
 }
 
 #[test]
+fn a_dry_run_shows_what_each_preset_sets_in_its_environment_and_not_the_plans_own() {
+    let r = Replayed::new();
+    let plan = r#"
+[plan]
+name = "p"
+env = { PLAN_TOKEN = "plan-secret", PATH = "<path>" }
+
+[[stream]]
+name = "a"
+owns = ["src/a/**"]
+agent = { preset = "claude", env = { ANTHROPIC_API_KEY = "sk-ant-secret", DISABLE_AUTOUPDATER = "0" } }
+tasks = ["Write src/a/hello.txt"]
+
+[[stream]]
+name = "b"
+owns = ["src/b/**"]
+agent = "codex"
+tasks = ["Write src/b/hello.txt"]
+
+[[stream]]
+name = "c"
+owns = ["src/c/**"]
+agent = ["sh", "-c", "echo hi"]
+tasks = ["Write src/c/hello.txt"]
+"#;
+    r.repo
+        .write("streams.toml", &plan.replace("<path>", &r.path()));
+    r.repo.commit_all("plan");
+    let out = r.repo.streams(&["run", "--dry-run"]);
+    out.assert_code(0);
+    let stdout = out.stdout_redacted();
+    for secret in ["secret", "PLAN_TOKEN", "ANTHROPIC_API_KEY"] {
+        assert!(!stdout.contains(secret), "{stdout}");
+    }
+    // Claude Code is told it runs in a sandbox only where streams runs as root.
+    let root = std::os::unix::fs::MetadataExt::uid(&std::fs::metadata("/proc/self").unwrap()) == 0;
+    assert_eq!(stdout.contains(" IS_SANDBOX=1"), root, "{stdout}");
+    let shown: String = stdout
+        .lines()
+        .filter(|l| l.starts_with("stream ") || l.starts_with("    env:"))
+        .map(|l| format!("{}\n", l.replace(" IS_SANDBOX=1", "")))
+        .collect();
+    // The preset's variable the plan overrides (DISABLE_AUTOUPDATER) is the plan's: left out.
+    insta::assert_snapshot!(shown, @r"
+    stream a
+        env:  CLAUDE_CONFIG_DIR='[REPO]/.git/streams/runs/<run-id>/homes/a/1/.claude' CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC=1
+    stream b
+        env:  CODEX_HOME='[REPO]/.git/streams/runs/<run-id>/homes/b/1/.codex' TZ=UTC
+    stream c
+    ");
+}
+
+#[test]
 fn a_refusal_fails_the_task_with_the_refusal_quoted() {
     let r = Replayed::new();
     r.plan("\"claude\"", &[("a", "refusal")], "", &[]);
     let out = r.repo.streams(&["run"]);
     out.assert_code(4);
+    // The model's own words first, then Claude Code's fixed text.
     assert!(
         out.stderr.contains(
-            "agent exited with code 1: refused: API Error: Claude Code is unable to respond to this request"
-        ) || out.stderr.contains("refused: API Error: Claude Code is unable"),
+            "refused: the model said \"I can't help with that request.\" (API Error: Claude Code is unable to respond to this request"
+        ),
         "{out}"
     );
     let task = r.task("a");

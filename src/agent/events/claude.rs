@@ -1,6 +1,9 @@
 //! Claude Code's `stream-json` events, and Qwen Code's (the same shapes).
 //!
-//! - `system`/`init`: the session; `system`/`model_refusal_no_fallback`: a refusal.
+//! - `system`/`init`: the session; `system`/`model_refusal_no_fallback`: a refusal. Claude
+//!   Code then writes its own fixed text (a "Usage Policy" message) in a `<synthetic>`
+//!   assistant message and in the `result`: the model's own words are only in the assistant
+//!   message before it, so a refusal quotes those first.
 //! - `rate_limit_event` with `status: "rejected"`: a usage limit and when it resets (claude.ai
 //!   logins only).
 //! - `assistant`: `tool_use` blocks (the activity), text (the answer). Its `usage` is the
@@ -13,7 +16,7 @@
 
 use serde_json::Value;
 
-use super::{LimitHit, Observer, error_message, json_lines, target_of, u64_of};
+use super::{LimitHit, Observer, error_message, json_lines, one_line, target_of, u64_of};
 use crate::agent::Cli;
 use crate::agent::usage::Usage;
 
@@ -21,6 +24,9 @@ pub(super) fn read(seen: &mut Observer, cli: Cli, output: &str) {
     let mut resets_at = None;
     // A refusal the system event gives no words for: told only if nothing says more.
     let mut refused_silently = false;
+    // What the model itself said since its last action: the words of a refusal, which Claude
+    // Code's own message replaces.
+    let mut words: Option<String> = None;
     for event in json_lines(output) {
         seen.session(event["session_id"].as_str());
         match (event["type"].as_str(), event["subtype"].as_str()) {
@@ -38,14 +44,43 @@ pub(super) fn read(seen: &mut Observer, cli: Cli, output: &str) {
                     resets_at = info["resetsAt"].as_u64();
                 }
             }
-            (Some("assistant"), _) => assistant(seen, cli, &event["message"]),
-            (Some("user"), _) => tool_results(seen, &event["message"]),
-            (Some("result"), _) => result(seen, cli, &event, resets_at),
+            (Some("assistant"), _) => {
+                model_words(&mut words, &event["message"]);
+                assistant(seen, cli, &event["message"]);
+            }
+            (Some("user"), _) => {
+                words = None;
+                tool_results(seen, &event["message"]);
+            }
+            (Some("result"), _) => result(seen, cli, &event, resets_at, words.as_deref()),
             _ => {}
         }
     }
     if refused_silently && seen.observed.refusals.is_empty() {
-        seen.refusal("the model refused the request");
+        seen.refusal(&match &words {
+            Some(words) => format!("the model said \"{words}\""),
+            None => "the model refused the request".to_string(),
+        });
+    }
+}
+
+/// Keeps the first line of what the model said in an assistant message (not Claude Code's own
+/// `<synthetic>` ones); an action clears it: words before it are not what it ended on.
+fn model_words(words: &mut Option<String>, message: &Value) {
+    if message["model"] == "<synthetic>" {
+        return;
+    }
+    for block in message["content"].as_array().into_iter().flatten() {
+        match block["type"].as_str() {
+            Some("text") => {
+                let line = one_line(block["text"].as_str().unwrap_or(""), 200);
+                if !line.is_empty() {
+                    *words = Some(line);
+                }
+            }
+            Some("tool_use") => *words = None,
+            _ => {}
+        }
     }
 }
 
@@ -85,7 +120,14 @@ fn tool_results(seen: &mut Observer, message: &Value) {
     }
 }
 
-fn result(seen: &mut Observer, cli: Cli, event: &Value, resets_at: Option<u64>) {
+/// The final event; `words`: what the model last said (see [`model_words`]).
+fn result(
+    seen: &mut Observer,
+    cli: Cli,
+    event: &Value,
+    resets_at: Option<u64>,
+    words: Option<&str>,
+) {
     let observed = &mut seen.observed;
     observed.finished = true;
     let text = event["result"].as_str().unwrap_or("").to_string();
@@ -123,7 +165,14 @@ fn result(seen: &mut Observer, cli: Cli, event: &Value, resets_at: Option<u64>) 
     let api_error = cli == Cli::Qwen && text.starts_with("[API Error:");
     let refused = event["stop_reason"] == "refusal";
     if refused {
-        seen.refusal(&text);
+        // The model's words first: Claude Code's text is the same for every refusal.
+        seen.refusal(&match words {
+            Some(words) if text.is_empty() => format!("the model said \"{words}\""),
+            Some(words) if !text.contains(words) => {
+                format!("the model said \"{words}\" ({text})")
+            }
+            _ => text.clone(),
+        });
     }
     let observed = &mut seen.observed;
     if event["is_error"] == true || api_error {

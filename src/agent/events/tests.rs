@@ -121,11 +121,39 @@ fn refusals_are_read_and_quoted() {
     let claude = seen(Cli::Claude, "refusal");
     assert!(claude.troubled());
     assert_eq!(claude.failure, None, "a refusal, not an error");
+    // Claude Code's `result` holds its own fixed text; the model's words, in the assistant
+    // message before it, come first.
     assert!(
-        claude.said()[0]
-            .starts_with("refused: API Error: Claude Code is unable to respond to this request"),
+        claude.said()[0].starts_with(
+            "refused: the model said \"I can't help with that request.\" (API Error: Claude Code \
+             is unable to respond to this request"
+        ),
         "{:?}",
         claude.said()
+    );
+    assert_eq!(claude.refusals.len(), 1, "{:?}", claude.refusals);
+    // Ended before its result (killed): the refusal event and the model's words are all there is.
+    let output = recorded(Cli::Claude, "refusal");
+    let cut: String = output
+        .lines()
+        .take_while(|l| !l.contains("\"type\":\"result\""))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    assert_eq!(
+        observe(Cli::Claude, &cut, None, NOW).refusals,
+        ["the model said \"I can't help with that request.\""]
+    );
+    // Words followed by an action are not what it refused with.
+    let acted = output.replacen(
+        "\"type\":\"system\",\"subtype\":\"model_refusal_no_fallback\"",
+        "\"type\":\"user\",\"message\":{\"content\":[]},\"subtype\":\"model_refusal_no_fallback\"",
+        1,
+    );
+    let acted = observe(Cli::Claude, &acted, None, NOW);
+    assert!(
+        acted.refusals[0].starts_with("API Error: Claude Code is unable"),
+        "{:?}",
+        acted.refusals
     );
     // The others say it in plain text: what a person is shown is the model's message.
     for cli in [Cli::Gemini, Cli::Qwen, Cli::Aider] {

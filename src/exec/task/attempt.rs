@@ -564,6 +564,9 @@ async fn run_once(
     let group = Arc::new(AtomicI32::new(0));
     let spawned_group = group.clone();
     let (exit, took) = process::run_agent(cmd, job.limits, cancel.clone(), move |pgid| {
+        // Dying here, the agent runs and nothing records its reaper: `resume` finds the agent
+        // by its environment, and the reaper as its parent.
+        failpoint::hit("before-agent-recorded");
         // Journal first: if we die right after, `resume` still finds the group to stop.
         let _ = journal.append(Entry::AgentSpawned {
             stream: stream_name,

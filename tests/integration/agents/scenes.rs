@@ -3,8 +3,9 @@
 //! where the kernel has it and as the unprivileged account:
 //!
 //! - an edit outside the stream's lane is rejected and nothing of it is integrated;
-//! - a refusal (Claude: the model's; Codex drops a model's refusal from its events, so there a
-//!   command the agent was denied) fails the task with its words quoted, exit 4;
+//! - a refusal (Claude: the model's, its words quoted before Claude Code's fixed text; Codex
+//!   drops a model's refusal from its events, so there a command the agent was denied) fails
+//!   the task with its words quoted, exit 4;
 //! - a usage-limit answer makes the task wait for the reset (`status` says so meanwhile), then
 //!   the agent runs again and the task commits;
 //! - a check's second chance resumes the agent's session: the server receives the earlier
@@ -271,13 +272,14 @@ fn claude_a_refusal_fails_the_task_with_the_refusal_quoted() {
         .lines()
         .find(|l| l.starts_with("failed a (task 1)"))
         .unwrap_or_else(|| panic!("no outcome line for a\n{out}"));
-    // Claude Code answers a refusal (`stop_reason: "refusal"`) with its own words in its
-    // `result` (the model's text is only in the `assistant` event before it): those are quoted.
+    // Claude Code answers a refusal (`stop_reason: "refusal"`) with its own fixed text in its
+    // `result`; the model's words are only in the `assistant` event before it: both are quoted,
+    // the model's first.
     assert!(
-        outcome.contains(
-            "refused: API Error: Claude Code is unable to respond to this request, which appears \
-             to violate our Usage Policy"
-        ),
+        outcome.contains(&format!(
+            "refused: the model said \"{words}\" (API Error: Claude Code is unable to respond to \
+             this request, which appears to violate our Usage Policy"
+        )),
         "{outcome}\n{out}"
     );
     assert_eq!(scene.task("a")["state"]["state"], "failed", "{out}");
