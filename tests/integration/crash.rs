@@ -9,8 +9,11 @@ use std::os::unix::process::ExitStatusExt;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
+use nix::sys::signal::Signal;
+
 use crate::common::{TestRepo, process_alive, wait_for};
-use crate::run::plan;
+use crate::support::interrupt::start_waiting_run;
+use crate::support::plans::plan;
 
 fn crash_repo() -> TestRepo {
     TestRepo::with_files(&[
@@ -468,43 +471,10 @@ fn nothing_to_resume_is_a_state_error() {
 #[test]
 fn ctrl_c_stops_agents_saves_state_and_resume_goes_on() {
     let repo = crash_repo();
-    let pidfile = repo.root.parent().unwrap().join("agent.pid");
-    let release = repo.root.parent().unwrap().join("release");
-    plan(
-        &repo,
-        &format!(
-            r#"
-[plan]
-name = "c"
-grace = "2s"
-
-[[stream]]
-name = "a"
-owns = ["a/**"]
-agent = ["act", "env", "{}", "wait-for", "{}", "write", "a/done", "done"]
-tasks = ["slow work"]
-"#,
-            pidfile.display(),
-            release.display()
-        ),
-    );
-    let child = repo
-        .streams_cmd(&["run"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    wait_for("the agent to start", Duration::from_secs(20), || {
-        pidfile.exists().then_some(())
-    });
+    let mut run = start_waiting_run(&repo);
     // streams and its agent (at least).
     assert!(repo.live_processes().len() >= 2);
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(child.id() as i32),
-        nix::sys::signal::Signal::SIGINT,
-    )
-    .unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = run.signal(Signal::SIGINT);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(130), "{stderr}");
     assert!(
@@ -522,7 +492,7 @@ tasks = ["slow work"]
     });
     let status = repo.streams(&["status"]);
     assert!(status.stdout.contains(": interrupted"), "{status}");
-    std::fs::write(&release, "").unwrap();
+    std::fs::write(&run.release, "").unwrap();
     repo.streams(&["resume"]).assert_code(0);
     assert_eq!(repo.git(&["show", "streams/c/integration:a/done"]), "done");
 }
@@ -532,42 +502,9 @@ fn a_hangup_stops_agents_like_sigterm_and_resume_goes_on() {
     // A closed terminal or ssh session sends SIGHUP: it must stop the agents and save the state,
     // not end streams with its agents left running.
     let repo = crash_repo();
-    let pidfile = repo.root.parent().unwrap().join("agent.pid");
-    let release = repo.root.parent().unwrap().join("release");
-    plan(
-        &repo,
-        &format!(
-            r#"
-[plan]
-name = "c"
-grace = "2s"
-
-[[stream]]
-name = "a"
-owns = ["a/**"]
-agent = ["act", "env", "{}", "wait-for", "{}", "write", "a/done", "done"]
-tasks = ["slow work"]
-"#,
-            pidfile.display(),
-            release.display()
-        ),
-    );
-    let child = repo
-        .streams_cmd(&["run"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    wait_for("the agent to start", Duration::from_secs(20), || {
-        pidfile.exists().then_some(())
-    });
+    let mut run = start_waiting_run(&repo);
     assert!(repo.live_processes().len() >= 2);
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(child.id() as i32),
-        nix::sys::signal::Signal::SIGHUP,
-    )
-    .unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = run.signal(Signal::SIGHUP);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(129), "{stderr}");
     assert!(
@@ -584,7 +521,7 @@ tasks = ["slow work"]
     });
     let status = repo.streams(&["status"]);
     assert!(status.stdout.contains(": interrupted"), "{status}");
-    std::fs::write(&release, "").unwrap();
+    std::fs::write(&run.release, "").unwrap();
     repo.streams(&["resume"]).assert_code(0);
     assert_eq!(repo.git(&["show", "streams/c/integration:a/done"]), "done");
 }

@@ -7,8 +7,8 @@
 use std::path::PathBuf;
 
 use crate::common::TestRepo;
-use crate::coordinator::run_dir;
-use crate::run::plan;
+use crate::support::plans::plan;
+use crate::support::runs::run_dir;
 
 pub(crate) fn repo() -> TestRepo {
     TestRepo::with_files(&[

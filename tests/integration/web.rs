@@ -16,7 +16,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use crate::common::{TestRepo, wait_for};
-use crate::run::plan;
+use crate::support::plans::plan;
 
 /// Where Debian installs chromium (`apt-get install chromium`).
 const CHROMIUM: &str = "/usr/bin/chromium";
@@ -266,40 +266,26 @@ tasks = ["Add a"]
     assert_eq!(status, 200, "{doc}");
     assert!(doc.contains(r#""name":"db""#), "{doc}");
     // An action that does not apply is refused by the command itself, in its own words.
-    let post = |body: &str| {
-        http(
-            port,
-            &format!(
-                "POST /api/action HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nOrigin: http://127.0.0.1:{port}\r\n{right}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                body.len()
-            ),
-        )
-    };
-    let (status, response) = post(r#"{"action":"skip","stream":"db"}"#);
-    assert_eq!(status, 200, "{response}");
-    let outcome: Value = serde_json::from_str(response.split("\r\n\r\n").nth(1).unwrap()).unwrap();
+    let (status, outcome) = post_action(&ui, r#"{"action":"skip","stream":"db"}"#);
+    assert_eq!(status, 200, "{outcome}");
     assert_eq!(outcome["command"], "streams skip db", "{outcome:#}");
     assert_eq!(outcome["running"], false, "{outcome:#}");
     assert_eq!(outcome["exit"], 5, "{outcome:#}");
     let cli = repo.streams(&["skip", "db"]);
     cli.assert_code(5);
     assert_eq!(
-        outcome["output"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|l| l.as_str().unwrap())
-            .collect::<Vec<_>>()
-            .join("\n"),
+        output_of(&outcome),
         cli.stderr.trim_end(),
         "the page shows what the command says"
     );
     // A name that is not one of the run's streams never reaches the command (`--force`).
-    let (status, response) = post(r#"{"action":"skip","stream":"--force"}"#);
-    assert_eq!(status, 400, "{response}");
+    let (status, refusal) = post_action(&ui, r#"{"action":"skip","stream":"--force"}"#);
+    assert_eq!(status, 400, "{refusal}");
     assert!(
-        response.contains("the run has no stream `--force`"),
-        "{response}"
+        refusal
+            .to_string()
+            .contains("the run has no stream `--force`"),
+        "{refusal}"
     );
     // Only loopback: the port is not open on any other address of this machine.
     assert!(ui.url.starts_with(&format!("http://127.0.0.1:{port}/")));
@@ -913,14 +899,14 @@ tasks = ["Write b"]
     );
 }
 
-#[test]
-fn stop_from_the_page_stops_one_running_stream_and_is_refused_once_it_is_stopped() {
-    let repo = app();
+/// `stop_plan` run in the background and `streams ui` serving it, returned once `a`'s agent has
+/// started; `a` is let go when the returned `Release` is dropped.
+fn stop_plan_running(repo: &TestRepo) -> (UiServer, Child, Release) {
     let started = repo.home.join("a.started");
     let release = repo.home.join("release");
-    stop_plan(&repo, &started, &release);
-    let _release = Release(release.clone());
-    let ui = UiServer::start(&repo, &[]);
+    stop_plan(repo, &started, &release);
+    let release = Release(release);
+    let ui = UiServer::start(repo, &[]);
     let run = repo
         .streams_cmd(&["run"])
         .stdout(Stdio::null())
@@ -930,6 +916,13 @@ fn stop_from_the_page_stops_one_running_stream_and_is_refused_once_it_is_stopped
     wait_for("a's agent", Duration::from_secs(30), || {
         started.exists().then_some(())
     });
+    (ui, run, release)
+}
+
+#[test]
+fn stop_from_the_page_stops_one_running_stream_and_is_refused_once_it_is_stopped() {
+    let repo = app();
+    let (ui, run, _release) = stop_plan_running(&repo);
     // A stop needs its stream, one of the run's.
     let (status, refusal) = post_action(&ui, r#"{"action":"stop"}"#);
     assert_eq!(status, 400, "{refusal}");
@@ -980,20 +973,7 @@ fn the_stop_button_stops_a_running_stream_and_the_page_shows_it_stopped() {
         return;
     };
     let repo = app();
-    let started = repo.home.join("a.started");
-    let release = repo.home.join("release");
-    stop_plan(&repo, &started, &release);
-    let _release = Release(release.clone());
-    let ui = UiServer::start(&repo, &[]);
-    let run = repo
-        .streams_cmd(&["run"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    wait_for("a's agent", Duration::from_secs(30), || {
-        started.exists().then_some(())
-    });
+    let (ui, run, _release) = stop_plan_running(&repo);
     let found = drive(&repo, "stop", json!({"url": ui.url, "stream": "a"}));
     assert_eq!(found["confirm"], "streams stop a", "{found:#}");
     assert_eq!(found["actionResult"], "done", "{found:#}");
