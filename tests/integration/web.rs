@@ -345,12 +345,7 @@ fn the_graph_shows_every_stream_and_follows_the_run_without_a_reload() {
     let ui = UiServer::start(&repo, &[]);
     // Whatever happens, the agents are let go (a failing test must not leave them waiting).
     let _release = Release(release.clone());
-    let mut run = repo
-        .streams_cmd(&["run"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut run = spawn_run(&repo);
     let found = drive(
         &repo,
         "live",
@@ -647,12 +642,7 @@ tasks = ["Task of c"]
     );
     let ui = UiServer::start(&repo, &[]);
     let _release = (Release(release_b.clone()), Release(release.clone()));
-    let mut run = repo
-        .streams_cmd(&["run"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut run = spawn_run(&repo);
     let found = drive(
         &repo,
         "parked",
@@ -899,6 +889,15 @@ tasks = ["Write b"]
     );
 }
 
+/// `streams run` in the background, its output discarded (the page is what the test reads).
+fn spawn_run(repo: &TestRepo) -> Child {
+    repo.streams_cmd(&["run"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
 /// `stop_plan` run in the background and `streams ui` serving it, returned once `a`'s agent has
 /// started; `a` is let go when the returned `Release` is dropped.
 fn stop_plan_running(repo: &TestRepo) -> (UiServer, Child, Release) {
@@ -907,12 +906,7 @@ fn stop_plan_running(repo: &TestRepo) -> (UiServer, Child, Release) {
     stop_plan(repo, &started, &release);
     let release = Release(release);
     let ui = UiServer::start(repo, &[]);
-    let run = repo
-        .streams_cmd(&["run"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let run = spawn_run(repo);
     wait_for("a's agent", Duration::from_secs(30), || {
         started.exists().then_some(())
     });
