@@ -33,10 +33,8 @@ pub fn demo(ctx: &Context, args: DemoArgs) -> Result<ExitCode> {
             report: Default::default(),
         },
     )?;
-    // The demo's plan sets no `worktree_root`: its workspaces are in the default place.
-    let plan_dir = crate::layout::worktrees_dir(&dir, &dir.join(".git"), "demo", None);
-    let workspaces = plan_dir.parent().unwrap_or(&plan_dir);
-    for line in crate::report::hints::demo_closing(&dir, workspaces, &streams_command()) {
+    let workspaces = ops::demo::workspaces_dir(&dir);
+    for line in crate::report::hints::demo_closing(&dir, &workspaces, &streams_command()) {
         ctx.ui.info(line);
     }
     Ok(code)
