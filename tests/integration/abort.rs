@@ -1,6 +1,8 @@
 //! `streams abort`: the run stops, every ref goes back, nothing is lost.
 
-use crate::coordinator::{conflicting, repo_with_shared, resolution};
+use crate::support::plans::conflicting;
+use crate::support::repos::repo_with_shared;
+use crate::support::runs::resolution;
 
 #[test]
 fn abort_puts_every_ref_back_and_keeps_the_work() {

@@ -4,7 +4,8 @@
 use std::path::PathBuf;
 
 use crate::common::TestRepo;
-use crate::run::{app_repo, plan};
+use crate::support::plans::plan;
+use crate::support::repos::app_repo;
 
 fn run_dir(repo: &TestRepo) -> PathBuf {
     let id = std::fs::read_to_string(repo.common_dir().join("streams/current")).unwrap();

@@ -1,7 +1,8 @@
 //! `streams clean`: removes what finished runs left, never work that is not integrated
 //! unless forced.
 
-use crate::coordinator::{conflicting, repo_with_shared, two_streams};
+use crate::support::plans::{conflicting, two_streams};
+use crate::support::repos::repo_with_shared;
 
 #[test]
 fn clean_keeps_unintegrated_work_unless_forced() {

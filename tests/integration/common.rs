@@ -13,10 +13,8 @@ use std::time::{Duration, Instant};
 
 // The environment itself is shared with the benchmarks.
 use crate::support::hermetic;
+use crate::support::redact::redact_volatile;
 pub use hermetic::agents_dir;
-// The normaliser lives in `tests/support/redact.rs`; these paths are kept for the test files
-// (and the branches in flight) that import it from here.
-pub use crate::support::redact::{Redactor, redact_volatile};
 
 pub fn fixtures_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures")

@@ -1,13 +1,9 @@
 //! The merge coordinator: sync points, conflict halts, continue and skip. (`abort`, `status`
 //! and `clean` have their own files.)
 
-use crate::support::plans::plan;
-
-// The builders moved to `tests/support/`; these paths are kept for the branches in flight that
-// import them from here (`use crate::coordinator::{conflicting, repo_with_shared, ...}`).
-pub(crate) use crate::support::plans::{conflicting, two_streams};
-pub(crate) use crate::support::repos::repo_with_shared;
-pub(crate) use crate::support::runs::{resolution, run_dir};
+use crate::support::plans::{conflicting, plan, two_streams};
+use crate::support::repos::repo_with_shared;
+use crate::support::runs::{resolution, run_dir};
 
 #[test]
 fn a_conflict_in_a_shared_file_halts_with_a_bundle_and_a_resolution_worktree() {

@@ -9,8 +9,11 @@ use std::os::unix::process::ExitStatusExt;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
+use nix::sys::signal::Signal;
+
 use crate::common::{TestRepo, process_alive, wait_for};
-use crate::run::plan;
+use crate::support::interrupt::start_waiting_run;
+use crate::support::plans::plan;
 
 fn crash_repo() -> TestRepo {
     TestRepo::with_files(&[
@@ -467,48 +470,31 @@ fn nothing_to_resume_is_a_state_error() {
 
 #[test]
 fn ctrl_c_stops_agents_saves_state_and_resume_goes_on() {
-    let repo = crash_repo();
-    let pidfile = repo.root.parent().unwrap().join("agent.pid");
-    let release = repo.root.parent().unwrap().join("release");
-    plan(
-        &repo,
-        &format!(
-            r#"
-[plan]
-name = "c"
-grace = "2s"
+    a_signal_stops_agents_saves_state_and_resume_goes_on(Signal::SIGINT, 130);
+}
 
-[[stream]]
-name = "a"
-owns = ["a/**"]
-agent = ["act", "env", "{}", "wait-for", "{}", "write", "a/done", "done"]
-tasks = ["slow work"]
-"#,
-            pidfile.display(),
-            release.display()
-        ),
-    );
-    let child = repo
-        .streams_cmd(&["run"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    wait_for("the agent to start", Duration::from_secs(20), || {
-        pidfile.exists().then_some(())
-    });
+#[test]
+fn a_hangup_stops_agents_like_sigterm_and_resume_goes_on() {
+    // A closed terminal or ssh session sends SIGHUP: it must stop the agents and save the state,
+    // not end streams with its agents left running.
+    a_signal_stops_agents_saves_state_and_resume_goes_on(Signal::SIGHUP, 129);
+}
+
+/// `signal` to streams while its agent works: the agent is stopped, the state saved, streams
+/// exits with `code`, and `resume` runs the task again to its end.
+fn a_signal_stops_agents_saves_state_and_resume_goes_on(signal: Signal, code: i32) {
+    let repo = crash_repo();
+    let mut run = start_waiting_run(&repo);
     // streams and its agent (at least).
     assert!(repo.live_processes().len() >= 2);
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(child.id() as i32),
-        nix::sys::signal::Signal::SIGINT,
-    )
-    .unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = run.signal(signal);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(130), "{stderr}");
+    assert_eq!(out.status.code(), Some(code), "{stderr}");
     assert!(
-        stderr.contains("SIGINT received: stopping 1 running agent(s)"),
+        stderr.contains(&format!(
+            "{} received: stopping 1 running agent(s)",
+            signal.as_str()
+        )),
         "{stderr}"
     );
     assert!(
@@ -522,69 +508,7 @@ tasks = ["slow work"]
     });
     let status = repo.streams(&["status"]);
     assert!(status.stdout.contains(": interrupted"), "{status}");
-    std::fs::write(&release, "").unwrap();
-    repo.streams(&["resume"]).assert_code(0);
-    assert_eq!(repo.git(&["show", "streams/c/integration:a/done"]), "done");
-}
-
-#[test]
-fn a_hangup_stops_agents_like_sigterm_and_resume_goes_on() {
-    // A closed terminal or ssh session sends SIGHUP: it must stop the agents and save the state,
-    // not end streams with its agents left running.
-    let repo = crash_repo();
-    let pidfile = repo.root.parent().unwrap().join("agent.pid");
-    let release = repo.root.parent().unwrap().join("release");
-    plan(
-        &repo,
-        &format!(
-            r#"
-[plan]
-name = "c"
-grace = "2s"
-
-[[stream]]
-name = "a"
-owns = ["a/**"]
-agent = ["act", "env", "{}", "wait-for", "{}", "write", "a/done", "done"]
-tasks = ["slow work"]
-"#,
-            pidfile.display(),
-            release.display()
-        ),
-    );
-    let child = repo
-        .streams_cmd(&["run"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    wait_for("the agent to start", Duration::from_secs(20), || {
-        pidfile.exists().then_some(())
-    });
-    assert!(repo.live_processes().len() >= 2);
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(child.id() as i32),
-        nix::sys::signal::Signal::SIGHUP,
-    )
-    .unwrap();
-    let out = child.wait_with_output().unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(129), "{stderr}");
-    assert!(
-        stderr.contains("SIGHUP received: stopping 1 running agent(s)"),
-        "{stderr}"
-    );
-    assert!(
-        stderr
-            .contains("interrupted: the run's state is saved; `streams resume` goes on from here"),
-        "{stderr}"
-    );
-    wait_for("the agent to be stopped", Duration::from_secs(5), || {
-        repo.live_processes().is_empty().then_some(())
-    });
-    let status = repo.streams(&["status"]);
-    assert!(status.stdout.contains(": interrupted"), "{status}");
-    std::fs::write(&release, "").unwrap();
+    std::fs::write(&run.release, "").unwrap();
     repo.streams(&["resume"]).assert_code(0);
     assert_eq!(repo.git(&["show", "streams/c/integration:a/done"]), "done");
 }

@@ -6,7 +6,9 @@
 use std::path::Path;
 
 use crate::common::{CmdOutput, TestRepo, streams_bin};
-use crate::coordinator::{conflicting, repo_with_shared, resolution};
+use crate::support::plans::conflicting;
+use crate::support::repos::repo_with_shared;
+use crate::support::runs::resolution;
 
 /// Runs `script` in `sh` from `dir` (the person's shell, `cd`ed there), `$STREAMS` being the
 /// binary: a later command of the script runs in whatever is left of the directory.

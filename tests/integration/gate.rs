@@ -910,7 +910,9 @@ fn the_report_lists_every_check_and_gate_run_and_the_bisection() {
     let start = md.find("\nChecks:").expect("no checks section");
     let end = md[start..].find("\nNotes:").map_or(md.len(), |i| start + i);
     let section = md[start..end].replace(&dir.display().to_string(), "[RUN_DIR]");
-    insta::assert_snapshot!(redact_oids(&crate::common::redact_volatile(&section)));
+    insta::assert_snapshot!(redact_oids(&crate::support::redact::redact_volatile(
+        &section
+    )));
 
     let report: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.join("report.json")).unwrap()).unwrap();

@@ -5,7 +5,8 @@
 use std::path::{Path, PathBuf};
 use std::process::Child;
 
-use crate::common::{CmdOutput, Redactor, TestRepo};
+use crate::common::{CmdOutput, TestRepo};
+use crate::support::redact::Redactor;
 
 /// The run id, unique per test: a task's stray processes are found by their run id and stream
 /// name, which on one host must not be another test's (on CI each machine is its own host).

@@ -3,7 +3,8 @@
 
 use std::process::Stdio;
 
-use crate::coordinator::{repo_with_shared, two_streams};
+use crate::support::plans::two_streams;
+use crate::support::repos::repo_with_shared;
 
 /// Runs `streams` with stdout and stderr both on a pipe nobody reads any more (`... 2>&1 | head
 /// -0` once `head` has gone): every write fails with EPIPE.
@@ -71,7 +72,7 @@ const HOSTILE: &str = "\u{1b}[2K\r\u{1b}[32mok\u{1b}[0m";
 #[test]
 fn paths_with_control_characters_are_quoted_in_ownership_failures() {
     let repo = repo_with_shared();
-    crate::run::plan(
+    crate::support::plans::plan(
         &repo,
         r#"
 [plan]
@@ -182,7 +183,7 @@ fn files_an_agent_writes_to_ignored_paths_are_named_in_the_task_result() {
         .unwrap()
         .set_modified(old)
         .unwrap();
-    crate::run::plan(
+    crate::support::plans::plan(
         &repo,
         r#"
 [plan]

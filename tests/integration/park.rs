@@ -7,8 +7,8 @@
 use std::path::PathBuf;
 
 use crate::common::TestRepo;
-use crate::coordinator::run_dir;
-use crate::run::plan;
+use crate::support::plans::plan;
+use crate::support::runs::run_dir;
 
 pub(crate) fn repo() -> TestRepo {
     TestRepo::with_files(&[
@@ -77,6 +77,24 @@ tasks = ["Late work"]
 {extra}
 "#,
             after_parked("db")
+        ),
+    );
+}
+
+/// `three_streams` and a stream `dbdep` that depends on db (parked): its agent's `actions`.
+fn with_dbdep(repo: &TestRepo, actions: &str) {
+    three_streams(
+        repo,
+        "",
+        &format!(
+            r#"
+[[stream]]
+name = "dbdep"
+owns = ["dbdep/**"]
+depends_on = ["db"]
+agent = ["act", {actions}]
+tasks = ["Use the db"]
+"#
         ),
     );
 }
@@ -350,9 +368,10 @@ tasks = ["Bad work"]
     );
 }
 
-/// api lands first; db conflicts with it in SHARED.md, ops in NOTES.md (so each resolution is
-/// independent of the other's).
-fn two_parked(repo: &TestRepo) {
+/// `three_streams` and a stream `ops` that, once api has landed, appends to `file`: db and ops
+/// both park. In `NOTES.md`, ops conflicts with api only (each resolution is independent of the
+/// other's); in `SHARED.md`, whichever is resolved second meets the first's line too.
+fn two_parked(repo: &TestRepo, file: &str) {
     three_streams(
         repo,
         "",
@@ -361,7 +380,7 @@ fn two_parked(repo: &TestRepo) {
 [[stream]]
 name = "ops"
 owns = ["ops/**"]
-agent = ["act", {API_LANDED}, "append", "NOTES.md", "from ops", "write", "ops/y", "ops"]
+agent = ["act", {API_LANDED}, "append", "{file}", "from ops", "write", "ops/y", "ops"]
 tasks = ["Ops work"]
 "#
         ),
@@ -372,7 +391,7 @@ tasks = ["Ops work"]
 fn two_parked_streams_are_resolved_in_either_order() {
     for first in ["db", "ops"] {
         let repo = repo();
-        two_parked(&repo);
+        two_parked(&repo, "NOTES.md");
         let out = repo.streams(&["run"]);
         out.assert_code(3);
         assert!(
@@ -416,19 +435,7 @@ fn two_parked_streams_are_resolved_in_either_order() {
 fn a_resolution_that_conflicts_with_what_landed_since_parks_again_and_says_so() {
     let repo = repo();
     // ops conflicts in SHARED.md too: whichever is resolved second meets the first's line.
-    three_streams(
-        &repo,
-        "",
-        &format!(
-            r#"
-[[stream]]
-name = "ops"
-owns = ["ops/**"]
-agent = ["act", {API_LANDED}, "append", "SHARED.md", "from ops", "write", "ops/y", "ops"]
-tasks = ["Ops work"]
-"#
-        ),
-    );
+    two_parked(&repo, "SHARED.md");
     repo.streams(&["run"]).assert_code(3);
     resolve(&repo, "db", "SHARED.md", "# shared\nfrom api\nfrom db\n");
     repo.streams(&["continue", "db"]).assert_code(3);
@@ -532,18 +539,7 @@ tasks = ["Ops work"]
 #[test]
 fn a_dependent_of_a_parked_stream_waits_then_runs() {
     let repo = repo();
-    three_streams(
-        &repo,
-        "",
-        r#"
-[[stream]]
-name = "dbdep"
-owns = ["dbdep/**"]
-depends_on = ["db"]
-agent = ["act", "require", "db/y", "write", "dbdep/y", "dbdep"]
-tasks = ["Use the db"]
-"#,
-    );
+    with_dbdep(&repo, r#""require", "db/y", "write", "dbdep/y", "dbdep""#);
     let out = repo.streams(&["run"]);
     out.assert_code(3);
     assert!(out.stderr.contains("waiting on it: dbdep"), "{out}");
@@ -575,18 +571,7 @@ tasks = ["Use the db"]
 #[test]
 fn skip_leaves_a_parked_stream_out_and_its_dependents_with_it() {
     let repo = repo();
-    three_streams(
-        &repo,
-        "",
-        r#"
-[[stream]]
-name = "dbdep"
-owns = ["dbdep/**"]
-depends_on = ["db"]
-agent = ["act", "write", "dbdep/y", "dbdep"]
-tasks = ["Use the db"]
-"#,
-    );
+    with_dbdep(&repo, r#""write", "dbdep/y", "dbdep""#);
     repo.streams(&["run"]).assert_code(3);
     let out = repo.streams(&["skip", "db"]);
     out.assert_code(0);

@@ -2,7 +2,8 @@
 //! streams, and `merge` of the result into the user's branch.
 
 use crate::common::TestRepo;
-use crate::run::{app_repo, plan};
+use crate::support::plans::plan;
+use crate::support::repos::app_repo;
 
 /// Two independent streams, `api` and `db`; `db`'s agent runs `db_agent` (TOML strings).
 fn two_streams(repo: &TestRepo, db_agent: &str) {

@@ -1,8 +1,9 @@
 //! Reviewing a run: `show`, `diff`, `logs`, `status --watch` and `pr`, against real runs of
 //! scripted agents in temporary repositories.
 
-use crate::common::{Redactor, TestRepo};
-use crate::run::plan;
+use crate::common::TestRepo;
+use crate::support::plans::plan;
+use crate::support::redact::Redactor;
 
 /// A small application with three owned areas and a shared file.
 fn app() -> TestRepo {

@@ -4,8 +4,9 @@ use std::time::Duration;
 
 use crate::common::{TestRepo, process_alive, wait_for};
 
-// The builders moved to `tests/support/`; these paths are kept for the branches in flight that
-// import them from here (`use crate::run::{app_repo, plan}`).
+// The builders live in `tests/support/`. These re-exports are kept only for `workspace.rs`, the
+// last file that imports them from here (`use crate::run::{app_repo, plan}`): new code imports
+// `crate::support::{plans::plan, repos::app_repo}`.
 pub use crate::support::plans::plan;
 pub use crate::support::repos::app_repo;
 

@@ -43,6 +43,26 @@ tasks = ["Work of {name}"]
     );
 }
 
+/// Plan `one`: its stream `s` owns `a/**` and writes `a/y` ("one").
+fn plan_one(repo: &TestRepo) {
+    one_stream_plan(
+        repo,
+        "one",
+        r#"["a/**"]"#,
+        r#"["act", "write", "a/y", "one"]"#,
+        "",
+    );
+}
+
+/// Plans `one` (see [`plan_one`]) and `two` (its stream `s` owning `b/**`, its agent
+/// `two_agent`, `two_extra` under `[plan]`), each run to its end, one after the other.
+fn one_and_two_run(repo: &TestRepo, two_agent: &str, two_extra: &str) {
+    plan_one(repo);
+    one_stream_plan(repo, "two", r#"["b/**"]"#, two_agent, two_extra);
+    repo.streams(&["run", "one.toml"]).assert_code(0);
+    repo.streams(&["run", "two.toml"]).assert_code(0);
+}
+
 fn tmp(repo: &TestRepo) -> PathBuf {
     repo.root.parent().unwrap().to_path_buf()
 }
@@ -328,13 +348,7 @@ fn commands_take_the_plan_or_the_run_and_say_which_they_picked() {
 #[test]
 fn runs_lists_each_runs_plan_status_time_and_whether_it_was_merged() {
     let repo = repo();
-    one_stream_plan(
-        &repo,
-        "one",
-        r#"["a/**"]"#,
-        r#"["act", "write", "a/y", "one"]"#,
-        "",
-    );
+    plan_one(&repo);
     one_stream_plan(&repo, "two", r#"["b/**"]"#, r#"["act", "exit", "3"]"#, "");
     repo.streams(&["run", "one.toml"]).assert_code(0);
     repo.streams(&["run", "two.toml"]).assert_code(4);
@@ -377,22 +391,11 @@ fn runs_lists_each_runs_plan_status_time_and_whether_it_was_merged() {
 #[test]
 fn after_one_plans_result_is_merged_the_others_merge_is_replayed_on_top() {
     let repo = repo();
-    one_stream_plan(
+    one_and_two_run(
         &repo,
-        "one",
-        r#"["a/**"]"#,
-        r#"["act", "write", "a/y", "one"]"#,
-        "",
-    );
-    one_stream_plan(
-        &repo,
-        "two",
-        r#"["b/**"]"#,
         r#"["act", "write", "b/y", "two", "commit", "b by its agent", "write", "b/z", "two more", "commit", "b: z"]"#,
         "",
     );
-    repo.streams(&["run", "one.toml"]).assert_code(0);
-    repo.streams(&["run", "two.toml"]).assert_code(0);
     let out = repo.streams(&["merge", "--plan", "one"]);
     out.assert_code(0);
     assert!(out.stderr.contains("main fast-forwarded"), "{out}");
@@ -433,22 +436,11 @@ fn after_one_plans_result_is_merged_the_others_merge_is_replayed_on_top() {
 #[test]
 fn after_one_plans_result_is_merged_a_plan_that_merges_gets_a_merge_commit() {
     let repo = repo();
-    one_stream_plan(
+    one_and_two_run(
         &repo,
-        "one",
-        r#"["a/**"]"#,
-        r#"["act", "write", "a/y", "one"]"#,
-        "",
-    );
-    one_stream_plan(
-        &repo,
-        "two",
-        r#"["b/**"]"#,
         r#"["act", "write", "b/y", "two"]"#,
         r#"merge = "merge""#,
     );
-    repo.streams(&["run", "one.toml"]).assert_code(0);
-    repo.streams(&["run", "two.toml"]).assert_code(0);
     repo.streams(&["merge", "--plan", "one"]).assert_code(0);
     let out = repo.streams(&["merge", "--plan", "two"]);
     out.assert_code(0);
@@ -470,22 +462,7 @@ fn after_one_plans_result_is_merged_a_plan_that_merges_gets_a_merge_commit() {
 #[test]
 fn a_bare_clean_cleans_the_last_runs_plan_only_and_never_leaves_work_without_its_record() {
     let repo = repo();
-    one_stream_plan(
-        &repo,
-        "one",
-        r#"["a/**"]"#,
-        r#"["act", "write", "a/y", "one"]"#,
-        "",
-    );
-    one_stream_plan(
-        &repo,
-        "two",
-        r#"["b/**"]"#,
-        r#"["act", "write", "b/y", "two"]"#,
-        "",
-    );
-    repo.streams(&["run", "one.toml"]).assert_code(0);
-    repo.streams(&["run", "two.toml"]).assert_code(0);
+    one_and_two_run(&repo, r#"["act", "write", "b/y", "two"]"#, "");
     repo.streams(&["merge", "--plan", "two"]).assert_code(0);
     let (one, two) = (run_id_of(&repo, "one"), run_id_of(&repo, "two"));
     let runs = repo.common_dir().join("streams/runs");
@@ -750,7 +727,7 @@ tasks = ["{b_task}"]
         "Do it right"
     );
     // What the retry ran with is recorded, and the run goes on with it (its copy is the plan).
-    let run_dir = crate::coordinator::run_dir(&repo);
+    let run_dir = crate::support::runs::run_dir(&repo);
     let state: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(run_dir.join("state.json")).unwrap())
             .unwrap();
@@ -797,7 +774,7 @@ tasks = ["Task of a"]
     repo.write("streams.toml", &text(r#"["a/**"]"#, ""));
     repo.streams(&["run"]).assert_code(4);
     let copy =
-        std::fs::read_to_string(crate::coordinator::run_dir(&repo).join("plan.toml")).unwrap();
+        std::fs::read_to_string(crate::support::runs::run_dir(&repo).join("plan.toml")).unwrap();
     repo.write(
         "streams.toml",
         &text(
@@ -822,7 +799,7 @@ tasks = ["Task of a"]
     assert!(err.contains("hint: put those back to retry this run; or take its result as it is (`streams merge --plan p`) and start a new run of the changed plan (`streams run`;"), "{out}");
     // Nothing changed: the run is as it was, its copy of the plan too.
     assert_eq!(
-        std::fs::read_to_string(crate::coordinator::run_dir(&repo).join("plan.toml")).unwrap(),
+        std::fs::read_to_string(crate::support::runs::run_dir(&repo).join("plan.toml")).unwrap(),
         copy
     );
     assert_eq!(status_json(&repo, &[])["run"]["phase"], "finished");
@@ -872,7 +849,7 @@ fn a_run_halted_under_state_version_1_still_continues_holds_its_patterns_and_cle
     );
     assert_eq!(repo.git(&["show", "streams/one/integration:d/y"]), "yd");
     let state: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(crate::coordinator::run_dir(&repo).join("state.json")).unwrap(),
+        &std::fs::read_to_string(crate::support::runs::run_dir(&repo).join("state.json")).unwrap(),
     )
     .unwrap();
     assert_eq!(state["version"], 4, "saved in this version's format");
@@ -920,13 +897,7 @@ fn a_run_interrupted_under_state_version_1_still_resumes_and_cleans() {
 #[test]
 fn clean_all_removes_what_a_plan_left_without_records() {
     let repo = repo();
-    one_stream_plan(
-        &repo,
-        "one",
-        r#"["a/**"]"#,
-        r#"["act", "write", "a/y", "one"]"#,
-        "",
-    );
+    plan_one(&repo);
     repo.streams(&["run", "one.toml"]).assert_code(0);
     repo.streams(&["merge", "--plan", "one"]).assert_code(0);
     // What an older `streams clean` did: the run's record gone, its branches and workspace left.

@@ -8,7 +8,8 @@
 use std::path::Path;
 
 use crate::common::TestRepo;
-use crate::run::{app_repo, plan};
+use crate::support::plans::plan;
+use crate::support::repos::app_repo;
 
 /// Why this machine cannot run the Landlock tests, if it cannot: a run with `sandbox =
 /// "landlock"` refuses to start there, saying so.

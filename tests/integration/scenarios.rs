@@ -1,10 +1,11 @@
 //! What a person reads in a CI log, whole, for the main scenarios of a run: a clean run, a failing
 //! agent, an ownership violation, a conflict halt, `status` while halted, `continue`, `abort` and
 //! `clean`. Each snapshot is the spec of that output; volatile parts are redacted by one helper
-//! (`common::Redactor`). Streams run one at a time wherever output order could vary.
+//! (`support::redact::Redactor`). Streams run one at a time wherever output order could vary.
 
-use crate::common::{Redactor, TestRepo};
-use crate::run::plan;
+use crate::common::TestRepo;
+use crate::support::plans::plan;
+use crate::support::redact::Redactor;
 
 /// A small application: three areas owned by streams, and a shared file.
 fn app() -> TestRepo {

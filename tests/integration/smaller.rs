@@ -1,7 +1,7 @@
 //! Smaller things a new user tripped on (issue 27, item 8), each checked through the binary.
 
 use crate::common::TestRepo;
-use crate::run::plan;
+use crate::support::plans::plan;
 
 #[test]
 fn a_wrong_base_does_not_hide_a_missing_agent() {

@@ -2,12 +2,14 @@
 //! are not "running", the clock of a run that stopped does not keep going, and an aborted run's
 //! report says aborted.
 
-use std::process::Stdio;
+use nix::sys::signal::Signal;
 use std::time::{Duration, Instant};
 
 use crate::common::{TestRepo, wait_for};
-use crate::coordinator::{conflicting, repo_with_shared, run_dir};
-use crate::run::plan;
+use crate::support::interrupt::start_waiting_run;
+use crate::support::plans::conflicting;
+use crate::support::repos::repo_with_shared;
+use crate::support::runs::run_dir;
 
 /// `status --json`'s streams: (name, state, elapsed_ms).
 fn streams_status(repo: &TestRepo) -> Vec<(String, String, Option<u64>)> {
@@ -39,41 +41,8 @@ fn let_time_pass() {
 #[test]
 fn an_interrupted_run_shows_its_streams_stopped_and_abort_rewrites_its_report() {
     let repo = TestRepo::with_files(&[("a/README", "a\n")]);
-    let pidfile = repo.root.parent().unwrap().join("agent.pid");
-    let release = repo.root.parent().unwrap().join("release");
-    plan(
-        &repo,
-        &format!(
-            r#"
-[plan]
-name = "c"
-grace = "2s"
-
-[[stream]]
-name = "a"
-owns = ["a/**"]
-agent = ["act", "env", "{}", "wait-for", "{}", "write", "a/done", "done"]
-tasks = ["slow work"]
-"#,
-            pidfile.display(),
-            release.display()
-        ),
-    );
-    let child = repo
-        .streams_cmd(&["run"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    wait_for("the agent to start", Duration::from_secs(20), || {
-        pidfile.exists().then_some(())
-    });
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(child.id() as i32),
-        nix::sys::signal::Signal::SIGINT,
-    )
-    .unwrap();
-    let out = child.wait_with_output().unwrap();
+    let mut run = start_waiting_run(&repo);
+    let out = run.signal(Signal::SIGINT);
     assert_eq!(
         out.status.code(),
         Some(130),

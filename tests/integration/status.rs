@@ -4,7 +4,8 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use crate::common::wait_for;
-use crate::coordinator::{repo_with_shared, two_streams};
+use crate::support::plans::two_streams;
+use crate::support::repos::repo_with_shared;
 
 #[test]
 fn status_while_running_and_while_halted() {

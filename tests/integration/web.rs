@@ -16,7 +16,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use crate::common::{TestRepo, wait_for};
-use crate::run::plan;
+use crate::support::plans::plan;
 
 /// Where Debian installs chromium (`apt-get install chromium`).
 const CHROMIUM: &str = "/usr/bin/chromium";
@@ -266,40 +266,26 @@ tasks = ["Add a"]
     assert_eq!(status, 200, "{doc}");
     assert!(doc.contains(r#""name":"db""#), "{doc}");
     // An action that does not apply is refused by the command itself, in its own words.
-    let post = |body: &str| {
-        http(
-            port,
-            &format!(
-                "POST /api/action HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nOrigin: http://127.0.0.1:{port}\r\n{right}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                body.len()
-            ),
-        )
-    };
-    let (status, response) = post(r#"{"action":"skip","stream":"db"}"#);
-    assert_eq!(status, 200, "{response}");
-    let outcome: Value = serde_json::from_str(response.split("\r\n\r\n").nth(1).unwrap()).unwrap();
+    let (status, outcome) = post_action(&ui, r#"{"action":"skip","stream":"db"}"#);
+    assert_eq!(status, 200, "{outcome}");
     assert_eq!(outcome["command"], "streams skip db", "{outcome:#}");
     assert_eq!(outcome["running"], false, "{outcome:#}");
     assert_eq!(outcome["exit"], 5, "{outcome:#}");
     let cli = repo.streams(&["skip", "db"]);
     cli.assert_code(5);
     assert_eq!(
-        outcome["output"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|l| l.as_str().unwrap())
-            .collect::<Vec<_>>()
-            .join("\n"),
+        output_of(&outcome),
         cli.stderr.trim_end(),
         "the page shows what the command says"
     );
     // A name that is not one of the run's streams never reaches the command (`--force`).
-    let (status, response) = post(r#"{"action":"skip","stream":"--force"}"#);
-    assert_eq!(status, 400, "{response}");
+    let (status, refusal) = post_action(&ui, r#"{"action":"skip","stream":"--force"}"#);
+    assert_eq!(status, 400, "{refusal}");
     assert!(
-        response.contains("the run has no stream `--force`"),
-        "{response}"
+        refusal
+            .to_string()
+            .contains("the run has no stream `--force`"),
+        "{refusal}"
     );
     // Only loopback: the port is not open on any other address of this machine.
     assert!(ui.url.starts_with(&format!("http://127.0.0.1:{port}/")));
@@ -359,12 +345,7 @@ fn the_graph_shows_every_stream_and_follows_the_run_without_a_reload() {
     let ui = UiServer::start(&repo, &[]);
     // Whatever happens, the agents are let go (a failing test must not leave them waiting).
     let _release = Release(release.clone());
-    let mut run = repo
-        .streams_cmd(&["run"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut run = spawn_run(&repo);
     let found = drive(
         &repo,
         "live",
@@ -661,12 +642,7 @@ tasks = ["Task of c"]
     );
     let ui = UiServer::start(&repo, &[]);
     let _release = (Release(release_b.clone()), Release(release.clone()));
-    let mut run = repo
-        .streams_cmd(&["run"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut run = spawn_run(&repo);
     let found = drive(
         &repo,
         "parked",
@@ -913,23 +889,34 @@ tasks = ["Write b"]
     );
 }
 
-#[test]
-fn stop_from_the_page_stops_one_running_stream_and_is_refused_once_it_is_stopped() {
-    let repo = app();
-    let started = repo.home.join("a.started");
-    let release = repo.home.join("release");
-    stop_plan(&repo, &started, &release);
-    let _release = Release(release.clone());
-    let ui = UiServer::start(&repo, &[]);
-    let run = repo
-        .streams_cmd(&["run"])
+/// `streams run` in the background, its output discarded (the page is what the test reads).
+fn spawn_run(repo: &TestRepo) -> Child {
+    repo.streams_cmd(&["run"])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
-        .unwrap();
+        .unwrap()
+}
+
+/// `stop_plan` run in the background and `streams ui` serving it, returned once `a`'s agent has
+/// started; `a` is let go when the returned `Release` is dropped.
+fn stop_plan_running(repo: &TestRepo) -> (UiServer, Child, Release) {
+    let started = repo.home.join("a.started");
+    let release = repo.home.join("release");
+    stop_plan(repo, &started, &release);
+    let release = Release(release);
+    let ui = UiServer::start(repo, &[]);
+    let run = spawn_run(repo);
     wait_for("a's agent", Duration::from_secs(30), || {
         started.exists().then_some(())
     });
+    (ui, run, release)
+}
+
+#[test]
+fn stop_from_the_page_stops_one_running_stream_and_is_refused_once_it_is_stopped() {
+    let repo = app();
+    let (ui, run, _release) = stop_plan_running(&repo);
     // A stop needs its stream, one of the run's.
     let (status, refusal) = post_action(&ui, r#"{"action":"stop"}"#);
     assert_eq!(status, 400, "{refusal}");
@@ -980,20 +967,7 @@ fn the_stop_button_stops_a_running_stream_and_the_page_shows_it_stopped() {
         return;
     };
     let repo = app();
-    let started = repo.home.join("a.started");
-    let release = repo.home.join("release");
-    stop_plan(&repo, &started, &release);
-    let _release = Release(release.clone());
-    let ui = UiServer::start(&repo, &[]);
-    let run = repo
-        .streams_cmd(&["run"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    wait_for("a's agent", Duration::from_secs(30), || {
-        started.exists().then_some(())
-    });
+    let (ui, run, _release) = stop_plan_running(&repo);
     let found = drive(&repo, "stop", json!({"url": ui.url, "stream": "a"}));
     assert_eq!(found["confirm"], "streams stop a", "{found:#}");
     assert_eq!(found["actionResult"], "done", "{found:#}");

@@ -8,6 +8,7 @@
 #![allow(dead_code)]
 
 pub mod hermetic;
+pub mod interrupt;
 pub mod plans;
 pub mod redact;
 pub mod repos;
