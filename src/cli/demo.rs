@@ -33,7 +33,8 @@ pub fn demo(ctx: &Context, args: DemoArgs) -> Result<ExitCode> {
             report: Default::default(),
         },
     )?;
-    for line in crate::report::hints::demo_closing(&dir, &streams_command()) {
+    let workspaces = ops::demo::workspaces_dir(&dir);
+    for line in crate::report::hints::demo_closing(&dir, &workspaces, &streams_command()) {
         ctx.ui.info(line);
     }
     Ok(code)

@@ -288,6 +288,14 @@ impl PlanClean {
         for dir in &self.workspace_dirs {
             // Only once empty: what else is there is not streams'.
             let _ = std::fs::remove_dir(dir);
+            // And the `<repo>.streams` beside the repository that held it, once no plan is left
+            // in it (only a directory of that name: a plan's `worktree_root` is the person's).
+            if let Some(beside) = dir
+                .parent()
+                .filter(|p| p.extension().is_some_and(|e| e == "streams"))
+            {
+                let _ = std::fs::remove_dir(beside);
+            }
         }
         Ok(())
     }

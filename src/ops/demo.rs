@@ -36,3 +36,10 @@ pub fn create(dir: &Path) -> Result<()> {
     crate::git::check_git_version()?;
     crate::demo::create(dir)
 }
+
+/// The directory the demo's workspaces go in, beside the repository in `dir` (the demo's plan
+/// sets no `worktree_root`): removing the demo removes it too.
+pub fn workspaces_dir(dir: &Path) -> PathBuf {
+    let plan_dir = crate::layout::worktrees_dir(dir, &dir.join(".git"), "demo", None);
+    plan_dir.parent().map(Path::to_path_buf).unwrap_or(plan_dir)
+}

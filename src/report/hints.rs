@@ -178,15 +178,18 @@ pub fn take_result(plan_flag: &str) -> String {
 
 /// The demo's last lines: commands that work from where the user is (`streams` is the command
 /// that runs this binary: its name when on PATH, else its path), and how to remove the demo.
-pub fn demo_closing(dir: &Path, streams: &str) -> Vec<String> {
+/// `workspaces` is the directory the demo's workspaces sit in, beside the repository: removing
+/// the demo removes it too.
+pub fn demo_closing(dir: &Path, workspaces: &Path, streams: &str) -> Vec<String> {
     let dir = shell_quote(&dir.display().to_string());
+    let workspaces = shell_quote(&workspaces.display().to_string());
     vec![
         String::new(),
         format!("the demo repository is {dir}; from here:"),
         format!("  git -C {dir} log --oneline --graph streams/demo/integration    # look around"),
         format!("  {streams} -C {dir} status"),
         format!("  {streams} -C {dir} merge    # take the result into the demo's main"),
-        format!("  rm -rf {dir}    # remove the demo (its worktrees are inside it)"),
+        format!("  rm -rf {dir} {workspaces}    # remove the demo and its workspaces beside it"),
     ]
 }
 

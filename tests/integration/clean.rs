@@ -103,3 +103,17 @@ fn clean_keeps_a_branch_with_commits_made_after_the_run() {
     );
     assert_eq!(repo.git_in(&wt, &["rev-parse", "HEAD"]), fix);
 }
+
+#[test]
+fn clean_after_a_merged_run_leaves_nothing_beside_the_repository() {
+    let repo = repo_with_shared();
+    two_streams(&repo, r#""say", "done""#, r#""write", "b/y", "yb""#, "");
+    repo.streams(&["run"]).assert_code(0);
+    repo.streams(&["merge"]).assert_code(0);
+    let beside = repo.workspaces("p").parent().unwrap().to_path_buf();
+    assert!(beside.exists());
+    let out = repo.streams(&["clean"]);
+    out.assert_code(0);
+    // The plan's directory and, once it was the last plan's, the `<repo>.streams` that held it.
+    assert!(!beside.exists(), "{} is left: {out}", beside.display());
+}

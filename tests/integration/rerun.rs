@@ -314,4 +314,22 @@ fn the_demo_closes_with_commands_that_work_from_where_the_user_is() {
     let merged = crate::common::CmdOutput::new(cmd.output().unwrap(), &repo);
     merged.assert_code(0);
     assert!(merged.stderr.contains("main fast-forwarded"), "{merged}");
+    // The last line removes the demo whole: the repository and the workspaces beside it.
+    let rm = out
+        .stderr
+        .lines()
+        .find(|l| l.trim_start().starts_with("rm -rf"))
+        .expect("a line that removes the demo");
+    let status = std::process::Command::new("sh")
+        .args(["-c", rm])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let left: Vec<_> = std::fs::read_dir(dir.parent().unwrap())
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|name| name.starts_with("demo"))
+        .collect();
+    assert!(left.is_empty(), "the demo left {left:?} behind");
 }
