@@ -34,6 +34,7 @@ pub fn write_park(repo: &Repo, input: &ParkInput) -> crate::error::Result<Vec<St
         tree,
         entries,
         messages,
+        hints,
     } = &input.conflict.merge
     else {
         return Ok(Vec::new());
@@ -41,7 +42,8 @@ pub fn write_park(repo: &Repo, input: &ParkInput) -> crate::error::Result<Vec<St
     let files = input.conflict.merge.conflicted_paths();
     let labels = Labels::new(input);
     // Worded as it always was, though no git command is involved.
-    write_bundle(repo, input, tree, entries, messages, &files, &labels).context(|| {
+    let said = Said { messages, hints };
+    write_bundle(repo, input, tree, entries, &said, &files, &labels).context(|| {
         format!(
             "`git write conflict bundle` failed in {}",
             input.bundle_dir.display()
@@ -90,12 +92,18 @@ impl Labels {
     }
 }
 
+/// What the merge said beside its result: git's messages and streams' hints.
+struct Said<'a> {
+    messages: &'a [String],
+    hints: &'a [String],
+}
+
 fn write_bundle(
     repo: &Repo,
     input: &ParkInput,
     tree: &str,
     entries: &[ConflictEntry],
-    messages: &[String],
+    said: &Said,
     files: &[String],
     labels: &Labels,
 ) -> std::io::Result<()> {
@@ -157,7 +165,8 @@ fn write_bundle(
         ours: &c.ours,
         theirs: &c.theirs,
         files,
-        messages,
+        messages: said.messages,
+        hints: said.hints,
         resolution_worktree: input.resolution_worktree,
         parked: input.detached,
     });

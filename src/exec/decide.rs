@@ -51,14 +51,40 @@ pub fn deps_done(plan: &Plan, state: &RunState, s: usize) -> bool {
     })
 }
 
-/// Streams that may start now, best first: pending with their dependencies done, by priority,
-/// then longest remaining path (`remaining`, per stream).
-pub fn ready_streams(plan: &Plan, state: &RunState, remaining: &[f64]) -> Vec<usize> {
+/// Streams that may start now, best first: pending with their dependencies done and not kept
+/// apart from a running stream ([`kept_apart`]), by priority, then longest remaining path
+/// (`remaining`, per stream).
+pub fn ready_streams(
+    plan: &Plan,
+    state: &RunState,
+    remaining: &[f64],
+    apart: &[(usize, usize)],
+) -> Vec<usize> {
     let mut ready: Vec<usize> = (0..state.streams.len())
-        .filter(|&s| state.streams[s].state == StreamState::Pending && deps_done(plan, state, s))
+        .filter(|&s| {
+            state.streams[s].state == StreamState::Pending
+                && deps_done(plan, state, s)
+                && kept_apart(state, apart, s).is_none()
+        })
         .collect();
     ready.sort_by(|&a, &b| crate::plan::schedule::start_order(plan, remaining, a, b));
     ready
+}
+
+/// The running stream that stream `s` waits for, if any: `apart` holds the pairs of streams
+/// that conflicted in earlier runs (from the history), and of such a pair the second starts
+/// only once the first is no longer active (integrated, parked, failed or stopped), so it
+/// starts from the other's work instead of conflicting with it. It only ever waits for a
+/// stream that holds a slot, so the run always goes on.
+pub fn kept_apart(state: &RunState, apart: &[(usize, usize)], s: usize) -> Option<usize> {
+    apart
+        .iter()
+        .filter_map(|&(a, b)| match s {
+            _ if s == a => Some(b),
+            _ if s == b => Some(a),
+            _ => None,
+        })
+        .find(|&other| matches!(state.streams[other].state, StreamState::Active { .. }))
 }
 
 /// Whether a new stream may take a slot.
@@ -344,11 +370,30 @@ tasks = ["d1"]
         let remaining = crate::plan::schedule::longest_remaining_path(&plan);
         let mut state = state(&plan, 2);
         // b has the higher priority; c and d wait.
-        assert_eq!(ready_streams(&plan, &state, &remaining), [1, 0]);
+        assert_eq!(ready_streams(&plan, &state, &remaining, &[]), [1, 0]);
         state.streams[0].state = ACTIVE;
-        assert_eq!(ready_streams(&plan, &state, &remaining), [1]);
+        assert_eq!(ready_streams(&plan, &state, &remaining, &[]), [1]);
         state.streams[0].state = DONE;
-        assert_eq!(ready_streams(&plan, &state, &remaining), [1, 2]);
+        assert_eq!(ready_streams(&plan, &state, &remaining, &[]), [1, 2]);
+    }
+
+    #[test]
+    fn a_stream_kept_apart_waits_only_while_the_other_holds_a_slot() {
+        let plan = plan("stream");
+        let remaining = crate::plan::schedule::longest_remaining_path(&plan);
+        let mut state = state(&plan, 2);
+        // a and b conflicted before: with a running, b waits (and holds no slot).
+        let apart = [(0, 1)];
+        state.streams[0].state = ACTIVE;
+        assert_eq!(kept_apart(&state, &apart, 1), Some(0));
+        assert!(ready_streams(&plan, &state, &remaining, &apart).is_empty());
+        // Integrated (or parked, failed): b goes.
+        state.streams[0].state = DONE;
+        assert_eq!(kept_apart(&state, &apart, 1), None);
+        assert_eq!(ready_streams(&plan, &state, &remaining, &apart), [1, 2]);
+        // Neither running: both may start, the first of them to start holds the other back.
+        let state = super::tests::state(&plan, 2);
+        assert_eq!(ready_streams(&plan, &state, &remaining, &apart), [1, 0]);
     }
 
     #[test]

@@ -50,6 +50,12 @@ pub(super) async fn park(
     let files = tokio::task::spawn_blocking(move || job.write())
         .await
         .map_err(|e| Error::Internal(format!("writing the conflict panicked: {e}")))??;
+    note_partners(run, s, &conflict, &files);
+    if let crate::git::merge::MergeOutcome::Conflict { hints, .. } = &conflict.merge {
+        for hint in hints {
+            run.message(&format!("{name}'s conflict: {hint}"));
+        }
+    }
     let proposal = match super::resolve::run(run, &unit, &conflict, &files, &resolution, cancel)
         .await?
     {
@@ -119,6 +125,19 @@ pub(super) async fn park(
     run.save()?;
     run.emit(event);
     Ok(true)
+}
+
+/// Records on stream `s` whose integrated work its conflict in `files` met (the streams whose
+/// commits since its start changed them), for the history to learn which streams to keep
+/// apart.
+fn note_partners(run: &mut Run, s: usize, conflict: &ConflictFound, files: &[String]) {
+    for other in super::resolve::conflicting_streams(run, conflict, files) {
+        let other = run.state.streams[other].name.clone();
+        let record = &mut run.state.streams[s];
+        if other != record.name && !record.conflicted_with.contains(&other) {
+            record.conflicted_with.push(other);
+        }
+    }
 }
 
 /// The resolver's files in a conflict bundle (`resolver.log`, `resolver-prompt.md`, the logs

@@ -12,8 +12,11 @@
 //! resolver is done; killed while it runs, its unit is still queued and `resume` integrates it
 //! again, finds the same conflict and runs the resolver again.
 //!
-//! Ledger seam (issue 26): [`Proposal::attempt`] holds what one resolver run cost in time and
-//! its log, in the shape of a task attempt; the usage read from its events goes there.
+//! Its usage is in the ledger: recorded as an attempt of kind `resolution` of the conflicting
+//! unit's last task (read from a preset's events, else the generic forms, `{usage_file}` or a
+//! `streams_usage` line), so the stream's and the run's totals, the report and the budgets count
+//! it. The budgets of the stream and of the plan apply: with nothing left it does not run, and
+//! it is stopped when its streamed usage spends what is left.
 
 use std::fmt::Write as _;
 use std::path::Path;
@@ -25,12 +28,16 @@ use tokio::sync::watch;
 use super::process::{self, AgentCommand, AgentExit, Cancel, Limits};
 use super::run::Run;
 use super::sandbox::{Lane, Spec};
+use super::task_spec::AgentStart;
 use crate::agent::argv::Placeholders;
+use crate::agent::usage::{AttemptKind, AttemptUsage};
 use crate::coordinator::resolver::{self, Conflicted, Refusal};
 use crate::coordinator::{ConflictFound, IntegrationMove, UnitInput};
 use crate::error::{Error, Result};
 use crate::git::trailers::TRAILER_STREAM;
 use crate::ids::{Oid, StreamId};
+use crate::ledger::budget::Spent;
+use crate::plan::model::Budget;
 use crate::plan::{ResolveMode, Resolver};
 use crate::state::{Proposal, SyncUnit};
 
@@ -78,17 +85,29 @@ pub(super) async fn run(
         )
     })?;
     let log = bundle.join("resolver.log");
-    let (exit, took) = run_agent(
-        run,
-        s,
-        &resolver,
-        &prompt,
-        &prompt_file,
-        workspace,
-        &log,
-        cancel.clone(),
-    )
-    .await;
+    let left = budget_left(run, s);
+    let (exit, took) = match &left {
+        Err(spent) => (
+            AgentExit::SpawnFailed(format!("nothing is left of {spent}")),
+            Duration::ZERO,
+        ),
+        Ok(left) => {
+            let ran = run_agent(
+                run,
+                s,
+                &resolver,
+                &prompt,
+                &prompt_file,
+                workspace,
+                &log,
+                left.clone(),
+                cancel.clone(),
+            )
+            .await;
+            record_usage(run, unit, &ran);
+            (ran.exit, ran.took)
+        }
+    };
     let attempt = crate::state::ResolverAttempt {
         log: log.clone(),
         took_ms: took.as_millis() as u64,
@@ -168,7 +187,7 @@ pub(super) async fn run(
 }
 
 fn resolver_name(resolver: &Resolver) -> String {
-    let program = resolver.agent.first().map(String::as_str).unwrap_or("");
+    let program = resolver.agent.program();
     Path::new(program)
         .file_name()
         .map_or(program.to_string(), |n| n.to_string_lossy().into_owned())
@@ -210,8 +229,13 @@ fn unit_input<'a>(
 }
 
 /// The streams whose integrated work (between the stream's start and the tip it conflicts
-/// with) changed the conflicted files, by their commits' `Streams-Stream` trailers.
-fn conflicting_streams(run: &Run, conflict: &ConflictFound, files: &[String]) -> Vec<usize> {
+/// with) changed the conflicted files, by their commits' `Streams-Stream` trailers. (None when
+/// git cannot tell: they help the resolver and the history, they hold no work.)
+pub(super) fn conflicting_streams(
+    run: &Run,
+    conflict: &ConflictFound,
+    files: &[String],
+) -> Vec<usize> {
     let repo = &run.ctx.repo;
     let Ok(commits) = crate::git::remote::commits_with_paths(repo, &conflict.base, &conflict.ours)
     else {
@@ -303,6 +327,17 @@ fn prompt(
     text
 }
 
+/// One run of the resolver: how it ended, how long it took, and what it used.
+struct Ran {
+    exit: AgentExit,
+    took: Duration,
+    /// Its preset's CLI (`None`: an argv).
+    cli: Option<crate::agent::Cli>,
+    log: std::path::PathBuf,
+    usage_file: std::path::PathBuf,
+    workspace: std::path::PathBuf,
+}
+
 #[allow(clippy::too_many_arguments)]
 async fn run_agent(
     run: &Run,
@@ -312,13 +347,34 @@ async fn run_agent(
     prompt_file: &Path,
     workspace: &Path,
     log: &Path,
+    budget: Option<Budget>,
     cancel: watch::Receiver<Cancel>,
-) -> (AgentExit, Duration) {
+) -> Ran {
     let plan = &run.ctx.plan;
     let stream = &plan.streams[s];
     let name = &run.state.streams[s].name;
+    let bundle = run.ctx.run_dir.conflicts_dir(name);
     let shown = workspace.display().to_string();
     let prompt_file_text = prompt_file.display().to_string();
+    // A preset's CLI gets a home of its own in the bundle, as a task's agent gets one.
+    let home = bundle.join("resolver-home");
+    let start = AgentStart::new(&resolver.agent, &home, None);
+    let cli = start.preset.as_ref().map(|p| p.cli);
+    let tmp = bundle.join("tmp");
+    // The agent may write there (the sandbox grants it), so it must exist; a report left by
+    // an earlier run of the resolver is not this one's.
+    let _ = std::fs::create_dir_all(&tmp);
+    let usage_file = tmp.join("usage.json");
+    let _ = std::fs::remove_file(&usage_file);
+    let usage_file_text = usage_file.display().to_string();
+    let mut ran = Ran {
+        exit: AgentExit::Exited(0),
+        took: Duration::ZERO,
+        cli,
+        log: log.to_path_buf(),
+        usage_file: usage_file.clone(),
+        workspace: workspace.to_path_buf(),
+    };
     let argv = Placeholders {
         prompt,
         prompt_file: &prompt_file_text,
@@ -330,26 +386,41 @@ async fn run_agent(
         port: None,
         check_output: "",
         check_output_file: "",
-        // The resolver's usage is not in the ledger yet (its attempt is recorded apart).
-        usage_file: None,
+        usage_file: Some(&usage_file_text),
     }
-    .argv(&resolver.agent);
+    .argv(&start.template);
     let task = StreamId::new(s).task(run.state.streams[s].tasks.len() - 1);
     let mut env = super::launch::agent_env(run, task, prompt, &prompt_file_text, &shown);
     env.push(("STREAMS_RESOLVING".into(), "1".into()));
+    if let Some(preset) = &start.preset {
+        env.extend(start.env.iter().cloned());
+        seed_home(preset.cli, &home, &start, &env).await;
+    }
     let header = crate::agent::log::header(&format!("resolver for {name}"), &argv);
-    let tmp = run.ctx.run_dir.conflicts_dir(name).join("tmp");
-    let spec = Spec::new(plan, stream, tmp);
+    let mut spec = Spec::new(plan, stream, tmp);
+    spec.writable.extend(start.writable.iter().cloned());
     let lane = {
         let workspace = workspace.to_path_buf();
         tokio::task::spawn_blocking(move || Lane::for_task(&workspace, &spec)).await
     };
     let lane = match lane {
         Ok(Ok(lane)) => Arc::new(lane),
-        Ok(Err(message)) => return (AgentExit::SpawnFailed(message), Duration::ZERO),
-        Err(e) => return (AgentExit::SpawnFailed(e.to_string()), Duration::ZERO),
+        Ok(Err(message)) => {
+            ran.exit = AgentExit::SpawnFailed(message);
+            return ran;
+        }
+        Err(e) => {
+            ran.exit = AgentExit::SpawnFailed(e.to_string());
+            return ran;
+        }
     };
     env.extend(lane.env());
+    let metered = process::Metered {
+        meter: crate::ledger::meter::Meter::new(cli, None),
+        budget,
+        prices: plan.prices.clone(),
+        on_usage: Box::new(|_| {}),
+    };
     let cmd = AgentCommand::new(
         argv,
         workspace.to_path_buf(),
@@ -357,13 +428,182 @@ async fn run_agent(
         log.to_path_buf(),
         header,
     )
-    .confined(lane);
+    .confined(lane)
+    .interrupted_first(cli.is_some())
+    .metered(Some(metered));
     let limits = Limits {
         timeout: plan.timeout_for(stream, &stream.tasks[0]),
         idle: plan.idle_timeout_for(stream),
         grace: plan.grace,
     };
-    process::run_agent(cmd, limits, cancel, |_| {}).await
+    (ran.exit, ran.took) = process::run_agent(cmd, limits, cancel, |_| {}).await;
+    ran
+}
+
+/// A preset's CLI gets its configuration folder in the resolver's home, seeded from the
+/// user's (as a task's agent does); a failure is logged: the CLI may run without it.
+async fn seed_home(
+    cli: crate::agent::Cli,
+    home: &Path,
+    start: &AgentStart,
+    env: &[(String, String)],
+) {
+    for dir in std::iter::once(home).chain(start.writable.iter().map(|p| p.as_path())) {
+        if !dir.starts_with("/dev") {
+            let _ = std::fs::create_dir_all(dir);
+        }
+    }
+    let env = env.to_vec();
+    let home = home.to_path_buf();
+    let seeded = tokio::task::spawn_blocking(move || {
+        let var = |name: &str| {
+            env.iter()
+                .rev()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.clone())
+                .or_else(|| std::env::var(name).ok())
+        };
+        let user_home = std::env::var_os("HOME")
+            .filter(|h| !h.is_empty())
+            .map(std::path::PathBuf::from);
+        let user = crate::agent::home::user_config_dir(cli, &var, user_home.as_deref());
+        crate::agent::home::prepare(cli, &home, user.as_deref(), user_home.as_deref(), &var)
+    })
+    .await;
+    if let Ok(Err(e)) = seeded {
+        tracing::warn!("could not prepare the resolver's {} home: {e}", cli.name());
+    }
+}
+
+/// What the stream's and the plan's budgets leave the resolver (`Ok(None)`: neither has one),
+/// from what the run's finished attempts spent; `Err`: one is spent (in words).
+fn budget_left(run: &Run, s: usize) -> std::result::Result<Option<Budget>, String> {
+    let plan = &run.ctx.plan;
+    let spent = |streams: &mut dyn Iterator<Item = usize>| {
+        streams
+            .flat_map(|i| &run.state.streams[i].tasks)
+            .fold(Spent::default(), |total, t| {
+                let tally = crate::ledger::task_tally(t);
+                total.add(&Spent {
+                    usd: tally.cost_usd.unwrap_or(0.0),
+                    tokens: tally.tokens,
+                    turns: tally.turns,
+                    time: Duration::from_millis(tally.wall_ms),
+                })
+            })
+    };
+    let mut left: Option<Budget> = None;
+    let pools = [
+        (
+            plan.streams[s].budget.as_ref(),
+            format!("stream `{}`'s budget", plan.streams[s].name),
+            spent(&mut std::iter::once(s)),
+        ),
+        (
+            plan.budget.as_ref(),
+            "the plan's budget".to_string(),
+            spent(&mut (0..plan.streams.len())),
+        ),
+    ];
+    for (budget, label, spent) in pools {
+        let Some(budget) = budget else {
+            continue;
+        };
+        if let Some(what) = crate::ledger::budget::crossed(budget, &spent) {
+            return Err(format!("{label} ({what})"));
+        }
+        let rest = Budget {
+            usd: budget.usd.map(|u| u - spent.usd),
+            tokens: budget.tokens.map(|t| t - spent.tokens),
+            turns: budget.turns.map(|t| t - spent.turns),
+            time: budget.time.map(|t| t.saturating_sub(spent.time)),
+        };
+        let min = |a: Option<f64>, b: Option<f64>| match (a, b) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        left = Some(match left {
+            None => rest,
+            Some(l) => Budget {
+                usd: min(l.usd, rest.usd),
+                tokens: l.tokens.min(rest.tokens).or(l.tokens).or(rest.tokens),
+                turns: l.turns.min(rest.turns).or(l.turns).or(rest.turns),
+                time: l.time.min(rest.time).or(l.time).or(rest.time),
+            },
+        });
+    }
+    Ok(left)
+}
+
+/// Records what the resolver used in the ledger: an attempt of kind `resolution` of the unit's
+/// last task, read from its preset's events, else from the generic forms (its `{usage_file}`,
+/// else its last `streams_usage` line). Nothing is recorded when it reported nothing.
+fn record_usage(run: &mut Run, unit: &SyncUnit, ran: &Ran) {
+    const OUTPUT_READ: u64 = 64 * 1024 * 1024;
+    if matches!(ran.exit, AgentExit::SpawnFailed(_)) {
+        return;
+    }
+    let output = crate::agent::log::last_attempt(&ran.log, OUTPUT_READ);
+    let (usage, session, seen) = match ran.cli {
+        Some(cli) => {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs());
+            let observed = crate::agent::events::observe(cli, &output, Some(&ran.workspace), now);
+            let seen = observed.usage.is_none().then(|| {
+                let mut meter = crate::ledger::meter::Meter::new(Some(cli), None);
+                for line in output.lines() {
+                    meter.line(line);
+                }
+                meter.saw_any().then(|| meter.so_far().clone())
+            });
+            (observed.usage, observed.session, seen.flatten())
+        }
+        None => {
+            let usage = std::fs::read_to_string(&ran.usage_file)
+                .ok()
+                .and_then(|text| crate::ledger::meter::generic_file(&text))
+                .or_else(|| {
+                    output
+                        .lines()
+                        .rev()
+                        .find_map(crate::ledger::meter::generic_line)
+                });
+            (usage, None, None)
+        }
+    };
+    if usage.is_none() && seen.is_none() {
+        return;
+    }
+    let mut record = AttemptUsage {
+        attempt: run.state.streams[unit.stream].tasks[unit.last].attempts,
+        cli: ran.cli,
+        kind: AttemptKind::Resolution,
+        wall_ms: ran.took.as_millis() as u64,
+        session,
+        usage,
+        reported: None,
+        seen,
+        over_budget: matches!(ran.exit, AgentExit::OverBudget(_)),
+    };
+    for usage in [&mut record.usage, &mut record.seen].into_iter().flatten() {
+        crate::ledger::price(usage, &run.ctx.plan.prices);
+    }
+    let task = StreamId::new(unit.stream).task(unit.last);
+    if let Some(u) = &record.usage {
+        let event = crate::report::Event::TaskUsage {
+            stream: run.state.streams[unit.stream].name.clone(),
+            task: task.number(),
+            attempt: record.attempt,
+            input_tokens: u.input,
+            output_tokens: u.output,
+            cache_read_tokens: u.cache_read,
+            cache_write_tokens: u.cache_write,
+            cost_usd: u.cost_usd,
+        };
+        run.emit(event);
+    }
+    run.task_mut(task).usage.push(record);
 }
 
 /// streams' own verdict on the resolver's result: its rules, then the checks of the streams

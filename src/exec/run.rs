@@ -36,6 +36,51 @@ pub(super) struct Context {
     pub journal: Arc<Journal>,
     /// Per stream: its tasks' estimates plus the longest chain after it (critical path first).
     pub remaining: Vec<f64>,
+    /// The streams kept apart because they conflicted in earlier runs.
+    pub apart: Apart,
+}
+
+/// Pairs of streams that conflicted in earlier runs of the plan (from the history): one of a
+/// pair starts only once the other is no longer active (`decide::kept_apart`).
+#[derive(Default)]
+pub(super) struct Apart {
+    /// Plan indices.
+    pub pairs: Vec<(usize, usize)>,
+    /// Why, pair by pair.
+    pub why: Vec<crate::plan::learn::PairHistory>,
+}
+
+/// The pairs of `plan`'s streams to keep apart, from the history in `repo`.
+pub(super) fn kept_apart(repo: &Repo, plan: &Plan) -> Apart {
+    let why = crate::state::history::conflicts(repo.common_dir(), plan);
+    let index = |name: &str| plan.streams.iter().position(|s| s.name == name);
+    let pairs = why
+        .iter()
+        .filter_map(|p| Some((index(&p.left)?, index(&p.right)?)))
+        .collect();
+    Apart { pairs, why }
+}
+
+/// Says which streams this session keeps apart (those of a pair that both have yet to run).
+pub(super) fn tell_kept_apart(run: &mut Run) {
+    let mut lines = Vec::new();
+    for (&(a, b), why) in run.ctx.apart.pairs.iter().zip(&run.ctx.apart.why) {
+        let pending = |s: usize| run.state.streams[s].state == StreamState::Pending;
+        if !(pending(a) && pending(b)) {
+            continue;
+        }
+        lines.push(format!(
+            "{} and {} conflicted in {} of {} earlier run{}: one starts once the other is integrated",
+            why.left,
+            why.right,
+            why.conflicted,
+            why.runs,
+            if why.runs == 1 { "" } else { "s" }
+        ));
+    }
+    for line in lines {
+        run.message(&line);
+    }
 }
 
 /// The run's state and its one writer.

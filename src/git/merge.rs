@@ -10,7 +10,11 @@
 //! come from the user's config only (`merge.<driver>.driver`): a stream's `.gitattributes` can
 //! pick among the drivers the user configured, never define one. `info/attributes` and
 //! `core.attributesFile` apply as always. A driver that exits non-zero leaves the file
-//! conflicted, as in `git merge`.
+//! conflicted, as in `git merge`. A driver named by the attributes whose config has no
+//! `driver` command (`merge.<name>.name` alone) makes git stop the whole merge ("lacks command
+//! line"); streams instead merges the files it would have merged as text and leaves them
+//! conflicted for a person, with a hint saying what to configure ([`MergeOutcome::Conflict`]'s
+//! `hints`).
 
 use super::{GitError, GitResult, Oid, Repo};
 
@@ -34,6 +38,9 @@ pub enum MergeOutcome {
         tree: Oid,
         entries: Vec<ConflictEntry>,
         messages: Vec<String>,
+        /// What the person should fix besides the conflict, one line each (a merge driver
+        /// named by `.gitattributes` with no command configured).
+        hints: Vec<String>,
     },
 }
 
@@ -67,7 +74,17 @@ pub fn merge_tree(
     }
     args.push(ours.to_string());
     args.push(theirs.to_string());
-    let out = repo.git().output(args.clone(), None)?;
+    let labels = [ours, base.unwrap_or("base"), theirs];
+    let mut driverless = Driverless::default();
+    let out = loop {
+        let out = repo
+            .git()
+            .output([driverless.config(labels), args.clone()].concat(), None)?;
+        let code = out.status.code();
+        if code == Some(0) || code == Some(1) || !driverless.learn(&out.stderr_str()) {
+            break out;
+        }
+    };
     let code = out.status.code();
     if code != Some(0) && code != Some(1) {
         return Err(GitError::Command {
@@ -76,11 +93,76 @@ pub fn merge_tree(
             stderr: out.stderr_str(),
         });
     }
-    parse_merge_tree(&out.stdout, code == Some(1)).ok_or_else(|| GitError::Command {
-        args: args.join(" "),
-        dir: repo.common_dir().to_path_buf(),
-        stderr: "could not read the output of git merge-tree".into(),
-    })
+    let mut outcome =
+        parse_merge_tree(&out.stdout, code == Some(1)).ok_or_else(|| GitError::Command {
+            args: args.join(" "),
+            dir: repo.common_dir().to_path_buf(),
+            stderr: "could not read the output of git merge-tree".into(),
+        })?;
+    if let MergeOutcome::Conflict { hints, .. } = &mut outcome {
+        *hints = driverless.hints();
+    }
+    Ok(outcome)
+}
+
+/// The merge drivers named by the attributes that have no command configured, found one per
+/// failed try (git stops the whole merge at the first: "custom merge driver X lacks command
+/// line"). Each is given one for the next try: git's own text merge (`git merge-file`), which
+/// then reports a conflict whatever it merged, so a person looks at what the driver the user
+/// named would have merged.
+#[derive(Default)]
+struct Driverless {
+    names: Vec<String>,
+}
+
+impl Driverless {
+    /// How many drivers without a command one merge tries to get past.
+    const MAX: usize = 16;
+
+    /// Learns the driver git stopped at from its `stderr`; false when it stopped for another
+    /// reason (or at one already given a command).
+    fn learn(&mut self, stderr: &str) -> bool {
+        let found = stderr.lines().find_map(|l| {
+            l.split_once("custom merge driver ")?
+                .1
+                .strip_suffix(" lacks command line.")
+        });
+        match found {
+            Some(name) if !self.names.iter().any(|n| n == name) && self.names.len() < Self::MAX => {
+                self.names.push(name.to_string());
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// The `-c merge.<name>.driver=...` arguments for git, before its subcommand; `labels`
+    /// name ours, the base and theirs in the conflict markers (as git's own merge would).
+    fn config(&self, labels: [&str; 3]) -> Vec<String> {
+        let [ours, base, theirs] = labels.map(crate::text::shell_quote);
+        self.names
+            .iter()
+            .flat_map(|name| {
+                [
+                    "-c".to_string(),
+                    format!(
+                        "merge.{name}.driver=git merge-file --marker-size=%L -L {ours} -L {base} -L {theirs} %A %O %B; exit 1"
+                    ),
+                ]
+            })
+            .collect()
+    }
+
+    fn hints(&self) -> Vec<String> {
+        self.names
+            .iter()
+            .map(|name| {
+                format!(
+                    "`.gitattributes` names the merge driver `{name}` (merge={name}), but your git config has no `merge.{name}.driver` command: the files it merges are merged as text and left to you; set it (`git config merge.{name}.driver '...'`) or drop the attribute"
+                )
+            })
+            .collect()
+    }
 }
 
 /// Three-way merges of `(base, ours, theirs)` commits without a working tree, like
@@ -176,7 +258,23 @@ fn merge_tree_stdin(
         ]
         .map(String::from),
     );
-    let out = repo.git().run_with_stdin(args, Some(input.as_bytes()))?;
+    let mut driverless = Driverless::default();
+    let out = loop {
+        let out = repo.git().output(
+            [driverless.config(["ours", "base", "theirs"]), args.clone()].concat(),
+            Some(input.as_bytes()),
+        )?;
+        if out.status.success() || !driverless.learn(&out.stderr_str()) {
+            break out;
+        }
+    };
+    if !out.status.success() {
+        return Err(GitError::Command {
+            args: args.join(" "),
+            dir: repo.common_dir().to_path_buf(),
+            stderr: out.stderr_str(),
+        });
+    }
     let unreadable = || GitError::Command {
         args: "merge-tree --stdin".into(),
         dir: repo.common_dir().to_path_buf(),
@@ -268,6 +366,7 @@ fn parse_merge_tree(stdout: &[u8], conflicted: bool) -> Option<MergeOutcome> {
         tree,
         entries,
         messages,
+        hints: Vec::new(),
     })
 }
 
@@ -316,6 +415,7 @@ mod tests {
             tree,
             entries,
             messages,
+            ..
         } = parse_merge_tree(&out, true).unwrap()
         else {
             panic!("expected a conflict")

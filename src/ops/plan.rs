@@ -41,6 +41,7 @@ pub fn predict(repo: &Repo, plan: &Plan, base_commit: &str) -> Result<Predicted>
                 files: p.files,
             })
             .collect(),
+        conflicted_before: history::conflicts(repo.common_dir(), plan),
     })
 }
 

@@ -157,6 +157,83 @@ pub struct Prediction {
     pub source: Source,
 }
 
+/// How many of the latest runs in which both streams of a pair took part say whether the pair
+/// conflicts. Older runs are forgotten, so a pair kept apart that long runs at once again, and
+/// is kept apart again if it still conflicts.
+pub const CONFLICT_RUNS: usize = 10;
+
+/// One stream's part in a past run (one of its history lines).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Met {
+    pub run: String,
+    /// When its task finished (ordering only).
+    pub at: u64,
+    pub stream: String,
+    /// The streams whose work its own conflicted with in that run.
+    pub conflicted_with: Vec<String>,
+}
+
+/// A pair of a plan's streams that conflicted in earlier runs: `conflicted` of the last `runs`
+/// runs (at most [`CONFLICT_RUNS`]) in which both took part. A run keeps such a pair apart.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct PairHistory {
+    /// In plan order.
+    pub left: String,
+    pub right: String,
+    pub conflicted: usize,
+    pub runs: usize,
+}
+
+/// The pairs of `plan`'s streams that conflicted in the runs `met` tells of, in plan order.
+pub fn conflicts(plan: &Plan, met: &[Met]) -> Vec<PairHistory> {
+    use std::collections::{BTreeMap, BTreeSet};
+    // Per run: when it ended, the streams that took part, and the pairs that conflicted.
+    #[derive(Default)]
+    struct Run<'a> {
+        at: u64,
+        streams: BTreeSet<&'a str>,
+        pairs: BTreeSet<(&'a str, &'a str)>,
+    }
+    let mut runs: BTreeMap<&str, Run> = BTreeMap::new();
+    for m in met {
+        let run = runs.entry(&m.run).or_default();
+        run.at = run.at.max(m.at);
+        run.streams.insert(&m.stream);
+        for other in &m.conflicted_with {
+            let pair = if m.stream.as_str() <= other.as_str() {
+                (m.stream.as_str(), other.as_str())
+            } else {
+                (other.as_str(), m.stream.as_str())
+            };
+            run.pairs.insert(pair);
+        }
+    }
+    let mut newest_first: Vec<&Run> = runs.values().collect();
+    newest_first.sort_by_key(|run| std::cmp::Reverse(run.at));
+    let mut out = Vec::new();
+    for (i, left) in plan.streams.iter().enumerate() {
+        for right in &plan.streams[i + 1..] {
+            let (l, r) = (left.name.as_str(), right.name.as_str());
+            let key = if l <= r { (l, r) } else { (r, l) };
+            let both: Vec<&&Run> = newest_first
+                .iter()
+                .filter(|run| run.streams.contains(l) && run.streams.contains(r))
+                .take(CONFLICT_RUNS)
+                .collect();
+            let conflicted = both.iter().filter(|run| run.pairs.contains(&key)).count();
+            if conflicted > 0 {
+                out.push(PairHistory {
+                    left: l.to_string(),
+                    right: r.to_string(),
+                    conflicted,
+                    runs: both.len(),
+                });
+            }
+        }
+    }
+    out
+}
+
 /// A plan's predictions, and the plan with them as its estimates (for the schedule analysis).
 #[derive(Clone, Debug)]
 pub struct Learned {
@@ -474,5 +551,43 @@ tasks = [{ prompt = "form", estimate = "30s" }]
         let one = bottlenecks(&p, 1);
         assert_eq!(one[0].if_split, 6.0);
         assert_eq!(one[0].if_halved, 4.0);
+    }
+
+    #[test]
+    fn pairs_that_conflicted_are_counted_over_the_runs_both_took_part_in() {
+        let p = plan();
+        let met = |run: &str, at: u64, stream: &str, with: &[&str]| Met {
+            run: run.into(),
+            at,
+            stream: stream.into(),
+            conflicted_with: with.iter().map(|w| w.to_string()).collect(),
+        };
+        // r1: ui met db; r2: db and ui, no conflict; r3: api alone with db (ui absent).
+        let history = vec![
+            met("r1", 1, "db", &[]),
+            met("r1", 2, "ui", &["db"]),
+            met("r2", 3, "db", &[]),
+            met("r2", 4, "ui", &[]),
+            met("r3", 5, "db", &[]),
+            met("r3", 6, "api", &[]),
+        ];
+        assert_eq!(
+            conflicts(&p, &history),
+            [PairHistory {
+                left: "db".into(),
+                right: "ui".into(),
+                conflicted: 1,
+                runs: 2,
+            }]
+        );
+        // Only the last CONFLICT_RUNS runs with both count: older conflicts are forgotten.
+        let mut clean: Vec<Met> = (0..CONFLICT_RUNS as u64)
+            .flat_map(|i| {
+                let run = format!("later{i}");
+                [met(&run, 10 + i, "db", &[]), met(&run, 10 + i, "ui", &[])]
+            })
+            .collect();
+        clean.extend(history);
+        assert!(conflicts(&p, &clean).is_empty());
     }
 }

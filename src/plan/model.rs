@@ -96,11 +96,11 @@ impl ResolveMode {
     }
 }
 
-/// `resolve = { agent = [...], mode = "propose" | "accept" }`: an agent that resolves conflicts
-/// before a person does.
+/// `resolve = { agent = ..., mode = "propose" | "accept" }`: an agent (a preset, or an argv)
+/// that resolves conflicts before a person does.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Resolver {
-    pub agent: Vec<String>,
+    pub agent: AgentSpec,
     pub mode: ResolveMode,
 }
 

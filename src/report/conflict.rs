@@ -20,6 +20,8 @@ pub struct ConflictReadme<'a> {
     pub files: &'a [String],
     /// What git said about the merge.
     pub messages: &'a [String],
+    /// What to fix besides the conflict (a merge driver with no command), one line each.
+    pub hints: &'a [String],
     pub resolution_worktree: &'a Path,
     /// The stream is parked and the rest of the run goes on (false: the line stopped here).
     pub parked: bool,
@@ -66,6 +68,12 @@ pub fn conflict_readme(r: &ConflictReadme) -> String {
             r.stream,
             md_code(&format!("files/{path}.conflicted")),
         );
+    }
+    if !r.hints.is_empty() {
+        let _ = writeln!(readme, "\n## To fix besides the conflict\n");
+        for hint in r.hints {
+            let _ = writeln!(readme, "- {}", escape_unsafe(hint));
+        }
     }
     if !r.messages.is_empty() {
         let _ = writeln!(readme, "\n## What git said\n");

@@ -48,6 +48,9 @@ pub struct Predicted {
     pub integration: Option<String>,
     pub pairs_checked: usize,
     pub conflicts: Vec<PredictedConflict>,
+    /// Pairs of streams that conflicted in earlier runs of the plan, from the history: a run
+    /// keeps each pair apart.
+    pub conflicted_before: Vec<crate::plan::learn::PairHistory>,
 }
 
 /// Everything the outputs show, computed once.
@@ -714,15 +717,14 @@ pub(super) fn format_seconds(value: f64) -> String {
     out
 }
 
-/// The conflict prediction of `plan --predict`, as text.
+/// The conflict prediction of `plan --predict`, as text: the branches merged in memory, then
+/// the pairs that conflicted in earlier runs.
 pub fn predicted_human(predicted: &Predicted) -> String {
     let this = predicted;
-    {
-        let mut out = String::new();
-        if this.branches.is_empty() {
-            out.push_str("conflict prediction: no stream branch has work yet (they appear once `streams run` starts)");
-            return out;
-        }
+    let mut out = String::new();
+    if this.branches.is_empty() {
+        out.push_str("conflict prediction: no stream branch has work yet (they appear once `streams run` starts)\n");
+    } else {
         let _ = writeln!(
             out,
             "conflict prediction: {} stream branch{}{}, {} pair{} merged in memory",
@@ -737,7 +739,7 @@ pub fn predicted_human(predicted: &Predicted) -> String {
             if this.pairs_checked == 1 { "" } else { "s" },
         );
         if this.conflicts.is_empty() {
-            out.push_str("  no conflicts predicted");
+            out.push_str("  no conflicts predicted\n");
         }
         for c in &this.conflicts {
             let _ = writeln!(
@@ -748,6 +750,22 @@ pub fn predicted_human(predicted: &Predicted) -> String {
                 crate::text::quote_paths(&c.files)
             );
         }
-        out.trim_end().to_string()
     }
+    if !this.conflicted_before.is_empty() {
+        out.push_str(
+            "conflicted in earlier runs (a run keeps each pair apart: one starts once the other is integrated)\n",
+        );
+        for pair in &this.conflicted_before {
+            let _ = writeln!(
+                out,
+                "  {} <-> {}: conflicted in {} of {} earlier run{}",
+                pair.left,
+                pair.right,
+                pair.conflicted,
+                pair.runs,
+                if pair.runs == 1 { "" } else { "s" }
+            );
+        }
+    }
+    out.trim_end().to_string()
 }

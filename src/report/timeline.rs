@@ -89,6 +89,7 @@ pub fn sample_state() -> RunState {
             notes: Vec::new(),
             setup_at: None,
             setting_up: false,
+            conflicted_with: Vec::new(),
         };
     let ownership = FailReason::Ownership {
         violations: vec![

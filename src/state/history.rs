@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use super::model::{RunState, StreamState, TaskState};
 use super::store::{StateDir, write_atomic};
 use crate::plan::Plan;
-use crate::plan::learn::text_hash;
+use crate::plan::learn::{self, text_hash};
 
 /// The line format written by this build.
 pub const HISTORY_VERSION: u32 = 1;
@@ -49,6 +49,36 @@ pub struct Record {
     /// What they cost in US dollars, when known (stated or priced).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cost_usd: Option<f64>,
+    /// The streams whose work its stream's conflicted with in that run (on each of the
+    /// stream's lines; absent in older lines and when it met none).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub conflicted_with: Vec<String>,
+}
+
+/// The pairs of `plan`'s streams that conflicted in its earlier runs (see
+/// [`learn::conflicts`]); none when the history cannot be read (it helps plan, it holds no
+/// work).
+pub fn conflicts(common_dir: &Path, plan: &Plan) -> Vec<learn::PairHistory> {
+    let path = path(common_dir);
+    let loaded = match load(&path) {
+        Ok(loaded) => loaded,
+        Err(err) => {
+            tracing::warn!("could not read the history {}: {err}", path.display());
+            return Vec::new();
+        }
+    };
+    let met: Vec<learn::Met> = loaded
+        .records
+        .iter()
+        .filter(|r| r.plan == plan.name)
+        .map(|r| learn::Met {
+            run: r.run.clone(),
+            at: r.at,
+            stream: r.stream.clone(),
+            conflicted_with: r.conflicted_with.clone(),
+        })
+        .collect();
+    learn::conflicts(plan, &met)
 }
 
 /// What [`load`] read.
@@ -143,6 +173,7 @@ pub fn records_of(state: &RunState, plan: &Plan, now_ms: u64) -> Vec<Record> {
                 seconds: task.agent_ms as f64 * scale / 1000.0,
                 tokens: reported(task).map(|u| u.total()),
                 cost_usd: reported(task).and_then(|u| u.cost_usd),
+                conflicted_with: record.conflicted_with.clone(),
             });
         }
     }
@@ -239,6 +270,7 @@ mod tests {
             seconds,
             tokens: None,
             cost_usd: None,
+            conflicted_with: Vec::new(),
         }
     }
 

@@ -24,7 +24,7 @@ use crate::ids::Oid;
 /// Version 4: what a task's agent used per attempt (the ledger: tokens, cost, turns, models,
 /// session, wall time, the attempt's kind), its wait on a usage limit, a task stopped by a
 /// limit or a budget, the failure of an agent that did nothing or reported an error, and a
-/// resolver's proposal on a parked stream.
+/// resolver's proposal on a parked stream, the streams a stream conflicted with.
 /// [`crate::state::store::parse_state`] upgrades versions 1 to 3.
 pub const STATE_VERSION: u32 = 4;
 
@@ -453,6 +453,11 @@ pub struct StreamRecord {
     /// Its `setup` runs now.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub setting_up: bool,
+    /// The streams whose integrated work its own conflicted with in this run (each once, in
+    /// the order found), whether a person or the resolver settled it: the history learns from
+    /// it which streams to keep apart. Absent from older state files.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub conflicted_with: Vec<String>,
 }
 
 // A run holds one of these per stream (tens, not millions) and moves them rarely: a parked
@@ -585,6 +590,7 @@ impl StreamRecord {
             notes: Vec::new(),
             setup_at: None,
             setting_up: false,
+            conflicted_with: Vec::new(),
         }
     }
 }

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use crate::common::TestRepo;
 use crate::support::plans::conflicting;
 use crate::support::repos::repo_with_shared;
-use crate::support::runs::resolution;
+use crate::support::runs::{resolution, run_dir};
 
 /// A repository whose `.gitattributes` (committed) sends `shared.txt` to the merge driver
 /// `both`, configured in its `.git/config` to run `script` (sh) as `script %O %A %B %P`.
@@ -65,6 +65,36 @@ exit 1
         "the driver ran"
     );
     assert!(resolution(&repo).exists());
+}
+
+#[test]
+fn a_merge_driver_with_no_command_parks_the_stream_with_a_hint() {
+    // Named by the attributes, configured without `driver`: `git merge` stops the whole merge.
+    let repo = repo_with_shared();
+    repo.write(".gitattributes", "shared.txt merge=both\n");
+    repo.commit_all("attributes");
+    repo.git(&["config", "merge.both.name", "keeps both sides"]);
+    conflicting(&repo);
+    let out = repo.streams(&["run"]);
+    out.assert_code(3);
+    assert!(
+        out.stderr
+            .contains("parked b: integrating it conflicts in shared.txt"),
+        "{out}"
+    );
+    let hint = "b's conflict: `.gitattributes` names the merge driver `both` (merge=both), but your git config has no `merge.both.driver` command: the files it merges are merged as text and left to you; set it (`git config merge.both.driver '...'`) or drop the attribute";
+    assert!(out.stderr.contains(hint), "{out}");
+    // Merged as text, with the usual labelled markers, for a person.
+    let text = std::fs::read_to_string(resolution(&repo).join("shared.txt")).unwrap();
+    assert!(
+        text.starts_with("<<<<<<< integration\nfrom a\n=======\nfrom b\n>>>>>>> b (task 1)"),
+        "{text}"
+    );
+    let readme = std::fs::read_to_string(run_dir(&repo).join("conflicts/b/README.md")).unwrap();
+    assert!(
+        readme.contains("has no `merge.both.driver` command"),
+        "{readme}"
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -398,5 +428,231 @@ fn a_kill_during_resolution_resumes_and_resolves() {
         "nothing of the run left running",
         Duration::from_secs(10),
         || repo.live_processes().is_empty().then_some(()),
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Prediction learns from the history
+
+/// The position of the first NDJSON event of `run --json` output that `is` picks.
+fn event_index(stdout: &str, is: impl Fn(&serde_json::Value) -> bool) -> usize {
+    stdout
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .position(|e| is(&e))
+        .unwrap_or_else(|| panic!("no such event in {stdout}"))
+}
+
+#[test]
+fn streams_that_conflicted_in_earlier_runs_are_kept_apart() {
+    let repo = repo_with_shared();
+    conflicting(&repo);
+    // Run 1: `a` and `b` run at once, and `b`'s work conflicts with `a`'s; `b` is left out.
+    repo.streams(&["run"]).assert_code(3);
+    repo.streams(&["skip", "b"]).assert_code(0);
+    let history = std::fs::read_to_string(repo.common_dir().join("streams/history.jsonl")).unwrap();
+    assert!(
+        history
+            .lines()
+            .any(|l| l.contains(r#""stream":"b""#) && l.contains(r#""conflicted_with":["a"]"#)),
+        "{history}"
+    );
+    let out = repo.streams(&["plan", "--predict"]);
+    out.assert_code(0);
+    assert!(
+        out.stdout
+            .contains("a <-> b: conflicted in 1 of 1 earlier run\n")
+            || out
+                .stdout
+                .ends_with("a <-> b: conflicted in 1 of 1 earlier run"),
+        "{out}"
+    );
+    let json = repo.streams(&["plan", "--predict", "--json"]);
+    json.assert_code(0);
+    let json: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
+    assert_eq!(
+        json["predicted_conflicts"]["conflicted_before"],
+        serde_json::json!([{"left": "a", "right": "b", "conflicted": 1, "runs": 1}])
+    );
+
+    // Runs 2 and 3: two slots, yet `b` starts only once `a` is integrated, from its work: no
+    // conflict. The pair stays apart (1 of 2 earlier runs).
+    for (run, runs) in [(2, 1), (3, 2)] {
+        repo.streams(&["clean", "--force"]).assert_code(0);
+        let out = repo.streams(&["run", "--restart", "--json"]);
+        out.assert_code(0);
+        assert!(
+            out.stderr.contains(&format!(
+                "a and b conflicted in 1 of {runs} earlier run{}: one starts once the other is integrated",
+                if runs == 1 { "" } else { "s" }
+            )),
+            "run {run}: {out}"
+        );
+        let a_integrated = event_index(&out.stdout, |e| {
+            e["event"] == "integrated" && e["stream"] == "a"
+        });
+        let b_started = event_index(&out.stdout, |e| {
+            e["event"] == "stream_started" && e["stream"] == "b"
+        });
+        assert!(a_integrated < b_started, "run {run}: {}", out.stdout);
+        assert_eq!(
+            repo.git(&["show", "streams/p/integration:shared.txt"]),
+            "from b",
+            "run {run}"
+        );
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The resolver's usage, budgets and presets
+
+/// `resolver_repo`, with the `resolve` line of its plan replaced by `resolve` (`{resolver}` in
+/// it: the resolver script's path) and `extra` in `[plan]`.
+fn resolver_plan(script: &str, resolve: &str, extra: &str) -> TestRepo {
+    let (repo, resolver) = resolver_repo(script, "propose", extra);
+    let text = std::fs::read_to_string(repo.root.join("streams.toml")).unwrap();
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("resolve = "))
+        .unwrap()
+        .to_string();
+    let resolve = resolve.replace("{resolver}", &resolver.display().to_string());
+    crate::support::plans::plan(&repo, &text.replace(&line, &resolve));
+    repo
+}
+
+/// What `status --json` says the run's agents used.
+fn run_cost(repo: &TestRepo) -> serde_json::Value {
+    let out = repo.streams(&["status", "--json"]);
+    out.assert_code(0);
+    let json: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    json["run"]["cost"].clone()
+}
+
+/// The usage attempts stream `b`'s tasks recorded in the run's state.
+fn b_usage(repo: &TestRepo) -> Vec<serde_json::Value> {
+    let state: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run_dir(repo).join("state.json")).unwrap())
+            .unwrap();
+    let b = state["streams"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "b")
+        .unwrap()
+        .clone();
+    b["tasks"][0]["usage"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+}
+
+#[test]
+fn the_resolvers_usage_from_its_usage_file_is_in_the_ledger() {
+    let script = format!(
+        "{RESOLVE}echo '{{\"input_tokens\": 100, \"output_tokens\": 20, \"cost_usd\": 0.5}}' > \"$1\"\n"
+    );
+    let repo = resolver_plan(
+        &script,
+        r#"resolve = { agent = ["{resolver}", "{usage_file}"], mode = "accept" }"#,
+        "",
+    );
+    repo.streams(&["run"]).assert_code(0);
+    let usage = b_usage(&repo);
+    assert_eq!(usage.len(), 1, "{usage:?}");
+    assert_eq!(usage[0]["kind"], "resolution");
+    assert_eq!(usage[0]["usage"]["input"], 100);
+    let cost = run_cost(&repo);
+    assert_eq!(cost["tokens"], 120, "{cost}");
+    assert_eq!(cost["cost_usd"], 0.5, "{cost}");
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run_dir(&repo).join("report.json")).unwrap())
+            .unwrap();
+    assert_eq!(report["ledger"]["total"]["tokens"], 120, "{report}");
+}
+
+#[test]
+fn the_plans_budget_stops_the_resolver_and_a_person_resolves() {
+    // It reports its usage as it goes, then would resolve after a long pause: the plan's
+    // budget stops it first.
+    let script = format!(
+        "echo '{{\"streams_usage\": {{\"input_tokens\": 100, \"output_tokens\": 1}}}}'\nsleep 60\n{RESOLVE}"
+    );
+    let repo = resolver_plan(
+        &script,
+        r#"resolve = { agent = ["{resolver}"], mode = "accept" }"#,
+        "budget = { tokens = 50 }",
+    );
+    let out = repo.streams(&["run"]);
+    out.assert_code(3);
+    assert!(
+        out.stderr.contains(
+            "the resolver's resolution of b's conflict was refused: the resolver agent stopped by its budget ("
+        ),
+        "{out}"
+    );
+    let usage = b_usage(&repo);
+    assert_eq!(usage.len(), 1, "{usage:?}");
+    assert_eq!(usage[0]["kind"], "resolution");
+    assert_eq!(usage[0]["over_budget"], true);
+    assert_eq!(run_cost(&repo)["tokens"], 101);
+    // The conflict waits for a person, laid out again.
+    let text = std::fs::read_to_string(resolution(&repo).join("shared.txt")).unwrap();
+    assert!(text.contains("<<<<<<< integration"), "{text}");
+}
+
+#[test]
+fn a_preset_resolves_and_its_events_are_read() {
+    // `claude` is the replay of a recorded Claude Code run (it edits nothing of the conflict:
+    // refused), found on the plan's PATH.
+    let bin = tempfile::tempdir().unwrap();
+    std::os::unix::fs::symlink(
+        crate::common::agents_dir().join("replay"),
+        bin.path().join("claude"),
+    )
+    .unwrap();
+    let path = format!(
+        "{}:{}:{}",
+        bin.path().display(),
+        crate::common::agents_dir().display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let repo = resolver_plan(
+        "",
+        r#"resolve = { agent = "claude", mode = "propose" }"#,
+        &format!("env = {{ PATH = {path:?}, REPLAY = \"refusal\" }}"),
+    );
+    let out = repo.streams(&["plan"]);
+    out.assert_code(0);
+    let out = repo.streams(&["run"]);
+    out.assert_code(3);
+    assert!(
+        out.stderr
+            .contains("the resolver's resolution of b's conflict was refused"),
+        "{out}"
+    );
+    let usage = b_usage(&repo);
+    assert_eq!(usage.len(), 1, "{usage:?}");
+    assert_eq!(usage[0]["kind"], "resolution");
+    assert_eq!(usage[0]["cli"], "claude");
+    assert!(
+        usage[0]["usage"]["output"].as_u64().unwrap() > 0,
+        "{usage:?}"
+    );
+}
+
+#[test]
+fn a_resolver_preset_that_cannot_be_found_is_a_plan_error() {
+    let repo = resolver_plan(
+        "",
+        r#"resolve = { agent = { preset = "codex", model = "m" }, mode = "propose" }"#,
+        r#"env = { PATH = "/nonexistent" }"#,
+    );
+    let out = repo.streams(&["plan"]);
+    out.assert_code(2);
+    assert!(
+        out.stderr
+            .contains("agent program `codex` was not found on PATH"),
+        "{out}"
     );
 }

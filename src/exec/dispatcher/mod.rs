@@ -116,6 +116,7 @@ impl Engine {
         });
         let ctx = Context {
             remaining: crate::plan::schedule::longest_remaining_path(&plan),
+            apart: super::run::kept_apart(&input.repo, &plan),
             refs: RefNames::new(&plan.name),
             repo: input.repo,
             plan,
@@ -162,6 +163,7 @@ impl Engine {
             command: command.to_string(),
         };
         self.run.emit(event);
+        super::run::tell_kept_apart(&mut self.run);
     }
 
     /// Agents running at once from now on (`resume --jobs`); saved with the next change.
@@ -384,7 +386,7 @@ impl Engine {
         // group is full (others use the free slots).
         while decide::slot_free(&self.run.state) {
             let (state, remaining) = (&self.run.state, &self.run.ctx.remaining);
-            let Some(s) = decide::ready_streams(&plan, state, remaining)
+            let Some(s) = decide::ready_streams(&plan, state, remaining, &self.run.ctx.apart.pairs)
                 .into_iter()
                 .find(|&s| !decide::group_full(&plan, state, s, 0))
             else {
@@ -488,7 +490,12 @@ impl Engine {
             return;
         }
         let (run, pool) = (&self.run, &mut self.pool);
-        let ready = decide::ready_streams(&run.ctx.plan, &run.state, &run.ctx.remaining);
+        let ready = decide::ready_streams(
+            &run.ctx.plan,
+            &run.state,
+            &run.ctx.remaining,
+            &run.ctx.apart.pairs,
+        );
         pool.refill(run, ready, self.channels.events());
     }
 

@@ -62,6 +62,9 @@ pub struct RawPlan {
     pub gate_retries: Option<u32>,
     pub on_conflict: Option<OnConflict>,
     pub resolve: Option<Resolver>,
+    /// The program `resolve`'s agent starts, where it is written (for the check that it can
+    /// be found).
+    pub resolve_program: Option<Sp<String>>,
     pub resolve_margin: Option<usize>,
     pub notify: Option<Vec<String>>,
     pub notify_timeout: Option<Duration>,

@@ -168,7 +168,12 @@ impl Walker<'_> {
                         .choice(entry, &["park", "stop"])
                         .map(|i| [OnConflict::Park, OnConflict::Stop][i])
                 }
-                "resolve" => plan.resolve = self.resolver(entry),
+                "resolve" => {
+                    if let Some((resolver, program)) = self.resolver(entry) {
+                        plan.resolve = Some(resolver);
+                        plan.resolve_program = Some(program);
+                    }
+                }
                 "resolve_margin" => {
                     plan.resolve_margin = self.integer(entry, 0, 1000).map(|n| n as usize)
                 }

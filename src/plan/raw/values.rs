@@ -409,9 +409,10 @@ impl Walker<'_> {
         Some((base? as u16, per_slot? as u16))
     }
 
-    /// `resolve = { agent = [...], mode = "propose" }`: the resolver agent and what its
-    /// accepted resolutions do (`propose` unless written).
-    pub(super) fn resolver(&mut self, entry: Entry<'_, '_>) -> Option<Resolver> {
+    /// `resolve = { agent = ..., mode = "propose" }`: the resolver agent (a preset or an argv,
+    /// as a task's `agent`) and what its accepted resolutions do (`propose` unless written);
+    /// with the program it starts, where it is written.
+    pub(super) fn resolver(&mut self, entry: Entry<'_, '_>) -> Option<(Resolver, Sp<String>)> {
         let (_, value) = entry;
         let DeValue::Table(table) = value.get_ref() else {
             self.wrong_type(
@@ -426,21 +427,7 @@ impl Walker<'_> {
             match sub.0.get_ref().as_ref() {
                 "agent" => {
                     agent_given = true;
-                    agent = match self.agent(sub) {
-                        Some((AgentSpec::Argv(argv), _)) => Some(argv),
-                        Some((AgentSpec::Preset(_), program)) => {
-                            self.error(
-                                Diagnostic::error("`resolve`'s `agent` takes an argv, not a preset name")
-                                    .at(program.span, "expected an array")
-                                    .help(format!(
-                                        "e.g. `agent = [\"{}\", \"-p\", \"{{prompt}}\"]`",
-                                        program.value
-                                    )),
-                            );
-                            None
-                        }
-                        None => None,
-                    };
+                    agent = self.agent(sub);
                 }
                 "mode" => {
                     mode = self
@@ -450,21 +437,19 @@ impl Walker<'_> {
                 other => self.error(
                     Diagnostic::error(format!("unknown key `{other}` in `resolve`"))
                         .at(sub.0.span(), "unknown key")
-                        .help("`resolve` has `agent` (an argv) and `mode` (\"propose\" or \"accept\")"),
+                        .help("`resolve` has `agent` (a preset such as \"claude\", or an argv) and `mode` (\"propose\" or \"accept\")"),
                 ),
             }
         }
         if !agent_given {
             self.error(
                 Diagnostic::error("`resolve` has no `agent`")
-                    .at(value.span(), "expected `agent = [...]` here")
-                    .help("e.g. `resolve = { agent = [\"claude\", \"-p\", \"{prompt}\"], mode = \"propose\" }`"),
+                    .at(value.span(), "expected `agent = ...` here")
+                    .help("e.g. `resolve = { agent = \"claude\", mode = \"propose\" }` (a preset), or an argv: `agent = [\"my-resolver\", \"{prompt_file}\"]`"),
             );
         }
-        Some(Resolver {
-            agent: agent?,
-            mode: mode?,
-        })
+        let (agent, program) = agent?;
+        Some((Resolver { agent, mode: mode? }, program))
     }
 
     /// `budget = { usd = 5, tokens = 2_000_000, turns = 60, time = "30m" }`: each limit

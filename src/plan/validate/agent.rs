@@ -78,6 +78,13 @@ pub(super) fn check_agent_programs<R: Repository>(
             .filter_map(move |t| t.agent_program.as_ref().or(stream_program))
             .map(move |program| (program, path))
     });
+    // The resolver agent, with the plan's PATH.
+    let resolver = file
+        .plan
+        .as_ref()
+        .and_then(|p| p.resolve_program.as_ref())
+        .map(|program| (program, plan_path.map(String::as_str)));
+    let programs = programs.chain(resolver);
     let mut seen: Vec<(&str, Option<&str>)> = Vec::new();
     let workspace_note = "each stream's agent runs in its own workspace, checked out from `base`: only committed files are there, and relative paths are resolved in it";
     for (program, path) in programs {
