@@ -125,7 +125,34 @@ impl Dir {
     /// written through); the directories on the way are created.
     pub fn write(&self, rel: impl AsRef<Path>, bytes: &[u8]) -> io::Result<()> {
         let (dir, name) = self.parent(rel.as_ref(), true)?;
-        dir.replace(name, bytes)
+        dir.replace(name, bytes, 0o666)
+    }
+
+    /// [`Self::write`], the file executable (mode `0777` less the umask, as git checks an
+    /// executable file out) when `executable`.
+    pub fn write_mode(
+        &self,
+        rel: impl AsRef<Path>,
+        bytes: &[u8],
+        executable: bool,
+    ) -> io::Result<()> {
+        let (dir, name) = self.parent(rel.as_ref(), true)?;
+        dir.replace(name, bytes, if executable { 0o777 } else { 0o666 })
+    }
+
+    /// `lstat` of `rel` (the link itself if it is one); `None`: nothing there, or a directory
+    /// on the way is missing. A link on the way is an error.
+    pub fn lstat(&self, rel: impl AsRef<Path>) -> io::Result<Option<nix::sys::stat::FileStat>> {
+        let (dir, name) = match self.parent(rel.as_ref(), false) {
+            Ok(found) => found,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        match fstatat(&dir.fd, name, AtFlags::AT_SYMLINK_NOFOLLOW) {
+            Ok(stat) => Ok(Some(stat)),
+            Err(Errno::ENOENT) => Ok(None),
+            Err(e) => Err(dir.refused(e, name)),
+        }
     }
 
     /// [`Self::write`], unless `rel` is a file holding `bytes` already. Returns whether it
@@ -267,15 +294,19 @@ impl Dir {
     }
 
     fn create_new_in(&self, name: &OsStr) -> io::Result<File> {
+        self.create_new_mode(name, 0o666)
+    }
+
+    fn create_new_mode(&self, name: &OsStr, mode: u32) -> io::Result<File> {
         let flags =
             OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
-        openat(&self.fd, name, flags, Mode::from_bits_truncate(0o666))
+        openat(&self.fd, name, flags, Mode::from_bits_truncate(mode))
             .map(File::from)
             .map_err(|e| self.refused(e, name))
     }
 
     /// `name` replaced by a file holding `bytes`: written under a temporary name, renamed over.
-    fn replace(&self, name: &OsStr, bytes: &[u8]) -> io::Result<()> {
+    fn replace(&self, name: &OsStr, bytes: &[u8], mode: u32) -> io::Result<()> {
         static COUNTER: AtomicU64 = AtomicU64::new(0);
         let mut temp = OsString::from(".");
         temp.push(name);
@@ -285,7 +316,7 @@ impl Dir {
             COUNTER.fetch_add(1, Ordering::Relaxed)
         ));
         let written = self
-            .create_new_in(&temp)
+            .create_new_mode(&temp, mode)
             .and_then(|mut file| file.write_all(bytes))
             .and_then(|()| {
                 renameat(&self.fd, temp.as_os_str(), &self.fd, name)

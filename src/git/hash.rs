@@ -78,6 +78,14 @@ impl Store {
         Ok(raw(id))
     }
 
+    /// The bytes of the blob `id` (to write a file as a commit holds it).
+    pub fn blob(&self, id: &str) -> GitResult<Vec<u8>> {
+        self.repo
+            .find_blob(parse_oid(id)?)
+            .map(|b| b.content().to_vec())
+            .map_err(|e| GitError::library(format!("could not read blob {id}"), e))
+    }
+
     /// Writes `bytes` (a symbolic link's target, say) as a blob.
     pub fn bytes(&self, bytes: &[u8]) -> GitResult<[u8; 20]> {
         let odb = self.odb()?;

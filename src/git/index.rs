@@ -41,6 +41,21 @@ impl FileStat {
     }
 }
 
+impl FileStat {
+    /// From `lstat`'s own structure (as `fstatat` returns it).
+    pub fn of_stat(st: &nix::sys::stat::FileStat) -> FileStat {
+        FileStat {
+            ctime: (st.st_ctime, st.st_ctime_nsec as u32),
+            mtime: (st.st_mtime, st.st_mtime_nsec as u32),
+            dev: st.st_dev as u32,
+            ino: st.st_ino as u32,
+            uid: st.st_uid,
+            gid: st.st_gid,
+            size: st.st_size as u32,
+        }
+    }
+}
+
 /// One path of a record.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Entry {

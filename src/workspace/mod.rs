@@ -29,12 +29,15 @@
 //!
 //! - `prepare`: laying a workspace out, reusing it, moving it on to a new start, setting one
 //!   that cannot be reset aside.
+//! - `checkout`: a workspace's files moved from one commit to another in process, only the
+//!   paths that differ (git's checkout through the control directory where it declines).
 //! - `agent_git`: the agent's `.git`, laid out in process.
 //! - `read`: the one reader.
 //! - `result`: what a read becomes: the task's end commit, kept work, the agent's history
 //!   checked object by object.
 
 mod agent_git;
+mod checkout;
 mod prepare;
 pub mod read;
 mod result;

@@ -11,7 +11,7 @@
 use std::path::{Path, PathBuf};
 
 use super::read::{self, Options, Record};
-use super::{Kind, Workspace, agent_git, io_error, result};
+use super::{Kind, Workspace, agent_git, checkout, io_error, result};
 use crate::git::{GitError, GitResult, Repo, Sparse};
 use crate::ids::Oid;
 
@@ -131,8 +131,13 @@ pub fn advance(repo: &Repo, spec: &Spec, from: &str) -> GitResult<Workspace> {
     }
     set_user_branch(repo, spec)?;
     if from != spec.commit {
-        read::forget_boundary(&ws);
-        ws.control.checkout(repo, Some(from), spec.commit)?;
+        let record =
+            Record::of(repo, &ws)?.ok_or_else(|| super::damaged(spec.path, "no record"))?;
+        let to_tree = repo.commit_info(spec.commit)?.tree;
+        if checkout::move_to(repo, &ws, &record, &[], spec.commit, &to_tree)?.is_none() {
+            read::forget_boundary(&ws);
+            ws.control.checkout(repo, Some(from), spec.commit)?;
+        }
     }
     agent_git::lay_out(repo, &ws, spec.branch, spec.commit)?;
     read::mark_boundary(&ws)?;
@@ -170,10 +175,18 @@ fn reuse(
     *kept = true;
     report.how = Prepared::Reused;
     if found.is_clean() {
-        read::update_record(ws, &found, None)?;
-        if record.at == spec.commit {
+        let moved = if record.at == spec.commit {
             report.how = Prepared::Ready;
+            None
         } else {
+            // In process: only the files that differ, and the record with them.
+            let to_tree = repo.commit_info(spec.commit)?.tree;
+            checkout::move_to(repo, ws, &record, &found.updates(), spec.commit, &to_tree)?
+        };
+        if moved.is_none() {
+            read::update_record(ws, &found, None)?;
+        }
+        if moved.is_none() && record.at != spec.commit {
             read::forget_boundary(ws);
             if ws
                 .control

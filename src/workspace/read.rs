@@ -44,10 +44,10 @@ pub struct Record {
     /// The commit (and its tree) the record describes.
     pub at: Oid,
     pub tree: Oid,
-    entries: std::sync::Arc<Vec<Entry>>,
+    pub(super) entries: std::sync::Arc<Vec<Entry>>,
     /// Files whose change time is before this were recorded as they are (`None`: nothing is
     /// known of any file's `lstat`: every file is read).
-    boundary: Option<FsTime>,
+    pub(super) boundary: Option<FsTime>,
     /// Where the record lives (`None`: made from a commit, nothing written back).
     index: Option<PathBuf>,
 }
@@ -111,7 +111,7 @@ impl Record {
     }
 }
 
-fn git2_bytes(oid: &Oid) -> Option<[u8; 20]> {
+pub(super) fn git2_bytes(oid: &Oid) -> Option<[u8; 20]> {
     let mut out = [0u8; 20];
     for (i, chunk) in oid.as_bytes().chunks(2).enumerate().take(20) {
         out[i] = u8::from_str_radix(std::str::from_utf8(chunk).ok()?, 16).ok()?;

@@ -220,3 +220,80 @@ fn an_agents_commits_that_end_in_its_files_are_the_history() {
         "{out}"
     );
 }
+
+/// Every workspace move a run's debug log tells (`moved <workspace> to <commit> in process: W
+/// written, R removed`): (written, removed).
+fn moves(stderr: &str) -> Vec<(usize, usize)> {
+    stderr
+        .lines()
+        .filter_map(|line| {
+            let (_, rest) = line.split_once(" in process: ")?;
+            let mut numbers = rest
+                .split(", ")
+                .take(2)
+                .filter_map(|part| part.split(' ').next()?.parse().ok());
+            Some((numbers.next()?, numbers.next()?))
+        })
+        .collect()
+}
+
+/// A reused workspace is moved on to the new start in process by the files that differ, and by
+/// nothing else: no git checkout runs, and the next read still hashes only what the agent wrote
+/// (the record holds the `lstat` of each file the move wrote).
+#[test]
+fn a_reused_workspace_is_moved_by_the_files_that_differ_in_process() {
+    let repo = many_files();
+    plan(
+        &repo,
+        r#"["act", "write", "a/d1/f1.txt", "new 1", "write", "a/d2/f2.txt", "new 2", "write", "a/new.txt", "new"]"#,
+    );
+    repo.streams(&["run"]).assert_code(0);
+    // Run again from the same base: the workspace is at the last task's end, 2 files changed
+    // and 1 added beyond the new start.
+    let out = repo
+        .streams_cmd(&["run", "--restart"])
+        .env("STREAMS_LOG", "streams::workspace=debug,streams::git=debug")
+        .output()
+        .unwrap();
+    let out = crate::common::CmdOutput::new(out, &repo);
+    out.assert_code(0);
+    assert_eq!(moves(&out.stderr), [(2, 1)], "{}", out.stderr);
+    assert!(
+        !out.stderr.contains("git read-tree"),
+        "a git checkout ran:\n{}",
+        out.stderr
+    );
+    let counts = reads(&out.stderr);
+    assert_eq!(counts.len(), 2, "{}", out.stderr);
+    assert_eq!(counts[1].hashed, 3, "{}", out.stderr);
+    assert_eq!(counts[1].skipped, TRACKED - 2, "{}", out.stderr);
+    assert_eq!(
+        repo.git(&["show", "streams/p/integration:a/d1/f1.txt"]),
+        "new 1"
+    );
+}
+
+/// What stands in the way of the move makes streams decline it before writing anything, and
+/// git's checkout does the work as before: here an ignored file where the new start has a
+/// tracked one (the move writes nothing over a file it does not know).
+#[test]
+fn a_move_declines_over_a_file_it_does_not_know() {
+    let repo = many_files();
+    repo.write(".gitignore", "*.log\n");
+    repo.commit_all("ignore logs");
+    plan(&repo, r#"["act", "write", "a/out.txt", "out"]"#);
+    repo.streams(&["run"]).assert_code(0);
+    let ws = repo.workspaces("p").join("a");
+    std::fs::write(ws.join("b/kept.log"), "a person's log\n").unwrap();
+    // The next start tracks `b/kept.log`.
+    repo.write("b/kept.log", "tracked now\n");
+    repo.git(&["add", "-f", "b/kept.log"]);
+    repo.commit_all("track the log");
+    let out = run_logged(&repo, &["run", "--restart"]);
+    out.assert_code(0);
+    assert!(moves(&out.stderr).is_empty(), "{}", out.stderr);
+    assert_eq!(
+        std::fs::read_to_string(ws.join("b/kept.log")).unwrap(),
+        "tracked now\n"
+    );
+}

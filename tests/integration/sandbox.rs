@@ -13,7 +13,7 @@ use crate::support::repos::app_repo;
 
 /// Why this machine cannot run the Landlock tests, if it cannot: a run with `sandbox =
 /// "landlock"` refuses to start there, saying so.
-fn landlock_missing() -> Option<String> {
+pub(crate) fn landlock_missing() -> Option<String> {
     let repo = TestRepo::with_files(&[("a.txt", "a\n")]);
     plan(
         &repo,
@@ -25,12 +25,20 @@ sandbox = "landlock"
 [[stream]]
 name = "s"
 owns = ["a.txt"]
-agent = ["act", "say", "hi"]
+agent = ["act", "write", "a.txt", "b"]
 tasks = ["probe"]
 "#,
     );
     let out = repo.streams(&["run"]);
-    (!out.success()).then(|| out.stderr.clone())
+    if out.success() {
+        return None;
+    }
+    // Any other failure is the probe's own: fail loudly rather than skip every test.
+    assert!(
+        out.stderr.contains("Landlock"),
+        "the Landlock probe failed for another reason:\n{out}"
+    );
+    Some(out.stderr.clone())
 }
 
 macro_rules! require_landlock {
