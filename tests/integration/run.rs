@@ -4,11 +4,8 @@ use std::time::Duration;
 
 use crate::common::{TestRepo, process_alive, wait_for};
 
-// The builders live in `tests/support/`. These re-exports are kept only for `workspace.rs`, the
-// last file that imports them from here (`use crate::run::{app_repo, plan}`): new code imports
-// `crate::support::{plans::plan, repos::app_repo}`.
-pub use crate::support::plans::plan;
-pub use crate::support::repos::app_repo;
+use crate::support::plans::plan;
+use crate::support::repos::app_repo;
 
 /// A plan with one stream `api` owning `src/api/**` whose agent is `agent` (a TOML array).
 fn one_stream(repo: &TestRepo, agent: &str, extra_plan: &str) {

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use crate::common::TestRepo;
 
-use crate::run::{app_repo, plan};
+use crate::support::{plans::plan, repos::app_repo};
 
 /// A first port with the 100 after it free right now, so the test does not collide with
 /// whatever else runs on the machine.
