@@ -258,9 +258,12 @@ pub(super) fn agent_env(
     env.extend(plan.env_for(stream));
     let owns: Vec<&str> = stream.owns.iter().map(|p| p.text.as_str()).collect();
     let shared: Vec<&str> = plan.shared.iter().map(|p| p.text.as_str()).collect();
+    env.extend(super::process::run_mark(
+        &run.state.run_id,
+        run.ctx.repo.common_dir(),
+    ));
     env.extend(
         [
-            ("STREAMS_RUN_ID", run.state.run_id.clone()),
             ("STREAMS_PLAN", plan.name.clone()),
             ("STREAMS_STREAM", stream.name.clone()),
             ("STREAMS_TASK_INDEX", task.number().to_string()),

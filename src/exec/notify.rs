@@ -47,7 +47,6 @@ pub(super) fn start(run: &Run, s: usize, channels: &Channels) -> bool {
         .join("notify.log");
     let env: Vec<(String, String)> = [
         ("STREAMS_EVENT", "parked".to_string()),
-        ("STREAMS_RUN_ID", run.state.run_id.clone()),
         ("STREAMS_PLAN", plan.name.clone()),
         ("STREAMS_STREAM", record.name.clone()),
         ("STREAMS_BUNDLE", park.bundle.display().to_string()),
@@ -64,6 +63,10 @@ pub(super) fn start(run: &Run, s: usize, channels: &Channels) -> bool {
     ]
     .into_iter()
     .map(|(k, v)| (k.to_string(), v))
+    .chain(super::process::run_mark(
+        &run.state.run_id,
+        run.ctx.repo.common_dir(),
+    ))
     .collect();
     let title = format!("notify: {} parked on a conflict", record.name);
     let header = crate::agent::log::header(&title, &argv);

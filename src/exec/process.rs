@@ -695,6 +695,18 @@ async fn copy_to_log(
     }
 }
 
+/// What marks a process as a run's, in its environment: `STREAMS_RUN_ID` and `STREAMS_REPO` (the
+/// repository's git common dir, canonical). The run id alone is not enough: it is the second
+/// the run started plus 16 random bits, so two repositories' runs started in the same second
+/// may share it, and `resume` or `abort` of one would stop the other's agents.
+pub fn run_mark(run_id: &str, common_dir: &std::path::Path) -> [(String, String); 2] {
+    let repo = std::fs::canonicalize(common_dir).unwrap_or_else(|_| common_dir.to_path_buf());
+    [
+        ("STREAMS_RUN_ID".to_string(), run_id.to_string()),
+        ("STREAMS_REPO".to_string(), repo.display().to_string()),
+    ]
+}
+
 /// Processes (other than this one) whose environment holds every one of `vars` (`NAME=value`).
 /// Linux only (it reads /proc); elsewhere, and for an empty list, none.
 pub fn processes_with_env(vars: &[String]) -> Vec<i32> {

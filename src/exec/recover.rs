@@ -65,7 +65,7 @@ impl Recovery {
             }
         }
         let grace = run.ctx.plan.grace.min(Duration::from_secs(5));
-        let stopping = run_processes(&run.state.run_id, &groups);
+        let stopping = run_processes(&run.state.run_id, run.ctx.repo.common_dir(), &groups);
         if !stopping.is_empty() {
             run.message(&format!(
                 "stopping {} agent process(es) left running by the interrupted run",
@@ -355,12 +355,19 @@ impl RunProcesses {
 /// can be checked: after a reboot, or once process ids wrap, it may be anyone's. It is taken for
 /// an agent's reaper only while it still is one: a fork of this very program, leading a
 /// session of its own.
-pub fn run_processes(run_id: &str, recorded_groups: &BTreeSet<i32>) -> RunProcesses {
+pub fn run_processes(
+    run_id: &str,
+    common_dir: &Path,
+    recorded_groups: &BTreeSet<i32>,
+) -> RunProcesses {
     if Path::new("/proc/self/environ").exists() {
-        let mut pids: BTreeSet<i32> =
-            super::process::processes_with_env(&[format!("STREAMS_RUN_ID={run_id}")])
-                .into_iter()
-                .collect();
+        let mark: Vec<String> = super::process::run_mark(run_id, common_dir)
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        let mut pids: BTreeSet<i32> = super::process::processes_with_env(&mark)
+            .into_iter()
+            .collect();
         let processes = super::reaper::all_processes();
         // A coordinator killed between starting an agent and recording it left a reaper no
         // journal names: the parent of a process of the run's is the run's reaper too, and its

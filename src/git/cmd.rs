@@ -16,11 +16,12 @@ use crate::git_env::REDIRECTING_VARS;
 pub const MIN_GIT_VERSION: &str = "2.40";
 
 /// The run every git this process starts belongs to (see [`mark_run`]).
-static RUN_MARK: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+static RUN_MARK: std::sync::OnceLock<Vec<(String, String)>> = std::sync::OnceLock::new();
 
-/// From now on, every git this process runs carries `STREAMS_RUN_ID=<run_id>`.
-pub fn mark_run(run_id: &str) {
-    let _ = RUN_MARK.set(run_id.to_string());
+/// From now on, every git this process runs carries `mark` in its environment (the variables
+/// that say whose run it is: `STREAMS_RUN_ID` and `STREAMS_REPO`).
+pub fn mark_run(mark: &[(String, String)]) {
+    let _ = RUN_MARK.set(mark.to_vec());
 }
 
 /// The environment variables an agent must not inherit either, for the same reason.
@@ -131,8 +132,8 @@ impl Git {
         cmd.env("GIT_TERMINAL_PROMPT", "0");
         // Marked as the run's, like its agents: a git left running by a killed coordinator is
         // found and stopped by `resume` before it touches the same worktree.
-        if let Some(run_id) = RUN_MARK.get() {
-            cmd.env("STREAMS_RUN_ID", run_id);
+        for (k, v) in RUN_MARK.get().into_iter().flatten() {
+            cmd.env(k, v);
         }
         cmd.env("GIT_EDITOR", "true");
         for (k, v) in &self.envs {

@@ -84,7 +84,7 @@ pub async fn abort(
             }
         }
     }
-    let processes = run_processes(&run_id, &groups);
+    let processes = run_processes(&run_id, repo.common_dir(), &groups);
     stop_run_processes(&processes, Duration::from_secs(5)).await;
 
     for s in &state.streams {

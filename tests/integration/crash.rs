@@ -974,3 +974,33 @@ fn random_kills_while_streams_are_parked_and_others_integrate() {
         "streams parked in too few runs: {parked_seen}"
     );
 }
+
+/// A run id is the second a run started plus 16 random bits: another repository's run may carry
+/// the same one. `resume` stops the processes of its own run only, told apart by the repository
+/// they say they belong to, never another's agent that shares the id.
+#[test]
+fn resume_leaves_another_repositorys_run_with_the_same_id_alone() {
+    let repo = crash_repo();
+    crash_plan(&repo, "stream", "0");
+    let mut cmd = repo.streams_cmd(&["run"]);
+    cmd.env("STREAMS_FAILPOINT", "after-agent-exit");
+    assert_eq!(cmd.output().unwrap().status.signal(), Some(9));
+    let run = std::fs::read_to_string(repo.common_dir().join("streams/current")).unwrap();
+    // The agent of a run with the same id, in a repository elsewhere.
+    let elsewhere = tempfile::tempdir().unwrap();
+    let mut other = std::process::Command::new("sleep")
+        .arg("300")
+        .env("STREAMS_RUN_ID", run.trim())
+        .env("STREAMS_REPO", elsewhere.path().join(".git"))
+        .spawn()
+        .unwrap();
+    let out = repo.streams(&["resume"]);
+    let pid = other.id() as i32;
+    // Stopped, it would be a zombie until this test reaps it.
+    let alive = process_alive(pid) && !is_zombie(pid);
+    let _ = other.kill();
+    let _ = other.wait();
+    out.assert_code(0);
+    assert!(alive, "resume stopped another repository's agent: {out}");
+    assert!(!out.stderr.contains("stopping"), "{out}");
+}

@@ -105,7 +105,10 @@ pub struct EngineInput {
 
 impl Engine {
     pub fn new(input: EngineInput) -> Engine {
-        git::mark_run(&input.state.run_id);
+        git::mark_run(&super::process::run_mark(
+            &input.state.run_id,
+            input.repo.common_dir(),
+        ));
         let plan = Arc::new(input.plan);
         let budgets = super::budgets::Budgets::new(input.repo.common_dir(), &plan);
         let shared = Arc::new(Shared {

@@ -180,9 +180,12 @@ impl Gate {
         });
         failpoint::hit("before-gate");
         let mut env = ctx.identity_env.clone();
+        env.extend(super::process::run_mark(
+            &state.run_id,
+            ctx.repo.common_dir(),
+        ));
         env.extend(
             [
-                ("STREAMS_RUN_ID", state.run_id.clone()),
                 ("STREAMS_PLAN", ctx.plan.name.clone()),
                 // Marks its processes as the gate's for the stop that reaches stragglers.
                 ("STREAMS_STREAM", layout::GATE_WORKTREE.to_string()),
