@@ -22,7 +22,8 @@ pub fn run(ctx: &Context, args: RunArgs) -> Result<ExitCode> {
         return super::machines::run_only(ctx, args);
     }
     let repo = ops::load::open_repo(&ctx.cwd)?;
-    let loaded = ops::load::load_plan(&repo, load::plan_file(ctx, args.plan.as_deref()))?;
+    let (loaded, analysis) =
+        ops::load::load_checked(&repo, load::plan_file(ctx, args.plan.as_deref()))?;
     load::show_warnings(ctx, loaded.warnings.as_deref());
     for warning in ops::start::sandbox_preflight(&loaded.plan)? {
         ctx.ui.warn(warning);
@@ -51,6 +52,7 @@ pub fn run(ctx: &Context, args: RunArgs) -> Result<ExitCode> {
         no_check: args.no_check,
         no_gate: args.no_gate,
         max_cost: args.max_cost,
+        estimates: analysis.estimates,
     };
     let (parts, last, _lock) = ops::start::start_local(repo, loaded, options)?;
     if let Some(id) = &last.stillborn {

@@ -339,6 +339,7 @@ tasks = ["d1"]
             retries: Vec::new(),
             budget_overrides: Default::default(),
             budget_warnings: Vec::new(),
+            forecast: None,
         }
     }
 

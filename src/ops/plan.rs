@@ -68,6 +68,63 @@ pub fn learn(repo: &Repo, plan: &Plan, unit: EstimateUnit) -> Result<Option<Lear
     Ok(Some(learned))
 }
 
+/// The forecast a new run of `plan` with `jobs` agents starts with: what `streams plan` shows
+/// from the history (see [`learn`]), per stream and for the run. With no history its figures are
+/// absent (the report says so); `None` only when the history cannot be read (it helps the
+/// report, it holds no work).
+pub fn forecast(
+    repo: &Repo,
+    plan: &Plan,
+    unit: EstimateUnit,
+    jobs: usize,
+) -> Option<crate::state::RunForecast> {
+    let Some(learned) = learn(repo, plan, unit).ok()? else {
+        return Some(crate::state::RunForecast {
+            jobs,
+            streams: plan
+                .streams
+                .iter()
+                .map(|s| crate::state::StreamForecast {
+                    stream: s.name.clone(),
+                    ..Default::default()
+                })
+                .collect(),
+            ..Default::default()
+        });
+    };
+    let (costs, run_cost) = learned.cost.clone().unzip();
+    let streams = plan
+        .streams
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            let tasks = &learned.tasks[i];
+            // Only a stream some of whose tasks ran before has a time from experience.
+            let known = tasks.iter().any(|p| {
+                matches!(
+                    p.source,
+                    learn::Source::History { .. } | learn::Source::StreamMean { .. }
+                )
+            });
+            let cost = costs.as_ref().and_then(|c| c.get(i));
+            crate::state::StreamForecast {
+                stream: s.name.clone(),
+                seconds: known.then(|| tasks.iter().map(|p| p.value).sum()),
+                cost_usd: cost.and_then(|c| c.usd),
+                tokens: cost.and_then(|c| c.tokens),
+            }
+        })
+        .collect();
+    Some(crate::state::RunForecast {
+        history: true,
+        jobs,
+        makespan_s: Some(schedule::simulate(&learned.plan, jobs).makespan),
+        cost_usd: run_cost.as_ref().and_then(|c| c.usd),
+        tokens: run_cost.as_ref().and_then(|c| c.tokens),
+        streams,
+    })
+}
+
 /// What `streams plan` adds from experience, or `None` when there is nothing to add (no history
 /// and at most one `--jobs` number). `plan` is the plan with the learned estimates (from
 /// [`learn`]) when there is a history; `jobs_list` is `--jobs` as given, `jobs` the number the

@@ -39,6 +39,9 @@ pub struct NewRun<'a> {
     /// A run spread over machines: the run id its caller chose, the streams this run covers
     /// and its role (see [`crate::state::Machines`]). `None` for an ordinary run.
     pub machines: Option<MachineRun>,
+    /// What `streams plan` forecasts for the run (see [`crate::ops::plan::forecast`]), kept in
+    /// its state for the report.
+    pub forecast: Option<crate::state::RunForecast>,
 }
 
 /// What a run on one of several machines (or their central integration) adds to a new run.
@@ -136,6 +139,8 @@ pub struct RunOptions {
     pub no_gate: bool,
     /// `--max-cost`: the most the run may spend in US dollars, on top of the plan's budget.
     pub max_cost: Option<f64>,
+    /// How the plan's estimates read (for the forecast the run starts with).
+    pub estimates: crate::plan::EstimateUnit,
 }
 
 /// What the sandbox says before a run starts: warnings (`auto` runs unconfined here), or an
@@ -171,6 +176,7 @@ pub fn start_local(
         no_gate: options.no_gate,
         max_cost: options.max_cost,
         machines: None,
+        forecast: crate::ops::plan::forecast(&repo, &loaded.plan, options.estimates, options.jobs),
     })?;
     lock.set_run(&started.state.run_id, "run");
     let mut last = started.last;
@@ -418,6 +424,7 @@ pub fn start_run(new: &NewRun) -> Result<Started> {
             raises: Vec::new(),
         },
         budget_warnings: Vec::new(),
+        forecast: new.forecast.clone(),
     };
     // The pointer first (without a state file it names no run: nothing was touched yet), then
     // the state, then the ref: a crash between the last two is repaired by `resume`.

@@ -12,7 +12,7 @@
 //! With any history, predictions are seconds; a plan whose estimates are plain numbers then
 //! counts a unit as the history's mean task time, so the sources can be added up.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::model::{Estimate, Plan, Prompt};
 use super::schedule;
@@ -35,7 +35,7 @@ pub struct Observation {
 }
 
 /// A forecast of what something costs: the median and the 10th-90th percentile range.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Range {
     pub median: f64,
     pub low: f64,

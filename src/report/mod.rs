@@ -6,6 +6,7 @@ pub mod actions;
 pub mod conflict;
 pub mod dry_run_view;
 mod events;
+pub mod forecast_view;
 mod gates_view;
 pub mod hints;
 pub mod html;

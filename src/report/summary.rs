@@ -41,6 +41,10 @@ pub struct RunReport {
     /// Every check and gate run, and how red batches were bisected (see `gates_view`).
     #[serde(flatten)]
     pub verification: super::gates_view::Verification,
+    /// What the run was forecast to take and cost as it started, beside what it did (absent
+    /// in runs that kept no forecast: older ones, runs spread over machines).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub forecast: Option<super::forecast_view::ForecastReport>,
 }
 
 /// One unit on the integration branch.
@@ -168,7 +172,7 @@ pub fn build(state: &RunState, status: &str, stream_files: Option<&[usize]>) -> 
     } else {
         0.0
     };
-    RunReport {
+    let mut report = RunReport {
         schema: REPORT_SCHEMA,
         run_id: state.run_id.clone(),
         plan: state.plan_name.clone(),
@@ -203,7 +207,13 @@ pub fn build(state: &RunState, status: &str, stream_files: Option<&[usize]>) -> 
             })
             .collect(),
         verification: super::gates_view::Verification::of(state),
-    }
+        forecast: None,
+    };
+    report.forecast = state
+        .forecast
+        .as_ref()
+        .map(|f| super::forecast_view::build(f, &report));
+    report
 }
 
 /// The status word for a state's phase.
@@ -454,6 +464,9 @@ pub fn render_markdown(report: &RunReport) -> String {
     }
     if let Some(ledger) = &report.ledger {
         out.push_str(&cost_markdown(ledger));
+    }
+    if let Some(forecast) = &report.forecast {
+        out.push_str(&super::forecast_view::render_markdown(forecast));
     }
     if !report.integration_order.is_empty() {
         let _ = writeln!(out, "\nIntegrated in this order:\n");

@@ -212,6 +212,7 @@ pub fn sample_state() -> RunState {
         retries: Vec::new(),
         budget_overrides: Default::default(),
         budget_warnings: Vec::new(),
+        forecast: None,
     }
 }
 

@@ -118,6 +118,43 @@ pub struct RunState {
     /// Budgets that reached 80 % during the run, in order (each once): what `status` warns of.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub budget_warnings: Vec<BudgetWarning>,
+    /// What `streams plan` forecast for this run as it started (from the history then), for the
+    /// report to set beside what it took. Absent in older runs and runs spread over machines.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub forecast: Option<RunForecast>,
+}
+
+/// The forecast a run started with: per stream and for the run, its time and cost from the
+/// history (medians with the 10th-90th percentile range), as `streams plan` shows them.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct RunForecast {
+    /// Some earlier run of the plan finished a task to forecast from (else every figure is
+    /// absent).
+    pub history: bool,
+    /// The number of agents the makespan was simulated with.
+    pub jobs: usize,
+    /// Seconds from start to end (absent without history).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub makespan_s: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cost_usd: Option<crate::plan::learn::Range>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tokens: Option<crate::plan::learn::Range>,
+    /// Plan order.
+    pub streams: Vec<StreamForecast>,
+}
+
+/// One stream's forecast; each figure absent where its tasks had no history.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct StreamForecast {
+    pub stream: String,
+    /// Agent time of its tasks, summed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seconds: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cost_usd: Option<crate::plan::learn::Range>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tokens: Option<crate::plan::learn::Range>,
 }
 
 /// A budget nearly spent (80 %).

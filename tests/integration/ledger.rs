@@ -759,3 +759,79 @@ tasks = ["b"]
     assert!(out.stderr.contains("config.toml"), "{out}");
     assert!(out.stderr.contains("inptu"), "{out}");
 }
+
+#[test]
+fn the_report_sets_the_forecast_beside_the_actual() {
+    let (repo, path) = repo();
+    let plan = |streams: &[&str]| {
+        let mut text = format!("[plan]\nname = \"p\"\nenv = {{ PATH = {path:?} }}\n");
+        for s in streams {
+            text.push_str(&format!(
+                "\n[[stream]]\nname = \"{s}\"\nowns = [\"src/{s}/**\"]\nagent = \"claude\"\nenv = {{ REPLAY_EDIT = \"src/{s}/hello.txt\" }}\ntasks = [\"Write src/{s}/hello.txt\"]\n"
+            ));
+        }
+        text
+    };
+    repo.write("streams.toml", &plan(&["a"]));
+    repo.commit_all("plan");
+    repo.streams(&["run"]).assert_code(0);
+    let first = std::fs::read_to_string(run_dir(&repo).join("report.md")).unwrap();
+    assert!(first.contains("### Forecast against actual"), "{first}");
+    assert!(
+        first.contains("| a | no history | ") && first.contains("| no history | $0.0121 |"),
+        "{first}"
+    );
+    assert!(
+        first.contains("there was no history to forecast from"),
+        "{first}"
+    );
+    assert_eq!(report(&repo)["forecast"]["history"], false);
+    repo.streams(&["clean"]).assert_code(0);
+    repo.streams(&["run", "--restart"]).assert_code(0);
+    repo.streams(&["clean"]).assert_code(0);
+    // The third run adds a stream that never ran: it has no history, `a` has two runs'.
+    repo.write("streams.toml", &plan(&["a", "b"]));
+    repo.commit_all("plan b");
+    repo.streams(&["run", "--restart"]).assert_code(0);
+    let third = std::fs::read_to_string(run_dir(&repo).join("report.md")).unwrap();
+    let row = |name: &str| {
+        third
+            .lines()
+            .find(|l| l.starts_with(&format!("| {name} | ")) && l.matches(" | ").count() == 4)
+            .unwrap_or_else(|| panic!("no forecast row for {name}: {third}"))
+            .to_string()
+    };
+    let a = row("a");
+    assert!(!a.contains("no history"), "{third}");
+    assert!(a.ends_with("| $0.0121 | $0.0121 |"), "{third}");
+    let b = row("b");
+    assert!(b.starts_with("| b | no history | "), "{third}");
+    assert!(b.ends_with("| no history | $0.0121 |"), "{third}");
+    let run = row("**run**");
+    assert!(!run.contains("no history"), "{third}");
+    assert!(run.ends_with("| $0.0121 | $0.0242 |"), "{third}");
+    assert!(
+        third.contains("Forecast as the run started, from the history of earlier runs"),
+        "{third}"
+    );
+    let json = report(&repo);
+    let forecast = &json["forecast"];
+    assert_eq!(forecast["history"], true, "{json}");
+    // The recorded `result` event's $0.01209, once per past run: the median of the two.
+    assert!(close(
+        forecast["run"]["forecast"]["cost_usd"]["median"]
+            .as_f64()
+            .unwrap(),
+        0.01209
+    ));
+    assert!(
+        forecast["streams"][0]["forecast"]["seconds"]
+            .as_f64()
+            .unwrap()
+            > 0.0
+    );
+    assert!(
+        forecast["streams"][1]["forecast"].get("seconds").is_none(),
+        "{json}"
+    );
+}

@@ -364,6 +364,7 @@ fn open_or_start(
                     arrived: BTreeMap::new(),
                 },
             }),
+            forecast: None,
         })?;
         return Ok((started.state, started.journal, false));
     }

@@ -130,6 +130,7 @@ pub fn start_machine_run(
                 base,
             },
         }),
+        forecast: None,
     })?;
     lock.set_run(req.run_id, "run");
     let plan = session::plan_for_run(loaded.plan, Some(&only), true);
