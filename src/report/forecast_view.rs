@@ -134,6 +134,9 @@ fn forecast_cost(f: &StreamForecast, had_history: bool) -> String {
 fn actual_cost(r: &ForecastRow) -> String {
     match (r.actual_cost_usd, r.actual_tokens) {
         (Some(usd), _) => crate::agent::usage::usd(usd, false),
+        // No agent time and nothing reported: nothing ran (a budget or a failed dependency kept
+        // it from starting), so nothing was spent.
+        (None, 0) if r.actual_ms == 0 => "-".into(),
         (None, 0) => "unknown".into(),
         (None, tokens) => format!("{} tokens", crate::agent::usage::tokens(tokens)),
     }
@@ -187,5 +190,27 @@ mod tests {
             "{md}"
         );
         assert!(md.contains("with 2 jobs"), "{md}");
+    }
+
+    #[test]
+    fn a_stream_that_never_ran_spent_nothing_and_one_that_ran_silently_is_unknown() {
+        let mut never = row("never", Some(10.0), Some(0.4), 0);
+        never.actual_cost_usd = None;
+        never.actual_tokens = 0;
+        let mut silent = row("silent", Some(10.0), Some(0.4), 2_000);
+        silent.actual_cost_usd = None;
+        silent.actual_tokens = 0;
+        let report = ForecastReport {
+            history: true,
+            jobs: 2,
+            streams: vec![never, silent],
+            run: row("run", Some(10.0), Some(0.8), 2_000),
+        };
+        let md = render_markdown(&report);
+        assert!(md.contains("| never | 10.0s | 0ms | $0.4000 | - |"), "{md}");
+        assert!(
+            md.contains("| silent | 10.0s | 2.0s | $0.4000 | unknown |"),
+            "{md}"
+        );
     }
 }
