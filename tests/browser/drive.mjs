@@ -147,6 +147,24 @@ const scenarios = {
         static get permission() { return "granted"; }
         static requestPermission() { return Promise.resolve("granted"); }
       };
+      // A slow event stream, on demand: the run's `finished` phase event is held back until
+      // released, so a load of the whole run can show the end first (as it did in CI once).
+      window.__holdEnds = false;
+      window.__held = [];
+      const add = EventSource.prototype.addEventListener;
+      EventSource.prototype.addEventListener = function (name, listener, options) {
+        if (name !== "phase") return add.call(this, name, listener, options);
+        return add.call(this, name, (event) => {
+          let phase = null;
+          try { phase = JSON.parse(event.data).phase; } catch (e) { /* the page says why */ }
+          if (window.__holdEnds && phase === "finished") window.__held.push(() => listener(event));
+          else listener(event);
+        }, options);
+      };
+      window.__releaseEnds = () => {
+        window.__holdEnds = false;
+        for (const deliver of window.__held.splice(0)) deliver();
+      };
     });
     await page.goto(args.url);
     await page.waitForSelector("#conflict-section:not([hidden])", { timeout: WAIT });
@@ -163,9 +181,21 @@ const scenarios = {
     // Resolve as a person would, then continue again.
     fs.writeFileSync(path.join(worktree, args.file), args.resolution);
     execFileSync("git", ["-C", worktree, "add", args.file]);
+    // The order that once lost the notification: the run's end reaches the page by a load of
+    // the whole run (asked for on the `running` event, answered once the run ended) before the
+    // `finished` event does. The test's plan holds the run running until the page asked for
+    // the run; that load waits until the (held) `finished` event came, so it shows the end.
+    await page.evaluate(() => { window.__holdEnds = true; });
+    await page.route("**/api/run", async (route) => {
+      fs.writeFileSync(args.release, "go\n");
+      await page.waitForFunction(() => window.__held.length > 0, null, { timeout: WAIT });
+      await route.continue();
+    });
     await page.click(button);
     await page.click("#confirm-run");
     await page.waitForFunction((word) => document.querySelector("#outcome").textContent === word, args.outcome, { timeout: WAIT });
+    await page.unroute("**/api/run");
+    await page.evaluate(() => window.__releaseEnds());
     // The command's own end, as the page reports it.
     await page.waitForFunction(() => /done|exit code/.test(document.querySelector("#action-result").textContent), null, { timeout: WAIT });
     const actionResult = await page.textContent("#action-result");

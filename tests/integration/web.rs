@@ -511,9 +511,14 @@ fn a_halted_run_shows_its_conflict_and_continue_from_the_page_ends_it() {
         return;
     };
     let repo = app();
+    // `c` waits for `b`, then holds the continued run running until the page asked for the
+    // whole run on the `running` event (as it did when CI lost the notification).
+    let release = repo.home.join("release");
+    let _release = Release(release.clone());
     plan(
         &repo,
-        r#"
+        &format!(
+            r#"
 [plan]
 name = "app"
 jobs = 2
@@ -530,7 +535,16 @@ name = "b"
 owns = ["src/db/**"]
 agent = ["act", "wait-rev", "streams/app/integration:src/api/a.rs", "write", "src/db/b.rs", "b", "write", "CHANGES.md", "from b"]
 tasks = ["Task of b"]
+
+[[stream]]
+name = "c"
+owns = ["src/ui/**"]
+depends_on = ["b"]
+agent = ["act", "wait-for", "{release}", "write", "src/ui/c.html", "<p>c</p>"]
+tasks = ["Task of c"]
 "#,
+            release = release.display(),
+        ),
     );
     repo.streams(&["run"]).assert_code(3);
     // report.html of the halted run shows the conflict too.
@@ -548,6 +562,7 @@ tasks = ["Task of b"]
             "file": "CHANGES.md",
             "resolution": "from a and b\n",
             "outcome": "integrated",
+            "release": release,
         }),
     );
     // The conflict as a person needs it: where to resolve, both sides, the bundle's README.
@@ -570,7 +585,7 @@ tasks = ["Task of b"]
     // Then accepted: the run ended as `streams continue` ends it.
     assert_eq!(
         found["states"],
-        json!({"a": "integrated", "b": "integrated"}),
+        json!({"a": "integrated", "b": "integrated", "c": "integrated"}),
         "{found:#}"
     );
     assert_eq!(found["conflictHidden"], true, "{found:#}");

@@ -11,6 +11,7 @@ const LOG_KEEP = 1000;
 let run = null;          // the /api/run document
 let selected = null;     // the stream shown in the detail pane
 let lastPhase = null;    // to notify on a change only
+const told = new Set();  // the run's ends the person was told of (phase and outcome or stream)
 let pending = [];        // events that came before the document
 const logs = new Map();  // stream -> {task, lines, end}
 
@@ -96,7 +97,7 @@ async function loadRun() {
   $("run-title").textContent = "run " + run.run.id + " of plan " + run.run.plan;
   $("facts").textContent = "base " + short(run.run.base) + " · " + run.run.integration_branch +
     " at " + short(run.run.integration_tip);
-  setPhase(run.status.phase, run.outcome, run.status.parked.length ? run.status.parked[0].stream : null, false);
+  setPhase(run.status.phase, run.outcome, run.status.parked.length ? run.status.parked[0].stream : null);
   for (const s of run.streams) {
     if (!logs.has(s.name) || logs.get(s.name).task !== s.log_task) {
       logs.set(s.name, { task: s.log_task, lines: s.log_tail.slice(), end: 0 });
@@ -117,7 +118,11 @@ async function loadRun() {
   for (const [name, data] of queued) apply(name, data);
 }
 
-function setPhase(phase, outcome, halted, notify) {
+// A change of phase reaches the page two ways: the `phase` event and a load of the whole run.
+// A load started by one event can answer after the run moved on (a continue that ends in
+// 200 ms), so whichever source shows an end first tells the person, and the other finds it
+// told. The page's first look tells nothing: the person saw that already.
+function setPhase(phase, outcome, halted) {
   const word = phase === "halted" ? "conflict" : phase === "finished" ? outcome : phase;
   const b = $("outcome");
   b.className = "badge " + stateClass(word);
@@ -142,10 +147,14 @@ function setPhase(phase, outcome, halted, notify) {
     banner.hidden = true;
   }
   renderRunActions(phase, halted);
-  if (notify && lastPhase !== null && lastPhase !== phase &&
-      ["halted", "finished", "aborted", "interrupted"].includes(phase)) {
+  const ends = ["halted", "finished", "aborted", "interrupted"].includes(phase);
+  const key = phase === "halted" ? phase + "|" + halted : phase + "|" + outcome;
+  if (ends && lastPhase !== null && lastPhase !== phase && !told.has(key)) {
+    told.add(key);
     notifyPerson(phase, outcome, halted);
   }
+  // Running again (a continue, a resume): the next end is news even if it ends the same way.
+  if (phase === "running") told.clear();
   lastPhase = phase;
 }
 
@@ -579,7 +588,7 @@ function apply(name, data) {
       loadRun();
       break;
     case "phase":
-      setPhase(data.phase, data.outcome, data.halted || null, true);
+      setPhase(data.phase, data.outcome, data.halted || null);
       // A halt brings its conflict, an end its final figures: read the run again once.
       loadRun();
       break;
