@@ -12,6 +12,8 @@ let run = null;          // the /api/run document
 let selected = null;     // the stream shown in the detail pane
 let lastPhase = null;    // to notify on a change only
 const told = new Set();  // the run's ends the person was told of (phase and outcome or stream)
+const toldParked = new Set(); // the streams parked now that the person was told of
+let looked = false;      // the page had its first look at the run (which tells nothing)
 let pending = [];        // events that came before the document
 const logs = new Map();  // stream -> {task, lines, end}
 
@@ -98,6 +100,16 @@ async function loadRun() {
   $("facts").textContent = "base " + short(run.run.base) + " · " + run.run.integration_branch +
     " at " + short(run.run.integration_tip);
   setPhase(run.status.phase, run.outcome, run.status.parked.length ? run.status.parked[0].stream : null);
+  // A stream that parked reaches the page by its `stream` event or by a load like this one,
+  // whichever comes first; the other finds the person told.
+  for (const s of run.streams) {
+    if (s.word !== "parked") toldParked.delete(s.name);
+    else if (!toldParked.has(s.name)) {
+      toldParked.add(s.name);
+      if (looked) notifyParked(s.name);
+    }
+  }
+  looked = true;
   for (const s of run.streams) {
     if (!logs.has(s.name) || logs.get(s.name).task !== s.log_task) {
       logs.set(s.name, { task: s.log_task, lines: s.log_tail.slice(), end: 0 });
@@ -595,7 +607,8 @@ function apply(name, data) {
     case "stream": {
       const s = streamOf(data.name);
       if (!s) { loadRun(); break; }
-      const parks = data.word === "parked" && s.word !== "parked";
+      const parks = data.word === "parked" && !toldParked.has(data.name);
+      if (data.word !== "parked") toldParked.delete(data.name);
       s.word = data.word;
       s.reason = data.reason || s.reason;
       for (const node of document.querySelectorAll("#graph .node")) {
@@ -611,6 +624,7 @@ function apply(name, data) {
       redrawTimeline();
       if (parks) {
         // The person is told at once, and the conflict comes with the run read again.
+        toldParked.add(data.name);
         notifyParked(data.name);
         loadRun();
       }
