@@ -230,15 +230,8 @@ fn parse_stat(pid: i32, stat: &str) -> Option<Proc> {
 /// (a process whose reaper was killed is still in the session it started in, unless it left it),
 /// the reaper itself excepted.
 pub fn tree(reaper: i32, processes: &[Proc]) -> Vec<i32> {
-    let mut members = std::collections::BTreeSet::from([reaper]);
-    let mut to_visit = vec![reaper];
-    while let Some(parent) = to_visit.pop() {
-        for p in processes.iter().filter(|p| p.ppid == parent) {
-            if members.insert(p.pid) {
-                to_visit.push(p.pid);
-            }
-        }
-    }
+    let mut members = descendants(reaper, processes);
+    members.insert(reaper);
     members.extend(
         processes
             .iter()
@@ -250,6 +243,20 @@ pub fn tree(reaper: i32, processes: &[Proc]) -> Vec<i32> {
         .filter(|p| p.pid != reaper && !p.zombie && members.contains(&p.pid))
         .map(|p| p.pid)
         .collect()
+}
+
+/// The descendants of `root` (its children, theirs, and so on), zombies included; not `root`.
+pub fn descendants(root: i32, processes: &[Proc]) -> std::collections::BTreeSet<i32> {
+    let mut members = std::collections::BTreeSet::new();
+    let mut to_visit = vec![root];
+    while let Some(parent) = to_visit.pop() {
+        for p in processes.iter().filter(|p| p.ppid == parent) {
+            if p.pid != root && members.insert(p.pid) {
+                to_visit.push(p.pid);
+            }
+        }
+    }
+    members
 }
 
 /// Sends `signal` to every live process of the tree of `reaper` (not the reaper) and wakes the
@@ -326,5 +333,9 @@ mod tests {
         let mut members = tree(10, &processes);
         members.sort();
         assert_eq!(members, vec![11, 12, 13, 14, 15]);
+        // The session is no part of the descendants; a zombie is.
+        let all: Vec<i32> = descendants(10, &processes).into_iter().collect();
+        assert_eq!(all, vec![11, 12, 13, 14, 17]);
+        assert!(descendants(16, &processes).is_empty());
     }
 }

@@ -65,14 +65,15 @@ impl Recovery {
             }
         }
         let grace = run.ctx.plan.grace.min(Duration::from_secs(5));
-        let stopping = run_processes(&run.state.run_id, run.ctx.repo.common_dir(), &groups);
+        let common_dir = run.ctx.repo.common_dir().to_path_buf();
+        let stopping = run_processes(&run.state.run_id, &common_dir, &groups);
         if !stopping.is_empty() {
             run.message(&format!(
                 "stopping {} agent process(es) left running by the interrupted run",
                 stopping.len()
             ));
         }
-        stop_run_processes(&stopping, grace).await;
+        stop_run_processes(&run.state.run_id, &common_dir, &groups, grace).await;
     }
 
     /// Step 2: lock files a killed git left in the run's own worktrees and refs.
@@ -385,9 +386,14 @@ pub fn run_processes(
         // The two scans above were taken one after the other: a short-lived process (an
         // agent's `sleep` in a wait loop) seen by the first may have ended, and its successor
         // appeared, by the second. Only what still lives now is stopped and counted.
-        let live: BTreeSet<i32> = super::reaper::all_processes()
-            .into_iter()
-            .filter(|p| !p.zombie)
+        let now = super::reaper::all_processes();
+        // Nor is what this process started the interrupted run's, though it carries the same
+        // mark (its git commands, its own agents and their reapers): `resume` stops the dead
+        // run's processes while it runs, and looks again until none is left.
+        let own = super::reaper::descendants(std::process::id() as i32, &now);
+        let live: BTreeSet<i32> = now
+            .iter()
+            .filter(|p| !p.zombie && !own.contains(&p.pid))
             .map(|p| p.pid)
             .collect();
         pids.retain(|pid| live.contains(pid));
@@ -424,35 +430,106 @@ fn is_a_reaper(pid: i32, processes: &[super::reaper::Proc]) -> bool {
         && program(&pid.to_string()).is_some_and(|exe| Some(exe) == program("self"))
 }
 
-/// SIGTERM, up to `grace` to exit, then SIGKILL.
-pub async fn stop_run_processes(processes: &RunProcesses, grace: Duration) {
+/// SIGTERM, up to `grace` to exit, then SIGKILL, until nothing of the run is left.
+///
+/// What is signalled is looked for again every round ([`run_processes`]), not taken from one
+/// look at /proc: a process of the run may start another between that look and the signal (a
+/// gate's shell forking its next command as its coordinator was killed), which would outlive
+/// the stop, held by its reaper. (A reaper is left to end on its own, once its tree is empty:
+/// it blocks SIGTERM, and killed, what it holds would go to init.) Each round signals only what
+/// is still the run's then, so a pid reused meanwhile is not signalled.
+pub async fn stop_run_processes(
+    run_id: &str,
+    common_dir: &Path,
+    recorded_groups: &BTreeSet<i32>,
+    grace: Duration,
+) {
     use nix::sys::signal::{Signal, kill, killpg};
     use nix::unistd::Pid;
-    let signal_all = |signal: Signal| match processes {
-        RunProcesses::Verified(pids) => pids.iter().for_each(|&p| {
-            let _ = kill(Pid::from_raw(p), signal);
-        }),
-        RunProcesses::Groups(groups) => groups.iter().for_each(|&g| {
-            let _ = killpg(Pid::from_raw(g), signal);
-        }),
+    let find = || {
+        let (run_id, common_dir) = (run_id.to_string(), common_dir.to_path_buf());
+        let groups = recorded_groups.clone();
+        async move {
+            tokio::task::spawn_blocking(move || run_processes(&run_id, &common_dir, &groups))
+                .await
+                .unwrap_or(RunProcesses::Verified(Vec::new()))
+        }
     };
-    let alive = || match processes {
-        // A zombie is already dead; only its parent can reap it.
-        RunProcesses::Verified(pids) => pids.iter().any(|&p| {
-            kill(Pid::from_raw(p), None).is_ok()
-                && !std::fs::read_to_string(format!("/proc/{p}/stat"))
-                    .is_ok_and(|s| s.contains(") Z "))
-        }),
-        RunProcesses::Groups(groups) => groups.iter().any(|&g| super::process::group_alive(g)),
+    let signal = |processes: &RunProcesses, signal: Signal, already: &mut BTreeSet<i32>| {
+        let (targets, group) = match processes {
+            RunProcesses::Verified(pids) => (pids.to_vec(), false),
+            RunProcesses::Groups(groups) => (groups.iter().copied().collect(), true),
+        };
+        for target in targets.into_iter().filter(|&t| already.insert(t)) {
+            let _ = if group {
+                killpg(Pid::from_raw(target), signal)
+            } else {
+                kill(Pid::from_raw(target), signal)
+            };
+        }
     };
-    if processes.is_empty() {
-        return;
-    }
-    signal_all(Signal::SIGTERM);
+    // SIGTERM to each process once, as it is found; the grace period is the same for all.
+    let mut terminated = BTreeSet::new();
     let deadline = tokio::time::Instant::now() + grace;
-    // These are not our children: there is nothing to wait on but their disappearance.
-    while alive() && tokio::time::Instant::now() < deadline {
+    loop {
+        let processes = find().await;
+        if processes.is_empty() {
+            return;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            break;
+        }
+        signal(&processes, Signal::SIGTERM, &mut terminated);
+        // These are not our children: there is nothing to wait on but their disappearance.
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    signal_all(Signal::SIGKILL);
+    // Then SIGKILL, round after round (a killed shell's last fork, an orphan re-parented to its
+    // reaper); bounded, for a tree that forks faster than it is killed.
+    for _ in 0..400 {
+        let processes = find().await;
+        if processes.is_empty() {
+            return;
+        }
+        signal(&processes, Signal::SIGKILL, &mut BTreeSet::new());
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    tracing::warn!("processes of the interrupted run kept appearing; giving up stopping them");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A process this one started carries the run's mark (a git of the resuming coordinator's)
+    /// and is not the interrupted run's; one it left (re-parented away) is.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn what_this_process_started_is_not_the_interrupted_runs() {
+        let dir = tempfile::tempdir().unwrap();
+        let run_id = format!("own-{}", std::process::id());
+        let mark = crate::exec::process::run_mark(&run_id, dir.path());
+        let mut own = std::process::Command::new("sleep")
+            .arg("30")
+            .envs(mark.iter().map(|(k, v)| (k, v)))
+            .spawn()
+            .unwrap();
+        // Its shell exits at once: the `sleep` is no longer this process's descendant.
+        let out = std::process::Command::new("sh")
+            .args(["-c", "sleep 30 >/dev/null 2>&1 & echo $!"])
+            .envs(mark.iter().map(|(k, v)| (k, v)))
+            .output()
+            .unwrap();
+        let left: i32 = String::from_utf8_lossy(&out.stdout).trim().parse().unwrap();
+        let found = run_processes(&run_id, dir.path(), &BTreeSet::new());
+        let _ = own.kill();
+        let _ = own.wait();
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(left),
+            nix::sys::signal::Signal::SIGKILL,
+        );
+        let RunProcesses::Verified(found) = found else {
+            panic!("/proc is there");
+        };
+        assert_eq!(found, vec![left]);
+    }
 }

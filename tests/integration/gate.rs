@@ -424,6 +424,15 @@ fn run_until_the_first_gate_hangs(
     let repo = five_streams(
         r#"["sh", "-c", "[ -e \"$MARK\" ] || { touch \"$MARK\"; sleep 600; }; exec compile"]"#,
     );
+    run_until_the_first_gate_started(repo, stderr)
+}
+
+/// The run of `repo` (a [`five_streams`] one whose gate touches `MARK`), started and left once
+/// its first gate run touched the mark.
+fn run_until_the_first_gate_started(
+    repo: TestRepo,
+    stderr: std::process::Stdio,
+) -> (TestRepo, std::process::Child, PathBuf) {
     let mark = repo.path("../gate-started");
     let child = repo
         .streams_cmd(&["run"])
@@ -455,6 +464,37 @@ fn kill_9_while_the_gate_runs_then_resume() {
     );
     assert_s3_blamed(&repo, &out);
     // The gate the killed run left sleeping was stopped by `resume`.
+    assert!(
+        repo.live_processes().is_empty(),
+        "{:?}",
+        repo.live_processes()
+    );
+}
+
+/// A process the killed run's gate starts after `resume` looked for what to stop (here: a
+/// gate that ignores SIGTERM starts another `sleep` every 100 ms) is stopped too, and `resume`
+/// waits for it. (The race this makes certain, behind the flake of the test above: the gate's
+/// shell forking `sleep` just after `touch` made the mark, as the test killed the run; its
+/// reaper then held the `sleep`, both outliving `resume`.)
+#[test]
+fn a_process_the_killed_gate_starts_while_resume_stops_it_is_stopped_too() {
+    let repo = five_streams_with(
+        r#"["sh", "-c", "[ -e \"$MARK\" ] || { trap '' TERM; touch \"$MARK\"; while :; do sleep 600 & sleep 0.1; done; }; exec compile"]"#,
+        "grace = \"1s\"",
+        &[],
+    );
+    let (repo, mut child, mark) =
+        run_until_the_first_gate_started(repo, std::process::Stdio::null());
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let out = crate::common::CmdOutput::new(
+        repo.streams_cmd(&["resume"])
+            .env("MARK", &mark)
+            .output()
+            .unwrap(),
+        &repo,
+    );
+    assert_s3_blamed(&repo, &out);
     assert!(
         repo.live_processes().is_empty(),
         "{:?}",
