@@ -982,7 +982,21 @@ fn random_kills_while_streams_are_parked_and_others_integrate() {
 #[test]
 fn resume_leaves_another_repositorys_run_with_the_same_id_alone() {
     let repo = crash_repo();
-    crash_plan(&repo, "stream", "0");
+    // One agent: once it exited, nothing of the killed run is left for `resume` to stop (with
+    // another stream beside it, that one's agent may still run, and is rightly stopped).
+    plan(
+        &repo,
+        r#"
+[plan]
+name = "c"
+
+[[stream]]
+name = "a"
+owns = ["a/**"]
+agent = ["act", "write", "a/1", "a1"]
+tasks = ["a one"]
+"#,
+    );
     let mut cmd = repo.streams_cmd(&["run"]);
     cmd.env("STREAMS_FAILPOINT", "after-agent-exit");
     assert_eq!(cmd.output().unwrap().status.signal(), Some(9));
