@@ -4,50 +4,8 @@
 
 use std::time::Duration;
 
-use crate::common::{TestRepo, process_alive, wait_for};
-
-/// `a/f.txt`, `b/f.txt`, `c/f.txt`, and a user's branch `feature`.
-pub(crate) fn trial_repo() -> TestRepo {
-    let repo = TestRepo::with_files(&[("a/f.txt", "a\n"), ("b/f.txt", "b\n"), ("c/f.txt", "c\n")]);
-    repo.git(&["branch", "feature"]);
-    repo
-}
-
-/// Plan `p`: stream `a` (the agent under test, running `script` with sh, then writing
-/// `a/done.txt`) and stream `b` (harmless), each owning its directory.
-pub(crate) fn trial_plan(repo: &TestRepo, script: &str, extra: &str) {
-    let script = script.replace('\\', "\\\\").replace('"', "\\\"");
-    repo.write(
-        "streams.toml",
-        &format!(
-            r#"
-[plan]
-name = "p"
-jobs = 2
-{extra}
-
-[[stream]]
-name = "a"
-owns = ["a/**"]
-agent = ["act", "sh", "{script}", "write", "a/done.txt", "a"]
-tasks = ["Work on a"]
-
-[[stream]]
-name = "b"
-owns = ["b/**"]
-agent = ["act", "write", "b/done.txt", "b", "commit", "b's work"]
-tasks = ["Work on b"]
-"#
-        ),
-    );
-}
-
-pub(crate) fn show(repo: &TestRepo, rev: &str) -> Option<String> {
-    let out = repo.git_output_in(&repo.root, &["show", rev]);
-    out.status
-        .success()
-        .then(|| String::from_utf8_lossy(&out.stdout).trim_end().to_string())
-}
+use crate::common::{assert_gone, wait_for};
+use crate::support::trial::{show, trial_plan, trial_repo};
 
 /// Finding 1: `git gc --prune=now` in a workspace prunes the workspace's objects only. An
 /// unreachable object of the user's (here a blob written with `hash-object -w`, as an editor
@@ -314,17 +272,8 @@ fn processes_an_agent_leaves_behind_die_with_its_task() {
     assert_eq!(pids.len(), 2);
     for pid in pids {
         // Killed before `streams run` returned; a moment for the kernel to collect it.
-        wait_for("the stray to be gone", Duration::from_secs(5), || {
-            (!process_alive(pid) || is_zombie(pid)).then_some(())
-        });
+        assert_gone(pid, "the stray to be gone");
     }
-}
-
-fn is_zombie(pid: i32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| {
-        s.rsplit_once(')')
-            .is_some_and(|(_, r)| r.trim_start().starts_with('Z'))
-    })
 }
 
 /// Finding 11: variables that redirect git never reach an agent, whether from streams' own

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use crate::common::{TestRepo, process_alive, wait_for};
+use crate::common::{TestRepo, assert_gone, process_alive, read_pid, wait_for};
 
 use crate::support::plans::plan;
 use crate::support::repos::app_repo;
@@ -406,11 +406,7 @@ fn an_agent_ignoring_sigterm_is_killed_after_the_grace_period() {
     let out = repo.streams(&["run"]);
     out.assert_code(4);
     assert!(out.stderr.contains("timed out after 1.0s"), "{out}");
-    let pid: i32 = std::fs::read_to_string(&pidfile)
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap();
+    let pid = read_pid(&pidfile);
     assert!(
         !process_alive(pid),
         "the agent that ignored SIGTERM is still alive"
@@ -427,19 +423,9 @@ fn a_grandchild_left_running_is_stopped_with_its_agent() {
     );
     one_stream(&repo, &agent, "grace = \"500ms\"");
     repo.streams(&["run"]).assert_code(0);
-    let pid: i32 = std::fs::read_to_string(&pidfile)
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap();
+    let pid = read_pid(&pidfile);
     // Killed (and reaped by init): poll briefly rather than assume instant reaping.
-    wait_for("the grandchild to die", Duration::from_secs(5), || {
-        (!process_alive(pid) || is_zombie(pid)).then_some(())
-    });
-}
-
-fn is_zombie(pid: i32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| s.contains(") Z "))
+    assert_gone(pid, "the grandchild to die");
 }
 
 #[test]
@@ -1123,14 +1109,8 @@ fn a_process_escaping_the_agents_group_with_its_output_open_does_not_hang_the_ta
         child.try_wait().unwrap()
     });
     assert_eq!(status.code(), Some(0));
-    let pid: i32 = std::fs::read_to_string(&pidfile)
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap();
-    wait_for("the escaped process to die", Duration::from_secs(5), || {
-        (!process_alive(pid) || is_zombie(pid)).then_some(())
-    });
+    let pid = read_pid(&pidfile);
+    assert_gone(pid, "the escaped process to die");
 }
 
 #[test]
