@@ -6,6 +6,7 @@ use crate::common::{TestRepo, assert_gone, process_alive, read_pid, wait_for};
 
 use crate::support::plans::plan;
 use crate::support::repos::app_repo;
+use crate::support::runs::run_dir;
 
 /// A plan with one stream `api` owning `src/api/**` whose agent is `agent` (a TOML array).
 fn one_stream(repo: &TestRepo, agent: &str, extra_plan: &str) {
@@ -438,13 +439,7 @@ fn an_agent_flooding_stdout_is_logged_and_does_not_block() {
     );
     let out = repo.streams(&["run"]);
     out.assert_code(0);
-    let logs = repo.common_dir().join("streams/runs");
-    let run = std::fs::read_dir(&logs)
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .path();
+    let run = run_dir(&repo);
     let size = std::fs::metadata(run.join("logs/api/1.log")).unwrap().len();
     assert!(size >= 8 * 1024 * 1024, "log holds {size} bytes");
     // The flood never reaches the user's terminal.
@@ -486,12 +481,7 @@ tasks = ["Write the schema"]
     let api_started = stderr.find("started api").expect("api started");
     assert!(db_done < api_started, "{stderr}");
     // The prompt told api what db did.
-    let run = std::fs::read_dir(repo.common_dir().join("streams/runs"))
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .path();
+    let run = run_dir(&repo);
     let prompt = std::fs::read_to_string(run.join("prompts/api/1.md")).unwrap();
     assert!(
         prompt.contains("- db:\n  - Write the schema\n  changed: src/db/schema.sql"),
@@ -535,23 +525,20 @@ fn the_users_checkout_is_never_touched() {
         r#"["act", "write", "src/api/mod.rs", "agent version", "commit", "agent"]"#,
         "",
     );
-    let before = (
-        repo.git(&["status", "--porcelain"]),
-        repo.git(&["rev-parse", "HEAD"]),
-        repo.git(&["symbolic-ref", "HEAD"]),
-        repo.git(&["ls-files", "-s"]),
-        repo.read("src/api/mod.rs"),
-        repo.read("README.md"),
-    );
+    // Its status, HEAD, index and files.
+    let checkout = || {
+        (
+            repo.git(&["status", "--porcelain"]),
+            repo.git(&["rev-parse", "HEAD"]),
+            repo.git(&["symbolic-ref", "HEAD"]),
+            repo.git(&["ls-files", "-s"]),
+            repo.read("src/api/mod.rs"),
+            repo.read("README.md"),
+        )
+    };
+    let before = checkout();
     repo.streams(&["run"]).assert_code(0);
-    let after = (
-        repo.git(&["status", "--porcelain"]),
-        repo.git(&["rev-parse", "HEAD"]),
-        repo.git(&["symbolic-ref", "HEAD"]),
-        repo.git(&["ls-files", "-s"]),
-        repo.read("src/api/mod.rs"),
-        repo.read("README.md"),
-    );
+    let after = checkout();
     assert_eq!(before, after);
 }
 
@@ -850,12 +837,7 @@ fn the_report_is_written_and_appended_to_the_github_step_summary() {
         .push(("GITHUB_STEP_SUMMARY".into(), summary.display().to_string()));
     one_stream(&repo, r#"["act", "write", "src/api/x.rs", "x"]"#, "");
     repo.streams(&["run"]).assert_code(0);
-    let run = std::fs::read_dir(repo.common_dir().join("streams/runs"))
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .path();
+    let run = run_dir(&repo);
     let report: serde_json::Value =
         serde_json::from_slice(&std::fs::read(run.join("report.json")).unwrap()).unwrap();
     assert_eq!(report["schema"], 1);
@@ -1258,12 +1240,7 @@ prompt_file = "prompts/db.md"
     let out = repo.streams(&["run"]);
     out.assert_code(0);
     assert!(!prompt.exists());
-    let run = std::fs::read_dir(repo.common_dir().join("streams/runs"))
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .path();
+    let run = run_dir(&repo);
     assert!(
         std::fs::read_to_string(run.join("prompts/db/1.md"))
             .unwrap()
