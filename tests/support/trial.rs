@@ -47,3 +47,21 @@ pub fn show(repo: &TestRepo, rev: &str) -> Option<String> {
         .success()
         .then(|| String::from_utf8_lossy(&out.stdout).trim_end().to_string())
 }
+
+/// `path` as the run's integration branch holds it (it must be there).
+#[track_caller]
+pub fn integrated(repo: &TestRepo, path: &str) -> String {
+    show(repo, &format!("streams/p/integration:{path}"))
+        .unwrap_or_else(|| panic!("{path} is not on the integration branch"))
+}
+
+/// `git fsck` of the user's repository finds nothing wrong.
+#[track_caller]
+pub fn assert_fsck_clean(repo: &TestRepo) {
+    let fsck = repo.git_output_in(&repo.root, &["fsck", "--no-dangling", "--no-progress"]);
+    assert!(
+        fsck.status.success(),
+        "{}",
+        String::from_utf8_lossy(&fsck.stderr)
+    );
+}
