@@ -185,6 +185,25 @@ unsafe fn close_all_but(keep: RawFd) {
     }
 }
 
+/// Whether `pid` blocks SIGHUP, SIGINT and SIGTERM, as a reaper does all its life (it blocks
+/// every signal it can, see [`Reaper::arrange`]); read from /proc (elsewhere: false).
+pub fn blocks_termination(pid: i32) -> bool {
+    let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status")) else {
+        return false;
+    };
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("SigBlk:"))
+        .and_then(|mask| u64::from_str_radix(mask.trim(), 16).ok())
+        .is_some_and(blocks_termination_in)
+}
+
+fn blocks_termination_in(mask: u64) -> bool {
+    [libc::SIGHUP, libc::SIGINT, libc::SIGTERM]
+        .iter()
+        .all(|&signal| mask & (1 << (signal - 1)) != 0)
+}
+
 /// One process as /proc shows it.
 #[derive(Clone, Copy, Debug)]
 pub struct Proc {
@@ -307,6 +326,18 @@ mod tests {
         assert_eq!((p.pid, p.ppid, p.session, p.zombie), (42, 7, 40, false));
         assert!(parse_stat(9, "9 (x) Z 1 9 9 0").unwrap().zombie);
         assert!(parse_stat(9, "9 (x) S").is_none());
+    }
+
+    #[test]
+    fn a_reaper_blocks_what_would_end_it() {
+        // A reaper's mask as /proc shows it: everything but SIGKILL, SIGSTOP and glibc's own.
+        assert!(blocks_termination_in(0xfffffffe7ffbfeff));
+        assert!(!blocks_termination_in(0));
+        assert!(!blocks_termination_in(
+            0xfffffffe7ffbfeff & !(1 << (libc::SIGTERM - 1))
+        ));
+        // This test's own thread blocks none of them.
+        assert!(!blocks_termination(std::process::id() as i32));
     }
 
     #[test]

@@ -66,14 +66,15 @@ impl Recovery {
         }
         let grace = run.ctx.plan.grace.min(Duration::from_secs(5));
         let common_dir = run.ctx.repo.common_dir().to_path_buf();
-        let stopping = run_processes(&run.state.run_id, &common_dir, &groups);
+        let places = run_places(&run.state);
+        let stopping = run_processes(&run.state.run_id, &common_dir, &groups, &places);
         if !stopping.is_empty() {
             run.message(&format!(
                 "stopping {} agent process(es) left running by the interrupted run",
                 stopping.len()
             ));
         }
-        stop_run_processes(&run.state.run_id, &common_dir, &groups, grace).await;
+        stop_run_processes(&run.state.run_id, &common_dir, &groups, &places, grace).await;
     }
 
     /// Step 2: lock files a killed git left in the run's own worktrees and refs.
@@ -332,7 +333,8 @@ pub enum RunProcesses {
     /// (everything their agents started, those that left their session or cleared their
     /// environment included), processes whose environment says they are the run's (an
     /// agent's, should its reaper have been killed), and the trees of the reapers those are
-    /// children of (one a coordinator killed before recording it).
+    /// children of or that work in the run's worktrees (one a coordinator killed before
+    /// recording it).
     Verified(Vec<i32>),
     /// Without /proc (not Linux) nothing can be checked: the process groups the run recorded,
     /// those still alive.
@@ -352,14 +354,33 @@ impl RunProcesses {
     }
 }
 
+/// Where a run starts its commands, for [`run_processes`]: the directory holding the plan's
+/// worktrees (each stream's, the gate's, the resolution worktrees), found as the parent of the
+/// streams' own.
+pub fn run_places(state: &crate::state::RunState) -> Vec<PathBuf> {
+    let places: BTreeSet<PathBuf> = state
+        .streams
+        .iter()
+        .map(|s| s.worktree.parent().unwrap_or(&s.worktree).to_path_buf())
+        .collect();
+    places.into_iter().collect()
+}
+
 /// Finds what is left of a run. A recorded process group is never trusted on its own where it
 /// can be checked: after a reboot, or once process ids wrap, it may be anyone's. It is taken for
 /// an agent's reaper only while it still is one: a fork of this very program, leading a
 /// session of its own.
+///
+/// A reaper no journal names (its coordinator was killed before recording it) is found as the
+/// parent of a process of the run's, or, once nothing marked is left in its tree (the agent
+/// exited, what it left cleared its environment), by where it works: a reaper stays in the
+/// directory its command was started in (`places`, the run's worktrees), which only the run's
+/// own reapers do (no other run of the plan can be going while its lock is held).
 pub fn run_processes(
     run_id: &str,
     common_dir: &Path,
     recorded_groups: &BTreeSet<i32>,
+    places: &[PathBuf],
 ) -> RunProcesses {
     if Path::new("/proc/self/environ").exists() {
         let mark: Vec<String> = super::process::run_mark(run_id, common_dir)
@@ -377,7 +398,16 @@ pub fn run_processes(
             .iter()
             .filter(|p| pids.contains(&p.pid))
             .map(|p| p.ppid);
-        let reapers: BTreeSet<i32> = recorded_groups.iter().copied().chain(parents).collect();
+        let working_here = processes
+            .iter()
+            .filter(|p| p.session == p.pid && works_in(p.pid, places))
+            .map(|p| p.pid);
+        let reapers: BTreeSet<i32> = recorded_groups
+            .iter()
+            .copied()
+            .chain(parents)
+            .chain(working_here)
+            .collect();
         for group in reapers {
             if is_a_reaper(group, &processes) {
                 pids.extend(super::reaper::tree(group, &processes));
@@ -409,8 +439,21 @@ pub fn run_processes(
     }
 }
 
+/// Whether the working directory of `pid` is in one of `places`.
+fn works_in(pid: i32, places: &[PathBuf]) -> bool {
+    let Ok(cwd) = std::fs::read_link(format!("/proc/{pid}/cwd")) else {
+        return false;
+    };
+    // A worktree removed since reads as deleted.
+    let cwd = cwd.to_string_lossy();
+    let cwd = Path::new(cwd.strip_suffix(" (deleted)").unwrap_or(&cwd));
+    places.iter().any(|place| cwd.starts_with(place))
+}
+
 /// Whether `pid` is an agent's reaper: a process of this program's (a reaper is a fork of
-/// streams that never execs) leading its own session.
+/// streams that never execs) leading its own session, blocking the signals a reaper blocks
+/// (unlike any other process of this program: a `streams ui` started in a session of its own
+/// is none).
 fn is_a_reaper(pid: i32, processes: &[super::reaper::Proc]) -> bool {
     let program = |pid: &str| {
         std::fs::read_link(format!("/proc/{pid}/exe"))
@@ -428,6 +471,7 @@ fn is_a_reaper(pid: i32, processes: &[super::reaper::Proc]) -> bool {
             .iter()
             .any(|p| p.pid == pid && p.session == pid && !p.zombie)
         && program(&pid.to_string()).is_some_and(|exe| Some(exe) == program("self"))
+        && super::reaper::blocks_termination(pid)
 }
 
 /// SIGTERM, up to `grace` to exit, then SIGKILL, until nothing of the run is left.
@@ -442,17 +486,20 @@ pub async fn stop_run_processes(
     run_id: &str,
     common_dir: &Path,
     recorded_groups: &BTreeSet<i32>,
+    places: &[PathBuf],
     grace: Duration,
 ) {
     use nix::sys::signal::{Signal, kill, killpg};
     use nix::unistd::Pid;
     let find = || {
         let (run_id, common_dir) = (run_id.to_string(), common_dir.to_path_buf());
-        let groups = recorded_groups.clone();
+        let (groups, places) = (recorded_groups.clone(), places.to_vec());
         async move {
-            tokio::task::spawn_blocking(move || run_processes(&run_id, &common_dir, &groups))
-                .await
-                .unwrap_or(RunProcesses::Verified(Vec::new()))
+            tokio::task::spawn_blocking(move || {
+                run_processes(&run_id, &common_dir, &groups, &places)
+            })
+            .await
+            .unwrap_or(RunProcesses::Verified(Vec::new()))
         }
     };
     let signal = |processes: &RunProcesses, signal: Signal, already: &mut BTreeSet<i32>| {
@@ -520,7 +567,7 @@ mod tests {
             .output()
             .unwrap();
         let left: i32 = String::from_utf8_lossy(&out.stdout).trim().parse().unwrap();
-        let found = run_processes(&run_id, dir.path(), &BTreeSet::new());
+        let found = run_processes(&run_id, dir.path(), &BTreeSet::new(), &[]);
         let _ = own.kill();
         let _ = own.wait();
         let _ = nix::sys::signal::kill(

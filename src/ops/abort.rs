@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use crate::coordinator::{IntegrationMove, move_integration_ref};
 use crate::error::Result;
-use crate::exec::recover::stop_run_processes;
+use crate::exec::recover::{run_places, stop_run_processes};
 use crate::git::{Repo, refs, worktree};
 use crate::ids::Oid;
 use crate::layout::RefNames;
@@ -84,7 +84,15 @@ pub async fn abort(
             }
         }
     }
-    stop_run_processes(&run_id, repo.common_dir(), &groups, Duration::from_secs(5)).await;
+    let places = run_places(state);
+    stop_run_processes(
+        &run_id,
+        repo.common_dir(),
+        &groups,
+        &places,
+        Duration::from_secs(5),
+    )
+    .await;
 
     for s in &state.streams {
         if let Some(tip) = repo.ref_target(&s.branch)?

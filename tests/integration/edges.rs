@@ -225,6 +225,76 @@ fn a_stray_of_an_agent_started_but_not_yet_recorded_dies_on_resume() {
     );
 }
 
+/// The same window, the agent already gone when `resume` looks: nothing left says whose the
+/// stray (no marks, a session of its own) or its reaper (no journal names it) is. The reaper
+/// still is a fork of streams leading its own session, in the run's worktree (where streams
+/// started the agent): `resume` stops the stray in its tree.
+#[test]
+fn a_stray_whose_unrecorded_agent_already_exited_dies_on_resume() {
+    let repo = repo();
+    let dir = repo.root.parent().unwrap();
+    let (pidfile, agent_pidfile) = (dir.join("stray.pid"), dir.join("agent.pid"));
+    repo.write(
+        "streams.toml",
+        &format!(
+            r#"
+[plan]
+name = "p"
+grace = "1s"
+
+[[stream]]
+name = "a"
+owns = ["a/**"]
+agent = ["sh", "-c", {script}]
+tasks = ["Work on a"]
+"#,
+            script = toml_string(&format!(
+                "[ -s {p} ] || env -i HOME=\"$HOME\" setsid sh -c 'echo $$ > {p}.tmp && mv {p}.tmp {p}; \
+                   while :; do sleep 0.05; done' </dev/null >/dev/null 2>&1 & \
+                 echo a > a/done.txt; echo $$ > {a}.tmp && mv {a}.tmp {a}",
+                p = pidfile.display(),
+                a = agent_pidfile.display(),
+            ))
+        ),
+    );
+    repo.commit_all("plan");
+    let run = repo
+        .streams_cmd(&["run"])
+        .env("STREAMS_FAILPOINT", "before-agent-recorded")
+        .output()
+        .unwrap();
+    assert_eq!(run.status.code(), None, "killed at the failpoint");
+    assert!(!journal(&repo).contains("\"step\":\"agent_spawned\""));
+    let read = |path: &Path| {
+        std::fs::read_to_string(path)
+            .ok()
+            .filter(|p| !p.trim().is_empty())
+    };
+    wait_for("the stray to start", Duration::from_secs(20), || {
+        read(&pidfile)
+    });
+    wait_for("the agent to end", Duration::from_secs(20), || {
+        read(&agent_pidfile)
+    });
+    let (pid, agent) = (read_pid(&pidfile), read_pid(&agent_pidfile));
+    assert_gone(agent, "the agent to end");
+    let out = repo.streams(&["resume"]);
+    let stray_alive = process_alive(pid) && !is_zombie(pid);
+    if stray_alive {
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(pid),
+            nix::sys::signal::Signal::SIGKILL,
+        );
+    }
+    out.assert_code(0);
+    assert!(!stray_alive, "the stray outlived resume: {out}");
+    assert!(
+        out.stderr
+            .contains("agent process(es) left running by the interrupted run"),
+        "{out}"
+    );
+}
+
 /// Stream `a`'s agent starts a stray (once: in a session of its own, its environment cleared)
 /// that writes its pid to `pidfile`, then waits for `release`.
 fn stray_plan(repo: &TestRepo, pidfile: &Path, release: &Path) {
