@@ -108,3 +108,36 @@ fn the_report_reads_each_streams_change_from_one_git_process() {
         assert!(html.contains(line), "report.html lacks {line}");
     }
 }
+
+/// `run --restart` keeps the last run's work that no branch of the user's holds, and finds
+/// what the user's branches hold in one walk in process: at most one `for-each-ref
+/// --contains` (where the integration tip went), not one per branch of the plan.
+#[test]
+fn a_restart_finds_what_the_users_branches_hold_without_a_git_process_a_branch() {
+    let repo = app_repo();
+    three_streams(&repo);
+    repo.streams(&["run"]).assert_code(0);
+    let tip = repo.git(&["rev-parse", "streams/p/integration"]);
+    // The user took `db`'s work on a branch of their own (ahead of the plan's base).
+    let db = repo.git(&["rev-parse", "streams/p/db"]);
+    repo.git(&["branch", "taken", &db]);
+
+    let out = run_counted(&repo, &["run", "--restart"]);
+    out.assert_code(0);
+    let contains = git_runs(&out.stderr, &["--contains"]);
+    assert!(contains.len() <= 1, "{}", contains.join("\n"));
+    let kept = repo.git(&[
+        "for-each-ref",
+        "--format=%(refname) %(objectname)",
+        "refs/streams/p/previous/",
+    ]);
+    assert!(
+        kept.lines()
+            .any(|l| l.ends_with(&format!("/integration {tip}"))),
+        "the integration tip is kept:\n{kept}"
+    );
+    assert!(
+        !kept.contains(&db),
+        "what the user's branch holds is not kept again:\n{kept}"
+    );
+}
