@@ -141,3 +141,27 @@ fn a_restart_finds_what_the_users_branches_hold_without_a_git_process_a_branch()
         "what the user's branch holds is not kept again:\n{kept}"
     );
 }
+
+/// Who commits is asked of git once a run (`git var`, then remembered for a minute), not at
+/// each task's commit and again at each integration: before, two processes a task.
+#[test]
+fn a_run_asks_git_who_commits_once() {
+    let repo = app_repo();
+    three_streams(&repo);
+    let out = run_counted(&repo, &["run"]);
+    out.assert_code(0);
+    let asked = git_runs(&out.stderr, &["var"]);
+    assert!(asked.len() <= 2, "{}", asked.join("\n"));
+    // The commits still carry the identity git gives (the tests' pinned one).
+    let who = repo.git(&[
+        "log",
+        "-1",
+        "--format=%an <%ae> %cn",
+        "streams/p/integration",
+    ]);
+    let expected = repo.git(&["var", "GIT_AUTHOR_IDENT"]);
+    assert!(
+        expected.starts_with(&who[..who.find('>').unwrap() + 1]),
+        "{who} / {expected}"
+    );
+}
