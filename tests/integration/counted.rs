@@ -165,3 +165,31 @@ fn a_run_asks_git_who_commits_once() {
         "{who} / {expected}"
     );
 }
+
+/// The warning about uncommitted edits to owned files asks `git status` about the owned
+/// directories only (a checkout's other files are no concern of the run's): the status names
+/// them, and an edit elsewhere is still not reported while one in an owned directory is.
+#[test]
+fn the_uncommitted_edits_warning_looks_only_where_streams_own() {
+    let repo = app_repo();
+    three_streams(&repo);
+    repo.write("README.md", "# changed\n");
+    repo.write("src/db/mod.rs", "// changed\n");
+    let out = run_counted(&repo, &["plan"]);
+    out.assert_code(0);
+    let status = git_runs(&out.stderr, &["status"]);
+    assert_eq!(status.len(), 1, "{}", out.stderr);
+    for dir in ["src/api", "src/db", "src/ui"] {
+        assert!(
+            status[0].contains(&format!(":(top,literal){dir}")),
+            "{}",
+            status[0]
+        );
+    }
+    assert!(
+        out.stderr.contains(
+            "1 file that streams own has uncommitted changes in this checkout: src/db/mod.rs (db)"
+        ),
+        "{out}"
+    );
+}
