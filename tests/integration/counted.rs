@@ -118,9 +118,10 @@ fn a_restart_finds_what_the_users_branches_hold_without_a_git_process_a_branch()
     three_streams(&repo);
     repo.streams(&["run"]).assert_code(0);
     let tip = repo.git(&["rev-parse", "streams/p/integration"]);
-    // The user took `db`'s work on a branch of their own (ahead of the plan's base).
+    // The user took `db`'s work on a branch of their own, ahead of the plan's base (a nested
+    // name: every branch counts).
     let db = repo.git(&["rev-parse", "streams/p/db"]);
-    repo.git(&["branch", "taken", &db]);
+    repo.git(&["branch", "people/taken", &db]);
 
     let out = run_counted(&repo, &["run", "--restart"]);
     out.assert_code(0);
