@@ -118,9 +118,20 @@ fn a_restart_finds_what_the_users_branches_hold_without_a_git_process_a_branch()
     three_streams(&repo);
     repo.streams(&["run"]).assert_code(0);
     let tip = repo.git(&["rev-parse", "streams/p/integration"]);
-    // The user took `db`'s work on a branch of their own, ahead of the plan's base (a nested
-    // name: every branch counts).
-    let db = repo.git(&["rev-parse", "streams/p/db"]);
+    // Work on two stream branches beyond what was integrated: `db`'s the user took on a
+    // branch of their own (under a nested name: every branch counts), `api`'s nobody holds.
+    let beyond = |branch: &str| {
+        let tree = format!("streams/p/{branch}^{{tree}}");
+        let parent = format!("streams/p/{branch}");
+        let commit = repo.git(&["commit-tree", "-p", &parent, "-m", "more", &tree]);
+        repo.git(&[
+            "update-ref",
+            &format!("refs/heads/streams/p/{branch}"),
+            &commit,
+        ]);
+        commit
+    };
+    let (db, api) = (beyond("db"), beyond("api"));
     repo.git(&["branch", "people/taken", &db]);
 
     let out = run_counted(&repo, &["run", "--restart"]);
@@ -140,6 +151,10 @@ fn a_restart_finds_what_the_users_branches_hold_without_a_git_process_a_branch()
     assert!(
         !kept.contains(&db),
         "what the user's branch holds is not kept again:\n{kept}"
+    );
+    assert!(
+        kept.lines().any(|l| l.ends_with(&format!("/api {api}"))),
+        "what no branch holds is kept:\n{kept}"
     );
 }
 
