@@ -564,3 +564,38 @@ tasks = ["Add a line to a/x"]
     assert!(!legacy.exists(), "the old workspace was not moved");
     assert!(beside.join("a/x").is_file(), "no workspace at {beside:?}");
 }
+
+/// Found driving the real Codex by hand: a task failed on the provider's address in the user's
+/// `~/.codex/config.toml`; the user fixed it and ran `streams retry`, and the task failed the
+/// same way, on the copy its home had kept from the first attempt. What the user changed since
+/// is copied again; what the CLI wrote in its home stays.
+#[test]
+fn a_retry_gives_the_cli_what_the_user_changed_in_their_setup_since() {
+    let r = Replayed::new();
+    let user = r.repo.home.join(".codex");
+    std::fs::create_dir_all(user.join("prompts")).unwrap();
+    std::fs::write(user.join("config.toml"), "base_url = \"wrong\"\n").unwrap();
+    std::fs::write(user.join("prompts/p.md"), "p").unwrap();
+    r.plan("\"codex\"", &[("a", "error")], "", &[]);
+    r.repo.streams(&["run"]).assert_code(4);
+    let config = crate::support::runs::run_dir(&r.repo).join("homes/a/1/.codex");
+    assert_eq!(
+        std::fs::read_to_string(config.join("config.toml")).unwrap(),
+        "base_url = \"wrong\"\n"
+    );
+    // What the CLI keeps in its home between attempts.
+    std::fs::write(config.join("prompts/p.md"), "the CLI's").unwrap();
+    std::fs::write(user.join("config.toml"), "base_url = \"fixed\"\n").unwrap();
+    r.plan("\"codex\"", &[("a", "edit-and-commit")], "", &[]);
+    let out = r.repo.streams(&["retry", "a"]);
+    out.assert_code(0);
+    assert_eq!(
+        std::fs::read_to_string(config.join("config.toml")).unwrap(),
+        "base_url = \"fixed\"\n",
+        "{out}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(config.join("prompts/p.md")).unwrap(),
+        "the CLI's"
+    );
+}
