@@ -599,3 +599,51 @@ fn a_retry_gives_the_cli_what_the_user_changed_in_their_setup_since() {
         "the CLI's"
     );
 }
+
+/// Found driving the real Codex by hand against an address nothing answers on: it printed
+/// "Reconnecting... waiting for network" until the task's timeout while `status` showed the
+/// stream running and nothing else. An error after the agent's last action is what it shows.
+#[test]
+fn status_shows_the_error_a_running_agent_reported_after_its_last_action() {
+    let r = Replayed::new();
+    let release = r.file("release");
+    let events = [
+        r#"{"type":"thread.started","thread_id":"t1"}"#,
+        r#"{"type":"turn.started"}"#,
+        r#"{"type":"item.started","item":{"id":"i0","type":"command_execution","command":"ls","status":"in_progress"}}"#,
+        r#"{"type":"error","message":"Reconnecting... 1/5 (stream disconnected before completion)"}"#,
+        r#"{"type":"error","message":"Reconnecting... waiting for network (Connection failed: error sending request)"}"#,
+    ];
+    let mut script = String::from("#!/bin/sh\n");
+    for event in events {
+        script.push_str(&format!("echo '{event}'\n"));
+    }
+    script.push_str(&format!(
+        "while [ ! -e {:?} ]; do sleep 0.05; done\n",
+        release.display().to_string()
+    ));
+    r.repo.write("codex-offline.sh", &script);
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let path = r.repo.path("codex-offline.sh");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    r.repo.write(
+        "streams.toml",
+        "[plan]\nname = \"p\"\nagent = [\"./codex-offline.sh\"]\nallow_empty = true\n\n[[stream]]\nname = \"a\"\nowns = [\"src/a/**\"]\ntasks = [\"t\"]\n",
+    );
+    r.repo.commit_all("plan");
+    let mut child = r.repo.streams_cmd(&["run"]).spawn().unwrap();
+    let wanted = "agent: error: Reconnecting... waiting for network (Connection failed: error sending request)";
+    let status = crate::common::wait_for(
+        "status to show the agent's error",
+        std::time::Duration::from_secs(60),
+        || {
+            let out = r.repo.streams(&["status"]);
+            out.stdout.contains(wanted).then_some(out)
+        },
+    );
+    std::fs::write(&release, "").unwrap();
+    let _ = child.wait();
+    assert!(!status.stdout.contains("agent: exec ls"), "{status}");
+}
