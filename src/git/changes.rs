@@ -55,11 +55,27 @@ fn tree_diff(repo: &Repo, what: &[&str], from: &str, to: &str) -> GitResult<supe
 }
 
 /// How many distinct paths the ranges `(from, to)` change between them: a file two tasks of a
-/// stream both changed counts once.
+/// stream both changed counts once. The paths `git diff --no-renames --name-only` lists, found
+/// in process by comparing the trees down only the subtrees that differ ([`super::tree::diff`]):
+/// a run's report counts every stream's files without a git process each.
 pub fn distinct_files_changed(repo: &Repo, ranges: &[(Oid, Oid)]) -> GitResult<usize> {
+    if ranges.is_empty() {
+        return Ok(0);
+    }
+    let r = repo.open()?;
+    let tree_of = |commit: &str| -> GitResult<String> {
+        r.find_commit(parse_oid(commit)?)
+            .map(|c| c.tree_id().to_string())
+            .map_err(|e| GitError::library(format!("could not read commit {commit}"), e))
+    };
     let mut paths = std::collections::BTreeSet::new();
     for (from, to) in ranges {
-        paths.extend(changed_files(repo, from, to, usize::MAX)?.0);
+        let (a, b) = (tree_of(from)?, tree_of(to)?);
+        paths.extend(
+            super::tree::diff(repo, Some(&a), Some(&b))?
+                .into_iter()
+                .map(|d| d.path),
+        );
     }
     Ok(paths.len())
 }

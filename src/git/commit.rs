@@ -4,7 +4,8 @@
 //! Commit objects for integration are written with libgit2: a commit is a few hundred bytes and
 //! spawning `git commit-tree` for each would double the cost of every integrated commit; the
 //! committer identity comes from `git var GIT_COMMITTER_IDENT`, so it honours the same config
-//! and environment `git commit-tree` would.
+//! and environment `git commit-tree` would (asked once a minute, the clock read for each
+//! commit).
 
 use super::repo::commit_info;
 use super::{CommitInfo, GitError, GitResult, Oid, Repo};
@@ -54,26 +55,19 @@ impl Ident {
 
 /// The committer git would use right now (config, `GIT_COMMITTER_*` environment, clock).
 pub fn committer_ident(repo: &Repo, env: &[(String, String)]) -> GitResult<Ident> {
-    let mut git = repo.git();
-    for (k, v) in env {
-        git = git.with_env(k, v);
-    }
-    let line = git.read(["var", "GIT_COMMITTER_IDENT"])?;
-    parse_ident(&line).ok_or_else(|| GitError::Command {
+    let line = git_var(repo, env, "GIT_COMMITTER_IDENT")?;
+    let ident = parse_ident(&line).ok_or_else(|| GitError::Command {
         args: "var GIT_COMMITTER_IDENT".into(),
         dir: repo.common_dir().to_path_buf(),
         stderr: format!("unexpected identity line: {line}"),
-    })
+    })?;
+    Ok(now_unless_set(ident, env, "GIT_COMMITTER_DATE"))
 }
 
 /// The author and committer `git commit` would use right now (config, `GIT_AUTHOR_*` and
 /// `GIT_COMMITTER_*` in the environment and `env`, the clock), from one git process.
 pub fn identities(repo: &Repo, env: &[(String, String)]) -> GitResult<(Ident, Ident)> {
-    let mut git = repo.git();
-    for (k, v) in env {
-        git = git.with_env(k, v);
-    }
-    let out = git.read(["var", "-l"])?;
+    let out = git_var(repo, env, "-l")?;
     let find = |name: &str| {
         out.lines()
             .find_map(|l| l.strip_prefix(name)?.strip_prefix('='))
@@ -84,7 +78,54 @@ pub fn identities(repo: &Repo, env: &[(String, String)]) -> GitResult<(Ident, Id
                 stderr: format!("no {name} in its output"),
             })
     };
-    Ok((find("GIT_AUTHOR_IDENT")?, find("GIT_COMMITTER_IDENT")?))
+    Ok((
+        now_unless_set(find("GIT_AUTHOR_IDENT")?, env, "GIT_AUTHOR_DATE"),
+        now_unless_set(find("GIT_COMMITTER_IDENT")?, env, "GIT_COMMITTER_DATE"),
+    ))
+}
+
+/// How long what `git var` said is taken as still true: a run commits and integrates every
+/// task, and asking git each time cost two processes a task. A change of the user's identity
+/// (or of the time zone's offset) is seen within this time.
+const IDENT_FRESH: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// What `git var` said, by repository, environment and question, and when.
+type VarKey = (std::path::PathBuf, Vec<(String, String)>, String);
+static VARS: std::sync::Mutex<Vec<(VarKey, std::time::Instant, String)>> =
+    std::sync::Mutex::new(Vec::new());
+
+/// `git var WHAT` in `repo` with `env`, asked at most once per [`IDENT_FRESH`]. The clock in
+/// its answer is the time it was asked: [`now_unless_set`] puts the present in.
+fn git_var(repo: &Repo, env: &[(String, String)], what: &str) -> GitResult<String> {
+    let key: VarKey = (
+        repo.common_dir().to_path_buf(),
+        env.to_vec(),
+        what.to_string(),
+    );
+    let mut vars = VARS.lock().unwrap_or_else(|e| e.into_inner());
+    vars.retain(|(_, at, _)| at.elapsed() < IDENT_FRESH);
+    if let Some((_, _, known)) = vars.iter().find(|(k, _, _)| *k == key) {
+        return Ok(known.clone());
+    }
+    let mut git = repo.git();
+    for (k, v) in env {
+        git = git.with_env(k, v);
+    }
+    let out = git.read(["var", what])?;
+    vars.push((key, std::time::Instant::now(), out.clone()));
+    Ok(out)
+}
+
+/// `ident` at the present second, unless its date comes from `date_var` (in `env` or streams'
+/// environment), which git reads instead of the clock.
+fn now_unless_set(mut ident: Ident, env: &[(String, String)], date_var: &str) -> Ident {
+    let set = env.iter().any(|(k, _)| k == date_var) || std::env::var_os(date_var).is_some();
+    if !set {
+        ident.time = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64);
+    }
+    ident
 }
 
 /// The commits in `from..to` (reachable from `to`, not from `from`), parents before children;
@@ -217,11 +258,7 @@ pub fn clean_message(message: &str) -> String {
 /// Identity to fall back on when the user's git has none configured, so that streams' own
 /// commits (and agents' commits) do not fail with "Please tell me who you are".
 pub fn identity_env(repo: &Repo) -> Vec<(String, String)> {
-    let has_ident = repo
-        .git()
-        .output(["var", "GIT_COMMITTER_IDENT"], None)
-        .map(|o| o.status.success())
-        .unwrap_or(false);
+    let has_ident = git_var(repo, &[], "GIT_COMMITTER_IDENT").is_ok();
     if has_ident {
         return Vec::new();
     }

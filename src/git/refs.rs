@@ -170,6 +170,47 @@ pub fn commits_beyond(repo: &Repo, to: &str, hide: &[Oid]) -> GitResult<Vec<Oid>
     .collect()
 }
 
+/// Which of `candidates` the history of some local branch outside `except_prefix` holds, found
+/// in process by one walk from those branches' tips. `base` and its history are left out of the
+/// walk (a branch at or behind it adds nothing), so every candidate must be a commit `base`'s
+/// history does not hold; the walk stops once every candidate is found.
+pub fn on_branches(
+    repo: &Repo,
+    except_prefix: &str,
+    base: &str,
+    candidates: &std::collections::BTreeSet<Oid>,
+) -> GitResult<std::collections::BTreeSet<Oid>> {
+    let mut found = std::collections::BTreeSet::new();
+    if candidates.is_empty() {
+        return Ok(found);
+    }
+    let tips: Vec<Oid> = branches(repo, except_prefix)?
+        .into_values()
+        .filter(|tip| tip != base)
+        .collect();
+    if tips.is_empty() {
+        return Ok(found);
+    }
+    let r = repo.open()?;
+    let mut walk = r.revwalk().map_err(|e| GitError::library("revwalk", e))?;
+    for tip in &tips {
+        // A branch that is not a commit holds no history (`--contains` skips it too).
+        let _ = walk.push(parse_oid(tip)?);
+    }
+    walk.hide(parse_oid(base)?)
+        .map_err(|e| GitError::library(format!("could not walk from {base}"), e))?;
+    for step in walk {
+        let id = Oid::from(step.map_err(|e| GitError::library("could not walk the branches", e))?);
+        if candidates.contains(&id) {
+            found.insert(id);
+            if found.len() == candidates.len() {
+                break;
+            }
+        }
+    }
+    Ok(found)
+}
+
 /// The local branches (full names) whose history contains `oid`.
 pub fn branches_containing(repo: &Repo, oid: &str) -> GitResult<Vec<String>> {
     let out = repo.git().run([

@@ -330,6 +330,31 @@ pub fn uncommitted(path: &Path) -> GitResult<Vec<String>> {
     status_porcelain(&Git::new(path).hardened())
 }
 
+/// [`uncommitted`], looking only at the paths `under` (each a path from the worktree's top: a
+/// file, or a directory and everything in it; none: everywhere). git neither reads the rest of
+/// the worktree nor compares the rest of the index.
+pub fn uncommitted_under(path: &Path, under: Option<&[String]>) -> GitResult<Vec<String>> {
+    let Some(under) = under else {
+        return uncommitted(path);
+    };
+    if under.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut args: Vec<String> = [
+        "status",
+        "--porcelain=v1",
+        "-z",
+        "--untracked-files=all",
+        "--no-renames",
+        "--",
+    ]
+    .map(String::from)
+    .to_vec();
+    args.extend(under.iter().map(|p| format!(":(top,literal){p}")));
+    let out = Git::new(path).hardened().run(&args)?;
+    Ok(out.porcelain_paths())
+}
+
 /// Whether the worktree at `path` has uncommitted changes (untracked files included); one that
 /// git cannot read counts as having them.
 pub fn is_dirty(path: &Path) -> bool {

@@ -253,16 +253,17 @@ fn uncommitted_owned(repo: &Repo, plan: &plan::Plan, plan_path: &Path) -> Option
         .ok()
         .map(|p| p.to_string_lossy().replace('\\', "/"));
     let ownership = Ownership::new(plan);
-    let owned: Vec<String> = crate::git::worktree::uncommitted(root)
-        .ok()?
-        .into_iter()
-        .filter(|path| plan_file.as_deref() != Some(path.as_str()))
-        .filter_map(|path| match ownership.owner_of(&path) {
-            Owner::Stream(index) => Some(format!("{path} ({})", plan.streams[index].name)),
-            Owner::Shared => Some(format!("{path} (shared)")),
-            Owner::Nobody => None,
-        })
-        .collect();
+    let owned: Vec<String> =
+        crate::git::worktree::uncommitted_under(root, owned_dirs(plan).as_deref())
+            .ok()?
+            .into_iter()
+            .filter(|path| plan_file.as_deref() != Some(path.as_str()))
+            .filter_map(|path| match ownership.owner_of(&path) {
+                Owner::Stream(index) => Some(format!("{path} ({})", plan.streams[index].name)),
+                Owner::Shared => Some(format!("{path} (shared)")),
+                Owner::Nobody => None,
+            })
+            .collect();
     if owned.is_empty() {
         return None;
     }
@@ -289,6 +290,30 @@ fn uncommitted_owned(repo: &Repo, plan: &plan::Plan, plan_path: &Path) -> Option
             "commit them first for the agents to build on them (or stash them to leave them out)",
         ),
     )
+}
+
+/// The most paths [`owned_dirs`] hands git; past it, `git status` looks everywhere.
+const OWNED_DIRS_MAX: usize = 1000;
+
+/// Where the paths the plan's streams own or share lie: each pattern's literal start (see
+/// [`plan::pattern::literal_prefix`]), for `git status` to look there only (the paths it finds
+/// are then matched against the patterns themselves). `None` when a pattern can match anywhere
+/// (its start is empty) or there are too many to name.
+fn owned_dirs(plan: &plan::Plan) -> Option<Vec<String>> {
+    let mut dirs = std::collections::BTreeSet::new();
+    for pattern in plan
+        .streams
+        .iter()
+        .flat_map(|s| &s.owns)
+        .chain(&plan.shared)
+    {
+        let prefix = plan::pattern::literal_prefix(&pattern.glob);
+        if prefix.is_empty() {
+            return None;
+        }
+        dirs.insert(prefix.to_string());
+    }
+    (dirs.len() <= OWNED_DIRS_MAX).then(|| dirs.into_iter().collect())
 }
 
 /// Why a plan's file could not be read.

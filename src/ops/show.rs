@@ -98,6 +98,18 @@ pub fn end_point(repo: &Repo, stream: &StreamRecord) -> Option<Oid> {
 
 /// Every stream of the run (or only `only`), with everything `show` tells about it.
 pub fn show(repo: &Repo, dir: &RunDir, state: &RunState, only: Option<&str>) -> Result<Show> {
+    show_with(repo, dir, state, only, &review::Changes::files_only())
+}
+
+/// [`show`], reading each stream's change through `changes` (a page that shows the patches
+/// too reads each range once).
+pub fn show_with(
+    repo: &Repo,
+    dir: &RunDir,
+    state: &RunState,
+    only: Option<&str>,
+    changes: &review::Changes,
+) -> Result<Show> {
     let streams = match only {
         Some(name) => vec![find_stream(state, name)?.1],
         None => state.streams.iter().collect(),
@@ -107,7 +119,7 @@ pub fn show(repo: &Repo, dir: &RunDir, state: &RunState, only: Option<&str>) -> 
     let kept = refs::refs_under(repo, &layout::kept_refs(&state.plan_name)).unwrap_or_default();
     let streams = streams
         .into_iter()
-        .map(|s| stream_show(repo, dir, state, s, &kept, &resolutions))
+        .map(|s| stream_show(repo, dir, state, s, &kept, &resolutions, changes))
         .collect::<Result<Vec<_>>>()?;
     Ok(Show {
         schema: SHOW_SCHEMA,
@@ -142,6 +154,7 @@ fn stream_show(
     s: &StreamRecord,
     kept: &[(String, Oid)],
     resolutions: &[(String, String)],
+    changes: &review::Changes,
 ) -> Result<StreamShow> {
     let running = s
         .tasks
@@ -164,7 +177,7 @@ fn stream_show(
                     id: c.id.to_string(),
                 })
                 .collect(),
-            review::diffstat(repo, from, to)?,
+            changes.get(repo, from, to)?.files.clone(),
         ),
         _ => (Vec::new(), Vec::new()),
     };

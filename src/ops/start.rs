@@ -109,11 +109,17 @@ fn last_result(repo: &Repo, plan: &str, base: &str, keep_as: &str) -> Result<Las
     // The integration branch first: a stream whose work it holds needs no ref of its own.
     let mut branches = refs::refs_under(repo, &layout::plan_branches(plan))?;
     branches.sort_by_key(|(name, _)| *name != integration_ref);
+    // The work `base` does not hold, and of it what the user's branches hold: one walk in
+    // process, not a `git for-each-ref --contains` per branch.
+    let mut beyond_base = std::collections::BTreeSet::new();
+    for (_, oid) in &branches {
+        if !git::refs::is_ancestor(repo, oid, base)? {
+            beyond_base.insert(oid.clone());
+        }
+    }
+    let on_users = refs::on_branches(repo, &layout::plan_branches(plan), base, &beyond_base)?;
     for (name, oid) in branches {
-        if held.contains(&oid)
-            || git::refs::is_ancestor(repo, &oid, base)?
-            || users_branch_containing(repo, plan, &oid)?.is_some()
-        {
+        if held.contains(&oid) || !beyond_base.contains(&oid) || on_users.contains(&oid) {
             continue;
         }
         if let Some(tip) = &last.tip

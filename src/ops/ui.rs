@@ -46,12 +46,23 @@ pub fn page(
 ) -> Result<RunPage> {
     let holder = lock::current_holder(&StateDir::new(repo.common_dir()), &state.plan_name);
     let status = super::status::build(repo, state, holder);
-    let show = super::show::show(repo, dir, state, None)?;
+    // Each stream's files and patch from one git process, the streams' side by side.
+    let changes = if diffs {
+        let changes = review::Changes::with_patches();
+        changes.read_ahead(repo, &ranges(repo, state));
+        changes
+    } else {
+        review::Changes::files_only()
+    };
+    let show = super::show::show_with(repo, dir, state, None, &changes)?;
     let streams = show
         .streams
         .into_iter()
         .enumerate()
-        .map(|(i, s)| stream_page(repo, dir, state, i, s, redactor, diffs))
+        .map(|(i, s)| {
+            let changes = diffs.then_some(&changes);
+            stream_page(repo, dir, state, i, s, redactor, changes)
+        })
         .collect();
     Ok(RunPage {
         schema: PAGE_SCHEMA,
@@ -79,7 +90,7 @@ pub fn stream(
         .into_iter()
         .next()
         .ok_or_else(|| crate::error::Error::usage(format!("the run has no stream `{name}`")))?;
-    Ok(stream_page(repo, dir, state, index, s, redactor, false))
+    Ok(stream_page(repo, dir, state, index, s, redactor, None))
 }
 
 fn stream_page(
@@ -89,7 +100,7 @@ fn stream_page(
     index: usize,
     mut s: crate::report::show_view::StreamShow,
     redactor: &Redactor,
-    diffs: bool,
+    changes: Option<&review::Changes>,
 ) -> StreamPage {
     for task in &mut s.tasks {
         for line in &mut task.log_tail {
@@ -101,7 +112,7 @@ fn stream_page(
         .as_ref()
         .map(|l| tail(&l.path, LOG_LINES, redactor))
         .unwrap_or_default();
-    let diff = diffs.then(|| diff(repo, state, &s.name).ok()).flatten();
+    let diff = changes.and_then(|changes| diff_with(repo, state, &s.name, changes).ok());
     StreamPage {
         word: svg::node_word(state, index).to_string(),
         activity: log_tail.last().cloned(),
@@ -115,6 +126,34 @@ fn stream_page(
 
 /// A stream's whole change, file by file (empty before it started).
 pub fn diff(repo: &Repo, state: &RunState, stream: &str) -> Result<StreamDiff> {
+    diff_with(repo, state, stream, &review::Changes::with_patches())
+}
+
+/// The ranges of the streams' changes a page shows, for [`review::Changes::read_ahead`]: each
+/// stream's that ran and has no task running (a running one's is read in its workspace).
+fn ranges(repo: &Repo, state: &RunState) -> Vec<(crate::ids::Oid, crate::ids::Oid)> {
+    state
+        .streams
+        .iter()
+        .filter(|s| {
+            !s.tasks
+                .iter()
+                .any(|t| matches!(t.state, crate::state::TaskState::Running { .. }))
+        })
+        .filter_map(|s| {
+            let from = super::show::start_point(repo, state, s)?;
+            Some((from, super::show::end_point(repo, s)?))
+        })
+        .collect()
+}
+
+/// [`diff`], reading the change through `changes`.
+fn diff_with(
+    repo: &Repo,
+    state: &RunState,
+    stream: &str,
+    changes: &review::Changes,
+) -> Result<StreamDiff> {
     let range = match super::diff::range(repo, state, Some(stream)) {
         Ok(range) => range,
         Err(_) => return Ok(StreamDiff::default()),
@@ -123,9 +162,8 @@ pub fn diff(repo: &Repo, state: &RunState, stream: &str) -> Result<StreamDiff> {
     // While a task runs, its agent's commits are only in its workspace.
     let live = crate::workspace::Workspace::find(repo, &s.worktree).agent_repo();
     let read = |repo: &Repo| -> Result<StreamDiff> {
-        let files = review::diffstat(repo, &range.from, &range.to)?;
-        let text = review::patch(repo, &range.from, &range.to)?;
-        Ok(parse_patch(&text, &files))
+        let change = changes.get(repo, &range.from, &range.to)?;
+        Ok(parse_patch(&change.patch, &change.files))
     };
     match read(repo) {
         Ok(diff) => Ok(diff),

@@ -11,6 +11,7 @@ mod clean;
 mod cli;
 mod common;
 mod coordinator;
+mod counted;
 mod crash;
 mod cwd;
 mod edges;

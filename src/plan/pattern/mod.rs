@@ -31,6 +31,18 @@ pub fn compile(glob: &str) -> Result<Glob, globset::Error> {
         .build()
 }
 
+/// The path every path `glob` matches starts with, whole segments only: the pattern up to the
+/// last `/` before its first special character (`*`, `?`, `[`, `{`, `\\`), or all of it when
+/// it has none. Empty when a match can start at the top. A path the glob matches is this path
+/// or lies under it (a superset, for asking git about the paths a plan owns only).
+pub fn literal_prefix(glob: &str) -> &str {
+    let glob = glob.trim_start_matches('/');
+    match glob.find(['*', '?', '[', '{', '\\']) {
+        None => glob.trim_end_matches('/'),
+        Some(at) => glob[..at].rfind('/').map_or("", |slash| &glob[..slash]),
+    }
+}
+
 /// Why a written pattern cannot be used, with what to do about it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PatternError {
@@ -275,6 +287,33 @@ fn glob_error_message(err: &globset::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_literal_prefix_holds_every_match() {
+        for (glob, prefix, matches) in [
+            ("src/api/**", "src/api", "src/api/x/y.rs"),
+            ("src/api*/**", "src", "src/api2/y.rs"),
+            ("src/{api,db}/**", "src", "src/db/y.rs"),
+            ("docs/guide.md", "docs/guide.md", "docs/guide.md"),
+            ("a/b?/c", "a", "a/bx/c"),
+            ("a/\\*b/**", "a", "a/*b/c"),
+            ("*.md", "", "README.md"),
+            ("**/x", "", "a/b/x"),
+            ("[ab]/x", "", "a/x"),
+        ] {
+            assert_eq!(literal_prefix(glob), prefix, "{glob}");
+            assert!(
+                compile(glob).unwrap().compile_matcher().is_match(matches),
+                "{glob}"
+            );
+            assert!(
+                matches == prefix
+                    || matches.starts_with(&format!("{prefix}/"))
+                    || prefix.is_empty(),
+                "{glob}"
+            );
+        }
+    }
 
     fn shape(glob: &str) -> Shape {
         Shape::parse(glob).unwrap_or_else(|| panic!("{glob} should parse"))
