@@ -10,8 +10,11 @@
 //! settings (telemetry, update checks and folder trust off; see `docs/agents.md`) are written
 //! over the user's in the settings files that hold them.
 //!
-//! Seeded once, at the task's first attempt: later attempts (a retry, a limit's wait, a check's
-//! second chance resuming the session) find the folder as the CLI left it.
+//! Seeded at the task's first attempt: later attempts (a retry, a limit's wait, a check's
+//! second chance resuming the session) find the folder as the CLI left it, but for what the
+//! user changed in their own folder since: that is copied again (the user's change wins), so
+//! that a user who fixes their setup (a provider's address, a login) after a task failed on it
+//! gets it in `streams retry`. The marker file keeps a fingerprint of each entry as seeded.
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -20,8 +23,12 @@ use serde_json::{Value, json};
 
 use super::Cli;
 
-/// Written once the folder is seeded: a later attempt leaves it as the CLI left it.
+/// Written once the folder is seeded: a later attempt leaves it as the CLI left it, but for the
+/// entries whose fingerprint at the user's changed. Its first line is [`SEEDED_HEADER`], then
+/// one `fingerprint<TAB>entry` line per entry seeded; a marker without the header (written
+/// before fingerprints were kept) refreshes nothing.
 const SEEDED: &str = ".streams-seeded";
+const SEEDED_HEADER: &str = "streams-seeded 1";
 
 /// Where the user keeps the CLI's configuration: the CLI's own variable when set (in streams'
 /// environment or the plan's), else its folder in the user's home. `var` reads a variable.
@@ -90,11 +97,12 @@ fn seeded_entries(cli: Cli) -> &'static [&'static str] {
     }
 }
 
-/// Prepares the task's home for `cli` (once): its configuration folder, seeded from `user`
-/// (the user's own folder, when there is one) and `user_home` (Claude keeps `.claude.json`
-/// beside its folder unless `CLAUDE_CONFIG_DIR` is set), then the preset's settings written
-/// over. `var` reads the agent's environment (which auth a settings file should select).
-/// Returns the entries copied, for the log.
+/// Prepares the task's home for `cli`: its configuration folder, seeded from `user` (the
+/// user's own folder, when there is one) and `user_home` (Claude keeps `.claude.json` beside
+/// its folder unless `CLAUDE_CONFIG_DIR` is set), then the preset's settings written over. At a
+/// later attempt only the entries the user changed since are copied again. `var` reads the
+/// agent's environment (which auth a settings file should select). Returns the entries copied,
+/// for the log.
 pub fn prepare(
     cli: Cli,
     home: &Path,
@@ -103,18 +111,68 @@ pub fn prepare(
     var: &dyn Fn(&str) -> Option<String>,
 ) -> io::Result<Vec<String>> {
     let config = cli.config_dir_in(home);
-    if config.join(SEEDED).exists() {
-        return Ok(Vec::new());
-    }
-    std::fs::create_dir_all(&config)?;
+    let marker = config.join(SEEDED);
+    let mut seeded = match std::fs::read_to_string(&marker) {
+        Ok(text) => match text.strip_prefix(SEEDED_HEADER) {
+            Some(lines) => fingerprints(lines),
+            // Seeded before fingerprints were kept: left as the CLI left it.
+            None => return Ok(Vec::new()),
+        },
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            std::fs::create_dir_all(&config)?;
+            Vec::new()
+        }
+        Err(e) => return Err(e),
+    };
+    let first = !marker.exists();
     let mut copied = Vec::new();
+    for (name, from) in sources(cli, &config, user, user_home, var) {
+        if from.symlink_metadata().is_err() {
+            continue;
+        }
+        let now = fingerprint(&from)?;
+        let known = seeded.iter_mut().find(|(n, _)| *n == name);
+        if known.as_ref().is_some_and(|(_, f)| *f == now) {
+            continue;
+        }
+        let to = config.join(&name);
+        if !first && to.symlink_metadata().is_ok_and(|m| m.is_dir()) {
+            // The user's folder replaces the copy whole: what they removed goes too.
+            std::fs::remove_dir_all(&to)?;
+        }
+        copy_tree(&from, &to)?;
+        copied.push(from.display().to_string());
+        match known {
+            Some((_, f)) => *f = now,
+            None => seeded.push((name, now)),
+        }
+    }
+    if matches!(cli, Cli::Gemini | Cli::Qwen) && (first || !copied.is_empty()) {
+        settle_settings(cli, &config.join("settings.json"), var)?;
+    }
+    if first || !copied.is_empty() {
+        let mut text = format!("{SEEDED_HEADER}\n");
+        for (name, f) in &seeded {
+            text.push_str(&format!("{f:016x}\t{name}\n"));
+        }
+        std::fs::write(&marker, text)?;
+    }
+    Ok(copied)
+}
+
+/// What the folder is seeded from: each entry's name in the folder and where it is copied from
+/// (present or not).
+fn sources(
+    cli: Cli,
+    config: &Path,
+    user: Option<&Path>,
+    user_home: Option<&Path>,
+    var: &dyn Fn(&str) -> Option<String>,
+) -> Vec<(String, PathBuf)> {
+    let mut sources = Vec::new();
     if let Some(user) = user.filter(|u| u.is_dir() && *u != config) {
         for name in seeded_entries(cli) {
-            let from = user.join(name);
-            if from.symlink_metadata().is_ok() {
-                copy_tree(&from, &config.join(name))?;
-                copied.push(from.display().to_string());
-            }
+            sources.push((name.to_string(), user.join(name)));
         }
     }
     // Without CLAUDE_CONFIG_DIR, Claude Code keeps its main settings file (MCP servers, trust)
@@ -125,15 +183,64 @@ pub fn prepare(
     {
         let from = user_home.join(".claude.json");
         if from.is_file() {
-            std::fs::copy(&from, config.join(".claude.json"))?;
-            copied.push(from.display().to_string());
+            sources.retain(|(name, _)| name != ".claude.json");
+            sources.push((".claude.json".to_string(), from));
         }
     }
-    if matches!(cli, Cli::Gemini | Cli::Qwen) {
-        settle_settings(cli, &config.join("settings.json"), var)?;
+    sources
+}
+
+/// The marker's `fingerprint<TAB>entry` lines.
+fn fingerprints(lines: &str) -> Vec<(String, u64)> {
+    lines
+        .lines()
+        .filter_map(|line| {
+            let (f, name) = line.split_once('\t')?;
+            Some((name.to_string(), u64::from_str_radix(f, 16).ok()?))
+        })
+        .collect()
+}
+
+/// A fingerprint of a file, a folder (its names and contents, in order) or a link (its
+/// target): FNV-1a, stable across builds, so that an upgrade between attempts refreshes
+/// nothing the user did not change.
+fn fingerprint(path: &Path) -> io::Result<u64> {
+    fn feed(hash: &mut u64, bytes: &[u8]) {
+        for b in bytes {
+            *hash ^= u64::from(*b);
+            *hash = hash.wrapping_mul(0x0100_0000_01b3);
+        }
+        // Each piece ends, so that "ab"+"c" differs from "a"+"bc".
+        *hash ^= 0xff;
+        *hash = hash.wrapping_mul(0x0100_0000_01b3);
     }
-    std::fs::write(config.join(SEEDED), "")?;
-    Ok(copied)
+    fn walk(path: &Path, hash: &mut u64) -> io::Result<()> {
+        let meta = path.symlink_metadata()?;
+        if meta.file_type().is_symlink() {
+            feed(hash, b"link");
+            feed(
+                hash,
+                std::fs::read_link(path)?.as_os_str().as_encoded_bytes(),
+            );
+        } else if meta.is_dir() {
+            feed(hash, b"dir");
+            let mut names: Vec<_> = std::fs::read_dir(path)?
+                .map(|e| e.map(|e| e.file_name()))
+                .collect::<io::Result<_>>()?;
+            names.sort();
+            for name in names {
+                feed(hash, name.as_encoded_bytes());
+                walk(&path.join(name), hash)?;
+            }
+        } else {
+            feed(hash, b"file");
+            feed(hash, &std::fs::read(path)?);
+        }
+        Ok(())
+    }
+    let mut hash = 0xcbf2_9ce4_8422_2325;
+    walk(path, &mut hash)?;
+    Ok(hash)
 }
 
 /// Gemini CLI's and Qwen Code's settings: the user's, with telemetry, usage statistics and
@@ -234,7 +341,7 @@ mod tests {
     }
 
     #[test]
-    fn a_claude_home_is_seeded_from_the_users_setup_once() {
+    fn a_claude_home_is_seeded_once_and_takes_what_the_user_changed_since() {
         let dir = tempfile::tempdir().unwrap();
         let user_home = dir.path().join("u");
         let user = user_home.join(".claude");
@@ -269,6 +376,34 @@ mod tests {
         assert_eq!(
             std::fs::read_to_string(config.join("settings.json")).unwrap(),
             "changed"
+        );
+        // The user changes their own (a retry after fixing their setup): that entry is copied
+        // again, the CLI's other changes stay.
+        std::fs::write(config.join("commands/review.md"), "the CLI's").unwrap();
+        std::fs::write(user.join("settings.json"), "{\"fixed\":1}").unwrap();
+        let copied = prepare(Cli::Claude, &home, Some(&found), Some(&user_home), &none).unwrap();
+        assert_eq!(copied, [user.join("settings.json").display().to_string()]);
+        assert_eq!(
+            std::fs::read_to_string(config.join("settings.json")).unwrap(),
+            "{\"fixed\":1}"
+        );
+        assert_eq!(
+            std::fs::read_to_string(config.join("commands/review.md")).unwrap(),
+            "the CLI's"
+        );
+        // A folder the user changed replaces the copy whole.
+        std::fs::remove_file(user.join("commands/review.md")).unwrap();
+        std::fs::write(user.join("commands/new.md"), "new").unwrap();
+        prepare(Cli::Claude, &home, Some(&found), Some(&user_home), &none).unwrap();
+        assert!(!config.join("commands/review.md").exists());
+        assert!(config.join("commands/new.md").is_file());
+        // A folder seeded before fingerprints were kept is left as the CLI left it.
+        std::fs::write(config.join(SEEDED), "").unwrap();
+        std::fs::write(user.join("settings.json"), "{\"again\":1}").unwrap();
+        assert!(
+            prepare(Cli::Claude, &home, Some(&found), Some(&user_home), &none)
+                .unwrap()
+                .is_empty()
         );
     }
 

@@ -450,10 +450,9 @@ fn task_changes(
         }
         if old.agent_for(before, was) != new.agent_for(stream, task) {
             changes.push(format!(
-                "stream `{name}`: task {}'s agent {} -> {}",
+                "stream `{name}`: task {}'s agent {}",
                 t + 1,
-                agent(old.agent_for(before, was)),
-                agent(new.agent_for(stream, task))
+                agent_change(old.agent_for(before, was), new.agent_for(stream, task))
             ));
         }
     }
@@ -497,6 +496,48 @@ fn agent(agent: Option<&crate::agent::AgentSpec>) -> String {
         },
         None => "(none)".to_string(),
     }
+}
+
+/// How an agent changed: `was -> now`, and when both read alike (the same preset and model),
+/// which of the preset's `args` and `env` changed instead. Variables are named, never shown:
+/// their values are often keys.
+fn agent_change(
+    was: Option<&crate::agent::AgentSpec>,
+    now: Option<&crate::agent::AgentSpec>,
+) -> String {
+    let (before, after) = (agent(was), agent(now));
+    let (Some(a), Some(b)) = (
+        was.and_then(crate::agent::AgentSpec::preset),
+        now.and_then(crate::agent::AgentSpec::preset),
+    ) else {
+        return format!("{before} -> {after}");
+    };
+    if before != after {
+        return format!("{before} -> {after}");
+    }
+    let mut parts = Vec::new();
+    if a.args != b.args {
+        let args = |args: &[String]| argv((!args.is_empty()).then_some(args));
+        parts.push(format!("args {} -> {}", args(&a.args), args(&b.args)));
+    }
+    let names = |pick: &dyn Fn(&String) -> bool| -> Vec<&String> {
+        a.env
+            .keys()
+            .chain(b.env.keys())
+            .filter(|k| pick(k))
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect()
+    };
+    let added = names(&|k| !a.env.contains_key(k));
+    let removed = names(&|k| !b.env.contains_key(k));
+    let changed = names(&|k| matches!((a.env.get(k), b.env.get(k)), (Some(x), Some(y)) if x != y));
+    for (list, what) in [(added, "added"), (removed, "removed"), (changed, "changed")] {
+        if !list.is_empty() {
+            parts.push(format!("env {} {what}", ticked(&list)));
+        }
+    }
+    format!("{after}: {}", parts.join(", "))
 }
 
 fn ticked(names: &[&String]) -> String {

@@ -564,3 +564,86 @@ tasks = ["Add a line to a/x"]
     assert!(!legacy.exists(), "the old workspace was not moved");
     assert!(beside.join("a/x").is_file(), "no workspace at {beside:?}");
 }
+
+/// Found driving the real Codex by hand: a task failed on the provider's address in the user's
+/// `~/.codex/config.toml`; the user fixed it and ran `streams retry`, and the task failed the
+/// same way, on the copy its home had kept from the first attempt. What the user changed since
+/// is copied again; what the CLI wrote in its home stays.
+#[test]
+fn a_retry_gives_the_cli_what_the_user_changed_in_their_setup_since() {
+    let r = Replayed::new();
+    let user = r.repo.home.join(".codex");
+    std::fs::create_dir_all(user.join("prompts")).unwrap();
+    std::fs::write(user.join("config.toml"), "base_url = \"wrong\"\n").unwrap();
+    std::fs::write(user.join("prompts/p.md"), "p").unwrap();
+    r.plan("\"codex\"", &[("a", "error")], "", &[]);
+    r.repo.streams(&["run"]).assert_code(4);
+    let config = crate::support::runs::run_dir(&r.repo).join("homes/a/1/.codex");
+    assert_eq!(
+        std::fs::read_to_string(config.join("config.toml")).unwrap(),
+        "base_url = \"wrong\"\n"
+    );
+    // What the CLI keeps in its home between attempts.
+    std::fs::write(config.join("prompts/p.md"), "the CLI's").unwrap();
+    std::fs::write(user.join("config.toml"), "base_url = \"fixed\"\n").unwrap();
+    r.plan("\"codex\"", &[("a", "edit-and-commit")], "", &[]);
+    let out = r.repo.streams(&["retry", "a"]);
+    out.assert_code(0);
+    assert_eq!(
+        std::fs::read_to_string(config.join("config.toml")).unwrap(),
+        "base_url = \"fixed\"\n",
+        "{out}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(config.join("prompts/p.md")).unwrap(),
+        "the CLI's"
+    );
+}
+
+/// Found driving the real Codex by hand against an address nothing answers on: it printed
+/// "Reconnecting... waiting for network" until the task's timeout while `status` showed the
+/// stream running and nothing else. An error after the agent's last action is what it shows.
+#[test]
+fn status_shows_the_error_a_running_agent_reported_after_its_last_action() {
+    let r = Replayed::new();
+    let release = r.file("release");
+    let events = [
+        r#"{"type":"thread.started","thread_id":"t1"}"#,
+        r#"{"type":"turn.started"}"#,
+        r#"{"type":"item.started","item":{"id":"i0","type":"command_execution","command":"ls","status":"in_progress"}}"#,
+        r#"{"type":"error","message":"Reconnecting... 1/5 (stream disconnected before completion)"}"#,
+        r#"{"type":"error","message":"Reconnecting... waiting for network (Connection failed: error sending request)"}"#,
+    ];
+    let mut script = String::from("#!/bin/sh\n");
+    for event in events {
+        script.push_str(&format!("echo '{event}'\n"));
+    }
+    script.push_str(&format!(
+        "while [ ! -e {:?} ]; do sleep 0.05; done\n",
+        release.display().to_string()
+    ));
+    r.repo.write("codex-offline.sh", &script);
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let path = r.repo.path("codex-offline.sh");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    r.repo.write(
+        "streams.toml",
+        "[plan]\nname = \"p\"\nagent = [\"./codex-offline.sh\"]\nallow_empty = true\n\n[[stream]]\nname = \"a\"\nowns = [\"src/a/**\"]\ntasks = [\"t\"]\n",
+    );
+    r.repo.commit_all("plan");
+    let mut child = r.repo.streams_cmd(&["run"]).spawn().unwrap();
+    let wanted = "agent: error: Reconnecting... waiting for network (Connection failed: error sending request)";
+    let status = crate::common::wait_for(
+        "status to show the agent's error",
+        std::time::Duration::from_secs(60),
+        || {
+            let out = r.repo.streams(&["status"]);
+            out.stdout.contains(wanted).then_some(out)
+        },
+    );
+    std::fs::write(&release, "").unwrap();
+    let _ = child.wait();
+    assert!(!status.stdout.contains("agent: exec ls"), "{status}");
+}

@@ -753,6 +753,38 @@ tasks = ["{b_task}"]
     );
 }
 
+/// Found driving the real Claude Code by hand: moving the preset's `env` out of the plan (into
+/// the shell) made `retry` say "preset `claude` (model m) -> preset `claude` (model m)", a
+/// change that reads as none. It names what changed instead (variables by name: values may be
+/// keys).
+#[test]
+fn retry_says_which_of_a_presets_args_and_env_changed() {
+    let repo = repo().with_agent_stubs();
+    let plan = |agent: &str| {
+        repo.write(
+            "streams.toml",
+            &format!(
+                "[plan]\nname = \"p\"\n\n[[stream]]\nname = \"a\"\nowns = [\"a/**\"]\nagent = {agent}\ntasks = [\"Do it\"]\n"
+            ),
+        );
+    };
+    // The stub `claude` fails the task, which is all the first run is for.
+    plan(
+        r#"{ preset = "claude", model = "m", args = ["--max-turns", "3"], env = { ANTHROPIC_BASE_URL = "http://127.0.0.1:1", ANTHROPIC_API_KEY = "sk-secret", KEPT = "1" } }"#,
+    );
+    repo.streams(&["run"]).assert_code(4);
+    plan(r#"{ preset = "claude", model = "m", env = { KEPT = "2", NEW = "x" } }"#);
+    let out = repo.streams(&["retry", "a"]);
+    let text = out.stderr_redacted();
+    assert!(
+        text.contains(
+            "  stream `a`: task 1's agent preset `claude` (model m): args `--max-turns 3` -> (none), env `NEW` added, env `ANTHROPIC_API_KEY`, `ANTHROPIC_BASE_URL` removed, env `KEPT` changed\n"
+        ),
+        "{out}"
+    );
+    assert!(!text.contains("sk-secret"), "{out}");
+}
+
 #[test]
 fn retry_refuses_what_a_run_in_progress_cannot_take_and_says_what_to_do() {
     let repo = repo();

@@ -121,19 +121,44 @@ pub fn observe(cli: Cli, output: &str, workdir: Option<&Path>, now: u64) -> Obse
     let mut seen = Observer {
         observed: Observed::default(),
         workdir: workdir.map(|w| format!("{}/", w.display())),
+        error_last: false,
     };
-    match cli {
-        Cli::Claude | Cli::Qwen => claude::read(&mut seen, cli, output),
-        Cli::Codex => codex::read(&mut seen, output, now),
-        Cli::Aider => aider::read(&mut seen, output),
-        Cli::Gemini => gemini::read(&mut seen, output),
-    }
+    read(cli, &mut seen, output, now);
     seen.observed
 }
 
-/// The agent's last action in `output` (for `status`).
+fn read(cli: Cli, seen: &mut Observer, output: &str, now: u64) {
+    match cli {
+        Cli::Claude | Cli::Qwen => claude::read(seen, cli, output),
+        Cli::Codex => codex::read(seen, output, now),
+        Cli::Aider => aider::read(seen, output),
+        Cli::Gemini => gemini::read(seen, output),
+    }
+}
+
+/// The agent's last action in `output` (for `status`), or the error it reported after it: a
+/// CLI that cannot reach its model retries for as long as it may (Codex prints "Reconnecting...
+/// waiting for network" until the task's timeout), and the person watching should see that,
+/// not its last action long before.
 pub fn last_activity(cli: Cli, output: &str, workdir: Option<&Path>) -> Option<Activity> {
-    observe(cli, output, workdir, 0).activity
+    let mut seen = Observer {
+        observed: Observed::default(),
+        workdir: workdir.map(|w| format!("{}/", w.display())),
+        error_last: false,
+    };
+    read(cli, &mut seen, output, 0);
+    let failure = seen.observed.failure.as_ref();
+    match failure.or(seen
+        .error_last
+        .then(|| seen.observed.errors.last())
+        .flatten())
+    {
+        Some(error) => Some(Activity {
+            tool: "error:".to_string(),
+            target: one_line(error, 200),
+        }),
+        None => seen.observed.activity,
+    }
 }
 
 /// The last action in `output`, whichever preset's CLI printed it (for `status`, which knows the
@@ -150,6 +175,8 @@ struct Observer {
     observed: Observed,
     /// The working directory with a trailing `/`, stripped from targets.
     workdir: Option<String>,
+    /// The last thing read was an error, not an action.
+    error_last: bool,
 }
 
 impl Observer {
@@ -168,12 +195,14 @@ impl Observer {
             tool: tool.to_string(),
             target: one_line(&target, 100),
         });
+        self.error_last = false;
     }
 
     fn error(&mut self, text: &str) {
         let text = text.trim();
         if !text.is_empty() {
             self.observed.errors.push(text.to_string());
+            self.error_last = true;
         }
     }
 

@@ -144,7 +144,8 @@ pub(super) async fn agent(
 }
 
 /// A preset's CLI gets its own configuration folder in the task's home, seeded from the user's
-/// once (later attempts find it as the CLI left it). A failure is told, not fatal: the CLI may
+/// at the first attempt (later attempts find it as the CLI left it, but for what the user changed
+/// in their own since). A failure is told, not fatal: the CLI may
 /// well run without the user's setup.
 async fn seed_home(task: &Steps<'_>) {
     let Some(preset) = &task.job.preset else {
