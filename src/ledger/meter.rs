@@ -34,6 +34,9 @@ pub struct Meter {
     seen: Usage,
     /// The messages already counted (Claude's events repeat a message's id per block).
     messages: BTreeSet<String>,
+    /// The prompt figures of the main conversation's messages (not a subagent's), counted on
+    /// after the final report too: the least an honest final report can say.
+    main_messages: Usage,
     /// The final report came: `seen` is it.
     reported: bool,
     /// A partial line carried over to the next chunk.
@@ -128,7 +131,7 @@ impl Meter {
                 }
                 None => false,
             },
-            Some("assistant") if !self.reported => {
+            Some("assistant") => {
                 let message = &event["message"];
                 let id = message["id"]
                     .as_str()
@@ -147,17 +150,26 @@ impl Meter {
                     Cli::Qwen => n("input_tokens").saturating_sub(read + write),
                     _ => n("input_tokens"),
                 };
-                self.seen.input += input;
-                self.seen.cache_read += read;
-                self.seen.cache_write += write;
-                self.seen.output += n("output_tokens");
-                self.seen.turns = Some(self.seen.turns.unwrap_or(0) + 1);
-                if let Some(model) = message["model"].as_str()
-                    && model != "<synthetic>"
-                    && !self.seen.models.iter().any(|m| m == model)
-                {
-                    self.seen.models.push(model.to_string());
+                let message_usage = Usage {
+                    input,
+                    cache_read: read,
+                    cache_write: write,
+                    output: n("output_tokens"),
+                    turns: Some(1),
+                    models: message["model"]
+                        .as_str()
+                        .filter(|m| *m != "<synthetic>")
+                        .map(|m| vec![m.to_string()])
+                        .unwrap_or_default(),
+                    ..Usage::default()
+                };
+                if event["parent_tool_use_id"].is_null() {
+                    self.main_messages = self.main_messages.add(&message_usage);
                 }
+                if self.reported {
+                    return false;
+                }
+                self.seen = self.seen.add(&message_usage);
                 true
             }
             _ => false,
@@ -172,6 +184,51 @@ impl Meter {
     /// Whether anything was seen at all.
     pub fn saw_any(&self) -> bool {
         self.reported || !self.messages.is_empty()
+    }
+
+    /// Claude Code's final report says less than its own message events did: interrupted
+    /// (SIGINT) just as a message ended, Claude Code 2.1.197 can print a `result` with
+    /// `error_during_execution` and zero usage although the model had answered (seen in
+    /// `agents::scenes`). Such a report is no report: what was seen is kept instead, as the
+    /// least the run used. Only the prompt figures are compared (the message events' output
+    /// figure is the stream's first, not the message's).
+    pub fn short_report(&self) -> Option<Usage> {
+        if !self.reported || self.cli != Some(Cli::Claude) {
+            return None;
+        }
+        let (report, main) = (&self.seen, &self.main_messages);
+        let short = report.input < main.input
+            || report.cache_read < main.cache_read
+            || report.cache_write < main.cache_write;
+        short.then(|| report.at_least(main))
+    }
+}
+
+/// What a preset's run used, given its final report (`None`: it ended without one) and its
+/// output: `(usage, seen)`, exactly one of them set when anything was seen. `seen` is the least
+/// the run used when its report is missing or short of its own message events
+/// ([`Meter::short_report`]): "unknown", never zero. `before`: what the session this run
+/// continues had reported, for a CLI that reports running totals. `output` is read only when
+/// needed.
+pub fn settle(
+    cli: Cli,
+    report: Option<Usage>,
+    before: Option<Usage>,
+    output: impl FnOnce() -> String,
+) -> (Option<Usage>, Option<Usage>) {
+    if report.is_some() && cli != Cli::Claude {
+        return (report, None);
+    }
+    let mut meter = Meter::new(Some(cli), before);
+    for line in output().lines() {
+        meter.line(line);
+    }
+    match report {
+        None => (None, meter.saw_any().then(|| meter.so_far().clone())),
+        Some(report) => match meter.short_report() {
+            Some(least) => (None, Some(least)),
+            None => (Some(report), None),
+        },
     }
 }
 
@@ -275,5 +332,37 @@ mod tests {
         meter.line(r#"{"type":"result","subtype":"success","num_turns":3,"total_cost_usd":0.01209,"usage":{"input_tokens":3500,"output_tokens":90,"cache_read_input_tokens":300,"cache_creation_input_tokens":40}}"#);
         let u = meter.so_far();
         assert_eq!((u.input, u.output, u.cost_usd), (3500, 90, Some(0.01209)));
+    }
+
+    #[test]
+    fn a_claude_report_short_of_its_own_messages_is_no_report() {
+        let assistant = |id: &str, parent: &str| {
+            format!(
+                r#"{{"type":"assistant","parent_tool_use_id":{parent},"message":{{"id":"{id}","model":"claude-sonnet-4-5","content":[],"usage":{{"input_tokens":1000,"cache_read_input_tokens":300,"cache_creation_input_tokens":40,"output_tokens":1}}}}}}"#
+            )
+        };
+        let output = |result: &str| format!("{}\n{result}\n", assistant("m1", "null"));
+        // Interrupted as the message ended: a result that says nothing was used.
+        let zero = r#"{"type":"result","subtype":"error_during_execution","is_error":true,"num_turns":1,"total_cost_usd":0,"usage":{"input_tokens":0,"cache_creation_input_tokens":0,"cache_read_input_tokens":0,"output_tokens":0}}"#;
+        let report = Some(Usage::default());
+        let (usage, seen) = settle(Cli::Claude, report, None, || output(zero));
+        assert_eq!(usage, None);
+        let seen = seen.unwrap();
+        assert_eq!(
+            (seen.input, seen.cache_read, seen.cache_write, seen.output),
+            (1000, 300, 40, 1)
+        );
+        assert_eq!((seen.cost_usd, seen.turns), (None, Some(1)));
+        // A whole report is the usage, even when it leaves out a subagent's messages.
+        let whole = r#"{"type":"result","subtype":"error_during_execution","num_turns":2,"total_cost_usd":0.004,"usage":{"input_tokens":1000,"cache_creation_input_tokens":40,"cache_read_input_tokens":300,"output_tokens":50}}"#;
+        let text = format!("{}{}\n", output(""), assistant("sub1", "\"toolu_1\""));
+        let text = text.replace("\n\n", "\n") + whole + "\n";
+        let reported = Usage {
+            input: 1000,
+            output: 50,
+            ..Usage::default()
+        };
+        let (usage, seen) = settle(Cli::Claude, Some(reported.clone()), None, || text);
+        assert_eq!((usage, seen), (Some(reported), None));
     }
 }

@@ -314,17 +314,10 @@ fn preset_usage(
         }
         (usage, _) => (usage.clone(), None),
     };
-    let seen = if usage.is_none() {
-        let output = crate::agent::log::last_attempt(&task.job.log_path, OUTPUT_READ);
-        let before = session_before.as_ref().map(|(_, u)| u.clone());
-        let mut meter = crate::ledger::meter::Meter::new(Some(preset.cli), before);
-        for line in output.lines() {
-            meter.line(line);
-        }
-        meter.saw_any().then(|| meter.so_far().clone())
-    } else {
-        None
-    };
+    let before = session_before.as_ref().map(|(_, u)| u.clone());
+    let (usage, seen) = crate::ledger::meter::settle(preset.cli, usage, before, || {
+        crate::agent::log::last_attempt(&task.job.log_path, OUTPUT_READ)
+    });
     AttemptUsage {
         attempt: 0,
         cli: Some(preset.cli),
