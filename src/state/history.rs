@@ -12,8 +12,8 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use super::model::{RunState, StreamState, TaskState};
 use super::store::{StateDir, write_atomic};
+use super::{RunState, StreamState, TaskState};
 use crate::plan::Plan;
 use crate::plan::learn::{self, text_hash};
 
@@ -186,7 +186,7 @@ pub fn records_of(state: &RunState, plan: &Plan, now_ms: u64) -> Vec<Record> {
 }
 
 /// What a task's agent reported over its attempts; `None` when no attempt reported.
-fn reported(task: &super::model::TaskRecord) -> Option<super::model::Usage> {
+fn reported(task: &super::TaskRecord) -> Option<super::model::Usage> {
     task.usage
         .iter()
         .filter_map(|a| a.usage.as_ref())
