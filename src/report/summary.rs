@@ -212,7 +212,7 @@ pub fn build(state: &RunState, status: &str, stream_files: Option<&[usize]>) -> 
     report.forecast = state
         .forecast
         .as_ref()
-        .map(|f| super::forecast_view::build(f, &report));
+        .map(|f| super::forecast_view::build(f, &report, elsewhere));
     report
 }
 
