@@ -557,7 +557,7 @@ fn record_usage(run: &mut Run, unit: &SyncUnit, ran: &Ran) {
                 .map_or(0, |d| d.as_secs());
             let observed = crate::agent::events::observe(cli, &output, Some(&ran.workspace), now);
             let (usage, seen) =
-                crate::ledger::meter::settle(cli, observed.usage, None, || output.clone());
+                crate::ledger::meter::settle(cli, observed.usage, None, || output.clone(), || None);
             (usage, observed.session, seen)
         }
         None => {

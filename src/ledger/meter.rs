@@ -13,7 +13,7 @@
 //! one the run's total so far (the last one counts), or the same object written to the file
 //! its `{usage_file}` placeholder names (read when it ends; it wins over the lines).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::Value;
 
@@ -34,6 +34,9 @@ pub struct Meter {
     seen: Usage,
     /// The messages already counted (Claude's events repeat a message's id per block).
     messages: BTreeSet<String>,
+    /// The output figure each message counted in `seen` had in its event (Claude Code: the
+    /// stream's first, 1), by message id: what a transcript's final figure replaces.
+    seen_outputs: BTreeMap<String, u64>,
     /// The prompt figures of the main conversation's messages (not a subagent's), counted on
     /// after the final report too: the least an honest final report can say.
     main_messages: Usage,
@@ -137,7 +140,7 @@ impl Meter {
                     .as_str()
                     .map(str::to_string)
                     .unwrap_or_else(|| format!("#{}", self.messages.len()));
-                if !self.messages.insert(id) {
+                if !self.messages.insert(id.clone()) {
                     return false;
                 }
                 let u = &message["usage"];
@@ -169,6 +172,7 @@ impl Meter {
                 if self.reported {
                     return false;
                 }
+                self.seen_outputs.insert(id, message_usage.output);
                 self.seen = self.seen.add(&message_usage);
                 true
             }
@@ -184,6 +188,34 @@ impl Meter {
     /// Whether anything was seen at all.
     pub fn saw_any(&self) -> bool {
         self.reported || !self.messages.is_empty()
+    }
+
+    /// The output tokens of the messages counted before the final report, each at its final
+    /// figure where Claude Code's session transcript has it (else its event's), by that transcript (`projects/<dir>/<session>.jsonl` in its
+    /// configuration folder: one line per message block, each with the message's final usage;
+    /// a subagent's lines are `isSidechain`). Messages of earlier runs of the session are in it
+    /// too: only those this output showed count.
+    pub fn transcript_output(&self, transcript: &str) -> u64 {
+        let mut finals: BTreeMap<String, u64> = BTreeMap::new();
+        for line in transcript.lines() {
+            let Ok(entry) = serde_json::from_str::<Value>(line) else {
+                continue;
+            };
+            if entry["type"] != "assistant" || entry["isSidechain"] == true {
+                continue;
+            }
+            let message = &entry["message"];
+            if let (Some(id), Some(output)) = (
+                message["id"].as_str(),
+                message["usage"]["output_tokens"].as_u64(),
+            ) {
+                finals.insert(id.to_string(), output);
+            }
+        }
+        self.seen_outputs
+            .iter()
+            .map(|(id, seen)| finals.get(id).map_or(*seen, |last| (*last).max(*seen)))
+            .sum()
     }
 
     /// Claude Code's final report says less than its own message events did: interrupted
@@ -207,14 +239,16 @@ impl Meter {
 /// What a preset's run used, given its final report (`None`: it ended without one) and its
 /// output: `(usage, seen)`, exactly one of them set when anything was seen. `seen` is the least
 /// the run used when its report is missing or short of its own message events
-/// ([`Meter::short_report`]): "unknown", never zero. `before`: what the session this run
-/// continues had reported, for a CLI that reports running totals. `output` is read only when
-/// needed.
+/// ([`Meter::short_report`]): "unknown", never zero; for Claude Code with each message's output
+/// at its final figure where its session's transcript has it ([`Meter::transcript_output`]).
+/// `before`: what the session this run continues had reported, for a CLI that reports running
+/// totals. `output` and `transcript` are read only when needed.
 pub fn settle(
     cli: Cli,
     report: Option<Usage>,
     before: Option<Usage>,
     output: impl FnOnce() -> String,
+    transcript: impl FnOnce() -> Option<String>,
 ) -> (Option<Usage>, Option<Usage>) {
     if report.is_some() && cli != Cli::Claude {
         return (report, None);
@@ -223,13 +257,22 @@ pub fn settle(
     for line in output().lines() {
         meter.line(line);
     }
-    match report {
-        None => (None, meter.saw_any().then(|| meter.so_far().clone())),
+    let least = match report {
+        None => meter.saw_any().then(|| meter.so_far().clone()),
         Some(report) => match meter.short_report() {
-            Some(least) => (None, Some(least)),
-            None => (Some(report), None),
+            Some(least) => Some(least),
+            None => return (Some(report), None),
         },
-    }
+    };
+    let least = least.map(|mut least| {
+        if cli == Cli::Claude
+            && let Some(output) = transcript().map(|t| meter.transcript_output(&t))
+        {
+            least.output = least.output.max(output);
+        }
+        least
+    });
+    (None, least)
 }
 
 /// What an output has shown so far, whichever agent printed it (for `status`, which knows the
@@ -345,7 +388,7 @@ mod tests {
         // Interrupted as the message ended: a result that says nothing was used.
         let zero = r#"{"type":"result","subtype":"error_during_execution","is_error":true,"num_turns":1,"total_cost_usd":0,"usage":{"input_tokens":0,"cache_creation_input_tokens":0,"cache_read_input_tokens":0,"output_tokens":0}}"#;
         let report = Some(Usage::default());
-        let (usage, seen) = settle(Cli::Claude, report, None, || output(zero));
+        let (usage, seen) = settle(Cli::Claude, report, None, || output(zero), || None);
         assert_eq!(usage, None);
         let seen = seen.unwrap();
         assert_eq!(
@@ -362,7 +405,35 @@ mod tests {
             output: 50,
             ..Usage::default()
         };
-        let (usage, seen) = settle(Cli::Claude, Some(reported.clone()), None, || text);
+        let (usage, seen) = settle(Cli::Claude, Some(reported.clone()), None, || text, || None);
         assert_eq!((usage, seen), (Some(reported), None));
+    }
+
+    #[test]
+    fn a_claude_run_without_its_result_takes_each_messages_output_from_its_transcript() {
+        let event = |id: &str| {
+            format!(
+                r#"{{"type":"assistant","parent_tool_use_id":null,"message":{{"id":"{id}","model":"claude-sonnet-4-5","content":[],"usage":{{"input_tokens":1000,"cache_read_input_tokens":0,"cache_creation_input_tokens":0,"output_tokens":1}}}}}}"#
+            )
+        };
+        let line = |id: &str, output: u64, sidechain: bool| {
+            format!(
+                r#"{{"isSidechain":{sidechain},"type":"assistant","message":{{"id":"{id}","usage":{{"input_tokens":1000,"output_tokens":{output}}}}}}}"#
+            )
+        };
+        // m0 is an earlier run's (the session resumed), m1 this run's, m2 only in its events
+        // (interrupted before the transcript had it); a subagent's line does not count.
+        let transcript = [
+            line("m0", 900, false),
+            line("m1", 50, false),
+            line("m1", 50, false),
+            line("s1", 700, true),
+        ]
+        .join("\n");
+        let output = format!("{}\n{}\n", event("m1"), event("m2"));
+        let (usage, seen) = settle(Cli::Claude, None, None, || output, || Some(transcript));
+        assert_eq!(usage, None);
+        let seen = seen.unwrap();
+        assert_eq!((seen.input, seen.output, seen.turns), (2000, 51, Some(2)));
     }
 }
