@@ -1,8 +1,9 @@
 //! `streams clean`: removes what finished runs left, never work that is not integrated
 //! unless forced.
 
-use crate::support::plans::{conflicting, two_streams};
+use crate::support::plans::two_streams;
 use crate::support::repos::repo_with_shared;
+use crate::support::runs::halted;
 
 #[test]
 fn clean_keeps_unintegrated_work_unless_forced() {
@@ -68,9 +69,7 @@ fn clean_keeps_unintegrated_work_unless_forced() {
 
 #[test]
 fn clean_refuses_while_a_run_is_not_over() {
-    let repo = repo_with_shared();
-    conflicting(&repo);
-    repo.streams(&["run"]).assert_code(3);
+    let repo = halted();
     let out = repo.streams(&["clean"]);
     out.assert_code(5);
     assert!(out.stderr.contains("is halted, not finished"), "{out}");

@@ -366,3 +366,29 @@ pub fn wait_for<T>(what: &str, timeout: Duration, mut check: impl FnMut() -> Opt
 pub fn process_alive(pid: i32) -> bool {
     nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None).is_ok()
 }
+
+/// Whether a process is a zombie: dead, waiting for its parent to collect it.
+pub fn is_zombie(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| {
+        s.rsplit_once(')')
+            .is_some_and(|(_, r)| r.trim_start().starts_with('Z'))
+    })
+}
+
+/// Waits (up to 5 s) for `pid` to be gone: dead, or dead and not yet collected by its parent
+/// (a stray reparented to init is collected a moment after it is killed).
+#[track_caller]
+pub fn assert_gone(pid: i32, what: &str) {
+    wait_for(what, Duration::from_secs(5), || {
+        (!process_alive(pid) || is_zombie(pid)).then_some(())
+    });
+}
+
+/// The pid a test's script wrote to `pidfile`.
+pub fn read_pid(pidfile: &Path) -> i32 {
+    std::fs::read_to_string(pidfile)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap()
+}

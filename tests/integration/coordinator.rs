@@ -3,7 +3,7 @@
 
 use crate::support::plans::{conflicting, plan, two_streams};
 use crate::support::repos::repo_with_shared;
-use crate::support::runs::{resolution, run_dir};
+use crate::support::runs::{halted, resolution, resolve_shared, run_dir};
 
 #[test]
 fn a_conflict_in_a_shared_file_halts_with_a_bundle_and_a_resolution_worktree() {
@@ -72,12 +72,8 @@ fn a_conflict_in_a_shared_file_halts_with_a_bundle_and_a_resolution_worktree() {
 
 #[test]
 fn continue_records_the_resolution_and_finishes_the_run() {
-    let repo = repo_with_shared();
-    conflicting(&repo);
-    repo.streams(&["run"]).assert_code(3);
-    let wt = resolution(&repo);
-    std::fs::write(wt.join("shared.txt"), "from a and b\n").unwrap();
-    repo.git_in(&wt, &["add", "shared.txt"]);
+    let repo = halted();
+    let wt = resolve_shared(&repo, "from a and b\n");
     let out = repo.streams(&["continue"]);
     // What it says, and `status` after it, are in the scene `scenes::continue_after_a_resolution`.
     out.assert_code(0);
@@ -100,12 +96,8 @@ fn continue_records_the_resolution_and_finishes_the_run() {
 
 #[test]
 fn a_resolution_the_person_committed_is_recorded_too() {
-    let repo = repo_with_shared();
-    conflicting(&repo);
-    repo.streams(&["run"]).assert_code(3);
-    let wt = resolution(&repo);
-    std::fs::write(wt.join("shared.txt"), "merged by hand\n").unwrap();
-    repo.git_in(&wt, &["add", "shared.txt"]);
+    let repo = halted();
+    let wt = resolve_shared(&repo, "merged by hand\n");
     repo.git_in(&wt, &["commit", "-q", "-m", "my resolution"]);
     repo.streams(&["continue"]).assert_code(0);
     assert_eq!(
@@ -120,9 +112,7 @@ fn a_resolution_the_person_committed_is_recorded_too() {
 
 #[test]
 fn continue_refuses_while_the_conflict_is_unresolved() {
-    let repo = repo_with_shared();
-    conflicting(&repo);
-    repo.streams(&["run"]).assert_code(3);
+    let repo = halted();
     let wt = resolution(&repo);
     let tip = repo.git(&["rev-parse", "streams/p/integration"]);
 
@@ -154,9 +144,7 @@ fn continue_refuses_while_the_conflict_is_unresolved() {
 
 #[test]
 fn skip_leaves_the_stream_out_and_keeps_its_branch() {
-    let repo = repo_with_shared();
-    conflicting(&repo);
-    repo.streams(&["run"]).assert_code(3);
+    let repo = halted();
     let b_branch = repo.git(&["rev-parse", "streams/p/b"]);
     let out = repo.streams(&["skip", "b"]);
     // The person's choice, not a failure (see scenarios::a_conflict_halt_then_skip).
@@ -182,9 +170,7 @@ fn skip_leaves_the_stream_out_and_keeps_its_branch() {
 
 #[test]
 fn skip_of_an_unknown_stream_says_which_exist() {
-    let repo = repo_with_shared();
-    conflicting(&repo);
-    repo.streams(&["run"]).assert_code(3);
+    let repo = halted();
     let out = repo.streams(&["skip", "nope"]);
     out.assert_code(2);
     assert!(
@@ -484,9 +470,7 @@ tasks = ["b first", "b second"]
 "#,
     );
     repo.streams(&["run"]).assert_code(3);
-    let wt = resolution(&repo);
-    std::fs::write(wt.join("shared.txt"), "from a, then b\n").unwrap();
-    repo.git_in(&wt, &["add", "shared.txt"]);
+    resolve_shared(&repo, "from a, then b\n");
     let out = repo.streams(&["continue"]);
     out.assert_code(0);
     // b's second task started from the resolved tip: it saw the resolution and built on it.
@@ -532,9 +516,7 @@ tasks = ["t"]
 
 #[test]
 fn continue_refuses_a_resolution_that_drops_the_streams_work() {
-    let repo = repo_with_shared();
-    conflicting(&repo);
-    repo.streams(&["run"]).assert_code(3);
+    let repo = halted();
     let wt = resolution(&repo);
     let tip = repo.git(&["rev-parse", "streams/p/integration"]);
     // Starting over the natural way throws away b's clean changes (b/y) as well.
@@ -620,9 +602,7 @@ fn moving_worktree_root_between_runs_moves_the_worktrees() {
 /// lays it out again, says so, and the conflict can then be resolved there as before.
 #[test]
 fn continue_after_the_resolution_worktree_was_deleted_lays_it_out_again() {
-    let repo = repo_with_shared();
-    conflicting(&repo);
-    repo.streams(&["run"]).assert_code(3);
+    let repo = halted();
     let wt = resolution(&repo);
     let marked = std::fs::read_to_string(wt.join("shared.txt")).unwrap();
     std::fs::remove_dir_all(&wt).unwrap();
@@ -671,9 +651,7 @@ fn continue_after_the_resolution_worktree_was_deleted_lays_it_out_again() {
 /// person's edits: `continue` does not touch it and says what to do.
 #[test]
 fn continue_refuses_a_resolution_worktree_that_is_no_longer_one() {
-    let repo = repo_with_shared();
-    conflicting(&repo);
-    repo.streams(&["run"]).assert_code(3);
+    let repo = halted();
     let wt = resolution(&repo);
     std::fs::remove_file(wt.join(".git")).unwrap();
     std::fs::write(wt.join("shared.txt"), "my edits\n").unwrap();

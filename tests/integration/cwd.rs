@@ -6,9 +6,7 @@
 use std::path::Path;
 
 use crate::common::{CmdOutput, TestRepo, streams_bin};
-use crate::support::plans::conflicting;
-use crate::support::repos::repo_with_shared;
-use crate::support::runs::resolution;
+use crate::support::runs::{halted, resolution, resolve_shared};
 
 /// Runs `script` in `sh` from `dir` (the person's shell, `cd`ed there), `$STREAMS` being the
 /// binary: a later command of the script runs in whatever is left of the directory.
@@ -28,12 +26,8 @@ fn shell_in(repo: &TestRepo, dir: &Path, script: &str) -> CmdOutput {
 
 /// A halted run whose conflict is resolved in its resolution workspace, left staged.
 fn halted_and_resolved() -> (TestRepo, std::path::PathBuf) {
-    let repo = repo_with_shared();
-    conflicting(&repo);
-    repo.streams(&["run"]).assert_code(3);
-    let wt = resolution(&repo);
-    std::fs::write(wt.join("shared.txt"), "from a and b\n").unwrap();
-    repo.git_in(&wt, &["add", "shared.txt"]);
+    let repo = halted();
+    let wt = resolve_shared(&repo, "from a and b\n");
     (repo, wt)
 }
 
@@ -60,9 +54,7 @@ fn continue_from_the_resolution_workspace_says_where_to_cd() {
 #[test]
 fn skip_and_abort_from_the_resolution_workspace_say_where_to_cd() {
     for command in ["skip b", "abort"] {
-        let repo = repo_with_shared();
-        conflicting(&repo);
-        repo.streams(&["run"]).assert_code(3);
+        let repo = halted();
         let wt = resolution(&repo);
         let out = shell_in(&repo, &wt, &format!(r#""$STREAMS" {command}"#));
         out.assert_code(0);

@@ -6,7 +6,7 @@ use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
 
-use crate::common::{TestRepo, process_alive, wait_for};
+use crate::common::{TestRepo, assert_gone, is_zombie, process_alive, read_pid, wait_for};
 
 fn repo() -> TestRepo {
     TestRepo::with_files(&[("a/f.txt", "a\n"), ("b/f.txt", "b\n")])
@@ -56,28 +56,6 @@ fn forged_stray(pidfile: &Path) -> String {
          while [ ! -s {p} ]; do sleep 0.02; done",
         p = pidfile.display()
     )
-}
-
-fn read_pid(pidfile: &Path) -> i32 {
-    std::fs::read_to_string(pidfile)
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap()
-}
-
-fn is_zombie(pid: i32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| {
-        s.rsplit_once(')')
-            .is_some_and(|(_, r)| r.trim_start().starts_with('Z'))
-    })
-}
-
-#[track_caller]
-fn assert_gone(pid: i32, what: &str) {
-    wait_for(what, Duration::from_secs(5), || {
-        (!process_alive(pid) || is_zombie(pid)).then_some(())
-    });
 }
 
 /// Finding 5: a stray in a session of its own that names a stream no task has is still its

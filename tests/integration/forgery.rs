@@ -1,5 +1,5 @@
 //! The workspace's git is the agent's: nothing it forges there is believed (issue 23). Each test
-//! is an agent script in the two-stream trial plan of `private.rs` (`a` owns `a/**`, `b` owns
+//! is an agent script in the two-stream trial plan of `support::trial` (`a` owns `a/**`, `b` owns
 //! `b/**`, `c/**` is nobody's); each failed when streams asked the workspace's own git what the
 //! agent changed, and passes now that streams reads the files against the start tree read from
 //! the user's repository, with no git process of its own in the workspace's git directory.
@@ -7,7 +7,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::common::{TestRepo, agents_dir};
-use crate::private::{show, trial_plan, trial_repo};
+use crate::support::trial::{show, trial_plan, trial_repo};
 
 /// The plan line that puts an agent under Landlock.
 const LANDLOCK: &str = r#"sandbox = "landlock""#;

@@ -131,8 +131,23 @@ impl Fleet {
         (dir, child)
     }
 
+    /// Runs `a` and `b` on machines of their own at the same time, as their CI jobs would, and
+    /// waits for both to succeed; returns `a`'s machine.
+    fn a_and_b(&self) -> PathBuf {
+        let (machine_a, a) = self.machine("a");
+        let (_, b) = self.machine("b");
+        wait_ok(a);
+        wait_ok(b);
+        machine_a
+    }
+
     fn remote_git(&self, args: &[&str]) -> String {
         self.src.git_in(&self.remote, args)
+    }
+
+    /// `path` as the remote's integration branch holds it.
+    fn remote_file(&self, path: &str) -> String {
+        self.remote_git(&["show", &format!("streams/p/integration:{path}")])
     }
 
     fn remote_ref(&self, name: &str) -> Option<String> {
@@ -207,6 +222,37 @@ fn integrate(fleet: &Fleet, central: &Path, stage: Option<usize>) -> CmdOutput {
     integrate_reporting(fleet, central, stage, None).0
 }
 
+/// The command `streams integrate --from origin` of this test run's id, of `stage` (every
+/// stage: `None`), from `start`, in `central`.
+fn integrate_cmd(
+    fleet: &Fleet,
+    central: &Path,
+    stage: Option<usize>,
+    start: Option<&str>,
+) -> std::process::Command {
+    let mut args = vec!["integrate", "--from", "origin", "--run-id", run_id()];
+    let stage_text = stage.map(|k| k.to_string());
+    if let Some(k) = &stage_text {
+        args.extend(["--stage", k.as_str()]);
+    }
+    if let Some(start) = start {
+        args.extend(["--start", start]);
+    }
+    let mut cmd = fleet.src.streams_cmd(&args);
+    cmd.current_dir(central);
+    cmd
+}
+
+/// `streams integrate` of `stage` in `central`, killed (SIGKILL) at the failpoint `point`.
+#[track_caller]
+fn integrate_killed_at(fleet: &Fleet, central: &Path, stage: Option<usize>, point: &str) {
+    let out = integrate_cmd(fleet, central, stage, None)
+        .env("STREAMS_FAILPOINT", point)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), None, "{point}: not killed");
+}
+
 /// `streams integrate` of `stage` (every stage: `None`) in `central`, a stage after the first
 /// from `start` (the tip the stage before reported); returns what it said and the tip it
 /// reports as its CI job's output (`$GITHUB_OUTPUT`), if any.
@@ -216,19 +262,8 @@ fn integrate_reporting(
     stage: Option<usize>,
     start: Option<&str>,
 ) -> (CmdOutput, Option<String>) {
-    let mut args = vec!["integrate", "--from", "origin", "--run-id", run_id()];
-    let stage_text = stage.map(|k| k.to_string());
-    if let Some(k) = &stage_text {
-        args.extend(["--stage", k.as_str()]);
-    }
-    if let Some(start) = start {
-        args.extend(["--start", start]);
-    }
     let outputs = tempfile::NamedTempFile::new().unwrap();
-    let out = fleet
-        .src
-        .streams_cmd(&args)
-        .current_dir(central)
+    let out = integrate_cmd(fleet, central, stage, start)
         .env("GITHUB_OUTPUT", outputs.path())
         .output()
         .unwrap();
@@ -246,10 +281,7 @@ fn streams_run_on_machines_at_once_integrate_to_what_one_machine_makes() {
     let run = run_id();
     let fleet = Fleet::new(STAGED_PLAN);
     // Stage 0: `a` and `b` on two machines at the same time.
-    let (_, a) = fleet.machine("a");
-    let (_, b) = fleet.machine("b");
-    wait_ok(a);
-    wait_ok(b);
+    fleet.a_and_b();
     assert!(
         fleet
             .remote_ref(&format!("refs/streams/p/manifests/{run}/a"))
@@ -312,18 +344,7 @@ fn streams_run_on_machines_at_once_integrate_to_what_one_machine_makes() {
     assert_eq!(tip, Some(stage1.clone()), "the same result");
     assert_eq!(fleet.remote_ref("streams/p/integration"), Some(stage1));
     let fresh = fleet.clone("central-again");
-    let out = fleet
-        .src
-        .streams_cmd(&[
-            "integrate",
-            "--from",
-            "origin",
-            "--run-id",
-            run,
-            "--stage",
-            "0",
-        ])
-        .current_dir(&fresh)
+    let out = integrate_cmd(&fleet, &fresh, Some(0), None)
         .env("GIT_COMMITTER_DATE", "2026-02-02T00:00:00+00:00")
         .output()
         .unwrap();
@@ -449,10 +470,7 @@ fn forge_manifest(
 #[test]
 fn a_lying_machine_is_caught_centrally_and_its_work_kept() {
     let fleet = Fleet::new(FLAT_PLAN);
-    let (machine_a, a) = fleet.machine("a");
-    let (_, b) = fleet.machine("b");
-    wait_ok(a);
-    wait_ok(b);
+    let machine_a = fleet.a_and_b();
     // The lie: one more commit on `a`, into `b`'s lane, and a manifest that claims it.
     let git = |args: &[&str]| fleet.src.git_in(&machine_a, args);
     let tip = git(&["rev-parse", "streams/p/a"]);
@@ -476,14 +494,8 @@ fn a_lying_machine_is_caught_centrally_and_its_work_kept() {
     // `b` is integrated; `a`'s work is kept on its rejected ref, here and on the remote.
     let result = fleet.remote_result();
     assert!(result.contains("b/x"), "{result}");
-    assert_eq!(
-        fleet.remote_git(&["show", "streams/p/integration:b/x"]),
-        "b\nb one"
-    );
-    assert_eq!(
-        fleet.remote_git(&["show", "streams/p/integration:a/x"]),
-        "a"
-    );
+    assert_eq!(fleet.remote_file("b/x"), "b\nb one");
+    assert_eq!(fleet.remote_file("a/x"), "a");
     assert_eq!(
         fleet.remote_ref(&format!(
             "refs/streams/p/work/{}/kept/a/rejected/a/2",
@@ -519,10 +531,7 @@ fn base_with_history(fleet: &Fleet) -> (String, String) {
 fn a_merge_whose_first_parent_is_older_than_the_start_cannot_undo_work_outside_the_lane() {
     let fleet = Fleet::new(FLAT_PLAN);
     let (old, base) = base_with_history(&fleet);
-    let (machine_a, a) = fleet.machine("a");
-    let (_, b) = fleet.machine("b");
-    wait_ok(a);
-    wait_ok(b);
+    let machine_a = fleet.a_and_b();
     // The lie: a merge of the start whose first parent is the base's parent. Against that
     // parent it changes `a/x` only, yet its tree takes README.md back to the old one.
     let git = |args: &[&str]| fleet.src.git_in(&machine_a, args);
@@ -550,23 +559,14 @@ fn a_merge_whose_first_parent_is_older_than_the_start_cannot_undo_work_outside_t
     let out = integrate(&fleet, &central, None);
     out.assert_code(4);
     assert!(out.stderr.contains("refused"), "{out}");
-    assert_eq!(
-        fleet.remote_git(&["show", "streams/p/integration:README.md"]),
-        "# app, v2"
-    );
-    assert_eq!(
-        fleet.remote_git(&["show", "streams/p/integration:b/x"]),
-        "b\nb one"
-    );
+    assert_eq!(fleet.remote_file("README.md"), "# app, v2");
+    assert_eq!(fleet.remote_file("b/x"), "b\nb one");
 }
 
 #[test]
 fn a_manifest_cannot_choose_where_the_integration_starts() {
     let fleet = Fleet::new(FLAT_PLAN);
-    let (machine_a, a) = fleet.machine("a");
-    let (_, b) = fleet.machine("b");
-    wait_ok(a);
-    wait_ok(b);
+    let machine_a = fleet.a_and_b();
     // The lie: `a` (first in the plan) says it started from a commit of its own that changes
     // README.md, outside every lane, and did nothing since.
     let git = |args: &[&str]| fleet.src.git_in(&machine_a, args);
@@ -587,23 +587,14 @@ fn a_manifest_cannot_choose_where_the_integration_starts() {
     let out = integrate(&fleet, &central, Some(0));
     out.assert_code(4);
     assert!(out.stderr.contains("refused: it started from"), "{out}");
-    assert_eq!(
-        fleet.remote_git(&["show", "streams/p/integration:README.md"]),
-        "# app"
-    );
-    assert_eq!(
-        fleet.remote_git(&["show", "streams/p/integration:b/x"]),
-        "b\nb one"
-    );
+    assert_eq!(fleet.remote_file("README.md"), "# app");
+    assert_eq!(fleet.remote_file("b/x"), "b\nb one");
 }
 
 #[test]
 fn a_manifest_from_another_plan_is_refused() {
     let fleet = Fleet::new(FLAT_PLAN);
-    let (_, a) = fleet.machine("a");
-    let (_, b) = fleet.machine("b");
-    wait_ok(a);
-    wait_ok(b);
+    fleet.a_and_b();
     let central = fleet.clone("central");
     // The central job's plan differs from the one the machines ran.
     let plan = central.join("streams.toml");
@@ -630,10 +621,7 @@ fn a_conflict_halts_the_central_integration_and_continue_pushes_the_result() {
             r#"["act", "append", "b/x", "{task}", "append", "CHANGELOG.md", "from b"]"#,
         );
     let fleet = Fleet::new(&plan);
-    let (_, a) = fleet.machine("a");
-    let (_, b) = fleet.machine("b");
-    wait_ok(a);
-    wait_ok(b);
+    fleet.a_and_b();
     let central = fleet.clone("central");
     let out = integrate(&fleet, &central, None);
     out.assert_code(3);
@@ -652,7 +640,7 @@ fn a_conflict_halts_the_central_integration_and_continue_pushes_the_result() {
     out.assert_code(0);
     assert!(out.stderr.contains("pushed to origin"), "{out}");
     assert_eq!(
-        fleet.remote_git(&["show", "streams/p/integration:CHANGELOG.md"]),
+        fleet.remote_file("CHANGELOG.md"),
         "# changes\nfrom a\nfrom b"
     );
     assert!(fleet.remote_result().contains("b/x"));
@@ -661,10 +649,7 @@ fn a_conflict_halts_the_central_integration_and_continue_pushes_the_result() {
 #[test]
 fn a_killed_integration_run_again_gives_the_same_result() {
     let fleet = Fleet::new(FLAT_PLAN);
-    let (_, a) = fleet.machine("a");
-    let (_, b) = fleet.machine("b");
-    wait_ok(a);
-    wait_ok(b);
+    fleet.a_and_b();
     // Killed (SIGKILL) right after the first stream's integration was saved, and once just
     // before the first integration: both picked up by integrating again.
     for point in [
@@ -673,14 +658,7 @@ fn a_killed_integration_run_again_gives_the_same_result() {
         "integrate-settled",
     ] {
         let central = fleet.clone(&format!("central-{}", point.replace('@', "-")));
-        let out = fleet
-            .src
-            .streams_cmd(&["integrate", "--from", "origin", "--run-id", run_id()])
-            .current_dir(&central)
-            .env("STREAMS_FAILPOINT", point)
-            .output()
-            .unwrap();
-        assert_eq!(out.status.code(), None, "{point}: not killed");
+        integrate_killed_at(&fleet, &central, None, point);
         let again = integrate(&fleet, &central, None);
         again.assert_code(0);
         let tree = fleet
@@ -744,22 +722,13 @@ fn the_gate_runs_on_the_central_integration() {
             r#"["act", "append", "b/x", "bad"]"#,
         );
     let fleet = Fleet::new(&plan);
-    let (_, a) = fleet.machine("a");
-    let (_, b) = fleet.machine("b");
-    wait_ok(a);
-    wait_ok(b);
+    fleet.a_and_b();
     let central = fleet.clone("central");
     let out = integrate(&fleet, &central, None);
     out.assert_code(4);
     assert!(out.stderr.contains("failed b: gate"), "{out}");
-    assert_eq!(
-        fleet.remote_git(&["show", "streams/p/integration:a/x"]),
-        "a\na one\na two"
-    );
-    assert_eq!(
-        fleet.remote_git(&["show", "streams/p/integration:b/x"]),
-        "b"
-    );
+    assert_eq!(fleet.remote_file("a/x"), "a\na one\na two");
+    assert_eq!(fleet.remote_file("b/x"), "b");
 }
 
 /// `c` waits on `a`; `a` fails on its machine, so stage 0's tip lacks it. `c`'s machine runs all
@@ -789,10 +758,7 @@ fn a_stream_whose_dependency_failed_in_an_earlier_stage_is_skipped() {
         out.stderr.contains("its dependency `a` did not finish"),
         "{out}"
     );
-    assert_eq!(
-        fleet.remote_git(&["show", "streams/p/integration:c/x"]),
-        "c"
-    );
+    assert_eq!(fleet.remote_file("c/x"), "c");
 }
 
 /// `sync = "task"` cannot hold on a machine (its stream runs alone; the central job integrates
@@ -881,10 +847,7 @@ fn a_stage_0_stream_started_after_a_stage_is_told_to_use_base() {
 #[test]
 fn a_stage_integration_killed_anywhere_and_run_again_pushes_the_same_stage_tip() {
     let fleet = Fleet::new(FLAT_PLAN);
-    let (_, a) = fleet.machine("a");
-    let (_, b) = fleet.machine("b");
-    wait_ok(a);
-    wait_ok(b);
+    fleet.a_and_b();
     let stage_ref = format!("refs/streams/p/stages/{}/0", run_id());
     let mut results = Vec::new();
     for point in [
@@ -895,22 +858,7 @@ fn a_stage_integration_killed_anywhere_and_run_again_pushes_the_same_stage_tip()
         "before-publish",
     ] {
         let central = fleet.clone(&format!("central-{}", point.replace('@', "-")));
-        let out = fleet
-            .src
-            .streams_cmd(&[
-                "integrate",
-                "--from",
-                "origin",
-                "--run-id",
-                run_id(),
-                "--stage",
-                "0",
-            ])
-            .current_dir(&central)
-            .env("STREAMS_FAILPOINT", point)
-            .output()
-            .unwrap();
-        assert_eq!(out.status.code(), None, "{point}: not killed");
+        integrate_killed_at(&fleet, &central, Some(0), point);
         let again = integrate(&fleet, &central, Some(0));
         again.assert_code(0);
         let log = fleet.src.git_in(
@@ -954,10 +902,7 @@ fn forge_stage_0_and_run_c(fleet: &Fleet) -> String {
 #[test]
 fn a_stage_tip_moved_on_the_remote_is_not_built_on() {
     let fleet = Fleet::new(STAGED_PLAN);
-    let (_, a) = fleet.machine("a");
-    let (_, b) = fleet.machine("b");
-    wait_ok(a);
-    wait_ok(b);
+    fleet.a_and_b();
     let central = fleet.clone("central");
     let (out, tip) = integrate_reporting(&fleet, &central, Some(0), None);
     out.assert_code(0);
@@ -971,10 +916,7 @@ fn a_stage_tip_moved_on_the_remote_is_not_built_on() {
         "{out}"
     );
     for (file, text) in [("a/x", "a\na one\na two"), ("README.md", "# app")] {
-        assert_eq!(
-            fleet.remote_git(&["show", &format!("streams/p/integration:{file}")]),
-            text
-        );
+        assert_eq!(fleet.remote_file(file), text);
     }
     // Its job run again, from the reported tip: the same central clone takes it this time (a
     // failed stream is looked at again once its machine pushes another manifest).
@@ -982,10 +924,7 @@ fn a_stage_tip_moved_on_the_remote_is_not_built_on() {
     fleet.streams_in(&c, &after("c", "0", &tip)).assert_code(0);
     let (out, _) = integrate_reporting(&fleet, &central_1, Some(1), Some(&tip));
     out.assert_code(0);
-    assert_eq!(
-        fleet.remote_git(&["show", "streams/p/integration:c/x"]),
-        "c\nc one"
-    );
+    assert_eq!(fleet.remote_file("c/x"), "c\nc one");
 }
 
 #[test]
@@ -993,10 +932,7 @@ fn a_stream_started_after_a_stage_is_refused_by_a_whole_integration() {
     // `merge`: the stream's branch is merged whole, so what its start holds would land.
     let plan = STAGED_PLAN.replace("jobs = 3", "jobs = 3\nmerge = \"merge\"");
     let fleet = Fleet::new(&plan);
-    let (_, a) = fleet.machine("a");
-    let (_, b) = fleet.machine("b");
-    wait_ok(a);
-    wait_ok(b);
+    fleet.a_and_b();
     // `c` ran after a stage 0 of its machine's own making.
     let forger = fleet.clone("forger");
     let git = |args: &[&str]| fleet.src.git_in(&forger, args);
@@ -1018,19 +954,13 @@ fn a_stream_started_after_a_stage_is_refused_by_a_whole_integration() {
                 .contains("a whole integration takes streams started from the base"),
         "{out}"
     );
-    assert_eq!(
-        fleet.remote_git(&["show", "streams/p/integration:README.md"]),
-        "# app"
-    );
+    assert_eq!(fleet.remote_file("README.md"), "# app");
 }
 
 #[test]
 fn a_manifest_that_leaves_out_tasks_is_refused() {
     let fleet = Fleet::new(FLAT_PLAN);
-    let (machine_a, a) = fleet.machine("a");
-    let (_, b) = fleet.machine("b");
-    wait_ok(a);
-    wait_ok(b);
+    let machine_a = fleet.a_and_b();
     // The lie: `a` says the plan's first task was all it had, and ends there.
     forge_manifest(&fleet, &machine_a, "a", |manifest| {
         let first = manifest["tasks"][0].clone();
@@ -1053,10 +983,7 @@ fn a_manifest_that_leaves_out_tasks_is_refused() {
 fn an_integration_branch_moved_meanwhile_is_not_pushed_over() {
     use std::os::unix::fs::PermissionsExt;
     let fleet = Fleet::new(FLAT_PLAN);
-    let (_, a) = fleet.machine("a");
-    let (_, b) = fleet.machine("b");
-    wait_ok(a);
-    wait_ok(b);
+    fleet.a_and_b();
     let central = fleet.clone("central");
     // The remote's receive-pack, as this clone runs it: first the other job's push lands (the
     // branch moves to the base's commit with a README of its own), then ours is received.
@@ -1128,10 +1055,7 @@ fn an_integration_branch_no_integration_left_is_not_pushed_over() {
         &format!("{theirs}:refs/heads/streams/p/integration"),
         &format!("{theirs}:refs/heads/streams/p/a"),
     ]);
-    let (_, a) = fleet.machine("a");
-    let (_, b) = fleet.machine("b");
-    wait_ok(a);
-    wait_ok(b);
+    fleet.a_and_b();
     // The machines pushed only names of their run.
     assert_eq!(
         fleet.remote_ref("refs/heads/streams/p/a"),
@@ -1173,10 +1097,7 @@ fn an_integration_before_any_machine_pushed_pushes_nothing() {
     assert_eq!(fleet.remote_ref("refs/heads/streams/p/integration"), None);
     assert!(out.stderr.contains("nothing to push to origin"), "{out}");
     // Once they have, the same clone integrates them.
-    let (_, a) = fleet.machine("a");
-    let (_, b) = fleet.machine("b");
-    wait_ok(a);
-    wait_ok(b);
+    fleet.a_and_b();
     integrate(&fleet, &central, Some(0)).assert_code(0);
     assert_eq!(fleet.remote_result(), fleet.local_result());
 }
@@ -1213,10 +1134,7 @@ fn a_failed_stream_run_again_is_integrated_in_the_same_clone() {
     assert!(out.status.success(), "{out:?}");
     let out = integrate(&fleet, &central, None);
     out.assert_code(0);
-    assert_eq!(
-        fleet.remote_git(&["show", "streams/p/integration:b/x"]),
-        "b\nfixed"
-    );
+    assert_eq!(fleet.remote_file("b/x"), "b\nfixed");
 }
 
 /// The state and `report.md` of the run `dir`'s clone ran last.

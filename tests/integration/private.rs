@@ -4,50 +4,8 @@
 
 use std::time::Duration;
 
-use crate::common::{TestRepo, process_alive, wait_for};
-
-/// `a/f.txt`, `b/f.txt`, `c/f.txt`, and a user's branch `feature`.
-pub(crate) fn trial_repo() -> TestRepo {
-    let repo = TestRepo::with_files(&[("a/f.txt", "a\n"), ("b/f.txt", "b\n"), ("c/f.txt", "c\n")]);
-    repo.git(&["branch", "feature"]);
-    repo
-}
-
-/// Plan `p`: stream `a` (the agent under test, running `script` with sh, then writing
-/// `a/done.txt`) and stream `b` (harmless), each owning its directory.
-pub(crate) fn trial_plan(repo: &TestRepo, script: &str, extra: &str) {
-    let script = script.replace('\\', "\\\\").replace('"', "\\\"");
-    repo.write(
-        "streams.toml",
-        &format!(
-            r#"
-[plan]
-name = "p"
-jobs = 2
-{extra}
-
-[[stream]]
-name = "a"
-owns = ["a/**"]
-agent = ["act", "sh", "{script}", "write", "a/done.txt", "a"]
-tasks = ["Work on a"]
-
-[[stream]]
-name = "b"
-owns = ["b/**"]
-agent = ["act", "write", "b/done.txt", "b", "commit", "b's work"]
-tasks = ["Work on b"]
-"#
-        ),
-    );
-}
-
-pub(crate) fn show(repo: &TestRepo, rev: &str) -> Option<String> {
-    let out = repo.git_output_in(&repo.root, &["show", rev]);
-    out.status
-        .success()
-        .then(|| String::from_utf8_lossy(&out.stdout).trim_end().to_string())
-}
+use crate::common::{assert_gone, wait_for};
+use crate::support::trial::{assert_fsck_clean, integrated, show, trial_plan, trial_repo};
 
 /// Finding 1: `git gc --prune=now` in a workspace prunes the workspace's objects only. An
 /// unreachable object of the user's (here a blob written with `hash-object -w`, as an editor
@@ -72,20 +30,9 @@ fn gc_in_a_workspace_cannot_prune_the_users_objects() {
             .success(),
         "the user's object was pruned by the agent's gc"
     );
-    let fsck = repo.git_output_in(&repo.root, &["fsck", "--no-dangling", "--no-progress"]);
-    assert!(
-        fsck.status.success(),
-        "{}",
-        String::from_utf8_lossy(&fsck.stderr)
-    );
-    assert_eq!(
-        show(&repo, "streams/p/integration:a/done.txt").unwrap(),
-        "a"
-    );
-    assert_eq!(
-        show(&repo, "streams/p/integration:b/done.txt").unwrap(),
-        "b"
-    );
+    assert_fsck_clean(&repo);
+    assert_eq!(integrated(&repo, "a/done.txt"), "a");
+    assert_eq!(integrated(&repo, "b/done.txt"), "b");
 }
 
 /// Finding 2: branch, tag and ref commands reach only the workspace's own refs.
@@ -113,10 +60,7 @@ fn an_agents_ref_commands_cannot_move_the_users_refs() {
         assert!(after.contains(line), "{line} changed:\n{after}");
     }
     assert_eq!(repo.git(&["symbolic-ref", "HEAD"]), head);
-    assert_eq!(
-        show(&repo, "streams/p/integration:a/done.txt").unwrap(),
-        "a"
-    );
+    assert_eq!(integrated(&repo, "a/done.txt"), "a");
 }
 
 /// Finding 3: `git stash` / `git stash pop` in a clean workspace finds the workspace's stash
@@ -130,7 +74,7 @@ fn an_agents_stash_pop_cannot_take_the_users_stash() {
     trial_plan(&repo, "git stash -q || true; git stash pop -q || true", "");
     repo.streams(&["run"]).assert_code(0);
     assert_eq!(repo.git(&["rev-parse", "refs/stash"]), stash);
-    assert_eq!(show(&repo, "streams/p/integration:c/f.txt").unwrap(), "c");
+    assert_eq!(integrated(&repo, "c/f.txt"), "c");
 }
 
 /// Finding 4: the run's copy of its plan is checked on resume; a widened `owns` there is
@@ -214,7 +158,7 @@ fn an_agents_git_config_stays_in_its_workspace() {
     );
     assert_eq!(repo.git(&["status", "--porcelain"]), "?? streams.toml");
     // Committed as the files are: the agent's `rm --cached` (its index) is not what is checked.
-    assert_eq!(show(&repo, "streams/p/integration:a/f.txt").unwrap(), "a");
+    assert_eq!(integrated(&repo, "a/f.txt"), "a");
     let author = repo.git(&["log", "-1", "--format=%an", "streams/p/integration"]);
     assert_ne!(author, "Evil");
     repo.streams(&["run", "--restart"]).assert_code(0);
@@ -252,14 +196,8 @@ tasks = ["Work on b"]
     let out = repo.streams(&["run"]);
     out.assert_code(0);
     assert!(!out.stderr.contains("rewr"), "{out}");
-    assert_eq!(
-        show(&repo, "streams/p/integration:b/done.txt").unwrap(),
-        "b"
-    );
-    assert_eq!(
-        show(&repo, "streams/p/integration:a/done.txt").unwrap(),
-        "a"
-    );
+    assert_eq!(integrated(&repo, "b/done.txt"), "b");
+    assert_eq!(integrated(&repo, "a/done.txt"), "a");
 }
 
 /// Finding 9: a nested repository fails the task, naming its path; its files are kept in the
@@ -314,17 +252,8 @@ fn processes_an_agent_leaves_behind_die_with_its_task() {
     assert_eq!(pids.len(), 2);
     for pid in pids {
         // Killed before `streams run` returned; a moment for the kernel to collect it.
-        wait_for("the stray to be gone", Duration::from_secs(5), || {
-            (!process_alive(pid) || is_zombie(pid)).then_some(())
-        });
+        assert_gone(pid, "the stray to be gone");
     }
-}
-
-fn is_zombie(pid: i32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| {
-        s.rsplit_once(')')
-            .is_some_and(|(_, r)| r.trim_start().starts_with('Z'))
-    })
 }
 
 /// Finding 11: variables that redirect git never reach an agent, whether from streams' own
@@ -393,14 +322,8 @@ fn an_agent_that_breaks_its_git_dir_does_not_wedge_the_stream() {
     );
     let out = repo.streams(&["run"]);
     out.assert_code(0);
-    assert_eq!(
-        show(&repo, "streams/p/integration:a/x.txt").unwrap(),
-        "work"
-    );
-    assert_eq!(
-        show(&repo, "streams/p/integration:a/done.txt").unwrap(),
-        "a"
-    );
+    assert_eq!(integrated(&repo, "a/x.txt"), "work");
+    assert_eq!(integrated(&repo, "a/done.txt"), "a");
     // The user's repository is as it was; the next run works.
     assert_eq!(repo.git(&["status", "--porcelain"]), "?? streams.toml");
     trial_plan(&repo, "true", "");
@@ -420,7 +343,7 @@ fn lock_files_an_agent_leaves_do_not_fail_its_task() {
     );
     let out = repo.streams(&["run"]);
     out.assert_code(0);
-    assert_eq!(show(&repo, "streams/p/integration:a/x.txt").unwrap(), "x");
+    assert_eq!(integrated(&repo, "a/x.txt"), "x");
 }
 
 /// The agent's commits reach the user's repository only object by object, each hashed again: an
@@ -452,18 +375,7 @@ fn an_object_that_does_not_hold_what_its_name_says_is_not_copied() {
     // The blob of `mine` is the id it forged: the user's repository has it, with what its name
     // says, read from the file.
     assert_eq!(show(&repo, forged).unwrap(), "mine");
-    assert_eq!(
-        show(&repo, "streams/p/integration:a/x.txt").unwrap(),
-        "mine"
-    );
-    let fsck = repo.git_output_in(&repo.root, &["fsck", "--no-dangling", "--no-progress"]);
-    assert!(
-        fsck.status.success(),
-        "{}",
-        String::from_utf8_lossy(&fsck.stderr)
-    );
-    assert_eq!(
-        show(&repo, "streams/p/integration:b/done.txt").unwrap(),
-        "b"
-    );
+    assert_eq!(integrated(&repo, "a/x.txt"), "mine");
+    assert_fsck_clean(&repo);
+    assert_eq!(integrated(&repo, "b/done.txt"), "b");
 }

@@ -2,10 +2,11 @@
 
 use std::time::Duration;
 
-use crate::common::{TestRepo, process_alive, wait_for};
+use crate::common::{TestRepo, assert_gone, process_alive, read_pid, wait_for};
 
 use crate::support::plans::plan;
 use crate::support::repos::app_repo;
+use crate::support::runs::run_dir;
 
 /// A plan with one stream `api` owning `src/api/**` whose agent is `agent` (a TOML array).
 fn one_stream(repo: &TestRepo, agent: &str, extra_plan: &str) {
@@ -406,11 +407,7 @@ fn an_agent_ignoring_sigterm_is_killed_after_the_grace_period() {
     let out = repo.streams(&["run"]);
     out.assert_code(4);
     assert!(out.stderr.contains("timed out after 1.0s"), "{out}");
-    let pid: i32 = std::fs::read_to_string(&pidfile)
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap();
+    let pid = read_pid(&pidfile);
     assert!(
         !process_alive(pid),
         "the agent that ignored SIGTERM is still alive"
@@ -427,19 +424,9 @@ fn a_grandchild_left_running_is_stopped_with_its_agent() {
     );
     one_stream(&repo, &agent, "grace = \"500ms\"");
     repo.streams(&["run"]).assert_code(0);
-    let pid: i32 = std::fs::read_to_string(&pidfile)
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap();
+    let pid = read_pid(&pidfile);
     // Killed (and reaped by init): poll briefly rather than assume instant reaping.
-    wait_for("the grandchild to die", Duration::from_secs(5), || {
-        (!process_alive(pid) || is_zombie(pid)).then_some(())
-    });
-}
-
-fn is_zombie(pid: i32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| s.contains(") Z "))
+    assert_gone(pid, "the grandchild to die");
 }
 
 #[test]
@@ -452,13 +439,7 @@ fn an_agent_flooding_stdout_is_logged_and_does_not_block() {
     );
     let out = repo.streams(&["run"]);
     out.assert_code(0);
-    let logs = repo.common_dir().join("streams/runs");
-    let run = std::fs::read_dir(&logs)
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .path();
+    let run = run_dir(&repo);
     let size = std::fs::metadata(run.join("logs/api/1.log")).unwrap().len();
     assert!(size >= 8 * 1024 * 1024, "log holds {size} bytes");
     // The flood never reaches the user's terminal.
@@ -500,12 +481,7 @@ tasks = ["Write the schema"]
     let api_started = stderr.find("started api").expect("api started");
     assert!(db_done < api_started, "{stderr}");
     // The prompt told api what db did.
-    let run = std::fs::read_dir(repo.common_dir().join("streams/runs"))
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .path();
+    let run = run_dir(&repo);
     let prompt = std::fs::read_to_string(run.join("prompts/api/1.md")).unwrap();
     assert!(
         prompt.contains("- db:\n  - Write the schema\n  changed: src/db/schema.sql"),
@@ -549,23 +525,20 @@ fn the_users_checkout_is_never_touched() {
         r#"["act", "write", "src/api/mod.rs", "agent version", "commit", "agent"]"#,
         "",
     );
-    let before = (
-        repo.git(&["status", "--porcelain"]),
-        repo.git(&["rev-parse", "HEAD"]),
-        repo.git(&["symbolic-ref", "HEAD"]),
-        repo.git(&["ls-files", "-s"]),
-        repo.read("src/api/mod.rs"),
-        repo.read("README.md"),
-    );
+    // Its status, HEAD, index and files.
+    let checkout = || {
+        (
+            repo.git(&["status", "--porcelain"]),
+            repo.git(&["rev-parse", "HEAD"]),
+            repo.git(&["symbolic-ref", "HEAD"]),
+            repo.git(&["ls-files", "-s"]),
+            repo.read("src/api/mod.rs"),
+            repo.read("README.md"),
+        )
+    };
+    let before = checkout();
     repo.streams(&["run"]).assert_code(0);
-    let after = (
-        repo.git(&["status", "--porcelain"]),
-        repo.git(&["rev-parse", "HEAD"]),
-        repo.git(&["symbolic-ref", "HEAD"]),
-        repo.git(&["ls-files", "-s"]),
-        repo.read("src/api/mod.rs"),
-        repo.read("README.md"),
-    );
+    let after = checkout();
     assert_eq!(before, after);
 }
 
@@ -864,12 +837,7 @@ fn the_report_is_written_and_appended_to_the_github_step_summary() {
         .push(("GITHUB_STEP_SUMMARY".into(), summary.display().to_string()));
     one_stream(&repo, r#"["act", "write", "src/api/x.rs", "x"]"#, "");
     repo.streams(&["run"]).assert_code(0);
-    let run = std::fs::read_dir(repo.common_dir().join("streams/runs"))
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .path();
+    let run = run_dir(&repo);
     let report: serde_json::Value =
         serde_json::from_slice(&std::fs::read(run.join("report.json")).unwrap()).unwrap();
     assert_eq!(report["schema"], 1);
@@ -1123,14 +1091,8 @@ fn a_process_escaping_the_agents_group_with_its_output_open_does_not_hang_the_ta
         child.try_wait().unwrap()
     });
     assert_eq!(status.code(), Some(0));
-    let pid: i32 = std::fs::read_to_string(&pidfile)
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap();
-    wait_for("the escaped process to die", Duration::from_secs(5), || {
-        (!process_alive(pid) || is_zombie(pid)).then_some(())
-    });
+    let pid = read_pid(&pidfile);
+    assert_gone(pid, "the escaped process to die");
 }
 
 #[test]
@@ -1278,12 +1240,7 @@ prompt_file = "prompts/db.md"
     let out = repo.streams(&["run"]);
     out.assert_code(0);
     assert!(!prompt.exists());
-    let run = std::fs::read_dir(repo.common_dir().join("streams/runs"))
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .path();
+    let run = run_dir(&repo);
     assert!(
         std::fs::read_to_string(run.join("prompts/db/1.md"))
             .unwrap()

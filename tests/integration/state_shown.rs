@@ -7,9 +7,7 @@ use std::time::{Duration, Instant};
 
 use crate::common::{TestRepo, wait_for};
 use crate::support::interrupt::start_waiting_run;
-use crate::support::plans::conflicting;
-use crate::support::repos::repo_with_shared;
-use crate::support::runs::run_dir;
+use crate::support::runs::{halted, run_dir};
 
 /// `status --json`'s streams: (name, state, elapsed_ms).
 fn streams_status(repo: &TestRepo) -> Vec<(String, String, Option<u64>)> {
@@ -75,9 +73,7 @@ fn an_interrupted_run_shows_its_streams_stopped_and_abort_rewrites_its_report() 
 
 #[test]
 fn the_clock_of_a_halted_run_stands_still() {
-    let repo = repo_with_shared();
-    conflicting(&repo);
-    repo.streams(&["run"]).assert_code(3);
+    let repo = halted();
     let before = streams_status(&repo);
     assert!(
         before.iter().any(|(_, state, _)| state == "parked"),

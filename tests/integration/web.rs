@@ -17,6 +17,7 @@ use serde_json::{Value, json};
 
 use crate::common::{TestRepo, wait_for};
 use crate::support::plans::plan;
+use crate::support::runs::run_dir;
 
 /// Where Debian installs chromium (`apt-get install chromium`).
 const CHROMIUM: &str = "/usr/bin/chromium";
@@ -164,12 +165,6 @@ fn run_id(repo: &TestRepo) -> String {
         .unwrap()
         .trim()
         .to_string()
-}
-
-/// The run directory of the repository's current run.
-fn run_dir(repo: &TestRepo) -> PathBuf {
-    let id = std::fs::read_to_string(repo.common_dir().join("streams/current")).unwrap();
-    repo.common_dir().join("streams/runs").join(id.trim())
 }
 
 #[test]
@@ -505,23 +500,31 @@ tasks = ["Add a"]
     );
 }
 
-#[test]
-fn a_halted_run_shows_its_conflict_and_continue_from_the_page_ends_it() {
-    let Some(_) = browser() else {
-        return;
+/// Plan `app` with `jobs` agents whose stream `b` parks on a conflict: `a` and `b` both write
+/// the shared CHANGES.md, `b` once `a`'s work is integrated (and, with `hold_b`, once that file
+/// exists); `c` waits for `release` (and, with `c_after_b`, for `b`).
+fn conflict_plan(
+    repo: &TestRepo,
+    jobs: usize,
+    hold_b: Option<&Path>,
+    c_after_b: bool,
+    release: &Path,
+) {
+    let hold_b = hold_b
+        .map(|held| format!(r#""wait-for", "{}", "#, held.display()))
+        .unwrap_or_default();
+    let c_after_b = if c_after_b {
+        "depends_on = [\"b\"]\n"
+    } else {
+        ""
     };
-    let repo = app();
-    // `c` waits for `b`, then holds the continued run running until the page asked for the
-    // whole run on the `running` event (as it did when CI lost the notification).
-    let release = repo.home.join("release");
-    let _release = Release(release.clone());
     plan(
-        &repo,
+        repo,
         &format!(
             r#"
 [plan]
 name = "app"
-jobs = 2
+jobs = {jobs}
 shared = ["CHANGES.md"]
 
 [[stream]]
@@ -533,19 +536,31 @@ tasks = ["Task of a"]
 [[stream]]
 name = "b"
 owns = ["src/db/**"]
-agent = ["act", "wait-rev", "streams/app/integration:src/api/a.rs", "write", "src/db/b.rs", "b", "write", "CHANGES.md", "from b"]
+agent = ["act", {hold_b}"wait-rev", "streams/app/integration:src/api/a.rs", "write", "src/db/b.rs", "b", "write", "CHANGES.md", "from b"]
 tasks = ["Task of b"]
 
 [[stream]]
 name = "c"
 owns = ["src/ui/**"]
-depends_on = ["b"]
-agent = ["act", "wait-for", "{release}", "write", "src/ui/c.html", "<p>c</p>"]
+{c_after_b}agent = ["act", "wait-for", "{release}", "write", "src/ui/c.html", "<p>c</p>"]
 tasks = ["Task of c"]
 "#,
             release = release.display(),
         ),
     );
+}
+
+#[test]
+fn a_halted_run_shows_its_conflict_and_continue_from_the_page_ends_it() {
+    let Some(_) = browser() else {
+        return;
+    };
+    let repo = app();
+    // `c` waits for `b`, then holds the continued run running until the page asked for the
+    // whole run on the `running` event (as it did when CI lost the notification).
+    let release = repo.home.join("release");
+    let _release = Release(release.clone());
+    conflict_plan(&repo, 2, None, true, &release);
     repo.streams(&["run"]).assert_code(3);
     // report.html of the halted run shows the conflict too.
     let html = std::fs::read_to_string(run_dir(&repo).join("report.html")).unwrap();
@@ -625,36 +640,7 @@ fn a_stream_that_parks_while_another_runs_is_shown_and_told_at_once() {
     // b is held until the page is open (so the page sees it park), c until b has parked.
     let release_b = repo.home.join("release-b");
     let release = repo.home.join("release");
-    let (held_b, held) = (release_b.display(), release.display());
-    plan(
-        &repo,
-        &format!(
-            r#"
-[plan]
-name = "app"
-jobs = 3
-shared = ["CHANGES.md"]
-
-[[stream]]
-name = "a"
-owns = ["src/api/**"]
-agent = ["act", "write", "src/api/a.rs", "a", "write", "CHANGES.md", "from a"]
-tasks = ["Task of a"]
-
-[[stream]]
-name = "b"
-owns = ["src/db/**"]
-agent = ["act", "wait-for", "{held_b}", "wait-rev", "streams/app/integration:src/api/a.rs", "write", "src/db/b.rs", "b", "write", "CHANGES.md", "from b"]
-tasks = ["Task of b"]
-
-[[stream]]
-name = "c"
-owns = ["src/ui/**"]
-agent = ["act", "wait-for", "{held}", "write", "src/ui/c.html", "<p>c</p>"]
-tasks = ["Task of c"]
-"#
-        ),
-    );
+    conflict_plan(&repo, 3, Some(&release_b), false, &release);
     let ui = UiServer::start(&repo, &[]);
     let _release = (Release(release_b.clone()), Release(release.clone()));
     let mut run = spawn_run(&repo);

@@ -13,3 +13,4 @@ pub mod plans;
 pub mod redact;
 pub mod repos;
 pub mod runs;
+pub mod trial;
