@@ -23,6 +23,7 @@ use super::clis::{Cli, Located, Who, Workplace, require, require_user, usable_by
 use super::plans::{agent, command_as, landlock, run_as, state};
 use super::server::{Answer, Script, Server, Turn, Usage};
 use crate::common::{CmdOutput, TestRepo};
+use crate::support::runs::run_dir;
 
 /// The key in stream `name`'s task text that tells its requests apart.
 fn key(name: &str) -> String {
@@ -508,13 +509,6 @@ fn budget_stopped(scene: &Scene, out: &CmdOutput) -> serde_json::Value {
     assert_eq!(scene.server.turns_answered(), 2, "{out}");
     scene.assert_scripted(out);
     task["usage"][0].clone()
-}
-
-/// The current run's directory.
-fn run_dir(repo: &TestRepo) -> PathBuf {
-    let root = repo.common_dir().join("streams");
-    let id = std::fs::read_to_string(root.join("current")).unwrap();
-    root.join("runs").join(id.trim())
 }
 
 /// The agent's output in the run (its task log).
