@@ -424,7 +424,7 @@ pub fn cost_markdown(ledger: &crate::ledger::Ledger) -> String {
     out
 }
 
-/// `a waited for its agent's usage limit 2 times (not counted as retries)`.
+/// `a waited for its agent's usage limit to reset 2 times (not counted as retries)`.
 fn limit_waits_text(s: &StreamReport) -> String {
     format!(
         "{} waited for its agent's usage limit to reset {} (not counted as retries)",

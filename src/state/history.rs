@@ -178,7 +178,9 @@ pub fn records_of(state: &RunState, plan: &Plan, now_ms: u64) -> Vec<Record> {
                 tokens: reported(task).map(|u| u.total()),
                 cost_usd: reported(task).and_then(|u| u.cost_usd),
                 conflicted_with: record.conflicted_with.clone(),
-                jobs: Some(state.jobs),
+                // A run spread over machines had as many agents at once as machines, which no
+                // one of its runs knows: it does not say.
+                jobs: state.machines.is_none().then_some(state.jobs),
             });
         }
     }

@@ -1227,6 +1227,10 @@ fn machines_and_the_central_job_set_their_forecast_beside_the_actual() {
         "{state}"
     );
     assert!(!md.contains("| a | no history | "), "{md}");
+    // How many agents ran at once is the number of machines, which no machine knows: its
+    // history does not say (a cost per number of agents is not taken from it).
+    let history = std::fs::read_to_string(dir.join(".git/streams/history.jsonl")).unwrap();
+    assert!(!history.contains("\"jobs\""), "{history}");
     machine("b", &second);
     integrate_run(&second);
     let (state, md) = run_files(&central);
