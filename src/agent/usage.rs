@@ -68,6 +68,28 @@ impl Usage {
         }
     }
 
+    /// Each figure the larger of this and `other`'s: the least a run used, given two partial
+    /// accounts of it. A cost is kept only when this one states it (the other's figures may
+    /// be more than it covers).
+    pub fn at_least(&self, other: &Usage) -> Usage {
+        let mut models = self.models.clone();
+        for m in &other.models {
+            if !models.contains(m) {
+                models.push(m.clone());
+            }
+        }
+        Usage {
+            input: self.input.max(other.input),
+            output: self.output.max(other.output),
+            cache_read: self.cache_read.max(other.cache_read),
+            cache_write: self.cache_write.max(other.cache_write),
+            cost_usd: self.cost_usd.filter(|usd| *usd > 0.0),
+            turns: self.turns.max(other.turns),
+            models,
+            estimated: self.estimated,
+        }
+    }
+
     /// This run's share of a session's running total, given what the session had reported
     /// before (Codex reports the thread's total: see `Cli::usage_is_cumulative`).
     pub fn since(&self, before: &Usage) -> Usage {

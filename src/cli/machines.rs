@@ -38,7 +38,7 @@ pub fn run_only(ctx: &Context, args: RunArgs) -> Result<ExitCode> {
     let plan_file = load::plan_file(ctx, args.plan.as_deref());
     let names = load::warned(ctx, ops::load::names_only(&repo, plan_file)?);
     let start = only::machine_start(&repo, &names, &req)?;
-    let loaded = ops::load::load_plan_at(&repo, plan_file, &start)?;
+    let (loaded, analysis) = ops::load::load_checked_plan_at(&repo, plan_file, &start)?;
     load::show_warnings(ctx, loaded.warnings.as_deref());
     for warning in only::preflight(&loaded.plan, name)? {
         ctx.ui.warn(warning);
@@ -47,6 +47,7 @@ pub fn run_only(ctx: &Context, args: RunArgs) -> Result<ExitCode> {
         jobs: args.jobs,
         fail_fast: args.fail_fast,
         no_check: args.no_check,
+        estimates: analysis.estimates,
     };
     match only::start_machine_run(repo, loaded, &names, &req, start, options)? {
         MachineRunStart::New(parts, _lock) => {
@@ -85,9 +86,17 @@ pub fn integrate(ctx: &Context, args: IntegrateArgs) -> Result<ExitCode> {
     let names = load::warned(ctx, ops::load::names_only(&repo, plan_file)?);
     let scope = central::scope(&names, &req)?;
     let fetched = central::fetch(&repo, &names, &req, &scope)?;
-    let loaded = ops::load::load_plan_at(&repo, plan_file, &fetched.base)?;
+    let (loaded, analysis) = ops::load::load_checked_plan_at(&repo, plan_file, &fetched.base)?;
     load::show_warnings(ctx, loaded.warnings.as_deref());
-    let settled = central::settle_arrivals(repo, loaded, &names, &req, scope, fetched)?;
+    let settled = central::settle_arrivals(
+        repo,
+        loaded,
+        &names,
+        &req,
+        scope,
+        fetched,
+        analysis.estimates,
+    )?;
     ctx.ui.info(format!(
         "integrating run {} from {}{}: {} of {} stream(s) arrived",
         args.run_id,

@@ -556,14 +556,9 @@ fn record_usage(run: &mut Run, unit: &SyncUnit, ran: &Ran) {
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(0, |d| d.as_secs());
             let observed = crate::agent::events::observe(cli, &output, Some(&ran.workspace), now);
-            let seen = observed.usage.is_none().then(|| {
-                let mut meter = crate::ledger::meter::Meter::new(Some(cli), None);
-                for line in output.lines() {
-                    meter.line(line);
-                }
-                meter.saw_any().then(|| meter.so_far().clone())
-            });
-            (observed.usage, observed.session, seen.flatten())
+            let (usage, seen) =
+                crate::ledger::meter::settle(cli, observed.usage, None, || output.clone(), || None);
+            (usage, observed.session, seen)
         }
         None => {
             let usage = std::fs::read_to_string(&ran.usage_file)

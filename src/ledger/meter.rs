@@ -13,7 +13,7 @@
 //! one the run's total so far (the last one counts), or the same object written to the file
 //! its `{usage_file}` placeholder names (read when it ends; it wins over the lines).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::Value;
 
@@ -34,6 +34,12 @@ pub struct Meter {
     seen: Usage,
     /// The messages already counted (Claude's events repeat a message's id per block).
     messages: BTreeSet<String>,
+    /// The output figure each message counted in `seen` had in its event (Claude Code: the
+    /// stream's first, 1), by message id: what a transcript's final figure replaces.
+    seen_outputs: BTreeMap<String, u64>,
+    /// The prompt figures of the main conversation's messages (not a subagent's), counted on
+    /// after the final report too: the least an honest final report can say.
+    main_messages: Usage,
     /// The final report came: `seen` is it.
     reported: bool,
     /// A partial line carried over to the next chunk.
@@ -128,13 +134,13 @@ impl Meter {
                 }
                 None => false,
             },
-            Some("assistant") if !self.reported => {
+            Some("assistant") => {
                 let message = &event["message"];
                 let id = message["id"]
                     .as_str()
                     .map(str::to_string)
                     .unwrap_or_else(|| format!("#{}", self.messages.len()));
-                if !self.messages.insert(id) {
+                if !self.messages.insert(id.clone()) {
                     return false;
                 }
                 let u = &message["usage"];
@@ -147,17 +153,27 @@ impl Meter {
                     Cli::Qwen => n("input_tokens").saturating_sub(read + write),
                     _ => n("input_tokens"),
                 };
-                self.seen.input += input;
-                self.seen.cache_read += read;
-                self.seen.cache_write += write;
-                self.seen.output += n("output_tokens");
-                self.seen.turns = Some(self.seen.turns.unwrap_or(0) + 1);
-                if let Some(model) = message["model"].as_str()
-                    && model != "<synthetic>"
-                    && !self.seen.models.iter().any(|m| m == model)
-                {
-                    self.seen.models.push(model.to_string());
+                let message_usage = Usage {
+                    input,
+                    cache_read: read,
+                    cache_write: write,
+                    output: n("output_tokens"),
+                    turns: Some(1),
+                    models: message["model"]
+                        .as_str()
+                        .filter(|m| *m != "<synthetic>")
+                        .map(|m| vec![m.to_string()])
+                        .unwrap_or_default(),
+                    ..Usage::default()
+                };
+                if event["parent_tool_use_id"].is_null() {
+                    self.main_messages = self.main_messages.add(&message_usage);
                 }
+                if self.reported {
+                    return false;
+                }
+                self.seen_outputs.insert(id, message_usage.output);
+                self.seen = self.seen.add(&message_usage);
                 true
             }
             _ => false,
@@ -173,6 +189,90 @@ impl Meter {
     pub fn saw_any(&self) -> bool {
         self.reported || !self.messages.is_empty()
     }
+
+    /// The output tokens of the messages counted before the final report, each at its final
+    /// figure where Claude Code's session transcript has it (else its event's), by that transcript (`projects/<dir>/<session>.jsonl` in its
+    /// configuration folder: one line per message block, each with the message's final usage;
+    /// a subagent's lines are `isSidechain`). Messages of earlier runs of the session are in it
+    /// too: only those this output showed count.
+    pub fn transcript_output(&self, transcript: &str) -> u64 {
+        let mut finals: BTreeMap<String, u64> = BTreeMap::new();
+        for line in transcript.lines() {
+            let Ok(entry) = serde_json::from_str::<Value>(line) else {
+                continue;
+            };
+            if entry["type"] != "assistant" || entry["isSidechain"] == true {
+                continue;
+            }
+            let message = &entry["message"];
+            if let (Some(id), Some(output)) = (
+                message["id"].as_str(),
+                message["usage"]["output_tokens"].as_u64(),
+            ) {
+                finals.insert(id.to_string(), output);
+            }
+        }
+        self.seen_outputs
+            .iter()
+            .map(|(id, seen)| finals.get(id).map_or(*seen, |last| (*last).max(*seen)))
+            .sum()
+    }
+
+    /// Claude Code's final report says less than its own message events did: interrupted
+    /// (SIGINT) just as a message ended, Claude Code 2.1.197 can print a `result` with
+    /// `error_during_execution` and zero usage although the model had answered (seen in
+    /// `agents::scenes`). Such a report is no report: what was seen is kept instead, as the
+    /// least the run used. Only the prompt figures are compared (the message events' output
+    /// figure is the stream's first, not the message's).
+    pub fn short_report(&self) -> Option<Usage> {
+        if !self.reported || self.cli != Some(Cli::Claude) {
+            return None;
+        }
+        let (report, main) = (&self.seen, &self.main_messages);
+        let short = report.input < main.input
+            || report.cache_read < main.cache_read
+            || report.cache_write < main.cache_write;
+        short.then(|| report.at_least(main))
+    }
+}
+
+/// What a preset's run used, given its final report (`None`: it ended without one) and its
+/// output: `(usage, seen)`, exactly one of them set when anything was seen. `seen` is the least
+/// the run used when its report is missing or short of its own message events
+/// ([`Meter::short_report`]): "unknown", never zero; for Claude Code with each message's output
+/// at its final figure where its session's transcript has it ([`Meter::transcript_output`]).
+/// `before`: what the session this run continues had reported, for a CLI that reports running
+/// totals. `output` and `transcript` are read only when needed.
+pub fn settle(
+    cli: Cli,
+    report: Option<Usage>,
+    before: Option<Usage>,
+    output: impl FnOnce() -> String,
+    transcript: impl FnOnce() -> Option<String>,
+) -> (Option<Usage>, Option<Usage>) {
+    if report.is_some() && cli != Cli::Claude {
+        return (report, None);
+    }
+    let mut meter = Meter::new(Some(cli), before);
+    for line in output().lines() {
+        meter.line(line);
+    }
+    let least = match report {
+        None => meter.saw_any().then(|| meter.so_far().clone()),
+        Some(report) => match meter.short_report() {
+            Some(least) => Some(least),
+            None => return (Some(report), None),
+        },
+    };
+    let least = least.map(|mut least| {
+        if cli == Cli::Claude
+            && let Some(output) = transcript().map(|t| meter.transcript_output(&t))
+        {
+            least.output = least.output.max(output);
+        }
+        least
+    });
+    (None, least)
 }
 
 /// What an output has shown so far, whichever agent printed it (for `status`, which knows the
@@ -275,5 +375,65 @@ mod tests {
         meter.line(r#"{"type":"result","subtype":"success","num_turns":3,"total_cost_usd":0.01209,"usage":{"input_tokens":3500,"output_tokens":90,"cache_read_input_tokens":300,"cache_creation_input_tokens":40}}"#);
         let u = meter.so_far();
         assert_eq!((u.input, u.output, u.cost_usd), (3500, 90, Some(0.01209)));
+    }
+
+    #[test]
+    fn a_claude_report_short_of_its_own_messages_is_no_report() {
+        let assistant = |id: &str, parent: &str| {
+            format!(
+                r#"{{"type":"assistant","parent_tool_use_id":{parent},"message":{{"id":"{id}","model":"claude-sonnet-4-5","content":[],"usage":{{"input_tokens":1000,"cache_read_input_tokens":300,"cache_creation_input_tokens":40,"output_tokens":1}}}}}}"#
+            )
+        };
+        let output = |result: &str| format!("{}\n{result}\n", assistant("m1", "null"));
+        // Interrupted as the message ended: a result that says nothing was used.
+        let zero = r#"{"type":"result","subtype":"error_during_execution","is_error":true,"num_turns":1,"total_cost_usd":0,"usage":{"input_tokens":0,"cache_creation_input_tokens":0,"cache_read_input_tokens":0,"output_tokens":0}}"#;
+        let report = Some(Usage::default());
+        let (usage, seen) = settle(Cli::Claude, report, None, || output(zero), || None);
+        assert_eq!(usage, None);
+        let seen = seen.unwrap();
+        assert_eq!(
+            (seen.input, seen.cache_read, seen.cache_write, seen.output),
+            (1000, 300, 40, 1)
+        );
+        assert_eq!((seen.cost_usd, seen.turns), (None, Some(1)));
+        // A whole report is the usage, even when it leaves out a subagent's messages.
+        let whole = r#"{"type":"result","subtype":"error_during_execution","num_turns":2,"total_cost_usd":0.004,"usage":{"input_tokens":1000,"cache_creation_input_tokens":40,"cache_read_input_tokens":300,"output_tokens":50}}"#;
+        let text = format!("{}{}\n", output(""), assistant("sub1", "\"toolu_1\""));
+        let text = text.replace("\n\n", "\n") + whole + "\n";
+        let reported = Usage {
+            input: 1000,
+            output: 50,
+            ..Usage::default()
+        };
+        let (usage, seen) = settle(Cli::Claude, Some(reported.clone()), None, || text, || None);
+        assert_eq!((usage, seen), (Some(reported), None));
+    }
+
+    #[test]
+    fn a_claude_run_without_its_result_takes_each_messages_output_from_its_transcript() {
+        let event = |id: &str| {
+            format!(
+                r#"{{"type":"assistant","parent_tool_use_id":null,"message":{{"id":"{id}","model":"claude-sonnet-4-5","content":[],"usage":{{"input_tokens":1000,"cache_read_input_tokens":0,"cache_creation_input_tokens":0,"output_tokens":1}}}}}}"#
+            )
+        };
+        let line = |id: &str, output: u64, sidechain: bool| {
+            format!(
+                r#"{{"isSidechain":{sidechain},"type":"assistant","message":{{"id":"{id}","usage":{{"input_tokens":1000,"output_tokens":{output}}}}}}}"#
+            )
+        };
+        // m0 is an earlier run's (the session resumed), m1 this run's, m2 only in its events
+        // (interrupted before the transcript had it); a subagent's line does not count.
+        let transcript = [
+            line("m0", 900, false),
+            line("m1", 50, false),
+            line("m1", 50, false),
+            line("s1", 700, true),
+        ]
+        .join("\n");
+        let output = format!("{}\n{}\n", event("m1"), event("m2"));
+        let (usage, seen) = settle(Cli::Claude, None, None, || output, || Some(transcript));
+        assert_eq!(usage, None);
+        let seen = seen.unwrap();
+        assert_eq!((seen.input, seen.output, seen.turns), (2000, 51, Some(2)));
     }
 }

@@ -61,6 +61,16 @@ pub fn load_plan_at(repo: &Repo, file: PlanFile, at: &Oid) -> Result<LoadedPlan>
     load_checked_at(repo, file, Some(at), true).map(|(loaded, _)| loaded)
 }
 
+/// [`load_plan_at`], also returning what checking it learned (how its estimates read, for the
+/// forecast a machine's run starts with).
+pub fn load_checked_plan_at(
+    repo: &Repo,
+    file: PlanFile,
+    at: &Oid,
+) -> Result<(LoadedPlan, Analysis)> {
+    load_checked_at(repo, file, Some(at), true)
+}
+
 /// [`load_plan`] for a plan that runs on other machines (`streams ci github`): the agent programs
 /// are installed there, so a bare name or an absolute path is not looked up here. A program
 /// committed in the repository is still checked: every machine checks out the same files.

@@ -8,7 +8,7 @@ use crate::error::{Error, Result};
 use crate::git::Repo;
 use crate::plan::learn::{self, Learned, Observation};
 use crate::plan::{EstimateUnit, Plan, schedule};
-use crate::report::learn_view::{LastRun, LearnedSummary, Learning, WhatIfTable};
+use crate::report::learn_view::{JobsCost, LastRun, LearnedSummary, Learning, WhatIfTable};
 use crate::report::plan_view::Predicted;
 use crate::report::status_view::PredictedConflict;
 use crate::state::history;
@@ -64,6 +64,15 @@ pub fn learn(repo: &Repo, plan: &Plan, unit: EstimateUnit) -> Result<Option<Lear
     let (streams, run) = learn::forecast_cost(plan, &observations);
     if run.usd.is_some() || run.tokens.is_some() {
         learned.cost = Some((streams, run));
+        let mut jobs_seen: Vec<usize> = observations.iter().filter_map(|o| o.jobs).collect();
+        jobs_seen.sort_unstable();
+        jobs_seen.dedup();
+        for &jobs in &jobs_seen {
+            if let Some(cost) = learn::forecast_cost_at(plan, &observations, jobs) {
+                learned.cost_by_jobs.insert(jobs, cost);
+            }
+        }
+        learned.jobs_seen = jobs_seen;
     }
     Ok(Some(learned))
 }
@@ -92,7 +101,8 @@ pub fn forecast(
             ..Default::default()
         });
     };
-    let (costs, run_cost) = learned.cost.clone().unzip();
+    // Past runs with as many agents when there are such, else all past runs.
+    let (costs, run_cost) = learned.cost_at(jobs).map(|(cost, _)| cost.clone()).unzip();
     let streams = plan
         .streams
         .iter()
@@ -143,6 +153,8 @@ pub fn learning(
     let run_cost = learned
         .and_then(|l| l.cost.as_ref())
         .map(|(_, run)| run.clone());
+    let jobs_seen = learned.map(|l| l.jobs_seen.clone()).unwrap_or_default();
+    let history = learned;
     let learned = learned.map(|l| LearnedSummary {
         from_history: l.from_history,
         tasks: l.tasks.clone(),
@@ -159,10 +171,23 @@ pub fn learning(
             .into_iter()
             .filter(|(j, _)| *j < enough_jobs)
             .collect();
+        // A row's own cost where past runs had its number of agents.
+        let by_jobs = rows
+            .iter()
+            .filter_map(|row| {
+                let (cost, own) = history?.cost_at(row.jobs)?;
+                own.then(|| JobsCost {
+                    jobs: row.jobs,
+                    cost: cost.1.clone(),
+                })
+            })
+            .collect();
         WhatIfTable {
             rows,
             enough_jobs,
             cost: run_cost,
+            by_jobs,
+            jobs_seen,
             little_gain,
         }
     });
@@ -217,5 +242,6 @@ fn observation(record: &history::Record) -> Observation {
         at: record.at,
         tokens: record.tokens,
         cost_usd: record.cost_usd,
+        jobs: record.jobs,
     }
 }

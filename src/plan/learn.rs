@@ -12,6 +12,8 @@
 //! With any history, predictions are seconds; a plan whose estimates are plain numbers then
 //! counts a unit as the history's mean task time, so the sources can be added up.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
 use super::model::{Estimate, Plan, Prompt};
@@ -32,6 +34,8 @@ pub struct Observation {
     /// What its agent used and cost, when it reported.
     pub tokens: Option<u64>,
     pub cost_usd: Option<f64>,
+    /// How many agents its run had at once, when the history says.
+    pub jobs: Option<usize>,
 }
 
 /// A forecast of what something costs: the median and the 10th-90th percentile range.
@@ -62,6 +66,29 @@ pub struct CostForecast {
     pub from_task: usize,
     pub from_stream: usize,
     pub unknown: usize,
+}
+
+/// [`forecast_cost`] from the past runs that had `jobs` agents at once; `None` when there are
+/// none, or when they know fewer of the plan's tasks than all past runs do (a forecast that
+/// leaves out tasks would look cheaper than it is).
+pub fn forecast_cost_at(
+    plan: &Plan,
+    history: &[Observation],
+    jobs: usize,
+) -> Option<(Vec<CostForecast>, CostForecast)> {
+    let at: Vec<Observation> = history
+        .iter()
+        .filter(|o| o.jobs == Some(jobs))
+        .cloned()
+        .collect();
+    if at.is_empty() {
+        return None;
+    }
+    let (_, all) = forecast_cost(plan, history);
+    let (streams, run) = forecast_cost(plan, &at);
+    let known = |f: &CostForecast| f.from_task + f.from_stream;
+    let priced = |f: &CostForecast| (f.usd.is_some(), f.tokens.is_some());
+    (known(&run) == known(&all) && priced(&run) == priced(&all)).then_some((streams, run))
 }
 
 /// Per stream (plan order) and for the run: the cost expected from the history. A task's
@@ -249,6 +276,22 @@ pub struct Learned {
     /// What each stream and the run are expected to cost (set by the caller when the history
     /// has figures: [`forecast_cost`]).
     pub cost: Option<(Vec<CostForecast>, CostForecast)>,
+    /// The same from the runs that had a given number of agents at once, for each number the
+    /// history has such a forecast for ([`forecast_cost_at`]; set by the caller).
+    pub cost_by_jobs: BTreeMap<usize, (Vec<CostForecast>, CostForecast)>,
+    /// The numbers of agents past runs had at once (empty: the history does not say).
+    pub jobs_seen: Vec<usize>,
+}
+
+impl Learned {
+    /// The cost forecast for a run with `jobs` agents: from past runs with as many when there
+    /// are such (true), else from all past runs (false).
+    pub fn cost_at(&self, jobs: usize) -> Option<(&(Vec<CostForecast>, CostForecast), bool)> {
+        match self.cost_by_jobs.get(&jobs) {
+            Some(cost) => Some((cost, true)),
+            None => self.cost.as_ref().map(|cost| (cost, false)),
+        }
+    }
 }
 
 /// A stable 64-bit FNV-1a hash of a task's wording (its text, or its prompt file's path), as 16
@@ -351,6 +394,8 @@ pub fn learn(plan: &Plan, unit: EstimateUnit, history: &[Observation]) -> Learne
         tasks,
         from_history,
         cost: None,
+        cost_by_jobs: BTreeMap::new(),
+        jobs_seen: Vec::new(),
     }
 }
 
@@ -504,6 +549,7 @@ tasks = [{ prompt = "form", estimate = "30s" }]
             at,
             tokens: None,
             cost_usd: None,
+            jobs: None,
         }
     }
 

@@ -15,6 +15,10 @@ pub struct ForecastReport {
     pub history: bool,
     /// The number of agents the run's time was forecast with.
     pub jobs: usize,
+    /// A central integration: each stream ran on a machine of its own, so the run's actual
+    /// time is its longest stream's (not the integration's own wall time).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub elsewhere: bool,
     pub streams: Vec<ForecastRow>,
     /// The run: its makespan against its wall time, its total cost.
     pub run: ForecastRow,
@@ -33,8 +37,12 @@ pub struct ForecastRow {
 }
 
 /// Sets `forecast` beside the run's report: each stream's agent time and cost, the run's wall
-/// time and total.
-pub fn build(forecast: &RunForecast, report: &super::summary::RunReport) -> ForecastReport {
+/// time (`elsewhere`, a central integration's: its longest stream's) and total.
+pub fn build(
+    forecast: &RunForecast,
+    report: &super::summary::RunReport,
+    elsewhere: bool,
+) -> ForecastReport {
     let tally = |name: &str| {
         report.ledger.as_ref().and_then(|l| {
             l.streams
@@ -43,7 +51,7 @@ pub fn build(forecast: &RunForecast, report: &super::summary::RunReport) -> Fore
                 .map(|s| &s.tally)
         })
     };
-    let streams = forecast
+    let streams: Vec<ForecastRow> = forecast
         .streams
         .iter()
         .map(|f| {
@@ -61,9 +69,15 @@ pub fn build(forecast: &RunForecast, report: &super::summary::RunReport) -> Fore
         })
         .collect();
     let total = report.ledger.as_ref().map(|l| &l.total);
+    let actual_ms = if elsewhere {
+        streams.iter().map(|r| r.actual_ms).max().unwrap_or(0)
+    } else {
+        report.wall_ms
+    };
     ForecastReport {
         history: forecast.history,
         jobs: forecast.jobs,
+        elsewhere,
         streams,
         run: ForecastRow {
             forecast: StreamForecast {
@@ -72,7 +86,7 @@ pub fn build(forecast: &RunForecast, report: &super::summary::RunReport) -> Fore
                 cost_usd: forecast.cost_usd,
                 tokens: forecast.tokens,
             },
-            actual_ms: report.wall_ms,
+            actual_ms,
             actual_cost_usd: total.and_then(|t| t.cost_usd),
             actual_tokens: total.map_or(0, |t| t.tokens),
         },
@@ -100,7 +114,11 @@ pub fn render_markdown(report: &ForecastReport) -> String {
         out.push_str(&row(&r.forecast.stream, r));
     }
     out.push_str(&row("**run**", &report.run));
-    if report.history {
+    if report.history && report.elsewhere {
+        out.push_str(
+            "\nForecast as the integration started, from the history of earlier runs here (medians): a stream's agent time; each stream ran on a machine of its own, so the run's time is its longest stream's.\n",
+        );
+    } else if report.history {
         let _ = writeln!(
             out,
             "\nForecast as the run started, from the history of earlier runs (medians): a stream's agent time, the run's time from start to end with {}.",
@@ -170,6 +188,7 @@ mod tests {
         let report = ForecastReport {
             history: true,
             jobs: 2,
+            elsewhere: false,
             streams: vec![
                 row("api", Some(90.0), Some(0.0121), 95_000),
                 row("new", None, None, 30_000),
@@ -203,6 +222,7 @@ mod tests {
         let report = ForecastReport {
             history: true,
             jobs: 2,
+            elsewhere: false,
             streams: vec![never, silent],
             run: row("run", Some(10.0), Some(0.8), 2_000),
         };

@@ -62,14 +62,27 @@ pub struct WhatIfTable {
     pub rows: Vec<WhatIf>,
     /// The fewest agents past which more do not shorten the makespan.
     pub enough_jobs: usize,
-    /// The run's cost expected from past runs (the agents' work is the same at any number of
-    /// them), when they reported one.
+    /// The run's cost expected from all past runs, when they reported one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cost: Option<crate::plan::learn::CostForecast>,
+    /// The run's cost expected from past runs with a row's number of agents, for the rows
+    /// whose number past runs had.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub by_jobs: Vec<JobsCost>,
+    /// The numbers of agents past runs had (empty: the history does not say).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub jobs_seen: Vec<usize>,
     /// Numbers of agents that save too little time over the next smaller one given (each with
     /// that one): the fan-out warning.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub little_gain: Vec<(usize, usize)>,
+}
+
+/// A what-if row's cost from past runs with its number of agents.
+#[derive(Serialize)]
+pub struct JobsCost {
+    pub jobs: usize,
+    pub cost: crate::plan::learn::CostForecast,
 }
 
 /// The fields [`Learning`] adds to `streams plan --json` (schema version 1; each is present
@@ -183,17 +196,20 @@ impl Learning {
                 "{} (predicted makespan per number of agents)",
                 ui.bold("what if")
             );
-            let cost = table.cost.as_ref().and_then(|c| {
-                let money = c
-                    .usd
+            // The median in dollars, else in tokens.
+            let money = |c: &crate::plan::learn::CostForecast| {
+                c.usd
                     .map(|r| crate::agent::usage::usd(r.median, false))
                     .or_else(|| {
                         c.tokens.map(|t| {
                             format!("{} tokens", crate::agent::usage::tokens(t.median as u64))
                         })
-                    })?;
-                Some(money)
-            });
+                    })
+            };
+            let all_runs = table.cost.as_ref().and_then(money);
+            // Per row only where some row has a figure of its own: else it would repeat one
+            // number, which the line under the table says once.
+            let per_row = all_runs.is_some() && !table.by_jobs.is_empty();
             for row in &table.rows {
                 let mut line = format!(
                     "  {:>4} {}  {}",
@@ -201,8 +217,16 @@ impl Learning {
                     if row.jobs == 1 { "job " } else { "jobs" },
                     amount(unit, row.makespan)
                 );
-                if let Some(cost) = &cost {
-                    line.push_str(&format!("  {cost}"));
+                if per_row {
+                    match table.by_jobs.iter().find(|c| c.jobs == row.jobs) {
+                        Some(own) => {
+                            line.push_str(&format!("  {}", money(&own.cost).unwrap_or_default()))
+                        }
+                        None => line.push_str(&format!(
+                            "  {} (all runs)",
+                            all_runs.clone().unwrap_or_default()
+                        )),
+                    }
                 }
                 if row.jobs == table.enough_jobs {
                     line.push_str("  <- more agents no longer help: the dependencies bind");
@@ -223,10 +247,26 @@ impl Learning {
                     crate::plan::learn::FAN_OUT_GAIN * 100.0
                 );
             }
-            if cost.is_some() {
+            if per_row {
                 let _ = writeln!(
                     out,
-                    "  cost: the run's median from past runs, the same agents' work at any number of agents"
+                    "  cost: the run's median from past runs with that number of agents; (all runs): none had it, the median of every past run"
+                );
+            } else if let Some(all_runs) = &all_runs {
+                let seen = match table.jobs_seen.as_slice() {
+                    [] => "past runs do not say how many agents they had".to_string(),
+                    [one] => format!("every past run had {}", plural(*one, "agent")),
+                    many => format!(
+                        "past runs had {} agents",
+                        many.iter()
+                            .map(|j| j.to_string())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                };
+                let _ = writeln!(
+                    out,
+                    "  cost: {all_runs} at any of these numbers of agents as far as the history tells ({seen}); a run with another number teaches what it changes (resolutions after conflicts count)"
                 );
             }
             if !table.rows.iter().any(|r| r.jobs == table.enough_jobs) {

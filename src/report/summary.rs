@@ -83,7 +83,11 @@ pub struct StreamReport {
     pub insertions: usize,
     pub deletions: usize,
     pub time_ms: u64,
+    /// Attempts made again after a failure (not after a usage limit: see `limit_waits`).
     pub retries: u32,
+    /// Waits for an agent's usage limit to reset, each followed by an attempt more.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub limit_waits: u32,
     /// How many retries each `retry_on` reason made (`exit 75`, `output "rate limit"`).
     #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub retried_for: std::collections::BTreeMap<String, u32>,
@@ -107,6 +111,7 @@ pub fn build(state: &RunState, status: &str, stream_files: Option<&[usize]>) -> 
             let mut done = 0;
             let mut time_ms = 0;
             let mut retries = 0;
+            let mut limit_waits = 0;
             let mut retried_for = std::collections::BTreeMap::new();
             for t in &s.tasks {
                 for why in &t.retried_for {
@@ -122,7 +127,9 @@ pub fn build(state: &RunState, status: &str, stream_files: Option<&[usize]>) -> 
                     done += 1;
                 }
                 time_ms += t.agent_ms;
-                retries += t.attempts.saturating_sub(1);
+                // An attempt after a usage limit's reset is not a retry: nothing failed.
+                retries += t.attempts.saturating_sub(1).saturating_sub(t.limit_waits);
+                limit_waits += t.limit_waits;
             }
             let status = match (&state.phase, &s.state) {
                 // Abort stopped it and took its work off the integration branch (as `status`).
@@ -154,6 +161,7 @@ pub fn build(state: &RunState, status: &str, stream_files: Option<&[usize]>) -> 
                 deletions: stats.deletions,
                 time_ms,
                 retries,
+                limit_waits,
                 retried_for,
                 branch: crate::layout::short_branch(&s.branch).to_string(),
                 worktree: s.worktree.display().to_string(),
@@ -212,7 +220,7 @@ pub fn build(state: &RunState, status: &str, stream_files: Option<&[usize]>) -> 
     report.forecast = state
         .forecast
         .as_ref()
-        .map(|f| super::forecast_view::build(f, &report));
+        .map(|f| super::forecast_view::build(f, &report, elsewhere));
     report
 }
 
@@ -322,6 +330,9 @@ pub fn render_table(report: &RunReport, ui: &Ui) -> String {
     for s in report.streams.iter().filter(|s| !s.retried_for.is_empty()) {
         let _ = writeln!(out, "  {} retried: {}", s.name, retry_reasons(s));
     }
+    for s in report.streams.iter().filter(|s| s.limit_waits > 0) {
+        let _ = writeln!(out, "  {}", limit_waits_text(s));
+    }
     // A parked stream's reason is said at length under the table (`session_view`).
     for s in report
         .streams
@@ -413,6 +424,22 @@ pub fn cost_markdown(ledger: &crate::ledger::Ledger) -> String {
     out
 }
 
+/// `a waited for its agent's usage limit to reset 2 times (not counted as retries)`.
+fn limit_waits_text(s: &StreamReport) -> String {
+    format!(
+        "{} waited for its agent's usage limit to reset {} (not counted as retries)",
+        s.name,
+        match s.limit_waits {
+            1 => "once".to_string(),
+            n => format!("{n} times"),
+        }
+    )
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
+}
+
 /// `exit 75` x1, `output "rate limit"` x2: the retries of a stream by reason.
 fn retry_reasons(s: &StreamReport) -> String {
     s.retried_for
@@ -461,6 +488,15 @@ pub fn render_markdown(report: &RunReport) -> String {
                 crate::text::md_text(s.reason.as_deref().unwrap_or(""))
             );
         }
+    }
+    let waited: Vec<String> = report
+        .streams
+        .iter()
+        .filter(|s| s.limit_waits > 0)
+        .map(|s| format!("- {}", crate::text::md_text(&limit_waits_text(s))))
+        .collect();
+    if !waited.is_empty() {
+        let _ = writeln!(out, "\n{}", waited.join("\n"));
     }
     if let Some(ledger) = &report.ledger {
         out.push_str(&cost_markdown(ledger));

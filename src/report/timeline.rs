@@ -77,6 +77,7 @@ pub fn sample_state() -> RunState {
         fixing: None,
         usage: Vec::new(),
         waiting: None,
+        limit_waits: 0,
     };
     let stream =
         |name: &str, deps: &[&str], state: StreamState, tasks: Vec<TaskRecord>| StreamRecord {

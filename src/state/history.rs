@@ -53,6 +53,10 @@ pub struct Record {
     /// stream's lines; absent in older lines and when it met none).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub conflicted_with: Vec<String>,
+    /// How many agents its run had at once (`--jobs`; absent in older lines): what a cost
+    /// forecast per number of agents is taken from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jobs: Option<usize>,
 }
 
 /// The pairs of `plan`'s streams that conflicted in its earlier runs (see
@@ -174,6 +178,9 @@ pub fn records_of(state: &RunState, plan: &Plan, now_ms: u64) -> Vec<Record> {
                 tokens: reported(task).map(|u| u.total()),
                 cost_usd: reported(task).and_then(|u| u.cost_usd),
                 conflicted_with: record.conflicted_with.clone(),
+                // A run spread over machines had as many agents at once as machines, which no
+                // one of its runs knows: it does not say.
+                jobs: state.machines.is_none().then_some(state.jobs),
             });
         }
     }
@@ -271,6 +278,7 @@ mod tests {
             tokens: None,
             cost_usd: None,
             conflicted_with: Vec::new(),
+            jobs: None,
         }
     }
 

@@ -33,6 +33,14 @@ pub struct TaskRecord {
     /// Set while the task waits for its agent's usage limit to reset.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub waiting: Option<LimitWait>,
+    /// How many times it waited for its agent's usage limit to reset (each wait is an attempt
+    /// more that is not a retry; absent in older state files and when it never waited).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub limit_waits: u32,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 /// A task waiting for its agent's usage limit to reset before its next attempt.
@@ -59,6 +67,7 @@ impl TaskRecord {
             fixing: None,
             usage: Vec::new(),
             waiting: None,
+            limit_waits: 0,
         }
     }
 }

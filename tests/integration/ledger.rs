@@ -488,6 +488,95 @@ fn plan_jobs_warns_where_fanning_out_buys_little_time() {
 }
 
 #[test]
+fn plan_jobs_sets_the_cost_of_past_runs_with_each_number_of_agents_beside_it() {
+    let repo = TestRepo::with_files(&[("src/a/keep.txt", "a\n")]);
+    // The agent reports whatever the test put in `usage.json` (outside the repository).
+    let usage = repo.home.join("usage.json");
+    let report = |tokens: u64| {
+        std::fs::write(
+            &usage,
+            format!("{{\"streams_usage\": {{\"input_tokens\": {tokens}}}}}\n"),
+        )
+        .unwrap()
+    };
+    repo.write(
+        "streams.toml",
+        &format!(
+            r#"[plan]
+name = "p"
+
+[[stream]]
+name = "a"
+owns = ["src/a/**"]
+agent = ["sh", "-c", "echo x > src/a/f.txt; cat {}"]
+tasks = ["a"]
+"#,
+            usage.display()
+        ),
+    );
+    repo.commit_all("plan");
+    report(100);
+    repo.streams(&["run", "--jobs", "1"]).assert_code(0);
+    repo.streams(&["clean"]).assert_code(0);
+    report(300);
+    repo.streams(&["run", "--restart", "--jobs", "2"])
+        .assert_code(0);
+    repo.streams(&["clean"]).assert_code(0);
+    let out = repo.streams(&["plan", "--jobs", "1,2,4"]);
+    out.assert_code(0);
+    let row = |jobs: &str| {
+        out.stdout
+            .lines()
+            .find(|l| l.trim_start().starts_with(jobs))
+            .unwrap_or_else(|| panic!("no row for {jobs}\n{out}"))
+            .to_string()
+    };
+    assert!(row("1 job ").contains("  100 tokens  <-"), "{out}");
+    assert!(row("2 jobs").ends_with("  300 tokens"), "{out}");
+    // No past run had 4: the median of all of them, said so.
+    assert!(row("4 jobs").contains("  200 tokens (all runs)"), "{out}");
+    assert!(
+        out.stdout
+            .contains("cost: the run's median from past runs with that number of agents"),
+        "{out}"
+    );
+    let json = repo.streams(&["plan", "--jobs", "1,2,4", "--json"]);
+    let value: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
+    let by_jobs = &value["what_if"]["by_jobs"];
+    assert_eq!(by_jobs[1]["jobs"], 2, "{value}");
+    assert_eq!(by_jobs[1]["cost"]["tokens"]["median"], 300.0, "{value}");
+    // A run forecasts from the past runs with its own number of agents.
+    repo.streams(&["run", "--restart", "--jobs", "2"])
+        .assert_code(0);
+    let state: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run_dir(&repo).join("state.json")).unwrap())
+            .unwrap();
+    assert_eq!(state["forecast"]["tokens"]["median"], 300.0, "{state}");
+
+    // A history that does not say how many agents its runs had (lines of an older streams):
+    // one cost for every row, said once, not repeated per row.
+    let history = repo.common_dir().join("streams/history.jsonl");
+    let text = std::fs::read_to_string(&history).unwrap();
+    let old: String = text
+        .lines()
+        .map(|l| {
+            let mut line: serde_json::Value = serde_json::from_str(l).unwrap();
+            line.as_object_mut().unwrap().remove("jobs");
+            format!("{line}\n")
+        })
+        .collect();
+    std::fs::write(&history, old).unwrap();
+    let out = repo.streams(&["plan", "--jobs", "1,2"]);
+    assert!(!out.stdout.contains("tokens (all runs)"), "{out}");
+    assert!(
+        out.stdout.contains(
+            "cost: 300 tokens at any of these numbers of agents as far as the history tells (past runs do not say how many agents they had)"
+        ),
+        "{out}"
+    );
+}
+
+#[test]
 fn a_shared_budget_reserves_what_a_task_took_before() {
     let repo = TestRepo::with_files(&[("src/a/keep.txt", "a\n"), ("src/b/keep.txt", "b\n")]);
     let plan = |tokens: u64| {

@@ -1136,3 +1136,109 @@ fn a_failed_stream_run_again_is_integrated_in_the_same_clone() {
     out.assert_code(0);
     assert_eq!(fleet.remote_file("b/x"), "b\nfixed");
 }
+
+/// The state and `report.md` of the run `dir`'s clone ran last.
+fn run_files(dir: &Path) -> (serde_json::Value, String) {
+    let root = dir.join(".git/streams");
+    let id = std::fs::read_to_string(root.join("current")).unwrap();
+    let run = root.join("runs").join(id.trim());
+    let state =
+        serde_json::from_str(&std::fs::read_to_string(run.join("state.json")).unwrap()).unwrap();
+    (
+        state,
+        std::fs::read_to_string(run.join("report.md")).unwrap(),
+    )
+}
+
+fn forecast_streams(state: &serde_json::Value) -> Vec<String> {
+    state["forecast"]["streams"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no forecast: {state}"))
+        .iter()
+        .map(|s| s["stream"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn machines_and_the_central_job_set_their_forecast_beside_the_actual() {
+    let fleet = Fleet::new(STAGED_PLAN);
+    let base = fleet.base();
+    let first = run_id().to_string();
+    let second = format!("{}0", &first[..first.len() - 1]);
+    let second = if second == first {
+        format!("{}1", &first[..first.len() - 1])
+    } else {
+        second
+    };
+    let machine = |stream: &str, run: &str| {
+        let dir = fleet
+            .src
+            .root
+            .parent()
+            .unwrap()
+            .join(format!("machine-{stream}"));
+        if !dir.exists() {
+            fleet.clone(&format!("machine-{stream}"));
+        }
+        let args = [
+            "run", "--only", stream, "--run-id", run, "--base", &base, "--push", "origin",
+        ];
+        fleet.streams_in(&dir, &args).assert_code(0);
+        dir
+    };
+    // A machine's first run: nothing to forecast from in its clone, and it says so.
+    let dir = machine("a", &first);
+    let (state, md) = run_files(&dir);
+    assert_eq!(state["forecast"]["history"], false, "{state}");
+    assert_eq!(forecast_streams(&state), ["a"], "only its own stream");
+    assert!(md.contains("### Forecast against actual"), "{md}");
+    assert!(md.contains("| a | no history | "), "{md}");
+    machine("b", &first);
+    let central = fleet.clone("central");
+    let integrate_run = |run: &str| {
+        fleet
+            .streams_in(
+                &central,
+                &[
+                    "integrate",
+                    "--from",
+                    "origin",
+                    "--run-id",
+                    run,
+                    "--stage",
+                    "0",
+                ],
+            )
+            .assert_code(0);
+    };
+    integrate_run(&first);
+    let (state, md) = run_files(&central);
+    assert_eq!(forecast_streams(&state), ["a", "b"], "the stage's streams");
+    assert!(md.contains("### Forecast against actual"), "{md}");
+
+    // The same clones run the next run: each forecasts from what it recorded of the first.
+    let dir = machine("a", &second);
+    let (state, md) = run_files(&dir);
+    assert_eq!(state["forecast"]["history"], true, "{state}");
+    assert!(
+        state["forecast"]["streams"][0]["seconds"]
+            .as_f64()
+            .is_some(),
+        "{state}"
+    );
+    assert!(!md.contains("| a | no history | "), "{md}");
+    // How many agents ran at once is the number of machines, which no machine knows: its
+    // history does not say (a cost per number of agents is not taken from it).
+    let history = std::fs::read_to_string(dir.join(".git/streams/history.jsonl")).unwrap();
+    assert!(!history.contains("\"jobs\""), "{history}");
+    machine("b", &second);
+    integrate_run(&second);
+    let (state, md) = run_files(&central);
+    assert_eq!(state["forecast"]["history"], true, "{state}");
+    assert!(
+        md.contains(
+            "each stream ran on a machine of its own, so the run's time is its longest stream's"
+        ),
+        "{md}"
+    );
+}

@@ -441,6 +441,29 @@ fn a_usage_limit_waits_then_runs_the_agent_again_without_using_a_retry() {
     assert_eq!(task["attempts"], 2, "{task}");
     assert!(task.get("retried_for").is_none(), "{task}");
     assert_eq!(task["usage"].as_array().unwrap().len(), 2, "{task}");
+    assert_eq!(task["limit_waits"], 1, "{task}");
+    // The summary counts the wait apart from retries.
+    let row = out
+        .stderr
+        .lines()
+        .find(|l| l.starts_with("a ") && l.contains("integrated"))
+        .unwrap_or_else(|| panic!("no row for a\n{out}"));
+    assert!(row.ends_with(" 0"), "the wait is no retry: {row}\n{out}");
+    let waited = "a waited for its agent's usage limit to reset once (not counted as retries)";
+    assert!(out.stderr.contains(waited), "{out}");
+    let root = r.repo.common_dir().join("streams");
+    let id = std::fs::read_to_string(root.join("current")).unwrap();
+    let run = root.join("runs").join(id.trim());
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("report.json")).unwrap()).unwrap();
+    let stream = &report["streams"][0];
+    assert_eq!(
+        (&stream["retries"], &stream["limit_waits"]),
+        (&0.into(), &1.into()),
+        "{stream}"
+    );
+    let md = std::fs::read_to_string(run.join("report.md")).unwrap();
+    assert!(md.contains(&format!("- {waited}")), "{md}");
 }
 
 #[test]

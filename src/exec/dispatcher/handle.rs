@@ -106,7 +106,9 @@ impl Engine {
                     reset_known: wait.reset_known,
                     message: wait.message.clone(),
                 });
-                run.task_mut(task).waiting = Some(wait);
+                let record = run.task_mut(task);
+                record.waiting = Some(wait);
+                record.limit_waits += 1;
                 run.save()?;
             }
             ExecEvent::SetupStarted { stream } => {

@@ -315,17 +315,14 @@ fn preset_usage(
         }
         (usage, _) => (usage.clone(), None),
     };
-    let seen = if usage.is_none() {
-        let output = crate::agent::log::last_attempt(&task.job.log_path, OUTPUT_READ);
-        let before = session_before.as_ref().map(|(_, u)| u.clone());
-        let mut meter = crate::ledger::meter::Meter::new(Some(preset.cli), before);
-        for line in output.lines() {
-            meter.line(line);
-        }
-        meter.saw_any().then(|| meter.so_far().clone())
-    } else {
-        None
-    };
+    let before = session_before.as_ref().map(|(_, u)| u.clone());
+    let (usage, seen) = crate::ledger::meter::settle(
+        preset.cli,
+        usage,
+        before,
+        || crate::agent::log::last_attempt(&task.job.log_path, OUTPUT_READ),
+        || claude_transcript(&preset.home, session.as_deref()?),
+    );
     AttemptUsage {
         attempt: 0,
         cli: Some(preset.cli),
@@ -337,6 +334,15 @@ fn preset_usage(
         seen,
         over_budget: false,
     }
+}
+
+/// Claude Code's transcript of `session` in the task's home (`.claude/projects/<dir>/`).
+fn claude_transcript(home: &std::path::Path, session: &str) -> Option<String> {
+    let file = format!("{session}.jsonl");
+    std::fs::read_dir(home.join(".claude").join("projects"))
+        .ok()?
+        .flatten()
+        .find_map(|dir| std::fs::read_to_string(dir.path().join(&file)).ok())
 }
 
 /// How long to wait for a usage limit (and whether that is the reset time the CLI gave),

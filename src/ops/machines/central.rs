@@ -17,7 +17,7 @@ use crate::ops::session::{self, EngineParts};
 use crate::ops::start::{self, MachineRun, NewRun};
 use crate::ownership::Ownership;
 use crate::plan::Plan;
-use crate::state::{Journal, Machines, RunDir, RunLock, RunPhase, RunState, StateDir};
+use crate::state::{Journal, Machines, RunLock, RunPhase, RunState, StateDir};
 use crate::text::short7;
 
 use super::{
@@ -242,6 +242,7 @@ pub fn settle_arrivals(
     req: &IntegrateRequest,
     scope: Scope,
     fetched: Fetched,
+    estimates: crate::plan::EstimateUnit,
 ) -> Result<Settled> {
     let Fetched {
         mut lock,
@@ -254,7 +255,7 @@ pub fn settle_arrivals(
     let ownership = Ownership::new(full);
     let run_dir = StateDir::new(repo.common_dir()).run_dir(&scope.local_id);
     let (mut state, journal, interrupted) =
-        open_or_start(&repo, &loaded, &text, req, &scope, &run_dir, &base)?;
+        open_or_start(&repo, &loaded, &text, req, &scope, &base, estimates)?;
     lock.set_run(&scope.local_id, "integrate");
     let plan = session::plan_for_run(full.clone(), Some(&scope.only), true);
     let start = state.base.clone();
@@ -333,13 +334,22 @@ fn open_or_start(
     text: &str,
     req: &IntegrateRequest,
     scope: &Scope,
-    run_dir: &RunDir,
     base: &Oid,
+    estimates: crate::plan::EstimateUnit,
 ) -> Result<(RunState, Journal, bool)> {
     let state_dir = StateDir::new(repo.common_dir());
     let local_id = &scope.local_id;
+    let run_dir = &state_dir.run_dir(local_id);
     if !run_dir.state_path().exists() {
         start::check_no_active_run(&state_dir, &loaded.plan.name)?;
+        // Forecast like a local run's, of the streams it integrates: each ran on a machine of
+        // its own, so as many agents at once as streams.
+        let forecast = crate::ops::plan::forecast(
+            repo,
+            &session::plan_for_run(loaded.plan.clone(), Some(&scope.only), true),
+            estimates,
+            scope.only.len().max(1),
+        );
         let started = start::start_run(&NewRun {
             repo,
             plan: &loaded.plan,
@@ -364,7 +374,7 @@ fn open_or_start(
                     arrived: BTreeMap::new(),
                 },
             }),
-            forecast: None,
+            forecast,
         })?;
         return Ok((started.state, started.journal, false));
     }

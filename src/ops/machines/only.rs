@@ -64,6 +64,8 @@ pub struct OnlyOptions {
     pub jobs: Option<usize>,
     pub fail_fast: bool,
     pub no_check: bool,
+    /// How the plan's estimates read (for the forecast the run starts with).
+    pub estimates: crate::plan::EstimateUnit,
 }
 
 /// What [`start_machine_run`] found.
@@ -106,13 +108,21 @@ pub fn start_machine_run(
         None => repo.resolve_commit(&names.base).unwrap_or(start.clone()),
     };
     let only = vec![req.stream.to_string()];
+    let jobs = options.jobs.or(loaded.plan.jobs).unwrap_or(1).max(1);
+    // Forecast like a local run's, of the one stream this machine runs.
+    let forecast = crate::ops::plan::forecast(
+        &repo,
+        &session::plan_for_run(loaded.plan.clone(), Some(&only), true),
+        options.estimates,
+        jobs,
+    );
     let started = start::start_run(&NewRun {
         repo: &repo,
         plan: &loaded.plan,
         plan_path: &loaded.path,
         plan_text: &text,
         base: &start,
-        jobs: options.jobs.or(loaded.plan.jobs).unwrap_or(1).max(1),
+        jobs,
         fail_fast: options.fail_fast,
         // A machine's clone holds no result of a person's to keep apart.
         restart: true,
@@ -130,7 +140,7 @@ pub fn start_machine_run(
                 base,
             },
         }),
-        forecast: None,
+        forecast,
     })?;
     lock.set_run(req.run_id, "run");
     let plan = session::plan_for_run(loaded.plan, Some(&only), true);

@@ -23,6 +23,7 @@ use super::clis::{Cli, Located, Who, Workplace, require, require_user, usable_by
 use super::plans::{agent, command_as, landlock, run_as, state};
 use super::server::{Answer, Script, Server, Turn, Usage};
 use crate::common::{CmdOutput, TestRepo};
+use crate::support::runs::run_dir;
 
 /// The key in stream `name`'s task text that tells its requests apart.
 fn key(name: &str) -> String {
@@ -89,6 +90,18 @@ impl Scene {
         }
         self.repo().write("streams.toml", &plan);
         self.repo().commit_all("plan");
+    }
+
+    /// Writes and commits a plan of stream `a` alone, its one task under `budget`.
+    fn plan_with_task_budget(&self, budget: &str) {
+        self.plan(&self.agent(), &[], "");
+        let mut plan = self.repo().read("streams.toml");
+        plan.push_str(&format!(
+            "\n[[stream]]\nname = \"a\"\nowns = [\"src/a/**\"]\n\n[[stream.task]]\nprompt = \"Do the work of stream a ({}).\"\nbudget = {budget}\n",
+            key("a")
+        ));
+        self.repo().write("streams.toml", &plan);
+        self.repo().commit_all("budget");
     }
 
     /// The preset's `agent` pointed at the server.
@@ -380,6 +393,7 @@ fn usage_limit_waits_and_resumes(cli: Cli) {
     assert!(waiting.contains("reset"), "{waiting}");
     let task = scene.task("a");
     assert_eq!(task["attempts"], 2, "{task}");
+    assert_eq!(task["limit_waits"], 1, "{task}");
     assert!(task.get("retried_for").is_none(), "{task}");
     assert_eq!(
         scene.integrated("src/a/hello.txt").as_deref(),
@@ -457,4 +471,135 @@ fn claude_a_checks_second_chance_resumes_the_session_and_commits() {
 #[test]
 fn codex_a_checks_second_chance_resumes_the_session_and_commits() {
     check_retry_resumes_the_session(Cli::Codex);
+}
+
+// ---- a task budget stops Claude Code ----------------------------------------------------
+//
+// A budget stops an agent with SIGINT so that it can still report (docs/agents.md, "Stop").
+// What Claude Code 2.1.197 prints then depends on where it is: while its shell tool runs a
+// command, a `result` with the usage so far; between the model's answer and the tool's start
+// (where a token or turn budget crossed by that answer interrupts it), or while it waits for
+// the model, mostly nothing (exit 0), sometimes a `result` short of what its messages showed.
+
+/// The scripted turns: write (1340 prompt tokens), then a shell command that outlives any
+/// budget here (1200 more), then an answer never asked for.
+fn runaway_command() -> Vec<Turn> {
+    vec![
+        Turn::write("src/a/hello.txt", "hello\n")
+            .tokens(1000, 50)
+            .cached(300, 40),
+        Turn::shell("sleep 300").tokens(1200, 30),
+        Turn::text("Done.").tokens(1300, 10),
+    ]
+}
+
+/// The run's only attempt: its state record and the budget stop it ended in.
+fn budget_stopped(scene: &Scene, out: &CmdOutput) -> serde_json::Value {
+    out.assert_code(6);
+    assert!(
+        out.stderr
+            .contains("stopped a task 1: budget: the task budget ran out"),
+        "{out}"
+    );
+    let task = scene.task("a");
+    assert_eq!(task["state"]["stop"]["kind"], "budget", "{task}");
+    assert_eq!(task["usage"].as_array().unwrap().len(), 1, "{task}");
+    assert_eq!(task["usage"][0]["over_budget"], true, "{task}");
+    // Stopped within the command: the model was not asked again.
+    assert_eq!(scene.server.turns_answered(), 2, "{out}");
+    scene.assert_scripted(out);
+    task["usage"][0].clone()
+}
+
+/// The agent's output in the run (its task log).
+fn agent_output(repo: &TestRepo) -> String {
+    let mut pending = vec![run_dir(repo)];
+    let mut output = String::new();
+    while let Some(dir) = pending.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap().flatten() {
+            let path = entry.path();
+            if path.is_dir() && !path.is_symlink() {
+                pending.push(path);
+            } else if path.extension().is_some_and(|e| e == "log") {
+                output.push_str(&std::fs::read_to_string(&path).unwrap_or_default());
+            }
+        }
+    }
+    output
+}
+
+#[test]
+fn claude_stopped_by_its_budget_while_a_command_runs_has_its_result_recorded() {
+    let Some(scene) = Scene::new(Cli::Claude, &[("a", runaway_command())]) else {
+        return;
+    };
+    // Claude Code reaches the command within a few seconds: the budget ends while it runs.
+    scene.plan_with_task_budget("{ time = \"12s\" }");
+    let out = scene.run("a time budget during a command");
+    let attempt = budget_stopped(&scene, &out);
+    // Claude Code's own `result` (after SIGINT: `error_during_execution`) is the record: the
+    // output of both answers (the message events show only their first token), its price.
+    let usage = &attempt["usage"];
+    assert!(attempt.get("seen").is_none(), "{attempt}");
+    let n = |k: &str| usage[k].as_u64().unwrap_or(0);
+    assert_eq!(
+        (n("input"), n("output"), n("cache_read"), n("cache_write")),
+        (2200, 80, 300, 40),
+        "{attempt}"
+    );
+    assert!(usage["cost_usd"].as_f64().unwrap() > 0.0, "{attempt}");
+    let output = agent_output(scene.repo());
+    assert!(
+        output.contains(r#""subtype":"error_during_execution""#),
+        "{output}"
+    );
+    assert!(
+        !out.stderr.contains("at least"),
+        "the run's total is known\n{out}"
+    );
+}
+
+#[test]
+fn claude_stopped_by_its_token_budget_as_it_asks_for_a_command_is_never_zero() {
+    let Some(scene) = Scene::new(Cli::Claude, &[("a", runaway_command())]) else {
+        return;
+    };
+    // Crossed by the command's answer (2540 prompt tokens seen): SIGINT as the tool starts.
+    scene.plan_with_task_budget("{ tokens = 2000 }");
+    let out = scene.run("a token budget crossed by an answer");
+    let attempt = budget_stopped(&scene, &out);
+    assert!(
+        out.stderr
+            .contains("the task budget ran out (2542 tokens of 2000)"),
+        "{out}"
+    );
+    let output = agent_output(scene.repo());
+    let result = output
+        .lines()
+        .rfind(|l| l.starts_with(r#"{"type":"result""#));
+    let figures = |u: &serde_json::Value| {
+        let n = |k: &str| u[k].as_u64().unwrap_or(0);
+        (n("input"), n("cache_read"), n("cache_write"))
+    };
+    match (&attempt["usage"], &attempt["seen"]) {
+        // Claude Code reported in full: its figures.
+        (usage, serde_json::Value::Null) if !usage.is_null() => {
+            eprintln!("claude printed its result");
+            assert!(result.is_some(), "{output}");
+            assert_eq!(figures(usage), (2200, 300, 40), "{attempt}");
+        }
+        // No result, or one short of its messages (it happens): what was seen, "at least".
+        (serde_json::Value::Null, seen) => {
+            eprintln!("claude printed {}", result.unwrap_or("no result"));
+            assert_eq!(figures(seen), (2200, 300, 40), "{attempt}");
+            // Its events show each answer's first output token only; its transcript has the
+            // first answer's 50 at least (written before the second was asked for).
+            let output = seen["output"].as_u64().unwrap_or(0);
+            assert!((51..=80).contains(&output), "{attempt}");
+            assert!(out.stderr.contains("at least 2.6k tokens"), "{out}");
+            let md = std::fs::read_to_string(run_dir(scene.repo()).join("report.md")).unwrap();
+            assert!(md.contains("| a | unknown | at least "), "{md}");
+        }
+        _ => panic!("the attempt is both reported and seen: {attempt}"),
+    }
 }
