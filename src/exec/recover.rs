@@ -354,15 +354,20 @@ impl RunProcesses {
     }
 }
 
-/// Where a run starts its commands, for [`run_processes`]: the directory holding the plan's
-/// worktrees (each stream's, the gate's, the resolution worktrees), found as the parent of the
-/// streams' own.
+/// Where a run starts its commands, for [`run_processes`]: each stream's worktree, its
+/// resolution worktree, the stopped line's and the gate's. Not the directory holding them: a `worktree_root`
+/// shared by two repositories' plans of the same name holds the other run's worktrees too, and
+/// its reapers are not this run's.
 pub fn run_places(state: &crate::state::RunState) -> Vec<PathBuf> {
-    let places: BTreeSet<PathBuf> = state
-        .streams
-        .iter()
-        .map(|s| s.worktree.parent().unwrap_or(&s.worktree).to_path_buf())
-        .collect();
+    let mut places: BTreeSet<PathBuf> = BTreeSet::new();
+    for s in &state.streams {
+        places.insert(s.worktree.clone());
+        if let Some(dir) = s.worktree.parent() {
+            places.insert(crate::layout::parked_worktree(dir, &s.name));
+            places.insert(crate::layout::resolution_worktree(dir));
+            places.insert(crate::layout::gate_worktree(dir));
+        }
+    }
     places.into_iter().collect()
 }
 
