@@ -295,6 +295,79 @@ tasks = ["Work on a"]
     );
 }
 
+/// Two repositories whose plans share a name and a `worktree_root`: the resume of one leaves
+/// alone a reaper of the other's (its agent exited, its stray cleared its environment), though
+/// it works under the same worktree directory.
+#[test]
+fn resume_leaves_alone_the_reaper_of_another_repositorys_plan_in_the_same_worktree_root() {
+    let (mine, theirs) = (repo(), repo());
+    let shared = theirs.root.parent().unwrap().join("shared-worktrees");
+    let pidfile = theirs.root.parent().unwrap().join("stray.pid");
+    let plan = |stream: &str, script: &str| {
+        format!(
+            r#"
+[plan]
+name = "p"
+grace = "1s"
+worktree_root = {root}
+
+[[stream]]
+name = "{stream}"
+owns = ["{stream}/**"]
+agent = ["sh", "-c", {script}]
+tasks = ["Work on {stream}"]
+"#,
+            root = toml_string(&shared.display().to_string()),
+            script = toml_string(script),
+        )
+    };
+    // Theirs: killed before its agent was recorded; the agent leaves a stray and exits.
+    theirs.write(
+        "streams.toml",
+        &plan(
+            "a",
+            &format!(
+                "env -i HOME=\"$HOME\" setsid sh -c 'echo $$ > {p}.tmp && mv {p}.tmp {p}; \
+                   while :; do sleep 0.05; done' </dev/null >/dev/null 2>&1 & echo a > a/done.txt",
+                p = pidfile.display(),
+            ),
+        ),
+    );
+    theirs.commit_all("plan");
+    let run = theirs
+        .streams_cmd(&["run"])
+        .env("STREAMS_FAILPOINT", "before-agent-recorded")
+        .output()
+        .unwrap();
+    assert_eq!(run.status.code(), None, "killed at the failpoint");
+    let stray = wait_for("their stray to start", Duration::from_secs(20), || {
+        std::fs::read_to_string(&pidfile)
+            .ok()
+            .and_then(|p| p.trim().parse::<i32>().ok())
+    });
+    // Mine: killed the same way, then resumed.
+    mine.write("streams.toml", &plan("b", "echo b > b/done.txt"));
+    mine.commit_all("plan");
+    let run = mine
+        .streams_cmd(&["run"])
+        .env("STREAMS_FAILPOINT", "before-agent-recorded")
+        .output()
+        .unwrap();
+    assert_eq!(run.status.code(), None, "killed at the failpoint");
+    let out = mine.streams(&["resume"]);
+    let alive = process_alive(stray) && !is_zombie(stray);
+    // Theirs is theirs to stop.
+    let _ = theirs.streams_cmd(&["resume"]).output();
+    if process_alive(stray) {
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(stray),
+            nix::sys::signal::Signal::SIGKILL,
+        );
+    }
+    out.assert_code(0);
+    assert!(alive, "my resume stopped another repository's stray: {out}");
+}
+
 /// Stream `a`'s agent starts a stray (once: in a session of its own, its environment cleared)
 /// that writes its pid to `pidfile`, then waits for `release`.
 fn stray_plan(repo: &TestRepo, pidfile: &Path, release: &Path) {
