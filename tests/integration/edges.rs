@@ -191,12 +191,7 @@ fn a_stray_of_an_agent_started_but_not_yet_recorded_dies_on_resume() {
     let dir = repo.root.parent().unwrap();
     let (pidfile, release) = (dir.join("stray.pid"), dir.join("release"));
     stray_plan(&repo, &pidfile, &release);
-    let run = repo
-        .streams_cmd(&["run"])
-        .env("STREAMS_FAILPOINT", "before-agent-recorded")
-        .output()
-        .unwrap();
-    assert_eq!(run.status.code(), None, "killed at the failpoint");
+    run_killed_before_the_agent_is_recorded(&repo);
     assert!(!journal(&repo).contains("\"step\":\"agent_spawned\""));
     wait_for("the stray to start", Duration::from_secs(20), || {
         std::fs::read_to_string(&pidfile)
@@ -258,12 +253,7 @@ tasks = ["Work on a"]
         ),
     );
     repo.commit_all("plan");
-    let run = repo
-        .streams_cmd(&["run"])
-        .env("STREAMS_FAILPOINT", "before-agent-recorded")
-        .output()
-        .unwrap();
-    assert_eq!(run.status.code(), None, "killed at the failpoint");
+    run_killed_before_the_agent_is_recorded(&repo);
     assert!(!journal(&repo).contains("\"step\":\"agent_spawned\""));
     let read = |path: &Path| {
         std::fs::read_to_string(path)
@@ -334,12 +324,7 @@ tasks = ["Work on {stream}"]
         ),
     );
     theirs.commit_all("plan");
-    let run = theirs
-        .streams_cmd(&["run"])
-        .env("STREAMS_FAILPOINT", "before-agent-recorded")
-        .output()
-        .unwrap();
-    assert_eq!(run.status.code(), None, "killed at the failpoint");
+    run_killed_before_the_agent_is_recorded(&theirs);
     let stray = wait_for("their stray to start", Duration::from_secs(20), || {
         std::fs::read_to_string(&pidfile)
             .ok()
@@ -348,12 +333,7 @@ tasks = ["Work on {stream}"]
     // Mine: killed the same way, then resumed.
     mine.write("streams.toml", &plan("b", "echo b > b/done.txt"));
     mine.commit_all("plan");
-    let run = mine
-        .streams_cmd(&["run"])
-        .env("STREAMS_FAILPOINT", "before-agent-recorded")
-        .output()
-        .unwrap();
-    assert_eq!(run.status.code(), None, "killed at the failpoint");
+    run_killed_before_the_agent_is_recorded(&mine);
     let out = mine.streams(&["resume"]);
     let alive = process_alive(stray) && !is_zombie(stray);
     // Theirs is theirs to stop.
@@ -366,6 +346,16 @@ tasks = ["Work on {stream}"]
     }
     out.assert_code(0);
     assert!(alive, "my resume stopped another repository's stray: {out}");
+}
+
+/// `streams run`, killed (by its failpoint) after starting the agent, before recording it.
+fn run_killed_before_the_agent_is_recorded(repo: &TestRepo) {
+    let run = repo
+        .streams_cmd(&["run"])
+        .env("STREAMS_FAILPOINT", "before-agent-recorded")
+        .output()
+        .unwrap();
+    assert_eq!(run.status.code(), None, "killed at the failpoint");
 }
 
 /// Stream `a`'s agent starts a stray (once: in a session of its own, its environment cleared)
