@@ -88,6 +88,7 @@ impl AheadPool {
                         commit: &at,
                         wip_ref: &wip,
                         sparse: sparse.as_ref(),
+                        ahead: true,
                     },
                 )
                 .map(|(_, report)| report)

@@ -26,6 +26,9 @@ pub struct Spec<'a> {
     pub wip_ref: &'a str,
     /// Only these paths checked out (a stream that declares `reads`); `None`: every file.
     pub sparse: Option<&'a Sparse>,
+    /// Prepared ahead of its task: the user's branch is left where it is, and moves when the
+    /// task starts ([`advance`], or this preparation again should that fail), once a task.
+    pub ahead: bool,
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -62,7 +65,9 @@ pub fn prepare(repo: &Repo, spec: &Spec) -> GitResult<(Workspace, PrepareReport)
         repaired: false,
         set_aside: None,
     };
-    set_user_branch(repo, spec)?;
+    if !spec.ahead {
+        set_user_branch(repo, spec)?;
+    }
     match ws.kind {
         Kind::Foreign => {
             return Err(GitError::Command {

@@ -209,3 +209,35 @@ fn the_uncommitted_edits_warning_looks_only_where_streams_own() {
         "{out}"
     );
 }
+
+/// A workspace prepared ahead of its task leaves the stream's branch alone until the task
+/// starts, so each task moves it once: before, twice for every stream that waited for a slot
+/// (once when its workspace was prepared at the tip of that moment, again when the task
+/// started at the tip of its own). Its branch still starts at the task's start.
+#[test]
+fn a_workspace_prepared_ahead_moves_its_stream_branch_once() {
+    let repo = app_repo();
+    three_streams(&repo);
+    let out = repo
+        .streams_cmd(&["run"])
+        .env("STREAMS_LOG", "streams::git=debug,streams::exec=debug")
+        .output()
+        .unwrap();
+    let out = CmdOutput::new(out, &repo);
+    out.assert_code(0);
+    let moves = git_runs(&out.stderr, &["update-ref", "start"]);
+    let at_start: Vec<&&str> = moves
+        .iter()
+        .filter(|l| l.contains("stream branch at the task's start"))
+        .collect();
+    assert!(
+        out.stderr.contains("preparing its workspace ahead"),
+        "no workspace was prepared ahead:\n{}",
+        out.stderr
+    );
+    assert_eq!(at_start.len(), 3, "one a task:\n{}", out.stderr);
+    // `ui` started after `api` and `db` were integrated: its commit's parent is their tip.
+    let parent = repo.git(&["rev-parse", "streams/p/ui^"]);
+    let db = repo.git(&["rev-parse", "streams/p/integration~1"]);
+    assert_eq!(parent, db);
+}

@@ -51,6 +51,7 @@ async fn workspace(task: &Steps<'_>) -> Result<Workspace, TaskOutcome> {
             commit: &start,
             wip_ref: &wip,
             sparse: sparse.as_ref(),
+            ahead: false,
         };
         // Prepared ahead: moved on to the start by the files that differ. Should that
         // fail (a file changed there meanwhile), the whole preparation keeps what it finds.
