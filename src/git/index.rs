@@ -340,7 +340,7 @@ pub fn write(path: &Path, entries: &[Entry]) -> GitResult<()> {
         let len = bytes.len() - start;
         bytes.resize(start + ((len + 8) & !7), 0);
     }
-    let checksum = sha1_smol::Sha1::from(&bytes).digest().bytes();
+    let checksum: [u8; 20] = <sha1::Sha1 as sha1::Digest>::digest(&bytes).into();
     bytes.extend_from_slice(&checksum);
     let lock = path.with_extension("streams-tmp");
     let written = (|| {
@@ -458,6 +458,19 @@ mod tests {
             })
             .collect();
         write(&index, &entries).unwrap();
+        // Its checksum is the SHA-1 of what precedes it (as coreutils computes it), which
+        // `git fsck` and libgit2 verify.
+        let bytes = std::fs::read(&index).unwrap();
+        let (body, trailer) = bytes.split_at(bytes.len() - 20);
+        let mut sum = std::process::Command::new("sha1sum")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        std::io::Write::write_all(&mut sum.stdin.take().unwrap(), body).unwrap();
+        let sum = String::from_utf8(sum.wait_with_output().unwrap().stdout).unwrap();
+        let hex: String = trailer.iter().map(|b| format!("{b:02x}")).collect();
+        assert_eq!(sum.split_whitespace().next(), Some(hex.as_str()));
         let listed = git(dir.path(), &index, &["ls-files", "-s", "-t"]);
         assert_eq!(listed.lines().count(), names.len(), "{listed}");
         assert!(listed.contains("S 100644 587be6b4c3f93f93c489c0111bba5596147a26cb 0\tz/skipped"));
