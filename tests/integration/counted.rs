@@ -225,10 +225,11 @@ fn a_workspace_prepared_ahead_moves_its_stream_branch_once() {
         .unwrap();
     let out = CmdOutput::new(out, &repo);
     out.assert_code(0);
-    let moves = git_runs(&out.stderr, &["update-ref", "start"]);
-    let at_start: Vec<&&str> = moves
-        .iter()
-        .filter(|l| l.contains("stream branch at the task's start"))
+    // In a git process or in process (see `ref_moves_are_written_in_process_where_git_would_do_no_more`).
+    let at_start: Vec<&str> = out
+        .stderr
+        .lines()
+        .filter(|l| l.contains("update-ref -m streams: stream branch at the task's start"))
         .collect();
     assert!(
         out.stderr.contains("preparing its workspace ahead"),
@@ -240,4 +241,63 @@ fn a_workspace_prepared_ahead_moves_its_stream_branch_once() {
     let parent = repo.git(&["rev-parse", "streams/p/ui^"]);
     let db = repo.git(&["rev-parse", "streams/p/integration~1"]);
     assert_eq!(parent, db);
+}
+
+/// The ref moves a run makes at every task (the stream branch at its start, the task's result,
+/// the integration) are written in process where git would only write and log a loose ref:
+/// no `git update-ref` process in a run, the reflogs as git writes them. Before, four git
+/// processes a task.
+#[test]
+fn ref_moves_are_written_in_process_where_git_would_do_no_more() {
+    let repo = app_repo();
+    three_streams(&repo);
+    let out = run_counted(&repo, &["run"]);
+    out.assert_code(0);
+    let processes = git_runs(&out.stderr, &["update-ref"]);
+    assert!(processes.is_empty(), "{}", processes.join("\n"));
+    assert!(
+        out.stderr.contains(
+            "update-ref -m streams: integrate ui (task 1) refs/heads/streams/p/integration"
+        ),
+        "{}",
+        out.stderr
+    );
+    let reflog = repo.git(&["reflog", "show", "--format=%gs", "streams/p/integration"]);
+    assert!(
+        reflog.contains("streams: integrate api (task 1)"),
+        "{reflog}"
+    );
+    assert!(reflog.contains("streams: start run"), "{reflog}");
+    let branch = repo.git(&["reflog", "show", "--format=%gs", "streams/p/db"]);
+    assert!(branch.contains("streams: task result"), "{branch}");
+}
+
+/// A repository with a `reference-transaction` hook has every ref move go through git, which
+/// runs the hook: the hook hears of the integration and of each stream branch.
+#[test]
+fn a_reference_transaction_hook_hears_of_every_ref_move() {
+    let repo = app_repo();
+    three_streams(&repo);
+    let heard = repo.path("heard.txt");
+    let hook = repo.path(".git/hooks/reference-transaction");
+    repo.write(
+        ".git/hooks/reference-transaction",
+        &format!(
+            "#!/bin/sh\n[ \"$1\" = committed ] && cat >> '{}'\nexit 0\n",
+            heard.display()
+        ),
+    );
+    let executable: std::fs::Permissions = std::os::unix::fs::PermissionsExt::from_mode(0o755);
+    std::fs::set_permissions(&hook, executable).unwrap();
+    let out = run_counted(&repo, &["run"]);
+    out.assert_code(0);
+    let heard = std::fs::read_to_string(&heard).unwrap();
+    for name in [
+        "refs/heads/streams/p/integration",
+        "refs/heads/streams/p/api",
+        "refs/heads/streams/p/ui",
+    ] {
+        assert!(heard.contains(name), "{name} not heard of:\n{heard}");
+    }
+    assert!(!git_runs(&out.stderr, &["update-ref"]).is_empty());
 }
