@@ -425,17 +425,24 @@ impl Server {
     pub fn release(&self) {
         let _ = self.shared.released.send(true);
     }
+
+    /// Stops answering: from now on nothing listens on its port (a connection is refused), as
+    /// for a CLI whose model's address is wrong or whose server went away. Its URL and what it
+    /// recorded stay readable.
+    pub fn stop(&mut self) {
+        self.release();
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+            // A client that keeps a connection open would hold a graceful shutdown forever:
+            // wait a little, then leave the thread to end with the test process.
+            let _ = self.stopped.recv_timeout(Duration::from_secs(5));
+        }
+    }
 }
 
 impl Drop for Server {
     fn drop(&mut self) {
-        self.release();
-        if let Some(shutdown) = self.shutdown.take() {
-            let _ = shutdown.send(());
-        }
-        // A client that keeps a connection open would hold a graceful shutdown forever: wait a
-        // little, then leave the thread to end with the test process.
-        let _ = self.stopped.recv_timeout(Duration::from_secs(5));
+        self.stop();
     }
 }
 
