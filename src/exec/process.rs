@@ -499,6 +499,11 @@ impl Running {
                     let last = Duration::from_millis(self.last_output.load(Ordering::Relaxed));
                     let idle = limits.idle.unwrap_or_default();
                     if started.elapsed() >= last + idle {
+                        // Quiet since its last failure to reach its model (its retries further
+                        // apart than `idle_timeout`): that is what stopped it.
+                        if let Some((reaching, _)) = self.unreachable() {
+                            return self.stop_unreachable(reaching).await;
+                        }
                         self.stop(Signal::SIGTERM).await;
                         return AgentExit::Idle(idle);
                     }
@@ -506,16 +511,9 @@ impl Running {
                 _ = sleep_until(unreachable_deadline) => {
                     // Progress may have come since the deadline was computed: re-arm if so.
                     let Some((reaching, deadline)) = self.unreachable() else { continue };
-                    if started.elapsed() < deadline {
-                        continue;
+                    if started.elapsed() >= deadline {
+                        return self.stop_unreachable(reaching).await;
                     }
-                    let over = started.elapsed().saturating_sub(Duration::from_millis(reaching.since.unwrap_or(0)));
-                    self.stop(Signal::SIGTERM).await;
-                    return AgentExit::Unreachable {
-                        attempts: reaching.attempts,
-                        over,
-                        message: reaching.message,
-                    };
                 }
                 changed = cancel.changed() => {
                     let level = if changed.is_ok() { *cancel.borrow() } else { Cancel::Kill };
@@ -548,6 +546,18 @@ impl Running {
         let reaching = reaching.lock().unwrap_or_else(|e| e.into_inner()).clone();
         let since = Duration::from_millis(reaching.since?);
         Some((reaching, since + *after))
+    }
+
+    /// Stops an agent that kept failing to reach its model: how it ended.
+    async fn stop_unreachable(&mut self, reaching: Reaching) -> AgentExit {
+        let since = Duration::from_millis(reaching.since.unwrap_or(0));
+        let over = self.started.elapsed().saturating_sub(since);
+        self.stop(Signal::SIGTERM).await;
+        AgentExit::Unreachable {
+            attempts: reaching.attempts,
+            over,
+            message: reaching.message,
+        }
     }
 
     /// The agent's wait status once its reaper reported it (`None`: the reaper died first).
