@@ -186,6 +186,8 @@ fn a_preset_is_started_with_its_one_shot_invocation_and_its_own_home() {
 
 #[test]
 fn a_dry_run_shows_what_each_preset_sets_in_its_environment_and_not_the_plans_own() {
+    // The names of the variables of a preset's `env` table are shown, their values not: they
+    // were hidden with them, and a person checking which key reaches the CLI could not tell.
     let r = Replayed::new();
     let plan = r#"
 [plan]
@@ -216,7 +218,7 @@ tasks = ["Write src/c/hello.txt"]
     let out = r.repo.streams(&["run", "--dry-run"]);
     out.assert_code(0);
     let stdout = out.stdout_redacted();
-    for secret in ["secret", "PLAN_TOKEN", "ANTHROPIC_API_KEY"] {
+    for secret in ["secret", "PLAN_TOKEN"] {
         assert!(!stdout.contains(secret), "{stdout}");
     }
     // Claude Code is told it runs in a sandbox only where streams runs as root.
@@ -227,10 +229,11 @@ tasks = ["Write src/c/hello.txt"]
         .filter(|l| l.starts_with("stream ") || l.starts_with("    env:"))
         .map(|l| format!("{}\n", l.replace(" IS_SANDBOX=1", "")))
         .collect();
-    // The preset's variable the plan overrides (DISABLE_AUTOUPDATER) is the plan's: left out.
+    // The preset's variable the plan overrides (DISABLE_AUTOUPDATER) is the plan's: its value
+    // is hidden.
     insta::assert_snapshot!(shown, @r"
     stream a
-        env:  CLAUDE_CONFIG_DIR='[REPO]/.git/streams/runs/<run-id>/homes/a/1/.claude' CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC=1
+        env:  CLAUDE_CONFIG_DIR='[REPO]/.git/streams/runs/<run-id>/homes/a/1/.claude' CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC=1 ANTHROPIC_API_KEY=<hidden> DISABLE_AUTOUPDATER=<hidden>
     stream b
         env:  CODEX_HOME='[REPO]/.git/streams/runs/<run-id>/homes/b/1/.codex' TZ=UTC
     stream c
