@@ -880,3 +880,37 @@ pub fn processes_with_env(vars: &[String]) -> Vec<i32> {
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_run_of_failures_to_reach_the_model_starts_at_its_first_and_ends_with_progress() {
+        let reaching = Reaching::shared();
+        let mut out = Watcher::new(crate::agent::Cli::Codex, Arc::clone(&reaching));
+        let retry = br#"{"type":"error","message":"Reconnecting... waiting for network (Connection failed: error sending request)"}"#;
+        out.chunk(br#"{"type":"turn.started"}"#, 10);
+        // A line cut in two chunks counts once, when it is whole.
+        out.chunk(b"\n", 10);
+        out.chunk(&retry[..20], 100);
+        assert_eq!(reaching.lock().unwrap().since, None);
+        out.chunk(&retry[20..], 150);
+        out.chunk(b"\n", 150);
+        out.chunk(&[retry.as_slice(), b"\n"].concat(), 5000);
+        {
+            let r = reaching.lock().unwrap();
+            assert_eq!((r.since, r.attempts), (Some(150), 2));
+            assert!(r.message.starts_with("Reconnecting..."), "{}", r.message);
+        }
+        // The model answered: the run is over; the next failure starts another.
+        out.chunk(
+            b"{\"type\":\"item.started\",\"item\":{\"type\":\"command_execution\",\"command\":\"ls\"}}\n",
+            6000,
+        );
+        assert_eq!(reaching.lock().unwrap().since, None);
+        out.chunk(&[retry.as_slice(), b"\n"].concat(), 7000);
+        let r = reaching.lock().unwrap();
+        assert_eq!((r.since, r.attempts), (Some(7000), 1));
+    }
+}
