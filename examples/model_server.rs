@@ -7,8 +7,10 @@
 //! ```
 //!
 //! prints `http://127.0.0.1:PORT` on its first line and answers until it is killed. The script
-//! gives each stream's conversation, told apart by a key its task's text holds, and where its
-//! workspace is (relative paths of file tools are resolved there):
+//! gives each stream's conversation, told apart by a key its task's text holds (looked for in
+//! the user's messages, the last that names one deciding: not in the system prompt, where
+//! Claude Code lists recent commits), and where its workspace is (relative paths of file tools
+//! are resolved there):
 //!
 //! ```json
 //! { "conversations": [

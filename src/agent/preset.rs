@@ -60,6 +60,22 @@ impl Cli {
         }
     }
 
+    /// Where a person sets the address of its model and its key: what to check when it cannot
+    /// reach the model.
+    pub fn where_its_model_is(self) -> &'static str {
+        match self {
+            Cli::Claude => {
+                "`ANTHROPIC_BASE_URL` (if set), the API key (`ANTHROPIC_API_KEY` or its login) and the network"
+            }
+            Cli::Codex => {
+                "the provider's `base_url` and key in Codex's `config.toml` (`~/.codex/`, or `$CODEX_HOME`) and the network"
+            }
+            Cli::Aider => "`--openai-api-base` (or its model's address), its key and the network",
+            Cli::Gemini => "`GOOGLE_GEMINI_BASE_URL` (if set), `GEMINI_API_KEY` and the network",
+            Cli::Qwen => "`OPENAI_BASE_URL`, `OPENAI_API_KEY` and the network",
+        }
+    }
+
     /// The program it is started as (found on the agent's PATH).
     pub fn program(self) -> &'static str {
         self.name()

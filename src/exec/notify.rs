@@ -105,6 +105,7 @@ pub(super) fn ended(run: &mut Run, end: NotifyEnd) {
         AgentExit::Exited(code) => format!("exited with code {code}"),
         AgentExit::Signaled(signal) => format!("was killed by signal {signal}"),
         AgentExit::Idle(_) => "went quiet and was stopped".to_string(),
+        AgentExit::Unreachable { .. } => "could not reach its model and was stopped".to_string(),
         AgentExit::SpawnFailed(why) => format!("could not start: {why}"),
         AgentExit::OverBudget(what) => format!("was stopped by a budget ({what})"),
     };

@@ -8,6 +8,12 @@
 //! running in its tree (its group, its session, everything its reaper adopted) is stopped the
 //! same way: the task is over, and nothing may keep writing to the worktree while streams
 //! commits it.
+//!
+//! A preset's CLI is also watched for progress (`agent::events::beat`): one that keeps failing
+//! to reach its model prints its retries (so an idle timeout never fires) and may retry until
+//! the task's timeout; after a run of such failures with no model turn and no tool action for
+//! the stream's `idle_timeout` (else [`UNREACHABLE_AFTER`]) it is stopped
+//! ([`AgentExit::Unreachable`]).
 
 use std::os::unix::process::ExitStatusExt;
 use std::path::PathBuf;
@@ -26,6 +32,14 @@ use super::reaper::{self, Reaper};
 /// Above this much output, a log keeps only a note that it was cut (the agent keeps running and
 /// its output keeps being drained, so it never blocks on a full pipe).
 const LOG_LIMIT: u64 = 64 * 1024 * 1024;
+
+/// How long a preset's CLI may go on failing to reach its model, with no progress at all,
+/// before it is stopped, when its stream sets no `idle_timeout` (which bounds it otherwise).
+/// Five minutes: long enough for a network that comes back (a Wi-Fi or VPN reconnect, a
+/// provider's brief outage; Claude Code itself gives up after its 10 retries, about 3 minutes),
+/// short against the task's timeout (45 minutes in `streams init`'s plan), which is all that
+/// stopped Codex before. Codex tries 7 times in it (after 0, 5, 15, 35, 75, 155 s, 315 s...).
+pub const UNREACHABLE_AFTER: Duration = Duration::from_secs(5 * 60);
 
 /// How the coordinator asks running agents to stop.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -55,6 +69,8 @@ pub struct AgentCommand {
     pub interrupt_first: bool,
     /// Its usage, read from its stdout as it streams, against its task's budget.
     pub metered: Option<Metered>,
+    /// A preset's CLI: its output is watched for a model it cannot reach.
+    pub watched: Option<crate::agent::Cli>,
 }
 
 /// An agent's usage read as it streams (`ledger::meter`), checked against its task's budget
@@ -107,6 +123,7 @@ impl AgentCommand {
             sandbox: None,
             interrupt_first: false,
             metered: None,
+            watched: None,
         }
     }
 
@@ -119,6 +136,14 @@ impl AgentCommand {
     pub fn confined(self, lane: Arc<super::sandbox::Lane>) -> AgentCommand {
         AgentCommand {
             sandbox: Some(lane),
+            ..self
+        }
+    }
+
+    /// A preset's CLI: stopped when it keeps failing to reach its model (see the module docs).
+    pub fn watched(self, cli: Option<crate::agent::Cli>) -> AgentCommand {
+        AgentCommand {
+            watched: cli,
             ..self
         }
     }
@@ -161,6 +186,13 @@ pub enum AgentExit {
     Cancelled,
     /// Stopped because it crossed a budget: which limit, in words.
     OverBudget(String),
+    /// Stopped after failing to reach its model `attempts` times over `over`, with no
+    /// progress between: the CLI's last words about it.
+    Unreachable {
+        attempts: u32,
+        over: Duration,
+        message: String,
+    },
     SpawnFailed(String),
 }
 
@@ -188,6 +220,13 @@ impl AgentExit {
             ),
             AgentExit::Cancelled => (false, "stopped".into()),
             AgentExit::OverBudget(what) => (false, format!("stopped by its budget ({what})")),
+            AgentExit::Unreachable { attempts, over, .. } => (
+                false,
+                format!(
+                    "could not reach its model ({attempts} attempts over {})",
+                    crate::duration::fmt_duration_ms(over.as_millis() as u64)
+                ),
+            ),
             AgentExit::SpawnFailed(message) => (false, format!("could not start: {message}")),
         }
     }
@@ -218,6 +257,10 @@ pub async fn run_agent(
         .and_then(|m| m.budget.as_ref())
         .and_then(|b| b.time);
     let metered = cmd.metered.take().map(|m| (m, over_tx));
+    // Both streams: Gemini CLI prints its retries on stderr, the others on stdout.
+    let reaching = cmd.watched.map(|_| Reaching::shared());
+    let watcher =
+        |cli, reaching: &Option<_>| Some(Watcher::new(cli?, Arc::clone(reaching.as_ref()?)));
     let readers = [
         child.stdout.take().map(|out| {
             tokio::spawn(copy_to_log(
@@ -226,6 +269,7 @@ pub async fn run_agent(
                 last_output.clone(),
                 started,
                 metered,
+                watcher(cmd.watched, &reaching),
             ))
         }),
         child.stderr.take().map(|err| {
@@ -235,6 +279,7 @@ pub async fn run_agent(
                 last_output.clone(),
                 started,
                 None,
+                watcher(cmd.watched, &reaching),
             ))
         }),
     ];
@@ -246,6 +291,7 @@ pub async fn run_agent(
         status: Status::Waiting(status),
         interrupt_first: cmd.interrupt_first,
         time_budget,
+        reaching: reaching.map(|r| (r, limits.idle.unwrap_or(UNREACHABLE_AFTER))),
     };
     let exit = running.supervise(&mut child, &mut cancel, &mut over).await;
     running.stop_the_rest(&mut child, readers).await;
@@ -375,6 +421,8 @@ struct Running {
     interrupt_first: bool,
     /// The task's budget of agent time, if it has one.
     time_budget: Option<Duration>,
+    /// A preset's CLI: its failures to reach its model, and how long a run of them may last.
+    reaching: Option<(SharedReaching, Duration)>,
 }
 
 /// How often a reaper is woken, in case the agent stopped it.
@@ -398,6 +446,9 @@ impl Running {
         let mut over_open = true;
         let mut wake = tokio::time::interval(WAKE_EVERY);
         loop {
+            let unreachable_deadline = self
+                .unreachable()
+                .map(|(_, deadline)| tokio::time::Instant::from_std(started + deadline));
             let idle_deadline = limits.idle.map(|idle| {
                 let last = Duration::from_millis(self.last_output.load(Ordering::Relaxed));
                 tokio::time::Instant::from_std(started + last + idle)
@@ -448,8 +499,20 @@ impl Running {
                     let last = Duration::from_millis(self.last_output.load(Ordering::Relaxed));
                     let idle = limits.idle.unwrap_or_default();
                     if started.elapsed() >= last + idle {
+                        // Quiet since its last failure to reach its model (its retries further
+                        // apart than `idle_timeout`): that is what stopped it.
+                        if let Some((reaching, _)) = self.unreachable() {
+                            return self.stop_unreachable(reaching).await;
+                        }
                         self.stop(Signal::SIGTERM).await;
                         return AgentExit::Idle(idle);
+                    }
+                }
+                _ = sleep_until(unreachable_deadline) => {
+                    // Progress may have come since the deadline was computed: re-arm if so.
+                    let Some((reaching, deadline)) = self.unreachable() else { continue };
+                    if started.elapsed() >= deadline {
+                        return self.stop_unreachable(reaching).await;
                     }
                 }
                 changed = cancel.changed() => {
@@ -473,6 +536,27 @@ impl Running {
                     return AgentExit::Cancelled;
                 }
             }
+        }
+    }
+
+    /// The run of failures to reach the model going on, if one is, and when (since the start)
+    /// its time is up.
+    fn unreachable(&self) -> Option<(Reaching, Duration)> {
+        let (reaching, after) = self.reaching.as_ref()?;
+        let reaching = reaching.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let since = Duration::from_millis(reaching.since?);
+        Some((reaching, since + *after))
+    }
+
+    /// Stops an agent that kept failing to reach its model: how it ended.
+    async fn stop_unreachable(&mut self, reaching: Reaching) -> AgentExit {
+        let since = Duration::from_millis(reaching.since.unwrap_or(0));
+        let over = self.started.elapsed().saturating_sub(since);
+        self.stop(Signal::SIGTERM).await;
+        AgentExit::Unreachable {
+            attempts: reaching.attempts,
+            over,
+            message: reaching.message,
         }
     }
 
@@ -660,12 +744,75 @@ fn append(log: &SharedLog, bytes: &[u8]) -> std::io::Result<()> {
     (&**log).write_all(bytes)
 }
 
+/// A run of failed attempts to reach the model with no progress since its first, as a preset's
+/// CLI printed them (written by its output readers, read by its supervisor).
+#[derive(Clone, Debug, Default)]
+struct Reaching {
+    /// When the first failure of the run was printed, in ms since the agent started.
+    since: Option<u64>,
+    attempts: u32,
+    /// The CLI's words about the last one.
+    message: String,
+}
+
+type SharedReaching = Arc<std::sync::Mutex<Reaching>>;
+
+impl Reaching {
+    fn shared() -> SharedReaching {
+        Arc::new(std::sync::Mutex::new(Reaching::default()))
+    }
+}
+
+/// Reads one output stream of a preset's CLI line by line for its progress.
+struct Watcher {
+    cli: crate::agent::Cli,
+    reaching: SharedReaching,
+    /// A partial line carried over to the next chunk.
+    pending: Vec<u8>,
+}
+
+impl Watcher {
+    fn new(cli: crate::agent::Cli, reaching: SharedReaching) -> Watcher {
+        Watcher {
+            cli,
+            reaching,
+            pending: Vec::new(),
+        }
+    }
+
+    /// Reads a chunk printed `at` ms after the start (lines may be cut anywhere).
+    fn chunk(&mut self, bytes: &[u8], at: u64) {
+        use crate::agent::events::{Beat, beat};
+        self.pending.extend_from_slice(bytes);
+        while let Some(end) = self.pending.iter().position(|b| *b == b'\n') {
+            let line: Vec<u8> = self.pending.drain(..=end).collect();
+            let Some(beat) = beat(self.cli, &String::from_utf8_lossy(&line)) else {
+                continue;
+            };
+            let mut reaching = self.reaching.lock().unwrap_or_else(|e| e.into_inner());
+            match beat {
+                Beat::Progress => *reaching = Reaching::default(),
+                Beat::Unreachable(message) => {
+                    reaching.since.get_or_insert(at);
+                    reaching.attempts += 1;
+                    reaching.message = message;
+                }
+            }
+        }
+        // A line longer than any event is not one: drop it rather than grow without end.
+        if self.pending.len() > 1024 * 1024 {
+            self.pending.clear();
+        }
+    }
+}
+
 async fn copy_to_log(
     mut pipe: impl tokio::io::AsyncRead + Unpin,
     log: SharedLog,
     last_output: Arc<AtomicU64>,
     started: Instant,
     mut metered: Option<(Metered, watch::Sender<Option<String>>)>,
+    mut watcher: Option<Watcher>,
 ) {
     let mut buf = vec![0u8; 64 * 1024];
     let mut written: u64 = 0;
@@ -675,7 +822,11 @@ async fn copy_to_log(
             Ok(0) | Err(_) => break,
             Ok(n) => n,
         };
-        last_output.store(started.elapsed().as_millis() as u64, Ordering::Relaxed);
+        let at = started.elapsed().as_millis() as u64;
+        last_output.store(at, Ordering::Relaxed);
+        if let Some(watcher) = &mut watcher {
+            watcher.chunk(&buf[..n], at);
+        }
         if let Some((meter, over)) = &mut metered
             && over.borrow().is_none()
             && let Some(what) = meter.chunk(&buf[..n], started.elapsed())
@@ -728,4 +879,38 @@ pub fn processes_with_env(vars: &[String]) -> Vec<i32> {
             })
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_run_of_failures_to_reach_the_model_starts_at_its_first_and_ends_with_progress() {
+        let reaching = Reaching::shared();
+        let mut out = Watcher::new(crate::agent::Cli::Codex, Arc::clone(&reaching));
+        let retry = br#"{"type":"error","message":"Reconnecting... waiting for network (Connection failed: error sending request)"}"#;
+        out.chunk(br#"{"type":"turn.started"}"#, 10);
+        // A line cut in two chunks counts once, when it is whole.
+        out.chunk(b"\n", 10);
+        out.chunk(&retry[..20], 100);
+        assert_eq!(reaching.lock().unwrap().since, None);
+        out.chunk(&retry[20..], 150);
+        out.chunk(b"\n", 150);
+        out.chunk(&[retry.as_slice(), b"\n"].concat(), 5000);
+        {
+            let r = reaching.lock().unwrap();
+            assert_eq!((r.since, r.attempts), (Some(150), 2));
+            assert!(r.message.starts_with("Reconnecting..."), "{}", r.message);
+        }
+        // The model answered: the run is over; the next failure starts another.
+        out.chunk(
+            b"{\"type\":\"item.started\",\"item\":{\"type\":\"command_execution\",\"command\":\"ls\"}}\n",
+            6000,
+        );
+        assert_eq!(reaching.lock().unwrap().since, None);
+        out.chunk(&[retry.as_slice(), b"\n"].concat(), 7000);
+        let r = reaching.lock().unwrap();
+        assert_eq!((r.since, r.attempts), (Some(7000), 1));
+    }
 }

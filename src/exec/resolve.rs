@@ -430,6 +430,7 @@ async fn run_agent(
     )
     .confined(lane)
     .interrupted_first(cli.is_some())
+    .watched(cli)
     .metered(Some(metered));
     let limits = Limits {
         timeout: plan.timeout_for(stream, &stream.tasks[0]),

@@ -90,6 +90,8 @@ pub async fn run(
         )),
         AgentExit::SpawnFailed(message) => Some(format!("could not start: {message}")),
         AgentExit::OverBudget(what) => Some(format!("was stopped by a budget ({what})")),
+        // Only a preset's CLI is watched for that.
+        AgentExit::Unreachable { .. } => Some("could not reach its model".to_string()),
     };
     if let Some(what) = failed {
         return SetupResult::Failed(format!("setup `{shown}` {what}"));

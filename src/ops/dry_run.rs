@@ -111,6 +111,9 @@ fn tasks(plan: &Plan, s: usize, plan_dir: &Path, prompts: &Path, worktree: &Path
                 env: agent
                     .zip(start.as_ref())
                     .map_or_else(Vec::new, |(agent, start)| presets_own_env(agent, start)),
+                hidden_env: agent
+                    .and_then(|agent| agent.preset())
+                    .map_or_else(Vec::new, |preset| preset.env.keys().cloned().collect()),
                 timeout: agent.and(plan.timeout_for(stream, task)),
                 text: spec.text,
                 prompt: spec.prompt,
@@ -120,8 +123,9 @@ fn tasks(plan: &Plan, s: usize, plan_dir: &Path, prompts: &Path, worktree: &Path
 }
 
 /// What a preset sets in its CLI's environment, as streams sets it: the plan's own `env` (in
-/// the preset's table or the plan's) is the user's, and may hold secrets: it is left out, a
-/// variable of the preset's it overrides too.
+/// the preset's table or the plan's) is the user's, and may hold secrets: its values are left
+/// out, a variable of the preset's it overrides too (the preset table's names are shown apart,
+/// [`DryTask::hidden_env`]).
 fn presets_own_env(agent: &AgentSpec, start: &AgentStart) -> Vec<(String, String)> {
     let users = agent.preset().map(|p| &p.env);
     start

@@ -43,6 +43,9 @@ pub struct DryTask {
     pub argv: Option<Vec<String>>,
     /// What a preset sets in its CLI's environment (never the plan's own `env`).
     pub env: Vec<(String, String)>,
+    /// The variables the plan sets in a preset's own `env` table, by name: their values may be
+    /// secrets (an API key) and are not shown.
+    pub hidden_env: Vec<String>,
     pub timeout: Option<Duration>,
     /// The task's own text (its first line is shown by default).
     pub text: String,
@@ -130,11 +133,12 @@ fn render_task(out: &mut String, task: &DryTask, t: usize, tasks: usize, full_pr
         Some(argv) => {
             let shown: Vec<String> = argv.iter().map(|a| shell_quote(a)).collect();
             let _ = writeln!(out, "    argv: {}", shown.join(" "));
-            if !task.env.is_empty() {
+            if !task.env.is_empty() || !task.hidden_env.is_empty() {
                 let shown: Vec<String> = task
                     .env
                     .iter()
                     .map(|(k, v)| format!("{k}={}", shell_quote(v)))
+                    .chain(task.hidden_env.iter().map(|k| format!("{k}=<hidden>")))
                     .collect();
                 let _ = writeln!(out, "    env:  {}", shown.join(" "));
             }

@@ -206,6 +206,7 @@ fn kind(reason: &FailReason) -> &'static str {
         FailReason::Signal { .. } => "signal",
         FailReason::TimedOut { .. } => "timed_out",
         FailReason::Idle { .. } => "idle",
+        FailReason::Unreachable { .. } => "unreachable",
         FailReason::Spawn { .. } => "spawn",
         FailReason::Ownership { .. } => "ownership",
         FailReason::HistoryRewritten { .. } => "history_rewritten",

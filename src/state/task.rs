@@ -246,6 +246,14 @@ pub enum FailReason {
     Idle {
         after_ms: u64,
     },
+    /// A preset's CLI (`cli`, its name) kept failing to reach its model, with no progress, and
+    /// was stopped after `attempts` failures over `after_ms`; `message`: its words about them.
+    Unreachable {
+        cli: String,
+        attempts: u32,
+        after_ms: u64,
+        message: String,
+    },
     /// The agent could not be started (not found, not executable, no agent configured).
     Spawn {
         message: String,
@@ -335,6 +343,25 @@ impl std::fmt::Display for FailReason {
                 "no output for {} (idle timeout)",
                 crate::duration::fmt_duration_ms(*after_ms)
             ),
+            FailReason::Unreachable {
+                cli,
+                attempts,
+                after_ms,
+                message,
+            } => {
+                let known = crate::agent::Cli::from_name(cli);
+                let check = known.map_or(
+                    "the address of its model, its API key and the network",
+                    |cli| cli.where_its_model_is(),
+                );
+                let who = known.map_or(cli.as_str(), |cli| cli.product());
+                write!(
+                    f,
+                    "{who} could not reach its model ({message}) and was stopped after {attempts} failed attempt{} over {}; check {check}",
+                    if *attempts == 1 { "" } else { "s" },
+                    crate::duration::fmt_duration_ms(*after_ms)
+                )
+            }
             FailReason::Spawn { message } => write!(f, "could not start the agent: {message}"),
             FailReason::Ownership { violations, kept } => {
                 use crate::text::quote_path;

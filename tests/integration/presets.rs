@@ -186,6 +186,8 @@ fn a_preset_is_started_with_its_one_shot_invocation_and_its_own_home() {
 
 #[test]
 fn a_dry_run_shows_what_each_preset_sets_in_its_environment_and_not_the_plans_own() {
+    // The names of the variables of a preset's `env` table are shown, their values not: they
+    // were hidden with them, and a person checking which key reaches the CLI could not tell.
     let r = Replayed::new();
     let plan = r#"
 [plan]
@@ -216,7 +218,7 @@ tasks = ["Write src/c/hello.txt"]
     let out = r.repo.streams(&["run", "--dry-run"]);
     out.assert_code(0);
     let stdout = out.stdout_redacted();
-    for secret in ["secret", "PLAN_TOKEN", "ANTHROPIC_API_KEY"] {
+    for secret in ["secret", "PLAN_TOKEN"] {
         assert!(!stdout.contains(secret), "{stdout}");
     }
     // Claude Code is told it runs in a sandbox only where streams runs as root.
@@ -227,10 +229,11 @@ tasks = ["Write src/c/hello.txt"]
         .filter(|l| l.starts_with("stream ") || l.starts_with("    env:"))
         .map(|l| format!("{}\n", l.replace(" IS_SANDBOX=1", "")))
         .collect();
-    // The preset's variable the plan overrides (DISABLE_AUTOUPDATER) is the plan's: left out.
+    // The preset's variable the plan overrides (DISABLE_AUTOUPDATER) is the plan's: its value
+    // is hidden.
     insta::assert_snapshot!(shown, @r"
     stream a
-        env:  CLAUDE_CONFIG_DIR='[REPO]/.git/streams/runs/<run-id>/homes/a/1/.claude' CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC=1
+        env:  CLAUDE_CONFIG_DIR='[REPO]/.git/streams/runs/<run-id>/homes/a/1/.claude' CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC=1 ANTHROPIC_API_KEY=<hidden> DISABLE_AUTOUPDATER=<hidden>
     stream b
         env:  CODEX_HOME='[REPO]/.git/streams/runs/<run-id>/homes/b/1/.codex' TZ=UTC
     stream c
@@ -669,4 +672,65 @@ fn status_shows_the_error_a_running_agent_reported_after_its_last_action() {
     std::fs::write(&release, "").unwrap();
     let _ = child.wait();
     assert!(!status.stdout.contains("agent: exec ls"), "{status}");
+}
+
+/// Found driving the real Codex by hand: pointed at an address nothing answers, it printed
+/// "Reconnecting... waiting for network" for ever (`request_max_retries = 0` or not), and since
+/// its retries are output, `idle_timeout` never fired: only the task's timeout stopped it, 45
+/// minutes later. Claude Code and Gemini CLI retry for 3 and 4 minutes, the same way. A run of
+/// failures to reach the model with no progress lasts at most `idle_timeout`; the task fails
+/// saying what, and `streams retry` runs it again once the address is fixed. Replayed from
+/// each CLI's recording of it (`fixtures/agents/recorded/<cli>/unreachable.*`).
+#[test]
+fn a_cli_that_cannot_reach_its_model_is_stopped_after_idle_timeout_and_retry_goes_on() {
+    let cases = [
+        (
+            "codex",
+            "Codex could not reach its model (Reconnecting... waiting for network (Connection failed: error sending request)) and was stopped after ",
+            "check the provider's `base_url` and key in Codex's `config.toml`",
+        ),
+        (
+            "claude",
+            "Claude Code could not reach its model (no answer from the API (error: unknown)) and was stopped after ",
+            "check `ANTHROPIC_BASE_URL`",
+        ),
+        (
+            "gemini",
+            "Gemini CLI could not reach its model (TypeError: fetch failed sending request) and was stopped after ",
+            "check `GOOGLE_GEMINI_BASE_URL`",
+        ),
+    ];
+    for (cli, said, check) in cases {
+        let r = Replayed::new();
+        let sequence = r.file("sequence");
+        std::fs::write(&sequence, "unreachable\nedit-and-commit\n").unwrap();
+        // Far less than the timeout, far more than the time between two retries (0.2 s).
+        r.plan(
+            &format!("\"{cli}\""),
+            &[("a", "-")],
+            "idle_timeout = \"3s\"\ntimeout = \"60s\"",
+            &[("REPLAY_SEQUENCE", &sequence)],
+        );
+        let out = r.repo.streams(&["run"]);
+        out.assert_code(4);
+        assert!(out.stderr.contains(said), "{cli}: {out}");
+        assert!(out.stderr.contains(check), "{cli}: {out}");
+        assert!(!out.stderr.contains("timed out"), "{cli}: {out}");
+        let task = r.task("a");
+        assert_eq!(task["state"]["state"], "failed", "{cli}: {task}");
+        let reason = &task["state"]["reason"];
+        assert_eq!(reason["kind"], "unreachable", "{cli}: {task}");
+        assert_eq!(reason["cli"], cli, "{task}");
+        // Not retried at once (it would fail the same way): one attempt.
+        assert_eq!(task["attempts"], 1, "{cli}: {task}");
+        assert!(reason["attempts"].as_u64().unwrap() >= 2, "{cli}: {task}");
+        let retried = r.repo.streams(&["retry", "a"]);
+        retried.assert_code(0);
+        assert_eq!(
+            r.repo
+                .git(&["show", "streams/p/integration:src/a/hello.txt"]),
+            format!("hello from {cli}"),
+            "{cli}: {retried}"
+        );
+    }
 }

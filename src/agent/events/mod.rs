@@ -15,6 +15,7 @@ mod aider;
 mod claude;
 mod codex;
 mod gemini;
+mod progress;
 
 use std::path::Path;
 
@@ -22,6 +23,8 @@ use serde_json::Value;
 
 use super::Cli;
 use super::usage::Usage;
+
+pub use progress::{Beat, beat};
 
 /// What the agent did last: a tool and what it acted on.
 #[derive(Clone, Debug, PartialEq, Eq)]

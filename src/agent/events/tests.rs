@@ -302,3 +302,39 @@ fn a_resumed_run_keeps_its_session_and_reports_its_own_usage() {
     assert_eq!(tokens(&aider), usage(200, 40, 0, 0));
     assert_eq!(aider.usage.as_ref().unwrap().turns, Some(2));
 }
+
+/// The beats of every line a recording printed, stdout then stderr.
+fn beats(cli: Cli, scenario: &str) -> Vec<Beat> {
+    let errors = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures/agents/recorded")
+        .join(cli.name())
+        .join(format!("{scenario}.stderr.txt"));
+    let errors = std::fs::read_to_string(errors).unwrap_or_default();
+    let out = recorded(cli, scenario);
+    out.lines()
+        .chain(errors.lines())
+        .filter_map(|line| beat(cli, line))
+        .collect()
+}
+
+#[test]
+fn a_model_out_of_reach_is_told_from_a_run_that_moves() {
+    for (cli, retries) in [(Cli::Codex, 4), (Cli::Claude, 7), (Cli::Gemini, 4)] {
+        let retrying = beats(cli, "unreachable");
+        assert_eq!(retrying.len(), retries, "{cli:?}: {retrying:?}");
+        assert!(
+            retrying.iter().all(|b| matches!(b, Beat::Unreachable(_))),
+            "{cli:?}: {retrying:?}"
+        );
+        // A run that works moves, and nothing in it reads as a model out of reach; nor does
+        // an answer with an HTTP error (the server answered).
+        for scenario in ["edit-and-commit", "usage-limit", "error"] {
+            let seen = beats(cli, scenario);
+            assert!(
+                !seen.iter().any(|b| matches!(b, Beat::Unreachable(_))),
+                "{cli:?} {scenario}: {seen:?}"
+            );
+        }
+        assert!(beats(cli, "edit-and-commit").contains(&Beat::Progress));
+    }
+}

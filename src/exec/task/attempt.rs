@@ -563,6 +563,7 @@ async fn run_once(
     )
     .confined(lane.clone())
     .interrupted_first(job.preset.is_some())
+    .watched(job.preset.as_ref().map(|p| p.cli))
     .metered(Some(metered(task, session_before)));
     let (task_id, task_index) = (job.task, job.task.index);
     let journal = shared.journal.clone();
@@ -662,6 +663,20 @@ fn failure(
         AgentExit::Idle(after) => Some(FailReason::Idle {
             after_ms: after.as_millis() as u64,
         }),
+        AgentExit::Unreachable {
+            attempts,
+            over,
+            message,
+        } => Some(FailReason::Unreachable {
+            cli: job
+                .preset
+                .as_ref()
+                .map_or("the agent", |p| p.cli.name())
+                .to_string(),
+            attempts: *attempts,
+            after_ms: over.as_millis() as u64,
+            message: events::one_line(message, 200),
+        }),
         AgentExit::SpawnFailed(message) => {
             let reason = FailReason::Spawn {
                 message: message.clone(),
@@ -741,6 +756,9 @@ fn retry_reason(
         | FailReason::Idle { .. }
         | FailReason::Signal { .. }
         | FailReason::Reported { .. } => None,
+        // Among the rest, a model the CLI could not reach: it was retried for as long as a
+        // run of failures may last (`idle_timeout`, else five minutes), and a second attempt
+        // at once would fail the same way until a person fixes the address or the network.
         _ => return None,
     };
     if let Some(code) = code

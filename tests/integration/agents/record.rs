@@ -7,6 +7,8 @@
 //! cargo nextest run --run-ignored only -E 'test(/^agents::record::/)'
 //! ```
 //!
+//! `STREAMS_RECORD_ONLY=<scenario>` records that scenario alone and keeps the others.
+//!
 //! Paths under the temporary directory become `[TMP]`, the CLIs' install directory `[CLIS]` and
 //! the server's port `[PORT]`; nothing else is changed (ids, timestamps and durations are the CLI's own).
 
@@ -33,6 +35,9 @@ enum Ending {
     SignalInTool(Signal),
     /// `signal` to the process group while the CLI waits for a stalled model answer.
     SignalWaiting(Signal),
+    /// The server is stopped before the CLI starts (nothing listens on its port); SIGTERM to
+    /// the process group after this long (the CLIs retry for minutes, Codex for ever).
+    Unreachable(Duration),
 }
 
 struct Scenario {
@@ -138,6 +143,16 @@ fn scenarios(cli: Cli) -> Vec<Scenario> {
             ending: Ending::SignalInTool(Signal::SIGTERM),
         });
     }
+    if matches!(cli, Cli::Claude | Cli::Codex | Cli::Gemini) {
+        list.push(Scenario {
+            name: "unreachable",
+            what: "nothing listens at the model's address (connection refused); SIGTERM to the \
+                   process group after 40 s",
+            turns: vec![write()],
+            ask: Ask::new(PROMPT),
+            ending: Ending::Unreachable(Duration::from_secs(40)),
+        });
+    }
     if cli == Cli::Claude {
         list.push(Scenario {
             name: "usage-limit-subscription",
@@ -191,11 +206,14 @@ fn record_one(located: &Located, who: &Who, scenario: Scenario) -> Value {
         .turns
         .iter()
         .position(|t| matches!(t.action, Action::Stall));
-    let server = Server::start(
+    let mut server = Server::start(
         Script::new(scenario.turns)
             .workdir(place.root())
             .commit_message("Add hello"),
     );
+    if let Ending::Unreachable(_) = scenario.ending {
+        server.stop();
+    }
     let running = place.spawn(located, &server, &scenario.ask);
     let signal = match scenario.ending {
         Ending::Natural => None,
@@ -213,6 +231,11 @@ fn record_one(located: &Located, who: &Who, scenario: Scenario) -> Value {
                 || (Some(server.turns_answered()) == stall_at.map(|i| i + 1)).then_some(()),
             );
             Some(signal)
+        }
+        Ending::Unreachable(after) => {
+            // Not a synchronisation: the recording is of what the CLI prints in that time.
+            std::thread::sleep(after);
+            Some(Signal::SIGTERM)
         }
     };
     if let Some(signal) = signal {
@@ -350,14 +373,30 @@ fn record(cli: Cli) {
         return;
     }
     let dir = fixture_dir(cli);
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    // One scenario alone, the others' recordings kept (a scenario added since they were made).
+    let only = std::env::var("STREAMS_RECORD_ONLY").ok();
     let mut index = serde_json::Map::new();
+    match &only {
+        Some(_) => {
+            if let Ok(text) = std::fs::read_to_string(dir.join("index.json")) {
+                let old: Value = serde_json::from_str(&text).unwrap();
+                index = old["scenarios"].as_object().cloned().unwrap_or_default();
+            }
+        }
+        None => {
+            let _ = std::fs::remove_dir_all(&dir);
+        }
+    }
+    std::fs::create_dir_all(&dir).unwrap();
     for scenario in scenarios(cli) {
         let name = scenario.name;
-        index.insert(name.into(), record_one(&located, &who, scenario));
+        if only.as_deref().is_none_or(|only| only == name) {
+            index.insert(name.into(), record_one(&located, &who, scenario));
+        }
     }
-    index.insert("resume".into(), record_resume(&located, &who));
+    if only.as_deref().is_none_or(|only| only == "resume") {
+        index.insert("resume".into(), record_resume(&located, &who));
+    }
     let index = json!({
         "cli": cli.name(),
         "package": cli.package(),

@@ -12,6 +12,10 @@
 //!   turns with the check's output, and the task commits; the tokens kept per attempt are the
 //!   server's scripted figures.
 //!
+//! - a model out of reach (nothing listens at its address; Gemini CLI too): the CLI is stopped
+//!   after the stream's `idle_timeout` of failed attempts, the task fails saying so, and
+//!   `streams retry` commits once the address answers;
+//!
 //! Each test runs one plan of one or two streams (a few seconds of the CLI each).
 
 use std::os::unix::process::CommandExt;
@@ -602,4 +606,64 @@ fn claude_stopped_by_its_token_budget_as_it_asks_for_a_command_is_never_zero() {
         }
         _ => panic!("the attempt is both reported and seen: {attempt}"),
     }
+}
+
+// ---- a model out of reach ---------------------------------------------------------------
+
+/// Found driving Codex by hand (`docs/agents.md`, "A model it cannot reach"): against an
+/// address nothing answers it printed "Reconnecting... waiting for network" until the task's
+/// timeout, and its retries kept `idle_timeout` from firing; Claude Code and Gemini CLI retry
+/// for 3 and 4 minutes. Each is stopped after `idle_timeout` of failures; once the user's setup
+/// names an address that answers, `streams retry` commits.
+fn unreachable_model_stops_the_task_and_retry_commits(cli: Cli) {
+    let turns = edit_and_commit("src/a/hello.txt", "hello from a\n", "Add a hello");
+    let Some(mut scene) = Scene::new(cli, &[("a", turns.clone())]) else {
+        return;
+    };
+    scene.server.stop();
+    scene.plan(&scene.agent(), &["a"], "idle_timeout = \"5s\"");
+    let out = scene.run("against an address nothing answers");
+    out.assert_code(4);
+    let (product, check) = match cli {
+        Cli::Claude => ("Claude Code", "check `ANTHROPIC_BASE_URL`"),
+        Cli::Codex => ("Codex", "check the provider's `base_url`"),
+        _ => ("Gemini CLI", "check `GOOGLE_GEMINI_BASE_URL`"),
+    };
+    let said = format!("{product} could not reach its model (");
+    assert!(out.stderr.contains(&said), "{out}");
+    assert!(out.stderr.contains(check), "{out}");
+    let task = scene.task("a");
+    assert_eq!(task["state"]["reason"]["kind"], "unreachable", "{task}");
+    assert!(scene.server.requests().is_empty());
+
+    // The address answers again (the user's setup names the new server).
+    let script =
+        Script::new(Vec::new()).conversation(&key("a"), turns, &workspace(scene.repo(), "a"));
+    scene.server = Server::start(script);
+    super::clis::write_config(cli, &scene.repo().home, &scene.server);
+    scene.plan(&scene.agent(), &["a"], "");
+    let started = Instant::now();
+    let retried = run_as(&scene.place, &scene.located, &["retry", "a"]);
+    scene.timed("retried", started, &retried);
+    retried.assert_code(0);
+    assert_eq!(
+        scene.integrated("src/a/hello.txt").as_deref(),
+        Some("hello from a\n"),
+        "{retried}"
+    );
+}
+
+#[test]
+fn codex_a_model_out_of_reach_fails_the_task_and_retry_commits() {
+    unreachable_model_stops_the_task_and_retry_commits(Cli::Codex);
+}
+
+#[test]
+fn claude_a_model_out_of_reach_fails_the_task_and_retry_commits() {
+    unreachable_model_stops_the_task_and_retry_commits(Cli::Claude);
+}
+
+#[test]
+fn gemini_a_model_out_of_reach_fails_the_task_and_retry_commits() {
+    unreachable_model_stops_the_task_and_retry_commits(Cli::Gemini);
 }

@@ -277,16 +277,22 @@ impl Shared {
         *ids += 1;
         *ids
     }
-    /// The keyed conversation a request belongs to, if any: the first whose key its body holds.
-    fn conversation_of(&self, body: &Value) -> Option<usize> {
+    /// The keyed conversation a request belongs to, if any: the one whose key the person's
+    /// last message that names one holds ([`user_texts`]). Not anywhere in the body: Claude
+    /// Code's system prompt lists recent commits, whose messages are earlier tasks' text, so
+    /// a later stream's request holds their keys too. Latest first, not the last message
+    /// alone: a resumed session's new message (a check's output) names no key, the task's
+    /// first message before it does.
+    fn conversation_of(&self, api: Api, body: &Value) -> Option<usize> {
         let conversations = self.conversations.lock().unwrap();
         if conversations.is_empty() {
             return None;
         }
-        let text = body.to_string();
-        conversations
-            .iter()
-            .position(|(key, ..)| text.contains(key.as_str()))
+        user_texts(api, body).iter().rev().find_map(|text| {
+            conversations
+                .iter()
+                .position(|(key, ..)| text.contains(key.as_str()))
+        })
     }
 
     /// The next turn of keyed conversation `c` (its index there), or None once it ran out.
@@ -425,17 +431,24 @@ impl Server {
     pub fn release(&self) {
         let _ = self.shared.released.send(true);
     }
+
+    /// Stops answering: from now on nothing listens on its port (a connection is refused), as
+    /// for a CLI whose model's address is wrong or whose server went away. Its URL and what it
+    /// recorded stay readable.
+    pub fn stop(&mut self) {
+        self.release();
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+            // A client that keeps a connection open would hold a graceful shutdown forever:
+            // wait a little, then leave the thread to end with the test process.
+            let _ = self.stopped.recv_timeout(Duration::from_secs(5));
+        }
+    }
 }
 
 impl Drop for Server {
     fn drop(&mut self) {
-        self.release();
-        if let Some(shutdown) = self.shutdown.take() {
-            let _ = shutdown.send(());
-        }
-        // A client that keeps a connection open would hold a graceful shutdown forever: wait a
-        // little, then leave the thread to end with the test process.
-        let _ = self.stopped.recv_timeout(Duration::from_secs(5));
+        self.stop();
     }
 }
 
@@ -573,7 +586,7 @@ async fn route(shared: &Shared, method: &Method, path: &str, body: &Value) -> (A
             .unwrap_or("scripted-model")
             .to_string(),
     };
-    let conversation = shared.conversation_of(body);
+    let conversation = shared.conversation_of(api, body);
     let request = Req {
         api,
         model: &model,
@@ -600,6 +613,51 @@ async fn route(shared: &Shared, method: &Method, path: &str, body: &Value) -> (A
             (Answer::Exhausted, render(shared, &request, &turn))
         }
     }
+}
+
+/// The text of each message the person (or the program that runs the CLI) sent, in order, as
+/// each API carries it: not the system prompt or instructions, not tool results (Anthropic's
+/// `tool_result` blocks, OpenAI's `function_call_output` items and `tool` messages, Gemini's
+/// `functionResponse` parts), not Claude Code's `<system-reminder>` blocks.
+fn user_texts(api: Api, body: &Value) -> Vec<String> {
+    let items = |v: &Value| v.as_array().cloned().unwrap_or_default();
+    // A message's content: a string, or parts with a `text` of the given type (any when None).
+    let text_of = |content: &Value, kind: Option<&str>| -> String {
+        match content {
+            Value::String(s) => s.clone(),
+            Value::Array(parts) => parts
+                .iter()
+                .filter(|p| kind.is_none_or(|k| p["type"] == k))
+                .filter_map(|p| p["text"].as_str())
+                .filter(|t| !t.starts_with("<system-reminder>"))
+                .collect::<Vec<_>>()
+                .join("\n"),
+            _ => String::new(),
+        }
+    };
+    let texts: Vec<String> = match api {
+        Api::Anthropic => items(&body["messages"])
+            .iter()
+            .filter(|m| m["role"] == "user")
+            .map(|m| text_of(&m["content"], Some("text")))
+            .collect(),
+        Api::Responses => items(&body["input"])
+            .iter()
+            .filter(|i| i["role"] == "user" && (i["type"].is_null() || i["type"] == "message"))
+            .map(|i| text_of(&i["content"], None))
+            .collect(),
+        Api::Chat => items(&body["messages"])
+            .iter()
+            .filter(|m| m["role"] == "user")
+            .map(|m| text_of(&m["content"], None))
+            .collect(),
+        Api::Gemini { .. } => items(&body["contents"])
+            .iter()
+            .filter(|c| c["role"] == "user")
+            .map(|c| text_of(&c["parts"], None))
+            .collect(),
+    };
+    texts.into_iter().filter(|t| !t.is_empty()).collect()
 }
 
 /// What an answer is rendered for.

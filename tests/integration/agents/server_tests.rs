@@ -374,3 +374,92 @@ fn unknown_endpoints_are_recorded_and_answered_404() {
     assert!(got.json()["input_tokens"].as_u64().unwrap() > 0);
     assert_eq!(server.turns_answered(), 0);
 }
+
+/// Found running two Claude Code streams one after the other: Claude Code's system prompt lists
+/// recent commits, whose messages are the earlier stream's task text (its key), and the later
+/// stream's requests got the earlier one's turns. A request belongs to the conversation the
+/// person's last message naming a key names: not the system prompt, not a tool's output, not an
+/// earlier message's key when a later one names its own; a resumed session's new message,
+/// which names none, leaves it to the message before.
+#[test]
+fn a_request_belongs_to_the_conversation_its_last_user_message_names() {
+    let (a, b) = ("KEY-A-earlier", "KEY-B-later");
+    let script = Script::new(Vec::new())
+        .conversation(a, vec![Turn::text("turn of A")], std::path::Path::new("/a"))
+        .conversation(
+            b,
+            vec![
+                Turn::text("turn of B"),
+                Turn::text("turn of B again"),
+                Turn::text("turn of B resumed"),
+            ],
+            std::path::Path::new("/b"),
+        );
+    let cases = [
+        (
+            "/v1/messages",
+            json!({ "model": "m", "stream": true, "max_tokens": 9,
+                "tools": [{ "name": "Write", "input_schema": {} }],
+                "system": [{ "type": "text", "text": format!("Recent commits:\nabc {a}") }],
+                "messages": [
+                    { "role": "user", "content": [
+                        { "type": "text", "text": format!("<system-reminder>{a}</system-reminder>") },
+                        { "type": "text", "text": format!("Do {b}") }] },
+                    { "role": "assistant", "content": [{ "type": "tool_use", "id": "t", "name": "Bash", "input": {} }] },
+                    { "role": "user", "content": [{ "type": "tool_result", "tool_use_id": "t", "content": format!("git log: {a}") }] }] }),
+        ),
+        (
+            "/v1/responses",
+            json!({ "model": "m", "stream": true, "instructions": format!("{a}"),
+                "tools": [{ "type": "function", "name": "exec_command" }],
+                "input": [
+                    { "type": "message", "role": "user", "content": [{ "type": "input_text", "text": format!("Do {a}") }] },
+                    { "type": "message", "role": "user", "content": [{ "type": "input_text", "text": format!("Do {b}") }] },
+                    { "type": "function_call_output", "call_id": "c", "output": format!("{a}") }] }),
+        ),
+        (
+            "/v1/chat/completions",
+            json!({ "model": "m", "stream": false,
+                "tools": [{ "type": "function", "function": { "name": "write_file" } }],
+                "messages": [
+                    { "role": "system", "content": format!("{a}") },
+                    { "role": "user", "content": format!("Do {b}") },
+                    { "role": "tool", "tool_call_id": "c", "content": format!("{a}") }] }),
+        ),
+    ];
+    let server = Server::start(script);
+    for (path, body) in cases.iter().take(2) {
+        let got = post(&server, path, body.clone());
+        assert!(got.body.contains("turn of B"), "{path}: {}", got.body);
+        assert!(!got.body.contains("turn of A"), "{path}: {}", got.body);
+    }
+    // Gemini; then a resumed session: its new message names no key, the task's first does.
+    let gemini = json!({
+        "tools": [{ "functionDeclarations": [{ "name": "write_file" }] }],
+        "systemInstruction": { "parts": [{ "text": format!("{a}") }] },
+        "contents": [
+            { "role": "user", "parts": [{ "text": format!("Do {b}") }] },
+            { "role": "model", "parts": [{ "functionCall": { "name": "run_shell_command", "args": {} } }] },
+            { "role": "user", "parts": [{ "functionResponse": { "name": "run_shell_command", "response": { "output": format!("{a}") } } }] },
+            { "role": "user", "parts": [{ "text": "The check failed: add fixed.txt" }] }] });
+    let got = post(
+        &server,
+        "/v1beta/models/gemini-2.5-pro:generateContent",
+        gemini,
+    );
+    assert!(got.body.contains("turn of B resumed"), "{}", got.body);
+    // Chat completions (aider, Qwen Code): the script of B ran out, A is untouched.
+    let (path, body) = &cases[2];
+    let got = post(&server, path, body.clone());
+    assert!(!got.body.contains("turn of A"), "{path}: {}", got.body);
+    let answers: Vec<Answer> = server.requests().into_iter().map(|r| r.answer).collect();
+    assert_eq!(
+        answers,
+        [
+            Answer::Turn(0),
+            Answer::Turn(1),
+            Answer::Turn(2),
+            Answer::Exhausted
+        ]
+    );
+}
