@@ -33,8 +33,9 @@ use crate::ids::Oid;
 /// session, wall time, the attempt's kind), its wait on a usage limit, a task stopped by a
 /// limit or a budget, the failure of an agent that did nothing or reported an error, and a
 /// resolver's proposal on a parked stream, the streams a stream conflicted with.
-/// [`crate::state::store::parse_state`] upgrades versions 1 to 3.
-pub const STATE_VERSION: u32 = 4;
+/// Version 5: the failure of a preset's CLI that could not reach its model (`unreachable`).
+/// [`crate::state::store::parse_state`] upgrades versions 1 to 4.
+pub const STATE_VERSION: u32 = 5;
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct RunState {

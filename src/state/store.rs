@@ -418,6 +418,9 @@ pub fn parse_state(text: &[u8]) -> std::result::Result<RunState, String> {
     if version < 4 {
         value = upgrade_v3(value);
     }
+    if version < 5 {
+        value = upgrade_v4(value);
+    }
     serde_json::from_value(value).map_err(|e| e.to_string())
 }
 
@@ -438,6 +441,14 @@ fn upgrade_v1(mut value: serde_json::Value) -> serde_json::Value {
 /// parse a state it does not know.
 fn upgrade_v3(mut value: serde_json::Value) -> serde_json::Value {
     value["version"] = serde_json::Value::from(4);
+    value
+}
+
+/// Version 4 to 5: version 5 only adds the `unreachable` failure reason, so a version 4 run
+/// reads as it is; the number changes so that a streams of version 4 reading a run of this one
+/// says it was written by a newer streams instead of failing on an unknown variant.
+fn upgrade_v4(mut value: serde_json::Value) -> serde_json::Value {
+    value["version"] = serde_json::Value::from(5);
     value
 }
 
@@ -596,6 +607,16 @@ mod tests {
         value["version"] = serde_json::json!(STATE_VERSION + 1);
         let newer = parse_state(&serde_json::to_vec(&value).unwrap()).unwrap_err();
         assert!(newer.contains("written by a newer streams"), "{newer}");
+    }
+
+    #[test]
+    fn a_version_4_state_loads_as_it_is_and_the_unreachable_failure_is_version_5s() {
+        let text = include_bytes!("../../fixtures/state/v1.json");
+        let mut value: serde_json::Value = serde_json::from_slice(text).unwrap();
+        value["version"] = serde_json::json!(4);
+        let v4 = parse_state(&serde_json::to_vec(&value).unwrap()).expect("a v4 run loads");
+        assert_eq!(v4.version, STATE_VERSION);
+        assert_eq!(STATE_VERSION, 5);
     }
 
     #[test]

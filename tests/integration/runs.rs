@@ -731,7 +731,7 @@ tasks = ["{b_task}"]
     let state: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(run_dir.join("state.json")).unwrap())
             .unwrap();
-    assert_eq!(state["version"], 4);
+    assert_eq!(state["version"], 5);
     assert_eq!(state["retries"][0]["streams"][0], "a");
     assert!(
         state["retries"][0]["plan_changes"]
@@ -884,7 +884,7 @@ fn a_run_halted_under_state_version_1_still_continues_holds_its_patterns_and_cle
         &std::fs::read_to_string(crate::support::runs::run_dir(&repo).join("state.json")).unwrap(),
     )
     .unwrap();
-    assert_eq!(state["version"], 4, "saved in this version's format");
+    assert_eq!(state["version"], 5, "saved in this version's format");
     repo.streams(&["run", "three.toml"]).assert_code(0);
     let out = repo.streams(&["clean", "--all", "--force"]);
     out.assert_code(0);
