@@ -133,14 +133,22 @@ fn render_task(out: &mut String, task: &DryTask, t: usize, tasks: usize, full_pr
         Some(argv) => {
             let shown: Vec<String> = argv.iter().map(|a| shell_quote(a)).collect();
             let _ = writeln!(out, "    argv: {}", shown.join(" "));
-            if !task.env.is_empty() || !task.hidden_env.is_empty() {
+            if !task.env.is_empty() {
                 let shown: Vec<String> = task
                     .env
                     .iter()
                     .map(|(k, v)| format!("{k}={}", shell_quote(v)))
-                    .chain(task.hidden_env.iter().map(|k| format!("{k}=<hidden>")))
                     .collect();
                 let _ = writeln!(out, "    env:  {}", shown.join(" "));
+            }
+            // Names only, on a line of their own: `KEY=<hidden>` among the shell-quoted
+            // assignments would read as a redirection once copied to a shell.
+            if !task.hidden_env.is_empty() {
+                let _ = writeln!(
+                    out,
+                    "    env (values hidden): {}",
+                    task.hidden_env.join(", ")
+                );
             }
             if let Some(timeout) = task.timeout {
                 let _ = writeln!(out, "    timeout: {}", humantime::format_duration(timeout));

@@ -226,14 +226,15 @@ tasks = ["Write src/c/hello.txt"]
     assert_eq!(stdout.contains(" IS_SANDBOX=1"), root, "{stdout}");
     let shown: String = stdout
         .lines()
-        .filter(|l| l.starts_with("stream ") || l.starts_with("    env:"))
+        .filter(|l| l.starts_with("stream ") || l.starts_with("    env"))
         .map(|l| format!("{}\n", l.replace(" IS_SANDBOX=1", "")))
         .collect();
     // The preset's variable the plan overrides (DISABLE_AUTOUPDATER) is the plan's: its value
     // is hidden.
     insta::assert_snapshot!(shown, @r"
     stream a
-        env:  CLAUDE_CONFIG_DIR='[REPO]/.git/streams/runs/<run-id>/homes/a/1/.claude' CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC=1 ANTHROPIC_API_KEY=<hidden> DISABLE_AUTOUPDATER=<hidden>
+        env:  CLAUDE_CONFIG_DIR='[REPO]/.git/streams/runs/<run-id>/homes/a/1/.claude' CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC=1
+        env (values hidden): ANTHROPIC_API_KEY, DISABLE_AUTOUPDATER
     stream b
         env:  CODEX_HOME='[REPO]/.git/streams/runs/<run-id>/homes/b/1/.codex' TZ=UTC
     stream c
