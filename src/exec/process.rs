@@ -223,7 +223,8 @@ impl AgentExit {
             AgentExit::Unreachable { attempts, over, .. } => (
                 false,
                 format!(
-                    "could not reach its model ({attempts} attempts over {})",
+                    "could not reach its model ({attempts} attempt{} over {})",
+                    if *attempts == 1 { "" } else { "s" },
                     crate::duration::fmt_duration_ms(over.as_millis() as u64)
                 ),
             ),
@@ -293,8 +294,20 @@ pub async fn run_agent(
         time_budget,
         reaching: reaching.map(|r| (r, limits.idle.unwrap_or(UNREACHABLE_AFTER))),
     };
-    let exit = running.supervise(&mut child, &mut cancel, &mut over).await;
+    let mut exit = running.supervise(&mut child, &mut cancel, &mut over).await;
     running.stop_the_rest(&mut child, readers).await;
+    // Claude Code and Gemini CLI give up by themselves after a few minutes of failing to
+    // reach their model (their error result is no progress): that is how such a run ended,
+    // whatever its exit code (read once its output is all read).
+    if let AgentExit::Exited(_) = exit
+        && let Some((reaching, _)) = running.unreachable()
+    {
+        exit = AgentExit::Unreachable {
+            attempts: reaching.attempts,
+            over: Duration::from_millis(reaching.last - reaching.since.unwrap_or(0)),
+            message: reaching.message,
+        };
+    }
     crate::children::agent_exited(group);
     // Its tree is gone; what streams adopted from it, if its reaper was killed, goes too once
     // it can be no other task's.
@@ -446,9 +459,12 @@ impl Running {
         let mut over_open = true;
         let mut wake = tokio::time::interval(WAKE_EVERY);
         loop {
+            // Recomputed at each wake: a failure printed later may make a run stale so far one
+            // to stop (at once).
             let unreachable_deadline = self
                 .unreachable()
-                .map(|(_, deadline)| tokio::time::Instant::from_std(started + deadline));
+                .and_then(|(_, stop_at)| stop_at)
+                .map(|deadline| tokio::time::Instant::from_std(started + deadline));
             let idle_deadline = limits.idle.map(|idle| {
                 let last = Duration::from_millis(self.last_output.load(Ordering::Relaxed));
                 tokio::time::Instant::from_std(started + last + idle)
@@ -510,7 +526,7 @@ impl Running {
                 }
                 _ = sleep_until(unreachable_deadline) => {
                     // Progress may have come since the deadline was computed: re-arm if so.
-                    let Some((reaching, deadline)) = self.unreachable() else { continue };
+                    let Some((reaching, Some(deadline))) = self.unreachable() else { continue };
                     if started.elapsed() >= deadline {
                         return self.stop_unreachable(reaching).await;
                     }
@@ -540,12 +556,13 @@ impl Running {
     }
 
     /// The run of failures to reach the model going on, if one is, and when (since the start)
-    /// its time is up.
-    fn unreachable(&self) -> Option<(Reaching, Duration)> {
-        let (reaching, after) = self.reaching.as_ref()?;
+    /// it is to be stopped, if what it printed so far says so (see [`Reaching::stop_at`]).
+    fn unreachable(&self) -> Option<(Reaching, Option<Duration>)> {
+        let (reaching, limit) = self.reaching.as_ref()?;
         let reaching = reaching.lock().unwrap_or_else(|e| e.into_inner()).clone();
-        let since = Duration::from_millis(reaching.since?);
-        Some((reaching, since + *after))
+        reaching.since?;
+        let stop_at = reaching.stop_at(*limit);
+        Some((reaching, stop_at))
     }
 
     /// Stops an agent that kept failing to reach its model: how it ended.
@@ -750,6 +767,8 @@ fn append(log: &SharedLog, bytes: &[u8]) -> std::io::Result<()> {
 struct Reaching {
     /// When the first failure of the run was printed, in ms since the agent started.
     since: Option<u64>,
+    /// When its latest one was.
+    last: u64,
     attempts: u32,
     /// The CLI's words about the last one.
     message: String,
@@ -760,6 +779,18 @@ type SharedReaching = Arc<std::sync::Mutex<Reaching>>;
 impl Reaching {
     fn shared() -> SharedReaching {
         Arc::new(std::sync::Mutex::new(Reaching::default()))
+    }
+
+    /// When (since the agent started) this run is to be stopped, `limit` the longest it may
+    /// last: once it lasted `limit`, if the failures keep coming: two at least, the latest
+    /// within the last half of `limit`. `None`: not on what it printed so far (a later failure
+    /// may change that). One failure followed by a long silent answer is a model that works;
+    /// Codex's retries, 5, 10, 20, 40, 80 s ... apart, stay within half of the limit (the
+    /// last before 300 s is at 155 s).
+    fn stop_at(&self, limit: Duration) -> Option<Duration> {
+        let end = Duration::from_millis(self.since?) + limit;
+        let fresh_until = Duration::from_millis(self.last) + limit / 2;
+        (self.attempts >= 2 && fresh_until >= end).then_some(end)
     }
 }
 
@@ -794,6 +825,7 @@ impl Watcher {
                 Beat::Progress => *reaching = Reaching::default(),
                 Beat::Unreachable(message) => {
                     reaching.since.get_or_insert(at);
+                    reaching.last = at;
                     reaching.attempts += 1;
                     reaching.message = message;
                 }
@@ -911,6 +943,40 @@ mod tests {
         assert_eq!(reaching.lock().unwrap().since, None);
         out.chunk(&[retry.as_slice(), b"\n"].concat(), 7000);
         let r = reaching.lock().unwrap();
-        assert_eq!((r.since, r.attempts), (Some(7000), 1));
+        assert_eq!((r.since, r.last, r.attempts), (Some(7000), 7000, 1));
+    }
+
+    /// A run of `failures` (ms since the start).
+    fn run_of(failures: &[u64]) -> Reaching {
+        Reaching {
+            since: failures.first().copied(),
+            last: failures.last().copied().unwrap_or(0),
+            attempts: failures.len() as u32,
+            message: String::new(),
+        }
+    }
+
+    #[test]
+    fn a_run_of_failures_is_stopped_only_while_they_keep_coming() {
+        let five_minutes = Duration::from_secs(300);
+        let s = |secs: u64| secs * 1000;
+        // One blip, then a long silent answer: a model that works.
+        assert_eq!(run_of(&[s(1)]).stop_at(five_minutes), None);
+        // Two close together, then silence past the limit: not stopped either.
+        assert_eq!(run_of(&[s(1), s(3)]).stop_at(five_minutes), None);
+        // ... unless the failures start again: then at once (the limit is behind).
+        assert_eq!(
+            run_of(&[s(1), s(3), s(400)]).stop_at(five_minutes),
+            Some(Duration::from_secs(301))
+        );
+        // Codex's backoff against an address nothing answers: stopped at the limit, by default
+        // and at a test's short idle_timeout (retries 0.2 s apart).
+        let codex = [0, 5, 15, 35, 75, 155].map(s);
+        assert_eq!(run_of(&codex).stop_at(five_minutes), Some(five_minutes));
+        let paced: Vec<u64> = (0..15).map(|i| 100 + i * 200).collect();
+        assert_eq!(
+            run_of(&paced).stop_at(Duration::from_secs(3)),
+            Some(Duration::from_millis(3100))
+        );
     }
 }

@@ -357,7 +357,7 @@ impl std::fmt::Display for FailReason {
                 let who = known.map_or(cli.as_str(), |cli| cli.product());
                 write!(
                     f,
-                    "{who} could not reach its model ({message}) and was stopped after {attempts} failed attempt{} over {}; check {check}",
+                    "{who} could not reach its model: \"{message}\"; stopped after {attempts} failed attempt{} over {}; check {check}",
                     if *attempts == 1 { "" } else { "s" },
                     crate::duration::fmt_duration_ms(*after_ms)
                 )

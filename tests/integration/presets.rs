@@ -675,6 +675,47 @@ fn status_shows_the_error_a_running_agent_reported_after_its_last_action() {
     assert!(!status.stdout.contains("agent: exec ls"), "{status}");
 }
 
+/// Claude Code and Gemini CLI give up by themselves after 3 to 4 minutes of failing to reach
+/// their model (before the 5 minute default), with an error result and a non-zero exit: that
+/// run ended the same way as one streams stops (unreachable, not retried), not as an ordinary
+/// failure a task's `retries` would run again at once. The error results are those each CLI
+/// gives for a request that failed (`recorded/<cli>/error.jsonl`), with the message
+/// `docs/agents.md` quotes for a connection that failed.
+#[test]
+fn a_cli_that_gives_up_reaching_its_model_fails_the_same_way_and_is_not_retried() {
+    let cases = [
+        (
+            "claude",
+            r#"{"type":"result","subtype":"success","is_error":true,"duration_ms":190000,"num_turns":1,"result":"API Error: Unable to connect to API (ConnectionRefused)","session_id":"14a574ce-3775-4f3d-9e73-6146d1f523b7"}"#,
+            "Claude Code could not reach its model: ",
+        ),
+        (
+            "gemini",
+            r#"{"type":"result","timestamp":"2026-12-08T03:39:32.523Z","status":"error","error":{"type":"unknown","message":"exception TypeError: fetch failed sending request"},"stats":{"total_tokens":0,"input_tokens":0,"output_tokens":0,"cached":0,"input":0,"duration_ms":0,"tool_calls":0}}"#,
+            "Gemini CLI could not reach its model: ",
+        ),
+    ];
+    for (cli, result, said) in cases {
+        let r = Replayed::new();
+        let give_up = r.file("give-up");
+        std::fs::write(&give_up, format!("{result}\n")).unwrap();
+        // Far longer than the replay: the CLI ends the run, not streams.
+        r.plan(
+            &format!("\"{cli}\""),
+            &[("a", "unreachable")],
+            "idle_timeout = \"60s\"\ntimeout = \"120s\"\nretries = 2",
+            &[("REPLAY_GIVE_UP", &give_up)],
+        );
+        let out = r.repo.streams(&["run"]);
+        out.assert_code(4);
+        assert!(out.stderr.contains(said), "{cli}: {out}");
+        let task = r.task("a");
+        let reason = &task["state"]["reason"];
+        assert_eq!(reason["kind"], "unreachable", "{cli}: {task}");
+        assert_eq!(task["attempts"], 1, "{cli}: {task}");
+    }
+}
+
 /// Found driving the real Codex by hand: pointed at an address nothing answers, it printed
 /// "Reconnecting... waiting for network" for ever (`request_max_retries = 0` or not), and since
 /// its retries are output, `idle_timeout` never fired: only the task's timeout stopped it, 45
@@ -687,17 +728,17 @@ fn a_cli_that_cannot_reach_its_model_is_stopped_after_idle_timeout_and_retry_goe
     let cases = [
         (
             "codex",
-            "Codex could not reach its model (Reconnecting... waiting for network (Connection failed: error sending request)) and was stopped after ",
+            "Codex could not reach its model: \"Reconnecting... waiting for network (Connection failed: error sending request)\"; stopped after ",
             "check the provider's `base_url` and key in Codex's `config.toml`",
         ),
         (
             "claude",
-            "Claude Code could not reach its model (no answer from the API (error: unknown)) and was stopped after ",
+            "Claude Code could not reach its model: \"api_retry 7 of 10: error unknown, no HTTP status\"; stopped after ",
             "check `ANTHROPIC_BASE_URL`",
         ),
         (
             "gemini",
-            "Gemini CLI could not reach its model (TypeError: fetch failed sending request) and was stopped after ",
+            "Gemini CLI could not reach its model: \"TypeError: fetch failed sending request\"; stopped after ",
             "check `GOOGLE_GEMINI_BASE_URL`",
         ),
     ];

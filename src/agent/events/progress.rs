@@ -13,6 +13,9 @@
 //! - Gemini CLI prints `Attempt N failed. Retrying with backoff... Error: exception TypeError:
 //!   fetch failed sending request` (and a stack trace) on stderr.
 //!
+//! Claude Code and Gemini CLI then give up with an error result, which is no progress: their
+//! exit ends the run of failures, and that is how the run ended.
+//!
 //! Only a failure to get any answer counts: an HTTP error status (a 429, a 529) means the model's
 //! server answered, and each CLI bounds those retries itself.
 
@@ -49,16 +52,21 @@ pub fn beat(cli: Cli, line: &str) -> Option<Beat> {
 
 fn codex(event: &Value) -> Option<Beat> {
     match event["type"].as_str()? {
+        // `Reconnecting... waiting for network (...)`: no answer at all. Its other reconnects
+        // (`Reconnecting... 2/5` after a stream cut off or an HTTP 5xx, `Reconnecting... retry
+        // 3 (waiting 20s)`) follow an answer from the server, and Codex bounds those itself.
         "error" => {
             let message = event["message"].as_str().unwrap_or("");
             message
-                .starts_with("Reconnecting...")
+                .starts_with("Reconnecting... waiting for network")
                 .then(|| Beat::Unreachable(message.to_string()))
         }
         "item.started" | "item.completed" if event["item"]["type"] != "error" => {
             Some(Beat::Progress)
         }
-        "turn.completed" | "turn.failed" => Some(Beat::Progress),
+        // Its error result (`turn.failed`) is no progress: a run that failed to reach the model
+        // and gave up ends with one.
+        "turn.completed" => Some(Beat::Progress),
         _ => None,
     }
 }
@@ -66,11 +74,15 @@ fn codex(event: &Value) -> Option<Beat> {
 fn claude(event: &Value) -> Option<Beat> {
     match (event["type"].as_str()?, event["subtype"].as_str()) {
         ("system", Some("api_retry")) if event["error_status"].is_null() => {
+            // Its own words are its event's fields.
             let error = event["error"].as_str().unwrap_or("unknown");
+            let attempt = &event["attempt"];
+            let of = &event["max_retries"];
             Some(Beat::Unreachable(format!(
-                "no answer from the API (error: {error})"
+                "api_retry {attempt} of {of}: error {error}, no HTTP status"
             )))
         }
+        ("result", _) if event["is_error"] == true => None,
         ("assistant" | "user" | "result", _) => Some(Beat::Progress),
         _ => None,
     }
@@ -78,6 +90,7 @@ fn claude(event: &Value) -> Option<Beat> {
 
 fn gemini(event: &Value) -> Option<Beat> {
     match event["type"].as_str()? {
+        "result" if event["status"] == "error" => None,
         "tool_use" | "tool_result" | "result" => Some(Beat::Progress),
         "message" if event["role"] == "assistant" => Some(Beat::Progress),
         _ => None,

@@ -338,3 +338,23 @@ fn a_model_out_of_reach_is_told_from_a_run_that_moves() {
         assert!(beats(cli, "edit-and-commit").contains(&Beat::Progress));
     }
 }
+
+/// Codex says "Reconnecting..." as well when a stream was cut off or the server answered with
+/// a 5xx, and when it waits out a retry: only "waiting for network" is a model out of reach.
+#[test]
+fn codex_reconnecting_after_an_answer_is_not_a_model_out_of_reach() {
+    let error = |message: &str| format!(r#"{{"type":"error","message":"{message}"}}"#);
+    for message in [
+        "Reconnecting... 2/5",
+        "Reconnecting... 2/5 (stream disconnected before completion)",
+        "Reconnecting... retry 3 (waiting 20s)",
+    ] {
+        assert_eq!(beat(Cli::Codex, &error(message)), None, "{message}");
+    }
+    let out_of_reach =
+        "Reconnecting... waiting for network (Connection failed: error sending request)";
+    assert_eq!(
+        beat(Cli::Codex, &error(out_of_reach)),
+        Some(Beat::Unreachable(out_of_reach.to_string()))
+    );
+}

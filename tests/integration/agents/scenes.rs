@@ -629,7 +629,7 @@ fn unreachable_model_stops_the_task_and_retry_commits(cli: Cli) {
         Cli::Codex => ("Codex", "check the provider's `base_url`"),
         _ => ("Gemini CLI", "check `GOOGLE_GEMINI_BASE_URL`"),
     };
-    let said = format!("{product} could not reach its model (");
+    let said = format!("{product} could not reach its model: \"");
     assert!(out.stderr.contains(&said), "{out}");
     assert!(out.stderr.contains(check), "{out}");
     let task = scene.task("a");
