@@ -304,7 +304,7 @@ pub async fn run_agent(
     {
         exit = AgentExit::Unreachable {
             attempts: reaching.attempts,
-            over: Duration::from_millis(reaching.last - reaching.since.unwrap_or(0)),
+            over: Duration::from_millis(reaching.last.saturating_sub(reaching.since.unwrap_or(0))),
             message: reaching.message,
         };
     }
@@ -825,7 +825,8 @@ impl Watcher {
                 Beat::Progress => *reaching = Reaching::default(),
                 Beat::Unreachable(message) => {
                     reaching.since.get_or_insert(at);
-                    reaching.last = at;
+                    // Its two readers may take the lock out of order.
+                    reaching.last = reaching.last.max(at);
                     reaching.attempts += 1;
                     reaching.message = message;
                 }
