@@ -93,6 +93,10 @@ pub async fn abort(
         Duration::from_secs(5),
     )
     .await;
+    // A coordinator killed while it held a ref's lock left it: the refs go back now.
+    for note in crate::exec::stale_locks::clear_stale_ref_locks(repo, state)? {
+        tracing::info!("{note}");
+    }
 
     for s in &state.streams {
         if let Some(tip) = repo.ref_target(&s.branch)?
