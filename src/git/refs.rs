@@ -2,11 +2,12 @@
 //! batch transactions, listings. A ref is never moved from a state we did not see: the move
 //! names the expected old value.
 //!
-//! The moves a run makes at every task (its stream branch at the start, the task's result, the
-//! integration) are written in process (libgit2: the ref's lock file, compare, rename, and its
-//! reflog, as git writes a loose ref) where git would do nothing more than that: the files
-//! backend, no `reference-transaction` hook, no fsync of refs asked for. Anywhere else they go
-//! through `git update-ref`. A git process a move cost 2-3 ms, four a task.
+//! The single-ref moves a run makes at every task (its stream branch at the start, the task's
+//! result, the integration's compare-and-swap) are written in process (libgit2: the ref's lock
+//! file, compare, rename, and its reflog, as git writes a loose ref) where git would do nothing
+//! more than that: the files backend, no `reference-transaction` hook, no fsync of refs asked
+//! for. Anywhere else, and for transactions of several refs, `git update-ref` runs. A git
+//! process a move cost 2-3 ms, four a task.
 
 use super::commit::parse_oid;
 use super::{Git, GitError, GitResult, Oid, Repo, ZERO_OID};
@@ -137,24 +138,14 @@ pub fn set_refs(repo: &Repo, refs: &[(String, Oid)], message: &str) -> GitResult
     if refs.is_empty() {
         return Ok(());
     }
-    if let Some(r) = in_process(repo) {
-        // Every ref locked before any is written: all or none, as git's transaction.
-        let moved = (|| {
-            let mut transaction = r.transaction()?;
-            for (name, _) in refs {
-                transaction.lock_ref(name)?;
-            }
-            for (name, new) in refs {
-                let target = git2::Oid::from_str(new.as_str())?;
-                transaction.set_target(name, target, None, message)?;
-            }
-            transaction.commit()
-        })();
-        tracing::debug!(
-            "update-ref -m {message} --stdin ({} refs): in process",
-            refs.len()
-        );
-        return moved.map_err(|e| move_failed(repo, &refs[0].0, &e));
+    // One ref (a stream branch at its task's start or result): in process where git would do
+    // no more. Transactions of several stay git's, all or none as git makes them.
+    if let [(name, new)] = refs
+        && let Some(r) = in_process(repo)
+    {
+        let moved = r.reference(name, parse_git2_oid(new.as_str())?, true, message);
+        tracing::debug!("update-ref -m {message} {name} {new}: in process");
+        return moved.map(|_| ()).map_err(|e| move_failed(repo, name, &e));
     }
     let input: String = refs
         .iter()

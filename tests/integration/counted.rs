@@ -255,6 +255,8 @@ fn ref_moves_are_written_in_process_where_git_would_do_no_more() {
     out.assert_code(0);
     let processes = git_runs(&out.stderr, &["update-ref"]);
     assert!(processes.is_empty(), "{}", processes.join("\n"));
+    let moves = out.stderr.lines().filter(|l| l.ends_with(": in process"));
+    assert_eq!(moves.count(), 1 + 3 * 3, "{}", out.stderr);
     assert!(
         out.stderr.contains(
             "update-ref -m streams: integrate ui (task 1) refs/heads/streams/p/integration"
