@@ -52,8 +52,17 @@ pub fn build(repo: &Repo, state: &RunState, holder: Option<lock::Holder>) -> Run
     // A run saved as running that nobody holds lost its coordinator (a crash, `kill -9`): it
     // saved nothing as it died, so its streams ran until its last sign of life, not its last
     // save (which may be when their task started).
-    let interrupted = matches!(state.phase, RunPhase::Running) && holder.is_none();
-    let stopped_at = interrupted.then(|| last_sign_of_life(&run_dir, state));
+    let died = matches!(state.phase, RunPhase::Running) && holder.is_none();
+    // One a signal stopped saved its state as it stopped.
+    let signal = match &state.phase {
+        RunPhase::Interrupted { signal } => Some(signal.clone()),
+        _ => None,
+    };
+    let stopped_at = if died {
+        Some(last_sign_of_life(&run_dir, state))
+    } else {
+        signal.is_some().then_some(state.updated_at)
+    };
     // Time stands still in a run nobody is running (interrupted, halted, over): a stream's
     // clock stops where the run stopped.
     let now = if live {
@@ -84,7 +93,8 @@ pub fn build(repo: &Repo, state: &RunState, holder: Option<lock::Holder>) -> Run
         outcome,
         holder,
         stopped_at,
-        last_holder: interrupted
+        signal,
+        last_holder: (died || stopped_at.is_some())
             .then(|| lock::last_holder(&StateDir::new(repo.common_dir()), &state.plan_name))
             .flatten()
             .filter(|h| h.run_id.as_deref() == Some(state.run_id.as_str())),

@@ -29,11 +29,16 @@ pub struct RunStatus {
     /// left out with `streams skip`).
     pub outcome: Option<String>,
     pub holder: Option<lock::Holder>,
-    /// An interrupted run (its coordinator stopped on a signal or died: a crash, `kill -9`):
-    /// when it was last seen at work (unix ms; its last write to the run's state, journal or
-    /// logs), to which its streams' `elapsed_ms` count. Absent otherwise.
+    /// An interrupted run: when its coordinator stopped (unix ms), to which its streams'
+    /// `elapsed_ms` count. Stopped by a signal, when it saved its state; else it died (a crash,
+    /// `kill -9`) without a word: when it was last seen at work (its last write to the run's
+    /// state, journal or logs). Absent otherwise.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub stopped_at: Option<u64>,
+    /// An interrupted run that a signal stopped: its name (`SIGINT`, `SIGTERM`, `SIGHUP`).
+    /// Absent when its coordinator died.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub signal: Option<String>,
     /// An interrupted run: the coordinator that ran it last and is gone (its lock's record).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub last_holder: Option<lock::Holder>,
@@ -229,12 +234,13 @@ pub fn render(run: &RunStatus) -> String {
                 .as_ref()
                 .map(|h| format!(" (`streams {}`, pid {})", h.command, h.pid))
                 .unwrap_or_default();
-            match run.stopped_at {
-                Some(at) => format!(
-                    "interrupted: its coordinator{by} stopped at {}",
-                    super::runs_view::when(at)
-                ),
-                None => format!("interrupted: its coordinator{by} stopped"),
+            let at = run
+                .stopped_at
+                .map(|at| format!(" at {}", super::runs_view::when(at)))
+                .unwrap_or_default();
+            match &run.signal {
+                Some(signal) => format!("interrupted: its coordinator{by} stopped on {signal}{at}"),
+                None => format!("interrupted: its coordinator{by} is gone, last seen at work{at}"),
             }
         }
         (phase, _, _) => phase.to_string(),

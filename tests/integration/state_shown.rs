@@ -51,6 +51,14 @@ fn an_interrupted_run_shows_its_streams_stopped_and_abort_rewrites_its_report() 
     let before = streams_status(&repo);
     assert_eq!(before[0].1, "interrupted", "{before:?}");
     assert!(before[0].2.is_some(), "{before:?}");
+    let text = repo.streams(&["status"]);
+    let first = text.stdout.lines().next().unwrap();
+    assert!(
+        first.contains(": interrupted: its coordinator (`streams run`, pid ")
+            && first.contains(") stopped on SIGINT at ")
+            && first.ends_with(" UTC"),
+        "{text}"
+    );
     let_time_pass();
     assert_eq!(
         streams_status(&repo),
@@ -156,8 +164,8 @@ tasks = ["slow work", "more work"]
     let first = text.stdout.lines().next().unwrap().to_string();
     assert!(
         first.ends_with(&format!(
-            ": interrupted: its coordinator (`streams run`, pid {pid}) stopped at {}",
-            first.rsplit("stopped at ").next().unwrap()
+            ": interrupted: its coordinator (`streams run`, pid {pid}) is gone, last seen at work at {}",
+            first.rsplit(" at ").next().unwrap()
         )) && first.ends_with(" UTC"),
         "{text}"
     );
