@@ -42,7 +42,7 @@ mod run;
 pub mod sandbox;
 mod setup;
 pub mod signals;
-mod stale_locks;
+pub mod stale_locks;
 mod task;
 pub mod task_spec;
 

@@ -60,3 +60,24 @@ pub fn clear_stale_locks(repo: &Repo, state: &RunState) -> Result<Vec<String>> {
     }
     Ok(notes)
 }
+
+/// Removes the lock files on this plan's loose refs that a killed coordinator left: streams
+/// moves its refs in process, and one killed in the moment it held a ref's lock leaves it (a
+/// `git update-ref` child outlived its coordinator and removed its own). `continue` and `skip`
+/// clear them before they move refs, as `resume` does with every stale lock of the run.
+pub fn clear_stale_ref_locks(repo: &Repo, state: &RunState) -> Result<Vec<String>> {
+    let ref_dirs = layout::loose_ref_dirs(repo.common_dir(), &state.plan_name);
+    let mut notes = Vec::new();
+    for lock in git::locks::find(repo.common_dir(), |_| false, &ref_dirs) {
+        if lock.place == LockPlace::Ref {
+            let path = &lock.path;
+            std::fs::remove_file(path)
+                .context(|| format!("could not remove {}", path.display()))?;
+            notes.push(format!(
+                "removed a stale git lock file left by the crash: {}",
+                path.display()
+            ));
+        }
+    }
+    Ok(notes)
+}

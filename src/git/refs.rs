@@ -14,12 +14,23 @@ use super::{Git, GitError, GitResult, Oid, Repo, ZERO_OID};
 
 /// Whether ref moves in `repo` may be written in process: git would only lock, write and log
 /// loose refs there. Anything else (a `reference-transaction` hook, a hooks path of the user's,
-/// reftable, `core.fsync` or `core.fsyncRefFiles` set, an unreadable config) leaves them to git.
-fn in_process(repo: &Repo) -> Option<git2::Repository> {
+/// reftable, `core.fsync` or `core.fsyncRefFiles`, `core.sharedRepository`'s permissions, no
+/// identity git would give, an unreadable config) leaves them to git. With the handle, the
+/// committer and date git would log (`git var`, remembered; the date now unless
+/// `GIT_COMMITTER_DATE` sets it, as git does).
+fn in_process(repo: &Repo) -> Option<(git2::Repository, super::commit::Ident)> {
     let r = repo.open().ok()?;
     let config = r.config().ok()?.snapshot().ok()?;
     let set = |key: &str| config.get_entry(key).is_ok();
-    if set("core.hooksPath") || set("core.fsync") || set("core.fsyncRefFiles") {
+    if [
+        "core.hooksPath",
+        "core.fsync",
+        "core.fsyncRefFiles",
+        "core.sharedRepository",
+    ]
+    .iter()
+    .any(|key| set(key))
+    {
         return None;
     }
     if config
@@ -36,20 +47,84 @@ fn in_process(repo: &Repo) -> Option<git2::Repository> {
     {
         return None;
     }
-    Some(r)
+    let who = super::commit::committer_ident(repo, &[]).ok()?;
+    Some((r, who))
 }
 
 fn parse_git2_oid(oid: &str) -> GitResult<git2::Oid> {
     git2::Oid::from_str(oid).map_err(|e| GitError::library("not an object id", e))
 }
 
-/// A failed move in process, worded as git words it ("cannot lock ref" for a lock another git
-/// holds, or a ref found elsewhere than expected), so callers judge both alike.
-fn move_failed(repo: &Repo, name: &str, e: &git2::Error) -> GitError {
+/// What a move expects of the ref before it.
+#[derive(Clone, Copy)]
+enum Expected<'a> {
+    Anything,
+    Absent,
+    At(&'a str),
+}
+
+/// Moves `name` to `new` in process, checking under the ref's lock that it is as `expected`,
+/// as `git update-ref` does (lock, read, compare, write, log, rename). `None`: git must do it
+/// (see [`in_process`]), or another git holds the ref's lock this moment (git waits for it,
+/// `core.filesRefLockTimeout`; libgit2 would fail at once).
+fn move_in_process(
+    repo: &Repo,
+    name: &str,
+    new: &str,
+    expected: Expected,
+    message: &str,
+) -> Option<GitResult<()>> {
+    let (r, who) = in_process(repo)?;
+    let target = match parse_git2_oid(new) {
+        Ok(target) => target,
+        Err(e) => return Some(Err(e)),
+    };
+    let mut transaction = match r.transaction() {
+        Ok(transaction) => transaction,
+        Err(e) => return Some(Err(move_failed(repo, name, e.message()))),
+    };
+    match transaction.lock_ref(name) {
+        Ok(()) => {}
+        Err(e) if e.code() == git2::ErrorCode::Locked => return None,
+        Err(e) => return Some(Err(move_failed(repo, name, e.message()))),
+    }
+    // Under the lock: what the ref is now.
+    let now = r.refname_to_id(name).ok();
+    let refused = match (expected, now) {
+        (Expected::Absent, Some(now)) => Some(format!("reference already exists (at {now})")),
+        (Expected::At(old), Some(now)) if now.to_string() != old => {
+            Some(format!("is at {now} but expected {old}"))
+        }
+        (Expected::At(old), None) => Some(format!("unable to resolve reference (expected {old})")),
+        _ => None,
+    };
+    if let Some(refused) = refused {
+        return Some(Err(move_failed(
+            repo,
+            name,
+            &format!("cannot lock ref '{name}': {refused}"),
+        )));
+    }
+    let when = git2::Time::new(who.time, who.offset);
+    let written = git2::Signature::new(&who.name, &who.email, &when)
+        .and_then(|sig| transaction.set_target(name, target, Some(&sig), message))
+        .and_then(|()| transaction.commit());
+    Some(match written {
+        Ok(()) => {
+            tracing::debug!("update-ref -m {message} {name} {new}: in process");
+            Ok(())
+        }
+        Err(e) => Err(move_failed(repo, name, e.message())),
+    })
+}
+
+/// A failed move in process, worded as git words it where git would say the same thing
+/// ("cannot lock ref 'NAME': is at X but expected Y"), else in libgit2's words.
+fn move_failed(repo: &Repo, name: &str, stderr: &str) -> GitError {
     GitError::Command {
         args: format!("update-ref {name} (in process)"),
         dir: repo.common_dir().to_path_buf(),
-        stderr: format!("cannot lock ref '{name}': {}", e.message()),
+        stderr: stderr.to_string(),
     }
 }
 
@@ -61,14 +136,9 @@ pub fn update_ref(
     old: Option<&str>,
     message: &str,
 ) -> GitResult<()> {
-    if let Some(r) = in_process(repo) {
-        let target = parse_git2_oid(new)?;
-        let moved = match old {
-            Some(old) => r.reference_matching(name, target, true, parse_git2_oid(old)?, message),
-            None => r.reference(name, target, false, message),
-        };
-        tracing::debug!("update-ref -m {message} {name} {new}: in process");
-        return moved.map(|_| ()).map_err(|e| move_failed(repo, name, &e));
+    let expected = old.map_or(Expected::Absent, Expected::At);
+    if let Some(moved) = move_in_process(repo, name, new, expected, message) {
+        return moved;
     }
     repo.git().run([
         "update-ref",
@@ -141,11 +211,9 @@ pub fn set_refs(repo: &Repo, refs: &[(String, Oid)], message: &str) -> GitResult
     // One ref (a stream branch at its task's start or result): in process where git would do
     // no more. Transactions of several stay git's, all or none as git makes them.
     if let [(name, new)] = refs
-        && let Some(r) = in_process(repo)
+        && let Some(moved) = move_in_process(repo, name, new.as_str(), Expected::Anything, message)
     {
-        let moved = r.reference(name, parse_git2_oid(new.as_str())?, true, message);
-        tracing::debug!("update-ref -m {message} {name} {new}: in process");
-        return moved.map(|_| ()).map_err(|e| move_failed(repo, name, &e));
+        return moved;
     }
     let input: String = refs
         .iter()
@@ -287,4 +355,123 @@ pub fn branches_containing(repo: &Repo, oid: &str) -> GitResult<Vec<String>> {
         crate::layout::branches_prefix(),
     ])?;
     Ok(out.stdout_str().lines().map(str::to_string).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    fn git(dir: &Path, args: &[&str]) -> String {
+        let out = std::process::Command::new("git")
+            .args(args)
+            .current_dir(dir)
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .env("GIT_CONFIG_GLOBAL", "/dev/null")
+            .env_remove("GIT_COMMITTER_DATE")
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "git {args:?}: {out:?}");
+        String::from_utf8(out.stdout).unwrap().trim().to_string()
+    }
+
+    /// A repository with two commits on `main`; returns it and the commits' ids.
+    fn two_commits() -> (tempfile::TempDir, Repo, String, String) {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        git(d, &["init", "-q", "-b", "main"]);
+        git(d, &["config", "user.name", "Ref Tester"]);
+        git(d, &["config", "user.email", "ref@test"]);
+        git(d, &["commit", "-q", "--allow-empty", "-m", "one"]);
+        let one = git(d, &["rev-parse", "HEAD"]);
+        git(d, &["commit", "-q", "--allow-empty", "-m", "two"]);
+        let two = git(d, &["rev-parse", "HEAD"]);
+        let repo = Repo::discover(d).unwrap();
+        (dir, repo, one, two)
+    }
+
+    /// In process, a move checks the ref under its lock as `git update-ref NAME NEW OLD` does:
+    /// from where it was expected to be (loose or packed), never from elsewhere, and a create
+    /// only where there is nothing; the reflog names the committer git would.
+    #[test]
+    fn a_move_in_process_compares_under_the_lock_as_git_does() {
+        let (dir, repo, one, two) = two_commits();
+        let d = dir.path();
+        let name = "refs/heads/streams/p/x";
+        assert!(in_process(&repo).is_some());
+        update_ref(&repo, name, &one, None, "create").unwrap();
+        // A create where the ref exists: refused, the ref left.
+        let e = update_ref(&repo, name, &two, None, "again").unwrap_err();
+        assert!(e.to_string().contains("already exists"), "{e}");
+        // A move from a value the ref does not have: refused in git's words.
+        let e = update_ref(&repo, name, &one, Some(&two), "wrong").unwrap_err();
+        assert!(
+            e.to_string().contains(&format!(
+                "cannot lock ref '{name}': is at {one} but expected {two}"
+            )),
+            "{e}"
+        );
+        assert_eq!(git(d, &["rev-parse", name]), one);
+        // Packed only: compared with the packed value, then moved.
+        git(d, &["pack-refs", "--all"]);
+        assert!(!d.join(".git").join(name).exists());
+        update_ref(&repo, name, &two, Some(&one), "move").unwrap();
+        assert_eq!(git(d, &["rev-parse", name]), two);
+        // Moved whatever it was (a stream branch at its task's start).
+        set_refs(&repo, &[(name.to_string(), Oid::from(one.as_str()))], "set").unwrap();
+        assert_eq!(git(d, &["rev-parse", name]), one);
+        let log = git(d, &["reflog", "show", "--format=%gs|%gn <%ge>", name]);
+        assert_eq!(
+            log.lines().collect::<Vec<_>>(),
+            [
+                "set|Ref Tester <ref@test>",
+                "move|Ref Tester <ref@test>",
+                "create|Ref Tester <ref@test>"
+            ],
+            "{log}"
+        );
+    }
+
+    /// A ref whose lock another git holds this moment is moved by git, which waits for the lock
+    /// (`core.filesRefLockTimeout`) where libgit2 would fail at once.
+    #[test]
+    fn a_ref_locked_for_a_moment_is_moved_once_the_lock_is_gone() {
+        let (dir, repo, one, two) = two_commits();
+        let d = dir.path().to_path_buf();
+        git(&d, &["config", "core.filesRefLockTimeout", "5000"]);
+        let name = "refs/heads/streams/p/y";
+        update_ref(&repo, name, &one, None, "create").unwrap();
+        let lock = d.join(".git").join(format!("{name}.lock"));
+        std::fs::write(&lock, "").unwrap();
+        let release = {
+            let lock = lock.clone();
+            std::thread::spawn(move || {
+                std::thread::sleep(std::time::Duration::from_millis(200));
+                std::fs::remove_file(lock).unwrap();
+            })
+        };
+        update_ref(&repo, name, &two, Some(&one), "after the lock").unwrap();
+        release.join().unwrap();
+        assert_eq!(git(&d, &["rev-parse", name]), two);
+    }
+
+    /// Where git would do more than write a loose ref, git does it.
+    #[test]
+    fn moves_are_gits_where_it_would_do_more() {
+        let (dir, repo, ..) = two_commits();
+        let d = dir.path();
+        assert!(in_process(&repo).is_some());
+        for (key, value) in [
+            ("core.sharedRepository", "group"),
+            ("core.fsync", "reference"),
+            ("core.hooksPath", "hooks"),
+        ] {
+            git(d, &["config", key, value]);
+            assert!(in_process(&repo).is_none(), "{key}");
+            git(d, &["config", "--unset", key]);
+        }
+        std::fs::create_dir_all(d.join(".git/hooks")).unwrap();
+        std::fs::write(d.join(".git/hooks/reference-transaction"), "#!/bin/sh\n").unwrap();
+        assert!(in_process(&repo).is_none());
+    }
 }

@@ -93,6 +93,10 @@ pub async fn abort(
         Duration::from_secs(5),
     )
     .await;
+    // A coordinator killed while it held a ref's lock left it: the refs go back now.
+    for note in crate::exec::stale_locks::clear_stale_ref_locks(repo, state)? {
+        tracing::info!("{note}");
+    }
 
     for s in &state.streams {
         if let Some(tip) = repo.ref_target(&s.branch)?
@@ -105,9 +109,18 @@ pub async fn abort(
         // A workspace may hold work its agent did that streams has not brought over yet:
         // keep everything beyond the stream branch.
         let ws = Workspace::find(repo, &s.worktree);
-        let head = repo
-            .ref_target(&s.branch)?
-            .unwrap_or_else(|| state.base.clone());
+        // A stream that has not started in this run has no work of this run's: its workspace is
+        // at the commit streams last put it at (prepared ahead at a tip of the run, which its
+        // branch does not follow until its task starts), and only what differs from that is work.
+        let recorded = matches!(s.state, crate::state::StreamState::Pending)
+            .then(|| ws.recorded_at())
+            .flatten();
+        let head = match recorded {
+            Some(at) => at,
+            None => repo
+                .ref_target(&s.branch)?
+                .unwrap_or_else(|| state.base.clone()),
+        };
         let name = refs.aborted(&run_id, &format!("uncommitted/{}", s.name));
         let message = "streams abort: uncommitted work";
         let found = match ws.kind() {

@@ -48,13 +48,31 @@ pub fn status(repo: &Repo, selector: &Selector) -> Result<(Status, Option<Choice
 /// that cannot be read shows as no commits.
 pub fn build(repo: &Repo, state: &RunState, holder: Option<lock::Holder>) -> RunStatus {
     let live = matches!(state.phase, RunPhase::Running) && holder.is_some();
+    let run_dir = StateDir::new(repo.common_dir()).run_dir(&state.run_id);
+    // A run saved as running that nobody holds lost its coordinator (a crash, `kill -9`): it
+    // saved nothing as it died, so its streams ran until its last sign of life, not its last
+    // save (which may be when their task started).
+    let died = matches!(state.phase, RunPhase::Running) && holder.is_none();
+    // One a signal stopped saved its state as it stopped.
+    let signal = match &state.phase {
+        RunPhase::Interrupted { signal } => Some(signal.clone()),
+        _ => None,
+    };
+    let stopped_at = if died {
+        Some(last_sign_of_life(&run_dir, state))
+    } else {
+        signal.is_some().then_some(state.updated_at)
+    };
     // Time stands still in a run nobody is running (interrupted, halted, over): a stream's
-    // clock stops where the run's state was last saved.
-    let now = if live { now_ms() } else { state.updated_at };
+    // clock stops where the run stopped.
+    let now = if live {
+        now_ms()
+    } else {
+        stopped_at.unwrap_or(state.updated_at)
+    };
     let phase = state.phase.seen(holder.is_some()).to_string();
     let outcome = matches!(state.phase, RunPhase::Finished)
         .then(|| crate::report::summary::status_of(state).to_string());
-    let run_dir = StateDir::new(repo.common_dir()).run_dir(&state.run_id);
     let streams: Vec<StreamStatus> = state
         .streams
         .iter()
@@ -74,6 +92,12 @@ pub fn build(repo: &Repo, state: &RunState, holder: Option<lock::Holder>) -> Run
         phase,
         outcome,
         holder,
+        stopped_at,
+        signal,
+        last_holder: (died || stopped_at.is_some())
+            .then(|| lock::last_holder(&StateDir::new(repo.common_dir()), &state.plan_name))
+            .flatten()
+            .filter(|h| h.run_id.as_deref() == Some(state.run_id.as_str())),
         base: state.base.to_string(),
         integration_branch: crate::layout::short_branch(&state.integration_ref).to_string(),
         // An aborted run's tip is gone from the branch: what the branch holds now is shown.
@@ -101,6 +125,32 @@ pub fn build(repo: &Repo, state: &RunState, holder: Option<lock::Holder>) -> Run
         },
         budget_warnings: state.budget_warnings.iter().map(|w| w.line()).collect(),
     }
+}
+
+/// When the coordinator of a run it left saved as running was last seen at work: the latest of
+/// its last save, its journal's last entry and its last write to a log (it copies its agents'
+/// output as it comes, so a log's modification time is a moment it was alive; an agent that
+/// outlives it writes to nothing here).
+fn last_sign_of_life(run_dir: &RunDir, state: &RunState) -> u64 {
+    fn modified_ms(path: &std::path::Path) -> Option<u64> {
+        let modified = std::fs::metadata(path).ok()?.modified().ok()?;
+        let since = modified.duration_since(std::time::UNIX_EPOCH).ok()?;
+        u64::try_from(since.as_millis()).ok()
+    }
+    let logs = run_dir.path().join("logs");
+    // logs/<stream>/<file> (and logs/.gate/<file>).
+    let log_files = std::fs::read_dir(&logs)
+        .into_iter()
+        .flatten()
+        .filter_map(|dir| dir.ok())
+        .flat_map(|dir| std::fs::read_dir(dir.path()).into_iter().flatten())
+        .filter_map(|file| file.ok())
+        .filter_map(|file| modified_ms(&file.path()));
+    std::iter::once(state.updated_at)
+        .chain(modified_ms(&run_dir.journal_path()))
+        .chain(log_files)
+        .max()
+        .unwrap_or(state.updated_at)
 }
 
 /// One stream as `status` shows it: its state word, where its tasks are, and its commits so

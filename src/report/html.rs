@@ -127,7 +127,7 @@ fn outcome_word(outcome: &str) -> &str {
 fn summary_table(out: &mut String, page: &RunPage) {
     out.push_str(
         "<h2>Summary</h2><table class=\"summary card\"><thead><tr><th>stream</th><th>state</th>\
-         <th>tasks</th><th>commits</th><th>files</th><th>+/&minus;</th><th>agent time</th></tr></thead><tbody>",
+         <th>tasks done</th><th>commits</th><th>files</th><th>+/&minus;</th><th>agent time</th></tr></thead><tbody>",
     );
     for s in &page.streams {
         let done = s

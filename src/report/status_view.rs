@@ -29,6 +29,19 @@ pub struct RunStatus {
     /// left out with `streams skip`).
     pub outcome: Option<String>,
     pub holder: Option<lock::Holder>,
+    /// An interrupted run: when its coordinator stopped (unix ms), to which its streams'
+    /// `elapsed_ms` count. Stopped by a signal, when it saved its state; else it died (a crash,
+    /// `kill -9`) without a word: when it was last seen at work (its last write to the run's
+    /// state, journal or logs). Absent otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stopped_at: Option<u64>,
+    /// An interrupted run that a signal stopped: its name (`SIGINT`, `SIGTERM`, `SIGHUP`).
+    /// Absent when its coordinator died.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub signal: Option<String>,
+    /// An interrupted run: the coordinator that ran it last and is gone (its lock's record).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_holder: Option<lock::Holder>,
     pub base: String,
     pub integration_branch: String,
     /// Where the integration branch is; null when it does not exist (an aborted run that
@@ -215,6 +228,21 @@ pub fn render(run: &RunStatus) -> String {
             "finished: integrated, but for the streams left out as you chose".to_string()
         }
         ("finished", _, Some(outcome)) => format!("finished: {outcome}"),
+        ("interrupted", _, _) => {
+            let by = run
+                .last_holder
+                .as_ref()
+                .map(|h| format!(" (`streams {}`, pid {})", h.command, h.pid))
+                .unwrap_or_default();
+            let at = run
+                .stopped_at
+                .map(|at| format!(" at {}", super::runs_view::when(at)))
+                .unwrap_or_default();
+            match &run.signal {
+                Some(signal) => format!("interrupted: its coordinator{by} stopped on {signal}{at}"),
+                None => format!("interrupted: its coordinator{by} is gone, last seen at work{at}"),
+            }
+        }
         (phase, _, _) => phase.to_string(),
     };
     let _ = writeln!(out, "run {} of plan `{}`: {phase}", run.id, run.plan);
@@ -239,15 +267,24 @@ pub fn render(run: &RunStatus) -> String {
         .max()
         .unwrap_or(6)
         .max(6);
+    // The state, with the task it is at when it has more than one: the `done` column counts
+    // the tasks whose work is committed, as the table at the end of `streams run` does.
+    let states: Vec<String> = run
+        .streams
+        .iter()
+        .map(|s| match s.task {
+            Some(task) if s.tasks > 1 => format!("{} (task {task})", s.state),
+            _ => s.state.clone(),
+        })
+        .collect();
+    let state_width = states.iter().map(String::len).max().unwrap_or(0).max(10);
     let _ = writeln!(
         out,
-        "{:width$}  {:<10}  {:>5}  {:>7}  {:<10}  {:>7}  last commit",
-        "stream", "state", "tasks", "elapsed", "from", "commits"
+        "{:width$}  {:<state_width$}  {:>5}  {:>7}  {:<10}  {:>7}  last commit",
+        "stream", "state", "done", "elapsed", "from", "commits"
     );
-    for s in &run.streams {
-        // The task running now, else how many are done: `-/2` said nothing about a finished
-        // stream.
-        let task = format!("{}/{}", s.task.unwrap_or(s.tasks_done), s.tasks);
+    for (s, state) in run.streams.iter().zip(&states) {
+        let done = format!("{}/{}", s.tasks_done, s.tasks);
         let elapsed = s
             .elapsed_ms
             .map(fmt_duration_ms)
@@ -255,8 +292,8 @@ pub fn render(run: &RunStatus) -> String {
         let message = s.last_message.clone().unwrap_or_default();
         let from = s.started_from.as_deref().map(short).unwrap_or("-");
         let line = format!(
-            "{:width$}  {:<10}  {:>5}  {:>7}  {from:<10}  {:>7}  {message}",
-            s.name, s.state, task, elapsed, s.commits
+            "{:width$}  {state:<state_width$}  {done:>5}  {elapsed:>7}  {from:<10}  {:>7}  {message}",
+            s.name, s.commits
         );
         let _ = writeln!(out, "{}", line.trim_end());
         if !s.checks.is_empty() {

@@ -257,12 +257,13 @@ fn rows(report: &RunReport) -> Vec<[String; 8]> {
         .collect()
 }
 
+/// "done": the tasks whose work is committed, of all the stream's (as `status` counts them).
 /// "agent time": the agents' running time summed over the stream's tasks (not the stream's
 /// elapsed time, which includes waiting for integration).
 const HEADERS: [&str; 8] = [
     "stream",
     "status",
-    "tasks",
+    "done",
     "commits",
     "files",
     "+/-",

@@ -221,6 +221,12 @@ pub fn holder_of_run(dir: &StateDir, run_id: &str) -> Option<Holder> {
         .find(|h| h.run_id.as_deref() == Some(run_id))
 }
 
+/// Who held plan `plan`'s lock last, gone or not: what its file records (a coordinator killed
+/// with `kill -9` left its own record behind).
+pub fn last_holder(dir: &StateDir, plan: &str) -> Option<Holder> {
+    read_holder(&dir.lock_path(plan))
+}
+
 fn read_holder(path: &Path) -> Option<Holder> {
     let mut text = String::new();
     File::open(path).ok()?.read_to_string(&mut text).ok()?;

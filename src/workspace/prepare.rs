@@ -55,8 +55,9 @@ pub struct PrepareReport {
 }
 
 /// Makes `spec.path` a workspace at `spec.commit` on `spec.branch`, reusing what is there when
-/// it can, and points the user's branch of that name at the commit. Work found there is kept on
-/// `spec.wip_ref` in the user's repository first.
+/// it can, and points the user's branch of that name at the commit (not when prepared ahead:
+/// see [`Spec::ahead`]). Work found there is kept on `spec.wip_ref` in the user's repository
+/// first.
 pub fn prepare(repo: &Repo, spec: &Spec) -> GitResult<(Workspace, PrepareReport)> {
     let mut ws = Workspace::find(repo, spec.path);
     let mut report = PrepareReport {

@@ -54,3 +54,75 @@ fn abort_puts_every_ref_back_and_keeps_the_work() {
     let list = repo.git(&["worktree", "list", "--porcelain"]);
     assert_eq!(list.matches("\nlocked").count(), 1, "{list}");
 }
+
+/// A stream whose workspace was prepared ahead, at the integration tip of that moment, and
+/// which never started: abort finds no work of its own there (its workspace is at the commit
+/// streams put it at) and keeps nothing for it. It kept the other streams' integrated work as
+/// its "uncommitted work" once the stream branch stopped following a workspace prepared ahead.
+#[test]
+fn abort_keeps_nothing_for_a_stream_prepared_ahead_that_never_started() {
+    let repo = repo_with_shared();
+    let c_ready = repo.workspaces("p").join("c/.git/HEAD");
+    let b_waiting = repo.workspaces("p").join("b/b/waiting");
+    crate::support::plans::plan(
+        &repo,
+        &format!(
+            r#"
+[plan]
+name = "p"
+jobs = 1
+
+[[stream]]
+name = "a"
+owns = ["a/**"]
+agent = ["act", "write", "a/y", "ya"]
+tasks = ["Task of a"]
+
+[[stream]]
+name = "b"
+owns = ["b/**"]
+agent = ["act", "wait-for", "{}", "write", "b/waiting", "yes", "hang"]
+tasks = ["Task of b"]
+
+[[stream]]
+name = "c"
+owns = ["c/**"]
+agent = ["act", "write", "c/y", "yc"]
+tasks = ["Task of c"]
+"#,
+            c_ready.display()
+        ),
+    );
+    // `a` is integrated, `b` runs (its agent waits until `c`'s workspace is prepared ahead, at
+    // the tip with `a`'s work), then the coordinator dies.
+    let mut run = repo.streams_cmd(&["run"]).spawn().unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !b_waiting.exists() {
+        assert!(std::time::Instant::now() < deadline, "b never got going");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    run.kill().unwrap();
+    run.wait().unwrap();
+    let out = repo.streams(&["abort"]);
+    out.assert_code(0);
+    let refs = repo.refs();
+    assert!(
+        refs.contains("/uncommitted/b"),
+        "b's own work is kept:\n{refs}\n{out}"
+    );
+    assert!(!refs.contains("/uncommitted/c"), "{refs}\n{out}");
+}
+
+/// A lock a killed coordinator left on the plan's refs does not keep abort from putting the
+/// integration branch back.
+#[test]
+fn abort_clears_a_lock_a_killed_coordinator_left_on_the_plans_refs() {
+    let repo = crate::support::runs::halted();
+    let lock = repo
+        .common_dir()
+        .join("refs/heads/streams/p/integration.lock");
+    std::fs::write(&lock, "").unwrap();
+    repo.streams(&["abort"]).assert_code(0);
+    assert!(!lock.exists());
+    assert!(!repo.refs().contains("refs/heads/streams/p/integration "));
+}

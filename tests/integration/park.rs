@@ -715,3 +715,25 @@ fn stop_refuses_a_parked_stream_and_names_skip_and_continue() {
     assert_eq!(state_of(&status_json(&repo), "db"), "parked");
     assert!(parked_worktree(&repo, "db").join(".git").exists());
 }
+
+/// A coordinator killed in the moment it held a ref's lock (streams writes its ref moves in
+/// process) leaves the lock file; `continue` clears it before it moves the integration, as
+/// `resume` does, instead of failing with "cannot lock ref" every time until a person removes
+/// it (found by `crash::random_kills_while_streams_are_parked_and_others_integrate`).
+#[test]
+fn continue_clears_a_lock_a_killed_coordinator_left_on_the_plans_refs() {
+    let repo = crate::support::runs::halted();
+    crate::support::runs::resolve_shared(&repo, "line 1\nfrom both\nline 3\n");
+    let lock = repo
+        .common_dir()
+        .join("refs/heads/streams/p/integration.lock");
+    std::fs::write(&lock, "").unwrap();
+    let out = repo.streams(&["continue"]);
+    out.assert_code(0);
+    assert!(!lock.exists());
+    assert!(
+        out.stderr
+            .contains("removed a stale git lock file left by the crash"),
+        "{out}"
+    );
+}

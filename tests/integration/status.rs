@@ -47,11 +47,12 @@ fn status_while_running_and_while_halted() {
     assert!(
         text.lines().any(|l| l.starts_with("a ")
             && l.contains("running")
-            && l.contains("1/1")
+            // `done`: no task of a's is committed yet.
+            && l.contains("0/1")
             && l.contains("a wrote y")),
         "{text}"
     );
-    // b runs too, waiting for a's work to land: task 1 of 1, no commit yet.
+    // b runs too, waiting for a's work to land: no task done of 1, no commit yet.
     let b: Vec<&str> = text
         .lines()
         .find(|l| l.starts_with("b "))
@@ -60,8 +61,8 @@ fn status_while_running_and_while_halted() {
         .collect();
     assert_eq!(
         (b[1], b[2], b[5]),
-        ("running", "1/1", "0"),
-        "stream, state, task, elapsed, from, commits:\n{text}"
+        ("running", "0/1", "0"),
+        "stream, state, done, elapsed, from, commits:\n{text}"
     );
     let json: serde_json::Value =
         serde_json::from_str(&repo.streams(&["status", "--json"]).stdout).unwrap();

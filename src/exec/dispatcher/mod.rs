@@ -528,12 +528,24 @@ impl Engine {
     /// `continue STREAM`: records the person's resolution of parked stream `s` on the
     /// integration as it is by then (see [`park::resolve`]).
     pub fn resolve(&mut self, s: usize, force: bool) -> Result<Resolution> {
+        self.clear_stale_ref_locks()?;
         park::resolve(&mut self.run, s, force)
+    }
+
+    /// Lock files a killed coordinator left on the plan's refs: `continue` and `skip` move
+    /// them before any recovery runs (no coordinator is at work: this one holds the plan).
+    fn clear_stale_ref_locks(&mut self) -> Result<()> {
+        let notes = super::stale_locks::clear_stale_ref_locks(&self.run.ctx.repo, &self.run.state)?;
+        for note in notes {
+            self.run.message(&note);
+        }
+        Ok(())
     }
 
     /// `skip STREAM` while the run is halted: leaves the stream's unintegrated work out of the
     /// run (a parked one's resolution worktree goes, its work kept).
     pub fn skip(&mut self, stream: &str) -> Result<()> {
+        self.clear_stale_ref_locks()?;
         park::skip(&mut self.run, stream)
     }
 }
