@@ -3,11 +3,12 @@
 //! names the expected old value.
 //!
 //! The single-ref moves a run makes at every task (its stream branch at the start, the task's
-//! result, the integration's compare-and-swap) are written in process (libgit2: the ref's lock
-//! file, compare, rename, and its reflog, as git writes a loose ref) where git would do nothing
-//! more than that: the files backend, no `reference-transaction` hook, no fsync of refs asked
-//! for. Anywhere else, and for transactions of several refs, `git update-ref` runs. A git
-//! process a move cost 2-3 ms, four a task.
+//! result, the integration's compare-and-swap) are written in process as git writes a loose
+//! ref (libgit2: take the ref's lock, compare under it, write, log, rename) where git would do
+//! nothing more: see [`in_process`]. Anywhere else, for transactions of several refs, and when
+//! another git holds the lock that moment (git waits for it), `git update-ref` runs. A git
+//! process a move cost 2-3 ms, four a task. A coordinator killed while it holds a lock leaves
+//! it: `resume`, `continue`, `skip` and `abort` clear this plan's (`exec::stale_locks`).
 
 use super::commit::parse_oid;
 use super::{Git, GitError, GitResult, Oid, Repo, ZERO_OID};
