@@ -357,7 +357,7 @@ mod tests {
     /// A process starting a thread shows every signal blocked for a moment (its main thread's
     /// mask, as glibc's `pthread_create` sets it): not a reaper, having more than one thread.
     /// (This test's own process, read while the test harness started a thread, failed the
-    /// check above 1 time in 4 before.)
+    /// check above now and then before: at the 4th of a loop of runs.)
     #[test]
     fn a_process_starting_a_thread_is_no_reaper() {
         let status = |threads: u32, mask: &str| {
