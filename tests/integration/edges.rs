@@ -47,6 +47,40 @@ fn toml_string(text: &str) -> String {
     format!("\"{}\"", text.replace('\\', "\\\\").replace('"', "\\\""))
 }
 
+/// Plan `p` (with `settings` under `[plan]`) of one stream, `stream`, owning `stream/**`, whose
+/// agent is the shell script `script`.
+fn shell_plan(stream: &str, settings: &str, script: &str) -> String {
+    format!(
+        r#"
+[plan]
+name = "p"
+{settings}
+
+[[stream]]
+name = "{stream}"
+owns = ["{stream}/**"]
+agent = ["sh", "-c", {script}]
+tasks = ["Work on {stream}"]
+"#,
+        script = toml_string(script),
+    )
+}
+
+/// Shell that starts a stray in a session of its own with its environment cleared (nothing
+/// marks it as the run's), which writes its pid to `pidfile`; only once when `once`.
+fn unmarked_stray(pidfile: &Path, once: bool) -> String {
+    format!(
+        "{guard}env -i HOME=\"$HOME\" setsid sh -c 'echo $$ > {p}.tmp && mv {p}.tmp {p}; \
+         while :; do sleep 0.05; done' </dev/null >/dev/null 2>&1 &",
+        guard = if once {
+            format!("[ -s {} ] || ", pidfile.display())
+        } else {
+            String::new()
+        },
+        p = pidfile.display()
+    )
+}
+
 /// A process in a session of its own, still carrying the run's id but naming a stream no task
 /// has, looping until killed; its pid goes to `pidfile`.
 fn forged_stray(pidfile: &Path) -> String {
@@ -89,21 +123,13 @@ fn a_stray_out_of_its_tasks_reach_dies_with_the_run() {
     let pidfile = repo.root.parent().unwrap().join("stray.pid");
     repo.write(
         "streams.toml",
-        &format!(
-            r#"
-[plan]
-name = "p"
-
-[[stream]]
-name = "a"
-owns = ["a/**"]
-agent = ["sh", "-c", {script}]
-tasks = ["Work on a"]
-"#,
-            script = toml_string(&format!(
+        &shell_plan(
+            "a",
+            "",
+            &format!(
                 "{}; kill -9 $PPID; sleep 1; echo a > a/done.txt",
                 forged_stray(&pidfile)
-            ))
+            ),
         ),
     );
     let out = repo.streams(&["run"]);
@@ -231,25 +257,14 @@ fn a_stray_whose_unrecorded_agent_already_exited_dies_on_resume() {
     let (pidfile, agent_pidfile) = (dir.join("stray.pid"), dir.join("agent.pid"));
     repo.write(
         "streams.toml",
-        &format!(
-            r#"
-[plan]
-name = "p"
-grace = "1s"
-
-[[stream]]
-name = "a"
-owns = ["a/**"]
-agent = ["sh", "-c", {script}]
-tasks = ["Work on a"]
-"#,
-            script = toml_string(&format!(
-                "[ -s {p} ] || env -i HOME=\"$HOME\" setsid sh -c 'echo $$ > {p}.tmp && mv {p}.tmp {p}; \
-                   while :; do sleep 0.05; done' </dev/null >/dev/null 2>&1 & \
-                 echo a > a/done.txt; echo $$ > {a}.tmp && mv {a}.tmp {a}",
-                p = pidfile.display(),
+        &shell_plan(
+            "a",
+            "grace = \"1s\"",
+            &format!(
+                "{} echo a > a/done.txt; echo $$ > {a}.tmp && mv {a}.tmp {a}",
+                unmarked_stray(&pidfile, true),
                 a = agent_pidfile.display(),
-            ))
+            ),
         ),
     );
     repo.commit_all("plan");
@@ -293,34 +308,17 @@ fn resume_leaves_alone_the_reaper_of_another_repositorys_plan_in_the_same_worktr
     let (mine, theirs) = (repo(), repo());
     let shared = theirs.root.parent().unwrap().join("shared-worktrees");
     let pidfile = theirs.root.parent().unwrap().join("stray.pid");
-    let plan = |stream: &str, script: &str| {
-        format!(
-            r#"
-[plan]
-name = "p"
-grace = "1s"
-worktree_root = {root}
-
-[[stream]]
-name = "{stream}"
-owns = ["{stream}/**"]
-agent = ["sh", "-c", {script}]
-tasks = ["Work on {stream}"]
-"#,
-            root = toml_string(&shared.display().to_string()),
-            script = toml_string(script),
-        )
-    };
+    let settings = format!(
+        "grace = \"1s\"\nworktree_root = {}",
+        toml_string(&shared.display().to_string())
+    );
+    let plan = |stream: &str, script: &str| shell_plan(stream, &settings, script);
     // Theirs: killed before its agent was recorded; the agent leaves a stray and exits.
     theirs.write(
         "streams.toml",
         &plan(
             "a",
-            &format!(
-                "env -i HOME=\"$HOME\" setsid sh -c 'echo $$ > {p}.tmp && mv {p}.tmp {p}; \
-                   while :; do sleep 0.05; done' </dev/null >/dev/null 2>&1 & echo a > a/done.txt",
-                p = pidfile.display(),
-            ),
+            &format!("{} echo a > a/done.txt", unmarked_stray(&pidfile, false)),
         ),
     );
     theirs.commit_all("plan");
@@ -363,25 +361,14 @@ fn run_killed_before_the_agent_is_recorded(repo: &TestRepo) {
 fn stray_plan(repo: &TestRepo, pidfile: &Path, release: &Path) {
     repo.write(
         "streams.toml",
-        &format!(
-            r#"
-[plan]
-name = "p"
-grace = "1s"
-
-[[stream]]
-name = "a"
-owns = ["a/**"]
-agent = ["sh", "-c", {script}]
-tasks = ["Work on a"]
-"#,
-            script = toml_string(&format!(
-                "[ -s {p} ] || env -i HOME=\"$HOME\" setsid sh -c 'echo $$ > {p}.tmp && mv {p}.tmp {p}; \
-                   while :; do sleep 0.05; done' </dev/null >/dev/null 2>&1 & \
-                 while [ ! -e {r} ]; do sleep 0.05; done; echo a > a/done.txt",
-                p = pidfile.display(),
+        &shell_plan(
+            "a",
+            "grace = \"1s\"",
+            &format!(
+                "{} while [ ! -e {r} ]; do sleep 0.05; done; echo a > a/done.txt",
+                unmarked_stray(pidfile, true),
                 r = release.display()
-            ))
+            ),
         ),
     );
 }
@@ -410,20 +397,7 @@ fn include_never_writes_through_a_link_planted_in_the_workspace() {
     );
     repo.write(
         "streams.toml",
-        &format!(
-            r#"
-[plan]
-name = "p"
-include = ["secrets/"]
-
-[[stream]]
-name = "a"
-owns = ["a/**"]
-agent = ["sh", "-c", {}]
-tasks = ["Work on a"]
-"#,
-            toml_string(&plant)
-        ),
+        &shell_plan("a", "include = [\"secrets/\"]", &plant),
     );
     repo.streams(&["run"]).assert_code(0);
     // The workspace, with its link, is reused by the next run: a new start, so `include` again.
